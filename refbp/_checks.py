@@ -1,0 +1,84 @@
+"""Input validation shared by every public entry point.
+
+User-facing errors are exceptions with a message that names what was expected and what was
+received; nothing here uses ``assert`` and nothing broadcasts silently.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
+
+
+def as_float_array(x: Any, name: str = "input") -> np.ndarray:
+    """Return ``x`` as a float32/float64 ndarray, or raise a TypeError naming the dtype.
+
+    Integer, boolean, complex and object arrays are rejected rather than silently cast, as
+    torch rejects them for floating-point ops.
+    """
+    arr = np.asarray(x)
+    if arr.dtype not in FLOAT_DTYPES:
+        raise TypeError(
+            f"{name} must be a float32 or float64 array, got dtype {arr.dtype}"
+        )
+    return arr
+
+
+def as_index_array(x: Any, name: str = "target") -> np.ndarray:
+    """Return ``x`` as an int64 ndarray of class indices, or raise a TypeError."""
+    arr = np.asarray(x)
+    if arr.dtype.kind not in "iu":
+        raise TypeError(f"{name} must be an integer array of class indices, got dtype {arr.dtype}")
+    return arr.astype(np.int64, copy=False)
+
+
+def check_same_dtype(a: np.ndarray, b: np.ndarray, names: tuple[str, str]) -> None:
+    """Raise a TypeError when two float arrays have different dtypes."""
+    if a.dtype != b.dtype:
+        raise TypeError(
+            f"{names[0]} and {names[1]} must have the same dtype, got {a.dtype} and {b.dtype}"
+        )
+
+
+def check_same_shape(a: np.ndarray, b: np.ndarray, names: tuple[str, str]) -> None:
+    """Raise a ValueError when two arrays differ in shape (no broadcasting)."""
+    if a.shape != b.shape:
+        raise ValueError(
+            f"{names[0]} and {names[1]} must have the same shape, got {a.shape} and {b.shape}"
+        )
+
+
+def check_finite(x: np.ndarray, name: str) -> None:
+    """Raise a ValueError naming the first non-finite element of ``x``."""
+    if not np.all(np.isfinite(x)):
+        bad = np.argwhere(~np.isfinite(x))[0]
+        idx = tuple(int(i) for i in bad)
+        raise ValueError(f"{name} contains a non-finite value {x[idx]!r} at index {idx}")
+
+
+def check_last_dim(x: np.ndarray, size: int, name: str) -> None:
+    """Raise a ValueError when the last dimension of ``x`` is not ``size``."""
+    if x.ndim == 0 or x.shape[-1] != size:
+        raise ValueError(
+            f"{name} must have last dimension {size}, got shape {x.shape}"
+        )
+
+
+def check_reduction(reduction: str) -> str:
+    """Validate a loss ``reduction`` argument the way torch does."""
+    if reduction not in ("mean", "sum", "none"):
+        raise ValueError(f"{reduction} is not a valid value for reduction")
+    return reduction
+
+
+def normalize_dim(dim: int, ndim: int) -> int:
+    """Map a possibly negative ``dim`` into ``range(ndim)`` or raise an IndexError."""
+    nd = max(ndim, 1)
+    if not -nd <= dim < nd:
+        raise IndexError(
+            f"Dimension out of range (expected to be in range of [{-nd}, {nd - 1}], but got {dim})"
+        )
+    return dim % nd

@@ -1,0 +1,85 @@
+"""Discrepancy metrics between a refbp array and a reference array (torch-free).
+
+``discrepancy(a, b, tol)`` returns every figure the reports carry for one tensor: max absolute
+error, max relative error, normwise relative error, worst tolerance ratio, cosine similarity,
+the index of the worst element and both values there, and whether it passes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import numpy as np
+
+from refbp.tolerances import Tolerance
+
+TINY = np.finfo(np.float64).tiny
+
+
+@dataclass(frozen=True)
+class Discrepancy:
+    """Figures comparing ``a`` (refbp) with ``b`` (the reference)."""
+
+    max_abs: float
+    max_rel: float
+    normwise: float
+    tol_ratio: float
+    cosine: float
+    worst_index: tuple[int, ...]
+    a_value: float
+    b_value: float
+    nonfinite: bool
+    passed: bool
+
+    def as_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["worst_index"] = str(tuple(self.worst_index))
+        return d
+
+
+def discrepancy(a: Any, b: Any, tol: Tolerance) -> Discrepancy:
+    """Compare ``a`` with the reference ``b`` (same shape, no broadcasting) in float64.
+
+    Non-finite values fail unless both sides have the identical non-finite value at the same
+    position (torch's own result can legitimately be ``inf``); the worst index then points at
+    the first position where the two sides differ in finiteness.
+    """
+    a64 = np.asarray(a, dtype=np.float64)
+    b64 = np.asarray(b, dtype=np.float64)
+    if a64.shape != b64.shape:
+        raise ValueError(f"refbp vs reference: shape {a64.shape} != {b64.shape}")
+    if a64.size == 0:
+        return Discrepancy(0.0, 0.0, 0.0, 0.0, 1.0, (), 0.0, 0.0, False, True)
+    fa, fb = np.isfinite(a64), np.isfinite(b64)
+    same_nonfinite = (~fa & ~fb) & ((a64 == b64) | (np.isnan(a64) & np.isnan(b64)))
+    bad = (~fa | ~fb) & ~same_nonfinite
+    if bad.any():
+        idx = tuple(int(i) for i in np.argwhere(bad)[0])
+        return Discrepancy(float("inf"), float("inf"), float("inf"), float("inf"), float("nan"),
+                           idx, float(a64[idx]), float(b64[idx]), True, False)
+    both = fa & fb
+    a_f = np.where(both, a64, 0.0)
+    b_f = np.where(both, b64, 0.0)
+    diff = np.abs(a_f - b_f)
+    absb = np.abs(b_f)
+    ratio = diff / (tol.atol + tol.rtol * absb)
+    flat = int(np.argmax(ratio))
+    idx = tuple(int(i) for i in np.unravel_index(flat, a64.shape))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        rel = np.where(diff == 0, 0.0, diff / np.maximum(absb, TINY))
+    nb = float(np.linalg.norm(b_f))
+    na = float(np.linalg.norm(a_f))
+    normwise = float(np.linalg.norm(a_f - b_f)) / max(nb, TINY)
+    if na == 0.0 and nb == 0.0:
+        cosine = 1.0
+    elif na == 0.0 or nb == 0.0:
+        cosine = 0.0
+    else:
+        cosine = float(np.dot(a_f.ravel(), b_f.ravel()) / (na * nb))
+    tol_ratio = float(ratio.max())
+    # A reference that is (near) zero makes the normwise figure meaningless; the absolute
+    # floor ``atol`` then decides, as it does elementwise.
+    passed = tol_ratio <= 1.0 and (normwise <= tol.normwise or float(diff.max()) <= tol.atol)
+    return Discrepancy(float(diff.max()), float(rel.max()), normwise, tol_ratio, cosine, idx,
+                       float(a64[idx]), float(b64[idx]), False, passed)

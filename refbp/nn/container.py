@@ -1,0 +1,51 @@
+"""``Sequential``: layers applied in order; backward runs them in reverse."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import numpy as np
+
+from refbp.nn.module import Module
+
+
+class Sequential(Module):
+    """Chain of modules, keyed ``"0"``, ``"1"``, ... as in ``torch.nn.Sequential``.
+
+    Forward: ``x_{i+1} = f_i(x_i)``. Backward (chain rule): ``g_i = f_i.backward(g_{i+1})``,
+    starting from the gradient of the loss with respect to the output.
+    """
+
+    def __init__(self, *modules: Module) -> None:
+        super().__init__()
+        for i, m in enumerate(modules):
+            if not isinstance(m, Module):
+                raise TypeError(f"Sequential argument {i} is {type(m).__name__}, not a Module")
+            setattr(self, str(i), m)
+
+    def append(self, module: Module) -> Sequential:
+        if not isinstance(module, Module):
+            raise TypeError(f"Sequential.append takes a Module, got {type(module).__name__}")
+        setattr(self, str(len(self)), module)
+        return self
+
+    def __len__(self) -> int:
+        return len(self._modules)
+
+    def __iter__(self) -> Iterator[Module]:
+        return iter(self._modules.values())
+
+    def __getitem__(self, idx: int) -> Module:
+        mods = list(self._modules.values())
+        return mods[idx]
+
+    def forward(self, x: Any) -> np.ndarray:
+        for m in self._modules.values():
+            x = m(x)
+        return x
+
+    def backward(self, grad_out: np.ndarray) -> np.ndarray:
+        for m in reversed(list(self._modules.values())):
+            grad_out = m.backward(grad_out)
+        return grad_out

@@ -1,0 +1,60 @@
+"""The one table of tolerances used everywhere refbp compares two numbers.
+
+Every comparison (unit tests, parity tests, the harness, reports) reads its bounds from here.
+A tensor ``a`` (refbp) agrees with a reference ``b`` (torch, or finite differences) when both
+
+- normwise:    ||a - b||_2 / max(||b||_2, tiny)  <= ``normwise``
+- elementwise: max_i |a_i - b_i| / (atol + rtol * |b_i|)  <= 1   (the *tolerance ratio*)
+
+hold (the normwise test is waived when every |a_i - b_i| <= atol, e.g. a reference that is
+exactly zero). The normwise bound is the headline figure (elementwise relative error alone is
+misleading on large sums in float32, and on elements that cancel to near zero); the
+elementwise test catches a single wrong element hidden inside a large norm.
+
+=========  ==========  =======  =======  ==========================================
+dtype      normwise    rtol     atol     why
+=========  ==========  =======  =======  ==========================================
+float64    1e-12       1e-9     1e-12    eps64 = 2.2e-16; a few thousand roundings
+float32    1e-5        1e-4     1e-6     eps32 = 1.2e-7; a hundred roundings
+=========  ==========  =======  =======  ==========================================
+
+Finite differences (``refbp.gradcheck``, float64 central differences, step h = 1e-6) are an
+approximation with truncation error O(h^2) and rounding error O(eps/h), so they get their own,
+looser bound: max relative error <= ``GRADCHECK_RTOL`` = 1e-6 with an absolute floor
+``GRADCHECK_ATOL`` = 1e-8.
+
+A scenario may override any of these values (see ``refbp.parity``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class Tolerance:
+    """Bounds for one dtype: normwise relative error, and elementwise rtol/atol."""
+
+    normwise: float
+    rtol: float
+    atol: float
+
+
+TOLERANCES: dict[str, Tolerance] = {
+    "float64": Tolerance(normwise=1e-12, rtol=1e-9, atol=1e-12),
+    "float32": Tolerance(normwise=1e-5, rtol=1e-4, atol=1e-6),
+}
+
+GRADCHECK_EPS = 1e-6
+GRADCHECK_RTOL = 1e-6
+GRADCHECK_ATOL = 1e-8
+
+
+def tolerance_for(dtype: object) -> Tolerance:
+    """The tolerance of a dtype (``np.float32``, ``"float64"``, ...)."""
+    name = np.dtype(dtype).name  # type: ignore[call-overload]
+    if name not in TOLERANCES:
+        raise ValueError(f"no tolerance defined for dtype {name}; known: {sorted(TOLERANCES)}")
+    return TOLERANCES[name]
