@@ -101,6 +101,8 @@ class Module:
             modules[name] = value
         elif value is None and name in params:
             params[name] = None
+        elif name in self.__dict__["_buffers"]:
+            self.__dict__["_buffers"][name] = None if value is None else np.asarray(value)
         else:
             object.__setattr__(self, name, value)
 

@@ -1,0 +1,225 @@
+"""The ``refbp`` command: run parity suites, list them, compare reports, run examples."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from collections.abc import Sequence
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+DEFAULT_OUT = Path("reports") / "latest"
+
+
+class CLIError(Exception):
+    """A user error: printed as ``refbp: error: ...`` with exit code 2."""
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="refbp",
+        description="refbp: from-scratch NumPy backprop and optimizers, checked against PyTorch.",
+    )
+    sub = p.add_subparsers(dest="command", metavar="COMMAND")
+
+    run = sub.add_parser("run", help="run a parity suite and write a report",
+                         description="Run parity scenarios through refbp and torch, write a "
+                         "report (results.parquet/csv, summary.md, report.html) and exit 1 "
+                         "when any case is outside tolerance.")
+    src = run.add_mutually_exclusive_group()
+    src.add_argument("--suite", default="quick", help="built-in suite (default: quick; see "
+                     "`refbp list`)")
+    src.add_argument("--scenarios", type=Path, metavar="FILE",
+                     help="run the scenarios of a TOML file instead of a suite")
+    run.add_argument("-k", dest="pattern", metavar="PATTERN",
+                     help="only scenarios whose name contains PATTERN (or matches the glob)")
+    run.add_argument("--dtype", choices=["float64", "float32"],
+                     help="only scenarios of this dtype")
+    run.add_argument("--seed", type=int, help="override every scenario's seed")
+    run.add_argument("--steps", type=int, help="override every training scenario's steps")
+    run.add_argument("--out", type=Path, default=DEFAULT_OUT,
+                     help=f"report directory (default: {DEFAULT_OUT})")
+    run.add_argument("--jobs", type=int, default=1, help="parallel worker processes")
+    run.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+    lst = sub.add_parser("list", help="list suites and their scenarios")
+    lst.add_argument("--suite", help="list the scenarios of this suite")
+
+    cmp_ = sub.add_parser("compare", help="compare a report with a baseline (exit 1 on "
+                          "regression)")
+    cmp_.add_argument("baseline", type=Path, help="baseline report directory or results.parquet")
+    cmp_.add_argument("new", type=Path, help="new report directory or results.parquet")
+    cmp_.add_argument("--factor", type=float, default=10.0,
+                      help="flag discrepancies that grew more than this factor (default 10)")
+
+    rep = sub.add_parser("report", help="re-render summary.md and report.html from Parquet")
+    rep.add_argument("dir", type=Path, help="report directory")
+
+    ex = sub.add_parser("example", help="run a worked example of the teaching material")
+    ex.add_argument("name", help="example name (see `refbp example --list`)", nargs="?")
+    ex.add_argument("--list", action="store_true", help="list the examples")
+    ex.add_argument("--out", type=Path, default=Path("out") / "examples",
+                    help="directory for the figures (default: out/examples)")
+    ex.add_argument("--no-torch", action="store_true", help="skip the comparison with torch")
+    return p
+
+
+def _scenarios(args: argparse.Namespace) -> tuple[list, str]:
+    from refbp.parity.session import select
+    from refbp.parity.suites import get_suite
+
+    if args.scenarios is not None:
+        from refbp.parity.toml import load_scenarios
+
+        base, suite = load_scenarios(args.scenarios), args.scenarios.stem
+    else:
+        try:
+            base, suite = get_suite(args.suite), args.suite
+        except ValueError as exc:
+            raise CLIError(str(exc)) from exc
+    chosen = select(base, args.pattern, dtype=args.dtype, seed=args.seed, steps=args.steps)
+    if not chosen:
+        raise CLIError(f"no scenario of {suite!r} matches the selection "
+                       f"(-k {args.pattern!r}, --dtype {args.dtype})")
+    return chosen, suite
+
+
+def _check_writable(out: Path) -> None:
+    parent = out.resolve().parent
+    probe = parent
+    while not probe.exists():
+        probe = probe.parent
+    import os
+
+    if not probe.is_dir() or not os.access(probe, os.W_OK):
+        raise CLIError(f"output directory {out} is not writable ({probe} is not a writable "
+                       "directory)")
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from refbp.parity.session import results_frame, run_scenarios
+    from refbp.report import collect_provenance, scenario_summary, write_report
+
+    scenarios, suite = _scenarios(args)
+    _check_writable(args.out)
+    started = datetime.now(timezone.utc)
+    t0 = time.perf_counter()
+    results = run_scenarios(scenarios, suite=suite, jobs=args.jobs,
+                            progress=not args.no_progress and sys.stderr.isatty())
+    df = results_frame(results)
+    prov = collect_provenance(seeds=sorted({s.seed for s in scenarios}), started=started,
+                              wall_time_s=time.perf_counter() - t0,
+                              extra={"suite": suite, "scenarios": len(scenarios),
+                                     "jobs": args.jobs})
+    try:
+        path = write_report(df, args.out, prov)
+    except OSError as exc:
+        raise CLIError(f"cannot write the report to {args.out}: {exc}") from exc
+    summary = scenario_summary(df)
+    _print_summary(summary)
+    failed = [r for r in results if not r.passed]
+    print(f"\n{len(results) - len(failed)} passed, {len(failed)} failed "
+          f"({time.perf_counter() - t0:.1f} s); report: {path}")
+    return 1 if failed else 0
+
+
+def _print_summary(summary: pd.DataFrame) -> None:
+    import pandas as pd
+
+    cols = [c for c in ("scenario", "dtype", "steps", "passed", "worst_normwise",
+                        "worst_tol_ratio", "first_failure") if c in summary.columns]
+    with pd.option_context("display.max_rows", None, "display.width", 200,
+                           "display.max_colwidth", 80, "display.float_format", "{:.2e}".format):
+        print(summary[cols].to_string(index=False))
+
+
+def cmd_list(args: argparse.Namespace) -> int:
+    from refbp.parity.suites import SUITES, get_suite
+
+    if args.suite is None:
+        for name in SUITES:
+            print(f"{name:8s} {len(get_suite(name)):4d} scenarios")
+        return 0
+    try:
+        scenarios = get_suite(args.suite)
+    except ValueError as exc:
+        raise CLIError(str(exc)) from exc
+    for s in scenarios:
+        print(f"{s.name:40s} {s.dtype:8s} steps={s.steps:<4d} {s.describe_optimizer()}")
+    return 0
+
+
+def cmd_compare(args: argparse.Namespace) -> int:
+    from refbp.report import compare_reports
+
+    for p in (args.baseline, args.new):
+        if not p.exists():
+            raise CLIError(f"no such report: {p}")
+    result = compare_reports(args.baseline, args.new, factor=args.factor)
+    print(result.to_markdown())
+    return 1 if result.regressed else 0
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from refbp.report import render
+
+    if not (args.dir / "results.parquet").exists():
+        raise CLIError(f"{args.dir} has no results.parquet (is it a refbp report directory?)")
+    print(render(args.dir))
+    return 0
+
+
+def cmd_example(args: argparse.Namespace) -> int:
+    from refbp.examples import EXAMPLES, run_example
+
+    if args.list or not args.name:
+        for name, spec in EXAMPLES.items():
+            print(f"{name:20s} {getattr(spec, 'summary', '')}")
+        return 0
+    if args.name not in EXAMPLES:
+        raise CLIError(f"unknown example {args.name!r}; known: {', '.join(EXAMPLES)}")
+    run_example(args.name, args.out)
+    print(f"figures written to {args.out}")
+    if args.no_torch:
+        return 0
+    from refbp.mirror.examples import compare_example
+
+    diffs = compare_example(args.name)
+    worst = max((d.normwise for d in diffs.values()), default=0.0)
+    ok = all(d.passed for d in diffs.values())
+    print(f"torch autograd agrees: {'yes' if ok else 'NO'} "
+          f"(worst normwise relative discrepancy {worst:.2e} over {len(diffs)} values)")
+    return 0 if ok else 1
+
+
+COMMANDS = {"run": cmd_run, "list": cmd_list, "compare": cmd_compare, "report": cmd_report,
+            "example": cmd_example}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help()
+        return 2
+    try:
+        return COMMANDS[args.command](args)
+    except CLIError as exc:
+        print(f"refbp: error: {exc}", file=sys.stderr)
+        return 2
+    except ValueError as exc:
+        from refbp.parity.toml import ScenarioFileError
+
+        if isinstance(exc, ScenarioFileError):
+            print(f"refbp: error: {exc}", file=sys.stderr)
+            return 2
+        raise
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,22 @@
+"""The PyTorch side of refbp: stock torch twins of refbp models, and comparison helpers.
+
+Importing this package imports torch; the NumPy side (``refbp.nn``, ``refbp.optim``, ...)
+never does.
+"""
+
+from __future__ import annotations
+
+from refbp.mirror.compare import as_tensor, compare_loss, compare_module, to_numpy
+from refbp.mirror.modules import (
+    Converter,
+    SSELossTorch,
+    from_torch,
+    register_converter,
+    supported_types,
+    to_torch,
+)
+
+__all__ = [
+    "Converter", "SSELossTorch", "as_tensor", "compare_loss", "compare_module", "from_torch",
+    "register_converter", "supported_types", "to_numpy", "to_torch",
+]

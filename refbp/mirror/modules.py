@@ -1,0 +1,187 @@
+"""Build the stock ``torch.nn`` twin of a refbp module (and back), with identical weights.
+
+The torch side uses only stock ``torch.nn`` modules and ``torch.nn.functional``; there is no
+custom autograd Function, so torch stays an independent oracle.
+
+Conversion is driven by a registry of :class:`Converter` entries, one per refbp type. The
+default converter of a type named like a ``torch.nn`` class reads the torch constructor
+arguments from the refbp object's attributes of the same name (``negative_slope``,
+``reduction``, ``label_smoothing``, ...), builds the torch module, casts it to the refbp dtype
+and copies the state dict. Users register converters for their own layers with
+:func:`register_converter`.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+
+from refbp import nn as rnn
+from refbp.nn.module import Module
+
+_SKIP_ARGS = {"self", "args", "kwargs", "device", "dtype", "size_average", "reduce"}
+
+
+class SSELossTorch(torch.nn.Module):
+    """Torch mirror of :class:`refbp.nn.SSELoss`: ``0.5 * MSELoss(reduction='sum')``."""
+
+    def forward(self, input: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        return 0.5 * torch.nn.functional.mse_loss(input, target, reduction="sum")
+
+
+@dataclass(frozen=True)
+class Converter:
+    """How one refbp type maps to one torch type, in both directions."""
+
+    refbp_type: type
+    torch_type: type
+    to_torch: Callable[[Any], torch.nn.Module]
+    from_torch: Callable[[torch.nn.Module], Any]
+
+
+_REGISTRY: dict[type, Converter] = {}
+_BY_TORCH: dict[type, Converter] = {}
+
+
+def register_converter(refbp_type: type, torch_type: type,
+                       to_torch: Callable[[Any], torch.nn.Module] | None = None,
+                       from_torch: Callable[[torch.nn.Module], Any] | None = None) -> Converter:
+    """Register (or replace) the conversion between ``refbp_type`` and ``torch_type``.
+
+    Without explicit functions, constructor arguments are copied by name between the two
+    objects and the state dict (same keys on both sides) carries the weights.
+    """
+    conv = Converter(refbp_type, torch_type,
+                     to_torch or (lambda m: _generic_to_torch(m, torch_type)),
+                     from_torch or (lambda t: _generic_from_torch(t, refbp_type)))
+    _REGISTRY[refbp_type] = conv
+    _BY_TORCH[torch_type] = conv
+    return conv
+
+
+def supported_types() -> list[str]:
+    return sorted(t.__name__ for t in _BY_TORCH)
+
+
+def _ctor_args(cls: type) -> list[str]:
+    return [p for p in inspect.signature(cls.__init__).parameters if p not in _SKIP_ARGS]
+
+
+def _to_tensor_arg(value: Any) -> Any:
+    return torch.from_numpy(np.array(value)) if isinstance(value, np.ndarray) else value
+
+
+def _module_dtype(m: Module) -> np.dtype:
+    for _, p in m.named_parameters():
+        return p.data.dtype
+    for _, b in m.named_buffers():
+        if b.dtype.kind == "f":
+            return b.dtype
+    return np.dtype(np.float64)
+
+
+def _torch_dtype(dt: np.dtype) -> torch.dtype:
+    return torch.float64 if np.dtype(dt) == np.float64 else torch.float32
+
+
+def _copy_state(src: dict[str, np.ndarray], dst: torch.nn.Module) -> None:
+    with torch.no_grad():
+        sd = dst.state_dict()
+        for k, v in src.items():
+            if k in sd:
+                sd[k].copy_(torch.from_numpy(np.array(v)))
+
+
+def _generic_to_torch(m: Module, torch_type: type) -> torch.nn.Module:
+    kwargs = {a: _to_tensor_arg(getattr(m, a)) for a in _ctor_args(torch_type) if hasattr(m, a)}
+    if "bias" in kwargs and not isinstance(kwargs["bias"], bool):
+        kwargs["bias"] = m.bias is not None
+    t = torch_type(**kwargs).to(_torch_dtype(_module_dtype(m)))
+    _copy_state(m.state_dict(), t)
+    return t
+
+
+def _generic_from_torch(t: torch.nn.Module, refbp_type: type) -> Module:
+    kwargs: dict[str, Any] = {}
+    for a in _ctor_args(refbp_type):
+        if not hasattr(t, a):
+            continue
+        v = getattr(t, a)
+        if isinstance(v, torch.Tensor):
+            v = v.detach().cpu().numpy().copy()
+        elif isinstance(v, torch.nn.Parameter | None) and a == "bias":
+            v = v is not None
+        kwargs[a] = v
+    if "bias" in kwargs and not isinstance(kwargs["bias"], bool):
+        kwargs["bias"] = kwargs["bias"] is not None
+    sd = {k: v.detach().cpu().numpy() for k, v in t.state_dict().items()}
+    dtypes = [v.dtype for v in sd.values() if v.dtype.kind == "f"]
+    if "dtype" in inspect.signature(refbp_type.__init__).parameters and dtypes:
+        kwargs["dtype"] = dtypes[0]
+    m = refbp_type(**kwargs)
+    if sd:
+        m.load_state_dict(sd, strict=False)
+    return m
+
+
+def _sequential_to_torch(m: rnn.Sequential) -> torch.nn.Module:
+    return torch.nn.Sequential(*[to_torch(c) for c in m])
+
+
+def _sequential_from_torch(t: torch.nn.Module, path: str = "") -> Module:
+    return rnn.Sequential(*[from_torch(c, _path=f"{path}{name}")
+                            for name, c in t.named_children()])
+
+
+def _register_builtins() -> None:
+    names = ["Linear", "Identity", "Flatten", "ReLU", "LeakyReLU", "ELU", "GELU", "SiLU",
+             "Sigmoid", "Tanh", "Softplus", "Softmax", "LogSoftmax", "MSELoss", "L1Loss",
+             "HuberLoss", "SmoothL1Loss", "BCELoss", "BCEWithLogitsLoss", "CrossEntropyLoss",
+             "NLLLoss"]
+    for n in names:
+        register_converter(getattr(rnn, n), getattr(torch.nn, n))
+    register_converter(rnn.SSELoss, SSELossTorch,
+                       lambda m: SSELossTorch(), lambda t: rnn.SSELoss())
+    register_converter(rnn.Sequential, torch.nn.Sequential, _sequential_to_torch,
+                       _sequential_from_torch)
+
+
+_register_builtins()
+
+
+def to_torch(module: Module) -> torch.nn.Module:
+    """The stock torch equivalent of a refbp module, with identical weights and dtype."""
+    conv = _REGISTRY.get(type(module))
+    if conv is None:
+        raise TypeError(
+            f"no torch mirror for refbp type {type(module).__name__}; supported: "
+            f"{', '.join(t.__name__ for t in _REGISTRY)}"
+        )
+    return conv.to_torch(module)
+
+
+def from_torch(module: torch.nn.Module, *, _path: str = "") -> Module:
+    """The refbp equivalent of a torch module tree, with identical weights.
+
+    ``nn.Sequential`` (nested) is supported, and ``nn.ModuleList``/``nn.ModuleDict`` whose
+    children are applied in order. An unsupported module raises a TypeError naming its path in
+    the model, its type and the supported types.
+    """
+    if isinstance(module, torch.nn.ModuleList | torch.nn.ModuleDict):
+        return _sequential_from_torch(module, f"{_path}." if _path else "")
+    conv = _BY_TORCH.get(type(module))
+    if conv is None:
+        where = _path or "<root>"
+        raise TypeError(
+            f"cannot convert module at {where!r} of type {type(module).__name__} to refbp; "
+            f"supported types: {', '.join(supported_types())}, ModuleDict, ModuleList "
+            "(register your own with refbp.mirror.register_converter)"
+        )
+    if conv.torch_type is torch.nn.Sequential:
+        return _sequential_from_torch(module, f"{_path}." if _path else "")
+    return conv.from_torch(module)

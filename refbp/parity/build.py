@@ -1,0 +1,83 @@
+"""Build the refbp objects of a scenario from its specs (NumPy side, no torch)."""
+
+from __future__ import annotations
+
+import inspect
+from typing import Any
+
+import numpy as np
+
+from refbp import nn as rnn
+from refbp.nn.module import Module
+from refbp.parity.scenario import Scenario, Spec
+
+
+def _known(namespace: Any, base: type) -> list[str]:
+    return sorted(n for n, v in vars(namespace).items()
+                  if inspect.isclass(v) and issubclass(v, base) and not n.startswith("_"))
+
+
+def _lookup(namespace: Any, base: type, spec: Spec, what: str, scenario: str) -> type:
+    cls = getattr(namespace, spec.type, None)
+    if not (inspect.isclass(cls) and issubclass(cls, base)):
+        raise ValueError(f"scenario {scenario}: unknown {what} {spec.type!r}; known: "
+                         f"{', '.join(_known(namespace, base))}")
+    return cls
+
+
+def _instantiate(cls: type, args: dict[str, Any], scenario: str, *extra: Any) -> Any:
+    try:
+        return cls(*extra, **args)
+    except TypeError as exc:
+        raise ValueError(f"scenario {scenario}: bad arguments for {cls.__name__}: {exc}") from exc
+
+
+def _array_args(args: dict[str, Any], dtype: str) -> dict[str, Any]:
+    out = {}
+    for k, v in args.items():
+        out[k] = np.asarray(v, dtype=dtype) if isinstance(v, list | tuple) else v
+    return out
+
+
+def build_model(s: Scenario) -> rnn.Sequential:
+    """A ``Sequential`` of the scenario's layers, initialised from the scenario seed."""
+    gen = np.random.default_rng([s.seed, 0])
+    layers: list[Module] = []
+    for spec in s.model:
+        cls = _lookup(rnn, Module, spec, "layer", s.name)
+        args = dict(spec.args)
+        params = inspect.signature(cls.__init__).parameters
+        if "dtype" in params:
+            args.setdefault("dtype", s.dtype)
+        if "generator" in params:
+            args.setdefault("generator", gen)
+        layers.append(_instantiate(cls, args, s.name))
+    model = rnn.Sequential(*layers)
+    return model
+
+
+def build_loss(s: Scenario) -> Module:
+    cls = _lookup(rnn, rnn.Loss, s.loss, "loss", s.name)
+    return _instantiate(cls, _array_args(s.loss.args, s.dtype), s.name)
+
+
+def build_optimizer(s: Scenario, model: Module) -> Any:
+    """The refbp optimizer (``None`` for an op check)."""
+    if s.optimizer is None:
+        return None
+    from refbp import optim
+
+    cls = _lookup(optim, optim.Optimizer, s.optimizer, "optimizer", s.name)
+    return _instantiate(cls, _array_args(s.optimizer.args, "float64"), s.name,
+                        list(model.parameters()))
+
+
+def build_scheduler(s: Scenario, opt: Any) -> Any:
+    if s.scheduler is None:
+        return None
+    from refbp.optim import lr_scheduler
+
+    cls = getattr(lr_scheduler, s.scheduler.type, None)
+    if not inspect.isclass(cls):
+        raise ValueError(f"scenario {s.name}: unknown scheduler {s.scheduler.type!r}")
+    return _instantiate(cls, dict(s.scheduler.args), s.name, opt)

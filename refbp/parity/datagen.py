@@ -1,0 +1,114 @@
+"""Seeded synthetic data sets for parity scenarios (NumPy only).
+
+Every generator draws in float64 from ``numpy.random.default_rng(seed)`` and then casts to the
+scenario dtype, so the float32 and float64 variants of a scenario see the same data up to
+rounding. Kinds:
+
+==================  ====================================  =====================================
+kind                input X                               target Y
+==================  ====================================  =====================================
+regression          N(0, 1), (n, features)                X W + 0.1 noise, (n, outputs)
+classification      N(0, 1), (n, features)                argmax(X W + noise), int64 (n,)
+binary              N(0, 1), (n, features)                1[X W + noise > 0], float (n, outputs)
+soft_targets        N(0, 1), (n, features)                softmax of N(0, 1) rows, (n, outputs)
+probabilities       U(0, 1) with exact 0 and 1, (n, f)    U(0, 1) with exact 0 and 1, (n, f)
+extreme             0, +-1e-8, +-1, +-30, +-1e4 mixed     N(0, 1), (n, features)
+classification_kd   N(0, 1), (n, outputs, d)              int64 (n, d); ``extra: {d: 5}``
+==================  ====================================  =====================================
+
+``extra`` may also carry ``ignore_index`` and ``ignore_fraction`` for classification targets
+(some targets set to ``ignore_index``) and ``scale`` to multiply X.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+
+from refbp.parity.scenario import DataSpec
+
+EXTREMES = np.array([0.0, -0.0, 1e-8, -1e-8, 0.5, -0.5, 1.0, -1.0, 3.0, -3.0, 30.0, -30.0,
+                     1e4, -1e4])
+
+
+def _linear_target(rng: np.random.Generator, x: np.ndarray, outputs: int) -> np.ndarray:
+    w = rng.standard_normal((x.shape[-1], outputs))
+    return x @ w + 0.1 * rng.standard_normal((x.shape[0], outputs))
+
+
+def _regression(rng: np.random.Generator, s: DataSpec) -> tuple[np.ndarray, np.ndarray]:
+    x = rng.standard_normal((s.n, s.features))
+    return x, _linear_target(rng, x, s.outputs)
+
+
+def _classification(rng: np.random.Generator, s: DataSpec) -> tuple[np.ndarray, np.ndarray]:
+    x = rng.standard_normal((s.n, s.features))
+    y = np.argmax(_linear_target(rng, x, s.outputs), axis=1).astype(np.int64)
+    return x, y
+
+
+def _binary(rng: np.random.Generator, s: DataSpec) -> tuple[np.ndarray, np.ndarray]:
+    x = rng.standard_normal((s.n, s.features))
+    return x, (_linear_target(rng, x, s.outputs) > 0).astype(np.float64)
+
+
+def _soft_targets(rng: np.random.Generator, s: DataSpec) -> tuple[np.ndarray, np.ndarray]:
+    x = rng.standard_normal((s.n, s.features))
+    z = rng.standard_normal((s.n, s.outputs))
+    e = np.exp(z - z.max(axis=1, keepdims=True))
+    return x, e / e.sum(axis=1, keepdims=True)
+
+
+def _with_exact_ends(rng: np.random.Generator, shape: tuple[int, ...]) -> np.ndarray:
+    p = rng.uniform(0.0, 1.0, shape)
+    mask = rng.uniform(size=shape)
+    p[mask < 0.1] = 0.0
+    p[mask > 0.9] = 1.0
+    return p
+
+
+def _probabilities(rng: np.random.Generator, s: DataSpec) -> tuple[np.ndarray, np.ndarray]:
+    shape = (s.n, s.features)
+    return _with_exact_ends(rng, shape), _with_exact_ends(rng, shape)
+
+
+def _extreme(rng: np.random.Generator, s: DataSpec) -> tuple[np.ndarray, np.ndarray]:
+    x = rng.choice(EXTREMES, size=(s.n, s.features))
+    return x, rng.standard_normal((s.n, s.outputs))
+
+
+def _classification_kd(rng: np.random.Generator, s: DataSpec) -> tuple[np.ndarray, np.ndarray]:
+    d = int(s.extra.get("d", 5))
+    x = rng.standard_normal((s.n, s.outputs, d))
+    y = rng.integers(0, s.outputs, size=(s.n, d)).astype(np.int64)
+    return x, y
+
+
+GENERATORS: dict[str, Callable[[np.random.Generator, DataSpec],
+                               tuple[np.ndarray, np.ndarray]]] = {
+    "regression": _regression,
+    "classification": _classification,
+    "binary": _binary,
+    "soft_targets": _soft_targets,
+    "probabilities": _probabilities,
+    "extreme": _extreme,
+    "classification_kd": _classification_kd,
+}
+
+
+def make_data(spec: DataSpec, dtype: str, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Generate ``(X, Y)`` for a scenario: X in ``dtype``, Y float in ``dtype`` or int64."""
+    if spec.kind not in GENERATORS:
+        raise ValueError(f"unknown data kind {spec.kind!r}; known: {sorted(GENERATORS)}")
+    if spec.n < 1 or spec.features < 1 or spec.outputs < 1:
+        raise ValueError(f"data sizes must be positive, got n={spec.n}, "
+                         f"features={spec.features}, outputs={spec.outputs}")
+    rng = np.random.default_rng([seed, 1])
+    x, y = GENERATORS[spec.kind](rng, spec)
+    x = x * float(spec.extra.get("scale", 1.0))
+    if y.dtype.kind == "i" and "ignore_index" in spec.extra:
+        frac = float(spec.extra.get("ignore_fraction", 0.25))
+        y = np.where(rng.uniform(size=y.shape) < frac, int(spec.extra["ignore_index"]), y)
+    y = y.astype(dtype) if y.dtype.kind == "f" else y
+    return x.astype(dtype), y

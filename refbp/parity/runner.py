@@ -1,0 +1,206 @@
+"""Run a scenario through refbp and its torch mirror and record every discrepancy.
+
+Per step k (1-based) the runner feeds the same batch to both sides and records:
+
+- ``loss``, ``output``, ``grad_input`` (d loss / d model input) and ``grad:<param>`` from the
+  forward/backward pass with the parameters *before* update k;
+- ``param:<param>`` after update k and ``state:<param>:<key>`` for every optimizer state array.
+
+Each record is one row of the tidy results table (schema in ``refbp.report.schema``). When a
+gradient first fails, float64 central finite differences on that step attribute the error to
+one side (``attribution`` column). A scenario that raises records one ``error`` row.
+"""
+
+from __future__ import annotations
+
+import copy
+import time
+import traceback
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import torch
+
+from refbp.data import epoch_indices
+from refbp.gradcheck import numerical_gradient
+from refbp.metrics import Discrepancy, discrepancy
+from refbp.mirror import as_tensor, to_numpy, to_torch
+from refbp.mirror.optim import to_torch_optimizer
+from refbp.nn.module import Module
+from refbp.parity.build import build_loss, build_model, build_optimizer, build_scheduler
+from refbp.parity.datagen import make_data
+from refbp.parity.scenario import Scenario
+from refbp.tolerances import TOLERANCES
+
+
+@dataclass
+class ScenarioResult:
+    """Rows recorded for one scenario, and its verdict."""
+
+    scenario: Scenario
+    rows: list[dict[str, Any]] = field(default_factory=list)
+    wall_time: float = 0.0
+
+    @property
+    def passed(self) -> bool:
+        return all(r["passed"] for r in self.rows)
+
+    @property
+    def first_failure(self) -> dict[str, Any] | None:
+        return next((r for r in self.rows if not r["passed"]), None)
+
+
+def _base_row(s: Scenario) -> dict[str, Any]:
+    tol = s.tol
+    return {
+        "scenario": s.name, "suite": "", "model": s.describe_model(),
+        "loss": s.loss.describe(), "optimizer": s.describe_optimizer(),
+        "batching": s.describe_batching(), "dtype": s.dtype, "seed": s.seed,
+        "rtol": tol.rtol, "atol": tol.atol, "normwise_tol": tol.normwise,
+    }
+
+
+def _row(base: dict[str, Any], step: int, tensor: str, kind: str, d: Discrepancy,
+         numel: int, losses: tuple[float, float]) -> dict[str, Any]:
+    row = dict(base)
+    row.update(step=step, tensor=tensor, kind=kind, numel=numel, max_abs=d.max_abs,
+               max_rel=d.max_rel, normwise=d.normwise, tol_ratio=d.tol_ratio, cosine=d.cosine,
+               worst_index=str(d.worst_index), refbp_value=d.a_value, torch_value=d.b_value,
+               nonfinite=d.nonfinite, passed=d.passed, refbp_loss=losses[0],
+               torch_loss=losses[1], attribution="", explanation="")
+    return row
+
+
+def _error_row(base: dict[str, Any], step: int, exc: BaseException) -> dict[str, Any]:
+    nan = float("nan")
+    row = dict(base)
+    row.update(step=step, tensor="error", kind="error", numel=0, max_abs=nan, max_rel=nan,
+               normwise=nan, tol_ratio=nan, cosine=nan, worst_index="", refbp_value=nan,
+               torch_value=nan, nonfinite=False, passed=False, refbp_loss=nan, torch_loss=nan,
+               attribution="",
+               explanation=f"{type(exc).__name__}: {exc}".strip())
+    return row
+
+
+def _batches(s: Scenario, n: int) -> list[np.ndarray]:
+    """The index batches of every step, cycling epochs; one Generator drives the shuffles."""
+    rng = np.random.default_rng([s.seed, 2])
+    out: list[np.ndarray] = []
+    while len(out) < s.steps:
+        out.extend(epoch_indices(n, mode=s.batching, batch_size=s.batch_size, shuffle=True,
+                                 rng=rng))
+    return out[: s.steps]
+
+
+def _attribute(model: Module, loss: Module, state: dict[str, np.ndarray], xb: np.ndarray,
+               yb: np.ndarray, name: str, mine: np.ndarray, ref: np.ndarray) -> str:
+    """Say which side finite differences agree with for the gradient ``name``."""
+    m = copy.deepcopy(model).to(np.float64)
+    m.load_state_dict(state)
+    lf = copy.deepcopy(loss).to(np.float64)
+    x64 = xb.astype(np.float64)
+    y64 = yb.astype(np.float64) if yb.dtype.kind == "f" else yb
+    target = x64 if name == "grad_input" else dict(m.named_parameters())[name[5:]].data
+    num = numerical_gradient(lambda: float(lf(m(x64), y64)), target)
+    fd_tol = TOLERANCES["float64"]
+    e_refbp = discrepancy(mine, num, fd_tol).normwise
+    e_torch = discrepancy(ref, num, fd_tol).normwise
+    if e_refbp <= e_torch:
+        return (f"finite differences agree with refbp (normwise {e_refbp:.1e} vs torch "
+                f"{e_torch:.1e}): torch is off")
+    return (f"finite differences agree with torch (normwise {e_torch:.1e} vs refbp "
+            f"{e_refbp:.1e}): refbp is off")
+
+
+def _run(s: Scenario, result: ScenarioResult) -> None:
+    tol = s.tol
+    base = _base_row(s)
+    x, y = make_data(s.data, s.dtype, s.seed)
+    model = build_model(s)
+    loss = build_loss(s)
+    opt = build_optimizer(s, model)
+    sched = build_scheduler(s, opt)
+    tmodel, tloss = to_torch(model), to_torch(loss)
+    tparams = dict(tmodel.named_parameters())
+    names = [n for n, _ in model.named_parameters()]
+    topt = to_torch_optimizer(opt, [tparams[n] for n in names]) if opt is not None else None
+    tsched = None
+    if sched is not None:
+        tsched = getattr(torch.optim.lr_scheduler, s.scheduler.type)(  # type: ignore[union-attr]
+            topt, **s.scheduler.args)  # type: ignore[union-attr]
+    attributed = False
+    for step, idx in enumerate(_batches(s, x.shape[0]), start=1):
+        xb, yb = x[idx], y[idx]
+        state = model.state_dict()
+        model.zero_grad()
+        out = model(xb)
+        lval = np.asarray(loss(out, yb))
+        gx = model.backward(loss.backward())
+        xt = as_tensor(xb, requires_grad=True)
+        if topt is not None:
+            topt.zero_grad()
+        ot = tmodel(xt)
+        lt = tloss(ot, as_tensor(yb))
+        lt.backward()
+        losses = (float(lval), float(lt.detach()))
+        rows: list[dict[str, Any]] = []
+
+        def rec(tensor: str, kind: str, mine: np.ndarray, ref: np.ndarray,
+                rows: list[dict[str, Any]] = rows, step: int = step,
+                losses: tuple[float, float] = losses) -> dict[str, Any]:
+            r = _row(base, step, tensor, kind, discrepancy(mine, ref, tol), np.size(mine), losses)
+            rows.append(r)
+            return r
+
+        rec("loss", "loss", lval, to_numpy(lt))
+        rec("output", "output", out, to_numpy(ot))
+        grads = {"grad_input": (gx, to_numpy(xt.grad))}
+        for n, p in model.named_parameters():
+            tg = tparams[n].grad
+            grads[f"grad:{n}"] = (np.zeros_like(p.data) if p.grad is None else p.grad,
+                                  np.zeros_like(p.data) if tg is None else to_numpy(tg))
+        for tensor, (mine, ref) in grads.items():
+            r = rec(tensor, "grad_input" if tensor == "grad_input" else "grad", mine, ref)
+            if not r["passed"] and not r["nonfinite"] and not attributed:
+                attributed = True
+                r["attribution"] = _attribute(model, loss, state, xb, yb, tensor, mine, ref)
+        if opt is not None and topt is not None:
+            opt.step()
+            topt.step()
+            if sched is not None and tsched is not None:
+                if type(sched).__name__ == "ReduceLROnPlateau":
+                    sched.step(losses[0])
+                    tsched.step(losses[1])
+                else:
+                    sched.step()
+                    tsched.step()
+            for n, p in model.named_parameters():
+                rec(f"param:{n}", "param", p.data, to_numpy(tparams[n]))
+            for n, p in model.named_parameters():
+                mstate, tstate = opt.state.get(p, {}), topt.state.get(tparams[n], {})
+                for key, val in mstate.items():
+                    if isinstance(val, np.ndarray) and key in tstate and key != "step":
+                        rec(f"state:{n}:{key}", "state", val, to_numpy(tstate[key]))
+        result.rows.extend(rows)
+        if any(r["nonfinite"] for r in rows):
+            break
+
+
+def run_scenario(s: Scenario, *, suite: str = "") -> ScenarioResult:
+    """Run one scenario; never raises for a failing scenario (the error becomes a row)."""
+    result = ScenarioResult(s)
+    start = time.perf_counter()
+    try:
+        _run(s, result)
+    except Exception as exc:  # recorded as a failing row, with the traceback's last frame
+        step = (result.rows[-1]["step"] + 1) if result.rows else 1
+        row = _error_row(_base_row(s), step, exc)
+        tb = traceback.extract_tb(exc.__traceback__)
+        if tb:
+            row["explanation"] += f" (at {tb[-1].filename.split('/')[-1]}:{tb[-1].lineno})"
+        result.rows.append(row)
+    result.wall_time = time.perf_counter() - start
+    for r in result.rows:
+        r["suite"] = suite
+    return result

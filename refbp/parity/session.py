@@ -1,0 +1,87 @@
+"""Run many scenarios (optionally in parallel processes) and collect one results table."""
+
+from __future__ import annotations
+
+import fnmatch
+import multiprocessing
+import sys
+from collections.abc import Iterable, Sequence
+from concurrent.futures import ProcessPoolExecutor
+
+import pandas as pd
+
+from refbp.parity.runner import ScenarioResult, run_scenario
+from refbp.parity.scenario import Scenario
+
+
+def select(scenarios: Iterable[Scenario], pattern: str | None = None, *,
+           dtype: str | None = None, seed: int | None = None,
+           steps: int | None = None) -> list[Scenario]:
+    """Filter by ``-k`` pattern (substring, or glob when it has ``*?[``) and apply overrides.
+
+    With ``dtype`` only scenarios of that dtype are kept; ``seed``/``steps`` replace the
+    scenario's own values.
+    """
+    out = []
+    for s in scenarios:
+        if pattern and not (fnmatch.fnmatch(s.name, pattern) if any(c in pattern for c in "*?[")
+                            else pattern in s.name):
+            continue
+        if dtype is not None and s.dtype != dtype:
+            continue
+        out.append(s.with_overrides(seed=seed, steps=steps))
+    return out
+
+
+def _worker_init() -> None:
+    import torch
+
+    torch.set_num_threads(1)
+
+
+def _run_one(args: tuple[Scenario, str]) -> ScenarioResult:
+    return run_scenario(args[0], suite=args[1])
+
+
+def run_scenarios(scenarios: Sequence[Scenario], *, suite: str = "", jobs: int = 1,
+                  progress: bool = False) -> list[ScenarioResult]:
+    """Run scenarios in order (``jobs`` > 1: in that many spawned worker processes).
+
+    Results come back in input order, so a parallel run writes the same report as a serial
+    one. Workers use one torch thread each.
+    """
+    names = [s.name for s in scenarios]
+    dup = sorted({n for n in names if names.count(n) > 1})
+    if dup:
+        raise ValueError(f"duplicate scenario names: {dup}")
+    if jobs < 1:
+        raise ValueError(f"--jobs must be >= 1, got {jobs}")
+    bar = None
+    if progress:
+        from tqdm import tqdm
+
+        bar = tqdm(total=len(scenarios), unit="scenario", file=sys.stderr, leave=False)
+    results: list[ScenarioResult] = []
+    work = [(s, suite) for s in scenarios]
+    if jobs == 1:
+        for item in work:
+            results.append(_run_one(item))
+            if bar is not None:
+                bar.update(1)
+    else:
+        ctx = multiprocessing.get_context("spawn")
+        with ProcessPoolExecutor(max_workers=jobs, mp_context=ctx,
+                                 initializer=_worker_init) as pool:
+            for r in pool.map(_run_one, work, chunksize=4):
+                results.append(r)
+                if bar is not None:
+                    bar.update(1)
+    if bar is not None:
+        bar.close()
+    return results
+
+
+def results_frame(results: Iterable[ScenarioResult]) -> pd.DataFrame:
+    """The tidy table: one row per scenario, step and tensor."""
+    rows = [r for res in results for r in res.rows]
+    return pd.DataFrame(rows)

@@ -1,0 +1,221 @@
+"""Built-in suites: named lists of scenarios.
+
+- ``quick`` (the default of ``refbp run``): every layer and loss as an op check (forward and
+  all gradients, extreme inputs included), every optimizer at least once on a regression MLP,
+  a classifier with CrossEntropy and a binary classifier with BCEWithLogits, a few schedulers,
+  and the teaching examples' models; each in float64 and float32.
+- ``full``: every optimizer case of ``refbp.optim.cases`` on a regression MLP and a classifier
+  for 100 steps, three seeds, both dtypes; every loss option; every op check.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+
+from refbp.parity.scenario import DataSpec, Scenario, Spec
+
+DTYPES = ("float64", "float32")
+_SHORT = {"float64": "f64", "float32": "f32"}
+
+
+def _both_dtypes(make: Callable[[str], Scenario]) -> list[Scenario]:
+    return [make(dt) for dt in DTYPES]
+
+
+def _op(name: str, layers: Iterable[Spec], loss: Spec, data: DataSpec, dtype: str,
+        description: str) -> Scenario:
+    return Scenario(name=f"op-{name}-{_SHORT[dtype]}", model=tuple(layers), loss=loss,
+                    data=data, batching="batch", batch_size=None, dtype=dtype, seed=0, steps=1,
+                    description=description)
+
+
+ACTIVATIONS: list[tuple[str, Spec]] = [
+    ("relu", Spec("ReLU")),
+    ("leakyrelu", Spec("LeakyReLU", {"negative_slope": 0.2})),
+    ("elu", Spec("ELU", {"alpha": 1.5})),
+    ("gelu", Spec("GELU")),
+    ("gelu-tanh", Spec("GELU", {"approximate": "tanh"})),
+    ("silu", Spec("SiLU")),
+    ("sigmoid", Spec("Sigmoid")),
+    ("tanh", Spec("Tanh")),
+    ("softplus", Spec("Softplus")),
+    ("softplus-beta2", Spec("Softplus", {"beta": 2.0, "threshold": 10.0})),
+    ("softmax", Spec("Softmax", {"dim": 1})),
+    ("logsoftmax", Spec("LogSoftmax", {"dim": 1})),
+    ("identity", Spec("Identity")),
+]
+
+_EXTREME = DataSpec("extreme", n=16, features=6, outputs=6)
+_REG = DataSpec("regression", n=16, features=5, outputs=5)
+_CLS = DataSpec("classification", n=16, features=5, outputs=5)
+_W5 = [0.5, 1.0, 2.0, 1.5, 0.25]
+
+LOSSES: list[tuple[str, list[Spec], Spec, DataSpec]] = [
+    ("mse", [], Spec("MSELoss"), _REG),
+    ("mse-sum", [], Spec("MSELoss", {"reduction": "sum"}), _REG),
+    ("sse", [], Spec("SSELoss"), _REG),
+    ("l1", [], Spec("L1Loss"), _REG),
+    ("huber", [], Spec("HuberLoss", {"delta": 0.5}), _REG),
+    ("smoothl1", [], Spec("SmoothL1Loss", {"beta": 0.5, "reduction": "sum"}), _REG),
+    ("bce", [], Spec("BCELoss"), DataSpec("probabilities", n=16, features=5, outputs=5)),
+    ("bce-weight", [], Spec("BCELoss", {"weight": _W5}),
+     DataSpec("probabilities", n=16, features=5, outputs=5)),
+    ("bcelogits", [], Spec("BCEWithLogitsLoss"), DataSpec("binary", n=16, features=5, outputs=5)),
+    ("bcelogits-extreme", [], Spec("BCEWithLogitsLoss", {"pos_weight": _W5}),
+     DataSpec("binary", n=16, features=5, outputs=5, extra={"scale": 1e4})),
+    ("ce", [], Spec("CrossEntropyLoss"), _CLS),
+    ("ce-extreme", [], Spec("CrossEntropyLoss"),
+     DataSpec("classification", n=16, features=5, outputs=5, extra={"scale": 1e4})),
+    ("ce-weight-smooth", [], Spec("CrossEntropyLoss",
+                                  {"weight": _W5, "label_smoothing": 0.1}), _CLS),
+    ("ce-ignore", [], Spec("CrossEntropyLoss", {"ignore_index": 2}), _CLS),
+    ("ce-soft", [], Spec("CrossEntropyLoss", {"label_smoothing": 0.2}),
+     DataSpec("soft_targets", n=16, features=5, outputs=5)),
+    ("ce-kdim", [], Spec("CrossEntropyLoss", {"reduction": "sum"}),
+     DataSpec("classification_kd", n=4, features=5, outputs=5, extra={"d": 3})),
+    ("nll", [Spec("LogSoftmax", {"dim": 1})], Spec("NLLLoss", {"weight": _W5}), _CLS),
+]
+
+
+def op_scenarios() -> list[Scenario]:
+    """Every layer and loss checked once per dtype: outputs and every gradient."""
+    out: list[Scenario] = []
+    for name, spec in ACTIVATIONS:
+        out += _both_dtypes(lambda dt, name=name, spec=spec: _op(
+            name, [spec], Spec("SSELoss"), _EXTREME, dt,
+            f"{spec.type} on extreme inputs (0, +-1e-8, +-1, +-30, +-1e4)"))
+    out += _both_dtypes(lambda dt: _op(
+        "linear", [Spec("Linear", {"in_features": 5, "out_features": 3})], Spec("MSELoss"),
+        DataSpec("regression", n=16, features=5, outputs=3), dt, "Linear layer"))
+    out += _both_dtypes(lambda dt: _op(
+        "flatten", [Spec("Flatten"), Spec("Linear", {"in_features": 15, "out_features": 4})],
+        Spec("MSELoss"), DataSpec("regression", n=8, features=15, outputs=4), dt,
+        "Flatten then Linear"))
+    for name, pre, loss, data in LOSSES:
+        out += _both_dtypes(lambda dt, name=name, pre=pre, loss=loss, data=data: _op(
+            name, pre or [Spec("Identity")], loss, data, dt, f"{loss.describe()} op check"))
+    return out
+
+
+def mlp(inp: int, hidden: int, out: int, act: str = "Tanh") -> tuple[Spec, ...]:
+    return (Spec("Linear", {"in_features": inp, "out_features": hidden}), Spec(act),
+            Spec("Linear", {"in_features": hidden, "out_features": out}))
+
+
+def train(name: str, model: tuple[Spec, ...], loss: Spec, opt: Spec, data: DataSpec, dtype: str,
+          *, steps: int = 20, batching: str = "minibatch", batch_size: int | None = 8,
+          scheduler: Spec | None = None, seed: int = 0, description: str = "") -> Scenario:
+    return Scenario(name=f"{name}-{_SHORT[dtype]}" + (f"-s{seed}" if seed else ""), model=model,
+                    loss=loss, optimizer=opt, scheduler=scheduler, data=data, batching=batching,
+                    batch_size=batch_size if batching == "minibatch" else None, dtype=dtype,
+                    seed=seed, steps=steps, description=description)
+
+
+REG_DATA = DataSpec("regression", n=64, features=4, outputs=3)
+CLS_DATA = DataSpec("classification", n=64, features=4, outputs=3)
+BIN_DATA = DataSpec("binary", n=64, features=4, outputs=1)
+
+QUICK_OPTIMIZERS: list[tuple[str, Spec]] = [
+    ("sgd", Spec("SGD", {"lr": 0.1})),
+    ("sgd-nesterov", Spec("SGD", {"lr": 0.05, "momentum": 0.9, "nesterov": True,
+                                  "weight_decay": 1e-3})),
+    ("adam", Spec("Adam", {"lr": 0.01})),
+    ("adam-amsgrad", Spec("Adam", {"lr": 0.01, "amsgrad": True, "weight_decay": 1e-2})),
+    ("adamw", Spec("AdamW", {"lr": 0.01})),
+    ("rmsprop", Spec("RMSprop", {"lr": 0.01, "momentum": 0.5, "centered": True})),
+    ("adagrad", Spec("Adagrad", {"lr": 0.1, "lr_decay": 1e-3})),
+    ("adadelta", Spec("Adadelta", {"lr": 1.0})),
+    ("adamax", Spec("Adamax", {"lr": 0.01})),
+    ("nadam", Spec("NAdam", {"lr": 0.01})),
+    ("radam", Spec("RAdam", {"lr": 0.01})),
+]
+
+
+def teaching_scenarios(dtype: str) -> list[Scenario]:
+    """The models of the teaching examples as parity scenarios."""
+    sig3 = tuple(s for _ in range(3) for s in (Spec("Linear", {"in_features": 1,
+                                                               "out_features": 1}),
+                                               Spec("Sigmoid")))
+    one = DataSpec("regression", n=20, features=1, outputs=1)
+    return [
+        train("teach-line-gd", (Spec("Linear", {"in_features": 1, "out_features": 1,
+                                                "bias": False}),),
+              Spec("SSELoss"), Spec("SGD", {"lr": 0.01}), one, dtype, batching="batch",
+              description="fit y = wx by gradient descent on E = 1/2 sum (y - wx)^2"),
+        train("teach-linear-regression", (Spec("Linear", {"in_features": 1,
+                                                          "out_features": 1}),),
+              Spec("SSELoss"), Spec("SGD", {"lr": 0.01}), one, dtype, batching="batch",
+              description="y = ax + b, SSE loss, full-batch gradient descent"),
+        train("teach-chain-rule", sig3, Spec("MSELoss", {"reduction": "sum"}),
+              Spec("SGD", {"lr": 0.5}), DataSpec("regression", n=8, features=1, outputs=1),
+              dtype, batching="sgd", description="one sigmoid neuron per layer, C0 = (a - y)^2"),
+        train("teach-sigmoid-ce", (Spec("Linear", {"in_features": 4, "out_features": 3}),
+                                   Spec("Sigmoid"),
+                                   Spec("Linear", {"in_features": 3, "out_features": 1}),
+                                   Spec("Sigmoid")),
+              Spec("BCELoss"), Spec("SGD", {"lr": 0.5}), BIN_DATA, dtype,
+              description="sigmoid network with cross-entropy"),
+    ] + [
+        train(f"teach-gd-{mode}", mlp(4, 8, 3), Spec("MSELoss"), Spec("SGD", {"lr": 0.05}),
+              REG_DATA, dtype, batching=mode, description=f"{mode} gradient descent")
+        for mode in ("batch", "sgd", "minibatch")
+    ]
+
+
+def training_scenarios(dtype: str) -> list[Scenario]:
+    out = [train(f"mlp-mse-{n}", mlp(4, 16, 3), Spec("MSELoss"), o, REG_DATA, dtype,
+                 description=f"regression MLP, MSE, {o.describe()}")
+           for n, o in QUICK_OPTIMIZERS]
+    out += [
+        train("clf-ce-adam", mlp(4, 16, 3, "ReLU"), Spec("CrossEntropyLoss"),
+              Spec("Adam", {"lr": 0.01}), CLS_DATA, dtype, description="classifier, CE"),
+        train("clf-ce-sgd-momentum", mlp(4, 16, 3, "GELU"),
+              Spec("CrossEntropyLoss", {"label_smoothing": 0.1}),
+              Spec("SGD", {"lr": 0.1, "momentum": 0.9}), CLS_DATA, dtype,
+              description="classifier, CE with label smoothing"),
+        train("bin-bcelogits-adamw", mlp(4, 16, 1, "SiLU"), Spec("BCEWithLogitsLoss"),
+              Spec("AdamW", {"lr": 0.01}), BIN_DATA, dtype, description="binary classifier"),
+        train("mlp-steplr", mlp(4, 16, 3), Spec("MSELoss"), Spec("SGD", {"lr": 0.1}), REG_DATA,
+              dtype, scheduler=Spec("StepLR", {"step_size": 5, "gamma": 0.5}),
+              description="SGD with StepLR"),
+        train("mlp-cosine", mlp(4, 16, 3, "ELU"), Spec("MSELoss"), Spec("Adam", {"lr": 0.02}),
+              REG_DATA, dtype, scheduler=Spec("CosineAnnealingLR", {"T_max": 10}),
+              description="Adam with CosineAnnealingLR"),
+        train("mlp-onecycle", mlp(4, 16, 3, "LeakyReLU"), Spec("MSELoss"),
+              Spec("SGD", {"lr": 0.1, "momentum": 0.9}), REG_DATA, dtype,
+              scheduler=Spec("OneCycleLR", {"max_lr": 0.1, "total_steps": 20}),
+              description="SGD with OneCycleLR (cycles momentum)"),
+    ]
+    return out + teaching_scenarios(dtype)
+
+
+def quick() -> list[Scenario]:
+    return op_scenarios() + [s for dt in DTYPES for s in training_scenarios(dt)]
+
+
+def full() -> list[Scenario]:
+    from refbp.optim.cases import OPTIM_CASES
+
+    out = op_scenarios()
+    for dt in DTYPES:
+        for seed in (0, 1, 2):
+            for case in OPTIM_CASES:
+                opt = Spec(case.optimizer, dict(case.options))
+                out.append(train(f"full-mlp-{case.name}", mlp(4, 8, 3), Spec("MSELoss"), opt,
+                                 REG_DATA, dt, steps=100, seed=seed,
+                                 description=case.description))
+                out.append(train(f"full-clf-{case.name}", mlp(4, 8, 3), Spec("CrossEntropyLoss"),
+                                 opt, CLS_DATA, dt, steps=100, seed=seed,
+                                 description=case.description))
+        out += training_scenarios(dt)
+    return out
+
+
+SUITES: dict[str, Callable[[], list[Scenario]]] = {"quick": quick, "full": full,
+                                                    "ops": op_scenarios}
+
+
+def get_suite(name: str) -> list[Scenario]:
+    if name not in SUITES:
+        raise ValueError(f"unknown suite {name!r}; known suites: {', '.join(sorted(SUITES))}")
+    return SUITES[name]()
