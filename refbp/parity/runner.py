@@ -204,3 +204,22 @@ def run_scenario(s: Scenario, *, suite: str = "") -> ScenarioResult:
     for r in result.rows:
         r["suite"] = suite
     return result
+
+
+def describe_failure(row: dict[str, Any]) -> str:
+    """The one-line "refbp vs torch" message of a failing row."""
+    if row["kind"] == "error":
+        return (f"refbp vs torch: scenario {row['scenario']}, step {row['step']}: the run raised "
+                f"{row['explanation']}")
+    text = (f"refbp vs torch: scenario {row['scenario']} ({row['dtype']}, seed {row['seed']}), "
+            f"step {row['step']}, tensor {row['tensor']}, index {row['worst_index']}: "
+            f"refbp={row['refbp_value']!r}, torch={row['torch_value']!r}; normwise rel "
+            f"{row['normwise']:.3e} (tol {row['normwise_tol']:.0e}), tol ratio "
+            f"{row['tol_ratio']:.3e} (rtol {row['rtol']:.0e}, atol {row['atol']:.0e})")
+    if row["nonfinite"]:
+        text += "; first non-finite value here"
+    if row.get("attribution"):
+        text += f"; {row['attribution']}"
+    if row.get("explanation"):
+        text += f"; {row['explanation']}"
+    return text

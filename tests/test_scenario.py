@@ -1,0 +1,104 @@
+"""Scenario dataclasses, TOML scenario files and built-in suites (no torch)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from refbp.parity.datagen import make_data
+from refbp.parity.scenario import DataSpec, Scenario, Spec
+from refbp.parity.suites import SUITES, get_suite
+from refbp.parity.toml import ScenarioFileError, load_scenarios
+
+GOOD = """
+[[scenario]]
+name = "my-mlp"
+dtype = "float32"
+seed = 3
+steps = 12
+batching = "minibatch"
+batch_size = 4
+model = [
+  { type = "Linear", in_features = 4, out_features = 8 },
+  { type = "Tanh" },
+  { type = "Linear", in_features = 8, out_features = 3 },
+]
+loss = { type = "CrossEntropyLoss", weight = [1.0, 2.0, 0.5] }
+optimizer = { type = "Adam", lr = 0.01, betas = [0.8, 0.99] }
+scheduler = { type = "StepLR", step_size = 5 }
+data = { kind = "classification", n = 32, features = 4, outputs = 3 }
+tolerance = { normwise = 1e-6 }
+"""
+
+
+def test_toml_round_trip(tmp_path: Path) -> None:
+    f = tmp_path / "s.toml"
+    f.write_text(GOOD)
+    (s,) = load_scenarios(f)
+    assert s.name == "my-mlp" and s.dtype == "float32" and s.seed == 3 and s.steps == 12
+    assert [m.type for m in s.model] == ["Linear", "Tanh", "Linear"]
+    assert s.optimizer == Spec("Adam", {"lr": 0.01, "betas": (0.8, 0.99)})
+    assert s.tol.normwise == 1e-6 and s.tol.rtol == 1e-4
+    assert s.data == DataSpec("classification", 32, 4, 3)
+
+
+@pytest.mark.parametrize(
+    "text,message",
+    [
+        ("[[scenario]]\nname = 'a'\nloss = { type = 'MSELoss' }\n", "missing required key 'model'"),
+        ("[[scenario]]\nname='a'\nmodel=[{type='ReLU'}]\nloss={type='MSELoss'}\nfoo=1\n",
+         "unknown keys \\['foo'\\]"),
+        ("[[scenario]]\nname='a'\nmodel=[{kind='ReLU'}]\nloss={type='MSELoss'}\n",
+         "model\\[0\\]: expected a table with a string 'type'"),
+        ("[[scenario]]\nname='a'\nmodel=[{type='ReLU'}]\nloss={type='MSELoss'}\ndtype='int8'\n",
+         "dtype must be float32 or float64"),
+        ("this is = not toml [", "not valid TOML"),
+        ("x = 1\n", "no \\[\\[scenario\\]\\] tables"),
+    ],
+)
+def test_malformed_files_raise_clear_errors(tmp_path: Path, text: str, message: str) -> None:
+    f = tmp_path / "bad.toml"
+    f.write_text(text)
+    with pytest.raises(ScenarioFileError, match=message):
+        load_scenarios(f)
+
+
+def test_missing_file() -> None:
+    with pytest.raises(ScenarioFileError, match="cannot read scenario file"):
+        load_scenarios("/nonexistent/file.toml")
+
+
+def test_scenario_validation() -> None:
+    with pytest.raises(ValueError, match="batching must be one of"):
+        Scenario("x", (Spec("ReLU"),), Spec("MSELoss"), batching="epochs")
+    with pytest.raises(ValueError, match="op check \\(no optimizer\\) has one step"):
+        Scenario("x", (Spec("ReLU"),), Spec("MSELoss"), steps=3)
+    with pytest.raises(ValueError, match="unknown tolerance keys"):
+        Scenario("x", (Spec("ReLU"),), Spec("MSELoss"), tolerance={"rel": 1.0})
+
+
+def test_suites_have_unique_names_and_both_dtypes() -> None:
+    for name in ("quick", "ops"):
+        scenarios = get_suite(name)
+        names = [s.name for s in scenarios]
+        assert len(names) == len(set(names))
+        assert {s.dtype for s in scenarios} == {"float32", "float64"}
+    assert set(SUITES) >= {"quick", "full"}
+    with pytest.raises(ValueError, match="unknown suite 'nope'; known suites"):
+        get_suite("nope")
+
+
+def test_data_is_seeded_and_dtype_consistent() -> None:
+    spec = DataSpec("classification", n=10, features=3, outputs=4)
+    x1, y1 = make_data(spec, "float64", 5)
+    x2, y2 = make_data(spec, "float64", 5)
+    x3, _ = make_data(spec, "float32", 5)
+    np.testing.assert_array_equal(x1, x2)
+    np.testing.assert_array_equal(y1, y2)
+    assert x3.dtype == np.float32 and y1.dtype == np.int64
+    np.testing.assert_allclose(x3, x1, rtol=1e-7)
+    assert set(np.unique(y1)) <= set(range(4))
+    with pytest.raises(ValueError, match="unknown data kind"):
+        make_data(DataSpec("images"), "float64", 0)
