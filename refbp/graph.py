@@ -41,6 +41,8 @@ import numbers
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
+
 __all__ = [
     "Add", "BackwardStep", "Div", "Exp", "Graph", "Log", "Mul", "Node", "ReLU", "Sigmoid",
     "Step", "Sub", "Var", "as_scalar",
@@ -49,12 +51,10 @@ __all__ = [
 
 def as_scalar(value: Any, name: str) -> float:
     """Return ``value`` as a finite Python float, or raise TypeError/ValueError naming it."""
+    if isinstance(value, np.ndarray) and value.size == 1 and value.dtype.kind == "f":
+        value = value.item()
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        size = getattr(value, "size", None)
-        if size == 1 and getattr(getattr(value, "dtype", None), "kind", "") == "f":
-            value = value.item()
-        else:
-            raise TypeError(f"{name} must be a real scalar, got {type(value).__name__}")
+        raise TypeError(f"{name} must be a real scalar, got {type(value).__name__}")
     out = float(value)
     if not math.isfinite(out):
         raise ValueError(f"{name} must be finite, got {out!r}")
@@ -361,7 +361,7 @@ class Graph:
                 continue
             local = step.node.grads(grads[step.output])
             self._backward_log.append(BackwardStep(step, grads[step.output], local))
-            for inp, g in zip(step.inputs, local):
+            for inp, g in zip(step.inputs, local, strict=True):
                 grads[inp] = grads.get(inp, 0.0) + g
         return grads
 
@@ -378,7 +378,8 @@ class Graph:
         """One line per node visited by the last backward: ``dout`` in, gradients out."""
         lines = []
         for b in self._backward_log:
-            outs = ", ".join(f"d/d{i} = {g:.10g}" for i, g in zip(b.step.inputs, b.grads))
+            pairs = zip(b.step.inputs, b.grads, strict=True)
+            outs = ", ".join(f"d/d{i} = {g:.10g}" for i, g in pairs)
             lines.append(f"{type(b.step.node).__name__:7s} {b.step.output}: dout = {b.dout:.10g}"
                          f" -> {outs}")
         return lines

@@ -76,6 +76,7 @@ def save_figure(fig: Figure, out_dir: Path, name: str) -> Path:
     try:
         with os.fdopen(fd, "wb") as fh:
             fig.savefig(fh, format="png", dpi=100)
+        os.chmod(tmp, 0o644)  # mkstemp creates 0600; figures are ordinary readable files
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
@@ -95,20 +96,3 @@ def sigmoid_prime(z: np.ndarray) -> np.ndarray:
     s = sigmoid(z)
     return s * (1.0 - s)
 
-
-def batch_schedule(n: int, batch_size: int, epochs: int, seed: int) -> list[np.ndarray]:
-    """Index arrays of every update step: a fresh seeded permutation per epoch, cut in batches.
-
-    ``batch_size == n`` is batch gradient descent (no shuffle needed, the order of a full
-    batch does not change its gradient beyond rounding, so the indices stay sorted), ``1`` is
-    stochastic gradient descent, anything in between is mini-batch gradient descent. The last
-    short batch of an epoch is kept (``drop_last=False``).
-    """
-    if not 1 <= batch_size <= n:
-        raise ValueError(f"batch_size must be in [1, {n}], got {batch_size}")
-    rng = np.random.default_rng(seed)
-    steps: list[np.ndarray] = []
-    for _ in range(epochs):
-        order = np.arange(n) if batch_size == n else rng.permutation(n)
-        steps.extend(order[i:i + batch_size] for i in range(0, n, batch_size))
-    return steps

@@ -69,7 +69,7 @@ SEED = 0
 def single_forward(w: np.ndarray, b: np.ndarray, x: float) -> tuple[np.ndarray, np.ndarray]:
     """Activations a^0..a^L and pre-activations z^1..z^L of the one-neuron chain."""
     a, z = [float(x)], []
-    for wl, bl in zip(w, b):
+    for wl, bl in zip(w, b, strict=True):
         z.append(wl * a[-1] + bl)
         a.append(float(sigmoid(z[-1])))
     return np.array(a), np.array(z)
@@ -86,11 +86,11 @@ def single_backward(w: np.ndarray, a: np.ndarray, z: np.ndarray,
     L = len(w)
     dw, db, da = np.zeros(L), np.zeros(L), np.zeros(L + 1)
     da[L] = 2.0 * (a[L] - y)
-    for l in range(L, 0, -1):
-        delta = float(sigmoid_prime(z[l - 1])) * da[l]       # dC0/dz^l
-        dw[l - 1] = a[l - 1] * delta
-        db[l - 1] = delta
-        da[l - 1] = w[l - 1] * delta
+    for ell in range(L, 0, -1):
+        delta = float(sigmoid_prime(z[ell - 1])) * da[ell]       # dC0/dz^l
+        dw[ell - 1] = a[ell - 1] * delta
+        db[ell - 1] = delta
+        da[ell - 1] = w[ell - 1] * delta
     return dw, db, da
 
 
@@ -98,7 +98,7 @@ def single_backward(w: np.ndarray, a: np.ndarray, z: np.ndarray,
 def multi_params() -> tuple[list[np.ndarray], list[np.ndarray]]:
     """Seeded weights W^l (n_l, n_(l-1)) and biases b^l (n_l,) for layer sizes ``SIZES``."""
     rng = np.random.default_rng(SEED)
-    ws = [rng.normal(0.0, 1.0, (m, k)) for k, m in zip(SIZES[:-1], SIZES[1:])]
+    ws = [rng.normal(0.0, 1.0, (m, k)) for k, m in zip(SIZES[:-1], SIZES[1:], strict=True)]
     bs = [rng.normal(0.0, 0.5, m) for m in SIZES[1:]]
     return ws, bs
 
@@ -114,7 +114,7 @@ def multi_forward(ws: list[np.ndarray], bs: list[np.ndarray],
                   x: np.ndarray) -> tuple[list[np.ndarray], list[np.ndarray]]:
     """For one sample: activations a^0..a^L and pre-activations z^1..z^L (vectors)."""
     a, z = [x], []
-    for w, b in zip(ws, bs):
+    for w, b in zip(ws, bs, strict=True):
         z.append(w @ a[-1] + b)            # z_j = sum_k w_jk a_k + b_j
         a.append(sigmoid(z[-1]))
     return a, z
@@ -127,11 +127,11 @@ def multi_sample_grads(ws: list[np.ndarray], bs: list[np.ndarray], x: np.ndarray
     da = 2.0 * (a[-1] - y)                  # dC0/da_j^L
     gws: list[np.ndarray] = []
     gbs: list[np.ndarray] = []
-    for l in range(len(ws), 0, -1):
-        delta = sigmoid_prime(z[l - 1]) * da                 # delta_j = sigma'(z_j) dC0/da_j
-        gws.insert(0, np.outer(delta, a[l - 1]))             # dC0/dw_jk = a_k delta_j
+    for ell in range(len(ws), 0, -1):
+        delta = sigmoid_prime(z[ell - 1]) * da                 # delta_j = sigma'(z_j) dC0/da_j
+        gws.insert(0, np.outer(delta, a[ell - 1]))             # dC0/dw_jk = a_k delta_j
         gbs.insert(0, delta)
-        da = ws[l - 1].T @ delta                             # dC0/da_k = sum_j w_jk delta_j
+        da = ws[ell - 1].T @ delta                             # dC0/da_k = sum_j w_jk delta_j
     return float(np.sum((a[-1] - y) ** 2)), gws, gbs
 
 
@@ -141,10 +141,10 @@ def multi_cost_and_grads(ws: list[np.ndarray], bs: list[np.ndarray], xs: np.ndar
     costs = []
     gws = [np.zeros_like(w) for w in ws]
     gbs = [np.zeros_like(b) for b in bs]
-    for x, y in zip(xs, ys):
+    for x, y in zip(xs, ys, strict=True):
         c, gw, gb = multi_sample_grads(ws, bs, x, y)
         costs.append(c)
-        for acc, g in zip(gws + gbs, gw + gb):
+        for acc, g in zip(gws + gbs, gw + gb, strict=True):
             acc += g / len(xs)
     return np.array(costs), gws, gbs
 
@@ -164,9 +164,9 @@ def run(out_dir: Path | None, echo: Echo) -> Result:
     a, z = single_forward(w, b, SINGLE_X)
     dw, db, da = single_backward(w, a, z, SINGLE_Y)
     L = len(w)
-    for l in range(1, L + 1):
-        echo(f"  z^{l} = w^{l} a^{l - 1} + b^{l} = {w[l - 1]} * {a[l - 1]:.6f} + {b[l - 1]} "
-             f"= {z[l - 1]:.6f},  a^{l} = sigma(z^{l}) = {a[l]:.6f}")
+    for ell in range(1, L + 1):
+        echo(f"  z^{ell} = w^{ell} a^{ell - 1} + b^{ell} = {w[ell - 1]} * {a[ell - 1]:.6f} "
+             f"+ {b[ell - 1]} = {z[ell - 1]:.6f},  a^{ell} = sigma(z^{ell}) = {a[ell]:.6f}")
     cost = single_cost(w, b, SINGLE_X, SINGLE_Y)
     echo(f"  C0 = (a^L - y)^2 = ({a[L]:.6f} - {SINGLE_Y})^2 = {cost:.10f}")
     s = float(sigmoid_prime(z[L - 1]))
@@ -174,10 +174,10 @@ def run(out_dir: Path | None, echo: Echo) -> Result:
          f"{2 * (a[L] - SINGLE_Y):.6f} = {dw[L - 1]:.10f}")
     echo(f"  dC0/db^L = sigma'(z^L) 2(a^L - y) = {db[L - 1]:.10f}")
     echo(f"  dC0/da^(L-1) = w^L sigma'(z^L) 2(a^L - y) = {da[L - 1]:.10f}")
-    for l in range(L - 1, 0, -1):
-        echo(f"  layer {l}: delta^{l} = sigma'(z^{l}) dC0/da^{l} = {db[l - 1]:.10f};  "
-             f"dC0/dw^{l} = a^{l - 1} delta^{l} = {dw[l - 1]:.10f};  "
-             f"dC0/da^{l - 1} = w^{l} delta^{l} = {da[l - 1]:.10f}")
+    for ell in range(L - 1, 0, -1):
+        echo(f"  layer {ell}: delta^{ell} = sigma'(z^{ell}) dC0/da^{ell} = {db[ell - 1]:.10f};  "
+             f"dC0/dw^{ell} = a^{ell - 1} delta^{ell} = {dw[ell - 1]:.10f};  "
+             f"dC0/da^{ell - 1} = w^{ell} delta^{ell} = {da[ell - 1]:.10f}")
     theta = np.concatenate([w, b])
     fd = check_function(lambda t: single_cost(t[:L], t[L:], SINGLE_X, SINGLE_Y), theta,
                         np.concatenate([dw, db]))
@@ -196,11 +196,11 @@ def run(out_dir: Path | None, echo: Echo) -> Result:
     for j, k in np.ndindex(*gw0[-1].shape):
         echo(f"    dC0/dw_{j}{k}^L = {gw0[-1][j, k]:+.10f}")
     echo(f"  per-sample costs C0_i = {fmt(costs, 8)}; C = mean = {costs.mean():.10f}")
-    for l, (gw, gb) in enumerate(zip(gws, gbs), start=1):
-        echo(f"  dC/dW^{l} (average of {N_SAMPLES} samples) =\n{fmt(gw, 8)}")
-        echo(f"  dC/db^{l} = {fmt(gb, 8)}")
-        r[f"multi.dC_dW{l}"] = gw
-        r[f"multi.dC_db{l}"] = gb
+    for ell, (gw, gb) in enumerate(zip(gws, gbs, strict=True), start=1):
+        echo(f"  dC/dW^{ell} (average of {N_SAMPLES} samples) =\n{fmt(gw, 8)}")
+        echo(f"  dC/db^{ell} = {fmt(gb, 8)}")
+        r[f"multi.dC_dW{ell}"] = gw
+        r[f"multi.dC_db{ell}"] = gb
     params = ws + bs
 
     def mean_cost(t: np.ndarray) -> float:
@@ -225,7 +225,7 @@ def _figure(out_dir: Path, r: Result) -> None:
     ax0.set(xlabel="layer l", ylabel="magnitude", title="one neuron per layer",
             xticks=layers)
     ax0.legend(fontsize=8)
-    norms = [np.linalg.norm(r[f"multi.dC_dW{l}"]) for l in layers]
+    norms = [np.linalg.norm(r[f"multi.dC_dW{ell}"]) for ell in layers]
     ax1.bar(layers, norms, color="tab:green")
     ax1.set(xlabel="layer l", ylabel="||dC/dW^l||", xticks=layers,
             title=f"layers {SIZES}, mean over {N_SAMPLES} samples")

@@ -103,8 +103,8 @@ def draw_graph(g: Graph, out: str, out_dir: Path, name: str, title: str) -> Path
     grads = g.backward(out)
     pos: dict[str, tuple[float, float]] = {}
     for i, leaf in enumerate(g.leaves):
-        pos[leaf] = (0.0, -1.2 * i)
-    fig, ax = new_figure(width=8.0, height=1.2 + 1.0 * len(g.leaves))
+        pos[leaf] = (0.0, -1.6 * i)
+    fig, ax = new_figure(width=8.0, height=1.0 + 1.0 * len(g.leaves))
     for step in g.steps:
         xs = [pos[i][0] for i in step.inputs]
         ys = [pos[i][1] for i in step.inputs]

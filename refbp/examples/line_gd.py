@@ -72,7 +72,7 @@ def run(out_dir: Path | None, echo: Echo) -> Result:
         gs.append(g)
         ws.append(w)
         if t < 5 or (t + 1) % 20 == 0:
-            echo(f"step {t + 1:3d}: E = {e:.10f}  dE/dw = {g:+.10f}  w <- {w:.12f}")
+            echo(f"step {t + 1:3d}: E = {e:.10f}  dE/dw = {g:+.6e}  w <- {w:.12f}")
     w_star = closed_form(x, y)
     echo(f"final w = {w:.15f}, closed form w* = sum xy / sum x^2 = {w_star:.15f}, "
          f"|w - w*| = {abs(w - w_star):.3e}")

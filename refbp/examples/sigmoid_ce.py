@@ -28,6 +28,7 @@ with ``reduction='sum'`` on the same weights.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -117,7 +118,7 @@ def run(out_dir: Path | None, echo: Echo) -> Result:
 
 def _figure(out_dir: Path, g: dict[str, np.ndarray]) -> None:
     fig, axes = new_figure(2, width=4.5)
-    for ax, name in zip(axes, ("dl_dW1", "dl_dW2")):
+    for ax, name in zip(axes, ("dl_dW1", "dl_dW2"), strict=True):
         m = g[name]
         lim = float(np.abs(m).max())
         im = ax.imshow(m, cmap="coolwarm", vmin=-lim, vmax=lim)

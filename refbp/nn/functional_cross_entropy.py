@@ -25,6 +25,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from refbp._checks import check_finite, check_same_dtype
+from refbp.nn import functional_act as fa
+
 
 def class_axis(ndim: int) -> int:
     """torch's class dimension: 0 for an unbatched ``(C,)`` input, else 1."""
@@ -42,12 +45,65 @@ def class_back(g: np.ndarray, ndim: int) -> np.ndarray:
 
 
 def log_softmax(z: np.ndarray) -> np.ndarray:
-    """``z - max(z) - log(sum(exp(z - max(z))))`` along the last axis (log-sum-exp trick).
+    """log_softmax over the last axis (``refbp.nn.functional_act``'s log-sum-exp form
+    ``z - max z - log sum exp(z - max z)``: exact for any finite logits, e.g. +-1e4)."""
+    return fa.log_softmax(z, -1)
 
-    Stable for any finite logits (e.g. +-1e4): the exponent is <= 0 and the sum is >= 1.
+
+# -- target and weight validation ---------------------------------------------------------
+def target_shape(x: np.ndarray, owner: str) -> tuple[int, ...]:
+    """The index-target shape for input ``x``: x's shape without the class dimension."""
+    if x.ndim == 0:
+        raise ValueError(f"{owner} input must have shape (C,), (N, C) or (N, C, d1, ..., dK), "
+                         f"got shape ()")
+    axis = class_axis(x.ndim)
+    return x.shape[:axis] + x.shape[axis + 1:]
+
+
+def class_weight(weight: np.ndarray | None, x: np.ndarray, owner: str) -> np.ndarray | None:
+    """The class weights in ``x``'s dtype; they must have shape (C,)."""
+    n_classes = x.shape[class_axis(x.ndim)] if x.ndim else 0
+    if weight is None:
+        return None
+    if weight.shape != (n_classes,):
+        raise ValueError(f"{owner} weight must have shape ({n_classes},) for {n_classes} "
+                         f"classes, got {weight.shape}")
+    return weight.astype(x.dtype, copy=False)
+
+
+def check_index_target_shape(t: np.ndarray, x: np.ndarray, owner: str) -> np.ndarray:
+    """Raise a ValueError unless ``t`` has the shape of ``x`` without its class dimension."""
+    expected = target_shape(x, owner)
+    if t.shape != expected:
+        raise ValueError(f"{owner} target must have shape {expected} for input of shape "
+                         f"{x.shape} (the input without its class dimension "
+                         f"{class_axis(x.ndim)}), got {t.shape}")
+    return t
+
+
+def probability_target(t: np.ndarray, x: np.ndarray, ignore_index: int) -> np.ndarray | None:
+    """A validated class-probability target (float, x's shape), or None for index targets.
+
+    torch's rule: a target of the input's shape holds probabilities and must be float; any
+    other shape holds class indices and must be integer.
     """
-    s = z - np.max(z, axis=-1, keepdims=True)
-    return s - np.log(np.sum(np.exp(s), axis=-1, keepdims=True))
+    names = ("CrossEntropyLoss input", "CrossEntropyLoss target")
+    expected = target_shape(x, names[0])
+    if t.dtype.kind != "f":
+        if t.shape == x.shape:
+            raise TypeError(f"CrossEntropyLoss target of the input's shape {x.shape} holds "
+                            f"class probabilities and must be float, got dtype {t.dtype}")
+        return None
+    if t.shape != x.shape:
+        raise ValueError(f"CrossEntropyLoss float target (class probabilities) must have the "
+                         f"input's shape {x.shape}, got {t.shape}; class-index targets must be "
+                         f"integers of shape {expected}")
+    check_same_dtype(x, t, names)
+    check_finite(t, names[1])
+    if ignore_index >= 0:
+        raise ValueError(f"ignore_index is not supported for class-probability targets, got "
+                         f"ignore_index={ignore_index}")
+    return t
 
 
 @dataclass(frozen=True)
@@ -96,8 +152,14 @@ def _reduce(loss: np.ndarray, reduction: str, denominator: object) -> np.ndarray
         return np.asarray(total / denominator, dtype=loss.dtype)
 
 
-def _mean_denominator(reduction: str, value: object) -> object:
-    return value if reduction == "mean" else 1
+def _denominator(tg: IndexTargets, reduction: str) -> np.ndarray:
+    """D of the coefficients: ``sum_i w[t_i]`` for 'mean', else 1. When every target is
+    ignored D = 0 and the (masked) gradient is 0 as in torch, so D is replaced by 1 there;
+    kept targets of total weight 0 give torch's inf/NaN gradients."""
+    one = np.ones((), tg.wt.dtype)
+    if reduction != "mean" or not tg.keep.any():
+        return one
+    return np.sum(tg.wt)
 
 
 # -- forward ------------------------------------------------------------------------------
@@ -153,7 +215,7 @@ def nll_coefficients(shape: tuple[int, ...], tg: IndexTargets, reduction: str,
     """``A_ic = [c = t_i] w[t_i] / D``, D = ``sum_i w[t_i]`` for 'mean', else 1."""
     a = np.zeros(shape, dtype)
     with np.errstate(invalid="ignore", divide="ignore"):
-        vals = tg.wt / _mean_denominator(reduction, np.sum(tg.wt))
+        vals = np.where(tg.keep, tg.wt / _denominator(tg, reduction), 0)
     np.put_along_axis(a, tg.index[..., None], vals.astype(dtype)[..., None], axis=-1)
     return a
 
@@ -167,9 +229,9 @@ def cross_entropy_index_coefficients(shape: tuple[int, ...], tg: IndexTargets,
         return a
     w = np.ones(shape[-1], dtype) if weight is None else weight
     with np.errstate(invalid="ignore", divide="ignore"):
-        smooth = (label_smoothing / shape[-1]) * (tg.keep[..., None] * w) / _mean_denominator(
-            reduction, np.sum(tg.wt))
-    return ((1 - label_smoothing) * a + smooth).astype(dtype, copy=False)
+        smooth = np.where(tg.keep[..., None], w / _denominator(tg, reduction), 0)
+    return ((1 - label_smoothing) * a + (label_smoothing / shape[-1]) * smooth).astype(
+        dtype, copy=False)
 
 
 def cross_entropy_prob_coefficients(y: np.ndarray, weight: np.ndarray | None, reduction: str,
@@ -178,7 +240,7 @@ def cross_entropy_prob_coefficients(y: np.ndarray, weight: np.ndarray | None, re
     q = smoothed_probabilities(y, label_smoothing)
     a = q if weight is None else q * weight
     n_samples = a.size // a.shape[-1] if a.shape[-1] else 0
-    return a / _mean_denominator(reduction, max(n_samples, 1))
+    return a / max(n_samples, 1) if reduction == "mean" else a
 
 
 # -- backward -----------------------------------------------------------------------------
@@ -193,5 +255,5 @@ def nll_grad(a: np.ndarray, g: np.ndarray) -> np.ndarray:
 
 
 def log_softmax_grad(logp: np.ndarray, grad_logp: np.ndarray) -> np.ndarray:
-    """torch's ``log_softmax_backward``: ``g - exp(logp) * sum_c g_c``."""
-    return grad_logp - np.exp(logp) * np.sum(grad_logp, axis=-1, keepdims=True)
+    """torch's ``log_softmax_backward`` over the last axis: ``g - exp(logp) * sum_c g_c``."""
+    return fa.log_softmax_backward(grad_logp, logp, -1)

@@ -1,8 +1,9 @@
 """Elementwise loss math (forward value and d value / d input) and the three reductions.
 
-Plain functions on NumPy arrays, no validation (the classes in ``refbp.nn.loss`` validate). Every
-function computes in the dtype of its input ``x`` and follows torch's CPU kernels formula for
-formula, including the conventions at kinks and at the edges of the domain:
+Plain functions on NumPy arrays; apart from the two weight helpers at the end they do not
+validate (the classes in ``refbp.nn.loss`` do). Every function computes in the dtype of ``x``
+and follows torch's CPU kernels formula for formula, including the conventions at kinks and at
+the edges of the domain:
 
 =================  ============================================  ==================================
 loss               value l(x, y)                                 dl/dx
@@ -25,6 +26,9 @@ BCEWithLogits      (1 - y) x - (1 + (pw - 1) y) logsigmoid(x)    (1 + (pw - 1) y
 from __future__ import annotations
 
 import numpy as np
+
+from refbp._checks import FLOAT_DTYPES
+from refbp.nn import functional_act as fa
 
 #: torch's ``EPSILON`` in ``binary_cross_entropy_backward`` (declared ``float`` in C++).
 BCE_GRAD_EPS = float(np.float32(1e-12))
@@ -131,12 +135,6 @@ def log_sigmoid(x: np.ndarray) -> np.ndarray:
     return np.minimum(x, 0) - np.log1p(np.exp(-np.abs(x)))
 
 
-def sigmoid(x: np.ndarray) -> np.ndarray:
-    """``1 / (1 + exp(-x))`` evaluated via ``exp(-|x|)`` so that nothing overflows."""
-    e = np.exp(-np.abs(x))
-    return np.where(x >= 0, 1 / (1 + e), e / (1 + e)).astype(x.dtype, copy=False)
-
-
 def bce_with_logits(x: np.ndarray, y: np.ndarray, pos_weight: np.ndarray | None) -> np.ndarray:
     """``(1 - y) x - (1 + (pw - 1) y) logsigmoid(x)``, torch's stable form of
     ``-(pw y log sigmoid(x) + (1 - y) log(1 - sigmoid(x)))`` (uses log(1 - s(x)) = logs(x) - x).
@@ -150,8 +148,35 @@ def bce_with_logits(x: np.ndarray, y: np.ndarray, pos_weight: np.ndarray | None)
 def bce_with_logits_grad(x: np.ndarray, y: np.ndarray,
                          pos_weight: np.ndarray | None) -> np.ndarray:
     """``(pw y + 1 - y) sigmoid(x) - pw y`` (``sigmoid(x) - y`` without pos_weight)."""
-    s = sigmoid(x)
+    s = fa.sigmoid(x)
     if pos_weight is None:
         return s - y
     t = pos_weight * y
     return (t + 1 - y) * s - t
+
+
+# -- weights (shared validation) ----------------------------------------------------------
+def as_weight(value: object, name: str) -> np.ndarray | None:
+    """A weight constructor argument as a float ndarray copy (integer lists become float64)."""
+    if value is None:
+        return None
+    arr = np.array(value, copy=True)
+    if arr.dtype.kind in "iu":
+        arr = arr.astype(np.float64)
+    if arr.dtype not in FLOAT_DTYPES:
+        raise TypeError(f"{name} must be a float array or None, got dtype {arr.dtype}")
+    return arr
+
+
+def broadcast_weight(w: np.ndarray | None, x: np.ndarray, name: str) -> np.ndarray | None:
+    """``w`` in ``x``'s dtype; it must broadcast to ``x.shape`` without enlarging it."""
+    if w is None:
+        return None
+    try:
+        ok = np.broadcast_shapes(w.shape, x.shape) == x.shape
+    except ValueError:
+        ok = False
+    if not ok:
+        raise ValueError(f"{name} of shape {w.shape} does not broadcast to the input shape "
+                         f"{x.shape}")
+    return w.astype(x.dtype, copy=False)

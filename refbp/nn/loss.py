@@ -9,8 +9,9 @@ Contract (every loss)
 - ``forward(input, target)`` returns the loss: a 0-d array of the input's dtype for
   ``reduction='mean'|'sum'``, the unreduced array for ``'none'``; it caches what backward needs.
 - ``backward(grad_out=None)`` returns d loss / d input (input's shape and dtype). ``grad_out``
-  is the upstream gradient: it defaults to 1 for a scalar loss; with ``reduction='none'`` it is
-  required and must have the loss's shape. Backward before forward raises a RuntimeError.
+  is the upstream gradient: it defaults to 1 for a 0-d loss; with ``reduction='none'`` it is
+  required (unless the loss is 0-d) and must have the loss's shape; it is used in the input's
+  dtype. Backward before forward raises a RuntimeError.
 - Constructor arguments are attributes under torch's names (``weight`` and ``pos_weight`` are
   buffers, ndarray or None, so ``state_dict()`` matches torch's and ``to(dtype)`` casts them).
   Class weights are used in the input's dtype.
@@ -29,7 +30,6 @@ from typing import Any
 import numpy as np
 
 from refbp._checks import (
-    FLOAT_DTYPES,
     as_float_array,
     as_index_array,
     check_finite,
@@ -40,32 +40,6 @@ from refbp._checks import (
 from refbp.nn import functional_cross_entropy as fce
 from refbp.nn import functional_loss as fl
 from refbp.nn.module import Cache, Module
-
-
-def _as_weight(value: Any, name: str) -> np.ndarray | None:
-    """Store a weight argument as a float ndarray (integer lists become float64)."""
-    if value is None:
-        return None
-    arr = np.array(value, copy=True)
-    if arr.dtype.kind in "iu":
-        arr = arr.astype(np.float64)
-    if arr.dtype not in FLOAT_DTYPES:
-        raise TypeError(f"{name} must be a float array or None, got dtype {arr.dtype}")
-    return arr
-
-
-def _broadcast_weight(w: np.ndarray | None, x: np.ndarray, name: str) -> np.ndarray | None:
-    """``w`` in ``x``'s dtype; it must broadcast to ``x.shape`` without enlarging it."""
-    if w is None:
-        return None
-    try:
-        ok = np.broadcast_shapes(w.shape, x.shape) == x.shape
-    except ValueError:
-        ok = False
-    if not ok:
-        raise ValueError(f"{name} of shape {w.shape} does not broadcast to the input shape "
-                         f"{x.shape}")
-    return w.astype(x.dtype, copy=False)
 
 
 class Loss(Module):
@@ -94,7 +68,7 @@ class Loss(Module):
     def _upstream(self, grad_out: Any, shape: tuple[int, ...], dtype: np.dtype) -> np.ndarray:
         owner = type(self).__name__
         if grad_out is None:
-            if self.reduction == "none":
+            if shape != ():  # 'none' of a non-scalar loss; a 0-d loss defaults to 1 as in torch
                 raise ValueError(f"{owner}(reduction='none').backward() needs grad_out of the "
                                  f"loss's shape {shape}, got None")
             return np.ones((), dtype)
@@ -279,7 +253,7 @@ class BCELoss(_ElementwiseLoss):
 
     def __init__(self, weight: Any = None, reduction: str = "mean") -> None:
         super().__init__(reduction)
-        self.register_buffer("weight", _as_weight(weight, "BCELoss weight"))
+        self.register_buffer("weight", fl.as_weight(weight, "BCELoss weight"))
 
     def _check_values(self, x: np.ndarray, y: np.ndarray) -> None:
         for arr, name in ((x, "input"), (y, "target")):
@@ -290,7 +264,7 @@ class BCELoss(_ElementwiseLoss):
                                  f"{arr[idx]!r} at index {idx}")
 
     def _weight_for(self, x: np.ndarray) -> np.ndarray | None:
-        return _broadcast_weight(self.weight, x, "BCELoss weight")
+        return fl.broadcast_weight(self.weight, x, "BCELoss weight")
 
     def _value(self, x: np.ndarray, y: np.ndarray) -> np.ndarray:
         return fl.bce(x, y)
@@ -321,13 +295,13 @@ class BCEWithLogitsLoss(_ElementwiseLoss):
     def __init__(self, weight: Any = None, reduction: str = "mean",
                  pos_weight: Any = None) -> None:
         super().__init__(reduction)
-        self.register_buffer("weight", _as_weight(weight, "BCEWithLogitsLoss weight"))
-        self.register_buffer("pos_weight", _as_weight(pos_weight, "BCEWithLogitsLoss pos_weight"))
+        self.register_buffer("weight", fl.as_weight(weight, "BCEWithLogitsLoss weight"))
+        self.register_buffer("pos_weight", fl.as_weight(pos_weight, "BCEWithLogitsLoss pos_weight"))
         self._pw: np.ndarray | None = None
 
     def _weight_for(self, x: np.ndarray) -> np.ndarray | None:
-        self._pw = _broadcast_weight(self.pos_weight, x, "BCEWithLogitsLoss pos_weight")
-        return _broadcast_weight(self.weight, x, "BCEWithLogitsLoss weight")
+        self._pw = fl.broadcast_weight(self.pos_weight, x, "BCEWithLogitsLoss pos_weight")
+        return fl.broadcast_weight(self.weight, x, "BCEWithLogitsLoss weight")
 
     def _value(self, x: np.ndarray, y: np.ndarray) -> np.ndarray:
         return fl.bce_with_logits(x, y, self._pw)
@@ -341,41 +315,26 @@ class _ClassLoss(Loss):
 
     def __init__(self, weight: Any, ignore_index: int, reduction: str) -> None:
         super().__init__(reduction)
-        w = _as_weight(weight, f"{type(self).__name__} weight")
+        w = fl.as_weight(weight, f"{type(self).__name__} weight")
         if w is not None and w.ndim != 1:
             raise ValueError(f"{type(self).__name__} weight must be a 1-D array of one weight "
                              f"per class, got shape {w.shape}")
         self.register_buffer("weight", w)
         self.ignore_index = int(ignore_index)
 
-    def _input(self, input: Any) -> np.ndarray:
-        x = as_float_array(input, f"{type(self).__name__} input")
-        if x.ndim == 0:
-            raise ValueError(f"{type(self).__name__} input must have shape (C,), (N, C) or "
-                             f"(N, C, d1, ..., dK), got shape ()")
-        return x
+    def _prepare(self, input: Any, target: Any
+                 ) -> tuple[np.ndarray, np.ndarray | None, np.ndarray]:
+        """Validated input, class weights in its dtype, and the raw target array."""
+        owner = type(self).__name__
+        x = as_float_array(input, f"{owner} input")
+        return x, fce.class_weight(self.weight, x, owner), np.asarray(target)
 
-    def _class_weight(self, x: np.ndarray) -> np.ndarray | None:
-        n_classes = x.shape[fce.class_axis(x.ndim)]
-        w = self.weight
-        if w is None:
-            return None
-        if w.shape != (n_classes,):
-            raise ValueError(f"{type(self).__name__} weight must have shape ({n_classes},) for "
-                             f"{n_classes} classes, got {w.shape}")
-        return w.astype(x.dtype, copy=False)
-
-    def _index_targets(self, target: Any, x: np.ndarray,
+    def _index_targets(self, t: np.ndarray, x: np.ndarray,
                        w: np.ndarray | None) -> fce.IndexTargets:
         owner = type(self).__name__
-        t = as_index_array(target, f"{owner} target")
-        axis = fce.class_axis(x.ndim)
-        expected = x.shape[:axis] + x.shape[axis + 1:]
-        if t.shape != expected:
-            raise ValueError(f"{owner} target must have shape {expected} for input of shape "
-                             f"{x.shape} (the input without its class dimension {axis}), got "
-                             f"{t.shape}")
-        return fce.index_targets(t, x.shape[axis], self.ignore_index, w, x.dtype)
+        t = fce.check_index_target_shape(as_index_array(t, f"{owner} target"), x, owner)
+        return fce.index_targets(t, x.shape[fce.class_axis(x.ndim)], self.ignore_index, w,
+                                 x.dtype)
 
     def extra_repr(self) -> str:
         return f"ignore_index={self.ignore_index}, {super().extra_repr()}"
@@ -404,8 +363,8 @@ class NLLLoss(_ClassLoss):
         super().__init__(weight, ignore_index, reduction)
 
     def _forward(self, input: Any, target: Any) -> tuple[np.ndarray, dict[str, Any]]:
-        x = self._input(input)
-        tg = self._index_targets(target, x, self._class_weight(x))
+        x, w, t = self._prepare(input, target)
+        tg = self._index_targets(t, x, w)
         value = fce.nll_loss(fce.class_last(x), tg, self.reduction)
         return value, {"x": x, "tg": tg}
 
@@ -456,46 +415,25 @@ class CrossEntropyLoss(_ClassLoss):
                              f"{label_smoothing}")
         self.label_smoothing = float(label_smoothing)
 
-    def _probability_target(self, target: Any, x: np.ndarray) -> np.ndarray | None:
-        """The float target, validated, or None for class-index targets."""
-        t = np.asarray(target)
-        names = ("CrossEntropyLoss input", "CrossEntropyLoss target")
-        if t.dtype.kind != "f":
-            if t.shape == x.shape and t.ndim > 0:
-                raise TypeError(f"CrossEntropyLoss target of the input's shape {x.shape} holds "
-                                f"class probabilities and must be float, got dtype {t.dtype}")
-            return None
-        if t.shape != x.shape:
-            axis = fce.class_axis(x.ndim)
-            raise ValueError(
-                f"CrossEntropyLoss float target (class probabilities) must have the input's "
-                f"shape {x.shape}, got {t.shape}; class-index targets must be integers of shape "
-                f"{x.shape[:axis] + x.shape[axis + 1:]}")
-        check_same_dtype(x, t, names)
-        check_finite(t, names[1])
-        if self.ignore_index >= 0:
-            raise ValueError(f"ignore_index is not supported for class-probability targets, "
-                             f"got ignore_index={self.ignore_index}")
-        return t
-
     def _forward(self, input: Any, target: Any) -> tuple[np.ndarray, dict[str, Any]]:
-        x = self._input(input)
-        w = self._class_weight(x)
-        y = self._probability_target(target, x)
-        tg = None if y is not None else self._index_targets(target, x, w)
-        logp = fce.log_softmax(fce.class_last(x))
+        x, w, t = self._prepare(input, target)
+        y = fce.probability_target(t, x, self.ignore_index)
         eps, red = self.label_smoothing, self.reduction
         if y is not None:
-            value = fce.cross_entropy_prob(logp, fce.class_last(y), w, red, eps)
-        else:
-            value = fce.cross_entropy_index(logp, tg, w, red, eps)
-        return value, {"ndim": x.ndim, "logp": logp, "w": w, "tg": tg, "y": y}
+            yl = fce.class_last(y)
+            logp = fce.log_softmax(fce.class_last(x))
+            value = fce.cross_entropy_prob(logp, yl, w, red, eps)
+            return value, {"ndim": x.ndim, "logp": logp, "w": w, "tg": None, "y": yl}
+        tg = self._index_targets(t, x, w)
+        logp = fce.log_softmax(fce.class_last(x))
+        value = fce.cross_entropy_index(logp, tg, w, red, eps)
+        return value, {"ndim": x.ndim, "logp": logp, "w": w, "tg": tg, "y": None}
 
     def _backward(self, g: np.ndarray, cache: dict[str, Any]) -> np.ndarray:
         logp, w, tg, y = cache["logp"], cache["w"], cache["tg"], cache["y"]
         eps, red = self.label_smoothing, self.reduction
-        if y is not None:
-            a = fce.cross_entropy_prob_coefficients(fce.class_last(y), w, red, eps)
+        if tg is None:
+            a = fce.cross_entropy_prob_coefficients(y, w, red, eps)
         else:
             a = fce.cross_entropy_index_coefficients(logp.shape, tg, w, red, eps, logp.dtype)
         grad = fce.log_softmax_grad(logp, fce.nll_grad(a, g))

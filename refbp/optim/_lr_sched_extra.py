@@ -2,8 +2,8 @@
 
 Private module: import everything from ``refbp.optim.lr_scheduler``. It holds the base class
 (with the param-group helpers every scheduler shares) and the schedulers that do not follow
-the "scale the current lr" pattern: ``OneCycleLR``, ``SequentialLR`` and
-``ReduceLROnPlateau``. The chainable ones live in ``refbp.optim.lr_scheduler``.
+the "scale the current lr" pattern: ``OneCycleLR`` and ``ReduceLROnPlateau``. The chainable
+ones and ``SequentialLR`` live in ``refbp.optim.lr_scheduler``.
 
 Semantics are torch 2.13's ``torch/optim/lr_scheduler.py``, line for line where it matters:
 the same attribute names (so ``state_dict()`` has torch's keys and a torch scheduler state
@@ -17,8 +17,7 @@ from __future__ import annotations
 import copy
 import math
 import warnings
-from bisect import bisect_right
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any, SupportsFloat
 
@@ -128,17 +127,27 @@ class LRScheduler:
     # -- state ------------------------------------------------------------------------------
     def state_dict(self) -> dict[str, Any]:
         """A deep copy of every attribute except the optimizer (torch's keys)."""
-        return {k: copy.deepcopy(v) for k, v in self.__dict__.items() if k != "optimizer"}
+        return self._own_state()
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
         """Restore attributes from ``state_dict`` (refbp's or torch's); unknown keys raise."""
-        unknown = sorted(set(state_dict) - set(self.state_dict()))
+        self._load_own_state(state_dict)
+
+    def _own_state(self, *exclude: str) -> dict[str, Any]:
+        return {k: copy.deepcopy(v) for k, v in self.__dict__.items()
+                if k != "optimizer" and k not in exclude}
+
+    def _load_own_state(self, state_dict: dict[str, Any], *nested: str) -> None:
+        """Validate the keys of ``state_dict``; copy all of them except ``nested`` ones."""
+        expected = set(self.state_dict())
+        unknown = sorted(set(state_dict) - expected)
         if unknown:
             raise KeyError(
                 f"unexpected key(s) in {type(self).__name__} state_dict: {unknown}; "
-                f"expected keys among {sorted(self.state_dict())}"
+                f"expected keys among {sorted(expected)}"
             )
-        self.__dict__.update(copy.deepcopy(dict(state_dict)))
+        self.__dict__.update(
+            {k: copy.deepcopy(v) for k, v in state_dict.items() if k not in nested})
 
     # -- learning rates ---------------------------------------------------------------------
     def get_last_lr(self) -> list[Any]:
@@ -318,85 +327,6 @@ class OneCycleLR(LRScheduler):
                     break
                 start_step = phase["end_step"]
         return lrs
-
-
-class SequentialLR(LRScheduler):
-    """Run ``schedulers[i]`` between ``milestones[i-1]`` and ``milestones[i]``.
-
-    At construction every group lr is reset to ``initial_lr``, the initial steps of the
-    wrapped schedulers are undone (``last_epoch -= 1``) and only the first one re-steps. At a
-    milestone the next scheduler restarts through its closed form at epoch 0 (torch's
-    ``_update_lr(0)``), afterwards it is stepped normally.
-    """
-
-    def __init__(self, optimizer: Any, schedulers: Sequence[LRScheduler],
-                 milestones: list[int], last_epoch: int = -1) -> None:
-        name = type(self).__name__
-        if len(schedulers) < 1:
-            raise ValueError(f"{name} expects at least one scheduler, but got no scheduler.")
-        for idx, sched in enumerate(schedulers):
-            if not hasattr(sched, "optimizer"):
-                raise TypeError(f"{name} at index {idx} should have `optimizer` as its attribute.")
-            if isinstance(sched, ReduceLROnPlateau):
-                raise ValueError(
-                    f"{name} does not support `ReduceLROnPlateau` scheduler as it requires "
-                    "additional kwargs to be specified when calling `step`, but got one at "
-                    f"index {idx} in the given schedulers sequence.")
-            if optimizer != sched.optimizer:
-                raise ValueError(
-                    f"{name} expects all schedulers to belong to the same optimizer, but got "
-                    f"scheduler {type(sched).__name__} at index {idx} has {sched.optimizer}, "
-                    f"which is different from {type(optimizer).__name__}.")
-        if len(milestones) != len(schedulers) - 1:
-            raise ValueError(
-                "Sequential Schedulers expects number of schedulers provided to be one more "
-                f"than the number of milestone points, but got number of schedulers "
-                f"{len(schedulers)} and the number of milestones to be equal to {len(milestones)}")
-        self._schedulers = list(schedulers)
-        self._milestones = milestones
-        self.last_epoch = last_epoch + 1
-        self.optimizer = optimizer
-        for group in optimizer.param_groups:
-            _set_group_value(group, "lr", group["initial_lr"])
-        self.recursive_undo()
-        idx = bisect_right(self._milestones, 0)
-        self._schedulers[idx]._initial_step()
-        self._last_lr = self._schedulers[idx].get_last_lr()
-
-    def recursive_undo(self, sched: Any = None) -> None:
-        """Undo the initial step of every wrapped scheduler (recursively)."""
-        scheds = self if sched is None else sched
-        if hasattr(scheds, "_schedulers"):
-            for s in scheds._schedulers:
-                self.recursive_undo(s)
-        elif hasattr(scheds, "last_epoch"):
-            scheds.last_epoch -= 1
-
-    def step(self, epoch: int | None = None) -> None:
-        """Step the scheduler that owns the new epoch (``epoch`` is not supported)."""
-        if epoch is not None:
-            raise TypeError("SequentialLR.step() takes no epoch argument")
-        self.last_epoch += 1
-        idx = bisect_right(self._milestones, self.last_epoch)
-        scheduler = self._schedulers[idx]
-        if idx > 0 and self._milestones[idx - 1] == self.last_epoch:
-            scheduler._update_lr(0)
-        else:
-            scheduler.step()
-        self._last_lr = scheduler.get_last_lr()
-
-    def state_dict(self) -> dict[str, Any]:
-        """Own attributes plus ``_schedulers``: the list of the wrapped state dicts."""
-        own = {k: copy.deepcopy(v) for k, v in self.__dict__.items()
-               if k not in ("optimizer", "_schedulers")}
-        own["_schedulers"] = [s.state_dict() for s in self._schedulers]
-        return own
-
-    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
-        inner = state_dict["_schedulers"]
-        super().load_state_dict({k: v for k, v in state_dict.items() if k != "_schedulers"})
-        for sched, sd in zip(self._schedulers, inner, strict=True):
-            sched.load_state_dict(sd)
 
 
 class ReduceLROnPlateau(LRScheduler):

@@ -11,8 +11,8 @@ keeps exactly that recursive arithmetic (e.g. ``CosineAnnealingLR``'s ratio of c
 rates agree with torch bit for bit, not just to rounding. The closed forms in the docstrings
 are what the recursions approximate; ``step(epoch)`` (deprecated, warns) uses them.
 
-Where things are: this module holds the chainable schedulers and ``CosineAnnealingWarmRestarts``;
-the ``LRScheduler`` base, ``OneCycleLR``, ``SequentialLR`` and ``ReduceLROnPlateau`` are
+Where things are: this module holds the chainable schedulers, ``CosineAnnealingWarmRestarts``
+and ``SequentialLR``; the ``LRScheduler`` base, ``OneCycleLR`` and ``ReduceLROnPlateau`` are
 implemented in ``refbp.optim._lr_sched_extra`` and re-exported here.
 
 ``state_dict()`` holds every attribute except the optimizer, under torch's names (so a torch
@@ -26,7 +26,7 @@ import math
 import types
 from bisect import bisect_right
 from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 from refbp.optim._lr_sched_extra import (
@@ -34,7 +34,9 @@ from refbp.optim._lr_sched_extra import (
     LRScheduler,
     OneCycleLR,
     ReduceLROnPlateau,
-    SequentialLR,
+    _check_optimizer,
+    _flag,
+    _set_group_value,
 )
 
 __all__ = [
@@ -52,8 +54,9 @@ class _LambdaScheduler(LRScheduler):
 
     def __init__(self, optimizer: Any, lr_lambda: LrLambda | list[LrLambda],
                  last_epoch: int = -1) -> None:
+        _check_optimizer(optimizer)
         self.optimizer = optimizer
-        n_groups = len(getattr(optimizer, "param_groups", []))
+        n_groups = len(optimizer.param_groups)
         if isinstance(lr_lambda, (list, tuple)):
             if len(lr_lambda) != n_groups:
                 raise ValueError(f"Expected {n_groups} lr_lambdas, but got {len(lr_lambda)}")
@@ -64,22 +67,14 @@ class _LambdaScheduler(LRScheduler):
 
     def state_dict(self) -> dict[str, Any]:
         """Attributes plus ``lr_lambdas``: ``None`` for functions, ``__dict__`` for objects."""
-        lambdas = self.lr_lambdas
-        try:
-            del self.__dict__["lr_lambdas"]
-            state = super().state_dict()
-        finally:
-            self.lr_lambdas = lambdas
+        state = self._own_state("lr_lambdas")
         state["lr_lambdas"] = [None if isinstance(fn, types.FunctionType) else fn.__dict__.copy()
-                               for fn in lambdas]
+                               for fn in self.lr_lambdas]
         return state
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
-        saved = state_dict["lr_lambdas"]
-        lambdas = self.lr_lambdas
-        super().load_state_dict({k: v for k, v in state_dict.items() if k != "lr_lambdas"})
-        self.lr_lambdas = lambdas
-        for fn, attrs in zip(self.lr_lambdas, saved, strict=True):
+        self._load_own_state(state_dict, "lr_lambdas")
+        for fn, attrs in zip(self.lr_lambdas, state_dict["lr_lambdas"], strict=True):
             if attrs is not None:
                 fn.__dict__.update(attrs)
 
@@ -171,8 +166,8 @@ class ConstantLR(LRScheduler):
         return self._scaled(1.0 / self.factor)
 
     def _get_closed_form_lr(self) -> list[Any]:
-        return [base_lr * (self.factor + (self.last_epoch >= self.total_iters) * (1 - self.factor))
-                for base_lr in self.base_lrs]
+        done = self.last_epoch >= self.total_iters
+        return [base_lr * (self.factor + done * (1 - self.factor)) for base_lr in self.base_lrs]
 
 
 class LinearLR(LRScheduler):
@@ -281,7 +276,8 @@ class CosineAnnealingLR(LRScheduler):
             return [_cosine_closed_form(self.eta_min, b, self.last_epoch, self.T_max)
                     for b in self.base_lrs]
         if (self.last_epoch - 1 - self.T_max) % (2 * self.T_max) == 0:
-            return [group["lr"] + (base_lr - self.eta_min) * (1 - math.cos(math.pi / self.T_max)) / 2
+            bump = 1 - math.cos(math.pi / self.T_max)
+            return [group["lr"] + (base_lr - self.eta_min) * bump / 2
                     for base_lr, group in zip(self.base_lrs, groups, strict=True)]
         ratio = ((1 + math.cos(math.pi * self.last_epoch / self.T_max))
                  / (1 + math.cos(math.pi * (self.last_epoch - 1) / self.T_max)))
@@ -342,9 +338,83 @@ class CosineAnnealingWarmRestarts(LRScheduler):
             self.T_i = self.T_0
             self.T_cur = epoch
         self.last_epoch = math.floor(epoch)
-        self._get_lr_called_within_step = True
-        try:
+        with _flag(self, "_get_lr_called_within_step"):
             values = self.get_lr()
-        finally:
-            self._get_lr_called_within_step = False
         self._apply(values)
+
+
+class SequentialLR(LRScheduler):
+    """Run ``schedulers[i]`` between ``milestones[i-1]`` and ``milestones[i]``.
+
+    At construction every group lr is reset to ``initial_lr``, the initial steps of the
+    wrapped schedulers are undone (``last_epoch -= 1``) and only the first one re-steps. At a
+    milestone the next scheduler restarts through its closed form at epoch 0 (torch's
+    ``_update_lr(0)``), afterwards it is stepped normally.
+    """
+
+    def __init__(self, optimizer: Any, schedulers: Sequence[LRScheduler],
+                 milestones: list[int], last_epoch: int = -1) -> None:
+        name = type(self).__name__
+        if len(schedulers) < 1:
+            raise ValueError(f"{name} expects at least one scheduler, but got no scheduler.")
+        for idx, sched in enumerate(schedulers):
+            if not hasattr(sched, "optimizer"):
+                raise TypeError(f"{name} at index {idx} should have `optimizer` as its attribute.")
+            if isinstance(sched, ReduceLROnPlateau):
+                raise ValueError(
+                    f"{name} does not support `ReduceLROnPlateau` scheduler as it requires "
+                    "additional kwargs to be specified when calling `step`, but got one at "
+                    f"index {idx} in the given schedulers sequence.")
+            if optimizer != sched.optimizer:
+                raise ValueError(
+                    f"{name} expects all schedulers to belong to the same optimizer, but got "
+                    f"scheduler {type(sched).__name__} at index {idx} has {sched.optimizer}, "
+                    f"which is different from {type(optimizer).__name__}.")
+        if len(milestones) != len(schedulers) - 1:
+            raise ValueError(
+                "Sequential Schedulers expects number of schedulers provided to be one more "
+                f"than the number of milestone points, but got number of schedulers "
+                f"{len(schedulers)} and the number of milestones to be equal to {len(milestones)}")
+        self._schedulers = list(schedulers)
+        self._milestones = milestones
+        self.last_epoch = last_epoch + 1
+        self.optimizer = optimizer
+        for group in optimizer.param_groups:
+            _set_group_value(group, "lr", group["initial_lr"])
+        self.recursive_undo()
+        idx = bisect_right(self._milestones, 0)
+        self._schedulers[idx]._initial_step()
+        self._last_lr = self._schedulers[idx].get_last_lr()
+
+    def recursive_undo(self, sched: Any = None) -> None:
+        """Undo the initial step of every wrapped scheduler (recursively)."""
+        scheds = self if sched is None else sched
+        if hasattr(scheds, "_schedulers"):
+            for s in scheds._schedulers:
+                self.recursive_undo(s)
+        elif hasattr(scheds, "last_epoch"):
+            scheds.last_epoch -= 1
+
+    def step(self, epoch: int | None = None) -> None:
+        """Step the scheduler that owns the new epoch (``epoch`` is not supported)."""
+        if epoch is not None:
+            raise TypeError("SequentialLR.step() takes no epoch argument")
+        self.last_epoch += 1
+        idx = bisect_right(self._milestones, self.last_epoch)
+        scheduler = self._schedulers[idx]
+        if idx > 0 and self._milestones[idx - 1] == self.last_epoch:
+            scheduler._update_lr(0)
+        else:
+            scheduler.step()
+        self._last_lr = scheduler.get_last_lr()
+
+    def state_dict(self) -> dict[str, Any]:
+        """Own attributes plus ``_schedulers``: the list of the wrapped state dicts."""
+        own = self._own_state("_schedulers")
+        own["_schedulers"] = [s.state_dict() for s in self._schedulers]
+        return own
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        self._load_own_state(state_dict, "_schedulers")
+        for sched, sd in zip(self._schedulers, state_dict["_schedulers"], strict=True):
+            sched.load_state_dict(sd)

@@ -31,7 +31,7 @@ from refbp.nn.module import Module
 from refbp.parity.build import build_loss, build_model, build_optimizer, build_scheduler
 from refbp.parity.datagen import make_data
 from refbp.parity.scenario import Scenario
-from refbp.tolerances import TOLERANCES
+from refbp.tolerances import TOLERANCES, Tolerance
 
 
 @dataclass
@@ -113,33 +113,73 @@ def _attribute(model: Module, loss: Module, state: dict[str, np.ndarray], xb: np
             f"{e_refbp:.1e}): refbp is off")
 
 
-def _run(s: Scenario, result: ScenarioResult) -> None:
-    tol = s.tol
-    base = _base_row(s)
+@dataclass
+class Trial:
+    """The concrete objects of one parity run: both sides, the data and the batch order."""
+
+    model: Module
+    loss: Module
+    optimizer: Any
+    scheduler: Any
+    torch_model: torch.nn.Module
+    torch_loss: torch.nn.Module
+    torch_optimizer: torch.optim.Optimizer | None
+    torch_scheduler: Any
+    x: np.ndarray
+    y: np.ndarray
+    batches: list[np.ndarray]
+
+
+def pair_parameters(model: Module, tmodel: torch.nn.Module) -> list[tuple[str, Any, Any]]:
+    """(refbp name, refbp Parameter, torch Parameter) in registration order, shapes checked."""
+    mine = list(model.named_parameters())
+    theirs = list(tmodel.named_parameters())
+    if len(mine) != len(theirs):
+        raise ValueError(f"refbp model has {len(mine)} parameters, torch model {len(theirs)}")
+    out = []
+    for (n, p), (tn, tp) in zip(mine, theirs, strict=True):
+        if tuple(tp.shape) != p.shape:
+            raise ValueError(f"parameter {n} has shape {p.shape} in refbp but {tn} has "
+                             f"{tuple(tp.shape)} in torch")
+        out.append((n, p, tp))
+    return out
+
+
+def build_trial(s: Scenario) -> Trial:
+    """Build both sides of a scenario: refbp objects from the specs, torch twins from them."""
     x, y = make_data(s.data, s.dtype, s.seed)
     model = build_model(s)
     loss = build_loss(s)
     opt = build_optimizer(s, model)
     sched = build_scheduler(s, opt)
-    tmodel, tloss = to_torch(model), to_torch(loss)
-    tparams = dict(tmodel.named_parameters())
-    names = [n for n, _ in model.named_parameters()]
-    topt = to_torch_optimizer(opt, [tparams[n] for n in names]) if opt is not None else None
+    tmodel = to_torch(model)
+    topt = None
+    if opt is not None:
+        topt = to_torch_optimizer(opt, [tp for _, _, tp in pair_parameters(model, tmodel)])
     tsched = None
-    if sched is not None:
-        tsched = getattr(torch.optim.lr_scheduler, s.scheduler.type)(  # type: ignore[union-attr]
-            topt, **s.scheduler.args)  # type: ignore[union-attr]
+    if s.scheduler is not None:
+        tsched = getattr(torch.optim.lr_scheduler, s.scheduler.type)(topt, **s.scheduler.args)
+    return Trial(model, loss, opt, sched, tmodel, to_torch(loss), topt, tsched, x, y,
+                 _batches(s, x.shape[0]))
+
+
+def execute(trial: Trial, base: dict[str, Any], tol: Tolerance,
+            result: ScenarioResult) -> None:
+    """Step both sides of ``trial`` through its batches, appending rows to ``result``."""
+    model, loss, opt, sched = trial.model, trial.loss, trial.optimizer, trial.scheduler
+    tmodel, tloss, topt, tsched = (trial.torch_model, trial.torch_loss, trial.torch_optimizer,
+                                   trial.torch_scheduler)
+    pairs = pair_parameters(model, tmodel)
     attributed = False
-    for step, idx in enumerate(_batches(s, x.shape[0]), start=1):
-        xb, yb = x[idx], y[idx]
+    for step, idx in enumerate(trial.batches, start=1):
+        xb, yb = trial.x[idx], trial.y[idx]
         state = model.state_dict()
         model.zero_grad()
         out = model(xb)
         lval = np.asarray(loss(out, yb))
         gx = model.backward(loss.backward())
         xt = as_tensor(xb, requires_grad=True)
-        if topt is not None:
-            topt.zero_grad()
+        tmodel.zero_grad()
         ot = tmodel(xt)
         lt = tloss(ot, as_tensor(yb))
         lt.backward()
@@ -156,10 +196,9 @@ def _run(s: Scenario, result: ScenarioResult) -> None:
         rec("loss", "loss", lval, to_numpy(lt))
         rec("output", "output", out, to_numpy(ot))
         grads = {"grad_input": (gx, to_numpy(xt.grad))}
-        for n, p in model.named_parameters():
-            tg = tparams[n].grad
+        for n, p, tp in pairs:
             grads[f"grad:{n}"] = (np.zeros_like(p.data) if p.grad is None else p.grad,
-                                  np.zeros_like(p.data) if tg is None else to_numpy(tg))
+                                  np.zeros_like(p.data) if tp.grad is None else to_numpy(tp.grad))
         for tensor, (mine, ref) in grads.items():
             r = rec(tensor, "grad_input" if tensor == "grad_input" else "grad", mine, ref)
             if not r["passed"] and not r["nonfinite"] and not attributed:
@@ -175,16 +214,20 @@ def _run(s: Scenario, result: ScenarioResult) -> None:
                 else:
                     sched.step()
                     tsched.step()
-            for n, p in model.named_parameters():
-                rec(f"param:{n}", "param", p.data, to_numpy(tparams[n]))
-            for n, p in model.named_parameters():
-                mstate, tstate = opt.state.get(p, {}), topt.state.get(tparams[n], {})
+            for n, p, tp in pairs:
+                rec(f"param:{n}", "param", p.data, to_numpy(tp))
+            for n, p, tp in pairs:
+                mstate, tstate = opt.state.get(p, {}), topt.state.get(tp, {})
                 for key, val in mstate.items():
                     if isinstance(val, np.ndarray) and key in tstate and key != "step":
                         rec(f"state:{n}:{key}", "state", val, to_numpy(tstate[key]))
         result.rows.extend(rows)
         if any(r["nonfinite"] for r in rows):
             break
+
+
+def _run(s: Scenario, result: ScenarioResult) -> None:
+    execute(build_trial(s), _base_row(s), s.tol, result)
 
 
 def run_scenario(s: Scenario, *, suite: str = "") -> ScenarioResult:

@@ -1,0 +1,102 @@
+"""The torch side of ``refbp.optim``: a stock ``torch.optim`` twin of a refbp optimizer, and
+state-dict conversion in both directions.
+
+- :func:`to_torch_optimizer` builds ``torch.optim.<SameName>`` over the given torch parameters
+  with the same param groups (same hyperparameters, ``foreach=False`` so torch runs the
+  single-tensor code path refbp reproduces) and the same state.
+- :func:`optimizer_state_to_torch` / :func:`optimizer_state_from_torch` convert a state dict
+  between refbp's NumPy arrays and torch tensors (dtypes kept: ``step`` stays a float32 0-d
+  tensor/array, a Tensor ``lr`` stays a 0-d tensor/array). torch's implementation switches
+  (``foreach``, ``fused``, ``capturable``, ``differentiable``) have no refbp equivalent and are
+  dropped on the way in; the state they leave behind has the same meaning.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+import numpy as np
+import torch
+
+from refbp.optim.optimizer import Optimizer
+
+#: torch param-group keys that select an implementation, not a hyperparameter.
+TORCH_ONLY_GROUP_KEYS = ("foreach", "fused", "capturable", "differentiable")
+
+
+def _to_torch(value: Any) -> Any:
+    if isinstance(value, np.ndarray):
+        return torch.from_numpy(value.copy())
+    if isinstance(value, dict):
+        return {k: _to_torch(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return type(value)(_to_torch(v) for v in value)
+    return value
+
+
+def _from_torch(value: Any) -> Any:
+    if isinstance(value, torch.Tensor):
+        return value.detach().cpu().clone().numpy()
+    if isinstance(value, dict):
+        return {k: _from_torch(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return type(value)(_from_torch(v) for v in value)
+    return value
+
+
+def optimizer_state_to_torch(state_dict: Mapping[str, Any]) -> dict[str, Any]:
+    """A refbp optimizer state dict with every ndarray turned into a torch tensor (copies)."""
+    return {"state": _to_torch(dict(state_dict["state"])),
+            "param_groups": [_to_torch(dict(g)) for g in state_dict["param_groups"]]}
+
+
+def optimizer_state_from_torch(state_dict: Mapping[str, Any]) -> dict[str, Any]:
+    """A torch optimizer state dict as refbp loads it: tensors become ndarrays (copies) and
+    torch's implementation switches (:data:`TORCH_ONLY_GROUP_KEYS`) are dropped."""
+    groups = []
+    for g in state_dict["param_groups"]:
+        groups.append({k: _from_torch(v) for k, v in g.items() if k not in TORCH_ONLY_GROUP_KEYS})
+    return {"state": _from_torch(dict(state_dict["state"])), "param_groups": groups}
+
+
+def to_torch_optimizer(optimizer: Optimizer,
+                       params: Iterable[torch.Tensor]) -> torch.optim.Optimizer:
+    """The ``torch.optim`` twin of ``optimizer`` over ``params`` (same order as refbp's groups).
+
+    ``params`` lists the torch parameters in the order the refbp optimizer's groups list
+    theirs (for a mirrored model, ``torch_model.parameters()`` when the refbp optimizer was
+    built from ``model.parameters()``). Groups, hyperparameters and state are copied.
+    """
+    torch_cls = getattr(torch.optim, type(optimizer).__name__, None)
+    if torch_cls is None:
+        raise TypeError(f"torch.optim has no optimizer named {type(optimizer).__name__}")
+    tparams = list(params)
+    n_refbp = sum(len(g["params"]) for g in optimizer.param_groups)
+    if len(tparams) != n_refbp:
+        raise ValueError(
+            f"refbp optimizer has {n_refbp} parameters, got {len(tparams)} torch parameters"
+        )
+    for i, (tp, rp) in enumerate(zip(tparams, (p for g in optimizer.param_groups
+                                               for p in g["params"]), strict=True)):
+        if tuple(tp.shape) != rp.data.shape:
+            raise ValueError(
+                f"parameter {i}: torch shape {tuple(tp.shape)} != refbp shape {rp.data.shape}"
+            )
+    accepted = set(inspect.signature(torch_cls).parameters)
+    groups, start = [], 0
+    for g in optimizer.param_groups:
+        n = len(g["params"])
+        chunk: list[Any] = tparams[start:start + n]
+        if "param_names" in g:
+            chunk = list(zip(g["param_names"], chunk, strict=True))
+        groups.append({**_to_torch({k: v for k, v in g.items()
+                                    if k not in ("params", "param_names")}), "params": chunk})
+        start += n
+    kwargs = {k: _to_torch(v) for k, v in optimizer.defaults.items() if k in accepted}
+    torch_opt = torch_cls(groups, **kwargs, foreach=False)
+    torch_opt.load_state_dict(optimizer_state_to_torch(optimizer.state_dict()))
+    for g in torch_opt.param_groups:
+        g["foreach"] = False
+    return torch_opt

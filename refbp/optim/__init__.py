@@ -1,0 +1,37 @@
+"""NumPy optimizers with ``torch.optim`` semantics (no torch).
+
+Same class names, constructor arguments, defaults, validation messages, ``param_groups``,
+``state`` keys, ``zero_grad``, ``step(closure)`` and state dicts as ``torch.optim``; each update
+follows torch's single-tensor (``foreach=False``) code path operation by operation.
+
+=============  ==========================================================================
+class          update rule (see the class docstring for the algorithm box)
+=============  ==========================================================================
+``SGD``        gradient descent with optional (Nesterov) momentum, dampening, weight decay
+``Adam``       adaptive moments, optional AMSGrad and decoupled weight decay
+``AdamW``      Adam with decoupled weight decay (default ``weight_decay=1e-2``)
+``RMSprop``    running RMS of gradients, optional momentum and centering
+``Adagrad``    accumulated squared gradients, optional lr decay
+``Adadelta``   ratio of running RMS of updates and gradients
+``Adamax``     Adam with the infinity norm
+``NAdam``      Adam with Nesterov momentum (and momentum decay)
+``RAdam``      rectified Adam
+=============  ==========================================================================
+"""
+
+from __future__ import annotations
+
+from refbp.optim.adadelta import Adadelta
+from refbp.optim.adagrad import Adagrad
+from refbp.optim.adam import Adam, AdamW
+from refbp.optim.adamax import Adamax
+from refbp.optim.nadam import NAdam
+from refbp.optim.optimizer import Optimizer
+from refbp.optim.radam import RAdam
+from refbp.optim.rmsprop import RMSprop
+from refbp.optim.sgd import SGD
+
+__all__ = [
+    "SGD", "Adadelta", "Adagrad", "Adam", "AdamW", "Adamax", "NAdam", "Optimizer", "RAdam",
+    "RMSprop",
+]

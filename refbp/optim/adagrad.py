@@ -1,0 +1,82 @@
+"""Adagrad: ``torch.optim.Adagrad``."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+import numpy as np
+
+from refbp.nn.module import Parameter
+from refbp.optim import _kernels as K
+from refbp.optim.optimizer import Optimizer, check_lr, check_nonnegative, new_step
+
+
+def adagrad_update(param: np.ndarray, grad: np.ndarray, state: dict[str, Any], *, lr: Any,
+                   lr_decay: float, eps: float, weight_decay: float, maximize: bool) -> None:
+    """One Adagrad update of ``param`` and ``state`` in place (torch ``_single_tensor_adagrad``)."""
+    state["step"] += 1
+    step = float(state["step"])
+    g = -grad if maximize else grad
+    if weight_decay != 0:
+        g = K.add(g, param, weight_decay)
+    clr = lr / (1 + (step - 1) * lr_decay)
+    state_sum = state["sum"]
+    K.addcmul_(state_sum, g, g, 1)
+    std = np.sqrt(state_sum)
+    std += K.scalar(eps, param.dtype)
+    K.addcdiv_(param, g, std, -clr)
+
+
+class Adagrad(Optimizer):
+    """Adagrad, as ``torch.optim.Adagrad``.
+
+    Algorithm (torch's box)::
+
+        input: lr (gamma), params theta_0, objective f, weight_decay (lambda),
+               initial_accumulator_value (tau), lr_decay (eta), eps (epsilon), maximize
+        initialize: state_sum_0 <- tau
+        for t = 1, 2, ...
+            g_t <- -grad f_t(theta_{t-1})  if maximize  else  grad f_t(theta_{t-1})
+            gamma~ <- gamma / (1 + (t - 1) * eta)
+            if lambda != 0:  g_t <- g_t + lambda * theta_{t-1}
+            state_sum_t <- state_sum_{t-1} + g_t^2
+            theta_t <- theta_{t-1} - gamma~ * g_t / (sqrt(state_sum_t) + epsilon)
+
+    As in torch, the state (``step`` and ``sum``) of every parameter is created in the
+    constructor, filled with the constructor's ``initial_accumulator_value``; a group added
+    later gets its state lazily with the *default* value too (a per-group
+    ``initial_accumulator_value`` is ignored, as in torch).
+
+    Parameters
+    ----------
+    params : iterable
+    lr : float or 0-d ndarray, default 1e-2
+    lr_decay, weight_decay, initial_accumulator_value : float, default 0
+    eps : float, default 1e-10
+    maximize : bool, default False (keyword-only)
+    """
+
+    state_keys = frozenset({"step", "sum"})
+    update_args = ("lr", "lr_decay", "eps", "weight_decay", "maximize")
+    update = staticmethod(adagrad_update)
+
+    def __init__(self, params: Iterable[Any], lr: Any = 1e-2, lr_decay: float = 0,
+                 weight_decay: float = 0, initial_accumulator_value: float = 0,
+                 eps: float = 1e-10, *, maximize: bool = False) -> None:
+        check_lr(lr)
+        check_nonnegative(lr_decay, "lr_decay value")
+        check_nonnegative(weight_decay, "weight_decay value")
+        check_nonnegative(initial_accumulator_value, "initial_accumulator_value value")
+        check_nonnegative(eps, "epsilon value")
+        defaults = {"lr": lr, "lr_decay": lr_decay, "eps": eps, "weight_decay": weight_decay,
+                    "initial_accumulator_value": initial_accumulator_value,
+                    "maximize": maximize}
+        super().__init__(params, defaults)
+        for group in self.param_groups:
+            for p in group["params"]:
+                self.state[p] = self._init_state(p, group)
+
+    def _init_state(self, p: Parameter, group: dict[str, Any]) -> dict[str, Any]:
+        value = self.defaults["initial_accumulator_value"]
+        return {"step": new_step(), "sum": np.full_like(p.data, value)}

@@ -1,0 +1,259 @@
+"""Unit tests of the activation layers (no torch): hand values, kinks, extremes, gradcheck."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+
+import numpy as np
+import pytest
+
+from refbp import nn
+from refbp.gradcheck import check_module
+from refbp.metrics import discrepancy
+from refbp.nn import Module
+from refbp.nn._special import erf
+from refbp.tolerances import tolerance_for
+
+Factory = Callable[[], Module]
+
+ELEMENTWISE: dict[str, Factory] = {
+    "ReLU": nn.ReLU,
+    "LeakyReLU": nn.LeakyReLU,
+    "LeakyReLU(0.2)": lambda: nn.LeakyReLU(0.2),
+    "ELU": nn.ELU,
+    "ELU(0.5)": lambda: nn.ELU(alpha=0.5),
+    "GELU": nn.GELU,
+    "GELU(tanh)": lambda: nn.GELU(approximate="tanh"),
+    "SiLU": nn.SiLU,
+    "Sigmoid": nn.Sigmoid,
+    "Tanh": nn.Tanh,
+    "Softplus": nn.Softplus,
+    "Softplus(2,1)": lambda: nn.Softplus(beta=2.0, threshold=1.0),
+}
+ALONG_DIM: dict[str, Factory] = {
+    "Softmax(-1)": lambda: nn.Softmax(dim=-1),
+    "Softmax(0)": lambda: nn.Softmax(dim=0),
+    "Softmax(None)": nn.Softmax,
+    "LogSoftmax(-1)": lambda: nn.LogSoftmax(dim=-1),
+    "LogSoftmax(1)": lambda: nn.LogSoftmax(dim=1),
+    "LogSoftmax(None)": nn.LogSoftmax,
+}
+ALL: dict[str, Factory] = {**ELEMENTWISE, **ALONG_DIM}
+# Differentiable at 0 (no kink there): exact zeros are included in their gradchecks.
+SMOOTH_AT_ZERO = ["ELU", "GELU", "GELU(tanh)", "SiLU", "Sigmoid", "Tanh", "Softplus",
+                  "Softplus(2,1)"]
+# Finite-difference steps for inputs of magnitude up to 1e4. Both are powers of two, so
+# x +- h is exact for every x used (a multiple of 2^-10); a decimal step such as 1e-6 would be
+# rounded to the 1.8e-12 grid of 1e4, a 1e-6 relative error in the step itself.
+# Elementwise functions are constant or exactly linear for |x| >= 50 (to within e^-50), so
+# the large step has no truncation error and keeps rounding error ~ eps*|L|/h small even
+# though |L| ~ 1e4; softmax rows near +-1e4 keep their curvature, hence the small step.
+STEP_SATURATED = 2.0**-10
+STEP_SHIFTED = 2.0**-20
+
+
+def assert_close(actual: object, expected: object) -> None:
+    """refbp value vs hand-computed value, with the float64 tolerance of refbp.tolerances."""
+    a = np.asarray(actual)
+    d = discrepancy(a, np.asarray(expected, dtype=np.float64), tolerance_for(a.dtype))
+    assert d.passed, f"refbp vs hand value: {d}"
+
+
+def forward_backward(m: Module, x: object, g: object = None) -> tuple[np.ndarray, np.ndarray]:
+    x = np.asarray(x, dtype=np.float64)
+    y = m(x)
+    return y, m.backward(np.ones_like(y) if g is None else np.asarray(g, dtype=np.float64))
+
+
+# -- hand-computed values ------------------------------------------------------------------
+E = math.e
+HAND: list[tuple[str, Factory, list[float], list[float], list[float]]] = [
+    # name, factory, x, y, dy/dx (upstream gradient of ones)
+    ("ReLU", nn.ReLU, [-1.0, 0.0, 2.0], [0.0, 0.0, 2.0], [0.0, 0.0, 1.0]),
+    ("LeakyReLU", lambda: nn.LeakyReLU(0.1), [-2.0, 0.0, 3.0], [-0.2, 0.0, 3.0], [0.1, 0.1, 1.0]),
+    ("ELU", lambda: nn.ELU(alpha=2.0), [-1.0, 0.0, 1.0], [2 * (1 / E - 1), 0.0, 1.0],
+     [2 / E, 2.0, 1.0]),
+    ("GELU", nn.GELU, [-1.0, 0.0, 1.0], [-0.15865525393145707, 0.0, 0.8413447460685429],
+     [0.15865525393145707 - 0.24197072451914337, 0.5,
+      0.8413447460685429 + 0.24197072451914337]),
+    ("GELU(tanh)", lambda: nn.GELU(approximate="tanh"), [0.0, 1.0], [0.0, 0.8411919906082768],
+     [0.5, 0.5 * (1 + math.tanh(math.sqrt(2 / math.pi) * 1.044715))
+      + 0.5 * (1 - math.tanh(math.sqrt(2 / math.pi) * 1.044715) ** 2)
+      * math.sqrt(2 / math.pi) * (1 + 3 * 0.044715)]),
+    ("SiLU", nn.SiLU, [0.0, 1.0], [0.0, 1 / (1 + 1 / E)],
+     [0.5, (1 / (1 + 1 / E)) * (1 + 1 / (1 + E))]),
+    ("Sigmoid", nn.Sigmoid, [0.0, 1.0, -1e4, 1e4], [0.5, 1 / (1 + 1 / E), 0.0, 1.0],
+     [0.25, E / (1 + E) ** 2, 0.0, 0.0]),
+    ("Tanh", nn.Tanh, [0.0, 1.0, -1e4, 1e4], [0.0, math.tanh(1.0), -1.0, 1.0],
+     [1.0, 1 - math.tanh(1.0) ** 2, 0.0, 0.0]),
+    ("Softplus", nn.Softplus, [0.0, 1.0, -1e4, 1e4], [math.log(2), math.log1p(E), 0.0, 1e4],
+     [0.5, E / (1 + E), 0.0, 1.0]),
+    # beta x = 20 is not above the threshold (smooth branch); 21 is (returns x exactly).
+    ("Softplus(threshold)", nn.Softplus, [20.0, 21.0], [math.log1p(math.exp(20.0)), 21.0],
+     [1 / (1 + math.exp(-20.0)), 1.0]),
+    ("Softplus(beta=2)", lambda: nn.Softplus(beta=2.0), [0.0, 10.5], [math.log(2) / 2, 10.5],
+     [0.5, 1.0]),
+]
+
+
+@pytest.mark.parametrize("name,factory,x,y,dydx", HAND, ids=[h[0] for h in HAND])
+def test_hand_values(name: str, factory: Factory, x: list[float], y: list[float],
+                     dydx: list[float]) -> None:
+    out, grad = forward_backward(factory(), x)
+    assert_close(out, y)
+    assert_close(grad, dydx)
+
+
+def test_relu_kink_is_zero_and_leaky_kink_is_slope() -> None:
+    _, g_relu = forward_backward(nn.ReLU(), [0.0, -0.0])
+    _, g_leaky = forward_backward(nn.LeakyReLU(0.3), [0.0, -0.0])
+    assert g_relu.tolist() == [0.0, 0.0]
+    assert g_leaky.tolist() == [0.3, 0.3]
+
+
+def test_softmax_hand_values() -> None:
+    x = np.array([0.0, math.log(3.0)])
+    assert_close(nn.Softmax(dim=0)(x), [0.25, 0.75])
+    assert_close(nn.LogSoftmax(dim=0)(x), [math.log(0.25), math.log(0.75)])
+    # backward: y * (g - <g, y>) and g - exp(y) * sum(g)
+    g = np.array([1.0, -1.0])
+    sm, lsm = nn.Softmax(dim=0), nn.LogSoftmax(dim=0)
+    sm(x)
+    lsm(x)
+    assert_close(sm.backward(g), [0.25 * (1 + 0.5), 0.75 * (-1 + 0.5)])
+    assert_close(lsm.backward(g), [1.0, -1.0])
+
+
+def test_softmax_extreme_logits_are_exact() -> None:
+    x = np.array([1e4, -1e4, 0.0])
+    y_sm, g_sm = forward_backward(nn.Softmax(dim=0), x, [1.0, 2.0, 3.0])
+    y_lsm, g_lsm = forward_backward(nn.LogSoftmax(dim=0), x, [1.0, 2.0, 3.0])
+    assert y_sm.tolist() == [1.0, 0.0, 0.0]
+    assert g_sm.tolist() == [0.0, 0.0, 0.0]
+    assert y_lsm.tolist() == [0.0, -2e4, -1e4]
+    assert g_lsm.tolist() == [1.0 - 6.0, 2.0, 3.0]
+
+
+@pytest.mark.parametrize("cls", [nn.Softmax, nn.LogSoftmax])
+def test_softmax_0d_is_one_element(cls: type[Module]) -> None:
+    y, g = forward_backward(cls(), 3.5, 2.0)
+    assert y.shape == () and g.shape == ()
+    assert float(y) == (1.0 if cls is nn.Softmax else 0.0)
+    assert float(g) == 0.0
+
+
+@pytest.mark.parametrize("shape,axis", [((5,), 0), ((2, 3), 1), ((2, 3, 4), 0),
+                                        ((2, 3, 4, 5), 1)])
+def test_softmax_dim_none_follows_torch_legacy_rule(shape: tuple[int, ...], axis: int) -> None:
+    x = np.random.default_rng(1).standard_normal(shape)
+    y = nn.Softmax()(x)
+    assert_close(y.sum(axis=axis), np.ones(shape[:axis] + shape[axis + 1:]))
+    assert_close(np.exp(nn.LogSoftmax()(x)), y)
+
+
+def test_erf_matches_math_erf_to_a_few_ulps() -> None:
+    x = np.concatenate([np.linspace(-7.0, 7.0, 20000), np.geomspace(1e-300, 1.0, 200),
+                        [2.5, -2.5, 30.0, 1e10]])
+    ref = np.array([math.erf(v) for v in x])
+    rel = np.abs(erf(x) - ref) / np.abs(ref)
+    assert rel.max() <= 16 * np.finfo(np.float64).eps
+    special = erf(np.array([0.0, -0.0, np.inf, -np.inf, np.nan]))
+    assert special[:4].tolist() == [0.0, 0.0, 1.0, -1.0] and np.signbit(special[1])
+    assert np.isnan(special[4])
+
+
+# -- gradcheck -----------------------------------------------------------------------------
+def _random_input(name: str) -> np.ndarray:
+    x = 3.0 * np.random.default_rng(2).standard_normal((4, 5))
+    if name in SMOOTH_AT_ZERO:
+        x[0, :3] = 0.0
+    return x
+
+
+@pytest.mark.parametrize("name", list(ALL))
+def test_gradcheck_random(name: str) -> None:
+    res = check_module(ALL[name](), _random_input(name))
+    assert res.passed, str(res)
+
+
+@pytest.mark.parametrize("name", list(ELEMENTWISE))
+def test_gradcheck_extremes(name: str) -> None:
+    x: np.ndarray = np.array([[50.0, -50.0, 100.0, -100.0], [1e3, -1e3, 1e4, -1e4]])
+    res = check_module(ELEMENTWISE[name](), x, eps=STEP_SATURATED)
+    assert res.passed, str(res)
+
+
+@pytest.mark.parametrize("name", list(ALONG_DIM))
+def test_gradcheck_softmax_extremes(name: str) -> None:
+    rng = np.random.default_rng(3)
+    near = np.round(rng.standard_normal((2, 5)) * 1024) / 1024  # on the 2^-10 grid
+    shifted = np.concatenate([1e4 + near, -1e4 + near])           # rows near +-1e4
+    res = check_module(ALONG_DIM[name](), shifted, eps=STEP_SHIFTED)
+    assert res.passed, str(res)
+    if name.startswith("Softmax"):
+        mixed = np.array([[1e4, -1e4, 1e4 - 1.0, 0.0], [-1e4, 1e4 - 0.5, 1e4, 5.0]])
+        res = check_module(ALONG_DIM[name](), mixed, eps=STEP_SHIFTED)
+        assert res.passed, str(res)
+
+
+# -- contract: shapes, dtypes, errors --------------------------------------------------------
+SHAPES = [(), (7,), (3, 4), (2, 3, 4)]
+VALID = [(n, s) for n in ALL for s in SHAPES if not (n == "LogSoftmax(1)" and len(s) < 2)]
+
+
+@pytest.mark.parametrize("name,shape", VALID)
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_shape_and_dtype_follow_input(name: str, dtype: type, shape: tuple[int, ...]) -> None:
+    x: np.ndarray = np.random.default_rng(4).standard_normal(shape).astype(dtype)
+    x_before = x.copy()
+    m = ALL[name]()
+    y = m(x)
+    g = m.backward(np.ones(shape, dtype=np.float64))
+    assert isinstance(y, np.ndarray) and isinstance(g, np.ndarray)
+    assert y.shape == shape and g.shape == shape
+    assert y.dtype == dtype and g.dtype == dtype
+    assert np.array_equal(x, x_before)  # inplace or not, the input is never written
+
+
+@pytest.mark.parametrize("name", list(ALL))
+def test_backward_before_forward_raises(name: str) -> None:
+    with pytest.raises(RuntimeError, match="before forward"):
+        ALL[name]().backward(np.ones(3))
+
+
+@pytest.mark.parametrize("name", list(ALL))
+def test_wrong_grad_out_shape_raises(name: str) -> None:
+    m = ALL[name]()
+    m(np.zeros((2, 3)))
+    with pytest.raises(ValueError, match=r"\(2, 3\).*\(3, 2\)"):
+        m.backward(np.zeros((3, 2)))
+
+
+@pytest.mark.parametrize("name", list(ALL))
+def test_integer_input_and_grad_raise_type_error(name: str) -> None:
+    m = ALL[name]()
+    with pytest.raises(TypeError, match="int64"):
+        m(np.arange(6, dtype=np.int64).reshape(2, 3))
+    m(np.zeros((2, 3)))
+    with pytest.raises(TypeError, match="bool"):
+        m.backward(np.ones((2, 3), dtype=bool))
+
+
+def test_constructor_arguments_are_stored_with_torch_names() -> None:
+    assert nn.LeakyReLU(0.2, inplace=True).negative_slope == 0.2
+    assert nn.ReLU(inplace=True).inplace and nn.SiLU(True).inplace and nn.ELU(2.0, True).inplace
+    assert nn.ELU(alpha=2.0).alpha == 2.0
+    assert nn.GELU("tanh").approximate == "tanh"
+    sp = nn.Softplus(beta=3.0, threshold=5.0)
+    assert (sp.beta, sp.threshold) == (3.0, 5.0)
+    assert nn.Softmax(dim=1).dim == 1 and nn.LogSoftmax().dim is None
+    assert repr(nn.LeakyReLU(0.2, True)) == "LeakyReLU(negative_slope=0.2, inplace=True)"
+    assert repr(nn.GELU("tanh")) == "GELU(approximate='tanh')"
+
+
+def test_invalid_options_raise() -> None:
+    with pytest.raises(ValueError, match="none or tanh"):
+        nn.GELU(approximate="erf")
+    with pytest.raises(IndexError, match="Dimension out of range"):
+        nn.Softmax(dim=2)(np.zeros((2, 3)))
