@@ -263,7 +263,8 @@ ERRORS: list[tuple[Callable[[], Any], type[Exception], str]] = [
      "Expected integer T_mult >= 1, but got 1.5"),
     (lambda: L.CosineAnnealingWarmRestarts(sgd(), 5, eta_min="0"), ValueError,  # type: ignore[arg-type]
      "Expected float or int eta_min"),
-    (_one_cycle(), ValueError, "You must define either total_steps OR (epochs AND steps_per_epoch)"),
+    (_one_cycle(), ValueError,
+     "You must define either total_steps OR (epochs AND steps_per_epoch)"),
     (_one_cycle(total_steps=0), ValueError, "Expected positive integer total_steps, but got 0"),
     (_one_cycle(epochs=2, steps_per_epoch=-1), ValueError,
      "Expected positive integer steps_per_epoch, but got -1"),

@@ -85,6 +85,7 @@ def _run_one(prefix: str, title: str, g: Graph, out: str, echo: Echo) -> Result:
 
 def run(out_dir: Path | None, echo: Echo) -> Result:
     r: Result = {}
+    echo("graph_apples: shopping bills as computational graphs of Mul and Add nodes")
     for prefix, title, build, fig in (("apple", "apples", apple_graph, "graph_apples.png"),
                                       ("fruit", "apples and oranges", fruit_graph,
                                        "graph_apples_oranges.png")):

@@ -27,7 +27,10 @@ def as_tensor(x: Any, *, requires_grad: bool = False) -> torch.Tensor:
     return t.requires_grad_(requires_grad) if requires_grad else t
 
 
-def to_numpy(t: torch.Tensor) -> np.ndarray:
+def to_numpy(t: torch.Tensor | None) -> np.ndarray:
+    """A NumPy copy of a tensor; ``None`` (e.g. a gradient that was never computed) raises."""
+    if t is None:
+        raise RuntimeError("torch tensor is None (no gradient was computed on the torch side)")
     return t.detach().cpu().numpy().copy()
 
 

@@ -81,7 +81,7 @@ def _vector_norm(x: np.ndarray, p: float) -> np.ndarray:
     return np.asarray(out, dtype=x.dtype)
 
 
-def get_total_norm(grads: Iterable[np.ndarray], norm_type: float = 2.0,
+def get_total_norm(grads: Iterable[np.ndarray], norm_type: float | str = 2.0,
                    error_if_nonfinite: bool = False) -> np.ndarray:
     """The p-norm of the per-array p-norms (torch's ``get_total_norm``), a 0-d array.
 
@@ -105,7 +105,7 @@ def get_total_norm(grads: Iterable[np.ndarray], norm_type: float = 2.0,
     return total
 
 
-def clip_grad_norm_(parameters: ParamsLike, max_norm: float, norm_type: float = 2.0,
+def clip_grad_norm_(parameters: ParamsLike, max_norm: float, norm_type: float | str = 2.0,
                     error_if_nonfinite: bool = False, foreach: bool | None = None) -> np.ndarray:
     """Scale all gradients in place so that their total ``norm_type``-norm is <= ``max_norm``.
 
@@ -115,7 +115,7 @@ def clip_grad_norm_(parameters: ParamsLike, max_norm: float, norm_type: float = 
         Parameters whose ``grad`` (if not None) is clipped in place.
     max_norm : float
         Largest allowed total norm.
-    norm_type : float
+    norm_type : float or str
         ``p`` of the p-norm (``float('inf')`` or ``'inf'`` for the max norm). Default 2.
     error_if_nonfinite : bool
         Raise ``RuntimeError`` (torch's message) when the total norm is nan or inf.

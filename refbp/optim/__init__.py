@@ -21,6 +21,7 @@ class          update rule (see the class docstring for the algorithm box)
 
 from __future__ import annotations
 
+from refbp.optim import lr_scheduler
 from refbp.optim.adadelta import Adadelta
 from refbp.optim.adagrad import Adagrad
 from refbp.optim.adam import Adam, AdamW
@@ -33,5 +34,5 @@ from refbp.optim.sgd import SGD
 
 __all__ = [
     "SGD", "Adadelta", "Adagrad", "Adam", "AdamW", "Adamax", "NAdam", "Optimizer", "RAdam",
-    "RMSprop",
+    "RMSprop", "lr_scheduler",
 ]

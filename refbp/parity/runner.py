@@ -88,8 +88,8 @@ def _batches(s: Scenario, n: int) -> list[np.ndarray]:
     rng = np.random.default_rng([s.seed, 2])
     out: list[np.ndarray] = []
     while len(out) < s.steps:
-        out.extend(epoch_indices(n, mode=s.batching, batch_size=s.batch_size, shuffle=True,
-                                 rng=rng))
+        out.extend(epoch_indices(n, mode=s.batching,  # type: ignore[arg-type]
+                                 batch_size=s.batch_size, shuffle=True, rng=rng))
     return out[: s.steps]
 
 

@@ -104,11 +104,20 @@ def mlp(inp: int, hidden: int, out: int, act: str = "Tanh") -> tuple[Spec, ...]:
 
 def train(name: str, model: tuple[Spec, ...], loss: Spec, opt: Spec, data: DataSpec, dtype: str,
           *, steps: int = 20, batching: str = "minibatch", batch_size: int | None = 8,
-          scheduler: Spec | None = None, seed: int = 0, description: str = "") -> Scenario:
+          scheduler: Spec | None = None, seed: int = 0, description: str = "",
+          tolerance: dict[str, float] | None = None) -> Scenario:
     return Scenario(name=f"{name}-{_SHORT[dtype]}" + (f"-s{seed}" if seed else ""), model=model,
                     loss=loss, optimizer=opt, scheduler=scheduler, data=data, batching=batching,
                     batch_size=batch_size if batching == "minibatch" else None, dtype=dtype,
-                    seed=seed, steps=steps, description=description)
+                    seed=seed, steps=steps, description=description,
+                    tolerance=tolerance or {})
+
+
+# Centered RMSprop divides by sqrt(v - avg^2) + eps: in float32 the cancellation in v - avg^2
+# amplifies the rounding of the BLAS-order-dependent gradients, so momentum_buffer elements of
+# size ~1e-3 differ by ~2e-6 from torch while normwise stays at ~6e-7 (measured over 20 steps,
+# not growing). The float32 absolute floor is raised to 1e-5 for these scenarios only.
+NOISY_F32 = {"rmsprop": {"atol": 1e-5}}
 
 
 REG_DATA = DataSpec("regression", n=64, features=4, outputs=3)
@@ -164,7 +173,8 @@ def teaching_scenarios(dtype: str) -> list[Scenario]:
 
 def training_scenarios(dtype: str) -> list[Scenario]:
     out = [train(f"mlp-mse-{n}", mlp(4, 16, 3), Spec("MSELoss"), o, REG_DATA, dtype,
-                 description=f"regression MLP, MSE, {o.describe()}")
+                 description=f"regression MLP, MSE, {o.describe()}",
+                 tolerance=NOISY_F32.get(n) if dtype == "float32" else None)
            for n, o in QUICK_OPTIMIZERS]
     out += [
         train("clf-ce-adam", mlp(4, 16, 3, "ReLU"), Spec("CrossEntropyLoss"),
@@ -194,17 +204,17 @@ def quick() -> list[Scenario]:
 
 
 def full() -> list[Scenario]:
-    from refbp.optim.cases import OPTIM_CASES
+    from refbp.optim.cases import CASES
 
     out = op_scenarios()
     for dt in DTYPES:
         for seed in (0, 1, 2):
-            for case in OPTIM_CASES:
-                opt = Spec(case.optimizer, dict(case.options))
-                out.append(train(f"full-mlp-{case.name}", mlp(4, 8, 3), Spec("MSELoss"), opt,
+            for case in CASES:
+                opt = Spec(case.optimizer.__name__, dict(case.options))
+                out.append(train(f"full-mlp-{case.id}", mlp(4, 8, 3), Spec("MSELoss"), opt,
                                  REG_DATA, dt, steps=100, seed=seed,
                                  description=case.description))
-                out.append(train(f"full-clf-{case.name}", mlp(4, 8, 3), Spec("CrossEntropyLoss"),
+                out.append(train(f"full-clf-{case.id}", mlp(4, 8, 3), Spec("CrossEntropyLoss"),
                                  opt, CLS_DATA, dt, steps=100, seed=seed,
                                  description=case.description))
         out += training_scenarios(dt)

@@ -1,0 +1,469 @@
+"""Unit tests of refbp.optim (no torch): validation, param groups, state dicts, skipping,
+closures, and one hand-computed trajectory per optimizer (the algorithm box, written out)."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+import pytest
+
+from refbp import optim
+from refbp.metrics import discrepancy
+from refbp.nn.module import Parameter
+from refbp.optim.cases import CASES, cases_for, default_case, tensor_lr
+from refbp.optim.optimizer import Optimizer
+from refbp.tolerances import tolerance_for
+
+F64 = tolerance_for(np.float64)
+ALL = [optim.SGD, optim.Adam, optim.AdamW, optim.RMSprop, optim.Adagrad, optim.Adadelta,
+       optim.Adamax, optim.NAdam, optim.RAdam]
+
+
+def params(n: int = 2, dtype: Any = np.float64) -> list[Parameter]:
+    rng = np.random.default_rng(0)
+    return [Parameter(rng.standard_normal((3, 2)).astype(dtype)) for _ in range(n)]
+
+
+def set_grads(ps: list[Parameter], seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    for p in ps:
+        p.grad = rng.standard_normal(p.data.shape).astype(p.data.dtype)
+
+
+def assert_close(actual: Any, expected: Any) -> None:
+    d = discrepancy(actual, expected, F64)
+    assert d.passed, f"refbp vs hand-computed: {d}"
+
+
+# -- validation -----------------------------------------------------------------------------
+ERRORS = [
+    (optim.SGD, {"lr": -1.0}, "Invalid learning rate: -1.0"),
+    (optim.SGD, {"momentum": -0.5}, "Invalid momentum value: -0.5"),
+    (optim.SGD, {"weight_decay": -0.1}, "Invalid weight_decay value: -0.1"),
+    (optim.SGD, {"nesterov": True}, "Nesterov momentum requires a momentum and zero dampening"),
+    (optim.SGD, {"nesterov": True, "momentum": 0.9, "dampening": 0.1},
+     "Nesterov momentum requires a momentum and zero dampening"),
+    (optim.Adam, {"betas": (1.0, 0.0)}, "Invalid beta parameter at index 0: 1.0"),
+    (optim.Adam, {"betas": (0.9, -0.1)}, "Invalid beta parameter at index 1: -0.1"),
+    (optim.Adam, {"eps": -1e-8}, "Invalid epsilon value: -1e-08"),
+    (optim.Adam, {"betas": (0, 0.99)}, "betas must be either both floats or both Tensors"),
+    (optim.AdamW, {"weight_decay": -1.0}, "Invalid weight_decay value: -1.0"),
+    (optim.RMSprop, {"alpha": -0.5}, "Invalid alpha value: -0.5"),
+    (optim.RMSprop, {"momentum": -0.5}, "Invalid momentum value: -0.5"),
+    (optim.Adagrad, {"lr_decay": -0.5}, "Invalid lr_decay value: -0.5"),
+    (optim.Adagrad, {"initial_accumulator_value": -1.0},
+     "Invalid initial_accumulator_value value: -1.0"),
+    (optim.Adadelta, {"rho": 1.1}, "Invalid rho value: 1.1"),
+    (optim.Adamax, {"betas": (0.9, 1.0)}, "Invalid beta parameter at index 1: 1.0"),
+    (optim.NAdam, {"momentum_decay": -0.2}, "Invalid momentum_decay value: -0.2"),
+    (optim.RAdam, {"betas": (-0.1, 0.9)}, "Invalid beta parameter at index 0: -0.1"),
+    (optim.Adam, {"lr": np.array([0.1, 0.2])}, "Tensor lr must be 1-element"),
+]
+
+
+@pytest.mark.parametrize("cls, kwargs, message", ERRORS,
+                         ids=[f"{c.__name__}-{m[:30]}" for c, _, m in ERRORS])
+def test_invalid_hyperparameters_raise_torch_messages(cls: type, kwargs: dict[str, Any],
+                                                      message: str) -> None:
+    with pytest.raises(ValueError, match=f"^{re.escape(message)}$"):
+        cls(params(), **kwargs)
+
+
+@pytest.mark.parametrize("cls", ALL, ids=lambda c: c.__name__)
+def test_negative_lr_is_rejected_by_every_optimizer(cls: type) -> None:
+    with pytest.raises(ValueError, match=r"^Invalid learning rate: -1\.0$"):
+        cls(params(), lr=-1.0)
+
+
+def test_params_validation() -> None:
+    with pytest.raises(ValueError, match="empty parameter list"):
+        optim.SGD([])
+    with pytest.raises(TypeError, match="can only optimize refbp.nn.Parameter.*numpy.ndarray"):
+        optim.SGD([np.zeros(3)])
+    with pytest.raises(TypeError, match="should be an iterable"):
+        optim.SGD(Parameter(np.zeros(3)))
+    p = params(1)[0]
+    with pytest.raises(TypeError, match="ordered collections"):
+        optim.SGD([{"params": {p}}])
+    with pytest.raises(ValueError, match="duplicate parameters"):
+        optim.SGD([p, p])
+    opt = optim.SGD([p])
+    with pytest.raises(ValueError, match="more than one parameter group"):
+        opt.add_param_group({"params": [p]})
+
+
+# -- param groups ---------------------------------------------------------------------------
+def test_param_groups_take_defaults_and_overrides() -> None:
+    a, b = params()
+    opt = optim.SGD([{"params": [a]}, {"params": b, "lr": 0.5}], lr=0.1, momentum=0.9)
+    assert [g["lr"] for g in opt.param_groups] == [0.1, 0.5]
+    assert all(g["momentum"] == 0.9 and g["dampening"] == 0 for g in opt.param_groups)
+    assert opt.param_groups[1]["params"] == [b]
+    a0, b0 = a.data.copy(), b.data.copy()
+    set_grads([a, b], 1)
+    opt.step()
+    np.testing.assert_array_equal(a.data, a0 - 0.1 * a.grad)
+    np.testing.assert_array_equal(b.data, b0 - 0.5 * b.grad)
+
+
+def test_add_param_group_later_and_named_parameters() -> None:
+    a, b = params()
+    opt = optim.Adam([("w", a)], lr=0.01)
+    opt.add_param_group({"params": [("v", b)], "betas": (0.5, 0.6)})
+    assert opt.param_groups[1]["betas"] == (0.5, 0.6) and opt.param_groups[1]["lr"] == 0.01
+    assert [g["param_names"] for g in opt.param_groups] == [["w"], ["v"]]
+    with pytest.raises(ValueError, match="with/without names"):
+        opt.add_param_group({"params": [Parameter(np.zeros(2))]})
+    assert opt.state_dict()["param_groups"][1]["param_names"] == ["v"]
+
+
+def test_zero_grad() -> None:
+    ps = params()
+    set_grads(ps, 0)
+    opt = optim.SGD(ps)
+    grad = ps[0].grad
+    opt.zero_grad(set_to_none=False)
+    assert ps[0].grad is grad and not grad.any()
+    opt.zero_grad()
+    assert all(p.grad is None for p in ps)
+
+
+# -- step: closure and skipping -------------------------------------------------------------
+def test_step_returns_closure_loss_and_uses_its_gradients() -> None:
+    p = Parameter(np.array([1.0, -2.0]))
+    opt = optim.SGD([p], lr=0.25)
+    calls = []
+
+    def closure() -> float:
+        calls.append(1)
+        p.grad = 2.0 * p.data  # d/dp of sum(p^2)
+        return float((p.data**2).sum())
+
+    assert opt.step(closure) == 5.0 and len(calls) == 1
+    np.testing.assert_array_equal(p.data, [0.5, -1.0])
+    assert opt.step() is None
+
+
+@pytest.mark.parametrize("case", [default_case(c) for c in ALL], ids=lambda c: c.id)
+def test_parameters_without_grad_are_skipped(case: Any) -> None:
+    a, b = params()
+    opt = case.build([a, b])
+    before_state = {k: dict(v) for k, v in opt.state.items()}
+    b0 = b.data.copy()
+    a.grad = np.ones_like(a.data)
+    opt.step()
+    opt.step()
+    np.testing.assert_array_equal(b.data, b0)
+    # Adagrad creates every state in its constructor (as torch); the others lazily.
+    assert (b in opt.state) == (b in before_state)
+    if b in opt.state:
+        assert float(opt.state[b]["step"]) == 0.0
+    if "step" in opt.state.get(a, {}):
+        assert float(opt.state[a]["step"]) == 2.0
+    assert not np.array_equal(a.data, params()[0].data)
+
+
+def test_grad_shape_and_dtype_mismatch_raise() -> None:
+    p = Parameter(np.zeros((2, 3)))
+    opt = optim.Adam([p])
+    p.grad = np.zeros(6)
+    with pytest.raises(ValueError, match=r"grad of shape \(6,\) does not match.*\(2, 3\)"):
+        opt.step()
+    p.grad = np.zeros((2, 3), dtype=np.float32)
+    with pytest.raises(TypeError, match="grad dtype float32 does not match"):
+        opt.step()
+
+
+# -- state dicts ----------------------------------------------------------------------------
+def run(opt: Optimizer, ps: list[Parameter], seeds: range) -> None:
+    for s in seeds:
+        set_grads(ps, s)
+        opt.step()
+
+
+@pytest.mark.parametrize("case", CASES, ids=lambda c: c.id)
+def test_state_dict_round_trip_continues_identically(case: Any) -> None:
+    ps1, ps2 = params(), params()
+    opt1, opt2 = case.build(ps1), case.build(ps2)
+    run(opt1, ps1, range(3))
+    sd = opt1.state_dict()
+    for p, q in zip(ps1, ps2, strict=True):
+        q.data[...] = p.data
+    opt2.load_state_dict(sd)
+    if case.optimizer is optim.NAdam:
+        # torch's load_state_dict casts every floating state tensor except ``step`` to the
+        # parameter's dtype, so the float32 ``mu_product`` comes back as float64 -- and so
+        # it does here; the uninterrupted run continues in float32. Do that cast by hand.
+        assert all(s["mu_product"].dtype == np.float64 for s in opt2.state.values())
+        for s in opt1.state.values():
+            s["mu_product"] = s["mu_product"].astype(np.float64)
+    run(opt1, ps1, range(3, 6))
+    run(opt2, ps2, range(3, 6))
+    for p, q in zip(ps1, ps2, strict=True):
+        np.testing.assert_array_equal(p.data, q.data)
+
+
+def test_state_dict_layout_and_copies() -> None:
+    ps = params()
+    opt = optim.Adam([{"params": ps[:1]}, {"params": ps[1:], "lr": 0.1}], amsgrad=True)
+    run(opt, ps, range(2))
+    sd = opt.state_dict()
+    assert [g["params"] for g in sd["param_groups"]] == [[0], [1]]
+    assert sd["param_groups"][1]["lr"] == 0.1 and "params" not in opt.defaults
+    assert set(sd["state"]) == {0, 1}
+    s0 = sd["state"][0]
+    assert set(s0) == {"step", "exp_avg", "exp_avg_sq", "max_exp_avg_sq"}
+    assert s0["step"].shape == () and s0["step"].dtype == np.float32 and s0["step"] == 2
+    s0["exp_avg"][...] = 123.0  # a copy: the optimizer is unaffected
+    assert not (opt.state[ps[0]]["exp_avg"] == 123.0).any()
+
+
+def test_load_state_dict_casts_state_to_param_dtype_but_keeps_step() -> None:
+    p64, p32 = params(1)[0], params(1, np.float32)[0]
+    opt64, opt32 = optim.NAdam([p64]), optim.NAdam([p32])
+    run(opt64, [p64], range(2))
+    opt32.load_state_dict(opt64.state_dict())
+    state = opt32.state[p32]
+    assert state["exp_avg"].dtype == np.float32 and state["step"].dtype == np.float32
+    assert state["mu_product"].dtype == np.float32
+
+
+LOAD_ERRORS: list[tuple[Callable[[dict[str, Any]], None], type, str]] = [
+    (lambda sd: sd.update(extra=1), KeyError, r"unexpected \['extra'\]"),
+    (lambda sd: sd.pop("state"), KeyError, r"missing \['state'\]"),
+    (lambda sd: sd["param_groups"][0].update(foreach=False), KeyError,
+     r"unexpected key\(s\) \['foreach'\] in param_groups\[0\].*optimizer_state_from_torch"),
+    (lambda sd: sd["state"][0].update(bogus=np.zeros(1)), KeyError,
+     r"unexpected state key\(s\) \['bogus'\] for parameter 0"),
+    (lambda sd: sd["state"].update({7: {}}), KeyError, "parameter id 7"),
+    (lambda sd: sd["param_groups"].append(dict(sd["param_groups"][0])), ValueError,
+     "different number of parameter groups"),
+    (lambda sd: sd["param_groups"][0]["params"].pop(), ValueError,
+     "doesn't match the size of optimizer's group"),
+    (lambda sd: sd["state"][1].update(exp_avg=np.zeros((2, 2))), ValueError,
+     r"state\[1\]\['exp_avg'\] has shape \(2, 2\), its parameter has shape \(3, 2\)"),
+]
+
+
+@pytest.mark.parametrize("mutate, exc, message", LOAD_ERRORS)
+def test_load_state_dict_rejects_bad_dicts(mutate: Callable[[dict[str, Any]], None],
+                                          exc: type, message: str) -> None:
+    ps = params()
+    opt = optim.Adam(ps)
+    run(opt, ps, range(1))
+    sd = opt.state_dict()
+    mutate(sd)
+    with pytest.raises(exc, match=message):
+        optim.Adam(params()).load_state_dict(sd)
+
+
+def test_scheduler_keys_survive_a_round_trip() -> None:
+    ps = params()
+    opt = optim.SGD(ps, lr=0.1)
+    opt.param_groups[0]["initial_lr"] = 0.1
+    sd = opt.state_dict()
+    opt2 = optim.SGD(params(), lr=0.5)
+    opt2.load_state_dict(sd)
+    assert opt2.param_groups[0]["initial_lr"] == 0.1 and opt2.param_groups[0]["lr"] == 0.1
+
+
+# -- the case table -------------------------------------------------------------------------
+def test_case_table_covers_every_optimizer_and_builds() -> None:
+    assert len({c.id for c in CASES}) == len(CASES)
+    for cls in ALL:
+        names = {c.name for c in cases_for(cls)}
+        assert {"default", "tensor_lr"} <= names, cls.__name__
+    for case in CASES:
+        opt = case.build(params())
+        assert isinstance(opt, case.optimizer) and case.description
+    a, b = default_case("SGD").build(params()), cases_for("SGD")[2].build(params())
+    assert isinstance(b.defaults["lr"], np.ndarray) and a.defaults["lr"] == 1e-3
+    assert b.defaults["lr"] is not cases_for("SGD")[2].options["lr"]
+
+
+def test_adamw_is_adam_with_decoupled_weight_decay() -> None:
+    ps1, ps2 = params(), params()
+    o1 = optim.AdamW(ps1, weight_decay=0.1, amsgrad=True)
+    o2 = optim.Adam(ps2, weight_decay=0.1, amsgrad=True, decoupled_weight_decay=True)
+    run(o1, ps1, range(4))
+    run(o2, ps2, range(4))
+    np.testing.assert_array_equal(ps1[0].data, ps2[0].data)
+    assert o1.defaults["weight_decay"] == 0.1 and optim.AdamW(params()).defaults[
+        "weight_decay"] == 1e-2
+
+
+def test_tensor_lr_makes_step_size_float32() -> None:
+    p = Parameter(np.array([1.0]))
+    opt = optim.SGD([p], lr=tensor_lr(0.1))
+    p.grad = np.array([1.0])
+    opt.step()
+    assert p.data[0] == 1.0 - float(np.float32(0.1)) and p.data[0] != 0.9
+
+
+def test_repr_lists_groups() -> None:
+    text = repr(optim.SGD(params(), lr=0.1))
+    assert text.startswith("SGD (\nParameter Group 0") and "    lr: 0.1" in text
+
+
+# -- hand-computed trajectories (the algorithm boxes, written with plain NumPy) -------------
+G = [np.array([0.5, -1.0, 2.0]), np.array([-0.3, 0.2, 1.5]), np.array([1.0, 0.4, -0.6]),
+     np.array([0.7, -0.9, 0.1]), np.array([-0.2, 0.3, 0.8]), np.array([0.6, 0.5, -1.1]),
+     np.array([0.1, -0.4, 0.9])]
+THETA0 = np.array([1.0, -0.5, 0.25])
+
+
+def box_sgd(lr: float = 0.1, mu: float = 0.9, tau: float = 0.5, wd: float = 0.1) -> list[Any]:
+    theta, b, out = THETA0.copy(), None, []
+    for g in G:
+        g = g + wd * theta
+        b = g if b is None else mu * b + (1 - tau) * g
+        theta = theta - lr * b
+        out.append(theta)
+    return out
+
+
+def box_adam(lr: float = 0.1, b1: float = 0.9, b2: float = 0.999, eps: float = 1e-8,
+             wd: float = 0.1, amsgrad: bool = True, decoupled: bool = False) -> list[Any]:
+    theta, m, v, vmax, out = THETA0.copy(), 0.0, 0.0, 0.0, []
+    for t, g in enumerate(G, 1):
+        if decoupled:
+            theta = theta - lr * wd * theta
+        else:
+            g = g + wd * theta
+        m = b1 * m + (1 - b1) * g
+        v = b2 * v + (1 - b2) * g**2
+        vmax = np.maximum(vmax, v) if amsgrad else v
+        theta = theta - lr * (m / (1 - b1**t)) / (np.sqrt(vmax / (1 - b2**t)) + eps)
+        out.append(theta)
+    return out
+
+
+def box_rmsprop(lr: float = 0.01, alpha: float = 0.9, eps: float = 1e-8, mu: float = 0.5,
+                wd: float = 0.1) -> list[Any]:
+    theta, v, gave, b, out = THETA0.copy(), 0.0, 0.0, 0.0, []
+    for g in G:
+        g = g + wd * theta
+        v = alpha * v + (1 - alpha) * g**2
+        gave = alpha * gave + (1 - alpha) * g
+        b = mu * b + g / (np.sqrt(v - gave**2) + eps)
+        theta = theta - lr * b
+        out.append(theta)
+    return out
+
+
+def box_adagrad(lr: float = 0.1, decay: float = 0.5, wd: float = 0.1, tau: float = 0.2,
+                eps: float = 1e-10) -> list[Any]:
+    theta, s, out = THETA0.copy(), tau, []
+    for t, g in enumerate(G, 1):
+        g = g + wd * theta
+        s = s + g**2
+        theta = theta - lr / (1 + (t - 1) * decay) * g / (np.sqrt(s) + eps)
+        out.append(theta)
+    return out
+
+
+def box_adadelta(lr: float = 1.0, rho: float = 0.9, eps: float = 1e-6,
+                 wd: float = 0.1) -> list[Any]:
+    theta, v, u, out = THETA0.copy(), 0.0, 0.0, []
+    for g in G:
+        g = g + wd * theta
+        v = rho * v + (1 - rho) * g**2
+        dx = np.sqrt(u + eps) / np.sqrt(v + eps) * g
+        u = rho * u + (1 - rho) * dx**2
+        theta = theta - lr * dx
+        out.append(theta)
+    return out
+
+
+def box_adamax(lr: float = 0.1, b1: float = 0.9, b2: float = 0.999, eps: float = 1e-8,
+               wd: float = 0.1) -> list[Any]:
+    theta, m, u, out = THETA0.copy(), 0.0, 0.0, []
+    for t, g in enumerate(G, 1):
+        g = g + wd * theta
+        m = b1 * m + (1 - b1) * g
+        u = np.maximum(b2 * u, np.abs(g) + eps)
+        theta = theta - lr * m / ((1 - b1**t) * u)
+        out.append(theta)
+    return out
+
+
+def box_nadam(lr: float = 0.1, b1: float = 0.9, b2: float = 0.999, eps: float = 1e-8,
+              psi: float = 4e-3, wd: float = 0.1) -> list[Any]:
+    theta, m, v, out = THETA0.copy(), 0.0, 0.0, []
+    mus = [b1 * (1 - 0.5 * 0.96 ** (t * psi)) for t in range(1, len(G) + 2)]
+    for t, g in enumerate(G, 1):
+        theta = theta - lr * wd * theta
+        m = b1 * m + (1 - b1) * g
+        v = b2 * v + (1 - b2) * g**2
+        # torch keeps prod(mu_i) as a float32 0-d tensor: round it the same way.
+        prod_t, prod_next = np.float32(1.0), None
+        for mu in mus[:t]:
+            prod_t = np.float32(prod_t * np.float32(mu))
+        prod_next = float(prod_t) * mus[t]
+        mhat = mus[t] * m / (1 - prod_next) + (1 - mus[t - 1]) * g / (1 - float(prod_t))
+        theta = theta - lr * mhat / (np.sqrt(v / (1 - b2**t)) + eps)
+        out.append(theta)
+    return out
+
+
+def box_radam(lr: float = 0.1, b1: float = 0.8, b2: float = 0.9, eps: float = 1e-8,
+              wd: float = 0.1) -> list[Any]:
+    theta, m, v, out = THETA0.copy(), 0.0, 0.0, []
+    rho_inf = 2 / (1 - b2) - 1
+    for t, g in enumerate(G, 1):
+        g = g + wd * theta
+        m = b1 * m + (1 - b1) * g
+        v = b2 * v + (1 - b2) * g**2
+        mhat = m / (1 - b1**t)
+        rho = rho_inf - 2 * t * b2**t / (1 - b2**t)
+        if rho > 5:
+            lt = np.sqrt(1 - b2**t) / (np.sqrt(v) + eps)
+            rt = np.sqrt((rho - 4) * (rho - 2) * rho_inf / ((rho_inf - 4) * (rho_inf - 2) * rho))
+            theta = theta - lr * mhat * rt * lt
+        else:
+            theta = theta - lr * mhat
+        out.append(theta)
+    return out
+
+
+HAND = [
+    (optim.SGD, {"lr": 0.1, "momentum": 0.9, "dampening": 0.5, "weight_decay": 0.1}, box_sgd),
+    (optim.Adam, {"lr": 0.1, "weight_decay": 0.1, "amsgrad": True}, box_adam),
+    (optim.AdamW, {"lr": 0.1, "weight_decay": 0.1},
+     lambda: box_adam(amsgrad=False, decoupled=True)),
+    (optim.RMSprop, {"lr": 0.01, "alpha": 0.9, "momentum": 0.5, "centered": True,
+                     "weight_decay": 0.1}, box_rmsprop),
+    (optim.Adagrad, {"lr": 0.1, "lr_decay": 0.5, "weight_decay": 0.1,
+                     "initial_accumulator_value": 0.2}, box_adagrad),
+    (optim.Adadelta, {"weight_decay": 0.1}, box_adadelta),
+    (optim.Adamax, {"lr": 0.1, "weight_decay": 0.1}, box_adamax),
+    (optim.NAdam, {"lr": 0.1, "weight_decay": 0.1, "decoupled_weight_decay": True}, box_nadam),
+    (optim.RAdam, {"lr": 0.1, "betas": (0.8, 0.9), "weight_decay": 0.1}, box_radam),
+]
+
+
+@pytest.mark.parametrize("cls, kwargs, box", HAND, ids=[h[0].__name__ for h in HAND])
+def test_trajectory_matches_the_algorithm_box(cls: type, kwargs: dict[str, Any],
+                                              box: Callable[[], list[Any]]) -> None:
+    p = Parameter(THETA0)
+    opt = cls([p], **kwargs)
+    for step, (g, expected) in enumerate(zip(G, box(), strict=True), 1):
+        p.grad = g.copy()
+        opt.step()
+        d = discrepancy(p.data, expected, F64)
+        assert d.passed, f"{cls.__name__} step {step}: refbp {p.data} vs box {expected}: {d}"
+
+
+@pytest.mark.parametrize("cls", [optim.SGD, optim.Adam], ids=lambda c: c.__name__)
+def test_maximize_is_minimizing_the_negated_gradient(cls: type) -> None:
+    p, q = Parameter(THETA0), Parameter(THETA0)
+    kw = {"lr": 0.1, "momentum": 0.9} if cls is optim.SGD else {"lr": 0.1}
+    o1, o2 = cls([p], maximize=True, **kw), cls([q], **kw)
+    for g in G:
+        p.grad, q.grad = g.copy(), -g
+        o1.step()
+        o2.step()
+    np.testing.assert_array_equal(p.data, q.data)
