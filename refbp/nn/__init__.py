@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from refbp.nn import init
+from refbp.nn import init, utils
 from refbp.nn.activation import (
     ELU,
     GELU,
@@ -35,5 +35,5 @@ __all__ = [
     "BCELoss", "BCEWithLogitsLoss", "CrossEntropyLoss", "ELU", "Flatten", "GELU", "HuberLoss",
     "Identity", "L1Loss", "LeakyReLU", "Linear", "LogSoftmax", "Loss", "MSELoss", "Module",
     "NLLLoss", "Parameter", "ReLU", "SSELoss", "Sequential", "SiLU", "Sigmoid", "SmoothL1Loss",
-    "Softmax", "Softplus", "Tanh", "init",
+    "Softmax", "Softplus", "Tanh", "init", "utils",
 ]
