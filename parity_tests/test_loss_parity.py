@@ -118,6 +118,27 @@ def _w(values: list[float] | np.ndarray) -> Callable[[Any], np.ndarray]:
 
 
 CLASS_W = [0.5, 2.0, 1.0, 3.0]
+Make = Callable[[str, Any], rnn.Loss]
+
+
+def _huber(delta: float) -> Make:
+    return lambda r, dt: rnn.HuberLoss(reduction=r, delta=delta)
+
+
+def _smooth_l1(beta: float) -> Make:
+    return lambda r, dt: rnn.SmoothL1Loss(reduction=r, beta=beta)
+
+
+def _ce(weighted: bool, ls: float) -> Make:
+    return lambda r, dt: rnn.CrossEntropyLoss(_w(CLASS_W)(dt) if weighted else None,
+                                              reduction=r, label_smoothing=ls)
+
+
+def _nll(weighted: bool, ignore_index: int = -100) -> Make:
+    return lambda r, dt: rnn.NLLLoss(_w(CLASS_W)(dt) if weighted else None,
+                                     ignore_index=ignore_index, reduction=r)
+
+
 ELEMENTWISE: list[Case] = []
 for shape in ((5, 3), (2, 3, 4), (7,), ()):
     tag = "x".join(map(str, shape)) or "scalar"
@@ -125,14 +146,9 @@ for shape in ((5, 3), (2, 3, 4), (7,), ()):
         Case(f"MSE-{tag}", lambda r, dt: rnn.MSELoss(reduction=r), _regression(shape)),
         Case(f"L1-{tag}", lambda r, dt: rnn.L1Loss(reduction=r), _regression(shape)),
     ]
-for delta in (1.0, 0.5, 2.0):
-    ELEMENTWISE.append(Case(f"Huber-d{delta}",
-                            lambda r, dt, d=delta: rnn.HuberLoss(reduction=r, delta=d),
-                            _regression((4, 5))))
-for beta in (1.0, 0.5, 0.0):
-    ELEMENTWISE.append(Case(f"SmoothL1-b{beta}",
-                            lambda r, dt, b=beta: rnn.SmoothL1Loss(reduction=r, beta=b),
-                            _regression((4, 5))))
+ELEMENTWISE += [Case(f"Huber-d{d}", _huber(d), _regression((4, 5))) for d in (1.0, 0.5, 2.0)]
+ELEMENTWISE += [Case(f"SmoothL1-b{b}", _smooth_l1(b), _regression((4, 5)))
+                for b in (1.0, 0.5, 0.0)]
 ELEMENTWISE += [
     Case("BCE", lambda r, dt: rnn.BCELoss(reduction=r), _probabilities),
     Case("BCE-w(C)", lambda r, dt: rnn.BCELoss(_w(CLASS_W)(dt), reduction=r), _probabilities),
@@ -149,30 +165,19 @@ ELEMENTWISE += [
 ]
 
 CLASSIFICATION: list[Case] = []
-for shape in ((4,), (6, 4), (3, 4, 5), (2, 4, 3, 2)):
-    tag = "x".join(map(str, shape))
+for cshape in ((4,), (6, 4), (3, 4, 5), (2, 4, 3, 2)):
+    tag = "x".join(map(str, cshape))
     for weighted in (False, True):
         wtag = "-w" if weighted else ""
         for ls in (0.0, 0.1, 1.0):
             CLASSIFICATION += [
-                Case(f"CE-index-{tag}{wtag}-ls{ls}",
-                     lambda r, dt, wg=weighted, s=ls: rnn.CrossEntropyLoss(
-                         _w(CLASS_W)(dt) if wg else None, reduction=r, label_smoothing=s),
-                     _class_index(shape)),
-                Case(f"CE-prob-{tag}{wtag}-ls{ls}",
-                     lambda r, dt, wg=weighted, s=ls: rnn.CrossEntropyLoss(
-                         _w(CLASS_W)(dt) if wg else None, reduction=r, label_smoothing=s),
-                     _class_prob(shape)),
+                Case(f"CE-index-{tag}{wtag}-ls{ls}", _ce(weighted, ls), _class_index(cshape)),
+                Case(f"CE-prob-{tag}{wtag}-ls{ls}", _ce(weighted, ls), _class_prob(cshape)),
             ]
         CLASSIFICATION += [
-            Case(f"NLL-{tag}{wtag}",
-                 lambda r, dt, wg=weighted: rnn.NLLLoss(_w(CLASS_W)(dt) if wg else None,
-                                                       reduction=r),
-                 _class_index(shape, log_probs=True)),
-            Case(f"NLL-ignore1-{tag}{wtag}",
-                 lambda r, dt, wg=weighted: rnn.NLLLoss(_w(CLASS_W)(dt) if wg else None,
-                                                       ignore_index=1, reduction=r),
-                 _class_index(shape, ignore=1, log_probs=True)),
+            Case(f"NLL-{tag}{wtag}", _nll(weighted), _class_index(cshape, log_probs=True)),
+            Case(f"NLL-ignore1-{tag}{wtag}", _nll(weighted, 1),
+                 _class_index(cshape, ignore=1, log_probs=True)),
         ]
 CLASSIFICATION += [
     Case("CE-index-extreme-w-ls0.2", lambda r, dt: rnn.CrossEntropyLoss(
@@ -184,6 +189,29 @@ CLASSIFICATION += [
     Case("CE-ignore2-ls0.1", lambda r, dt: rnn.CrossEntropyLoss(
         _w(CLASS_W)(dt), ignore_index=2, reduction=r, label_smoothing=0.1),
          _class_index((9, 4), ignore=2)),
+]
+
+
+
+def _fixed_targets(targets: list[int]) -> Callable[[Any], tuple[np.ndarray, np.ndarray]]:
+    def data(dt: Any) -> tuple[np.ndarray, np.ndarray]:
+        x = _rng(6).standard_normal((len(targets), 4))
+        return x.astype(dt), np.asarray(targets)
+    return data
+
+
+# Degenerate weighted means (0 / 0): torch returns NaN and a zero gradient for ignored rows,
+# NaN for kept rows of total weight 0.
+ZERO_W = [0.0, 1.0, 2.0, 1.0]
+CLASSIFICATION += [
+    Case("CE-all-ignored-w-ls0.1", lambda r, dt: rnn.CrossEntropyLoss(
+        _w(CLASS_W)(dt), reduction=r, label_smoothing=0.1), _fixed_targets([-100, -100, -100])),
+    Case("NLL-all-ignored", lambda r, dt: rnn.NLLLoss(reduction=r),
+         _fixed_targets([-100, -100])),
+    Case("CE-zero-total-weight-ls0.1", lambda r, dt: rnn.CrossEntropyLoss(
+        _w(ZERO_W)(dt), reduction=r, label_smoothing=0.1), _fixed_targets([0, -100, 0])),
+    Case("NLL-zero-total-weight", lambda r, dt: rnn.NLLLoss(_w(ZERO_W)(dt), reduction=r),
+         _fixed_targets([0, 0, -100])),
 ]
 
 ALL_CASES = ELEMENTWISE + CLASSIFICATION

@@ -8,8 +8,8 @@ from collections.abc import Callable
 import numpy as np
 import pytest
 
-from refbp.graph import Add, Div, Exp, Graph, Log, Mul, Node, ReLU, Sigmoid, Sub, as_scalar
 from refbp.gradcheck import check_function
+from refbp.graph import Add, Div, Exp, Graph, Log, Mul, Node, ReLU, Sigmoid, Sub, as_scalar
 from refbp.metrics import discrepancy
 from refbp.tolerances import tolerance_for
 
@@ -78,10 +78,10 @@ BINARY: list[Callable[[], Node]] = [Add, Sub, Mul, Div]
 @pytest.mark.parametrize(("factory", "points"), UNARY, ids=lambda v: getattr(v, "__name__", ""))
 def test_unary_node_matches_finite_differences(factory: Callable[[], Node],
                                                points: list[float]) -> None:
+    dout = 1.7
     for x in points:
         node = factory()
         node.forward(x)
-        dout = 1.7
         analytic = node.backward(dout)
         res = check_function(lambda t: dout * factory().forward(float(t[0])), np.array([x]),
                              np.array([analytic]))
@@ -90,10 +90,10 @@ def test_unary_node_matches_finite_differences(factory: Callable[[], Node],
 
 @pytest.mark.parametrize("factory", BINARY, ids=lambda f: f.__name__)
 def test_binary_node_matches_finite_differences(factory: Callable[[], Node]) -> None:
+    dout = -0.6
     for x, y in ((1.3, -0.4), (-2.0, 3.5), (0.25, 8.0)):
         node = factory()
         node.forward(x, y)
-        dout = -0.6
         analytic = node.backward(dout)
         res = check_function(lambda t: dout * factory().forward(float(t[0]), float(t[1])),
                              np.array([x, y]), np.array(analytic))

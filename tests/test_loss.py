@@ -301,20 +301,32 @@ GRADCHECK_CASES: list[tuple[str, Callable[[str], rnn.Loss], Callable[[int], Any]
                                                       reduction=r, pos_weight=W4),
      _logits_binary),
 ]
+def _ce(w: np.ndarray | None, ls: float) -> Callable[[str], rnn.Loss]:
+    return lambda r: rnn.CrossEntropyLoss(w, reduction=r, label_smoothing=ls)
+
+
+def _nll(w: np.ndarray | None) -> Callable[[str], rnn.Loss]:
+    return lambda r: rnn.NLLLoss(w, reduction=r)
+
+
+def _index_data(shape: tuple[int, ...], huge: float) -> Callable[[int], Any]:
+    return lambda seed: _class_index(shape, seed, huge)
+
+
+def _prob_data(shape: tuple[int, ...]) -> Callable[[int], Any]:
+    return lambda seed: _class_prob(shape, seed)
+
+
 for _shape in ((4,), (5, 4), (2, 4, 3)):
     for _w in (None, W4):
+        _wtag = f"{_shape}-w{_w is not None}"
         for _ls in (0.0, 0.2):
             GRADCHECK_CASES += [
-                (f"CE-index-{_shape}-w{_w is not None}-ls{_ls}",
-                 lambda r, w=_w, s=_ls: rnn.CrossEntropyLoss(w, reduction=r, label_smoothing=s),
-                 lambda seed, sh=_shape, s=_ls: _class_index(sh, seed, 40.0 if s else 1e4)),
-                (f"CE-prob-{_shape}-w{_w is not None}-ls{_ls}",
-                 lambda r, w=_w, s=_ls: rnn.CrossEntropyLoss(w, reduction=r, label_smoothing=s),
-                 lambda seed, sh=_shape: _class_prob(sh, seed)),
+                (f"CE-index-{_wtag}-ls{_ls}", _ce(_w, _ls),
+                 _index_data(_shape, 40.0 if _ls else 1e4)),
+                (f"CE-prob-{_wtag}-ls{_ls}", _ce(_w, _ls), _prob_data(_shape)),
             ]
-        GRADCHECK_CASES.append((f"NLL-{_shape}-w{_w is not None}",
-                                lambda r, w=_w: rnn.NLLLoss(w, reduction=r),
-                                lambda seed, sh=_shape: _class_index(sh, seed)))
+        GRADCHECK_CASES.append((f"NLL-{_wtag}", _nll(_w), _index_data(_shape, 40.0)))
 
 
 @pytest.mark.parametrize("reduction", REDUCTIONS)

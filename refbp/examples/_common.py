@@ -49,6 +49,11 @@ class ExampleSpec:
     figures: tuple[str, ...]
     diagnostics: tuple[str, ...] = ()
 
+    @property
+    def summary(self) -> str:
+        """Alias of ``title`` (the one-line description shown by ``refbp example --list``)."""
+        return self.title
+
 
 def fmt(x: Any, precision: int = 6) -> str:
     """Compact printing of a scalar or array for the step-by-step output."""

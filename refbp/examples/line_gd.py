@@ -101,5 +101,5 @@ def _figure(out_dir: Path, x: np.ndarray, y: np.ndarray, r: Result) -> None:
     save_figure(fig, out_dir, "line_gd.png")
 
 
-SPEC = ExampleSpec("line_gd", "fit y = wx by gradient descent; converges to w* = Σxy/Σx²", run,
-                   ("line_gd.png",))
+SPEC = ExampleSpec("line_gd", "fit y = wx by gradient descent; converges to w* = sum xy / sum x^2",
+                   run, ("line_gd.png",))

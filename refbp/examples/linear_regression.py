@@ -126,14 +126,16 @@ def _figures(out_dir: Path, x: np.ndarray, y: np.ndarray, r: Result) -> None:
         ax.plot(r[key], color=color, label=key)
         ax.axhline(r[f"{key}_closed_form"], color=color, ls="--", lw=1,
                    label=f"{key}* (least squares)")
-    ax.set(xlabel="epoch", ylabel="value", xscale="symlog", title="trajectories of a and b")
+    ax.set(xlabel="epoch (symlog scale)", ylabel="value", xscale="symlog", xlim=(0, EPOCHS),
+           title="trajectories of a and b")
     ax.legend(fontsize=8)
     save_figure(fig, out_dir, "linear_regression_params.png")
 
     fig, ax = new_figure(width=6.0, height=4.0)
     ax.plot(np.log2(r["loss"]), label="log2 L")
     ax.axhline(np.log2(r["loss_closed_form"]), color="k", ls="--", lw=1, label="log2 L*")
-    ax.set(xlabel="epoch", ylabel="log2 loss", xscale="symlog", title="SSE loss (log2)")
+    ax.set(xlabel="epoch (symlog scale)", ylabel="log2 loss", xscale="symlog", xlim=(0, EPOCHS),
+           title="SSE loss (log2)")
     ax.legend(fontsize=8)
     save_figure(fig, out_dir, "linear_regression_loss.png")
 

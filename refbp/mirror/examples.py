@@ -23,8 +23,8 @@ from refbp import graph as rgraph
 from refbp.examples import (
     chain_rule,
     gd_variants,
-    graph_apples,
     get_example,
+    graph_apples,
     line_gd,
     linear_regression,
     run_example,

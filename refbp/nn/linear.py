@@ -94,9 +94,9 @@ class Linear(Module):
             raise ValueError(f"Linear grad_out must have shape {out_shape}, got {grad_out.shape}")
         g2 = grad_out.reshape(-1, self.out_features)
         x2 = x.reshape(-1, self.in_features)
-        self.weight.accumulate(g2.T @ x2)
+        self.weight.accumulate(g2.T @ x2, owned=True)
         if self.bias is not None:
-            self.bias.accumulate(g2.sum(axis=0))
+            self.bias.accumulate(g2.sum(axis=0), owned=True)
         return grad_out @ self.weight.data
 
     def extra_repr(self) -> str:

@@ -53,8 +53,12 @@ class Parameter:
     def dtype(self) -> np.dtype:
         return self.data.dtype
 
-    def accumulate(self, g: np.ndarray) -> None:
-        """Add ``g`` into ``grad`` (allocating it on first use), as autograd does."""
+    def accumulate(self, g: np.ndarray, *, owned: bool = False) -> None:
+        """Add ``g`` into ``grad`` (allocating it on first use), as autograd does.
+
+        ``owned=True`` says ``g`` is a fresh array nobody else holds, so the first accumulation
+        may keep it instead of copying it (a saving of one copy per parameter per step).
+        """
         if not self.requires_grad:
             return
         if g.shape != self.data.shape:
@@ -62,7 +66,8 @@ class Parameter:
                 f"gradient shape {g.shape} does not match parameter shape {self.data.shape}"
             )
         if self.grad is None:
-            self.grad = np.array(g, dtype=self.data.dtype, copy=True)
+            keep = owned and g.dtype == self.data.dtype and g.flags.c_contiguous
+            self.grad = g if keep else np.array(g, dtype=self.data.dtype, copy=True)
         else:
             self.grad += g
 

@@ -1,0 +1,45 @@
+"""Check your own code against refbp and torch, from your own tests.
+
+- :func:`assert_parity` / :func:`compare` / :func:`run_parity`: convert a torch model to refbp
+  (``refbp.mirror.from_torch``), run both sides through the parity harness and raise a "refbp vs
+  torch" AssertionError / return the tidy results table / return the raw result.
+- :func:`check_gradients`: check the backward pass of your own NumPy layer (or a refbp module,
+  or a function) against float64 finite differences and optionally a torch function.
+
+The pytest plugin (``refbp.pytest_plugin``) wraps ``assert_parity`` in a ``parity`` fixture and
+writes every check of a test session to one report (``--refbp-report DIR``).
+
+Importing this package does not import torch; the parity functions do, on first use (so
+``check_gradients`` without ``torch_fn`` works where torch is not installed).
+
+Error messages for invalid arguments (asserted by the tests):
+
+- unsupported layer: ``cannot convert module at 'features.3' of type Conv1d to refbp;
+  supported types: ...`` (TypeError, from ``refbp.mirror.from_torch``)
+- wrong dtype: ``inputs must be a floating-point array, got dtype int64`` (TypeError)
+- empty batch: ``inputs is an empty batch (shape (0, 4)); need at least one sample``
+- NaN/Inf: ``inputs contains a non-finite value nan at index (1, 2)``; weights:
+  ``torch_model parameter '0.weight' contains a non-finite value inf at index (0, 0)``
+- batch sizes differ: ``inputs and targets must have the same number of samples (first
+  dimension), got inputs.shape=(4, 3) and targets.shape=(5,)``
+- bad shapes: ``torch_model cannot be applied to inputs of shape (4, 5) (float64): ...`` and
+  ``targets do not fit the model output for MSELoss: output shape (4, 2), targets shape (4, 3)``
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from refbp.testing.gradients import GradientCheck, GradientReport, check_gradients
+
+_PARITY = ("assert_parity", "compare", "run_parity", "failure_message", "loss_names")
+
+__all__ = ["GradientCheck", "GradientReport", "check_gradients", *_PARITY]
+
+
+def __getattr__(name: str) -> Any:
+    if name in _PARITY:
+        from refbp.testing import parity
+
+        return getattr(parity, name)
+    raise AttributeError(f"module 'refbp.testing' has no attribute {name!r}")

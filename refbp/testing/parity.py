@@ -1,0 +1,316 @@
+"""``assert_parity`` / ``compare``: check a user's torch model against its refbp conversion.
+
+The user's model is never modified: a deep copy cast to ``dtype`` is the torch side, and
+``refbp.mirror.from_torch`` of that copy is the refbp side (identical weights). Both sides then
+run through the parity harness (``refbp.parity.runner.execute``): per step the loss, the model
+output, d loss / d input and every parameter gradient, and (with an optimizer) every parameter
+after the update and every optimizer state array, each compared with the tolerance of
+``dtype`` from ``refbp.tolerances`` (or the ``rtol``/``atol``/``normwise`` overrides).
+
+Batches: the full batch at every step, or, with ``batch_size``, consecutive mini-batches of
+epochs shuffled by ``refbp.data.epoch_indices`` with ``numpy.random.default_rng(seed)`` (one
+Generator for all epochs, cycled until ``steps`` batches are drawn).
+
+Before anything runs, the arguments are validated (see ``refbp.testing._inputs`` for the
+messages) and the torch copy is applied once to the first batch and its loss evaluated, so a
+model that does not accept the inputs, or targets that do not fit the model's output and the
+loss, raise a ``ValueError`` naming both shapes instead of failing deep inside NumPy or torch.
+"""
+
+from __future__ import annotations
+
+import copy
+import inspect
+import time
+import warnings
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+
+from refbp import nn as rnn
+from refbp.data import epoch_indices
+from refbp.mirror import SSELossTorch, as_tensor, from_torch
+from refbp.mirror.optim import to_torch_optimizer
+from refbp.nn.module import Module, Parameter
+from refbp.parity.build import build_optimizer
+from refbp.parity.runner import (
+    ScenarioResult,
+    Trial,
+    _base_row,
+    _error_row,
+    describe_failure,
+    execute,
+    pair_parameters,
+)
+from refbp.parity.scenario import DataSpec, Scenario, Spec
+from refbp.parity.session import results_frame
+from refbp.testing._inputs import (
+    check_positive_int,
+    check_same_batch,
+    dtype_name,
+    float_data,
+    target_data,
+)
+
+_SKIP_ARGS = {"self", "dtype", "generator", "inplace"}
+_TORCH_DTYPES = {"float32": torch.float32, "float64": torch.float64}
+
+
+def loss_names() -> list[str]:
+    """The loss class names ``loss=`` accepts as a string."""
+    return sorted(n for n, v in vars(rnn).items()
+                  if inspect.isclass(v) and issubclass(v, rnn.Loss) and v is not rnn.Loss)
+
+
+def _torch_loss(loss: Any) -> torch.nn.Module:
+    """A fresh torch loss module from an instance (deep-copied), a class or a class name."""
+    if isinstance(loss, str):
+        if loss == "SSELoss":
+            return SSELossTorch()
+        cls = getattr(torch.nn, loss, None)
+        if loss not in loss_names() or not inspect.isclass(cls):
+            raise ValueError(f"unknown loss {loss!r}; known: {', '.join(loss_names())}")
+        return cls()
+    if inspect.isclass(loss) and issubclass(loss, torch.nn.Module):
+        return loss()
+    if isinstance(loss, torch.nn.Module):
+        return copy.deepcopy(loss)
+    raise TypeError("loss must be a torch loss module (e.g. torch.nn.MSELoss()) or its class "
+                    f"name (e.g. 'MSELoss'), got {type(loss).__name__}")
+
+
+def _spec(m: Module) -> Spec:
+    """The printable spec of a refbp module: its class name and constructor arguments."""
+    args: dict[str, Any] = {}
+    for p in inspect.signature(type(m).__init__).parameters.values():
+        if p.name in _SKIP_ARGS or p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD):
+            continue
+        if not hasattr(m, p.name):
+            continue
+        v = getattr(m, p.name)
+        if p.name == "bias" and (v is None or isinstance(v, Parameter)):
+            v = v is not None
+        elif isinstance(v, np.ndarray):
+            v = v.tolist()
+        args[p.name] = v
+    return Spec(type(m).__name__, args)
+
+
+def _layer_specs(model: Module) -> tuple[Spec, ...]:
+    return tuple(_spec(m) for _, m in model.named_modules() if not any(m.children()))
+
+
+def _batch_plan(n: int, steps: int, batch_size: int | None, seed: int) -> list[np.ndarray]:
+    """Index arrays of every step: the full batch, or seeded shuffled mini-batch epochs."""
+    if batch_size is None:
+        return [np.arange(n, dtype=np.int64) for _ in range(steps)]
+    rng = np.random.default_rng(seed)
+    plan: list[np.ndarray] = []
+    while len(plan) < steps:
+        plan.extend(epoch_indices(n, mode="minibatch", batch_size=batch_size, rng=rng))
+    return plan[:steps]
+
+
+def _check_tolerance(overrides: dict[str, float | None]) -> dict[str, float]:
+    out = {}
+    for key, value in overrides.items():
+        if value is None:
+            continue
+        if isinstance(value, bool) or not isinstance(value, int | float) or not value >= 0:
+            raise ValueError(f"{key} must be a non-negative number, got {value!r}")
+        out[key] = float(value)
+    return out
+
+
+def _check_weights(tmodel: torch.nn.Module, what: str) -> None:
+    for key, value in tmodel.state_dict().items():
+        if value.is_floating_point() and not bool(torch.isfinite(value).all()):
+            bad = tuple(int(i) for i in torch.nonzero(~torch.isfinite(value))[0]) \
+                if value.ndim else ()
+            raise ValueError(f"{what} {key!r} contains a non-finite value "
+                             f"{float(value[bad])!r} at index {bad}")
+
+
+def _preflight(tmodel: torch.nn.Module, tloss: torch.nn.Module, xb: np.ndarray,
+               yb: np.ndarray) -> None:
+    """Apply the torch side once; turn shape/target errors (and torch warnings) into ValueError."""
+    with torch.no_grad(), warnings.catch_warnings():
+        warnings.simplefilter("error")
+        try:
+            out = tmodel(as_tensor(xb))
+        except Exception as exc:
+            raise ValueError(f"torch_model cannot be applied to inputs of shape {xb.shape} "
+                             f"({xb.dtype}): {exc}") from exc
+        if not isinstance(out, torch.Tensor):
+            raise TypeError(f"torch_model must return a single tensor, got {type(out).__name__}")
+        try:
+            tloss(out, as_tensor(yb))
+        except Exception as exc:
+            raise ValueError(f"targets do not fit the model output for {type(tloss).__name__}: "
+                             f"output shape {tuple(out.shape)}, targets shape {yb.shape} "
+                             f"({yb.dtype}): {exc}") from exc
+
+
+def _optimizer_spec(optimizer: Any) -> Spec | None:
+    if optimizer is None:
+        return None
+    if isinstance(optimizer, str):
+        return Spec(optimizer, {})
+    if (isinstance(optimizer, tuple) and len(optimizer) == 2 and isinstance(optimizer[0], str)
+            and isinstance(optimizer[1], dict)):
+        return Spec(optimizer[0], dict(optimizer[1]))
+    raise TypeError("optimizer must be None, a name or a (name, options) tuple such as "
+                    f"('Adam', {{'lr': 0.01}}), got {optimizer!r}")
+
+
+def run_parity(torch_model: torch.nn.Module, inputs: Any, targets: Any, *, loss: Any,
+               optimizer: Any = None, steps: int = 1, dtype: Any = "float64",
+               rtol: float | None = None, atol: float | None = None,
+               normwise: float | None = None, batch_size: int | None = None, seed: int = 0,
+               name: str | None = None, suite: str = "") -> ScenarioResult:
+    """Run the parity check and return the harness's :class:`ScenarioResult` (never asserts).
+
+    Same arguments as :func:`assert_parity`; ``suite`` fills the report's ``suite`` column.
+    Invalid arguments raise (TypeError/ValueError); an exception while running the two sides
+    becomes one failing ``error`` row, as in ``refbp run``.
+    """
+    if not isinstance(torch_model, torch.nn.Module):
+        raise TypeError(f"torch_model must be a torch.nn.Module, got {type(torch_model).__name__}")
+    dt = dtype_name(dtype)
+    check_positive_int(steps, "steps")
+    check_positive_int(batch_size, "batch_size", allow_none=True)
+    if isinstance(seed, bool) or not isinstance(seed, int | np.integer):
+        raise TypeError(f"seed must be an int, got {type(seed).__name__}")
+    tolerance = _check_tolerance({"rtol": rtol, "atol": atol, "normwise": normwise})
+    opt_spec = _optimizer_spec(optimizer)
+    x = float_data(inputs, "inputs", dt)
+    y = target_data(targets, dt)
+    check_same_batch(x, y)
+    tmodel = copy.deepcopy(torch_model).to(_TORCH_DTYPES[dt])
+    _check_weights(tmodel, "torch_model parameter")
+    tloss = _torch_loss(loss).to(_TORCH_DTYPES[dt])
+    _check_weights(tloss, "loss buffer")
+    model = from_torch(tmodel)
+    try:
+        rloss = from_torch(tloss)
+    except TypeError as exc:
+        raise TypeError(f"unsupported loss: {exc}") from exc
+    if not isinstance(rloss, rnn.Loss):
+        raise TypeError(f"loss must be a loss module, got {type(tloss).__name__}")
+    default_name = f"{type(torch_model).__name__}-{type(rloss).__name__}-{dt}"
+    s = Scenario(
+        name=default_name if name is None else name, model=_layer_specs(model),
+        loss=_spec(rloss), optimizer=opt_spec, data=DataSpec(
+            kind="user", n=x.shape[0], features=int(np.prod(x.shape[1:], dtype=np.int64)),
+            outputs=int(np.prod(y.shape[1:], dtype=np.int64))),
+        batching="batch" if batch_size is None else "minibatch", batch_size=batch_size,
+        dtype=dt, seed=int(seed), steps=steps, tolerance=tolerance,
+        description="refbp.testing check of a user's torch model")
+    batches = _batch_plan(x.shape[0], steps, batch_size, int(seed))
+    _preflight(tmodel, tloss, x[batches[0]], y[batches[0]])
+    pairs = pair_parameters(model, tmodel)
+    for _, p, tp in pairs:
+        p.requires_grad = tp.requires_grad
+    opt = build_optimizer(s, model)
+    topt = None if opt is None else to_torch_optimizer(opt, [tp for _, _, tp in pairs])
+    trial = Trial(model, rloss, opt, None, tmodel, tloss, topt, None, x, y, batches)
+    result = ScenarioResult(s)
+    start = time.perf_counter()
+    base = _base_row(s)
+    base["suite"] = suite
+    try:
+        execute(trial, base, s.tol, result)
+    except Exception as exc:  # a side raised: recorded as a failing row, reported by the caller
+        step = (result.rows[-1]["step"] + 1) if result.rows else 1
+        result.rows.append(_error_row(base, step, exc))
+    result.wall_time = time.perf_counter() - start
+    return result
+
+
+def failure_message(result: ScenarioResult, *, limit: int = 5) -> str:
+    """The AssertionError text: the first failure, the tolerance used, other failing tensors."""
+    failing = [r for r in result.rows if not r["passed"]]
+    if not failing:
+        return f"refbp vs torch: scenario {result.scenario.name} passed"
+    first = failing[0]
+    tol = result.scenario.tol
+    lines = [describe_failure(first),
+             f"{len(failing)} of {len(result.rows)} compared tensors failed; tolerance used "
+             f"({result.scenario.dtype}): normwise <= {tol.normwise:.1e}, rtol={tol.rtol:.1e}, "
+             f"atol={tol.atol:.1e}"]
+    others = [f"step {r['step']} {r['tensor']}" for r in failing[1:limit + 1]]
+    if others:
+        more = len(failing) - 1 - len(others)
+        lines.append("also failing: " + ", ".join(others) + (f" and {more} more" if more else ""))
+    return "\n".join(lines)
+
+
+def compare(torch_model: torch.nn.Module, inputs: Any, targets: Any, *, loss: Any,
+            optimizer: Any = None, steps: int = 1, dtype: Any = "float64",
+            rtol: float | None = None, atol: float | None = None,
+            normwise: float | None = None, batch_size: int | None = None, seed: int = 0,
+            name: str | None = None) -> pd.DataFrame:
+    """The tidy results table (one row per step and tensor) of :func:`assert_parity`'s check.
+
+    Same arguments as :func:`assert_parity`; never raises for a failing comparison (check the
+    ``passed`` column), only for invalid arguments.
+    """
+    return results_frame([run_parity(torch_model, inputs, targets, loss=loss,
+                                     optimizer=optimizer, steps=steps, dtype=dtype, rtol=rtol,
+                                     atol=atol, normwise=normwise, batch_size=batch_size,
+                                     seed=seed, name=name)])
+
+
+def assert_parity(torch_model: torch.nn.Module, inputs: Any, targets: Any, *, loss: Any,
+                  optimizer: Any = None, steps: int = 1, dtype: Any = "float64",
+                  rtol: float | None = None, atol: float | None = None,
+                  normwise: float | None = None, batch_size: int | None = None, seed: int = 0,
+                  name: str | None = None) -> None:
+    """Assert that refbp reproduces ``torch_model`` (loss, outputs, gradients, updates).
+
+    In the style of ``torch.testing.assert_close``: returns None when every compared tensor is
+    within tolerance, raises ``AssertionError`` with a "refbp vs torch" message otherwise.
+
+    Parameters
+    ----------
+    torch_model : torch.nn.Module
+        A tree of supported torch layers (``refbp.mirror.supported_types()``, nested
+        ``Sequential``, sequential ``ModuleList``/``ModuleDict``, registered converters). Not
+        modified: a deep copy cast to ``dtype`` runs.
+    inputs, targets : ndarray or torch.Tensor
+        Inputs (floating point, shape ``(n, ...)``) and targets (floating point, or integer
+        class indices) with the same first dimension ``n >= 1``, finite.
+    loss : torch loss module or str
+        E.g. ``torch.nn.CrossEntropyLoss(label_smoothing=0.1)`` or ``"CrossEntropyLoss"``.
+    optimizer : None, str or (str, dict)
+        ``None`` compares one forward/backward pass (``steps`` must be 1); otherwise a
+        ``refbp.optim``/``torch.optim`` class name and its options, e.g. ``("Adam", {"lr":
+        1e-2})``, and ``steps`` updates are compared.
+    steps : int
+        Number of steps (batches).
+    dtype : "float64" or "float32"
+        Both sides run in this dtype; it selects the tolerance.
+    rtol, atol, normwise : float, optional
+        Override the tolerance of ``dtype`` (see ``refbp.tolerances``).
+    batch_size : int, optional
+        Mini-batches of this size from seeded shuffled epochs; the full batch when None.
+    seed : int
+        Seeds the batch order.
+    name : str, optional
+        Scenario name in messages and reports (no whitespace).
+
+    Raises
+    ------
+    AssertionError
+        A tensor is outside tolerance, or one side raised while running; the message names
+        scenario, step, tensor, index, both values and the tolerance used.
+    TypeError, ValueError
+        Invalid arguments (see ``refbp.testing`` for the messages).
+    """
+    result = run_parity(torch_model, inputs, targets, loss=loss, optimizer=optimizer,
+                        steps=steps, dtype=dtype, rtol=rtol, atol=atol, normwise=normwise,
+                        batch_size=batch_size, seed=seed, name=name)
+    if not result.passed:
+        raise AssertionError(failure_message(result))
