@@ -183,9 +183,10 @@ class RefbpScale(Module):
 class TorchAlphaScale(tnn.Module):
     """Same layer with a differently named parameter: needs an explicit weight mapping."""
 
-    def __init__(self, n: int) -> None:
+    def __init__(self, num_features: int) -> None:
         super().__init__()
-        self.alpha = tnn.Parameter(torch.linspace(-1.0, 1.0, n))
+        self.num_features = num_features
+        self.alpha = tnn.Parameter(torch.linspace(-1.0, 1.0, num_features))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return x * self.alpha

@@ -80,7 +80,8 @@ def compare_loss(loss: Module, input: Any, target: Any, *, grad_out: Any = None,
     m = copy.deepcopy(loss)
     x = np.asarray(input)
     tol = tol or tolerance_for(x.dtype)
-    t = to_torch(m)
+    # class weights follow the input dtype on the refbp side; do the same for torch
+    t = to_torch(m).to(torch.float64 if x.dtype == np.float64 else torch.float32)
     value = np.asarray(m(x, target))
     xt = as_tensor(x, requires_grad=True)
     vt = t(xt, as_tensor(target))

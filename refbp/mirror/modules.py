@@ -28,10 +28,17 @@ _SKIP_ARGS = {"self", "args", "kwargs", "device", "dtype", "size_average", "redu
 
 
 class SSELossTorch(torch.nn.Module):
-    """Torch mirror of :class:`refbp.nn.SSELoss`: ``0.5 * MSELoss(reduction='sum')``."""
+    """Torch mirror of :class:`refbp.nn.SSELoss`: ``0.5 * MSELoss(reduction=reduction)``.
+
+    Stock ``torch.nn.functional.mse_loss`` times one half; autograd does the rest.
+    """
+
+    def __init__(self, reduction: str = "sum") -> None:
+        super().__init__()
+        self.reduction = reduction
 
     def forward(self, input: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-        return 0.5 * torch.nn.functional.mse_loss(input, target, reduction="sum")
+        return 0.5 * torch.nn.functional.mse_loss(input, target, reduction=self.reduction)
 
 
 @dataclass(frozen=True)
@@ -69,7 +76,7 @@ def supported_types() -> list[str]:
 
 
 def _ctor_args(cls: type) -> list[str]:
-    return [p for p in inspect.signature(cls.__init__).parameters if p not in _SKIP_ARGS]
+    return [p for p in inspect.signature(cls).parameters if p not in _SKIP_ARGS]
 
 
 def _to_tensor_arg(value: Any) -> Any:
@@ -121,7 +128,7 @@ def _generic_from_torch(t: torch.nn.Module, refbp_type: type) -> Module:
         kwargs["bias"] = kwargs["bias"] is not None
     sd = {k: v.detach().cpu().numpy() for k, v in t.state_dict().items()}
     dtypes = [v.dtype for v in sd.values() if v.dtype.kind == "f"]
-    if "dtype" in inspect.signature(refbp_type.__init__).parameters and dtypes:
+    if "dtype" in inspect.signature(refbp_type).parameters and dtypes:
         kwargs["dtype"] = dtypes[0]
     m = refbp_type(**kwargs)
     if sd:
@@ -146,7 +153,8 @@ def _register_builtins() -> None:
     for n in names:
         register_converter(getattr(rnn, n), getattr(torch.nn, n))
     register_converter(rnn.SSELoss, SSELossTorch,
-                       lambda m: SSELossTorch(), lambda t: rnn.SSELoss())
+                       lambda m: SSELossTorch(m.reduction),
+                       lambda t: rnn.SSELoss(reduction=t.reduction))
     register_converter(rnn.Sequential, torch.nn.Sequential, _sequential_to_torch,
                        _sequential_from_torch)
 

@@ -46,7 +46,7 @@ def build_model(s: Scenario) -> rnn.Sequential:
     for spec in s.model:
         cls = _lookup(rnn, Module, spec, "layer", s.name)
         args = dict(spec.args)
-        params = inspect.signature(cls.__init__).parameters
+        params = inspect.signature(cls).parameters
         if "dtype" in params:
             args.setdefault("dtype", s.dtype)
         if "generator" in params:

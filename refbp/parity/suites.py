@@ -18,10 +18,6 @@ DTYPES = ("float64", "float32")
 _SHORT = {"float64": "f64", "float32": "f32"}
 
 
-def _both_dtypes(make: Callable[[str], Scenario]) -> list[Scenario]:
-    return [make(dt) for dt in DTYPES]
-
-
 def _op(name: str, layers: Iterable[Spec], loss: Spec, data: DataSpec, dtype: str,
         description: str) -> Scenario:
     return Scenario(name=f"op-{name}-{_SHORT[dtype]}", model=tuple(layers), loss=loss,
@@ -80,20 +76,20 @@ LOSSES: list[tuple[str, list[Spec], Spec, DataSpec]] = [
 def op_scenarios() -> list[Scenario]:
     """Every layer and loss checked once per dtype: outputs and every gradient."""
     out: list[Scenario] = []
-    for name, spec in ACTIVATIONS:
-        out += _both_dtypes(lambda dt, name=name, spec=spec: _op(
-            name, [spec], Spec("SSELoss"), _EXTREME, dt,
-            f"{spec.type} on extreme inputs (0, +-1e-8, +-1, +-30, +-1e4)"))
-    out += _both_dtypes(lambda dt: _op(
-        "linear", [Spec("Linear", {"in_features": 5, "out_features": 3})], Spec("MSELoss"),
-        DataSpec("regression", n=16, features=5, outputs=3), dt, "Linear layer"))
-    out += _both_dtypes(lambda dt: _op(
-        "flatten", [Spec("Flatten"), Spec("Linear", {"in_features": 15, "out_features": 4})],
-        Spec("MSELoss"), DataSpec("regression", n=8, features=15, outputs=4), dt,
-        "Flatten then Linear"))
-    for name, pre, loss, data in LOSSES:
-        out += _both_dtypes(lambda dt, name=name, pre=pre, loss=loss, data=data: _op(
-            name, pre or [Spec("Identity")], loss, data, dt, f"{loss.describe()} op check"))
+    for dt in DTYPES:
+        for name, spec in ACTIVATIONS:
+            out.append(_op(name, [spec], Spec("SSELoss"), _EXTREME, dt,
+                           f"{spec.type} on extreme inputs (0, +-1e-8, +-1, +-30, +-1e4)"))
+        out.append(_op("linear", [Spec("Linear", {"in_features": 5, "out_features": 3})],
+                       Spec("MSELoss"), DataSpec("regression", n=16, features=5, outputs=3), dt,
+                       "Linear layer"))
+        out.append(_op("flatten", [Spec("Flatten"),
+                                   Spec("Linear", {"in_features": 15, "out_features": 4})],
+                       Spec("MSELoss"), DataSpec("regression", n=8, features=15, outputs=4), dt,
+                       "Flatten then Linear"))
+        for name, pre, loss, data in LOSSES:
+            out.append(_op(name, pre or [Spec("Identity")], loss, data, dt,
+                           f"{loss.describe()} op check"))
     return out
 
 

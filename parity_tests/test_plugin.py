@@ -1,0 +1,206 @@
+"""The pytest plugin (``refbp.pytest_plugin``), exercised on generated test files by pytester.
+
+Each inner session loads the plugin the way a user's project does (the ``pytest11`` entry point
+when refbp is installed, ``-p refbp.pytest_plugin`` otherwise) and is inspected from outside:
+outcomes, terminal lines, markers, and the report written by ``--refbp-report``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from datetime import datetime, timezone
+from importlib.metadata import entry_points
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from refbp.parity.session import results_frame
+from refbp.report import collect_provenance, load_results, write_report
+from refbp.testing.parity import failure_message, run_parity
+
+pytest_plugins = ["pytester"]
+pytestmark = pytest.mark.parity
+
+HEADER = """
+import numpy as np
+import torch
+from torch import nn
+
+
+def model():
+    torch.manual_seed(0)
+    return nn.Sequential(nn.Linear(3, 4), nn.Tanh(), nn.Linear(4, 2))
+
+
+X = np.random.default_rng(0).standard_normal((6, 3))
+Y = np.random.default_rng(1).standard_normal((6, 2))
+"""
+
+PASSING = HEADER + """
+import pytest
+
+
+def test_one(parity):
+    parity(model(), X, Y, loss="MSELoss")
+    parity(model(), X, Y, loss=nn.HuberLoss(delta=0.5), optimizer=("Adam", {"lr": 0.1}),
+           steps=2, name="huber-adam")
+
+
+def test_table(parity):
+    df = parity.compare(model(), X, Y, loss="L1Loss", dtype="float32")
+    assert bool(df["passed"].all()) and set(df["dtype"]) == {"float32"}
+
+
+def test_without_parity():
+    assert True
+
+
+@pytest.mark.parity
+def test_marked_by_hand():
+    assert True
+"""
+
+FAILING = HEADER + """
+from refbp.mirror import register_converter
+from refbp.nn.module import Cache, Module, Parameter
+
+
+class Shift(nn.Module):
+    def __init__(self, num_features):
+        super().__init__()
+        self.num_features = num_features
+        self.shift = nn.Parameter(torch.full((num_features,), 0.5))
+
+    def forward(self, x):
+        return x + self.shift
+
+
+class WrongShift(Module):
+    # planted bug: dL/dshift is twice what it should be
+    def __init__(self, num_features, dtype=None):
+        super().__init__()
+        self.num_features = num_features
+        self.shift = Parameter(np.zeros(num_features, dtype=dtype or np.float64))
+
+    def forward(self, x):
+        return x + self.shift.data
+
+    def backward(self, grad_out):
+        self.shift.accumulate(2.0 * grad_out.sum(axis=0))
+        return grad_out
+
+
+register_converter(WrongShift, Shift)
+
+
+def test_shifted(parity):
+    parity(nn.Sequential(nn.Linear(3, 2), Shift(2)), X, Y, loss="MSELoss")
+"""
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _warm_imports(tmp_path_factory: pytest.TempPathFactory) -> None:
+    """Import everything an inner session uses before pytester snapshots ``sys.modules``.
+
+    In-process pytester runs delete the modules first imported during the inner session;
+    re-importing torch internals in the next inner session crashes the interpreter. Running one
+    check with an optimizer, a failure (attribution) and a written report here imports them
+    all in the outer process, where they stay.
+    """
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Linear(3, 2), torch.nn.Tanh())
+    x, y = np.ones((2, 3)), np.zeros((2, 2))
+    result = run_parity(model, x, y, loss="HuberLoss", optimizer=("Adam", {"lr": 0.1}),
+                        steps=2, rtol=0.0, atol=1e-300, normwise=0.0, name="warm-up")
+    failure_message(result)
+    prov = collect_provenance(seeds=[0], started=datetime.now(timezone.utc), wall_time_s=0.0)
+    write_report(results_frame([result]), tmp_path_factory.mktemp("warm"), prov)
+
+
+def _plugin_args() -> list[str]:
+    """``-p refbp.pytest_plugin`` unless the installed entry point already loads it."""
+    autoload = not os.environ.get("PYTEST_DISABLE_PLUGIN_AUTOLOAD")
+    if autoload and any(ep.value == "refbp.pytest_plugin"
+                        for ep in entry_points(group="pytest11")):
+        return []
+    return ["-p", "refbp.pytest_plugin"]
+
+
+def _run(pytester: pytest.Pytester, *args: str) -> pytest.RunResult:
+    return pytester.runpytest(*_plugin_args(), "-p", "no:cacheprovider", *args)
+
+
+def test_marker_is_registered(pytester: pytest.Pytester) -> None:
+    result = _run(pytester, "--markers")
+    result.stdout.fnmatch_lines(["@pytest.mark.parity: compares refbp with torch (needs torch)"])
+    pytester.makepyfile(test_m="import pytest\n\n@pytest.mark.parity\ndef test_x():\n    pass\n")
+    _run(pytester, "--strict-markers").assert_outcomes(passed=1)
+
+
+def test_option_is_documented(pytester: pytest.Pytester) -> None:
+    result = _run(pytester, "--help")
+    result.stdout.fnmatch_lines(["*--refbp-report=DIR*"])
+
+
+def test_passing_checks_and_the_session_report(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(test_user=PASSING)
+    out = pytester.path / "out" / "byo"
+    result = _run(pytester, "--refbp-report", str(out))
+    result.assert_outcomes(passed=4)
+    result.stdout.fnmatch_lines([f"refbp: 3 parity checks (0 failed), report written to {out}"])
+    assert sorted(p.name for p in out.iterdir()) == [
+        "provenance.json", "report.html", "results.csv", "results.parquet", "summary.md"]
+    df, prov = load_results(out)
+    assert list(dict.fromkeys(df["scenario"])) == [
+        "test_user.py::test_one", "huber-adam", "test_user.py::test_table"]
+    assert set(df["suite"]) == {"pytest"}
+    assert bool(df["passed"].all())
+    assert set(df.loc[df["scenario"] == "huber-adam", "step"]) == {1, 2}
+    assert prov["source"] == "refbp pytest plugin" and prov["scenarios"] == 3
+    assert json.loads((out / "provenance.json").read_text())["suite"] == "pytest"
+
+
+def test_fixture_users_are_marked_parity(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(test_user=PASSING)
+    result = _run(pytester, "-m", "not parity")
+    result.assert_outcomes(passed=1, deselected=3)
+    result = _run(pytester, "-m", "parity", "--collect-only", "-q")
+    result.stdout.fnmatch_lines(["test_user.py::test_one", "test_user.py::test_table",
+                                 "test_user.py::test_marked_by_hand"])
+
+
+def test_failing_check_fails_the_test_and_is_reported(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(test_bug=FAILING)
+    out = pytester.path / "report"
+    result = _run(pytester, "--refbp-report", str(out))
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines([
+        "*AssertionError: refbp vs torch: scenario test_bug.py::test_shifted (float64, seed 0), "
+        "step 1, tensor grad:1.shift, index (*)*finite differences agree with torch*refbp is "
+        "off*",
+        "*tolerance used (float64): normwise <= 1.0e-12, rtol=1.0e-09, atol=1.0e-12*",
+        "refbp: 1 parity checks (1 failed), report written to *",
+    ])
+    df, _ = load_results(out)
+    failed = df.loc[~df["passed"], "tensor"].tolist()
+    assert failed == ["grad:1.shift"]
+
+
+def test_no_check_no_report(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(test_plain="def test_x():\n    assert 1 + 1 == 2\n")
+    out = pytester.path / "never"
+    result = _run(pytester, "--refbp-report", str(out))
+    result.assert_outcomes(passed=1)
+    result.stdout.fnmatch_lines(["refbp: no parity check recorded; no report written"])
+    assert not Path(out).exists()
+
+
+def test_without_the_option_nothing_is_written(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(test_user=PASSING)
+    result = _run(pytester, "-k", "test_table")
+    result.assert_outcomes(passed=1, deselected=3)
+    assert "refbp:" not in result.stdout.str()
+    assert sorted(p.name for p in pytester.path.iterdir()) == ["test_user.py"]

@@ -1,0 +1,99 @@
+"""The convention catalog: named variants of optimizers, layers and losses (no torch).
+
+Each :class:`Variant` is a refbp implementation of one *other* convention, with a one-line
+description (phrased to follow "matches torch's X except ...") and a reference to where the
+convention comes from. Variants of a family are run on the same trajectory as the user's code
+when it disagrees with torch; the one that matches to float64 precision names the convention.
+
+The entries live in :mod:`refbp.diagnose.catalog_optim`, :mod:`~.catalog_layer` and
+:mod:`~.catalog_loss`; :func:`variants_for` and :func:`catalog_frame` read them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+
+def always(options: dict[str, Any]) -> bool:
+    """Predicate of variants that differ from torch under any options."""
+    return True
+
+
+@dataclass(frozen=True)
+class Variant:
+    """One named convention.
+
+    ``build`` makes the refbp implementation: for an optimizer ``build(params, options, like)``
+    (params: a list of Parameters), for a layer ``build(options)`` (a refbp Module whose
+    constructor arguments are torch's), for a loss ``build(options)`` returning a function
+    ``(pred, target) -> (loss, d loss / d pred)``. ``applies(options)`` says whether the
+    convention can differ from torch under these options (e.g. weight-decay conventions need
+    ``weight_decay > 0``).
+    """
+
+    name: str
+    families: tuple[str, ...]
+    description: str
+    reference: str
+    build: Callable[..., Any]
+    applies: Callable[[dict[str, Any]], bool] = field(default=always)
+
+
+@dataclass(frozen=True)
+class Family:
+    """The torch convention of one ``like`` name: its kind and the refbp reference builder."""
+
+    like: str
+    kind: str  # "optimizer", "layer" or "loss"
+    build: Callable[..., Any]
+    torch_options: frozenset[str] = frozenset()
+
+
+def _all_variants() -> list[Variant]:
+    from refbp.diagnose import catalog_layer, catalog_loss, catalog_optim
+
+    return [*catalog_optim.VARIANTS, *catalog_layer.VARIANTS, *catalog_loss.VARIANTS]
+
+
+def _all_families() -> dict[str, Family]:
+    from refbp.diagnose import catalog_layer, catalog_loss, catalog_optim
+
+    fams = [*catalog_optim.FAMILIES, *catalog_layer.FAMILIES, *catalog_loss.FAMILIES]
+    return {f.like: f for f in fams}
+
+
+def family(like: str, kind: str | None = None) -> Family:
+    """The family named ``like`` (ValueError listing the known names otherwise)."""
+    fams = _all_families()
+    if like not in fams or (kind is not None and fams[like].kind != kind):
+        known = sorted(n for n, f in fams.items() if kind is None or f.kind == kind)
+        raise ValueError(f"--like {like!r} is not in the catalog; expected one of "
+                         f"{', '.join(known)}")
+    return fams[like]
+
+
+def variants_for(like: str) -> list[Variant]:
+    """Every variant of the family ``like``, in catalog order."""
+    return [v for v in _all_variants() if like in v.families]
+
+
+def get_variant(name: str) -> Variant:
+    """The variant called ``name`` (KeyError listing the names otherwise)."""
+    for v in _all_variants():
+        if v.name == name:
+            return v
+    raise KeyError(f"no variant {name!r}; known: {', '.join(v.name for v in _all_variants())}")
+
+
+def catalog_frame() -> pd.DataFrame:
+    """The catalog as a table: name, families, description, reference."""
+    import pandas as pd
+
+    return pd.DataFrame([{"name": v.name, "like": ", ".join(v.families),
+                          "description": v.description, "reference": v.reference}
+                         for v in _all_variants()])

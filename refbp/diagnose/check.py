@@ -1,0 +1,207 @@
+"""``check_optimizer``, ``check_layer``, ``check_loss``: does user code follow torch's convention,
+and if not, which catalogued convention does it follow?
+
+Each check runs one deterministic problem (see :mod:`refbp.diagnose.trajectories`) through the
+user's code, torch (``oracle="torch"``; ``oracle="refbp"`` uses refbp's torch-convention
+implementation instead and never imports torch) and every variant of the family, in float64,
+and returns a :class:`~refbp.diagnose.diagnosis.Diagnosis`.
+
+Options are given once, under torch's names, and go to both sides; options torch does not
+know (e.g. ``accumulation_steps`` for a loss) go to the user's code and the variants only.
+With no options the user's constructor gets none (its own defaults apply) and torch uses its
+defaults.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import inspect
+from typing import Any
+
+from refbp.diagnose import trajectories as T
+from refbp.diagnose.adapters import UserOptimizer, user_name
+from refbp.diagnose.adapters_layer import UserLayer, build_user_layer, build_user_loss
+from refbp.diagnose.catalog import family, variants_for
+from refbp.diagnose.catalog_layer import SPECS
+from refbp.diagnose.catalog_loss import module_fn
+from refbp.diagnose.diagnosis import Diagnosis, Record, build_diagnosis
+from refbp.diagnose.spec import accepted_kwargs, format_options, load_user
+
+
+def resolve_oracle(oracle: str) -> str:
+    """``"auto"`` -> ``"torch"`` when torch is installed, else ``"refbp"``."""
+    if oracle == "auto":
+        return "torch" if importlib.util.find_spec("torch") is not None else "refbp"
+    if oracle not in ("torch", "refbp"):
+        raise ValueError(f"oracle must be 'torch', 'refbp' or 'auto', got {oracle!r}")
+    return oracle
+
+
+def _load(user: Any) -> tuple[Any, str]:
+    if isinstance(user, str):
+        return load_user(user), user
+    return user, user_name(user)
+
+
+def _split(cls: Any, options: dict[str, Any]) -> dict[str, Any]:
+    """The options ``cls`` (refbp/torch) accepts."""
+    ok = accepted_kwargs(cls)
+    return dict(options) if ok is None else {k: v for k, v in options.items() if k in ok}
+
+
+def _noise(run: Any, noise: bool, oracle: str) -> float | None:
+    if not noise or oracle != "torch":
+        return None
+    from refbp.diagnose.noise import noise_floor
+
+    return noise_floor(run).normwise
+
+
+def check_optimizer(user: Any, like: str = "Adam", options: dict[str, Any] | None = None, *,
+                    steps: int = 20, seed: int = 0, oracle: str = "auto",
+                    lr_factor: float | None = 0.5, noise: bool = False) -> Diagnosis:
+    """Check a user optimizer against ``torch.optim.<like>`` and the catalogued variants.
+
+    Parameters
+    ----------
+    user : str, class, instance or factory
+        ``"path/to/file.py:ClassName"`` or the object (see :mod:`refbp.diagnose.adapters`).
+    like : str
+        ``"Adam"``, ``"AdamW"``, ``"SGD"`` or ``"RMSprop"``.
+    options : dict, optional
+        Hyperparameters under torch's names, for both sides.
+    steps, seed : int
+        Length of the gradient sequence and its seed.
+    oracle : {"auto", "torch", "refbp"}
+    lr_factor : float or None
+        The learning rate is multiplied by this factor after ``steps // 2`` steps (None: no
+        change). Skipped, with a note, when the user's optimizer exposes no learning rate.
+    noise : bool
+        Also measure torch's own noise floor (thread counts 1 and 2, two runs each).
+    """
+    fam = family(like, "optimizer")
+    oracle = resolve_oracle(oracle)
+    obj, subject = _load(user)
+    opts = dict(options or {})
+    torch_opts = _split(fam.build, opts)
+    params, grads = T.optimizer_problem(seed, steps)
+    adapter = UserOptimizer(obj, params, opts)
+    notes = list(adapter.notes)
+    if lr_factor is not None and not adapter.can_set_lr:
+        notes.append(f"{adapter.name} exposes no lr/param_groups, so the learning rate is kept "
+                     "constant")
+        lr_factor = None
+    lr0 = float(opts.get("lr", inspect.signature(fam.build).parameters["lr"].default))
+    lrs = T.lr_schedule(lr0, steps, lr_factor)
+    user_traj = T.user_optimizer_trajectory(adapter, grads, lrs)
+
+    def reference() -> list[Record]:
+        if oracle == "torch":
+            from refbp.diagnose import torch_side
+
+            return torch_side.optimizer_trajectory(like, torch_opts, params, grads, lrs)
+        return T.refbp_optimizer_trajectory(lambda ps: fam.build(ps, **torch_opts), params,
+                                            grads, lrs)
+
+    variants = [(v, T.refbp_optimizer_trajectory(lambda ps, v=v: v.build(ps, opts, like),
+                                                 params, grads, lrs)
+                 if v.applies(opts) else None) for v in variants_for(like)]
+    describe = {"model": "MLP parameters (fc1, fc2)", "batching": "synthetic gradients",
+                "optimizer": f"{like}({format_options(opts)})"}
+    return build_diagnosis(kind="optimizer", like=like, subject=subject, options=opts,
+                           oracle=oracle, user=user_traj, ref=reference(), variants=variants,
+                           notes=notes, seed=seed, describe=describe,
+                           noise_floor=_noise(reference, noise, oracle))
+
+
+def check_layer(user: Any, like: str = "Linear", options: dict[str, Any] | None = None, *,
+                steps: int = 3, batch: int = 8, seed: int = 0, oracle: str = "auto",
+                noise: bool = False) -> Diagnosis:
+    """Check a user layer (forward, backward, parameter gradients, buffers) against
+    ``torch.nn.<like>`` and the catalogued variants.
+
+    Sizes default to ``in_features=4, out_features=3`` (Linear) and ``num_features=4``
+    (BatchNorm1d) and can be overridden in ``options``. The user class is built from the
+    parameter arrays, torch's size names or positional sizes (see
+    :func:`~refbp.diagnose.adapters_layer.build_user_layer`); its parameters are then set to
+    the same seeded values as torch's.
+    """
+    fam = family(like, "layer")
+    spec = SPECS[like]
+    oracle = resolve_oracle(oracle)
+    obj, subject = _load(user)
+    opts = dict(options or {})
+    sizes = {k: int(opts.pop(k, v)) for k, v in spec.sizes.items()}
+    ref_opts = {**sizes, **_split(fam.build, opts)}
+    ref = fam.build(**ref_opts)
+    values = T.layer_values(ref, seed)
+    ref.load_state_dict(values, strict=False)
+    probe = ref(T.layer_problem(spec.input_shape(sizes, batch), (1,), 0, seed)[0][0])
+    xs, douts = T.layer_problem(spec.input_shape(sizes, batch), probe.shape, steps, seed)
+    ref = fam.build(**ref_opts)
+    ref.load_state_dict(values, strict=False)
+    init = {**values, **{b: getattr(ref, b).copy() for b in spec.buffers}}
+    tensors = {n: a.shape for n, a in init.items()}
+    u = UserLayer(build_user_layer(obj, sizes, opts, values, xs[0]), tensors, init,
+                  spec.params)
+    user_traj = T.user_layer_trajectory(u, xs, douts, spec.params, spec.buffers)
+
+    def reference() -> list[Record]:
+        m = fam.build(**ref_opts)
+        m.load_state_dict(values, strict=False)
+        if oracle == "torch":
+            from refbp.diagnose import torch_side
+
+            return torch_side.layer_trajectory(m, xs, douts, spec.buffers)
+        return T.module_layer_trajectory(m, xs, douts, spec.buffers)
+
+    variants = []
+    for v in variants_for(like):
+        traj = None
+        if v.applies(opts):
+            m = v.build(ref_opts)
+            m.load_state_dict(values, strict=False)
+            traj = T.module_layer_trajectory(m, xs, douts, spec.buffers)
+        variants.append((v, traj))
+    describe = {"model": f"{like}({format_options(ref_opts)})",
+                "batching": f"{steps} batches of {batch}"}
+    return build_diagnosis(kind="layer", like=like, subject=subject, options=opts,
+                           oracle=oracle, user=user_traj, ref=reference(), variants=variants,
+                           notes=u.notes, seed=seed, describe=describe,
+                           noise_floor=_noise(reference, noise, oracle))
+
+
+def check_loss(user: Any, like: str = "MSELoss", options: dict[str, Any] | None = None, *,
+               steps: int = 3, batch: int = 8, seed: int = 0, oracle: str = "auto",
+               noise: bool = False) -> Diagnosis:
+    """Check a user loss (value and d loss / d prediction) against ``torch.nn.<like>`` and
+    the catalogued variants (``"MSELoss"`` or ``"CrossEntropyLoss"``)."""
+    fam = family(like, "loss")
+    oracle = resolve_oracle(oracle)
+    obj, subject = _load(user)
+    opts = dict(options or {})
+    torch_opts = _split(fam.build, opts)
+    data = T.loss_problem(like, steps, seed, batch)
+    n_classes = data[0][0].shape[1] if like == "CrossEntropyLoss" else None
+    u = build_user_loss(obj, opts)
+
+    def user_fn(pred: Any, target: Any) -> tuple[float, Any]:
+        return u.forward(pred, target, n_classes), u.backward(pred.shape)
+
+    user_traj = T.loss_trajectory(user_fn, data)
+
+    def reference() -> list[Record]:
+        if oracle == "torch":
+            from refbp.diagnose import torch_side
+
+            return torch_side.loss_trajectory(like, torch_opts, data)
+        return T.loss_trajectory(module_fn(fam.build(**torch_opts)), data)
+
+    variants = [(v, T.loss_trajectory(v.build(opts), data) if v.applies(opts) else None)
+                for v in variants_for(like)]
+    describe = {"loss": f"{like}({format_options(opts)})",
+                "batching": f"{steps} batches of {batch}"}
+    return build_diagnosis(kind="loss", like=like, subject=subject, options=opts,
+                           oracle=oracle, user=user_traj, ref=reference(), variants=variants,
+                           notes=u.notes, seed=seed, describe=describe,
+                           noise_floor=_noise(reference, noise, oracle))

@@ -1,0 +1,99 @@
+"""``refbp check-optimizer`` / ``check-layer`` / ``check-loss``: the diagnose subcommands.
+
+Wiring (in ``refbp/cli.py``)::
+
+    from refbp.diagnose.cli import HANDLERS, add_subcommands
+    add_subcommands(sub)            # sub = parser.add_subparsers(...)
+    COMMANDS.update(HANDLERS)
+
+Exit codes: 0 when the user's code matches torch, 1 when it does not (the explanation names
+the convention it follows), 2 for unusable user code or arguments (message on stderr).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any
+
+from refbp.diagnose.spec import UserCodeError, parse_options
+
+_LIKES = {"check-optimizer": ("Adam", "Adam, AdamW, SGD, RMSprop"),
+          "check-layer": ("Linear", "Linear, BatchNorm1d"),
+          "check-loss": ("MSELoss", "MSELoss, CrossEntropyLoss")}
+
+
+def add_subcommands(subparsers: Any) -> None:
+    """Add ``check-optimizer``, ``check-layer`` and ``check-loss`` to an argparse subparsers."""
+    for name, (default, choices) in _LIKES.items():
+        what = name.split("-")[1]
+        p = subparsers.add_parser(
+            name, help=f"check your own from-scratch {what} against torch and name the "
+            "convention it follows (exit 0 on match, 1 otherwise)",
+            description=f"Run your {what} (USER_SPEC = path/to/file.py:ClassName) and torch's "
+            "on the same deterministic problem in float64; if they disagree, run every "
+            "catalogued convention of that family and report which one your code follows, "
+            "with the first step and tensor where it leaves torch's behaviour.")
+        p.add_argument("spec", metavar="USER_SPEC", help="path/to/file.py:ClassName")
+        p.add_argument("--like", default=default, help=f"torch class to compare with "
+                       f"(default {default}; one of {choices})")
+        p.add_argument("--options", default=None, metavar="K=V,...",
+                       help="hyperparameters under torch's names, for both sides, e.g. "
+                       "lr=0.01,betas=0.9,0.99 (default: none; torch uses its defaults, your "
+                       "constructor its own)")
+        p.add_argument("--steps", type=int, default=20 if what == "optimizer" else 3,
+                       help="number of steps (optimizer) or batches (layer, loss)")
+        p.add_argument("--seed", type=int, default=0, help="seed of the problem")
+        p.add_argument("--oracle", choices=["auto", "torch", "refbp"], default="auto",
+                       help="reference: torch itself, or refbp's torch-convention "
+                       "implementation (no torch needed); default: torch when installed")
+        p.add_argument("--noise", action="store_true",
+                       help="also measure torch's own noise floor (thread counts 1 and 2)")
+        p.add_argument("--csv", type=Path, default=None,
+                       help="write the rows (report schema) to this CSV file")
+
+
+def _run(args: argparse.Namespace, kind: str) -> int:
+    from refbp.diagnose import check
+
+    fn = {"optimizer": check.check_optimizer, "layer": check.check_layer,
+          "loss": check.check_loss}[kind]
+    try:
+        d = fn(args.spec, like=args.like, options=parse_options(args.options),
+               steps=args.steps, seed=args.seed, oracle=args.oracle, noise=args.noise)
+    except (UserCodeError, ValueError, TypeError) as exc:
+        print(f"refbp: error: {exc}", file=sys.stderr)
+        return 2
+    print(d)
+    if args.csv is not None:
+        d.frame.to_csv(args.csv, index=False)
+    return d.exit_code
+
+
+def cmd_check_optimizer(args: argparse.Namespace) -> int:
+    return _run(args, "optimizer")
+
+
+def cmd_check_layer(args: argparse.Namespace) -> int:
+    return _run(args, "layer")
+
+
+def cmd_check_loss(args: argparse.Namespace) -> int:
+    return _run(args, "loss")
+
+
+HANDLERS = {"check-optimizer": cmd_check_optimizer, "check-layer": cmd_check_layer,
+            "check-loss": cmd_check_loss}
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Stand-alone entry point (``python -m refbp.diagnose.cli check-optimizer ...``)."""
+    parser = argparse.ArgumentParser(prog="refbp")
+    add_subcommands(parser.add_subparsers(dest="command", required=True))
+    args = parser.parse_args(argv)
+    return HANDLERS[args.command](args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,114 @@
+"""Noise floor and ULP distances: is a discrepancy bigger than torch's own variation?
+
+- :func:`ulp_distance` / :func:`ulp_histogram` (no torch): distance in units in the last place
+  between two float32 (or float64) arrays, from their IEEE bit patterns, and a histogram table
+  (bins 0, 1, 2, 3-4, 5-8, ..., powers of two) ready for a report.
+- :func:`noise_floor` (imports torch when called): runs a torch computation several times with
+  different thread counts and reports how far the runs are from the first one (normwise
+  relative error and ULPs). A refbp-vs-torch discrepancy at or below this floor is noise.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from refbp.diagnose.diagnosis import Record, compare, worst
+
+_INT = {np.dtype(np.float32): (np.int32, 0x7FFFFFFF), np.dtype(np.float64): (np.int64,
+                                                                            0x7FFFFFFFFFFFFFFF)}
+
+
+def _ordered(x: np.ndarray) -> np.ndarray:
+    """Map float bit patterns to integers in the order of the floats (-0 and +0 both 0)."""
+    itype, mask = _INT[x.dtype]
+    i = np.ascontiguousarray(x).view(itype).astype(np.int64)
+    return np.where(i < 0, -(i & mask), i)
+
+
+def ulp_distance(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Elementwise ULP distance between two float32 (or two float64) arrays.
+
+    Equal values give 0, neighbouring floats 1; -0.0 and +0.0 are 0 apart. Positions where
+    either value is NaN or infinite get -1. Raises ValueError for different shapes or dtypes.
+    """
+    a, b = np.asarray(a), np.asarray(b)
+    if a.shape != b.shape:
+        raise ValueError(f"ulp_distance needs equal shapes, got {a.shape} and {b.shape}")
+    if a.dtype != b.dtype or a.dtype not in _INT:
+        raise ValueError(f"ulp_distance needs two float32 or two float64 arrays, got "
+                         f"{a.dtype} and {b.dtype}")
+    d = np.abs(_ordered(a) - _ordered(b))
+    return np.where(np.isfinite(a) & np.isfinite(b), d, -1)
+
+
+def ulp_histogram(a: np.ndarray, b: np.ndarray, *, tensor: str = "") -> pd.DataFrame:
+    """Histogram of :func:`ulp_distance` as a tidy table.
+
+    Columns: ``tensor``, ``bin`` (label), ``lo``, ``hi`` (inclusive ULP range; -1 = non-finite),
+    ``count``, ``fraction``. Bins: 0, 1, 2, 3-4, 5-8, ... up to the largest distance.
+    """
+    d = ulp_distance(a, b).ravel()
+    bins: list[tuple[int, int]] = [(-1, -1), (0, 0), (1, 1), (2, 2)]
+    top = int(d.max()) if d.size else 0
+    lo = 3
+    while lo <= top:
+        hi = 2 * (lo - 1)
+        bins.append((lo, hi))
+        lo = hi + 1
+    rows = []
+    for lo_, hi_ in bins:
+        count = int(np.count_nonzero((d >= lo_) & (d <= hi_)))
+        if lo_ == -1 and count == 0:
+            continue
+        label = "non-finite" if lo_ == -1 else (str(lo_) if lo_ == hi_ else f"{lo_}-{hi_}")
+        rows.append({"tensor": tensor, "bin": label, "lo": lo_, "hi": hi_, "count": count,
+                     "fraction": count / max(d.size, 1)})
+    return pd.DataFrame(rows, columns=["tensor", "bin", "lo", "hi", "count", "fraction"])
+
+
+@dataclass
+class NoiseFloor:
+    """How much repeated torch runs differ from the first run."""
+
+    normwise: float
+    max_ulp: int
+    runs: int
+    threads: tuple[int, ...]
+    per_tensor: dict[str, float] = field(default_factory=dict)
+
+    def __str__(self) -> str:
+        return (f"torch noise floor: normwise {self.normwise:.1e}, max {self.max_ulp} ULP over "
+                f"{self.runs} runs (threads {', '.join(map(str, self.threads))})")
+
+
+def noise_floor(run: Callable[[], list[Record]], *, threads: Sequence[int] = (1, 2),
+                repeats: int = 2) -> NoiseFloor:
+    """Run ``run()`` (a torch computation returning a trajectory) ``repeats`` times per thread
+    count and compare every run with the first one."""
+    import torch
+
+    saved = torch.get_num_threads()
+    trajs: list[list[Record]] = []
+    try:
+        for n in threads:
+            torch.set_num_threads(n)
+            trajs += [run() for _ in range(repeats)]
+    finally:
+        torch.set_num_threads(saved)
+    base = trajs[0]
+    per: dict[str, float] = {}
+    max_ulp = 0
+    table = {(s, t): a for s, t, a in base}
+    for other in trajs[1:]:
+        for s, t, d in compare(other, base):
+            per[t] = max(per.get(t, 0.0), d.normwise)
+        for s, t, a in other:
+            ref = table[(s, t)]
+            if a.dtype in _INT and a.dtype == ref.dtype:
+                max_ulp = max(max_ulp, int(ulp_distance(a, ref).max(initial=0)))
+    floor = max((worst(compare(o, base)) for o in trajs[1:]), default=0.0)
+    return NoiseFloor(floor, max_ulp, len(trajs), tuple(threads), per)

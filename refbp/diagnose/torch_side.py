@@ -1,0 +1,76 @@
+"""The torch oracle of the checks: the same trajectories through stock ``torch`` (imports torch).
+
+Only stock ``torch.optim`` (``foreach=False``), ``torch.nn`` modules (built by
+``refbp.mirror.to_torch`` from the refbp reference, so weights are identical) and autograd.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import torch
+
+from refbp.diagnose.diagnosis import Record
+from refbp.mirror import as_tensor, register_converter, to_numpy, to_torch
+from refbp.nn.batchnorm import BatchNorm1d
+from refbp.nn.module import Module
+
+
+def _ensure_converters() -> None:
+    try:
+        to_torch(BatchNorm1d(1))
+    except TypeError:
+        register_converter(BatchNorm1d, torch.nn.BatchNorm1d)
+
+
+def optimizer_trajectory(like: str, options: dict[str, Any], params: dict[str, np.ndarray],
+                         grads: list[dict[str, np.ndarray]], lrs: list[float]) -> list[Record]:
+    """Parameters after every step of ``torch.optim.<like>(**options, foreach=False)``."""
+    ts = [torch.tensor(v, dtype=torch.float64, requires_grad=True) for v in params.values()]
+    opt = getattr(torch.optim, like)(ts, **options, foreach=False)
+    out: list[Record] = []
+    for k, (g, lr) in enumerate(zip(grads, lrs, strict=True), start=1):
+        if k > 1 and lr != lrs[k - 2]:
+            for group in opt.param_groups:
+                group["lr"] = lr
+        for t, gv in zip(ts, g.values(), strict=True):
+            t.grad = torch.from_numpy(gv.copy())
+        opt.step()
+        out += [(k, f"param:{n}", to_numpy(t)) for n, t in zip(params, ts, strict=True)]
+    return out
+
+
+def layer_trajectory(m: Module, xs: list[np.ndarray], douts: list[np.ndarray],
+                     buffers: tuple[str, ...]) -> list[Record]:
+    """The records of ``trajectories.module_layer_trajectory`` from the torch twin of ``m``."""
+    _ensure_converters()
+    t = to_torch(m)
+    out: list[Record] = []
+    for k, (x, g) in enumerate(zip(xs, douts, strict=False), start=1):
+        t.train()
+        t.zero_grad()
+        xt = as_tensor(x, requires_grad=True)
+        y = t(xt)
+        y.backward(as_tensor(g))
+        out += [(k, "output", to_numpy(y)), (k, "grad_input", to_numpy(xt.grad))]
+        out += [(k, f"grad:{n}", to_numpy(p.grad)) for n, p in t.named_parameters()]
+        out += [(k, f"state:{b}", to_numpy(getattr(t, b))) for b in buffers]
+    if buffers:
+        t.eval()
+        with torch.no_grad():
+            out.append((len(douts) + 1, "output", to_numpy(t(as_tensor(xs[-1])))))
+    return out
+
+
+def loss_trajectory(like: str, options: dict[str, Any],
+                    data: list[tuple[np.ndarray, np.ndarray]]) -> list[Record]:
+    """Loss value and input gradient of ``torch.nn.<like>(**options)``."""
+    loss = getattr(torch.nn, like)(**options)
+    out: list[Record] = []
+    for k, (pred, target) in enumerate(data, start=1):
+        pt = as_tensor(pred, requires_grad=True)
+        value = loss(pt, as_tensor(target))
+        value.backward()
+        out += [(k, "loss", to_numpy(value)), (k, "grad_input", to_numpy(pt.grad))]
+    return out

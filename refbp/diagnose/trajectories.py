@@ -1,0 +1,146 @@
+"""The check problems and the refbp/user trajectories on them (no torch).
+
+Optimizer problem: the parameters of a small MLP (``fc1.weight`` (5, 4), ``fc1.bias``,
+``fc2.weight`` (3, 5), ``fc2.bias``) and a seeded sequence of gradients whose elements span
+four orders of magnitude (1e-4 .. 1), so that epsilon placements show. Every implementation
+receives the *same* gradients, so the trajectories differ only by the update rule. The
+learning rate is halved half way through (conventions that fold the learning rate into a
+buffer only differ once it changes).
+
+Layer problem: seeded inputs (N, in) and upstream gradients; non-trivial weights; each step is
+one forward/backward in training mode; layers with buffers get a final eval-mode forward.
+
+Loss problem: seeded predictions (N, 3) and targets (MSE) or logits (N, 5) and class indices
+(cross-entropy).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from refbp.diagnose.diagnosis import Record
+from refbp.nn.module import Module, Parameter
+
+SHAPES = {"fc1.weight": (5, 4), "fc1.bias": (5,), "fc2.weight": (3, 5), "fc2.bias": (3,)}
+
+
+def optimizer_problem(seed: int, steps: int) -> tuple[dict[str, np.ndarray],
+                                                       list[dict[str, np.ndarray]]]:
+    """Initial parameters and ``steps`` gradient dicts (float64, seeded)."""
+    rng = np.random.default_rng([seed, 8])
+    params = {n: rng.uniform(-0.5, 0.5, s) for n, s in SHAPES.items()}
+    scale = {n: 10.0 ** rng.uniform(-4, 0, s) for n, s in SHAPES.items()}
+    grads = [{n: rng.standard_normal(s) * scale[n] for n, s in SHAPES.items()}
+             for _ in range(steps)]
+    return params, grads
+
+
+def lr_schedule(lr: float, steps: int, factor: float | None) -> list[float]:
+    """``lr`` for the first half of the steps, ``lr * factor`` after (constant if None)."""
+    half = steps // 2
+    return [lr if factor is None or k < half else lr * factor for k in range(steps)]
+
+
+def refbp_optimizer_trajectory(make: Callable[[list[Parameter]], Any],
+                               params: dict[str, np.ndarray],
+                               grads: list[dict[str, np.ndarray]],
+                               lrs: list[float]) -> list[Record]:
+    """Parameters after every step of a refbp optimizer (or variant) ``make(params)``."""
+    ps = [Parameter(v) for v in params.values()]
+    opt = make(ps)
+    out: list[Record] = []
+    for k, (g, lr) in enumerate(zip(grads, lrs, strict=True), start=1):
+        if k > 1 and lr != lrs[k - 2]:
+            for group in opt.param_groups:
+                group["lr"] = lr
+        for p, gv in zip(ps, g.values(), strict=True):
+            p.grad = gv.copy()
+        opt.step()
+        out += [(k, f"param:{n}", p.data.copy()) for n, p in zip(params, ps, strict=True)]
+    return out
+
+
+def user_optimizer_trajectory(adapter: Any, grads: list[dict[str, np.ndarray]],
+                              lrs: list[float]) -> list[Record]:
+    """Parameters after every step of a :class:`~refbp.diagnose.adapters.UserOptimizer`."""
+    out: list[Record] = []
+    for k, (g, lr) in enumerate(zip(grads, lrs, strict=True), start=1):
+        if k > 1 and lr != lrs[k - 2]:
+            adapter.set_lr(lr)
+        new = adapter.step(g, k)
+        out += [(k, f"param:{n}", v) for n, v in new.items()]
+    return out
+
+
+def layer_problem(shape: tuple[int, ...], out_shape: tuple[int, ...], steps: int,
+                  seed: int) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    """Seeded inputs (mean 0.5, std 2) and upstream gradients for ``steps`` steps."""
+    rng = np.random.default_rng([seed, 9])
+    xs = [0.5 + 2 * rng.standard_normal(shape) for _ in range(steps + 1)]
+    return xs, [rng.standard_normal(out_shape) for _ in range(steps)]
+
+
+def layer_values(module: Module, seed: int) -> dict[str, np.ndarray]:
+    """Seeded, non-trivial parameter values (weights around 1 for scale parameters)."""
+    rng = np.random.default_rng([seed, 10])
+    out = {}
+    for name, p in module.named_parameters():
+        base = 1.0 if name == "weight" and p.data.ndim == 1 else 0.0
+        out[name] = base + rng.uniform(-0.5, 0.5, p.shape)
+    return out
+
+
+def module_layer_trajectory(m: Module, xs: list[np.ndarray], douts: list[np.ndarray],
+                            buffers: tuple[str, ...]) -> list[Record]:
+    """Outputs, input gradients, parameter gradients and buffers of a refbp layer."""
+    out: list[Record] = []
+    for k, (x, g) in enumerate(zip(xs, douts, strict=False), start=1):
+        m.train()
+        m.zero_grad()
+        out.append((k, "output", np.array(m(x))))
+        out.append((k, "grad_input", np.array(m.backward(g))))
+        out += [(k, f"grad:{n}", p.grad.copy()) for n, p in m.named_parameters()]
+        out += [(k, f"state:{b}", np.array(getattr(m, b))) for b in buffers]
+    if buffers:
+        m.eval()
+        out.append((len(douts) + 1, "output", np.array(m(xs[-1]))))
+    return out
+
+
+def user_layer_trajectory(u: Any, xs: list[np.ndarray], douts: list[np.ndarray],
+                          params: tuple[str, ...], buffers: tuple[str, ...]) -> list[Record]:
+    """The same records from a :class:`~refbp.diagnose.adapters_layer.UserLayer`."""
+    out: list[Record] = []
+    for k, (x, g) in enumerate(zip(xs, douts, strict=False), start=1):
+        out.append((k, "output", u.forward(x, g.shape, True)))
+        out.append((k, "grad_input", u.backward(g, x.shape)))
+        out += [(k, f"grad:{n}", u.read_grad(n)) for n in params]
+        out += [(k, f"state:{b}", u.read(b)) for b in buffers]
+    if buffers:
+        out.append((len(douts) + 1, "output", u.forward(xs[-1], douts[0].shape, False)))
+    return out
+
+
+def loss_problem(like: str, steps: int, seed: int, batch: int
+                 ) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Seeded (prediction, target) pairs: regression (N, 3) or classification (N, 5)."""
+    rng = np.random.default_rng([seed, 11])
+    if like == "CrossEntropyLoss":
+        return [(2 * rng.standard_normal((batch, 5)), rng.integers(0, 5, batch))
+                for _ in range(steps)]
+    return [(rng.standard_normal((batch, 3)), rng.standard_normal((batch, 3)))
+            for _ in range(steps)]
+
+
+def loss_trajectory(fn: Callable[[np.ndarray, np.ndarray], tuple[float, np.ndarray]],
+                    data: list[tuple[np.ndarray, np.ndarray]]) -> list[Record]:
+    """Loss value and d loss / d pred of a ``(pred, target) -> (loss, grad)`` function."""
+    out: list[Record] = []
+    for k, (pred, target) in enumerate(data, start=1):
+        value, grad = fn(pred.copy(), target.copy())
+        out += [(k, "loss", np.asarray(value, dtype=np.float64)),
+                (k, "grad_input", np.asarray(grad, dtype=np.float64))]
+    return out

@@ -1,0 +1,198 @@
+"""``BatchNorm1d`` with torch's semantics, and its functional core (no torch).
+
+Conventions that differ between frameworks, and which one refbp (= torch) follows:
+
+- **momentum**: torch's ``momentum=0.1`` weights the *new* batch statistic,
+  ``running = (1 - momentum) * running + momentum * batch``. Keras/TF call the same number
+  ``momentum=0.99`` (or 0.9 in "Deep Learning from Scratch") and weight the *old* value,
+  ``running = momentum * running + (1 - momentum) * batch``.
+- **variance**: the batch is normalised with the *biased* variance (divide by M), but the
+  running variance is updated with the *unbiased* one (divide by M - 1), M = number of values
+  per channel (N, or N * L for 3-D input).
+- ``momentum=None`` gives a cumulative moving average (factor 1 / num_batches_tracked).
+- Training on one value per channel raises, as torch does.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from refbp._checks import FLOAT_DTYPES, as_float_array
+from refbp.nn.module import Cache, Module, Parameter
+
+
+def channels_last(x: np.ndarray) -> np.ndarray:
+    """(N, C) -> (N, C); (N, C, L) -> (N * L, C): one row per normalised value."""
+    if x.ndim == 2:
+        return x
+    return np.ascontiguousarray(x.transpose(0, 2, 1)).reshape(-1, x.shape[1])
+
+
+def channels_back(y2: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
+    """Inverse of :func:`channels_last` for an input of shape ``shape``."""
+    if len(shape) == 2:
+        return y2
+    n, c, length = shape
+    return np.ascontiguousarray(y2.reshape(n, length, c).transpose(0, 2, 1))
+
+
+def batch_stats(x2: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per-channel mean and *biased* variance of ``x2`` (M, C)."""
+    mean = x2.mean(axis=0)
+    xc = x2 - mean
+    return mean, (xc * xc).mean(axis=0)
+
+
+def normalize(x2: np.ndarray, mean: np.ndarray, var: np.ndarray,
+              eps: float) -> tuple[np.ndarray, np.ndarray]:
+    """``xhat = (x - mean) / sqrt(var + eps)`` and ``invstd = 1 / sqrt(var + eps)``."""
+    invstd = 1.0 / np.sqrt(var + x2.dtype.type(eps))
+    return (x2 - mean) * invstd, invstd
+
+
+def update_running(running_mean: np.ndarray, running_var: np.ndarray, mean: np.ndarray,
+                   var: np.ndarray, count: int, factor: float) -> None:
+    """torch's update, in place: ``r = (1 - f) r + f * stat`` with the unbiased variance."""
+    dt = running_mean.dtype.type
+    unbiased = var * (count / (count - 1))
+    running_mean[...] = (dt(1) - dt(factor)) * running_mean + dt(factor) * mean
+    running_var[...] = (dt(1) - dt(factor)) * running_var + dt(factor) * unbiased
+
+
+def batch_norm_backward(g2: np.ndarray, xhat: np.ndarray, invstd: np.ndarray,
+                        weight: np.ndarray | None,
+                        batch_statistics: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(dx, dweight, dbias) for ``y = xhat * w + b`` (all (M, C) class-last).
+
+    With batch statistics, xhat depends on x through the mean and variance too::
+
+        dxhat = g * w
+        dx    = invstd * (dxhat - mean(dxhat) - xhat * mean(dxhat * xhat))
+
+    (differentiate ``xhat_i = (x_i - mu) invstd`` with ``dmu/dx_j = 1/M`` and
+    ``d var/dx_j = 2 (x_j - mu) / M``). With running statistics (eval) only the first term
+    survives: ``dx = g * w * invstd``.
+    """
+    dweight = (g2 * xhat).sum(axis=0)
+    dbias = g2.sum(axis=0)
+    dxhat = g2 if weight is None else g2 * weight
+    if batch_statistics:
+        dx = invstd * (dxhat - dxhat.mean(axis=0) - xhat * (dxhat * xhat).mean(axis=0))
+    else:
+        dx = dxhat * invstd
+    return dx, dweight, dbias
+
+
+class BatchNorm1d(Module):
+    r"""Batch normalisation over (N, C) or (N, C, L) input, as ``torch.nn.BatchNorm1d``.
+
+    Forward (training, or ``track_running_stats=False``), per channel c over the M values::
+
+        mu = mean(x),  var = mean((x - mu)^2)              (biased)
+        y  = (x - mu) / sqrt(var + eps) * weight + bias
+        running_mean = (1 - momentum) * running_mean + momentum * mu
+        running_var  = (1 - momentum) * running_var  + momentum * var * M / (M - 1)
+
+    Forward (eval with running statistics): ``y = (x - running_mean) / sqrt(running_var + eps)
+    * weight + bias``. ``momentum=None``: the factor is ``1 / num_batches_tracked``.
+
+    Backward: see :func:`batch_norm_backward`; ``dweight = sum(g * xhat)``,
+    ``dbias = sum(g)`` over the N (and L) values of each channel.
+
+    Parameters
+    ----------
+    num_features : int
+        C.
+    eps : float, default 1e-5
+    momentum : float or None, default 0.1 (torch's convention, see the module docstring)
+    affine : bool, default True
+        Learn ``weight`` (ones) and ``bias`` (zeros).
+    track_running_stats : bool, default True
+        Buffers ``running_mean`` (zeros), ``running_var`` (ones), ``num_batches_tracked``
+        (int64 0-d); without them eval mode uses batch statistics.
+    bias : bool, default True (keyword-only, as in torch 2.13)
+    dtype : float32 or float64, default float64
+    """
+
+    def __init__(self, num_features: int, eps: float = 1e-5, momentum: float | None = 0.1,
+                 affine: bool = True, track_running_stats: bool = True, *, bias: bool = True,
+                 dtype: Any = None) -> None:
+        super().__init__()
+        dt = np.dtype(np.float64 if dtype is None else dtype)
+        if dt not in FLOAT_DTYPES:
+            raise TypeError(f"dtype must be float32 or float64, got {dt}")
+        if num_features <= 0:
+            raise ValueError(f"num_features must be positive, got {num_features}")
+        self.num_features = int(num_features)
+        self.eps = eps
+        self.momentum = momentum
+        self.affine = affine
+        self.track_running_stats = track_running_stats
+        self.weight = Parameter(np.ones(num_features, dtype=dt)) if affine else None
+        self.bias = Parameter(np.zeros(num_features, dtype=dt)) if affine and bias else None
+        stats = track_running_stats
+        self.register_buffer("running_mean", np.zeros(num_features, dt) if stats else None)
+        self.register_buffer("running_var", np.ones(num_features, dt) if stats else None)
+        self.register_buffer("num_batches_tracked",
+                             np.zeros((), dtype=np.int64) if stats else None)
+        self._cache = Cache("BatchNorm1d")
+
+    def _factor(self) -> float:
+        """The exponential-average factor of this training step (after counting the batch)."""
+        self.num_batches_tracked[...] += 1
+        if self.momentum is None:
+            return 1.0 / float(self.num_batches_tracked)
+        return float(self.momentum)
+
+    def _update_stats(self, mean: np.ndarray, var: np.ndarray, count: int) -> None:
+        """Update the running statistics from the batch's mean and biased variance."""
+        update_running(self.running_mean, self.running_var, mean, var, count, self._factor())
+
+    def forward(self, x: Any) -> np.ndarray:
+        x = as_float_array(x, "BatchNorm1d input")
+        if x.ndim not in (2, 3):
+            raise ValueError(f"expected 2D or 3D input (got {x.ndim}D input)")
+        if x.shape[1] != self.num_features:
+            raise ValueError(f"BatchNorm1d input must have {self.num_features} channels "
+                             f"(dimension 1), got shape {x.shape}")
+        w = None if self.weight is None else self.weight.data
+        if w is not None and x.dtype != w.dtype:
+            raise TypeError(f"BatchNorm1d input dtype {x.dtype} does not match weight dtype "
+                            f"{w.dtype}")
+        x2 = channels_last(x)
+        use_batch = self.training or self.running_mean is None
+        if use_batch:
+            if x2.shape[0] <= 1 and self.training:
+                raise ValueError("Expected more than 1 value per channel when training, got "
+                                 f"input size {x.shape}")
+            mean, var = batch_stats(x2)
+            if self.training and self.running_mean is not None:
+                self._update_stats(mean, var, x2.shape[0])
+        else:
+            mean, var = self.running_mean, self.running_var
+        xhat, invstd = normalize(x2, mean, var, self.eps)
+        y2 = xhat if w is None else xhat * w
+        if self.bias is not None:
+            y2 = y2 + self.bias.data
+        self._cache.save(xhat=xhat, invstd=invstd, shape=x.shape, batch=use_batch)
+        return channels_back(y2, x.shape)
+
+    def backward(self, grad_out: np.ndarray) -> np.ndarray:
+        c = self._cache.load()
+        if grad_out.shape != c["shape"]:
+            raise ValueError(f"BatchNorm1d grad_out must have shape {c['shape']}, got "
+                             f"{grad_out.shape}")
+        w = None if self.weight is None else self.weight.data
+        dx, dw, db = batch_norm_backward(channels_last(grad_out), c["xhat"], c["invstd"], w,
+                                         c["batch"])
+        if self.weight is not None:
+            self.weight.accumulate(dw, owned=True)
+        if self.bias is not None:
+            self.bias.accumulate(db, owned=True)
+        return channels_back(dx, c["shape"])
+
+    def extra_repr(self) -> str:
+        return (f"{self.num_features}, eps={self.eps}, momentum={self.momentum}, "
+                f"affine={self.affine}, track_running_stats={self.track_running_stats}")

@@ -1,0 +1,44 @@
+"""Reports of parity runs: the tidy results table, its writers, summaries and comparison.
+
+- ``schema``: the columns of the results table (one row per scenario, step, tensor),
+  ``validate_results`` and ``failure_message``.
+- ``provenance``: ``collect_provenance`` (versions, BLAS, CPU, git commit, seeds, times).
+- ``writers``: ``write_report`` (atomic), ``load_results``, ``render``.
+- ``summary`` / ``html`` / ``plots``: ``scenario_summary``, ``summary.md``, ``report.html``.
+- ``compare``: ``compare_reports`` for ``refbp compare BASELINE NEW``.
+
+Nothing here imports torch.
+"""
+
+from __future__ import annotations
+
+from refbp.report.compare import ComparisonResult, compare_frames, compare_reports
+from refbp.report.provenance import collect_provenance
+from refbp.report.schema import (
+    COLUMNS,
+    KINDS,
+    coerce_results,
+    failure_message,
+    synthetic_results,
+    validate_results,
+)
+from refbp.report.summary import scenario_summary
+from refbp.report.writers import ReportWriteError, load_results, render, write_report
+
+__all__ = [
+    "COLUMNS",
+    "KINDS",
+    "ComparisonResult",
+    "ReportWriteError",
+    "coerce_results",
+    "collect_provenance",
+    "compare_frames",
+    "compare_reports",
+    "failure_message",
+    "load_results",
+    "render",
+    "scenario_summary",
+    "synthetic_results",
+    "validate_results",
+    "write_report",
+]

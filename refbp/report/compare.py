@@ -1,0 +1,205 @@
+"""Regression comparison of two reports: ``refbp compare BASELINE NEW``.
+
+A *case* is one ``(scenario, dtype, tensor)``, aggregated over steps: worst ``tol_ratio``,
+worst normwise error expressed in units of its tolerance (``normwise / normwise_tol``),
+passed (every step passed), first failing step.
+
+Regression rules (``ComparisonResult.regressed``):
+
+- **newly failing**: a case fails in NEW and did not fail in BASELINE (it passed there, or it
+  did not exist there, e.g. a tensor or scenario that is new and fails);
+- **grown**: a case present in both whose worst tolerance ratio, or whose worst normwise error
+  in tolerance units, grew by more than ``factor`` (default 10): ``new > factor * baseline``
+  *and* ``new > floor`` (default 1e-3, i.e. one thousandth of the tolerance). The floor keeps
+  round-off noise from counting: 1e-18 -> 1e-16 is a 100x growth but still far inside the
+  band, so it is not a regression; a case that was exactly 0 and reaches 2e-3 of its
+  tolerance is.
+
+Reported but not a regression: cases that now pass (fixed), scenarios added or removed, and
+scenarios whose configuration (model, loss, optimizer, batching, seed, steps, tolerances)
+differs, which makes their figures incomparable.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from refbp.report.summary import Table, fmt, md_list, md_table
+from refbp.report.writers import load_results
+
+KEY = ["scenario", "dtype", "tensor"]
+CONFIG = ["model", "loss", "optimizer", "batching", "seed", "rtol", "atol", "normwise_tol"]
+DEFAULT_FACTOR = 10.0
+DEFAULT_FLOOR = 1e-3
+MAX_MARKDOWN_ROWS = 50
+
+
+def aggregate_cases(df: pd.DataFrame) -> pd.DataFrame:
+    """One row per ``(scenario, dtype, tensor)``: worst figures over steps and the verdict."""
+    g = df.groupby(KEY, sort=False)
+    cases = g.agg(kind=("kind", "first"), tol_ratio=("tol_ratio", "max"),
+                  normwise=("normwise", "max"), normwise_tol=("normwise_tol", "max"),
+                  passed=("passed", "all"), steps=("step", "max"))
+    cases["normwise_ratio"] = cases["normwise"] / cases["normwise_tol"]
+    fails = df.loc[~df["passed"]].groupby(KEY, sort=False)["step"].min()
+    cases["first_failing_step"] = fails.reindex(cases.index).astype("Int64")
+    return cases
+
+
+def _scenario_config(df: pd.DataFrame) -> pd.DataFrame:
+    g = df.groupby("scenario", sort=False)
+    config = g[CONFIG].first()
+    config["steps"] = g["step"].max()
+    return config
+
+
+def _growth(new: pd.Series, base: pd.Series) -> pd.Series:
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ratio = np.where(base > 0, new / base, np.where(new > 0, np.inf, 1.0))
+    return pd.Series(ratio, index=new.index)
+
+
+@dataclass(frozen=True)
+class ComparisonResult:
+    """Outcome of ``compare_reports``; tables are indexed by ``(scenario, dtype, tensor)``."""
+
+    baseline: str
+    new: str
+    factor: float
+    floor: float
+    newly_failing: pd.DataFrame
+    grown: pd.DataFrame
+    fixed: pd.DataFrame
+    added_scenarios: list[str]
+    removed_scenarios: list[str]
+    changed_scenarios: dict[str, list[str]]
+    provenance: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    @property
+    def regressed(self) -> bool:
+        """True when a case newly fails or grew past ``factor`` (see module docstring)."""
+        return bool(len(self.newly_failing) or len(self.grown))
+
+    def to_markdown(self, max_rows: int = MAX_MARKDOWN_ROWS) -> str:
+        """A Markdown report for a CI job summary."""
+        verdict = "REGRESSION" if self.regressed else "no regression"
+        parts = [f"## refbp compare: {verdict}", "",
+                 md_list([f"baseline: {self.baseline} ({_commit(self.provenance, 'baseline')})",
+                          f"new: {self.new} ({_commit(self.provenance, 'new')})",
+                          f"{len(self.newly_failing)} newly failing, {len(self.grown)} grown "
+                          f"> {self.factor:g}x, {len(self.fixed)} fixed, "
+                          f"{len(self.added_scenarios)} scenarios added, "
+                          f"{len(self.removed_scenarios)} removed"]), "",
+                 f"A case is (scenario, dtype, tensor), worst over steps. It has grown when its "
+                 f"worst tolerance ratio or normwise error (in units of its tolerance) exceeds "
+                 f"{self.factor:g}x the baseline and {self.floor:g} of the tolerance.", ""]
+        sections: list[tuple[str, Table, int]] = [
+            ("Newly failing", _fail_table(self.newly_failing), len(self.newly_failing)),
+            (f"Grown more than {self.factor:g}x", _grown_table(self.grown), len(self.grown)),
+            ("Fixed (now passing)", _fail_table(self.fixed), len(self.fixed)),
+        ]
+        for title, (header, rows), n in sections:
+            if n:
+                parts += [f"### {title} ({n})", "", md_table((header, rows[:max_rows])), ""]
+                if n > max_rows:
+                    parts += [f"... and {n - max_rows} more.", ""]
+        for title, names in (("Added scenarios", self.added_scenarios),
+                             ("Removed scenarios", self.removed_scenarios)):
+            if names:
+                parts += [f"### {title} ({len(names)})", "", md_list(names), ""]
+        if self.changed_scenarios:
+            parts += [f"### Configuration changed ({len(self.changed_scenarios)}; figures not "
+                      "comparable)", "",
+                      md_list([f"{s}: {', '.join(d)}" for s, d in
+                               self.changed_scenarios.items()]), ""]
+        return "\n".join(parts)
+
+
+def _commit(provenance: dict[str, dict[str, Any]], side: str) -> str:
+    return f"commit {provenance.get(side, {}).get('git_commit', 'unknown')}"
+
+
+def _fail_table(cases: pd.DataFrame) -> Table:
+    header = ["scenario", "dtype", "tensor", "baseline", "tol ratio", "normwise/tol",
+              "first failing step"]
+    rows = [[str(s), str(d), str(t), str(r.baseline), fmt(r.tol_ratio_new),
+             fmt(r.normwise_ratio_new), "" if pd.isna(r.first_failing_step_new)
+             else str(r.first_failing_step_new)]
+            for (s, d, t), r in cases.iterrows()]
+    return header, rows
+
+
+def _grown_table(cases: pd.DataFrame) -> Table:
+    header = ["scenario", "dtype", "tensor", "tol ratio: baseline", "new", "growth",
+              "normwise/tol: baseline", "new", "growth"]
+    rows = [[str(s), str(d), str(t), fmt(r.tol_ratio_base), fmt(r.tol_ratio_new),
+             f"{r.tol_growth:.3g}x", fmt(r.normwise_ratio_base), fmt(r.normwise_ratio_new),
+             f"{r.normwise_growth:.3g}x"] for (s, d, t), r in cases.iterrows()]
+    return header, rows
+
+
+def _config_changes(base: pd.DataFrame, new: pd.DataFrame,
+                    common: list[str]) -> dict[str, list[str]]:
+    cb, cn = _scenario_config(base), _scenario_config(new)
+    changes: dict[str, list[str]] = {}
+    for name in common:
+        diffs = [f"{col} {cb.at[name, col]!s} -> {cn.at[name, col]!s}" for col in cb.columns
+                 if str(cb.at[name, col]) != str(cn.at[name, col])]
+        if diffs:
+            changes[name] = diffs
+    return changes
+
+
+def compare_frames(base: pd.DataFrame, new: pd.DataFrame, *, factor: float = DEFAULT_FACTOR,
+                   floor: float = DEFAULT_FLOOR, labels: tuple[str, str] = ("baseline", "new"),
+                   provenance: dict[str, dict[str, Any]] | None = None) -> ComparisonResult:
+    """Compare two validated results tables (see the module docstring for the rules)."""
+    if not np.isfinite(factor) or factor <= 1.0:
+        raise ValueError(f"factor must be a finite number > 1, got {factor!r}")
+    if not np.isfinite(floor) or floor < 0.0:
+        raise ValueError(f"floor must be a finite number >= 0, got {floor!r}")
+    cases = aggregate_cases(base).join(aggregate_cases(new), how="outer", lsuffix="_base",
+                                       rsuffix="_new", sort=False)
+    in_base = cases["passed_base"].notna()
+    in_new = cases["passed_new"].notna()
+    base_pass = cases["passed_base"].astype("boolean")
+    new_pass = cases["passed_new"].astype("boolean")
+    cases["baseline"] = np.where(~in_base, "absent",
+                                 np.where(base_pass.fillna(False), "passed", "failed"))
+    newly = in_new & ~new_pass.fillna(True) & (~in_base | base_pass.fillna(False))
+    fixed = in_base & in_new & ~base_pass.fillna(True) & new_pass.fillna(False)
+    both = cases[in_base & in_new & ~newly].copy()
+    both["tol_growth"] = _growth(both["tol_ratio_new"], both["tol_ratio_base"])
+    both["normwise_growth"] = _growth(both["normwise_ratio_new"], both["normwise_ratio_base"])
+    grew = (((both["tol_growth"] > factor) & (both["tol_ratio_new"] > floor))
+            | ((both["normwise_growth"] > factor) & (both["normwise_ratio_new"] > floor)))
+    grown = both[grew].copy()
+    grown["_order"] = grown[["tol_growth", "normwise_growth"]].max(axis=1)
+    grown = grown.sort_values("_order", ascending=False, kind="stable").drop(columns="_order")
+    base_names = list(dict.fromkeys(base["scenario"]))
+    new_names = list(dict.fromkeys(new["scenario"]))
+    common = [n for n in new_names if n in set(base_names)]
+    return ComparisonResult(
+        baseline=labels[0], new=labels[1], factor=float(factor), floor=float(floor),
+        newly_failing=cases[newly], grown=grown, fixed=cases[fixed],
+        added_scenarios=[n for n in new_names if n not in set(base_names)],
+        removed_scenarios=[n for n in base_names if n not in set(new_names)],
+        changed_scenarios=_config_changes(base, new, common),
+        provenance=provenance or {})
+
+
+def compare_reports(baseline: str | os.PathLike[str], new: str | os.PathLike[str], *,
+                    factor: float = DEFAULT_FACTOR,
+                    floor: float = DEFAULT_FLOOR) -> ComparisonResult:
+    """Compare report ``new`` with ``baseline`` (report directories or Parquet files)."""
+    base_df, base_prov = load_results(baseline)
+    new_df, new_prov = load_results(new)
+    return compare_frames(base_df, new_df, factor=factor, floor=floor,
+                          labels=(str(Path(baseline)), str(Path(new))),
+                          provenance={"baseline": base_prov, "new": new_prov})

@@ -1,0 +1,168 @@
+"""``report.html``: a self-contained page (inline CSS, plots as base64 PNG, no external asset).
+
+Sections: headline, provenance, the scenario table (pass/fail coloured, linked to each
+scenario), a scenario x tensor-kind heatmap of the worst tolerance ratio, the first failing
+rows, then per scenario its worst discrepancy per tensor kind with loss curves and error vs
+step. To keep rendering fast on large reports only ``max_plot_scenarios`` scenarios get plots
+(failing ones first) and the heatmap shows at most ``max_heatmap_rows`` scenarios (failing
+ones first); the page says what was left out. Every string from the data is escaped.
+"""
+
+from __future__ import annotations
+
+import html
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from refbp.report import plots
+from refbp.report.schema import KINDS, failure_message
+from refbp.report.summary import (
+    Table,
+    first_failures,
+    headline,
+    kind_table,
+    overview_table,
+    provenance_table,
+    scenario_caption,
+    scenario_summary,
+    worst_per_kind,
+)
+
+MAX_PLOT_SCENARIOS = 20
+MAX_HEATMAP_ROWS = 150
+
+CSS = """
+body { font-family: system-ui, -apple-system, 'Segoe UI', sans-serif; margin: 2em auto;
+       max-width: 1150px; padding: 0 1em; color: #222; }
+table { border-collapse: collapse; margin: 0.5em 0 1.2em; font-size: 0.85em; }
+th, td { border: 1px solid #ccc; padding: 0.2em 0.5em; text-align: left; }
+th { background: #f0f0f0; }
+td.num { text-align: right; font-variant-numeric: tabular-nums; }
+td.pass { background: #d7f5d7; } td.fail { background: #f8d0d0; font-weight: bold; }
+.headline { font-size: 1.15em; font-weight: bold; }
+.ok { color: #17701a; } .bad { color: #b00020; }
+code, .mono { font-family: ui-monospace, 'SFMono-Regular', Menlo, monospace; font-size: 0.9em; }
+img { max-width: 100%; } .note { color: #666; font-size: 0.9em; }
+section.scenario { border-top: 1px solid #ddd; margin-top: 1.5em; }
+"""
+
+_RESULT_CLASS = {"pass": "pass", "FAIL": "fail"}
+_NUMERIC_HEADERS = {"steps", "worst normwise", "worst tol ratio", "at step", "refbp", "torch"}
+
+
+def e(text: Any) -> str:
+    """HTML-escape any value as text."""
+    return html.escape(str(text), quote=True)
+
+
+def html_table(table: Table, *, links: dict[int, str] | None = None) -> str:
+    """Render a ``Table``: "pass"/"FAIL" cells are coloured, numbers right-aligned; ``links``
+    maps a row number to an anchor for its first cell."""
+    header, rows = table
+    numeric = [h in _NUMERIC_HEADERS for h in header]
+    out = ["<table><thead><tr>" + "".join(f"<th>{e(h)}</th>" for h in header)
+           + "</tr></thead><tbody>"]
+    for i, row in enumerate(rows):
+        cells = []
+        for j, cell in enumerate(row):
+            text = e(cell)
+            if j == 0 and links and i in links:
+                text = f'<a href="#{e(links[i])}">{text}</a>'
+            td_cls = _RESULT_CLASS.get(cell, "num" if numeric[j] else "")
+            cells.append(f'<td class="{td_cls}">{text}</td>' if td_cls else f"<td>{text}</td>")
+        out.append("<tr>" + "".join(cells) + "</tr>")
+    out.append("</tbody></table>")
+    return "\n".join(out)
+
+
+def _plot_order(summary: pd.DataFrame) -> list[str]:
+    """Scenario names, failing ones first, each group in table order."""
+    failing = summary.loc[~summary["passed"], "scenario"].tolist()
+    return failing + summary.loc[summary["passed"], "scenario"].tolist()
+
+
+def _heatmap(df: pd.DataFrame, summary: pd.DataFrame, max_rows: int) -> str:
+    kinds = [k for k in KINDS if k != "error" and k in set(df["kind"].unique())]
+    if not kinds or summary.empty:
+        return "<p class='note'>No tensors to show.</p>"
+    names = _plot_order(summary)[:max_rows]
+    if len(names) == len(summary):
+        names = summary["scenario"].tolist()
+    matrix = df.pivot_table(index="scenario", columns="kind", values="tol_ratio",
+                            aggfunc="max", dropna=False, sort=False)
+    matrix = matrix.reindex(index=names, columns=kinds)
+    uri = plots.ratio_heatmap(matrix.to_numpy(dtype=np.float64), names, kinds)
+    note = ""
+    if len(names) < len(summary):
+        note = (f"<p class='note'>Heatmap limited to {len(names)} of {len(summary)} scenarios "
+                "(failing ones first).</p>")
+    return f'<img alt="tolerance ratio heatmap" src="{uri}">{note}'
+
+
+def _scenario_plot(name: str, losses: pd.DataFrame, errors: pd.Series, tol: float) -> str:
+    loss = losses.loc[name]
+    err = errors.loc[name] if name in errors.index.get_level_values(0) else None
+    curves: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+    if err is not None:
+        for kind in KINDS:
+            if kind in err.index.get_level_values(0):
+                part = err.loc[kind]
+                curves[kind] = (part.index.to_numpy(), part.to_numpy(dtype=np.float64))
+    uri = plots.scenario_plots(loss.index.to_numpy(), loss["refbp_loss"].to_numpy(),
+                               loss["torch_loss"].to_numpy(), curves, tol, name)
+    return f'<img alt="{e(name)}: loss curves and error vs step" src="{uri}">'
+
+
+def render_html(df: pd.DataFrame, provenance: dict[str, Any], *,
+                max_plot_scenarios: int = MAX_PLOT_SCENARIOS,
+                max_heatmap_rows: int = MAX_HEATMAP_ROWS) -> str:
+    """The text of ``report.html`` for a validated results table."""
+    summary = scenario_summary(df)
+    worst = worst_per_kind(df)
+    anchors = {name: f"s{i}" for i, name in enumerate(summary["scenario"])}
+    verdict_cls = "ok" if summary["passed"].all() else "bad"
+    parts = ["<!DOCTYPE html>", '<html lang="en"><head><meta charset="utf-8">',
+             "<title>refbp parity report</title>", f"<style>{CSS}</style></head><body>",
+             "<h1>refbp parity report</h1>",
+             f'<p class="headline {verdict_cls}">{e(headline(summary, len(df)))}</p>',
+             "<p>refbp (NumPy) vs torch. A row fails when its tolerance ratio "
+             "max|a&minus;b|/(atol+rtol|b|) exceeds 1 or its normwise error "
+             "||a&minus;b||/||b|| exceeds the dtype's normwise tolerance.</p>",
+             "<h2>Provenance</h2>", html_table(provenance_table(provenance)),
+             "<h2>Scenarios</h2>",
+             html_table(overview_table(summary),
+                        links={i: anchors[n] for i, n in enumerate(summary["scenario"])}),
+             "<h2>Worst tolerance ratio: scenario &times; tensor kind</h2>",
+             _heatmap(df, summary, max_heatmap_rows)]
+    failing = summary.loc[~summary["passed"], "scenario"]
+    if len(failing):
+        fails = first_failures(df)
+        parts.append("<h2>Failures</h2>")
+        for name in failing:
+            rows = fails[fails["scenario"] == name]
+            items = "".join(f"<li class='mono'>{e(failure_message(r))}</li>"
+                            for _, r in rows.iterrows())
+            parts.append(f"<h3>{e(name)}</h3><ul>{items}</ul>")
+    plotted = set(_plot_order(summary)[:max_plot_scenarios])
+    losses = df.groupby(["scenario", "step"], sort=True)[["refbp_loss", "torch_loss"]].first()
+    tensors = df[df["kind"] != "error"]
+    errors = tensors.groupby(["scenario", "kind", "step"], sort=True)["normwise"].max()
+    parts.append("<h2>Per scenario</h2>")
+    if len(plotted) < len(summary):
+        parts.append(f"<p class='note'>Plots for {len(plotted)} of {len(summary)} scenarios "
+                     "(failing ones first); the others have tables only.</p>")
+    for row in summary.itertuples(index=False):
+        name = row.scenario
+        verdict = "pass" if row.passed else "FAIL"
+        parts += [f'<section class="scenario" id="{anchors[name]}">',
+                  f"<h3>{e(name)} <span class='{'ok' if row.passed else 'bad'}'>"
+                  f"{verdict}</span></h3>", f"<p class='note'>{e(scenario_caption(row))}</p>",
+                  html_table(kind_table(worst[worst["scenario"] == name]))]
+        if name in plotted:
+            tol = float(df.loc[df["scenario"] == name, "normwise_tol"].iloc[0])
+            parts.append(_scenario_plot(name, losses, errors, tol))
+        parts.append("</section>")
+    parts.append("</body></html>")
+    return "\n".join(parts)

@@ -1,0 +1,128 @@
+"""Plots of a report as inline PNG data URIs (matplotlib, Agg canvas, no pyplot state).
+
+Every function returns ``"data:image/png;base64,..."`` so that ``report.html`` needs no
+external file. Figures are built with ``matplotlib.figure.Figure`` directly, which renders
+with the Agg backend and leaves pyplot's global state alone. Layouts are fixed rather than
+"constrained": constrained layout made each figure several times slower to render.
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+from matplotlib import colormaps
+from matplotlib.colors import TwoSlopeNorm
+from matplotlib.axes import Axes
+from matplotlib.figure import Figure
+from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
+
+ERROR_FLOOR = 1e-18
+"""Exact agreement (error 0) is drawn at this floor on log axes."""
+
+RATIO_LOG_RANGE = (-8.0, 3.0)
+"""log10 range of the tolerance-ratio heatmap colour scale (ratio 1 = log 0 is the centre)."""
+
+DPI = 80
+
+
+def to_data_uri(fig: Figure) -> str:
+    """Render ``fig`` to PNG and return it as a base64 data URI."""
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=DPI)
+    return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
+
+
+def ratio_heatmap(ratios: np.ndarray, rows: Sequence[str], cols: Sequence[str]) -> str:
+    """Heatmap of worst tolerance ratios (``rows`` scenarios x ``cols`` tensor kinds).
+
+    Colour is log10 of the ratio, clipped to ``RATIO_LOG_RANGE``, green below 1 (pass) and red
+    above; zeros sit at the bottom of the scale, missing cells (NaN) are grey and non-finite
+    ratios (a NaN/Inf on one side) are drawn at the top. Cells are annotated when few.
+    """
+    ratios = np.asarray(ratios, dtype=np.float64)
+    lo, hi = RATIO_LOG_RANGE
+    with np.errstate(divide="ignore"):
+        logs = np.log10(np.where(np.isinf(ratios), 10.0**hi, ratios))
+    logs = np.clip(logs, lo, hi)
+    label_in = 0.3 + 0.075 * max((len(r) for r in rows), default=0)
+    grid_w, grid_h = 0.9 * len(cols), 0.22 * len(rows)
+    width, height = label_in + grid_w + 1.6, grid_h + 1.6
+    fig = Figure(figsize=(width, height))
+    ax = fig.add_axes((label_in / width, 1.0 / height, grid_w / width, grid_h / height))
+    cax = fig.add_axes(((label_in + grid_w + 0.2) / width, 1.0 / height, 0.2 / width,
+                        grid_h / height))
+    cmap = colormaps["RdYlGn_r"].with_extremes(bad="#dddddd")
+    image = ax.imshow(np.ma.masked_invalid(logs), aspect="auto", cmap=cmap,
+                      norm=TwoSlopeNorm(vmin=lo, vcenter=0.0, vmax=hi), interpolation="nearest")
+    ax.set_xticks(range(len(cols)), labels=list(cols), rotation=30, ha="right")
+    ax.set_yticks(range(len(rows)), labels=list(rows), fontsize=8)
+    ax.set_title("worst tolerance ratio (log10; > 0 fails)")
+    fig.colorbar(image, cax=cax, label="log10 max|a-b|/(atol+rtol|b|)")
+    if ratios.size <= 300:
+        for (i, j), value in np.ndenumerate(ratios):
+            if not np.isnan(value):
+                ax.text(j, i, _short(value), ha="center", va="center", fontsize=7)
+    return to_data_uri(fig)
+
+
+def scenario_plots(steps: Sequence[int], refbp_loss: Sequence[float],
+                   torch_loss: Sequence[float], errors: Mapping[str, tuple[np.ndarray,
+                                                                            np.ndarray]],
+                   normwise_tol: float, title: str) -> str:
+    """Loss curves of both sides (refbp dashed over torch) and normwise error vs step.
+
+    ``errors`` maps a tensor kind to ``(steps, worst normwise error per step)``. Errors of 0
+    are drawn at ``ERROR_FLOOR``; non-finite errors at the top of the axis with an ``x``.
+    """
+    fig = Figure(figsize=(10.0, 3.4))
+    fig.subplots_adjust(left=0.07, right=0.98, bottom=0.14, top=0.84, wspace=0.25)
+    ax_loss, ax_err = fig.subplots(1, 2)
+    ax_loss.plot(steps, torch_loss, "-", color="tab:orange", lw=2.5, label="torch")
+    ax_loss.plot(steps, refbp_loss, "--", color="tab:blue", lw=1.5, label="refbp")
+    loss_values = np.asarray(list(refbp_loss) + list(torch_loss), dtype=np.float64)
+    finite_loss = loss_values[np.isfinite(loss_values)]
+    if finite_loss.size and finite_loss.min() > 0 and finite_loss.max() > 100 * finite_loss.min():
+        _log_y(ax_loss)
+    ax_loss.set_xlabel("step")
+    ax_loss.set_ylabel("loss")
+    ax_loss.set_title("loss (refbp dashed over torch)")
+    ax_loss.legend(loc="best", fontsize=8)
+    top = ERROR_FLOOR
+    for _, (_, err) in errors.items():
+        finite = err[np.isfinite(err)]
+        if finite.size:
+            top = max(top, float(finite.max()))
+    top = max(top * 10.0, normwise_tol * 10.0)
+    for kind, (x, err) in errors.items():
+        err = np.asarray(err, dtype=np.float64)
+        shown = np.where(np.isfinite(err), np.maximum(err, ERROR_FLOOR), top)
+        (line,) = ax_err.plot(x, shown, "-", marker="." if len(x) <= 30 else None, label=kind)
+        bad = ~np.isfinite(err)
+        if bad.any():
+            ax_err.plot(np.asarray(x)[bad], shown[bad], "x", color=line.get_color(), ms=9)
+    ax_err.axhline(normwise_tol, color="red", ls=":", lw=1, label="normwise tol")
+    _log_y(ax_err)
+    ax_err.set_ylim(ERROR_FLOOR / 2, top * 2)
+    ax_err.set_xlabel("step")
+    ax_err.set_ylabel("normwise rel. error (0 drawn at 1e-18)")
+    ax_err.set_title("worst normwise error per tensor kind")
+    ax_err.legend(loc="best", fontsize=7, ncol=2)
+    fig.suptitle(title, fontsize=10)
+    return to_data_uri(fig)
+
+
+def _log_y(ax: Axes) -> None:
+    """Log y axis with plain "1e-16" tick labels (mathtext labels are slow to lay out)."""
+    ax.set_yscale("log")
+    ax.yaxis.set_major_locator(LogLocator(base=10.0, numticks=8))
+    ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"1e{np.log10(v):.0f}"))
+    ax.yaxis.set_minor_formatter(NullFormatter())
+
+
+def _short(value: float) -> str:
+    if np.isinf(value):
+        return "inf"
+    return "0" if value == 0 else f"{value:.0e}"

@@ -1,0 +1,178 @@
+"""The tidy results table: one row per (scenario, step, tensor).
+
+The parity runner produces it, the writers store it (Parquet, CSV), the summaries and the
+baseline comparison read it. ``COLUMNS`` is the single definition of its columns; the order of
+``COLUMNS`` is the column order of every written file.
+
+Step convention: ``step`` k is 1-based. The ``loss``, ``output``, ``grad_input`` and ``grad:*``
+rows of step k come from the forward/backward pass with the parameters *before* update k; the
+``param:*`` and ``state:*`` rows hold the values *after* update k. A scenario that raised
+records one row of kind ``error`` (metrics NaN, ``passed`` False, the exception in
+``explanation``).
+
+Metric columns are the fields of ``refbp.metrics.Discrepancy`` (refbp is ``a``, torch is the
+reference ``b``): ``max_abs``, ``max_rel``, ``normwise`` = ||a-b|| / max(||b||, tiny),
+``tol_ratio`` = max |a-b| / (atol + rtol |b|) (> 1 fails), ``cosine``, and at the worst element
+``worst_index``, ``refbp_value``, ``torch_value``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from refbp.tolerances import TOLERANCES
+
+
+@dataclass(frozen=True)
+class Column:
+    """One column of the results table: name, pandas dtype, meaning."""
+
+    name: str
+    dtype: str
+    description: str
+
+
+COLUMNS: list[Column] = [
+    Column("scenario", "str", "scenario name (unique within a run)"),
+    Column("suite", "str", "suite the scenario came from ('' for a scenario file)"),
+    Column("model", "str", "short description of the model"),
+    Column("loss", "str", "loss module with its options"),
+    Column("optimizer", "str", "optimizer with options, e.g. 'Adam(lr=0.01)'"),
+    Column("batching", "str", "batching mode, e.g. 'minibatch(16)'"),
+    Column("dtype", "str", "'float64' or 'float32'"),
+    Column("seed", "int64", "seed driving initialisation and data: reproduces the row"),
+    Column("step", "int64", "1-based training step (see module docstring)"),
+    Column("tensor", "str", "'loss', 'output', 'grad_input', 'grad:0.weight', "
+           "'param:0.weight', 'state:0.weight:exp_avg', or 'error'"),
+    Column("kind", "str", "one of KINDS"),
+    Column("numel", "int64", "number of elements of the tensor"),
+    Column("max_abs", "float64", "max |a - b|"),
+    Column("max_rel", "float64", "max |a - b| / |b|"),
+    Column("normwise", "float64", "||a - b|| / max(||b||, tiny)"),
+    Column("tol_ratio", "float64", "max |a - b| / (atol + rtol |b|); > 1 fails"),
+    Column("cosine", "float64", "cosine similarity of a and b"),
+    Column("worst_index", "str", "index of the worst element, e.g. '(1, 2)'"),
+    Column("refbp_value", "float64", "refbp value at the worst index"),
+    Column("torch_value", "float64", "torch value at the worst index"),
+    Column("nonfinite", "bool", "a NaN/Inf on one side only"),
+    Column("passed", "bool", "within tolerance"),
+    Column("rtol", "float64", "relative tolerance used"),
+    Column("atol", "float64", "absolute tolerance used"),
+    Column("normwise_tol", "float64", "normwise tolerance used"),
+    Column("refbp_loss", "float64", "loss of this step on the refbp side (all rows of the step)"),
+    Column("torch_loss", "float64", "loss of this step on the torch side (all rows of the step)"),
+    Column("attribution", "str", "'' or which side finite differences agree with"),
+    Column("explanation", "str", "'' or a convention/exception explaining a mismatch"),
+]
+
+COLUMN_NAMES: list[str] = [c.name for c in COLUMNS]
+KINDS: tuple[str, ...] = ("loss", "output", "grad_input", "grad", "param", "state", "error")
+DTYPES: tuple[str, ...] = tuple(TOLERANCES)
+
+
+def validate_results(df: pd.DataFrame) -> None:
+    """Raise a ValueError unless ``df`` has every column of ``COLUMNS`` with usable values.
+
+    Checks: the columns are present (the message names the missing ones), ``kind`` and
+    ``dtype`` hold known values, integer and boolean columns have no missing values. Extra
+    columns are allowed and kept.
+    """
+    if not isinstance(df, pd.DataFrame):
+        raise TypeError(f"results must be a pandas DataFrame, got {type(df).__name__}")
+    missing = [c for c in COLUMN_NAMES if c not in df.columns]
+    if missing:
+        raise ValueError(f"results table is missing column(s) {missing}; "
+                         f"expected columns (refbp.report.schema.COLUMNS): {COLUMN_NAMES}")
+    for name, allowed in (("kind", KINDS), ("dtype", DTYPES)):
+        bad = sorted(set(df[name].astype(str)) - set(allowed))
+        if bad:
+            raise ValueError(f"results column {name!r} has unknown value(s) {bad}; "
+                             f"expected one of {list(allowed)}")
+    for col in COLUMNS:
+        if col.dtype in ("int64", "bool") and df[col.name].isna().any():
+            raise ValueError(f"results column {col.name!r} ({col.dtype}) has missing values "
+                             f"in {int(df[col.name].isna().sum())} row(s)")
+
+
+def coerce_results(df: pd.DataFrame) -> pd.DataFrame:
+    """Validate, then return a copy with the canonical dtypes and column order.
+
+    Columns of ``COLUMNS`` come first in their documented order, extra columns follow.
+    Missing strings become ``''``.
+    """
+    validate_results(df)
+    out = pd.DataFrame(index=pd.RangeIndex(len(df)))
+    for col in COLUMNS:
+        values = df[col.name].reset_index(drop=True)
+        if col.dtype == "str":
+            values = values.fillna("").astype(str)
+        else:
+            try:
+                values = values.astype(col.dtype)
+            except (TypeError, ValueError) as exc:
+                raise ValueError(f"results column {col.name!r} must be {col.dtype}: {exc}"
+                                 ) from exc
+        out[col.name] = values
+    for extra in df.columns:
+        if extra not in out.columns:
+            out[extra] = df[extra].reset_index(drop=True)
+    return out
+
+
+def failure_message(row: Any) -> str:
+    """The one-line "refbp vs torch" message for a failing row (a Series or a mapping)."""
+    where = f"refbp vs torch: scenario {row['scenario']}, step {int(row['step'])}"
+    if row["kind"] == "error":
+        return f"{where}: error: {row['explanation']}"
+    msg = (f"{where}, tensor {row['tensor']}, index {row['worst_index']}: "
+           f"refbp={row['refbp_value']:.17g}, torch={row['torch_value']:.17g}, "
+           f"tol ratio {row['tol_ratio']:.3g}, normwise {row['normwise']:.3g}")
+    if row["nonfinite"]:
+        msg += " (non-finite value)"
+    for extra in ("attribution", "explanation"):
+        if row[extra]:
+            msg += f"; {row[extra]}"
+    return msg
+
+
+def synthetic_results(scenarios: Sequence[str] = ("mlp_mse", "clf_ce"), *, steps: int = 5,
+                      dtype: str = "float64", seed: int = 0,
+                      params: Sequence[str] = ("0.weight", "0.bias")) -> pd.DataFrame:
+    """A valid, passing results table with deterministic small discrepancies.
+
+    For demos and tests of the report tooling (no torch, no runner needed): each scenario gets
+    ``loss``, ``output``, ``grad_input`` rows, a ``grad:``, ``param:`` and Adam-style
+    ``state:<p>:exp_avg`` row per parameter name, at every step.
+    """
+    tol = TOLERANCES[dtype]
+    rng = np.random.default_rng(seed)
+    tensors = [("loss", "loss"), ("output", "output"), ("grad_input", "grad_input")]
+    tensors += [(f"{k}:{p}", k) for k in ("grad", "param") for p in params]
+    tensors += [(f"state:{p}:exp_avg", "state") for p in params]
+    rows: list[dict[str, Any]] = []
+    for scenario in scenarios:
+        for step in range(1, steps + 1):
+            loss = float(np.exp(-0.3 * step))
+            for tensor, kind in tensors:
+                ratio = float(rng.uniform(1e-8, 1e-6))
+                value = float(rng.standard_normal())
+                diff = ratio * (tol.atol + tol.rtol * abs(value))
+                rows.append({
+                    "scenario": scenario, "suite": "synthetic", "model": "Linear(3, 2)",
+                    "loss": "MSELoss()", "optimizer": "Adam(lr=0.01)",
+                    "batching": "minibatch(4)", "dtype": dtype, "seed": seed, "step": step,
+                    "tensor": tensor, "kind": kind, "numel": 1 if kind == "loss" else 6,
+                    "max_abs": diff, "max_rel": diff / max(abs(value), 1e-300),
+                    "normwise": ratio * tol.normwise / 2, "tol_ratio": ratio,
+                    "cosine": 1.0, "worst_index": "()" if kind == "loss" else "(0, 1)",
+                    "refbp_value": value + diff, "torch_value": value, "nonfinite": False,
+                    "passed": True, "rtol": tol.rtol, "atol": tol.atol,
+                    "normwise_tol": tol.normwise, "refbp_loss": loss * (1 + 1e-15),
+                    "torch_loss": loss, "attribution": "", "explanation": "",
+                })
+    return coerce_results(pd.DataFrame(rows))

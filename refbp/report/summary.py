@@ -1,0 +1,198 @@
+"""Per-scenario summaries of the results table, and the Markdown report ``summary.md``.
+
+The table-building functions here (``scenario_summary``, ``worst_per_kind``,
+``overview_table``, ``kind_table``, ``first_failures``) return plain data; ``to_markdown``
+renders it as Markdown and ``refbp.report.html`` renders the same data as HTML.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Sequence
+from typing import Any
+
+import pandas as pd
+
+from refbp.report.schema import KINDS, failure_message
+
+Table = tuple[list[str], list[list[str]]]
+"""A rendered table: header cells and rows of cells (plain text, not escaped)."""
+
+MAX_FAILING_ROWS = 5
+"""How many failing rows per failing scenario the summaries quote."""
+
+
+def fmt(x: Any) -> str:
+    """A metric for a table: ``1.23e-15``, ``0``, ``inf`` or ``n/a`` (NaN/missing)."""
+    if x is None or (isinstance(x, float) and math.isnan(x)) or x is pd.NA:
+        return "n/a"
+    x = float(x)
+    if math.isinf(x):
+        return "inf" if x > 0 else "-inf"
+    return "0" if x == 0 else f"{x:.2e}"
+
+
+def _kinds_present(df: pd.DataFrame) -> list[str]:
+    present = set(df["kind"].unique())
+    return [k for k in KINDS if k in present]
+
+
+def scenario_summary(df: pd.DataFrame) -> pd.DataFrame:
+    """One row per scenario (in order of first appearance).
+
+    Columns: ``scenario, suite, model, loss, optimizer, batching, dtype, seed, steps, rows,
+    passed, failed_rows, first_failure_step, first_failure_tensor, first_failure`` (short
+    "step 3, grad:0.weight"), ``first_failure_message`` (the full "refbp vs torch" line),
+    ``worst_normwise, worst_tol_ratio``, per kind present ``<kind>_normwise`` and
+    ``<kind>_tol_ratio`` (the worst over steps and tensors), ``final_refbp_loss`` and
+    ``final_torch_loss`` (last step with a finite loss record).
+    """
+    g = df.groupby("scenario", sort=False)
+    out = g[["suite", "model", "loss", "optimizer", "batching", "dtype", "seed"]].first()
+    out["steps"] = g["step"].max()
+    out["rows"] = g.size()
+    out["passed"] = g["passed"].all()
+    out["failed_rows"] = (~df["passed"]).groupby(df["scenario"], sort=False).sum()
+    df = df.reset_index(drop=True)
+    first_rows = first_failures(df, per_scenario=1)
+    first = first_rows.set_index("scenario")
+    out["first_failure_step"] = first["step"].reindex(out.index).astype("Int64")
+    out["first_failure_tensor"] = first["tensor"].reindex(out.index).fillna("").astype(str)
+    short = [f"step {s}, {t}" if t else "" for s, t in
+             zip(out["first_failure_step"].astype(object), out["first_failure_tensor"])]
+    out["first_failure"] = short
+    messages = {r["scenario"]: failure_message(r) for _, r in first_rows.iterrows()}
+    out["first_failure_message"] = [messages.get(name, "") for name in out.index]
+    out["worst_normwise"] = g["normwise"].max()
+    out["worst_tol_ratio"] = g["tol_ratio"].max()
+    per_kind = df.groupby(["scenario", "kind"], sort=False)[["normwise", "tol_ratio"]].max()
+    per_kind = per_kind.unstack("kind")
+    for kind in _kinds_present(df):
+        if kind != "error":
+            for metric in ("normwise", "tol_ratio"):
+                out[f"{kind}_{metric}"] = per_kind[(metric, kind)].reindex(out.index)
+    finite = df[df["refbp_loss"].notna() | df["torch_loss"].notna()]
+    last = finite.loc[finite.groupby("scenario", sort=False)["step"].idxmax()]
+    last = last.set_index("scenario")
+    out["final_refbp_loss"] = last["refbp_loss"].reindex(out.index)
+    out["final_torch_loss"] = last["torch_loss"].reindex(out.index)
+    return out.reset_index()
+
+
+def first_failures(df: pd.DataFrame, per_scenario: int = MAX_FAILING_ROWS) -> pd.DataFrame:
+    """The first ``per_scenario`` failing rows of each scenario, by step then table order."""
+    failing = df[~df["passed"]]
+    failing = failing.sort_values("step", kind="stable")
+    return failing.groupby("scenario", sort=False).head(per_scenario)
+
+
+def worst_per_kind(df: pd.DataFrame) -> pd.DataFrame:
+    """Per (scenario, kind): the row with the largest tolerance ratio, plus the worst normwise.
+
+    Columns: the results columns of that row, ``worst_normwise`` (max over the kind, which may
+    come from another row) and ``all_passed`` (every row of the kind passed).
+    """
+    ranked = df.sort_values("tol_ratio", ascending=False, na_position="last", kind="stable")
+    top = ranked.groupby(["scenario", "kind"], sort=False).head(1).set_index(["scenario", "kind"])
+    g = df.groupby(["scenario", "kind"], sort=False)
+    top["worst_normwise"] = g["normwise"].max()
+    top["all_passed"] = g["passed"].all()
+    order = {k: i for i, k in enumerate(KINDS)}
+    top = top.reset_index()
+    top["_kind_order"] = top["kind"].map(order)
+    scen_order = {s: i for i, s in enumerate(df["scenario"].unique())}
+    top["_scen_order"] = top["scenario"].map(scen_order)
+    return top.sort_values(["_scen_order", "_kind_order"]).drop(
+        columns=["_kind_order", "_scen_order"]).reset_index(drop=True)
+
+
+def overview_table(summary: pd.DataFrame) -> Table:
+    """The overall table: scenario, dtype, steps, result, worst figures, first failure."""
+    header = ["scenario", "dtype", "steps", "result", "worst normwise", "worst tol ratio",
+              "first failure"]
+    rows = [[str(r.scenario), str(r.dtype), str(r.steps), "pass" if r.passed else "FAIL",
+             fmt(r.worst_normwise), fmt(r.worst_tol_ratio), str(r.first_failure)]
+            for r in summary.itertuples(index=False)]
+    return header, rows
+
+
+def kind_table(worst: pd.DataFrame) -> Table:
+    """Worst discrepancy per tensor kind of one scenario (rows of ``worst_per_kind``)."""
+    header = ["kind", "result", "worst normwise", "worst tol ratio", "at step", "tensor",
+              "index", "refbp", "torch"]
+    rows = []
+    for r in worst.itertuples(index=False):
+        if r.kind == "error":
+            rows.append(["error", "FAIL", "n/a", "n/a", str(r.step), "", "",
+                         str(r.explanation), ""])
+            continue
+        rows.append([str(r.kind), "pass" if r.all_passed else "FAIL", fmt(r.worst_normwise),
+                     fmt(r.tol_ratio), str(r.step), str(r.tensor), str(r.worst_index),
+                     f"{r.refbp_value:.17g}", f"{r.torch_value:.17g}"])
+    return header, rows
+
+
+def scenario_caption(row: Any) -> str:
+    """One line describing a scenario: model, loss, optimizer, batching, dtype, seed."""
+    return (f"model {row.model}; loss {row.loss}; optimizer {row.optimizer}; batching "
+            f"{row.batching}; {row.dtype}; seed {row.seed}; {row.steps} steps")
+
+
+def provenance_table(provenance: dict[str, Any]) -> Table:
+    """Provenance as key/value rows (nested values as compact JSON)."""
+    rows = [[str(k), v if isinstance(v, str) else json.dumps(v, separators=(", ", ": "))]
+            for k, v in provenance.items()]
+    return ["key", "value"], rows
+
+
+def headline(summary: pd.DataFrame, n_rows: int) -> str:
+    """"12 scenarios: 11 passed, 1 failed (3400 rows)"."""
+    n = len(summary)
+    passed = int(summary["passed"].sum()) if n else 0
+    return f"{n} scenarios: {passed} passed, {n - passed} failed ({n_rows} rows)"
+
+
+def _md_cell(text: str) -> str:
+    text = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    return text.replace("\\", "\\\\").replace("|", "\\|").replace("\n", " ")
+
+
+def md_table(table: Table) -> str:
+    """A GitHub-flavoured Markdown table (pipes escaped)."""
+    header, rows = table
+    lines = ["| " + " | ".join(_md_cell(h) for h in header) + " |",
+             "|" + "|".join("---" for _ in header) + "|"]
+    lines += ["| " + " | ".join(_md_cell(c) for c in row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def md_list(items: Sequence[str]) -> str:
+    """A Markdown bullet list with the items as code spans-free plain text."""
+    return "\n".join(f"- {_md_cell(i)}" for i in items)
+
+
+def to_markdown(df: pd.DataFrame, provenance: dict[str, Any]) -> str:
+    """The text of ``summary.md`` for a validated results table."""
+    summary = scenario_summary(df)
+    worst = worst_per_kind(df)
+    parts = ["# refbp parity report", "", f"**{headline(summary, len(df))}**", "",
+             "refbp (NumPy) vs torch; a row fails when its tolerance ratio "
+             "max|a-b|/(atol+rtol|b|) exceeds 1 or its normwise error exceeds the dtype's "
+             "normwise tolerance (refbp.tolerances).", "",
+             "## Provenance", "", md_table(provenance_table(provenance)), "",
+             "## Scenarios", "", md_table(overview_table(summary)), ""]
+    failing = summary[~summary["passed"]]
+    if len(failing):
+        parts += ["## Failures", ""]
+        fails = first_failures(df)
+        for name in failing["scenario"]:
+            rows = fails[fails["scenario"] == name]
+            parts += [f"### {name}", "", md_list([failure_message(r) for _, r in
+                                                  rows.iterrows()]), ""]
+    parts += ["## Worst discrepancy per tensor kind", ""]
+    for row in summary.itertuples(index=False):
+        verdict = "pass" if row.passed else "FAIL"
+        parts += [f"### {row.scenario} ({verdict})", "", _md_cell(scenario_caption(row)), "",
+                  md_table(kind_table(worst[worst["scenario"] == row.scenario])), ""]
+    return "\n".join(parts)

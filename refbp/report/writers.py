@@ -1,0 +1,199 @@
+"""Write, load and re-render report directories.
+
+A report directory holds ``results.parquet`` (the tidy table, provenance JSON also in the
+Parquet key-value metadata under ``refbp.provenance``), ``results.csv``, ``summary.md``,
+``report.html`` and ``provenance.json``.
+
+Atomicity: ``write_report`` builds the whole directory in a hidden temporary sibling
+(``.<name>.tmp-*``), then swaps it in with renames: old directory -> hidden backup, new ->
+``out_dir``, backup deleted. Readers therefore see either the previous complete report or the
+new complete report (or, only inside the instant between the two renames, no directory); a
+failure while writing deletes the temporary directory and leaves the previous report
+untouched. An existing ``out_dir`` is only replaced when it is empty or a refbp report
+(contains ``results.parquet``), so ``--out .`` can never wipe an unrelated directory.
+Loading never unpickles: Parquet via pyarrow, JSON via ``json``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from refbp.report.html import render_html
+from refbp.report.schema import coerce_results
+from refbp.report.summary import to_markdown
+
+PARQUET = "results.parquet"
+CSV = "results.csv"
+SUMMARY = "summary.md"
+HTML = "report.html"
+PROVENANCE = "provenance.json"
+REPORT_FILES: tuple[str, ...] = (PARQUET, CSV, SUMMARY, HTML, PROVENANCE)
+PROVENANCE_KEY = b"refbp.provenance"
+
+
+class ReportWriteError(OSError):
+    """A report could not be written (unwritable or unsuitable output directory)."""
+
+
+def _mode(base: int) -> int:
+    """``base`` masked by the process umask (tempfile creates private 0o700/0o600 entries)."""
+    umask = os.umask(0)
+    os.umask(umask)
+    return base & ~umask
+
+
+def _write_parquet(df: pd.DataFrame, path: Path, provenance: dict[str, Any]) -> None:
+    table = pa.Table.from_pandas(df, preserve_index=False)
+    meta = dict(table.schema.metadata or {})
+    meta[PROVENANCE_KEY] = json.dumps(provenance).encode("utf-8")
+    pq.write_table(table.replace_schema_metadata(meta), path)
+
+
+def _write_text(path: Path, text: str) -> None:
+    path.write_text(text, encoding="utf-8", newline="\n")
+
+
+def _write_files(df: pd.DataFrame, out: Path, provenance: dict[str, Any]) -> None:
+    """Every report file into ``out`` (an existing, empty directory)."""
+    writers: list[tuple[str, Callable[[Path], None]]] = [
+        (PARQUET, lambda p: _write_parquet(df, p, provenance)),
+        (CSV, lambda p: df.to_csv(p, index=False, lineterminator="\n")),
+        (PROVENANCE, lambda p: _write_text(p, json.dumps(provenance, indent=2) + "\n")),
+        (SUMMARY, lambda p: _write_text(p, to_markdown(df, provenance))),
+        (HTML, lambda p: _write_text(p, render_html(df, provenance))),
+    ]
+    for name, write in writers:
+        write(out / name)
+
+
+def _prepare_parent(out_dir: Path) -> Path:
+    """Create the parent of ``out_dir`` and check that ``out_dir`` may be replaced."""
+    parent = out_dir.parent
+    try:
+        parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ReportWriteError(f"cannot create the report's parent directory {parent}: "
+                               f"{exc.strerror or exc}") from exc
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise ReportWriteError(f"cannot write the report {out_dir}: {parent} is not writable")
+    if out_dir.exists() or out_dir.is_symlink():
+        if not out_dir.is_dir() or out_dir.is_symlink():
+            raise ReportWriteError(f"report path {out_dir} exists and is not a directory")
+        if any(out_dir.iterdir()) and not (out_dir / PARQUET).is_file():
+            raise ReportWriteError(f"refusing to replace {out_dir}: it is not empty and not a "
+                                   f"refbp report directory (no {PARQUET})")
+    return parent
+
+
+def _swap_in(tmp: Path, out_dir: Path) -> None:
+    """Rename ``tmp`` to ``out_dir``, moving an existing ``out_dir`` aside first."""
+    backup = None
+    if out_dir.exists():
+        backup = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.old-", dir=out_dir.parent))
+        backup.rmdir()
+        os.rename(out_dir, backup)
+    try:
+        os.rename(tmp, out_dir)
+    except BaseException:
+        if backup is not None:
+            os.rename(backup, out_dir)
+        raise
+    if backup is not None:
+        shutil.rmtree(backup, ignore_errors=True)
+
+
+def write_report(df: pd.DataFrame, out_dir: str | os.PathLike[str],
+                 provenance: dict[str, Any]) -> Path:
+    """Validate ``df`` and write a complete report directory atomically; return its path.
+
+    Raises
+    ------
+    ValueError
+        ``df`` does not follow ``refbp.report.schema.COLUMNS``.
+    ReportWriteError (an OSError)
+        The output directory cannot be created or written, or exists and is not a report.
+    """
+    df = coerce_results(df)
+    out = Path(out_dir).absolute()
+    parent = _prepare_parent(out)
+    try:
+        tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=parent))
+    except OSError as exc:
+        raise ReportWriteError(f"cannot write the report {out}: {exc.strerror or exc}") from exc
+    try:
+        tmp.chmod(_mode(0o777))
+        _write_files(df, tmp, provenance)
+        _swap_in(tmp, out)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return out
+
+
+def _parquet_path(path: str | os.PathLike[str]) -> Path:
+    p = Path(path)
+    if p.is_dir():
+        p = p / PARQUET
+    if not p.is_file():
+        raise FileNotFoundError(f"no refbp results at {path}: expected a report directory "
+                                f"containing {PARQUET} or a .parquet file")
+    return p
+
+
+def load_results(path: str | os.PathLike[str]) -> tuple[pd.DataFrame, dict[str, Any]]:
+    """Load ``(results, provenance)`` from a report directory or a ``results.parquet`` file.
+
+    Provenance comes from the Parquet metadata, else from a ``provenance.json`` next to the
+    file, else is ``{}``. The table is validated and given the canonical dtypes.
+    """
+    p = _parquet_path(path)
+    table = pq.read_table(p)
+    meta = table.schema.metadata or {}
+    if PROVENANCE_KEY in meta:
+        provenance = json.loads(meta[PROVENANCE_KEY].decode("utf-8"))
+    elif (p.parent / PROVENANCE).is_file():
+        provenance = json.loads((p.parent / PROVENANCE).read_text(encoding="utf-8"))
+    else:
+        provenance = {}
+    try:
+        df = coerce_results(table.to_pandas())
+    except ValueError as exc:
+        raise ValueError(f"{p}: {exc}") from exc
+    return df, provenance
+
+
+def _replace_text(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` atomically (temporary sibling file + ``os.replace``)."""
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as fh:
+            fh.write(text)
+        os.chmod(tmp, _mode(0o666))
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def render(report_dir: str | os.PathLike[str]) -> Path:
+    """Re-render ``summary.md`` and ``report.html`` of a report directory from its Parquet.
+
+    Each file is replaced atomically. Returns the report directory.
+    """
+    directory = Path(report_dir)
+    if not directory.is_dir():
+        raise FileNotFoundError(f"no report directory at {report_dir}")
+    df, provenance = load_results(directory)
+    _replace_text(directory / SUMMARY, to_markdown(df, provenance))
+    _replace_text(directory / HTML, render_html(df, provenance))
+    return directory
