@@ -11,7 +11,6 @@ import json
 import os
 from datetime import datetime, timezone
 from importlib.metadata import entry_points
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -46,11 +45,11 @@ import pytest
 def test_one(parity):
     parity(model(), X, Y, loss="MSELoss")
     parity(model(), X, Y, loss=nn.HuberLoss(delta=0.5), optimizer=("Adam", {"lr": 0.1}),
-           steps=2, name="huber-adam")
+           steps=2)
 
 
 def test_table(parity):
-    df = parity.compare(model(), X, Y, loss="L1Loss", dtype="float32")
+    df = parity.compare(model(), X, Y, loss="L1Loss", dtype="float32", name="l1-table")
     assert bool(df["passed"].all()) and set(df["dtype"]) == {"float32"}
 
 
@@ -133,74 +132,51 @@ def _run(pytester: pytest.Pytester, *args: str) -> pytest.RunResult:
     return pytester.runpytest(*_plugin_args(), "-p", "no:cacheprovider", *args)
 
 
-def test_marker_is_registered(pytester: pytest.Pytester) -> None:
+def test_marker_and_option_are_registered(pytester: pytest.Pytester) -> None:
     result = _run(pytester, "--markers")
     result.stdout.fnmatch_lines(["@pytest.mark.parity: compares refbp with torch (needs torch)"])
-    pytester.makepyfile(test_m="import pytest\n\n@pytest.mark.parity\ndef test_x():\n    pass\n")
-    _run(pytester, "--strict-markers").assert_outcomes(passed=1)
-
-
-def test_option_is_documented(pytester: pytest.Pytester) -> None:
-    result = _run(pytester, "--help")
-    result.stdout.fnmatch_lines(["*--refbp-report=DIR*"])
+    _run(pytester, "--help").stdout.fnmatch_lines(["*--refbp-report=DIR*"])
 
 
 def test_passing_checks_and_the_session_report(pytester: pytest.Pytester) -> None:
     pytester.makepyfile(test_user=PASSING)
     out = pytester.path / "out" / "byo"
-    result = _run(pytester, "--refbp-report", str(out))
+    result = _run(pytester, "--strict-markers", "--refbp-report", str(out))
     result.assert_outcomes(passed=4)
     result.stdout.fnmatch_lines([f"refbp: 3 parity checks (0 failed), report written to {out}"])
     assert sorted(p.name for p in out.iterdir()) == [
         "provenance.json", "report.html", "results.csv", "results.parquet", "summary.md"]
     df, prov = load_results(out)
     assert list(dict.fromkeys(df["scenario"])) == [
-        "test_user.py::test_one", "huber-adam", "test_user.py::test_table"]
+        "test_user.py::test_one", "test_user.py::test_one#2", "l1-table"]
     assert set(df["suite"]) == {"pytest"}
     assert bool(df["passed"].all())
-    assert set(df.loc[df["scenario"] == "huber-adam", "step"]) == {1, 2}
+    assert set(df.loc[df["scenario"] == "test_user.py::test_one#2", "step"]) == {1, 2}
+    assert set(df.loc[df["scenario"] == "l1-table", "dtype"]) == {"float32"}
     assert prov["source"] == "refbp pytest plugin" and prov["scenarios"] == 3
     assert json.loads((out / "provenance.json").read_text())["suite"] == "pytest"
 
 
-def test_fixture_users_are_marked_parity(pytester: pytest.Pytester) -> None:
+def test_fixture_users_are_marked_parity_and_no_check_writes_no_report(
+        pytester: pytest.Pytester) -> None:
     pytester.makepyfile(test_user=PASSING)
-    result = _run(pytester, "-m", "not parity")
+    out = pytester.path / "never"
+    result = _run(pytester, "-m", "not parity", "--refbp-report", str(out))
     result.assert_outcomes(passed=1, deselected=3)
-    result = _run(pytester, "-m", "parity", "--collect-only", "-q")
-    result.stdout.fnmatch_lines(["test_user.py::test_one", "test_user.py::test_table",
-                                 "test_user.py::test_marked_by_hand"])
+    result.stdout.fnmatch_lines(["refbp: no parity check recorded; no report written"])
+    assert not out.exists()
 
 
-def test_failing_check_fails_the_test_and_is_reported(pytester: pytest.Pytester) -> None:
+def test_failing_check_fails_the_test_with_the_message(pytester: pytest.Pytester) -> None:
     pytester.makepyfile(test_bug=FAILING)
-    out = pytester.path / "report"
-    result = _run(pytester, "--refbp-report", str(out))
+    result = _run(pytester)
     result.assert_outcomes(failed=1)
     result.stdout.fnmatch_lines([
         "*AssertionError: refbp vs torch: scenario test_bug.py::test_shifted (float64, seed 0), "
         "step 1, tensor grad:1.shift, index (*)*finite differences agree with torch*refbp is "
         "off*",
         "*tolerance used (float64): normwise <= 1.0e-12, rtol=1.0e-09, atol=1.0e-12*",
-        "refbp: 1 parity checks (1 failed), report written to *",
     ])
-    df, _ = load_results(out)
-    failed = df.loc[~df["passed"], "tensor"].tolist()
-    assert failed == ["grad:1.shift"]
-
-
-def test_no_check_no_report(pytester: pytest.Pytester) -> None:
-    pytester.makepyfile(test_plain="def test_x():\n    assert 1 + 1 == 2\n")
-    out = pytester.path / "never"
-    result = _run(pytester, "--refbp-report", str(out))
-    result.assert_outcomes(passed=1)
-    result.stdout.fnmatch_lines(["refbp: no parity check recorded; no report written"])
-    assert not Path(out).exists()
-
-
-def test_without_the_option_nothing_is_written(pytester: pytest.Pytester) -> None:
-    pytester.makepyfile(test_user=PASSING)
-    result = _run(pytester, "-k", "test_table")
-    result.assert_outcomes(passed=1, deselected=3)
+    # without --refbp-report: no summary line, nothing written
     assert "refbp:" not in result.stdout.str()
-    assert sorted(p.name for p in pytester.path.iterdir()) == ["test_user.py"]
+    assert sorted(p.name for p in pytester.path.iterdir()) == ["test_bug.py"]

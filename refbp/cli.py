@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -66,6 +66,10 @@ def _parser() -> argparse.ArgumentParser:
     ex.add_argument("--out", type=Path, default=Path("out") / "examples",
                     help="directory for the figures (default: out/examples)")
     ex.add_argument("--no-torch", action="store_true", help="skip the comparison with torch")
+
+    from refbp.diagnose.cli import add_subcommands
+
+    add_subcommands(sub)
     return p
 
 
@@ -197,8 +201,11 @@ def cmd_example(args: argparse.Namespace) -> int:
     return 0 if ok else 1
 
 
-COMMANDS = {"run": cmd_run, "list": cmd_list, "compare": cmd_compare, "report": cmd_report,
-            "example": cmd_example}
+def _commands() -> dict[str, Callable[[argparse.Namespace], int]]:
+    from refbp.diagnose.cli import HANDLERS
+
+    return {"run": cmd_run, "list": cmd_list, "compare": cmd_compare, "report": cmd_report,
+            "example": cmd_example, **HANDLERS}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -208,7 +215,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help()
         return 2
     try:
-        return COMMANDS[args.command](args)
+        return _commands()[args.command](args)
     except CLIError as exc:
         print(f"refbp: error: {exc}", file=sys.stderr)
         return 2

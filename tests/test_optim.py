@@ -84,7 +84,7 @@ def test_params_validation() -> None:
     with pytest.raises(TypeError, match="can only optimize refbp.nn.Parameter.*numpy.ndarray"):
         optim.SGD([np.zeros(3)])
     with pytest.raises(TypeError, match="should be an iterable"):
-        optim.SGD(Parameter(np.zeros(3)))
+        optim.SGD(Parameter(np.zeros(3)))  # type: ignore[arg-type]
     p = params(1)[0]
     with pytest.raises(TypeError, match="ordered collections"):
         optim.SGD([{"params": {p}}])
@@ -104,9 +104,11 @@ def test_param_groups_take_defaults_and_overrides() -> None:
     assert opt.param_groups[1]["params"] == [b]
     a0, b0 = a.data.copy(), b.data.copy()
     set_grads([a, b], 1)
+    ga, gb = a.grad, b.grad
+    assert ga is not None and gb is not None
     opt.step()
-    np.testing.assert_array_equal(a.data, a0 - 0.1 * a.grad)
-    np.testing.assert_array_equal(b.data, b0 - 0.5 * b.grad)
+    np.testing.assert_array_equal(a.data, a0 - 0.1 * ga)
+    np.testing.assert_array_equal(b.data, b0 - 0.5 * gb)
 
 
 def test_add_param_group_later_and_named_parameters() -> None:
@@ -126,7 +128,7 @@ def test_zero_grad() -> None:
     opt = optim.SGD(ps)
     grad = ps[0].grad
     opt.zero_grad(set_to_none=False)
-    assert ps[0].grad is grad and not grad.any()
+    assert grad is not None and ps[0].grad is grad and not grad.any()
     opt.zero_grad()
     assert all(p.grad is None for p in ps)
 
@@ -327,7 +329,10 @@ def box_sgd(lr: float = 0.1, mu: float = 0.9, tau: float = 0.5, wd: float = 0.1)
 
 def box_adam(lr: float = 0.1, b1: float = 0.9, b2: float = 0.999, eps: float = 1e-8,
              wd: float = 0.1, amsgrad: bool = True, decoupled: bool = False) -> list[Any]:
-    theta, m, v, vmax, out = THETA0.copy(), 0.0, 0.0, 0.0, []
+    theta, out = THETA0.copy(), []
+    m: Any = 0.0
+    v: Any = 0.0
+    vmax: Any = 0.0
     for t, g in enumerate(G, 1):
         if decoupled:
             theta = theta - lr * wd * theta
@@ -343,7 +348,7 @@ def box_adam(lr: float = 0.1, b1: float = 0.9, b2: float = 0.999, eps: float = 1
 
 def box_rmsprop(lr: float = 0.01, alpha: float = 0.9, eps: float = 1e-8, mu: float = 0.5,
                 wd: float = 0.1) -> list[Any]:
-    theta, v, gave, b, out = THETA0.copy(), 0.0, 0.0, 0.0, []
+    theta, v, gave, b, out = THETA0.copy(), np.zeros(3), np.zeros(3), np.zeros(3), []
     for g in G:
         g = g + wd * theta
         v = alpha * v + (1 - alpha) * g**2
@@ -367,7 +372,7 @@ def box_adagrad(lr: float = 0.1, decay: float = 0.5, wd: float = 0.1, tau: float
 
 def box_adadelta(lr: float = 1.0, rho: float = 0.9, eps: float = 1e-6,
                  wd: float = 0.1) -> list[Any]:
-    theta, v, u, out = THETA0.copy(), 0.0, 0.0, []
+    theta, v, u, out = THETA0.copy(), np.zeros(3), np.zeros(3), []
     for g in G:
         g = g + wd * theta
         v = rho * v + (1 - rho) * g**2
@@ -380,7 +385,9 @@ def box_adadelta(lr: float = 1.0, rho: float = 0.9, eps: float = 1e-6,
 
 def box_adamax(lr: float = 0.1, b1: float = 0.9, b2: float = 0.999, eps: float = 1e-8,
                wd: float = 0.1) -> list[Any]:
-    theta, m, u, out = THETA0.copy(), 0.0, 0.0, []
+    theta, out = THETA0.copy(), []
+    m: Any = 0.0
+    u: Any = 0.0
     for t, g in enumerate(G, 1):
         g = g + wd * theta
         m = b1 * m + (1 - b1) * g
@@ -392,14 +399,14 @@ def box_adamax(lr: float = 0.1, b1: float = 0.9, b2: float = 0.999, eps: float =
 
 def box_nadam(lr: float = 0.1, b1: float = 0.9, b2: float = 0.999, eps: float = 1e-8,
               psi: float = 4e-3, wd: float = 0.1) -> list[Any]:
-    theta, m, v, out = THETA0.copy(), 0.0, 0.0, []
+    theta, m, v, out = THETA0.copy(), np.zeros(3), np.zeros(3), []
     mus = [b1 * (1 - 0.5 * 0.96 ** (t * psi)) for t in range(1, len(G) + 2)]
     for t, g in enumerate(G, 1):
         theta = theta - lr * wd * theta
         m = b1 * m + (1 - b1) * g
         v = b2 * v + (1 - b2) * g**2
         # torch keeps prod(mu_i) as a float32 0-d tensor: round it the same way.
-        prod_t, prod_next = np.float32(1.0), None
+        prod_t = np.float32(1.0)
         for mu in mus[:t]:
             prod_t = np.float32(prod_t * np.float32(mu))
         prod_next = float(prod_t) * mus[t]
@@ -411,7 +418,7 @@ def box_nadam(lr: float = 0.1, b1: float = 0.9, b2: float = 0.999, eps: float = 
 
 def box_radam(lr: float = 0.1, b1: float = 0.8, b2: float = 0.9, eps: float = 1e-8,
               wd: float = 0.1) -> list[Any]:
-    theta, m, v, out = THETA0.copy(), 0.0, 0.0, []
+    theta, m, v, out = THETA0.copy(), np.zeros(3), np.zeros(3), []
     rho_inf = 2 / (1 - b2) - 1
     for t, g in enumerate(G, 1):
         g = g + wd * theta

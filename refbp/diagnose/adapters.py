@@ -100,7 +100,7 @@ class UserOptimizer:
         if callable(getattr(proto, "update", None)):
             self.style = "update"
             self.obj = self._build(user, (), options)
-            call_check = getattr(self.obj, "update")
+            call_check = self.obj.update
             try:
                 inspect.signature(call_check).bind({}, {})
             except TypeError as exc:

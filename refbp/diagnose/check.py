@@ -16,12 +16,13 @@ from __future__ import annotations
 
 import importlib.util
 import inspect
+from functools import partial
 from typing import Any
 
 from refbp.diagnose import trajectories as T
 from refbp.diagnose.adapters import UserOptimizer, user_name
 from refbp.diagnose.adapters_layer import UserLayer, build_user_layer, build_user_loss
-from refbp.diagnose.catalog import family, variants_for
+from refbp.diagnose.catalog import Variant, family, variants_for
 from refbp.diagnose.catalog_layer import SPECS
 from refbp.diagnose.catalog_loss import module_fn
 from refbp.diagnose.diagnosis import Diagnosis, Record, build_diagnosis
@@ -31,7 +32,10 @@ from refbp.diagnose.spec import accepted_kwargs, format_options, load_user
 def resolve_oracle(oracle: str) -> str:
     """``"auto"`` -> ``"torch"`` when torch is installed, else ``"refbp"``."""
     if oracle == "auto":
-        return "torch" if importlib.util.find_spec("torch") is not None else "refbp"
+        try:
+            return "torch" if importlib.util.find_spec("torch") is not None else "refbp"
+        except ImportError:
+            return "refbp"
     if oracle not in ("torch", "refbp"):
         raise ValueError(f"oracle must be 'torch', 'refbp' or 'auto', got {oracle!r}")
     return oracle
@@ -55,6 +59,10 @@ def _noise(run: Any, noise: bool, oracle: str) -> float | None:
     from refbp.diagnose.noise import noise_floor
 
     return noise_floor(run).normwise
+
+
+def _build_variant(v: Variant, options: dict[str, Any], like: str, params: list[Any]) -> Any:
+    return v.build(params, options, like)
 
 
 def check_optimizer(user: Any, like: str = "Adam", options: dict[str, Any] | None = None, *,
@@ -100,10 +108,12 @@ def check_optimizer(user: Any, like: str = "Adam", options: dict[str, Any] | Non
             from refbp.diagnose import torch_side
 
             return torch_side.optimizer_trajectory(like, torch_opts, params, grads, lrs)
-        return T.refbp_optimizer_trajectory(lambda ps: fam.build(ps, **torch_opts), params,
-                                            grads, lrs)
+        def make(ps: list[Any]) -> Any:
+            return fam.build(ps, **torch_opts)
 
-    variants = [(v, T.refbp_optimizer_trajectory(lambda ps, v=v: v.build(ps, opts, like),
+        return T.refbp_optimizer_trajectory(make, params, grads, lrs)
+
+    variants = [(v, T.refbp_optimizer_trajectory(partial(_build_variant, v, opts, like),
                                                  params, grads, lrs)
                  if v.applies(opts) else None) for v in variants_for(like)]
     describe = {"model": "MLP parameters (fc1, fc2)", "batching": "synthetic gradients",

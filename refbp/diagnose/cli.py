@@ -14,10 +14,14 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from refbp.diagnose.spec import UserCodeError, parse_options
+
+if TYPE_CHECKING:
+    from refbp.diagnose.diagnosis import Diagnosis
 
 _LIKES = {"check-optimizer": ("Adam", "Adam, AdamW, SGD, RMSprop"),
           "check-layer": ("Linear", "Linear, BatchNorm1d"),
@@ -57,8 +61,10 @@ def add_subcommands(subparsers: Any) -> None:
 def _run(args: argparse.Namespace, kind: str) -> int:
     from refbp.diagnose import check
 
-    fn = {"optimizer": check.check_optimizer, "layer": check.check_layer,
-          "loss": check.check_loss}[kind]
+    fns: dict[str, Callable[..., Diagnosis]] = {
+        "optimizer": check.check_optimizer, "layer": check.check_layer,
+        "loss": check.check_loss}
+    fn = fns[kind]
     try:
         d = fn(args.spec, like=args.like, options=parse_options(args.options),
                steps=args.steps, seed=args.seed, oracle=args.oracle, noise=args.noise)

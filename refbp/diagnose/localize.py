@@ -25,6 +25,7 @@ import pandas as pd
 from refbp.diagnose.adapters_layer import UserLayer
 from refbp.diagnose.check import resolve_oracle
 from refbp.diagnose.diagnosis import Record, compare, tensor_phrase
+from refbp.diagnose.trajectories import grad_of
 from refbp.metrics import Discrepancy
 from refbp.nn.container import Sequential
 from refbp.nn.module import Module
@@ -53,7 +54,8 @@ class Localization:
 
 
 def _reference_records(ref: Sequential, x: np.ndarray, g: np.ndarray) -> list[Record]:
-    outs, a = [], x
+    outs: list[Record] = []
+    a = x
     for m in ref:
         m.train()
         a = m(a)
@@ -64,7 +66,7 @@ def _reference_records(ref: Sequential, x: np.ndarray, g: np.ndarray) -> list[Re
         m.zero_grad()
         g = m.backward(g)
         back.append((i, "grad_input", np.array(g)))
-        back += [(i, f"grad:{n}", p.grad.copy()) for n, p in m.named_parameters()]
+        back += [(i, f"grad:{n}", grad_of(p)) for n, p in m.named_parameters()]
     return outs + back
 
 
@@ -99,7 +101,8 @@ def _torch_records(ref: Sequential, x: np.ndarray, g: np.ndarray) -> list[Record
 def _user_records(users: list[UserLayer], ref: Sequential, ref_recs: list[Record],
                   x: np.ndarray, g: np.ndarray) -> list[Record]:
     shapes = {(s, t): a.shape for s, t, a in ref_recs}
-    outs, a = [], x
+    outs: list[Record] = []
+    a = x
     for i, u in enumerate(users):
         a = u.forward(a, shapes[(i, "output")], True)
         outs.append((i, "output", a))
@@ -130,7 +133,8 @@ def localize(user_layers: Sequence[Any], reference: Sequential | Sequence[Module
     import copy
 
     ref = copy.deepcopy(reference if isinstance(reference, Sequential)
-                        else Sequential(*reference)).to(np.float64)
+                        else Sequential(*reference))
+    ref.to(np.float64)
     if len(ref) != len(user_layers):
         raise ValueError(f"user model has {len(user_layers)} layers, reference {len(ref)}")
     users = []

@@ -104,7 +104,7 @@ def noise_floor(run: Callable[[], list[Record]], *, threads: Sequence[int] = (1,
     max_ulp = 0
     table = {(s, t): a for s, t, a in base}
     for other in trajs[1:]:
-        for s, t, d in compare(other, base):
+        for _, t, d in compare(other, base):
             per[t] = max(per.get(t, 0.0), d.normwise)
         for s, t, a in other:
             ref = table[(s, t)]

@@ -93,6 +93,11 @@ def layer_values(module: Module, seed: int) -> dict[str, np.ndarray]:
     return out
 
 
+def grad_of(p: Parameter) -> np.ndarray:
+    """A copy of ``p.grad`` (zeros when backward left none)."""
+    return np.zeros_like(p.data) if p.grad is None else p.grad.copy()
+
+
 def module_layer_trajectory(m: Module, xs: list[np.ndarray], douts: list[np.ndarray],
                             buffers: tuple[str, ...]) -> list[Record]:
     """Outputs, input gradients, parameter gradients and buffers of a refbp layer."""
@@ -102,7 +107,7 @@ def module_layer_trajectory(m: Module, xs: list[np.ndarray], douts: list[np.ndar
         m.zero_grad()
         out.append((k, "output", np.array(m(x))))
         out.append((k, "grad_input", np.array(m.backward(g))))
-        out += [(k, f"grad:{n}", p.grad.copy()) for n, p in m.named_parameters()]
+        out += [(k, f"grad:{n}", grad_of(p)) for n, p in m.named_parameters()]
         out += [(k, f"state:{b}", np.array(getattr(m, b))) for b in buffers]
     if buffers:
         m.eval()

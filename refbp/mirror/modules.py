@@ -110,7 +110,7 @@ def _generic_to_torch(m: Module, torch_type: type) -> torch.nn.Module:
         kwargs["bias"] = m.bias is not None
     t = torch_type(**kwargs).to(_torch_dtype(_module_dtype(m)))
     _copy_state(m.state_dict(), t)
-    return t
+    return t.train(m.training)
 
 
 def _generic_from_torch(t: torch.nn.Module, refbp_type: type) -> Module:
@@ -133,11 +133,11 @@ def _generic_from_torch(t: torch.nn.Module, refbp_type: type) -> Module:
     m = refbp_type(**kwargs)
     if sd:
         m.load_state_dict(sd, strict=False)
-    return m
+    return m.train(t.training)
 
 
 def _sequential_to_torch(m: rnn.Sequential) -> torch.nn.Module:
-    return torch.nn.Sequential(*[to_torch(c) for c in m])
+    return torch.nn.Sequential(*[to_torch(c) for c in m]).train(m.training)
 
 
 def _sequential_from_torch(t: torch.nn.Module, path: str = "") -> Module:
@@ -146,7 +146,7 @@ def _sequential_from_torch(t: torch.nn.Module, path: str = "") -> Module:
 
 
 def _register_builtins() -> None:
-    names = ["Linear", "Identity", "Flatten", "ReLU", "LeakyReLU", "ELU", "GELU", "SiLU",
+    names = ["Linear", "BatchNorm1d", "Identity", "Flatten", "ReLU", "LeakyReLU", "ELU", "GELU", "SiLU",
              "Sigmoid", "Tanh", "Softplus", "Softmax", "LogSoftmax", "MSELoss", "L1Loss",
              "HuberLoss", "SmoothL1Loss", "BCELoss", "BCEWithLogitsLoss", "CrossEntropyLoss",
              "NLLLoss"]

@@ -15,6 +15,7 @@ from refbp.nn.activation import (
     Softplus,
     Tanh,
 )
+from refbp.nn.batchnorm import BatchNorm1d
 from refbp.nn.container import Sequential
 from refbp.nn.linear import Flatten, Identity, Linear
 from refbp.nn.loss import (
@@ -32,7 +33,7 @@ from refbp.nn.loss import (
 from refbp.nn.module import Module, Parameter
 
 __all__ = [
-    "BCELoss", "BCEWithLogitsLoss", "CrossEntropyLoss", "ELU", "Flatten", "GELU", "HuberLoss",
+    "BCELoss", "BatchNorm1d", "BCEWithLogitsLoss", "CrossEntropyLoss", "ELU", "Flatten", "GELU", "HuberLoss",
     "Identity", "L1Loss", "LeakyReLU", "Linear", "LogSoftmax", "Loss", "MSELoss", "Module",
     "NLLLoss", "Parameter", "ReLU", "SSELoss", "Sequential", "SiLU", "Sigmoid", "SmoothL1Loss",
     "Softmax", "Softplus", "Tanh", "init", "utils",

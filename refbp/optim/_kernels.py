@@ -98,6 +98,34 @@ def rdiv(s: Any, t: np.ndarray) -> np.ndarray:
     return np.reciprocal(t) * scalar(s, t.dtype)
 
 
+def weight_decay_(param: np.ndarray, grad: np.ndarray, lr: Any, weight_decay: float,
+                  decoupled: bool = False) -> np.ndarray:
+    """torch's two weight decays; returns the gradient the update continues with.
+
+    - L2 penalty (``decoupled=False``): ``grad + weight_decay * param``, a new array
+      (torch ``grad.add(param, alpha=weight_decay)``);
+    - decoupled (AdamW, NAdamW, RAdamW): ``param *= 1 - lr * weight_decay`` in place
+      (torch ``param.mul_(1 - lr * weight_decay)``); ``grad`` is returned unchanged.
+    """
+    if weight_decay == 0:
+        return grad
+    if decoupled:
+        mul_(param, 1 - lr * weight_decay)
+        return grad
+    return add(grad, param, weight_decay)
+
+
+def adam_moments_(exp_avg: np.ndarray, exp_avg_sq: np.ndarray, grad: np.ndarray,
+                  beta1: float, beta2: float) -> None:
+    """Adam's running moments in place, as torch writes them::
+
+        exp_avg.lerp_(grad, 1 - beta1)
+        exp_avg_sq.mul_(beta2).addcmul_(grad, grad, value=1 - beta2)
+    """
+    lerp_(exp_avg, grad, 1 - beta1)
+    addcmul_(mul_(exp_avg_sq, beta2), grad, grad, 1 - beta2)
+
+
 def as_scalar(x: Any) -> Any:
     """torch's ``_to_scalar``: a 1-element array becomes 0-d; anything else is returned as is."""
     if isinstance(x, np.ndarray) and x.ndim != 0:

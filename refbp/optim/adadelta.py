@@ -18,8 +18,7 @@ def adadelta_update(param: np.ndarray, grad: np.ndarray, state: dict[str, Any], 
     ``_single_tensor_adadelta``)."""
     state["step"] += 1
     g = -grad if maximize else grad
-    if weight_decay != 0:
-        g = K.add(g, param, weight_decay)
+    g = K.weight_decay_(param, g, lr, weight_decay)
     square_avg, acc_delta = state["square_avg"], state["acc_delta"]
     eps_ = K.scalar(eps, param.dtype)
     K.addcmul_(K.mul_(square_avg, rho), g, g, 1 - rho)

@@ -18,8 +18,7 @@ def adagrad_update(param: np.ndarray, grad: np.ndarray, state: dict[str, Any], *
     state["step"] += 1
     step = float(state["step"])
     g = -grad if maximize else grad
-    if weight_decay != 0:
-        g = K.add(g, param, weight_decay)
+    g = K.weight_decay_(param, g, lr, weight_decay)
     clr = lr / (1 + (step - 1) * lr_decay)
     state_sum = state["sum"]
     K.addcmul_(state_sum, g, g, 1)

@@ -28,14 +28,9 @@ def adam_update(param: np.ndarray, grad: np.ndarray, state: dict[str, Any], *, l
     beta1, beta2 = betas
     g = -grad if maximize else grad
     state["step"] += 1
-    if weight_decay != 0:
-        if decoupled_weight_decay:
-            K.mul_(param, 1 - lr * weight_decay)
-        else:
-            g = K.add(g, param, weight_decay)
+    g = K.weight_decay_(param, g, lr, weight_decay, decoupled_weight_decay)
     exp_avg, exp_avg_sq = state["exp_avg"], state["exp_avg_sq"]
-    K.lerp_(exp_avg, g, 1 - beta1)
-    K.addcmul_(K.mul_(exp_avg_sq, beta2), g, g, 1 - beta2)
+    K.adam_moments_(exp_avg, exp_avg_sq, g, beta1, beta2)
     step = float(state["step"])
     bias_correction1 = 1 - beta1**step
     bias_correction2 = 1 - beta2**step

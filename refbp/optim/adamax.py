@@ -19,8 +19,7 @@ def adamax_update(param: np.ndarray, grad: np.ndarray, state: dict[str, Any], *,
     beta1, beta2 = betas
     g = -grad if maximize else grad
     state["step"] += 1
-    if weight_decay != 0:
-        g = K.add(g, param, weight_decay)
+    g = K.weight_decay_(param, g, lr, weight_decay)
     exp_avg, exp_inf = state["exp_avg"], state["exp_inf"]
     K.lerp_(exp_avg, g, 1 - beta1)
     norm_buf = np.abs(g)
@@ -54,8 +53,11 @@ class Adamax(Optimizer):
     params : iterable
     lr : float or 0-d ndarray, default 2e-3
     betas : (float, float), default (0.9, 0.999)
+        Decay of the first moment ``m`` and of the infinity norm ``u``; both in ``[0, 1)``.
     eps : float, default 1e-8
+        Floor of ``u`` (inside the max).
     weight_decay : float, default 0
+        L2 penalty added to the gradient.
     maximize : bool, default False (keyword-only)
     """
 

@@ -1,4 +1,4 @@
-"""NAdam (Adam with Nesterov momentum, optionally with decoupled weight decay): ``torch.optim.NAdam``."""
+"""NAdam (Adam with Nesterov momentum; NAdamW with decoupled decay): ``torch.optim.NAdam``."""
 
 from __future__ import annotations
 
@@ -25,18 +25,13 @@ def nadam_update(param: np.ndarray, grad: np.ndarray, state: dict[str, Any], *, 
     state["step"] += 1
     step = float(state["step"])
     bias_correction2 = 1 - beta2**step
-    if weight_decay != 0:
-        if decoupled_weight_decay:
-            K.mul_(param, 1 - lr * weight_decay)
-        else:
-            g = K.add(g, param, weight_decay)
+    g = K.weight_decay_(param, g, lr, weight_decay, decoupled_weight_decay)
     mu = beta1 * (1.0 - 0.5 * (0.96 ** (step * momentum_decay)))
     mu_next = beta1 * (1.0 - 0.5 * (0.96 ** ((step + 1) * momentum_decay)))
     mu_product = state["mu_product"]
     mu_product *= mu
     exp_avg, exp_avg_sq = state["exp_avg"], state["exp_avg_sq"]
-    K.lerp_(exp_avg, g, 1 - beta1)
-    K.addcmul_(K.mul_(exp_avg_sq, beta2), g, g, 1 - beta2)
+    K.adam_moments_(exp_avg, exp_avg_sq, g, beta1, beta2)
     denom = np.sqrt(exp_avg_sq / K.scalar(bias_correction2, param.dtype))
     mu_product_next = float(mu_product) * mu_next
     denom += K.scalar(eps, param.dtype)
@@ -76,9 +71,13 @@ class NAdam(Optimizer):
     params : iterable
     lr : float or 0-d ndarray, default 2e-3
     betas : (float, float), default (0.9, 0.999)
+        ``beta1`` scales the momentum schedule ``mu_t``; ``beta2`` decays ``v``.
     eps : float, default 1e-8
+        Added to ``sqrt(v_hat_t)``.
     weight_decay : float, default 0
+        L2 penalty, or the decoupled decay with ``decoupled_weight_decay``.
     momentum_decay : float, default 4e-3
+        ``psi`` in ``mu_t``.
     decoupled_weight_decay : bool, default False
     maximize : bool, default False (keyword-only)
     """

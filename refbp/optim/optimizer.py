@@ -97,13 +97,16 @@ class Optimizer:
 
     A subclass validates its hyperparameters, lists its per-parameter state keys in
     ``state_keys`` and provides :meth:`_init_state` (the state before the first step) and
-    :meth:`update` (the update rule, a plain function of arrays and numbers).
+    ``update`` (the update rule, a plain function of arrays and numbers).
     """
 
     #: Per-parameter state keys this optimizer creates (``load_state_dict`` rejects others).
     state_keys: frozenset[str] = frozenset()
-    #: Group keys passed to :meth:`update` (``None``: every key of ``defaults``).
+    #: Group keys passed to ``update`` (``None``: every key of ``defaults``).
     update_args: tuple[str, ...] | None = None
+    #: The update rule of one parameter, ``update(param, grad, state, **hyperparameters)``:
+    #: a plain function of arrays and numbers (set with ``staticmethod`` by subclasses).
+    update: Callable[..., None]
 
     def __init__(self, params: Iterable[Any], defaults: dict[str, Any]) -> None:
         if isinstance(params, (Parameter, np.ndarray)):
@@ -216,10 +219,6 @@ class Optimizer:
         """The state of a parameter at its first step (subclasses override)."""
         raise NotImplementedError(f"{type(self).__name__} does not implement _init_state")
 
-    @staticmethod
-    def update(param: np.ndarray, grad: np.ndarray, state: dict[str, Any], **hyper: Any) -> None:
-        """The functional update rule of one parameter (subclasses override)."""
-        raise NotImplementedError("Optimizer subclasses define update()")
 
     def _params_with_grad(self, group: dict[str, Any]) -> Iterator[tuple[Parameter, np.ndarray]]:
         """``(param, grad)`` for every parameter of ``group`` whose grad is not ``None``."""

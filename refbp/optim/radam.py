@@ -20,14 +20,9 @@ def radam_update(param: np.ndarray, grad: np.ndarray, state: dict[str, Any], *, 
     g = -grad if maximize else grad
     state["step"] += 1
     step = float(state["step"])
-    if weight_decay != 0:
-        if decoupled_weight_decay:
-            K.mul_(param, 1 - lr * weight_decay)
-        else:
-            g = K.add(g, param, weight_decay)
+    g = K.weight_decay_(param, g, lr, weight_decay, decoupled_weight_decay)
     exp_avg, exp_avg_sq = state["exp_avg"], state["exp_avg_sq"]
-    K.lerp_(exp_avg, g, 1 - beta1)
-    K.addcmul_(K.mul_(exp_avg_sq, beta2), g, g, 1 - beta2)
+    K.adam_moments_(exp_avg, exp_avg_sq, g, beta1, beta2)
     bias_correction1 = 1 - beta1**step
     bias_correction2 = 1 - beta2**step
     corrected = exp_avg / K.scalar(bias_correction1, param.dtype)
@@ -80,8 +75,11 @@ class RAdam(Optimizer):
     params : iterable
     lr : float or 0-d ndarray, default 1e-3
     betas : (float, float), default (0.9, 0.999)
+        Decay of ``m`` and ``v``; ``beta2`` also fixes ``rho_inf``.
     eps : float, default 1e-8
+        Added to ``sqrt(v_t)`` in the adaptive term ``l_t``.
     weight_decay : float, default 0
+        L2 penalty, or the decoupled decay with ``decoupled_weight_decay``.
     decoupled_weight_decay : bool, default False
     maximize : bool, default False (keyword-only)
     """

@@ -18,8 +18,7 @@ def rmsprop_update(param: np.ndarray, grad: np.ndarray, state: dict[str, Any], *
     """One RMSprop update of ``param`` and ``state`` in place (torch ``_single_tensor_rmsprop``)."""
     g = -grad if maximize else grad
     state["step"] += 1
-    if weight_decay != 0:
-        g = K.add(g, param, weight_decay)
+    g = K.weight_decay_(param, g, lr, weight_decay)
     square_avg = state["square_avg"]
     K.addcmul_(K.mul_(square_avg, alpha), g, g, 1 - alpha)
     if centered:

@@ -19,8 +19,7 @@ def sgd_update(param: np.ndarray, grad: np.ndarray, buf: np.ndarray | None, *, l
     Line by line torch's ``_single_tensor_sgd``; ``grad`` is never modified.
     """
     g = -grad if maximize else grad
-    if weight_decay != 0:
-        g = K.add(g, param, weight_decay)
+    g = K.weight_decay_(param, g, lr, weight_decay)
     if momentum != 0:
         if buf is None:
             buf = g.copy()

@@ -93,7 +93,7 @@ class ComparisonResult:
                  md_list([f"baseline: {self.baseline} ({_commit(self.provenance, 'baseline')})",
                           f"new: {self.new} ({_commit(self.provenance, 'new')})",
                           f"{len(self.newly_failing)} newly failing, {len(self.grown)} grown "
-                          f"> {self.factor:g}x, {len(self.fixed)} fixed, "
+                          f"more than {self.factor:g}x, {len(self.fixed)} fixed, "
                           f"{len(self.added_scenarios)} scenarios added, "
                           f"{len(self.removed_scenarios)} removed"]), "",
                  f"A case is (scenario, dtype, tensor), worst over steps. It has grown when its "
@@ -164,8 +164,8 @@ def compare_frames(base: pd.DataFrame, new: pd.DataFrame, *, factor: float = DEF
         raise ValueError(f"factor must be a finite number > 1, got {factor!r}")
     if not np.isfinite(floor) or floor < 0.0:
         raise ValueError(f"floor must be a finite number >= 0, got {floor!r}")
-    cases = aggregate_cases(base).join(aggregate_cases(new), how="outer", lsuffix="_base",
-                                       rsuffix="_new", sort=False)
+    cases = aggregate_cases(base).merge(aggregate_cases(new), how="outer", left_index=True,
+                                        right_index=True, suffixes=("_base", "_new"))
     in_base = cases["passed_base"].notna()
     in_new = cases["passed_new"].notna()
     base_pass = cases["passed_base"].astype("boolean")

@@ -30,7 +30,7 @@ from refbp.report.summary import (
     worst_per_kind,
 )
 
-MAX_PLOT_SCENARIOS = 20
+MAX_PLOT_SCENARIOS = 16
 MAX_HEATMAP_ROWS = 150
 
 CSS = """

@@ -1,6 +1,5 @@
 """SGD with momentum in torch's form, torch-like step() style."""
 
-import numpy as np
 
 
 class SGD:
