@@ -139,6 +139,17 @@ def test_custom_root_module_is_rejected_at_root() -> None:
         from_torch(Net())
 
 
+@pytest.mark.xfail(strict=True, reason="no hint for custom containers yet (proposed patch)")
+def test_custom_container_error_says_what_to_do() -> None:
+    class Net(tnn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.body = tnn.Sequential(tnn.Linear(2, 2))
+
+    with pytest.raises(TypeError, match=r"build the model from nn\.Sequential$"):
+        from_torch(Net())
+
+
 def test_subclass_of_a_supported_layer_is_not_silently_converted() -> None:
     class Doubling(tnn.Linear):
         def forward(self, x: torch.Tensor) -> torch.Tensor:

@@ -1,4 +1,4 @@
-"""Fuzzing with hypothesis: random architectures and values, refbp vs torch and vs finite differences.
+"""Fuzzing (hypothesis): random architectures and values, refbp vs torch and finite differences.
 
 Generated: depth 1-3 ``Linear`` layers of widths 1-6 with a random activation after each
 hidden layer (every refbp activation and option), a random loss (MSE, CrossEntropy,

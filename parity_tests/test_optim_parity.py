@@ -397,7 +397,7 @@ def test_closure_returns_the_same_loss_as_torch() -> None:
     traj = Trajectory(labels([task]))
     for step in range(3):
         loss, tloss = opt.step(closure), topt.step(tclosure)
-        d = discrepancy(np.array(loss), float(tloss), tolerance_for(np.float64))
+        d = discrepancy(np.array(loss), float(tloss.detach()), tolerance_for(np.float64))
         assert d.passed, f"refbp vs torch closure loss at step {step}: {d}"
         traj.record(task.params, task.tparams)
     traj.check("closure")

@@ -334,3 +334,30 @@ def test_check_gradients_bad_torch_fn() -> None:
     with pytest.raises(ValueError, match=r"^torch_fn returned \(2,\), expected a tensor of the "
                                          r"output shape \(3,\)$"):
         check_gradients(TanhGELU(), np.ones(3), torch_fn=lambda t: t[:2])
+
+
+# -- BatchNorm: train/eval mode and the preflight run ------------------------------------------
+def _bn_model(train: bool) -> tnn.Module:
+    torch.manual_seed(5)
+    m = tnn.Sequential(tnn.Linear(3, 4), tnn.BatchNorm1d(4), tnn.ReLU(), tnn.Linear(4, 2))
+    with torch.no_grad():
+        m[1].running_mean.uniform_(-1, 1)
+        m[1].running_var.uniform_(0.5, 2)
+    return m.train(train)
+
+
+@pytest.mark.parametrize("train", [True, False], ids=["train", "eval"])
+def test_batchnorm_in_both_modes(train: bool) -> None:
+    r = np.random.default_rng(5)
+    model = _bn_model(train)
+    before = model[1].running_mean.clone()
+    assert_parity(model, r.standard_normal((8, 3)), r.standard_normal((8, 2)), loss="MSELoss",
+                  optimizer=("SGD", {"lr": 0.1}), steps=3, batch_size=4)
+    assert torch.equal(model[1].running_mean, before) and model.training is train
+
+
+def test_batchnorm_batch_of_one_in_training_mode() -> None:
+    with pytest.raises(ValueError, match=r"^torch_model cannot be applied to inputs of shape "
+                                         r"\(1, 3\) \(float64\): Expected more than 1 value per "
+                                         r"channel when training"):
+        assert_parity(_bn_model(True), np.ones((1, 3)), np.ones((1, 2)), loss="MSELoss")

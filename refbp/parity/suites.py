@@ -10,6 +10,7 @@
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Callable, Iterable
 
 from refbp.parity.scenario import DataSpec, Scenario, Spec
@@ -206,7 +207,7 @@ def full() -> list[Scenario]:
     for dt in DTYPES:
         for seed in (0, 1, 2):
             for case in CASES:
-                opt = Spec(case.optimizer.__name__, dict(case.options))
+                opt = Spec(case.optimizer.__name__, copy.deepcopy(case.options))
                 out.append(train(f"full-mlp-{case.id}", mlp(4, 8, 3), Spec("MSELoss"), opt,
                                  REG_DATA, dt, steps=100, seed=seed,
                                  description=case.description))

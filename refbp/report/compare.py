@@ -149,7 +149,7 @@ def _config_changes(base: pd.DataFrame, new: pd.DataFrame,
     cb, cn = _scenario_config(base), _scenario_config(new)
     changes: dict[str, list[str]] = {}
     for name in common:
-        diffs = [f"{col} {cb.at[name, col]!s} -> {cn.at[name, col]!s}" for col in cb.columns
+        diffs = [f"{col} {cb.at[name, col]!s} → {cn.at[name, col]!s}" for col in cb.columns
                  if str(cb.at[name, col]) != str(cn.at[name, col])]
         if diffs:
             changes[name] = diffs

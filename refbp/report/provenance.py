@@ -40,7 +40,7 @@ def package_version(name: str) -> str:
 def blas_info() -> dict[str, Any]:
     """numpy's BLAS and LAPACK build (name, version, configuration) and its SIMD extensions."""
     try:
-        config = np.show_config(mode="dicts")  # numpy >= 1.26
+        config: Any = np.show_config(mode="dicts")  # numpy >= 1.26
     except TypeError:
         return {"blas": "unknown (numpy < 1.26 has no show_config(mode='dicts'))"}
     if not isinstance(config, dict):
@@ -48,7 +48,7 @@ def blas_info() -> dict[str, Any]:
     deps = config.get("Build Dependencies", {})
     out: dict[str, Any] = {}
     for lib in ("blas", "lapack"):
-        info = deps.get(lib, {})
+        info: dict[str, Any] = deps.get(lib, {})
         out[lib] = {k: str(info[k]) for k in ("name", "version", "openblas configuration")
                     if k in info}
     simd = config.get("SIMD Extensions", {})

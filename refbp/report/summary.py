@@ -59,9 +59,9 @@ def scenario_summary(df: pd.DataFrame) -> pd.DataFrame:
     first = first_rows.set_index("scenario")
     out["first_failure_step"] = first["step"].reindex(out.index).astype("Int64")
     out["first_failure_tensor"] = first["tensor"].reindex(out.index).fillna("").astype(str)
-    short = [f"step {s}, {t}" if t else "" for s, t in
-             zip(out["first_failure_step"].astype(object), out["first_failure_tensor"])]
-    out["first_failure"] = short
+    out["first_failure"] = [f"step {s}, {t}" if t else "" for s, t in
+                            zip(out["first_failure_step"].astype(object),
+                                out["first_failure_tensor"], strict=True)]
     messages = {r["scenario"]: failure_message(r) for _, r in first_rows.iterrows()}
     out["first_failure_message"] = [messages.get(name, "") for name in out.index]
     out["worst_normwise"] = g["normwise"].max()

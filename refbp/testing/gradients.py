@@ -120,37 +120,39 @@ def _float64(value: Any) -> Any:
     return value
 
 
+def _dict_subject(o: Any, pdict: dict[str, Any], gdict: dict[str, Any]) -> _Subject:
+    """Parameters and gradients in two dicts with the same keys (numpy-ml style)."""
+    for k in pdict:
+        pdict[k] = _float64(pdict[k])
+    return _Subject(o.forward, o.backward, dict(pdict),
+                    lambda: {k: gdict.get(k) for k in pdict},
+                    lambda: _zero_arrays(list(gdict.values())))
+
+
+def _attr_subject(o: Any, names: dict[str, str]) -> _Subject:
+    """Parameters and gradients as attributes, e.g. ``W`` and ``dW``."""
+    for a in names:
+        setattr(o, a, _float64(getattr(o, a)))
+    return _Subject(o.forward, o.backward, {a: getattr(o, a) for a in names},
+                    lambda: {a: getattr(o, g, None) for a, g in names.items()},
+                    lambda: _zero_arrays([getattr(o, g, None) for g in names.values()]))
+
+
 def _object_subject(obj: Any, params: Mapping[str, str] | None) -> _Subject:
     o = copy.deepcopy(obj)
-    store: dict[str, np.ndarray] = {}
     if params is not None:
-        names = dict(params)
-        missing = [a for a in names if not isinstance(getattr(o, a, None), np.ndarray)]
+        missing = [a for a in params if not isinstance(getattr(o, a, None), np.ndarray)]
         if missing:
             raise ValueError(f"params names attributes {missing} that are not arrays on "
                              f"{type(obj).__name__}")
-    else:
-        names = {}
-        for pname, gname in _DICT_PAIRS:
-            pd_, gd = getattr(o, pname, None), getattr(o, gname, None)
-            if isinstance(pd_, dict) and isinstance(gd, dict):
-                for k in pd_:
-                    pd_[k] = _float64(pd_[k])
-                    store[k] = pd_[k]
-
-                def read(gd: dict[str, Any] = gd) -> dict[str, Any]:
-                    return {k: gd.get(k) for k in store}
-
-                return _Subject(o.forward, o.backward, store, read,
-                                lambda: _zero_arrays(list(gd.values())))
-        names = {a: f"d{a}" for a, v in vars(o).items()
-                 if isinstance(v, np.ndarray) and v.dtype.kind == "f" and hasattr(o, f"d{a}")}
-    for a in names:
-        setattr(o, a, _float64(getattr(o, a)))
-        store[a] = getattr(o, a)
-    return _Subject(o.forward, o.backward, store,
-                    lambda: {a: getattr(o, g, None) for a, g in names.items()},
-                    lambda: _zero_arrays([getattr(o, g, None) for g in names.values()]))
+        return _attr_subject(o, dict(params))
+    for pname, gname in _DICT_PAIRS:
+        pdict, gdict = getattr(o, pname, None), getattr(o, gname, None)
+        if isinstance(pdict, dict) and isinstance(gdict, dict):
+            return _dict_subject(o, pdict, gdict)
+    return _attr_subject(o, {a: f"d{a}" for a, v in vars(o).items()
+                             if isinstance(v, np.ndarray) and v.dtype.kind == "f"
+                             and hasattr(o, f"d{a}")})
 
 
 def _zero_arrays(values: list[Any]) -> None:

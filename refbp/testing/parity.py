@@ -70,7 +70,8 @@ def _torch_loss(loss: Any) -> torch.nn.Module:
         if loss == "SSELoss":
             return SSELossTorch()
         cls = getattr(torch.nn, loss, None)
-        if loss not in loss_names() or not inspect.isclass(cls):
+        if loss not in loss_names() or not (inspect.isclass(cls)
+                                            and issubclass(cls, torch.nn.Module)):
             raise ValueError(f"unknown loss {loss!r}; known: {', '.join(loss_names())}")
         return cls()
     if inspect.isclass(loss) and issubclass(loss, torch.nn.Module):
@@ -135,7 +136,12 @@ def _check_weights(tmodel: torch.nn.Module, what: str) -> None:
 
 def _preflight(tmodel: torch.nn.Module, tloss: torch.nn.Module, xb: np.ndarray,
                yb: np.ndarray) -> None:
-    """Apply the torch side once; turn shape/target errors (and torch warnings) into ValueError."""
+    """Apply (a copy of) the torch side once; shape/target errors become ValueError.
+
+    torch warnings (e.g. MSELoss broadcasting targets of another shape) count as errors. A copy
+    runs so that running statistics (BatchNorm) of the compared model are not updated here.
+    """
+    tmodel = copy.deepcopy(tmodel)
     with torch.no_grad(), warnings.catch_warnings():
         warnings.simplefilter("error")
         try:
