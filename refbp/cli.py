@@ -56,6 +56,9 @@ def _parser() -> argparse.ArgumentParser:
     cmp_.add_argument("new", type=Path, help="new report directory or results.parquet")
     cmp_.add_argument("--factor", type=float, default=10.0,
                       help="flag discrepancies that grew more than this factor (default 10)")
+    cmp_.add_argument("--floor", type=float, default=1e-3,
+                      help="ignore growth that stays below this fraction of the tolerance "
+                      "(default 1e-3)")
 
     rep = sub.add_parser("report", help="re-render summary.md and report.html from Parquet")
     rep.add_argument("dir", type=Path, help="report directory")
@@ -164,7 +167,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
     for p in (args.baseline, args.new):
         if not p.exists():
             raise CLIError(f"no such report: {p}")
-    result = compare_reports(args.baseline, args.new, factor=args.factor)
+    result = compare_reports(args.baseline, args.new, factor=args.factor, floor=args.floor)
     print(result.to_markdown())
     return 1 if result.regressed else 0
 

@@ -43,8 +43,8 @@ def make_results(fail: bool = True) -> pd.DataFrame:
                    ignore_index=True)
     if fail:
         m = (df["scenario"] == "bad|<mlp>") & (df["tensor"] == "grad:0.weight") & (df["step"] >= 3)
-        df.loc[m, ["tol_ratio", "normwise", "refbp_value", "torch_value"]] = [[7.5, 3e-11, 1.5,
-                                                                                 1.25]]
+        df.loc[m, ["tol_ratio", "normwise", "max_abs", "refbp_value", "torch_value"]] = [
+            [7.5, 3e-11, 0.25, 1.5, 1.25]]
         df.loc[m, "passed"] = False
         df.loc[m, "attribution"] = "finite differences agree with torch; refbp is off"
     return df
@@ -92,9 +92,9 @@ def test_coerce_gives_documented_dtypes_and_order_and_keeps_extras() -> None:
 def test_failure_message_names_everything() -> None:
     row = make_results().query("not passed").iloc[0]
     assert failure_message(row) == (
-        "refbp vs torch: scenario bad|<mlp>, step 3, tensor grad:0.weight, index (0, 1): "
-        "refbp=1.5, torch=1.25, tol ratio 7.5, normwise 3e-11; "
-        "finite differences agree with torch; refbp is off")
+        "refbp vs torch: scenario bad|<mlp> (float64, seed 0), step 3, tensor grad:0.weight, "
+        "index (0, 1): refbp=1.5, torch=1.25; normwise 3e-11 (tol 1e-12), tol ratio 7.5 "
+        "(rtol 1e-09, atol 1e-12); finite differences agree with torch; refbp is off")
 
 
 # -- provenance --------------------------------------------------------------------------------
@@ -132,7 +132,8 @@ def test_scenario_summary_figures() -> None:
     assert bad["failed_rows"] == 2 and bad["steps"] == 4
     assert bad["worst_tol_ratio"] == 7.5 and bad["grad_tol_ratio"] == 7.5
     assert bad["first_failure"] == "step 3, grad:0.weight"
-    assert bad["first_failure_message"].startswith("refbp vs torch: scenario bad|<mlp>, step 3")
+    assert bad["first_failure_message"].startswith(
+        "refbp vs torch: scenario bad|<mlp> (float64, seed 0), step 3")
     ok = s.loc["mlp_ok"]
     rows = df[df["scenario"] == "mlp_ok"]
     assert ok["param_normwise"] == rows.loc[rows["kind"] == "param", "normwise"].max()
@@ -152,7 +153,7 @@ def test_error_row_is_reported() -> None:
     df = pd.concat([df, err], ignore_index=True)
     s = scenario_summary(df).iloc[0]
     assert not s["passed"] and s["first_failure"] == "step 3, error"
-    assert s["first_failure_message"] == ("refbp vs torch: scenario boom, step 3: error: "
+    assert s["first_failure_message"] == ("refbp vs torch: scenario boom (float64, seed 0), step 3: error: "
                                           "RuntimeError: shapes differ")
     assert s["final_refbp_loss"] == df.loc[df["step"] == 2, "refbp_loss"].iloc[0]
     assert "RuntimeError: shapes differ" in to_markdown(df, {})
@@ -165,8 +166,8 @@ def test_summary_markdown(report: tuple[Path, pd.DataFrame]) -> None:
     assert "| bad\\|&lt;mlp&gt; | float64 | 4 | FAIL | 3.00e-11 | 7.50e+00 | step 3, " \
            "grad:0.weight |" in md
     assert "| mlp_ok | float64 | 4 | pass |" in md
-    assert "- refbp vs torch: scenario bad\\|&lt;mlp&gt;, step 3, tensor grad:0.weight, " \
-           "index (0, 1): refbp=1.5, torch=1.25, tol ratio 7.5" in md
+    assert "- refbp vs torch: scenario bad\\|&lt;mlp&gt; (float64, seed 0), step 3, tensor " \
+           "grad:0.weight, index (0, 1): refbp=1.5, torch=1.25; normwise 3e-11" in md
     assert "| grad | FAIL | 3.00e-11 | 7.50e+00 | 3 | grad:0.weight | (0, 1) | 1.5 | 1.25 |" in md
     assert f"| git_commit | {json.loads((out / 'provenance.json').read_text())['git_commit']} |" \
         in md
@@ -209,13 +210,17 @@ def test_html_is_self_contained_with_plots(report: tuple[Path, pd.DataFrame]) ->
     assert '<td class="fail">FAIL</td>' in page and '<td class="pass">pass</td>' in page
 
 
-def test_html_limits_plots_failing_first() -> None:
+def test_html_limits_plots_failing_then_closest_to_failing() -> None:
     df = make_results()
-    page = render_html(df, {}, max_plot_scenarios=1)
-    assert page.count('src="data:image/png;base64,') == 2
-    assert "Plots for 1 of 3 scenarios" in page
-    section = page.split('id="s1"')[1].split("</section>")[0]  # the failing scenario
-    assert "data:image/png;base64," in section
+    df.loc[(df["scenario"] == "f32_clf") & (df["tensor"] == "output"), "tol_ratio"] = 0.5
+    page = render_html(df, {}, max_plot_scenarios=2)
+    assert page.count('src="data:image/png;base64,') == 3  # heatmap + 2 scenarios
+    assert "Plots for 2 of 3 scenarios" in page
+    sections = {name: page.split(f'id="{anchor}"')[1].split("</section>")[0]
+                for name, anchor in (("mlp_ok", "s0"), ("bad", "s1"), ("f32_clf", "s2"))}
+    assert "data:image/png;base64," in sections["bad"]
+    assert "data:image/png;base64," in sections["f32_clf"]
+    assert "data:image/png;base64," not in sections["mlp_ok"]
 
 
 def test_render_recreates_identical_files(report: tuple[Path, pd.DataFrame],

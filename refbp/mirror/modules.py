@@ -146,8 +146,8 @@ def _sequential_from_torch(t: torch.nn.Module, path: str = "") -> Module:
 
 
 def _register_builtins() -> None:
-    names = ["Linear", "BatchNorm1d", "Identity", "Flatten", "ReLU", "LeakyReLU", "ELU", "GELU", "SiLU",
-             "Sigmoid", "Tanh", "Softplus", "Softmax", "LogSoftmax", "MSELoss", "L1Loss",
+    names = ["Linear", "BatchNorm1d", "Identity", "Flatten", "ReLU", "LeakyReLU", "ELU", "GELU",
+             "SiLU", "Sigmoid", "Tanh", "Softplus", "Softmax", "LogSoftmax", "MSELoss", "L1Loss",
              "HuberLoss", "SmoothL1Loss", "BCELoss", "BCEWithLogitsLoss", "CrossEntropyLoss",
              "NLLLoss"]
     for n in names:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import inspect
 from typing import Any
 
@@ -68,8 +69,8 @@ def build_optimizer(s: Scenario, model: Module) -> Any:
     from refbp import optim
 
     cls = _lookup(optim, optim.Optimizer, s.optimizer, "optimizer", s.name)
-    return _instantiate(cls, _array_args(s.optimizer.args, "float64"), s.name,
-                        list(model.parameters()))
+    args = {k: copy.deepcopy(v) for k, v in s.optimizer.args.items()}
+    return _instantiate(cls, args, s.name, list(model.parameters()))
 
 
 def build_scheduler(s: Scenario, opt: Any) -> Any:

@@ -4,7 +4,8 @@ Per step k (1-based) the runner feeds the same batch to both sides and records:
 
 - ``loss``, ``output``, ``grad_input`` (d loss / d model input) and ``grad:<param>`` from the
   forward/backward pass with the parameters *before* update k;
-- ``param:<param>`` after update k and ``state:<param>:<key>`` for every optimizer state array.
+- ``param:<param>`` after update k, ``buffer:<name>`` for float buffers (BatchNorm running
+  statistics) and ``state:<param>:<key>`` for every optimizer state array.
 
 Each record is one row of the tidy results table (schema in ``refbp.report.schema``). When a
 gradient first fails, float64 central finite differences on that step attribute the error to
@@ -31,6 +32,10 @@ from refbp.nn.module import Module
 from refbp.parity.build import build_loss, build_model, build_optimizer, build_scheduler
 from refbp.parity.datagen import make_data
 from refbp.parity.scenario import Scenario
+from refbp.report.schema import failure_message as describe_failure
+
+__all__ = ["ScenarioResult", "Trial", "build_trial", "describe_failure", "execute",
+           "pair_parameters", "run_scenario"]
 from refbp.tolerances import TOLERANCES, Tolerance
 
 
@@ -221,6 +226,10 @@ def execute(trial: Trial, base: dict[str, Any], tol: Tolerance,
                 for key, val in mstate.items():
                     if isinstance(val, np.ndarray) and key in tstate and key != "step":
                         rec(f"state:{n}:{key}", "state", val, to_numpy(tstate[key]))
+        tbuffers = dict(tmodel.named_buffers())
+        for n, b in model.named_buffers():
+            if n in tbuffers and b.dtype.kind == "f":
+                rec(f"buffer:{n}", "buffer", b, to_numpy(tbuffers[n]))
         result.rows.extend(rows)
         if any(r["nonfinite"] for r in rows):
             break
@@ -247,22 +256,3 @@ def run_scenario(s: Scenario, *, suite: str = "") -> ScenarioResult:
     for r in result.rows:
         r["suite"] = suite
     return result
-
-
-def describe_failure(row: dict[str, Any]) -> str:
-    """The one-line "refbp vs torch" message of a failing row."""
-    if row["kind"] == "error":
-        return (f"refbp vs torch: scenario {row['scenario']}, step {row['step']}: the run raised "
-                f"{row['explanation']}")
-    text = (f"refbp vs torch: scenario {row['scenario']} ({row['dtype']}, seed {row['seed']}), "
-            f"step {row['step']}, tensor {row['tensor']}, index {row['worst_index']}: "
-            f"refbp={row['refbp_value']!r}, torch={row['torch_value']!r}; normwise rel "
-            f"{row['normwise']:.3e} (tol {row['normwise_tol']:.0e}), tol ratio "
-            f"{row['tol_ratio']:.3e} (rtol {row['rtol']:.0e}, atol {row['atol']:.0e})")
-    if row["nonfinite"]:
-        text += "; first non-finite value here"
-    if row.get("attribution"):
-        text += f"; {row['attribution']}"
-    if row.get("explanation"):
-        text += f"; {row['explanation']}"
-    return text

@@ -88,6 +88,9 @@ def op_scenarios() -> list[Scenario]:
                                    Spec("Linear", {"in_features": 15, "out_features": 4})],
                        Spec("MSELoss"), DataSpec("regression", n=8, features=15, outputs=4), dt,
                        "Flatten then Linear"))
+        out.append(_op("batchnorm", [Spec("BatchNorm1d", {"num_features": 5})], Spec("MSELoss"),
+                       _REG, dt, "BatchNorm1d in training mode (batch statistics, running "
+                       "mean and unbiased running variance)"))
         for name, pre, loss, data in LOSSES:
             out.append(_op(name, pre or [Spec("Identity")], loss, data, dt,
                            f"{loss.describe()} op check"))
@@ -182,6 +185,11 @@ def training_scenarios(dtype: str) -> list[Scenario]:
               description="classifier, CE with label smoothing"),
         train("bin-bcelogits-adamw", mlp(4, 16, 1, "SiLU"), Spec("BCEWithLogitsLoss"),
               Spec("AdamW", {"lr": 0.01}), BIN_DATA, dtype, description="binary classifier"),
+        train("mlp-batchnorm-sgd", (Spec("Linear", {"in_features": 4, "out_features": 16}),
+                                    Spec("BatchNorm1d", {"num_features": 16}), Spec("ReLU"),
+                                    Spec("Linear", {"in_features": 16, "out_features": 3})),
+              Spec("MSELoss"), Spec("SGD", {"lr": 0.05, "momentum": 0.9}), REG_DATA, dtype,
+              description="MLP with BatchNorm1d: running statistics compared every step"),
         train("mlp-steplr", mlp(4, 16, 3), Spec("MSELoss"), Spec("SGD", {"lr": 0.1}), REG_DATA,
               dtype, scheduler=Spec("StepLR", {"step_size": 5, "gamma": 0.5}),
               description="SGD with StepLR"),

@@ -4,8 +4,9 @@ Sections: headline, provenance, the scenario table (pass/fail coloured, linked t
 scenario), a scenario x tensor-kind heatmap of the worst tolerance ratio, the first failing
 rows, then per scenario its worst discrepancy per tensor kind with loss curves and error vs
 step. To keep rendering fast on large reports only ``max_plot_scenarios`` scenarios get plots
-(failing ones first) and the heatmap shows at most ``max_heatmap_rows`` scenarios (failing
-ones first); the page says what was left out. Every string from the data is escaped.
+(failing ones first, then multi-step ones closest to failing) and the heatmap shows at most
+``max_heatmap_rows`` scenarios (failing ones first); the page says what was left out. Every
+string from the data is escaped.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from refbp.report import plots
 from refbp.report.schema import KINDS, failure_message
 from refbp.report.summary import (
     Table,
+    decisive_normwise,
     first_failures,
     headline,
     kind_table,
@@ -78,9 +80,13 @@ def html_table(table: Table, *, links: dict[int, str] | None = None) -> str:
 
 
 def _plot_order(summary: pd.DataFrame) -> list[str]:
-    """Scenario names, failing ones first, each group in table order."""
+    """Scenario names by interest: failing ones (table order), then multi-step scenarios by
+    worst tolerance ratio (closest to failing first), then single-step ones likewise."""
     failing = summary.loc[~summary["passed"], "scenario"].tolist()
-    return failing + summary.loc[summary["passed"], "scenario"].tolist()
+    passing = summary[summary["passed"]].assign(_single=summary["steps"] <= 1)
+    passing = passing.sort_values(["_single", "worst_tol_ratio"], ascending=[True, False],
+                                  kind="stable", na_position="last")
+    return failing + passing["scenario"].tolist()
 
 
 def _heatmap(df: pd.DataFrame, summary: pd.DataFrame, max_rows: int) -> str:
@@ -148,11 +154,13 @@ def render_html(df: pd.DataFrame, provenance: dict[str, Any], *,
     plotted = set(_plot_order(summary)[:max_plot_scenarios])
     losses = df.groupby(["scenario", "step"], sort=True)[["refbp_loss", "torch_loss"]].first()
     tensors = df[df["kind"] != "error"]
+    tensors = tensors.assign(normwise=decisive_normwise(tensors))
     errors = tensors.groupby(["scenario", "kind", "step"], sort=True)["normwise"].max()
     parts.append("<h2>Per scenario</h2>")
     if len(plotted) < len(summary):
         parts.append(f"<p class='note'>Plots for {len(plotted)} of {len(summary)} scenarios "
-                     "(failing ones first); the others have tables only.</p>")
+                     "(failing ones first, then those closest to failing); the others have "
+                     "tables only.</p>")
     for row in summary.itertuples(index=False):
         name = row.scenario
         verdict = "pass" if row.passed else "FAIL"

@@ -80,8 +80,11 @@ def scenario_plots(steps: Sequence[int], refbp_loss: Sequence[float],
     fig = Figure(figsize=(10.0, 3.4))
     fig.subplots_adjust(left=0.07, right=0.98, bottom=0.14, top=0.84, wspace=0.25)
     ax_loss, ax_err = fig.subplots(1, 2)
-    ax_loss.plot(steps, torch_loss, "-", color="tab:orange", lw=2.5, label="torch")
-    ax_loss.plot(steps, refbp_loss, "--", color="tab:blue", lw=1.5, label="refbp")
+    few = len(steps) <= 30
+    ax_loss.plot(steps, torch_loss, "-", color="tab:orange", lw=2.5, label="torch",
+                 marker="o" if few else None, fillstyle="none", ms=7)
+    ax_loss.plot(steps, refbp_loss, "--", color="tab:blue", lw=1.5, label="refbp",
+                 marker="." if few else None)
     loss_values = np.asarray(list(refbp_loss) + list(torch_loss), dtype=np.float64)
     finite_loss = loss_values[np.isfinite(loss_values)]
     if finite_loss.size and finite_loss.min() > 0 and finite_loss.max() > 100 * finite_loss.min():
@@ -99,7 +102,7 @@ def scenario_plots(steps: Sequence[int], refbp_loss: Sequence[float],
     for kind, (x, err) in errors.items():
         err = np.asarray(err, dtype=np.float64)
         shown = np.where(np.isfinite(err), np.maximum(err, ERROR_FLOOR), top)
-        (line,) = ax_err.plot(x, shown, "-", marker="." if len(x) <= 30 else None, label=kind)
+        (line,) = ax_err.plot(x, shown, "-", marker="." if few else None, label=kind)
         bad = ~np.isfinite(err)
         if bad.any():
             ax_err.plot(np.asarray(x)[bad], shown[bad], "x", color=line.get_color(), ms=9)

@@ -71,7 +71,8 @@ COLUMNS: list[Column] = [
 ]
 
 COLUMN_NAMES: list[str] = [c.name for c in COLUMNS]
-KINDS: tuple[str, ...] = ("loss", "output", "grad_input", "grad", "param", "state", "error")
+KINDS: tuple[str, ...] = ("loss", "output", "grad_input", "grad", "param", "buffer", "state",
+                          "error")
 DTYPES: tuple[str, ...] = tuple(TOLERANCES)
 
 
@@ -125,15 +126,22 @@ def coerce_results(df: pd.DataFrame) -> pd.DataFrame:
 
 
 def failure_message(row: Any) -> str:
-    """The one-line "refbp vs torch" message for a failing row (a Series or a mapping)."""
-    where = f"refbp vs torch: scenario {row['scenario']}, step {int(row['step'])}"
+    """The one-line "refbp vs torch" message for a failing row (a Series or a mapping).
+
+    It names the scenario (dtype, seed), step, tensor, worst index, both values there, the
+    normwise error and tolerance ratio with the tolerance used, and any attribution or
+    explanation.
+    """
+    where = (f"refbp vs torch: scenario {row['scenario']} ({row['dtype']}, seed "
+             f"{int(row['seed'])}), step {int(row['step'])}")
     if row["kind"] == "error":
         return f"{where}: error: {row['explanation']}"
     msg = (f"{where}, tensor {row['tensor']}, index {row['worst_index']}: "
-           f"refbp={row['refbp_value']:.17g}, torch={row['torch_value']:.17g}, "
-           f"tol ratio {row['tol_ratio']:.3g}, normwise {row['normwise']:.3g}")
+           f"refbp={row['refbp_value']:.17g}, torch={row['torch_value']:.17g}; normwise "
+           f"{row['normwise']:.3g} (tol {row['normwise_tol']:.0e}), tol ratio "
+           f"{row['tol_ratio']:.3g} (rtol {row['rtol']:.0e}, atol {row['atol']:.0e})")
     if row["nonfinite"]:
-        msg += " (non-finite value)"
+        msg += " (first non-finite value)"
     for extra in ("attribution", "explanation"):
         if row[extra]:
             msg += f"; {row[extra]}"

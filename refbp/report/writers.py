@@ -20,6 +20,7 @@ import json
 import os
 import shutil
 import tempfile
+import uuid
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -93,7 +94,10 @@ def _prepare_parent(out_dir: Path) -> Path:
     if not os.access(parent, os.W_OK | os.X_OK):
         raise ReportWriteError(f"cannot write the report {out_dir}: {parent} is not writable")
     if out_dir.exists() or out_dir.is_symlink():
-        if not out_dir.is_dir() or out_dir.is_symlink():
+        if out_dir.is_symlink():
+            raise ReportWriteError(f"report path {out_dir} is a symlink; give the real "
+                                   "directory (a symlink cannot be replaced atomically)")
+        if not out_dir.is_dir():
             raise ReportWriteError(f"report path {out_dir} exists and is not a directory")
         if any(out_dir.iterdir()) and not (out_dir / PARQUET).is_file():
             raise ReportWriteError(f"refusing to replace {out_dir}: it is not empty and not a "
@@ -105,8 +109,7 @@ def _swap_in(tmp: Path, out_dir: Path) -> None:
     """Rename ``tmp`` to ``out_dir``, moving an existing ``out_dir`` aside first."""
     backup = None
     if out_dir.exists():
-        backup = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.old-", dir=out_dir.parent))
-        backup.rmdir()
+        backup = out_dir.with_name(f".{out_dir.name}.old-{uuid.uuid4().hex[:12]}")
         os.rename(out_dir, backup)
     try:
         os.rename(tmp, out_dir)
