@@ -172,6 +172,11 @@ OPTIMIZERS = [("SGD", {"lr": 0.1, "momentum": 0.9, "nesterov": True}),
 def test_training_steps_match_torch_float64(data: st.DataObject, case: Case, kind: str,
                                             optimizer: tuple[str, dict[str, Any]],
                                             steps: int) -> None:
+    # Exact output ties make d loss / d hidden mathematically zero but numerically +-1e-17,
+    # with a sign set by summation order; any adaptive step turns that into a parameter
+    # difference the later steps grow (found with eps = 1e-4 too: bias 3.1e-12 vs 4.8e-12 after
+    # three Adam steps). Only SGD, whose update is linear in the gradient, trains on ties.
+    assume(case.weights != "ties" or optimizer[0] == "SGD")
     x, y = data.draw(data_for(case, kind))
     batch = data.draw(st.sampled_from([None, 1, 2]))
     _assert_all_passed(compare(case.model(), x, y, loss=LOSSES[case.loss](), dtype="float64",

@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Callable
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -56,6 +57,9 @@ def add_subcommands(subparsers: Any) -> None:
                        help="also measure torch's own noise floor (thread counts 1 and 2)")
         p.add_argument("--csv", type=Path, default=None,
                        help="write the rows (report schema) to this CSV file")
+        p.add_argument("--out", type=Path, default=None, metavar="DIR",
+                       help="write a full report (results.parquet/csv, summary.md with the "
+                       "explanation, report.html) to DIR")
 
 
 def _run(args: argparse.Namespace, kind: str) -> int:
@@ -74,7 +78,19 @@ def _run(args: argparse.Namespace, kind: str) -> int:
     print(d)
     if args.csv is not None:
         d.frame.to_csv(args.csv, index=False)
+    if args.out is not None:
+        _write_report(d, args)
     return d.exit_code
+
+
+def _write_report(d: Diagnosis, args: argparse.Namespace) -> None:
+    from refbp.report import collect_provenance, write_report
+
+    prov = collect_provenance(seeds=[args.seed], started=datetime.now(timezone.utc),
+                              wall_time_s=0.0,
+                              extra={"check": args.command, "user_spec": str(args.spec),
+                                     "like": args.like})
+    print(f"report: {write_report(d.frame, args.out, prov)}")
 
 
 def cmd_check_optimizer(args: argparse.Namespace) -> int:

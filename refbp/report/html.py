@@ -47,6 +47,7 @@ td.pass { background: #d7f5d7; } td.fail { background: #f8d0d0; font-weight: bol
 .ok { color: #17701a; } .bad { color: #b00020; }
 code, .mono { font-family: ui-monospace, 'SFMono-Regular', Menlo, monospace; font-size: 0.9em; }
 img { max-width: 100%; } .note { color: #666; font-size: 0.9em; }
+.explain { background: #fff8e1; border-left: 4px solid #f0b400; padding: 0.4em 0.8em; }
 section.scenario { border-top: 1px solid #ddd; margin-top: 1.5em; }
 """
 
@@ -83,7 +84,8 @@ def _plot_order(summary: pd.DataFrame) -> list[str]:
     """Scenario names by interest: failing ones (table order), then multi-step scenarios by
     worst tolerance ratio (closest to failing first), then single-step ones likewise."""
     failing = summary.loc[~summary["passed"], "scenario"].tolist()
-    passing = summary[summary["passed"]].assign(_single=summary["steps"] <= 1)
+    passing = summary[summary["passed"]]
+    passing = passing.assign(_single=passing["steps"] <= 1)
     passing = passing.sort_values(["_single", "worst_tol_ratio"], ascending=[True, False],
                                   kind="stable", na_position="last")
     return failing + passing["scenario"].tolist()
@@ -166,8 +168,10 @@ def render_html(df: pd.DataFrame, provenance: dict[str, Any], *,
         verdict = "pass" if row.passed else "FAIL"
         parts += [f'<section class="scenario" id="{anchors[name]}">',
                   f"<h3>{e(name)} <span class='{'ok' if row.passed else 'bad'}'>"
-                  f"{verdict}</span></h3>", f"<p class='note'>{e(scenario_caption(row))}</p>",
-                  html_table(kind_table(worst[worst["scenario"] == name]))]
+                  f"{verdict}</span></h3>", f"<p class='note'>{e(scenario_caption(row))}</p>"]
+        if row.explanation:
+            parts.append(f"<p class='explain'><b>Explanation:</b> {e(row.explanation)}</p>")
+        parts.append(html_table(kind_table(worst[worst["scenario"] == name])))
         if name in plotted:
             tol = float(df.loc[df["scenario"] == name, "normwise_tol"].iloc[0])
             parts.append(_scenario_plot(name, losses, errors, tol))

@@ -59,7 +59,8 @@ def scenario_summary(df: pd.DataFrame) -> pd.DataFrame:
     "step 3, grad:0.weight"), ``first_failure_message`` (the full "refbp vs torch" line),
     ``worst_normwise, worst_tol_ratio``, per kind present ``<kind>_normwise`` and
     ``<kind>_tol_ratio`` (the worst over steps and tensors), ``final_refbp_loss`` and
-    ``final_torch_loss`` (last step with a finite loss record).
+    ``final_torch_loss`` (last step with a finite loss record), ``explanation`` (the first
+    non-empty explanation of the scenario, e.g. the convention a user's code follows).
     Normwise figures are :func:`decisive_normwise`.
     """
     g = df.groupby("scenario", sort=False)
@@ -78,6 +79,9 @@ def scenario_summary(df: pd.DataFrame) -> pd.DataFrame:
                                 out["first_failure_tensor"], strict=True)]
     messages = {r["scenario"]: failure_message(r) for _, r in first_rows.iterrows()}
     out["first_failure_message"] = [messages.get(name, "") for name in out.index]
+    explained = df[(df["kind"] != "error") & (df["explanation"].astype(str) != "")]
+    first_expl = explained.groupby("scenario", sort=False)["explanation"].first()
+    out["explanation"] = first_expl.reindex(out.index).fillna("").astype(str)
     df = df.assign(normwise=decisive_normwise(df))
     g = df.groupby("scenario", sort=False)
     out["worst_normwise"] = g["normwise"].max()
@@ -210,6 +214,8 @@ def to_markdown(df: pd.DataFrame, provenance: dict[str, Any]) -> str:
     parts += ["## Worst discrepancy per tensor kind", ""]
     for row in summary.itertuples(index=False):
         verdict = "pass" if row.passed else "FAIL"
-        parts += [f"### {row.scenario} ({verdict})", "", _md_cell(scenario_caption(row)), "",
-                  md_table(kind_table(worst[worst["scenario"] == row.scenario])), ""]
+        parts += [f"### {row.scenario} ({verdict})", "", _md_cell(scenario_caption(row)), ""]
+        if row.explanation:
+            parts += [f"**Explanation:** {_md_cell(row.explanation)}", ""]
+        parts += [md_table(kind_table(worst[worst["scenario"] == row.scenario])), ""]
     return "\n".join(parts)

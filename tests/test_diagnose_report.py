@@ -1,0 +1,26 @@
+"""A diagnosis written as a report carries its explanation into summary.md and report.html."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from pathlib import Path
+
+from refbp.diagnose import check_optimizer
+from refbp.report import collect_provenance, scenario_summary, write_report
+
+USER = Path(__file__).parent / "user_code"
+
+
+def test_explanation_reaches_summary_and_html(tmp_path: Path) -> None:
+    d = check_optimizer(f"{USER}/adam_eps_inside_sqrt.py:Adam", like="Adam", oracle="refbp")
+    assert not d.matches_torch
+    assert "epsilon is added inside the square root" in d.explanation
+    summary = scenario_summary(d.frame)
+    assert summary["explanation"].iloc[0] == d.explanation
+    assert not summary["passed"].iloc[0]
+    prov = collect_provenance(seeds=[0], started=datetime.now(timezone.utc), wall_time_s=0.0)
+    out = write_report(d.frame, tmp_path / "diag", prov)
+    md = (out / "summary.md").read_text()
+    html = (out / "report.html").read_text()
+    assert "**Explanation:** your Adam matches torch's (refbp reference) Adam except" in md
+    assert "<b>Explanation:</b> your Adam matches torch&#x27;s (refbp reference) Adam" in html
