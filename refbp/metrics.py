@@ -2,7 +2,8 @@
 
 ``discrepancy(a, b, tol)`` returns every figure the reports carry for one tensor: max absolute
 error, max relative error, normwise relative error, worst tolerance ratio, cosine similarity,
-the index of the worst element and both values there, and whether it passes.
+the index of the worst element and both values there, the largest ULP distance (in the arrays'
+own dtype), and whether it passes.
 """
 
 from __future__ import annotations
@@ -15,6 +16,32 @@ import numpy as np
 from refbp.tolerances import Tolerance
 
 TINY = np.finfo(np.float64).tiny
+
+_INT = {np.dtype(np.float32): (np.int32, 0x7FFFFFFF),
+        np.dtype(np.float64): (np.int64, 0x7FFFFFFFFFFFFFFF)}
+
+
+def _ordered(x: np.ndarray) -> np.ndarray:
+    """Map float bit patterns to integers in the order of the floats (-0 and +0 both 0)."""
+    itype, mask = _INT[x.dtype]
+    i = np.ascontiguousarray(x).view(itype).astype(np.int64)
+    return np.where(i < 0, -(i & mask), i)
+
+
+def ulp_distance(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Elementwise ULP distance between two float32 (or two float64) arrays.
+
+    Equal values give 0, neighbouring floats 1; -0.0 and +0.0 are 0 apart. Positions where
+    either value is NaN or infinite get -1. Raises ValueError for different shapes or dtypes.
+    """
+    a, b = np.asarray(a), np.asarray(b)
+    if a.shape != b.shape:
+        raise ValueError(f"ulp_distance needs equal shapes, got {a.shape} and {b.shape}")
+    if a.dtype != b.dtype or a.dtype not in _INT:
+        raise ValueError(f"ulp_distance needs two float32 or two float64 arrays, got "
+                         f"{a.dtype} and {b.dtype}")
+    d = np.abs(_ordered(a) - _ordered(b))
+    return np.where(np.isfinite(a) & np.isfinite(b), d, -1)
 
 
 @dataclass(frozen=True)
@@ -31,6 +58,7 @@ class Discrepancy:
     b_value: float
     nonfinite: bool
     passed: bool
+    max_ulp: float = float("nan")
 
     def as_dict(self) -> dict[str, Any]:
         d = asdict(self)
@@ -49,15 +77,16 @@ def discrepancy(a: Any, b: Any, tol: Tolerance) -> Discrepancy:
     b64 = np.asarray(b, dtype=np.float64)
     if a64.shape != b64.shape:
         raise ValueError(f"refbp vs reference: shape {a64.shape} != {b64.shape}")
+    max_ulp = _max_ulp(np.asarray(a), np.asarray(b))
     if a64.size == 0:
-        return Discrepancy(0.0, 0.0, 0.0, 0.0, 1.0, (), 0.0, 0.0, False, True)
+        return Discrepancy(0.0, 0.0, 0.0, 0.0, 1.0, (), 0.0, 0.0, False, True, 0.0)
     fa, fb = np.isfinite(a64), np.isfinite(b64)
     same_nonfinite = (~fa & ~fb) & ((a64 == b64) | (np.isnan(a64) & np.isnan(b64)))
     bad = (~fa | ~fb) & ~same_nonfinite
     if bad.any():
         idx = tuple(int(i) for i in np.argwhere(bad)[0])
         return Discrepancy(float("inf"), float("inf"), float("inf"), float("inf"), float("nan"),
-                           idx, float(a64[idx]), float(b64[idx]), True, False)
+                           idx, float(a64[idx]), float(b64[idx]), True, False, max_ulp)
     both = fa & fb
     a_f = np.where(both, a64, 0.0)
     b_f = np.where(both, b64, 0.0)
@@ -82,4 +111,13 @@ def discrepancy(a: Any, b: Any, tol: Tolerance) -> Discrepancy:
     # floor ``atol`` then decides, as it does elementwise.
     passed = tol_ratio <= 1.0 and (normwise <= tol.normwise or float(diff.max()) <= tol.atol)
     return Discrepancy(float(diff.max()), float(rel.max()), normwise, tol_ratio, cosine, idx,
-                       float(a64[idx]), float(b64[idx]), False, passed)
+                       float(a64[idx]), float(b64[idx]), False, passed, max_ulp)
+
+
+def _max_ulp(a: np.ndarray, b: np.ndarray) -> float:
+    """Largest finite ULP distance in ``a``'s dtype (NaN when the dtypes differ or none)."""
+    if a.dtype != b.dtype or a.dtype not in _INT or a.size == 0:
+        return float("nan")
+    d = ulp_distance(a, b)
+    d = d[d >= 0]
+    return float(d.max()) if d.size else float("nan")

@@ -153,8 +153,9 @@ def test_error_row_is_reported() -> None:
     df = pd.concat([df, err], ignore_index=True)
     s = scenario_summary(df).iloc[0]
     assert not s["passed"] and s["first_failure"] == "step 3, error"
-    assert s["first_failure_message"] == ("refbp vs torch: scenario boom (float64, seed 0), step 3: error: "
-                                          "RuntimeError: shapes differ")
+    assert s["first_failure_message"] == (
+        "refbp vs torch: scenario boom (float64, seed 0), step 3: error: "
+        "RuntimeError: shapes differ")
     assert s["final_refbp_loss"] == df.loc[df["step"] == 2, "refbp_loss"].iloc[0]
     assert "RuntimeError: shapes differ" in to_markdown(df, {})
 

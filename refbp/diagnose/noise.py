@@ -17,33 +17,9 @@ import numpy as np
 import pandas as pd
 
 from refbp.diagnose.diagnosis import Record, compare, worst
+from refbp.metrics import ulp_distance
 
-_INT = {np.dtype(np.float32): (np.int32, 0x7FFFFFFF), np.dtype(np.float64): (np.int64,
-                                                                            0x7FFFFFFFFFFFFFFF)}
-
-
-def _ordered(x: np.ndarray) -> np.ndarray:
-    """Map float bit patterns to integers in the order of the floats (-0 and +0 both 0)."""
-    itype, mask = _INT[x.dtype]
-    i = np.ascontiguousarray(x).view(itype).astype(np.int64)
-    return np.where(i < 0, -(i & mask), i)
-
-
-def ulp_distance(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Elementwise ULP distance between two float32 (or two float64) arrays.
-
-    Equal values give 0, neighbouring floats 1; -0.0 and +0.0 are 0 apart. Positions where
-    either value is NaN or infinite get -1. Raises ValueError for different shapes or dtypes.
-    """
-    a, b = np.asarray(a), np.asarray(b)
-    if a.shape != b.shape:
-        raise ValueError(f"ulp_distance needs equal shapes, got {a.shape} and {b.shape}")
-    if a.dtype != b.dtype or a.dtype not in _INT:
-        raise ValueError(f"ulp_distance needs two float32 or two float64 arrays, got "
-                         f"{a.dtype} and {b.dtype}")
-    d = np.abs(_ordered(a) - _ordered(b))
-    return np.where(np.isfinite(a) & np.isfinite(b), d, -1)
-
+__all__ = ["NoiseFloor", "noise_floor", "ulp_distance", "ulp_histogram"]
 
 def ulp_histogram(a: np.ndarray, b: np.ndarray, *, tensor: str = "") -> pd.DataFrame:
     """Histogram of :func:`ulp_distance` as a tidy table.
@@ -108,7 +84,7 @@ def noise_floor(run: Callable[[], list[Record]], *, threads: Sequence[int] = (1,
             per[t] = max(per.get(t, 0.0), d.normwise)
         for s, t, a in other:
             ref = table[(s, t)]
-            if a.dtype in _INT and a.dtype == ref.dtype:
+            if a.dtype in (np.float32, np.float64) and a.dtype == ref.dtype:
                 max_ulp = max(max_ulp, int(ulp_distance(a, ref).max(initial=0)))
     floor = max((worst(compare(o, base)) for o in trajs[1:]), default=0.0)
     return NoiseFloor(floor, max_ulp, len(trajs), tuple(threads), per)

@@ -72,7 +72,7 @@ def _row(base: dict[str, Any], step: int, tensor: str, kind: str, d: Discrepancy
     row.update(step=step, tensor=tensor, kind=kind, numel=numel, max_abs=d.max_abs,
                max_rel=d.max_rel, normwise=d.normwise, tol_ratio=d.tol_ratio, cosine=d.cosine,
                worst_index=str(d.worst_index), refbp_value=d.a_value, torch_value=d.b_value,
-               nonfinite=d.nonfinite, passed=d.passed, refbp_loss=losses[0],
+               nonfinite=d.nonfinite, passed=d.passed, max_ulp=d.max_ulp, refbp_loss=losses[0],
                torch_loss=losses[1], attribution="", explanation="")
     return row
 
@@ -82,7 +82,8 @@ def _error_row(base: dict[str, Any], step: int, exc: BaseException) -> dict[str,
     row = dict(base)
     row.update(step=step, tensor="error", kind="error", numel=0, max_abs=nan, max_rel=nan,
                normwise=nan, tol_ratio=nan, cosine=nan, worst_index="", refbp_value=nan,
-               torch_value=nan, nonfinite=False, passed=False, refbp_loss=nan, torch_loss=nan,
+               torch_value=nan, nonfinite=False, passed=False, max_ulp=nan, refbp_loss=nan,
+               torch_loss=nan,
                attribution="",
                explanation=f"{type(exc).__name__}: {exc}".strip())
     return row

@@ -91,6 +91,21 @@ def _plot_order(summary: pd.DataFrame) -> list[str]:
     return failing + passing["scenario"].tolist()
 
 
+def _ulp_section(df: pd.DataFrame) -> str:
+    """ULP-distance histogram of the float32 rows (reports without ``max_ulp`` get none)."""
+    if "max_ulp" not in df.columns:
+        return ""
+    f32 = df[(df["dtype"] == "float32") & (df["kind"] != "error") & df["max_ulp"].notna()]
+    if f32.empty:
+        return ""
+    by_kind = {k: g["max_ulp"].to_numpy() for k, g in f32.groupby("kind", sort=False)}
+    median = float(f32["max_ulp"].median())
+    return ("<h2>float32: ULP distances</h2><p class='note'>Largest ULP distance between refbp "
+            f"and torch in each float32 tensor (median {median:g} ULP over {len(f32)} rows). "
+            "A few ULP is rounding; a tail into thousands means accumulated error.</p>"
+            f"<img alt='ULP histogram' src='{plots.ulp_histogram(by_kind)}'>")
+
+
 def _heatmap(df: pd.DataFrame, summary: pd.DataFrame, max_rows: int) -> str:
     kinds = [k for k in KINDS if k != "error" and k in set(df["kind"].unique())]
     if not kinds or summary.empty:
@@ -153,6 +168,7 @@ def render_html(df: pd.DataFrame, provenance: dict[str, Any], *,
             items = "".join(f"<li class='mono'>{e(failure_message(r))}</li>"
                             for _, r in rows.iterrows())
             parts.append(f"<h3>{e(name)}</h3><ul>{items}</ul>")
+    parts.append(_ulp_section(df))
     plotted = set(_plot_order(summary)[:max_plot_scenarios])
     losses = df.groupby(["scenario", "step"], sort=True)[["refbp_loss", "torch_loss"]].first()
     tensors = df[df["kind"] != "error"]

@@ -129,3 +129,31 @@ def _short(value: float) -> str:
     if np.isinf(value):
         return "inf"
     return "0" if value == 0 else f"{value:.0e}"
+
+
+def ulp_histogram(max_ulps: Mapping[str, np.ndarray]) -> str:
+    """Histogram of per-tensor largest ULP distances, one bar series per tensor kind.
+
+    Bins are 0, 1, 2, 3-4, 5-8, ... (powers of two); ``max_ulps`` maps a kind to the largest
+    ULP distance of each of its rows (NaN entries are skipped).
+    """
+    values = {k: np.asarray(v, dtype=np.float64) for k, v in max_ulps.items()}
+    values = {k: v[np.isfinite(v)] for k, v in values.items()}
+    top = max((float(v.max()) for v in values.values() if v.size), default=0.0)
+    edges = [-0.5, 0.5, 1.5, 2.5]
+    while edges[-1] < top:
+        edges.append(2 * edges[-1] - 0.5 if edges[-1] > 2 else edges[-1] * 2)
+    labels = ["0", "1", "2"] + [f"{int(lo + 0.5)}-{int(hi - 0.5)}"
+                                for lo, hi in zip(edges[3:-1], edges[4:], strict=False)]
+    fig = Figure(figsize=(8.0, 3.0))
+    ax = fig.add_axes((0.08, 0.25, 0.9, 0.65))
+    width = 0.8 / max(len(values), 1)
+    for i, (kind, v) in enumerate(values.items()):
+        counts, _ = np.histogram(v, bins=edges)
+        ax.bar(np.arange(len(counts)) + i * width, counts, width=width, label=kind)
+    ax.set_xticks(np.arange(len(edges) - 1) + 0.4 - width / 2)
+    ax.set_xticklabels(labels[: len(edges) - 1], rotation=45, fontsize=7)
+    ax.set_xlabel("largest ULP distance refbp vs torch in a tensor")
+    ax.set_ylabel("tensors (rows)")
+    ax.legend(fontsize=7, ncol=4)
+    return to_data_uri(fig)
