@@ -2,9 +2,8 @@
 
 Every converted model is run on the same input as the torch original (``compare_module``) so a
 conversion that reorders children or drops weights fails on values, not only on structure.
-Tests marked ``xfail(strict=True)`` document gaps with a proposed patch to
-``refbp/mirror/modules.py`` (see the helper's report); they start passing -- and, being strict,
-fail -- once the patch lands, which is the signal to drop the mark.
+ModuleDict children keep their names, frozen parameters stay frozen, a converter whose
+parameter names do not match fails loudly, and a custom container gets a hint.
 """
 
 from __future__ import annotations
@@ -90,8 +89,6 @@ def test_module_list_nested_in_sequential() -> None:
                                                    "0.2.bias"]
 
 
-@pytest.mark.xfail(strict=True, reason="ModuleDict keys become 0, 1, ...: parameter names in "
-                   "reports differ from the user's model (proposed patch: keep child names)")
 def test_module_dict_keeps_the_users_parameter_names() -> None:
     d = tnn.Sequential(tnn.ModuleDict({"encoder": tnn.Linear(2, 3), "act": tnn.ReLU()}))
     assert list(from_torch(d).state_dict()) == list(d.state_dict())
@@ -139,7 +136,6 @@ def test_custom_root_module_is_rejected_at_root() -> None:
         from_torch(Net())
 
 
-@pytest.mark.xfail(strict=True, reason="no hint for custom containers yet (proposed patch)")
 def test_custom_container_error_says_what_to_do() -> None:
     class Net(tnn.Module):
         def __init__(self) -> None:
@@ -243,15 +239,12 @@ def test_user_converter_with_a_weight_mapping() -> None:
 
 
 @pytest.mark.usefixtures("registry")
-@pytest.mark.xfail(strict=True, reason="the generic converter loads weights with strict=False: "
-                   "mismatched parameter names leave refbp's own init silently (proposed patch)")
 def test_generic_converter_rejects_mismatched_parameter_names() -> None:
     register_converter(RefbpScale, TorchAlphaScale)
     with pytest.raises(ValueError, match="alpha"):
         from_torch(TorchAlphaScale(3).double())
 
 
-@pytest.mark.xfail(strict=True, reason="from_torch does not copy requires_grad (proposed patch)")
 def test_frozen_parameters_stay_frozen() -> None:
     t = tnn.Linear(2, 2).double()
     t.bias.requires_grad_(False)

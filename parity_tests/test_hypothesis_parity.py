@@ -41,7 +41,7 @@ pytestmark = pytest.mark.parity
 tnn = torch.nn
 
 _LONG = int(os.environ.get("REFBP_FUZZ_EXAMPLES", "0"))
-FUZZ = settings(max_examples=_LONG or 25, deadline=None, derandomize=not _LONG, database=None,
+FUZZ = settings(max_examples=_LONG or 60, deadline=None, derandomize=not _LONG, database=None,
                 suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 
 ACTIVATIONS: dict[str, Any] = {

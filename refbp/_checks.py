@@ -56,7 +56,7 @@ def check_finite(x: np.ndarray, name: str) -> None:
     if not np.all(np.isfinite(x)):
         bad = np.argwhere(~np.isfinite(x))[0]
         idx = tuple(int(i) for i in bad)
-        raise ValueError(f"{name} contains a non-finite value {x[idx]!r} at index {idx}")
+        raise ValueError(f"{name} contains a non-finite value {float(x[idx])!r} at index {idx}")
 
 
 def check_last_dim(x: np.ndarray, size: int, name: str) -> None:

@@ -14,6 +14,7 @@ and copies the state dict. Users register converters for their own layers with
 from __future__ import annotations
 
 import inspect
+from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -131,18 +132,31 @@ def _generic_from_torch(t: torch.nn.Module, refbp_type: type) -> Module:
     if "dtype" in inspect.signature(refbp_type).parameters and dtypes:
         kwargs["dtype"] = dtypes[0]
     m = refbp_type(**kwargs)
-    if sd:
-        m.load_state_dict(sd, strict=False)
+    own = list(m.state_dict())
+    if sorted(own) != sorted(sd):
+        raise ValueError(
+            f"cannot convert {type(t).__name__} to {refbp_type.__name__} by name: torch has "
+            f"state {sorted(sd)}, refbp {sorted(own)}; register the converter with an explicit "
+            "from_torch function that maps the weights"
+        )
+    m.load_state_dict(sd)
+    for name, p in t.named_parameters(recurse=False):
+        if m._parameters.get(name) is not None:
+            m._parameters[name].requires_grad = p.requires_grad
     return m.train(t.training)
 
 
 def _sequential_to_torch(m: rnn.Sequential) -> torch.nn.Module:
-    return torch.nn.Sequential(*[to_torch(c) for c in m]).train(m.training)
+    children = OrderedDict((n, to_torch(c)) for n, c in m.named_children())
+    return torch.nn.Sequential(children).train(m.training)
 
 
 def _sequential_from_torch(t: torch.nn.Module, path: str = "") -> Module:
-    return rnn.Sequential(*[from_torch(c, _path=f"{path}{name}")
-                            for name, c in t.named_children()])
+    """A refbp Sequential of the children in order, keeping their names (ModuleDict keys)."""
+    seq = rnn.Sequential()
+    for name, c in t.named_children():
+        setattr(seq, name, from_torch(c, _path=f"{path}{name}"))
+    return seq.train(t.training)
 
 
 def _register_builtins() -> None:
@@ -185,10 +199,14 @@ def from_torch(module: torch.nn.Module, *, _path: str = "") -> Module:
     conv = _BY_TORCH.get(type(module))
     if conv is None:
         where = _path or "<root>"
+        hint = ""
+        if any(True for _ in module.children()):
+            hint = ("; a custom container is not converted because its forward() need not "
+                    "apply its children in order: build the model from nn.Sequential")
         raise TypeError(
             f"cannot convert module at {where!r} of type {type(module).__name__} to refbp; "
             f"supported types: {', '.join(supported_types())}, ModuleDict, ModuleList "
-            "(register your own with refbp.mirror.register_converter)"
+            f"(register your own with refbp.mirror.register_converter){hint}"
         )
     if conv.torch_type is torch.nn.Sequential:
         return _sequential_from_torch(module, f"{_path}." if _path else "")

@@ -51,11 +51,11 @@ def to_array(x: Any, name: str) -> np.ndarray:
 
 def dtype_name(dtype: Any) -> str:
     """``"float32"`` or ``"float64"`` for a dtype given as string, NumPy or torch dtype."""
-    text = str(dtype).removeprefix("torch.")
+    spec = dtype if isinstance(dtype, type | np.dtype) else str(dtype).removeprefix("torch.")
     try:
-        name = np.dtype(text).name
+        name = np.dtype(spec).name
     except TypeError:
-        name = text
+        name = str(spec)
     if name not in DTYPE_NAMES:
         raise ValueError(f"dtype must be 'float32' or 'float64', got {dtype!r}")
     return name

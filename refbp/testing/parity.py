@@ -241,6 +241,8 @@ def failure_message(result: ScenarioResult, *, limit: int = 5) -> str:
     if not failing:
         return f"refbp vs torch: scenario {result.scenario.name} passed"
     first = failing[0]
+    if first["kind"] == "error":
+        return describe_failure(first)
     tol = result.scenario.tol
     lines = [describe_failure(first),
              f"{len(failing)} of {len(result.rows)} compared tensors failed; tolerance used "
