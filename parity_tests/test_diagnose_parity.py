@@ -31,7 +31,8 @@ CASES = load_user(f"{HERE}/cases.py:CASES")
 CHECKS = {"optimizer": check_optimizer, "layer": check_layer, "loss": check_loss}
 
 
-@pytest.mark.parametrize("case", CASES, ids=[f"{c[1].split(':')[0]}-{c[2]}" for c in CASES])
+@pytest.mark.parametrize("case", CASES,
+                         ids=[f"{c[1]}-{c[2]}-{'+'.join(c[3]) or 'defaults'}" for c in CASES])
 def test_user_convention_identified_against_torch(case: tuple[Any, ...]) -> None:
     kind, spec, like, options, expected = case
     d = CHECKS[kind](f"{HERE}/{spec}", like=like, options=options, oracle="torch")
@@ -90,10 +91,10 @@ def test_batchnorm_float32_and_state_dict_keys() -> None:
 
 def test_localize_with_torch_hooks() -> None:
     rng = np.random.default_rng(0)
-    affine = load_user(f"{HERE}/linear_correct.py:Affine")
+    affine = load_user(f"{HERE}/linear_family.py:Affine")
     users = [affine(rng.standard_normal((4, 8)), rng.standard_normal(8)),
              load_user(f"{HERE}/relu.py:Relu")(),
-             load_user(f"{HERE}/linear_grad_mean.py:Dense")(8, 3)]
+             load_user(f"{HERE}/linear_family.py:Dense")(8, 3)]
     x = rng.standard_normal((6, 4))
     loc = localize(users, [Linear(4, 8), ReLU(), Linear(8, 3)], x, oracle="torch")
     assert (loc.layer, loc.phase, loc.tensor) == (2, "backward", "grad:weight")
@@ -102,7 +103,7 @@ def test_localize_with_torch_hooks() -> None:
 
 
 def test_noise_floor_is_reported() -> None:
-    d = check_optimizer(f"{HERE}/adam_tf_eps_hat.py:Adam", like="Adam", options={"lr": 1e-2},
+    d = check_optimizer(f"{HERE}/adam_family.py:AdamTfEpsHat", like="Adam", options={"lr": 1e-2},
                         oracle="torch", noise=True)
     assert d.noise_floor is not None and d.noise_floor <= TOLERANCES["float64"].normwise
     assert "torch's own noise floor on this check: normwise" in d.explanation

@@ -19,7 +19,7 @@ from refbp import nn as rnn
 from refbp.metrics import discrepancy
 from refbp.mirror import as_tensor, compare_module, from_torch, register_converter, to_numpy
 from refbp.mirror import modules as mirror_modules
-from refbp.nn.module import Cache, Module, Parameter
+from refbp.nn.module import Module
 from refbp.testing import assert_parity
 from refbp.tolerances import tolerance_for
 
@@ -38,13 +38,6 @@ def _sequential_output(children: Any, x: np.ndarray) -> np.ndarray:
         for c in children:
             t = c(t)
         return to_numpy(t)
-
-
-@pytest.fixture
-def registry(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Private copies of the converter registry, so user registrations do not leak."""
-    monkeypatch.setattr(mirror_modules, "_REGISTRY", dict(mirror_modules._REGISTRY))
-    monkeypatch.setattr(mirror_modules, "_BY_TORCH", dict(mirror_modules._BY_TORCH))
 
 
 def _x(shape: tuple[int, ...], dtype: Any = np.float64) -> np.ndarray:
@@ -155,38 +148,7 @@ def test_subclass_of_a_supported_layer_is_not_silently_converted() -> None:
         from_torch(tnn.Sequential(tnn.ReLU(), Doubling(2, 2)))
 
 
-# -- a user layer: torch Scale(x) = x * scale, and its refbp twin ------------------------------
-class TorchScale(tnn.Module):
-    """Per-feature scaling y = x * scale (a user's torch layer)."""
-
-    def __init__(self, num_features: int) -> None:
-        super().__init__()
-        self.num_features = num_features
-        self.scale = tnn.Parameter(torch.linspace(0.5, 1.5, num_features))
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return x * self.scale
-
-
-class RefbpScale(Module):
-    """y = x * scale, scale (F,), x (N, F). Backward: dL/dx = G * scale, dL/dscale = sum_n G x."""
-
-    def __init__(self, num_features: int, dtype: Any = None) -> None:
-        super().__init__()
-        self.num_features = num_features
-        self.scale = Parameter(np.ones(num_features, dtype=dtype or np.float64))
-        self._cache = Cache("RefbpScale")
-
-    def forward(self, x: np.ndarray) -> np.ndarray:
-        self._cache.save(x=x)
-        return x * self.scale.data
-
-    def backward(self, grad_out: np.ndarray) -> np.ndarray:
-        x = self._cache.load()["x"]
-        self.scale.accumulate(np.sum(grad_out * x, axis=0))
-        return grad_out * self.scale.data
-
-
+# -- a user layer (TorchScale / RefbpScale from conftest.py's scale_layers) ------------
 class TorchAlphaScale(tnn.Module):
     """Same layer with a differently named parameter: needs an explicit weight mapping."""
 
@@ -199,23 +161,29 @@ class TorchAlphaScale(tnn.Module):
         return x * self.alpha
 
 
-def _alpha_from_torch(t: tnn.Module) -> RefbpScale:
-    alpha = to_numpy(t.alpha)
-    m = RefbpScale(alpha.shape[0], dtype=alpha.dtype)
-    m.load_state_dict({"scale": alpha})
-    return m
+def _alpha_converters(scale_cls: type[Module]) -> dict[str, Any]:
+    """to_torch/from_torch for ``scale_cls`` (a RefbpScale) <-> TorchAlphaScale."""
 
+    def from_torch_fn(t: tnn.Module) -> Module:
+        alpha = to_numpy(t.alpha)
+        m = scale_cls(alpha.shape[0], dtype=alpha.dtype)
+        m.load_state_dict({"scale": alpha})
+        return m
 
-def _alpha_to_torch(m: RefbpScale) -> tnn.Module:
-    t = TorchAlphaScale(m.num_features).to(torch.float64 if m.scale.dtype == np.float64
-                                           else torch.float32)
-    with torch.no_grad():
-        t.alpha.copy_(torch.from_numpy(m.scale.data.copy()))
-    return t
+    def to_torch_fn(m: Any) -> tnn.Module:
+        t = TorchAlphaScale(m.num_features).to(torch.float64 if m.scale.dtype == np.float64
+                                               else torch.float32)
+        with torch.no_grad():
+            t.alpha.copy_(torch.from_numpy(m.scale.data.copy()))
+        return t
+
+    return {"to_torch": to_torch_fn, "from_torch": from_torch_fn}
 
 
 @pytest.mark.usefixtures("registry")
-def test_user_converter_with_same_names_runs_through_assert_parity() -> None:
+def test_user_converter_with_same_names_runs_through_assert_parity(
+        scale_layers: tuple[type, type]) -> None:
+    TorchScale, RefbpScale = scale_layers
     register_converter(RefbpScale, TorchScale)
     torch.manual_seed(3)
     t = tnn.Sequential(tnn.Linear(3, 4), TorchScale(4), tnn.Tanh(), tnn.Linear(4, 2))
@@ -228,9 +196,8 @@ def test_user_converter_with_same_names_runs_through_assert_parity() -> None:
 
 
 @pytest.mark.usefixtures("registry")
-def test_user_converter_with_a_weight_mapping() -> None:
-    register_converter(RefbpScale, TorchAlphaScale, to_torch=_alpha_to_torch,
-                       from_torch=_alpha_from_torch)
+def test_user_converter_with_a_weight_mapping(scale_layers: tuple[type, type]) -> None:
+    register_converter(scale_layers[1], TorchAlphaScale, **_alpha_converters(scale_layers[1]))
     t = tnn.Sequential(tnn.Linear(2, 3), TorchAlphaScale(3)).double()
     m = from_torch(t)
     np.testing.assert_array_equal(m[1].scale.data, to_numpy(t[1].alpha))
@@ -239,8 +206,9 @@ def test_user_converter_with_a_weight_mapping() -> None:
 
 
 @pytest.mark.usefixtures("registry")
-def test_generic_converter_rejects_mismatched_parameter_names() -> None:
-    register_converter(RefbpScale, TorchAlphaScale)
+def test_generic_converter_rejects_mismatched_parameter_names(
+        scale_layers: tuple[type, type]) -> None:
+    register_converter(scale_layers[1], TorchAlphaScale)
     with pytest.raises(ValueError, match="alpha"):
         from_torch(TorchAlphaScale(3).double())
 

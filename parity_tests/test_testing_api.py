@@ -16,9 +16,7 @@ import pytest
 import torch
 
 from refbp.data import epoch_indices
-from refbp.mirror import modules as mirror_modules
 from refbp.mirror import register_converter
-from refbp.nn.module import Cache, Module, Parameter
 from refbp.parity.runner import run_scenario
 from refbp.parity.suites import quick
 from refbp.testing import assert_parity, check_gradients, compare, loss_names, run_parity
@@ -113,49 +111,21 @@ def test_regression_losses_by_name(loss: str) -> None:
 
 
 # -- a planted bug: a user converter whose refbp backward is off by a factor ------------------
-class TorchScale(tnn.Module):
-    def __init__(self, num_features: int) -> None:
-        super().__init__()
-        self.num_features = num_features
-        self.scale = tnn.Parameter(torch.linspace(0.5, 1.5, num_features))
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return x * self.scale
-
-
-class BuggyScale(Module):
-    """y = x * scale; the backward multiplies dL/dscale by 1.01 (or raises)."""
-
-    def __init__(self, num_features: int, dtype: Any = None) -> None:
-        super().__init__()
-        self.num_features = num_features
-        self.scale = Parameter(np.ones(num_features, dtype=dtype or np.float64))
-        self._cache = Cache("BuggyScale")
-        self.explode = False
-
-    def forward(self, x: np.ndarray) -> np.ndarray:
-        self._cache.save(x=x)
-        return x * self.scale.data
-
-    def backward(self, grad_out: np.ndarray) -> np.ndarray:
-        if self.explode:
-            raise RuntimeError("BuggyScale exploded")
-        x = self._cache.load()["x"]
-        self.scale.accumulate(1.01 * np.sum(grad_out * x, axis=0))
-        return grad_out * self.scale.data
-
-
 @pytest.fixture
-def buggy(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(mirror_modules, "_REGISTRY", dict(mirror_modules._REGISTRY))
-    monkeypatch.setattr(mirror_modules, "_BY_TORCH", dict(mirror_modules._BY_TORCH))
+def buggy(registry: None, scale_layers: tuple[type, type]) -> type:
+    """Registers RefbpScale with dL/dscale off by 1.01 for TorchScale; returns TorchScale."""
+    TorchScale, RefbpScale = scale_layers
+
+    class BuggyScale(RefbpScale):  # type: ignore[misc,valid-type]
+        grad_factor = 1.01
+
     register_converter(BuggyScale, TorchScale)
+    return TorchScale
 
 
-@pytest.mark.usefixtures("buggy")
-def test_failure_message_names_step_tensor_values_tolerance_and_culprit() -> None:
+def test_failure_message_names_step_tensor_values_tolerance_and_culprit(buggy: type) -> None:
     torch.manual_seed(0)
-    model = tnn.Sequential(tnn.Linear(2, 3), TorchScale(3), tnn.Linear(3, 1))
+    model = tnn.Sequential(tnn.Linear(2, 3), buggy(3), tnn.Linear(3, 1))
     x, y = np.random.default_rng(0).standard_normal((5, 2)), np.ones((5, 1))
     with pytest.raises(AssertionError) as info:
         assert_parity(model, x, y, loss="MSELoss", optimizer=("SGD", {"lr": 0.1}), steps=2,
@@ -170,24 +140,22 @@ def test_failure_message_names_step_tensor_values_tolerance_and_culprit() -> Non
     assert "also failing: step 1 param:1.scale" in msg
 
 
-class ExplodingScale(BuggyScale):
-    """Its backward raises: the run records one failing ``error`` row."""
-
-    def __init__(self, num_features: int, dtype: Any = None) -> None:
-        super().__init__(num_features, dtype)
-        self.explode = True
-
-
+@pytest.mark.usefixtures("registry")
 def test_an_exception_inside_refbp_is_a_failing_error_row(
-        monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(mirror_modules, "_REGISTRY", dict(mirror_modules._REGISTRY))
-    monkeypatch.setattr(mirror_modules, "_BY_TORCH", dict(mirror_modules._BY_TORCH))
+        scale_layers: tuple[type, type]) -> None:
+    TorchScale, RefbpScale = scale_layers
+
+    class ExplodingScale(RefbpScale):  # type: ignore[misc,valid-type]
+        """Its backward raises: the run records one failing ``error`` row."""
+
+        explode = True
+
     register_converter(ExplodingScale, TorchScale)
     model = tnn.Sequential(tnn.Linear(2, 3), TorchScale(3))
     result = run_parity(model, np.ones((2, 2)), np.ones((2, 3)), loss="MSELoss", name="boom")
     assert [r["kind"] for r in result.rows] == ["error"]
     with pytest.raises(AssertionError, match=r"^refbp vs torch: scenario boom \(float64, seed "
-                                             r"0\), step 1: error: RuntimeError: BuggyScale "
+                                             r"0\), step 1: error: RuntimeError: ExplodingScale "
                                              r"exploded"):
         assert_parity(model, np.ones((2, 2)), np.ones((2, 3)), loss="MSELoss", name="boom")
 

@@ -109,7 +109,7 @@ def _check_writable(out: Path) -> None:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from refbp.parity.session import results_frame, run_scenarios
+    from refbp.parity.session import TORCH_THREADS, results_frame, run_scenarios
     from refbp.report import collect_provenance, scenario_summary, write_report
 
     scenarios, suite = _scenarios(args)
@@ -122,7 +122,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     prov = collect_provenance(seeds=sorted({s.seed for s in scenarios}), started=started,
                               wall_time_s=time.perf_counter() - t0,
                               extra={"suite": suite, "scenarios": len(scenarios),
-                                     "jobs": args.jobs})
+                                     "jobs": args.jobs, "torch_threads": TORCH_THREADS})
     try:
         path = write_report(df, args.out, prov)
     except OSError as exc:

@@ -58,7 +58,7 @@ def test_bad_user_code_message(call: object, message: str) -> None:
 def test_unknown_like_lists_the_catalog() -> None:
     with pytest.raises(ValueError, match="'Adamm' is not in the catalog; expected one of Adam, "
                                          "AdamW, RMSprop, SGD"):
-        check_optimizer(f"{HERE}/adam_correct.py:Adam", like="Adamm", oracle="refbp")
+        check_optimizer(f"{HERE}/adam_family.py:Adam", like="Adamm", oracle="refbp")
 
 
 def test_parse_options() -> None:
@@ -70,8 +70,8 @@ def test_parse_options() -> None:
 
 def test_cli_exit_codes(capsys: pytest.CaptureFixture[str]) -> None:
     base = ["--oracle", "refbp", "--options", "lr=0.01"]
-    assert main(["check-optimizer", f"{HERE}/adam_correct.py:Adam", *base]) == 0
-    assert main(["check-optimizer", f"{HERE}/adam_tf_eps_hat.py:Adam", *base]) == 1
+    assert main(["check-optimizer", f"{HERE}/adam_family.py:Adam", *base]) == 0
+    assert main(["check-optimizer", f"{HERE}/adam_family.py:AdamTfEpsHat", *base]) == 1
     out = capsys.readouterr().out
     assert "matches torch's (refbp reference) Adam except the bias correction" in out
     assert main(["check-layer", f"{BAD}:ForwardReturnsNone", "--oracle", "refbp"]) == 2
@@ -89,7 +89,7 @@ def test_diagnose_runs_without_torch() -> None:
 
         sys.meta_path.insert(0, BlockTorch())
         from refbp.diagnose import check_optimizer
-        d = check_optimizer("{HERE}/adam_eps_inside_sqrt.py:Adam", options={{"lr": 0.01}})
+        d = check_optimizer("{HERE}/adam_family.py:AdamEpsInsideSqrt", options={{"lr": 0.01}})
         assert d.oracle == "refbp", d.oracle
         print(d.matched_variant.name)
         assert "torch" not in sys.modules

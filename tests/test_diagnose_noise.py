@@ -40,11 +40,11 @@ def test_ulp_histogram_table() -> None:
 
 def _user_model(grad_mean_last: bool) -> list[object]:
     rng = np.random.default_rng(0)
-    affine = load_user(f"{HERE}/linear_correct.py:Affine")
+    affine = load_user(f"{HERE}/linear_family.py:Affine")
     relu = load_user(f"{HERE}/relu.py:Relu")
     first = affine(rng.standard_normal((4, 8)), rng.standard_normal(8))
     if grad_mean_last:
-        last = load_user(f"{HERE}/linear_grad_mean.py:Dense")(8, 3)
+        last = load_user(f"{HERE}/linear_family.py:Dense")(8, 3)
     else:
         last = affine(rng.standard_normal((8, 3)), rng.standard_normal(3))
     return [first, relu(), last]

@@ -12,7 +12,7 @@ USER = Path(__file__).parent / "user_code"
 
 
 def test_explanation_reaches_summary_and_html(tmp_path: Path) -> None:
-    d = check_optimizer(f"{USER}/adam_eps_inside_sqrt.py:Adam", like="Adam", oracle="refbp")
+    d = check_optimizer(f"{USER}/adam_family.py:AdamEpsInsideSqrt", like="Adam", oracle="refbp")
     assert not d.matches_torch
     assert "epsilon is added inside the square root" in d.explanation
     summary = scenario_summary(d.frame)

@@ -12,6 +12,7 @@ import numpy as np
 import torch
 
 from refbp.diagnose.diagnosis import Record
+from refbp.diagnose.trajectories import drive_optimizer
 from refbp.mirror import as_tensor, register_converter, to_numpy, to_torch
 from refbp.nn.batchnorm import BatchNorm1d
 from refbp.nn.module import Module
@@ -29,16 +30,7 @@ def optimizer_trajectory(like: str, options: dict[str, Any], params: dict[str, n
     """Parameters after every step of ``torch.optim.<like>(**options, foreach=False)``."""
     ts = [torch.tensor(v, dtype=torch.float64, requires_grad=True) for v in params.values()]
     opt = getattr(torch.optim, like)(ts, **options, foreach=False)
-    out: list[Record] = []
-    for k, (g, lr) in enumerate(zip(grads, lrs, strict=True), start=1):
-        if k > 1 and lr != lrs[k - 2]:
-            for group in opt.param_groups:
-                group["lr"] = lr
-        for t, gv in zip(ts, g.values(), strict=True):
-            t.grad = torch.from_numpy(gv.copy())
-        opt.step()
-        out += [(k, f"param:{n}", to_numpy(t)) for n, t in zip(params, ts, strict=True)]
-    return out
+    return drive_optimizer(opt, list(params), ts, grads, lrs, torch.from_numpy, to_numpy)
 
 
 def layer_trajectory(m: Module, xs: list[np.ndarray], douts: list[np.ndarray],

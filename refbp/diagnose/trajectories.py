@@ -44,23 +44,34 @@ def lr_schedule(lr: float, steps: int, factor: float | None) -> list[float]:
     return [lr if factor is None or k < half else lr * factor for k in range(steps)]
 
 
+def drive_optimizer(opt: Any, names: list[str], holders: list[Any],
+                    grads: list[dict[str, np.ndarray]], lrs: list[float],
+                    to_grad: Callable[[np.ndarray], Any],
+                    read: Callable[[Any], np.ndarray]) -> list[Record]:
+    """Step a torch-style optimizer ``opt`` over ``holders`` (objects with ``.grad``, one per
+    name): each step sets ``param_groups[i]["lr"]`` when ``lrs`` changes, sets every
+    ``holder.grad = to_grad(copy of the gradient)``, calls ``opt.step()`` and records
+    ``read(holder)`` as ``param:<name>``. Shared by the refbp and the torch side."""
+    out: list[Record] = []
+    for k, (g, lr) in enumerate(zip(grads, lrs, strict=True), start=1):
+        if k > 1 and lr != lrs[k - 2]:
+            for group in opt.param_groups:
+                group["lr"] = lr
+        for h, gv in zip(holders, g.values(), strict=True):
+            h.grad = to_grad(gv.copy())
+        opt.step()
+        out += [(k, f"param:{n}", read(h)) for n, h in zip(names, holders, strict=True)]
+    return out
+
+
 def refbp_optimizer_trajectory(make: Callable[[list[Parameter]], Any],
                                params: dict[str, np.ndarray],
                                grads: list[dict[str, np.ndarray]],
                                lrs: list[float]) -> list[Record]:
     """Parameters after every step of a refbp optimizer (or variant) ``make(params)``."""
     ps = [Parameter(v) for v in params.values()]
-    opt = make(ps)
-    out: list[Record] = []
-    for k, (g, lr) in enumerate(zip(grads, lrs, strict=True), start=1):
-        if k > 1 and lr != lrs[k - 2]:
-            for group in opt.param_groups:
-                group["lr"] = lr
-        for p, gv in zip(ps, g.values(), strict=True):
-            p.grad = gv.copy()
-        opt.step()
-        out += [(k, f"param:{n}", p.data.copy()) for n, p in zip(params, ps, strict=True)]
-    return out
+    return drive_optimizer(make(ps), list(params), ps, grads, lrs, lambda g: g,
+                           lambda p: p.data.copy())
 
 
 def user_optimizer_trajectory(adapter: Any, grads: list[dict[str, np.ndarray]],

@@ -63,6 +63,17 @@ def _format_param(name: str, optimizer: Any, param: Any) -> list[Any]:
     return [_copy_value(param)] * n_groups
 
 
+def _per_group(optimizer: Any, value: Any, error: str) -> list[Any]:
+    """One value per param group without copying: a list/tuple must match their number (else
+    ``ValueError(error.format(expected=n_groups, got=len(value)))``), a scalar is repeated."""
+    n_groups = len(optimizer.param_groups)
+    if not isinstance(value, (list, tuple)):
+        return [value] * n_groups
+    if len(value) != n_groups:
+        raise ValueError(error.format(expected=n_groups, got=len(value)))
+    return list(value)
+
+
 def _check_optimizer(optimizer: Any) -> None:
     groups = getattr(optimizer, "param_groups", None)
     if not isinstance(groups, list) or not all(isinstance(g, dict) and "lr" in g for g in groups):
@@ -350,15 +361,10 @@ class ReduceLROnPlateau(LRScheduler):
         self.factor = factor
         _check_optimizer(optimizer)
         self.optimizer = optimizer
-        n_groups = len(optimizer.param_groups)
-        if isinstance(min_lr, (list, tuple)):
-            if len(min_lr) != n_groups:
-                raise ValueError(f"expected {n_groups} min_lrs, got {len(min_lr)}")
-            self.default_min_lr: float | None = None
-            self.min_lrs = list(min_lr)
-        else:
-            self.default_min_lr = min_lr
-            self.min_lrs = [min_lr] * n_groups
+        min_lrs = _per_group(optimizer, min_lr, "expected {expected} min_lrs, got {got}")
+        self.default_min_lr: float | None = (None if isinstance(min_lr, (list, tuple))
+                                             else min_lr)
+        self.min_lrs = min_lrs
         self.patience = patience
         self.cooldown = cooldown
         self.eps = eps

@@ -36,6 +36,7 @@ from refbp.optim._lr_sched_extra import (
     ReduceLROnPlateau,
     _check_optimizer,
     _flag,
+    _per_group,
     _set_group_value,
 )
 
@@ -56,13 +57,8 @@ class _LambdaScheduler(LRScheduler):
                  last_epoch: int = -1) -> None:
         _check_optimizer(optimizer)
         self.optimizer = optimizer
-        n_groups = len(optimizer.param_groups)
-        if isinstance(lr_lambda, (list, tuple)):
-            if len(lr_lambda) != n_groups:
-                raise ValueError(f"Expected {n_groups} lr_lambdas, but got {len(lr_lambda)}")
-            self.lr_lambdas: list[LrLambda] = list(lr_lambda)
-        else:
-            self.lr_lambdas = [lr_lambda] * n_groups
+        self.lr_lambdas: list[LrLambda] = _per_group(
+            optimizer, lr_lambda, "Expected {expected} lr_lambdas, but got {got}")
         super().__init__(optimizer, last_epoch)
 
     def state_dict(self) -> dict[str, Any]:
