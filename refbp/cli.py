@@ -97,15 +97,17 @@ def _scenarios(args: argparse.Namespace) -> tuple[list, str]:
 
 
 def _check_writable(out: Path) -> None:
-    parent = out.resolve().parent
-    probe = parent
-    while not probe.exists():
-        probe = probe.parent
-    import os
+    """Fail before running anything when the report could not be written."""
+    import tempfile
 
-    if not probe.is_dir() or not os.access(probe, os.W_OK):
-        raise CLIError(f"output directory {out} is not writable ({probe} is not a writable "
-                       "directory)")
+    parent = out.resolve().parent
+    try:
+        parent.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=parent):
+            pass
+    except OSError as exc:
+        raise CLIError(f"output directory {out} is not writable ({parent}: "
+                       f"{exc.strerror or exc})") from exc
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -126,7 +128,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     try:
         path = write_report(df, args.out, prov)
     except OSError as exc:
-        raise CLIError(f"cannot write the report to {args.out}: {exc}") from exc
+        raise CLIError(str(exc)) from exc
     summary = scenario_summary(df)
     _print_summary(summary)
     failed = [r for r in results if not r.passed]

@@ -1,0 +1,96 @@
+"""The ``refbp`` command end to end: run, list, report, compare, example, and its errors."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from refbp.cli import main
+from refbp.report import load_results, write_report
+
+pytestmark = pytest.mark.parity
+
+FILES = ("results.parquet", "results.csv", "summary.md", "report.html", "provenance.json")
+
+
+@pytest.fixture(scope="module")
+def small_report(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("cli") / "rep"
+    assert main(["run", "-k", "op-relu", "--out", str(out)]) == 0
+    return out
+
+
+def test_run_writes_every_report_file(small_report: Path,
+                                      capsys: pytest.CaptureFixture[str]) -> None:
+    for name in FILES:
+        assert (small_report / name).stat().st_size > 0, name
+    df, prov = load_results(small_report)
+    assert set(df["scenario"]) == {"op-relu-f64", "op-relu-f32"}
+    assert prov["suite"] == "quick" and prov["torch_threads"] == 1
+
+
+def test_run_is_deterministic(small_report: Path, tmp_path: Path) -> None:
+    assert main(["run", "-k", "op-relu", "--out", str(tmp_path / "again")]) == 0
+    a, _ = load_results(small_report)
+    b, _ = load_results(tmp_path / "again")
+    pd.testing.assert_frame_equal(a, b)
+
+
+def test_compare_identical_passes_and_worsened_fails(small_report: Path, tmp_path: Path,
+                                                     capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["compare", str(small_report), str(small_report)]) == 0
+    df, prov = load_results(small_report)
+    m = (df["scenario"] == "op-relu-f64") & (df["tensor"] == "grad_input")
+    df.loc[m, ["tol_ratio", "passed"]] = [3.0, False]
+    write_report(df, tmp_path / "worse", prov)
+    capsys.readouterr()
+    assert main(["compare", str(small_report), str(tmp_path / "worse")]) == 1
+    out = capsys.readouterr().out
+    assert "REGRESSION" in out and "op-relu-f64" in out and "grad_input" in out
+
+
+def test_report_rerenders(small_report: Path) -> None:
+    (small_report / "summary.md").unlink()
+    assert main(["report", str(small_report)]) == 0
+    assert "op-relu-f64" in (small_report / "summary.md").read_text()
+
+
+def test_failing_scenario_exits_1(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    f = tmp_path / "s.toml"
+    f.write_text('[[scenario]]\nname = "tight"\nsteps = 3\n'
+                 'model = [{ type = "Linear", in_features = 4, out_features = 3 }]\n'
+                 'loss = { type = "MSELoss" }\noptimizer = { type = "Adam", lr = 0.01 }\n'
+                 'tolerance = { normwise = 0.0, rtol = 0.0, atol = 0.0 }\n'
+                 'dtype = "float32"\n')
+    assert main(["run", "--scenarios", str(f), "--out", str(tmp_path / "r")]) == 1
+    out = capsys.readouterr().out
+    assert "0 passed, 1 failed" in out
+
+
+@pytest.mark.parametrize(
+    "argv,message",
+    [
+        (["run", "--suite", "nope"], "unknown suite 'nope'; known suites"),
+        (["run", "-k", "no-such-scenario"], "no scenario of 'quick' matches"),
+        (["run", "--scenarios", "/nonexistent.toml"], "cannot read scenario file"),
+        (["run", "-k", "op-relu", "--out", "/proc/refbp-report"], "is not writable"),
+        (["compare", "/nonexistent/a", "/nonexistent/b"], "no such report"),
+        (["report", "/tmp"], "has no results.parquet"),
+        (["example", "nope"], "unknown example 'nope'"),
+    ],
+)
+def test_user_errors_exit_2_with_a_message(argv: list[str], message: str,
+                                           capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(argv) == 2
+    assert message in capsys.readouterr().err
+
+
+def test_list_and_example(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["list"]) == 0
+    assert "quick" in capsys.readouterr().out
+    assert main(["example", "graph_apples", "--out", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert "torch autograd agrees: yes" in out
+    assert list(tmp_path.glob("*.png"))
