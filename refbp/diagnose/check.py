@@ -16,6 +16,8 @@ from __future__ import annotations
 
 import importlib.util
 import inspect
+from collections.abc import Callable
+from dataclasses import dataclass
 from functools import partial
 from typing import Any
 
@@ -65,6 +67,40 @@ def _build_variant(v: Variant, options: dict[str, Any], like: str, params: list[
     return v.build(params, options, like)
 
 
+@dataclass
+class _Check:
+    """What the three checks share: the family, oracle, user object and options, and the
+    final comparison of the user's trajectory with the reference and the variants."""
+
+    kind: str
+    like: str
+    fam: Any
+    oracle: str
+    obj: Any
+    subject: str
+    opts: dict[str, Any]
+    seed: int
+    noise: bool
+
+    def diagnose(self, user: list[Record], reference: Callable[[], list[Record]],
+                 variants: list[tuple[Variant, list[Record] | None]], notes: list[str],
+                 describe: dict[str, str]) -> Diagnosis:
+        """Run ``reference()`` (and torch's noise floor on it when asked); explain."""
+        return build_diagnosis(kind=self.kind, like=self.like, subject=self.subject,
+                               options=self.opts, oracle=self.oracle, user=user,
+                               ref=reference(), variants=variants, notes=notes, seed=self.seed,
+                               describe=describe,
+                               noise_floor=_noise(reference, self.noise, self.oracle))
+
+
+def _start(kind: str, like: str, user: Any, options: dict[str, Any] | None, oracle: str,
+           seed: int, noise: bool) -> _Check:
+    fam = family(like, kind)
+    oracle = resolve_oracle(oracle)
+    obj, subject = _load(user)
+    return _Check(kind, like, fam, oracle, obj, subject, dict(options or {}), seed, noise)
+
+
 def check_optimizer(user: Any, like: str = "Adam", options: dict[str, Any] | None = None, *,
                     steps: int = 20, seed: int = 0, oracle: str = "auto",
                     lr_factor: float | None = 0.5, noise: bool = False) -> Diagnosis:
@@ -87,10 +123,8 @@ def check_optimizer(user: Any, like: str = "Adam", options: dict[str, Any] | Non
     noise : bool
         Also measure torch's own noise floor (thread counts 1 and 2, two runs each).
     """
-    fam = family(like, "optimizer")
-    oracle = resolve_oracle(oracle)
-    obj, subject = _load(user)
-    opts = dict(options or {})
+    c = _start("optimizer", like, user, options, oracle, seed, noise)
+    fam, oracle, obj, opts = c.fam, c.oracle, c.obj, c.opts
     torch_opts = _split(fam.build, opts)
     params, grads = T.optimizer_problem(seed, steps)
     adapter = UserOptimizer(obj, params, opts)
@@ -116,12 +150,9 @@ def check_optimizer(user: Any, like: str = "Adam", options: dict[str, Any] | Non
     variants = [(v, T.refbp_optimizer_trajectory(partial(_build_variant, v, opts, like),
                                                  params, grads, lrs)
                  if v.applies(opts) else None) for v in variants_for(like)]
-    describe = {"model": "MLP parameters (fc1, fc2)", "batching": "synthetic gradients",
-                "optimizer": f"{like}({format_options(opts)})"}
-    return build_diagnosis(kind="optimizer", like=like, subject=subject, options=opts,
-                           oracle=oracle, user=user_traj, ref=reference(), variants=variants,
-                           notes=notes, seed=seed, describe=describe,
-                           noise_floor=_noise(reference, noise, oracle))
+    return c.diagnose(user_traj, reference, variants, notes,
+                      {"model": "MLP parameters (fc1, fc2)", "batching": "synthetic gradients",
+                       "optimizer": f"{like}({format_options(opts)})"})
 
 
 def check_layer(user: Any, like: str = "Linear", options: dict[str, Any] | None = None, *,
@@ -136,11 +167,9 @@ def check_layer(user: Any, like: str = "Linear", options: dict[str, Any] | None 
     :func:`~refbp.diagnose.adapters_layer.build_user_layer`); its parameters are then set to
     the same seeded values as torch's.
     """
-    fam = family(like, "layer")
+    c = _start("layer", like, user, options, oracle, seed, noise)
+    fam, oracle, obj, opts = c.fam, c.oracle, c.obj, c.opts
     spec = SPECS[like]
-    oracle = resolve_oracle(oracle)
-    obj, subject = _load(user)
-    opts = dict(options or {})
     sizes = {k: int(opts.pop(k, v)) for k, v in spec.sizes.items()}
     ref_opts = {**sizes, **_split(fam.build, opts)}
     ref = fam.build(**ref_opts)
@@ -173,12 +202,9 @@ def check_layer(user: Any, like: str = "Linear", options: dict[str, Any] | None 
             m.load_state_dict(values, strict=False)
             traj = T.module_layer_trajectory(m, xs, douts, spec.buffers)
         variants.append((v, traj))
-    describe = {"model": f"{like}({format_options(ref_opts)})",
-                "batching": f"{steps} batches of {batch}"}
-    return build_diagnosis(kind="layer", like=like, subject=subject, options=opts,
-                           oracle=oracle, user=user_traj, ref=reference(), variants=variants,
-                           notes=u.notes, seed=seed, describe=describe,
-                           noise_floor=_noise(reference, noise, oracle))
+    return c.diagnose(user_traj, reference, variants, u.notes,
+                      {"model": f"{like}({format_options(ref_opts)})",
+                       "batching": f"{steps} batches of {batch}"})
 
 
 def check_loss(user: Any, like: str = "MSELoss", options: dict[str, Any] | None = None, *,
@@ -186,10 +212,8 @@ def check_loss(user: Any, like: str = "MSELoss", options: dict[str, Any] | None 
                noise: bool = False) -> Diagnosis:
     """Check a user loss (value and d loss / d prediction) against ``torch.nn.<like>`` and
     the catalogued variants (``"MSELoss"`` or ``"CrossEntropyLoss"``)."""
-    fam = family(like, "loss")
-    oracle = resolve_oracle(oracle)
-    obj, subject = _load(user)
-    opts = dict(options or {})
+    c = _start("loss", like, user, options, oracle, seed, noise)
+    fam, oracle, obj, opts = c.fam, c.oracle, c.obj, c.opts
     torch_opts = _split(fam.build, opts)
     data = T.loss_problem(like, steps, seed, batch)
     n_classes = data[0][0].shape[1] if like == "CrossEntropyLoss" else None
@@ -209,9 +233,6 @@ def check_loss(user: Any, like: str = "MSELoss", options: dict[str, Any] | None 
 
     variants = [(v, T.loss_trajectory(v.build(opts), data) if v.applies(opts) else None)
                 for v in variants_for(like)]
-    describe = {"loss": f"{like}({format_options(opts)})",
-                "batching": f"{steps} batches of {batch}"}
-    return build_diagnosis(kind="loss", like=like, subject=subject, options=opts,
-                           oracle=oracle, user=user_traj, ref=reference(), variants=variants,
-                           notes=u.notes, seed=seed, describe=describe,
-                           noise_floor=_noise(reference, noise, oracle))
+    return c.diagnose(user_traj, reference, variants, u.notes,
+                      {"loss": f"{like}({format_options(opts)})",
+                       "batching": f"{steps} batches of {batch}"})
