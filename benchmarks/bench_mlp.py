@@ -42,7 +42,7 @@ def build(dtype: str) -> tuple[Callable[[], None], Callable[[], None]]:
     def refbp_step() -> None:
         opt.zero_grad()
         loss(model(x), y)
-        model.backward(loss.backward())
+        model.backward(loss.backward(), input_grad=False)  # x needs no gradient, as in torch
         opt.step()
 
     def torch_step() -> None:

@@ -135,3 +135,16 @@ def test_train_eval_and_repr() -> None:
     m.train()
     assert all(mod.training for mod in m.modules())
     assert "Linear(in_features=3, out_features=4, bias=True)" in repr(m)
+
+
+def test_input_grad_false_skips_only_the_input_gradient() -> None:
+    x = np.random.default_rng(3).standard_normal((5, 3))
+    a, b = small_mlp(), small_mlp()
+    g = np.ones((5, 2))
+    a(x)
+    b(x)
+    gx = a.backward(g)
+    assert gx is not None and gx.shape == (5, 3)
+    assert b.backward(g, input_grad=False) is None
+    for (_, pa), (_, pb) in zip(a.named_parameters(), b.named_parameters(), strict=True):
+        np.testing.assert_array_equal(pa.grad, pb.grad)

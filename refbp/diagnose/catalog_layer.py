@@ -45,9 +45,10 @@ SPECS = {
 class LinearGradMean(Linear):
     """``Linear`` whose parameter gradients are averaged over the batch (Ng's dW = dZ A^T / m)."""
 
-    def backward(self, grad_out: np.ndarray) -> np.ndarray:
+    def backward(self, grad_out: np.ndarray, *, input_grad: bool = True) -> np.ndarray | None:
         n = grad_out.reshape(-1, self.out_features).shape[0]
-        return super().backward(grad_out / n) * n
+        gx = super().backward(grad_out / n, input_grad=input_grad)
+        return None if gx is None else gx * n
 
 
 class BatchNormVariant(BatchNorm1d):

@@ -168,7 +168,7 @@ def _register_builtins() -> None:
         register_converter(getattr(rnn, n), getattr(torch.nn, n))
     register_converter(rnn.SSELoss, SSELossTorch,
                        lambda m: SSELossTorch(m.reduction),
-                       lambda t: rnn.SSELoss(reduction=t.reduction))
+                       lambda t: rnn.SSELoss(reduction=str(t.reduction)))
     register_converter(rnn.Sequential, torch.nn.Sequential, _sequential_to_torch,
                        _sequential_from_torch)
 

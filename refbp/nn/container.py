@@ -7,6 +7,7 @@ from typing import Any
 
 import numpy as np
 
+from refbp.nn.linear import Linear
 from refbp.nn.module import Module
 
 
@@ -45,7 +46,17 @@ class Sequential(Module):
             x = m(x)
         return x
 
-    def backward(self, grad_out: np.ndarray) -> np.ndarray:
-        for m in reversed(list(self._modules.values())):
+    def backward(self, grad_out: np.ndarray, *, input_grad: bool = True) -> np.ndarray | None:
+        """Backward through the layers in reverse; returns dL/d input.
+
+        With ``input_grad=False`` the first layer may skip computing the input gradient (a
+        ``Linear`` does; ``None`` is then returned), as torch does for data that does not
+        require grad. Parameter gradients are accumulated either way.
+        """
+        mods = list(self._modules.values())
+        for i, m in enumerate(reversed(mods)):
+            first = i == len(mods) - 1
+            if first and not input_grad and isinstance(m, (Sequential, Linear)):
+                return m.backward(grad_out, input_grad=False)
             grad_out = m.backward(grad_out)
         return grad_out

@@ -87,7 +87,13 @@ class Linear(Module):
             y = y + self.bias.data
         return y
 
-    def backward(self, grad_out: np.ndarray) -> np.ndarray:
+    def backward(self, grad_out: np.ndarray, *, input_grad: bool = True) -> np.ndarray | None:
+        """Accumulate dL/dW and dL/db; return dL/dx (``None`` with ``input_grad=False``).
+
+        ``input_grad=False`` skips the ``G W`` product when nothing upstream needs the input
+        gradient (the first layer of a model fed with data), as torch skips it for an input
+        that does not require grad.
+        """
         x = self._cache.load()["x"]
         out_shape = x.shape[:-1] + (self.out_features,)
         if grad_out.shape != out_shape:
@@ -97,7 +103,7 @@ class Linear(Module):
         self.weight.accumulate(g2.T @ x2, owned=True)
         if self.bias is not None:
             self.bias.accumulate(g2.sum(axis=0), owned=True)
-        return grad_out @ self.weight.data
+        return grad_out @ self.weight.data if input_grad else None
 
     def extra_repr(self) -> str:
         return (f"in_features={self.in_features}, out_features={self.out_features}, "
