@@ -46,7 +46,7 @@ def _worker_init() -> None:
 
 
 def _run_one(args: tuple[Scenario, str]) -> ScenarioResult:
-    return run_scenario(args[0], suite=args[1])
+    return run_scenario(args[0], suite=args[1]).compact()
 
 
 def run_scenarios(scenarios: Sequence[Scenario], *, suite: str = "", jobs: int = 1,
@@ -96,5 +96,5 @@ def run_scenarios(scenarios: Sequence[Scenario], *, suite: str = "", jobs: int =
 
 def results_frame(results: Iterable[ScenarioResult]) -> pd.DataFrame:
     """The tidy table: one row per scenario, step and tensor."""
-    rows = [r for res in results for r in res.rows]
-    return pd.DataFrame(rows)
+    frames = [res.frame() for res in results]
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
