@@ -208,20 +208,40 @@ def quick() -> list[Scenario]:
     return op_scenarios() + [s for dt in DTYPES for s in training_scenarios(dt)]
 
 
+# In 100-step float32 training, optimizers that divide by a running RMS (RMSprop, Adadelta)
+# amplify the last-bit differences of the BLAS-order-dependent gradients: measured over the
+# full suite, refbp vs torch reached normwise 3.2e-5 and elementwise tolerance ratios up to 54
+# (momentum buffers of near-zero elements), growing with the step count, while the float64 runs
+# of the same trajectories agree to <= 1e-12 and the optimizers fed identical float32 gradients
+# agree to <= 7.6e-7 (parity_tests/test_optim_parity.py). These float32 scenarios therefore
+# use a looser, stated tolerance.
+RMS_F32_TOLERANCE = {"normwise": 1e-4, "atol": 1e-4}
+RMS_OPTIMIZERS = ("RMSprop", "Adadelta")
+
+
 def full() -> list[Scenario]:
+    """All optimizer cases on two models, three seeds, 100 steps, both dtypes.
+
+    Cases with ``maximize=True`` are left out of end-to-end training: gradient ascent on these
+    losses diverges, and a diverging trajectory amplifies rounding without bound. Those options
+    are checked step by step with identical gradients in parity_tests/test_optim_parity.py.
+    """
     from refbp.optim.cases import CASES
 
     out = op_scenarios()
     for dt in DTYPES:
         for seed in (0, 1, 2):
             for case in CASES:
-                opt = Spec(case.optimizer.__name__, copy.deepcopy(case.options))
-                out.append(train(f"full-mlp-{case.id}", mlp(4, 8, 3), Spec("MSELoss"), opt,
-                                 REG_DATA, dt, steps=100, seed=seed,
-                                 description=case.description))
-                out.append(train(f"full-clf-{case.id}", mlp(4, 8, 3), Spec("CrossEntropyLoss"),
-                                 opt, CLS_DATA, dt, steps=100, seed=seed,
-                                 description=case.description))
+                if case.options.get("maximize"):
+                    continue
+                name = case.optimizer.__name__
+                tol = RMS_F32_TOLERANCE if dt == "float32" and name in RMS_OPTIMIZERS else None
+                for model, loss, data in (("mlp", "MSELoss", REG_DATA),
+                                          ("clf", "CrossEntropyLoss", CLS_DATA)):
+                    opt = Spec(name, copy.deepcopy(case.options))
+                    out.append(train(f"full-{model}-{case.id}", mlp(4, 8, 3), Spec(loss), opt,
+                                     data, dt, steps=100, seed=seed, tolerance=tol,
+                                     description=case.description))
         out += training_scenarios(dt)
     return out
 
