@@ -23,7 +23,8 @@ approximation with truncation error O(h^2) and rounding error O(eps/h), so they 
 looser bound: max relative error <= ``GRADCHECK_RTOL`` = 1e-6 with an absolute floor
 ``GRADCHECK_ATOL`` = 1e-8.
 
-A scenario may override any of these values (see ``refbp.parity``).
+A scenario may override any of these values (see ``refbp.parity``). The built-in suites use
+exactly the stated exceptions in ``OVERRIDES`` below, each with its measured reason.
 """
 
 from __future__ import annotations
@@ -45,6 +46,20 @@ class Tolerance:
 TOLERANCES: dict[str, Tolerance] = {
     "float64": Tolerance(normwise=1e-12, rtol=1e-9, atol=1e-12),
     "float32": Tolerance(normwise=1e-5, rtol=1e-4, atol=1e-6),
+}
+
+OVERRIDES: dict[str, dict[str, float]] = {
+    # Centered RMSprop divides by sqrt(v - avg^2) + eps: in float32 the cancellation in
+    # v - avg^2 amplifies the rounding of the BLAS-order-dependent gradients, so momentum_buffer
+    # elements of size ~1e-3 differ by ~2e-6 from torch while normwise stays at ~6e-7 (quick
+    # suite, 20 steps, not growing).
+    "float32_centered_rmsprop": {"atol": 1e-5},
+    # 100-step float32 training with RMSprop/Adadelta (full suite): dividing by a running RMS
+    # amplifies last-bit gradient differences along the trajectory; measured normwise up to
+    # 3.2e-5 and elementwise ratios up to 54 on near-zero momentum elements, growing with the
+    # step count, while the float64 runs of the same trajectories agree to <= 1e-12 and the
+    # optimizers fed identical float32 gradients agree to <= 7.6e-7.
+    "float32_rms_long_training": {"normwise": 1e-4, "atol": 1e-4},
 }
 
 GRADCHECK_EPS = 1e-6
