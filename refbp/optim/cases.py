@@ -2,7 +2,7 @@
 
 One line per case: ``OptimCase(name, optimizer, options, description)``. The table follows
 torch's own optimizer test inputs (``optim_db`` in
-``torch/testing/_internal/common_optimizers.py``, CPU entries), plus the options of issue 5 that
+``torch/testing/_internal/common_optimizers.py``, CPU entries), plus the options refbp supports that
 torch's table leaves out (e.g. Adam's ``decoupled_weight_decay``, non-default betas and eps,
 momentum without centering). Every optimizer that accepts a Tensor learning rate on torch's
 single-tensor path has a ``tensor lr`` case; refbp represents the tensor as a 0-d ndarray of
