@@ -84,6 +84,7 @@ def _scenarios(args: argparse.Namespace) -> tuple[list, str]:
         from refbp.parity.toml import load_scenarios
 
         base, suite = load_scenarios(args.scenarios), args.scenarios.stem
+        _prebuild(base)
     else:
         try:
             base, suite = get_suite(args.suite), args.suite
@@ -94,6 +95,22 @@ def _scenarios(args: argparse.Namespace) -> tuple[list, str]:
         raise CLIError(f"no scenario of {suite!r} matches the selection "
                        f"(-k {args.pattern!r}, --dtype {args.dtype})")
     return chosen, suite
+
+
+def _prebuild(scenarios: list) -> None:
+    """Build the refbp side of each user scenario once, so spec errors stop the run early."""
+    from refbp.parity.build import build_loss, build_model, build_optimizer, build_scheduler
+    from refbp.parity.datagen import make_data
+
+    for s in scenarios:
+        try:
+            make_data(s.data, s.dtype, s.seed)
+            model = build_model(s)
+            build_loss(s)
+            build_scheduler(s, build_optimizer(s, model))
+        except (ValueError, TypeError, KeyError) as exc:
+            raise CLIError(f"scenario {s.name}: {exc}" if s.name not in str(exc)
+                           else str(exc)) from exc
 
 
 def _check_writable(out: Path) -> None:
