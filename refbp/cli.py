@@ -46,6 +46,9 @@ def _parser() -> argparse.ArgumentParser:
                      help=f"report directory (default: {DEFAULT_OUT})")
     run.add_argument("--jobs", type=int, default=1, help="parallel worker processes")
     run.add_argument("--no-progress", action="store_true", help="no progress bar")
+    run.add_argument("--noise-floor", action="store_true",
+                     help="also run torch with 2 threads and report how far torch moves from "
+                     "itself on every tensor (noise_normwise), beside refbp's discrepancy")
 
     lst = sub.add_parser("list", help="list suites and their scenarios")
     lst.add_argument("--suite", help="list the scenarios of this suite")
@@ -136,7 +139,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     started = datetime.now(timezone.utc)
     t0 = time.perf_counter()
     results = run_scenarios(scenarios, suite=suite, jobs=args.jobs,
-                            progress=not args.no_progress and sys.stderr.isatty())
+                            progress=not args.no_progress and sys.stderr.isatty(),
+                            noise_floor=args.noise_floor)
     df = results_frame(results)
     prov = collect_provenance(seeds=sorted({s.seed for s in scenarios}), started=started,
                               wall_time_s=time.perf_counter() - t0,
@@ -158,7 +162,8 @@ def _print_summary(summary: pd.DataFrame) -> None:
     import pandas as pd
 
     cols = [c for c in ("scenario", "dtype", "steps", "passed", "worst_normwise",
-                        "worst_tol_ratio", "first_failure") if c in summary.columns]
+                        "worst_tol_ratio", "torch_noise_normwise", "first_failure")
+            if c in summary.columns]
     with pd.option_context("display.max_rows", None, "display.width", 200,
                            "display.max_colwidth", 80, "display.float_format", "{:.2e}".format):
         print(summary[cols].to_string(index=False))

@@ -17,6 +17,8 @@ from __future__ import annotations
 import copy
 import time
 import traceback
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -93,7 +95,7 @@ def _row(base: dict[str, Any], step: int, tensor: str, kind: str, d: Discrepancy
                max_rel=d.max_rel, normwise=d.normwise, tol_ratio=d.tol_ratio, cosine=d.cosine,
                worst_index=str(d.worst_index), refbp_value=d.a_value, torch_value=d.b_value,
                nonfinite=d.nonfinite, passed=d.passed, max_ulp=d.max_ulp, refbp_loss=losses[0],
-               torch_loss=losses[1], attribution="", explanation="")
+               torch_loss=losses[1], attribution="", explanation="", noise_normwise=float("nan"))
     return row
 
 
@@ -189,13 +191,79 @@ def build_trial(s: Scenario) -> Trial:
                  _batches(s, x.shape[0]))
 
 
-def execute(trial: Trial, base: dict[str, Any], tol: Tolerance,
-            result: ScenarioResult) -> None:
-    """Step both sides of ``trial`` through its batches, appending rows to ``result``."""
+class _TorchSide:
+    """The torch half of a trial, stepped batch by batch; tensors come back as NumPy arrays.
+
+    Tensor names follow the refbp parameter names (paired in registration order).
+    """
+
+    def __init__(self, trial: Trial, names: list[str]) -> None:
+        self.trial = trial
+        self.params = dict(zip(names, trial.torch_model.parameters(), strict=True))
+
+    def forward_backward(self, xb: np.ndarray, yb: np.ndarray) -> dict[str, np.ndarray]:
+        t = self.trial
+        xt = as_tensor(xb, requires_grad=True)
+        t.torch_model.zero_grad()
+        ot = t.torch_model(xt)
+        lt = t.torch_loss(ot, as_tensor(yb))
+        lt.backward()
+        out = {"loss": to_numpy(lt), "output": to_numpy(ot), "grad_input": to_numpy(xt.grad)}
+        for n, tp in self.params.items():
+            out[f"grad:{n}"] = (np.zeros(tuple(tp.shape), dtype=out["output"].dtype)
+                                if tp.grad is None else to_numpy(tp.grad))
+        return out
+
+    def update(self, loss_value: float) -> dict[str, np.ndarray]:
+        """Optimizer and scheduler step; returns parameters, float buffers and state arrays."""
+        t = self.trial
+        out: dict[str, np.ndarray] = {}
+        if t.torch_optimizer is not None:
+            t.torch_optimizer.step()
+            if t.torch_scheduler is not None:
+                if type(t.torch_scheduler).__name__ == "ReduceLROnPlateau":
+                    t.torch_scheduler.step(loss_value)
+                else:
+                    t.torch_scheduler.step()
+            for n, tp in self.params.items():
+                out[f"param:{n}"] = to_numpy(tp)
+            for n, tp in self.params.items():
+                for key, val in t.torch_optimizer.state.get(tp, {}).items():
+                    if isinstance(val, torch.Tensor) and key != "step":
+                        out[f"state:{n}:{key}"] = to_numpy(val)
+        for n, b in t.torch_model.named_buffers():
+            if b.is_floating_point():
+                out[f"buffer:{n}"] = to_numpy(b)
+        return out
+
+
+@contextmanager
+def _torch_threads(n: int) -> Iterator[None]:
+    before = torch.get_num_threads()
+    torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
+def _kind(tensor: str) -> str:
+    return tensor.split(":", 1)[0] if ":" in tensor else tensor
+
+
+def execute(trial: Trial, base: dict[str, Any], tol: Tolerance, result: ScenarioResult, *,
+            noise: Trial | None = None, noise_threads: int = 2) -> None:
+    """Step both sides of ``trial`` through its batches, appending rows to ``result``.
+
+    With ``noise`` (a second, identical trial) its torch side runs alongside with
+    ``noise_threads`` intra-op threads, and every row gets ``noise_normwise``: how far torch
+    moves from itself on that tensor when only the thread count changes -- the noise floor
+    against which the refbp discrepancy can be read.
+    """
     model, loss, opt, sched = trial.model, trial.loss, trial.optimizer, trial.scheduler
-    tmodel, tloss, topt, tsched = (trial.torch_model, trial.torch_loss, trial.torch_optimizer,
-                                   trial.torch_scheduler)
-    pairs = pair_parameters(model, tmodel)
+    names = [n for n, _, _ in pair_parameters(model, trial.torch_model)]
+    tside = _TorchSide(trial, names)
+    nside = _TorchSide(noise, names) if noise is not None else None
     attributed = False
     for step, idx in enumerate(trial.batches, start=1):
         xb, yb = trial.x[idx], trial.y[idx]
@@ -204,68 +272,65 @@ def execute(trial: Trial, base: dict[str, Any], tol: Tolerance,
         out = model(xb)
         lval = np.asarray(loss(out, yb))
         gx = model.backward(loss.backward())
-        xt = as_tensor(xb, requires_grad=True)
-        tmodel.zero_grad()
-        ot = tmodel(xt)
-        lt = tloss(ot, as_tensor(yb))
-        lt.backward()
-        losses = (float(lval), float(lt.detach()))
-        rows: list[dict[str, Any]] = []
-
-        def rec(tensor: str, kind: str, mine: np.ndarray, ref: np.ndarray,
-                rows: list[dict[str, Any]] = rows, step: int = step,
-                losses: tuple[float, float] = losses) -> dict[str, Any]:
-            r = _row(base, step, tensor, kind, discrepancy(mine, ref, tol), np.size(mine), losses)
-            rows.append(r)
-            return r
-
-        rec("loss", "loss", lval, to_numpy(lt))
-        rec("output", "output", out, to_numpy(ot))
-        grads = {"grad_input": (gx, to_numpy(xt.grad))}
-        for n, p, tp in pairs:
-            grads[f"grad:{n}"] = (np.zeros_like(p.data) if p.grad is None else p.grad,
-                                  np.zeros_like(p.data) if tp.grad is None else to_numpy(tp.grad))
-        for tensor, (mine, ref) in grads.items():
-            r = rec(tensor, "grad_input" if tensor == "grad_input" else "grad", mine, ref)
-            if not r["passed"] and not r["nonfinite"] and not attributed:
-                attributed = True
-                r["attribution"] = _attribute(model, loss, state, xb, yb, tensor, mine, ref)
-        if opt is not None and topt is not None:
+        ref = tside.forward_backward(xb, yb)
+        mine: dict[str, np.ndarray] = {"loss": lval, "output": out, "grad_input": gx}
+        for n, p in model.named_parameters():
+            mine[f"grad:{n}"] = np.zeros_like(p.data) if p.grad is None else p.grad
+        losses = (float(lval), float(ref["loss"]))
+        noise_ref: dict[str, np.ndarray] = {}
+        if nside is not None:
+            with _torch_threads(noise_threads):
+                noise_ref = nside.forward_backward(xb, yb)
+        if opt is not None:
             opt.step()
-            topt.step()
-            if sched is not None and tsched is not None:
+            if sched is not None:
                 if type(sched).__name__ == "ReduceLROnPlateau":
                     sched.step(losses[0])
-                    tsched.step(losses[1])
                 else:
                     sched.step()
-                    tsched.step()
-            for n, p, tp in pairs:
-                rec(f"param:{n}", "param", p.data, to_numpy(tp))
-            for n, p, tp in pairs:
-                mstate, tstate = opt.state.get(p, {}), topt.state.get(tp, {})
-                for key, val in mstate.items():
-                    if isinstance(val, np.ndarray) and key in tstate and key != "step":
-                        rec(f"state:{n}:{key}", "state", val, to_numpy(tstate[key]))
-        tbuffers = dict(tmodel.named_buffers())
+            for n, p in model.named_parameters():
+                mine[f"param:{n}"] = p.data
+            for n, p in model.named_parameters():
+                for key, val in opt.state.get(p, {}).items():
+                    if isinstance(val, np.ndarray) and key != "step":
+                        mine[f"state:{n}:{key}"] = val
+        ref.update(tside.update(losses[1]))
+        if nside is not None:
+            with _torch_threads(noise_threads):
+                noise_ref.update(nside.update(float(noise_ref["loss"])))
         for n, b in model.named_buffers():
-            if n in tbuffers and b.dtype.kind == "f":
-                rec(f"buffer:{n}", "buffer", b, to_numpy(tbuffers[n]))
+            if b.dtype.kind == "f":
+                mine[f"buffer:{n}"] = b
+        rows: list[dict[str, Any]] = []
+        for tensor, a in mine.items():
+            if tensor not in ref:
+                continue
+            r = _row(base, step, tensor, _kind(tensor), discrepancy(a, ref[tensor], tol),
+                     int(np.size(a)), losses)
+            if tensor in noise_ref:
+                r["noise_normwise"] = discrepancy(noise_ref[tensor], ref[tensor], tol).normwise
+            rows.append(r)
+            is_grad = r["kind"] in ("grad", "grad_input")
+            if is_grad and not r["passed"] and not r["nonfinite"] and not attributed:
+                attributed = True
+                r["attribution"] = _attribute(model, loss, state, xb, yb, tensor, a,
+                                              ref[tensor])
         result.rows.extend(rows)
         if any(r["nonfinite"] for r in rows):
             break
 
 
-def _run(s: Scenario, result: ScenarioResult) -> None:
-    execute(build_trial(s), _base_row(s), s.tol, result)
+def run_scenario(s: Scenario, *, suite: str = "", noise_floor: bool = False) -> ScenarioResult:
+    """Run one scenario; never raises for a failing scenario (the error becomes a row).
 
-
-def run_scenario(s: Scenario, *, suite: str = "") -> ScenarioResult:
-    """Run one scenario; never raises for a failing scenario (the error becomes a row)."""
+    ``noise_floor=True`` also measures torch against itself with another thread count
+    (column ``noise_normwise``; see :func:`execute`).
+    """
     result = ScenarioResult(s)
     start = time.perf_counter()
     try:
-        _run(s, result)
+        execute(build_trial(s), _base_row(s), s.tol, result,
+                noise=build_trial(s) if noise_floor else None)
     except Exception as exc:  # recorded as a failing row, with the traceback's last frame
         step = (result.rows[-1]["step"] + 1) if result.rows else 1
         row = _error_row(_base_row(s), step, exc)

@@ -52,7 +52,8 @@ section.scenario { border-top: 1px solid #ddd; margin-top: 1.5em; }
 """
 
 _RESULT_CLASS = {"pass": "pass", "FAIL": "fail"}
-_NUMERIC_HEADERS = {"steps", "worst normwise", "worst tol ratio", "at step", "refbp", "torch"}
+_NUMERIC_HEADERS = {"steps", "worst normwise", "worst tol ratio", "torch noise normwise",
+                    "at step", "refbp", "torch"}
 
 
 def e(text: Any) -> str:

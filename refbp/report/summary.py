@@ -60,7 +60,9 @@ def scenario_summary(df: pd.DataFrame) -> pd.DataFrame:
     ``worst_normwise, worst_tol_ratio``, per kind present ``<kind>_normwise`` and
     ``<kind>_tol_ratio`` (the worst over steps and tensors), ``final_refbp_loss`` and
     ``final_torch_loss`` (last step with a finite loss record), ``explanation`` (the first
-    non-empty explanation of the scenario, e.g. the convention a user's code follows).
+    non-empty explanation of the scenario, e.g. the convention a user's code follows), and
+    ``torch_noise_normwise`` (worst normwise change of torch against itself with another
+    thread count) when the run measured a noise floor.
     Normwise figures are :func:`decisive_normwise`.
     """
     g = df.groupby("scenario", sort=False)
@@ -86,6 +88,11 @@ def scenario_summary(df: pd.DataFrame) -> pd.DataFrame:
     g = df.groupby("scenario", sort=False)
     out["worst_normwise"] = g["normwise"].max()
     out["worst_tol_ratio"] = g["tol_ratio"].max()
+    if "noise_normwise" in df.columns and df["noise_normwise"].notna().any():
+        # rows whose normwise figure was waived (reference zero up to rounding) are left out
+        # here too: their noise figure divides noise by noise
+        noise = df["noise_normwise"].where(df["normwise"].notna())
+        out["torch_noise_normwise"] = noise.groupby(df["scenario"], sort=False).max()
     per_kind = df.groupby(["scenario", "kind"], sort=False)[["normwise", "tol_ratio"]].max()
     per_kind = per_kind.unstack("kind")
     for kind in _kinds_present(df):
@@ -130,10 +137,12 @@ def worst_per_kind(df: pd.DataFrame) -> pd.DataFrame:
 
 def overview_table(summary: pd.DataFrame) -> Table:
     """The overall table: scenario, dtype, steps, result, worst figures, first failure."""
+    noise = "torch_noise_normwise" in summary.columns
     header = ["scenario", "dtype", "steps", "result", "worst normwise", "worst tol ratio",
-              "first failure"]
+              *(["torch noise normwise"] if noise else []), "first failure"]
     rows = [[str(r.scenario), str(r.dtype), str(r.steps), "pass" if r.passed else "FAIL",
-             fmt(r.worst_normwise), fmt(r.worst_tol_ratio), str(r.first_failure)]
+             fmt(r.worst_normwise), fmt(r.worst_tol_ratio),
+             *([fmt(r.torch_noise_normwise)] if noise else []), str(r.first_failure)]
             for r in summary.itertuples(index=False)]
     return header, rows
 
