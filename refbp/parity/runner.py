@@ -17,7 +17,7 @@ from __future__ import annotations
 import copy
 import time
 import traceback
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
@@ -38,7 +38,7 @@ from refbp.parity.scenario import Scenario
 from refbp.report.schema import failure_message as describe_failure
 
 __all__ = ["ScenarioResult", "Trial", "build_trial", "describe_failure", "execute",
-           "pair_parameters", "run_scenario"]
+           "pair_parameters", "run_guarded", "run_scenario", "step_scheduler", "torch_threads"]
 from refbp.tolerances import TOLERANCES, Tolerance
 
 
@@ -220,11 +220,7 @@ class _TorchSide:
         out: dict[str, np.ndarray] = {}
         if t.torch_optimizer is not None:
             t.torch_optimizer.step()
-            if t.torch_scheduler is not None:
-                if type(t.torch_scheduler).__name__ == "ReduceLROnPlateau":
-                    t.torch_scheduler.step(loss_value)
-                else:
-                    t.torch_scheduler.step()
+            step_scheduler(t.torch_scheduler, loss_value)
             for n, tp in self.params.items():
                 out[f"param:{n}"] = to_numpy(tp)
             for n, tp in self.params.items():
@@ -237,8 +233,19 @@ class _TorchSide:
         return out
 
 
+def step_scheduler(scheduler: Any, loss_value: float) -> None:
+    """Step an lr scheduler of either side; ReduceLROnPlateau is stepped with the loss."""
+    if scheduler is None:
+        return
+    if type(scheduler).__name__ == "ReduceLROnPlateau":
+        scheduler.step(loss_value)
+    else:
+        scheduler.step()
+
+
 @contextmanager
-def _torch_threads(n: int) -> Iterator[None]:
+def torch_threads(n: int) -> Iterator[None]:
+    """Run the block with ``n`` torch intra-op threads, restoring the previous count."""
     before = torch.get_num_threads()
     torch.set_num_threads(n)
     try:
@@ -279,15 +286,11 @@ def execute(trial: Trial, base: dict[str, Any], tol: Tolerance, result: Scenario
         losses = (float(lval), float(ref["loss"]))
         noise_ref: dict[str, np.ndarray] = {}
         if nside is not None:
-            with _torch_threads(noise_threads):
+            with torch_threads(noise_threads):
                 noise_ref = nside.forward_backward(xb, yb)
         if opt is not None:
             opt.step()
-            if sched is not None:
-                if type(sched).__name__ == "ReduceLROnPlateau":
-                    sched.step(losses[0])
-                else:
-                    sched.step()
+            step_scheduler(sched, losses[0])
             for n, p in model.named_parameters():
                 mine[f"param:{n}"] = p.data
             for n, p in model.named_parameters():
@@ -296,7 +299,7 @@ def execute(trial: Trial, base: dict[str, Any], tol: Tolerance, result: Scenario
                         mine[f"state:{n}:{key}"] = val
         ref.update(tside.update(losses[1]))
         if nside is not None:
-            with _torch_threads(noise_threads):
+            with torch_threads(noise_threads):
                 noise_ref.update(nside.update(float(noise_ref["loss"])))
         for n, b in model.named_buffers():
             if b.dtype.kind == "f":
@@ -320,25 +323,35 @@ def execute(trial: Trial, base: dict[str, Any], tol: Tolerance, result: Scenario
             break
 
 
+def run_guarded(s: Scenario, base: dict[str, Any],
+                work: Callable[[ScenarioResult], None]) -> ScenarioResult:
+    """Run ``work`` into a fresh result for ``s``, timing it; never raises for a failure.
+
+    An exception becomes one ``error`` row (built from ``base``) naming the exception and the
+    source line it came from, at the step after the last recorded one.
+    """
+    result = ScenarioResult(s)
+    start = time.perf_counter()
+    try:
+        work(result)
+    except Exception as exc:  # recorded as a failing row, with the traceback's last frame
+        step = (result.rows[-1]["step"] + 1) if result.rows else 1
+        row = _error_row(base, step, exc)
+        tb = traceback.extract_tb(exc.__traceback__)
+        if tb:
+            row["explanation"] += f" (at {tb[-1].filename.split('/')[-1]}:{tb[-1].lineno})"
+        result.rows.append(row)
+    result.wall_time = time.perf_counter() - start
+    return result
+
+
 def run_scenario(s: Scenario, *, suite: str = "", noise_floor: bool = False) -> ScenarioResult:
     """Run one scenario; never raises for a failing scenario (the error becomes a row).
 
     ``noise_floor=True`` also measures torch against itself with another thread count
     (column ``noise_normwise``; see :func:`execute`).
     """
-    result = ScenarioResult(s)
-    start = time.perf_counter()
-    try:
-        execute(build_trial(s), _base_row(s), s.tol, result,
-                noise=build_trial(s) if noise_floor else None)
-    except Exception as exc:  # recorded as a failing row, with the traceback's last frame
-        step = (result.rows[-1]["step"] + 1) if result.rows else 1
-        row = _error_row(_base_row(s), step, exc)
-        tb = traceback.extract_tb(exc.__traceback__)
-        if tb:
-            row["explanation"] += f" (at {tb[-1].filename.split('/')[-1]}:{tb[-1].lineno})"
-        result.rows.append(row)
-    result.wall_time = time.perf_counter() - start
-    for r in result.rows:
-        r["suite"] = suite
-    return result
+    base = _base_row(s)
+    base["suite"] = suite
+    return run_guarded(s, base, lambda result: execute(
+        build_trial(s), base, s.tol, result, noise=build_trial(s) if noise_floor else None))

@@ -10,7 +10,7 @@ from concurrent.futures import ProcessPoolExecutor
 
 import pandas as pd
 
-from refbp.parity.runner import ScenarioResult, run_scenario
+from refbp.parity.runner import ScenarioResult, run_scenario, torch_threads
 from refbp.parity.scenario import Scenario
 
 
@@ -71,17 +71,11 @@ def run_scenarios(scenarios: Sequence[Scenario], *, suite: str = "", jobs: int =
     results: list[ScenarioResult] = []
     work = [(s, suite, noise_floor) for s in scenarios]
     if jobs == 1:
-        import torch
-
-        threads = torch.get_num_threads()
-        torch.set_num_threads(TORCH_THREADS)
-        try:
+        with torch_threads(TORCH_THREADS):
             for item in work:
                 results.append(_run_one(item))
                 if bar is not None:
                     bar.update(1)
-        finally:
-            torch.set_num_threads(threads)
     else:
         ctx = multiprocessing.get_context("spawn")
         with ProcessPoolExecutor(max_workers=jobs, mp_context=ctx,

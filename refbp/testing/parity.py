@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import copy
 import inspect
-import time
 import warnings
 from typing import Any
 
@@ -39,10 +38,10 @@ from refbp.parity.runner import (
     ScenarioResult,
     Trial,
     _base_row,
-    _error_row,
     describe_failure,
     execute,
     pair_parameters,
+    run_guarded,
 )
 from refbp.parity.scenario import DataSpec, Scenario, Spec
 from refbp.parity.session import results_frame
@@ -222,17 +221,10 @@ def run_parity(torch_model: torch.nn.Module, inputs: Any, targets: Any, *, loss:
     opt = build_optimizer(s, model)
     topt = None if opt is None else to_torch_optimizer(opt, [tp for _, _, tp in pairs])
     trial = Trial(model, rloss, opt, None, tmodel, tloss, topt, None, x, y, batches)
-    result = ScenarioResult(s)
-    start = time.perf_counter()
     base = _base_row(s)
     base["suite"] = suite
-    try:
-        execute(trial, base, s.tol, result)
-    except Exception as exc:  # a side raised: recorded as a failing row, reported by the caller
-        step = (result.rows[-1]["step"] + 1) if result.rows else 1
-        result.rows.append(_error_row(base, step, exc))
-    result.wall_time = time.perf_counter() - start
-    return result
+    # a side that raises is recorded as a failing row, reported by the caller
+    return run_guarded(s, base, lambda result: execute(trial, base, s.tol, result))
 
 
 def failure_message(result: ScenarioResult, *, limit: int = 5) -> str:
