@@ -15,6 +15,7 @@ from refbp.nn.activation import (
     Softplus,
     Tanh,
 )
+from refbp.nn.attention import MultiheadAttention
 from refbp.nn.batchnorm import BatchNorm1d
 from refbp.nn.container import Sequential
 from refbp.nn.layernorm import LayerNorm
@@ -37,7 +38,7 @@ __all__ = [
     "BCELoss", "BCEWithLogitsLoss", "BatchNorm1d", "CrossEntropyLoss", "ELU", "Flatten", "GELU",
     "HuberLoss", "Identity", "L1Loss", "LeakyReLU", "Linear", "LogSoftmax", "Loss", "MSELoss",
     "Module",
-    "LayerNorm",
+    "LayerNorm", "MultiheadAttention",
     "NLLLoss", "Parameter", "ReLU", "SSELoss", "Sequential", "SiLU", "Sigmoid", "SmoothL1Loss",
     "Softmax", "Softplus", "Tanh", "init", "utils",
 ]
