@@ -6,6 +6,7 @@ never does.
 
 from __future__ import annotations
 
+from refbp.mirror.attention import register_attention_converters
 from refbp.mirror.compare import as_tensor, compare_loss, compare_module, to_numpy
 from refbp.mirror.modules import (
     Converter,
@@ -18,5 +19,6 @@ from refbp.mirror.modules import (
 
 __all__ = [
     "Converter", "SSELossTorch", "as_tensor", "compare_loss", "compare_module", "from_torch",
-    "register_converter", "supported_types", "to_numpy", "to_torch",
+    "register_attention_converters", "register_converter", "supported_types", "to_numpy",
+    "to_torch",
 ]

@@ -33,12 +33,13 @@ from refbp.nn.loss import (
     SSELoss,
 )
 from refbp.nn.module import Module, Parameter
+from refbp.nn.transformer import TransformerEncoder, TransformerEncoderLayer
 
 __all__ = [
     "BCELoss", "BCEWithLogitsLoss", "BatchNorm1d", "CrossEntropyLoss", "ELU", "Flatten", "GELU",
     "HuberLoss", "Identity", "L1Loss", "LeakyReLU", "Linear", "LogSoftmax", "Loss", "MSELoss",
     "Module",
-    "LayerNorm", "MultiheadAttention",
+    "LayerNorm", "MultiheadAttention", "TransformerEncoder", "TransformerEncoderLayer",
     "NLLLoss", "Parameter", "ReLU", "SSELoss", "Sequential", "SiLU", "Sigmoid", "SmoothL1Loss",
     "Softmax", "Softplus", "Tanh", "init", "utils",
 ]

@@ -203,7 +203,7 @@ def scaled_dot_product_attention(query: Any, key: Any, value: Any, attn_mask: An
                                  dropout_p: float = 0.0, is_causal: bool = False,
                                  scale: float | None = None, *,
                                  dropout_mask: Any = None) -> np.ndarray:
-    r"""``softmax(Q K^T * scale + mask) V``, as ``torch.nn.functional.scaled_dot_product_attention``.
+    r"""``softmax(Q K^T * scale + mask) V``, as torch's ``F.scaled_dot_product_attention``.
 
     Parameters
     ----------
