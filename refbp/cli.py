@@ -25,6 +25,9 @@ def _parser() -> argparse.ArgumentParser:
         prog="refbp",
         description="refbp: from-scratch NumPy backprop and optimizers, checked against PyTorch.",
     )
+    from refbp import __version__
+
+    p.add_argument("--version", action="version", version=f"refbp {__version__}")
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
 
     run = sub.add_parser("run", help="run a parity suite and write a report",
