@@ -284,5 +284,6 @@ class MultiheadAttention(Module):
                      for d, (w, _) in zip(dproj, wb, strict=True))
 
     def extra_repr(self) -> str:
+        """The constructor arguments shown in ``repr``."""
         return (f"embed_dim={self.embed_dim}, num_heads={self.num_heads}, "
                 f"dropout={self.dropout}, batch_first={self.batch_first}")

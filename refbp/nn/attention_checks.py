@@ -65,6 +65,7 @@ def check_ranks(query: np.ndarray, key: np.ndarray, value: np.ndarray,
 
 
 def check_mask_dtype(mask: np.ndarray | None, name: str) -> None:
+    """Masks are bool or float32/float64 (torch: ``only bool and floating types``)."""
     if mask is not None and mask.dtype != np.bool_ and mask.dtype not in FLOAT_DTYPES:
         raise TypeError(f"only bool and floating types of {name} are supported, got dtype "
                         f"{mask.dtype}")
@@ -99,6 +100,7 @@ def check_features(query: np.ndarray, key: np.ndarray, value: np.ndarray, embed_
 
 def check_attn_mask_shape(attn_mask: np.ndarray, bsz: int, num_heads: int, tgt_len: int,
                           src_len: int) -> None:
+    """A 2-D ``attn_mask`` is (L, S), a 3-D one (N * num_heads, L, S)."""
     if attn_mask.ndim == 2 and attn_mask.shape != (tgt_len, src_len):
         raise ValueError(f"The shape of the 2D attn_mask is {attn_mask.shape}, but should be "
                          f"{(tgt_len, src_len)}.")
@@ -108,6 +110,7 @@ def check_attn_mask_shape(attn_mask: np.ndarray, bsz: int, num_heads: int, tgt_l
 
 
 def check_key_padding_mask(mask: np.ndarray, bsz: int, src_len: int) -> None:
+    """``key_padding_mask`` is (N, S) (after the batch dimension of unbatched input)."""
     if mask.shape[0] != bsz:
         raise ValueError(f"Expected key_padded_mask.shape[0] to be {bsz}, but got "
                          f"{mask.shape[0]}")
@@ -118,6 +121,7 @@ def check_key_padding_mask(mask: np.ndarray, bsz: int, src_len: int) -> None:
 
 def check_dtypes(query: np.ndarray, key: np.ndarray, value: np.ndarray,
                  weight_dtype: np.dtype) -> None:
+    """Query, key and value are float arrays of the parameters' dtype."""
     for name, a in (("query", query), ("key", key), ("value", value)):
         if a.dtype not in FLOAT_DTYPES:
             raise TypeError(f"MultiheadAttention {name} must be a float32 or float64 array, "

@@ -123,10 +123,12 @@ class TransformerEncoderLayer(Module):
 
     @property
     def bias(self) -> bool:
+        """Whether the linear layers, the projections and the norms have biases."""
         return self.linear1.bias is not None
 
     @property
     def dropout_p(self) -> float:
+        """The dropout probability shared by the attention weights and the three dropouts."""
         return self.self_attn.dropout
 
     def _sa(self, x: Array, mask: Array | None, kpm: Array | None, is_causal: bool) -> Array:
@@ -147,6 +149,7 @@ class TransformerEncoderLayer(Module):
 
     def forward(self, src: Any, src_mask: Any = None, src_key_padding_mask: Any = None,
                 is_causal: bool = False) -> Array:
+        """Encode ``src``; masks as ``MultiheadAttention``'s (True = masked), see the class."""
         x = np.asarray(src)
         mask, kpm = _canonical_masks(x, src_mask, src_key_padding_mask, "src_mask",
                                      "src_key_padding_mask")
@@ -157,6 +160,7 @@ class TransformerEncoderLayer(Module):
         return self.norm2(h + self._ff(h))
 
     def backward(self, grad_out: Any) -> Array:
+        """d loss / d src; accumulates every parameter gradient (derivation in the class)."""
         g = np.asarray(grad_out)
         if self.norm_first:
             gh = g + self.norm2.backward(self._ff_backward(g))
@@ -167,6 +171,7 @@ class TransformerEncoderLayer(Module):
         return gx + self._sa_backward(gx)
 
     def extra_repr(self) -> str:
+        """The constructor arguments shown in ``repr``."""
         return (f"d_model={self.d_model}, nhead={self.nhead}, "
                 f"dim_feedforward={self.dim_feedforward}, activation={self.activation!r}, "
                 f"norm_first={self.norm_first}, batch_first={self.batch_first}")
@@ -204,6 +209,7 @@ class TransformerEncoder(Module):
 
     def forward(self, src: Any, mask: Any = None, src_key_padding_mask: Any = None,
                 is_causal: bool | None = None) -> Array:
+        """Apply the layers in turn (then ``norm``); ``is_causal=None`` detects a causal mask."""
         x = np.asarray(src)
         fmask, kpm = _canonical_masks(x, mask, src_key_padding_mask, "mask",
                                       "src_key_padding_mask")
@@ -216,6 +222,7 @@ class TransformerEncoder(Module):
         return x if self.norm is None else self.norm(x)
 
     def backward(self, grad_out: Any) -> Array:
+        """d loss / d src through ``norm`` and the layers in reverse."""
         g = np.asarray(grad_out)
         if self.norm is not None:
             g = self.norm.backward(g)
@@ -224,4 +231,5 @@ class TransformerEncoder(Module):
         return g
 
     def extra_repr(self) -> str:
+        """The number of layers, shown in ``repr``."""
         return f"num_layers={self.num_layers}"
