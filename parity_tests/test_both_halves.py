@@ -93,7 +93,8 @@ def test_pair_with_adam_and_without_biases() -> None:
 
 def test_a_bug_in_the_refbp_half_is_reported() -> None:
     x, y = _data()
-    with pytest.raises(AssertionError, match=r"refbp vs torch: .*step 1, tensor grad_input.*refbp is off"):
+    with pytest.raises(AssertionError,
+                       match=r"refbp vs torch: .*step 1, tensor grad_input.*refbp is off"):
         assert_parity(TorchClassifier(), x, y, loss="CrossEntropyLoss",
                       refbp_model=BuggyPooling())
 
