@@ -1,4 +1,5 @@
-"""refbp.optim against torch.optim (foreach=False), driven by the case table ``refbp.optim.cases``.
+"""refbp.optim against torch.optim (foreach=False), driven by the case table
+``refbp.parity.optim_cases``.
 
 Every run trains four small models at once, one parameter group each: an MLP
 (Linear(4,8)/Tanh/Linear(8,3)) with MSE and the same MLP as a 3-class classifier with
@@ -43,7 +44,7 @@ from refbp.mirror.optim import (
     optimizer_state_to_torch,
     to_torch_optimizer,
 )
-from refbp.optim.cases import CASES, OptimCase, cases_for, default_case
+from refbp.parity.optim_cases import CASES, OptimCase, cases_for, default_case
 from refbp.testing import assert_close
 from refbp.tolerances import tolerance_for
 
