@@ -411,6 +411,7 @@ class SequentialLR(LRScheduler):
         return own
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        """Restore the state of this scheduler and of each of its child schedulers."""
         self._load_own_state(state_dict, "_schedulers")
         for sched, sd in zip(self._schedulers, state_dict["_schedulers"], strict=True):
             sched.load_state_dict(sd)
