@@ -6,6 +6,8 @@
   With ``refbp_model=`` ("bring both halves") your own refbp module of the same structure is
   the refbp side instead of the conversion, paired with the torch model by ``state_dict``
   names (``refbp.testing.pairing``), so models with custom ``forward`` code can be checked.
+- :func:`assert_close`: one array against a reference with the harness's tolerance, metrics
+  and "refbp vs torch" message (no torch needed).
 - :func:`check_gradients`: check the backward pass of your own NumPy layer (or a refbp module,
   or a function) against float64 finite differences and optionally a torch function.
 
@@ -36,11 +38,12 @@ from __future__ import annotations
 
 from typing import Any
 
+from refbp.testing.close import assert_close
 from refbp.testing.gradients import GradientCheck, GradientReport, check_gradients
 
 _PARITY = ("assert_parity", "compare", "run_parity", "failure_message", "loss_names")
 
-__all__ = ["GradientCheck", "GradientReport", "check_gradients", *_PARITY]
+__all__ = ["GradientCheck", "GradientReport", "assert_close", "check_gradients", *_PARITY]
 
 
 def __getattr__(name: str) -> Any:
