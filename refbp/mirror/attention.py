@@ -129,6 +129,78 @@ def _te_from_torch(t: torch.nn.Module) -> Module:
     return _finish_from_torch(m, t)
 
 
+# -- one-input adapters --------------------------------------------------------------------
+def _mask_tensor(mask: Any, dtype: torch.dtype) -> torch.Tensor | None:
+    if mask is None:
+        return None
+    m = torch.as_tensor(np.asarray(mask))
+    return m if m.dtype == torch.bool else m.to(dtype)
+
+
+class AttentionProbeTorch(torch.nn.Module):
+    """Torch twin of :class:`refbp.nn.AttentionProbe`: stock ``nn.MultiheadAttention`` on
+    slices of the input, with the same fixed masks and flags."""
+
+    def __init__(self, embed_dim: int, num_heads: int, bias: bool = True,
+                 kdim: int | None = None, vdim: int | None = None, batch_first: bool = False,
+                 key_padding_mask: Any = None, attn_mask: Any = None,
+                 need_weights: bool = True, average_attn_weights: bool = True,
+                 is_causal: bool = False, output: str = "output") -> None:
+        super().__init__()
+        self.attn = torch.nn.MultiheadAttention(embed_dim, num_heads, bias=bias, kdim=kdim,
+                                                vdim=vdim, batch_first=batch_first)
+        self.key_padding_mask, self.attn_mask = key_padding_mask, attn_mask
+        self.need_weights, self.average_attn_weights = need_weights, average_attn_weights
+        self.is_causal, self.output = is_causal, output
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Attention of the query, key and value slices of ``x`` (output or weights)."""
+        a = self.attn
+        q, k, v = (x[..., :w] for w in (a.embed_dim, a.kdim, a.vdim))
+        out, weights = a(q, k, v, key_padding_mask=_mask_tensor(self.key_padding_mask, x.dtype),
+                         attn_mask=_mask_tensor(self.attn_mask, x.dtype),
+                         need_weights=self.need_weights,
+                         average_attn_weights=self.average_attn_weights,
+                         is_causal=self.is_causal)
+        return out if self.output == "output" else weights
+
+
+class SDPAProbeTorch(torch.nn.Module):
+    """Torch twin of :class:`refbp.nn.SDPAProbe`: ``F.scaled_dot_product_attention`` of the
+    Q, K, V thirds of the input."""
+
+    def __init__(self, attn_mask: Any = None, is_causal: bool = False,
+                 scale: float | None = None) -> None:
+        super().__init__()
+        self.attn_mask, self.is_causal, self.scale = attn_mask, is_causal, scale
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Attention of the three thirds of ``x``'s last axis."""
+        q, k, v = x.chunk(3, dim=-1)
+        return F.scaled_dot_product_attention(q, k, v, _mask_tensor(self.attn_mask, x.dtype),
+                                              is_causal=self.is_causal, scale=self.scale)
+
+
+_PROBE_ARGS = ("key_padding_mask", "attn_mask", "need_weights", "average_attn_weights",
+               "is_causal", "output")
+
+
+def _probe_to_torch(m: rnn.AttentionProbe) -> torch.nn.Module:
+    a = m.attn
+    t = AttentionProbeTorch(a.embed_dim, a.num_heads, bias=a.in_proj_bias is not None,
+                            kdim=a.kdim, vdim=a.vdim, batch_first=a.batch_first,
+                            **{k: getattr(m, k) for k in _PROBE_ARGS})
+    return _finish_to_torch(m, t)
+
+
+def _probe_from_torch(t: torch.nn.Module) -> Module:
+    a = t.attn
+    m = rnn.AttentionProbe(a.embed_dim, a.num_heads, bias=a.in_proj_bias is not None,
+                           kdim=a.kdim, vdim=a.vdim, batch_first=a.batch_first,
+                           dtype=_dtype_of(t), **{k: getattr(t, k) for k in _PROBE_ARGS})
+    return _finish_from_torch(m, t)
+
+
 def register_attention_converters() -> None:
     register_converter(rnn.MultiheadAttention, torch.nn.MultiheadAttention, _mha_to_torch,
                        _mha_from_torch)
@@ -136,6 +208,13 @@ def register_attention_converters() -> None:
                        _tel_to_torch, _tel_from_torch)
     register_converter(rnn.TransformerEncoder, torch.nn.TransformerEncoder, _te_to_torch,
                        _te_from_torch)
+    register_converter(rnn.AttentionProbe, AttentionProbeTorch, _probe_to_torch,
+                       _probe_from_torch)
+    register_converter(rnn.SDPAProbe, SDPAProbeTorch,
+                       lambda m: SDPAProbeTorch(m.attn_mask, m.is_causal, m.scale).train(
+                           m.training),
+                       lambda t: rnn.SDPAProbe(t.attn_mask, t.is_causal, t.scale).train(
+                           t.training))
 
 
 register_attention_converters()

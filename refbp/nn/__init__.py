@@ -16,6 +16,7 @@ from refbp.nn.activation import (
     Tanh,
 )
 from refbp.nn.attention import MultiheadAttention
+from refbp.nn.attention_probe import AttentionProbe, SDPAProbe
 from refbp.nn.batchnorm import BatchNorm1d
 from refbp.nn.container import Sequential
 from refbp.nn.layernorm import LayerNorm
@@ -39,7 +40,8 @@ __all__ = [
     "BCELoss", "BCEWithLogitsLoss", "BatchNorm1d", "CrossEntropyLoss", "ELU", "Flatten", "GELU",
     "HuberLoss", "Identity", "L1Loss", "LeakyReLU", "Linear", "LogSoftmax", "Loss", "MSELoss",
     "Module",
-    "LayerNorm", "MultiheadAttention", "TransformerEncoder", "TransformerEncoderLayer",
+    "AttentionProbe", "LayerNorm", "MultiheadAttention", "SDPAProbe", "TransformerEncoder",
+    "TransformerEncoderLayer",
     "NLLLoss", "Parameter", "ReLU", "SSELoss", "Sequential", "SiLU", "Sigmoid", "SmoothL1Loss",
     "Softmax", "Softplus", "Tanh", "init", "utils",
 ]

@@ -259,9 +259,13 @@ class MultiheadAttention(Module):
 
     def backward(self, grad_output: Any, grad_attn_weights: Any = None
                  ) -> tuple[Array, Array, Array]:
-        """``(d query, d key, d value)``; accumulates every parameter gradient."""
+        """``(d query, d key, d value)``; accumulates every parameter gradient.
+
+        ``grad_output=None`` means zero (only the returned weights are used downstream).
+        """
         c = self._cache.load()
-        g = np.asarray(grad_output)
+        g = (np.zeros(c["out_shape"], dtype=c["attn"].q.dtype) if grad_output is None
+             else np.asarray(grad_output))
         if g.shape != c["out_shape"]:
             raise ValueError(f"MultiheadAttention grad_output must have shape {c['out_shape']},"
                              f" got {g.shape}")
