@@ -165,6 +165,7 @@ def _register_builtins() -> None:
              "HuberLoss", "SmoothL1Loss", "BCELoss", "BCEWithLogitsLoss", "CrossEntropyLoss",
              "NLLLoss"]
     names += ["Dropout", "Dropout2d"]
+    names += ["LayerNorm"]
     for n in names:
         register_converter(getattr(rnn, n), getattr(torch.nn, n))
     register_converter(rnn.SSELoss, SSELossTorch,
