@@ -103,3 +103,23 @@ def test_torch_rejects_same_probabilities() -> None:
         with pytest.raises(ValueError) as r_err:
             nn.Dropout(p)
         assert str(t_err.value) == str(r_err.value)
+
+
+def test_harness_feeds_torch_masks_to_refbp_every_step() -> None:
+    from refbp.parity.runner import run_scenario
+    from refbp.parity.suites import get_suite
+    from refbp.parity.trial import TorchSide, build_trial
+
+    s = next(c for c in get_suite("quick") if c.name == "mlp-dropout-adam-f64")
+    res = run_scenario(s)
+    assert res.passed and res.frame()["step"].max() == s.steps
+    trial = build_trial(s)
+    side = TorchSide(trial, [n for n, _ in trial.model.named_parameters()])
+    seen = []
+    for idx in trial.batches[:2]:
+        side.forward_backward(trial.x[idx], trial.y[idx])
+        assert side.masks is not None and len(side.masks) == 1
+        seen.append(side.masks[0])
+    side.close()
+    assert not np.array_equal(seen[0], seen[1])  # a fresh mask every step
+    assert not trial.torch_model[2]._forward_pre_hooks  # hooks removed
