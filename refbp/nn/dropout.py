@@ -66,6 +66,7 @@ class MaskFeed:
 
     @property
     def remaining(self) -> int:
+        """How many fed masks no dropout has used yet."""
         return len(self.masks) - self.used
 
     def next(self, shape: tuple[int, ...], who: str) -> np.ndarray:
@@ -288,6 +289,7 @@ class Dropout2d(_DropoutNd):
         return x.shape[:2] + (1,) * (x.ndim - 2)
 
     def forward(self, x: Any) -> np.ndarray:
+        """Channel dropout of x; torch's warnings for a rank other than 4 first."""
         x = as_float_array(x, "Dropout2d input")
         if x.ndim not in (3, 4):
             warnings.warn(_DROPOUT2D_NDIM_WARNING.format(x.ndim), UserWarning, stacklevel=2)
