@@ -18,6 +18,8 @@ import torch
 from refbp import nn
 from refbp.metrics import discrepancy
 from refbp.mirror import from_torch, to_torch
+from refbp.mirror.dropout import DropoutMaskTap, step_generator
+from refbp.nn.dropout import feed_masks
 from refbp.nn.transformer import square_subsequent_mask
 from refbp.tolerances import OVERRIDES, tolerance_for
 
@@ -127,3 +129,45 @@ def test_encoder_converts_with_diverged_layers_and_options() -> None:
     assert not back.enable_nested_tensor
     assert all(torch.equal(a, b) for a, b in zip(back.state_dict().values(),
                                                   t.state_dict().values(), strict=True))
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("kind", ["mha-weights", "mha-sdpa", "layer-post", "layer-pre", "stack"])
+def test_dropout_masks_drawn_by_torch_are_used_by_refbp(kind: str, dtype: type) -> None:
+    """Training mode with dropout: torch draws (attention weights, dropout, dropout1,
+    dropout2), the tap reads the masks in draw order, refbp consumes them."""
+    tdt = torch.float64 if dtype == np.float64 else torch.float32
+    if kind.startswith("mha"):
+        t: torch.nn.Module = torch.nn.MultiheadAttention(D, 2, dropout=0.3, batch_first=True)
+    else:
+        layer = torch.nn.TransformerEncoderLayer(D, 2, 16, dropout=0.25, batch_first=True,
+                                                 norm_first=kind == "layer-pre")
+        t = layer
+        if kind == "stack":
+            with warnings.catch_warnings():
+                warnings.filterwarnings("ignore", message="enable_nested_tensor is True")
+                t = torch.nn.TransformerEncoder(layer, 2)
+    t = t.to(tdt)
+    m = from_torch(t)
+    x = np.random.default_rng(0).standard_normal((3, 5, D)).astype(dtype)
+    tx = torch.tensor(x, requires_grad=True)
+    weights = kind == "mha-weights"
+    with DropoutMaskTap(t) as tap, step_generator(7):
+        ty = t(tx, tx, tx, need_weights=weights)[0] if kind.startswith("mha") else t(tx)
+        masks = tap.take()
+    draws = {"mha-weights": 1, "mha-sdpa": 1, "layer-post": 4, "layer-pre": 4, "stack": 8}
+    assert len(masks) == draws[kind] and masks[0].shape == (3, 2, 5, 5)
+    assert 0 < sum(int(mk.sum()) for mk in masks) < sum(mk.size for mk in masks)
+    with feed_masks(masks):
+        y = m(x, x, x, need_weights=weights)[0] if kind.startswith("mha") else m(x)
+    g = np.random.default_rng(1).standard_normal(y.shape).astype(dtype)
+    ty.backward(torch.from_numpy(g))
+    gx = m.backward(g)
+    gx = sum(gx) if isinstance(gx, tuple) else gx
+    tol = tolerance_for(dtype)
+    if dtype == np.float32:
+        tol = replace(tol, **OVERRIDES["float32_attention"])
+    res = {"output": discrepancy(y, ty.detach().numpy(), tol),
+           "grad_input": discrepancy(gx, tx.grad.numpy(), tol)}
+    bad = {k: str(d) for k, d in res.items() if not d.passed}
+    assert not bad, bad

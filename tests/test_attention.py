@@ -14,6 +14,7 @@ import pytest
 
 from refbp import nn
 from refbp.gradcheck import check_function, check_module
+from refbp.nn.dropout import feed_masks, record_masks
 from refbp.nn.functional_attention import (
     attention_backward,
     scaled_dot_product_attention,
@@ -104,7 +105,7 @@ def test_sdpa_gradients_match_finite_differences(kwargs: dict[str, Any], which: 
     ({"attn_mask": np.ones((3, 5), np.int64)}, TypeError, "only bool and floating"),
     ({"attn_mask": np.ones((4, 5), bool)}, ValueError, "not broadcastable"),
     ({"dropout_p": 0.5}, ValueError, "dropout_mask"),
-    ({"dropout_p": 1.0}, ValueError, r"dropout_p must be in \[0, 1\)"),
+    ({"dropout_p": 1.5}, ValueError, r"dropout_p must be in \[0, 1\]"),
 ])
 def test_sdpa_errors(kwargs: dict[str, Any], error: type, match: str) -> None:
     q, k, v = _qkv((3, 4), (5, 4), (5, 2))
@@ -274,3 +275,24 @@ def test_mha_warns_for_mismatched_mask_types_as_torch() -> None:
     x = np.zeros((3, 1, 4))
     with pytest.warns(UserWarning, match="mismatched key_padding_mask and attn_mask"):
         m(x, x, x, key_padding_mask=np.zeros((1, 3), bool), attn_mask=np.zeros((3, 3)))
+
+
+def test_mha_dropout_uses_the_shared_mask_mechanism() -> None:
+    m = _random_params(nn.MultiheadAttention(4, 2, dropout=0.5, batch_first=True), 0)
+    x = np.random.default_rng(1).standard_normal((2, 3, 4))
+    m.eval()
+    _, plain = m(x, x, x, average_attn_weights=False)
+    m.train()
+    keep = np.ones((2, 2, 3, 3), dtype=bool)
+    keep[0, 1, 2, 0] = False
+    with feed_masks([keep]) as feed:
+        _, dropped = m(x, x, x, average_attn_weights=False)
+    assert feed.used == 1
+    np.testing.assert_array_equal(dropped, plain * keep * 2.0)
+    with record_masks() as rec:  # no feed: refbp draws its own mask of the same shape
+        m(x, x, x)
+    assert [mk.shape for mk in rec.masks] == [(2, 2, 3, 3)]
+    m.eval()
+    with record_masks() as rec:
+        m(x, x, x)
+    assert rec.masks == []

@@ -16,6 +16,7 @@ import torch
 import torch.nn.functional as F
 
 from refbp import nn as rnn
+from refbp.mirror.dropout import next_dropout_mask, register_mask_probe, rewound_rng
 from refbp.mirror.modules import (
     _copy_state,
     _module_dtype,
@@ -201,6 +202,30 @@ def _probe_from_torch(t: torch.nn.Module) -> Module:
     return _finish_from_torch(m, t)
 
 
+def probe_attention_dropout(module: torch.nn.Module, args: tuple[Any, ...]) -> list[np.ndarray]:
+    """The keep-mask ``nn.MultiheadAttention`` is about to draw on its attention weights.
+
+    torch drops the weights with stock dropout (``F.dropout`` on the (N * H, L, S) weights
+    with ``need_weights``, scaled_dot_product_attention's math path on (N, H, L, S) without);
+    both draw one Bernoulli per element in memory order from the CPU generator, which
+    ``F.dropout`` on ones of shape (N, H, L, S) and the query's dtype reproduces (read under a
+    rewound generator, so torch's own draw is untouched). refbp asks for that shape.
+    Query and key must be passed positionally (as ``TransformerEncoderLayer`` does).
+    """
+    if module.dropout == 0.0:
+        return []
+    if len(args) < 2:
+        raise TypeError("MultiheadAttention with dropout in a parity run must get query and "
+                        "key as positional arguments (the dropout-mask probe reads them)")
+    q, k = args[0], args[1]
+    seq_axis = 1 if module.batch_first and q.dim() == 3 else 0
+    batch = 1 if q.dim() == 2 else q.shape[0 if module.batch_first else 1]
+    like = torch.empty((batch, module.num_heads, q.shape[seq_axis], k.shape[seq_axis]),
+                       dtype=q.dtype)
+    with rewound_rng():
+        return [next_dropout_mask(like, module.dropout)]
+
+
 def register_attention_converters() -> None:
     register_converter(rnn.MultiheadAttention, torch.nn.MultiheadAttention, _mha_to_torch,
                        _mha_from_torch)
@@ -208,6 +233,7 @@ def register_attention_converters() -> None:
                        _tel_to_torch, _tel_from_torch)
     register_converter(rnn.TransformerEncoder, torch.nn.TransformerEncoder, _te_to_torch,
                        _te_from_torch)
+    register_mask_probe(torch.nn.MultiheadAttention, probe_attention_dropout)
     register_converter(rnn.AttentionProbe, AttentionProbeTorch, _probe_to_torch,
                        _probe_from_torch)
     register_converter(rnn.SDPAProbe, SDPAProbeTorch,

@@ -22,11 +22,13 @@ from refbp.nn.attention_checks import (
     check_ranks,
     warn_mismatched,
 )
+from refbp.nn.dropout import keep_mask
 from refbp.nn.functional_attention import (
     additive_mask,
     attention_backward,
     attention_forward,
     causal_mask,
+    keep_scale,
 )
 from refbp.nn.linear import Linear, _float_dtype
 from refbp.nn.module import Cache, Module, Parameter
@@ -188,11 +190,17 @@ class MultiheadAttention(Module):
         return mask
 
     def _keep(self, shape: tuple[int, ...], dt: np.dtype) -> Array | None:
-        """The dropout keep-scale of the attention weights, or None (eval or p = 0)."""
+        """The dropout keep-scale ``D / (1 - p)`` of the attention weights (N, H, L, S), or
+        None in eval mode or with p = 0 (as torch, which then draws nothing).
+
+        The mask comes from ``refbp.nn.dropout.keep_mask`` (fed from torch in parity runs,
+        drawn from ``generator`` otherwise), one draw of shape (N, H, L, S) per forward.
+        """
         if not self.training or self.dropout == 0.0:
             return None
-        raise NotImplementedError("MultiheadAttention dropout in training mode is not "
-                                  "available yet; use dropout=0 or eval()")
+        gen = self._generator if self._generator is not None else init.default_generator()
+        mask = keep_mask(shape, self.dropout, gen, "MultiheadAttention")
+        return keep_scale(mask, self.dropout, dt)
 
     def forward(self, query: Any, key: Any, value: Any, key_padding_mask: Any = None,
                 need_weights: bool = True, attn_mask: Any = None,

@@ -44,6 +44,7 @@ from typing import Any
 import numpy as np
 
 from refbp._checks import FLOAT_DTYPES
+from refbp.nn.dropout import dropout_scale
 
 
 @dataclass
@@ -95,11 +96,11 @@ def masked_softmax(scores: np.ndarray, *, safe: bool) -> np.ndarray:
 
 
 def keep_scale(dropout_mask: Any, dropout_p: float, dtype: np.dtype) -> np.ndarray:
-    """``D / (1 - p)`` as torch's dropout builds it (a 0/1 mask divided by ``1 - p``)."""
+    """``D / (1 - p)`` as torch's dropout builds it (``refbp.nn.dropout.dropout_scale``)."""
     d = np.asarray(dropout_mask)
     if d.dtype != np.bool_ and not np.all((d == 0) | (d == 1)):
         raise ValueError("dropout_mask must hold only 0 and 1 (or be boolean)")
-    return d.astype(dtype) / dtype.type(1.0 - dropout_p)
+    return d.astype(dtype) * dropout_scale(dropout_p, dtype)
 
 
 def attention_forward(q: np.ndarray, k: np.ndarray, v: np.ndarray, mask: np.ndarray | None,
@@ -178,8 +179,8 @@ def sdpa_forward(query: Any, key: Any, value: Any, attn_mask: Any = None,
     if is_causal and attn_mask is not None:
         raise ValueError("_scaled_dot_product_attention: Explicit attn_mask should not be set "
                          "when is_causal=True")
-    if not 0.0 <= dropout_p < 1.0:
-        raise ValueError(f"dropout_p must be in [0, 1), got {dropout_p}")
+    if not 0.0 <= dropout_p <= 1.0:
+        raise ValueError(f"dropout_p must be in [0, 1], got {dropout_p}")
     mask = None
     if is_causal:
         mask = additive_mask(causal_mask(q.shape[-2], k.shape[-2]), q.dtype,

@@ -21,8 +21,8 @@ from refbp.nn.activation import GELU, ReLU
 from refbp.nn.attention import MultiheadAttention
 from refbp.nn.attention_checks import check_mask_dtype, warn_mismatched
 from refbp.nn.container import Sequential
+from refbp.nn.dropout import Dropout
 from refbp.nn.layernorm import LayerNorm
-from refbp.nn.linear import Identity as Dropout  # TEMP until Dropout lands
 from refbp.nn.linear import Linear
 from refbp.nn.module import Module
 
