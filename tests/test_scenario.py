@@ -101,4 +101,16 @@ def test_data_is_seeded_and_dtype_consistent() -> None:
     np.testing.assert_allclose(x3, x1, rtol=1e-7)
     assert set(np.unique(y1)) <= set(range(4))
     with pytest.raises(ValueError, match="unknown data kind"):
-        make_data(DataSpec("images"), "float64", 0)
+        make_data(DataSpec("spectrograms"), "float64", 0)
+
+
+def test_image_data_shapes() -> None:
+    spec = DataSpec("images", n=3, features=2, outputs=5, extra={"size": [4, 6],
+                                                                 "target_shape": [5, 2, 3]})
+    x, y = make_data(spec, "float32", 0)
+    assert x.shape == (3, 2, 4, 6) and y.shape == (3, 5, 2, 3) and y.dtype == np.float32
+    x1, y1 = make_data(DataSpec("image_classes", n=6, features=1, outputs=4,
+                                extra={"size": [7]}), "float64", 0)
+    assert x1.shape == (6, 1, 7) and y1.dtype == np.int64 and set(y1) <= set(range(4))
+    _, y2 = make_data(DataSpec("images", n=2, features=1, outputs=3), "float64", 0)
+    assert y2.shape == (2, 3)

@@ -14,7 +14,13 @@ soft_targets        N(0, 1), (n, features)                softmax of N(0, 1) row
 probabilities       U(0, 1) with exact 0 and 1, (n, f)    U(0, 1) with exact 0 and 1, (n, f)
 extreme             0, +-1e-8, +-1, +-30, +-1e4 mixed     N(0, 1), (n, features)
 classification_kd   N(0, 1), (n, outputs, d)              int64 (n, d); ``extra: {d: 5}``
+images              N(0, 1), (n, features, *size)         N(0, 1), (n, *target_shape) or
+                                                          (n, outputs)
+image_classes       N(0, 1), (n, features, *size)         int64 class in [0, outputs), (n,)
 ==================  ====================================  =====================================
+
+For the image kinds ``features`` is the channel count and ``extra["size"]`` the spatial size
+(``[H, W]`` for images, ``[L]`` for 1-D signals; default ``[8, 8]``).
 
 ``extra`` may also carry ``ignore_index`` and ``ignore_fraction`` for classification targets
 (some targets set to ``ignore_index``) and ``scale`` to multiply X.
@@ -85,6 +91,22 @@ def _classification_kd(rng: np.random.Generator, s: DataSpec) -> tuple[np.ndarra
     return x, y
 
 
+def _image_input(rng: np.random.Generator, s: DataSpec) -> np.ndarray:
+    size = tuple(int(v) for v in s.extra.get("size", (8, 8)))
+    return rng.standard_normal((s.n, s.features, *size))
+
+
+def _images(rng: np.random.Generator, s: DataSpec) -> tuple[np.ndarray, np.ndarray]:
+    x = _image_input(rng, s)
+    shape = tuple(int(v) for v in s.extra.get("target_shape", (s.outputs,)))
+    return x, rng.standard_normal((s.n, *shape))
+
+
+def _image_classes(rng: np.random.Generator, s: DataSpec) -> tuple[np.ndarray, np.ndarray]:
+    x = _image_input(rng, s)
+    return x, rng.integers(0, s.outputs, size=s.n).astype(np.int64)
+
+
 GENERATORS: dict[str, Callable[[np.random.Generator, DataSpec],
                                tuple[np.ndarray, np.ndarray]]] = {
     "regression": _regression,
@@ -94,6 +116,8 @@ GENERATORS: dict[str, Callable[[np.random.Generator, DataSpec],
     "probabilities": _probabilities,
     "extreme": _extreme,
     "classification_kd": _classification_kd,
+    "images": _images,
+    "image_classes": _image_classes,
 }
 
 
