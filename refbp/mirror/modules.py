@@ -163,7 +163,9 @@ def _register_builtins() -> None:
     names = ["Linear", "BatchNorm1d", "Identity", "Flatten", "ReLU", "LeakyReLU", "ELU", "GELU",
              "SiLU", "Sigmoid", "Tanh", "Softplus", "Softmax", "LogSoftmax", "MSELoss", "L1Loss",
              "HuberLoss", "SmoothL1Loss", "BCELoss", "BCEWithLogitsLoss", "CrossEntropyLoss",
-             "NLLLoss", "Conv1d", "Conv2d", "ConvTranspose1d", "ConvTranspose2d"]
+             "NLLLoss"]
+    names += ["LayerNorm"]
+    names += ["Conv1d", "Conv2d", "ConvTranspose1d", "ConvTranspose2d"]
     for n in names:
         register_converter(getattr(rnn, n), getattr(torch.nn, n))
     register_converter(rnn.SSELoss, SSELossTorch,

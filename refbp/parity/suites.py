@@ -4,8 +4,8 @@
   all gradients, extreme inputs included), every optimizer at least once on a regression MLP,
   a classifier with CrossEntropy and a binary classifier with BCEWithLogits, a few schedulers,
   and the teaching examples' models; each in float64 and float32.
-- ``full``: every optimizer case of ``refbp.optim.cases`` on a regression MLP and a classifier
-  for 100 steps, three seeds, both dtypes; every loss option; every op check.
+- ``full``: every optimizer case of ``refbp.parity.optim_cases`` on a regression MLP and a
+  classifier for 100 steps, three seeds, both dtypes; every loss option; every op check.
 """
 
 from __future__ import annotations
@@ -93,6 +93,15 @@ def op_scenarios() -> list[Scenario]:
         out.append(_op("batchnorm", [Spec("BatchNorm1d", {"num_features": 5})], Spec("MSELoss"),
                        _REG, dt, "BatchNorm1d in training mode (batch statistics, running "
                        "mean and unbiased running variance)"))
+        out.append(_op("layernorm", [Spec("LayerNorm", {"normalized_shape": 5})],
+                       Spec("MSELoss"), DataSpec("regression", n=16, features=5, outputs=5,
+                                                 extra={"scale": 30.0}), dt,
+                       "LayerNorm over the last dimension (weight and bias)"))
+        out.append(_op("layernorm-noaffine",
+                       [Spec("Linear", {"in_features": 5, "out_features": 6}),
+                        Spec("LayerNorm", {"normalized_shape": 6, "elementwise_affine": False})],
+                       Spec("MSELoss"), DataSpec("regression", n=16, features=5, outputs=6), dt,
+                       "LayerNorm without weight and bias, after a Linear layer"))
         for name, pre, loss, data in LOSSES:
             out.append(_op(name, pre or [Spec("Identity")], loss, data, dt,
                            f"{loss.describe()} op check"))
@@ -221,7 +230,7 @@ def full() -> list[Scenario]:
     losses diverges, and a diverging trajectory amplifies rounding without bound. Those options
     are checked step by step with identical gradients in parity_tests/test_optim_parity.py.
     """
-    from refbp.optim.cases import CASES
+    from refbp.parity.optim_cases import CASES
 
     out = op_scenarios()
     for dt in DTYPES:
