@@ -164,6 +164,7 @@ def _register_builtins() -> None:
              "SiLU", "Sigmoid", "Tanh", "Softplus", "Softmax", "LogSoftmax", "MSELoss", "L1Loss",
              "HuberLoss", "SmoothL1Loss", "BCELoss", "BCEWithLogitsLoss", "CrossEntropyLoss",
              "NLLLoss"]
+    names += ["Dropout", "Dropout2d"]
     names += ["LayerNorm"]
     names += ["Conv1d", "Conv2d", "ConvTranspose1d", "ConvTranspose2d"]
     for n in names:

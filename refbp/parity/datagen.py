@@ -14,13 +14,20 @@ soft_targets        N(0, 1), (n, features)                softmax of N(0, 1) row
 probabilities       U(0, 1) with exact 0 and 1, (n, f)    U(0, 1) with exact 0 and 1, (n, f)
 extreme             0, +-1e-8, +-1, +-30, +-1e4 mixed     N(0, 1), (n, features)
 classification_kd   N(0, 1), (n, outputs, d)              int64 (n, d); ``extra: {d: 5}``
-images              N(0, 1), (n, features, *size)         N(0, 1), (n, *target_shape) or
+images              smooth blobs, (n, features, H, W)     argmax(flat(X) W + noise), int64 (n,)
+image_regression    smooth blobs, (n, features, H, W)     flat(X) W + 0.1 noise, (n, outputs)
+tensors             N(0, 1), (n, features, *size)         N(0, 1), (n, *target_shape) or
                                                           (n, outputs)
-image_classes       N(0, 1), (n, features, *size)         int64 class in [0, outputs), (n,)
 ==================  ====================================  =====================================
 
-For the image kinds ``features`` is the channel count and ``extra["size"]`` the spatial size
-(``[H, W]`` for images, ``[L]`` for 1-D signals; default ``[8, 8]``).
+Images have ``features`` channels and ``extra: {height: 28, width: 28}`` (the defaults): each
+channel is the sum of three Gaussian blobs of random centre, width and sign plus 0.1 N(0, 1)
+pixel noise, so neighbouring pixels are correlated as in real images and max pooling sees
+distinct values (ties are exercised by the op checks, not by the data).
+
+Tensors (op checks of layers on any spatial shape) have ``features`` channels and
+``extra: {size: [H, W]}`` (``[L]`` for 1-D signals; default ``[8, 8]``) and a target of shape
+``extra["target_shape"]`` (e.g. the layer's output shape).
 
 ``extra`` may also carry ``ignore_index`` and ``ignore_fraction`` for classification targets
 (some targets set to ``ignore_index``) and ``scale`` to multiply X.
@@ -92,20 +99,33 @@ def _classification_kd(rng: np.random.Generator, s: DataSpec) -> tuple[np.ndarra
     return x, y
 
 
-def _image_input(rng: np.random.Generator, s: DataSpec) -> np.ndarray:
-    size = tuple(int(v) for v in s.extra.get("size", (8, 8)))
-    return rng.standard_normal((s.n, s.features, *size))
+def _blob_images(rng: np.random.Generator, s: DataSpec) -> np.ndarray:
+    h, w = int(s.extra.get("height", 28)), int(s.extra.get("width", 28))
+    yy, xx = np.meshgrid(np.arange(h), np.arange(w), indexing="ij")
+    shape = (s.n, s.features, 3)
+    cy, cx = rng.uniform(0, h, shape), rng.uniform(0, w, shape)
+    width = rng.uniform(1.0, max(h, w) / 3, shape)
+    sign = rng.choice([-1.0, 1.0], shape)
+    d2 = ((yy - cy[..., None, None]) ** 2 + (xx - cx[..., None, None]) ** 2)
+    blobs = sign[..., None, None] * np.exp(-d2 / (2 * width[..., None, None] ** 2))
+    return blobs.sum(axis=2) + 0.1 * rng.standard_normal((s.n, s.features, h, w))
 
 
 def _images(rng: np.random.Generator, s: DataSpec) -> tuple[np.ndarray, np.ndarray]:
-    x = _image_input(rng, s)
+    x = _blob_images(rng, s)
+    y = np.argmax(_linear_target(rng, x.reshape(s.n, -1), s.outputs), axis=1)
+    return x, y.astype(np.int64)
+
+
+def _image_regression(rng: np.random.Generator, s: DataSpec) -> tuple[np.ndarray, np.ndarray]:
+    x = _blob_images(rng, s)
+    return x, _linear_target(rng, x.reshape(s.n, -1), s.outputs)
+
+
+def _tensors(rng: np.random.Generator, s: DataSpec) -> tuple[np.ndarray, np.ndarray]:
+    size = tuple(int(v) for v in s.extra.get("size", (8, 8)))
     shape = tuple(int(v) for v in s.extra.get("target_shape", (s.outputs,)))
-    return x, rng.standard_normal((s.n, *shape))
-
-
-def _image_classes(rng: np.random.Generator, s: DataSpec) -> tuple[np.ndarray, np.ndarray]:
-    x = _image_input(rng, s)
-    return x, rng.integers(0, s.outputs, size=s.n).astype(np.int64)
+    return rng.standard_normal((s.n, s.features, *size)), rng.standard_normal((s.n, *shape))
 
 
 GENERATORS: dict[str, Callable[[np.random.Generator, DataSpec],
@@ -118,7 +138,8 @@ GENERATORS: dict[str, Callable[[np.random.Generator, DataSpec],
     "extreme": _extreme,
     "classification_kd": _classification_kd,
     "images": _images,
-    "image_classes": _image_classes,
+    "image_regression": _image_regression,
+    "tensors": _tensors,
 }
 
 

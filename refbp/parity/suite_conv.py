@@ -74,7 +74,7 @@ def conv_ops() -> list[tuple[str, list[Spec], Spec, DataSpec, str]]:
     out = []
     for name, layer, args, size, text in CONV_CASES:
         target = output_shape(layer, args, size)
-        data = DataSpec("images", n=N_IMAGES, features=args["in_channels"],
+        data = DataSpec("tensors", n=N_IMAGES, features=args["in_channels"],
                         outputs=int(np.prod(target)),
                         extra={"size": size, "target_shape": target})
         out.append((name, [Spec(layer, args)], Spec("MSELoss"), data, f"{layer}: {text}"))
