@@ -43,7 +43,8 @@ BAD = f"{HERE}/bad_code.py"
     (lambda: load_user(f"{HERE}/missing.py:Adam"), "no Python file"),
     (lambda: load_user(f"{BAD}:Nope"), "defines no 'Nope'; classes and functions defined there: "
      "BackwardWrongShape, ForwardReturnsNone"),
-    (lambda: load_user("adam.py"), "expected USER_SPEC of the form path/to/file.py:Name or package.module:Name"),
+    (lambda: load_user("adam.py"),
+     "expected USER_SPEC of the form path/to/file.py:Name or package.module:Name"),
     (lambda: parse_options("=3"), "bad option name"),
 ])
 def test_bad_user_code_message(call: object, message: str) -> None:
@@ -53,8 +54,8 @@ def test_bad_user_code_message(call: object, message: str) -> None:
 
 
 def test_unknown_like_lists_the_catalog() -> None:
-    with pytest.raises(ValueError, match="'Adamm' is not in the catalog; expected one of Adam, "
-                                         "AdamW, RMSprop, SGD"):
+    with pytest.raises(ValueError, match="'Adamm' is not in the catalog; expected one of Adadelta, "
+                                         "Adagrad, Adam, AdamW, RMSprop, SGD"):
         check_optimizer(f"{HERE}/adam_family.py:Adam", like="Adamm", oracle="refbp")
 
 

@@ -55,15 +55,17 @@ class Family:
 
 
 def _all_variants() -> list[Variant]:
-    from refbp.diagnose import catalog_layer, catalog_loss, catalog_optim
+    from refbp.diagnose import catalog_adaptive, catalog_layer, catalog_loss, catalog_optim
 
-    return [*catalog_optim.VARIANTS, *catalog_layer.VARIANTS, *catalog_loss.VARIANTS]
+    return [*catalog_optim.VARIANTS, *catalog_adaptive.VARIANTS, *catalog_layer.VARIANTS,
+            *catalog_loss.VARIANTS]
 
 
 def _all_families() -> dict[str, Family]:
-    from refbp.diagnose import catalog_layer, catalog_loss, catalog_optim
+    from refbp.diagnose import catalog_adaptive, catalog_layer, catalog_loss, catalog_optim
 
-    fams = [*catalog_optim.FAMILIES, *catalog_layer.FAMILIES, *catalog_loss.FAMILIES]
+    fams = [*catalog_optim.FAMILIES, *catalog_adaptive.FAMILIES, *catalog_layer.FAMILIES,
+            *catalog_loss.FAMILIES]
     return {f.like: f for f in fams}
 
 

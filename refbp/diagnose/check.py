@@ -82,16 +82,18 @@ def torch_defaults(build: Any, skip: int) -> dict[str, Any]:
             if k not in _NOT_OPTIONS and v is not inspect.Parameter.empty}
 
 
-def constants_phrase(fitted: list[Fitted], explicit: dict[str, Any]) -> tuple[str, str]:
-    """``(" with eps=1e-07 (torch default 1e-08), written in your code", mismatch)``: the
-    mismatch sentence is non-empty when a fitted constant overrides an option asked for."""
+def constants_phrase(fitted: list[Fitted], explicit: dict[str, Any]) -> tuple[str, str, list[str]]:
+    """``(" with eps=1e-07 (torch default 1e-08)", mismatch, notes)``; the mismatch sentence is
+    non-empty when a fitted constant overrides an option that was asked for."""
     if not fitted:
-        return "", ""
-    text = " with " + ", ".join(f.describe() for f in fitted) + ", a constant written in your code"
+        return "", "", []
+    text = " with " + ", ".join(f.describe() for f in fitted)
+    notes = [f"{f.option}={f.value!r} is a constant written in your code (not a parameter), "
+             "found by fitting" for f in fitted]
     ignored = [f for f in fitted if f.option in explicit and explicit[f.option] != f.value]
     mismatch = "; ".join(f"your code ignores {f.option}={explicit[f.option]!r} and uses "
                          f"{f.value!r}" for f in ignored)
-    return text, mismatch
+    return text, mismatch, notes
 
 
 @dataclass
@@ -119,12 +121,13 @@ class _Check:
                  describe: dict[str, str], fitted: list[Fitted] | None = None,
                  untested_reason: str = "") -> Diagnosis:
         """Run ``reference()`` (and torch's noise floor on it when asked); explain."""
-        consts, mismatch = constants_phrase(fitted or [], self.opts)
+        consts, mismatch, fit_notes = constants_phrase(fitted or [], self.opts)
         verdict = Verdict(self.label, self.like, self.oracle, consts,
                           untested_reason=untested_reason)
         return build_diagnosis(kind=self.kind, like=self.like, subject=self.subject,
                                options=self.opts, oracle=self.oracle, user=user,
-                               ref=reference(), variants=variants, notes=self.notes + notes,
+                               ref=reference(), variants=variants,
+                               notes=self.notes + notes + fit_notes,
                                seed=self.seed, describe=describe,
                                noise_floor=_noise(reference, self.noise, self.oracle),
                                verdict=verdict, mismatch=mismatch)
@@ -174,7 +177,6 @@ def check_optimizer(user: Any, like: str = "Adam", options: dict[str, Any] | Non
     if lr_factor is not None:
         why = lr_change_problem(factory, grads[0], lr0 * lr_factor)
         if why is not None:
-            notes.append(f"{why}, so the learning rate is kept constant")
             untested, lr_factor = why, None
     lrs = T.lr_schedule(lr0, steps, lr_factor)
     user_traj = T.user_optimizer_trajectory(drv, grads, lrs)

@@ -186,7 +186,8 @@ def _sentence(v: Verdict, n_steps: int, user_vs_ref: float, matched: Variant | N
                 f"step(s) (worst normwise rel err {user_vs_ref:.1e})")
         if v.untested:
             text += (f"; NOT TESTED: {', '.join(v.untested)} (indistinguishable from torch at a "
-                     f"constant learning rate, and {v.untested_reason})")
+                     f"constant learning rate, and {v.untested_reason}, so the learning rate "
+                     "was kept constant)")
         return text
     where = f"first divergence at {div.describe()}"
     ok, bad = kinds
@@ -201,10 +202,10 @@ def _sentence(v: Verdict, n_steps: int, user_vs_ref: float, matched: Variant | N
             return (f"your {v.label} matches {target} except {matched.description} "
                     f"[{matched.name}; {matched.reference}]; {where}")
     near = ""
-    if closest is not None and closest[1] < user_vs_ref:
+    if closest is not None and closest[1] * 1.05 < user_vs_ref:
         near = (f"; closest catalogued convention: {closest[0]} (normwise rel err of your code "
                 f"against it {closest[1]:.1e}, against torch {user_vs_ref:.1e}: "
-                f"{user_vs_ref / max(closest[1], 1e-300):.3g}x closer)")
+                f"{user_vs_ref / max(closest[1], 1e-300):.2g}x closer)")
     return f"{head}{'' if ok else ' nor any catalogued convention'}; {where}{near}"
 
 

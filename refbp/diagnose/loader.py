@@ -11,8 +11,9 @@ that is not installed (``import nnfs``). The loader handles all of them:
   absolute import that fails, the nearest ancestor holding that package, go on ``sys.path``;
 - a file inside a package (``__init__.py`` beside it) is loaded under its dotted name, so its
   relative imports resolve;
-- only *definitions* run: imports, ``def``/``class``, and assignments whose calls are plain
-  library calls (``EPS = np.finfo(float).eps``). Top-level statements that would train, plot,
+- only *definitions* run: imports, ``def``/``class``, and assignments whose calls are
+  standard-library or NumPy calls (``EPS = np.finfo(float).eps``, ``HERE = Path(__file__)``).
+  Top-level statements that would train, plot,
   parse arguments or exit (loops, bare calls, ``model = Net()``, ``if __name__ ...``) are
   skipped, and the notes say so;
 - each top-level statement runs on its own: an import of a package that is not installed, or a
@@ -80,15 +81,22 @@ def _package_of(path: Path) -> tuple[str, Path]:
     return ".".join(parts) if len(parts) > 1 else "", d
 
 
-def _is_library_call(node: ast.AST, modules: set[str]) -> bool:
-    """A call whose callee is an attribute of an imported module (``np.zeros(3)``)."""
+SAFE_LIBRARIES = ("numpy", "math", "scipy")
+
+
+def _safe_module(name: str) -> bool:
+    top = name.split(".")[0]
+    return top in sys.stdlib_module_names or top in SAFE_LIBRARIES
+
+
+def _is_library_call(node: ast.AST, safe: set[str]) -> bool:
+    """A call of a standard-library or NumPy name (``np.zeros(3)``, ``Path(__file__)``)."""
     if not isinstance(node, ast.Call):
         return True
     func = node.func
     while isinstance(func, ast.Attribute):
         func = func.value
-    return isinstance(func, ast.Name) and func.id in modules and isinstance(node.func,
-                                                                            ast.Attribute)
+    return isinstance(func, ast.Name) and func.id in safe
 
 
 def _is_definition(stmt: ast.stmt, modules: set[str]) -> bool:
@@ -113,12 +121,18 @@ def _is_main_guard(stmt: ast.stmt) -> bool:
     return isinstance(stmt, ast.If) and "__main__" in ast.unparse(stmt.test)
 
 
-def _imported_modules(tree: ast.Module) -> set[str]:
+def _safe_names(tree: ast.Module) -> set[str]:
+    """Names bound by top-level imports of the standard library or NumPy: calling them at
+    import time cannot train a model or load a data set."""
     out = set()
     for node in tree.body:
         if isinstance(node, ast.Import):
-            out |= {a.asname or a.name.split(".")[0] for a in node.names}
-    return out
+            out |= {a.asname or a.name.split(".")[0] for a in node.names
+                    if _safe_module(a.name)}
+        elif isinstance(node, ast.ImportFrom) and node.module and not node.level and \
+                _safe_module(node.module):
+            out |= {a.asname or a.name for a in node.names}
+    return out | {"float", "int", "str", "dict", "list", "tuple", "set", "frozenset", "range"}
 
 
 def _describe_skipped(stmts: list[ast.stmt]) -> str:
@@ -160,13 +174,14 @@ def exec_definitions(path: Path, module: types.ModuleType) -> list[str]:
         tree = ast.parse(path.read_text(encoding="utf-8"), str(path))
     except SyntaxError as exc:
         raise UserCodeError(f"{str(path)!r} is not valid Python: {exc}") from exc
-    modules = _imported_modules(tree)
+    modules = _safe_names(tree)
     kept = [s for s in tree.body if _is_definition(s, modules)]
     skipped = [s for s in tree.body if s not in kept and not _is_main_guard(s)]
     notes = []
     if skipped:
         notes.append(f"{path.name} runs code at import ({_describe_skipped(skipped)}); refbp "
                      "loaded only its imports and definitions")
+    failed: dict[str, list[str]] = {}
     for stmt in kept:
         exc = _run_statement(stmt, vars(module), path)
         missing = _missing_module(exc) if exc is not None else None
@@ -176,9 +191,9 @@ def exec_definitions(path: Path, module: types.ModuleType) -> list[str]:
                 _add_path(holder)
                 exc = _run_statement(stmt, vars(module), path)
         if exc is not None:
-            line = ast.unparse(stmt).splitlines()[0][:60]
-            notes.append(f"{path.name} line {stmt.lineno} (`{line}`) failed at import with "
-                         f"{type(exc).__name__}: {exc}; refbp loaded the file without it")
+            failed.setdefault(f"{type(exc).__name__}: {exc}", []).append(f"line {stmt.lineno}")
+    notes += [f"{path.name} {', '.join(lines)} failed at import ({why}); refbp loaded the "
+              "file without them" for why, lines in failed.items()]
     return notes
 
 
@@ -200,12 +215,16 @@ def load_file(path: Path) -> tuple[types.ModuleType, list[str]]:
     module = types.ModuleType(name)
     module.__file__ = str(path)
     module.__package__ = package
+    module.__spec__ = importlib.util.spec_from_file_location(name, path)
     sys.modules[name] = module
     return module, exec_definitions(path, module)
 
 
 def _module_file(dotted: str, spec: str) -> Path:
     _add_path(Path.cwd())
+    known = getattr(sys.modules.get(dotted), "__file__", None)
+    if known:
+        return Path(known)
     try:
         mspec = importlib.util.find_spec(dotted)
     except (ImportError, ValueError) as exc:

@@ -49,6 +49,7 @@ ALIASES: dict[str, tuple[tuple[str, ...], ...]] = {
 }
 # the names that mean something else in a family (RMSprop's alpha is not a learning rate)
 _NOT_IN = {("lr", "alpha"): ("RMSprop", "Adadelta"), ("alpha", "decay"): ("RMSprop",)}
+_PRIORITY = ("lr", "betas", "eps", "alpha", "rho", "weight_decay", "momentum")
 LR_ATTRS = ("lr", "learning_rate", "current_learning_rate", "current_lr", "eta", "step_size",
             "lr_rate")
 COUNTER_KEYS = ("t", "step", "iteration", "iterations", "timestep")
@@ -119,7 +120,8 @@ def pair_names(user_params: dict[str, Any], torch_options: set[str], like: str
     """torch name -> the user's name(s), each user name used once, exact names first."""
     used: set[str] = set()
     out: dict[str, tuple[str, ...]] = {}
-    order = sorted(torch_options, key=lambda t: (t not in user_params, t != "lr"))
+    order = sorted(torch_options, key=lambda t: (t not in user_params,
+                                                 _PRIORITY.index(t) if t in _PRIORITY else 99))
     for tname in order:
         for names in ALIASES.get(tname, ((tname,),)):
             if all(n in user_params and n not in used and _allowed(tname, n, like)
@@ -185,6 +187,7 @@ def build_naming(user_params: dict[str, Any], var_kw: bool, torch_defaults: dict
 
 def source_of(obj: Any) -> str:
     """The source of a user class or function ('' when unavailable)."""
+    obj = getattr(obj, "__func__", obj)
     target = obj if inspect.isclass(obj) or inspect.isfunction(obj) else type(obj)
     try:
         return textwrap.dedent(inspect.getsource(target))

@@ -27,10 +27,10 @@ from refbp.diagnose.optim_styles import (
     Arrays,
     OptimizerDriver,
     _positional,
-    trial_error,
     config_param,
     counter_start,
     holder,
+    trial_error,
 )
 from refbp.diagnose.spec import UserCodeError
 
@@ -58,9 +58,11 @@ def _config_rule(drv: OptimizerDriver, fn: Any, values: Arrays, naming: Naming) 
 
 def _init_states(fn: Any, n_params: int, values: Arrays) -> list[Any]:
     module = sys.modules.get(fn.__module__)
-    init = getattr(module, f"init_{fn.__name__}_states", None)
-    if not callable(init):
-        return [None] * n_params
+    names = [fn.__name__, *fn.__name__.split("_")]
+    init = next((getattr(module, f"init_{n}_states") for n in names
+                 if callable(getattr(module, f"init_{n}_states", None))), None)
+    if init is None:
+        return [np.zeros_like(v) for v in values.values()]
     try:
         sample = init(*([4] * len(_positional(init))))
     except Exception as exc:
@@ -68,7 +70,7 @@ def _init_states(fn: Any, n_params: int, values: Arrays) -> list[Any]:
                             ) from exc
     items = list(sample) if isinstance(sample, (list, tuple)) else []
     if not items:
-        return [None] * n_params
+        return [np.zeros_like(v) for v in values.values()]
     first = items[0]
     count = len(first) if isinstance(first, (list, tuple)) else 1
     out = []

@@ -255,7 +255,8 @@ def _class_styles(cls: Any) -> list[str]:
         ps = _positional(upd)[1:]
         if len(ps) < 2:
             shown = "(" + ", ".join(p.name for p in ps) + ")"
-            raise UserCodeError(f"{cls.__name__}.update has signature {shown}; expected update(params, grads) over dicts or lists, or "
+            raise UserCodeError(f"{cls.__name__}.update has signature {shown}; expected "
+                                "update(params, grads) over dicts or lists, or "
                                 "update(w, dw[, name])")
         plural = bool(ps) and ps[0].name in _PLURAL
         names = len(ps) >= 3 and (ps[2].name in _NAME_ARGS or ps[2].default is ps[2].empty)
