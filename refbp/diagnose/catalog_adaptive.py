@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from refbp.diagnose.catalog import Family, Variant
+from refbp.diagnose.variant import Family, Variant
 from refbp.nn.module import Parameter
 from refbp.optim import Adadelta, Adagrad
 from refbp.optim.adadelta import adadelta_update

@@ -4,8 +4,8 @@
   all gradients, extreme inputs included), every optimizer at least once on a regression MLP,
   a classifier with CrossEntropy and a binary classifier with BCEWithLogits, a few schedulers,
   and the teaching examples' models; each in float64 and float32.
-- ``full``: every optimizer case of ``refbp.optim.cases`` on a regression MLP and a classifier
-  for 100 steps, three seeds, both dtypes; every loss option; every op check.
+- ``full``: every optimizer case of ``refbp.parity.optim_cases`` on a regression MLP and a
+  classifier for 100 steps, three seeds, both dtypes; every loss option; every op check.
 """
 
 from __future__ import annotations
@@ -227,7 +227,7 @@ def full() -> list[Scenario]:
     losses diverges, and a diverging trajectory amplifies rounding without bound. Those options
     are checked step by step with identical gradients in parity_tests/test_optim_parity.py.
     """
-    from refbp.optim.cases import CASES
+    from refbp.parity.optim_cases import CASES
 
     out = op_scenarios()
     for dt in DTYPES:
