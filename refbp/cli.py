@@ -14,6 +14,7 @@ if TYPE_CHECKING:
     import pandas as pd
 
 DEFAULT_OUT = Path("reports") / "latest"
+COMPARE_FORMATS = ("markdown", "json", "junit", "github")
 
 
 class CLIError(Exception):
@@ -50,6 +51,8 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--steps", type=int, help="override every training scenario's steps")
     run.add_argument("--out", type=Path, help=f"report directory (default: {DEFAULT_OUT})")
     run.add_argument("--jobs", type=int, help="parallel worker processes (default 1)")
+    run.add_argument("--junit", type=Path, metavar="FILE",
+                     help="also write a JUnit XML file, one test case per scenario")
     run.add_argument("-q", "--quiet", action="count", default=0,
                      help="print only failing scenarios and the closing line")
     run.add_argument("-v", "--verbose", action="count", default=0,
@@ -71,6 +74,16 @@ def _parser() -> argparse.ArgumentParser:
     cmp_.add_argument("--floor", type=float, default=1e-3,
                       help="ignore growth that stays below this fraction of the tolerance "
                       "(default 1e-3)")
+    cmp_.add_argument("--allow-removed", action="store_true",
+                      help="scenarios or tensors of the baseline missing from the new report "
+                      "are reported but are not a regression")
+    cmp_.add_argument("--format", choices=COMPARE_FORMATS, default="markdown",
+                      help="markdown (default), json, junit (JUnit XML) or github (::error "
+                      "annotations, then the Markdown job summary)")
+    cmp_.add_argument("--output", type=Path, metavar="FILE",
+                      help="write the output to FILE instead of stdout (with --format github: "
+                      "the job summary goes to FILE, e.g. $GITHUB_STEP_SUMMARY, and the "
+                      "annotations to stdout)")
 
     rep = sub.add_parser("report", help="re-render summary.md and report.html from Parquet")
     rep.add_argument("dir", type=Path, help="report directory")
@@ -173,6 +186,8 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     scenarios, suite = _scenarios(args)
     _check_writable(args.out)
+    if args.junit is not None:
+        _check_writable(args.junit)
     started = datetime.now(timezone.utc)
     t0 = time.perf_counter()
     results = run_scenarios(scenarios, suite=suite, jobs=args.jobs,
@@ -188,6 +203,10 @@ def cmd_run(args: argparse.Namespace) -> int:
     except OSError as exc:
         raise CLIError(str(exc)) from exc
     summary = scenario_summary(df)
+    if args.junit is not None:
+        from refbp.report.ci_formats import run_junit
+
+        _emit(run_junit(summary, suite), args.junit)
     _print_summary(summary, quiet=args.quiet > 0, verbose=args.verbose > 0)
     failed = [r for r in results if not r.passed]
     print(f"\n{len(results) - len(failed)} passed, {len(failed)} failed "
@@ -233,13 +252,36 @@ def cmd_list(args: argparse.Namespace) -> int:
 
 def cmd_compare(args: argparse.Namespace) -> int:
     from refbp.report import compare_reports
+    from refbp.report.ci_formats import compare_github, compare_json, compare_junit
 
     for p in (args.baseline, args.new):
         if not p.exists():
             raise CLIError(f"no such report: {p}")
-    result = compare_reports(args.baseline, args.new, factor=args.factor, floor=args.floor)
-    print(result.to_markdown())
+    if args.output is not None:
+        _check_writable(args.output)
+    result = compare_reports(args.baseline, args.new, factor=args.factor, floor=args.floor,
+                             allow_removed=args.allow_removed)
+    if args.format == "github":
+        annotations, text = compare_github(result)
+        print(annotations, end="")
+    else:
+        text = {"markdown": result.to_markdown, "json": lambda: compare_json(result),
+                "junit": lambda: compare_junit(result)}[args.format]()
+    _emit(text, args.output)
     return 1 if result.regressed else 0
+
+
+def _emit(text: str, output: Path | None) -> None:
+    """Print ``text``, or write it atomically to ``output``."""
+    if output is None:
+        print(text, end="" if text.endswith("\n") else "\n")
+        return
+    from refbp.report.writers import atomic_write_text
+
+    try:
+        atomic_write_text(output, text)
+    except OSError as exc:
+        raise CLIError(f"cannot write {output}: {exc.strerror or exc}") from exc
 
 
 def cmd_report(args: argparse.Namespace) -> int:

@@ -181,7 +181,7 @@ def load_results(path: str | os.PathLike[str]) -> tuple[pd.DataFrame, dict[str, 
     return df, provenance
 
 
-def _replace_text(path: Path, text: str) -> None:
+def atomic_write_text(path: Path, text: str) -> None:
     """Write ``text`` to ``path`` atomically (temporary sibling file + ``os.replace``)."""
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
     try:
@@ -203,6 +203,6 @@ def render(report_dir: str | os.PathLike[str]) -> Path:
     if not directory.is_dir():
         raise FileNotFoundError(f"no report directory at {report_dir}")
     df, provenance = load_results(directory)
-    _replace_text(directory / SUMMARY, to_markdown(df, provenance))
-    _replace_text(directory / HTML, render_html(df, provenance))
+    atomic_write_text(directory / SUMMARY, to_markdown(df, provenance))
+    atomic_write_text(directory / HTML, render_html(df, provenance))
     return directory
