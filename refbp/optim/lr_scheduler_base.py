@@ -44,6 +44,7 @@ def _group_values(optimizer: Any, key: str) -> list[Any]:
 
 
 def set_group_value(group: dict[str, Any], key: str, value: Any) -> None:
+    """Set ``group[key]``, in place when it holds an array (a tensor lr stays that array)."""
     if isinstance(group[key], np.ndarray):
         group[key][...] = value
     else:
@@ -75,6 +76,7 @@ def per_group(optimizer: Any, value: Any, error: str) -> list[Any]:
 
 
 def check_optimizer(optimizer: Any) -> None:
+    """Raise TypeError unless ``optimizer`` has ``param_groups`` (dicts with an ``lr``)."""
     groups = getattr(optimizer, "param_groups", None)
     if not isinstance(groups, list) or not all(isinstance(g, dict) and "lr" in g for g in groups):
         raise TypeError(
@@ -380,6 +382,7 @@ class ReduceLROnPlateau(LRScheduler):
 
     @property
     def in_cooldown(self) -> bool:
+        """True while the cooldown after a reduction lasts (no new reduction then)."""
         return self.cooldown_counter > 0
 
     def step(self, metrics: SupportsFloat, epoch: int | None = None) -> None:  # type: ignore[override]
@@ -441,6 +444,7 @@ class ReduceLROnPlateau(LRScheduler):
         self.threshold_mode = threshold_mode
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        """Load a state dict (refbp's or torch's) and rebuild the comparison rule from it."""
         super().load_state_dict(state_dict)
         self._init_is_better(mode=self.mode, threshold=self.threshold,
                              threshold_mode=self.threshold_mode)
