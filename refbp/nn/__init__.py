@@ -19,6 +19,7 @@ from refbp.nn.attention import MultiheadAttention
 from refbp.nn.attention_probe import AttentionProbe, SDPAProbe
 from refbp.nn.batchnorm import BatchNorm1d
 from refbp.nn.container import Sequential
+from refbp.nn.conv import Conv1d, Conv2d, ConvTranspose1d, ConvTranspose2d
 from refbp.nn.dropout import Dropout, Dropout2d
 from refbp.nn.layernorm import LayerNorm
 from refbp.nn.linear import Flatten, Identity, Linear
@@ -38,8 +39,8 @@ from refbp.nn.module import Module, Parameter
 from refbp.nn.transformer import TransformerEncoder, TransformerEncoderLayer
 
 __all__ = [
-    "BCELoss", "BCEWithLogitsLoss", "BatchNorm1d", "CrossEntropyLoss", "Dropout", "Dropout2d",
-    "ELU", "Flatten", "GELU",
+    "BCELoss", "BCEWithLogitsLoss", "BatchNorm1d", "Conv1d", "Conv2d", "ConvTranspose1d",
+    "ConvTranspose2d", "CrossEntropyLoss", "Dropout", "Dropout2d", "ELU", "Flatten", "GELU",
     "HuberLoss", "Identity", "L1Loss", "LeakyReLU", "Linear", "LogSoftmax", "Loss", "MSELoss",
     "Module",
     "AttentionProbe", "LayerNorm", "MultiheadAttention", "SDPAProbe", "TransformerEncoder",
