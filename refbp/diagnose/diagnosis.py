@@ -24,7 +24,8 @@ Record = tuple[int, str, np.ndarray]
 TOL = TOLERANCES["float64"]
 
 
-def compare(mine: list[Record], ref: list[Record]) -> list[tuple[int, str, Discrepancy]]:
+def compare_trajectories(mine: list[Record],
+                         ref: list[Record]) -> list[tuple[int, str, Discrepancy]]:
     """Discrepancy of every record of ``mine`` against the same (step, tensor) of ``ref``."""
     table = {(s, t): a for s, t, a in ref}
     out = []
@@ -152,7 +153,7 @@ def build_diagnosis(*, kind: str, like: str, subject: str, options: dict[str, An
                     seed: int, describe: dict[str, str],
                     noise_floor: float | None = None) -> Diagnosis:
     """Compare the user's trajectory with the reference and every variant; explain."""
-    cmp = compare(user, ref)
+    cmp = compare_trajectories(user, ref)
     div = first_divergence(cmp)
     rows = []
     matched: Variant | None = None
@@ -161,9 +162,10 @@ def build_diagnosis(*, kind: str, like: str, subject: str, options: dict[str, An
             rows.append({"name": v.name, "applies": False, "matches": False,
                          "user_normwise": np.nan, "torch_normwise": np.nan})
             continue
-        to_torch = worst(compare(traj, ref))
-        vs_user = compare(user, traj)
-        ok = all(d.passed for _, _, d in vs_user) and first_divergence(compare(traj, ref))
+        to_torch = worst(compare_trajectories(traj, ref))
+        vs_user = compare_trajectories(user, traj)
+        ok = (all(d.passed for _, _, d in vs_user)
+              and first_divergence(compare_trajectories(traj, ref)))
         if ok and div is not None and matched is None:
             matched = v
         rows.append({"name": v.name, "applies": True, "matches": bool(ok and div is not None),
