@@ -71,10 +71,10 @@ def _reference_records(ref: Sequential, x: np.ndarray, g: np.ndarray) -> list[Re
 
 
 def _torch_records(ref: Sequential, x: np.ndarray, g: np.ndarray) -> list[Record]:
-    from refbp.diagnose.torch_side import _ensure_converters
+    from refbp.diagnose.torch_side import ensure_converters
     from refbp.mirror import as_tensor, to_numpy, to_torch
 
-    _ensure_converters()
+    ensure_converters()
     t = to_torch(ref)
     t.train()
     kept: list[Any] = []
