@@ -34,6 +34,7 @@ from refbp.mirror.optim import to_torch_optimizer
 from refbp.nn.module import Module
 from refbp.parity.build import build_loss, build_model, build_optimizer, build_scheduler
 from refbp.parity.datagen import make_data
+from refbp.parity.judging import Judge
 from refbp.parity.scenario import Scenario
 from refbp.report.schema import failure_message as describe_failure
 
@@ -95,7 +96,9 @@ def _row(base: dict[str, Any], step: int, tensor: str, kind: str, d: Discrepancy
                max_rel=d.max_rel, normwise=d.normwise, tol_ratio=d.tol_ratio, cosine=d.cosine,
                worst_index=str(d.worst_index), refbp_value=d.a_value, torch_value=d.b_value,
                nonfinite=d.nonfinite, passed=d.passed, max_ulp=d.max_ulp, refbp_loss=losses[0],
-               torch_loss=losses[1], attribution="", explanation="", noise_normwise=float("nan"))
+               torch_loss=losses[1], attribution="", explanation="", noise_normwise=float("nan"),
+               verdict="pass" if d.passed else "fail", noise_floor=float("nan"),
+               noise_ratio=float("nan"), reason="", referee="")
     return row
 
 
@@ -105,8 +108,8 @@ def _error_row(base: dict[str, Any], step: int, exc: BaseException) -> dict[str,
     row.update(step=step, tensor="error", kind="error", numel=0, max_abs=nan, max_rel=nan,
                normwise=nan, tol_ratio=nan, cosine=nan, worst_index="", refbp_value=nan,
                torch_value=nan, nonfinite=False, passed=False, max_ulp=nan, refbp_loss=nan,
-               torch_loss=nan,
-               attribution="",
+               torch_loss=nan, attribution="", verdict="fail", noise_floor=nan,
+               noise_ratio=nan, reason="", referee="",
                explanation=f"{type(exc).__name__}: {exc}".strip())
     return row
 
@@ -259,14 +262,20 @@ def _kind(tensor: str) -> str:
 
 
 def execute(trial: Trial, base: dict[str, Any], tol: Tolerance, result: ScenarioResult, *,
-            noise: Trial | None = None, noise_threads: int = 2) -> None:
+            noise: Trial | None = None, noise_threads: int = 2,
+            judge: Judge | None = None) -> None:
     """Step both sides of ``trial`` through its batches, appending rows to ``result``.
 
     With ``noise`` (a second, identical trial) its torch side runs alongside with
     ``noise_threads`` intra-op threads, and every row gets ``noise_normwise``: how far torch
     moves from itself on that tensor when only the thread count changes -- the noise floor
     against which the refbp discrepancy can be read.
+
+    ``judge`` gives every row its verdict (``refbp.parity.judging``); by default rows are
+    judged by the tolerance alone (``pass``/``fail``/``nonfinite``).
     """
+    if judge is None:
+        judge = Judge(tol, base["optimizer"])
     model, loss, opt, sched = trial.model, trial.loss, trial.optimizer, trial.scheduler
     names = [n for n, _, _ in pair_parameters(model, trial.torch_model)]
     tside = _TorchSide(trial, names)
@@ -275,6 +284,7 @@ def execute(trial: Trial, base: dict[str, Any], tol: Tolerance, result: Scenario
     for step, idx in enumerate(trial.batches, start=1):
         xb, yb = trial.x[idx], trial.y[idx]
         state = model.state_dict()
+        judge.before_step((model, loss, opt, sched))
         model.zero_grad()
         out = model(xb)
         lval = np.asarray(loss(out, yb))
@@ -304,6 +314,7 @@ def execute(trial: Trial, base: dict[str, Any], tol: Tolerance, result: Scenario
         for n, b in model.named_buffers():
             if b.dtype.kind == "f":
                 mine[f"buffer:{n}"] = b
+        judge.after_step(xb, yb)
         rows: list[dict[str, Any]] = []
         for tensor, a in mine.items():
             if tensor not in ref:
@@ -312,14 +323,16 @@ def execute(trial: Trial, base: dict[str, Any], tol: Tolerance, result: Scenario
                      int(np.size(a)), losses)
             if tensor in noise_ref:
                 r["noise_normwise"] = discrepancy(noise_ref[tensor], ref[tensor], tol).normwise
+            judge.judge_row(r, a, ref[tensor])
             rows.append(r)
             is_grad = r["kind"] in ("grad", "grad_input")
-            if is_grad and not r["passed"] and not r["nonfinite"] and not attributed:
+            if is_grad and r["verdict"] == "fail" and not r["nonfinite"] and not attributed:
                 attributed = True
                 r["attribution"] = _attribute(model, loss, state, xb, yb, tensor, a,
                                               ref[tensor])
+        judge.referee(rows, mine, ref, xb, yb)
         result.rows.extend(rows)
-        if any(r["nonfinite"] for r in rows):
+        if any(r["nonfinite"] or r["verdict"] == "nonfinite" for r in rows):
             break
 
 
@@ -345,13 +358,60 @@ def run_guarded(s: Scenario, base: dict[str, Any],
     return result
 
 
-def run_scenario(s: Scenario, *, suite: str = "", noise_floor: bool = False) -> ScenarioResult:
+def make_judge(s: Scenario, base: dict[str, Any], trial: Trial, floors: bool) -> Judge:
+    """The judge of a run of ``s``: with the rounding floor (ensemble + referee) or without."""
+    if not floors:
+        return Judge(s.tol, base["optimizer"], s.expect_nonfinite)
+    objects = (trial.model, trial.loss, trial.optimizer, trial.scheduler)
+    return Judge.with_floors(s.tol, base["optimizer"], objects, seed=s.seed,
+                             step_scheduler=step_scheduler, expect_nonfinite=s.expect_nonfinite)
+
+
+def needs_floors(result: ScenarioResult) -> bool:
+    """A row outside the tolerance that the rounding floor may explain (not an error)."""
+    return any(r["verdict"] == "fail" and r["kind"] != "error" and not r["nonfinite"]
+               for r in result.frame().to_dict("records"))
+
+
+def run_judged(s: Scenario, base: dict[str, Any], build: Callable[[], Trial], floors: str,
+               noise: Callable[[], Trial | None] = lambda: None) -> ScenarioResult:
+    """Run ``s`` with the floor mode ``floors`` (one of ``FLOOR_MODES``).
+
+    ``auto`` runs once without the floor and, when a row would fail, once more with it (the
+    run is deterministic, so the second run repeats the first and adds the floors).
+    """
+    if floors not in FLOOR_MODES:
+        raise ValueError(f"floors must be one of {FLOOR_MODES}, got {floors!r}")
+
+    def attempt(with_floors: bool) -> ScenarioResult:
+        def work(result: ScenarioResult) -> None:
+            trial = build()
+            execute(trial, base, s.tol, result, noise=noise(),
+                    judge=make_judge(s, base, trial, with_floors))
+        return run_guarded(s, base, work)
+
+    first = attempt(floors == "always")
+    if floors == "auto" and needs_floors(first):
+        second = attempt(True)
+        second.wall_time += first.wall_time
+        return second
+    return first
+
+
+FLOOR_MODES = ("auto", "always", "off")
+"""When the rounding floor is measured: ``auto`` only for scenarios with a row outside the
+tolerance (a second run), ``always`` for every scenario, ``off`` never (no ``noise`` verdict)."""
+
+
+def run_scenario(s: Scenario, *, suite: str = "", noise_floor: bool = False,
+                 floors: str = "auto") -> ScenarioResult:
     """Run one scenario; never raises for a failing scenario (the error becomes a row).
 
     ``noise_floor=True`` also measures torch against itself with another thread count
-    (column ``noise_normwise``; see :func:`execute`).
+    (column ``noise_normwise``; see :func:`execute`). ``floors`` says when the rounding floor
+    is measured (``FLOOR_MODES``); rows it explains get the verdict ``noise``.
     """
     base = _base_row(s)
     base["suite"] = suite
-    return run_guarded(s, base, lambda result: execute(
-        build_trial(s), base, s.tol, result, noise=build_trial(s) if noise_floor else None))
+    return run_judged(s, base, lambda: build_trial(s), floors,
+                      lambda: build_trial(s) if noise_floor else None)

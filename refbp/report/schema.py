@@ -7,8 +7,13 @@ baseline comparison read it. ``COLUMNS`` is the single definition of its columns
 Step convention: ``step`` k is 1-based. The ``loss``, ``output``, ``grad_input`` and ``grad:*``
 rows of step k come from the forward/backward pass with the parameters *before* update k; the
 ``param:*`` and ``state:*`` rows hold the values *after* update k. A scenario that raised
-records one row of kind ``error`` (metrics NaN, ``passed`` False, the exception in
-``explanation``).
+records one row of kind ``error`` (metrics NaN, ``passed`` False, verdict ``fail``, the
+exception in ``explanation``).
+
+Verdicts (``refbp.verdict``): ``pass``, ``noise`` (outside the tolerance but within it plus the
+measured rounding floor, see ``refbp.parity.ensemble``; ``reason`` says why, ``referee`` which
+side is closer to the exact value), ``fail``, ``nonfinite`` (NaN or infinity on both sides).
+Only ``fail`` and ``nonfinite`` fail; ``passed`` is ``not failing``.
 
 Metric columns are the fields of ``refbp.metrics.Discrepancy`` (refbp is ``a``, torch is the
 reference ``b``): ``max_abs``, ``max_rel``, ``normwise`` = ||a-b|| / max(||b||, tiny),
@@ -26,6 +31,7 @@ import numpy as np
 import pandas as pd
 
 from refbp.tolerances import TOLERANCES
+from refbp.verdict import VERDICTS
 
 
 @dataclass(frozen=True)
@@ -60,7 +66,17 @@ COLUMNS: list[Column] = [
     Column("refbp_value", "float64", "refbp value at the worst index"),
     Column("torch_value", "float64", "torch value at the worst index"),
     Column("nonfinite", "bool", "a NaN/Inf on one side only"),
-    Column("passed", "bool", "within tolerance"),
+    Column("passed", "bool", "the row does not fail: verdict pass or noise (or nonfinite when "
+           "the scenario expects it)"),
+    Column("verdict", "str", "one of VERDICTS: pass (within tolerance), noise (within tolerance "
+           "plus the measured rounding floor), fail, nonfinite (NaN/inf on both sides)"),
+    Column("noise_floor", "float64", "measured rounding floor, normwise ||floor|| / ||b|| (NaN: "
+           "not measured)"),
+    Column("noise_ratio", "float64", "max |a - b| / (atol + rtol |b| + floor); <= 1 is noise "
+           "(NaN: not measured)"),
+    Column("reason", "str", "'' or why a noise (or nonfinite) row is what it is"),
+    Column("referee", "str", "'' or the exact (long double) referee: how far each side is from "
+           "the exact value"),
     Column("rtol", "float64", "relative tolerance used"),
     Column("atol", "float64", "absolute tolerance used"),
     Column("normwise_tol", "float64", "normwise tolerance used"),
@@ -89,7 +105,7 @@ def validate_results(df: pd.DataFrame) -> None:
     if missing:
         raise ValueError(f"results table is missing column(s) {missing}; "
                          f"expected columns (refbp.report.schema.COLUMNS): {COLUMN_NAMES}")
-    for name, allowed in (("kind", KINDS), ("dtype", DTYPES)):
+    for name, allowed in (("kind", KINDS), ("dtype", DTYPES), ("verdict", VERDICTS)):
         bad = sorted(set(df[name].astype(str)) - set(allowed))
         if bad:
             raise ValueError(f"results column {name!r} has unknown value(s) {bad}; "
@@ -100,12 +116,35 @@ def validate_results(df: pd.DataFrame) -> None:
                              f"in {int(df[col.name].isna().sum())} row(s)")
 
 
+def backfill_verdicts(df: pd.DataFrame) -> pd.DataFrame:
+    """Rows without a verdict (a report written before verdicts existed, or rows built from
+    the column list alone) get one derived from ``passed``: ``pass`` or ``fail``; no floor was
+    measured (NaN) and there is no reason or referee text."""
+    if "passed" not in df.columns or df["passed"].isna().any():
+        return df
+    if "verdict" in df.columns and not df["verdict"].isna().any():
+        return df
+    out = df.copy()
+    derived = pd.Series(np.where(out["passed"].astype(bool), "pass", "fail"), index=out.index)
+    for name, fill in (("verdict", derived), ("reason", ""), ("referee", "")):
+        col = out[name].astype(object) if name in out else pd.Series(None, index=out.index,
+                                                                       dtype=object)
+        out[name] = col.where(col.notna(), fill)
+    for name in ("noise_floor", "noise_ratio"):
+        if name not in out:
+            out[name] = float("nan")
+    return out
+
+
 def coerce_results(df: pd.DataFrame) -> pd.DataFrame:
     """Validate, then return a copy with the canonical dtypes and column order.
 
     Columns of ``COLUMNS`` come first in their documented order, extra columns follow.
-    Missing strings become ``''``.
+    Missing strings become ``''``. Reports from before verdicts existed are backfilled
+    (:func:`backfill_verdicts`).
     """
+    if isinstance(df, pd.DataFrame):
+        df = backfill_verdicts(df)
     validate_results(df)
     out = pd.DataFrame(index=pd.RangeIndex(len(df)))
     for col in COLUMNS:
@@ -182,5 +221,7 @@ def synthetic_results(scenarios: Sequence[str] = ("mlp_mse", "clf_ce"), *, steps
                     "passed": True, "rtol": tol.rtol, "atol": tol.atol,
                     "normwise_tol": tol.normwise, "refbp_loss": loss * (1 + 1e-15),
                     "torch_loss": loss, "attribution": "", "explanation": "",
+                    "verdict": "pass", "noise_floor": float("nan"),
+                    "noise_ratio": float("nan"), "reason": "", "referee": "",
                 })
     return coerce_results(pd.DataFrame(rows))
