@@ -64,7 +64,8 @@ def test_failing_scenario_exits_1(tmp_path: Path, capsys: pytest.CaptureFixture[
                  'loss = { type = "MSELoss" }\noptimizer = { type = "Adam", lr = 0.01 }\n'
                  'tolerance = { normwise = 0.0, rtol = 0.0, atol = 0.0 }\n'
                  'dtype = "float32"\n')
-    assert main(["run", "--scenarios", str(f), "--out", str(tmp_path / "r")]) == 1
+    argv = ["run", "--scenarios", str(f), "--out", str(tmp_path / "r"), "--floors", "off"]
+    assert main(argv) == 1
     out = capsys.readouterr().out
     assert "0 passed, 1 failed" in out
 

@@ -13,6 +13,7 @@ from typing import Any
 
 import numpy as np
 
+
 class _FloatDtypes(tuple):  # type: ignore[type-arg]
     """float32 and float64; also ``np.longdouble`` inside :func:`extended_precision`.
 

@@ -49,6 +49,10 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--noise-floor", action="store_true",
                      help="also run torch with 2 threads and report how far torch moves from "
                      "itself on every tensor (noise_normwise), beside refbp's discrepancy")
+    run.add_argument("--floors", choices=["auto", "always", "off"], default="auto",
+                     help="when to measure the rounding floor that tells noise from a real "
+                     "difference: auto (default: only for scenarios with a row outside "
+                     "tolerance), always, or off (no noise verdicts)")
 
     lst = sub.add_parser("list", help="list suites and their scenarios")
     lst.add_argument("--suite", help="list the scenarios of this suite")
@@ -102,15 +106,11 @@ def _scenarios(args: argparse.Namespace) -> tuple[list, str]:
 
 def _prebuild(scenarios: list) -> None:
     """Build the refbp side of each user scenario once, so spec errors stop the run early."""
-    from refbp.parity.build import build_loss, build_model, build_optimizer, build_scheduler
-    from refbp.parity.datagen import make_data
+    from refbp.parity.build import build_refbp
 
     for s in scenarios:
         try:
-            make_data(s.data, s.dtype, s.seed)
-            model = build_model(s)
-            build_loss(s)
-            build_scheduler(s, build_optimizer(s, model))
+            build_refbp(s)
         except (ValueError, TypeError, KeyError) as exc:
             raise CLIError(f"scenario {s.name}: {exc}" if s.name not in str(exc)
                            else str(exc)) from exc
@@ -140,7 +140,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     t0 = time.perf_counter()
     results = run_scenarios(scenarios, suite=suite, jobs=args.jobs,
                             progress=not args.no_progress and sys.stderr.isatty(),
-                            noise_floor=args.noise_floor)
+                            noise_floor=args.noise_floor, floors=args.floors)
     df = results_frame(results)
     prov = collect_provenance(seeds=sorted({s.seed for s in scenarios}), started=started,
                               wall_time_s=time.perf_counter() - t0,

@@ -48,15 +48,16 @@ Cost: ``MEMBERS`` more refbp forward/backward passes and optimizer steps per ste
 from __future__ import annotations
 
 import copy
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from collections.abc import Iterable
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
 
 from refbp.nn.module import Cache, Module
+from refbp.parity.trial import RefbpSide, Trial
 
-__all__ = ["FACTOR", "MEMBERS", "Ensemble", "nudge", "refbp_forward_backward", "refbp_update"]
+__all__ = ["FACTOR", "MEMBERS", "Ensemble", "instrument", "nudge", "refbp_copy"]
 
 MEMBERS = 3
 """Perturbed trajectories run beside the unperturbed one."""
@@ -70,14 +71,18 @@ _CONTAINERS = ("Sequential", "ModuleList", "ModuleDict")
 def nudge(x: Any, rng: np.random.Generator) -> Any:
     """``x`` with every finite non-zero float element moved one ulp up or down at random.
 
-    Zeros, NaN and infinities are unchanged; non-float values are returned as they are.
+    Zeros, NaN and infinities are unchanged (a kink at 0 stays a kink); +-1 move toward 0 only,
+    so probabilities and saturated values stay inside [0, 1] and [-1, 1]. Non-float values are
+    returned as they are.
     """
     if isinstance(x, np.floating):
         return type(x)(nudge(np.asarray(x), rng))
     if not isinstance(x, np.ndarray) or x.dtype.kind != "f" or x.size == 0:
         return x
     up = rng.random(x.shape) < 0.5
-    moved = np.nextafter(x, np.where(up, np.inf, -np.inf).astype(x.dtype))
+    toward = np.where(up, np.inf, -np.inf).astype(x.dtype)
+    toward = np.where(np.abs(x) == 1, 0, toward).astype(x.dtype)  # keep [0, 1] and [-1, 1]
+    moved = np.nextafter(x, toward)
     return np.where((x == 0) | ~np.isfinite(x), x, moved).astype(x.dtype, copy=False)
 
 
@@ -128,88 +133,61 @@ def _wrap(m: Module, rng: np.random.Generator) -> None:
     object.__setattr__(m, "backward", nudged_backward)
 
 
-def refbp_forward_backward(model: Module, loss: Module, xb: np.ndarray,
-                           yb: np.ndarray) -> dict[str, np.ndarray]:
-    """One refbp forward/backward pass: ``loss``, ``output``, ``grad_input``, ``grad:<p>``."""
-    model.zero_grad()
-    out = model(xb)
-    lval = np.asarray(loss(out, yb))
-    gx = model.backward(loss.backward())
-    mine: dict[str, np.ndarray] = {"loss": lval, "output": out, "grad_input": gx}
-    for n, p in model.named_parameters():
-        mine[f"grad:{n}"] = np.zeros_like(p.data) if p.grad is None else p.grad
-    return mine
-
-
-def refbp_update(model: Module, opt: Any, sched: Any, loss_value: float,
-                 step_scheduler: Callable[[Any, float], None]) -> dict[str, np.ndarray]:
-    """Optimizer and scheduler step: ``param:<p>``, ``state:<p>:<key>``, ``buffer:<b>``."""
-    mine: dict[str, np.ndarray] = {}
-    if opt is not None:
-        opt.step()
-        step_scheduler(sched, loss_value)
-        for n, p in model.named_parameters():
-            mine[f"param:{n}"] = p.data
-        for n, p in model.named_parameters():
-            for key, val in opt.state.get(p, {}).items():
-                if isinstance(val, np.ndarray) and key != "step":
-                    mine[f"state:{n}:{key}"] = val
-    for n, b in model.named_buffers():
-        if b.dtype.kind == "f":
-            mine[f"buffer:{n}"] = b
-    return mine
-
-
-@dataclass
-class _Member:
-    model: Module
-    loss: Module
-    optimizer: Any
-    scheduler: Any
-    rng: np.random.Generator
-    values: dict[str, np.ndarray] = field(default_factory=dict)
-
-
 def _nudge_in_place(arrays: Iterable[np.ndarray], rng: np.random.Generator) -> None:
     for a in arrays:
         if isinstance(a, np.ndarray) and a.dtype.kind == "f":
             a[...] = nudge(a, rng)
 
 
-class Ensemble:
-    """``members`` perturbed copies of a refbp trajectory, stepped beside the real one.
+def refbp_copy(trial: Trial) -> Trial:
+    """A trial whose refbp objects (model, loss, optimizer, scheduler) are deep copies; the
+    torch objects and the data are shared (only the refbp side of the copy is stepped)."""
+    model, loss, opt, sched = copy.deepcopy((trial.model, trial.loss, trial.optimizer,
+                                             trial.scheduler))
+    return replace(trial, model=model, loss=loss, optimizer=opt, scheduler=sched)
 
-    Build it from the refbp objects *before* the first step (they are deep-copied), call
+
+class _Member(RefbpSide):
+    """One perturbed refbp trajectory: every intermediate rounded one ulp differently."""
+
+    def __init__(self, trial: Trial, rng: np.random.Generator) -> None:
+        super().__init__(trial)
+        self.rng = rng
+        instrument(trial.model, rng)
+        instrument(trial.loss, rng)
+        self.values: dict[str, np.ndarray] = {}
+
+    def advance(self, xb: np.ndarray, yb: np.ndarray) -> None:
+        t = self.trial
+        values = self.forward_backward(xb, yb)
+        _nudge_in_place((p.grad for p in t.model.parameters()), self.rng)
+        values = {k: np.array(v, copy=True) for k, v in values.items()}
+        after = self.update(float(values["loss"]))
+        if t.optimizer is not None:
+            _nudge_in_place((p.data for p in t.model.parameters()), self.rng)
+            _nudge_in_place((v for st in t.optimizer.state.values()
+                             for k, v in st.items() if k != "step"), self.rng)
+        values.update({k: np.array(v, copy=True) for k, v in after.items()})
+        self.values = values
+
+
+class Ensemble:
+    """``members`` perturbed copies of a trial's refbp trajectory, stepped beside the real one.
+
+    Build it from the trial *before* the first step (its refbp objects are deep-copied), call
     :meth:`step` with every batch, then :meth:`floor` for each tensor of that step.
     """
 
-    def __init__(self, model: Module, loss: Module, optimizer: Any, scheduler: Any, *,
-                 seed: int, step_scheduler: Callable[[Any, float], None],
-                 members: int = MEMBERS, factor: float = FACTOR) -> None:
+    def __init__(self, trial: Trial, *, seed: int, members: int = MEMBERS,
+                 factor: float = FACTOR) -> None:
         self.factor = factor
-        self._step_scheduler = step_scheduler
-        self.members: list[_Member] = []
-        for k in range(members):
-            m, lf, opt, sch = copy.deepcopy((model, loss, optimizer, scheduler))
-            rng = np.random.default_rng([int(seed), 0x6E6F, k])
-            instrument(m, rng)
-            instrument(lf, rng)
-            self.members.append(_Member(m, lf, opt, sch, rng))
+        self.members = [_Member(refbp_copy(trial), np.random.default_rng([int(seed), 0x6E6F, k]))
+                        for k in range(members)]
 
     def step(self, xb: np.ndarray, yb: np.ndarray) -> None:
         """Advance every member by one step on the batch ``(xb, yb)``."""
         for mem in self.members:
-            values = refbp_forward_backward(mem.model, mem.loss, xb, yb)
-            _nudge_in_place((p.grad for p in mem.model.parameters()), mem.rng)
-            values = {k: np.array(v, copy=True) for k, v in values.items()}
-            after = refbp_update(mem.model, mem.optimizer, mem.scheduler,
-                                 float(values["loss"]), self._step_scheduler)
-            if mem.optimizer is not None:
-                _nudge_in_place((p.data for p in mem.model.parameters()), mem.rng)
-                _nudge_in_place((v for st in mem.optimizer.state.values()
-                                 for k, v in st.items() if k != "step"), mem.rng)
-            values.update({k: np.array(v, copy=True) for k, v in after.items()})
-            mem.values = values
+            mem.advance(xb, yb)
 
     def spread(self, tensor: str, value: np.ndarray) -> np.ndarray | None:
         """Elementwise ``max_k |member_k - value|`` in float64 (None if a member lacks it)."""

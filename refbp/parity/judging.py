@@ -14,16 +14,14 @@ them for every scenario; ``off`` never.
 
 from __future__ import annotations
 
-import copy
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
-from refbp.nn.module import Module
-from refbp.parity.ensemble import MEMBERS, Ensemble
+from refbp.parity.ensemble import MEMBERS, Ensemble, refbp_copy
 from refbp.parity.referee import exact_step, verdict_text
+from refbp.parity.trial import Trial
 from refbp.tolerances import Tolerance
 from refbp.verdict import failing, judge
 
@@ -37,10 +35,14 @@ _RMS_OPTIMIZERS = ("Adam", "AdamW", "Adamax", "NAdam", "RAdam", "RMSprop", "Adag
                    "Adadelta")
 
 
+def _index(text: str) -> tuple[int, ...]:
+    """The ``worst_index`` text of a row, e.g. '(1, 2)', as an index tuple."""
+    return tuple(int(i) for i in text.strip("()").split(",") if i.strip())
+
+
 def _at(x: np.ndarray, index: str) -> float:
-    """Element ``index`` (the ``worst_index`` text, e.g. '(1, 2)') of ``x`` in float64."""
-    idx = tuple(int(i) for i in index.strip("()").split(",") if i.strip())
-    return float(np.asarray(x, dtype=np.float64)[idx])
+    """Element ``index`` (a ``worst_index`` text) of ``x`` in float64."""
+    return float(np.asarray(x, dtype=np.float64)[_index(index)])
 
 
 @dataclass
@@ -50,29 +52,27 @@ class Judge:
     tol: Tolerance
     optimizer: str
     expect_nonfinite: bool = False
-    step_scheduler: Callable[[Any, float], None] | None = None
     ensemble: Ensemble | None = None
-    snapshot: tuple[Module, Module, Any, Any] | None = None
+    snapshot: Trial | None = None
     refereed: int = 0
     residue: dict[str, np.ndarray] = field(default_factory=dict)
     floors: dict[str, np.ndarray] = field(default_factory=dict)
+    noisy: dict[str, int] = field(default_factory=dict)
 
     @classmethod
-    def with_floors(cls, tol: Tolerance, optimizer: str, objects: tuple[Module, Module, Any, Any],
-                    *, seed: int, step_scheduler: Callable[[Any, float], None],
+    def with_floors(cls, tol: Tolerance, optimizer: str, trial: Trial, *, seed: int,
                     expect_nonfinite: bool = False) -> Judge:
         """A judge that measures the rounding floor (build it before the first step)."""
-        ens = Ensemble(*objects, seed=seed, step_scheduler=step_scheduler)
-        return cls(tol, optimizer, expect_nonfinite, step_scheduler, ens)
+        return cls(tol, optimizer, expect_nonfinite, Ensemble(trial, seed=seed))
 
     @property
     def measuring(self) -> bool:
         return self.ensemble is not None
 
-    def before_step(self, objects: tuple[Module, Module, Any, Any]) -> None:
+    def before_step(self, trial: Trial) -> None:
         """Snapshot refbp's objects for the referee (only while it has steps left)."""
         if self.measuring and self.refereed < REFEREE_STEPS:
-            self.snapshot = copy.deepcopy(objects)
+            self.snapshot = refbp_copy(trial)
 
     def after_step(self, xb: np.ndarray, yb: np.ndarray) -> None:
         """Advance the ensemble over the batch the real run just took."""
@@ -105,6 +105,8 @@ class Judge:
             self._note_residue(tensor[5:], a, b, floor)
         if j.verdict == "noise" and floor is not None:
             row["reason"] = self._reason(row, a, b, floor)
+            if row["kind"] in ("param", "state"):
+                self.noisy.setdefault(tensor.split(":")[1], int(row["step"]))
 
     def _note_residue(self, param: str, a: np.ndarray, b: np.ndarray, floor: np.ndarray) -> None:
         """Remember which gradient elements were rounding residue of a zero (both sides)."""
@@ -121,16 +123,19 @@ class Judge:
         if kind in ("param", "state"):
             param = row["tensor"].split(":")[1]
             res = self.residue.get(param)
-            if res is not None and res.shape == np.shape(a) and _flag(res, idx):
+            if res is not None and res.shape == np.shape(a) and bool(res[_index(idx)]):
                 opt = self.optimizer.split("(")[0]
                 how = (f"{opt} divides by a running RMS + eps and amplifies it up to lr"
                        if opt in _RMS_OPTIMIZERS else f"{opt} carries it into the update")
                 return (f"the gradient of {param} is rounding residue of a zero "
                         f"(|g| <= floor); {how}; |diff| {abs(av - bv):.1e} <= {ensemble}")
-            return f"carried from earlier rounding: |diff| {abs(av - bv):.1e} <= {ensemble}"
-        if abs(av) <= f and abs(bv) <= f:
+        carried = sorted(p for p, first in self.noisy.items() if first < int(row["step"]))
+        if abs(av) <= f and abs(bv) <= f and kind not in ("param", "state"):
             return (f"rounding residue of a zero: |refbp| {abs(av):.1e}, |torch| {abs(bv):.1e}"
                     f" <= {ensemble}")
+        if carried:
+            return (f"carried from the noise steps of {', '.join(carried)} at earlier steps: "
+                    f"|diff| {abs(av - bv):.1e} <= {ensemble}")
         eps = float(np.finfo(np.asarray(a).dtype).eps)
         cond = f / (eps * max(abs(bv), 1e-300))
         if cond >= 100:
@@ -142,17 +147,13 @@ class Judge:
                 ref: dict[str, np.ndarray], xb: np.ndarray, yb: np.ndarray) -> None:
         """Recompute the step exactly and fill ``referee`` of its noise and fail rows."""
         todo = [r for r in rows if r["verdict"] in ("noise", "fail") and r["kind"] != "error"]
-        if not todo or self.snapshot is None or self.step_scheduler is None:
+        if not todo or self.snapshot is None:
             return
         self.refereed += 1
-        exact = exact_step(self.snapshot, xb, yb, self.step_scheduler)
+        exact = exact_step(self.snapshot, xb, yb)
         for r in todo:
             t = r["tensor"]
             r["referee"] = verdict_text(mine[t], ref[t], exact.get(t), verdict=r["verdict"],
                                         step=int(r["step"]))
         self.snapshot = None
 
-
-def _flag(mask: np.ndarray, index: str) -> bool:
-    idx = tuple(int(i) for i in index.strip("()").split(",") if i.strip())
-    return bool(mask[idx])

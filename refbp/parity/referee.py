@@ -16,15 +16,13 @@ says it is unavailable.
 
 from __future__ import annotations
 
-import copy
-from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 
 from refbp._checks import extended_precision
-from refbp.nn.module import Module
-from refbp.parity.ensemble import refbp_forward_backward, refbp_update
+from refbp.parity.ensemble import refbp_copy
+from refbp.parity.trial import RefbpSide, Trial
 
 __all__ = ["AVAILABLE", "exact_step", "verdict_text"]
 
@@ -44,24 +42,24 @@ def _cast_state(optimizer: Any) -> None:
                 st[key] = val.astype(np.longdouble)
 
 
-def exact_step(snapshot: tuple[Module, Module, Any, Any], xb: np.ndarray, yb: np.ndarray,
-               step_scheduler: Callable[[Any, float], None]) -> dict[str, np.ndarray]:
+def exact_step(snapshot: Trial, xb: np.ndarray, yb: np.ndarray) -> dict[str, np.ndarray]:
     """Every tensor of one step, recomputed in long double from a pre-step ``snapshot``.
 
-    ``snapshot`` = deep copies of (model, loss, optimizer, scheduler) taken before the step;
-    it is copied again, so one snapshot can be refereed more than once.
+    ``snapshot`` is a trial whose refbp objects were copied before the step
+    (``refbp.parity.ensemble.refbp_copy``); they are copied again, so a snapshot can be
+    refereed more than once.
     """
     with extended_precision():
-        model, loss, opt, sched = copy.deepcopy(snapshot)
-        model.to(np.longdouble)
-        loss.to(np.longdouble)
-        _cast_state(opt)
+        trial = refbp_copy(snapshot)
+        trial.model.to(np.longdouble)
+        trial.loss.to(np.longdouble)
+        _cast_state(trial.optimizer)
         x = np.asarray(xb).astype(np.longdouble)
         y = np.asarray(yb)
         y = y.astype(np.longdouble) if y.dtype.kind == "f" else y
-        out = refbp_forward_backward(model, loss, x, y)
-        out = {k: np.array(v, copy=True) for k, v in out.items()}
-        out.update(refbp_update(model, opt, sched, float(out["loss"]), step_scheduler))
+        side = RefbpSide(trial)
+        out = {k: np.array(v, copy=True) for k, v in side.forward_backward(x, y).items()}
+        out.update(side.update(float(out["loss"])))
     return out
 
 
