@@ -107,9 +107,10 @@ def _nudge_caches(module: Module, before: dict[str, int], rng: np.random.Generat
 def instrument(module: Module, rng: np.random.Generator) -> None:
     """Make every computing submodule of ``module`` round its results one ulp differently.
 
-    Each non-container module's ``forward`` output, the values it caches for backward, and its
-    ``backward`` output are nudged (:func:`nudge`). Works on any refbp layer or loss that
-    follows the layer contract (forward caches, backward returns the input gradient).
+    Each non-container module's ``forward`` inputs and output, the values it caches for
+    backward, and its ``backward`` input and output are nudged (:func:`nudge`). Works on any
+    refbp layer or loss that follows the layer contract (forward caches, backward returns the
+    input gradient).
     """
     for m in module.modules():
         if type(m).__name__ in _CONTAINERS:
@@ -122,12 +123,12 @@ def _wrap(m: Module, rng: np.random.Generator) -> None:
 
     def nudged_forward(*args: Any, **kwargs: Any) -> Any:
         before = {k: id(v) for k, v in m.__dict__.items() if isinstance(v, np.ndarray)}
-        out = forward(*args, **kwargs)
+        out = forward(*_nudge_nested(args, rng), **kwargs)
         _nudge_caches(m, before, rng)
         return _nudge_nested(out, rng)
 
     def nudged_backward(*args: Any, **kwargs: Any) -> Any:
-        return _nudge_nested(backward(*args, **kwargs), rng)
+        return _nudge_nested(backward(*_nudge_nested(args, rng), **kwargs), rng)
 
     object.__setattr__(m, "forward", nudged_forward)
     object.__setattr__(m, "backward", nudged_backward)
