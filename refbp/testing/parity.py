@@ -201,6 +201,7 @@ def run_parity(torch_model: torch.nn.Module, inputs: Any, targets: Any, *, loss:
     batches = _batch_plan(x.shape[0], steps, batch_size, int(seed))
     _preflight(tmodel, tloss, x[batches[0]], y[batches[0]])
     pair_parameters(model, tmodel)
+    build_optimizer(s, model)  # invalid optimizer options raise here, before anything runs
 
     def build() -> Trial:
         """Both sides afresh (``floors="auto"`` may run the check a second time)."""
