@@ -158,8 +158,9 @@ class _Member(RefbpSide):
         instrument(trial.loss, rng)
         self.values: dict[str, np.ndarray] = {}
 
-    def advance(self, xb: np.ndarray, yb: np.ndarray) -> None:
+    def advance(self, xb: np.ndarray, yb: np.ndarray, masks: list[np.ndarray] | None) -> None:
         t = self.trial
+        self.masks = masks
         values = self.forward_backward(xb, yb)
         _nudge_in_place((p.grad for p in t.model.parameters()), self.rng)
         values = {k: np.array(v, copy=True) for k, v in values.items()}
@@ -185,10 +186,12 @@ class Ensemble:
         self.members = [_Member(refbp_copy(trial), np.random.default_rng([int(seed), 0x6E6F, k]))
                         for k in range(members)]
 
-    def step(self, xb: np.ndarray, yb: np.ndarray) -> None:
-        """Advance every member by one step on the batch ``(xb, yb)``."""
+    def step(self, xb: np.ndarray, yb: np.ndarray,
+             masks: list[np.ndarray] | None = None) -> None:
+        """Advance every member by one step on the batch ``(xb, yb)`` with the step's dropout
+        ``masks`` (drawn by torch, shared by every side)."""
         for mem in self.members:
-            mem.advance(xb, yb)
+            mem.advance(xb, yb, masks)
 
     def spread(self, tensor: str, value: np.ndarray) -> np.ndarray | None:
         """Elementwise ``max_k |member_k - value|`` in float64 (None if a member lacks it)."""

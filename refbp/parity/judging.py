@@ -74,11 +74,12 @@ class Judge:
         if self.measuring and self.refereed < REFEREE_STEPS:
             self.snapshot = refbp_copy(trial)
 
-    def after_step(self, xb: np.ndarray, yb: np.ndarray) -> None:
-        """Advance the ensemble over the batch the real run just took."""
+    def after_step(self, xb: np.ndarray, yb: np.ndarray,
+                   masks: list[np.ndarray] | None = None) -> None:
+        """Advance the ensemble over the batch (and dropout masks) the real run just took."""
         self.floors = {}
         if self.ensemble is not None:
-            self.ensemble.step(xb, yb)
+            self.ensemble.step(xb, yb, masks)
 
     def floor(self, tensor: str, value: np.ndarray) -> np.ndarray | None:
         if self.ensemble is None:
@@ -144,13 +145,14 @@ class Judge:
         return f"|diff| {abs(av - bv):.1e} <= {ensemble}"
 
     def referee(self, rows: list[dict[str, Any]], mine: dict[str, np.ndarray],
-                ref: dict[str, np.ndarray], xb: np.ndarray, yb: np.ndarray) -> None:
+                ref: dict[str, np.ndarray], xb: np.ndarray, yb: np.ndarray,
+                masks: list[np.ndarray] | None = None) -> None:
         """Recompute the step exactly and fill ``referee`` of its noise and fail rows."""
         todo = [r for r in rows if r["verdict"] in ("noise", "fail") and r["kind"] != "error"]
         if not todo or self.snapshot is None:
             return
         self.refereed += 1
-        exact = exact_step(self.snapshot, xb, yb)
+        exact = exact_step(self.snapshot, xb, yb, masks)
         for r in todo:
             t = r["tensor"]
             r["referee"] = verdict_text(mine[t], ref[t], exact.get(t), verdict=r["verdict"],

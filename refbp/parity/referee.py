@@ -42,7 +42,8 @@ def _cast_state(optimizer: Any) -> None:
                 st[key] = val.astype(np.longdouble)
 
 
-def exact_step(snapshot: Trial, xb: np.ndarray, yb: np.ndarray) -> dict[str, np.ndarray]:
+def exact_step(snapshot: Trial, xb: np.ndarray, yb: np.ndarray,
+               masks: list[np.ndarray] | None = None) -> dict[str, np.ndarray]:
     """Every tensor of one step, recomputed in long double from a pre-step ``snapshot``.
 
     ``snapshot`` is a trial whose refbp objects were copied before the step
@@ -58,6 +59,7 @@ def exact_step(snapshot: Trial, xb: np.ndarray, yb: np.ndarray) -> dict[str, np.
         y = np.asarray(yb)
         y = y.astype(np.longdouble) if y.dtype.kind == "f" else y
         side = RefbpSide(trial)
+        side.masks = masks
         out = {k: np.array(v, copy=True) for k, v in side.forward_backward(x, y).items()}
         out.update(side.update(float(out["loss"])))
     return out

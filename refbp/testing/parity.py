@@ -212,7 +212,7 @@ def run_parity(torch_model: torch.nn.Module, inputs: Any, targets: Any, *, loss:
             p.requires_grad = tp.requires_grad
         opt = build_optimizer(s, m)
         topt = None if opt is None else to_torch_optimizer(opt, [tp for _, _, tp in pairs])
-        return Trial(m, lf, opt, None, tm, tl, topt, None, x, y, batches)
+        return Trial(m, lf, opt, None, tm, tl, topt, None, x, y, batches, int(seed))
 
     # a side that raises is recorded as a failing row, reported by the caller
     return run_judged(s, scenario_row(s, suite), build, floors)
