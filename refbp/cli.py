@@ -58,7 +58,7 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--noise-floor", action="store_true",
                      help="also run torch with 2 threads and report how far torch moves from "
                      "itself on every tensor (noise_normwise), beside refbp's discrepancy")
-    run.add_argument("--floors", choices=["auto", "always", "off"], default="auto",
+    run.add_argument("--floors", choices=["auto", "always", "off"], default=None,
                      help="when to measure the rounding floor that tells noise from a real "
                      "difference: auto (default: only for scenarios with a row outside "
                      "tolerance), always, or off (no noise verdicts)")
@@ -106,7 +106,8 @@ def _apply_config(args: argparse.Namespace) -> dict[str, dict[str, float]]:
         else:
             args.suite = config.get("suite", "quick")
     for key, attr, default in (("k", "pattern", None), ("dtype", "dtype", None),
-                               ("out", "out", DEFAULT_OUT), ("jobs", "jobs", 1)):
+                               ("out", "out", DEFAULT_OUT), ("jobs", "jobs", 1),
+                               ("floors", "floors", "auto")):
         if getattr(args, attr) is None:
             setattr(args, attr, config.get(key, default))
     return config.tolerances

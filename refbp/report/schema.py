@@ -244,16 +244,19 @@ def failure_message(row: Any) -> str:
     """The one-line "refbp vs torch" message for a failing row (a Series or a mapping).
 
     It names the scenario (dtype, seed), step, tensor, worst index, both values there, the
-    normwise error and tolerance ratio with the tolerance used, and any attribution or
-    explanation.
+    normwise error and tolerance ratio with the tolerance used, a verdict other than ``fail``
+    (``nonfinite``), and any reason, referee, attribution or explanation.
     """
     where = (f"refbp vs torch: scenario {row['scenario']} ({row['dtype']}, seed "
              f"{int(row['seed'])}), step {int(row['step'])}")
     if row["kind"] == "error":
         return f"{where}: error: {row['explanation']}"
     msg = f"{where}, " + discrepancy_text(row)
-    for extra in ("attribution", "explanation"):
-        if row[extra]:
+    verdict = row.get("verdict", "")
+    if verdict and verdict != "fail":
+        msg += f"; verdict {verdict}"
+    for extra in ("reason", "referee", "attribution", "explanation"):
+        if row.get(extra, ""):
             msg += f"; {row[extra]}"
     return msg
 
