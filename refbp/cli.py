@@ -206,15 +206,20 @@ def _print_summary(summary: pd.DataFrame, *, quiet: bool = False,
     ``verbose`` prints the first failing row of each failing scenario in full below it."""
     import pandas as pd
 
-    cols = [c for c in ("scenario", "dtype", "steps", "passed", "worst_normwise",
-                        "worst_tol_ratio", "torch_noise_normwise", "first_failure")
+    cols = [c for c in ("scenario", "dtype", "steps", "result", "worst_normwise",
+                        "worst_tol_ratio", "noise_rows", "worst_noise_floor",
+                        "torch_noise_normwise", "first_failure")
             if c in summary.columns]
+    if not (summary["noise_rows"] > 0).any():
+        cols = [c for c in cols if c not in ("noise_rows", "worst_noise_floor")]
     shown = summary[~summary["passed"].astype(bool)] if quiet else summary
     if not shown.empty:
         with pd.option_context("display.max_rows", None, "display.width", 200,
                                "display.max_colwidth", 80,
                                "display.float_format", "{:.2e}".format):
             print(shown[cols].to_string(index=False))
+    for _, row in summary[summary["result"] == "noise"].iterrows():
+        print(f"noise, not a failure: {row['scenario']}: {row['first_noise']}")
     if verbose and "first_failure" in summary.columns:
         for _, row in summary[~summary["passed"].astype(bool)].iterrows():
             print(f"\n{row['scenario']}: {row['first_failure']}")

@@ -252,9 +252,8 @@ def failure_message(row: Any) -> str:
     if row["kind"] == "error":
         return f"{where}: error: {row['explanation']}"
     msg = f"{where}, " + discrepancy_text(row)
-    verdict = row.get("verdict", "")
-    if verdict and verdict != "fail":
-        msg += f"; verdict {verdict}"
+    if row.get("verdict", "") == "nonfinite":
+        msg += "; verdict nonfinite (NaN or infinity on both sides is not agreement)"
     for extra in ("reason", "referee", "attribution", "explanation"):
         if row.get(extra, ""):
             msg += f"; {row[extra]}"
