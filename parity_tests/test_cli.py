@@ -91,11 +91,11 @@ def test_user_errors_exit_2_with_a_message(argv: list[str], message: str,
 def test_scenario_file_with_unknown_layer_stops_early(tmp_path: Path,
                                                       capsys: pytest.CaptureFixture[str]) -> None:
     f = tmp_path / "s.toml"
-    f.write_text('[[scenario]]\nname = "bad"\nmodel = [{ type = "Conv2d" }]\n'
+    f.write_text('[[scenario]]\nname = "bad"\nmodel = [{ type = "NoSuchLayer" }]\n'
                  'loss = { type = "MSELoss" }\n')
     assert main(["run", "--scenarios", str(f), "--out", str(tmp_path / "r")]) == 2
     err = capsys.readouterr().err
-    assert "scenario bad: unknown layer 'Conv2d'; known:" in err
+    assert "scenario bad: unknown layer 'NoSuchLayer'; known:" in err
     assert not (tmp_path / "r").exists()
 
 
