@@ -219,6 +219,7 @@ def _report_options(args: argparse.Namespace) -> tuple[tuple[str, ...] | None, A
 
 def cmd_run(args: argparse.Namespace) -> int:
     from refbp.parity.session import TORCH_THREADS, results_frame, run_scenarios
+    from refbp.parity.trial import run_provenance
     from refbp.report import collect_provenance, scenario_summary, write_report
 
     scenarios, suite = _scenarios(args)
@@ -235,7 +236,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     prov = collect_provenance(seeds=sorted({s.seed for s in scenarios}), started=started,
                               wall_time_s=time.perf_counter() - t0,
                               extra={"suite": suite, "scenarios": len(scenarios),
-                                     "jobs": args.jobs, "torch_threads": TORCH_THREADS})
+                                     "jobs": args.jobs, "torch_threads": TORCH_THREADS,
+                                     **run_provenance()})
     try:
         path = write_report(df, args.out, prov, formats=formats, plots=plots)
     except OSError as exc:

@@ -28,6 +28,7 @@ import pandas as pd
 from refbp.gradcheck import numerical_gradient
 from refbp.metrics import discrepancy
 from refbp.nn.module import Module
+from refbp.optim.default_dtype import default_dtype
 from refbp.parity.judging import Judge
 from refbp.parity.scenario import Scenario
 from refbp.parity.trial import (
@@ -37,6 +38,7 @@ from refbp.parity.trial import (
     build_trial,
     pair_parameters,
     refbp_forward,
+    torch_default_dtype,
     torch_threads,
 )
 from refbp.report.schema import error_row, metric_row, scenario_fields
@@ -245,9 +247,11 @@ def run_judged(s: Scenario, base: dict[str, Any], build: Callable[[], Trial], fl
 
     def attempt(with_floors: bool) -> ScenarioResult:
         def work(result: ScenarioResult) -> None:
-            trial = build()
-            execute(trial, base, s.tol, result, noise=noise(),
-                    judge=make_judge(s, base, trial, with_floors))
+            # refbp's scalar optimizer state follows torch's default dtype in force now
+            with default_dtype(torch_default_dtype()):
+                trial = build()
+                execute(trial, base, s.tol, result, noise=noise(),
+                        judge=make_judge(s, base, trial, with_floors))
         return run_guarded(s, base, work)
 
     first = attempt(floors == "always")
