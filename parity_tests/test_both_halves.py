@@ -15,7 +15,7 @@ import pytest
 import torch
 
 from refbp import nn
-from refbp.testing import assert_parity, compare
+from refbp.testing import assert_parity, parity_table
 
 pytestmark = pytest.mark.parity
 
@@ -72,7 +72,7 @@ def test_pair_trains_in_parity_with_sgd_momentum(dtype: str) -> None:
     x, y = _data()
     torch_model, refbp_model = TorchClassifier(), RefbpClassifier(head_first=True)
     before = {k: v.clone() for k, v in torch_model.state_dict().items()}
-    df = compare(torch_model, x, y, loss="CrossEntropyLoss", refbp_model=refbp_model,
+    df = parity_table(torch_model, x, y, loss="CrossEntropyLoss", refbp_model=refbp_model,
                  optimizer=("SGD", {"lr": 0.1, "momentum": 0.9}), steps=3, dtype=dtype,
                  **({"atol": 1e-5} if dtype == "float32" else {}))
     assert bool(df["passed"].all()), df[~df["passed"]]
@@ -136,6 +136,6 @@ def test_refbp_model_must_be_a_refbp_module() -> None:
 def test_the_parity_fixture_takes_both_halves(parity: Any) -> None:
     x, y = _data()
     parity(TorchClassifier(), x, y, loss="CrossEntropyLoss", refbp_model=RefbpClassifier())
-    table = parity.compare(TorchClassifier(), x, y, loss="CrossEntropyLoss",
+    table = parity.table(TorchClassifier(), x, y, loss="CrossEntropyLoss",
                            refbp_model=RefbpClassifier(), dtype="float32", atol=1e-5)
     assert bool(table["passed"].all())

@@ -9,7 +9,6 @@ from __future__ import annotations
 import torch
 
 from refbp.mirror.attention import register_attention_converters
-from refbp.mirror.compare import as_tensor, compare_loss, compare_module, to_numpy
 from refbp.mirror.modules import (
     Converter,
     SSELossTorch,
@@ -18,6 +17,7 @@ from refbp.mirror.modules import (
     supported_types,
     to_torch,
 )
+from refbp.mirror.oracle import as_tensor, compare_loss, compare_module, to_numpy
 from refbp.versions import warn_if_unvalidated
 
 warn_if_unvalidated(torch.__version__)

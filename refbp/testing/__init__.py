@@ -1,8 +1,8 @@
 """Check your own code against refbp and torch, from your own tests.
 
-- :func:`assert_parity` / :func:`compare` / :func:`run_parity`: convert a torch model to refbp
-  (``refbp.mirror.from_torch``), run both sides through the parity harness and raise a "refbp vs
-  torch" AssertionError / return the tidy results table / return the raw result.
+- :func:`assert_parity` / :func:`parity_table` / :func:`run_parity`: convert a torch model to
+  refbp (``refbp.mirror.from_torch``), run both sides through the parity harness and raise a
+  "refbp vs torch" AssertionError / return the tidy results table / return the raw result.
   With ``refbp_model=`` ("bring both halves") your own refbp module of the same structure is
   the refbp side instead of the conversion, paired with the torch model by ``state_dict``
   names (``refbp.testing.pairing``), so models with custom ``forward`` code can be checked.
@@ -41,7 +41,7 @@ from typing import Any
 from refbp.testing.close import assert_close
 from refbp.testing.gradients import GradientCheck, GradientReport, check_gradients
 
-_PARITY = ("assert_parity", "compare", "run_parity", "failure_message", "loss_names")
+_PARITY = ("assert_parity", "parity_table", "run_parity", "assertion_message", "loss_names")
 
 __all__ = ["GradientCheck", "GradientReport", "assert_close", "check_gradients", *_PARITY]
 
