@@ -177,6 +177,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--cache", type=Path, default=Path(tempfile.gettempdir()) /
                    "refbp-mutation-coverage.json")
     p.add_argument("--only", help="run only mutants whose 'file:line' contains this text")
+    p.add_argument("--survivors-of", type=Path, metavar="FILE",
+                   help="run only the sampled mutants that survived in this earlier --out file "
+                   "(e.g. after adding scenarios); the others keep their earlier result")
     p.add_argument("--trace-to", type=Path, help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     if args.trace_to is not None:
@@ -188,6 +191,9 @@ def main(argv: list[str] | None = None) -> int:
     sample = random.Random(args.seed).sample(everything, min(args.n, len(everything)))
     if args.only:
         sample = [m for m in sample if args.only in m.where]
+    earlier: dict[tuple[str, str], dict[str, Any]] = {}
+    if args.survivors_of is not None:
+        earlier = {(r["where"], r["change"]): r for r in json.loads(args.survivors_of.read_text())}
     print(f"{len(everything)} mutants in {', '.join(PACKAGES)}; sample of {len(sample)} "
           f"(seed {args.seed})", flush=True)
     cov = coverage(args.cache)
@@ -199,7 +205,10 @@ def main(argv: list[str] | None = None) -> int:
     start = time.perf_counter()
     for i, m in enumerate(sample, 1):
         names = plan(m, cov)
-        if time.perf_counter() - start > args.budget:
+        before = earlier.get((m.where, m.change))
+        if before is not None and before["status"] == "killed":
+            rec = dict(before)
+        elif time.perf_counter() - start > args.budget:
             rec = {"status": "not run", "by": "budget", "seconds": 0.0}
         elif not names:
             rec = {"status": "survived", "by": "not executed by the suite", "seconds": 0.0,

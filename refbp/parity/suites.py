@@ -235,8 +235,54 @@ def training_scenarios(dtype: str) -> list[Scenario]:
     return out + teaching_scenarios(dtype)
 
 
+SCHEDULERS: list[tuple[str, Spec]] = [
+    ("multistep", Spec("MultiStepLR", {"milestones": [3, 7], "gamma": 0.5})),
+    ("constant", Spec("ConstantLR", {"factor": 0.5, "total_iters": 4})),
+    ("linear", Spec("LinearLR", {"start_factor": 0.25, "end_factor": 0.9, "total_iters": 6})),
+    ("exponential", Spec("ExponentialLR", {"gamma": 0.8})),
+    ("polynomial", Spec("PolynomialLR", {"total_iters": 8, "power": 2.0})),
+    ("cosine-etamin", Spec("CosineAnnealingLR", {"T_max": 4, "eta_min": 0.01})),
+    ("warm-restarts", Spec("CosineAnnealingWarmRestarts", {"T_0": 3, "T_mult": 2,
+                                                            "eta_min": 0.01})),
+    ("plateau", Spec("ReduceLROnPlateau", {"factor": 0.5, "patience": 1, "threshold": 0.5})),
+    ("onecycle-linear", Spec("OneCycleLR", {"max_lr": 0.2, "total_steps": 12,
+                                            "anneal_strategy": "linear",
+                                            "three_phase": True})),
+]
+
+_MAXIMIZE = ("SGD", "Adam", "AdamW", "RMSprop", "Adagrad", "Adadelta", "Adamax", "NAdam",
+             "RAdam")
+
+
+def option_scenarios() -> list[Scenario]:
+    """Options the training scenarios leave at their defaults, float64 only (the options act
+    on the control flow, not on the rounding): every lr scheduler over its milestones and
+    restarts, ``maximize`` of every optimizer (3 steps: gradient ascent diverges later),
+    RMSprop without momentum, and LayerNorm's bias once it has moved from zero."""
+    lin = (Spec("Linear", {"in_features": 4, "out_features": 3}),)
+    out = [train(f"sched-{name}", lin, Spec("MSELoss"),
+                 Spec("SGD", {"lr": 0.1, "momentum": 0.5}), REG_DATA, "float64", steps=12,
+                 batching="batch", scheduler=sched, description=f"SGD with {sched.type}")
+           for name, sched in SCHEDULERS]
+    out += [train(f"maximize-{name.lower()}", mlp(4, 8, 3), Spec("MSELoss"),
+                  Spec(name, {"lr": 0.01, "maximize": True, "weight_decay": 0.1}), REG_DATA,
+                  "float64", steps=3, description=f"{name}(maximize=True): gradient ascent")
+            for name in _MAXIMIZE]
+    out += [
+        train("mlp-rmsprop-plain", mlp(4, 8, 3), Spec("MSELoss"), Spec("RMSprop", {"lr": 0.01}),
+              REG_DATA, "float64", steps=5, description="RMSprop without momentum"),
+        train("mlp-layernorm-adam", (Spec("Linear", {"in_features": 4, "out_features": 8}),
+                                     Spec("LayerNorm", {"normalized_shape": 8}), Spec("Tanh"),
+                                     Spec("Linear", {"in_features": 8, "out_features": 3})),
+              Spec("MSELoss"), Spec("Adam", {"lr": 0.01}), REG_DATA, "float64", steps=3,
+              description="LayerNorm trained: its bias moves from zero after step 1"),
+    ]
+    return out
+
+
 def quick() -> list[Scenario]:
-    return op_scenarios() + [s for dt in DTYPES for s in training_scenarios(dt)]
+    return (op_scenarios() + [s for dt in DTYPES for s in training_scenarios(dt)]
+            + option_scenarios())
 
 
 # float32 RMSprop/Adadelta over 100 steps: the stated exception of refbp.tolerances.OVERRIDES.
