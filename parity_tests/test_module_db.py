@@ -21,10 +21,12 @@ current). Case ids: ``<Module>-<index>-<desc>-<train|eval>``, index = position i
 
 from __future__ import annotations
 
+import copy
 import functools
 import inspect
 import sys
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -37,12 +39,16 @@ pytest.importorskip("expecttest")  # torch.testing._internal imports it
 
 from torch.testing._internal.common_modules import ModuleInput, module_db  # noqa: E402
 
+from refbp._checks import extended_precision  # noqa: E402
 from refbp.metrics import Discrepancy, discrepancy  # noqa: E402
 from refbp.mirror import from_torch  # noqa: E402
 from refbp.mirror import modules as mirror_modules  # noqa: E402
 from refbp.nn import Loss, Module  # noqa: E402
+from refbp.parity.ensemble import FACTOR, MEMBERS, instrument  # noqa: E402
+from refbp.parity.referee import verdict_text  # noqa: E402
 from refbp.report.schema import discrepancy_text  # noqa: E402
 from refbp.tolerances import tolerance_for  # noqa: E402
+from refbp.verdict import Judgement, judge  # noqa: E402
 
 pytestmark = pytest.mark.parity
 TABLE = Path(__file__).with_name("module_db_table.md")
@@ -139,10 +145,39 @@ def _as_tuple(v: Any) -> tuple[Any, ...]:
     return tuple(v) if isinstance(v, tuple | list) else (v,)
 
 
-def run_case(case: DbCase) -> dict[str, Discrepancy]:
-    """Forward and backward on both sides; the discrepancy of every compared tensor."""
-    tmodule, mi = build(case)
-    rmodule: Module = from_torch(tmodule)
+def _refbp_values(rmodule: Module, rargs: list[Any], upstream: Any,
+                  want_grad_input: bool) -> dict[str, np.ndarray]:
+    """refbp's outputs, input gradient, parameter gradients and float buffers of a case."""
+    routs = _as_tuple(rmodule(*rargs))
+    rgrad_in = rmodule.backward(upstream)
+    out = {f"output{k or ''}": np.asarray(r) for k, r in enumerate(routs)}
+    if want_grad_input:
+        out["grad_input"] = np.asarray(rgrad_in)
+    for name, p in rmodule.named_parameters():
+        out[f"grad:{name}"] = np.zeros_like(p.data) if p.grad is None else p.grad
+    for name, b in rmodule.named_buffers():
+        if np.asarray(b).dtype.kind == "f":
+            out[f"buffer:{name}"] = np.asarray(b)
+    if isinstance(rmodule, Loss):
+        out.pop("output1", None)
+    return out
+
+
+@dataclass
+class Sides:
+    """A case run on both sides: refbp's and torch's values, and how to rerun refbp."""
+
+    mine: dict[str, np.ndarray]
+    ref: dict[str, np.ndarray]
+    rerun: Callable[[Callable[[Module], Any], Callable[[Any], Any]], dict[str, np.ndarray]]
+
+
+def run_sides(case: DbCase, built: tuple[torch.nn.Module, ModuleInput] | None = None) -> Sides:
+    """Forward and backward on both sides (refbp from ``from_torch`` of torch's module);
+    ``built``: a torch module and module input to use instead of the case's."""
+    tmodule, mi = build(case) if built is None else built
+    pristine: Module = from_torch(tmodule)
+    rmodule = copy.deepcopy(pristine)
     # torch's forward argument names (input, target) are passed by position to refbp
     bound = inspect.signature(tmodule.forward).bind(*mi.forward_input.args,
                                                     **mi.forward_input.kwargs)
@@ -152,7 +187,6 @@ def run_case(case: DbCase) -> dict[str, Discrepancy]:
     rargs = _numpy(targs)
 
     touts = _as_tuple(tmodule(*targs))
-    routs = _as_tuple(rmodule(*rargs))
     rng = np.random.default_rng(0)
     grads = [rng.standard_normal(tuple(t.shape)) if t.is_floating_point() else None
              for t in touts]
@@ -162,25 +196,66 @@ def run_case(case: DbCase) -> dict[str, Discrepancy]:
         torch.autograd.backward([t for t, _ in pairs], [g for _, g in pairs])
     float_grads = [g for g in grads if g is not None]
     upstream = float_grads[0] if len(float_grads) == 1 else tuple(float_grads)
-    rgrad_in = rmodule.backward(upstream)
-
-    out: dict[str, Discrepancy] = {}
-    for k, (r, t) in enumerate(zip(routs, touts, strict=True)):
-        out[f"output{k or ''}"] = discrepancy(np.asarray(r), _numpy(t), TOL)
     first = targs[0]
-    if isinstance(first, torch.Tensor) and first.requires_grad and first.grad is not None:
-        out["grad_input"] = discrepancy(np.asarray(rgrad_in), _numpy(first.grad), TOL)
-    rparams = dict(rmodule.named_parameters())
+    want = isinstance(first, torch.Tensor) and first.requires_grad and first.grad is not None
+
+    ref = {f"output{k or ''}": _numpy(t) for k, t in enumerate(touts)}
+    if want:
+        ref["grad_input"] = _numpy(first.grad)
     for name, p in tmodule.named_parameters():
-        mine = rparams[name].grad
-        ref = np.zeros(tuple(p.shape)) if p.grad is None else _numpy(p.grad)
-        out[f"grad:{name}"] = discrepancy(np.zeros_like(ref) if mine is None else mine, ref, TOL)
-    rbufs = dict(rmodule.named_buffers())
+        ref[f"grad:{name}"] = np.zeros(tuple(p.shape)) if p.grad is None else _numpy(p.grad)
     for name, b in tmodule.named_buffers():
         if b.is_floating_point():
-            out[f"buffer:{name}"] = discrepancy(rbufs[name], _numpy(b), TOL)
-    if isinstance(rmodule, Loss):
-        out.pop("output1", None)
+            ref[f"buffer:{name}"] = _numpy(b)
+    mine = _refbp_values(rmodule, rargs, upstream, want)
+
+    def rerun(prepare: Callable[[Module], Any], cast: Callable[[Any], Any]
+              ) -> dict[str, np.ndarray]:
+        m = copy.deepcopy(pristine)
+        prepare(m)
+        return _refbp_values(m, cast(rargs), cast(upstream), want)
+
+    return Sides(mine, {k: v for k, v in ref.items() if k in mine}, rerun)
+
+
+def run_case(case: DbCase) -> dict[str, Discrepancy]:
+    """Forward and backward on both sides; the discrepancy of every compared tensor."""
+    sides = run_sides(case)
+    return {k: discrepancy(a, sides.ref[k], TOL) for k, a in sides.mine.items()}
+
+
+def _cast(v: Any, dtype: Any) -> Any:
+    if isinstance(v, np.ndarray) and v.dtype.kind == "f":
+        return v.astype(dtype)
+    if isinstance(v, list | tuple):
+        return type(v)(_cast(x, dtype) for x in v)
+    return v
+
+
+def judge_case(case: DbCase, built: tuple[torch.nn.Module, ModuleInput] | None = None
+               ) -> dict[str, tuple[Judgement, str]]:
+    """The verdict of every tensor of a case (``refbp.verdict``) with its rounding floor, and
+    the exact referee's text for ``noise`` and ``fail`` tensors.
+
+    The floor is the harness's (``refbp.parity.ensemble``): ``MEMBERS`` reruns of refbp with
+    every intermediate moved by one ulp, ``FACTOR`` times their spread; the referee reruns
+    refbp in long double (``refbp.parity.referee``).
+    """
+    sides = run_sides(case, built)
+    members = [sides.rerun(lambda m, k=k: instrument(m, np.random.default_rng([0, k])),
+                           lambda v: v) for k in range(MEMBERS)]
+    with extended_precision():
+        exact = sides.rerun(lambda m: m.to(np.longdouble), lambda v: _cast(v, np.longdouble))
+    out: dict[str, tuple[Judgement, str]] = {}
+    for k, a in sides.mine.items():
+        b, d = sides.ref[k], discrepancy(a, sides.ref[k], TOL)
+        spread = np.max([np.abs(np.asarray(m[k], np.float64) - np.asarray(a, np.float64))
+                         for m in members], axis=0)
+        j = judge(a, b, TOL, within_tolerance=d.passed, one_sided_nonfinite=d.nonfinite,
+                  floor=FACTOR * spread)
+        text = (verdict_text(a, b, exact[k], verdict=j.verdict, step=1)
+                if j.verdict in ("noise", "fail") else "")
+        out[k] = (j, text)
     return out
 
 
@@ -196,7 +271,12 @@ def test_module_db_case(case: DbCase) -> None:
         pytest.xfail(ROUNDING.get(case.id) or KNOWN_GAPS[case.id])
     diffs = run_case(case)
     assert "output" in diffs
-    bad = [discrepancy_text(d, name) for name, d in diffs.items() if not d.passed]
+    if all(d.passed for d in diffs.values()):
+        return
+    # outside the tolerance: rounding noise (with the referee's word) or a real difference
+    verdicts = judge_case(case)
+    bad = [f"{discrepancy_text(d, name)} {verdicts[name][1]}"
+           for name, d in diffs.items() if verdicts[name][0].verdict == "fail"]
     assert not bad, f"{case.id}: refbp vs torch\n" + "\n".join(bad)
 
 
@@ -206,8 +286,12 @@ def test_a_planted_error_is_caught(monkeypatch: pytest.MonkeyPatch) -> None:
 
     forward = Linear.forward
     monkeypatch.setattr(Linear, "forward", lambda self, x: forward(self, x) * (1 + 1e-9))
-    diffs = run_case(next(c for c in CASES if c.module == "Linear"))
+    case = next(c for c in CASES if c.module == "Linear")
+    diffs = run_case(case)
     assert not diffs["output"].passed and diffs["grad_input"].passed
+    # the rounding floor does not explain it away, and the exact referee blames refbp
+    verdict, referee = judge_case(case)["output"]
+    assert verdict.verdict == "fail" and referee.endswith("refbp is off"), referee
 
 
 # -- the table ------------------------------------------------------------------------------

@@ -72,6 +72,8 @@ LOSSES: list[tuple[str, list[Spec], Spec, DataSpec]] = [
      DataSpec("soft_targets", n=16, features=5, outputs=5)),
     ("ce-kdim", [], Spec("CrossEntropyLoss", {"reduction": "sum"}),
      DataSpec("classification_kd", n=4, features=5, outputs=5, extra={"d": 3})),
+    ("ce-kdim-smooth", [], Spec("CrossEntropyLoss", {"label_smoothing": 0.1}),
+     DataSpec("classification_kd", n=4, features=5, outputs=5, extra={"d": 3})),
     ("nll", [Spec("LogSoftmax", {"dim": 1})], Spec("NLLLoss", {"weight": _W5}), _CLS),
 ]
 
@@ -245,6 +247,10 @@ SCHEDULERS: list[tuple[str, Spec]] = [
     ("warm-restarts", Spec("CosineAnnealingWarmRestarts", {"T_0": 3, "T_mult": 2,
                                                             "eta_min": 0.01})),
     ("plateau", Spec("ReduceLROnPlateau", {"factor": 0.5, "patience": 1, "threshold": 0.5})),
+    ("plateau-abs", Spec("ReduceLROnPlateau", {"factor": 0.5, "patience": 1, "threshold": 0.05,
+                                               "threshold_mode": "abs"})),
+    ("plateau-max", Spec("ReduceLROnPlateau", {"mode": "max", "factor": 0.5, "patience": 1,
+                                               "threshold": 0.01, "threshold_mode": "abs"})),
     ("onecycle-linear", Spec("OneCycleLR", {"max_lr": 0.2, "total_steps": 12,
                                             "anneal_strategy": "linear",
                                             "three_phase": True})),
@@ -271,6 +277,9 @@ def option_scenarios() -> list[Scenario]:
     out += [
         train("mlp-rmsprop-plain", mlp(4, 8, 3), Spec("MSELoss"), Spec("RMSprop", {"lr": 0.01}),
               REG_DATA, "float64", steps=5, description="RMSprop without momentum"),
+        train("mlp-adam-beta1-low", mlp(4, 8, 3), Spec("MSELoss"),
+              Spec("Adam", {"lr": 0.01, "betas": (0.4, 0.9), "eps": 1e-6}), REG_DATA,
+              "float64", steps=5, description="Adam with beta1 < 0.5: torch's lerp from the end"),
         train("mlp-layernorm-adam", (Spec("Linear", {"in_features": 4, "out_features": 8}),
                                      Spec("LayerNorm", {"normalized_shape": 8}), Spec("Tanh"),
                                      Spec("Linear", {"in_features": 8, "out_features": 3})),
