@@ -165,6 +165,8 @@ def _register_builtins() -> None:
              "HuberLoss", "SmoothL1Loss", "BCELoss", "BCEWithLogitsLoss", "CrossEntropyLoss",
              "NLLLoss"]
     names += ["Dropout", "Dropout2d"]
+    names += ["MaxPool1d", "MaxPool2d", "AvgPool1d", "AvgPool2d", "AdaptiveAvgPool1d",
+              "AdaptiveAvgPool2d", "AdaptiveMaxPool2d", "Unflatten"]
     names += ["LayerNorm"]
     for n in names:
         register_converter(getattr(rnn, n), getattr(torch.nn, n))
