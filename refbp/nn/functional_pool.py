@@ -42,6 +42,7 @@ class Windows:
 
     @property
     def plane(self) -> int:
+        """Number of values in one input plane (H * W, or L)."""
         return int(np.prod(self.in_shape, dtype=np.int64))
 
 
