@@ -8,12 +8,14 @@ import time
 from collections.abc import Callable, Sequence
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     import pandas as pd
 
 DEFAULT_OUT = Path("reports") / "latest"
+DEFAULT_BASELINE = Path("reports") / "baseline"
+COMPARE_FORMATS = ("markdown", "json", "junit", "github")
 
 
 class CLIError(Exception):
@@ -50,6 +52,15 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--steps", type=int, help="override every training scenario's steps")
     run.add_argument("--out", type=Path, help=f"report directory (default: {DEFAULT_OUT})")
     run.add_argument("--jobs", type=int, help="parallel worker processes (default 1)")
+    run.add_argument("--formats", metavar="LIST",
+                     help="report files to write besides results.parquet and provenance.json: "
+                     "comma-separated from parquet,csv,md,html (default: all, CSV only for "
+                     "results of at most 10,000 rows)")
+    run.add_argument("--plots", metavar="EXPRESSION",
+                     help="also plot the scenarios this -k style expression selects (failing "
+                     "scenarios and the 4 closest to failing are always plotted)")
+    run.add_argument("--junit", type=Path, metavar="FILE",
+                     help="also write a JUnit XML file, one test case per scenario")
     run.add_argument("-q", "--quiet", action="count", default=0,
                      help="print only failing scenarios and the closing line")
     run.add_argument("-v", "--verbose", action="count", default=0,
@@ -71,6 +82,27 @@ def _parser() -> argparse.ArgumentParser:
     cmp_.add_argument("--floor", type=float, default=1e-3,
                       help="ignore growth that stays below this fraction of the tolerance "
                       "(default 1e-3)")
+    cmp_.add_argument("--allow-removed", action="store_true",
+                      help="scenarios or tensors of the baseline missing from the new report "
+                      "are reported but are not a regression")
+    cmp_.add_argument("--format", choices=COMPARE_FORMATS, default="markdown",
+                      help="markdown (default), json, junit (JUnit XML) or github (::error "
+                      "annotations, then the Markdown job summary)")
+    cmp_.add_argument("--output", type=Path, metavar="FILE",
+                      help="write the output to FILE instead of stdout (with --format github: "
+                      "the job summary goes to FILE, e.g. $GITHUB_STEP_SUMMARY, and the "
+                      "annotations to stdout)")
+
+    base = sub.add_parser("baseline", help="manage the committed baseline report",
+                          description="`refbp baseline update [REPORT] [--to DIR]` copies a "
+                          "report's results.parquet and provenance.json (nothing else: a "
+                          "baseline is small) into the baseline directory, atomically.")
+    base_sub = base.add_subparsers(dest="baseline_command", metavar="ACTION", required=True)
+    upd = base_sub.add_parser("update", help="make a report the new baseline")
+    upd.add_argument("report", type=Path, nargs="?", default=DEFAULT_OUT,
+                     help=f"report directory (default: {DEFAULT_OUT})")
+    upd.add_argument("--to", type=Path, default=DEFAULT_BASELINE,
+                     help=f"baseline directory (default: {DEFAULT_BASELINE})")
 
     rep = sub.add_parser("report", help="re-render summary.md and report.html from Parquet")
     rep.add_argument("dir", type=Path, help="report directory")
@@ -167,12 +199,28 @@ def _check_writable(out: Path) -> None:
                        f"{exc.strerror or exc})") from exc
 
 
+def _report_options(args: argparse.Namespace) -> tuple[tuple[str, ...] | None, Any]:
+    """``--formats`` and ``--plots`` parsed (exit 2 on a bad value, before anything runs)."""
+    from refbp.parity.keyword import KeywordError, keyword_matcher
+    from refbp.report.writers import parse_formats
+
+    try:
+        formats = None if args.formats is None else parse_formats(args.formats)
+        plots = None if args.plots is None else keyword_matcher(args.plots)
+    except (ValueError, KeywordError) as exc:
+        raise CLIError(str(exc)) from exc
+    return formats, plots
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     from refbp.parity.session import TORCH_THREADS, results_frame, run_scenarios
     from refbp.report import collect_provenance, scenario_summary, write_report
 
     scenarios, suite = _scenarios(args)
+    formats, plots = _report_options(args)
     _check_writable(args.out)
+    if args.junit is not None:
+        _check_writable(args.junit)
     started = datetime.now(timezone.utc)
     t0 = time.perf_counter()
     results = run_scenarios(scenarios, suite=suite, jobs=args.jobs,
@@ -184,10 +232,14 @@ def cmd_run(args: argparse.Namespace) -> int:
                               extra={"suite": suite, "scenarios": len(scenarios),
                                      "jobs": args.jobs, "torch_threads": TORCH_THREADS})
     try:
-        path = write_report(df, args.out, prov)
+        path = write_report(df, args.out, prov, formats=formats, plots=plots)
     except OSError as exc:
         raise CLIError(str(exc)) from exc
     summary = scenario_summary(df)
+    if args.junit is not None:
+        from refbp.report.ci_formats import run_junit
+
+        _emit(run_junit(summary, suite), args.junit)
     _print_summary(summary, quiet=args.quiet > 0, verbose=args.verbose > 0)
     failed = [r for r in results if not r.passed]
     print(f"\n{len(results) - len(failed)} passed, {len(failed)} failed "
@@ -233,13 +285,52 @@ def cmd_list(args: argparse.Namespace) -> int:
 
 def cmd_compare(args: argparse.Namespace) -> int:
     from refbp.report import compare_reports
+    from refbp.report.ci_formats import compare_github, compare_json, compare_junit
 
     for p in (args.baseline, args.new):
         if not p.exists():
             raise CLIError(f"no such report: {p}")
-    result = compare_reports(args.baseline, args.new, factor=args.factor, floor=args.floor)
-    print(result.to_markdown())
+    if args.output is not None:
+        _check_writable(args.output)
+    result = compare_reports(args.baseline, args.new, factor=args.factor, floor=args.floor,
+                             allow_removed=args.allow_removed)
+    if args.format == "github":
+        annotations, text = compare_github(result)
+        print(annotations, end="")
+    else:
+        text = {"markdown": result.to_markdown, "json": lambda: compare_json(result),
+                "junit": lambda: compare_junit(result)}[args.format]()
+    _emit(text, args.output)
     return 1 if result.regressed else 0
+
+
+def _emit(text: str, output: Path | None) -> None:
+    """Print ``text``, or write it atomically to ``output``."""
+    if output is None:
+        print(text, end="" if text.endswith("\n") else "\n")
+        return
+    from refbp.report.writers import atomic_write_text
+
+    try:
+        atomic_write_text(output, text)
+    except OSError as exc:
+        raise CLIError(f"cannot write {output}: {exc.strerror or exc}") from exc
+
+
+def cmd_baseline(args: argparse.Namespace) -> int:
+    from refbp.report.writers import ReportWriteError, load_results, write_baseline
+
+    try:
+        df, prov = load_results(args.report)
+    except (OSError, ValueError) as exc:
+        raise CLIError(f"{args.report} is not a readable refbp report: {exc}") from exc
+    try:
+        path = write_baseline(df, args.to, prov)
+    except ReportWriteError as exc:
+        raise CLIError(str(exc)) from exc
+    print(f"baseline {path}: {df['scenario'].nunique()} scenarios, {len(df)} rows "
+          f"(results.parquet + provenance.json) from {args.report}")
+    return 0
 
 
 def cmd_report(args: argparse.Namespace) -> int:
@@ -278,6 +369,7 @@ def _commands() -> dict[str, Callable[[argparse.Namespace], int]]:
     from refbp.diagnose.cli import HANDLERS
 
     return {"run": cmd_run, "list": cmd_list, "compare": cmd_compare, "report": cmd_report,
+            "baseline": cmd_baseline,
             "example": cmd_example, **HANDLERS}
 
 

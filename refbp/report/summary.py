@@ -163,6 +163,12 @@ def kind_table(worst: pd.DataFrame) -> Table:
     return header, rows
 
 
+def kind_tables(worst: pd.DataFrame) -> dict[str, Table]:
+    """:func:`kind_table` of every scenario of ``worst_per_kind`` (one pass over the rows)."""
+    return {str(name): kind_table(part)
+            for name, part in worst.groupby("scenario", sort=False)}
+
+
 def scenario_caption(row: Any) -> str:
     """One line describing a scenario: model, loss, optimizer, batching, dtype, seed."""
     return (f"model {row.model}; loss {row.loss}; optimizer {row.optimizer}; batching "
@@ -221,10 +227,11 @@ def to_markdown(df: pd.DataFrame, provenance: dict[str, Any]) -> str:
             parts += [f"### {name}", "", md_list([failure_message(r) for _, r in
                                                   rows.iterrows()]), ""]
     parts += ["## Worst discrepancy per tensor kind", ""]
+    tables = kind_tables(worst)
     for row in summary.itertuples(index=False):
         verdict = "pass" if row.passed else "FAIL"
         parts += [f"### {row.scenario} ({verdict})", "", _md_cell(scenario_caption(row)), ""]
         if row.explanation:
             parts += [f"**Explanation:** {_md_cell(row.explanation)}", ""]
-        parts += [md_table(kind_table(worst[worst["scenario"] == row.scenario])), ""]
+        parts += [md_table(tables.get(row.scenario, kind_table(worst.iloc[:0]))), ""]
     return "\n".join(parts)
