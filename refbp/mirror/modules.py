@@ -166,7 +166,8 @@ def _register_builtins() -> None:
              "NLLLoss"]
     names += ["Dropout", "Dropout2d"]
     names += ["MaxPool1d", "MaxPool2d", "AvgPool1d", "AvgPool2d", "AdaptiveAvgPool1d",
-              "AdaptiveAvgPool2d", "AdaptiveMaxPool2d", "Unflatten"]
+              "AdaptiveAvgPool2d", "AdaptiveMaxPool2d", "Unflatten", "BatchNorm2d", "GroupNorm",
+              "InstanceNorm2d"]
     names += ["LayerNorm"]
     for n in names:
         register_converter(getattr(rnn, n), getattr(torch.nn, n))

@@ -73,4 +73,27 @@ POOL_OPS: list[OpCase] = [
      _img(12, round=0), "AdaptiveMaxPool2d 7x6 -> 3x2 on rounded images (ties)"),
 ]
 
-OPS: list[OpCase] = DROPOUT_OPS + POOL_OPS
+_IMG4 = _img(80, c=4, h=5, w=4)
+
+NORM_OPS: list[OpCase] = [
+    ("batchnorm2d", [Spec("BatchNorm2d", {"num_features": 2}), _FLAT], _MSE, _img(84),
+     "BatchNorm2d in training mode: batch statistics over N, H, W; running statistics"),
+    ("batchnorm2d-cumulative-noaffine",
+     [Spec("BatchNorm2d", {"num_features": 2, "momentum": None, "affine": False}), _FLAT],
+     _MSE, _img(84), "BatchNorm2d, momentum=None (cumulative average), no weight and bias"),
+    ("batchnorm2d-untracked",
+     [Spec("BatchNorm2d", {"num_features": 2, "track_running_stats": False}), _FLAT], _MSE,
+     _img(84), "BatchNorm2d without running statistics"),
+    ("groupnorm", [Spec("GroupNorm", {"num_groups": 2, "num_channels": 4}), _FLAT], _MSE,
+     _IMG4, "GroupNorm, 2 groups of 2 channels"),
+    ("groupnorm-1group-noaffine",
+     [Spec("GroupNorm", {"num_groups": 1, "num_channels": 4, "affine": False}), _FLAT], _MSE,
+     _IMG4, "GroupNorm with one group (LayerNorm over C, H, W), no affine"),
+    ("instancenorm2d", [Spec("InstanceNorm2d", {"num_features": 4}), _FLAT], _MSE, _IMG4,
+     "InstanceNorm2d (no affine, no running statistics: torch's defaults)"),
+    ("instancenorm2d-affine-tracked",
+     [Spec("InstanceNorm2d", {"num_features": 4, "affine": True, "track_running_stats": True}),
+      _FLAT], _MSE, _IMG4, "InstanceNorm2d with affine and running statistics"),
+]
+
+OPS: list[OpCase] = DROPOUT_OPS + POOL_OPS + NORM_OPS
