@@ -133,19 +133,35 @@ class _Pool(Module):
         raise NotImplementedError
 
 
-class _MaxPoolNd(_Pool):
-    def __init__(self, kernel_size: Any, stride: Any = None, padding: Any = 0, dilation: Any = 1,
-                 return_indices: bool = False, ceil_mode: bool = False) -> None:
+class _SlidingPool(_Pool):
+    """The arguments every sliding pooling stores as given (torch keeps them unparsed)."""
+
+    def __init__(self, kernel_size: Any, stride: Any, padding: Any, ceil_mode: bool) -> None:
         super().__init__()
         self.kernel_size = kernel_size
         self.stride = stride if stride is not None else kernel_size
         self.padding = padding
-        self.dilation = dilation
-        self.return_indices = return_indices
         self.ceil_mode = ceil_mode
 
     def _params(self) -> tuple[tuple[int, ...], ...]:
         raise NotImplementedError
+
+    def _rank_error(self, x: np.ndarray) -> str:
+        return "non-empty 3D or 4D (batch mode) tensor expected for input"
+
+    def _ksp2(self) -> tuple[tuple[int, ...], tuple[int, ...], tuple[int, ...]]:
+        """Kernel, stride and padding of a 2-D layer as pairs (torch's messages otherwise)."""
+        k = _tuple(self.kernel_size, 2, "kernel_size", self._fn)
+        return k, _stride(self.stride, k, 2, self._fn), _tuple(self.padding, 2, "padding",
+                                                                self._fn)
+
+
+class _MaxPoolNd(_SlidingPool):
+    def __init__(self, kernel_size: Any, stride: Any = None, padding: Any = 0, dilation: Any = 1,
+                 return_indices: bool = False, ceil_mode: bool = False) -> None:
+        super().__init__(kernel_size, stride, padding, ceil_mode)
+        self.dilation = dilation
+        self.return_indices = return_indices
 
     def forward(self, x: Any) -> Any:
         """Window maxima (and indices with ``return_indices``); caches the argmax."""
@@ -195,13 +211,8 @@ class MaxPool2d(_MaxPoolNd):
 
     _fn = "max_pool2d"
 
-    def _rank_error(self, x: np.ndarray) -> str:
-        return "non-empty 3D or 4D (batch mode) tensor expected for input"
-
     def _params(self) -> tuple[tuple[int, ...], ...]:
-        k = _tuple(self.kernel_size, 2, "kernel_size", self._fn)
-        s = _stride(self.stride, k, 2, self._fn)
-        p = _tuple(self.padding, 2, "padding", self._fn)
+        k, s, p = self._ksp2()
         d = _tuple(self.dilation, 2, "dilation", self._fn, "must be either")
         _check_sliding(k, s, p, d)
         return k, s, p, d
@@ -231,20 +242,13 @@ class MaxPool1d(_MaxPoolNd):
             raise ValueError(f"max_pool1d() Invalid computed output size: {w.out_shape[1]}")
 
 
-class _AvgPoolNd(_Pool):
+class _AvgPoolNd(_SlidingPool):
     def __init__(self, kernel_size: Any, stride: Any = None, padding: Any = 0,
                  ceil_mode: bool = False, count_include_pad: bool = True,
                  divisor_override: int | None = None) -> None:
-        super().__init__()
-        self.kernel_size = kernel_size
-        self.stride = stride if stride is not None else kernel_size
-        self.padding = padding
-        self.ceil_mode = ceil_mode
+        super().__init__(kernel_size, stride, padding, ceil_mode)
         self.count_include_pad = count_include_pad
         self.divisor_override = divisor_override
-
-    def _params(self) -> tuple[tuple[int, ...], ...]:
-        raise NotImplementedError
 
     def forward(self, x: Any) -> np.ndarray:
         """Window averages with torch's divisor; caches the windows for backward."""
@@ -289,13 +293,8 @@ class AvgPool2d(_AvgPoolNd):
 
     _fn = "avg_pool2d"
 
-    def _rank_error(self, x: np.ndarray) -> str:
-        return "non-empty 3D or 4D (batch mode) tensor expected for input"
-
     def _params(self) -> tuple[tuple[int, ...], ...]:
-        k = _tuple(self.kernel_size, 2, "kernel_size", self._fn)
-        s = _stride(self.stride, k, 2, self._fn)
-        p = _tuple(self.padding, 2, "padding", self._fn)
+        k, s, p = self._ksp2()
         _check_sliding(k, s, p, (1, 1))
         return k, s, p
 

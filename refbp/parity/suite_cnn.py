@@ -97,3 +97,25 @@ NORM_OPS: list[OpCase] = [
 ]
 
 OPS: list[OpCase] = DROPOUT_OPS + POOL_OPS + NORM_OPS
+
+
+def lenet(classes: int = 10) -> tuple[Spec, ...]:
+    """A LeNet-style CNN for 1 x 28 x 28 images: two conv blocks (the first batch-normalised),
+    max pooling, then a dropout-regularised two-layer classifier head."""
+    return (
+        Spec("Conv2d", {"in_channels": 1, "out_channels": 6, "kernel_size": 5}),
+        Spec("BatchNorm2d", {"num_features": 6}), Spec("ReLU"),
+        Spec("MaxPool2d", {"kernel_size": 2}),
+        Spec("Conv2d", {"in_channels": 6, "out_channels": 16, "kernel_size": 5}), Spec("ReLU"),
+        Spec("MaxPool2d", {"kernel_size": 2}), _FLAT,
+        Spec("Linear", {"in_features": 16 * 4 * 4, "out_features": 32}), Spec("ReLU"),
+        Spec("Dropout", {"p": 0.25}),
+        Spec("Linear", {"in_features": 32, "out_features": classes}),
+    )
+
+
+LENET_DATA = DataSpec("images", n=64, features=1, outputs=10)
+LENET_OPTIMIZERS: list[tuple[str, Spec]] = [
+    ("sgd-momentum", Spec("SGD", {"lr": 0.05, "momentum": 0.9})),
+    ("adam", Spec("Adam", {"lr": 1e-3})),
+]
