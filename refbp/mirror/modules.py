@@ -169,6 +169,7 @@ def _register_builtins() -> None:
               "AdaptiveAvgPool2d", "AdaptiveMaxPool2d", "Unflatten", "BatchNorm2d", "GroupNorm",
               "InstanceNorm2d"]
     names += ["LayerNorm"]
+    names += ["Conv1d", "Conv2d", "ConvTranspose1d", "ConvTranspose2d"]
     for n in names:
         register_converter(getattr(rnn, n), getattr(torch.nn, n))
     register_converter(rnn.SSELoss, SSELossTorch,

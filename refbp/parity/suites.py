@@ -14,7 +14,9 @@ import copy
 from collections.abc import Callable, Iterable
 
 from refbp.parity.scenario import DataSpec, Scenario, Spec
+from refbp.parity.suite_cnn import LENET_DATA, LENET_OPTIMIZERS, lenet
 from refbp.parity.suite_cnn import OPS as CNN_OPS
+from refbp.parity.suite_conv import conv_ops
 from refbp.tolerances import OVERRIDES
 
 DTYPES = ("float64", "float32")
@@ -107,6 +109,8 @@ def op_scenarios() -> list[Scenario]:
         for name, pre, loss, data in LOSSES:
             out.append(_op(name, pre or [Spec("Identity")], loss, data, dt,
                            f"{loss.describe()} op check"))
+        for name, layers, loss, data, text in conv_ops():
+            out.append(_op(name, layers, loss, data, dt, text))
     return out
 
 
@@ -216,6 +220,11 @@ def training_scenarios(dtype: str) -> list[Scenario]:
               scheduler=Spec("OneCycleLR", {"max_lr": 0.1, "total_steps": 20}),
               description="SGD with OneCycleLR (cycles momentum)"),
     ]
+    out += [train(f"lenet-{n}", lenet(), Spec("CrossEntropyLoss"), o, LENET_DATA, dtype,
+                  steps=3, batch_size=8,
+                  description="LeNet-style CNN (Conv2d, BatchNorm2d, ReLU, MaxPool2d, Dropout, "
+                  f"Linear) on synthetic 1x28x28 images, {o.describe()}")
+            for n, o in LENET_OPTIMIZERS]
     return out + teaching_scenarios(dtype)
 
 
