@@ -140,3 +140,15 @@ def test_float32_follows_input() -> None:
               nn.InstanceNorm2d(4, affine=True, dtype=np.float32)):
         y = m(X.astype(np.float32))
         assert y.dtype == np.float32 and m.backward(np.ones_like(y)).dtype == np.float32
+
+
+@pytest.mark.parametrize("make,shape", [(lambda: nn.BatchNorm2d(4), (0, 4, 3, 3)),
+                                        (lambda: nn.BatchNorm1d(4), (0, 4))])
+def test_batchnorm_empty_batch(make: object, shape: tuple[int, ...]) -> None:
+    bn = make()  # type: ignore[operator]
+    y = bn(np.ones(shape))
+    assert y.shape == shape
+    np.testing.assert_array_equal(bn.running_mean, np.zeros(4))
+    assert int(bn.num_batches_tracked) == 1
+    assert bn.backward(np.ones(shape)).shape == shape
+    np.testing.assert_array_equal(bn.weight.grad, np.zeros(4))

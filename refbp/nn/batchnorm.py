@@ -12,7 +12,8 @@ Conventions that differ between frameworks, and which one refbp (= torch) follow
   running variance is updated with the *unbiased* one (divide by M - 1), M = number of values
   per channel (N, N * L for 3-D input, N * H * W for BatchNorm2d).
 - ``momentum=None`` gives a cumulative moving average (factor 1 / num_batches_tracked).
-- Training on one value per channel raises, as torch does.
+- Training on one value per channel raises, as torch does; an empty batch gives an empty
+  output and leaves the running statistics alone (but counts the batch), as torch does.
 """
 
 from __future__ import annotations
@@ -178,8 +179,10 @@ class _BatchNorm(Module):
                             f"{w.dtype}")
         x2 = channels_last(x)
         use_batch = self.training or self.running_mean is None
+        if use_batch and x2.shape[0] == 0:
+            return self._empty_batch(x)
         if use_batch:
-            if x2.shape[0] <= 1 and self.training:
+            if x2.shape[0] == 1 and self.training:
                 raise ValueError("Expected more than 1 value per channel when training, got "
                                  f"input size {x.shape}")
             mean, var = batch_stats(x2)
@@ -191,8 +194,16 @@ class _BatchNorm(Module):
         y2 = xhat if w is None else xhat * w
         if self.bias is not None:
             y2 = y2 + self.bias.data
-        self._cache.save(xhat=xhat, invstd=invstd, shape=x.shape, batch=use_batch)
+        self._cache.save(xhat=xhat, invstd=invstd, shape=x.shape, batch=use_batch, empty=False)
         return channels_back(y2, x.shape)
+
+    def _empty_batch(self, x: np.ndarray) -> np.ndarray:
+        """torch on an empty batch: an empty output, running statistics untouched, but the
+        batch is counted in ``num_batches_tracked`` (training with running statistics)."""
+        if self.training and self.num_batches_tracked is not None:
+            self.num_batches_tracked[...] += 1
+        self._cache.save(shape=x.shape, empty=True)
+        return x.copy()
 
     def backward(self, grad_out: np.ndarray) -> np.ndarray:
         """Input gradient through the normalisation (batch statistics included in training);
@@ -202,6 +213,11 @@ class _BatchNorm(Module):
         if grad_out.shape != c["shape"]:
             raise ValueError(f"{type(self).__name__} grad_out must have shape {c['shape']}, got "
                              f"{grad_out.shape}")
+        if c["empty"]:
+            for p in (self.weight, self.bias):
+                if p is not None:
+                    p.accumulate(np.zeros_like(p.data), owned=True)
+            return np.zeros(c["shape"], dtype=grad_out.dtype)
         w = None if self.weight is None else self.weight.data
         dx, dw, db = batch_norm_backward(channels_last(grad_out), c["xhat"], c["invstd"], w,
                                          c["batch"])
