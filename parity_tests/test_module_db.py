@@ -40,7 +40,9 @@ from torch.testing._internal.common_modules import ModuleInput, module_db  # noq
 from refbp.metrics import Discrepancy, discrepancy  # noqa: E402
 from refbp.mirror import from_torch  # noqa: E402
 from refbp.mirror import modules as mirror_modules  # noqa: E402
+from refbp.mirror.dropout import DropoutMaskTap, step_generator  # noqa: E402
 from refbp.nn import Loss, Module  # noqa: E402
+from refbp.nn.dropout import feed_masks  # noqa: E402
 from refbp.report.schema import discrepancy_text  # noqa: E402
 from refbp.tolerances import tolerance_for  # noqa: E402
 
@@ -51,12 +53,7 @@ TOL = tolerance_for(np.float64)
 # Cases that fail only by rounding, each with the derivation that shows it (empty: none so far).
 ROUNDING: dict[str, str] = {}
 # Real differences, not yet fixed in refbp (strict xfail: the test fails once they are fixed).
-KNOWN_GAPS: dict[str, str] = {
-    "BatchNorm1d-006-zero_batch-train": (
-        "refbp raises 'Expected more than 1 value per channel' on an empty batch; torch "
-        "returns the empty output, leaves the running statistics unchanged and counts the "
-        "batch in num_batches_tracked"),
-}
+KNOWN_GAPS: dict[str, str] = {}
 
 
 @dataclass(frozen=True)
@@ -151,8 +148,11 @@ def run_case(case: DbCase) -> dict[str, Discrepancy]:
         raise ValueError(f"{case.id}: keyword-only forward arguments {sorted(bound.kwargs)}")
     rargs = _numpy(targs)
 
-    touts = _as_tuple(tmodule(*targs))
-    routs = _as_tuple(rmodule(*rargs))
+    # dropout in training mode: torch draws the masks, refbp is fed the same ones
+    with DropoutMaskTap(tmodule) as tap, step_generator(0):
+        touts = _as_tuple(tmodule(*targs))
+    with feed_masks(tap.take()):
+        routs = _as_tuple(rmodule(*rargs))
     rng = np.random.default_rng(0)
     grads = [rng.standard_normal(tuple(t.shape)) if t.is_floating_point() else None
              for t in touts]
@@ -268,7 +268,9 @@ def test_covers_the_layers_refbp_already_had() -> None:
     assert covered >= {"Linear", "ReLU", "Tanh", "Sigmoid", "GELU", "ELU", "SiLU", "Softmax",
                        "LogSoftmax", "MSELoss", "L1Loss", "CrossEntropyLoss", "NLLLoss",
                        "BCELoss", "BCEWithLogitsLoss", "BatchNorm1d", "Conv1d", "Conv2d",
-                       "ConvTranspose1d", "ConvTranspose2d"}
+                       "ConvTranspose1d", "ConvTranspose2d", "MaxPool1d", "MaxPool2d",
+                       "AvgPool1d", "AvgPool2d", "AdaptiveAvgPool1d", "AdaptiveAvgPool2d",
+                       "AdaptiveMaxPool2d", "BatchNorm2d", "GroupNorm", "InstanceNorm2d"}
 
 
 if __name__ == "__main__":
