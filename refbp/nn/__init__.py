@@ -16,6 +16,8 @@ from refbp.nn.activation import (
     Tanh,
 )
 from refbp.nn.adaptive_pooling import AdaptiveAvgPool1d, AdaptiveAvgPool2d, AdaptiveMaxPool2d
+from refbp.nn.attention import MultiheadAttention
+from refbp.nn.attention_probe import AttentionProbe, SDPAProbe
 from refbp.nn.batchnorm import BatchNorm1d, BatchNorm2d
 from refbp.nn.container import Sequential
 from refbp.nn.conv import Conv1d, Conv2d, ConvTranspose1d, ConvTranspose2d
@@ -37,6 +39,7 @@ from refbp.nn.loss import (
 from refbp.nn.module import Module, Parameter
 from refbp.nn.normalization import GroupNorm, InstanceNorm2d
 from refbp.nn.pooling import AvgPool1d, AvgPool2d, MaxPool1d, MaxPool2d
+from refbp.nn.transformer import TransformerEncoder, TransformerEncoderLayer
 from refbp.nn.unflatten import Unflatten
 
 __all__ = [
@@ -46,7 +49,8 @@ __all__ = [
     "ConvTranspose2d", "CrossEntropyLoss", "Dropout", "Dropout2d", "ELU", "Flatten", "GELU",
     "HuberLoss", "Identity", "L1Loss", "LeakyReLU", "Linear", "LogSoftmax", "Loss", "MSELoss",
     "Module",
-    "LayerNorm",
+    "AttentionProbe", "LayerNorm", "MultiheadAttention", "SDPAProbe", "TransformerEncoder",
+    "TransformerEncoderLayer",
     "NLLLoss", "Parameter", "ReLU", "SSELoss", "Sequential", "SiLU", "Sigmoid", "SmoothL1Loss",
     "Softmax", "Softplus", "Tanh", "init", "utils",
 ]
