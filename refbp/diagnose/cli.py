@@ -25,8 +25,8 @@ if TYPE_CHECKING:
     from refbp.diagnose.diagnosis import Diagnosis
 
 _LIKES = {"check-optimizer": ("Adam", "Adam, AdamW, SGD, RMSprop, Adagrad, Adadelta"),
-          "check-layer": ("Linear", "Linear, BatchNorm1d"),
-          "check-loss": ("MSELoss", "MSELoss, CrossEntropyLoss")}
+          "check-layer": ("Linear", "Linear, BatchNorm1d, ReLU, Sigmoid, Tanh, Softmax"),
+          "check-loss": ("MSELoss", "MSELoss, CrossEntropyLoss, BCELoss")}
 
 
 def add_subcommands(subparsers: Any) -> None:
@@ -63,11 +63,11 @@ def add_subcommands(subparsers: Any) -> None:
 
 
 def _run(args: argparse.Namespace, kind: str) -> int:
-    from refbp.diagnose import check
+    from refbp.diagnose import check, check_layers
 
     fns: dict[str, Callable[..., Diagnosis]] = {
-        "optimizer": check.check_optimizer, "layer": check.check_layer,
-        "loss": check.check_loss}
+        "optimizer": check.check_optimizer, "layer": check_layers.check_layer,
+        "loss": check_layers.check_loss}
     fn = fns[kind]
     try:
         d = fn(args.spec, like=args.like, options=parse_options(args.options),
