@@ -1,22 +1,14 @@
-"""Adapters for a user's from-scratch layer or loss (no torch).
-
-Layer style ("Deep Learning from Scratch", CS231n, numpy-ml)::
-
-    class Affine:
-        def __init__(self, W, b): ...            # or (in_features, out_features), or sizes
-        def forward(self, x): ...                 # may take train_flg= / training=
-        def backward(self, dout): ...             # returns dx, sets self.dW, self.db
+"""Where a user's layer keeps each torch tensor (no torch).
 
 Parameters and gradients are found as ``params``/``grads`` (or ``parameters``/``gradients``)
-dicts, or as attribute pairs ``W``/``dW`` (also ``grad_W``, ``W_grad``). Each is matched to
-torch's name through an alias table (``W``, ``w``, ``weights``, ``kernel`` -> ``weight``;
-``gamma`` -> ``weight``; ``beta`` -> ``bias``; ``moving_mean`` -> ``running_mean``; ...),
-else by shape. A 2-D weight stored as ``(in, out)`` (the transpose of torch's layout) is
-detected from its shape and transposed on the way in and out (noted in the diagnosis).
-
-Loss style: ``forward(pred, target)`` returns the loss; ``backward()`` or ``backward(dout=1)``
-returns d loss / d pred. Class targets are given as indices; a loss that rejects them is
-retried with one-hot targets.
+dicts or lists, or as attribute pairs ``W``/``dW`` (also ``grad_W``, ``W_grad``, ``d_W``, or
+the gradient a self-updating layer hands to its optimizer, see :class:`GradRecorder`). Each is
+matched to torch's name through an alias table (``W``, ``w``, ``weights``, ``kernel`` ->
+``weight``; ``gamma`` -> ``weight``; ``beta``, ``biases``, ``w0`` -> ``bias``;
+``moving_mean`` -> ``running_mean``; ...), else by shape. A 2-D weight stored as ``(in, out)``
+(the transpose of torch's layout) is detected from its shape and transposed on the way in and
+out (noted in the diagnosis). The layer styles themselves live in
+:mod:`refbp.diagnose.layer_styles`.
 """
 
 from __future__ import annotations

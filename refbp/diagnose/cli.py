@@ -89,7 +89,7 @@ def _write_report(d: Diagnosis, args: argparse.Namespace) -> None:
     prov = collect_provenance(seeds=[args.seed], started=datetime.now(timezone.utc),
                               wall_time_s=0.0,
                               extra={"check": args.command, "user_spec": str(args.spec),
-                                     "like": args.like})
+                                     "like": args.like, "subject": d.label})
     print(f"report: {write_report(d.frame, args.out, prov)}")
 
 

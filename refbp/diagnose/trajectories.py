@@ -77,7 +77,8 @@ def refbp_optimizer_trajectory(make: Callable[[list[Parameter]], Any],
 
 def user_optimizer_trajectory(adapter: Any, grads: list[dict[str, np.ndarray]],
                               lrs: list[float]) -> list[Record]:
-    """Parameters after every step of a :class:`~refbp.diagnose.adapters.UserOptimizer`."""
+    """Parameters after every step of a user optimizer
+    (:class:`~refbp.diagnose.optim_styles.OptimizerDriver`)."""
     out: list[Record] = []
     for k, (g, lr) in enumerate(zip(grads, lrs, strict=True), start=1):
         if k > 1 and lr != lrs[k - 2]:
