@@ -50,13 +50,15 @@ class ParityRecorder:
         if self.report_dir is None or not self.results:
             return None
         from refbp.parity.session import results_frame
+        from refbp.parity.trial import run_provenance
         from refbp.report import collect_provenance, write_report
 
         scenarios = [r.scenario for r in self.results]
         prov = collect_provenance(
             seeds=sorted({s.seed for s in scenarios}), started=self.started,
             wall_time_s=time.perf_counter() - self.t0,
-            extra={"suite": SUITE, "scenarios": len(scenarios), "source": "refbp pytest plugin"})
+            extra={"suite": SUITE, "scenarios": len(scenarios), "source": "refbp pytest plugin",
+                   **run_provenance()})
         self.written = Path(write_report(results_frame(self.results), self.report_dir, prov))
         return self.written
 

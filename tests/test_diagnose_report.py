@@ -35,8 +35,8 @@ def test_check_report_labels_the_user_side_as_user_code(tmp_path: Path) -> None:
     assert code == 1
     md = (tmp_path / "rep" / "summary.md").read_text()
     html = (tmp_path / "rep" / "report.html").read_text()
-    assert "your code (AdamEpsInsideSqrt) vs torch; a row fails" in md
+    assert "your code (AdamEpsInsideSqrt) vs torch. Each row's verdict" in md
     assert "| kind | result | worst normwise | worst tol ratio | at step | tensor | index | " \
         "your code | torch |" in md
-    assert "your code (AdamEpsInsideSqrt) vs torch. A row fails" in html
+    assert "your code (AdamEpsInsideSqrt) vs torch. Each row&#x27;s verdict" in html
     assert "refbp (NumPy) vs torch" not in md
