@@ -83,6 +83,10 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--noise-floor", action="store_true",
                      help="also run torch with 2 threads and report how far torch moves from "
                      "itself on every tensor (noise_normwise), beside refbp's discrepancy")
+    run.add_argument("--floors", choices=["auto", "always", "off"], default=None,
+                     help="when to measure the rounding floor that tells noise from a real "
+                     "difference: auto (default: only for scenarios with a row outside "
+                     "tolerance), always, or off (no noise verdicts)")
 
     lst = sub.add_parser("list", help="list suites and their scenarios")
     lst.add_argument("--suite", help="list the scenarios of this suite")
@@ -160,7 +164,8 @@ def _apply_config(args: argparse.Namespace) -> dict[str, dict[str, float]]:
         else:
             args.suite = config.get("suite", "quick")
     for key, attr, default in (("k", "pattern", None), ("dtype", "dtype", None),
-                               ("out", "out", DEFAULT_OUT), ("jobs", "jobs", 1)):
+                               ("out", "out", DEFAULT_OUT), ("jobs", "jobs", 1),
+                               ("floors", "floors", "auto")):
         if getattr(args, attr) is None:
             setattr(args, attr, config.get(key, default))
     return config.tolerances
@@ -258,6 +263,7 @@ def _report_options(args: argparse.Namespace) -> tuple[tuple[str, ...] | None, A
 def cmd_run(args: argparse.Namespace) -> int:
     from refbp.parity.session import TORCH_THREADS
     from refbp.parity.sweep import SweepError, parse_shard, part_store_for, run_sweep, shard
+    from refbp.parity.trial import run_provenance
     from refbp.report import collect_provenance, write_report
 
     scenarios, suite = _scenarios(args)
@@ -284,12 +290,13 @@ def cmd_run(args: argparse.Namespace) -> int:
             outcome = run_sweep(scenarios, store=store, suite=suite, jobs=args.jobs,
                                 executor=args.executor, scheduler=args.scheduler,
                                 resume=args.resume, noise_floor=args.noise_floor,
-                                progress=tick)
+                                floors=args.floors, progress=tick)
         except SweepError as exc:
             raise CLIError(str(exc)) from exc
     df = outcome.frame
     extra: dict[str, Any] = {"suite": suite, "scenarios": len(scenarios), "jobs": args.jobs,
-                             "executor": args.executor, "torch_threads": TORCH_THREADS}
+                             "executor": args.executor, "torch_threads": TORCH_THREADS,
+                             **run_provenance()}
     if shard_of is not None:
         extra["shard"] = f"{shard_of[0]}/{shard_of[1]}"
     if outcome.reused:
@@ -339,15 +346,20 @@ def _print_summary(summary: pd.DataFrame, *, quiet: bool = False,
     ``verbose`` prints the first failing row of each failing scenario in full below it."""
     import pandas as pd
 
-    cols = [c for c in ("scenario", "dtype", "steps", "passed", "worst_normwise",
-                        "worst_tol_ratio", "torch_noise_normwise", "first_failure")
+    cols = [c for c in ("scenario", "dtype", "steps", "result", "worst_normwise",
+                        "worst_tol_ratio", "noise_rows", "worst_noise_floor",
+                        "torch_noise_normwise", "first_failure")
             if c in summary.columns]
+    if not (summary["noise_rows"] > 0).any():
+        cols = [c for c in cols if c not in ("noise_rows", "worst_noise_floor")]
     shown = summary[~summary["passed"].astype(bool)] if quiet else summary
     if not shown.empty:
         with pd.option_context("display.max_rows", None, "display.width", 200,
                                "display.max_colwidth", 80,
                                "display.float_format", "{:.2e}".format):
             print(shown[cols].to_string(index=False))
+    for _, row in summary[summary["result"] == "noise"].iterrows():
+        print(f"noise, not a failure: {row['scenario']}: {row['first_noise']}")
     if verbose and "first_failure" in summary.columns:
         for _, row in summary[~summary["passed"].astype(bool)].iterrows():
             print(f"\n{row['scenario']}: {row['first_failure']}")

@@ -104,13 +104,14 @@ class ParityRecorder:
         df = self.frame()
         if df is None:
             return None
+        from refbp.parity.trial import run_provenance
         from refbp.report import collect_provenance, compare_frames, load_results, write_report
 
         prov = collect_provenance(
             seeds=sorted({int(s) for s in df["seed"].unique()}), started=self.started,
             wall_time_s=time.perf_counter() - self.t0,
             extra={"suite": SUITE, "scenarios": int(df["scenario"].nunique()),
-                   "source": "refbp pytest plugin"})
+                   "source": "refbp pytest plugin", **run_provenance()})
         per_check = df.groupby("scenario", sort=False)["passed"].all()
         self.counts = (len(per_check), int((~per_check).sum()))
         if self.report_dir is not None:

@@ -85,10 +85,10 @@ def library_versions() -> dict[str, str]:
 
 
 def scenario_key(s: Scenario, suite: str, versions: dict[str, str], *,
-                 noise_floor: bool = False) -> str:
+                 noise_floor: bool = False, floors: str = "auto") -> str:
     """A stable hash of the scenario's content, its suite, the run options and versions."""
     doc = {"scenario": _jsonable(s), "suite": suite, "versions": versions,
-           "noise_floor": noise_floor}
+           "noise_floor": noise_floor, "floors": floors}
     text = json.dumps(doc, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(text.encode()).hexdigest()[:32]
 
@@ -152,14 +152,15 @@ def shard(scenarios: Sequence[Scenario], i: int, n: int) -> list[Scenario]:
 
 
 # -- executors ----------------------------------------------------------------------------------
-def run_one(s: Scenario, suite: str, noise_floor: bool) -> pd.DataFrame:
+def run_one(s: Scenario, suite: str, noise_floor: bool, floors: str) -> pd.DataFrame:
     """Run one scenario with the harness's torch thread count; its rows as a DataFrame."""
     from refbp.parity.runner import run_scenario
     from refbp.parity.session import TORCH_THREADS
     from refbp.parity.trial import torch_threads
 
     with torch_threads(TORCH_THREADS):
-        return run_scenario(s, suite=suite, noise_floor=noise_floor).compact().frame()
+        return run_scenario(s, suite=suite, noise_floor=noise_floor,
+                            floors=floors).compact().frame()
 
 
 @contextmanager
@@ -179,24 +180,26 @@ def _pinned_environ() -> Iterator[None]:
 
 Todo = list[tuple[int, Scenario]]
 Sink = Callable[[int, pd.DataFrame], None]
+Options = tuple[str, bool, str]
+"""What every scenario of a sweep runs with: suite, noise_floor, floors."""
 
 
-def _local(todo: Todo, suite: str, noise_floor: bool, jobs: int, sink: Sink) -> None:
+def _local(todo: Todo, options: Options, jobs: int, sink: Sink) -> None:
     if jobs == 1:
         for i, s in todo:
-            sink(i, run_one(s, suite, noise_floor))
+            sink(i, run_one(s, *options))
         return
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor, as_completed
 
     ctx = multiprocessing.get_context("spawn")
     with _pinned_environ(), ProcessPoolExecutor(max_workers=jobs, mp_context=ctx) as pool:
-        futures = {pool.submit(run_one, s, suite, noise_floor): i for i, s in todo}
+        futures = {pool.submit(run_one, s, *options): i for i, s in todo}
         for fut in as_completed(futures):
             sink(futures[fut], fut.result())
 
 
-def _dask(todo: Todo, suite: str, noise_floor: bool, jobs: int, scheduler: str | None,
+def _dask(todo: Todo, options: Options, jobs: int, scheduler: str | None,
           sink: Sink) -> None:
     try:
         from distributed import Client, LocalCluster, as_completed
@@ -213,7 +216,7 @@ def _dask(todo: Todo, suite: str, noise_floor: bool, jobs: int, scheduler: str |
         else:
             cluster, client = None, Client(scheduler)
         try:
-            futures = {client.submit(run_one, s, suite, noise_floor, key=f"refbp-{i}-{s.name}",
+            futures = {client.submit(run_one, s, *options, key=f"refbp-{i}-{s.name}",
                                      pure=False, retries=DASK_RETRIES): i
                        for i, s in todo}
             for fut in as_completed(futures):
@@ -237,7 +240,7 @@ class SweepOutcome:
 
 def run_sweep(scenarios: Sequence[Scenario], *, store: PartStore, suite: str = "",
               jobs: int = 1, executor: str = "local", scheduler: str | None = None,
-              resume: bool = False, noise_floor: bool = False,
+              resume: bool = False, noise_floor: bool = False, floors: str = "auto",
               progress: Callable[[int], None] | None = None) -> SweepOutcome:
     """Run ``scenarios`` (see the module docstring), streaming each to ``store``.
 
@@ -255,7 +258,8 @@ def run_sweep(scenarios: Sequence[Scenario], *, store: PartStore, suite: str = "
     if dup:
         raise SweepError(f"duplicate scenario names: {dup}")
     versions = library_versions()
-    keys = [scenario_key(s, suite, versions, noise_floor=noise_floor) for s in scenarios]
+    keys = [scenario_key(s, suite, versions, noise_floor=noise_floor, floors=floors)
+            for s in scenarios]
     if not resume:
         store.clear()
     todo = [(i, s) for i, (s, k) in enumerate(zip(scenarios, keys, strict=True))
@@ -269,10 +273,11 @@ def run_sweep(scenarios: Sequence[Scenario], *, store: PartStore, suite: str = "
         if progress is not None:
             progress(1)
 
+    options = (suite, noise_floor, floors)
     if executor == "dask":
-        _dask(todo, suite, noise_floor, jobs, scheduler, sink)
+        _dask(todo, options, jobs, scheduler, sink)
     else:
-        _local(todo, suite, noise_floor, jobs, sink)
+        _local(todo, options, jobs, sink)
     frames = [store.read(k) for k in keys]
     frame = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
     return SweepOutcome(ran=len(todo), reused=reused, frame=frame)

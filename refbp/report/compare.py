@@ -23,6 +23,9 @@ Regression rules (``ComparisonResult.regressed``):
 Reported but not a regression: cases that now pass (fixed), scenarios added, and scenarios
 whose configuration (model, loss, optimizer, batching, seed, steps, tolerances) differs,
 which makes their figures incomparable.
+
+A case whose NEW rows include ``noise`` verdicts (differences explained by the measured rounding
+floor, ``refbp.verdict``) is not counted as grown: only ``fail`` fails a comparison.
 """
 
 from __future__ import annotations
@@ -50,7 +53,8 @@ def aggregate_cases(df: pd.DataFrame) -> pd.DataFrame:
     g = df.groupby(KEY, sort=False)
     cases = g.agg(kind=("kind", "first"), tol_ratio=("tol_ratio", "max"),
                   normwise=("normwise", "max"), normwise_tol=("normwise_tol", "max"),
-                  passed=("passed", "all"), steps=("step", "max"))
+                  passed=("passed", "all"), steps=("step", "max"),
+                  noise=("verdict", lambda v: bool((v == "noise").any())))
     cases["normwise_ratio"] = cases["normwise"] / cases["normwise_tol"]
     fails = df.loc[~df["passed"]].groupby(KEY, sort=False)["step"].min()
     cases["first_failing_step"] = fails.reindex(cases.index).astype("Int64")
@@ -204,6 +208,7 @@ def compare_frames(base: pd.DataFrame, new: pd.DataFrame, *, factor: float = DEF
     both["normwise_growth"] = _growth(both["normwise_ratio_new"], both["normwise_ratio_base"])
     grew = (((both["tol_growth"] > factor) & (both["tol_ratio_new"] > floor))
             | ((both["normwise_growth"] > factor) & (both["normwise_ratio_new"] > floor)))
+    grew &= ~both["noise_new"].astype(bool)  # explained by rounding: not a regression
     grown = both[grew].copy()
     grown["_order"] = grown[["tol_growth", "normwise_growth"]].max(axis=1)
     grown = grown.sort_values("_order", ascending=False, kind="stable").drop(columns="_order")

@@ -21,12 +21,15 @@ import pandas as pd
 from refbp.report import plots
 from refbp.report.schema import KINDS, failure_message
 from refbp.report.summary import (
+    VERDICT_NOTE,
     Table,
     decisive_normwise,
     first_failures,
+    first_noise_rows,
     headline,
     kind_table,
     kind_tables,
+    noise_message,
     overview_table,
     provenance_table,
     scenario_caption,
@@ -176,9 +179,7 @@ def render_html(df: pd.DataFrame, provenance: dict[str, Any], *,
              "<title>refbp parity report</title>", f"<style>{CSS}</style></head><body>",
              "<h1>refbp parity report</h1>",
              f'<p class="headline {verdict_cls}">{e(headline(summary, len(df)))}</p>',
-             "<p>refbp (NumPy) vs torch. A row fails when its tolerance ratio "
-             "max|a&minus;b|/(atol+rtol|b|) exceeds 1 or its normwise error "
-             "||a&minus;b||/||b|| exceeds the dtype's normwise tolerance.</p>",
+             f"<p>{e(VERDICT_NOTE)}</p>",
              "<h2>Provenance</h2>", html_table(provenance_table(provenance)),
              "<h2>Scenarios</h2>",
              html_table(overview_table(summary),
@@ -194,6 +195,15 @@ def render_html(df: pd.DataFrame, provenance: dict[str, Any], *,
         for name in failing:
             rows = fails[fails["scenario"] == name]
             items = "".join(f"<li class='mono'>{e(failure_message(r))}</li>"
+                            for _, r in rows.iterrows())
+            parts.append(f"<h3>{e(name)}</h3><ul>{items}</ul>")
+    noisy = summary.loc[summary["result"] == "noise", "scenario"]
+    if len(noisy):
+        noise = first_noise_rows(df)
+        parts.append("<h2>Rounding noise (not failures)</h2>")
+        for name in noisy:
+            rows = noise[noise["scenario"] == name]
+            items = "".join(f"<li class='mono'>{e(noise_message(r))}</li>"
                             for _, r in rows.iterrows())
             parts.append(f"<h3>{e(name)}</h3><ul>{items}</ul>")
     parts.append(_ulp_section(df))
@@ -212,10 +222,9 @@ def render_html(df: pd.DataFrame, provenance: dict[str, Any], *,
                      "only.</p>")
     for row in summary.itertuples(index=False):
         name = row.scenario
-        verdict = "pass" if row.passed else "FAIL"
         parts += [f'<section class="scenario" id="{anchors[name]}">',
                   f"<h3>{e(name)} <span class='{'ok' if row.passed else 'bad'}'>"
-                  f"{verdict}</span></h3>", f"<p class='note'>{e(scenario_caption(row))}</p>"]
+                  f"{row.result}</span></h3>", f"<p class='note'>{e(scenario_caption(row))}</p>"]
         if row.explanation:
             parts.append(f"<p class='explain'><b>Explanation:</b> {e(row.explanation)}</p>")
         parts.append(html_table(tables.get(name, kind_table(worst.iloc[:0]))))
