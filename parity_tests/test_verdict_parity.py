@@ -26,7 +26,7 @@ import pytest
 import torch
 
 import refbp.nn as rnn
-from refbp.testing import assert_parity, compare
+from refbp.testing import assert_parity, parity_table
 
 pytestmark = pytest.mark.parity
 tnn = torch.nn
@@ -72,7 +72,7 @@ CASES = [(m, dt) for m in MODELS for dt in ("float64", "float32")]
 
 def _run(name: str, dtype: str) -> pd.DataFrame:
     model, x, y, options = MODELS[name][0]()
-    return compare(model, x, y, dtype=dtype, **options)
+    return parity_table(model, x, y, dtype=dtype, **options)
 
 
 @pytest.mark.parametrize(("name", "dtype"), CASES)
@@ -119,8 +119,8 @@ def test_nonfinite_on_both_sides_is_not_agreement() -> None:
     with pytest.raises(AssertionError, match="nonfinite|non-finite|NaN"):
         assert_parity(model, x, y, loss="CrossEntropyLoss", optimizer=("SGD", {"lr": np.inf}),
                       steps=2)
-    df = compare(model, x, y, loss="CrossEntropyLoss", optimizer=("SGD", {"lr": np.inf}),
-                 steps=2, expect_nonfinite=True)
+    df = parity_table(model, x, y, loss="CrossEntropyLoss", optimizer=("SGD", {"lr": np.inf}),
+                      steps=2, expect_nonfinite=True)
     both = df[df["verdict"] == "nonfinite"]
     assert len(both) and bool(both["passed"].all())
     # +-inf on one side and NaN on the other (0 * inf) stays a failure even when expected

@@ -478,9 +478,9 @@ def cmd_example(args: argparse.Namespace) -> int:
     print(f"figures written to {args.out}")
     if args.no_torch:
         return 0
-    from refbp.mirror.examples import compare_example
+    from refbp.mirror.replay import example_discrepancies
 
-    diffs = compare_example(args.name)
+    diffs = example_discrepancies(args.name)
     worst = max((d.normwise for d in diffs.values()), default=0.0)
     ok = all(d.passed for d in diffs.values())
     print(f"torch autograd agrees: {'yes' if ok else 'NO'} "

@@ -4,7 +4,7 @@ Registered through the ``pytest11`` entry point (``refbp = "refbp.pytest_plugin"
 explicitly with ``pytest -p refbp.pytest_plugin`` / ``pytest_plugins = ["refbp.pytest_plugin"]``.
 
 - ``parity`` fixture: a callable with the signature of :func:`refbp.testing.assert_parity`
-  that also records each check for the session report; ``parity.compare(...)`` returns the
+  that also records each check for the session report; ``parity.table(...)`` returns the
   tidy DataFrame (recorded too) instead of asserting. Without ``name=`` a check is named after
   the test's node id (``#2``, ``#3``, ... for further checks in the same test).
 - ``parity`` marker: registered here as well, so projects without refbp's pyproject can use
@@ -156,14 +156,14 @@ class ParityFixture:
     def __call__(self, torch_model: Any, inputs: Any, targets: Any, **options: Any) -> None:
         """:func:`refbp.testing.assert_parity`, recorded for the session report."""
         __tracebackhide__ = True  # a failure points at the user's test, not at this frame
-        from refbp.testing.parity import failure_message
+        from refbp.testing.parity import assertion_message
 
         result = self._run(torch_model, inputs, targets, **options)
         if not result.passed:
-            raise AssertionError(failure_message(result))
+            raise AssertionError(assertion_message(result))
 
-    def compare(self, torch_model: Any, inputs: Any, targets: Any, **options: Any) -> Any:
-        """:func:`refbp.testing.compare` (the tidy DataFrame), recorded for the report."""
+    def table(self, torch_model: Any, inputs: Any, targets: Any, **options: Any) -> Any:
+        """:func:`refbp.testing.parity_table` (the tidy DataFrame), recorded for the report."""
         __tracebackhide__ = True
         from refbp.parity.session import results_frame
 

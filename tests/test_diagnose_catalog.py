@@ -6,12 +6,14 @@ suite repeats the table against torch itself.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from refbp.diagnose import (
+    Diagnosis,
     catalog_frame,
     check_layer,
     check_loss,
@@ -24,7 +26,8 @@ from refbp.tolerances import TOLERANCES
 
 HERE = Path(__file__).parent / "user_code"
 CASES = load_user(f"{HERE}/cases.py:CASES")
-CHECKS = {"optimizer": check_optimizer, "layer": check_layer, "loss": check_loss}
+CHECKS: dict[str, Callable[..., Diagnosis]] = {"optimizer": check_optimizer,
+                                               "layer": check_layer, "loss": check_loss}
 
 
 def _id(case: tuple[Any, ...]) -> str:

@@ -24,7 +24,8 @@ Record = tuple[int, str, np.ndarray]
 TOL = TOLERANCES["float64"]
 
 
-def compare(mine: list[Record], ref: list[Record]) -> list[tuple[int, str, Discrepancy]]:
+def compare_trajectories(mine: list[Record],
+                         ref: list[Record]) -> list[tuple[int, str, Discrepancy]]:
     """Discrepancy of every record of ``mine`` against the same (step, tensor) of ``ref``."""
     table = {(s, t): a for s, t, a in ref}
     out = []
@@ -221,7 +222,7 @@ def build_diagnosis(*, kind: str, like: str, subject: str, options: dict[str, An
     (e.g. the user's code ignores an option that was asked for) and is added to the sentence.
     """
     verdict = verdict or Verdict(label=like, like=like, oracle=oracle)
-    cmp = compare(user, ref)
+    cmp = compare_trajectories(user, ref)
     div = first_divergence(cmp)
     rows = []
     matched: Variant | None = None
@@ -231,9 +232,9 @@ def build_diagnosis(*, kind: str, like: str, subject: str, options: dict[str, An
             rows.append({"name": v.name, "applies": False, "matches": False,
                          "user_normwise": np.nan, "torch_normwise": np.nan})
             continue
-        vs_ref = compare(traj, ref)
+        vs_ref = compare_trajectories(traj, ref)
         to_torch = worst(vs_ref)
-        vs_user = compare(user, traj)
+        vs_user = compare_trajectories(user, traj)
         visible = first_divergence(vs_ref) is not None
         if not visible:
             hidden.append(v.name)

@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from refbp.diagnose.diagnosis import Record, compare
+from refbp.diagnose.diagnosis import Record, compare_trajectories
 
 COMMON = {
     "eps": (1e-7, 1e-8, 1e-6, 1e-5, 1e-10, 1e-4, 1e-3, 1e-12, 1e-9, 0.0),
@@ -67,7 +67,7 @@ def candidates(option: str, default: Any, literals: Iterable[float]) -> list[Any
 
 def reproduces(user: list[Record], traj: list[Record] | None) -> bool:
     """Whether ``user`` equals ``traj`` to float64 precision on every record."""
-    return traj is not None and all(d.passed for _, _, d in compare(user, traj))
+    return traj is not None and all(d.passed for _, _, d in compare_trajectories(user, traj))
 
 
 def fit_constants(user: list[Record], options: dict[str, Any], hard_coded: dict[str, Any],

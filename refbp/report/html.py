@@ -110,7 +110,7 @@ def _ulp_section(df: pd.DataFrame) -> str:
     return ("<h2>float32: ULP distances</h2><p class='note'>Largest ULP distance between refbp "
             f"and torch in each float32 tensor (median {median:g} ULP over {len(f32)} rows). "
             "A few ULP is rounding; a tail into thousands means accumulated error.</p>"
-            f"<img alt='ULP histogram' src='{plots.ulp_histogram(by_kind)}'>")
+            f"<img alt='ULP histogram' src='{plots.ulp_histogram_plot(by_kind)}'>")
 
 
 def _heatmap(df: pd.DataFrame, summary: pd.DataFrame, max_rows: int) -> str:

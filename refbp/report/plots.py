@@ -132,7 +132,7 @@ def _short(value: float) -> str:
     return "0" if value == 0 else f"{value:.0e}"
 
 
-def ulp_histogram(max_ulps: Mapping[str, np.ndarray]) -> str:
+def ulp_histogram_plot(max_ulps: Mapping[str, np.ndarray]) -> str:
     """Histogram of per-tensor largest ULP distances, one bar series per tensor kind.
 
     Bins are 0, 1, 2, 3-4, 5-8, ... (powers of two); ``max_ulps`` maps a kind to the largest

@@ -1,4 +1,4 @@
-"""``assert_parity`` / ``compare``: check a user's torch model against its refbp conversion.
+"""``assert_parity`` / ``parity_table``: check a user's torch model against its refbp conversion.
 
 The user's model is never modified: a deep copy cast to ``dtype`` is the torch side, and
 ``refbp.mirror.from_torch`` of that copy is the refbp side (identical weights). Both sides then
@@ -38,7 +38,7 @@ from refbp.parity.runner import ScenarioResult, run_judged, scenario_row
 from refbp.parity.scenario import DataSpec, Scenario, Spec
 from refbp.parity.session import results_frame
 from refbp.parity.trial import Trial, pair_parameters
-from refbp.report.schema import failure_message as row_message
+from refbp.report.schema import failure_message
 from refbp.testing._inputs import (
     check_positive_int,
     check_same_batch,
@@ -218,16 +218,16 @@ def run_parity(torch_model: torch.nn.Module, inputs: Any, targets: Any, *, loss:
     return run_judged(s, scenario_row(s, suite), build, floors)
 
 
-def failure_message(result: ScenarioResult, *, limit: int = 5) -> str:
+def assertion_message(result: ScenarioResult, *, limit: int = 5) -> str:
     """The AssertionError text: the first failure, the tolerance used, other failing tensors."""
     failing = [r for r in result.rows if not r["passed"]]
     if not failing:
         return f"refbp vs torch: scenario {result.scenario.name} passed"
     first = failing[0]
     if first["kind"] == "error":
-        return row_message(first)
+        return failure_message(first)
     tol = result.scenario.tol
-    lines = [row_message(first),
+    lines = [failure_message(first),
              f"{len(failing)} of {len(result.rows)} compared tensors failed; tolerance used "
              f"({result.scenario.dtype}): normwise <= {tol.normwise:.1e}, rtol={tol.rtol:.1e}, "
              f"atol={tol.atol:.1e}"]
@@ -238,7 +238,7 @@ def failure_message(result: ScenarioResult, *, limit: int = 5) -> str:
     return "\n".join(lines)
 
 
-def compare(torch_model: torch.nn.Module, inputs: Any, targets: Any, *, loss: Any,
+def parity_table(torch_model: torch.nn.Module, inputs: Any, targets: Any, *, loss: Any,
             optimizer: Any = None, steps: int = 1, dtype: Any = "float64",
             rtol: float | None = None, atol: float | None = None,
             normwise: float | None = None, batch_size: int | None = None, seed: int = 0,
@@ -316,4 +316,4 @@ def assert_parity(torch_model: torch.nn.Module, inputs: Any, targets: Any, *, lo
                         batch_size=batch_size, seed=seed, name=name,
                         expect_nonfinite=expect_nonfinite, floors=floors)
     if not result.passed:
-        raise AssertionError(failure_message(result))
+        raise AssertionError(assertion_message(result))
