@@ -112,7 +112,7 @@ def _steps(model: Any, tmodel: torch.nn.Module, loss: nn.Module, tloss: torch.nn
         lt = tloss(tmodel(xt), yt)
         lt.backward()
         topt.step()
-        return float(lt)
+        return lt.item()
 
     return refbp_step, torch_step
 
