@@ -22,6 +22,7 @@ import torch
 from refbp import graph as rgraph
 from refbp.examples import (
     chain_rule,
+    conv_im2col,
     gd_variants,
     get_example,
     graph_apples,
@@ -206,10 +207,23 @@ def _gd_variants() -> Result:
     return r
 
 
+def _conv_im2col() -> Result:
+    p = conv_im2col.params()
+    x, w, b = _leaf(conv_im2col.X), _leaf(p["W"]), _leaf(p["b"])
+    g = _const(p["G"])
+    y = torch.nn.functional.conv2d(x, w, b)
+    y.backward(g.reshape(1, 2, 2, 2))
+    cols = torch.nn.functional.unfold(_const(conv_im2col.X), conv_im2col.K)[0].requires_grad_()
+    (w.detach().reshape(2, -1) @ cols).backward(g)
+    return {"cols": to_numpy(cols), "y": to_numpy(y)[0], "dL_dW": to_numpy(w.grad),
+            "dL_db": to_numpy(b.grad), "dL_dcols": to_numpy(cols.grad),
+            "dL_dx": to_numpy(x.grad)[0, 0]}
+
+
 _TORCH_RUNS: dict[str, Callable[[], Result]] = {
     "line_gd": _line_gd, "chain_rule": _chain_rule, "sigmoid_ce": _sigmoid_ce,
     "graph_apples": _graph_apples, "gd_variants": _gd_variants,
-    "linear_regression": _linear_regression,
+    "linear_regression": _linear_regression, "conv_im2col": _conv_im2col,
 }
 
 
