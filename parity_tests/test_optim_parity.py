@@ -201,20 +201,26 @@ class Trajectory:
 
 
 # -- every case, identical gradients ------------------------------------------------------------
-@pytest.mark.parametrize("case", CASES, ids=lambda c: c.id)
-def test_case_parity_with_identical_gradients(case: OptimCase) -> None:
-    tasks = make_tasks()
-    opt = case.build(groups(tasks))
+def identical_gradients(tasks: list[Task], opt: Any, topt: torch.optim.Optimizer,
+                        steps: int) -> Trajectory:
+    """``steps`` updates of both optimizers with the gradients refbp computes on ``tasks``."""
     params, tps = [p for g in opt.param_groups for p in g["params"]], tparams(tasks)
-    topt = to_torch_optimizer(opt, tps)
     traj = Trajectory(labels(tasks))
-    for _ in range(STEPS):
+    for _ in range(steps):
         for t in tasks:
             t.refbp_grads(next(t.batches))
         copy_grads(params, tps)
         opt.step()
         topt.step()
         traj.record(params, tps)
+    return traj
+
+
+@pytest.mark.parametrize("case", CASES, ids=lambda c: c.id)
+def test_case_parity_with_identical_gradients(case: OptimCase) -> None:
+    tasks = make_tasks()
+    opt = case.build(groups(tasks))
+    traj = identical_gradients(tasks, opt, to_torch_optimizer(opt, tparams(tasks)), STEPS)
     worst = traj.check(case.id)
     assert len(worst) == 16 and len(traj.a) == STEPS
 
@@ -465,15 +471,6 @@ def test_optim_db_option_set(name: str, index: int, desc: str, default: torch.dt
     opt = getattr(optim, name)(groups(tasks), **{
         k: v.detach().numpy().copy() if isinstance(v, torch.Tensor) else v
         for k, v in kwargs.items()})
-    tps = tparams(tasks)
-    topt = getattr(torch.optim, name)(tps, foreach=False, **kwargs)
-    params = [p for g in opt.param_groups for p in g["params"]]
-    traj = Trajectory(labels(tasks))
-    for _ in range(DB_STEPS):
-        for t in tasks:
-            t.refbp_grads(next(t.batches))
-        copy_grads(params, tps)
-        opt.step()
-        topt.step()
-        traj.record(params, tps)
+    topt = getattr(torch.optim, name)(tparams(tasks), foreach=False, **kwargs)
+    traj = identical_gradients(tasks, opt, topt, DB_STEPS)
     assert len(traj.check(f"{name} ({desc}), default dtype {default}")) == 16
