@@ -88,7 +88,7 @@ class Linear(Module):
         self._cache.save(x=x)
         y = x @ self.weight.data.T
         if self.bias is not None:
-            y = y + self.bias.data
+            np.add(y, self.bias.data, out=y)  # y is fresh: no second (*, out) array
         return y
 
     def backward(self, grad_out: np.ndarray, *, input_grad: bool = True) -> np.ndarray | None:
