@@ -9,9 +9,12 @@ run with the same number of threads (``--threads``, default 1, so that all work 
 the calling thread and its CPU time is the whole cost).
 
 Printed per dtype: the median step time of each side, the ratio refbp / torch (median over
-``--runs`` runs of the per-run ratio of medians, with min..max over runs), and the float32
-step's share of the measured NumPy GEMM rate: ``step GEMM FLOPs / step time`` divided by the
-rate of a large square GEMM (``--gemm-size``) with the same threads.
+``--runs`` runs of the per-run ratio of medians, with min..max over runs), and the step's
+share of the measured NumPy GEMM rate: ``step GEMM FLOPs / step time`` divided by the rate of
+a large square GEMM (``--gemm-size``) with the same threads. That GEMM runs back to back with
+warm caches, so the share is given twice: for the interleaved refbp steps (each one follows a
+torch step that evicted refbp's weights from the caches) and for as many refbp steps run back
+to back ("alone"), which compares like with like.
 
 Run: ``python benchmarks/bench_mlp.py [--repeats N] [--runs R] [--threads T]``
 (needs the ``bench`` extra for threadpoolctl).
@@ -23,6 +26,7 @@ import argparse
 import os
 import statistics
 import time
+from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -164,25 +168,28 @@ def main() -> None:
         print(f"\n{dtype}: NumPy GEMM {args.gemm_size}^3 {rate_wall / 1e9:.1f} GFLOP/s wall, "
               f"{rate_cpu / 1e9:.1f} GFLOP/s CPU  ({load()})")
         print(f"  {'run':>3s} {'clock':5s} {'refbp ms':>9s} {'torch ms':>9s} {'ratio':>6s} "
-              f"{'refbp IQR ms':>14s} {'GEMM %':>7s}")
+              f"{'refbp IQR ms':>14s} {'GEMM %':>7s} {'alone':>7s}")
         ratios: dict[str, list[float]] = {"wall": [], "cpu": []}
-        gemm_pct: dict[str, list[float]] = {"wall": [], "cpu": []}
+        gemm_pct: dict[str, list[float]] = defaultdict(list)
         for run in range(args.runs):
             r_step, t_step = build(dtype)
             tr, tt = interleaved(r_step, t_step, args.repeats)
+            alone = np.array([timed(r_step) for _ in range(args.repeats)])
             for col, clock, rate in ((0, "wall", rate_wall), (1, "cpu", rate_cpu)):
                 r, t = float(np.median(tr[:, col])), float(np.median(tt[:, col]))
                 q1, q3 = np.percentile(tr[:, col], [25, 75])
                 pct = 100 * step_flops() / r / rate
+                pct_alone = 100 * step_flops() / float(np.median(alone[:, col])) / rate
                 ratios[clock].append(r / t)
                 gemm_pct[clock].append(pct)
+                gemm_pct[clock + " alone"].append(pct_alone)
                 print(f"  {run:3d} {clock:5s} {r * 1e3:9.3f} {t * 1e3:9.3f} {r / t:6.3f} "
-                      f"{q1 * 1e3:6.3f}..{q3 * 1e3:6.3f} {pct:6.1f}%")
+                      f"{q1 * 1e3:6.3f}..{q3 * 1e3:6.3f} {pct:6.1f}% {pct_alone:6.1f}%")
             print(f"      ({load()})")
         for clock in ("wall", "cpu"):
             print(f"  {dtype} refbp/torch by {clock} time: median [min..max] over runs "
                   f"{spread(ratios[clock])}; step at {spread(gemm_pct[clock])} % of the GEMM "
-                  f"rate")
+                  f"rate interleaved, {spread(gemm_pct[clock + ' alone'])} % alone")
     limiter.restore_original_limits()
 
 

@@ -32,6 +32,7 @@ drift stays orders of magnitude below the float64 parity bound (see the parity t
 
 from __future__ import annotations
 
+import math
 import threading
 from typing import Any
 
@@ -58,7 +59,7 @@ def scratch(shape: tuple[int, ...], dtype: np.dtype) -> np.ndarray:
     garbage; the next call overwrites them.
     """
     buffers: dict[np.dtype, np.ndarray] = _scratch.__dict__.setdefault("buffers", {})
-    n = int(np.prod(shape))
+    n = math.prod(shape)
     buf = buffers.get(dtype)
     if buf is None or buf.size < n:
         buf = buffers[dtype] = np.empty(n, dtype)
