@@ -17,6 +17,7 @@ from refbp.nn.activation import (
 )
 from refbp.nn.batchnorm import BatchNorm1d
 from refbp.nn.container import Sequential
+from refbp.nn.embedding import Embedding
 from refbp.nn.linear import Flatten, Identity, Linear
 from refbp.nn.loss import (
     BCELoss,
@@ -31,9 +32,14 @@ from refbp.nn.loss import (
     SSELoss,
 )
 from refbp.nn.module import Module, Parameter
+from refbp.nn.rnn import GRU, LSTM, RNN, RNNBase
+from refbp.nn.rnn_cell import GRUCell, LSTMCell, RNNCell, RNNCellBase
+from refbp.nn.sequence import RNNOutput
 
 __all__ = [
-    "BCELoss", "BCEWithLogitsLoss", "BatchNorm1d", "CrossEntropyLoss", "ELU", "Flatten", "GELU",
+    "BCELoss", "BCEWithLogitsLoss", "BatchNorm1d", "CrossEntropyLoss", "ELU", "Embedding",
+    "Flatten", "GELU", "GRU", "GRUCell", "LSTM", "LSTMCell", "RNN", "RNNBase", "RNNCell",
+    "RNNCellBase", "RNNOutput",
     "HuberLoss", "Identity", "L1Loss", "LeakyReLU", "Linear", "LogSoftmax", "Loss", "MSELoss",
     "Module",
     "NLLLoss", "Parameter", "ReLU", "SSELoss", "Sequential", "SiLU", "Sigmoid", "SmoothL1Loss",

@@ -1,0 +1,90 @@
+"""Torch twins of refbp's sequence layers: RNN/LSTM/GRU, their cells, Embedding, RNNOutput.
+
+``torch.nn.RNN``/``LSTM``/``GRU`` take ``*args, **kwargs`` (their constructor cannot be read
+by name), so their converters list the arguments explicitly. ``RNNOutputTorch`` is the stock
+twin of :class:`refbp.nn.RNNOutput`: plain tensor indexing in ``forward``, autograd does the
+rest (no custom autograd Function).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+
+from refbp import nn as rnn
+from refbp.mirror.modules import _copy_state, _generic_from_torch, register_converter
+from refbp.mirror.modules import _module_dtype, _torch_dtype
+from refbp.nn.module import Module
+
+
+class RNNOutputTorch(torch.nn.Module):
+    """Torch mirror of :class:`refbp.nn.RNNOutput`: ``output[:, -1]``, ``output`` or
+    ``h_n[-1]`` of an ``(output, h_n)`` / ``(output, (h_n, c_n))`` tuple."""
+
+    def __init__(self, select: str = "last", batch_first: bool = False) -> None:
+        super().__init__()
+        self.select, self.batch_first = select, batch_first
+
+    def forward(self, x: tuple[torch.Tensor, Any]) -> torch.Tensor:
+        output, hidden = x
+        if self.select == "all":
+            return output
+        if self.select == "hidden":
+            return (hidden[0] if isinstance(hidden, tuple) else hidden)[-1]
+        return output[:, -1] if self.batch_first else output[-1]
+
+    def extra_repr(self) -> str:
+        return f"select={self.select!r}, batch_first={self.batch_first}"
+
+
+_STACK_ARGS = ("num_layers", "bias", "batch_first", "dropout", "bidirectional")
+
+
+def _finish(m: Module, t: torch.nn.Module) -> torch.nn.Module:
+    t = t.to(_torch_dtype(_module_dtype(m)))
+    _copy_state(m.state_dict(), t)
+    return t.train(m.training)
+
+
+def _stack_kwargs(m: Any) -> dict[str, Any]:
+    kw = {a: getattr(m, a) for a in _STACK_ARGS}
+    if isinstance(m, rnn.LSTM | torch.nn.LSTM):
+        kw["proj_size"] = m.proj_size
+    if isinstance(m, rnn.RNN | torch.nn.RNN):
+        kw["nonlinearity"] = m.nonlinearity
+    return kw
+
+
+def _from_torch_stack(t: torch.nn.Module, cls: type) -> Module:
+    dtype = next(iter(t.parameters())).detach().numpy().dtype
+    m = cls(t.input_size, t.hidden_size, **_stack_kwargs(t), dtype=dtype)
+    m.load_state_dict({k: v.detach().cpu().numpy() for k, v in t.state_dict().items()})
+    for name, p in t.named_parameters():
+        m._parameters[name].requires_grad = p.requires_grad
+    return m.train(t.training)
+
+
+def _stack_converter(cls: type, tcls: type) -> None:
+    register_converter(
+        cls, tcls,
+        lambda m: _finish(m, tcls(m.input_size, m.hidden_size, **_stack_kwargs(m))),
+        lambda t: _from_torch_stack(t, cls))
+
+
+def _register() -> None:
+    for name in ("RNN", "LSTM", "GRU"):
+        _stack_converter(getattr(rnn, name), getattr(torch.nn, name))
+    for name in ("LSTMCell", "GRUCell", "Embedding"):
+        register_converter(getattr(rnn, name), getattr(torch.nn, name))
+    register_converter(
+        rnn.RNNCell, torch.nn.RNNCell,
+        lambda m: _finish(m, torch.nn.RNNCell(m.input_size, m.hidden_size, m.bias,
+                                              m.nonlinearity)),
+        lambda t: _generic_from_torch(t, rnn.RNNCell))
+    register_converter(rnn.RNNOutput, RNNOutputTorch,
+                       lambda m: RNNOutputTorch(m.select, m.batch_first),
+                       lambda t: rnn.RNNOutput(t.select, t.batch_first))
+
+
+_register()
