@@ -1,0 +1,121 @@
+"""Training steps of sequence models: refbp vs torch CPU, side by side in one run.
+
+A step is forward, loss, backward and an SGD update, on both sides from the same weights and
+the same batch. Timings are interleaved (refbp, torch, refbp, ...) so both sides are measured
+under the same machine load; the table reports the median of each side, the spread (the
+interquartile range as a percentage of the median) and the ratio refbp / torch.
+
+Each model is one ``Case``: a name and a ``build(dtype)`` returning the two step functions. A
+new model is one more entry in ``CASES``.
+
+Run: ``python benchmarks/bench_seq.py [--repeats N] [--case NAME] [--dtype float32]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from refbp import nn, optim
+from refbp.mirror import as_tensor, to_torch
+
+Step = Callable[[], None]
+
+
+@dataclass(frozen=True)
+class Case:
+    name: str
+    description: str
+    build: Callable[[str], tuple[Step, Step]]
+
+
+def training_steps(model: nn.Module, x: np.ndarray, y: np.ndarray) -> tuple[Step, Step]:
+    """refbp and torch steps (MSE loss, SGD) of ``model`` and its torch twin on ``(x, y)``."""
+    tmodel = to_torch(model)
+    loss, tloss = nn.MSELoss(), torch.nn.MSELoss()
+    opt = optim.SGD(list(model.parameters()), lr=0.01)
+    topt = torch.optim.SGD(tmodel.parameters(), lr=0.01)
+    xt, yt = as_tensor(x), as_tensor(y)
+
+    def refbp_step() -> None:
+        opt.zero_grad()
+        loss(model(x), y)
+        model.backward(loss.backward())
+        opt.step()
+
+    def torch_step() -> None:
+        topt.zero_grad()
+        tloss(tmodel(xt), yt).backward()
+        topt.step()
+
+    return refbp_step, torch_step
+
+
+def build_lstm(dtype: str) -> tuple[Step, Step]:
+    """2-layer LSTM, seq 50, batch 32, input 64, hidden 128; MSE on every output step."""
+    seq, batch, inp, hidden = 50, 32, 64, 128
+    rng = np.random.default_rng(0)
+    model = nn.Sequential(nn.LSTM(inp, hidden, num_layers=2, dtype=dtype, generator=rng),
+                          nn.RNNOutput("all"))
+    x = rng.standard_normal((seq, batch, inp)).astype(dtype)
+    y = rng.standard_normal((seq, batch, hidden)).astype(dtype)
+    return training_steps(model, x, y)
+
+
+CASES: list[Case] = [
+    Case("lstm", "LSTM 2 layers, seq 50, batch 32, input 64, hidden 128", build_lstm),
+]
+
+
+def timeit(fn: Step) -> float:
+    t0 = time.perf_counter()
+    fn()
+    return time.perf_counter() - t0
+
+
+def spread(times: list[float]) -> float:
+    """Interquartile range as a fraction of the median."""
+    q = statistics.quantiles(times, n=4)
+    return (q[2] - q[0]) / statistics.median(times)
+
+
+def measure(case: Case, dtype: str, repeats: int, warmup: int = 3) -> tuple[list[float],
+                                                                            list[float]]:
+    r_step, t_step = case.build(dtype)
+    for _ in range(warmup):
+        r_step()
+        t_step()
+    r_times, t_times = [], []
+    for _ in range(repeats):
+        r_times.append(timeit(r_step))
+        t_times.append(timeit(t_step))
+    return r_times, t_times
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--repeats", type=int, default=20)
+    ap.add_argument("--case", choices=[c.name for c in CASES], action="append")
+    ap.add_argument("--dtype", choices=["float32", "float64"], action="append")
+    args = ap.parse_args()
+    cases = [c for c in CASES if not args.case or c.name in args.case]
+    dtypes = args.dtype or ["float32", "float64"]
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads; numpy {np.__version__}")
+    print(f"{'case':8s} {'dtype':8s} {'refbp ms':>10s} {'+-':>5s} {'torch ms':>10s} {'+-':>5s} "
+          f"{'ratio':>7s}")
+    for case in cases:
+        for dtype in dtypes:
+            r_times, t_times = measure(case, dtype, args.repeats)
+            r, t = statistics.median(r_times), statistics.median(t_times)
+            print(f"{case.name:8s} {dtype:8s} {r * 1e3:10.2f} {spread(r_times):5.0%} "
+                  f"{t * 1e3:10.2f} {spread(t_times):5.0%} {r / t:7.2f}x")
+
+
+if __name__ == "__main__":
+    main()
