@@ -102,15 +102,11 @@ def _scenarios(args: argparse.Namespace) -> tuple[list, str]:
 
 def _prebuild(scenarios: list) -> None:
     """Build the refbp side of each user scenario once, so spec errors stop the run early."""
-    from refbp.parity.build import build_loss, build_model, build_optimizer, build_scheduler
-    from refbp.parity.datagen import make_data
+    from refbp.parity.build import build_refbp
 
     for s in scenarios:
         try:
-            make_data(s.data, s.dtype, s.seed)
-            model = build_model(s)
-            build_loss(s)
-            build_scheduler(s, build_optimizer(s, model))
+            build_refbp(s)
         except (ValueError, TypeError, KeyError) as exc:
             raise CLIError(f"scenario {s.name}: {exc}" if s.name not in str(exc)
                            else str(exc)) from exc

@@ -18,6 +18,7 @@ from refbp.nn.activation import (
 from refbp.nn.batchnorm import BatchNorm1d
 from refbp.nn.container import Sequential
 from refbp.nn.embedding import Embedding
+from refbp.nn.layernorm import LayerNorm
 from refbp.nn.linear import Flatten, Identity, Linear
 from refbp.nn.loss import (
     BCELoss,
@@ -42,6 +43,7 @@ __all__ = [
     "RNNCellBase", "RNNOutput",
     "HuberLoss", "Identity", "L1Loss", "LeakyReLU", "Linear", "LogSoftmax", "Loss", "MSELoss",
     "Module",
+    "LayerNorm",
     "NLLLoss", "Parameter", "ReLU", "SSELoss", "Sequential", "SiLU", "Sigmoid", "SmoothL1Loss",
     "Softmax", "Softplus", "Tanh", "init", "utils",
 ]

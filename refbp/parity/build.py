@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import copy
 import inspect
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
 from refbp import nn as rnn
+from refbp.data import Stream, stream_rng
 from refbp.nn.module import Module
+from refbp.parity.datagen import make_data
 from refbp.parity.scenario import Scenario, Spec
 
 
@@ -42,7 +45,7 @@ def _array_args(args: dict[str, Any], dtype: str) -> dict[str, Any]:
 
 def build_model(s: Scenario) -> rnn.Sequential:
     """A ``Sequential`` of the scenario's layers, initialised from the scenario seed."""
-    gen = np.random.default_rng([s.seed, 0])
+    gen = stream_rng(s.seed, Stream.INIT)
     layers: list[Module] = []
     for spec in s.model:
         cls = _lookup(rnn, Module, spec, "layer", s.name)
@@ -82,3 +85,24 @@ def build_scheduler(s: Scenario, opt: Any) -> Any:
     if not inspect.isclass(cls):
         raise ValueError(f"scenario {s.name}: unknown scheduler {s.scheduler.type!r}")
     return _instantiate(cls, dict(s.scheduler.args), s.name, opt)
+
+
+@dataclass
+class RefbpObjects:
+    """The refbp half of a scenario: data, model, loss, optimizer and scheduler."""
+
+    x: np.ndarray
+    y: np.ndarray
+    model: rnn.Sequential
+    loss: Module
+    optimizer: Any
+    scheduler: Any
+
+
+def build_refbp(s: Scenario) -> RefbpObjects:
+    """Build every refbp object of ``s`` (raises ValueError/TypeError for a bad spec)."""
+    x, y = make_data(s.data, s.dtype, s.seed)
+    model = build_model(s)
+    loss = build_loss(s)
+    opt = build_optimizer(s, model)
+    return RefbpObjects(x, y, model, loss, opt, build_scheduler(s, opt))

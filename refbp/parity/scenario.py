@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from refbp._checks import FLOAT_DTYPES
-from refbp.tolerances import Tolerance, tolerance_for
+from refbp.tolerances import Tolerance, check_overrides, tolerance_for
 
 BATCHING_MODES = ("batch", "sgd", "minibatch")
 
@@ -80,10 +80,7 @@ class Scenario:
         if self.optimizer is None and self.steps != 1:
             raise ValueError(f"scenario {self.name}: an op check (no optimizer) has one step, "
                              f"got steps={self.steps}")
-        unknown = set(self.tolerance) - {"normwise", "rtol", "atol"}
-        if unknown:
-            raise ValueError(f"scenario {self.name}: unknown tolerance keys {sorted(unknown)}; "
-                             "expected normwise, rtol, atol")
+        check_overrides(self.tolerance, f"scenario {self.name}: ")
 
     @property
     def tol(self) -> Tolerance:
