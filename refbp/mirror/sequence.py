@@ -8,6 +8,7 @@ rest (no custom autograd Function).
 
 from __future__ import annotations
 
+import warnings
 from typing import Any
 
 import torch
@@ -16,6 +17,12 @@ from refbp import nn as rnn
 from refbp.mirror.modules import _copy_state, _generic_from_torch, register_converter
 from refbp.mirror.modules import _module_dtype, _torch_dtype
 from refbp.nn.module import Module
+
+
+# torch notes once per process that its oneDNN kernel does not do LSTM projections and that it
+# uses its default kernel instead: an implementation detail with no effect on the results.
+warnings.filterwarnings("ignore", message="LSTM with projections is not supported with oneDNN",
+                        category=UserWarning)
 
 
 class RNNOutputTorch(torch.nn.Module):

@@ -13,6 +13,7 @@ from __future__ import annotations
 import copy
 from collections.abc import Callable, Iterable
 
+from refbp.parity import suite_sequence
 from refbp.parity.scenario import DataSpec, Scenario, Spec
 from refbp.tolerances import OVERRIDES
 
@@ -104,6 +105,8 @@ def op_scenarios() -> list[Scenario]:
         for name, pre, loss, data in LOSSES:
             out.append(_op(name, pre or [Spec("Identity")], loss, data, dt,
                            f"{loss.describe()} op check"))
+        for name, layers, loss, data, text in suite_sequence.OPS:
+            out.append(_op(name, layers, loss, data, dt, text))
     return out
 
 
@@ -208,6 +211,8 @@ def training_scenarios(dtype: str) -> list[Scenario]:
               scheduler=Spec("OneCycleLR", {"max_lr": 0.1, "total_steps": 20}),
               description="SGD with OneCycleLR (cycles momentum)"),
     ]
+    out += [train(name, model, loss, opt, data, dtype, steps=5, description=text)
+            for name, model, loss, opt, data, text in suite_sequence.TRAINING]
     return out + teaching_scenarios(dtype)
 
 
