@@ -286,7 +286,7 @@ def test_backward_before_forward_raises() -> None:
 def test_rnn_output_selects_and_routes_gradient() -> None:
     lstm = nn.LSTM(2, 3, batch_first=True, generator=np.random.default_rng(0))
     x = RNG.standard_normal((4, 5, 2))
-    for select, width in (("last", 3), ("hidden", 3), ("all", 3)):
+    for select in ("last", "hidden", "all"):
         sel = nn.RNNOutput(select, batch_first=True)
         y = sel(lstm(x))
         want = {"last": (4, 3), "hidden": (4, 3), "all": (4, 5, 3)}[select]

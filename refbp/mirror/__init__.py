@@ -18,6 +18,7 @@ from refbp.mirror.modules import (
 from refbp.mirror.sequence import RNNOutputTorch
 
 __all__ = [
-    "Converter", "RNNOutputTorch", "SSELossTorch", "as_tensor", "compare_loss", "compare_module", "from_torch",
+    "Converter", "RNNOutputTorch", "SSELossTorch", "as_tensor", "compare_loss", "compare_module",
+    "from_torch",
     "register_converter", "supported_types", "to_numpy", "to_torch",
 ]

@@ -14,10 +14,14 @@ from typing import Any
 import torch
 
 from refbp import nn as rnn
-from refbp.mirror.modules import _copy_state, _generic_from_torch, register_converter
-from refbp.mirror.modules import _module_dtype, _torch_dtype
+from refbp.mirror.modules import (
+    _copy_state,
+    _generic_from_torch,
+    _module_dtype,
+    _torch_dtype,
+    register_converter,
+)
 from refbp.nn.module import Module
-
 
 # torch notes once per process that its oneDNN kernel does not do LSTM projections and that it
 # uses its default kernel instead: an implementation detail with no effect on the results.

@@ -55,7 +55,8 @@ class Embedding(Module):
         self.padding_idx = padding_idx
         self.max_norm, self.norm_type = max_norm, float(norm_type)
         self.scale_grad_by_freq, self.sparse = bool(scale_grad_by_freq), bool(sparse)
-        self.weight = Parameter(np.empty((num_embeddings, embedding_dim), dtype=_float_dtype(dtype)))
+        shape = (num_embeddings, embedding_dim)
+        self.weight = Parameter(np.empty(shape, dtype=_float_dtype(dtype)))
         self._cache = Cache("Embedding")
         self.reset_parameters(generator)
 
