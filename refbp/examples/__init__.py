@@ -13,6 +13,7 @@ sigmoid_ce          a sigmoid network with cross-entropy, forward and backward p
 graph_apples        the apple / orange computational graphs (``refbp.graph``), both directions
 gd_variants         batch vs stochastic vs mini-batch gradient descent (MSE and cross-entropy)
 linear_regression   y = a x + b on the SSE loss, compared with least squares
+bptt                backpropagation through time: a two-step RNN unrolled, every gradient
 ==================  ===========================================================================
 """
 
@@ -22,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from refbp.examples import (
+    bptt,
     chain_rule,
     gd_variants,
     graph_apples,
@@ -35,7 +37,8 @@ __all__ = ["EXAMPLES", "ExampleSpec", "get_example", "run_example"]
 
 EXAMPLES: dict[str, ExampleSpec] = {
     m.SPEC.name: m.SPEC
-    for m in (line_gd, chain_rule, sigmoid_ce, graph_apples, gd_variants, linear_regression)
+    for m in (line_gd, chain_rule, sigmoid_ce, graph_apples, gd_variants, linear_regression,
+              bptt)
 }
 
 
