@@ -24,7 +24,12 @@ def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="refbp",
         description="refbp: from-scratch NumPy backprop and optimizers, checked against PyTorch.",
+        epilog="`refbp run` takes its defaults from [tool.refbp] in the nearest pyproject.toml "
+        "(suite or scenarios, out, k, dtype, jobs, tolerances); flags win.",
     )
+    from refbp import __version__
+
+    p.add_argument("--version", action="version", version=f"refbp {__version__}")
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
 
     run = sub.add_parser("run", help="run a parity suite and write a report",
@@ -32,19 +37,23 @@ def _parser() -> argparse.ArgumentParser:
                          "report (results.parquet/csv, summary.md, report.html) and exit 1 "
                          "when any case is outside tolerance.")
     src = run.add_mutually_exclusive_group()
-    src.add_argument("--suite", default="quick", help="built-in suite (default: quick; see "
-                     "`refbp list`)")
+    src.add_argument("--suite", help="built-in suite (default: quick; see `refbp list`)")
     src.add_argument("--scenarios", type=Path, metavar="FILE",
                      help="run the scenarios of a TOML file instead of a suite")
-    run.add_argument("-k", dest="pattern", metavar="PATTERN",
-                     help="only scenarios whose name contains PATTERN (or matches the glob)")
+    run.add_argument("-k", dest="pattern", metavar="EXPRESSION",
+                     help="only scenarios whose name matches, as pytest's -k: "
+                     "case-insensitive substrings (or globs) with and/or/not and parentheses, "
+                     "e.g. -k 'adam and not f32'")
     run.add_argument("--dtype", choices=["float64", "float32"],
                      help="only scenarios of this dtype")
     run.add_argument("--seed", type=int, help="override every scenario's seed")
     run.add_argument("--steps", type=int, help="override every training scenario's steps")
-    run.add_argument("--out", type=Path, default=DEFAULT_OUT,
-                     help=f"report directory (default: {DEFAULT_OUT})")
-    run.add_argument("--jobs", type=int, default=1, help="parallel worker processes")
+    run.add_argument("--out", type=Path, help=f"report directory (default: {DEFAULT_OUT})")
+    run.add_argument("--jobs", type=int, help="parallel worker processes (default 1)")
+    run.add_argument("-q", "--quiet", action="count", default=0,
+                     help="print only failing scenarios and the closing line")
+    run.add_argument("-v", "--verbose", action="count", default=0,
+                     help="also print each failing scenario's first failing row in full")
     run.add_argument("--no-progress", action="store_true", help="no progress bar")
     run.add_argument("--noise-floor", action="store_true",
                      help="also run torch with 2 threads and report how far torch moves from "
@@ -79,9 +88,33 @@ def _parser() -> argparse.ArgumentParser:
     return p
 
 
+def _apply_config(args: argparse.Namespace) -> dict[str, dict[str, float]]:
+    """Fill unset ``run`` options from ``[tool.refbp]``; return its tolerance overrides."""
+    from refbp.config import ConfigError, load_config
+
+    try:
+        config = load_config()
+    except ConfigError as exc:
+        raise CLIError(str(exc)) from exc
+    if args.suite is None and args.scenarios is None:
+        if config.get("scenarios") is not None:
+            args.scenarios = config.get("scenarios")
+        else:
+            args.suite = config.get("suite", "quick")
+    for key, attr, default in (("k", "pattern", None), ("dtype", "dtype", None),
+                               ("out", "out", DEFAULT_OUT), ("jobs", "jobs", 1)):
+        if getattr(args, attr) is None:
+            setattr(args, attr, config.get(key, default))
+    return config.tolerances
+
+
 def _scenarios(args: argparse.Namespace) -> tuple[list, str]:
+    from dataclasses import replace
+
     from refbp.parity.session import select
     from refbp.parity.suites import get_suite
+
+    tolerances = _apply_config(args)
 
     if args.scenarios is not None:
         from refbp.parity.toml import load_scenarios
@@ -93,10 +126,18 @@ def _scenarios(args: argparse.Namespace) -> tuple[list, str]:
             base, suite = get_suite(args.suite), args.suite
         except ValueError as exc:
             raise CLIError(str(exc)) from exc
-    chosen = select(base, args.pattern, dtype=args.dtype, seed=args.seed, steps=args.steps)
+    from refbp.parity.keyword import KeywordError
+
+    try:
+        chosen = select(base, args.pattern, dtype=args.dtype, seed=args.seed, steps=args.steps)
+    except KeywordError as exc:
+        raise CLIError(str(exc)) from exc
     if not chosen:
         raise CLIError(f"no scenario of {suite!r} matches the selection "
                        f"(-k {args.pattern!r}, --dtype {args.dtype})")
+    if tolerances:
+        chosen = [replace(s, tolerance={**tolerances.get(s.dtype, {}), **s.tolerance})
+                  for s in chosen]
     return chosen, suite
 
 
@@ -147,22 +188,31 @@ def cmd_run(args: argparse.Namespace) -> int:
     except OSError as exc:
         raise CLIError(str(exc)) from exc
     summary = scenario_summary(df)
-    _print_summary(summary)
+    _print_summary(summary, quiet=args.quiet > 0, verbose=args.verbose > 0)
     failed = [r for r in results if not r.passed]
     print(f"\n{len(results) - len(failed)} passed, {len(failed)} failed "
           f"({time.perf_counter() - t0:.1f} s); report: {path}")
     return 1 if failed else 0
 
 
-def _print_summary(summary: pd.DataFrame) -> None:
+def _print_summary(summary: pd.DataFrame, *, quiet: bool = False,
+                   verbose: bool = False) -> None:
+    """The per-scenario table: all scenarios, or (``quiet``) only the failing ones;
+    ``verbose`` prints the first failing row of each failing scenario in full below it."""
     import pandas as pd
 
     cols = [c for c in ("scenario", "dtype", "steps", "passed", "worst_normwise",
                         "worst_tol_ratio", "torch_noise_normwise", "first_failure")
             if c in summary.columns]
-    with pd.option_context("display.max_rows", None, "display.width", 200,
-                           "display.max_colwidth", 80, "display.float_format", "{:.2e}".format):
-        print(summary[cols].to_string(index=False))
+    shown = summary[~summary["passed"].astype(bool)] if quiet else summary
+    if not shown.empty:
+        with pd.option_context("display.max_rows", None, "display.width", 200,
+                               "display.max_colwidth", 80,
+                               "display.float_format", "{:.2e}".format):
+            print(shown[cols].to_string(index=False))
+    if verbose and "first_failure" in summary.columns:
+        for _, row in summary[~summary["passed"].astype(bool)].iterrows():
+            print(f"\n{row['scenario']}: {row['first_failure']}")
 
 
 def cmd_list(args: argparse.Namespace) -> int:

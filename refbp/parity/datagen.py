@@ -19,7 +19,14 @@ sequence            N(0, 1), (n, seq_len, features)       per step: X_t W + nois
 tokens              int64 in [0, features), (n, seq_len)  class: argmax(counts W + noise), (n,);
                                                           per step: running mean of random
                                                           token vectors, (n, L, outputs)
+images              smooth blobs, (n, features, H, W)     argmax(flat(X) W + noise), int64 (n,)
+image_regression    smooth blobs, (n, features, H, W)     flat(X) W + 0.1 noise, (n, outputs)
 ==================  ====================================  =====================================
+
+Images have ``features`` channels and ``extra: {height: 28, width: 28}`` (the defaults): each
+channel is the sum of three Gaussian blobs of random centre, width and sign plus 0.1 N(0, 1)
+pixel noise, so neighbouring pixels are correlated as in real images and max pooling sees
+distinct values (ties are exercised by the op checks, not by the data).
 
 Sequence kinds read ``extra: {seq_len: 8, target: "last" | "steps"}`` (defaults 8 and
 "last"). ``tokens`` are integer token ids (``features`` is the vocabulary size): they stay
@@ -126,6 +133,29 @@ def _tokens(rng: np.random.Generator, s: DataSpec) -> tuple[np.ndarray, np.ndarr
     return x, y
 
 
+def _blob_images(rng: np.random.Generator, s: DataSpec) -> np.ndarray:
+    h, w = int(s.extra.get("height", 28)), int(s.extra.get("width", 28))
+    yy, xx = np.meshgrid(np.arange(h), np.arange(w), indexing="ij")
+    shape = (s.n, s.features, 3)
+    cy, cx = rng.uniform(0, h, shape), rng.uniform(0, w, shape)
+    width = rng.uniform(1.0, max(h, w) / 3, shape)
+    sign = rng.choice([-1.0, 1.0], shape)
+    d2 = ((yy - cy[..., None, None]) ** 2 + (xx - cx[..., None, None]) ** 2)
+    blobs = sign[..., None, None] * np.exp(-d2 / (2 * width[..., None, None] ** 2))
+    return blobs.sum(axis=2) + 0.1 * rng.standard_normal((s.n, s.features, h, w))
+
+
+def _images(rng: np.random.Generator, s: DataSpec) -> tuple[np.ndarray, np.ndarray]:
+    x = _blob_images(rng, s)
+    y = np.argmax(_linear_target(rng, x.reshape(s.n, -1), s.outputs), axis=1)
+    return x, y.astype(np.int64)
+
+
+def _image_regression(rng: np.random.Generator, s: DataSpec) -> tuple[np.ndarray, np.ndarray]:
+    x = _blob_images(rng, s)
+    return x, _linear_target(rng, x.reshape(s.n, -1), s.outputs)
+
+
 GENERATORS: dict[str, Callable[[np.random.Generator, DataSpec],
                                tuple[np.ndarray, np.ndarray]]] = {
     "regression": _regression,
@@ -137,6 +167,8 @@ GENERATORS: dict[str, Callable[[np.random.Generator, DataSpec],
     "classification_kd": _classification_kd,
     "sequence": _sequence,
     "tokens": _tokens,
+    "images": _images,
+    "image_regression": _image_regression,
 }
 
 
