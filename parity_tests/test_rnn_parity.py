@@ -196,3 +196,39 @@ def test_assert_parity_trains_a_token_classifier(dtype: str) -> None:
     assert bool(table["passed"].all())
     assert "grad_input" not in set(table["tensor"])
     assert {"grad:0.weight", "param:1.weight_hh_l0"} <= set(table["tensor"])
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("make", [
+    lambda: torch.nn.LSTM(3, 5, num_layers=3, dropout=0.4, bidirectional=True),
+    lambda: torch.nn.GRU(3, 5, num_layers=2, dropout=0.5, batch_first=True),
+    lambda: torch.nn.RNN(3, 5, num_layers=3, dropout=0.3, nonlinearity="relu"),
+    lambda: torch.nn.LSTM(3, 5, num_layers=2, dropout=0.5, proj_size=2),
+], ids=["lstm-bidir", "gru-batch-first", "rnn-relu", "lstm-proj"])
+def test_dropout_between_layers_uses_the_masks_torch_draws(make: Callable[[], torch.nn.Module],
+                                                           dtype: str) -> None:
+    from refbp.metrics import discrepancy
+    from refbp.mirror.dropout import DropoutMaskTap, step_generator
+    from refbp.nn.dropout import feed_masks
+    from refbp.tolerances import tolerance_for
+
+    t = make().to(torch.float64 if dtype == "float64" else torch.float32)
+    m = from_torch(t)
+    x = RNG.standard_normal((6, 4, 3)).astype(dtype)
+    xt = as_tensor(x, requires_grad=True)
+    with DropoutMaskTap(t) as tap, step_generator(5):
+        yt, _ = t(xt)
+        masks = tap.take()
+    assert len(masks) == t.num_layers - 1
+    assert all(0 < k.mean() < 1 for k in masks)  # some dropped, some kept
+    with feed_masks(masks):
+        y, _ = m(x)
+    g = RNG.standard_normal(y.shape).astype(dtype)
+    yt.backward(as_tensor(g))
+    gx = m.backward(g)
+    tol = tolerance_for(dtype)
+    res = {"output": discrepancy(y, to_numpy(yt), tol),
+           "grad_input": discrepancy(gx, to_numpy(xt.grad), tol)}
+    for (name, p), tp in zip(m.named_parameters(), t.parameters(), strict=True):
+        res[name] = discrepancy(p.grad, to_numpy(tp.grad), tol)
+    _assert_all_pass(res)

@@ -13,6 +13,7 @@ import pytest
 
 from refbp import nn
 from refbp.gradcheck import check_function
+from refbp.nn.dropout import feed_masks
 from refbp.metrics import discrepancy
 from refbp.tolerances import tolerance_for
 
@@ -254,11 +255,12 @@ def test_constructor_errors(kwargs: dict[str, Any], exc: type, text: str) -> Non
         nn.LSTM(**args)
 
 
-def test_dropout_warning_and_missing_masks() -> None:
+def test_dropout_warning_and_fed_mask_count() -> None:
     with pytest.warns(UserWarning, match="num_layers greater than 1"):
         nn.GRU(3, 4, dropout=0.5)
-    m = nn.GRU(3, 4, num_layers=2, dropout=0.5)
-    with pytest.raises(RuntimeError, match="dropout_masks"):
+    m = nn.GRU(3, 4, num_layers=3, dropout=0.5)
+    with pytest.raises(RuntimeError, match="after layer 1 asked for dropout mask #2"), \
+            feed_masks([np.ones((2, 1, 4))]):
         m(np.zeros((2, 1, 3)))
     out_eval, _ = m.eval()(np.ones((2, 1, 3)))
     assert out_eval.shape == (2, 1, 4)
@@ -267,15 +269,34 @@ def test_dropout_warning_and_missing_masks() -> None:
 def test_dropout_masks_scale_between_layers() -> None:
     m = nn.RNN(2, 3, num_layers=2, dropout=0.5, generator=np.random.default_rng(0))
     x = RNG.standard_normal((4, 2, 2))
-    ones = [np.full((4, 2, 3), 1.0)]
-    m.dropout_masks = ones
-    out_ones, _ = m(x)
-    ref, _ = m.eval()(x)
-    np.testing.assert_array_equal(out_ones, ref)
+    with feed_masks([np.ones((4, 2, 3), dtype=bool)]):
+        out_kept, _ = m(x)
+    # keeping everything scales layer 0's output by 1 / (1 - p) = 2 on its way into layer 1:
+    # the same as doubling weight_ih_l1 in eval mode
+    m.eval().weight_ih_l1.data *= 2
+    ref, _ = m(x)
+    m.weight_ih_l1.data /= 2
+    assert_close(out_kept, ref)
     m.train()
-    mask = (RNG.uniform(size=(4, 2, 3)) > 0.5) * 2.0
-    m.dropout_masks = [mask]
-    gradcheck_tuple(m, x)
+    mask = RNG.uniform(size=(4, 2, 3)) > 0.5
+    gradcheck_tuple_fed(m, x, mask)
+
+
+def gradcheck_tuple_fed(m: nn.Module, x: np.ndarray, mask: np.ndarray) -> None:
+    """``gradcheck_tuple`` with the same dropout mask fed to every forward pass."""
+    class Fed(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.inner = m
+
+        def forward(self, x: np.ndarray) -> Any:
+            with feed_masks([mask]):
+                return self.inner(x)
+
+        def backward(self, *g: Any) -> Any:
+            return self.inner.backward(*g)
+
+    gradcheck_tuple(Fed(), x)
 
 
 def test_backward_before_forward_raises() -> None:

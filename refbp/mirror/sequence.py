@@ -11,9 +11,11 @@ from __future__ import annotations
 import warnings
 from typing import Any
 
+import numpy as np
 import torch
 
 from refbp import nn as rnn
+from refbp.mirror.dropout import next_dropout_mask, register_mask_probe, rewound_rng
 from refbp.mirror.modules import (
     _copy_state,
     _generic_from_torch,
@@ -99,3 +101,21 @@ def _register() -> None:
 
 
 _register()
+
+
+def _probe_stack(module: torch.nn.Module, args: tuple[Any, ...]) -> list[np.ndarray]:
+    """The masks ``_VF.rnn_*``/``lstm``/``gru`` draws: one per layer boundary, on the
+    time-major layer output (T, B, D * H_out), in layer order (as ``RNNBase._masks``)."""
+    if module.dropout == 0 or module.num_layers < 2:
+        return []
+    x = args[0]
+    steps, batch = (x.shape[0], 1) if x.dim() == 2 else (
+        (x.shape[1], x.shape[0]) if module.batch_first else (x.shape[0], x.shape[1]))
+    width = (module.proj_size or module.hidden_size) * (2 if module.bidirectional else 1)
+    like = torch.empty((steps, batch, width), dtype=x.dtype)
+    with rewound_rng():
+        return [next_dropout_mask(like, module.dropout) for _ in range(module.num_layers - 1)]
+
+
+for _tcls in (torch.nn.RNN, torch.nn.LSTM, torch.nn.GRU):
+    register_mask_probe(_tcls, _probe_stack)

@@ -33,6 +33,7 @@ import numpy as np
 
 from refbp._checks import as_float_array
 from refbp.nn import init
+from refbp.nn.dropout import dropout_scale, keep_mask
 from refbp.nn.functional_rnn import (
     GATES,
     CellWeights,
@@ -57,11 +58,12 @@ class RNNBase(Module):
     H_out = proj_size or hidden_size. Every parameter starts U(-k, k), k = 1/sqrt(hidden_size),
     as ``torch.nn.RNNBase.reset_parameters``.
 
-    Dropout between layers: in training mode with ``dropout`` > 0 the output of each layer but
-    the last is multiplied by a mask (0 or 1 / (1 - p)). The masks are the layer's
-    ``dropout_masks`` (a list of ``num_layers - 1`` arrays shaped like those outputs,
-    time-major ``(T, B, D * H_out)``), set from outside before ``forward``: refbp does not
-    draw them, so that a parity run hands both sides the same masks; a missing mask raises.
+    Dropout between layers: in training mode with ``dropout`` = p > 0 the output of each layer
+    but the last (time-major, ``(T, B, D * H_out)``, where torch draws it) is multiplied by
+    ``mask / (1 - p)``, a Bernoulli(1 - p) keep-mask; backward multiplies the gradient by the
+    same noise. The masks come from ``refbp.nn.dropout.keep_mask``, one per layer boundary in
+    layer order: fed from outside (``feed_masks``; a parity run hands refbp the masks torch
+    draws) or drawn from ``generator`` (the constructor's, else ``refbp.nn.init``'s default).
     """
 
     def __init__(self, mode: str, input_size: int, hidden_size: int, num_layers: int = 1,
@@ -76,7 +78,7 @@ class RNNBase(Module):
         self.input_size, self.hidden_size = input_size, hidden_size
         self.num_layers, self.bias, self.batch_first = num_layers, bias, batch_first
         self.dropout, self.bidirectional, self.proj_size = float(dropout), bidirectional, proj_size
-        self.dropout_masks: list[Array] | None = None
+        self.generator = generator
         gate = GATES[mode] * hidden_size
         real = proj_size if proj_size > 0 else hidden_size
         self._weight_names: list[list[str]] = []
@@ -116,19 +118,15 @@ class RNNBase(Module):
                            get.get("bias_hh"), get.get("weight_hr"))
 
     def _masks(self, shape: tuple[int, ...]) -> list[Array | None]:
+        """The dropout noise (mask / (1 - p)) after each layer but the last, in draw order."""
         n = self.num_layers - 1
         if not (self.training and self.dropout > 0 and n > 0):
             return [None] * n
-        if self.dropout == 1.0:
-            return [np.zeros(shape, dtype=self._dtype)] * n
-        masks = self.dropout_masks
-        if masks is None or len(masks) != n or any(m.shape != shape for m in masks):
-            got = None if masks is None else [m.shape for m in masks]
-            raise RuntimeError(
-                f"{type(self).__name__}: dropout={self.dropout} in training mode needs "
-                f"dropout_masks, {n} arrays of shape {shape} (time-major), got {got}"
-            )
-        return [np.asarray(m, dtype=self._dtype) for m in masks]
+        gen = self.generator if self.generator is not None else init.default_generator()
+        name, dt = type(self).__name__, self._dtype
+        scale = dropout_scale(self.dropout, dt)
+        return [keep_mask(shape, self.dropout, gen, f"{name} dropout after layer {k}").astype(dt)
+                * scale for k in range(n)]
 
     @property
     def _dtype(self) -> np.dtype:

@@ -62,4 +62,13 @@ TRAINING: list[tuple[str, tuple[Spec, ...], Spec, Spec, DataSpec, str]] = [
      Spec("CrossEntropyLoss"), Spec("Adam", {"lr": 0.01}),
      DataSpec("tokens", n=32, features=10, outputs=3, extra={"seq_len": 8}),
      "token sequence classifier: Embedding > LSTM > last step > Linear, CE, Adam"),
+    ("seq-gru-dropout-steps",
+     (Spec("Embedding", {"num_embeddings": 10, "embedding_dim": 6, "padding_idx": 0}),
+      Spec("GRU", {"input_size": 6, "hidden_size": 8, "num_layers": 2, "dropout": 0.3,
+                   "batch_first": True}), _out("all"),
+      Spec("Linear", {"in_features": 8, "out_features": 2})),
+     Spec("MSELoss"), Spec("SGD", {"lr": 0.1, "momentum": 0.9}),
+     DataSpec("tokens", n=32, features=10, outputs=2, extra={"seq_len": 6, "target": "steps"}),
+     "per-step regression: Embedding > 2-layer GRU with dropout (torch's masks) > every step "
+     "> Linear, MSE, SGD with momentum"),
 ]
