@@ -15,17 +15,14 @@ from __future__ import annotations
 
 import argparse
 import statistics
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
 import torch
+from _steps import Step, timeit, training_steps
 
-from refbp import nn, optim
-from refbp.mirror import as_tensor, to_torch
-
-Step = Callable[[], None]
+from refbp import nn
 
 
 @dataclass(frozen=True)
@@ -33,28 +30,6 @@ class Case:
     name: str
     description: str
     build: Callable[[str], tuple[Step, Step]]
-
-
-def training_steps(model: nn.Module, x: np.ndarray, y: np.ndarray) -> tuple[Step, Step]:
-    """refbp and torch steps (MSE loss, SGD) of ``model`` and its torch twin on ``(x, y)``."""
-    tmodel = to_torch(model)
-    loss, tloss = nn.MSELoss(), torch.nn.MSELoss()
-    opt = optim.SGD(list(model.parameters()), lr=0.01)
-    topt = torch.optim.SGD(tmodel.parameters(), lr=0.01)
-    xt, yt = as_tensor(x), as_tensor(y)
-
-    def refbp_step() -> None:
-        opt.zero_grad()
-        loss(model(x), y)
-        model.backward(loss.backward())
-        opt.step()
-
-    def torch_step() -> None:
-        topt.zero_grad()
-        tloss(tmodel(xt), yt).backward()
-        topt.step()
-
-    return refbp_step, torch_step
 
 
 def build_lstm(dtype: str) -> tuple[Step, Step]:
@@ -65,18 +40,12 @@ def build_lstm(dtype: str) -> tuple[Step, Step]:
                           nn.RNNOutput("all"))
     x = rng.standard_normal((seq, batch, inp)).astype(dtype)
     y = rng.standard_normal((seq, batch, hidden)).astype(dtype)
-    return training_steps(model, x, y)
+    return training_steps(model, x, y, nn.MSELoss(), torch.nn.MSELoss())
 
 
 CASES: list[Case] = [
     Case("lstm", "LSTM 2 layers, seq 50, batch 32, input 64, hidden 128", build_lstm),
 ]
-
-
-def timeit(fn: Step) -> float:
-    t0 = time.perf_counter()
-    fn()
-    return time.perf_counter() - t0
 
 
 def spread(times: list[float]) -> float:

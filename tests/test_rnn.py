@@ -13,8 +13,8 @@ import pytest
 
 from refbp import nn
 from refbp.gradcheck import check_function
-from refbp.nn.dropout import feed_masks
 from refbp.metrics import discrepancy
+from refbp.nn.dropout import feed_masks
 from refbp.tolerances import tolerance_for
 
 RNG = np.random.default_rng(7)

@@ -129,6 +129,16 @@ class RNNCellBase(Module):
             return gx, out(lg.dh0)
         return gx, (out(lg.dh0), out(lg.dc0))
 
+    def forward(self, input: Any, hx: Any = None) -> Any:
+        """One step from ``hx`` (zeros when omitted); returns h' (the LSTM cell: ``(h', c')``)."""
+        x, batched = self._input(input)
+        return self._step(x, self._state(hx, x, batched, "hidden", 0), None, batched,
+                          hx is not None)[0]
+
+    def backward(self, grad_out: Any) -> Any:
+        """d loss / d input (and d loss / d hx when forward had ``hx``), from d loss / d h'."""
+        return self._backward(grad_out, None)
+
     def extra_repr(self) -> str:
         s = f"{self.input_size}, {self.hidden_size}"
         return s + ("" if self.bias else ", bias=False")
@@ -146,14 +156,6 @@ class RNNCell(RNNCellBase):
         self.nonlinearity = nonlinearity
         self._mode = "RNN_TANH" if nonlinearity == "tanh" else "RNN_RELU"
 
-    def forward(self, input: Any, hx: Any = None) -> np.ndarray:
-        x, batched = self._input(input)
-        return self._step(x, self._state(hx, x, batched, "hidden", 0), None, batched,
-                          hx is not None)[0]
-
-    def backward(self, grad_out: Any) -> Any:
-        return self._backward(grad_out, None)
-
     def extra_repr(self) -> str:
         nl = "" if self.nonlinearity == "tanh" else f", nonlinearity={self.nonlinearity}"
         return super().extra_repr() + nl
@@ -167,14 +169,6 @@ class GRUCell(RNNCellBase):
     def __init__(self, input_size: int, hidden_size: int, bias: bool = True, *,
                  dtype: Any = None, generator: np.random.Generator | None = None) -> None:
         super().__init__(input_size, hidden_size, bias, 3, dtype=dtype, generator=generator)
-
-    def forward(self, input: Any, hx: Any = None) -> np.ndarray:
-        x, batched = self._input(input)
-        return self._step(x, self._state(hx, x, batched, "hidden", 0), None, batched,
-                          hx is not None)[0]
-
-    def backward(self, grad_out: Any) -> Any:
-        return self._backward(grad_out, None)
 
 
 class LSTMCell(RNNCellBase):
