@@ -61,11 +61,13 @@ class Embedding(Module):
         self.reset_parameters(generator)
 
     def reset_parameters(self, generator: np.random.Generator | None = None) -> None:
+        """Weights N(0, 1) as torch, the ``padding_idx`` row zero."""
         init.normal_(self.weight, 0.0, 1.0, generator)
         if self.padding_idx is not None:
             self.weight.data[self.padding_idx] = 0
 
     def forward(self, input: Any) -> np.ndarray:
+        """``weight[input]``, shape ``input.shape + (embedding_dim,)``; integer indices in range."""
         idx = np.asarray(input)
         if idx.dtype.kind not in "iu":
             raise TypeError("Embedding input must be an integer array of indices (int64 or "
@@ -97,6 +99,7 @@ class Embedding(Module):
         return None
 
     def extra_repr(self) -> str:
+        """torch's repr arguments."""
         s = f"{self.num_embeddings}, {self.embedding_dim}"
         if self.padding_idx is not None:
             s += f", padding_idx={self.padding_idx}"

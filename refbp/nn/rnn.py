@@ -101,13 +101,16 @@ class RNNBase(Module):
 
     @property
     def num_directions(self) -> int:
+        """2 if bidirectional else 1."""
         return 2 if self.bidirectional else 1
 
     @property
     def real_hidden_size(self) -> int:
+        """H_out: ``proj_size`` when > 0, else ``hidden_size``."""
         return self.proj_size if self.proj_size > 0 else self.hidden_size
 
     def reset_parameters(self, generator: np.random.Generator | None = None) -> None:
+        """Every parameter U(-k, k), k = 1/sqrt(hidden_size), as torch."""
         stdv = 1.0 / math.sqrt(self.hidden_size)
         for p in self.parameters():
             init.uniform_(p, -stdv, stdv, generator)
@@ -245,6 +248,7 @@ class RNNBase(Module):
         return gx, (gh, gc if c["batched"] else gc[:, 0])
 
     def extra_repr(self) -> str:
+        """torch's repr arguments (only those that differ from the defaults)."""
         s = f"{self.input_size}, {self.hidden_size}"
         if self.proj_size != 0:
             s += f", proj_size={self.proj_size}"
@@ -277,6 +281,7 @@ class RNN(RNNBase):
         self.nonlinearity = nonlinearity
 
     def extra_repr(self) -> str:
+        """torch's repr arguments, with ``nonlinearity`` when it is relu."""
         s = super().extra_repr()
         return s + (f", nonlinearity={self.nonlinearity}" if self.nonlinearity != "tanh" else "")
 

@@ -52,6 +52,7 @@ class RNNCellBase(Module):
         self.reset_parameters(generator)
 
     def reset_parameters(self, generator: np.random.Generator | None = None) -> None:
+        """Every parameter U(-k, k), k = 1/sqrt(hidden_size), as torch."""
         stdv = 1.0 / math.sqrt(self.hidden_size) if self.hidden_size > 0 else 0.0
         for p in self.parameters():
             init.uniform_(p, -stdv, stdv, generator)
@@ -140,6 +141,7 @@ class RNNCellBase(Module):
         return self._backward(grad_out, None)
 
     def extra_repr(self) -> str:
+        """torch's repr arguments."""
         s = f"{self.input_size}, {self.hidden_size}"
         return s + ("" if self.bias else ", bias=False")
 
@@ -157,6 +159,7 @@ class RNNCell(RNNCellBase):
         self._mode = "RNN_TANH" if nonlinearity == "tanh" else "RNN_RELU"
 
     def extra_repr(self) -> str:
+        """torch's repr arguments, with ``nonlinearity`` when it is relu."""
         nl = "" if self.nonlinearity == "tanh" else f", nonlinearity={self.nonlinearity}"
         return super().extra_repr() + nl
 
@@ -181,6 +184,7 @@ class LSTMCell(RNNCellBase):
         super().__init__(input_size, hidden_size, bias, 4, dtype=dtype, generator=generator)
 
     def forward(self, input: Any, hx: Any = None) -> tuple[np.ndarray, np.ndarray]:
+        """One step from ``hx = (h, c)`` (zeros when omitted); returns ``(h', c')``."""
         x, batched = self._input(input)
         if hx is None:
             h = c = self._state(None, x, batched, "hx[0]", 0)

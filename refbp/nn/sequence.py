@@ -41,6 +41,7 @@ class RNNOutput(Module):
         self._cache = Cache("RNNOutput")
 
     def forward(self, x: Any) -> np.ndarray:
+        """The selected piece of ``x = (output, h_n)``; see the module docstring."""
         if not (isinstance(x, tuple) and len(x) == 2):
             raise TypeError("RNNOutput expects the (output, h_n) tuple of an RNN, LSTM or GRU, "
                             f"got {type(x).__name__}")
@@ -59,6 +60,7 @@ class RNNOutput(Module):
         return output[:, -1] if self.batch_first else output[-1]
 
     def backward(self, grad_out: np.ndarray) -> tuple[Any, Any]:
+        """``grad_out`` placed in the selected slots, in the recurrent layer's tuple layout."""
         c = self._cache.load()
         if self.select == "all":
             return grad_out, None
@@ -74,4 +76,5 @@ class RNNOutput(Module):
         return g, None
 
     def extra_repr(self) -> str:
+        """The selection and the layout."""
         return f"select={self.select!r}, batch_first={self.batch_first}"
