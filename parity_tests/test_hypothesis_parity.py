@@ -10,11 +10,11 @@ zero biases (hidden pre-activations exactly 0 on zero inputs), and duplicated ou
 
 Properties:
 
-1. ``refbp.testing.compare`` passes (loss, output, every gradient) in float64, and in float32
+1. ``refbp.testing.parity_table`` passes (loss, output, every gradient) in float64, and in float32
    for ordinary ranges, within the dtype tolerance of ``refbp.tolerances``; in float64 also
    for 2-4 optimizer steps (full batch, SGD-style batches of 1, mini-batches of 2).
 2. In float64 away from kinks, refbp's gradients match central finite differences
-   (``refbp.gradcheck.check_module`` / ``check_loss``).
+   (``refbp.gradcheck.check_module`` / ``check_loss_gradients``).
 
 The default run is deterministic (``derandomize=True``) and small; set
 ``REFBP_FUZZ_EXAMPLES=2000`` for a long random campaign.
@@ -33,9 +33,9 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
-from refbp.gradcheck import check_loss, check_module
+from refbp.gradcheck import check_loss_gradients, check_module
 from refbp.mirror import compare_loss, from_torch
-from refbp.testing import compare
+from refbp.testing import parity_table
 
 pytestmark = pytest.mark.parity
 tnn = torch.nn
@@ -147,7 +147,7 @@ def _assert_all_passed(df: Any) -> None:
 @given(st.data(), cases(), st.sampled_from(["normal", "tiny", "huge", "kinks"]))
 def test_refbp_matches_torch_float64(data: st.DataObject, case: Case, kind: str) -> None:
     x, y = data.draw(data_for(case, kind))
-    _assert_all_passed(compare(case.model(), x, y, loss=LOSSES[case.loss](), dtype="float64"))
+    _assert_all_passed(parity_table(case.model(), x, y, loss=LOSSES[case.loss](), dtype="float64"))
 
 
 # Adaptive optimizers divide by sqrt(v) + eps: a gradient element of size <~ eps carrying a
@@ -179,7 +179,7 @@ def test_training_steps_match_torch_float64(data: st.DataObject, case: Case, kin
     assume(case.weights != "ties" or optimizer[0] == "SGD")
     x, y = data.draw(data_for(case, kind))
     batch = data.draw(st.sampled_from([None, 1, 2]))
-    _assert_all_passed(compare(case.model(), x, y, loss=LOSSES[case.loss](), dtype="float64",
+    _assert_all_passed(parity_table(case.model(), x, y, loss=LOSSES[case.loss](), dtype="float64",
                                optimizer=optimizer, steps=steps, batch_size=batch))
 
 
@@ -187,7 +187,7 @@ def test_training_steps_match_torch_float64(data: st.DataObject, case: Case, kin
 @given(st.data(), cases(), st.sampled_from(["normal", "tiny", "kinks"]))
 def test_refbp_matches_torch_float32(data: st.DataObject, case: Case, kind: str) -> None:
     x, y = data.draw(data_for(case, kind))
-    _assert_all_passed(compare(case.model(), x, y, loss=LOSSES[case.loss](), dtype="float32"))
+    _assert_all_passed(parity_table(case.model(), x, y, loss=LOSSES[case.loss](), dtype="float32"))
 
 
 @FUZZ
@@ -205,7 +205,7 @@ def test_refbp_gradients_match_finite_differences(case: Case, n: int, scale: flo
     loss = from_torch(LOSSES[case.loss]())
     layers = check_module(model, x, seed=seed)
     assert layers.passed, str(layers)
-    head = check_loss(loss, model(x), y)
+    head = check_loss_gradients(loss, model(x), y)
     assert head.passed, str(head)
 
 
@@ -248,7 +248,7 @@ def test_adam_amplifies_the_rounding_noise_of_a_zero_gradient() -> None:
     the updated parameter cannot.
     """
     case = Case((1, 1, 5), ("ELU",), "CrossEntropyLoss", "ties", 0)
-    df = compare(case.model(), np.zeros((1, 1)), np.array([2]), loss="CrossEntropyLoss",
+    df = parity_table(case.model(), np.zeros((1, 1)), np.array([2]), loss="CrossEntropyLoss",
                  optimizer=("Adam", {"lr": 0.01}), steps=2)
     grads = df[df["kind"].isin(["grad", "grad_input", "loss", "output"])]
     assert bool(grads["passed"].all())

@@ -8,12 +8,14 @@ import time
 from collections.abc import Callable, Sequence
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     import pandas as pd
 
 DEFAULT_OUT = Path("reports") / "latest"
+DEFAULT_BASELINE = Path("reports") / "baseline"
+COMPARE_FORMATS = ("markdown", "json", "junit", "github")
 
 
 class CLIError(Exception):
@@ -50,6 +52,15 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--steps", type=int, help="override every training scenario's steps")
     run.add_argument("--out", type=Path, help=f"report directory (default: {DEFAULT_OUT})")
     run.add_argument("--jobs", type=int, help="parallel worker processes (default 1)")
+    run.add_argument("--formats", metavar="LIST",
+                     help="report files to write besides results.parquet and provenance.json: "
+                     "comma-separated from parquet,csv,md,html (default: all, CSV only for "
+                     "results of at most 10,000 rows)")
+    run.add_argument("--plots", metavar="EXPRESSION",
+                     help="also plot the scenarios this -k style expression selects (failing "
+                     "scenarios and the 4 closest to failing are always plotted)")
+    run.add_argument("--junit", type=Path, metavar="FILE",
+                     help="also write a JUnit XML file, one test case per scenario")
     run.add_argument("-q", "--quiet", action="count", default=0,
                      help="print only failing scenarios and the closing line")
     run.add_argument("-v", "--verbose", action="count", default=0,
@@ -58,6 +69,10 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--noise-floor", action="store_true",
                      help="also run torch with 2 threads and report how far torch moves from "
                      "itself on every tensor (noise_normwise), beside refbp's discrepancy")
+    run.add_argument("--floors", choices=["auto", "always", "off"], default=None,
+                     help="when to measure the rounding floor that tells noise from a real "
+                     "difference: auto (default: only for scenarios with a row outside "
+                     "tolerance), always, or off (no noise verdicts)")
 
     lst = sub.add_parser("list", help="list suites and their scenarios")
     lst.add_argument("--suite", help="list the scenarios of this suite")
@@ -71,6 +86,27 @@ def _parser() -> argparse.ArgumentParser:
     cmp_.add_argument("--floor", type=float, default=1e-3,
                       help="ignore growth that stays below this fraction of the tolerance "
                       "(default 1e-3)")
+    cmp_.add_argument("--allow-removed", action="store_true",
+                      help="scenarios or tensors of the baseline missing from the new report "
+                      "are reported but are not a regression")
+    cmp_.add_argument("--format", choices=COMPARE_FORMATS, default="markdown",
+                      help="markdown (default), json, junit (JUnit XML) or github (::error "
+                      "annotations, then the Markdown job summary)")
+    cmp_.add_argument("--output", type=Path, metavar="FILE",
+                      help="write the output to FILE instead of stdout (with --format github: "
+                      "the job summary goes to FILE, e.g. $GITHUB_STEP_SUMMARY, and the "
+                      "annotations to stdout)")
+
+    base = sub.add_parser("baseline", help="manage the committed baseline report",
+                          description="`refbp baseline update [REPORT] [--to DIR]` copies a "
+                          "report's results.parquet and provenance.json (nothing else: a "
+                          "baseline is small) into the baseline directory, atomically.")
+    base_sub = base.add_subparsers(dest="baseline_command", metavar="ACTION", required=True)
+    upd = base_sub.add_parser("update", help="make a report the new baseline")
+    upd.add_argument("report", type=Path, nargs="?", default=DEFAULT_OUT,
+                     help=f"report directory (default: {DEFAULT_OUT})")
+    upd.add_argument("--to", type=Path, default=DEFAULT_BASELINE,
+                     help=f"baseline directory (default: {DEFAULT_BASELINE})")
 
     rep = sub.add_parser("report", help="re-render summary.md and report.html from Parquet")
     rep.add_argument("dir", type=Path, help="report directory")
@@ -102,7 +138,8 @@ def _apply_config(args: argparse.Namespace) -> dict[str, dict[str, float]]:
         else:
             args.suite = config.get("suite", "quick")
     for key, attr, default in (("k", "pattern", None), ("dtype", "dtype", None),
-                               ("out", "out", DEFAULT_OUT), ("jobs", "jobs", 1)):
+                               ("out", "out", DEFAULT_OUT), ("jobs", "jobs", 1),
+                               ("floors", "floors", "auto")):
         if getattr(args, attr) is None:
             setattr(args, attr, config.get(key, default))
     return config.tolerances
@@ -167,27 +204,49 @@ def _check_writable(out: Path) -> None:
                        f"{exc.strerror or exc})") from exc
 
 
+def _report_options(args: argparse.Namespace) -> tuple[tuple[str, ...] | None, Any]:
+    """``--formats`` and ``--plots`` parsed (exit 2 on a bad value, before anything runs)."""
+    from refbp.parity.keyword import KeywordError, keyword_matcher
+    from refbp.report.writers import parse_formats
+
+    try:
+        formats = None if args.formats is None else parse_formats(args.formats)
+        plots = None if args.plots is None else keyword_matcher(args.plots)
+    except (ValueError, KeywordError) as exc:
+        raise CLIError(str(exc)) from exc
+    return formats, plots
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     from refbp.parity.session import TORCH_THREADS, results_frame, run_scenarios
+    from refbp.parity.trial import run_provenance
     from refbp.report import collect_provenance, scenario_summary, write_report
 
     scenarios, suite = _scenarios(args)
+    formats, plots = _report_options(args)
     _check_writable(args.out)
+    if args.junit is not None:
+        _check_writable(args.junit)
     started = datetime.now(timezone.utc)
     t0 = time.perf_counter()
     results = run_scenarios(scenarios, suite=suite, jobs=args.jobs,
                             progress=not args.no_progress and sys.stderr.isatty(),
-                            noise_floor=args.noise_floor)
+                            noise_floor=args.noise_floor, floors=args.floors)
     df = results_frame(results)
     prov = collect_provenance(seeds=sorted({s.seed for s in scenarios}), started=started,
                               wall_time_s=time.perf_counter() - t0,
                               extra={"suite": suite, "scenarios": len(scenarios),
-                                     "jobs": args.jobs, "torch_threads": TORCH_THREADS})
+                                     "jobs": args.jobs, "torch_threads": TORCH_THREADS,
+                                     **run_provenance()})
     try:
-        path = write_report(df, args.out, prov)
+        path = write_report(df, args.out, prov, formats=formats, plots=plots)
     except OSError as exc:
         raise CLIError(str(exc)) from exc
     summary = scenario_summary(df)
+    if args.junit is not None:
+        from refbp.report.ci_formats import run_junit
+
+        _emit(run_junit(summary, suite), args.junit)
     _print_summary(summary, quiet=args.quiet > 0, verbose=args.verbose > 0)
     failed = [r for r in results if not r.passed]
     print(f"\n{len(results) - len(failed)} passed, {len(failed)} failed "
@@ -201,15 +260,20 @@ def _print_summary(summary: pd.DataFrame, *, quiet: bool = False,
     ``verbose`` prints the first failing row of each failing scenario in full below it."""
     import pandas as pd
 
-    cols = [c for c in ("scenario", "dtype", "steps", "passed", "worst_normwise",
-                        "worst_tol_ratio", "torch_noise_normwise", "first_failure")
+    cols = [c for c in ("scenario", "dtype", "steps", "result", "worst_normwise",
+                        "worst_tol_ratio", "noise_rows", "worst_noise_floor",
+                        "torch_noise_normwise", "first_failure")
             if c in summary.columns]
+    if not (summary["noise_rows"] > 0).any():
+        cols = [c for c in cols if c not in ("noise_rows", "worst_noise_floor")]
     shown = summary[~summary["passed"].astype(bool)] if quiet else summary
     if not shown.empty:
         with pd.option_context("display.max_rows", None, "display.width", 200,
                                "display.max_colwidth", 80,
                                "display.float_format", "{:.2e}".format):
             print(shown[cols].to_string(index=False))
+    for _, row in summary[summary["result"] == "noise"].iterrows():
+        print(f"noise, not a failure: {row['scenario']}: {row['first_noise']}")
     if verbose and "first_failure" in summary.columns:
         for _, row in summary[~summary["passed"].astype(bool)].iterrows():
             print(f"\n{row['scenario']}: {row['first_failure']}")
@@ -233,13 +297,52 @@ def cmd_list(args: argparse.Namespace) -> int:
 
 def cmd_compare(args: argparse.Namespace) -> int:
     from refbp.report import compare_reports
+    from refbp.report.ci_formats import compare_github, compare_json, compare_junit
 
     for p in (args.baseline, args.new):
         if not p.exists():
             raise CLIError(f"no such report: {p}")
-    result = compare_reports(args.baseline, args.new, factor=args.factor, floor=args.floor)
-    print(result.to_markdown())
+    if args.output is not None:
+        _check_writable(args.output)
+    result = compare_reports(args.baseline, args.new, factor=args.factor, floor=args.floor,
+                             allow_removed=args.allow_removed)
+    if args.format == "github":
+        annotations, text = compare_github(result)
+        print(annotations, end="")
+    else:
+        text = {"markdown": result.to_markdown, "json": lambda: compare_json(result),
+                "junit": lambda: compare_junit(result)}[args.format]()
+    _emit(text, args.output)
     return 1 if result.regressed else 0
+
+
+def _emit(text: str, output: Path | None) -> None:
+    """Print ``text``, or write it atomically to ``output``."""
+    if output is None:
+        print(text, end="" if text.endswith("\n") else "\n")
+        return
+    from refbp.report.writers import atomic_write_text
+
+    try:
+        atomic_write_text(output, text)
+    except OSError as exc:
+        raise CLIError(f"cannot write {output}: {exc.strerror or exc}") from exc
+
+
+def cmd_baseline(args: argparse.Namespace) -> int:
+    from refbp.report.writers import ReportWriteError, load_results, write_baseline
+
+    try:
+        df, prov = load_results(args.report)
+    except (OSError, ValueError) as exc:
+        raise CLIError(f"{args.report} is not a readable refbp report: {exc}") from exc
+    try:
+        path = write_baseline(df, args.to, prov)
+    except ReportWriteError as exc:
+        raise CLIError(str(exc)) from exc
+    print(f"baseline {path}: {df['scenario'].nunique()} scenarios, {len(df)} rows "
+          f"(results.parquet + provenance.json) from {args.report}")
+    return 0
 
 
 def cmd_report(args: argparse.Namespace) -> int:
@@ -264,9 +367,9 @@ def cmd_example(args: argparse.Namespace) -> int:
     print(f"figures written to {args.out}")
     if args.no_torch:
         return 0
-    from refbp.mirror.examples import compare_example
+    from refbp.mirror.replay import example_discrepancies
 
-    diffs = compare_example(args.name)
+    diffs = example_discrepancies(args.name)
     worst = max((d.normwise for d in diffs.values()), default=0.0)
     ok = all(d.passed for d in diffs.values())
     print(f"torch autograd agrees: {'yes' if ok else 'NO'} "
@@ -278,6 +381,7 @@ def _commands() -> dict[str, Callable[[argparse.Namespace], int]]:
     from refbp.diagnose.cli import HANDLERS
 
     return {"run": cmd_run, "list": cmd_list, "compare": cmd_compare, "report": cmd_report,
+            "baseline": cmd_baseline,
             "example": cmd_example, **HANDLERS}
 
 

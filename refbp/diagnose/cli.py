@@ -24,7 +24,7 @@ from refbp.diagnose.spec import UserCodeError, parse_options
 if TYPE_CHECKING:
     from refbp.diagnose.diagnosis import Diagnosis
 
-_LIKES = {"check-optimizer": ("Adam", "Adam, AdamW, SGD, RMSprop"),
+_LIKES = {"check-optimizer": ("Adam", "Adam, AdamW, SGD, RMSprop, Adagrad, Adadelta"),
           "check-layer": ("Linear", "Linear, BatchNorm1d"),
           "check-loss": ("MSELoss", "MSELoss, CrossEntropyLoss")}
 

@@ -17,6 +17,7 @@ from refbp.nn.activation import (
 )
 from refbp.nn.batchnorm import BatchNorm1d
 from refbp.nn.container import Sequential
+from refbp.nn.conv import Conv1d, Conv2d, ConvTranspose1d, ConvTranspose2d
 from refbp.nn.dropout import Dropout, Dropout2d
 from refbp.nn.embedding import Embedding
 from refbp.nn.layernorm import LayerNorm
@@ -39,9 +40,10 @@ from refbp.nn.rnn_cell import GRUCell, LSTMCell, RNNCell, RNNCellBase
 from refbp.nn.sequence import RNNOutput
 
 __all__ = [
-    "BCELoss", "BCEWithLogitsLoss", "BatchNorm1d", "CrossEntropyLoss", "Dropout", "Dropout2d",
-    "ELU", "Embedding", "Flatten", "GELU", "GRU", "GRUCell", "LSTM", "LSTMCell", "RNN",
-    "RNNBase", "RNNCell", "RNNCellBase", "RNNOutput",
+    "BCELoss", "BCEWithLogitsLoss", "BatchNorm1d", "Conv1d", "Conv2d", "ConvTranspose1d",
+    "ConvTranspose2d", "CrossEntropyLoss", "Dropout", "Dropout2d", "ELU", "Embedding", "Flatten",
+    "GELU", "GRU", "GRUCell", "LSTM", "LSTMCell", "RNN", "RNNBase", "RNNCell", "RNNCellBase",
+    "RNNOutput",
     "HuberLoss", "Identity", "L1Loss", "LeakyReLU", "Linear", "LogSoftmax", "Loss", "MSELoss",
     "Module",
     "LayerNorm",

@@ -21,12 +21,18 @@ tokens              int64 in [0, features), (n, seq_len)  class: argmax(counts W
                                                           token vectors, (n, L, outputs)
 images              smooth blobs, (n, features, H, W)     argmax(flat(X) W + noise), int64 (n,)
 image_regression    smooth blobs, (n, features, H, W)     flat(X) W + 0.1 noise, (n, outputs)
+tensors             N(0, 1), (n, features, *size)         N(0, 1), (n, *target_shape) or
+                                                          (n, outputs)
 ==================  ====================================  =====================================
 
 Images have ``features`` channels and ``extra: {height: 28, width: 28}`` (the defaults): each
 channel is the sum of three Gaussian blobs of random centre, width and sign plus 0.1 N(0, 1)
 pixel noise, so neighbouring pixels are correlated as in real images and max pooling sees
 distinct values (ties are exercised by the op checks, not by the data).
+
+Tensors (op checks of layers on any spatial shape) have ``features`` channels and
+``extra: {size: [H, W]}`` (``[L]`` for 1-D signals; default ``[8, 8]``) and a target of shape
+``extra["target_shape"]`` (e.g. the layer's output shape).
 
 Sequence kinds read ``extra: {seq_len: 8, target: "last" | "steps"}`` (defaults 8 and
 "last"). ``tokens`` are integer token ids (``features`` is the vocabulary size): they stay
@@ -156,6 +162,12 @@ def _image_regression(rng: np.random.Generator, s: DataSpec) -> tuple[np.ndarray
     return x, _linear_target(rng, x.reshape(s.n, -1), s.outputs)
 
 
+def _tensors(rng: np.random.Generator, s: DataSpec) -> tuple[np.ndarray, np.ndarray]:
+    size = tuple(int(v) for v in s.extra.get("size", (8, 8)))
+    shape = tuple(int(v) for v in s.extra.get("target_shape", (s.outputs,)))
+    return rng.standard_normal((s.n, s.features, *size)), rng.standard_normal((s.n, *shape))
+
+
 GENERATORS: dict[str, Callable[[np.random.Generator, DataSpec],
                                tuple[np.ndarray, np.ndarray]]] = {
     "regression": _regression,
@@ -169,6 +181,7 @@ GENERATORS: dict[str, Callable[[np.random.Generator, DataSpec],
     "tokens": _tokens,
     "images": _images,
     "image_regression": _image_regression,
+    "tensors": _tensors,
 }
 
 
