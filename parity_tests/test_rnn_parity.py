@@ -184,14 +184,14 @@ def test_bad_inputs_raise_the_same_exception_type_as_torch(
 
 @pytest.mark.parametrize("dtype", DTYPES)
 def test_assert_parity_trains_a_token_classifier(dtype: str) -> None:
-    from refbp.testing import compare
+    from refbp.testing import parity_table
 
     torch.manual_seed(0)
     model = torch.nn.Sequential(torch.nn.Embedding(10, 6), torch.nn.GRU(6, 8, batch_first=True),
                                 RNNOutputTorch("last", batch_first=True), torch.nn.Linear(8, 3))
     rng = np.random.default_rng(0)
     x, y = rng.integers(0, 10, size=(16, 7)), rng.integers(0, 3, size=16)
-    table = compare(model, x, y, loss=torch.nn.CrossEntropyLoss(),
+    table = parity_table(model, x, y, loss=torch.nn.CrossEntropyLoss(),
                     optimizer=("Adam", {"lr": 0.01}), steps=4, batch_size=8, dtype=dtype)
     assert bool(table["passed"].all())
     assert "grad_input" not in set(table["tensor"])
