@@ -245,16 +245,20 @@ def test_adam_amplifies_the_rounding_noise_of_a_zero_gradient() -> None:
     (NumPy vs torch). Adam's step lr * m / (sqrt(v) + eps) turns a gradient g << eps into
     lr * g / eps. Where the two residues differ in sign (the CPU kernels decide) both sides
     move the first bias by ~4e-11 in *opposite* directions: the gradients agree within atol,
-    the updated parameter cannot.
+    the updated parameter cannot -- its verdict is ``noise`` (within the measured rounding
+    floor), not a failure. Only derived bounds are asserted, never a residue's size.
     """
     case = Case((1, 1, 5), ("ELU",), "CrossEntropyLoss", "ties", 0)
     df = parity_table(case.model(), np.zeros((1, 1)), np.array([2]), loss="CrossEntropyLoss",
                  optimizer=("Adam", {"lr": 0.01}), steps=2)
-    grads = df[df["kind"].isin(["grad", "grad_input", "loss", "output"])]
-    assert bool(grads["passed"].all())
-    assert float(grads["max_abs"].max()) < 1e-15
+    # nothing fails: every row is within tolerance or explained by the measured rounding floor
+    assert bool(df["passed"].all()), df.loc[~df["passed"], ["step", "tensor", "verdict"]]
+    # step 1 gradients: a residue of 5 terms |p_c w| <= |w| is at most gamma_5 |w| << atol
+    first = df[(df["step"] == 1) & df["kind"].isin(["grad", "grad_input", "loss", "output"])]
+    assert set(first["verdict"]) == {"pass"}
+    # Adam moves a parameter by at most lr per step (|m_hat| <= sqrt(v_hat)): the zero bias
+    # stays within 2 lr after two steps on both sides, whatever the residues' signs
     bias = df[(df["tensor"] == "param:0.bias") & (df["step"] == 2)].iloc[0]
-    bound = 2 * 0.01 * 1e-15 / 1e-8  # two Adam steps of at most lr * |g| / eps, |g| < 1e-15
-    assert abs(bias["refbp_value"]) < bound and abs(bias["torch_value"]) < bound
-    if not bias["passed"]:  # residues of opposite sign, amplified alike
-        assert bias["refbp_value"] == pytest.approx(-bias["torch_value"], rel=1e-6)
+    assert abs(bias["refbp_value"]) <= 2 * 0.01 and abs(bias["torch_value"]) <= 2 * 0.01
+    noise = df[df["verdict"] == "noise"]
+    assert (noise["noise_ratio"] <= 1).all() and (noise["reason"] != "").all()

@@ -15,6 +15,8 @@ from refbp.nn.activation import (
     Softplus,
     Tanh,
 )
+from refbp.nn.attention import MultiheadAttention
+from refbp.nn.attention_probe import AttentionProbe, SDPAProbe
 from refbp.nn.batchnorm import BatchNorm1d
 from refbp.nn.container import Sequential
 from refbp.nn.conv import Conv1d, Conv2d, ConvTranspose1d, ConvTranspose2d
@@ -38,6 +40,7 @@ from refbp.nn.module import Module, Parameter
 from refbp.nn.rnn import GRU, LSTM, RNN, RNNBase
 from refbp.nn.rnn_cell import GRUCell, LSTMCell, RNNCell, RNNCellBase
 from refbp.nn.sequence import RNNOutput
+from refbp.nn.transformer import TransformerEncoder, TransformerEncoderLayer
 
 __all__ = [
     "BCELoss", "BCEWithLogitsLoss", "BatchNorm1d", "Conv1d", "Conv2d", "ConvTranspose1d",
@@ -46,7 +49,8 @@ __all__ = [
     "RNNOutput",
     "HuberLoss", "Identity", "L1Loss", "LeakyReLU", "Linear", "LogSoftmax", "Loss", "MSELoss",
     "Module",
-    "LayerNorm",
+    "AttentionProbe", "LayerNorm", "MultiheadAttention", "SDPAProbe", "TransformerEncoder",
+    "TransformerEncoderLayer",
     "NLLLoss", "Parameter", "ReLU", "SSELoss", "Sequential", "SiLU", "Sigmoid", "SmoothL1Loss",
     "Softmax", "Softplus", "Tanh", "init", "utils",
 ]
