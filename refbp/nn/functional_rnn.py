@@ -64,6 +64,11 @@ MODES = ("RNN_TANH", "RNN_RELU", "LSTM", "GRU")
 GATES = {"RNN_TANH": 1, "RNN_RELU": 1, "LSTM": 4, "GRU": 3}
 
 
+#: torch's parameter name stem -> the ``CellWeights`` field holding it
+FIELDS = {"weight_ih": "w_ih", "weight_hh": "w_hh", "bias_ih": "b_ih", "bias_hh": "b_hh",
+          "weight_hr": "w_hr"}
+
+
 @dataclass
 class CellWeights:
     """The weights of one layer and direction, torch's layout; absent ones are ``None``."""

@@ -35,6 +35,7 @@ from refbp._checks import as_float_array
 from refbp.nn import init
 from refbp.nn.dropout import dropout_scale, keep_mask
 from refbp.nn.functional_rnn import (
+    FIELDS,
     GATES,
     CellWeights,
     LayerResult,
@@ -116,9 +117,8 @@ class RNNBase(Module):
             init.uniform_(p, -stdv, stdv, generator)
 
     def _cell_weights(self, k: int) -> CellWeights:
-        get = {n.split("_l")[0]: self._parameters[n].data for n in self._weight_names[k]}
-        return CellWeights(get["weight_ih"], get["weight_hh"], get.get("bias_ih"),
-                           get.get("bias_hh"), get.get("weight_hr"))
+        return CellWeights(**{FIELDS[n.split("_l")[0]]: self._parameters[n].data
+                              for n in self._weight_names[k]})
 
     def _masks(self, shape: tuple[int, ...]) -> list[Array | None]:
         """The dropout noise (mask / (1 - p)) after each layer but the last, in draw order."""
@@ -221,10 +221,8 @@ class RNNBase(Module):
                                     None if gh_n is None else gh_n[k],
                                     None if gc_n is None else gc_n[k])
                 for name in self._weight_names[k]:
-                    part = name.split("_l")[0]
-                    attr = {"weight_ih": "w_ih", "weight_hh": "w_hh", "bias_ih": "b_ih",
-                            "bias_hh": "b_hh", "weight_hr": "w_hr"}[part]
-                    self._parameters[name].accumulate(getattr(lg.weights, attr), owned=True)
+                    field = FIELDS[name.split("_l")[0]]
+                    self._parameters[name].accumulate(getattr(lg.weights, field), owned=True)
                 dx = lg.dx if direction == 0 else lg.dx[::-1]
                 g_in = dx if g_in is None else g_in + dx
                 dh0[k], dc0[k] = lg.dh0, lg.dc0

@@ -28,7 +28,7 @@ import numpy as np
 
 from refbp._checks import as_float_array
 from refbp.nn import init
-from refbp.nn.functional_rnn import CellWeights, layer_backward, layer_forward
+from refbp.nn.functional_rnn import FIELDS, CellWeights, layer_backward, layer_forward
 from refbp.nn.linear import _float_dtype
 from refbp.nn.module import Cache, Module, Parameter
 
@@ -114,11 +114,9 @@ class RNNCellBase(Module):
 
         lg = layer_backward(self._mode, cache["result"], self._weights(), None, prep(gh),
                             prep(gc))
-        for name, attr in (("weight_ih", "w_ih"), ("weight_hh", "w_hh"), ("bias_ih", "b_ih"),
-                           ("bias_hh", "b_hh")):
-            p = self._parameters.get(name)
+        for name, p in self._parameters.items():
             if p is not None:
-                p.accumulate(getattr(lg.weights, attr), owned=True)
+                p.accumulate(getattr(lg.weights, FIELDS[name]), owned=True)
 
         def out(a: np.ndarray) -> np.ndarray:
             return a if batched else a[0]
