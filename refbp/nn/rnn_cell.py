@@ -194,8 +194,9 @@ class LSTMCell(RNNCellBase):
         h1, c1 = self._step(x, h, c, batched, hx is not None)
         return h1, c1  # type: ignore[return-value]
 
-    def backward(self, grad_out: Any) -> Any:
-        """``grad_out`` is ``(grad_h, grad_c)`` (either may be None) or just ``grad_h``."""
-        if isinstance(grad_out, tuple | list):
-            return self._backward(grad_out[0], grad_out[1])
-        return self._backward(grad_out, None)
+    def backward(self, grad_out: Any, grad_c: Any = None) -> Any:
+        """From d loss / d h' and d loss / d c' (``grad_c``; either may be None); the pair
+        ``(grad_h, grad_c)`` as ``grad_out`` is accepted too."""
+        if isinstance(grad_out, tuple | list) and grad_c is None:
+            grad_out, grad_c = grad_out
+        return self._backward(grad_out, grad_c)
