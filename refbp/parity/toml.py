@@ -23,6 +23,13 @@ is optional and defaults as in :class:`refbp.parity.scenario.Scenario`)::
 
 Lists become tuples for optimizer/scheduler arguments (``betas``) and arrays for loss
 arguments (``weight``, ``pos_weight``).
+
+Matrix scenarios: ``seeds = [0, 1, 2]``, ``dtypes = ["float64", "float32"]`` and
+``optimizers = [{ type = "SGD", lr = 0.1 }, { type = "Adam" }]`` (instead of ``seed``,
+``dtype``, ``optimizer``) expand one table into one scenario per combination, named
+``<name>-<optimizer>-s<seed>-<f64|f32>`` with a part for each axis given as a list, in that
+order (``mlp-adam-s1-f32``); the optimizer part is its lower-cased type, numbered when a type
+repeats (``sgd1``, ``sgd2``).
 """
 
 from __future__ import annotations
@@ -91,6 +98,54 @@ def scenario_from_dict(d: dict[str, Any], where: str) -> Scenario:
         raise ScenarioFileError(f"{where}: {exc}") from exc
 
 
+_MATRIX = (("optimizers", "optimizer"), ("seeds", "seed"), ("dtypes", "dtype"))
+
+
+def _optimizer_labels(optimizers: list[Any]) -> list[str]:
+    types = [str(o.get("type", "")).lower() if isinstance(o, dict) else "" for o in optimizers]
+    seen: dict[str, int] = {}
+    labels = []
+    for t in types:
+        if types.count(t) > 1:
+            seen[t] = seen.get(t, 0) + 1
+            labels.append(f"{t}{seen[t]}")
+        else:
+            labels.append(t)
+    return labels
+
+
+def _label(axis: str, value: Any, optimizer_label: str) -> str:
+    if axis == "optimizers":
+        return optimizer_label
+    if axis == "seeds":
+        return f"s{value}"
+    return {"float64": "f64", "float32": "f32"}.get(str(value), str(value))
+
+
+def expand_matrix(d: dict[str, Any], where: str) -> list[tuple[dict[str, Any], str]]:
+    """One table per combination of its list axes (``optimizers``, ``seeds``, ``dtypes``),
+    each with the ``where`` to name in errors; a table without axes is returned as is."""
+    axes = [(plural, single) for plural, single in _MATRIX if plural in d]
+    if not axes:
+        return [(d, where)]
+    if not isinstance(d.get("name"), str) or not d["name"]:
+        raise ScenarioFileError(f"{where}: missing required key 'name'")
+    for plural, single in axes:
+        if single in d:
+            raise ScenarioFileError(f"{where}: give either {single!r} or {plural!r}, not both")
+        if not isinstance(d[plural], list) or not d[plural]:
+            raise ScenarioFileError(f"{where}: {plural!r} must be a non-empty list")
+    out: list[tuple[dict[str, Any], str]] = [({k: v for k, v in d.items()
+                                               if k not in dict(axes)}, where)]
+    for plural, single in axes:
+        values = d[plural]
+        labels = _optimizer_labels(values) if plural == "optimizers" else [""] * len(values)
+        out = [({**table, single: value, "name": f"{table.get('name', '')}-"
+                 f"{_label(plural, value, label)}"}, f"{w} [{single} {label or value}]")
+               for table, w in out for value, label in zip(values, labels, strict=True)]
+    return out
+
+
 def load_scenarios(path: str | Path) -> list[Scenario]:
     """Read every ``[[scenario]]`` of a TOML file; raise ScenarioFileError when malformed."""
     p = Path(path)
@@ -104,7 +159,10 @@ def load_scenarios(path: str | Path) -> list[Scenario]:
     items = doc.get("scenario")
     if not isinstance(items, list) or not items:
         raise ScenarioFileError(f"scenario file {p} has no [[scenario]] tables")
-    out = [scenario_from_dict(d, f"{p}: scenario {i + 1}") for i, d in enumerate(items)]
+    if not all(isinstance(d, dict) for d in items):
+        raise ScenarioFileError(f"scenario file {p}: every [[scenario]] must be a table")
+    out = [scenario_from_dict(table, where) for i, d in enumerate(items)
+           for table, where in expand_matrix(d, f"{p}: scenario {i + 1}")]
     names = [s.name for s in out]
     dup = sorted({n for n in names if names.count(n) > 1})
     if dup:
