@@ -17,6 +17,7 @@ import pytest
 from refbp import nn
 from refbp.examples import EXAMPLES, get_example, run_example
 from refbp.examples import chain_rule as cr
+from refbp.examples import conv_im2col as ci
 from refbp.examples import gd_variants as gv
 from refbp.examples import graph_apples as ga
 from refbp.examples import line_gd as lg
@@ -48,7 +49,7 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Run]:
 # -- registry -------------------------------------------------------------------------------
 def test_registry_lists_the_examples() -> None:
     assert list(EXAMPLES) == ["line_gd", "chain_rule", "sigmoid_ce", "graph_apples",
-                              "gd_variants", "linear_regression", "bptt"]
+                              "gd_variants", "linear_regression", "conv_im2col", "bptt"]
     for name, spec in EXAMPLES.items():
         assert spec.name == name and spec.figures and spec.title
 
@@ -228,6 +229,31 @@ def test_linear_regression_matches_least_squares(runs: dict[str, Run]) -> None:
     assert_close(r["a"][1], lr.A0 - lr.LR * float(e0 @ x), "a after epoch 1")
     assert r["loss"].shape == (lr.EPOCHS + 1,) and r["loss"][-1] < r["loss"][0] / 10
     assert any(ln.startswith("closed form a = ") for ln in lines)
+
+
+# -- conv_im2col ----------------------------------------------------------------------------
+def test_conv_im2col_by_hand(runs: dict[str, Run]) -> None:
+    r, lines, _ = runs["conv_im2col"]
+    p = ci.params()
+    w, b, g = p["W"][:, 0], p["b"], p["G"]
+    x = ci.X[0, 0]
+    # column (p, q) of cols is the window at (p, q); y is each filter's dot product with it
+    np.testing.assert_array_equal(r["cols"][:, 3], x[1:4, 1:4].ravel())
+    for o in range(2):
+        for pq in range(4):
+            pp, qq = divmod(pq, 2)
+            win = x[pp:pp + 3, qq:qq + 3]
+            assert r["y"][o, pp, qq] == np.sum(w[o] * win) + b[o]
+    # dL/dW[o] sums G[o, (p, q)] times the window at (p, q)
+    windows = [x[pp:pp + 3, qq:qq + 3] for pp in range(2) for qq in range(2)]
+    expected_dw = sum(g[:, pq, None, None] * windows[pq] for pq in range(4))
+    np.testing.assert_array_equal(r["dL_dW"][:, 0], expected_dw)
+    np.testing.assert_array_equal(r["dL_db"], g.sum(axis=1))
+    # a corner pixel is in one window only: its gradient is one term
+    assert r["dL_dx"][0, 0] == w[0, 0, 0] * g[0, 0] + w[1, 0, 0] * g[1, 0]
+    assert r["dL_dx"][3, 3] == w[0, 2, 2] * g[0, 3] + w[1, 2, 2] * g[1, 3]
+    assert r["fd_passed"] and r["layer_max_abs_diff"] == 0.0
+    assert any(ln.startswith("col2im adds each column back") for ln in lines)
 
 
 def test_numpy_side_runs_without_torch(tmp_path: Path) -> None:

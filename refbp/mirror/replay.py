@@ -23,6 +23,7 @@ from refbp import graph as rgraph
 from refbp.examples import (
     bptt,
     chain_rule,
+    conv_im2col,
     gd_variants,
     get_example,
     graph_apples,
@@ -207,6 +208,19 @@ def _gd_variants() -> Result:
     return r
 
 
+def _conv_im2col() -> Result:
+    p = conv_im2col.params()
+    x, w, b = _leaf(conv_im2col.X), _leaf(p["W"]), _leaf(p["b"])
+    g = _const(p["G"])
+    y = torch.nn.functional.conv2d(x, w, b)
+    y.backward(g.reshape(1, 2, 2, 2))
+    cols = torch.nn.functional.unfold(_const(conv_im2col.X), conv_im2col.K)[0].requires_grad_()
+    (w.detach().reshape(2, -1) @ cols).backward(g)
+    return {"cols": to_numpy(cols), "y": to_numpy(y)[0], "dL_dW": to_numpy(w.grad),
+            "dL_db": to_numpy(b.grad), "dL_dcols": to_numpy(cols.grad),
+            "dL_dx": to_numpy(x.grad)[0, 0]}
+
+
 def _bptt_forward(w: dict[str, torch.Tensor], x: torch.Tensor, untied: bool
                   ) -> dict[str, torch.Tensor]:
     """The two steps with torch ops; ``untied``: step t uses its own copy ``W_xh.step<t>``."""
@@ -249,7 +263,7 @@ def _bptt() -> Result:
 _TORCH_RUNS: dict[str, Callable[[], Result]] = {
     "line_gd": _line_gd, "chain_rule": _chain_rule, "sigmoid_ce": _sigmoid_ce,
     "graph_apples": _graph_apples, "gd_variants": _gd_variants,
-    "linear_regression": _linear_regression, "bptt": _bptt,
+    "linear_regression": _linear_regression, "conv_im2col": _conv_im2col, "bptt": _bptt,
 }
 
 
