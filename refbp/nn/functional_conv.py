@@ -30,7 +30,6 @@ convolution, so its forward is ``col2im(W^T @ x)`` and its backward is an im2col
 from __future__ import annotations
 
 from dataclasses import dataclass
-
 from typing import Any
 
 import numpy as np
