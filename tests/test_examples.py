@@ -24,7 +24,7 @@ from refbp.examples import line_gd as lg
 from refbp.examples import linear_regression as lr
 from refbp.examples import sigmoid_ce as sc
 from refbp.metrics import discrepancy
-from refbp.tolerances import tolerance_for
+from refbp.tolerances import GRADCHECK_RTOL, tolerance_for
 
 TOL = tolerance_for(np.float64)
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
@@ -47,9 +47,9 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Run]:
 
 
 # -- registry -------------------------------------------------------------------------------
-def test_registry_lists_the_seven_examples() -> None:
+def test_registry_lists_the_examples() -> None:
     assert list(EXAMPLES) == ["line_gd", "chain_rule", "sigmoid_ce", "graph_apples",
-                              "gd_variants", "linear_regression", "conv_im2col"]
+                              "gd_variants", "linear_regression", "conv_im2col", "bptt"]
     for name, spec in EXAMPLES.items():
         assert spec.name == name and spec.figures and spec.title
 
@@ -265,3 +265,18 @@ def test_numpy_side_runs_without_torch(tmp_path: Path) -> None:
                           cwd=Path(__file__).resolve().parents[1], timeout=120, check=False)
     assert done.returncode == 0, done.stderr
     assert float(done.stdout) == pytest.approx(1.2093019543, rel=TOL.rtol)
+
+
+# -- bptt -----------------------------------------------------------------------------------
+def test_bptt_sums_one_term_per_step_and_matches_the_rnn_layer(runs: dict[str, Run]) -> None:
+    r, lines, _ = runs["bptt"]
+    for name in ("dL_dW_xh", "dL_dW_hh"):
+        np.testing.assert_array_equal(r[name], r[name + ".step1"] + r[name + ".step2"])
+    np.testing.assert_array_equal(r["dL_db"], r["dL_da1"] + r["dL_da2"])
+    # tanh' = 1 - tanh^2 at each step, and dL/dh1 = W_hh^T dL/da2
+    d = discrepancy(r["dL_da2"], r["dL_dh2"] * (1 - np.tanh(r["a2"]) ** 2), TOL)
+    assert d.passed, str(d)
+    assert r["fd_max_rel_err"] <= GRADCHECK_RTOL
+    assert r["rnn_layer_max_abs_diff"] <= TOL.atol
+    assert r["loss"] == pytest.approx(0.5 * (r["y"][0] - 0.5) ** 2, rel=TOL.rtol)
+    assert any(line.startswith("  dL_dW_hh = dL_da1 h_0^T + dL_da2 h_1^T") for line in lines)

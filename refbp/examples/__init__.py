@@ -14,6 +14,7 @@ graph_apples        the apple / orange computational graphs (``refbp.graph``), b
 gd_variants         batch vs stochastic vs mini-batch gradient descent (MSE and cross-entropy)
 linear_regression   y = a x + b on the SSE loss, compared with least squares
 conv_im2col         a 2-D convolution and its backward as im2col + one matrix product
+bptt                backpropagation through time: a two-step RNN unrolled, every gradient
 ==================  ===========================================================================
 """
 
@@ -23,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from refbp.examples import (
+    bptt,
     chain_rule,
     conv_im2col,
     gd_variants,
@@ -38,7 +40,7 @@ __all__ = ["EXAMPLES", "ExampleSpec", "get_example", "run_example"]
 EXAMPLES: dict[str, ExampleSpec] = {
     m.SPEC.name: m.SPEC
     for m in (line_gd, chain_rule, sigmoid_ce, graph_apples, gd_variants, linear_regression,
-              conv_im2col)
+              conv_im2col, bptt)
 }
 
 

@@ -212,7 +212,9 @@ def _dask(todo: Todo, options: Options, jobs: int, scheduler: str | None,
     with dask.config.set({"distributed.nanny.pre-spawn-environ": PIN_THREADS_ENV}):
         if scheduler is None:
             cluster = LocalCluster(n_workers=jobs, threads_per_worker=1, processes=True,
-                                   dashboard_address=None, silence_logs=logging.ERROR)
+                                   # any free port: a second sweep on the machine must not
+                                   # collide with the first (a busy :8787 warns)
+                                   dashboard_address=":0", silence_logs=logging.ERROR)
             client = Client(cluster)
         else:
             cluster, client = None, Client(scheduler)
