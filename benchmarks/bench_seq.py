@@ -53,7 +53,7 @@ def build_transformer(dtype: str) -> tuple[Step, Step]:
                                                      generator=rng))
     x = rng.standard_normal((batch, seq, d_model)).astype(dtype)
     y = rng.standard_normal((batch, seq, d_model)).astype(dtype)
-    return training_steps(model, x, y)
+    return training_steps(model, x, y, nn.MSELoss(), torch.nn.MSELoss())
 
 
 CASES: list[Case] = [
