@@ -38,5 +38,6 @@ def typecheck(session: nox.Session) -> None:
 @nox.session
 def bench(session: nox.Session) -> None:
     """refbp vs torch timings, side by side in one run."""
-    session.install(*CONSTRAINTS, "-e", ".")
+    session.install(*CONSTRAINTS, "-e", ".[bench]")
     session.run("python", "benchmarks/bench_mlp.py", *session.posargs)
+    session.run("python", "benchmarks/profile_mlp.py")
