@@ -58,8 +58,23 @@ def build_lstm(dtype: str) -> tuple[Step, Step]:
     return training_steps(model, x, y, nn.MSELoss(), torch.nn.MSELoss())
 
 
+def build_transformer(dtype: str) -> tuple[Step, Step]:
+    """TransformerEncoderLayer (post-norm, relu, dim_feedforward 2048, dropout 0), seq 64,
+    batch 16, d_model 128, 4 heads, batch_first; MSE on every position."""
+    seq, batch, d_model, heads = 64, 16, 128, 4
+    rng = np.random.default_rng(0)
+    model = nn.Sequential(nn.TransformerEncoderLayer(d_model, heads, dropout=0.0,
+                                                     batch_first=True, dtype=dtype,
+                                                     generator=rng))
+    x = rng.standard_normal((batch, seq, d_model)).astype(dtype)
+    y = rng.standard_normal((batch, seq, d_model)).astype(dtype)
+    return training_steps(model, x, y, nn.MSELoss(), torch.nn.MSELoss())
+
+
 CASES: list[Case] = [
     Case("lstm", "LSTM 2 layers, seq 50, batch 32, input 64, hidden 128", build_lstm),
+    Case("transformer", "TransformerEncoderLayer, seq 64, batch 16, d_model 128, 4 heads",
+         build_transformer),
 ]
 
 

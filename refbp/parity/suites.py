@@ -13,7 +13,7 @@ from __future__ import annotations
 import copy
 from collections.abc import Callable, Iterable
 
-from refbp.parity import suite_sequence
+from refbp.parity import suite_attention, suite_sequence
 from refbp.parity.scenario import DataSpec, Scenario, Spec
 from refbp.parity.suite_cnn import LENET_DATA, LENET_OPTIMIZERS, lenet
 from refbp.parity.suite_cnn import OPS as CNN_OPS
@@ -116,6 +116,7 @@ def op_scenarios() -> list[Scenario]:
             out.append(_op(name, layers, loss, data, dt, text))
         for name, layers, loss, data, text in suite_sequence.OPS:
             out.append(_op(name, layers, loss, data, dt, text))
+        out += suite_attention.op_checks(dt, _SHORT[dt])
     return out
 
 
@@ -227,6 +228,7 @@ def training_scenarios(dtype: str) -> list[Scenario]:
     ]
     out += [train(name, model, loss, opt, data, dtype, steps=5, description=text)
             for name, model, loss, opt, data, text in suite_sequence.TRAINING]
+    out += suite_attention.training(dtype, _SHORT[dtype])
     out += [train(f"lenet-{n}", lenet(), Spec("CrossEntropyLoss"), o, LENET_DATA, dtype,
                   steps=3, batch_size=8,
                   description="LeNet-style CNN (Conv2d, BatchNorm2d, ReLU, MaxPool2d, Dropout, "
