@@ -62,7 +62,8 @@ SPECS = {
 class LinearGradMean(Linear):
     """``Linear`` whose parameter gradients are averaged over the batch (Ng's dW = dZ A^T / m)."""
 
-    def backward(self, grad_out: np.ndarray, *, input_grad: bool = True) -> np.ndarray | None:
+    def backward(  # type: ignore[override]  # one signature for both of Linear's overloads
+            self, grad_out: np.ndarray, *, input_grad: bool = True) -> np.ndarray | None:
         """Linear's backward with the parameter gradients averaged over the batch (the variant's
         convention); the input gradient is unscaled.
         """

@@ -30,11 +30,11 @@ from refbp.nn.module import Module
 _ACTIVATIONS = {"relu": F.relu, "gelu": F.gelu}
 
 
-def _numpy_state(t: torch.nn.Module) -> dict[str, np.ndarray]:
+def _numpy_state(t: Any) -> dict[str, np.ndarray]:
     return {k: v.detach().cpu().numpy() for k, v in t.state_dict().items()}
 
 
-def _dtype_of(t: torch.nn.Module) -> Any:
+def _dtype_of(t: Any) -> Any:
     for p in t.parameters():
         return np.float64 if p.dtype == torch.float64 else np.float32
     return np.float64
@@ -68,7 +68,7 @@ def _mha_to_torch(m: rnn.MultiheadAttention) -> torch.nn.Module:
     return _finish_to_torch(m, t)
 
 
-def _mha_from_torch(t: torch.nn.Module) -> Module:
+def _mha_from_torch(t: Any) -> Module:
     if t.bias_k is not None or t.add_zero_attn:
         raise ValueError("cannot convert MultiheadAttention with add_bias_kv=True or "
                          "add_zero_attn=True: refbp implements only add_bias_kv=False, "
@@ -88,7 +88,7 @@ def _tel_to_torch(m: rnn.TransformerEncoderLayer) -> torch.nn.Module:
     return _finish_to_torch(m, t)
 
 
-def _activation_name(t: torch.nn.Module) -> str:
+def _activation_name(t: Any) -> str:
     act = t.activation
     for name, fn in _ACTIVATIONS.items():
         if act is fn:
@@ -101,7 +101,7 @@ def _activation_name(t: torch.nn.Module) -> str:
                      "supports 'relu' and 'gelu' (F.relu, F.gelu)")
 
 
-def _tel_from_torch(t: torch.nn.Module) -> Module:
+def _tel_from_torch(t: Any) -> Module:
     m = rnn.TransformerEncoderLayer(
         t.self_attn.embed_dim, t.self_attn.num_heads, dim_feedforward=t.linear1.out_features,
         dropout=t.dropout.p, activation=_activation_name(t), layer_norm_eps=t.norm1.eps,
@@ -116,15 +116,17 @@ def _te_to_torch(m: rnn.TransformerEncoder) -> torch.nn.Module:
     with warnings.catch_warnings():
         # torch's notice that its inference fast path cannot be used for this layer
         warnings.filterwarnings("ignore", message="enable_nested_tensor is True")
-        t = torch.nn.TransformerEncoder(to_torch(m.layers[0]), m.num_layers, norm=norm,
+        layer: Any = to_torch(m.layers[0])
+        t = torch.nn.TransformerEncoder(layer, m.num_layers, norm=norm,
                                         enable_nested_tensor=m.enable_nested_tensor,
                                         mask_check=m.mask_check)
     return _finish_to_torch(m, t)
 
 
-def _te_from_torch(t: torch.nn.Module) -> Module:
-    norm = None if t.norm is None else from_torch(t.norm, _path="norm")
-    m = rnn.TransformerEncoder(from_torch(t.layers[0], _path="layers.0"), t.num_layers,
+def _te_from_torch(t: Any) -> Module:
+    norm: Any = None if t.norm is None else from_torch(t.norm, _path="norm")
+    layer: Any = from_torch(t.layers[0], _path="layers.0")
+    m = rnn.TransformerEncoder(layer, t.num_layers,
                                norm=norm, enable_nested_tensor=t.enable_nested_tensor,
                                mask_check=getattr(t, "mask_check", True))
     return _finish_from_torch(m, t)
@@ -194,7 +196,7 @@ def _probe_to_torch(m: rnn.AttentionProbe) -> torch.nn.Module:
     return _finish_to_torch(m, t)
 
 
-def _probe_from_torch(t: torch.nn.Module) -> Module:
+def _probe_from_torch(t: Any) -> Module:
     a = t.attn
     m = rnn.AttentionProbe(a.embed_dim, a.num_heads, bias=a.in_proj_bias is not None,
                            kdim=a.kdim, vdim=a.vdim, batch_first=a.batch_first,
@@ -202,7 +204,7 @@ def _probe_from_torch(t: torch.nn.Module) -> Module:
     return _finish_from_torch(m, t)
 
 
-def probe_attention_dropout(module: torch.nn.Module, args: tuple[Any, ...]) -> list[np.ndarray]:
+def probe_attention_dropout(module: Any, args: tuple[Any, ...]) -> list[np.ndarray]:
     """The keep-mask ``nn.MultiheadAttention`` is about to draw on its attention weights.
 
     torch drops the weights with stock dropout (``F.dropout`` on the (N * H, L, S) weights

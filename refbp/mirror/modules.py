@@ -49,7 +49,7 @@ class Converter:
     refbp_type: type
     torch_type: type
     to_torch: Callable[[Any], torch.nn.Module]
-    from_torch: Callable[[torch.nn.Module], Any]
+    from_torch: Callable[[Any], Any]
 
 
 _REGISTRY: dict[type, Converter] = {}
@@ -58,7 +58,7 @@ _BY_TORCH: dict[type, Converter] = {}
 
 def register_converter(refbp_type: type, torch_type: type,
                        to_torch: Callable[[Any], torch.nn.Module] | None = None,
-                       from_torch: Callable[[torch.nn.Module], Any] | None = None) -> Converter:
+                       from_torch: Callable[[Any], Any] | None = None) -> Converter:
     """Register (or replace) the conversion between ``refbp_type`` and ``torch_type``.
 
     Without explicit functions, constructor arguments are copied by name between the two

@@ -103,7 +103,7 @@ def _register() -> None:
 _register()
 
 
-def _probe_stack(module: torch.nn.Module, args: tuple[Any, ...]) -> list[np.ndarray]:
+def _probe_stack(module: Any, args: tuple[Any, ...]) -> list[np.ndarray]:
     """The masks ``_VF.rnn_*``/``lstm``/``gru`` draws: one per layer boundary, on the
     time-major layer output (T, B, D * H_out), in layer order (as ``RNNBase._masks``)."""
     if module.dropout == 0 or module.num_layers < 2:

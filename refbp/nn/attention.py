@@ -129,7 +129,7 @@ class MultiheadAttention(Module):
             self.in_proj_weight = Parameter(np.empty((3 * e, e), dtype=dt))
             self.q_proj_weight = self.k_proj_weight = self.v_proj_weight = None
         else:
-            self.in_proj_weight = None
+            self.in_proj_weight = None  # type: ignore[assignment]  # torch's None when kdim/vdim differ
             self.q_proj_weight = Parameter(np.empty((e, e), dtype=dt))
             self.k_proj_weight = Parameter(np.empty((e, self.kdim), dtype=dt))
             self.v_proj_weight = Parameter(np.empty((e, self.vdim), dtype=dt))
@@ -234,7 +234,8 @@ class MultiheadAttention(Module):
         heads = [_split_heads(_project(a, w, b), self.num_heads)
                  for a, (w, b) in ((q_sf, (wq, bq)), (k_sf, (wk, bk)), (v_sf, (wv, bv)))]
         keep = self._keep((bsz, self.num_heads, tgt, src), dt)
-        o, attn = attention_forward(*heads, mask, 1.0 / np.sqrt(self.head_dim),
+        q, k, v = heads
+        o, attn = attention_forward(q, k, v, mask, 1.0 / np.sqrt(self.head_dim),
                                     safe=not need_weights, keep=keep)
         out = self._from_seq_first(self.out_proj(_merge_heads(o)), batched)
         self._cache.save(inputs=(q_sf, k_sf, v_sf), attn=attn, batched=batched,

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import Any, Literal, overload
 
 import numpy as np
 
@@ -93,6 +93,13 @@ class Linear(Module):
         if self.bias is not None:
             np.add(y, self.bias.data, out=y)  # y is fresh: no second (*, out) array
         return y
+
+    @overload
+    def backward(self, grad_out: np.ndarray, *,
+                 input_grad: Literal[True] = True) -> np.ndarray: ...
+
+    @overload
+    def backward(self, grad_out: np.ndarray, *, input_grad: bool) -> np.ndarray | None: ...
 
     def backward(self, grad_out: np.ndarray, *, input_grad: bool = True) -> np.ndarray | None:
         """Accumulate dL/dW and dL/db; return dL/dx (``None`` with ``input_grad=False``).

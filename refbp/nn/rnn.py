@@ -86,7 +86,8 @@ class RNNBase(Module):
         for layer in range(num_layers):
             for suffix in ("", "_reverse")[: self.num_directions]:
                 width = input_size if layer == 0 else real * self.num_directions
-                shapes = {"weight_ih": (gate, width), "weight_hh": (gate, real)}
+                shapes: dict[str, tuple[int, ...]] = {"weight_ih": (gate, width),
+                                                      "weight_hh": (gate, real)}
                 if bias:
                     shapes.update(bias_ih=(gate,), bias_hh=(gate,))
                 if proj_size > 0:
@@ -165,7 +166,8 @@ class RNNBase(Module):
             if layer < self.num_layers - 1 and masks[layer] is not None:
                 inp = inp * masks[layer]
         h_n = np.stack([r.h_n for r in results])
-        c_n = np.stack([r.c_n for r in results]) if self.mode == "LSTM" else None
+        c_n = (np.stack([r.c_n for r in results if r.c_n is not None])
+               if self.mode == "LSTM" else None)
         self._cache.save(results=results, masks=masks, batched=batched,
                          with_hx=hx is not None, shape=x.shape)
         out = inp.transpose(1, 0, 2) if self.batch_first else inp
