@@ -13,9 +13,17 @@ ROOT = Path(refbp.__file__).parent
 PACKAGES = ("nn", "optim", "testing", "report", "diagnose")
 
 
+def _is_overload_stub(node: ast.AST) -> bool:
+    return isinstance(node, ast.FunctionDef) and any(
+        (isinstance(d, ast.Name) and d.id == "overload")
+        or (isinstance(d, ast.Attribute) and d.attr == "overload") for d in node.decorator_list)
+
+
 def _public(body: list[ast.stmt], prefix: str = "") -> list[tuple[str, ast.AST]]:
     out: list[tuple[str, ast.AST]] = []
     for node in body:
+        if _is_overload_stub(node):
+            continue
         if isinstance(node, ast.ClassDef | ast.FunctionDef) and not node.name.startswith("_"):
             out.append((prefix + node.name, node))
             if isinstance(node, ast.ClassDef):
