@@ -1,29 +1,65 @@
-"""The ``refbp`` command: run parity suites, list them, compare reports, run examples."""
+"""The ``refbp`` command: run parity suites, list them, compare reports, run examples.
+
+Exit codes (every subcommand; :func:`main` is the one place that maps outcomes to them):
+
+====  ========================================================================================
+0     every case passes (``run``, ``check-*``: matches torch; ``compare``: no regression)
+1     a parity failure or a regression
+2     usage error: bad flag, bad or oversized file, invalid report, unusable user code,
+      unwritable or unsafe output, unknown scenario -- one line on stderr, never a traceback
+3     internal error in refbp: a short message (``REFBP_TRACEBACK=1`` prints the traceback)
+130   interrupted (Ctrl-C); 143 terminated (SIGTERM); one line, no traceback
+====  ========================================================================================
+
+A user error is any :class:`refbp.errors.UsageError` (``CLIError``, ``ScenarioFileError``,
+``ReportWriteError``, ``ReportFormatError``, ``UserCodeError``, ``LimitError``).
+"""
 
 from __future__ import annotations
 
 import argparse
+import os
+import signal
 import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
+from types import FrameType
 from typing import TYPE_CHECKING
+
+from refbp import argtypes
+from refbp.errors import UsageError, printable
 
 if TYPE_CHECKING:
     import pandas as pd
 
 DEFAULT_OUT = Path("reports") / "latest"
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERNAL = 0, 1, 2, 3
+EXIT_INTERRUPTED, EXIT_TERMINATED = 130, 143
+EXIT_CODES_HELP = """exit codes:
+  0    all cases pass (run, check-*: matches torch; compare: no regression)
+  1    a parity failure or a regression
+  2    usage error: bad flag, bad file, invalid report, unusable user code, unwritable or
+       unsafe output, unknown scenario (one line, no traceback)
+  3    internal error in refbp (set REFBP_TRACEBACK=1 for the traceback)
+  130  interrupted (Ctrl-C); 143 terminated (SIGTERM)"""
 
 
-class CLIError(Exception):
+class CLIError(UsageError):
     """A user error: printed as ``refbp: error: ...`` with exit code 2."""
+
+
+class Terminated(BaseException):
+    """SIGTERM received (CI cancellation): unwinds like Ctrl-C, exit code 143."""
 
 
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="refbp",
         description="refbp: from-scratch NumPy backprop and optimizers, checked against PyTorch.",
+        epilog=EXIT_CODES_HELP, formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
 
@@ -40,11 +76,18 @@ def _parser() -> argparse.ArgumentParser:
                      help="only scenarios whose name contains PATTERN (or matches the glob)")
     run.add_argument("--dtype", choices=["float64", "float32"],
                      help="only scenarios of this dtype")
-    run.add_argument("--seed", type=int, help="override every scenario's seed")
-    run.add_argument("--steps", type=int, help="override every training scenario's steps")
+    run.add_argument("--seed", type=argtypes.seed,
+                     help="override every scenario's seed (0 <= N < 2**63)")
+    run.add_argument("--steps", type=argtypes.positive_int,
+                     help="override every training scenario's steps (>= 1)")
     run.add_argument("--out", type=Path, default=DEFAULT_OUT,
-                     help=f"report directory (default: {DEFAULT_OUT})")
-    run.add_argument("--jobs", type=int, default=1, help="parallel worker processes")
+                     help=f"report directory (default: {DEFAULT_OUT}); an existing directory "
+                     "is replaced only when it is empty or a previous refbp report")
+    run.add_argument("--jobs", type=argtypes.positive_int, default=1,
+                     help="parallel worker processes (>= 1)")
+    run.add_argument("--allow-large", action="store_true",
+                     help="run scenarios beyond the stated size limits (refbp.limits: steps, "
+                     "data and layer sizes, scenario file size)")
     run.add_argument("--no-progress", action="store_true", help="no progress bar")
     run.add_argument("--noise-floor", action="store_true",
                      help="also run torch with 2 threads and report how far torch moves from "
@@ -57,9 +100,10 @@ def _parser() -> argparse.ArgumentParser:
                           "regression)")
     cmp_.add_argument("baseline", type=Path, help="baseline report directory or results.parquet")
     cmp_.add_argument("new", type=Path, help="new report directory or results.parquet")
-    cmp_.add_argument("--factor", type=float, default=10.0,
-                      help="flag discrepancies that grew more than this factor (default 10)")
-    cmp_.add_argument("--floor", type=float, default=1e-3,
+    cmp_.add_argument("--factor", type=argtypes.factor, default=10.0,
+                      help="flag discrepancies that grew more than this factor (> 1, default "
+                      "10)")
+    cmp_.add_argument("--floor", type=argtypes.fraction, default=1e-3,
                       help="ignore growth that stays below this fraction of the tolerance "
                       "(default 1e-3)")
 
@@ -80,14 +124,15 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _scenarios(args: argparse.Namespace) -> tuple[list, str]:
+    from refbp import limits
     from refbp.parity.session import select
     from refbp.parity.suites import get_suite
 
     if args.scenarios is not None:
         from refbp.parity.toml import load_scenarios
 
-        base, suite = load_scenarios(args.scenarios), args.scenarios.stem
-        _prebuild(base)
+        base = load_scenarios(args.scenarios, allow_large=args.allow_large)
+        suite = printable(args.scenarios.stem)
     else:
         try:
             base, suite = get_suite(args.suite), args.suite
@@ -97,45 +142,39 @@ def _scenarios(args: argparse.Namespace) -> tuple[list, str]:
     if not chosen:
         raise CLIError(f"no scenario of {suite!r} matches the selection "
                        f"(-k {args.pattern!r}, --dtype {args.dtype})")
+    if not args.allow_large:
+        for s in chosen:
+            limits.check_scenario(s)
+    if args.scenarios is not None:
+        _prebuild(chosen)
     return chosen, suite
 
 
 def _prebuild(scenarios: list) -> None:
-    """Build the refbp side of each user scenario once, so spec errors stop the run early."""
-    from refbp.parity.build import build_loss, build_model, build_optimizer, build_scheduler
-    from refbp.parity.datagen import make_data
+    """Build each user scenario and take one refbp step, so spec errors stop the run early."""
+    from refbp.parity.build import dry_run
 
     for s in scenarios:
         try:
-            make_data(s.data, s.dtype, s.seed)
-            model = build_model(s)
-            build_loss(s)
-            build_scheduler(s, build_optimizer(s, model))
+            dry_run(s)
         except (ValueError, TypeError, KeyError) as exc:
             raise CLIError(f"scenario {s.name}: {exc}" if s.name not in str(exc)
                            else str(exc)) from exc
 
 
-def _check_writable(out: Path) -> None:
-    """Fail before running anything when the report could not be written."""
-    import tempfile
+def check_report_out(out: Path) -> None:
+    """Refuse an unusable report directory before anything runs (exit 2)."""
+    from refbp.report import check_report_target
 
-    parent = out.resolve().parent
-    try:
-        parent.mkdir(parents=True, exist_ok=True)
-        with tempfile.TemporaryFile(dir=parent):
-            pass
-    except OSError as exc:
-        raise CLIError(f"output directory {out} is not writable ({parent}: "
-                       f"{exc.strerror or exc})") from exc
+    check_report_target(out)
 
 
 def cmd_run(args: argparse.Namespace) -> int:
     from refbp.parity.session import TORCH_THREADS, results_frame, run_scenarios
     from refbp.report import collect_provenance, scenario_summary, write_report
 
+    check_report_out(args.out)
     scenarios, suite = _scenarios(args)
-    _check_writable(args.out)
     started = datetime.now(timezone.utc)
     t0 = time.perf_counter()
     results = run_scenarios(scenarios, suite=suite, jobs=args.jobs,
@@ -146,16 +185,13 @@ def cmd_run(args: argparse.Namespace) -> int:
                               wall_time_s=time.perf_counter() - t0,
                               extra={"suite": suite, "scenarios": len(scenarios),
                                      "jobs": args.jobs, "torch_threads": TORCH_THREADS})
-    try:
-        path = write_report(df, args.out, prov)
-    except OSError as exc:
-        raise CLIError(str(exc)) from exc
+    path = write_report(df, args.out, prov)
     summary = scenario_summary(df)
     _print_summary(summary)
     failed = [r for r in results if not r.passed]
     print(f"\n{len(results) - len(failed)} passed, {len(failed)} failed "
           f"({time.perf_counter() - t0:.1f} s); report: {path}")
-    return 1 if failed else 0
+    return EXIT_FAILED if failed else EXIT_OK
 
 
 def _print_summary(summary: pd.DataFrame) -> None:
@@ -185,36 +221,66 @@ def cmd_list(args: argparse.Namespace) -> int:
     return 0
 
 
+def _report_path(p: Path) -> Path:
+    """A report directory or Parquet file that exists (else CLIError, exit 2)."""
+    parquet = p / "results.parquet" if p.is_dir() else p
+    if not parquet.is_file():
+        raise CLIError(f"no refbp report at {p}: expected a report directory with "
+                       "results.parquet, or a .parquet file")
+    return p
+
+
 def cmd_compare(args: argparse.Namespace) -> int:
     from refbp.report import compare_reports
 
-    for p in (args.baseline, args.new):
-        if not p.exists():
-            raise CLIError(f"no such report: {p}")
-    result = compare_reports(args.baseline, args.new, factor=args.factor, floor=args.floor)
+    result = compare_reports(_report_path(args.baseline), _report_path(args.new),
+                             factor=args.factor, floor=args.floor)
     print(result.to_markdown())
-    return 1 if result.regressed else 0
+    return EXIT_FAILED if result.regressed else EXIT_OK
 
 
 def cmd_report(args: argparse.Namespace) -> int:
     from refbp.report import render
 
-    if not (args.dir / "results.parquet").exists():
-        raise CLIError(f"{args.dir} has no results.parquet (is it a refbp report directory?)")
-    print(render(args.dir))
-    return 0
+    if not args.dir.is_dir():
+        raise CLIError(f"{args.dir} is not a directory (expected a refbp report directory)")
+    _report_path(args.dir)
+    try:
+        print(render(args.dir))
+    except OSError as exc:
+        raise CLIError(f"cannot re-render the report in {args.dir}: "
+                       f"{exc.strerror or exc}") from exc
+    return EXIT_OK
+
+
+def _check_example_out(out: Path) -> None:
+    """The figures' directory exists or can be created, and is writable (else exit 2)."""
+    import tempfile
+
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=out):
+            pass
+    except OSError as exc:
+        raise CLIError(f"cannot write the figures to {out}: {exc.strerror or exc}") from exc
 
 
 def cmd_example(args: argparse.Namespace) -> int:
     from refbp.examples import EXAMPLES, run_example
 
-    if args.list or not args.name:
+    if args.list or args.name is None:
         for name, spec in EXAMPLES.items():
             print(f"{name:20s} {getattr(spec, 'summary', '')}")
-        return 0
+        return EXIT_OK
     if args.name not in EXAMPLES:
-        raise CLIError(f"unknown example {args.name!r}; known: {', '.join(EXAMPLES)}")
-    run_example(args.name, args.out)
+        raise CLIError(f"unknown example {printable(args.name)!r}; known: "
+                       f"{', '.join(EXAMPLES)}")
+    _check_example_out(args.out)
+    try:
+        run_example(args.name, args.out)
+    except OSError as exc:
+        raise CLIError(f"cannot write the figures to {args.out}: {exc.strerror or exc}"
+                       ) from exc
     print(f"figures written to {args.out}")
     if args.no_torch:
         return 0
@@ -235,29 +301,65 @@ def _commands() -> dict[str, Callable[[argparse.Namespace], int]]:
             "example": cmd_example, **HANDLERS}
 
 
+def _error(message: str) -> None:
+    """One line on stderr, control characters escaped."""
+    print(f"refbp: {printable(message)}", file=sys.stderr)
+
+
+def _on_sigterm(signum: int, frame: FrameType | None) -> None:
+    raise Terminated()
+
+
+@contextmanager
+def _sigterm_unwinds() -> Iterator[None]:
+    """SIGTERM raises :class:`Terminated` in the main thread (so workers are cleaned up)."""
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGTERM, _on_sigterm)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _quiet_stdout() -> None:
+    """Output piped into e.g. ``head`` was closed: drop further output quietly."""
+    os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command; return its exit code (see the module docstring for the table)."""
     parser = _parser()
     args = parser.parse_args(argv)
     if args.command is None:
         parser.print_help()
-        return 2
+        return EXIT_USAGE
     try:
-        return _commands()[args.command](args)
-    except CLIError as exc:
-        print(f"refbp: error: {exc}", file=sys.stderr)
-        return 2
-    except BrokenPipeError:  # output piped into e.g. `head`: stop quietly
-        import os
+        with _sigterm_unwinds():
+            return _commands()[args.command](args)
+    except UsageError as exc:
+        _error(f"error: {exc}")
+        return EXIT_USAGE
+    except BrokenPipeError:
+        _quiet_stdout()
+        return EXIT_OK
+    except KeyboardInterrupt:
+        _error("interrupted")
+        return EXIT_INTERRUPTED
+    except Terminated:
+        _error("terminated (SIGTERM)")
+        return EXIT_TERMINATED
+    except Exception as exc:  # a bug in refbp: short message, traceback on request
+        if os.environ.get("REFBP_TRACEBACK"):
+            import traceback
 
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-        return 0
-    except ValueError as exc:
-        from refbp.parity.toml import ScenarioFileError
-
-        if isinstance(exc, ScenarioFileError):
-            print(f"refbp: error: {exc}", file=sys.stderr)
-            return 2
-        raise
+            traceback.print_exc()
+        _error(f"internal error: {type(exc).__name__}: {exc} (this is a bug in refbp; set "
+               "REFBP_TRACEBACK=1 for the traceback)")
+        return EXIT_INTERNAL
 
 
 if __name__ == "__main__":

@@ -15,8 +15,10 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from refbp.errors import UsageError
 
-class UserCodeError(ValueError):
+
+class UserCodeError(UsageError, ValueError):
     """User code cannot be loaded or driven; the message names what was expected."""
 
 
@@ -42,10 +44,15 @@ def load_user(spec: str) -> Any:
         raise UserCodeError(f"cannot import {str(path)!r} as a Python module")
     module = importlib.util.module_from_spec(mspec)
     sys.modules[mod_name] = module
+    from refbp.diagnose.guard import guarded
+
     try:
-        mspec.loader.exec_module(module)
+        with guarded(str(path)):  # no sys.exit, BaseException or argv parsing escapes
+            mspec.loader.exec_module(module)
     except Exception as exc:
         sys.modules.pop(mod_name, None)
+        if isinstance(exc, UserCodeError):
+            raise
         raise UserCodeError(f"importing {str(path)!r} raised {type(exc).__name__}: {exc}"
                             ) from exc
     if not hasattr(module, name):

@@ -44,8 +44,11 @@ def build_model(s: Scenario) -> rnn.Sequential:
     """A ``Sequential`` of the scenario's layers, initialised from the scenario seed."""
     gen = np.random.default_rng([s.seed, 0])
     layers: list[Module] = []
-    for spec in s.model:
+    for i, spec in enumerate(s.model):
         cls = _lookup(rnn, Module, spec, "layer", s.name)
+        if issubclass(cls, rnn.Loss):
+            raise ValueError(f"scenario {s.name}: model[{i}] {spec.type} is a loss, not a "
+                             "layer; give it as the scenario's loss")
         args = dict(spec.args)
         params = inspect.signature(cls).parameters
         if "dtype" in params:
@@ -82,3 +85,35 @@ def build_scheduler(s: Scenario, opt: Any) -> Any:
     if not inspect.isclass(cls):
         raise ValueError(f"scenario {s.name}: unknown scheduler {s.scheduler.type!r}")
     return _instantiate(cls, dict(s.scheduler.args), s.name, opt)
+
+
+def dry_run(s: Scenario) -> None:
+    """Build every refbp object of ``s`` and take one training step on its first batch.
+
+    Catches, before anything is run or compared, what only shows when the pieces meet: layer
+    shapes that do not chain, targets that do not fit the loss, a batch size the batching mode
+    or the data cannot give, an optimizer or scheduler that fails on its first step. Raises a
+    ValueError naming the scenario and the exception.
+    """
+    from refbp.data import epoch_indices
+    from refbp.parity.datagen import make_data
+
+    x, y = make_data(s.data, s.dtype, s.seed)
+    model = build_model(s)
+    loss = build_loss(s)
+    opt = build_optimizer(s, model)
+    sched = build_scheduler(s, opt)
+    try:
+        idx = epoch_indices(x.shape[0], mode=s.batching,  # type: ignore[arg-type]
+                            batch_size=s.batch_size, shuffle=False)[0]
+        value = loss(model(x[idx]), y[idx])
+        model.backward(loss.backward())
+        if opt is not None:
+            opt.step()
+            if sched is not None and type(sched).__name__ == "ReduceLROnPlateau":
+                sched.step(float(value))
+            elif sched is not None:
+                sched.step()
+    except Exception as exc:
+        raise ValueError(f"scenario {s.name}: the first training step fails: "
+                         f"{type(exc).__name__}: {exc}") from exc

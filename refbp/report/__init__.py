@@ -23,18 +23,29 @@ from refbp.report.schema import (
     validate_results,
 )
 from refbp.report.summary import scenario_summary
-from refbp.report.writers import ReportWriteError, load_results, render, write_report
+from refbp.report.validate import ReportFormatError
+from refbp.report.writers import (
+    ReportWriteError,
+    check_report_target,
+    is_report_dir,
+    load_results,
+    render,
+    write_report,
+)
 
 __all__ = [
     "COLUMNS",
     "KINDS",
     "ComparisonResult",
+    "ReportFormatError",
     "ReportWriteError",
+    "check_report_target",
     "coerce_results",
     "collect_provenance",
     "compare_frames",
     "compare_reports",
     "failure_message",
+    "is_report_dir",
     "load_results",
     "render",
     "scenario_summary",

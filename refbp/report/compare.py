@@ -31,6 +31,7 @@ import numpy as np
 import pandas as pd
 
 from refbp.report.summary import Table, fmt, md_list, md_table
+from refbp.report.validate import ReportFormatError
 from refbp.report.writers import load_results
 
 KEY = ["scenario", "dtype", "tensor"]
@@ -200,6 +201,9 @@ def compare_reports(baseline: str | os.PathLike[str], new: str | os.PathLike[str
     """Compare report ``new`` with ``baseline`` (report directories or Parquet files)."""
     base_df, base_prov = load_results(baseline)
     new_df, new_prov = load_results(new)
+    for label, df in ((baseline, base_df), (new, new_df)):
+        if df.empty:
+            raise ReportFormatError(f"report {label} has no rows: nothing to compare")
     return compare_frames(base_df, new_df, factor=factor, floor=floor,
                           labels=(str(Path(baseline)), str(Path(new))),
                           provenance={"baseline": base_prov, "new": new_prov})
