@@ -6,13 +6,16 @@ explicitly with ``pytest -p refbp.pytest_plugin`` / ``pytest_plugins = ["refbp.p
 - ``parity`` fixture: a callable with the signature of :func:`refbp.testing.assert_parity`
   that also records each check for the session report; ``parity.compare(...)`` returns the
   tidy DataFrame (recorded too) instead of asserting. Without ``name=`` a check is named after
-  the test's node id (``#2``, ``#3``, ... for further checks in the same test).
+  the test's node id (``#2``, ``#3``, ... for further checks in the same test); a name already
+  used in the session gets the same kind of suffix, so every check stays in the report.
 - ``parity`` marker: registered here as well, so projects without refbp's pyproject can use
   ``--strict-markers``; every test that uses the fixture is marked ``parity`` automatically
   (deselect them with ``-m "not parity"``).
 - ``--refbp-report DIR``: at the end of the session, every recorded check is written as one
   report in the format of ``refbp run`` (``refbp.report.write_report``: results.parquet/csv,
   summary.md, report.html, with provenance). Nothing is written when no check was recorded.
+  ``DIR`` is checked when the session starts: a file, a symlink, an unwritable place or a
+  non-empty directory that is not a refbp report stops pytest with exit code 2.
 
 torch and refbp's parity machinery are imported only when the fixture is first used.
 """
@@ -28,6 +31,8 @@ from typing import Any
 
 import pytest
 
+from refbp.errors import printable
+
 MARKER = "parity: compares refbp with torch (needs torch)"
 SUITE = "pytest"
 
@@ -42,8 +47,20 @@ class ParityRecorder:
     results: list[Any] = field(default_factory=list)
     written: Path | None = None
 
+    names: set[str] = field(default_factory=set)
+
     def add(self, result: Any) -> None:
         self.results.append(result)
+
+    def unique(self, name: str) -> str:
+        """``name``, or ``name#2``, ``name#3``, ... when an earlier check already used it, so
+        two checks with the same ``name=`` stay two scenarios in the report."""
+        candidate, n = name, 1
+        while candidate in self.names:
+            n += 1
+            candidate = f"{name}#{n}"
+        self.names.add(candidate)
+        return candidate
 
     def write(self) -> Path | None:
         """Write the session report (when a directory was given and a check was recorded)."""
@@ -79,6 +96,7 @@ class ParityFixture:
         self._count += 1
         if options.get("name") is None:
             options["name"] = self._base if self._count == 1 else f"{self._base}#{self._count}"
+        options["name"] = self._recorder.unique(printable(str(options["name"])))
         result = run_parity(torch_model, inputs, targets, suite=SUITE, **options)
         self._recorder.add(result)
         self.results.append(result)
@@ -109,7 +127,19 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", MARKER)
     out = config.getoption("--refbp-report")
+    if out is not None:
+        _check_report_dir(Path(out))
     config.stash[_RECORDER] = ParityRecorder(None if out is None else Path(out))
+
+
+def _check_report_dir(out: Path) -> None:
+    """Refuse an unusable ``--refbp-report`` before any test runs (pytest exits with 2)."""
+    from refbp.report.writers import ReportWriteError, check_report_target
+
+    try:
+        check_report_target(out)
+    except ReportWriteError as exc:
+        pytest.exit(f"refbp: error: --refbp-report: {exc}", returncode=2)
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
