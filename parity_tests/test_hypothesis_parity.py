@@ -243,8 +243,9 @@ def test_adam_amplifies_the_rounding_noise_of_a_zero_gradient() -> None:
     logits, so d loss / d hidden = sum_c (p_c - y_c) w = 0 exactly in real arithmetic; in
     floating point it is a rounding residue (~1e-17) whose sign depends on the summation order
     (NumPy vs torch). Adam's step lr * m / (sqrt(v) + eps) turns a gradient g << eps into
-    lr * g / eps: both sides move the first bias by ~4e-11 in *opposite* directions. The
-    gradients agree within atol; the updated parameter cannot.
+    lr * g / eps. Where the two residues differ in sign (the CPU kernels decide) both sides
+    move the first bias by ~4e-11 in *opposite* directions: the gradients agree within atol,
+    the updated parameter cannot.
     """
     case = Case((1, 1, 5), ("ELU",), "CrossEntropyLoss", "ties", 0)
     df = compare(case.model(), np.zeros((1, 1)), np.array([2]), loss="CrossEntropyLoss",
@@ -253,6 +254,7 @@ def test_adam_amplifies_the_rounding_noise_of_a_zero_gradient() -> None:
     assert bool(grads["passed"].all())
     assert float(grads["max_abs"].max()) < 1e-15
     bias = df[(df["tensor"] == "param:0.bias") & (df["step"] == 2)].iloc[0]
-    assert not bias["passed"]
-    assert bias["refbp_value"] == pytest.approx(-bias["torch_value"], rel=1e-6)
-    assert 1e-12 < abs(bias["torch_value"]) < 1e-8  # about lr * |g| / eps, |g| < 1e-15
+    bound = 2 * 0.01 * 1e-15 / 1e-8  # two Adam steps of at most lr * |g| / eps, |g| < 1e-15
+    assert abs(bias["refbp_value"]) < bound and abs(bias["torch_value"]) < bound
+    if not bias["passed"]:  # residues of opposite sign, amplified alike
+        assert bias["refbp_value"] == pytest.approx(-bias["torch_value"], rel=1e-6)

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from refbp.parity.runner import describe_failure, run_scenario
+from refbp.parity.runner import run_scenario
 from refbp.parity.suites import quick
+from refbp.report.schema import failure_message
 
 pytestmark = pytest.mark.parity
 
@@ -19,7 +20,7 @@ def test_quick_scenario(scenario) -> None:  # type: ignore[no-untyped-def]
     steps = {r["step"] for r in result.rows}
     assert steps == set(range(1, expected_steps + 1)), result.first_failure
     failure = result.first_failure
-    assert failure is None, describe_failure(failure)
+    assert failure is None, failure_message(failure)
     # every step recorded the loss and at least one gradient
     kinds = {r["kind"] for r in result.rows}
     assert {"loss", "output", "grad_input"} <= kinds

@@ -30,6 +30,30 @@ API
     arrays of the next epoch without slicing the data.
 ``batches(X, Y=None, **options)``
     One epoch of ``Batch(indices, x, y)`` named tuples (``y`` is ``None`` without ``Y``).
+``step_batches(n_samples, steps, *, mode, batch_size, rng) -> list[ndarray]``
+    The index arrays of ``steps`` consecutive batches, epochs cycled (one Generator for all).
+``stream_rng(seed, stream)`` and ``Stream``
+    The named random streams one seed is split into (see below).
+
+Random streams
+--------------
+A parity run draws everything from one integer seed, split into independent streams:
+``stream_rng(seed, Stream.X)`` is ``np.random.default_rng([seed, Stream.X])``.
+
+======================  =====  ==========================================================
+stream                  value  draws
+======================  =====  ==========================================================
+``INIT``                0      layer initialisation (``refbp.parity.build``)
+``DATA``                1      synthetic data sets (``refbp.parity.datagen``)
+``BATCHES``             2      the batch order of a scenario (``refbp.parity.trial``)
+``OPTIMIZER_PROBLEM``   8      parameters and gradients of an optimizer check (diagnose)
+``LAYER_PROBLEM``       9      inputs and upstream gradients of a layer check (diagnose)
+``LAYER_VALUES``        10     parameter values of a layer check (diagnose)
+``LOSS_PROBLEM``        11     predictions and targets of a loss check (diagnose)
+======================  =====  ==========================================================
+
+``stream_rng(seed)`` (no stream) is ``np.random.default_rng(seed)`` itself: the batch order of
+a ``refbp.testing`` check of a user's model.
 
 Feeding torch exactly the same batches: either take ``batch.indices`` and index the torch
 tensors with them (``x_t[torch.from_numpy(batch.indices)]``), or build a second iterator with
@@ -49,6 +73,7 @@ Examples
 from __future__ import annotations
 
 from collections.abc import Iterator
+from enum import IntEnum
 from typing import Any, Literal, NamedTuple
 
 import numpy as np
@@ -56,6 +81,28 @@ import numpy as np
 Mode = Literal["batch", "sgd", "minibatch"]
 MODES: tuple[str, ...] = ("batch", "sgd", "minibatch")
 RngLike = np.random.Generator | int | None
+
+
+class Stream(IntEnum):
+    """The named random streams of one seed (table in the module docstring)."""
+
+    INIT = 0
+    DATA = 1
+    BATCHES = 2
+    OPTIMIZER_PROBLEM = 8
+    LAYER_PROBLEM = 9
+    LAYER_VALUES = 10
+    LOSS_PROBLEM = 11
+
+
+def stream_rng(seed: int, stream: Stream | None = None) -> np.random.Generator:
+    """The Generator of ``stream`` for ``seed``: ``default_rng([seed, stream])``.
+
+    Without a stream: ``default_rng(seed)``.
+    """
+    if stream is None:
+        return np.random.default_rng(seed)
+    return np.random.default_rng([seed, int(stream)])
 
 
 class Batch(NamedTuple):
@@ -237,3 +284,18 @@ def batches(
     """One epoch of ``Batch(indices, x, y)``; see ``BatchIterator`` for the arguments."""
     return iter(BatchIterator(X, Y, mode=mode, batch_size=batch_size, shuffle=shuffle,
                               drop_last=drop_last, rng=rng))
+
+
+def step_batches(n_samples: int, steps: int, *, mode: Mode = "minibatch",
+                 batch_size: int | None = None, rng: RngLike = None) -> list[np.ndarray]:
+    """The index arrays of ``steps`` consecutive batches, cycling shuffled epochs.
+
+    One Generator (``rng``) draws the permutation of every epoch in turn, so the batches of
+    step k are those of :func:`epoch_indices` called epoch after epoch on that Generator.
+    """
+    gen = as_generator(rng)
+    out: list[np.ndarray] = []
+    while len(out) < steps:
+        out.extend(epoch_indices(n_samples, mode=mode, batch_size=batch_size, shuffle=True,
+                                 rng=gen))
+    return out[:steps]

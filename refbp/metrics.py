@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from refbp.tolerances import Tolerance
+from refbp.tolerances import Tolerance, normwise_waived
 
 TINY = np.finfo(np.float64).tiny
 
@@ -101,10 +101,10 @@ def discrepancy(a: Any, b: Any, tol: Tolerance) -> Discrepancy:
     normwise = _normwise(a_f - b_f, b_f)
     cosine = _cosine(a_f, b_f)
     tol_ratio = float(ratio.max())
-    # A reference that is (near) zero makes the normwise figure meaningless; the absolute
-    # floor ``atol`` then decides, as it does elementwise.
-    passed = tol_ratio <= 1.0 and (normwise <= tol.normwise or float(diff.max()) <= tol.atol)
-    return Discrepancy(float(diff.max()), float(rel.max()), normwise, tol_ratio, cosine, idx,
+    max_abs = float(diff.max())
+    passed = tol_ratio <= 1.0 and (normwise <= tol.normwise or bool(normwise_waived(
+        max_abs, normwise, atol=tol.atol, normwise_tol=tol.normwise)))
+    return Discrepancy(max_abs, float(rel.max()), normwise, tol_ratio, cosine, idx,
                        float(a64[idx]), float(b64[idx]), False, passed, max_ulp)
 
 

@@ -29,7 +29,10 @@ exactly the stated exceptions in ``OVERRIDES`` below, each with its measured rea
 
 from __future__ import annotations
 
+import math
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -62,9 +65,37 @@ OVERRIDES: dict[str, dict[str, float]] = {
     "float32_rms_long_training": {"normwise": 1e-4, "atol": 1e-4},
 }
 
+def check_overrides(overrides: Mapping[str, object], where: str = "") -> dict[str, float]:
+    """Validated tolerance overrides: keys among ``normwise``, ``rtol``, ``atol``, values
+    finite non-negative numbers (returned as floats; an infinite tolerance would pass
+    anything). ``where`` prefixes the error messages."""
+    unknown = set(overrides) - {"normwise", "rtol", "atol"}
+    if unknown:
+        raise ValueError(f"{where}unknown tolerance keys {sorted(unknown)}; "
+                         "expected normwise, rtol, atol")
+    out = {}
+    for key, value in overrides.items():
+        if (isinstance(value, bool) or not isinstance(value, int | float)
+                or not 0 <= value < math.inf):
+            raise ValueError(f"{where}{key} must be a finite non-negative number, got "
+                             f"{value!r}")
+        out[key] = float(value)
+    return out
+
+
 GRADCHECK_EPS = 1e-6
 GRADCHECK_RTOL = 1e-6
 GRADCHECK_ATOL = 1e-8
+
+
+def normwise_waived(max_abs: Any, normwise: Any, *, atol: Any, normwise_tol: Any) -> Any:
+    """Where the normwise test is waived: every |a - b| <= atol while normwise > its bound.
+
+    The reference is then zero up to rounding (e.g. a converged gradient) and the normwise
+    figure divides noise by noise; the absolute floor decides, as it does elementwise. Works
+    on floats and elementwise on arrays or pandas Series.
+    """
+    return (max_abs <= atol) & (normwise > normwise_tol)
 
 
 def tolerance_for(dtype: object) -> Tolerance:

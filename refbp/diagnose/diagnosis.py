@@ -17,7 +17,7 @@ import pandas as pd
 
 from refbp.diagnose.catalog import Variant
 from refbp.metrics import Discrepancy, discrepancy
-from refbp.report.schema import COLUMN_NAMES
+from refbp.report.schema import COLUMN_NAMES, metric_row, scenario_fields
 from refbp.tolerances import TOLERANCES
 
 Record = tuple[int, str, np.ndarray]
@@ -40,18 +40,12 @@ def worst(cmp: list[tuple[int, str, Discrepancy]]) -> float:
     return max((d.normwise for _, _, d in cmp), default=0.0)
 
 
-def kind_of(tensor: str) -> str:
-    """The report ``kind`` of a tensor name (``param:fc1.weight`` -> ``param``)."""
-    head = tensor.split(":", 1)[0]
-    return {"param": "param", "grad": "grad", "state": "state", "loss": "loss",
-            "grad_input": "grad_input"}.get(head, "output")
-
-
 def tensor_phrase(tensor: str) -> str:
     """``param:fc1.weight`` -> ``parameter fc1.weight`` (for sentences)."""
     kind, _, name = tensor.partition(":")
     return {"param": f"parameter {name}", "grad": f"gradient of {name}",
-            "state": f"buffer {name}", "grad_input": "input gradient", "loss": "loss value",
+            "state": f"optimizer state {name}", "buffer": f"buffer {name}",
+            "grad_input": "input gradient", "loss": "loss value",
             "output": "output"}.get(kind, tensor)
 
 
@@ -201,22 +195,12 @@ def _frame(cmp: list[tuple[int, str, Discrepancy]], user: list[Record], ref: lis
     losses_u = {s: float(a) for s, t, a in user if t == "loss"}
     losses_r = {s: float(a) for s, t, a in ref if t == "loss"}
     sizes = {(s, t): int(np.size(a)) for s, t, a in user}
-    rows = []
-    for s, t, d in cmp:
-        row: dict[str, Any] = {
-            "scenario": f"check-{kind}:{subject} like {like}", "suite": "diagnose",
-            "model": describe.get("model", ""), "loss": describe.get("loss", ""),
-            "optimizer": describe.get("optimizer", ""), "batching": describe.get("batching", ""),
-            "dtype": "float64", "seed": seed, "step": s, "tensor": t, "kind": kind_of(t),
-            "numel": sizes[(s, t)], "rtol": TOL.rtol, "atol": TOL.atol,
-            "normwise_tol": TOL.normwise, "refbp_loss": losses_u.get(s, np.nan),
-            "torch_loss": losses_r.get(s, np.nan), "attribution": "",
-            "explanation": explanation,
-        }
-        m = d.as_dict()
-        row.update(max_abs=m["max_abs"], max_rel=m["max_rel"], normwise=m["normwise"],
-                   tol_ratio=m["tol_ratio"], cosine=m["cosine"], worst_index=m["worst_index"],
-                   refbp_value=m["a_value"], torch_value=m["b_value"],
-                   nonfinite=m["nonfinite"], passed=m["passed"])
-        rows.append(row)
+    base = scenario_fields(scenario=f"check-{kind}:{subject} like {like}", suite="diagnose",
+                           model=describe.get("model", ""), loss=describe.get("loss", ""),
+                           optimizer=describe.get("optimizer", ""),
+                           batching=describe.get("batching", ""), dtype="float64", seed=seed,
+                           tol=TOL)
+    rows = [metric_row(base, step=s, tensor=t, d=d, numel=sizes[(s, t)],
+                       losses=(losses_u.get(s, np.nan), losses_r.get(s, np.nan)),
+                       explanation=explanation) for s, t, d in cmp]
     return pd.DataFrame(rows, columns=COLUMN_NAMES)

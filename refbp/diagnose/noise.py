@@ -65,16 +65,12 @@ def noise_floor(run: Callable[[], list[Record]], *, threads: Sequence[int] = (1,
                 repeats: int = 2) -> NoiseFloor:
     """Run ``run()`` (a torch computation returning a trajectory) ``repeats`` times per thread
     count and compare every run with the first one."""
-    import torch
+    from refbp.parity.trial import torch_threads
 
-    saved = torch.get_num_threads()
     trajs: list[list[Record]] = []
-    try:
-        for n in threads:
-            torch.set_num_threads(n)
+    for n in threads:
+        with torch_threads(n):
             trajs += [run() for _ in range(repeats)]
-    finally:
-        torch.set_num_threads(saved)
     base = trajs[0]
     per: dict[str, float] = {}
     max_ulp = 0

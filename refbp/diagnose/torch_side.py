@@ -47,7 +47,7 @@ def layer_trajectory(m: Module, xs: list[np.ndarray], douts: list[np.ndarray],
         y.backward(as_tensor(g))
         out += [(k, "output", to_numpy(y)), (k, "grad_input", to_numpy(xt.grad))]
         out += [(k, f"grad:{n}", to_numpy(p.grad)) for n, p in t.named_parameters()]
-        out += [(k, f"state:{b}", to_numpy(getattr(t, b))) for b in buffers]
+        out += [(k, f"buffer:{b}", to_numpy(getattr(t, b))) for b in buffers]
     if buffers:
         t.eval()
         with torch.no_grad():

@@ -21,6 +21,7 @@ from typing import Any
 
 import numpy as np
 
+from refbp.data import Stream, stream_rng
 from refbp.diagnose.diagnosis import Record
 from refbp.nn.module import Module, Parameter
 
@@ -30,7 +31,7 @@ SHAPES = {"fc1.weight": (5, 4), "fc1.bias": (5,), "fc2.weight": (3, 5), "fc2.bia
 def optimizer_problem(seed: int, steps: int) -> tuple[dict[str, np.ndarray],
                                                        list[dict[str, np.ndarray]]]:
     """Initial parameters and ``steps`` gradient dicts (float64, seeded)."""
-    rng = np.random.default_rng([seed, 8])
+    rng = stream_rng(seed, Stream.OPTIMIZER_PROBLEM)
     params = {n: rng.uniform(-0.5, 0.5, s) for n, s in SHAPES.items()}
     scale = {n: 10.0 ** rng.uniform(-4, 0, s) for n, s in SHAPES.items()}
     grads = [{n: rng.standard_normal(s) * scale[n] for n, s in SHAPES.items()}
@@ -89,14 +90,14 @@ def user_optimizer_trajectory(adapter: Any, grads: list[dict[str, np.ndarray]],
 def layer_problem(shape: tuple[int, ...], out_shape: tuple[int, ...], steps: int,
                   seed: int) -> tuple[list[np.ndarray], list[np.ndarray]]:
     """Seeded inputs (mean 0.5, std 2) and upstream gradients for ``steps`` steps."""
-    rng = np.random.default_rng([seed, 9])
+    rng = stream_rng(seed, Stream.LAYER_PROBLEM)
     xs = [0.5 + 2 * rng.standard_normal(shape) for _ in range(steps + 1)]
     return xs, [rng.standard_normal(out_shape) for _ in range(steps)]
 
 
 def layer_values(module: Module, seed: int) -> dict[str, np.ndarray]:
     """Seeded, non-trivial parameter values (weights around 1 for scale parameters)."""
-    rng = np.random.default_rng([seed, 10])
+    rng = stream_rng(seed, Stream.LAYER_VALUES)
     out = {}
     for name, p in module.named_parameters():
         base = 1.0 if name == "weight" and p.data.ndim == 1 else 0.0
@@ -119,7 +120,7 @@ def module_layer_trajectory(m: Module, xs: list[np.ndarray], douts: list[np.ndar
         out.append((k, "output", np.array(m(x))))
         out.append((k, "grad_input", np.array(m.backward(g))))
         out += [(k, f"grad:{n}", grad_of(p)) for n, p in m.named_parameters()]
-        out += [(k, f"state:{b}", np.array(getattr(m, b))) for b in buffers]
+        out += [(k, f"buffer:{b}", np.array(getattr(m, b))) for b in buffers]
     if buffers:
         m.eval()
         out.append((len(douts) + 1, "output", np.array(m(xs[-1]))))
@@ -134,7 +135,7 @@ def user_layer_trajectory(u: Any, xs: list[np.ndarray], douts: list[np.ndarray],
         out.append((k, "output", u.forward(x, g.shape, True)))
         out.append((k, "grad_input", u.backward(g, x.shape)))
         out += [(k, f"grad:{n}", u.read_grad(n)) for n in params]
-        out += [(k, f"state:{b}", u.read(b)) for b in buffers]
+        out += [(k, f"buffer:{b}", u.read(b)) for b in buffers]
     if buffers:
         out.append((len(douts) + 1, "output", u.forward(xs[-1], douts[0].shape, False)))
     return out
@@ -143,7 +144,7 @@ def user_layer_trajectory(u: Any, xs: list[np.ndarray], douts: list[np.ndarray],
 def loss_problem(like: str, steps: int, seed: int, batch: int
                  ) -> list[tuple[np.ndarray, np.ndarray]]:
     """Seeded (prediction, target) pairs: regression (N, 3) or classification (N, 5)."""
-    rng = np.random.default_rng([seed, 11])
+    rng = stream_rng(seed, Stream.LOSS_PROBLEM)
     if like == "CrossEntropyLoss":
         return [(2 * rng.standard_normal((batch, 5)), rng.integers(0, 5, batch))
                 for _ in range(steps)]

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import copy
 import inspect
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
 from refbp import nn as rnn
+from refbp.data import Stream, stream_rng
 from refbp.nn.module import Module
+from refbp.parity.datagen import make_data
 from refbp.parity.scenario import Scenario, Spec
 
 
@@ -42,7 +45,7 @@ def _array_args(args: dict[str, Any], dtype: str) -> dict[str, Any]:
 
 def build_model(s: Scenario) -> rnn.Sequential:
     """A ``Sequential`` of the scenario's layers, initialised from the scenario seed."""
-    gen = np.random.default_rng([s.seed, 0])
+    gen = stream_rng(s.seed, Stream.INIT)
     layers: list[Module] = []
     for i, spec in enumerate(s.model):
         cls = _lookup(rnn, Module, spec, "layer", s.name)
@@ -87,6 +90,27 @@ def build_scheduler(s: Scenario, opt: Any) -> Any:
     return _instantiate(cls, dict(s.scheduler.args), s.name, opt)
 
 
+@dataclass
+class RefbpObjects:
+    """The refbp half of a scenario: data, model, loss, optimizer and scheduler."""
+
+    x: np.ndarray
+    y: np.ndarray
+    model: rnn.Sequential
+    loss: Module
+    optimizer: Any
+    scheduler: Any
+
+
+def build_refbp(s: Scenario) -> RefbpObjects:
+    """Build every refbp object of ``s`` (raises ValueError/TypeError for a bad spec)."""
+    x, y = make_data(s.data, s.dtype, s.seed)
+    model = build_model(s)
+    loss = build_loss(s)
+    opt = build_optimizer(s, model)
+    return RefbpObjects(x, y, model, loss, opt, build_scheduler(s, opt))
+
+
 def dry_run(s: Scenario) -> None:
     """Build every refbp object of ``s`` and take one training step on its first batch.
 
@@ -96,24 +120,19 @@ def dry_run(s: Scenario) -> None:
     ValueError naming the scenario and the exception.
     """
     from refbp.data import epoch_indices
-    from refbp.parity.datagen import make_data
 
-    x, y = make_data(s.data, s.dtype, s.seed)
-    model = build_model(s)
-    loss = build_loss(s)
-    opt = build_optimizer(s, model)
-    sched = build_scheduler(s, opt)
+    r = build_refbp(s)
     try:
-        idx = epoch_indices(x.shape[0], mode=s.batching,  # type: ignore[arg-type]
+        idx = epoch_indices(r.x.shape[0], mode=s.batching,  # type: ignore[arg-type]
                             batch_size=s.batch_size, shuffle=False)[0]
-        value = loss(model(x[idx]), y[idx])
-        model.backward(loss.backward())
-        if opt is not None:
-            opt.step()
-            if sched is not None and type(sched).__name__ == "ReduceLROnPlateau":
-                sched.step(float(value))
-            elif sched is not None:
-                sched.step()
+        value = r.loss(r.model(r.x[idx]), r.y[idx])
+        r.model.backward(r.loss.backward())
+        if r.optimizer is not None:
+            r.optimizer.step()
+            if r.scheduler is not None and type(r.scheduler).__name__ == "ReduceLROnPlateau":
+                r.scheduler.step(float(value))
+            elif r.scheduler is not None:
+                r.scheduler.step()
     except Exception as exc:
         raise ValueError(f"scenario {s.name}: the first training step fails: "
                          f"{type(exc).__name__}: {exc}") from exc

@@ -26,6 +26,7 @@ from collections.abc import Callable
 
 import numpy as np
 
+from refbp.data import Stream, stream_rng
 from refbp.parity.scenario import DataSpec
 
 EXTREMES = np.array([0.0, -0.0, 1e-8, -1e-8, 0.5, -0.5, 1.0, -1.0, 3.0, -3.0, 30.0, -30.0,
@@ -104,7 +105,7 @@ def make_data(spec: DataSpec, dtype: str, seed: int) -> tuple[np.ndarray, np.nda
     if spec.n < 1 or spec.features < 1 or spec.outputs < 1:
         raise ValueError(f"data sizes must be positive, got n={spec.n}, "
                          f"features={spec.features}, outputs={spec.outputs}")
-    rng = np.random.default_rng([seed, 1])
+    rng = stream_rng(seed, Stream.DATA)
     x, y = GENERATORS[spec.kind](rng, spec)
     x = x * float(spec.extra.get("scale", 1.0))
     if y.dtype.kind == "i" and "ignore_index" in spec.extra:

@@ -1,13 +1,14 @@
 """Run a scenario through refbp and its torch mirror and record every discrepancy.
 
-Per step k (1-based) the runner feeds the same batch to both sides and records:
+Per step k (1-based) the runner feeds the same batch to both sides of the trial
+(``refbp.parity.trial``) and records:
 
 - ``loss``, ``output``, ``grad_input`` (d loss / d model input) and ``grad:<param>`` from the
   forward/backward pass with the parameters *before* update k;
 - ``param:<param>`` after update k, ``buffer:<name>`` for float buffers (BatchNorm running
   statistics) and ``state:<param>:<key>`` for every optimizer state array.
 
-Each record is one row of the tidy results table (schema in ``refbp.report.schema``). When a
+Each record is one row of the tidy results table, built by ``refbp.report.schema``. When a
 gradient first fails, float64 central finite differences on that step attribute the error to
 one side (``attribution`` column). A scenario that raises records one ``error`` row.
 """
@@ -17,29 +18,29 @@ from __future__ import annotations
 import copy
 import time
 import traceback
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 import pandas as pd
-import torch
 
-from refbp.data import epoch_indices
 from refbp.gradcheck import numerical_gradient
-from refbp.metrics import Discrepancy, discrepancy
-from refbp.mirror import as_tensor, to_numpy, to_torch
-from refbp.mirror.optim import to_torch_optimizer
+from refbp.metrics import discrepancy
 from refbp.nn.module import Module
-from refbp.parity.build import build_loss, build_model, build_optimizer, build_scheduler
-from refbp.parity.datagen import make_data
 from refbp.parity.scenario import Scenario
-from refbp.report.schema import failure_message as describe_failure
-
-__all__ = ["ScenarioResult", "Trial", "build_trial", "describe_failure", "execute",
-           "pair_parameters", "run_guarded", "run_scenario", "step_scheduler", "torch_threads"]
+from refbp.parity.trial import (
+    RefbpSide,
+    TorchSide,
+    Trial,
+    build_trial,
+    pair_parameters,
+    torch_threads,
+)
+from refbp.report.schema import error_row, metric_row, scenario_fields
 from refbp.tolerances import TOLERANCES, Tolerance
+
+__all__ = ["ScenarioResult", "execute", "run_guarded", "run_scenario", "scenario_row"]
 
 
 @dataclass
@@ -78,47 +79,12 @@ class ScenarioResult:
         return next((r for r in self.rows if not r["passed"]), None)
 
 
-def _base_row(s: Scenario) -> dict[str, Any]:
-    tol = s.tol
-    return {
-        "scenario": s.name, "suite": "", "model": s.describe_model(),
-        "loss": s.loss.describe(), "optimizer": s.describe_optimizer(),
-        "batching": s.describe_batching(), "dtype": s.dtype, "seed": s.seed,
-        "rtol": tol.rtol, "atol": tol.atol, "normwise_tol": tol.normwise,
-    }
-
-
-def _row(base: dict[str, Any], step: int, tensor: str, kind: str, d: Discrepancy,
-         numel: int, losses: tuple[float, float]) -> dict[str, Any]:
-    row = dict(base)
-    row.update(step=step, tensor=tensor, kind=kind, numel=numel, max_abs=d.max_abs,
-               max_rel=d.max_rel, normwise=d.normwise, tol_ratio=d.tol_ratio, cosine=d.cosine,
-               worst_index=str(d.worst_index), refbp_value=d.a_value, torch_value=d.b_value,
-               nonfinite=d.nonfinite, passed=d.passed, max_ulp=d.max_ulp, refbp_loss=losses[0],
-               torch_loss=losses[1], attribution="", explanation="", noise_normwise=float("nan"))
-    return row
-
-
-def _error_row(base: dict[str, Any], step: int, exc: BaseException) -> dict[str, Any]:
-    nan = float("nan")
-    row = dict(base)
-    row.update(step=step, tensor="error", kind="error", numel=0, max_abs=nan, max_rel=nan,
-               normwise=nan, tol_ratio=nan, cosine=nan, worst_index="", refbp_value=nan,
-               torch_value=nan, nonfinite=False, passed=False, max_ulp=nan, refbp_loss=nan,
-               torch_loss=nan,
-               attribution="",
-               explanation=f"{type(exc).__name__}: {exc}".strip())
-    return row
-
-
-def _batches(s: Scenario, n: int) -> list[np.ndarray]:
-    """The index batches of every step, cycling epochs; one Generator drives the shuffles."""
-    rng = np.random.default_rng([s.seed, 2])
-    out: list[np.ndarray] = []
-    while len(out) < s.steps:
-        out.extend(epoch_indices(n, mode=s.batching,  # type: ignore[arg-type]
-                                 batch_size=s.batch_size, shuffle=True, rng=rng))
-    return out[: s.steps]
+def scenario_row(s: Scenario, suite: str = "") -> dict[str, Any]:
+    """The columns every row of ``s`` shares (``refbp.report.schema.scenario_fields``)."""
+    return scenario_fields(scenario=s.name, suite=suite, model=s.describe_model(),
+                           loss=s.loss.describe(), optimizer=s.describe_optimizer(),
+                           batching=s.describe_batching(), dtype=s.dtype, seed=s.seed,
+                           tol=s.tol)
 
 
 def _attribute(model: Module, loss: Module, state: dict[str, np.ndarray], xb: np.ndarray,
@@ -141,121 +107,21 @@ def _attribute(model: Module, loss: Module, state: dict[str, np.ndarray], xb: np
             f"{e_refbp:.1e}): refbp is off")
 
 
-@dataclass
-class Trial:
-    """The concrete objects of one parity run: both sides, the data and the batch order."""
-
-    model: Module
-    loss: Module
-    optimizer: Any
-    scheduler: Any
-    torch_model: torch.nn.Module
-    torch_loss: torch.nn.Module
-    torch_optimizer: torch.optim.Optimizer | None
-    torch_scheduler: Any
-    x: np.ndarray
-    y: np.ndarray
-    batches: list[np.ndarray]
-
-
-def pair_parameters(model: Module, tmodel: torch.nn.Module) -> list[tuple[str, Any, Any]]:
-    """(refbp name, refbp Parameter, torch Parameter) in registration order, shapes checked."""
-    mine = list(model.named_parameters())
-    theirs = list(tmodel.named_parameters())
-    if len(mine) != len(theirs):
-        raise ValueError(f"refbp model has {len(mine)} parameters, torch model {len(theirs)}")
-    out = []
-    for (n, p), (tn, tp) in zip(mine, theirs, strict=True):
-        if tuple(tp.shape) != p.shape:
-            raise ValueError(f"parameter {n} has shape {p.shape} in refbp but {tn} has "
-                             f"{tuple(tp.shape)} in torch")
-        out.append((n, p, tp))
-    return out
-
-
-def build_trial(s: Scenario) -> Trial:
-    """Build both sides of a scenario: refbp objects from the specs, torch twins from them."""
-    x, y = make_data(s.data, s.dtype, s.seed)
-    model = build_model(s)
-    loss = build_loss(s)
-    opt = build_optimizer(s, model)
-    sched = build_scheduler(s, opt)
-    tmodel = to_torch(model)
-    topt = None
-    if opt is not None:
-        topt = to_torch_optimizer(opt, [tp for _, _, tp in pair_parameters(model, tmodel)])
-    tsched = None
-    if s.scheduler is not None:
-        tsched = getattr(torch.optim.lr_scheduler, s.scheduler.type)(topt, **s.scheduler.args)
-    return Trial(model, loss, opt, sched, tmodel, to_torch(loss), topt, tsched, x, y,
-                 _batches(s, x.shape[0]))
-
-
-class _TorchSide:
-    """The torch half of a trial, stepped batch by batch; tensors come back as NumPy arrays.
-
-    Tensor names follow the refbp parameter names (paired in registration order).
-    """
-
-    def __init__(self, trial: Trial, names: list[str]) -> None:
-        self.trial = trial
-        self.params = dict(zip(names, trial.torch_model.parameters(), strict=True))
-
-    def forward_backward(self, xb: np.ndarray, yb: np.ndarray) -> dict[str, np.ndarray]:
-        t = self.trial
-        xt = as_tensor(xb, requires_grad=True)
-        t.torch_model.zero_grad()
-        ot = t.torch_model(xt)
-        lt = t.torch_loss(ot, as_tensor(yb))
-        lt.backward()
-        out = {"loss": to_numpy(lt), "output": to_numpy(ot), "grad_input": to_numpy(xt.grad)}
-        for n, tp in self.params.items():
-            out[f"grad:{n}"] = (np.zeros(tuple(tp.shape), dtype=out["output"].dtype)
-                                if tp.grad is None else to_numpy(tp.grad))
-        return out
-
-    def update(self, loss_value: float) -> dict[str, np.ndarray]:
-        """Optimizer and scheduler step; returns parameters, float buffers and state arrays."""
-        t = self.trial
-        out: dict[str, np.ndarray] = {}
-        if t.torch_optimizer is not None:
-            t.torch_optimizer.step()
-            step_scheduler(t.torch_scheduler, loss_value)
-            for n, tp in self.params.items():
-                out[f"param:{n}"] = to_numpy(tp)
-            for n, tp in self.params.items():
-                for key, val in t.torch_optimizer.state.get(tp, {}).items():
-                    if isinstance(val, torch.Tensor) and key != "step":
-                        out[f"state:{n}:{key}"] = to_numpy(val)
-        for n, b in t.torch_model.named_buffers():
-            if b.is_floating_point():
-                out[f"buffer:{n}"] = to_numpy(b)
-        return out
-
-
-def step_scheduler(scheduler: Any, loss_value: float) -> None:
-    """Step an lr scheduler of either side; ReduceLROnPlateau is stepped with the loss."""
-    if scheduler is None:
-        return
-    if type(scheduler).__name__ == "ReduceLROnPlateau":
-        scheduler.step(loss_value)
-    else:
-        scheduler.step()
-
-
-@contextmanager
-def torch_threads(n: int) -> Iterator[None]:
-    """Run the block with ``n`` torch intra-op threads, restoring the previous count."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(n)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
-
-
-def _kind(tensor: str) -> str:
-    return tensor.split(":", 1)[0] if ":" in tensor else tensor
+def _step_rows(base: dict[str, Any], step: int, mine: dict[str, np.ndarray],
+               ref: dict[str, np.ndarray], again: dict[str, np.ndarray],
+               tol: Tolerance) -> list[dict[str, Any]]:
+    """The rows of one step: every tensor both sides recorded, in refbp's order."""
+    losses = (float(mine["loss"]), float(ref["loss"]))
+    rows = []
+    for tensor, a in mine.items():
+        if tensor not in ref:
+            continue
+        noise = (discrepancy(again[tensor], ref[tensor], tol).normwise if tensor in again
+                 else float("nan"))
+        rows.append(metric_row(base, step=step, tensor=tensor,
+                               d=discrepancy(a, ref[tensor], tol), numel=int(np.size(a)),
+                               losses=losses, noise_normwise=noise))
+    return rows
 
 
 def execute(trial: Trial, base: dict[str, Any], tol: Tolerance, result: ScenarioResult, *,
@@ -267,57 +133,25 @@ def execute(trial: Trial, base: dict[str, Any], tol: Tolerance, result: Scenario
     moves from itself on that tensor when only the thread count changes -- the noise floor
     against which the refbp discrepancy can be read.
     """
-    model, loss, opt, sched = trial.model, trial.loss, trial.optimizer, trial.scheduler
-    names = [n for n, _, _ in pair_parameters(model, trial.torch_model)]
-    tside = _TorchSide(trial, names)
-    nside = _TorchSide(noise, names) if noise is not None else None
+    names = [n for n, _, _ in pair_parameters(trial.model, trial.torch_model)]
+    refbp_side, torch_side = RefbpSide(trial), TorchSide(trial, names)
+    noise_side = TorchSide(noise, names) if noise is not None else None
     attributed = False
     for step, idx in enumerate(trial.batches, start=1):
         xb, yb = trial.x[idx], trial.y[idx]
-        state = model.state_dict()
-        model.zero_grad()
-        out = model(xb)
-        lval = np.asarray(loss(out, yb))
-        gx = model.backward(loss.backward())
-        ref = tside.forward_backward(xb, yb)
-        mine: dict[str, np.ndarray] = {"loss": lval, "output": out, "grad_input": gx}
-        for n, p in model.named_parameters():
-            mine[f"grad:{n}"] = np.zeros_like(p.data) if p.grad is None else p.grad
-        losses = (float(lval), float(ref["loss"]))
-        noise_ref: dict[str, np.ndarray] = {}
-        if nside is not None:
+        mine, ref = refbp_side.step(xb, yb), torch_side.step(xb, yb)
+        again: dict[str, np.ndarray] = {}
+        if noise_side is not None:
             with torch_threads(noise_threads):
-                noise_ref = nside.forward_backward(xb, yb)
-        if opt is not None:
-            opt.step()
-            step_scheduler(sched, losses[0])
-            for n, p in model.named_parameters():
-                mine[f"param:{n}"] = p.data
-            for n, p in model.named_parameters():
-                for key, val in opt.state.get(p, {}).items():
-                    if isinstance(val, np.ndarray) and key != "step":
-                        mine[f"state:{n}:{key}"] = val
-        ref.update(tside.update(losses[1]))
-        if nside is not None:
-            with torch_threads(noise_threads):
-                noise_ref.update(nside.update(float(noise_ref["loss"])))
-        for n, b in model.named_buffers():
-            if b.dtype.kind == "f":
-                mine[f"buffer:{n}"] = b
-        rows: list[dict[str, Any]] = []
-        for tensor, a in mine.items():
-            if tensor not in ref:
-                continue
-            r = _row(base, step, tensor, _kind(tensor), discrepancy(a, ref[tensor], tol),
-                     int(np.size(a)), losses)
-            if tensor in noise_ref:
-                r["noise_normwise"] = discrepancy(noise_ref[tensor], ref[tensor], tol).normwise
-            rows.append(r)
-            is_grad = r["kind"] in ("grad", "grad_input")
-            if is_grad and not r["passed"] and not r["nonfinite"] and not attributed:
+                again = noise_side.step(xb, yb)
+        rows = _step_rows(base, step, mine, ref, again, tol)
+        for r in rows:
+            if (r["kind"] in ("grad", "grad_input") and not r["passed"] and not r["nonfinite"]
+                    and not attributed):
                 attributed = True
-                r["attribution"] = _attribute(model, loss, state, xb, yb, tensor, a,
-                                              ref[tensor])
+                r["attribution"] = _attribute(trial.model, trial.loss, refbp_side.state_before,
+                                              xb, yb, r["tensor"], mine[r["tensor"]],
+                                              ref[r["tensor"]])
         result.rows.extend(rows)
         if any(r["nonfinite"] for r in rows):
             break
@@ -336,11 +170,11 @@ def run_guarded(s: Scenario, base: dict[str, Any],
         work(result)
     except Exception as exc:  # recorded as a failing row, with the traceback's last frame
         step = (result.rows[-1]["step"] + 1) if result.rows else 1
-        row = _error_row(base, step, exc)
+        text = f"{type(exc).__name__}: {exc}".strip()
         tb = traceback.extract_tb(exc.__traceback__)
         if tb:
-            row["explanation"] += f" (at {tb[-1].filename.split('/')[-1]}:{tb[-1].lineno})"
-        result.rows.append(row)
+            text += f" (at {tb[-1].filename.split('/')[-1]}:{tb[-1].lineno})"
+        result.rows.append(error_row(base, step=step, explanation=text))
     result.wall_time = time.perf_counter() - start
     return result
 
@@ -351,7 +185,6 @@ def run_scenario(s: Scenario, *, suite: str = "", noise_floor: bool = False) -> 
     ``noise_floor=True`` also measures torch against itself with another thread count
     (column ``noise_normwise``; see :func:`execute`).
     """
-    base = _base_row(s)
-    base["suite"] = suite
+    base = scenario_row(s, suite)
     return run_guarded(s, base, lambda result: execute(
         build_trial(s), base, s.tol, result, noise=build_trial(s) if noise_floor else None))

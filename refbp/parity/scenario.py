@@ -11,7 +11,6 @@ outputs and every gradient, no update.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -19,7 +18,7 @@ import numpy as np
 
 from refbp._checks import FLOAT_DTYPES
 from refbp.errors import printable
-from refbp.tolerances import Tolerance, tolerance_for
+from refbp.tolerances import Tolerance, check_overrides, tolerance_for
 
 BATCHING_MODES = ("batch", "sgd", "minibatch")
 DEFAULT_BATCH_SIZE = 8
@@ -94,13 +93,10 @@ class Scenario:
         if self.optimizer is None and self.steps != 1:
             raise ValueError(f"scenario {self.name}: an op check (no optimizer) has one step, "
                              f"got steps={self.steps}")
-        unknown = set(self.tolerance) - {"normwise", "rtol", "atol"}
-        if unknown:
-            raise ValueError(f"scenario {self.name}: unknown tolerance keys {sorted(unknown)}; "
-                             "expected normwise, rtol, atol")
+        check_overrides(self.tolerance, f"scenario {self.name}: ")
 
     def _check_numbers(self) -> None:
-        """Seed, steps, batch size and tolerances: exact types and ranges (no coercion)."""
+        """Seed, steps and batch size: exact types and ranges (no coercion)."""
         for key, low, high in (("seed", 0, MAX_SEED), ("steps", 1, None)):
             value = getattr(self, key)
             if not _is_int(value) or value < low or (high is not None and value >= high):
@@ -113,11 +109,6 @@ class Scenario:
         if self.batching == "sgd" and b not in (None, 1):
             raise ValueError(f"scenario {self.name}: batching 'sgd' uses one sample per step; "
                              f"batch_size must be 1 or left out, got {b}")
-        for key, value in self.tolerance.items():
-            if (isinstance(value, bool) or not isinstance(value, int | float)
-                    or not math.isfinite(value) or value < 0):
-                raise ValueError(f"scenario {self.name}: tolerance {key} must be a finite "
-                                 f"number >= 0, got {value!r}")
 
     @property
     def tol(self) -> Tolerance:

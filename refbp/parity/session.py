@@ -10,8 +10,9 @@ from concurrent.futures import ProcessPoolExecutor
 
 import pandas as pd
 
-from refbp.parity.runner import ScenarioResult, run_scenario, torch_threads
+from refbp.parity.runner import ScenarioResult, run_scenario
 from refbp.parity.scenario import Scenario
+from refbp.parity.trial import torch_threads
 
 
 def select(scenarios: Iterable[Scenario], pattern: str | None = None, *,

@@ -92,6 +92,15 @@ def op_scenarios() -> list[Scenario]:
         out.append(_op("batchnorm", [Spec("BatchNorm1d", {"num_features": 5})], Spec("MSELoss"),
                        _REG, dt, "BatchNorm1d in training mode (batch statistics, running "
                        "mean and unbiased running variance)"))
+        out.append(_op("layernorm", [Spec("LayerNorm", {"normalized_shape": 5})],
+                       Spec("MSELoss"), DataSpec("regression", n=16, features=5, outputs=5,
+                                                 extra={"scale": 30.0}), dt,
+                       "LayerNorm over the last dimension (weight and bias)"))
+        out.append(_op("layernorm-noaffine",
+                       [Spec("Linear", {"in_features": 5, "out_features": 6}),
+                        Spec("LayerNorm", {"normalized_shape": 6, "elementwise_affine": False})],
+                       Spec("MSELoss"), DataSpec("regression", n=16, features=5, outputs=6), dt,
+                       "LayerNorm without weight and bias, after a Linear layer"))
         for name, pre, loss, data in LOSSES:
             out.append(_op(name, pre or [Spec("Identity")], loss, data, dt,
                            f"{loss.describe()} op check"))

@@ -13,7 +13,11 @@ records one row of kind ``error`` (metrics NaN, ``passed`` False, the exception 
 Metric columns are the fields of ``refbp.metrics.Discrepancy`` (refbp is ``a``, torch is the
 reference ``b``): ``max_abs``, ``max_rel``, ``normwise`` = ||a-b|| / max(||b||, tiny),
 ``tol_ratio`` = max |a-b| / (atol + rtol |b|) (> 1 fails), ``cosine``, and at the worst element
-``worst_index``, ``refbp_value``, ``torch_value``.
+``worst_index``, ``refbp_value``, ``torch_value``, and ``max_ulp``.
+
+Rows are built only here: :func:`scenario_fields` (the columns naming a scenario and its
+tolerance), :func:`metric_row` (one compared tensor) and :func:`error_row` (a scenario that
+raised); :func:`tensor_kind` gives the ``kind`` of a tensor name.
 """
 
 from __future__ import annotations
@@ -25,16 +29,24 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from refbp.tolerances import TOLERANCES
+from refbp.metrics import Discrepancy
+from refbp.tolerances import TOLERANCES, Tolerance
+
+NAN = float("nan")
 
 
 @dataclass(frozen=True)
 class Column:
-    """One column of the results table: name, pandas dtype, meaning."""
+    """One column of the results table: name, pandas dtype, meaning.
+
+    ``required=False`` marks a column added after the first reports were written: a table
+    without it is still valid and gets the column filled with NaN by :func:`coerce_results`.
+    """
 
     name: str
     dtype: str
     description: str
+    required: bool = True
 
 
 COLUMNS: list[Column] = [
@@ -68,6 +80,10 @@ COLUMNS: list[Column] = [
     Column("torch_loss", "float64", "loss of this step on the torch side (all rows of the step)"),
     Column("attribution", "str", "'' or which side finite differences agree with"),
     Column("explanation", "str", "'' or a convention/exception explaining a mismatch"),
+    Column("max_ulp", "float64", "largest ULP distance between a and b in their own dtype "
+           "(NaN when the dtypes differ or for an error row)", required=False),
+    Column("noise_normwise", "float64", "normwise change of torch against itself with another "
+           "thread count (NaN unless the run measured a noise floor)", required=False),
 ]
 
 COLUMN_NAMES: list[str] = [c.name for c in COLUMNS]
@@ -85,7 +101,7 @@ def validate_results(df: pd.DataFrame) -> None:
     """
     if not isinstance(df, pd.DataFrame):
         raise TypeError(f"results must be a pandas DataFrame, got {type(df).__name__}")
-    missing = [c for c in COLUMN_NAMES if c not in df.columns]
+    missing = [c.name for c in COLUMNS if c.required and c.name not in df.columns]
     if missing:
         raise ValueError(f"results table is missing column(s) {missing}; "
                          f"expected columns (refbp.report.schema.COLUMNS): {COLUMN_NAMES}")
@@ -95,6 +111,8 @@ def validate_results(df: pd.DataFrame) -> None:
             raise ValueError(f"results column {name!r} has unknown value(s) {bad}; "
                              f"expected one of {list(allowed)}")
     for col in COLUMNS:
+        if col.name not in df.columns:
+            continue
         if col.dtype in ("int64", "bool") and df[col.name].isna().any():
             raise ValueError(f"results column {col.name!r} ({col.dtype}) has missing values "
                              f"in {int(df[col.name].isna().sum())} row(s)")
@@ -114,11 +132,14 @@ def coerce_results(df: pd.DataFrame) -> pd.DataFrame:
     """Validate, then return a copy with the canonical dtypes and column order.
 
     Columns of ``COLUMNS`` come first in their documented order, extra columns follow.
-    Missing strings become ``''``.
+    Missing strings become ``''``; a missing optional column is filled with NaN.
     """
     validate_results(df)
     out = pd.DataFrame(index=pd.RangeIndex(len(df)))
     for col in COLUMNS:
+        if col.name not in df.columns:
+            out[col.name] = np.full(len(df), np.nan)
+            continue
         values = df[col.name].reset_index(drop=True)
         if col.dtype == "str":
             values = values.fillna("").astype(str)
@@ -135,6 +156,54 @@ def coerce_results(df: pd.DataFrame) -> pd.DataFrame:
         if extra not in out.columns:
             out[extra] = df[extra].reset_index(drop=True)
     return out
+
+
+def tensor_kind(tensor: str) -> str:
+    """The ``kind`` of a tensor name: ``grad:0.weight`` -> ``grad``, ``loss`` -> ``loss``.
+
+    Raises ValueError for a name whose kind is not one of ``KINDS``.
+    """
+    kind = tensor.split(":", 1)[0]
+    if kind not in KINDS:
+        raise ValueError(f"tensor {tensor!r} has unknown kind {kind!r}; expected one of "
+                         f"{list(KINDS)}")
+    return kind
+
+
+def scenario_fields(*, scenario: str, suite: str, model: str, loss: str, optimizer: str,
+                    batching: str, dtype: str, seed: int, tol: Tolerance) -> dict[str, Any]:
+    """The columns shared by every row of a scenario: its description and tolerance."""
+    return {"scenario": scenario, "suite": suite, "model": model, "loss": loss,
+            "optimizer": optimizer, "batching": batching, "dtype": dtype, "seed": seed,
+            "rtol": tol.rtol, "atol": tol.atol, "normwise_tol": tol.normwise}
+
+
+def metric_row(base: dict[str, Any], *, step: int, tensor: str, d: Discrepancy, numel: int,
+               losses: tuple[float, float], explanation: str = "",
+               noise_normwise: float = NAN) -> dict[str, Any]:
+    """One row comparing a tensor: ``base`` (:func:`scenario_fields`) plus the metrics of ``d``.
+
+    ``losses`` are the step's (refbp, torch) losses.
+    """
+    row = dict(base)
+    row.update(step=step, tensor=tensor, kind=tensor_kind(tensor), numel=numel,
+               max_abs=d.max_abs, max_rel=d.max_rel, normwise=d.normwise,
+               tol_ratio=d.tol_ratio, cosine=d.cosine, worst_index=str(tuple(d.worst_index)),
+               refbp_value=d.a_value, torch_value=d.b_value, nonfinite=d.nonfinite,
+               passed=d.passed, refbp_loss=losses[0], torch_loss=losses[1], attribution="",
+               explanation=explanation, max_ulp=d.max_ulp, noise_normwise=noise_normwise)
+    return row
+
+
+def error_row(base: dict[str, Any], *, step: int, explanation: str) -> dict[str, Any]:
+    """The one row of a scenario that raised: metrics NaN, ``passed`` False."""
+    row = dict(base)
+    row.update(step=step, tensor="error", kind="error", numel=0, max_abs=NAN, max_rel=NAN,
+               normwise=NAN, tol_ratio=NAN, cosine=NAN, worst_index="", refbp_value=NAN,
+               torch_value=NAN, nonfinite=False, passed=False, refbp_loss=NAN,
+               torch_loss=NAN, attribution="", explanation=explanation, max_ulp=NAN,
+               noise_normwise=NAN)
+    return row
 
 
 def failure_message(row: Any) -> str:
@@ -171,28 +240,27 @@ def synthetic_results(scenarios: Sequence[str] = ("mlp_mse", "clf_ce"), *, steps
     """
     tol = TOLERANCES[dtype]
     rng = np.random.default_rng(seed)
-    tensors = [("loss", "loss"), ("output", "output"), ("grad_input", "grad_input")]
-    tensors += [(f"{k}:{p}", k) for k in ("grad", "param") for p in params]
-    tensors += [(f"state:{p}:exp_avg", "state") for p in params]
+    tensors = ["loss", "output", "grad_input"]
+    tensors += [f"{k}:{p}" for k in ("grad", "param") for p in params]
+    tensors += [f"state:{p}:exp_avg" for p in params]
     rows: list[dict[str, Any]] = []
     for scenario in scenarios:
+        base = scenario_fields(scenario=scenario, suite="synthetic", model="Linear(3, 2)",
+                               loss="MSELoss()", optimizer="Adam(lr=0.01)",
+                               batching="minibatch(4)", dtype=dtype, seed=seed, tol=tol)
         for step in range(1, steps + 1):
             loss = float(np.exp(-0.3 * step))
-            for tensor, kind in tensors:
+            for tensor in tensors:
                 ratio = float(rng.uniform(1e-8, 1e-6))
                 value = float(rng.standard_normal())
                 diff = ratio * (tol.atol + tol.rtol * abs(value))
-                rows.append({
-                    "scenario": scenario, "suite": "synthetic", "model": "Linear(3, 2)",
-                    "loss": "MSELoss()", "optimizer": "Adam(lr=0.01)",
-                    "batching": "minibatch(4)", "dtype": dtype, "seed": seed, "step": step,
-                    "tensor": tensor, "kind": kind, "numel": 1 if kind == "loss" else 6,
-                    "max_abs": diff, "max_rel": diff / max(abs(value), 1e-300),
-                    "normwise": ratio * tol.normwise / 2, "tol_ratio": ratio,
-                    "cosine": 1.0, "worst_index": "()" if kind == "loss" else "(0, 1)",
-                    "refbp_value": value + diff, "torch_value": value, "nonfinite": False,
-                    "passed": True, "rtol": tol.rtol, "atol": tol.atol,
-                    "normwise_tol": tol.normwise, "refbp_loss": loss * (1 + 1e-15),
-                    "torch_loss": loss, "attribution": "", "explanation": "",
-                })
+                scalar = tensor == "loss"
+                d = Discrepancy(max_abs=diff, max_rel=diff / max(abs(value), 1e-300),
+                                normwise=ratio * tol.normwise / 2, tol_ratio=ratio,
+                                cosine=1.0, worst_index=() if scalar else (0, 1),
+                                a_value=value + diff, b_value=value, nonfinite=False,
+                                passed=True)
+                rows.append(metric_row(base, step=step, tensor=tensor, d=d,
+                                       numel=1 if scalar else 6,
+                                       losses=(loss * (1 + 1e-15), loss)))
     return coerce_results(pd.DataFrame(rows))

@@ -15,6 +15,7 @@ from typing import Any
 import pandas as pd
 
 from refbp.report.schema import KINDS, failure_message
+from refbp.tolerances import normwise_waived
 
 Table = tuple[list[str], list[list[str]]]
 """A rendered table: header cells and rows of cells (plain text, not escaped)."""
@@ -41,14 +42,13 @@ def _kinds_present(df: pd.DataFrame) -> list[str]:
 def decisive_normwise(df: pd.DataFrame) -> pd.Series:
     """The normwise error, left out (NaN) where the absolute floor waived it.
 
-    A row whose every |a - b| <= atol passes on the absolute floor (``refbp.tolerances``) even
-    when its normwise figure exceeds the tolerance: the reference is zero up to rounding (e.g.
-    a converged gradient) and the figure divides noise by noise. Such a figure would make a
-    passing scenario look like the worst one, so summaries skip it; every other normwise value
-    is kept as measured.
+    A row whose every |a - b| <= atol passes on the absolute floor even when its normwise
+    figure exceeds the tolerance (``refbp.tolerances.normwise_waived``). Such a figure would
+    make a passing scenario look like the worst one, so summaries skip it; every other
+    normwise value is kept as measured.
     """
-    waived = (df["max_abs"] <= df["atol"]) & (df["normwise"] > df["normwise_tol"])
-    return df["normwise"].mask(waived)
+    return df["normwise"].mask(normwise_waived(df["max_abs"], df["normwise"], atol=df["atol"],
+                                               normwise_tol=df["normwise_tol"]))
 
 
 def scenario_summary(df: pd.DataFrame) -> pd.DataFrame:
@@ -88,7 +88,7 @@ def scenario_summary(df: pd.DataFrame) -> pd.DataFrame:
     g = df.groupby("scenario", sort=False)
     out["worst_normwise"] = g["normwise"].max()
     out["worst_tol_ratio"] = g["tol_ratio"].max()
-    if "noise_normwise" in df.columns and df["noise_normwise"].notna().any():
+    if df["noise_normwise"].notna().any():
         # rows whose normwise figure was waived (reference zero up to rounding) are left out
         # here too: their noise figure divides noise by noise
         noise = df["noise_normwise"].where(df["normwise"].notna())

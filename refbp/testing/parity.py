@@ -29,22 +29,16 @@ import pandas as pd
 import torch
 
 from refbp import nn as rnn
-from refbp.data import epoch_indices
+from refbp.data import step_batches, stream_rng
 from refbp.mirror import SSELossTorch, as_tensor, from_torch
 from refbp.mirror.optim import to_torch_optimizer
 from refbp.nn.module import Module, Parameter
 from refbp.parity.build import build_optimizer
-from refbp.parity.runner import (
-    ScenarioResult,
-    Trial,
-    _base_row,
-    describe_failure,
-    execute,
-    pair_parameters,
-    run_guarded,
-)
+from refbp.parity.runner import ScenarioResult, execute, run_guarded, scenario_row
 from refbp.parity.scenario import DataSpec, Scenario, Spec
 from refbp.parity.session import results_frame
+from refbp.parity.trial import Trial, pair_parameters
+from refbp.report.schema import failure_message as row_message
 from refbp.testing._inputs import (
     check_positive_int,
     check_same_batch,
@@ -52,6 +46,7 @@ from refbp.testing._inputs import (
     float_data,
     target_data,
 )
+from refbp.tolerances import check_overrides
 
 _SKIP_ARGS = {"self", "dtype", "generator", "inplace"}
 _TORCH_DTYPES = {"float32": torch.float32, "float64": torch.float64}
@@ -106,22 +101,8 @@ def _batch_plan(n: int, steps: int, batch_size: int | None, seed: int) -> list[n
     """Index arrays of every step: the full batch, or seeded shuffled mini-batch epochs."""
     if batch_size is None:
         return [np.arange(n, dtype=np.int64) for _ in range(steps)]
-    rng = np.random.default_rng(seed)
-    plan: list[np.ndarray] = []
-    while len(plan) < steps:
-        plan.extend(epoch_indices(n, mode="minibatch", batch_size=batch_size, rng=rng))
-    return plan[:steps]
-
-
-def _check_tolerance(overrides: dict[str, float | None]) -> dict[str, float]:
-    out = {}
-    for key, value in overrides.items():
-        if value is None:
-            continue
-        if isinstance(value, bool) or not isinstance(value, int | float) or not value >= 0:
-            raise ValueError(f"{key} must be a non-negative number, got {value!r}")
-        out[key] = float(value)
-    return out
+    return step_batches(n, steps, mode="minibatch", batch_size=batch_size,
+                        rng=stream_rng(seed))
 
 
 def _check_weights(tmodel: torch.nn.Module, what: str) -> None:
@@ -188,7 +169,9 @@ def run_parity(torch_model: torch.nn.Module, inputs: Any, targets: Any, *, loss:
     check_positive_int(batch_size, "batch_size", allow_none=True)
     if isinstance(seed, bool) or not isinstance(seed, int | np.integer):
         raise TypeError(f"seed must be an int, got {type(seed).__name__}")
-    tolerance = _check_tolerance({"rtol": rtol, "atol": atol, "normwise": normwise})
+    tolerance = check_overrides({k: v for k, v in
+                                 (("rtol", rtol), ("atol", atol), ("normwise", normwise))
+                                 if v is not None})
     opt_spec = _optimizer_spec(optimizer)
     x = float_data(inputs, "inputs", dt)
     y = target_data(targets, dt)
@@ -221,8 +204,7 @@ def run_parity(torch_model: torch.nn.Module, inputs: Any, targets: Any, *, loss:
     opt = build_optimizer(s, model)
     topt = None if opt is None else to_torch_optimizer(opt, [tp for _, _, tp in pairs])
     trial = Trial(model, rloss, opt, None, tmodel, tloss, topt, None, x, y, batches)
-    base = _base_row(s)
-    base["suite"] = suite
+    base = scenario_row(s, suite)
     # a side that raises is recorded as a failing row, reported by the caller
     return run_guarded(s, base, lambda result: execute(trial, base, s.tol, result))
 
@@ -234,9 +216,9 @@ def failure_message(result: ScenarioResult, *, limit: int = 5) -> str:
         return f"refbp vs torch: scenario {result.scenario.name} passed"
     first = failing[0]
     if first["kind"] == "error":
-        return describe_failure(first)
+        return row_message(first)
     tol = result.scenario.tol
-    lines = [describe_failure(first),
+    lines = [row_message(first),
              f"{len(failing)} of {len(result.rows)} compared tensors failed; tolerance used "
              f"({result.scenario.dtype}): normwise <= {tol.normwise:.1e}, rtol={tol.rtol:.1e}, "
              f"atol={tol.atol:.1e}"]

@@ -1,0 +1,208 @@
+"""The trial of a parity run: both sides of a scenario, built and paired, and their batches.
+
+:func:`build_trial` builds the refbp objects from the scenario's specs
+(``refbp.parity.build``) and their stock torch twins (``refbp.mirror``) with identical weights;
+:func:`pair_parameters` pairs the parameters of the two models in registration order. The
+batch order of every step is drawn from the scenario's ``Stream.BATCHES`` random stream
+(``refbp.data``). :func:`step_scheduler` and :func:`torch_threads` are the two small rules both
+sides (and the noise-floor run) share. :class:`RefbpSide` and :class:`TorchSide` step one side
+of a trial batch by batch and return every recorded tensor as a NumPy array, under the same
+names.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+
+from refbp.data import Stream, step_batches, stream_rng
+from refbp.mirror import as_tensor, to_numpy, to_torch
+from refbp.mirror.optim import to_torch_optimizer
+from refbp.nn.module import Module
+from refbp.parity.build import build_refbp
+from refbp.parity.scenario import Scenario
+
+__all__ = ["RefbpSide", "Side", "TorchSide", "Trial", "build_trial", "pair_parameters",
+           "scenario_batches", "step_scheduler", "torch_threads"]
+
+
+@dataclass
+class Trial:
+    """The concrete objects of one parity run: both sides, the data and the batch order."""
+
+    model: Module
+    loss: Module
+    optimizer: Any
+    scheduler: Any
+    torch_model: torch.nn.Module
+    torch_loss: torch.nn.Module
+    torch_optimizer: torch.optim.Optimizer | None
+    torch_scheduler: Any
+    x: np.ndarray
+    y: np.ndarray
+    batches: list[np.ndarray]
+
+
+def scenario_batches(s: Scenario, n: int) -> list[np.ndarray]:
+    """The index batches of every step of ``s``, cycling shuffled epochs of ``n`` samples."""
+    return step_batches(n, s.steps, mode=s.batching,  # type: ignore[arg-type]
+                        batch_size=s.batch_size, rng=stream_rng(s.seed, Stream.BATCHES))
+
+
+def pair_parameters(model: Module, tmodel: torch.nn.Module) -> list[tuple[str, Any, Any]]:
+    """(refbp name, refbp Parameter, torch Parameter) in registration order, shapes checked."""
+    mine = list(model.named_parameters())
+    theirs = list(tmodel.named_parameters())
+    if len(mine) != len(theirs):
+        raise ValueError(f"refbp model has {len(mine)} parameters, torch model {len(theirs)}")
+    out = []
+    for (n, p), (tn, tp) in zip(mine, theirs, strict=True):
+        if tuple(tp.shape) != p.shape:
+            raise ValueError(f"parameter {n} has shape {p.shape} in refbp but {tn} has "
+                             f"{tuple(tp.shape)} in torch")
+        out.append((n, p, tp))
+    return out
+
+
+def build_trial(s: Scenario) -> Trial:
+    """Build both sides of a scenario: refbp objects from the specs, torch twins from them."""
+    r = build_refbp(s)
+    tmodel = to_torch(r.model)
+    topt = None
+    if r.optimizer is not None:
+        topt = to_torch_optimizer(r.optimizer,
+                                  [tp for _, _, tp in pair_parameters(r.model, tmodel)])
+    tsched = None
+    if s.scheduler is not None:
+        tsched = getattr(torch.optim.lr_scheduler, s.scheduler.type)(topt, **s.scheduler.args)
+    return Trial(r.model, r.loss, r.optimizer, r.scheduler, tmodel, to_torch(r.loss), topt,
+                 tsched, r.x, r.y, scenario_batches(s, r.x.shape[0]))
+
+
+def step_scheduler(scheduler: Any, loss_value: float) -> None:
+    """Step an lr scheduler of either side; ReduceLROnPlateau is stepped with the loss."""
+    if scheduler is None:
+        return
+    if type(scheduler).__name__ == "ReduceLROnPlateau":
+        scheduler.step(loss_value)
+    else:
+        scheduler.step()
+
+
+@contextmanager
+def torch_threads(n: int) -> Iterator[None]:
+    """Run the block with ``n`` torch intra-op threads, restoring the previous count."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
+class Side(ABC):
+    """One side of a trial: every recorded tensor of a step, by name, as NumPy arrays."""
+
+    @abstractmethod
+    def forward_backward(self, xb: np.ndarray, yb: np.ndarray) -> dict[str, np.ndarray]:
+        """Loss, output, input gradient and parameter gradients on one batch."""
+
+    @abstractmethod
+    def update(self, loss_value: float) -> dict[str, np.ndarray]:
+        """Optimizer and scheduler step; returns parameters, state arrays and float buffers."""
+
+    def step(self, xb: np.ndarray, yb: np.ndarray) -> dict[str, np.ndarray]:
+        """Forward/backward on the batch, then the update with this side's own loss."""
+        out = self.forward_backward(xb, yb)
+        out.update(self.update(float(out["loss"])))
+        return out
+
+
+class RefbpSide(Side):
+    """The refbp half of a trial, stepped batch by batch.
+
+    Tensors: ``loss``, ``output``, ``grad_input``, ``grad:<param>`` from the forward/backward
+    pass, then (after the update) ``param:<param>``, ``state:<param>:<key>`` and
+    ``buffer:<name>`` for float buffers. ``state_before`` holds the model's state dict before
+    the last forward pass (for finite-difference attribution).
+    """
+
+    def __init__(self, trial: Trial) -> None:
+        self.trial = trial
+        self.state_before: dict[str, np.ndarray] = {}
+
+    def forward_backward(self, xb: np.ndarray, yb: np.ndarray) -> dict[str, np.ndarray]:
+        t = self.trial
+        self.state_before = t.model.state_dict()
+        t.model.zero_grad()
+        out = t.model(xb)
+        lval = np.asarray(t.loss(out, yb))
+        gx = t.model.backward(t.loss.backward())
+        res: dict[str, np.ndarray] = {"loss": lval, "output": out, "grad_input": gx}
+        for n, p in t.model.named_parameters():
+            res[f"grad:{n}"] = np.zeros_like(p.data) if p.grad is None else p.grad
+        return res
+
+    def update(self, loss_value: float) -> dict[str, np.ndarray]:
+        t = self.trial
+        out: dict[str, np.ndarray] = {}
+        if t.optimizer is not None:
+            t.optimizer.step()
+            step_scheduler(t.scheduler, loss_value)
+            for n, p in t.model.named_parameters():
+                out[f"param:{n}"] = p.data
+            for n, p in t.model.named_parameters():
+                for key, val in t.optimizer.state.get(p, {}).items():
+                    if isinstance(val, np.ndarray) and key != "step":
+                        out[f"state:{n}:{key}"] = val
+        for n, b in t.model.named_buffers():
+            if b.dtype.kind == "f":
+                out[f"buffer:{n}"] = b
+        return out
+
+
+class TorchSide(Side):
+    """The torch half of a trial, stepped batch by batch; tensors come back as NumPy arrays.
+
+    Tensor names follow the refbp parameter names ``names`` (paired in registration order).
+    """
+
+    def __init__(self, trial: Trial, names: list[str]) -> None:
+        self.trial = trial
+        self.params = dict(zip(names, trial.torch_model.parameters(), strict=True))
+
+    def forward_backward(self, xb: np.ndarray, yb: np.ndarray) -> dict[str, np.ndarray]:
+        t = self.trial
+        xt = as_tensor(xb, requires_grad=True)
+        t.torch_model.zero_grad()
+        ot = t.torch_model(xt)
+        lt = t.torch_loss(ot, as_tensor(yb))
+        lt.backward()
+        out = {"loss": to_numpy(lt), "output": to_numpy(ot), "grad_input": to_numpy(xt.grad)}
+        for n, tp in self.params.items():
+            out[f"grad:{n}"] = (np.zeros(tuple(tp.shape), dtype=out["output"].dtype)
+                                if tp.grad is None else to_numpy(tp.grad))
+        return out
+
+    def update(self, loss_value: float) -> dict[str, np.ndarray]:
+        t = self.trial
+        out: dict[str, np.ndarray] = {}
+        if t.torch_optimizer is not None:
+            t.torch_optimizer.step()
+            step_scheduler(t.torch_scheduler, loss_value)
+            for n, tp in self.params.items():
+                out[f"param:{n}"] = to_numpy(tp)
+            for n, tp in self.params.items():
+                for key, val in t.torch_optimizer.state.get(tp, {}).items():
+                    if isinstance(val, torch.Tensor) and key != "step":
+                        out[f"state:{n}:{key}"] = to_numpy(val)
+        for n, b in t.torch_model.named_buffers():
+            if b.is_floating_point():
+                out[f"buffer:{n}"] = to_numpy(b)
+        return out
