@@ -13,7 +13,7 @@ names.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from refbp.data import Stream, step_batches, stream_rng
+from refbp.data import Stream, iter_step_batches, stream_rng
 from refbp.mirror import as_tensor, to_numpy, to_torch
 from refbp.mirror.optim import to_torch_optimizer
 from refbp.nn.module import Module
@@ -46,13 +46,15 @@ class Trial:
     torch_scheduler: Any
     x: np.ndarray
     y: np.ndarray
-    batches: list[np.ndarray]
+    batches: Iterable[np.ndarray]
+    """The index batch of each step, in order; iterated once (generated lazily)."""
 
 
-def scenario_batches(s: Scenario, n: int) -> list[np.ndarray]:
-    """The index batches of every step of ``s``, cycling shuffled epochs of ``n`` samples."""
-    return step_batches(n, s.steps, mode=s.batching,  # type: ignore[arg-type]
-                        batch_size=s.batch_size, rng=stream_rng(s.seed, Stream.BATCHES))
+def scenario_batches(s: Scenario, n: int) -> Iterator[np.ndarray]:
+    """The index batches of every step of ``s``, cycling shuffled epochs of ``n`` samples,
+    generated lazily (a long run holds one epoch of indices, not the whole plan)."""
+    return iter_step_batches(n, s.steps, mode=s.batching,  # type: ignore[arg-type]
+                             batch_size=s.batch_size, rng=stream_rng(s.seed, Stream.BATCHES))
 
 
 def pair_parameters(model: Module, tmodel: torch.nn.Module) -> list[tuple[str, Any, Any]]:
