@@ -150,7 +150,8 @@ def check_report_target(out_dir: str | os.PathLike[str], *, create_parent: bool 
     Raises :class:`ReportWriteError` when ``out_dir`` is a symlink, a file, a non-empty
     directory that is not a refbp report, or when its parent cannot be written (a parent that
     does not exist yet is created only with ``create_parent=True``; otherwise its nearest
-    existing ancestor must be writable). Nothing else is written.
+    existing ancestor must be writable: a temporary directory is created there and removed at
+    once). Nothing else is written.
     """
     out = Path(out_dir).absolute()
     _check_replaceable(out)
@@ -166,8 +167,11 @@ def check_report_target(out_dir: str | os.PathLike[str], *, create_parent: bool 
         existing = existing.parent
     if not existing.is_dir():
         raise ReportWriteError(f"cannot write the report {out}: {existing} is not a directory")
-    if not os.access(existing, os.W_OK | os.X_OK):
-        raise ReportWriteError(f"cannot write the report {out}: {existing} is not writable")
+    try:  # a real probe: os.access says yes to root even on read-only file systems
+        os.rmdir(tempfile.mkdtemp(prefix=f".{out.name}.probe-", dir=existing))
+    except OSError as exc:
+        raise ReportWriteError(f"cannot write the report {out}: {existing} is not writable "
+                               f"({exc.strerror or exc})") from exc
     return out
 
 
