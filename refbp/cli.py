@@ -185,7 +185,10 @@ def cmd_run(args: argparse.Namespace) -> int:
                               wall_time_s=time.perf_counter() - t0,
                               extra={"suite": suite, "scenarios": len(scenarios),
                                      "jobs": args.jobs, "torch_threads": TORCH_THREADS})
-    path = write_report(df, args.out, prov)
+    try:
+        path = write_report(df, args.out, prov)
+    except OSError as exc:  # e.g. a full disk after the run: the old report is left intact
+        raise CLIError(f"cannot write the report {args.out}: {exc.strerror or exc}") from exc
     summary = scenario_summary(df)
     _print_summary(summary)
     failed = [r for r in results if not r.passed]
@@ -352,6 +355,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except Terminated:
         _error("terminated (SIGTERM)")
         return EXIT_TERMINATED
+    except MemoryError:
+        _error("error: out of memory; reduce the sizes (steps, data, layers) or the number of "
+               "--jobs")
+        return EXIT_USAGE
     except Exception as exc:  # a bug in refbp: short message, traceback on request
         if os.environ.get("REFBP_TRACEBACK"):
             import traceback
