@@ -8,8 +8,12 @@ from __future__ import annotations
 
 import argparse
 import math
+from collections.abc import Callable
+from typing import TypeVar
 
 from refbp.parity.scenario import MAX_SEED
+
+T = TypeVar("T", int, float)
 
 
 def _int(text: str) -> int:
@@ -29,41 +33,26 @@ def _float(text: str) -> float:
     return value
 
 
-def positive_int(text: str) -> int:
-    """An integer >= 1 (``--steps``, ``--jobs``)."""
-    value = _int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
-    return value
+def _checked(convert: Callable[[str], T], ok: Callable[[T], bool], requirement: str,
+             name: str) -> Callable[[str], T]:
+    """An argparse type: ``convert`` the text, then require ``ok(value)``."""
+    def parse(text: str) -> T:
+        value = convert(text)
+        if not ok(value):
+            raise argparse.ArgumentTypeError(f"must be {requirement}, got {text}")
+        return value
+
+    parse.__name__ = name
+    return parse
 
 
-def seed(text: str) -> int:
-    """A seed: an integer with 0 <= seed < 2**63 (stored as int64 in the reports)."""
-    value = _int(text)
-    if not 0 <= value < MAX_SEED:
-        raise argparse.ArgumentTypeError(f"must be >= 0 and < 2**63, got {value}")
-    return value
-
-
-def positive_float(text: str) -> float:
-    """A finite number > 0 (``--timeout``)."""
-    value = _float(text)
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"must be > 0, got {text}")
-    return value
-
-
-def factor(text: str) -> float:
-    """A finite number > 1 (``compare --factor``)."""
-    value = _float(text)
-    if value <= 1:
-        raise argparse.ArgumentTypeError(f"must be > 1, got {text}")
-    return value
-
-
-def fraction(text: str) -> float:
-    """A finite number >= 0 (``compare --floor``)."""
-    value = _float(text)
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must be >= 0, got {text}")
-    return value
+positive_int = _checked(_int, lambda v: v >= 1, ">= 1", "positive_int")
+"""An integer >= 1 (``--steps``, ``--jobs``)."""
+seed = _checked(_int, lambda v: 0 <= v < MAX_SEED, ">= 0 and < 2**63", "seed")
+"""A seed: an integer with 0 <= seed < 2**63 (stored as int64 in the reports)."""
+positive_float = _checked(_float, lambda v: v > 0, "> 0", "positive_float")
+"""A finite number > 0 (``--timeout``)."""
+factor = _checked(_float, lambda v: v > 1, "> 1", "factor")
+"""A finite number > 1 (``compare --factor``)."""
+fraction = _checked(_float, lambda v: v >= 0, ">= 0", "fraction")
+"""A finite number >= 0 (``compare --floor``)."""
