@@ -119,3 +119,26 @@ def test_list_and_example(tmp_path: Path, capsys: pytest.CaptureFixture[str]) ->
     out = capsys.readouterr().out
     assert "torch autograd agrees: yes" in out
     assert list(tmp_path.glob("*.png"))
+
+
+def test_run_takes_defaults_from_tool_refbp(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                            capsys: pytest.CaptureFixture[str]) -> None:
+    # An exact-comparison override makes the (not bit-identical) float64 GELU check fail,
+    # while ReLU (bit-identical to torch) still passes: the override reached the scenarios.
+    (tmp_path / "pyproject.toml").write_text(
+        '[tool.refbp]\nk = "op-gelu and f64 and not tanh"\nout = "rep"\n'
+        "[tool.refbp.tolerances.float64]\nnormwise = 0.0\nrtol = 0.0\natol = 0.0\n")
+    monkeypatch.chdir(tmp_path)
+    assert main(["run", "-q"]) == 1
+    out = capsys.readouterr().out
+    assert "op-gelu-f64" in out and "0 passed, 1 failed" in out
+    assert (tmp_path / "rep" / "results.parquet").is_file()
+    assert main(["run", "-q", "-k", "op-relu and f64"]) == 0  # the flag wins over the file
+    out = capsys.readouterr().out
+    assert out.strip().startswith("1 passed, 0 failed")  # -q: no table for passing scenarios
+
+
+def test_run_rejects_a_malformed_keyword_expression(capsys: pytest.CaptureFixture[str],
+                                                    tmp_path: Path) -> None:
+    assert main(["run", "-k", "relu and", "--out", str(tmp_path / "x")]) == 2
+    assert "expected a word, 'not' or '(' at the end" in capsys.readouterr().err

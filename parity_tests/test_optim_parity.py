@@ -1,4 +1,5 @@
-"""refbp.optim against torch.optim (foreach=False), driven by the case table ``refbp.optim.cases``.
+"""refbp.optim against torch.optim (foreach=False), driven by the case table
+``refbp.parity.optim_cases``.
 
 Every run trains four small models at once, one parameter group each: an MLP
 (Linear(4,8)/Tanh/Linear(8,3)) with MSE and the same MLP as a 3-class classifier with
@@ -43,7 +44,8 @@ from refbp.mirror.optim import (
     optimizer_state_to_torch,
     to_torch_optimizer,
 )
-from refbp.optim.cases import CASES, OptimCase, cases_for, default_case
+from refbp.parity.optim_cases import CASES, OptimCase, cases_for, default_case
+from refbp.testing import assert_close
 from refbp.tolerances import tolerance_for
 
 pytestmark = pytest.mark.parity
@@ -260,8 +262,7 @@ def assert_same_state(sd: dict[str, Any], tsd: dict[str, Any]) -> None:
         for key, value in s.items():
             other = tsd["state"][pid][key]
             assert (value.dtype, value.shape) == (other.dtype, other.shape), (pid, key)
-            d = discrepancy(value, other, tolerance_for(other.dtype))
-            assert d.passed, f"refbp vs torch: state[{pid}][{key!r}]: {d}"
+            assert_close(value, other, name=f"state[{pid}][{key!r}]")
 
     def strip(sd: dict[str, Any]) -> list[dict[str, Any]]:
         return [{k: v for k, v in g.items() if k != "lr"} for g in sd["param_groups"]]
@@ -397,7 +398,7 @@ def test_closure_returns_the_same_loss_as_torch() -> None:
     traj = Trajectory(labels([task]))
     for step in range(3):
         loss, tloss = opt.step(closure), topt.step(tclosure)
-        d = discrepancy(np.array(loss), float(tloss.detach()), tolerance_for(np.float64))
-        assert d.passed, f"refbp vs torch closure loss at step {step}: {d}"
+        assert_close(np.array(loss), float(tloss.detach()), dtype="float64",
+                     name=f"closure loss at step {step}")
         traj.record(task.params, task.tparams)
     traj.check("closure")

@@ -1,66 +1,45 @@
 """The ``refbp`` command: run parity suites, list them, compare reports, run examples.
 
-Exit codes (every subcommand; :func:`main` is the one place that maps outcomes to them):
-
-====  ========================================================================================
-0     every case passes (``run``, ``check-*``: matches torch; ``compare``: no regression)
-1     a parity failure or a regression
-2     usage error: bad flag, bad or oversized file, invalid report, unusable user code,
-      unwritable or unsafe output, unknown scenario -- one line on stderr, never a traceback
-3     internal error in refbp: a short message (``REFBP_TRACEBACK=1`` prints the traceback)
-130   interrupted (Ctrl-C); 143 terminated (SIGTERM); one line, no traceback
-====  ========================================================================================
-
-A user error is any :class:`refbp.errors.UsageError` (``CLIError``, ``ScenarioFileError``,
-``ReportWriteError``, ``ReportFormatError``, ``UserCodeError``, ``LimitError``).
+Exit codes: see :mod:`refbp.exit_codes` (0 pass, 1 parity failure or regression, 2 usage
+error, 3 internal error, 130 interrupted, 143 terminated); :func:`main` maps every outcome
+through :func:`refbp.exit_codes.run_command`, the one place that does.
 """
 
 from __future__ import annotations
 
 import argparse
-import os
-import signal
 import sys
 import time
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Sequence
 from datetime import datetime, timezone
 from pathlib import Path
-from types import FrameType
 from typing import TYPE_CHECKING
 
 from refbp import argtypes
 from refbp.errors import UsageError, printable
+from refbp.exit_codes import EXIT_CODES_HELP, EXIT_FAILED, EXIT_OK, EXIT_USAGE, run_command
 
 if TYPE_CHECKING:
     import pandas as pd
 
 DEFAULT_OUT = Path("reports") / "latest"
-EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERNAL = 0, 1, 2, 3
-EXIT_INTERRUPTED, EXIT_TERMINATED = 130, 143
-EXIT_CODES_HELP = """exit codes:
-  0    all cases pass (run, check-*: matches torch; compare: no regression)
-  1    a parity failure or a regression
-  2    usage error: bad flag, bad file, invalid report, unusable user code, unwritable or
-       unsafe output, unknown scenario (one line, no traceback)
-  3    internal error in refbp (set REFBP_TRACEBACK=1 for the traceback)
-  130  interrupted (Ctrl-C); 143 terminated (SIGTERM)"""
 
 
 class CLIError(UsageError):
     """A user error: printed as ``refbp: error: ...`` with exit code 2."""
 
 
-class Terminated(BaseException):
-    """SIGTERM received (CI cancellation): unwinds like Ctrl-C, exit code 143."""
-
-
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="refbp",
         description="refbp: from-scratch NumPy backprop and optimizers, checked against PyTorch.",
-        epilog=EXIT_CODES_HELP, formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="`refbp run` takes its defaults from [tool.refbp] in the nearest pyproject.toml "
+        "(suite or scenarios, out, k, dtype, jobs, tolerances); flags win.\n\n"
+        + EXIT_CODES_HELP, formatter_class=argparse.RawDescriptionHelpFormatter,
     )
+    from refbp import __version__
+
+    p.add_argument("--version", action="version", version=f"refbp {__version__}")
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
 
     run = sub.add_parser("run", help="run a parity suite and write a report",
@@ -68,26 +47,31 @@ def _parser() -> argparse.ArgumentParser:
                          "report (results.parquet/csv, summary.md, report.html) and exit 1 "
                          "when any case is outside tolerance.")
     src = run.add_mutually_exclusive_group()
-    src.add_argument("--suite", default="quick", help="built-in suite (default: quick; see "
-                     "`refbp list`)")
+    src.add_argument("--suite", help="built-in suite (default: quick; see `refbp list`)")
     src.add_argument("--scenarios", type=Path, metavar="FILE",
                      help="run the scenarios of a TOML file instead of a suite")
-    run.add_argument("-k", dest="pattern", metavar="PATTERN",
-                     help="only scenarios whose name contains PATTERN (or matches the glob)")
+    run.add_argument("-k", dest="pattern", metavar="EXPRESSION",
+                     help="only scenarios whose name matches, as pytest's -k: "
+                     "case-insensitive substrings (or globs) with and/or/not and parentheses, "
+                     "e.g. -k 'adam and not f32'")
     run.add_argument("--dtype", choices=["float64", "float32"],
                      help="only scenarios of this dtype")
     run.add_argument("--seed", type=argtypes.seed,
                      help="override every scenario's seed (0 <= N < 2**63)")
     run.add_argument("--steps", type=argtypes.positive_int,
                      help="override every training scenario's steps (>= 1)")
-    run.add_argument("--out", type=Path, default=DEFAULT_OUT,
+    run.add_argument("--out", type=Path,
                      help=f"report directory (default: {DEFAULT_OUT}); an existing directory "
                      "is replaced only when it is empty or a previous refbp report")
-    run.add_argument("--jobs", type=argtypes.positive_int, default=1,
-                     help="parallel worker processes (>= 1)")
+    run.add_argument("--jobs", type=argtypes.positive_int,
+                     help="parallel worker processes (>= 1, default 1)")
     run.add_argument("--allow-large", action="store_true",
                      help="run scenarios beyond the stated size limits (refbp.limits: steps, "
                      "data and layer sizes, scenario file size)")
+    run.add_argument("-q", "--quiet", action="count", default=0,
+                     help="print only failing scenarios and the closing line")
+    run.add_argument("-v", "--verbose", action="count", default=0,
+                     help="also print each failing scenario's first failing row in full")
     run.add_argument("--no-progress", action="store_true", help="no progress bar")
     run.add_argument("--noise-floor", action="store_true",
                      help="also run torch with 2 threads and report how far torch moves from "
@@ -123,7 +107,33 @@ def _parser() -> argparse.ArgumentParser:
     return p
 
 
-def _scenarios(args: argparse.Namespace) -> tuple[list, str]:
+def _apply_config(args: argparse.Namespace) -> dict[str, dict[str, float]]:
+    """Fill unset ``run`` options from ``[tool.refbp]``; return its tolerance overrides."""
+    from refbp.config import ConfigError, load_config
+
+    try:
+        config = load_config()
+    except ConfigError as exc:
+        raise CLIError(str(exc)) from exc
+    if args.suite is None and args.scenarios is None:
+        if config.get("scenarios") is not None:
+            args.scenarios = config.get("scenarios")
+        else:
+            args.suite = config.get("suite", "quick")
+    for key, attr, default in (("k", "pattern", None), ("dtype", "dtype", None),
+                               ("out", "out", DEFAULT_OUT), ("jobs", "jobs", 1)):
+        if getattr(args, attr) is None:
+            setattr(args, attr, config.get(key, default))
+    if isinstance(args.jobs, bool) or not isinstance(args.jobs, int) or args.jobs < 1:
+        raise CLIError(f"jobs must be an integer >= 1, got {args.jobs!r} ([tool.refbp])")
+    args.out = Path(args.out)
+    return config.tolerances
+
+
+def _scenarios(args: argparse.Namespace, tolerances: dict[str, dict[str, float]]
+               ) -> tuple[list, str]:
+    from dataclasses import replace
+
     from refbp import limits
     from refbp.parity.session import select
     from refbp.parity.suites import get_suite
@@ -132,16 +142,24 @@ def _scenarios(args: argparse.Namespace) -> tuple[list, str]:
         from refbp.parity.toml import load_scenarios
 
         base = load_scenarios(args.scenarios, allow_large=args.allow_large)
-        suite = printable(args.scenarios.stem)
+        suite = printable(Path(args.scenarios).stem)
     else:
         try:
             base, suite = get_suite(args.suite), args.suite
         except ValueError as exc:
             raise CLIError(str(exc)) from exc
-    chosen = select(base, args.pattern, dtype=args.dtype, seed=args.seed, steps=args.steps)
+    from refbp.parity.keyword import KeywordError
+
+    try:
+        chosen = select(base, args.pattern, dtype=args.dtype, seed=args.seed, steps=args.steps)
+    except KeywordError as exc:
+        raise CLIError(str(exc)) from exc
     if not chosen:
         raise CLIError(f"no scenario of {suite!r} matches the selection "
                        f"(-k {args.pattern!r}, --dtype {args.dtype})")
+    if tolerances:
+        chosen = [replace(s, tolerance={**tolerances.get(s.dtype, {}), **s.tolerance})
+                  for s in chosen]
     if not args.allow_large:
         for s in chosen:
             limits.check_scenario(s)
@@ -173,8 +191,9 @@ def cmd_run(args: argparse.Namespace) -> int:
     from refbp.parity.session import TORCH_THREADS, results_frame, run_scenarios
     from refbp.report import collect_provenance, scenario_summary, write_report
 
+    tolerances = _apply_config(args)
     check_report_out(args.out)
-    scenarios, suite = _scenarios(args)
+    scenarios, suite = _scenarios(args, tolerances)
     started = datetime.now(timezone.utc)
     t0 = time.perf_counter()
     results = run_scenarios(scenarios, suite=suite, jobs=args.jobs,
@@ -190,22 +209,31 @@ def cmd_run(args: argparse.Namespace) -> int:
     except OSError as exc:  # e.g. a full disk after the run: the old report is left intact
         raise CLIError(f"cannot write the report {args.out}: {exc.strerror or exc}") from exc
     summary = scenario_summary(df)
-    _print_summary(summary)
+    _print_summary(summary, quiet=args.quiet > 0, verbose=args.verbose > 0)
     failed = [r for r in results if not r.passed]
     print(f"\n{len(results) - len(failed)} passed, {len(failed)} failed "
           f"({time.perf_counter() - t0:.1f} s); report: {path}")
     return EXIT_FAILED if failed else EXIT_OK
 
 
-def _print_summary(summary: pd.DataFrame) -> None:
+def _print_summary(summary: pd.DataFrame, *, quiet: bool = False,
+                   verbose: bool = False) -> None:
+    """The per-scenario table: all scenarios, or (``quiet``) only the failing ones;
+    ``verbose`` prints the first failing row of each failing scenario in full below it."""
     import pandas as pd
 
     cols = [c for c in ("scenario", "dtype", "steps", "passed", "worst_normwise",
                         "worst_tol_ratio", "torch_noise_normwise", "first_failure")
             if c in summary.columns]
-    with pd.option_context("display.max_rows", None, "display.width", 200,
-                           "display.max_colwidth", 80, "display.float_format", "{:.2e}".format):
-        print(summary[cols].to_string(index=False))
+    shown = summary[~summary["passed"].astype(bool)] if quiet else summary
+    if not shown.empty:
+        with pd.option_context("display.max_rows", None, "display.width", 200,
+                               "display.max_colwidth", 80,
+                               "display.float_format", "{:.2e}".format):
+            print(shown[cols].to_string(index=False))
+    if verbose and "first_failure" in summary.columns:
+        for _, row in summary[~summary["passed"].astype(bool)].iterrows():
+            print(f"\n{row['scenario']}: {row['first_failure']}")
 
 
 def cmd_list(args: argparse.Namespace) -> int:
@@ -304,35 +332,6 @@ def _commands() -> dict[str, Callable[[argparse.Namespace], int]]:
             "example": cmd_example, **HANDLERS}
 
 
-def _error(message: str) -> None:
-    """One line on stderr, control characters escaped."""
-    print(f"refbp: {printable(message)}", file=sys.stderr)
-
-
-def _on_sigterm(signum: int, frame: FrameType | None) -> None:
-    raise Terminated()
-
-
-@contextmanager
-def _sigterm_unwinds() -> Iterator[None]:
-    """SIGTERM raises :class:`Terminated` in the main thread (so workers are cleaned up)."""
-    import threading
-
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    previous = signal.signal(signal.SIGTERM, _on_sigterm)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)
-
-
-def _quiet_stdout() -> None:
-    """Output piped into e.g. ``head`` was closed: drop further output quietly."""
-    os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command; return its exit code (see the module docstring for the table)."""
     parser = _parser()
@@ -340,34 +339,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command is None:
         parser.print_help()
         return EXIT_USAGE
-    try:
-        with _sigterm_unwinds():
-            return _commands()[args.command](args)
-    except UsageError as exc:
-        _error(f"error: {exc}")
-        return EXIT_USAGE
-    except BrokenPipeError:
-        _quiet_stdout()
-        return EXIT_OK
-    except KeyboardInterrupt:
-        _error("interrupted")
-        return EXIT_INTERRUPTED
-    except Terminated:
-        _error("terminated (SIGTERM)")
-        return EXIT_TERMINATED
-    except MemoryError:
-        _error("error: out of memory; reduce the sizes (steps, data, layers) or the number of "
-               "--jobs")
-        return EXIT_USAGE
-    except Exception as exc:  # a bug in refbp: short message, traceback on request
-        if os.environ.get("REFBP_TRACEBACK"):
-            import traceback
-
-            traceback.print_exc()
-        _error(f"internal error: {type(exc).__name__}: {exc} (this is a bug in refbp; set "
-               "REFBP_TRACEBACK=1 for the traceback)")
-        return EXIT_INTERNAL
-
+    return run_command(lambda: _commands()[args.command](args))
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -47,6 +47,7 @@ stream                  value  draws
 ``INIT``                0      layer initialisation (``refbp.parity.build``)
 ``DATA``                1      synthetic data sets (``refbp.parity.datagen``)
 ``BATCHES``             2      the batch order of a scenario (``refbp.parity.trial``)
+``DROPOUT``             3      the seed of torch's generator at each step (dropout masks)
 ``OPTIMIZER_PROBLEM``   8      parameters and gradients of an optimizer check (diagnose)
 ``LAYER_PROBLEM``       9      inputs and upstream gradients of a layer check (diagnose)
 ``LAYER_VALUES``        10     parameter values of a layer check (diagnose)
@@ -90,6 +91,7 @@ class Stream(IntEnum):
     INIT = 0
     DATA = 1
     BATCHES = 2
+    DROPOUT = 3
     OPTIMIZER_PROBLEM = 8
     LAYER_PROBLEM = 9
     LAYER_VALUES = 10

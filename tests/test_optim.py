@@ -13,8 +13,8 @@ import pytest
 from refbp import optim
 from refbp.metrics import discrepancy
 from refbp.nn.module import Parameter
-from refbp.optim.cases import CASES, cases_for, default_case, tensor_lr
 from refbp.optim.optimizer import Optimizer
+from refbp.parity.optim_cases import CASES, cases_for, default_case, tensor_lr
 from refbp.tolerances import tolerance_for
 
 F64 = tolerance_for(np.float64)

@@ -21,15 +21,29 @@ installed) imports it on first use.
 
 from __future__ import annotations
 
-from refbp.diagnose.catalog import Variant, catalog_frame, get_variant, variants_for
-from refbp.diagnose.check import check_layer, check_loss, check_optimizer
-from refbp.diagnose.diagnosis import Diagnosis, Divergence
-from refbp.diagnose.localize import Localization, localize
-from refbp.diagnose.noise import NoiseFloor, noise_floor, ulp_distance, ulp_histogram
-from refbp.diagnose.spec import UserCodeError, load_user, parse_options
+from typing import TYPE_CHECKING
 
+from refbp._lazy import lazy_exports
+
+_EXPORTS = {
+    "Variant": "catalog", "catalog_frame": "catalog", "get_variant": "catalog",
+    "variants_for": "catalog", "check_layer": "check", "check_loss": "check",
+    "check_optimizer": "check", "Diagnosis": "diagnosis", "Divergence": "diagnosis",
+    "Localization": "localization", "localize": "localization", "NoiseFloor": "noise",
+    "noise_floor": "noise", "ulp_distance": "noise", "ulp_histogram": "noise",
+    "UserCodeError": "spec", "load_user": "spec", "parse_options": "spec",
+}
 __all__ = [
     "Diagnosis", "Divergence", "Localization", "NoiseFloor", "UserCodeError", "Variant",
     "catalog_frame", "check_layer", "check_loss", "check_optimizer", "get_variant", "load_user",
     "localize", "noise_floor", "parse_options", "ulp_distance", "ulp_histogram", "variants_for",
 ]
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)
+
+if TYPE_CHECKING:
+    from refbp.diagnose.catalog import Variant, catalog_frame, get_variant, variants_for
+    from refbp.diagnose.check import check_layer, check_loss, check_optimizer
+    from refbp.diagnose.diagnosis import Diagnosis, Divergence
+    from refbp.diagnose.localization import Localization, localize
+    from refbp.diagnose.noise import NoiseFloor, noise_floor, ulp_distance, ulp_histogram
+    from refbp.diagnose.spec import UserCodeError, load_user, parse_options

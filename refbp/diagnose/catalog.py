@@ -5,64 +5,29 @@ description (phrased to follow "matches torch's X except ...") and a reference t
 convention comes from. Variants of a family are run on the same trajectory as the user's code
 when it disagrees with torch; the one that matches to float64 precision names the convention.
 
-The entries live in :mod:`refbp.diagnose.catalog_optim`, :mod:`~.catalog_layer` and
+The entries (:class:`Variant`, :class:`Family` in :mod:`refbp.diagnose.variant`) live in
+:mod:`refbp.diagnose.catalog_optim`, :mod:`~.catalog_layer` and
 :mod:`~.catalog_loss`; :func:`variants_for` and :func:`catalog_frame` read them.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from refbp.diagnose import catalog_layer, catalog_loss, catalog_optim
+from refbp.diagnose.variant import Family, Variant
 
 if TYPE_CHECKING:
     import pandas as pd
 
-
-def always(options: dict[str, Any]) -> bool:
-    """Predicate of variants that differ from torch under any options."""
-    return True
-
-
-@dataclass(frozen=True)
-class Variant:
-    """One named convention.
-
-    ``build`` makes the refbp implementation: for an optimizer ``build(params, options, like)``
-    (params: a list of Parameters), for a layer ``build(options)`` (a refbp Module whose
-    constructor arguments are torch's), for a loss ``build(options)`` returning a function
-    ``(pred, target) -> (loss, d loss / d pred)``. ``applies(options)`` says whether the
-    convention can differ from torch under these options (e.g. weight-decay conventions need
-    ``weight_decay > 0``).
-    """
-
-    name: str
-    families: tuple[str, ...]
-    description: str
-    reference: str
-    build: Callable[..., Any]
-    applies: Callable[[dict[str, Any]], bool] = field(default=always)
-
-
-@dataclass(frozen=True)
-class Family:
-    """The torch convention of one ``like`` name: its kind and the refbp reference builder."""
-
-    like: str
-    kind: str  # "optimizer", "layer" or "loss"
-    build: Callable[..., Any]
-    torch_options: frozenset[str] = frozenset()
+__all__ = ["Family", "Variant", "catalog_frame", "family", "get_variant", "variants_for"]
 
 
 def _all_variants() -> list[Variant]:
-    from refbp.diagnose import catalog_layer, catalog_loss, catalog_optim
-
     return [*catalog_optim.VARIANTS, *catalog_layer.VARIANTS, *catalog_loss.VARIANTS]
 
 
 def _all_families() -> dict[str, Family]:
-    from refbp.diagnose import catalog_layer, catalog_loss, catalog_optim
-
     fams = [*catalog_optim.FAMILIES, *catalog_layer.FAMILIES, *catalog_loss.FAMILIES]
     return {f.like: f for f in fams}
 

@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from refbp.diagnose.catalog import Family, Variant
+from refbp.diagnose.variant import Family, Variant
 from refbp.nn.batchnorm import BatchNorm1d
 from refbp.nn.linear import Linear
 

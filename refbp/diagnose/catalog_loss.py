@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from refbp.diagnose.catalog import Family, Variant
+from refbp.diagnose.variant import Family, Variant
 from refbp.nn import functional_act as fa
 from refbp.nn.loss import CrossEntropyLoss, MSELoss, SSELoss
 

@@ -26,7 +26,7 @@ from typing import Any
 
 import numpy as np
 
-from refbp.diagnose.catalog import Family, Variant
+from refbp.diagnose.variant import Family, Variant
 from refbp.nn.module import Parameter
 from refbp.optim import SGD, Adam, AdamW, RMSprop
 

@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from refbp.diagnose.catalog import Variant
+from refbp.diagnose.variant import Variant
 from refbp.metrics import Discrepancy, discrepancy
 from refbp.report.schema import COLUMN_NAMES, metric_row, scenario_fields
 from refbp.tolerances import TOLERANCES

@@ -6,6 +6,8 @@ never does.
 
 from __future__ import annotations
 
+import torch
+
 from refbp.mirror.compare import as_tensor, compare_loss, compare_module, to_numpy
 from refbp.mirror.modules import (
     Converter,
@@ -15,6 +17,9 @@ from refbp.mirror.modules import (
     supported_types,
     to_torch,
 )
+from refbp.versions import warn_if_unvalidated
+
+warn_if_unvalidated(torch.__version__)
 
 __all__ = [
     "Converter", "SSELossTorch", "as_tensor", "compare_loss", "compare_module", "from_torch",

@@ -184,6 +184,7 @@ def _register_builtins() -> None:
              "SiLU", "Sigmoid", "Tanh", "Softplus", "Softmax", "LogSoftmax", "MSELoss", "L1Loss",
              "HuberLoss", "SmoothL1Loss", "BCELoss", "BCEWithLogitsLoss", "CrossEntropyLoss",
              "NLLLoss"]
+    names += ["Dropout", "Dropout2d"]
     names += ["LayerNorm"]
     for n in names:
         register_converter(getattr(rnn, n), getattr(torch.nn, n))

@@ -87,6 +87,7 @@ class ReLU(_Activation):
         return F.relu_backward(grad, y)
 
     def extra_repr(self) -> str:
+        """The constructor arguments shown inside ``repr(module)``, as torch prints them."""
         return _inplace_repr(self.inplace)
 
 
@@ -118,6 +119,7 @@ class LeakyReLU(_Activation):
         return F.leaky_relu_backward(grad, x, float(self.negative_slope))
 
     def extra_repr(self) -> str:
+        """The constructor arguments shown inside ``repr(module)``, as torch prints them."""
         return f"negative_slope={self.negative_slope}{_inplace_repr(self.inplace, ', ')}"
 
 
@@ -151,6 +153,7 @@ class ELU(_Activation):
         return F.elu_backward(grad, x, float(self.alpha))
 
     def extra_repr(self) -> str:
+        """The constructor arguments shown inside ``repr(module)``, as torch prints them."""
         return f"alpha={self.alpha}{_inplace_repr(self.inplace, ', ')}"
 
 
@@ -190,6 +193,7 @@ class GELU(_Activation):
         return F.gelu_backward(grad, x, self.approximate)
 
     def extra_repr(self) -> str:
+        """The constructor arguments shown inside ``repr(module)``, as torch prints them."""
         return f"approximate={self.approximate!r}"
 
 
@@ -219,6 +223,7 @@ class SiLU(_Activation):
         return F.silu_backward(grad, x)
 
     def extra_repr(self) -> str:
+        """The constructor arguments shown inside ``repr(module)``, as torch prints them."""
         return _inplace_repr(self.inplace)
 
 
@@ -298,6 +303,7 @@ class Softplus(_Activation):
         return F.softplus_backward(grad, x, float(self.beta), float(self.threshold))
 
     def extra_repr(self) -> str:
+        """The constructor arguments shown inside ``repr(module)``, as torch prints them."""
         return f"beta={self.beta}, threshold={self.threshold}"
 
 
@@ -332,6 +338,7 @@ class Softmax(_Activation):
         return F.softmax_backward(grad, y, self.dim)
 
     def extra_repr(self) -> str:
+        """The constructor arguments shown inside ``repr(module)``, as torch prints them."""
         return f"dim={self.dim}"
 
 
@@ -363,4 +370,5 @@ class LogSoftmax(_Activation):
         return F.log_softmax_backward(grad, y, self.dim)
 
     def extra_repr(self) -> str:
+        """The constructor arguments shown inside ``repr(module)``, as torch prints them."""
         return f"dim={self.dim}"

@@ -151,6 +151,10 @@ class BatchNorm1d(Module):
         update_running(self.running_mean, self.running_var, mean, var, count, self._factor())
 
     def forward(self, x: Any) -> np.ndarray:
+        """Normalise ``x`` of shape (N, C) or (N, C, L) with the batch statistics (training) or the
+        running ones (eval), update the running statistics in training, cache what backward needs;
+        see the class docstring for the formulas.
+        """
         x = as_float_array(x, "BatchNorm1d input")
         if x.ndim not in (2, 3):
             raise ValueError(f"expected 2D or 3D input (got {x.ndim}D input)")
@@ -180,6 +184,9 @@ class BatchNorm1d(Module):
         return channels_back(y2, x.shape)
 
     def backward(self, grad_out: np.ndarray) -> np.ndarray:
+        """Input gradient through the normalisation (batch statistics included in training);
+        accumulates the gradients of ``weight`` and ``bias``.
+        """
         c = self._cache.load()
         if grad_out.shape != c["shape"]:
             raise ValueError(f"BatchNorm1d grad_out must have shape {c['shape']}, got "
@@ -194,5 +201,6 @@ class BatchNorm1d(Module):
         return channels_back(dx, c["shape"])
 
     def extra_repr(self) -> str:
+        """The constructor arguments shown inside ``repr(module)``, as torch prints them."""
         return (f"{self.num_features}, eps={self.eps}, momentum={self.momentum}, "
                 f"affine={self.affine}, track_running_stats={self.track_running_stats}")

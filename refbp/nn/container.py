@@ -26,6 +26,9 @@ class Sequential(Module):
             setattr(self, str(i), m)
 
     def append(self, module: Module) -> Sequential:
+        """Add ``module`` at the end, under the next integer name (as
+        ``torch.nn.Sequential.append``); returns ``self``.
+        """
         if not isinstance(module, Module):
             raise TypeError(f"Sequential.append takes a Module, got {type(module).__name__}")
         setattr(self, str(len(self)), module)
@@ -42,6 +45,7 @@ class Sequential(Module):
         return mods[idx]
 
     def forward(self, x: Any) -> np.ndarray:
+        """Apply the modules in order; each caches its own input for backward."""
         for m in self._modules.values():
             x = m(x)
         return x

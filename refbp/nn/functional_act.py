@@ -77,6 +77,7 @@ def sigmoid_backward(grad: np.ndarray, y: np.ndarray) -> np.ndarray:
 
 
 def tanh(x: np.ndarray) -> np.ndarray:
+    """``tanh(x)`` elementwise (NumPy's, correctly rounded to within 1 ulp)."""
     return np.tanh(x)
 
 
@@ -121,6 +122,7 @@ def softplus_backward(grad: np.ndarray, x: np.ndarray, beta: float,
 
 # -- GELU ----------------------------------------------------------------------------------
 def check_gelu_approximate(approximate: str) -> str:
+    """Validate GELU's ``approximate`` ('none' or 'tanh', torch's message otherwise); returns it."""
     if approximate not in GELU_APPROXIMATIONS:
         raise ValueError(
             f"approximate argument must be either none or tanh, got {approximate!r}"

@@ -65,43 +65,56 @@ def upstream_scale(g: np.ndarray, reduction: str, n: int) -> np.ndarray:
 
 # -- regression losses --------------------------------------------------------------------
 def mse(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """Elementwise squared error ``(x - y)^2``."""
     d = x - y
     return d * d
 
 
 def mse_grad(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """d/dx of ``(x - y)^2``: ``2 (x - y)``."""
     return 2 * (x - y)
 
 
 def sse(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """Elementwise half squared error ``0.5 (x - y)^2`` (the teaching material's SSE term)."""
     d = x - y
     return 0.5 * (d * d)
 
 
 def sse_grad(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """d/dx of ``0.5 (x - y)^2``: ``x - y``."""
     return x - y
 
 
 def l1(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """Elementwise absolute error ``|x - y|``."""
     return np.abs(x - y)
 
 
 def l1_grad(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """d/dx of ``|x - y|``: ``sign(x - y)``, 0 at the kink x = y as torch."""
     return np.sign(x - y)
 
 
 def huber(x: np.ndarray, y: np.ndarray, delta: float) -> np.ndarray:
+    """Elementwise Huber loss: ``0.5 z^2`` for ``z = |x - y| < delta``, else ``delta (z -
+    delta/2)``.
+    """
     z = np.abs(x - y)
     return np.where(z < delta, 0.5 * z * z, delta * (z - 0.5 * delta)).astype(x.dtype, copy=False)
 
 
 def huber_grad(x: np.ndarray, y: np.ndarray, delta: float) -> np.ndarray:
+    """d/dx of the Huber loss: ``x - y`` clipped to ``[-delta, delta]``."""
     d = x - y
     return np.where(d <= -delta, -delta, np.where(d >= delta, delta, d)).astype(x.dtype,
                                                                                copy=False)
 
 
 def smooth_l1(x: np.ndarray, y: np.ndarray, beta: float) -> np.ndarray:
+    """Elementwise smooth L1: ``0.5 z^2 / beta`` for ``z = |x - y| < beta``, else ``z - beta/2``;
+    plain L1 when ``beta == 0``.
+    """
     if beta == 0:
         return l1(x, y)
     z = np.abs(x - y)
@@ -109,6 +122,9 @@ def smooth_l1(x: np.ndarray, y: np.ndarray, beta: float) -> np.ndarray:
 
 
 def smooth_l1_grad(x: np.ndarray, y: np.ndarray, beta: float) -> np.ndarray:
+    """d/dx of smooth L1: ``(x - y) / beta`` clipped to ``[-1, 1]``; ``sign(x - y)`` when ``beta ==
+    0``.
+    """
     if beta == 0:
         return l1_grad(x, y)
     d = x - y

@@ -35,6 +35,7 @@ def manual_seed(seed: int) -> np.random.Generator:
 
 
 def default_generator() -> np.random.Generator:
+    """The generator used by the initialisers when none is passed (see :func:`manual_seed`)."""
     return _default
 
 
@@ -73,6 +74,9 @@ def calculate_gain(nonlinearity: str, param: float | None = None) -> float:
 
 
 def calculate_fan_in_and_fan_out(t: np.ndarray | Parameter) -> tuple[int, int]:
+    """``(fan_in, fan_out)`` of a weight of shape (out, in, *kernel) as torch computes them: ``in *
+    prod(kernel)``, ``out * prod(kernel)``; at least 2 dimensions.
+    """
     arr = _array(t)
     if arr.ndim < 2:
         raise ValueError(
@@ -91,6 +95,7 @@ def _fan(t: np.ndarray | Parameter, mode: str) -> int:
 
 def uniform_(t: Any, a: float = 0.0, b: float = 1.0,
              generator: np.random.Generator | None = None) -> Any:
+    """Fill ``t`` in place with U(a, b) draws from ``generator``; returns ``t``."""
     arr = _array(t)
     arr[...] = _gen(generator).uniform(a, b, size=arr.shape)
     return t
@@ -98,26 +103,31 @@ def uniform_(t: Any, a: float = 0.0, b: float = 1.0,
 
 def normal_(t: Any, mean: float = 0.0, std: float = 1.0,
             generator: np.random.Generator | None = None) -> Any:
+    """Fill ``t`` in place with N(mean, std^2) draws from ``generator``; returns ``t``."""
     arr = _array(t)
     arr[...] = _gen(generator).normal(mean, std, size=arr.shape)
     return t
 
 
 def constant_(t: Any, val: float) -> Any:
+    """Fill ``t`` in place with ``val``; returns ``t``."""
     _array(t)[...] = val
     return t
 
 
 def zeros_(t: Any) -> Any:
+    """Fill ``t`` in place with 0; returns ``t``."""
     return constant_(t, 0.0)
 
 
 def ones_(t: Any) -> Any:
+    """Fill ``t`` in place with 1; returns ``t``."""
     return constant_(t, 1.0)
 
 
 def xavier_uniform_(t: Any, gain: float = 1.0,
                     generator: np.random.Generator | None = None) -> Any:
+    """Glorot uniform: U(-b, b) with ``b = gain * sqrt(6 / (fan_in + fan_out))``; returns ``t``."""
     fan_in, fan_out = calculate_fan_in_and_fan_out(t)
     bound = math.sqrt(3.0) * gain * math.sqrt(2.0 / float(fan_in + fan_out))
     return uniform_(t, -bound, bound, generator)
@@ -125,6 +135,8 @@ def xavier_uniform_(t: Any, gain: float = 1.0,
 
 def xavier_normal_(t: Any, gain: float = 1.0,
                    generator: np.random.Generator | None = None) -> Any:
+    """Glorot normal: N(0, std^2) with ``std = gain * sqrt(2 / (fan_in + fan_out))``; returns ``t``.
+    """
     fan_in, fan_out = calculate_fan_in_and_fan_out(t)
     std = gain * math.sqrt(2.0 / float(fan_in + fan_out))
     return normal_(t, 0.0, std, generator)
@@ -133,6 +145,9 @@ def xavier_normal_(t: Any, gain: float = 1.0,
 def kaiming_uniform_(t: Any, a: float = 0.0, mode: str = "fan_in",
                      nonlinearity: str = "leaky_relu",
                      generator: np.random.Generator | None = None) -> Any:
+    """He uniform: U(-b, b) with ``b = gain * sqrt(3 / fan)``, ``gain = calculate_gain(nonlinearity,
+    a)`` and ``fan`` from ``mode``; returns ``t``.
+    """
     std = calculate_gain(nonlinearity, a) / math.sqrt(_fan(t, mode))
     bound = math.sqrt(3.0) * std
     return uniform_(t, -bound, bound, generator)
@@ -141,5 +156,8 @@ def kaiming_uniform_(t: Any, a: float = 0.0, mode: str = "fan_in",
 def kaiming_normal_(t: Any, a: float = 0.0, mode: str = "fan_in",
                     nonlinearity: str = "leaky_relu",
                     generator: np.random.Generator | None = None) -> Any:
+    """He normal: N(0, std^2) with ``std = gain / sqrt(fan)``, ``gain = calculate_gain(nonlinearity,
+    a)`` and ``fan`` from ``mode``; returns ``t``.
+    """
     std = calculate_gain(nonlinearity, a) / math.sqrt(_fan(t, mode))
     return normal_(t, 0.0, std, generator)

@@ -118,6 +118,9 @@ class LayerNorm(Module):
         self._cache = Cache("LayerNorm")
 
     def forward(self, x: Any) -> np.ndarray:
+        """Normalise ``x`` over its last ``len(normalized_shape)`` dimensions and apply the affine
+        transform; caches what backward needs (formulas in the class docstring).
+        """
         x = as_float_array(x, "LayerNorm input")
         check_normalized_input(x, self.normalized_shape)
         if self.weight is not None and x.dtype != self.weight.dtype:
@@ -132,6 +135,9 @@ class LayerNorm(Module):
         return y2.reshape(x.shape)
 
     def backward(self, grad_out: Any) -> np.ndarray:
+        """Input gradient through the per-sample normalisation; accumulates the gradients of
+        ``weight`` and ``bias``.
+        """
         c = self._cache.load()
         g = as_float_array(grad_out, "LayerNorm grad_out")
         if g.shape != c["shape"]:
@@ -147,5 +153,6 @@ class LayerNorm(Module):
         return layer_norm_rows_backward(g2, xhat, c["rstd"], w).reshape(c["shape"])
 
     def extra_repr(self) -> str:
+        """The constructor arguments shown inside ``repr(module)``, as torch prints them."""
         return (f"{self.normalized_shape}, eps={self.eps}, "
                 f"elementwise_affine={self.elementwise_affine}")

@@ -69,12 +69,16 @@ class Linear(Module):
         self.reset_parameters(generator)
 
     def reset_parameters(self, generator: np.random.Generator | None = None) -> None:
+        """Re-draw ``weight`` and ``bias`` from torch's default distribution,
+        U(-1/sqrt(in_features), 1/sqrt(in_features)).
+        """
         init.kaiming_uniform_(self.weight, a=math.sqrt(5), generator=generator)
         if self.bias is not None:
             bound = 1 / math.sqrt(self.in_features) if self.in_features > 0 else 0.0
             init.uniform_(self.bias, -bound, bound, generator)
 
     def forward(self, x: Any) -> np.ndarray:
+        """``y = x W^T + b`` for ``x`` of shape (*, in_features); caches ``x`` for backward."""
         x = as_float_array(x, "Linear input")
         check_last_dim(x, self.in_features, "Linear input")
         if x.dtype != self.weight.dtype:
@@ -106,6 +110,7 @@ class Linear(Module):
         return grad_out @ self.weight.data if input_grad else None
 
     def extra_repr(self) -> str:
+        """The constructor arguments shown inside ``repr(module)``, as torch prints them."""
         return (f"in_features={self.in_features}, out_features={self.out_features}, "
                 f"bias={self.bias is not None}")
 
@@ -117,9 +122,11 @@ class Identity(Module):
         super().__init__()
 
     def forward(self, x: Any) -> np.ndarray:
+        """Return ``x`` unchanged."""
         return as_float_array(x, "Identity input")
 
     def backward(self, grad_out: np.ndarray) -> np.ndarray:
+        """Return ``grad_out`` unchanged."""
         return grad_out
 
 
@@ -136,6 +143,8 @@ class Flatten(Module):
         self._cache = Cache("Flatten")
 
     def forward(self, x: Any) -> np.ndarray:
+        """Merge dimensions ``start_dim`` to ``end_dim`` of ``x`` into one; caches the input shape.
+        """
         x = as_float_array(x, "Flatten input")
         if x.ndim == 0:
             self._cache.save(shape=x.shape)
@@ -152,7 +161,9 @@ class Flatten(Module):
         return x.reshape(new_shape)
 
     def backward(self, grad_out: np.ndarray) -> np.ndarray:
+        """Reshape ``grad_out`` back to the cached input shape."""
         return grad_out.reshape(self._cache.load()["shape"])
 
     def extra_repr(self) -> str:
+        """The constructor arguments shown inside ``repr(module)``, as torch prints them."""
         return f"start_dim={self.start_dim}, end_dim={self.end_dim}"

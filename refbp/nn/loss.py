@@ -56,11 +56,13 @@ class Loss(Module):
         self._cache = Cache(type(self).__name__)
 
     def forward(self, input: Any, target: Any) -> np.ndarray:
+        """The reduced loss of ``input`` against ``target``; caches what :meth:`backward` needs."""
         value, cache = self._forward(input, target)
         self._cache.save(value_shape=value.shape, dtype=value.dtype, **cache)
         return value
 
     def backward(self, grad_out: Any = None) -> np.ndarray:
+        """d loss / d input of the last :meth:`forward`, with the input's shape and dtype."""
         cache = self._cache.load()
         return self._backward(self._upstream(grad_out, cache["value_shape"], cache["dtype"]),
                               cache)
@@ -87,6 +89,7 @@ class Loss(Module):
         raise NotImplementedError(f"{type(self).__name__} does not implement _backward")
 
     def extra_repr(self) -> str:
+        """The constructor arguments shown inside ``repr(module)``, as torch prints them."""
         return f"reduction={self.reduction!r}"
 
 
@@ -207,6 +210,7 @@ class HuberLoss(_ElementwiseLoss):
         return fl.huber_grad(x, y, self.delta)
 
     def extra_repr(self) -> str:
+        """The constructor arguments shown inside ``repr(module)``, as torch prints them."""
         return f"{super().extra_repr()}, delta={self.delta}"
 
 
@@ -233,6 +237,7 @@ class SmoothL1Loss(_ElementwiseLoss):
         return fl.smooth_l1_grad(x, y, self.beta)
 
     def extra_repr(self) -> str:
+        """The constructor arguments shown inside ``repr(module)``, as torch prints them."""
         return f"{super().extra_repr()}, beta={self.beta}"
 
 
@@ -337,6 +342,7 @@ class _ClassLoss(Loss):
                                  x.dtype)
 
     def extra_repr(self) -> str:
+        """The constructor arguments shown inside ``repr(module)``, as torch prints them."""
         return f"ignore_index={self.ignore_index}, {super().extra_repr()}"
 
 
@@ -440,4 +446,5 @@ class CrossEntropyLoss(_ClassLoss):
         return fce.class_back(grad, cache["ndim"]).astype(logp.dtype, copy=False)
 
     def extra_repr(self) -> str:
+        """The constructor arguments shown inside ``repr(module)``, as torch prints them."""
         return f"{super().extra_repr()}, label_smoothing={self.label_smoothing}"

@@ -47,10 +47,12 @@ class Parameter:
 
     @property
     def shape(self) -> tuple[int, ...]:
+        """Shape of the data array."""
         return self.data.shape
 
     @property
     def dtype(self) -> np.dtype:
+        """dtype of the data array (float32 or float64)."""
         return self.data.dtype
 
     def accumulate(self, g: np.ndarray, *, owned: bool = False) -> None:
@@ -124,22 +126,31 @@ class Module:
 
     # -- traversal ------------------------------------------------------------------------
     def named_children(self) -> Iterator[tuple[str, Module]]:
+        """``(name, module)`` of the direct submodules, in registration order."""
         yield from self._modules.items()
 
     def children(self) -> Iterator[Module]:
+        """The direct submodules, in registration order."""
         for _, m in self.named_children():
             yield m
 
     def named_modules(self, prefix: str = "") -> Iterator[tuple[str, Module]]:
+        """``(dotted name, module)`` of this module (name ``prefix``) and every submodule, depth
+        first.
+        """
         yield prefix, self
         for name, m in self._modules.items():
             yield from m.named_modules(f"{prefix}.{name}" if prefix else name)
 
     def modules(self) -> Iterator[Module]:
+        """This module and every submodule, depth first."""
         for _, m in self.named_modules():
             yield m
 
     def named_parameters(self, prefix: str = "") -> Iterator[tuple[str, Parameter]]:
+        """``(dotted name, parameter)`` of every parameter (each shared parameter once), keys as in
+        ``state_dict``.
+        """
         seen: set[int] = set()
         for mod_name, mod in self.named_modules(prefix):
             for name, p in mod._parameters.items():
@@ -149,10 +160,12 @@ class Module:
                 yield (f"{mod_name}.{name}" if mod_name else name), p
 
     def parameters(self) -> Iterator[Parameter]:
+        """Every parameter, in ``named_parameters`` order."""
         for _, p in self.named_parameters():
             yield p
 
     def named_buffers(self, prefix: str = "") -> Iterator[tuple[str, np.ndarray]]:
+        """``(dotted name, array)`` of every registered buffer that is not None."""
         for mod_name, mod in self.named_modules(prefix):
             for name, b in mod._buffers.items():
                 if b is not None:
@@ -160,11 +173,15 @@ class Module:
 
     # -- state ----------------------------------------------------------------------------
     def train(self, mode: bool = True) -> Module:
+        """Set training mode (``mode=True``) or eval mode on this module and all submodules; returns
+        ``self``.
+        """
         for m in self.modules():
             object.__setattr__(m, "training", bool(mode))
         return self
 
     def eval(self) -> Module:
+        """Set eval mode on this module and all submodules (``train(False)``); returns ``self``."""
         return self.train(False)
 
     def zero_grad(self, set_to_none: bool = True) -> None:
@@ -234,22 +251,29 @@ class Module:
         return self
 
     def double(self) -> Module:
+        """Convert parameters, gradients and float buffers to float64 in place; returns ``self``."""
         return self.to(np.float64)
 
     def float(self) -> Module:
+        """Convert parameters, gradients and float buffers to float32 in place; returns ``self``."""
         return self.to(np.float32)
 
     # -- computation ----------------------------------------------------------------------
     def forward(self, *args: Any) -> Any:
+        """Compute the output and cache what :meth:`backward` needs (each layer implements it)."""
         raise NotImplementedError(f"{type(self).__name__} does not implement forward")
 
     def backward(self, *args: Any, **kwargs: Any) -> Any:
+        """Given d loss / d output, return d loss / d input and accumulate into each
+        ``Parameter.grad`` (each layer implements it).
+        """
         raise NotImplementedError(f"{type(self).__name__} does not implement backward")
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         return self.forward(*args, **kwargs)
 
     def extra_repr(self) -> str:
+        """The constructor arguments shown inside ``repr(module)``, as torch prints them."""
         return ""
 
     def __repr__(self) -> str:
@@ -270,9 +294,11 @@ class Cache:
         self._values: dict[str, Any] | None = None
 
     def save(self, **values: Any) -> None:
+        """Keep the forward pass's ``values`` for the next backward."""
         self._values = values
 
     def load(self) -> dict[str, Any]:
+        """The values of the last forward pass; RuntimeError if there was none."""
         if self._values is None:
             raise RuntimeError(
                 f"{self._owner}.backward() called before forward(): run forward first"

@@ -13,7 +13,7 @@ are what the recursions approximate; ``step(epoch)`` (deprecated, warns) uses th
 
 Where things are: this module holds the chainable schedulers, ``CosineAnnealingWarmRestarts``
 and ``SequentialLR``; the ``LRScheduler`` base, ``OneCycleLR`` and ``ReduceLROnPlateau`` are
-implemented in ``refbp.optim._lr_sched_extra`` and re-exported here.
+implemented in ``refbp.optim.lr_scheduler_base`` and re-exported here.
 
 ``state_dict()`` holds every attribute except the optimizer, under torch's names (so a torch
 scheduler's state dict loads here and vice versa); lambdas are stored as ``None`` (callable
@@ -29,15 +29,15 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
-from refbp.optim._lr_sched_extra import (
+from refbp.optim.lr_scheduler_base import (
     EPOCH_DEPRECATION_WARNING,
     LRScheduler,
     OneCycleLR,
     ReduceLROnPlateau,
-    _check_optimizer,
-    _flag,
-    _per_group,
-    _set_group_value,
+    check_optimizer,
+    flag,
+    per_group,
+    set_group_value,
 )
 
 __all__ = [
@@ -55,9 +55,9 @@ class _LambdaScheduler(LRScheduler):
 
     def __init__(self, optimizer: Any, lr_lambda: LrLambda | list[LrLambda],
                  last_epoch: int = -1) -> None:
-        _check_optimizer(optimizer)
+        check_optimizer(optimizer)
         self.optimizer = optimizer
-        self.lr_lambdas: list[LrLambda] = _per_group(
+        self.lr_lambdas: list[LrLambda] = per_group(
             optimizer, lr_lambda, "Expected {expected} lr_lambdas, but got {got}")
         super().__init__(optimizer, last_epoch)
 
@@ -341,7 +341,7 @@ class CosineAnnealingWarmRestarts(LRScheduler):
             self.T_i = self.T_0
             self.T_cur = epoch
         self.last_epoch = math.floor(epoch)
-        with _flag(self, "_get_lr_called_within_step"):
+        with flag(self, "_get_lr_called_within_step"):
             values = self.get_lr()
         self._apply(values)
 
@@ -383,7 +383,7 @@ class SequentialLR(LRScheduler):
         self.last_epoch = last_epoch + 1
         self.optimizer = optimizer
         for group in optimizer.param_groups:
-            _set_group_value(group, "lr", group["initial_lr"])
+            set_group_value(group, "lr", group["initial_lr"])
         self.recursive_undo()
         idx = bisect_right(self._milestones, 0)
         self._schedulers[idx]._initial_step()
@@ -418,6 +418,7 @@ class SequentialLR(LRScheduler):
         return own
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        """Restore the state of this scheduler and of each of its child schedulers."""
         self._load_own_state(state_dict, "_schedulers")
         for sched, sd in zip(self._schedulers, state_dict["_schedulers"], strict=True):
             sched.load_state_dict(sd)

@@ -14,7 +14,14 @@ soft_targets        N(0, 1), (n, features)                softmax of N(0, 1) row
 probabilities       U(0, 1) with exact 0 and 1, (n, f)    U(0, 1) with exact 0 and 1, (n, f)
 extreme             0, +-1e-8, +-1, +-30, +-1e4 mixed     N(0, 1), (n, features)
 classification_kd   N(0, 1), (n, outputs, d)              int64 (n, d); ``extra: {d: 5}``
+images              smooth blobs, (n, features, H, W)     argmax(flat(X) W + noise), int64 (n,)
+image_regression    smooth blobs, (n, features, H, W)     flat(X) W + 0.1 noise, (n, outputs)
 ==================  ====================================  =====================================
+
+Images have ``features`` channels and ``extra: {height: 28, width: 28}`` (the defaults): each
+channel is the sum of three Gaussian blobs of random centre, width and sign plus 0.1 N(0, 1)
+pixel noise, so neighbouring pixels are correlated as in real images and max pooling sees
+distinct values (ties are exercised by the op checks, not by the data).
 
 ``extra`` may also carry ``ignore_index`` and ``ignore_fraction`` for classification targets
 (some targets set to ``ignore_index``) and ``scale`` to multiply X.
@@ -86,6 +93,29 @@ def _classification_kd(rng: np.random.Generator, s: DataSpec) -> tuple[np.ndarra
     return x, y
 
 
+def _blob_images(rng: np.random.Generator, s: DataSpec) -> np.ndarray:
+    h, w = int(s.extra.get("height", 28)), int(s.extra.get("width", 28))
+    yy, xx = np.meshgrid(np.arange(h), np.arange(w), indexing="ij")
+    shape = (s.n, s.features, 3)
+    cy, cx = rng.uniform(0, h, shape), rng.uniform(0, w, shape)
+    width = rng.uniform(1.0, max(h, w) / 3, shape)
+    sign = rng.choice([-1.0, 1.0], shape)
+    d2 = ((yy - cy[..., None, None]) ** 2 + (xx - cx[..., None, None]) ** 2)
+    blobs = sign[..., None, None] * np.exp(-d2 / (2 * width[..., None, None] ** 2))
+    return blobs.sum(axis=2) + 0.1 * rng.standard_normal((s.n, s.features, h, w))
+
+
+def _images(rng: np.random.Generator, s: DataSpec) -> tuple[np.ndarray, np.ndarray]:
+    x = _blob_images(rng, s)
+    y = np.argmax(_linear_target(rng, x.reshape(s.n, -1), s.outputs), axis=1)
+    return x, y.astype(np.int64)
+
+
+def _image_regression(rng: np.random.Generator, s: DataSpec) -> tuple[np.ndarray, np.ndarray]:
+    x = _blob_images(rng, s)
+    return x, _linear_target(rng, x.reshape(s.n, -1), s.outputs)
+
+
 GENERATORS: dict[str, Callable[[np.random.Generator, DataSpec],
                                tuple[np.ndarray, np.ndarray]]] = {
     "regression": _regression,
@@ -95,6 +125,8 @@ GENERATORS: dict[str, Callable[[np.random.Generator, DataSpec],
     "probabilities": _probabilities,
     "extreme": _extreme,
     "classification_kd": _classification_kd,
+    "images": _images,
+    "image_regression": _image_regression,
 }
 
 

@@ -35,6 +35,7 @@ from refbp.parity.trial import (
     Trial,
     build_trial,
     pair_parameters,
+    refbp_forward,
     torch_threads,
 )
 from refbp.report.schema import error_row, metric_row, scenario_fields
@@ -88,15 +89,18 @@ def scenario_row(s: Scenario, suite: str = "") -> dict[str, Any]:
 
 
 def _attribute(model: Module, loss: Module, state: dict[str, np.ndarray], xb: np.ndarray,
-               yb: np.ndarray, name: str, mine: np.ndarray, ref: np.ndarray) -> str:
-    """Say which side finite differences agree with for the gradient ``name``."""
+               yb: np.ndarray, name: str, mine: np.ndarray, ref: np.ndarray,
+               masks: list[np.ndarray] | None = None) -> str:
+    """Say which side finite differences agree with for the gradient ``name``.
+
+    Every forward pass of the finite differences uses the step's dropout ``masks``."""
     m = copy.deepcopy(model).to(np.float64)
     m.load_state_dict(state)
     lf = copy.deepcopy(loss).to(np.float64)
     x64 = xb.astype(np.float64)
     y64 = yb.astype(np.float64) if yb.dtype.kind == "f" else yb
     target = x64 if name == "grad_input" else dict(m.named_parameters())[name[5:]].data
-    num = numerical_gradient(lambda: float(lf(m(x64), y64)), target)
+    num = numerical_gradient(lambda: float(lf(refbp_forward(m, x64, masks), y64)), target)
     fd_tol = TOLERANCES["float64"]
     e_refbp = discrepancy(mine, num, fd_tol).normwise
     e_torch = discrepancy(ref, num, fd_tol).normwise
@@ -132,14 +136,32 @@ def execute(trial: Trial, base: dict[str, Any], tol: Tolerance, result: Scenario
     ``noise_threads`` intra-op threads, and every row gets ``noise_normwise``: how far torch
     moves from itself on that tensor when only the thread count changes -- the noise floor
     against which the refbp discrepancy can be read.
+
+    Each step runs the torch side first: a model with dropout draws its masks there (torch's
+    generator seeded for the step), and the refbp side of the step consumes the same masks
+    (``refbp.nn.dropout`` describes the mechanism).
     """
     names = [n for n, _, _ in pair_parameters(trial.model, trial.torch_model)]
-    refbp_side, torch_side = RefbpSide(trial), TorchSide(trial, names)
-    noise_side = TorchSide(noise, names) if noise is not None else None
+    sides = [TorchSide(trial, names)] + ([TorchSide(noise, names)] if noise is not None else [])
+    try:
+        _steps(trial, tol, result, base, sides, noise_threads)
+    finally:
+        for side in sides:
+            side.close()
+
+
+def _steps(trial: Trial, tol: Tolerance, result: ScenarioResult, base: dict[str, Any],
+           sides: list[TorchSide], noise_threads: int) -> None:
+    """The step loop of :func:`execute`: torch first (it draws the dropout masks), then refbp
+    with the same masks, then the noise-floor torch side if any."""
+    refbp_side, torch_side = RefbpSide(trial), sides[0]
+    noise_side = sides[1] if len(sides) > 1 else None
     attributed = False
     for step, idx in enumerate(trial.batches, start=1):
         xb, yb = trial.x[idx], trial.y[idx]
-        mine, ref = refbp_side.step(xb, yb), torch_side.step(xb, yb)
+        ref = torch_side.step(xb, yb)
+        refbp_side.masks = torch_side.masks
+        mine = refbp_side.step(xb, yb)
         again: dict[str, np.ndarray] = {}
         if noise_side is not None:
             with torch_threads(noise_threads):
@@ -151,7 +173,7 @@ def execute(trial: Trial, base: dict[str, Any], tol: Tolerance, result: Scenario
                 attributed = True
                 r["attribution"] = _attribute(trial.model, trial.loss, refbp_side.state_before,
                                               xb, yb, r["tensor"], mine[r["tensor"]],
-                                              ref[r["tensor"]])
+                                              ref[r["tensor"]], refbp_side.masks)
         result.rows.extend(rows)
         if any(r["nonfinite"] for r in rows):
             break

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import fnmatch
 import multiprocessing
 import sys
 from collections.abc import Iterable, Sequence
@@ -10,6 +9,7 @@ from concurrent.futures import ProcessPoolExecutor
 
 import pandas as pd
 
+from refbp.parity.keyword import keyword_matcher
 from refbp.parity.runner import ScenarioResult, run_scenario
 from refbp.parity.scenario import Scenario
 from refbp.parity.trial import torch_threads
@@ -18,15 +18,16 @@ from refbp.parity.trial import torch_threads
 def select(scenarios: Iterable[Scenario], pattern: str | None = None, *,
            dtype: str | None = None, seed: int | None = None,
            steps: int | None = None) -> list[Scenario]:
-    """Filter by ``-k`` pattern (substring, or glob when it has ``*?[``) and apply overrides.
+    """Filter by a ``-k`` expression (``refbp.parity.keyword``: case-insensitive substrings or
+    globs with ``and``/``or``/``not``) and apply overrides.
 
     With ``dtype`` only scenarios of that dtype are kept; ``seed``/``steps`` replace the
     scenario's own values.
     """
+    matches = keyword_matcher(pattern) if pattern else None
     out = []
     for s in scenarios:
-        if pattern and not (fnmatch.fnmatch(s.name, pattern) if any(c in pattern for c in "*?[")
-                            else pattern in s.name):
+        if matches is not None and not matches(s.name):
             continue
         if dtype is not None and s.dtype != dtype:
             continue

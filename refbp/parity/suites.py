@@ -4,8 +4,8 @@
   all gradients, extreme inputs included), every optimizer at least once on a regression MLP,
   a classifier with CrossEntropy and a binary classifier with BCEWithLogits, a few schedulers,
   and the teaching examples' models; each in float64 and float32.
-- ``full``: every optimizer case of ``refbp.optim.cases`` on a regression MLP and a classifier
-  for 100 steps, three seeds, both dtypes; every loss option; every op check.
+- ``full``: every optimizer case of ``refbp.parity.optim_cases`` on a regression MLP and a
+  classifier for 100 steps, three seeds, both dtypes; every loss option; every op check.
 """
 
 from __future__ import annotations
@@ -75,6 +75,21 @@ LOSSES: list[tuple[str, list[Spec], Spec, DataSpec]] = [
 ]
 
 
+def dropout_ops(dt: str) -> list[Scenario]:
+    """Dropout and Dropout2d in training mode: masks drawn by torch, fed to refbp."""
+    reg = DataSpec("regression", n=16, features=6, outputs=6)
+    return [
+        _op("dropout", [Spec("Dropout", {"p": 0.3})], Spec("MSELoss"), reg, dt,
+            "Dropout(0.3) in training mode, mask drawn by torch and fed to refbp"),
+        _op("dropout-p1", [Spec("Dropout", {"p": 1.0}), Spec("Dropout", {"p": 0.0})],
+            Spec("MSELoss"), reg, dt, "Dropout(1.0) zeroes, Dropout(0.0) keeps everything"),
+        _op("dropout2d", [Spec("Dropout2d", {"p": 0.5}), Spec("Flatten")], Spec("MSELoss"),
+            DataSpec("image_regression", n=6, features=3, outputs=36,
+                     extra={"height": 4, "width": 3}),
+            dt, "Dropout2d(0.5): one mask per (sample, channel) map"),
+    ]
+
+
 def op_scenarios() -> list[Scenario]:
     """Every layer and loss checked once per dtype: outputs and every gradient."""
     out: list[Scenario] = []
@@ -101,6 +116,7 @@ def op_scenarios() -> list[Scenario]:
                         Spec("LayerNorm", {"normalized_shape": 6, "elementwise_affine": False})],
                        Spec("MSELoss"), DataSpec("regression", n=16, features=5, outputs=6), dt,
                        "LayerNorm without weight and bias, after a Linear layer"))
+        out += dropout_ops(dt)
         for name, pre, loss, data in LOSSES:
             out.append(_op(name, pre or [Spec("Identity")], loss, data, dt,
                            f"{loss.describe()} op check"))
@@ -197,6 +213,11 @@ def training_scenarios(dtype: str) -> list[Scenario]:
                                     Spec("Linear", {"in_features": 16, "out_features": 3})),
               Spec("MSELoss"), Spec("SGD", {"lr": 0.05, "momentum": 0.9}), REG_DATA, dtype,
               description="MLP with BatchNorm1d: running statistics compared every step"),
+        train("mlp-dropout-adam", (Spec("Linear", {"in_features": 4, "out_features": 16}),
+                                   Spec("ReLU"), Spec("Dropout", {"p": 0.2}),
+                                   Spec("Linear", {"in_features": 16, "out_features": 3})),
+              Spec("CrossEntropyLoss"), Spec("Adam", {"lr": 0.01}), CLS_DATA, dtype,
+              description="MLP with Dropout: a fresh torch mask every step, fed to refbp"),
         train("mlp-steplr", mlp(4, 16, 3), Spec("MSELoss"), Spec("SGD", {"lr": 0.1}), REG_DATA,
               dtype, scheduler=Spec("StepLR", {"step_size": 5, "gamma": 0.5}),
               description="SGD with StepLR"),
@@ -227,7 +248,7 @@ def full() -> list[Scenario]:
     losses diverges, and a diverging trajectory amplifies rounding without bound. Those options
     are checked step by step with identical gradients in parity_tests/test_optim_parity.py.
     """
-    from refbp.optim.cases import CASES
+    from refbp.parity.optim_cases import CASES
 
     out = op_scenarios()
     for dt in DTYPES:

@@ -8,13 +8,18 @@ batch order of every step is drawn from the scenario's ``Stream.BATCHES`` random
 sides (and the noise-floor run) share. :class:`RefbpSide` and :class:`TorchSide` step one side
 of a trial batch by batch and return every recorded tensor as a NumPy array, under the same
 names.
+
+Dropout: torch draws the masks (stock modules, its CPU generator seeded at every step from the
+scenario's ``Stream.DROPOUT`` stream); the :class:`TorchSide` reads them as they are drawn
+(``refbp.mirror.dropout.DropoutMaskTap``) and the :class:`RefbpSide` forward pass of the same
+step consumes them (``refbp.nn.dropout.feed_masks``). So the torch side of a step runs first.
 """
 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from typing import Any
 
@@ -23,13 +28,15 @@ import torch
 
 from refbp.data import Stream, iter_step_batches, stream_rng
 from refbp.mirror import as_tensor, to_numpy, to_torch
+from refbp.mirror.dropout import DropoutMaskTap, step_generator
 from refbp.mirror.optim import to_torch_optimizer
+from refbp.nn.dropout import feed_masks
 from refbp.nn.module import Module
 from refbp.parity.build import build_refbp
 from refbp.parity.scenario import Scenario
 
 __all__ = ["RefbpSide", "Side", "TorchSide", "Trial", "build_trial", "pair_parameters",
-           "scenario_batches", "step_scheduler", "torch_threads"]
+           "refbp_forward", "scenario_batches", "step_scheduler", "torch_threads"]
 
 
 @dataclass
@@ -48,6 +55,7 @@ class Trial:
     y: np.ndarray
     batches: Iterable[np.ndarray]
     """The index batch of each step, in order; iterated once (generated lazily)."""
+    seed: int = 0
 
 
 def scenario_batches(s: Scenario, n: int) -> Iterator[np.ndarray]:
@@ -84,7 +92,7 @@ def build_trial(s: Scenario) -> Trial:
     if s.scheduler is not None:
         tsched = getattr(torch.optim.lr_scheduler, s.scheduler.type)(topt, **s.scheduler.args)
     return Trial(r.model, r.loss, r.optimizer, r.scheduler, tmodel, to_torch(r.loss), topt,
-                 tsched, r.x, r.y, scenario_batches(s, r.x.shape[0]))
+                 tsched, r.x, r.y, scenario_batches(s, r.x.shape[0]), s.seed)
 
 
 def step_scheduler(scheduler: Any, loss_value: float) -> None:
@@ -138,12 +146,15 @@ class RefbpSide(Side):
     def __init__(self, trial: Trial) -> None:
         self.trial = trial
         self.state_before: dict[str, np.ndarray] = {}
+        self.masks: list[np.ndarray] | None = None
 
     def forward_backward(self, xb: np.ndarray, yb: np.ndarray) -> dict[str, np.ndarray]:
+        """As :meth:`Side.forward_backward`; the dropout masks of ``masks`` (set from the
+        torch side of the step) are fed to the forward pass when not ``None``."""
         t = self.trial
         self.state_before = t.model.state_dict()
         t.model.zero_grad()
-        out = t.model(xb)
+        out = refbp_forward(t.model, xb, self.masks)
         lval = np.asarray(t.loss(out, yb))
         gx = t.model.backward(t.loss.backward())
         res: dict[str, np.ndarray] = {"loss": lval, "output": out, "grad_input": gx}
@@ -178,12 +189,20 @@ class TorchSide(Side):
     def __init__(self, trial: Trial, names: list[str]) -> None:
         self.trial = trial
         self.params = dict(zip(names, trial.torch_model.parameters(), strict=True))
+        self.tap = DropoutMaskTap(trial.torch_model)
+        self.seeds = stream_rng(trial.seed, Stream.DROPOUT)
+        self.masks: list[np.ndarray] | None = None
 
     def forward_backward(self, xb: np.ndarray, yb: np.ndarray) -> dict[str, np.ndarray]:
+        """As :meth:`Side.forward_backward`. A model with dropout runs with torch's generator
+        seeded for the step; the masks it drew are left in ``masks`` (else ``None``)."""
         t = self.trial
         xt = as_tensor(xb, requires_grad=True)
         t.torch_model.zero_grad()
-        ot = t.torch_model(xt)
+        seed = int(self.seeds.integers(2**62))
+        with step_generator(seed) if self.tap.active else nullcontext():
+            ot = t.torch_model(xt)
+        self.masks = self.tap.take() if self.tap.active else None
         lt = t.torch_loss(ot, as_tensor(yb))
         lt.backward()
         out = {"loss": to_numpy(lt), "output": to_numpy(ot), "grad_input": to_numpy(xt.grad)}
@@ -208,3 +227,13 @@ class TorchSide(Side):
             if b.is_floating_point():
                 out[f"buffer:{n}"] = to_numpy(b)
         return out
+
+    def close(self) -> None:
+        """Remove the dropout hooks from the torch model."""
+        self.tap.remove()
+
+
+def refbp_forward(model: Module, x: np.ndarray, masks: list[np.ndarray] | None) -> Any:
+    """``model(x)``, consuming the dropout ``masks`` in draw order when given."""
+    with feed_masks(masks) if masks is not None else nullcontext():
+        return model(x)

@@ -22,9 +22,11 @@ import numpy as np
 import pandas as pd
 
 import refbp
+from refbp.versions import is_validated
 
 PROVENANCE_KEYS: tuple[str, ...] = (
-    "refbp", "numpy", "pandas", "torch", "python", "platform", "cpu", "blas", "git_commit",
+    "refbp", "numpy", "pandas", "torch", "torch_validated", "python", "platform", "cpu", "blas",
+    "git_commit",
     "seeds", "started", "wall_time_s",
 )
 
@@ -118,6 +120,7 @@ def collect_provenance(*, seeds: list[int], started: datetime, wall_time_s: floa
         "numpy": np.__version__,
         "pandas": pd.__version__,
         "torch": package_version("torch"),
+        "torch_validated": is_validated(package_version("torch")),
         "python": platform.python_version(),
         "platform": f"{platform.system()} {platform.release()} {platform.machine()}",
         "cpu": cpu_model(),

@@ -186,13 +186,20 @@ def metric_row(base: dict[str, Any], *, step: int, tensor: str, d: Discrepancy, 
     ``losses`` are the step's (refbp, torch) losses.
     """
     row = dict(base)
-    row.update(step=step, tensor=tensor, kind=tensor_kind(tensor), numel=numel,
-               max_abs=d.max_abs, max_rel=d.max_rel, normwise=d.normwise,
-               tol_ratio=d.tol_ratio, cosine=d.cosine, worst_index=str(tuple(d.worst_index)),
-               refbp_value=d.a_value, torch_value=d.b_value, nonfinite=d.nonfinite,
-               passed=d.passed, refbp_loss=losses[0], torch_loss=losses[1], attribution="",
-               explanation=explanation, max_ulp=d.max_ulp, noise_normwise=noise_normwise)
+    row.update(step=step, tensor=tensor, kind=tensor_kind(tensor), numel=numel)
+    row.update(metric_fields(d))
+    row.update(refbp_loss=losses[0], torch_loss=losses[1], attribution="",
+               explanation=explanation, noise_normwise=noise_normwise)
     return row
+
+
+def metric_fields(d: Discrepancy) -> dict[str, Any]:
+    """The metric columns of a discrepancy (refbp is ``a``, the reference ``b``)."""
+    return {"max_abs": d.max_abs, "max_rel": d.max_rel, "normwise": d.normwise,
+            "tol_ratio": d.tol_ratio, "cosine": d.cosine,
+            "worst_index": str(tuple(d.worst_index)), "refbp_value": d.a_value,
+            "torch_value": d.b_value, "nonfinite": d.nonfinite, "passed": d.passed,
+            "max_ulp": d.max_ulp}
 
 
 def error_row(base: dict[str, Any], *, step: int, explanation: str) -> dict[str, Any]:
@@ -206,6 +213,18 @@ def error_row(base: dict[str, Any], *, step: int, explanation: str) -> dict[str,
     return row
 
 
+def discrepancy_text(row: Any) -> str:
+    """``tensor T, index I: refbp=.., torch=..; normwise .. (tol ..), tol ratio .. (rtol ..,
+    atol ..)`` for a row (or mapping) with the metric and tolerance columns."""
+    msg = (f"tensor {row['tensor']}, index {row['worst_index']}: "
+           f"refbp={row['refbp_value']:.17g}, torch={row['torch_value']:.17g}; normwise "
+           f"{row['normwise']:.3g} (tol {row['normwise_tol']:.0e}), tol ratio "
+           f"{row['tol_ratio']:.3g} (rtol {row['rtol']:.0e}, atol {row['atol']:.0e})")
+    if row["nonfinite"]:
+        msg += " (first non-finite value)"
+    return msg
+
+
 def failure_message(row: Any) -> str:
     """The one-line "refbp vs torch" message for a failing row (a Series or a mapping).
 
@@ -217,12 +236,7 @@ def failure_message(row: Any) -> str:
              f"{int(row['seed'])}), step {int(row['step'])}")
     if row["kind"] == "error":
         return f"{where}: error: {row['explanation']}"
-    msg = (f"{where}, tensor {row['tensor']}, index {row['worst_index']}: "
-           f"refbp={row['refbp_value']:.17g}, torch={row['torch_value']:.17g}; normwise "
-           f"{row['normwise']:.3g} (tol {row['normwise_tol']:.0e}), tol ratio "
-           f"{row['tol_ratio']:.3g} (rtol {row['rtol']:.0e}, atol {row['atol']:.0e})")
-    if row["nonfinite"]:
-        msg += " (first non-finite value)"
+    msg = f"{where}, " + discrepancy_text(row)
     for extra in ("attribution", "explanation"):
         if row[extra]:
             msg += f"; {row[extra]}"

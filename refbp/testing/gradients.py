@@ -77,10 +77,12 @@ class GradientReport:
 
     @property
     def passed(self) -> bool:
+        """True when every check passed."""
         return all(c.passed for c in self.checks)
 
     @property
     def failures(self) -> list[GradientCheck]:
+        """The checks that did not pass, in order."""
         return [c for c in self.checks if not c.passed]
 
     def get(self, tensor: str, oracle: str = FD) -> GradientCheck:

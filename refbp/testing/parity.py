@@ -208,7 +208,7 @@ def run_parity(torch_model: torch.nn.Module, inputs: Any, targets: Any, *, loss:
         p.requires_grad = tp.requires_grad
     opt = build_optimizer(s, model)
     topt = None if opt is None else to_torch_optimizer(opt, [tp for _, _, tp in pairs])
-    trial = Trial(model, rloss, opt, None, tmodel, tloss, topt, None, x, y, batches)
+    trial = Trial(model, rloss, opt, None, tmodel, tloss, topt, None, x, y, batches, int(seed))
     base = scenario_row(s, suite)
     # a side that raises is recorded as a failing row, reported by the caller
     return run_guarded(s, base, lambda result: execute(trial, base, s.tol, result))

@@ -1,6 +1,6 @@
 """Scheduler machinery: the ``LRScheduler`` base and the non-chainable schedulers.
 
-Private module: import everything from ``refbp.optim.lr_scheduler``. It holds the base class
+Import the schedulers from ``refbp.optim.lr_scheduler``. This module holds the base class
 (with the param-group helpers every scheduler shares) and the schedulers that do not follow
 the "scale the current lr" pattern: ``OneCycleLR`` and ``ReduceLROnPlateau``. The chainable
 ones and ``SequentialLR`` live in ``refbp.optim.lr_scheduler``.
@@ -43,7 +43,8 @@ def _group_values(optimizer: Any, key: str) -> list[Any]:
     return [_copy_value(group[key]) for group in optimizer.param_groups]
 
 
-def _set_group_value(group: dict[str, Any], key: str, value: Any) -> None:
+def set_group_value(group: dict[str, Any], key: str, value: Any) -> None:
+    """Set ``group[key]``, in place when it holds an array (a tensor lr stays that array)."""
     if isinstance(group[key], np.ndarray):
         group[key][...] = value
     else:
@@ -63,7 +64,7 @@ def _format_param(name: str, optimizer: Any, param: Any) -> list[Any]:
     return [_copy_value(param)] * n_groups
 
 
-def _per_group(optimizer: Any, value: Any, error: str) -> list[Any]:
+def per_group(optimizer: Any, value: Any, error: str) -> list[Any]:
     """One value per param group without copying: a list/tuple must match their number (else
     ``ValueError(error.format(expected=n_groups, got=len(value)))``), a scalar is repeated."""
     n_groups = len(optimizer.param_groups)
@@ -74,7 +75,8 @@ def _per_group(optimizer: Any, value: Any, error: str) -> list[Any]:
     return list(value)
 
 
-def _check_optimizer(optimizer: Any) -> None:
+def check_optimizer(optimizer: Any) -> None:
+    """Raise TypeError unless ``optimizer`` has ``param_groups`` (dicts with an ``lr``)."""
     groups = getattr(optimizer, "param_groups", None)
     if not isinstance(groups, list) or not all(isinstance(g, dict) and "lr" in g for g in groups):
         raise TypeError(
@@ -84,7 +86,7 @@ def _check_optimizer(optimizer: Any) -> None:
 
 
 @contextmanager
-def _flag(obj: Any, name: str) -> Iterator[None]:
+def flag(obj: Any, name: str) -> Iterator[None]:
     """Set the boolean attribute ``name`` of ``obj`` for the duration of a block."""
     setattr(obj, name, True)
     try:
@@ -114,7 +116,7 @@ class LRScheduler:
     _is_initial: bool = False
 
     def __init__(self, optimizer: Any, last_epoch: int = -1) -> None:
-        _check_optimizer(optimizer)
+        check_optimizer(optimizer)
         self.optimizer = optimizer
         if last_epoch == -1:
             for group in optimizer.param_groups:
@@ -132,7 +134,7 @@ class LRScheduler:
 
     def _initial_step(self) -> None:
         self._step_count = 0
-        with _flag(self, "_is_initial"):
+        with flag(self, "_is_initial"):
             self.step()
 
     # -- state ------------------------------------------------------------------------------
@@ -190,7 +192,7 @@ class LRScheduler:
         self._update_lr(epoch)
 
     def _update_lr(self, epoch: int | None = None) -> None:
-        with _flag(self, "_get_lr_called_within_step"):
+        with flag(self, "_get_lr_called_within_step"):
             if epoch is None:
                 self.last_epoch += 1
                 values = self.get_lr()
@@ -203,7 +205,7 @@ class LRScheduler:
 
     def _apply(self, values: list[Any]) -> None:
         for group, lr in zip(self.optimizer.param_groups, values, strict=True):
-            _set_group_value(group, "lr", lr)
+            set_group_value(group, "lr", lr)
         self._last_lr: list[Any] = _group_values(self.optimizer, "lr")
 
 
@@ -254,7 +256,7 @@ class OneCycleLR(LRScheduler):
         three_phase: bool = False,
         last_epoch: int = -1,
     ) -> None:
-        _check_optimizer(optimizer)
+        check_optimizer(optimizer)
         self.optimizer = optimizer
         if total_steps is not None:
             if total_steps <= 0 or not isinstance(total_steps, int):
@@ -359,9 +361,9 @@ class ReduceLROnPlateau(LRScheduler):
         if factor >= 1.0:
             raise ValueError("Factor should be < 1.0.")
         self.factor = factor
-        _check_optimizer(optimizer)
+        check_optimizer(optimizer)
         self.optimizer = optimizer
-        min_lrs = _per_group(optimizer, min_lr, "expected {expected} min_lrs, got {got}")
+        min_lrs = per_group(optimizer, min_lr, "expected {expected} min_lrs, got {got}")
         self.default_min_lr: float | None = (None if isinstance(min_lr, (list, tuple))
                                              else min_lr)
         self.min_lrs = min_lrs
@@ -380,6 +382,7 @@ class ReduceLROnPlateau(LRScheduler):
 
     @property
     def in_cooldown(self) -> bool:
+        """True while the cooldown after a reduction lasts (no new reduction then)."""
         return self.cooldown_counter > 0
 
     def step(self, metrics: SupportsFloat, epoch: int | None = None) -> None:  # type: ignore[override]
@@ -419,7 +422,7 @@ class ReduceLROnPlateau(LRScheduler):
             old_lr = float(group["lr"])
             new_lr = max(old_lr * self.factor, self.min_lrs[i])
             if old_lr - new_lr > self.eps:
-                _set_group_value(group, "lr", new_lr)
+                set_group_value(group, "lr", new_lr)
 
     def _is_better(self, a: float, best: float) -> bool:
         if self.mode == "min" and self.threshold_mode == "rel":
@@ -441,6 +444,7 @@ class ReduceLROnPlateau(LRScheduler):
         self.threshold_mode = threshold_mode
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        """Load a state dict (refbp's or torch's) and rebuild the comparison rule from it."""
         super().load_state_dict(state_dict)
         self._init_is_better(mode=self.mode, threshold=self.threshold,
                              threshold_mode=self.threshold_mode)

@@ -1,0 +1,143 @@
+"""The torch half of the dropout-mask mechanism: read the masks stock torch draws.
+
+refbp cannot reproduce torch's random stream, so a parity run takes the masks from torch and
+feeds them to refbp (``refbp.nn.dropout.feed_masks``; the design is described there). The torch
+model stays stock: a :class:`DropoutMaskTap` puts a forward pre-hook on every module that
+draws dropout. Just before such a module runs, the hook saves torch's CPU generator state,
+runs *stock* ``F.dropout`` (or ``F.dropout2d``) on a tensor of ones shaped like the input,
+reads the keep-mask off the result, and restores the generator state. The module then draws
+from the very same state, so its mask is identical to the one read (same shape, dtype,
+strides and generator state go through the same kernel), and torch's output and gradients
+are those of an untouched model. The masks collected during one forward pass are, in order,
+the masks refbp must use.
+
+Layers that drop internally (dropout between stacked recurrent layers, on attention weights)
+register their own probe with :func:`register_mask_probe`: a function of the module and its
+forward arguments returning the masks that module will draw, in its draw order, built from
+:func:`next_dropout_mask` calls inside one :func:`rewound_rng` block.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+__all__ = ["DropoutMaskTap", "MaskProbe", "next_dropout_mask", "register_mask_probe",
+           "rewound_rng", "step_generator"]
+
+MaskProbe = Callable[[torch.nn.Module, tuple[Any, ...]], list[np.ndarray]]
+
+
+@contextmanager
+def rewound_rng() -> Iterator[None]:
+    """Run the block, then put torch's CPU generator back where it was before the block."""
+    state = torch.get_rng_state()
+    try:
+        yield
+    finally:
+        torch.set_rng_state(state)
+
+
+@contextmanager
+def step_generator(seed: int) -> Iterator[None]:
+    """Seed torch's CPU generator with ``seed`` for the block; the caller's state is restored."""
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        yield
+
+
+def next_dropout_mask(like: torch.Tensor, p: float, *, feature: bool = False) -> np.ndarray:
+    """The keep-mask stock dropout draws next for an input like ``like``, *consuming* the draw.
+
+    Call it inside :func:`rewound_rng` to read a mask without disturbing the stream. Element
+    dropout returns a mask of ``like``'s shape; channel dropout (``feature=True``) returns
+    torch's noise shape ``(N, C, 1, ...)``.
+    """
+    ones = torch.ones_like(like, requires_grad=False)
+    with torch.no_grad():
+        if feature:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # torch's rank warnings, raised for the model
+                probe = F.dropout2d(ones, p, True)
+        else:
+            probe = F.dropout(ones, p, True)
+    mask = (probe != 0).numpy()
+    if feature:
+        mask = mask[(slice(None), slice(None)) + (slice(0, 1),) * (mask.ndim - 2)]
+    return np.ascontiguousarray(mask)
+
+
+def _probe_dropout(module: torch.nn.Module, args: tuple[Any, ...]) -> list[np.ndarray]:
+    if module.p == 0.0:  # torch returns the input without drawing; so does refbp
+        return []
+    with rewound_rng():
+        return [next_dropout_mask(args[0], module.p)]
+
+
+def _probe_dropout2d(module: torch.nn.Module, args: tuple[Any, ...]) -> list[np.ndarray]:
+    if module.p == 0.0 or args[0].dim() < 2:
+        return []
+    with rewound_rng():
+        return [next_dropout_mask(args[0], module.p, feature=True)]
+
+
+_PROBES: dict[type, MaskProbe] = {
+    torch.nn.Dropout: _probe_dropout,
+    torch.nn.Dropout2d: _probe_dropout2d,
+}
+
+
+def register_mask_probe(torch_type: type, probe: MaskProbe) -> None:
+    """Declare that modules of ``torch_type`` draw dropout, and how to read their masks.
+
+    ``probe(module, args)`` is called just before the module runs in training mode and must
+    return the keep-masks the module is about to draw, in order, leaving torch's generator
+    state as it found it (use :func:`rewound_rng`). The refbp twin of the module must ask
+    ``refbp.nn.dropout.keep_mask`` for masks of the same shapes in the same order.
+    """
+    _PROBES[torch_type] = probe
+
+
+class DropoutMaskTap:
+    """Collect, during each forward pass of a torch model, the dropout masks it draws.
+
+    Hooks are stock ``register_forward_pre_hook`` hooks on the modules whose type has a probe;
+    they read masks only in training mode. Use as a context manager (hooks removed on exit)
+    or call :meth:`remove`.
+    """
+
+    def __init__(self, model: torch.nn.Module) -> None:
+        self.masks: list[np.ndarray] = []
+        self._handles = [m.register_forward_pre_hook(self._hook)
+                         for m in model.modules() if type(m) in _PROBES]
+
+    @property
+    def active(self) -> bool:
+        """Whether the model has any module that draws dropout."""
+        return bool(self._handles)
+
+    def _hook(self, module: torch.nn.Module, args: tuple[Any, ...]) -> None:
+        if module.training:
+            self.masks.extend(_PROBES[type(module)](module, args))
+
+    def take(self) -> list[np.ndarray]:
+        """The masks collected since the last call, in draw order; the tap starts afresh."""
+        masks, self.masks = self.masks, []
+        return masks
+
+    def remove(self) -> None:
+        for h in self._handles:
+            h.remove()
+        self._handles = []
+
+    def __enter__(self) -> DropoutMaskTap:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.remove()

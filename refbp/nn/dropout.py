@@ -1,0 +1,298 @@
+"""``Dropout``, ``Dropout2d`` and the one mechanism that supplies dropout masks (no torch).
+
+Where a dropout mask comes from
+-------------------------------
+A dropout layer in training mode multiplies its input by a random keep-mask. The NumPy side
+cannot draw torch's random numbers (torch's Bernoulli kernel and generator are not
+reproducible from NumPy), yet a parity check needs both sides to drop the *same* elements. So
+no refbp layer draws a mask inline: every training-mode dropout -- :class:`Dropout`,
+:class:`Dropout2d`, and any layer that drops internally (between recurrent layers, on
+attention weights) -- asks :func:`keep_mask` for it, and :func:`keep_mask` answers, in order:
+
+1. the next mask of the active :class:`MaskFeed`, when one is installed with
+   ``with feed_masks(masks): model(x)``. Masks are consumed in *draw order*, the order in
+   which the forward pass reaches its dropouts; each must have the requested shape (the shape
+   of torch's noise tensor: the input's shape, or ``(N, C, 1, 1)`` for channel dropout);
+2. otherwise a fresh Bernoulli(1 - p) draw from the layer's NumPy ``Generator``, so refbp
+   trains on its own without torch.
+
+Every mask handed out is also appended to the active :class:`MaskRecorder` (``with
+record_masks() as rec``), so the masks refbp used can be handed to another implementation.
+
+In a parity run the masks come from torch: ``refbp.mirror.dropout`` reads, just before each
+stock ``torch.nn.Dropout`` draws, the mask it *will* draw (stock ``F.dropout`` on a tensor of
+ones under the same generator state, which is then restored, so torch's own draw is
+untouched and identical), and the harness feeds that list to the refbp forward pass of the
+same step. The torch side stays stock torch; the refbp side never needs torch.
+
+Scaling
+-------
+As torch: ``noise = mask / (1 - p)`` computed in the input dtype (the divisor ``1 - p`` is
+formed in double precision and rounded to the dtype once), ``y = x * noise``. ``p == 0``
+keeps everything, ``p == 1`` zeroes everything; eval mode is the identity.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from contextvars import ContextVar
+from typing import Any
+
+import numpy as np
+
+from refbp._checks import as_float_array
+from refbp.nn import init
+from refbp.nn.module import Cache, Module
+
+__all__ = ["Dropout", "Dropout2d", "MaskFeed", "MaskRecorder", "check_probability",
+           "dropout_scale", "feed_masks", "keep_mask", "record_masks"]
+
+
+class MaskFeed:
+    """Dropout keep-masks handed in from outside, consumed in draw order.
+
+    Parameters
+    ----------
+    masks : sequence of array-like
+        Boolean (or 0/1) arrays, one per dropout draw of the forward pass, in the order the
+        forward pass reaches them.
+    """
+
+    def __init__(self, masks: Sequence[Any]) -> None:
+        self.masks = [np.asarray(m).astype(bool, copy=False) for m in masks]
+        self.used = 0
+
+    @property
+    def remaining(self) -> int:
+        """How many fed masks no dropout has used yet."""
+        return len(self.masks) - self.used
+
+    def next(self, shape: tuple[int, ...], who: str) -> np.ndarray:
+        """The next mask, which must have ``shape``; a clear error when there is none left."""
+        if self.used >= len(self.masks):
+            raise RuntimeError(
+                f"{who} asked for dropout mask #{self.used + 1} of shape {shape}, but only "
+                f"{len(self.masks)} masks were fed: the two models draw dropout a different "
+                "number of times (or in a different order)"
+            )
+        mask = self.masks[self.used]
+        if mask.shape != tuple(shape):
+            raise ValueError(
+                f"{who} needs a dropout mask of shape {tuple(shape)}, but fed mask "
+                f"#{self.used + 1} has shape {mask.shape}: the two models draw dropout in a "
+                "different order or on differently shaped tensors"
+            )
+        self.used += 1
+        return mask
+
+    def check_consumed(self) -> None:
+        """Raise when the forward pass used fewer masks than were fed."""
+        if self.remaining:
+            raise RuntimeError(
+                f"the forward pass used {self.used} of the {len(self.masks)} dropout masks fed "
+                "to it: the two models draw dropout a different number of times"
+            )
+
+
+class MaskRecorder:
+    """Collects every keep-mask handed out while it is active (see :func:`record_masks`)."""
+
+    def __init__(self) -> None:
+        self.masks: list[np.ndarray] = []
+
+
+_FEED: ContextVar[MaskFeed | None] = ContextVar("refbp_dropout_feed", default=None)
+_RECORDER: ContextVar[MaskRecorder | None] = ContextVar("refbp_dropout_recorder", default=None)
+
+
+@contextmanager
+def feed_masks(masks: Sequence[Any], *, strict: bool = True) -> Iterator[MaskFeed]:
+    """Install ``masks`` as the source of every dropout mask drawn inside the block.
+
+    With ``strict=True`` the block must consume every mask (checked on a normal exit).
+    """
+    feed = MaskFeed(masks)
+    token = _FEED.set(feed)
+    try:
+        yield feed
+    finally:
+        _FEED.reset(token)
+    if strict:
+        feed.check_consumed()
+
+
+@contextmanager
+def record_masks() -> Iterator[MaskRecorder]:
+    """Record every dropout keep-mask handed out inside the block, in draw order."""
+    rec = MaskRecorder()
+    token = _RECORDER.set(rec)
+    try:
+        yield rec
+    finally:
+        _RECORDER.reset(token)
+
+
+def keep_mask(shape: tuple[int, ...], p: float, generator: np.random.Generator,
+              who: str = "dropout") -> np.ndarray:
+    """The boolean keep-mask of one dropout draw (True = kept), of shape ``shape``.
+
+    From the active :class:`MaskFeed` when there is one, otherwise ``U(0, 1) < 1 - p`` from
+    ``generator`` (``p == 0`` keeps all, ``p == 1`` drops all). Every layer that drops calls
+    this function, once per draw, in the order of its forward pass.
+    """
+    feed = _FEED.get()
+    if feed is not None:
+        mask = feed.next(tuple(shape), who)
+    elif p == 0.0:
+        mask = np.ones(shape, dtype=bool)
+    elif p == 1.0:
+        mask = np.zeros(shape, dtype=bool)
+    else:
+        mask = generator.random(shape) < (1.0 - p)
+    rec = _RECORDER.get()
+    if rec is not None:
+        rec.masks.append(mask)
+    return mask
+
+
+def check_probability(p: float) -> float:
+    """torch's check of a dropout probability (``0 <= p <= 1``)."""
+    if not 0.0 <= p <= 1.0:
+        raise ValueError(f"dropout probability has to be between 0 and 1, but got {p}")
+    return float(p)
+
+
+def dropout_scale(p: float, dtype: np.dtype) -> Any:
+    """``1 / (1 - p)`` as torch's kernel forms it: ``1 - p`` in double, rounded, divided in
+    ``dtype`` (0 for ``p == 1``, where torch multiplies by zero)."""
+    dt = np.dtype(dtype).type
+    return dt(0) if p == 1.0 else dt(1) / dt(1.0 - p)
+
+
+def apply_mask(x: np.ndarray, mask: np.ndarray, p: float) -> np.ndarray:
+    """``noise = mask * scale`` in x's dtype (broadcast for channel masks)."""
+    return mask.astype(x.dtype) * dropout_scale(p, x.dtype)
+
+
+class _DropoutNd(Module):
+    """Shared state of the dropout layers: ``p``, ``inplace``, the fallback generator."""
+
+    _name = "Dropout"
+
+    def __init__(self, p: float = 0.5, inplace: bool = False, *,
+                 generator: np.random.Generator | None = None) -> None:
+        super().__init__()
+        self.p = check_probability(p)
+        self.inplace = bool(inplace)
+        self.generator = generator
+        self._cache = Cache(self._name)
+
+    def _noise_shape(self, x: np.ndarray) -> tuple[int, ...]:
+        return x.shape
+
+    def forward(self, x: Any) -> np.ndarray:
+        x = as_float_array(x, f"{self._name} input")
+        if not self.training or self.p == 0.0:
+            self._cache.save(noise=None, shape=x.shape)
+            return x
+        gen = self.generator if self.generator is not None else init.default_generator()
+        mask = keep_mask(self._noise_shape(x), self.p, gen, self._name)
+        noise = apply_mask(x, mask, self.p)
+        self._cache.save(noise=noise, shape=x.shape)
+        if self.inplace and x.flags.writeable:
+            np.multiply(x, noise, out=x)
+            return x
+        return x * noise
+
+    def backward(self, grad_out: np.ndarray) -> np.ndarray:
+        c = self._cache.load()
+        if grad_out.shape != c["shape"]:
+            raise ValueError(f"{self._name} grad_out must have shape {c['shape']}, got "
+                             f"{grad_out.shape}")
+        return grad_out if c["noise"] is None else grad_out * c["noise"]
+
+    def extra_repr(self) -> str:
+        return f"p={self.p}, inplace={self.inplace}"
+
+
+class Dropout(_DropoutNd):
+    r"""Element-wise dropout, as ``torch.nn.Dropout``.
+
+    Forward (training): with a keep-mask ``m`` of independent Bernoulli(1 - p) entries (see
+    the module docstring for where it comes from) and ``s = 1 / (1 - p)``::
+
+        y = x * (m * s)
+
+    so that ``E[y] = x``. Eval mode (or ``p == 0``): ``y = x``.
+
+    Backward: y is linear in x with the fixed factor ``m * s``, so ``dx = g * (m * s)``
+    (the same mask as the forward pass; dropped elements get zero gradient).
+
+    Parameters
+    ----------
+    p : float, default 0.5
+        Probability of an element to be zeroed; ``0 <= p <= 1``.
+    inplace : bool, default False
+        Overwrite the input with the output (when the array is writeable).
+    generator : numpy.random.Generator, optional (refbp only, keyword)
+        Draws masks when none are fed (:func:`feed_masks`); ``refbp.nn.init``'s default
+        generator otherwise.
+
+    Shapes
+    ------
+    x : any shape; y : same shape.
+    """
+
+
+_DROPOUT2D_NDIM_WARNING = (
+    "dropout2d: Received a {}-D input to dropout2d, which is deprecated and will result in an "
+    "error in a future release. To retain the behavior and silence this warning, please use "
+    "dropout instead. Note that dropout2d exists to provide channel-wise dropout on inputs with "
+    "2 spatial dimensions, a channel dimension, and an optional batch dimension (i.e. 3D or 4D "
+    "inputs).")
+_DROPOUT2D_3D_WARNING = (
+    "dropout2d: Received a 3D input to dropout2d and assuming that channel-wise 1D dropout "
+    "behavior is desired - input is interpreted as shape (N, C, L), where C is the channel dim. "
+    "This behavior will change in a future release to interpret the input as one without a "
+    "batch dimension, i.e. shape (C, H, W). To maintain the 1D channel-wise dropout behavior, "
+    "please switch to using dropout1d instead.")
+
+
+class Dropout2d(_DropoutNd):
+    r"""Channel-wise dropout, as ``torch.nn.Dropout2d``.
+
+    Forward (training): one Bernoulli(1 - p) draw per (sample, channel), shared by the whole
+    feature map. For x of shape (N, C, H, W) the mask ``m`` has shape (N, C, 1, 1) and::
+
+        y[n, c, :, :] = x[n, c, :, :] * m[n, c] * s,      s = 1 / (1 - p)
+
+    Backward: ``dx[n, c] = g[n, c] * m[n, c] * s``. Eval mode: identity.
+
+    As torch 2.13, a 3-D input is read as (N, C, L) (channel-wise 1-D dropout) with torch's
+    warning, inputs of other ranks warn as torch does, and rank < 2 raises in training.
+
+    Parameters
+    ----------
+    p : float, default 0.5
+        Probability of a channel to be zeroed.
+    inplace : bool, default False
+    generator : numpy.random.Generator, optional (refbp only, keyword)
+    """
+
+    _name = "Dropout2d"
+
+    def _noise_shape(self, x: np.ndarray) -> tuple[int, ...]:
+        if x.ndim < 2:
+            raise RuntimeError("Feature dropout requires at least 2 dimensions in the input")
+        return x.shape[:2] + (1,) * (x.ndim - 2)
+
+    def forward(self, x: Any) -> np.ndarray:
+        """Channel dropout of x; torch's warnings for a rank other than 4 first."""
+        x = as_float_array(x, "Dropout2d input")
+        if x.ndim not in (3, 4):
+            warnings.warn(_DROPOUT2D_NDIM_WARNING.format(x.ndim), UserWarning, stacklevel=2)
+        if x.ndim == 3:
+            warnings.warn(_DROPOUT2D_3D_WARNING, UserWarning, stacklevel=2)
+        return super().forward(x)
