@@ -64,7 +64,8 @@ def test_failing_scenario_exits_1(tmp_path: Path, capsys: pytest.CaptureFixture[
                  'loss = { type = "MSELoss" }\noptimizer = { type = "Adam", lr = 0.01 }\n'
                  'tolerance = { normwise = 0.0, rtol = 0.0, atol = 0.0 }\n'
                  'dtype = "float32"\n')
-    assert main(["run", "--scenarios", str(f), "--out", str(tmp_path / "r")]) == 1
+    argv = ["run", "--scenarios", str(f), "--out", str(tmp_path / "r"), "--floors", "off"]
+    assert main(argv) == 1
     out = capsys.readouterr().out
     assert "0 passed, 1 failed" in out
 
@@ -90,11 +91,11 @@ def test_user_errors_exit_2_with_a_message(argv: list[str], message: str,
 def test_scenario_file_with_unknown_layer_stops_early(tmp_path: Path,
                                                       capsys: pytest.CaptureFixture[str]) -> None:
     f = tmp_path / "s.toml"
-    f.write_text('[[scenario]]\nname = "bad"\nmodel = [{ type = "Conv2d" }]\n'
+    f.write_text('[[scenario]]\nname = "bad"\nmodel = [{ type = "NoSuchLayer" }]\n'
                  'loss = { type = "MSELoss" }\n')
     assert main(["run", "--scenarios", str(f), "--out", str(tmp_path / "r")]) == 2
     err = capsys.readouterr().err
-    assert "scenario bad: unknown layer 'Conv2d'; known:" in err
+    assert "scenario bad: unknown layer 'NoSuchLayer'; known:" in err
     assert not (tmp_path / "r").exists()
 
 
@@ -126,7 +127,7 @@ def test_run_takes_defaults_from_tool_refbp(tmp_path: Path, monkeypatch: pytest.
     # An exact-comparison override makes the (not bit-identical) float64 GELU check fail,
     # while ReLU (bit-identical to torch) still passes: the override reached the scenarios.
     (tmp_path / "pyproject.toml").write_text(
-        '[tool.refbp]\nk = "op-gelu and f64 and not tanh"\nout = "rep"\n'
+        '[tool.refbp]\nk = "op-gelu and f64 and not tanh"\nout = "rep"\nfloors = "off"\n'
         "[tool.refbp.tolerances.float64]\nnormwise = 0.0\nrtol = 0.0\natol = 0.0\n")
     monkeypatch.chdir(tmp_path)
     assert main(["run", "-q"]) == 1

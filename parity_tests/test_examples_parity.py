@@ -9,7 +9,7 @@ from refbp.examples import EXAMPLES, run_example
 from refbp.examples import graph_apples as ga
 from refbp.graph import Add, Div, Exp, Graph, Log, Mul, Node, ReLU, Sigmoid, Sub
 from refbp.metrics import discrepancy
-from refbp.mirror.examples import compare_example, replay_graph, run_torch
+from refbp.mirror.replay import example_discrepancies, replay_example, replay_graph
 from refbp.testing import assert_close
 from refbp.tolerances import tolerance_for
 
@@ -20,7 +20,7 @@ TOL = tolerance_for(np.float64)
 
 @pytest.mark.parametrize("name", list(EXAMPLES))
 def test_example_agrees_with_torch(name: str) -> None:
-    report = compare_example(name)
+    report = example_discrepancies(name)
     assert report, f"{name}: nothing compared"
     failed = {k: d for k, d in report.items() if not d.passed}
     assert not failed, "refbp vs torch, example " + name + ": " + "; ".join(
@@ -31,20 +31,20 @@ def test_example_agrees_with_torch(name: str) -> None:
 
 def test_compare_example_covers_every_non_diagnostic_key() -> None:
     mine = run_example("chain_rule", None, echo=lambda _s: None)
-    report = compare_example("chain_rule")
+    report = example_discrepancies("chain_rule")
     assert set(report) == set(mine) - set(EXAMPLES["chain_rule"].diagnostics)
     assert "multi.dC_dW1" in report and "single.fd_passed" not in report
 
 
 def test_torch_reproduces_the_book_values() -> None:
-    r = run_torch("graph_apples")
+    r = replay_example("graph_apples")
     for key, value in ga.EXPECTED.items():
         d = discrepancy(r[key], value, TOL)
         assert d.passed, f"torch {key} = {r[key]!r}, expected {value!r}"
 
 
 def test_linear_regression_torch_run_reaches_least_squares() -> None:
-    r = run_torch("linear_regression")
+    r = replay_example("linear_regression")
     assert discrepancy(r["a_final"], r["a_closed_form"], TOL).passed
     assert discrepancy(r["b_final"], r["b_closed_form"], TOL).passed
 

@@ -90,7 +90,7 @@ def test_module_dict_keeps_the_users_parameter_names() -> None:
 def _features_model() -> tnn.Module:
     return tnn.Sequential(OrderedDict([
         ("features", tnn.Sequential(tnn.Linear(4, 8), tnn.ReLU(), tnn.Linear(8, 8),
-                                    tnn.Conv1d(1, 1, 1))),
+                                    tnn.Conv3d(1, 1, 1))),
         ("head", tnn.Linear(8, 2)),
     ]))
 
@@ -99,7 +99,7 @@ def test_unsupported_layer_names_path_type_and_supported_types() -> None:
     with pytest.raises(TypeError) as info:
         from_torch(_features_model())
     msg = str(info.value)
-    assert msg.startswith("cannot convert module at 'features.3' of type Conv1d to refbp; "
+    assert msg.startswith("cannot convert module at 'features.3' of type Conv3d to refbp; "
                           "supported types: ")
     for name in ("Linear", "ReLU", "CrossEntropyLoss", "Sequential", "ModuleList", "ModuleDict"):
         assert name in msg

@@ -10,11 +10,11 @@ zero biases (hidden pre-activations exactly 0 on zero inputs), and duplicated ou
 
 Properties:
 
-1. ``refbp.testing.compare`` passes (loss, output, every gradient) in float64, and in float32
+1. ``refbp.testing.parity_table`` passes (loss, output, every gradient) in float64, and in float32
    for ordinary ranges, within the dtype tolerance of ``refbp.tolerances``; in float64 also
    for 2-4 optimizer steps (full batch, SGD-style batches of 1, mini-batches of 2).
 2. In float64 away from kinks, refbp's gradients match central finite differences
-   (``refbp.gradcheck.check_module`` / ``check_loss``).
+   (``refbp.gradcheck.check_module`` / ``check_loss_gradients``).
 
 The default run is deterministic (``derandomize=True``) and small; set
 ``REFBP_FUZZ_EXAMPLES=2000`` for a long random campaign.
@@ -33,9 +33,9 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
-from refbp.gradcheck import check_loss, check_module
+from refbp.gradcheck import check_loss_gradients, check_module
 from refbp.mirror import compare_loss, from_torch
-from refbp.testing import compare
+from refbp.testing import parity_table
 
 pytestmark = pytest.mark.parity
 tnn = torch.nn
@@ -147,7 +147,7 @@ def _assert_all_passed(df: Any) -> None:
 @given(st.data(), cases(), st.sampled_from(["normal", "tiny", "huge", "kinks"]))
 def test_refbp_matches_torch_float64(data: st.DataObject, case: Case, kind: str) -> None:
     x, y = data.draw(data_for(case, kind))
-    _assert_all_passed(compare(case.model(), x, y, loss=LOSSES[case.loss](), dtype="float64"))
+    _assert_all_passed(parity_table(case.model(), x, y, loss=LOSSES[case.loss](), dtype="float64"))
 
 
 # Adaptive optimizers divide by sqrt(v) + eps: a gradient element of size <~ eps carrying a
@@ -179,7 +179,7 @@ def test_training_steps_match_torch_float64(data: st.DataObject, case: Case, kin
     assume(case.weights != "ties" or optimizer[0] == "SGD")
     x, y = data.draw(data_for(case, kind))
     batch = data.draw(st.sampled_from([None, 1, 2]))
-    _assert_all_passed(compare(case.model(), x, y, loss=LOSSES[case.loss](), dtype="float64",
+    _assert_all_passed(parity_table(case.model(), x, y, loss=LOSSES[case.loss](), dtype="float64",
                                optimizer=optimizer, steps=steps, batch_size=batch))
 
 
@@ -187,7 +187,7 @@ def test_training_steps_match_torch_float64(data: st.DataObject, case: Case, kin
 @given(st.data(), cases(), st.sampled_from(["normal", "tiny", "kinks"]))
 def test_refbp_matches_torch_float32(data: st.DataObject, case: Case, kind: str) -> None:
     x, y = data.draw(data_for(case, kind))
-    _assert_all_passed(compare(case.model(), x, y, loss=LOSSES[case.loss](), dtype="float32"))
+    _assert_all_passed(parity_table(case.model(), x, y, loss=LOSSES[case.loss](), dtype="float32"))
 
 
 @FUZZ
@@ -205,7 +205,7 @@ def test_refbp_gradients_match_finite_differences(case: Case, n: int, scale: flo
     loss = from_torch(LOSSES[case.loss]())
     layers = check_module(model, x, seed=seed)
     assert layers.passed, str(layers)
-    head = check_loss(loss, model(x), y)
+    head = check_loss_gradients(loss, model(x), y)
     assert head.passed, str(head)
 
 
@@ -245,16 +245,20 @@ def test_adam_amplifies_the_rounding_noise_of_a_zero_gradient() -> None:
     (NumPy vs torch). Adam's step lr * m / (sqrt(v) + eps) turns a gradient g << eps into
     lr * g / eps. Where the two residues differ in sign (the CPU kernels decide) both sides
     move the first bias by ~4e-11 in *opposite* directions: the gradients agree within atol,
-    the updated parameter cannot.
+    the updated parameter cannot -- its verdict is ``noise`` (within the measured rounding
+    floor), not a failure. Only derived bounds are asserted, never a residue's size.
     """
     case = Case((1, 1, 5), ("ELU",), "CrossEntropyLoss", "ties", 0)
-    df = compare(case.model(), np.zeros((1, 1)), np.array([2]), loss="CrossEntropyLoss",
+    df = parity_table(case.model(), np.zeros((1, 1)), np.array([2]), loss="CrossEntropyLoss",
                  optimizer=("Adam", {"lr": 0.01}), steps=2)
-    grads = df[df["kind"].isin(["grad", "grad_input", "loss", "output"])]
-    assert bool(grads["passed"].all())
-    assert float(grads["max_abs"].max()) < 1e-15
+    # nothing fails: every row is within tolerance or explained by the measured rounding floor
+    assert bool(df["passed"].all()), df.loc[~df["passed"], ["step", "tensor", "verdict"]]
+    # step 1 gradients: a residue of 5 terms |p_c w| <= |w| is at most gamma_5 |w| << atol
+    first = df[(df["step"] == 1) & df["kind"].isin(["grad", "grad_input", "loss", "output"])]
+    assert set(first["verdict"]) == {"pass"}
+    # Adam moves a parameter by at most lr per step (|m_hat| <= sqrt(v_hat)): the zero bias
+    # stays within 2 lr after two steps on both sides, whatever the residues' signs
     bias = df[(df["tensor"] == "param:0.bias") & (df["step"] == 2)].iloc[0]
-    bound = 2 * 0.01 * 1e-15 / 1e-8  # two Adam steps of at most lr * |g| / eps, |g| < 1e-15
-    assert abs(bias["refbp_value"]) < bound and abs(bias["torch_value"]) < bound
-    if not bias["passed"]:  # residues of opposite sign, amplified alike
-        assert bias["refbp_value"] == pytest.approx(-bias["torch_value"], rel=1e-6)
+    assert abs(bias["refbp_value"]) <= 2 * 0.01 and abs(bias["torch_value"]) <= 2 * 0.01
+    noise = df[df["verdict"] == "noise"]
+    assert (noise["noise_ratio"] <= 1).all() and (noise["reason"] != "").all()

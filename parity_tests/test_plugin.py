@@ -18,7 +18,7 @@ import torch
 
 from refbp.parity.session import results_frame
 from refbp.report import collect_provenance, load_results, write_report
-from refbp.testing.parity import failure_message, run_parity
+from refbp.testing.parity import assertion_message, run_parity
 
 pytest_plugins = ["pytester"]
 pytestmark = pytest.mark.parity
@@ -49,7 +49,7 @@ def test_one(parity):
 
 
 def test_table(parity):
-    df = parity.compare(model(), X, Y, loss="L1Loss", dtype="float32", name="l1-table")
+    df = parity.table(model(), X, Y, loss="L1Loss", dtype="float32", name="l1-table")
     assert bool(df["passed"].all()) and set(df["dtype"]) == {"float32"}
 
 
@@ -114,7 +114,7 @@ def _warm_imports(tmp_path_factory: pytest.TempPathFactory) -> None:
     x, y = np.ones((2, 3)), np.zeros((2, 2))
     result = run_parity(model, x, y, loss="HuberLoss", optimizer=("Adam", {"lr": 0.1}),
                         steps=2, rtol=0.0, atol=1e-300, normwise=0.0, name="warm-up")
-    failure_message(result)
+    assertion_message(result)
     prov = collect_provenance(seeds=[0], started=datetime.now(timezone.utc), wall_time_s=0.0)
     write_report(results_frame([result]), tmp_path_factory.mktemp("warm"), prov)
 

@@ -19,7 +19,7 @@ from refbp.data import epoch_indices
 from refbp.mirror import register_converter
 from refbp.parity.runner import run_scenario
 from refbp.parity.suites import quick
-from refbp.testing import assert_parity, check_gradients, compare, loss_names, run_parity
+from refbp.testing import assert_parity, check_gradients, loss_names, parity_table, run_parity
 from refbp.testing.parity import _batch_plan
 from refbp.tolerances import TOLERANCES
 
@@ -54,7 +54,7 @@ def test_assert_parity_float64_adam_minibatches_leaves_the_model_alone() -> None
 @pytest.mark.parametrize("dtype", ["float64", "float32"])
 def test_compare_rows_and_measured_discrepancy(dtype: str) -> None:
     x, y = _data()
-    df = compare(_mlp(), torch.from_numpy(x), torch.from_numpy(y),
+    df = parity_table(_mlp(), torch.from_numpy(x), torch.from_numpy(y),
                  loss=tnn.CrossEntropyLoss(label_smoothing=0.1),
                  optimizer=("SGD", {"lr": 0.1, "momentum": 0.9}), steps=3, dtype=dtype)
     assert bool(df["passed"].all())
@@ -71,7 +71,7 @@ def test_compare_rows_and_measured_discrepancy(dtype: str) -> None:
 
 def test_report_columns_match_refbp_run() -> None:
     x, y = _data()
-    ours = compare(_mlp(), x, y, loss="CrossEntropyLoss", name="mine")
+    ours = parity_table(_mlp(), x, y, loss="CrossEntropyLoss", name="mine")
     theirs = run_scenario(quick()[0]).rows[0]
     assert list(ours.columns) == list(theirs)
     assert set(ours["scenario"]) == {"mine"}
@@ -87,16 +87,21 @@ def test_batches_are_seeded_epochs_cycled() -> None:
 
 def test_tolerance_override_is_recorded_and_used() -> None:
     x, y = _data()
-    df = compare(_mlp(), x, y, loss="CrossEntropyLoss", rtol=1e-3, atol=1e-4, normwise=1e-2)
+    df = parity_table(_mlp(), x, y, loss="CrossEntropyLoss", rtol=1e-3, atol=1e-4, normwise=1e-2)
     assert set(df["rtol"]) == {1e-3} and set(df["atol"]) == {1e-4}
     assert set(df["normwise_tol"]) == {1e-2}
 
 
 def test_exact_comparison_with_zero_tolerances() -> None:
     x, y = _data()
-    df = compare(_mlp(), x, y, loss="CrossEntropyLoss", rtol=0.0, atol=0.0, normwise=0.0)
+    df = parity_table(_mlp(), x, y, loss="CrossEntropyLoss", rtol=0.0, atol=0.0, normwise=0.0,
+                      floors="off")
     assert "error" not in set(df["kind"]), df["explanation"].iloc[0]
     assert (df["passed"] == (df["max_abs"] == 0.0)).all()
+    # with the rounding floor, bitwise differences are noise, never a failure
+    judged = parity_table(_mlp(), x, y, loss="CrossEntropyLoss", rtol=0.0, atol=0.0, normwise=0.0)
+    assert set(judged["verdict"]) <= {"pass", "noise"}
+    assert (judged["verdict"] == np.where(judged["max_abs"] == 0.0, "pass", "noise")).all()
 
 
 @pytest.mark.parametrize("loss", ["MSELoss", "L1Loss", "HuberLoss", "SmoothL1Loss",
@@ -164,7 +169,7 @@ def test_an_exception_inside_refbp_is_a_failing_error_row(
 def _features_model() -> tnn.Module:
     return tnn.Sequential(OrderedDict([
         ("features", tnn.Sequential(tnn.Linear(4, 8), tnn.ReLU(), tnn.Linear(8, 8),
-                                    tnn.Conv1d(1, 1, 1))),
+                                    tnn.Conv3d(1, 1, 1))),
         ("head", tnn.Linear(8, 3)),
     ]))
 
@@ -179,7 +184,7 @@ def _nan_weight_model() -> tnn.Module:
 X, Y = _data()
 BAD: list[tuple[str, dict[str, Any], type, str]] = [
     ("unsupported-layer", {"torch_model": _features_model()}, TypeError,
-     r"^cannot convert module at 'features\.3' of type Conv1d to refbp; supported types: "
+     r"^cannot convert module at 'features\.3' of type Conv3d to refbp; supported types: "
      r"BCELoss, .*Linear, .*"),
     ("not-a-model", {"torch_model": "mlp"}, TypeError,
      r"^torch_model must be a torch\.nn\.Module, got str$"),
@@ -342,5 +347,5 @@ def test_batchnorm_batch_of_one_in_training_mode() -> None:
 @pytest.mark.parametrize("dtype", [np.float32, np.dtype("float32"), torch.float32, "float32"])
 def test_dtype_spellings(dtype: Any) -> None:
     x, y = _data()
-    df = compare(_mlp(), x, y, loss="CrossEntropyLoss", dtype=dtype)
+    df = parity_table(_mlp(), x, y, loss="CrossEntropyLoss", dtype=dtype)
     assert set(df["dtype"]) == {"float32"} and bool(df["passed"].all())

@@ -6,11 +6,43 @@ received; nothing here uses ``assert`` and nothing broadcasts silently.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from typing import Any
 
 import numpy as np
 
-FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
+
+class _FloatDtypes(tuple):  # type: ignore[type-arg]
+    """float32 and float64; also ``np.longdouble`` inside :func:`extended_precision`.
+
+    A tuple (iterating gives the two public dtypes), whose ``in`` test also admits long double
+    while the exact referee (``refbp.parity.referee``) recomputes a step in higher precision.
+    """
+
+    def __contains__(self, dt: object) -> bool:
+        if tuple.__contains__(self, dt):
+            return True
+        return _EXTENDED.get() and dt == np.dtype(np.longdouble)
+
+
+_EXTENDED: ContextVar[bool] = ContextVar("refbp_extended_precision", default=False)
+FLOAT_DTYPES = _FloatDtypes((np.dtype(np.float32), np.dtype(np.float64)))
+
+
+@contextmanager
+def extended_precision() -> Iterator[None]:
+    """Within the block, refbp's NumPy side also accepts ``np.longdouble`` arrays.
+
+    Used only by the exact referee; everywhere else float32 and float64 are the supported
+    dtypes.
+    """
+    token = _EXTENDED.set(True)
+    try:
+        yield
+    finally:
+        _EXTENDED.reset(token)
 
 
 def as_float_array(x: Any, name: str = "input") -> np.ndarray:

@@ -13,9 +13,9 @@ import time
 from collections.abc import Callable, Sequence
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
-from refbp import argtypes
+from refbp import argtypes, outputs
 from refbp.errors import UsageError, printable
 from refbp.exit_codes import EXIT_CODES_HELP, EXIT_FAILED, EXIT_OK, EXIT_USAGE, run_command
 
@@ -23,6 +23,8 @@ if TYPE_CHECKING:
     import pandas as pd
 
 DEFAULT_OUT = Path("reports") / "latest"
+DEFAULT_BASELINE = Path("reports") / "baseline"
+COMPARE_FORMATS = ("markdown", "json", "junit", "github")
 
 
 class CLIError(UsageError):
@@ -68,6 +70,15 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--allow-large", action="store_true",
                      help="run scenarios beyond the stated size limits (refbp.limits: steps, "
                      "data and layer sizes, scenario file size)")
+    run.add_argument("--formats", metavar="LIST",
+                     help="report files to write besides results.parquet and provenance.json: "
+                     "comma-separated from parquet,csv,md,html (default: all, CSV only for "
+                     "results of at most 10,000 rows)")
+    run.add_argument("--plots", metavar="EXPRESSION",
+                     help="also plot the scenarios this -k style expression selects (failing "
+                     "scenarios and the 4 closest to failing are always plotted)")
+    run.add_argument("--junit", type=Path, metavar="FILE",
+                     help="also write a JUnit XML file, one test case per scenario")
     run.add_argument("-q", "--quiet", action="count", default=0,
                      help="print only failing scenarios and the closing line")
     run.add_argument("-v", "--verbose", action="count", default=0,
@@ -76,6 +87,10 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--noise-floor", action="store_true",
                      help="also run torch with 2 threads and report how far torch moves from "
                      "itself on every tensor (noise_normwise), beside refbp's discrepancy")
+    run.add_argument("--floors", choices=["auto", "always", "off"], default=None,
+                     help="when to measure the rounding floor that tells noise from a real "
+                     "difference: auto (default: only for scenarios with a row outside "
+                     "tolerance), always, or off (no noise verdicts)")
 
     lst = sub.add_parser("list", help="list suites and their scenarios")
     lst.add_argument("--suite", help="list the scenarios of this suite")
@@ -90,6 +105,27 @@ def _parser() -> argparse.ArgumentParser:
     cmp_.add_argument("--floor", type=argtypes.fraction, default=1e-3,
                       help="ignore growth that stays below this fraction of the tolerance "
                       "(default 1e-3)")
+    cmp_.add_argument("--allow-removed", action="store_true",
+                      help="scenarios or tensors of the baseline missing from the new report "
+                      "are reported but are not a regression")
+    cmp_.add_argument("--format", choices=COMPARE_FORMATS, default="markdown",
+                      help="markdown (default), json, junit (JUnit XML) or github (::error "
+                      "annotations, then the Markdown job summary)")
+    cmp_.add_argument("--output", type=Path, metavar="FILE",
+                      help="write the output to FILE instead of stdout (with --format github: "
+                      "the job summary goes to FILE, e.g. $GITHUB_STEP_SUMMARY, and the "
+                      "annotations to stdout)")
+
+    base = sub.add_parser("baseline", help="manage the committed baseline report",
+                          description="`refbp baseline update [REPORT] [--to DIR]` copies a "
+                          "report's results.parquet and provenance.json (nothing else: a "
+                          "baseline is small) into the baseline directory, atomically.")
+    base_sub = base.add_subparsers(dest="baseline_command", metavar="ACTION", required=True)
+    upd = base_sub.add_parser("update", help="make a report the new baseline")
+    upd.add_argument("report", type=Path, nargs="?", default=DEFAULT_OUT,
+                     help=f"report directory (default: {DEFAULT_OUT})")
+    upd.add_argument("--to", type=Path, default=DEFAULT_BASELINE,
+                     help=f"baseline directory (default: {DEFAULT_BASELINE})")
 
     rep = sub.add_parser("report", help="re-render summary.md and report.html from Parquet")
     rep.add_argument("dir", type=Path, help="report directory")
@@ -121,7 +157,8 @@ def _apply_config(args: argparse.Namespace) -> dict[str, dict[str, float]]:
         else:
             args.suite = config.get("suite", "quick")
     for key, attr, default in (("k", "pattern", None), ("dtype", "dtype", None),
-                               ("out", "out", DEFAULT_OUT), ("jobs", "jobs", 1)):
+                               ("out", "out", DEFAULT_OUT), ("jobs", "jobs", 1),
+                               ("floors", "floors", "auto")):
         if getattr(args, attr) is None:
             setattr(args, attr, config.get(key, default))
     if isinstance(args.jobs, bool) or not isinstance(args.jobs, int) or args.jobs < 1:
@@ -180,35 +217,50 @@ def _prebuild(scenarios: list) -> None:
                            else str(exc)) from exc
 
 
-def check_report_out(out: Path) -> None:
-    """Refuse an unusable report directory before anything runs (exit 2)."""
-    from refbp.report import check_report_target
+def _report_options(args: argparse.Namespace) -> tuple[tuple[str, ...] | None, Any]:
+    """``--formats`` and ``--plots`` parsed (exit 2 on a bad value, before anything runs)."""
+    from refbp.parity.keyword import KeywordError, keyword_matcher
+    from refbp.report.writers import parse_formats
 
-    check_report_target(out)
+    try:
+        formats = None if args.formats is None else parse_formats(args.formats)
+        plots = None if args.plots is None else keyword_matcher(args.plots)
+    except (ValueError, KeywordError) as exc:
+        raise CLIError(str(exc)) from exc
+    return formats, plots
 
 
 def cmd_run(args: argparse.Namespace) -> int:
     from refbp.parity.session import TORCH_THREADS, results_frame, run_scenarios
+    from refbp.parity.trial import run_provenance
     from refbp.report import collect_provenance, scenario_summary, write_report
 
     tolerances = _apply_config(args)
-    check_report_out(args.out)
+    outputs.report_dir(args.out)
+    if args.junit is not None:
+        outputs.output_file(args.junit)
+    formats, plots = _report_options(args)
     scenarios, suite = _scenarios(args, tolerances)
     started = datetime.now(timezone.utc)
     t0 = time.perf_counter()
     results = run_scenarios(scenarios, suite=suite, jobs=args.jobs,
                             progress=not args.no_progress and sys.stderr.isatty(),
-                            noise_floor=args.noise_floor)
+                            noise_floor=args.noise_floor, floors=args.floors)
     df = results_frame(results)
     prov = collect_provenance(seeds=sorted({s.seed for s in scenarios}), started=started,
                               wall_time_s=time.perf_counter() - t0,
                               extra={"suite": suite, "scenarios": len(scenarios),
-                                     "jobs": args.jobs, "torch_threads": TORCH_THREADS})
+                                     "jobs": args.jobs, "torch_threads": TORCH_THREADS,
+                                     **run_provenance()})
     try:
-        path = write_report(df, args.out, prov)
+        path = write_report(df, args.out, prov, formats=formats, plots=plots)
     except OSError as exc:  # e.g. a full disk after the run: the old report is left intact
         raise CLIError(f"cannot write the report {args.out}: {exc.strerror or exc}") from exc
     summary = scenario_summary(df)
+    if args.junit is not None:
+        from refbp.report.ci_formats import run_junit
+
+        _emit(run_junit(summary, suite), args.junit)
     _print_summary(summary, quiet=args.quiet > 0, verbose=args.verbose > 0)
     failed = [r for r in results if not r.passed]
     print(f"\n{len(results) - len(failed)} passed, {len(failed)} failed "
@@ -222,15 +274,20 @@ def _print_summary(summary: pd.DataFrame, *, quiet: bool = False,
     ``verbose`` prints the first failing row of each failing scenario in full below it."""
     import pandas as pd
 
-    cols = [c for c in ("scenario", "dtype", "steps", "passed", "worst_normwise",
-                        "worst_tol_ratio", "torch_noise_normwise", "first_failure")
+    cols = [c for c in ("scenario", "dtype", "steps", "result", "worst_normwise",
+                        "worst_tol_ratio", "noise_rows", "worst_noise_floor",
+                        "torch_noise_normwise", "first_failure")
             if c in summary.columns]
+    if not (summary["noise_rows"] > 0).any():
+        cols = [c for c in cols if c not in ("noise_rows", "worst_noise_floor")]
     shown = summary[~summary["passed"].astype(bool)] if quiet else summary
     if not shown.empty:
         with pd.option_context("display.max_rows", None, "display.width", 200,
                                "display.max_colwidth", 80,
                                "display.float_format", "{:.2e}".format):
             print(shown[cols].to_string(index=False))
+    for _, row in summary[summary["result"] == "noise"].iterrows():
+        print(f"noise, not a failure: {row['scenario']}: {row['first_noise']}")
     if verbose and "first_failure" in summary.columns:
         for _, row in summary[~summary["passed"].astype(bool)].iterrows():
             print(f"\n{row['scenario']}: {row['first_failure']}")
@@ -252,22 +309,52 @@ def cmd_list(args: argparse.Namespace) -> int:
     return 0
 
 
-def _report_path(p: Path) -> Path:
-    """A report directory or Parquet file that exists (else CLIError, exit 2)."""
-    parquet = p / "results.parquet" if p.is_dir() else p
-    if not parquet.is_file():
-        raise CLIError(f"no refbp report at {p}: expected a report directory with "
-                       "results.parquet, or a .parquet file")
-    return p
-
-
 def cmd_compare(args: argparse.Namespace) -> int:
     from refbp.report import compare_reports
+    from refbp.report.ci_formats import compare_github, compare_json, compare_junit
 
-    result = compare_reports(_report_path(args.baseline), _report_path(args.new),
-                             factor=args.factor, floor=args.floor)
-    print(result.to_markdown())
+    if args.output is not None:
+        outputs.output_file(args.output)
+    result = compare_reports(outputs.existing_report(args.baseline),
+                             outputs.existing_report(args.new), factor=args.factor,
+                             floor=args.floor, allow_removed=args.allow_removed)
+    if args.format == "github":
+        annotations, text = compare_github(result)
+        print(annotations, end="")
+    else:
+        text = {"markdown": result.to_markdown, "json": lambda: compare_json(result),
+                "junit": lambda: compare_junit(result)}[args.format]()
+    _emit(text, args.output)
     return EXIT_FAILED if result.regressed else EXIT_OK
+
+
+def _emit(text: str, output: Path | None) -> None:
+    """Print ``text``, or write it atomically to ``output``."""
+    if output is None:
+        print(text, end="" if text.endswith("\n") else "\n")
+        return
+    from refbp.report.writers import atomic_write_text
+
+    try:
+        atomic_write_text(output, text)
+    except OSError as exc:
+        raise CLIError(f"cannot write {output}: {exc.strerror or exc}") from exc
+
+
+def cmd_baseline(args: argparse.Namespace) -> int:
+    from refbp.report.writers import ReportWriteError, load_results, write_baseline
+
+    try:
+        df, prov = load_results(args.report)
+    except (OSError, ValueError) as exc:
+        raise CLIError(f"{args.report} is not a readable refbp report: {exc}") from exc
+    try:
+        path = write_baseline(df, args.to, prov)
+    except ReportWriteError as exc:
+        raise CLIError(str(exc)) from exc
+    print(f"baseline {path}: {df['scenario'].nunique()} scenarios, {len(df)} rows "
+          f"(results.parquet + provenance.json) from {args.report}")
+    return 0
 
 
 def cmd_report(args: argparse.Namespace) -> int:
@@ -275,25 +362,13 @@ def cmd_report(args: argparse.Namespace) -> int:
 
     if not args.dir.is_dir():
         raise CLIError(f"{args.dir} is not a directory (expected a refbp report directory)")
-    _report_path(args.dir)
+    outputs.existing_report(args.dir)
     try:
         print(render(args.dir))
     except OSError as exc:
         raise CLIError(f"cannot re-render the report in {args.dir}: "
                        f"{exc.strerror or exc}") from exc
     return EXIT_OK
-
-
-def _check_example_out(out: Path) -> None:
-    """The figures' directory exists or can be created, and is writable (else exit 2)."""
-    import tempfile
-
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-        with tempfile.TemporaryFile(dir=out):
-            pass
-    except OSError as exc:
-        raise CLIError(f"cannot write the figures to {out}: {exc.strerror or exc}") from exc
 
 
 def cmd_example(args: argparse.Namespace) -> int:
@@ -306,7 +381,7 @@ def cmd_example(args: argparse.Namespace) -> int:
     if args.name not in EXAMPLES:
         raise CLIError(f"unknown example {printable(args.name)!r}; known: "
                        f"{', '.join(EXAMPLES)}")
-    _check_example_out(args.out)
+    outputs.figure_dir(args.out)
     try:
         run_example(args.name, args.out)
     except OSError as exc:
@@ -315,9 +390,9 @@ def cmd_example(args: argparse.Namespace) -> int:
     print(f"figures written to {args.out}")
     if args.no_torch:
         return 0
-    from refbp.mirror.examples import compare_example
+    from refbp.mirror.replay import example_discrepancies
 
-    diffs = compare_example(args.name)
+    diffs = example_discrepancies(args.name)
     worst = max((d.normwise for d in diffs.values()), default=0.0)
     ok = all(d.passed for d in diffs.values())
     print(f"torch autograd agrees: {'yes' if ok else 'NO'} "
@@ -329,6 +404,7 @@ def _commands() -> dict[str, Callable[[argparse.Namespace], int]]:
     from refbp.diagnose.cli import HANDLERS
 
     return {"run": cmd_run, "list": cmd_list, "compare": cmd_compare, "report": cmd_report,
+            "baseline": cmd_baseline,
             "example": cmd_example, **HANDLERS}
 
 

@@ -9,6 +9,7 @@ and takes its defaults from the ``[tool.refbp]`` table; a flag on the command li
     k = "adam and not f32"          # a -k expression
     dtype = "float64"
     jobs = 1
+    floors = "auto"                 # when to measure the rounding floor (noise verdicts)
 
     [tool.refbp.tolerances.float32] # overrides of refbp.tolerances for every scenario of the
     normwise = 2e-5                 # dtype (a scenario's own tolerance table still wins)
@@ -30,10 +31,11 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover - Python 3.10
     import tomli as tomllib
 
-_STRINGS = ("suite", "scenarios", "out", "k", "dtype")
+_STRINGS = ("suite", "scenarios", "out", "k", "dtype", "floors")
 _KEYS = (*_STRINGS, "jobs", "tolerances")
 _TOLERANCE_KEYS = ("normwise", "rtol", "atol")
 _DTYPES = ("float64", "float32")
+_FLOORS = ("auto", "always", "off")
 
 
 class ConfigError(ValueError):
@@ -99,6 +101,8 @@ def parse_config(table: dict[str, Any], path: Path) -> Config:
         raise ConfigError(f"{where}: give either suite or scenarios, not both")
     if "dtype" in values and values["dtype"] not in _DTYPES:
         raise ConfigError(f"{where}.dtype: expected one of {', '.join(_DTYPES)}")
+    if "floors" in values and values["floors"] not in _FLOORS:
+        raise ConfigError(f"{where}.floors: expected one of {', '.join(_FLOORS)}")
     if "jobs" in table:
         jobs = table["jobs"]
         if isinstance(jobs, bool) or not isinstance(jobs, int) or jobs < 1:

@@ -149,7 +149,7 @@ def check_module(module: Module, x: Any, *, grad_out: Any = None, eps: float = G
     return _summarise(pairs)
 
 
-def check_loss(loss: Module, input: Any, target: Any, *, grad_out: Any = None,
+def check_loss_gradients(loss: Module, input: Any, target: Any, *, grad_out: Any = None,
                eps: float = GRADCHECK_EPS, seed: int = 0) -> GradcheckResult:
     """Check a loss's ``backward`` with respect to its input by finite differences.
 

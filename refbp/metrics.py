@@ -92,11 +92,11 @@ def discrepancy(a: Any, b: Any, tol: Tolerance) -> Discrepancy:
     b_f = np.where(both, b64, 0.0)
     diff = np.abs(a_f - b_f)
     absb = np.abs(b_f)
-    with np.errstate(divide="ignore", invalid="ignore"):  # rtol = atol = 0: exact comparison
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):  # rtol = atol = 0
         ratio = np.where(diff == 0, 0.0, diff / (tol.atol + tol.rtol * absb))
     flat = int(np.argmax(ratio))
     idx = tuple(int(i) for i in np.unravel_index(flat, a64.shape))
-    with np.errstate(divide="ignore", invalid="ignore"):
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):  # |b| ~ 0: rel inf
         rel = np.where(diff == 0, 0.0, diff / np.maximum(absb, TINY))
     normwise = _normwise(a_f - b_f, b_f)
     cosine = _cosine(a_f, b_f)

@@ -4,7 +4,7 @@ Registered through the ``pytest11`` entry point (``refbp = "refbp.pytest_plugin"
 explicitly with ``pytest -p refbp.pytest_plugin`` / ``pytest_plugins = ["refbp.pytest_plugin"]``.
 
 - ``parity`` fixture: a callable with the signature of :func:`refbp.testing.assert_parity`
-  that also records each check for the session report; ``parity.compare(...)`` returns the
+  that also records each check for the session report; ``parity.table(...)`` returns the
   tidy DataFrame (recorded too) instead of asserting. Without ``name=`` a check is named after
   the test's node id (``#2``, ``#3``, ... for further checks in the same test); a name already
   used in the session gets the same kind of suffix, so every check stays in the report.
@@ -67,13 +67,15 @@ class ParityRecorder:
         if self.report_dir is None or not self.results:
             return None
         from refbp.parity.session import results_frame
+        from refbp.parity.trial import run_provenance
         from refbp.report import collect_provenance, write_report
 
         scenarios = [r.scenario for r in self.results]
         prov = collect_provenance(
             seeds=sorted({s.seed for s in scenarios}), started=self.started,
             wall_time_s=time.perf_counter() - self.t0,
-            extra={"suite": SUITE, "scenarios": len(scenarios), "source": "refbp pytest plugin"})
+            extra={"suite": SUITE, "scenarios": len(scenarios), "source": "refbp pytest plugin",
+                   **run_provenance()})
         self.written = Path(write_report(results_frame(self.results), self.report_dir, prov))
         return self.written
 
@@ -104,14 +106,14 @@ class ParityFixture:
 
     def __call__(self, torch_model: Any, inputs: Any, targets: Any, **options: Any) -> None:
         """:func:`refbp.testing.assert_parity`, recorded for the session report."""
-        from refbp.testing.parity import failure_message
+        from refbp.testing.parity import assertion_message
 
         result = self._run(torch_model, inputs, targets, **options)
         if not result.passed:
-            raise AssertionError(failure_message(result))
+            raise AssertionError(assertion_message(result))
 
-    def compare(self, torch_model: Any, inputs: Any, targets: Any, **options: Any) -> Any:
-        """:func:`refbp.testing.compare` (the tidy DataFrame), recorded for the report."""
+    def table(self, torch_model: Any, inputs: Any, targets: Any, **options: Any) -> Any:
+        """:func:`refbp.testing.parity_table` (the tidy DataFrame), recorded for the report."""
         from refbp.parity.session import results_frame
 
         return results_frame([self._run(torch_model, inputs, targets, **options)])

@@ -90,18 +90,32 @@ def test_factor_is_configurable() -> None:
         compare_frames(base, worse, factor=0.5)
 
 
-def test_added_removed_and_fixed_are_reported_not_regressions() -> None:
+def test_added_and_fixed_are_reported_removed_is_a_regression_unless_allowed() -> None:
     base = set_case(baseline(), "clf", "grad:0.bias", tol_ratio=3.0, passed=False)
     new = pd.concat([synthetic_results(["mlp", "clf"], steps=4),
                      synthetic_results(["brand_new"], steps=4)], ignore_index=True)
     r = compare_frames(base, new)
-    assert not r.regressed
+    assert r.regressed and r.missing == 1  # coverage shrank: "old" is gone
     assert r.added_scenarios == ["brand_new"] and r.removed_scenarios == ["old"]
     assert list(r.fixed.index) == [("clf", "float64", "grad:0.bias")]
     md = r.to_markdown()
+    assert md.startswith("## refbp compare: REGRESSION")
     assert "### Added scenarios (1)\n\n- brand_new" in md
-    assert "### Removed scenarios (1)\n\n- old" in md
+    assert "### Removed scenarios (a regression: coverage shrank) (1)\n\n- old" in md
     assert "### Fixed (now passing) (1)" in md
+    allowed = compare_frames(base, new, allow_removed=True)
+    assert not allowed.regressed
+    assert "### Removed scenarios (allowed) (1)" in allowed.to_markdown()
+
+
+def test_a_tensor_missing_from_a_scenario_is_a_regression() -> None:
+    base = baseline()
+    new = base[~((base["scenario"] == "mlp") & (base["tensor"] == "state:0.bias:exp_avg"))]
+    r = compare_frames(base, new)
+    assert r.regressed and r.removed_scenarios == []
+    assert list(r.removed_cases.index) == [("mlp", "float64", "state:0.bias:exp_avg")]
+    assert "- mlp (float64): state:0.bias:exp_avg" in r.to_markdown()
+    assert not compare_frames(base, new, allow_removed=True).regressed
 
 
 def test_new_failing_scenario_is_a_regression() -> None:

@@ -14,6 +14,7 @@ from refbp.nn.batchnorm import BatchNorm1d
 def test_gradients_match_finite_differences(shape: tuple[int, ...], training: bool) -> None:
     rng = np.random.default_rng(0)
     bn = BatchNorm1d(3)
+    assert bn.weight is not None and bn.bias is not None
     bn.weight.data[...] = rng.uniform(0.5, 1.5, 3)
     bn.bias.data[...] = rng.standard_normal(3)
     bn.running_mean[...] = rng.standard_normal(3)

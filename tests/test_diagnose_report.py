@@ -22,5 +22,6 @@ def test_explanation_reaches_summary_and_html(tmp_path: Path) -> None:
     out = write_report(d.frame, tmp_path / "diag", prov)
     md = (out / "summary.md").read_text()
     html = (out / "report.html").read_text()
-    assert "**Explanation:** your Adam matches torch's (refbp reference) Adam except" in md
-    assert "<b>Explanation:</b> your Adam matches torch&#x27;s (refbp reference) Adam" in html
+    head = "your AdamEpsInsideSqrt matches torch"
+    assert f"**Explanation:** {head}'s (refbp reference) Adam except" in md
+    assert f"<b>Explanation:</b> {head}&#x27;s (refbp reference) Adam" in html

@@ -25,9 +25,9 @@ def test_check_function_detects_wrong_gradient() -> None:
 
 
 class _BrokenLinear(nn.Linear):
-    def backward(self, grad_out: np.ndarray) -> np.ndarray:
-        gx = super().backward(grad_out)
-        assert self.bias.grad is not None
+    def backward(self, grad_out: np.ndarray, *, input_grad: bool = True) -> np.ndarray | None:
+        gx = super().backward(grad_out, input_grad=input_grad)
+        assert self.bias is not None and self.bias.grad is not None
         self.bias.grad *= 2.0
         return gx
 

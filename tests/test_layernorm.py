@@ -52,16 +52,18 @@ def test_backward_accumulates_and_returns_input_shape() -> None:
     m(x)
     gx = m.backward(g)
     assert gx.shape == x.shape
+    assert m.weight is not None and m.bias is not None and m.weight.grad is not None
     first = m.weight.grad.copy()
     m(x)
     m.backward(g)
     np.testing.assert_array_equal(m.weight.grad, 2 * first)
+    assert m.bias.grad is not None
     assert np.allclose(m.bias.grad, 2 * g.sum(axis=0), rtol=0, atol=1e-15)
 
 
 def test_parameters_state_dict_and_dtype() -> None:
     m = nn.LayerNorm((2, 3), bias=False, dtype=np.float32)
-    assert list(m.state_dict()) == ["weight"]
+    assert list(m.state_dict()) == ["weight"] and m.weight is not None
     assert m.weight.shape == (2, 3) and m.weight.dtype == np.float32
     assert np.all(m.weight.data == 1)
     assert list(nn.LayerNorm(3, elementwise_affine=False).state_dict()) == []

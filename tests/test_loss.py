@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 import refbp.nn as rnn
-from refbp.gradcheck import check_loss
+from refbp.gradcheck import check_loss_gradients
 from refbp.metrics import discrepancy
 from refbp.nn.functional_loss import BCE_GRAD_EPS
 from refbp.tolerances import GRADCHECK_RTOL, tolerance_for
@@ -334,7 +334,7 @@ for _shape in ((4,), (5, 4), (2, 4, 3)):
 def test_gradcheck(case: tuple[str, Any, Any], reduction: str) -> None:
     _, make, data = case
     x, t = data(7)
-    res = check_loss(make(reduction), x, t)
+    res = check_loss_gradients(make(reduction), x, t)
     assert res.passed, str(res)
     assert res.max_rel_err <= GRADCHECK_RTOL
 
@@ -344,7 +344,7 @@ def test_gradcheck_with_upstream_scalar() -> None:
     loss = rnn.CrossEntropyLoss(W4, label_smoothing=0.1)
     loss(x, t)
     assert close(loss.backward(2.5), 2.5 * loss.backward())
-    assert check_loss(loss, x, t, grad_out=np.asarray(-3.0)).passed
+    assert check_loss_gradients(loss, x, t, grad_out=np.asarray(-3.0)).passed
 
 
 # -- errors -----------------------------------------------------------------------------------

@@ -28,6 +28,7 @@ def test_linear_forward_hand_computed() -> None:
 
 def test_linear_backward_hand_computed() -> None:
     lin = nn.Linear(2, 1)
+    assert lin.bias is not None
     lin.load_state_dict({"weight": np.array([[2.0, -1.0]]), "bias": np.array([0.0])})
     x = np.array([[1.0, 3.0], [2.0, 5.0]])
     lin(x)
@@ -39,6 +40,7 @@ def test_linear_backward_hand_computed() -> None:
 
 def test_gradients_accumulate_until_zero_grad() -> None:
     lin = nn.Linear(2, 1)
+    assert lin.bias is not None
     x = np.ones((1, 2))
     for _ in range(2):
         lin(x)
@@ -52,6 +54,7 @@ def test_gradients_accumulate_until_zero_grad() -> None:
 
 def test_linear_default_init_bounds_follow_torch() -> None:
     lin = nn.Linear(100, 50, generator=np.random.default_rng(1))
+    assert lin.bias is not None
     bound = 1 / math.sqrt(100)
     assert np.abs(lin.weight.data).max() <= bound
     assert np.abs(lin.bias.data).max() <= bound

@@ -212,10 +212,10 @@ def test_html_is_self_contained_with_plots(report: tuple[Path, pd.DataFrame]) ->
     assert '<td class="fail">FAIL</td>' in page and '<td class="pass">pass</td>' in page
 
 
-def test_html_limits_plots_failing_then_closest_to_failing() -> None:
+def test_html_plots_failing_closest_to_failing_and_selected_scenarios() -> None:
     df = make_results()
     df.loc[(df["scenario"] == "f32_clf") & (df["tensor"] == "output"), "tol_ratio"] = 0.5
-    page = render_html(df, {}, max_plot_scenarios=2)
+    page = render_html(df, {}, closest_plotted=1)
     assert page.count('src="data:image/png;base64,') == 3  # heatmap + 2 scenarios
     assert "Plots for 2 of 3 scenarios" in page
     sections = {name: page.split(f'id="{anchor}"')[1].split("</section>")[0]
@@ -223,6 +223,28 @@ def test_html_limits_plots_failing_then_closest_to_failing() -> None:
     assert "data:image/png;base64," in sections["bad"]
     assert "data:image/png;base64," in sections["f32_clf"]
     assert "data:image/png;base64," not in sections["mlp_ok"]
+    selected = render_html(df, {}, closest_plotted=0, plots=lambda name: name == "mlp_ok")
+    assert selected.count('src="data:image/png;base64,') == 3  # heatmap, bad, mlp_ok
+    assert "data:image/png;base64," in selected.split('id="s0"')[1].split("</section>")[0]
+
+
+def test_heatmap_colours_by_the_check_that_fails(monkeypatch: pytest.MonkeyPatch) -> None:
+    import refbp.report.plots as plots_module
+
+    df = make_results()
+    m = (df["scenario"] == "mlp_ok") & (df["tensor"] == "output")
+    df.loc[m, "normwise"] = 50 * df.loc[m, "normwise_tol"]  # fails on normwise only
+    df.loc[m, "max_abs"] = 1.0  # above atol: the normwise figure is not waived
+    cells: dict[str, float] = {}
+
+    def fake_heatmap(ratios: np.ndarray, rows: list[str], cols: list[str]) -> str:
+        cells["mlp_ok/output"] = float(ratios[list(rows).index("mlp_ok"),
+                                              list(cols).index("output")])
+        return "data:image/png;base64,"
+
+    monkeypatch.setattr(plots_module, "ratio_heatmap", fake_heatmap)
+    render_html(df, {}, closest_plotted=0, max_plot_scenarios=0)
+    assert cells["mlp_ok/output"] == pytest.approx(50.0)
 
 
 def test_render_recreates_identical_files(report: tuple[Path, pd.DataFrame],

@@ -114,3 +114,13 @@ def test_image_data_shapes_labels_and_smoothness() -> None:
     # blobs: horizontal neighbours correlate far more than pixel noise alone would
     a, b = xr[..., :, :-1].ravel(), xr[..., :, 1:].ravel()
     assert np.corrcoef(a, b)[0, 1] > 0.5
+
+
+def test_tensor_data_shapes() -> None:
+    spec = DataSpec("tensors", n=3, features=2, outputs=5, extra={"size": [4, 6],
+                                                                  "target_shape": [5, 2, 3]})
+    x, y = make_data(spec, "float32", 0)
+    assert x.shape == (3, 2, 4, 6) and y.shape == (3, 5, 2, 3) and y.dtype == np.float32
+    x1, y1 = make_data(DataSpec("tensors", n=2, features=1, outputs=3, extra={"size": [7]}),
+                       "float64", 0)
+    assert x1.shape == (2, 1, 7) and y1.shape == (2, 3)

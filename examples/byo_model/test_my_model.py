@@ -55,7 +55,7 @@ def test_training_matches(parity, data, optimizer, dtype) -> None:  # type: igno
 
 def test_results_table(parity, data) -> None:  # type: ignore[no-untyped-def]
     x, y = data
-    df = parity.compare(make_model(), x, y, loss="CrossEntropyLoss",
+    df = parity.table(make_model(), x, y, loss="CrossEntropyLoss",
                         optimizer=("Adam", {"lr": 1e-3}), steps=3)
     assert df["passed"].all()
     assert df["normwise"].max() <= 1e-12

@@ -6,6 +6,9 @@ Adam / AdamW (one kernel, :func:`adam_variant_update`, with switches)::
              "inside_sqrt":  p -= lr/(1-b1^t) * m / sqrt(v/(1-b2^t) + eps)
              "eps_hat":      p -= lr*sqrt(1-b2^t)/(1-b1^t) * m / (sqrt(v) + eps)
     bias_correction False:   p -= lr * m / (sqrt(v) + eps)
+    step_offset 1:           t is one ahead (the counter starts at 1 and is incremented before
+                             use), so 1 - b^(t+1) corrects step t
+    bc_exponent False:       1 - b1 and 1 - b2 instead of 1 - b1^t and 1 - b2^t
     wd_mode "coupled":       g += wd * p                  (Adam's L2)
             "decoupled":     p *= 1 - lr * wd             (AdamW)
             "unscaled":      p *= 1 - wd                  (decay not scaled by lr)
@@ -15,6 +18,7 @@ SGD with momentum mu (torch: b = mu b + (1 - dampening) g, b_1 = g; p -= lr * b)
     "lr_in_buffer":        v = mu v - lr g;          p += v
     "ema":                 v = mu v + (1 - mu) g (v_0 = 0);  p -= lr v
     "nesterov_sutskever":  v = mu v - lr g;          p += mu v - lr g
+    "nesterov_chainer":    v = mu v - lr g;          p += mu^2 v - (1 + mu) lr g
 
 RMSprop: "inside_sqrt": ``p -= lr g / sqrt(v + eps)`` (torch: ``sqrt(v) + eps``).
 """
@@ -35,13 +39,14 @@ def adam_variant_update(param: np.ndarray, grad: np.ndarray, state: dict[str, An
                         lr: Any, betas: tuple[float, float], eps: float, weight_decay: float,
                         amsgrad: bool, maximize: bool, decoupled_weight_decay: bool,
                         eps_mode: str = "torch", bias_correction: bool = True,
-                        wd_mode: str = "torch") -> None:
+                        wd_mode: str = "torch", step_offset: int = 0,
+                        bc_exponent: bool = True) -> None:
     """One Adam-family update in place with the convention switches of the module docstring."""
     b1, b2 = betas
     lr = float(lr)
     g = -grad if maximize else grad
     state["step"] += 1
-    t = float(state["step"])
+    t = float(state["step"]) + step_offset if bc_exponent else 1.0
     mode = wd_mode if wd_mode != "torch" else ("decoupled" if decoupled_weight_decay
                                                else "coupled")
     if weight_decay != 0:
@@ -88,6 +93,9 @@ class SGDVariant(SGD):
             if self.form == "ema":
                 v[...] = mu * v + (1 - mu) * g
                 p.data -= lr * v
+            elif self.form == "nesterov_chainer":
+                v[...] = mu * v - lr * g
+                p.data += mu * mu * v - (1 + mu) * lr * g
             else:
                 v[...] = mu * v - lr * g
                 p.data += mu * v - lr * g if self.form == "nesterov_sutskever" else v
@@ -198,6 +206,22 @@ VARIANTS = [
             "the velocity (v = mu*v - lr*g; p += mu*v - lr*g)",
             "Sutskever et al. (2013); Bengio et al. (2013), eq. 7; CS231n, Keras SGD",
             lambda p, o, like: _sgd(p, o, form="nesterov_sutskever"), _nesterov),
+    Variant("adam_step_off_by_one", _ADAMS,
+            "the step counter is one ahead in the bias correction (1 - b^(t+1) at step t: the "
+            "counter starts at 1 and is incremented before use)",
+            "a common from-scratch slip (torch, Kingma & Ba: t = 1 at the first step)",
+            lambda p, o, like: _adam(p, o, adamw=like == "AdamW", step_offset=1)),
+    Variant("adam_bias_correction_no_exponent", _ADAMS,
+            "the bias correction lacks the exponent: m / (1 - b1) and v / (1 - b2) instead of "
+            "m / (1 - b1^t) and v / (1 - b2^t)",
+            "a common from-scratch slip (Kingma & Ba (2015), Alg. 1: 1 - beta^t)",
+            lambda p, o, like: _adam(p, o, adamw=like == "AdamW", bc_exponent=False)),
+    Variant("sgd_nesterov_chainer", ("SGD",),
+            "Nesterov momentum in the Chainer form, the velocity updated before use (v = mu*v "
+            "- lr*g; p += mu^2*v - (1+mu)*lr*g)",
+            "chainer.optimizers.NesterovAG; Saito, 'Deep Learning from Scratch' "
+            "(common/optimizer.py Nesterov)",
+            lambda p, o, like: _sgd(p, o, form="nesterov_chainer"), _nesterov),
     Variant("rmsprop_eps_inside_sqrt", ("RMSprop",),
             "epsilon is added inside the square root, g / sqrt(v + eps) (TensorFlow 1 style)",
             "tf.compat.v1.train.RMSPropOptimizer (ApplyRMSProp: grad / sqrt(ms + epsilon))",

@@ -22,13 +22,18 @@ from functools import partial
 from typing import Any
 
 from refbp.diagnose import trajectories as T
-from refbp.diagnose.adapters import UserOptimizer, user_name
+from refbp.diagnose.adapters import user_name
 from refbp.diagnose.adapters_layer import UserLayer, build_user_layer, build_user_loss
 from refbp.diagnose.catalog import Variant, family, variants_for
 from refbp.diagnose.catalog_layer import SPECS
 from refbp.diagnose.catalog_loss import module_fn
-from refbp.diagnose.diagnosis import Diagnosis, Record, build_diagnosis
-from refbp.diagnose.spec import accepted_kwargs, format_options, load_user
+from refbp.diagnose.diagnosis import Diagnosis, Record, Verdict, build_diagnosis
+from refbp.diagnose.fit import Fitted, fit_constants
+from refbp.diagnose.guard import guarded
+from refbp.diagnose.loader import load
+from refbp.diagnose.naming import literals, signature_params, source_of
+from refbp.diagnose.optim_styles import lr_change_problem, make_optimizer_driver
+from refbp.diagnose.spec import accepted_kwargs, format_options
 
 
 def resolve_oracle(oracle: str) -> str:
@@ -43,10 +48,12 @@ def resolve_oracle(oracle: str) -> str:
     return oracle
 
 
-def _load(user: Any) -> tuple[Any, str]:
+def _load(user: Any) -> tuple[Any, str, list[str]]:
     if isinstance(user, str):
-        return load_user(user), user
-    return user, user_name(user)
+        with guarded(user):  # no sys.exit, BaseException or argv parsing escapes the import
+            loaded = load(user)
+        return loaded.obj, user, loaded.notes
+    return user, user_name(user), []
 
 
 def _split(cls: Any, options: dict[str, Any]) -> dict[str, Any]:
@@ -67,6 +74,30 @@ def _build_variant(v: Variant, options: dict[str, Any], like: str, params: list[
     return v.build(params, options, like)
 
 
+_NOT_OPTIONS = ("maximize", "foreach", "differentiable", "capturable", "fused")
+
+
+def torch_defaults(build: Any, skip: int) -> dict[str, Any]:
+    """The hyperparameters of a refbp (= torch) class and their defaults."""
+    params, _ = signature_params(build, skip)
+    return {k: v for k, v in params.items()
+            if k not in _NOT_OPTIONS and v is not inspect.Parameter.empty}
+
+
+def constants_phrase(fitted: list[Fitted], explicit: dict[str, Any]) -> tuple[str, str, list[str]]:
+    """``(" with eps=1e-07 (torch default 1e-08)", mismatch, notes)``; the mismatch sentence is
+    non-empty when a fitted constant overrides an option that was asked for."""
+    if not fitted:
+        return "", "", []
+    text = " with " + ", ".join(f.describe() for f in fitted)
+    notes = [f"{f.option}={f.value!r} is a constant written in your code (not a parameter), "
+             "found by fitting" for f in fitted]
+    ignored = [f for f in fitted if f.option in explicit and explicit[f.option] != f.value]
+    mismatch = "; ".join(f"your code ignores {f.option}={explicit[f.option]!r} and uses "
+                         f"{f.value!r}" for f in ignored)
+    return text, mismatch, notes
+
+
 @dataclass
 class _Check:
     """What the three checks share: the family, oracle, user object and options, and the
@@ -81,24 +112,36 @@ class _Check:
     opts: dict[str, Any]
     seed: int
     noise: bool
+    notes: list[str]
+
+    @property
+    def label(self) -> str:
+        return user_name(self.obj)
 
     def diagnose(self, user: list[Record], reference: Callable[[], list[Record]],
                  variants: list[tuple[Variant, list[Record] | None]], notes: list[str],
-                 describe: dict[str, str]) -> Diagnosis:
+                 describe: dict[str, str], fitted: list[Fitted] | None = None,
+                 untested_reason: str = "") -> Diagnosis:
         """Run ``reference()`` (and torch's noise floor on it when asked); explain."""
+        consts, mismatch, fit_notes = constants_phrase(fitted or [], self.opts)
+        verdict = Verdict(self.label, self.like, self.oracle, consts,
+                          untested_reason=untested_reason)
         return build_diagnosis(kind=self.kind, like=self.like, subject=self.subject,
                                options=self.opts, oracle=self.oracle, user=user,
-                               ref=reference(), variants=variants, notes=notes, seed=self.seed,
-                               describe=describe,
-                               noise_floor=_noise(reference, self.noise, self.oracle))
+                               ref=reference(), variants=variants,
+                               notes=self.notes + notes + fit_notes,
+                               seed=self.seed, describe=describe,
+                               noise_floor=_noise(reference, self.noise, self.oracle),
+                               verdict=verdict, mismatch=mismatch)
 
 
 def _start(kind: str, like: str, user: Any, options: dict[str, Any] | None, oracle: str,
            seed: int, noise: bool) -> _Check:
     fam = family(like, kind)
     oracle = resolve_oracle(oracle)
-    obj, subject = _load(user)
-    return _Check(kind, like, fam, oracle, obj, subject, dict(options or {}), seed, noise)
+    obj, subject, notes = _load(user)
+    return _Check(kind, like, fam, oracle, obj, subject, dict(options or {}), seed, noise,
+                  notes)
 
 
 def check_optimizer(user: Any, like: str = "Adam", options: dict[str, Any] | None = None, *,
@@ -124,35 +167,55 @@ def check_optimizer(user: Any, like: str = "Adam", options: dict[str, Any] | Non
         Also measure torch's own noise floor (thread counts 1 and 2, two runs each).
     """
     c = _start("optimizer", like, user, options, oracle, seed, noise)
-    fam, oracle, obj, opts = c.fam, c.oracle, c.obj, c.opts
-    torch_opts = _split(fam.build, opts)
+    fam, oracle = c.fam, c.oracle
     params, grads = T.optimizer_problem(seed, steps)
-    adapter = UserOptimizer(obj, params, opts)
-    notes = list(adapter.notes)
-    if lr_factor is not None and not adapter.can_set_lr:
-        notes.append(f"{adapter.name} exposes no lr/param_groups, so the learning rate is kept "
-                     "constant")
-        lr_factor = None
-    lr0 = float(opts.get("lr", inspect.signature(fam.build).parameters["lr"].default))
+    defaults = torch_defaults(fam.build, 1)
+    factory = make_optimizer_driver(c.obj, like, params, c.opts, defaults, grads[0])
+    drv = factory()
+    opts = dict(drv.naming.effective)
+    notes = list(drv.notes)
+    lr0 = float(opts.get("lr", defaults["lr"]))
+    untested = ""
+    if lr_factor is not None:
+        why = lr_change_problem(factory, grads[0], lr0 * lr_factor)
+        if why is not None:
+            untested, lr_factor = why, None
     lrs = T.lr_schedule(lr0, steps, lr_factor)
-    user_traj = T.user_optimizer_trajectory(adapter, grads, lrs)
+    user_traj = T.user_optimizer_trajectory(drv, grads, lrs)
 
-    def reference() -> list[Record]:
-        if oracle == "torch":
-            from refbp.diagnose import torch_side
-
-            return torch_side.optimizer_trajectory(like, torch_opts, params, grads, lrs)
-        def make(ps: list[Any]) -> Any:
-            return fam.build(ps, **torch_opts)
-
+    def run(o: dict[str, Any], v: Variant | None) -> list[Record] | None:
+        if v is not None and not v.applies(o):
+            return None
+        make = (partial(_build_variant, v, o, like) if v is not None else
+                lambda ps: fam.build(ps, **_split(fam.build, o)))
         return T.refbp_optimizer_trajectory(make, params, grads, lrs)
 
-    variants = [(v, T.refbp_optimizer_trajectory(partial(_build_variant, v, opts, like),
-                                                 params, grads, lrs)
-                 if v.applies(opts) else None) for v in variants_for(like)]
-    return c.diagnose(user_traj, reference, variants, notes,
-                      {"model": "MLP parameters (fc1, fc2)", "batching": "synthetic gradients",
-                       "optimizer": f"{like}({format_options(opts)})"})
+    def evaluate(o: dict[str, Any], fitted: list[Fitted]) -> Diagnosis:
+        def reference() -> list[Record]:
+            if oracle == "torch":
+                from refbp.diagnose import torch_side
+
+                return torch_side.optimizer_trajectory(like, _split(fam.build, o), params,
+                                                       grads, lrs)
+            return run(o, None) or []
+
+        variants = [(v, run(o, v)) for v in variants_for(like)]
+        return c.diagnose(user_traj, reference, variants, notes,
+                          {"model": "MLP parameters (fc1, fc2)",
+                           "batching": "synthetic gradients",
+                           "optimizer": f"{like}({format_options(o)})"}, fitted, untested)
+
+    d = evaluate(opts, [])
+    if d.matches_torch or d.matched_variant is not None:
+        return d
+    hard = {k: defaults[k] for k in drv.naming.hard_coded if k in defaults}
+    hard.update({k: defaults[k] for k in c.opts if k in defaults and k not in hard
+                 and k not in drv.naming.names})
+    fitted, _ = fit_constants(user_traj, opts, hard, literals(source_of(c.obj)),
+                              variants_for(like), run)
+    if not fitted:
+        return d
+    return evaluate({**opts, fitted[0].option: fitted[0].value}, fitted)
 
 
 def check_layer(user: Any, like: str = "Linear", options: dict[str, Any] | None = None, *,

@@ -17,7 +17,6 @@ are checked before anything runs.
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from collections.abc import Callable
 from datetime import datetime, timezone
@@ -31,7 +30,7 @@ from refbp.diagnose.spec import UserCodeError, parse_options
 if TYPE_CHECKING:
     from refbp.diagnose.diagnosis import Diagnosis
 
-_LIKES = {"check-optimizer": ("Adam", "Adam, AdamW, SGD, RMSprop"),
+_LIKES = {"check-optimizer": ("Adam", "Adam, AdamW, SGD, RMSprop, Adagrad, Adadelta"),
           "check-layer": ("Linear", "Linear, BatchNorm1d"),
           "check-loss": ("MSELoss", "MSELoss, CrossEntropyLoss")}
 
@@ -107,19 +106,12 @@ def _run(args: argparse.Namespace, kind: str) -> int:
 
 def _check_outputs(args: argparse.Namespace) -> None:
     """``--out`` and ``--csv`` are usable, before any user code runs (else exit 2)."""
-    from refbp.report import ReportWriteError, check_report_target
+    from refbp.outputs import output_file, report_dir
 
     if args.out is not None:
-        check_report_target(args.out)
+        report_dir(args.out)
     if args.csv is not None:
-        csv = Path(args.csv)
-        if csv.is_dir() or csv.is_symlink() and not csv.exists():
-            raise ReportWriteError(f"--csv {csv} is a directory or a dangling symlink; give a "
-                                   "file path")
-        parent = csv.absolute().parent
-        if not parent.is_dir() or not os.access(parent, os.W_OK | os.X_OK):
-            raise ReportWriteError(f"--csv {csv}: directory {parent} does not exist or is not "
-                                   "writable")
+        output_file(args.csv)
 
 
 def _write_report(d: Diagnosis, args: argparse.Namespace) -> None:

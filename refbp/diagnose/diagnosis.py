@@ -24,7 +24,8 @@ Record = tuple[int, str, np.ndarray]
 TOL = TOLERANCES["float64"]
 
 
-def compare(mine: list[Record], ref: list[Record]) -> list[tuple[int, str, Discrepancy]]:
+def compare_trajectories(mine: list[Record],
+                         ref: list[Record]) -> list[tuple[int, str, Discrepancy]]:
     """Discrepancy of every record of ``mine`` against the same (step, tensor) of ``ref``."""
     table = {(s, t): a for s, t, a in ref}
     out = []
@@ -116,54 +117,128 @@ class Diagnosis:
     notes: list[str] = field(default_factory=list)
     noise_floor: float | None = None
 
+    untested: list[str] = field(default_factory=list)
+    label: str = ""
+
     @property
     def exit_code(self) -> int:
-        return 0 if self.matches_torch else 1
+        """0: matches torch; 1: does not; 3: matches, but conventions were left untested."""
+        if not self.matches_torch:
+            return 1
+        return 3 if self.untested else 0
 
     def __str__(self) -> str:
         lines = [self.explanation]
         if len(self.variants):
             cols = ["name", "applies", "matches", "user_normwise", "torch_normwise"]
+            shown = self.variants[cols].rename(columns={
+                "user_normwise": "yours_vs_variant", "torch_normwise": "variant_vs_torch"})
             with pd.option_context("display.width", 160, "display.float_format",
                                    "{:.1e}".format):
-                lines += ["", self.variants[cols].to_string(index=False)]
+                lines += ["", shown.to_string(index=False),
+                          "(normwise relative errors: yours_vs_variant = your code against the "
+                          "convention; variant_vs_torch = the convention against torch)"]
         return "\n".join(lines)
 
 
-def _sentence(like: str, oracle: str, n_steps: int, user_vs_ref: float,
-              matched: Variant | None, div: Divergence | None,
-              closest: tuple[str, float] | None) -> str:
-    side = "torch's" if oracle == "torch" else "torch's (refbp reference)"
+KIND_PHRASES = {"param": "parameter updates", "grad": "parameter gradients",
+                "grad_input": "input gradients", "output": "outputs",
+                "eval_output": "eval-mode outputs", "state": "running statistics",
+                "buffer": "running statistics", "loss": "loss values"}
+
+
+def kinds_split(cmp: list[tuple[int, str, Discrepancy]]) -> tuple[list[str], list[str]]:
+    """``(kinds that match the reference on every record, kinds that do not)`` in order."""
+    order: list[str] = []
+    bad: set[str] = set()
+    for _, t, d in cmp:
+        k = t.split(":", 1)[0]
+        if k not in order:
+            order.append(k)
+        if not d.passed:
+            bad.add(k)
+    return [k for k in order if k not in bad], [k for k in order if k in bad]
+
+
+def _phrase(kinds: list[str]) -> str:
+    names = list(dict.fromkeys(KIND_PHRASES.get(k, k) for k in kinds))
+    return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """What the sentence needs: who, against what, with which constants, and the results."""
+
+    label: str
+    like: str
+    oracle: str
+    constants: str = ""
+    untested: tuple[str, ...] = ()
+    untested_reason: str = ""
+
+
+def _sentence(v: Verdict, n_steps: int, user_vs_ref: float, matched: Variant | None,
+              div: Divergence | None, closest: tuple[str, float] | None,
+              kinds: tuple[list[str], list[str]]) -> str:
+    side = "torch's" if v.oracle == "torch" else "torch's (refbp reference)"
+    target = f"{side} {v.like}{v.constants}"
     if div is None:
-        return (f"your {like} matches {side} {like} to float64 precision over {n_steps} "
+        text = (f"your {v.label} matches {target} to float64 precision over {n_steps} "
                 f"step(s) (worst normwise rel err {user_vs_ref:.1e})")
+        if v.untested:
+            text += (f"; NOT TESTED: {', '.join(v.untested)} (indistinguishable from torch at a "
+                     f"constant learning rate, and {v.untested_reason}, so the learning rate "
+                     "was kept constant)")
+        return text
     where = f"first divergence at {div.describe()}"
-    if matched is not None:
-        return (f"your {like} matches {side} {like} except {matched.description} "
-                f"[{matched.name}; {matched.reference}]; {where}")
-    near = f" (closest: {closest[0]}, normwise rel err {closest[1]:.1e})" if closest else ""
-    return (f"your {like} does not match {side} {like} nor any catalogued convention{near}; "
-            f"{where}")
+    ok, bad = kinds
+    if ok:
+        head = (f"your {v.label}'s {_phrase(ok)} match {target} exactly; only the "
+                f"{_phrase(bad)} differ")
+        if matched is not None:
+            return f"{head}: {matched.description} [{matched.name}; {matched.reference}]; {where}"
+    else:
+        head = f"your {v.label} does not match {target}"
+        if matched is not None:
+            return (f"your {v.label} matches {target} except {matched.description} "
+                    f"[{matched.name}; {matched.reference}]; {where}")
+    near = ""
+    if closest is not None and closest[1] * 1.05 < user_vs_ref:
+        near = (f"; closest catalogued convention: {closest[0]} (normwise rel err of your code "
+                f"against it {closest[1]:.1e}, against torch {user_vs_ref:.1e}: "
+                f"{user_vs_ref / max(closest[1], 1e-300):.2g}x closer)")
+    return f"{head}{'' if ok else ' nor any catalogued convention'}; {where}{near}"
 
 
 def build_diagnosis(*, kind: str, like: str, subject: str, options: dict[str, Any],
                     oracle: str, user: list[Record], ref: list[Record],
                     variants: list[tuple[Variant, list[Record] | None]], notes: list[str],
                     seed: int, describe: dict[str, str],
-                    noise_floor: float | None = None) -> Diagnosis:
-    """Compare the user's trajectory with the reference and every variant; explain."""
-    cmp = compare(user, ref)
+                    noise_floor: float | None = None, verdict: Verdict | None = None,
+                    mismatch: str = "") -> Diagnosis:
+    """Compare the user's trajectory with the reference and every variant; explain.
+
+    ``mismatch``, when given, makes a trajectory that equals the reference a mismatch anyway
+    (e.g. the user's code ignores an option that was asked for) and is added to the sentence.
+    """
+    verdict = verdict or Verdict(label=like, like=like, oracle=oracle)
+    cmp = compare_trajectories(user, ref)
     div = first_divergence(cmp)
     rows = []
     matched: Variant | None = None
+    hidden = []
     for v, traj in variants:
         if traj is None:
             rows.append({"name": v.name, "applies": False, "matches": False,
                          "user_normwise": np.nan, "torch_normwise": np.nan})
             continue
-        to_torch = worst(compare(traj, ref))
-        vs_user = compare(user, traj)
-        ok = all(d.passed for _, _, d in vs_user) and first_divergence(compare(traj, ref))
+        vs_ref = compare_trajectories(traj, ref)
+        to_torch = worst(vs_ref)
+        vs_user = compare_trajectories(user, traj)
+        visible = first_divergence(vs_ref) is not None
+        if not visible:
+            hidden.append(v.name)
+        ok = all(d.passed for _, _, d in vs_user) and visible
         if ok and div is not None and matched is None:
             matched = v
         rows.append({"name": v.name, "applies": True, "matches": bool(ok and div is not None),
@@ -178,15 +253,21 @@ def build_diagnosis(*, kind: str, like: str, subject: str, options: dict[str, An
         best = applicable.loc[applicable["user_normwise"].idxmin()]
         closest = (str(best["name"]), float(best["user_normwise"]))
     steps = max((s for s, _, _ in user), default=0)
-    text = _sentence(like, oracle, steps, worst(cmp), matched, div, closest)
+    untested = tuple(hidden) if verdict.untested_reason else ()
+    verdict = Verdict(verdict.label, verdict.like, verdict.oracle, verdict.constants, untested,
+                      verdict.untested_reason)
+    text = _sentence(verdict, steps, worst(cmp), matched, div, closest, kinds_split(cmp))
+    if mismatch:
+        text += f"; {mismatch}"
     if noise_floor is not None:
         text += f"; torch's own noise floor on this check: normwise {noise_floor:.1e}"
     if notes:
         text += ". Notes: " + "; ".join(notes)
     frame = _frame(cmp, user, ref, subject=subject, kind=kind, like=like, seed=seed,
                    describe=describe, explanation=text)
-    return Diagnosis(kind, like, subject, options, oracle, div is None, matched, div, text,
-                     table, frame, notes, noise_floor)
+    return Diagnosis(kind, like, subject, options, oracle, div is None and not mismatch,
+                     matched, div, text, table, frame, notes, noise_floor, list(untested),
+                     verdict.label)
 
 
 def _frame(cmp: list[tuple[int, str, Discrepancy]], user: list[Record], ref: list[Record], *,

@@ -24,7 +24,7 @@ import pandas as pd
 
 from refbp.diagnose.adapters_layer import UserLayer
 from refbp.diagnose.check import resolve_oracle
-from refbp.diagnose.diagnosis import Record, compare, tensor_phrase
+from refbp.diagnose.diagnosis import Record, compare_trajectories, tensor_phrase
 from refbp.diagnose.trajectories import grad_of
 from refbp.metrics import Discrepancy
 from refbp.nn.container import Sequential
@@ -71,10 +71,10 @@ def _reference_records(ref: Sequential, x: np.ndarray, g: np.ndarray) -> list[Re
 
 
 def _torch_records(ref: Sequential, x: np.ndarray, g: np.ndarray) -> list[Record]:
-    from refbp.diagnose.torch_side import _ensure_converters
+    from refbp.diagnose.torch_side import ensure_converters
     from refbp.mirror import as_tensor, to_numpy, to_torch
 
-    _ensure_converters()
+    ensure_converters()
     t = to_torch(ref)
     t.train()
     kept: list[Any] = []
@@ -151,7 +151,7 @@ def localize(user_layers: Sequence[Any], reference: Sequential | Sequence[Module
     ref_recs = (_torch_records(ref, x, g) if oracle == "torch"
                 else _reference_records(copy.deepcopy(ref), x, g))
     user_recs = _user_records(users, ref, ref_recs, x, g)
-    cmp = compare(user_recs, ref_recs)
+    cmp = compare_trajectories(user_recs, ref_recs)
     n_fwd = len(ref)
     rows = [{"layer": s, "layer_type": type(user_layers[s]).__name__,
              "phase": "forward" if k < n_fwd else "backward", "tensor": t,

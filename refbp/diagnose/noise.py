@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from refbp.diagnose.diagnosis import Record, compare, worst
+from refbp.diagnose.diagnosis import Record, compare_trajectories, worst
 from refbp.metrics import ulp_distance
 
 __all__ = ["NoiseFloor", "noise_floor", "ulp_distance", "ulp_histogram"]
@@ -76,11 +76,11 @@ def noise_floor(run: Callable[[], list[Record]], *, threads: Sequence[int] = (1,
     max_ulp = 0
     table = {(s, t): a for s, t, a in base}
     for other in trajs[1:]:
-        for _, t, d in compare(other, base):
+        for _, t, d in compare_trajectories(other, base):
             per[t] = max(per.get(t, 0.0), d.normwise)
         for s, t, a in other:
             ref = table[(s, t)]
             if a.dtype in (np.float32, np.float64) and a.dtype == ref.dtype:
                 max_ulp = max(max_ulp, int(ulp_distance(a, ref).max(initial=0)))
-    floor = max((worst(compare(o, base)) for o in trajs[1:]), default=0.0)
+    floor = max((worst(compare_trajectories(o, base)) for o in trajs[1:]), default=0.0)
     return NoiseFloor(floor, max_ulp, len(trajs), tuple(threads), per)

@@ -9,10 +9,7 @@ the user's constructor (its own defaults apply) and the torch side uses torch's 
 from __future__ import annotations
 
 import ast
-import importlib.util
 import inspect
-import sys
-from pathlib import Path
 from typing import Any
 
 from refbp.errors import UsageError
@@ -23,44 +20,17 @@ class UserCodeError(UsageError, ValueError):
 
 
 def load_user(spec: str) -> Any:
-    """The object named by ``path/to/file.py:ClassName`` (the file is imported by path).
+    """The object named by ``path/to/file.py:Name`` or ``package.module:Name``.
 
-    Raises :class:`UserCodeError` for a malformed spec, a missing file, a file that fails to
-    import (the exception is named) or a missing name (the names the file defines are listed).
+    See :mod:`refbp.diagnose.loader` (import paths, packages, scripts that train at import).
+    Raises :class:`UserCodeError` for a malformed spec, a missing file or module, or a missing
+    name (the names the file defines are listed).
     """
-    if not isinstance(spec, str) or ":" not in spec:
-        raise UserCodeError(f"expected USER_SPEC of the form path/to/file.py:ClassName, got "
-                            f"{spec!r}")
-    path_text, _, name = spec.rpartition(":")
-    path = Path(path_text)
-    if not name.isidentifier():
-        raise UserCodeError(f"expected a class name after ':' in {spec!r}, got {name!r}")
-    if path.suffix != ".py" or not path.is_file():
-        raise UserCodeError(f"no Python file {str(path)!r} (from USER_SPEC {spec!r}); expected "
-                            "path/to/file.py:ClassName")
-    mod_name = f"refbp_user_{abs(hash(str(path.resolve())))}"
-    mspec = importlib.util.spec_from_file_location(mod_name, path)
-    if mspec is None or mspec.loader is None:
-        raise UserCodeError(f"cannot import {str(path)!r} as a Python module")
-    module = importlib.util.module_from_spec(mspec)
-    sys.modules[mod_name] = module
     from refbp.diagnose.guard import guarded
+    from refbp.diagnose.loader import load
 
-    try:
-        with guarded(str(path)):  # no sys.exit, BaseException or argv parsing escapes
-            mspec.loader.exec_module(module)
-    except Exception as exc:
-        sys.modules.pop(mod_name, None)
-        if isinstance(exc, UserCodeError):
-            raise
-        raise UserCodeError(f"importing {str(path)!r} raised {type(exc).__name__}: {exc}"
-                            ) from exc
-    if not hasattr(module, name):
-        defined = sorted(n for n, v in vars(module).items()
-                         if inspect.isclass(v) and v.__module__ == mod_name)
-        raise UserCodeError(f"{str(path)!r} defines no {name!r}; classes defined there: "
-                            f"{', '.join(defined) or 'none'}")
-    return getattr(module, name)
+    with guarded(spec):  # no sys.exit, BaseException or argv parsing escapes the import
+        return load(spec).obj
 
 
 def _literal(text: str) -> Any:

@@ -18,7 +18,8 @@ from refbp.nn.batchnorm import BatchNorm1d
 from refbp.nn.module import Module
 
 
-def _ensure_converters() -> None:
+def ensure_converters() -> None:
+    """Register the torch twin of refbp's ``BatchNorm1d`` unless a converter exists already."""
     try:
         to_torch(BatchNorm1d(1))
     except TypeError:
@@ -36,7 +37,7 @@ def optimizer_trajectory(like: str, options: dict[str, Any], params: dict[str, n
 def layer_trajectory(m: Module, xs: list[np.ndarray], douts: list[np.ndarray],
                      buffers: tuple[str, ...]) -> list[Record]:
     """The records of ``trajectories.module_layer_trajectory`` from the torch twin of ``m``."""
-    _ensure_converters()
+    ensure_converters()
     t = to_torch(m)
     out: list[Record] = []
     for k, (x, g) in enumerate(zip(xs, douts, strict=False), start=1):

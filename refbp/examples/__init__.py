@@ -1,7 +1,7 @@
 """The worked examples of the teaching material, runnable (``refbp example NAME --out DIR``).
 
 Each example prints its steps the way a learner follows them, writes its figures as PNG files
-and returns its key numbers; ``refbp.mirror.examples`` recomputes the same numbers with torch
+and returns its key numbers; ``refbp.mirror.replay`` recomputes the same numbers with torch
 autograd and compares them. The derivations are in each module's docstring.
 
 ==================  ===========================================================================

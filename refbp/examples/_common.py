@@ -40,7 +40,7 @@ class ExampleSpec:
         File names of the PNGs written into ``out_dir``.
     diagnostics : tuple of str
         Result keys that only the refbp side computes (e.g. finite-difference errors); every
-        other key is also produced by the torch run (``refbp.mirror.examples.run_torch``).
+        other key is also produced by the torch run (``refbp.mirror.replay.replay_example``).
     """
 
     name: str

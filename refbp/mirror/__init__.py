@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import torch
 
-from refbp.mirror.compare import as_tensor, compare_loss, compare_module, to_numpy
 from refbp.mirror.modules import (
     Converter,
     SSELossTorch,
@@ -17,6 +16,7 @@ from refbp.mirror.modules import (
     supported_types,
     to_torch,
 )
+from refbp.mirror.oracle import as_tensor, compare_loss, compare_module, to_numpy
 from refbp.versions import warn_if_unvalidated
 
 warn_if_unvalidated(torch.__version__)

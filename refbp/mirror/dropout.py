@@ -22,7 +22,7 @@ from __future__ import annotations
 import warnings
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import torch
@@ -77,14 +77,14 @@ def _probe_dropout(module: torch.nn.Module, args: tuple[Any, ...]) -> list[np.nd
     if module.p == 0.0:  # torch returns the input without drawing; so does refbp
         return []
     with rewound_rng():
-        return [next_dropout_mask(args[0], module.p)]
+        return [next_dropout_mask(args[0], cast(float, module.p))]
 
 
 def _probe_dropout2d(module: torch.nn.Module, args: tuple[Any, ...]) -> list[np.ndarray]:
     if module.p == 0.0 or args[0].dim() < 2:
         return []
     with rewound_rng():
-        return [next_dropout_mask(args[0], module.p, feature=True)]
+        return [next_dropout_mask(args[0], cast(float, module.p), feature=True)]
 
 
 _PROBES: dict[type, MaskProbe] = {

@@ -186,6 +186,7 @@ def _register_builtins() -> None:
              "NLLLoss"]
     names += ["Dropout", "Dropout2d"]
     names += ["LayerNorm"]
+    names += ["Conv1d", "Conv2d", "ConvTranspose1d", "ConvTranspose2d"]
     for n in names:
         register_converter(getattr(rnn, n), getattr(torch.nn, n))
     register_converter(rnn.SSELoss, SSELossTorch,

@@ -17,6 +17,7 @@ from refbp.nn.activation import (
 )
 from refbp.nn.batchnorm import BatchNorm1d
 from refbp.nn.container import Sequential
+from refbp.nn.conv import Conv1d, Conv2d, ConvTranspose1d, ConvTranspose2d
 from refbp.nn.dropout import Dropout, Dropout2d
 from refbp.nn.layernorm import LayerNorm
 from refbp.nn.linear import Flatten, Identity, Linear
@@ -35,8 +36,8 @@ from refbp.nn.loss import (
 from refbp.nn.module import Module, Parameter
 
 __all__ = [
-    "BCELoss", "BCEWithLogitsLoss", "BatchNorm1d", "CrossEntropyLoss", "Dropout", "Dropout2d",
-    "ELU", "Flatten", "GELU",
+    "BCELoss", "BCEWithLogitsLoss", "BatchNorm1d", "Conv1d", "Conv2d", "ConvTranspose1d",
+    "ConvTranspose2d", "CrossEntropyLoss", "Dropout", "Dropout2d", "ELU", "Flatten", "GELU",
     "HuberLoss", "Identity", "L1Loss", "LeakyReLU", "Linear", "LogSoftmax", "Loss", "MSELoss",
     "Module",
     "LayerNorm",

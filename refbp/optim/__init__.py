@@ -17,6 +17,9 @@ class          update rule (see the class docstring for the algorithm box)
 ``NAdam``      Adam with Nesterov momentum (and momentum decay)
 ``RAdam``      rectified Adam
 =============  ==========================================================================
+
+Scalar state (``step``, NAdam's ``mu_product``) follows torch's default dtype rule:
+``refbp.optim.set_default_dtype`` / ``default_dtype`` mirror ``torch.set_default_dtype``.
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ from refbp.optim.adadelta import Adadelta
 from refbp.optim.adagrad import Adagrad
 from refbp.optim.adam import Adam, AdamW
 from refbp.optim.adamax import Adamax
+from refbp.optim.default_dtype import default_dtype, get_default_dtype, set_default_dtype
 from refbp.optim.nadam import NAdam
 from refbp.optim.optimizer import Optimizer
 from refbp.optim.radam import RAdam
@@ -34,5 +38,5 @@ from refbp.optim.sgd import SGD
 
 __all__ = [
     "SGD", "Adadelta", "Adagrad", "Adam", "AdamW", "Adamax", "NAdam", "Optimizer", "RAdam",
-    "RMSprop", "lr_scheduler",
+    "RMSprop", "default_dtype", "get_default_dtype", "lr_scheduler", "set_default_dtype",
 ]

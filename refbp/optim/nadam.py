@@ -9,6 +9,7 @@ import numpy as np
 
 from refbp.nn.module import Parameter
 from refbp.optim import _kernels as K
+from refbp.optim.default_dtype import scalar_dtype
 from refbp.optim.optimizer import Optimizer, check_betas, check_lr, check_nonnegative, new_step
 
 
@@ -17,8 +18,9 @@ def nadam_update(param: np.ndarray, grad: np.ndarray, state: dict[str, Any], *, 
                  momentum_decay: float, decoupled_weight_decay: bool, maximize: bool) -> None:
     """One NAdam update of ``param`` and ``state`` in place (torch ``_single_tensor_nadam``).
 
-    ``mu_product`` is a 0-d array updated in its own dtype (float32 from a fresh start, as
-    torch's 0-d float32 tensor), so ``mu_product *= mu`` rounds exactly where torch rounds.
+    ``mu_product`` is a 0-d array updated in its own dtype (the scalar dtype of
+    ``refbp.optim.default_dtype`` from a fresh start, as torch's 0-d tensor), so
+    ``mu_product *= mu`` rounds exactly where torch rounds.
     """
     beta1, beta2 = betas
     g = -grad if maximize else grad
@@ -62,8 +64,10 @@ class NAdam(Optimizer):
             v_hat_t <- v_t / (1 - beta2^t)
             theta_t <- theta_t - gamma * m_hat_t / (sqrt(v_hat_t) + epsilon)
 
-    The product of the ``mu_i`` is kept in the state as ``mu_product``, a 0-d float32 array
-    like torch's (so it carries float32 rounding even for float64 parameters, as in torch).
+    The product of the ``mu_i`` is kept in the state as ``mu_product``, a 0-d array in the
+    scalar dtype like torch's: float32 under torch's default dtype float32 (so it carries
+    float32 rounding even for float64 parameters, as in torch), float64 under a float64 default
+    dtype (``refbp.optim.default_dtype``).
     State: ``step``, ``mu_product``, ``exp_avg``, ``exp_avg_sq``.
 
     Parameters
@@ -100,5 +104,5 @@ class NAdam(Optimizer):
         super().__init__(params, defaults)
 
     def _init_state(self, p: Parameter, group: dict[str, Any]) -> dict[str, Any]:
-        return {"step": new_step(), "mu_product": np.ones((), dtype=np.float32),
+        return {"step": new_step(), "mu_product": np.ones((), dtype=scalar_dtype()),
                 "exp_avg": np.zeros_like(p.data), "exp_avg_sq": np.zeros_like(p.data)}

@@ -6,9 +6,10 @@ What the base class owns (the update rules live in one module per optimizer fami
   :class:`refbp.nn.Parameter`) and every hyperparameter of the optimizer; a group that omits a
   hyperparameter takes it from ``defaults`` (``add_param_group``).
 - ``state``: a dict keyed by the Parameter object, holding per-parameter buffers with torch's
-  key names (``step``, ``exp_avg``, ``momentum_buffer``, ...). ``step`` is a 0-d ``float32``
-  array, like torch's ``float32`` step tensor (torch's default dtype); bias corrections read it
-  as a Python float, as torch's ``_get_value`` does.
+  key names (``step``, ``exp_avg``, ``momentum_buffer``, ...). ``step`` is a 0-d array in the
+  scalar dtype (``refbp.optim.default_dtype``: float32, or float64 under a float64 default
+  dtype), like torch's step tensor; bias corrections read it as a Python float, as torch's
+  ``_get_value`` does.
 - ``step(closure=None)``: calls the closure first (it re-evaluates the loss and refills the
   gradients), then updates every parameter whose ``grad`` is not ``None``, group by group, and
   returns the closure's loss. Parameters with ``grad is None`` are skipped entirely: no state is
@@ -37,6 +38,7 @@ import numpy as np
 
 from refbp.nn.module import Parameter
 from refbp.optim._kernels import as_scalar
+from refbp.optim.default_dtype import scalar_dtype
 
 StateDict = dict[str, Any]
 
@@ -74,8 +76,9 @@ def check_betas(betas: Any) -> None:
 
 
 def new_step() -> np.ndarray:
-    """A fresh step counter: a 0-d float32 array holding 0 (torch: ``torch.tensor(0.0)``)."""
-    return np.zeros((), dtype=np.float32)
+    """A fresh step counter: a 0-d array holding 0 in the scalar dtype (torch:
+    ``torch.tensor(0.0, dtype=_get_scalar_dtype())``; see ``refbp.optim.default_dtype``)."""
+    return np.zeros((), dtype=scalar_dtype())
 
 
 def _copy_value(value: Any) -> Any:
@@ -330,9 +333,9 @@ class Optimizer:
         for key, value in pstate.items():
             if key == "step":
                 # torch keeps the step's own dtype; a plain number (old checkpoints) becomes
-                # the float32 0-d counter torch's ``__setstate__`` makes of it.
+                # the 0-d counter (scalar dtype) torch's ``__setstate__`` makes of it.
                 out[key] = (value.copy() if isinstance(value, np.ndarray)
-                            else np.array(float(value), dtype=np.float32))
+                            else np.array(float(value), dtype=scalar_dtype()))
             elif isinstance(value, np.ndarray) and value.dtype.kind == "f":
                 if value.shape != p.data.shape and value.ndim != 0:
                     raise ValueError(

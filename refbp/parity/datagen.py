@@ -16,12 +16,18 @@ extreme             0, +-1e-8, +-1, +-30, +-1e4 mixed     N(0, 1), (n, features)
 classification_kd   N(0, 1), (n, outputs, d)              int64 (n, d); ``extra: {d: 5}``
 images              smooth blobs, (n, features, H, W)     argmax(flat(X) W + noise), int64 (n,)
 image_regression    smooth blobs, (n, features, H, W)     flat(X) W + 0.1 noise, (n, outputs)
+tensors             N(0, 1), (n, features, *size)         N(0, 1), (n, *target_shape) or
+                                                          (n, outputs)
 ==================  ====================================  =====================================
 
 Images have ``features`` channels and ``extra: {height: 28, width: 28}`` (the defaults): each
 channel is the sum of three Gaussian blobs of random centre, width and sign plus 0.1 N(0, 1)
 pixel noise, so neighbouring pixels are correlated as in real images and max pooling sees
 distinct values (ties are exercised by the op checks, not by the data).
+
+Tensors (op checks of layers on any spatial shape) have ``features`` channels and
+``extra: {size: [H, W]}`` (``[L]`` for 1-D signals; default ``[8, 8]``) and a target of shape
+``extra["target_shape"]`` (e.g. the layer's output shape).
 
 ``extra`` may also carry ``ignore_index`` and ``ignore_fraction`` for classification targets
 (some targets set to ``ignore_index``) and ``scale`` to multiply X.
@@ -116,6 +122,12 @@ def _image_regression(rng: np.random.Generator, s: DataSpec) -> tuple[np.ndarray
     return x, _linear_target(rng, x.reshape(s.n, -1), s.outputs)
 
 
+def _tensors(rng: np.random.Generator, s: DataSpec) -> tuple[np.ndarray, np.ndarray]:
+    size = tuple(int(v) for v in s.extra.get("size", (8, 8)))
+    shape = tuple(int(v) for v in s.extra.get("target_shape", (s.outputs,)))
+    return rng.standard_normal((s.n, s.features, *size)), rng.standard_normal((s.n, *shape))
+
+
 GENERATORS: dict[str, Callable[[np.random.Generator, DataSpec],
                                tuple[np.ndarray, np.ndarray]]] = {
     "regression": _regression,
@@ -127,6 +139,7 @@ GENERATORS: dict[str, Callable[[np.random.Generator, DataSpec],
     "classification_kd": _classification_kd,
     "images": _images,
     "image_regression": _image_regression,
+    "tensors": _tensors,
 }
 
 

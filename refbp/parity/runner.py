@@ -28,6 +28,8 @@ import pandas as pd
 from refbp.gradcheck import numerical_gradient
 from refbp.metrics import discrepancy
 from refbp.nn.module import Module
+from refbp.optim.default_dtype import default_dtype
+from refbp.parity.judging import Judge
 from refbp.parity.scenario import Scenario
 from refbp.parity.trial import (
     RefbpSide,
@@ -36,12 +38,14 @@ from refbp.parity.trial import (
     build_trial,
     pair_parameters,
     refbp_forward,
+    torch_default_dtype,
     torch_threads,
 )
 from refbp.report.schema import error_row, metric_row, scenario_fields
 from refbp.tolerances import TOLERANCES, Tolerance
 
-__all__ = ["ScenarioResult", "execute", "run_guarded", "run_scenario", "scenario_row"]
+__all__ = ["FLOOR_MODES", "ScenarioResult", "execute", "run_guarded", "run_judged",
+           "run_scenario", "scenario_row"]
 
 
 @dataclass
@@ -129,7 +133,8 @@ def _step_rows(base: dict[str, Any], step: int, mine: dict[str, np.ndarray],
 
 
 def execute(trial: Trial, base: dict[str, Any], tol: Tolerance, result: ScenarioResult, *,
-            noise: Trial | None = None, noise_threads: int = 2) -> None:
+            noise: Trial | None = None, noise_threads: int = 2,
+            judge: Judge | None = None) -> None:
     """Step both sides of ``trial`` through its batches, appending rows to ``result``.
 
     With ``noise`` (a second, identical trial) its torch side runs alongside with
@@ -140,18 +145,23 @@ def execute(trial: Trial, base: dict[str, Any], tol: Tolerance, result: Scenario
     Each step runs the torch side first: a model with dropout draws its masks there (torch's
     generator seeded for the step), and the refbp side of the step consumes the same masks
     (``refbp.nn.dropout`` describes the mechanism).
+
+    ``judge`` gives every row its verdict (``refbp.parity.judging``); by default rows are
+    judged by the tolerance alone (``pass``/``fail``/``nonfinite``).
     """
+    if judge is None:
+        judge = Judge(tol, base["optimizer"])
     names = [n for n, _, _ in pair_parameters(trial.model, trial.torch_model)]
     sides = [TorchSide(trial, names)] + ([TorchSide(noise, names)] if noise is not None else [])
     try:
-        _steps(trial, tol, result, base, sides, noise_threads)
+        _steps(trial, tol, result, base, sides, noise_threads, judge)
     finally:
         for side in sides:
             side.close()
 
 
 def _steps(trial: Trial, tol: Tolerance, result: ScenarioResult, base: dict[str, Any],
-           sides: list[TorchSide], noise_threads: int) -> None:
+           sides: list[TorchSide], noise_threads: int, judge: Judge) -> None:
     """The step loop of :func:`execute`: torch first (it draws the dropout masks), then refbp
     with the same masks, then the noise-floor torch side if any."""
     refbp_side, torch_side = RefbpSide(trial), sides[0]
@@ -159,23 +169,28 @@ def _steps(trial: Trial, tol: Tolerance, result: ScenarioResult, base: dict[str,
     attributed = False
     for step, idx in enumerate(trial.batches, start=1):
         xb, yb = trial.x[idx], trial.y[idx]
+        judge.before_step(trial)
         ref = torch_side.step(xb, yb)
         refbp_side.masks = torch_side.masks
         mine = refbp_side.step(xb, yb)
+        judge.after_step(xb, yb, torch_side.masks)
         again: dict[str, np.ndarray] = {}
         if noise_side is not None:
             with torch_threads(noise_threads):
                 again = noise_side.step(xb, yb)
         rows = _step_rows(base, step, mine, ref, again, tol)
         for r in rows:
-            if (r["kind"] in ("grad", "grad_input") and not r["passed"] and not r["nonfinite"]
-                    and not attributed):
+            judge.judge_row(r, mine[r["tensor"]], ref[r["tensor"]])
+        for r in rows:
+            if (r["kind"] in ("grad", "grad_input") and r["verdict"] == "fail"
+                    and not r["nonfinite"] and not attributed):
                 attributed = True
                 r["attribution"] = _attribute(trial.model, trial.loss, refbp_side.state_before,
                                               xb, yb, r["tensor"], mine[r["tensor"]],
                                               ref[r["tensor"]], refbp_side.masks)
+        judge.referee(rows, mine, ref, xb, yb, torch_side.masks)
         result.rows.extend(rows)
-        if any(r["nonfinite"] for r in rows):
+        if any(r["nonfinite"] or r["verdict"] == "nonfinite" for r in rows):
             break
 
 
@@ -201,12 +216,59 @@ def run_guarded(s: Scenario, base: dict[str, Any],
     return result
 
 
-def run_scenario(s: Scenario, *, suite: str = "", noise_floor: bool = False) -> ScenarioResult:
+FLOOR_MODES = ("auto", "always", "off")
+"""When the rounding floor is measured: ``auto`` only for scenarios with a row outside the
+tolerance (a second run), ``always`` for every scenario, ``off`` never (no ``noise`` verdict)."""
+
+
+def make_judge(s: Scenario, base: dict[str, Any], trial: Trial, floors: bool) -> Judge:
+    """The judge of a run of ``s``: with the rounding floor (ensemble + referee) or without."""
+    if not floors:
+        return Judge(s.tol, base["optimizer"], s.expect_nonfinite)
+    return Judge.with_floors(s.tol, base["optimizer"], trial, seed=s.seed,
+                             expect_nonfinite=s.expect_nonfinite)
+
+
+def needs_floors(result: ScenarioResult) -> bool:
+    """A row outside the tolerance that the rounding floor may explain (not an error)."""
+    return any(r["verdict"] == "fail" and r["kind"] != "error" and not r["nonfinite"]
+               for r in result.frame().to_dict("records"))
+
+
+def run_judged(s: Scenario, base: dict[str, Any], build: Callable[[], Trial], floors: str,
+               noise: Callable[[], Trial | None] = lambda: None) -> ScenarioResult:
+    """Run ``s`` (both sides from ``build()``) with the floor mode ``floors``.
+
+    ``auto`` runs once without the floor and, when a row would fail, once more with it (the
+    run is deterministic, so the second run repeats the first and adds the floors).
+    """
+    if floors not in FLOOR_MODES:
+        raise ValueError(f"floors must be one of {FLOOR_MODES}, got {floors!r}")
+
+    def attempt(with_floors: bool) -> ScenarioResult:
+        def work(result: ScenarioResult) -> None:
+            # refbp's scalar optimizer state follows torch's default dtype in force now
+            with default_dtype(torch_default_dtype()):
+                trial = build()
+                execute(trial, base, s.tol, result, noise=noise(),
+                        judge=make_judge(s, base, trial, with_floors))
+        return run_guarded(s, base, work)
+
+    first = attempt(floors == "always")
+    if floors == "auto" and needs_floors(first):
+        second = attempt(True)
+        second.wall_time += first.wall_time
+        return second
+    return first
+
+
+def run_scenario(s: Scenario, *, suite: str = "", noise_floor: bool = False,
+                 floors: str = "auto") -> ScenarioResult:
     """Run one scenario; never raises for a failing scenario (the error becomes a row).
 
     ``noise_floor=True`` also measures torch against itself with another thread count
-    (column ``noise_normwise``; see :func:`execute`).
+    (column ``noise_normwise``; see :func:`execute`). ``floors`` says when the rounding floor
+    is measured (``FLOOR_MODES``); rows it explains get the verdict ``noise``.
     """
-    base = scenario_row(s, suite)
-    return run_guarded(s, base, lambda result: execute(
-        build_trial(s), base, s.tol, result, noise=build_trial(s) if noise_floor else None))
+    return run_judged(s, scenario_row(s, suite), lambda: build_trial(s), floors,
+                      lambda: build_trial(s) if noise_floor else None)

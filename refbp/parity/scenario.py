@@ -74,6 +74,7 @@ class Scenario:
     steps: int = 1
     tolerance: dict[str, float] = field(default_factory=dict)
     description: str = ""
+    expect_nonfinite: bool = False
 
     def __post_init__(self) -> None:
         if not isinstance(self.name, str) or not self.name or any(c.isspace()

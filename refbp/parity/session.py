@@ -82,17 +82,19 @@ def _stop_workers(pool: ProcessPoolExecutor) -> None:
         proc.join(timeout=5)
 
 
-def _run_one(args: tuple[Scenario, str, bool]) -> ScenarioResult:
-    return run_scenario(args[0], suite=args[1], noise_floor=args[2]).compact()
+def _run_one(args: tuple[Scenario, str, bool, str]) -> ScenarioResult:
+    return run_scenario(args[0], suite=args[1], noise_floor=args[2], floors=args[3]).compact()
 
 
 def run_scenarios(scenarios: Sequence[Scenario], *, suite: str = "", jobs: int = 1,
-                  progress: bool = False, noise_floor: bool = False) -> list[ScenarioResult]:
+                  progress: bool = False, noise_floor: bool = False,
+                  floors: str = "auto") -> list[ScenarioResult]:
     """Run scenarios in order (``jobs`` > 1: in that many spawned worker processes).
 
     Results come back in input order, so a parallel run writes the same report as a serial
     one. Every scenario runs with ``TORCH_THREADS`` torch threads; ``noise_floor=True`` also
     runs torch a second time with another thread count (column ``noise_normwise``).
+    ``floors`` says when the rounding floor is measured (``refbp.parity.runner.FLOOR_MODES``).
     """
     names = [s.name for s in scenarios]
     dup = sorted({n for n in names if names.count(n) > 1})
@@ -106,7 +108,7 @@ def run_scenarios(scenarios: Sequence[Scenario], *, suite: str = "", jobs: int =
 
         bar = tqdm(total=len(scenarios), unit="scenario", file=sys.stderr, leave=False)
     results: list[ScenarioResult] = []
-    work = [(s, suite, noise_floor) for s in scenarios]
+    work = [(s, suite, noise_floor, floors) for s in scenarios]
     if jobs == 1:
         with torch_threads(TORCH_THREADS):
             for item in work:

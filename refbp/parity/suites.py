@@ -14,6 +14,7 @@ import copy
 from collections.abc import Callable, Iterable
 
 from refbp.parity.scenario import DataSpec, Scenario, Spec
+from refbp.parity.suite_conv import conv_ops
 from refbp.tolerances import OVERRIDES
 
 DTYPES = ("float64", "float32")
@@ -120,6 +121,8 @@ def op_scenarios() -> list[Scenario]:
         for name, pre, loss, data in LOSSES:
             out.append(_op(name, pre or [Spec("Identity")], loss, data, dt,
                            f"{loss.describe()} op check"))
+        for name, layers, loss, data, text in conv_ops():
+            out.append(_op(name, layers, loss, data, dt, text))
     return out
 
 

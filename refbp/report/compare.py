@@ -15,9 +15,17 @@ Regression rules (``ComparisonResult.regressed``):
   band, so it is not a regression; a case that was exactly 0 and reaches 2e-3 of its
   tolerance is.
 
-Reported but not a regression: cases that now pass (fixed), scenarios added or removed, and
-scenarios whose configuration (model, loss, optimizer, batching, seed, steps, tolerances)
-differs, which makes their figures incomparable.
+- **missing** (coverage is part of the gate): a scenario of BASELINE absent from NEW, or a case
+  of a scenario present in both that NEW lacks (a tensor no longer recorded). A partial run
+  compared with a full baseline therefore regresses; ``allow_removed=True``
+  (``--allow-removed``) reports removals without failing.
+
+Reported but not a regression: cases that now pass (fixed), scenarios added, and scenarios
+whose configuration (model, loss, optimizer, batching, seed, steps, tolerances) differs,
+which makes their figures incomparable.
+
+A case whose NEW rows include ``noise`` verdicts (differences explained by the measured rounding
+floor, ``refbp.verdict``) is not counted as grown: only ``fail`` fails a comparison.
 """
 
 from __future__ import annotations
@@ -46,7 +54,8 @@ def aggregate_cases(df: pd.DataFrame) -> pd.DataFrame:
     g = df.groupby(KEY, sort=False)
     cases = g.agg(kind=("kind", "first"), tol_ratio=("tol_ratio", "max"),
                   normwise=("normwise", "max"), normwise_tol=("normwise_tol", "max"),
-                  passed=("passed", "all"), steps=("step", "max"))
+                  passed=("passed", "all"), steps=("step", "max"),
+                  noise=("verdict", lambda v: bool((v == "noise").any())))
     cases["normwise_ratio"] = cases["normwise"] / cases["normwise_tol"]
     fails = df.loc[~df["passed"]].groupby(KEY, sort=False)["step"].min()
     cases["first_failing_step"] = fails.reindex(cases.index).astype("Int64")
@@ -81,11 +90,21 @@ class ComparisonResult:
     removed_scenarios: list[str]
     changed_scenarios: dict[str, list[str]]
     provenance: dict[str, dict[str, Any]] = field(default_factory=dict)
+    removed_cases: pd.DataFrame = field(default_factory=pd.DataFrame)
+    allow_removed: bool = False
+    scenarios: list[str] = field(default_factory=list)
+
+    @property
+    def missing(self) -> int:
+        """Scenarios and cases of the baseline that the new report lacks."""
+        return len(self.removed_scenarios) + len(self.removed_cases)
 
     @property
     def regressed(self) -> bool:
-        """True when a case newly fails or grew past ``factor`` (see module docstring)."""
-        return bool(len(self.newly_failing) or len(self.grown))
+        """True when a case newly fails, grew past ``factor`` or (unless ``allow_removed``) is
+        missing from the new report (see module docstring)."""
+        return bool(len(self.newly_failing) or len(self.grown)
+                    or (self.missing and not self.allow_removed))
 
     def to_markdown(self, max_rows: int = MAX_MARKDOWN_ROWS) -> str:
         """A Markdown report for a CI job summary."""
@@ -96,7 +115,10 @@ class ComparisonResult:
                           f"{len(self.newly_failing)} newly failing, {len(self.grown)} grown "
                           f"more than {self.factor:g}x, {len(self.fixed)} fixed, "
                           f"{len(self.added_scenarios)} scenarios added, "
-                          f"{len(self.removed_scenarios)} removed"]), "",
+                          f"{len(self.removed_scenarios)} removed, "
+                          f"{len(self.removed_cases)} tensors missing"
+                          + (" (removals allowed)" if self.allow_removed and self.missing
+                             else "")]), "",
                  f"A case is (scenario, dtype, tensor), worst over steps. It has grown when its "
                  f"worst tolerance ratio or normwise error (in units of its tolerance) exceeds "
                  f"{self.factor:g}x the baseline and {self.floor:g} of the tolerance.", ""]
@@ -110,8 +132,14 @@ class ComparisonResult:
                 parts += [f"### {title} ({n})", "", md_table((header, rows[:max_rows])), ""]
                 if n > max_rows:
                     parts += [f"... and {n - max_rows} more.", ""]
+        removed_title = ("Removed scenarios (allowed)" if self.allow_removed
+                         else "Removed scenarios (a regression: coverage shrank)")
+        missing = [f"{s} ({d}): {t}" for s, d, t in self.removed_cases.index]
+        missing_title = ("Missing tensors (allowed)" if self.allow_removed
+                         else "Missing tensors (a regression: coverage shrank)")
         for title, names in (("Added scenarios", self.added_scenarios),
-                             ("Removed scenarios", self.removed_scenarios)):
+                             (removed_title, self.removed_scenarios),
+                             (missing_title, missing[:max_rows])):
             if names:
                 parts += [f"### {title} ({len(names)})", "", md_list(names), ""]
         if self.changed_scenarios:
@@ -159,7 +187,8 @@ def _config_changes(base: pd.DataFrame, new: pd.DataFrame,
 
 def compare_frames(base: pd.DataFrame, new: pd.DataFrame, *, factor: float = DEFAULT_FACTOR,
                    floor: float = DEFAULT_FLOOR, labels: tuple[str, str] = ("baseline", "new"),
-                   provenance: dict[str, dict[str, Any]] | None = None) -> ComparisonResult:
+                   provenance: dict[str, dict[str, Any]] | None = None,
+                   allow_removed: bool = False) -> ComparisonResult:
     """Compare two validated results tables (see the module docstring for the rules)."""
     if not np.isfinite(factor) or factor <= 1.0:
         raise ValueError(f"factor must be a finite number > 1, got {factor!r}")
@@ -180,24 +209,28 @@ def compare_frames(base: pd.DataFrame, new: pd.DataFrame, *, factor: float = DEF
     both["normwise_growth"] = _growth(both["normwise_ratio_new"], both["normwise_ratio_base"])
     grew = (((both["tol_growth"] > factor) & (both["tol_ratio_new"] > floor))
             | ((both["normwise_growth"] > factor) & (both["normwise_ratio_new"] > floor)))
+    grew &= ~both["noise_new"].astype(bool)  # explained by rounding: not a regression
     grown = both[grew].copy()
     grown["_order"] = grown[["tol_growth", "normwise_growth"]].max(axis=1)
     grown = grown.sort_values("_order", ascending=False, kind="stable").drop(columns="_order")
     base_names = list(dict.fromkeys(base["scenario"]))
     new_names = list(dict.fromkeys(new["scenario"]))
     common = [n for n in new_names if n in set(base_names)]
+    scenario_of = cases.index.get_level_values("scenario")
+    removed_cases = cases[in_base & ~in_new & scenario_of.isin(common)]
     return ComparisonResult(
         baseline=labels[0], new=labels[1], factor=float(factor), floor=float(floor),
         newly_failing=cases[newly], grown=grown, fixed=cases[fixed],
         added_scenarios=[n for n in new_names if n not in set(base_names)],
         removed_scenarios=[n for n in base_names if n not in set(new_names)],
         changed_scenarios=_config_changes(base, new, common),
-        provenance=provenance or {})
+        provenance=provenance or {}, removed_cases=removed_cases,
+        allow_removed=bool(allow_removed), scenarios=new_names)
 
 
 def compare_reports(baseline: str | os.PathLike[str], new: str | os.PathLike[str], *,
-                    factor: float = DEFAULT_FACTOR,
-                    floor: float = DEFAULT_FLOOR) -> ComparisonResult:
+                    factor: float = DEFAULT_FACTOR, floor: float = DEFAULT_FLOOR,
+                    allow_removed: bool = False) -> ComparisonResult:
     """Compare report ``new`` with ``baseline`` (report directories or Parquet files)."""
     base_df, base_prov = load_results(baseline)
     new_df, new_prov = load_results(new)
@@ -205,5 +238,6 @@ def compare_reports(baseline: str | os.PathLike[str], new: str | os.PathLike[str
         if df.empty:
             raise ReportFormatError(f"report {label} has no rows: nothing to compare")
     return compare_frames(base_df, new_df, factor=factor, floor=floor,
+                          allow_removed=allow_removed,
                           labels=(str(Path(baseline)), str(Path(new))),
                           provenance={"baseline": base_prov, "new": new_prov})

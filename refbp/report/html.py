@@ -1,7 +1,7 @@
 """``report.html``: a self-contained page (inline CSS, plots as base64 PNG, no external asset).
 
 Sections: headline, provenance, the scenario table (pass/fail coloured, linked to each
-scenario), a scenario x tensor-kind heatmap of the worst tolerance ratio, the first failing
+scenario), a scenario x tensor-kind heatmap of the worst failing ratio, the first failing
 rows, then per scenario its worst discrepancy per tensor kind with loss curves and error vs
 step. To keep rendering fast on large reports only ``max_plot_scenarios`` scenarios get plots
 (failing ones first, then multi-step ones closest to failing) and the heatmap shows at most
@@ -12,6 +12,7 @@ string from the data is escaped.
 from __future__ import annotations
 
 import html
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -20,11 +21,15 @@ import pandas as pd
 from refbp.report import plots
 from refbp.report.schema import KINDS, failure_message
 from refbp.report.summary import (
+    VERDICT_NOTE,
     Table,
     decisive_normwise,
     first_failures,
+    first_noise_rows,
     headline,
     kind_table,
+    kind_tables,
+    noise_message,
     overview_table,
     provenance_table,
     scenario_caption,
@@ -33,6 +38,9 @@ from refbp.report.summary import (
 )
 
 MAX_PLOT_SCENARIOS = 16
+"""At most this many scenarios are plotted unless selected by name (``plots``)."""
+CLOSEST_PLOTTED = 4
+"""Passing scenarios plotted by default: the ones closest to failing."""
 MAX_HEATMAP_ROWS = 150
 
 CSS = """
@@ -102,7 +110,7 @@ def _ulp_section(df: pd.DataFrame) -> str:
     return ("<h2>float32: ULP distances</h2><p class='note'>Largest ULP distance between refbp "
             f"and torch in each float32 tensor (median {median:g} ULP over {len(f32)} rows). "
             "A few ULP is rounding; a tail into thousands means accumulated error.</p>"
-            f"<img alt='ULP histogram' src='{plots.ulp_histogram(by_kind)}'>")
+            f"<img alt='ULP histogram' src='{plots.ulp_histogram_plot(by_kind)}'>")
 
 
 def _heatmap(df: pd.DataFrame, summary: pd.DataFrame, max_rows: int) -> str:
@@ -112,8 +120,13 @@ def _heatmap(df: pd.DataFrame, summary: pd.DataFrame, max_rows: int) -> str:
     names = _plot_order(summary)[:max_rows]
     if len(names) == len(summary):
         names = summary["scenario"].tolist()
-    matrix = df.pivot_table(index="scenario", columns="kind", values="tol_ratio",
-                            aggfunc="max", dropna=False, sort=False)
+    # colour by the check that decides: the larger of the tolerance ratio and the normwise
+    # error in units of its tolerance (unless the absolute floor waived it), so a scenario
+    # failing on normwise error shows a failing colour
+    fail_ratio = np.fmax(df["tol_ratio"], decisive_normwise(df) / df["normwise_tol"])
+    matrix = df.assign(fail_ratio=fail_ratio).pivot_table(
+        index="scenario", columns="kind", values="fail_ratio", aggfunc="max", dropna=False,
+        sort=False)
     matrix = matrix.reindex(index=names, columns=kinds)
     uri = plots.ratio_heatmap(matrix.to_numpy(dtype=np.float64), names, kinds)
     note = ""
@@ -137,10 +150,27 @@ def _scenario_plot(name: str, losses: pd.DataFrame, errors: pd.Series, tol: floa
     return f'<img alt="{e(name)}: loss curves and error vs step" src="{uri}">'
 
 
+def plotted_scenarios(summary: pd.DataFrame, plots: Callable[[str], bool] | None = None, *,
+                      max_plot_scenarios: int = MAX_PLOT_SCENARIOS,
+                      closest: int = CLOSEST_PLOTTED) -> set[str]:
+    """Scenarios that get plots: failing ones (up to ``max_plot_scenarios``), the ``closest``
+    passing ones nearest to failing, and every scenario whose name ``plots`` selects."""
+    failing = summary.loc[~summary["passed"].astype(bool), "scenario"].tolist()
+    order = _plot_order(summary)
+    chosen = set(failing[:max_plot_scenarios])
+    chosen |= set([n for n in order if n not in set(failing)][:closest])
+    if plots is not None:
+        chosen |= {n for n in summary["scenario"] if plots(n)}
+    return chosen
+
+
 def render_html(df: pd.DataFrame, provenance: dict[str, Any], *,
+                plots: Callable[[str], bool] | None = None,
                 max_plot_scenarios: int = MAX_PLOT_SCENARIOS,
+                closest_plotted: int = CLOSEST_PLOTTED,
                 max_heatmap_rows: int = MAX_HEATMAP_ROWS) -> str:
-    """The text of ``report.html`` for a validated results table."""
+    """The text of ``report.html`` for a validated results table (plots for the scenarios of
+    :func:`plotted_scenarios`)."""
     summary = scenario_summary(df)
     worst = worst_per_kind(df)
     anchors = {name: f"s{i}" for i, name in enumerate(summary["scenario"])}
@@ -149,14 +179,14 @@ def render_html(df: pd.DataFrame, provenance: dict[str, Any], *,
              "<title>refbp parity report</title>", f"<style>{CSS}</style></head><body>",
              "<h1>refbp parity report</h1>",
              f'<p class="headline {verdict_cls}">{e(headline(summary, len(df)))}</p>',
-             "<p>refbp (NumPy) vs torch. A row fails when its tolerance ratio "
-             "max|a&minus;b|/(atol+rtol|b|) exceeds 1 or its normwise error "
-             "||a&minus;b||/||b|| exceeds the dtype's normwise tolerance.</p>",
+             f"<p>{e(VERDICT_NOTE)}</p>",
              "<h2>Provenance</h2>", html_table(provenance_table(provenance)),
              "<h2>Scenarios</h2>",
              html_table(overview_table(summary),
                         links={i: anchors[n] for i, n in enumerate(summary["scenario"])}),
-             "<h2>Worst tolerance ratio: scenario &times; tensor kind</h2>",
+             "<h2>Worst failing ratio: scenario &times; tensor kind</h2>",
+             "<p class='note'>Each cell is the larger of the tolerance ratio and the normwise "
+             "error in units of its tolerance (the check that decides); above 1 fails.</p>",
              _heatmap(df, summary, max_heatmap_rows)]
     failing = summary.loc[~summary["passed"], "scenario"]
     if len(failing):
@@ -167,8 +197,19 @@ def render_html(df: pd.DataFrame, provenance: dict[str, Any], *,
             items = "".join(f"<li class='mono'>{e(failure_message(r))}</li>"
                             for _, r in rows.iterrows())
             parts.append(f"<h3>{e(name)}</h3><ul>{items}</ul>")
+    noisy = summary.loc[summary["result"] == "noise", "scenario"]
+    if len(noisy):
+        noise = first_noise_rows(df)
+        parts.append("<h2>Rounding noise (not failures)</h2>")
+        for name in noisy:
+            rows = noise[noise["scenario"] == name]
+            items = "".join(f"<li class='mono'>{e(noise_message(r))}</li>"
+                            for _, r in rows.iterrows())
+            parts.append(f"<h3>{e(name)}</h3><ul>{items}</ul>")
     parts.append(_ulp_section(df))
-    plotted = set(_plot_order(summary)[:max_plot_scenarios])
+    plotted = plotted_scenarios(summary, plots, max_plot_scenarios=max_plot_scenarios,
+                                closest=closest_plotted)
+    tables = kind_tables(worst)
     losses = df.groupby(["scenario", "step"], sort=True)[["refbp_loss", "torch_loss"]].first()
     tensors = df[df["kind"] != "error"]
     tensors = tensors.assign(normwise=decisive_normwise(tensors))
@@ -176,17 +217,17 @@ def render_html(df: pd.DataFrame, provenance: dict[str, Any], *,
     parts.append("<h2>Per scenario</h2>")
     if len(plotted) < len(summary):
         parts.append(f"<p class='note'>Plots for {len(plotted)} of {len(summary)} scenarios "
-                     "(failing ones first, then those closest to failing); the others have "
-                     "tables only.</p>")
+                     "(the failing ones, the ones closest to failing and those selected with "
+                     "<code>refbp run --plots EXPRESSION</code>); the others have tables "
+                     "only.</p>")
     for row in summary.itertuples(index=False):
         name = row.scenario
-        verdict = "pass" if row.passed else "FAIL"
         parts += [f'<section class="scenario" id="{anchors[name]}">',
                   f"<h3>{e(name)} <span class='{'ok' if row.passed else 'bad'}'>"
-                  f"{verdict}</span></h3>", f"<p class='note'>{e(scenario_caption(row))}</p>"]
+                  f"{row.result}</span></h3>", f"<p class='note'>{e(scenario_caption(row))}</p>"]
         if row.explanation:
             parts.append(f"<p class='explain'><b>Explanation:</b> {e(row.explanation)}</p>")
-        parts.append(html_table(kind_table(worst[worst["scenario"] == name])))
+        parts.append(html_table(tables.get(name, kind_table(worst.iloc[:0]))))
         if name in plotted:
             tol = float(df.loc[df["scenario"] == name, "normwise_tol"].iloc[0])
             parts.append(_scenario_plot(name, losses, errors, tol))

@@ -36,7 +36,8 @@ def to_data_uri(fig: Figure) -> str:
 
 
 def ratio_heatmap(ratios: np.ndarray, rows: Sequence[str], cols: Sequence[str]) -> str:
-    """Heatmap of worst tolerance ratios (``rows`` scenarios x ``cols`` tensor kinds).
+    """Heatmap of worst failing ratios (``rows`` scenarios x ``cols`` tensor kinds): each the
+    larger of the tolerance ratio and the normwise error over its tolerance.
 
     Colour is log10 of the ratio, clipped to ``RATIO_LOG_RANGE``, green below 1 (pass) and red
     above; zeros sit at the bottom of the scale, missing cells (NaN) are grey and non-finite
@@ -59,8 +60,8 @@ def ratio_heatmap(ratios: np.ndarray, rows: Sequence[str], cols: Sequence[str]) 
                       norm=TwoSlopeNorm(vmin=lo, vcenter=0.0, vmax=hi), interpolation="nearest")
     ax.set_xticks(range(len(cols)), labels=list(cols), rotation=30, ha="right")
     ax.set_yticks(range(len(rows)), labels=list(rows), fontsize=8)
-    ax.set_title("worst tolerance ratio (log10; > 0 fails)")
-    fig.colorbar(image, cax=cax, label="log10 max|a-b|/(atol+rtol|b|)")
+    ax.set_title("worst failing ratio (log10; > 0 fails)")
+    fig.colorbar(image, cax=cax, label="log10 max(tol ratio, normwise/tol)")
     if ratios.size <= 300:
         for (i, j), value in np.ndenumerate(ratios):
             if not np.isnan(value):
@@ -131,7 +132,7 @@ def _short(value: float) -> str:
     return "0" if value == 0 else f"{value:.0e}"
 
 
-def ulp_histogram(max_ulps: Mapping[str, np.ndarray]) -> str:
+def ulp_histogram_plot(max_ulps: Mapping[str, np.ndarray]) -> str:
     """Histogram of per-tensor largest ULP distances, one bar series per tensor kind.
 
     Bins are 0, 1, 2, 3-4, 5-8, ... (powers of two); ``max_ulps`` maps a kind to the largest

@@ -7,8 +7,13 @@ baseline comparison read it. ``COLUMNS`` is the single definition of its columns
 Step convention: ``step`` k is 1-based. The ``loss``, ``output``, ``grad_input`` and ``grad:*``
 rows of step k come from the forward/backward pass with the parameters *before* update k; the
 ``param:*`` and ``state:*`` rows hold the values *after* update k. A scenario that raised
-records one row of kind ``error`` (metrics NaN, ``passed`` False, the exception in
-``explanation``).
+records one row of kind ``error`` (metrics NaN, ``passed`` False, verdict ``fail``, the
+exception in ``explanation``).
+
+Verdicts (``refbp.verdict``): ``pass``, ``noise`` (outside the tolerance but within it plus the
+measured rounding floor, see ``refbp.parity.ensemble``; ``reason`` says why, ``referee`` which
+side is closer to the exact value), ``fail``, ``nonfinite`` (NaN or infinity on both sides).
+Only ``fail`` and ``nonfinite`` fail; ``passed`` is ``not failing``.
 
 Metric columns are the fields of ``refbp.metrics.Discrepancy`` (refbp is ``a``, torch is the
 reference ``b``): ``max_abs``, ``max_rel``, ``normwise`` = ||a-b|| / max(||b||, tiny),
@@ -31,6 +36,7 @@ import pandas as pd
 
 from refbp.metrics import Discrepancy
 from refbp.tolerances import TOLERANCES, Tolerance
+from refbp.verdict import VERDICTS
 
 NAN = float("nan")
 
@@ -72,7 +78,8 @@ COLUMNS: list[Column] = [
     Column("refbp_value", "float64", "refbp value at the worst index"),
     Column("torch_value", "float64", "torch value at the worst index"),
     Column("nonfinite", "bool", "a NaN/Inf on one side only"),
-    Column("passed", "bool", "within tolerance"),
+    Column("passed", "bool", "the row does not fail: verdict pass or noise (or nonfinite when "
+           "the scenario expects it)"),
     Column("rtol", "float64", "relative tolerance used"),
     Column("atol", "float64", "absolute tolerance used"),
     Column("normwise_tol", "float64", "normwise tolerance used"),
@@ -84,6 +91,17 @@ COLUMNS: list[Column] = [
            "(NaN when the dtypes differ or for an error row)", required=False),
     Column("noise_normwise", "float64", "normwise change of torch against itself with another "
            "thread count (NaN unless the run measured a noise floor)", required=False),
+    Column("verdict", "str", "one of VERDICTS: pass (within tolerance), noise (within tolerance "
+           "plus the measured rounding floor), fail, nonfinite (NaN/inf on both sides); "
+           "derived from passed for reports without it", required=False),
+    Column("noise_floor", "float64", "measured rounding floor, normwise ||floor|| / ||b|| "
+           "(NaN: not measured)", required=False),
+    Column("noise_ratio", "float64", "max |a - b| / (atol + rtol |b| + floor); <= 1 is noise "
+           "(NaN: not measured)", required=False),
+    Column("reason", "str", "'' or why a noise (or nonfinite) row is what it is",
+           required=False),
+    Column("referee", "str", "'' or the exact (long double) referee: how far each side is "
+           "from the exact value", required=False),
 ]
 
 COLUMN_NAMES: list[str] = [c.name for c in COLUMNS]
@@ -105,7 +123,9 @@ def validate_results(df: pd.DataFrame) -> None:
     if missing:
         raise ValueError(f"results table is missing column(s) {missing}; "
                          f"expected columns (refbp.report.schema.COLUMNS): {COLUMN_NAMES}")
-    for name, allowed in (("kind", KINDS), ("dtype", DTYPES)):
+    for name, allowed in (("kind", KINDS), ("dtype", DTYPES), ("verdict", VERDICTS)):
+        if name not in df.columns:
+            continue
         bad = sorted(set(df[name].astype(str)) - set(allowed))
         if bad:
             raise ValueError(f"results column {name!r} has unknown value(s) {bad}; "
@@ -132,13 +152,17 @@ def coerce_results(df: pd.DataFrame) -> pd.DataFrame:
     """Validate, then return a copy with the canonical dtypes and column order.
 
     Columns of ``COLUMNS`` come first in their documented order, extra columns follow.
-    Missing strings become ``''``; a missing optional column is filled with NaN.
+    Missing strings become ``''``; a missing optional column is filled with NaN, or ``''``
+    for text; a missing ``verdict`` is derived from ``passed`` (``pass`` or ``fail``).
     """
     validate_results(df)
     out = pd.DataFrame(index=pd.RangeIndex(len(df)))
     for col in COLUMNS:
+        if col.name == "verdict" and col.name not in df.columns:
+            out[col.name] = np.where(out["passed"], "pass", "fail")
+            continue
         if col.name not in df.columns:
-            out[col.name] = np.full(len(df), np.nan)
+            out[col.name] = "" if col.dtype == "str" else np.full(len(df), np.nan)
             continue
         values = df[col.name].reset_index(drop=True)
         if col.dtype == "str":
@@ -189,7 +213,9 @@ def metric_row(base: dict[str, Any], *, step: int, tensor: str, d: Discrepancy, 
     row.update(step=step, tensor=tensor, kind=tensor_kind(tensor), numel=numel)
     row.update(metric_fields(d))
     row.update(refbp_loss=losses[0], torch_loss=losses[1], attribution="",
-               explanation=explanation, noise_normwise=noise_normwise)
+               explanation=explanation, noise_normwise=noise_normwise,
+               verdict="pass" if d.passed else "fail", noise_floor=NAN, noise_ratio=NAN,
+               reason="", referee="")
     return row
 
 
@@ -209,7 +235,8 @@ def error_row(base: dict[str, Any], *, step: int, explanation: str) -> dict[str,
                normwise=NAN, tol_ratio=NAN, cosine=NAN, worst_index="", refbp_value=NAN,
                torch_value=NAN, nonfinite=False, passed=False, refbp_loss=NAN,
                torch_loss=NAN, attribution="", explanation=explanation, max_ulp=NAN,
-               noise_normwise=NAN)
+               noise_normwise=NAN, verdict="fail", noise_floor=NAN, noise_ratio=NAN,
+               reason="", referee="")
     return row
 
 
@@ -229,16 +256,18 @@ def failure_message(row: Any) -> str:
     """The one-line "refbp vs torch" message for a failing row (a Series or a mapping).
 
     It names the scenario (dtype, seed), step, tensor, worst index, both values there, the
-    normwise error and tolerance ratio with the tolerance used, and any attribution or
-    explanation.
+    normwise error and tolerance ratio with the tolerance used, a verdict other than ``fail``
+    (``nonfinite``), and any reason, referee, attribution or explanation.
     """
     where = (f"refbp vs torch: scenario {row['scenario']} ({row['dtype']}, seed "
              f"{int(row['seed'])}), step {int(row['step'])}")
     if row["kind"] == "error":
         return f"{where}: error: {row['explanation']}"
     msg = f"{where}, " + discrepancy_text(row)
-    for extra in ("attribution", "explanation"):
-        if row[extra]:
+    if row.get("verdict", "") == "nonfinite":
+        msg += "; verdict nonfinite (NaN or infinity on both sides is not agreement)"
+    for extra in ("reason", "referee", "attribution", "explanation"):
+        if row.get(extra, ""):
             msg += f"; {row[extra]}"
     return msg
 

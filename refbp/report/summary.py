@@ -12,6 +12,7 @@ import math
 from collections.abc import Sequence
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from refbp.report.schema import KINDS, failure_message
@@ -60,7 +61,10 @@ def scenario_summary(df: pd.DataFrame) -> pd.DataFrame:
     ``worst_normwise, worst_tol_ratio``, per kind present ``<kind>_normwise`` and
     ``<kind>_tol_ratio`` (the worst over steps and tensors), ``final_refbp_loss`` and
     ``final_torch_loss`` (last step with a finite loss record), ``explanation`` (the first
-    non-empty explanation of the scenario, e.g. the convention a user's code follows), and
+    non-empty explanation of the scenario, e.g. the convention a user's code follows),
+    ``result`` (``pass``, ``noise`` -- passed with rows explained by rounding -- or ``FAIL``),
+    ``noise_rows``, ``worst_noise_floor`` (normwise floor of the noise rows) and
+    ``first_noise`` (:func:`noise_message` of the first noise row), and
     ``torch_noise_normwise`` (worst normwise change of torch against itself with another
     thread count) when the run measured a noise floor.
     Normwise figures are :func:`decisive_normwise`.
@@ -72,6 +76,16 @@ def scenario_summary(df: pd.DataFrame) -> pd.DataFrame:
     out["passed"] = g["passed"].all()
     out["failed_rows"] = (~df["passed"]).groupby(df["scenario"], sort=False).sum()
     df = df.reset_index(drop=True)
+    is_noise = df["verdict"] == "noise"
+    out["noise_rows"] = is_noise.groupby(df["scenario"], sort=False).sum()
+    out["result"] = np.where(~out["passed"], "FAIL",
+                             np.where(out["noise_rows"] > 0, "noise", "pass"))
+    noisy = df[is_noise]
+    out["worst_noise_floor"] = noisy.groupby("scenario", sort=False)["noise_floor"].max(
+        ).reindex(out.index)
+    first_noise = {r["scenario"]: noise_message(r)
+                   for _, r in noisy.groupby("scenario", sort=False).head(1).iterrows()}
+    out["first_noise"] = [first_noise.get(name, "") for name in out.index]
     first_rows = first_failures(df, per_scenario=1)
     first = first_rows.set_index("scenario")
     out["first_failure_step"] = first["step"].reindex(out.index).astype("Int64")
@@ -107,6 +121,24 @@ def scenario_summary(df: pd.DataFrame) -> pd.DataFrame:
     return out.reset_index()
 
 
+def noise_message(row: Any) -> str:
+    """"step 1, param:0.bias: normwise 4.2e-11 (tol 1e-12), rounding floor 8.2e-10 (noise
+    ratio 0.1): <reason>; <referee>" for a ``noise`` row."""
+    text = (f"step {int(row['step'])}, {row['tensor']}: normwise {row['normwise']:.2g} (tol "
+            f"{row['normwise_tol']:.0e}), tol ratio {row['tol_ratio']:.3g}, rounding floor "
+            f"{row['noise_floor']:.2g} (noise ratio {row['noise_ratio']:.2g})")
+    for extra in ("reason", "referee"):
+        if row[extra]:
+            text += f": {row[extra]}" if extra == "reason" else f"; {row[extra]}"
+    return text
+
+
+def first_noise_rows(df: pd.DataFrame, per_scenario: int = MAX_FAILING_ROWS) -> pd.DataFrame:
+    """The first ``per_scenario`` ``noise`` rows of each scenario, by step then table order."""
+    noisy = df[df["verdict"] == "noise"].sort_values("step", kind="stable")
+    return noisy.groupby("scenario", sort=False).head(per_scenario)
+
+
 def first_failures(df: pd.DataFrame, per_scenario: int = MAX_FAILING_ROWS) -> pd.DataFrame:
     """The first ``per_scenario`` failing rows of each scenario, by step then table order."""
     failing = df[~df["passed"]]
@@ -126,6 +158,8 @@ def worst_per_kind(df: pd.DataFrame) -> pd.DataFrame:
     g = df.groupby(["scenario", "kind"], sort=False)
     top["worst_normwise"] = g["normwise"].max()
     top["all_passed"] = g["passed"].all()
+    top["any_noise"] = (df["verdict"] == "noise").groupby([df["scenario"], df["kind"]],
+                                                          sort=False).any()
     order = {k: i for i, k in enumerate(KINDS)}
     top = top.reset_index()
     top["_kind_order"] = top["kind"].map(order)
@@ -136,12 +170,17 @@ def worst_per_kind(df: pd.DataFrame) -> pd.DataFrame:
 
 
 def overview_table(summary: pd.DataFrame) -> Table:
-    """The overall table: scenario, dtype, steps, result, worst figures, first failure."""
+    """The overall table: scenario, dtype, steps, result (pass, noise, FAIL), worst figures,
+    the rounding floor of noise rows, first failure."""
     noise = "torch_noise_normwise" in summary.columns
+    floors = bool((summary["noise_rows"] > 0).any())
     header = ["scenario", "dtype", "steps", "result", "worst normwise", "worst tol ratio",
+              *(["noise rows (rounding floor)"] if floors else []),
               *(["torch noise normwise"] if noise else []), "first failure"]
-    rows = [[str(r.scenario), str(r.dtype), str(r.steps), "pass" if r.passed else "FAIL",
+    rows = [[str(r.scenario), str(r.dtype), str(r.steps), str(r.result),
              fmt(r.worst_normwise), fmt(r.worst_tol_ratio),
+             *([f"{r.noise_rows} ({fmt(r.worst_noise_floor)})" if r.noise_rows else ""]
+               if floors else []),
              *([fmt(r.torch_noise_normwise)] if noise else []), str(r.first_failure)]
             for r in summary.itertuples(index=False)]
     return header, rows
@@ -157,10 +196,17 @@ def kind_table(worst: pd.DataFrame) -> Table:
             rows.append(["error", "FAIL", "n/a", "n/a", str(r.step), "", "",
                          str(r.explanation), ""])
             continue
-        rows.append([str(r.kind), "pass" if r.all_passed else "FAIL", fmt(r.worst_normwise),
+        result = "FAIL" if not r.all_passed else ("noise" if r.any_noise else "pass")
+        rows.append([str(r.kind), result, fmt(r.worst_normwise),
                      fmt(r.tol_ratio), str(r.step), str(r.tensor), str(r.worst_index),
                      f"{r.refbp_value:.17g}", f"{r.torch_value:.17g}"])
     return header, rows
+
+
+def kind_tables(worst: pd.DataFrame) -> dict[str, Table]:
+    """:func:`kind_table` of every scenario of ``worst_per_kind`` (one pass over the rows)."""
+    return {str(name): kind_table(part)
+            for name, part in worst.groupby("scenario", sort=False)}
 
 
 def scenario_caption(row: Any) -> str:
@@ -177,10 +223,20 @@ def provenance_table(provenance: dict[str, Any]) -> Table:
 
 
 def headline(summary: pd.DataFrame, n_rows: int) -> str:
-    """"12 scenarios: 11 passed, 1 failed (3400 rows)"."""
+    """"12 scenarios: 11 passed (2 with rounding noise), 1 failed (3400 rows)"."""
     n = len(summary)
     passed = int(summary["passed"].sum()) if n else 0
-    return f"{n} scenarios: {passed} passed, {n - passed} failed ({n_rows} rows)"
+    noisy = int((summary["result"] == "noise").sum()) if n else 0
+    with_noise = f" ({noisy} with rounding noise)" if noisy else ""
+    return f"{n} scenarios: {passed} passed{with_noise}, {n - passed} failed ({n_rows} rows)"
+
+
+VERDICT_NOTE = (
+    "refbp (NumPy) vs torch. Each row's verdict: pass (tolerance ratio max|a-b|/(atol+rtol|b|) "
+    "<= 1 and normwise error <= the dtype's normwise tolerance, refbp.tolerances), noise "
+    "(outside the tolerance but within it plus the measured rounding floor: two correct "
+    "roundings of an ill-conditioned value; not a failure), fail, or nonfinite (NaN/inf on "
+    "both sides).")
 
 
 def _md_cell(text: str) -> str:
@@ -207,9 +263,7 @@ def to_markdown(df: pd.DataFrame, provenance: dict[str, Any]) -> str:
     summary = scenario_summary(df)
     worst = worst_per_kind(df)
     parts = ["# refbp parity report", "", f"**{headline(summary, len(df))}**", "",
-             "refbp (NumPy) vs torch; a row fails when its tolerance ratio "
-             "max|a-b|/(atol+rtol|b|) exceeds 1 or its normwise error exceeds the dtype's "
-             "normwise tolerance (refbp.tolerances).", "",
+             VERDICT_NOTE, "",
              "## Provenance", "", md_table(provenance_table(provenance)), "",
              "## Scenarios", "", md_table(overview_table(summary)), ""]
     failing = summary[~summary["passed"]]
@@ -220,11 +274,20 @@ def to_markdown(df: pd.DataFrame, provenance: dict[str, Any]) -> str:
             rows = fails[fails["scenario"] == name]
             parts += [f"### {name}", "", md_list([failure_message(r) for _, r in
                                                   rows.iterrows()]), ""]
+    noisy = summary[summary["result"] == "noise"]
+    if len(noisy):
+        parts += ["## Rounding noise (not failures)", ""]
+        noise = first_noise_rows(df)
+        for name in noisy["scenario"]:
+            rows = noise[noise["scenario"] == name]
+            parts += [f"### {name}", "", md_list([noise_message(r) for _, r in
+                                                  rows.iterrows()]), ""]
     parts += ["## Worst discrepancy per tensor kind", ""]
+    tables = kind_tables(worst)
     for row in summary.itertuples(index=False):
-        verdict = "pass" if row.passed else "FAIL"
-        parts += [f"### {row.scenario} ({verdict})", "", _md_cell(scenario_caption(row)), ""]
+        parts += [f"### {row.scenario} ({row.result})", "", _md_cell(scenario_caption(row)),
+                  ""]
         if row.explanation:
             parts += [f"**Explanation:** {_md_cell(row.explanation)}", ""]
-        parts += [md_table(kind_table(worst[worst["scenario"] == row.scenario])), ""]
+        parts += [md_table(tables.get(row.scenario, kind_table(worst.iloc[:0]))), ""]
     return "\n".join(parts)

@@ -24,7 +24,7 @@ import os
 import shutil
 import tempfile
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -78,18 +78,46 @@ def _write_text(path: Path, text: str) -> None:
     path.write_text(text, encoding="utf-8", newline="\n")
 
 
-def _write_files(df: pd.DataFrame, out: Path, provenance: dict[str, Any]) -> None:
-    """Every report file into ``out`` (an existing, empty directory)."""
+FORMATS = ("parquet", "csv", "md", "html")
+"""Report formats: ``results.parquet`` (always written: it is the data of record that
+``compare`` and ``report`` read), ``results.csv``, ``summary.md``, ``report.html``.
+``provenance.json`` is always written."""
+
+CSV_DEFAULT_MAX_ROWS = 10_000
+"""Above this many rows the CSV (about 450 bytes a row, the Parquet file's 9x) is only written
+when asked for with ``formats``."""
+
+
+def default_formats(n_rows: int) -> tuple[str, ...]:
+    """All formats, but CSV only for results of at most ``CSV_DEFAULT_MAX_ROWS`` rows."""
+    return FORMATS if n_rows <= CSV_DEFAULT_MAX_ROWS else tuple(f for f in FORMATS if f != "csv")
+
+
+def parse_formats(text: str) -> tuple[str, ...]:
+    """``"parquet,md"`` -> ``("parquet", "md")``; ValueError naming an unknown format."""
+    names = tuple(dict.fromkeys(p.strip().lower() for p in text.split(",") if p.strip()))
+    unknown = [n for n in names if n not in FORMATS]
+    if unknown or not names:
+        raise ValueError(f"unknown report format(s) {', '.join(unknown) or repr(text)}; "
+                         f"choose from {', '.join(FORMATS)}")
+    return names
+
+
+def _write_files(df: pd.DataFrame, out: Path, provenance: dict[str, Any],
+                 formats: Sequence[str], plots: Callable[[str], bool] | None) -> None:
+    """The chosen report files (and always Parquet + provenance) into ``out``."""
     table = pa.Table.from_pandas(df, preserve_index=False)
-    writers: list[tuple[str, Callable[[Path], None]]] = [
-        (PARQUET, lambda p: _write_parquet(table, p, provenance)),
-        (CSV, lambda p: _write_csv(table, p)),
-        (PROVENANCE, lambda p: _write_text(p, json.dumps(provenance, indent=2) + "\n")),
-        (SUMMARY, lambda p: _write_text(p, to_markdown(df, provenance))),
-        (HTML, lambda p: _write_text(p, render_html(df, provenance))),
+    writers: list[tuple[str, str, Callable[[Path], None]]] = [
+        ("parquet", PARQUET, lambda p: _write_parquet(table, p, provenance)),
+        ("csv", CSV, lambda p: _write_csv(table, p)),
+        ("json", PROVENANCE, lambda p: _write_text(p, json.dumps(provenance, indent=2) + "\n")),
+        ("md", SUMMARY, lambda p: _write_text(p, to_markdown(df, provenance))),
+        ("html", HTML, lambda p: _write_text(p, render_html(df, provenance, plots=plots))),
     ]
-    for name, write in writers:
-        write(out / name)
+    wanted = {"parquet", "json", *formats}
+    for fmt, name, write in writers:
+        if fmt in wanted:
+            write(out / name)
 
 
 def _refbp_version() -> str:
@@ -197,9 +225,22 @@ def _swap_in(tmp: Path, out_dir: Path) -> None:
         shutil.rmtree(backup, ignore_errors=True)
 
 
+def write_baseline(df: pd.DataFrame, out_dir: str | os.PathLike[str],
+                   provenance: dict[str, Any]) -> Path:
+    """Write a baseline: a report of only ``results.parquet`` and ``provenance.json``
+    (atomically, replacing a previous report or baseline); return its path."""
+    return write_report(df, out_dir, provenance, formats=("parquet",))
+
+
 def write_report(df: pd.DataFrame, out_dir: str | os.PathLike[str],
-                 provenance: dict[str, Any]) -> Path:
+                 provenance: dict[str, Any], *, formats: Sequence[str] | None = None,
+                 plots: Callable[[str], bool] | None = None) -> Path:
     """Validate ``df`` and write a complete report directory atomically; return its path.
+
+    ``formats`` (a subset of :data:`FORMATS`; default :func:`default_formats`) chooses the
+    files besides ``results.parquet`` and ``provenance.json``; ``plots`` selects, by scenario
+    name, the scenarios that get plots in ``report.html`` in addition to the failing ones and
+    the few closest to failing (see ``refbp.report.html.render_html``).
 
     Raises
     ------
@@ -218,7 +259,8 @@ def write_report(df: pd.DataFrame, out_dir: str | os.PathLike[str],
         raise ReportWriteError(f"cannot write the report {out}: {exc.strerror or exc}") from exc
     try:
         tmp.chmod(_mode(0o777))
-        _write_files(df, tmp, provenance)
+        _write_files(df, tmp, provenance,
+                     default_formats(len(df)) if formats is None else formats, plots)
         _swap_in(tmp, out)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
@@ -264,7 +306,7 @@ def load_results(path: str | os.PathLike[str]) -> tuple[pd.DataFrame, dict[str, 
     return df, provenance
 
 
-def _replace_text(path: Path, text: str) -> None:
+def atomic_write_text(path: Path, text: str) -> None:
     """Write ``text`` to ``path`` atomically (temporary sibling file + ``os.replace``)."""
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
     try:
@@ -286,6 +328,6 @@ def render(report_dir: str | os.PathLike[str]) -> Path:
     if not directory.is_dir():
         raise FileNotFoundError(f"no report directory at {report_dir}")
     df, provenance = load_results(directory)
-    _replace_text(directory / SUMMARY, to_markdown(df, provenance))
-    _replace_text(directory / HTML, render_html(df, provenance))
+    atomic_write_text(directory / SUMMARY, to_markdown(df, provenance))
+    atomic_write_text(directory / HTML, render_html(df, provenance))
     return directory

@@ -1,8 +1,8 @@
 """Check your own code against refbp and torch, from your own tests.
 
-- :func:`assert_parity` / :func:`compare` / :func:`run_parity`: convert a torch model to refbp
-  (``refbp.mirror.from_torch``), run both sides through the parity harness and raise a "refbp vs
-  torch" AssertionError / return the tidy results table / return the raw result.
+- :func:`assert_parity` / :func:`parity_table` / :func:`run_parity`: convert a torch model to
+  refbp (``refbp.mirror.from_torch``), run both sides through the parity harness and raise a
+  "refbp vs torch" AssertionError / return the tidy results table / return the raw result.
 - :func:`assert_close`: one array against a reference with the harness's tolerance, metrics
   and "refbp vs torch" message (no torch needed).
 - :func:`check_gradients`: check the backward pass of your own NumPy layer (or a refbp module,
@@ -35,7 +35,7 @@ from typing import Any
 from refbp.testing.close import assert_close
 from refbp.testing.gradients import GradientCheck, GradientReport, check_gradients
 
-_PARITY = ("assert_parity", "compare", "run_parity", "failure_message", "loss_names")
+_PARITY = ("assert_parity", "parity_table", "run_parity", "assertion_message", "loss_names")
 
 __all__ = ["GradientCheck", "GradientReport", "assert_close", "check_gradients", *_PARITY]
 

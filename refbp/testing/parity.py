@@ -1,4 +1,4 @@
-"""``assert_parity`` / ``compare``: check a user's torch model against its refbp conversion.
+"""``assert_parity`` / ``parity_table``: check a user's torch model against its refbp conversion.
 
 The user's model is never modified: a deep copy cast to ``dtype`` is the torch side, and
 ``refbp.mirror.from_torch`` of that copy is the refbp side (identical weights). Both sides then
@@ -35,11 +35,11 @@ from refbp.mirror import SSELossTorch, as_tensor, from_torch
 from refbp.mirror.optim import to_torch_optimizer
 from refbp.nn.module import Module, Parameter
 from refbp.parity.build import build_optimizer
-from refbp.parity.runner import ScenarioResult, execute, run_guarded, scenario_row
+from refbp.parity.runner import ScenarioResult, run_judged, scenario_row
 from refbp.parity.scenario import DataSpec, Scenario, Spec
 from refbp.parity.session import results_frame
 from refbp.parity.trial import Trial, pair_parameters
-from refbp.report.schema import failure_message as row_message
+from refbp.report.schema import failure_message
 from refbp.testing._inputs import (
     check_positive_int,
     check_same_batch,
@@ -159,7 +159,8 @@ def run_parity(torch_model: torch.nn.Module, inputs: Any, targets: Any, *, loss:
                optimizer: Any = None, steps: int = 1, dtype: Any = "float64",
                rtol: float | None = None, atol: float | None = None,
                normwise: float | None = None, batch_size: int | None = None, seed: int = 0,
-               name: str | None = None, suite: str = "") -> ScenarioResult:
+               name: str | None = None, suite: str = "", expect_nonfinite: bool = False,
+               floors: str = "auto") -> ScenarioResult:
     """Run the parity check and return the harness's :class:`ScenarioResult` (never asserts).
 
     Same arguments as :func:`assert_parity`; ``suite`` fills the report's ``suite`` column.
@@ -199,31 +200,39 @@ def run_parity(torch_model: torch.nn.Module, inputs: Any, targets: Any, *, loss:
             outputs=int(np.prod(y.shape[1:], dtype=np.int64))),
         batching="batch" if batch_size is None else "minibatch", batch_size=batch_size,
         dtype=dt, seed=int(seed), steps=steps, tolerance=tolerance,
-        description="refbp.testing check of a user's torch model")
+        description="refbp.testing check of a user's torch model",
+        expect_nonfinite=bool(expect_nonfinite))
     first = next(_batch_plan(x.shape[0], steps, batch_size, int(seed)))
     _preflight(tmodel, tloss, x[first], y[first])
-    batches = _batch_plan(x.shape[0], steps, batch_size, int(seed))
-    pairs = pair_parameters(model, tmodel)
-    for _, p, tp in pairs:
-        p.requires_grad = tp.requires_grad
-    opt = build_optimizer(s, model)
-    topt = None if opt is None else to_torch_optimizer(opt, [tp for _, _, tp in pairs])
-    trial = Trial(model, rloss, opt, None, tmodel, tloss, topt, None, x, y, batches, int(seed))
-    base = scenario_row(s, suite)
+    pair_parameters(model, tmodel)
+    build_optimizer(s, model)  # invalid optimizer options raise here, before anything runs
+
+    def build() -> Trial:
+        """Both sides afresh (``floors="auto"`` may run the check a second time)."""
+        tm, tl = copy.deepcopy(tmodel), copy.deepcopy(tloss)
+        m, lf = from_torch(tm), from_torch(tl)
+        pairs = pair_parameters(m, tm)
+        for _, p, tp in pairs:
+            p.requires_grad = tp.requires_grad
+        opt = build_optimizer(s, m)
+        topt = None if opt is None else to_torch_optimizer(opt, [tp for _, _, tp in pairs])
+        batches = _batch_plan(x.shape[0], steps, batch_size, int(seed))  # lazy, fresh per run
+        return Trial(m, lf, opt, None, tm, tl, topt, None, x, y, batches, int(seed))
+
     # a side that raises is recorded as a failing row, reported by the caller
-    return run_guarded(s, base, lambda result: execute(trial, base, s.tol, result))
+    return run_judged(s, scenario_row(s, suite), build, floors)
 
 
-def failure_message(result: ScenarioResult, *, limit: int = 5) -> str:
+def assertion_message(result: ScenarioResult, *, limit: int = 5) -> str:
     """The AssertionError text: the first failure, the tolerance used, other failing tensors."""
     failing = [r for r in result.rows if not r["passed"]]
     if not failing:
         return f"refbp vs torch: scenario {result.scenario.name} passed"
     first = failing[0]
     if first["kind"] == "error":
-        return row_message(first)
+        return failure_message(first)
     tol = result.scenario.tol
-    lines = [row_message(first),
+    lines = [failure_message(first),
              f"{len(failing)} of {len(result.rows)} compared tensors failed; tolerance used "
              f"({result.scenario.dtype}): normwise <= {tol.normwise:.1e}, rtol={tol.rtol:.1e}, "
              f"atol={tol.atol:.1e}"]
@@ -234,11 +243,12 @@ def failure_message(result: ScenarioResult, *, limit: int = 5) -> str:
     return "\n".join(lines)
 
 
-def compare(torch_model: torch.nn.Module, inputs: Any, targets: Any, *, loss: Any,
+def parity_table(torch_model: torch.nn.Module, inputs: Any, targets: Any, *, loss: Any,
             optimizer: Any = None, steps: int = 1, dtype: Any = "float64",
             rtol: float | None = None, atol: float | None = None,
             normwise: float | None = None, batch_size: int | None = None, seed: int = 0,
-            name: str | None = None) -> pd.DataFrame:
+            name: str | None = None, expect_nonfinite: bool = False,
+            floors: str = "auto") -> pd.DataFrame:
     """The tidy results table (one row per step and tensor) of :func:`assert_parity`'s check.
 
     Same arguments as :func:`assert_parity`; never raises for a failing comparison (check the
@@ -247,18 +257,22 @@ def compare(torch_model: torch.nn.Module, inputs: Any, targets: Any, *, loss: An
     return results_frame([run_parity(torch_model, inputs, targets, loss=loss,
                                      optimizer=optimizer, steps=steps, dtype=dtype, rtol=rtol,
                                      atol=atol, normwise=normwise, batch_size=batch_size,
-                                     seed=seed, name=name)])
+                                     seed=seed, name=name, expect_nonfinite=expect_nonfinite,
+                                     floors=floors)])
 
 
 def assert_parity(torch_model: torch.nn.Module, inputs: Any, targets: Any, *, loss: Any,
                   optimizer: Any = None, steps: int = 1, dtype: Any = "float64",
                   rtol: float | None = None, atol: float | None = None,
                   normwise: float | None = None, batch_size: int | None = None, seed: int = 0,
-                  name: str | None = None) -> None:
+                  name: str | None = None, expect_nonfinite: bool = False,
+                  floors: str = "auto") -> None:
     """Assert that refbp reproduces ``torch_model`` (loss, outputs, gradients, updates).
 
-    In the style of ``torch.testing.assert_close``: returns None when every compared tensor is
-    within tolerance, raises ``AssertionError`` with a "refbp vs torch" message otherwise.
+    In the style of ``torch.testing.assert_close``: returns None when no compared tensor fails
+    (each is within tolerance, or its difference is rounding ``noise``: within the measured
+    rounding floor, see ``refbp.verdict``), raises ``AssertionError`` with a "refbp vs torch"
+    message otherwise.
 
     Parameters
     ----------
@@ -287,6 +301,12 @@ def assert_parity(torch_model: torch.nn.Module, inputs: Any, targets: Any, *, lo
         Seeds the batch order.
     name : str, optional
         Scenario name in messages and reports (no whitespace).
+    expect_nonfinite : bool
+        NaN or infinity on both sides is a failure (verdict ``nonfinite``) unless this is True.
+    floors : "auto", "always" or "off"
+        When the rounding floor is measured (``refbp.parity.runner.FLOOR_MODES``): a tensor
+        outside the tolerance whose difference the floor explains is ``noise`` and does not
+        fail. ``auto`` measures it only when some tensor would fail.
 
     Raises
     ------
@@ -298,6 +318,7 @@ def assert_parity(torch_model: torch.nn.Module, inputs: Any, targets: Any, *, lo
     """
     result = run_parity(torch_model, inputs, targets, loss=loss, optimizer=optimizer,
                         steps=steps, dtype=dtype, rtol=rtol, atol=atol, normwise=normwise,
-                        batch_size=batch_size, seed=seed, name=name)
+                        batch_size=batch_size, seed=seed, name=name,
+                        expect_nonfinite=expect_nonfinite, floors=floors)
     if not result.passed:
-        raise AssertionError(failure_message(result))
+        raise AssertionError(assertion_message(result))

@@ -7,7 +7,7 @@ losses, ``torch.optim.SGD``), calls ``backward`` and returns the same result key
 data, the initial values and the batch order are taken from the refbp example modules, so torch
 is an independent oracle of every derivative and update.
 
-``compare_example(name)`` runs both sides and compares them key by key with
+``example_discrepancies(name)`` runs both sides and compares them key by key with
 ``refbp.metrics.discrepancy`` at the float64 tolerance (``refbp.tolerances``).
 """
 
@@ -31,10 +31,10 @@ from refbp.examples import (
     sigmoid_ce,
 )
 from refbp.metrics import Discrepancy, discrepancy
-from refbp.mirror.compare import as_tensor, to_numpy
+from refbp.mirror.oracle import as_tensor, to_numpy
 from refbp.tolerances import tolerance_for
 
-__all__ = ["compare_example", "replay_graph", "run_torch"]
+__all__ = ["example_discrepancies", "replay_graph", "replay_example"]
 
 Result = dict[str, Any]
 
@@ -213,13 +213,13 @@ _TORCH_RUNS: dict[str, Callable[[], Result]] = {
 }
 
 
-def run_torch(name: str) -> Result:
+def replay_example(name: str) -> Result:
     """The torch-autograd result of example ``name`` (keys as refbp's, minus diagnostics)."""
     get_example(name)
     return _TORCH_RUNS[name]()
 
 
-def compare_example(name: str) -> dict[str, Discrepancy]:
+def example_discrepancies(name: str) -> dict[str, Discrepancy]:
     """Run example ``name`` in refbp (no figures, no printing) and in torch; compare every key.
 
     Raises RuntimeError if the two sides do not produce the same keys (refbp's diagnostics
@@ -227,7 +227,7 @@ def compare_example(name: str) -> dict[str, Discrepancy]:
     """
     spec = get_example(name)
     mine = run_example(name, None, echo=lambda _s: None)
-    ref = run_torch(name)
+    ref = replay_example(name)
     expected = [k for k in mine if k not in spec.diagnostics]
     if sorted(expected) != sorted(ref):
         raise RuntimeError(

@@ -1,0 +1,148 @@
+"""Convolution layers against torch: every option family, both dtypes, both converters.
+
+``compare_module`` runs forward and backward on both sides with a random upstream gradient
+and compares the output, the input gradient and every parameter gradient with the harness
+tolerances. A hypothesis search over kernel/stride/padding/dilation/groups/modes follows, and
+torch is checked to reject the same bad arguments refbp rejects.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from refbp import nn as rnn
+from refbp.mirror import as_tensor, compare_module, from_torch, to_numpy, to_torch
+from refbp.parity.suite_conv import CONV_CASES
+
+pytestmark = pytest.mark.parity
+DTYPES = [np.float64, np.float32]
+
+
+def _check(m: rnn.Module, x: np.ndarray) -> None:
+    diffs = compare_module(m, x)
+    bad = {k: str(d) for k, d in diffs.items() if not d.passed}
+    assert not bad, bad
+    names = {f"grad:{n}" for n, _ in m.named_parameters()}
+    assert set(diffs) == {"output", "grad_input"} | names and names
+
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=["f64", "f32"])
+@pytest.mark.parametrize("case", CONV_CASES, ids=[c[0] for c in CONV_CASES])
+def test_suite_cases_match_torch(case: tuple[Any, ...], dtype: Any) -> None:
+    _, layer, args, size, _ = case
+    m = getattr(rnn, layer)(**args, dtype=dtype, generator=np.random.default_rng(0))
+    x = np.random.default_rng(1).standard_normal((3, args["in_channels"], *size)).astype(dtype)
+    _check(m, x)
+
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=["f64", "f32"])
+def test_unbatched_input(dtype: Any) -> None:
+    for m, shape in ((rnn.Conv2d(2, 3, 3, padding=1, dtype=dtype), (2, 5, 4)),
+                     (rnn.Conv1d(2, 3, 2, dtype=dtype), (2, 6)),
+                     (rnn.ConvTranspose2d(2, 3, 2, stride=2, dtype=dtype), (2, 3, 3)),
+                     (rnn.ConvTranspose1d(2, 3, 3, dtype=dtype), (2, 4))):
+        _check(m, np.random.default_rng(2).standard_normal(shape).astype(dtype))
+
+
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
+def test_from_torch_round_trip(dtype: torch.dtype) -> None:
+    torch.manual_seed(0)
+    t = torch.nn.Sequential(
+        torch.nn.Conv2d(2, 4, 3, padding="same", padding_mode="reflect"), torch.nn.ReLU(),
+        torch.nn.ConvTranspose2d(4, 2, 2, stride=2, groups=2, bias=False),
+        torch.nn.Flatten(), torch.nn.Linear(2 * 8 * 8, 3)).to(dtype)
+    m = from_torch(t)
+    assert list(m.state_dict()) == list(t.state_dict())
+    assert m[0].padding == "same" and m[0].padding_mode == "reflect" and m[2].bias is None
+    back = to_torch(m)
+    assert repr(back) == repr(t)
+    x = np.random.default_rng(0).standard_normal((2, 2, 4, 4)).astype(
+        np.float64 if dtype == torch.float64 else np.float32)
+    _check(m, x)
+
+
+@st.composite
+def conv_configs(draw: Any) -> tuple[rnn.Module, tuple[int, ...]]:
+    nd = draw(st.sampled_from([1, 2]))
+    transposed = draw(st.booleans())
+    groups = draw(st.sampled_from([1, 2, 3]))
+    cin = groups * draw(st.integers(1, 2))
+    cout = groups * draw(st.integers(1, 2))
+    k = tuple(draw(st.integers(1, 4)) for _ in range(nd))
+    s = tuple(draw(st.integers(1, 3)) for _ in range(nd))
+    d = tuple(draw(st.integers(1, 3)) for _ in range(nd))
+    p = tuple(draw(st.integers(0, 3)) for _ in range(nd))
+    size = tuple(draw(st.integers(1, 7)) for _ in range(nd))
+    bias = draw(st.booleans())
+    if transposed:
+        op = tuple(draw(st.integers(0, max(si, di) - 1)) for si, di in zip(s, d, strict=True))
+        p = tuple(min(pi, (ki - 1) * di // 2) for pi, ki, di in zip(p, k, d, strict=True))
+        cls = rnn.ConvTranspose1d if nd == 1 else rnn.ConvTranspose2d
+        m = cls(cin, cout, k, stride=s, padding=p, output_padding=op, groups=groups,
+                bias=bias, dilation=d)
+    else:
+        mode = draw(st.sampled_from(["zeros", "reflect", "replicate", "circular"]))
+        if draw(st.booleans()):
+            padding: Any = draw(st.sampled_from(["same", "valid"]))
+            s = (1,) * nd if padding == "same" else s
+        else:
+            padding = p
+        size = tuple(max(si, (ki - 1) * di + 1, 4) for si, ki, di in zip(size, k, d, strict=True))
+        cls = rnn.Conv1d if nd == 1 else rnn.Conv2d
+        m = cls(cin, cout, k, stride=s, padding=padding, dilation=d, groups=groups, bias=bias,
+                padding_mode=mode)
+    return m, (2, cin, *size)
+
+
+@settings(max_examples=40, deadline=None)
+@given(conv_configs())
+def test_random_configurations_match_torch(config: tuple[rnn.Module, tuple[int, ...]]) -> None:
+    m, shape = config
+    x = np.random.default_rng(0).standard_normal(shape)
+    try:
+        m(x)
+    except ValueError as exc:  # refbp refuses: torch must refuse too
+        with pytest.raises((RuntimeError, ValueError)):
+            to_torch(m)(as_tensor(x))
+        assert str(exc)
+        return
+    _check(m, x)
+
+
+BAD: list[tuple[str, Callable[[Any], Any], tuple[int, ...]]] = [
+    ("negative padding", lambda nn: nn.Conv2d(3, 4, 3, padding=-1), (2, 3, 5, 5)),
+    ("negative padding transposed", lambda nn: nn.ConvTranspose1d(3, 4, 3, padding=-1),
+     (2, 3, 5)),
+    ("output padding", lambda nn: nn.ConvTranspose2d(3, 4, 3, stride=2, output_padding=2),
+     (2, 3, 5, 5)),
+]
+
+
+@pytest.mark.parametrize("name,build,shape", BAD, ids=[b[0] for b in BAD])
+def test_torch_rejects_what_refbp_rejects_at_construction(
+        name: str, build: Callable[[Any], Any], shape: tuple[int, ...]) -> None:
+    with pytest.raises(ValueError):
+        build(rnn)
+    with pytest.raises(RuntimeError, match="padding"):  # torch raises at the first forward
+        build(torch.nn)(torch.zeros(shape))
+
+
+@pytest.mark.parametrize("name", ["Conv1d", "Conv2d", "ConvTranspose1d", "ConvTranspose2d"])
+def test_default_init_distribution_matches_torch(name: str) -> None:
+    """Same bounds: the largest |weight| and |bias| of many draws approach the same limit."""
+    args = (6, 4, 3)
+    m = getattr(rnn, name)(*args, groups=2, generator=np.random.default_rng(0))
+    torch.manual_seed(0)
+    t = getattr(torch.nn, name)(*args, groups=2)
+    for key in ("weight", "bias"):
+        mine, theirs = m.state_dict()[key], to_numpy(t.state_dict()[key])
+        assert mine.shape == theirs.shape
+        bound = 1 / np.sqrt(t.weight.shape[1] * np.prod(t.weight.shape[2:]))
+        assert np.abs(mine).max() <= bound and np.abs(theirs).max() <= bound

@@ -1,0 +1,23 @@
+"""From-scratch code as written in the wild gets the right verdict against torch itself."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from refbp.diagnose import load_user
+
+TABLE = f"{Path(__file__).parents[1]}/tests/wild_cases.py"
+CASES = load_user(f"{TABLE}:CASES")
+run_case = load_user(f"{TABLE}:run_case")
+verdict_problems = load_user(f"{TABLE}:verdict_problems")
+case_id = load_user(f"{TABLE}:case_id")
+
+
+@pytest.mark.parametrize("case", CASES, ids=[case_id(c) for c in CASES])
+def test_wild_code_verdict_against_torch(case: tuple[Any, ...]) -> None:
+    d = run_case(case, "torch")
+    assert verdict_problems(d, case) == [], d.explanation
+    assert "torch's (refbp reference)" not in d.explanation

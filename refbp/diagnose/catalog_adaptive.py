@@ -1,0 +1,68 @@
+"""Adagrad and Adadelta conventions that differ from ``torch.optim`` (refbp, no torch).
+
+Adagrad (torch: ``sum += g^2; p -= clr * g / (sqrt(sum) + eps)``)::
+
+    "adagrad_eps_inside_sqrt":   p -= clr * g / sqrt(sum + eps)        (d2l, Keras-style)
+
+Adadelta (torch: ``v = rho v + (1 - rho) g^2; d = sqrt(u + eps) / sqrt(v + eps) * g;
+u = rho u + (1 - rho) d^2; p -= lr * d``)::
+
+    "adadelta_no_lr":            p -= d   (Zeiler's rule has no learning rate; differs from
+                                           torch once lr != 1)
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from refbp.diagnose.variant import Family, Variant
+from refbp.nn.module import Parameter
+from refbp.optim import Adadelta, Adagrad
+from refbp.optim.adadelta import adadelta_update
+
+
+def adagrad_inside_update(param: np.ndarray, grad: np.ndarray, state: dict[str, Any], *,
+                          lr: Any, lr_decay: float, eps: float, weight_decay: float,
+                          maximize: bool) -> None:
+    """Adagrad with epsilon inside the square root (state as torch's ``Adagrad``)."""
+    state["step"] += 1
+    g = -grad if maximize else grad
+    if weight_decay != 0:
+        g = g + weight_decay * param
+    clr = float(lr) / (1 + (float(state["step"]) - 1) * lr_decay)
+    state["sum"] += g * g
+    param -= clr * g / np.sqrt(state["sum"] + eps)
+
+
+def adadelta_no_lr_update(param: np.ndarray, grad: np.ndarray, state: dict[str, Any], *,
+                          lr: Any, rho: float, eps: float, weight_decay: float,
+                          maximize: bool) -> None:
+    """Adadelta that ignores the learning rate (always 1)."""
+    adadelta_update(param, grad, state, lr=1.0, rho=rho, eps=eps, weight_decay=weight_decay,
+                    maximize=maximize)
+
+
+def _with_update(base: type, update: Any, params: list[Parameter], options: dict[str, Any]
+                 ) -> Any:
+    cls = type(f"{base.__name__}Variant", (base,), {"update": staticmethod(update)})
+    return cls(params, **options)
+
+
+FAMILIES = [
+    Family("Adagrad", "optimizer", Adagrad),
+    Family("Adadelta", "optimizer", Adadelta),
+]
+
+VARIANTS = [
+    Variant("adagrad_eps_inside_sqrt", ("Adagrad",),
+            "epsilon is added inside the square root, g / sqrt(sum + eps)",
+            "Dive into Deep Learning, Sec. 12.7 (Adagrad from scratch); tf.keras Adagrad",
+            lambda p, o, like: _with_update(Adagrad, adagrad_inside_update, p, o)),
+    Variant("adadelta_no_lr", ("Adadelta",),
+            "the learning rate is not applied (p -= delta, as in Zeiler's rule); torch "
+            "multiplies delta by lr (default 1.0), so they differ once lr != 1",
+            "Zeiler (2012), Alg. 1; Dive into Deep Learning, Sec. 12.9",
+            lambda p, o, like: _with_update(Adadelta, adadelta_no_lr_update, p, o)),
+]
