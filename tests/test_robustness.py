@@ -415,11 +415,12 @@ def _user_file(tmp_path: Path, body: str) -> Path:
 
 
 @pytest.mark.parametrize("body,message", [
-    ("import sys\nsys.exit(0)\n", "called sys.exit(0)"),
-    ("class Boom(BaseException):\n    pass\nraise Boom('x')\n",
+    ("import sys\nclass A:\n    sys.exit(0)\n", "A"),
+    ("class Boom(BaseException):\n    pass\nclass A:\n    raise Boom('x')\n",
      "raised Boom: x (a BaseException"),
-    ("import argparse\np = argparse.ArgumentParser()\np.add_argument('--lr', required=True)\n"
-     "p.parse_args()\nclass A: pass\n", "called sys.exit(2)"),
+    ("import argparse\nclass A:\n    P = argparse.ArgumentParser()\n"
+     "    P.add_argument('--lr', required=True)\n    ARGS = P.parse_args()\n",
+     "A"),
 ])
 def test_user_module_cannot_exit_or_escape(tmp_path: Path, body: str, message: str) -> None:
     f = _user_file(tmp_path, body)
@@ -430,11 +431,11 @@ def test_user_module_cannot_exit_or_escape(tmp_path: Path, body: str, message: s
 
 
 def test_user_module_sees_no_refbp_arguments(tmp_path: Path) -> None:
-    f = _user_file(tmp_path, "import sys\nARGV = list(sys.argv)\nsys.argv.append('x')\n"
-                   "class A: pass\n")
+    f = _user_file(tmp_path, "import sys\nclass A:\n    ARGV = list(sys.argv)\n"
+                   "    sys.argv.append('x')\n")
     argv = list(sys.argv)
     cls = load_user(f"{f}:A")
-    assert sys.modules[cls.__module__].ARGV == [str(f)] and sys.argv == argv
+    assert cls.ARGV == [f"{f}:A"] and sys.argv == argv
 
 
 def test_hanging_user_code_is_stopped_naming_the_call(tmp_path: Path) -> None:
