@@ -209,7 +209,7 @@ def test_check_steps_zero_and_bad_outputs_exit_2_before_running(
     assert "not a refbp report" in capsys.readouterr().err
     assert main(["check-optimizer", f"{f}:ExitsZero", "--like", "SGD", "--csv",
                  str(tmp_path)]) == 2
-    assert "--csv" in capsys.readouterr().err and (v / "mine.txt").read_text() == "keep"
+    assert "is a directory" in capsys.readouterr().err and (v / "mine.txt").read_text() == "keep"
 
 
 # --- signals to parallel runs --------------------------------------------------------------
