@@ -6,8 +6,11 @@ class refbp converts (the ``from_torch`` registry), and for each of its float64 
 
 1. build the torch module from the case's constructor arguments, convert it with
    ``from_torch`` (a conversion refbp refuses is recorded as *not supported* and skipped);
-2. run forward on both sides with the case's forward arguments;
-3. run backward with a seeded random gradient for every floating-point output;
+2. run forward on both sides with the case's forward arguments (keyword arguments by name);
+3. run backward with a seeded random gradient for every floating-point output (one argument
+   per output; an output that is None on both sides, e.g. MultiheadAttention's weights with
+   ``need_weights=False``, is skipped; a tuple of input gradients is compared input by
+   input);
 4. compare outputs, the input gradient, every parameter gradient and every float buffer with
    the harness tolerance of float64 (``refbp.tolerances``).
 
@@ -24,6 +27,7 @@ from __future__ import annotations
 import functools
 import inspect
 import sys
+import warnings
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
@@ -107,7 +111,10 @@ def build(case: DbCase) -> tuple[torch.nn.Module, ModuleInput]:
     """The torch module of a case (float64, in the case's mode) and its module input."""
     mi = _module_inputs(case)[case.index]
     c = mi.constructor_input
-    module = _INFOS[case.module].module_cls(*c.args, **c.kwargs).to(torch.float64)
+    with warnings.catch_warnings():
+        # TransformerEncoder's notice that its inference fast path cannot be used
+        warnings.filterwarnings("ignore", message="enable_nested_tensor is True")
+        module = _INFOS[case.module].module_cls(*c.args, **c.kwargs).to(torch.float64)
     return module.train(case.training), mi
 
 
@@ -147,29 +154,34 @@ def run_case(case: DbCase) -> dict[str, Discrepancy]:
     bound = inspect.signature(tmodule.forward).bind(*mi.forward_input.args,
                                                     **mi.forward_input.kwargs)
     targs = [_leaf(a) for a in bound.args]
-    if bound.kwargs:
-        raise ValueError(f"{case.id}: keyword-only forward arguments {sorted(bound.kwargs)}")
-    rargs = _numpy(targs)
+    tkwargs = {k: _leaf(v) for k, v in bound.kwargs.items()}  # by name: refbp uses torch's
+    rargs, rkwargs = _numpy(targs), {k: _numpy(v) for k, v in tkwargs.items()}
 
-    touts = _as_tuple(tmodule(*targs))
-    routs = _as_tuple(rmodule(*rargs))
+    touts = _as_tuple(tmodule(*targs, **tkwargs))
+    routs = _as_tuple(rmodule(*rargs, **rkwargs))
     rng = np.random.default_rng(0)
-    grads = [rng.standard_normal(tuple(t.shape)) if t.is_floating_point() else None
-             for t in touts]
+    # an output may be None (MultiheadAttention's weights with need_weights=False)
+    grads = [rng.standard_normal(tuple(t.shape))
+             if isinstance(t, torch.Tensor) and t.is_floating_point() else None for t in touts]
     pairs = [(t, torch.from_numpy(g)) for t, g in zip(touts, grads, strict=True)
              if g is not None and t.requires_grad]
     if pairs:
         torch.autograd.backward([t for t, _ in pairs], [g for _, g in pairs])
     float_grads = [g for g in grads if g is not None]
-    upstream = float_grads[0] if len(float_grads) == 1 else tuple(float_grads)
-    rgrad_in = rmodule.backward(upstream)
+    # several outputs: one upstream gradient per output, as backward's arguments
+    rgrad_in = rmodule.backward(*float_grads)
 
     out: dict[str, Discrepancy] = {}
     for k, (r, t) in enumerate(zip(routs, touts, strict=True)):
+        if t is None or r is None:
+            assert r is None and t is None, f"{case.id}: output {k} is None on one side only"
+            continue
         out[f"output{k or ''}"] = discrepancy(np.asarray(r), _numpy(t), TOL)
-    first = targs[0]
-    if isinstance(first, torch.Tensor) and first.requires_grad and first.grad is not None:
-        out["grad_input"] = discrepancy(np.asarray(rgrad_in), _numpy(first.grad), TOL)
+    # a module with several inputs (query, key, value) returns a tuple of input gradients
+    rgrads = rgrad_in if isinstance(rgrad_in, tuple) else (rgrad_in,)
+    for k, (first, mine) in enumerate(zip(targs, rgrads, strict=False)):
+        if isinstance(first, torch.Tensor) and first.requires_grad and first.grad is not None:
+            out[f"grad_input{k or ''}"] = discrepancy(np.asarray(mine), _numpy(first.grad), TOL)
     rparams = dict(rmodule.named_parameters())
     for name, p in tmodule.named_parameters():
         mine = rparams[name].grad
@@ -268,7 +280,8 @@ def test_covers_the_layers_refbp_already_had() -> None:
     assert covered >= {"Linear", "ReLU", "Tanh", "Sigmoid", "GELU", "ELU", "SiLU", "Softmax",
                        "LogSoftmax", "MSELoss", "L1Loss", "CrossEntropyLoss", "NLLLoss",
                        "BCELoss", "BCEWithLogitsLoss", "BatchNorm1d", "Conv1d", "Conv2d",
-                       "ConvTranspose1d", "ConvTranspose2d"}
+                       "ConvTranspose1d", "ConvTranspose2d", "LayerNorm", "MultiheadAttention",
+                       "TransformerEncoderLayer", "TransformerEncoder"}
 
 
 if __name__ == "__main__":

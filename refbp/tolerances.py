@@ -63,6 +63,13 @@ OVERRIDES: dict[str, dict[str, float]] = {
     # step count, while the float64 runs of the same trajectories agree to <= 1e-12 and the
     # optimizers fed identical float32 gradients agree to <= 7.6e-7.
     "float32_rms_long_training": {"normwise": 1e-4, "atol": 1e-4},
+    # Softmax attention in float32: each row of the softmax VJP dS sums to zero, so the query
+    # gradient dQ = c dS K depends only on K - mean(K) but is computed from K; with key biases
+    # and random weights the cancellation leaves elements of size ~5e-3 carrying rounding of
+    # size eps32 |dS| |K|. Measured (MultiheadAttention op checks, E = 8, 2-4 heads): max
+    # |refbp - torch| 3.8e-6 on such elements while normwise stays <= 3e-7, and float64 agrees
+    # to <= 1e-15 normwise on the same cases.
+    "float32_attention": {"atol": 1e-5},
 }
 
 def check_overrides(overrides: Mapping[str, object], where: str = "") -> dict[str, float]:

@@ -25,3 +25,18 @@ def test_explanation_reaches_summary_and_html(tmp_path: Path) -> None:
     head = "your AdamEpsInsideSqrt matches torch"
     assert f"**Explanation:** {head}'s (refbp reference) Adam except" in md
     assert f"<b>Explanation:</b> {head}&#x27;s (refbp reference) Adam" in html
+
+
+def test_check_report_labels_the_user_side_as_user_code(tmp_path: Path) -> None:
+    from refbp.diagnose.cli import main
+
+    code = main(["check-optimizer", f"{USER}/adam_family.py:AdamEpsInsideSqrt", "--like",
+                 "Adam", "--oracle", "refbp", "--out", str(tmp_path / "rep")])
+    assert code == 1
+    md = (tmp_path / "rep" / "summary.md").read_text()
+    html = (tmp_path / "rep" / "report.html").read_text()
+    assert "your code (AdamEpsInsideSqrt) vs torch. Each row's verdict" in md
+    assert "| kind | result | worst normwise | worst tol ratio | at step | tensor | index | " \
+        "your code | torch |" in md
+    assert "your code (AdamEpsInsideSqrt) vs torch. Each row&#x27;s verdict" in html
+    assert "refbp (NumPy) vs torch" not in md

@@ -63,7 +63,57 @@ OPTIMIZER_CASES = [
      ("sgd_momentum_ema", None, 1)),
 ]
 
-CASES = [*OPTIMIZER_CASES]
+KERAS_BIASED = "batchnorm_keras_momentum+batchnorm_biased_running_var"
+LAYER_CASES = [
+    ("layer", f"{DLFS}/common/layers.py:Affine", "Linear", {}, None, (None, None, 0)),
+    ("layer", f"{DLFS}/common/layers.py:Relu", "ReLU", {}, None, (None, None, 0)),
+    ("layer", f"{DLFS}/common/layers.py:Sigmoid", "Sigmoid", {}, None, (None, None, 0)),
+    ("layer", f"{DLFS}/common/layers.py:BatchNormalization", "BatchNorm1d", {}, None,
+     (f"{KERAS_BIASED}+batchnorm_running_var_init_zero", "eps=1e-06", 1)),
+    ("layer", "cs231n/layers.py:affine_forward", "Linear", {}, WILD, (None, None, 0)),
+    ("layer", "cs231n.layer_utils:relu_forward", "ReLU", {}, WILD, (None, None, 0)),
+    ("layer", "cs231n/layers.py:batchnorm_forward", "BatchNorm1d", {}, WILD,
+     (f"{KERAS_BIASED}+batchnorm_running_var_init_zero", None, 1)),
+    ("layer", f"{WILD}/nnfs_ch10.py:Layer_Dense", "Linear", {}, None, (None, None, 0)),
+    ("layer", f"{WILD}/nnfs_ch10.py:Activation_ReLU", "ReLU", {}, None, (None, None, 0)),
+    ("layer", f"{WILD}/nnfs_ch10.py:Activation_Softmax", "Softmax", {}, None,
+     (None, None, 0)),
+    ("layer", f"{WILD}/nnfs_ch16.py:Activation_Sigmoid", "Sigmoid", {}, None,
+     (None, None, 0)),
+    ("layer", f"{WILD}/mlfs_layers.py:Dense", "Linear", {}, None, (None, None, 0)),
+    ("layer", f"{WILD}/mlfs_layers.py:BatchNormalization", "BatchNorm1d", {}, None,
+     (f"{KERAS_BIASED}+batchnorm_running_stats_from_first_batch", "eps=0.01", 1)),
+    ("layer", f"{WILD}/mlfs_layers.py:Activation", "Tanh", {"name": "tanh"}, None,
+     (None, None, 0)),
+    ("layer", f"{WILD}/dlfs2_layers.py:Affine", "Linear", {}, None, (None, None, 0)),
+    ("layer", f"{WILD}/dlfs2_layers.py:Softmax", "Softmax", {}, None, (None, None, 0)),
+    ("layer", f"{WILD}/lazy_dense.py:Dense", "Linear", {}, None, (None, None, 0)),
+    ("layer", f"{WILD}/lazy_dense.py:Tanh", "Tanh", {}, None, (None, None, 0)),
+]
+
+LOSS_CASES = [
+    ("loss", f"{DLFS}/common/layers.py:SoftmaxWithLoss", "CrossEntropyLoss", {}, None,
+     ("ce_eps_in_log", None, 1)),
+    ("loss", "cs231n.layers:softmax_loss", "CrossEntropyLoss", {}, WILD, (None, None, 0)),
+    ("loss", f"{WILD}/nnfs_ch10.py:Activation_Softmax_Loss_CategoricalCrossentropy",
+     "CrossEntropyLoss", {}, None, (None, None, 0)),
+    ("loss", f"{WILD}/nnfs_ch16.py:Loss_BinaryCrossentropy", "BCELoss", {}, None,
+     (None, None, 0)),
+    ("loss", f"{WILD}/mlfs_layers.py:SquareLoss", "MSELoss", {}, None,
+     ("mse_half_sum", None, 1)),
+    ("loss", f"{WILD}/mlfs_layers.py:CrossEntropy", "BCELoss", {}, None,
+     ("bce_sum", None, 1)),
+    ("loss", f"{WILD}/dlfs2_layers.py:SoftmaxWithLoss", "CrossEntropyLoss", {}, None,
+     ("ce_eps_in_log", None, 1)),
+    ("loss", f"{WILD}/course_losses.py:MeanSquaredError", "MSELoss", {}, None,
+     (None, None, 0)),
+    ("loss", f"{WILD}/course_losses.py:BinaryCrossEntropy", "BCELoss", {}, None,
+     ("bce_eps_in_log", None, 1)),
+    ("loss", f"{WILD}/course_losses.py:CategoricalCrossEntropy", "CrossEntropyLoss", {}, None,
+     ("ce_eps_in_log", None, 1)),
+]
+
+CASES = [*OPTIMIZER_CASES, *LAYER_CASES, *LOSS_CASES]
 
 
 def case_id(case: tuple) -> str:

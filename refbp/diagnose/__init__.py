@@ -27,7 +27,7 @@ from refbp._lazy import lazy_exports
 
 _EXPORTS = {
     "Variant": "catalog", "catalog_frame": "catalog", "get_variant": "catalog",
-    "variants_for": "catalog", "check_layer": "check", "check_loss": "check",
+    "variants_for": "catalog", "check_layer": "check_layers", "check_loss": "check_layers",
     "check_optimizer": "check", "Diagnosis": "diagnosis", "Divergence": "diagnosis",
     "Localization": "localization", "localize": "localization", "NoiseFloor": "noise",
     "noise_floor": "noise", "ulp_distance": "noise", "ulp_histogram": "noise",
@@ -42,7 +42,8 @@ __getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)
 
 if TYPE_CHECKING:
     from refbp.diagnose.catalog import Variant, catalog_frame, get_variant, variants_for
-    from refbp.diagnose.check import check_layer, check_loss, check_optimizer
+    from refbp.diagnose.check import check_optimizer
+    from refbp.diagnose.check_layers import check_layer, check_loss
     from refbp.diagnose.diagnosis import Diagnosis, Divergence
     from refbp.diagnose.localization import Localization, localize
     from refbp.diagnose.noise import NoiseFloor, noise_floor, ulp_distance, ulp_histogram

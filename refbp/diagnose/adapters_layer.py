@@ -1,39 +1,31 @@
-"""Adapters for a user's from-scratch layer or loss (no torch).
-
-Layer style ("Deep Learning from Scratch", CS231n, numpy-ml)::
-
-    class Affine:
-        def __init__(self, W, b): ...            # or (in_features, out_features), or sizes
-        def forward(self, x): ...                 # may take train_flg= / training=
-        def backward(self, dout): ...             # returns dx, sets self.dW, self.db
+"""Where a user's layer keeps each torch tensor (no torch).
 
 Parameters and gradients are found as ``params``/``grads`` (or ``parameters``/``gradients``)
-dicts, or as attribute pairs ``W``/``dW`` (also ``grad_W``, ``W_grad``). Each is matched to
-torch's name through an alias table (``W``, ``w``, ``weights``, ``kernel`` -> ``weight``;
-``gamma`` -> ``weight``; ``beta`` -> ``bias``; ``moving_mean`` -> ``running_mean``; ...),
-else by shape. A 2-D weight stored as ``(in, out)`` (the transpose of torch's layout) is
-detected from its shape and transposed on the way in and out (noted in the diagnosis).
-
-Loss style: ``forward(pred, target)`` returns the loss; ``backward()`` or ``backward(dout=1)``
-returns d loss / d pred. Class targets are given as indices; a loss that rejects them is
-retried with one-hot targets.
+dicts or lists, or as attribute pairs ``W``/``dW`` (also ``grad_W``, ``W_grad``, ``d_W``, or
+the gradient a self-updating layer hands to its optimizer, see :class:`GradRecorder`). Each is
+matched to torch's name through an alias table (``W``, ``w``, ``weights``, ``kernel`` ->
+``weight``; ``gamma`` -> ``weight``; ``beta``, ``biases``, ``w0`` -> ``bias``;
+``moving_mean`` -> ``running_mean``; ...), else by shape. A 2-D weight stored as ``(in, out)``
+(the transpose of torch's layout) is detected from its shape and transposed on the way in and
+out (noted in the diagnosis). The layer styles themselves live in
+:mod:`refbp.diagnose.layer_styles`.
 """
 
 from __future__ import annotations
 
-import inspect
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
-from refbp.diagnose.adapters import call_user, checked_array, user_name
-from refbp.diagnose.spec import UserCodeError, construct
+from refbp.diagnose.adapters import checked_array
+from refbp.diagnose.spec import UserCodeError
 
 ALIASES: dict[str, tuple[str, ...]] = {
-    "weight": ("weight", "W", "w", "weights", "kernel", "gamma", "scale", "g"),
-    "bias": ("bias", "b", "beta", "shift"),
+    "weight": ("weight", "W", "w", "weights", "kernel", "gamma", "scale", "g", "coef", "coef_",
+               "scaler", "theta"),
+    "bias": ("bias", "b", "beta", "shift", "biases", "w0", "b0", "intercept", "intercept_"),
     "running_mean": ("running_mean", "moving_mean", "mean_ema", "running_avg_mean", "rm"),
     "running_var": ("running_var", "moving_var", "moving_variance", "running_variance",
                     "var_ema", "rv"),
@@ -53,28 +45,63 @@ class Slot:
     transposed: bool = False
 
 
-def _attr_slot(obj: Any, name: str) -> Slot:
+class GradRecorder:
+    """Stands in for the optimizer of layers that update their own weights inside backward
+    (``self.W = self.W_opt.update(self.W, grad_w)``): records the gradient, keeps the weight.
+    Copies (``copy.copy(optimizer)``) share the record."""
+
+    def __init__(self) -> None:
+        self.seen: dict[int, np.ndarray] = {}
+
+    def update(self, w: Any, grad: Any) -> Any:
+        self.seen[id(w)] = np.array(grad, dtype=np.float64)
+        return w
+
+
+def _store(container: Any, key: Any, value: np.ndarray, attr: bool) -> None:
+    """Write ``value`` in place when the old array has its shape (other references to it, e.g.
+    a ``params`` list, see the change), else rebind."""
+    old = getattr(container, key, None) if attr else container[key]
+    if isinstance(old, np.ndarray) and old.shape == value.shape and old.dtype.kind == "f":
+        old[...] = value
+    elif attr:
+        setattr(container, key, value)
+    else:
+        container[key] = value
+
+
+def _attr_slot(obj: Any, name: str, recorder: GradRecorder | None = None) -> Slot:
     def grad() -> Any:
-        for g in (f"d{name}", f"grad_{name}", f"{name}_grad"):
+        for g in (f"d{name}", f"grad_{name}", f"{name}_grad", f"d_{name}"):
             if getattr(obj, g, None) is not None:
                 return getattr(obj, g)
+        if recorder is not None:
+            return recorder.seen.get(id(getattr(obj, name, None)))
         return None
 
     return Slot(name, lambda: getattr(obj, name, None),
-                lambda v: setattr(obj, name, v), grad)
+                lambda v: _store(obj, name, v, True), grad)
 
 
-def _dict_slot(pd_: dict[str, Any], gd: dict[str, Any], key: str) -> Slot:
-    return Slot(key, lambda: pd_.get(key), lambda v: pd_.__setitem__(key, v),
-                lambda: gd.get(key))
+def _item_slot(values: Any, grads: Any, key: Any, label: str) -> Slot:
+    def grad() -> Any:
+        try:
+            return grads[key]
+        except (KeyError, IndexError, TypeError):
+            return None
+
+    return Slot(label, lambda: values[key], lambda v: _store(values, key, v, False), grad)
 
 
-def _candidates(obj: Any) -> dict[str, Slot]:
+def _candidates(obj: Any, recorder: GradRecorder | None = None) -> dict[str, Slot]:
     for pname, gname in _DICTS:
         pd_, gd = getattr(obj, pname, None), getattr(obj, gname, None)
         if isinstance(pd_, dict) and isinstance(gd, dict):
-            return {k: _dict_slot(pd_, gd, k) for k in pd_}
-    return {k: _attr_slot(obj, k) for k, v in vars(obj).items()
+            return {k: _item_slot(pd_, gd, k, k) for k in pd_}
+        if isinstance(pd_, list) and isinstance(gd, list) and pd_:
+            return {f"{pname}[{i}]": _item_slot(pd_, gd, i, f"{pname}[{i}]")
+                    for i in range(len(pd_))}
+    return {k: _attr_slot(obj, k, recorder) for k, v in vars(obj).items()
             if isinstance(v, np.ndarray) and v.dtype.kind == "f" and not k.startswith("d")}
 
 
@@ -89,19 +116,21 @@ def _fits(value: Any, shape: tuple[int, ...]) -> str:
     return "reshape" if arr.size == int(np.prod(shape)) else ""
 
 
-def find_slots(obj: Any, shapes: dict[str, tuple[int, ...]], who: str) -> dict[str, Slot]:
+def find_slots(obj: Any, shapes: dict[str, tuple[int, ...]], who: str,
+               recorder: GradRecorder | None = None) -> dict[str, Slot]:
     """Match each torch tensor name of ``shapes`` to where ``obj`` keeps it."""
-    cands = _candidates(obj)
+    cands = _candidates(obj, recorder)
     used: set[str] = set()
     out: dict[str, Slot] = {}
     for tname, shape in shapes.items():
         aliases = ALIASES.get(tname, (tname,))
         slot = next((cands[a] for a in aliases if a in cands and a not in used), None)
         if slot is None:
-            slot = next((_attr_slot(obj, a) for a in aliases if hasattr(obj, a)), None)
+            slot = next((_attr_slot(obj, a, recorder) for a in aliases if hasattr(obj, a)),
+                        None)
         if slot is None:
             fitting = [s for n, s in cands.items() if n not in used and _fits(s.get(), shape)]
-            slot = fitting[0] if len(fitting) == 1 else None
+            slot = fitting[0] if fitting else None
         if slot is None:
             raise UserCodeError(
                 f"cannot find {who}'s {tname} (torch shape {shape}); expected an attribute "
@@ -124,137 +153,3 @@ def _to_torch_layout(value: Any, shape: tuple[int, ...], slot: Slot, what: str) 
     if arr is not None and arr.shape != shape and arr.size == int(np.prod(shape)):
         arr = arr.reshape(shape)
     return checked_array(arr, what, shape)
-
-
-class UserLayer:
-    """A user layer seen with torch's tensor names and layouts.
-
-    ``tensors`` maps torch names (``weight``, ``bias``, ``running_mean``, ...) to torch shapes;
-    ``values`` (same names) are written into the user object before the check.
-    """
-
-    def __init__(self, obj: Any, tensors: dict[str, tuple[int, ...]],
-                 values: dict[str, np.ndarray], grad_names: tuple[str, ...]) -> None:
-        self.obj = obj
-        self.name = type(obj).__name__
-        self.tensors = tensors
-        self.grad_names = grad_names
-        self.slots = find_slots(obj, tensors, self.name)
-        self.notes = [f"{self.name}.{s.user_name} is stored transposed (in, out) relative to "
-                      f"torch's {n} (out, in); refbp transposes it"
-                      for n, s in self.slots.items() if s.transposed]
-        for n, v in values.items():
-            s = self.slots[n]
-            s.put(np.array(v.T if s.transposed else v, dtype=np.float64))
-        params = inspect.signature(obj.forward).parameters
-        self.flag = next((f for f in TRAIN_FLAGS if f in params), None)
-
-    def set_training(self, mode: bool) -> None:
-        if self.flag is not None:
-            return
-        if isinstance(getattr(self.obj, "training", None), bool):
-            self.obj.training = mode
-        elif callable(getattr(self.obj, "train" if mode else "eval", None)):
-            getattr(self.obj, "train" if mode else "eval")()
-
-    def forward(self, x: np.ndarray, out_shape: tuple[int, ...], training: bool) -> np.ndarray:
-        self.set_training(training)
-        expected = f"forward(x) with x of shape {x.shape} returning shape {out_shape}"
-        if self.flag is not None:
-            y = call_user(lambda v: self.obj.forward(v, **{self.flag: training}), (x,),
-                          f"{self.name}.forward", expected)
-        else:
-            y = call_user(self.obj.forward, (x,), f"{self.name}.forward", expected)
-        return checked_array(y, f"{self.name}.forward(x) result", out_shape)
-
-    def backward(self, dout: np.ndarray, in_shape: tuple[int, ...]) -> np.ndarray:
-        dx = call_user(self.obj.backward, (dout,), f"{self.name}.backward",
-                       f"backward(dout) returning dx of shape {in_shape}")
-        return checked_array(dx, f"{self.name}.backward(dout) result (dx)", in_shape)
-
-    def read(self, name: str) -> np.ndarray:
-        s = self.slots[name]
-        return _to_torch_layout(s.get(), self.tensors[name], s, f"{self.name}.{s.user_name}")
-
-    def read_grad(self, name: str) -> np.ndarray:
-        s = self.slots[name]
-        g = s.grad()
-        if g is None:
-            raise UserCodeError(f"{self.name}.backward did not set the gradient of "
-                                f"{s.user_name}; expected d{s.user_name} (or grads"
-                                f"[{s.user_name!r}]) of shape {np.shape(s.get())}")
-        return _to_torch_layout(g, self.tensors[name], s, f"gradient d{s.user_name}")
-
-
-def build_user_layer(user: Any, sizes: dict[str, int], options: dict[str, Any],
-                     values: dict[str, np.ndarray], probe: np.ndarray) -> Any:
-    """Construct a user layer class: from arrays (``Affine(W, b)``), torch's size names
-    (``Linear(in_features=4, out_features=3)``) or positional sizes (``Dense(4, 3)``)."""
-    if not inspect.isclass(user):
-        return user
-    names = [n for n in inspect.signature(user).parameters if n != "self"]
-    wanted = {tname: next((n for n in names if n in ALIASES.get(tname, ())), None)
-              for tname in values}
-    if names and any(n == names[0] for n in wanted.values() if n):
-        errors = []
-        for transpose in (False, True):
-            kw = {n: np.array(values[t].T if transpose and values[t].ndim == 2 else values[t])
-                  for t, n in wanted.items() if n}
-            obj = construct(user, (), {**kw, **options}, "expected the parameter arrays")
-            try:
-                obj.forward(probe)
-                return obj
-            except Exception as exc:
-                errors.append(f"{type(exc).__name__}: {exc}")
-        raise UserCodeError(f"{user.__name__} built from torch-layout arrays and from their "
-                            f"transposes cannot run forward on x of shape {probe.shape}: "
-                            f"{'; '.join(errors)}")
-    if set(sizes) <= set(names):
-        return construct(user, (), {**sizes, **options}, "expected torch's size arguments")
-    return construct(user, tuple(sizes.values()), options,
-                     f"expected the sizes {', '.join(sizes)} as positional arguments")
-
-
-class UserLoss:
-    """A user loss: ``forward(pred, target)`` -> scalar, ``backward([dout])`` -> dpred."""
-
-    def __init__(self, obj: Any) -> None:
-        self.obj = obj
-        self.name = user_name(obj)
-        self.one_hot = False
-        sig = inspect.signature(obj.backward).parameters
-        self.needs_dout = any(p.default is p.empty and p.kind is p.POSITIONAL_OR_KEYWORD
-                              for p in sig.values())
-        self.notes: list[str] = []
-
-    def forward(self, pred: np.ndarray, target: np.ndarray, n_classes: int | None) -> float:
-        expected = f"forward(pred, target) with pred of shape {pred.shape} returning a scalar"
-        if target.dtype.kind in "iu" and n_classes is not None and not self.one_hot:
-            try:
-                value = self.obj.forward(pred, target)
-            except Exception:
-                self.one_hot = True
-                self.notes.append(f"{self.name} takes one-hot targets")
-        if self.one_hot and n_classes is not None:
-            target = np.eye(n_classes)[target]
-        value = call_user(self.obj.forward, (pred, target), f"{self.name}.forward", expected)
-        arr = checked_array(value, f"{self.name}.forward(pred, target) result", ())
-        return float(arr)
-
-    def backward(self, shape: tuple[int, ...]) -> np.ndarray:
-        args: tuple[Any, ...] = (1.0,) if self.needs_dout else ()
-        g = call_user(self.obj.backward, args, f"{self.name}.backward",
-                      f"backward() or backward(dout=1) returning d loss / d pred of shape "
-                      f"{shape}")
-        return checked_array(g, f"{self.name}.backward() result", shape)
-
-
-def build_user_loss(user: Any, options: dict[str, Any]) -> UserLoss:
-    """Construct a user loss class with the options (an instance is used as is)."""
-    obj = construct(user, (), options, "expected a loss constructor taking torch's option "
-                    "names") if inspect.isclass(user) else user
-    for meth in ("forward", "backward"):
-        if not callable(getattr(obj, meth, None)):
-            raise UserCodeError(f"{user_name(user)} has no {meth}() method; expected "
-                                "forward(pred, target) and backward([dout])")
-    return UserLoss(obj)

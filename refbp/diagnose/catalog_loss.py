@@ -13,6 +13,14 @@ CrossEntropyLoss with label smoothing eps over K classes (torch: the target dist
 
     "ce_label_smoothing_k_minus_1":  1 - eps on the target, eps / (K - 1) on every other class
     "ce_sum":                        per-sample losses summed, not averaged
+    "ce_eps_in_log":                 loss -mean log(p_target + eps); gradient torch's (p - y)/N
+
+BCELoss (torch: ``-mean(t log p + (1 - t) log(1 - p))``, logs clamped at -100)::
+
+    "bce_eps_in_log":  log(p + eps) and log(1 - p + eps) in the loss; gradient torch's
+    "bce_sum":         summed, not averaged
+
+Variants with an ``eps`` read it from the option ``log_eps`` (fitted to the user's constant).
 """
 
 from __future__ import annotations
@@ -24,7 +32,7 @@ import numpy as np
 
 from refbp.diagnose.variant import Family, Variant
 from refbp.nn import functional_act as fa
-from refbp.nn.loss import CrossEntropyLoss, MSELoss, SSELoss
+from refbp.nn.loss import BCELoss, CrossEntropyLoss, MSELoss, SSELoss
 
 LossFn = Callable[[np.ndarray, np.ndarray], tuple[float, np.ndarray]]
 
@@ -72,6 +80,29 @@ def _ce_k_minus_1(eps: float) -> LossFn:
     return fn
 
 
+LOG_EPS = 1e-7
+
+
+def _ce_eps_in_log(eps: float) -> LossFn:
+    def fn(pred: np.ndarray, target: np.ndarray) -> tuple[float, np.ndarray]:
+        n = pred.shape[0]
+        p = np.exp(fa.log_softmax(pred, -1))
+        value = float(-np.sum(np.log(p[np.arange(n), target] + eps)) / n)
+        grad = p.copy()
+        grad[np.arange(n), target] -= 1
+        return value, grad / n
+
+    return fn
+
+
+def _bce_eps_in_log(eps: float) -> LossFn:
+    def fn(pred: np.ndarray, target: np.ndarray) -> tuple[float, np.ndarray]:
+        value = -np.mean(target * np.log(pred + eps) + (1 - target) * np.log(1 - pred + eps))
+        return float(value), (pred - target) / (pred * (1 - pred)) / pred.size
+
+    return fn
+
+
 def _accumulating(options: dict[str, Any]) -> bool:
     return int(options.get("accumulation_steps", 1)) > 1
 
@@ -89,6 +120,7 @@ def _ce(options: dict[str, Any], reduction: str) -> CrossEntropyLoss:
 FAMILIES = [
     Family("MSELoss", "loss", MSELoss),
     Family("CrossEntropyLoss", "loss", CrossEntropyLoss),
+    Family("BCELoss", "loss", BCELoss),
 ]
 
 VARIANTS = [
@@ -124,4 +156,18 @@ VARIANTS = [
             "torch.nn.CrossEntropyLoss(reduction='sum'); Saito, 'Deep Learning from Scratch' "
             "before dividing by the batch size",
             lambda o: module_fn(_ce(o, "sum"))),
+    Variant("ce_eps_in_log", ("CrossEntropyLoss",),
+            "the loss is -log(p + eps) with eps inside the log (the gradient is torch's)",
+            "Saito, 'Deep Learning from Scratch' (cross_entropy_error: np.log(y + 1e-7))",
+            lambda o: _ce_eps_in_log(float(o.get("log_eps", LOG_EPS)))),
+    Variant("bce_eps_in_log", ("BCELoss",),
+            "the loss is -(t log(p + eps) + (1 - t) log(1 - p + eps)) with eps inside the logs "
+            "(the gradient is torch's)",
+            "common from-scratch binary cross-entropy (np.log(y_pred + epsilon))",
+            lambda o: _bce_eps_in_log(float(o.get("log_eps", LOG_EPS)))),
+    Variant("bce_sum", ("BCELoss",),
+            "the per-element losses are summed, not averaged (reduction='sum': gradient N*D "
+            "times larger)",
+            "torch.nn.BCELoss(reduction='sum'); eriklindernoren/ML-From-Scratch CrossEntropy",
+            lambda o: module_fn(BCELoss(reduction="sum"))),
 ]

@@ -23,15 +23,12 @@ from typing import Any
 
 from refbp.diagnose import trajectories as T
 from refbp.diagnose.adapters import user_name
-from refbp.diagnose.adapters_layer import UserLayer, build_user_layer, build_user_loss
 from refbp.diagnose.catalog import Variant, family, variants_for
-from refbp.diagnose.catalog_layer import SPECS
-from refbp.diagnose.catalog_loss import module_fn
 from refbp.diagnose.diagnosis import Diagnosis, Record, Verdict, build_diagnosis
 from refbp.diagnose.fit import Fitted, fit_constants
 from refbp.diagnose.guard import guarded
 from refbp.diagnose.loader import load
-from refbp.diagnose.naming import literals, signature_params, source_of
+from refbp.diagnose.naming import Naming, literals, signature_params, source_of
 from refbp.diagnose.optim_styles import lr_change_problem, make_optimizer_driver
 from refbp.diagnose.spec import accepted_kwargs, format_options
 
@@ -56,7 +53,7 @@ def _load(user: Any) -> tuple[Any, str, list[str]]:
     return user, user_name(user), []
 
 
-def _split(cls: Any, options: dict[str, Any]) -> dict[str, Any]:
+def accepted_options(cls: Any, options: dict[str, Any]) -> dict[str, Any]:
     """The options ``cls`` (refbp/torch) accepts."""
     ok = accepted_kwargs(cls)
     return dict(options) if ok is None else {k: v for k, v in options.items() if k in ok}
@@ -121,11 +118,14 @@ class _Check:
     def diagnose(self, user: list[Record], reference: Callable[[], list[Record]],
                  variants: list[tuple[Variant, list[Record] | None]], notes: list[str],
                  describe: dict[str, str], fitted: list[Fitted] | None = None,
-                 untested_reason: str = "") -> Diagnosis:
-        """Run ``reference()`` (and torch's noise floor on it when asked); explain."""
-        consts, mismatch, fit_notes = constants_phrase(fitted or [], self.opts)
+                 untested_reason: str = "", eps: Any = None) -> Diagnosis:
+        """Run ``reference()`` (and torch's noise floor on it when asked); explain. ``eps`` is
+        the value written for "eps" in the matched convention's description."""
+        consts, mismatch, fit_notes = constants_phrase(
+            [f for f in fitted or [] if f.default is not None], self.opts)
         verdict = Verdict(self.label, self.like, self.oracle, consts,
-                          untested_reason=untested_reason)
+                          untested_reason=untested_reason,
+                          eps="" if eps is None else f"{eps:g}")
         return build_diagnosis(kind=self.kind, like=self.like, subject=self.subject,
                                options=self.opts, oracle=self.oracle, user=user,
                                ref=reference(), variants=variants,
@@ -135,7 +135,7 @@ class _Check:
                                verdict=verdict, mismatch=mismatch)
 
 
-def _start(kind: str, like: str, user: Any, options: dict[str, Any] | None, oracle: str,
+def start_check(kind: str, like: str, user: Any, options: dict[str, Any] | None, oracle: str,
            seed: int, noise: bool) -> _Check:
     fam = family(like, kind)
     oracle = resolve_oracle(oracle)
@@ -166,7 +166,7 @@ def check_optimizer(user: Any, like: str = "Adam", options: dict[str, Any] | Non
     noise : bool
         Also measure torch's own noise floor (thread counts 1 and 2, two runs each).
     """
-    c = _start("optimizer", like, user, options, oracle, seed, noise)
+    c = start_check("optimizer", like, user, options, oracle, seed, noise)
     fam, oracle = c.fam, c.oracle
     params, grads = T.optimizer_problem(seed, steps)
     defaults = torch_defaults(fam.build, 1)
@@ -187,115 +187,45 @@ def check_optimizer(user: Any, like: str = "Adam", options: dict[str, Any] | Non
         if v is not None and not v.applies(o):
             return None
         make = (partial(_build_variant, v, o, like) if v is not None else
-                lambda ps: fam.build(ps, **_split(fam.build, o)))
+                lambda ps: fam.build(ps, **accepted_options(fam.build, o)))
         return T.refbp_optimizer_trajectory(make, params, grads, lrs)
 
+    def reference(o: dict[str, Any]) -> list[Record]:
+        if oracle == "torch":
+            from refbp.diagnose import torch_side
+
+            return torch_side.optimizer_trajectory(like, accepted_options(fam.build, o),
+                                                   params, grads, lrs)
+        return run(o, None) or []
+
+    def describe(o: dict[str, Any]) -> dict[str, str]:
+        return {"model": "MLP parameters (fc1, fc2)", "batching": "synthetic gradients",
+                "optimizer": f"{like}({format_options(o)})"}
+
+    return refit(c, user_traj, opts, drv.naming, defaults, variants_for(like), run, reference,
+                 describe, notes, untested)
+
+
+def refit(c: _Check, user_traj: list[Record], opts: dict[str, Any], naming: Naming,
+          defaults: dict[str, Any], variants: list[Variant],
+          run: Callable[[dict[str, Any], Variant | None], list[Record] | None],
+          reference: Callable[[dict[str, Any]], list[Record]],
+          describe: Callable[[dict[str, Any]], dict[str, str]], notes: list[str],
+          untested: str = "") -> Diagnosis:
+    """Diagnose with the options ``opts``; when neither torch nor a variant explains the user's
+    trajectory, fit the constants the user's code does not take as parameters
+    (:mod:`refbp.diagnose.fit`) and diagnose again with the fitted value."""
+
     def evaluate(o: dict[str, Any], fitted: list[Fitted]) -> Diagnosis:
-        def reference() -> list[Record]:
-            if oracle == "torch":
-                from refbp.diagnose import torch_side
-
-                return torch_side.optimizer_trajectory(like, _split(fam.build, o), params,
-                                                       grads, lrs)
-            return run(o, None) or []
-
-        variants = [(v, run(o, v)) for v in variants_for(like)]
-        return c.diagnose(user_traj, reference, variants, notes,
-                          {"model": "MLP parameters (fc1, fc2)",
-                           "batching": "synthetic gradients",
-                           "optimizer": f"{like}({format_options(o)})"}, fitted, untested)
+        vs = [(v, run(o, v)) for v in variants]
+        return c.diagnose(user_traj, lambda: reference(o), vs, notes, describe(o), fitted,
+                          untested, o.get("log_eps"))
 
     d = evaluate(opts, [])
     if d.matches_torch or d.matched_variant is not None:
         return d
-    hard = {k: defaults[k] for k in drv.naming.hard_coded if k in defaults}
-    hard.update({k: defaults[k] for k in c.opts if k in defaults and k not in hard
-                 and k not in drv.naming.names})
-    fitted, _ = fit_constants(user_traj, opts, hard, literals(source_of(c.obj)),
-                              variants_for(like), run)
+    hard = {k: v for k, v in defaults.items() if k not in naming.names}
+    fitted, _ = fit_constants(user_traj, opts, hard, literals(source_of(c.obj)), variants, run)
     if not fitted:
         return d
     return evaluate({**opts, fitted[0].option: fitted[0].value}, fitted)
-
-
-def check_layer(user: Any, like: str = "Linear", options: dict[str, Any] | None = None, *,
-                steps: int = 3, batch: int = 8, seed: int = 0, oracle: str = "auto",
-                noise: bool = False) -> Diagnosis:
-    """Check a user layer (forward, backward, parameter gradients, buffers) against
-    ``torch.nn.<like>`` and the catalogued variants.
-
-    Sizes default to ``in_features=4, out_features=3`` (Linear) and ``num_features=4``
-    (BatchNorm1d) and can be overridden in ``options``. The user class is built from the
-    parameter arrays, torch's size names or positional sizes (see
-    :func:`~refbp.diagnose.adapters_layer.build_user_layer`); its parameters are then set to
-    the same seeded values as torch's.
-    """
-    c = _start("layer", like, user, options, oracle, seed, noise)
-    fam, oracle, obj, opts = c.fam, c.oracle, c.obj, c.opts
-    spec = SPECS[like]
-    sizes = {k: int(opts.pop(k, v)) for k, v in spec.sizes.items()}
-    ref_opts = {**sizes, **_split(fam.build, opts)}
-    ref = fam.build(**ref_opts)
-    values = T.layer_values(ref, seed)
-    ref.load_state_dict(values, strict=False)
-    probe = ref(T.layer_problem(spec.input_shape(sizes, batch), (1,), 0, seed)[0][0])
-    xs, douts = T.layer_problem(spec.input_shape(sizes, batch), probe.shape, steps, seed)
-    ref = fam.build(**ref_opts)
-    ref.load_state_dict(values, strict=False)
-    init = {**values, **{b: getattr(ref, b).copy() for b in spec.buffers}}
-    tensors = {n: a.shape for n, a in init.items()}
-    u = UserLayer(build_user_layer(obj, sizes, opts, values, xs[0]), tensors, init,
-                  spec.params)
-    user_traj = T.user_layer_trajectory(u, xs, douts, spec.params, spec.buffers)
-
-    def reference() -> list[Record]:
-        m = fam.build(**ref_opts)
-        m.load_state_dict(values, strict=False)
-        if oracle == "torch":
-            from refbp.diagnose import torch_side
-
-            return torch_side.layer_trajectory(m, xs, douts, spec.buffers)
-        return T.module_layer_trajectory(m, xs, douts, spec.buffers)
-
-    variants = []
-    for v in variants_for(like):
-        traj = None
-        if v.applies(opts):
-            m = v.build(ref_opts)
-            m.load_state_dict(values, strict=False)
-            traj = T.module_layer_trajectory(m, xs, douts, spec.buffers)
-        variants.append((v, traj))
-    return c.diagnose(user_traj, reference, variants, u.notes,
-                      {"model": f"{like}({format_options(ref_opts)})",
-                       "batching": f"{steps} batches of {batch}"})
-
-
-def check_loss(user: Any, like: str = "MSELoss", options: dict[str, Any] | None = None, *,
-               steps: int = 3, batch: int = 8, seed: int = 0, oracle: str = "auto",
-               noise: bool = False) -> Diagnosis:
-    """Check a user loss (value and d loss / d prediction) against ``torch.nn.<like>`` and
-    the catalogued variants (``"MSELoss"`` or ``"CrossEntropyLoss"``)."""
-    c = _start("loss", like, user, options, oracle, seed, noise)
-    fam, oracle, obj, opts = c.fam, c.oracle, c.obj, c.opts
-    torch_opts = _split(fam.build, opts)
-    data = T.loss_problem(like, steps, seed, batch)
-    n_classes = data[0][0].shape[1] if like == "CrossEntropyLoss" else None
-    u = build_user_loss(obj, opts)
-
-    def user_fn(pred: Any, target: Any) -> tuple[float, Any]:
-        return u.forward(pred, target, n_classes), u.backward(pred.shape)
-
-    user_traj = T.loss_trajectory(user_fn, data)
-
-    def reference() -> list[Record]:
-        if oracle == "torch":
-            from refbp.diagnose import torch_side
-
-            return torch_side.loss_trajectory(like, torch_opts, data)
-        return T.loss_trajectory(module_fn(fam.build(**torch_opts)), data)
-
-    variants = [(v, T.loss_trajectory(v.build(opts), data) if v.applies(opts) else None)
-                for v in variants_for(like)]
-    return c.diagnose(user_traj, reference, variants, u.notes,
-                      {"loss": f"{like}({format_options(opts)})",
-                       "batching": f"{steps} batches of {batch}"})

@@ -7,11 +7,12 @@ Wiring (in ``refbp/cli.py``)::
     COMMANDS.update(HANDLERS)
 
 Exit codes: 0 when the user's code matches torch, 1 when it does not (the explanation names
-the convention it follows), 2 for unusable user code or arguments (message on stderr), as
-in ``refbp.cli``. The user's code runs guarded (``refbp.diagnose.guard``): it cannot change
-refbp's exit code or read refbp's command line, and a check that does not finish within
-``--timeout`` seconds stops with the user call that did not return. ``--out`` and ``--csv``
-are checked before anything runs.
+the convention it follows), 2 for unusable user code or arguments (message on stderr), 3 when
+it matches but conventions could not be tested (its learning rate could not be changed). The
+user's code runs guarded (``refbp.diagnose.guard``): it cannot change refbp's exit code or read
+refbp's command line, and a check that does not finish within ``--timeout`` seconds stops
+(exit 2) with the user call that did not return. ``--out`` and ``--csv`` are checked before
+anything runs.
 """
 
 from __future__ import annotations
@@ -31,8 +32,8 @@ if TYPE_CHECKING:
     from refbp.diagnose.diagnosis import Diagnosis
 
 _LIKES = {"check-optimizer": ("Adam", "Adam, AdamW, SGD, RMSprop, Adagrad, Adadelta"),
-          "check-layer": ("Linear", "Linear, BatchNorm1d"),
-          "check-loss": ("MSELoss", "MSELoss, CrossEntropyLoss")}
+          "check-layer": ("Linear", "Linear, BatchNorm1d, ReLU, Sigmoid, Tanh, Softmax"),
+          "check-loss": ("MSELoss", "MSELoss, CrossEntropyLoss, BCELoss")}
 
 
 def add_subcommands(subparsers: Any) -> None:
@@ -41,18 +42,21 @@ def add_subcommands(subparsers: Any) -> None:
         what = name.split("-")[1]
         p = subparsers.add_parser(
             name, help=f"check your own from-scratch {what} against torch and name the "
-            "convention it follows (exit 0 on match, 1 otherwise)",
+            "convention it follows (exit 0 on match, 1 otherwise, 3 when conventions could "
+            "not be tested)",
             description=f"Run your {what} (USER_SPEC = path/to/file.py:ClassName) and torch's "
             "on the same deterministic problem in float64; if they disagree, run every "
             "catalogued convention of that family and report which one your code follows, "
             "with the first step and tensor where it leaves torch's behaviour.")
-        p.add_argument("spec", metavar="USER_SPEC", help="path/to/file.py:ClassName")
+        p.add_argument("spec", metavar="USER_SPEC",
+                       help="path/to/file.py:Name or package.module:Name (a class, an "
+                       "instance or a function, as written)")
         p.add_argument("--like", default=default, help=f"torch class to compare with "
                        f"(default {default}; one of {choices})")
         p.add_argument("--options", default=None, metavar="K=V,...",
-                       help="hyperparameters under torch's names, for both sides, e.g. "
-                       "lr=0.01,betas=0.9,0.99 (default: none; torch uses its defaults, your "
-                       "constructor its own)")
+                       help="hyperparameters under torch's names (or your own), for both "
+                       "sides, e.g. lr=0.01,betas=0.9,0.99 (default: none; both sides use "
+                       "your code's defaults, torch's where your code has none)")
         p.add_argument("--steps", type=positive_int, default=20 if what == "optimizer" else 3,
                        help="number of steps (optimizer) or batches (layer, loss); >= 1")
         p.add_argument("--seed", type=seed, default=0, help="seed of the problem")
@@ -73,17 +77,18 @@ def add_subcommands(subparsers: Any) -> None:
 
 
 def _run(args: argparse.Namespace, kind: str) -> int:
-    from refbp.diagnose import check
+    from refbp.diagnose import check, check_layers
 
     fns: dict[str, Callable[..., Diagnosis]] = {
-        "optimizer": check.check_optimizer, "layer": check.check_layer,
-        "loss": check.check_loss}
+        "optimizer": check.check_optimizer, "layer": check_layers.check_layer,
+        "loss": check_layers.check_loss}
     fn = fns[kind]
     _check_outputs(args)
     options = parse_options(args.options)
-    user_file = args.spec.rpartition(":")[0]
+    where = args.spec.rpartition(":")[0]
+    user_files = [where] if where.endswith(".py") else []  # else: any non-refbp code
     try:
-        with guarded(args.spec, timeout=args.timeout, user_files=[user_file]):
+        with guarded(args.spec, timeout=args.timeout, user_files=user_files):
             d = fn(args.spec, like=args.like, options=options, steps=args.steps,
                    seed=args.seed, oracle=args.oracle, noise=args.noise)
     except UserCodeError:
@@ -120,7 +125,7 @@ def _write_report(d: Diagnosis, args: argparse.Namespace) -> None:
     prov = collect_provenance(seeds=[args.seed], started=datetime.now(timezone.utc),
                               wall_time_s=0.0,
                               extra={"check": args.command, "user_spec": str(args.spec),
-                                     "like": args.like})
+                                     "like": args.like, "subject": d.label})
     print(f"report: {write_report(d.frame, args.out, prov)}")
 
 

@@ -47,7 +47,7 @@ def tensor_phrase(tensor: str) -> str:
     return {"param": f"parameter {name}", "grad": f"gradient of {name}",
             "state": f"optimizer state {name}", "buffer": f"buffer {name}",
             "grad_input": "input gradient", "loss": "loss value",
-            "output": "output"}.get(kind, tensor)
+            "output": "eval-mode output" if name == "eval" else "output"}.get(kind, tensor)
 
 
 @dataclass(frozen=True)
@@ -152,7 +152,7 @@ def kinds_split(cmp: list[tuple[int, str, Discrepancy]]) -> tuple[list[str], lis
     order: list[str] = []
     bad: set[str] = set()
     for _, t, d in cmp:
-        k = t.split(":", 1)[0]
+        k = "eval_output" if t == "output:eval" else t.split(":", 1)[0]
         if k not in order:
             order.append(k)
         if not d.passed:
@@ -175,6 +175,11 @@ class Verdict:
     constants: str = ""
     untested: tuple[str, ...] = ()
     untested_reason: str = ""
+    eps: str = ""
+
+    def describe(self, v: Variant) -> str:
+        """The variant's description with the fitted epsilon written in."""
+        return v.description.replace("+ eps", f"+ {self.eps}") if self.eps else v.description
 
 
 def _sentence(v: Verdict, n_steps: int, user_vs_ref: float, matched: Variant | None,
@@ -196,11 +201,11 @@ def _sentence(v: Verdict, n_steps: int, user_vs_ref: float, matched: Variant | N
         head = (f"your {v.label}'s {_phrase(ok)} match {target} exactly; only the "
                 f"{_phrase(bad)} differ")
         if matched is not None:
-            return f"{head}: {matched.description} [{matched.name}; {matched.reference}]; {where}"
+            return f"{head}: {v.describe(matched)} [{matched.name}; {matched.reference}]; {where}"
     else:
         head = f"your {v.label} does not match {target}"
         if matched is not None:
-            return (f"your {v.label} matches {target} except {matched.description} "
+            return (f"your {v.label} matches {target} except {v.describe(matched)} "
                     f"[{matched.name}; {matched.reference}]; {where}")
     near = ""
     if closest is not None and closest[1] * 1.05 < user_vs_ref:
@@ -255,7 +260,7 @@ def build_diagnosis(*, kind: str, like: str, subject: str, options: dict[str, An
     steps = max((s for s, _, _ in user), default=0)
     untested = tuple(hidden) if verdict.untested_reason else ()
     verdict = Verdict(verdict.label, verdict.like, verdict.oracle, verdict.constants, untested,
-                      verdict.untested_reason)
+                      verdict.untested_reason, verdict.eps)
     text = _sentence(verdict, steps, worst(cmp), matched, div, closest, kinds_split(cmp))
     if mismatch:
         text += f"; {mismatch}"

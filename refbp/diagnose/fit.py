@@ -38,6 +38,8 @@ class Fitted:
     default: Any
 
     def describe(self) -> str:
+        if self.default is None:
+            return f"{self.option}={self.value!r}"
         return f"{self.option}={self.value!r} (torch default {self.default!r})"
 
 

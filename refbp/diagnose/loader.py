@@ -191,9 +191,10 @@ def exec_definitions(path: Path, module: types.ModuleType) -> list[str]:
                 _add_path(holder)
                 exc = _run_statement(stmt, vars(module), path)
         if exc is not None:
-            failed.setdefault(f"{type(exc).__name__}: {exc}", []).append(f"line {stmt.lineno}")
-    notes += [f"{path.name} {', '.join(lines)} failed at import ({why}); refbp loaded the "
-              "file without them" for why, lines in failed.items()]
+            failed.setdefault(f"{type(exc).__name__}: {exc}", []).append(str(stmt.lineno))
+    notes += [f"{path.name} line{'s' if len(lines) > 1 else ''} {', '.join(lines)} failed at "
+              f"import ({why}); refbp loaded the file without {'them' if len(lines) > 1 else 'it'}"
+              for why, lines in failed.items()]
     return notes
 
 

@@ -22,9 +22,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from refbp.diagnose.adapters_layer import UserLayer
 from refbp.diagnose.check import resolve_oracle
 from refbp.diagnose.diagnosis import Record, compare_trajectories, tensor_phrase
+from refbp.diagnose.layer_styles import UserLayer
 from refbp.diagnose.trajectories import grad_of
 from refbp.metrics import Discrepancy
 from refbp.nn.container import Sequential
@@ -140,7 +140,7 @@ def localize(user_layers: Sequence[Any], reference: Sequential | Sequence[Module
     users = []
     for u, m in zip(user_layers, ref, strict=True):
         tensors = {n: p.shape for n, p in m.named_parameters()}
-        ul = UserLayer(u, tensors, {}, tuple(tensors))
+        ul = UserLayer(u, tensors, {}, np.asarray(x, dtype=np.float64))
         m.load_state_dict({n: ul.read(n) for n in tensors}, strict=False)
         users.append(ul)
     x = np.asarray(x, dtype=np.float64)

@@ -1,9 +1,8 @@
-"""Loading user code from ``path/to/file.py:ClassName`` and parsing ``--options`` (no torch).
+"""User-code errors, ``load_user`` and ``--options`` parsing (no torch).
 
-Hyperparameters are given once and go to both sides under **torch's argument names**
-(``lr``, ``betas``, ``eps``, ``weight_decay``, ``momentum``, ``label_smoothing``, ...): the
-user's constructor must accept them as keyword arguments. With no options nothing is passed to
-the user's constructor (its own defaults apply) and the torch side uses torch's defaults.
+Loading itself lives in :mod:`refbp.diagnose.loader`; how options reach the user's code under
+its own names in :mod:`refbp.diagnose.naming`. Options are given once, under torch's names
+(``lr``, ``betas``, ``eps``, ...) or the user's, and go to both sides.
 """
 
 from __future__ import annotations
@@ -71,8 +70,13 @@ def parse_options(text: str | None) -> dict[str, Any]:
 
 
 def format_options(options: dict[str, Any]) -> str:
-    """``{"lr": 0.01}`` -> ``"lr=0.01"`` (for messages and the report's optimizer column)."""
-    return ", ".join(f"{k}={v!r}" for k, v in options.items())
+    """``{"lr": 0.01}`` -> ``"lr=0.01"`` (for messages and the report's optimizer column);
+    arrays are shown by shape, never in full."""
+    def show(v: Any) -> str:
+        shape = getattr(v, "shape", None)
+        return f"<array {tuple(shape)}>" if shape is not None and hasattr(v, "dtype") else repr(v)
+
+    return ", ".join(f"{k}={show(v)}" for k, v in options.items())
 
 
 def accepted_kwargs(cls: Any) -> set[str] | None:
@@ -95,8 +99,8 @@ def construct(cls: Any, args: tuple[Any, ...], options: dict[str, Any], what: st
         inspect.signature(cls).bind(*args, **options)
     except TypeError as exc:
         raise UserCodeError(
-            f"cannot call {name}({call}): {exc}. {what}; hyperparameters are passed as keyword "
-            "arguments under torch's names") from exc
+            f"cannot call {name}({call}): {exc}. {what}; options are passed as keyword "
+            "arguments under the constructor's own names") from exc
     except ValueError:
         pass  # no signature available (builtins): just call it
     try:

@@ -52,7 +52,7 @@ def layer_trajectory(m: Module, xs: list[np.ndarray], douts: list[np.ndarray],
     if buffers:
         t.eval()
         with torch.no_grad():
-            out.append((len(douts) + 1, "output", to_numpy(t(as_tensor(xs[-1])))))
+            out.append((len(douts) + 1, "output:eval", to_numpy(t(as_tensor(xs[-1])))))
     return out
 
 

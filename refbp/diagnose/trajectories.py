@@ -77,7 +77,8 @@ def refbp_optimizer_trajectory(make: Callable[[list[Parameter]], Any],
 
 def user_optimizer_trajectory(adapter: Any, grads: list[dict[str, np.ndarray]],
                               lrs: list[float]) -> list[Record]:
-    """Parameters after every step of a :class:`~refbp.diagnose.adapters.UserOptimizer`."""
+    """Parameters after every step of a user optimizer
+    (:class:`~refbp.diagnose.optim_styles.OptimizerDriver`)."""
     out: list[Record] = []
     for k, (g, lr) in enumerate(zip(grads, lrs, strict=True), start=1):
         if k > 1 and lr != lrs[k - 2]:
@@ -123,7 +124,7 @@ def module_layer_trajectory(m: Module, xs: list[np.ndarray], douts: list[np.ndar
         out += [(k, f"buffer:{b}", np.array(getattr(m, b))) for b in buffers]
     if buffers:
         m.eval()
-        out.append((len(douts) + 1, "output", np.array(m(xs[-1]))))
+        out.append((len(douts) + 1, "output:eval", np.array(m(xs[-1]))))
     return out
 
 
@@ -137,19 +138,32 @@ def user_layer_trajectory(u: Any, xs: list[np.ndarray], douts: list[np.ndarray],
         out += [(k, f"grad:{n}", u.read_grad(n)) for n in params]
         out += [(k, f"buffer:{b}", u.read(b)) for b in buffers]
     if buffers:
-        out.append((len(douts) + 1, "output", u.forward(xs[-1], douts[0].shape, False)))
+        out.append((len(douts) + 1, "output:eval", u.forward(xs[-1], douts[0].shape, False)))
     return out
 
 
 def loss_problem(like: str, steps: int, seed: int, batch: int
                  ) -> list[tuple[np.ndarray, np.ndarray]]:
-    """Seeded (prediction, target) pairs: regression (N, 3) or classification (N, 5)."""
+    """Seeded (prediction, target) pairs: regression (N, 3), classification (N, 5) with class
+    indices, or binary probabilities (N, 3) with 0/1 targets (BCELoss)."""
     rng = stream_rng(seed, Stream.LOSS_PROBLEM)
     if like == "CrossEntropyLoss":
         return [(2 * rng.standard_normal((batch, 5)), rng.integers(0, 5, batch))
                 for _ in range(steps)]
+    if like == "BCELoss":
+        return [(1 / (1 + np.exp(-2 * rng.standard_normal((batch, 3)))),
+                 rng.integers(0, 2, (batch, 3)).astype(np.float64)) for _ in range(steps)]
     return [(rng.standard_normal((batch, 3)), rng.standard_normal((batch, 3)))
             for _ in range(steps)]
+
+
+def with_kinks(xs: list[np.ndarray]) -> list[np.ndarray]:
+    """The inputs with the first two entries of every batch set to exactly 0 (the kink of
+    ReLU-like activations, where subgradient conventions differ)."""
+    out = [x.copy() for x in xs]
+    for x in out:
+        x.flat[:2] = 0.0
+    return out
 
 
 def loss_trajectory(fn: Callable[[np.ndarray, np.ndarray], tuple[float, np.ndarray]],

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import torch
 
+from refbp.mirror.attention import register_attention_converters
 from refbp.mirror.modules import (
     Converter,
     SSELossTorch,
@@ -23,5 +24,6 @@ warn_if_unvalidated(torch.__version__)
 
 __all__ = [
     "Converter", "SSELossTorch", "as_tensor", "compare_loss", "compare_module", "from_torch",
-    "register_converter", "supported_types", "to_numpy", "to_torch",
+    "register_attention_converters", "register_converter", "supported_types", "to_numpy",
+    "to_torch",
 ]

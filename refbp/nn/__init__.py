@@ -15,6 +15,8 @@ from refbp.nn.activation import (
     Softplus,
     Tanh,
 )
+from refbp.nn.attention import MultiheadAttention
+from refbp.nn.attention_probe import AttentionProbe, SDPAProbe
 from refbp.nn.batchnorm import BatchNorm1d
 from refbp.nn.container import Sequential
 from refbp.nn.conv import Conv1d, Conv2d, ConvTranspose1d, ConvTranspose2d
@@ -34,13 +36,15 @@ from refbp.nn.loss import (
     SSELoss,
 )
 from refbp.nn.module import Module, Parameter
+from refbp.nn.transformer import TransformerEncoder, TransformerEncoderLayer
 
 __all__ = [
     "BCELoss", "BCEWithLogitsLoss", "BatchNorm1d", "Conv1d", "Conv2d", "ConvTranspose1d",
     "ConvTranspose2d", "CrossEntropyLoss", "Dropout", "Dropout2d", "ELU", "Flatten", "GELU",
     "HuberLoss", "Identity", "L1Loss", "LeakyReLU", "Linear", "LogSoftmax", "Loss", "MSELoss",
     "Module",
-    "LayerNorm",
+    "AttentionProbe", "LayerNorm", "MultiheadAttention", "SDPAProbe", "TransformerEncoder",
+    "TransformerEncoderLayer",
     "NLLLoss", "Parameter", "ReLU", "SSELoss", "Sequential", "SiLU", "Sigmoid", "SmoothL1Loss",
     "Softmax", "Softplus", "Tanh", "init", "utils",
 ]

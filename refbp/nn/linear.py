@@ -86,7 +86,10 @@ class Linear(Module):
                 f"Linear input dtype {x.dtype} does not match weight dtype {self.weight.dtype}"
             )
         self._cache.save(x=x)
-        y = x @ self.weight.data.T
+        # one 2-D GEMM: NumPy's stacked matmul of an N-D float32 array with a transposed
+        # weight falls back to a loop without BLAS (~100x slower)
+        y = (x.reshape(-1, self.in_features) @ self.weight.data.T).reshape(
+            x.shape[:-1] + (self.out_features,))
         if self.bias is not None:
             y = y + self.bias.data
         return y
@@ -107,7 +110,7 @@ class Linear(Module):
         self.weight.accumulate(g2.T @ x2, owned=True)
         if self.bias is not None:
             self.bias.accumulate(g2.sum(axis=0), owned=True)
-        return grad_out @ self.weight.data if input_grad else None
+        return (g2 @ self.weight.data).reshape(x.shape) if input_grad else None
 
     def extra_repr(self) -> str:
         """The constructor arguments shown inside ``repr(module)``, as torch prints them."""

@@ -2,12 +2,12 @@
 
 :func:`build_trial` builds the refbp objects from the scenario's specs
 (``refbp.parity.build``) and their stock torch twins (``refbp.mirror``) with identical weights;
-:func:`pair_parameters` pairs the parameters of the two models in registration order. The
-batch order of every step is drawn from the scenario's ``Stream.BATCHES`` random stream
-(``refbp.data``). :func:`step_scheduler` and :func:`torch_threads` are the two small rules both
-sides (and the noise-floor run) share. :class:`RefbpSide` and :class:`TorchSide` step one side
-of a trial batch by batch and return every recorded tensor as a NumPy array, under the same
-names.
+:func:`pair_parameters` pairs the parameters of the two models (by name, or in registration
+order when the names differ). The batch order of every step is drawn from the scenario's
+``Stream.BATCHES`` random stream (``refbp.data``). :func:`step_scheduler` and
+:func:`torch_threads` are the two small rules both sides (and the noise-floor run) share.
+:class:`RefbpSide` and :class:`TorchSide` step one side of a trial batch by batch and return
+every recorded tensor as a NumPy array, under the same names.
 
 Dropout: torch draws the masks (stock modules, its CPU generator seeded at every step from the
 scenario's ``Stream.DROPOUT`` stream); the :class:`TorchSide` reads them as they are drawn
@@ -66,11 +66,19 @@ def scenario_batches(s: Scenario, n: int) -> Iterator[np.ndarray]:
 
 
 def pair_parameters(model: Module, tmodel: torch.nn.Module) -> list[tuple[str, Any, Any]]:
-    """(refbp name, refbp Parameter, torch Parameter) in registration order, shapes checked."""
+    """(refbp name, refbp Parameter, torch Parameter) in refbp's registration order.
+
+    Paired by name when both models have the same parameter names (converted models, and a
+    user's pair of modules checked by ``refbp.testing``), otherwise in registration order;
+    shapes are checked either way.
+    """
     mine = list(model.named_parameters())
     theirs = list(tmodel.named_parameters())
     if len(mine) != len(theirs):
         raise ValueError(f"refbp model has {len(mine)} parameters, torch model {len(theirs)}")
+    by_name = dict(theirs)
+    if sorted(by_name) == sorted(n for n, _ in mine):
+        theirs = [(n, by_name[n]) for n, _ in mine]
     out = []
     for (n, p), (tn, tp) in zip(mine, theirs, strict=True):
         if tuple(tp.shape) != p.shape:
@@ -198,12 +206,15 @@ class RefbpSide(Side):
 class TorchSide(Side):
     """The torch half of a trial, stepped batch by batch; tensors come back as NumPy arrays.
 
-    Tensor names follow the refbp parameter names ``names`` (paired in registration order).
+    Tensor names follow the refbp parameter names ``names`` (paired as ``pair_parameters``
+    pairs them: by name when the names agree, else in registration order).
     """
 
     def __init__(self, trial: Trial, names: list[str]) -> None:
         self.trial = trial
-        self.params = dict(zip(names, trial.torch_model.parameters(), strict=True))
+        named = dict(trial.torch_model.named_parameters())
+        self.params = ({n: named[n] for n in names} if sorted(named) == sorted(names)
+                       else dict(zip(names, trial.torch_model.parameters(), strict=True)))
         self.tap = DropoutMaskTap(trial.torch_model)
         self.seeds = stream_rng(trial.seed, Stream.DROPOUT)
         self.masks: list[np.ndarray] | None = None

@@ -21,7 +21,6 @@ import pandas as pd
 from refbp.report import plots
 from refbp.report.schema import KINDS, failure_message
 from refbp.report.summary import (
-    VERDICT_NOTE,
     Table,
     decisive_normwise,
     first_failures,
@@ -34,6 +33,8 @@ from refbp.report.summary import (
     provenance_table,
     scenario_caption,
     scenario_summary,
+    sides,
+    verdict_note,
     worst_per_kind,
 )
 
@@ -61,7 +62,7 @@ section.scenario { border-top: 1px solid #ddd; margin-top: 1.5em; }
 
 _RESULT_CLASS = {"pass": "pass", "FAIL": "fail"}
 _NUMERIC_HEADERS = {"steps", "worst normwise", "worst tol ratio", "torch noise normwise",
-                    "at step", "refbp", "torch"}
+                    "at step", "refbp", "your code", "torch"}
 
 
 def e(text: Any) -> str:
@@ -136,7 +137,8 @@ def _heatmap(df: pd.DataFrame, summary: pd.DataFrame, max_rows: int) -> str:
     return f'<img alt="tolerance ratio heatmap" src="{uri}">{note}'
 
 
-def _scenario_plot(name: str, losses: pd.DataFrame, errors: pd.Series, tol: float) -> str:
+def _scenario_plot(name: str, losses: pd.DataFrame, errors: pd.Series, tol: float,
+                   left: str = "refbp") -> str:
     loss = losses.loc[name]
     err = errors.loc[name] if name in errors.index.get_level_values(0) else None
     curves: dict[str, tuple[np.ndarray, np.ndarray]] = {}
@@ -146,7 +148,7 @@ def _scenario_plot(name: str, losses: pd.DataFrame, errors: pd.Series, tol: floa
                 part = err.loc[kind]
                 curves[kind] = (part.index.to_numpy(), part.to_numpy(dtype=np.float64))
     uri = plots.scenario_plots(loss.index.to_numpy(), loss["refbp_loss"].to_numpy(),
-                               loss["torch_loss"].to_numpy(), curves, tol, name)
+                               loss["torch_loss"].to_numpy(), curves, tol, name, left)
     return f'<img alt="{e(name)}: loss curves and error vs step" src="{uri}">'
 
 
@@ -179,7 +181,7 @@ def render_html(df: pd.DataFrame, provenance: dict[str, Any], *,
              "<title>refbp parity report</title>", f"<style>{CSS}</style></head><body>",
              "<h1>refbp parity report</h1>",
              f'<p class="headline {verdict_cls}">{e(headline(summary, len(df)))}</p>',
-             f"<p>{e(VERDICT_NOTE)}</p>",
+             f"<p>{e(verdict_note(provenance))}</p>",
              "<h2>Provenance</h2>", html_table(provenance_table(provenance)),
              "<h2>Scenarios</h2>",
              html_table(overview_table(summary),
@@ -209,7 +211,8 @@ def render_html(df: pd.DataFrame, provenance: dict[str, Any], *,
     parts.append(_ulp_section(df))
     plotted = plotted_scenarios(summary, plots, max_plot_scenarios=max_plot_scenarios,
                                 closest=closest_plotted)
-    tables = kind_tables(worst)
+    left = sides(provenance)[1]
+    tables = kind_tables(worst, left)
     losses = df.groupby(["scenario", "step"], sort=True)[["refbp_loss", "torch_loss"]].first()
     tensors = df[df["kind"] != "error"]
     tensors = tensors.assign(normwise=decisive_normwise(tensors))
@@ -227,10 +230,10 @@ def render_html(df: pd.DataFrame, provenance: dict[str, Any], *,
                   f"{row.result}</span></h3>", f"<p class='note'>{e(scenario_caption(row))}</p>"]
         if row.explanation:
             parts.append(f"<p class='explain'><b>Explanation:</b> {e(row.explanation)}</p>")
-        parts.append(html_table(tables.get(name, kind_table(worst.iloc[:0]))))
+        parts.append(html_table(tables.get(name, kind_table(worst.iloc[:0], left))))
         if name in plotted:
             tol = float(df.loc[df["scenario"] == name, "normwise_tol"].iloc[0])
-            parts.append(_scenario_plot(name, losses, errors, tol))
+            parts.append(_scenario_plot(name, losses, errors, tol, left))
         parts.append("</section>")
     parts.append("</body></html>")
     return "\n".join(parts)

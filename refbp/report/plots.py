@@ -72,8 +72,9 @@ def ratio_heatmap(ratios: np.ndarray, rows: Sequence[str], cols: Sequence[str]) 
 def scenario_plots(steps: Sequence[int], refbp_loss: Sequence[float],
                    torch_loss: Sequence[float], errors: Mapping[str, tuple[np.ndarray,
                                                                             np.ndarray]],
-                   normwise_tol: float, title: str) -> str:
-    """Loss curves of both sides (refbp dashed over torch) and normwise error vs step.
+                   normwise_tol: float, title: str, left: str = "refbp") -> str:
+    """Loss curves of both sides (``left``, refbp by default, dashed over torch) and normwise
+    error vs step.
 
     ``errors`` maps a tensor kind to ``(steps, worst normwise error per step)``. Errors of 0
     are drawn at ``ERROR_FLOOR``; non-finite errors at the top of the axis with an ``x``.
@@ -84,7 +85,7 @@ def scenario_plots(steps: Sequence[int], refbp_loss: Sequence[float],
     few = len(steps) <= 30
     ax_loss.plot(steps, torch_loss, "-", color="tab:orange", lw=2.5, label="torch",
                  marker="o" if few else None, fillstyle="none", ms=7)
-    ax_loss.plot(steps, refbp_loss, "--", color="tab:blue", lw=1.5, label="refbp",
+    ax_loss.plot(steps, refbp_loss, "--", color="tab:blue", lw=1.5, label=left,
                  marker="." if few else None)
     loss_values = np.asarray(list(refbp_loss) + list(torch_loss), dtype=np.float64)
     finite_loss = loss_values[np.isfinite(loss_values)]
@@ -92,7 +93,7 @@ def scenario_plots(steps: Sequence[int], refbp_loss: Sequence[float],
         _log_y(ax_loss)
     ax_loss.set_xlabel("step")
     ax_loss.set_ylabel("loss")
-    ax_loss.set_title("loss (refbp dashed over torch)")
+    ax_loss.set_title(f"loss ({left} dashed over torch)")
     ax_loss.legend(loc="best", fontsize=8)
     top = ERROR_FLOOR
     for _, (_, err) in errors.items():

@@ -186,10 +186,20 @@ def overview_table(summary: pd.DataFrame) -> Table:
     return header, rows
 
 
-def kind_table(worst: pd.DataFrame) -> Table:
-    """Worst discrepancy per tensor kind of one scenario (rows of ``worst_per_kind``)."""
+def sides(provenance: dict[str, Any]) -> tuple[str, str]:
+    """``(long, short)`` name of the side compared with torch: refbp by default; the user's
+    code in a ``refbp check-*`` report (provenance ``subject`` set by the check)."""
+    subject = provenance.get("subject")
+    if subject:
+        return f"your code ({subject})", "your code"
+    return "refbp (NumPy)", "refbp"
+
+
+def kind_table(worst: pd.DataFrame, left: str = "refbp") -> Table:
+    """Worst discrepancy per tensor kind of one scenario (rows of ``worst_per_kind``);
+    ``left`` names the side compared with torch."""
     header = ["kind", "result", "worst normwise", "worst tol ratio", "at step", "tensor",
-              "index", "refbp", "torch"]
+              "index", left, "torch"]
     rows = []
     for r in worst.itertuples(index=False):
         if r.kind == "error":
@@ -203,9 +213,9 @@ def kind_table(worst: pd.DataFrame) -> Table:
     return header, rows
 
 
-def kind_tables(worst: pd.DataFrame) -> dict[str, Table]:
+def kind_tables(worst: pd.DataFrame, left: str = "refbp") -> dict[str, Table]:
     """:func:`kind_table` of every scenario of ``worst_per_kind`` (one pass over the rows)."""
-    return {str(name): kind_table(part)
+    return {str(name): kind_table(part, left)
             for name, part in worst.groupby("scenario", sort=False)}
 
 
@@ -239,6 +249,11 @@ VERDICT_NOTE = (
     "both sides).")
 
 
+def verdict_note(provenance: dict[str, Any]) -> str:
+    """:data:`VERDICT_NOTE` naming the side compared with torch (see :func:`sides`)."""
+    return VERDICT_NOTE.replace("refbp (NumPy)", sides(provenance)[0], 1)
+
+
 def _md_cell(text: str) -> str:
     text = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
     return text.replace("\\", "\\\\").replace("|", "\\|").replace("\n", " ")
@@ -263,7 +278,7 @@ def to_markdown(df: pd.DataFrame, provenance: dict[str, Any]) -> str:
     summary = scenario_summary(df)
     worst = worst_per_kind(df)
     parts = ["# refbp parity report", "", f"**{headline(summary, len(df))}**", "",
-             VERDICT_NOTE, "",
+             verdict_note(provenance), "",
              "## Provenance", "", md_table(provenance_table(provenance)), "",
              "## Scenarios", "", md_table(overview_table(summary)), ""]
     failing = summary[~summary["passed"]]
@@ -283,11 +298,12 @@ def to_markdown(df: pd.DataFrame, provenance: dict[str, Any]) -> str:
             parts += [f"### {name}", "", md_list([noise_message(r) for _, r in
                                                   rows.iterrows()]), ""]
     parts += ["## Worst discrepancy per tensor kind", ""]
-    tables = kind_tables(worst)
+    tables = kind_tables(worst, sides(provenance)[1])
     for row in summary.itertuples(index=False):
         parts += [f"### {row.scenario} ({row.result})", "", _md_cell(scenario_caption(row)),
                   ""]
         if row.explanation:
             parts += [f"**Explanation:** {_md_cell(row.explanation)}", ""]
-        parts += [md_table(tables.get(row.scenario, kind_table(worst.iloc[:0]))), ""]
+        parts += [md_table(tables.get(row.scenario,
+                                      kind_table(worst.iloc[:0], sides(provenance)[1]))), ""]
     return "\n".join(parts)

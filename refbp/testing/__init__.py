@@ -3,6 +3,9 @@
 - :func:`assert_parity` / :func:`parity_table` / :func:`run_parity`: convert a torch model to
   refbp (``refbp.mirror.from_torch``), run both sides through the parity harness and raise a
   "refbp vs torch" AssertionError / return the tidy results table / return the raw result.
+  With ``refbp_model=`` ("bring both halves") your own refbp module of the same structure is
+  the refbp side instead of the conversion, paired with the torch model by ``state_dict``
+  names (``refbp.testing.pairing``), so models with custom ``forward`` code can be checked.
 - :func:`assert_close`: one array against a reference with the harness's tolerance, metrics
   and "refbp vs torch" message (no torch needed).
 - :func:`check_gradients`: check the backward pass of your own NumPy layer (or a refbp module,
@@ -24,6 +27,9 @@ Error messages for invalid arguments (asserted by the tests):
   ``torch_model parameter '0.weight' contains a non-finite value inf at index (0, 0)``
 - batch sizes differ: ``inputs and targets must have the same number of samples (first
   dimension), got inputs.shape=(4, 3) and targets.shape=(5,)``
+- halves that do not pair: ``refbp_model and torch_model do not pair by state_dict names:
+  only in refbp_model: out.weight, out.bias; head.weight: shape (4, 8) in torch_model, (5, 8)
+  in refbp_model`` (ValueError)
 - bad shapes: ``torch_model cannot be applied to inputs of shape (4, 5) (float64): ...`` and
   ``targets do not fit the model output for MSELoss: output shape (4, 2), targets shape (4, 3)``
 """

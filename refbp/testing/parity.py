@@ -47,6 +47,7 @@ from refbp.testing._inputs import (
     float_data,
     target_data,
 )
+from refbp.testing.pairing import paired_refbp_model
 from refbp.tolerances import check_overrides
 
 _SKIP_ARGS = {"self", "dtype", "generator", "inplace"}
@@ -156,7 +157,8 @@ def _optimizer_spec(optimizer: Any) -> Spec | None:
 
 
 def run_parity(torch_model: torch.nn.Module, inputs: Any, targets: Any, *, loss: Any,
-               optimizer: Any = None, steps: int = 1, dtype: Any = "float64",
+               refbp_model: Module | None = None, optimizer: Any = None, steps: int = 1,
+               dtype: Any = "float64",
                rtol: float | None = None, atol: float | None = None,
                normwise: float | None = None, batch_size: int | None = None, seed: int = 0,
                name: str | None = None, suite: str = "", expect_nonfinite: bool = False,
@@ -185,7 +187,8 @@ def run_parity(torch_model: torch.nn.Module, inputs: Any, targets: Any, *, loss:
     _check_weights(tmodel, "torch_model parameter")
     tloss = _torch_loss(loss).to(_TORCH_DTYPES[dt])
     _check_weights(tloss, "loss buffer")
-    model = from_torch(tmodel)
+    model = (from_torch(tmodel) if refbp_model is None
+             else paired_refbp_model(refbp_model, tmodel, dt))
     try:
         rloss = from_torch(tloss)
     except TypeError as exc:
@@ -200,7 +203,8 @@ def run_parity(torch_model: torch.nn.Module, inputs: Any, targets: Any, *, loss:
             outputs=int(np.prod(y.shape[1:], dtype=np.int64))),
         batching="batch" if batch_size is None else "minibatch", batch_size=batch_size,
         dtype=dt, seed=int(seed), steps=steps, tolerance=tolerance,
-        description="refbp.testing check of a user's torch model",
+        description="refbp.testing check of a user's torch model" if refbp_model is None
+        else "refbp.testing check of a user's pair of modules (torch and refbp)",
         expect_nonfinite=bool(expect_nonfinite))
     first = next(_batch_plan(x.shape[0], steps, batch_size, int(seed)))
     _preflight(tmodel, tloss, x[first], y[first])
@@ -210,7 +214,9 @@ def run_parity(torch_model: torch.nn.Module, inputs: Any, targets: Any, *, loss:
     def build() -> Trial:
         """Both sides afresh (``floors="auto"`` may run the check a second time)."""
         tm, tl = copy.deepcopy(tmodel), copy.deepcopy(tloss)
-        m, lf = from_torch(tm), from_torch(tl)
+        m = (from_torch(tm) if refbp_model is None
+             else paired_refbp_model(refbp_model, tm, dt))
+        lf = from_torch(tl)
         pairs = pair_parameters(m, tm)
         for _, p, tp in pairs:
             p.requires_grad = tp.requires_grad
@@ -244,25 +250,28 @@ def assertion_message(result: ScenarioResult, *, limit: int = 5) -> str:
 
 
 def parity_table(torch_model: torch.nn.Module, inputs: Any, targets: Any, *, loss: Any,
-            optimizer: Any = None, steps: int = 1, dtype: Any = "float64",
-            rtol: float | None = None, atol: float | None = None,
-            normwise: float | None = None, batch_size: int | None = None, seed: int = 0,
-            name: str | None = None, expect_nonfinite: bool = False,
-            floors: str = "auto") -> pd.DataFrame:
+                 refbp_model: Module | None = None, optimizer: Any = None, steps: int = 1,
+                 dtype: Any = "float64",
+                 rtol: float | None = None, atol: float | None = None,
+                 normwise: float | None = None, batch_size: int | None = None, seed: int = 0,
+                 name: str | None = None, expect_nonfinite: bool = False,
+                 floors: str = "auto") -> pd.DataFrame:
     """The tidy results table (one row per step and tensor) of :func:`assert_parity`'s check.
 
     Same arguments as :func:`assert_parity`; never raises for a failing comparison (check the
     ``passed`` column), only for invalid arguments.
     """
     return results_frame([run_parity(torch_model, inputs, targets, loss=loss,
-                                     optimizer=optimizer, steps=steps, dtype=dtype, rtol=rtol,
+                                     refbp_model=refbp_model, optimizer=optimizer,
+                                     steps=steps, dtype=dtype, rtol=rtol,
                                      atol=atol, normwise=normwise, batch_size=batch_size,
                                      seed=seed, name=name, expect_nonfinite=expect_nonfinite,
                                      floors=floors)])
 
 
 def assert_parity(torch_model: torch.nn.Module, inputs: Any, targets: Any, *, loss: Any,
-                  optimizer: Any = None, steps: int = 1, dtype: Any = "float64",
+                  refbp_model: Module | None = None, optimizer: Any = None, steps: int = 1,
+                  dtype: Any = "float64",
                   rtol: float | None = None, atol: float | None = None,
                   normwise: float | None = None, batch_size: int | None = None, seed: int = 0,
                   name: str | None = None, expect_nonfinite: bool = False,
@@ -285,6 +294,13 @@ def assert_parity(torch_model: torch.nn.Module, inputs: Any, targets: Any, *, lo
         class indices) with the same first dimension ``n >= 1``, finite.
     loss : torch loss module or str
         E.g. ``torch.nn.CrossEntropyLoss(label_smoothing=0.1)`` or ``"CrossEntropyLoss"``.
+    refbp_model : refbp.nn.Module, optional
+        "Bring both halves": your own refbp module of the same structure as ``torch_model``
+        (custom ``forward``/``backward`` code on both sides, e.g. an LSTM, its last step and a
+        Linear layer). Used instead of ``from_torch(torch_model)``; parameters and buffers
+        are paired by ``state_dict`` name, a name or shape that does not pair raises a
+        ValueError naming it, and a copy of ``refbp_model`` cast to ``dtype`` takes the torch
+        model's weights (and each submodule's train/eval mode). Not modified.
     optimizer : None, str or (str, dict)
         ``None`` compares one forward/backward pass (``steps`` must be 1); otherwise a
         ``refbp.optim``/``torch.optim`` class name and its options, e.g. ``("Adam", {"lr":
@@ -316,7 +332,8 @@ def assert_parity(torch_model: torch.nn.Module, inputs: Any, targets: Any, *, lo
     TypeError, ValueError
         Invalid arguments (see ``refbp.testing`` for the messages).
     """
-    result = run_parity(torch_model, inputs, targets, loss=loss, optimizer=optimizer,
+    result = run_parity(torch_model, inputs, targets, loss=loss, refbp_model=refbp_model,
+                        optimizer=optimizer,
                         steps=steps, dtype=dtype, rtol=rtol, atol=atol, normwise=normwise,
                         batch_size=batch_size, seed=seed, name=name,
                         expect_nonfinite=expect_nonfinite, floors=floors)

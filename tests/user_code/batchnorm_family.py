@@ -104,3 +104,12 @@ class BatchNormalization(BatchNorm):
             self.running_mean = np.zeros(x.shape[1])
             self.running_var = np.ones(x.shape[1])
         return super().forward(x, train_flg)
+
+
+class BatchNormRunningVarPlusEps(BatchNorm):
+    """BatchNorm that accumulates the eps-stabilised variance var + eps into the running one."""
+
+    def update_running(self, mu, var, n):
+        m = self.momentum
+        self.running_mean = (1 - m) * self.running_mean + m * mu
+        self.running_var = (1 - m) * self.running_var + m * (var * n / (n - 1) + self.eps)
