@@ -44,7 +44,9 @@ from torch.testing._internal.common_modules import ModuleInput, module_db  # noq
 from refbp.metrics import Discrepancy, discrepancy  # noqa: E402
 from refbp.mirror import from_torch  # noqa: E402
 from refbp.mirror import modules as mirror_modules  # noqa: E402
+from refbp.mirror.dropout import DropoutMaskTap, step_generator  # noqa: E402
 from refbp.nn import Loss, Module  # noqa: E402
+from refbp.nn.dropout import feed_masks  # noqa: E402
 from refbp.report.schema import discrepancy_text  # noqa: E402
 from refbp.tolerances import tolerance_for  # noqa: E402
 
@@ -55,12 +57,7 @@ TOL = tolerance_for(np.float64)
 # Cases that fail only by rounding, each with the derivation that shows it (empty: none so far).
 ROUNDING: dict[str, str] = {}
 # Real differences, not yet fixed in refbp (strict xfail: the test fails once they are fixed).
-KNOWN_GAPS: dict[str, str] = {
-    "BatchNorm1d-006-zero_batch-train": (
-        "refbp raises 'Expected more than 1 value per channel' on an empty batch; torch "
-        "returns the empty output, leaves the running statistics unchanged and counts the "
-        "batch in num_batches_tracked"),
-}
+KNOWN_GAPS: dict[str, str] = {}
 
 
 @dataclass(frozen=True)
@@ -157,8 +154,11 @@ def run_case(case: DbCase) -> dict[str, Discrepancy]:
     tkwargs = {k: _leaf(v) for k, v in bound.kwargs.items()}  # by name: refbp uses torch's
     rargs, rkwargs = _numpy(targs), {k: _numpy(v) for k, v in tkwargs.items()}
 
-    touts = _as_tuple(tmodule(*targs, **tkwargs))
-    routs = _as_tuple(rmodule(*rargs, **rkwargs))
+    # dropout in training mode: torch draws the masks, refbp is fed the same ones
+    with DropoutMaskTap(tmodule) as tap, step_generator(0):
+        touts = _as_tuple(tmodule(*targs, **tkwargs))
+    with feed_masks(tap.take()):
+        routs = _as_tuple(rmodule(*rargs, **rkwargs))
     rng = np.random.default_rng(0)
     # an output may be None (MultiheadAttention's weights with need_weights=False)
     grads = [rng.standard_normal(tuple(t.shape))
@@ -281,7 +281,9 @@ def test_covers_the_layers_refbp_already_had() -> None:
                        "LogSoftmax", "MSELoss", "L1Loss", "CrossEntropyLoss", "NLLLoss",
                        "BCELoss", "BCEWithLogitsLoss", "BatchNorm1d", "Conv1d", "Conv2d",
                        "ConvTranspose1d", "ConvTranspose2d", "LayerNorm", "MultiheadAttention",
-                       "TransformerEncoderLayer", "TransformerEncoder"}
+                       "TransformerEncoderLayer", "TransformerEncoder", "MaxPool1d", "MaxPool2d",
+                       "AvgPool1d", "AvgPool2d", "AdaptiveAvgPool1d", "AdaptiveAvgPool2d",
+                       "AdaptiveMaxPool2d", "BatchNorm2d", "GroupNorm", "InstanceNorm2d"}
 
 
 if __name__ == "__main__":

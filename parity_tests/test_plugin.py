@@ -180,3 +180,51 @@ def test_failing_check_fails_the_test_with_the_message(pytester: pytest.Pytester
     # without --refbp-report: no summary line, nothing written
     assert "refbp:" not in result.stdout.str()
     assert sorted(p.name for p in pytester.path.iterdir()) == ["test_bug.py"]
+
+
+def test_a_failing_traceback_ends_in_the_users_test(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(test_bug=FAILING)
+    result = _run(pytester, "--tb=long")
+    result.assert_outcomes(failed=1)
+    text = result.stdout.str()
+    assert "test_bug.py:" in text and "pytest_plugin.py" not in text
+
+
+def test_checks_become_junit_properties(pytester: pytest.Pytester) -> None:
+    import xml.etree.ElementTree as ET
+
+    pytester.makepyfile(test_user=PASSING)
+    _run(pytester, "--junitxml", "junit.xml").assert_outcomes(passed=4)
+    root = ET.parse(pytester.path / "junit.xml").getroot()
+    case = next(c for c in root.iter("testcase") if c.get("name") == "test_one")
+    props = [(p.get("name"), p.get("value")) for p in case.iter("property")]
+    names = [n for n, _ in props]
+    assert names.count("refbp_check") == 2 and ("refbp_passed", "True") in props
+    worst = [float(v or "nan") for n, v in props if n == "refbp_worst_normwise"]
+    assert len(worst) == 2 and all(0 <= w <= 1e-12 for w in worst)
+
+
+def test_xdist_workers_write_one_report_with_every_check(pytester: pytest.Pytester) -> None:
+    pytest.importorskip("xdist")
+    pytester.makepyfile(test_user=PASSING, test_more=PASSING.replace("l1-table", "l1-more"))
+    out = pytester.path / "xd"
+    result = pytester.runpytest_subprocess(*_plugin_args(), "-p", "no:cacheprovider", "-n",
+                                           "2", "--refbp-report", str(out))
+    result.assert_outcomes(passed=8)
+    df, prov = load_results(out)
+    assert df["scenario"].nunique() == 6 and prov["scenarios"] == 6
+    assert {"l1-table", "l1-more", "test_more.py::test_one#2"} <= set(df["scenario"])
+    assert not (pytester.path / ".xd.parts").exists()
+
+
+def test_refbp_compare_gates_the_session(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(test_user=PASSING)
+    base = pytester.path / "base"
+    _run(pytester, "--refbp-report", str(base)).assert_outcomes(passed=4)
+    same = _run(pytester, "--refbp-compare", str(base))
+    assert same.ret == 0
+    same.stdout.fnmatch_lines(["## refbp compare: no regression"])
+    pytester.makepyfile(test_user=PASSING.replace('name="l1-table"', 'name="renamed"'))
+    shrunk = _run(pytester, "--refbp-compare", str(base))
+    assert shrunk.ret == 1  # coverage shrank: l1-table is missing
+    shrunk.stdout.fnmatch_lines(["## refbp compare: REGRESSION"])

@@ -10,7 +10,8 @@ from __future__ import annotations
 import argparse
 import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -65,11 +66,23 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--out", type=Path,
                      help=f"report directory (default: {DEFAULT_OUT}); an existing directory "
                      "is replaced only when it is empty or a previous refbp report")
-    run.add_argument("--jobs", type=argtypes.positive_int,
-                     help="parallel worker processes (>= 1, default 1)")
     run.add_argument("--allow-large", action="store_true",
                      help="run scenarios beyond the stated size limits (refbp.limits: steps, "
                      "data and layer sizes, scenario file size)")
+    run.add_argument("--jobs", type=_jobs, help="parallel worker processes, or 'auto' (one per "
+                     "CPU core); default 1")
+    run.add_argument("--executor", choices=("local", "dask"), default="local",
+                     help="local processes (default) or a dask.distributed cluster "
+                     "(pip install 'refbp[dask]')")
+    run.add_argument("--scheduler", metavar="ADDRESS",
+                     help="with --executor dask: an existing Dask scheduler (default: a "
+                     "LocalCluster of --jobs workers)")
+    run.add_argument("--resume", action="store_true",
+                     help="keep the scenarios a previous, interrupted run of the same --out "
+                     "finished (same content and versions) and run only the rest")
+    run.add_argument("--shard", metavar="i/N",
+                     help="run every N-th scenario starting at the i-th (join the shards' "
+                     "reports with `refbp merge`)")
     run.add_argument("--formats", metavar="LIST",
                      help="report files to write besides results.parquet and provenance.json: "
                      "comma-separated from parquet,csv,md,html (default: all, CSV only for "
@@ -115,6 +128,18 @@ def _parser() -> argparse.ArgumentParser:
                       help="write the output to FILE instead of stdout (with --format github: "
                       "the job summary goes to FILE, e.g. $GITHUB_STEP_SUMMARY, and the "
                       "annotations to stdout)")
+
+    mrg = sub.add_parser("merge", help="join the reports of shards into one report",
+                         description="Join reports of `refbp run --shard i/N` (or any reports "
+                         "with distinct scenarios, run with the same versions) into one.")
+    mrg.add_argument("reports", type=Path, nargs="+", metavar="DIR", help="report directories")
+    mrg.add_argument("--out", type=Path, default=DEFAULT_OUT,
+                     help=f"merged report directory (default: {DEFAULT_OUT})")
+    mrg.add_argument("--formats", metavar="LIST", help="as for `refbp run`")
+    mrg.add_argument("-q", "--quiet", action="count", default=0,
+                     help="print only failing scenarios and the closing line")
+    mrg.add_argument("-v", "--verbose", action="count", default=0,
+                     help="also print each failing scenario's first failing row in full")
 
     base = sub.add_parser("baseline", help="manage the committed baseline report",
                           description="`refbp baseline update [REPORT] [--to DIR]` copies a "
@@ -217,6 +242,23 @@ def _prebuild(scenarios: list) -> None:
                            else str(exc)) from exc
 
 
+def _jobs(text: str) -> int:
+    """``--jobs``: a positive integer or ``auto`` (the number of CPU cores)."""
+    import os
+
+    if text == "auto":
+        return max(1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity")
+                   else (os.cpu_count() or 1))
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer or 'auto', got "
+                                         f"{text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
+    return value
+
+
 def _report_options(args: argparse.Namespace) -> tuple[tuple[str, ...] | None, Any]:
     """``--formats`` and ``--plots`` parsed (exit 2 on a bad value, before anything runs)."""
     from refbp.parity.keyword import KeywordError, keyword_matcher
@@ -231,9 +273,10 @@ def _report_options(args: argparse.Namespace) -> tuple[tuple[str, ...] | None, A
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from refbp.parity.session import TORCH_THREADS, results_frame, run_scenarios
+    from refbp.parity.session import TORCH_THREADS
+    from refbp.parity.sweep import SweepError, parse_shard, part_store_for, run_sweep, shard
     from refbp.parity.trial import run_provenance
-    from refbp.report import collect_provenance, scenario_summary, write_report
+    from refbp.report import collect_provenance, write_report
 
     tolerances = _apply_config(args)
     outputs.report_dir(args.out)
@@ -241,31 +284,73 @@ def cmd_run(args: argparse.Namespace) -> int:
         outputs.output_file(args.junit)
     formats, plots = _report_options(args)
     scenarios, suite = _scenarios(args, tolerances)
+    if args.scheduler is not None and args.executor != "dask":
+        raise CLIError("--scheduler needs --executor dask")
+    shard_of = None
+    if args.shard is not None:
+        try:
+            shard_of = parse_shard(args.shard)
+        except SweepError as exc:
+            raise CLIError(str(exc)) from exc
+        scenarios = shard(scenarios, *shard_of)
+        if not scenarios:
+            raise CLIError(f"shard {args.shard} of {suite!r} holds no scenario")
     started = datetime.now(timezone.utc)
     t0 = time.perf_counter()
-    results = run_scenarios(scenarios, suite=suite, jobs=args.jobs,
-                            progress=not args.no_progress and sys.stderr.isatty(),
-                            noise_floor=args.noise_floor, floors=args.floors)
-    df = results_frame(results)
+    store = part_store_for(args.out)
+    with _progress_bar(len(scenarios), not args.no_progress and sys.stderr.isatty()) as tick:
+        try:
+            outcome = run_sweep(scenarios, store=store, suite=suite, jobs=args.jobs,
+                                executor=args.executor, scheduler=args.scheduler,
+                                resume=args.resume, noise_floor=args.noise_floor,
+                                floors=args.floors, progress=tick)
+        except SweepError as exc:
+            raise CLIError(str(exc)) from exc
+    df = outcome.frame
+    extra: dict[str, Any] = {"suite": suite, "scenarios": len(scenarios), "jobs": args.jobs,
+                             "executor": args.executor, "torch_threads": TORCH_THREADS,
+                             **run_provenance()}
+    if shard_of is not None:
+        extra["shard"] = f"{shard_of[0]}/{shard_of[1]}"
+    if outcome.reused:
+        extra["resumed_scenarios"] = outcome.reused
     prov = collect_provenance(seeds=sorted({s.seed for s in scenarios}), started=started,
-                              wall_time_s=time.perf_counter() - t0,
-                              extra={"suite": suite, "scenarios": len(scenarios),
-                                     "jobs": args.jobs, "torch_threads": TORCH_THREADS,
-                                     **run_provenance()})
+                              wall_time_s=time.perf_counter() - t0, extra=extra)
     try:
         path = write_report(df, args.out, prov, formats=formats, plots=plots)
     except OSError as exc:  # e.g. a full disk after the run: the old report is left intact
         raise CLIError(f"cannot write the report {args.out}: {exc.strerror or exc}") from exc
+    store.clear()
+    return _finish_run(df, suite, args, path, time.perf_counter() - t0)
+
+
+def _finish_run(df: pd.DataFrame, suite: str, args: argparse.Namespace, path: Path,
+                seconds: float) -> int:
+    """Print the summary (and write the JUnit file) of a written report; the exit code."""
+    from refbp.report import scenario_summary
+
     summary = scenario_summary(df)
-    if args.junit is not None:
+    if getattr(args, "junit", None) is not None:
         from refbp.report.ci_formats import run_junit
 
         _emit(run_junit(summary, suite), args.junit)
     _print_summary(summary, quiet=args.quiet > 0, verbose=args.verbose > 0)
-    failed = [r for r in results if not r.passed]
-    print(f"\n{len(results) - len(failed)} passed, {len(failed)} failed "
-          f"({time.perf_counter() - t0:.1f} s); report: {path}")
-    return EXIT_FAILED if failed else EXIT_OK
+    n_failed = int((~summary["passed"].astype(bool)).sum())
+    print(f"\n{len(summary) - n_failed} passed, {n_failed} failed ({seconds:.1f} s); "
+          f"report: {path}")
+    return EXIT_FAILED if n_failed else EXIT_OK
+
+
+@contextmanager
+def _progress_bar(total: int, show: bool) -> Iterator[Callable[[int], None]]:
+    """A tqdm bar on stderr (when ``show``) advanced by the callable it yields."""
+    if not show:
+        yield lambda n: None
+        return
+    from tqdm import tqdm
+
+    with tqdm(total=total, unit="scenario", file=sys.stderr, leave=False) as bar:
+        yield bar.update
 
 
 def _print_summary(summary: pd.DataFrame, *, quiet: bool = False,
@@ -341,6 +426,30 @@ def _emit(text: str, output: Path | None) -> None:
         raise CLIError(f"cannot write {output}: {exc.strerror or exc}") from exc
 
 
+def cmd_merge(args: argparse.Namespace) -> int:
+    from refbp.report import write_report
+    from refbp.report.merge import MergeError, merge_reports
+    from refbp.report.writers import parse_formats
+
+    t0 = time.perf_counter()
+    try:
+        formats = None if args.formats is None else parse_formats(args.formats)
+    except ValueError as exc:
+        raise CLIError(str(exc)) from exc
+    for p in args.reports:
+        outputs.existing_report(p)
+    outputs.report_dir(args.out)
+    try:
+        df, prov = merge_reports(args.reports)
+    except (MergeError, OSError) as exc:
+        raise CLIError(str(exc)) from exc
+    try:
+        path = write_report(df, args.out, prov, formats=formats)
+    except OSError as exc:
+        raise CLIError(f"cannot write the report {args.out}: {exc.strerror or exc}") from exc
+    return _finish_run(df, str(prov.get("suite", "")), args, path, time.perf_counter() - t0)
+
+
 def cmd_baseline(args: argparse.Namespace) -> int:
     from refbp.report.writers import ReportWriteError, load_results, write_baseline
 
@@ -404,7 +513,7 @@ def _commands() -> dict[str, Callable[[argparse.Namespace], int]]:
     from refbp.diagnose.cli import HANDLERS
 
     return {"run": cmd_run, "list": cmd_list, "compare": cmd_compare, "report": cmd_report,
-            "baseline": cmd_baseline,
+            "baseline": cmd_baseline, "merge": cmd_merge,
             "example": cmd_example, **HANDLERS}
 
 

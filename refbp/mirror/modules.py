@@ -185,6 +185,9 @@ def _register_builtins() -> None:
              "HuberLoss", "SmoothL1Loss", "BCELoss", "BCEWithLogitsLoss", "CrossEntropyLoss",
              "NLLLoss"]
     names += ["Dropout", "Dropout2d"]
+    names += ["MaxPool1d", "MaxPool2d", "AvgPool1d", "AvgPool2d", "AdaptiveAvgPool1d",
+              "AdaptiveAvgPool2d", "AdaptiveMaxPool2d", "Unflatten", "BatchNorm2d", "GroupNorm",
+              "InstanceNorm2d"]
     names += ["LayerNorm"]
     names += ["Conv1d", "Conv2d", "ConvTranspose1d", "ConvTranspose2d"]
     for n in names:

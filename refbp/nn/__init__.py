@@ -15,9 +15,10 @@ from refbp.nn.activation import (
     Softplus,
     Tanh,
 )
+from refbp.nn.adaptive_pooling import AdaptiveAvgPool1d, AdaptiveAvgPool2d, AdaptiveMaxPool2d
 from refbp.nn.attention import MultiheadAttention
 from refbp.nn.attention_probe import AttentionProbe, SDPAProbe
-from refbp.nn.batchnorm import BatchNorm1d
+from refbp.nn.batchnorm import BatchNorm1d, BatchNorm2d
 from refbp.nn.container import Sequential
 from refbp.nn.conv import Conv1d, Conv2d, ConvTranspose1d, ConvTranspose2d
 from refbp.nn.dropout import Dropout, Dropout2d
@@ -36,9 +37,14 @@ from refbp.nn.loss import (
     SSELoss,
 )
 from refbp.nn.module import Module, Parameter
+from refbp.nn.normalization import GroupNorm, InstanceNorm2d
+from refbp.nn.pooling import AvgPool1d, AvgPool2d, MaxPool1d, MaxPool2d
 from refbp.nn.transformer import TransformerEncoder, TransformerEncoderLayer
+from refbp.nn.unflatten import Unflatten
 
 __all__ = [
+    "AdaptiveAvgPool1d", "AdaptiveAvgPool2d", "AdaptiveMaxPool2d", "AvgPool1d", "AvgPool2d",
+    "MaxPool1d", "MaxPool2d", "Unflatten", "BatchNorm2d", "GroupNorm", "InstanceNorm2d",
     "BCELoss", "BCEWithLogitsLoss", "BatchNorm1d", "Conv1d", "Conv2d", "ConvTranspose1d",
     "ConvTranspose2d", "CrossEntropyLoss", "Dropout", "Dropout2d", "ELU", "Flatten", "GELU",
     "HuberLoss", "Identity", "L1Loss", "LeakyReLU", "Linear", "LogSoftmax", "Loss", "MSELoss",

@@ -1,4 +1,6 @@
-"""``BatchNorm1d`` with torch's semantics, and its functional core (no torch).
+"""``BatchNorm1d`` and ``BatchNorm2d`` with torch's semantics, and their functional core (no
+torch). The core (statistics, normalisation, the normalisation backward) also serves
+``GroupNorm`` and ``InstanceNorm2d`` in ``refbp.nn.normalization``.
 
 Conventions that differ between frameworks, and which one refbp (= torch) follows:
 
@@ -8,9 +10,10 @@ Conventions that differ between frameworks, and which one refbp (= torch) follow
   ``running = momentum * running + (1 - momentum) * batch``.
 - **variance**: the batch is normalised with the *biased* variance (divide by M), but the
   running variance is updated with the *unbiased* one (divide by M - 1), M = number of values
-  per channel (N, or N * L for 3-D input).
+  per channel (N, N * L for 3-D input, N * H * W for BatchNorm2d).
 - ``momentum=None`` gives a cumulative moving average (factor 1 / num_batches_tracked).
-- Training on one value per channel raises, as torch does.
+- Training on one value per channel raises, as torch does; an empty batch gives an empty
+  output and leaves the running statistics alone (but counts the batch), as torch does.
 """
 
 from __future__ import annotations
@@ -24,18 +27,18 @@ from refbp.nn.module import Cache, Module, Parameter
 
 
 def channels_last(x: np.ndarray) -> np.ndarray:
-    """(N, C) -> (N, C); (N, C, L) -> (N * L, C): one row per normalised value."""
+    """(N, C) -> (N, C); (N, C, *S) -> (N * prod(S), C): one row per normalised value."""
     if x.ndim == 2:
         return x
-    return np.ascontiguousarray(x.transpose(0, 2, 1)).reshape(-1, x.shape[1])
+    return np.ascontiguousarray(np.moveaxis(x, 1, -1)).reshape(-1, x.shape[1])
 
 
 def channels_back(y2: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
     """Inverse of :func:`channels_last` for an input of shape ``shape``."""
     if len(shape) == 2:
         return y2
-    n, c, length = shape
-    return np.ascontiguousarray(y2.reshape(n, length, c).transpose(0, 2, 1))
+    moved = (shape[0],) + tuple(shape[2:]) + (shape[1],)
+    return np.ascontiguousarray(np.moveaxis(y2.reshape(moved), -1, 1))
 
 
 def batch_stats(x2: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -61,32 +64,38 @@ def update_running(running_mean: np.ndarray, running_var: np.ndarray, mean: np.n
     running_var[...] = (dt(1) - dt(factor)) * running_var + dt(factor) * unbiased
 
 
+def normalize_backward(dxhat: np.ndarray, xhat: np.ndarray, invstd: np.ndarray) -> np.ndarray:
+    """dL/dx of ``xhat = (x - mean(x)) * invstd`` with batch statistics, per column (axis 0)::
+
+        dx = invstd * (dxhat - mean(dxhat) - xhat * mean(dxhat * xhat))
+
+    (differentiate ``xhat_i = (x_i - mu) invstd`` with ``dmu/dx_j = 1/M`` and
+    ``d var/dx_j = 2 (x_j - mu) / M``, M = rows).
+    """
+    return invstd * (dxhat - dxhat.mean(axis=0) - xhat * (dxhat * xhat).mean(axis=0))
+
+
 def batch_norm_backward(g2: np.ndarray, xhat: np.ndarray, invstd: np.ndarray,
                         weight: np.ndarray | None,
                         batch_statistics: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(dx, dweight, dbias) for ``y = xhat * w + b`` (all (M, C) class-last).
 
-    With batch statistics, xhat depends on x through the mean and variance too::
-
-        dxhat = g * w
-        dx    = invstd * (dxhat - mean(dxhat) - xhat * mean(dxhat * xhat))
-
-    (differentiate ``xhat_i = (x_i - mu) invstd`` with ``dmu/dx_j = 1/M`` and
-    ``d var/dx_j = 2 (x_j - mu) / M``). With running statistics (eval) only the first term
+    With batch statistics, xhat depends on x through the mean and variance too (see
+    :func:`normalize_backward`). With running statistics (eval) only the first term
     survives: ``dx = g * w * invstd``.
     """
     dweight = (g2 * xhat).sum(axis=0)
     dbias = g2.sum(axis=0)
     dxhat = g2 if weight is None else g2 * weight
     if batch_statistics:
-        dx = invstd * (dxhat - dxhat.mean(axis=0) - xhat * (dxhat * xhat).mean(axis=0))
+        dx = normalize_backward(dxhat, xhat, invstd)
     else:
         dx = dxhat * invstd
     return dx, dweight, dbias
 
 
-class BatchNorm1d(Module):
-    r"""Batch normalisation over (N, C) or (N, C, L) input, as ``torch.nn.BatchNorm1d``.
+class _BatchNorm(Module):
+    r"""Batch normalisation over the channel dimension 1 (shared by the 1-D and 2-D layers).
 
     Forward (training, or ``track_running_stats=False``), per channel c over the M values::
 
@@ -99,7 +108,7 @@ class BatchNorm1d(Module):
     * weight + bias``. ``momentum=None``: the factor is ``1 / num_batches_tracked``.
 
     Backward: see :func:`batch_norm_backward`; ``dweight = sum(g * xhat)``,
-    ``dbias = sum(g)`` over the N (and L) values of each channel.
+    ``dbias = sum(g)`` over the M values of each channel (N, N * L or N * H * W).
 
     Parameters
     ----------
@@ -137,7 +146,10 @@ class BatchNorm1d(Module):
         self.register_buffer("running_var", np.ones(num_features, dt) if stats else None)
         self.register_buffer("num_batches_tracked",
                              np.zeros((), dtype=np.int64) if stats else None)
-        self._cache = Cache("BatchNorm1d")
+        self._cache = Cache(type(self).__name__)
+
+    def _check_input_dim(self, x: np.ndarray) -> None:
+        raise NotImplementedError
 
     def _factor(self) -> float:
         """The exponential-average factor of this training step (after counting the batch)."""
@@ -155,20 +167,22 @@ class BatchNorm1d(Module):
         running ones (eval), update the running statistics in training, cache what backward needs;
         see the class docstring for the formulas.
         """
-        x = as_float_array(x, "BatchNorm1d input")
-        if x.ndim not in (2, 3):
-            raise ValueError(f"expected 2D or 3D input (got {x.ndim}D input)")
+        name = type(self).__name__
+        x = as_float_array(x, f"{name} input")
+        self._check_input_dim(x)
         if x.shape[1] != self.num_features:
-            raise ValueError(f"BatchNorm1d input must have {self.num_features} channels "
+            raise ValueError(f"{name} input must have {self.num_features} channels "
                              f"(dimension 1), got shape {x.shape}")
         w = None if self.weight is None else self.weight.data
         if w is not None and x.dtype != w.dtype:
-            raise TypeError(f"BatchNorm1d input dtype {x.dtype} does not match weight dtype "
+            raise TypeError(f"{name} input dtype {x.dtype} does not match weight dtype "
                             f"{w.dtype}")
         x2 = channels_last(x)
         use_batch = self.training or self.running_mean is None
+        if use_batch and x2.shape[0] == 0:
+            return self._empty_batch(x)
         if use_batch:
-            if x2.shape[0] <= 1 and self.training:
+            if x2.shape[0] == 1 and self.training:
                 raise ValueError("Expected more than 1 value per channel when training, got "
                                  f"input size {x.shape}")
             mean, var = batch_stats(x2)
@@ -180,8 +194,16 @@ class BatchNorm1d(Module):
         y2 = xhat if w is None else xhat * w
         if self.bias is not None:
             y2 = y2 + self.bias.data
-        self._cache.save(xhat=xhat, invstd=invstd, shape=x.shape, batch=use_batch)
+        self._cache.save(xhat=xhat, invstd=invstd, shape=x.shape, batch=use_batch, empty=False)
         return channels_back(y2, x.shape)
+
+    def _empty_batch(self, x: np.ndarray) -> np.ndarray:
+        """torch on an empty batch: an empty output, running statistics untouched, but the
+        batch is counted in ``num_batches_tracked`` (training with running statistics)."""
+        if self.training and self.num_batches_tracked is not None:
+            self.num_batches_tracked[...] += 1
+        self._cache.save(shape=x.shape, empty=True)
+        return x.copy()
 
     def backward(self, grad_out: np.ndarray) -> np.ndarray:
         """Input gradient through the normalisation (batch statistics included in training);
@@ -189,8 +211,13 @@ class BatchNorm1d(Module):
         """
         c = self._cache.load()
         if grad_out.shape != c["shape"]:
-            raise ValueError(f"BatchNorm1d grad_out must have shape {c['shape']}, got "
+            raise ValueError(f"{type(self).__name__} grad_out must have shape {c['shape']}, got "
                              f"{grad_out.shape}")
+        if c["empty"]:
+            for p in (self.weight, self.bias):
+                if p is not None:
+                    p.accumulate(np.zeros_like(p.data), owned=True)
+            return np.zeros(c["shape"], dtype=grad_out.dtype)
         w = None if self.weight is None else self.weight.data
         dx, dw, db = batch_norm_backward(channels_last(grad_out), c["xhat"], c["invstd"], w,
                                          c["batch"])
@@ -204,3 +231,28 @@ class BatchNorm1d(Module):
         """The constructor arguments shown inside ``repr(module)``, as torch prints them."""
         return (f"{self.num_features}, eps={self.eps}, momentum={self.momentum}, "
                 f"affine={self.affine}, track_running_stats={self.track_running_stats}")
+
+
+class BatchNorm1d(_BatchNorm):
+    r"""Batch normalisation over (N, C) or (N, C, L) input, as ``torch.nn.BatchNorm1d``.
+
+    Statistics per channel over the N (and L) values; formulas, backward and parameters as in
+    :class:`_BatchNorm`.
+    """
+
+    def _check_input_dim(self, x: np.ndarray) -> None:
+        if x.ndim not in (2, 3):
+            raise ValueError(f"expected 2D or 3D input (got {x.ndim}D input)")
+
+
+class BatchNorm2d(_BatchNorm):
+    r"""Batch normalisation over (N, C, H, W) input, as ``torch.nn.BatchNorm2d``.
+
+    Statistics per channel over the M = N * H * W values of that channel; formulas, backward
+    (``dx = invstd * (dxhat - mean(dxhat) - xhat * mean(dxhat * xhat))`` over those M values)
+    and parameters as in :class:`_BatchNorm`; the running variance uses M / (M - 1).
+    """
+
+    def _check_input_dim(self, x: np.ndarray) -> None:
+        if x.ndim != 4:
+            raise ValueError(f"expected 4D input (got {x.ndim}D input)")

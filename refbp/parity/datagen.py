@@ -22,15 +22,15 @@ tensors             N(0, 1), (n, features, *size)         N(0, 1), (n, *target_s
 
 Images have ``features`` channels and ``extra: {height: 28, width: 28}`` (the defaults): each
 channel is the sum of three Gaussian blobs of random centre, width and sign plus 0.1 N(0, 1)
-pixel noise, so neighbouring pixels are correlated as in real images and max pooling sees
-distinct values (ties are exercised by the op checks, not by the data).
+pixel noise, so neighbouring pixels are correlated as in real images.
 
 Tensors (op checks of layers on any spatial shape) have ``features`` channels and
 ``extra: {size: [H, W]}`` (``[L]`` for 1-D signals; default ``[8, 8]``) and a target of shape
 ``extra["target_shape"]`` (e.g. the layer's output shape).
 
 ``extra`` may also carry ``ignore_index`` and ``ignore_fraction`` for classification targets
-(some targets set to ``ignore_index``) and ``scale`` to multiply X.
+(some targets set to ``ignore_index``), ``scale`` to multiply X and ``round`` to round X to
+that many decimals (after scaling; ties for max pooling).
 """
 
 from __future__ import annotations
@@ -153,6 +153,8 @@ def make_data(spec: DataSpec, dtype: str, seed: int) -> tuple[np.ndarray, np.nda
     rng = stream_rng(seed, Stream.DATA)
     x, y = GENERATORS[spec.kind](rng, spec)
     x = x * float(spec.extra.get("scale", 1.0))
+    if "round" in spec.extra:
+        x = np.round(x, int(spec.extra["round"]))
     if y.dtype.kind == "i" and "ignore_index" in spec.extra:
         frac = float(spec.extra.get("ignore_fraction", 0.25))
         y = np.where(rng.uniform(size=y.shape) < frac, int(spec.extra["ignore_index"]), y)

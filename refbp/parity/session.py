@@ -63,7 +63,8 @@ def _die_with_parent(parent: int) -> None:
         os._exit(1)
 
 
-def _worker_init(parent: int | None = None) -> None:
+def worker_init(parent: int | None = None) -> None:
+    """Initializer of a spawned worker: die with ``parent``, use ``TORCH_THREADS`` threads."""
     import torch
 
     if parent is not None:
@@ -71,7 +72,7 @@ def _worker_init(parent: int | None = None) -> None:
     torch.set_num_threads(TORCH_THREADS)
 
 
-def _stop_workers(pool: ProcessPoolExecutor) -> None:
+def stop_workers(pool: ProcessPoolExecutor) -> None:
     """Kill the workers of ``pool`` at once (on Ctrl-C, SIGTERM or an error in the parent)."""
     processes = list((getattr(pool, "_processes", None) or {}).values())
     pool.shutdown(wait=False, cancel_futures=True)
@@ -120,14 +121,14 @@ def run_scenarios(scenarios: Sequence[Scenario], *, suite: str = "", jobs: int =
 
         ctx = multiprocessing.get_context("spawn")
         pool = ProcessPoolExecutor(max_workers=jobs, mp_context=ctx,
-                                   initializer=_worker_init, initargs=(os.getpid(),))
+                                   initializer=worker_init, initargs=(os.getpid(),))
         try:
             for r in pool.map(_run_one, work, chunksize=4):
                 results.append(r)
                 if bar is not None:
                     bar.update(1)
         except BaseException:
-            _stop_workers(pool)
+            stop_workers(pool)
             raise
         pool.shutdown(wait=True)
     if bar is not None:

@@ -14,6 +14,8 @@ import copy
 from collections.abc import Callable, Iterable
 
 from refbp.parity.scenario import DataSpec, Scenario, Spec
+from refbp.parity.suite_cnn import LENET_DATA, LENET_OPTIMIZERS, lenet
+from refbp.parity.suite_cnn import OPS as CNN_OPS
 from refbp.parity.suite_conv import conv_ops
 from refbp.tolerances import OVERRIDES
 
@@ -76,21 +78,6 @@ LOSSES: list[tuple[str, list[Spec], Spec, DataSpec]] = [
 ]
 
 
-def dropout_ops(dt: str) -> list[Scenario]:
-    """Dropout and Dropout2d in training mode: masks drawn by torch, fed to refbp."""
-    reg = DataSpec("regression", n=16, features=6, outputs=6)
-    return [
-        _op("dropout", [Spec("Dropout", {"p": 0.3})], Spec("MSELoss"), reg, dt,
-            "Dropout(0.3) in training mode, mask drawn by torch and fed to refbp"),
-        _op("dropout-p1", [Spec("Dropout", {"p": 1.0}), Spec("Dropout", {"p": 0.0})],
-            Spec("MSELoss"), reg, dt, "Dropout(1.0) zeroes, Dropout(0.0) keeps everything"),
-        _op("dropout2d", [Spec("Dropout2d", {"p": 0.5}), Spec("Flatten")], Spec("MSELoss"),
-            DataSpec("image_regression", n=6, features=3, outputs=36,
-                     extra={"height": 4, "width": 3}),
-            dt, "Dropout2d(0.5): one mask per (sample, channel) map"),
-    ]
-
-
 def op_scenarios() -> list[Scenario]:
     """Every layer and loss checked once per dtype: outputs and every gradient."""
     out: list[Scenario] = []
@@ -117,7 +104,8 @@ def op_scenarios() -> list[Scenario]:
                         Spec("LayerNorm", {"normalized_shape": 6, "elementwise_affine": False})],
                        Spec("MSELoss"), DataSpec("regression", n=16, features=5, outputs=6), dt,
                        "LayerNorm without weight and bias, after a Linear layer"))
-        out += dropout_ops(dt)
+        out += [_op(name, layers, loss, data, dt, text)
+                for name, layers, loss, data, text in CNN_OPS]
         for name, pre, loss, data in LOSSES:
             out.append(_op(name, pre or [Spec("Identity")], loss, data, dt,
                            f"{loss.describe()} op check"))
@@ -232,6 +220,11 @@ def training_scenarios(dtype: str) -> list[Scenario]:
               scheduler=Spec("OneCycleLR", {"max_lr": 0.1, "total_steps": 20}),
               description="SGD with OneCycleLR (cycles momentum)"),
     ]
+    out += [train(f"lenet-{n}", lenet(), Spec("CrossEntropyLoss"), o, LENET_DATA, dtype,
+                  steps=3, batch_size=8,
+                  description="LeNet-style CNN (Conv2d, BatchNorm2d, ReLU, MaxPool2d, Dropout, "
+                  f"Linear) on synthetic 1x28x28 images, {o.describe()}")
+            for n, o in LENET_OPTIMIZERS]
     return out + teaching_scenarios(dtype)
 
 

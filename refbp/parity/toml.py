@@ -24,6 +24,13 @@ is optional and defaults as in :class:`refbp.parity.scenario.Scenario`)::
 Lists become tuples for optimizer/scheduler arguments (``betas``) and arrays for loss
 arguments (``weight``, ``pos_weight``).
 
+Matrix scenarios: ``seeds = [0, 1, 2]``, ``dtypes = ["float64", "float32"]`` and
+``optimizers = [{ type = "SGD", lr = 0.1 }, { type = "Adam" }]`` (instead of ``seed``,
+``dtype``, ``optimizer``) expand one table into one scenario per combination, named
+``<name>-<optimizer>-s<seed>-<f64|f32>`` with a part for each axis given as a list, in that
+order (``mlp-adam-s1-f32``); the optimizer part is its lower-cased type, numbered when a type
+repeats (``sgd1``, ``sgd2``).
+
 Nothing is coerced: ``steps``, ``seed``, ``batch_size`` and the data sizes must be TOML
 integers (``steps = "10"`` or ``steps = 2.7`` is refused), tolerances finite non-negative
 numbers, and unknown keys (also inside ``data`` and ``tolerance``) are refused; every error
@@ -50,9 +57,10 @@ else:  # pragma: no cover - exercised on Python 3.10 only
 
 _KEYS = {"name", "dtype", "seed", "steps", "batching", "batch_size", "model", "loss",
          "optimizer", "scheduler", "data", "tolerance", "description"}
-_DATA_INT = {"n", "features", "outputs", "d", "ignore_index"}
+_DATA_INT = {"n", "features", "outputs", "d", "ignore_index", "height", "width", "round"}
 _DATA_REAL = {"scale", "ignore_fraction"}
-_DATA_KEYS = {"kind"} | _DATA_INT | _DATA_REAL
+_DATA_SHAPES = {"size", "target_shape"}
+_DATA_KEYS = {"kind"} | _DATA_INT | _DATA_REAL | _DATA_SHAPES
 _TOLERANCE_KEYS = {"normwise", "rtol", "atol"}
 _READ_CHUNK = 1 << 16
 
@@ -114,8 +122,15 @@ def _table(d: dict[str, Any], key: str, where: str, known: set[str]) -> dict[str
 def _data(d: dict[str, Any], where: str) -> DataSpec:
     data = _table(d, "data", where, _DATA_KEYS)
     kind = _expect(data.get("kind", "regression"), (str,), where, "data.kind", "a string")
-    sizes = {k: _integer(data, k, where, None, 1 if k != "ignore_index" else -(2**62),
-                         label=f"data.{k}") for k in sorted(_DATA_INT) if k in data}
+    sizes = {k: _integer(data, k, where, None, -(2**62) if k in ("ignore_index", "round")
+                         else 1, label=f"data.{k}") for k in sorted(_DATA_INT) if k in data}
+    for key in sorted(_DATA_SHAPES & set(data)):
+        value = data[key]
+        if not (isinstance(value, list) and value and all(
+                isinstance(v, int) and not isinstance(v, bool) and v >= 1 for v in value)):
+            raise ScenarioFileError(f"{where}: key 'data.{key}' must be a non-empty list of "
+                                    f"positive integers, got {value!r}")
+        sizes[key] = tuple(value)
     reals = {k: _real(data[k], where, f"data.{k}") for k in sorted(_DATA_REAL) if k in data}
     if "ignore_fraction" in reals and not 0.0 <= reals["ignore_fraction"] <= 1.0:
         raise ScenarioFileError(f"{where}: key 'data.ignore_fraction' must be in [0, 1], got "
@@ -179,6 +194,54 @@ def scenario_from_dict(d: dict[str, Any], where: str) -> Scenario:
         raise ScenarioFileError(f"{where}: {exc}") from exc
 
 
+_MATRIX = (("optimizers", "optimizer"), ("seeds", "seed"), ("dtypes", "dtype"))
+
+
+def _optimizer_labels(optimizers: list[Any]) -> list[str]:
+    types = [str(o.get("type", "")).lower() if isinstance(o, dict) else "" for o in optimizers]
+    seen: dict[str, int] = {}
+    labels = []
+    for t in types:
+        if types.count(t) > 1:
+            seen[t] = seen.get(t, 0) + 1
+            labels.append(f"{t}{seen[t]}")
+        else:
+            labels.append(t)
+    return labels
+
+
+def _label(axis: str, value: Any, optimizer_label: str) -> str:
+    if axis == "optimizers":
+        return optimizer_label
+    if axis == "seeds":
+        return f"s{value}"
+    return {"float64": "f64", "float32": "f32"}.get(str(value), str(value))
+
+
+def expand_matrix(d: dict[str, Any], where: str) -> list[tuple[dict[str, Any], str]]:
+    """One table per combination of its list axes (``optimizers``, ``seeds``, ``dtypes``),
+    each with the ``where`` to name in errors; a table without axes is returned as is."""
+    axes = [(plural, single) for plural, single in _MATRIX if plural in d]
+    if not axes:
+        return [(d, where)]
+    if not isinstance(d.get("name"), str) or not d["name"]:
+        raise ScenarioFileError(f"{where}: missing required key 'name'")
+    for plural, single in axes:
+        if single in d:
+            raise ScenarioFileError(f"{where}: give either {single!r} or {plural!r}, not both")
+        if not isinstance(d[plural], list) or not d[plural]:
+            raise ScenarioFileError(f"{where}: {plural!r} must be a non-empty list")
+    out: list[tuple[dict[str, Any], str]] = [({k: v for k, v in d.items()
+                                               if k not in dict(axes)}, where)]
+    for plural, single in axes:
+        values = d[plural]
+        labels = _optimizer_labels(values) if plural == "optimizers" else [""] * len(values)
+        out = [({**table, single: value, "name": f"{table.get('name', '')}-"
+                 f"{_label(plural, value, label)}"}, f"{w} [{single} {label or value}]")
+               for table, w in out for value, label in zip(values, labels, strict=True)]
+    return out
+
+
 def read_bounded(path: Path, limit: int) -> bytes:
     """The bytes of ``path``, refusing (ScenarioFileError) a file larger than ``limit``.
 
@@ -221,12 +284,13 @@ def load_scenarios(path: str | Path, *, allow_large: bool = False) -> list[Scena
     items = doc.get("scenario")
     if not isinstance(items, list) or not items:
         raise ScenarioFileError(f"scenario file {p} has no [[scenario]] tables")
-    out = []
-    for i, d in enumerate(items):
-        s = scenario_from_dict(d, f"{p}: scenario {i + 1}")
-        if not allow_large:
+    if not all(isinstance(d, dict) for d in items):
+        raise ScenarioFileError(f"scenario file {p}: every [[scenario]] must be a table")
+    out = [scenario_from_dict(table, where) for i, d in enumerate(items)
+           for table, where in expand_matrix(d, f"{p}: scenario {i + 1}")]
+    if not allow_large:
+        for s in out:
             limits.check_scenario(s)
-        out.append(s)
     names = [s.name for s in out]
     dup = sorted({n for n in names if names.count(n) > 1})
     if dup:

@@ -1,0 +1,110 @@
+"""Sweeps: every executor writes the same numbers, an interrupted run resumes to the same
+report, shards merge into the full one."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from refbp.cli import main
+from refbp.parity.session import select
+from refbp.parity.suites import get_suite
+from refbp.parity.sweep import PartStore, run_sweep
+from refbp.report import load_results
+
+pytestmark = pytest.mark.parity
+PICK = "relu or (sgd and mlp)"
+
+
+@pytest.fixture(scope="module")
+def scenarios() -> list:
+    chosen = select(get_suite("quick"), PICK)
+    assert 4 <= len(chosen) <= 16
+    return chosen
+
+
+@pytest.fixture(scope="module")
+def serial(scenarios: list, tmp_path_factory: pytest.TempPathFactory) -> pd.DataFrame:
+    store = PartStore(tmp_path_factory.mktemp("serial"))
+    outcome = run_sweep(scenarios, store=store, suite="quick")
+    assert (outcome.ran, outcome.reused) == (len(scenarios), 0)
+    return outcome.frame
+
+
+class Interrupt(Exception):
+    pass
+
+
+def test_an_interrupted_run_resumes_to_the_same_results(scenarios: list, serial: pd.DataFrame,
+                                                        tmp_path: Path) -> None:
+    store = PartStore(tmp_path / "parts")
+    done = []
+
+    def stop_after_three(n: int) -> None:
+        done.append(n)
+        if sum(done) == 3:
+            raise Interrupt
+
+    with pytest.raises(Interrupt):
+        run_sweep(scenarios, store=store, suite="quick", progress=stop_after_three)
+    assert len(list(store.directory.glob("*.parquet"))) == 3
+    resumed = run_sweep(scenarios, store=store, suite="quick", resume=True)
+    assert (resumed.ran, resumed.reused) == (len(scenarios) - 3, 3)
+    pd.testing.assert_frame_equal(resumed.frame, serial)
+    fresh = run_sweep(scenarios, store=store, suite="quick")  # no --resume: all run again
+    assert (fresh.ran, fresh.reused) == (len(scenarios), 0)
+
+
+def test_process_workers_give_the_same_numbers(scenarios: list, serial: pd.DataFrame,
+                                              tmp_path: Path) -> None:
+    outcome = run_sweep(scenarios, store=PartStore(tmp_path), suite="quick", jobs=2)
+    pd.testing.assert_frame_equal(outcome.frame, serial)
+
+
+def test_a_dask_local_cluster_gives_the_same_numbers(scenarios: list, serial: pd.DataFrame,
+                                                     tmp_path: Path) -> None:
+    pytest.importorskip("distributed")
+    outcome = run_sweep(scenarios, store=PartStore(tmp_path), suite="quick", jobs=2,
+                        executor="dask")
+    pd.testing.assert_frame_equal(outcome.frame, serial)
+
+
+def test_shards_merge_into_the_full_report(tmp_path: Path,
+                                           capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["run", "-q", "-k", PICK, "--out", str(tmp_path / "full")]) == 0
+    for i in (1, 2, 3):
+        assert main(["run", "-q", "-k", PICK, "--shard", f"{i}/3",
+                     "--out", str(tmp_path / f"shard{i}")]) == 0
+    assert main(["merge", "-q", *(str(tmp_path / f"shard{i}") for i in (1, 2, 3)),
+                 "--out", str(tmp_path / "merged")]) == 0
+    full, _ = load_results(tmp_path / "full")
+    merged, prov = load_results(tmp_path / "merged")
+    key = ["scenario", "step", "tensor"]
+    pd.testing.assert_frame_equal(merged.sort_values(key).reset_index(drop=True),
+                                  full.sort_values(key).reset_index(drop=True))
+    assert [m["shard"] for m in prov["merged_from"]] == ["1/3", "2/3", "3/3"]
+    assert main(["merge", str(tmp_path / "shard1"), str(tmp_path / "shard1"),
+                 "--out", str(tmp_path / "dup")]) == 2
+    assert "is in both" in capsys.readouterr().err
+
+
+def test_cli_resume_reuses_finished_scenarios(tmp_path: Path) -> None:
+    out = tmp_path / "rep"
+    store = PartStore(out.parent / f".{out.name}.parts")
+    assert main(["run", "-q", "-k", PICK, "--out", str(out)]) == 0
+    assert not store.directory.exists()  # cleared once the report is written
+    assert main(["run", "-q", "-k", PICK, "--out", str(out), "--resume"]) == 0
+    _, prov = load_results(out)
+    assert "resumed_scenarios" not in prov  # nothing was left to resume
+
+
+@pytest.mark.parametrize(("argv", "message"), [
+    (["--shard", "3/2"], "need 1 <= i <= N"),
+    (["--scheduler", "tcp://127.0.0.1:1"], "--scheduler needs --executor dask"),
+])
+def test_bad_sweep_options_exit_2(argv: list[str], message: str, tmp_path: Path,
+                                  capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["run", "-k", PICK, "--out", str(tmp_path / "x"), *argv]) == 2
+    assert message in capsys.readouterr().err

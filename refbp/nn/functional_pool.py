@@ -1,0 +1,231 @@
+"""Functional core of the pooling layers (no torch): window tables, forward and backward.
+
+Every pooling -- sliding (max / average, with padding, dilation, ceil mode) or adaptive -- is
+described by one *window table* over the flattened spatial plane of the input (``H * W``
+values, or ``L`` for 1-D):
+
+- ``index`` (P, K) int64: flat input position of the k-th element of output window p
+  (clipped to a valid position where the window reaches padding);
+- ``valid`` (P, K) bool: whether that element lies inside the input (padding is not).
+
+Windows are listed in row-major output order and their elements in row-major scan order
+(``kh`` outer, ``kw`` inner), which is the order torch's CPU kernels scan them. The forward
+pass gathers all windows at once (``x[:, index]``, shape (B, P, K)) and reduces over K; the
+backward pass scatters the window gradients back with one ``np.add.at`` (overlapping windows
+add, in torch's order). No Python loop runs over output positions.
+
+Output size along an axis (torch's ``pooling_output_shape``)::
+
+    O = floor((L + 2 p - d (k - 1) - 1 + (s - 1 if ceil_mode else 0)) / s) + 1
+    if ceil_mode and (O - 1) s >= L + p:  O -= 1     (the last window must start inside)
+
+Adaptive pooling window o along an axis of length L with O outputs covers
+``[floor(o L / O), ceil((o + 1) L / O))``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import lru_cache
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class Windows:
+    """A window table (see the module docstring) and the spatial shapes it maps."""
+
+    index: np.ndarray
+    valid: np.ndarray
+    in_shape: tuple[int, ...]
+    out_shape: tuple[int, ...]
+
+    @property
+    def plane(self) -> int:
+        """Number of values in one input plane (H * W, or L)."""
+        return int(np.prod(self.in_shape, dtype=np.int64))
+
+
+def pool_output_size(length: int, k: int, s: int, p: int, d: int, ceil_mode: bool) -> int:
+    """torch's ``pooling_output_shape`` for one axis."""
+    num = length + 2 * p - d * (k - 1) - 1 + (s - 1 if ceil_mode else 0)
+    out = num // s + 1
+    if ceil_mode and (out - 1) * s >= length + p:
+        out -= 1
+    return out
+
+
+def sliding_axis(length: int, k: int, s: int, p: int, d: int,
+                 ceil_mode: bool) -> tuple[np.ndarray, np.ndarray]:
+    """Positions (O, k) of the elements of every window along one axis (may be out of range)."""
+    out = pool_output_size(length, k, s, p, d, ceil_mode)
+    pos = np.arange(max(out, 0))[:, None] * s - p + np.arange(k)[None, :] * d
+    return pos, (pos >= 0) & (pos < length)
+
+
+def adaptive_bounds(length: int, out: int) -> tuple[np.ndarray, np.ndarray]:
+    """Start (floor(o L / O)) and end (ceil((o + 1) L / O)) of every adaptive window."""
+    o = np.arange(out)
+    return (o * length) // out, -((-(o + 1) * length) // out)
+
+
+def adaptive_axis(length: int, out: int) -> tuple[np.ndarray, np.ndarray]:
+    """Positions (O, Kmax) of adaptive windows along one axis; ``valid`` marks the real ones."""
+    start, end = adaptive_bounds(length, out)
+    kmax = int((end - start).max()) if out > 0 else 1
+    pos = start[:, None] + np.arange(kmax)[None, :]
+    return pos, pos < end[:, None]
+
+
+def combine_axes(axes: list[tuple[np.ndarray, np.ndarray]], in_shape: tuple[int, ...]) -> Windows:
+    """The window table of the outer product of per-axis windows (row-major everywhere)."""
+    if len(axes) == 1:
+        pos, valid = axes[0]
+        index, ok = pos, valid
+    else:
+        (ph, vh), (pw, vw) = axes
+        width = in_shape[1]
+        index = ph[:, None, :, None] * width + pw[None, :, None, :]
+        ok = vh[:, None, :, None] & vw[None, :, None, :]
+        index = index.reshape(ph.shape[0] * pw.shape[0], ph.shape[1] * pw.shape[1])
+        ok = ok.reshape(index.shape)
+    plane = int(np.prod(in_shape, dtype=np.int64))
+    index = np.where(ok, np.clip(index, 0, max(plane - 1, 0)), 0).astype(np.int64)
+    for a in (index, ok):
+        a.flags.writeable = False
+    return Windows(index, ok, tuple(in_shape), tuple(p.shape[0] for p, _ in axes))
+
+
+@lru_cache(maxsize=256)
+def sliding_windows(in_shape: tuple[int, ...], kernel: tuple[int, ...], stride: tuple[int, ...],
+                    padding: tuple[int, ...], dilation: tuple[int, ...],
+                    ceil_mode: bool) -> Windows:
+    """The window table of a sliding pooling (max or average) over ``in_shape``."""
+    axes = [sliding_axis(n, k, s, p, d, ceil_mode)
+            for n, k, s, p, d in zip(in_shape, kernel, stride, padding, dilation, strict=True)]
+    return combine_axes(axes, in_shape)
+
+
+@lru_cache(maxsize=256)
+def adaptive_windows(in_shape: tuple[int, ...], out_shape: tuple[int, ...]) -> Windows:
+    """The window table of an adaptive pooling from ``in_shape`` to ``out_shape``."""
+    axes = [adaptive_axis(n, o) for n, o in zip(in_shape, out_shape, strict=True)]
+    return combine_axes(axes, in_shape)
+
+
+def gather(x2: np.ndarray, w: Windows, fill: float) -> np.ndarray:
+    """All windows of ``x2`` (B, plane) as (B, P, K), ``fill`` where a window leaves the input."""
+    vals = x2[:, w.index]
+    if not w.valid.all():
+        vals = np.where(w.valid, vals, x2.dtype.type(fill))
+    return vals
+
+
+def max_forward(x2: np.ndarray, w: Windows) -> tuple[np.ndarray, np.ndarray]:
+    """Window maxima (B, P) and their flat input positions (B, P), routed as torch routes them.
+
+    torch's CPU kernel scans each window in row-major order starting from ``max = -inf`` at
+    the first in-bounds element and replaces on ``v > max or isnan(v)``. Hence: ties go to
+    the *first* maximum; a window with NaN reports its *last* NaN; an all ``-inf`` window
+    reports its first in-bounds element.
+    """
+    vals = gather(x2, w, -np.inf)
+    arg = vals.argmax(axis=-1)
+    if np.isnan(x2).any():
+        nan = np.isnan(vals)
+        last_nan = nan.shape[-1] - 1 - nan[..., ::-1].argmax(axis=-1)
+        arg = np.where(nan.any(axis=-1), last_nan, arg)
+    out = np.take_along_axis(vals, arg[..., None], axis=-1)[..., 0]
+    all_neg_inf = out == -np.inf
+    if all_neg_inf.any():
+        first_valid = np.broadcast_to(w.valid.argmax(axis=-1), arg.shape)
+        arg = np.where(all_neg_inf, first_valid, arg)
+    rows = np.arange(w.index.shape[0])
+    return out, w.index[rows[None, :], arg]
+
+
+def scatter(values: np.ndarray, positions: np.ndarray, plane: int, dtype: np.dtype) -> np.ndarray:
+    """Add ``values`` (B, ...) into a zero (B, plane) array at ``positions`` (B, ...) per row.
+
+    ``np.add.at`` adds one value at a time, in the dtype, in row-major order of ``values``:
+    output window by output window, which is the order of torch's CPU backward kernels, so
+    overlapping windows accumulate with the same roundings.
+    """
+    b = values.shape[0]
+    flat = (np.arange(b).reshape((b,) + (1,) * (positions.ndim - 1)) * plane + positions)
+    out = np.zeros(b * plane, dtype=dtype)
+    np.add.at(out, flat.ravel(), values.ravel().astype(dtype, copy=False))
+    return out.reshape(b, plane)
+
+
+def max_backward(g2: np.ndarray, positions: np.ndarray, plane: int) -> np.ndarray:
+    """Gradient of the window maxima: each output gradient goes to its argmax (adds up)."""
+    return scatter(g2, positions, plane, g2.dtype)
+
+
+def sliding_divisor(in_shape: tuple[int, ...], kernel: tuple[int, ...],
+                    stride: tuple[int, ...], padding: tuple[int, ...], ceil_mode: bool,
+                    count_include_pad: bool, divisor_override: int | None) -> np.ndarray:
+    """The divisor (P,) of every average window, as torch's CPU kernel forms it.
+
+    Per axis, window ``[a, b)`` with ``a = o s - p``: ``pool = min(a + k, L + p) - a`` counts
+    padding but not the ceil-mode overhang, ``n = min(b, L) - max(a, 0)`` counts input only.
+    The divisor is ``divisor_override``, else the product of ``pool`` (count_include_pad) or
+    of ``n``.
+    """
+    pools, counts = [], []
+    for n, k, s, p in zip(in_shape, kernel, stride, padding, strict=True):
+        out = pool_output_size(n, k, s, p, 1, ceil_mode)
+        a = np.arange(out) * s - p
+        b = np.minimum(a + k, n + p)
+        pools.append(b - a)
+        counts.append(np.minimum(b, n) - np.maximum(a, 0))
+    valid_count = _outer(counts)
+    if divisor_override is not None:
+        div = np.full(valid_count.shape, divisor_override, dtype=np.int64)
+    else:
+        div = _outer(pools) if count_include_pad else valid_count
+    return np.where(valid_count > 0, div, 0)
+
+
+def adaptive_divisor(in_shape: tuple[int, ...], out_shape: tuple[int, ...]) -> np.ndarray:
+    """Per-axis window lengths (P, naxes) of an adaptive average (torch divides by each)."""
+    lengths = []
+    for n, o in zip(in_shape, out_shape, strict=True):
+        start, end = adaptive_bounds(n, o)
+        lengths.append(end - start)
+    grids = np.meshgrid(*lengths, indexing="ij")
+    return np.stack([g.ravel() for g in grids], axis=-1)
+
+
+def _outer(factors: list[np.ndarray]) -> np.ndarray:
+    out = factors[0]
+    for f in factors[1:]:
+        out = np.multiply.outer(out, f)
+    return out.ravel()
+
+
+def divide(sums: np.ndarray, divisor: np.ndarray) -> np.ndarray:
+    """``sums / divisor`` with the divisor (P,) or (P, naxes) applied in turn, in the sums'
+    dtype; a window without input elements (divisor 0) gives 0, as torch skips it."""
+    dt = sums.dtype.type
+    div = divisor if divisor.ndim == 2 else divisor[:, None]
+    out = sums
+    empty = (div == 0).any(axis=-1)
+    safe = np.where(div == 0, 1, div)
+    for j in range(div.shape[1]):
+        out = out / safe[:, j].astype(dt)
+    return np.where(empty, dt(0), out) if empty.any() else out
+
+
+def avg_forward(x2: np.ndarray, w: Windows, divisor: np.ndarray) -> np.ndarray:
+    """Window sums (zero padding) divided as torch divides them: (B, P)."""
+    return divide(gather(x2, w, 0.0).sum(axis=-1), divisor)
+
+
+def avg_backward(g2: np.ndarray, w: Windows, divisor: np.ndarray) -> np.ndarray:
+    """Every in-bounds window element receives ``g / divisor`` of its window (adds up)."""
+    share = divide(g2, divisor)
+    spread = np.where(w.valid, share[..., None], g2.dtype.type(0))
+    positions = np.broadcast_to(w.index, spread.shape)
+    return scatter(spread, positions, w.plane, g2.dtype)

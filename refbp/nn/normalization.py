@@ -1,0 +1,255 @@
+r"""``GroupNorm`` and ``InstanceNorm2d`` with torch's semantics (no torch).
+
+Both normalise groups of values of each sample with their own mean and biased variance, and
+share the batch-norm core of :mod:`refbp.nn.batchnorm`: the values of x (N, C, *S) are viewed
+as columns, one column per normalised group (the M values of ``C / G`` channels x S for
+GroupNorm, the M = prod(S) values of one channel for InstanceNorm), so that::
+
+    xhat = (x - mean) / sqrt(var + eps)                         per column
+    dx   = invstd * (dxhat - mean(dxhat) - xhat * mean(dxhat * xhat))
+
+is exactly the batch-norm forward and backward (``normalize``, ``normalize_backward``). The
+affine part is per *channel*: ``y = xhat * weight[c] + bias[c]``, ``dxhat = g * weight[c]``,
+``dweight[c] = sum(g * xhat)`` and ``dbias[c] = sum(g)`` over all samples and positions of c.
+"""
+
+from __future__ import annotations
+
+import warnings
+from typing import Any
+
+import numpy as np
+
+from refbp._checks import FLOAT_DTYPES, as_float_array
+from refbp.nn.batchnorm import batch_stats, normalize, normalize_backward, update_running
+from refbp.nn.module import Cache, Module, Parameter
+
+
+def _dtype(dtype: Any) -> np.dtype:
+    dt = np.dtype(np.float64 if dtype is None else dtype)
+    if dt not in FLOAT_DTYPES:
+        raise TypeError(f"dtype must be float32 or float64, got {dt}")
+    return dt
+
+
+def group_columns(x: np.ndarray, groups: int) -> np.ndarray:
+    """(N, C, *S) as an (M, N * groups) view: one column per normalised group."""
+    return x.reshape(x.shape[0] * groups, -1).T
+
+
+def from_columns(cols: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
+    """Inverse of :func:`group_columns`."""
+    return np.ascontiguousarray(cols.T).reshape(shape)
+
+
+def channel_view(v: np.ndarray, ndim: int) -> np.ndarray:
+    """A per-channel vector (C,) shaped to broadcast over (N, C, *S)."""
+    return v.reshape((-1,) + (1,) * (ndim - 2))
+
+
+def affine_forward(xhat: np.ndarray, weight: Parameter | None,
+                   bias: Parameter | None) -> np.ndarray:
+    """``xhat * weight[c] + bias[c]`` (either may be absent)."""
+    y = xhat if weight is None else xhat * channel_view(weight.data, xhat.ndim)
+    return y if bias is None else y + channel_view(bias.data, xhat.ndim)
+
+
+def affine_backward(g: np.ndarray, xhat: np.ndarray, weight: Parameter | None,
+                    bias: Parameter | None) -> np.ndarray:
+    """Accumulate ``dweight``/``dbias`` (sums over every axis but the channel) and return
+    ``dxhat = g * weight[c]``."""
+    axes = (0,) + tuple(range(2, g.ndim))
+    if weight is not None:
+        weight.accumulate((g * xhat).sum(axis=axes), owned=True)
+    if bias is not None:
+        bias.accumulate(g.sum(axis=axes), owned=True)
+    return g if weight is None else g * channel_view(weight.data, g.ndim)
+
+
+def _affine_params(module: Module, n: int, affine: bool, bias: bool, dt: np.dtype) -> None:
+    module.weight = Parameter(np.ones(n, dtype=dt)) if affine else None
+    module.bias = Parameter(np.zeros(n, dtype=dt)) if affine and bias else None
+
+
+class GroupNorm(Module):
+    r"""Group normalisation, as ``torch.nn.GroupNorm``.
+
+    The C channels are split into ``num_groups`` groups of C / G consecutive channels; each
+    sample's group (M = C / G * prod(S) values) is normalised with its own mean and biased
+    variance, then scaled and shifted per channel (formulas and backward in the module
+    docstring). No running statistics: training and eval mode compute the same thing.
+
+    Parameters
+    ----------
+    num_groups : int
+        G; must divide ``num_channels``.
+    num_channels : int
+        C.
+    eps : float, default 1e-5
+    affine : bool, default True
+        Learn per-channel ``weight`` (ones) and ``bias`` (zeros).
+    bias : bool, default True (keyword-only, as in torch 2.13)
+    dtype : float32 or float64, default float64
+
+    Shapes
+    ------
+    x : (N, C, *) ; y : same.
+    """
+
+    def __init__(self, num_groups: int, num_channels: int, eps: float = 1e-5,
+                 affine: bool = True, *, bias: bool = True, dtype: Any = None) -> None:
+        super().__init__()
+        if num_groups == 0 or num_channels % num_groups != 0:
+            raise ValueError(f"num_channels ({num_channels}) must be divisible by num_groups "
+                             f"({num_groups})")
+        dt = _dtype(dtype)
+        self.num_groups = int(num_groups)
+        self.num_channels = int(num_channels)
+        self.eps = eps
+        self.affine = affine
+        _affine_params(self, num_channels, affine, bias, dt)
+        self._cache = Cache("GroupNorm")
+
+    def forward(self, x: Any) -> np.ndarray:
+        """Normalise each sample's groups, then the per-channel affine map; caches xhat."""
+        x = as_float_array(x, "GroupNorm input")
+        if x.ndim < 2:
+            raise ValueError(f"Expected at least 2 dimensions for input tensor but received "
+                             f"{x.ndim}")
+        if x.shape[1] % self.num_groups != 0:
+            raise ValueError("Expected number of channels in input to be divisible by "
+                             f"num_groups, but got input of shape {list(x.shape)} and "
+                             f"num_groups={self.num_groups}")
+        if self.affine and x.shape[1] != self.num_channels:
+            raise ValueError(f"GroupNorm input must have {self.num_channels} channels "
+                             f"(dimension 1), got shape {x.shape}")
+        cols = group_columns(x, self.num_groups)
+        mean, var = batch_stats(cols)
+        xhat_cols, invstd = normalize(cols, mean, var, self.eps)
+        xhat = from_columns(xhat_cols, x.shape)
+        self._cache.save(xhat=xhat, invstd=invstd)
+        return affine_forward(xhat, self.weight, self.bias)
+
+    def backward(self, grad_out: np.ndarray) -> np.ndarray:
+        """d loss / d x (per-group normalisation backward); accumulates weight/bias grads."""
+        c = self._cache.load()
+        xhat = c["xhat"]
+        if grad_out.shape != xhat.shape:
+            raise ValueError(f"GroupNorm grad_out must have shape {xhat.shape}, got "
+                             f"{grad_out.shape}")
+        dxhat = affine_backward(grad_out, xhat, self.weight, self.bias)
+        g = self.num_groups
+        dx = normalize_backward(group_columns(dxhat, g), group_columns(xhat, g), c["invstd"])
+        return from_columns(dx, xhat.shape)
+
+    def extra_repr(self) -> str:
+        """torch's repr arguments."""
+        return f"{self.num_groups}, {self.num_channels}, eps={self.eps}, affine={self.affine}"
+
+
+class InstanceNorm2d(Module):
+    r"""Instance normalisation of (N, C, H, W) or (C, H, W) input, as ``torch.nn.InstanceNorm2d``.
+
+    Each (sample, channel) map of M = H * W values is normalised with its own mean and biased
+    variance (formulas and backward in the module docstring), then the optional per-channel
+    affine map.
+
+    Running statistics (``track_running_stats=True``), as torch's ``instance_norm``: the
+    buffers are repeated per sample, each copy is updated like batch norm's,
+    ``r = (1 - momentum) r + momentum * stat`` with the map's mean and *unbiased* variance
+    (M / (M - 1)), and the buffer becomes the average of the N copies. Eval mode then uses them
+    (``dx = g * weight * invstd``). ``momentum=None`` is passed to torch's kernel as 0: the
+    running statistics never move (and ``num_batches_tracked`` is never incremented).
+
+    Parameters
+    ----------
+    num_features : int
+        C (only checked when ``affine``; otherwise a mismatch warns, as in torch).
+    eps : float, default 1e-5
+    momentum : float or None, default 0.1
+    affine : bool, default False
+    track_running_stats : bool, default False
+    bias : bool, default True (keyword-only)
+    dtype : float32 or float64, default float64
+    """
+
+    def __init__(self, num_features: int, eps: float = 1e-5, momentum: float | None = 0.1,
+                 affine: bool = False, track_running_stats: bool = False, *, bias: bool = True,
+                 dtype: Any = None) -> None:
+        super().__init__()
+        dt = _dtype(dtype)
+        self.num_features = int(num_features)
+        self.eps = eps
+        self.momentum = momentum
+        self.affine = affine
+        self.track_running_stats = track_running_stats
+        _affine_params(self, num_features, affine, bias, dt)
+        stats = track_running_stats
+        self.register_buffer("running_mean", np.zeros(num_features, dt) if stats else None)
+        self.register_buffer("running_var", np.ones(num_features, dt) if stats else None)
+        self.register_buffer("num_batches_tracked",
+                             np.zeros((), dtype=np.int64) if stats else None)
+        self._cache = Cache("InstanceNorm2d")
+
+    def _check(self, x: np.ndarray) -> None:
+        if x.ndim not in (3, 4):
+            raise ValueError(f"expected 3D or 4D input (got {x.ndim}D input)")
+        dim = x.ndim - 3
+        if x.shape[dim] != self.num_features:
+            if self.affine:
+                raise ValueError(f"expected input's size at dim={dim} to match num_features "
+                                 f"({self.num_features}), but got: {x.shape[dim]}.")
+            warnings.warn(f"input's size at dim={dim} does not match num_features. You can "
+                          "silence this warning by not passing in num_features, which is not "
+                          "used because affine=False", UserWarning, stacklevel=3)
+
+    def forward(self, x: Any) -> np.ndarray:
+        """Normalise every (sample, channel) map; update or use running statistics."""
+        x = as_float_array(x, "InstanceNorm2d input")
+        self._check(x)
+        x4 = x if x.ndim == 4 else x[None]
+        n, c = x4.shape[:2]
+        cols = group_columns(x4, c)
+        use_input = self.training or self.running_mean is None
+        if use_input:
+            if cols.shape[0] <= 1:
+                raise ValueError("Expected more than 1 spatial element when training, got "
+                                 f"input size {x.shape}")
+            mean, var = batch_stats(cols)
+            if self.running_mean is not None:
+                self._update_running(mean, var, n, cols.shape[0])
+        else:
+            mean, var = np.tile(self.running_mean, n), np.tile(self.running_var, n)
+        xhat_cols, invstd = normalize(cols, mean, var, self.eps)
+        xhat = from_columns(xhat_cols, x4.shape)
+        self._cache.save(xhat=xhat, invstd=invstd, input_stats=use_input, shape=x.shape)
+        return affine_forward(xhat, self.weight, self.bias).reshape(x.shape)
+
+    def _update_running(self, mean: np.ndarray, var: np.ndarray, n: int, count: int) -> None:
+        """torch's update: per-sample copies of the buffers, updated, then averaged."""
+        rm, rv = np.tile(self.running_mean, n), np.tile(self.running_var, n)
+        factor = 0.0 if self.momentum is None else float(self.momentum)
+        update_running(rm, rv, mean, var, count, factor)
+        self.running_mean[...] = rm.reshape(n, -1).mean(axis=0)
+        self.running_var[...] = rv.reshape(n, -1).mean(axis=0)
+
+    def backward(self, grad_out: np.ndarray) -> np.ndarray:
+        """d loss / d x; accumulates weight/bias gradients when affine."""
+        c = self._cache.load()
+        xhat = c["xhat"]
+        if grad_out.shape != c["shape"]:
+            raise ValueError(f"InstanceNorm2d grad_out must have shape {c['shape']}, got "
+                             f"{grad_out.shape}")
+        dxhat = affine_backward(grad_out.reshape(xhat.shape), xhat, self.weight, self.bias)
+        g = xhat.shape[1]
+        dxhat_cols = group_columns(dxhat, g)
+        if c["input_stats"]:
+            dx = normalize_backward(dxhat_cols, group_columns(xhat, g), c["invstd"])
+        else:
+            dx = dxhat_cols * c["invstd"]
+        return from_columns(dx, xhat.shape).reshape(c["shape"])
+
+    def extra_repr(self) -> str:
+        """torch's repr arguments."""
+        return (f"{self.num_features}, eps={self.eps}, momentum={self.momentum}, "
+                f"affine={self.affine}, track_running_stats={self.track_running_stats}")
