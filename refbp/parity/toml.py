@@ -151,8 +151,11 @@ def _tolerance(d: dict[str, Any], where: str) -> dict[str, float]:
 
 
 def _where(d: dict[str, Any], where: str) -> str:
+    """``where`` with the scenario's name (a matrix expansion already labels its axes)."""
     name = d.get("name")
-    return f"{where} ({printable(name)!r})" if isinstance(name, str) else where
+    if not isinstance(name, str) or where.endswith("]"):
+        return where
+    return f"{where} ({printable(name)!r})"
 
 
 def scenario_from_dict(d: dict[str, Any], where: str) -> Scenario:
