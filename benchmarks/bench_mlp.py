@@ -10,14 +10,13 @@ from __future__ import annotations
 
 import argparse
 import statistics
-import time
 from collections.abc import Callable
 
 import numpy as np
 import torch
+from _steps import timeit, training_steps
 
-from refbp import nn, optim
-from refbp.mirror import as_tensor, to_torch
+from refbp import nn
 
 SIZES = (784, 256, 256, 10)
 
@@ -30,33 +29,11 @@ def build(dtype: str) -> tuple[Callable[[], None], Callable[[], None]]:
         if i < len(SIZES) - 2:
             layers.append(nn.ReLU())
     model = nn.Sequential(*layers)
-    tmodel = to_torch(model)
     x = rng.standard_normal((128, SIZES[0])).astype(dtype)
     y = rng.integers(0, SIZES[-1], size=128)
-    loss = nn.CrossEntropyLoss()
-    opt = optim.SGD(list(model.parameters()), lr=0.01)
-    tloss = torch.nn.CrossEntropyLoss()
-    topt = torch.optim.SGD(tmodel.parameters(), lr=0.01)
-    xt, yt = as_tensor(x), as_tensor(y)
-
-    def refbp_step() -> None:
-        opt.zero_grad()
-        loss(model(x), y)
-        model.backward(loss.backward(), input_grad=False)  # x needs no gradient, as in torch
-        opt.step()
-
-    def torch_step() -> None:
-        topt.zero_grad()
-        tloss(tmodel(xt), yt).backward()
-        topt.step()
-
-    return refbp_step, torch_step
-
-
-def timeit(fn: Callable[[], None]) -> float:
-    t0 = time.perf_counter()
-    fn()
-    return time.perf_counter() - t0
+    # x needs no gradient, as in torch
+    return training_steps(model, x, y, nn.CrossEntropyLoss(), torch.nn.CrossEntropyLoss(),
+                          input_grad=False)
 
 
 def main() -> None:

@@ -124,3 +124,22 @@ def test_harness_feeds_torch_masks_to_refbp_every_step() -> None:
     side.close()
     assert not np.array_equal(seen[0], seen[1])  # a fresh mask every step
     assert not trial.torch_model[2]._forward_pre_hooks  # hooks removed
+
+
+def test_assert_parity_on_a_users_cnn_with_dropout() -> None:
+    """A user's torch CNN with Dropout2d and Dropout trains in step with refbp: the masks its
+    stock modules draw are fed to refbp at every step."""
+    from refbp.testing import assert_parity, parity_table
+
+    tnn = torch.nn
+    model = tnn.Sequential(tnn.Conv2d(1, 4, 3), tnn.BatchNorm2d(4), tnn.ReLU(),
+                           tnn.Dropout2d(0.3), tnn.MaxPool2d(2), tnn.Flatten(),
+                           tnn.Dropout(0.5), tnn.Linear(4 * 3 * 3, 3))
+    x = np.random.default_rng(0).standard_normal((12, 1, 8, 8))
+    y = np.random.default_rng(1).integers(0, 3, 12)
+    kw: dict[str, Any] = {"loss": tnn.CrossEntropyLoss(), "optimizer": ("Adam", {"lr": 0.01}),
+                          "steps": 3, "batch_size": 4}
+    assert_parity(model, x, y, **kw)
+    table = parity_table(model, x, y, **kw)
+    grads = table[table["tensor"] == "grad:7.weight"]
+    assert len(grads) == 3 and (grads["normwise"] < 1e-12).all()

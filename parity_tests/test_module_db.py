@@ -136,6 +136,8 @@ def _numpy(v: Any) -> Any:
 def _leaf(v: Any) -> Any:
     if isinstance(v, torch.Tensor):
         return v.detach().clone().requires_grad_(v.requires_grad)
+    if isinstance(v, list | tuple):  # a state pair such as LSTM's (h_0, c_0)
+        return type(v)(_leaf(x) for x in v)
     return v
 
 
@@ -143,8 +145,30 @@ def _as_tuple(v: Any) -> tuple[Any, ...]:
     return tuple(v) if isinstance(v, tuple | list) else (v,)
 
 
+def _leaves(v: Any) -> list[Any]:
+    """The leaves of nested tuples/lists (an LSTM's ``(output, (h_n, c_n))``), depth first."""
+    if isinstance(v, tuple | list):
+        return [leaf for x in v for leaf in _leaves(x)]
+    return [v]
+
+
+def _upstream(t: Any, rng: np.random.Generator) -> Any:
+    """A seeded standard-normal gradient for a floating-point output, in its nested layout
+    (a pair for LSTM's ``(h_n, c_n)``); ``None`` for an output that has none."""
+    if isinstance(t, tuple | list):
+        return tuple(_upstream(x, rng) for x in t)
+    if isinstance(t, torch.Tensor) and t.is_floating_point():
+        return rng.standard_normal(tuple(t.shape))
+    return None
+
+
 def run_case(case: DbCase) -> dict[str, Discrepancy]:
-    """Forward and backward on both sides; the discrepancy of every compared tensor."""
+    """Forward and backward on both sides; the discrepancy of every compared tensor.
+
+    Outputs and inputs may be nested (an LSTM's ``(output, (h_n, c_n))`` and ``(input,
+    (h_0, c_0))``): every leaf is compared, ``output``, ``output1``, ... and ``grad_input``,
+    ``grad_input1``, ... in depth-first order.
+    """
     tmodule, mi = build(case)
     rmodule: Module = from_torch(tmodule)
     # torch's forward argument names (input, target) are passed by position to refbp
@@ -161,25 +185,27 @@ def run_case(case: DbCase) -> dict[str, Discrepancy]:
         routs = _as_tuple(rmodule(*rargs, **rkwargs))
     rng = np.random.default_rng(0)
     # an output may be None (MultiheadAttention's weights with need_weights=False)
-    grads = [rng.standard_normal(tuple(t.shape))
-             if isinstance(t, torch.Tensor) and t.is_floating_point() else None for t in touts]
-    pairs = [(t, torch.from_numpy(g)) for t, g in zip(touts, grads, strict=True)
+    grads = [_upstream(t, rng) for t in touts]
+    pairs = [(t, torch.from_numpy(g)) for t, g in zip(_leaves(touts), _leaves(grads),
+                                                       strict=True)
              if g is not None and t.requires_grad]
     if pairs:
         torch.autograd.backward([t for t, _ in pairs], [g for _, g in pairs])
     float_grads = [g for g in grads if g is not None]
-    # several outputs: one upstream gradient per output, as backward's arguments
+    # several outputs: one upstream gradient per output (nested like it), as backward's
+    # arguments
     rgrad_in = rmodule.backward(*float_grads)
 
     out: dict[str, Discrepancy] = {}
-    for k, (r, t) in enumerate(zip(routs, touts, strict=True)):
+    for k, (r, t) in enumerate(zip(_leaves(routs), _leaves(touts), strict=True)):
         if t is None or r is None:
             assert r is None and t is None, f"{case.id}: output {k} is None on one side only"
             continue
         out[f"output{k or ''}"] = discrepancy(np.asarray(r), _numpy(t), TOL)
-    # a module with several inputs (query, key, value) returns a tuple of input gradients
-    rgrads = rgrad_in if isinstance(rgrad_in, tuple) else (rgrad_in,)
-    for k, (first, mine) in enumerate(zip(targs, rgrads, strict=False)):
+    # a module with several inputs (query, key, value; input, hx) returns a tuple of input
+    # gradients, nested like the inputs
+    rgrads = _leaves(rgrad_in) if isinstance(rgrad_in, tuple) else [rgrad_in]
+    for k, (first, mine) in enumerate(zip(_leaves(targs), rgrads, strict=False)):
         if isinstance(first, torch.Tensor) and first.requires_grad and first.grad is not None:
             out[f"grad_input{k or ''}"] = discrepancy(np.asarray(mine), _numpy(first.grad), TOL)
     rparams = dict(rmodule.named_parameters())
@@ -283,7 +309,8 @@ def test_covers_the_layers_refbp_already_had() -> None:
                        "ConvTranspose1d", "ConvTranspose2d", "LayerNorm", "MultiheadAttention",
                        "TransformerEncoderLayer", "TransformerEncoder", "MaxPool1d", "MaxPool2d",
                        "AvgPool1d", "AvgPool2d", "AdaptiveAvgPool1d", "AdaptiveAvgPool2d",
-                       "AdaptiveMaxPool2d", "BatchNorm2d", "GroupNorm", "InstanceNorm2d"}
+                       "AdaptiveMaxPool2d", "BatchNorm2d", "GroupNorm", "InstanceNorm2d", "RNN",
+                       "LSTM", "GRU", "RNNCell", "LSTMCell", "GRUCell", "Embedding"}
 
 
 if __name__ == "__main__":

@@ -190,8 +190,11 @@ BAD: list[tuple[str, dict[str, Any], type, str]] = [
      r"^torch_model must be a torch\.nn\.Module, got str$"),
     ("list-inputs", {"inputs": X.tolist()}, TypeError,
      r"^inputs must be a NumPy array or a torch\.Tensor, got list$"),
-    ("int-inputs", {"inputs": np.ones((12, 4), dtype=np.int64)}, TypeError,
-     r"^inputs must be a floating-point array, got dtype int64$"),
+    ("bool-inputs", {"inputs": np.ones((12, 4), dtype=bool)}, TypeError,
+     r"^inputs must be a floating-point array, got dtype bool$"),
+    # integer inputs are token indices (for an Embedding); a Linear model cannot take them
+    ("int-inputs", {"inputs": np.ones((12, 4), dtype=np.int64)}, ValueError,
+     r"^torch_model cannot be applied to inputs of shape \(12, 4\) \(int64\): "),
     ("bool-targets", {"targets": np.ones(12, dtype=bool)}, TypeError,
      r"^targets must be a floating-point array or integer class indices, got dtype bool$"),
     ("empty-batch", {"inputs": np.ones((0, 4)), "targets": np.ones(0, dtype=np.int64)},

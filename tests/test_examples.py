@@ -17,13 +17,14 @@ import pytest
 from refbp import nn
 from refbp.examples import EXAMPLES, get_example, run_example
 from refbp.examples import chain_rule as cr
+from refbp.examples import conv_im2col as ci
 from refbp.examples import gd_variants as gv
 from refbp.examples import graph_apples as ga
 from refbp.examples import line_gd as lg
 from refbp.examples import linear_regression as lr
 from refbp.examples import sigmoid_ce as sc
 from refbp.metrics import discrepancy
-from refbp.tolerances import tolerance_for
+from refbp.tolerances import GRADCHECK_RTOL, tolerance_for
 
 TOL = tolerance_for(np.float64)
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
@@ -46,9 +47,9 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Run]:
 
 
 # -- registry -------------------------------------------------------------------------------
-def test_registry_lists_the_six_examples() -> None:
+def test_registry_lists_the_examples() -> None:
     assert list(EXAMPLES) == ["line_gd", "chain_rule", "sigmoid_ce", "graph_apples",
-                              "gd_variants", "linear_regression"]
+                              "gd_variants", "linear_regression", "conv_im2col", "bptt"]
     for name, spec in EXAMPLES.items():
         assert spec.name == name and spec.figures and spec.title
 
@@ -230,6 +231,31 @@ def test_linear_regression_matches_least_squares(runs: dict[str, Run]) -> None:
     assert any(ln.startswith("closed form a = ") for ln in lines)
 
 
+# -- conv_im2col ----------------------------------------------------------------------------
+def test_conv_im2col_by_hand(runs: dict[str, Run]) -> None:
+    r, lines, _ = runs["conv_im2col"]
+    p = ci.params()
+    w, b, g = p["W"][:, 0], p["b"], p["G"]
+    x = ci.X[0, 0]
+    # column (p, q) of cols is the window at (p, q); y is each filter's dot product with it
+    np.testing.assert_array_equal(r["cols"][:, 3], x[1:4, 1:4].ravel())
+    for o in range(2):
+        for pq in range(4):
+            pp, qq = divmod(pq, 2)
+            win = x[pp:pp + 3, qq:qq + 3]
+            assert r["y"][o, pp, qq] == np.sum(w[o] * win) + b[o]
+    # dL/dW[o] sums G[o, (p, q)] times the window at (p, q)
+    windows = [x[pp:pp + 3, qq:qq + 3] for pp in range(2) for qq in range(2)]
+    expected_dw = sum(g[:, pq, None, None] * windows[pq] for pq in range(4))
+    np.testing.assert_array_equal(r["dL_dW"][:, 0], expected_dw)
+    np.testing.assert_array_equal(r["dL_db"], g.sum(axis=1))
+    # a corner pixel is in one window only: its gradient is one term
+    assert r["dL_dx"][0, 0] == w[0, 0, 0] * g[0, 0] + w[1, 0, 0] * g[1, 0]
+    assert r["dL_dx"][3, 3] == w[0, 2, 2] * g[0, 3] + w[1, 2, 2] * g[1, 3]
+    assert r["fd_passed"] and r["layer_max_abs_diff"] == 0.0
+    assert any(ln.startswith("col2im adds each column back") for ln in lines)
+
+
 def test_numpy_side_runs_without_torch(tmp_path: Path) -> None:
     code = ("import sys; sys.modules['torch'] = None\n"
             "from refbp.examples import run_example\n"
@@ -239,3 +265,18 @@ def test_numpy_side_runs_without_torch(tmp_path: Path) -> None:
                           cwd=Path(__file__).resolve().parents[1], timeout=120, check=False)
     assert done.returncode == 0, done.stderr
     assert float(done.stdout) == pytest.approx(1.2093019543, rel=TOL.rtol)
+
+
+# -- bptt -----------------------------------------------------------------------------------
+def test_bptt_sums_one_term_per_step_and_matches_the_rnn_layer(runs: dict[str, Run]) -> None:
+    r, lines, _ = runs["bptt"]
+    for name in ("dL_dW_xh", "dL_dW_hh"):
+        np.testing.assert_array_equal(r[name], r[name + ".step1"] + r[name + ".step2"])
+    np.testing.assert_array_equal(r["dL_db"], r["dL_da1"] + r["dL_da2"])
+    # tanh' = 1 - tanh^2 at each step, and dL/dh1 = W_hh^T dL/da2
+    d = discrepancy(r["dL_da2"], r["dL_dh2"] * (1 - np.tanh(r["a2"]) ** 2), TOL)
+    assert d.passed, str(d)
+    assert r["fd_max_rel_err"] <= GRADCHECK_RTOL
+    assert r["rnn_layer_max_abs_diff"] <= TOL.atol
+    assert r["loss"] == pytest.approx(0.5 * (r["y"][0] - 0.5) ** 2, rel=TOL.rtol)
+    assert any(line.startswith("  dL_dW_hh = dL_da1 h_0^T + dL_da2 h_1^T") for line in lines)

@@ -114,7 +114,7 @@ class SoftmaxDiagonal(Softmax):
         return grad * y * (1 - y)
 
 
-_BN_SWITCHES = {
+_BN_SWITCHES: dict[str, dict[str, Any]] = {
     "batchnorm_keras_momentum": {"keras": True},
     "batchnorm_biased_running_var": {"var_mode": "biased"},
     "batchnorm_running_var_plus_eps": {"var_mode": "unbiased_eps"},

@@ -44,7 +44,8 @@ def add_subcommands(subparsers: Any) -> None:
             name, help=f"check your own from-scratch {what} against torch and name the "
             "convention it follows (exit 0 on match, 1 otherwise, 3 when conventions could "
             "not be tested)",
-            description=f"Run your {what} (USER_SPEC = path/to/file.py:ClassName) and torch's "
+            description=f"Run your {what} (USER_SPEC = path/to/file.py:Name or "
+            "package.module:Name, as written) and torch's "
             "on the same deterministic problem in float64; if they disagree, run every "
             "catalogued convention of that family and report which one your code follows, "
             "with the first step and tensor where it leaves torch's behaviour.")

@@ -183,15 +183,15 @@ def exec_definitions(path: Path, module: types.ModuleType) -> list[str]:
                      "loaded only its imports and definitions")
     failed: dict[str, list[str]] = {}
     for stmt in kept:
-        exc = _run_statement(stmt, vars(module), path)
-        missing = _missing_module(exc) if exc is not None else None
+        err = _run_statement(stmt, vars(module), path)
+        missing = _missing_module(err) if err is not None else None
         if missing is not None:
             holder = _find_holder(missing, [path.parent, Path.cwd()])
             if holder is not None:
                 _add_path(holder)
-                exc = _run_statement(stmt, vars(module), path)
-        if exc is not None:
-            failed.setdefault(f"{type(exc).__name__}: {exc}", []).append(str(stmt.lineno))
+                err = _run_statement(stmt, vars(module), path)
+        if err is not None:
+            failed.setdefault(f"{type(err).__name__}: {err}", []).append(str(stmt.lineno))
     notes += [f"{path.name} line{'s' if len(lines) > 1 else ''} {', '.join(lines)} failed at "
               f"import ({why}); refbp loaded the file without {'them' if len(lines) > 1 else 'it'}"
               for why, lines in failed.items()]

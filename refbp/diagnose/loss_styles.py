@@ -62,6 +62,8 @@ class UserLoss:
         self.one_hot = False
         self.reduce: str | None = None
         self.functional = inspect.isfunction(obj)
+        self.value_fn: Any
+        self.grad_fn: Any
         if self.functional:
             self.value_fn, self.grad_fn = obj, None
         else:

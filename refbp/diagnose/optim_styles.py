@@ -191,17 +191,17 @@ def _layerwise(drv: OptimizerDriver, obj: Any, values: Arrays) -> None:
     if weight is None:
         raise UserCodeError(f"{drv.name}.update_params(layer) reads {', '.join(reads)}; "
                             "expected a weight/gradient pair such as weights/dweights")
-    layers = {}
+    layers: dict[str, Any] = {}
+    where: dict[str, tuple[Any, str]] = {}
     for n, v in values.items():
         lname, _, kind = n.rpartition(".")
-        attr = weight if kind == "weight" else bias
-        if attr is None:
+        found = weight if kind == "weight" else bias
+        if found is None:
             raise UserCodeError(f"{drv.name}.update_params(layer) reads no bias (it reads "
                                 f"{', '.join(reads)})")
         layer = layers.setdefault(lname, type("Layer", (), {})())
-        setattr(layer, attr, np.array(v))
-    where = {n: (layers[n.rpartition(".")[0]], weight if n.endswith("weight") else bias)
-             for n in values}
+        setattr(layer, found, np.array(v))
+        where[n] = (layer, found)
 
     def run(grads: Arrays, k: int) -> None:
         for n, g in grads.items():
@@ -219,7 +219,8 @@ def _layerwise(drv: OptimizerDriver, obj: Any, values: Arrays) -> None:
     drv.read = lambda: {n: getattr(layer, attr) for n, (layer, attr) in where.items()}
     drv.targets = [obj]
     drv.notes.append(f"{drv.name}.update_params(layer) driven on layers with "
-                     f"{weight}/{pairs[weight]}" + (f", {bias}/{pairs[bias]}" if bias else ""))
+                     f"{weight}/{pairs[weight]}"
+                     + (f", {bias}/{pairs[bias]}" if bias is not None else ""))
 
 
 def _step_style(drv: OptimizerDriver, obj: Any, holders: dict[str, GradArray]) -> None:

@@ -13,6 +13,8 @@ sigmoid_ce          a sigmoid network with cross-entropy, forward and backward p
 graph_apples        the apple / orange computational graphs (``refbp.graph``), both directions
 gd_variants         batch vs stochastic vs mini-batch gradient descent (MSE and cross-entropy)
 linear_regression   y = a x + b on the SSE loss, compared with least squares
+conv_im2col         a 2-D convolution and its backward as im2col + one matrix product
+bptt                backpropagation through time: a two-step RNN unrolled, every gradient
 ==================  ===========================================================================
 """
 
@@ -22,7 +24,9 @@ from pathlib import Path
 from typing import Any
 
 from refbp.examples import (
+    bptt,
     chain_rule,
+    conv_im2col,
     gd_variants,
     graph_apples,
     line_gd,
@@ -35,7 +39,8 @@ __all__ = ["EXAMPLES", "ExampleSpec", "get_example", "run_example"]
 
 EXAMPLES: dict[str, ExampleSpec] = {
     m.SPEC.name: m.SPEC
-    for m in (line_gd, chain_rule, sigmoid_ce, graph_apples, gd_variants, linear_regression)
+    for m in (line_gd, chain_rule, sigmoid_ce, graph_apples, gd_variants, linear_regression,
+              conv_im2col, bptt)
 }
 
 

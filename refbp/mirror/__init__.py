@@ -18,12 +18,13 @@ from refbp.mirror.modules import (
     to_torch,
 )
 from refbp.mirror.oracle import as_tensor, compare_loss, compare_module, to_numpy
+from refbp.mirror.sequence import RNNOutputTorch
 from refbp.versions import warn_if_unvalidated
 
 warn_if_unvalidated(torch.__version__)
 
 __all__ = [
-    "Converter", "SSELossTorch", "as_tensor", "compare_loss", "compare_module", "from_torch",
-    "register_attention_converters", "register_converter", "supported_types", "to_numpy",
-    "to_torch",
+    "Converter", "RNNOutputTorch", "SSELossTorch", "as_tensor", "compare_loss",
+    "compare_module", "from_torch", "register_attention_converters", "register_converter",
+    "supported_types", "to_numpy", "to_torch",
 ]

@@ -43,28 +43,65 @@ def _upstream(shape: tuple[int, ...], dtype: np.dtype, grad_out: Any, seed: int)
     return np.random.default_rng(seed).standard_normal(shape).astype(dtype)
 
 
-def compare_module(module: Module, x: Any, *, grad_out: Any = None, seed: int = 0,
+def _leaves(tree: Any, name: str) -> list[tuple[str, Any]]:
+    """``(name, leaf)`` of a nested tuple (``name.0``, ``name.1.0``, ...); ``None`` skipped."""
+    if isinstance(tree, tuple | list):
+        return [kv for i, t in enumerate(tree) for kv in _leaves(t, f"{name}.{i}")]
+    return [] if tree is None else [(name, tree)]
+
+
+def _map(tree: Any, fn: Any) -> Any:
+    if isinstance(tree, tuple | list):
+        return tuple(_map(t, fn) for t in tree)
+    return None if tree is None else fn(tree)
+
+
+def _upstream_tree(y: Any, dtype: np.dtype, grad_out: Any, seed: int) -> Any:
+    if not isinstance(y, tuple):
+        return _upstream(np.shape(y), dtype, grad_out, seed)
+    rng = np.random.default_rng(seed)
+    return _map(y, lambda a: rng.standard_normal(np.shape(a)).astype(dtype))
+
+
+def compare_module(module: Module, x: Any, *extra: Any, grad_out: Any = None, seed: int = 0,
                    tol: Tolerance | None = None) -> dict[str, Discrepancy]:
     """Compare output, input gradient and parameter gradients of ``module`` with torch.
 
     Keys: ``"output"``, ``"grad_input"``, ``"grad:<parameter name>"``. ``module`` itself is not
     modified (a copy runs).
+
+    ``extra`` are further forward arguments (an initial state ``hx``, possibly a tuple such as
+    LSTM's ``(h_0, c_0)``); their gradients are keys ``"grad_input.1"``, ``"grad_input.1.0"``...
+    A tuple output (``(output, h_n)``) is compared leaf by leaf (``"output.0"``,
+    ``"output.1.0"``, ...) with a seeded upstream gradient per leaf, and refbp's ``backward``
+    receives the gradients in the same tuple layout. Integer inputs (token indices) get no
+    gradient.
     """
     m = copy.deepcopy(module)
     m.zero_grad()
     x = np.asarray(x)
-    tol = tol or tolerance_for(x.dtype)
+    dtype = x.dtype if x.dtype.kind == "f" else _param_dtype(m)
+    tol = tol or tolerance_for(dtype)
     t = to_torch(m)
-    y = m(x)
-    g = _upstream(np.shape(y), x.dtype, grad_out, seed)
-    gx = m.backward(g)
-    xt = as_tensor(x, requires_grad=True)
-    yt = t(xt)
-    yt.backward(as_tensor(g))
-    out = {
-        "output": discrepancy(y, to_numpy(yt), tol),
-        "grad_input": discrepancy(gx, to_numpy(xt.grad), tol),
-    }
+    y = m(x, *extra)
+    g = _upstream_tree(y, dtype, grad_out, seed)
+    grads = m.backward(g)
+    refbp_in = grads if extra else (grads,)
+    wants = x.dtype.kind == "f"
+    xt = as_tensor(x, requires_grad=wants)
+    extra_t = [_map(e, lambda a: as_tensor(a, requires_grad=True)) for e in extra]
+    yt = t(xt, *extra_t)
+    mine_out, theirs_out = _leaves(y, "output"), _leaves(yt, "output")
+    torch.autograd.backward([v for _, v in theirs_out],
+                            [as_tensor(v) for _, v in _leaves(g, "output")])
+    out = {n: discrepancy(a, to_numpy(b), tol)
+           for (n, a), (_, b) in zip(mine_out, theirs_out, strict=True)}
+    torch_in = _leaves((xt if wants else None, *extra_t), "grad_input")
+    for (name, a), (_, b) in zip(_leaves((refbp_in[0] if wants else None, *refbp_in[1:]),
+                                         "grad_input"), torch_in, strict=True):
+        out[name] = discrepancy(a, to_numpy(b.grad), tol)
+    if "grad_input.0" in out:
+        out["grad_input"] = out.pop("grad_input.0")
     tparams = dict(t.named_parameters())
     for name, p in m.named_parameters():
         tg = tparams[name].grad
@@ -72,6 +109,12 @@ def compare_module(module: Module, x: Any, *, grad_out: Any = None, seed: int = 
         mine = np.zeros_like(p.data) if p.grad is None else p.grad
         out[f"grad:{name}"] = discrepancy(mine, ref, tol)
     return out
+
+
+def _param_dtype(m: Module) -> np.dtype:
+    for p in m.parameters():
+        return p.dtype
+    return np.dtype(np.float64)
 
 
 def compare_loss(loss: Module, input: Any, target: Any, *, grad_out: Any = None, seed: int = 0,

@@ -21,7 +21,9 @@ import torch
 
 from refbp import graph as rgraph
 from refbp.examples import (
+    bptt,
     chain_rule,
+    conv_im2col,
     gd_variants,
     get_example,
     graph_apples,
@@ -206,10 +208,62 @@ def _gd_variants() -> Result:
     return r
 
 
+def _conv_im2col() -> Result:
+    p = conv_im2col.params()
+    x, w, b = _leaf(conv_im2col.X), _leaf(p["W"]), _leaf(p["b"])
+    g = _const(p["G"])
+    y = torch.nn.functional.conv2d(x, w, b)
+    y.backward(g.reshape(1, 2, 2, 2))
+    cols = torch.nn.functional.unfold(_const(conv_im2col.X), conv_im2col.K)[0].requires_grad_()
+    (w.detach().reshape(2, -1) @ cols).backward(g)
+    return {"cols": to_numpy(cols), "y": to_numpy(y)[0], "dL_dW": to_numpy(w.grad),
+            "dL_db": to_numpy(b.grad), "dL_dcols": to_numpy(cols.grad),
+            "dL_dx": to_numpy(x.grad)[0, 0]}
+
+
+def _bptt_forward(w: dict[str, torch.Tensor], x: torch.Tensor, untied: bool
+                  ) -> dict[str, torch.Tensor]:
+    """The two steps with torch ops; ``untied``: step t uses its own copy ``W_xh.step<t>``."""
+    def at(name: str, step: int) -> torch.Tensor:
+        return w[f"{name}.step{step}"] if untied else w[name]
+
+    f: dict[str, torch.Tensor] = {}
+    h = w["h0"]
+    for step in (1, 2):
+        f[f"a{step}"] = at("W_xh", step) @ x[step - 1] + at("W_hh", step) @ h + w["b"]
+        h = f[f"h{step}"] = torch.tanh(f[f"a{step}"])
+    f["y"] = w["W_hy"] @ h + w["c"]
+    f["loss"] = 0.5 * ((f["y"] - bptt.TARGET) ** 2).sum()
+    return f
+
+
+def _bptt() -> Result:
+    p = bptt.params()
+    w = {k: _leaf(v) for k, v in p.items()}
+    x = _leaf(bptt.X)
+    f = _bptt_forward(w, x, untied=False)
+    for k in ("a1", "h1", "a2", "h2", "y"):
+        f[k].retain_grad()
+    f["loss"].backward()
+    r: Result = {k: to_numpy(v) for k, v in f.items()}
+    r.update({f"dL_d{k}": to_numpy(f[k].grad) for k in ("y", "a1", "h1", "a2", "h2")})
+    r.update({f"dL_d{k}": to_numpy(w[k].grad) for k in bptt.PARAMS})
+    r["dL_dx1"], r["dL_dx2"] = to_numpy(x.grad)  # type: ignore[arg-type]
+    untied = {k: _leaf(v) for k, v in p.items()}
+    for k in ("W_xh", "W_hh"):
+        for step in (1, 2):
+            untied[f"{k}.step{step}"] = _leaf(p[k])
+    _bptt_forward(untied, _const(bptt.X), untied=True)["loss"].backward()
+    for k in ("W_xh", "W_hh"):
+        for step in (1, 2):
+            r[f"dL_d{k}.step{step}"] = to_numpy(untied[f"{k}.step{step}"].grad)
+    return r
+
+
 _TORCH_RUNS: dict[str, Callable[[], Result]] = {
     "line_gd": _line_gd, "chain_rule": _chain_rule, "sigmoid_ce": _sigmoid_ce,
     "graph_apples": _graph_apples, "gd_variants": _gd_variants,
-    "linear_regression": _linear_regression,
+    "linear_regression": _linear_regression, "conv_im2col": _conv_im2col, "bptt": _bptt,
 }
 
 

@@ -22,6 +22,7 @@ from refbp.nn.batchnorm import BatchNorm1d, BatchNorm2d
 from refbp.nn.container import Sequential
 from refbp.nn.conv import Conv1d, Conv2d, ConvTranspose1d, ConvTranspose2d
 from refbp.nn.dropout import Dropout, Dropout2d
+from refbp.nn.embedding import Embedding
 from refbp.nn.layernorm import LayerNorm
 from refbp.nn.linear import Flatten, Identity, Linear
 from refbp.nn.loss import (
@@ -39,6 +40,9 @@ from refbp.nn.loss import (
 from refbp.nn.module import Module, Parameter
 from refbp.nn.normalization import GroupNorm, InstanceNorm2d
 from refbp.nn.pooling import AvgPool1d, AvgPool2d, MaxPool1d, MaxPool2d
+from refbp.nn.rnn import GRU, LSTM, RNN, RNNBase
+from refbp.nn.rnn_cell import GRUCell, LSTMCell, RNNCell, RNNCellBase
+from refbp.nn.sequence import RNNOutput
 from refbp.nn.transformer import TransformerEncoder, TransformerEncoderLayer
 from refbp.nn.unflatten import Unflatten
 
@@ -46,7 +50,9 @@ __all__ = [
     "AdaptiveAvgPool1d", "AdaptiveAvgPool2d", "AdaptiveMaxPool2d", "AvgPool1d", "AvgPool2d",
     "MaxPool1d", "MaxPool2d", "Unflatten", "BatchNorm2d", "GroupNorm", "InstanceNorm2d",
     "BCELoss", "BCEWithLogitsLoss", "BatchNorm1d", "Conv1d", "Conv2d", "ConvTranspose1d",
-    "ConvTranspose2d", "CrossEntropyLoss", "Dropout", "Dropout2d", "ELU", "Flatten", "GELU",
+    "ConvTranspose2d", "CrossEntropyLoss", "Dropout", "Dropout2d", "ELU", "Embedding", "Flatten",
+    "GELU", "GRU", "GRUCell", "LSTM", "LSTMCell", "RNN", "RNNBase", "RNNCell", "RNNCellBase",
+    "RNNOutput",
     "HuberLoss", "Identity", "L1Loss", "LeakyReLU", "Linear", "LogSoftmax", "Loss", "MSELoss",
     "Module",
     "AttentionProbe", "LayerNorm", "MultiheadAttention", "SDPAProbe", "TransformerEncoder",

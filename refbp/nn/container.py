@@ -7,8 +7,12 @@ from typing import Any
 
 import numpy as np
 
+from refbp.nn.conv import _ConvBase
 from refbp.nn.linear import Linear
 from refbp.nn.module import Module
+
+# layers whose backward can skip the input gradient (``backward(g, input_grad=False)``)
+SKIPS_INPUT_GRAD = (Linear, _ConvBase)
 
 
 class Sequential(Module):
@@ -54,13 +58,13 @@ class Sequential(Module):
         """Backward through the layers in reverse; returns dL/d input.
 
         With ``input_grad=False`` the first layer may skip computing the input gradient (a
-        ``Linear`` does; ``None`` is then returned), as torch does for data that does not
-        require grad. Parameter gradients are accumulated either way.
+        ``Linear`` or a convolution does; ``None`` is then returned), as torch does for data
+        that does not require grad. Parameter gradients are accumulated either way.
         """
         mods = list(self._modules.values())
         for i, m in enumerate(reversed(mods)):
             first = i == len(mods) - 1
-            if first and not input_grad and isinstance(m, (Sequential, Linear)):
+            if first and not input_grad and isinstance(m, (Sequential, *SKIPS_INPUT_GRAD)):
                 return m.backward(grad_out, input_grad=False)
             grad_out = m.backward(grad_out)
         return grad_out

@@ -252,6 +252,15 @@ class _Conv(_ConvBase):
     border copies are added back onto the pixels they copied).
     """
 
+    def __init__(self, in_channels: int, out_channels: int, kernel_size: IntOrTuple,
+                 stride: IntOrTuple = 1, padding: IntOrTuple | str = 0,
+                 dilation: IntOrTuple = 1, groups: int = 1, bias: bool = True,
+                 padding_mode: str = "zeros", *, dtype: Any = None,
+                 generator: np.random.Generator | None = None) -> None:
+        """torch's ``Conv{1,2}d`` signature (``dtype``, ``generator``: see ``Linear``)."""
+        super().__init__(in_channels, out_channels, kernel_size, stride, padding, dilation,
+                         groups, bias, padding_mode, 0, dtype, generator)
+
     def forward(self, x: Any) -> np.ndarray:
         x4, in_shape = self._prepare(x)
         geo, pad = self._geometry(), self._pad4()
@@ -291,6 +300,15 @@ class _ConvTranspose(_ConvBase):
 
     _transposed = True
 
+    def __init__(self, in_channels: int, out_channels: int, kernel_size: IntOrTuple,
+                 stride: IntOrTuple = 1, padding: IntOrTuple = 0,
+                 output_padding: IntOrTuple = 0, groups: int = 1, bias: bool = True,
+                 dilation: IntOrTuple = 1, padding_mode: str = "zeros", *, dtype: Any = None,
+                 generator: np.random.Generator | None = None) -> None:
+        """torch's ``ConvTranspose{1,2}d`` signature (argument order as torch)."""
+        super().__init__(in_channels, out_channels, kernel_size, stride, padding, dilation,
+                         groups, bias, padding_mode, output_padding, dtype, generator)
+
     def forward(self, x: Any) -> np.ndarray:
         x4, in_shape = self._prepare(x)
         geo = self._geometry()
@@ -324,14 +342,6 @@ class Conv1d(_Conv):
 
     _nd = 1
 
-    def __init__(self, in_channels: int, out_channels: int, kernel_size: IntOrTuple,
-                 stride: IntOrTuple = 1, padding: IntOrTuple | str = 0,
-                 dilation: IntOrTuple = 1, groups: int = 1, bias: bool = True,
-                 padding_mode: str = "zeros", *, dtype: Any = None,
-                 generator: np.random.Generator | None = None) -> None:
-        super().__init__(in_channels, out_channels, kernel_size, stride, padding, dilation,
-                         groups, bias, padding_mode, 0, dtype, generator)
-
 
 class Conv2d(_Conv):
     """2-D convolution, as ``torch.nn.Conv2d``; input (N, C_in, H, W) or (C_in, H, W).
@@ -339,14 +349,6 @@ class Conv2d(_Conv):
     weight: (C_out, C_in/groups, kh, kw); bias: (C_out,). ``groups == C_in`` is depthwise.
     See :class:`_Conv` for the formulas.
     """
-
-    def __init__(self, in_channels: int, out_channels: int, kernel_size: IntOrTuple,
-                 stride: IntOrTuple = 1, padding: IntOrTuple | str = 0,
-                 dilation: IntOrTuple = 1, groups: int = 1, bias: bool = True,
-                 padding_mode: str = "zeros", *, dtype: Any = None,
-                 generator: np.random.Generator | None = None) -> None:
-        super().__init__(in_channels, out_channels, kernel_size, stride, padding, dilation,
-                         groups, bias, padding_mode, 0, dtype, generator)
 
 
 class ConvTranspose1d(_ConvTranspose):
@@ -357,25 +359,9 @@ class ConvTranspose1d(_ConvTranspose):
 
     _nd = 1
 
-    def __init__(self, in_channels: int, out_channels: int, kernel_size: IntOrTuple,
-                 stride: IntOrTuple = 1, padding: IntOrTuple = 0,
-                 output_padding: IntOrTuple = 0, groups: int = 1, bias: bool = True,
-                 dilation: IntOrTuple = 1, padding_mode: str = "zeros", *, dtype: Any = None,
-                 generator: np.random.Generator | None = None) -> None:
-        super().__init__(in_channels, out_channels, kernel_size, stride, padding, dilation,
-                         groups, bias, padding_mode, output_padding, dtype, generator)
-
 
 class ConvTranspose2d(_ConvTranspose):
     """2-D transposed convolution, as ``torch.nn.ConvTranspose2d``; input (N, C_in, H, W).
 
     weight: (C_in, C_out/groups, kh, kw); bias: (C_out,). See :class:`_ConvTranspose`.
     """
-
-    def __init__(self, in_channels: int, out_channels: int, kernel_size: IntOrTuple,
-                 stride: IntOrTuple = 1, padding: IntOrTuple = 0,
-                 output_padding: IntOrTuple = 0, groups: int = 1, bias: bool = True,
-                 dilation: IntOrTuple = 1, padding_mode: str = "zeros", *, dtype: Any = None,
-                 generator: np.random.Generator | None = None) -> None:
-        super().__init__(in_channels, out_channels, kernel_size, stride, padding, dilation,
-                         groups, bias, padding_mode, output_padding, dtype, generator)

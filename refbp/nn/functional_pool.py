@@ -10,9 +10,10 @@ values, or ``L`` for 1-D):
 
 Windows are listed in row-major output order and their elements in row-major scan order
 (``kh`` outer, ``kw`` inner), which is the order torch's CPU kernels scan them. The forward
-pass gathers all windows at once (``x[:, index]``, shape (B, P, K)) and reduces over K; the
-backward pass scatters the window gradients back with one ``np.add.at`` (overlapping windows
-add, in torch's order). No Python loop runs over output positions.
+pass runs one vectorised step per window element k (``x[:, index[:, k]]`` for all windows
+and samples at once), reducing in scan order as torch's kernels do; the backward pass
+scatters the window gradients back with one ``np.add.at`` (overlapping windows add, in
+torch's order). No Python loop runs over output positions.
 
 Output size along an axis (torch's ``pooling_output_shape``)::
 
@@ -113,35 +114,41 @@ def adaptive_windows(in_shape: tuple[int, ...], out_shape: tuple[int, ...]) -> W
     return combine_axes(axes, in_shape)
 
 
-def gather(x2: np.ndarray, w: Windows, fill: float) -> np.ndarray:
-    """All windows of ``x2`` (B, plane) as (B, P, K), ``fill`` where a window leaves the input."""
-    vals = x2[:, w.index]
-    if not w.valid.all():
-        vals = np.where(w.valid, vals, x2.dtype.type(fill))
-    return vals
+SCAN_MAX = 32  # average windows up to this size are summed element by element, in scan order
+
+
+def window_column(x2: np.ndarray, w: Windows, j: int) -> tuple[np.ndarray, np.ndarray | None]:
+    """Element j (scan order) of every window of ``x2`` (B, plane): (B, P) values, and the
+    (P,) validity mask when some windows reach padding there (else None)."""
+    vals = np.take(x2, w.index[:, j], axis=1)
+    valid = w.valid[:, j]
+    return vals, (None if valid.all() else valid)
 
 
 def max_forward(x2: np.ndarray, w: Windows) -> tuple[np.ndarray, np.ndarray]:
     """Window maxima (B, P) and their flat input positions (B, P), routed as torch routes them.
 
-    torch's CPU kernel scans each window in row-major order starting from ``max = -inf`` at
-    the first in-bounds element and replaces on ``v > max or isnan(v)``. Hence: ties go to
-    the *first* maximum; a window with NaN reports its *last* NaN; an all ``-inf`` window
-    reports its first in-bounds element.
+    Done as torch's CPU kernel does it: start from ``max = -inf`` at the first in-bounds
+    element and scan the window in row-major order, replacing where ``v > max or isnan(v)``
+    (one vectorised pass per window element, over all windows at once). Hence ties go to the
+    *first* maximum, a window with NaN reports its *last* NaN, an all ``-inf`` window its first
+    in-bounds element.
     """
-    vals = gather(x2, w, -np.inf)
-    arg = vals.argmax(axis=-1)
-    if np.isnan(x2).any():
-        nan = np.isnan(vals)
-        last_nan = nan.shape[-1] - 1 - nan[..., ::-1].argmax(axis=-1)
-        arg = np.where(nan.any(axis=-1), last_nan, arg)
-    out = np.take_along_axis(vals, arg[..., None], axis=-1)[..., 0]
-    all_neg_inf = out == -np.inf
-    if all_neg_inf.any():
-        first_valid = np.broadcast_to(w.valid.argmax(axis=-1), arg.shape)
-        arg = np.where(all_neg_inf, first_valid, arg)
-    rows = np.arange(w.index.shape[0])
-    return out, w.index[rows[None, :], arg]
+    b, (p, k) = x2.shape[0], w.index.shape
+    best = np.full((b, p), -np.inf, dtype=x2.dtype)
+    first = w.index[np.arange(p), w.valid.argmax(axis=1)]
+    pos = np.repeat(first[None, :], b, axis=0)
+    check_nan = bool(np.isnan(x2).any())
+    for j in range(k):
+        vals, valid = window_column(x2, w, j)
+        upd = vals > best
+        if check_nan:
+            upd |= np.isnan(vals)
+        if valid is not None:
+            upd &= valid
+        np.copyto(best, vals, where=upd)
+        np.copyto(pos, np.broadcast_to(w.index[:, j], pos.shape), where=upd)
+    return best, pos
 
 
 def scatter(values: np.ndarray, positions: np.ndarray, plane: int, dtype: np.dtype) -> np.ndarray:
@@ -219,8 +226,27 @@ def divide(sums: np.ndarray, divisor: np.ndarray) -> np.ndarray:
 
 
 def avg_forward(x2: np.ndarray, w: Windows, divisor: np.ndarray) -> np.ndarray:
-    """Window sums (zero padding) divided as torch divides them: (B, P)."""
-    return divide(gather(x2, w, 0.0).sum(axis=-1), divisor)
+    """Window sums divided as torch divides them: (B, P).
+
+    Windows of up to ``SCAN_MAX`` elements are summed in scan order in the input dtype, one
+    element at a time, as torch's CPU kernel sums them (padding skipped); larger windows
+    (a global average) are gathered whole and reduced by NumPy's pairwise sum, as torch's
+    global average is a ``mean`` reduction of its own order.
+    """
+    b, (p, k) = x2.shape[0], w.index.shape
+    if k > SCAN_MAX:
+        vals = np.take(x2, w.index, axis=1)
+        if not w.valid.all():
+            vals = np.where(w.valid, vals, x2.dtype.type(0))
+        return divide(vals.sum(axis=-1), divisor)
+    acc = np.zeros((b, p), dtype=x2.dtype)
+    for j in range(k):
+        vals, valid = window_column(x2, w, j)
+        if valid is None:
+            acc += vals
+        else:
+            np.add(acc, vals, out=acc, where=valid)
+    return divide(acc, divisor)
 
 
 def avg_backward(g2: np.ndarray, w: Windows, divisor: np.ndarray) -> np.ndarray:

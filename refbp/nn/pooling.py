@@ -1,7 +1,7 @@
 r"""Pooling layers with torch's names, arguments, defaults and errors (no torch).
 
 ``MaxPool1d/2d``, ``AvgPool1d/2d``, ``AdaptiveAvgPool1d/2d``, ``AdaptiveMaxPool2d``. The
-math lives in :mod:`refbp.nn.functional_pool` (window tables, gather, scatter); 1-D layers run
+math lives in :mod:`refbp.nn.functional_pool` (window tables, scan, scatter); 1-D layers run
 as 2-D with a unit height, as torch does.
 
 Forward and backward, for a window :math:`W_p` of output p (input positions, padding excluded):

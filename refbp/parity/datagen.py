@@ -14,6 +14,11 @@ soft_targets        N(0, 1), (n, features)                softmax of N(0, 1) row
 probabilities       U(0, 1) with exact 0 and 1, (n, f)    U(0, 1) with exact 0 and 1, (n, f)
 extreme             0, +-1e-8, +-1, +-30, +-1e4 mixed     N(0, 1), (n, features)
 classification_kd   N(0, 1), (n, outputs, d)              int64 (n, d); ``extra: {d: 5}``
+sequence            N(0, 1), (n, seq_len, features)       per step: X_t W + noise, (n, L, out);
+                                                          last: of the time mean, (n, outputs)
+tokens              int64 in [0, features), (n, seq_len)  class: argmax(counts W + noise), (n,);
+                                                          per step: running mean of random
+                                                          token vectors, (n, L, outputs)
 images              smooth blobs, (n, features, H, W)     argmax(flat(X) W + noise), int64 (n,)
 image_regression    smooth blobs, (n, features, H, W)     flat(X) W + 0.1 noise, (n, outputs)
 tensors             N(0, 1), (n, features, *size)         N(0, 1), (n, *target_shape) or
@@ -27,6 +32,11 @@ pixel noise, so neighbouring pixels are correlated as in real images.
 Tensors (op checks of layers on any spatial shape) have ``features`` channels and
 ``extra: {size: [H, W]}`` (``[L]`` for 1-D signals; default ``[8, 8]``) and a target of shape
 ``extra["target_shape"]`` (e.g. the layer's output shape).
+
+Sequence kinds read ``extra: {seq_len: 8, target: "last" | "steps"}`` (defaults 8 and
+"last"). ``tokens`` are integer token ids (``features`` is the vocabulary size): they stay
+int64 in every dtype, they feed an ``Embedding``, and the harness computes no input gradient
+for them.
 
 ``extra`` may also carry ``ignore_index`` and ``ignore_fraction`` for classification targets
 (some targets set to ``ignore_index``), ``scale`` to multiply X and ``round`` to round X to
@@ -99,6 +109,36 @@ def _classification_kd(rng: np.random.Generator, s: DataSpec) -> tuple[np.ndarra
     return x, y
 
 
+def _seq_len(s: DataSpec) -> int:
+    return int(s.extra.get("seq_len", 8))
+
+
+def _per_step(s: DataSpec) -> bool:
+    target = s.extra.get("target", "last")
+    if target not in ("last", "steps"):
+        raise ValueError(f"sequence target must be 'last' or 'steps', got {target!r}")
+    return target == "steps"
+
+
+def _sequence(rng: np.random.Generator, s: DataSpec) -> tuple[np.ndarray, np.ndarray]:
+    x = rng.standard_normal((s.n, _seq_len(s), s.features))
+    w = rng.standard_normal((s.features, s.outputs))
+    if _per_step(s):
+        return x, x @ w + 0.1 * rng.standard_normal(x.shape[:2] + (s.outputs,))
+    return x, x.mean(axis=1) @ w + 0.1 * rng.standard_normal((s.n, s.outputs))
+
+
+def _tokens(rng: np.random.Generator, s: DataSpec) -> tuple[np.ndarray, np.ndarray]:
+    x = rng.integers(0, s.features, size=(s.n, _seq_len(s)), dtype=np.int64)
+    if _per_step(s):
+        vectors = rng.standard_normal((s.features, s.outputs))[x]
+        steps = np.arange(1, x.shape[1] + 1)[None, :, None]
+        return x, np.cumsum(vectors, axis=1) / steps
+    counts = np.stack([np.bincount(row, minlength=s.features) for row in x]).astype(float)
+    y = np.argmax(_linear_target(rng, counts, s.outputs), axis=1).astype(np.int64)
+    return x, y
+
+
 def _blob_images(rng: np.random.Generator, s: DataSpec) -> np.ndarray:
     h, w = int(s.extra.get("height", 28)), int(s.extra.get("width", 28))
     yy, xx = np.meshgrid(np.arange(h), np.arange(w), indexing="ij")
@@ -137,6 +177,8 @@ GENERATORS: dict[str, Callable[[np.random.Generator, DataSpec],
     "probabilities": _probabilities,
     "extreme": _extreme,
     "classification_kd": _classification_kd,
+    "sequence": _sequence,
+    "tokens": _tokens,
     "images": _images,
     "image_regression": _image_regression,
     "tensors": _tensors,
@@ -144,7 +186,8 @@ GENERATORS: dict[str, Callable[[np.random.Generator, DataSpec],
 
 
 def make_data(spec: DataSpec, dtype: str, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """Generate ``(X, Y)`` for a scenario: X in ``dtype``, Y float in ``dtype`` or int64."""
+    """Generate ``(X, Y)`` for a scenario: X in ``dtype`` (int64 token ids stay int64),
+    Y float in ``dtype`` or int64."""
     if spec.kind not in GENERATORS:
         raise ValueError(f"unknown data kind {spec.kind!r}; known: {sorted(GENERATORS)}")
     if spec.n < 1 or spec.features < 1 or spec.outputs < 1:
@@ -152,11 +195,13 @@ def make_data(spec: DataSpec, dtype: str, seed: int) -> tuple[np.ndarray, np.nda
                          f"features={spec.features}, outputs={spec.outputs}")
     rng = stream_rng(seed, Stream.DATA)
     x, y = GENERATORS[spec.kind](rng, spec)
-    x = x * float(spec.extra.get("scale", 1.0))
-    if "round" in spec.extra:
-        x = np.round(x, int(spec.extra["round"]))
+    if x.dtype.kind == "f":
+        x = x * float(spec.extra.get("scale", 1.0))
+        if "round" in spec.extra:
+            x = np.round(x, int(spec.extra["round"]))
+        x = x.astype(dtype)
     if y.dtype.kind == "i" and "ignore_index" in spec.extra:
         frac = float(spec.extra.get("ignore_fraction", 0.25))
         y = np.where(rng.uniform(size=y.shape) < frac, int(spec.extra["ignore_index"]), y)
     y = y.astype(dtype) if y.dtype.kind == "f" else y
-    return x.astype(dtype), y
+    return x, y

@@ -13,6 +13,7 @@ from __future__ import annotations
 import copy
 from collections.abc import Callable, Iterable
 
+from refbp.parity import suite_sequence
 from refbp.parity.scenario import DataSpec, Scenario, Spec
 from refbp.parity.suite_cnn import LENET_DATA, LENET_OPTIMIZERS, lenet
 from refbp.parity.suite_cnn import OPS as CNN_OPS
@@ -110,6 +111,8 @@ def op_scenarios() -> list[Scenario]:
             out.append(_op(name, pre or [Spec("Identity")], loss, data, dt,
                            f"{loss.describe()} op check"))
         for name, layers, loss, data, text in conv_ops():
+            out.append(_op(name, layers, loss, data, dt, text))
+        for name, layers, loss, data, text in suite_sequence.OPS:
             out.append(_op(name, layers, loss, data, dt, text))
     return out
 
@@ -220,6 +223,8 @@ def training_scenarios(dtype: str) -> list[Scenario]:
               scheduler=Spec("OneCycleLR", {"max_lr": 0.1, "total_steps": 20}),
               description="SGD with OneCycleLR (cycles momentum)"),
     ]
+    out += [train(name, model, loss, opt, data, dtype, steps=5, description=text)
+            for name, model, loss, opt, data, text in suite_sequence.TRAINING]
     out += [train(f"lenet-{n}", lenet(), Spec("CrossEntropyLoss"), o, LENET_DATA, dtype,
                   steps=3, batch_size=8,
                   description="LeNet-style CNN (Conv2d, BatchNorm2d, ReLU, MaxPool2d, Dropout, "

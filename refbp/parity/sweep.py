@@ -31,6 +31,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import logging
 import os
 import shutil
 import tempfile
@@ -220,7 +221,9 @@ def _dask(todo: Todo, options: Options, jobs: int, scheduler: str | None,
     with dask.config.set({"distributed.nanny.pre-spawn-environ": PIN_THREADS_ENV}):
         if scheduler is None:
             cluster = LocalCluster(n_workers=jobs, threads_per_worker=1, processes=True,
-                                   dashboard_address=None)
+                                   # any free port: a second sweep on the machine must not
+                                   # collide with the first (a busy :8787 warns)
+                                   dashboard_address=":0", silence_logs=logging.ERROR)
             client = Client(cluster)
         else:
             cluster, client = None, Client(scheduler)

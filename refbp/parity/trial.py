@@ -35,8 +35,9 @@ from refbp.nn.module import Module
 from refbp.parity.build import build_refbp
 from refbp.parity.scenario import Scenario
 
-__all__ = ["RefbpSide", "Side", "TorchSide", "Trial", "build_trial", "pair_parameters",
-           "refbp_forward", "scenario_batches", "step_scheduler", "torch_threads"]
+__all__ = ["RefbpSide", "Side", "TorchSide", "Trial", "build_trial", "is_float_input",
+           "pair_parameters", "refbp_forward", "scenario_batches", "step_scheduler",
+           "torch_threads"]
 
 
 @dataclass
@@ -103,6 +104,12 @@ def build_trial(s: Scenario) -> Trial:
                  tsched, r.x, r.y, scenario_batches(s, r.x.shape[0]), s.seed)
 
 
+def is_float_input(x: np.ndarray) -> bool:
+    """Whether model input ``x`` has a gradient: float data does; integer token indices (the
+    input of an ``Embedding``) do not, so neither side computes or records ``grad_input``."""
+    return x.dtype.kind == "f"
+
+
 def step_scheduler(scheduler: Any, loss_value: float) -> None:
     """Step an lr scheduler of either side; ReduceLROnPlateau is stepped with the loss."""
     if scheduler is None:
@@ -160,7 +167,8 @@ class Side(ABC):
 class RefbpSide(Side):
     """The refbp half of a trial, stepped batch by batch.
 
-    Tensors: ``loss``, ``output``, ``grad_input``, ``grad:<param>`` from the forward/backward
+    Tensors: ``loss``, ``output``, ``grad_input`` (float inputs only), ``grad:<param>`` from
+    the forward/backward
     pass, then (after the update) ``param:<param>``, ``state:<param>:<key>`` and
     ``buffer:<name>`` for float buffers. ``state_before`` holds the model's state dict before
     the last forward pass (for finite-difference attribution).
@@ -180,7 +188,9 @@ class RefbpSide(Side):
         out = refbp_forward(t.model, xb, self.masks)
         lval = np.asarray(t.loss(out, yb))
         gx = t.model.backward(t.loss.backward())
-        res: dict[str, np.ndarray] = {"loss": lval, "output": out, "grad_input": gx}
+        res: dict[str, np.ndarray] = {"loss": lval, "output": out}
+        if is_float_input(xb):
+            res["grad_input"] = gx
         for n, p in t.model.named_parameters():
             res[f"grad:{n}"] = np.zeros_like(p.data) if p.grad is None else p.grad
         return res
@@ -223,7 +233,7 @@ class TorchSide(Side):
         """As :meth:`Side.forward_backward`. A model with dropout runs with torch's generator
         seeded for the step; the masks it drew are left in ``masks`` (else ``None``)."""
         t = self.trial
-        xt = as_tensor(xb, requires_grad=True)
+        xt = as_tensor(xb, requires_grad=is_float_input(xb))
         t.torch_model.zero_grad()
         seed = int(self.seeds.integers(2**62))
         with step_generator(seed) if self.tap.active else nullcontext():
@@ -231,7 +241,9 @@ class TorchSide(Side):
         self.masks = self.tap.take() if self.tap.active else None
         lt = t.torch_loss(ot, as_tensor(yb))
         lt.backward()
-        out = {"loss": to_numpy(lt), "output": to_numpy(ot), "grad_input": to_numpy(xt.grad)}
+        out = {"loss": to_numpy(lt), "output": to_numpy(ot)}
+        if is_float_input(xb):
+            out["grad_input"] = to_numpy(xt.grad)
         for n, tp in self.params.items():
             out[f"grad:{n}"] = (np.zeros(tuple(tp.shape), dtype=out["output"].dtype)
                                 if tp.grad is None else to_numpy(tp.grad))

@@ -21,7 +21,8 @@ Error messages for invalid arguments (asserted by the tests):
 
 - unsupported layer: ``cannot convert module at 'features.3' of type Conv1d to refbp;
   supported types: ...`` (TypeError, from ``refbp.mirror.from_torch``)
-- wrong dtype: ``inputs must be a floating-point array, got dtype int64`` (TypeError)
+- wrong dtype: ``inputs must be a floating-point array, got dtype bool`` (TypeError; integer
+  inputs are token indices for an ``Embedding`` and get no input gradient)
 - empty batch: ``inputs is an empty batch (shape (0, 4)); need at least one sample``
 - NaN/Inf: ``inputs contains a non-finite value nan at index (1, 2)``; weights:
   ``torch_model parameter '0.weight' contains a non-finite value inf at index (0, 0)``

@@ -79,6 +79,16 @@ def float_data(x: Any, name: str, dtype: str) -> np.ndarray:
     return arr.astype(dtype)
 
 
+def input_data(x: Any, dtype: str) -> np.ndarray:
+    """Model inputs: floating-point data cast to ``dtype``, or integer token indices (the
+    input of an ``Embedding``) as int64, which get no input gradient."""
+    arr = to_array(x, "inputs")
+    if arr.dtype.kind in "iu":
+        check_batch(arr, "inputs")
+        return arr.astype(np.int64)
+    return float_data(arr, "inputs", dtype)
+
+
 def target_data(y: Any, dtype: str) -> np.ndarray:
     """Validated targets: floats cast to ``dtype``, integer class indices as int64."""
     arr = to_array(y, "targets")

@@ -44,7 +44,7 @@ from refbp.testing._inputs import (
     check_positive_int,
     check_same_batch,
     dtype_name,
-    float_data,
+    input_data,
     target_data,
 )
 from refbp.testing.pairing import paired_refbp_model
@@ -180,7 +180,7 @@ def run_parity(torch_model: torch.nn.Module, inputs: Any, targets: Any, *, loss:
                                  (("rtol", rtol), ("atol", atol), ("normwise", normwise))
                                  if v is not None})
     opt_spec = _optimizer_spec(optimizer)
-    x = float_data(inputs, "inputs", dt)
+    x = input_data(inputs, dt)
     y = target_data(targets, dt)
     check_same_batch(x, y)
     tmodel = copy.deepcopy(torch_model).to(_TORCH_DTYPES[dt])
