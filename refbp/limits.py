@@ -46,8 +46,8 @@ def check_scenario(s: Any) -> None:
     """Check a :class:`refbp.parity.scenario.Scenario`'s steps, data and layer sizes."""
     check_count(s.steps, MAX_STEPS, f"scenario {s.name}: steps")
     extra = s.data.extra
-    spatial = math.prod(int(v) for v in extra.get("size", ())) * int(extra.get("d", 1)) \
-        * int(extra.get("height", 1)) * int(extra.get("width", 1))
+    spatial = math.prod(int(v) for v in extra.get("size", ())) * math.prod(
+        int(extra.get(k, 1)) for k in ("d", "height", "width", "seq_len"))
     for key in ("features", "outputs"):
         check_count(s.data.n * getattr(s.data, key) * spatial, MAX_DATA_ELEMENTS,
                     f"scenario {s.name}: data elements (n x {key} x spatial size)")

@@ -57,10 +57,12 @@ else:  # pragma: no cover - exercised on Python 3.10 only
 
 _KEYS = {"name", "dtype", "seed", "steps", "batching", "batch_size", "model", "loss",
          "optimizer", "scheduler", "data", "tolerance", "description"}
-_DATA_INT = {"n", "features", "outputs", "d", "ignore_index", "height", "width", "round"}
+_DATA_INT = {"n", "features", "outputs", "d", "ignore_index", "height", "width", "round",
+             "seq_len"}
 _DATA_REAL = {"scale", "ignore_fraction"}
 _DATA_SHAPES = {"size", "target_shape"}
-_DATA_KEYS = {"kind"} | _DATA_INT | _DATA_REAL | _DATA_SHAPES
+_DATA_STR = {"target"}
+_DATA_KEYS = {"kind"} | _DATA_INT | _DATA_REAL | _DATA_SHAPES | _DATA_STR
 _TOLERANCE_KEYS = {"normwise", "rtol", "atol"}
 _READ_CHUNK = 1 << 16
 
@@ -135,6 +137,8 @@ def _data(d: dict[str, Any], where: str) -> DataSpec:
     if "ignore_fraction" in reals and not 0.0 <= reals["ignore_fraction"] <= 1.0:
         raise ScenarioFileError(f"{where}: key 'data.ignore_fraction' must be in [0, 1], got "
                                 f"{reals['ignore_fraction']}")
+    for key in sorted(_DATA_STR & set(data)):
+        sizes[key] = _expect(data[key], (str,), where, f"data.{key}", "a string")
     main = {k: sizes.pop(k) for k in ("n", "features", "outputs") if k in sizes}
     return DataSpec(kind=kind, **main, extra={**sizes, **reals})
 
