@@ -19,6 +19,13 @@ Every parameter is recorded after every step and compared with ``refbp.metrics.d
 at the tolerance of its dtype (float64: normwise <= 1e-12; float32: <= 1e-5). State dicts are
 carried across mid-run in both directions, and signatures, defaults and validation messages
 are compared with torch's.
+
+torch's own option sets (``optim_db`` of ``torch.testing._internal.common_optimizers``) run
+too: refbp's optimizer and torch's are each built from the same keyword arguments (so the
+defaults of both take part), 30 steps with identical gradients, under
+``torch.set_default_dtype(torch.float64)`` and under the float32 default (torch keeps scalar
+state such as NAdam's ``mu_product`` and a Tensor ``lr`` in the default dtype; refbp follows,
+``refbp.optim.default_dtype``).
 """
 
 from __future__ import annotations
@@ -44,6 +51,7 @@ from refbp.mirror.optim import (
     optimizer_state_to_torch,
     to_torch_optimizer,
 )
+from refbp.optim.default_dtype import default_dtype
 from refbp.parity.optim_cases import CASES, OptimCase, cases_for, default_case
 from refbp.testing import assert_close
 from refbp.tolerances import tolerance_for
@@ -193,20 +201,26 @@ class Trajectory:
 
 
 # -- every case, identical gradients ------------------------------------------------------------
-@pytest.mark.parametrize("case", CASES, ids=lambda c: c.id)
-def test_case_parity_with_identical_gradients(case: OptimCase) -> None:
-    tasks = make_tasks()
-    opt = case.build(groups(tasks))
+def identical_gradients(tasks: list[Task], opt: Any, topt: torch.optim.Optimizer,
+                        steps: int) -> Trajectory:
+    """``steps`` updates of both optimizers with the gradients refbp computes on ``tasks``."""
     params, tps = [p for g in opt.param_groups for p in g["params"]], tparams(tasks)
-    topt = to_torch_optimizer(opt, tps)
     traj = Trajectory(labels(tasks))
-    for _ in range(STEPS):
+    for _ in range(steps):
         for t in tasks:
             t.refbp_grads(next(t.batches))
         copy_grads(params, tps)
         opt.step()
         topt.step()
         traj.record(params, tps)
+    return traj
+
+
+@pytest.mark.parametrize("case", CASES, ids=lambda c: c.id)
+def test_case_parity_with_identical_gradients(case: OptimCase) -> None:
+    tasks = make_tasks()
+    opt = case.build(groups(tasks))
+    traj = identical_gradients(tasks, opt, to_torch_optimizer(opt, tparams(tasks)), STEPS)
     worst = traj.check(case.id)
     assert len(worst) == 16 and len(traj.a) == STEPS
 
@@ -402,3 +416,61 @@ def test_closure_returns_the_same_loss_as_torch() -> None:
                      name=f"closure loss at step {step}")
         traj.record(task.params, task.tparams)
     traj.check("closure")
+
+
+# -- torch's optim_db option sets, under both default dtypes ----------------------------------
+try:  # torch.testing._internal imports expecttest (dev extra)
+    from torch.testing._internal.common_optimizers import optim_db
+except ImportError:  # pragma: no cover - without the dev extra
+    optim_db = []
+
+DB_STEPS = 30
+DEFAULT_DTYPES = {"f64": torch.float64, "f32": torch.float32}
+_DB = {i.optim_cls.__name__: i for i in optim_db if i.optim_cls.__name__ in OPTIMIZERS}
+
+
+def option_sets(name: str, dtype: torch.dtype) -> list[tuple[str, dict[str, Any]]]:
+    """``(description, kwargs)`` of torch's CPU option sets of one optimizer, generated under
+    the default dtype ``dtype`` (a Tensor ``lr`` takes it)."""
+    saved = torch.get_default_dtype()
+    torch.set_default_dtype(dtype)
+    try:
+        inputs = _DB[name].optim_inputs_func(device="cpu", dtype=dtype)
+    finally:
+        torch.set_default_dtype(saved)
+    return [(oi.desc, oi.kwargs) for oi in inputs if oi.params is None]
+
+
+DB_CASES = [(n, i, d) for n in sorted(_DB)
+            for i, (d, _) in enumerate(option_sets(n, torch.float32))]
+
+
+@pytest.fixture(params=list(DEFAULT_DTYPES), ids=[f"default-{k}" for k in DEFAULT_DTYPES])
+def default(request: pytest.FixtureRequest) -> Iterator[torch.dtype]:
+    """torch's and refbp's default dtype set for the test, then restored."""
+    dtype, saved = DEFAULT_DTYPES[request.param], torch.get_default_dtype()
+    torch.set_default_dtype(dtype)
+    try:
+        with default_dtype(np.float64 if dtype == torch.float64 else np.float32):
+            yield dtype
+    finally:
+        torch.set_default_dtype(saved)
+
+
+def test_optim_db_covers_every_optimizer() -> None:
+    pytest.importorskip("expecttest")
+    assert set(_DB) == set(OPTIMIZERS) and len(DB_CASES) >= 50
+
+
+@pytest.mark.parametrize("name, index, desc", DB_CASES,
+                         ids=[f"{n}-{d.replace(' ', '_')}" for n, _, d in DB_CASES])
+def test_optim_db_option_set(name: str, index: int, desc: str, default: torch.dtype) -> None:
+    got, kwargs = option_sets(name, default)[index]
+    assert got == desc
+    tasks = make_tasks()
+    opt = getattr(optim, name)(groups(tasks), **{
+        k: v.detach().numpy().copy() if isinstance(v, torch.Tensor) else v
+        for k, v in kwargs.items()})
+    topt = getattr(torch.optim, name)(tparams(tasks), foreach=False, **kwargs)
+    traj = identical_gradients(tasks, opt, topt, DB_STEPS)
+    assert len(traj.check(f"{name} ({desc}), default dtype {default}")) == 16

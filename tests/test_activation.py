@@ -260,3 +260,26 @@ def test_invalid_options_raise() -> None:
         nn.GELU(approximate="erf")
     with pytest.raises(IndexError, match="Dimension out of range"):
         nn.Softmax(dim=2)(np.zeros((2, 3)))
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64, np.longdouble])
+def test_relu_backward_is_the_select_bit_for_bit(dtype: type) -> None:
+    """The branch-free ReLU backward equals ``where(y <= 0, 0, grad)`` in every bit: dropped
+    entries are +0.0 (also for a -0.0, NaN or inf gradient), kept ones keep NaN and inf."""
+    from refbp.nn import functional_act as F
+
+    y = np.array([[-1.0, 0.0, -0.0, np.nan, 2.0, np.inf, 3.0, 0.5]], dtype)
+    g = np.array([[1.0, -2.0, np.nan, -np.inf, -3.0, 4.0, -0.0, np.nan]], dtype)
+
+    def same_bits(a: np.ndarray, b: np.ndarray) -> bool:  # long double has padding bytes
+        return (a.dtype == b.dtype and np.array_equal(a, b, equal_nan=True)
+                and np.array_equal(np.signbit(a), np.signbit(b)))
+
+    got = F.relu_backward(g, y)
+    expected = np.array([[0.0, 0.0, 0.0, -np.inf, -3.0, 4.0, -0.0, np.nan]], dtype)
+    assert got.shape == g.shape
+    assert same_bits(got, expected) and same_bits(got, np.where(y <= 0, 0, g).astype(dtype))
+    strided = F.relu_backward(g[:, ::2], y[:, 1::2])
+    assert same_bits(strided, np.where(y[:, 1::2] <= 0, 0, g[:, ::2]).astype(dtype))
+    zero_d = F.relu_backward(np.array(-2.0, dtype), np.array(1.0, dtype))
+    assert zero_d.shape == () and zero_d == -2.0

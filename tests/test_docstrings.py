@@ -10,7 +10,7 @@ import pytest
 import refbp
 
 ROOT = Path(refbp.__file__).parent
-PACKAGES = ("nn", "optim", "testing", "report")
+PACKAGES = ("nn", "optim", "testing", "report", "diagnose")
 
 
 def _public(body: list[ast.stmt], prefix: str = "") -> list[tuple[str, ast.AST]]:

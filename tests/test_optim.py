@@ -474,3 +474,22 @@ def test_maximize_is_minimizing_the_negated_gradient(cls: type) -> None:
         o1.step()
         o2.step()
     np.testing.assert_array_equal(p.data, q.data)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_add_with_alpha_rounds_the_product_then_adds(dtype: type) -> None:
+    """``add_(a, b, alpha)`` is ``a + round(alpha * b)`` whether the product goes through the
+    reused buffer (same shape and dtype) or a temporary (broadcast ``b``), and the buffer
+    never leaks into a result: two updates in a row give independent results."""
+    from refbp.optim import _kernels as K
+
+    rng = np.random.default_rng(0)
+    a, b = rng.standard_normal((3, 4)).astype(dtype), rng.standard_normal((3, 4)).astype(dtype)
+    c, d = rng.standard_normal((3, 4)).astype(dtype), rng.standard_normal(4).astype(dtype)
+    alpha = dtype(-0.1)
+    want_a, want_c = a + alpha * b, c + alpha * d
+    got_a = K.add_(a.copy(), b, -0.1)
+    got_c = K.add_(c.copy(), d, -0.1)
+    assert got_a.tobytes() == want_a.tobytes()
+    assert got_c.tobytes() == want_c.tobytes()
+    assert K.add_(a.copy(), b, 1.0).tobytes() == (a + b).tobytes()

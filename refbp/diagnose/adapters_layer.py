@@ -54,6 +54,9 @@ class GradRecorder:
         self.seen: dict[int, np.ndarray] = {}
 
     def update(self, w: Any, grad: Any) -> Any:
+        """Record ``grad`` as the gradient of ``w`` (keyed by identity) and return ``w`` unchanged:
+        the user's optimizer hook becomes a gradient tap.
+        """
         self.seen[id(w)] = np.array(grad, dtype=np.float64)
         return w
 

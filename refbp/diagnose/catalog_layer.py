@@ -44,6 +44,7 @@ class LayerSpec:
     kinks: bool = False
 
     def input_shape(self, sizes: dict[str, int], batch: int) -> tuple[int, ...]:
+        """Shape of the input batch for a layer built with ``sizes``: ``(batch, in_features)``."""
         return (batch, next(iter(sizes.values()), self.features))
 
 
@@ -62,6 +63,9 @@ class LinearGradMean(Linear):
     """``Linear`` whose parameter gradients are averaged over the batch (Ng's dW = dZ A^T / m)."""
 
     def backward(self, grad_out: np.ndarray, *, input_grad: bool = True) -> np.ndarray | None:
+        """Linear's backward with the parameter gradients averaged over the batch (the variant's
+        convention); the input gradient is unscaled.
+        """
         n = grad_out.reshape(-1, self.out_features).shape[0]
         gx = super().backward(grad_out / n, input_grad=input_grad)
         return None if gx is None else gx * n

@@ -137,6 +137,9 @@ class _Check:
 
 def start_check(kind: str, like: str, user: Any, options: dict[str, Any] | None, oracle: str,
            seed: int, noise: bool) -> _Check:
+    """Load the user's code and prepare one check of ``kind`` against torch's ``like`` with the
+    given options, oracle, seed and noise setting.
+    """
     fam = family(like, kind)
     oracle = resolve_oracle(oracle)
     obj, subject, notes = _load(user)

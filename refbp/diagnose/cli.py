@@ -131,14 +131,17 @@ def _write_report(d: Diagnosis, args: argparse.Namespace) -> None:
 
 
 def cmd_check_optimizer(args: argparse.Namespace) -> int:
+    """``refbp check-optimizer``: run the check and print the verdict; the exit code."""
     return _run(args, "optimizer")
 
 
 def cmd_check_layer(args: argparse.Namespace) -> int:
+    """``refbp check-layer``: run the check and print the verdict; the exit code."""
     return _run(args, "layer")
 
 
 def cmd_check_loss(args: argparse.Namespace) -> int:
+    """``refbp check-loss``: run the check and print the verdict; the exit code."""
     return _run(args, "loss")
 
 

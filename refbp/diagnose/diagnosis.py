@@ -63,11 +63,13 @@ class Divergence:
     torch_value: float
 
     def describe(self) -> str:
+        """One line: step, tensor and relative error of the first divergence."""
         return (f"step {self.step}, {tensor_phrase(self.tensor)}, rel err "
                 f"{self.normwise:.1e}")
 
 
 def first_divergence(cmp: list[tuple[int, str, Discrepancy]]) -> Divergence | None:
+    """The first ``(step, tensor, discrepancy)`` that failed, as a :class:`Divergence`, or None."""
     for s, t, d in cmp:
         if not d.passed:
             return Divergence(s, t, d.normwise, d.max_rel, d.worst_index, d.a_value, d.b_value)

@@ -38,6 +38,7 @@ class Fitted:
     default: Any
 
     def describe(self) -> str:
+        """``option=value``, with torch's default beside it when there is one."""
         if self.default is None:
             return f"{self.option}={self.value!r}"
         return f"{self.option}={self.value!r} (torch default {self.default!r})"

@@ -131,6 +131,9 @@ class UserLayer:
                               "refbp ran one forward before setting them")
 
     def set_training(self, mode: bool) -> None:
+        """Put the user's layer in training or eval mode by whatever means it offers (a flag
+        argument, a ``training`` attribute, ``train()``/``eval()``).
+        """
         if self.flag is not None:
             return
         if isinstance(getattr(self.obj, "training", None), bool):
@@ -147,6 +150,9 @@ class UserLayer:
         return value
 
     def forward(self, x: np.ndarray, out_shape: tuple[int, ...], training: bool) -> np.ndarray:
+        """Call the user's forward on a copy of ``x`` (returned or stored output) and check the
+        output's shape.
+        """
         self.set_training(training)
         expected = f"forward(x) with x of shape {x.shape} returning shape {out_shape}"
         fwd = self._forward
@@ -159,16 +165,23 @@ class UserLayer:
         return checked_array(y, f"{self.name}.forward(x) result", out_shape)
 
     def backward(self, dout: np.ndarray, in_shape: tuple[int, ...]) -> np.ndarray:
+        """Call the user's backward on a copy of ``dout`` (returned or stored input gradient) and
+        check its shape.
+        """
         dx = call_user(self._backward, (dout.copy(),), f"{self.name}.backward",
                        f"backward(dout) returning dx of shape {in_shape}")
         dx = self._result(dx, DINPUT_ATTRS)
         return checked_array(dx, f"{self.name}.backward(dout) result (dx)", in_shape)
 
     def read(self, name: str) -> np.ndarray:
+        """The user's parameter ``name`` in torch's layout."""
         s = self.slots[name]
         return _to_torch_layout(s.get(), self.tensors[name], s, f"{self.name}.{s.user_name}")
 
     def read_grad(self, name: str) -> np.ndarray:
+        """The gradient the user's backward left for parameter ``name``, in torch's layout;
+        UserCodeError when it left none.
+        """
         s = self.slots[name]
         g = s.grad()
         if g is None:
@@ -264,6 +277,9 @@ class FunctionalLayer:
         self.config = saved
 
     def forward(self, x: np.ndarray, out_shape: tuple[int, ...], training: bool) -> np.ndarray:
+        """Call the user's ``*_forward(x, *params)`` (train or test mode in its config) and keep its
+        cache.
+        """
         if self.cfg_name:
             self.config["mode"] = "train" if training else "test"
         ret = call_user(self.fwd, self._call_args(x), f"{self.name}(x, ...)",
@@ -272,6 +288,9 @@ class FunctionalLayer:
         return checked_array(out, f"{self.name}(x, ...) output", out_shape)
 
     def backward(self, dout: np.ndarray, in_shape: tuple[int, ...]) -> np.ndarray:
+        """Call the user's ``*_backward(dout, cache)``; keep the parameter gradients and return the
+        input gradient.
+        """
         ret = call_user(self.bwd, (dout.copy(), self.cache), f"{self.bwd.__name__}(dout, cache)",
                         "f_backward(dout, cache) returning dx or (dx, *dparams)")
         parts = list(ret) if isinstance(ret, tuple) else [ret]
@@ -281,11 +300,14 @@ class FunctionalLayer:
         return checked_array(parts[0], f"{self.bwd.__name__}(dout, cache) dx", in_shape)
 
     def read(self, name: str) -> np.ndarray:
+        """The parameter ``name`` from the user's parameter dict (under any of its common aliases).
+        """
         key = next((k for k in ALIASES.get(name, (name,)) if k in self.config), name)
         return checked_array(self.config.get(key), f"{self.cfg_name}[{key!r}]",
                              self.tensors[name])
 
     def read_grad(self, name: str) -> np.ndarray:
+        """The gradient of ``name`` that the user's backward returned."""
         if name not in self.grads:
             raise UserCodeError(f"{self.bwd.__name__} returned no gradient for {name}")
         return checked_array(self.grads[name], f"gradient of {name}", self.tensors[name])

@@ -44,6 +44,7 @@ class Localization:
 
     @property
     def matches(self) -> bool:
+        """True when every layer matches torch."""
         return self.layer is None
 
     def __str__(self) -> str:

@@ -98,6 +98,9 @@ class UserLoss:
 
     def value_and_grad(self, pred: np.ndarray, target: np.ndarray, n_classes: int | None
                        ) -> tuple[float, np.ndarray]:
+        """The user's loss value and its gradient with respect to ``pred``, whatever the calling
+        style.
+        """
         target = self._targets(pred, target, n_classes)
         expected = f"a loss of pred (shape {pred.shape}) and target"
         ret = call_user(self._call_value, (pred, target), f"{self.name} loss value", expected)

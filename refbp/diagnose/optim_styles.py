@@ -58,14 +58,19 @@ class GradArray(np.ndarray):
 
     @property  # type: ignore[override]
     def data(self) -> np.ndarray:
+        """The values as a plain ndarray (torch's ``tensor.data``)."""
         return self.view(np.ndarray)
 
     @data.setter
     def data(self, value: Any) -> None:
+        """Assign in place, as ``tensor.data = ...`` does."""
         self.view(np.ndarray)[...] = value
 
 
 def holder(value: np.ndarray) -> GradArray:
+    """A float64 copy of ``value`` that also answers ``.data`` (for code written against torch
+    tensors).
+    """
     return np.array(value, dtype=np.float64).view(GradArray)
 
 
@@ -121,6 +126,8 @@ class OptimizerDriver:
         return bool(done) and all(done)
 
     def step(self, grads: Arrays, k: int) -> Arrays:
+        """Feed ``grads`` to the user's optimizer for step ``k`` and return the updated parameters.
+        """
         self.run({n: g.copy() for n, g in grads.items()}, k)
         current = self.read()
         out = {}

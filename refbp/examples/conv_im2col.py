@@ -131,7 +131,7 @@ def _layer_difference(w: np.ndarray, b: np.ndarray, g: np.ndarray, y: np.ndarray
     conv.weight.data[...] = w
     conv.bias.data[...] = b  # type: ignore[union-attr]
     y_layer = conv(X)[0]
-    dx_layer = conv.backward(g.reshape(1, 2, 2, 2))[0, 0]
+    dx_layer = np.asarray(conv.backward(g.reshape(1, 2, 2, 2)))[0, 0]
     pairs = [(y_layer, y), (dx_layer, dx), (conv.weight.grad, dw),
              (conv.bias.grad, db)]  # type: ignore[union-attr]
     return max(float(np.max(np.abs(a - e))) for a, e in pairs)

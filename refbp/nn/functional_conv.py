@@ -30,12 +30,14 @@ convolution, so its forward is ``col2im(W^T @ x)`` and its backward is an im2col
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 from numpy.lib.stride_tricks import as_strided
 
 PADDING_MODES = ("zeros", "reflect", "replicate", "circular")
-_NP_MODE = {"zeros": "constant", "reflect": "reflect", "replicate": "edge", "circular": "wrap"}
+_NP_MODE: dict[str, Any] = {"zeros": "constant", "reflect": "reflect", "replicate": "edge",
+                            "circular": "wrap"}
 
 Pad4 = tuple[int, int, int, int]  # (top, bottom, left, right)
 

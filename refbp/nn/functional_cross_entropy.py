@@ -36,11 +36,15 @@ def class_axis(ndim: int) -> int:
 
 def class_last(x: np.ndarray) -> np.ndarray:
     """View of ``x`` with the class axis moved last: (N, C, d1..dK) -> (N, d1..dK, C)."""
+    if x.ndim <= 2:  # (C,) and (N, C): the classes are already last
+        return x
     return np.moveaxis(x, class_axis(x.ndim), -1)
 
 
 def class_back(g: np.ndarray, ndim: int) -> np.ndarray:
     """Inverse of :func:`class_last` for an array of the input's original ``ndim``."""
+    if ndim <= 2:
+        return np.ascontiguousarray(g)
     return np.ascontiguousarray(np.moveaxis(g, -1, class_axis(ndim)))
 
 
@@ -137,8 +141,9 @@ def index_targets(target: np.ndarray, n_classes: int, ignore_index: int,
             f"index in [0, {n_classes}) for {n_classes} classes, or ignore_index={ignore_index}"
         )
     index = np.where(keep, target, 0)
-    wt = np.ones(target.shape, dtype) if weight is None else weight[index]
-    return IndexTargets(index=index, keep=keep, wt=np.where(keep, wt, 0).astype(dtype))
+    if weight is None:  # w[t] = 1 where kept, 0 where ignored
+        return IndexTargets(index=index, keep=keep, wt=keep.astype(dtype))
+    return IndexTargets(index=index, keep=keep, wt=np.where(keep, weight[index], 0).astype(dtype))
 
 
 def _reduce(loss: np.ndarray, reduction: str, denominator: object) -> np.ndarray:

@@ -197,30 +197,31 @@ def _lstm_forward(x: np.ndarray, h0: np.ndarray, c0: np.ndarray,
 def _lstm_backward(c: dict[str, Any], w: CellWeights, dout: np.ndarray | None, dh: np.ndarray,
                    dc: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     acts, tcs, cs = c["acts"], c["tcs"], c["cs"]
-    hidden = tcs.shape[-1]
-    h2, h3 = 2 * hidden, 3 * hidden
-    deriv = acts * (1 - acts)
-    g_all = acts[..., h2:h3]
-    deriv[..., h2:h3] = 1 - g_all * g_all
-    o_dtanh = acts[..., h3:] * (1 - tcs * tcs)
+    steps, batch, hidden = tcs.shape
+    i, f = acts[..., :hidden], acts[..., hidden:2 * hidden]
+    g, o = acts[..., 2 * hidden:3 * hidden], acts[..., 3 * hidden:]
+    # everything of da_i, da_f, da_g but the factor dc_t, for all steps at once (T, B, 3, H)
+    q = np.empty((steps, batch, 3, hidden), dtype=acts.dtype)
+    q[:, :, 0] = g * (i * (1 - i))
+    q[:, :, 1] = cs[:-1] * (f * (1 - f))
+    q[:, :, 2] = i * (1 - g * g)
+    o_dtanh = o * (1 - tcs * tcs)        # dc_t += dm * o (1 - tanh(c_t)^2)
+    tc_do = tcs * (o * (1 - o))           # da_o = dm * tanh(c_t) o (1 - o)
     da = np.empty_like(acts)
+    da4 = da.reshape(steps, batch, 4, hidden)
     dhs = np.empty(c["hs"][1:].shape, dtype=acts.dtype)
-    for t in range(acts.shape[0] - 1, -1, -1):
-        a, d = acts[t], da[t]
-        g = dhs[t]
+    for t in range(steps - 1, -1, -1):
+        gh = dhs[t]
         if dout is None:
-            g[...] = dh
+            gh[...] = dh
         else:
-            np.add(dh, dout[t], out=g)
-        dm = g if w.w_hr is None else g @ w.w_hr
+            np.add(dh, dout[t], out=gh)
+        dm = gh if w.w_hr is None else gh @ w.w_hr
         dc = dc + dm * o_dtanh[t]
-        np.multiply(dc, a[:, h2:h3], out=d[:, :hidden])
-        np.multiply(dc, cs[t], out=d[:, hidden:h2])
-        np.multiply(dc, a[:, :hidden], out=d[:, h2:h3])
-        np.multiply(dm, tcs[t], out=d[:, h3:])
-        d *= deriv[t]
-        dc = dc * a[:, hidden:h2]
-        dh = d @ w.w_hh
+        np.multiply(q[t], dc[:, None, :], out=da4[t, :, :3])
+        np.multiply(dm, tc_do[t], out=da4[t, :, 3])
+        dc = dc * f[t]
+        dh = da[t] @ w.w_hh
     return da, dh, dc, dhs
 
 

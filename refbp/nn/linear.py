@@ -91,7 +91,7 @@ class Linear(Module):
         y = (x.reshape(-1, self.in_features) @ self.weight.data.T).reshape(
             x.shape[:-1] + (self.out_features,))
         if self.bias is not None:
-            y = y + self.bias.data
+            np.add(y, self.bias.data, out=y)  # y is fresh: no second (*, out) array
         return y
 
     def backward(self, grad_out: np.ndarray, *, input_grad: bool = True) -> np.ndarray | None:

@@ -32,22 +32,54 @@ drift stays orders of magnitude below the float64 parity bound (see the parity t
 
 from __future__ import annotations
 
+import math
+import threading
 from typing import Any
 
 import numpy as np
 
+SCRATCH_MAX_ELEMENTS = 1 << 22
+"""Largest product :func:`add_` writes into a reused buffer instead of a fresh temporary."""
+
+_scratch = threading.local()
+
 
 def scalar(x: Any, dtype: np.dtype) -> np.floating:
     """``x`` (Python number or 1-element array) rounded to ``dtype``, as torch casts a Scalar."""
+    if type(x) is dtype.type:
+        return x
     return dtype.type(float(np.asarray(x).reshape(())))
 
 
+def scratch(shape: tuple[int, ...], dtype: np.dtype) -> np.ndarray:
+    """A reused array of ``shape`` and ``dtype`` for a temporary that is consumed at once.
+
+    One growing buffer per dtype and per thread (so concurrent optimizers never share one):
+    an update step then allocates, and frees, no parameter-sized temporaries. The contents are
+    garbage; the next call overwrites them.
+    """
+    buffers: dict[np.dtype, np.ndarray] = _scratch.__dict__.setdefault("buffers", {})
+    n = math.prod(shape)
+    buf = buffers.get(dtype)
+    if buf is None or buf.size < n:
+        buf = buffers[dtype] = np.empty(n, dtype)
+    return buf[:n].reshape(shape)
+
+
 def add_(a: np.ndarray, b: np.ndarray, alpha: Any = 1.0) -> np.ndarray:
-    """In place ``a += alpha * b`` (torch ``a.add_(b, alpha=alpha)``); returns ``a``."""
+    """In place ``a += alpha * b`` (torch ``a.add_(b, alpha=alpha)``); returns ``a``.
+
+    ``alpha * b`` is rounded once to ``a``'s dtype and then added, as a separate product
+    (written into a :func:`scratch` buffer when ``b`` matches ``a``'s shape and dtype).
+    """
     if float(alpha) == 1.0:
         np.add(a, b, out=a)
+        return a
+    s = scalar(alpha, a.dtype)
+    if b.shape == a.shape and b.dtype == a.dtype and b.size <= SCRATCH_MAX_ELEMENTS:
+        np.add(a, np.multiply(b, s, out=scratch(b.shape, b.dtype)), out=a)
     else:
-        np.add(a, scalar(alpha, a.dtype) * b, out=a)
+        np.add(a, s * b, out=a)
     return a
 
 

@@ -102,13 +102,17 @@ class RefbpObjects:
     scheduler: Any
 
 
-def build_refbp(s: Scenario) -> RefbpObjects:
-    """Build every refbp object of ``s`` (raises ValueError/TypeError for a bad spec)."""
+def build_refbp(s: Scenario, *, scheduler: bool = True) -> RefbpObjects:
+    """Build every refbp object of ``s`` (raises ValueError/TypeError for a bad spec).
+
+    ``scheduler=False`` leaves the scheduler out (None): a scheduler changes the optimizer's
+    lr when it is built (ConstantLR, LinearLR), so a twin of the optimizer must be taken
+    before it is (``refbp.parity.trial.build_trial``)."""
     x, y = make_data(s.data, s.dtype, s.seed)
     model = build_model(s)
     loss = build_loss(s)
     opt = build_optimizer(s, model)
-    return RefbpObjects(x, y, model, loss, opt, build_scheduler(s, opt))
+    return RefbpObjects(x, y, model, loss, opt, build_scheduler(s, opt) if scheduler else None)
 
 
 def dry_run(s: Scenario) -> None:

@@ -162,7 +162,7 @@ class _Member(RefbpSide):
         t = self.trial
         self.masks = masks
         values = self.forward_backward(xb, yb)
-        _nudge_in_place((p.grad for p in t.model.parameters()), self.rng)
+        _nudge_in_place((p.grad for p in t.model.parameters() if p.grad is not None), self.rng)
         values = {k: np.array(v, copy=True) for k, v in values.items()}
         after = self.update(float(values["loss"]))
         if t.optimizer is not None:

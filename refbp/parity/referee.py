@@ -55,7 +55,8 @@ def exact_step(snapshot: Trial, xb: np.ndarray, yb: np.ndarray,
         trial.model.to(np.longdouble)
         trial.loss.to(np.longdouble)
         _cast_state(trial.optimizer)
-        x = np.asarray(xb).astype(np.longdouble)
+        x = np.asarray(xb)
+        x = x.astype(np.longdouble) if x.dtype.kind == "f" else x  # token ids stay integers
         y = np.asarray(yb)
         y = y.astype(np.longdouble) if y.dtype.kind == "f" else y
         side = RefbpSide(trial)

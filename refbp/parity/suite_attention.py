@@ -77,7 +77,7 @@ def _classifier(**tel: Any) -> tuple[Spec, ...]:
 
 # (name, layers, optimizer, description): trained 5 steps on token sequences, CE, both dtypes
 TRAINING: list[tuple[str, tuple[Spec, ...], Spec, str]] = [
-    ("seq-transformer-clf-adam", _classifier(bias=False), Spec("Adam", {"lr": 0.01}),
+    ("seq-transformer-clf-adam", _classifier(bias=False), Spec("Adam", {"lr": 0.001}),
      "token classifier: Embedding > TransformerEncoderLayer (no bias) > Flatten > Linear, "
      "Adam"),
     ("seq-transformer-clf-sgd", _classifier(norm_first=True),

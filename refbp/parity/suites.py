@@ -13,7 +13,7 @@ from __future__ import annotations
 import copy
 from collections.abc import Callable, Iterable
 
-from refbp.parity import suite_sequence
+from refbp.parity import suite_attention, suite_sequence
 from refbp.parity.scenario import DataSpec, Scenario, Spec
 from refbp.parity.suite_cnn import LENET_DATA, LENET_OPTIMIZERS, lenet
 from refbp.parity.suite_cnn import OPS as CNN_OPS
@@ -75,6 +75,8 @@ LOSSES: list[tuple[str, list[Spec], Spec, DataSpec]] = [
      DataSpec("soft_targets", n=16, features=5, outputs=5)),
     ("ce-kdim", [], Spec("CrossEntropyLoss", {"reduction": "sum"}),
      DataSpec("classification_kd", n=4, features=5, outputs=5, extra={"d": 3})),
+    ("ce-kdim-smooth", [], Spec("CrossEntropyLoss", {"label_smoothing": 0.1}),
+     DataSpec("classification_kd", n=4, features=5, outputs=5, extra={"d": 3})),
     ("nll", [Spec("LogSoftmax", {"dim": 1})], Spec("NLLLoss", {"weight": _W5}), _CLS),
 ]
 
@@ -114,6 +116,7 @@ def op_scenarios() -> list[Scenario]:
             out.append(_op(name, layers, loss, data, dt, text))
         for name, layers, loss, data, text in suite_sequence.OPS:
             out.append(_op(name, layers, loss, data, dt, text))
+        out += suite_attention.op_checks(dt, _SHORT[dt])
     return out
 
 
@@ -225,6 +228,7 @@ def training_scenarios(dtype: str) -> list[Scenario]:
     ]
     out += [train(name, model, loss, opt, data, dtype, steps=5, description=text)
             for name, model, loss, opt, data, text in suite_sequence.TRAINING]
+    out += suite_attention.training(dtype, _SHORT[dtype])
     out += [train(f"lenet-{n}", lenet(), Spec("CrossEntropyLoss"), o, LENET_DATA, dtype,
                   steps=3, batch_size=8,
                   description="LeNet-style CNN (Conv2d, BatchNorm2d, ReLU, MaxPool2d, Dropout, "
@@ -233,8 +237,63 @@ def training_scenarios(dtype: str) -> list[Scenario]:
     return out + teaching_scenarios(dtype)
 
 
+SCHEDULERS: list[tuple[str, Spec]] = [
+    ("multistep", Spec("MultiStepLR", {"milestones": [3, 7], "gamma": 0.5})),
+    ("constant", Spec("ConstantLR", {"factor": 0.5, "total_iters": 4})),
+    ("linear", Spec("LinearLR", {"start_factor": 0.25, "end_factor": 0.9, "total_iters": 6})),
+    ("exponential", Spec("ExponentialLR", {"gamma": 0.8})),
+    ("polynomial", Spec("PolynomialLR", {"total_iters": 8, "power": 2.0})),
+    ("cosine-etamin", Spec("CosineAnnealingLR", {"T_max": 4, "eta_min": 0.01})),
+    ("warm-restarts", Spec("CosineAnnealingWarmRestarts", {"T_0": 3, "T_mult": 2,
+                                                            "eta_min": 0.01})),
+    ("plateau", Spec("ReduceLROnPlateau", {"factor": 0.5, "patience": 1, "threshold": 0.5})),
+    ("plateau-abs", Spec("ReduceLROnPlateau", {"factor": 0.5, "patience": 1, "threshold": 0.05,
+                                               "threshold_mode": "abs"})),
+    ("plateau-max", Spec("ReduceLROnPlateau", {"mode": "max", "factor": 0.5, "patience": 1,
+                                               "threshold": 0.5, "threshold_mode": "abs"})),
+    ("plateau-max-rel", Spec("ReduceLROnPlateau", {"mode": "max", "factor": 0.5,
+                                                   "patience": 1, "threshold": 0.5})),
+    ("onecycle-linear", Spec("OneCycleLR", {"max_lr": 0.2, "total_steps": 12,
+                                            "anneal_strategy": "linear",
+                                            "three_phase": True})),
+]
+
+_MAXIMIZE = ("SGD", "Adam", "AdamW", "RMSprop", "Adagrad", "Adadelta", "Adamax", "NAdam",
+             "RAdam")
+
+
+def option_scenarios() -> list[Scenario]:
+    """Options the training scenarios leave at their defaults, float64 only (the options act
+    on the control flow, not on the rounding): every lr scheduler over its milestones and
+    restarts, ``maximize`` of every optimizer (3 steps: gradient ascent diverges later),
+    RMSprop without momentum, and LayerNorm's bias once it has moved from zero."""
+    lin = (Spec("Linear", {"in_features": 4, "out_features": 3}),)
+    out = [train(f"sched-{name}", lin, Spec("MSELoss"),
+                 Spec("SGD", {"lr": 0.1, "momentum": 0.5}), REG_DATA, "float64", steps=12,
+                 batching="batch", scheduler=sched, description=f"SGD with {sched.type}")
+           for name, sched in SCHEDULERS]
+    out += [train(f"maximize-{name.lower()}", mlp(4, 8, 3), Spec("MSELoss"),
+                  Spec(name, {"lr": 0.01, "maximize": True, "weight_decay": 0.1}), REG_DATA,
+                  "float64", steps=3, description=f"{name}(maximize=True): gradient ascent")
+            for name in _MAXIMIZE]
+    out += [
+        train("mlp-rmsprop-plain", mlp(4, 8, 3), Spec("MSELoss"), Spec("RMSprop", {"lr": 0.01}),
+              REG_DATA, "float64", steps=5, description="RMSprop without momentum"),
+        train("mlp-adam-beta1-low", mlp(4, 8, 3), Spec("MSELoss"),
+              Spec("Adam", {"lr": 0.01, "betas": (0.4, 0.9), "eps": 1e-6}), REG_DATA,
+              "float64", steps=5, description="Adam with beta1 < 0.5: torch's lerp from the end"),
+        train("mlp-layernorm-adam", (Spec("Linear", {"in_features": 4, "out_features": 8}),
+                                     Spec("LayerNorm", {"normalized_shape": 8}), Spec("Tanh"),
+                                     Spec("Linear", {"in_features": 8, "out_features": 3})),
+              Spec("MSELoss"), Spec("Adam", {"lr": 0.01}), REG_DATA, "float64", steps=3,
+              description="LayerNorm trained: its bias moves from zero after step 1"),
+    ]
+    return out
+
+
 def quick() -> list[Scenario]:
-    return op_scenarios() + [s for dt in DTYPES for s in training_scenarios(dt)]
+    return (op_scenarios() + [s for dt in DTYPES for s in training_scenarios(dt)]
+            + option_scenarios())
 
 
 # float32 RMSprop/Adadelta over 100 steps: the stated exception of refbp.tolerances.OVERRIDES.

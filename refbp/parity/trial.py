@@ -32,7 +32,7 @@ from refbp.mirror.dropout import DropoutMaskTap, step_generator
 from refbp.mirror.optim import to_torch_optimizer
 from refbp.nn.dropout import feed_masks
 from refbp.nn.module import Module
-from refbp.parity.build import build_refbp
+from refbp.parity.build import build_refbp, build_scheduler
 from refbp.parity.scenario import Scenario
 
 __all__ = ["RefbpSide", "Side", "TorchSide", "Trial", "build_trial", "is_float_input",
@@ -90,8 +90,12 @@ def pair_parameters(model: Module, tmodel: torch.nn.Module) -> list[tuple[str, A
 
 
 def build_trial(s: Scenario) -> Trial:
-    """Build both sides of a scenario: refbp objects from the specs, torch twins from them."""
-    r = build_refbp(s)
+    """Build both sides of a scenario: refbp objects from the specs, torch twins from them.
+
+    The torch optimizer is copied from refbp's before either scheduler is built: each side's
+    scheduler then sets its own optimizer's initial lr (ConstantLR and LinearLR scale it
+    when they are built)."""
+    r = build_refbp(s, scheduler=False)
     tmodel = to_torch(r.model)
     topt = None
     if r.optimizer is not None:
@@ -99,6 +103,7 @@ def build_trial(s: Scenario) -> Trial:
                                   [tp for _, _, tp in pair_parameters(r.model, tmodel)])
     tsched = None
     if s.scheduler is not None:
+        r.scheduler = build_scheduler(s, r.optimizer)
         tsched = getattr(torch.optim.lr_scheduler, s.scheduler.type)(topt, **s.scheduler.args)
     return Trial(r.model, r.loss, r.optimizer, r.scheduler, tmodel, to_torch(r.loss), topt,
                  tsched, r.x, r.y, scenario_batches(s, r.x.shape[0]), s.seed)
