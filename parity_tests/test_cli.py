@@ -77,8 +77,8 @@ def test_failing_scenario_exits_1(tmp_path: Path, capsys: pytest.CaptureFixture[
         (["run", "-k", "no-such-scenario"], "no scenario of 'quick' matches"),
         (["run", "--scenarios", "/nonexistent.toml"], "cannot read scenario file"),
         (["run", "-k", "op-relu", "--out", "/proc/refbp-report"], "is not writable"),
-        (["compare", "/nonexistent/a", "/nonexistent/b"], "no such report"),
-        (["report", "/tmp"], "has no results.parquet"),
+        (["compare", "/nonexistent/a", "/nonexistent/b"], "no refbp report at /nonexistent/a"),
+        (["report", "/tmp"], "no refbp report at /tmp"),
         (["example", "nope"], "unknown example 'nope'"),
     ],
 )

@@ -238,9 +238,9 @@ BAD: list[tuple[str, dict[str, Any], type, str]] = [
     ("steps-without-optimizer", {"steps": 3}, ValueError,
      r"an op check \(no optimizer\) has one step, got steps=3"),
     ("batch-size", {"batch_size": 0}, ValueError, r"^batch_size must be a positive int, got 0$"),
-    ("rtol", {"rtol": -1.0}, ValueError, r"^rtol must be a non-negative number, got -1\.0$"),
+    ("rtol", {"rtol": -1.0}, ValueError, r"^rtol must be a finite non-negative number, got -1\.0$"),
     ("name-with-space", {"name": "my model"}, ValueError,
-     r"scenario name must be non-empty without spaces, got 'my model'"),
+     r"scenario name must be a non-empty string without spaces, got 'my model'"),
 ]
 
 
@@ -313,7 +313,7 @@ def test_check_gradients_with_parameters_against_torch() -> None:
 
 def test_check_gradients_bad_torch_fn() -> None:
     with pytest.raises(ValueError, match=r"^torch_fn 'torch\.nn\.functional\.gelux' does not "
-                                         r"name a callable in torch$"):
+                                         r"name a torch math function"):
         check_gradients(TanhGELU(), np.ones(3), torch_fn="torch.nn.functional.gelux")
     with pytest.raises(ValueError, match=r"^torch_fn returned \(2,\), expected a tensor of the "
                                          r"output shape \(3,\)$"):

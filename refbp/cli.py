@@ -1,4 +1,9 @@
-"""The ``refbp`` command: run parity suites, list them, compare reports, run examples."""
+"""The ``refbp`` command: run parity suites, list them, compare reports, run examples.
+
+Exit codes: see :mod:`refbp.exit_codes` (0 pass, 1 parity failure or regression, 2 usage
+error, 3 internal error, 130 interrupted, 143 terminated); :func:`main` maps every outcome
+through :func:`refbp.exit_codes.run_command`, the one place that does.
+"""
 
 from __future__ import annotations
 
@@ -11,6 +16,10 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from refbp import argtypes, outputs
+from refbp.errors import UsageError, printable
+from refbp.exit_codes import EXIT_CODES_HELP, EXIT_FAILED, EXIT_OK, EXIT_USAGE, run_command
+
 if TYPE_CHECKING:
     import pandas as pd
 
@@ -19,7 +28,7 @@ DEFAULT_BASELINE = Path("reports") / "baseline"
 COMPARE_FORMATS = ("markdown", "json", "junit", "github")
 
 
-class CLIError(Exception):
+class CLIError(UsageError):
     """A user error: printed as ``refbp: error: ...`` with exit code 2."""
 
 
@@ -28,7 +37,8 @@ def _parser() -> argparse.ArgumentParser:
         prog="refbp",
         description="refbp: from-scratch NumPy backprop and optimizers, checked against PyTorch.",
         epilog="`refbp run` takes its defaults from [tool.refbp] in the nearest pyproject.toml "
-        "(suite or scenarios, out, k, dtype, jobs, tolerances); flags win.",
+        "(suite or scenarios, out, k, dtype, jobs, tolerances); flags win.\n\n"
+        + EXIT_CODES_HELP, formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     from refbp import __version__
 
@@ -49,9 +59,16 @@ def _parser() -> argparse.ArgumentParser:
                      "e.g. -k 'adam and not f32'")
     run.add_argument("--dtype", choices=["float64", "float32"],
                      help="only scenarios of this dtype")
-    run.add_argument("--seed", type=int, help="override every scenario's seed")
-    run.add_argument("--steps", type=int, help="override every training scenario's steps")
-    run.add_argument("--out", type=Path, help=f"report directory (default: {DEFAULT_OUT})")
+    run.add_argument("--seed", type=argtypes.seed,
+                     help="override every scenario's seed (0 <= N < 2**63)")
+    run.add_argument("--steps", type=argtypes.positive_int,
+                     help="override every training scenario's steps (>= 1)")
+    run.add_argument("--out", type=Path,
+                     help=f"report directory (default: {DEFAULT_OUT}); an existing directory "
+                     "is replaced only when it is empty or a previous refbp report")
+    run.add_argument("--allow-large", action="store_true",
+                     help="run scenarios beyond the stated size limits (refbp.limits: steps, "
+                     "data and layer sizes, scenario file size)")
     run.add_argument("--jobs", type=_jobs, help="parallel worker processes, or 'auto' (one per "
                      "CPU core); default 1")
     run.add_argument("--executor", choices=("local", "dask"), default="local",
@@ -95,9 +112,10 @@ def _parser() -> argparse.ArgumentParser:
                           "regression)")
     cmp_.add_argument("baseline", type=Path, help="baseline report directory or results.parquet")
     cmp_.add_argument("new", type=Path, help="new report directory or results.parquet")
-    cmp_.add_argument("--factor", type=float, default=10.0,
-                      help="flag discrepancies that grew more than this factor (default 10)")
-    cmp_.add_argument("--floor", type=float, default=1e-3,
+    cmp_.add_argument("--factor", type=argtypes.factor, default=10.0,
+                      help="flag discrepancies that grew more than this factor (> 1, default "
+                      "10)")
+    cmp_.add_argument("--floor", type=argtypes.fraction, default=1e-3,
                       help="ignore growth that stays below this fraction of the tolerance "
                       "(default 1e-3)")
     cmp_.add_argument("--allow-removed", action="store_true",
@@ -168,22 +186,25 @@ def _apply_config(args: argparse.Namespace) -> dict[str, dict[str, float]]:
                                ("floors", "floors", "auto")):
         if getattr(args, attr) is None:
             setattr(args, attr, config.get(key, default))
+    if isinstance(args.jobs, bool) or not isinstance(args.jobs, int) or args.jobs < 1:
+        raise CLIError(f"jobs must be an integer >= 1, got {args.jobs!r} ([tool.refbp])")
+    args.out = Path(args.out)
     return config.tolerances
 
 
-def _scenarios(args: argparse.Namespace) -> tuple[list, str]:
+def _scenarios(args: argparse.Namespace, tolerances: dict[str, dict[str, float]]
+               ) -> tuple[list, str]:
     from dataclasses import replace
 
+    from refbp import limits
     from refbp.parity.session import select
     from refbp.parity.suites import get_suite
-
-    tolerances = _apply_config(args)
 
     if args.scenarios is not None:
         from refbp.parity.toml import load_scenarios
 
-        base, suite = load_scenarios(args.scenarios), args.scenarios.stem
-        _prebuild(base)
+        base = load_scenarios(args.scenarios, allow_large=args.allow_large)
+        suite = printable(Path(args.scenarios).stem)
     else:
         try:
             base, suite = get_suite(args.suite), args.suite
@@ -201,33 +222,24 @@ def _scenarios(args: argparse.Namespace) -> tuple[list, str]:
     if tolerances:
         chosen = [replace(s, tolerance={**tolerances.get(s.dtype, {}), **s.tolerance})
                   for s in chosen]
+    if not args.allow_large:
+        for s in chosen:
+            limits.check_scenario(s)
+    if args.scenarios is not None:
+        _prebuild(chosen)
     return chosen, suite
 
 
 def _prebuild(scenarios: list) -> None:
-    """Build the refbp side of each user scenario once, so spec errors stop the run early."""
-    from refbp.parity.build import build_refbp
+    """Build each user scenario and take one refbp step, so spec errors stop the run early."""
+    from refbp.parity.build import dry_run
 
     for s in scenarios:
         try:
-            build_refbp(s)
+            dry_run(s)
         except (ValueError, TypeError, KeyError) as exc:
             raise CLIError(f"scenario {s.name}: {exc}" if s.name not in str(exc)
                            else str(exc)) from exc
-
-
-def _check_writable(out: Path) -> None:
-    """Fail before running anything when the report could not be written."""
-    import tempfile
-
-    parent = out.resolve().parent
-    try:
-        parent.mkdir(parents=True, exist_ok=True)
-        with tempfile.TemporaryFile(dir=parent):
-            pass
-    except OSError as exc:
-        raise CLIError(f"output directory {out} is not writable ({parent}: "
-                       f"{exc.strerror or exc})") from exc
 
 
 def _jobs(text: str) -> int:
@@ -266,8 +278,12 @@ def cmd_run(args: argparse.Namespace) -> int:
     from refbp.parity.trial import run_provenance
     from refbp.report import collect_provenance, write_report
 
-    scenarios, suite = _scenarios(args)
+    tolerances = _apply_config(args)
+    outputs.report_dir(args.out)
+    if args.junit is not None:
+        outputs.output_file(args.junit)
     formats, plots = _report_options(args)
+    scenarios, suite = _scenarios(args, tolerances)
     if args.scheduler is not None and args.executor != "dask":
         raise CLIError("--scheduler needs --executor dask")
     shard_of = None
@@ -279,9 +295,6 @@ def cmd_run(args: argparse.Namespace) -> int:
         scenarios = shard(scenarios, *shard_of)
         if not scenarios:
             raise CLIError(f"shard {args.shard} of {suite!r} holds no scenario")
-    _check_writable(args.out)
-    if args.junit is not None:
-        _check_writable(args.junit)
     started = datetime.now(timezone.utc)
     t0 = time.perf_counter()
     store = part_store_for(args.out)
@@ -305,8 +318,8 @@ def cmd_run(args: argparse.Namespace) -> int:
                               wall_time_s=time.perf_counter() - t0, extra=extra)
     try:
         path = write_report(df, args.out, prov, formats=formats, plots=plots)
-    except OSError as exc:
-        raise CLIError(str(exc)) from exc
+    except OSError as exc:  # e.g. a full disk after the run: the old report is left intact
+        raise CLIError(f"cannot write the report {args.out}: {exc.strerror or exc}") from exc
     store.clear()
     return _finish_run(df, suite, args, path, time.perf_counter() - t0)
 
@@ -325,7 +338,7 @@ def _finish_run(df: pd.DataFrame, suite: str, args: argparse.Namespace, path: Pa
     n_failed = int((~summary["passed"].astype(bool)).sum())
     print(f"\n{len(summary) - n_failed} passed, {n_failed} failed ({seconds:.1f} s); "
           f"report: {path}")
-    return 1 if n_failed else 0
+    return EXIT_FAILED if n_failed else EXIT_OK
 
 
 @contextmanager
@@ -385,13 +398,11 @@ def cmd_compare(args: argparse.Namespace) -> int:
     from refbp.report import compare_reports
     from refbp.report.ci_formats import compare_github, compare_json, compare_junit
 
-    for p in (args.baseline, args.new):
-        if not p.exists():
-            raise CLIError(f"no such report: {p}")
     if args.output is not None:
-        _check_writable(args.output)
-    result = compare_reports(args.baseline, args.new, factor=args.factor, floor=args.floor,
-                             allow_removed=args.allow_removed)
+        outputs.output_file(args.output)
+    result = compare_reports(outputs.existing_report(args.baseline),
+                             outputs.existing_report(args.new), factor=args.factor,
+                             floor=args.floor, allow_removed=args.allow_removed)
     if args.format == "github":
         annotations, text = compare_github(result)
         print(annotations, end="")
@@ -399,7 +410,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
         text = {"markdown": result.to_markdown, "json": lambda: compare_json(result),
                 "junit": lambda: compare_junit(result)}[args.format]()
     _emit(text, args.output)
-    return 1 if result.regressed else 0
+    return EXIT_FAILED if result.regressed else EXIT_OK
 
 
 def _emit(text: str, output: Path | None) -> None:
@@ -426,9 +437,8 @@ def cmd_merge(args: argparse.Namespace) -> int:
     except ValueError as exc:
         raise CLIError(str(exc)) from exc
     for p in args.reports:
-        if not p.exists():
-            raise CLIError(f"no such report: {p}")
-    _check_writable(args.out)
+        outputs.existing_report(p)
+    outputs.report_dir(args.out)
     try:
         df, prov = merge_reports(args.reports)
     except (MergeError, OSError) as exc:
@@ -436,7 +446,7 @@ def cmd_merge(args: argparse.Namespace) -> int:
     try:
         path = write_report(df, args.out, prov, formats=formats)
     except OSError as exc:
-        raise CLIError(str(exc)) from exc
+        raise CLIError(f"cannot write the report {args.out}: {exc.strerror or exc}") from exc
     return _finish_run(df, str(prov.get("suite", "")), args, path, time.perf_counter() - t0)
 
 
@@ -459,22 +469,33 @@ def cmd_baseline(args: argparse.Namespace) -> int:
 def cmd_report(args: argparse.Namespace) -> int:
     from refbp.report import render
 
-    if not (args.dir / "results.parquet").exists():
-        raise CLIError(f"{args.dir} has no results.parquet (is it a refbp report directory?)")
-    print(render(args.dir))
-    return 0
+    if not args.dir.is_dir():
+        raise CLIError(f"{args.dir} is not a directory (expected a refbp report directory)")
+    outputs.existing_report(args.dir)
+    try:
+        print(render(args.dir))
+    except OSError as exc:
+        raise CLIError(f"cannot re-render the report in {args.dir}: "
+                       f"{exc.strerror or exc}") from exc
+    return EXIT_OK
 
 
 def cmd_example(args: argparse.Namespace) -> int:
     from refbp.examples import EXAMPLES, run_example
 
-    if args.list or not args.name:
+    if args.list or args.name is None:
         for name, spec in EXAMPLES.items():
             print(f"{name:20s} {getattr(spec, 'summary', '')}")
-        return 0
+        return EXIT_OK
     if args.name not in EXAMPLES:
-        raise CLIError(f"unknown example {args.name!r}; known: {', '.join(EXAMPLES)}")
-    run_example(args.name, args.out)
+        raise CLIError(f"unknown example {printable(args.name)!r}; known: "
+                       f"{', '.join(EXAMPLES)}")
+    outputs.figure_dir(args.out)
+    try:
+        run_example(args.name, args.out)
+    except OSError as exc:
+        raise CLIError(f"cannot write the figures to {args.out}: {exc.strerror or exc}"
+                       ) from exc
     print(f"figures written to {args.out}")
     if args.no_torch:
         return 0
@@ -497,29 +518,13 @@ def _commands() -> dict[str, Callable[[argparse.Namespace], int]]:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command; return its exit code (see the module docstring for the table)."""
     parser = _parser()
     args = parser.parse_args(argv)
     if args.command is None:
         parser.print_help()
-        return 2
-    try:
-        return _commands()[args.command](args)
-    except CLIError as exc:
-        print(f"refbp: error: {exc}", file=sys.stderr)
-        return 2
-    except BrokenPipeError:  # output piped into e.g. `head`: stop quietly
-        import os
-
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-        return 0
-    except ValueError as exc:
-        from refbp.parity.toml import ScenarioFileError
-
-        if isinstance(exc, ScenarioFileError):
-            print(f"refbp: error: {exc}", file=sys.stderr)
-            return 2
-        raise
-
+        return EXIT_USAGE
+    return run_command(lambda: _commands()[args.command](args))
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -31,7 +31,8 @@ API
 ``batches(X, Y=None, **options)``
     One epoch of ``Batch(indices, x, y)`` named tuples (``y`` is ``None`` without ``Y``).
 ``step_batches(n_samples, steps, *, mode, batch_size, rng) -> list[ndarray]``
-    The index arrays of ``steps`` consecutive batches, epochs cycled (one Generator for all).
+    The index arrays of ``steps`` consecutive batches, epochs cycled (one Generator for all);
+    ``iter_step_batches`` yields the same arrays lazily, one epoch at a time.
 ``stream_rng(seed, stream)`` and ``Stream``
     The named random streams one seed is split into (see below).
 
@@ -288,16 +289,28 @@ def batches(
                               drop_last=drop_last, rng=rng))
 
 
-def step_batches(n_samples: int, steps: int, *, mode: Mode = "minibatch",
-                 batch_size: int | None = None, rng: RngLike = None) -> list[np.ndarray]:
-    """The index arrays of ``steps`` consecutive batches, cycling shuffled epochs.
+def iter_step_batches(n_samples: int, steps: int, *, mode: Mode = "minibatch",
+                      batch_size: int | None = None, rng: RngLike = None
+                      ) -> Iterator[np.ndarray]:
+    """The index arrays of ``steps`` consecutive batches, cycling shuffled epochs, lazily.
 
     One Generator (``rng``) draws the permutation of every epoch in turn, so the batches of
-    step k are those of :func:`epoch_indices` called epoch after epoch on that Generator.
+    step k are those of :func:`epoch_indices` called epoch after epoch on that Generator. Only
+    one epoch is held at a time: ``steps = 10**9`` costs no memory up front.
     """
     gen = as_generator(rng)
-    out: list[np.ndarray] = []
-    while len(out) < steps:
-        out.extend(epoch_indices(n_samples, mode=mode, batch_size=batch_size, shuffle=True,
-                                 rng=gen))
-    return out[:steps]
+    done = 0
+    while done < steps:
+        for idx in epoch_indices(n_samples, mode=mode, batch_size=batch_size, shuffle=True,
+                                 rng=gen):
+            if done == steps:
+                return
+            done += 1
+            yield idx
+
+
+def step_batches(n_samples: int, steps: int, *, mode: Mode = "minibatch",
+                 batch_size: int | None = None, rng: RngLike = None) -> list[np.ndarray]:
+    """:func:`iter_step_batches` as a list (for a small number of steps)."""
+    return list(iter_step_batches(n_samples, steps, mode=mode, batch_size=batch_size,
+                                  rng=rng))

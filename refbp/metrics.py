@@ -98,21 +98,47 @@ def discrepancy(a: Any, b: Any, tol: Tolerance) -> Discrepancy:
     idx = tuple(int(i) for i in np.unravel_index(flat, a64.shape))
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):  # |b| ~ 0: rel inf
         rel = np.where(diff == 0, 0.0, diff / np.maximum(absb, TINY))
-    nb = float(np.linalg.norm(b_f))
-    na = float(np.linalg.norm(a_f))
-    normwise = float(np.linalg.norm(a_f - b_f)) / max(nb, TINY)
-    if na == 0.0 and nb == 0.0:
-        cosine = 1.0
-    elif na == 0.0 or nb == 0.0:
-        cosine = 0.0
-    else:
-        cosine = float(np.dot(a_f.ravel(), b_f.ravel()) / (na * nb))
+    normwise = _normwise(a_f - b_f, b_f)
+    cosine = _cosine(a_f, b_f)
     tol_ratio = float(ratio.max())
     max_abs = float(diff.max())
     passed = tol_ratio <= 1.0 and (normwise <= tol.normwise or bool(normwise_waived(
         max_abs, normwise, atol=tol.atol, normwise_tol=tol.normwise)))
     return Discrepancy(max_abs, float(rel.max()), normwise, tol_ratio, cosine, idx,
                        float(a64[idx]), float(b64[idx]), False, passed, max_ulp)
+
+
+def _scale(x: np.ndarray) -> float:
+    """The largest magnitude of ``x`` (0.0 when empty or all zero)."""
+    return float(np.max(np.abs(x))) if x.size else 0.0
+
+
+def _normwise(diff: np.ndarray, b: np.ndarray) -> float:
+    """``||diff|| / max(||b||, tiny)`` without overflow or underflow of the squares.
+
+    ``np.linalg.norm`` squares the elements, so values above ~1e154 overflow to inf and below
+    ~1e-154 underflow to 0. Both norms are taken of the arrays divided by one common scale
+    ``s`` (their largest magnitude), which cancels in the ratio.
+    """
+    s = max(_scale(diff), _scale(b))
+    if s == 0.0:
+        return 0.0
+    num = float(np.linalg.norm(diff / s))
+    den = float(np.linalg.norm(b / s))
+    if den * s >= TINY:
+        return num / den
+    return float(num * s / TINY) if num else 0.0
+
+
+def _cosine(a: np.ndarray, b: np.ndarray) -> float:
+    """Cosine similarity of ``a`` and ``b``; 1 when both are zero, 0 when one is."""
+    sa, sb = _scale(a), _scale(b)
+    if sa == 0.0 and sb == 0.0:
+        return 1.0
+    if sa == 0.0 or sb == 0.0:
+        return 0.0
+    ua, ub = a.ravel() / sa, b.ravel() / sb
+    return float(np.dot(ua, ub) / (np.linalg.norm(ua) * np.linalg.norm(ub)))
 
 
 def _max_ulp(a: np.ndarray, b: np.ndarray) -> float:

@@ -6,7 +6,8 @@ explicitly with ``pytest -p refbp.pytest_plugin`` / ``pytest_plugins = ["refbp.p
 - ``parity`` fixture: a callable with the signature of :func:`refbp.testing.assert_parity`
   that also records each check for the session report; ``parity.table(...)`` returns the
   tidy DataFrame (recorded too) instead of asserting. Without ``name=`` a check is named after
-  the test's node id (``#2``, ``#3``, ... for further checks in the same test).
+  the test's node id (``#2``, ``#3``, ... for further checks in the same test); a name already
+  used in the session gets the same kind of suffix, so every check stays in the report.
 - ``parity`` marker: registered here as well, so projects without refbp's pyproject can use
   ``--strict-markers``; every test that uses the fixture is marked ``parity`` automatically
   (deselect them with ``-m "not parity"``).
@@ -22,6 +23,8 @@ explicitly with ``pytest -p refbp.pytest_plugin`` / ``pytest_plugins = ["refbp.p
 - Each check adds JUnit properties to its test (``refbp_check``, ``refbp_passed``,
   ``refbp_worst_normwise``, ``refbp_worst_tol_ratio``), and a failing check's traceback ends
   in the user's test, not in the plugin.
+  ``DIR`` is checked when the session starts: a file, a symlink, an unwritable place or a
+  non-empty directory that is not a refbp report stops pytest with exit code 2.
 
 torch and refbp's parity machinery are imported only when the fixture is first used.
 """
@@ -36,6 +39,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
+from refbp.errors import printable
 
 MARKER = "parity: compares refbp with torch (needs torch)"
 SUITE = "pytest"
@@ -143,6 +148,7 @@ class ParityFixture:
         self._count += 1
         if options.get("name") is None:
             options["name"] = self._base if self._count == 1 else f"{self._base}#{self._count}"
+        options["name"] = printable(str(options["name"]))
         result = run_parity(torch_model, inputs, targets, suite=SUITE, **options)
         self._recorder.add(result)
         self.results.append(result)
@@ -185,11 +191,23 @@ def pytest_configure(config: pytest.Config) -> None:
     out = config.getoption("--refbp-report")
     baseline = config.getoption("--refbp-compare")
     worker = getattr(config, "workerinput", {}).get("workerid")
+    if out is not None and worker is None:
+        _check_report_dir(Path(out))
     recorder = ParityRecorder(None if out is None else Path(out),
                               None if baseline is None else Path(baseline), worker)
     if worker is None and recorder.report_dir is not None:
         recorder.store.clear()  # parts of an earlier, interrupted session
     config.stash[_RECORDER] = recorder
+
+
+def _check_report_dir(out: Path) -> None:
+    """Refuse an unusable ``--refbp-report`` before any test runs (pytest exits with 2)."""
+    from refbp.report.writers import ReportWriteError, check_report_target
+
+    try:
+        check_report_target(out)
+    except ReportWriteError as exc:
+        pytest.exit(f"refbp: error: --refbp-report: {exc}", returncode=2)
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

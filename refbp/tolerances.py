@@ -29,6 +29,7 @@ exactly the stated exceptions in ``OVERRIDES`` below, each with its measured rea
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -73,7 +74,8 @@ OVERRIDES: dict[str, dict[str, float]] = {
 
 def check_overrides(overrides: Mapping[str, object], where: str = "") -> dict[str, float]:
     """Validated tolerance overrides: keys among ``normwise``, ``rtol``, ``atol``, values
-    non-negative numbers (returned as floats). ``where`` prefixes the error messages."""
+    finite non-negative numbers (returned as floats; an infinite tolerance would pass
+    anything). ``where`` prefixes the error messages."""
     unknown = set(overrides) - {"normwise", "rtol", "atol"}
     if unknown:
         raise ValueError(f"{where}unknown tolerance keys {sorted(unknown)}; "
@@ -81,8 +83,9 @@ def check_overrides(overrides: Mapping[str, object], where: str = "") -> dict[st
     out = {}
     for key, value in overrides.items():
         if (isinstance(value, bool) or not isinstance(value, int | float)
-                or not value >= 0):
-            raise ValueError(f"{where}{key} must be a non-negative number, got {value!r}")
+                or not 0 <= value < math.inf):
+            raise ValueError(f"{where}{key} must be a finite non-negative number, got "
+                             f"{value!r}")
         out[key] = float(value)
     return out
 

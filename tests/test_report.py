@@ -14,6 +14,7 @@ import pandas as pd
 import pyarrow.parquet as pq
 import pytest
 
+import refbp
 from refbp.report import (
     COLUMNS,
     ReportWriteError,
@@ -281,7 +282,7 @@ def test_rewrite_replaces_report_without_leftovers(tmp_path: Path) -> None:
     write_report(synthetic_results(["first"], steps=2), out, {"run": 1})
     write_report(synthetic_results(["second"], steps=2), out, {"run": 2})
     df, prov = load_results(out)
-    assert set(df["scenario"]) == {"second"} and prov == {"run": 2}
+    assert set(df["scenario"]) == {"second"} and prov == {"refbp": refbp.__version__, "run": 2}
     assert [p.name for p in tmp_path.iterdir()] == ["latest"]
 
 

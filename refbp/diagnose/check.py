@@ -26,6 +26,7 @@ from refbp.diagnose.adapters import user_name
 from refbp.diagnose.catalog import Variant, family, variants_for
 from refbp.diagnose.diagnosis import Diagnosis, Record, Verdict, build_diagnosis
 from refbp.diagnose.fit import Fitted, fit_constants
+from refbp.diagnose.guard import guarded
 from refbp.diagnose.loader import load
 from refbp.diagnose.naming import Naming, literals, signature_params, source_of
 from refbp.diagnose.optim_styles import lr_change_problem, make_optimizer_driver
@@ -46,7 +47,8 @@ def resolve_oracle(oracle: str) -> str:
 
 def _load(user: Any) -> tuple[Any, str, list[str]]:
     if isinstance(user, str):
-        loaded = load(user)
+        with guarded(user):  # no sys.exit, BaseException or argv parsing escapes the import
+            loaded = load(user)
         return loaded.obj, user, loaded.notes
     return user, user_name(user), []
 

@@ -8,7 +8,11 @@ Wiring (in ``refbp/cli.py``)::
 
 Exit codes: 0 when the user's code matches torch, 1 when it does not (the explanation names
 the convention it follows), 2 for unusable user code or arguments (message on stderr), 3 when
-it matches but conventions could not be tested (its learning rate could not be changed).
+it matches but conventions could not be tested (its learning rate could not be changed). The
+user's code runs guarded (``refbp.diagnose.guard``): it cannot change refbp's exit code or read
+refbp's command line, and a check that does not finish within ``--timeout`` seconds stops
+(exit 2) with the user call that did not return. ``--out`` and ``--csv`` are checked before
+anything runs.
 """
 
 from __future__ import annotations
@@ -20,6 +24,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from refbp.argtypes import positive_float, positive_int, seed
+from refbp.diagnose.guard import DEFAULT_TIMEOUT, guarded
 from refbp.diagnose.spec import UserCodeError, parse_options
 
 if TYPE_CHECKING:
@@ -52,9 +58,13 @@ def add_subcommands(subparsers: Any) -> None:
                        help="hyperparameters under torch's names (or your own), for both "
                        "sides, e.g. lr=0.01,betas=0.9,0.99 (default: none; both sides use "
                        "your code's defaults, torch's where your code has none)")
-        p.add_argument("--steps", type=int, default=20 if what == "optimizer" else 3,
-                       help="number of steps (optimizer) or batches (layer, loss)")
-        p.add_argument("--seed", type=int, default=0, help="seed of the problem")
+        p.add_argument("--steps", type=positive_int, default=20 if what == "optimizer" else 3,
+                       help="number of steps (optimizer) or batches (layer, loss); >= 1")
+        p.add_argument("--seed", type=seed, default=0, help="seed of the problem")
+        p.add_argument("--timeout", type=positive_float, default=DEFAULT_TIMEOUT,
+                       metavar="SECONDS", help="stop when the check (your code included) "
+                       f"takes longer than this, naming the call that did not return "
+                       f"(default {DEFAULT_TIMEOUT:g})")
         p.add_argument("--oracle", choices=["auto", "torch", "refbp"], default="auto",
                        help="reference: torch itself, or refbp's torch-convention "
                        "implementation (no torch needed); default: torch when installed")
@@ -74,18 +84,40 @@ def _run(args: argparse.Namespace, kind: str) -> int:
         "optimizer": check.check_optimizer, "layer": check_layers.check_layer,
         "loss": check_layers.check_loss}
     fn = fns[kind]
+    _check_outputs(args)
+    options = parse_options(args.options)
+    where = args.spec.rpartition(":")[0]
+    user_files = [where] if where.endswith(".py") else []  # else: any non-refbp code
     try:
-        d = fn(args.spec, like=args.like, options=parse_options(args.options),
-               steps=args.steps, seed=args.seed, oracle=args.oracle, noise=args.noise)
-    except (UserCodeError, ValueError, TypeError) as exc:
-        print(f"refbp: error: {exc}", file=sys.stderr)
-        return 2
+        with guarded(args.spec, timeout=args.timeout, user_files=user_files):
+            d = fn(args.spec, like=args.like, options=options, steps=args.steps,
+                   seed=args.seed, oracle=args.oracle, noise=args.noise)
+    except UserCodeError:
+        raise
+    except (ValueError, TypeError) as exc:
+        raise UserCodeError(str(exc)) from exc
     print(d)
     if args.csv is not None:
-        d.frame.to_csv(args.csv, index=False)
+        from refbp.report import ReportWriteError
+
+        try:
+            d.frame.to_csv(args.csv, index=False)
+        except OSError as exc:
+            raise ReportWriteError(f"cannot write --csv {args.csv}: {exc.strerror or exc}"
+                                   ) from exc
     if args.out is not None:
         _write_report(d, args)
     return d.exit_code
+
+
+def _check_outputs(args: argparse.Namespace) -> None:
+    """``--out`` and ``--csv`` are usable, before any user code runs (else exit 2)."""
+    from refbp.outputs import output_file, report_dir
+
+    if args.out is not None:
+        report_dir(args.out)
+    if args.csv is not None:
+        output_file(args.csv)
 
 
 def _write_report(d: Diagnosis, args: argparse.Namespace) -> None:
@@ -118,11 +150,11 @@ HANDLERS = {"check-optimizer": cmd_check_optimizer, "check-layer": cmd_check_lay
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Stand-alone entry point (``python -m refbp.diagnose.cli check-optimizer ...``)."""
-    parser = argparse.ArgumentParser(prog="refbp")
-    add_subcommands(parser.add_subparsers(dest="command", required=True))
-    args = parser.parse_args(argv)
-    return HANDLERS[args.command](args)
+    """Stand-alone entry point (``python -m refbp.diagnose.cli check-optimizer ...``): the
+    ``refbp`` command itself, with its exit codes."""
+    from refbp.cli import main as refbp_main
+
+    return refbp_main(argv)
 
 
 if __name__ == "__main__":

@@ -11,8 +11,10 @@ import ast
 import inspect
 from typing import Any
 
+from refbp.errors import UsageError
 
-class UserCodeError(ValueError):
+
+class UserCodeError(UsageError, ValueError):
     """User code cannot be loaded or driven; the message names what was expected."""
 
 
@@ -23,9 +25,11 @@ def load_user(spec: str) -> Any:
     Raises :class:`UserCodeError` for a malformed spec, a missing file or module, or a missing
     name (the names the file defines are listed).
     """
+    from refbp.diagnose.guard import guarded
     from refbp.diagnose.loader import load
 
-    return load(spec).obj
+    with guarded(spec):  # no sys.exit, BaseException or argv parsing escapes the import
+        return load(spec).obj
 
 
 def _literal(text: str) -> Any:

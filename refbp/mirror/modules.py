@@ -154,9 +154,29 @@ def _sequential_to_torch(m: rnn.Sequential) -> torch.nn.Module:
 def _sequential_from_torch(t: torch.nn.Module, path: str = "") -> Module:
     """A refbp Sequential of the children in order, keeping their names (ModuleDict keys)."""
     seq = rnn.Sequential()
-    for name, c in t.named_children():
-        setattr(seq, name, from_torch(c, _path=f"{path}{name}"))
+    for name, c in t._modules.items():  # named_children() would drop a reused module
+        if c is not None:
+            setattr(seq, name, from_torch(c, _path=f"{path}{name}"))
     return seq.train(t.training)
+
+
+def _shared_parameters(module: torch.nn.Module) -> list[list[str]]:
+    """Names under which one parameter appears more than once (reused module, tied weight)."""
+    names: dict[int, list[str]] = {}
+    for name, p in module.named_parameters(remove_duplicate=False):
+        names.setdefault(id(p), []).append(name)
+    return [n for n in names.values() if len(n) > 1]
+
+
+def _refuse_shared(module: torch.nn.Module) -> None:
+    shared = _shared_parameters(module)
+    if shared:
+        pairs = "; ".join(" = ".join(n) for n in shared)
+        raise ValueError(
+            f"cannot convert a model whose parameters are shared ({pairs}): a module used "
+            "twice (or a tied weight) has one parameter whose gradient sums both uses, which "
+            "a converted refbp model would treat as separate parameters; use distinct modules "
+            "(copy.deepcopy) to check it")
 
 
 def _register_builtins() -> None:
@@ -198,8 +218,13 @@ def from_torch(module: torch.nn.Module, *, _path: str = "") -> Module:
 
     ``nn.Sequential`` (nested) is supported, and ``nn.ModuleList``/``nn.ModuleDict`` whose
     children are applied in order. An unsupported module raises a TypeError naming its path in
-    the model, its type and the supported types.
+    the model, its type and the supported types. A module reused at several places without
+    parameters (one ``nn.Tanh()`` applied twice) is converted at each place; a parameter
+    shared by several places (a reused ``nn.Linear``, tied weights) raises a ValueError naming
+    them: refbp's models do not share parameters.
     """
+    if not _path:
+        _refuse_shared(module)
     if isinstance(module, torch.nn.ModuleList | torch.nn.ModuleDict):
         return _sequential_from_torch(module, f"{_path}." if _path else "")
     conv = _BY_TORCH.get(type(module))

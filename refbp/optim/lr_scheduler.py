@@ -102,10 +102,17 @@ class MultiplicativeLR(_LambdaScheduler):
 
 
 class StepLR(LRScheduler):
-    r"""``lr_t = base_lr * gamma ** (t // step_size)``; chainable: ``lr *= gamma`` at multiples."""
+    r"""``lr_t = base_lr * gamma ** (t // step_size)``; chainable: ``lr *= gamma`` at multiples.
+
+    ``step_size`` must be a positive integer: torch accepts 0 (or a negative number) here and
+    then fails with ZeroDivisionError (or decays at the wrong steps) during training; refbp
+    refuses it when the scheduler is built.
+    """
 
     def __init__(self, optimizer: Any, step_size: int, gamma: float = 0.1,
                  last_epoch: int = -1) -> None:
+        if isinstance(step_size, bool) or not isinstance(step_size, int) or step_size < 1:
+            raise ValueError(f"StepLR step_size must be a positive integer, got {step_size!r}")
         self.step_size = step_size
         self.gamma = gamma
         super().__init__(optimizer, last_epoch)

@@ -47,8 +47,11 @@ def build_model(s: Scenario) -> rnn.Sequential:
     """A ``Sequential`` of the scenario's layers, initialised from the scenario seed."""
     gen = stream_rng(s.seed, Stream.INIT)
     layers: list[Module] = []
-    for spec in s.model:
+    for i, spec in enumerate(s.model):
         cls = _lookup(rnn, Module, spec, "layer", s.name)
+        if issubclass(cls, rnn.Loss):
+            raise ValueError(f"scenario {s.name}: model[{i}] {spec.type} is a loss, not a "
+                             "layer; give it as the scenario's loss")
         args = dict(spec.args)
         params = inspect.signature(cls).parameters
         if "dtype" in params:
@@ -110,3 +113,30 @@ def build_refbp(s: Scenario, *, scheduler: bool = True) -> RefbpObjects:
     loss = build_loss(s)
     opt = build_optimizer(s, model)
     return RefbpObjects(x, y, model, loss, opt, build_scheduler(s, opt) if scheduler else None)
+
+
+def dry_run(s: Scenario) -> None:
+    """Build every refbp object of ``s`` and take one training step on its first batch.
+
+    Catches, before anything is run or compared, what only shows when the pieces meet: layer
+    shapes that do not chain, targets that do not fit the loss, a batch size the batching mode
+    or the data cannot give, an optimizer or scheduler that fails on its first step. Raises a
+    ValueError naming the scenario and the exception.
+    """
+    from refbp.data import epoch_indices
+
+    r = build_refbp(s)
+    try:
+        idx = epoch_indices(r.x.shape[0], mode=s.batching,  # type: ignore[arg-type]
+                            batch_size=s.batch_size, shuffle=False)[0]
+        value = r.loss(r.model(r.x[idx]), r.y[idx])
+        r.model.backward(r.loss.backward())
+        if r.optimizer is not None:
+            r.optimizer.step()
+            if r.scheduler is not None and type(r.scheduler).__name__ == "ReduceLROnPlateau":
+                r.scheduler.step(float(value))
+            elif r.scheduler is not None:
+                r.scheduler.step()
+    except Exception as exc:
+        raise ValueError(f"scenario {s.name}: the first training step fails: "
+                         f"{type(exc).__name__}: {exc}") from exc

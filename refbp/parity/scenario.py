@@ -17,9 +17,18 @@ from typing import Any
 import numpy as np
 
 from refbp._checks import FLOAT_DTYPES
+from refbp.errors import printable
 from refbp.tolerances import Tolerance, check_overrides, tolerance_for
 
 BATCHING_MODES = ("batch", "sgd", "minibatch")
+DEFAULT_BATCH_SIZE = 8
+"""Batch size of ``"minibatch"`` when none is given; ``"batch"`` and ``"sgd"`` imply theirs."""
+MAX_SEED = 2**63
+"""Seeds are stored as int64 in the reports: 0 <= seed < 2**63."""
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int | np.integer) and not isinstance(value, bool)
 
 
 def _fmt_args(args: dict[str, Any]) -> str:
@@ -59,7 +68,7 @@ class Scenario:
     scheduler: Spec | None = None
     data: DataSpec = field(default_factory=DataSpec)
     batching: str = "minibatch"
-    batch_size: int | None = 8
+    batch_size: int | None = None
     dtype: str = "float64"
     seed: int = 0
     steps: int = 1
@@ -68,20 +77,39 @@ class Scenario:
     expect_nonfinite: bool = False
 
     def __post_init__(self) -> None:
-        if not self.name or any(c.isspace() for c in self.name):
-            raise ValueError(f"scenario name must be non-empty without spaces, got {self.name!r}")
+        if not isinstance(self.name, str) or not self.name or any(c.isspace()
+                                                                   for c in self.name):
+            raise ValueError(f"scenario name must be a non-empty string without spaces, got "
+                             f"{self.name!r}")
+        object.__setattr__(self, "name", printable(self.name))
+        if self.batch_size is None and self.batching == "minibatch":
+            object.__setattr__(self, "batch_size", DEFAULT_BATCH_SIZE)
+        self._check_numbers()
         if np.dtype(self.dtype) not in FLOAT_DTYPES:
             raise ValueError(f"scenario {self.name}: dtype must be float32 or float64, "
                              f"got {self.dtype!r}")
         if self.batching not in BATCHING_MODES:
             raise ValueError(f"scenario {self.name}: batching must be one of {BATCHING_MODES}, "
                              f"got {self.batching!r}")
-        if self.steps < 1:
-            raise ValueError(f"scenario {self.name}: steps must be >= 1, got {self.steps}")
         if self.optimizer is None and self.steps != 1:
             raise ValueError(f"scenario {self.name}: an op check (no optimizer) has one step, "
                              f"got steps={self.steps}")
         check_overrides(self.tolerance, f"scenario {self.name}: ")
+
+    def _check_numbers(self) -> None:
+        """Seed, steps and batch size: exact types and ranges (no coercion)."""
+        for key, low, high in (("seed", 0, MAX_SEED), ("steps", 1, None)):
+            value = getattr(self, key)
+            if not _is_int(value) or value < low or (high is not None and value >= high):
+                bound = f"an integer >= {low}" + (" and < 2**63" if high else "")
+                raise ValueError(f"scenario {self.name}: {key} must be {bound}, got {value!r}")
+        b = self.batch_size
+        if b is not None and (not _is_int(b) or b < 1):
+            raise ValueError(f"scenario {self.name}: batch_size must be a positive integer, "
+                             f"got {b!r}")
+        if self.batching == "sgd" and b not in (None, 1):
+            raise ValueError(f"scenario {self.name}: batching 'sgd' uses one sample per step; "
+                             f"batch_size must be 1 or left out, got {b}")
 
     @property
     def tol(self) -> Tolerance:

@@ -41,10 +41,46 @@ thread counts (measured: ~900 of 16,000 quick-suite rows change in the last bits
 2 threads), so every run uses the same count, serial or parallel, on any machine."""
 
 
-def _worker_init() -> None:
+def _die_with_parent(parent: int) -> None:
+    """Make this worker die when its parent process does (Linux ``PR_SET_PDEATHSIG``).
+
+    A worker left behind by a parent killed with SIGTERM (what CI cancellation sends) or
+    SIGKILL would otherwise live on holding its memory. Elsewhere this is a no-op; the parent
+    still terminates its workers when it is interrupted.
+    """
+    if not sys.platform.startswith("linux"):
+        return
+    import ctypes
+    import os
+    import signal
+
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, int(signal.SIGKILL), 0, 0, 0)  # 1 = PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        return
+    if os.getppid() != parent:  # the parent died before the request took effect
+        os._exit(1)
+
+
+def worker_init(parent: int | None = None) -> None:
+    """Initializer of a spawned worker: die with ``parent``, use ``TORCH_THREADS`` threads."""
     import torch
 
+    if parent is not None:
+        _die_with_parent(parent)
     torch.set_num_threads(TORCH_THREADS)
+
+
+def stop_workers(pool: ProcessPoolExecutor) -> None:
+    """Kill the workers of ``pool`` at once (on Ctrl-C, SIGTERM or an error in the parent)."""
+    processes = list((getattr(pool, "_processes", None) or {}).values())
+    pool.shutdown(wait=False, cancel_futures=True)
+    for proc in processes:
+        if proc.is_alive():
+            proc.kill()
+    for proc in processes:
+        proc.join(timeout=5)
 
 
 def _run_one(args: tuple[Scenario, str, bool, str]) -> ScenarioResult:
@@ -81,13 +117,20 @@ def run_scenarios(scenarios: Sequence[Scenario], *, suite: str = "", jobs: int =
                 if bar is not None:
                     bar.update(1)
     else:
+        import os
+
         ctx = multiprocessing.get_context("spawn")
-        with ProcessPoolExecutor(max_workers=jobs, mp_context=ctx,
-                                 initializer=_worker_init) as pool:
+        pool = ProcessPoolExecutor(max_workers=jobs, mp_context=ctx,
+                                   initializer=worker_init, initargs=(os.getpid(),))
+        try:
             for r in pool.map(_run_one, work, chunksize=4):
                 results.append(r)
                 if bar is not None:
                     bar.update(1)
+        except BaseException:
+            stop_workers(pool)
+            raise
+        pool.shutdown(wait=True)
     if bar is not None:
         bar.close()
     return results

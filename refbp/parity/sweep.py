@@ -193,11 +193,20 @@ def _local(todo: Todo, options: Options, jobs: int, sink: Sink) -> None:
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor, as_completed
 
+    from refbp.parity.session import stop_workers, worker_init
+
     ctx = multiprocessing.get_context("spawn")
-    with _pinned_environ(), ProcessPoolExecutor(max_workers=jobs, mp_context=ctx) as pool:
-        futures = {pool.submit(run_one, s, *options): i for i, s in todo}
-        for fut in as_completed(futures):
-            sink(futures[fut], fut.result())
+    with _pinned_environ():
+        pool = ProcessPoolExecutor(max_workers=jobs, mp_context=ctx, initializer=worker_init,
+                                   initargs=(os.getpid(),))  # workers die with this process
+        try:
+            futures = {pool.submit(run_one, s, *options): i for i, s in todo}
+            for fut in as_completed(futures):
+                sink(futures[fut], fut.result())
+        except BaseException:  # Ctrl-C, SIGTERM, a failed sink: stop the workers now
+            stop_workers(pool)
+            raise
+        pool.shutdown(wait=True)
 
 
 def _dask(todo: Todo, options: Options, jobs: int, scheduler: str | None,

@@ -30,14 +30,24 @@ Matrix scenarios: ``seeds = [0, 1, 2]``, ``dtypes = ["float64", "float32"]`` and
 ``<name>-<optimizer>-s<seed>-<f64|f32>`` with a part for each axis given as a list, in that
 order (``mlp-adam-s1-f32``); the optimizer part is its lower-cased type, numbered when a type
 repeats (``sgd1``, ``sgd2``).
+
+Nothing is coerced: ``steps``, ``seed``, ``batch_size`` and the data sizes must be TOML
+integers (``steps = "10"`` or ``steps = 2.7`` is refused), tolerances finite non-negative
+numbers, and unknown keys (also inside ``data`` and ``tolerance``) are refused; every error
+names the file, the scenario and the key. ``batch_size`` defaults to 8 for ``"minibatch"`` and
+follows the mode otherwise (all samples for ``"batch"``, one for ``"sgd"``). The file is read
+in bounded chunks (``refbp.limits.MAX_SCENARIO_FILE_BYTES``).
 """
 
 from __future__ import annotations
 
+import math
 import sys
 from pathlib import Path
 from typing import Any
 
+from refbp import limits
+from refbp.errors import UsageError, printable
 from refbp.parity.scenario import DataSpec, Scenario, Spec
 
 if sys.version_info >= (3, 11):
@@ -47,10 +57,48 @@ else:  # pragma: no cover - exercised on Python 3.10 only
 
 _KEYS = {"name", "dtype", "seed", "steps", "batching", "batch_size", "model", "loss",
          "optimizer", "scheduler", "data", "tolerance", "description"}
+_DATA_INT = {"n", "features", "outputs", "d", "ignore_index", "height", "width", "round",
+             "seq_len"}
+_DATA_REAL = {"scale", "ignore_fraction"}
+_DATA_SHAPES = {"size", "target_shape"}
+_DATA_STR = {"target"}
+_DATA_KEYS = {"kind"} | _DATA_INT | _DATA_REAL | _DATA_SHAPES | _DATA_STR
+_TOLERANCE_KEYS = {"normwise", "rtol", "atol"}
+_READ_CHUNK = 1 << 16
 
 
-class ScenarioFileError(ValueError):
+class ScenarioFileError(UsageError, ValueError):
     """A scenario file that cannot be read or does not describe valid scenarios."""
+
+
+def _type_name(value: Any) -> str:
+    return {bool: "boolean", int: "integer", float: "float", str: "string",
+            list: "array", dict: "table"}.get(type(value), type(value).__name__)
+
+
+def _expect(value: Any, kinds: tuple[type, ...], where: str, key: str, what: str) -> Any:
+    """``value`` unchanged when of one of ``kinds`` (never a bool for numbers); else refuse."""
+    ok = isinstance(value, kinds) and not (isinstance(value, bool) and bool not in kinds)
+    if not ok:
+        raise ScenarioFileError(f"{where}: key {key!r} must be {what}, got "
+                                f"{_type_name(value)} {value!r}")
+    return value
+
+
+def _integer(d: dict[str, Any], key: str, where: str, default: Any, low: int,
+             high: int | None = None, label: str | None = None) -> Any:
+    if key not in d:
+        return default
+    label = label or key
+    value = _expect(d[key], (int,), where, label, "an integer")
+    if value < low or (high is not None and value >= high):
+        bound = f">= {low}" + (f" and < 2**{high.bit_length() - 1}" if high else "")
+        raise ScenarioFileError(f"{where}: key {label!r} must be {bound}, got {value}")
+    return value
+
+
+def _real(value: Any, where: str, key: str) -> float:
+    return float(_expect(value, (int, float), where, key, "a number"))
 
 
 def _spec(value: Any, where: str, tuples: bool) -> Spec:
@@ -61,8 +109,62 @@ def _spec(value: Any, where: str, tuples: bool) -> Spec:
     return Spec(value["type"], args)
 
 
+def _table(d: dict[str, Any], key: str, where: str, known: set[str]) -> dict[str, Any]:
+    value = d.get(key, {})
+    if not isinstance(value, dict):
+        raise ScenarioFileError(f"{where}: key {key!r} must be a table, got "
+                                f"{_type_name(value)} {value!r}")
+    unknown = set(value) - known
+    if unknown:
+        raise ScenarioFileError(f"{where}: unknown {key} keys {sorted(unknown)}; known: "
+                                f"{sorted(known)}")
+    return value
+
+
+def _data(d: dict[str, Any], where: str) -> DataSpec:
+    data = _table(d, "data", where, _DATA_KEYS)
+    kind = _expect(data.get("kind", "regression"), (str,), where, "data.kind", "a string")
+    sizes = {k: _integer(data, k, where, None, -(2**62) if k in ("ignore_index", "round")
+                         else 1, label=f"data.{k}") for k in sorted(_DATA_INT) if k in data}
+    for key in sorted(_DATA_SHAPES & set(data)):
+        value = data[key]
+        if not (isinstance(value, list) and value and all(
+                isinstance(v, int) and not isinstance(v, bool) and v >= 1 for v in value)):
+            raise ScenarioFileError(f"{where}: key 'data.{key}' must be a non-empty list of "
+                                    f"positive integers, got {value!r}")
+        sizes[key] = tuple(value)
+    reals = {k: _real(data[k], where, f"data.{k}") for k in sorted(_DATA_REAL) if k in data}
+    if "ignore_fraction" in reals and not 0.0 <= reals["ignore_fraction"] <= 1.0:
+        raise ScenarioFileError(f"{where}: key 'data.ignore_fraction' must be in [0, 1], got "
+                                f"{reals['ignore_fraction']}")
+    for key in sorted(_DATA_STR & set(data)):
+        sizes[key] = _expect(data[key], (str,), where, f"data.{key}", "a string")
+    main = {k: sizes.pop(k) for k in ("n", "features", "outputs") if k in sizes}
+    return DataSpec(kind=kind, **main, extra={**sizes, **reals})
+
+
+def _tolerance(d: dict[str, Any], where: str) -> dict[str, float]:
+    out = {}
+    for key, value in _table(d, "tolerance", where, _TOLERANCE_KEYS).items():
+        x = _real(value, where, f"tolerance.{key}")
+        if not math.isfinite(x) or x < 0:
+            raise ScenarioFileError(f"{where}: key 'tolerance.{key}' must be a finite number "
+                                    f">= 0, got {value!r}")
+        out[key] = x
+    return out
+
+
+def _where(d: dict[str, Any], where: str) -> str:
+    """``where`` with the scenario's name (a matrix expansion already labels its axes)."""
+    name = d.get("name")
+    if not isinstance(name, str) or where.endswith("]"):
+        return where
+    return f"{where} ({printable(name)!r})"
+
+
 def scenario_from_dict(d: dict[str, Any], where: str) -> Scenario:
-    """Build one scenario from a parsed TOML table; errors name ``where``."""
+    """Build one scenario from a parsed TOML table; errors name ``where`` and the key."""
+    where = _where(d, where)
     unknown = set(d) - _KEYS
     if unknown:
         raise ScenarioFileError(f"{where}: unknown keys {sorted(unknown)}; known: {sorted(_KEYS)}")
@@ -71,30 +173,31 @@ def scenario_from_dict(d: dict[str, Any], where: str) -> Scenario:
             raise ScenarioFileError(f"{where}: missing required key {key!r}")
     if not isinstance(d["model"], list) or not d["model"]:
         raise ScenarioFileError(f"{where}: 'model' must be a non-empty list of layer tables")
-    data = d.get("data", {})
-    if not isinstance(data, dict):
-        raise ScenarioFileError(f"{where}: 'data' must be a table, got {data!r}")
-    data_keys = {"kind", "n", "features", "outputs"}
+    for key in ("name", "dtype", "batching", "description"):
+        if key in d:
+            _expect(d[key], (str,), where, key, "a string")
+    batching = d.get("batching", "minibatch")
     try:
         return Scenario(
-            name=str(d["name"]),
+            name=d["name"],
             model=tuple(_spec(v, f"{where}.model[{i}]", False) for i, v in enumerate(d["model"])),
             loss=_spec(d["loss"], f"{where}.loss", False),
             optimizer=_spec(d["optimizer"], f"{where}.optimizer", True)
             if "optimizer" in d else None,
             scheduler=_spec(d["scheduler"], f"{where}.scheduler", True)
             if "scheduler" in d else None,
-            data=DataSpec(**{k: v for k, v in data.items() if k in data_keys},
-                          extra={k: v for k, v in data.items() if k not in data_keys}),
-            batching=d.get("batching", "minibatch"),
-            batch_size=d.get("batch_size", 8),
+            data=_data(d, where),
+            batching=batching,
+            batch_size=_integer(d, "batch_size", where, None, 1),
             dtype=d.get("dtype", "float64"),
-            seed=int(d.get("seed", 0)),
-            steps=int(d.get("steps", 1 if "optimizer" not in d else 10)),
-            tolerance=dict(d.get("tolerance", {})),
-            description=str(d.get("description", "")),
+            seed=_integer(d, "seed", where, 0, 0, 2**63),
+            steps=_integer(d, "steps", where, 1 if "optimizer" not in d else 10, 1),
+            tolerance=_tolerance(d, where),
+            description=d.get("description", ""),
         )
     except (TypeError, ValueError) as exc:
+        if isinstance(exc, ScenarioFileError):
+            raise
         raise ScenarioFileError(f"{where}: {exc}") from exc
 
 
@@ -146,14 +249,43 @@ def expand_matrix(d: dict[str, Any], where: str) -> list[tuple[dict[str, Any], s
     return out
 
 
-def load_scenarios(path: str | Path) -> list[Scenario]:
-    """Read every ``[[scenario]]`` of a TOML file; raise ScenarioFileError when malformed."""
-    p = Path(path)
+def read_bounded(path: Path, limit: int) -> bytes:
+    """The bytes of ``path``, refusing (ScenarioFileError) a file larger than ``limit``.
+
+    Reads in chunks, so an endless source (``/dev/zero``) stops after ``limit`` bytes and
+    Ctrl-C is honoured between chunks.
+    """
+    chunks: list[bytes] = []
+    size = 0
     try:
-        with p.open("rb") as f:
-            doc = tomllib.load(f)
+        with path.open("rb") as f:
+            while chunk := f.read(_READ_CHUNK):
+                size += len(chunk)
+                if size > limit:
+                    raise ScenarioFileError(
+                        f"scenario file {path} is larger than {limit:,} bytes "
+                        f"(refbp.limits.MAX_SCENARIO_FILE_BYTES); {limits.OVERRIDE_HINT}")
+                chunks.append(chunk)
     except OSError as exc:
-        raise ScenarioFileError(f"cannot read scenario file {p}: {exc.strerror}") from exc
+        raise ScenarioFileError(f"cannot read scenario file {path}: "
+                                f"{exc.strerror or exc}") from exc
+    return b"".join(chunks)
+
+
+def load_scenarios(path: str | Path, *, allow_large: bool = False) -> list[Scenario]:
+    """Read every ``[[scenario]]`` of a TOML file; raise ScenarioFileError when malformed.
+
+    Scenarios beyond ``refbp.limits`` raise a LimitError unless ``allow_large``.
+    """
+    p = Path(path)
+    if p.is_dir():
+        raise ScenarioFileError(f"scenario file {p} is a directory")
+    limit = sys.maxsize if allow_large else limits.MAX_SCENARIO_FILE_BYTES
+    raw = read_bounded(p, limit)
+    try:
+        doc = tomllib.loads(raw.decode("utf-8"))
+    except UnicodeDecodeError as exc:
+        raise ScenarioFileError(f"scenario file {p} is not UTF-8 text: {exc}") from exc
     except tomllib.TOMLDecodeError as exc:
         raise ScenarioFileError(f"scenario file {p} is not valid TOML: {exc}") from exc
     items = doc.get("scenario")
@@ -163,8 +295,12 @@ def load_scenarios(path: str | Path) -> list[Scenario]:
         raise ScenarioFileError(f"scenario file {p}: every [[scenario]] must be a table")
     out = [scenario_from_dict(table, where) for i, d in enumerate(items)
            for table, where in expand_matrix(d, f"{p}: scenario {i + 1}")]
+    if not allow_large:
+        for s in out:
+            limits.check_scenario(s)
     names = [s.name for s in out]
     dup = sorted({n for n in names if names.count(n) > 1})
     if dup:
         raise ScenarioFileError(f"scenario file {p}: duplicate scenario names {dup}")
     return out
+

@@ -18,7 +18,7 @@ step consumes them (``refbp.nn.dropout.feed_masks``). So the torch side of a ste
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from typing import Any
@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from refbp.data import Stream, step_batches, stream_rng
+from refbp.data import Stream, iter_step_batches, stream_rng
 from refbp.mirror import as_tensor, to_numpy, to_torch
 from refbp.mirror.dropout import DropoutMaskTap, step_generator
 from refbp.mirror.optim import to_torch_optimizer
@@ -54,14 +54,16 @@ class Trial:
     torch_scheduler: Any
     x: np.ndarray
     y: np.ndarray
-    batches: list[np.ndarray]
+    batches: Iterable[np.ndarray]
+    """The index batch of each step, in order; iterated once (generated lazily)."""
     seed: int = 0
 
 
-def scenario_batches(s: Scenario, n: int) -> list[np.ndarray]:
-    """The index batches of every step of ``s``, cycling shuffled epochs of ``n`` samples."""
-    return step_batches(n, s.steps, mode=s.batching,  # type: ignore[arg-type]
-                        batch_size=s.batch_size, rng=stream_rng(s.seed, Stream.BATCHES))
+def scenario_batches(s: Scenario, n: int) -> Iterator[np.ndarray]:
+    """The index batches of every step of ``s``, cycling shuffled epochs of ``n`` samples,
+    generated lazily (a long run holds one epoch of indices, not the whole plan)."""
+    return iter_step_batches(n, s.steps, mode=s.batching,  # type: ignore[arg-type]
+                             batch_size=s.batch_size, rng=stream_rng(s.seed, Stream.BATCHES))
 
 
 def pair_parameters(model: Module, tmodel: torch.nn.Module) -> list[tuple[str, Any, Any]]:

@@ -22,12 +22,14 @@ _EXPORTS = {
     "coerce_results": "schema", "failure_message": "schema", "synthetic_results": "schema",
     "validate_results": "schema", "scenario_summary": "summary",
     "ReportWriteError": "writers", "load_results": "writers", "render": "writers",
-    "write_report": "writers",
+    "write_report": "writers", "check_report_target": "writers", "is_report_dir": "writers",
+    "ReportFormatError": "validate",
 }
 __all__ = [
-    "COLUMNS", "ComparisonResult", "KINDS", "ReportWriteError", "coerce_results",
-    "collect_provenance", "compare_frames", "compare_reports", "failure_message", "load_results",
-    "render", "scenario_summary", "synthetic_results", "validate_results", "write_report",
+    "COLUMNS", "ComparisonResult", "KINDS", "ReportFormatError", "ReportWriteError",
+    "check_report_target", "coerce_results", "collect_provenance", "compare_frames",
+    "compare_reports", "failure_message", "is_report_dir", "load_results", "render",
+    "scenario_summary", "synthetic_results", "validate_results", "write_report",
 ]
 __getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)
 
@@ -43,4 +45,12 @@ if TYPE_CHECKING:
         validate_results,
     )
     from refbp.report.summary import scenario_summary
-    from refbp.report.writers import ReportWriteError, load_results, render, write_report
+    from refbp.report.validate import ReportFormatError
+    from refbp.report.writers import (
+        ReportWriteError,
+        check_report_target,
+        is_report_dir,
+        load_results,
+        render,
+        write_report,
+    )

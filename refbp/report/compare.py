@@ -39,6 +39,7 @@ import numpy as np
 import pandas as pd
 
 from refbp.report.summary import Table, fmt, md_list, md_table
+from refbp.report.validate import ReportFormatError
 from refbp.report.writers import load_results
 
 KEY = ["scenario", "dtype", "tensor"]
@@ -233,6 +234,9 @@ def compare_reports(baseline: str | os.PathLike[str], new: str | os.PathLike[str
     """Compare report ``new`` with ``baseline`` (report directories or Parquet files)."""
     base_df, base_prov = load_results(baseline)
     new_df, new_prov = load_results(new)
+    for label, df in ((baseline, base_df), (new, new_df)):
+        if df.empty:
+            raise ReportFormatError(f"report {label} has no rows: nothing to compare")
     return compare_frames(base_df, new_df, factor=factor, floor=floor,
                           allow_removed=allow_removed,
                           labels=(str(Path(baseline)), str(Path(new))),

@@ -138,6 +138,16 @@ def validate_results(df: pd.DataFrame) -> None:
                              f"in {int(df[col.name].isna().sum())} row(s)")
 
 
+def _as_bool(values: pd.Series, name: str) -> pd.Series:
+    """A boolean column as bool; strings such as "False" are refused, never cast to True."""
+    if pd.api.types.is_bool_dtype(values.dtype) or all(
+            isinstance(v, bool | np.bool_) for v in values):
+        return values.astype(bool)
+    sample = next(v for v in values if not isinstance(v, bool | np.bool_))
+    raise ValueError(f"results column {name!r} must be boolean, got {values.dtype} values such "
+                     f"as {sample!r}")
+
+
 def coerce_results(df: pd.DataFrame) -> pd.DataFrame:
     """Validate, then return a copy with the canonical dtypes and column order.
 
@@ -157,6 +167,8 @@ def coerce_results(df: pd.DataFrame) -> pd.DataFrame:
         values = df[col.name].reset_index(drop=True)
         if col.dtype == "str":
             values = values.fillna("").astype(str)
+        elif col.dtype == "bool":
+            values = _as_bool(values, col.name)
         else:
             try:
                 values = values.astype(col.dtype)

@@ -9,8 +9,11 @@ Atomicity: ``write_report`` builds the whole directory in a hidden temporary sib
 ``out_dir``, backup deleted. Readers therefore see either the previous complete report or the
 new complete report (or, only inside the instant between the two renames, no directory); a
 failure while writing deletes the temporary directory and leaves the previous report
-untouched. An existing ``out_dir`` is only replaced when it is empty or a refbp report
-(contains ``results.parquet``), so ``--out .`` can never wipe an unrelated directory.
+untouched. An existing ``out_dir`` is only replaced when it is empty or holds nothing but a
+previous refbp report -- recognised by its provenance (a ``provenance.json`` written by refbp),
+every entry being one of ``REPORT_FILES`` -- so ``--out`` can never wipe an unrelated directory.
+:func:`check_report_target` makes the same check without writing, so callers can refuse an
+unusable output before any work is done.
 Loading never unpickles: Parquet via pyarrow, JSON via ``json``.
 """
 
@@ -30,9 +33,11 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
+from refbp.errors import UsageError
 from refbp.report.html import render_html
 from refbp.report.schema import coerce_results
 from refbp.report.summary import to_markdown
+from refbp.report.validate import ReportFormatError, check_values
 
 PARQUET = "results.parquet"
 CSV = "results.csv"
@@ -41,9 +46,13 @@ HTML = "report.html"
 PROVENANCE = "provenance.json"
 REPORT_FILES: tuple[str, ...] = (PARQUET, CSV, SUMMARY, HTML, PROVENANCE)
 PROVENANCE_KEY = b"refbp.provenance"
+PROVENANCE_KEYS: tuple[str, ...] = ("refbp",)
+"""Keys every provenance written by ``write_report`` carries (``refbp``: the version); how a
+report directory is recognised."""
+_MAX_PROVENANCE = 1 << 20
 
 
-class ReportWriteError(OSError):
+class ReportWriteError(UsageError, OSError):
     """A report could not be written (unwritable or unsuitable output directory)."""
 
 
@@ -111,26 +120,93 @@ def _write_files(df: pd.DataFrame, out: Path, provenance: dict[str, Any],
             write(out / name)
 
 
+def _refbp_version() -> str:
+    import refbp
+
+    return str(refbp.__version__)
+
+
+def _is_provenance(path: Path) -> bool:
+    """True when ``path`` is a provenance file written by refbp (JSON with its keys)."""
+    try:
+        if not path.is_file() or path.is_symlink() or path.stat().st_size > _MAX_PROVENANCE:
+            return False
+        doc = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    return isinstance(doc, dict) and all(k in doc for k in PROVENANCE_KEYS)
+
+
+def is_report_dir(path: str | os.PathLike[str]) -> bool:
+    """True when ``path`` is a directory holding nothing but a refbp report.
+
+    Recognised by its provenance (``provenance.json`` with refbp's keys), not by one file
+    name; every entry must be a regular file named in ``REPORT_FILES``.
+    """
+    p = Path(path)
+    if p.is_symlink() or not p.is_dir():
+        return False
+    entries = list(p.iterdir())
+    if any(e.name not in REPORT_FILES or e.is_symlink() or not e.is_file() for e in entries):
+        return False
+    return _is_provenance(p / PROVENANCE)
+
+
+def _check_replaceable(out_dir: Path) -> None:
+    if out_dir.is_symlink():
+        raise ReportWriteError(f"report path {out_dir} is a symlink; give the real "
+                               "directory (a symlink cannot be replaced atomically)")
+    if not out_dir.exists():
+        return
+    if not out_dir.is_dir():
+        raise ReportWriteError(f"report path {out_dir} exists and is not a directory")
+    try:
+        empty = not any(out_dir.iterdir())
+    except OSError as exc:
+        raise ReportWriteError(f"cannot read {out_dir}: {exc.strerror or exc}") from exc
+    if not empty and not is_report_dir(out_dir):
+        raise ReportWriteError(
+            f"refusing to replace {out_dir}: it is not empty and not a refbp report directory "
+            f"(a report holds only {', '.join(REPORT_FILES)}, with refbp's {PROVENANCE}); "
+            "give a new or empty directory")
+
+
+def check_report_target(out_dir: str | os.PathLike[str], *, create_parent: bool = False
+                        ) -> Path:
+    """Check that a report can be written to ``out_dir``; return its absolute path.
+
+    Raises :class:`ReportWriteError` when ``out_dir`` is a symlink, a file, a non-empty
+    directory that is not a refbp report, or when its parent cannot be written (a parent that
+    does not exist yet is created only with ``create_parent=True``; otherwise its nearest
+    existing ancestor must be writable: a temporary directory is created there and removed at
+    once). Nothing else is written.
+    """
+    out = Path(out_dir).absolute()
+    _check_replaceable(out)
+    parent = out.parent
+    if create_parent:
+        try:
+            parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise ReportWriteError(f"cannot create the report's parent directory {parent}: "
+                                   f"{exc.strerror or exc}") from exc
+    existing = parent
+    while not existing.exists():
+        existing = existing.parent
+    if not existing.is_dir():
+        raise ReportWriteError(f"cannot write the report {out}: {existing} is not a directory")
+    try:  # a real probe: os.access says yes to root even on read-only file systems
+        os.rmdir(tempfile.mkdtemp(prefix=f".{out.name}.probe-", dir=existing))
+    except OSError as exc:
+        raise ReportWriteError(f"cannot write the report {out}: {existing} is not writable "
+                               f"({exc.strerror or exc})") from exc
+    return out
+
+
 def _prepare_parent(out_dir: Path) -> Path:
     """Create the parent of ``out_dir`` and check that ``out_dir`` may be replaced."""
-    parent = out_dir.parent
-    try:
-        parent.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise ReportWriteError(f"cannot create the report's parent directory {parent}: "
-                               f"{exc.strerror or exc}") from exc
-    if not os.access(parent, os.W_OK | os.X_OK):
-        raise ReportWriteError(f"cannot write the report {out_dir}: {parent} is not writable")
-    if out_dir.exists() or out_dir.is_symlink():
-        if out_dir.is_symlink():
-            raise ReportWriteError(f"report path {out_dir} is a symlink; give the real "
-                                   "directory (a symlink cannot be replaced atomically)")
-        if not out_dir.is_dir():
-            raise ReportWriteError(f"report path {out_dir} exists and is not a directory")
-        if any(out_dir.iterdir()) and not (out_dir / PARQUET).is_file():
-            raise ReportWriteError(f"refusing to replace {out_dir}: it is not empty and not a "
-                                   f"refbp report directory (no {PARQUET})")
-    return parent
+    check_report_target(out_dir, create_parent=True)
+    return out_dir.parent
 
 
 def _swap_in(tmp: Path, out_dir: Path) -> None:
@@ -174,6 +250,7 @@ def write_report(df: pd.DataFrame, out_dir: str | os.PathLike[str],
         The output directory cannot be created or written, or exists and is not a report.
     """
     df = coerce_results(df)
+    provenance = {"refbp": _refbp_version(), **provenance}
     out = Path(out_dir).absolute()
     parent = _prepare_parent(out)
     try:
@@ -208,18 +285,24 @@ def load_results(path: str | os.PathLike[str]) -> tuple[pd.DataFrame, dict[str, 
     file, else is ``{}``. The table is validated and given the canonical dtypes.
     """
     p = _parquet_path(path)
-    table = pq.read_table(p)
-    meta = table.schema.metadata or {}
-    if PROVENANCE_KEY in meta:
-        provenance = json.loads(meta[PROVENANCE_KEY].decode("utf-8"))
-    elif (p.parent / PROVENANCE).is_file():
-        provenance = json.loads((p.parent / PROVENANCE).read_text(encoding="utf-8"))
-    else:
-        provenance = {}
+    try:
+        table = pq.read_table(p)
+        meta = table.schema.metadata or {}
+        if PROVENANCE_KEY in meta:
+            provenance = json.loads(meta[PROVENANCE_KEY].decode("utf-8"))
+        elif (p.parent / PROVENANCE).is_file():
+            provenance = json.loads((p.parent / PROVENANCE).read_text(encoding="utf-8"))
+        else:
+            provenance = {}
+    except (OSError, ValueError, pa.ArrowException) as exc:
+        raise ReportFormatError(f"cannot read the refbp results {p}: {exc}") from exc
+    if not isinstance(provenance, dict):
+        raise ReportFormatError(f"{p}: provenance is not a JSON object")
     try:
         df = coerce_results(table.to_pandas())
+        check_values(df)
     except ValueError as exc:
-        raise ValueError(f"{p}: {exc}") from exc
+        raise ReportFormatError(f"{p}: {exc}") from exc
     return df, provenance
 
 

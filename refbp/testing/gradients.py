@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import copy
 import importlib
+import inspect
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -178,27 +179,33 @@ def _subject(target: Any, x: np.ndarray, backward: Callable[..., Any] | None,
                     f"backward(dout) methods, or a function; got {type(target).__name__}")
 
 
+TORCH_FN_NAMESPACES: tuple[str, ...] = ("torch", "torch.nn.functional", "torch.special",
+                                        "torch.linalg", "torch.fft")
+"""The modules a ``torch_fn`` given by name may come from: ``torch.<namespace>.<function>``.
+A name elsewhere (``torch.os.system``) is refused: only torch's own math functions resolve."""
+
+
 def _resolve_torch_fn(torch_fn: Any) -> Callable[..., Any]:
     if callable(torch_fn):
         return torch_fn  # type: ignore[no-any-return]
-    if not isinstance(torch_fn, str) or not torch_fn.startswith("torch."):
-        raise ValueError("torch_fn must be a callable or a dotted name starting with 'torch.' "
-                         f"such as 'torch.nn.functional.gelu', got {torch_fn!r}")
-    parts = torch_fn.split(".")
-    for cut in range(len(parts) - 1, 0, -1):
-        try:
-            obj: Any = importlib.import_module(".".join(parts[:cut]))
-        except ImportError:
-            continue
-        try:
-            for attr in parts[cut:]:
-                obj = getattr(obj, attr)
-        except AttributeError:
-            break
-        if callable(obj):
-            return obj  # type: ignore[no-any-return]
-        break
-    raise ValueError(f"torch_fn {torch_fn!r} does not name a callable in torch")
+    example = "such as 'torch.nn.functional.gelu'"
+    if not isinstance(torch_fn, str):
+        raise ValueError(f"torch_fn must be a callable or a torch function name {example}, "
+                         f"got {torch_fn!r}")
+    namespace, _, fn_name = torch_fn.rpartition(".")
+    if namespace not in TORCH_FN_NAMESPACES or not fn_name.isidentifier() \
+            or fn_name.startswith("_"):
+        raise ValueError(f"torch_fn {torch_fn!r} is not a function of "
+                         f"{', '.join(TORCH_FN_NAMESPACES)} ({example}); pass a callable for "
+                         "anything else")
+    obj = getattr(importlib.import_module(namespace), fn_name, None)
+    # A compiled torch operator, or a Python function defined in that namespace itself (or in
+    # torch.functional: einsum, norm, ...); not a re-exported helper such as torch.load.
+    defined_there = getattr(obj, "__module__", None) in (namespace, "torch.functional")
+    if not (inspect.isbuiltin(obj) or (inspect.isfunction(obj) and defined_there)):
+        raise ValueError(f"torch_fn {torch_fn!r} does not name a torch math function; pass a "
+                         "callable for anything else")
+    return obj  # type: ignore[no-any-return]
 
 
 def _as_float(value: Any, what: str, shape: tuple[int, ...] | None = None) -> np.ndarray:

@@ -22,6 +22,7 @@ from __future__ import annotations
 import copy
 import inspect
 import warnings
+from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
@@ -29,7 +30,7 @@ import pandas as pd
 import torch
 
 from refbp import nn as rnn
-from refbp.data import step_batches, stream_rng
+from refbp.data import iter_step_batches, stream_rng
 from refbp.mirror import SSELossTorch, as_tensor, from_torch
 from refbp.mirror.optim import to_torch_optimizer
 from refbp.nn.module import Module, Parameter
@@ -98,12 +99,15 @@ def _layer_specs(model: Module) -> tuple[Spec, ...]:
     return tuple(_spec(m) for _, m in model.named_modules() if not any(m.children()))
 
 
-def _batch_plan(n: int, steps: int, batch_size: int | None, seed: int) -> list[np.ndarray]:
-    """Index arrays of every step: the full batch, or seeded shuffled mini-batch epochs."""
+def _batch_plan(n: int, steps: int, batch_size: int | None, seed: int
+                ) -> Iterator[np.ndarray]:
+    """Index arrays of every step, lazily: the full batch, or seeded shuffled mini-batch
+    epochs."""
     if batch_size is None:
-        return [np.arange(n, dtype=np.int64) for _ in range(steps)]
-    return step_batches(n, steps, mode="minibatch", batch_size=batch_size,
-                        rng=stream_rng(seed))
+        full = np.arange(n, dtype=np.int64)
+        return (full for _ in range(steps))
+    return iter_step_batches(n, steps, mode="minibatch", batch_size=batch_size,
+                             rng=stream_rng(seed))
 
 
 def _check_weights(tmodel: torch.nn.Module, what: str) -> None:
@@ -202,8 +206,8 @@ def run_parity(torch_model: torch.nn.Module, inputs: Any, targets: Any, *, loss:
         description="refbp.testing check of a user's torch model" if refbp_model is None
         else "refbp.testing check of a user's pair of modules (torch and refbp)",
         expect_nonfinite=bool(expect_nonfinite))
-    batches = _batch_plan(x.shape[0], steps, batch_size, int(seed))
-    _preflight(tmodel, tloss, x[batches[0]], y[batches[0]])
+    first = next(_batch_plan(x.shape[0], steps, batch_size, int(seed)))
+    _preflight(tmodel, tloss, x[first], y[first])
     pair_parameters(model, tmodel)
     build_optimizer(s, model)  # invalid optimizer options raise here, before anything runs
 
@@ -218,6 +222,7 @@ def run_parity(torch_model: torch.nn.Module, inputs: Any, targets: Any, *, loss:
             p.requires_grad = tp.requires_grad
         opt = build_optimizer(s, m)
         topt = None if opt is None else to_torch_optimizer(opt, [tp for _, _, tp in pairs])
+        batches = _batch_plan(x.shape[0], steps, batch_size, int(seed))  # lazy, fresh per run
         return Trial(m, lf, opt, None, tm, tl, topt, None, x, y, batches, int(seed))
 
     # a side that raises is recorded as a failing row, reported by the caller

@@ -1,0 +1,109 @@
+"""Exit codes of the ``refbp`` command and the one handler that maps outcomes to them.
+
+====  ========================================================================================
+code  meaning
+====  ========================================================================================
+0     every case passes (``run``, ``check-*``: matches torch; ``compare``: no regression)
+1     a parity failure or a regression
+2     usage error: bad flag, bad or oversized file, invalid report, unusable user code,
+      unwritable or unsafe output, unknown scenario -- one line on stderr, never a traceback
+3     internal error in refbp: a short message (``REFBP_TRACEBACK=1`` prints the traceback)
+130   interrupted (Ctrl-C); one line, no traceback
+143   terminated (SIGTERM, what CI cancellation sends); one line, no traceback
+====  ========================================================================================
+
+A command returns 0 or 1 itself and raises for everything else; :func:`run_command` turns what
+it raises into the code above. A usage error is any :class:`refbp.errors.UsageError`
+(``CLIError``, ``ScenarioFileError``, ``ReportWriteError``, ``ReportFormatError``,
+``UserCodeError``, ``LimitError``); argparse's own errors exit 2 before a command runs. Every
+message reaches the terminal with control characters escaped.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from types import FrameType
+
+from refbp.errors import UsageError, printable
+
+EXIT_OK = 0
+EXIT_FAILED = 1
+EXIT_USAGE = 2
+EXIT_INTERNAL = 3
+EXIT_INTERRUPTED = 130
+EXIT_TERMINATED = 143
+
+EXIT_CODES_HELP = """exit codes:
+  0    all cases pass (run, check-*: matches torch; compare: no regression)
+  1    a parity failure or a regression
+  2    usage error: bad flag, bad file, invalid report, unusable user code, unwritable or
+       unsafe output, unknown scenario (one line, no traceback)
+  3    internal error in refbp (set REFBP_TRACEBACK=1 for the traceback)
+  130  interrupted (Ctrl-C); 143 terminated (SIGTERM)"""
+
+
+class Terminated(BaseException):
+    """SIGTERM received: unwinds like Ctrl-C (worker processes are stopped), exit code 143."""
+
+
+def error(message: str) -> None:
+    """Print ``refbp: <message>`` as one line on stderr, control characters escaped."""
+    print(f"refbp: {printable(message)}", file=sys.stderr)
+
+
+def _on_sigterm(signum: int, frame: FrameType | None) -> None:
+    raise Terminated()
+
+
+@contextmanager
+def sigterm_unwinds() -> Iterator[None]:
+    """Inside the block SIGTERM raises :class:`Terminated` (main thread only)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGTERM, _on_sigterm)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _quiet_stdout() -> None:
+    """Output piped into e.g. ``head`` was closed: drop further output quietly."""
+    os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+
+
+def run_command(command: Callable[[], int]) -> int:
+    """Run ``command()`` and return its exit code, mapping what it raises (see the table)."""
+    try:
+        with sigterm_unwinds():
+            return command()
+    except UsageError as exc:
+        error(f"error: {exc}")
+        return EXIT_USAGE
+    except BrokenPipeError:
+        _quiet_stdout()
+        return EXIT_OK
+    except KeyboardInterrupt:
+        error("interrupted")
+        return EXIT_INTERRUPTED
+    except Terminated:
+        error("terminated (SIGTERM)")
+        return EXIT_TERMINATED
+    except MemoryError:
+        error("error: out of memory; reduce the sizes (steps, data, layers) or the number of "
+              "--jobs")
+        return EXIT_USAGE
+    except Exception as exc:  # a bug in refbp: short message, traceback on request
+        if os.environ.get("REFBP_TRACEBACK"):
+            import traceback
+
+            traceback.print_exc()
+        error(f"internal error: {type(exc).__name__}: {exc} (this is a bug in refbp; set "
+              "REFBP_TRACEBACK=1 for the traceback)")
+        return EXIT_INTERNAL
