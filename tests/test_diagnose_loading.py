@@ -73,7 +73,7 @@ def test_options_are_never_passed_into_kwargs() -> None:
 
 def test_learning_rate_that_cannot_change_is_not_a_pass() -> None:
     d = check_optimizer(f"{CASES}:CachedLrMomentum", like="SGD", oracle="refbp")
-    assert d.matches_torch and d.exit_code == 3
+    assert d.matches_torch and d.untested and d.exit_code == 1
     assert "NOT TESTED: sgd_momentum_lr_in_buffer" in d.explanation
     assert "setting CachedLrMomentum's learning rate (lr) to 0.005 did not change its update" \
         in d.explanation

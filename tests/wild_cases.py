@@ -49,7 +49,7 @@ OPTIMIZER_CASES = [
     ("optimizer", f"{WILD}/d2l_optimizers.py:rmsprop", "RMSprop", {}, None,
      ("rmsprop_eps_inside_sqrt", "eps=1e-06", 1)),
     ("optimizer", f"{WILD}/d2l_optimizers.py:adadelta", "Adadelta", {}, None,
-     (None, "eps=1e-05", 3)),
+     (None, "eps=1e-05", 1)),
     ("optimizer", f"{WILD}/d2l_optimizers.py:adadelta", "Adadelta", {"lr": 0.5}, None,
      ("adadelta_no_lr", "eps=1e-05", 1)),
     ("optimizer", f"{WILD}/d2l_optimizers.py:adam", "Adam", {}, None, (None, "eps=1e-06", 0)),

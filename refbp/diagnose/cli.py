@@ -42,8 +42,8 @@ def add_subcommands(subparsers: Any) -> None:
         what = name.split("-")[1]
         p = subparsers.add_parser(
             name, help=f"check your own from-scratch {what} against torch and name the "
-            "convention it follows (exit 0 on match, 1 otherwise, 3 when conventions could "
-            "not be tested)",
+            "convention it follows (exit 0 on match, 1 on a mismatch or when conventions "
+            "could not be tested)",
             description=f"Run your {what} (USER_SPEC = path/to/file.py:Name or "
             "package.module:Name, as written) and torch's "
             "on the same deterministic problem in float64; if they disagree, run every "

@@ -124,10 +124,11 @@ class Diagnosis:
 
     @property
     def exit_code(self) -> int:
-        """0: matches torch; 1: does not; 3: matches, but conventions were left untested."""
+        """0: matches torch; 1: does not, or conventions were left untested (refbp's exit
+        codes: 1 is "not verified to match", 3 is reserved for refbp's own internal errors)."""
         if not self.matches_torch:
             return 1
-        return 3 if self.untested else 0
+        return 1 if self.untested else 0
 
     def __str__(self) -> str:
         lines = [self.explanation]
