@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 import pytest
@@ -263,7 +264,7 @@ def test_invalid_options_raise() -> None:
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64, np.longdouble])
-def test_relu_backward_is_the_select_bit_for_bit(dtype: type) -> None:
+def test_relu_backward_is_the_select_bit_for_bit(dtype: type[np.floating[Any]]) -> None:
     """The branch-free ReLU backward equals ``where(y <= 0, 0, grad)`` in every bit: dropped
     entries are +0.0 (also for a -0.0, NaN or inf gradient), kept ones keep NaN and inf."""
     from refbp.nn import functional_act as F

@@ -7,7 +7,7 @@ nothing, parameter names and layouts, and torch's errors.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, TypeVar, cast
 
 import numpy as np
 import pytest
@@ -20,7 +20,7 @@ from refbp.nn.functional_attention import (
     scaled_dot_product_attention,
     sdpa_forward,
 )
-from refbp.nn.module import Module
+from refbp.nn.module import Module, Parameter
 
 RNG = np.random.default_rng(0)
 
@@ -86,17 +86,17 @@ SDPA_CASES: list[dict[str, Any]] = [
 @pytest.mark.parametrize("kwargs", SDPA_CASES, ids=lambda kw: ",".join(kw) or "plain")
 @pytest.mark.parametrize("which", [0, 1, 2])
 def test_sdpa_gradients_match_finite_differences(kwargs: dict[str, Any], which: int) -> None:
-    args = _qkv((2, 2, 3, 4), (2, 2, 5, 4), (2, 2, 5, 3), seed=1)
+    q, k, v = _qkv((2, 2, 3, 4), (2, 2, 5, 4), (2, 2, 5, 3), seed=1)
     r = np.random.default_rng(2).standard_normal((2, 2, 3, 3))
-    out, cache = sdpa_forward(*args, **kwargs)
+    out, cache = sdpa_forward(q, k, v, **kwargs)
     grads = attention_backward(r, cache)
 
     def objective(x: np.ndarray) -> float:
-        a = list(args)
+        a = [q, k, v]
         a[which] = x
-        return float(np.sum(scaled_dot_product_attention(*a, **kwargs) * r))
+        return float(np.sum(scaled_dot_product_attention(a[0], a[1], a[2], **kwargs) * r))
 
-    res = check_function(objective, args[which], grads[which])
+    res = check_function(objective, (q, k, v)[which], grads[which])
     assert res.passed, str(res)
 
 
@@ -157,7 +157,10 @@ class Attend(Module):
         return gx
 
 
-def _random_params(m: Module, seed: int) -> Module:
+M = TypeVar("M", bound=Module)
+
+
+def _random_params(m: M, seed: int) -> M:
     rng = np.random.default_rng(seed)
     for p in m.parameters():
         p.data[...] = 0.5 * rng.standard_normal(p.shape)
@@ -212,7 +215,8 @@ def test_mha_parameters_follow_torch_names_and_layouts() -> None:
     assert [(n, p.shape) for n, p in sep.named_parameters()] == [
         ("q_proj_weight", (8, 8)), ("k_proj_weight", (8, 5)), ("v_proj_weight", (8, 3)),
         ("out_proj.weight", (8, 8))]
-    assert np.all(m.in_proj_bias.data == 0) and np.all(m.out_proj.bias.data == 0)
+    assert m.in_proj_bias is not None and np.all(m.in_proj_bias.data == 0)
+    assert m.out_proj.bias is not None and np.all(m.out_proj.bias.data == 0)
     bound = np.sqrt(6.0 / (8 + 24))  # xavier_uniform_ on (3E, E)
     assert 0 < np.abs(m.in_proj_weight.data).max() <= bound
 
@@ -238,7 +242,7 @@ def test_fully_masked_query_nan_with_weights_zero_without() -> None:
     out, _ = m(x, x, x, attn_mask=mask)
     assert np.all(np.isnan(out[1])) and np.all(np.isfinite(out[[0, 2]]))
     out, _ = m(x, x, x, attn_mask=mask, need_weights=False)
-    np.testing.assert_array_equal(out[1, 0], m.out_proj.bias.data)
+    np.testing.assert_array_equal(out[1, 0], cast(Parameter, m.out_proj.bias).data)
 
 
 @pytest.mark.parametrize("call,error,match", [

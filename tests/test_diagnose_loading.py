@@ -7,6 +7,7 @@ from __future__ import annotations
 import subprocess
 import sys
 from pathlib import Path
+from typing import cast
 
 import numpy as np
 import pytest
@@ -45,7 +46,7 @@ def test_repository_imports_resolve_from_any_working_directory(
     monkeypatch.chdir(tmp_path)
     loaded = load(f"{WILD}/dlfs/ch06/optimizer_compare_naive.py:Nesterov")
     assert loaded.obj.__name__ == "Nesterov"
-    assert Path(sys.modules["common.optimizer"].__file__).parent.name == "common"
+    assert Path(cast(str, sys.modules["common.optimizer"].__file__)).parent.name == "common"
 
 
 def test_package_module_spec_and_relative_imports(monkeypatch: pytest.MonkeyPatch) -> None:

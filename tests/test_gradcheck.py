@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Literal, overload
+
 import numpy as np
 
 from refbp import nn
@@ -25,6 +27,13 @@ def test_check_function_detects_wrong_gradient() -> None:
 
 
 class _BrokenLinear(nn.Linear):
+    @overload
+    def backward(self, grad_out: np.ndarray, *,
+                 input_grad: Literal[True] = True) -> np.ndarray: ...
+
+    @overload
+    def backward(self, grad_out: np.ndarray, *, input_grad: bool) -> np.ndarray | None: ...
+
     def backward(self, grad_out: np.ndarray, *, input_grad: bool = True) -> np.ndarray | None:
         gx = super().backward(grad_out, input_grad=input_grad)
         assert self.bias is not None and self.bias.grad is not None

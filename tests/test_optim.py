@@ -477,7 +477,7 @@ def test_maximize_is_minimizing_the_negated_gradient(cls: type) -> None:
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-def test_add_with_alpha_rounds_the_product_then_adds(dtype: type) -> None:
+def test_add_with_alpha_rounds_the_product_then_adds(dtype: type[np.floating[Any]]) -> None:
     """``add_(a, b, alpha)`` is ``a + round(alpha * b)`` whether the product goes through the
     reused buffer (same shape and dtype) or a temporary (broadcast ``b``), and the buffer
     never leaks into a result: two updates in a row give independent results."""

@@ -65,7 +65,7 @@ def gradcheck_tuple(m: nn.Module, x: np.ndarray, hx: Any = None) -> None:
     assert len(g_in) == len(leaves)
     named = [(f"input {i}", leaf, g) for i, (leaf, g) in
              enumerate(zip(leaves, g_in, strict=True))]
-    named += [(name, p.data, p.grad) for name, p in m.named_parameters()]
+    named += [(name, p.data, np.asarray(p.grad)) for name, p in m.named_parameters()]
     for name, target, grad in named:
         keep = target.copy()
 
@@ -99,7 +99,7 @@ def test_bptt_matches_finite_differences(name: str, bias: bool, batch_first: boo
                            bidirectional=bidirectional, generator=np.random.default_rng(1))
     steps, batch = 3, 2
     x = RNG.standard_normal((batch, steps, 3) if batch_first else (steps, batch, 3))
-    hx = None
+    hx: np.ndarray | tuple[np.ndarray, np.ndarray] | None = None
     if with_hx:
         lead = 4 if bidirectional else 2
         hx = RNG.standard_normal((lead, batch, m.real_hidden_size))

@@ -7,7 +7,7 @@ causal-mask detection, and errors.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, TypeVar, cast
 
 import numpy as np
 import pytest
@@ -17,8 +17,10 @@ from refbp.gradcheck import check_module
 from refbp.nn.module import Module
 from refbp.nn.transformer import square_subsequent_mask
 
+M = TypeVar("M", bound=Module)
 
-def _random_params(m: Module, seed: int) -> Module:
+
+def _random_params(m: M, seed: int) -> M:
     rng = np.random.default_rng(seed)
     for p in m.parameters():
         p.data[...] = 0.4 * rng.standard_normal(p.shape) + (1.0 if p.data.ndim == 1 else 0.0)
@@ -108,7 +110,8 @@ def test_bool_and_float_masks_agree_and_causal_mask_is_detected() -> None:
     (lambda: nn.TransformerEncoderLayer(8, 2, activation="tanh"), ValueError,
      "activation should be relu/gelu, not tanh"),
     (lambda: nn.TransformerEncoderLayer(10, 3), ValueError, "divisible by num_heads"),
-    (lambda: nn.TransformerEncoder(nn.Linear(2, 2), 2), TypeError, "TransformerEncoderLayer"),
+    (lambda: nn.TransformerEncoder(cast(Any, nn.Linear(2, 2)), 2), TypeError,
+     "TransformerEncoderLayer"),
     (lambda: nn.TransformerEncoder(nn.TransformerEncoderLayer(4, 2), 0), ValueError,
      "num_layers"),
 ])

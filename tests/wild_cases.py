@@ -8,6 +8,7 @@ constant ``"eps=1e-07"`` or None, exit code).
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +17,9 @@ from refbp.diagnose import Diagnosis, check_layer, check_loss, check_optimizer
 WILD = Path(__file__).parent / "fixtures" / "wild"
 DLFS = WILD / "dlfs"
 
-OPTIMIZER_CASES = [
+Case = tuple[str, str, str, dict[str, Any], Path | None, tuple[str | None, str | None, int]]
+
+OPTIMIZER_CASES: list[Case] = [
     ("optimizer", f"{DLFS}/common/optimizer.py:SGD", "SGD", {}, None, (None, None, 0)),
     ("optimizer", f"{DLFS}/common/optimizer.py:Momentum", "SGD", {}, None,
      ("sgd_momentum_lr_in_buffer", None, 1)),
@@ -64,7 +67,7 @@ OPTIMIZER_CASES = [
 ]
 
 KERAS_BIASED = "batchnorm_keras_momentum+batchnorm_biased_running_var"
-LAYER_CASES = [
+LAYER_CASES: list[Case] = [
     ("layer", f"{DLFS}/common/layers.py:Affine", "Linear", {}, None, (None, None, 0)),
     ("layer", f"{DLFS}/common/layers.py:Relu", "ReLU", {}, None, (None, None, 0)),
     ("layer", f"{DLFS}/common/layers.py:Sigmoid", "Sigmoid", {}, None, (None, None, 0)),
@@ -91,7 +94,7 @@ LAYER_CASES = [
     ("layer", f"{WILD}/lazy_dense.py:Tanh", "Tanh", {}, None, (None, None, 0)),
 ]
 
-LOSS_CASES = [
+LOSS_CASES: list[Case] = [
     ("loss", f"{DLFS}/common/layers.py:SoftmaxWithLoss", "CrossEntropyLoss", {}, None,
      ("ce_eps_in_log", None, 1)),
     ("loss", "cs231n.layers:softmax_loss", "CrossEntropyLoss", {}, WILD, (None, None, 0)),
@@ -113,7 +116,7 @@ LOSS_CASES = [
      ("ce_eps_in_log", None, 1)),
 ]
 
-CASES = [*OPTIMIZER_CASES, *LAYER_CASES, *LOSS_CASES]
+CASES: list[Case] = [*OPTIMIZER_CASES, *LAYER_CASES, *LOSS_CASES]
 
 
 def case_id(case: tuple) -> str:
@@ -122,7 +125,8 @@ def case_id(case: tuple) -> str:
     return f"{spec}-{case[2]}" + (f"-{opts}" if opts else "")
 
 
-CHECKS = {"optimizer": check_optimizer, "layer": check_layer, "loss": check_loss}
+CHECKS: dict[str, Callable[..., Diagnosis]] = {
+    "optimizer": check_optimizer, "layer": check_layer, "loss": check_loss}
 
 
 def run_case(case: tuple[Any, ...], oracle: str) -> Diagnosis:
