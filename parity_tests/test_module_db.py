@@ -47,7 +47,7 @@ from refbp.mirror import modules as mirror_modules  # noqa: E402
 from refbp.mirror.dropout import DropoutMaskTap, step_generator  # noqa: E402
 from refbp.nn import Loss, Module  # noqa: E402
 from refbp.nn.dropout import feed_masks  # noqa: E402
-from refbp.report.schema import discrepancy_text  # noqa: E402
+from refbp.report.schema import discrepancy_text, metric_fields  # noqa: E402
 from refbp.tolerances import tolerance_for  # noqa: E402
 
 pytestmark = pytest.mark.parity
@@ -234,7 +234,9 @@ def test_module_db_case(case: DbCase) -> None:
         pytest.xfail(ROUNDING.get(case.id) or KNOWN_GAPS[case.id])
     diffs = run_case(case)
     assert "output" in diffs
-    bad = [discrepancy_text(d, name) for name, d in diffs.items() if not d.passed]
+    bad = [discrepancy_text({"tensor": name, **metric_fields(d), "normwise_tol": TOL.normwise,
+                             "rtol": TOL.rtol, "atol": TOL.atol})
+           for name, d in diffs.items() if not d.passed]
     assert not bad, f"{case.id}: refbp vs torch\n" + "\n".join(bad)
 
 
@@ -244,8 +246,11 @@ def test_a_planted_error_is_caught(monkeypatch: pytest.MonkeyPatch) -> None:
 
     forward = Linear.forward
     monkeypatch.setattr(Linear, "forward", lambda self, x: forward(self, x) * (1 + 1e-9))
-    diffs = run_case(next(c for c in CASES if c.module == "Linear"))
+    case = next(c for c in CASES if c.module == "Linear")
+    diffs = run_case(case)
     assert not diffs["output"].passed and diffs["grad_input"].passed
+    with pytest.raises(AssertionError, match=r"refbp vs torch\n\s*tensor output, index .* normwise"):
+        test_module_db_case(case)
 
 
 # -- the table ------------------------------------------------------------------------------
