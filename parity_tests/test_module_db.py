@@ -249,7 +249,8 @@ def test_a_planted_error_is_caught(monkeypatch: pytest.MonkeyPatch) -> None:
     case = next(c for c in CASES if c.module == "Linear")
     diffs = run_case(case)
     assert not diffs["output"].passed and diffs["grad_input"].passed
-    with pytest.raises(AssertionError, match=r"refbp vs torch\n\s*tensor output, index .* normwise"):
+    message = r"refbp vs torch\n\s*tensor output, index .* normwise"
+    with pytest.raises(AssertionError, match=message):
         test_module_db_case(case)
 
 

@@ -17,6 +17,8 @@ step consumes them (``refbp.nn.dropout.feed_masks``). So the torch side of a ste
 
 from __future__ import annotations
 
+import warnings
+
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager, nullcontext
@@ -241,7 +243,11 @@ class TorchSide(Side):
         xt = as_tensor(xb, requires_grad=is_float_input(xb))
         t.torch_model.zero_grad()
         seed = int(self.seeds.integers(2**62))
-        with step_generator(seed) if self.tap.active else nullcontext():
+        with step_generator(seed) if self.tap.active else nullcontext(), \
+                warnings.catch_warnings():
+            # torch's performance notice for padding="same" with an even kernel: not a result
+            warnings.filterwarnings("ignore", message="Using padding='same' with even kernel",
+                                    category=UserWarning)
             ot = t.torch_model(xt)
         self.masks = self.tap.take() if self.tap.active else None
         lt = t.torch_loss(ot, as_tensor(yb))
