@@ -18,7 +18,6 @@ step consumes them (``refbp.nn.dropout.feed_masks``). So the torch side of a ste
 from __future__ import annotations
 
 import warnings
-
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager, nullcontext
