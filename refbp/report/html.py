@@ -19,16 +19,14 @@ import numpy as np
 import pandas as pd
 
 from refbp.report import plots
-from refbp.report.schema import KINDS, failure_message
+from refbp.report.schema import KINDS
 from refbp.report.summary import (
     Table,
     decisive_normwise,
-    first_failures,
-    first_noise_rows,
     headline,
     kind_table,
     kind_tables,
-    noise_message,
+    message_sections,
     overview_table,
     provenance_table,
     scenario_caption,
@@ -190,23 +188,10 @@ def render_html(df: pd.DataFrame, provenance: dict[str, Any], *,
              "<p class='note'>Each cell is the larger of the tolerance ratio and the normwise "
              "error in units of its tolerance (the check that decides); above 1 fails.</p>",
              _heatmap(df, summary, max_heatmap_rows)]
-    failing = summary.loc[~summary["passed"], "scenario"]
-    if len(failing):
-        fails = first_failures(df)
-        parts.append("<h2>Failures</h2>")
-        for name in failing:
-            rows = fails[fails["scenario"] == name]
-            items = "".join(f"<li class='mono'>{e(failure_message(r))}</li>"
-                            for _, r in rows.iterrows())
-            parts.append(f"<h3>{e(name)}</h3><ul>{items}</ul>")
-    noisy = summary.loc[summary["result"] == "noise", "scenario"]
-    if len(noisy):
-        noise = first_noise_rows(df)
-        parts.append("<h2>Rounding noise (not failures)</h2>")
-        for name in noisy:
-            rows = noise[noise["scenario"] == name]
-            items = "".join(f"<li class='mono'>{e(noise_message(r))}</li>"
-                            for _, r in rows.iterrows())
+    for title, groups in message_sections(df, summary):
+        parts.append(f"<h2>{e(title)}</h2>")
+        for name, messages in groups:
+            items = "".join(f"<li class='mono'>{e(m)}</li>" for m in messages)
             parts.append(f"<h3>{e(name)}</h3><ul>{items}</ul>")
     parts.append(_ulp_section(df))
     plotted = plotted_scenarios(summary, plots, max_plot_scenarios=max_plot_scenarios,

@@ -146,6 +146,25 @@ def first_failures(df: pd.DataFrame, per_scenario: int = MAX_FAILING_ROWS) -> pd
     return failing.groupby("scenario", sort=False).head(per_scenario)
 
 
+def message_sections(df: pd.DataFrame,
+                     summary: pd.DataFrame) -> list[tuple[str, list[tuple[str, list[str]]]]]:
+    """The "Failures" and "Rounding noise (not failures)" sections of a report: for each
+    non-empty one, ``(title, [(scenario, messages of its first rows), ...])`` in table order."""
+    sections = []
+    for title, names, rows, message in (
+            ("Failures", summary.loc[~summary["passed"], "scenario"], first_failures,
+             failure_message),
+            ("Rounding noise (not failures)", summary.loc[summary["result"] == "noise",
+                                                          "scenario"],
+             first_noise_rows, noise_message)):
+        if len(names):
+            picked = rows(df)
+            sections.append((title, [(name, [message(r) for _, r in
+                                             picked[picked["scenario"] == name].iterrows()])
+                                     for name in names]))
+    return sections
+
+
 def worst_per_kind(df: pd.DataFrame) -> pd.DataFrame:
     """Per (scenario, kind): the row with the largest tolerance ratio, plus the worst normwise.
 
@@ -281,22 +300,10 @@ def to_markdown(df: pd.DataFrame, provenance: dict[str, Any]) -> str:
              verdict_note(provenance), "",
              "## Provenance", "", md_table(provenance_table(provenance)), "",
              "## Scenarios", "", md_table(overview_table(summary)), ""]
-    failing = summary[~summary["passed"]]
-    if len(failing):
-        parts += ["## Failures", ""]
-        fails = first_failures(df)
-        for name in failing["scenario"]:
-            rows = fails[fails["scenario"] == name]
-            parts += [f"### {name}", "", md_list([failure_message(r) for _, r in
-                                                  rows.iterrows()]), ""]
-    noisy = summary[summary["result"] == "noise"]
-    if len(noisy):
-        parts += ["## Rounding noise (not failures)", ""]
-        noise = first_noise_rows(df)
-        for name in noisy["scenario"]:
-            rows = noise[noise["scenario"] == name]
-            parts += [f"### {name}", "", md_list([noise_message(r) for _, r in
-                                                  rows.iterrows()]), ""]
+    for title, groups in message_sections(df, summary):
+        parts += [f"## {title}", ""]
+        for name, messages in groups:
+            parts += [f"### {name}", "", md_list(messages), ""]
     parts += ["## Worst discrepancy per tensor kind", ""]
     tables = kind_tables(worst, sides(provenance)[1])
     for row in summary.itertuples(index=False):
