@@ -136,6 +136,7 @@ def _parser() -> argparse.ArgumentParser:
     mrg.add_argument("--out", type=Path, default=DEFAULT_OUT,
                      help=f"merged report directory (default: {DEFAULT_OUT})")
     mrg.add_argument("--formats", metavar="LIST", help="as for `refbp run`")
+    mrg.add_argument("--plots", metavar="EXPRESSION", help="as for `refbp run`")
     mrg.add_argument("-q", "--quiet", action="count", default=0,
                      help="print only failing scenarios and the closing line")
     mrg.add_argument("-v", "--verbose", action="count", default=0,
@@ -429,13 +430,9 @@ def _emit(text: str, output: Path | None) -> None:
 def cmd_merge(args: argparse.Namespace) -> int:
     from refbp.report import write_report
     from refbp.report.merge import MergeError, merge_reports
-    from refbp.report.writers import parse_formats
 
     t0 = time.perf_counter()
-    try:
-        formats = None if args.formats is None else parse_formats(args.formats)
-    except ValueError as exc:
-        raise CLIError(str(exc)) from exc
+    formats, plots = _report_options(args)
     for p in args.reports:
         outputs.existing_report(p)
     outputs.report_dir(args.out)
@@ -444,7 +441,7 @@ def cmd_merge(args: argparse.Namespace) -> int:
     except (MergeError, OSError) as exc:
         raise CLIError(str(exc)) from exc
     try:
-        path = write_report(df, args.out, prov, formats=formats)
+        path = write_report(df, args.out, prov, formats=formats, plots=plots)
     except OSError as exc:
         raise CLIError(f"cannot write the report {args.out}: {exc.strerror or exc}") from exc
     return _finish_run(df, str(prov.get("suite", "")), args, path, time.perf_counter() - t0)
