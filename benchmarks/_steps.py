@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 import torch
@@ -45,7 +46,24 @@ def training_steps(model: nn.Module, x: np.ndarray, y: np.ndarray, loss: nn.Modu
     return refbp_step, torch_step
 
 
-def timeit(fn: Step) -> float:
+def timeit(fn: Callable[[], object]) -> float:
+    """Wall-clock seconds of one call of ``fn``."""
     t0 = time.perf_counter()
     fn()
     return time.perf_counter() - t0
+
+
+def interleaved(a: Callable[[], object], b: Callable[[], object], repeats: int, *,
+                warmup: int = 3, clock: Callable[[Callable[[], object]], Any] = timeit
+                ) -> tuple[list[Any], list[Any]]:
+    """``clock`` readings of ``a`` and ``b`` called alternately (``a, b, a, b, ...``) after
+    ``warmup`` untimed pairs, so both sides are measured under the same machine load."""
+    for _ in range(warmup):
+        a()
+        b()
+    ta: list[Any] = []
+    tb: list[Any] = []
+    for _ in range(repeats):
+        ta.append(clock(a))
+        tb.append(clock(b))
+    return ta, tb

@@ -44,12 +44,12 @@ for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
 import cProfile  # noqa: E402
 import pstats  # noqa: E402
 import statistics  # noqa: E402
-import time  # noqa: E402
 from collections.abc import Callable  # noqa: E402
 from typing import Any  # noqa: E402
 
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
+from _steps import interleaved  # noqa: E402  (this directory is on sys.path)
 
 from refbp import nn, optim  # noqa: E402
 from refbp.mirror import as_tensor, to_torch  # noqa: E402
@@ -101,7 +101,7 @@ class TorchResidualBlock(torch.nn.Module):
         return self.relu2(h + x)
 
 
-def _steps(model: Any, tmodel: torch.nn.Module, loss: nn.Module, tloss: torch.nn.Module,
+def _sgd_steps(model: Any, tmodel: torch.nn.Module, loss: nn.Module, tloss: torch.nn.Module,
            x: np.ndarray, y: np.ndarray) -> tuple[Step, Step]:
     """The two training steps (SGD with momentum, lr 0.01); each returns its loss."""
     opt = optim.SGD(list(model.parameters()), lr=0.01, momentum=0.9)
@@ -132,7 +132,7 @@ def resnet_block(dtype: str) -> tuple[Step, Step]:
     tmodel.load_state_dict({k: torch.from_numpy(v) for k, v in model.state_dict().items()})
     x = rng.standard_normal((32, 64, 32, 32)).astype(dtype)
     y = rng.standard_normal((32, 64, 32, 32)).astype(dtype)
-    return _steps(model, tmodel, nn.MSELoss(), torch.nn.MSELoss(), x, y)
+    return _sgd_steps(model, tmodel, nn.MSELoss(), torch.nn.MSELoss(), x, y)
 
 
 def lenet(dtype: str) -> tuple[Step, Step]:
@@ -145,18 +145,12 @@ def lenet(dtype: str) -> tuple[Step, Step]:
         nn.Linear(84, 10, **kw))
     x = rng.standard_normal((64, 1, 28, 28)).astype(dtype)
     y = rng.integers(0, 10, size=64)
-    return _steps(model, to_torch(model), nn.CrossEntropyLoss(), torch.nn.CrossEntropyLoss(),
+    return _sgd_steps(model, to_torch(model), nn.CrossEntropyLoss(), torch.nn.CrossEntropyLoss(),
                   x, y)
 
 
 MODELS: dict[str, Callable[[str], tuple[Step, Step]]] = {"resnet-block": resnet_block,
                                                           "lenet": lenet}
-
-
-def _timed(fn: Step) -> float:
-    t0 = time.perf_counter()
-    fn()
-    return time.perf_counter() - t0
 
 
 def _quartiles(ts: list[float]) -> tuple[float, float, float]:
@@ -191,13 +185,7 @@ def main() -> None:
         for dtype in ("float32", "float64"):
             r_step, t_step = MODELS[name](dtype)
             losses = (r_step(), t_step())
-            for _ in range(2):
-                r_step()
-                t_step()
-            r_times, t_times = [], []
-            for _ in range(ARGS.repeats):
-                r_times.append(_timed(r_step))
-                t_times.append(_timed(t_step))
+            r_times, t_times = interleaved(r_step, t_step, ARGS.repeats, warmup=2)
             r, t = _quartiles(r_times), _quartiles(t_times)
             print(f"{name:13s} {dtype:8s} {r[1]:9.1f} ({r[0]:6.1f}-{r[2]:6.1f}) "
                   f"{t[1]:9.1f} ({t[0]:6.1f}-{t[2]:6.1f}) {r[1] / t[1]:5.2f}x  "

@@ -32,6 +32,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
+from _steps import interleaved  # this directory is on sys.path
 from threadpoolctl import threadpool_info, threadpool_limits
 
 from refbp import nn, optim
@@ -107,19 +108,6 @@ def timed(fn: Step) -> tuple[float, float]:
     return time.perf_counter() - w0, time.thread_time() - c0
 
 
-def interleaved(a: Step, b: Step, repeats: int, warmup: int = 10
-                ) -> tuple[np.ndarray, np.ndarray]:
-    """Times of ``a`` and ``b`` called alternately: arrays (repeats, 2) of (wall, cpu)."""
-    for _ in range(warmup):
-        a()
-        b()
-    ta, tb = [], []
-    for _ in range(repeats):
-        ta.append(timed(a))
-        tb.append(timed(b))
-    return np.array(ta), np.array(tb)
-
-
 def gemm_rate(dtype: str, size: int, repeats: int = 20) -> tuple[float, float]:
     """NumPy's GEMM rate (FLOP/s) on ``size`` x ``size`` matrices: (by wall, by CPU) median."""
     rng = np.random.default_rng(1)
@@ -173,7 +161,8 @@ def main() -> None:
         gemm_pct: dict[str, list[float]] = defaultdict(list)
         for run in range(args.runs):
             r_step, t_step = build(dtype)
-            tr, tt = interleaved(r_step, t_step, args.repeats)
+            tr, tt = (np.array(t) for t in interleaved(r_step, t_step, args.repeats,
+                                                         warmup=10, clock=timed))
             alone = np.array([timed(r_step) for _ in range(args.repeats)])
             for col, clock, rate in ((0, "wall", rate_wall), (1, "cpu", rate_cpu)):
                 r, t = float(np.median(tr[:, col])), float(np.median(tt[:, col]))

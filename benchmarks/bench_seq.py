@@ -35,7 +35,7 @@ from dataclasses import dataclass  # noqa: E402
 
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
-from _steps import Step, timeit, training_steps  # noqa: E402
+from _steps import Step, interleaved, training_steps  # noqa: E402
 
 from refbp import nn  # noqa: E402
 
@@ -87,14 +87,7 @@ def spread(times: list[float]) -> float:
 def measure(case: Case, dtype: str, repeats: int, warmup: int = 3) -> tuple[list[float],
                                                                             list[float]]:
     r_step, t_step = case.build(dtype)
-    for _ in range(warmup):
-        r_step()
-        t_step()
-    r_times, t_times = [], []
-    for _ in range(repeats):
-        r_times.append(timeit(r_step))
-        t_times.append(timeit(t_step))
-    return r_times, t_times
+    return interleaved(r_step, t_step, repeats, warmup=warmup)
 
 
 def main() -> None:
