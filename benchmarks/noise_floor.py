@@ -21,8 +21,9 @@ import numpy as np
 
 from refbp.parity import judging, runner
 from refbp.parity.ensemble import FACTOR
-from refbp.parity.session import run_scenarios, select
+from refbp.parity.session import select
 from refbp.parity.suites import get_suite
+from refbp.parity.sweep import run_one
 
 RATIOS: list[np.ndarray] = []
 UNCOVERED: list[int] = [0]
@@ -55,12 +56,14 @@ def main() -> None:
     times = {}
     for mode in ("off", "always"):
         t0 = time.process_time()
-        run_scenarios(scenarios, suite=args.suite, floors=mode)
+        for s in scenarios:
+            run_one(s, args.suite, False, mode)
         times[mode] = time.process_time() - t0
     original = runner.Judge
     runner.Judge = _Recording  # type: ignore[misc]
     try:
-        run_scenarios(scenarios, suite=args.suite, floors="always")
+        for s in scenarios:
+            run_one(s, args.suite, False, "always")
     finally:
         runner.Judge = original  # type: ignore[misc]
     r = np.concatenate(RATIOS) if RATIOS else np.zeros(0)

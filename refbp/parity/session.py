@@ -1,18 +1,17 @@
-"""Run many scenarios (optionally in parallel processes) and collect one results table."""
+"""Scenario selection (``-k``), the harness's torch thread count, the worker-process helpers of
+sweeps (``refbp.parity.sweep``) and the results table of many scenarios."""
 
 from __future__ import annotations
 
-import multiprocessing
 import sys
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from concurrent.futures import ProcessPoolExecutor
 
 import pandas as pd
 
 from refbp.parity.keyword import keyword_matcher
-from refbp.parity.runner import ScenarioResult, run_scenario
+from refbp.parity.runner import ScenarioResult
 from refbp.parity.scenario import Scenario
-from refbp.parity.trial import torch_threads
 
 
 def select(scenarios: Iterable[Scenario], pattern: str | None = None, *,
@@ -81,59 +80,6 @@ def stop_workers(pool: ProcessPoolExecutor) -> None:
             proc.kill()
     for proc in processes:
         proc.join(timeout=5)
-
-
-def _run_one(args: tuple[Scenario, str, bool, str]) -> ScenarioResult:
-    return run_scenario(args[0], suite=args[1], noise_floor=args[2], floors=args[3]).compact()
-
-
-def run_scenarios(scenarios: Sequence[Scenario], *, suite: str = "", jobs: int = 1,
-                  progress: bool = False, noise_floor: bool = False,
-                  floors: str = "auto") -> list[ScenarioResult]:
-    """Run scenarios in order (``jobs`` > 1: in that many spawned worker processes).
-
-    Results come back in input order, so a parallel run writes the same report as a serial
-    one. Every scenario runs with ``TORCH_THREADS`` torch threads; ``noise_floor=True`` also
-    runs torch a second time with another thread count (column ``noise_normwise``).
-    ``floors`` says when the rounding floor is measured (``refbp.parity.runner.FLOOR_MODES``).
-    """
-    names = [s.name for s in scenarios]
-    dup = sorted({n for n in names if names.count(n) > 1})
-    if dup:
-        raise ValueError(f"duplicate scenario names: {dup}")
-    if jobs < 1:
-        raise ValueError(f"--jobs must be >= 1, got {jobs}")
-    bar = None
-    if progress:
-        from tqdm import tqdm
-
-        bar = tqdm(total=len(scenarios), unit="scenario", file=sys.stderr, leave=False)
-    results: list[ScenarioResult] = []
-    work = [(s, suite, noise_floor, floors) for s in scenarios]
-    if jobs == 1:
-        with torch_threads(TORCH_THREADS):
-            for item in work:
-                results.append(_run_one(item))
-                if bar is not None:
-                    bar.update(1)
-    else:
-        import os
-
-        ctx = multiprocessing.get_context("spawn")
-        pool = ProcessPoolExecutor(max_workers=jobs, mp_context=ctx,
-                                   initializer=worker_init, initargs=(os.getpid(),))
-        try:
-            for r in pool.map(_run_one, work, chunksize=4):
-                results.append(r)
-                if bar is not None:
-                    bar.update(1)
-        except BaseException:
-            stop_workers(pool)
-            raise
-        pool.shutdown(wait=True)
-    if bar is not None:
-        bar.close()
-    return results
 
 
 def results_frame(results: Iterable[ScenarioResult]) -> pd.DataFrame:
