@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -165,3 +166,20 @@ def test_compare_reports_reads_directories_and_parquet(tmp_path: Path) -> None:
     assert not compare_reports(base_dir, base_dir / "results.parquet").regressed
     with pytest.raises(FileNotFoundError, match="no refbp results at"):
         compare_reports(tmp_path / "missing", base_dir)
+
+
+def test_growth_within_a_few_ulps_of_rounding_is_not_a_regression() -> None:
+    # float32: a tensor bit-identical in the baseline and one ulp off in the new report (other
+    # CPU kernels) is rounding; growth to half the tolerance is still a regression.
+    base = set_case(synthetic_results(["clf"], steps=2, dtype="float32"), "clf", "loss",
+                    tol_ratio=0.0, normwise=0.0)
+    eps32 = float(np.finfo(np.float32).eps)
+    one_ulp = set_case(base, "clf", "loss", normwise=eps32, tol_ratio=eps32 / 1e-4)
+    assert not compare_frames(base, one_ulp).regressed
+    half = set_case(base, "clf", "loss", normwise=0.5e-5, tol_ratio=0.5)
+    assert list(compare_frames(base, half).grown.index) == [("clf", "float32", "loss")]
+    # float64: the rounding bound (8 ulps, 1.8e-3 of the normwise tolerance) barely moves the
+    # stated floor, so 0 -> 2e-3 of the tolerance still counts
+    base64 = set_case(baseline(), "mlp", "loss", tol_ratio=0.0, normwise=0.0)
+    grown = set_case(base64, "mlp", "loss", normwise=2e-3 * 1e-12)
+    assert compare_frames(base64, grown).regressed

@@ -13,7 +13,13 @@ Regression rules (``ComparisonResult.regressed``):
   *and* ``new > floor`` (default 1e-3, i.e. one thousandth of the tolerance). The floor keeps
   round-off noise from counting: 1e-18 -> 1e-16 is a 100x growth but still far inside the
   band, so it is not a regression; a case that was exactly 0 and reaches 2e-3 of its
-  tolerance is.
+  tolerance is. The floor is never below what ``ROUNDING_ULPS`` ulps of the case's dtype
+  can produce: an element off by k ulps has a tolerance ratio of at most k eps / rtol and a
+  normwise error of at most k eps, so growth under ``ROUNDING_ULPS * eps / rtol`` (tolerance
+  ratio) or ``ROUNDING_ULPS * eps / normwise_tol`` (normwise) is rounding — e.g. a float32
+  case that was bit-identical on one machine and is one ulp off on a machine whose CPU kernels
+  differ (about 1.2e-2 of the float32 normwise tolerance). For float64 the normwise bound is
+  1.8e-3 of the tolerance, for float32 0.095.
 
 - **missing** (coverage is part of the gate): a scenario of BASELINE absent from NEW, or a case
   of a scenario present in both that NEW lacks (a tensor no longer recorded). A partial run
@@ -47,6 +53,8 @@ CONFIG = ["model", "loss", "optimizer", "batching", "seed", "rtol", "atol", "nor
 DEFAULT_FACTOR = 10.0
 DEFAULT_FLOOR = 1e-3
 MAX_MARKDOWN_ROWS = 50
+ROUNDING_ULPS = 8
+"""Differences of up to this many ulps per element are rounding (the verdict's factor too)."""
 
 
 def aggregate_cases(df: pd.DataFrame) -> pd.DataFrame:
@@ -54,12 +62,25 @@ def aggregate_cases(df: pd.DataFrame) -> pd.DataFrame:
     g = df.groupby(KEY, sort=False)
     cases = g.agg(kind=("kind", "first"), tol_ratio=("tol_ratio", "max"),
                   normwise=("normwise", "max"), normwise_tol=("normwise_tol", "max"),
+                  rtol=("rtol", "max"),
                   passed=("passed", "all"), steps=("step", "max"),
                   noise=("verdict", lambda v: bool((v == "noise").any())))
     cases["normwise_ratio"] = cases["normwise"] / cases["normwise_tol"]
     fails = df.loc[~df["passed"]].groupby(KEY, sort=False)["step"].min()
     cases["first_failing_step"] = fails.reindex(cases.index).astype("Int64")
     return cases
+
+
+def _floors(cases: pd.DataFrame, floor: float) -> tuple[pd.Series, pd.Series]:
+    """Per case: the growth floors of the tolerance ratio and of the normwise ratio, ``floor``
+    raised to what ``ROUNDING_ULPS`` ulps of the dtype produce (module docstring)."""
+    eps = np.array([float(np.finfo(d).eps) for d in cases.index.get_level_values("dtype")])
+    with np.errstate(divide="ignore", invalid="ignore"):
+        by_rtol = np.where(cases["rtol_new"] > 0, ROUNDING_ULPS * eps / cases["rtol_new"], 0.0)
+        by_norm = np.where(cases["normwise_tol_new"] > 0,
+                           ROUNDING_ULPS * eps / cases["normwise_tol_new"], 0.0)
+    return (pd.Series(np.maximum(floor, by_rtol), index=cases.index),
+            pd.Series(np.maximum(floor, by_norm), index=cases.index))
 
 
 def _scenario_config(df: pd.DataFrame) -> pd.DataFrame:
@@ -207,8 +228,9 @@ def compare_frames(base: pd.DataFrame, new: pd.DataFrame, *, factor: float = DEF
     both = cases[in_base & in_new & ~newly].copy()
     both["tol_growth"] = _growth(both["tol_ratio_new"], both["tol_ratio_base"])
     both["normwise_growth"] = _growth(both["normwise_ratio_new"], both["normwise_ratio_base"])
-    grew = (((both["tol_growth"] > factor) & (both["tol_ratio_new"] > floor))
-            | ((both["normwise_growth"] > factor) & (both["normwise_ratio_new"] > floor)))
+    tol_floor, normwise_floor = _floors(both, floor)
+    grew = (((both["tol_growth"] > factor) & (both["tol_ratio_new"] > tol_floor))
+            | ((both["normwise_growth"] > factor) & (both["normwise_ratio_new"] > normwise_floor)))
     grew &= ~both["noise_new"].astype(bool)  # explained by rounding: not a regression
     grown = both[grew].copy()
     grown["_order"] = grown[["tol_growth", "normwise_growth"]].max(axis=1)
