@@ -72,7 +72,14 @@ def worker_init(parent: int | None = None) -> None:
 
 
 def stop_workers(pool: ProcessPoolExecutor) -> None:
-    """Kill the workers of ``pool`` at once (on Ctrl-C, SIGTERM or an error in the parent)."""
+    """Kill the workers of ``pool`` at once (on Ctrl-C, SIGTERM or an error in the parent).
+
+    The pool's manager thread is abandoned; the ``refbp`` command then exits without joining
+    it (``refbp.exit_codes.exit_without_joining``).
+    """
+    from refbp.exit_codes import exit_without_joining
+
+    exit_without_joining()
     processes = list((getattr(pool, "_processes", None) or {}).values())
     pool.shutdown(wait=False, cancel_futures=True)
     for proc in processes:
