@@ -104,9 +104,9 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("-v", "--verbose", action="count", default=0,
                      help="also print each failing scenario's first failing row in full")
     run.add_argument("--no-progress", action="store_true", help="no progress bar")
-    run.add_argument("--noise-floor", action="store_true",
+    run.add_argument("--thread-noise", action="store_true",
                      help="also run torch with 2 threads and report how far torch moves from "
-                     "itself on every tensor (noise_normwise), beside refbp's discrepancy")
+                     "itself on every tensor (thread_noise), beside refbp's discrepancy")
     run.add_argument("--floors", choices=["auto", "always", "off"], default=None,
                      help="when to measure the rounding floor that tells noise from a real "
                      "difference: auto (default: only for scenarios with a row outside "
@@ -310,7 +310,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         try:
             outcome = run_sweep(scenarios, store=store, suite=suite, jobs=args.jobs,
                                 executor=args.executor, scheduler=args.scheduler,
-                                resume=args.resume, noise_floor=args.noise_floor,
+                                resume=args.resume, thread_noise=args.thread_noise,
                                 floors=args.floors, progress=tick)
         except SweepError as exc:
             raise CLIError(str(exc)) from exc
@@ -366,7 +366,7 @@ def _print_summary(summary: pd.DataFrame, *, quiet: bool = False,
 
     cols = [c for c in ("scenario", "dtype", "steps", "result", "worst_normwise",
                         "worst_tol_ratio", "noise_rows", "worst_noise_floor",
-                        "torch_noise_normwise", "first_failure")
+                        "worst_thread_noise", "first_failure")
             if c in summary.columns]
     if not (summary["noise_rows"] > 0).any():
         cols = [c for c in cols if c not in ("noise_rows", "worst_noise_floor")]

@@ -58,7 +58,7 @@ def test_scenario_key_follows_content_and_versions() -> None:
         scenario_key(_scenario(tolerance={"normwise": 1e-11}), "quick", VERSIONS),
         scenario_key(_scenario(), "full", VERSIONS),
         scenario_key(_scenario(), "quick", {**VERSIONS, "torch": "4"}),
-        scenario_key(_scenario(), "quick", VERSIONS, noise_floor=True),
+        scenario_key(_scenario(), "quick", VERSIONS, thread_noise=True),
     }
     assert base not in others and len(others) == 7
 

@@ -88,10 +88,10 @@ def library_versions() -> dict[str, str]:
 
 
 def scenario_key(s: Scenario, suite: str, versions: dict[str, str], *,
-                 noise_floor: bool = False, floors: str = "auto") -> str:
+                 thread_noise: bool = False, floors: str = "auto") -> str:
     """A stable hash of the scenario's content, its suite, the run options and versions."""
     doc = {"scenario": _jsonable(s), "suite": suite, "versions": versions,
-           "noise_floor": noise_floor, "floors": floors}
+           "thread_noise": thread_noise, "floors": floors}
     text = json.dumps(doc, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(text.encode()).hexdigest()[:32]
 
@@ -155,14 +155,14 @@ def shard(scenarios: Sequence[Scenario], i: int, n: int) -> list[Scenario]:
 
 
 # -- executors ----------------------------------------------------------------------------------
-def run_one(s: Scenario, suite: str, noise_floor: bool, floors: str) -> pd.DataFrame:
+def run_one(s: Scenario, suite: str, thread_noise: bool, floors: str) -> pd.DataFrame:
     """Run one scenario with the harness's torch thread count; its rows as a DataFrame."""
     from refbp.parity.runner import run_scenario
     from refbp.parity.session import TORCH_THREADS
     from refbp.parity.trial import torch_threads
 
     with torch_threads(TORCH_THREADS):
-        return run_scenario(s, suite=suite, noise_floor=noise_floor,
+        return run_scenario(s, suite=suite, thread_noise=thread_noise,
                             floors=floors).compact().frame()
 
 
@@ -195,7 +195,7 @@ def _pinned_environ(warnings: str | None = None) -> Iterator[None]:
 Todo = list[tuple[int, Scenario]]
 Sink = Callable[[int, pd.DataFrame], None]
 Options = tuple[str, bool, str]
-"""What every scenario of a sweep runs with: suite, noise_floor, floors."""
+"""What every scenario of a sweep runs with: suite, thread_noise, floors."""
 
 
 def _local(todo: Todo, options: Options, jobs: int, sink: Sink) -> None:
@@ -277,7 +277,7 @@ class SweepOutcome:
 
 def run_sweep(scenarios: Sequence[Scenario], *, store: PartStore, suite: str = "",
               jobs: int = 1, executor: str = "local", scheduler: str | None = None,
-              resume: bool = False, noise_floor: bool = False, floors: str = "auto",
+              resume: bool = False, thread_noise: bool = False, floors: str = "auto",
               progress: Callable[[int], None] | None = None) -> SweepOutcome:
     """Run ``scenarios`` (see the module docstring), streaming each to ``store``.
 
@@ -295,7 +295,7 @@ def run_sweep(scenarios: Sequence[Scenario], *, store: PartStore, suite: str = "
     if dup:
         raise SweepError(f"duplicate scenario names: {dup}")
     versions = library_versions()
-    keys = [scenario_key(s, suite, versions, noise_floor=noise_floor, floors=floors)
+    keys = [scenario_key(s, suite, versions, thread_noise=thread_noise, floors=floors)
             for s in scenarios]
     if not resume:
         store.clear()
@@ -310,7 +310,7 @@ def run_sweep(scenarios: Sequence[Scenario], *, store: PartStore, suite: str = "
         if progress is not None:
             progress(1)
 
-    options = (suite, noise_floor, floors)
+    options = (suite, thread_noise, floors)
     if executor == "dask":
         _dask(todo, options, jobs, scheduler, sink)
     else:

@@ -5,7 +5,7 @@
 :func:`pair_parameters` pairs the parameters of the two models (by name, or in registration
 order when the names differ). The batch order of every step is drawn from the scenario's
 ``Stream.BATCHES`` random stream (``refbp.data``). :func:`step_scheduler` and
-:func:`torch_threads` are the two small rules both sides (and the noise-floor run) share.
+:func:`torch_threads` are the two small rules both sides (and the thread-noise run) share.
 :class:`RefbpSide` and :class:`TorchSide` step one side of a trial batch by batch and return
 every recorded tensor as a NumPy array, under the same names.
 

@@ -57,7 +57,7 @@ section.scenario { border-top: 1px solid #ddd; margin-top: 1.5em; }
 """
 
 _RESULT_CLASS = {"pass": "pass", "FAIL": "fail"}
-_NUMERIC_HEADERS = {"steps", "worst normwise", "worst tol ratio", "torch noise normwise",
+_NUMERIC_HEADERS = {"steps", "worst normwise", "worst tol ratio", "thread noise",
                     "at step", "refbp", "your code", "torch"}
 
 

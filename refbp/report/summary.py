@@ -69,7 +69,7 @@ def scenario_summary(df: pd.DataFrame) -> pd.DataFrame:
     ``result`` (``pass``, ``noise`` -- passed with rows explained by rounding -- or ``FAIL``),
     ``noise_rows``, ``worst_noise_floor`` (normwise floor of the noise rows) and
     ``first_noise`` (:func:`noise_message` of the first noise row), and
-    ``torch_noise_normwise`` (worst normwise change of torch against itself with another
+    ``worst_thread_noise`` (worst normwise change of torch against itself with another
     thread count) when the run measured a noise floor.
     Normwise figures are :func:`decisive_normwise`.
     """
@@ -106,11 +106,11 @@ def scenario_summary(df: pd.DataFrame) -> pd.DataFrame:
     g = df.groupby("scenario", sort=False)
     out["worst_normwise"] = g["normwise"].max()
     out["worst_tol_ratio"] = g["tol_ratio"].max()
-    if df["noise_normwise"].notna().any():
+    if df["thread_noise"].notna().any():
         # rows whose normwise figure was waived (reference zero up to rounding) are left out
         # here too: their noise figure divides noise by noise
-        noise = df["noise_normwise"].where(df["normwise"].notna())
-        out["torch_noise_normwise"] = noise.groupby(df["scenario"], sort=False).max()
+        noise = df["thread_noise"].where(df["normwise"].notna())
+        out["worst_thread_noise"] = noise.groupby(df["scenario"], sort=False).max()
     per_kind = df.groupby(["scenario", "kind"], sort=False)[["normwise", "tol_ratio"]].max()
     per_kind = per_kind.unstack("kind")
     for kind in _kinds_present(df):
@@ -208,16 +208,16 @@ def worst_per_kind(df: pd.DataFrame) -> pd.DataFrame:
 def overview_table(summary: pd.DataFrame) -> Table:
     """The overall table: scenario, dtype, steps, result (pass, noise, FAIL), worst figures,
     the rounding floor of noise rows, first failure."""
-    noise = "torch_noise_normwise" in summary.columns
+    noise = "worst_thread_noise" in summary.columns
     floors = bool((summary["noise_rows"] > 0).any())
     header = ["scenario", "dtype", "steps", "result", "worst normwise", "worst tol ratio",
               *(["noise rows (rounding floor)"] if floors else []),
-              *(["torch noise normwise"] if noise else []), "first failure"]
+              *(["thread noise"] if noise else []), "first failure"]
     rows = [[str(r.scenario), str(r.dtype), str(r.steps), str(r.result),
              fmt(r.worst_normwise), fmt(r.worst_tol_ratio),
              *([f"{r.noise_rows} ({fmt(r.worst_noise_floor)})" if r.noise_rows else ""]
                if floors else []),
-             *([fmt(r.torch_noise_normwise)] if noise else []), str(r.first_failure)]
+             *([fmt(r.worst_thread_noise)] if noise else []), str(r.first_failure)]
             for r in summary.itertuples(index=False)]
     return header, rows
 
