@@ -154,11 +154,8 @@ class MultiheadAttention(Module):
             self.v_proj_weight = Parameter(np.empty((e, self.vdim), dtype=dt))
         self.in_proj_bias = Parameter(np.zeros(3 * e, dtype=dt)) if bias else None
         self.out_proj = Linear(e, e, bias=bias, dtype=dt, generator=generator)
-        if add_bias_kv:
-            self.bias_k = Parameter(np.empty((1, 1, e), dtype=dt))
-            self.bias_v = Parameter(np.empty((1, 1, e), dtype=dt))
-        else:
-            self.bias_k = self.bias_v = None
+        self.bias_k = Parameter(np.empty((1, 1, e), dtype=dt)) if add_bias_kv else None
+        self.bias_v = Parameter(np.empty((1, 1, e), dtype=dt)) if add_bias_kv else None
         self._generator = generator
         self._cache = Cache("MultiheadAttention")
         self._reset_parameters(generator)
