@@ -281,9 +281,8 @@ def _report_options(args: argparse.Namespace) -> tuple[tuple[str, ...] | None, A
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from refbp.parity.session import TORCH_THREADS
+    from refbp.parity.session import TORCH_THREADS, run_provenance
     from refbp.parity.sweep import SweepError, parse_shard, part_store_for, run_sweep, shard
-    from refbp.parity.trial import run_provenance
     from refbp.report import collect_provenance, write_report_parts
 
     tolerances = _apply_config(args)

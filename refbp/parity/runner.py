@@ -31,6 +31,7 @@ from refbp.nn.module import Module
 from refbp.optim.default_dtype import default_dtype
 from refbp.parity.judging import Judge
 from refbp.parity.scenario import Scenario
+from refbp.parity.session import torch_default_dtype
 from refbp.parity.trial import (
     RefbpSide,
     TorchSide,
@@ -38,7 +39,6 @@ from refbp.parity.trial import (
     build_trial,
     pair_parameters,
     refbp_forward,
-    torch_default_dtype,
     torch_threads,
 )
 from refbp.report.schema import error_row, metric_row, scenario_fields

@@ -126,21 +126,6 @@ def step_scheduler(scheduler: Any, loss_value: float) -> None:
         scheduler.step()
 
 
-def torch_default_dtype() -> str:
-    """torch's default dtype now, as a NumPy dtype name ('float32' or 'float64')."""
-    return str(torch.get_default_dtype()).removeprefix("torch.")
-
-
-def run_provenance() -> dict[str, object]:
-    """Provenance entries of the torch setup of a run: its default dtype (which decides the
-    dtype of scalar optimizer state on both sides) and the kernel-selection variables."""
-    import os
-
-    return {"torch_default_dtype": torch_default_dtype(),
-            "kernel_env": {k: os.environ.get(k, "") for k in ("ATEN_CPU_CAPABILITY",
-                                                               "OPENBLAS_CORETYPE")}}
-
-
 @contextmanager
 def torch_threads(n: int) -> Iterator[None]:
     """Run the block with ``n`` torch intra-op threads, restoring the previous count."""
