@@ -5,7 +5,7 @@
 - **Streaming.** Each scenario's rows are written, as soon as it finishes, to one Parquet file
   in a *part store* (a directory beside the report, ``.<report name>.parts/``), atomically
   (temporary file + rename), and dropped from memory. The report is written from the parts
-  at the end, in the scenarios' order and one part in memory at a time
+  at the end, in the scenarios' order and a batch of parts (~32 K rows) in memory at a time
   (``refbp.report.write_report_parts``), so every executor writes the same report and memory
   does not grow with the number of scenarios.
 - **Resume.** A part file is named by the scenario's *key*: a hash of the scenario's full
