@@ -204,7 +204,7 @@ def _local(todo: Todo, options: Options, jobs: int, sink: Sink) -> None:
             sink(i, run_one(s, *options))
         return
     import multiprocessing
-    from concurrent.futures import ProcessPoolExecutor, as_completed
+    from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 
     from refbp.parity.session import stop_workers, worker_init
 
@@ -213,9 +213,11 @@ def _local(todo: Todo, options: Options, jobs: int, sink: Sink) -> None:
         pool = ProcessPoolExecutor(max_workers=jobs, mp_context=ctx, initializer=worker_init,
                                    initargs=(os.getpid(),))  # workers die with this process
         try:
-            futures = {pool.submit(run_one, s, *options): i for i, s in todo}
-            for fut in as_completed(futures):
-                sink(futures[fut], fut.result())
+            pending = {pool.submit(run_one, s, *options): i for i, s in todo}
+            while pending:  # a finished future is dropped at once: its rows are on disk
+                done, _ = wait(pending, return_when=FIRST_COMPLETED)
+                for fut in done:
+                    sink(pending.pop(fut), fut.result())
             pool.shutdown(wait=True)
         except BaseException:  # Ctrl-C, SIGTERM, a failed sink: stop the workers now
             stop_workers(pool)
