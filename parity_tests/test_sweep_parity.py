@@ -16,12 +16,15 @@ from refbp.report import load_results
 
 pytestmark = pytest.mark.parity
 PICK = "relu or (sgd and mlp)"
+BLAS_HEAVY = "lenet-adam-f64"
+"""A convolutional scenario: its im2col products are large enough for a multi-threaded BLAS to
+split their sums differently, so every executor must run it with one BLAS thread."""
 
 
 @pytest.fixture(scope="module")
 def scenarios() -> list:
-    chosen = select(get_suite("quick"), PICK)
-    assert 4 <= len(chosen) <= 16
+    chosen = select(get_suite("quick"), PICK) + select(get_suite("full"), BLAS_HEAVY)
+    assert 5 <= len(chosen) <= 17 and chosen[-1].name == BLAS_HEAVY
     return chosen
 
 

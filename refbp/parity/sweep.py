@@ -20,10 +20,11 @@
   processes, or any existing cluster given by its scheduler address. A worker that dies
   mid-sweep loses nothing: Dask reruns its task elsewhere (``retries``), and a part is only
   ever written once, by the client, from a finished task.
-- **Determinism.** Every scenario runs with ``TORCH_THREADS`` torch threads and workers pin
-  their BLAS pools to one thread, so the numbers do not depend on the executor, the number of
-  workers or the machine's core count: serial, ``--jobs N`` and Dask runs are equal bit for
-  bit (tested).
+- **Determinism.** Every scenario runs with ``TORCH_THREADS`` torch threads and one NumPy
+  BLAS thread (threadpoolctl, in whatever process runs it: refbp's convolutions hand large
+  matrix products to BLAS, whose sums are split differently over more threads), so the
+  numbers do not depend on the executor, the number of workers or the machine's core count:
+  serial, ``--jobs N`` and Dask runs are equal bit for bit (tested).
 - **Shards.** ``--shard i/N`` keeps every N-th scenario starting at the i-th (1-based), so N CI
   jobs cover a suite between them; ``refbp merge`` joins their reports into one.
 """
@@ -31,6 +32,7 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
 import hashlib
 import json
 import logging
@@ -155,13 +157,22 @@ def shard(scenarios: Sequence[Scenario], i: int, n: int) -> list[Scenario]:
 
 
 # -- executors ----------------------------------------------------------------------------------
+@functools.cache
+def _blas_threads() -> Any:
+    """This process's threadpoolctl controller (inspecting the loaded BLAS libraries once)."""
+    from threadpoolctl import ThreadpoolController
+
+    return ThreadpoolController()
+
+
 def run_one(s: Scenario, suite: str, thread_noise: bool, floors: str) -> pd.DataFrame:
-    """Run one scenario with the harness's torch thread count; its rows as a DataFrame."""
+    """Run one scenario with the harness's torch thread count and one BLAS thread; its rows as
+    a DataFrame."""
     from refbp.parity.runner import run_scenario
     from refbp.parity.session import TORCH_THREADS
     from refbp.parity.trial import torch_threads
 
-    with torch_threads(TORCH_THREADS):
+    with torch_threads(TORCH_THREADS), _blas_threads().limit(limits=1, user_api="blas"):
         return run_scenario(s, suite=suite, thread_noise=thread_noise,
                             floors=floors).compact().frame()
 
