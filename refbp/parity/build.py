@@ -36,11 +36,11 @@ def _instantiate(cls: type, args: dict[str, Any], scenario: str, *extra: Any) ->
         raise ValueError(f"scenario {scenario}: bad arguments for {cls.__name__}: {exc}") from exc
 
 
-def _array_args(args: dict[str, Any], dtype: str) -> dict[str, Any]:
-    out = {}
-    for k, v in args.items():
-        out[k] = np.asarray(v, dtype=dtype) if isinstance(v, list | tuple) else v
-    return out
+def loss_args(s: Scenario) -> dict[str, Any]:
+    """The loss's constructor arguments: lists and tuples (``weight``, ``pos_weight``) as
+    arrays of the scenario's dtype."""
+    return {k: np.asarray(v, dtype=s.dtype) if isinstance(v, list | tuple) else v
+            for k, v in s.loss.args.items()}
 
 
 def build_model(s: Scenario) -> rnn.Sequential:
@@ -65,7 +65,7 @@ def build_model(s: Scenario) -> rnn.Sequential:
 
 def build_loss(s: Scenario) -> Module:
     cls = _lookup(rnn, rnn.Loss, s.loss, "loss", s.name)
-    return _instantiate(cls, _array_args(s.loss.args, s.dtype), s.name)
+    return _instantiate(cls, loss_args(s), s.name)
 
 
 def build_optimizer(s: Scenario, model: Module) -> Any:

@@ -1,7 +1,8 @@
 """The trial of a parity run: both sides of a scenario, built and paired, and their batches.
 
 :func:`build_trial` builds the refbp objects from the scenario's specs
-(``refbp.parity.build``) and their stock torch twins (``refbp.mirror``) with identical weights;
+(``refbp.parity.build``) and their stock torch twins from the same specs with torch's defaults
+(``refbp.mirror.spec_to_torch``) and refbp's initial weights;
 :func:`pair_parameters` pairs the parameters of the two models (by name, or in registration
 order when the names differ). The batch order of every step is drawn from the scenario's
 ``Stream.BATCHES`` random stream (``refbp.data``). :func:`step_scheduler` and
@@ -17,8 +18,10 @@ step consumes them (``refbp.nn.dropout.feed_masks``). So the torch side of a ste
 
 from __future__ import annotations
 
+import copy
 import warnings
 from abc import ABC, abstractmethod
+from collections import OrderedDict
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
@@ -28,12 +31,12 @@ import numpy as np
 import torch
 
 from refbp.data import Stream, iter_step_batches, stream_rng
-from refbp.mirror import as_tensor, to_numpy, to_torch
+from refbp.mirror import as_tensor, spec_to_torch, to_numpy
 from refbp.mirror.dropout import DropoutMaskTap, step_generator
-from refbp.mirror.optim import to_torch_optimizer
+from refbp.mirror.optim import spec_to_torch_optimizer
 from refbp.nn.dropout import feed_masks
 from refbp.nn.module import Module
-from refbp.parity.build import build_refbp, build_scheduler
+from refbp.parity.build import build_refbp, build_scheduler, loss_args
 from refbp.parity.scenario import Scenario
 
 __all__ = ["RefbpSide", "Side", "TorchSide", "Trial", "build_trial", "is_float_input",
@@ -91,23 +94,31 @@ def pair_parameters(model: Module, tmodel: torch.nn.Module) -> list[tuple[str, A
 
 
 def build_trial(s: Scenario) -> Trial:
-    """Build both sides of a scenario: refbp objects from the specs, torch twins from them.
+    """Build both sides of a scenario from its specs, each with its own library's defaults.
 
-    The torch optimizer is copied from refbp's before either scheduler is built: each side's
-    scheduler then sets its own optimizer's initial lr (ConstantLR and LinearLR scale it
-    when they are built)."""
+    Each side is constructed from the arguments the scenario gives (torch's layers, loss,
+    optimizer and scheduler take torch's defaults for the arguments left out: a refbp default
+    that differs from torch's shows as a difference, ``refbp.mirror.spec_to_torch``); the
+    torch model then gets refbp's initial weights and buffers. Layers without a ``torch.nn``
+    namesake are converted (``refbp.mirror.to_torch``). The torch optimizer is built before
+    either scheduler: each side's scheduler then sets its own optimizer's initial lr
+    (ConstantLR and LinearLR scale it when they are built)."""
     r = build_refbp(s, scheduler=False)
-    tmodel = to_torch(r.model)
+    tmodel = torch.nn.Sequential(OrderedDict(
+        (name, spec_to_torch(child, spec.args))
+        for (name, child), spec in zip(r.model.named_children(), s.model, strict=True)))
+    tmodel.train(r.model.training)
     topt = None
-    if r.optimizer is not None:
-        topt = to_torch_optimizer(r.optimizer,
-                                  [tp for _, _, tp in pair_parameters(r.model, tmodel)])
+    if s.optimizer is not None:
+        topt = spec_to_torch_optimizer(s.optimizer.type, copy.deepcopy(s.optimizer.args),
+                                       [tp for _, _, tp in pair_parameters(r.model, tmodel)])
     tsched = None
     if s.scheduler is not None:
         r.scheduler = build_scheduler(s, r.optimizer)
         tsched = getattr(torch.optim.lr_scheduler, s.scheduler.type)(topt, **s.scheduler.args)
-    return Trial(r.model, r.loss, r.optimizer, r.scheduler, tmodel, to_torch(r.loss), topt,
-                 tsched, r.x, r.y, scenario_batches(s, r.x.shape[0]), s.seed)
+    return Trial(r.model, r.loss, r.optimizer, r.scheduler, tmodel,
+                 spec_to_torch(r.loss, loss_args(s)), topt, tsched, r.x, r.y,
+                 scenario_batches(s, r.x.shape[0]), s.seed)
 
 
 def is_float_input(x: np.ndarray) -> bool:
