@@ -43,6 +43,8 @@ OPS: list[tuple[str, list[Spec], Spec, DataSpec, str]] = [
      "LSTM with projections, bidirectional, no bias, loss on every step"),
     ("gru-last", [_rec("GRU", num_layers=2, bidirectional=True), _out("last")],
      Spec("MSELoss"), _seq(10, SEQ), "GRU 2 layers, bidirectional, loss on the last step"),
+    ("gru-hidden", [_rec("GRU"), _out("hidden")], Spec("MSELoss"), _seq(5, SEQ),
+     "GRU, one layer, loss on the final hidden state h_n"),
     ("rnncell", [Spec("RNNCell", {"input_size": 5, "hidden_size": 3, "nonlinearity": "relu"})],
      Spec("MSELoss"), DataSpec("regression", n=8, features=5, outputs=3), "RNNCell relu"),
     ("grucell", [Spec("GRUCell", {"input_size": 5, "hidden_size": 3})], Spec("MSELoss"),

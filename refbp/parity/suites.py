@@ -77,6 +77,9 @@ LOSSES: list[tuple[str, list[Spec], Spec, DataSpec]] = [
      DataSpec("classification_kd", n=4, features=5, outputs=5, extra={"d": 3})),
     ("ce-kdim-smooth", [], Spec("CrossEntropyLoss", {"label_smoothing": 0.1}),
      DataSpec("classification_kd", n=4, features=5, outputs=5, extra={"d": 3})),
+    ("ce-kdim-soft", [], Spec("CrossEntropyLoss", {"label_smoothing": 0.1}),
+     DataSpec("classification_kd", n=4, features=5, outputs=5,
+              extra={"d": 3, "target": "probabilities"})),
     ("nll", [Spec("LogSoftmax", {"dim": 1})], Spec("NLLLoss", {"weight": _W5}), _CLS),
 ]
 
@@ -253,9 +256,30 @@ SCHEDULERS: list[tuple[str, Spec]] = [
                                                "threshold": 0.5, "threshold_mode": "abs"})),
     ("plateau-max-rel", Spec("ReduceLROnPlateau", {"mode": "max", "factor": 0.5,
                                                    "patience": 1, "threshold": 0.5})),
+    ("plateau-abs-wide", Spec("ReduceLROnPlateau", {"factor": 0.5, "patience": 1,
+                                                    "threshold": 0.5,
+                                                    "threshold_mode": "abs"})),
     ("onecycle-linear", Spec("OneCycleLR", {"max_lr": 0.2, "total_steps": 12,
                                             "anneal_strategy": "linear",
                                             "three_phase": True})),
+]
+
+# Only the required arguments: every other one takes each library's own default.
+DEFAULT_SCHEDULERS: list[Spec] = [
+    Spec("StepLR", {"step_size": 3}), Spec("MultiStepLR", {"milestones": [3, 7]}),
+    Spec("ConstantLR"), Spec("LinearLR"), Spec("ExponentialLR", {"gamma": 0.8}),
+    Spec("PolynomialLR"), Spec("CosineAnnealingLR", {"T_max": 4}),
+    Spec("CosineAnnealingWarmRestarts", {"T_0": 3}), Spec("ReduceLROnPlateau"),
+    Spec("OneCycleLR", {"max_lr": 0.1, "total_steps": 12}),
+]
+
+# (name, layers, loss, data): layers and losses with options the other checks always give.
+DEFAULT_OPS: list[tuple[str, list[Spec], Spec, DataSpec]] = [
+    ("dropout", [Spec("Dropout")], Spec("MSELoss"), _REG),
+    ("huber", [Spec("Identity")], Spec("HuberLoss"), _REG),
+    ("smoothl1", [Spec("Identity")], Spec("SmoothL1Loss"), _REG),
+    ("nll", [Spec("LogSoftmax", {"dim": 1})], Spec("NLLLoss"), _CLS),
+    ("rnncell", [Spec("RNNCell", {"input_size": 5, "hidden_size": 5})], Spec("MSELoss"), _REG),
 ]
 
 _MAXIMIZE = ("SGD", "Adam", "AdamW", "RMSprop", "Adagrad", "Adadelta", "Adamax", "NAdam",
@@ -288,12 +312,38 @@ def option_scenarios() -> list[Scenario]:
               Spec("MSELoss"), Spec("Adam", {"lr": 0.01}), REG_DATA, "float64", steps=3,
               description="LayerNorm trained: its bias moves from zero after step 1"),
     ]
+    out.append(train("mlp-groupnorm-adam",
+                     (Spec("Linear", {"in_features": 4, "out_features": 8}),
+                      Spec("GroupNorm", {"num_groups": 2, "num_channels": 8}), Spec("Tanh"),
+                      Spec("Linear", {"in_features": 8, "out_features": 3})),
+                     Spec("MSELoss"), Spec("Adam", {"lr": 0.01}), REG_DATA, "float64", steps=3,
+                     description="GroupNorm trained: its weight moves from one after step 1"))
+    return out
+
+
+def default_scenarios() -> list[Scenario]:
+    """Each library's own defaults, float64: every optimizer, lr scheduler and a few layers and
+    losses built from their required arguments only. The harness builds each side from the
+    scenario's specs (``refbp.parity.trial.build_trial``), so a refbp default that differs
+    from torch's fails here."""
+    out = [train(f"defaults-{name.lower()}", mlp(4, 8, 3), Spec("MSELoss"), Spec(name),
+                 REG_DATA, "float64", steps=3, description=f"{name} with torch's defaults")
+           for name in _MAXIMIZE]
+    out += [train(f"defaults-{sched.type.lower()}", (Spec("Linear", {"in_features": 4,
+                                                                     "out_features": 3}),),
+                  Spec("MSELoss"), Spec("SGD", {"lr": 0.1, "momentum": 0.5}), REG_DATA,
+                  "float64", steps=12, batching="batch", scheduler=sched,
+                  description=f"SGD with {sched.describe()}, torch's defaults otherwise")
+            for sched in DEFAULT_SCHEDULERS]
+    out += [_op(f"defaults-{name}", layers, loss, data, "float64",
+                f"{' > '.join(sp.describe() for sp in layers)}, {loss.describe()}: defaults")
+            for name, layers, loss, data in DEFAULT_OPS]
     return out
 
 
 def quick() -> list[Scenario]:
     return (op_scenarios() + [s for dt in DTYPES for s in training_scenarios(dt)]
-            + option_scenarios())
+            + option_scenarios() + default_scenarios())
 
 
 # float32 RMSprop/Adadelta over 100 steps: the stated exception of refbp.tolerances.OVERRIDES.
