@@ -79,6 +79,56 @@ def test_scenario_validation() -> None:
         Scenario("x", (Spec("ReLU"),), Spec("MSELoss"), tolerance={"rel": 1.0})
 
 
+def test_harness_options_from_toml(tmp_path: Path) -> None:
+    f = tmp_path / "s.toml"
+    f.write_text(GOOD + "training = false\nclip_grad_norm = 0.5\nscheduler_epoch = 1\n")
+    (s,) = load_scenarios(f)
+    assert s.training is False and s.clip_grad_norm == 0.5 and s.scheduler_epoch == 1
+    assert s.describe_optimizer() == ("Adam(lr=0.01, betas=(0.8, 0.99)) after "
+                                      "clip_grad_norm_(0.5) + StepLR(step_size=5) stepped "
+                                      "with step(epoch = k * 1)")
+    (default,) = load_scenarios(_write(tmp_path, GOOD))
+    assert default.training is True and default.clip_grad_norm is None
+    assert default.scheduler_epoch is None
+
+
+def _write(tmp_path: Path, text: str) -> Path:
+    f = tmp_path / "t.toml"
+    f.write_text(text)
+    return f
+
+
+@pytest.mark.parametrize("extra,message", [
+    ("training = 0", "key 'training' must be true or false"),
+    ("clip_grad_norm = '1'", "key 'clip_grad_norm' must be a number"),
+    ("clip_grad_norm = -1.0", "clip_grad_norm must be a positive finite number"),
+    ("scheduler_epoch = 0", "scheduler_epoch must be a positive finite number"),
+    ("scheduler_epoch = inf", "scheduler_epoch must be a positive finite number"),
+])
+def test_harness_options_are_checked(tmp_path: Path, extra: str, message: str) -> None:
+    with pytest.raises(ScenarioFileError, match=message):
+        load_scenarios(_write(tmp_path, GOOD + extra + "\n"))
+
+
+def test_harness_options_need_what_they_act_on() -> None:
+    with pytest.raises(ValueError, match="clip_grad_norm needs an optimizer"):
+        Scenario("x", (Spec("ReLU"),), Spec("MSELoss"), clip_grad_norm=1.0)
+    with pytest.raises(ValueError, match="scheduler_epoch needs a scheduler"):
+        Scenario("x", (Spec("ReLU"),), Spec("MSELoss"), optimizer=Spec("SGD"), steps=2,
+                 scheduler_epoch=1)
+    with pytest.raises(ValueError, match="training must be true or false"):
+        Scenario("x", (Spec("ReLU"),), Spec("MSELoss"), training=1)  # type: ignore[arg-type]
+
+
+def test_kdim_probability_targets() -> None:
+    spec = DataSpec("classification_kd", n=2, features=5, outputs=5,
+                    extra={"d": 3, "target": "probabilities"})
+    x, y = make_data(spec, "float64", 0)
+    assert x.shape == y.shape == (2, 5, 3)
+    np.testing.assert_allclose(y.sum(axis=1), np.ones((2, 3)), rtol=1e-15)
+    assert (y > 0).all()
+
+
 def test_suites_have_unique_names_and_both_dtypes() -> None:
     for name in ("quick", "ops"):
         scenarios = get_suite(name)

@@ -59,8 +59,7 @@ def build_model(s: Scenario) -> rnn.Sequential:
         if "generator" in params:
             args.setdefault("generator", gen)
         layers.append(_instantiate(cls, args, s.name))
-    model = rnn.Sequential(*layers)
-    return model
+    return rnn.Sequential(*layers).train(s.training)
 
 
 def build_loss(s: Scenario) -> Module:

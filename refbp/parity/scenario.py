@@ -31,6 +31,11 @@ def _is_int(value: Any) -> bool:
     return isinstance(value, int | np.integer) and not isinstance(value, bool)
 
 
+def _is_real(value: Any) -> bool:
+    return isinstance(value, int | float | np.integer | np.floating) and not isinstance(
+        value, bool)
+
+
 def _fmt_args(args: dict[str, Any]) -> str:
     return ", ".join(f"{k}={v!r}" for k, v in args.items())
 
@@ -75,6 +80,16 @@ class Scenario:
     tolerance: dict[str, float] = field(default_factory=dict)
     description: str = ""
     expect_nonfinite: bool = False
+    training: bool = True
+    """False: both models run in eval mode (BatchNorm uses its running statistics, Dropout
+    is the identity)."""
+    clip_grad_norm: float | None = None
+    """A positive ``max_norm``: before every update both sides clip the gradients with
+    ``clip_grad_norm_(parameters, max_norm)``; the gradient rows stay the unclipped ones."""
+    scheduler_epoch: float | None = None
+    """A positive number ``e``: after update ``k`` both schedulers are stepped with an explicit
+    epoch, ``scheduler.step(k * e)`` (torch's deprecated form that computes the closed-form
+    lr; fractional epochs of CosineAnnealingWarmRestarts with ``e < 1``); else ``step()``."""
 
     def __post_init__(self) -> None:
         if not isinstance(self.name, str) or not self.name or any(c.isspace()
@@ -95,6 +110,24 @@ class Scenario:
             raise ValueError(f"scenario {self.name}: an op check (no optimizer) has one step, "
                              f"got steps={self.steps}")
         check_overrides(self.tolerance, f"scenario {self.name}: ")
+        self._check_options()
+
+    def _check_options(self) -> None:
+        """``training``, ``clip_grad_norm`` and ``scheduler_epoch``: types, ranges, and what
+        they need (an optimizer, a scheduler)."""
+        if not isinstance(self.training, bool):
+            raise ValueError(f"scenario {self.name}: training must be true or false, got "
+                             f"{self.training!r}")
+        for key, article, needs in (("clip_grad_norm", "an", "optimizer"),
+                                    ("scheduler_epoch", "a", "scheduler")):
+            value = getattr(self, key)
+            if value is None:
+                continue
+            if not _is_real(value) or not 0 < value < float("inf"):
+                raise ValueError(f"scenario {self.name}: {key} must be a positive finite "
+                                 f"number, got {value!r}")
+            if getattr(self, needs) is None:
+                raise ValueError(f"scenario {self.name}: {key} needs {article} {needs}")
 
     def _check_numbers(self) -> None:
         """Seed, steps and batch size: exact types and ranges (no coercion)."""
@@ -122,7 +155,13 @@ class Scenario:
         if self.optimizer is None:
             return "none (op check)"
         text = self.optimizer.describe()
-        return text + (f" + {self.scheduler.describe()}" if self.scheduler else "")
+        if self.clip_grad_norm is not None:
+            text += f" after clip_grad_norm_({self.clip_grad_norm!r})"
+        if self.scheduler is not None:
+            text += f" + {self.scheduler.describe()}"
+        if self.scheduler_epoch is not None:
+            text += f" stepped with step(epoch = k * {self.scheduler_epoch!r})"
+        return text
 
     def describe_batching(self) -> str:
         if self.batching == "minibatch":

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Callable, Iterable
+from typing import Any
 
 from refbp.parity import suite_attention, suite_sequence
 from refbp.parity.scenario import DataSpec, Scenario, Spec
@@ -131,12 +132,14 @@ def mlp(inp: int, hidden: int, out: int, act: str = "Tanh") -> tuple[Spec, ...]:
 def train(name: str, model: tuple[Spec, ...], loss: Spec, opt: Spec, data: DataSpec, dtype: str,
           *, steps: int = 20, batching: str = "minibatch", batch_size: int | None = 8,
           scheduler: Spec | None = None, seed: int = 0, description: str = "",
-          tolerance: dict[str, float] | None = None) -> Scenario:
+          tolerance: dict[str, float] | None = None, **options: Any) -> Scenario:
+    """A training scenario; ``options`` are further :class:`Scenario` fields (``training``,
+    ``clip_grad_norm``, ``scheduler_epoch``)."""
     return Scenario(name=f"{name}-{_SHORT[dtype]}" + (f"-s{seed}" if seed else ""), model=model,
                     loss=loss, optimizer=opt, scheduler=scheduler, data=data, batching=batching,
                     batch_size=batch_size if batching == "minibatch" else None, dtype=dtype,
                     seed=seed, steps=steps, description=description,
-                    tolerance=tolerance or {})
+                    tolerance=tolerance or {}, **options)
 
 
 # float32 centered RMSprop: the stated exception of refbp.tolerances.OVERRIDES.
@@ -264,6 +267,15 @@ SCHEDULERS: list[tuple[str, Spec]] = [
                                             "three_phase": True})),
 ]
 
+# Stepped with an explicit epoch (torch's deprecated step(epoch)): (name, spec, epoch stride)
+EPOCH_SCHEDULERS: list[tuple[str, Spec, float]] = [
+    ("steplr", Spec("StepLR", {"step_size": 3, "gamma": 0.5}), 1),
+    *((name, dict(SCHEDULERS)[name], 1) for name in ("multistep", "constant", "linear",
+                                                      "exponential", "polynomial",
+                                                      "cosine-etamin")),
+    ("warm-restarts", dict(SCHEDULERS)["warm-restarts"], 0.5),
+]
+
 # Only the required arguments: every other one takes each library's own default.
 DEFAULT_SCHEDULERS: list[Spec] = [
     Spec("StepLR", {"step_size": 3}), Spec("MultiStepLR", {"milestones": [3, 7]}),
@@ -292,10 +304,15 @@ def option_scenarios() -> list[Scenario]:
     restarts, ``maximize`` of every optimizer (3 steps: gradient ascent diverges later),
     RMSprop without momentum, and LayerNorm's bias once it has moved from zero."""
     lin = (Spec("Linear", {"in_features": 4, "out_features": 3}),)
-    out = [train(f"sched-{name}", lin, Spec("MSELoss"),
-                 Spec("SGD", {"lr": 0.1, "momentum": 0.5}), REG_DATA, "float64", steps=12,
+    sgd = Spec("SGD", {"lr": 0.1, "momentum": 0.5})
+    out = [train(f"sched-{name}", lin, Spec("MSELoss"), sgd, REG_DATA, "float64", steps=12,
                  batching="batch", scheduler=sched, description=f"SGD with {sched.type}")
            for name, sched in SCHEDULERS]
+    out += [train(f"sched-epoch-{name}", lin, Spec("MSELoss"), sgd, REG_DATA, "float64",
+                  steps=12, batching="batch", scheduler=sched, scheduler_epoch=epoch,
+                  description=f"SGD with {sched.type} stepped with step(epoch): "
+                  + ("fractional epochs" if epoch < 1 else "its closed form"))
+            for name, sched, epoch in EPOCH_SCHEDULERS]
     out += [train(f"maximize-{name.lower()}", mlp(4, 8, 3), Spec("MSELoss"),
                   Spec(name, {"lr": 0.01, "maximize": True, "weight_decay": 0.1}), REG_DATA,
                   "float64", steps=3, description=f"{name}(maximize=True): gradient ascent")
@@ -312,6 +329,18 @@ def option_scenarios() -> list[Scenario]:
               Spec("MSELoss"), Spec("Adam", {"lr": 0.01}), REG_DATA, "float64", steps=3,
               description="LayerNorm trained: its bias moves from zero after step 1"),
     ]
+    out.append(train("mlp-eval-sgd", (Spec("Linear", {"in_features": 4, "out_features": 8}),
+                                      Spec("BatchNorm1d", {"num_features": 8}), Spec("ReLU"),
+                                      Spec("Dropout", {"p": 0.3}),
+                                      Spec("Linear", {"in_features": 8, "out_features": 3})),
+                     Spec("MSELoss"), Spec("SGD", {"lr": 0.05, "momentum": 0.9}), REG_DATA,
+                     "float64", steps=3, training=False,
+                     description="trained in eval mode: BatchNorm1d on its running statistics, "
+                     "Dropout the identity"))
+    out.append(train("mlp-clip-sgd", mlp(4, 8, 3), Spec("MSELoss"),
+                     Spec("SGD", {"lr": 0.1, "momentum": 0.5}), REG_DATA, "float64", steps=5,
+                     clip_grad_norm=0.1,
+                     description="gradients clipped to a total 2-norm of 0.1 before each step"))
     out.append(train("mlp-groupnorm-adam",
                      (Spec("Linear", {"in_features": 4, "out_features": 8}),
                       Spec("GroupNorm", {"num_groups": 2, "num_channels": 8}), Spec("Tanh"),

@@ -20,6 +20,9 @@ is optional and defaults as in :class:`refbp.parity.scenario.Scenario`)::
     scheduler = { type = "StepLR", step_size = 5, gamma = 0.5 }
     data = { kind = "regression", n = 64, features = 4, outputs = 3 }
     tolerance = { normwise = 1e-11 }
+    training = true            # false: both models in eval mode
+    clip_grad_norm = 1.0       # clip_grad_norm_(parameters, 1.0) before every update
+    scheduler_epoch = 1        # scheduler.step(k * 1) after update k (explicit epoch)
 
 Lists become tuples for optimizer/scheduler arguments (``betas``) and arrays for loss
 arguments (``weight``, ``pos_weight``).
@@ -56,7 +59,8 @@ else:  # pragma: no cover - exercised on Python 3.10 only
     import tomli as tomllib
 
 _KEYS = {"name", "dtype", "seed", "steps", "batching", "batch_size", "model", "loss",
-         "optimizer", "scheduler", "data", "tolerance", "description"}
+         "optimizer", "scheduler", "data", "tolerance", "description", "training",
+         "clip_grad_norm", "scheduler_epoch"}
 _DATA_INT = {"n", "features", "outputs", "d", "ignore_index", "height", "width", "round",
              "seq_len"}
 _DATA_REAL = {"scale", "ignore_fraction"}
@@ -176,6 +180,10 @@ def scenario_from_dict(d: dict[str, Any], where: str) -> Scenario:
     for key in ("name", "dtype", "batching", "description"):
         if key in d:
             _expect(d[key], (str,), where, key, "a string")
+    if "training" in d:
+        _expect(d["training"], (bool,), where, "training", "true or false")
+    options = {key: _expect(d[key], (int, float), where, key, "a number")
+               for key in ("clip_grad_norm", "scheduler_epoch") if key in d}
     batching = d.get("batching", "minibatch")
     try:
         return Scenario(
@@ -194,6 +202,8 @@ def scenario_from_dict(d: dict[str, Any], where: str) -> Scenario:
             steps=_integer(d, "steps", where, 1 if "optimizer" not in d else 10, 1),
             tolerance=_tolerance(d, where),
             description=d.get("description", ""),
+            training=d.get("training", True),
+            **options,
         )
     except (TypeError, ValueError) as exc:
         if isinstance(exc, ScenarioFileError):

@@ -36,6 +36,7 @@ from refbp.mirror.dropout import DropoutMaskTap, step_generator
 from refbp.mirror.optim import spec_to_torch_optimizer
 from refbp.nn.dropout import feed_masks
 from refbp.nn.module import Module
+from refbp.nn.utils import clip_grad_norm_
 from refbp.parity.build import build_refbp, build_scheduler, loss_args
 from refbp.parity.scenario import Scenario
 
@@ -61,6 +62,10 @@ class Trial:
     batches: Iterable[np.ndarray]
     """The index batch of each step, in order; iterated once (generated lazily)."""
     seed: int = 0
+    clip_grad_norm: float | None = None
+    """``max_norm`` of the gradient clipping before every update (``None``: no clipping)."""
+    scheduler_epoch: float | None = None
+    """Step the schedulers with ``step(k * scheduler_epoch)`` after update ``k``."""
 
 
 def scenario_batches(s: Scenario, n: int) -> Iterator[np.ndarray]:
@@ -118,7 +123,8 @@ def build_trial(s: Scenario) -> Trial:
         tsched = getattr(torch.optim.lr_scheduler, s.scheduler.type)(topt, **s.scheduler.args)
     return Trial(r.model, r.loss, r.optimizer, r.scheduler, tmodel,
                  spec_to_torch(r.loss, loss_args(s)), topt, tsched, r.x, r.y,
-                 scenario_batches(s, r.x.shape[0]), s.seed)
+                 scenario_batches(s, r.x.shape[0]), s.seed, s.clip_grad_norm,
+                 s.scheduler_epoch)
 
 
 def is_float_input(x: np.ndarray) -> bool:
@@ -127,14 +133,20 @@ def is_float_input(x: np.ndarray) -> bool:
     return x.dtype.kind == "f"
 
 
-def step_scheduler(scheduler: Any, loss_value: float) -> None:
-    """Step an lr scheduler of either side; ReduceLROnPlateau is stepped with the loss."""
+def step_scheduler(scheduler: Any, loss_value: float, epoch: float | None = None) -> None:
+    """Step an lr scheduler of either side; ReduceLROnPlateau is stepped with the loss.
+
+    With an ``epoch``, the scheduler is stepped with it (torch's deprecated explicit-epoch
+    form; both libraries' deprecation warning is silenced: the scenario asks for it)."""
     if scheduler is None:
         return
+    args: tuple[Any, ...] = () if epoch is None else (epoch,)
     if type(scheduler).__name__ == "ReduceLROnPlateau":
-        scheduler.step(loss_value)
-    else:
-        scheduler.step()
+        args = (loss_value, *args)
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="The epoch parameter in `scheduler.step",
+                                category=UserWarning)
+        scheduler.step(*args)
 
 
 def torch_default_dtype() -> str:
@@ -165,6 +177,16 @@ def torch_threads(n: int) -> Iterator[None]:
 
 class Side(ABC):
     """One side of a trial: every recorded tensor of a step, by name, as NumPy arrays."""
+
+    trial: Trial
+    updates: int = 0
+    """Updates taken so far."""
+
+    def next_epoch(self) -> float | None:
+        """Count an update; the explicit scheduler epoch after it (``None``: ``step()``)."""
+        self.updates += 1
+        e = self.trial.scheduler_epoch
+        return None if e is None else self.updates * e
 
     @abstractmethod
     def forward_backward(self, xb: np.ndarray, yb: np.ndarray) -> dict[str, np.ndarray]:
@@ -208,16 +230,18 @@ class RefbpSide(Side):
         res: dict[str, np.ndarray] = {"loss": lval, "output": out}
         if is_float_input(xb):
             res["grad_input"] = gx
-        for n, p in t.model.named_parameters():
-            res[f"grad:{n}"] = np.zeros_like(p.data) if p.grad is None else p.grad
+        for n, p in t.model.named_parameters():  # copies: clipping scales p.grad in place
+            res[f"grad:{n}"] = np.zeros_like(p.data) if p.grad is None else p.grad.copy()
         return res
 
     def update(self, loss_value: float) -> dict[str, np.ndarray]:
         t = self.trial
         out: dict[str, np.ndarray] = {}
         if t.optimizer is not None:
+            if t.clip_grad_norm is not None:
+                clip_grad_norm_(t.model.parameters(), t.clip_grad_norm)
             t.optimizer.step()
-            step_scheduler(t.scheduler, loss_value)
+            step_scheduler(t.scheduler, loss_value, self.next_epoch())
             for n, p in t.model.named_parameters():
                 out[f"param:{n}"] = p.data
             for n, p in t.model.named_parameters():
@@ -274,8 +298,11 @@ class TorchSide(Side):
         t = self.trial
         out: dict[str, np.ndarray] = {}
         if t.torch_optimizer is not None:
+            if t.clip_grad_norm is not None:
+                torch.nn.utils.clip_grad_norm_(t.torch_model.parameters(), t.clip_grad_norm,
+                                               foreach=False)
             t.torch_optimizer.step()
-            step_scheduler(t.torch_scheduler, loss_value)
+            step_scheduler(t.torch_scheduler, loss_value, self.next_epoch())
             for n, tp in self.params.items():
                 out[f"param:{n}"] = to_numpy(tp)
             for n, tp in self.params.items():
