@@ -120,6 +120,35 @@ def test_harness_options_need_what_they_act_on() -> None:
         Scenario("x", (Spec("ReLU"),), Spec("MSELoss"), training=1)  # type: ignore[arg-type]
 
 
+SEQUENTIAL = GOOD.replace(
+    'scheduler = { type = "StepLR", step_size = 5 }',
+    'scheduler = { type = "SequentialLR", milestones = [3], schedulers = ['
+    '{ type = "ConstantLR", factor = 0.5 }, { type = "ExponentialLR", gamma = 0.9 }] }')
+
+
+def test_nested_scheduler_specs(tmp_path: Path) -> None:
+    from refbp.optim import lr_scheduler
+    from refbp.parity.build import build_refbp
+
+    (s,) = load_scenarios(_write(tmp_path, SEQUENTIAL))
+    sched = build_refbp(s).scheduler
+    assert isinstance(sched, lr_scheduler.SequentialLR)
+    assert [type(x).__name__ for x in sched._schedulers] == ["ConstantLR", "ExponentialLR"]
+    assert sched._schedulers[0].factor == 0.5 and sched._schedulers[1].gamma == 0.9
+    assert "SequentialLR(milestones=(3,), schedulers=[ConstantLR(factor=0.5), " \
+        "ExponentialLR(gamma=0.9)])" in s.describe_optimizer()
+    with pytest.raises(ScenarioFileError, match="scheduler.schedulers\\[0\\]: expected a "
+                       "table with a string 'type'"):
+        load_scenarios(_write(tmp_path, SEQUENTIAL.replace(
+            '{ type = "ConstantLR", factor = 0.5 }', '3')))
+    linear = Spec("Linear", {"in_features": 4, "out_features": 3})
+    python = Scenario("x", (linear,), Spec("MSELoss"), optimizer=Spec("SGD"), steps=2,
+                      scheduler=Spec("SequentialLR", {"milestones": [1], "schedulers": [
+                          {"type": "ConstantLR"}, 3]}))
+    with pytest.raises(ValueError, match="'schedulers' must list scheduler specs"):
+        build_refbp(python)
+
+
 def test_kdim_probability_targets() -> None:
     spec = DataSpec("classification_kd", n=2, features=5, outputs=5,
                     extra={"d": 3, "target": "probabilities"})

@@ -78,15 +78,35 @@ def build_optimizer(s: Scenario, model: Module) -> Any:
     return _instantiate(cls, args, s.name, list(model.parameters()))
 
 
+def _as_spec(value: Any, scenario: str) -> Spec:
+    if isinstance(value, Spec):
+        return value
+    if isinstance(value, dict) and isinstance(value.get("type"), str):
+        return Spec(value["type"], {k: v for k, v in value.items() if k != "type"})
+    raise ValueError(f"scenario {scenario}: a scheduler's 'schedulers' must list scheduler "
+                     f"specs (tables with a string 'type'), got {value!r}")
+
+
+def scheduler_from_spec(namespace: Any, spec: Spec, opt: Any, scenario: str) -> Any:
+    """The scheduler ``spec`` of ``namespace`` (refbp's or torch's ``lr_scheduler`` module)
+    over ``opt``. A ``schedulers`` argument (``SequentialLR``) lists scheduler specs, built
+    first over the same optimizer, in order."""
+    cls = getattr(namespace, spec.type, None)
+    if not inspect.isclass(cls):
+        raise ValueError(f"scenario {scenario}: unknown scheduler {spec.type!r}")
+    args = dict(spec.args)
+    if "schedulers" in args:
+        args["schedulers"] = [scheduler_from_spec(namespace, _as_spec(sub, scenario), opt,
+                                                  scenario) for sub in args["schedulers"]]
+    return _instantiate(cls, args, scenario, opt)
+
+
 def build_scheduler(s: Scenario, opt: Any) -> Any:
     if s.scheduler is None:
         return None
     from refbp.optim import lr_scheduler
 
-    cls = getattr(lr_scheduler, s.scheduler.type, None)
-    if not inspect.isclass(cls):
-        raise ValueError(f"scenario {s.name}: unknown scheduler {s.scheduler.type!r}")
-    return _instantiate(cls, dict(s.scheduler.args), s.name, opt)
+    return scheduler_from_spec(lr_scheduler, s.scheduler, opt, s.name)
 
 
 @dataclass

@@ -36,8 +36,16 @@ def _is_real(value: Any) -> bool:
         value, bool)
 
 
+def _fmt_value(v: Any) -> str:
+    if isinstance(v, Spec):
+        return v.describe()
+    if isinstance(v, list | tuple) and v and all(isinstance(x, Spec) for x in v):
+        return "[" + ", ".join(x.describe() for x in v) + "]"
+    return repr(v)
+
+
 def _fmt_args(args: dict[str, Any]) -> str:
-    return ", ".join(f"{k}={v!r}" for k, v in args.items())
+    return ", ".join(f"{k}={_fmt_value(v)}" for k, v in args.items())
 
 
 @dataclass(frozen=True)

@@ -262,6 +262,10 @@ SCHEDULERS: list[tuple[str, Spec]] = [
     ("plateau-abs-wide", Spec("ReduceLROnPlateau", {"factor": 0.5, "patience": 1,
                                                     "threshold": 0.5,
                                                     "threshold_mode": "abs"})),
+    ("sequential", Spec("SequentialLR", {"schedulers": [
+        Spec("ConstantLR", {"factor": 0.5, "total_iters": 2}),
+        Spec("ExponentialLR", {"gamma": 0.8}),
+        Spec("CosineAnnealingLR", {"T_max": 3})], "milestones": [3, 7]})),
     ("onecycle-linear", Spec("OneCycleLR", {"max_lr": 0.2, "total_steps": 12,
                                             "anneal_strategy": "linear",
                                             "three_phase": True})),

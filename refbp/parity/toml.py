@@ -20,12 +20,15 @@ is optional and defaults as in :class:`refbp.parity.scenario.Scenario`)::
     scheduler = { type = "StepLR", step_size = 5, gamma = 0.5 }
     data = { kind = "regression", n = 64, features = 4, outputs = 3 }
     tolerance = { normwise = 1e-11 }
-    training = true            # false: both models in eval mode
-    clip_grad_norm = 1.0       # clip_grad_norm_(parameters, 1.0) before every update
-    scheduler_epoch = 1        # scheduler.step(k * 1) after update k (explicit epoch)
 
 Lists become tuples for optimizer/scheduler arguments (``betas``) and arrays for loss
-arguments (``weight``, ``pos_weight``).
+arguments (``weight``, ``pos_weight``). A scheduler's ``schedulers`` (``SequentialLR``) lists
+scheduler tables: ``{ type = "SequentialLR", milestones = [5], schedulers = [{ type =
+"ConstantLR", factor = 0.5 }, { type = "ExponentialLR", gamma = 0.9 }] }``.
+
+Harness options: ``training = false`` runs both models in eval mode, ``clip_grad_norm = 1.0``
+clips the gradients before every update, ``scheduler_epoch = 1`` steps the schedulers with an
+explicit epoch (see :class:`refbp.parity.scenario.Scenario`).
 
 Matrix scenarios: ``seeds = [0, 1, 2]``, ``dtypes = ["float64", "float32"]`` and
 ``optimizers = [{ type = "SGD", lr = 0.1 }, { type = "Adam" }]`` (instead of ``seed``,
@@ -110,6 +113,9 @@ def _spec(value: Any, where: str, tuples: bool) -> Spec:
         raise ScenarioFileError(f"{where}: expected a table with a string 'type', got {value!r}")
     args = {k: (tuple(v) if tuples and isinstance(v, list) else v)
             for k, v in value.items() if k != "type"}
+    if tuples and isinstance(value.get("schedulers"), list):  # SequentialLR's schedulers
+        args["schedulers"] = tuple(_spec(v, f"{where}.schedulers[{i}]", True)
+                                   for i, v in enumerate(value["schedulers"]))
     return Spec(value["type"], args)
 
 

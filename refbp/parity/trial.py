@@ -37,7 +37,7 @@ from refbp.mirror.optim import spec_to_torch_optimizer
 from refbp.nn.dropout import feed_masks
 from refbp.nn.module import Module
 from refbp.nn.utils import clip_grad_norm_
-from refbp.parity.build import build_refbp, build_scheduler, loss_args
+from refbp.parity.build import build_refbp, build_scheduler, loss_args, scheduler_from_spec
 from refbp.parity.scenario import Scenario
 
 __all__ = ["RefbpSide", "Side", "TorchSide", "Trial", "build_trial", "is_float_input",
@@ -120,7 +120,7 @@ def build_trial(s: Scenario) -> Trial:
     tsched = None
     if s.scheduler is not None:
         r.scheduler = build_scheduler(s, r.optimizer)
-        tsched = getattr(torch.optim.lr_scheduler, s.scheduler.type)(topt, **s.scheduler.args)
+        tsched = scheduler_from_spec(torch.optim.lr_scheduler, s.scheduler, topt, s.name)
     return Trial(r.model, r.loss, r.optimizer, r.scheduler, tmodel,
                  spec_to_torch(r.loss, loss_args(s)), topt, tsched, r.x, r.y,
                  scenario_batches(s, r.x.shape[0]), s.seed, s.clip_grad_norm,
