@@ -3,7 +3,10 @@
 - ``quick`` (the default of ``refbp run``): every layer and loss as an op check (forward and
   all gradients, extreme inputs included), every optimizer at least once on a regression MLP,
   a classifier with CrossEntropy and a binary classifier with BCEWithLogits, a few schedulers,
-  and the teaching examples' models; each in float64 and float32.
+  and the teaching examples' models; each in float64 and float32. Plus, in float64: options
+  the others leave at their defaults (every lr scheduler, also stepped with an explicit epoch;
+  ``maximize``; eval mode; gradient clipping), and each library's own defaults (``defaults-*``:
+  every optimizer and scheduler built from its required arguments only).
 - ``full``: every optimizer case of ``refbp.parity.optim_cases`` on a regression MLP and a
   classifier for 100 steps, three seeds, both dtypes; every loss option; every op check.
 """
