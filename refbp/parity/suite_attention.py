@@ -65,6 +65,8 @@ OPS: list[tuple[str, list[Spec], DataSpec, str]] = [
     ("tel-post-relu", [_tel()], _seq(8, 8), "TransformerEncoderLayer, post-norm, relu"),
     ("tel-pre-gelu", [_tel(norm_first=True, activation="gelu")], _seq(8, 8),
      "TransformerEncoderLayer, pre-norm, gelu"),
+    ("tel-dropout", [_tel(dropout=0.25)], _seq(8, 8),
+     "TransformerEncoderLayer with dropout: attention and feed-forward masks drawn by torch"),
 ]
 
 CLASSIFIER_DATA = DataSpec("tokens", n=32, features=10, outputs=3, extra={"seq_len": 8})

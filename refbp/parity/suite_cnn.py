@@ -67,6 +67,8 @@ POOL_OPS: list[OpCase] = [
      _img(24), "AdaptiveAvgPool2d 7x6 -> 3x4 (overlapping windows of unequal size)"),
     ("adaptiveavgpool2d-global", [Spec("AdaptiveAvgPool2d", {"output_size": 1}), _FLAT], _MSE,
      _img(2), "AdaptiveAvgPool2d(1): global average"),
+    ("adaptiveavgpool2d-none", [Spec("AdaptiveAvgPool2d", {"output_size": [None, 2]}), _FLAT],
+     _MSE, _img(28), "AdaptiveAvgPool2d (None, 2): the height is kept"),
     ("adaptiveavgpool1d", _sig(Spec("AdaptiveAvgPool1d", {"output_size": 4}), 8), _MSE,
      DataSpec("regression", n=8, features=18, outputs=8), "AdaptiveAvgPool1d 9 -> 4"),
     ("adaptivemaxpool2d", [Spec("AdaptiveMaxPool2d", {"output_size": [3, 2]}), _FLAT], _MSE,

@@ -43,6 +43,8 @@ OPS: list[tuple[str, list[Spec], Spec, DataSpec, str]] = [
      "LSTM with projections, bidirectional, no bias, loss on every step"),
     ("gru-last", [_rec("GRU", num_layers=2, bidirectional=True), _out("last")],
      Spec("MSELoss"), _seq(10, SEQ), "GRU 2 layers, bidirectional, loss on the last step"),
+    ("rnn-hidden", [_rec("RNN"), _out("hidden")], Spec("MSELoss"), _seq(5, SEQ),
+     "RNN tanh, one layer, loss on the final hidden state h_n"),
     ("gru-hidden", [_rec("GRU"), _out("hidden")], Spec("MSELoss"), _seq(5, SEQ),
      "GRU, one layer, loss on the final hidden state h_n"),
     ("rnncell", [Spec("RNNCell", {"input_size": 5, "hidden_size": 3, "nonlinearity": "relu"})],

@@ -348,6 +348,29 @@ def option_scenarios() -> list[Scenario]:
                      Spec("SGD", {"lr": 0.1, "momentum": 0.5}), REG_DATA, "float64", steps=5,
                      clip_grad_norm=0.1,
                      description="gradients clipped to a total 2-norm of 0.1 before each step"))
+    out.append(train("mlp-batchnorm-cma", (Spec("Linear", {"in_features": 4, "out_features": 8}),
+                                           Spec("BatchNorm1d", {"num_features": 8,
+                                                                "momentum": None}),
+                                           Spec("ReLU"),
+                                           Spec("Linear", {"in_features": 8, "out_features": 3})),
+                     Spec("MSELoss"), Spec("SGD", {"lr": 0.05, "momentum": 0.9}), REG_DATA,
+                     "float64", steps=3,
+                     description="BatchNorm1d(momentum=None): cumulative average of the "
+                     "batch statistics"))
+    flat = (Spec("Linear", {"in_features": 4, "out_features": 3}), Spec("Dropout", {"p": 1.0}))
+    out += [train(f"sched-plateau-flat-{mode}-{th}", flat, Spec("MSELoss"),
+                  Spec("SGD", {"lr": 0.1, "weight_decay": 0.1}), REG_DATA, "float64", steps=6,
+                  batching="batch",
+                  scheduler=Spec("ReduceLROnPlateau", {"mode": mode, "threshold": 0.0,
+                                                       "threshold_mode": th, "patience": 0,
+                                                       "factor": 0.5}),
+                  description=f"ReduceLROnPlateau {mode}/{th} on an exactly flat loss "
+                  "(Dropout(p=1) zeroes the output): a tie is no improvement; weight decay "
+                  "shows every lr change")
+            for mode in ("min", "max") for th in ("rel", "abs")]
+    out.append(_op("softplus-threshold", [Spec("Softplus")], Spec("SSELoss"),
+                   DataSpec("regression", n=16, features=6, outputs=6, extra={"scale": 25.0}),
+                   "float64", "Softplus around its threshold 20 (inputs N(0, 25^2))"))
     out.append(train("mlp-groupnorm-adam",
                      (Spec("Linear", {"in_features": 4, "out_features": 8}),
                       Spec("GroupNorm", {"num_groups": 2, "num_channels": 8}), Spec("Tanh"),
