@@ -357,17 +357,6 @@ def option_scenarios() -> list[Scenario]:
                      "float64", steps=3,
                      description="BatchNorm1d(momentum=None): cumulative average of the "
                      "batch statistics"))
-    flat = (Spec("Linear", {"in_features": 4, "out_features": 3}), Spec("Dropout", {"p": 1.0}))
-    out += [train(f"sched-plateau-flat-{mode}-{th}", flat, Spec("MSELoss"),
-                  Spec("SGD", {"lr": 0.1, "weight_decay": 0.1}), REG_DATA, "float64", steps=6,
-                  batching="batch",
-                  scheduler=Spec("ReduceLROnPlateau", {"mode": mode, "threshold": 0.0,
-                                                       "threshold_mode": th, "patience": 0,
-                                                       "factor": 0.5}),
-                  description=f"ReduceLROnPlateau {mode}/{th} on an exactly flat loss "
-                  "(Dropout(p=1) zeroes the output): a tie is no improvement; weight decay "
-                  "shows every lr change")
-            for mode in ("min", "max") for th in ("rel", "abs")]
     out.append(_op("softplus-threshold", [Spec("Softplus")], Spec("SSELoss"),
                    DataSpec("regression", n=16, features=6, outputs=6, extra={"scale": 25.0}),
                    "float64", "Softplus around its threshold 20 (inputs N(0, 25^2))"))

@@ -207,9 +207,9 @@ class RefbpSide(Side):
     """The refbp half of a trial, stepped batch by batch.
 
     Tensors: ``loss``, ``output``, ``grad_input`` (float inputs only), ``grad:<param>`` from
-    the forward/backward
-    pass, then (after the update) ``param:<param>``, ``state:<param>:<key>`` and
-    ``buffer:<name>`` for float buffers. ``state_before`` holds the model's state dict before
+    the forward/backward pass, then (after the update) ``param:<param>``,
+    ``state:<param>:<key>`` (the ``step`` counter included) and ``buffer:<name>`` for float
+    buffers. ``state_before`` holds the model's state dict before
     the last forward pass (for finite-difference attribution).
     """
 
@@ -246,7 +246,7 @@ class RefbpSide(Side):
                 out[f"param:{n}"] = p.data
             for n, p in t.model.named_parameters():
                 for key, val in t.optimizer.state.get(p, {}).items():
-                    if isinstance(val, np.ndarray) and key != "step":
+                    if isinstance(val, np.ndarray):
                         out[f"state:{n}:{key}"] = val
         for n, b in t.model.named_buffers():
             if b.dtype.kind == "f":
@@ -307,7 +307,7 @@ class TorchSide(Side):
                 out[f"param:{n}"] = to_numpy(tp)
             for n, tp in self.params.items():
                 for key, val in t.torch_optimizer.state.get(tp, {}).items():
-                    if isinstance(val, torch.Tensor) and key != "step":
+                    if isinstance(val, torch.Tensor):
                         out[f"state:{n}:{key}"] = to_numpy(val)
         for n, b in t.torch_model.named_buffers():
             if b.is_floating_point():
