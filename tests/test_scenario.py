@@ -149,6 +149,23 @@ def test_nested_scheduler_specs(tmp_path: Path) -> None:
         build_refbp(python)
 
 
+def test_named_lr_lambdas(tmp_path: Path) -> None:
+    from refbp.parity.build import build_refbp
+    from refbp.parity.lr_lambdas import LR_LAMBDAS, resolve_lr_lambda
+
+    text = GOOD.replace('scheduler = { type = "StepLR", step_size = 5 }',
+                        'scheduler = { type = "LambdaLR", lr_lambda = "warmup" }')
+    (s,) = load_scenarios(_write(tmp_path, text))
+    sched = build_refbp(s).scheduler
+    assert sched.lr_lambdas == [LR_LAMBDAS["warmup"]]
+    assert sched.get_last_lr() == [0.01 * 0.25]  # warm-up: (0 + 1) / 4 of the base lr
+    assert resolve_lr_lambda(["decay", "warmup"], "x") == [LR_LAMBDAS["decay"],
+                                                            LR_LAMBDAS["warmup"]]
+    with pytest.raises(ValueError, match="lr_lambda must name one of \\['decay', "
+                       "'inverse_sqrt', 'warmup'\\]"):
+        resolve_lr_lambda("lambda e: 0.5", "x")
+
+
 def test_kdim_probability_targets() -> None:
     spec = DataSpec("classification_kd", n=2, features=5, outputs=5,
                     extra={"d": 3, "target": "probabilities"})

@@ -13,6 +13,7 @@ from refbp import nn as rnn
 from refbp.data import Stream, stream_rng
 from refbp.nn.module import Module
 from refbp.parity.datagen import make_data
+from refbp.parity.lr_lambdas import resolve_lr_lambda
 from refbp.parity.scenario import Scenario, Spec
 
 
@@ -90,11 +91,14 @@ def _as_spec(value: Any, scenario: str) -> Spec:
 def scheduler_from_spec(namespace: Any, spec: Spec, opt: Any, scenario: str) -> Any:
     """The scheduler ``spec`` of ``namespace`` (refbp's or torch's ``lr_scheduler`` module)
     over ``opt``. A ``schedulers`` argument (``SequentialLR``) lists scheduler specs, built
-    first over the same optimizer, in order."""
+    first over the same optimizer, in order; an ``lr_lambda`` argument (``LambdaLR``,
+    ``MultiplicativeLR``) names functions of ``refbp.parity.lr_lambdas``."""
     cls = getattr(namespace, spec.type, None)
     if not inspect.isclass(cls):
         raise ValueError(f"scenario {scenario}: unknown scheduler {spec.type!r}")
     args = dict(spec.args)
+    if "lr_lambda" in args:
+        args["lr_lambda"] = resolve_lr_lambda(args["lr_lambda"], scenario)
     if "schedulers" in args:
         args["schedulers"] = [scheduler_from_spec(namespace, _as_spec(sub, scenario), opt,
                                                   scenario) for sub in args["schedulers"]]

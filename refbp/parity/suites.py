@@ -269,6 +269,8 @@ SCHEDULERS: list[tuple[str, Spec]] = [
         Spec("ConstantLR", {"factor": 0.5, "total_iters": 2}),
         Spec("ExponentialLR", {"gamma": 0.8}),
         Spec("CosineAnnealingLR", {"T_max": 3})], "milestones": [3, 7]})),
+    ("lambda", Spec("LambdaLR", {"lr_lambda": "warmup"})),
+    ("multiplicative", Spec("MultiplicativeLR", {"lr_lambda": "decay"})),
     ("onecycle-linear", Spec("OneCycleLR", {"max_lr": 0.2, "total_steps": 12,
                                             "anneal_strategy": "linear",
                                             "three_phase": True})),
@@ -290,6 +292,7 @@ DEFAULT_SCHEDULERS: list[Spec] = [
     Spec("PolynomialLR"), Spec("CosineAnnealingLR", {"T_max": 4}),
     Spec("CosineAnnealingWarmRestarts", {"T_0": 3}), Spec("ReduceLROnPlateau"),
     Spec("OneCycleLR", {"max_lr": 0.1, "total_steps": 12}),
+    Spec("LambdaLR", {"lr_lambda": "inverse_sqrt"}),
 ]
 
 # (name, layers, loss, data): layers and losses with options the other checks always give.

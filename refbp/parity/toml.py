@@ -24,7 +24,9 @@ is optional and defaults as in :class:`refbp.parity.scenario.Scenario`)::
 Lists become tuples for optimizer/scheduler arguments (``betas``) and arrays for loss
 arguments (``weight``, ``pos_weight``). A scheduler's ``schedulers`` (``SequentialLR``) lists
 scheduler tables: ``{ type = "SequentialLR", milestones = [5], schedulers = [{ type =
-"ConstantLR", factor = 0.5 }, { type = "ExponentialLR", gamma = 0.9 }] }``.
+"ConstantLR", factor = 0.5 }, { type = "ExponentialLR", gamma = 0.9 }] }``; the
+``lr_lambda`` of ``LambdaLR`` and ``MultiplicativeLR`` names a function of
+``refbp.parity.lr_lambdas`` (``lr_lambda = "warmup"``).
 
 Harness options: ``training = false`` runs both models in eval mode, ``clip_grad_norm = 1.0``
 clips the gradients before every update, ``scheduler_epoch = 1`` steps the schedulers with an
