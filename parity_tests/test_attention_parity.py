@@ -11,7 +11,8 @@ row, which softmax ignores, so ``dL/db_k = sum_l q_l sum_j dS_lj = 0`` exactly (
 the softmax VJP ``dS = P (dP - sum(P dP))`` sums to zero). Both sides compute a rounding
 residue of that zero, of either sign; each must stay below the derived bound
 ``(S L N + 2 S) eps c sum_{n,l} |q_l| sum_j (|dS_lj| + P_lj |dP_lj|)`` (c the softmax scale)
-rather than match the other.
+rather than match the other. Keys appended by ``add_bias_kv``/``add_zero_attn`` do not get
+b, so when they are attended the block is an ordinary gradient, compared with torch's.
 """
 
 from __future__ import annotations
@@ -27,6 +28,8 @@ import torch.nn.functional as F
 from refbp import nn
 from refbp.metrics import Discrepancy, discrepancy
 from refbp.mirror import from_torch, to_torch
+from refbp.mirror.dropout import DropoutMaskTap, step_generator
+from refbp.nn.dropout import feed_masks
 from refbp.nn.functional_attention import attention_backward, sdpa_forward
 from refbp.tolerances import OVERRIDES, Tolerance, tolerance_for
 
@@ -108,7 +111,38 @@ MHA_CASES: list[tuple[str, dict[str, Any], dict[str, Any], tuple[tuple[int, ...]
      ((3, 5, E), (3, 5, E), (3, 5, E))),
     ("causal-with-weights", {"batch_first": True}, {"attn_mask": CAUSAL},
      ((3, 5, E), (3, 5, E), (3, 5, E))),
+    ("bias-kv", {"add_bias_kv": True}, {}, ((5, 3, E), (6, 3, E), (6, 3, E))),
+    ("zero-attn-no-weights", {"add_zero_attn": True, "batch_first": True},
+     {"need_weights": False}, ((3, 5, E), (3, 6, E), (3, 6, E))),
+    ("bias-kv-zero-attn-masks-per-head", {"add_bias_kv": True, "add_zero_attn": True},
+     {"key_padding_mask": KPM, "attn_mask": np.random.default_rng(1).uniform(size=(5, 6)) > 0.7,
+      "average_attn_weights": False}, ((5, 3, E), (6, 3, E), (6, 3, E))),
+    ("bias-kv-zero-attn-kdim-vdim-no-bias", {"add_bias_kv": True, "add_zero_attn": True,
+                                             "kdim": 5, "vdim": 3, "bias": False},
+     {"key_padding_mask": KPM, "need_weights": False}, ((5, 3, E), (6, 3, 5), (6, 3, 3))),
+    ("bias-kv-zero-attn-unbatched-3d-mask", {"add_bias_kv": True, "add_zero_attn": True},
+     {"attn_mask": np.random.default_rng(2).standard_normal((2, 5, 6))},
+     ((5, E), (6, E), (6, E))),
+    ("bias-kv-zero-attn-causal-hint", {"add_bias_kv": True, "add_zero_attn": True,
+                                       "batch_first": True},
+     {"attn_mask": CAUSAL, "is_causal": True, "need_weights": False},
+     ((3, 5, E), (3, 5, E), (3, 5, E))),
+    ("bias-kv-zero-attn-causal-with-weights", {"add_bias_kv": True, "add_zero_attn": True,
+                                               "batch_first": True}, {"attn_mask": CAUSAL},
+     ((3, 5, E), (3, 5, E), (3, 5, E))),
 ]
+
+
+def _appended_keys_attended(t: torch.nn.MultiheadAttention, call: dict[str, Any]) -> bool:
+    """Whether keys appended by add_bias_kv/add_zero_attn take part in the softmax.
+
+    They do unless torch hands the is_causal hint on to SDPA (no key padding mask, no
+    weights), whose causal mask over the extended keys masks them for every query here.
+    """
+    appended = t.bias_k is not None or t.add_zero_attn
+    hint = (call.get("is_causal", False) and call.get("key_padding_mask") is None
+            and not call.get("need_weights", True))
+    return appended and not hint
 
 
 def _key_bias_bound(t: torch.nn.MultiheadAttention, inputs: tuple[np.ndarray, ...],
@@ -116,12 +150,15 @@ def _key_bias_bound(t: torch.nn.MultiheadAttention, inputs: tuple[np.ndarray, ..
     """The bound of the module docstring for the key block of ``in_proj_bias`` (float64).
 
     Recomputed with torch in float64 (the weights' values, seq-first unbatched inputs).
+    Keys appended by add_bias_kv/add_zero_attn are masked whenever this bound applies (see
+    :func:`_appended_keys_attended`), so they are left out of the recomputation.
     """
     h = t.num_heads
     with torch.no_grad():
         t64 = torch.nn.MultiheadAttention(t.embed_dim, h, bias=True, kdim=t.kdim,
                                           vdim=t.vdim, batch_first=t.batch_first).double()
-        t64.load_state_dict({k: v.double() for k, v in t.state_dict().items()})
+        t64.load_state_dict({k: v.double() for k, v in t.state_dict().items()
+                             if k not in ("bias_k", "bias_v")})
         w = t64.in_proj_weight if t64.in_proj_weight is not None else None
         e = t.embed_dim
         wq = w[:e] if w is not None else t64.q_proj_weight
@@ -197,7 +234,7 @@ def test_mha_matches_torch(name: str, ctor: dict[str, Any], call: dict[str, Any]
     tparams = dict(t.named_parameters())
     for n, p in m.named_parameters():
         mine, ref = p.grad, tparams[n].grad.numpy()
-        if n == "in_proj_bias":
+        if n == "in_proj_bias" and not _appended_keys_attended(t, call):
             kb = slice(E, 2 * E)
             bound = _key_bias_bound(t, (q, k, v), g, call, float(np.finfo(dtype).eps))
             assert np.all(np.abs(mine[kb]) <= bound), (mine[kb], bound)
@@ -221,6 +258,35 @@ def test_fully_masked_queries_follow_both_torch_paths() -> None:
         assert d.passed, str(d)
 
 
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("need_weights", [True, False], ids=["weights", "sdpa"])
+def test_dropout_with_appended_keys_uses_torch_masks(need_weights: bool, dtype: type) -> None:
+    """Training mode with dropout: torch's keep-mask covers the appended keys, (N, H, L,
+    S + 2); refbp is fed it and agrees on the output and on every gradient."""
+    t = torch.nn.MultiheadAttention(E, 2, dropout=0.3, add_bias_kv=True, add_zero_attn=True,
+                                    batch_first=True).to(TORCH[dtype])
+    m = from_torch(t)
+    x = np.random.default_rng(0).standard_normal((3, 5, E)).astype(dtype)
+    tx = torch.tensor(x, requires_grad=True)
+    with DropoutMaskTap(t) as tap, step_generator(7):
+        ty = t(tx, tx, tx, need_weights=need_weights)[0]
+        masks = tap.take()
+    assert [mk.shape for mk in masks] == [(3, 2, 5, 7)]
+    assert 0 < int(masks[0].sum()) < masks[0].size
+    with feed_masks(masks):
+        y = m(x, x, x, need_weights=need_weights)[0]
+    g = np.random.default_rng(1).standard_normal(y.shape).astype(dtype)
+    ty.backward(torch.from_numpy(g))
+    gx = sum(m.backward(g))
+    tol = _tol(dtype)
+    res = {"output": discrepancy(y, ty.detach().numpy(), tol),
+           "grad_input": discrepancy(gx, tx.grad.numpy(), tol)}
+    tparams = dict(t.named_parameters())
+    for n, p in m.named_parameters():
+        res[f"grad:{n}"] = discrepancy(p.grad, tparams[n].grad.numpy(), tol)
+    _check(res)
+
+
 # -- conversions ---------------------------------------------------------------------------
 def test_mha_converts_both_ways_with_torch_layouts() -> None:
     for kw in ({}, {"kdim": 3, "vdim": 5, "bias": False, "batch_first": True}):
@@ -237,9 +303,33 @@ def test_mha_converts_both_ways_with_torch_layouts() -> None:
                                                       t.state_dict().values(), strict=True))
 
 
-def test_unsupported_mha_options_are_named() -> None:
-    with pytest.raises(ValueError, match="add_bias_kv=True or add_zero_attn=True"):
-        from_torch(torch.nn.MultiheadAttention(8, 2, add_bias_kv=True))
+def test_mha_with_appended_keys_converts_both_ways() -> None:
+    t = torch.nn.MultiheadAttention(8, 2, add_bias_kv=True, add_zero_attn=True,
+                                    batch_first=True).double()
+    m = from_torch(t)
+    assert isinstance(m, nn.MultiheadAttention) and m.add_zero_attn and m.bias_k is not None
+    assert list(m.state_dict()) == list(t.state_dict())
+    back = to_torch(m)
+    assert isinstance(back, torch.nn.MultiheadAttention) and back.add_zero_attn
+    assert back.bias_k is not None and back.bias_k.shape == (1, 1, 8)
+    assert all(torch.equal(a, b) for a, b in zip(back.state_dict().values(),
+                                                  t.state_dict().values(), strict=True))
+    only_zero = from_torch(torch.nn.MultiheadAttention(8, 2, add_zero_attn=True))
+    assert isinstance(only_zero, nn.MultiheadAttention) and only_zero.bias_k is None
+
+
+def test_mha_default_init_of_bias_kv_matches_torch_in_distribution() -> None:
+    """torch draws bias_k, bias_v with xavier_normal_ (std sqrt(1 / E) for (1, 1, E));
+    refbp's default init draws from the same distribution (its own generator)."""
+    e = 4096
+    t = torch.nn.MultiheadAttention(e, 1, add_bias_kv=True)
+    m = nn.MultiheadAttention(e, 1, add_bias_kv=True, generator=np.random.default_rng(0))
+    for name in ("bias_k", "bias_v"):
+        mine = getattr(m, name).data
+        theirs = getattr(t, name).detach().numpy()
+        # sample std of 4096 normals: relative spread 1 / sqrt(2 n) = 1.1 %; 5 % is 4.5 sigma
+        assert abs(mine.std() * np.sqrt(e) - 1) < 0.05
+        assert abs(theirs.std() * np.sqrt(e) - 1) < 0.05
 
 
 # -- errors: refbp raises where torch raises, with torch's message --------------------------
@@ -251,14 +341,18 @@ ERRORS: list[tuple[dict[str, Any], str]] = [
     ({"attn_mask": np.zeros((3, 4, 5), bool)}, "The shape of the 3D attn_mask is"),
     ({"attn_mask": np.zeros((4, 5), np.int32)}, "only bool and floating types of attn_mask"),
     ({"is_causal": True}, "Need attn_mask if specifying the is_causal hint"),
+    ({"key_padding_mask": np.zeros((2, 6), bool), "add_bias_kv": True, "add_zero_attn": True},
+     "Expected key_padded_mask.shape[1] to be 7, but got 8"),
 ]
 
 
 @pytest.mark.parametrize("call,message", ERRORS, ids=[m for _, m in ERRORS])
 def test_mha_errors_match_torch(call: dict[str, Any], message: str) -> None:
+    call = dict(call)
+    ctor = {k: call.pop(k) for k in ("add_bias_kv", "add_zero_attn") if k in call}
     args: dict[str, Any] = {"query": np.zeros((4, 2, 8)), "key": np.zeros((5, 2, 8)),
                             "value": np.zeros((5, 2, 8)), **call}
-    m, t = _mha_pair({}, np.float64)
+    m, t = _mha_pair(ctor, np.float64)
     with pytest.raises((AssertionError, RuntimeError)) as torch_err:
         t(**{k: _t(v) for k, v in args.items()})
     with pytest.raises((ValueError, TypeError)) as refbp_err:

@@ -14,6 +14,7 @@ import pytest
 
 from refbp import nn
 from refbp.gradcheck import check_function, check_module
+from refbp.metrics import discrepancy
 from refbp.nn.dropout import feed_masks, record_masks
 from refbp.nn.functional_attention import (
     attention_backward,
@@ -21,6 +22,7 @@ from refbp.nn.functional_attention import (
     sdpa_forward,
 )
 from refbp.nn.module import Module, Parameter
+from refbp.tolerances import tolerance_for
 
 RNG = np.random.default_rng(0)
 
@@ -177,6 +179,15 @@ MHA_CASES: list[tuple[dict[str, Any], dict[str, Any], tuple[int, ...]]] = [
     ({}, {"attn_mask": np.random.default_rng(5).standard_normal((4, 4, 4))}, (4, 2, 8)),
     ({"batch_first": True}, {"attn_mask": np.triu(np.full((4, 4), -np.inf), 1),
                              "is_causal": True, "need_weights": False}, (2, 4, 8)),
+    ({"add_bias_kv": True}, {}, (4, 2, 8)),
+    ({"add_zero_attn": True, "batch_first": True}, {"need_weights": False}, (2, 4, 8)),
+    ({"add_bias_kv": True, "add_zero_attn": True, "kdim": 5, "vdim": 3},
+     {"key_padding_mask": np.array([[1, 1, 1, 1], [0, 0, 0, 1]], bool)}, (4, 2, 8)),
+    ({"add_bias_kv": True, "add_zero_attn": True, "bias": False},
+     {"attn_mask": np.random.default_rng(5).standard_normal((2, 4, 4)),
+      "average_attn_weights": False}, (4, 8)),
+    ({"add_bias_kv": True, "add_zero_attn": True},
+     {"attn_mask": np.triu(np.ones((4, 4), bool), 1), "need_weights": False}, (4, 2, 8)),
 ]
 
 
@@ -206,6 +217,33 @@ def test_mha_gradient_of_the_returned_weights() -> None:
     assert res.passed, str(res)
 
 
+def test_mha_gradient_of_the_returned_weights_with_appended_keys() -> None:
+    mha = _random_params(nn.MultiheadAttention(8, 2, add_bias_kv=True, add_zero_attn=True), 1)
+    x = np.random.default_rng(2).standard_normal((4, 2, 8))
+    gw = np.random.default_rng(6).standard_normal((2, 2, 4, 6))
+    wrapper = Attend(mha, weights_grad=gw, average_attn_weights=False)
+    out = wrapper(x)
+    mha.zero_grad()
+    analytic = wrapper.backward(np.zeros_like(out))
+    bias_k_grad = cast(Parameter, mha.bias_k).grad
+
+    def objective(z: np.ndarray) -> float:
+        wrapper(z)
+        return wrapper.extra
+
+    res = check_function(objective, x, analytic)
+    assert res.passed, str(res)
+    bias_k = cast(Parameter, mha.bias_k)
+
+    def of_bias_k(b: np.ndarray) -> float:
+        bias_k.data[...] = b
+        wrapper(x)
+        return wrapper.extra
+
+    res = check_function(of_bias_k, bias_k.data.copy(), bias_k_grad)
+    assert res.passed, str(res)
+
+
 def test_mha_parameters_follow_torch_names_and_layouts() -> None:
     m = nn.MultiheadAttention(8, 2)
     assert [(n, p.shape) for n, p in m.named_parameters()] == [
@@ -219,6 +257,107 @@ def test_mha_parameters_follow_torch_names_and_layouts() -> None:
     assert m.out_proj.bias is not None and np.all(m.out_proj.bias.data == 0)
     bound = np.sqrt(6.0 / (8 + 24))  # xavier_uniform_ on (3E, E)
     assert 0 < np.abs(m.in_proj_weight.data).max() <= bound
+
+
+def test_mha_appended_keys_follow_torch_names_layouts_and_init() -> None:
+    m = nn.MultiheadAttention(8, 2, add_bias_kv=True, add_zero_attn=True)
+    assert [(n, p.shape) for n, p in m.named_parameters()] == [
+        ("in_proj_weight", (24, 8)), ("in_proj_bias", (24,)), ("bias_k", (1, 1, 8)),
+        ("bias_v", (1, 1, 8)), ("out_proj.weight", (8, 8)), ("out_proj.bias", (8,))]
+    assert list(m.state_dict()) == [n for n, _ in m.named_parameters()]
+    assert nn.MultiheadAttention(8, 2).bias_k is None
+    # xavier_normal_ on (1, 1, E): fan_in = fan_out = E, std = sqrt(2 / 2E); with 4096
+    # draws the sample std is within 5 % of it (its relative spread is 1 / sqrt(2 n) = 1.1 %)
+    big = nn.MultiheadAttention(4096, 1, add_bias_kv=True,
+                                generator=np.random.default_rng(0))
+    for p in (big.bias_k, big.bias_v):
+        assert p is not None
+        assert abs(p.data.std() / np.sqrt(1 / 4096) - 1) < 0.05
+    assert not np.array_equal(cast(Parameter, big.bias_k).data,
+                              cast(Parameter, big.bias_v).data)
+
+
+def _identity_projections(m: nn.MultiheadAttention) -> nn.MultiheadAttention:
+    """Zero in-projections, identity out_proj, zero biases; bias_k = 0, bias_v = 1..E."""
+    e = m.embed_dim
+    m.in_proj_weight.data[...] = 0
+    cast(Parameter, m.in_proj_bias).data[...] = 0
+    m.out_proj.weight.data[...] = np.eye(e)
+    cast(Parameter, m.out_proj.bias).data[...] = 0
+    if m.bias_k is not None and m.bias_v is not None:
+        m.bias_k.data[...] = 0
+        m.bias_v.data[...] = np.arange(1, e + 1)
+    return m
+
+
+@pytest.mark.parametrize("bias_kv,zero_attn", [(True, False), (False, True), (True, True)])
+def test_appended_keys_are_attended_like_the_others(bias_kv: bool, zero_attn: bool) -> None:
+    """All scores 0 (zero projections): uniform weights over S keys + the appended ones, and
+    the output is the mean of the values: 0 for the S projected values and the zero value,
+    ``b_v`` for the bias row."""
+    m = _identity_projections(nn.MultiheadAttention(4, 2, add_bias_kv=bias_kv,
+                                                    add_zero_attn=zero_attn))
+    x = np.random.default_rng(0).standard_normal((5, 3, 4))
+    out, w = m(x, x, x)
+    total = 5 + bias_kv + zero_attn
+    assert w is not None and w.shape == (3, 5, total)
+    np.testing.assert_array_equal(w, np.full(w.shape, 1 / total))
+    expected = np.arange(1.0, 5.0) / total if bias_kv else np.zeros(4)
+    # one nonzero product (1/total) * b_v per entry: two roundings at most, 2 eps < 1e-15
+    np.testing.assert_allclose(out, np.broadcast_to(expected, out.shape), rtol=1e-15)
+
+
+def test_a_query_with_every_key_masked_attends_to_the_appended_keys() -> None:
+    """No NaN with need_weights=True: the appended keys' mask columns are 0 (allowed)."""
+    m = _random_params(nn.MultiheadAttention(4, 2, add_bias_kv=True, add_zero_attn=True), 0)
+    x = np.random.default_rng(1).standard_normal((3, 2, 4))
+    kpm = np.array([[True] * 3, [False] * 3])
+    out, w = m(x, x, x, key_padding_mask=kpm, average_attn_weights=False)
+    assert w is not None and np.all(np.isfinite(out)) and np.all(np.isfinite(w))
+    assert np.all(w[0, :, :, :3] == 0)
+    np.testing.assert_allclose(w[0].sum(axis=-1), 1.0, rtol=1e-15)
+    out_sdpa, _ = m(x, x, x, key_padding_mask=kpm, need_weights=False)
+    d = discrepancy(out_sdpa, out, tolerance_for(np.float64))  # safe softmax: same rows
+    assert d.passed, str(d)
+
+
+def test_causal_hint_masks_the_appended_keys_as_torch_does() -> None:
+    """With the is_causal hint on the SDPA path torch's causal mask is tril(L, S + 2): for
+    L = S the appended keys are masked for every query, so the output is the one without
+    them and bias_k, bias_v get exactly zero gradients."""
+    ext = _random_params(nn.MultiheadAttention(4, 2, add_bias_kv=True, add_zero_attn=True), 0)
+    plain = nn.MultiheadAttention(4, 2)
+    plain.load_state_dict({k: v for k, v in ext.state_dict().items()
+                           if k not in ("bias_k", "bias_v")})
+    x = np.random.default_rng(1).standard_normal((5, 2, 4))
+    causal = np.triu(np.full((5, 5), -np.inf), 1)
+    hint = {"attn_mask": causal, "is_causal": True, "need_weights": False}
+    out, _ = ext(x, x, x, **hint)
+    ref, _ = plain(x, x, x, **hint)
+    tol = tolerance_for(np.float64)
+    d = discrepancy(out, ref, tol)
+    assert d.passed, str(d)
+    ext.backward(np.random.default_rng(2).standard_normal(out.shape))
+    assert np.all(cast(Parameter, ext.bias_k).grad == 0)
+    assert np.all(cast(Parameter, ext.bias_v).grad == 0)
+    # without the hint (or with the weights) the padded float mask allows them
+    full, _ = ext(x, x, x, attn_mask=causal, need_weights=False)
+    assert not discrepancy(full, ref, tol).passed
+
+
+def test_dropout_mask_spans_the_appended_keys() -> None:
+    m = nn.MultiheadAttention(4, 2, dropout=0.5, add_bias_kv=True, add_zero_attn=True)
+    x = np.zeros((3, 2, 4))
+    with record_masks() as rec:
+        m(x, x, x)
+    assert [mk.shape for mk in rec.masks] == [(2, 2, 3, 5)]
+
+
+def test_key_padding_mask_error_counts_the_appended_keys_as_torch() -> None:
+    m = nn.MultiheadAttention(8, 2, add_bias_kv=True, add_zero_attn=True)
+    x = np.zeros((4, 2, 8))
+    with pytest.raises(ValueError, match=r"shape\[1\] to be 6, but got 7"):
+        m(x, x, x, key_padding_mask=np.zeros((2, 5), bool))
 
 
 def test_mha_shapes_of_outputs_and_weights() -> None:
@@ -270,8 +409,6 @@ def test_mha_constructor_errors() -> None:
         nn.MultiheadAttention(10, 3)
     with pytest.raises(ValueError, match="greater than 0"):
         nn.MultiheadAttention(0, 1)
-    with pytest.raises(NotImplementedError, match="add_bias_kv"):
-        nn.MultiheadAttention(8, 2, add_bias_kv=True)
 
 
 def test_mha_warns_for_mismatched_mask_types_as_torch() -> None:

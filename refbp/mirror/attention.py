@@ -46,21 +46,22 @@ def _finish_from_torch(m: Module, t: torch.nn.Module) -> Module:
 
 
 # -- MultiheadAttention --------------------------------------------------------------------
+def _mha_args(a: Any) -> dict[str, Any]:
+    """The constructor options of a MultiheadAttention (either side; same attributes)."""
+    return {"bias": a.in_proj_bias is not None, "add_bias_kv": a.bias_k is not None,
+            "add_zero_attn": a.add_zero_attn, "kdim": a.kdim, "vdim": a.vdim,
+            "batch_first": a.batch_first}
+
+
 def _mha_to_torch(m: rnn.MultiheadAttention) -> torch.nn.Module:
     t = torch.nn.MultiheadAttention(m.embed_dim, m.num_heads, dropout=m.dropout,
-                                    bias=m.in_proj_bias is not None, kdim=m.kdim, vdim=m.vdim,
-                                    batch_first=m.batch_first)
+                                    **_mha_args(m))
     return finish_twin(m, t)
 
 
 def _mha_from_torch(t: Any) -> Module:
-    if t.bias_k is not None or t.add_zero_attn:
-        raise ValueError("cannot convert MultiheadAttention with add_bias_kv=True or "
-                         "add_zero_attn=True: refbp implements only add_bias_kv=False, "
-                         "add_zero_attn=False")
-    m = rnn.MultiheadAttention(t.embed_dim, t.num_heads, dropout=t.dropout,
-                               bias=t.in_proj_bias is not None, kdim=t.kdim, vdim=t.vdim,
-                               batch_first=t.batch_first, dtype=_dtype_of(t))
+    m = rnn.MultiheadAttention(t.embed_dim, t.num_heads, dropout=t.dropout, **_mha_args(t),
+                               dtype=_dtype_of(t))
     return _finish_from_torch(m, t)
 
 
@@ -133,10 +134,13 @@ class AttentionProbeTorch(torch.nn.Module):
                  kdim: int | None = None, vdim: int | None = None, batch_first: bool = False,
                  key_padding_mask: Any = None, attn_mask: Any = None,
                  need_weights: bool = True, average_attn_weights: bool = True,
-                 is_causal: bool = False, output: str = "output") -> None:
+                 is_causal: bool = False, output: str = "output", add_bias_kv: bool = False,
+                 add_zero_attn: bool = False) -> None:
         super().__init__()
         self.attn = torch.nn.MultiheadAttention(embed_dim, num_heads, bias=bias, kdim=kdim,
-                                                vdim=vdim, batch_first=batch_first)
+                                                vdim=vdim, batch_first=batch_first,
+                                                add_bias_kv=add_bias_kv,
+                                                add_zero_attn=add_zero_attn)
         self.key_padding_mask, self.attn_mask = key_padding_mask, attn_mask
         self.need_weights, self.average_attn_weights = need_weights, average_attn_weights
         self.is_causal, self.output = is_causal, output
@@ -175,17 +179,15 @@ _PROBE_ARGS = ("key_padding_mask", "attn_mask", "need_weights", "average_attn_we
 
 def _probe_to_torch(m: rnn.AttentionProbe) -> torch.nn.Module:
     a = m.attn
-    t = AttentionProbeTorch(a.embed_dim, a.num_heads, bias=a.in_proj_bias is not None,
-                            kdim=a.kdim, vdim=a.vdim, batch_first=a.batch_first,
+    t = AttentionProbeTorch(a.embed_dim, a.num_heads, **_mha_args(a),
                             **{k: getattr(m, k) for k in _PROBE_ARGS})
     return finish_twin(m, t)
 
 
 def _probe_from_torch(t: Any) -> Module:
     a = t.attn
-    m = rnn.AttentionProbe(a.embed_dim, a.num_heads, bias=a.in_proj_bias is not None,
-                           kdim=a.kdim, vdim=a.vdim, batch_first=a.batch_first,
-                           dtype=_dtype_of(t), **{k: getattr(t, k) for k in _PROBE_ARGS})
+    m = rnn.AttentionProbe(a.embed_dim, a.num_heads, **_mha_args(a), dtype=_dtype_of(t),
+                           **{k: getattr(t, k) for k in _PROBE_ARGS})
     return _finish_from_torch(m, t)
 
 
@@ -196,7 +198,8 @@ def probe_attention_dropout(module: Any, args: tuple[Any, ...]) -> list[np.ndarr
     with ``need_weights``, scaled_dot_product_attention's math path on (N, H, L, S) without);
     both draw one Bernoulli per element in memory order from the CPU generator, which
     ``F.dropout`` on ones of shape (N, H, L, S) and the query's dtype reproduces (read under a
-    rewound generator, so torch's own draw is untouched). refbp asks for that shape.
+    rewound generator, so torch's own draw is untouched). refbp asks for that shape. The key
+    length S counts the keys torch appends (``bias_k``, the zero key of ``add_zero_attn``).
     Query and key must be passed positionally (as ``TransformerEncoderLayer`` does).
     """
     if module.dropout == 0.0:
@@ -207,8 +210,8 @@ def probe_attention_dropout(module: Any, args: tuple[Any, ...]) -> list[np.ndarr
     q, k = args[0], args[1]
     seq_axis = 1 if module.batch_first and q.dim() == 3 else 0
     batch = 1 if q.dim() == 2 else q.shape[0 if module.batch_first else 1]
-    like = torch.empty((batch, module.num_heads, q.shape[seq_axis], k.shape[seq_axis]),
-                       dtype=q.dtype)
+    src = k.shape[seq_axis] + int(module.bias_k is not None) + int(module.add_zero_attn)
+    like = torch.empty((batch, module.num_heads, q.shape[seq_axis], src), dtype=q.dtype)
     with rewound_rng():
         return [next_dropout_mask(like, module.dropout)]
 

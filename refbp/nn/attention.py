@@ -53,6 +53,21 @@ def _merge_heads(x: Array) -> Array:
     return np.ascontiguousarray(x.transpose(2, 0, 1, 3)).reshape(t, n, h * d)
 
 
+def _append_key(x: Array, row: Array | float, axis: int) -> Array:
+    """``x`` with one more entry along the key ``axis``: ``row`` broadcast to the others."""
+    shape = list(x.shape)
+    shape[axis] = 1
+    extra = np.broadcast_to(np.asarray(row, dtype=x.dtype), tuple(shape))
+    return np.concatenate([x, extra], axis=axis)
+
+
+def _pad_keys(mask: Array | None, extra: int) -> Array | None:
+    """The additive mask (..., L, S) with ``extra`` zero columns: appended keys are allowed."""
+    if mask is None or extra == 0:
+        return mask
+    return np.pad(mask, [(0, 0)] * (mask.ndim - 1) + [(0, extra)])
+
+
 class MultiheadAttention(Module):
     r"""Multi-head attention, as ``torch.nn.MultiheadAttention``.
 
@@ -87,7 +102,11 @@ class MultiheadAttention(Module):
     ``out_proj`` (a ``Linear``), the heads (``attention_backward``: ``dV = A^T G``,
     ``dA = G V^T``, softmax VJP ``dS = A (dA - rowsum(dA A))``, ``dQ = dS K / sqrt(D)``,
     ``dK = dS^T Q / sqrt(D)``), then each projection: ``dW_q = dQ^T query``,
-    ``db_q = sum dQ``, ``d query = dQ W_q`` (likewise for K and V).
+    ``db_q = sum dQ``, ``d query = dQ W_q`` (likewise for K and V). The appended rows
+    are sliced off the key and value gradients first: the zero row's gradient is dropped (a
+    constant), and since ``b_k`` is copied into row S of ``K'`` for every batch element
+    ``n``, ``dL/db_k = sum_n dK'[S, n, :]`` (likewise ``dL/db_v`` from ``dV'``), accumulated
+    into ``bias_k.grad`` and ``bias_v.grad``.
 
     Parameters
     ----------
@@ -97,15 +116,18 @@ class MultiheadAttention(Module):
         Dropout on the attention weights in training mode. The keep-mask comes from the
         dropout-mask mechanism shared with ``Dropout`` (fed from torch in parity runs).
     bias : bool, default True
-    add_bias_kv, add_zero_attn : bool, default False
-        Not implemented (True raises NotImplementedError).
+    add_bias_kv : bool, default False
+        Learned key and value rows ``bias_k``, ``bias_v`` (1, 1, E) appended to the keys.
+    add_zero_attn : bool, default False
+        A zero key and value appended per head (after ``bias_k``/``bias_v``).
     kdim, vdim : int, optional
         Feature sizes of key and value (default ``embed_dim``).
     batch_first : bool, default False
     dtype : float32 or float64, default float64
     generator : numpy.random.Generator, optional
         For the default initialisation: ``xavier_uniform_`` on the projection weights, zero
-        biases, ``out_proj`` as ``Linear``'s default with its bias zeroed (as torch).
+        biases, ``out_proj`` as ``Linear``'s default with its bias zeroed, ``xavier_normal_``
+        on ``bias_k`` and ``bias_v`` (std ``sqrt(1 / E)``: fans E and E), as torch.
     """
 
     def __init__(self, embed_dim: int, num_heads: int, dropout: float = 0.0, bias: bool = True,
@@ -114,16 +136,13 @@ class MultiheadAttention(Module):
                  *, dtype: Any = None, generator: np.random.Generator | None = None) -> None:
         super().__init__()
         self.head_dim = check_mha_args(embed_dim, num_heads, dropout)
-        if add_bias_kv or add_zero_attn:
-            raise NotImplementedError("MultiheadAttention: add_bias_kv and add_zero_attn are "
-                                      "not implemented in refbp (only False is supported)")
         dt = _float_dtype(dtype)
         self.embed_dim, self.num_heads = int(embed_dim), int(num_heads)
         self.kdim = embed_dim if kdim is None else int(kdim)
         self.vdim = embed_dim if vdim is None else int(vdim)
         self._qkv_same_embed_dim = self.kdim == embed_dim and self.vdim == embed_dim
         self.dropout, self.batch_first = float(dropout), bool(batch_first)
-        self.add_bias_kv = self.add_zero_attn = False
+        self.add_bias_kv, self.add_zero_attn = bool(add_bias_kv), bool(add_zero_attn)
         e = self.embed_dim
         if self._qkv_same_embed_dim:
             self.in_proj_weight = Parameter(np.empty((3 * e, e), dtype=dt))
@@ -135,6 +154,8 @@ class MultiheadAttention(Module):
             self.v_proj_weight = Parameter(np.empty((e, self.vdim), dtype=dt))
         self.in_proj_bias = Parameter(np.zeros(3 * e, dtype=dt)) if bias else None
         self.out_proj = Linear(e, e, bias=bias, dtype=dt, generator=generator)
+        self.bias_k = Parameter(np.empty((1, 1, e), dtype=dt)) if add_bias_kv else None
+        self.bias_v = Parameter(np.empty((1, 1, e), dtype=dt)) if add_bias_kv else None
         self._generator = generator
         self._cache = Cache("MultiheadAttention")
         self._reset_parameters(generator)
@@ -145,6 +166,13 @@ class MultiheadAttention(Module):
         if self.in_proj_bias is not None:
             init.zeros_(self.in_proj_bias)
             init.zeros_(self.out_proj.bias)
+        if self.bias_k is not None and self.bias_v is not None:
+            init.xavier_normal_(self.bias_k, generator=generator)
+            init.xavier_normal_(self.bias_v, generator=generator)
+
+    def _extra_keys(self) -> int:
+        """How many keys are appended to the source sequence (``bias_k``, the zero key)."""
+        return int(self.bias_k is not None) + int(self.add_zero_attn)
 
     def _proj_weights(self) -> list[Parameter]:
         if self.in_proj_weight is not None:
@@ -183,7 +211,7 @@ class MultiheadAttention(Module):
             m = additive_mask(attn_mask, dt, true_means="masked", name="attn_mask")
             mask = m[None, None] if m.ndim == 2 else m.reshape(bsz, self.num_heads, tgt, src)
         if kpm is not None:
-            check_key_padding_mask(kpm, bsz, src)
+            check_key_padding_mask(kpm, bsz, src, self._extra_keys())
             k = additive_mask(kpm, dt, true_means="masked", name="key_padding_mask")
             k = k[:, None, None, :]
             mask = k if mask is None else mask + k
@@ -201,6 +229,19 @@ class MultiheadAttention(Module):
         gen = self._generator if self._generator is not None else init.default_generator()
         mask = keep_mask(shape, self.dropout, gen, "MultiheadAttention")
         return keep_scale(mask, self.dropout, dt)
+
+    def _heads(self, q_sf: Array, k_sf: Array, v_sf: Array) -> list[Array]:
+        """Projected, extended (``bias_k``/``bias_v``, zero rows) and split: (N, H, T, D)."""
+        (wq, bq), (wk, bk), (wv, bv) = self._weights_and_biases()
+        proj = [_project(a, w, b)
+                for a, (w, b) in ((q_sf, (wq, bq)), (k_sf, (wk, bk)), (v_sf, (wv, bv)))]
+        if self.bias_k is not None and self.bias_v is not None:
+            proj[1] = _append_key(proj[1], self.bias_k.data, 0)
+            proj[2] = _append_key(proj[2], self.bias_v.data, 0)
+        heads = [_split_heads(a, self.num_heads) for a in proj]
+        if self.add_zero_attn:
+            heads[1], heads[2] = _append_key(heads[1], 0.0, 2), _append_key(heads[2], 0.0, 2)
+        return heads
 
     def forward(self, query: Any, key: Any, value: Any, key_padding_mask: Any = None,
                 need_weights: bool = True, attn_mask: Any = None,
@@ -226,15 +267,15 @@ class MultiheadAttention(Module):
         check_features(q_sf, k_sf, v_sf, self.embed_dim, self.kdim, self.vdim,
                        not self._qkv_same_embed_dim)
         tgt, bsz, _ = q_sf.shape
-        src = k_sf.shape[0]
+        src, extra = k_sf.shape[0], self._extra_keys()
         if is_causal and kpm is None and not need_weights:
-            am = ~causal_mask(tgt, src)  # torch hands is_causal on to SDPA
-        mask = self._merged_mask(am, kpm, bsz, tgt, src, dt)
-        (wq, bq), (wk, bk), (wv, bv) = self._weights_and_biases()
-        heads = [_split_heads(_project(a, w, b), self.num_heads)
-                 for a, (w, b) in ((q_sf, (wq, bq)), (k_sf, (wk, bk)), (v_sf, (wv, bv)))]
-        keep = self._keep((bsz, self.num_heads, tgt, src), dt)
-        q, k, v = heads
+            # torch hands is_causal on to SDPA: causal over the extended key sequence
+            full = src + extra
+            mask = self._merged_mask(~causal_mask(tgt, full), None, bsz, tgt, full, dt)
+        else:
+            mask = _pad_keys(self._merged_mask(am, kpm, bsz, tgt, src, dt), extra)
+        q, k, v = self._heads(q_sf, k_sf, v_sf)
+        keep = self._keep((bsz, self.num_heads, tgt, src + extra), dt)
         o, attn = attention_forward(q, k, v, mask, 1.0 / np.sqrt(self.head_dim),
                                     safe=not need_weights, keep=keep)
         out = self._from_seq_first(self.out_proj(_merge_heads(o)), batched)
@@ -280,8 +321,15 @@ class MultiheadAttention(Module):
                              f" got {g.shape}")
         g_sf = self._to_seq_first(g, c["batched"])
         g_heads = _split_heads(self.out_proj.backward(g_sf), self.num_heads)
-        dheads = attention_backward(g_heads, c["attn"], self._grad_weights(grad_attn_weights, c))
-        dproj = [_merge_heads(d) for d in dheads]
+        dq, dk, dv = attention_backward(g_heads, c["attn"],
+                                        self._grad_weights(grad_attn_weights, c))
+        if self.add_zero_attn:  # the appended zero key and value are constants
+            dk, dv = dk[:, :, :-1], dv[:, :, :-1]
+        dproj = [_merge_heads(d) for d in (dq, dk, dv)]
+        if self.bias_k is not None and self.bias_v is not None:
+            for i, p in ((1, self.bias_k), (2, self.bias_v)):  # row S of every batch element
+                p.accumulate(dproj[i][-1].sum(axis=0)[None, None], owned=True)
+                dproj[i] = dproj[i][:-1]
         grads_w = [d.reshape(-1, d.shape[-1]).T @ x.reshape(-1, x.shape[-1])
                    for d, x in zip(dproj, c["inputs"], strict=True)]
         if self.in_proj_weight is not None:

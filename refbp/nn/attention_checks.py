@@ -109,14 +109,18 @@ def check_attn_mask_shape(attn_mask: np.ndarray, bsz: int, num_heads: int, tgt_l
                          f"{(bsz * num_heads, tgt_len, src_len)}.")
 
 
-def check_key_padding_mask(mask: np.ndarray, bsz: int, src_len: int) -> None:
-    """``key_padding_mask`` is (N, S) (after the batch dimension of unbatched input)."""
+def check_key_padding_mask(mask: np.ndarray, bsz: int, src_len: int, extra: int = 0) -> None:
+    """``key_padding_mask`` is (N, S) (after the batch dimension of unbatched input).
+
+    torch checks it after padding it with one column per appended key (``extra``: bias_k,
+    zero attention), so its message counts those columns on both sides; refbp's too.
+    """
     if mask.shape[0] != bsz:
         raise ValueError(f"Expected key_padded_mask.shape[0] to be {bsz}, but got "
                          f"{mask.shape[0]}")
     if mask.shape[1] != src_len:
-        raise ValueError(f"Expected key_padded_mask.shape[1] to be {src_len}, but got "
-                         f"{mask.shape[1]}")
+        raise ValueError(f"Expected key_padded_mask.shape[1] to be {src_len + extra}, but got "
+                         f"{mask.shape[1] + extra}")
 
 
 def check_dtypes(query: np.ndarray, key: np.ndarray, value: np.ndarray,

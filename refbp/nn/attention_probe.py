@@ -43,7 +43,7 @@ class AttentionProbe(Module):
 
     Parameters
     ----------
-    embed_dim, num_heads, bias, kdim, vdim, batch_first :
+    embed_dim, num_heads, bias, kdim, vdim, batch_first, add_bias_kv, add_zero_attn :
         As ``MultiheadAttention`` (the child ``attn``); ``dropout`` is 0.
     key_padding_mask, attn_mask : array-like, optional
         Fixed masks (bool or float; nested lists are fine), applied at every call.
@@ -62,7 +62,8 @@ class AttentionProbe(Module):
                  kdim: int | None = None, vdim: int | None = None, batch_first: bool = False,
                  key_padding_mask: Any = None, attn_mask: Any = None,
                  need_weights: bool = True, average_attn_weights: bool = True,
-                 is_causal: bool = False, output: str = "output", *, dtype: Any = None,
+                 is_causal: bool = False, output: str = "output", add_bias_kv: bool = False,
+                 add_zero_attn: bool = False, *, dtype: Any = None,
                  generator: np.random.Generator | None = None) -> None:
         super().__init__()
         if output not in OUTPUTS:
@@ -70,7 +71,8 @@ class AttentionProbe(Module):
         if output == "weights" and not need_weights:
             raise ValueError("output='weights' needs need_weights=True")
         self.attn = MultiheadAttention(embed_dim, num_heads, bias=bias, kdim=kdim, vdim=vdim,
-                                       batch_first=batch_first, dtype=dtype,
+                                       batch_first=batch_first, add_bias_kv=add_bias_kv,
+                                       add_zero_attn=add_zero_attn, dtype=dtype,
                                        generator=generator)
         self.key_padding_mask, self.attn_mask = key_padding_mask, attn_mask
         self.need_weights, self.average_attn_weights = need_weights, average_attn_weights

@@ -1,5 +1,6 @@
 """Attention scenarios of the built-in suites: LayerNorm on sequences, SDPA, MultiheadAttention
-option families, Transformer encoder layers and a Transformer token classifier.
+option families, Transformer encoder layers, a Transformer token classifier and a trained
+MultiheadAttention with appended keys (add_bias_kv, add_zero_attn).
 
 Attention takes more than one input, so the op checks use the one-input adapters
 ``SDPAProbe`` and ``AttentionProbe`` (``refbp.nn.attention_probe``), which fix masks and flags
@@ -101,10 +102,29 @@ def op_checks(dtype: str, short: str) -> list[Scenario]:
             for name, layers, data, text in OPS]
 
 
+# trained 5 steps on the full sequence batch (the fixed key padding mask has one row per
+# sample), MSE on every step, both dtypes
+APPENDED_KEYS = (
+    "seq-mha-bias-kv-zero-attn-sgd",
+    (_mha(add_bias_kv=True, add_zero_attn=True, key_padding_mask=KEY_PADDING),),
+    Spec("SGD", {"lr": 0.05, "momentum": 0.9}),
+    "MultiheadAttention with add_bias_kv and add_zero_attn (learned bias_k/bias_v rows and a "
+    "zero key appended), bool key_padding_mask (the fully padded sample attends only to the "
+    "appended keys), weights path, SGD momentum",
+)
+
+
 def training(dtype: str, short: str) -> list[Scenario]:
-    """The Transformer classifiers trained for 5 steps in ``dtype``, minibatches of 8."""
-    return [Scenario(name=f"{name}-{short}", model=layers, loss=Spec("CrossEntropyLoss"),
-                     optimizer=opt, data=CLASSIFIER_DATA, batching="minibatch", batch_size=8,
-                     dtype=dtype, seed=0, steps=5, tolerance=_tolerance(dtype),
-                     description=text)
-            for name, layers, opt, text in TRAINING]
+    """The Transformer classifiers trained for 5 steps in ``dtype``, minibatches of 8, and
+    attention with appended keys trained for 5 steps on one sequence batch."""
+    out = [Scenario(name=f"{name}-{short}", model=layers, loss=Spec("CrossEntropyLoss"),
+                    optimizer=opt, data=CLASSIFIER_DATA, batching="minibatch", batch_size=8,
+                    dtype=dtype, seed=0, steps=5, tolerance=_tolerance(dtype),
+                    description=text)
+           for name, layers, opt, text in TRAINING]
+    name, layers, opt, text = APPENDED_KEYS
+    out.append(Scenario(name=f"{name}-{short}", model=layers, loss=Spec("MSELoss"),
+                        optimizer=opt, data=_seq(8, 8), batching="batch", batch_size=None,
+                        dtype=dtype, seed=0, steps=5, tolerance=_tolerance(dtype),
+                        description=text))
+    return out
