@@ -149,3 +149,15 @@ def test_eval_mode_runs_both_models_on_running_statistics() -> None:
             np.testing.assert_array_equal(side["buffer:1.running_mean"], np.zeros(6))
             np.testing.assert_array_equal(side["buffer:1.running_var"], np.ones(6))
     assert run_scenario(s).passed
+
+
+def test_checkpoint_reloads_every_state_dict(monkeypatch: pytest.MonkeyPatch) -> None:
+    s = _scenario(optimizer=Spec("SGD", {"lr": 0.05, "momentum": 0.9}), checkpoint=True,
+                  scheduler=Spec("StepLR", {"step_size": 2}))
+    assert run_scenario(s).passed
+    save = roptim.Optimizer.state_dict
+    monkeypatch.setattr(roptim.Optimizer, "state_dict",
+                        lambda self: {**save(self), "state": {}})  # a checkpoint losing state
+    result = run_scenario(s)
+    assert not result.passed and result.first_failure["step"] == 2
+    assert run_scenario(replace(s, checkpoint=False)).passed  # no checkpoint: not reloaded

@@ -81,15 +81,18 @@ def test_scenario_validation() -> None:
 
 def test_harness_options_from_toml(tmp_path: Path) -> None:
     f = tmp_path / "s.toml"
-    f.write_text(GOOD + "training = false\nclip_grad_norm = 0.5\nscheduler_epoch = 1\n")
+    f.write_text(GOOD + "training = false\nclip_grad_norm = 0.5\nscheduler_epoch = 1\n"
+                 "checkpoint = true\n")
     (s,) = load_scenarios(f)
     assert s.training is False and s.clip_grad_norm == 0.5 and s.scheduler_epoch == 1
+    assert s.checkpoint is True
     assert s.describe_optimizer() == ("Adam(lr=0.01, betas=(0.8, 0.99)) after "
                                       "clip_grad_norm_(0.5) + StepLR(step_size=5) stepped "
-                                      "with step(epoch = k * 1)")
+                                      "with step(epoch = k * 1), state dicts saved and "
+                                      "reloaded every step")
     (default,) = load_scenarios(_write(tmp_path, GOOD))
     assert default.training is True and default.clip_grad_norm is None
-    assert default.scheduler_epoch is None
+    assert default.scheduler_epoch is None and default.checkpoint is False
 
 
 def _write(tmp_path: Path, text: str) -> Path:
@@ -100,6 +103,7 @@ def _write(tmp_path: Path, text: str) -> Path:
 
 @pytest.mark.parametrize("extra,message", [
     ("training = 0", "key 'training' must be true or false"),
+    ("checkpoint = 'yes'", "key 'checkpoint' must be true or false"),
     ("clip_grad_norm = '1'", "key 'clip_grad_norm' must be a number"),
     ("clip_grad_norm = -1.0", "clip_grad_norm must be a positive finite number"),
     ("scheduler_epoch = 0", "scheduler_epoch must be a positive finite number"),

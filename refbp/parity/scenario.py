@@ -94,6 +94,10 @@ class Scenario:
     clip_grad_norm: float | None = None
     """A positive ``max_norm``: before every update both sides clip the gradients with
     ``clip_grad_norm_(parameters, max_norm)``; the gradient rows stay the unclipped ones."""
+    checkpoint: bool = False
+    """True: after every update both sides save their model, optimizer and scheduler with
+    ``state_dict()`` and load the copies back (``load_state_dict``), as a run resumed from a
+    checkpoint does: the trajectory must not change."""
     scheduler_epoch: float | None = None
     """A positive number ``e``: after update ``k`` both schedulers are stepped with an explicit
     epoch, ``scheduler.step(k * e)`` (torch's deprecated form that computes the closed-form
@@ -121,11 +125,12 @@ class Scenario:
         self._check_options()
 
     def _check_options(self) -> None:
-        """``training``, ``clip_grad_norm`` and ``scheduler_epoch``: types, ranges, and what
-        they need (an optimizer, a scheduler)."""
-        if not isinstance(self.training, bool):
-            raise ValueError(f"scenario {self.name}: training must be true or false, got "
-                             f"{self.training!r}")
+        """``training``, ``checkpoint``, ``clip_grad_norm`` and ``scheduler_epoch``: types,
+        ranges, and what they need (an optimizer, a scheduler)."""
+        for flag in ("training", "checkpoint"):
+            if not isinstance(getattr(self, flag), bool):
+                raise ValueError(f"scenario {self.name}: {flag} must be true or false, got "
+                                 f"{getattr(self, flag)!r}")
         for key, article, needs in (("clip_grad_norm", "an", "optimizer"),
                                     ("scheduler_epoch", "a", "scheduler")):
             value = getattr(self, key)
@@ -169,6 +174,8 @@ class Scenario:
             text += f" + {self.scheduler.describe()}"
         if self.scheduler_epoch is not None:
             text += f" stepped with step(epoch = k * {self.scheduler_epoch!r})"
+        if self.checkpoint:
+            text += ", state dicts saved and reloaded every step"
         return text
 
     def describe_batching(self) -> str:

@@ -46,6 +46,10 @@ DROPOUT_OPS: list[OpCase] = [
 POOL_OPS: list[OpCase] = [
     ("maxpool2d", [Spec("MaxPool2d", {"kernel_size": 2}), _FLAT], _MSE, _img(18),
      "MaxPool2d(2) on 7x6 images (floor mode drops the last row)"),
+    ("maxpool2d-ceil-edge",
+     [Spec("MaxPool2d", {"kernel_size": 2, "stride": 2, "padding": 1, "ceil_mode": True}),
+      _FLAT], _MSE, _img(32),
+     "MaxPool2d ceil mode on 7 rows: the last window would start in the padding, dropped"),
     ("maxpool2d-pad-dil-ceil",
      [Spec("MaxPool2d", {"kernel_size": 3, "stride": 2, "padding": 1, "dilation": 2,
                          "ceil_mode": True}), _FLAT], _MSE, _img(18, round=0),

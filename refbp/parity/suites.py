@@ -360,6 +360,20 @@ def option_scenarios() -> list[Scenario]:
                      "float64", steps=3,
                      description="BatchNorm1d(momentum=None): cumulative average of the "
                      "batch statistics"))
+    bn = (Spec("Linear", {"in_features": 4, "out_features": 8}),
+          Spec("BatchNorm1d", {"num_features": 8}), Spec("ReLU"),
+          Spec("Linear", {"in_features": 8, "out_features": 3}))
+    out += [train(f"mlp-checkpoint-{name}", model, Spec("MSELoss"), opt, REG_DATA, "float64",
+                  steps=4, scheduler=sched, checkpoint=True,
+                  description=f"{opt.describe()} + {sched.describe()}, every state dict saved "
+                  "and reloaded after each update (a resumed run)")
+            for name, model, opt, sched in (
+                ("adam", mlp(4, 8, 3), Spec("Adam", {"lr": 0.01, "amsgrad": True}),
+                 Spec("SequentialLR", {"schedulers": [Spec("LinearLR", {"total_iters": 2}),
+                                                      Spec("ExponentialLR", {"gamma": 0.9})],
+                                       "milestones": [2]})),
+                ("sgd-batchnorm", bn, Spec("SGD", {"lr": 0.05, "momentum": 0.9}),
+                 Spec("ReduceLROnPlateau", {"patience": 0, "threshold": 0.5})))]
     out.append(_op("softplus-threshold", [Spec("Softplus")], Spec("SSELoss"),
                    DataSpec("regression", n=16, features=6, outputs=6, extra={"scale": 25.0}),
                    "float64", "Softplus around its threshold 20 (inputs N(0, 25^2))"))

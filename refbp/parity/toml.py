@@ -30,7 +30,8 @@ scheduler tables: ``{ type = "SequentialLR", milestones = [5], schedulers = [{ t
 
 Harness options: ``training = false`` runs both models in eval mode, ``clip_grad_norm = 1.0``
 clips the gradients before every update, ``scheduler_epoch = 1`` steps the schedulers with an
-explicit epoch (see :class:`refbp.parity.scenario.Scenario`).
+explicit epoch, ``checkpoint = true`` saves and reloads every state dict after each update (see
+:class:`refbp.parity.scenario.Scenario`).
 
 Matrix scenarios: ``seeds = [0, 1, 2]``, ``dtypes = ["float64", "float32"]`` and
 ``optimizers = [{ type = "SGD", lr = 0.1 }, { type = "Adam" }]`` (instead of ``seed``,
@@ -65,7 +66,7 @@ else:  # pragma: no cover - exercised on Python 3.10 only
 
 _KEYS = {"name", "dtype", "seed", "steps", "batching", "batch_size", "model", "loss",
          "optimizer", "scheduler", "data", "tolerance", "description", "training",
-         "clip_grad_norm", "scheduler_epoch"}
+         "clip_grad_norm", "scheduler_epoch", "checkpoint"}
 _DATA_INT = {"n", "features", "outputs", "d", "ignore_index", "height", "width", "round",
              "seq_len"}
 _DATA_REAL = {"scale", "ignore_fraction"}
@@ -188,8 +189,8 @@ def scenario_from_dict(d: dict[str, Any], where: str) -> Scenario:
     for key in ("name", "dtype", "batching", "description"):
         if key in d:
             _expect(d[key], (str,), where, key, "a string")
-    if "training" in d:
-        _expect(d["training"], (bool,), where, "training", "true or false")
+    flags = {key: _expect(d[key], (bool,), where, key, "true or false")
+             for key in ("training", "checkpoint") if key in d}
     options = {key: _expect(d[key], (int, float), where, key, "a number")
                for key in ("clip_grad_norm", "scheduler_epoch") if key in d}
     batching = d.get("batching", "minibatch")
@@ -210,7 +211,7 @@ def scenario_from_dict(d: dict[str, Any], where: str) -> Scenario:
             steps=_integer(d, "steps", where, 1 if "optimizer" not in d else 10, 1),
             tolerance=_tolerance(d, where),
             description=d.get("description", ""),
-            training=d.get("training", True),
+            **flags,
             **options,
         )
     except (TypeError, ValueError) as exc:

@@ -66,6 +66,8 @@ class Trial:
     """``max_norm`` of the gradient clipping before every update (``None``: no clipping)."""
     scheduler_epoch: float | None = None
     """Step the schedulers with ``step(k * scheduler_epoch)`` after update ``k``."""
+    checkpoint: bool = False
+    """Save and reload the state dicts of both sides after every update."""
 
 
 def scenario_batches(s: Scenario, n: int) -> Iterator[np.ndarray]:
@@ -124,7 +126,7 @@ def build_trial(s: Scenario) -> Trial:
     return Trial(r.model, r.loss, r.optimizer, r.scheduler, tmodel,
                  spec_to_torch(r.loss, loss_args(s)), topt, tsched, r.x, r.y,
                  scenario_batches(s, r.x.shape[0]), s.seed, s.clip_grad_norm,
-                 s.scheduler_epoch)
+                 s.scheduler_epoch, s.checkpoint)
 
 
 def is_float_input(x: np.ndarray) -> bool:
@@ -181,6 +183,14 @@ class Side(ABC):
     trial: Trial
     updates: int = 0
     """Updates taken so far."""
+
+    def reload(self, *objects: Any) -> None:
+        """With ``trial.checkpoint``: each object's state dict, saved (a deep copy) and loaded
+        back, as a run resumed from a checkpoint does (``None`` objects are skipped)."""
+        if self.trial.checkpoint:
+            for obj in objects:
+                if obj is not None:
+                    obj.load_state_dict(copy.deepcopy(obj.state_dict()))
 
     def next_epoch(self) -> float | None:
         """Count an update; the explicit scheduler epoch after it (``None``: ``step()``)."""
@@ -242,6 +252,7 @@ class RefbpSide(Side):
                 clip_grad_norm_(t.model.parameters(), t.clip_grad_norm)
             t.optimizer.step()
             step_scheduler(t.scheduler, loss_value, self.next_epoch())
+            self.reload(t.model, t.optimizer, t.scheduler)
             for n, p in t.model.named_parameters():
                 out[f"param:{n}"] = p.data
             for n, p in t.model.named_parameters():
@@ -303,6 +314,7 @@ class TorchSide(Side):
                                                foreach=False)
             t.torch_optimizer.step()
             step_scheduler(t.torch_scheduler, loss_value, self.next_epoch())
+            self.reload(t.torch_model, t.torch_optimizer, t.torch_scheduler)
             for n, tp in self.params.items():
                 out[f"param:{n}"] = to_numpy(tp)
             for n, tp in self.params.items():
