@@ -161,3 +161,22 @@ def test_checkpoint_reloads_every_state_dict(monkeypatch: pytest.MonkeyPatch) ->
     result = run_scenario(s)
     assert not result.passed and result.first_failure["step"] == 2
     assert run_scenario(replace(s, checkpoint=False)).passed  # no checkpoint: not reloaded
+
+
+def test_micro_batches_accumulate_the_gradient_of_the_whole_batch() -> None:
+    # MSE over equal halves, each divided by 2: the accumulated gradient is the full batch's
+    s = _scenario(micro_batches=2, steps=1)
+    whole = _run(build_trial(replace(s, micro_batches=1)))[0][0]
+    trial = build_trial(s)
+    ((mine, theirs),) = _run(trial)
+    for key, value in whole.items():
+        np.testing.assert_allclose(mine[key], value, rtol=1e-12, atol=1e-15, err_msg=key)
+        np.testing.assert_allclose(theirs[key], value, rtol=1e-12, atol=1e-15, err_msg=key)
+    assert run_scenario(replace(s, steps=3)).passed
+
+
+def test_micro_batches_refuse_dropout() -> None:
+    s = _scenario(model=MLP + (Spec("Dropout", {"p": 0.5}),), micro_batches=2)
+    result = run_scenario(s)
+    assert not result.passed
+    assert "micro_batches > 1 needs a model without dropout" in result.rows[0]["explanation"]

@@ -82,10 +82,11 @@ def test_scenario_validation() -> None:
 def test_harness_options_from_toml(tmp_path: Path) -> None:
     f = tmp_path / "s.toml"
     f.write_text(GOOD + "training = false\nclip_grad_norm = 0.5\nscheduler_epoch = 1\n"
-                 "checkpoint = true\n")
+                 "checkpoint = true\nmicro_batches = 2\n")
     (s,) = load_scenarios(f)
     assert s.training is False and s.clip_grad_norm == 0.5 and s.scheduler_epoch == 1
-    assert s.checkpoint is True
+    assert s.checkpoint is True and s.micro_batches == 2
+    assert s.describe_batching() == "minibatch(4) in 2 micro-batches"
     assert s.describe_optimizer() == ("Adam(lr=0.01, betas=(0.8, 0.99)) after "
                                       "clip_grad_norm_(0.5) + StepLR(step_size=5) stepped "
                                       "with step(epoch = k * 1), state dicts saved and "
@@ -104,6 +105,8 @@ def _write(tmp_path: Path, text: str) -> Path:
 @pytest.mark.parametrize("extra,message", [
     ("training = 0", "key 'training' must be true or false"),
     ("checkpoint = 'yes'", "key 'checkpoint' must be true or false"),
+    ("micro_batches = 0", "key 'micro_batches' must be >= 1"),
+    ("micro_batches = 5", "a batch of 4 cannot be split into 5 micro_batches"),
     ("clip_grad_norm = '1'", "key 'clip_grad_norm' must be a number"),
     ("clip_grad_norm = -1.0", "clip_grad_norm must be a positive finite number"),
     ("scheduler_epoch = 0", "scheduler_epoch must be a positive finite number"),

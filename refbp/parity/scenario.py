@@ -94,6 +94,12 @@ class Scenario:
     clip_grad_norm: float | None = None
     """A positive ``max_norm``: before every update both sides clip the gradients with
     ``clip_grad_norm_(parameters, max_norm)``; the gradient rows stay the unclipped ones."""
+    micro_batches: int = 1
+    """Gradient accumulation: each step's batch is split into this many consecutive parts, each
+    run forward and backward with its loss divided by ``micro_batches`` (torch:
+    ``(loss / k).backward()``), the gradients adding up before the one update. The recorded
+    loss is the sum of the divided part losses, the output and input gradient the parts'
+    concatenated. Not with dropout (one mask set per step)."""
     checkpoint: bool = False
     """True: after every update both sides save their model, optimizer and scheduler with
     ``state_dict()`` and load the copies back (``load_state_dict``), as a run resumed from a
@@ -131,6 +137,14 @@ class Scenario:
             if not isinstance(getattr(self, flag), bool):
                 raise ValueError(f"scenario {self.name}: {flag} must be true or false, got "
                                  f"{getattr(self, flag)!r}")
+        k = self.micro_batches
+        if not _is_int(k) or k < 1:
+            raise ValueError(f"scenario {self.name}: micro_batches must be an integer >= 1, "
+                             f"got {k!r}")
+        size = 1 if self.batching == "sgd" else self.batch_size
+        if size is not None and k > size:
+            raise ValueError(f"scenario {self.name}: a batch of {size} cannot be split into "
+                             f"{k} micro_batches")
         for key, article, needs in (("clip_grad_norm", "an", "optimizer"),
                                     ("scheduler_epoch", "a", "scheduler")):
             value = getattr(self, key)
@@ -179,9 +193,9 @@ class Scenario:
         return text
 
     def describe_batching(self) -> str:
-        if self.batching == "minibatch":
-            return f"minibatch({self.batch_size})"
-        return self.batching
+        text = f"minibatch({self.batch_size})" if self.batching == "minibatch" else self.batching
+        return text + (f" in {self.micro_batches} micro-batches" if self.micro_batches > 1
+                       else "")
 
     def with_overrides(self, *, dtype: str | None = None, seed: int | None = None,
                        steps: int | None = None) -> Scenario:

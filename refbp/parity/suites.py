@@ -374,6 +374,16 @@ def option_scenarios() -> list[Scenario]:
                                        "milestones": [2]})),
                 ("sgd-batchnorm", bn, Spec("SGD", {"lr": 0.05, "momentum": 0.9}),
                  Spec("ReduceLROnPlateau", {"patience": 0, "threshold": 0.5})))]
+    out += [train("mlp-micro-batches-sgd", mlp(4, 8, 3), Spec("MSELoss"),
+                  Spec("SGD", {"lr": 0.1, "momentum": 0.5}), REG_DATA, "float64", steps=4,
+                  micro_batches=2, description="gradients of two micro-batches of 4 "
+                  "accumulated before each update"),
+            train("clf-micro-batches-batchnorm", bn, Spec("CrossEntropyLoss"),
+                  Spec("SGD", {"lr": 0.1, "momentum": 0.9}), CLS_DATA, "float64", steps=3,
+                  batch_size=16,
+                  micro_batches=4, description="four micro-batches of 4 per update: "
+                  "BatchNorm1d's statistics per micro-batch, running statistics updated four "
+                  "times")]
     out.append(_op("softplus-threshold", [Spec("Softplus")], Spec("SSELoss"),
                    DataSpec("regression", n=16, features=6, outputs=6, extra={"scale": 25.0}),
                    "float64", "Softplus around its threshold 20 (inputs N(0, 25^2))"))

@@ -30,7 +30,8 @@ scheduler tables: ``{ type = "SequentialLR", milestones = [5], schedulers = [{ t
 
 Harness options: ``training = false`` runs both models in eval mode, ``clip_grad_norm = 1.0``
 clips the gradients before every update, ``scheduler_epoch = 1`` steps the schedulers with an
-explicit epoch, ``checkpoint = true`` saves and reloads every state dict after each update (see
+explicit epoch, ``checkpoint = true`` saves and reloads every state dict after each update,
+``micro_batches = 2`` accumulates the gradients of two halves of each batch (see
 :class:`refbp.parity.scenario.Scenario`).
 
 Matrix scenarios: ``seeds = [0, 1, 2]``, ``dtypes = ["float64", "float32"]`` and
@@ -66,7 +67,7 @@ else:  # pragma: no cover - exercised on Python 3.10 only
 
 _KEYS = {"name", "dtype", "seed", "steps", "batching", "batch_size", "model", "loss",
          "optimizer", "scheduler", "data", "tolerance", "description", "training",
-         "clip_grad_norm", "scheduler_epoch", "checkpoint"}
+         "clip_grad_norm", "scheduler_epoch", "checkpoint", "micro_batches"}
 _DATA_INT = {"n", "features", "outputs", "d", "ignore_index", "height", "width", "round",
              "seq_len"}
 _DATA_REAL = {"scale", "ignore_fraction"}
@@ -211,6 +212,7 @@ def scenario_from_dict(d: dict[str, Any], where: str) -> Scenario:
             steps=_integer(d, "steps", where, 1 if "optimizer" not in d else 10, 1),
             tolerance=_tolerance(d, where),
             description=d.get("description", ""),
+            micro_batches=_integer(d, "micro_batches", where, 1, 1),
             **flags,
             **options,
         )

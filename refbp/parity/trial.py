@@ -68,6 +68,8 @@ class Trial:
     """Step the schedulers with ``step(k * scheduler_epoch)`` after update ``k``."""
     checkpoint: bool = False
     """Save and reload the state dicts of both sides after every update."""
+    micro_batches: int = 1
+    """Gradient accumulation over this many parts of each batch."""
 
 
 def scenario_batches(s: Scenario, n: int) -> Iterator[np.ndarray]:
@@ -126,13 +128,20 @@ def build_trial(s: Scenario) -> Trial:
     return Trial(r.model, r.loss, r.optimizer, r.scheduler, tmodel,
                  spec_to_torch(r.loss, loss_args(s)), topt, tsched, r.x, r.y,
                  scenario_batches(s, r.x.shape[0]), s.seed, s.clip_grad_norm,
-                 s.scheduler_epoch, s.checkpoint)
+                 s.scheduler_epoch, s.checkpoint, s.micro_batches)
 
 
 def is_float_input(x: np.ndarray) -> bool:
     """Whether model input ``x`` has a gradient: float data does; integer token indices (the
     input of an ``Embedding``) do not, so neither side computes or records ``grad_input``."""
     return x.dtype.kind == "f"
+
+
+def micro_batches(n: int, k: int) -> list[np.ndarray]:
+    """The consecutive index parts of a batch of ``n`` samples split into ``k``."""
+    if k > n:
+        raise ValueError(f"a batch of {n} samples cannot be split into {k} micro-batches")
+    return np.array_split(np.arange(n), k)
 
 
 def step_scheduler(scheduler: Any, loss_value: float, epoch: float | None = None) -> None:
@@ -234,15 +243,30 @@ class RefbpSide(Side):
         t = self.trial
         self.state_before = t.model.state_dict()
         t.model.zero_grad()
-        out = refbp_forward(t.model, xb, self.masks)
-        lval = np.asarray(t.loss(out, yb))
-        gx = t.model.backward(t.loss.backward())
+        if t.micro_batches == 1:
+            out = refbp_forward(t.model, xb, self.masks)
+            lval = np.asarray(t.loss(out, yb))
+            gx = t.model.backward(t.loss.backward())
+        else:
+            out, lval, gx = self._accumulate(xb, yb)
         res: dict[str, np.ndarray] = {"loss": lval, "output": out}
         if is_float_input(xb):
             res["grad_input"] = gx
         for n, p in t.model.named_parameters():  # copies: clipping scales p.grad in place
             res[f"grad:{n}"] = np.zeros_like(p.data) if p.grad is None else p.grad.copy()
         return res
+
+    def _accumulate(self, xb: np.ndarray, yb: np.ndarray) -> tuple[Any, np.ndarray, Any]:
+        """Forward and backward of every micro-batch, loss divided by their number."""
+        t, k = self.trial, self.trial.micro_batches
+        outs, grads, lval = [], [], None
+        for part in micro_batches(len(xb), k):
+            outs.append(refbp_forward(t.model, xb[part], None))
+            part_loss = np.asarray(t.loss(outs[-1], yb[part])) / k
+            lval = part_loss if lval is None else lval + part_loss
+            grads.append(t.model.backward(t.loss.backward() / k))
+        gx = np.concatenate(grads) if is_float_input(xb) else None
+        return np.concatenate(outs), np.asarray(lval), gx
 
     def update(self, loss_value: float) -> dict[str, np.ndarray]:
         t = self.trial
@@ -288,15 +312,18 @@ class TorchSide(Side):
         xt = as_tensor(xb, requires_grad=is_float_input(xb))
         t.torch_model.zero_grad()
         seed = int(self.seeds.integers(2**62))
-        with step_generator(seed) if self.tap.active else nullcontext(), \
-                warnings.catch_warnings():
-            # torch's performance notice for padding="same" with an even kernel: not a result
-            warnings.filterwarnings("ignore", message="Using padding='same' with even kernel",
-                                    category=UserWarning)
-            ot = t.torch_model(xt)
-        self.masks = self.tap.take() if self.tap.active else None
-        lt = t.torch_loss(ot, as_tensor(yb))
-        lt.backward()
+        if t.micro_batches > 1:
+            ot, lt = self._accumulate(xt, yb)
+        else:
+            with step_generator(seed) if self.tap.active else nullcontext(), \
+                    warnings.catch_warnings():
+                # torch's performance notice for padding="same" with an even kernel
+                warnings.filterwarnings("ignore", category=UserWarning,
+                                        message="Using padding='same' with even kernel")
+                ot = t.torch_model(xt)
+            self.masks = self.tap.take() if self.tap.active else None
+            lt = t.torch_loss(ot, as_tensor(yb))
+            lt.backward()
         out = {"loss": to_numpy(lt), "output": to_numpy(ot)}
         if is_float_input(xb):
             out["grad_input"] = to_numpy(xt.grad)
@@ -304,6 +331,23 @@ class TorchSide(Side):
             out[f"grad:{n}"] = (np.zeros(tuple(tp.shape), dtype=out["output"].dtype)
                                 if tp.grad is None else to_numpy(tp.grad))
         return out
+
+    def _accumulate(self, xt: torch.Tensor, yb: np.ndarray) -> tuple[torch.Tensor,
+                                                                     torch.Tensor]:
+        """``(loss / k).backward()`` on every micro-batch; the outputs concatenated and the
+        sum of the divided losses (detached)."""
+        t, k = self.trial, self.trial.micro_batches
+        if self.tap.active:
+            raise ValueError("micro_batches > 1 needs a model without dropout (one set of "
+                             "masks per step)")
+        outs, total = [], None
+        for part in micro_batches(len(yb), k):
+            ot = t.torch_model(xt[torch.from_numpy(part)])
+            lt = t.torch_loss(ot, as_tensor(yb[part])) / k
+            lt.backward()
+            outs.append(ot.detach())
+            total = lt.detach() if total is None else total + lt.detach()
+        return torch.cat(outs), total
 
     def update(self, loss_value: float) -> dict[str, np.ndarray]:
         t = self.trial
