@@ -15,7 +15,7 @@ from refbp.parity.sweep import PartStore, run_sweep
 from refbp.report import load_results
 
 pytestmark = pytest.mark.parity
-PICK = "relu or (sgd and mlp)"
+PICK = "relu or (sgd and mlp and (mse or batchnorm) and not checkpoint)"
 
 
 @pytest.fixture(scope="module")

@@ -98,6 +98,13 @@ def op_scenarios() -> list[Scenario]:
         out.append(_op("linear", [Spec("Linear", {"in_features": 5, "out_features": 3})],
                        Spec("MSELoss"), DataSpec("regression", n=16, features=5, outputs=3), dt,
                        "Linear layer"))
+        out.append(_op("unflatten-infer", [Spec("Unflatten", {"dim": 1,
+                                                              "unflattened_size": [3, -1]}),
+                                           Spec("Flatten"),
+                                           Spec("Linear", {"in_features": 15,
+                                                           "out_features": 4})],
+                       Spec("MSELoss"), DataSpec("regression", n=8, features=15, outputs=4), dt,
+                       "Unflatten to (3, -1) (inferred 5), Flatten, Linear"))
         out.append(_op("flatten", [Spec("Flatten"),
                                    Spec("Linear", {"in_features": 15, "out_features": 4})],
                        Spec("MSELoss"), DataSpec("regression", n=8, features=15, outputs=4), dt,
@@ -330,6 +337,10 @@ def option_scenarios() -> list[Scenario]:
     out += [
         train("mlp-rmsprop-plain", mlp(4, 8, 3), Spec("MSELoss"), Spec("RMSprop", {"lr": 0.01}),
               REG_DATA, "float64", steps=5, description="RMSprop without momentum"),
+        train("mlp-adam-beta1-half", mlp(4, 8, 3), Spec("MSELoss"),
+              Spec("Adam", {"lr": 0.01, "betas": (0.5, 0.9), "eps": 1e-6}), REG_DATA,
+              "float64", steps=5, description="Adam with beta1 = 0.5: torch's lerp at its "
+              "switch between the two formulas"),
         train("mlp-adam-beta1-low", mlp(4, 8, 3), Spec("MSELoss"),
               Spec("Adam", {"lr": 0.01, "betas": (0.4, 0.9), "eps": 1e-6}), REG_DATA,
               "float64", steps=5, description="Adam with beta1 < 0.5: torch's lerp from the end"),
