@@ -99,18 +99,18 @@ def test_scenario_file_with_unknown_layer_stops_early(tmp_path: Path,
     assert not (tmp_path / "r").exists()
 
 
-def test_noise_floor_is_reported_beside_the_discrepancy(tmp_path: Path) -> None:
+def test_thread_noise_is_reported_beside_the_discrepancy(tmp_path: Path) -> None:
     out = tmp_path / "nf"
-    assert main(["run", "-k", "mlp-batchnorm-sgd-f32", "--noise-floor", "--out", str(out)]) == 0
+    assert main(["run", "-k", "mlp-batchnorm-sgd-f32", "--thread-noise", "--out", str(out)]) == 0
     df, _ = load_results(out)
-    measured = df["noise_normwise"].dropna()
+    measured = df["thread_noise"].dropna()
     assert len(measured) == len(df) and (measured >= 0).all()
     # torch against itself (1 vs 2 threads) moves in float32 by the same order as refbp does
     # (the zero gradient of the bias before BatchNorm is noise on both sides: left out)
     decisive = df["max_abs"] > df["atol"]
-    assert 1e-9 < df.loc[decisive, "noise_normwise"].max() < 1e-4
+    assert 1e-9 < df.loc[decisive, "thread_noise"].max() < 1e-4
     md = (out / "summary.md").read_text()
-    assert "torch noise normwise" in md
+    assert "thread noise" in md
 
 
 def test_list_and_example(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

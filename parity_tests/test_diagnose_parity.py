@@ -15,7 +15,7 @@ from refbp.diagnose import (
     check_optimizer,
     load_user,
     localize,
-    noise_floor,
+    thread_noise,
 )
 from refbp.diagnose.torch_side import ensure_converters
 from refbp.metrics import discrepancy
@@ -103,19 +103,19 @@ def test_localize_with_torch_hooks() -> None:
     assert passed[passed["layer"] != 2]["normwise"].max() <= TOLERANCES["float64"].normwise
 
 
-def test_noise_floor_is_reported() -> None:
+def test_thread_noise_is_reported() -> None:
     d = check_optimizer(f"{HERE}/adam_family.py:AdamTfEpsHat", like="Adam", options={"lr": 1e-2},
-                        oracle="torch", noise=True)
-    assert d.noise_floor is not None and d.noise_floor <= TOLERANCES["float64"].normwise
-    assert "torch's own noise floor on this check: normwise" in d.explanation
+                        oracle="torch", thread_noise=True)
+    assert d.thread_noise is not None and d.thread_noise <= TOLERANCES["float64"].normwise
+    assert "torch against itself (1 vs 2 threads) on this check: normwise" in d.explanation
     assert d.first_divergence is not None and d.first_divergence.normwise > 1e3 * max(
-        d.noise_floor, 1e-16)
+        d.thread_noise, 1e-16)
 
     def run() -> list[tuple[int, str, np.ndarray]]:
         torch.manual_seed(0)
         a = torch.randn(64, 256, dtype=torch.float32)
         return [(1, "matmul", (a @ a.T).numpy())]
 
-    nf = noise_floor(run, threads=(1, 2), repeats=2)
+    nf = thread_noise(run, threads=(1, 2), repeats=2)
     assert nf.runs == 4 and nf.normwise < TOLERANCES["float32"].normwise
     assert nf.max_ulp >= 0

@@ -30,7 +30,7 @@ def serial(scenarios: list, tmp_path_factory: pytest.TempPathFactory) -> pd.Data
     store = PartStore(tmp_path_factory.mktemp("serial"))
     outcome = run_sweep(scenarios, store=store, suite="quick")
     assert (outcome.ran, outcome.reused) == (len(scenarios), 0)
-    return outcome.frame
+    return outcome.frame()
 
 
 class Interrupt(Exception):
@@ -52,7 +52,7 @@ def test_an_interrupted_run_resumes_to_the_same_results(scenarios: list, serial:
     assert len(list(store.directory.glob("*.parquet"))) == 3
     resumed = run_sweep(scenarios, store=store, suite="quick", resume=True)
     assert (resumed.ran, resumed.reused) == (len(scenarios) - 3, 3)
-    pd.testing.assert_frame_equal(resumed.frame, serial)
+    pd.testing.assert_frame_equal(resumed.frame(), serial)
     fresh = run_sweep(scenarios, store=store, suite="quick")  # no --resume: all run again
     assert (fresh.ran, fresh.reused) == (len(scenarios), 0)
 
@@ -60,7 +60,7 @@ def test_an_interrupted_run_resumes_to_the_same_results(scenarios: list, serial:
 def test_process_workers_give_the_same_numbers(scenarios: list, serial: pd.DataFrame,
                                               tmp_path: Path) -> None:
     outcome = run_sweep(scenarios, store=PartStore(tmp_path), suite="quick", jobs=2)
-    pd.testing.assert_frame_equal(outcome.frame, serial)
+    pd.testing.assert_frame_equal(outcome.frame(), serial)
 
 
 def test_a_dask_local_cluster_gives_the_same_numbers(scenarios: list, serial: pd.DataFrame,
@@ -68,7 +68,7 @@ def test_a_dask_local_cluster_gives_the_same_numbers(scenarios: list, serial: pd
     pytest.importorskip("distributed")
     outcome = run_sweep(scenarios, store=PartStore(tmp_path), suite="quick", jobs=2,
                         executor="dask")
-    pd.testing.assert_frame_equal(outcome.frame, serial)
+    pd.testing.assert_frame_equal(outcome.frame(), serial)
 
 
 def test_shards_merge_into_the_full_report(tmp_path: Path,

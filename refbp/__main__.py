@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import sys
+from refbp.cli import console_main
 
-from refbp.cli import main
-
-sys.exit(main())
+console_main()

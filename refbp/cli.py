@@ -14,11 +14,18 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from refbp import argtypes, outputs
 from refbp.errors import UsageError, printable
-from refbp.exit_codes import EXIT_CODES_HELP, EXIT_FAILED, EXIT_OK, EXIT_USAGE, run_command
+from refbp.exit_codes import (
+    EXIT_CODES_HELP,
+    EXIT_FAILED,
+    EXIT_OK,
+    EXIT_USAGE,
+    exit_process,
+    run_command,
+)
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -97,9 +104,9 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("-v", "--verbose", action="count", default=0,
                      help="also print each failing scenario's first failing row in full")
     run.add_argument("--no-progress", action="store_true", help="no progress bar")
-    run.add_argument("--noise-floor", action="store_true",
+    run.add_argument("--thread-noise", action="store_true",
                      help="also run torch with 2 threads and report how far torch moves from "
-                     "itself on every tensor (noise_normwise), beside refbp's discrepancy")
+                     "itself on every tensor (thread_noise), beside refbp's discrepancy")
     run.add_argument("--floors", choices=["auto", "always", "off"], default=None,
                      help="when to measure the rounding floor that tells noise from a real "
                      "difference: auto (default: only for scenarios with a row outside "
@@ -274,10 +281,9 @@ def _report_options(args: argparse.Namespace) -> tuple[tuple[str, ...] | None, A
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from refbp.parity.session import TORCH_THREADS
+    from refbp.parity.session import TORCH_THREADS, run_provenance
     from refbp.parity.sweep import SweepError, parse_shard, part_store_for, run_sweep, shard
-    from refbp.parity.trial import run_provenance
-    from refbp.report import collect_provenance, write_report
+    from refbp.report import collect_provenance, write_report_parts
 
     tolerances = _apply_config(args)
     outputs.report_dir(args.out)
@@ -303,11 +309,10 @@ def cmd_run(args: argparse.Namespace) -> int:
         try:
             outcome = run_sweep(scenarios, store=store, suite=suite, jobs=args.jobs,
                                 executor=args.executor, scheduler=args.scheduler,
-                                resume=args.resume, noise_floor=args.noise_floor,
+                                resume=args.resume, thread_noise=args.thread_noise,
                                 floors=args.floors, progress=tick)
         except SweepError as exc:
             raise CLIError(str(exc)) from exc
-    df = outcome.frame
     extra: dict[str, Any] = {"suite": suite, "scenarios": len(scenarios), "jobs": args.jobs,
                              "executor": args.executor, "torch_threads": TORCH_THREADS,
                              **run_provenance()}
@@ -318,19 +323,17 @@ def cmd_run(args: argparse.Namespace) -> int:
     prov = collect_provenance(seeds=sorted({s.seed for s in scenarios}), started=started,
                               wall_time_s=time.perf_counter() - t0, extra=extra)
     try:
-        path = write_report(df, args.out, prov, formats=formats, plots=plots)
+        path, digest = write_report_parts(outcome.parts(), args.out, prov, formats=formats,
+                                          plots=plots)
     except OSError as exc:  # e.g. a full disk after the run: the old report is left intact
         raise CLIError(f"cannot write the report {args.out}: {exc.strerror or exc}") from exc
     store.clear()
-    return _finish_run(df, suite, args, path, time.perf_counter() - t0)
+    return _finish_run(digest.summary, suite, args, path, time.perf_counter() - t0)
 
 
-def _finish_run(df: pd.DataFrame, suite: str, args: argparse.Namespace, path: Path,
+def _finish_run(summary: pd.DataFrame, suite: str, args: argparse.Namespace, path: Path,
                 seconds: float) -> int:
     """Print the summary (and write the JUnit file) of a written report; the exit code."""
-    from refbp.report import scenario_summary
-
-    summary = scenario_summary(df)
     if getattr(args, "junit", None) is not None:
         from refbp.report.ci_formats import run_junit
 
@@ -362,7 +365,7 @@ def _print_summary(summary: pd.DataFrame, *, quiet: bool = False,
 
     cols = [c for c in ("scenario", "dtype", "steps", "result", "worst_normwise",
                         "worst_tol_ratio", "noise_rows", "worst_noise_floor",
-                        "torch_noise_normwise", "first_failure")
+                        "worst_thread_noise", "first_failure")
             if c in summary.columns]
     if not (summary["noise_rows"] > 0).any():
         cols = [c for c in cols if c not in ("noise_rows", "worst_noise_floor")]
@@ -428,7 +431,7 @@ def _emit(text: str, output: Path | None) -> None:
 
 
 def cmd_merge(args: argparse.Namespace) -> int:
-    from refbp.report import write_report
+    from refbp.report import write_report_parts
     from refbp.report.merge import MergeError, merge_reports
 
     t0 = time.perf_counter()
@@ -437,14 +440,16 @@ def cmd_merge(args: argparse.Namespace) -> int:
         outputs.existing_report(p)
     outputs.report_dir(args.out)
     try:
-        df, prov = merge_reports(args.reports)
+        parts, prov = merge_reports(args.reports)
     except (MergeError, OSError) as exc:
         raise CLIError(str(exc)) from exc
-    try:
-        path = write_report(df, args.out, prov, formats=formats, plots=plots)
+    try:  # the shards are loaded (and validated: ReportFormatError, exit 2) while writing
+        path, digest = write_report_parts(parts, args.out, prov, formats=formats,
+                                          plots=plots)
     except OSError as exc:
         raise CLIError(f"cannot write the report {args.out}: {exc.strerror or exc}") from exc
-    return _finish_run(df, str(prov.get("suite", "")), args, path, time.perf_counter() - t0)
+    return _finish_run(digest.summary, str(prov.get("suite", "")), args, path,
+                       time.perf_counter() - t0)
 
 
 def cmd_baseline(args: argparse.Namespace) -> int:
@@ -523,5 +528,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_USAGE
     return run_command(lambda: _commands()[args.command](args))
 
+def console_main() -> NoReturn:
+    """The ``refbp`` command: :func:`main`, then exit with its code
+    (``refbp.exit_codes.exit_process``)."""
+    exit_process(main())
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    console_main()

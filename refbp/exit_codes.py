@@ -13,7 +13,8 @@ code  meaning
 ====  ========================================================================================
 
 A command returns 0 or 1 itself and raises for everything else; :func:`run_command` turns what
-it raises into the code above. A usage error is any :class:`refbp.errors.UsageError`
+it raises into the code above and :func:`exit_process` ends the process with it. A usage
+error is any :class:`refbp.errors.UsageError`
 (``CLIError``, ``ScenarioFileError``, ``ReportWriteError``, ``ReportFormatError``,
 ``UserCodeError``, ``LimitError``); argparse's own errors exit 2 before a command runs. Every
 message reaches the terminal with control characters escaped.
@@ -26,8 +27,9 @@ import signal
 import sys
 import threading
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from types import FrameType
+from typing import NoReturn
 
 from refbp.errors import UsageError, printable
 
@@ -45,6 +47,31 @@ EXIT_CODES_HELP = """exit codes:
        unsafe output, unknown scenario (one line, no traceback)
   3    internal error in refbp (set REFBP_TRACEBACK=1 for the traceback)
   130  interrupted (Ctrl-C); 143 terminated (SIGTERM)"""
+
+
+_exit_now = False
+
+
+def exit_without_joining() -> None:
+    """Make :func:`exit_process` end the process at once, without Python's exit-time cleanup.
+
+    Called when worker processes were killed mid-sweep (Ctrl-C, SIGTERM, an error): the
+    process pool's manager thread is abandoned with queues a killed worker may have left half
+    written, and the interpreter's exit-time join of that thread can block forever or print
+    a traceback. Everything refbp writes is complete (or removed) by then.
+    """
+    global _exit_now
+    _exit_now = True
+
+
+def exit_process(code: int) -> NoReturn:
+    """Flush the output and exit with ``code`` (at once after :func:`exit_without_joining`)."""
+    for stream in (sys.stdout, sys.stderr):
+        with suppress(OSError, ValueError):
+            stream.flush()
+    if _exit_now:
+        os._exit(code)
+    sys.exit(code)
 
 
 class Terminated(BaseException):

@@ -109,7 +109,7 @@ class ParityRecorder:
         df = self.frame()
         if df is None:
             return None
-        from refbp.parity.trial import run_provenance
+        from refbp.parity.session import run_provenance
         from refbp.report import collect_provenance, compare_frames, load_results, write_report
 
         prov = collect_provenance(

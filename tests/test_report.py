@@ -29,6 +29,7 @@ from refbp.report import (
     write_report,
 )
 from refbp.report import writers as writers_mod
+from refbp.report.digest import combine, digest
 from refbp.report.html import render_html
 from refbp.report.summary import to_markdown
 from refbp.tolerances import TOLERANCES
@@ -158,7 +159,7 @@ def test_error_row_is_reported() -> None:
         "refbp vs torch: scenario boom (float64, seed 0), step 3: error: "
         "RuntimeError: shapes differ")
     assert s["final_refbp_loss"] == df.loc[df["step"] == 2, "refbp_loss"].iloc[0]
-    assert "RuntimeError: shapes differ" in to_markdown(df, {})
+    assert "RuntimeError: shapes differ" in to_markdown(digest(df), {})
 
 
 def test_summary_markdown(report: tuple[Path, pd.DataFrame]) -> None:
@@ -215,7 +216,7 @@ def test_html_is_self_contained_with_plots(report: tuple[Path, pd.DataFrame]) ->
 def test_html_plots_failing_closest_to_failing_and_selected_scenarios() -> None:
     df = make_results()
     df.loc[(df["scenario"] == "f32_clf") & (df["tensor"] == "output"), "tol_ratio"] = 0.5
-    page = render_html(df, {}, closest_plotted=1)
+    page = render_html(digest(df), {}, closest_plotted=1)
     assert page.count('src="data:image/png;base64,') == 3  # heatmap + 2 scenarios
     assert "Plots for 2 of 3 scenarios" in page
     sections = {name: page.split(f'id="{anchor}"')[1].split("</section>")[0]
@@ -223,7 +224,7 @@ def test_html_plots_failing_closest_to_failing_and_selected_scenarios() -> None:
     assert "data:image/png;base64," in sections["bad"]
     assert "data:image/png;base64," in sections["f32_clf"]
     assert "data:image/png;base64," not in sections["mlp_ok"]
-    selected = render_html(df, {}, closest_plotted=0, plots=lambda name: name == "mlp_ok")
+    selected = render_html(digest(df), {}, closest_plotted=0, plots=lambda name: name == "mlp_ok")
     assert selected.count('src="data:image/png;base64,') == 3  # heatmap, bad, mlp_ok
     assert "data:image/png;base64," in selected.split('id="s0"')[1].split("</section>")[0]
 
@@ -243,7 +244,7 @@ def test_heatmap_colours_by_the_check_that_fails(monkeypatch: pytest.MonkeyPatch
         return "data:image/png;base64,"
 
     monkeypatch.setattr(plots_module, "ratio_heatmap", fake_heatmap)
-    render_html(df, {}, closest_plotted=0, max_plot_scenarios=0)
+    render_html(digest(df), {}, closest_plotted=0, max_plot_scenarios=0)
     assert cells["mlp_ok/output"] == pytest.approx(50.0)
 
 
@@ -324,3 +325,65 @@ def test_tolerance_columns_match_the_table() -> None:
         rows = df[df["dtype"] == dtype]
         assert set(rows["rtol"]) == {tol.rtol} and set(rows["atol"]) == {tol.atol}
         assert set(rows["normwise_tol"]) == {tol.normwise}
+
+
+def _mixed_results() -> pd.DataFrame:
+    """make_results plus a noise row, an error-only scenario and a scenario without state."""
+    df = make_results()
+    m = (df["scenario"] == "mlp_ok") & (df["tensor"] == "param:0.bias") & (df["step"] == 2)
+    df.loc[m, ["verdict", "noise_floor", "noise_ratio", "reason"]] = [
+        "noise", 1e-10, 0.2, "rounding residue of a zero"]
+    boom = synthetic_results(["boom"], steps=1).iloc[[0]].copy()
+    boom[["tensor", "kind", "passed", "explanation"]] = ["error", "error", False, "ValueError"]
+    boom[["normwise", "tol_ratio", "refbp_loss", "torch_loss"]] = np.nan
+    plain = synthetic_results(["plain"], steps=3, params=("0.weight",))
+    plain = plain[plain["kind"] != "state"]
+    return coerce_results(pd.concat([df, boom, plain], ignore_index=True))
+
+
+def _by_scenario(df: pd.DataFrame) -> list[pd.DataFrame]:
+    return [part for _, part in df.groupby("scenario", sort=False)]
+
+
+def test_digest_of_parts_equals_digest_of_the_table() -> None:
+    df = _mixed_results()
+    whole, joined = digest(df), combine([digest(p) for p in _by_scenario(df)])
+    assert joined.n_rows == whole.n_rows == len(df)
+    for name in ("summary", "worst", "failing", "noisy", "heat", "ulps", "losses"):
+        a, b = getattr(whole, name), getattr(joined, name)
+        if name in ("worst", "failing", "noisy"):  # the same rows of each scenario, in order
+            a, b = (x.sort_values("scenario", kind="stable").reset_index(drop=True)
+                    for x in (a, b))
+        pd.testing.assert_frame_equal(a, b, check_like=name == "heat", obj=name)
+    pd.testing.assert_series_equal(whole.errors, joined.errors)
+    pd.testing.assert_series_equal(whole.normwise_tol, joined.normwise_tol)
+    assert list(joined.summary["result"]) == ["noise", "FAIL", "pass", "FAIL", "pass"]
+    with pytest.raises(ValueError, match="'boom' is in two parts"):
+        combine([digest(df), digest(df[df["scenario"] == "boom"])])
+
+
+def test_a_report_written_in_parts_equals_the_one_written_whole(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    df = _mixed_results()
+    whole = write_report(df, tmp_path / "whole", provenance())
+    monkeypatch.setattr(writers_mod, "ROW_GROUP_ROWS", 50)  # several row groups
+    parts, summary = writers_mod.write_report_parts(_by_scenario(df), tmp_path / "parts",
+                                                    provenance())
+    assert pq.ParquetFile(parts / "results.parquet").num_row_groups > 1
+    pd.testing.assert_frame_equal(load_results(parts)[0], load_results(whole)[0])
+    for name in ("summary.md", "report.html", "results.csv", "provenance.json"):
+        assert (parts / name).read_bytes() == (whole / name).read_bytes(), name
+    assert list(summary.summary["scenario"]) == list(dict.fromkeys(df["scenario"]))
+
+
+def test_parts_drop_the_default_csv_once_the_table_is_large(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    df = _mixed_results()
+    monkeypatch.setattr(writers_mod, "ROW_GROUP_ROWS", 50)
+    monkeypatch.setattr(writers_mod, "CSV_DEFAULT_MAX_ROWS", 60)
+    out, _ = writers_mod.write_report_parts(_by_scenario(df), tmp_path / "big", provenance())
+    assert not (out / "results.csv").exists() and len(load_results(out)[0]) == len(df)
+    asked, _ = writers_mod.write_report_parts(_by_scenario(df), tmp_path / "asked",
+                                              provenance(), formats=("csv",))
+    assert len(pd.read_csv(asked / "results.csv")) == len(df)
+    assert not (asked / "summary.md").exists()

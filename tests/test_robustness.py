@@ -10,6 +10,7 @@ import itertools
 import json
 import os
 import re
+import subprocess
 import sys
 import textwrap
 import time
@@ -390,6 +391,28 @@ def test_internal_error_exits_3_and_interrupt_130(monkeypatch: pytest.MonkeyPatc
     monkeypatch.setattr(cli, "_commands", lambda: {"list": interrupted})
     assert main(["list"]) == 130
     assert capsys.readouterr().err == "refbp: interrupted\n"
+
+
+STUCK_THREAD = """
+import sys, threading
+from refbp.exit_codes import exit_process, exit_without_joining
+threading.Thread(target=threading.Event().wait).start()  # never ends; joined at exit
+print("unwound", flush=False)
+if sys.argv[1] == "abandon":
+    exit_without_joining()
+exit_process(143)
+"""
+
+
+def test_exit_process_does_not_join_abandoned_threads() -> None:
+    """After worker processes were killed, the command exits with its code at once: an
+    abandoned pool's thread (here: one that never ends) is not joined at exit."""
+    done = subprocess.run([sys.executable, "-c", STUCK_THREAD, "abandon"], capture_output=True,
+                          text=True, timeout=60)
+    assert (done.returncode, done.stdout, done.stderr) == (143, "unwound\n", "")
+    with pytest.raises(subprocess.TimeoutExpired):  # without it, Python's exit join blocks
+        subprocess.run([sys.executable, "-c", STUCK_THREAD, "keep"], capture_output=True,
+                       timeout=3)
 
 
 def test_help_documents_exit_codes(capsys: pytest.CaptureFixture[str]) -> None:

@@ -58,7 +58,7 @@ def test_scenario_key_follows_content_and_versions() -> None:
         scenario_key(_scenario(tolerance={"normwise": 1e-11}), "quick", VERSIONS),
         scenario_key(_scenario(), "full", VERSIONS),
         scenario_key(_scenario(), "quick", {**VERSIONS, "torch": "4"}),
-        scenario_key(_scenario(), "quick", VERSIONS, noise_floor=True),
+        scenario_key(_scenario(), "quick", VERSIONS, thread_noise=True),
     }
     assert base not in others and len(others) == 7
 
@@ -80,3 +80,28 @@ def test_part_store_leaves_no_partial_file_on_failure(tmp_path: Path) -> None:
     with pytest.raises((TypeError, ValueError)):
         store.write("bad", pd.DataFrame({"x": [object()]}))
     assert not store.has("bad") and list(store.directory.iterdir()) == []
+
+
+CLIENT_IMPORTS = """
+import datetime, sys
+from refbp.parity.session import run_provenance
+from refbp.parity.suites import get_suite
+from refbp.parity.sweep import run_sweep
+from refbp.report import collect_provenance, write_report_parts
+get_suite("full")
+prov = run_provenance()
+collect_provenance(seeds=[0], started=datetime.datetime.now(datetime.timezone.utc),
+                   wall_time_s=0.0, extra=prov)
+print(prov["torch_default_dtype"], "torch" in sys.modules)
+"""
+
+
+def test_a_sweep_client_does_not_import_torch() -> None:
+    """What ``refbp run --executor dask`` or ``--jobs N`` needs in its own process leaves torch
+    unloaded (workers import it), and torch's default dtype is then its initial float32."""
+    import subprocess
+    import sys
+
+    done = subprocess.run([sys.executable, "-c", CLIENT_IMPORTS], capture_output=True,
+                          text=True, timeout=120, check=True)
+    assert done.stdout.split() == ["float32", "False"]

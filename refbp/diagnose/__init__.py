@@ -10,7 +10,7 @@ your Adam matches torch's Adam except epsilon is added inside the square root ..
 - :func:`check_optimizer`, :func:`check_layer`, :func:`check_loss` -> :class:`Diagnosis`
 - the catalog of conventions: :func:`catalog_frame`, :func:`variants_for`
 - :func:`localize`: the first diverging layer and tensor of a user model
-- :func:`ulp_distance`, :func:`ulp_histogram`, :func:`noise_floor`
+- :func:`ulp_distance`, :func:`ulp_histogram`, :func:`thread_noise`
 - user code: ``path/to/file.py:ClassName`` (:func:`load_user`), options ``lr=0.01,betas=0.9,0.99``
   (:func:`parse_options`); errors are :class:`UserCodeError` with a message naming what was
   expected.
@@ -29,14 +29,14 @@ _EXPORTS = {
     "Variant": "catalog", "catalog_frame": "catalog", "get_variant": "catalog",
     "variants_for": "catalog", "check_layer": "check_layers", "check_loss": "check_layers",
     "check_optimizer": "check", "Diagnosis": "diagnosis", "Divergence": "diagnosis",
-    "Localization": "localization", "localize": "localization", "NoiseFloor": "noise",
-    "noise_floor": "noise", "ulp_distance": "noise", "ulp_histogram": "noise",
+    "Localization": "localization", "localize": "localization", "ThreadNoise": "noise",
+    "thread_noise": "noise", "ulp_distance": "noise", "ulp_histogram": "noise",
     "UserCodeError": "spec", "load_user": "spec", "parse_options": "spec",
 }
 __all__ = [
-    "Diagnosis", "Divergence", "Localization", "NoiseFloor", "UserCodeError", "Variant",
+    "Diagnosis", "Divergence", "Localization", "ThreadNoise", "UserCodeError", "Variant",
     "catalog_frame", "check_layer", "check_loss", "check_optimizer", "get_variant", "load_user",
-    "localize", "noise_floor", "parse_options", "ulp_distance", "ulp_histogram", "variants_for",
+    "localize", "thread_noise", "parse_options", "ulp_distance", "ulp_histogram", "variants_for",
 ]
 __getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)
 
@@ -46,5 +46,5 @@ if TYPE_CHECKING:
     from refbp.diagnose.check_layers import check_layer, check_loss
     from refbp.diagnose.diagnosis import Diagnosis, Divergence
     from refbp.diagnose.localization import Localization, localize
-    from refbp.diagnose.noise import NoiseFloor, noise_floor, ulp_distance, ulp_histogram
+    from refbp.diagnose.noise import ThreadNoise, thread_noise, ulp_distance, ulp_histogram
     from refbp.diagnose.spec import UserCodeError, load_user, parse_options

@@ -59,12 +59,12 @@ def accepted_options(cls: Any, options: dict[str, Any]) -> dict[str, Any]:
     return dict(options) if ok is None else {k: v for k, v in options.items() if k in ok}
 
 
-def _noise(run: Any, noise: bool, oracle: str) -> float | None:
-    if not noise or oracle != "torch":
+def _thread_noise(run: Any, wanted: bool, oracle: str) -> float | None:
+    if not wanted or oracle != "torch":
         return None
-    from refbp.diagnose.noise import noise_floor
+    from refbp.diagnose.noise import thread_noise
 
-    return noise_floor(run).normwise
+    return thread_noise(run).normwise
 
 
 def _build_variant(v: Variant, options: dict[str, Any], like: str, params: list[Any]) -> Any:
@@ -108,7 +108,7 @@ class _Check:
     subject: str
     opts: dict[str, Any]
     seed: int
-    noise: bool
+    thread_noise: bool
     notes: list[str]
 
     @property
@@ -119,8 +119,8 @@ class _Check:
                  variants: list[tuple[Variant, list[Record] | None]], notes: list[str],
                  describe: dict[str, str], fitted: list[Fitted] | None = None,
                  untested_reason: str = "", eps: Any = None) -> Diagnosis:
-        """Run ``reference()`` (and torch's noise floor on it when asked); explain. ``eps`` is
-        the value written for "eps" in the matched convention's description."""
+        """Run ``reference()`` (and torch against itself with 2 threads, when asked); explain.
+        ``eps`` is the value written for "eps" in the matched convention's description."""
         consts, mismatch, fit_notes = constants_phrase(
             [f for f in fitted or [] if f.default is not None], self.opts)
         verdict = Verdict(self.label, self.like, self.oracle, consts,
@@ -131,25 +131,26 @@ class _Check:
                                ref=reference(), variants=variants,
                                notes=self.notes + notes + fit_notes,
                                seed=self.seed, describe=describe,
-                               noise_floor=_noise(reference, self.noise, self.oracle),
+                               thread_noise=_thread_noise(reference, self.thread_noise,
+                                                          self.oracle),
                                verdict=verdict, mismatch=mismatch)
 
 
 def start_check(kind: str, like: str, user: Any, options: dict[str, Any] | None, oracle: str,
-           seed: int, noise: bool) -> _Check:
+           seed: int, thread_noise: bool) -> _Check:
     """Load the user's code and prepare one check of ``kind`` against torch's ``like`` with the
-    given options, oracle, seed and noise setting.
+    given options, oracle, seed and thread-noise setting.
     """
     fam = family(like, kind)
     oracle = resolve_oracle(oracle)
     obj, subject, notes = _load(user)
-    return _Check(kind, like, fam, oracle, obj, subject, dict(options or {}), seed, noise,
+    return _Check(kind, like, fam, oracle, obj, subject, dict(options or {}), seed, thread_noise,
                   notes)
 
 
 def check_optimizer(user: Any, like: str = "Adam", options: dict[str, Any] | None = None, *,
                     steps: int = 20, seed: int = 0, oracle: str = "auto",
-                    lr_factor: float | None = 0.5, noise: bool = False) -> Diagnosis:
+                    lr_factor: float | None = 0.5, thread_noise: bool = False) -> Diagnosis:
     """Check a user optimizer against ``torch.optim.<like>`` and the catalogued variants.
 
     Parameters
@@ -166,10 +167,10 @@ def check_optimizer(user: Any, like: str = "Adam", options: dict[str, Any] | Non
     lr_factor : float or None
         The learning rate is multiplied by this factor after ``steps // 2`` steps (None: no
         change). Skipped, with a note, when the user's optimizer exposes no learning rate.
-    noise : bool
-        Also measure torch's own noise floor (thread counts 1 and 2, two runs each).
+    thread_noise : bool
+        Also measure how far torch moves from itself between thread counts 1 and 2 (two runs each).
     """
-    c = start_check("optimizer", like, user, options, oracle, seed, noise)
+    c = start_check("optimizer", like, user, options, oracle, seed, thread_noise)
     fam, oracle = c.fam, c.oracle
     params, grads = T.optimizer_problem(seed, steps)
     defaults = torch_defaults(fam.build, 1)

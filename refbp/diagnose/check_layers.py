@@ -49,7 +49,7 @@ def _layer_variants(like: str) -> list[Variant]:
 
 def check_layer(user: Any, like: str = "Linear", options: dict[str, Any] | None = None, *,
                 steps: int = 3, batch: int = 8, seed: int = 0, oracle: str = "auto",
-                noise: bool = False) -> Diagnosis:
+                thread_noise: bool = False) -> Diagnosis:
     """Check a user layer (forward, backward, parameter gradients, buffers) against
     ``torch.nn.<like>`` and the catalogued variants.
 
@@ -59,7 +59,7 @@ def check_layer(user: Any, like: str = "Linear", options: dict[str, Any] | None 
     arguments (see :mod:`refbp.diagnose.layer_styles`); its parameters are then set to the
     same seeded values as torch's. Its running statistics are read, never set.
     """
-    c = start_check("layer", like, user, options, oracle, seed, noise)
+    c = start_check("layer", like, user, options, oracle, seed, thread_noise)
     fam, spec = c.fam, SPECS[like]
     opts = dict(c.opts)
     sizes = {k: int(opts.pop(k, v)) for k, v in spec.sizes.items()}
@@ -110,11 +110,11 @@ def check_layer(user: Any, like: str = "Linear", options: dict[str, Any] | None 
 
 def check_loss(user: Any, like: str = "MSELoss", options: dict[str, Any] | None = None, *,
                steps: int = 3, batch: int = 8, seed: int = 0, oracle: str = "auto",
-               noise: bool = False) -> Diagnosis:
+               thread_noise: bool = False) -> Diagnosis:
     """Check a user loss (value and d loss / d prediction) against ``torch.nn.<like>`` and
     the catalogued variants (``"MSELoss"``, ``"CrossEntropyLoss"`` or ``"BCELoss"``); see
     :mod:`refbp.diagnose.loss_styles` for the accepted styles."""
-    c = start_check("loss", like, user, options, oracle, seed, noise)
+    c = start_check("loss", like, user, options, oracle, seed, thread_noise)
     fam = c.fam
     defaults = torch_defaults(fam.build, 0)
     up, var_kw = (signature_params(c.obj) if inspect.isclass(c.obj) else ({}, False))

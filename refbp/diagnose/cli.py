@@ -68,8 +68,8 @@ def add_subcommands(subparsers: Any) -> None:
         p.add_argument("--oracle", choices=["auto", "torch", "refbp"], default="auto",
                        help="reference: torch itself, or refbp's torch-convention "
                        "implementation (no torch needed); default: torch when installed")
-        p.add_argument("--noise", action="store_true",
-                       help="also measure torch's own noise floor (thread counts 1 and 2)")
+        p.add_argument("--thread-noise", action="store_true",
+                       help="also measure how far torch moves from itself between 1 and 2 threads")
         p.add_argument("--csv", type=Path, default=None,
                        help="write the rows (report schema) to this CSV file")
         p.add_argument("--out", type=Path, default=None, metavar="DIR",
@@ -91,7 +91,7 @@ def _run(args: argparse.Namespace, kind: str) -> int:
     try:
         with guarded(args.spec, timeout=args.timeout, user_files=user_files):
             d = fn(args.spec, like=args.like, options=options, steps=args.steps,
-                   seed=args.seed, oracle=args.oracle, noise=args.noise)
+                   seed=args.seed, oracle=args.oracle, thread_noise=args.thread_noise)
     except UserCodeError:
         raise
     except (ValueError, TypeError) as exc:

@@ -101,7 +101,7 @@ class Diagnosis:
         columns, torch in the ``torch_*`` columns, the explanation in ``explanation``.
     notes : list of str
         Adapter notes (transposed weights, options not passed, lr schedule skipped, ...).
-    noise_floor : float or None
+    thread_noise : float or None
         torch's own run-to-run / thread-count variation on this check (normwise), if measured.
     """
 
@@ -117,7 +117,7 @@ class Diagnosis:
     variants: pd.DataFrame
     frame: pd.DataFrame
     notes: list[str] = field(default_factory=list)
-    noise_floor: float | None = None
+    thread_noise: float | None = None
 
     untested: list[str] = field(default_factory=list)
     label: str = ""
@@ -222,7 +222,7 @@ def build_diagnosis(*, kind: str, like: str, subject: str, options: dict[str, An
                     oracle: str, user: list[Record], ref: list[Record],
                     variants: list[tuple[Variant, list[Record] | None]], notes: list[str],
                     seed: int, describe: dict[str, str],
-                    noise_floor: float | None = None, verdict: Verdict | None = None,
+                    thread_noise: float | None = None, verdict: Verdict | None = None,
                     mismatch: str = "") -> Diagnosis:
     """Compare the user's trajectory with the reference and every variant; explain.
 
@@ -267,14 +267,15 @@ def build_diagnosis(*, kind: str, like: str, subject: str, options: dict[str, An
     text = _sentence(verdict, steps, worst(cmp), matched, div, closest, kinds_split(cmp))
     if mismatch:
         text += f"; {mismatch}"
-    if noise_floor is not None:
-        text += f"; torch's own noise floor on this check: normwise {noise_floor:.1e}"
+    if thread_noise is not None:
+        text += ("; torch against itself (1 vs 2 threads) on this check: normwise "
+                 f"{thread_noise:.1e}")
     if notes:
         text += ". Notes: " + "; ".join(notes)
     frame = _frame(cmp, user, ref, subject=subject, kind=kind, like=like, seed=seed,
                    describe=describe, explanation=text)
     return Diagnosis(kind, like, subject, options, oracle, div is None and not mismatch,
-                     matched, div, text, table, frame, notes, noise_floor, list(untested),
+                     matched, div, text, table, frame, notes, thread_noise, list(untested),
                      verdict.label)
 
 

@@ -1,11 +1,13 @@
-"""Noise floor and ULP distances: is a discrepancy bigger than torch's own variation?
+"""Thread noise and ULP distances: is a discrepancy bigger than torch's own variation?
 
 - :func:`ulp_distance` / :func:`ulp_histogram` (no torch): distance in units in the last place
   between two float32 (or float64) arrays, from their IEEE bit patterns, and a histogram table
   (bins 0, 1, 2, 3-4, 5-8, ..., powers of two) ready for a report.
-- :func:`noise_floor` (imports torch when called): runs a torch computation several times with
+- :func:`thread_noise` (imports torch when called): runs a torch computation several times with
   different thread counts and reports how far the runs are from the first one (normwise
-  relative error and ULPs). A refbp-vs-torch discrepancy at or below this floor is noise.
+  relative error and ULPs). A refbp-vs-torch discrepancy at or below this level is rounding.
+  (The rounding floor behind the ``noise`` verdict is another, sounder estimate:
+  ``refbp.parity.ensemble``.)
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ import pandas as pd
 from refbp.diagnose.diagnosis import Record, compare_trajectories, worst
 from refbp.metrics import ulp_distance
 
-__all__ = ["NoiseFloor", "noise_floor", "ulp_distance", "ulp_histogram"]
+__all__ = ["ThreadNoise", "thread_noise", "ulp_distance", "ulp_histogram"]
 
 def ulp_histogram(a: np.ndarray, b: np.ndarray, *, tensor: str = "") -> pd.DataFrame:
     """Histogram of :func:`ulp_distance` as a tidy table.
@@ -47,7 +49,7 @@ def ulp_histogram(a: np.ndarray, b: np.ndarray, *, tensor: str = "") -> pd.DataF
 
 
 @dataclass
-class NoiseFloor:
+class ThreadNoise:
     """How much repeated torch runs differ from the first run."""
 
     normwise: float
@@ -57,12 +59,12 @@ class NoiseFloor:
     per_tensor: dict[str, float] = field(default_factory=dict)
 
     def __str__(self) -> str:
-        return (f"torch noise floor: normwise {self.normwise:.1e}, max {self.max_ulp} ULP over "
+        return (f"torch thread noise: normwise {self.normwise:.1e}, max {self.max_ulp} ULP over "
                 f"{self.runs} runs (threads {', '.join(map(str, self.threads))})")
 
 
-def noise_floor(run: Callable[[], list[Record]], *, threads: Sequence[int] = (1, 2),
-                repeats: int = 2) -> NoiseFloor:
+def thread_noise(run: Callable[[], list[Record]], *, threads: Sequence[int] = (1, 2),
+                repeats: int = 2) -> ThreadNoise:
     """Run ``run()`` (a torch computation returning a trajectory) ``repeats`` times per thread
     count and compare every run with the first one."""
     from refbp.parity.trial import torch_threads
@@ -83,4 +85,4 @@ def noise_floor(run: Callable[[], list[Record]], *, threads: Sequence[int] = (1,
             if a.dtype in (np.float32, np.float64) and a.dtype == ref.dtype:
                 max_ulp = max(max_ulp, int(ulp_distance(a, ref).max(initial=0)))
     floor = max((worst(compare_trajectories(o, base)) for o in trajs[1:]), default=0.0)
-    return NoiseFloor(floor, max_ulp, len(trajs), tuple(threads), per)
+    return ThreadNoise(floor, max_ulp, len(trajs), tuple(threads), per)

@@ -31,6 +31,7 @@ from refbp.nn.module import Module
 from refbp.optim.default_dtype import default_dtype
 from refbp.parity.judging import Judge
 from refbp.parity.scenario import Scenario
+from refbp.parity.session import torch_default_dtype
 from refbp.parity.trial import (
     RefbpSide,
     TorchSide,
@@ -38,7 +39,6 @@ from refbp.parity.trial import (
     build_trial,
     pair_parameters,
     refbp_forward,
-    torch_default_dtype,
     torch_threads,
 )
 from refbp.report.schema import error_row, metric_row, scenario_fields
@@ -128,7 +128,7 @@ def _step_rows(base: dict[str, Any], step: int, mine: dict[str, np.ndarray],
                  else float("nan"))
         rows.append(metric_row(base, step=step, tensor=tensor,
                                d=discrepancy(a, ref[tensor], tol), numel=int(np.size(a)),
-                               losses=losses, noise_normwise=noise))
+                               losses=losses, thread_noise=noise))
     return rows
 
 
@@ -138,9 +138,9 @@ def execute(trial: Trial, base: dict[str, Any], tol: Tolerance, result: Scenario
     """Step both sides of ``trial`` through its batches, appending rows to ``result``.
 
     With ``noise`` (a second, identical trial) its torch side runs alongside with
-    ``noise_threads`` intra-op threads, and every row gets ``noise_normwise``: how far torch
-    moves from itself on that tensor when only the thread count changes -- the noise floor
-    against which the refbp discrepancy can be read.
+    ``noise_threads`` intra-op threads, and every row gets ``thread_noise``: how far torch
+    moves from itself on that tensor when only the thread count changes -- the level against
+    which the refbp discrepancy can be read.
 
     Each step runs the torch side first: a model with dropout draws its masks there (torch's
     generator seeded for the step), and the refbp side of the step consumes the same masks
@@ -163,7 +163,7 @@ def execute(trial: Trial, base: dict[str, Any], tol: Tolerance, result: Scenario
 def _steps(trial: Trial, tol: Tolerance, result: ScenarioResult, base: dict[str, Any],
            sides: list[TorchSide], noise_threads: int, judge: Judge) -> None:
     """The step loop of :func:`execute`: torch first (it draws the dropout masks), then refbp
-    with the same masks, then the noise-floor torch side if any."""
+    with the same masks, then the thread-noise torch side if any."""
     refbp_side, torch_side = RefbpSide(trial), sides[0]
     noise_side = sides[1] if len(sides) > 1 else None
     attributed = False
@@ -262,13 +262,13 @@ def run_judged(s: Scenario, base: dict[str, Any], build: Callable[[], Trial], fl
     return first
 
 
-def run_scenario(s: Scenario, *, suite: str = "", noise_floor: bool = False,
+def run_scenario(s: Scenario, *, suite: str = "", thread_noise: bool = False,
                  floors: str = "auto") -> ScenarioResult:
     """Run one scenario; never raises for a failing scenario (the error becomes a row).
 
-    ``noise_floor=True`` also measures torch against itself with another thread count
-    (column ``noise_normwise``; see :func:`execute`). ``floors`` says when the rounding floor
+    ``thread_noise=True`` also measures torch against itself with another thread count
+    (column ``thread_noise``; see :func:`execute`). ``floors`` says when the rounding floor
     is measured (``FLOOR_MODES``); rows it explains get the verdict ``noise``.
     """
     return run_judged(s, scenario_row(s, suite), lambda: build_trial(s), floors,
-                      lambda: build_trial(s) if noise_floor else None)
+                      lambda: build_trial(s) if thread_noise else None)

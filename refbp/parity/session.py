@@ -3,15 +3,19 @@ sweeps (``refbp.parity.sweep``) and the results table of many scenarios."""
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Iterable
 from concurrent.futures import ProcessPoolExecutor
+from typing import TYPE_CHECKING
 
 import pandas as pd
 
 from refbp.parity.keyword import keyword_matcher
-from refbp.parity.runner import ScenarioResult
 from refbp.parity.scenario import Scenario
+
+if TYPE_CHECKING:
+    from refbp.parity.runner import ScenarioResult
 
 
 def select(scenarios: Iterable[Scenario], pattern: str | None = None, *,
@@ -40,6 +44,24 @@ thread counts (measured: ~900 of 16,000 quick-suite rows change in the last bits
 2 threads), so every run uses the same count, serial or parallel, on any machine."""
 
 
+def torch_default_dtype() -> str:
+    """torch's default dtype in this process, as a NumPy dtype name ('float32' or 'float64').
+
+    Does not import torch: a process that has not imported it has torch's initial default,
+    float32 (nothing can have changed it) -- so the client of a parallel sweep stays small.
+    """
+    torch = sys.modules.get("torch")
+    return "float32" if torch is None else str(torch.get_default_dtype()).removeprefix("torch.")
+
+
+def run_provenance() -> dict[str, object]:
+    """Provenance entries of the torch setup of a run: its default dtype (which decides the
+    dtype of scalar optimizer state on both sides) and the kernel-selection variables."""
+    return {"torch_default_dtype": torch_default_dtype(),
+            "kernel_env": {k: os.environ.get(k, "") for k in ("ATEN_CPU_CAPABILITY",
+                                                               "OPENBLAS_CORETYPE")}}
+
+
 def _die_with_parent(parent: int) -> None:
     """Make this worker die when its parent process does (Linux ``PR_SET_PDEATHSIG``).
 
@@ -50,7 +72,6 @@ def _die_with_parent(parent: int) -> None:
     if not sys.platform.startswith("linux"):
         return
     import ctypes
-    import os
     import signal
 
     try:
@@ -72,7 +93,14 @@ def worker_init(parent: int | None = None) -> None:
 
 
 def stop_workers(pool: ProcessPoolExecutor) -> None:
-    """Kill the workers of ``pool`` at once (on Ctrl-C, SIGTERM or an error in the parent)."""
+    """Kill the workers of ``pool`` at once (on Ctrl-C, SIGTERM or an error in the parent).
+
+    The pool's manager thread is abandoned; the ``refbp`` command then exits without joining
+    it (``refbp.exit_codes.exit_without_joining``).
+    """
+    from refbp.exit_codes import exit_without_joining
+
+    exit_without_joining()
     processes = list((getattr(pool, "_processes", None) or {}).values())
     pool.shutdown(wait=False, cancel_futures=True)
     for proc in processes:

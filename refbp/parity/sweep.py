@@ -4,8 +4,10 @@
 
 - **Streaming.** Each scenario's rows are written, as soon as it finishes, to one Parquet file
   in a *part store* (a directory beside the report, ``.<report name>.parts/``), atomically
-  (temporary file + rename), and dropped from memory. The report is assembled from the parts
-  at the end, in the scenarios' order, so every executor writes the same report.
+  (temporary file + rename), and dropped from memory. The report is written from the parts
+  at the end, in the scenarios' order and one part in memory at a time
+  (``refbp.report.write_report_parts``), so every executor writes the same report and memory
+  does not grow with the number of scenarios.
 - **Resume.** A part file is named by the scenario's *key*: a hash of the scenario's full
   content (model, loss, optimizer, data, seed, steps, tolerances, ...) and of the refbp,
   NumPy and torch versions. ``refbp run --resume`` keeps the parts whose key still matches and
@@ -86,10 +88,10 @@ def library_versions() -> dict[str, str]:
 
 
 def scenario_key(s: Scenario, suite: str, versions: dict[str, str], *,
-                 noise_floor: bool = False, floors: str = "auto") -> str:
+                 thread_noise: bool = False, floors: str = "auto") -> str:
     """A stable hash of the scenario's content, its suite, the run options and versions."""
     doc = {"scenario": _jsonable(s), "suite": suite, "versions": versions,
-           "noise_floor": noise_floor, "floors": floors}
+           "thread_noise": thread_noise, "floors": floors}
     text = json.dumps(doc, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(text.encode()).hexdigest()[:32]
 
@@ -153,22 +155,33 @@ def shard(scenarios: Sequence[Scenario], i: int, n: int) -> list[Scenario]:
 
 
 # -- executors ----------------------------------------------------------------------------------
-def run_one(s: Scenario, suite: str, noise_floor: bool, floors: str) -> pd.DataFrame:
+def run_one(s: Scenario, suite: str, thread_noise: bool, floors: str) -> pd.DataFrame:
     """Run one scenario with the harness's torch thread count; its rows as a DataFrame."""
     from refbp.parity.runner import run_scenario
     from refbp.parity.session import TORCH_THREADS
     from refbp.parity.trial import torch_threads
 
     with torch_threads(TORCH_THREADS):
-        return run_scenario(s, suite=suite, noise_floor=noise_floor,
+        return run_scenario(s, suite=suite, thread_noise=thread_noise,
                             floors=floors).compact().frame()
 
 
+TRACKER_WARNING = "ignore:resource_tracker:UserWarning"
+"""Added to ``PYTHONWARNINGS`` of the local pool's processes (workers and multiprocessing's
+resource tracker). When a sweep is interrupted, its killed pool is abandoned
+(``refbp.parity.session.stop_workers``) and the tracker unlinks the pool's semaphores itself;
+its warning about doing so would follow refbp's one-line message on the terminal."""
+
+
 @contextmanager
-def _pinned_environ() -> Iterator[None]:
-    """Set ``PIN_THREADS_ENV`` for processes started inside the block."""
-    saved = {k: os.environ.get(k) for k in PIN_THREADS_ENV}
+def _pinned_environ(warnings: str | None = None) -> Iterator[None]:
+    """Set ``PIN_THREADS_ENV`` (and append ``warnings`` to ``PYTHONWARNINGS``) for processes
+    started inside the block."""
+    saved = {k: os.environ.get(k) for k in (*PIN_THREADS_ENV, "PYTHONWARNINGS")}
     os.environ.update(PIN_THREADS_ENV)
+    if warnings is not None:
+        os.environ["PYTHONWARNINGS"] = ",".join(filter(None, (saved["PYTHONWARNINGS"],
+                                                               warnings)))
     try:
         yield
     finally:
@@ -182,7 +195,7 @@ def _pinned_environ() -> Iterator[None]:
 Todo = list[tuple[int, Scenario]]
 Sink = Callable[[int, pd.DataFrame], None]
 Options = tuple[str, bool, str]
-"""What every scenario of a sweep runs with: suite, noise_floor, floors."""
+"""What every scenario of a sweep runs with: suite, thread_noise, floors."""
 
 
 def _local(todo: Todo, options: Options, jobs: int, sink: Sink) -> None:
@@ -196,17 +209,17 @@ def _local(todo: Todo, options: Options, jobs: int, sink: Sink) -> None:
     from refbp.parity.session import stop_workers, worker_init
 
     ctx = multiprocessing.get_context("spawn")
-    with _pinned_environ():
+    with _pinned_environ(TRACKER_WARNING):
         pool = ProcessPoolExecutor(max_workers=jobs, mp_context=ctx, initializer=worker_init,
                                    initargs=(os.getpid(),))  # workers die with this process
         try:
             futures = {pool.submit(run_one, s, *options): i for i, s in todo}
             for fut in as_completed(futures):
                 sink(futures[fut], fut.result())
+            pool.shutdown(wait=True)
         except BaseException:  # Ctrl-C, SIGTERM, a failed sink: stop the workers now
             stop_workers(pool)
             raise
-        pool.shutdown(wait=True)
 
 
 def _dask(todo: Todo, options: Options, jobs: int, scheduler: str | None,
@@ -243,21 +256,33 @@ def _dask(todo: Todo, options: Options, jobs: int, scheduler: str | None,
 # -- the sweep ---------------------------------------------------------------------------------
 @dataclasses.dataclass(frozen=True)
 class SweepOutcome:
-    """What :func:`run_sweep` did: scenarios run now, reused from the store, and the table."""
+    """What :func:`run_sweep` did: scenarios run now and reused from the store, and where
+    their rows are (the store and the scenarios' keys, in the scenarios' order)."""
 
     ran: int
     reused: int
-    frame: pd.DataFrame
+    store: PartStore
+    keys: tuple[str, ...]
+
+    def parts(self) -> Iterator[pd.DataFrame]:
+        """The rows of each scenario, in order, read from the store one at a time."""
+        for key in self.keys:
+            yield self.store.read(key)
+
+    def frame(self) -> pd.DataFrame:
+        """The whole results table in memory (for small sweeps; reports stream the parts)."""
+        frames = list(self.parts())
+        return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
 
 
 def run_sweep(scenarios: Sequence[Scenario], *, store: PartStore, suite: str = "",
               jobs: int = 1, executor: str = "local", scheduler: str | None = None,
-              resume: bool = False, noise_floor: bool = False, floors: str = "auto",
+              resume: bool = False, thread_noise: bool = False, floors: str = "auto",
               progress: Callable[[int], None] | None = None) -> SweepOutcome:
     """Run ``scenarios`` (see the module docstring), streaming each to ``store``.
 
     ``progress(n)`` is called with the number of scenarios finished (reused ones count at
-    the start). Returns the results table in the scenarios' order.
+    the start). The rows stay in ``store`` (see :class:`SweepOutcome`).
     """
     if executor not in EXECUTORS:
         raise SweepError(f"unknown executor {executor!r}; choose from {', '.join(EXECUTORS)}")
@@ -270,7 +295,7 @@ def run_sweep(scenarios: Sequence[Scenario], *, store: PartStore, suite: str = "
     if dup:
         raise SweepError(f"duplicate scenario names: {dup}")
     versions = library_versions()
-    keys = [scenario_key(s, suite, versions, noise_floor=noise_floor, floors=floors)
+    keys = [scenario_key(s, suite, versions, thread_noise=thread_noise, floors=floors)
             for s in scenarios]
     if not resume:
         store.clear()
@@ -285,11 +310,9 @@ def run_sweep(scenarios: Sequence[Scenario], *, store: PartStore, suite: str = "
         if progress is not None:
             progress(1)
 
-    options = (suite, noise_floor, floors)
+    options = (suite, thread_noise, floors)
     if executor == "dask":
         _dask(todo, options, jobs, scheduler, sink)
     else:
         _local(todo, options, jobs, sink)
-    frames = [store.read(k) for k in keys]
-    frame = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
-    return SweepOutcome(ran=len(todo), reused=reused, frame=frame)
+    return SweepOutcome(ran=len(todo), reused=reused, store=store, keys=tuple(keys))

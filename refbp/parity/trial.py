@@ -6,7 +6,7 @@
 :func:`pair_parameters` pairs the parameters of the two models (by name, or in registration
 order when the names differ). The batch order of every step is drawn from the scenario's
 ``Stream.BATCHES`` random stream (``refbp.data``). :func:`step_scheduler` and
-:func:`torch_threads` are the two small rules both sides (and the noise-floor run) share.
+:func:`torch_threads` are the two small rules both sides (and the thread-noise run) share.
 :class:`RefbpSide` and :class:`TorchSide` step one side of a trial batch by batch and return
 every recorded tensor as a NumPy array, under the same names.
 
@@ -158,21 +158,6 @@ def step_scheduler(scheduler: Any, loss_value: float, epoch: float | None = None
         warnings.filterwarnings("ignore", message="The epoch parameter in `scheduler.step",
                                 category=UserWarning)
         scheduler.step(*args)
-
-
-def torch_default_dtype() -> str:
-    """torch's default dtype now, as a NumPy dtype name ('float32' or 'float64')."""
-    return str(torch.get_default_dtype()).removeprefix("torch.")
-
-
-def run_provenance() -> dict[str, object]:
-    """Provenance entries of the torch setup of a run: its default dtype (which decides the
-    dtype of scalar optimizer state on both sides) and the kernel-selection variables."""
-    import os
-
-    return {"torch_default_dtype": torch_default_dtype(),
-            "kernel_env": {k: os.environ.get(k, "") for k in ("ATEN_CPU_CAPABILITY",
-                                                               "OPENBLAS_CORETYPE")}}
 
 
 @contextmanager

@@ -3,7 +3,9 @@
 - ``schema``: the columns of the results table (one row per scenario, step, tensor),
   ``validate_results`` and ``failure_message``.
 - ``provenance``: ``collect_provenance`` (versions, BLAS, CPU, git commit, seeds, times).
-- ``writers``: ``write_report`` (atomic), ``load_results``, ``render``.
+- ``writers``: ``write_report`` (atomic; ``write_report_parts`` streams a table given in
+  parts), ``load_results``, ``render``.
+- ``digest``: what the summaries need of a table, built part by part.
 - ``summary`` / ``html`` / ``plots``: ``scenario_summary``, ``summary.md``, ``report.html``.
 - ``compare``: ``compare_reports`` for ``refbp compare BASELINE NEW``.
 
@@ -22,7 +24,8 @@ _EXPORTS = {
     "coerce_results": "schema", "failure_message": "schema", "synthetic_results": "schema",
     "validate_results": "schema", "scenario_summary": "summary",
     "ReportWriteError": "writers", "load_results": "writers", "render": "writers",
-    "write_report": "writers", "check_report_target": "writers", "is_report_dir": "writers",
+    "write_report": "writers", "write_report_parts": "writers",
+    "check_report_target": "writers", "is_report_dir": "writers",
     "ReportFormatError": "validate",
 }
 __all__ = [
@@ -30,6 +33,7 @@ __all__ = [
     "check_report_target", "coerce_results", "collect_provenance", "compare_frames",
     "compare_reports", "failure_message", "is_report_dir", "load_results", "render",
     "scenario_summary", "synthetic_results", "validate_results", "write_report",
+    "write_report_parts",
 ]
 __getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)
 
@@ -53,4 +57,5 @@ if TYPE_CHECKING:
         load_results,
         render,
         write_report,
+        write_report_parts,
     )

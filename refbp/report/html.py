@@ -19,10 +19,10 @@ import numpy as np
 import pandas as pd
 
 from refbp.report import plots
+from refbp.report.digest import Digest
 from refbp.report.schema import KINDS
 from refbp.report.summary import (
     Table,
-    decisive_normwise,
     headline,
     kind_table,
     kind_tables,
@@ -30,10 +30,8 @@ from refbp.report.summary import (
     overview_table,
     provenance_table,
     scenario_caption,
-    scenario_summary,
     sides,
     verdict_note,
-    worst_per_kind,
 )
 
 MAX_PLOT_SCENARIOS = 16
@@ -59,7 +57,7 @@ section.scenario { border-top: 1px solid #ddd; margin-top: 1.5em; }
 """
 
 _RESULT_CLASS = {"pass": "pass", "FAIL": "fail"}
-_NUMERIC_HEADERS = {"steps", "worst normwise", "worst tol ratio", "torch noise normwise",
+_NUMERIC_HEADERS = {"steps", "worst normwise", "worst tol ratio", "thread noise",
                     "at step", "refbp", "your code", "torch"}
 
 
@@ -99,9 +97,9 @@ def _plot_order(summary: pd.DataFrame) -> list[str]:
     return failing + passing["scenario"].tolist()
 
 
-def _ulp_section(df: pd.DataFrame) -> str:
-    """ULP-distance histogram of the float32 rows with a measured ``max_ulp``."""
-    f32 = df[(df["dtype"] == "float32") & (df["kind"] != "error") & df["max_ulp"].notna()]
+def _ulp_section(f32: pd.DataFrame) -> str:
+    """ULP-distance histogram of the float32 rows with a measured ``max_ulp`` (a digest's
+    ``ulps``)."""
     if f32.empty:
         return ""
     by_kind = {k: g["max_ulp"].to_numpy() for k, g in f32.groupby("kind", sort=False)}
@@ -112,20 +110,18 @@ def _ulp_section(df: pd.DataFrame) -> str:
             f"<img alt='ULP histogram' src='{plots.ulp_histogram_plot(by_kind)}'>")
 
 
-def _heatmap(df: pd.DataFrame, summary: pd.DataFrame, max_rows: int) -> str:
-    kinds = [k for k in KINDS if k != "error" and k in set(df["kind"].unique())]
+def _heatmap(heat: pd.DataFrame, summary: pd.DataFrame, max_rows: int) -> str:
+    """The scenario x kind image of a digest's ``heat``: each cell is the larger of the
+    tolerance ratio and the normwise error in units of its tolerance (unless the absolute
+    floor waived it) -- the check that decides, so a scenario failing on normwise error shows
+    a failing colour."""
+    kinds = [k for k in KINDS if k != "error" and k in set(heat["kind"].unique())]
     if not kinds or summary.empty:
         return "<p class='note'>No tensors to show.</p>"
     names = _plot_order(summary)[:max_rows]
     if len(names) == len(summary):
         names = summary["scenario"].tolist()
-    # colour by the check that decides: the larger of the tolerance ratio and the normwise
-    # error in units of its tolerance (unless the absolute floor waived it), so a scenario
-    # failing on normwise error shows a failing colour
-    fail_ratio = np.fmax(df["tol_ratio"], decisive_normwise(df) / df["normwise_tol"])
-    matrix = df.assign(fail_ratio=fail_ratio).pivot_table(
-        index="scenario", columns="kind", values="fail_ratio", aggfunc="max", dropna=False,
-        sort=False)
+    matrix = heat.set_index(["scenario", "kind"])["fail_ratio"].unstack("kind")
     matrix = matrix.reindex(index=names, columns=kinds)
     uri = plots.ratio_heatmap(matrix.to_numpy(dtype=np.float64), names, kinds)
     note = ""
@@ -164,21 +160,20 @@ def plotted_scenarios(summary: pd.DataFrame, plots: Callable[[str], bool] | None
     return chosen
 
 
-def render_html(df: pd.DataFrame, provenance: dict[str, Any], *,
+def render_html(d: Digest, provenance: dict[str, Any], *,
                 plots: Callable[[str], bool] | None = None,
                 max_plot_scenarios: int = MAX_PLOT_SCENARIOS,
                 closest_plotted: int = CLOSEST_PLOTTED,
                 max_heatmap_rows: int = MAX_HEATMAP_ROWS) -> str:
-    """The text of ``report.html`` for a validated results table (plots for the scenarios of
-    :func:`plotted_scenarios`)."""
-    summary = scenario_summary(df)
-    worst = worst_per_kind(df)
+    """The text of ``report.html`` for the digest of a validated results table (plots for
+    the scenarios of :func:`plotted_scenarios`)."""
+    summary, worst = d.summary, d.worst
     anchors = {name: f"s{i}" for i, name in enumerate(summary["scenario"])}
     verdict_cls = "ok" if summary["passed"].all() else "bad"
     parts = ["<!DOCTYPE html>", '<html lang="en"><head><meta charset="utf-8">',
              "<title>refbp parity report</title>", f"<style>{CSS}</style></head><body>",
              "<h1>refbp parity report</h1>",
-             f'<p class="headline {verdict_cls}">{e(headline(summary, len(df)))}</p>',
+             f'<p class="headline {verdict_cls}">{e(headline(summary, d.n_rows))}</p>',
              f"<p>{e(verdict_note(provenance))}</p>",
              "<h2>Provenance</h2>", html_table(provenance_table(provenance)),
              "<h2>Scenarios</h2>",
@@ -187,21 +182,17 @@ def render_html(df: pd.DataFrame, provenance: dict[str, Any], *,
              "<h2>Worst failing ratio: scenario &times; tensor kind</h2>",
              "<p class='note'>Each cell is the larger of the tolerance ratio and the normwise "
              "error in units of its tolerance (the check that decides); above 1 fails.</p>",
-             _heatmap(df, summary, max_heatmap_rows)]
-    for title, groups in message_sections(df, summary):
+             _heatmap(d.heat, summary, max_heatmap_rows)]
+    for title, groups in message_sections(d):
         parts.append(f"<h2>{e(title)}</h2>")
         for name, messages in groups:
             items = "".join(f"<li class='mono'>{e(m)}</li>" for m in messages)
             parts.append(f"<h3>{e(name)}</h3><ul>{items}</ul>")
-    parts.append(_ulp_section(df))
+    parts.append(_ulp_section(d.ulps))
     plotted = plotted_scenarios(summary, plots, max_plot_scenarios=max_plot_scenarios,
                                 closest=closest_plotted)
     left = sides(provenance)[1]
     tables = kind_tables(worst, left)
-    losses = df.groupby(["scenario", "step"], sort=True)[["refbp_loss", "torch_loss"]].first()
-    tensors = df[df["kind"] != "error"]
-    tensors = tensors.assign(normwise=decisive_normwise(tensors))
-    errors = tensors.groupby(["scenario", "kind", "step"], sort=True)["normwise"].max()
     parts.append("<h2>Per scenario</h2>")
     if len(plotted) < len(summary):
         parts.append(f"<p class='note'>Plots for {len(plotted)} of {len(summary)} scenarios "
@@ -217,8 +208,8 @@ def render_html(df: pd.DataFrame, provenance: dict[str, Any], *,
             parts.append(f"<p class='explain'><b>Explanation:</b> {e(row.explanation)}</p>")
         parts.append(html_table(tables.get(name, kind_table(worst.iloc[:0], left))))
         if name in plotted:
-            tol = float(df.loc[df["scenario"] == name, "normwise_tol"].iloc[0])
-            parts.append(_scenario_plot(name, losses, errors, tol, left))
+            parts.append(_scenario_plot(name, d.losses, d.errors,
+                                        float(d.normwise_tol[name]), left))
         parts.append("</section>")
     parts.append("</body></html>")
     return "\n".join(parts)

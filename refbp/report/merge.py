@@ -1,8 +1,10 @@
 """``refbp merge``: join the reports of shards (``refbp run --shard i/N``) into one.
 
 The merged table is the shards' tables one after another (in the order given); a scenario may
-appear in one shard only. Provenance is the first shard's (versions, machine), with the seeds
-and scenario counts summed over shards, the wall time of the slowest shard, and
+appear in one shard only. Shards are checked first from their scenario column and provenance,
+then loaded one at a time while the merged report is written. Provenance is the first shard's
+(versions, machine), with the seeds and scenario counts summed over shards, the wall time of
+the slowest shard, and
 ``merged_from``: each shard's directory, shard label, git commit and torch version. Shards
 whose refbp, NumPy or torch versions differ cannot be merged: their numbers are not one run.
 """
@@ -10,12 +12,13 @@ whose refbp, NumPy or torch versions differ cannot be merged: their numbers are 
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
-from refbp.report.writers import load_results
+from refbp.report.writers import load_results, load_scenarios
 
 SAME = ("refbp", "numpy", "torch")
 
@@ -24,14 +27,19 @@ class MergeError(ValueError):
     """Reports that cannot be merged (duplicate scenarios, different versions, none given)."""
 
 
-def merge_reports(paths: list[str | os.PathLike[str]]) -> tuple[pd.DataFrame, dict[str, Any]]:
-    """The merged results table and provenance of the reports at ``paths``."""
+def merge_reports(paths: list[str | os.PathLike[str]]
+                  ) -> tuple[Iterator[pd.DataFrame], dict[str, Any]]:
+    """The merged results table, as the shards' tables one at a time, and its provenance.
+
+    Raises MergeError (before any table is loaded) for duplicate scenarios or versions that
+    differ; the tables are validated as they are loaded.
+    """
     if not paths:
         raise MergeError("give at least one report directory to merge")
-    loaded = [(Path(p), *load_results(p)) for p in paths]
+    loaded = [(Path(p), *load_scenarios(p)) for p in paths]
     seen: dict[str, Path] = {}
-    for path, df, _ in loaded:
-        for name in dict.fromkeys(df["scenario"]):
+    for path, names, _ in loaded:
+        for name in names:
             if name in seen:
                 raise MergeError(f"scenario {name!r} is in both {seen[name]} and {path}")
             seen[name] = path
@@ -50,5 +58,4 @@ def merge_reports(paths: list[str | os.PathLike[str]]) -> tuple[pd.DataFrame, di
     merged["merged_from"] = [{"report": str(path), "shard": prov.get("shard", ""),
                               "git_commit": prov.get("git_commit", ""),
                               "torch": prov.get("torch", "")} for path, _, prov in loaded]
-    frame = pd.concat([df for _, df, _ in loaded], ignore_index=True)
-    return frame, merged
+    return (load_results(path)[0] for path, _, _ in loaded), merged

@@ -89,7 +89,7 @@ COLUMNS: list[Column] = [
     Column("explanation", "str", "'' or a convention/exception explaining a mismatch"),
     Column("max_ulp", "float64", "largest ULP distance between a and b in their own dtype "
            "(NaN when the dtypes differ or for an error row)", required=False),
-    Column("noise_normwise", "float64", "normwise change of torch against itself with another "
+    Column("thread_noise", "float64", "normwise change of torch against itself with another "
            "thread count (NaN unless the run measured a noise floor)", required=False),
     Column("verdict", "str", "one of VERDICTS: pass (within tolerance), noise (within tolerance "
            "plus the measured rounding floor), fail, nonfinite (NaN/inf on both sides); "
@@ -204,7 +204,7 @@ def scenario_fields(*, scenario: str, suite: str, model: str, loss: str, optimiz
 
 def metric_row(base: dict[str, Any], *, step: int, tensor: str, d: Discrepancy, numel: int,
                losses: tuple[float, float], explanation: str = "",
-               noise_normwise: float = NAN) -> dict[str, Any]:
+               thread_noise: float = NAN) -> dict[str, Any]:
     """One row comparing a tensor: ``base`` (:func:`scenario_fields`) plus the metrics of ``d``.
 
     ``losses`` are the step's (refbp, torch) losses.
@@ -213,7 +213,7 @@ def metric_row(base: dict[str, Any], *, step: int, tensor: str, d: Discrepancy, 
     row.update(step=step, tensor=tensor, kind=tensor_kind(tensor), numel=numel)
     row.update(metric_fields(d))
     row.update(refbp_loss=losses[0], torch_loss=losses[1], attribution="",
-               explanation=explanation, noise_normwise=noise_normwise,
+               explanation=explanation, thread_noise=thread_noise,
                verdict="pass" if d.passed else "fail", noise_floor=NAN, noise_ratio=NAN,
                reason="", referee="")
     return row
@@ -235,7 +235,7 @@ def error_row(base: dict[str, Any], *, step: int, explanation: str) -> dict[str,
                normwise=NAN, tol_ratio=NAN, cosine=NAN, worst_index="", refbp_value=NAN,
                torch_value=NAN, nonfinite=False, passed=False, refbp_loss=NAN,
                torch_loss=NAN, attribution="", explanation=explanation, max_ulp=NAN,
-               noise_normwise=NAN, verdict="fail", noise_floor=NAN, noise_ratio=NAN,
+               thread_noise=NAN, verdict="fail", noise_floor=NAN, noise_ratio=NAN,
                reason="", referee="")
     return row
 

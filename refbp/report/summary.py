@@ -1,8 +1,9 @@
 """Per-scenario summaries of the results table, and the Markdown report ``summary.md``.
 
 The table-building functions here (``scenario_summary``, ``worst_per_kind``,
-``overview_table``, ``kind_table``, ``first_failures``) return plain data; ``to_markdown``
-renders it as Markdown and ``refbp.report.html`` renders the same data as HTML.
+``overview_table``, ``kind_table``, ``first_failures``) return plain data; the digest of a
+table (``refbp.report.digest``) collects them, ``to_markdown`` renders a digest as Markdown
+and ``refbp.report.html`` renders the same digest as HTML.
 """
 
 from __future__ import annotations
@@ -10,13 +11,16 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 
 from refbp.report.schema import KINDS, failure_message
 from refbp.tolerances import normwise_waived
+
+if TYPE_CHECKING:
+    from refbp.report.digest import Digest
 
 Table = tuple[list[str], list[list[str]]]
 """A rendered table: header cells and rows of cells (plain text, not escaped)."""
@@ -65,7 +69,7 @@ def scenario_summary(df: pd.DataFrame) -> pd.DataFrame:
     ``result`` (``pass``, ``noise`` -- passed with rows explained by rounding -- or ``FAIL``),
     ``noise_rows``, ``worst_noise_floor`` (normwise floor of the noise rows) and
     ``first_noise`` (:func:`noise_message` of the first noise row), and
-    ``torch_noise_normwise`` (worst normwise change of torch against itself with another
+    ``worst_thread_noise`` (worst normwise change of torch against itself with another
     thread count) when the run measured a noise floor.
     Normwise figures are :func:`decisive_normwise`.
     """
@@ -102,11 +106,11 @@ def scenario_summary(df: pd.DataFrame) -> pd.DataFrame:
     g = df.groupby("scenario", sort=False)
     out["worst_normwise"] = g["normwise"].max()
     out["worst_tol_ratio"] = g["tol_ratio"].max()
-    if df["noise_normwise"].notna().any():
+    if df["thread_noise"].notna().any():
         # rows whose normwise figure was waived (reference zero up to rounding) are left out
         # here too: their noise figure divides noise by noise
-        noise = df["noise_normwise"].where(df["normwise"].notna())
-        out["torch_noise_normwise"] = noise.groupby(df["scenario"], sort=False).max()
+        noise = df["thread_noise"].where(df["normwise"].notna())
+        out["worst_thread_noise"] = noise.groupby(df["scenario"], sort=False).max()
     per_kind = df.groupby(["scenario", "kind"], sort=False)[["normwise", "tol_ratio"]].max()
     per_kind = per_kind.unstack("kind")
     for kind in _kinds_present(df):
@@ -118,7 +122,20 @@ def scenario_summary(df: pd.DataFrame) -> pd.DataFrame:
     last = last.set_index("scenario")
     out["final_refbp_loss"] = last["refbp_loss"].reindex(out.index)
     out["final_torch_loss"] = last["torch_loss"].reindex(out.index)
-    return out.reset_index()
+    return order_summary_columns(out.reset_index())
+
+
+_SUMMARY_LAST = ("final_refbp_loss", "final_torch_loss")
+
+
+def order_summary_columns(summary: pd.DataFrame) -> pd.DataFrame:
+    """``summary`` with the per-kind columns in ``KINDS`` order after the other columns and
+    the final losses last (the same order whichever scenarios' kinds came first)."""
+    per_kind = [f"{k}_{m}" for k in KINDS for m in ("normwise", "tol_ratio")
+                if f"{k}_{m}" in summary.columns]
+    last = [c for c in _SUMMARY_LAST if c in summary.columns]
+    other = [c for c in summary.columns if c not in per_kind and c not in last]
+    return summary[other + per_kind + last]
 
 
 def noise_message(row: Any) -> str:
@@ -146,22 +163,22 @@ def first_failures(df: pd.DataFrame, per_scenario: int = MAX_FAILING_ROWS) -> pd
     return failing.groupby("scenario", sort=False).head(per_scenario)
 
 
-def message_sections(df: pd.DataFrame,
-                     summary: pd.DataFrame) -> list[tuple[str, list[tuple[str, list[str]]]]]:
+def message_sections(d: Digest) -> list[tuple[str, list[tuple[str, list[str]]]]]:
     """The "Failures" and "Rounding noise (not failures)" sections of a report: for each
     non-empty one, ``(title, [(scenario, messages of its first rows), ...])`` in table order."""
+    summary = d.summary
     sections = []
-    for title, names, rows, message in (
-            ("Failures", summary.loc[~summary["passed"], "scenario"], first_failures,
+    for title, names, picked, message in (
+            ("Failures", summary.loc[~summary["passed"], "scenario"], d.failing,
              failure_message),
             ("Rounding noise (not failures)", summary.loc[summary["result"] == "noise",
                                                           "scenario"],
-             first_noise_rows, noise_message)):
+             d.noisy, noise_message)):
         if len(names):
-            picked = rows(df)
+            by_name = {str(name): part for name, part in picked.groupby("scenario", sort=False)}
             sections.append((title, [(name, [message(r) for _, r in
-                                             picked[picked["scenario"] == name].iterrows()])
-                                     for name in names]))
+                                             by_name[name].iterrows()] if name in by_name
+                                      else []) for name in names]))
     return sections
 
 
@@ -191,16 +208,16 @@ def worst_per_kind(df: pd.DataFrame) -> pd.DataFrame:
 def overview_table(summary: pd.DataFrame) -> Table:
     """The overall table: scenario, dtype, steps, result (pass, noise, FAIL), worst figures,
     the rounding floor of noise rows, first failure."""
-    noise = "torch_noise_normwise" in summary.columns
+    noise = "worst_thread_noise" in summary.columns
     floors = bool((summary["noise_rows"] > 0).any())
     header = ["scenario", "dtype", "steps", "result", "worst normwise", "worst tol ratio",
               *(["noise rows (rounding floor)"] if floors else []),
-              *(["torch noise normwise"] if noise else []), "first failure"]
+              *(["thread noise"] if noise else []), "first failure"]
     rows = [[str(r.scenario), str(r.dtype), str(r.steps), str(r.result),
              fmt(r.worst_normwise), fmt(r.worst_tol_ratio),
              *([f"{r.noise_rows} ({fmt(r.worst_noise_floor)})" if r.noise_rows else ""]
                if floors else []),
-             *([fmt(r.torch_noise_normwise)] if noise else []), str(r.first_failure)]
+             *([fmt(r.worst_thread_noise)] if noise else []), str(r.first_failure)]
             for r in summary.itertuples(index=False)]
     return header, rows
 
@@ -292,15 +309,14 @@ def md_list(items: Sequence[str]) -> str:
     return "\n".join(f"- {_md_cell(i)}" for i in items)
 
 
-def to_markdown(df: pd.DataFrame, provenance: dict[str, Any]) -> str:
-    """The text of ``summary.md`` for a validated results table."""
-    summary = scenario_summary(df)
-    worst = worst_per_kind(df)
-    parts = ["# refbp parity report", "", f"**{headline(summary, len(df))}**", "",
+def to_markdown(d: Digest, provenance: dict[str, Any]) -> str:
+    """The text of ``summary.md`` for the digest of a validated results table."""
+    summary, worst = d.summary, d.worst
+    parts = ["# refbp parity report", "", f"**{headline(summary, d.n_rows)}**", "",
              verdict_note(provenance), "",
              "## Provenance", "", md_table(provenance_table(provenance)), "",
              "## Scenarios", "", md_table(overview_table(summary)), ""]
-    for title, groups in message_sections(df, summary):
+    for title, groups in message_sections(d):
         parts += [f"## {title}", ""]
         for name, messages in groups:
             parts += [f"### {name}", "", md_list(messages), ""]

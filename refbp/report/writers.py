@@ -19,12 +19,13 @@ Loading never unpickles: Parquet via pyarrow, JSON via ``json``.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
 import tempfile
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +35,7 @@ import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
 from refbp.errors import UsageError
+from refbp.report.digest import Digest, combine, digest
 from refbp.report.html import render_html
 from refbp.report.schema import coerce_results
 from refbp.report.summary import to_markdown
@@ -63,17 +65,6 @@ def _mode(base: int) -> int:
     return base & ~umask
 
 
-def _write_parquet(table: pa.Table, path: Path, provenance: dict[str, Any]) -> None:
-    meta = dict(table.schema.metadata or {})
-    meta[PROVENANCE_KEY] = json.dumps(provenance).encode("utf-8")
-    pq.write_table(table.replace_schema_metadata(meta), path)
-
-
-def _write_csv(table: pa.Table, path: Path) -> None:
-    """CSV via pyarrow (15x faster than pandas); floats in shortest round-trip form."""
-    pacsv.write_csv(table, path, write_options=pacsv.WriteOptions(quoting_style="needed"))
-
-
 def _write_text(path: Path, text: str) -> None:
     path.write_text(text, encoding="utf-8", newline="\n")
 
@@ -86,11 +77,9 @@ FORMATS = ("parquet", "csv", "md", "html")
 CSV_DEFAULT_MAX_ROWS = 10_000
 """Above this many rows the CSV (about 450 bytes a row, the Parquet file's 9x) is only written
 when asked for with ``formats``."""
-
-
-def default_formats(n_rows: int) -> tuple[str, ...]:
-    """All formats, but CSV only for results of at most ``CSV_DEFAULT_MAX_ROWS`` rows."""
-    return FORMATS if n_rows <= CSV_DEFAULT_MAX_ROWS else tuple(f for f in FORMATS if f != "csv")
+ROW_GROUP_ROWS = 1 << 15
+"""When a table is written part by part, consecutive parts are gathered into batches of about
+this many rows; each batch is validated, digested and written as one Parquet row group."""
 
 
 def parse_formats(text: str) -> tuple[str, ...]:
@@ -103,21 +92,88 @@ def parse_formats(text: str) -> tuple[str, ...]:
     return names
 
 
-def _write_files(df: pd.DataFrame, out: Path, provenance: dict[str, Any],
-                 formats: Sequence[str], plots: Callable[[str], bool] | None) -> None:
-    """The chosen report files (and always Parquet + provenance) into ``out``."""
-    table = pa.Table.from_pandas(df, preserve_index=False)
-    writers: list[tuple[str, str, Callable[[Path], None]]] = [
-        ("parquet", PARQUET, lambda p: _write_parquet(table, p, provenance)),
-        ("csv", CSV, lambda p: _write_csv(table, p)),
-        ("json", PROVENANCE, lambda p: _write_text(p, json.dumps(provenance, indent=2) + "\n")),
-        ("md", SUMMARY, lambda p: _write_text(p, to_markdown(df, provenance))),
-        ("html", HTML, lambda p: _write_text(p, render_html(df, provenance, plots=plots))),
-    ]
-    wanted = {"parquet", "json", *formats}
-    for fmt, name, write in writers:
-        if fmt in wanted:
-            write(out / name)
+class _TableFiles:
+    """``results.parquet`` (and, while wanted, ``results.csv``) written batch by batch, one
+    Parquet row group per batch."""
+
+    def __init__(self, out: Path, provenance: dict[str, Any], csv: bool | None) -> None:
+        self.out, self.provenance, self.csv = out, provenance, csv
+        self.schema: pa.Schema | None = None
+        self.writers: dict[str, pq.ParquetWriter | pacsv.CSVWriter] = {}
+        self.rows = 0
+
+    def write(self, df: pd.DataFrame) -> None:
+        """Append the rows of ``df`` (a validated batch)."""
+        table = pa.Table.from_pandas(df, preserve_index=False)
+        if self.schema is None:
+            meta = dict(table.schema.metadata or {})
+            meta[PROVENANCE_KEY] = json.dumps(self.provenance).encode("utf-8")
+            self.schema = table.schema.with_metadata(meta)
+            self.writers["parquet"] = pq.ParquetWriter(self.out / PARQUET, self.schema)
+        elif table.schema.names != self.schema.names:
+            raise ValueError("parts of the results have different columns: "
+                             f"{table.schema.names} vs {self.schema.names}")
+        table = table.cast(self.schema)
+        self.writers["parquet"].write_table(table)
+        self.rows += len(df)
+        # CSV: when asked for, or by default only while the table stays small
+        if self.csv is None and self.rows > CSV_DEFAULT_MAX_ROWS:
+            self.csv = False
+            if "csv" in self.writers:
+                self.writers.pop("csv").close()
+                (self.out / CSV).unlink()
+        if self.csv is not False:
+            if "csv" not in self.writers:
+                self.writers["csv"] = pacsv.CSVWriter(
+                    self.out / CSV, self.schema,
+                    write_options=pacsv.WriteOptions(quoting_style="needed"))
+            self.writers["csv"].write_table(table)
+
+    def close(self) -> None:
+        """Close the files."""
+        while self.writers:
+            with contextlib.suppress(Exception):
+                self.writers.popitem()[1].close()
+
+
+def _batches(parts: Iterable[pd.DataFrame]) -> Iterator[pd.DataFrame]:
+    """Consecutive ``parts`` joined into frames of about ``ROW_GROUP_ROWS`` rows."""
+    batch: list[pd.DataFrame] = []
+    rows = 0
+    for part in parts:
+        batch.append(part)
+        rows += len(part)
+        if rows >= ROW_GROUP_ROWS:
+            yield pd.concat(batch, ignore_index=True) if len(batch) > 1 else batch[0]
+            batch, rows = [], 0
+    if batch:
+        yield pd.concat(batch, ignore_index=True) if len(batch) > 1 else batch[0]
+
+
+def _write_files(parts: Iterable[pd.DataFrame], out: Path, provenance: dict[str, Any],
+                 formats: Sequence[str] | None, plots: Callable[[str], bool] | None
+                 ) -> Digest:
+    """The chosen report files (and always Parquet + provenance) into ``out``, streaming
+    ``parts`` once; the digest of the whole table."""
+    wanted = None if formats is None else {"parquet", *formats}
+    files = _TableFiles(out, provenance, None if wanted is None else "csv" in wanted)
+    digests = []
+    try:
+        for batch in _batches(parts):
+            batch = coerce_results(batch)
+            files.write(batch)
+            digests.append(digest(batch))
+    finally:
+        files.close()
+    if files.schema is None:
+        raise ValueError("no results to write: the table is empty")
+    whole = combine(digests)
+    _write_text(out / PROVENANCE, json.dumps(provenance, indent=2) + "\n")
+    if wanted is None or "md" in wanted:
+        _write_text(out / SUMMARY, to_markdown(whole, provenance))
+    if wanted is None or "html" in wanted:
+        _write_text(out / HTML, render_html(whole, provenance, plots=plots))
+    return whole
 
 
 def _refbp_version() -> str:
@@ -237,10 +293,12 @@ def write_report(df: pd.DataFrame, out_dir: str | os.PathLike[str],
                  plots: Callable[[str], bool] | None = None) -> Path:
     """Validate ``df`` and write a complete report directory atomically; return its path.
 
-    ``formats`` (a subset of :data:`FORMATS`; default :func:`default_formats`) chooses the
-    files besides ``results.parquet`` and ``provenance.json``; ``plots`` selects, by scenario
+    ``formats`` (a subset of :data:`FORMATS`; default: all, but ``results.csv`` only for a
+    table of at most ``CSV_DEFAULT_MAX_ROWS`` rows) chooses the files besides
+    ``results.parquet`` and ``provenance.json``; ``plots`` selects, by scenario
     name, the scenarios that get plots in ``report.html`` in addition to the failing ones and
-    the few closest to failing (see ``refbp.report.html.render_html``).
+    the few closest to failing (see ``refbp.report.html.render_html``). A table too large to
+    hold in memory is written with :func:`write_report_parts`.
 
     Raises
     ------
@@ -249,7 +307,18 @@ def write_report(df: pd.DataFrame, out_dir: str | os.PathLike[str],
     ReportWriteError (an OSError)
         The output directory cannot be created or written, or exists and is not a report.
     """
-    df = coerce_results(df)
+    return write_report_parts([df], out_dir, provenance, formats=formats, plots=plots)[0]
+
+
+def write_report_parts(parts: Iterable[pd.DataFrame], out_dir: str | os.PathLike[str],
+                       provenance: dict[str, Any], *, formats: Sequence[str] | None = None,
+                       plots: Callable[[str], bool] | None = None) -> tuple[Path, Digest]:
+    """:func:`write_report` of the table made of ``parts`` (frames of whole scenarios, in
+    table order), holding one part in memory at a time; returns the report's path and the
+    table's digest (``refbp.report.digest``).
+
+    Parts are gathered into batches of about ``ROW_GROUP_ROWS`` rows (see there).
+    """
     provenance = {"refbp": _refbp_version(), **provenance}
     out = Path(out_dir).absolute()
     parent = _prepare_parent(out)
@@ -259,13 +328,12 @@ def write_report(df: pd.DataFrame, out_dir: str | os.PathLike[str],
         raise ReportWriteError(f"cannot write the report {out}: {exc.strerror or exc}") from exc
     try:
         tmp.chmod(_mode(0o777))
-        _write_files(df, tmp, provenance,
-                     default_formats(len(df)) if formats is None else formats, plots)
+        whole = _write_files(parts, tmp, provenance, formats, plots)
         _swap_in(tmp, out)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
-    return out
+    return out, whole
 
 
 def _parquet_path(path: str | os.PathLike[str]) -> Path:
@@ -278,6 +346,21 @@ def _parquet_path(path: str | os.PathLike[str]) -> Path:
     return p
 
 
+def _provenance(p: Path, metadata: dict[bytes, bytes] | None) -> dict[str, Any]:
+    """Provenance from Parquet ``metadata``, else a ``provenance.json`` beside ``p``, else
+    ``{}``."""
+    meta = metadata or {}
+    if PROVENANCE_KEY in meta:
+        provenance = json.loads(meta[PROVENANCE_KEY].decode("utf-8"))
+    elif (p.parent / PROVENANCE).is_file():
+        provenance = json.loads((p.parent / PROVENANCE).read_text(encoding="utf-8"))
+    else:
+        provenance = {}
+    if not isinstance(provenance, dict):
+        raise ReportFormatError(f"{p}: provenance is not a JSON object")
+    return provenance
+
+
 def load_results(path: str | os.PathLike[str]) -> tuple[pd.DataFrame, dict[str, Any]]:
     """Load ``(results, provenance)`` from a report directory or a ``results.parquet`` file.
 
@@ -287,23 +370,27 @@ def load_results(path: str | os.PathLike[str]) -> tuple[pd.DataFrame, dict[str, 
     p = _parquet_path(path)
     try:
         table = pq.read_table(p)
-        meta = table.schema.metadata or {}
-        if PROVENANCE_KEY in meta:
-            provenance = json.loads(meta[PROVENANCE_KEY].decode("utf-8"))
-        elif (p.parent / PROVENANCE).is_file():
-            provenance = json.loads((p.parent / PROVENANCE).read_text(encoding="utf-8"))
-        else:
-            provenance = {}
+        provenance = _provenance(p, table.schema.metadata)
     except (OSError, ValueError, pa.ArrowException) as exc:
         raise ReportFormatError(f"cannot read the refbp results {p}: {exc}") from exc
-    if not isinstance(provenance, dict):
-        raise ReportFormatError(f"{p}: provenance is not a JSON object")
     try:
         df = coerce_results(table.to_pandas())
         check_values(df)
     except ValueError as exc:
         raise ReportFormatError(f"{p}: {exc}") from exc
     return df, provenance
+
+
+def load_scenarios(path: str | os.PathLike[str]) -> tuple[list[str], dict[str, Any]]:
+    """``(scenario names in table order, provenance)`` of a report, reading only that column
+    (see :func:`load_results`)."""
+    p = _parquet_path(path)
+    try:
+        table = pq.read_table(p, columns=["scenario"])
+        provenance = _provenance(p, pq.read_schema(p).metadata)
+    except (OSError, ValueError, KeyError, pa.ArrowException) as exc:
+        raise ReportFormatError(f"cannot read the refbp results {p}: {exc}") from exc
+    return list(dict.fromkeys(table.column("scenario").to_pylist())), provenance
 
 
 def atomic_write_text(path: Path, text: str) -> None:
@@ -328,6 +415,8 @@ def render(report_dir: str | os.PathLike[str]) -> Path:
     if not directory.is_dir():
         raise FileNotFoundError(f"no report directory at {report_dir}")
     df, provenance = load_results(directory)
-    atomic_write_text(directory / SUMMARY, to_markdown(df, provenance))
-    atomic_write_text(directory / HTML, render_html(df, provenance))
+    whole = digest(df)
+    del df
+    atomic_write_text(directory / SUMMARY, to_markdown(whole, provenance))
+    atomic_write_text(directory / HTML, render_html(whole, provenance))
     return directory
