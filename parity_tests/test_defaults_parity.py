@@ -1,8 +1,9 @@
 """Constructor defaults of refbp's layers, losses and lr schedulers against torch's.
 
-The parity harness builds torch's twin *from* refbp's object (hyperparameters are copied), so
-a wrong default in refbp would never show in ``refbp run``; this test compares the defaults of
-every constructor argument both sides have (optimizers: ``test_optim_parity``).
+The parity harness builds each side from the scenario's specs with its own library's defaults,
+so ``refbp run`` sees a wrong default only where a scenario leaves the argument out; this test
+compares the defaults of every constructor argument both sides have (optimizers:
+``test_optim_parity``).
 """
 
 from __future__ import annotations

@@ -79,6 +79,109 @@ def test_scenario_validation() -> None:
         Scenario("x", (Spec("ReLU"),), Spec("MSELoss"), tolerance={"rel": 1.0})
 
 
+def test_harness_options_from_toml(tmp_path: Path) -> None:
+    f = tmp_path / "s.toml"
+    f.write_text(GOOD + "training = false\nclip_grad_norm = 0.5\nscheduler_epoch = 1\n"
+                 "checkpoint = true\nmicro_batches = 2\n")
+    (s,) = load_scenarios(f)
+    assert s.training is False and s.clip_grad_norm == 0.5 and s.scheduler_epoch == 1
+    assert s.checkpoint is True and s.micro_batches == 2
+    assert s.describe_batching() == "minibatch(4) in 2 micro-batches"
+    assert s.describe_optimizer() == ("Adam(lr=0.01, betas=(0.8, 0.99)) after "
+                                      "clip_grad_norm_(0.5) + StepLR(step_size=5) stepped "
+                                      "with step(epoch = k * 1), state dicts saved and "
+                                      "reloaded every step")
+    (default,) = load_scenarios(_write(tmp_path, GOOD))
+    assert default.training is True and default.clip_grad_norm is None
+    assert default.scheduler_epoch is None and default.checkpoint is False
+
+
+def _write(tmp_path: Path, text: str) -> Path:
+    f = tmp_path / "t.toml"
+    f.write_text(text)
+    return f
+
+
+@pytest.mark.parametrize("extra,message", [
+    ("training = 0", "key 'training' must be true or false"),
+    ("checkpoint = 'yes'", "key 'checkpoint' must be true or false"),
+    ("micro_batches = 0", "key 'micro_batches' must be >= 1"),
+    ("micro_batches = 5", "a batch of 4 cannot be split into 5 micro_batches"),
+    ("clip_grad_norm = '1'", "key 'clip_grad_norm' must be a number"),
+    ("clip_grad_norm = -1.0", "clip_grad_norm must be a positive finite number"),
+    ("scheduler_epoch = 0", "scheduler_epoch must be a positive finite number"),
+    ("scheduler_epoch = inf", "scheduler_epoch must be a positive finite number"),
+])
+def test_harness_options_are_checked(tmp_path: Path, extra: str, message: str) -> None:
+    with pytest.raises(ScenarioFileError, match=message):
+        load_scenarios(_write(tmp_path, GOOD + extra + "\n"))
+
+
+def test_harness_options_need_what_they_act_on() -> None:
+    with pytest.raises(ValueError, match="clip_grad_norm needs an optimizer"):
+        Scenario("x", (Spec("ReLU"),), Spec("MSELoss"), clip_grad_norm=1.0)
+    with pytest.raises(ValueError, match="scheduler_epoch needs a scheduler"):
+        Scenario("x", (Spec("ReLU"),), Spec("MSELoss"), optimizer=Spec("SGD"), steps=2,
+                 scheduler_epoch=1)
+    with pytest.raises(ValueError, match="training must be true or false"):
+        Scenario("x", (Spec("ReLU"),), Spec("MSELoss"), training=1)  # type: ignore[arg-type]
+
+
+SEQUENTIAL = GOOD.replace(
+    'scheduler = { type = "StepLR", step_size = 5 }',
+    'scheduler = { type = "SequentialLR", milestones = [3], schedulers = ['
+    '{ type = "ConstantLR", factor = 0.5 }, { type = "ExponentialLR", gamma = 0.9 }] }')
+
+
+def test_nested_scheduler_specs(tmp_path: Path) -> None:
+    from refbp.optim import lr_scheduler
+    from refbp.parity.build import build_refbp
+
+    (s,) = load_scenarios(_write(tmp_path, SEQUENTIAL))
+    sched = build_refbp(s).scheduler
+    assert isinstance(sched, lr_scheduler.SequentialLR)
+    assert [type(x).__name__ for x in sched._schedulers] == ["ConstantLR", "ExponentialLR"]
+    assert sched._schedulers[0].factor == 0.5 and sched._schedulers[1].gamma == 0.9
+    assert "SequentialLR(milestones=(3,), schedulers=[ConstantLR(factor=0.5), " \
+        "ExponentialLR(gamma=0.9)])" in s.describe_optimizer()
+    with pytest.raises(ScenarioFileError, match="scheduler.schedulers\\[0\\]: expected a "
+                       "table with a string 'type'"):
+        load_scenarios(_write(tmp_path, SEQUENTIAL.replace(
+            '{ type = "ConstantLR", factor = 0.5 }', '3')))
+    linear = Spec("Linear", {"in_features": 4, "out_features": 3})
+    python = Scenario("x", (linear,), Spec("MSELoss"), optimizer=Spec("SGD"), steps=2,
+                      scheduler=Spec("SequentialLR", {"milestones": [1], "schedulers": [
+                          {"type": "ConstantLR"}, 3]}))
+    with pytest.raises(ValueError, match="'schedulers' must list scheduler specs"):
+        build_refbp(python)
+
+
+def test_named_lr_lambdas(tmp_path: Path) -> None:
+    from refbp.parity.build import build_refbp
+    from refbp.parity.lr_lambdas import LR_LAMBDAS, resolve_lr_lambda
+
+    text = GOOD.replace('scheduler = { type = "StepLR", step_size = 5 }',
+                        'scheduler = { type = "LambdaLR", lr_lambda = "warmup" }')
+    (s,) = load_scenarios(_write(tmp_path, text))
+    sched = build_refbp(s).scheduler
+    assert sched.lr_lambdas == [LR_LAMBDAS["warmup"]]
+    assert sched.get_last_lr() == [0.01 * 0.25]  # warm-up: (0 + 1) / 4 of the base lr
+    assert resolve_lr_lambda(["decay", "warmup"], "x") == [LR_LAMBDAS["decay"],
+                                                            LR_LAMBDAS["warmup"]]
+    with pytest.raises(ValueError, match="lr_lambda must name one of \\['decay', "
+                       "'inverse_sqrt', 'warmup'\\]"):
+        resolve_lr_lambda("lambda e: 0.5", "x")
+
+
+def test_kdim_probability_targets() -> None:
+    spec = DataSpec("classification_kd", n=2, features=5, outputs=5,
+                    extra={"d": 3, "target": "probabilities"})
+    x, y = make_data(spec, "float64", 0)
+    assert x.shape == y.shape == (2, 5, 3)
+    np.testing.assert_allclose(y.sum(axis=1), np.ones((2, 3)), rtol=1e-15)
+    assert (y > 0).all()
+
+
 def test_suites_have_unique_names_and_both_dtypes() -> None:
     for name in ("quick", "ops"):
         scenarios = get_suite(name)

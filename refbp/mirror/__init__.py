@@ -14,6 +14,7 @@ from refbp.mirror.modules import (
     SSELossTorch,
     from_torch,
     register_converter,
+    spec_to_torch,
     supported_types,
     to_torch,
 )
@@ -26,5 +27,5 @@ warn_if_unvalidated(torch.__version__)
 __all__ = [
     "Converter", "RNNOutputTorch", "SSELossTorch", "as_tensor", "compare_loss",
     "compare_module", "from_torch", "register_attention_converters", "register_converter",
-    "supported_types", "to_numpy", "to_torch",
+    "spec_to_torch", "supported_types", "to_numpy", "to_torch",
 ]

@@ -17,14 +17,7 @@ import torch.nn.functional as F
 
 from refbp import nn as rnn
 from refbp.mirror.dropout import next_dropout_mask, register_mask_probe, rewound_rng
-from refbp.mirror.modules import (
-    _copy_state,
-    _module_dtype,
-    _torch_dtype,
-    from_torch,
-    register_converter,
-    to_torch,
-)
+from refbp.mirror.modules import finish_twin, from_torch, register_converter, to_torch
 from refbp.nn.module import Module
 
 _ACTIVATIONS = {"relu": F.relu, "gelu": F.gelu}
@@ -38,14 +31,6 @@ def _dtype_of(t: Any) -> Any:
     for p in t.parameters():
         return np.float64 if p.dtype == torch.float64 else np.float32
     return np.float64
-
-
-def _finish_to_torch(m: Module, t: torch.nn.Module) -> torch.nn.Module:
-    t = t.to(_torch_dtype(_module_dtype(m)))
-    _copy_state(m.state_dict(), t)
-    for name, p in t.named_parameters():
-        p.requires_grad_(dict(m.named_parameters())[name].requires_grad)
-    return t.train(m.training)
 
 
 def _finish_from_torch(m: Module, t: torch.nn.Module) -> Module:
@@ -71,7 +56,7 @@ def _mha_args(a: Any) -> dict[str, Any]:
 def _mha_to_torch(m: rnn.MultiheadAttention) -> torch.nn.Module:
     t = torch.nn.MultiheadAttention(m.embed_dim, m.num_heads, dropout=m.dropout,
                                     **_mha_args(m))
-    return _finish_to_torch(m, t)
+    return finish_twin(m, t)
 
 
 def _mha_from_torch(t: Any) -> Module:
@@ -86,7 +71,7 @@ def _tel_to_torch(m: rnn.TransformerEncoderLayer) -> torch.nn.Module:
         m.d_model, m.nhead, dim_feedforward=m.dim_feedforward, dropout=m.dropout_p,
         activation=m.activation, layer_norm_eps=m.layer_norm_eps, batch_first=m.batch_first,
         norm_first=m.norm_first, bias=m.bias)
-    return _finish_to_torch(m, t)
+    return finish_twin(m, t)
 
 
 def _activation_name(t: Any) -> str:
@@ -121,7 +106,7 @@ def _te_to_torch(m: rnn.TransformerEncoder) -> torch.nn.Module:
         t = torch.nn.TransformerEncoder(layer, m.num_layers, norm=norm,
                                         enable_nested_tensor=m.enable_nested_tensor,
                                         mask_check=m.mask_check)
-    return _finish_to_torch(m, t)
+    return finish_twin(m, t)
 
 
 def _te_from_torch(t: Any) -> Module:
@@ -196,7 +181,7 @@ def _probe_to_torch(m: rnn.AttentionProbe) -> torch.nn.Module:
     a = m.attn
     t = AttentionProbeTorch(a.embed_dim, a.num_heads, **_mha_args(a),
                             **{k: getattr(m, k) for k in _PROBE_ARGS})
-    return _finish_to_torch(m, t)
+    return finish_twin(m, t)
 
 
 def _probe_from_torch(t: Any) -> Module:

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import inspect
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -105,13 +105,23 @@ def _copy_state(src: dict[str, np.ndarray], dst: torch.nn.Module) -> None:
                 sd[k].copy_(torch.from_numpy(np.array(v)))
 
 
+def finish_twin(m: Module, t: torch.nn.Module) -> torch.nn.Module:
+    """``t`` cast to ``m``'s dtype, with ``m``'s weights, buffers, ``requires_grad`` flags
+    and mode."""
+    t = t.to(_torch_dtype(_module_dtype(m)))
+    _copy_state(m.state_dict(), t)
+    mine = dict(m.named_parameters())
+    for name, p in t.named_parameters():
+        if name in mine:
+            p.requires_grad_(mine[name].requires_grad)
+    return t.train(m.training)
+
+
 def _generic_to_torch(m: Module, torch_type: type) -> torch.nn.Module:
     kwargs = {a: _to_tensor_arg(getattr(m, a)) for a in _ctor_args(torch_type) if hasattr(m, a)}
     if "bias" in kwargs and not isinstance(kwargs["bias"], bool):
         kwargs["bias"] = m.bias is not None
-    t = torch_type(**kwargs).to(_torch_dtype(_module_dtype(m)))
-    _copy_state(m.state_dict(), t)
-    return t.train(m.training)
+    return finish_twin(m, torch_type(**kwargs))
 
 
 def _generic_from_torch(t: torch.nn.Module, refbp_type: type) -> Module:
@@ -211,6 +221,30 @@ def to_torch(module: Module) -> torch.nn.Module:
             f"{', '.join(t.__name__ for t in _REGISTRY)}"
         )
     return conv.to_torch(module)
+
+
+#: Arguments of a refbp constructor that are not torch constructor arguments.
+REFBP_ONLY_ARGS = frozenset({"dtype", "generator"})
+
+
+def spec_to_torch(module: Module, args: Mapping[str, Any]) -> torch.nn.Module:
+    """The torch twin of ``module`` constructed from ``args``, the arguments ``module`` was
+    constructed from, with torch's own defaults for every argument ``args`` leaves out.
+
+    :func:`to_torch` reads every constructor argument from the refbp object, so a refbp
+    default that differs from torch's (``ELU(alpha)``, ``Softplus(beta)``) is copied to the
+    twin and cannot show as a difference. Here the twin is ``torch.nn.<Type>(**args)`` (array
+    arguments as tensors; refbp's ``dtype`` and ``generator`` left out), cast to ``module``'s
+    dtype and given its weights, buffers and mode, so a default that differs changes the
+    results. A type whose twin is not its ``torch.nn`` namesake (``SSELoss``, ``RNNOutput``,
+    the attention probes, a user's converter) is converted by :func:`to_torch`.
+    """
+    conv = _REGISTRY.get(type(module))
+    namesake = getattr(torch.nn, type(module).__name__, None)
+    if conv is None or conv.torch_type is not namesake or namesake is torch.nn.Sequential:
+        return to_torch(module)
+    kwargs = {k: _to_tensor_arg(v) for k, v in args.items() if k not in REFBP_ONLY_ARGS}
+    return finish_twin(module, namesake(**kwargs))
 
 
 def from_torch(module: torch.nn.Module, *, _path: str = "") -> Module:

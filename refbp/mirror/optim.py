@@ -4,6 +4,9 @@ state-dict conversion in both directions.
 - :func:`to_torch_optimizer` builds ``torch.optim.<SameName>`` over the given torch parameters
   with the same param groups (same hyperparameters, ``foreach=False`` so torch runs the
   single-tensor code path refbp reproduces) and the same state.
+- :func:`spec_to_torch_optimizer` builds ``torch.optim.<name>`` from the arguments a refbp
+  optimizer was built from, with torch's own defaults for the rest (the parity harness's
+  twin: a refbp default that differs from torch's then shows as a difference).
 - :func:`optimizer_state_to_torch` / :func:`optimizer_state_from_torch` convert a state dict
   between refbp's NumPy arrays and torch tensors (dtypes kept: ``step`` stays a float32 0-d
   tensor/array, a Tensor ``lr`` stays a 0-d tensor/array). torch's implementation switches
@@ -100,3 +103,17 @@ def to_torch_optimizer(optimizer: Optimizer,
     for g in torch_opt.param_groups:
         g["foreach"] = False
     return torch_opt
+
+
+def spec_to_torch_optimizer(name: str, args: Mapping[str, Any],
+                            params: Iterable[torch.Tensor]) -> torch.optim.Optimizer:
+    """``torch.optim.<name>(params, **args, foreach=False)``: a fresh torch optimizer built
+    from the arguments a fresh refbp optimizer of the same name was built from.
+
+    Unlike :func:`to_torch_optimizer`, which copies refbp's resolved hyperparameters (its
+    defaults included), every argument ``args`` leaves out takes torch's default.
+    """
+    torch_cls = getattr(torch.optim, name, None)
+    if torch_cls is None:
+        raise TypeError(f"torch.optim has no optimizer named {name}")
+    return torch_cls(list(params), **_to_torch(dict(args)), foreach=False)

@@ -16,13 +16,7 @@ import torch
 
 from refbp import nn as rnn
 from refbp.mirror.dropout import next_dropout_mask, register_mask_probe, rewound_rng
-from refbp.mirror.modules import (
-    _copy_state,
-    _generic_from_torch,
-    _module_dtype,
-    _torch_dtype,
-    register_converter,
-)
+from refbp.mirror.modules import _generic_from_torch, finish_twin, register_converter
 from refbp.nn.module import Module
 
 # torch notes once per process that its oneDNN kernel does not do LSTM projections and that it
@@ -54,12 +48,6 @@ class RNNOutputTorch(torch.nn.Module):
 _STACK_ARGS = ("num_layers", "bias", "batch_first", "dropout", "bidirectional")
 
 
-def _finish(m: Module, t: torch.nn.Module) -> torch.nn.Module:
-    t = t.to(_torch_dtype(_module_dtype(m)))
-    _copy_state(m.state_dict(), t)
-    return t.train(m.training)
-
-
 def _stack_kwargs(m: Any) -> dict[str, Any]:
     kw = {a: getattr(m, a) for a in _STACK_ARGS}
     if isinstance(m, rnn.LSTM | torch.nn.LSTM):
@@ -81,7 +69,7 @@ def _from_torch_stack(t: torch.nn.Module, cls: type) -> Module:
 def _stack_converter(cls: type, tcls: type) -> None:
     register_converter(
         cls, tcls,
-        lambda m: _finish(m, tcls(m.input_size, m.hidden_size, **_stack_kwargs(m))),
+        lambda m: finish_twin(m, tcls(m.input_size, m.hidden_size, **_stack_kwargs(m))),
         lambda t: _from_torch_stack(t, cls))
 
 
@@ -92,7 +80,7 @@ def _register() -> None:
         register_converter(getattr(rnn, name), getattr(torch.nn, name))
     register_converter(
         rnn.RNNCell, torch.nn.RNNCell,
-        lambda m: _finish(m, torch.nn.RNNCell(m.input_size, m.hidden_size, m.bias,
+        lambda m: finish_twin(m, torch.nn.RNNCell(m.input_size, m.hidden_size, m.bias,
                                               m.nonlinearity)),
         lambda t: _generic_from_torch(t, rnn.RNNCell))
     register_converter(rnn.RNNOutput, RNNOutputTorch,

@@ -13,6 +13,7 @@ from refbp import nn as rnn
 from refbp.data import Stream, stream_rng
 from refbp.nn.module import Module
 from refbp.parity.datagen import make_data
+from refbp.parity.lr_lambdas import resolve_lr_lambda
 from refbp.parity.scenario import Scenario, Spec
 
 
@@ -36,11 +37,11 @@ def _instantiate(cls: type, args: dict[str, Any], scenario: str, *extra: Any) ->
         raise ValueError(f"scenario {scenario}: bad arguments for {cls.__name__}: {exc}") from exc
 
 
-def _array_args(args: dict[str, Any], dtype: str) -> dict[str, Any]:
-    out = {}
-    for k, v in args.items():
-        out[k] = np.asarray(v, dtype=dtype) if isinstance(v, list | tuple) else v
-    return out
+def loss_args(s: Scenario) -> dict[str, Any]:
+    """The loss's constructor arguments: lists and tuples (``weight``, ``pos_weight``) as
+    arrays of the scenario's dtype."""
+    return {k: np.asarray(v, dtype=s.dtype) if isinstance(v, list | tuple) else v
+            for k, v in s.loss.args.items()}
 
 
 def build_model(s: Scenario) -> rnn.Sequential:
@@ -59,13 +60,12 @@ def build_model(s: Scenario) -> rnn.Sequential:
         if "generator" in params:
             args.setdefault("generator", gen)
         layers.append(_instantiate(cls, args, s.name))
-    model = rnn.Sequential(*layers)
-    return model
+    return rnn.Sequential(*layers).train(s.training)
 
 
 def build_loss(s: Scenario) -> Module:
     cls = _lookup(rnn, rnn.Loss, s.loss, "loss", s.name)
-    return _instantiate(cls, _array_args(s.loss.args, s.dtype), s.name)
+    return _instantiate(cls, loss_args(s), s.name)
 
 
 def build_optimizer(s: Scenario, model: Module) -> Any:
@@ -79,15 +79,38 @@ def build_optimizer(s: Scenario, model: Module) -> Any:
     return _instantiate(cls, args, s.name, list(model.parameters()))
 
 
+def _as_spec(value: Any, scenario: str) -> Spec:
+    if isinstance(value, Spec):
+        return value
+    if isinstance(value, dict) and isinstance(value.get("type"), str):
+        return Spec(value["type"], {k: v for k, v in value.items() if k != "type"})
+    raise ValueError(f"scenario {scenario}: a scheduler's 'schedulers' must list scheduler "
+                     f"specs (tables with a string 'type'), got {value!r}")
+
+
+def scheduler_from_spec(namespace: Any, spec: Spec, opt: Any, scenario: str) -> Any:
+    """The scheduler ``spec`` of ``namespace`` (refbp's or torch's ``lr_scheduler`` module)
+    over ``opt``. A ``schedulers`` argument (``SequentialLR``) lists scheduler specs, built
+    first over the same optimizer, in order; an ``lr_lambda`` argument (``LambdaLR``,
+    ``MultiplicativeLR``) names functions of ``refbp.parity.lr_lambdas``."""
+    cls = getattr(namespace, spec.type, None)
+    if not inspect.isclass(cls):
+        raise ValueError(f"scenario {scenario}: unknown scheduler {spec.type!r}")
+    args = dict(spec.args)
+    if "lr_lambda" in args:
+        args["lr_lambda"] = resolve_lr_lambda(args["lr_lambda"], scenario)
+    if "schedulers" in args:
+        args["schedulers"] = [scheduler_from_spec(namespace, _as_spec(sub, scenario), opt,
+                                                  scenario) for sub in args["schedulers"]]
+    return _instantiate(cls, args, scenario, opt)
+
+
 def build_scheduler(s: Scenario, opt: Any) -> Any:
     if s.scheduler is None:
         return None
     from refbp.optim import lr_scheduler
 
-    cls = getattr(lr_scheduler, s.scheduler.type, None)
-    if not inspect.isclass(cls):
-        raise ValueError(f"scenario {s.name}: unknown scheduler {s.scheduler.type!r}")
-    return _instantiate(cls, dict(s.scheduler.args), s.name, opt)
+    return scheduler_from_spec(lr_scheduler, s.scheduler, opt, s.name)
 
 
 @dataclass

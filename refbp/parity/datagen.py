@@ -13,7 +13,9 @@ binary              N(0, 1), (n, features)                1[X W + noise > 0], fl
 soft_targets        N(0, 1), (n, features)                softmax of N(0, 1) rows, (n, outputs)
 probabilities       U(0, 1) with exact 0 and 1, (n, f)    U(0, 1) with exact 0 and 1, (n, f)
 extreme             0, +-1e-8, +-1, +-30, +-1e4 mixed     N(0, 1), (n, features)
-classification_kd   N(0, 1), (n, outputs, d)              int64 (n, d); ``extra: {d: 5}``
+classification_kd   N(0, 1), (n, outputs, d)              int64 (n, d); ``extra: {d: 5}``;
+                                                          ``target: "probabilities"``: softmax
+                                                          over the class axis, (n, outputs, d)
 sequence            N(0, 1), (n, seq_len, features)       per step: X_t W + noise, (n, L, out);
                                                           last: of the time mean, (n, outputs)
 tokens              int64 in [0, features), (n, seq_len)  class: argmax(counts W + noise), (n,);
@@ -77,13 +79,6 @@ def _binary(rng: np.random.Generator, s: DataSpec) -> tuple[np.ndarray, np.ndarr
     return x, (_linear_target(rng, x, s.outputs) > 0).astype(np.float64)
 
 
-def _soft_targets(rng: np.random.Generator, s: DataSpec) -> tuple[np.ndarray, np.ndarray]:
-    x = rng.standard_normal((s.n, s.features))
-    z = rng.standard_normal((s.n, s.outputs))
-    e = np.exp(z - z.max(axis=1, keepdims=True))
-    return x, e / e.sum(axis=1, keepdims=True)
-
-
 def _with_exact_ends(rng: np.random.Generator, shape: tuple[int, ...]) -> np.ndarray:
     p = rng.uniform(0.0, 1.0, shape)
     mask = rng.uniform(size=shape)
@@ -102,9 +97,21 @@ def _extreme(rng: np.random.Generator, s: DataSpec) -> tuple[np.ndarray, np.ndar
     return x, rng.standard_normal((s.n, s.outputs))
 
 
+def _softmax(z: np.ndarray, axis: int) -> np.ndarray:
+    e = np.exp(z - z.max(axis=axis, keepdims=True))
+    return e / e.sum(axis=axis, keepdims=True)
+
+
+def _soft_targets(rng: np.random.Generator, s: DataSpec) -> tuple[np.ndarray, np.ndarray]:
+    x = rng.standard_normal((s.n, s.features))
+    return x, _softmax(rng.standard_normal((s.n, s.outputs)), 1)
+
+
 def _classification_kd(rng: np.random.Generator, s: DataSpec) -> tuple[np.ndarray, np.ndarray]:
     d = int(s.extra.get("d", 5))
     x = rng.standard_normal((s.n, s.outputs, d))
+    if s.extra.get("target") == "probabilities":
+        return x, _softmax(rng.standard_normal((s.n, s.outputs, d)), 1)
     y = rng.integers(0, s.outputs, size=(s.n, d)).astype(np.int64)
     return x, y
 

@@ -31,8 +31,21 @@ def _is_int(value: Any) -> bool:
     return isinstance(value, int | np.integer) and not isinstance(value, bool)
 
 
+def _is_real(value: Any) -> bool:
+    return isinstance(value, int | float | np.integer | np.floating) and not isinstance(
+        value, bool)
+
+
+def _fmt_value(v: Any) -> str:
+    if isinstance(v, Spec):
+        return v.describe()
+    if isinstance(v, list | tuple) and v and all(isinstance(x, Spec) for x in v):
+        return "[" + ", ".join(x.describe() for x in v) + "]"
+    return repr(v)
+
+
 def _fmt_args(args: dict[str, Any]) -> str:
-    return ", ".join(f"{k}={v!r}" for k, v in args.items())
+    return ", ".join(f"{k}={_fmt_value(v)}" for k, v in args.items())
 
 
 @dataclass(frozen=True)
@@ -75,6 +88,26 @@ class Scenario:
     tolerance: dict[str, float] = field(default_factory=dict)
     description: str = ""
     expect_nonfinite: bool = False
+    training: bool = True
+    """False: both models run in eval mode (BatchNorm uses its running statistics, Dropout
+    is the identity)."""
+    clip_grad_norm: float | None = None
+    """A positive ``max_norm``: before every update both sides clip the gradients with
+    ``clip_grad_norm_(parameters, max_norm)``; the gradient rows stay the unclipped ones."""
+    micro_batches: int = 1
+    """Gradient accumulation: each step's batch is split into this many consecutive parts, each
+    run forward and backward with its loss divided by ``micro_batches`` (torch:
+    ``(loss / k).backward()``), the gradients adding up before the one update. The recorded
+    loss is the sum of the divided part losses, the output and input gradient the parts'
+    concatenated. Not with dropout (one mask set per step)."""
+    checkpoint: bool = False
+    """True: after every update both sides save their model, optimizer and scheduler with
+    ``state_dict()`` and load the copies back (``load_state_dict``), as a run resumed from a
+    checkpoint does: the trajectory must not change."""
+    scheduler_epoch: float | None = None
+    """A positive number ``e``: after update ``k`` both schedulers are stepped with an explicit
+    epoch, ``scheduler.step(k * e)`` (torch's deprecated form that computes the closed-form
+    lr; fractional epochs of CosineAnnealingWarmRestarts with ``e < 1``); else ``step()``."""
 
     def __post_init__(self) -> None:
         if not isinstance(self.name, str) or not self.name or any(c.isspace()
@@ -95,6 +128,33 @@ class Scenario:
             raise ValueError(f"scenario {self.name}: an op check (no optimizer) has one step, "
                              f"got steps={self.steps}")
         check_overrides(self.tolerance, f"scenario {self.name}: ")
+        self._check_options()
+
+    def _check_options(self) -> None:
+        """``training``, ``checkpoint``, ``clip_grad_norm`` and ``scheduler_epoch``: types,
+        ranges, and what they need (an optimizer, a scheduler)."""
+        for flag in ("training", "checkpoint"):
+            if not isinstance(getattr(self, flag), bool):
+                raise ValueError(f"scenario {self.name}: {flag} must be true or false, got "
+                                 f"{getattr(self, flag)!r}")
+        k = self.micro_batches
+        if not _is_int(k) or k < 1:
+            raise ValueError(f"scenario {self.name}: micro_batches must be an integer >= 1, "
+                             f"got {k!r}")
+        size = 1 if self.batching == "sgd" else self.batch_size
+        if size is not None and k > size:
+            raise ValueError(f"scenario {self.name}: a batch of {size} cannot be split into "
+                             f"{k} micro_batches")
+        for key, article, needs in (("clip_grad_norm", "an", "optimizer"),
+                                    ("scheduler_epoch", "a", "scheduler")):
+            value = getattr(self, key)
+            if value is None:
+                continue
+            if not _is_real(value) or not 0 < value < float("inf"):
+                raise ValueError(f"scenario {self.name}: {key} must be a positive finite "
+                                 f"number, got {value!r}")
+            if getattr(self, needs) is None:
+                raise ValueError(f"scenario {self.name}: {key} needs {article} {needs}")
 
     def _check_numbers(self) -> None:
         """Seed, steps and batch size: exact types and ranges (no coercion)."""
@@ -122,12 +182,20 @@ class Scenario:
         if self.optimizer is None:
             return "none (op check)"
         text = self.optimizer.describe()
-        return text + (f" + {self.scheduler.describe()}" if self.scheduler else "")
+        if self.clip_grad_norm is not None:
+            text += f" after clip_grad_norm_({self.clip_grad_norm!r})"
+        if self.scheduler is not None:
+            text += f" + {self.scheduler.describe()}"
+        if self.scheduler_epoch is not None:
+            text += f" stepped with step(epoch = k * {self.scheduler_epoch!r})"
+        if self.checkpoint:
+            text += ", state dicts saved and reloaded every step"
+        return text
 
     def describe_batching(self) -> str:
-        if self.batching == "minibatch":
-            return f"minibatch({self.batch_size})"
-        return self.batching
+        text = f"minibatch({self.batch_size})" if self.batching == "minibatch" else self.batching
+        return text + (f" in {self.micro_batches} micro-batches" if self.micro_batches > 1
+                       else "")
 
     def with_overrides(self, *, dtype: str | None = None, seed: int | None = None,
                        steps: int | None = None) -> Scenario:

@@ -66,6 +66,11 @@ OPS: list[tuple[str, list[Spec], DataSpec, str]] = [
     ("tel-post-relu", [_tel()], _seq(8, 8), "TransformerEncoderLayer, post-norm, relu"),
     ("tel-pre-gelu", [_tel(norm_first=True, activation="gelu")], _seq(8, 8),
      "TransformerEncoderLayer, pre-norm, gelu"),
+    ("mha-bias-kv-causal", [_mha(add_bias_kv=True, attn_mask=CAUSAL, is_causal=True,
+                                 need_weights=False)], _seq(8, 8),
+     "MultiheadAttention with add_bias_kv and the is_causal hint: causal over the extended keys"),
+    ("tel-dropout", [_tel(dropout=0.25)], _seq(8, 8),
+     "TransformerEncoderLayer with dropout: attention and feed-forward masks drawn by torch"),
 ]
 
 CLASSIFIER_DATA = DataSpec("tokens", n=32, features=10, outputs=3, extra={"seq_len": 8})

@@ -3,7 +3,8 @@
 - ``quick`` (the default of ``refbp run``): every layer and loss as an op check (forward and
   all gradients, extreme inputs included), every optimizer at least once on a regression MLP,
   a classifier with CrossEntropy and a binary classifier with BCEWithLogits, a few schedulers,
-  and the teaching examples' models; each in float64 and float32.
+  and the teaching examples' models; each in float64 and float32. Plus the option scenarios
+  and each library's defaults of ``refbp.parity.suite_options`` (float64).
 - ``full``: every optimizer case of ``refbp.parity.optim_cases`` on a regression MLP and a
   classifier for 100 steps, three seeds, both dtypes; every loss option; every op check.
 """
@@ -11,25 +12,27 @@
 from __future__ import annotations
 
 import copy
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 
 from refbp.parity import suite_attention, suite_sequence
 from refbp.parity.scenario import DataSpec, Scenario, Spec
 from refbp.parity.suite_cnn import LENET_DATA, LENET_OPTIMIZERS, lenet
 from refbp.parity.suite_cnn import OPS as CNN_OPS
+from refbp.parity.suite_common import (
+    BIN_DATA,
+    CLS_DATA,
+    DTYPES,
+    REG_DATA,
+    mlp,
+    train,
+)
+from refbp.parity.suite_common import SHORT as _SHORT
+from refbp.parity.suite_common import SMALL_CLS as _CLS
+from refbp.parity.suite_common import SMALL_REG as _REG
+from refbp.parity.suite_common import op_check as _op
 from refbp.parity.suite_conv import conv_ops
+from refbp.parity.suite_options import default_scenarios, option_scenarios
 from refbp.tolerances import OVERRIDES
-
-DTYPES = ("float64", "float32")
-_SHORT = {"float64": "f64", "float32": "f32"}
-
-
-def _op(name: str, layers: Iterable[Spec], loss: Spec, data: DataSpec, dtype: str,
-        description: str) -> Scenario:
-    return Scenario(name=f"op-{name}-{_SHORT[dtype]}", model=tuple(layers), loss=loss,
-                    data=data, batching="batch", batch_size=None, dtype=dtype, seed=0, steps=1,
-                    description=description)
-
 
 ACTIVATIONS: list[tuple[str, Spec]] = [
     ("relu", Spec("ReLU")),
@@ -48,8 +51,6 @@ ACTIVATIONS: list[tuple[str, Spec]] = [
 ]
 
 _EXTREME = DataSpec("extreme", n=16, features=6, outputs=6)
-_REG = DataSpec("regression", n=16, features=5, outputs=5)
-_CLS = DataSpec("classification", n=16, features=5, outputs=5)
 _W5 = [0.5, 1.0, 2.0, 1.5, 0.25]
 
 LOSSES: list[tuple[str, list[Spec], Spec, DataSpec]] = [
@@ -77,6 +78,9 @@ LOSSES: list[tuple[str, list[Spec], Spec, DataSpec]] = [
      DataSpec("classification_kd", n=4, features=5, outputs=5, extra={"d": 3})),
     ("ce-kdim-smooth", [], Spec("CrossEntropyLoss", {"label_smoothing": 0.1}),
      DataSpec("classification_kd", n=4, features=5, outputs=5, extra={"d": 3})),
+    ("ce-kdim-soft", [], Spec("CrossEntropyLoss", {"label_smoothing": 0.1}),
+     DataSpec("classification_kd", n=4, features=5, outputs=5,
+              extra={"d": 3, "target": "probabilities"})),
     ("nll", [Spec("LogSoftmax", {"dim": 1})], Spec("NLLLoss", {"weight": _W5}), _CLS),
 ]
 
@@ -91,6 +95,13 @@ def op_scenarios() -> list[Scenario]:
         out.append(_op("linear", [Spec("Linear", {"in_features": 5, "out_features": 3})],
                        Spec("MSELoss"), DataSpec("regression", n=16, features=5, outputs=3), dt,
                        "Linear layer"))
+        out.append(_op("unflatten-infer", [Spec("Unflatten", {"dim": 1,
+                                                              "unflattened_size": [3, -1]}),
+                                           Spec("Flatten"),
+                                           Spec("Linear", {"in_features": 15,
+                                                           "out_features": 4})],
+                       Spec("MSELoss"), DataSpec("regression", n=8, features=15, outputs=4), dt,
+                       "Unflatten to (3, -1) (inferred 5), Flatten, Linear"))
         out.append(_op("flatten", [Spec("Flatten"),
                                    Spec("Linear", {"in_features": 15, "out_features": 4})],
                        Spec("MSELoss"), DataSpec("regression", n=8, features=15, outputs=4), dt,
@@ -120,29 +131,9 @@ def op_scenarios() -> list[Scenario]:
     return out
 
 
-def mlp(inp: int, hidden: int, out: int, act: str = "Tanh") -> tuple[Spec, ...]:
-    return (Spec("Linear", {"in_features": inp, "out_features": hidden}), Spec(act),
-            Spec("Linear", {"in_features": hidden, "out_features": out}))
-
-
-def train(name: str, model: tuple[Spec, ...], loss: Spec, opt: Spec, data: DataSpec, dtype: str,
-          *, steps: int = 20, batching: str = "minibatch", batch_size: int | None = 8,
-          scheduler: Spec | None = None, seed: int = 0, description: str = "",
-          tolerance: dict[str, float] | None = None) -> Scenario:
-    return Scenario(name=f"{name}-{_SHORT[dtype]}" + (f"-s{seed}" if seed else ""), model=model,
-                    loss=loss, optimizer=opt, scheduler=scheduler, data=data, batching=batching,
-                    batch_size=batch_size if batching == "minibatch" else None, dtype=dtype,
-                    seed=seed, steps=steps, description=description,
-                    tolerance=tolerance or {})
-
-
 # float32 centered RMSprop: the stated exception of refbp.tolerances.OVERRIDES.
 NOISY_F32 = {"rmsprop": OVERRIDES["float32_centered_rmsprop"]}
 
-
-REG_DATA = DataSpec("regression", n=64, features=4, outputs=3)
-CLS_DATA = DataSpec("classification", n=64, features=4, outputs=3)
-BIN_DATA = DataSpec("binary", n=64, features=4, outputs=1)
 
 QUICK_OPTIMIZERS: list[tuple[str, Spec]] = [
     ("sgd", Spec("SGD", {"lr": 0.1})),
@@ -237,63 +228,9 @@ def training_scenarios(dtype: str) -> list[Scenario]:
     return out + teaching_scenarios(dtype)
 
 
-SCHEDULERS: list[tuple[str, Spec]] = [
-    ("multistep", Spec("MultiStepLR", {"milestones": [3, 7], "gamma": 0.5})),
-    ("constant", Spec("ConstantLR", {"factor": 0.5, "total_iters": 4})),
-    ("linear", Spec("LinearLR", {"start_factor": 0.25, "end_factor": 0.9, "total_iters": 6})),
-    ("exponential", Spec("ExponentialLR", {"gamma": 0.8})),
-    ("polynomial", Spec("PolynomialLR", {"total_iters": 8, "power": 2.0})),
-    ("cosine-etamin", Spec("CosineAnnealingLR", {"T_max": 4, "eta_min": 0.01})),
-    ("warm-restarts", Spec("CosineAnnealingWarmRestarts", {"T_0": 3, "T_mult": 2,
-                                                            "eta_min": 0.01})),
-    ("plateau", Spec("ReduceLROnPlateau", {"factor": 0.5, "patience": 1, "threshold": 0.5})),
-    ("plateau-abs", Spec("ReduceLROnPlateau", {"factor": 0.5, "patience": 1, "threshold": 0.05,
-                                               "threshold_mode": "abs"})),
-    ("plateau-max", Spec("ReduceLROnPlateau", {"mode": "max", "factor": 0.5, "patience": 1,
-                                               "threshold": 0.5, "threshold_mode": "abs"})),
-    ("plateau-max-rel", Spec("ReduceLROnPlateau", {"mode": "max", "factor": 0.5,
-                                                   "patience": 1, "threshold": 0.5})),
-    ("onecycle-linear", Spec("OneCycleLR", {"max_lr": 0.2, "total_steps": 12,
-                                            "anneal_strategy": "linear",
-                                            "three_phase": True})),
-]
-
-_MAXIMIZE = ("SGD", "Adam", "AdamW", "RMSprop", "Adagrad", "Adadelta", "Adamax", "NAdam",
-             "RAdam")
-
-
-def option_scenarios() -> list[Scenario]:
-    """Options the training scenarios leave at their defaults, float64 only (the options act
-    on the control flow, not on the rounding): every lr scheduler over its milestones and
-    restarts, ``maximize`` of every optimizer (3 steps: gradient ascent diverges later),
-    RMSprop without momentum, and LayerNorm's bias once it has moved from zero."""
-    lin = (Spec("Linear", {"in_features": 4, "out_features": 3}),)
-    out = [train(f"sched-{name}", lin, Spec("MSELoss"),
-                 Spec("SGD", {"lr": 0.1, "momentum": 0.5}), REG_DATA, "float64", steps=12,
-                 batching="batch", scheduler=sched, description=f"SGD with {sched.type}")
-           for name, sched in SCHEDULERS]
-    out += [train(f"maximize-{name.lower()}", mlp(4, 8, 3), Spec("MSELoss"),
-                  Spec(name, {"lr": 0.01, "maximize": True, "weight_decay": 0.1}), REG_DATA,
-                  "float64", steps=3, description=f"{name}(maximize=True): gradient ascent")
-            for name in _MAXIMIZE]
-    out += [
-        train("mlp-rmsprop-plain", mlp(4, 8, 3), Spec("MSELoss"), Spec("RMSprop", {"lr": 0.01}),
-              REG_DATA, "float64", steps=5, description="RMSprop without momentum"),
-        train("mlp-adam-beta1-low", mlp(4, 8, 3), Spec("MSELoss"),
-              Spec("Adam", {"lr": 0.01, "betas": (0.4, 0.9), "eps": 1e-6}), REG_DATA,
-              "float64", steps=5, description="Adam with beta1 < 0.5: torch's lerp from the end"),
-        train("mlp-layernorm-adam", (Spec("Linear", {"in_features": 4, "out_features": 8}),
-                                     Spec("LayerNorm", {"normalized_shape": 8}), Spec("Tanh"),
-                                     Spec("Linear", {"in_features": 8, "out_features": 3})),
-              Spec("MSELoss"), Spec("Adam", {"lr": 0.01}), REG_DATA, "float64", steps=3,
-              description="LayerNorm trained: its bias moves from zero after step 1"),
-    ]
-    return out
-
-
 def quick() -> list[Scenario]:
     return (op_scenarios() + [s for dt in DTYPES for s in training_scenarios(dt)]
-            + option_scenarios())
+            + option_scenarios() + default_scenarios())
 
 
 # float32 RMSprop/Adadelta over 100 steps: the stated exception of refbp.tolerances.OVERRIDES.

@@ -22,7 +22,17 @@ is optional and defaults as in :class:`refbp.parity.scenario.Scenario`)::
     tolerance = { normwise = 1e-11 }
 
 Lists become tuples for optimizer/scheduler arguments (``betas``) and arrays for loss
-arguments (``weight``, ``pos_weight``).
+arguments (``weight``, ``pos_weight``). A scheduler's ``schedulers`` (``SequentialLR``) lists
+scheduler tables: ``{ type = "SequentialLR", milestones = [5], schedulers = [{ type =
+"ConstantLR", factor = 0.5 }, { type = "ExponentialLR", gamma = 0.9 }] }``; the
+``lr_lambda`` of ``LambdaLR`` and ``MultiplicativeLR`` names a function of
+``refbp.parity.lr_lambdas`` (``lr_lambda = "warmup"``).
+
+Harness options: ``training = false`` runs both models in eval mode, ``clip_grad_norm = 1.0``
+clips the gradients before every update, ``scheduler_epoch = 1`` steps the schedulers with an
+explicit epoch, ``checkpoint = true`` saves and reloads every state dict after each update,
+``micro_batches = 2`` accumulates the gradients of two halves of each batch (see
+:class:`refbp.parity.scenario.Scenario`).
 
 Matrix scenarios: ``seeds = [0, 1, 2]``, ``dtypes = ["float64", "float32"]`` and
 ``optimizers = [{ type = "SGD", lr = 0.1 }, { type = "Adam" }]`` (instead of ``seed``,
@@ -56,7 +66,8 @@ else:  # pragma: no cover - exercised on Python 3.10 only
     import tomli as tomllib
 
 _KEYS = {"name", "dtype", "seed", "steps", "batching", "batch_size", "model", "loss",
-         "optimizer", "scheduler", "data", "tolerance", "description"}
+         "optimizer", "scheduler", "data", "tolerance", "description", "training",
+         "clip_grad_norm", "scheduler_epoch", "checkpoint", "micro_batches"}
 _DATA_INT = {"n", "features", "outputs", "d", "ignore_index", "height", "width", "round",
              "seq_len"}
 _DATA_REAL = {"scale", "ignore_fraction"}
@@ -106,6 +117,9 @@ def _spec(value: Any, where: str, tuples: bool) -> Spec:
         raise ScenarioFileError(f"{where}: expected a table with a string 'type', got {value!r}")
     args = {k: (tuple(v) if tuples and isinstance(v, list) else v)
             for k, v in value.items() if k != "type"}
+    if tuples and isinstance(value.get("schedulers"), list):  # SequentialLR's schedulers
+        args["schedulers"] = tuple(_spec(v, f"{where}.schedulers[{i}]", True)
+                                   for i, v in enumerate(value["schedulers"]))
     return Spec(value["type"], args)
 
 
@@ -176,6 +190,10 @@ def scenario_from_dict(d: dict[str, Any], where: str) -> Scenario:
     for key in ("name", "dtype", "batching", "description"):
         if key in d:
             _expect(d[key], (str,), where, key, "a string")
+    flags = {key: _expect(d[key], (bool,), where, key, "true or false")
+             for key in ("training", "checkpoint") if key in d}
+    options = {key: _expect(d[key], (int, float), where, key, "a number")
+               for key in ("clip_grad_norm", "scheduler_epoch") if key in d}
     batching = d.get("batching", "minibatch")
     try:
         return Scenario(
@@ -194,6 +212,9 @@ def scenario_from_dict(d: dict[str, Any], where: str) -> Scenario:
             steps=_integer(d, "steps", where, 1 if "optimizer" not in d else 10, 1),
             tolerance=_tolerance(d, where),
             description=d.get("description", ""),
+            micro_batches=_integer(d, "micro_batches", where, 1, 1),
+            **flags,
+            **options,
         )
     except (TypeError, ValueError) as exc:
         if isinstance(exc, ScenarioFileError):

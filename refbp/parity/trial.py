@@ -1,7 +1,8 @@
 """The trial of a parity run: both sides of a scenario, built and paired, and their batches.
 
 :func:`build_trial` builds the refbp objects from the scenario's specs
-(``refbp.parity.build``) and their stock torch twins (``refbp.mirror``) with identical weights;
+(``refbp.parity.build``) and their stock torch twins from the same specs with torch's defaults
+(``refbp.mirror.spec_to_torch``) and refbp's initial weights;
 :func:`pair_parameters` pairs the parameters of the two models (by name, or in registration
 order when the names differ). The batch order of every step is drawn from the scenario's
 ``Stream.BATCHES`` random stream (``refbp.data``). :func:`step_scheduler` and
@@ -17,8 +18,10 @@ step consumes them (``refbp.nn.dropout.feed_masks``). So the torch side of a ste
 
 from __future__ import annotations
 
+import copy
 import warnings
 from abc import ABC, abstractmethod
+from collections import OrderedDict
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
@@ -28,12 +31,13 @@ import numpy as np
 import torch
 
 from refbp.data import Stream, iter_step_batches, stream_rng
-from refbp.mirror import as_tensor, to_numpy, to_torch
+from refbp.mirror import as_tensor, spec_to_torch, to_numpy
 from refbp.mirror.dropout import DropoutMaskTap, step_generator
-from refbp.mirror.optim import to_torch_optimizer
+from refbp.mirror.optim import spec_to_torch_optimizer
 from refbp.nn.dropout import feed_masks
 from refbp.nn.module import Module
-from refbp.parity.build import build_refbp, build_scheduler
+from refbp.nn.utils import clip_grad_norm_
+from refbp.parity.build import build_refbp, build_scheduler, loss_args, scheduler_from_spec
 from refbp.parity.scenario import Scenario
 
 __all__ = ["RefbpSide", "Side", "TorchSide", "Trial", "build_trial", "is_float_input",
@@ -58,6 +62,14 @@ class Trial:
     batches: Iterable[np.ndarray]
     """The index batch of each step, in order; iterated once (generated lazily)."""
     seed: int = 0
+    clip_grad_norm: float | None = None
+    """``max_norm`` of the gradient clipping before every update (``None``: no clipping)."""
+    scheduler_epoch: float | None = None
+    """Step the schedulers with ``step(k * scheduler_epoch)`` after update ``k``."""
+    checkpoint: bool = False
+    """Save and reload the state dicts of both sides after every update."""
+    micro_batches: int = 1
+    """Gradient accumulation over this many parts of each batch."""
 
 
 def scenario_batches(s: Scenario, n: int) -> Iterator[np.ndarray]:
@@ -91,23 +103,32 @@ def pair_parameters(model: Module, tmodel: torch.nn.Module) -> list[tuple[str, A
 
 
 def build_trial(s: Scenario) -> Trial:
-    """Build both sides of a scenario: refbp objects from the specs, torch twins from them.
+    """Build both sides of a scenario from its specs, each with its own library's defaults.
 
-    The torch optimizer is copied from refbp's before either scheduler is built: each side's
-    scheduler then sets its own optimizer's initial lr (ConstantLR and LinearLR scale it
-    when they are built)."""
+    Each side is constructed from the arguments the scenario gives (torch's layers, loss,
+    optimizer and scheduler take torch's defaults for the arguments left out: a refbp default
+    that differs from torch's shows as a difference, ``refbp.mirror.spec_to_torch``); the
+    torch model then gets refbp's initial weights and buffers. Layers without a ``torch.nn``
+    namesake are converted (``refbp.mirror.to_torch``). The torch optimizer is built before
+    either scheduler: each side's scheduler then sets its own optimizer's initial lr
+    (ConstantLR and LinearLR scale it when they are built)."""
     r = build_refbp(s, scheduler=False)
-    tmodel = to_torch(r.model)
+    tmodel = torch.nn.Sequential(OrderedDict(
+        (name, spec_to_torch(child, spec.args))
+        for (name, child), spec in zip(r.model.named_children(), s.model, strict=True)))
+    tmodel.train(r.model.training)
     topt = None
-    if r.optimizer is not None:
-        topt = to_torch_optimizer(r.optimizer,
-                                  [tp for _, _, tp in pair_parameters(r.model, tmodel)])
+    if s.optimizer is not None:
+        topt = spec_to_torch_optimizer(s.optimizer.type, copy.deepcopy(s.optimizer.args),
+                                       [tp for _, _, tp in pair_parameters(r.model, tmodel)])
     tsched = None
     if s.scheduler is not None:
         r.scheduler = build_scheduler(s, r.optimizer)
-        tsched = getattr(torch.optim.lr_scheduler, s.scheduler.type)(topt, **s.scheduler.args)
-    return Trial(r.model, r.loss, r.optimizer, r.scheduler, tmodel, to_torch(r.loss), topt,
-                 tsched, r.x, r.y, scenario_batches(s, r.x.shape[0]), s.seed)
+        tsched = scheduler_from_spec(torch.optim.lr_scheduler, s.scheduler, topt, s.name)
+    return Trial(r.model, r.loss, r.optimizer, r.scheduler, tmodel,
+                 spec_to_torch(r.loss, loss_args(s)), topt, tsched, r.x, r.y,
+                 scenario_batches(s, r.x.shape[0]), s.seed, s.clip_grad_norm,
+                 s.scheduler_epoch, s.checkpoint, s.micro_batches)
 
 
 def is_float_input(x: np.ndarray) -> bool:
@@ -116,14 +137,27 @@ def is_float_input(x: np.ndarray) -> bool:
     return x.dtype.kind == "f"
 
 
-def step_scheduler(scheduler: Any, loss_value: float) -> None:
-    """Step an lr scheduler of either side; ReduceLROnPlateau is stepped with the loss."""
+def micro_batches(n: int, k: int) -> list[np.ndarray]:
+    """The consecutive index parts of a batch of ``n`` samples split into ``k``."""
+    if k > n:
+        raise ValueError(f"a batch of {n} samples cannot be split into {k} micro-batches")
+    return np.array_split(np.arange(n), k)
+
+
+def step_scheduler(scheduler: Any, loss_value: float, epoch: float | None = None) -> None:
+    """Step an lr scheduler of either side; ReduceLROnPlateau is stepped with the loss.
+
+    With an ``epoch``, the scheduler is stepped with it (torch's deprecated explicit-epoch
+    form; both libraries' deprecation warning is silenced: the scenario asks for it)."""
     if scheduler is None:
         return
+    args: tuple[Any, ...] = () if epoch is None else (epoch,)
     if type(scheduler).__name__ == "ReduceLROnPlateau":
-        scheduler.step(loss_value)
-    else:
-        scheduler.step()
+        args = (loss_value, *args)
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="The epoch parameter in `scheduler.step",
+                                category=UserWarning)
+        scheduler.step(*args)
 
 
 @contextmanager
@@ -139,6 +173,24 @@ def torch_threads(n: int) -> Iterator[None]:
 
 class Side(ABC):
     """One side of a trial: every recorded tensor of a step, by name, as NumPy arrays."""
+
+    trial: Trial
+    updates: int = 0
+    """Updates taken so far."""
+
+    def reload(self, *objects: Any) -> None:
+        """With ``trial.checkpoint``: each object's state dict, saved (a deep copy) and loaded
+        back, as a run resumed from a checkpoint does (``None`` objects are skipped)."""
+        if self.trial.checkpoint:
+            for obj in objects:
+                if obj is not None:
+                    obj.load_state_dict(copy.deepcopy(obj.state_dict()))
+
+    def next_epoch(self) -> float | None:
+        """Count an update; the explicit scheduler epoch after it (``None``: ``step()``)."""
+        self.updates += 1
+        e = self.trial.scheduler_epoch
+        return None if e is None else self.updates * e
 
     @abstractmethod
     def forward_backward(self, xb: np.ndarray, yb: np.ndarray) -> dict[str, np.ndarray]:
@@ -159,9 +211,9 @@ class RefbpSide(Side):
     """The refbp half of a trial, stepped batch by batch.
 
     Tensors: ``loss``, ``output``, ``grad_input`` (float inputs only), ``grad:<param>`` from
-    the forward/backward
-    pass, then (after the update) ``param:<param>``, ``state:<param>:<key>`` and
-    ``buffer:<name>`` for float buffers. ``state_before`` holds the model's state dict before
+    the forward/backward pass, then (after the update) ``param:<param>``,
+    ``state:<param>:<key>`` (the ``step`` counter included) and ``buffer:<name>`` for float
+    buffers. ``state_before`` holds the model's state dict before
     the last forward pass (for finite-difference attribution).
     """
 
@@ -176,27 +228,45 @@ class RefbpSide(Side):
         t = self.trial
         self.state_before = t.model.state_dict()
         t.model.zero_grad()
-        out = refbp_forward(t.model, xb, self.masks)
-        lval = np.asarray(t.loss(out, yb))
-        gx = t.model.backward(t.loss.backward())
+        if t.micro_batches == 1:
+            out = refbp_forward(t.model, xb, self.masks)
+            lval = np.asarray(t.loss(out, yb))
+            gx = t.model.backward(t.loss.backward())
+        else:
+            out, lval, gx = self._accumulate(xb, yb)
         res: dict[str, np.ndarray] = {"loss": lval, "output": out}
         if is_float_input(xb):
             res["grad_input"] = gx
-        for n, p in t.model.named_parameters():
-            res[f"grad:{n}"] = np.zeros_like(p.data) if p.grad is None else p.grad
+        for n, p in t.model.named_parameters():  # copies: clipping scales p.grad in place
+            res[f"grad:{n}"] = np.zeros_like(p.data) if p.grad is None else p.grad.copy()
         return res
+
+    def _accumulate(self, xb: np.ndarray, yb: np.ndarray) -> tuple[Any, np.ndarray, Any]:
+        """Forward and backward of every micro-batch, loss divided by their number."""
+        t, k = self.trial, self.trial.micro_batches
+        outs, grads, lval = [], [], None
+        for part in micro_batches(len(xb), k):
+            outs.append(refbp_forward(t.model, xb[part], None))
+            part_loss = np.asarray(t.loss(outs[-1], yb[part])) / k
+            lval = part_loss if lval is None else lval + part_loss
+            grads.append(t.model.backward(t.loss.backward() / k))
+        gx = np.concatenate(grads) if is_float_input(xb) else None
+        return np.concatenate(outs), np.asarray(lval), gx
 
     def update(self, loss_value: float) -> dict[str, np.ndarray]:
         t = self.trial
         out: dict[str, np.ndarray] = {}
         if t.optimizer is not None:
+            if t.clip_grad_norm is not None:
+                clip_grad_norm_(t.model.parameters(), t.clip_grad_norm)
             t.optimizer.step()
-            step_scheduler(t.scheduler, loss_value)
+            step_scheduler(t.scheduler, loss_value, self.next_epoch())
+            self.reload(t.model, t.optimizer, t.scheduler)
             for n, p in t.model.named_parameters():
                 out[f"param:{n}"] = p.data
             for n, p in t.model.named_parameters():
                 for key, val in t.optimizer.state.get(p, {}).items():
-                    if isinstance(val, np.ndarray) and key != "step":
+                    if isinstance(val, np.ndarray):
                         out[f"state:{n}:{key}"] = val
         for n, b in t.model.named_buffers():
             if b.dtype.kind == "f":
@@ -227,15 +297,18 @@ class TorchSide(Side):
         xt = as_tensor(xb, requires_grad=is_float_input(xb))
         t.torch_model.zero_grad()
         seed = int(self.seeds.integers(2**62))
-        with step_generator(seed) if self.tap.active else nullcontext(), \
-                warnings.catch_warnings():
-            # torch's performance notice for padding="same" with an even kernel: not a result
-            warnings.filterwarnings("ignore", message="Using padding='same' with even kernel",
-                                    category=UserWarning)
-            ot = t.torch_model(xt)
-        self.masks = self.tap.take() if self.tap.active else None
-        lt = t.torch_loss(ot, as_tensor(yb))
-        lt.backward()
+        if t.micro_batches > 1:
+            ot, lt = self._accumulate(xt, yb)
+        else:
+            with step_generator(seed) if self.tap.active else nullcontext(), \
+                    warnings.catch_warnings():
+                # torch's performance notice for padding="same" with an even kernel
+                warnings.filterwarnings("ignore", category=UserWarning,
+                                        message="Using padding='same' with even kernel")
+                ot = t.torch_model(xt)
+            self.masks = self.tap.take() if self.tap.active else None
+            lt = t.torch_loss(ot, as_tensor(yb))
+            lt.backward()
         out = {"loss": to_numpy(lt), "output": to_numpy(ot)}
         if is_float_input(xb):
             out["grad_input"] = to_numpy(xt.grad)
@@ -244,17 +317,38 @@ class TorchSide(Side):
                                 if tp.grad is None else to_numpy(tp.grad))
         return out
 
+    def _accumulate(self, xt: torch.Tensor, yb: np.ndarray) -> tuple[torch.Tensor,
+                                                                     torch.Tensor]:
+        """``(loss / k).backward()`` on every micro-batch; the outputs concatenated and the
+        sum of the divided losses (detached)."""
+        t, k = self.trial, self.trial.micro_batches
+        if self.tap.active:
+            raise ValueError("micro_batches > 1 needs a model without dropout (one set of "
+                             "masks per step)")
+        outs, total = [], None
+        for part in micro_batches(len(yb), k):
+            ot = t.torch_model(xt[torch.from_numpy(part)])
+            lt = t.torch_loss(ot, as_tensor(yb[part])) / k
+            lt.backward()
+            outs.append(ot.detach())
+            total = lt.detach() if total is None else total + lt.detach()
+        return torch.cat(outs), total
+
     def update(self, loss_value: float) -> dict[str, np.ndarray]:
         t = self.trial
         out: dict[str, np.ndarray] = {}
         if t.torch_optimizer is not None:
+            if t.clip_grad_norm is not None:
+                torch.nn.utils.clip_grad_norm_(t.torch_model.parameters(), t.clip_grad_norm,
+                                               foreach=False)
             t.torch_optimizer.step()
-            step_scheduler(t.torch_scheduler, loss_value)
+            step_scheduler(t.torch_scheduler, loss_value, self.next_epoch())
+            self.reload(t.torch_model, t.torch_optimizer, t.torch_scheduler)
             for n, tp in self.params.items():
                 out[f"param:{n}"] = to_numpy(tp)
             for n, tp in self.params.items():
                 for key, val in t.torch_optimizer.state.get(tp, {}).items():
-                    if isinstance(val, torch.Tensor) and key != "step":
+                    if isinstance(val, torch.Tensor):
                         out[f"state:{n}:{key}"] = to_numpy(val)
         for n, b in t.torch_model.named_buffers():
             if b.is_floating_point():

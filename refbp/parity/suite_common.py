@@ -1,0 +1,46 @@
+"""Building blocks of the built-in suites: op checks, training scenarios, small MLPs and the
+data sets they share (``refbp.parity.suites`` and ``refbp.parity.suite_options`` use them)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from refbp.parity.scenario import DataSpec, Scenario, Spec
+
+DTYPES = ("float64", "float32")
+SHORT = {"float64": "f64", "float32": "f32"}
+
+
+def op_check(name: str, layers: Iterable[Spec], loss: Spec, data: DataSpec, dtype: str,
+             description: str) -> Scenario:
+    """An op check: one forward and backward pass of the whole batch, no update."""
+    return Scenario(name=f"op-{name}-{SHORT[dtype]}", model=tuple(layers), loss=loss,
+                    data=data, batching="batch", batch_size=None, dtype=dtype, seed=0, steps=1,
+                    description=description)
+
+
+def mlp(inp: int, hidden: int, out: int, act: str = "Tanh") -> tuple[Spec, ...]:
+    return (Spec("Linear", {"in_features": inp, "out_features": hidden}), Spec(act),
+            Spec("Linear", {"in_features": hidden, "out_features": out}))
+
+
+def train(name: str, model: tuple[Spec, ...], loss: Spec, opt: Spec, data: DataSpec, dtype: str,
+          *, steps: int = 20, batching: str = "minibatch", batch_size: int | None = 8,
+          scheduler: Spec | None = None, seed: int = 0, description: str = "",
+          tolerance: dict[str, float] | None = None, **options: Any) -> Scenario:
+    """A training scenario; ``options`` are further :class:`Scenario` fields (``training``,
+    ``clip_grad_norm``, ``micro_batches``, ``checkpoint``, ``scheduler_epoch``)."""
+    return Scenario(name=f"{name}-{SHORT[dtype]}" + (f"-s{seed}" if seed else ""), model=model,
+                    loss=loss, optimizer=opt, scheduler=scheduler, data=data, batching=batching,
+                    batch_size=batch_size if batching == "minibatch" else None, dtype=dtype,
+                    seed=seed, steps=steps, description=description,
+                    tolerance=tolerance or {}, **options)
+
+
+# Op-check data (16 samples, 5 features) and training data (64 samples, 4 features).
+SMALL_REG = DataSpec("regression", n=16, features=5, outputs=5)
+SMALL_CLS = DataSpec("classification", n=16, features=5, outputs=5)
+REG_DATA = DataSpec("regression", n=64, features=4, outputs=3)
+CLS_DATA = DataSpec("classification", n=64, features=4, outputs=3)
+BIN_DATA = DataSpec("binary", n=64, features=4, outputs=1)

@@ -1,0 +1,192 @@
+"""Option scenarios of the quick suite, float64: options the other scenarios leave at their
+defaults (every lr scheduler, also stepped with an explicit epoch; ``maximize``; eval mode;
+gradient clipping and accumulation; checkpoints) and each library's own defaults
+(``defaults-*``: every optimizer and lr scheduler built from its required arguments only; the
+harness builds each side from the specs, so a refbp default that differs from torch's fails).
+"""
+
+from __future__ import annotations
+
+from refbp.parity.scenario import DataSpec, Scenario, Spec
+from refbp.parity.suite_common import (
+    CLS_DATA,
+    REG_DATA,
+    SMALL_CLS,
+    SMALL_REG,
+    mlp,
+    op_check,
+    train,
+)
+
+SCHEDULERS: list[tuple[str, Spec]] = [
+    ("multistep", Spec("MultiStepLR", {"milestones": [3, 7], "gamma": 0.5})),
+    ("constant", Spec("ConstantLR", {"factor": 0.5, "total_iters": 4})),
+    ("linear", Spec("LinearLR", {"start_factor": 0.25, "end_factor": 0.9, "total_iters": 6})),
+    ("exponential", Spec("ExponentialLR", {"gamma": 0.8})),
+    ("polynomial", Spec("PolynomialLR", {"total_iters": 8, "power": 2.0})),
+    ("cosine-etamin", Spec("CosineAnnealingLR", {"T_max": 4, "eta_min": 0.01})),
+    ("warm-restarts", Spec("CosineAnnealingWarmRestarts", {"T_0": 3, "T_mult": 2,
+                                                            "eta_min": 0.01})),
+    ("plateau", Spec("ReduceLROnPlateau", {"factor": 0.5, "patience": 1, "threshold": 0.5})),
+    ("plateau-abs", Spec("ReduceLROnPlateau", {"factor": 0.5, "patience": 1, "threshold": 0.05,
+                                               "threshold_mode": "abs"})),
+    ("plateau-max", Spec("ReduceLROnPlateau", {"mode": "max", "factor": 0.5, "patience": 1,
+                                               "threshold": 0.5, "threshold_mode": "abs"})),
+    ("plateau-max-rel", Spec("ReduceLROnPlateau", {"mode": "max", "factor": 0.5,
+                                                   "patience": 1, "threshold": 0.5})),
+    ("plateau-abs-wide", Spec("ReduceLROnPlateau", {"factor": 0.5, "patience": 1,
+                                                    "threshold": 0.5,
+                                                    "threshold_mode": "abs"})),
+    ("sequential", Spec("SequentialLR", {"schedulers": [
+        Spec("ConstantLR", {"factor": 0.5, "total_iters": 2}),
+        Spec("ExponentialLR", {"gamma": 0.8}),
+        Spec("CosineAnnealingLR", {"T_max": 3})], "milestones": [3, 7]})),
+    ("lambda", Spec("LambdaLR", {"lr_lambda": "warmup"})),
+    ("multiplicative", Spec("MultiplicativeLR", {"lr_lambda": "decay"})),
+    ("onecycle-linear", Spec("OneCycleLR", {"max_lr": 0.2, "total_steps": 12,
+                                            "anneal_strategy": "linear",
+                                            "three_phase": True})),
+]
+
+# Stepped with an explicit epoch (torch's deprecated step(epoch)): (name, spec, epoch stride)
+EPOCH_SCHEDULERS: list[tuple[str, Spec, float]] = [
+    ("steplr", Spec("StepLR", {"step_size": 3, "gamma": 0.5}), 1),
+    *((name, dict(SCHEDULERS)[name], 1) for name in ("multistep", "constant", "linear",
+                                                      "exponential", "polynomial",
+                                                      "cosine-etamin")),
+    ("warm-restarts", dict(SCHEDULERS)["warm-restarts"], 0.5),
+]
+
+# Only the required arguments: every other one takes each library's own default.
+DEFAULT_SCHEDULERS: list[Spec] = [
+    Spec("StepLR", {"step_size": 3}), Spec("MultiStepLR", {"milestones": [3, 7]}),
+    Spec("ConstantLR"), Spec("LinearLR"), Spec("ExponentialLR", {"gamma": 0.8}),
+    Spec("PolynomialLR"), Spec("CosineAnnealingLR", {"T_max": 4}),
+    Spec("CosineAnnealingWarmRestarts", {"T_0": 3}), Spec("ReduceLROnPlateau"),
+    Spec("OneCycleLR", {"max_lr": 0.1, "total_steps": 12}),
+    Spec("LambdaLR", {"lr_lambda": "inverse_sqrt"}),
+]
+
+# (name, layers, loss, data): layers and losses with options the other checks always give.
+DEFAULT_OPS: list[tuple[str, list[Spec], Spec, DataSpec]] = [
+    ("dropout", [Spec("Dropout")], Spec("MSELoss"), SMALL_REG),
+    ("huber", [Spec("Identity")], Spec("HuberLoss"), SMALL_REG),
+    ("smoothl1", [Spec("Identity")], Spec("SmoothL1Loss"), SMALL_REG),
+    ("nll", [Spec("LogSoftmax", {"dim": 1})], Spec("NLLLoss"), SMALL_CLS),
+    ("rnncell", [Spec("RNNCell", {"input_size": 5, "hidden_size": 5})], Spec("MSELoss"), SMALL_REG),
+]
+
+MAXIMIZE = ("SGD", "Adam", "AdamW", "RMSprop", "Adagrad", "Adadelta", "Adamax", "NAdam",
+             "RAdam")
+
+
+def option_scenarios() -> list[Scenario]:
+    """Options the training scenarios leave at their defaults, float64 only (the options act
+    on the control flow, not on the rounding): every lr scheduler over its milestones and
+    restarts, ``maximize`` of every optimizer (3 steps: gradient ascent diverges later),
+    RMSprop without momentum, and LayerNorm's bias once it has moved from zero."""
+    lin = (Spec("Linear", {"in_features": 4, "out_features": 3}),)
+    sgd = Spec("SGD", {"lr": 0.1, "momentum": 0.5})
+    out = [train(f"sched-{name}", lin, Spec("MSELoss"), sgd, REG_DATA, "float64", steps=12,
+                 batching="batch", scheduler=sched, description=f"SGD with {sched.type}")
+           for name, sched in SCHEDULERS]
+    out += [train(f"sched-epoch-{name}", lin, Spec("MSELoss"), sgd, REG_DATA, "float64",
+                  steps=12, batching="batch", scheduler=sched, scheduler_epoch=epoch,
+                  description=f"SGD with {sched.type} stepped with step(epoch): "
+                  + ("fractional epochs" if epoch < 1 else "its closed form"))
+            for name, sched, epoch in EPOCH_SCHEDULERS]
+    out += [train(f"maximize-{name.lower()}", mlp(4, 8, 3), Spec("MSELoss"),
+                  Spec(name, {"lr": 0.01, "maximize": True, "weight_decay": 0.1}), REG_DATA,
+                  "float64", steps=3, description=f"{name}(maximize=True): gradient ascent")
+            for name in MAXIMIZE]
+    out += [
+        train("mlp-rmsprop-plain", mlp(4, 8, 3), Spec("MSELoss"), Spec("RMSprop", {"lr": 0.01}),
+              REG_DATA, "float64", steps=5, description="RMSprop without momentum"),
+        train("mlp-adam-beta1-half", mlp(4, 8, 3), Spec("MSELoss"),
+              Spec("Adam", {"lr": 0.01, "betas": (0.5, 0.9), "eps": 1e-6}), REG_DATA,
+              "float64", steps=5, description="Adam with beta1 = 0.5: torch's lerp at its "
+              "switch between the two formulas"),
+        train("mlp-adam-beta1-low", mlp(4, 8, 3), Spec("MSELoss"),
+              Spec("Adam", {"lr": 0.01, "betas": (0.4, 0.9), "eps": 1e-6}), REG_DATA,
+              "float64", steps=5, description="Adam with beta1 < 0.5: torch's lerp from the end"),
+        train("mlp-layernorm-adam", (Spec("Linear", {"in_features": 4, "out_features": 8}),
+                                     Spec("LayerNorm", {"normalized_shape": 8}), Spec("Tanh"),
+                                     Spec("Linear", {"in_features": 8, "out_features": 3})),
+              Spec("MSELoss"), Spec("Adam", {"lr": 0.01}), REG_DATA, "float64", steps=3,
+              description="LayerNorm trained: its bias moves from zero after step 1"),
+    ]
+    out.append(train("mlp-eval-sgd", (Spec("Linear", {"in_features": 4, "out_features": 8}),
+                                      Spec("BatchNorm1d", {"num_features": 8}), Spec("ReLU"),
+                                      Spec("Dropout", {"p": 0.3}),
+                                      Spec("Linear", {"in_features": 8, "out_features": 3})),
+                     Spec("MSELoss"), Spec("SGD", {"lr": 0.05, "momentum": 0.9}), REG_DATA,
+                     "float64", steps=3, training=False,
+                     description="trained in eval mode: BatchNorm1d on its running statistics, "
+                     "Dropout the identity"))
+    out.append(train("mlp-clip-sgd", mlp(4, 8, 3), Spec("MSELoss"),
+                     Spec("SGD", {"lr": 0.1, "momentum": 0.5}), REG_DATA, "float64", steps=5,
+                     clip_grad_norm=0.1,
+                     description="gradients clipped to a total 2-norm of 0.1 before each step"))
+    out.append(train("mlp-batchnorm-cma", (Spec("Linear", {"in_features": 4, "out_features": 8}),
+                                           Spec("BatchNorm1d", {"num_features": 8,
+                                                                "momentum": None}),
+                                           Spec("ReLU"),
+                                           Spec("Linear", {"in_features": 8, "out_features": 3})),
+                     Spec("MSELoss"), Spec("SGD", {"lr": 0.05, "momentum": 0.9}), REG_DATA,
+                     "float64", steps=3,
+                     description="BatchNorm1d(momentum=None): cumulative average of the "
+                     "batch statistics"))
+    bn = (Spec("Linear", {"in_features": 4, "out_features": 8}),
+          Spec("BatchNorm1d", {"num_features": 8}), Spec("ReLU"),
+          Spec("Linear", {"in_features": 8, "out_features": 3}))
+    out += [train(f"mlp-checkpoint-{name}", model, Spec("MSELoss"), opt, REG_DATA, "float64",
+                  steps=4, scheduler=sched, checkpoint=True,
+                  description=f"{opt.describe()} + {sched.describe()}, every state dict saved "
+                  "and reloaded after each update (a resumed run)")
+            for name, model, opt, sched in (
+                ("adam", mlp(4, 8, 3), Spec("Adam", {"lr": 0.01, "amsgrad": True}),
+                 Spec("SequentialLR", {"schedulers": [Spec("LinearLR", {"total_iters": 2}),
+                                                      Spec("ExponentialLR", {"gamma": 0.9})],
+                                       "milestones": [2]})),
+                ("sgd-batchnorm", bn, Spec("SGD", {"lr": 0.05, "momentum": 0.9}),
+                 Spec("ReduceLROnPlateau", {"patience": 0, "threshold": 0.5})))]
+    out += [train("mlp-micro-batches-sgd", mlp(4, 8, 3), Spec("MSELoss"),
+                  Spec("SGD", {"lr": 0.1, "momentum": 0.5}), REG_DATA, "float64", steps=4,
+                  micro_batches=2, description="gradients of two micro-batches of 4 "
+                  "accumulated before each update"),
+            train("clf-micro-batches-batchnorm", bn, Spec("CrossEntropyLoss"),
+                  Spec("SGD", {"lr": 0.1, "momentum": 0.9}), CLS_DATA, "float64", steps=3,
+                  batch_size=16,
+                  micro_batches=4, description="four micro-batches of 4 per update: "
+                  "BatchNorm1d's statistics per micro-batch, running statistics updated four "
+                  "times")]
+    out.append(op_check("softplus-threshold", [Spec("Softplus")], Spec("SSELoss"),
+                   DataSpec("regression", n=16, features=6, outputs=6, extra={"scale": 25.0}),
+                   "float64", "Softplus around its threshold 20 (inputs N(0, 25^2))"))
+    out.append(train("mlp-groupnorm-adam",
+                     (Spec("Linear", {"in_features": 4, "out_features": 8}),
+                      Spec("GroupNorm", {"num_groups": 2, "num_channels": 8}), Spec("Tanh"),
+                      Spec("Linear", {"in_features": 8, "out_features": 3})),
+                     Spec("MSELoss"), Spec("Adam", {"lr": 0.01}), REG_DATA, "float64", steps=3,
+                     description="GroupNorm trained: its weight moves from one after step 1"))
+    return out
+
+
+def default_scenarios() -> list[Scenario]:
+    """Each library's own defaults, float64: every optimizer, lr scheduler and a few layers and
+    losses built from their required arguments only. The harness builds each side from the
+    scenario's specs (``refbp.parity.trial.build_trial``), so a refbp default that differs
+    from torch's fails here."""
+    out = [train(f"defaults-{name.lower()}", mlp(4, 8, 3), Spec("MSELoss"), Spec(name),
+                 REG_DATA, "float64", steps=3, description=f"{name} with torch's defaults")
+           for name in MAXIMIZE]
+    out += [train(f"defaults-{sched.type.lower()}", (Spec("Linear", {"in_features": 4,
+                                                                     "out_features": 3}),),
+                  Spec("MSELoss"), Spec("SGD", {"lr": 0.1, "momentum": 0.5}), REG_DATA,
+                  "float64", steps=12, batching="batch", scheduler=sched,
+                  description=f"SGD with {sched.describe()}, torch's defaults otherwise")
+            for sched in DEFAULT_SCHEDULERS]
+    out += [op_check(f"defaults-{name}", layers, loss, data, "float64",
+                f"{' > '.join(sp.describe() for sp in layers)}, {loss.describe()}: defaults")
+            for name, layers, loss, data in DEFAULT_OPS]
+    return out
