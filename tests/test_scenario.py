@@ -141,7 +141,9 @@ def test_nested_scheduler_specs(tmp_path: Path) -> None:
     sched = build_refbp(s).scheduler
     assert isinstance(sched, lr_scheduler.SequentialLR)
     assert [type(x).__name__ for x in sched._schedulers] == ["ConstantLR", "ExponentialLR"]
-    assert sched._schedulers[0].factor == 0.5 and sched._schedulers[1].gamma == 0.9
+    first, second = sched._schedulers
+    assert isinstance(first, lr_scheduler.ConstantLR) and first.factor == 0.5
+    assert isinstance(second, lr_scheduler.ExponentialLR) and second.gamma == 0.9
     assert "SequentialLR(milestones=(3,), schedulers=[ConstantLR(factor=0.5), " \
         "ExponentialLR(gamma=0.9)])" in s.describe_optimizer()
     with pytest.raises(ScenarioFileError, match="scheduler.schedulers\\[0\\]: expected a "

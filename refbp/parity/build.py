@@ -60,7 +60,9 @@ def build_model(s: Scenario) -> rnn.Sequential:
         if "generator" in params:
             args.setdefault("generator", gen)
         layers.append(_instantiate(cls, args, s.name))
-    return rnn.Sequential(*layers).train(s.training)
+    model = rnn.Sequential(*layers)
+    model.train(s.training)
+    return model
 
 
 def build_loss(s: Scenario) -> Module:

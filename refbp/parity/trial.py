@@ -19,6 +19,8 @@ step consumes them (``refbp.nn.dropout.feed_masks``). So the torch side of a ste
 from __future__ import annotations
 
 import copy
+import functools
+import operator
 import warnings
 from abc import ABC, abstractmethod
 from collections import OrderedDict
@@ -325,14 +327,14 @@ class TorchSide(Side):
         if self.tap.active:
             raise ValueError("micro_batches > 1 needs a model without dropout (one set of "
                              "masks per step)")
-        outs, total = [], None
+        outs, losses = [], []
         for part in micro_batches(len(yb), k):
             ot = t.torch_model(xt[torch.from_numpy(part)])
             lt = t.torch_loss(ot, as_tensor(yb[part])) / k
             lt.backward()
             outs.append(ot.detach())
-            total = lt.detach() if total is None else total + lt.detach()
-        return torch.cat(outs), total
+            losses.append(lt.detach())
+        return torch.cat(outs), functools.reduce(operator.add, losses)  # summed in order
 
     def update(self, loss_value: float) -> dict[str, np.ndarray]:
         t = self.trial
