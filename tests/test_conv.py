@@ -278,3 +278,15 @@ def test_dtype_mismatch_and_backward_before_forward() -> None:
     m(np.zeros((1, 1, 2, 2)))
     with pytest.raises(ValueError, match="grad_out must have shape"):
         m.backward(np.zeros((1, 1, 3, 2)))
+
+
+def test_a_layer_without_input_channels_builds_like_torch() -> None:
+    """torch builds Conv2d(0, 4, 3) and Linear(0, 3) with a warning (the He initialiser
+    leaves a zero-element tensor as it is); refbp does the same, bias zero (fan_in 0)."""
+    with pytest.warns(UserWarning, match="Initializing zero-element tensors is a no-op"):
+        conv = nn.Conv2d(0, 4, 3)
+    with pytest.warns(UserWarning, match="zero-element"):
+        lin = nn.Linear(0, 3)
+    assert conv.weight.data.shape == (4, 0, 3, 3) and lin.weight.data.shape == (3, 0)
+    assert conv.bias is not None and lin.bias is not None
+    assert not conv.bias.data.any() and not lin.bias.data.any()

@@ -18,6 +18,7 @@ Rules (from ``torch/nn/init.py``):
 from __future__ import annotations
 
 import math
+import warnings
 from typing import Any
 
 import numpy as np
@@ -86,6 +87,15 @@ def calculate_fan_in_and_fan_out(t: np.ndarray | Parameter) -> tuple[int, int]:
     return arr.shape[1] * receptive, arr.shape[0] * receptive
 
 
+def _no_elements(t: np.ndarray | Parameter) -> bool:
+    """True (with torch's warning) when ``t`` has a zero-size dimension: the He initialisers
+    leave such a tensor as it is, as torch's do (its fan may be 0)."""
+    if 0 not in _array(t).shape:
+        return False
+    warnings.warn("Initializing zero-element tensors is a no-op", UserWarning, stacklevel=3)
+    return True
+
+
 def _fan(t: np.ndarray | Parameter, mode: str) -> int:
     if mode not in ("fan_in", "fan_out"):
         raise ValueError(f"Mode {mode} not supported, please use one of fan_in, fan_out")
@@ -146,8 +156,11 @@ def kaiming_uniform_(t: Any, a: float = 0.0, mode: str = "fan_in",
                      nonlinearity: str = "leaky_relu",
                      generator: np.random.Generator | None = None) -> Any:
     """He uniform: U(-b, b) with ``b = gain * sqrt(3 / fan)``, ``gain = calculate_gain(nonlinearity,
-    a)`` and ``fan`` from ``mode``; returns ``t``.
+    a)`` and ``fan`` from ``mode``; returns ``t``. A tensor with no element is left as it is,
+    with torch's warning.
     """
+    if _no_elements(t):
+        return t
     std = calculate_gain(nonlinearity, a) / math.sqrt(_fan(t, mode))
     bound = math.sqrt(3.0) * std
     return uniform_(t, -bound, bound, generator)
@@ -157,7 +170,10 @@ def kaiming_normal_(t: Any, a: float = 0.0, mode: str = "fan_in",
                     nonlinearity: str = "leaky_relu",
                     generator: np.random.Generator | None = None) -> Any:
     """He normal: N(0, std^2) with ``std = gain / sqrt(fan)``, ``gain = calculate_gain(nonlinearity,
-    a)`` and ``fan`` from ``mode``; returns ``t``.
+    a)`` and ``fan`` from ``mode``; returns ``t``. A tensor with no element is left as it is,
+    with torch's warning.
     """
+    if _no_elements(t):
+        return t
     std = calculate_gain(nonlinearity, a) / math.sqrt(_fan(t, mode))
     return normal_(t, 0.0, std, generator)
