@@ -83,7 +83,11 @@ def test_an_optimizer_default_that_differs_from_torch_fails(monkeypatch: pytest.
     assert run_scenario(s).passed
     _set_default(monkeypatch, cls, name, value)
     result = run_scenario(s)
-    assert not result.passed and result.first_failure["kind"] in ("param", "state")
+    first = result.first_failure
+    assert not result.passed and first is not None and first["kind"] in ("param", "state")
+    # named as a default that differs; the exact referee (refbp's hyperparameters) is dropped
+    assert f"{name}: refbp {value!r}, torch" in first["explanation"] and first["referee"] == ""
+    assert "a default that differs from torch's" in first["explanation"]
 
 
 def test_a_loss_default_that_differs_from_torch_fails(monkeypatch: pytest.MonkeyPatch) -> None:

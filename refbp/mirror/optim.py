@@ -117,3 +117,25 @@ def spec_to_torch_optimizer(name: str, args: Mapping[str, Any],
     if torch_cls is None:
         raise TypeError(f"torch.optim has no optimizer named {name}")
     return torch_cls(list(params), **_to_torch(dict(args)), foreach=False)
+
+
+_SWITCHES = frozenset({"params", "foreach", "fused", "capturable", "differentiable"})
+"""Param-group keys that choose an implementation, not the mathematics."""
+
+
+def hyperparameter_differences(optimizer: Optimizer, torch_optimizer: torch.optim.Optimizer
+                               ) -> list[str]:
+    """``"eps: refbp 1.5e-08, torch 1e-08"`` for every hyperparameter the two optimizers hold
+    in a parameter group under the same name with different plain values -- after each was
+    built from the same arguments, a default that differs between the libraries."""
+    out = []
+    for i, (mine, theirs) in enumerate(zip(optimizer.param_groups, torch_optimizer.param_groups,
+                                           strict=False)):
+        for key in sorted((set(mine) & set(theirs)) - _SWITCHES):
+            a, b = mine[key], theirs[key]
+            plain = (bool, int, float, str, tuple, type(None))
+            if isinstance(a, plain) and isinstance(b, plain) and a != b:
+                group = f"group {i} " if len(optimizer.param_groups) > 1 else ""
+                out.append(f"{group}{key}: refbp {a!r}, torch {b!r}")
+    return out
+

@@ -189,6 +189,10 @@ def _steps(trial: Trial, tol: Tolerance, result: ScenarioResult, base: dict[str,
                                               xb, yb, r["tensor"], mine[r["tensor"]],
                                               ref[r["tensor"]], refbp_side.masks)
         judge.referee(rows, mine, ref, xb, yb, torch_side.masks)
+        if trial.resolved_differently:  # the referee recomputed with refbp's hyperparameters
+            for r in rows:
+                if r["verdict"] != "pass":
+                    r.update(explanation=trial.resolved_differently, referee="")
         result.rows.extend(rows)
         if any(r["nonfinite"] or r["verdict"] == "nonfinite" for r in rows):
             break

@@ -35,7 +35,7 @@ import torch
 from refbp.data import Stream, iter_step_batches, stream_rng
 from refbp.mirror import as_tensor, spec_to_torch, to_numpy
 from refbp.mirror.dropout import DropoutMaskTap, step_generator
-from refbp.mirror.optim import spec_to_torch_optimizer
+from refbp.mirror.optim import hyperparameter_differences, spec_to_torch_optimizer
 from refbp.nn.dropout import feed_masks
 from refbp.nn.module import Module
 from refbp.nn.utils import clip_grad_norm_
@@ -72,6 +72,9 @@ class Trial:
     """Save and reload the state dicts of both sides after every update."""
     micro_batches: int = 1
     """Gradient accumulation over this many parts of each batch."""
+    resolved_differently: str = ""
+    """Hyperparameters the two sides resolved differently from the same arguments (a refbp
+    default that differs from torch's); '' when they agree."""
 
 
 def scenario_batches(s: Scenario, n: int) -> Iterator[np.ndarray]:
@@ -119,10 +122,11 @@ def build_trial(s: Scenario) -> Trial:
         (name, spec_to_torch(child, spec.args))
         for (name, child), spec in zip(r.model.named_children(), s.model, strict=True)))
     tmodel.train(r.model.training)
-    topt = None
+    topt, differ = None, []
     if s.optimizer is not None:
         topt = spec_to_torch_optimizer(s.optimizer.type, copy.deepcopy(s.optimizer.args),
                                        [tp for _, _, tp in pair_parameters(r.model, tmodel)])
+        differ = hyperparameter_differences(r.optimizer, topt)
     tsched = None
     if s.scheduler is not None:
         r.scheduler = build_scheduler(s, r.optimizer)
@@ -130,7 +134,10 @@ def build_trial(s: Scenario) -> Trial:
     return Trial(r.model, r.loss, r.optimizer, r.scheduler, tmodel,
                  spec_to_torch(r.loss, loss_args(s)), topt, tsched, r.x, r.y,
                  scenario_batches(s, r.x.shape[0]), s.seed, s.clip_grad_norm,
-                 s.scheduler_epoch, s.checkpoint, s.micro_batches)
+                 s.scheduler_epoch, s.checkpoint, s.micro_batches,
+                 f"{s.optimizer.type} resolved its hyperparameters differently from the same "
+                 f"arguments ({'; '.join(differ)}): a default that differs from torch's"
+                 if differ and s.optimizer is not None else "")
 
 
 def is_float_input(x: np.ndarray) -> bool:
