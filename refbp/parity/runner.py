@@ -48,40 +48,78 @@ __all__ = ["FLOOR_MODES", "ScenarioResult", "execute", "run_guarded", "run_judge
            "run_scenario", "scenario_row"]
 
 
+ROWS_PER_CHUNK = 2048
+"""Rows a running scenario holds as dicts before packing them into a DataFrame."""
+
+
 @dataclass
 class ScenarioResult:
     """Rows recorded for one scenario, and its verdict.
 
-    Rows are appended as dicts while the scenario runs; :meth:`compact` turns them into a
-    DataFrame (``table``), about six times smaller, before results are collected.
+    Rows are added as dicts while the scenario runs (:meth:`add`); every ``ROWS_PER_CHUNK``
+    of them are packed into a DataFrame, about six times smaller, so a long scenario's memory
+    grows by ~6 KB a step rather than ~36 KB. :meth:`compact` joins the chunks into one table
+    (``table``) before results are collected; :attr:`rows` gives every row as a dict.
     """
 
     scenario: Scenario
-    rows: list[dict[str, Any]] = field(default_factory=list)
     wall_time: float = 0.0
     table: pd.DataFrame | None = None
+    pending: list[dict[str, Any]] = field(default_factory=list)
+    chunks: list[pd.DataFrame] = field(default_factory=list)
+
+    def add(self, rows: list[dict[str, Any]]) -> None:
+        """Record ``rows`` (a step's rows, or an error row)."""
+        self.pending.extend(rows)
+        if len(self.pending) >= ROWS_PER_CHUNK:
+            self.chunks.append(pd.DataFrame(self.pending))
+            self.pending = []
 
     def compact(self) -> ScenarioResult:
+        """Join the recorded rows into ``table``; returns self."""
         if self.table is None:
-            self.table = pd.DataFrame(self.rows)
-            self.rows = []
+            self.table = self.frame()
+            self.pending, self.chunks = [], []
         return self
 
     def frame(self) -> pd.DataFrame:
-        return self.table if self.table is not None else pd.DataFrame(self.rows)
+        """Every row, as a DataFrame."""
+        if self.table is not None:
+            return self.table
+        frames = self.chunks + ([pd.DataFrame(self.pending)] if self.pending else [])
+        if not frames:
+            return pd.DataFrame()
+        return frames[0] if len(frames) == 1 else pd.concat(frames, ignore_index=True)
+
+    @property
+    def rows(self) -> list[dict[str, Any]]:
+        """Every row, as a dict (built on demand: for small results and tests)."""
+        if self.table is None and not self.chunks:
+            return list(self.pending)
+        return self.frame().to_dict("records")
+
+    @property
+    def last_step(self) -> int:
+        """The step of the last recorded row (0 when none)."""
+        if self.pending:
+            return int(self.pending[-1]["step"])
+        last = self.table if self.table is not None else (self.chunks[-1] if self.chunks
+                                                          else None)
+        return 0 if last is None or last.empty else int(last["step"].iloc[-1])
 
     @property
     def passed(self) -> bool:
-        if self.table is not None:
-            return bool(self.table["passed"].all())
-        return all(r["passed"] for r in self.rows)
+        if self.table is None and not self.chunks:
+            return all(r["passed"] for r in self.pending)
+        return bool(self.frame()["passed"].all())
 
     @property
     def first_failure(self) -> dict[str, Any] | None:
-        if self.table is not None:
-            failing = self.table[~self.table["passed"]]
-            return None if failing.empty else failing.iloc[0].to_dict()
-        return next((r for r in self.rows if not r["passed"]), None)
+        if self.table is None and not self.chunks:
+            return next((r for r in self.pending if not r["passed"]), None)
+        df = self.frame()
+        failing = df[~df["passed"].astype(bool)]
+        return None if failing.empty else failing.iloc[0].to_dict()
 
 
 def scenario_row(s: Scenario, suite: str = "") -> dict[str, Any]:
@@ -193,7 +231,7 @@ def _steps(trial: Trial, tol: Tolerance, result: ScenarioResult, base: dict[str,
             for r in rows:
                 if r["verdict"] != "pass":
                     r.update(explanation=trial.resolved_differently, referee="")
-        result.rows.extend(rows)
+        result.add(rows)
         if any(r["nonfinite"] or r["verdict"] == "nonfinite" for r in rows):
             break
 
@@ -210,12 +248,12 @@ def run_guarded(s: Scenario, base: dict[str, Any],
     try:
         work(result)
     except Exception as exc:  # recorded as a failing row, with the traceback's last frame
-        step = (result.rows[-1]["step"] + 1) if result.rows else 1
+        step = result.last_step + 1
         text = f"{type(exc).__name__}: {exc}".strip()
         tb = traceback.extract_tb(exc.__traceback__)
         if tb:
             text += f" (at {tb[-1].filename.split('/')[-1]}:{tb[-1].lineno})"
-        result.rows.append(error_row(base, step=step, explanation=text))
+        result.add([error_row(base, step=step, explanation=text)])
     result.wall_time = time.perf_counter() - start
     return result
 
