@@ -121,6 +121,8 @@ def spec_to_torch_optimizer(name: str, args: Mapping[str, Any],
 
 _SWITCHES = frozenset({"params", "foreach", "fused", "capturable", "differentiable"})
 """Param-group keys that choose an implementation, not the mathematics."""
+_PLAIN = (bool, int, float, str, tuple, type(None))
+"""Hyperparameter values compared by :func:`hyperparameter_differences` (not tensors)."""
 
 
 def hyperparameter_differences(optimizer: Optimizer, torch_optimizer: torch.optim.Optimizer
@@ -133,8 +135,7 @@ def hyperparameter_differences(optimizer: Optimizer, torch_optimizer: torch.opti
                                            strict=False)):
         for key in sorted((set(mine) & set(theirs)) - _SWITCHES):
             a, b = mine[key], theirs[key]
-            plain = (bool, int, float, str, tuple, type(None))
-            if isinstance(a, plain) and isinstance(b, plain) and a != b:
+            if isinstance(a, _PLAIN) and isinstance(b, _PLAIN) and a != b:
                 group = f"group {i} " if len(optimizer.param_groups) > 1 else ""
                 out.append(f"{group}{key}: refbp {a!r}, torch {b!r}")
     return out

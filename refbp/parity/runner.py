@@ -227,11 +227,12 @@ def _steps(trial: Trial, tol: Tolerance, result: ScenarioResult, base: dict[str,
                 r["attribution"] = _attribute(trial.model, trial.loss, refbp_side.state_before,
                                               xb, yb, r["tensor"], mine[r["tensor"]],
                                               ref[r["tensor"]], refbp_side.masks)
-        judge.referee(rows, mine, ref, xb, yb, torch_side.masks)
-        if trial.resolved_differently:  # the referee recomputed with refbp's hyperparameters
+        if trial.resolved_differently:  # the referee would recompute with refbp's values
             for r in rows:
                 if r["verdict"] != "pass":
-                    r.update(explanation=trial.resolved_differently, referee="")
+                    r["explanation"] = trial.resolved_differently
+        else:
+            judge.referee(rows, mine, ref, xb, yb, torch_side.masks)
         result.add(rows)
         if any(r["nonfinite"] or r["verdict"] == "nonfinite" for r in rows):
             break

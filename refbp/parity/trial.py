@@ -122,11 +122,15 @@ def build_trial(s: Scenario) -> Trial:
         (name, spec_to_torch(child, spec.args))
         for (name, child), spec in zip(r.model.named_children(), s.model, strict=True)))
     tmodel.train(r.model.training)
-    topt, differ = None, []
+    topt, resolved = None, ""
     if s.optimizer is not None:
         topt = spec_to_torch_optimizer(s.optimizer.type, copy.deepcopy(s.optimizer.args),
                                        [tp for _, _, tp in pair_parameters(r.model, tmodel)])
         differ = hyperparameter_differences(r.optimizer, topt)
+        if differ:
+            resolved = (f"{s.optimizer.type} resolved its hyperparameters differently from the "
+                        f"same arguments ({'; '.join(differ)}): a default that differs from "
+                        "torch's")
     tsched = None
     if s.scheduler is not None:
         r.scheduler = build_scheduler(s, r.optimizer)
@@ -134,10 +138,7 @@ def build_trial(s: Scenario) -> Trial:
     return Trial(r.model, r.loss, r.optimizer, r.scheduler, tmodel,
                  spec_to_torch(r.loss, loss_args(s)), topt, tsched, r.x, r.y,
                  scenario_batches(s, r.x.shape[0]), s.seed, s.clip_grad_norm,
-                 s.scheduler_epoch, s.checkpoint, s.micro_batches,
-                 f"{s.optimizer.type} resolved its hyperparameters differently from the same "
-                 f"arguments ({'; '.join(differ)}): a default that differs from torch's"
-                 if differ and s.optimizer is not None else "")
+                 s.scheduler_epoch, s.checkpoint, s.micro_batches, resolved)
 
 
 def is_float_input(x: np.ndarray) -> bool:

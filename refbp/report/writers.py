@@ -386,8 +386,8 @@ def load_scenarios(path: str | os.PathLike[str]) -> tuple[list[str], dict[str, A
     (see :func:`load_results`)."""
     p = _parquet_path(path)
     try:
-        table = pq.read_table(p, columns=["scenario"])
-        provenance = _provenance(p, pq.read_schema(p).metadata)
+        table = pq.read_table(p, columns=["scenario"])  # keeps the file's metadata
+        provenance = _provenance(p, table.schema.metadata)
     except (OSError, ValueError, KeyError, pa.ArrowException) as exc:
         raise ReportFormatError(f"cannot read the refbp results {p}: {exc}") from exc
     return list(dict.fromkeys(table.column("scenario").to_pylist())), provenance

@@ -231,7 +231,8 @@ def run_parity(torch_model: torch.nn.Module, inputs: Any, targets: Any, *, loss:
 
 def assertion_message(result: ScenarioResult, *, limit: int = 5) -> str:
     """The AssertionError text: the first failure, the tolerance used, other failing tensors."""
-    failing = [r for r in result.rows if not r["passed"]]
+    rows = result.rows
+    failing = [r for r in rows if not r["passed"]]
     if not failing:
         return f"refbp vs torch: scenario {result.scenario.name} passed"
     first = failing[0]
@@ -239,7 +240,7 @@ def assertion_message(result: ScenarioResult, *, limit: int = 5) -> str:
         return failure_message(first)
     tol = result.scenario.tol
     lines = [failure_message(first),
-             f"{len(failing)} of {len(result.rows)} compared tensors failed; tolerance used "
+             f"{len(failing)} of {len(rows)} compared tensors failed; tolerance used "
              f"({result.scenario.dtype}): normwise <= {tol.normwise:.1e}, rtol={tol.rtol:.1e}, "
              f"atol={tol.atol:.1e}"]
     others = [f"step {r['step']} {r['tensor']}" for r in failing[1:limit + 1]]
