@@ -1,8 +1,14 @@
-"""nox sessions: tests (no torch), parity, kernels, lint, typecheck, bench (posargs forwarded)."""
+"""nox sessions: tests (no torch, per Python), parity, torch (per torch release), kernels, lint,
+typecheck, bench (posargs forwarded)."""
 
 from __future__ import annotations
 
+import datetime
+import json
 import os
+import subprocess
+import xml.etree.ElementTree as ET
+from pathlib import Path
 
 import nox
 
@@ -10,10 +16,22 @@ nox.options.sessions = ["tests", "parity", "lint"]
 CONSTRAINTS = ("-c", "constraints.txt")
 
 
-@nox.session
+PYTHONS = ["3.10", "3.11", "3.12", "3.13"]
+"""The Python versions the unit tests run on (``requires-python`` and the classifiers in
+pyproject.toml say the same). nox finds ``python3.X`` on ``PATH``; with pyenv, make them all
+visible at once: ``PYENV_VERSION=3.11.7:3.10.13:3.12.1:3.13.0 nox -s tests``."""
+
+
+def _dependencies_without_torch() -> list[str]:
+    """refbp's declared dependencies (pyproject.toml) less torch, for the unit tests."""
+    declared = nox.project.load_toml("pyproject.toml")["project"]["dependencies"]
+    return [d for d in declared if not d.startswith("torch")]
+
+
+@nox.session(python=PYTHONS)
 def tests(session: nox.Session) -> None:
-    """Unit tests of the NumPy side; torch is not installed in this session."""
-    session.install("numpy", "pandas", "pyarrow", "matplotlib", "tqdm", "pytest", "hypothesis")
+    """Unit tests of the NumPy side, one session per Python; torch is not installed here."""
+    session.install(*_dependencies_without_torch(), "pytest", "hypothesis")
     session.install("--no-deps", "-e", ".")
     session.run("pytest", "tests", *session.posargs)
 
@@ -23,6 +41,52 @@ def parity(session: nox.Session) -> None:
     """refbp vs torch: the parity_tests/ suite."""
     session.install(*CONSTRAINTS, "-e", ".[dev]")
     session.run("pytest", "parity_tests", *session.posargs)
+
+
+TORCH_VERSIONS = ["2.13.0", "2.14.1"]
+"""The torch releases ``nox -s torch`` runs the parity tests under (2.13.0 is the pinned one,
+``constraints.txt``). pip picks each from the indexes it is configured with: on a CPU machine,
+point it at torch's CPU wheel index (``PIP_EXTRA_INDEX_URL``) to avoid a multi-GB CUDA build."""
+
+
+@nox.session(name="torch")
+@nox.parametrize("version", TORCH_VERSIONS)
+def torch_versions(session: nox.Session, version: str) -> None:
+    """The parity tests under one torch release; the outcome is recorded in
+    ``refbp/torch_versions.json``, which decides the releases refbp calls validated."""
+    session.install("-e", ".[dev]", f"torch=={version}")
+    junit = Path(session.create_tmp()) / "parity-junit.xml"
+    session.run("pytest", "parity_tests", "-q", f"--junitxml={junit}", *session.posargs,
+                success_codes=[0, 1])
+    torch_version = session.run("python", "-c", "import torch; print(torch.__version__)",
+                                silent=True)
+    python = session.run("python", "-c", "import platform; print(platform.python_version())",
+                         silent=True)
+    commit = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True,
+                            check=True).stdout.strip()
+    row = record_torch_run(Path("refbp/torch_versions.json"), junit,
+                           torch=str(torch_version).strip(), python=str(python).strip(),
+                           commit=commit)
+    if row["failed"]:
+        session.error(f"{row['failed']} parity tests failed under torch {version} (recorded)")
+
+
+def record_torch_run(table: Path, junit: Path, *, torch: str, python: str,
+                     commit: str) -> dict[str, object]:
+    """Replace ``torch``'s row of the table with this run's counts from its JUnit file."""
+    suites = ET.parse(junit).getroot()
+    suite = suites if suites.tag == "testsuite" else suites.find("testsuite")
+    if suite is None:
+        raise ValueError(f"{junit} holds no testsuite")
+    count = {k: int(suite.get(k, "0")) for k in ("tests", "failures", "errors", "skipped")}
+    row = {"torch": torch, "python": python, "refbp_commit": commit,
+           "date": datetime.date.today().isoformat(),
+           "passed": count["tests"] - count["failures"] - count["errors"] - count["skipped"],
+           "failed": count["failures"] + count["errors"], "skipped": count["skipped"]}
+    data = json.loads(table.read_text(encoding="utf-8"))
+    data["runs"] = [r for r in data["runs"] if r["torch"] != torch] + [row]
+    table.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
+    return row
 
 
 KERNEL_CHOICES = {

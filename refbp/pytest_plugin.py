@@ -41,6 +41,7 @@ from typing import Any
 import pytest
 
 from refbp.errors import printable
+from refbp.versions import installed_torch_note
 
 MARKER = "parity: compares refbp with torch (needs torch)"
 SUITE = "pytest"
@@ -230,6 +231,13 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
     if recorder.comparison is not None and recorder.comparison.regressed \
             and session.exitstatus == pytest.ExitCode.OK:
         session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
+def pytest_report_header(config: pytest.Config) -> list[str]:
+    """An unvalidated torch is said once here (and in the report), not as a warning that
+    ``filterwarnings = error`` would turn into failing tests."""
+    note = installed_torch_note()
+    return [f"refbp: {note}"] if note else []
 
 
 def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:

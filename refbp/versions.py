@@ -1,22 +1,59 @@
-"""The torch releases this refbp release is validated against, and the check made on import.
+"""The torch releases this refbp release was tested against, and what a report says about them.
 
 refbp declares ``torch>=2.4`` without an upper cap (a cap would force a multi-GB reinstall on
-every newer torch). Parity is established, release by release, against the torch versions in
-:data:`VALIDATED_TORCH` (the tested one is pinned in ``constraints.txt``); on any other version
-refbp works but warns once, and every report records the torch version it ran with and whether
-it was validated (``provenance.json``: ``torch``, ``torch_validated``).
+every newer torch). Parity is established release by release: ``nox -s torch`` runs the
+parity tests under each torch version of its list and records the outcome in
+``refbp/torch_versions.json`` (:data:`TESTED_TORCH`, rendered by :func:`tested_torch_table`).
+A ``major.minor`` release whose recorded runs all passed is validated
+(:data:`VALIDATED_TORCH`).
+
+On any other torch refbp works as usual and says so once where results are read, never as a
+warning that a test suite with ``filterwarnings = error`` would turn into failures: every
+report records the torch version and whether it was validated (``provenance.json``: ``torch``,
+``torch_validated``), ``summary.md`` and ``refbp run`` print :func:`torch_note`, and the pytest
+plugin adds it to pytest's header.
 """
 
 from __future__ import annotations
 
-import warnings
+import json
+from dataclasses import dataclass
+from importlib import metadata, resources
 
-VALIDATED_TORCH: tuple[str, ...] = ("2.13",)
-"""``major.minor`` torch releases whose parity suites pass with this refbp release."""
+
+@dataclass(frozen=True)
+class TorchRun:
+    """One recorded run of the parity tests (``parity_tests/``) under one torch version."""
+
+    torch: str
+    """torch's ``__version__`` (``2.13.0+cpu``)."""
+    python: str
+    """The Python version the tests ran on."""
+    refbp_commit: str
+    """The git commit of refbp that was tested."""
+    date: str
+    """ISO date of the run."""
+    passed: int
+    """Parity tests passed."""
+    failed: int
+    """Parity tests failed or in error (0 for a validated release)."""
+    skipped: int
+    """Parity tests skipped."""
 
 
-class UnvalidatedTorchWarning(UserWarning):
-    """The installed torch is not among :data:`VALIDATED_TORCH`."""
+TABLE_FILE = "torch_versions.json"
+"""The file in the ``refbp`` package that ``nox -s torch`` writes."""
+
+
+def load_tested_torch() -> tuple[TorchRun, ...]:
+    """The recorded runs of ``refbp/torch_versions.json``, oldest torch first."""
+    text = resources.files("refbp").joinpath(TABLE_FILE).read_text(encoding="utf-8")
+    runs = tuple(TorchRun(**row) for row in json.loads(text)["runs"])
+    return tuple(sorted(runs, key=lambda r: _version_key(r.torch)))
+
+
+def _version_key(version: str) -> tuple[int, ...]:
+    return tuple(int(p) for p in version.split("+")[0].split(".") if p.isdigit())
 
 
 def torch_release(version: str) -> str:
@@ -24,18 +61,58 @@ def torch_release(version: str) -> str:
     return ".".join(version.split("+")[0].split(".")[:2])
 
 
+def validated_releases(runs: tuple[TorchRun, ...]) -> tuple[str, ...]:
+    """The ``major.minor`` releases with at least one recorded run and no failed run."""
+    failed = {torch_release(r.torch) for r in runs if r.failed}
+    return tuple(dict.fromkeys(torch_release(r.torch) for r in runs
+                               if torch_release(r.torch) not in failed))
+
+
+TESTED_TORCH: tuple[TorchRun, ...] = load_tested_torch()
+"""Every recorded parity-test run (``refbp/torch_versions.json``)."""
+
+VALIDATED_TORCH: tuple[str, ...] = validated_releases(TESTED_TORCH)
+"""``major.minor`` torch releases whose parity tests passed with this refbp release."""
+
+
 def is_validated(version: str) -> bool:
     """True when ``version`` (a torch ``__version__``) is a validated release."""
     return torch_release(version) in VALIDATED_TORCH
 
 
-def warn_if_unvalidated(version: str) -> None:
-    """Warn (never fail) when torch ``version`` is not a validated release."""
-    if not is_validated(version):
-        warnings.warn(f"refbp {_refbp_version()} is validated against torch "
-                      f"{', '.join(VALIDATED_TORCH)}; torch {version} is installed. Parity "
-                      "results may differ in the last bits; please report failures.",
-                      UnvalidatedTorchWarning, stacklevel=3)
+def torch_note(version: str) -> str | None:
+    """One sentence for an unvalidated torch ``version``; None for a validated one."""
+    return None if is_validated(version) else unvalidated_torch_sentence(version)
+
+
+def unvalidated_torch_sentence(version: str) -> str:
+    """What a report says when torch ``version`` was not a validated release."""
+    return (f"torch {version} is not a release refbp {_refbp_version()} was tested against "
+            f"(validated: {', '.join(VALIDATED_TORCH)}); refbp runs as usual, but parity "
+            "results may differ in the last bits: please report failures.")
+
+
+def tested_torch_table(runs: tuple[TorchRun, ...] = TESTED_TORCH) -> str:
+    """The recorded runs as a Markdown table (the README's "Tested torch versions")."""
+    lines = ["| torch | Python | parity tests passed | failed | skipped | refbp commit | date |",
+             "| --- | --- | --- | --- | --- | --- | --- |"]
+    lines += [f"| {r.torch} | {r.python} | {r.passed} | {r.failed} | {r.skipped} | "
+              f"{r.refbp_commit[:10]} | {r.date} |" for r in runs]
+    return "\n".join(lines)
+
+
+def package_version(name: str) -> str:
+    """Installed version of a distribution, or ``'not installed'`` (never imports it)."""
+    try:
+        return metadata.version(name)
+    except metadata.PackageNotFoundError:
+        return "not installed"
+
+
+def installed_torch_note() -> str | None:
+    """:func:`torch_note` for the installed torch (None when torch is not installed)."""
+    version = package_version("torch")
+    return None if version == "not installed" else torch_note(version)
 
 
 def _refbp_version() -> str:

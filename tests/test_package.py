@@ -3,20 +3,24 @@ validated torch releases."""
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
-import warnings
 from pathlib import Path
 
 import pytest
 
 import refbp
+from refbp import pytest_plugin
 from refbp.versions import (
+    TESTED_TORCH,
     VALIDATED_TORCH,
-    UnvalidatedTorchWarning,
+    TorchRun,
     is_validated,
+    tested_torch_table,
+    torch_note,
     torch_release,
-    warn_if_unvalidated,
+    validated_releases,
 )
 
 
@@ -65,10 +69,41 @@ def test_validated_torch_releases(version: str, release: str, validated: bool) -
     assert is_validated(version) is validated
 
 
-def test_an_unvalidated_torch_warns_and_does_not_fail() -> None:
-    with pytest.warns(UnvalidatedTorchWarning, match=r"validated against torch 2\.13; torch "
-                      r"2\.99\.0 is installed"):
-        warn_if_unvalidated("2.99.0")
-    with warnings.catch_warnings():
-        warnings.simplefilter("error")
-        warn_if_unvalidated("2.13.0")
+def _run(torch: str, failed: int = 0) -> TorchRun:
+    return TorchRun(torch=torch, python="3.11.7", refbp_commit="0" * 40, date="2026-01-01",
+                    passed=10, failed=failed, skipped=1)
+
+
+def test_validated_releases_are_those_whose_recorded_runs_all_passed() -> None:
+    runs = (_run("2.12.0"), _run("2.13.0+cpu"), _run("2.13.1"), _run("2.14.1", failed=2),
+            _run("2.15.0"), _run("2.15.1", failed=1))
+    assert validated_releases(runs) == ("2.12", "2.13")
+
+
+def test_validated_torch_comes_from_the_recorded_table() -> None:
+    table = json.loads((Path(refbp.__file__).parent / "torch_versions.json").read_text())
+    assert [r.torch for r in TESTED_TORCH] == sorted(
+        (r["torch"] for r in table["runs"]), key=lambda v: [int(p) for p in
+                                                             v.split("+")[0].split(".")])
+    assert "2.13" in VALIDATED_TORCH  # the pinned release (constraints.txt)
+    assert set(VALIDATED_TORCH) == {torch_release(r["torch"]) for r in table["runs"]
+                                    if not r["failed"]}
+
+
+def test_readme_shows_the_recorded_torch_table() -> None:
+    readme = (Path(__file__).parents[1] / "README.md").read_text()
+    assert tested_torch_table() in readme
+
+
+def test_an_unvalidated_torch_is_said_once_not_warned(monkeypatch: pytest.MonkeyPatch) -> None:
+    note = torch_note("2.99.0")
+    assert note is not None and note.startswith(
+        f"torch 2.99.0 is not a release refbp {refbp.__version__} was tested against "
+        f"(validated: {', '.join(VALIDATED_TORCH)})")
+    assert torch_note("2.13.0") is None
+    monkeypatch.setattr(pytest_plugin, "installed_torch_note", lambda: note)
+    assert pytest_plugin.pytest_report_header(None) == [f"refbp: {note}"]  # type: ignore[arg-type]
+    monkeypatch.setattr(pytest_plugin, "installed_torch_note", lambda: None)
+    assert pytest_plugin.pytest_report_header(None) == []  # type: ignore[arg-type]
+
+

@@ -479,6 +479,22 @@ def test_hanging_user_code_is_stopped_naming_the_call(tmp_path: Path) -> None:
     assert "within 0.3 s" in str(err.value)
 
 
+def test_hanging_inherited_method_is_named_by_its_defining_class(tmp_path: Path) -> None:
+    f = _user_file(tmp_path, """\
+        class Base:
+            def step(self):
+                while True:
+                    pass
+        class Child(Base):
+            pass
+        """)
+    cls = load_user(f"{f}:Child")
+    with pytest.raises(UserCodeTimeout) as err, guarded("my spec", timeout=0.3,
+                                                         user_files=[f]):
+        cls().step()
+    assert "your Base.step() at user_mod.py:3" in str(err.value)
+
+
 def test_guard_keeps_ordinary_exceptions_and_ctrl_c() -> None:
     with pytest.raises(ZeroDivisionError), guarded("x"):
         1 / 0  # noqa: B018

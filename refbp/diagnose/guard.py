@@ -59,10 +59,30 @@ class _Expired(BaseException):
         self.where = where
 
 
+def _qualname(f: FrameType) -> str:
+    """The running function's qualified name (``Slow.step``), as ``co_qualname`` gives it.
+
+    Python 3.10 has no ``co_qualname``: a method's class is then the class in the MRO of its
+    ``self`` (or ``cls``) argument whose attribute holds this very code object.
+    """
+    code = f.f_code
+    qualname = getattr(code, "co_qualname", None)
+    if qualname is not None:
+        return str(qualname)
+    if code.co_argcount and code.co_varnames[0] in ("self", "cls"):
+        owner = f.f_locals.get(code.co_varnames[0])
+        cls = owner if isinstance(owner, type) else type(owner)
+        for klass in cls.__mro__:
+            attr = vars(klass).get(code.co_name)
+            func = getattr(attr, "__func__", attr)
+            if getattr(func, "__code__", None) is code:
+                return f"{klass.__qualname__}.{code.co_name}"
+    return code.co_name
+
+
 def _frame_label(f: FrameType) -> str:
     code = f.f_code
-    name = getattr(code, "co_qualname", code.co_name)
-    return f"{name}() at {Path(code.co_filename).name}:{f.f_lineno}"
+    return f"{_qualname(f)}() at {Path(code.co_filename).name}:{f.f_lineno}"
 
 
 def _is_user_frame(f: FrameType, user_files: set[str]) -> bool:

@@ -6,8 +6,6 @@ never does.
 
 from __future__ import annotations
 
-import torch
-
 from refbp.mirror.attention import register_attention_converters
 from refbp.mirror.modules import (
     Converter,
@@ -20,9 +18,6 @@ from refbp.mirror.modules import (
 )
 from refbp.mirror.oracle import as_tensor, compare_loss, compare_module, to_numpy
 from refbp.mirror.sequence import RNNOutputTorch
-from refbp.versions import warn_if_unvalidated
-
-warn_if_unvalidated(torch.__version__)
 
 __all__ = [
     "Converter", "RNNOutputTorch", "SSELossTorch", "as_tensor", "compare_loss",

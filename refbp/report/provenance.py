@@ -14,7 +14,6 @@ import os
 import platform
 import subprocess
 from datetime import datetime
-from importlib import metadata
 from pathlib import Path
 from typing import Any
 
@@ -22,21 +21,13 @@ import numpy as np
 import pandas as pd
 
 import refbp
-from refbp.versions import is_validated
+from refbp.versions import is_validated, package_version
 
 PROVENANCE_KEYS: tuple[str, ...] = (
     "refbp", "numpy", "pandas", "torch", "torch_validated", "python", "platform", "cpu", "blas",
     "git_commit",
     "seeds", "started", "wall_time_s",
 )
-
-
-def package_version(name: str) -> str:
-    """Installed version of a distribution, or ``'not installed'`` (never imports it)."""
-    try:
-        return metadata.version(name)
-    except metadata.PackageNotFoundError:
-        return "not installed"
 
 
 def blas_info() -> dict[str, Any]:

@@ -18,6 +18,7 @@ import pandas as pd
 
 from refbp.report.schema import KINDS, failure_message
 from refbp.tolerances import normwise_waived
+from refbp.versions import unvalidated_torch_sentence
 
 if TYPE_CHECKING:
     from refbp.report.digest import Digest
@@ -290,6 +291,14 @@ def verdict_note(provenance: dict[str, Any]) -> str:
     return VERDICT_NOTE.replace("refbp (NumPy)", sides(provenance)[0], 1)
 
 
+def _torch_note_lines(provenance: dict[str, Any]) -> list[str]:
+    """The run's torch was not a validated release (provenance ``torch_validated``): say so."""
+    if provenance.get("torch_validated", True) is not False:
+        return []
+    sentence = unvalidated_torch_sentence(str(provenance.get("torch")))
+    return [f"**Note:** {_md_cell(sentence)}", ""]
+
+
 def _md_cell(text: str) -> str:
     text = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
     return text.replace("\\", "\\\\").replace("|", "\\|").replace("\n", " ")
@@ -313,7 +322,7 @@ def to_markdown(d: Digest, provenance: dict[str, Any]) -> str:
     """The text of ``summary.md`` for the digest of a validated results table."""
     summary, worst = d.summary, d.worst
     parts = ["# refbp parity report", "", f"**{headline(summary, d.n_rows)}**", "",
-             verdict_note(provenance), "",
+             verdict_note(provenance), "", *_torch_note_lines(provenance),
              "## Provenance", "", md_table(provenance_table(provenance)), "",
              "## Scenarios", "", md_table(overview_table(summary)), ""]
     for title, groups in message_sections(d):

@@ -37,19 +37,29 @@ Error messages for invalid arguments (asserted by the tests):
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING
 
+from refbp._lazy import lazy_exports
 from refbp.testing.close import assert_close
 from refbp.testing.gradients import GradientCheck, GradientReport, check_gradients
 
 _PARITY = ("assert_parity", "parity_table", "run_parity", "assertion_message", "loss_names")
 
-__all__ = ["GradientCheck", "GradientReport", "assert_close", "check_gradients", *_PARITY]
+__all__ = ["GradientCheck", "GradientReport", "assert_close", "check_gradients",
+           "assert_parity", "parity_table", "run_parity", "assertion_message", "loss_names"]
+
+__getattr__, _ = lazy_exports(__name__, dict.fromkeys(_PARITY, "parity"))
 
 
-def __getattr__(name: str) -> Any:
-    if name in _PARITY:
-        from refbp.testing import parity
+def __dir__() -> list[str]:
+    return sorted(__all__)
 
-        return getattr(parity, name)
-    raise AttributeError(f"module 'refbp.testing' has no attribute {name!r}")
+
+if TYPE_CHECKING:  # the real signatures for type checkers; at run time torch loads on first use
+    from refbp.testing.parity import (
+        assert_parity,
+        assertion_message,
+        loss_names,
+        parity_table,
+        run_parity,
+    )
