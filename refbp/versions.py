@@ -3,7 +3,7 @@
 refbp declares ``torch>=2.4`` without an upper cap (a cap would force a multi-GB reinstall on
 every newer torch). Parity is established release by release: ``nox -s torch`` runs the
 parity tests under each torch version of its list and records the outcome in
-``refbp/torch_versions.json`` (:data:`TESTED_TORCH`, rendered by :func:`tested_torch_table`).
+``refbp/torch_versions.json`` (:data:`TESTED_TORCH`, rendered by :func:`torch_versions_table`).
 A ``major.minor`` release whose recorded runs all passed is validated
 (:data:`VALIDATED_TORCH`).
 
@@ -92,7 +92,7 @@ def unvalidated_torch_sentence(version: str) -> str:
             "results may differ in the last bits: please report failures.")
 
 
-def tested_torch_table(runs: tuple[TorchRun, ...] = TESTED_TORCH) -> str:
+def torch_versions_table(runs: tuple[TorchRun, ...] = TESTED_TORCH) -> str:
     """The recorded runs as a Markdown table (the README's "Tested torch versions")."""
     lines = ["| torch | Python | parity tests passed | failed | skipped | refbp commit | date |",
              "| --- | --- | --- | --- | --- | --- | --- |"]

@@ -17,7 +17,7 @@ from refbp.versions import (
     VALIDATED_TORCH,
     TorchRun,
     is_validated,
-    tested_torch_table,
+    torch_versions_table,
     torch_note,
     torch_release,
     validated_releases,
@@ -92,7 +92,7 @@ def test_validated_torch_comes_from_the_recorded_table() -> None:
 
 def test_readme_shows_the_recorded_torch_table() -> None:
     readme = (Path(__file__).parents[1] / "README.md").read_text()
-    assert tested_torch_table() in readme
+    assert torch_versions_table() in readme
 
 
 def test_an_unvalidated_torch_is_said_once_not_warned(monkeypatch: pytest.MonkeyPatch) -> None:
