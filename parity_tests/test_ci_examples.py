@@ -1,4 +1,5 @@
-"""The CI workflows users copy (examples/ci/) use the documented commands, and those run."""
+"""The CI workflows that gate refbp itself (examples/ci/) use the documented commands, and
+those run (the templates for a user's project are checked in tests/test_ci_templates.py)."""
 
 from __future__ import annotations
 
@@ -16,7 +17,8 @@ from refbp.cli import main
 pytestmark = pytest.mark.parity
 
 ROOT = Path(__file__).resolve().parents[1]
-WORKFLOWS = sorted((ROOT / "examples" / "ci").glob("*.yml"))
+WORKFLOWS = [ROOT / "examples" / "ci" / "github-actions.yml",
+             ROOT / "examples" / "ci" / "gitlab-ci.yml"]
 COMMAND = re.compile(r"(?:run:|-)\s+(refbp\s[^|\n]*?)\s*(?:\|\|.*)?$", re.MULTILINE)
 
 
@@ -25,9 +27,8 @@ def _commands(path: Path) -> list[str]:
 
 
 def test_workflows_exist_and_install_with_the_constraints_file() -> None:
-    assert {p.name for p in WORKFLOWS} == {"github-actions.yml", "gitlab-ci.yml"}
     for path in WORKFLOWS:
-        assert "pip install -c constraints.txt -e '.[dev]'" in path.read_text(), path.name
+        assert "pip install -c constraints.txt -e .\n" in path.read_text(), path.name
         assert len(_commands(path)) == 2, path.name
 
 

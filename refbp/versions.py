@@ -3,9 +3,9 @@
 refbp declares ``torch>=2.4`` without an upper cap (a cap would force a multi-GB reinstall on
 every newer torch). Parity is established release by release: ``nox -s torch`` runs the
 parity tests under each torch version of its list and records the outcome in
-``refbp/torch_versions.json`` (:data:`TESTED_TORCH`, rendered by :func:`torch_versions_table`).
-A ``major.minor`` release whose recorded runs all passed is validated
-(:data:`VALIDATED_TORCH`).
+``refbp/torch_versions.json`` (:data:`TESTED_TORCH`, rendered by
+:func:`torch_versions_table`). The pinned release (:data:`PINNED_TORCH`) and every
+``major.minor`` release whose recorded runs all passed are validated (:data:`VALIDATED_TORCH`).
 
 On any other torch refbp works as usual and says so once where results are read, never as a
 warning that a test suite with ``filterwarnings = error`` would turn into failures: every
@@ -61,11 +61,17 @@ def torch_release(version: str) -> str:
     return ".".join(version.split("+")[0].split(".")[:2])
 
 
+PINNED_TORCH = "2.13"
+"""The release ``constraints.txt`` pins: CI (``.ci/run``) runs the parity tests under it on
+every change, so it is validated whatever the table holds."""
+
+
 def validated_releases(runs: tuple[TorchRun, ...]) -> tuple[str, ...]:
-    """The ``major.minor`` releases with at least one recorded run and no failed run."""
+    """The pinned release, and the ``major.minor`` releases with at least one recorded run and
+    no failed run."""
     failed = {torch_release(r.torch) for r in runs if r.failed}
-    return tuple(dict.fromkeys(torch_release(r.torch) for r in runs
-                               if torch_release(r.torch) not in failed))
+    return tuple(dict.fromkeys([PINNED_TORCH, *(torch_release(r.torch) for r in runs
+                                                if torch_release(r.torch) not in failed)]))
 
 
 TESTED_TORCH: tuple[TorchRun, ...] = load_tested_torch()

@@ -8,7 +8,13 @@ import xml.etree.ElementTree as ET
 import pandas as pd
 
 from refbp.report import compare_frames, scenario_summary, synthetic_results
-from refbp.report.ci_formats import compare_github, compare_json, compare_junit, run_junit
+from refbp.report.ci_formats import (
+    MAX_ANNOTATIONS,
+    compare_github,
+    compare_json,
+    compare_junit,
+    run_junit,
+)
 
 
 def _regressing() -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -54,11 +60,33 @@ def test_junit_has_one_case_per_scenario_and_the_failures() -> None:
 def test_github_annotations_name_scenario_tensor_and_step() -> None:
     annotations, summary = compare_github(compare_frames(*_regressing()))
     lines = annotations.splitlines()
-    assert lines[0].startswith("::error title=refbp parity: clf grad:0.bias::clf (float64), "
+    assert lines[0].startswith("::error title=refbp parity: clf::clf (float64), "
                                "grad:0.bias: newly failing, first failing step 2")
     assert lines[1] == ("::error title=refbp parity: old::scenario old is in the baseline but "
                         "missing from the new report")
     assert summary.startswith("## refbp compare: REGRESSION")
+
+
+def test_github_annotates_one_line_per_scenario_worst_first_capped() -> None:
+    names = [f"s{i:02d}" for i in range(15)]
+    base = synthetic_results(names, steps=3)
+    new = base.copy()
+    for i, name in enumerate(names):  # s00 worst (ratio 15), s14 least (ratio 1.5)
+        m = (new["scenario"] == name) & new["tensor"].isin(["grad:0.bias", "grad:0.weight"])
+        new.loc[m, "tol_ratio"] = 1.5 * (15 - i)
+        new.loc[m, "passed"] = False
+    annotations, summary = compare_github(compare_frames(base, new))
+    lines = annotations.splitlines()
+    assert len(lines) == MAX_ANNOTATIONS == 10
+    assert [ln.split("::")[1] for ln in lines] == [f"error title=refbp parity: s{i:02d}"
+                                                   for i in range(10)]
+    assert "-> 22.5" in lines[0] and "(and 1 more regressing cases)" in lines[0]
+    assert "15 regressing scenarios; the 10 worst are annotated" in summary
+    listed = summary.split("## Regressing scenarios, worst first")[1]
+    assert [ln.split(" | ")[0].lstrip("| ") for ln in listed.splitlines()
+            if ln.startswith("| s")][1:] == names
+    assert compare_github(compare_frames(base, base)) == ("", compare_frames(
+        base, base).to_markdown())
 
 
 def test_run_junit_reports_each_scenario_with_its_first_failure() -> None:

@@ -13,13 +13,14 @@ import pytest
 import refbp
 from refbp import pytest_plugin
 from refbp.versions import (
+    PINNED_TORCH,
     TESTED_TORCH,
     VALIDATED_TORCH,
     TorchRun,
     is_validated,
-    torch_versions_table,
     torch_note,
     torch_release,
+    torch_versions_table,
     validated_releases,
 )
 
@@ -76,8 +77,9 @@ def _run(torch: str, failed: int = 0) -> TorchRun:
 
 def test_validated_releases_are_those_whose_recorded_runs_all_passed() -> None:
     runs = (_run("2.12.0"), _run("2.13.0+cpu"), _run("2.13.1"), _run("2.14.1", failed=2),
-            _run("2.15.0"), _run("2.15.1", failed=1))
-    assert validated_releases(runs) == ("2.12", "2.13")
+            _run("2.15.0"), _run("2.15.1", failed=1), _run("2.16.0"))
+    assert validated_releases(runs) == (PINNED_TORCH, "2.12", "2.16")
+    assert validated_releases(()) == (PINNED_TORCH,)
 
 
 def test_validated_torch_comes_from_the_recorded_table() -> None:
@@ -85,9 +87,14 @@ def test_validated_torch_comes_from_the_recorded_table() -> None:
     assert [r.torch for r in TESTED_TORCH] == sorted(
         (r["torch"] for r in table["runs"]), key=lambda v: [int(p) for p in
                                                              v.split("+")[0].split(".")])
-    assert "2.13" in VALIDATED_TORCH  # the pinned release (constraints.txt)
-    assert set(VALIDATED_TORCH) == {torch_release(r["torch"]) for r in table["runs"]
-                                    if not r["failed"]}
+    assert set(VALIDATED_TORCH) == {PINNED_TORCH} | {torch_release(r["torch"])
+                                                     for r in table["runs"] if not r["failed"]}
+
+
+def test_the_pinned_torch_is_the_constraints_file_release() -> None:
+    pins = (Path(__file__).parents[1] / "constraints.txt").read_text().split()
+    assert [torch_release(p.split("==")[1]) for p in pins if p.startswith("torch==")] == [
+        PINNED_TORCH]
 
 
 def test_readme_shows_the_recorded_torch_table() -> None:

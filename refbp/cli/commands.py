@@ -284,6 +284,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     from refbp.parity.session import TORCH_THREADS, run_provenance
     from refbp.parity.sweep import SweepError, parse_shard, part_store_for, run_sweep, shard
     from refbp.report import collect_provenance, write_report_parts
+    from refbp.versions import installed_torch_note
 
     tolerances = _apply_config(args)
     outputs.report_dir(args.out)
@@ -302,6 +303,9 @@ def cmd_run(args: argparse.Namespace) -> int:
         scenarios = shard(scenarios, *shard_of)
         if not scenarios:
             raise CLIError(f"shard {args.shard} of {suite!r} holds no scenario")
+    note = installed_torch_note()
+    if note is not None:
+        print(f"refbp: {note}", file=sys.stderr)
     started = datetime.now(timezone.utc)
     t0 = time.perf_counter()
     store = part_store_for(args.out)

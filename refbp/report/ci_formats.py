@@ -6,8 +6,9 @@
   ``refbp compare`` (see :mod:`refbp.report.compare`). In JUnit each scenario of either report is
   one test case that fails when one of its cases newly fails, grew past the factor or is
   missing from the new report (unless removals are allowed); in GitHub form, one ``::error``
-  annotation per regressing case (scenario, dtype, tensor and first failing step) followed by
-  the Markdown job summary.
+  annotation per regressing scenario (its worst case: dtype, tensor, first failing step),
+  worst first and at most :data:`MAX_ANNOTATIONS`, and the Markdown job summary, which lists
+  every regressing scenario.
 
 Nothing here imports torch; XML is built with :mod:`xml.etree.ElementTree`, so names and
 messages are escaped.
@@ -23,6 +24,8 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import pandas as pd
+
+from refbp.report.summary import md_table
 
 if TYPE_CHECKING:
     from refbp.report.compare import ComparisonResult
@@ -163,17 +166,65 @@ def _escape_annotation(text: str) -> str:
     return text.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
 
 
-def compare_github(result: ComparisonResult) -> tuple[str, str]:
-    """``(annotations, summary)``: ``::error`` lines for the log and a Markdown job summary."""
-    level = "error"
-    lines = []
+MAX_ANNOTATIONS = 10
+"""``::error`` lines ``compare --format github`` writes at most: GitHub shows 10 error
+annotations per step (50 per job); the rest are listed in the job summary."""
+
+_SEVERITY = {"newly failing": 0, "missing scenario": 1, "missing": 1, "grown": 2}
+"""Order of the regressions, worst first: a case that newly fails, then what went missing,
+then a discrepancy that grew while still within tolerance."""
+
+
+@dataclass(frozen=True)
+class ScenarioRegression:
+    """A regressing scenario for the annotations: its worst case and how many cases regress."""
+
+    scenario: str
+    worst: str
+    cases: int
+    key: tuple[int, float]
+
+
+def _worst_ratio(rec: dict[str, Any]) -> float:
+    return max((v for v in (rec["tol_ratio_new"], rec["normwise_ratio_new"]) if v is not None),
+               default=math.inf)
+
+
+def regressing_scenarios(result: ComparisonResult) -> list[ScenarioRegression]:
+    """One entry per regressing scenario, worst first (severity, then the largest new ratio
+    of tolerance)."""
+    by_scenario: dict[str, list[dict[str, Any]]] = {}
     for rec in _counted(result):
-        title = f"refbp parity: {rec['scenario']} {rec['tensor']}"
-        lines.append(f"::{level} title={_escape_annotation(title)}::"
-                     f"{_escape_annotation(_describe(rec))}")
+        by_scenario.setdefault(rec["scenario"], []).append(rec)
+    out = []
+    for name, recs in by_scenario.items():
+        worst = min(recs, key=lambda r: (_SEVERITY[r["reason"]], -_worst_ratio(r)))
+        out.append(ScenarioRegression(name, _describe(worst), len(recs),
+                                      (_SEVERITY[worst["reason"]], -_worst_ratio(worst))))
     if not result.allow_removed:
-        for name in result.removed_scenarios:
-            lines.append(f"::{level} title=refbp parity: {_escape_annotation(name)}::"
-                         f"scenario {_escape_annotation(name)} is in the baseline but missing "
-                         "from the new report")
-    return "\n".join(lines) + ("\n" if lines else ""), result.to_markdown()
+        out += [ScenarioRegression(name, f"scenario {name} is in the baseline but missing from "
+                                         "the new report", 1, (_SEVERITY["missing scenario"], 0.0))
+                for name in result.removed_scenarios]
+    return sorted(out, key=lambda r: r.key)
+
+
+def compare_github(result: ComparisonResult,
+                   limit: int = MAX_ANNOTATIONS) -> tuple[str, str]:
+    """``(annotations, summary)``: at most ``limit`` ``::error`` lines, one per regressing
+    scenario, worst first, and the Markdown job summary, which lists every regressing
+    scenario (those past the limit too) before the full comparison."""
+    scenarios = regressing_scenarios(result)
+    lines = []
+    for reg in scenarios[:limit]:
+        more = f" (and {reg.cases - 1} more regressing cases)" if reg.cases > 1 else ""
+        lines.append(f"::error title={_escape_annotation(f'refbp parity: {reg.scenario}')}::"
+                     f"{_escape_annotation(reg.worst + more)}")
+    summary = result.to_markdown()
+    if scenarios:
+        shown = min(limit, len(scenarios))
+        table = md_table((["scenario", "regressing cases", "worst"],
+                          [[r.scenario, str(r.cases), r.worst] for r in scenarios]))
+        summary += ("\n\n## Regressing scenarios, worst first\n\n"
+                    f"{len(scenarios)} regressing scenarios; the {shown} worst are annotated "
+                    f"in the log.\n\n{table}\n")
+    return "\n".join(lines) + ("\n" if lines else ""), summary
