@@ -1,0 +1,92 @@
+"""The op declarations (``refbp.registry``) against the NumPy side they declare (no torch)."""
+
+from __future__ import annotations
+
+import inspect
+import subprocess
+import sys
+from typing import Any
+
+import pytest
+
+from refbp import nn
+from refbp.registry import ops as registry
+from refbp.registry.opinfo import KINDS, REFBP_ONLY_EVERYWHERE, REQUIRED, OpInfo, resolve
+from refbp.tolerances import OVERRIDES
+
+OPS = registry.OPS
+IDS = [o.name for o in OPS]
+# refbp.nn's classes that are not ops: bases, the container and the parameter type.
+NOT_OPS = {"Module", "Loss", "Parameter", "Sequential", "RNNBase", "RNNCellBase"}
+
+
+def test_every_refbp_nn_class_is_declared_once() -> None:
+    classes = {n for n in nn.__all__ if inspect.isclass(getattr(nn, n))} - NOT_OPS
+    assert sorted(classes) == sorted(IDS)
+    assert len(set(IDS)) == len(IDS)
+    assert {o.kind for o in OPS} == set(KINDS)
+
+
+def _signature(cls: type) -> dict[str, Any]:
+    params = inspect.signature(cls).parameters.values()
+    return {p.name: REQUIRED if p.default is inspect.Parameter.empty else p.default
+            for p in params if p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)
+            and p.name not in REFBP_ONLY_EVERYWHERE}
+
+
+@pytest.mark.parametrize("op", OPS, ids=IDS)
+def test_declared_arguments_are_the_refbp_constructor(op: OpInfo) -> None:
+    """Names, order and defaults (torch's, checked by parity_tests/test_defaults_parity.py)."""
+    got = _signature(op.numpy_class())
+    assert list(got) == list(op.args), f"{op.name}: refbp {list(got)}, declared {list(op.args)}"
+    assert all(got[k] is v if v is REQUIRED else got[k] == v for k, v in op.args.items()), (
+        f"{op.name}: refbp defaults {got}, declared {dict(op.args)}")
+
+
+@pytest.mark.parametrize("op", OPS, ids=IDS)
+def test_declared_maths_resolve(op: OpInfo) -> None:
+    assert callable(resolve(op.forward)) and callable(resolve(op.backward))
+    assert issubclass(op.numpy_class(), nn.Module)
+    if op.kind == "loss":
+        assert issubclass(op.numpy_class(), nn.Loss)
+    assert all(k in OVERRIDES for k in op.tolerance.values()), op.tolerance
+    assert all(a.startswith("aten.") and a.count(".") == 2 for a in op.aten), op.aten
+
+
+@pytest.mark.parametrize("op", OPS, ids=IDS)
+def test_every_check_builds(op: OpInfo) -> None:
+    """Each option set of the tests constructs the refbp op (required sizes come from the
+    op's first sample)."""
+    sample = op.samples[0].options if op.samples else {}
+    for check in op.checks:
+        kwargs = {**{k: sample[k] for k in op.required() if k in sample}, **check.options}
+        if set(op.required()) <= set(kwargs):
+            assert isinstance(op.numpy_class()(**kwargs), nn.Module)
+
+
+def test_sample_ids_are_unique() -> None:
+    ids = [s.id for o in OPS for s in o.samples]
+    assert len(ids) == len(set(ids))
+
+
+def test_look_ups() -> None:
+    assert registry.op("LeakyReLU").functional == "torch.nn.functional.leaky_relu"
+    assert [o.name for o in registry.by_aten("aten.relu.default")] == ["ReLU"]
+    assert [o.name for o in registry.by_aten("aten._softmax")] == ["Softmax"]
+    assert {o.name for o in registry.by_aten("aten.convolution.default")} == {
+        "Conv1d", "Conv2d", "ConvTranspose1d", "ConvTranspose2d"}
+    assert registry.names("loss")[:2] == ["MSELoss", "SSELoss"]
+    with pytest.raises(KeyError, match="no op 'Nope' is declared; declared: ReLU"):
+        registry.op("Nope")
+    with pytest.raises(AttributeError, match="'refbp.nn:Nope' does not resolve"):
+        resolve("refbp.nn:Nope")
+    with pytest.raises(ValueError, match="kind must be one of"):
+        OpInfo("X", "widget", "a:b", "a:c")
+
+
+def test_declarations_import_neither_torch_nor_numpy() -> None:
+    code = ("import sys; import refbp.registry.ops; "
+            "print(sorted(m for m in sys.modules if m.split('.')[0] in ('torch', 'numpy')))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True)
+    assert out.stdout.strip() == "[]"
