@@ -51,4 +51,17 @@ ACTIVATIONS: tuple[OpInfo, ...] = (
          samples=(Sample("softmax", {"dim": 1}),), checks=_DIMS, families=("Softmax",)),
     _act("LogSoftmax", "log_softmax", ("aten.log_softmax.int", "aten._log_softmax.default"),
          args={"dim": None}, samples=(Sample("logsoftmax", {"dim": 1}),), checks=_DIMS),
+    # learnable slopes: the op check compares the gradient of ``weight`` too
+    _act("PReLU", "prelu", ("aten.prelu.default", "aten._prelu_kernel.default"),
+         args={"num_parameters": 1, "init": 0.25},
+         samples=(Sample("prelu-channels", {"num_parameters": 6, "init": 0.1}),),
+         checks=(Check(kinks=(0.0,)), Check({"init": -0.5}, kinks=(0.0,)))),
+    _act("Hardtanh", "hardtanh", ("aten.hardtanh.default",),
+         args={"min_val": -1.0, "max_val": 1.0, "inplace": False},
+         torch_only={"min_value": "deprecated in torch in favour of min_val",
+                     "max_value": "deprecated in torch in favour of max_val"},
+         samples=(Sample("hardtanh"), Sample("hardtanh-range", {"min_val": -30.0,
+                                                                 "max_val": 1e-8})),
+         checks=(Check(kinks=(-1.0, 1.0)), Check({"min_val": -0.5, "max_val": 2.0},
+                                                 kinks=(-0.5, 2.0)))),
 )

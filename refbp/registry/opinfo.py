@@ -105,6 +105,10 @@ class Check:
     options: Mapping[str, Any] = field(default_factory=dict)
     kinks: tuple[float, ...] = ()
 
+    def label(self, name: str) -> str:
+        """``name(k=v, ...)`` with the options, e.g. ``Softplus(beta=2.0, threshold=1.0)``."""
+        return f"{name}({', '.join(f'{k}={v!r}' for k, v in self.options.items())})"
+
 
 @dataclass(frozen=True)
 class OpInfo:
