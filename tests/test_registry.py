@@ -90,3 +90,25 @@ def test_declarations_import_neither_torch_nor_numpy() -> None:
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True)
     assert out.stdout.strip() == "[]"
+
+
+def _quick_suite_types() -> set[str]:
+    from refbp.parity.suites import get_suite
+
+    return {spec.type for s in get_suite("quick") for spec in (*s.model, s.loss)}
+
+
+def test_every_declared_op_is_in_the_quick_suite() -> None:
+    """Built by an op check or training scenario, or the declaration says what checks it."""
+    missing = [o.name for o in OPS if o.name not in _quick_suite_types() and not o.suite_note]
+    assert missing == []
+    assert [o.name for o in OPS if o.suite_note and o.name in _quick_suite_types()] == []
+
+
+def test_every_declared_op_is_in_the_docs() -> None:
+    from refbp.registry import docs
+
+    assert docs.DOC.exists(), "docs/ops.md is missing: run python -m refbp.registry.docs"
+    text = docs.DOC.read_text(encoding="utf-8")
+    assert text == docs.markdown(), "docs/ops.md is out of date: python -m refbp.registry.docs"
+    assert all(f"\n| {o.name} | {docs.signature(o)} |" in text for o in OPS)

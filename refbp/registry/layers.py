@@ -137,7 +137,9 @@ LAYERS: tuple[OpInfo, ...] = (
     _layer("GRU", _STACK, None, ("aten.gru.input",), converter=_SEQ, signature_note=_RNN_NOTE),
     _layer("RNNCell", {**_CELL, "nonlinearity": "tanh"}, None,
            ("aten.rnn_tanh_cell.default", "aten.rnn_relu_cell.default"), converter=_SEQ),
-    _layer("LSTMCell", _CELL, None, ("aten.lstm_cell.default",)),
+    _layer("LSTMCell", _CELL, None, ("aten.lstm_cell.default",),
+           suite_note="returns the pair (h', c'), which an op check cannot feed to a loss; "
+           "parity_tests/test_rnn_parity.py and torch's module_db cases check it"),
     _layer("GRUCell", _CELL, None, ("aten.gru_cell.default",)),
     # refbp's picker of one time step (or the mean) of a recurrent layer's output
     _layer("RNNOutput", {"select": "last", "batch_first": False}, None, (),
@@ -146,7 +148,9 @@ LAYERS: tuple[OpInfo, ...] = (
                                   "bias": True, "add_bias_kv": False, "add_zero_attn": False,
                                   "kdim": None, "vdim": None, "batch_first": False},
            "multi_head_attention_forward", (), converter=_ATT,
-           tolerance={"float32": "float32_attention"}),
+           tolerance={"float32": "float32_attention"},
+           suite_note="takes query, key and value: the op checks op-mha-* run it through the "
+           "one-input AttentionProbe"),
     _layer("TransformerEncoderLayer", {"d_model": REQUIRED, "nhead": REQUIRED,
                                        "dim_feedforward": 2048, "dropout": 0.1,
                                        "activation": "relu", "layer_norm_eps": 1e-5,
@@ -156,7 +160,10 @@ LAYERS: tuple[OpInfo, ...] = (
     _layer("TransformerEncoder", {"encoder_layer": REQUIRED, "num_layers": REQUIRED,
                                   "norm": None, "enable_nested_tensor": True,
                                   "mask_check": True}, None, (), converter=_ATT,
-           tolerance={"float32": "float32_attention"}),
+           tolerance={"float32": "float32_attention"},
+           suite_note="a stack of TransformerEncoderLayer (op-tel-*) built from a layer "
+           "object; parity_tests/test_transformer_parity.py and torch's module_db cases check "
+           "the stack"),
     # refbp's probes of MultiheadAttention's forward options and of the functional attention
     _layer("AttentionProbe", {"embed_dim": REQUIRED, "num_heads": REQUIRED, "bias": True,
                               "kdim": None, "vdim": None, "batch_first": False,

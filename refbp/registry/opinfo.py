@@ -151,6 +151,9 @@ class OpInfo:
     families:
         The explain-mode convention families the op is the torch reference of
         (``refbp check-layer --like <family>``).
+    suite_note:
+        Why no op check of the quick suite builds the op itself, and what checks it instead
+        (a test fails for an op that is in neither).
     """
 
     name: str
@@ -168,6 +171,7 @@ class OpInfo:
     checks: tuple[Check, ...] = (Check(),)
     tolerance: Mapping[str, str] = field(default_factory=dict)
     families: tuple[str, ...] = ()
+    suite_note: str = ""
 
     def __post_init__(self) -> None:
         if self.kind not in KINDS:
