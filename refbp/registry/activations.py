@@ -54,14 +54,18 @@ ACTIVATIONS: tuple[OpInfo, ...] = (
     # learnable slopes: the op check compares the gradient of ``weight`` too
     _act("PReLU", "prelu", ("aten.prelu.default", "aten._prelu_kernel.default"),
          args={"num_parameters": 1, "init": 0.25},
-         samples=(Sample("prelu-channels", {"num_parameters": 6, "init": 0.1}),),
+         samples=(Sample("prelu-channels", {"num_parameters": 6, "init": 0.1},
+                         description="PReLU with one slope per feature (6) on extreme inputs "
+                         "(0, +-1e-8, +-1, +-30, +-1e4)"),),
          checks=(Check(kinks=(0.0,)), Check({"init": -0.5}, kinks=(0.0,)))),
     _act("Hardtanh", "hardtanh", ("aten.hardtanh.default",),
          args={"min_val": -1.0, "max_val": 1.0, "inplace": False},
          torch_only={"min_value": "deprecated in torch in favour of min_val",
                      "max_value": "deprecated in torch in favour of max_val"},
-         samples=(Sample("hardtanh"), Sample("hardtanh-range", {"min_val": -30.0,
-                                                                 "max_val": 1e-8})),
+         samples=(Sample("hardtanh"),
+                  Sample("hardtanh-range", {"min_val": -30.0, "max_val": 1e-8},
+                         description="Hardtanh(-30, 1e-8): both kinks on extreme inputs (0, "
+                         "+-1e-8, +-1, +-30, +-1e4)")),
          checks=(Check(kinks=(-1.0, 1.0)), Check({"min_val": -0.5, "max_val": 2.0},
                                                  kinks=(-0.5, 2.0)))),
 )
