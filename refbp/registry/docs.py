@@ -31,7 +31,7 @@ def _short(path: str) -> str:
 def rows(kind: str) -> list[tuple[str, ...]]:
     """One row per declared op of ``kind``: name, signature, torch twin, functional, ATen
     operators, op-check scenarios, explain families."""
-    out = []
+    out: list[tuple[str, ...]] = []
     for op in OPS:
         if op.kind != kind:
             continue
