@@ -112,3 +112,34 @@ def test_every_declared_op_is_in_the_docs() -> None:
     text = docs.DOC.read_text(encoding="utf-8")
     assert text == docs.markdown(), "docs/ops.md is out of date: python -m refbp.registry.docs"
     assert all(f"\n| {o.name} | {docs.signature(o)} |" in text for o in OPS)
+
+
+def test_every_declared_family_is_in_the_explain_catalog() -> None:
+    """Declared families are the catalog's layer and loss families (a layer's with the sizes
+    its check uses); no catalog family is left undeclared."""
+    from refbp.diagnose import catalog
+    from refbp.diagnose.catalog.layer import SPECS
+
+    declared = registry.family_ops()
+    assert {name for name, _ in declared} >= {"Linear", "ReLU", "MSELoss", "CrossEntropyLoss"}
+    for name, o in declared:
+        fam = catalog.family(name)
+        assert fam.build is o.numpy_class() and fam.kind == ("loss" if o.kind == "loss"
+                                                             else "layer")
+        if fam.kind == "layer":
+            assert name in SPECS, f"{name}: no LayerSpec for its check in catalog/layer.py"
+    ours = {n for n, f in catalog._all_families().items() if f.kind != "optimizer"}
+    assert ours == {name for name, _ in declared}
+    assert set(SPECS) == {name for name, o in declared if o.kind != "loss"}
+
+
+def test_refbp_list_ops_prints_every_declaration(capsys: pytest.CaptureFixture[str]) -> None:
+    from refbp.cli.commands import main
+
+    assert main(["list", "--ops"]) == 0
+    out = capsys.readouterr().out
+    assert "  PReLU(num_parameters=1, init=0.25)\n" in out
+    assert "ATen aten.hardtanh.default" in out and "op checks op-hardtanh, op-hardtanh-range" in out
+    assert all(f"  {o.name}(" in out for o in OPS)
+    with pytest.raises(SystemExit):
+        main(["list", "--ops", "--suite", "quick"])
