@@ -53,15 +53,30 @@ def test_declared_maths_resolve(op: OpInfo) -> None:
     assert all(a.startswith("aten.") and a.count(".") == 2 for a in op.aten), op.aten
 
 
-@pytest.mark.parametrize("op", OPS, ids=IDS)
-def test_every_check_builds(op: OpInfo) -> None:
-    """Each option set of the tests constructs the refbp op (required sizes come from the
-    op's first sample)."""
+def _check_kwargs(op: OpInfo) -> list[dict[str, Any]]:
+    """The constructor arguments of each option set, required sizes from the first sample;
+    none for an op whose required arguments no sample gives (built by its suite module)."""
     sample = op.samples[0].options if op.samples else {}
-    for check in op.checks:
-        kwargs = {**{k: sample[k] for k in op.required() if k in sample}, **check.options}
-        if set(op.required()) <= set(kwargs):
-            assert isinstance(op.numpy_class()(**kwargs), nn.Module)
+    out = [{**{k: sample[k] for k in op.required() if k in sample}, **c.options}
+           for c in op.checks]
+    return [kw for kw in out if set(op.required()) <= set(kw)]
+
+
+BUILDABLE = [(o, kw) for o in OPS for kw in _check_kwargs(o)]
+
+
+@pytest.mark.parametrize("op,kwargs", BUILDABLE, ids=[f"{o.name}-{kw}" for o, kw in BUILDABLE])
+def test_every_check_builds(op: OpInfo, kwargs: dict[str, Any]) -> None:
+    """Each option set of the tests constructs the refbp op, with the declared options."""
+    m = op.numpy_class()(**kwargs)
+    assert isinstance(m, nn.Module)
+    # stored under torch's names (LayerNorm keeps normalized_shape as a tuple)
+    assert all(getattr(m, k) in (v, (v,)) for k, v in kwargs.items() if not isinstance(v, list))
+
+
+def test_every_activation_and_loss_check_builds() -> None:
+    built = {o.name for o, _ in BUILDABLE}
+    assert {o.name for o in OPS if o.kind != "layer"} <= built
 
 
 def test_sample_ids_are_unique() -> None:
