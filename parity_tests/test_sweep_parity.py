@@ -69,9 +69,43 @@ def test_process_workers_give_the_same_numbers(scenarios: list, serial: pd.DataF
 def test_a_dask_local_cluster_gives_the_same_numbers(scenarios: list, serial: pd.DataFrame,
                                                      tmp_path: Path) -> None:
     pytest.importorskip("distributed")
+    announced = []
     outcome = run_sweep(scenarios, store=PartStore(tmp_path), suite="quick", jobs=2,
-                        executor="dask")
+                        executor="dask", on_cluster=announced.append)
     pd.testing.assert_frame_equal(outcome.frame(), serial)
+    info = outcome.cluster
+    assert info is not None and announced == [info]
+    assert (info.kind, info.workers, info.threads, info.lost_workers) == (
+        "LocalCluster", 2, 2, [])
+    assert info.scheduler.startswith("tcp://127.0.0.1:")
+    assert info.dashboard is not None and info.dashboard.startswith("http://127.0.0.1:")
+
+
+def test_a_scheduler_file_cluster_and_a_lost_worker(scenarios: list, serial: pd.DataFrame,
+                                                    tmp_path: Path) -> None:
+    distributed = pytest.importorskip("distributed")
+    scheduler_file = tmp_path / "scheduler.json"
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+                                  host="127.0.0.1", dashboard_address="127.0.0.1:0") as cluster, \
+            distributed.Client(cluster) as client:
+        client.write_scheduler_file(str(scheduler_file))
+        finished: list[int] = []
+
+        def retire_a_worker(n: int) -> None:  # after the first scenario, one worker leaves
+            finished.append(n)
+            if len(finished) == 1:
+                client.retire_workers(workers=[sorted(client.nthreads())[0]])
+
+        outcome = run_sweep(scenarios, store=PartStore(tmp_path / "parts"), suite="quick",
+                            executor="dask", scheduler_file=str(scheduler_file),
+                            progress=retire_a_worker)
+        address = cluster.scheduler_address
+    pd.testing.assert_frame_equal(outcome.frame(), serial)
+    info = outcome.cluster
+    assert info is not None
+    assert (info.kind, info.scheduler, info.workers, info.threads) == (
+        "scheduler", address, 2, 2)
+    assert len(info.lost_workers) == 1 and info.lost_workers[0].startswith("tcp://127.0.0.1:")
 
 
 def test_shards_merge_into_the_full_report(tmp_path: Path,
@@ -106,6 +140,12 @@ def test_cli_resume_reuses_finished_scenarios(tmp_path: Path) -> None:
 @pytest.mark.parametrize(("argv", "message"), [
     (["--shard", "3/2"], "need 1 <= i <= N"),
     (["--scheduler", "tcp://127.0.0.1:1"], "--scheduler needs --executor dask"),
+    (["--scheduler-file", "s.json"], "--scheduler-file needs --executor dask"),
+    (["--dashboard", "127.0.0.1:0"], "--dashboard needs --executor dask"),
+    (["--executor", "dask", "--scheduler", "tcp://127.0.0.1:1", "--dashboard", "127.0.0.1:0"],
+     "--dashboard is for the LocalCluster refbp starts"),
+    (["--executor", "dask", "--scheduler", "tcp://127.0.0.1:1", "--scheduler-file", "s.json"],
+     "not both"),
 ])
 def test_bad_sweep_options_exit_2(argv: list[str], message: str, tmp_path: Path,
                                   capsys: pytest.CaptureFixture[str]) -> None:

@@ -30,6 +30,8 @@ from refbp.exit_codes import (
 if TYPE_CHECKING:
     import pandas as pd
 
+    from refbp.parity.sweep import ClusterInfo
+
 DEFAULT_OUT = Path("reports") / "latest"
 DEFAULT_BASELINE = Path("reports") / "baseline"
 COMPARE_FORMATS = ("markdown", "json", "junit", "github")
@@ -84,6 +86,14 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--scheduler", metavar="ADDRESS",
                      help="with --executor dask: an existing Dask scheduler (default: a "
                      "LocalCluster of --jobs workers)")
+    run.add_argument("--scheduler-file", metavar="FILE",
+                     help="with --executor dask: the scheduler file of an existing cluster "
+                     "(as dask-jobqueue, dask-mpi or `dask scheduler --scheduler-file` write "
+                     "it)")
+    run.add_argument("--dashboard", metavar="ADDRESS", default=None,
+                     help="with --executor dask and no --scheduler: where the LocalCluster's "
+                     "dashboard listens (default 127.0.0.1:0, this machine only, any free "
+                     "port; e.g. 0.0.0.0:8787 to show it to the network)")
     run.add_argument("--resume", action="store_true",
                      help="keep the scenarios a previous, interrupted run of the same --out "
                      "finished (same content and versions) and run only the rest")
@@ -286,7 +296,14 @@ def _report_options(args: argparse.Namespace) -> tuple[tuple[str, ...] | None, A
 
 def cmd_run(args: argparse.Namespace) -> int:
     from refbp.parity.session import TORCH_THREADS, run_provenance
-    from refbp.parity.sweep import SweepError, parse_shard, part_store_for, run_sweep, shard
+    from refbp.parity.sweep import (
+        DEFAULT_DASHBOARD,
+        SweepError,
+        parse_shard,
+        part_store_for,
+        run_sweep,
+        shard,
+    )
     from refbp.report import collect_provenance, write_report_parts
     from refbp.versions import installed_torch_note
 
@@ -296,8 +313,13 @@ def cmd_run(args: argparse.Namespace) -> int:
         outputs.output_file(args.junit)
     formats, plots = _report_options(args)
     scenarios, suite = _scenarios(args, tolerances)
-    if args.scheduler is not None and args.executor != "dask":
-        raise CLIError("--scheduler needs --executor dask")
+    if args.executor != "dask":
+        for flag in ("scheduler", "scheduler_file", "dashboard"):
+            if getattr(args, flag) is not None:
+                raise CLIError(f"--{flag.replace('_', '-')} needs --executor dask")
+    if args.dashboard is not None and (args.scheduler or args.scheduler_file):
+        raise CLIError("--dashboard is for the LocalCluster refbp starts; an existing "
+                       "cluster has its own")
     shard_of = None
     if args.shard is not None:
         try:
@@ -317,13 +339,21 @@ def cmd_run(args: argparse.Namespace) -> int:
         try:
             outcome = run_sweep(scenarios, store=store, suite=suite, jobs=args.jobs,
                                 executor=args.executor, scheduler=args.scheduler,
+                                scheduler_file=args.scheduler_file,
+                                dashboard=args.dashboard or DEFAULT_DASHBOARD,
                                 resume=args.resume, thread_noise=args.thread_noise,
-                                floors=args.floors, progress=tick)
+                                floors=args.floors, progress=tick, on_cluster=_announce)
         except SweepError as exc:
             raise CLIError(str(exc)) from exc
     extra: dict[str, Any] = {"suite": suite, "scenarios": len(scenarios), "jobs": args.jobs,
                              "executor": args.executor, "torch_threads": TORCH_THREADS,
                              **run_provenance()}
+    if outcome.cluster is not None:
+        extra["cluster"] = outcome.cluster.as_provenance()
+        if outcome.cluster.lost_workers:
+            print(f"Dask: {len(outcome.cluster.lost_workers)} worker(s) lost during the run "
+                  f"({', '.join(outcome.cluster.lost_workers)}); their scenarios were rerun "
+                  "elsewhere", file=sys.stderr)
     if shard_of is not None:
         extra["shard"] = f"{shard_of[0]}/{shard_of[1]}"
     if outcome.reused:
@@ -337,6 +367,15 @@ def cmd_run(args: argparse.Namespace) -> int:
         raise CLIError(f"cannot write the report {args.out}: {exc.strerror or exc}") from exc
     store.clear()
     return _finish_run(digest.summary, suite, args, path, time.perf_counter() - t0)
+
+
+def _announce(cluster: ClusterInfo) -> None:
+    """Say where the sweep's Dask cluster is, once it is up."""
+    where = (f"a LocalCluster of {cluster.workers} workers" if cluster.kind == "LocalCluster"
+             else f"the cluster at {cluster.scheduler} ({cluster.workers} workers, "
+                  f"{cluster.threads} threads)")
+    dashboard = f"; dashboard: {cluster.dashboard}" if cluster.dashboard else ""
+    print(f"Dask: {where}{dashboard}", file=sys.stderr)
 
 
 def _finish_run(summary: pd.DataFrame, suite: str, args: argparse.Namespace, path: Path,

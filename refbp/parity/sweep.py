@@ -17,9 +17,11 @@
 - **Executors.** ``local`` runs in this process (``jobs=1``) or in ``jobs`` spawned worker
   processes that live for the whole sweep; ``dask`` submits one task per scenario to a
   ``dask.distributed`` cluster: a ``LocalCluster`` of ``jobs`` single-threaded worker
-  processes, or any existing cluster given by its scheduler address. A worker that dies
-  mid-sweep loses nothing: Dask reruns its task elsewhere (``retries``), and a part is only
-  ever written once, by the client, from a finished task.
+  processes (its dashboard on 127.0.0.1 unless told otherwise), or any existing cluster
+  given by its scheduler address or scheduler file. A worker that dies mid-sweep loses
+  nothing: Dask reruns its task elsewhere (``retries``), and a part is only ever written once,
+  by the client, from a finished task; the sweep names the workers it lost
+  (:class:`ClusterInfo`).
 - **Determinism.** Every scenario runs with ``TORCH_THREADS`` torch threads and one NumPy
   BLAS thread (threadpoolctl, in whatever process runs it: refbp's convolutions hand large
   matrix products to BLAS, whose sums are split differently over more threads), so the
@@ -235,31 +237,87 @@ def _local(todo: Todo, options: Options, jobs: int, sink: Sink) -> None:
             raise
 
 
-def _dask(todo: Todo, options: Options, jobs: int, scheduler: str | None,
-          sink: Sink) -> None:
+DEFAULT_DASHBOARD = "127.0.0.1:0"
+"""Where a ``LocalCluster``'s dashboard listens unless ``--dashboard`` says otherwise: this
+machine only (a dashboard on every interface shows the sweep to the network), any free port
+(a second sweep on the machine must not collide with the first)."""
+
+
+@dataclasses.dataclass
+class ClusterInfo:
+    """The Dask cluster a sweep ran on, as provenance records it (``cluster``)."""
+
+    kind: str
+    """``LocalCluster``, or ``scheduler`` for an existing cluster (``--scheduler``,
+    ``--scheduler-file``)."""
+    scheduler: str
+    dashboard: str | None
+    workers: int
+    threads: int
+    lost_workers: list[str] = dataclasses.field(default_factory=list)
+    """Workers that left the cluster during the sweep (their scenarios were rerun elsewhere)."""
+
+    def as_provenance(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+def _workers(client: Any) -> dict[str, int]:
+    """Every worker of the cluster and its number of threads."""
+    return {str(k): int(v) for k, v in client.nthreads().items()}
+
+
+def _dask_client(jobs: int, scheduler: str | None, scheduler_file: str | None,
+                 dashboard: str) -> tuple[Any, Any]:
+    """``(cluster, client)``: a new LocalCluster (cluster is None for an existing one)."""
+    from distributed import Client, LocalCluster
+
+    if scheduler is None and scheduler_file is None:
+        cluster = LocalCluster(n_workers=jobs, threads_per_worker=1, processes=True,
+                               host="127.0.0.1", dashboard_address=dashboard,
+                               silence_logs=logging.ERROR)
+        return cluster, Client(cluster)
     try:
-        from distributed import Client, LocalCluster, as_completed
+        if scheduler_file is not None:
+            return None, Client(scheduler_file=scheduler_file, timeout=30)
+        return None, Client(scheduler, timeout=30)
+    except (OSError, ValueError) as exc:
+        where = scheduler if scheduler is not None else f"the scheduler file {scheduler_file}"
+        raise SweepError(f"cannot connect to the Dask scheduler at {where}: {exc}") from exc
+
+
+def _dask(todo: Todo, options: Options, jobs: int, sink: Sink, *, scheduler: str | None,
+          scheduler_file: str | None, dashboard: str,
+          on_cluster: Callable[[ClusterInfo], None] | None) -> ClusterInfo:
+    try:
+        from distributed import as_completed
     except ImportError as exc:
         raise SweepError("--executor dask needs dask.distributed: pip install "
                          "'refbp[dask]' (with -c constraints.txt)") from exc
     import dask
 
     with dask.config.set({"distributed.nanny.pre-spawn-environ": PIN_THREADS_ENV}):
-        if scheduler is None:
-            cluster = LocalCluster(n_workers=jobs, threads_per_worker=1, processes=True,
-                                   # any free port: a second sweep on the machine must not
-                                   # collide with the first (a busy :8787 warns)
-                                   dashboard_address=":0", silence_logs=logging.ERROR)
-            client = Client(cluster)
-        else:
-            cluster, client = None, Client(scheduler)
+        cluster, client = _dask_client(jobs, scheduler, scheduler_file, dashboard)
         try:
+            workers = _workers(client)
+            info = ClusterInfo(
+                kind="LocalCluster" if cluster is not None else "scheduler",
+                scheduler=str(client.scheduler.address),
+                dashboard=(client.dashboard_link if "dashboard" in
+                           client.scheduler_info().get("services", {}) else None),
+                workers=len(workers), threads=sum(workers.values()))
+            if on_cluster is not None:
+                on_cluster(info)
+            seen = set(workers)
             futures = {client.submit(run_one, s, *options, key=f"refbp-{i}-{s.name}",
                                      pure=False, retries=DASK_RETRIES): i
                        for i, s in todo}
             for fut in as_completed(futures):
                 sink(futures[fut], fut.result())
                 fut.release()
+                now = set(_workers(client))
+                info.lost_workers += sorted(seen - now - set(info.lost_workers))
+                seen |= now
+            return info
         finally:
             client.close()
             if cluster is not None:
@@ -276,6 +334,8 @@ class SweepOutcome:
     reused: int
     store: PartStore
     keys: tuple[str, ...]
+    cluster: ClusterInfo | None = None
+    """The Dask cluster (``executor="dask"``), with the workers it lost."""
 
     def parts(self) -> Iterator[pd.DataFrame]:
         """The rows of each scenario, in order, read from the store one at a time."""
@@ -290,19 +350,27 @@ class SweepOutcome:
 
 def run_sweep(scenarios: Sequence[Scenario], *, store: PartStore, suite: str = "",
               jobs: int = 1, executor: str = "local", scheduler: str | None = None,
+              scheduler_file: str | None = None, dashboard: str = DEFAULT_DASHBOARD,
               resume: bool = False, thread_noise: bool = False, floors: str = "auto",
-              progress: Callable[[int], None] | None = None) -> SweepOutcome:
+              progress: Callable[[int], None] | None = None,
+              on_cluster: Callable[[ClusterInfo], None] | None = None) -> SweepOutcome:
     """Run ``scenarios`` (see the module docstring), streaming each to ``store``.
 
     ``progress(n)`` is called with the number of scenarios finished (reused ones count at
-    the start). The rows stay in ``store`` (see :class:`SweepOutcome`).
+    the start). The rows stay in ``store`` (see :class:`SweepOutcome`). With
+    ``executor="dask"``: the cluster at ``scheduler`` (an address) or described by
+    ``scheduler_file`` (as dask-jobqueue and dask-mpi write it), else a ``LocalCluster`` of
+    ``jobs`` workers whose dashboard listens on ``dashboard``; ``on_cluster(info)`` is called
+    once the cluster is up (e.g. to print its dashboard link).
     """
     if executor not in EXECUTORS:
         raise SweepError(f"unknown executor {executor!r}; choose from {', '.join(EXECUTORS)}")
     if jobs < 1:
         raise SweepError(f"jobs must be >= 1, got {jobs}")
-    if scheduler is not None and executor != "dask":
-        raise SweepError("--scheduler needs --executor dask")
+    if (scheduler is not None or scheduler_file is not None) and executor != "dask":
+        raise SweepError("--scheduler and --scheduler-file need --executor dask")
+    if scheduler is not None and scheduler_file is not None:
+        raise SweepError("give --scheduler or --scheduler-file, not both")
     names = [s.name for s in scenarios]
     dup = sorted({n for n in names if names.count(n) > 1})
     if dup:
@@ -324,8 +392,12 @@ def run_sweep(scenarios: Sequence[Scenario], *, store: PartStore, suite: str = "
             progress(1)
 
     options = (suite, thread_noise, floors)
+    cluster = None
     if executor == "dask":
-        _dask(todo, options, jobs, scheduler, sink)
+        cluster = _dask(todo, options, jobs, sink, scheduler=scheduler,
+                        scheduler_file=scheduler_file, dashboard=dashboard,
+                        on_cluster=on_cluster)
     else:
         _local(todo, options, jobs, sink)
-    return SweepOutcome(ran=len(todo), reused=reused, store=store, keys=tuple(keys))
+    return SweepOutcome(ran=len(todo), reused=reused, store=store, keys=tuple(keys),
+                        cluster=cluster)
