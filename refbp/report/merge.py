@@ -1,12 +1,14 @@
 """``refbp merge``: join the reports of shards (``refbp run --shard i/N``) into one.
 
-The merged table is the shards' tables one after another (in the order given); a scenario may
-appear in one shard only. Shards are checked first from their scenario column and provenance,
-then loaded one at a time while the merged report is written. Provenance is the first shard's
-(versions, machine), with the seeds and scenario counts summed over shards, the wall time of
-the slowest shard, and
-``merged_from``: each shard's directory, shard label, git commit and torch version. Shards
-whose refbp, NumPy or torch versions differ cannot be merged: their numbers are not one run.
+The merged table holds every shard's rows in a stable order whatever the order of the shards
+given: scenarios by name, each scenario's rows by (dtype, step, tensor). A scenario may appear
+in one shard only. Shards are checked first from their scenario column and provenance; the
+rows are then read a scenario at a time (only the Parquet row groups that hold it) while the
+merged report is written, so memory does not grow with the size of the shards. Provenance is
+the first shard's (versions, machine), with the seeds and scenario counts summed over shards,
+the wall time of the slowest shard, and ``merged_from``: each shard's directory, shard label,
+git commit and torch version. Shards whose refbp, NumPy or torch versions differ cannot be
+merged: their numbers are not one run.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from typing import Any
 
 import pandas as pd
 
-from refbp.report.writers import load_results, load_scenarios
+from refbp.report.writers import ResultsFile, load_scenarios
 
 SAME = ("refbp", "numpy", "torch")
 
@@ -58,4 +60,15 @@ def merge_reports(paths: list[str | os.PathLike[str]]
     merged["merged_from"] = [{"report": str(path), "shard": prov.get("shard", ""),
                               "git_commit": prov.get("git_commit", ""),
                               "torch": prov.get("torch", "")} for path, _, prov in loaded]
-    return (load_results(path)[0] for path, _, _ in loaded), merged
+    return _sorted_rows([path for path, _, _ in loaded], seen), merged
+
+
+ROW_ORDER = ["dtype", "step", "tensor"]
+"""The order of a scenario's rows in a merged report (scenarios themselves by name)."""
+
+
+def _sorted_rows(paths: list[Path], where: dict[str, Path]) -> Iterator[pd.DataFrame]:
+    files = {path: ResultsFile(path) for path in paths}
+    for name in sorted(where):
+        rows = files[where[name]].scenario(name)
+        yield rows.sort_values(ROW_ORDER, kind="stable", ignore_index=True)

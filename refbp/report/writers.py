@@ -373,12 +373,73 @@ def load_results(path: str | os.PathLike[str]) -> tuple[pd.DataFrame, dict[str, 
         provenance = _provenance(p, table.schema.metadata)
     except (OSError, ValueError, pa.ArrowException) as exc:
         raise ReportFormatError(f"cannot read the refbp results {p}: {exc}") from exc
+    return _validated(table, p), provenance
+
+
+def _validated(table: pa.Table, p: Path) -> pd.DataFrame:
     try:
         df = coerce_results(table.to_pandas())
         check_values(df)
     except ValueError as exc:
         raise ReportFormatError(f"{p}: {exc}") from exc
-    return df, provenance
+    return df
+
+
+class ResultsFile:
+    """A report's ``results.parquet`` read a row group at a time, so that a report larger
+    than memory can be re-rendered or merged: :meth:`index` says which row groups hold each
+    scenario, :meth:`scenario` reads one scenario's rows (only the row groups that hold it,
+    the last few kept in memory), :meth:`scenarios` yields them all in table order."""
+
+    CACHED_GROUPS = 4
+
+    def __init__(self, path: str | os.PathLike[str]) -> None:
+        self.path = _parquet_path(path)
+        try:
+            self.file = pq.ParquetFile(self.path)
+            self.provenance = _provenance(self.path, self.file.schema_arrow.metadata)
+        except (OSError, ValueError, pa.ArrowException) as exc:
+            raise ReportFormatError(f"cannot read the refbp results {self.path}: {exc}"
+                                    ) from exc
+        self._index: dict[str, list[int]] | None = None
+        self._cache: dict[int, pd.DataFrame] = {}
+
+    def _read_group(self, i: int, columns: list[str] | None = None) -> pa.Table:
+        try:
+            return self.file.read_row_group(i, columns=columns)
+        except (OSError, ValueError, KeyError, pa.ArrowException) as exc:
+            raise ReportFormatError(f"cannot read the refbp results {self.path}: {exc}"
+                                    ) from exc
+
+    def index(self) -> dict[str, list[int]]:
+        """Scenario name -> the row groups that hold its rows, in table order (reads only
+        the scenario column)."""
+        if self._index is None:
+            index: dict[str, list[int]] = {}
+            for i in range(self.file.num_row_groups):
+                names = self._read_group(i, ["scenario"]).column("scenario").unique()
+                for name in names.to_pylist():
+                    index.setdefault(str(name), []).append(i)
+            self._index = index
+        return self._index
+
+    def scenario(self, name: str) -> pd.DataFrame:
+        """The rows of scenario ``name`` (validated), in table order."""
+        frames = []
+        for i in self.index()[name]:
+            if i not in self._cache:
+                if len(self._cache) >= self.CACHED_GROUPS:
+                    self._cache.pop(next(iter(self._cache)))
+                self._cache[i] = _validated(self._read_group(i), self.path)
+            group = self._cache[i]
+            frames.append(group[group["scenario"] == name])
+        return pd.concat(frames, ignore_index=True) if len(frames) > 1 else \
+            frames[0].reset_index(drop=True)
+
+    def scenarios(self) -> Iterator[pd.DataFrame]:
+        """Each scenario's rows, in table order."""
+        for name in self.index():
+            yield self.scenario(name)
 
 
 def load_scenarios(path: str | os.PathLike[str]) -> tuple[list[str], dict[str, Any]]:
@@ -414,9 +475,9 @@ def render(report_dir: str | os.PathLike[str]) -> Path:
     directory = Path(report_dir)
     if not directory.is_dir():
         raise FileNotFoundError(f"no report directory at {report_dir}")
-    df, provenance = load_results(directory)
-    whole = digest(df)
-    del df
+    results = ResultsFile(directory)  # a batch at a time: the report may be large
+    provenance = results.provenance
+    whole = combine([digest(batch) for batch in _batches(results.scenarios())])
     atomic_write_text(directory / SUMMARY, to_markdown(whole, provenance))
     atomic_write_text(directory / HTML, render_html(whole, provenance))
     return directory
