@@ -258,6 +258,7 @@ class ClusterInfo:
     """Workers that left the cluster during the sweep (their scenarios were rerun elsewhere)."""
 
     def as_provenance(self) -> dict[str, Any]:
+        """The JSON-serialisable record of the cluster (provenance ``cluster``)."""
         return dataclasses.asdict(self)
 
 
