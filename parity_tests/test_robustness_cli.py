@@ -138,6 +138,33 @@ def test_dev_zero_scenarios_exit_2_quickly(tmp_path: Path) -> None:
     assert "Traceback" not in proc.stderr and time.perf_counter() - t0 < 120
 
 
+DIVERGES = """[[scenario]]
+name = "diverges"
+steps = 2
+batching = "batch"
+model = [{ type = "Linear", in_features = 4, out_features = 3 }]
+loss = { type = "MSELoss" }
+optimizer = { type = "SGD", lr = 1e300 }
+data = { kind = "regression", n = 8, features = 4, outputs = 3 }
+"""
+
+
+def test_failing_run_into_a_closed_pipe_still_exits_1(tmp_path: Path) -> None:
+    """``refbp run | head``: the reader of stdout is gone before refbp writes its table; the
+    run finishes (its report is written) and exits 1, the code of a failing run."""
+    f = _file(tmp_path, DIVERGES)
+    out = tmp_path / "o"
+    with subprocess.Popen([*REFBP, "run", "--scenarios", str(f), "--out", str(out),
+                           "--no-progress"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                          text=True) as proc:
+        assert proc.stdout is not None and proc.stderr is not None
+        proc.stdout.close()
+        err = proc.stderr.read()
+        assert proc.wait(timeout=300) == 1, err
+    assert "Traceback" not in err and "Exception ignored" not in err
+    assert "| diverges |" in (out / "summary.md").read_text()
+
+
 # --- check-* with untrusted user code ----------------------------------------------------
 
 HOSTILE = """\
