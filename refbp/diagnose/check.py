@@ -165,7 +165,7 @@ class _Check:
                                verdict=verdict, mismatch=mismatch)
 
 
-def load_user(user: Any) -> tuple[Any, str, list[str], list[float]]:
+def load_subject(user: Any) -> tuple[Any, str, list[str], list[float]]:
     """The user's object, the spec as given, the loader's notes and the source's constants."""
     obj, subject, notes = _load(user)
     return obj, subject, notes, literals(source_of(obj))
@@ -211,7 +211,7 @@ def optimizer_user_run(user: Any, like: str, options: dict[str, Any] | None, *, 
                        seed: int, lr_factor: float | None) -> UserRun:
     """The user side of :func:`check_optimizer`: load, drive and record the user's code."""
     fam = family(like, "optimizer")
-    obj, subject, loader_notes, consts = load_user(user)
+    obj, subject, loader_notes, consts = load_subject(user)
     params, grads = T.optimizer_problem(seed, steps)
     defaults = torch_defaults(fam.build, 1)
     factory = make_optimizer_driver(obj, like, params, dict(options or {}), defaults, grads[0])

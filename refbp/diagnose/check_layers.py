@@ -11,12 +11,12 @@ from refbp.diagnose import trajectories as T
 from refbp.diagnose.adapters import user_name
 from refbp.diagnose.adapters_layer import ALIASES
 from refbp.diagnose.catalog import Variant, family, variants_for
-from refbp.diagnose.catalog_layer import SPECS, batchnorm_combinations
-from refbp.diagnose.catalog_loss import LOG_EPS, module_fn
+from refbp.diagnose.catalog.layer import SPECS, batchnorm_combinations
+from refbp.diagnose.catalog.loss import LOG_EPS, module_fn
 from refbp.diagnose.check import (
     UserRun,
     accepted_options,
-    load_user,
+    load_subject,
     refit,
     resolve_oracle,
     start_verdict,
@@ -120,7 +120,7 @@ def layer_user_run(user: Any, like: str, options: dict[str, Any] | None, *, step
     """The user side of :func:`check_layer`: load, build, drive and record the user's layer."""
     family(like, "layer")  # an unknown family is refused before the user's code loads
     spec = SPECS[like]
-    obj, subject, loader_notes, consts = load_user(user)
+    obj, subject, loader_notes, consts = load_subject(user)
     sizes, opts = _layer_sizes(like, options)
     defaults = _layer_defaults(like, sizes)
     up, var_kw = _user_layer_params(obj)
@@ -187,7 +187,7 @@ def loss_user_run(user: Any, like: str, options: dict[str, Any] | None, *, steps
                   batch: int, seed: int) -> UserRun:
     """The user side of :func:`check_loss`: load, build, drive and record the user's loss."""
     fam = family(like, "loss")
-    obj, subject, loader_notes, consts = load_user(user)
+    obj, subject, loader_notes, consts = load_subject(user)
     defaults = torch_defaults(fam.build, 0)
     up, var_kw = (signature_params(obj) if inspect.isclass(obj) else ({}, False))
     naming = build_naming(up, var_kw, defaults, dict(options or {}), like)
