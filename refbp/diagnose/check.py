@@ -78,6 +78,8 @@ def _build_variant(v: Variant, options: dict[str, Any], like: str, params: list[
     return v.build(params, options, like)
 
 
+LR_FACTOR = 0.5
+"""The learning rate is multiplied by this half way through an optimizer check."""
 _NOT_OPTIONS = ("maximize", "foreach", "differentiable", "capturable", "fused")
 
 
@@ -181,7 +183,7 @@ def start_verdict(kind: str, like: str, run: UserRun, options: dict[str, Any] | 
 
 def check_optimizer(user: Any, like: str = "Adam", options: dict[str, Any] | None = None, *,
                     steps: int = 20, seed: int = 0, oracle: str = "auto",
-                    lr_factor: float | None = 0.5, thread_noise: bool = False) -> Diagnosis:
+                    lr_factor: float | None = LR_FACTOR, thread_noise: bool = False) -> Diagnosis:
     """Check a user optimizer against ``torch.optim.<like>`` and the catalogued variants.
 
     Parameters
@@ -208,7 +210,7 @@ def check_optimizer(user: Any, like: str = "Adam", options: dict[str, Any] | Non
 
 
 def optimizer_user_run(user: Any, like: str, options: dict[str, Any] | None, *, steps: int,
-                       seed: int, lr_factor: float | None) -> UserRun:
+                       seed: int, lr_factor: float | None = LR_FACTOR) -> UserRun:
     """The user side of :func:`check_optimizer`: load, drive and record the user's code."""
     fam = family(like, "optimizer")
     obj, subject, loader_notes, consts = load_subject(user)

@@ -36,6 +36,8 @@ from refbp.diagnose.optim_styles import config_param
 from refbp.diagnose.spec import format_options
 
 _NOT_LAYER_OPTIONS = ("bias", "device", "dtype", "inplace")
+DEFAULT_BATCH = 8
+"""Samples per batch of the layer and loss problems."""
 _LOG_EPS_FAMILIES = ("CrossEntropyLoss", "BCELoss")
 
 
@@ -58,7 +60,7 @@ def _layer_variants(like: str) -> list[Variant]:
 
 
 def check_layer(user: Any, like: str = "Linear", options: dict[str, Any] | None = None, *,
-                steps: int = 3, batch: int = 8, seed: int = 0, oracle: str = "auto",
+                steps: int = 3, batch: int = DEFAULT_BATCH, seed: int = 0, oracle: str = "auto",
                 thread_noise: bool = False) -> Diagnosis:
     """Check a user layer (forward, backward, parameter gradients, buffers) against
     ``torch.nn.<like>`` and the catalogued variants.
@@ -116,7 +118,7 @@ def _layer_problem(like: str, sizes: dict[str, int], eff: dict[str, Any], steps:
 
 
 def layer_user_run(user: Any, like: str, options: dict[str, Any] | None, *, steps: int,
-                   batch: int, seed: int) -> UserRun:
+                   seed: int, batch: int = DEFAULT_BATCH) -> UserRun:
     """The user side of :func:`check_layer`: load, build, drive and record the user's layer."""
     family(like, "layer")  # an unknown family is refused before the user's code loads
     spec = SPECS[like]
@@ -139,7 +141,8 @@ def layer_user_run(user: Any, like: str, options: dict[str, Any] | None, *, step
 
 
 def layer_verdict(user: UserRun, like: str, options: dict[str, Any] | None, *, steps: int,
-                  batch: int, seed: int, oracle: str, thread_noise: bool) -> Diagnosis:
+                  seed: int, oracle: str, thread_noise: bool,
+                  batch: int = DEFAULT_BATCH) -> Diagnosis:
     """The verdict side of :func:`check_layer`: torch, the variants, the comparison."""
     c = start_verdict("layer", like, user, options, oracle, seed, thread_noise)
     fam, spec = c.fam, SPECS[like]
@@ -172,7 +175,7 @@ def layer_verdict(user: UserRun, like: str, options: dict[str, Any] | None, *, s
 
 
 def check_loss(user: Any, like: str = "MSELoss", options: dict[str, Any] | None = None, *,
-               steps: int = 3, batch: int = 8, seed: int = 0, oracle: str = "auto",
+               steps: int = 3, batch: int = DEFAULT_BATCH, seed: int = 0, oracle: str = "auto",
                thread_noise: bool = False) -> Diagnosis:
     """Check a user loss (value and d loss / d prediction) against ``torch.nn.<like>`` and
     the catalogued variants (``"MSELoss"``, ``"CrossEntropyLoss"`` or ``"BCELoss"``); see
@@ -184,7 +187,7 @@ def check_loss(user: Any, like: str = "MSELoss", options: dict[str, Any] | None 
 
 
 def loss_user_run(user: Any, like: str, options: dict[str, Any] | None, *, steps: int,
-                  batch: int, seed: int) -> UserRun:
+                  seed: int, batch: int = DEFAULT_BATCH) -> UserRun:
     """The user side of :func:`check_loss`: load, build, drive and record the user's loss."""
     fam = family(like, "loss")
     obj, subject, loader_notes, consts = load_subject(user)
@@ -200,7 +203,8 @@ def loss_user_run(user: Any, like: str, options: dict[str, Any] | None, *, steps
 
 
 def loss_verdict(user: UserRun, like: str, options: dict[str, Any] | None, *, steps: int,
-                 batch: int, seed: int, oracle: str, thread_noise: bool) -> Diagnosis:
+                 seed: int, oracle: str, thread_noise: bool,
+                 batch: int = DEFAULT_BATCH) -> Diagnosis:
     """The verdict side of :func:`check_loss`: torch, the variants, the comparison."""
     c = start_verdict("loss", like, user, options, oracle, seed, thread_noise)
     fam = c.fam
