@@ -175,3 +175,19 @@ def test_a_timeout_outside_user_code_blames_the_size_not_refbp(tmp_path: Path) -
     assert text.startswith("mine.py:A: no result within 0.2 s (--timeout); your code had "
                            "returned, a check of 50 steps takes longer")
     assert "raise --timeout or lower --steps" in text
+
+
+def test_command_line_steps_are_limited_even_with_allow_large(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from refbp.cli import main
+
+    out = str(tmp_path / "o")
+    assert main(["run", "-k", "sgd", "--steps", "20000", "--out", out]) == 2
+    assert "steps = 20,000 exceeds the limit of 10,000" in capsys.readouterr().err
+    assert main(["run", "-k", "sgd", "--steps", "10000000", "--allow-large", "--out",
+                 out]) == 2
+    assert "beyond even --allow-large" in capsys.readouterr().err
+    assert main(["check-optimizer", "x.py:A", "--like", "SGD", "--steps", "20000"]) == 2
+    err = capsys.readouterr().err
+    assert "check-optimizer: steps = 20,000 exceeds the limit of 10,000" in err
+    assert not (tmp_path / "o").exists()

@@ -22,7 +22,9 @@ API (small on purpose; every user call site can use it):
 
 The time limit uses ``SIGALRM`` (POSIX, main thread); elsewhere the block runs without a limit.
 It interrupts Python code (loops in user code); a single C call that never returns cannot be
-interrupted in-process. ``os._exit`` and killing the process are not guarded against.
+interrupted in-process. What a guard in the same process cannot stop -- ``os._exit``, a
+signal, patched NumPy or torch -- is why ``refbp check-*`` runs the user's code under this
+guard in a child process (:mod:`refbp.diagnose.isolation`).
 """
 
 from __future__ import annotations
