@@ -31,8 +31,9 @@ scheduler tables: ``{ type = "SequentialLR", milestones = [5], schedulers = [{ t
 Harness options: ``training = false`` runs both models in eval mode, ``clip_grad_norm = 1.0``
 clips the gradients before every update, ``scheduler_epoch = 1`` steps the schedulers with an
 explicit epoch, ``checkpoint = true`` saves and reloads every state dict after each update,
-``micro_batches = 2`` accumulates the gradients of two halves of each batch (see
-:class:`refbp.parity.scenario.Scenario`).
+``micro_batches = 2`` accumulates the gradients of two halves of each batch,
+``expect_nonfinite = true`` accepts NaN or infinity on both sides (verdict ``nonfinite``
+does not fail) (see :class:`refbp.parity.scenario.Scenario`).
 
 Matrix scenarios: ``seeds = [0, 1, 2]``, ``dtypes = ["float64", "float32"]`` and
 ``optimizers = [{ type = "SGD", lr = 0.1 }, { type = "Adam" }]`` (instead of ``seed``,
@@ -69,7 +70,8 @@ else:  # pragma: no cover - exercised on Python 3.10 only
 
 _KEYS = {"name", "dtype", "seed", "steps", "batching", "batch_size", "model", "loss",
          "optimizer", "scheduler", "data", "tolerance", "description", "training",
-         "clip_grad_norm", "scheduler_epoch", "checkpoint", "micro_batches"}
+         "clip_grad_norm", "scheduler_epoch", "checkpoint", "micro_batches",
+         "expect_nonfinite"}
 _DATA_INT = {"n", "features", "outputs", "d", "ignore_index", "height", "width", "round",
              "seq_len"}
 _DATA_REAL = {"scale", "ignore_fraction"}
@@ -193,7 +195,7 @@ def scenario_from_dict(d: dict[str, Any], where: str) -> Scenario:
         if key in d:
             _expect(d[key], (str,), where, key, "a string")
     flags = {key: _expect(d[key], (bool,), where, key, "true or false")
-             for key in ("training", "checkpoint") if key in d}
+             for key in ("training", "checkpoint", "expect_nonfinite") if key in d}
     options = {key: _expect(d[key], (int, float), where, key, "a number")
                for key in ("clip_grad_norm", "scheduler_epoch") if key in d}
     batching = d.get("batching", "minibatch")
