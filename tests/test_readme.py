@@ -79,3 +79,15 @@ def test_command_examples_are_accepted_by_the_parser(command: str) -> None:
 @pytest.mark.parametrize("block", readme_blocks("python"))
 def test_python_examples_compile(block: str) -> None:
     compile(block, "README.md", "exec")
+
+
+def test_expect_nonfinite_is_a_scenario_file_key(tmp_path: Path) -> None:
+    (block, _) = scenario_blocks()
+    f = tmp_path / "s.toml"
+    f.write_text(block + "expect_nonfinite = true\n")
+    assert load_scenarios(f)[0].expect_nonfinite is True
+    f.write_text(block)
+    assert load_scenarios(f)[0].expect_nonfinite is False
+    f.write_text(block + "expect_nonfinite = 1\n")
+    with pytest.raises(ValueError, match="'expect_nonfinite' must be true or false"):
+        load_scenarios(f)
