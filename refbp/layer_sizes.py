@@ -17,6 +17,7 @@ BatchNorm / InstanceNorm    ``2C`` (affine: weight, bias) + ``2C + 1`` (running 
 GroupNorm(g, C)             ``2C`` (affine)
 LayerNorm(shape)            ``2 prod(shape)`` (elementwise affine)
 Embedding(n, d)             ``n*d``
+PReLU(n)                    ``n`` (``num_parameters``)
 RNN/GRU/LSTM(i, h)          per layer and direction: ``G h (in + h_out)`` + ``2 G h`` (bias)
                             + ``p h`` (LSTM ``proj_size`` p), with G = 1, 3, 4 gates,
                             ``in`` = i for layer 0 and ``dirs * h_out`` above, ``h_out`` =
@@ -88,6 +89,10 @@ def _layernorm(a: Mapping[str, Any]) -> int:
     return size * (bool(a["elementwise_affine"]) + bool(a["elementwise_affine"] and a["bias"]))
 
 
+def _prelu(a: Mapping[str, Any]) -> int:
+    return _n(a["num_parameters"])
+
+
 def _embedding(a: Mapping[str, Any]) -> int:
     return _n(a["num_embeddings"]) * _n(a["embedding_dim"])
 
@@ -138,6 +143,7 @@ _RULES: dict[str, Callable[[Mapping[str, Any]], int]] = {
     "ConvTranspose1d": _conv(1, True), "ConvTranspose2d": _conv(2, True),
     "BatchNorm1d": _batchnorm, "BatchNorm2d": _batchnorm, "InstanceNorm2d": _batchnorm,
     "GroupNorm": _groupnorm, "LayerNorm": _layernorm, "Embedding": _embedding,
+    "PReLU": _prelu,
     **{t: _rnn(g) for t, g in _GATES.items() if not t.endswith("Cell")},
     **{t: _cell(g) for t, g in _GATES.items() if t.endswith("Cell")},
     "MultiheadAttention": _attention, "AttentionProbe": _attention,

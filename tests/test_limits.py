@@ -128,6 +128,7 @@ COUNT_CASES = [
     ("LayerNorm", {"normalized_shape": [3, 4]}),
     ("LayerNorm", {"normalized_shape": 4, "bias": False}),
     ("Embedding", {"num_embeddings": 10, "embedding_dim": 3}),
+    ("PReLU", {"num_parameters": 7}),
     ("LSTM", {"input_size": 3, "hidden_size": 5, "num_layers": 2, "bidirectional": True,
               "proj_size": 2}),
     ("GRU", {"input_size": 3, "hidden_size": 5, "num_layers": 3, "bias": False}),
