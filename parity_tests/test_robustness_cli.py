@@ -310,17 +310,6 @@ class KillsItself(Good):
 
         os.kill(os.getpid(), signal.SIGKILL)
 
-
-class Layer:
-    def __init__(self, W, b):
-        self.W, self.b = W, b
-
-    def forward(self, x):
-        self.x = x
-        return x @ self.W + self.b
-
-    def backward(self, dout):
-        os._exit(0)
 """
 
 # (check, class, exit code, message): each used to end in exit 0 ("matches"), a traceback or
@@ -333,7 +322,8 @@ WAYS_OUT = [
     ("optimizer", "ExitsInThread", 2, "(os._exit(0)) in your ExitsInThread.update.<locals>."
      "<lambda>() at ends.py:39 (in a thread)"),
     ("optimizer", "KillsItself", 2, "your code ended the process (killed by SIGKILL)"),
-    ("layer", "Layer", 2, "(os._exit(0)) in your Layer.backward() at ends.py:97"),
+    ("layer", "BackwardEndsTheProcess", 2, "(os._exit(0)) in your BackwardEndsTheProcess."
+     "backward() at bad_code.py:"),
     ("optimizer", "ExitsAtExit", 1, "your ExitsAtExit does not match torch's SGD"),
 ]
 
@@ -343,7 +333,9 @@ def ways_out(tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple[int, s
     """Every case of WAYS_OUT run as ``refbp check-*`` processes at once (exit code, output)."""
     f = tmp_path_factory.mktemp("ends") / "ends.py"
     f.write_text(ENDS_THE_PROCESS)
-    procs = {cls: subprocess.Popen([*REFBP, f"check-{kind}", f"{f}:{cls}", "--like",
+    layers = Path(__file__).resolve().parents[1] / "tests" / "user_code" / "bad_code.py"
+    procs = {cls: subprocess.Popen([*REFBP, f"check-{kind}",
+                                    f"{f if kind == 'optimizer' else layers}:{cls}", "--like",
                                     "SGD" if kind == "optimizer" else "Linear", "--options",
                                     "lr=0.01" if kind == "optimizer" else "",
                                     "--steps", "4"], stdout=subprocess.PIPE,
