@@ -69,6 +69,9 @@ class Data:
     extra: Mapping[str, Any] = field(default_factory=dict)
 
 
+#: Layers around an op in an op check: (type name, options) each.
+Layers = tuple[tuple[str, Mapping[str, Any]], ...]
+
 #: Activations are checked on extreme inputs (0, +-1e-8, +-1, +-30, +-1e4) of 6 features.
 EXTREME = Data("extreme", n=16, features=6, outputs=6)
 
@@ -87,8 +90,8 @@ class Sample:
     id: str
     options: Mapping[str, Any] = field(default_factory=dict)
     data: Data | None = None
-    before: tuple[tuple[str, Mapping[str, Any]], ...] = ()
-    after: tuple[tuple[str, Mapping[str, Any]], ...] = ()
+    before: Layers = ()
+    after: Layers = ()
     loss: tuple[str, Mapping[str, Any]] | None = None
     description: str = ""
 
