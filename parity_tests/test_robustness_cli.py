@@ -322,7 +322,7 @@ WAYS_OUT = [
     ("optimizer", "ExitsInThread", 2, "(os._exit(0)) in your ExitsInThread.update.<locals>."
      "<lambda>() at ends.py:39 (in a thread)"),
     ("optimizer", "KillsItself", 2, "your code ended the process (killed by SIGKILL)"),
-    ("layer", "BackwardEndsTheProcess", 2, "(os._exit(0)) in your BackwardEndsTheProcess."
+    ("layer", "ProcessEndsInBackward", 2, "(os._exit(0)) in your ProcessEndsInBackward."
      "backward() at bad_code.py:"),
     ("optimizer", "ExitsAtExit", 1, "your ExitsAtExit does not match torch's SGD"),
 ]
