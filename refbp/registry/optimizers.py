@@ -150,6 +150,9 @@ class OptimInfo:
         float32 training, where that needs the stated exception.
     families:
         The ``refbp check-optimizer --like`` families this optimizer is the torch reference of.
+    fixed:
+        Param-group entries that are not constructor arguments, with their fixed value
+        (AdamW's ``decoupled_weight_decay=True``, as in torch's groups).
     """
 
     name: str
@@ -163,6 +166,7 @@ class OptimInfo:
     running_rms: bool = False
     long_float32_tolerance: str | None = None
     families: tuple[str, ...] = ()
+    fixed: Mapping[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         unknown = set(self.torch_only) - set(SWITCHES)
@@ -271,7 +275,7 @@ OPTIMIZERS: tuple[OptimInfo, ...] = (
          S("betas_eps", {"betas": (0.8, 0.99), "eps": 1e-6}, "non-default betas and eps")),
         (QuickRun("adamw", {"lr": 0.01}),),
         torch_only=("foreach", "capturable", "differentiable", "fused"), running_rms=True,
-        families=("AdamW",)),
+        families=("AdamW",), fixed={"decoupled_weight_decay": True}),
     OptimInfo(
         "RMSprop", "refbp.optim.rmsprop",
         "running RMS of gradients, optional momentum and centering",
