@@ -49,11 +49,13 @@ from refbp.mirror.optim import (
     TORCH_ONLY_GROUP_KEYS,
     optimizer_state_from_torch,
     optimizer_state_to_torch,
+    spec_to_torch_optimizer,
     to_torch_optimizer,
 )
 from refbp.optim.default_dtype import default_dtype
 from refbp.parity.optim_cases import CASES, OptimCase, cases_for, default_case
-from refbp.registry.optimizers import optimizer
+from refbp.registry.optimizers import OPTIMIZERS as OPTIMIZER_INFOS
+from refbp.registry.optimizers import OptimInfo, optimizer
 from refbp.testing import assert_close
 from refbp.tolerances import tolerance_for
 
@@ -363,6 +365,24 @@ def test_signature_and_defaults_match_torch(name: str) -> None:
     assert set(getattr(optim, name)([rnn.Parameter(np.zeros(2))]).defaults) == (
         set(tgroup) - set(TORCH_ONLY_GROUP_KEYS) - {"params"})
     assert all(tgroup[k] == v for k, v in info.fixed.items())
+
+
+@pytest.mark.parametrize("info", OPTIMIZER_INFOS, ids=lambda o: o.name)
+def test_converters_handle_every_declared_optimizer(info: OptimInfo) -> None:
+    """Both converters and both directions of the state dict, for every declaration."""
+    task = make_task("mse", np.float64)
+    opt = default_case(info.name).build(task.params)
+    task.refbp_grads(np.arange(16))
+    opt.step()
+    topt = to_torch_optimizer(opt, task.tparams)
+    assert type(topt) is info.torch_class()
+    back = optimizer_state_from_torch(topt.state_dict())  # NAdam: mu_product cast, see below
+    assert {k: s.keys() for k, s in back["state"].items()} == {
+        k: s.keys() for k, s in opt.state_dict()["state"].items()}
+    fresh = spec_to_torch_optimizer(info.name, {}, task.tparams)
+    assert type(fresh) is info.torch_class() and set(info.torch_only) <= set(
+        fresh.param_groups[0])
+    assert {k for s in opt.state.values() for k in s} <= info.state_keys
 
 
 BAD_ARGS: list[tuple[str, dict[str, Any]]] = [

@@ -74,11 +74,42 @@ def test_every_declared_optimizer_has_its_algorithm_box_and_a_hand_computed_traj
         assert "Algorithm (torch's box)" in (o.numpy_class().__doc__ or ""), o.name
 
 
-def test_converter_reads_the_declaration() -> None:
-    """The torch twin is found through the declaration (no torch needed to see the refusal)."""
-    source = (ROOT / "refbp" / "mirror" / "optim.py").read_text(encoding="utf-8")
-    assert "getattr(torch.optim" not in source and "inspect.signature" not in source
-    assert "_declared(" in source
+@pytest.fixture(scope="module")
+def suites() -> dict[str, set[str]]:
+    from refbp.parity.suites import get_suite
+
+    return {name: {sc.name for sc in get_suite(name)} for name in ("quick", "full")}
+
+
+@pytest.mark.parametrize("info", OPTIMIZERS, ids=IDS)
+def test_every_declared_optimizer_is_in_the_suites(info: OptimInfo,
+                                                   suites: dict[str, set[str]]) -> None:
+    quick, full = suites["quick"], suites["full"]
+    low = info.name.lower()
+    want = {f"defaults-{low}-f64", *(f"mlp-mse-{r.id}-{d}" for r in info.quick
+                                      for d in ("f64", "f32"))}
+    if info.has("maximize"):
+        want.add(f"maximize-{low}-f64")
+    assert want <= quick, sorted(want - quick)
+    sets = [s.name for s in info.option_sets if not s.options.get("maximize")]
+    want_full = {f"full-{m}-{info.name}-{s}-f64" for m in ("mlp", "clf") for s in sets}
+    if not info.long_float32_skip:
+        want_full |= {f"full-{m}-{info.name}-{s}-f32" for m in ("mlp", "clf") for s in sets}
+    assert want_full <= full, sorted(want_full - full)
+
+
+@pytest.mark.parametrize("info", [o for o in OPTIMIZERS if o.families], ids=lambda o: o.name)
+def test_every_declared_family_is_in_the_catalog_the_cli_help_and_the_readme(
+        info: OptimInfo) -> None:
+    from refbp.cli.diagnose import _LIKES
+    from refbp.diagnose.catalog import family
+
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    families_line = readme[readme.index("Families: "):].split(";")[0]
+    for like in info.families:
+        assert family(like, "optimizer").build is info.numpy_class()
+        assert like in _LIKES["check-optimizer"][1].split(", ")
+        assert like in families_line, f"README's Families line lacks {like}"
 
 
 def test_aliases_leave_out_the_spellings_a_family_gives_another_meaning() -> None:
@@ -137,6 +168,16 @@ def test_every_scheduler_is_declared_and_every_declaration_is_a_scheduler() -> N
         for o in s.option_sets:
             assert set(o.options) <= set(sig), (s.name, o.id)
             assert set(_types(list(o.options.values()))) <= {x.name for x in SCHEDULERS}
+
+
+def test_every_declared_scheduler_is_in_the_quick_suite(suites: dict[str, set[str]]) -> None:
+    quick = suites["quick"]
+    for s in SCHEDULERS:
+        want = {f"sched-{o.id}-f64" for o in s.option_sets if not o.epoch_only}
+        want |= {f"sched-epoch-{o.id}-f64" for o in s.option_sets if o.epoch_stride}
+        if s.defaults is not None:
+            want.add(f"defaults-{s.name.lower()}-f64")
+        assert want and want <= quick, (s.name, sorted(want - quick))
 
 
 # -- torch stays out ------------------------------------------------------------------------

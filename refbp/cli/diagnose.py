@@ -26,11 +26,12 @@ from typing import TYPE_CHECKING, Any
 from refbp.argtypes import positive_float, positive_int, seed
 from refbp.diagnose.guard import DEFAULT_TIMEOUT, guarded
 from refbp.diagnose.spec import UserCodeError, parse_options
+from refbp.registry.optimizers import families as optimizer_families
 
 if TYPE_CHECKING:
     from refbp.diagnose.diagnosis import Diagnosis
 
-_LIKES = {"check-optimizer": ("Adam", "Adam, AdamW, SGD, RMSprop, Adagrad, Adadelta"),
+_LIKES = {"check-optimizer": ("Adam", ", ".join(like for like, _ in optimizer_families())),
           "check-layer": ("Linear", "Linear, BatchNorm1d, ReLU, Sigmoid, Tanh, Softmax"),
           "check-loss": ("MSELoss", "MSELoss, CrossEntropyLoss, BCELoss")}
 

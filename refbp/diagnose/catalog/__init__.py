@@ -29,8 +29,7 @@ def _all_variants() -> list[Variant]:
 
 
 def _all_families() -> dict[str, Family]:
-    fams = [*optim.FAMILIES, *adaptive.FAMILIES, *layer.FAMILIES,
-            *loss.FAMILIES]
+    fams = [*optim.FAMILIES, *layer.FAMILIES, *loss.FAMILIES]
     return {f.like: f for f in fams}
 
 

@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from refbp.diagnose.variant import Family, Variant
+from refbp.diagnose.variant import Variant
 from refbp.nn.module import Parameter
 from refbp.optim import Adadelta, Adagrad
 from refbp.optim.adadelta import adadelta_update
@@ -49,11 +49,6 @@ def _with_update(base: type, update: Any, params: list[Parameter], options: dict
     cls = type(f"{base.__name__}Variant", (base,), {"update": staticmethod(update)})
     return cls(params, **options)
 
-
-FAMILIES = [
-    Family("Adagrad", "optimizer", Adagrad),
-    Family("Adadelta", "optimizer", Adadelta),
-]
 
 VARIANTS = [
     Variant("adagrad_eps_inside_sqrt", ("Adagrad",),
