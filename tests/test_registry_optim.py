@@ -195,3 +195,16 @@ def test_registry_imports_neither_torch_nor_the_numpy_side() -> None:
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_refbp_list_optimizers_shows_every_declaration(capsys: pytest.CaptureFixture[str]
+                                                       ) -> None:
+    from refbp.cli import main
+
+    assert main(["list", "--optimizers"]) == 0
+    out = capsys.readouterr().out
+    for o in OPTIMIZERS:
+        assert f"  {o.name}{o.signature()}\n" in out
+    assert "  Rprop(lr=0.01, etas=(0.5, 1.2), step_sizes=(1e-06, 50), *, maximize=False)" in out
+    for s in SCHEDULERS:
+        assert f"  {s.name}: {s.summary}\n" in out

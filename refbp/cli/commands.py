@@ -112,8 +112,12 @@ def _parser() -> argparse.ArgumentParser:
                      "difference: auto (default: only for scenarios with a row outside "
                      "tolerance), always, or off (no noise verdicts)")
 
-    lst = sub.add_parser("list", help="list suites and their scenarios")
-    lst.add_argument("--suite", help="list the scenarios of this suite")
+    lst = sub.add_parser("list", help="list suites and their scenarios, or the optimizers")
+    what = lst.add_mutually_exclusive_group()
+    what.add_argument("--suite", help="list the scenarios of this suite")
+    what.add_argument("--optimizers", action="store_true",
+                      help="list the declared optimizers and lr schedulers: signature, "
+                      "state, option sets, quick runs, explain families, scenarios")
 
     cmp_ = sub.add_parser("compare", help="compare a report with a baseline (exit 1 on "
                           "regression)")
@@ -383,6 +387,8 @@ def _print_summary(summary: pd.DataFrame, *, quiet: bool = False,
 
 
 def cmd_list(args: argparse.Namespace) -> int:
+    if args.optimizers:
+        return _list_optimizers()
     from refbp.parity.suites import SUITES, get_suite
 
     if args.suite is None:
@@ -395,6 +401,17 @@ def cmd_list(args: argparse.Namespace) -> int:
         raise CLIError(str(exc)) from exc
     for s in scenarios:
         print(f"{s.name:40s} {s.dtype:8s} steps={s.steps:<4d} {s.describe_optimizer()}")
+    return 0
+
+
+def _list_optimizers() -> int:
+    from refbp.registry import optimizers, schedulers
+
+    for title, lines in (("optimizers", optimizers.listing()),
+                         ("lr schedulers", schedulers.listing())):
+        print(f"{title}:")
+        for line in lines:
+            print(f"  {line}")
     return 0
 
 

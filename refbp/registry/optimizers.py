@@ -25,6 +25,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from refbp.registry.table import by_name, lookup
+
 # -- the spellings of hyperparameters in user code (explain mode) ------------------------------
 _LR = ("lr", "learning_rate", "eta", "step_size", "lr_rate", "learningrate", "alpha")
 _EPS = ("eps", "epsilon", "delta", "fuzz_factor", "e")
@@ -195,6 +197,16 @@ class OptimInfo:
                 return h
         raise KeyError(f"{self.name} has no hyperparameter {name!r}; it has "
                        f"{', '.join(self.defaults)}")
+
+    def signature(self) -> str:
+        """``"(lr=0.001, ..., *, maximize=False)"``: the constructor after ``params``."""
+        parts, star = [], False
+        for h in self.hyperparameters:
+            if h.keyword_only and not star:
+                parts.append("*")
+                star = True
+            parts.append(h.name if h.default is REQUIRED else f"{h.name}={h.default!r}")
+        return f"({', '.join(parts)})"
 
     @property
     def torch_path(self) -> str:
@@ -401,18 +413,12 @@ OPTIMIZERS: tuple[OptimInfo, ...] = (
         families=("Rprop",)),
 )
 
-_BY_NAME = {o.name: o for o in OPTIMIZERS}
-if len(_BY_NAME) != len(OPTIMIZERS):  # pragma: no cover - a duplicated declaration is a bug
-    raise RuntimeError("an optimizer is declared twice")
+_BY_NAME = by_name(OPTIMIZERS, "optimizer")
 
 
 def optimizer(name: str) -> OptimInfo:
     """The declaration of the optimizer called ``name`` (KeyError listing the declared ones)."""
-    try:
-        return _BY_NAME[name]
-    except KeyError:
-        raise KeyError(f"no optimizer {name!r} is declared; declared: "
-                       f"{', '.join(_BY_NAME)}") from None
+    return lookup(_BY_NAME, name, "optimizer")
 
 
 def find(name: str) -> OptimInfo | None:
@@ -438,6 +444,18 @@ def running_rms() -> frozenset[str]:
 def pairs() -> frozenset[str]:
     """Hyperparameters that are a pair of numbers (``betas``, ``etas``, ``step_sizes``)."""
     return frozenset(h.name for o in OPTIMIZERS for h in o.hyperparameters if h.pair)
+
+
+def listing() -> list[str]:
+    """``refbp list --optimizers``: each optimizer's signature, state and checks."""
+    out = []
+    for o in OPTIMIZERS:
+        out.append(f"{o.name}{o.signature()}")
+        out.append(f"    {o.summary}; state {', '.join(sorted(o.state_keys))}")
+        out.append(f"    option sets {', '.join(s.name for s in o.option_sets)}; quick runs "
+                   f"{', '.join(r.id for r in o.quick)}; explain families "
+                   f"{', '.join(o.families) or '-'}")
+    return out
 
 
 def docs_table() -> str:

@@ -21,6 +21,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from refbp.registry.table import by_name, lookup
+
 
 @dataclass(frozen=True)
 class Sub:
@@ -117,20 +119,28 @@ SCHEDULERS: tuple[SchedulerInfo, ...] = (
                                          "anneal_strategy": "linear", "three_phase": True}),)),
 )
 
-_BY_NAME = {s.name: s for s in SCHEDULERS}
-if len(_BY_NAME) != len(SCHEDULERS):  # pragma: no cover - a duplicated declaration is a bug
-    raise RuntimeError("a scheduler is declared twice")
+_BY_NAME = by_name(SCHEDULERS, "lr scheduler")
 
 
 def scheduler(name: str) -> SchedulerInfo:
-    """The declaration of the scheduler called ``name`` (KeyError listing the declared ones)."""
-    try:
-        return _BY_NAME[name]
-    except KeyError:
-        raise KeyError(f"no lr scheduler {name!r} is declared; declared: "
-                       f"{', '.join(_BY_NAME)}") from None
+    """The declaration of the lr scheduler called ``name`` (KeyError listing the declared ones)."""
+    return lookup(_BY_NAME, name, "lr scheduler")
 
 
 def names() -> list[str]:
     """The declared scheduler names, in declaration order."""
     return list(_BY_NAME)
+
+
+def listing() -> list[str]:
+    """``refbp list --optimizers`` (schedulers part): what each scheduler does and its
+    scenarios."""
+    out = []
+    for s in SCHEDULERS:
+        defaults = ("none: " + s.no_defaults if s.defaults is None
+                    else ", ".join(f"{k}={v!r}" for k, v in s.defaults.items()) or "no argument")
+        sets = [f"{o.id}" + (f" (epochs {o.epoch_stride:g} apart)" if o.epoch_stride else "")
+                for o in s.option_sets]
+        out.append(f"{s.name}: {s.summary}")
+        out.append(f"    defaults scenario: {defaults}; option sets {', '.join(sets)}")
+    return out
