@@ -159,7 +159,8 @@ def check_optimizer(user: Any, like: str = "Adam", options: dict[str, Any] | Non
     user : str, class, instance or factory
         ``"path/to/file.py:ClassName"`` or the object (see :mod:`refbp.diagnose.adapters`).
     like : str
-        ``"Adam"``, ``"AdamW"``, ``"SGD"`` or ``"RMSprop"``.
+        A declared family (``OptimInfo.families`` in :mod:`refbp.registry.optimizers`:
+        ``"Adam"``, ``"SGD"``, ``"Rprop"``, ...).
     options : dict, optional
         Hyperparameters under torch's names, for both sides.
     steps, seed : int
