@@ -26,6 +26,7 @@ from refbp.registry.optimizers import (
     SWITCHES,
     Hyper,
     OptimInfo,
+    _checked,
     docs_table,
     optimizer,
 )
@@ -108,7 +109,7 @@ def test_every_declared_family_is_in_the_catalog_the_cli_help_and_the_readme(
     families_line = readme[readme.index("Families: "):].split(";")[0]
     for like in info.families:
         assert family(like, "optimizer").build is info.numpy_class()
-        assert like in _LIKES["check-optimizer"][1].split(", ")
+        assert like in _LIKES["check-optimizer"][1]().split(", ")
         assert like in families_line, f"README's Families line lacks {like}"
 
 
@@ -141,7 +142,7 @@ def test_unknown_names_are_refused_with_the_declared_ones() -> None:
     with pytest.raises(KeyError, match="Rprop has no hyperparameter 'eps'; it has lr, etas"):
         optimizer("Rprop").hyper("eps")
     with pytest.raises(ValueError, match="'default' set with no options"):
-        OptimInfo("X", "m", "s", (), frozenset(), (), ())
+        _checked(OptimInfo("X", "m", "s", (), frozenset(), (), ()))
 
 
 def test_hyperparameters_without_default_are_marked() -> None:
@@ -208,3 +209,15 @@ def test_refbp_list_optimizers_shows_every_declaration(capsys: pytest.CaptureFix
     assert "  Rprop(lr=0.01, etas=(0.5, 1.2), step_sizes=(1e-06, 50), *, maximize=False)" in out
     for s in SCHEDULERS:
         assert f"  {s.name}: {s.summary}\n" in out
+
+
+def test_refbp_help_does_not_import_the_declarations() -> None:
+    """``refbp --help`` builds every subparser; the declarations load only for a help page
+    that shows them (``check-optimizer --help``)."""
+    code = ("import sys, contextlib, io\nfrom refbp.cli import main\n"
+            "with contextlib.redirect_stdout(io.StringIO()):\n"
+            "    try:\n        main(['--help'])\n    except SystemExit:\n        pass\n"
+            "print(sorted(m for m in sys.modules if m.startswith('refbp.registry')))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True)
+    assert out.stdout.strip() == "[]"

@@ -26,14 +26,33 @@ from typing import TYPE_CHECKING, Any
 from refbp.argtypes import positive_float, positive_int, seed
 from refbp.diagnose.guard import DEFAULT_TIMEOUT, guarded
 from refbp.diagnose.spec import UserCodeError, parse_options
-from refbp.registry.optimizers import families as optimizer_families
 
 if TYPE_CHECKING:
     from refbp.diagnose.diagnosis import Diagnosis
 
-_LIKES = {"check-optimizer": ("Adam", ", ".join(like for like, _ in optimizer_families())),
-          "check-layer": ("Linear", "Linear, BatchNorm1d, ReLU, Sigmoid, Tanh, Softmax"),
-          "check-loss": ("MSELoss", "MSELoss, CrossEntropyLoss, BCELoss")}
+
+def _optimizer_families() -> str:
+    """The ``check-optimizer`` families declared in :mod:`refbp.registry.optimizers`."""
+    from refbp.registry.optimizers import families
+
+    return ", ".join(like for like, _ in families())
+
+
+class _OnHelp:
+    """Text computed when a help page is printed, not when the parser is built (so ``refbp
+    --help`` never imports the declarations); argparse formats it through ``%(likes)s``."""
+
+    def __init__(self, text: Callable[[], str]) -> None:
+        self.text = text
+
+    def __str__(self) -> str:
+        return self.text()
+
+
+_LIKES: dict[str, tuple[str, Callable[[], str]]] = {
+    "check-optimizer": ("Adam", _optimizer_families),
+    "check-layer": ("Linear", lambda: "Linear, BatchNorm1d, ReLU, Sigmoid, Tanh, Softmax"),
+    "check-loss": ("MSELoss", lambda: "MSELoss, CrossEntropyLoss, BCELoss")}
 
 
 def add_subcommands(subparsers: Any) -> None:
@@ -52,8 +71,9 @@ def add_subcommands(subparsers: Any) -> None:
         p.add_argument("spec", metavar="USER_SPEC",
                        help="path/to/file.py:Name or package.module:Name (a class, an "
                        "instance or a function, as written)")
-        p.add_argument("--like", default=default, help=f"torch class to compare with "
-                       f"(default {default}; one of {choices})")
+        like = p.add_argument("--like", default=default, help="torch class to compare with "
+                              "(default %(default)s; one of %(likes)s)")
+        like.likes = _OnHelp(choices)  # type: ignore[attr-defined]
         p.add_argument("--options", default=None, metavar="K=V,...",
                        help="hyperparameters under torch's names (or your own), for both "
                        "sides, e.g. lr=0.01,betas=0.9,0.99 (default: none; both sides use "

@@ -22,8 +22,8 @@ from __future__ import annotations
 
 import importlib
 from collections.abc import Mapping
-from dataclasses import dataclass, field
-from typing import Any
+from types import MappingProxyType
+from typing import Any, NamedTuple
 
 from refbp.registry.table import by_name, lookup
 
@@ -62,6 +62,10 @@ SWITCHES: Mapping[str, str] = {
 }
 
 
+#: An empty, read-only mapping: the default of declared options.
+_NONE: Mapping[str, Any] = MappingProxyType({})
+
+
 class _Required:
     """The default of a hyperparameter that has none."""
 
@@ -72,8 +76,7 @@ class _Required:
 REQUIRED: Any = _Required()
 
 
-@dataclass(frozen=True)
-class Hyper:
+class Hyper(NamedTuple):
     """One hyperparameter: torch's name and default, keyword-only or not, and the spellings of
     user code that the explain mode pairs with it (:data:`SPELLINGS` less ``not_aliases``)."""
 
@@ -94,25 +97,22 @@ class Hyper:
         return isinstance(self.default, tuple) and len(self.default) == 2
 
 
-@dataclass(frozen=True)
-class TensorLr:
+class TensorLr(NamedTuple):
     """A Tensor learning rate in an option set: torch ``torch.tensor(value)``, refbp a 0-d
     float32 array (``refbp.parity.optim_cases.tensor_lr``)."""
 
     value: float = 1e-3
 
 
-@dataclass(frozen=True)
-class OptionSet:
+class OptionSet(NamedTuple):
     """One set of constructor options the checks run (``optimizer(params, **options)``)."""
 
     name: str
-    options: Mapping[str, Any] = field(default_factory=dict)
+    options: Mapping[str, Any] = _NONE
     description: str = ""
 
 
-@dataclass(frozen=True)
-class QuickRun:
+class QuickRun(NamedTuple):
     """A training scenario of the quick suite (``mlp-mse-<id>``, both dtypes), with the key of
     a ``refbp.tolerances.OVERRIDES`` entry where float32 needs the stated exception."""
 
@@ -121,8 +121,7 @@ class QuickRun:
     float32_tolerance: str | None = None
 
 
-@dataclass(frozen=True)
-class OptimInfo:
+class OptimInfo(NamedTuple):
     """Everything refbp knows about one optimizer besides its update rule, declared once.
 
     Attributes
@@ -172,14 +171,7 @@ class OptimInfo:
     long_float32_tolerance: str | None = None
     long_float32_skip: str = ""
     families: tuple[str, ...] = ()
-    fixed: Mapping[str, Any] = field(default_factory=dict)
-
-    def __post_init__(self) -> None:
-        unknown = set(self.torch_only) - set(SWITCHES)
-        if unknown:
-            raise ValueError(f"{self.name}: unknown torch switches {sorted(unknown)}")
-        if not any(s.name == "default" and not s.options for s in self.option_sets):
-            raise ValueError(f"{self.name}: the option sets need a 'default' set with no options")
+    fixed: Mapping[str, Any] = _NONE
 
     @property
     def defaults(self) -> dict[str, Any]:
@@ -222,6 +214,16 @@ class OptimInfo:
         """``torch.optim.<name>`` (imports torch)."""
         cls: type = getattr(importlib.import_module("torch.optim"), self.name)
         return cls
+
+
+def _checked(o: OptimInfo) -> OptimInfo:
+    """``o``, after checking what a declaration must say (a slip raises at import)."""
+    unknown = set(o.torch_only) - set(SWITCHES)
+    if unknown:
+        raise ValueError(f"{o.name}: unknown torch switches {sorted(unknown)}")
+    if not any(s.name == "default" and not s.options for s in o.option_sets):
+        raise ValueError(f"{o.name}: the option sets need a 'default' set with no options")
+    return o
 
 
 def _h(name: str, default: Any, **kw: Any) -> Hyper:
@@ -413,7 +415,7 @@ OPTIMIZERS: tuple[OptimInfo, ...] = (
         families=("Rprop",)),
 )
 
-_BY_NAME = by_name(OPTIMIZERS, "optimizer")
+_BY_NAME = by_name(((o.name, _checked(o)) for o in OPTIMIZERS), "optimizer")
 
 
 def optimizer(name: str) -> OptimInfo:

@@ -18,22 +18,20 @@ Constructor defaults are compared with torch's by ``parity_tests/test_defaults_p
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
-from typing import Any
+from types import MappingProxyType
+from typing import Any, NamedTuple
 
 from refbp.registry.table import by_name, lookup
 
 
-@dataclass(frozen=True)
-class Sub:
+class Sub(NamedTuple):
     """A scheduler inside another one's arguments (``SequentialLR(schedulers=[...])``)."""
 
     type: str
-    options: Mapping[str, Any] = field(default_factory=dict)
+    options: Mapping[str, Any] = MappingProxyType({})
 
 
-@dataclass(frozen=True)
-class SchedulerOptions:
+class SchedulerOptions(NamedTuple):
     """One option set: the scenario ``sched-<id>`` (and ``sched-epoch-<id>`` when
     ``epoch_stride`` is set: stepped with ``step(epoch)``, epochs ``stride`` apart)."""
 
@@ -43,8 +41,7 @@ class SchedulerOptions:
     epoch_only: bool = False
 
 
-@dataclass(frozen=True)
-class SchedulerInfo:
+class SchedulerInfo(NamedTuple):
     """One lr scheduler, declared once.
 
     Attributes
@@ -62,14 +59,18 @@ class SchedulerInfo:
 
     name: str
     summary: str
-    defaults: Mapping[str, Any] | None = field(default_factory=dict)
+    defaults: Mapping[str, Any] | None = MappingProxyType({})
     option_sets: tuple[SchedulerOptions, ...] = ()
     no_defaults: str = ""
 
-    def __post_init__(self) -> None:
-        if (self.defaults is None) != bool(self.no_defaults):
-            raise ValueError(f"{self.name}: a scheduler without a defaults scenario says why "
-                             "(no_defaults), and only then")
+
+
+def _checked(s: SchedulerInfo) -> SchedulerInfo:
+    """``s``, after checking that it says why it has no defaults scenario, and only then."""
+    if (s.defaults is None) != bool(s.no_defaults):
+        raise ValueError(f"{s.name}: a scheduler without a defaults scenario says why "
+                         "(no_defaults), and only then")
+    return s
 
 
 Opt = SchedulerOptions
@@ -119,7 +120,7 @@ SCHEDULERS: tuple[SchedulerInfo, ...] = (
                                          "anneal_strategy": "linear", "three_phase": True}),)),
 )
 
-_BY_NAME = by_name(SCHEDULERS, "lr scheduler")
+_BY_NAME = by_name(((s.name, _checked(s)) for s in SCHEDULERS), "lr scheduler")
 
 
 def scheduler(name: str) -> SchedulerInfo:

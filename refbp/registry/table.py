@@ -3,24 +3,18 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from typing import Protocol, TypeVar
+from typing import TypeVar
+
+T = TypeVar("T")
 
 
-class _Named(Protocol):
-    @property
-    def name(self) -> str: ...
-
-
-T = TypeVar("T", bound=_Named)
-
-
-def by_name(declarations: Iterable[T], what: str) -> dict[str, T]:
-    """``{declaration.name: declaration}`` in order; RuntimeError when a name is declared twice."""
+def by_name(named: Iterable[tuple[str, T]], what: str) -> dict[str, T]:
+    """``{name: declaration}`` in order; RuntimeError when a name is declared twice."""
     table: dict[str, T] = {}
-    for d in declarations:
-        if d.name in table:
-            raise RuntimeError(f"the {what} {d.name!r} is declared twice")
-        table[d.name] = d
+    for name, d in named:
+        if name in table:
+            raise RuntimeError(f"the {what} {name!r} is declared twice")
+        table[name] = d
     return table
 
 
