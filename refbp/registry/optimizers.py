@@ -200,11 +200,6 @@ class OptimInfo(NamedTuple):
             parts.append(h.name if h.default is REQUIRED else f"{h.name}={h.default!r}")
         return f"({', '.join(parts)})"
 
-    @property
-    def torch_path(self) -> str:
-        """The torch twin, ``torch.optim.<name>``."""
-        return f"torch.optim.{self.name}"
-
     def numpy_class(self) -> type:
         """The ``refbp.optim`` class (imports the NumPy side)."""
         cls: type = getattr(importlib.import_module(self.module), self.name)
