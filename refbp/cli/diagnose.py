@@ -38,6 +38,13 @@ def _optimizer_families() -> str:
     return ", ".join(like for like, _ in families())
 
 
+def _declared_families(*kinds: str) -> str:
+    """The explain families of the ops of ``kinds`` declared in ``refbp.registry``."""
+    from refbp.registry.ops import family_ops
+
+    return ", ".join(f for kind in kinds for f, op in family_ops() if op.kind == kind)
+
+
 class _OnHelp:
     """Text computed when a help page is printed, not when the parser is built (so ``refbp
     --help`` never imports the declarations); argparse formats it through ``%(likes)s``."""
@@ -51,8 +58,8 @@ class _OnHelp:
 
 _LIKES: dict[str, tuple[str, Callable[[], str]]] = {
     "check-optimizer": ("Adam", _optimizer_families),
-    "check-layer": ("Linear", lambda: "Linear, BatchNorm1d, ReLU, Sigmoid, Tanh, Softmax"),
-    "check-loss": ("MSELoss", lambda: "MSELoss, CrossEntropyLoss, BCELoss")}
+    "check-layer": ("Linear", lambda: _declared_families("layer", "activation")),
+    "check-loss": ("MSELoss", lambda: _declared_families("loss"))}
 
 
 def add_subcommands(subparsers: Any) -> None:
