@@ -38,6 +38,7 @@ from refbp.diagnose.loader import load
 from refbp.diagnose.naming import literals, signature_params, source_of
 from refbp.diagnose.optim_styles import lr_change_problem, make_optimizer_driver
 from refbp.diagnose.spec import accepted_kwargs, format_options
+from refbp.registry.optimizers import SWITCHES
 
 
 def resolve_oracle(oracle: str) -> str:
@@ -80,7 +81,7 @@ def _build_variant(v: Variant, options: dict[str, Any], like: str, params: list[
 
 LR_FACTOR = 0.5
 """The learning rate is multiplied by this half way through an optimizer check."""
-_NOT_OPTIONS = ("maximize", "foreach", "differentiable", "capturable", "fused")
+_NOT_OPTIONS = ("maximize", *SWITCHES)
 
 
 def torch_defaults(build: Any, skip: int) -> dict[str, Any]:
@@ -191,7 +192,8 @@ def check_optimizer(user: Any, like: str = "Adam", options: dict[str, Any] | Non
     user : str, class, instance or factory
         ``"path/to/file.py:ClassName"`` or the object (see :mod:`refbp.diagnose.adapters`).
     like : str
-        ``"Adam"``, ``"AdamW"``, ``"SGD"`` or ``"RMSprop"``.
+        A declared family (``OptimInfo.families`` in :mod:`refbp.registry.optimizers`:
+        ``"Adam"``, ``"SGD"``, ``"Rprop"``, ...).
     options : dict, optional
         Hyperparameters under torch's names, for both sides.
     steps, seed : int

@@ -98,7 +98,8 @@ class Sample:
 
 @dataclass(frozen=True)
 class Check:
-    """One set of constructor options that the unit and parity tests run the op with.
+    """One set of constructor options that the unit and parity tests run the op with (on
+    0-d, 1-d, 2-d and 3-d inputs and an empty batch; the suites' data sets are never empty).
 
     ``kinks`` are the inputs where the function or its derivative jumps under these options
     (ReLU at 0, Softplus(beta=2, threshold=1) at 0.5): finite differences must not straddle
