@@ -31,7 +31,7 @@ from refbp.report import (
 from refbp.report import writers as writers_mod
 from refbp.report.digest import combine, digest
 from refbp.report.html import render_html
-from refbp.report.summary import to_markdown
+from refbp.report.markdown import to_markdown
 from refbp.tolerances import TOLERANCES
 
 FILES = {"results.parquet", "results.csv", "summary.md", "report.html", "provenance.json"}

@@ -18,7 +18,7 @@ from __future__ import annotations
 import copy
 import time
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -121,6 +121,12 @@ class ScenarioResult:
         df = self.frame()
         failing = df[~df["passed"].astype(bool)]
         return None if failing.empty else failing.iloc[0].to_dict()
+
+
+def results_frame(results: Iterable[ScenarioResult]) -> pd.DataFrame:
+    """The tidy table: one row per scenario, step and tensor."""
+    frames = [res.frame() for res in results]
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
 
 
 def scenario_row(s: Scenario, suite: str = "") -> dict[str, Any]:

@@ -37,8 +37,8 @@ import pyarrow.parquet as pq
 from refbp.errors import UsageError
 from refbp.report.digest import Digest, combine, digest
 from refbp.report.html import render_html
+from refbp.report.markdown import to_markdown
 from refbp.report.schema import coerce_results
-from refbp.report.summary import to_markdown
 from refbp.report.validate import ReportFormatError, check_values
 
 PARQUET = "results.parquet"

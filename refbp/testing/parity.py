@@ -35,9 +35,8 @@ from refbp.mirror import SSELossTorch, as_tensor, from_torch
 from refbp.mirror.optim import to_torch_optimizer
 from refbp.nn.module import Module, Parameter
 from refbp.parity.build import build_optimizer
-from refbp.parity.runner import ScenarioResult, run_judged, scenario_row
+from refbp.parity.runner import ScenarioResult, results_frame, run_judged, scenario_row
 from refbp.parity.scenario import DataSpec, Scenario, Spec
-from refbp.parity.session import results_frame
 from refbp.parity.trial import Trial, pair_parameters
 from refbp.report.schema import failure_message
 from refbp.testing._inputs import (
