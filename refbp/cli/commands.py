@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
 
 from refbp import argtypes, outputs
+from refbp.dtypes import DTYPE_NAMES
 from refbp.errors import UsageError, printable
 from refbp.exit_codes import (
     EXIT_CODES_HELP,
@@ -64,7 +65,7 @@ def _parser() -> argparse.ArgumentParser:
                      help="only scenarios whose name matches, as pytest's -k: "
                      "case-insensitive substrings (or globs) with and/or/not and parentheses, "
                      "e.g. -k 'adam and not f32'")
-    run.add_argument("--dtype", choices=["float64", "float32"],
+    run.add_argument("--dtype", choices=DTYPE_NAMES,
                      help="only scenarios of this dtype")
     run.add_argument("--seed", type=argtypes.seed,
                      help="override every scenario's seed (0 <= N < 2**63)")
@@ -228,7 +229,9 @@ def _scenarios(args: argparse.Namespace, tolerances: dict[str, dict[str, float]]
         raise CLIError(f"no scenario of {suite!r} matches the selection "
                        f"(-k {args.pattern!r}, --dtype {args.dtype})")
     if tolerances:
-        chosen = [replace(s, tolerance={**tolerances.get(s.dtype, {}), **s.tolerance})
+        from refbp.tolerances import merge_overrides
+
+        chosen = [replace(s, tolerance=merge_overrides(tolerances.get(s.dtype), s.tolerance))
                   for s in chosen]
     if not args.allow_large:
         for s in chosen:

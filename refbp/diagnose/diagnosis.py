@@ -18,10 +18,10 @@ import pandas as pd
 from refbp.diagnose.variant import Variant
 from refbp.metrics import Discrepancy, discrepancy
 from refbp.report.schema import COLUMN_NAMES, metric_row, scenario_fields
-from refbp.tolerances import TOLERANCES
+from refbp.tolerances import tolerance_for
 
 Record = tuple[int, str, np.ndarray]
-TOL = TOLERANCES["float64"]
+TOL = tolerance_for("float64")
 
 
 def compare_trajectories(mine: list[Record],

@@ -15,7 +15,7 @@ import numpy as np
 import torch
 
 from refbp.metrics import Discrepancy, discrepancy
-from refbp.mirror.modules import to_torch
+from refbp.mirror.modules import to_torch, torch_dtype
 from refbp.nn.module import Module
 from refbp.tolerances import Tolerance, tolerance_for
 
@@ -124,7 +124,7 @@ def compare_loss(loss: Module, input: Any, target: Any, *, grad_out: Any = None,
     x = np.asarray(input)
     tol = tol or tolerance_for(x.dtype)
     # class weights follow the input dtype on the refbp side; do the same for torch
-    t = to_torch(m).to(torch.float64 if x.dtype == np.float64 else torch.float32)
+    t = to_torch(m).to(torch_dtype(x.dtype))
     value = np.asarray(m(x, target))
     xt = as_tensor(x, requires_grad=True)
     vt = t(xt, as_tensor(target))

@@ -34,8 +34,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from refbp.dtypes import DTYPE_NAMES
 from refbp.metrics import Discrepancy
-from refbp.tolerances import TOLERANCES, Tolerance
+from refbp.tolerances import Tolerance, tolerance_for
 from refbp.verdict import VERDICTS
 
 NAN = float("nan")
@@ -107,7 +108,7 @@ COLUMNS: list[Column] = [
 COLUMN_NAMES: list[str] = [c.name for c in COLUMNS]
 KINDS: tuple[str, ...] = ("loss", "output", "grad_input", "grad", "param", "buffer", "state",
                           "error")
-DTYPES: tuple[str, ...] = tuple(TOLERANCES)
+DTYPES: tuple[str, ...] = DTYPE_NAMES
 
 
 def validate_results(df: pd.DataFrame) -> None:
@@ -281,7 +282,7 @@ def synthetic_results(scenarios: Sequence[str] = ("mlp_mse", "clf_ce"), *, steps
     ``loss``, ``output``, ``grad_input`` rows, a ``grad:``, ``param:`` and Adam-style
     ``state:<p>:exp_avg`` row per parameter name, at every step.
     """
-    tol = TOLERANCES[dtype]
+    tol = tolerance_for(dtype)
     rng = np.random.default_rng(seed)
     tensors = ["loss", "output", "grad_input"]
     tensors += [f"{k}:{p}" for k in ("grad", "param") for p in params]
