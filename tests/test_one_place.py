@@ -1,7 +1,9 @@
-"""Concerns declared in one place: the effective tolerance, the supported dtypes."""
+"""Concerns declared in one place: the effective tolerance, the supported dtypes, the random
+streams."""
 
 from __future__ import annotations
 
+import ast
 import subprocess
 import sys
 from pathlib import Path
@@ -12,6 +14,7 @@ import pytest
 from refbp import dtypes
 from refbp._checks import FLOAT_DTYPES
 from refbp.config import ConfigError, load_config
+from refbp.data import Stream, stream_rng, upstream_gradient
 from refbp.metrics import ulp_distance
 from refbp.parity.scenario import Scenario, Spec
 from refbp.parity.suites import quick
@@ -80,3 +83,30 @@ def test_the_dtype_declaration_imports_nothing_heavy() -> None:
                           check=False, timeout=60)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "False"
+
+
+def test_the_streams_of_the_ensemble_and_of_upstream_gradients() -> None:
+    member = stream_rng(7, Stream.ENSEMBLE, 2).standard_normal(4)
+    assert np.array_equal(member, np.random.default_rng([7, 0x6E6F, 2]).standard_normal(4))
+    assert not np.array_equal(member, stream_rng(7, Stream.ENSEMBLE, 3).standard_normal(4))
+    g = upstream_gradient(3, (2, 5))
+    assert g.shape == (2, 5) and g.dtype == np.float64
+    assert np.array_equal(g, np.random.default_rng(3).standard_normal((2, 5)))
+
+
+def test_random_draws_go_through_the_stream_table() -> None:
+    """Only refbp.data seeds NumPy generators; besides it, the library's default generator
+    (``refbp.nn.init``, torch.manual_seed's analogue) and the teaching examples' own seeds."""
+    root = Path(dtypes.__file__).parent
+    allowed = {root / "data.py", root / "nn" / "init.py"}
+    found = []
+    for f in sorted(root.rglob("*.py")):
+        if f in allowed or (root / "examples") in f.parents:
+            continue
+        for node in ast.walk(ast.parse(f.read_text(encoding="utf-8"))):
+            if (isinstance(node, ast.Attribute) and node.attr != "Generator"
+                    and isinstance(node.value, ast.Attribute) and node.value.attr == "random"
+                    and isinstance(node.value.value, ast.Name)
+                    and node.value.value.id in ("np", "numpy")):
+                found.append(f"{f.relative_to(root)}:{node.lineno} random.{node.attr}")
+    assert found == []

@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from refbp.data import stream_rng, upstream_gradient
 from refbp.metrics import Discrepancy, discrepancy
 from refbp.mirror.modules import to_torch, torch_dtype
 from refbp.nn.module import Module
@@ -40,7 +41,7 @@ def _upstream(shape: tuple[int, ...], dtype: np.dtype, grad_out: Any, seed: int)
         if g.shape != shape:
             raise ValueError(f"grad_out must have the output shape {shape}, got {g.shape}")
         return g
-    return np.random.default_rng(seed).standard_normal(shape).astype(dtype)
+    return upstream_gradient(seed, shape).astype(dtype)
 
 
 def _leaves(tree: Any, name: str) -> list[tuple[str, Any]]:
@@ -59,7 +60,7 @@ def _map(tree: Any, fn: Any) -> Any:
 def _upstream_tree(y: Any, dtype: np.dtype, grad_out: Any, seed: int) -> Any:
     if not isinstance(y, tuple):
         return _upstream(np.shape(y), dtype, grad_out, seed)
-    rng = np.random.default_rng(seed)
+    rng = stream_rng(seed)
     return _map(y, lambda a: rng.standard_normal(np.shape(a)).astype(dtype))
 
 

@@ -34,6 +34,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from refbp.data import stream_rng
 from refbp.dtypes import DTYPE_NAMES
 from refbp.metrics import Discrepancy
 from refbp.tolerances import Tolerance, tolerance_for
@@ -283,7 +284,7 @@ def synthetic_results(scenarios: Sequence[str] = ("mlp_mse", "clf_ce"), *, steps
     ``state:<p>:exp_avg`` row per parameter name, at every step.
     """
     tol = tolerance_for(dtype)
-    rng = np.random.default_rng(seed)
+    rng = stream_rng(seed)
     tensors = ["loss", "output", "grad_input"]
     tensors += [f"{k}:{p}" for k in ("grad", "param") for p in params]
     tensors += [f"state:{p}:exp_avg" for p in params]

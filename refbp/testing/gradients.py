@@ -37,6 +37,7 @@ from typing import Any
 import numpy as np
 
 from refbp._checks import check_finite
+from refbp.data import upstream_gradient
 from refbp.gradcheck import GradcheckResult, check_function
 from refbp.metrics import Discrepancy, discrepancy
 from refbp.nn.module import Module
@@ -300,7 +301,7 @@ def check_gradients(module_or_fn: Any, inputs: Any, *, torch_fn: Any = None,
     for pname, p in sub.params.items():
         check_finite(p, f"parameter {pname!r}")
     y = _as_float(sub.forward(x), "forward(inputs) output")
-    r = (np.random.default_rng(seed).standard_normal(y.shape) if grad_out is None
+    r = (upstream_gradient(seed, y.shape) if grad_out is None
          else _as_float(grad_out, "grad_out", y.shape))
     sub.reset_grads()
     grads = {"input": _as_float(sub.backward(r), "backward(grad_out) result", x.shape)}
