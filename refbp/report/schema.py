@@ -201,7 +201,18 @@ def scenario_fields(*, scenario: str, suite: str, model: str, loss: str, optimiz
     """The columns shared by every row of a scenario: its description and tolerance."""
     return {"scenario": scenario, "suite": suite, "model": model, "loss": loss,
             "optimizer": optimizer, "batching": batching, "dtype": dtype, "seed": seed,
-            "rtol": tol.rtol, "atol": tol.atol, "normwise_tol": tol.normwise}
+            **tolerance_fields(tol)}
+
+
+def tolerance_fields(tol: Tolerance) -> dict[str, float]:
+    """The tolerance columns of a row: ``rtol``, ``atol``, ``normwise_tol``."""
+    return {"rtol": tol.rtol, "atol": tol.atol, "normwise_tol": tol.normwise}
+
+
+def rows_frame(rows: Sequence[dict[str, Any]]) -> pd.DataFrame:
+    """Rows built by :func:`metric_row` / :func:`error_row` as a DataFrame, columns in the
+    order of :data:`COLUMN_NAMES`."""
+    return pd.DataFrame(list(rows), columns=COLUMN_NAMES)
 
 
 def metric_row(base: dict[str, Any], *, step: int, tensor: str, d: Discrepancy, numel: int,
@@ -308,4 +319,4 @@ def synthetic_results(scenarios: Sequence[str] = ("mlp_mse", "clf_ce"), *, steps
                 rows.append(metric_row(base, step=step, tensor=tensor, d=d,
                                        numel=1 if scalar else 6,
                                        losses=(loss * (1 + 1e-15), loss)))
-    return coerce_results(pd.DataFrame(rows))
+    return coerce_results(rows_frame(rows))
