@@ -27,6 +27,7 @@ from refbp.exit_codes import (
     exit_process,
     run_command,
 )
+from refbp.report.formats import formats_help
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -91,10 +92,7 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--shard", metavar="i/N",
                      help="run every N-th scenario starting at the i-th (join the shards' "
                      "reports with `refbp merge`)")
-    run.add_argument("--formats", metavar="LIST",
-                     help="report files to write besides results.parquet and provenance.json: "
-                     "comma-separated from parquet,csv,md,html (default: all, CSV only for "
-                     "results of at most 10,000 rows)")
+    run.add_argument("--formats", metavar="LIST", help=formats_help())
     run.add_argument("--plots", metavar="EXPRESSION",
                      help="also plot the scenarios this -k style expression selects (failing "
                      "scenarios and the 4 closest to failing are always plotted)")
