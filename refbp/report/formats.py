@@ -82,6 +82,9 @@ REPORT_FORMATS: tuple[ReportFormat, ...] = (
                  renderer="refbp.report.markdown:to_markdown"),
     ReportFormat("html", "report.html", True, "the HTML page with plots",
                  renderer="refbp.report.html:render_html", plots=True),
+    ReportFormat("json", "summary.json", False,
+                 "per-scenario verdicts and worst discrepancies as JSON, for machines",
+                 renderer="refbp.report.json_summary:to_json"),
 )
 """The formats, in the order they are listed and written."""
 
