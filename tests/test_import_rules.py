@@ -6,6 +6,7 @@
   ``_mirror.py`` and ``replay.py``) are imported by no NumPy half;
 - ``refbp.optim`` uses ``refbp.nn`` only for ``Parameter`` (``refbp.nn.module``);
 - ``refbp.nn`` never imports ``refbp.optim``;
+- no library module imports the command line (``refbp.cli``, a face on top of everything);
 - no import cycle among refbp's modules, counting imports inside functions and under
   ``TYPE_CHECKING`` (an edge goes to the most specific module an import names: ``from a
   import b`` is an edge to ``a.b`` when that is a module, else to ``a``).
@@ -140,6 +141,14 @@ def test_every_example_has_its_torch_half_beside_it() -> None:
 def test_numpy_halves_never_import_a_torch_half() -> None:
     assert _offending(("examples",), lambda m: m.startswith("refbp.examples.")
                       and m.split(".")[-1] in TORCH_HALVES) == []
+
+
+def test_no_library_module_imports_the_command_line() -> None:
+    graph = _import_graph()
+    users = sorted(m for m, edges in graph.items()
+                   if not m.startswith(("refbp.cli", "refbp.__main__"))
+                   and any(e == "refbp.cli" or e.startswith("refbp.cli.") for e in edges))
+    assert graph["refbp.__main__"] == {"refbp.cli"} and users == []
 
 
 def test_optim_uses_nn_only_for_parameter() -> None:

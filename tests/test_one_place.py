@@ -13,7 +13,7 @@ import pytest
 
 from refbp import dtypes
 from refbp._checks import FLOAT_DTYPES
-from refbp.config import ConfigError, load_config
+from refbp.cli.config import ConfigError, load_config
 from refbp.data import Stream, stream_rng, upstream_gradient
 from refbp.metrics import ulp_distance
 from refbp.parity.scenario import Scenario, Spec

@@ -16,7 +16,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
 
-from refbp import argtypes, outputs
+from refbp.cli import argtypes, outputs
 from refbp.dtypes import DTYPE_NAMES
 from refbp.errors import UsageError, printable
 from refbp.exit_codes import (
@@ -177,7 +177,7 @@ def _parser() -> argparse.ArgumentParser:
 
 def _apply_config(args: argparse.Namespace) -> dict[str, dict[str, float]]:
     """Fill unset ``run`` options from ``[tool.refbp]``; return its tolerance overrides."""
-    from refbp.config import ConfigError, load_config
+    from refbp.cli.config import ConfigError, load_config
 
     try:
         config = load_config()
