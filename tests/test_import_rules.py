@@ -5,7 +5,7 @@
 - the torch halves of the examples (``refbp/examples/<name>/mirror.py``, their shared
   ``_mirror.py`` and ``replay.py``) are imported by no NumPy half;
 - ``refbp.optim`` uses ``refbp.nn`` only for ``Parameter`` (``refbp.nn.module``);
-- ``refbp.nn`` never imports ``refbp.optim``;
+- ``refbp.nn`` never imports ``refbp.optim``; ``refbp.report`` never imports ``refbp.parity``;
 - no library module imports the command line (``refbp.cli``, a face on top of everything);
 - no import cycle among refbp's modules, counting imports inside functions and under
   ``TYPE_CHECKING`` (an edge goes to the most specific module an import names: ``from a
@@ -141,6 +141,11 @@ def test_every_example_has_its_torch_half_beside_it() -> None:
 def test_numpy_halves_never_import_a_torch_half() -> None:
     assert _offending(("examples",), lambda m: m.startswith("refbp.examples.")
                       and m.split(".")[-1] in TORCH_HALVES) == []
+
+
+def test_report_never_imports_the_harness() -> None:
+    assert _offending(("report",), lambda m: m == "refbp.parity" or m.startswith("refbp.parity.")
+                      ) == []
 
 
 def test_no_library_module_imports_the_command_line() -> None:

@@ -7,8 +7,9 @@ Wiring (in :mod:`refbp.cli.commands`)::
     COMMANDS.update(HANDLERS)
 
 Exit codes: 0 when the user's code matches torch, 1 when it does not (the explanation names
-the convention it follows), 2 for unusable user code or arguments (message on stderr), 3 when
-it matches but conventions could not be tested (its learning rate could not be changed). The
+the convention it follows) or matches but conventions could not be tested (its learning rate
+could not be changed: ``Diagnosis.exit_code``), 2 for unusable user code or arguments
+(message on stderr). The
 user's code runs guarded (``refbp.diagnose.guard``): it cannot change refbp's exit code or read
 refbp's command line, and a check that does not finish within ``--timeout`` seconds stops
 (exit 2) with the user call that did not return. ``--out`` and ``--csv`` are checked before
