@@ -56,6 +56,7 @@ from pathlib import Path
 from typing import Any
 
 from refbp import limits
+from refbp.dtypes import FLOAT_TYPES
 from refbp.errors import UsageError, printable
 from refbp.parity.scenario import DataSpec, Scenario, Spec
 from refbp.tolerances import TOLERANCE_KEYS, is_tolerance_value
@@ -242,7 +243,7 @@ def _label(axis: str, value: Any, optimizer_label: str) -> str:
         return optimizer_label
     if axis == "seeds":
         return f"s{value}"
-    return {"float64": "f64", "float32": "f32"}.get(str(value), str(value))
+    return next((t.short for t in FLOAT_TYPES if t.name == str(value)), str(value))
 
 
 def expand_matrix(d: dict[str, Any], where: str) -> list[tuple[dict[str, Any], str]]:
