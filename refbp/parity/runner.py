@@ -41,7 +41,7 @@ from refbp.parity.trial import (
     refbp_forward,
     torch_threads,
 )
-from refbp.report.schema import error_row, metric_row, rows_frame, scenario_fields
+from refbp.report.schema import error_row, metric_row, scenario_fields
 from refbp.tolerances import Tolerance, tolerance_for
 
 __all__ = ["FLOOR_MODES", "ScenarioResult", "execute", "run_guarded", "run_judged",
@@ -73,7 +73,7 @@ class ScenarioResult:
         """Record ``rows`` (a step's rows, or an error row)."""
         self.pending.extend(rows)
         if len(self.pending) >= ROWS_PER_CHUNK:
-            self.chunks.append(rows_frame(self.pending))
+            self.chunks.append(pd.DataFrame(self.pending))
             self.pending = []
 
     def compact(self) -> ScenarioResult:
@@ -87,7 +87,7 @@ class ScenarioResult:
         """Every row, as a DataFrame."""
         if self.table is not None:
             return self.table
-        frames = self.chunks + ([rows_frame(self.pending)] if self.pending else [])
+        frames = self.chunks + ([pd.DataFrame(self.pending)] if self.pending else [])
         if not frames:
             return pd.DataFrame()
         return frames[0] if len(frames) == 1 else pd.concat(frames, ignore_index=True)

@@ -210,8 +210,9 @@ def tolerance_fields(tol: Tolerance) -> dict[str, float]:
 
 
 def rows_frame(rows: Sequence[dict[str, Any]]) -> pd.DataFrame:
-    """Rows built by :func:`metric_row` / :func:`error_row` as a DataFrame, columns in the
-    order of :data:`COLUMN_NAMES`."""
+    """Rows built by :func:`metric_row` / :func:`error_row` as a table in the order of
+    :data:`COLUMN_NAMES` (the order of a report's files; a run's own frames keep the order
+    the rows are built in until :func:`coerce_results`)."""
     return pd.DataFrame(list(rows), columns=COLUMN_NAMES)
 
 
