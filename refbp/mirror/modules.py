@@ -27,9 +27,11 @@ import torch
 from refbp import nn as rnn
 from refbp.dtypes import DTYPE_NAMES, float_type
 from refbp.nn.module import Module
+from refbp.registry.opinfo import REFBP_ONLY_EVERYWHERE, TORCH_ONLY_EVERYWHERE
 from refbp.registry.ops import OPS
 
-_SKIP_ARGS = {"self", "args", "kwargs", "device", "dtype", "size_average", "reduce"}
+# constructor arguments not copied by name: placement, dtype and torch's deprecated reductions
+_SKIP_ARGS = {"self", "args", "kwargs", *TORCH_ONLY_EVERYWHERE}
 
 
 class SSELossTorch(torch.nn.Module):
@@ -227,7 +229,7 @@ def to_torch(module: Module) -> torch.nn.Module:
 
 
 #: Arguments of a refbp constructor that are not torch constructor arguments.
-REFBP_ONLY_ARGS = frozenset({"dtype", "generator"})
+REFBP_ONLY_ARGS = frozenset(REFBP_ONLY_EVERYWHERE)
 
 
 def spec_to_torch(module: Module, args: Mapping[str, Any]) -> torch.nn.Module:

@@ -2,7 +2,7 @@
 
 - ``quick`` (the default of ``refbp run``): every layer and loss as an op check (forward and
   all gradients, extreme inputs included): the samples declared in ``refbp.registry``, then
-  the option families of ``refbp.parity.suites.cnn``/``conv``/``sequence``/``attention``;
+  the option families of ``refbp.parity.suites.conv``/``sequence``/``attention``;
   every optimizer at least once on a regression MLP,
   a classifier with CrossEntropy and a binary classifier with BCEWithLogits, a few schedulers,
   and the teaching examples' models; each in float64 and float32. Plus the option scenarios
@@ -20,7 +20,6 @@ from typing import Any
 from refbp.parity.scenario import DataSpec, Scenario, Spec
 from refbp.parity.suites import attention, sequence
 from refbp.parity.suites.cnn import LENET_DATA, LENET_OPTIMIZERS, lenet
-from refbp.parity.suites.cnn import OPS as CNN_OPS
 from refbp.parity.suites.common import (
     BIN_DATA,
     CLS_DATA,
@@ -78,8 +77,6 @@ def op_scenarios() -> list[Scenario]:
     out: list[Scenario] = []
     for dt in DTYPES:
         out += declared_op_checks(dt, "activation", "layer")
-        out += [_op(name, layers, loss, data, dt, text)
-                for name, layers, loss, data, text in CNN_OPS]
         out += declared_op_checks(dt, "loss")
         for name, layers, loss, data, text in conv_ops():
             out.append(_op(name, layers, loss, data, dt, text))
