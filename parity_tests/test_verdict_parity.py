@@ -10,9 +10,10 @@ Three models whose exact computation has ill-conditioned elements:
 - ``tanh``: a saturated Tanh (inputs in [-9, 9]) with targets far away, SGD: ``1 - tanh^2``
   cancels, so its relative rounding error is ~u / (1 - tanh^2).
 
-Each passes in float64 and float32 (any ``noise`` row shows its floor, reason and referee; whether
-a residue shows at all depends on the CPU's kernels, so none is required), and fails when one layer's input gradient is scaled by (1 + 1e-9) in float64 or (1 + 1e-3) in
-float32 (the planted bug is in refbp's layer, the torch side is stock).
+Each passes in float64 and float32 (any ``noise`` row shows its floor, reason and referee;
+whether a residue shows at all depends on the CPU's kernels, so none is required), and fails
+when one layer's input gradient is scaled by (1 + 1e-9) in float64 or (1 + 1e-3) in float32
+(the planted bug is in refbp's layer, the torch side is stock).
 """
 
 from __future__ import annotations
