@@ -30,14 +30,47 @@ from refbp.diagnose.spec import UserCodeError, parse_options
 if TYPE_CHECKING:
     from refbp.diagnose.diagnosis import Diagnosis
 
-_LIKES = {"check-optimizer": ("Adam", "Adam, AdamW, SGD, RMSprop, Adagrad, Adadelta"),
-          "check-layer": ("Linear", "Linear, BatchNorm1d, ReLU, Sigmoid, Tanh, Softmax"),
-          "check-loss": ("MSELoss", "MSELoss, CrossEntropyLoss, BCELoss")}
+def _declared_families(*kinds: str) -> Callable[[], str]:
+    """The explain families of the ops of ``kinds`` declared in ``refbp.registry``, read
+    when called."""
+    def families() -> str:
+        from refbp.registry.ops import family_ops
+
+        return ", ".join(f for kind in kinds for f, op in family_ops() if op.kind == kind)
+    return families
+
+
+_LIKES: dict[str, tuple[str, Callable[[], str]]] = {
+    "check-optimizer": ("Adam", lambda: "Adam, AdamW, SGD, RMSprop, Adagrad, Adadelta"),
+    "check-layer": ("Linear", _declared_families("layer", "activation")),
+    "check-loss": ("MSELoss", _declared_families("loss"))}
+
+
+class _LikeAction(argparse.Action):
+    """``--like``: stores the name; its help lists the families, read only when the help is
+    shown (building the parser, as ``refbp --help`` does, imports no declarations)."""
+
+    def __init__(self, *args: Any, families: Callable[[], str], **kwargs: Any) -> None:
+        self._families = families
+        super().__init__(*args, **kwargs)
+
+    @property  # type: ignore[override]  # argparse reads it as an attribute
+    def help(self) -> str | None:
+        return None if self._help is None else self._help.replace("{families}",
+                                                                   self._families())
+
+    @help.setter
+    def help(self, value: str | None) -> None:
+        self._help = value
+
+    def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace,
+                 values: Any, option_string: str | None = None) -> None:
+        setattr(namespace, self.dest, values)
 
 
 def add_subcommands(subparsers: Any) -> None:
     """Add ``check-optimizer``, ``check-layer`` and ``check-loss`` to an argparse subparsers."""
-    for name, (default, choices) in _LIKES.items():
+    for name, (default, families) in _LIKES.items():
         what = name.split("-")[1]
         p = subparsers.add_parser(
             name, help=f"check your own from-scratch {what} against torch and name the "
@@ -51,8 +84,9 @@ def add_subcommands(subparsers: Any) -> None:
         p.add_argument("spec", metavar="USER_SPEC",
                        help="path/to/file.py:Name or package.module:Name (a class, an "
                        "instance or a function, as written)")
-        p.add_argument("--like", default=default, help=f"torch class to compare with "
-                       f"(default {default}; one of {choices})")
+        p.add_argument("--like", default=default, action=_LikeAction, families=families,
+                       help=f"torch class to compare with (default {default}; one of "
+                       "{families})")
         p.add_argument("--options", default=None, metavar="K=V,...",
                        help="hyperparameters under torch's names (or your own), for both "
                        "sides, e.g. lr=0.01,betas=0.9,0.99 (default: none; both sides use "
