@@ -112,12 +112,16 @@ def _parser() -> argparse.ArgumentParser:
                      "difference: auto (default: only for scenarios with a row outside "
                      "tolerance), always, or off (no noise verdicts)")
 
-    lst = sub.add_parser("list", help="list suites and their scenarios, or the ops")
+    lst = sub.add_parser("list", help="list suites and their scenarios, the ops, or the "
+                         "optimizers")
     what = lst.add_mutually_exclusive_group()
     what.add_argument("--suite", help="list the scenarios of this suite")
     what.add_argument("--ops", action="store_true",
-                     help="list the declared layers, activations and losses: arguments, "
-                     "torch twin, functional, ATen operators, op checks (docs/ops.md)")
+                      help="list the declared layers, activations and losses: arguments, "
+                      "torch twin, functional, ATen operators, op checks (docs/ops.md)")
+    what.add_argument("--optimizers", action="store_true",
+                      help="list the declared optimizers and lr schedulers: signature, "
+                      "state, option sets, quick runs, explain families, scenarios")
 
     cmp_ = sub.add_parser("compare", help="compare a report with a baseline (exit 1 on "
                           "regression)")
@@ -389,6 +393,8 @@ def _print_summary(summary: pd.DataFrame, *, quiet: bool = False,
 def cmd_list(args: argparse.Namespace) -> int:
     if args.ops:
         return _list_ops()
+    if args.optimizers:
+        return _list_optimizers()
     from refbp.parity.suites import SUITES, get_suite
 
     if args.suite is None:
@@ -413,6 +419,17 @@ def _list_ops() -> int:
             print(f"  {name}{sig}")
             print(f"    torch {twin}; functional {functional}; ATen {aten}")
             print(f"    op checks {checks}; explain families {families}")
+    return 0
+
+
+def _list_optimizers() -> int:
+    from refbp.registry import optimizers, schedulers
+
+    for title, lines in (("optimizers", optimizers.listing()),
+                         ("lr schedulers", schedulers.listing())):
+        print(f"{title}:")
+        for line in lines:
+            print(f"  {line}")
     return 0
 
 

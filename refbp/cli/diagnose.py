@@ -30,6 +30,13 @@ from refbp.diagnose.spec import UserCodeError, parse_options
 if TYPE_CHECKING:
     from refbp.diagnose.diagnosis import Diagnosis
 
+def _optimizer_families() -> str:
+    """The ``check-optimizer`` families declared in :mod:`refbp.registry.optimizers`."""
+    from refbp.registry.optimizers import families
+
+    return ", ".join(like for like, _ in families())
+
+
 def _declared_families(*kinds: str) -> Callable[[], str]:
     """The explain families of the ops of ``kinds`` declared in ``refbp.registry``, read
     when called."""
@@ -41,7 +48,7 @@ def _declared_families(*kinds: str) -> Callable[[], str]:
 
 
 _LIKES: dict[str, tuple[str, Callable[[], str]]] = {
-    "check-optimizer": ("Adam", lambda: "Adam, AdamW, SGD, RMSprop, Adagrad, Adadelta"),
+    "check-optimizer": ("Adam", _optimizer_families),
     "check-layer": ("Linear", _declared_families("layer", "activation")),
     "check-loss": ("MSELoss", _declared_families("loss"))}
 
