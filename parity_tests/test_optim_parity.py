@@ -390,7 +390,8 @@ BAD_ARGS: list[tuple[str, dict[str, Any]]] = [
         {"lr": -1.0}, {"weight_decay": -0.5}, {"eps": -1.0}, {"betas": (1.0, 0.5)},
         {"betas": (0.5, -0.5)}, {"betas": (0, 0.5)}, {"momentum": -0.5}, {"alpha": -1.0},
         {"rho": 1.5}, {"lr_decay": -1.0}, {"initial_accumulator_value": -1.0},
-        {"momentum_decay": -1.0}, {"nesterov": True}, {"lr": np.array([1e-3, 1e-3])})
+        {"momentum_decay": -1.0}, {"nesterov": True}, {"lr": np.array([1e-3, 1e-3])},
+        {"etas": (1.0, 1.2)}, {"etas": (0.5, 0.9)}, {"etas": (0.0, 1.2)})
     if set(kw) <= set(inspect.signature(getattr(torch.optim, name)).parameters)
 ]
 

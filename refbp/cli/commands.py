@@ -16,7 +16,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
 
-from refbp import argtypes, outputs
+from refbp.cli import argtypes, outputs
+from refbp.dtypes import DTYPE_NAMES
 from refbp.errors import UsageError, printable
 from refbp.exit_codes import (
     EXIT_CODES_HELP,
@@ -26,6 +27,7 @@ from refbp.exit_codes import (
     exit_process,
     run_command,
 )
+from refbp.report.formats import formats_help
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -64,7 +66,7 @@ def _parser() -> argparse.ArgumentParser:
                      help="only scenarios whose name matches, as pytest's -k: "
                      "case-insensitive substrings (or globs) with and/or/not and parentheses, "
                      "e.g. -k 'adam and not f32'")
-    run.add_argument("--dtype", choices=["float64", "float32"],
+    run.add_argument("--dtype", choices=DTYPE_NAMES,
                      help="only scenarios of this dtype")
     run.add_argument("--seed", type=argtypes.seed,
                      help="override every scenario's seed (0 <= N < 2**63)")
@@ -90,10 +92,7 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--shard", metavar="i/N",
                      help="run every N-th scenario starting at the i-th (join the shards' "
                      "reports with `refbp merge`)")
-    run.add_argument("--formats", metavar="LIST",
-                     help="report files to write besides results.parquet and provenance.json: "
-                     "comma-separated from parquet,csv,md,html (default: all, CSV only for "
-                     "results of at most 10,000 rows)")
+    run.add_argument("--formats", metavar="LIST", help=formats_help())
     run.add_argument("--plots", metavar="EXPRESSION",
                      help="also plot the scenarios this -k style expression selects (failing "
                      "scenarios and the 4 closest to failing are always plotted)")
@@ -186,7 +185,7 @@ def _parser() -> argparse.ArgumentParser:
 
 def _apply_config(args: argparse.Namespace) -> dict[str, dict[str, float]]:
     """Fill unset ``run`` options from ``[tool.refbp]``; return its tolerance overrides."""
-    from refbp.config import ConfigError, load_config
+    from refbp.cli.config import ConfigError, load_config
 
     try:
         config = load_config()
@@ -236,7 +235,9 @@ def _scenarios(args: argparse.Namespace, tolerances: dict[str, dict[str, float]]
         raise CLIError(f"no scenario of {suite!r} matches the selection "
                        f"(-k {args.pattern!r}, --dtype {args.dtype})")
     if tolerances:
-        chosen = [replace(s, tolerance={**tolerances.get(s.dtype, {}), **s.tolerance})
+        from refbp.tolerances import merge_overrides
+
+        chosen = [replace(s, tolerance=merge_overrides(tolerances.get(s.dtype), s.tolerance))
                   for s in chosen]
     for s in chosen:
         limits.check_scenario(s, args.allow_large)

@@ -26,7 +26,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from refbp.argtypes import positive_float, positive_int, seed
+from refbp.cli.argtypes import positive_float, positive_int, seed
 from refbp.diagnose.guard import DEFAULT_TIMEOUT, guarded
 from refbp.diagnose.spec import UserCodeError, parse_options
 
@@ -167,7 +167,7 @@ def _run(args: argparse.Namespace, kind: str) -> int:
 
 def _check_outputs(args: argparse.Namespace) -> None:
     """``--out`` and ``--csv`` are usable, before any user code runs (else exit 2)."""
-    from refbp.outputs import output_file, report_dir
+    from refbp.cli.outputs import output_file, report_dir
 
     if args.out is not None:
         report_dir(args.out)

@@ -36,7 +36,8 @@ from refbp.diagnose.fit import Fitted, fit_constants
 from refbp.diagnose.guard import guarded
 from refbp.diagnose.loader import load
 from refbp.diagnose.naming import literals, signature_params, source_of
-from refbp.diagnose.optim_styles import lr_change_problem, make_optimizer_driver
+from refbp.diagnose.optim_driver import lr_change_problem
+from refbp.diagnose.optim_styles import make_optimizer_driver
 from refbp.diagnose.spec import accepted_kwargs, format_options
 from refbp.registry.optimizers import SWITCHES
 
