@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from refbp.cli.commands import _parser
-from refbp.config import parse_config
+from refbp.cli.config import parse_config
 from refbp.parity.build import dry_run
 from refbp.parity.toml import load_scenarios
 
