@@ -29,15 +29,16 @@ import numpy as np
 import pandas as pd
 import torch
 
+from refbp import limits
 from refbp import nn as rnn
 from refbp.data import iter_step_batches, stream_rng
 from refbp.mirror import SSELossTorch, as_tensor, from_torch
+from refbp.mirror.modules import torch_dtype
 from refbp.mirror.optim import to_torch_optimizer
 from refbp.nn.module import Module, Parameter
 from refbp.parity.build import build_optimizer
-from refbp.parity.runner import ScenarioResult, run_judged, scenario_row
+from refbp.parity.runner import ScenarioResult, results_frame, run_judged, scenario_row
 from refbp.parity.scenario import DataSpec, Scenario, Spec
-from refbp.parity.session import results_frame
 from refbp.parity.trial import Trial, pair_parameters
 from refbp.report.schema import failure_message
 from refbp.testing._inputs import (
@@ -48,10 +49,9 @@ from refbp.testing._inputs import (
     target_data,
 )
 from refbp.testing.pairing import paired_refbp_model
-from refbp.tolerances import check_overrides
+from refbp.tolerances import given_overrides
 
 _SKIP_ARGS = {"self", "dtype", "generator", "inplace"}
-_TORCH_DTYPES = {"float32": torch.float32, "float64": torch.float64}
 
 
 def loss_names() -> list[str]:
@@ -162,7 +162,7 @@ def run_parity(torch_model: torch.nn.Module, inputs: Any, targets: Any, *, loss:
                rtol: float | None = None, atol: float | None = None,
                normwise: float | None = None, batch_size: int | None = None, seed: int = 0,
                name: str | None = None, suite: str = "", expect_nonfinite: bool = False,
-               floors: str = "auto") -> ScenarioResult:
+               floors: str = "auto", allow_large: bool = False) -> ScenarioResult:
     """Run the parity check and return the harness's :class:`ScenarioResult` (never asserts).
 
     Same arguments as :func:`assert_parity`; ``suite`` fills the report's ``suite`` column.
@@ -173,19 +173,18 @@ def run_parity(torch_model: torch.nn.Module, inputs: Any, targets: Any, *, loss:
         raise TypeError(f"torch_model must be a torch.nn.Module, got {type(torch_model).__name__}")
     dt = dtype_name(dtype)
     check_positive_int(steps, "steps")
+    limits.check_steps(steps, "assert_parity", allow_large)
     check_positive_int(batch_size, "batch_size", allow_none=True)
     if isinstance(seed, bool) or not isinstance(seed, int | np.integer):
         raise TypeError(f"seed must be an int, got {type(seed).__name__}")
-    tolerance = check_overrides({k: v for k, v in
-                                 (("rtol", rtol), ("atol", atol), ("normwise", normwise))
-                                 if v is not None})
+    tolerance = given_overrides(rtol=rtol, atol=atol, normwise=normwise)
     opt_spec = _optimizer_spec(optimizer)
     x = input_data(inputs, dt)
     y = target_data(targets, dt)
     check_same_batch(x, y)
-    tmodel = copy.deepcopy(torch_model).to(_TORCH_DTYPES[dt])
+    tmodel = copy.deepcopy(torch_model).to(torch_dtype(dt))
     _check_weights(tmodel, "torch_model parameter")
-    tloss = _torch_loss(loss).to(_TORCH_DTYPES[dt])
+    tloss = _torch_loss(loss).to(torch_dtype(dt))
     _check_weights(tloss, "loss buffer")
     model = (from_torch(tmodel) if refbp_model is None
              else paired_refbp_model(refbp_model, tmodel, dt))
@@ -256,7 +255,7 @@ def parity_table(torch_model: torch.nn.Module, inputs: Any, targets: Any, *, los
                  rtol: float | None = None, atol: float | None = None,
                  normwise: float | None = None, batch_size: int | None = None, seed: int = 0,
                  name: str | None = None, expect_nonfinite: bool = False,
-                 floors: str = "auto") -> pd.DataFrame:
+                 floors: str = "auto", allow_large: bool = False) -> pd.DataFrame:
     """The tidy results table (one row per step and tensor) of :func:`assert_parity`'s check.
 
     Same arguments as :func:`assert_parity`; never raises for a failing comparison (check the
@@ -267,7 +266,7 @@ def parity_table(torch_model: torch.nn.Module, inputs: Any, targets: Any, *, los
                                      steps=steps, dtype=dtype, rtol=rtol,
                                      atol=atol, normwise=normwise, batch_size=batch_size,
                                      seed=seed, name=name, expect_nonfinite=expect_nonfinite,
-                                     floors=floors)])
+                                     floors=floors, allow_large=allow_large)])
 
 
 def assert_parity(torch_model: torch.nn.Module, inputs: Any, targets: Any, *, loss: Any,
@@ -276,7 +275,7 @@ def assert_parity(torch_model: torch.nn.Module, inputs: Any, targets: Any, *, lo
                   rtol: float | None = None, atol: float | None = None,
                   normwise: float | None = None, batch_size: int | None = None, seed: int = 0,
                   name: str | None = None, expect_nonfinite: bool = False,
-                  floors: str = "auto") -> None:
+                  floors: str = "auto", allow_large: bool = False) -> None:
     """Assert that refbp reproduces ``torch_model`` (loss, outputs, gradients, updates).
 
     In the style of ``torch.testing.assert_close``: returns None when no compared tensor fails
@@ -324,6 +323,9 @@ def assert_parity(torch_model: torch.nn.Module, inputs: Any, targets: Any, *, lo
         When the rounding floor is measured (``refbp.parity.runner.FLOOR_MODES``): a tensor
         outside the tolerance whose difference the floor explains is ``noise`` and does not
         fail. ``auto`` measures it only when some tensor would fail.
+    allow_large : bool
+        Raise the size limits of :mod:`refbp.limits` (``steps`` at most 10,000 by default)
+        100-fold, as ``refbp run --allow-large`` does.
 
     Raises
     ------
@@ -337,6 +339,7 @@ def assert_parity(torch_model: torch.nn.Module, inputs: Any, targets: Any, *, lo
                         optimizer=optimizer,
                         steps=steps, dtype=dtype, rtol=rtol, atol=atol, normwise=normwise,
                         batch_size=batch_size, seed=seed, name=name,
-                        expect_nonfinite=expect_nonfinite, floors=floors)
+                        expect_nonfinite=expect_nonfinite, floors=floors,
+                        allow_large=allow_large)
     if not result.passed:
         raise AssertionError(assertion_message(result))
