@@ -17,7 +17,9 @@ it raises into the code above and :func:`exit_process` ends the process with it.
 error is any :class:`refbp.errors.UsageError`
 (``CLIError``, ``ScenarioFileError``, ``ReportWriteError``, ``ReportFormatError``,
 ``UserCodeError``, ``LimitError``); argparse's own errors exit 2 before a command runs. Every
-message reaches the terminal with control characters escaped.
+message reaches the terminal with control characters escaped, and so does everything a
+command prints on standard output (``refbp.terminal``: scenario names and messages from
+reports).
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ from types import FrameType
 from typing import NoReturn
 
 from refbp.errors import UsageError, printable
+from refbp.terminal import sanitized_stdout
 
 EXIT_OK = 0
 EXIT_FAILED = 1
@@ -108,7 +111,7 @@ def _quiet_stdout() -> None:
 def run_command(command: Callable[[], int]) -> int:
     """Run ``command()`` and return its exit code, mapping what it raises (see the table)."""
     try:
-        with sigterm_unwinds():
+        with sigterm_unwinds(), sanitized_stdout():
             return command()
     except UsageError as exc:
         error(f"error: {exc}")

@@ -18,6 +18,7 @@ import numpy as np
 
 from refbp._checks import FLOAT_DTYPES
 from refbp.errors import printable
+from refbp.report.schema import scenario_fields
 from refbp.tolerances import Tolerance, check_overrides, tolerance_for
 
 BATCHING_MODES = ("batch", "sgd", "minibatch")
@@ -208,3 +209,11 @@ class Scenario:
         if steps is not None and self.optimizer is not None:
             changes["steps"] = steps
         return replace(self, **changes)
+
+
+def scenario_row(s: Scenario, suite: str = "") -> dict[str, Any]:
+    """The columns every row of ``s`` shares (``refbp.report.schema.scenario_fields``)."""
+    return scenario_fields(scenario=s.name, suite=suite, model=s.describe_model(),
+                           loss=s.loss.describe(), optimizer=s.describe_optimizer(),
+                           batching=s.describe_batching(), dtype=s.dtype, seed=s.seed,
+                           tol=s.tol)
