@@ -1,0 +1,222 @@
+"""The hostile probe's cases, kept as a table: what a hostile user or a faulty machine does to
+the ``refbp`` command, and the exit code and message each must get.
+
+Each row is ``(setup, argv, exit code, message fragment)``: ``setup(tmp_path)`` prepares files
+(and may hold resources until the test ends) and returns the words substituted into ``argv``
+(``{out}``, ``{tiny}``, ...); the fragment must appear in what the command printed (stdout and
+stderr together), and nothing it printed may hold a raw control character. Every row runs the
+command in this process (``refbp.cli.main``), on scenarios that take a second, so the whole
+table stays fast.
+"""
+
+from __future__ import annotations
+
+import errno
+import shutil
+from collections.abc import Callable
+from contextlib import ExitStack
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from refbp.cli import main
+from refbp.outputs import OutputLock
+from refbp.parity import parts
+from refbp.report import write_report
+from refbp.report.schema import synthetic_results
+
+pytestmark = pytest.mark.parity
+
+TINY = """[[scenario]]
+name = "tiny{i}"
+steps = 2
+batching = "sgd"
+model = [{{ type = "Linear", in_features = 3, out_features = 2 }}]
+loss = {{ type = "MSELoss" }}
+optimizer = {{ type = "SGD", lr = 0.01 }}
+data = {{ kind = "regression", n = 4, features = 3, outputs = 2 }}
+"""
+PROVENANCE = {"suite": "probe", "numpy": "x", "torch": "y"}
+ESCAPE = "\x1b]0;pwned\x07\x1b[2J"
+
+
+@dataclass
+class Env:
+    """What a row's setup made: the words of ``argv`` and resources held until the end."""
+
+    tmp: Path
+    stack: ExitStack
+    monkeypatch: pytest.MonkeyPatch
+
+    @property
+    def words(self) -> dict[str, str]:
+        return {"out": str(self.tmp / "out"), "tiny": str(self.tmp / "tiny.toml"),
+                "a": str(self.tmp / "a"), "b": str(self.tmp / "b"),
+                "store": str(self.tmp / ".out.parts")}
+
+
+def tiny(env: Env, n: int = 3) -> None:
+    (env.tmp / "tiny.toml").write_text("".join(TINY.format(i=i) for i in range(n)))
+
+
+def ran(env: Env) -> None:
+    """Three tiny scenarios run into ``{out}``, their parts kept (an interrupted run)."""
+    tiny(env)
+    keep = parts.PartStore.clear
+    env.monkeypatch.setattr(parts.PartStore, "clear", lambda self, known=(): None)
+    assert main(["run", "-q", "--scenarios", str(env.tmp / "tiny.toml"), "--out",
+                 str(env.tmp / "out"), "--no-progress"]) == 0
+    env.monkeypatch.setattr(parts.PartStore, "clear", keep)
+
+
+def _part_files(env: Env) -> list[Path]:
+    store = env.tmp / ".out.parts"
+    return sorted(store.glob("*.parquet"), key=lambda p: p.stat().st_mtime_ns)
+
+
+def truncated_part(env: Env) -> None:
+    ran(env)
+    p = _part_files(env)[0]
+    p.write_bytes(p.read_bytes()[:100])
+
+
+def swapped_part(env: Env) -> None:
+    """One scenario's part stored under another's key (the issue: "11 passed" for 12)."""
+    ran(env)
+    first, second = _part_files(env)[:2]
+    shutil.copy(second, first)
+
+
+def text_passed_part(env: Env) -> None:
+    ran(env)
+    p = _part_files(env)[0]
+    t = pq.read_table(p)
+    pq.write_table(t.set_column(t.schema.get_field_index("passed"), "passed",
+                                pa.array(["True"] * len(t))), p)
+
+
+def forged_part(env: Env) -> None:
+    ran(env)
+    p = _part_files(env)[0]
+    df = pd.read_parquet(p)
+    df.assign(normwise=0.0, tol_ratio=0.0, passed=True).to_parquet(p)
+
+
+def dir_part(env: Env) -> None:
+    ran(env)
+    p = _part_files(env)[0]
+    p.unlink()
+    p.mkdir()
+
+
+def symlinked_store(env: Env) -> None:
+    tiny(env)
+    target = env.tmp / "elsewhere"
+    target.mkdir()
+    (env.tmp / ".out.parts").symlink_to(target)
+
+
+def file_store(env: Env) -> None:
+    tiny(env)
+    (env.tmp / ".out.parts").write_text("mine")
+
+
+def locked_out(env: Env) -> None:
+    tiny(env)
+    env.stack.enter_context(OutputLock(env.tmp / "out"))
+
+
+def full_disk(env: Env) -> None:
+    tiny(env)
+
+    def no_space(table: pa.Table, where: str) -> None:
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    env.monkeypatch.setattr(parts.pq, "write_table", no_space)
+
+
+def empty_report(env: Env) -> None:
+    write_report(synthetic_results(["s"]).iloc[0:0], env.tmp / "a", PROVENANCE)
+    write_report(synthetic_results(["t"]), env.tmp / "b", PROVENANCE)
+
+
+def no_provenance(env: Env) -> None:
+    (env.tmp / "a").mkdir()
+    synthetic_results(["s"]).to_parquet(env.tmp / "a" / "results.parquet")
+
+
+def escapes_in_names(env: Env) -> None:
+    """``{a}``: a passing report whose scenario name holds terminal escapes; ``{b}``: the same
+    with that scenario failing on an exception whose message holds them too."""
+    df = synthetic_results([f"evil{ESCAPE}", "ok"])
+    write_report(df, env.tmp / "b", PROVENANCE)
+    evil = df.index[df["scenario"] != "ok"][0]  # its first row: an exception's message
+    df.loc[evil, ["tensor", "kind", "passed", "verdict", "explanation"]] = (
+        "error", "error", False, "fail", f"RuntimeError: boom{ESCAPE}\r")
+    write_report(df, env.tmp / "a", PROVENANCE)
+
+
+def nothing(env: Env) -> None:
+    """No files."""
+
+
+Setup = Callable[[Env], None]
+RUN = ["run", "--scenarios", "{tiny}", "--out", "{out}", "--no-progress"]
+RESUME = [*RUN, "--resume"]
+CASES: list[tuple[str, Setup, list[str], int, str]] = [
+    # a part store that cannot be trusted: each part is checked, what fails runs again
+    ("resume-truncated-part", truncated_part, RESUME, 0, "not readable Parquet; running it"),
+    ("resume-part-of-another-scenario", swapped_part, RESUME, 0, "3 passed, 0 failed"),
+    ("resume-part-of-another-scenario-notice", swapped_part, RESUME, 0,
+     "it was written for another scenario"),
+    ("resume-passed-as-text", text_passed_part, RESUME, 0, "rows changed after refbp wrote"),
+    ("resume-forged-part", forged_part, RESUME, 0, "refbp did not write it; running it again"),
+    ("resume-directory-as-part", dir_part, RESUME, 2, "is a directory, not a part refbp wrote"),
+    ("resume-symlinked-store", symlinked_store, RESUME, 2, "is a symlink; refbp never follows"),
+    ("run-symlinked-store", symlinked_store, RUN, 2, "is a symlink; refbp never follows"),
+    ("run-store-is-a-file", file_store, RUN, 2, "exists and is not a directory"),
+    # two runs on one output, a full disk
+    ("run-out-being-written", locked_out, RUN, 2, "is being written by another refbp run (pid"),
+    ("run-full-disk", full_disk, RUN, 2, "No space left on device ("),
+    ("run-full-disk-parts-removed", full_disk, RUN, 2, "the results written so far were removed"),
+    # reports that must not become a baseline or a merge
+    ("baseline-update-zero-rows", empty_report, ["baseline", "update", "{a}", "--to", "{out}"],
+     2, "has no rows: it cannot be a baseline"),
+    ("baseline-update-no-provenance", no_provenance,
+     ["baseline", "update", "{a}", "--to", "{out}"], 2, "has no provenance"),
+    ("merge-empty-shard", empty_report, ["merge", "{a}", "{b}", "--out", "{out}"], 2,
+     "holds no scenario"),
+    # terminal escapes from report data are shown escaped
+    ("merge-escapes-in-names", escapes_in_names, ["merge", "-v", "{a}", "--out", "{out}"], 1,
+     "evil\\x1b]0;pwned\\x07\\x1b[2J"),
+    ("compare-escapes-in-names", escapes_in_names, ["compare", "{b}", "{a}"], 1,
+     "| evil\\x1b]0;pwned\\x07\\x1b[2J | float64 | error |"),
+    # flag mistakes (all refused before anything runs)
+    ("run-bad-shard", tiny, [*RUN, "--shard", "0/2"], 2, "need 1 <= i <= N"),
+    ("run-scheduler-without-dask", tiny, [*RUN, "--scheduler", "tcp://127.0.0.1:1"], 2,
+     "--scheduler needs --executor dask"),
+    ("compare-missing-report", nothing, ["compare", "{a}", "{b}"], 2, "no refbp report at"),
+]
+
+
+@pytest.mark.parametrize(("setup", "argv", "code", "fragment"),
+                         [pytest.param(*row[1:], id=row[0]) for row in CASES])
+def test_probe(setup: Setup, argv: list[str], code: int, fragment: str, tmp_path: Path,
+               monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.chdir(tmp_path)
+    with ExitStack() as stack:
+        env = Env(tmp_path, stack, monkeypatch)
+        setup(env)
+        capsys.readouterr()
+        got = main([a.format(**env.words) for a in argv])
+        out, err = capsys.readouterr()
+    printed = out + err
+    assert (got, fragment in printed) == (code, True), printed
+    assert not any(c in printed for c in "\x1b\x07\r"), printed
+    if code == 2:  # refused: one line, nothing run, no lock or part left behind
+        assert len(err.strip().splitlines()) == 1 and "Traceback" not in printed
+        assert not (tmp_path / ".out.lock").exists() or setup is locked_out
