@@ -7,6 +7,7 @@ import contextlib
 import errno
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import textwrap
@@ -71,7 +72,7 @@ def test_resume_runs_again_what_fails_its_checks(three: list[Scenario], tmp_path
     assert (again.ran, again.reused) == (3, 0)
     assert [n.split(" (")[0] for n in notes] == [
         f"the stored results of scenario {s.name}" for s in three]
-    assert "not readable Parquet" in notes[0] and f"key {k2}" in notes[1]
+    assert "not a readable Parquet file" in notes[0] and f"key {k2}" in notes[1]
     assert "rows changed" in notes[2]
     pd.testing.assert_frame_equal(again.frame(), reference)
     kept = run_sweep(three, store=store, suite="quick", resume=True, notify=notes.append)
@@ -341,3 +342,32 @@ def test_lost_frame_is_a_valid_error_row() -> None:
     row = coerce_results(lost_frame(s, "quick")).iloc[0]
     assert (row["scenario"], row["suite"], row["seed"], row["tensor"], row["verdict"]) == (
         "x", "quick", 7, "error", "fail")
+
+
+# -- Ctrl-C during a Dask run --------------------------------------------------------------------
+def _default_sigint() -> None:
+    """In the child: Ctrl-C as a terminal's foreground process gets it (a test runner started
+    in the background may have it ignored, which a child would inherit)."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="process groups, /proc")
+def test_ctrl_c_during_a_dask_run_prints_one_line(tmp_path: Path) -> None:
+    """A terminal's Ctrl-C reaches refbp and every Dask process (one process group): the
+    command says "interrupted" in one line (was: 67 lines, 4 tracebacks from the workers)."""
+    pytest.importorskip("distributed")
+    out = tmp_path / "rep"
+    f = tiny_file(tmp_path, 40, steps=200)
+    proc = subprocess.Popen([sys.executable, "-m", "refbp.cli", "run", "--executor", "dask",
+                             "--jobs", "2", "--scenarios", str(f), "--out", str(out),
+                             "--no-progress"], stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE, text=True, start_new_session=True,
+                            preexec_fn=_default_sigint)
+    store = tmp_path / ".rep.parts"
+    deadline = time.monotonic() + 240
+    while not any(store.glob("*.parquet")) and proc.poll() is None:  # the workers compute
+        assert time.monotonic() < deadline, "no scenario finished"
+        time.sleep(0.05)
+    os.killpg(proc.pid, signal.SIGINT)
+    _, err = proc.communicate(timeout=240)
+    assert (proc.returncode, err) == (130, "refbp: interrupted\n")

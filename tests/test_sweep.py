@@ -127,8 +127,8 @@ def _set(column: str, value: object) -> Callable[[pa.Table], pa.Table]:
 
 
 CORRUPTIONS: dict[str, tuple[Callable[[Path], None], str]] = {
-    "truncated": (lambda p: p.write_bytes(p.read_bytes()[:200]), "not readable Parquet"),
-    "empty file": (lambda p: p.write_bytes(b""), "not readable Parquet"),
+    "truncated": (lambda p: p.write_bytes(p.read_bytes()[:200]), "not a readable Parquet file"),
+    "empty file": (lambda p: p.write_bytes(b""), "not a readable Parquet file"),
     "forged (no record)": (lambda p: _part().to_parquet(p), "refbp did not write it"),
     "missing column": (lambda p: _rewrite(p, lambda t: t.drop(["passed"])),
                        "rows changed"),
@@ -212,7 +212,7 @@ def test_free_space_is_named_when_the_disk_is_full(tmp_path: Path) -> None:
                            "No space left on device (")
     assert re.search(r"\(\d+(\.\d)? (B|KB|MB|GB) free there\)$", text)
     assert write_failure("x", tmp_path, PermissionError(errno.EACCES, "denied")).endswith(
-        ": denied")
+        ": Permission denied")
 
 
 CLIENT_IMPORTS = """

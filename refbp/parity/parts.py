@@ -185,8 +185,8 @@ class PartStore:
             raise InvalidPart("it is missing or not a regular file")
         try:
             table = pq.read_table(self.path(key))
-        except (OSError, pa.ArrowException) as exc:
-            raise InvalidPart(f"it is not readable Parquet ({exc})") from exc
+        except (OSError, pa.ArrowException) as exc:  # truncated, or not Parquet at all
+            raise InvalidPart("it is not a readable Parquet file") from exc
         record = _record(table)
         if record is None:
             raise InvalidPart("it has no record of refbp's: refbp did not write it")

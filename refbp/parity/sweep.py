@@ -44,6 +44,8 @@ import hashlib
 import json
 import logging
 import os
+import signal
+import threading
 from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -285,6 +287,28 @@ def _feed(submit: Callable[..., Any], options: Options, source: deque[tuple[int,
     return lost
 
 
+@contextmanager
+def _interrupt_after() -> Iterator[None]:
+    """Hold a Ctrl-C that arrives inside the block (while Dask starts its cluster) and raise
+    KeyboardInterrupt when the block ends, also in place of an error the interrupted start
+    caused; a cluster half started is never left to print its own errors at exit."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    pressed: list[int] = []
+    handler = signal.signal(signal.SIGINT, lambda signum, frame: pressed.append(signum))
+    try:
+        yield
+    except Exception:
+        if pressed:
+            raise KeyboardInterrupt from None
+        raise
+    finally:
+        signal.signal(signal.SIGINT, handler)
+    if pressed:
+        raise KeyboardInterrupt
+
+
 def _dask(todo: Todo, options: Options, jobs: int, scheduler: str | None,
           sink: Sink) -> None:
     try:
@@ -294,17 +318,23 @@ def _dask(todo: Todo, options: Options, jobs: int, scheduler: str | None,
                          "'refbp[dask]' (with -c constraints.txt)") from exc
     import dask
 
-    with dask.config.set({"distributed.nanny.pre-spawn-environ": PIN_THREADS_ENV}):
-        if scheduler is None:
-            cluster = LocalCluster(n_workers=jobs, threads_per_worker=1, processes=True,
-                                   # any free port: a second sweep on the machine must not
-                                   # collide with the first (a busy :8787 warns)
-                                   dashboard_address=":0", silence_logs=logging.ERROR)
-            client = Client(cluster)
-        else:
-            cluster, client = None, Client(scheduler)
-        todo_by_index = dict(todo)
+    # the workers of refbp's own cluster leave Ctrl-C to this process (refbp.parity.dask_worker)
+    preload = [*dask.config.get("distributed.worker.preload", []), "refbp.parity.dask_worker"]
+    with dask.config.set({"distributed.nanny.pre-spawn-environ": PIN_THREADS_ENV,
+                          "distributed.worker.preload": preload}):
+        cluster, client = None, None
         try:
+            with _interrupt_after():
+                if scheduler is None:
+                    cluster = LocalCluster(n_workers=jobs, threads_per_worker=1,
+                                           processes=True,
+                                           # any free port: a second sweep on the machine must
+                                           # not collide with the first (a busy :8787 warns)
+                                           dashboard_address=":0", silence_logs=logging.ERROR)
+                    client = Client(cluster)
+                else:
+                    client = Client(scheduler)
+            todo_by_index = dict(todo)
             futures = {client.submit(run_one, s, *options, key=f"refbp-{i}-{s.name}",
                                      pure=False, retries=DASK_RETRIES): i
                        for i, s in todo}
@@ -317,7 +347,8 @@ def _dask(todo: Todo, options: Options, jobs: int, scheduler: str | None,
                 sink(i, frame)
                 fut.release()
         finally:
-            client.close()
+            if client is not None:
+                client.close()
             if cluster is not None:
                 cluster.close()
 
