@@ -40,7 +40,7 @@ import pyarrow.parquet as pq
 
 from refbp.errors import UsageError
 
-PART_KEY = re.compile(r"[0-9a-f]{32}|gw\d+-\d{6}")
+PART_KEY = re.compile(r"[0-9a-f]{32}|gw\d+-\d+")
 """A part's key: a scenario key, or an xdist worker's check number (``gw0-000001``)."""
 _PART_FILE = re.compile(rf"(?:{PART_KEY.pattern})\.parquet")
 _TEMP_FILE = re.compile(rf"\.(?:{PART_KEY.pattern})\.[A-Za-z0-9_]+\.tmp")

@@ -18,7 +18,6 @@ import numpy as np
 
 from refbp._checks import FLOAT_DTYPES
 from refbp.errors import printable
-from refbp.report.schema import scenario_fields
 from refbp.tolerances import Tolerance, check_overrides, tolerance_for
 
 BATCHING_MODES = ("batch", "sgd", "minibatch")
@@ -213,6 +212,8 @@ class Scenario:
 
 def scenario_row(s: Scenario, suite: str = "") -> dict[str, Any]:
     """The columns every row of ``s`` shares (``refbp.report.schema.scenario_fields``)."""
+    from refbp.report.schema import scenario_fields  # pandas: only once rows are built
+
     return scenario_fields(scenario=s.name, suite=suite, model=s.describe_model(),
                            loss=s.loss.describe(), optimizer=s.describe_optimizer(),
                            batching=s.describe_batching(), dtype=s.dtype, seed=s.seed,

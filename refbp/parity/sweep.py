@@ -330,7 +330,11 @@ def _dask(todo: Todo, options: Options, jobs: int, scheduler: str | None,
                                            processes=True,
                                            # any free port: a second sweep on the machine must
                                            # not collide with the first (a busy :8787 warns)
-                                           dashboard_address=":0", silence_logs=logging.ERROR)
+                                           dashboard_address=":0",
+                                           # what refbp needs to know of a worker's errors
+                                           # comes as error rows and KilledWorker; on Ctrl-C
+                                           # workers would log the scheduler going away
+                                           silence_logs=logging.CRITICAL)
                     client = Client(cluster)
                 else:
                     client = Client(scheduler)
