@@ -241,6 +241,7 @@ def _local(todo: Todo, options: Options, jobs: int, sink: Sink, *,
                     continue
                 pool.shutdown(wait=True)  # broken: its workers are already stopped
                 pool = None
+                lost.sort(key=lambda item: item[0])
                 names = ", ".join(s.name for _, s in lost)
                 if alone:
                     (i, s), = lost
@@ -250,7 +251,7 @@ def _local(todo: Todo, options: Options, jobs: int, sink: Sink, *,
                 else:
                     notify(f"a worker process died while running {names}; running "
                            f"{'it' if len(lost) == 1 else 'them'} again, one at a time")
-                    retry.extend(sorted(lost, key=lambda item: item[0]))
+                    retry.extend(lost)
             if pool is not None:
                 pool.shutdown(wait=True)
         except BaseException:  # Ctrl-C, SIGTERM, a failed sink: stop the workers now
