@@ -211,7 +211,7 @@ def test_a_killed_worker_costs_one_retry_then_an_error_row(
 # -- two runs on one output ------------------------------------------------------------------------
 HOLD = textwrap.dedent("""
     import sys, time
-    from refbp.outputs import OutputLock
+    from refbp.report.lock import OutputLock
     lock = OutputLock(sys.argv[1]).acquire()
     print("locked", flush=True)
     sys.stdin.read()

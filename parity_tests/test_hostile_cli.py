@@ -27,9 +27,9 @@ import pytest
 import torch
 
 from refbp.cli import main
-from refbp.outputs import OutputLock
 from refbp.parity import parts
 from refbp.report import write_report
+from refbp.report.lock import OutputLock
 from refbp.report.schema import synthetic_results
 
 pytestmark = pytest.mark.parity

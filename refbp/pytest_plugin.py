@@ -17,7 +17,7 @@ explicitly with ``pytest -p refbp.pytest_plugin`` / ``pytest_plugins = ["refbp.p
   Under pytest-xdist (``pytest -n 2``) each worker streams its checks to a part store beside
   DIR (``.<DIR name>.parts/``) and the controller writes the one report with every check
   (a name used twice gets a ``#2`` suffix). The controller holds DIR's lock for the whole
-  session (``refbp.outputs.OutputLock``): a second session (or ``refbp run``) writing the
+  session (``refbp.report.lock.OutputLock``): a second session (or ``refbp run``) writing the
   same DIR at the same time stops at once with exit code 2 and "DIR is being written by
   another refbp run (pid N)", instead of mixing its checks into the other's report.
 - ``--refbp-compare BASELINE``: compare the session's checks with a baseline report as
@@ -212,9 +212,9 @@ def pytest_unconfigure(config: pytest.Config) -> None:
 
 def _claim_report_dir(out: Path) -> Any:
     """Refuse an unusable ``--refbp-report`` before any test runs (pytest exits with 2);
-    the session's lock of it (``refbp.outputs.OutputLock``, held until pytest ends)."""
-    from refbp.outputs import OutputLock
+    the session's lock of it (``refbp.report.lock.OutputLock``, held until pytest ends)."""
     from refbp.parity.sweep import part_store_for
+    from refbp.report.lock import OutputLock
     from refbp.report.writers import check_report_target
 
     lock = OutputLock(out)
