@@ -1,0 +1,170 @@
+"""report.html laid out for triage, non-finite results shown as failing everywhere, and the
+plots' layout (synthetic tables, no torch, no browser)."""
+
+from __future__ import annotations
+
+import base64
+import re
+import struct
+
+import numpy as np
+import pandas as pd
+import pytest
+from matplotlib.figure import Figure
+
+from refbp.report import plots, scenario_summary, synthetic_results
+from refbp.report.digest import digest
+from refbp.report.html import render_html
+from refbp.report.summary import overview_table, to_markdown
+
+
+def failing_table() -> pd.DataFrame:
+    """``ok`` passes; ``bad`` fails on grad:0.weight from step 2; ``boom`` diverges to inf on
+    both sides from step 3 (its measured differences there are 0: inf - inf is not compared)."""
+    df = synthetic_results(["ok", "bad", "boom"], steps=4)
+    bad = (df["scenario"] == "bad") & (df["tensor"] == "grad:0.weight") & (df["step"] >= 2)
+    df.loc[bad, ["tol_ratio", "normwise", "max_abs", "refbp_value", "torch_value"]] = [
+        [40.0, 2e-11, 0.5, 1.5, 1.0]]
+    df.loc[bad, ["passed", "verdict"]] = [False, "fail"]
+    boom = (df["scenario"] == "boom") & (df["step"] >= 3) & df["tensor"].isin(["loss", "output"])
+    df.loc[boom, ["tol_ratio", "normwise", "max_abs", "max_rel"]] = 0.0
+    df.loc[boom, ["refbp_value", "torch_value"]] = np.inf
+    df.loc[boom, ["passed", "verdict"]] = [False, "nonfinite"]
+    df.loc[(df["scenario"] == "boom") & (df["step"] >= 3), ["refbp_loss", "torch_loss"]] = np.inf
+    return df
+
+
+def test_nonfinite_on_both_sides_is_the_worst_figure_everywhere() -> None:
+    df = failing_table()
+    s = scenario_summary(df).set_index("scenario")
+    boom = s.loc["boom"]
+    assert not boom["passed"] and boom["worst_tol_ratio"] == np.inf
+    assert boom["worst_normwise"] == np.inf and boom["loss_tol_ratio"] == np.inf
+    assert boom["first_nonfinite_step"] == 3 and boom["first_nonfinite_tensor"] == "loss"
+    assert pd.isna(s.loc["bad", "first_nonfinite_step"])
+    assert s.loc["bad", "worst_tol_ratio"] == 40.0
+    header, rows = overview_table(s.reset_index())
+    cells = dict(zip(header, rows[list(s.index).index("boom")], strict=True))
+    assert cells["worst tol ratio"] == "non-finite from step 3"
+    d = digest(df)
+    heat = d.heat.set_index(["scenario", "kind"])["fail_ratio"]
+    assert heat[("boom", "loss")] == np.inf and heat[("boom", "output")] == np.inf
+    assert heat[("boom", "grad")] < 1
+    assert d.errors[("boom", "loss", 3)] == np.inf and d.errors[("boom", "loss", 2)] < 1e-11
+    assert "non-finite from step 3" in to_markdown(d, {})
+
+
+def test_page_puts_verdict_and_failures_first_and_provenance_last() -> None:
+    page = render_html(digest(failing_table()), {"suite": "synthetic", "git_commit": "abc"})
+    order = [page.index(mark) for mark in (
+        "class='verdict bad'", "id='failures'", "id='scenarios'", "id='heatmap'",
+        "id='details'", "<details id='provenance'>", "<script>")]
+    assert order == sorted(order)
+    failures = page[page.index("id='failures'"):page.index("id='scenarios'")]
+    first = re.search(r"<tr data-first-failure>(.*?)</tr>", failures)
+    assert first is not None
+    assert re.findall(r">([^<>]+)</", first.group(1)) == [
+        "bad", "float64", "2", "grad:0.weight", "tol ratio 40",
+        "refbp 1.5, torch 1 at (0, 1)", "3"]
+    boom = failures.split('href="#s2">boom</a>')[1].split("</tr>")[0]
+    assert '<td class="fail">NaN or infinity on both sides</td>' in boom
+    assert "culprit" not in failures  # the table names no proven culprit: no column
+    assert page.count("<tr data-first-failure>") == 1
+    assert "abc" in page.split("<details id='provenance'>")[1]
+    # failing scenarios' details open, the passing one collapsed in its group
+    assert '<details class="scenario" id="s1" open>' in page
+    assert '<details class="scenario" id="s0">' in page.split("id='passing'")[1]
+    assert not re.search(r'(src|href)="(https?:|//)', page)
+
+
+def test_proven_culprit_is_shown_where_the_table_has_one() -> None:
+    df = failing_table()
+    df["culprit"] = ""
+    df["culprit_evidence"] = ""
+    m = (df["scenario"] == "bad") & ~df["passed"]
+    df.loc[m, ["culprit", "culprit_evidence"]] = ["refbp", "finite differences agree with torch"]
+    page = render_html(digest(df), {})
+    failures = page[page.index("id='failures'"):page.index("id='scenarios'")]
+    assert "<th>culprit (where proven)</th>" in failures
+    assert "refbp: finite differences agree with torch" in failures
+    assert "not proven" in failures.split('href="#s2">boom</a>')[1].split("</tr>")[0]
+
+
+def test_all_scenarios_table_is_sortable_and_filterable() -> None:
+    page = render_html(digest(failing_table()), {})
+    table = page[page.index("id='scenarios'"):page.index("id='heatmap'")]
+    assert 'data-filter-for="t-all"' in table and '<table id="t-all" class="sortable">' in table
+    assert table.count('data-result="FAIL"') == 2 and table.count('data-result="pass"') == 1
+    assert '<td class="fail num" data-v="Infinity">non-finite from step 3</td>' in table
+    assert '<td class="num" data-v="40.0">4.00e+01</td>' in table
+    assert "<script>" in page and "localeCompare" in page  # the sorting script is inline
+
+
+def single_scenario() -> pd.DataFrame:
+    """A layer check's table: one scenario, no loss recorded."""
+    df = synthetic_results(["check-layer:mine.py:Dense like Linear"], steps=3)
+    df = df[df["kind"] != "loss"].assign(refbp_loss=np.nan, torch_loss=np.nan)
+    return df.reset_index(drop=True)
+
+
+def png_size(uri: str) -> tuple[int, int]:
+    data = base64.b64decode(uri.split(",", 1)[1])
+    width, height = struct.unpack(">II", data[16:24])
+    return int(width), int(height)
+
+
+def test_one_scenario_report_has_no_heatmap_no_table_and_no_empty_loss_plot(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    drawn: dict[str, tuple[int, int]] = {}
+    real = plots.scenario_plots
+
+    def spy(*args: object, **kwargs: object) -> str:
+        uri = real(*args, **kwargs)  # type: ignore[arg-type]
+        drawn["size"] = png_size(uri)
+        return uri
+
+    monkeypatch.setattr(plots, "scenario_plots", spy)
+    page = render_html(digest(single_scenario()), {"subject": "Dense"})
+    assert "id='heatmap'" not in page and "id='scenarios'" not in page
+    assert "tolerance ratio heatmap" not in page
+    assert '<details class="scenario" id="s0" open>' in page
+    assert "1 scenario: 1 passed, 0 failed" in page
+    # one panel (error vs step): about half the width of the two-panel figure
+    assert drawn["size"][0] < 0.65 * 10.0 * plots.DPI
+    two = png_size(real([1, 2], [1.0, 0.5], [1.0, 0.5],
+                        {"grad": (np.array([1, 2]), np.array([1e-16, 2e-16]))}, 1e-12, "t"))
+    assert two[0] > 0.9 * 10.0 * plots.DPI
+
+
+def test_ulp_caption_states_facts_on_a_passing_run() -> None:
+    df = synthetic_results(["f32"], steps=2, dtype="float32")
+    df["max_ulp"] = np.where(df["kind"] == "error", np.nan, 2.0)
+    page = render_html(digest(df), {})
+    caption = page.split("id='ulp'")[1].split("<img")[0]
+    assert "median 2 ULP, largest 2 ULP" in caption
+    assert "Every one of these rows is within its tolerance" in caption
+    assert "accumulated" not in caption and "fail" not in caption
+    df.loc[df.index[:3], "passed"] = False
+    caption = render_html(digest(df), {}).split("id='ulp'")[1].split("<img")[0]
+    assert "3 of these rows fail their tolerance." in caption
+
+
+def test_heatmap_scale_reaches_1e12_and_puts_beyond_and_nonfinite_in_one_bin() -> None:
+    cmap, norm = plots.ratio_colour_scale()
+    ratios = np.array([0.5, 2.0, 1e4, 1e8, 1e11, 1e13, np.inf, np.nan])
+    colours = [tuple(c) for c in cmap(norm(np.ma.masked_invalid(plots.ratio_logs(ratios))))]
+    assert colours[0][1] > colours[0][0]  # green: passes
+    assert colours[1][0] > colours[1][1]  # red: fails
+    assert len({colours[2], colours[3], colours[4]}) == 3  # 1e4, 1e8, 1e11 told apart
+    assert colours[5] == colours[6] != colours[4]  # beyond 1e12 and inf share the top bin
+    assert colours[7] != colours[6]  # missing: grey
+    assert np.allclose(colours[6][:3], [int(plots.BEYOND_COLOUR[i:i + 2], 16) / 255
+                                        for i in (1, 3, 5)])
+
+
+def test_saved_figures_keep_labels_drawn_outside_the_axes() -> None:
+    fig = Figure(figsize=(2.0, 1.0))
+    ax = fig.add_axes((0.0, 0.0, 1.0, 1.0))
+    ax.set_ylabel("a label left of the figure's edge")
+    width, _ = png_size(plots.to_data_uri(fig))
+    assert width > 2.0 * plots.DPI  # the image grew to hold the label instead of cutting it
