@@ -168,3 +168,37 @@ def test_saved_figures_keep_labels_drawn_outside_the_axes() -> None:
     ax.set_ylabel("a label left of the figure's edge")
     width, _ = png_size(plots.to_data_uri(fig))
     assert width > 2.0 * plots.DPI  # the image grew to hold the label instead of cutting it
+
+
+def test_culprit_comes_from_independent_evidence_never_from_the_referee() -> None:
+    df = failing_table()
+    m = (df["scenario"] == "bad") & ~df["passed"]
+    df.loc[m, "referee"] = "exact referee: refbp 4e-17 from exact, torch 6e-07: torch is off"
+    page = render_html(digest(df), {})
+    failures = page[page.index("id='failures'"):page.index("id='scenarios'")]
+    assert "culprit" not in failures  # a referee's verdict is about rounding: no culprit
+    df.loc[m, "attribution"] = "finite differences agree with torch (normwise 1e-09): refbp is off"
+    failures = render_html(digest(df), {}).split("id='failures'")[1].split("id='scenarios'")[0]
+    bad = failures.split('href="#s1">bad</a>')[1].split("</tr>")[0]
+    assert "<td>refbp: finite differences agree with torch (normwise 1e-09)</td>" in bad
+    assert "not proven" in failures.split('href="#s2">boom</a>')[1].split("</tr>")[0]
+
+
+def test_page_size_is_bounded_on_a_large_run() -> None:
+    df = failing_table()
+    many = synthetic_results([f"p{i:02d}" for i in range(30)], steps=1, seed=3)
+    d = digest(pd.concat([df, many], ignore_index=True))
+    page = render_html(d, {}, max_passing_details=5, max_table_rows=10, closest_plotted=0,
+                       max_heatmap_rows=8)
+    table = page.split('<table id="t-all"')[1].split("</table>")[0]
+    assert table.count("<tr data-result=") == 10
+    assert table.count('data-result="FAIL"') == 2  # every failing scenario is kept
+    assert "Showing 10 of 33" in page
+    group = page.split("id='passing'")[1]
+    assert group.count('<details class="scenario"') == 5
+    assert "(the 5 of 31 closest to failing)" in group
+    # the passing scenarios kept are the ones closest to failing
+    summary = d.summary[d.summary["passed"]].sort_values("worst_tol_ratio", ascending=False)
+    for name in summary["scenario"].iloc[:5]:
+        assert f">{name} <span class='ok'>pass</span>" in group
+    assert "Heatmap limited to 8 of 33 scenarios" in page

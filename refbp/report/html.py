@@ -28,7 +28,6 @@ from refbp.report.digest import Digest
 from refbp.report.html_assets import CSS, JS
 from refbp.report.schema import KINDS
 from refbp.report.summary import (
-    CULPRIT_COLUMNS,
     Table,
     culprit_text,
     deciding_text,
@@ -52,6 +51,13 @@ MAX_HEATMAP_ROWS = 40
 """Scenarios in the heatmap: failing ones first, then the ones closest to failing."""
 MAX_OPEN_FAILING = 16
 """Failing scenarios whose details are open when the page loads (the others collapsed)."""
+MAX_PASSING_DETAILS = 200
+"""Passing scenarios with a details section (the ones closest to failing): the page's size
+stays bounded on a large sweep; every scenario's figures are in the scenario table and in
+``results.parquet``."""
+MAX_TABLE_ROWS = 3000
+"""Rows of the scenario table: every failing and noisy scenario, then the passing ones
+closest to failing."""
 
 _RESULT_CLASS = {"pass": "pass", "FAIL": "fail", "noise": "noise"}
 _FAILING_TEXT = ("non-finite", "NaN or infinity", "tol ratio ", "normwise ", "error: ")
@@ -76,14 +82,14 @@ def _sort_value(text: str) -> str:
         return ""
 
 
-def _cell(text: str, numeric: bool, link: str | None = None) -> str:
+def _cell(text: str, numeric: bool, link: str | None = None, sortable: bool = False) -> str:
     cls = _RESULT_CLASS.get(text, "")
     if text.startswith(_FAILING_TEXT) or (numeric and text == "inf"):
         cls = "fail num" if numeric else "fail"
     elif numeric:
         cls = cls or "num"
     body = e(text) if link is None else f'<a href="#{e(link)}">{e(text)}</a>'
-    sort = f' data-v="{_sort_value(text)}"' if numeric else ""
+    sort = f' data-v="{_sort_value(text)}"' if numeric and sortable else ""
     return f"<td{f' class={chr(34)}{cls}{chr(34)}' if cls else ''}{sort}>{body}</td>"
 
 
@@ -103,7 +109,7 @@ def html_table(table: Table, *, links: dict[int, str] | None = None, table_id: s
     result_of = list(results) if results is not None else None
     for i, row in enumerate(rows):
         cells = "".join(_cell(str(cell), numeric[j],
-                              links.get(i) if links and j == 0 else None)
+                              links.get(i) if links and j == 0 else None, sortable)
                         for j, cell in enumerate(row))
         tr = " data-first-failure" if mark_first and i == 0 else ""
         if result_of is not None:
@@ -214,13 +220,15 @@ def plotted_scenarios(summary: pd.DataFrame, plots: Callable[[str], bool] | None
 
 
 def _failures(d: Digest, anchors: dict[str, str], left: str) -> str:
-    """The first-screen table of failing scenarios: one row each, from its first failing row."""
+    """The first-screen table of failing scenarios: one row each, from its first failing row;
+    a culprit column when a first failing row names a proven one (``culprit_text``)."""
     summary = d.summary
     names = summary.loc[~summary["passed"], "scenario"].tolist()
     if not names:
         return ""
     first = d.failing.groupby("scenario", sort=False).head(1).set_index("scenario")
-    with_culprit = any(c in d.failing.columns for c in CULPRIT_COLUMNS)
+    culprits = {name: culprit_text(first.loc[name]) for name in names}
+    with_culprit = any(culprits.values())
     header = ["scenario", "dtype", "step", "tensor", "deciding number",
               f"{left} vs torch (worst element)", "failed rows"]
     if with_culprit:
@@ -232,7 +240,7 @@ def _failures(d: Digest, anchors: dict[str, str], left: str) -> str:
         row = [name, str(r["dtype"]), str(int(r["step"])), str(r["tensor"]),
                deciding_text(r), values_text(r, left), str(int(failed[name]))]
         if with_culprit:
-            row.insert(6, culprit_text(r) or "not proven")
+            row.insert(6, culprits[name] or "not proven")
         rows.append(row)
     table = html_table((header, rows), links={i: anchors[n] for i, n in enumerate(names)},
                        table_id="t-failures", sortable=True, mark_first=True)
@@ -261,14 +269,28 @@ def _noise(summary: pd.DataFrame, anchors: dict[str, str]) -> str:
             f"ill-conditioned value.</p>{table}")
 
 
-def _all_scenarios(summary: pd.DataFrame, anchors: dict[str, str]) -> str:
-    table = overview_table(summary)
-    results = summary["result"].tolist()
-    body = html_table(table, links={i: anchors[n] for i, n in enumerate(summary["scenario"])},
-                      table_id="t-all", sortable=True, results=results)
+def _all_scenarios(summary: pd.DataFrame, anchors: dict[str, str], max_rows: int) -> str:
+    shown = _closest_first(summary, max_rows)
+    rows = summary[summary["scenario"].isin(shown)]
+    table = overview_table(rows)
+    names = rows["scenario"].tolist()
+    body = html_table(table, links={i: anchors[n] for i, n in enumerate(names) if n in anchors},
+                      table_id="t-all", sortable=True, results=rows["result"].tolist())
+    note = ""
+    if len(rows) < len(summary):
+        note = (f" Showing {len(rows)} of {len(summary)}: every failing and noisy scenario and "
+                "the passing ones closest to failing; all are in results.parquet.")
     return (f"<h2 id='scenarios'>All scenarios ({len(summary)})</h2><p class='note'>Click a "
-            "column header to sort; type to filter.</p>"
+            f"column header to sort; type to filter.{note}</p>"
             f"{_filter_box('t-all', ['FAIL', 'noise', 'pass'])}<div class='scroll'>{body}</div>")
+
+
+def _closest_first(summary: pd.DataFrame, n: int) -> set[str]:
+    """The non-passing scenarios and, up to ``n`` in all, the passing ones closest to
+    failing."""
+    order = _plot_order(summary)
+    keep = set(summary.loc[summary["result"] != "pass", "scenario"])
+    return keep | set([name for name in order if name not in keep][:max(n - len(keep), 0)])
 
 
 def _scenario_details(row: Any, d: Digest, messages: dict[str, list[str]], table: Table,
@@ -291,6 +313,8 @@ def _scenario_details(row: Any, d: Digest, messages: dict[str, list[str]], table
 
 
 def _details(d: Digest, anchors: dict[str, str], left: str, plotted: set[str]) -> str:
+    """Per scenario with an anchor (see ``render_html``) its details: open for the first
+    failing ones, collapsed in a group for the passing ones."""
     summary = d.summary
     tables = kind_tables(d.worst, left)
     empty = kind_table(d.worst.iloc[:0], left)
@@ -300,17 +324,21 @@ def _details(d: Digest, anchors: dict[str, str], left: str, plotted: set[str]) -
     passing: list[str] = []
     n_failing = 0
     for row in summary.itertuples(index=False):
+        if row.scenario not in anchors:
+            continue
         opened = single or (row.result == "FAIL" and n_failing < MAX_OPEN_FAILING)
         n_failing += row.result == "FAIL"
         text = _scenario_details(row, d, messages, tables.get(row.scenario, empty),
                                  row.scenario in plotted, left, anchors[row.scenario], opened)
         (passing if row.result == "pass" and not single else out).append(text)
-    heading = "Scenario" if single else "Failing and noisy scenarios"
-    parts = [f"<h2 id='details'>{heading}</h2>", *out] if out else []
+    parts = [f"<h2 id='details'>{'Scenario' if single else 'Scenario details'}</h2>", *out]
     if passing:
         plural = "scenario" if len(passing) == 1 else "scenarios"
+        n_passing = int((summary["result"] == "pass").sum())
+        which = "" if len(passing) == n_passing else \
+            f" (the {len(passing)} of {n_passing} closest to failing)"
         parts.append(f"<details class='group' id='passing'><summary>{len(passing)} passing "
-                     f"{plural}: worst discrepancy per tensor kind</summary>")
+                     f"{plural}: worst discrepancy per tensor kind{which}</summary>")
         parts += passing
         parts.append("</details>")
     if len(plotted) < len(summary) and not single:
@@ -343,15 +371,21 @@ def render_html(d: Digest, provenance: dict[str, Any], *,
                 plots: Callable[[str], bool] | None = None,
                 max_plot_scenarios: int = MAX_PLOT_SCENARIOS,
                 closest_plotted: int = CLOSEST_PLOTTED,
-                max_heatmap_rows: int = MAX_HEATMAP_ROWS) -> str:
+                max_heatmap_rows: int = MAX_HEATMAP_ROWS,
+                max_passing_details: int = MAX_PASSING_DETAILS,
+                max_table_rows: int = MAX_TABLE_ROWS) -> str:
     """The text of ``report.html`` for the digest of a validated results table (plots for
-    the scenarios of :func:`plotted_scenarios`)."""
+    the scenarios of :func:`plotted_scenarios`; details for the failing and noisy ones and
+    ``max_passing_details`` passing ones; a scenario table of at most ``max_table_rows``)."""
     summary = d.summary
     single = len(summary) == 1
-    anchors = {name: f"s{i}" for i, name in enumerate(summary["scenario"])}
     left = sides(provenance)[1]
     plotted = plotted_scenarios(summary, plots, max_plot_scenarios=max_plot_scenarios,
                                 closest=closest_plotted)
+    detailed = plotted | _closest_first(
+        summary, max_passing_details + int((summary["result"] != "pass").sum()))
+    anchors = {name: f"s{i}" for i, name in enumerate(summary["scenario"])
+               if name in detailed}
     links = [("failures", "Failures", not summary["passed"].all()),
              ("noise", "Noise", (summary["result"] == "noise").any()),
              ("scenarios", "All scenarios", not single), ("heatmap", "Heatmap", not single),
@@ -364,9 +398,10 @@ def render_html(d: Digest, provenance: dict[str, Any], *,
              "<h1>refbp parity report</h1>", _verdict(summary, d.n_rows, provenance),
              f"<nav>{nav}</nav>", _failures(d, anchors, left), _noise(summary, anchors)]
     if not single:
-        parts += [_all_scenarios(summary, anchors),
+        parts += [_all_scenarios(summary, anchors, max_table_rows),
                   _heatmap(d.heat, summary, max_heatmap_rows)]
-    parts += [_ulp_section(d.ulps, left), _details(d, anchors, left, plotted),
+    parts += [_ulp_section(d.ulps, left),
+              _details(d, anchors, left, plotted),
               _provenance(provenance), f"<script>{JS}</script>", "</body></html>"]
     return "\n".join(p for p in parts if p)
 

@@ -100,7 +100,7 @@ def ratio_heatmap(ratios: np.ndarray, rows: Sequence[str], cols: Sequence[str]) 
     if ratios.size <= 300:
         for (i, j), value in np.ndenumerate(ratios):
             if not np.isnan(value):
-                dark = logs[i, j] > hi or logs[i, j] > 0.75 * hi
+                dark = logs[i, j] > 0.75 * hi or logs[i, j] < 0.75 * lo
                 ax.text(j, i, _short(value), ha="center", va="center", fontsize=7,
                         color="white" if dark else "black")
     return to_data_uri(fig)

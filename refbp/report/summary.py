@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -236,14 +237,24 @@ def values_text(row: Any, left: str = "refbp") -> str:
 
 CULPRIT_COLUMNS = ("culprit", "culprit_evidence")
 """Columns of a results table that name a proven culprit and its evidence, where the table
-has them (read when present; a table without them names no culprit)."""
+has them; without them the culprit is read from ``attribution`` (independent evidence: float64
+finite differences), never from the exact referee, whose verdict is about rounding only."""
+
+_OFF = re.compile(r":\s*(refbp|torch|your code) is off\s*$")
 
 
 def culprit_text(row: Any) -> str:
-    """The proven culprit of a failing row and its evidence ('' when the row names none)."""
-    parts = [str(row.get(c, "") or "") for c in CULPRIT_COLUMNS]
-    parts = [p for p in parts if p and p != "nan"]
-    return ": ".join(parts)
+    """The proven culprit of a failing row with its evidence ("refbp: finite differences agree
+    with torch ..."), or '' when nothing proves one."""
+    named = [str(row.get(c, "") or "") for c in CULPRIT_COLUMNS]
+    named = [n for n in named if n and n != "nan"]
+    if named:
+        return ": ".join(named)
+    evidence = str(row.get("attribution", "") or "")
+    found = _OFF.search(evidence)
+    if not found:
+        return ""
+    return f"{found.group(1)}: {evidence[:found.start()].strip()}"
 
 
 def worst_per_kind(df: pd.DataFrame) -> pd.DataFrame:
