@@ -202,3 +202,11 @@ def test_page_size_is_bounded_on_a_large_run() -> None:
     for name in summary["scenario"].iloc[:5]:
         assert f">{name} <span class='ok'>pass</span>" in group
     assert "Heatmap limited to 8 of 33 scenarios" in page
+
+
+def test_exact_tolerances_give_a_deciding_number() -> None:
+    df = failing_table()
+    df[["rtol", "atol", "normwise_tol"]] = 0.0
+    page = render_html(digest(df), {})
+    first = page.split("<tr data-first-failure>")[1].split("</tr>")[0]
+    assert "normwise 2e-11 = inf x tol" in first

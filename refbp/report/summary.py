@@ -220,7 +220,8 @@ def deciding_text(row: Any) -> str:
     ratio = float(row["tol_ratio"])
     waived = bool(normwise_waived(row["max_abs"], row["normwise"], atol=row["atol"],
                                   normwise_tol=row["normwise_tol"]))
-    units = float(row["normwise"]) / float(row["normwise_tol"])
+    with np.errstate(divide="ignore", invalid="ignore"):  # a zero tolerance: exact checks
+        units = float(np.float64(row["normwise"]) / np.float64(row["normwise_tol"]))
     if not waived and units > 1 and not ratio >= units:
         return f"normwise {row['normwise']:.3g} = {units:.3g} x tol"
     return f"tol ratio {ratio:.3g}"
