@@ -9,9 +9,11 @@ of the worst failing ratio (failing scenarios first, at most ``max_heatmap_rows`
 distances, and per scenario its worst discrepancy per tensor kind with loss curves and error
 vs step, failing ones open and passing ones collapsed; provenance collapsed at the bottom.
 A report of one scenario (a ``refbp check-*`` report) is laid out for that one scenario: no
-scenario table and no heatmap, its details open. Only ``max_plot_scenarios`` scenarios get
-plots (failing ones first, then the ones closest to failing); the page says what was left
-out. Every string from the data is escaped.
+scenario table and no heatmap, its details open. The page's size is bounded on large runs:
+only ``max_plot_scenarios`` scenarios get plots (failing ones first, then the ones closest to
+failing), only the failing, noisy and ``max_passing_details`` passing scenarios closest to
+failing get details, and the scenario table holds at most ``max_table_rows``; the page says
+what was left out. Every string from the data is escaped.
 """
 
 from __future__ import annotations
