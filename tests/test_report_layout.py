@@ -15,7 +15,8 @@ from matplotlib.figure import Figure
 from refbp.report import plots, scenario_summary, synthetic_results
 from refbp.report.digest import digest
 from refbp.report.html import render_html
-from refbp.report.summary import overview_table, to_markdown
+from refbp.report.markdown import to_markdown
+from refbp.report.summary import overview_table
 
 
 def failing_table() -> pd.DataFrame:
@@ -210,3 +211,15 @@ def test_exact_tolerances_give_a_deciding_number() -> None:
     page = render_html(digest(df), {})
     first = page.split("<tr data-first-failure>")[1].split("</tr>")[0]
     assert "normwise 2e-11 = inf x tol" in first
+
+
+def test_json_summary_names_the_first_nonfinite_step() -> None:
+    import json
+
+    from refbp.report.json_summary import to_json
+
+    doc = json.loads(to_json(digest(failing_table()), {}))
+    by_name = {s["scenario"]: s for s in doc["scenarios"]}
+    assert by_name["boom"]["first_nonfinite"] == {"step": 3, "tensor": "loss"}
+    assert by_name["boom"]["worst_tol_ratio"] is None
+    assert by_name["bad"]["first_nonfinite"] is None and by_name["bad"]["worst_tol_ratio"] == 40

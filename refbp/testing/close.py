@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 
 from refbp.metrics import Discrepancy, discrepancy
-from refbp.report.schema import discrepancy_text, metric_fields
+from refbp.report.schema import discrepancy_text, metric_fields, tolerance_fields
 from refbp.tolerances import tolerance_for
 
 __all__ = ["assert_close"]
@@ -52,7 +52,6 @@ def assert_close(actual: Any, expected: Any, *, dtype: Any = None,
     tol = tolerance_for(dtype)
     d = discrepancy(actual, expected, tol)
     if not d.passed:
-        row = {"tensor": name, "rtol": tol.rtol, "atol": tol.atol,
-               "normwise_tol": tol.normwise, **metric_fields(d)}
+        row = {"tensor": name, **tolerance_fields(tol), **metric_fields(d)}
         raise AssertionError(f"refbp vs torch: {discrepancy_text(row)}")
     return d
