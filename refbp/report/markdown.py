@@ -53,23 +53,32 @@ def _torch_note_lines(provenance: dict[str, Any]) -> list[str]:
 
 
 def to_markdown(d: Digest, provenance: dict[str, Any]) -> str:
-    """The text of ``summary.md`` for the digest of a validated results table."""
+    """The text of ``summary.md`` for the digest of a validated results table, in triage
+    order: the verdict, the failures, rounding noise, every scenario's figures, the worst
+    discrepancy per tensor kind of the failing and noisy scenarios (of the one scenario of a
+    ``check-*`` report), then how to read it and the provenance."""
     summary, worst = d.summary, d.worst
     parts = ["# refbp parity report", "", f"**{headline(summary, d.n_rows)}**", "",
-             verdict_note(provenance), "", *_torch_note_lines(provenance),
-             "## Provenance", "", md_table(provenance_table(provenance)), "",
-             "## Scenarios", "", md_table(overview_table(summary)), ""]
+             *_torch_note_lines(provenance)]
     for title, groups in message_sections(d):
         parts += [f"## {title}", ""]
         for name, messages in groups:
             parts += [f"### {name}", "", md_list(messages), ""]
-    parts += ["## Worst discrepancy per tensor kind", ""]
-    tables = kind_tables(worst, sides(provenance)[1])
-    for row in summary.itertuples(index=False):
-        parts += [f"### {row.scenario} ({row.result})", "", md_cell(scenario_caption(row)),
-                  ""]
-        if row.explanation:
-            parts += [f"**Explanation:** {md_cell(row.explanation)}", ""]
-        parts += [md_table(tables.get(row.scenario,
-                                      kind_table(worst.iloc[:0], sides(provenance)[1]))), ""]
+    parts += ["## Scenarios", "", md_table(overview_table(summary)), ""]
+    shown = summary if len(summary) == 1 else summary[summary["result"] != "pass"]
+    if len(shown):
+        left = sides(provenance)[1]
+        parts += ["## Worst discrepancy per tensor kind", ""]
+        if len(shown) < len(summary):
+            parts += [f"Failing and noisy scenarios ({len(shown)} of {len(summary)}); every "
+                      "scenario's are in report.html and results.parquet.", ""]
+        tables = kind_tables(worst, left)
+        for row in shown.itertuples(index=False):
+            parts += [f"### {row.scenario} ({row.result})", "", md_cell(scenario_caption(row)),
+                      ""]
+            if row.explanation:
+                parts += [f"**Explanation:** {md_cell(row.explanation)}", ""]
+            parts += [md_table(tables.get(row.scenario, kind_table(worst.iloc[:0], left))), ""]
+    parts += ["## Provenance", "", verdict_note(provenance), "",
+              md_table(provenance_table(provenance)), ""]
     return "\n".join(parts)
