@@ -47,6 +47,7 @@ import pandas as pd
 from refbp.report.summary import Table, fmt, md_list, md_table
 from refbp.report.validate import ReportFormatError
 from refbp.report.writers import load_results
+from refbp.verdict import Verdict
 
 KEY = ["scenario", "dtype", "tensor"]
 CONFIG = ["model", "loss", "optimizer", "batching", "seed", "rtol", "atol", "normwise_tol"]
@@ -64,7 +65,7 @@ def aggregate_cases(df: pd.DataFrame) -> pd.DataFrame:
                   normwise=("normwise", "max"), normwise_tol=("normwise_tol", "max"),
                   rtol=("rtol", "max"),
                   passed=("passed", "all"), steps=("step", "max"),
-                  noise=("verdict", lambda v: bool((v == "noise").any())))
+                  noise=("verdict", lambda v: bool((v == Verdict.NOISE).any())))
     cases["normwise_ratio"] = cases["normwise"] / cases["normwise_tol"]
     fails = df.loc[~df["passed"]].groupby(KEY, sort=False)["step"].min()
     cases["first_failing_step"] = fails.reindex(cases.index).astype("Int64")

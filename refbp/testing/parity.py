@@ -39,7 +39,7 @@ from refbp.parity.runner import ScenarioResult, run_judged, scenario_row
 from refbp.parity.scenario import DataSpec, Scenario, Spec
 from refbp.parity.session import results_frame
 from refbp.parity.trial import Trial, pair_parameters
-from refbp.report.schema import failure_message
+from refbp.report.messages import assertion_text
 from refbp.testing._inputs import (
     check_positive_int,
     check_same_batch,
@@ -230,24 +230,11 @@ def run_parity(torch_model: torch.nn.Module, inputs: Any, targets: Any, *, loss:
 
 
 def assertion_message(result: ScenarioResult, *, limit: int = 5) -> str:
-    """The AssertionError text: the first failure, the tolerance used, other failing tensors."""
-    rows = result.rows
-    failing = [r for r in rows if not r["passed"]]
-    if not failing:
-        return f"refbp vs torch: scenario {result.scenario.name} passed"
-    first = failing[0]
-    if first["kind"] == "error":
-        return failure_message(first)
-    tol = result.scenario.tol
-    lines = [failure_message(first),
-             f"{len(failing)} of {len(rows)} compared tensors failed; tolerance used "
-             f"({result.scenario.dtype}): normwise <= {tol.normwise:.1e}, rtol={tol.rtol:.1e}, "
-             f"atol={tol.atol:.1e}"]
-    others = [f"step {r['step']} {r['tensor']}" for r in failing[1:limit + 1]]
-    if others:
-        more = len(failing) - 1 - len(others)
-        lines.append("also failing: " + ", ".join(others) + (f" and {more} more" if more else ""))
-    return "\n".join(lines)
+    """The AssertionError text (``refbp.report.messages.assertion_text``): what differs, how
+    many elements and tensors, the greatest differences with the allowed values, the first
+    failing step and tensor, and the culprit where proven."""
+    text = assertion_text(result.rows, limit=limit)
+    return text or f"refbp vs torch: scenario {result.scenario.name} passed"
 
 
 def parity_table(torch_model: torch.nn.Module, inputs: Any, targets: Any, *, loss: Any,
@@ -333,10 +320,11 @@ def assert_parity(torch_model: torch.nn.Module, inputs: Any, targets: Any, *, lo
     TypeError, ValueError
         Invalid arguments (see ``refbp.testing`` for the messages).
     """
+    __tracebackhide__ = True  # pytest shows the caller's frame, not refbp's
     result = run_parity(torch_model, inputs, targets, loss=loss, refbp_model=refbp_model,
                         optimizer=optimizer,
                         steps=steps, dtype=dtype, rtol=rtol, atol=atol, normwise=normwise,
                         batch_size=batch_size, seed=seed, name=name,
                         expect_nonfinite=expect_nonfinite, floors=floors)
     if not result.passed:
-        raise AssertionError(assertion_message(result))
+        raise AssertionError(assertion_message(result)) from None
