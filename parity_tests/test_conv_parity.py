@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 
 from refbp import nn as rnn
 from refbp.mirror import as_tensor, compare_module, from_torch, to_numpy, to_torch
-from refbp.parity.suite_conv import CONV_CASES
+from refbp.parity.suites.conv import CONV_CASES
 
 pytestmark = pytest.mark.parity
 DTYPES = [np.float64, np.float32]

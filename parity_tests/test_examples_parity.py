@@ -7,9 +7,9 @@ import pytest
 
 from refbp.examples import EXAMPLES, run_example
 from refbp.examples import graph_apples as ga
+from refbp.examples.replay import example_discrepancies, replay_example, replay_graph
 from refbp.graph import Add, Div, Exp, Graph, Log, Mul, Node, ReLU, Sigmoid, Sub
 from refbp.metrics import discrepancy
-from refbp.mirror.replay import example_discrepancies, replay_example, replay_graph
 from refbp.testing import assert_close
 from refbp.tolerances import tolerance_for
 

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from refbp.cli import main
 from refbp.diagnose import (
     UserCodeError,
     check_layer,
@@ -17,7 +18,6 @@ from refbp.diagnose import (
     load_user,
     parse_options,
 )
-from refbp.diagnose.cli import main
 
 HERE = Path(__file__).parent / "user_code"
 BAD = f"{HERE}/bad_code.py"

@@ -23,7 +23,7 @@ CASES = HERE / "user_code" / "loading_cases.py"
 
 def test_script_that_trains_parses_argv_and_exits_at_import_is_not_run() -> None:
     out = subprocess.run(
-        [sys.executable, "-m", "refbp.diagnose.cli", "check-optimizer",
+        [sys.executable, "-m", "refbp", "check-optimizer",
          f"{WILD}/train_adam_script.py:Adam", "--like", "Adam", "--oracle", "refbp"],
         capture_output=True, text=True, timeout=120, check=False)
     assert out.returncode == 1, out.stderr

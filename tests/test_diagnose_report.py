@@ -28,7 +28,7 @@ def test_explanation_reaches_summary_and_html(tmp_path: Path) -> None:
 
 
 def test_check_report_labels_the_user_side_as_user_code(tmp_path: Path) -> None:
-    from refbp.diagnose.cli import main
+    from refbp.cli import main
 
     code = main(["check-optimizer", f"{USER}/adam_family.py:AdamEpsInsideSqrt", "--like",
                  "Adam", "--oracle", "refbp", "--out", str(tmp_path / "rep")])

@@ -1,7 +1,9 @@
 """The layering rules, checked on the source (AST): every import statement, also inside functions.
 
 - the NumPy side (``refbp.nn``, ``optim``, ``graph``, ``gradcheck``, ``data``, ``report``,
-  ``metrics``) never imports torch, lazily or not;
+  ``metrics`` and the NumPy halves of ``refbp.examples``) never imports torch, lazily or not;
+- the torch halves of the examples (``refbp/examples/<name>/mirror.py``, their shared
+  ``_mirror.py`` and ``replay.py``) are imported by no NumPy half;
 - ``refbp.optim`` uses ``refbp.nn`` only for ``Parameter`` (``refbp.nn.module``);
 - ``refbp.nn`` never imports ``refbp.optim``.
 """
@@ -15,12 +17,18 @@ from pathlib import Path
 import pytest
 
 PACKAGE = Path(__file__).resolve().parents[1] / "refbp"
-NUMPY_SIDE = ("nn", "optim", "graph", "gradcheck", "data", "report", "metrics")
+NUMPY_SIDE = ("nn", "optim", "graph", "gradcheck", "data", "report", "metrics", "examples")
+TORCH_HALVES = ("mirror", "_mirror", "replay")  # module names of the examples' torch side
+
+
+def _is_torch_half(f: Path) -> bool:
+    return f.relative_to(PACKAGE).parts[0] == "examples" and f.stem in TORCH_HALVES
 
 
 def _files(part: str) -> list[Path]:
     path = PACKAGE / part
-    return sorted(path.rglob("*.py")) if path.is_dir() else [path.with_suffix(".py")]
+    files = sorted(path.rglob("*.py")) if path.is_dir() else [path.with_suffix(".py")]
+    return [f for f in files if not _is_torch_half(f)]
 
 
 def _imports(source: str, package: str) -> list[str]:
@@ -53,6 +61,19 @@ def _offending(parts: tuple[str, ...], bad: Callable[[str], bool]) -> list[str]:
 def test_numpy_side_never_imports_torch(part: str) -> None:
     assert _files(part)
     assert _offending((part,), lambda m: m == "torch" or m.startswith("torch.")) == []
+
+
+def test_every_example_has_its_torch_half_beside_it() -> None:
+    from refbp.examples import EXAMPLES
+
+    for spec in EXAMPLES.values():
+        package = PACKAGE.parent.joinpath(*spec.run.__module__.split("."))
+        assert (package / "__init__.py").is_file() and (package / "mirror.py").is_file()
+
+
+def test_numpy_halves_never_import_a_torch_half() -> None:
+    assert _offending(("examples",), lambda m: m.startswith("refbp.examples.")
+                      and m.split(".")[-1] in TORCH_HALVES) == []
 
 
 def test_optim_uses_nn_only_for_parameter() -> None:

@@ -32,7 +32,7 @@ def test_version_flag_and_python_dash_m() -> None:
 
 
 def test_building_the_cli_parser_imports_no_heavy_package() -> None:
-    code = ("import sys\nfrom refbp.cli import _parser\n_parser().format_help()\n"
+    code = ("import sys\nfrom refbp.cli.commands import _parser\n_parser().format_help()\n"
             "print(sorted(m for m in ('pandas', 'matplotlib', 'torch', 'pyarrow') "
             "if m in sys.modules))")
     done = _python("-c", code)

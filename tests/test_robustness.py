@@ -375,7 +375,7 @@ def test_example_errors_exit_2(tmp_path: Path, capsys: pytest.CaptureFixture[str
 
 def test_internal_error_exits_3_and_interrupt_130(monkeypatch: pytest.MonkeyPatch,
                                                   capsys: pytest.CaptureFixture[str]) -> None:
-    import refbp.cli as cli
+    import refbp.cli.commands as cli
 
     def boom(args: Any) -> int:
         raise RuntimeError("kaput")

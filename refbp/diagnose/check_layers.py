@@ -9,8 +9,8 @@ from typing import Any
 from refbp.diagnose import trajectories as T
 from refbp.diagnose.adapters_layer import ALIASES
 from refbp.diagnose.catalog import Variant, variants_for
-from refbp.diagnose.catalog_layer import SPECS, batchnorm_combinations
-from refbp.diagnose.catalog_loss import LOG_EPS, module_fn
+from refbp.diagnose.catalog.layer import SPECS, batchnorm_combinations
+from refbp.diagnose.catalog.loss import LOG_EPS, module_fn
 from refbp.diagnose.check import accepted_options, refit, start_check, torch_defaults
 from refbp.diagnose.diagnosis import Diagnosis, Record
 from refbp.diagnose.layer_styles import (

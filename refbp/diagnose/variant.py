@@ -1,7 +1,7 @@
 """``Variant`` and ``Family``: the entries of the convention catalog (no torch).
 
-The tables live in :mod:`refbp.diagnose.catalog_optim`, :mod:`~.catalog_layer` and
-:mod:`~.catalog_loss`; :mod:`refbp.diagnose.catalog` reads them.
+The tables live in :mod:`refbp.diagnose.catalog.optim`, :mod:`~.layer` and
+:mod:`~.loss`; :mod:`refbp.diagnose.catalog` reads them.
 """
 
 from __future__ import annotations

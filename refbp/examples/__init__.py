@@ -1,8 +1,11 @@
 """The worked examples of the teaching material, runnable (``refbp example NAME --out DIR``).
 
 Each example prints its steps the way a learner follows them, writes its figures as PNG files
-and returns its key numbers; ``refbp.mirror.replay`` recomputes the same numbers with torch
-autograd and compares them. The derivations are in each module's docstring.
+and returns its key numbers. Each example is a package: its NumPy half
+(``refbp.examples.<name>``, which never imports torch) and, beside it, its torch half
+(``refbp.examples.<name>.mirror``), which recomputes the same numbers with torch autograd;
+``refbp.examples.replay`` runs both halves and compares them. The derivations are in each
+example's docstring.
 
 ==================  ===========================================================================
 name                what it shows

@@ -40,7 +40,8 @@ class ExampleSpec:
         File names of the PNGs written into ``out_dir``.
     diagnostics : tuple of str
         Result keys that only the refbp side computes (e.g. finite-difference errors); every
-        other key is also produced by the torch run (``refbp.mirror.replay.replay_example``).
+        other key is also produced by the torch half (the module ``mirror`` beside ``run``'s
+        module, run by ``refbp.examples.replay.replay_example``).
     """
 
     name: str

@@ -22,7 +22,7 @@ Two problems, both with refbp.nn layers and losses:
 - classification: ``Linear(2, 3)`` (logits) with ``CrossEntropyLoss`` on three Gaussian
   blobs; dL/dz_ic = (softmax(z_i)_c - [c = t_i]) / b, then the same Linear backward.
 
-The torch side (``refbp.mirror.replay``) feeds ``torch.nn.Linear`` + stock losses +
+The torch side (``refbp.examples.gd_variants.mirror``) feeds ``torch.nn.Linear`` + stock losses +
 ``torch.optim.SGD`` the very same index arrays (``batch_indices``) from the same initial weights.
 """
 

@@ -6,15 +6,15 @@ convention comes from. Variants of a family are run on the same trajectory as th
 when it disagrees with torch; the one that matches to float64 precision names the convention.
 
 The entries (:class:`Variant`, :class:`Family` in :mod:`refbp.diagnose.variant`) live in
-:mod:`refbp.diagnose.catalog_optim`, :mod:`~.catalog_adaptive`, :mod:`~.catalog_layer` and
-:mod:`~.catalog_loss`; :func:`variants_for` and :func:`catalog_frame` read them.
+:mod:`refbp.diagnose.catalog.optim`, :mod:`~.adaptive`, :mod:`~.layer` and
+:mod:`~.loss`; :func:`variants_for` and :func:`catalog_frame` read them.
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from refbp.diagnose import catalog_adaptive, catalog_layer, catalog_loss, catalog_optim
+from refbp.diagnose.catalog import adaptive, layer, loss, optim
 from refbp.diagnose.variant import Family, Variant
 
 if TYPE_CHECKING:
@@ -24,13 +24,13 @@ __all__ = ["Family", "Variant", "catalog_frame", "family", "get_variant", "varia
 
 
 def _all_variants() -> list[Variant]:
-    return [*catalog_optim.VARIANTS, *catalog_adaptive.VARIANTS, *catalog_layer.VARIANTS,
-            *catalog_loss.VARIANTS]
+    return [*optim.VARIANTS, *adaptive.VARIANTS, *layer.VARIANTS,
+            *loss.VARIANTS]
 
 
 def _all_families() -> dict[str, Family]:
-    fams = [*catalog_optim.FAMILIES, *catalog_adaptive.FAMILIES, *catalog_layer.FAMILIES,
-            *catalog_loss.FAMILIES]
+    fams = [*optim.FAMILIES, *adaptive.FAMILIES, *layer.FAMILIES,
+            *loss.FAMILIES]
     return {f.like: f for f in fams}
 
 

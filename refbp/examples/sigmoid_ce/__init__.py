@@ -21,8 +21,8 @@ Hidden layer: h_k feeds every output neuron, so the paths add up:
     dl/dh_k = sum_j w_jk^(2) dl/dz_j^(2),      dl/dz_k^(1) = h_k (1 - h_k) dl/dh_k.
 
 Weights and biases: dl/dw_jk = dl/dz_j * dz_j/dw_jk = dl/dz_j * (input k), dl/db_j = dl/dz_j.
-The torch side (``refbp.mirror.replay``) uses ``torch.nn.functional.binary_cross_entropy``
-with ``reduction='sum'`` on the same weights.
+The torch side (``refbp.examples.sigmoid_ce.mirror``) uses
+``torch.nn.functional.binary_cross_entropy`` with ``reduction='sum'`` on the same weights.
 """
 
 from __future__ import annotations

@@ -1,8 +1,8 @@
 """``refbp check-optimizer`` / ``check-layer`` / ``check-loss``: the diagnose subcommands.
 
-Wiring (in ``refbp/cli.py``)::
+Wiring (in :mod:`refbp.cli.commands`)::
 
-    from refbp.diagnose.cli import HANDLERS, add_subcommands
+    from refbp.cli.diagnose import HANDLERS, add_subcommands
     add_subcommands(sub)            # sub = parser.add_subparsers(...)
     COMMANDS.update(HANDLERS)
 
@@ -18,7 +18,6 @@ anything runs.
 from __future__ import annotations
 
 import argparse
-import sys
 from collections.abc import Callable
 from datetime import datetime, timezone
 from pathlib import Path
@@ -148,14 +147,3 @@ def cmd_check_loss(args: argparse.Namespace) -> int:
 HANDLERS = {"check-optimizer": cmd_check_optimizer, "check-layer": cmd_check_layer,
             "check-loss": cmd_check_loss}
 
-
-def main(argv: list[str] | None = None) -> int:
-    """Stand-alone entry point (``python -m refbp.diagnose.cli check-optimizer ...``): the
-    ``refbp`` command itself, with its exit codes."""
-    from refbp.cli import main as refbp_main
-
-    return refbp_main(argv)
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -1,4 +1,4 @@
-"""The ``refbp`` command: run parity suites, list them, compare reports, run examples.
+"""The ``refbp`` subcommands: run parity suites, list them, compare reports, run examples.
 
 Exit codes: see :mod:`refbp.exit_codes` (0 pass, 1 parity failure or regression, 2 usage
 error, 3 internal error, 130 interrupted, 143 terminated); :func:`main` maps every outcome
@@ -170,7 +170,7 @@ def _parser() -> argparse.ArgumentParser:
                     help="directory for the figures (default: out/examples)")
     ex.add_argument("--no-torch", action="store_true", help="skip the comparison with torch")
 
-    from refbp.diagnose.cli import add_subcommands
+    from refbp.cli.diagnose import add_subcommands
 
     add_subcommands(sub)
     return p
@@ -501,7 +501,7 @@ def cmd_example(args: argparse.Namespace) -> int:
     print(f"figures written to {args.out}")
     if args.no_torch:
         return 0
-    from refbp.mirror.replay import example_discrepancies
+    from refbp.examples.replay import example_discrepancies
 
     diffs = example_discrepancies(args.name)
     worst = max((d.normwise for d in diffs.values()), default=0.0)
@@ -512,7 +512,7 @@ def cmd_example(args: argparse.Namespace) -> int:
 
 
 def _commands() -> dict[str, Callable[[argparse.Namespace], int]]:
-    from refbp.diagnose.cli import HANDLERS
+    from refbp.cli.diagnose import HANDLERS
 
     return {"run": cmd_run, "list": cmd_list, "compare": cmd_compare, "report": cmd_report,
             "baseline": cmd_baseline, "merge": cmd_merge,

@@ -34,7 +34,8 @@ column k: torch's ``(out_features, in_features)`` layout):
 
 The cost over n training samples is the average C = 1/n sum_i C0_i, so every gradient is the
 average of the per-sample gradients. Both parts are checked by central finite differences
-(``refbp.gradcheck.check_function``) and against torch autograd (``refbp.mirror.replay``).
+(``refbp.gradcheck.check_function``) and against torch autograd (the torch half beside this
+module, ``refbp.examples.chain_rule.mirror``).
 """
 
 from __future__ import annotations

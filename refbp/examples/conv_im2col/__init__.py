@@ -33,9 +33,9 @@ With the upstream gradient ``G = dL/dY`` (2, 4) and ``Y = Wm cols + b``:
   adjoint of the copy). The centre pixels, covered by all four windows, gather four terms.
 
 The loss is ``L = sum(G * Y)`` for a fixed seeded G, so dL/dY = G exactly. The torch side
-(``refbp.mirror.replay``) uses ``torch.nn.functional.unfold`` (torch's im2col) for ``cols``,
-autograd through ``Wm @ unfold(x)`` for dL/dcols, and ``torch.nn.functional.conv2d`` with
-autograd for y, dL/dW, dL/db and dL/dx.
+(``refbp.examples.conv_im2col.mirror``) uses ``torch.nn.functional.unfold`` (torch's im2col)
+for ``cols``, autograd through ``Wm @ unfold(x)`` for dL/dcols, and
+``torch.nn.functional.conv2d`` with autograd for y, dL/dW, dL/db and dL/dx.
 """
 
 from __future__ import annotations

@@ -8,7 +8,7 @@ harness builds each side from the specs, so a refbp default that differs from to
 from __future__ import annotations
 
 from refbp.parity.scenario import DataSpec, Scenario, Spec
-from refbp.parity.suite_common import (
+from refbp.parity.suites.common import (
     CLS_DATA,
     REG_DATA,
     SMALL_CLS,

@@ -1,5 +1,5 @@
 """Building blocks of the built-in suites: op checks, training scenarios, small MLPs and the
-data sets they share (``refbp.parity.suites`` and ``refbp.parity.suite_options`` use them)."""
+data sets they share (``refbp.parity.suites`` and ``refbp.parity.suites.options`` use them)."""
 
 from __future__ import annotations
 

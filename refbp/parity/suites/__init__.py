@@ -4,7 +4,7 @@
   all gradients, extreme inputs included), every optimizer at least once on a regression MLP,
   a classifier with CrossEntropy and a binary classifier with BCEWithLogits, a few schedulers,
   and the teaching examples' models; each in float64 and float32. Plus the option scenarios
-  and each library's defaults of ``refbp.parity.suite_options`` (float64).
+  and each library's defaults of ``refbp.parity.suites.options`` (float64).
 - ``full``: every optimizer case of ``refbp.parity.optim_cases`` on a regression MLP and a
   classifier for 100 steps, three seeds, both dtypes; every loss option; every op check.
 """
@@ -14,11 +14,11 @@ from __future__ import annotations
 import copy
 from collections.abc import Callable
 
-from refbp.parity import suite_attention, suite_sequence
 from refbp.parity.scenario import DataSpec, Scenario, Spec
-from refbp.parity.suite_cnn import LENET_DATA, LENET_OPTIMIZERS, lenet
-from refbp.parity.suite_cnn import OPS as CNN_OPS
-from refbp.parity.suite_common import (
+from refbp.parity.suites import attention, sequence
+from refbp.parity.suites.cnn import LENET_DATA, LENET_OPTIMIZERS, lenet
+from refbp.parity.suites.cnn import OPS as CNN_OPS
+from refbp.parity.suites.common import (
     BIN_DATA,
     CLS_DATA,
     DTYPES,
@@ -26,12 +26,12 @@ from refbp.parity.suite_common import (
     mlp,
     train,
 )
-from refbp.parity.suite_common import SHORT as _SHORT
-from refbp.parity.suite_common import SMALL_CLS as _CLS
-from refbp.parity.suite_common import SMALL_REG as _REG
-from refbp.parity.suite_common import op_check as _op
-from refbp.parity.suite_conv import conv_ops
-from refbp.parity.suite_options import default_scenarios, option_scenarios
+from refbp.parity.suites.common import SHORT as _SHORT
+from refbp.parity.suites.common import SMALL_CLS as _CLS
+from refbp.parity.suites.common import SMALL_REG as _REG
+from refbp.parity.suites.common import op_check as _op
+from refbp.parity.suites.conv import conv_ops
+from refbp.parity.suites.options import default_scenarios, option_scenarios
 from refbp.tolerances import OVERRIDES
 
 ACTIVATIONS: list[tuple[str, Spec]] = [
@@ -125,9 +125,9 @@ def op_scenarios() -> list[Scenario]:
                            f"{loss.describe()} op check"))
         for name, layers, loss, data, text in conv_ops():
             out.append(_op(name, layers, loss, data, dt, text))
-        for name, layers, loss, data, text in suite_sequence.OPS:
+        for name, layers, loss, data, text in sequence.OPS:
             out.append(_op(name, layers, loss, data, dt, text))
-        out += suite_attention.op_checks(dt, _SHORT[dt])
+        out += attention.op_checks(dt, _SHORT[dt])
     return out
 
 
@@ -218,8 +218,8 @@ def training_scenarios(dtype: str) -> list[Scenario]:
               description="SGD with OneCycleLR (cycles momentum)"),
     ]
     out += [train(name, model, loss, opt, data, dtype, steps=5, description=text)
-            for name, model, loss, opt, data, text in suite_sequence.TRAINING]
-    out += suite_attention.training(dtype, _SHORT[dtype])
+            for name, model, loss, opt, data, text in sequence.TRAINING]
+    out += attention.training(dtype, _SHORT[dtype])
     out += [train(f"lenet-{n}", lenet(), Spec("CrossEntropyLoss"), o, LENET_DATA, dtype,
                   steps=3, batch_size=8,
                   description="LeNet-style CNN (Conv2d, BatchNorm2d, ReLU, MaxPool2d, Dropout, "

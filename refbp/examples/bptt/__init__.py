@@ -34,7 +34,7 @@ the last step to the first carrying dL/dh backwards, and per-step terms summed i
 weight gradients. torch's ``nn.RNN`` has two biases b_ih and b_hh where this example has one b;
 both receive dL/db. The example checks the hand gradients three ways: central finite
 differences, ``refbp.nn.RNN`` on the same weights, and torch autograd
-(``refbp.mirror.replay``).
+(``refbp.examples.bptt.mirror``).
 """
 
 from __future__ import annotations
