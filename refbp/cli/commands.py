@@ -26,6 +26,7 @@ from refbp.exit_codes import (
     exit_process,
     run_command,
 )
+from refbp.verdict import Verdict
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -375,7 +376,7 @@ def _print_summary(summary: pd.DataFrame, *, quiet: bool = False,
                                "display.max_colwidth", 80,
                                "display.float_format", "{:.2e}".format):
             print(shown[cols].to_string(index=False))
-    for _, row in summary[summary["result"] == "noise"].iterrows():
+    for _, row in summary[summary["result"] == Verdict.NOISE.label].iterrows():
         print(f"noise, not a failure: {row['scenario']}: {row['first_noise']}")
     if verbose and "first_failure" in summary.columns:
         for _, row in summary[~summary["passed"].astype(bool)].iterrows():

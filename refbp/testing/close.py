@@ -64,8 +64,9 @@ def assert_close(actual: Any, expected: Any, *, dtype: Any = None,
     d = discrepancy(actual, expected, tol)
     if not d.passed:
         sides = ("refbp", "torch") if _is_torch(expected) else ("actual", "expected")
-        row = {"tensor": name, "rtol": tol.rtol, "atol": tol.atol, "numel": int(np.prod(np.shape(actual))),
-               "normwise_tol": tol.normwise, **metric_fields(d)}
+        row = {"tensor": name, "rtol": tol.rtol, "atol": tol.atol,
+               "numel": int(np.prod(np.shape(actual))), "normwise_tol": tol.normwise,
+               **metric_fields(d)}
         lines = [f"{sides[0]} vs {sides[1]}: {HEADER}", "", f"Tensor: {name}",
                  *close_lines(row, actual=sides[0], expected=sides[1])]
         raise AssertionError("\n".join(lines)) from None
