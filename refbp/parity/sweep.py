@@ -291,11 +291,12 @@ class SweepOutcome:
 def run_sweep(scenarios: Sequence[Scenario], *, store: PartStore, suite: str = "",
               jobs: int = 1, executor: str = "local", scheduler: str | None = None,
               resume: bool = False, thread_noise: bool = False, floors: str = "auto",
-              progress: Callable[[int], None] | None = None) -> SweepOutcome:
+              progress: Callable[[int, int], None] | None = None) -> SweepOutcome:
     """Run ``scenarios`` (see the module docstring), streaming each to ``store``.
 
-    ``progress(n)`` is called with the number of scenarios finished (reused ones count at
-    the start). The rows stay in ``store`` (see :class:`SweepOutcome`).
+    ``progress(n, failed)`` is called with the number of scenarios finished and how many of
+    them fail (reused ones count at the start). The rows stay in ``store`` (see
+    :class:`SweepOutcome`).
     """
     if executor not in EXECUTORS:
         raise SweepError(f"unknown executor {executor!r}; choose from {', '.join(EXECUTORS)}")
@@ -316,12 +317,14 @@ def run_sweep(scenarios: Sequence[Scenario], *, store: PartStore, suite: str = "
             if not store.has(k)]
     reused = len(scenarios) - len(todo)
     if progress is not None and reused:
-        progress(reused)
+        running = {i for i, _ in todo}
+        progress(reused, sum(not bool(store.read(k)["passed"].all())
+                             for i, k in enumerate(keys) if i not in running))
 
     def sink(i: int, frame: pd.DataFrame) -> None:
         store.write(keys[i], frame)
         if progress is not None:
-            progress(1)
+            progress(1, int(not bool(frame["passed"].all())))
 
     options = (suite, thread_noise, floors)
     if executor == "dask":

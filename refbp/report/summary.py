@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
+from refbp.report.reproduce import PREFIX, reproduce_commands, shrunk_text
 from refbp.report.schema import KINDS, failure_message
 from refbp.tolerances import normwise_waived
 from refbp.verdict import Verdict
@@ -316,10 +317,18 @@ def to_markdown(d: Digest, provenance: dict[str, Any]) -> str:
              verdict_note(provenance), "",
              "## Provenance", "", md_table(provenance_table(provenance)), "",
              "## Scenarios", "", md_table(overview_table(summary)), ""]
+    commands = reproduce_commands(summary, provenance)
     for title, groups in message_sections(d):
         parts += [f"## {title}", ""]
         for name, messages in groups:
             parts += [f"### {name}", "", md_list(messages), ""]
+            if title == "Failures" and name in commands:
+                parts += [f"{PREFIX}`{commands[name]}`", ""]
+    shrunk = provenance.get("shrink") or {}
+    if shrunk:
+        parts += ["## Shrunk failures (`--shrink`)", "",
+                  md_list([f"{name}: {shrunk_text(s)}; {PREFIX}`{s['reproduce']}`"
+                           for name, s in shrunk.items()]), ""]
     parts += ["## Worst discrepancy per tensor kind", ""]
     tables = kind_tables(worst, sides(provenance)[1])
     for row in summary.itertuples(index=False):
