@@ -17,6 +17,7 @@ the referee gives its rounding verdict.
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import numpy as np
@@ -173,3 +174,19 @@ def test_a_rounding_only_difference_keeps_the_referees_rounding_verdict(
     assert noise["referee"].str.contains(r"rounding|both equally close").all(), \
         noise["referee"].tolist()
     assert not noise["referee"].str.contains("is off").any()
+
+
+def test_the_referee_names_rounding_for_noise_and_no_side_for_a_failure() -> None:
+    from refbp.parity.referee import AVAILABLE, verdict_text
+
+    exact = np.array([1.0], dtype=np.longdouble) + np.longdouble(1e-18)
+    a, b = np.array([1.0]), np.array([1.0 + 1e-6])  # torch far from refbp's formula
+    noise = verdict_text(a, b, exact, verdict=Verdict.NOISE, step=1)
+    fail = verdict_text(a, b, exact, verdict=Verdict.FAIL, step=2)
+    if not AVAILABLE:
+        assert noise == fail == "exact referee unavailable: long double is float64 on this platform"
+        return
+    assert noise.endswith(": torch's rounding")
+    assert re.match(r"exact referee \(from refbp's state before step 2\): refbp [0-9.]+e-19 "
+                    r"from refbp's formulas in long double, torch 1\.0e-06; ", fail), fail
+    assert "is off" not in fail and "rounding" not in fail
