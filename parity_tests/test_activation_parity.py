@@ -1,10 +1,11 @@
 """Parity of every activation and option with torch: outputs and input gradients.
 
-Inputs mix seeded normals with the values where implementations usually part ways: exact
-+-0 (the kinks of ReLU, LeakyReLU and ELU), the Softplus switch ``beta * x = threshold``,
-and +-1e4 (saturation, overflow of exp, log-sum-exp). Every case runs in float64 and float32
-through ``refbp.mirror.compare_module`` (seeded random upstream gradient) and must pass the
-tolerance of its dtype from ``refbp.tolerances``.
+Every option set (``checks``) of every activation declared in ``refbp.registry``. Inputs mix
+seeded normals with the values where implementations usually part ways: exact +-0 (the kinks
+of ReLU, LeakyReLU, PReLU and ELU), +-1 (Hardtanh's), the Softplus switch
+``beta * x = threshold``, and +-1e4 (saturation, overflow of exp, log-sum-exp). Every case
+runs in float64 and float32 through ``refbp.mirror.compare_module`` (seeded random upstream
+gradient) and must pass the tolerance of its dtype from ``refbp.tolerances``.
 """
 
 from __future__ import annotations
@@ -12,39 +13,24 @@ from __future__ import annotations
 import contextlib
 import functools
 from collections.abc import Callable, Iterator
-from typing import Any
 
 import numpy as np
 import pytest
 
-from refbp import nn
 from refbp.metrics import Discrepancy
 from refbp.mirror import compare_module
 from refbp.nn import Module
+from refbp.registry.ops import of_kind
 
 pytestmark = pytest.mark.parity
 
 Factory = Callable[[], Module]
 
-SPECS: list[tuple[type[Module], dict[str, Any]]] = [
-    (nn.ReLU, {}),
-    (nn.LeakyReLU, {}),
-    (nn.LeakyReLU, {"negative_slope": 0.2}),
-    (nn.ELU, {}),
-    (nn.ELU, {"alpha": 0.5}),
-    (nn.ELU, {"alpha": 2.0}),
-    (nn.GELU, {}),
-    (nn.GELU, {"approximate": "tanh"}),
-    (nn.SiLU, {}),
-    (nn.Sigmoid, {}),
-    (nn.Tanh, {}),
-    (nn.Softplus, {}),
-    (nn.Softplus, {"beta": 2.0, "threshold": 1.0}),
-    (nn.Softplus, {"beta": 0.5, "threshold": 5.0}),
-]
-SPECS += [(cls, {"dim": d}) for cls in (nn.Softmax, nn.LogSoftmax) for d in (None, 0, 1, -1)]
-# Keyed by the module's repr, e.g. "Softplus(beta=2.0, threshold=1.0)".
-CASES: dict[str, Factory] = {repr(c(**kw)): functools.partial(c, **kw) for c, kw in SPECS}
+# Every option set of every declared activation (refbp.registry), keyed by its label,
+# e.g. "Softplus(beta=2.0, threshold=1.0)".
+CHECKS = {c.label(o.name): c for o in of_kind("activation") for c in o.checks}
+CASES: dict[str, Factory] = {c.label(o.name): functools.partial(o.numpy_class(), **c.options)
+                             for o in of_kind("activation") for c in o.checks}
 SHAPES = [(), (7,), (4, 5), (2, 3, 6)]
 DTYPES = [np.float64, np.float32]
 # Kinks (+-0), the Softplus switches (beta x = threshold for each option above, and either
@@ -63,7 +49,7 @@ def make_input(shape: tuple[int, ...], dtype: type, seed: int = 0) -> np.ndarray
 
 def _valid(name: str, shape: tuple[int, ...]) -> bool:
     """Skip only what torch itself rejects: an explicit dim 1 on inputs with fewer dims."""
-    return not (name.endswith("(dim=1)") and len(shape) < 2)
+    return not (CHECKS[name].options.get("dim") == 1 and len(shape) < 2)
 
 
 PARAMS = [(n, s) for n in CASES for s in SHAPES if _valid(n, s)]
@@ -78,7 +64,7 @@ def _torch_warnings(module: Module) -> contextlib.AbstractContextManager[object]
 
 def run_case(name: str, shape: tuple[int, ...], dtype: type,
              x: np.ndarray | None = None) -> dict[str, Discrepancy]:
-    module = CASES[name]()
+    module = CASES[name]().to(dtype)  # a layer with parameters (PReLU) takes the dtype
     with _torch_warnings(module):
         return compare_module(module, make_input(shape, dtype) if x is None else x)
 
@@ -95,7 +81,9 @@ def _failures(result: dict[str, Discrepancy]) -> Iterator[str]:
 @pytest.mark.parametrize("name,shape", PARAMS)
 def test_activation_matches_torch(name: str, shape: tuple[int, ...], dtype: type) -> None:
     result = run_case(name, shape, dtype)
-    assert set(result) == {"output", "grad_input"}
+    module = CASES[name]()
+    assert set(result) == {"output", "grad_input"} | {f"grad:{n}" for n, _ in
+                                                      module.named_parameters()}
     assert not list(_failures(result)), f"{name} {shape} {np.dtype(dtype)}"
 
 

@@ -1,9 +1,10 @@
 """Fuzzing (hypothesis): random architectures and values, refbp vs torch and finite differences.
 
 Generated: depth 1-3 ``Linear`` layers of widths 1-6 with a random activation after each
-hidden layer (every refbp activation and option), a random loss (MSE, CrossEntropy,
-BCEWithLogits, L1, Huber), batch sizes 1-5, and inputs drawn from special values -- exact
-zeros (the kinks of ReLU/LeakyReLU/ELU and of L1/Huber at target = output), tiny (1e-30 ..
+hidden layer (every option set of every activation declared in ``refbp.registry``), a random
+loss (MSE, CrossEntropy, BCEWithLogits, L1, Huber), batch sizes 1-5, and inputs drawn from
+special values -- exact zeros (the kinks of ReLU/LeakyReLU/PReLU/ELU and of L1/Huber at
+target = output), tiny (1e-30 ..
 5e-324, subnormals), huge (+-1e4) -- mixed with ordinary floats. Weight patterns: random,
 zero biases (hidden pre-activations exactly 0 on zero inputs), and duplicated output rows
 (exact ties in CrossEntropy's max / softmax).
@@ -22,6 +23,7 @@ The default run is deterministic (``derandomize=True``) and small; set
 
 from __future__ import annotations
 
+import functools
 import os
 from dataclasses import dataclass
 from typing import Any
@@ -35,6 +37,7 @@ from hypothesis.extra import numpy as hnp
 
 from refbp.gradcheck import check_loss_gradients, check_module
 from refbp.mirror import compare_loss, from_torch
+from refbp.registry.ops import of_kind, op
 from refbp.testing import parity_table
 
 pytestmark = pytest.mark.parity
@@ -44,13 +47,12 @@ _LONG = int(os.environ.get("REFBP_FUZZ_EXAMPLES", "0"))
 FUZZ = settings(max_examples=_LONG or 60, deadline=None, derandomize=not _LONG, database=None,
                 suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 
-ACTIVATIONS: dict[str, Any] = {
-    "ReLU": tnn.ReLU, "LeakyReLU": lambda: tnn.LeakyReLU(0.1), "ELU": lambda: tnn.ELU(0.7),
-    "GELU": tnn.GELU, "GELU-tanh": lambda: tnn.GELU(approximate="tanh"), "SiLU": tnn.SiLU,
-    "Sigmoid": tnn.Sigmoid, "Tanh": tnn.Tanh, "Softplus": lambda: tnn.Softplus(2.0, 1.0),
-    "Softmax": lambda: tnn.Softmax(dim=1), "LogSoftmax": lambda: tnn.LogSoftmax(dim=1),
-    "Identity": tnn.Identity,
-}
+# Every option set of every declared activation (refbp.registry) but an implicit softmax dim
+# (torch warns about it), and Identity.
+_ACTS = [(o, c) for o in (*of_kind("activation"), op("Identity")) for c in o.checks
+         if not ("dim" in o.args and c.options.get("dim") is None)]
+ACTIVATIONS: dict[str, Any] = {c.label(o.name): functools.partial(o.torch_class(), **c.options)
+                               for o, c in _ACTS}
 LOSSES: dict[str, Any] = {
     "MSELoss": tnn.MSELoss, "CrossEntropyLoss": tnn.CrossEntropyLoss,
     "BCEWithLogitsLoss": tnn.BCEWithLogitsLoss, "L1Loss": tnn.L1Loss,
@@ -58,9 +60,12 @@ LOSSES: dict[str, Any] = {
 }
 TINY = [1e-30, -1e-30, 1e-300, -1e-300, 5e-324, -5e-324, 1e-8, -1e-8]
 HUGE = [1e4, -1e4, 3e3, -3e3]
-# Where an activation's derivative (or, for Softplus(2, 1) at beta x = threshold, its value)
-# jumps: finite differences straddling these points are meaningless.
-KINKS_OF = {"ReLU": [0.0], "LeakyReLU": [0.0], "ELU": [0.0], "Softplus": [0.5]}
+# Where an activation's derivative (or, for Softplus at beta x = threshold, its value)
+# jumps, under any of its option sets: finite differences straddling these points are
+# meaningless.
+KINKS_OF: dict[str, list[float]] = {}
+for _o, _c in _ACTS:
+    KINKS_OF.setdefault(_o.name, []).extend(_c.kinks)
 KINKS = [0.0, -0.0, 1.0, -1.0, 0.5, -0.5]
 
 
@@ -248,7 +253,7 @@ def test_adam_amplifies_the_rounding_noise_of_a_zero_gradient() -> None:
     the updated parameter cannot -- its verdict is ``noise`` (within the measured rounding
     floor), not a failure. Only derived bounds are asserted, never a residue's size.
     """
-    case = Case((1, 1, 5), ("ELU",), "CrossEntropyLoss", "ties", 0)
+    case = Case((1, 1, 5), ("ELU()",), "CrossEntropyLoss", "ties", 0)
     df = parity_table(case.model(), np.zeros((1, 1)), np.array([2]), loss="CrossEntropyLoss",
                  optimizer=("Adam", {"lr": 0.01}), steps=2)
     # nothing fails: every row is within tolerance or explained by the measured rounding floor

@@ -53,19 +53,19 @@ def numerical_gradient(f: Callable[[], float], x: np.ndarray,
                        eps: float = GRADCHECK_EPS) -> np.ndarray:
     """Central differences of the scalar ``f()`` with respect to ``x``, perturbed in place.
 
-    ``x`` is restored exactly after each element.
+    ``x`` is restored exactly after each element. Elements are visited by index in C order,
+    so any memory layout works (``x.reshape(-1)`` of a transposed array would be a copy, and
+    perturbing it would leave ``f`` unchanged).
     """
-    grad = np.zeros_like(x, dtype=np.float64)
-    flat = x.reshape(-1)
-    gflat = grad.reshape(-1)
-    for i in range(flat.size):
-        orig = flat[i]
-        flat[i] = orig + eps
+    grad = np.zeros(x.shape, dtype=np.float64)
+    for i in np.ndindex(x.shape):
+        orig = x[i]
+        x[i] = orig + eps
         fp = float(f())
-        flat[i] = orig - eps
+        x[i] = orig - eps
         fm = float(f())
-        flat[i] = orig
-        gflat[i] = (fp - fm) / (2 * eps)
+        x[i] = orig
+        grad[i] = (fp - fm) / (2 * eps)
     return grad
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Callable
 from typing import Any
@@ -14,36 +15,20 @@ from refbp.gradcheck import check_module
 from refbp.metrics import discrepancy
 from refbp.nn import Module
 from refbp.nn._special import erf
+from refbp.registry.ops import of_kind
 from refbp.tolerances import tolerance_for
 
 Factory = Callable[[], Module]
 
-ELEMENTWISE: dict[str, Factory] = {
-    "ReLU": nn.ReLU,
-    "LeakyReLU": nn.LeakyReLU,
-    "LeakyReLU(0.2)": lambda: nn.LeakyReLU(0.2),
-    "ELU": nn.ELU,
-    "ELU(0.5)": lambda: nn.ELU(alpha=0.5),
-    "GELU": nn.GELU,
-    "GELU(tanh)": lambda: nn.GELU(approximate="tanh"),
-    "SiLU": nn.SiLU,
-    "Sigmoid": nn.Sigmoid,
-    "Tanh": nn.Tanh,
-    "Softplus": nn.Softplus,
-    "Softplus(2,1)": lambda: nn.Softplus(beta=2.0, threshold=1.0),
-}
-ALONG_DIM: dict[str, Factory] = {
-    "Softmax(-1)": lambda: nn.Softmax(dim=-1),
-    "Softmax(0)": lambda: nn.Softmax(dim=0),
-    "Softmax(None)": nn.Softmax,
-    "LogSoftmax(-1)": lambda: nn.LogSoftmax(dim=-1),
-    "LogSoftmax(1)": lambda: nn.LogSoftmax(dim=1),
-    "LogSoftmax(None)": nn.LogSoftmax,
-}
-ALL: dict[str, Factory] = {**ELEMENTWISE, **ALONG_DIM}
+# Every option set of every declared activation (refbp.registry), keyed by its label
+# ("Softplus(beta=2.0, threshold=1.0)"); softmax-like ones reduce along ``dim``.
+CHECKS = {c.label(o.name): (o, c) for o in of_kind("activation") for c in o.checks}
+ALL: dict[str, Factory] = {k: functools.partial(o.numpy_class(), **c.options)
+                           for k, (o, c) in CHECKS.items()}
+ALONG_DIM = {k: f for k, f in ALL.items() if "dim" in CHECKS[k][0].args}
+ELEMENTWISE = {k: f for k, f in ALL.items() if k not in ALONG_DIM}
 # Differentiable at 0 (no kink there): exact zeros are included in their gradchecks.
-SMOOTH_AT_ZERO = ["ELU", "GELU", "GELU(tanh)", "SiLU", "Sigmoid", "Tanh", "Softplus",
-                  "Softplus(2,1)"]
+SMOOTH_AT_ZERO = [k for k in ELEMENTWISE if 0.0 not in CHECKS[k][1].kinks]
 # Finite-difference steps for inputs of magnitude up to 1e4. Both are powers of two, so
 # x +- h is exact for every x used (a multiple of 2^-10); a decimal step such as 1e-6 would be
 # rounded to the 1.8e-12 grid of 1e4, a 1e-6 relative error in the step itself.
@@ -95,6 +80,12 @@ HAND: list[tuple[str, Factory, list[float], list[float], list[float]]] = [
      [1 / (1 + math.exp(-20.0)), 1.0]),
     ("Softplus(beta=2)", lambda: nn.Softplus(beta=2.0), [0.0, 10.5], [math.log(2) / 2, 10.5],
      [0.5, 1.0]),
+    ("PReLU", nn.PReLU, [-2.0, 0.0, 3.0], [-0.5, 0.0, 3.0], [0.25, 0.25, 1.0]),
+    # both kinks have the subgradient 0, as the flat sides
+    ("Hardtanh", nn.Hardtanh, [-2.0, -1.0, 0.5, 1.0, 3.0], [-1.0, -1.0, 0.5, 1.0, 1.0],
+     [0.0, 0.0, 1.0, 0.0, 0.0]),
+    ("Hardtanh(-0.5, 2)", lambda: nn.Hardtanh(-0.5, 2.0), [-0.5, -0.25, 2.0, 2.5],
+     [-0.5, -0.25, 2.0, 2.0], [0.0, 1.0, 0.0, 0.0]),
 ]
 
 
@@ -111,6 +102,44 @@ def test_relu_kink_is_zero_and_leaky_kink_is_slope() -> None:
     _, g_leaky = forward_backward(nn.LeakyReLU(0.3), [0.0, -0.0])
     assert g_relu.tolist() == [0.0, 0.0]
     assert g_leaky.tolist() == [0.3, 0.3]
+
+
+def test_prelu_weight_gradient_sums_each_channel() -> None:
+    """dL/da_c = sum over channel c of g * x * [x <= 0]; x = 0 contributes 0."""
+    m = nn.PReLU(num_parameters=2, init=0.5)
+    x = np.array([[[-1.0, 2.0], [0.0, -3.0]], [[-4.0, 0.0], [5.0, -0.5]]])  # (N=2, C=2, L=2)
+    g = np.array([[[1.0, 1.0], [2.0, 2.0]], [[3.0, 3.0], [4.0, 4.0]]])
+    y = m(x)
+    assert y.tolist() == [[[-0.5, 2.0], [0.0, -1.5]], [[-2.0, 0.0], [5.0, -0.25]]]
+    gx = m.backward(g)
+    assert gx.tolist() == [[[0.5, 1.0], [1.0, 1.0]], [[1.5, 1.5], [4.0, 2.0]]]
+    assert m.weight.grad is not None
+    assert m.weight.grad.tolist() == [-1.0 - 12.0, -6.0 - 2.0]
+    m(x)
+    m.backward(g)  # gradients accumulate, as every Parameter's
+    assert m.weight.grad.tolist() == [-26.0, -16.0]
+
+
+def test_prelu_and_hardtanh_contract() -> None:
+    m = nn.PReLU(3, init=-0.1)
+    assert m.weight.data.tolist() == [-0.1, -0.1, -0.1] and m.weight.dtype == np.float64
+    assert list(m.state_dict()) == ["weight"]
+    assert repr(m) == "PReLU(num_parameters=3)"
+    with pytest.raises(ValueError, match=r"3 slopes .* shape \(2, 4\)"):
+        m(np.zeros((2, 4)))
+    with pytest.raises(ValueError, match=r"shape \(\)"):
+        m(np.zeros(()))
+    with pytest.raises(TypeError, match="float32 does not match weight dtype float64"):
+        m(np.zeros((2, 3), dtype=np.float32))
+    with pytest.raises(ValueError, match="at least 1"):
+        nn.PReLU(0)
+    m.weight.data[...] = 7.0
+    m.reset_parameters()
+    assert m.weight.data.tolist() == [-0.1, -0.1, -0.1]
+    assert nn.PReLU(dtype=np.float32)(np.float32(-2.0)).tolist() == -0.5
+    assert repr(nn.Hardtanh(-2.0, 3.0, True)) == "Hardtanh(min_val=-2.0, max_val=3.0, inplace=True)"
+    with pytest.raises(ValueError, match=r"max_val \(1.0\) must be greater than min_val"):
+        nn.Hardtanh(1.0, 1.0)
 
 
 def test_softmax_hand_values() -> None:
@@ -193,6 +222,8 @@ def test_gradcheck_softmax_extremes(name: str) -> None:
     rng = np.random.default_rng(3)
     near = np.round(rng.standard_normal((2, 5)) * 1024) / 1024  # on the 2^-10 grid
     shifted = np.concatenate([1e4 + near, -1e4 + near])           # rows near +-1e4
+    if CHECKS[name][1].options.get("dim") == 0:  # reduce within a row's shift, not across
+        shifted = shifted.T
     res = check_module(ALONG_DIM[name](), shifted, eps=STEP_SHIFTED)
     assert res.passed, str(res)
     if name.startswith("Softmax"):
@@ -203,7 +234,8 @@ def test_gradcheck_softmax_extremes(name: str) -> None:
 
 # -- contract: shapes, dtypes, errors --------------------------------------------------------
 SHAPES = [(), (7,), (3, 4), (2, 3, 4)]
-VALID = [(n, s) for n in ALL for s in SHAPES if not (n == "LogSoftmax(1)" and len(s) < 2)]
+VALID = [(n, s) for n in ALL for s in SHAPES if not (CHECKS[n][1].options.get("dim") == 1
+                                                     and len(s) < 2)]
 
 
 @pytest.mark.parametrize("name,shape", VALID)
@@ -211,7 +243,7 @@ VALID = [(n, s) for n in ALL for s in SHAPES if not (n == "LogSoftmax(1)" and le
 def test_shape_and_dtype_follow_input(name: str, dtype: type, shape: tuple[int, ...]) -> None:
     x: np.ndarray = np.random.default_rng(4).standard_normal(shape).astype(dtype)
     x_before = x.copy()
-    m = ALL[name]()
+    m = ALL[name]().to(dtype)  # a layer with parameters (PReLU) takes its input's dtype
     y = m(x)
     g = m.backward(np.ones(shape, dtype=np.float64))
     assert isinstance(y, np.ndarray) and isinstance(g, np.ndarray)

@@ -47,3 +47,11 @@ def test_check_module_names_the_wrong_parameter() -> None:
     assert not res.passed
     assert res.worst_tensor == "bias"
     assert res.per_tensor["weight"] < 1e-8
+
+
+def test_numerical_gradient_of_a_transposed_array() -> None:
+    """A non-C-contiguous ``x`` is perturbed in place too (reshape(-1) would copy it)."""
+    r = np.arange(6.0).reshape(2, 3)
+    x = np.ones((3, 2)).T  # F-contiguous view
+    g = numerical_gradient(lambda: float(np.sum(x * r)), x, eps=2.0**-10)
+    assert g.tolist() == r.tolist() and x.tolist() == np.ones((2, 3)).tolist()

@@ -1,9 +1,12 @@
 """The layering rules, checked on the source (AST): every import statement, also inside functions.
 
 - the NumPy side (``refbp.nn``, ``optim``, ``graph``, ``gradcheck``, ``data``, ``report``,
-  ``metrics`` and the NumPy halves of ``refbp.examples``) never imports torch, lazily or not;
+  ``metrics``, ``registry`` and the NumPy halves of ``refbp.examples``) never imports torch,
+  lazily or not;
 - the torch halves of the examples (``refbp/examples/<name>/mirror.py``, their shared
   ``_mirror.py`` and ``replay.py``) are imported by no NumPy half;
+- ``refbp.registry`` (the declarations) imports no other part of refbp: it names classes and
+  functions by dotted path, so that reading it stays cheap;
 - ``refbp.optim`` uses ``refbp.nn`` only for ``Parameter`` (``refbp.nn.module``);
 - ``refbp.nn`` never imports ``refbp.optim``.
 """
@@ -17,7 +20,8 @@ from pathlib import Path
 import pytest
 
 PACKAGE = Path(__file__).resolve().parents[1] / "refbp"
-NUMPY_SIDE = ("nn", "optim", "graph", "gradcheck", "data", "report", "metrics", "examples")
+NUMPY_SIDE = ("nn", "optim", "graph", "gradcheck", "data", "report", "metrics", "examples",
+              "registry")
 TORCH_HALVES = ("mirror", "_mirror", "replay")  # module names of the examples' torch side
 
 
@@ -85,6 +89,11 @@ def test_optim_uses_nn_only_for_parameter() -> None:
 def test_nn_never_imports_optim() -> None:
     assert _offending(("nn",), lambda m: m == "refbp.optim" or m.startswith("refbp.optim.")
                       ) == []
+
+
+def test_registry_imports_only_itself() -> None:
+    assert _offending(("registry",), lambda m: (m == "refbp" or m.startswith("refbp."))
+                      and not m.startswith("refbp.registry")) == []
 
 
 def test_the_checker_sees_lazy_and_relative_imports() -> None:

@@ -118,8 +118,12 @@ def _parser() -> argparse.ArgumentParser:
                      "difference: auto (default: only for scenarios with a row outside "
                      "tolerance), always, or off (no noise verdicts)")
 
-    lst = sub.add_parser("list", help="list suites and their scenarios")
-    lst.add_argument("--suite", help="list the scenarios of this suite")
+    lst = sub.add_parser("list", help="list suites and their scenarios, or the ops")
+    what = lst.add_mutually_exclusive_group()
+    what.add_argument("--suite", help="list the scenarios of this suite")
+    what.add_argument("--ops", action="store_true",
+                     help="list the declared layers, activations and losses: arguments, "
+                     "torch twin, functional, ATen operators, op checks (docs/ops.md)")
 
     cmp_ = sub.add_parser("compare", help="compare a report with a baseline (exit 1 on "
                           "regression)")
@@ -427,6 +431,8 @@ def _print_summary(summary: pd.DataFrame, *, quiet: bool = False, verbose: bool 
 
 
 def cmd_list(args: argparse.Namespace) -> int:
+    if args.ops:
+        return _list_ops()
     from refbp.parity.suites import SUITES, get_suite
 
     if args.suite is None:
@@ -439,6 +445,18 @@ def cmd_list(args: argparse.Namespace) -> int:
         raise CLIError(str(exc)) from exc
     for s in scenarios:
         print(f"{s.name:40s} {s.dtype:8s} steps={s.steps:<4d} {s.describe_optimizer()}")
+    return 0
+
+
+def _list_ops() -> int:
+    from refbp.registry.docs import rows
+
+    for kind, title in (("activation", "activations"), ("layer", "layers"), ("loss", "losses")):
+        print(f"{title}:")
+        for name, sig, twin, functional, aten, checks, families in rows(kind):
+            print(f"  {name}{sig}")
+            print(f"    torch {twin}; functional {functional}; ATen {aten}")
+            print(f"    op checks {checks}; explain families {families}")
     return 0
 
 

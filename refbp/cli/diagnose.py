@@ -26,13 +26,21 @@ from typing import TYPE_CHECKING, Any
 from refbp.argtypes import positive_float, positive_int, seed
 from refbp.diagnose.guard import DEFAULT_TIMEOUT, guarded
 from refbp.diagnose.spec import UserCodeError, parse_options
+from refbp.registry.ops import family_ops
 
 if TYPE_CHECKING:
     from refbp.diagnose.diagnosis import Diagnosis
 
+
+
+def _declared_families(*kinds: str) -> str:
+    """The explain families of the ops of ``kinds`` declared in ``refbp.registry``."""
+    return ", ".join(f for kind in kinds for f, op in family_ops() if op.kind == kind)
+
+
 _LIKES = {"check-optimizer": ("Adam", "Adam, AdamW, SGD, RMSprop, Adagrad, Adadelta"),
-          "check-layer": ("Linear", "Linear, BatchNorm1d, ReLU, Sigmoid, Tanh, Softmax"),
-          "check-loss": ("MSELoss", "MSELoss, CrossEntropyLoss, BCELoss")}
+          "check-layer": ("Linear", _declared_families("layer", "activation")),
+          "check-loss": ("MSELoss", _declared_families("loss"))}
 
 
 def add_subcommands(subparsers: Any) -> None:

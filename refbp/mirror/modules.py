@@ -3,7 +3,9 @@
 The torch side uses only stock ``torch.nn`` modules and ``torch.nn.functional``; there is no
 custom autograd Function, so torch stays an independent oracle.
 
-Conversion is driven by a registry of :class:`Converter` entries, one per refbp type. The
+Conversion is driven by a registry of :class:`Converter` entries, one per refbp type: one
+for every op that ``refbp.registry`` declares with the ``"namesake"`` converter, and the
+ones registered here and in ``refbp.mirror.sequence`` / ``refbp.mirror.attention``. The
 default converter of a type named like a ``torch.nn`` class reads the torch constructor
 arguments from the refbp object's attributes of the same name (``negative_slope``,
 ``reduction``, ``label_smoothing``, ...), builds the torch module, casts it to the refbp dtype
@@ -24,6 +26,7 @@ import torch
 
 from refbp import nn as rnn
 from refbp.nn.module import Module
+from refbp.registry.ops import OPS
 
 _SKIP_ARGS = {"self", "args", "kwargs", "device", "dtype", "size_average", "reduce"}
 
@@ -190,18 +193,12 @@ def _refuse_shared(module: torch.nn.Module) -> None:
 
 
 def _register_builtins() -> None:
-    names = ["Linear", "BatchNorm1d", "Identity", "Flatten", "ReLU", "LeakyReLU", "ELU", "GELU",
-             "SiLU", "Sigmoid", "Tanh", "Softplus", "Softmax", "LogSoftmax", "MSELoss", "L1Loss",
-             "HuberLoss", "SmoothL1Loss", "BCELoss", "BCEWithLogitsLoss", "CrossEntropyLoss",
-             "NLLLoss"]
-    names += ["Dropout", "Dropout2d"]
-    names += ["MaxPool1d", "MaxPool2d", "AvgPool1d", "AvgPool2d", "AdaptiveAvgPool1d",
-              "AdaptiveAvgPool2d", "AdaptiveMaxPool2d", "Unflatten", "BatchNorm2d", "GroupNorm",
-              "InstanceNorm2d"]
-    names += ["LayerNorm"]
-    names += ["Conv1d", "Conv2d", "ConvTranspose1d", "ConvTranspose2d"]
-    for n in names:
-        register_converter(getattr(rnn, n), getattr(torch.nn, n))
+    """Every declared op converted by name (``refbp.registry``), SSELoss and Sequential; the
+    recurrent and attention layers register theirs in ``refbp.mirror.sequence`` and
+    ``refbp.mirror.attention``."""
+    for op in OPS:
+        if op.converter == "namesake":
+            register_converter(getattr(rnn, op.name), getattr(torch.nn, op.name))
     register_converter(rnn.SSELoss, SSELossTorch,
                        lambda m: SSELossTorch(m.reduction),
                        lambda t: rnn.SSELoss(reduction=str(t.reduction)))

@@ -76,8 +76,6 @@ def _stack_converter(cls: type, tcls: type) -> None:
 def _register() -> None:
     for name in ("RNN", "LSTM", "GRU"):
         _stack_converter(getattr(rnn, name), getattr(torch.nn, name))
-    for name in ("LSTMCell", "GRUCell", "Embedding"):
-        register_converter(getattr(rnn, name), getattr(torch.nn, name))
     register_converter(
         rnn.RNNCell, torch.nn.RNNCell,
         lambda m: finish_twin(m, torch.nn.RNNCell(m.input_size, m.hidden_size, m.bias,

@@ -22,7 +22,8 @@ import numpy as np
 
 from refbp._checks import as_float_array
 from refbp.nn import functional_act as F
-from refbp.nn.module import Cache, Module
+from refbp.nn.linear import _float_dtype
+from refbp.nn.module import Cache, Module, Parameter
 
 
 class _Activation(Module):
@@ -372,3 +373,107 @@ class LogSoftmax(_Activation):
     def extra_repr(self) -> str:
         """The constructor arguments shown inside ``repr(module)``, as torch prints them."""
         return f"dim={self.dim}"
+
+
+class PReLU(_Activation):
+    r"""Leaky ReLU with learnable slopes, as ``torch.nn.PReLU``.
+
+    Parameters
+    ----------
+    num_parameters : int
+        1 (one slope shared by every element, the default) or the number of channels (one
+        slope per entry of the input's axis 1).
+    init : float
+        Initial value of every slope (default 0.25).
+    dtype : float32 or float64, optional
+        Parameter dtype; refbp defaults to float64 (torch: float32). The input must have it.
+
+    Forward
+    -------
+    y = x if x > 0 else a_c * x, where a_c is the slope of x's channel c.
+
+    Backward
+    --------
+    dy/dx = 1 for x > 0 and a_c for x < 0, so dL/dx = dL/dy * (1 if x > 0 else a_c); at
+    x = 0 the slope branch is used (subgradient a_c), as torch's ``_prelu_kernel_backward``.
+    dy/da_c = 0 for x > 0 and x otherwise, so dL/da_c = sum over the elements of channel c
+    of dL/dy * x * [x <= 0] (over every element for one shared slope); at x = 0 that
+    element contributes 0 either way.
+
+    Shapes: x (*) for one slope (0-d included); (N, C, *) with C = num_parameters otherwise.
+    weight (num_parameters,). y has x's shape.
+    """
+
+    def __init__(self, num_parameters: int = 1, init: float = 0.25, *,
+                 dtype: Any = None) -> None:
+        super().__init__()
+        if num_parameters < 1:
+            raise ValueError(f"PReLU num_parameters must be at least 1, got {num_parameters}")
+        self.num_parameters = int(num_parameters)
+        self.init = init
+        self.weight = Parameter(np.full((self.num_parameters,), init, dtype=_float_dtype(dtype)))
+
+    def reset_parameters(self) -> None:
+        """Set every slope back to ``init``, as torch's ``reset_parameters``."""
+        self.weight.data[...] = self.init
+
+    def _forward(self, x: np.ndarray) -> np.ndarray:
+        if x.dtype != self.weight.dtype:
+            raise TypeError(
+                f"PReLU input dtype {x.dtype} does not match weight dtype {self.weight.dtype}")
+        if self.num_parameters != 1:
+            channels = x.shape[1] if x.ndim >= 2 else 1
+            if x.ndim == 0 or channels != self.num_parameters:
+                raise ValueError(
+                    f"PReLU has {self.num_parameters} slopes for the input channels (axis 1), "
+                    f"but the input has shape {x.shape}")
+        return F.prelu(x, self.weight.data)
+
+    def _backward(self, grad: np.ndarray, x: np.ndarray, y: np.ndarray) -> np.ndarray:
+        grad_in, grad_weight = F.prelu_backward(grad, x, self.weight.data)
+        self.weight.accumulate(grad_weight, owned=True)
+        return grad_in
+
+    def extra_repr(self) -> str:
+        """The constructor arguments shown inside ``repr(module)``, as torch prints them."""
+        return f"num_parameters={self.num_parameters}"
+
+
+class Hardtanh(_Activation):
+    r"""Hard tanh: the identity clipped to ``[min_val, max_val]``, as ``torch.nn.Hardtanh``.
+
+    Forward
+    -------
+    y = min_val if x < min_val, max_val if x > max_val, x otherwise.
+
+    Backward
+    --------
+    f'(x) = 1 inside (min_val, max_val) and 0 outside, so dL/dx = dL/dy * [min_val < x <
+    max_val]. At both kinks the subgradient 0 is used, as torch's ``hardtanh_backward``
+    (``x <= min_val || x >= max_val ? 0 : grad``).
+
+    ``max_val <= min_val`` raises ``ValueError`` at construction (torch: AssertionError). torch's
+    deprecated keyword names ``min_value``/``max_value`` are not taken.
+
+    Shapes: x (*), y (*).
+    """
+
+    def __init__(self, min_val: float = -1.0, max_val: float = 1.0,
+                 inplace: bool = False) -> None:
+        super().__init__()
+        if max_val <= min_val:
+            raise ValueError(f"max_val ({max_val}) must be greater than min_val ({min_val})")
+        self.min_val = min_val
+        self.max_val = max_val
+        self.inplace = inplace
+
+    def _forward(self, x: np.ndarray) -> np.ndarray:
+        return F.hardtanh(x, float(self.min_val), float(self.max_val))
+
+    def _backward(self, grad: np.ndarray, x: np.ndarray, y: np.ndarray) -> np.ndarray:
+        return F.hardtanh_backward(grad, x, float(self.min_val), float(self.max_val))
+
+    def extra_repr(self) -> str:
+        """The constructor arguments shown inside ``repr(module)``, as torch prints them."""
+        return (f"min_val={self.min_val}, max_val={self.max_val}"
+                f"{_inplace_repr(self.inplace, ', ')}")

@@ -65,6 +65,47 @@ def leaky_relu_backward(grad: np.ndarray, x: np.ndarray, negative_slope: float) 
     return np.where(x > 0, grad, grad * negative_slope)
 
 
+def _prelu_slope(x: np.ndarray, weight: np.ndarray) -> np.ndarray:
+    """The weight shaped to broadcast against ``x`` (along axis 1 for several slopes)."""
+    if weight.size == 1:
+        return weight.reshape(())
+    return weight.reshape((1, weight.size) + (1,) * (x.ndim - 2))
+
+
+def prelu(x: np.ndarray, weight: np.ndarray) -> np.ndarray:
+    """``x if x > 0 else weight * x`` (torch's ``_prelu_kernel``; weight per channel)."""
+    return np.where(x > 0, x, _prelu_slope(x, weight) * x)
+
+
+def prelu_backward(grad: np.ndarray, x: np.ndarray,
+                   weight: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """torch's ``_prelu_kernel_backward``, with the weight gradient summed to its shape.
+
+    ``grad_in = grad if x > 0 else weight * grad`` (the slope owns x = 0) and
+    ``grad_weight = sum(0 if x > 0 else x * grad)`` over every axis but the channel axis.
+    """
+    grad_in = np.where(x > 0, grad, _prelu_slope(x, weight) * grad)
+    per_element = np.where(x > 0, 0, x * grad)
+    if weight.size == 1:
+        return grad_in, np.sum(per_element).reshape(weight.shape)
+    axes = tuple(a for a in range(x.ndim) if a != 1)
+    return grad_in, np.sum(per_element, axis=axes).reshape(weight.shape)
+
+
+def hardtanh(x: np.ndarray, min_val: float, max_val: float) -> np.ndarray:
+    """``min(max(x, min_val), max_val)``; NaN propagates."""
+    return np.clip(x, min_val, max_val)
+
+
+def hardtanh_backward(grad: np.ndarray, x: np.ndarray, min_val: float,
+                      max_val: float) -> np.ndarray:
+    """torch's ``hardtanh_backward``: ``0 if x <= min_val or x >= max_val else grad``.
+
+    Both kinks get the subgradient 0, like the flat sides: torch compares with ``<=`` and
+    ``>=``, so Hardtanh'(min_val) = Hardtanh'(max_val) = 0.
+    """
+    return np.where((x <= min_val) | (x >= max_val), 0, grad)
+
 # -- exponential family --------------------------------------------------------------------
 def elu(x: np.ndarray, alpha: float) -> np.ndarray:
     """``x if x >= 0 else alpha * expm1(x)`` (expm1 keeps small negative x accurate)."""

@@ -7,7 +7,8 @@ when it disagrees with torch; the one that matches to float64 precision names th
 
 The entries (:class:`Variant`, :class:`Family` in :mod:`refbp.diagnose.variant`) live in
 :mod:`refbp.diagnose.catalog.optim`, :mod:`~.adaptive`, :mod:`~.layer` and
-:mod:`~.loss`; :func:`variants_for` and :func:`catalog_frame` read them.
+:mod:`~.loss`; :func:`variants_for` and :func:`catalog_frame` read them. The layer and loss
+families are the ops declared with ``families`` in ``refbp.registry``.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from typing import TYPE_CHECKING
 
 from refbp.diagnose.catalog import adaptive, layer, loss, optim
 from refbp.diagnose.variant import Family, Variant
+from refbp.registry.ops import family_ops
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -28,9 +30,15 @@ def _all_variants() -> list[Variant]:
             *loss.VARIANTS]
 
 
+def declared_families() -> list[Family]:
+    """The layer and loss families: the ops ``refbp.registry`` declares as the torch
+    reference of an explain family, with their refbp classes."""
+    return [Family(name, "loss" if op.kind == "loss" else "layer", op.numpy_class())
+            for name, op in family_ops()]
+
+
 def _all_families() -> dict[str, Family]:
-    fams = [*optim.FAMILIES, *adaptive.FAMILIES, *layer.FAMILIES,
-            *loss.FAMILIES]
+    fams = [*optim.FAMILIES, *adaptive.FAMILIES, *declared_families()]
     return {f.like: f for f in fams}
 
 

@@ -25,8 +25,8 @@ from typing import Any
 
 import numpy as np
 
-from refbp.diagnose.variant import Family, Variant
-from refbp.nn.activation import ReLU, Sigmoid, Softmax, Tanh
+from refbp.diagnose.variant import Variant
+from refbp.nn.activation import ReLU, Softmax
 from refbp.nn.batchnorm import BatchNorm1d
 from refbp.nn.linear import Linear
 
@@ -149,15 +149,6 @@ def batchnorm_combinations(singles: list[Variant]) -> list[Variant]:
                                    lambda o, sw=sw: _bn(o, **sw)))
     return out
 
-
-FAMILIES = [
-    Family("Linear", "layer", Linear),
-    Family("BatchNorm1d", "layer", BatchNorm1d),
-    Family("ReLU", "layer", ReLU),
-    Family("Sigmoid", "layer", Sigmoid),
-    Family("Tanh", "layer", Tanh),
-    Family("Softmax", "layer", Softmax),
-]
 
 _EVAL_ZERO = ("until about 1/momentum steps have passed, eval-mode outputs are divided by "
               "sqrt(running_var + eps) with a running variance far below the data's, so they "

@@ -30,7 +30,7 @@ from typing import Any
 
 import numpy as np
 
-from refbp.diagnose.variant import Family, Variant
+from refbp.diagnose.variant import Variant
 from refbp.nn import functional_act as fa
 from refbp.nn.loss import BCELoss, CrossEntropyLoss, MSELoss, SSELoss
 
@@ -116,12 +116,6 @@ def _ce(options: dict[str, Any], reduction: str) -> CrossEntropyLoss:
     kw = {k: v for k, v in options.items() if k in ("weight", "ignore_index", "label_smoothing")}
     return CrossEntropyLoss(**kw, reduction=reduction)
 
-
-FAMILIES = [
-    Family("MSELoss", "loss", MSELoss),
-    Family("CrossEntropyLoss", "loss", CrossEntropyLoss),
-    Family("BCELoss", "loss", BCELoss),
-]
 
 VARIANTS = [
     Variant("mse_sum", ("MSELoss",),

@@ -1,7 +1,9 @@
 """Built-in suites: named lists of scenarios.
 
 - ``quick`` (the default of ``refbp run``): every layer and loss as an op check (forward and
-  all gradients, extreme inputs included), every optimizer at least once on a regression MLP,
+  all gradients, extreme inputs included): the samples declared in ``refbp.registry``, then
+  the option families of ``refbp.parity.suites.cnn``/``conv``/``sequence``/``attention``;
+  every optimizer at least once on a regression MLP,
   a classifier with CrossEntropy and a binary classifier with BCEWithLogits, a few schedulers,
   and the teaching examples' models; each in float64 and float32. Plus the option scenarios
   and each library's defaults of ``refbp.parity.suites.options`` (float64).
@@ -12,7 +14,8 @@
 from __future__ import annotations
 
 import copy
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from typing import Any
 
 from refbp.parity.scenario import DataSpec, Scenario, Spec
 from refbp.parity.suites import attention, sequence
@@ -27,102 +30,57 @@ from refbp.parity.suites.common import (
     train,
 )
 from refbp.parity.suites.common import SHORT as _SHORT
-from refbp.parity.suites.common import SMALL_CLS as _CLS
-from refbp.parity.suites.common import SMALL_REG as _REG
 from refbp.parity.suites.common import op_check as _op
 from refbp.parity.suites.conv import conv_ops
 from refbp.parity.suites.options import default_scenarios, option_scenarios
+from refbp.registry.opinfo import EXTREME, Data
+from refbp.registry.ops import of_kind
 from refbp.tolerances import OVERRIDES
 
-ACTIVATIONS: list[tuple[str, Spec]] = [
-    ("relu", Spec("ReLU")),
-    ("leakyrelu", Spec("LeakyReLU", {"negative_slope": 0.2})),
-    ("elu", Spec("ELU", {"alpha": 1.5})),
-    ("gelu", Spec("GELU")),
-    ("gelu-tanh", Spec("GELU", {"approximate": "tanh"})),
-    ("silu", Spec("SiLU")),
-    ("sigmoid", Spec("Sigmoid")),
-    ("tanh", Spec("Tanh")),
-    ("softplus", Spec("Softplus")),
-    ("softplus-beta2", Spec("Softplus", {"beta": 2.0, "threshold": 10.0})),
-    ("softmax", Spec("Softmax", {"dim": 1})),
-    ("logsoftmax", Spec("LogSoftmax", {"dim": 1})),
-    ("identity", Spec("Identity")),
-]
+_EXTREME_TEXT = "on extreme inputs (0, +-1e-8, +-1, +-30, +-1e4)"
 
-_EXTREME = DataSpec("extreme", n=16, features=6, outputs=6)
-_W5 = [0.5, 1.0, 2.0, 1.5, 0.25]
 
-LOSSES: list[tuple[str, list[Spec], Spec, DataSpec]] = [
-    ("mse", [], Spec("MSELoss"), _REG),
-    ("mse-sum", [], Spec("MSELoss", {"reduction": "sum"}), _REG),
-    ("sse", [], Spec("SSELoss"), _REG),
-    ("l1", [], Spec("L1Loss"), _REG),
-    ("huber", [], Spec("HuberLoss", {"delta": 0.5}), _REG),
-    ("smoothl1", [], Spec("SmoothL1Loss", {"beta": 0.5, "reduction": "sum"}), _REG),
-    ("bce", [], Spec("BCELoss"), DataSpec("probabilities", n=16, features=5, outputs=5)),
-    ("bce-weight", [], Spec("BCELoss", {"weight": _W5}),
-     DataSpec("probabilities", n=16, features=5, outputs=5)),
-    ("bcelogits", [], Spec("BCEWithLogitsLoss"), DataSpec("binary", n=16, features=5, outputs=5)),
-    ("bcelogits-extreme", [], Spec("BCEWithLogitsLoss", {"pos_weight": _W5}),
-     DataSpec("binary", n=16, features=5, outputs=5, extra={"scale": 1e4})),
-    ("ce", [], Spec("CrossEntropyLoss"), _CLS),
-    ("ce-extreme", [], Spec("CrossEntropyLoss"),
-     DataSpec("classification", n=16, features=5, outputs=5, extra={"scale": 1e4})),
-    ("ce-weight-smooth", [], Spec("CrossEntropyLoss",
-                                  {"weight": _W5, "label_smoothing": 0.1}), _CLS),
-    ("ce-ignore", [], Spec("CrossEntropyLoss", {"ignore_index": 2}), _CLS),
-    ("ce-soft", [], Spec("CrossEntropyLoss", {"label_smoothing": 0.2}),
-     DataSpec("soft_targets", n=16, features=5, outputs=5)),
-    ("ce-kdim", [], Spec("CrossEntropyLoss", {"reduction": "sum"}),
-     DataSpec("classification_kd", n=4, features=5, outputs=5, extra={"d": 3})),
-    ("ce-kdim-smooth", [], Spec("CrossEntropyLoss", {"label_smoothing": 0.1}),
-     DataSpec("classification_kd", n=4, features=5, outputs=5, extra={"d": 3})),
-    ("ce-kdim-soft", [], Spec("CrossEntropyLoss", {"label_smoothing": 0.1}),
-     DataSpec("classification_kd", n=4, features=5, outputs=5,
-              extra={"d": 3, "target": "probabilities"})),
-    ("nll", [Spec("LogSoftmax", {"dim": 1})], Spec("NLLLoss", {"weight": _W5}), _CLS),
-]
+def _spec(layer: tuple[str, Mapping[str, Any]]) -> Spec:
+    return Spec(layer[0], dict(layer[1]))
+
+
+def _data(data: Data | None) -> DataSpec:
+    d = data or EXTREME
+    return DataSpec(d.kind, n=d.n, features=d.features, outputs=d.outputs, extra=dict(d.extra))
+
+
+def declared_op_checks(dtype: str, *kinds: str) -> list[Scenario]:
+    """The op checks of every sample declared in ``refbp.registry`` for ops of ``kinds``.
+
+    A layer or activation is built between its sample's ``before`` and ``after`` layers and
+    closed by the sample's loss (``SSELoss`` for activations); a loss follows ``before``
+    (``Identity`` when empty).
+    """
+    out: list[Scenario] = []
+    for op in of_kind(*kinds):
+        for sample in op.samples:
+            spec = Spec(op.name, dict(sample.options))
+            before = [_spec(b) for b in sample.before]
+            if op.kind == "loss":
+                out.append(_op(sample.id, before or [Spec("Identity")], spec,
+                               _data(sample.data), dtype,
+                               sample.description or f"{spec.describe()} op check"))
+                continue
+            loss = _spec(sample.loss or ("SSELoss", {}))
+            text = sample.description or f"{op.name} {_EXTREME_TEXT}"
+            out.append(_op(sample.id, [*before, spec, *(_spec(a) for a in sample.after)], loss,
+                           _data(sample.data), dtype, text))
+    return out
 
 
 def op_scenarios() -> list[Scenario]:
     """Every layer and loss checked once per dtype: outputs and every gradient."""
     out: list[Scenario] = []
     for dt in DTYPES:
-        for name, spec in ACTIVATIONS:
-            out.append(_op(name, [spec], Spec("SSELoss"), _EXTREME, dt,
-                           f"{spec.type} on extreme inputs (0, +-1e-8, +-1, +-30, +-1e4)"))
-        out.append(_op("linear", [Spec("Linear", {"in_features": 5, "out_features": 3})],
-                       Spec("MSELoss"), DataSpec("regression", n=16, features=5, outputs=3), dt,
-                       "Linear layer"))
-        out.append(_op("unflatten-infer", [Spec("Unflatten", {"dim": 1,
-                                                              "unflattened_size": [3, -1]}),
-                                           Spec("Flatten"),
-                                           Spec("Linear", {"in_features": 15,
-                                                           "out_features": 4})],
-                       Spec("MSELoss"), DataSpec("regression", n=8, features=15, outputs=4), dt,
-                       "Unflatten to (3, -1) (inferred 5), Flatten, Linear"))
-        out.append(_op("flatten", [Spec("Flatten"),
-                                   Spec("Linear", {"in_features": 15, "out_features": 4})],
-                       Spec("MSELoss"), DataSpec("regression", n=8, features=15, outputs=4), dt,
-                       "Flatten then Linear"))
-        out.append(_op("batchnorm", [Spec("BatchNorm1d", {"num_features": 5})], Spec("MSELoss"),
-                       _REG, dt, "BatchNorm1d in training mode (batch statistics, running "
-                       "mean and unbiased running variance)"))
-        out.append(_op("layernorm", [Spec("LayerNorm", {"normalized_shape": 5})],
-                       Spec("MSELoss"), DataSpec("regression", n=16, features=5, outputs=5,
-                                                 extra={"scale": 30.0}), dt,
-                       "LayerNorm over the last dimension (weight and bias)"))
-        out.append(_op("layernorm-noaffine",
-                       [Spec("Linear", {"in_features": 5, "out_features": 6}),
-                        Spec("LayerNorm", {"normalized_shape": 6, "elementwise_affine": False})],
-                       Spec("MSELoss"), DataSpec("regression", n=16, features=5, outputs=6), dt,
-                       "LayerNorm without weight and bias, after a Linear layer"))
+        out += declared_op_checks(dt, "activation", "layer")
         out += [_op(name, layers, loss, data, dt, text)
                 for name, layers, loss, data, text in CNN_OPS]
-        for name, pre, loss, data in LOSSES:
-            out.append(_op(name, pre or [Spec("Identity")], loss, data, dt,
-                           f"{loss.describe()} op check"))
+        out += declared_op_checks(dt, "loss")
         for name, layers, loss, data, text in conv_ops():
             out.append(_op(name, layers, loss, data, dt, text))
         for name, layers, loss, data, text in sequence.OPS:

@@ -7,7 +7,8 @@ Attention takes more than one input, so the op checks use the one-input adapters
 at construction. Data are ``sequence`` (float, (n, seq_len, features), per-step targets) and
 ``tokens`` (int64 ids) from ``refbp.parity.datagen``; models are ``batch_first``.
 
-Float32 scenarios use the stated exception ``refbp.tolerances.OVERRIDES["float32_attention"]``
+Float32 scenarios use the stated exception ``refbp.tolerances.OVERRIDES["float32_attention"]``,
+the tolerance override declared for MultiheadAttention in ``refbp.registry``
 (cancellation noise of the query gradient). The Adam classifier's encoder has no biases: the
 key block of ``in_proj_bias`` has an exactly zero gradient whose rounding residue Adam would
 scale to +-lr steps on either side (see ``parity_tests/test_attention_parity.py``); the SGD
@@ -21,6 +22,7 @@ from typing import Any
 import numpy as np
 
 from refbp.parity.scenario import DataSpec, Scenario, Spec
+from refbp.registry.ops import op
 from refbp.tolerances import OVERRIDES
 
 L = 6
@@ -94,7 +96,9 @@ TRAINING: list[tuple[str, tuple[Spec, ...], Spec, str]] = [
 
 
 def _tolerance(dtype: str) -> dict[str, float]:
-    return dict(OVERRIDES["float32_attention"]) if dtype == "float32" else {}
+    """The override ``refbp.registry`` declares for MultiheadAttention in this dtype."""
+    key = op("MultiheadAttention").tolerance.get(dtype)
+    return dict(OVERRIDES[key]) if key else {}
 
 
 def op_checks(dtype: str, short: str) -> list[Scenario]:

@@ -1,0 +1,180 @@
+"""Declarations of the layers: linear, shape, normalization, convolution, pooling, dropout,
+embedding, recurrent and attention layers.
+
+The maths of a layer without a separate functional core is its class's ``forward`` and
+``backward`` (with the derivation in the class docstring). Op checks declared here run in
+the order of this file; the multi-option checks of the convolution, pooling, normalization,
+dropout, sequence and attention layers are built by their suite modules
+(``refbp.parity.suite_*``), and a test checks that every declared op appears in the quick
+suite.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from refbp.registry.opinfo import EXTREME, REQUIRED, Data, OpInfo, Sample
+
+_F = "torch.nn.functional"
+_REG5 = Data("regression", n=16, features=5, outputs=5)
+_FLAT15 = Data("regression", n=8, features=15, outputs=4)
+_MSE: tuple[str, Mapping[str, Any]] = ("MSELoss", {})
+_SEQ = "refbp.mirror.sequence"
+_ATT = "refbp.mirror.attention"
+_RNN_NOTE = ("torch declares (*args, **kwargs) and documents torch.nn.RNNBase's arguments; "
+             "the refbp class takes them by name")
+
+
+def _layer(name: str, args: Mapping[str, Any], functional: str | None,
+           aten: tuple[str, ...], **kw: Any) -> OpInfo:
+    """A layer whose maths are its class's ``forward`` and ``backward`` methods."""
+    return OpInfo(name=name, kind="layer", forward=f"refbp.nn:{name}.forward",
+                  backward=f"refbp.nn:{name}.backward", args=args,
+                  functional=f"{_F}.{functional}" if functional else None, aten=aten, **kw)
+
+
+_CONV = {"in_channels": REQUIRED, "out_channels": REQUIRED, "kernel_size": REQUIRED,
+         "stride": 1, "padding": 0, "dilation": 1, "groups": 1, "bias": True,
+         "padding_mode": "zeros"}
+_CONVT = {"in_channels": REQUIRED, "out_channels": REQUIRED, "kernel_size": REQUIRED,
+          "stride": 1, "padding": 0, "output_padding": 0, "groups": 1, "bias": True,
+          "dilation": 1, "padding_mode": "zeros"}
+_MAXPOOL = {"kernel_size": REQUIRED, "stride": None, "padding": 0, "dilation": 1,
+            "return_indices": False, "ceil_mode": False}
+_AVGPOOL = {"kernel_size": REQUIRED, "stride": None, "padding": 0, "ceil_mode": False,
+            "count_include_pad": True}
+_BN = {"num_features": REQUIRED, "eps": 1e-5, "momentum": 0.1, "affine": True,
+       "track_running_stats": True, "bias": True}
+_CELL = {"input_size": REQUIRED, "hidden_size": REQUIRED, "bias": True}
+_STACK = {"input_size": REQUIRED, "hidden_size": REQUIRED, "num_layers": 1, "bias": True,
+          "batch_first": False, "dropout": 0.0, "bidirectional": False}
+
+LAYERS: tuple[OpInfo, ...] = (
+    _layer("Identity", {}, None, (),
+           samples=(Sample("identity", data=EXTREME, loss=("SSELoss", {}),
+                           description="Identity on extreme inputs (0, +-1e-8, +-1, +-30, "
+                           "+-1e4)"),)),
+    _layer("Linear", {"in_features": REQUIRED, "out_features": REQUIRED, "bias": True},
+           "linear", ("aten.linear.default", "aten.addmm.default"),
+           samples=(Sample("linear", {"in_features": 5, "out_features": 3},
+                           Data("regression", n=16, features=5, outputs=3), loss=_MSE,
+                           description="Linear layer"),),
+           families=("Linear",)),
+    _layer("Unflatten", {"dim": REQUIRED, "unflattened_size": REQUIRED}, None,
+           ("aten.unflatten.int",),
+           samples=(Sample("unflatten-infer", {"dim": 1, "unflattened_size": [3, -1]}, _FLAT15,
+                           after=(("Flatten", {}),
+                                  ("Linear", {"in_features": 15, "out_features": 4})),
+                           loss=_MSE,
+                           description="Unflatten to (3, -1) (inferred 5), Flatten, Linear"),)),
+    _layer("Flatten", {"start_dim": 1, "end_dim": -1}, None, ("aten.flatten.using_ints",),
+           samples=(Sample("flatten", data=_FLAT15,
+                           after=(("Linear", {"in_features": 15, "out_features": 4}),),
+                           loss=_MSE, description="Flatten then Linear"),)),
+    _layer("BatchNorm1d", _BN, "batch_norm",
+           ("aten.batch_norm.default", "aten._native_batch_norm_legit_functional.default"),
+           samples=(Sample("batchnorm", {"num_features": 5}, _REG5, loss=_MSE,
+                           description="BatchNorm1d in training mode (batch statistics, "
+                           "running mean and unbiased running variance)"),),
+           families=("BatchNorm1d",)),
+    _layer("LayerNorm", {"normalized_shape": REQUIRED, "eps": 1e-5, "elementwise_affine": True,
+                         "bias": True}, "layer_norm",
+           ("aten.layer_norm.default", "aten.native_layer_norm.default"),
+           samples=(Sample("layernorm", {"normalized_shape": 5},
+                           Data("regression", n=16, features=5, outputs=5,
+                                extra={"scale": 30.0}), loss=_MSE,
+                           description="LayerNorm over the last dimension (weight and bias)"),
+                    Sample("layernorm-noaffine", {"normalized_shape": 6,
+                                                  "elementwise_affine": False},
+                           Data("regression", n=16, features=5, outputs=6),
+                           before=(("Linear", {"in_features": 5, "out_features": 6}),),
+                           loss=_MSE, description="LayerNorm without weight and bias, after a "
+                           "Linear layer"))),
+    _layer("BatchNorm2d", _BN, "batch_norm",
+           ("aten.batch_norm.default", "aten._native_batch_norm_legit_functional.default")),
+    _layer("GroupNorm", {"num_groups": REQUIRED, "num_channels": REQUIRED, "eps": 1e-5,
+                         "affine": True, "bias": True}, "group_norm",
+           ("aten.group_norm.default", "aten.native_group_norm.default")),
+    _layer("InstanceNorm2d", {"num_features": REQUIRED, "eps": 1e-5, "momentum": 0.1,
+                              "affine": False, "track_running_stats": False, "bias": True},
+           "instance_norm", ("aten.instance_norm.default",)),
+    _layer("Conv1d", _CONV, "conv1d", ("aten.conv1d.default", "aten.convolution.default")),
+    _layer("Conv2d", _CONV, "conv2d", ("aten.conv2d.default", "aten.convolution.default")),
+    _layer("ConvTranspose1d", _CONVT, "conv_transpose1d",
+           ("aten.conv_transpose1d.default", "aten.convolution.default")),
+    _layer("ConvTranspose2d", _CONVT, "conv_transpose2d",
+           ("aten.conv_transpose2d.input", "aten.convolution.default")),
+    _layer("MaxPool1d", _MAXPOOL, "max_pool1d", ("aten.max_pool1d.default",)),
+    _layer("MaxPool2d", _MAXPOOL, "max_pool2d",
+           ("aten.max_pool2d.default", "aten.max_pool2d_with_indices.default")),
+    _layer("AvgPool1d", _AVGPOOL, "avg_pool1d", ("aten.avg_pool1d.default",)),
+    _layer("AvgPool2d", {**_AVGPOOL, "divisor_override": None}, "avg_pool2d",
+           ("aten.avg_pool2d.default",)),
+    _layer("AdaptiveAvgPool1d", {"output_size": REQUIRED}, "adaptive_avg_pool1d",
+           ("aten.adaptive_avg_pool1d.default",)),
+    _layer("AdaptiveAvgPool2d", {"output_size": REQUIRED}, "adaptive_avg_pool2d",
+           ("aten.adaptive_avg_pool2d.default", "aten._adaptive_avg_pool2d.default")),
+    _layer("AdaptiveMaxPool2d", {"output_size": REQUIRED, "return_indices": False},
+           "adaptive_max_pool2d", ("aten.adaptive_max_pool2d.default",)),
+    _layer("Dropout", {"p": 0.5, "inplace": False}, "dropout",
+           ("aten.dropout.default", "aten.native_dropout.default")),
+    _layer("Dropout2d", {"p": 0.5, "inplace": False}, "dropout2d",
+           ("aten.feature_dropout.default",)),
+    _layer("Embedding", {"num_embeddings": REQUIRED, "embedding_dim": REQUIRED,
+                         "padding_idx": None, "max_norm": None, "norm_type": 2.0,
+                         "scale_grad_by_freq": False, "sparse": False}, "embedding",
+           ("aten.embedding.default",),
+           torch_only={"_weight": "torch's private initial weight (refbp: load_state_dict)",
+                       "_freeze": "torch's private flag for Embedding.from_pretrained"}),
+    _layer("RNN", {"input_size": REQUIRED, "hidden_size": REQUIRED, "num_layers": 1,
+                   "nonlinearity": "tanh", "bias": True, "batch_first": False, "dropout": 0.0,
+                   "bidirectional": False}, None,
+           ("aten.rnn_tanh.input", "aten.rnn_relu.input"), converter=_SEQ,
+           signature_note=_RNN_NOTE),
+    _layer("LSTM", {**_STACK, "proj_size": 0}, None, ("aten.lstm.input",), converter=_SEQ,
+           signature_note=_RNN_NOTE),
+    _layer("GRU", _STACK, None, ("aten.gru.input",), converter=_SEQ, signature_note=_RNN_NOTE),
+    _layer("RNNCell", {**_CELL, "nonlinearity": "tanh"}, None,
+           ("aten.rnn_tanh_cell.default", "aten.rnn_relu_cell.default"), converter=_SEQ),
+    _layer("LSTMCell", _CELL, None, ("aten.lstm_cell.default",),
+           suite_note="returns the pair (h', c'), which an op check cannot feed to a loss; "
+           "parity_tests/test_rnn_parity.py and torch's module_db cases check it"),
+    _layer("GRUCell", _CELL, None, ("aten.gru_cell.default",)),
+    # refbp's picker of one time step (or the mean) of a recurrent layer's output
+    _layer("RNNOutput", {"select": "last", "batch_first": False}, None, (),
+           torch_module=f"{_SEQ}:RNNOutputTorch", converter=_SEQ),
+    _layer("MultiheadAttention", {"embed_dim": REQUIRED, "num_heads": REQUIRED, "dropout": 0.0,
+                                  "bias": True, "add_bias_kv": False, "add_zero_attn": False,
+                                  "kdim": None, "vdim": None, "batch_first": False},
+           "multi_head_attention_forward", (), converter=_ATT,
+           tolerance={"float32": "float32_attention"},
+           suite_note="takes query, key and value: the op checks op-mha-* run it through the "
+           "one-input AttentionProbe"),
+    _layer("TransformerEncoderLayer", {"d_model": REQUIRED, "nhead": REQUIRED,
+                                       "dim_feedforward": 2048, "dropout": 0.1,
+                                       "activation": "relu", "layer_norm_eps": 1e-5,
+                                       "batch_first": False, "norm_first": False,
+                                       "bias": True}, None, (), converter=_ATT,
+           tolerance={"float32": "float32_attention"}),
+    _layer("TransformerEncoder", {"encoder_layer": REQUIRED, "num_layers": REQUIRED,
+                                  "norm": None, "enable_nested_tensor": True,
+                                  "mask_check": True}, None, (), converter=_ATT,
+           tolerance={"float32": "float32_attention"},
+           suite_note="a stack of TransformerEncoderLayer (op-tel-*) built from a layer "
+           "object; parity_tests/test_transformer_parity.py and torch's module_db cases check "
+           "the stack"),
+    # refbp's probes of MultiheadAttention's forward options and of the functional attention
+    _layer("AttentionProbe", {"embed_dim": REQUIRED, "num_heads": REQUIRED, "bias": True,
+                              "kdim": None, "vdim": None, "batch_first": False,
+                              "key_padding_mask": None, "attn_mask": None,
+                              "need_weights": True, "average_attn_weights": True,
+                              "is_causal": False, "output": "output", "add_bias_kv": False,
+                              "add_zero_attn": False}, "multi_head_attention_forward", (),
+           torch_module=f"{_ATT}:AttentionProbeTorch", converter=_ATT,
+           tolerance={"float32": "float32_attention"}),
+    _layer("SDPAProbe", {"attn_mask": None, "is_causal": False, "scale": None},
+           "scaled_dot_product_attention", ("aten.scaled_dot_product_attention.default",),
+           torch_module=f"{_ATT}:SDPAProbeTorch", converter=_ATT,
+           tolerance={"float32": "float32_attention"}),
+)

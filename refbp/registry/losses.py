@@ -1,0 +1,81 @@
+"""Declarations of the losses (``refbp.nn.loss``; maths in ``refbp.nn.functional_loss`` and
+``refbp.nn.functional_cross_entropy``).
+
+A loss's op check feeds the data's inputs through ``Identity`` (or the ``before`` layers) into
+the loss, and compares the loss and the gradient with respect to the input.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from refbp.registry.opinfo import Data, OpInfo, Sample
+
+_FL = "refbp.nn.functional_loss"
+_CE = "refbp.nn.functional_cross_entropy"
+_F = "torch.nn.functional"
+_REG = Data("regression", n=16, features=5, outputs=5)
+_CLS = Data("classification", n=16, features=5, outputs=5)
+_PROB = Data("probabilities", n=16, features=5, outputs=5)
+_BIN = Data("binary", n=16, features=5, outputs=5)
+_KD = Data("classification_kd", n=4, features=5, outputs=5, extra={"d": 3})
+_W5 = [0.5, 1.0, 2.0, 1.5, 0.25]
+_MEAN: Mapping[str, Any] = {"reduction": "mean"}
+
+
+def _loss(name: str, forward: str, backward: str, functional: str | None, aten: str,
+          args: Mapping[str, Any], samples: tuple[Sample, ...], **kw: Any) -> OpInfo:
+    return OpInfo(name=name, kind="loss", forward=forward, backward=backward, args=args,
+                  functional=f"{_F}.{functional}" if functional else None, aten=(aten,),
+                  samples=samples, **kw)
+
+
+LOSSES: tuple[OpInfo, ...] = (
+    _loss("MSELoss", f"{_FL}:mse", f"{_FL}:mse_grad", "mse_loss", "aten.mse_loss.default",
+          _MEAN, (Sample("mse", data=_REG), Sample("mse-sum", {"reduction": "sum"}, _REG)),
+          families=("MSELoss",)),
+    # refbp's teaching loss E = 1/2 sum (y - t)^2: torch's twin is 0.5 * mse_loss(sum).
+    _loss("SSELoss", f"{_FL}:sse", f"{_FL}:sse_grad", None, "aten.mse_loss.default",
+          {"reduction": "sum"}, (Sample("sse", data=_REG),),
+          torch_module="refbp.mirror.modules:SSELossTorch", converter="refbp.mirror.modules"),
+    _loss("L1Loss", f"{_FL}:l1", f"{_FL}:l1_grad", "l1_loss", "aten.l1_loss.default", _MEAN,
+          (Sample("l1", data=_REG),)),
+    _loss("HuberLoss", f"{_FL}:huber", f"{_FL}:huber_grad", "huber_loss",
+          "aten.huber_loss.default", {"reduction": "mean", "delta": 1.0},
+          (Sample("huber", {"delta": 0.5}, _REG),)),
+    _loss("SmoothL1Loss", f"{_FL}:smooth_l1", f"{_FL}:smooth_l1_grad", "smooth_l1_loss",
+          "aten.smooth_l1_loss.default", {"reduction": "mean", "beta": 1.0},
+          (Sample("smoothl1", {"beta": 0.5, "reduction": "sum"}, _REG),)),
+    _loss("BCELoss", f"{_FL}:bce", f"{_FL}:bce_grad", "binary_cross_entropy",
+          "aten.binary_cross_entropy.default", {"weight": None, "reduction": "mean"},
+          (Sample("bce", data=_PROB), Sample("bce-weight", {"weight": _W5}, _PROB)),
+          families=("BCELoss",)),
+    _loss("BCEWithLogitsLoss", f"{_FL}:bce_with_logits", f"{_FL}:bce_with_logits_grad",
+          "binary_cross_entropy_with_logits", "aten.binary_cross_entropy_with_logits.default",
+          {"weight": None, "reduction": "mean", "pos_weight": None},
+          (Sample("bcelogits", data=_BIN),
+           Sample("bcelogits-extreme", {"pos_weight": _W5},
+                  Data("binary", n=16, features=5, outputs=5, extra={"scale": 1e4})))),
+    _loss("CrossEntropyLoss", f"{_CE}:cross_entropy_index",
+          f"{_CE}:cross_entropy_index_coefficients", "cross_entropy",
+          "aten.cross_entropy_loss.default",
+          {"weight": None, "ignore_index": -100, "reduction": "mean", "label_smoothing": 0.0},
+          (Sample("ce", data=_CLS),
+           Sample("ce-extreme", data=Data("classification", n=16, features=5, outputs=5,
+                                          extra={"scale": 1e4})),
+           Sample("ce-weight-smooth", {"weight": _W5, "label_smoothing": 0.1}, _CLS),
+           Sample("ce-ignore", {"ignore_index": 2}, _CLS),
+           Sample("ce-soft", {"label_smoothing": 0.2}, Data("soft_targets", n=16, features=5,
+                                                            outputs=5)),
+           Sample("ce-kdim", {"reduction": "sum"}, _KD),
+           Sample("ce-kdim-smooth", {"label_smoothing": 0.1}, _KD),
+           Sample("ce-kdim-soft", {"label_smoothing": 0.1},
+                  Data("classification_kd", n=4, features=5, outputs=5,
+                       extra={"d": 3, "target": "probabilities"}))),
+          families=("CrossEntropyLoss",)),
+    _loss("NLLLoss", f"{_CE}:nll_loss", f"{_CE}:nll_coefficients", "nll_loss",
+          "aten.nll_loss_nd.default",
+          {"weight": None, "ignore_index": -100, "reduction": "mean"},
+          (Sample("nll", {"weight": _W5}, _CLS, before=(("LogSoftmax", {"dim": 1}),)),)),
+)

@@ -1,0 +1,199 @@
+"""The declaration of one op (layer, activation or loss): :class:`OpInfo` and its parts.
+
+A declaration names things, it does not import them: the refbp class is ``refbp.nn.<name>``,
+the torch module, the functional core and the torch-side twin are dotted paths
+(``"refbp.nn.functional_act:leaky_relu"``) resolved by :func:`resolve` when a consumer needs
+them. So importing the declarations costs no NumPy-side import and never imports torch
+(``refbp --help`` stays fast, and the NumPy side imports with torch unimportable).
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+#: The kinds of op: an elementwise or along-a-dimension activation, a layer, a loss.
+KINDS = ("activation", "layer", "loss")
+
+
+class _Required:
+    """The default of a constructor argument that has none (``in_features``)."""
+
+    def __repr__(self) -> str:
+        return "REQUIRED"
+
+
+REQUIRED: Any = _Required()
+
+#: torch constructor arguments that no refbp op takes: placement, and deprecated reductions.
+TORCH_ONLY_EVERYWHERE: Mapping[str, str] = {
+    "device": "refbp computes on the CPU in NumPy",
+    "dtype": "refbp's dtype is a keyword-only argument where an op has parameters",
+    "size_average": "deprecated in torch in favour of reduction",
+    "reduce": "deprecated in torch in favour of reduction",
+}
+#: refbp constructor arguments that torch does not take (keyword-only on the refbp side).
+REFBP_ONLY_EVERYWHERE: Mapping[str, str] = {
+    "dtype": "the NumPy dtype of the parameters (torch: the dtype factory argument)",
+    "generator": "the NumPy random generator of the initialisation (torch: the global seed)",
+}
+
+
+def resolve(path: str) -> Any:
+    """The object a dotted path names: ``"package.module:attr.attr"`` (or ``"package.attr"``).
+
+    Raises ``ImportError`` or ``AttributeError`` naming the path when it does not resolve.
+    """
+    module, _, attr = path.partition(":")
+    if not attr:
+        module, _, attr = path.rpartition(".")
+    obj: Any = importlib.import_module(module)
+    for part in attr.split("."):
+        try:
+            obj = getattr(obj, part)
+        except AttributeError as exc:
+            raise AttributeError(f"declared path {path!r} does not resolve: {exc}") from exc
+    return obj
+
+
+@dataclass(frozen=True)
+class Data:
+    """The synthetic data of an op check (fields of ``refbp.parity.scenario.DataSpec``)."""
+
+    kind: str
+    n: int
+    features: int
+    outputs: int
+    extra: Mapping[str, Any] = field(default_factory=dict)
+
+
+#: Activations are checked on extreme inputs (0, +-1e-8, +-1, +-30, +-1e4) of 6 features.
+EXTREME = Data("extreme", n=16, features=6, outputs=6)
+
+
+@dataclass(frozen=True)
+class Sample:
+    """One op-check scenario of the built-in suites: forward and every gradient, no update.
+
+    ``id`` is the scenario's name (``op-<id>-f64``). The model is ``before``, the op built
+    with ``options``, then ``after`` (each layer a type name and its options), fed ``data``
+    and closed by ``loss``; a loss op is itself the loss, after ``before`` (``Identity`` when
+    empty). Defaults by kind: activations run on :data:`EXTREME` through ``SSELoss``, with
+    the description "<op> on extreme inputs (...)"; a loss's description is its spec's.
+    """
+
+    id: str
+    options: Mapping[str, Any] = field(default_factory=dict)
+    data: Data | None = None
+    before: tuple[tuple[str, Mapping[str, Any]], ...] = ()
+    after: tuple[tuple[str, Mapping[str, Any]], ...] = ()
+    loss: tuple[str, Mapping[str, Any]] | None = None
+    description: str = ""
+
+
+@dataclass(frozen=True)
+class Check:
+    """One set of constructor options that the unit and parity tests run the op with.
+
+    ``kinks`` are the inputs where the function or its derivative jumps under these options
+    (ReLU at 0, Softplus(beta=2, threshold=1) at 0.5): finite differences must not straddle
+    them, and gradient checks put exact values there only for smooth options.
+    """
+
+    options: Mapping[str, Any] = field(default_factory=dict)
+    kinks: tuple[float, ...] = ()
+
+    def label(self, name: str) -> str:
+        """``name(k=v, ...)`` with the options, e.g. ``Softplus(beta=2.0, threshold=1.0)``."""
+        return f"{name}({', '.join(f'{k}={v!r}' for k, v in self.options.items())})"
+
+
+@dataclass(frozen=True)
+class OpInfo:
+    """Everything refbp knows about one op, declared once.
+
+    Attributes
+    ----------
+    name:
+        The ``refbp.nn`` class name, also ``torch.nn``'s unless ``torch_module`` says otherwise.
+    kind:
+        One of :data:`KINDS`.
+    forward, backward:
+        The NumPy maths, as dotted paths into the functional core (or the class methods where
+        the layer has no functional core); the derivations are in their docstrings.
+    args:
+        The constructor arguments in order with their defaults (:data:`REQUIRED` for none):
+        torch's names and defaults, checked against the refbp class (unit test) and the torch
+        class (one parity test over all declarations).
+    functional:
+        The ``torch.nn.functional`` counterpart (None: torch has none).
+    aten:
+        The ATen operators the op covers (``"aten.leaky_relu.default"``), by which a graph
+        captured with ``torch.export`` finds the declaration (:func:`refbp.registry.ops.by_aten`).
+    torch_module:
+        The torch twin: ``torch.nn.<name>`` by default, else a path into ``refbp.mirror``.
+    converter:
+        ``"namesake"``: converted by name (constructor arguments read from attributes of the
+        same name, weights by state dict); else the module that registers its converter.
+    torch_only:
+        torch constructor arguments refbp does not take, with the reason (beyond
+        :data:`TORCH_ONLY_EVERYWHERE`).
+    signature_note:
+        Why torch's constructor signature cannot be read (``(*args, **kwargs)``), if so.
+    samples:
+        The op-check scenarios of the suites.
+    checks:
+        The option sets of the unit and parity tests.
+    tolerance:
+        dtype -> key of ``refbp.tolerances.OVERRIDES`` (which states the measured reason).
+    families:
+        The explain-mode convention families the op is the torch reference of
+        (``refbp check-layer --like <family>``).
+    suite_note:
+        Why no op check of the quick suite builds the op itself, and what checks it instead
+        (a test fails for an op that is in neither).
+    """
+
+    name: str
+    kind: str
+    forward: str
+    backward: str
+    args: Mapping[str, Any] = field(default_factory=dict)
+    functional: str | None = None
+    aten: tuple[str, ...] = ()
+    torch_module: str = ""
+    converter: str = "namesake"
+    torch_only: Mapping[str, str] = field(default_factory=dict)
+    signature_note: str = ""
+    samples: tuple[Sample, ...] = ()
+    checks: tuple[Check, ...] = (Check(),)
+    tolerance: Mapping[str, str] = field(default_factory=dict)
+    families: tuple[str, ...] = ()
+    suite_note: str = ""
+
+    def __post_init__(self) -> None:
+        if self.kind not in KINDS:
+            raise ValueError(f"{self.name}: kind must be one of {KINDS}, got {self.kind!r}")
+        if not self.torch_module:
+            object.__setattr__(self, "torch_module", f"torch.nn.{self.name}")
+
+    def numpy_class(self) -> type:
+        """The ``refbp.nn`` class (imports the NumPy side)."""
+        cls: type = resolve(f"refbp.nn:{self.name}")
+        return cls
+
+    def torch_class(self) -> type:
+        """The torch twin's class (imports torch)."""
+        cls: type = resolve(self.torch_module)
+        return cls
+
+    @property
+    def namesake(self) -> bool:
+        """Whether the torch twin is ``torch.nn.<name>``."""
+        return self.torch_module == f"torch.nn.{self.name}"
+
+    def required(self) -> list[str]:
+        """The constructor arguments without a default."""
+        return [k for k, v in self.args.items() if v is REQUIRED]

@@ -1,0 +1,50 @@
+"""Every declared op, and the look-ups the rest of refbp uses (no NumPy-side or torch import).
+
+``OPS`` is the activations, then the layers, then the losses, each in declaration order; the
+op checks of the suites follow this order.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from refbp.registry.activations import ACTIVATIONS
+from refbp.registry.layers import LAYERS
+from refbp.registry.losses import LOSSES
+from refbp.registry.opinfo import OpInfo
+
+OPS: tuple[OpInfo, ...] = (*ACTIVATIONS, *LAYERS, *LOSSES)
+
+_BY_NAME = {op.name: op for op in OPS}
+if len(_BY_NAME) != len(OPS):  # pragma: no cover - a duplicated declaration is a bug
+    raise RuntimeError("an op is declared twice")
+
+
+def op(name: str) -> OpInfo:
+    """The declaration of the op called ``name`` (KeyError listing the declared names)."""
+    try:
+        return _BY_NAME[name]
+    except KeyError:
+        raise KeyError(f"no op {name!r} is declared; declared: {', '.join(_BY_NAME)}") from None
+
+
+def names(kind: str | None = None) -> list[str]:
+    """The declared op names (of one kind), in declaration order."""
+    return [o.name for o in OPS if kind is None or o.kind == kind]
+
+
+def of_kind(*kinds: str) -> Iterator[OpInfo]:
+    """The declarations of the given kinds, in declaration order."""
+    return (o for o in OPS if o.kind in kinds)
+
+
+def by_aten(aten: str) -> list[OpInfo]:
+    """The declarations covering an ATen operator (``"aten.relu.default"``; the overload may
+    be left out: ``"aten.relu"`` matches every overload)."""
+    want = aten if aten.count(".") >= 2 else f"{aten}."
+    return [o for o in OPS if any(a == want or a.startswith(want) for a in o.aten)]
+
+
+def family_ops() -> list[tuple[str, OpInfo]]:
+    """``(family, op)`` for every explain-mode convention family an op is the reference of."""
+    return [(f, o) for o in OPS for f in o.families]
