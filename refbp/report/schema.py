@@ -85,7 +85,8 @@ COLUMNS: list[Column] = [
     Column("normwise_tol", "float64", "normwise tolerance used"),
     Column("refbp_loss", "float64", "loss of this step on the refbp side (all rows of the step)"),
     Column("torch_loss", "float64", "loss of this step on the torch side (all rows of the step)"),
-    Column("attribution", "str", "'' or which side finite differences agree with"),
+    Column("attribution", "str", "'' or independent evidence on a failing gradient: which "
+           "side float64 finite differences of the forward both sides agree on agree with"),
     Column("explanation", "str", "'' or a convention/exception explaining a mismatch"),
     Column("max_ulp", "float64", "largest ULP distance between a and b in their own dtype "
            "(NaN when the dtypes differ or for an error row)", required=False),

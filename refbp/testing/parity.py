@@ -316,7 +316,10 @@ def assert_parity(torch_model: torch.nn.Module, inputs: Any, targets: Any, *, lo
     ------
     AssertionError
         A tensor is outside tolerance, or one side raised while running; the message names
-        scenario, step, tensor, index, both values and the tolerance used.
+        scenario, step and tensor of the first failure, the mismatched elements and tensors,
+        the greatest absolute and relative differences with the allowed values, both values
+        at the worst element and the culprit where evidence proves it
+        (``refbp.report.messages``).
     TypeError, ValueError
         Invalid arguments (see ``refbp.testing`` for the messages).
     """
