@@ -47,8 +47,9 @@ def close_lines(row: Mapping[str, Any], *, actual: str = "refbp",
         lines.append(f"Mismatched elements: {int(mismatched)} / {int(numel)} "
                      f"({100 * mismatched / numel:.1f}%)")
     if row.get("nonfinite"):
-        lines.append(f"Non-finite on one side only, first at index {row['worst_index']}: "
-                     f"{actual}={row['refbp_value']!r}, {expected}={row['torch_value']!r}")
+        lines.append(f"First non-finite value the other side does not share, at index "
+                     f"{row['worst_index']}: {actual}={row['refbp_value']!r}, "
+                     f"{expected}={row['torch_value']!r}")
         return lines
     at_abs = row.get("max_abs_index") or row["worst_index"]
     at_rel = row.get("max_rel_index") or row["worst_index"]
