@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 import torch
 
-from refbp.parity.session import results_frame
+from refbp.parity.runner import results_frame
 from refbp.report import collect_provenance, load_results, write_report
 from refbp.testing.parity import assertion_message, run_parity
 

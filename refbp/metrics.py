@@ -13,12 +13,12 @@ from typing import Any
 
 import numpy as np
 
+from refbp.dtypes import FLOAT_TYPES
 from refbp.tolerances import Tolerance, normwise_waived
 
 TINY = np.finfo(np.float64).tiny
 
-_INT = {np.dtype(np.float32): (np.int32, 0x7FFFFFFF),
-        np.dtype(np.float64): (np.int64, 0x7FFFFFFFFFFFFFFF)}
+_INT = {t.dtype: (t.int_type, t.sign_mask) for t in FLOAT_TYPES}
 
 
 def _ordered(x: np.ndarray) -> np.ndarray:

@@ -171,7 +171,7 @@ class ParityFixture:
     def table(self, torch_model: Any, inputs: Any, targets: Any, **options: Any) -> Any:
         """:func:`refbp.testing.parity_table` (the tidy DataFrame), recorded for the report."""
         __tracebackhide__ = True
-        from refbp.parity.session import results_frame
+        from refbp.parity.runner import results_frame
 
         return results_frame([self._run(torch_model, inputs, targets, **options)])
 

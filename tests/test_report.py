@@ -28,10 +28,11 @@ from refbp.report import (
     validate_results,
     write_report,
 )
+from refbp.report import html as html_mod
 from refbp.report import writers as writers_mod
 from refbp.report.digest import combine, digest
 from refbp.report.html import render_html
-from refbp.report.summary import to_markdown
+from refbp.report.markdown import to_markdown
 from refbp.tolerances import TOLERANCES
 
 FILES = {"results.parquet", "results.csv", "summary.md", "report.html", "provenance.json"}
@@ -271,7 +272,7 @@ def test_failed_write_leaves_previous_report_intact(tmp_path: Path,
     def broken(*args: object, **kwargs: object) -> str:
         raise RuntimeError("disk on fire")
 
-    monkeypatch.setattr(writers_mod, "render_html", broken)
+    monkeypatch.setattr(html_mod, "render_html", broken)  # the html format's renderer
     with pytest.raises(RuntimeError, match="disk on fire"):
         write_report(synthetic_results(["other"], steps=2), out, {"run": 2})
     assert {p.name: p.read_bytes() for p in out.iterdir()} == before

@@ -25,7 +25,8 @@ from refbp import limits
 from refbp.cli import main
 from refbp.data import iter_step_batches
 from refbp.diagnose.guard import UserCodeTimeout, guarded
-from refbp.diagnose.spec import UserCodeError, load_user
+from refbp.diagnose.loader import load_user
+from refbp.diagnose.spec import UserCodeError
 from refbp.errors import LimitError, printable
 from refbp.metrics import discrepancy
 from refbp.optim import SGD

@@ -15,7 +15,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
 
-from refbp import argtypes, outputs
+from refbp.cli import argtypes, outputs
+from refbp.dtypes import DTYPE_NAMES
 from refbp.errors import UsageError, printable
 from refbp.exit_codes import (
     EXIT_CODES_HELP,
@@ -25,6 +26,7 @@ from refbp.exit_codes import (
     exit_process,
     run_command,
 )
+from refbp.report.formats import formats_help
 from refbp.verdict import Verdict
 
 if TYPE_CHECKING:
@@ -64,7 +66,7 @@ def _parser() -> argparse.ArgumentParser:
                      help="only scenarios whose name matches, as pytest's -k: "
                      "case-insensitive substrings (or globs) with and/or/not and parentheses, "
                      "e.g. -k 'adam and not f32'")
-    run.add_argument("--dtype", choices=["float64", "float32"],
+    run.add_argument("--dtype", choices=DTYPE_NAMES,
                      help="only scenarios of this dtype")
     run.add_argument("--seed", type=argtypes.seed,
                      help="override every scenario's seed (0 <= N < 2**63)")
@@ -95,10 +97,7 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--shard", metavar="i/N",
                      help="run every N-th scenario starting at the i-th (join the shards' "
                      "reports with `refbp merge`)")
-    run.add_argument("--formats", metavar="LIST",
-                     help="report files to write besides results.parquet and provenance.json: "
-                     "comma-separated from parquet,csv,md,html (default: all, CSV only for "
-                     "results of at most 10,000 rows)")
+    run.add_argument("--formats", metavar="LIST", help=formats_help())
     run.add_argument("--plots", metavar="EXPRESSION",
                      help="also plot the scenarios this -k style expression selects (failing "
                      "scenarios and the 4 closest to failing are always plotted)")
@@ -118,12 +117,16 @@ def _parser() -> argparse.ArgumentParser:
                      "difference: auto (default: only for scenarios with a row outside "
                      "tolerance), always, or off (no noise verdicts)")
 
-    lst = sub.add_parser("list", help="list suites and their scenarios, or the ops")
+    lst = sub.add_parser("list", help="list suites and their scenarios, the ops, or the "
+                         "optimizers")
     what = lst.add_mutually_exclusive_group()
     what.add_argument("--suite", help="list the scenarios of this suite")
     what.add_argument("--ops", action="store_true",
-                     help="list the declared layers, activations and losses: arguments, "
-                     "torch twin, functional, ATen operators, op checks (docs/ops.md)")
+                      help="list the declared layers, activations and losses: arguments, "
+                      "torch twin, functional, ATen operators, op checks (docs/ops.md)")
+    what.add_argument("--optimizers", action="store_true",
+                      help="list the declared optimizers and lr schedulers: signature, "
+                      "state, option sets, quick runs, explain families, scenarios")
 
     cmp_ = sub.add_parser("compare", help="compare a report with a baseline (exit 1 on "
                           "regression)")
@@ -188,7 +191,7 @@ def _parser() -> argparse.ArgumentParser:
 
 def _apply_config(args: argparse.Namespace) -> dict[str, dict[str, float]]:
     """Fill unset ``run`` options from ``[tool.refbp]``; return its tolerance overrides."""
-    from refbp.config import ConfigError, load_config
+    from refbp.cli.config import ConfigError, load_config
 
     try:
         config = load_config()
@@ -239,7 +242,9 @@ def _scenarios(args: argparse.Namespace, tolerances: dict[str, dict[str, float]]
         raise CLIError(f"no scenario of {suite!r} matches the selection "
                        f"(-k {args.pattern!r}, --dtype {args.dtype})")
     if tolerances:
-        chosen = [replace(s, tolerance={**tolerances.get(s.dtype, {}), **s.tolerance})
+        from refbp.tolerances import merge_overrides
+
+        chosen = [replace(s, tolerance=merge_overrides(tolerances.get(s.dtype), s.tolerance))
                   for s in chosen]
     if not args.allow_large:
         for s in chosen:
@@ -433,6 +438,8 @@ def _print_summary(summary: pd.DataFrame, *, quiet: bool = False, verbose: bool 
 def cmd_list(args: argparse.Namespace) -> int:
     if args.ops:
         return _list_ops()
+    if args.optimizers:
+        return _list_optimizers()
     from refbp.parity.suites import SUITES, get_suite
 
     if args.suite is None:
@@ -457,6 +464,17 @@ def _list_ops() -> int:
             print(f"  {name}{sig}")
             print(f"    torch {twin}; functional {functional}; ATen {aten}")
             print(f"    op checks {checks}; explain families {families}")
+    return 0
+
+
+def _list_optimizers() -> int:
+    from refbp.registry import optimizers, schedulers
+
+    for title, lines in (("optimizers", optimizers.listing()),
+                         ("lr schedulers", schedulers.listing())):
+        print(f"{title}:")
+        for line in lines:
+            print(f"  {line}")
     return 0
 
 

@@ -7,8 +7,9 @@ Wiring (in :mod:`refbp.cli.commands`)::
     COMMANDS.update(HANDLERS)
 
 Exit codes: 0 when the user's code matches torch, 1 when it does not (the explanation names
-the convention it follows), 2 for unusable user code or arguments (message on stderr), 3 when
-it matches but conventions could not be tested (its learning rate could not be changed). The
+the convention it follows) or matches but conventions could not be tested (its learning rate
+could not be changed: ``Diagnosis.exit_code``), 2 for unusable user code or arguments
+(message on stderr). The
 user's code runs guarded (``refbp.diagnose.guard``): it cannot change refbp's exit code or read
 refbp's command line, and a check that does not finish within ``--timeout`` seconds stops
 (exit 2) with the user call that did not return. ``--out`` and ``--csv`` are checked before
@@ -23,29 +24,61 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from refbp.argtypes import positive_float, positive_int, seed
+from refbp.cli.argtypes import positive_float, positive_int, seed
 from refbp.diagnose.guard import DEFAULT_TIMEOUT, guarded
 from refbp.diagnose.spec import UserCodeError, parse_options
-from refbp.registry.ops import family_ops
 
 if TYPE_CHECKING:
     from refbp.diagnose.diagnosis import Diagnosis
 
+def _optimizer_families() -> str:
+    """The ``check-optimizer`` families declared in :mod:`refbp.registry.optimizers`."""
+    from refbp.registry.optimizers import families
+
+    return ", ".join(like for like, _ in families())
 
 
-def _declared_families(*kinds: str) -> str:
-    """The explain families of the ops of ``kinds`` declared in ``refbp.registry``."""
-    return ", ".join(f for kind in kinds for f, op in family_ops() if op.kind == kind)
+def _declared_families(*kinds: str) -> Callable[[], str]:
+    """The explain families of the ops of ``kinds`` declared in ``refbp.registry``, read
+    when called."""
+    def families() -> str:
+        from refbp.registry.ops import family_ops
+
+        return ", ".join(f for kind in kinds for f, op in family_ops() if op.kind == kind)
+    return families
 
 
-_LIKES = {"check-optimizer": ("Adam", "Adam, AdamW, SGD, RMSprop, Adagrad, Adadelta"),
-          "check-layer": ("Linear", _declared_families("layer", "activation")),
-          "check-loss": ("MSELoss", _declared_families("loss"))}
+_LIKES: dict[str, tuple[str, Callable[[], str]]] = {
+    "check-optimizer": ("Adam", _optimizer_families),
+    "check-layer": ("Linear", _declared_families("layer", "activation")),
+    "check-loss": ("MSELoss", _declared_families("loss"))}
+
+
+class _LikeAction(argparse.Action):
+    """``--like``: stores the name; its help lists the families, read only when the help is
+    shown (building the parser, as ``refbp --help`` does, imports no declarations)."""
+
+    def __init__(self, *args: Any, families: Callable[[], str], **kwargs: Any) -> None:
+        self._families = families
+        super().__init__(*args, **kwargs)
+
+    @property  # type: ignore[override]  # argparse reads it as an attribute
+    def help(self) -> str | None:
+        return None if self._help is None else self._help.replace("{families}",
+                                                                   self._families())
+
+    @help.setter
+    def help(self, value: str | None) -> None:
+        self._help = value
+
+    def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace,
+                 values: Any, option_string: str | None = None) -> None:
+        setattr(namespace, self.dest, values)
 
 
 def add_subcommands(subparsers: Any) -> None:
     """Add ``check-optimizer``, ``check-layer`` and ``check-loss`` to an argparse subparsers."""
-    for name, (default, choices) in _LIKES.items():
+    for name, (default, families) in _LIKES.items():
         what = name.split("-")[1]
         p = subparsers.add_parser(
             name, help=f"check your own from-scratch {what} against torch and name the "
@@ -59,8 +92,9 @@ def add_subcommands(subparsers: Any) -> None:
         p.add_argument("spec", metavar="USER_SPEC",
                        help="path/to/file.py:Name or package.module:Name (a class, an "
                        "instance or a function, as written)")
-        p.add_argument("--like", default=default, help=f"torch class to compare with "
-                       f"(default {default}; one of {choices})")
+        p.add_argument("--like", default=default, action=_LikeAction, families=families,
+                       help=f"torch class to compare with (default {default}; one of "
+                       "{families})")
         p.add_argument("--options", default=None, metavar="K=V,...",
                        help="hyperparameters under torch's names (or your own), for both "
                        "sides, e.g. lr=0.01,betas=0.9,0.99 (default: none; both sides use "
@@ -136,7 +170,7 @@ def _reproduce(args: argparse.Namespace) -> str:
 
 def _check_outputs(args: argparse.Namespace) -> None:
     """``--out`` and ``--csv`` are usable, before any user code runs (else exit 2)."""
-    from refbp.outputs import output_file, report_dir
+    from refbp.cli.outputs import output_file, report_dir
 
     if args.out is not None:
         report_dir(args.out)

@@ -29,8 +29,10 @@ from refbp.diagnose.fit import Fitted, fit_constants
 from refbp.diagnose.guard import guarded
 from refbp.diagnose.loader import load
 from refbp.diagnose.naming import Naming, literals, signature_params, source_of
-from refbp.diagnose.optim_styles import lr_change_problem, make_optimizer_driver
+from refbp.diagnose.optim_driver import lr_change_problem
+from refbp.diagnose.optim_styles import make_optimizer_driver
 from refbp.diagnose.spec import accepted_kwargs, format_options
+from refbp.registry.optimizers import SWITCHES
 
 
 def resolve_oracle(oracle: str) -> str:
@@ -71,7 +73,7 @@ def _build_variant(v: Variant, options: dict[str, Any], like: str, params: list[
     return v.build(params, options, like)
 
 
-_NOT_OPTIONS = ("maximize", "foreach", "differentiable", "capturable", "fused")
+_NOT_OPTIONS = ("maximize", *SWITCHES)
 
 
 def torch_defaults(build: Any, skip: int) -> dict[str, Any]:
@@ -158,7 +160,8 @@ def check_optimizer(user: Any, like: str = "Adam", options: dict[str, Any] | Non
     user : str, class, instance or factory
         ``"path/to/file.py:ClassName"`` or the object (see :mod:`refbp.diagnose.adapters`).
     like : str
-        ``"Adam"``, ``"AdamW"``, ``"SGD"`` or ``"RMSprop"``.
+        A declared family (``OptimInfo.families`` in :mod:`refbp.registry.optimizers`:
+        ``"Adam"``, ``"SGD"``, ``"Rprop"``, ...).
     options : dict, optional
         Hyperparameters under torch's names, for both sides.
     steps, seed : int

@@ -22,7 +22,7 @@ from refbp.diagnose.layer_styles import (
 )
 from refbp.diagnose.loss_styles import build_user_loss
 from refbp.diagnose.naming import build_naming, config_keys, signature_params
-from refbp.diagnose.optim_styles import config_param
+from refbp.diagnose.optim_driver import config_param
 from refbp.diagnose.spec import format_options
 
 _NOT_LAYER_OPTIONS = ("bias", "device", "dtype", "inplace")

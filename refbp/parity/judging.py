@@ -22,6 +22,7 @@ import numpy as np
 from refbp.parity.ensemble import MEMBERS, Ensemble, refbp_copy
 from refbp.parity.referee import exact_step, verdict_text
 from refbp.parity.trial import Trial
+from refbp.registry.optimizers import running_rms
 from refbp.tolerances import Tolerance
 from refbp.verdict import Verdict, judge
 
@@ -31,8 +32,7 @@ REFEREE_STEPS = 3
 """The exact referee recomputes at most this many steps per scenario (the first ones with a
 ``noise`` or ``fail`` row)."""
 
-_RMS_OPTIMIZERS = ("Adam", "AdamW", "Adamax", "NAdam", "RAdam", "RMSprop", "Adagrad",
-                   "Adadelta")
+_RMS_OPTIMIZERS = running_rms()
 
 
 def _index(text: str) -> tuple[int, ...]:

@@ -22,7 +22,7 @@ from __future__ import annotations
 import copy
 import time
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -46,7 +46,7 @@ from refbp.parity.trial import (
     torch_threads,
 )
 from refbp.report.schema import error_row, metric_row, scenario_fields
-from refbp.tolerances import TOLERANCES, Tolerance
+from refbp.tolerances import Tolerance, tolerance_for
 from refbp.verdict import Verdict
 
 __all__ = ["FLOOR_MODES", "ScenarioResult", "execute", "run_guarded", "run_judged",
@@ -132,6 +132,12 @@ class ScenarioResult:
         return None if failing.empty else failing.iloc[0].to_dict()
 
 
+def results_frame(results: Iterable[ScenarioResult]) -> pd.DataFrame:
+    """The tidy table: one row per scenario, step and tensor."""
+    frames = [res.frame() for res in results]
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+
+
 def scenario_row(s: Scenario, suite: str = "") -> dict[str, Any]:
     """The columns every row of ``s`` shares (``refbp.report.schema.scenario_fields``)."""
     return scenario_fields(scenario=s.name, suite=suite, model=s.describe_model(),
@@ -155,7 +161,7 @@ def _attribute(model: Module, loss: Module, state: dict[str, np.ndarray], xb: np
     y64 = yb.astype(np.float64) if yb.dtype.kind == "f" else yb
     target = x64 if name == "grad_input" else dict(m.named_parameters())[name[5:]].data
     num = numerical_gradient(lambda: float(lf(refbp_forward(m, x64, masks), y64)), target)
-    fd_tol = TOLERANCES["float64"]
+    fd_tol = tolerance_for("float64")
     e_refbp = discrepancy(mine, num, fd_tol).normwise
     e_torch = discrepancy(ref, num, fd_tol).normwise
     evidence = "float64 finite differences of the forward both sides agree on"

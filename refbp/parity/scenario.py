@@ -18,7 +18,7 @@ import numpy as np
 
 from refbp._checks import FLOAT_DTYPES
 from refbp.errors import printable
-from refbp.tolerances import Tolerance, check_overrides, tolerance_for
+from refbp.tolerances import Tolerance, check_overrides, effective_tolerance
 
 BATCHING_MODES = ("batch", "sgd", "minibatch")
 DEFAULT_BATCH_SIZE = 8
@@ -173,7 +173,7 @@ class Scenario:
 
     @property
     def tol(self) -> Tolerance:
-        return replace(tolerance_for(self.dtype), **self.tolerance)
+        return effective_tolerance(self.dtype, self.tolerance)
 
     def describe_model(self) -> str:
         return " > ".join(s.describe() for s in self.model)

@@ -1,5 +1,5 @@
 """Scenario selection (``-k``), the harness's torch thread count, the worker-process helpers of
-sweeps (``refbp.parity.sweep``) and the results table of many scenarios."""
+sweeps (``refbp.parity.sweep``)."""
 
 from __future__ import annotations
 
@@ -7,15 +7,9 @@ import os
 import sys
 from collections.abc import Iterable
 from concurrent.futures import ProcessPoolExecutor
-from typing import TYPE_CHECKING
-
-import pandas as pd
 
 from refbp.parity.keyword import keyword_matcher
 from refbp.parity.scenario import Scenario
-
-if TYPE_CHECKING:
-    from refbp.parity.runner import ScenarioResult
 
 
 def select(scenarios: Iterable[Scenario], pattern: str | None = None, *,
@@ -108,9 +102,3 @@ def stop_workers(pool: ProcessPoolExecutor) -> None:
             proc.kill()
     for proc in processes:
         proc.join(timeout=5)
-
-
-def results_frame(results: Iterable[ScenarioResult]) -> pd.DataFrame:
-    """The tidy table: one row per scenario, step and tensor."""
-    frames = [res.frame() for res in results]
-    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()

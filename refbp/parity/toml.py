@@ -51,14 +51,15 @@ in bounded chunks (``refbp.limits.MAX_SCENARIO_FILE_BYTES``).
 
 from __future__ import annotations
 
-import math
 import sys
 from pathlib import Path
 from typing import Any
 
 from refbp import limits
+from refbp.dtypes import FLOAT_TYPES
 from refbp.errors import UsageError, printable
 from refbp.parity.scenario import DataSpec, Scenario, Spec
+from refbp.tolerances import TOLERANCE_KEYS, is_tolerance_value
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -74,7 +75,6 @@ _DATA_REAL = {"scale", "ignore_fraction"}
 _DATA_SHAPES = {"size", "target_shape"}
 _DATA_STR = {"target"}
 _DATA_KEYS = {"kind"} | _DATA_INT | _DATA_REAL | _DATA_SHAPES | _DATA_STR
-_TOLERANCE_KEYS = {"normwise", "rtol", "atol"}
 _READ_CHUNK = 1 << 16
 
 
@@ -159,9 +159,9 @@ def _data(d: dict[str, Any], where: str) -> DataSpec:
 
 def _tolerance(d: dict[str, Any], where: str) -> dict[str, float]:
     out = {}
-    for key, value in _table(d, "tolerance", where, _TOLERANCE_KEYS).items():
+    for key, value in _table(d, "tolerance", where, set(TOLERANCE_KEYS)).items():
         x = _real(value, where, f"tolerance.{key}")
-        if not math.isfinite(x) or x < 0:
+        if not is_tolerance_value(x):
             raise ScenarioFileError(f"{where}: key 'tolerance.{key}' must be a finite number "
                                     f">= 0, got {value!r}")
         out[key] = x
@@ -243,7 +243,7 @@ def _label(axis: str, value: Any, optimizer_label: str) -> str:
         return optimizer_label
     if axis == "seeds":
         return f"s{value}"
-    return {"float64": "f64", "float32": "f32"}.get(str(value), str(value))
+    return next((t.short for t in FLOAT_TYPES if t.name == str(value)), str(value))
 
 
 def expand_matrix(d: dict[str, Any], where: str) -> list[tuple[dict[str, Any], str]]:

@@ -92,16 +92,17 @@ def _case_records(result: ComparisonResult) -> list[dict[str, Any]]:
                 "reason": reason, "scenario": str(scenario), "dtype": str(dtype),
                 "tensor": str(tensor),
                 "first_failing_step": None if step is None or pd.isna(step) else int(step),
-                "tol_ratio_baseline": _float_or_none(r.get("tol_ratio_base")),
-                "tol_ratio_new": _float_or_none(r.get("tol_ratio_new")),
-                "normwise_ratio_baseline": _float_or_none(r.get("normwise_ratio_base")),
-                "normwise_ratio_new": _float_or_none(r.get("normwise_ratio_new")),
+                "tol_ratio_baseline": float_or_none(r.get("tol_ratio_base")),
+                "tol_ratio_new": float_or_none(r.get("tol_ratio_new")),
+                "normwise_ratio_baseline": float_or_none(r.get("normwise_ratio_base")),
+                "normwise_ratio_new": float_or_none(r.get("normwise_ratio_new")),
                 "reproduce": result.reproduce.get(str(scenario)),
             })
     return out
 
 
-def _float_or_none(x: Any) -> float | None:
+def float_or_none(x: Any) -> float | None:
+    """``x`` as a JSON number: a finite float, else None (NaN, infinity, missing)."""
     if x is None or pd.isna(x):
         return None
     v = float(x)

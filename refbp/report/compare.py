@@ -44,8 +44,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from refbp.report.markdown import md_list, md_table
 from refbp.report.reproduce import PREFIX, reproduce_commands
-from refbp.report.summary import Table, fmt, md_list, md_table
+from refbp.report.summary import Table, fmt
 from refbp.report.validate import ReportFormatError
 from refbp.report.writers import load_results
 from refbp.verdict import Verdict

@@ -21,14 +21,17 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from refbp.report.schema import failure_message
 from refbp.report.summary import (
     decisive_normwise,
     first_failures,
     first_noise_rows,
+    noise_message,
     order_summary_columns,
     scenario_summary,
     worst_per_kind,
 )
+from refbp.verdict import Verdict
 
 
 @dataclass(frozen=True)
@@ -122,3 +125,22 @@ def combine(digests: Sequence[Digest]) -> Digest:
         errors=pd.concat([d.errors for d in digests]).sort_index(),
         normwise_tol=pd.concat([d.normwise_tol for d in digests]),
     )
+
+
+def message_sections(d: Digest) -> list[tuple[str, list[tuple[str, list[str]]]]]:
+    """The "Failures" and "Rounding noise (not failures)" sections of a report: for each
+    non-empty one, ``(title, [(scenario, messages of its first rows), ...])`` in table order."""
+    summary = d.summary
+    sections = []
+    for title, names, picked, message in (
+            ("Failures", summary.loc[~summary["passed"], "scenario"], d.failing,
+             failure_message),
+            ("Rounding noise (not failures)", summary.loc[summary["result"] == Verdict.NOISE.label,
+                                                          "scenario"],
+             d.noisy, noise_message)):
+        if len(names):
+            by_name = {str(name): part for name, part in picked.groupby("scenario", sort=False)}
+            sections.append((title, [(name, [message(r) for _, r in
+                                             by_name[name].iterrows()] if name in by_name
+                                      else []) for name in names]))
+    return sections

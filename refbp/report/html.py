@@ -19,14 +19,13 @@ import numpy as np
 import pandas as pd
 
 from refbp.report import plots
-from refbp.report.digest import Digest
+from refbp.report.digest import Digest, message_sections
 from refbp.report.schema import KINDS
 from refbp.report.summary import (
     Table,
     headline,
     kind_table,
     kind_tables,
-    message_sections,
     overview_table,
     provenance_table,
     scenario_caption,

@@ -34,8 +34,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from refbp.data import stream_rng
+from refbp.dtypes import DTYPE_NAMES
 from refbp.metrics import Discrepancy
-from refbp.tolerances import TOLERANCES, Tolerance
+from refbp.tolerances import Tolerance, tolerance_for
 from refbp.verdict import VERDICTS, Verdict
 
 NAN = float("nan")
@@ -112,7 +114,7 @@ COLUMNS: list[Column] = [
 COLUMN_NAMES: list[str] = [c.name for c in COLUMNS]
 KINDS: tuple[str, ...] = ("loss", "output", "grad_input", "grad", "param", "buffer", "state",
                           "error")
-DTYPES: tuple[str, ...] = tuple(TOLERANCES)
+DTYPES: tuple[str, ...] = DTYPE_NAMES
 
 
 def validate_results(df: pd.DataFrame) -> None:
@@ -204,7 +206,19 @@ def scenario_fields(*, scenario: str, suite: str, model: str, loss: str, optimiz
     """The columns shared by every row of a scenario: its description and tolerance."""
     return {"scenario": scenario, "suite": suite, "model": model, "loss": loss,
             "optimizer": optimizer, "batching": batching, "dtype": dtype, "seed": seed,
-            "rtol": tol.rtol, "atol": tol.atol, "normwise_tol": tol.normwise}
+            **tolerance_fields(tol)}
+
+
+def tolerance_fields(tol: Tolerance) -> dict[str, float]:
+    """The tolerance columns of a row: ``rtol``, ``atol``, ``normwise_tol``."""
+    return {"rtol": tol.rtol, "atol": tol.atol, "normwise_tol": tol.normwise}
+
+
+def rows_frame(rows: Sequence[dict[str, Any]]) -> pd.DataFrame:
+    """Rows built by :func:`metric_row` / :func:`error_row` as a table in the order of
+    :data:`COLUMN_NAMES` (the order of a report's files; a run's own frames keep the order
+    the rows are built in until :func:`coerce_results`)."""
+    return pd.DataFrame(list(rows), columns=COLUMN_NAMES)
 
 
 def metric_row(base: dict[str, Any], *, step: int, tensor: str, d: Discrepancy, numel: int,
@@ -287,8 +301,8 @@ def synthetic_results(scenarios: Sequence[str] = ("mlp_mse", "clf_ce"), *, steps
     ``loss``, ``output``, ``grad_input`` rows, a ``grad:``, ``param:`` and Adam-style
     ``state:<p>:exp_avg`` row per parameter name, at every step.
     """
-    tol = TOLERANCES[dtype]
-    rng = np.random.default_rng(seed)
+    tol = tolerance_for(dtype)
+    rng = stream_rng(seed)
     tensors = ["loss", "output", "grad_input"]
     tensors += [f"{k}:{p}" for k in ("grad", "param") for p in params]
     tensors += [f"state:{p}:exp_avg" for p in params]
@@ -312,4 +326,4 @@ def synthetic_results(scenarios: Sequence[str] = ("mlp_mse", "clf_ce"), *, steps
                 rows.append(metric_row(base, step=step, tensor=tensor, d=d,
                                        numel=1 if scalar else 6,
                                        losses=(loss * (1 + 1e-15), loss)))
-    return coerce_results(pd.DataFrame(rows))
+    return coerce_results(rows_frame(rows))

@@ -1,27 +1,22 @@
-"""Per-scenario summaries of the results table, and the Markdown report ``summary.md``.
+"""Per-scenario summaries of the results table, as plain data.
 
 The table-building functions here (``scenario_summary``, ``worst_per_kind``,
 ``overview_table``, ``kind_table``, ``first_failures``) return plain data; the digest of a
-table (``refbp.report.digest``) collects them, ``to_markdown`` renders a digest as Markdown
-and ``refbp.report.html`` renders the same digest as HTML.
+table (``refbp.report.digest``) collects them, and each report format renders a digest
+(``refbp.report.markdown``: ``summary.md``, ``refbp.report.html``: ``report.html``).
 """
 
 from __future__ import annotations
 
 import json
 import math
-from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import pandas as pd
 
-from refbp.report.reproduce import PREFIX, reproduce_commands, shrunk_text
 from refbp.report.schema import KINDS, failure_message
 from refbp.tolerances import normwise_waived
 from refbp.verdict import Verdict
-
-if TYPE_CHECKING:
-    from refbp.report.digest import Digest
 
 Table = tuple[list[str], list[list[str]]]
 """A rendered table: header cells and rows of cells (plain text, not escaped)."""
@@ -164,25 +159,6 @@ def first_failures(df: pd.DataFrame, per_scenario: int = MAX_FAILING_ROWS) -> pd
     return failing.groupby("scenario", sort=False).head(per_scenario)
 
 
-def message_sections(d: Digest) -> list[tuple[str, list[tuple[str, list[str]]]]]:
-    """The "Failures" and "Rounding noise (not failures)" sections of a report: for each
-    non-empty one, ``(title, [(scenario, messages of its first rows), ...])`` in table order."""
-    summary = d.summary
-    sections = []
-    for title, names, picked, message in (
-            ("Failures", summary.loc[~summary["passed"], "scenario"], d.failing,
-             failure_message),
-            ("Rounding noise (not failures)", summary.loc[summary["result"] == Verdict.NOISE.label,
-                                                          "scenario"],
-             d.noisy, noise_message)):
-        if len(names):
-            by_name = {str(name): part for name, part in picked.groupby("scenario", sort=False)}
-            sections.append((title, [(name, [message(r) for _, r in
-                                             by_name[name].iterrows()] if name in by_name
-                                      else []) for name in names]))
-    return sections
-
-
 def worst_per_kind(df: pd.DataFrame) -> pd.DataFrame:
     """Per (scenario, kind): the row with the largest tolerance ratio, plus the worst normwise.
 
@@ -289,53 +265,3 @@ VERDICT_NOTE = (
 def verdict_note(provenance: dict[str, Any]) -> str:
     """:data:`VERDICT_NOTE` naming the side compared with torch (see :func:`sides`)."""
     return VERDICT_NOTE.replace("refbp (NumPy)", sides(provenance)[0], 1)
-
-
-def _md_cell(text: str) -> str:
-    text = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-    return text.replace("\\", "\\\\").replace("|", "\\|").replace("\n", " ")
-
-
-def md_table(table: Table) -> str:
-    """A GitHub-flavoured Markdown table (pipes escaped)."""
-    header, rows = table
-    lines = ["| " + " | ".join(_md_cell(h) for h in header) + " |",
-             "|" + "|".join("---" for _ in header) + "|"]
-    lines += ["| " + " | ".join(_md_cell(c) for c in row) + " |" for row in rows]
-    return "\n".join(lines)
-
-
-def md_list(items: Sequence[str]) -> str:
-    """A Markdown bullet list with the items as code spans-free plain text."""
-    return "\n".join(f"- {_md_cell(i)}" for i in items)
-
-
-def to_markdown(d: Digest, provenance: dict[str, Any]) -> str:
-    """The text of ``summary.md`` for the digest of a validated results table."""
-    summary, worst = d.summary, d.worst
-    parts = ["# refbp parity report", "", f"**{headline(summary, d.n_rows)}**", "",
-             verdict_note(provenance), "",
-             "## Provenance", "", md_table(provenance_table(provenance)), "",
-             "## Scenarios", "", md_table(overview_table(summary)), ""]
-    commands = reproduce_commands(summary, provenance)
-    for title, groups in message_sections(d):
-        parts += [f"## {title}", ""]
-        for name, messages in groups:
-            parts += [f"### {name}", "", md_list(messages), ""]
-            if title == "Failures" and name in commands:
-                parts += [f"{PREFIX}`{commands[name]}`", ""]
-    shrunk = provenance.get("shrink") or {}
-    if shrunk:
-        parts += ["## Shrunk failures (`--shrink`)", "",
-                  md_list([f"{name}: {shrunk_text(s)}; {PREFIX}`{s['reproduce']}`"
-                           for name, s in shrunk.items()]), ""]
-    parts += ["## Worst discrepancy per tensor kind", ""]
-    tables = kind_tables(worst, sides(provenance)[1])
-    for row in summary.itertuples(index=False):
-        parts += [f"### {row.scenario} ({row.result})", "", _md_cell(scenario_caption(row)),
-                  ""]
-        if row.explanation:
-            parts += [f"**Explanation:** {_md_cell(row.explanation)}", ""]
-        parts += [md_table(tables.get(row.scenario,
-                                      kind_table(worst.iloc[:0], sides(provenance)[1]))), ""]
-    return "\n".join(parts)

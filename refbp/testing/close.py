@@ -16,7 +16,7 @@ import numpy as np
 
 from refbp.metrics import Discrepancy, discrepancy
 from refbp.report.messages import HEADER, close_lines
-from refbp.report.schema import metric_fields
+from refbp.report.schema import metric_fields, tolerance_fields
 from refbp.tolerances import tolerance_for
 
 __all__ = ["assert_close"]
@@ -64,9 +64,8 @@ def assert_close(actual: Any, expected: Any, *, dtype: Any = None,
     d = discrepancy(actual, expected, tol)
     if not d.passed:
         sides = ("refbp", "torch") if _is_torch(expected) else ("actual", "expected")
-        row = {"tensor": name, "rtol": tol.rtol, "atol": tol.atol,
-               "numel": int(np.prod(np.shape(actual))), "normwise_tol": tol.normwise,
-               **metric_fields(d)}
+        row = {"tensor": name, "numel": int(np.prod(np.shape(actual))),
+               **tolerance_fields(tol), **metric_fields(d)}
         lines = [f"{sides[0]} vs {sides[1]}: {HEADER}", "", f"Tensor: {name}",
                  *close_lines(row, actual=sides[0], expected=sides[1])]
         raise AssertionError("\n".join(lines)) from None

@@ -32,12 +32,12 @@ import torch
 from refbp import nn as rnn
 from refbp.data import iter_step_batches, stream_rng
 from refbp.mirror import SSELossTorch, as_tensor, from_torch
+from refbp.mirror.modules import torch_dtype
 from refbp.mirror.optim import to_torch_optimizer
 from refbp.nn.module import Module, Parameter
 from refbp.parity.build import build_optimizer
-from refbp.parity.runner import ScenarioResult, run_judged, scenario_row
+from refbp.parity.runner import ScenarioResult, results_frame, run_judged, scenario_row
 from refbp.parity.scenario import DataSpec, Scenario, Spec
-from refbp.parity.session import results_frame
 from refbp.parity.trial import Trial, pair_parameters
 from refbp.report.messages import assertion_text
 from refbp.testing._inputs import (
@@ -48,10 +48,9 @@ from refbp.testing._inputs import (
     target_data,
 )
 from refbp.testing.pairing import paired_refbp_model
-from refbp.tolerances import check_overrides
+from refbp.tolerances import given_overrides
 
 _SKIP_ARGS = {"self", "dtype", "generator", "inplace"}
-_TORCH_DTYPES = {"float32": torch.float32, "float64": torch.float64}
 
 
 def loss_names() -> list[str]:
@@ -176,16 +175,14 @@ def run_parity(torch_model: torch.nn.Module, inputs: Any, targets: Any, *, loss:
     check_positive_int(batch_size, "batch_size", allow_none=True)
     if isinstance(seed, bool) or not isinstance(seed, int | np.integer):
         raise TypeError(f"seed must be an int, got {type(seed).__name__}")
-    tolerance = check_overrides({k: v for k, v in
-                                 (("rtol", rtol), ("atol", atol), ("normwise", normwise))
-                                 if v is not None})
+    tolerance = given_overrides(rtol=rtol, atol=atol, normwise=normwise)
     opt_spec = _optimizer_spec(optimizer)
     x = input_data(inputs, dt)
     y = target_data(targets, dt)
     check_same_batch(x, y)
-    tmodel = copy.deepcopy(torch_model).to(_TORCH_DTYPES[dt])
+    tmodel = copy.deepcopy(torch_model).to(torch_dtype(dt))
     _check_weights(tmodel, "torch_model parameter")
-    tloss = _torch_loss(loss).to(_TORCH_DTYPES[dt])
+    tloss = _torch_loss(loss).to(torch_dtype(dt))
     _check_weights(tloss, "loss buffer")
     model = (from_torch(tmodel) if refbp_model is None
              else paired_refbp_model(refbp_model, tmodel, dt))
