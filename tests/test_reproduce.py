@@ -34,6 +34,11 @@ def test_a_command_for_a_built_in_suite_and_for_a_scenario_file() -> None:
                                 "--batch-size", "4"]
 
 
+RUN = {"suite": "quick", "suite_names": ["mlp-mse-sgd-f64", "mlp-mse-adam-f64",
+                                         "mlp-mse-adam-f64-x"]}
+"""What `refbp run --suite quick` records in the provenance (a third name shares a prefix)."""
+
+
 def _failing_quick_results() -> pd.DataFrame:
     df = synthetic_results(["mlp-mse-sgd-f64", "mlp-mse-adam-f64"], steps=4)
     df["suite"] = "quick"
@@ -44,9 +49,10 @@ def _failing_quick_results() -> pd.DataFrame:
 
 def test_only_failing_scenarios_of_a_rerunnable_suite_get_a_command() -> None:
     df = _failing_quick_results()
-    assert reproduce_commands(df, {}) == {"mlp-mse-adam-f64": (
-        "refbp run --suite quick -k mlp-mse-adam-f64 --seed 0 --dtype float64 --steps 4")}
-    assert reproduce_commands(df.assign(suite="synthetic"), {}) == {}
+    assert reproduce_commands(df, RUN) == {"mlp-mse-adam-f64": (
+        "refbp run --suite quick -k '[m]lp-mse-adam-f64' --seed 0 --dtype float64 --steps 4")}
+    assert reproduce_commands(df, {}) == {}  # not written by `refbp run`: no suite recorded
+    assert reproduce_commands(df.assign(suite="synthetic"), RUN) == {}
     assert reproduce_commands(df.assign(suite="synthetic"), {"reproduce": "refbp check-x"}) \
         == {"mlp-mse-adam-f64": "refbp check-x"}
 
@@ -54,9 +60,9 @@ def test_only_failing_scenarios_of_a_rerunnable_suite_get_a_command() -> None:
 def test_compare_names_the_command_of_each_regressed_scenario() -> None:
     base = synthetic_results(["mlp-mse-sgd-f64", "mlp-mse-adam-f64"], steps=4).assign(
         suite="quick")
-    result = compare_frames(base, _failing_quick_results())
+    result = compare_frames(base, _failing_quick_results(), provenance={"new": RUN})
     assert result.regressed
-    cmd = "refbp run --suite quick -k mlp-mse-adam-f64 --seed 0 --dtype float64 --steps 4"
+    cmd = "refbp run --suite quick -k '[m]lp-mse-adam-f64' --seed 0 --dtype float64 --steps 4"
     assert result.reproduce == {"mlp-mse-adam-f64": cmd}
     assert f"mlp-mse-adam-f64: reproduce with: `{cmd}`" in result.to_markdown()
 
@@ -68,8 +74,8 @@ def test_json_and_github_formats_carry_the_command() -> None:
 
     base = synthetic_results(["mlp-mse-sgd-f64", "mlp-mse-adam-f64"], steps=4).assign(
         suite="quick")
-    result = compare_frames(base, _failing_quick_results())
-    cmd = "refbp run --suite quick -k mlp-mse-adam-f64 --seed 0 --dtype float64 --steps 4"
+    result = compare_frames(base, _failing_quick_results(), provenance={"new": RUN})
+    cmd = "refbp run --suite quick -k '[m]lp-mse-adam-f64' --seed 0 --dtype float64 --steps 4"
     records = json.loads(compare_json(result))["regressions"]
     assert records and {r["reproduce"] for r in records} == {cmd}
     annotations, _ = compare_github(result)

@@ -214,7 +214,8 @@ def _apply_config(args: argparse.Namespace) -> dict[str, dict[str, float]]:
 
 
 def _scenarios(args: argparse.Namespace, tolerances: dict[str, dict[str, float]]
-               ) -> tuple[list, str]:
+               ) -> tuple[list, str, list[str]]:
+    """The selected scenarios, the suite's name and the names of all its scenarios."""
     from dataclasses import replace
 
     from refbp import limits
@@ -251,7 +252,7 @@ def _scenarios(args: argparse.Namespace, tolerances: dict[str, dict[str, float]]
             limits.check_scenario(s)
     if args.scenarios is not None:
         _prebuild(chosen)
-    return chosen, suite
+    return chosen, suite, [s.name for s in base]
 
 
 def _prebuild(scenarios: list) -> None:
@@ -306,7 +307,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     if args.junit is not None:
         outputs.output_file(args.junit)
     formats, plots = _report_options(args)
-    scenarios, suite = _scenarios(args, tolerances)
+    scenarios, suite, suite_names = _scenarios(args, tolerances)
     if args.scheduler is not None and args.executor != "dask":
         raise CLIError("--scheduler needs --executor dask")
     shard_of = None
@@ -338,10 +339,11 @@ def cmd_run(args: argparse.Namespace) -> int:
         extra["shard"] = f"{shard_of[0]}/{shard_of[1]}"
     if outcome.reused:
         extra["resumed_scenarios"] = outcome.reused
+    extra["suite_names"] = suite_names
     if args.scenarios is not None:
         extra["scenarios_file"] = str(args.scenarios)
     if args.shrink:
-        extra["shrink"] = _shrink(scenarios, outcome, suite, args)
+        extra["shrink"] = _shrink(scenarios, outcome, suite, suite_names, args)
     prov = collect_provenance(seeds=sorted({s.seed for s in scenarios}), started=started,
                               wall_time_s=time.perf_counter() - t0, extra=extra)
     try:
@@ -371,7 +373,7 @@ def _finish_run(summary: pd.DataFrame, suite: str, args: argparse.Namespace, pat
     return EXIT_FAILED if n_failed else EXIT_OK
 
 
-def _shrink(scenarios: list, outcome: Any, suite: str,
+def _shrink(scenarios: list, outcome: Any, suite: str, names: list[str],
             args: argparse.Namespace) -> dict[str, dict[str, Any]]:
     """``--shrink``: the shrunk variant of every failing scenario (``refbp.parity.shrink``),
     by name, for the provenance; one line per scenario on stderr as each is done."""
@@ -379,12 +381,11 @@ def _shrink(scenarios: list, outcome: Any, suite: str,
     from refbp.parity.shrink import shrink
     from refbp.report.reproduce import reproduce_command
 
-    names = [s.name for s in scenarios]
     file = None if args.scenarios is None else str(args.scenarios)
 
     def command(s: Any) -> str:
         return reproduce_command(s.name, seed=s.seed, dtype=s.dtype, steps=s.steps,
-                                 suite=suite, scenarios_file=file, names=names if file else (),
+                                 suite=suite, scenarios_file=file, names=names,
                                  batch_size=s.batch_size if s.batching == "minibatch" else None)
 
     out = {}

@@ -9,6 +9,11 @@ reruns just that scenario, with the seed, dtype and steps of the run::
 the suite; otherwise a glob that matches the whole name and nothing else (``'[m]lp-adam'``: a
 word with a glob character must match the whole name). A scenario file is named with
 ``--scenarios FILE``. A shrunk failure (``refbp run --shrink``) adds ``--batch-size``.
+
+The report side does not import the harness: ``refbp run`` records in the provenance the
+scenario names of its suite (``suite_names``, and ``scenarios_file`` for a file); a report
+without them (a pytest session, an older report) has no command, and a ``refbp check-*``
+report carries its own (``reproduce``).
 """
 
 from __future__ import annotations
@@ -33,22 +38,12 @@ def selector(name: str, names: Iterable[str] = ()) -> str:
     return f"[{name[0]}]{escaped}"
 
 
-def _suite_names(suite: str) -> list[str] | None:
-    """The scenario names of a built-in suite, or None when ``suite`` is not one."""
-    from refbp.parity.suites import SUITES, get_suite
-
-    if suite not in SUITES:
-        return None
-    return [s.name for s in get_suite(suite)]
-
-
 def reproduce_command(name: str, *, seed: int, dtype: str, steps: int, suite: str = "",
                       scenarios_file: str | None = None, names: Iterable[str] = (),
                       batch_size: int | None = None) -> str:
     """``refbp run [--suite S | --scenarios FILE] -k NAME --seed N --dtype D --steps N``.
 
-    ``names`` are the other scenarios the selection must exclude (by default those of the
-    built-in ``suite``).
+    ``names`` are the scenarios of the suite: the selection must exclude the others.
     """
     if scenarios_file:
         source = ["--scenarios", scenarios_file]
@@ -56,8 +51,7 @@ def reproduce_command(name: str, *, seed: int, dtype: str, steps: int, suite: st
         source = ["--suite", suite]
     else:
         source = []
-    known = list(names) or (_suite_names(suite) or [] if not scenarios_file else [])
-    args = ["refbp", "run", *source, "-k", selector(name, known), "--seed", str(int(seed)),
+    args = ["refbp", "run", *source, "-k", selector(name, names), "--seed", str(int(seed)),
             "--dtype", dtype, "--steps", str(int(steps))]
     if batch_size is not None:
         args += ["--batch-size", str(int(batch_size))]
@@ -74,9 +68,10 @@ def shrunk_text(shrunk: Mapping[str, Any]) -> str:
 
 
 def runnable(suite: str, provenance: Mapping[str, Any]) -> bool:
-    """Whether ``refbp run`` can rerun a scenario of this report: a built-in suite, or the
-    scenario file the run recorded."""
-    return bool(provenance.get("scenarios_file")) or _suite_names(suite) is not None
+    """Whether ``refbp run`` can rerun a scenario of this report: the run recorded its suite's
+    scenario names (a built-in suite, or a scenario file)."""
+    return provenance.get("suite_names") is not None and (
+        bool(provenance.get("scenarios_file")) or provenance.get("suite") == suite)
 
 
 def reproduce_commands(table: Any, provenance: Mapping[str, Any],
@@ -95,7 +90,7 @@ def reproduce_commands(table: Any, provenance: Mapping[str, Any],
     wanted = (list(per.index[~per["passed"].astype(bool)]) if names is None
               else [n for n in names if n in per.index])
     file = provenance.get("scenarios_file")
-    everyone = [str(n) for n in per.index]
+    everyone = [str(n) for n in provenance.get("suite_names") or per.index]
     out = {}
     whole = provenance.get("reproduce")  # a report of one check (`refbp check-*`)
     for name in wanted:
@@ -108,5 +103,5 @@ def reproduce_commands(table: Any, provenance: Mapping[str, Any],
         out[str(name)] = reproduce_command(
             str(name), seed=int(row["seed"]), dtype=str(row["dtype"]), steps=int(row["steps"]),
             suite=str(row["suite"]), scenarios_file=str(file) if file else None,
-            names=everyone if file else ())
+            names=everyone)
     return out
