@@ -246,6 +246,11 @@ BAD: list[tuple[str, dict[str, Any], type, str]] = [
     ("bad-lr", {"optimizer": ("SGD", {"lr": -1.0})}, ValueError,
      r"Invalid learning rate: -1\.0"),
     ("steps-zero", {"steps": 0}, ValueError, r"^steps must be a positive int, got 0$"),
+    ("steps-beyond-the-limit", {"steps": 10**9, "optimizer": "SGD"}, ValueError,
+     r"^assert_parity: steps = 1,000,000,000 exceeds the limit of 10,000 \(refbp\.limits\); "
+     r"pass --allow-large \(allow_large=True\)"),
+    ("steps-beyond-allow-large", {"steps": 10**9, "optimizer": "SGD", "allow_large": True},
+     ValueError, r"limit of 1,000,000 .*beyond even --allow-large"),
     ("steps-without-optimizer", {"steps": 3}, ValueError,
      r"an op check \(no optimizer\) has one step, got steps=3"),
     ("batch-size", {"batch_size": 0}, ValueError, r"^batch_size must be a positive int, got 0$"),

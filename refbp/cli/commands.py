@@ -81,8 +81,8 @@ def _parser() -> argparse.ArgumentParser:
                      help=f"report directory (default: {DEFAULT_OUT}); an existing directory "
                      "is replaced only when it is empty or a previous refbp report")
     run.add_argument("--allow-large", action="store_true",
-                     help="run scenarios beyond the stated size limits (refbp.limits: steps, "
-                     "data and layer sizes, scenario file size)")
+                     help="raise the stated size limits 100-fold (refbp.limits: steps, data, "
+                     "layer and model sizes, layer count, scenarios per file, file size)")
     run.add_argument("--jobs", type=_jobs, help="parallel worker processes, or 'auto' (one per "
                      "CPU core); default 1")
     run.add_argument("--executor", choices=("local", "dask"), default="local",
@@ -247,9 +247,8 @@ def _scenarios(args: argparse.Namespace, tolerances: dict[str, dict[str, float]]
 
         chosen = [replace(s, tolerance=merge_overrides(tolerances.get(s.dtype), s.tolerance))
                   for s in chosen]
-    if not args.allow_large:
-        for s in chosen:
-            limits.check_scenario(s)
+    for s in chosen:
+        limits.check_scenario(s, args.allow_large)
     if args.scenarios is not None:
         _prebuild(chosen)
     return chosen, suite, [s.name for s in base]

@@ -6,14 +6,16 @@ Wiring (in :mod:`refbp.cli.commands`)::
     add_subcommands(sub)            # sub = parser.add_subparsers(...)
     COMMANDS.update(HANDLERS)
 
-Exit codes: 0 when the user's code matches torch, 1 when it does not (the explanation names
-the convention it follows) or matches but conventions could not be tested (its learning rate
-could not be changed: ``Diagnosis.exit_code``), 2 for unusable user code or arguments
-(message on stderr). The
-user's code runs guarded (``refbp.diagnose.guard``): it cannot change refbp's exit code or read
-refbp's command line, and a check that does not finish within ``--timeout`` seconds stops
-(exit 2) with the user call that did not return. ``--out`` and ``--csv`` are checked before
-anything runs.
+Exit codes: 0 when the user's code matches torch, 1 when it does not or when conventions could
+not be tested (the explanation names the convention it follows, or what was not tested), 2
+for unusable user code or arguments, or user code that ended the process (message on stderr),
+3 for an internal error of refbp. The user's code runs in a child process
+(``refbp.diagnose.isolation``) that returns only its raw trajectory; this process computes the
+comparison and the verdict, so nothing the user's code does (``os._exit``, ``sys.exit``,
+patching NumPy or torch) can change the exit code. A check that does not finish within
+``--timeout`` seconds stops (exit 2) naming the user call that did not return, or the size of
+the check when no user code was running. ``--out``, ``--csv`` and ``--steps`` are checked
+before anything runs.
 """
 
 from __future__ import annotations
@@ -106,6 +108,9 @@ def add_subcommands(subparsers: Any) -> None:
                        metavar="SECONDS", help="stop when the check (your code included) "
                        f"takes longer than this, naming the call that did not return "
                        f"(default {DEFAULT_TIMEOUT:g})")
+        p.add_argument("--allow-large", action="store_true",
+                       help="allow more --steps than the stated limit (refbp.limits: 10,000; "
+                       "raised 100-fold)")
         p.add_argument("--oracle", choices=["auto", "torch", "refbp"], default="auto",
                        help="reference: torch itself, or refbp's torch-convention "
                        "implementation (no torch needed); default: torch when installed")
@@ -119,20 +124,29 @@ def add_subcommands(subparsers: Any) -> None:
 
 
 def _run(args: argparse.Namespace, kind: str) -> int:
+    from refbp import limits
     from refbp.diagnose import check, check_layers
+    from refbp.diagnose.catalog import family
+    from refbp.diagnose.isolation import run_user_side
 
-    fns: dict[str, Callable[..., Diagnosis]] = {
-        "optimizer": check.check_optimizer, "layer": check_layers.check_layer,
-        "loss": check_layers.check_loss}
-    fn = fns[kind]
+    verdicts: dict[str, Callable[..., Diagnosis]] = {
+        "optimizer": check.optimizer_verdict, "layer": check_layers.layer_verdict,
+        "loss": check_layers.loss_verdict}
     _check_outputs(args)
+    limits.check_steps(args.steps, f"check-{kind}", args.allow_large)
     options = parse_options(args.options)
     where = args.spec.rpartition(":")[0]
     user_files = [where] if where.endswith(".py") else []  # else: any non-refbp code
+    size = f"{args.steps} steps"
+    problem = {"steps": args.steps, "seed": args.seed}
     try:
-        with guarded(args.spec, timeout=args.timeout, user_files=user_files):
-            d = fn(args.spec, like=args.like, options=options, steps=args.steps,
-                   seed=args.seed, oracle=args.oracle, thread_noise=args.thread_noise)
+        family(args.like, kind)  # an unknown --like is refused before any user code runs
+        user = run_user_side(kind, args.spec, timeout=args.timeout, user_files=user_files,
+                             size=size, arguments={"like": args.like, "options": options,
+                                                   **problem})
+        with guarded(args.spec, timeout=args.timeout, size=size):
+            d = verdicts[kind](user, args.like, options, oracle=args.oracle,
+                               thread_noise=args.thread_noise, **problem)
     except UserCodeError:
         raise
     except (ValueError, TypeError) as exc:

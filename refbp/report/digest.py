@@ -24,6 +24,7 @@ import pandas as pd
 from refbp.report.schema import failure_message
 from refbp.report.summary import (
     decisive_normwise,
+    decisive_tol_ratio,
     first_failures,
     first_noise_rows,
     noise_message,
@@ -51,13 +52,16 @@ class Digest:
         ``first_noise_rows``).
     heat : DataFrame
         Columns ``scenario, kind, fail_ratio``: the larger of the tolerance ratio and the
-        decisive normwise error over its tolerance, worst per (scenario, kind).
+        decisive normwise error over its tolerance, worst per (scenario, kind); infinite
+        where a row fails on a NaN or infinity.
     ulps : DataFrame
-        Columns ``kind, max_ulp``: every float32 tensor row with a measured ULP distance.
+        Columns ``kind, max_ulp, passed``: every float32 tensor row with a measured ULP
+        distance.
     losses : DataFrame
         Index ``(scenario, step)``, columns ``refbp_loss, torch_loss``.
     errors : Series
-        Index ``(scenario, kind, step)``: the worst decisive normwise error.
+        Index ``(scenario, kind, step)``: the worst decisive normwise error (infinite where a
+        row fails on a NaN or infinity).
     normwise_tol : Series
         Index ``scenario``: the scenario's normwise tolerance.
     """
@@ -77,7 +81,7 @@ class Digest:
 def digest(df: pd.DataFrame) -> Digest:
     """The digest of a validated results table (or of a part holding whole scenarios)."""
     decisive = decisive_normwise(df)
-    fail_ratio = np.fmax(df["tol_ratio"], decisive / df["normwise_tol"])
+    fail_ratio = np.fmax(decisive_tol_ratio(df), decisive / df["normwise_tol"])
     heat = (df.assign(fail_ratio=fail_ratio)
             .groupby(["scenario", "kind"], sort=False)["fail_ratio"].max().reset_index())
     f32 = df[(df["dtype"] == "float32") & (df["kind"] != "error") & df["max_ulp"].notna()]
@@ -89,7 +93,7 @@ def digest(df: pd.DataFrame) -> Digest:
         failing=first_failures(df),
         noisy=first_noise_rows(df),
         heat=heat,
-        ulps=f32[["kind", "max_ulp"]].reset_index(drop=True),
+        ulps=f32[["kind", "max_ulp", "passed"]].reset_index(drop=True),
         losses=df.groupby(["scenario", "step"], sort=True)[["refbp_loss", "torch_loss"]].first(),
         errors=tensors.groupby(["scenario", "kind", "step"], sort=True)["normwise"].max(),
         normwise_tol=df.groupby("scenario", sort=False)["normwise_tol"].first(),

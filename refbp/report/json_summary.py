@@ -12,7 +12,9 @@ One document per report (``refbp run --formats ...,json``)::
 
 ``result`` is ``pass``, ``noise`` (passed, with rows explained by rounding) or ``FAIL``;
 ``first_failure`` is ``{"step", "tensor", "message"}`` (the "refbp vs torch" line) for a
-failing scenario. Figures that are not finite (NaN for an error row) are ``null``. Keys are
+failing scenario; ``first_nonfinite`` is ``{"step", "tensor"}`` of the first row failing on
+NaN or infinity (whose figures are infinite, so ``null``), else ``null``. Figures that are not
+finite (NaN for an error row, infinity past a NaN/inf) are ``null``. Keys are
 stable; the figures are those of ``summary.md`` (``refbp.report.summary.scenario_summary``).
 """
 
@@ -20,6 +22,8 @@ from __future__ import annotations
 
 import json
 from typing import Any
+
+import pandas as pd
 
 from refbp.report.ci_formats import float_or_none
 from refbp.report.digest import Digest
@@ -40,7 +44,16 @@ def _scenario(row: dict[str, Any]) -> dict[str, Any]:
             "noise_rows": int(row["noise_rows"]),
             "worst_normwise": float_or_none(row["worst_normwise"]),
             "worst_tol_ratio": float_or_none(row["worst_tol_ratio"]),
-            "per_kind": per_kind, "first_failure": first}
+            "per_kind": per_kind, "first_failure": first,
+            "first_nonfinite": _first_nonfinite(row)}
+
+
+def _first_nonfinite(row: dict[str, Any]) -> dict[str, Any] | None:
+    """``{"step", "tensor"}`` of the first row failing on NaN/inf (its figures are ``null``)."""
+    step = row.get("first_nonfinite_step")
+    if step is None or step is pd.NA or pd.isna(step):
+        return None
+    return {"step": int(step), "tensor": str(row["first_nonfinite_tensor"])}
 
 
 def to_json(d: Digest, provenance: dict[str, Any]) -> str:

@@ -21,6 +21,7 @@ from refbp.report.summary import (
     sides,
     verdict_note,
 )
+from refbp.verdict import Verdict
 
 
 def md_cell(text: str) -> str:
@@ -45,12 +46,12 @@ def md_list(items: Sequence[str]) -> str:
 
 
 def to_markdown(d: Digest, provenance: dict[str, Any]) -> str:
-    """The text of ``summary.md`` for the digest of a validated results table."""
+    """The text of ``summary.md`` for the digest of a validated results table, in triage
+    order: the verdict, the failures, rounding noise, every scenario's figures, the worst
+    discrepancy per tensor kind of the failing and noisy scenarios (of the one scenario of a
+    ``check-*`` report), then how to read it and the provenance."""
     summary, worst = d.summary, d.worst
-    parts = ["# refbp parity report", "", f"**{headline(summary, d.n_rows)}**", "",
-             verdict_note(provenance), "",
-             "## Provenance", "", md_table(provenance_table(provenance)), "",
-             "## Scenarios", "", md_table(overview_table(summary)), ""]
+    parts = ["# refbp parity report", "", f"**{headline(summary, d.n_rows)}**", ""]
     commands = reproduce_commands(summary, provenance)
     for title, groups in message_sections(d):
         parts += [f"## {title}", ""]
@@ -63,13 +64,21 @@ def to_markdown(d: Digest, provenance: dict[str, Any]) -> str:
         parts += ["## Shrunk failures (`--shrink`)", "",
                   md_list([f"{name}: {shrunk_text(s)}; {PREFIX}`{s['reproduce']}`"
                            for name, s in shrunk.items()]), ""]
-    parts += ["## Worst discrepancy per tensor kind", ""]
-    tables = kind_tables(worst, sides(provenance)[1])
-    for row in summary.itertuples(index=False):
-        parts += [f"### {row.scenario} ({row.result})", "", md_cell(scenario_caption(row)),
-                  ""]
-        if row.explanation:
-            parts += [f"**Explanation:** {md_cell(row.explanation)}", ""]
-        parts += [md_table(tables.get(row.scenario,
-                                      kind_table(worst.iloc[:0], sides(provenance)[1]))), ""]
+    parts += ["## Scenarios", "", md_table(overview_table(summary)), ""]
+    shown = summary if len(summary) == 1 else summary[summary["result"] != Verdict.PASS.label]
+    if len(shown):
+        left = sides(provenance)[1]
+        parts += ["## Worst discrepancy per tensor kind", ""]
+        if len(shown) < len(summary):
+            parts += [f"Failing and noisy scenarios ({len(shown)} of {len(summary)}); every "
+                      "scenario's are in report.html and results.parquet.", ""]
+        tables = kind_tables(worst, left)
+        for row in shown.itertuples(index=False):
+            parts += [f"### {row.scenario} ({row.result})", "", md_cell(scenario_caption(row)),
+                      ""]
+            if row.explanation:
+                parts += [f"**Explanation:** {md_cell(row.explanation)}", ""]
+            parts += [md_table(tables.get(row.scenario, kind_table(worst.iloc[:0], left))), ""]
+    parts += ["## Provenance", "", verdict_note(provenance), "",
+              md_table(provenance_table(provenance)), ""]
     return "\n".join(parts)

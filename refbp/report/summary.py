@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from refbp.report.schema import KINDS, failure_message
@@ -41,15 +43,31 @@ def _kinds_present(df: pd.DataFrame) -> list[str]:
 
 
 def decisive_normwise(df: pd.DataFrame) -> pd.Series:
-    """The normwise error, left out (NaN) where the absolute floor waived it.
+    """The normwise error, left out (NaN) where the absolute floor waived it, infinite on
+    rows failing on a non-finite value (:func:`failing_nonfinite`).
 
     A row whose every |a - b| <= atol passes on the absolute floor even when its normwise
     figure exceeds the tolerance (``refbp.tolerances.normwise_waived``). Such a figure would
     make a passing scenario look like the worst one, so summaries skip it; every other
     normwise value is kept as measured.
     """
-    return df["normwise"].mask(normwise_waived(df["max_abs"], df["normwise"], atol=df["atol"],
-                                               normwise_tol=df["normwise_tol"]))
+    waived = normwise_waived(df["max_abs"], df["normwise"], atol=df["atol"],
+                             normwise_tol=df["normwise_tol"])
+    return df["normwise"].mask(waived).mask(failing_nonfinite(df), np.inf)
+
+
+def failing_nonfinite(df: pd.DataFrame) -> pd.Series:
+    """Rows that fail on a NaN or infinity: on one side only (``nonfinite``) or on both sides
+    (verdict ``nonfinite``, whose measured difference can be 0 since inf - inf is not
+    compared)."""
+    return ~df["passed"] & (df["nonfinite"] | (df["verdict"] == "nonfinite"))
+
+
+def decisive_tol_ratio(df: pd.DataFrame) -> pd.Series:
+    """The tolerance ratio, infinite on rows failing on a non-finite value
+    (:func:`failing_nonfinite`): a run diverging to inf on both sides is as far from
+    agreement as can be, not at its measured ratio of 0."""
+    return df["tol_ratio"].mask(failing_nonfinite(df), np.inf)
 
 
 def scenario_summary(df: pd.DataFrame) -> pd.DataFrame:
@@ -66,8 +84,11 @@ def scenario_summary(df: pd.DataFrame) -> pd.DataFrame:
     ``noise_rows``, ``worst_noise_floor`` (normwise floor of the noise rows) and
     ``first_noise`` (:func:`noise_message` of the first noise row), and
     ``worst_thread_noise`` (worst normwise change of torch against itself with another
-    thread count) when the run measured a noise floor.
-    Normwise figures are :func:`decisive_normwise`.
+    thread count) when the run measured a noise floor, ``first_nonfinite_step`` and
+    ``first_nonfinite_tensor`` (the first row failing on a NaN or infinity; <NA> and '' when
+    none).
+    Normwise figures are :func:`decisive_normwise`, tolerance ratios :func:`decisive_tol_ratio`
+    (infinite where a row fails on a non-finite value).
     """
     g = df.groupby("scenario", sort=False)
     out = g[["suite", "model", "loss", "optimizer", "batching", "dtype", "seed"]].first()
@@ -98,7 +119,11 @@ def scenario_summary(df: pd.DataFrame) -> pd.DataFrame:
     explained = df[(df["kind"] != "error") & (df["explanation"].astype(str) != "")]
     first_expl = explained.groupby("scenario", sort=False)["explanation"].first()
     out["explanation"] = first_expl.reindex(out.index).fillna("").astype(str)
-    df = df.assign(normwise=decisive_normwise(df))
+    bad = df[failing_nonfinite(df)].sort_values("step", kind="stable")
+    first_bad = bad.groupby("scenario", sort=False).head(1).set_index("scenario")
+    out["first_nonfinite_step"] = first_bad["step"].reindex(out.index).astype("Int64")
+    out["first_nonfinite_tensor"] = first_bad["tensor"].reindex(out.index).fillna("").astype(str)
+    df = df.assign(normwise=decisive_normwise(df), tol_ratio=decisive_tol_ratio(df))
     g = df.groupby("scenario", sort=False)
     out["worst_normwise"] = g["normwise"].max()
     out["worst_tol_ratio"] = g["tol_ratio"].max()
@@ -159,13 +184,66 @@ def first_failures(df: pd.DataFrame, per_scenario: int = MAX_FAILING_ROWS) -> pd
     return failing.groupby("scenario", sort=False).head(per_scenario)
 
 
+def deciding_text(row: Any) -> str:
+    """The number that makes a failing row (a Series or a mapping) fail, in a few words: the
+    tolerance ratio, the normwise error in units of its tolerance when that check decides,
+    NaN/infinity on one or both sides, or the error raised."""
+    if row["kind"] == "error":
+        text = str(row["explanation"]).strip().splitlines()
+        return "error: " + (text[0][:160] if text else "")
+    if row["verdict"] == "nonfinite":
+        return "NaN or infinity on both sides"
+    if row["nonfinite"]:
+        return "NaN or infinity on one side"
+    ratio = float(row["tol_ratio"])
+    waived = bool(normwise_waived(row["max_abs"], row["normwise"], atol=row["atol"],
+                                  normwise_tol=row["normwise_tol"]))
+    with np.errstate(divide="ignore", invalid="ignore"):  # a zero tolerance: exact checks
+        units = float(np.float64(row["normwise"]) / np.float64(row["normwise_tol"]))
+    if not waived and units > 1 and not ratio >= units:
+        return f"normwise {row['normwise']:.3g} = {units:.3g} x tol"
+    return f"tol ratio {ratio:.3g}"
+
+
+def values_text(row: Any, left: str = "refbp") -> str:
+    """Both sides' values at a row's worst element: "refbp 0.25, torch 0.125 at (1, 2)"."""
+    if row["kind"] == "error":
+        return ""
+    where = row["worst_index"]
+    return (f"{left} {row['refbp_value']:.10g}, torch {row['torch_value']:.10g}"
+            + (f" at {where}" if where not in ("", "()") else ""))
+
+
+CULPRIT_COLUMNS = ("culprit", "culprit_evidence")
+"""Columns of a results table that name a proven culprit and its evidence, where the table
+has them; without them the culprit is read from ``attribution`` (independent evidence: float64
+finite differences), never from the exact referee, whose verdict is about rounding only."""
+
+_OFF = re.compile(r":\s*(refbp|torch|your code) is off\s*$")
+
+
+def culprit_text(row: Any) -> str:
+    """The proven culprit of a failing row with its evidence ("refbp: finite differences agree
+    with torch ..."), or '' when nothing proves one."""
+    named = [str(row.get(c, "") or "") for c in CULPRIT_COLUMNS]
+    named = [n for n in named if n and n != "nan"]
+    if named:
+        return ": ".join(named)
+    evidence = str(row.get("attribution", "") or "")
+    found = _OFF.search(evidence)
+    if not found:
+        return ""
+    return f"{found.group(1)}: {evidence[:found.start()].strip()}"
+
+
 def worst_per_kind(df: pd.DataFrame) -> pd.DataFrame:
     """Per (scenario, kind): the row with the largest tolerance ratio, plus the worst normwise.
 
     Columns: the results columns of that row, ``worst_normwise`` (max over the kind, which may
-    come from another row) and ``all_passed`` (every row of the kind passed).
+    come from another row) and ``all_passed`` (every row of the kind passed). Ratios and
+    normwise figures are the decisive ones (a row failing on a non-finite value ranks first).
     """
-    df = df.assign(normwise=decisive_normwise(df))
+    df = df.assign(normwise=decisive_normwise(df), tol_ratio=decisive_tol_ratio(df))
     ranked = df.sort_values("tol_ratio", ascending=False, na_position="last", kind="stable")
     top = ranked.groupby(["scenario", "kind"], sort=False).head(1).set_index(["scenario", "kind"])
     g = df.groupby(["scenario", "kind"], sort=False)
@@ -182,6 +260,14 @@ def worst_per_kind(df: pd.DataFrame) -> pd.DataFrame:
         columns=["_kind_order", "_scen_order"]).reset_index(drop=True)
 
 
+def ratio_text(ratio: Any, nonfinite_step: Any = None) -> str:
+    """A tolerance ratio for a table, or "non-finite from step N" when a row fails on a NaN or
+    infinity from step ``nonfinite_step`` (its ratio is then not a measure of anything)."""
+    if nonfinite_step is not None and not pd.isna(nonfinite_step):
+        return f"non-finite from step {int(nonfinite_step)}"
+    return fmt(ratio)
+
+
 def overview_table(summary: pd.DataFrame) -> Table:
     """The overall table: scenario, dtype, steps, result (pass, noise, FAIL), worst figures,
     the rounding floor of noise rows, first failure."""
@@ -191,7 +277,7 @@ def overview_table(summary: pd.DataFrame) -> Table:
               *(["noise rows (rounding floor)"] if floors else []),
               *(["thread noise"] if noise else []), "first failure"]
     rows = [[str(r.scenario), str(r.dtype), str(r.steps), str(r.result),
-             fmt(r.worst_normwise), fmt(r.worst_tol_ratio),
+             fmt(r.worst_normwise), ratio_text(r.worst_tol_ratio, r.first_nonfinite_step),
              *([f"{r.noise_rows} ({fmt(r.worst_noise_floor)})" if r.noise_rows else ""]
                if floors else []),
              *([fmt(r.worst_thread_noise)] if noise else []), str(r.first_failure)]
@@ -220,8 +306,10 @@ def kind_table(worst: pd.DataFrame, left: str = "refbp") -> Table:
                          str(r.explanation), ""])
             continue
         result = Verdict.of_scenario(bool(r.all_passed), bool(r.any_noise)).label
+        bad = not r.all_passed and (r.nonfinite or r.verdict == Verdict.NONFINITE)
         rows.append([str(r.kind), result, fmt(r.worst_normwise),
-                     fmt(r.tol_ratio), str(r.step), str(r.tensor), str(r.worst_index),
+                     ratio_text(r.tol_ratio, r.step if bad else None), str(r.step),
+                     str(r.tensor), str(r.worst_index),
                      f"{r.refbp_value:.17g}", f"{r.torch_value:.17g}"])
     return header, rows
 
@@ -234,14 +322,16 @@ def kind_tables(worst: pd.DataFrame, left: str = "refbp") -> dict[str, Table]:
 
 def scenario_caption(row: Any) -> str:
     """One line describing a scenario: model, loss, optimizer, batching, dtype, seed."""
-    return (f"model {row.model}; loss {row.loss}; optimizer {row.optimizer}; batching "
-            f"{row.batching}; {row.dtype}; seed {row.seed}; {row.steps} steps")
+    parts = [f"{label} {value}" for label, value in (
+        ("model", row.model), ("loss", row.loss), ("optimizer", row.optimizer),
+        ("batching", row.batching)) if str(value)]
+    return "; ".join([*parts, str(row.dtype), f"seed {row.seed}", f"{row.steps} steps"])
 
 
 def provenance_table(provenance: dict[str, Any]) -> Table:
     """Provenance as key/value rows (nested values as compact JSON)."""
     rows = [[str(k), v if isinstance(v, str) else json.dumps(v, separators=(", ", ": "))]
-            for k, v in provenance.items()]
+            for k, v in provenance.items() if k != "suite_names"]  # for reproducers only
     return ["key", "value"], rows
 
 
@@ -251,7 +341,8 @@ def headline(summary: pd.DataFrame, n_rows: int) -> str:
     passed = int(summary["passed"].sum()) if n else 0
     noisy = int((summary["result"] == Verdict.NOISE.label).sum()) if n else 0
     with_noise = f" ({noisy} with rounding noise)" if noisy else ""
-    return f"{n} scenarios: {passed} passed{with_noise}, {n - passed} failed ({n_rows} rows)"
+    plural = "scenario" if n == 1 else "scenarios"
+    return f"{n} {plural}: {passed} passed{with_noise}, {n - passed} failed ({n_rows} rows)"
 
 
 VERDICT_NOTE = (

@@ -29,6 +29,7 @@ import numpy as np
 import pandas as pd
 import torch
 
+from refbp import limits
 from refbp import nn as rnn
 from refbp.data import iter_step_batches, stream_rng
 from refbp.mirror import SSELossTorch, as_tensor, from_torch
@@ -161,7 +162,7 @@ def run_parity(torch_model: torch.nn.Module, inputs: Any, targets: Any, *, loss:
                rtol: float | None = None, atol: float | None = None,
                normwise: float | None = None, batch_size: int | None = None, seed: int = 0,
                name: str | None = None, suite: str = "", expect_nonfinite: bool = False,
-               floors: str = "auto") -> ScenarioResult:
+               floors: str = "auto", allow_large: bool = False) -> ScenarioResult:
     """Run the parity check and return the harness's :class:`ScenarioResult` (never asserts).
 
     Same arguments as :func:`assert_parity`; ``suite`` fills the report's ``suite`` column.
@@ -172,6 +173,7 @@ def run_parity(torch_model: torch.nn.Module, inputs: Any, targets: Any, *, loss:
         raise TypeError(f"torch_model must be a torch.nn.Module, got {type(torch_model).__name__}")
     dt = dtype_name(dtype)
     check_positive_int(steps, "steps")
+    limits.check_steps(steps, "assert_parity", allow_large)
     check_positive_int(batch_size, "batch_size", allow_none=True)
     if isinstance(seed, bool) or not isinstance(seed, int | np.integer):
         raise TypeError(f"seed must be an int, got {type(seed).__name__}")
@@ -240,7 +242,7 @@ def parity_table(torch_model: torch.nn.Module, inputs: Any, targets: Any, *, los
                  rtol: float | None = None, atol: float | None = None,
                  normwise: float | None = None, batch_size: int | None = None, seed: int = 0,
                  name: str | None = None, expect_nonfinite: bool = False,
-                 floors: str = "auto") -> pd.DataFrame:
+                 floors: str = "auto", allow_large: bool = False) -> pd.DataFrame:
     """The tidy results table (one row per step and tensor) of :func:`assert_parity`'s check.
 
     Same arguments as :func:`assert_parity`; never raises for a failing comparison (check the
@@ -251,7 +253,7 @@ def parity_table(torch_model: torch.nn.Module, inputs: Any, targets: Any, *, los
                                      steps=steps, dtype=dtype, rtol=rtol,
                                      atol=atol, normwise=normwise, batch_size=batch_size,
                                      seed=seed, name=name, expect_nonfinite=expect_nonfinite,
-                                     floors=floors)])
+                                     floors=floors, allow_large=allow_large)])
 
 
 def assert_parity(torch_model: torch.nn.Module, inputs: Any, targets: Any, *, loss: Any,
@@ -260,7 +262,7 @@ def assert_parity(torch_model: torch.nn.Module, inputs: Any, targets: Any, *, lo
                   rtol: float | None = None, atol: float | None = None,
                   normwise: float | None = None, batch_size: int | None = None, seed: int = 0,
                   name: str | None = None, expect_nonfinite: bool = False,
-                  floors: str = "auto") -> None:
+                  floors: str = "auto", allow_large: bool = False) -> None:
     """Assert that refbp reproduces ``torch_model`` (loss, outputs, gradients, updates).
 
     In the style of ``torch.testing.assert_close``: returns None when no compared tensor fails
@@ -308,6 +310,9 @@ def assert_parity(torch_model: torch.nn.Module, inputs: Any, targets: Any, *, lo
         When the rounding floor is measured (``refbp.parity.runner.FLOOR_MODES``): a tensor
         outside the tolerance whose difference the floor explains is ``noise`` and does not
         fail. ``auto`` measures it only when some tensor would fail.
+    allow_large : bool
+        Raise the size limits of :mod:`refbp.limits` (``steps`` at most 10,000 by default)
+        100-fold, as ``refbp run --allow-large`` does.
 
     Raises
     ------
@@ -325,6 +330,7 @@ def assert_parity(torch_model: torch.nn.Module, inputs: Any, targets: Any, *, lo
                         optimizer=optimizer,
                         steps=steps, dtype=dtype, rtol=rtol, atol=atol, normwise=normwise,
                         batch_size=batch_size, seed=seed, name=name,
-                        expect_nonfinite=expect_nonfinite, floors=floors)
+                        expect_nonfinite=expect_nonfinite, floors=floors,
+                        allow_large=allow_large)
     if not result.passed:
         raise AssertionError(assertion_message(result)) from None
