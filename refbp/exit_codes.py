@@ -17,7 +17,9 @@ it raises into the code above and :func:`exit_process` ends the process with it.
 error is any :class:`refbp.errors.UsageError`
 (``CLIError``, ``ScenarioFileError``, ``ReportWriteError``, ``ReportFormatError``,
 ``UserCodeError``, ``LimitError``); argparse's own errors exit 2 before a command runs. Every
-message reaches the terminal with control characters escaped.
+message reaches the terminal with control characters escaped, and so does everything a
+command prints on standard output (``refbp.terminal``: scenario names and messages from
+reports).
 
 The exit code never depends on who reads the output: when the reader of stdout (or stderr)
 goes away (``refbp run | head``), :func:`run_command` sends the rest of that stream to
@@ -37,6 +39,7 @@ from types import FrameType
 from typing import Any, NoReturn, TextIO
 
 from refbp.errors import UsageError, printable
+from refbp.terminal import sanitized_stdout
 
 EXIT_OK = 0
 EXIT_FAILED = 1
@@ -184,7 +187,7 @@ def run_command(command: Callable[[], int]) -> int:
 
 def _run_mapped(command: Callable[[], int]) -> int:
     try:
-        with sigterm_unwinds():
+        with sigterm_unwinds(), sanitized_stdout():
             return command()
     except UsageError as exc:
         error(f"error: {exc}")

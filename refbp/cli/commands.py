@@ -297,12 +297,23 @@ def _report_options(args: argparse.Namespace) -> tuple[tuple[str, ...] | None, A
 
 
 def cmd_run(args: argparse.Namespace) -> int:
+    tolerances = _apply_config(args)
+    outputs.report_dir(args.out)
+    with outputs.OutputLock(args.out):  # one run at a time writes --out and its part store
+        return _run(args, tolerances)
+
+
+def _notice(message: str) -> None:
+    """A one-line notice on stderr (``refbp: note: ...``), control characters escaped."""
+    print(f"refbp: note: {printable(message)}", file=sys.stderr)
+
+
+def _run(args: argparse.Namespace, tolerances: dict[str, dict[str, float]]) -> int:
+    from refbp.parity.parts import write_failure
     from refbp.parity.session import TORCH_THREADS, run_provenance
     from refbp.parity.sweep import SweepError, parse_shard, part_store_for, run_sweep, shard
     from refbp.report import collect_provenance, write_report_parts
 
-    tolerances = _apply_config(args)
-    outputs.report_dir(args.out)
     if args.junit is not None:
         outputs.output_file(args.junit)
     formats, plots = _report_options(args)
@@ -328,7 +339,7 @@ def cmd_run(args: argparse.Namespace) -> int:
             outcome = run_sweep(scenarios, store=store, suite=suite, jobs=args.jobs,
                                 executor=args.executor, scheduler=args.scheduler,
                                 resume=args.resume, thread_noise=args.thread_noise,
-                                floors=args.floors, progress=tick)
+                                floors=args.floors, progress=tick, notify=_notice)
         except SweepError as exc:
             raise CLIError(str(exc)) from exc
     extra: dict[str, Any] = {"suite": suite, "scenarios": len(scenarios), "jobs": args.jobs,
@@ -349,8 +360,10 @@ def cmd_run(args: argparse.Namespace) -> int:
         path, digest = write_report_parts(outcome.parts(), args.out, prov, formats=formats,
                                           plots=plots)
     except OSError as exc:  # e.g. a full disk after the run: the old report is left intact
-        raise CLIError(f"cannot write the report {args.out}: {exc.strerror or exc}") from exc
-    store.clear()
+        raise CLIError(write_failure("the report", args.out, exc) + "; the results of the "
+                       f"run stay in {store.directory} (remove it, or make room and rerun with "
+                       "--resume to write the report without running again)") from exc
+    store.clear(outcome.keys)
     return _finish_run(digest.summary, suite, args, path, time.perf_counter() - t0, prov)
 
 
@@ -524,8 +537,9 @@ def cmd_merge(args: argparse.Namespace) -> int:
     except (MergeError, OSError) as exc:
         raise CLIError(str(exc)) from exc
     try:  # the shards are loaded (and validated: ReportFormatError, exit 2) while writing
-        path, digest = write_report_parts(parts, args.out, prov, formats=formats,
-                                          plots=plots)
+        with outputs.OutputLock(args.out):
+            path, digest = write_report_parts(parts, args.out, prov, formats=formats,
+                                              plots=plots)
     except OSError as exc:
         raise CLIError(f"cannot write the report {args.out}: {exc.strerror or exc}") from exc
     return _finish_run(digest.summary, str(prov.get("suite", "")), args, path,
@@ -540,7 +554,8 @@ def cmd_baseline(args: argparse.Namespace) -> int:
     except (OSError, ValueError) as exc:
         raise CLIError(f"{args.report} is not a readable refbp report: {exc}") from exc
     try:
-        path = write_baseline(df, args.to, prov)
+        with outputs.OutputLock(args.to):
+            path = write_baseline(df, args.to, prov, source=args.report)
     except ReportWriteError as exc:
         raise CLIError(str(exc)) from exc
     print(f"baseline {path}: {df['scenario'].nunique()} scenarios, {len(df)} rows "

@@ -34,7 +34,7 @@ from refbp.metrics import discrepancy
 from refbp.nn.module import Module
 from refbp.optim.default_dtype import default_dtype
 from refbp.parity.judging import Judge
-from refbp.parity.scenario import Scenario
+from refbp.parity.scenario import Scenario, scenario_row
 from refbp.parity.session import torch_default_dtype
 from refbp.parity.trial import (
     RefbpSide,
@@ -45,7 +45,7 @@ from refbp.parity.trial import (
     refbp_forward,
     torch_threads,
 )
-from refbp.report.schema import error_row, metric_row, scenario_fields
+from refbp.report.schema import error_row, metric_row
 from refbp.tolerances import Tolerance, tolerance_for
 from refbp.verdict import Verdict
 
@@ -136,14 +136,6 @@ def results_frame(results: Iterable[ScenarioResult]) -> pd.DataFrame:
     """The tidy table: one row per scenario, step and tensor."""
     frames = [res.frame() for res in results]
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
-
-
-def scenario_row(s: Scenario, suite: str = "") -> dict[str, Any]:
-    """The columns every row of ``s`` shares (``refbp.report.schema.scenario_fields``)."""
-    return scenario_fields(scenario=s.name, suite=suite, model=s.describe_model(),
-                           loss=s.loss.describe(), optimizer=s.describe_optimizer(),
-                           batching=s.describe_batching(), dtype=s.dtype, seed=s.seed,
-                           tol=s.tol)
 
 
 def _attribute(model: Module, loss: Module, state: dict[str, np.ndarray], xb: np.ndarray,

@@ -211,3 +211,13 @@ class Scenario:
         if steps is not None and self.optimizer is not None:
             changes["steps"] = steps
         return replace(self, **changes)
+
+
+def scenario_row(s: Scenario, suite: str = "") -> dict[str, Any]:
+    """The columns every row of ``s`` shares (``refbp.report.schema.scenario_fields``)."""
+    from refbp.report.schema import scenario_fields  # pandas: only once rows are built
+
+    return scenario_fields(scenario=s.name, suite=suite, model=s.describe_model(),
+                           loss=s.loss.describe(), optimizer=s.describe_optimizer(),
+                           batching=s.describe_batching(), dtype=s.dtype, seed=s.seed,
+                           tol=s.tol)

@@ -21,6 +21,8 @@ from matplotlib.colors import Colormap, Normalize, TwoSlopeNorm
 from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter, LogLocator, MaxNLocator, NullLocator
 
+from refbp.errors import printable
+
 ERROR_FLOOR = 1e-18
 """Exact agreement (error 0) is drawn at this floor on log axes."""
 
@@ -75,6 +77,7 @@ def ratio_heatmap(ratios: np.ndarray, rows: Sequence[str], cols: Sequence[str]) 
     (NaN) are grey. Cells are annotated when few.
     """
     ratios = np.asarray(ratios, dtype=np.float64)
+    rows = [printable(r) for r in rows]  # names from report data: no control characters
     lo, hi = RATIO_LOG_RANGE
     logs = ratio_logs(ratios)
     label_in = 0.3 + 0.075 * max((len(r) for r in rows), default=0)
@@ -152,7 +155,7 @@ def scenario_plots(steps: Sequence[int], refbp_loss: Sequence[float],
     ax_err.set_ylabel("normwise rel. error (0 drawn at 1e-18)")
     ax_err.set_title("worst normwise error per tensor kind")
     ax_err.legend(loc="best", fontsize=7, ncol=2)
-    fig.suptitle(title, fontsize=10)
+    fig.suptitle(printable(title), fontsize=10)
     return to_data_uri(fig)
 
 

@@ -283,10 +283,32 @@ def _swap_in(tmp: Path, out_dir: Path) -> None:
         shutil.rmtree(backup, ignore_errors=True)
 
 
+BASELINE_PROVENANCE: tuple[str, ...] = ("refbp", "numpy", "torch")
+"""Provenance a baseline must carry: the versions its numbers come from."""
+
+
+class BaselineError(UsageError, ValueError):
+    """A report that must not become a baseline (no rows, no provenance)."""
+
+
 def write_baseline(df: pd.DataFrame, out_dir: str | os.PathLike[str],
-                   provenance: dict[str, Any]) -> Path:
+                   provenance: dict[str, Any], *, source: str | os.PathLike[str] = "the report"
+                   ) -> Path:
     """Write a baseline: a report of only ``results.parquet`` and ``provenance.json``
-    (atomically, replacing a previous report or baseline); return its path."""
+    (atomically, replacing a previous report or baseline); return its path.
+
+    Raises :class:`BaselineError` for a table with no rows (every later comparison would
+    fail) and for a provenance without the versions of ``BASELINE_PROVENANCE`` (refbp does
+    not make one up); ``source`` names the report in the message.
+    """
+    if df.empty:
+        raise BaselineError(f"{source} has no rows: it cannot be a baseline (every later "
+                            "`refbp compare` would fail); give a report with results")
+    missing = [k for k in BASELINE_PROVENANCE if not provenance.get(k)]
+    if missing:
+        raise BaselineError(f"{source} has no provenance ({', '.join(missing)} missing): a "
+                            "baseline must record the versions its numbers come from, and "
+                            "refbp does not make them up; give a report written by refbp")
     return write_report(df, out_dir, provenance, formats=("parquet",))
 
 

@@ -41,6 +41,7 @@ from refbp.parity.runner import ScenarioResult, results_frame, run_judged, scena
 from refbp.parity.scenario import DataSpec, Scenario, Spec
 from refbp.parity.trial import Trial, pair_parameters
 from refbp.report.messages import assertion_text
+from refbp.terminal import printable_text
 from refbp.testing._inputs import (
     check_positive_int,
     check_same_batch,
@@ -119,6 +120,34 @@ def _check_weights(tmodel: torch.nn.Module, what: str) -> None:
                              f"{float(value[bad])!r} at index {bad}")
 
 
+_MODULE_HOOKS = (("_forward_pre_hooks", "forward pre-hook"), ("_forward_hooks", "forward hook"),
+                 ("_backward_pre_hooks", "backward pre-hook"), ("_backward_hooks", "backward hook"))
+_TENSOR_HOOKS = (("_backward_hooks", "gradient hook (Tensor.register_hook)"),
+                 ("_post_accumulate_grad_hooks", "post-accumulate-grad hook"))
+
+
+def refuse_hooks(module: torch.nn.Module, what: str) -> None:
+    """Raise ValueError naming the hooks on ``module`` (its submodules, parameters and buffers)
+    and torch's global module hooks: refbp's side cannot run them, and the torch copy that is
+    compared drops tensor hooks, so a hooked model would be checked without its hooks."""
+    from torch.nn.modules import module as torch_module
+
+    found = [f"a global module {kind} (torch.nn.modules.module.register_module_...)"
+             for attr, kind in _MODULE_HOOKS if getattr(torch_module, f"_global{attr}", None)]
+    for name, sub in module.named_modules():
+        found += [f"a {kind} on {what}{'.' + name if name else ''} ({type(sub).__name__})"
+                  for attr, kind in _MODULE_HOOKS if getattr(sub, attr, None)]
+    tensors = [*module.named_parameters(), *module.named_buffers()]
+    found += [f"a {kind} on {what} tensor {name!r}" for name, t in tensors
+              for attr, kind in _TENSOR_HOOKS if getattr(t, attr, None)]
+    if found:
+        more = f" (and {len(found) - 3} more)" if len(found) > 3 else ""
+        raise ValueError(f"{what} has hooks refbp cannot mirror: {'; '.join(found[:3])}{more}. "
+                         "refbp's side would run without them (and torch's copy drops tensor "
+                         "hooks), so the check would not be of your model: remove the hooks "
+                         "to check the model itself")
+
+
 def _preflight(tmodel: torch.nn.Module, tloss: torch.nn.Module, xb: np.ndarray,
                yb: np.ndarray) -> None:
     """Apply (a copy of) the torch side once; shape/target errors become ValueError.
@@ -171,6 +200,9 @@ def run_parity(torch_model: torch.nn.Module, inputs: Any, targets: Any, *, loss:
     """
     if not isinstance(torch_model, torch.nn.Module):
         raise TypeError(f"torch_model must be a torch.nn.Module, got {type(torch_model).__name__}")
+    refuse_hooks(torch_model, "torch_model")
+    if isinstance(loss, torch.nn.Module):
+        refuse_hooks(loss, "loss")
     dt = dtype_name(dtype)
     check_positive_int(steps, "steps")
     limits.check_steps(steps, "assert_parity", allow_large)
@@ -231,9 +263,10 @@ def run_parity(torch_model: torch.nn.Module, inputs: Any, targets: Any, *, loss:
 def assertion_message(result: ScenarioResult, *, limit: int = 5) -> str:
     """The AssertionError text (``refbp.report.messages.assertion_text``): what differs, how
     many elements and tensors, the greatest differences with the allowed values, the first
-    failing step and tensor, and the culprit where proven."""
+    failing step and tensor, and the culprit where proven (control characters escaped)."""
     text = assertion_text(result.rows, limit=limit)
-    return text or f"refbp vs torch: scenario {result.scenario.name} passed"
+    return printable_text(text) if text else (
+        f"refbp vs torch: scenario {result.scenario.name} passed")
 
 
 def parity_table(torch_model: torch.nn.Module, inputs: Any, targets: Any, *, loss: Any,
@@ -275,7 +308,9 @@ def assert_parity(torch_model: torch.nn.Module, inputs: Any, targets: Any, *, lo
     torch_model : torch.nn.Module
         A tree of supported torch layers (``refbp.mirror.supported_types()``, nested
         ``Sequential``, sequential ``ModuleList``/``ModuleDict``, registered converters). Not
-        modified: a deep copy cast to ``dtype`` runs.
+        modified: a deep copy cast to ``dtype`` runs. A model with hooks (module hooks,
+        ``Tensor.register_hook`` on its parameters, torch's global module hooks) is refused
+        with a ValueError naming them: refbp's side cannot run them.
     inputs, targets : ndarray or torch.Tensor
         Inputs (floating point, shape ``(n, ...)``) and targets (floating point, or integer
         class indices) with the same first dimension ``n >= 1``, finite.
