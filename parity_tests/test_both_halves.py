@@ -108,7 +108,8 @@ def test_adam_on_the_key_bias_is_rounding_noise() -> None:
 def test_a_bug_in_the_refbp_half_is_reported() -> None:
     x, y = _data()
     with pytest.raises(AssertionError,
-                       match=r"refbp vs torch: .*step 1, tensor grad_input.*refbp is off"):
+                       match=r"(?s)refbp vs torch: .*step 1, tensor grad_input.*Culprit: refbp "
+                             r".*refbp is off"):
         assert_parity(TorchClassifier(), x, y, loss="CrossEntropyLoss",
                       refbp_model=BuggyPooling())
 

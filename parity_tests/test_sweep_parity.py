@@ -45,7 +45,7 @@ def test_an_interrupted_run_resumes_to_the_same_results(scenarios: list, serial:
     store = PartStore(tmp_path / "parts")
     done = []
 
-    def stop_after_three(n: int) -> None:
+    def stop_after_three(n: int, failed: int = 0) -> None:
         done.append(n)
         if sum(done) == 3:
             raise Interrupt

@@ -172,7 +172,7 @@ class ParityFixture:
 
         result = self._run(torch_model, inputs, targets, **options)
         if not result.passed:
-            raise AssertionError(assertion_message(result))
+            raise AssertionError(assertion_message(result)) from None
 
     def table(self, torch_model: Any, inputs: Any, targets: Any, **options: Any) -> Any:
         """:func:`refbp.testing.parity_table` (the tidy DataFrame), recorded for the report."""

@@ -10,8 +10,7 @@ from __future__ import annotations
 import argparse
 import sys
 import time
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Sequence
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
@@ -28,6 +27,7 @@ from refbp.exit_codes import (
     run_command,
 )
 from refbp.report.formats import formats_help
+from refbp.verdict import Verdict
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -72,6 +72,11 @@ def _parser() -> argparse.ArgumentParser:
                      help="override every scenario's seed (0 <= N < 2**63)")
     run.add_argument("--steps", type=argtypes.positive_int,
                      help="override every training scenario's steps (>= 1)")
+    run.add_argument("--batch-size", type=argtypes.positive_int,
+                     help="override every mini-batch scenario's batch size (>= 1)")
+    run.add_argument("--shrink", action="store_true",
+                     help="for each failing scenario, find by reruns the fewest steps and the "
+                     "smallest mini-batch that still fail; written into the report")
     run.add_argument("--out", type=Path,
                      help=f"report directory (default: {DEFAULT_OUT}); an existing directory "
                      "is replaced only when it is empty or a previous refbp report")
@@ -102,7 +107,8 @@ def _parser() -> argparse.ArgumentParser:
                      help="print only failing scenarios and the closing line")
     run.add_argument("-v", "--verbose", action="count", default=0,
                      help="also print each failing scenario's first failing row in full")
-    run.add_argument("--no-progress", action="store_true", help="no progress bar")
+    run.add_argument("--no-progress", action="store_true",
+                     help="no progress bar (on a terminal) or progress lines (without one)")
     run.add_argument("--thread-noise", action="store_true",
                      help="also run torch with 2 threads and report how far torch moves from "
                      "itself on every tensor (thread_noise), beside refbp's discrepancy")
@@ -208,7 +214,8 @@ def _apply_config(args: argparse.Namespace) -> dict[str, dict[str, float]]:
 
 
 def _scenarios(args: argparse.Namespace, tolerances: dict[str, dict[str, float]]
-               ) -> tuple[list, str]:
+               ) -> tuple[list, str, list[str]]:
+    """The selected scenarios, the suite's name and the names of all its scenarios."""
     from dataclasses import replace
 
     from refbp import limits
@@ -228,7 +235,8 @@ def _scenarios(args: argparse.Namespace, tolerances: dict[str, dict[str, float]]
     from refbp.parity.keyword import KeywordError
 
     try:
-        chosen = select(base, args.pattern, dtype=args.dtype, seed=args.seed, steps=args.steps)
+        chosen = select(base, args.pattern, dtype=args.dtype, seed=args.seed, steps=args.steps,
+                        batch_size=args.batch_size)
     except KeywordError as exc:
         raise CLIError(str(exc)) from exc
     if not chosen:
@@ -243,7 +251,7 @@ def _scenarios(args: argparse.Namespace, tolerances: dict[str, dict[str, float]]
         limits.check_scenario(s, args.allow_large)
     if args.scenarios is not None:
         _prebuild(chosen)
-    return chosen, suite
+    return chosen, suite, [s.name for s in base]
 
 
 def _prebuild(scenarios: list) -> None:
@@ -310,7 +318,7 @@ def _run(args: argparse.Namespace, tolerances: dict[str, dict[str, float]]) -> i
     if args.junit is not None:
         outputs.output_file(args.junit)
     formats, plots = _report_options(args)
-    scenarios, suite = _scenarios(args, tolerances)
+    scenarios, suite, suite_names = _scenarios(args, tolerances)
     if args.scheduler is not None and args.executor != "dask":
         raise CLIError("--scheduler needs --executor dask")
     shard_of = None
@@ -328,7 +336,9 @@ def _run(args: argparse.Namespace, tolerances: dict[str, dict[str, float]]) -> i
     started = datetime.now(timezone.utc)
     t0 = time.perf_counter()
     store = part_store_for(args.out)
-    with _progress_bar(len(scenarios), not args.no_progress and sys.stderr.isatty()) as tick:
+    from refbp.cli.progress import progress
+
+    with progress(len(scenarios), enabled=not args.no_progress and not args.quiet) as tick:
         try:
             outcome = run_sweep(scenarios, store=store, suite=suite, jobs=args.jobs,
                                 executor=args.executor, scheduler=args.scheduler,
@@ -343,6 +353,11 @@ def _run(args: argparse.Namespace, tolerances: dict[str, dict[str, float]]) -> i
         extra["shard"] = f"{shard_of[0]}/{shard_of[1]}"
     if outcome.reused:
         extra["resumed_scenarios"] = outcome.reused
+    extra["suite_names"] = suite_names
+    if args.scenarios is not None:
+        extra["scenarios_file"] = str(args.scenarios)
+    if args.shrink:
+        extra["shrink"] = _shrink(scenarios, outcome, suite, suite_names, args)
     prov = collect_provenance(seeds=sorted({s.seed for s in scenarios}), started=started,
                               wall_time_s=time.perf_counter() - t0, extra=extra)
     try:
@@ -353,39 +368,62 @@ def _run(args: argparse.Namespace, tolerances: dict[str, dict[str, float]]) -> i
                        f"run stay in {store.directory} (remove it, or make room and rerun with "
                        "--resume to write the report without running again)") from exc
     store.clear(outcome.keys)
-    return _finish_run(digest.summary, suite, args, path, time.perf_counter() - t0)
+    return _finish_run(digest.summary, suite, args, path, time.perf_counter() - t0, prov)
 
 
 def _finish_run(summary: pd.DataFrame, suite: str, args: argparse.Namespace, path: Path,
-                seconds: float) -> int:
+                seconds: float, provenance: dict[str, Any]) -> int:
     """Print the summary (and write the JUnit file) of a written report; the exit code."""
+    from refbp.report.reproduce import reproduce_commands
+
     if getattr(args, "junit", None) is not None:
         from refbp.report.ci_formats import run_junit
 
         _emit(run_junit(summary, suite), args.junit)
-    _print_summary(summary, quiet=args.quiet > 0, verbose=args.verbose > 0)
+    _print_summary(summary, quiet=args.quiet > 0, verbose=args.verbose > 0,
+                   reproduce=reproduce_commands(summary, provenance),
+                   shrunk=provenance.get("shrink", {}))
     n_failed = int((~summary["passed"].astype(bool)).sum())
     print(f"\n{len(summary) - n_failed} passed, {n_failed} failed ({seconds:.1f} s); "
           f"report: {path}")
     return EXIT_FAILED if n_failed else EXIT_OK
 
 
-@contextmanager
-def _progress_bar(total: int, show: bool) -> Iterator[Callable[[int], None]]:
-    """A tqdm bar on stderr (when ``show``) advanced by the callable it yields."""
-    if not show:
-        yield lambda n: None
-        return
-    from tqdm import tqdm
+def _shrink(scenarios: list, outcome: Any, suite: str, names: list[str],
+            args: argparse.Namespace) -> dict[str, dict[str, Any]]:
+    """``--shrink``: the shrunk variant of every failing scenario (``refbp.parity.shrink``),
+    by name, for the provenance; one line per scenario on stderr as each is done."""
+    from refbp.parity.runner import ScenarioResult
+    from refbp.parity.shrink import shrink
+    from refbp.report.reproduce import reproduce_command
 
-    with tqdm(total=total, unit="scenario", file=sys.stderr, leave=False) as bar:
-        yield bar.update
+    file = None if args.scenarios is None else str(args.scenarios)
+
+    def command(s: Any) -> str:
+        return reproduce_command(s.name, seed=s.seed, dtype=s.dtype, steps=s.steps,
+                                 suite=suite, scenarios_file=file, names=names,
+                                 batch_size=s.batch_size if s.batching == "minibatch" else None)
+
+    out = {}
+    for s, frame in zip(scenarios, outcome.parts(), strict=True):
+        if bool(frame["passed"].all()):
+            continue
+        found = shrink(s, ScenarioResult(s, table=frame), suite=suite, floors=args.floors,
+                       reproduce=command)
+        if found is not None:
+            out[s.name] = found.as_dict()
+            if not args.quiet:
+                print(f"shrink {s.name}: {found.sentence()}", file=sys.stderr)
+    return out
 
 
-def _print_summary(summary: pd.DataFrame, *, quiet: bool = False,
-                   verbose: bool = False) -> None:
+def _print_summary(summary: pd.DataFrame, *, quiet: bool = False, verbose: bool = False,
+                   reproduce: dict[str, str] | None = None,
+                   shrunk: dict[str, dict[str, Any]] | None = None) -> None:
     """The per-scenario table: all scenarios, or (``quiet``) only the failing ones;
-    ``verbose`` prints the first failing row of each failing scenario in full below it."""
+    ``verbose`` prints the first failing row of each failing scenario in full below it.
+    Each failing scenario's "reproduce with" command (``reproduce``) follows, and the command
+    of its shrunk variant (``shrunk``, from ``--shrink``)."""
     import pandas as pd
 
     cols = [c for c in ("scenario", "dtype", "steps", "result", "worst_normwise",
@@ -400,11 +438,18 @@ def _print_summary(summary: pd.DataFrame, *, quiet: bool = False,
                                "display.max_colwidth", 80,
                                "display.float_format", "{:.2e}".format):
             print(shown[cols].to_string(index=False))
-    for _, row in summary[summary["result"] == "noise"].iterrows():
+    for _, row in summary[summary["result"] == Verdict.NOISE.label].iterrows():
         print(f"noise, not a failure: {row['scenario']}: {row['first_noise']}")
     if verbose and "first_failure" in summary.columns:
         for _, row in summary[~summary["passed"].astype(bool)].iterrows():
             print(f"\n{row['scenario']}: {row['first_failure']}")
+    from refbp.report.reproduce import PREFIX
+
+    for name, command in (reproduce or {}).items():
+        print(f"{name}: {PREFIX}{command}")
+        small = (shrunk or {}).get(name)
+        if small:
+            print(f"{name}: shrunk: {small['reproduce']}")
 
 
 def cmd_list(args: argparse.Namespace) -> int:
@@ -502,7 +547,7 @@ def cmd_merge(args: argparse.Namespace) -> int:
     except OSError as exc:
         raise CLIError(f"cannot write the report {args.out}: {exc.strerror or exc}") from exc
     return _finish_run(digest.summary, str(prov.get("suite", "")), args, path,
-                       time.perf_counter() - t0)
+                       time.perf_counter() - t0, prov)
 
 
 def cmd_baseline(args: argparse.Namespace) -> int:

@@ -152,6 +152,10 @@ def _run(args: argparse.Namespace, kind: str) -> int:
     except (ValueError, TypeError) as exc:
         raise UserCodeError(str(exc)) from exc
     print(d)
+    if d.exit_code != 0:
+        from refbp.report.reproduce import PREFIX
+
+        print(f"{PREFIX}{_reproduce(args)}")
     if args.csv is not None:
         from refbp.report import ReportWriteError
 
@@ -163,6 +167,19 @@ def _run(args: argparse.Namespace, kind: str) -> int:
     if args.out is not None:
         _write_report(d, args)
     return d.exit_code
+
+
+def _reproduce(args: argparse.Namespace) -> str:
+    """The command line that reruns this check (spec, torch class, options, steps, seed)."""
+    import shlex
+
+    parts = ["refbp", args.command, args.spec, "--like", args.like]
+    if args.options:
+        parts += ["--options", args.options]
+    parts += ["--steps", str(args.steps), "--seed", str(args.seed)]
+    if args.oracle != "auto":
+        parts += ["--oracle", args.oracle]
+    return " ".join(shlex.quote(p) for p in parts)
 
 
 def _check_outputs(args: argparse.Namespace) -> None:
@@ -181,7 +198,8 @@ def _write_report(d: Diagnosis, args: argparse.Namespace) -> None:
     prov = collect_provenance(seeds=[args.seed], started=datetime.now(timezone.utc),
                               wall_time_s=0.0,
                               extra={"check": args.command, "user_spec": str(args.spec),
-                                     "like": args.like, "subject": d.label})
+                                     "like": args.like, "subject": d.label,
+                                     "reproduce": _reproduce(args)})
     print(f"report: {write_report(d.frame, args.out, prov)}")
 
 

@@ -198,9 +198,12 @@ class Scenario:
                        else "")
 
     def with_overrides(self, *, dtype: str | None = None, seed: int | None = None,
-                       steps: int | None = None) -> Scenario:
-        """A copy with a different dtype, seed or step count (op checks keep one step)."""
+                       steps: int | None = None, batch_size: int | None = None) -> Scenario:
+        """A copy with a different dtype, seed, step count (op checks keep one step) or
+        mini-batch size (only ``minibatch`` scenarios have one to change)."""
         changes: dict[str, Any] = {}
+        if batch_size is not None and self.batching == "minibatch":
+            changes["batch_size"] = batch_size
         if dtype is not None:
             changes["dtype"] = dtype
         if seed is not None:

@@ -14,12 +14,12 @@ from refbp.parity.scenario import Scenario
 
 def select(scenarios: Iterable[Scenario], pattern: str | None = None, *,
            dtype: str | None = None, seed: int | None = None,
-           steps: int | None = None) -> list[Scenario]:
+           steps: int | None = None, batch_size: int | None = None) -> list[Scenario]:
     """Filter by a ``-k`` expression (``refbp.parity.keyword``: case-insensitive substrings or
     globs with ``and``/``or``/``not``) and apply overrides.
 
-    With ``dtype`` only scenarios of that dtype are kept; ``seed``/``steps`` replace the
-    scenario's own values.
+    With ``dtype`` only scenarios of that dtype are kept; ``seed``/``steps``/``batch_size``
+    replace the scenario's own values (``batch_size`` of ``minibatch`` scenarios only).
     """
     matches = keyword_matcher(pattern) if pattern else None
     out = []
@@ -28,7 +28,7 @@ def select(scenarios: Iterable[Scenario], pattern: str | None = None, *,
             continue
         if dtype is not None and s.dtype != dtype:
             continue
-        out.append(s.with_overrides(seed=seed, steps=steps))
+        out.append(s.with_overrides(seed=seed, steps=steps, batch_size=batch_size))
     return out
 
 

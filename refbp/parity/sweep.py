@@ -383,14 +383,14 @@ class SweepOutcome:
 def run_sweep(scenarios: Sequence[Scenario], *, store: PartStore, suite: str = "",
               jobs: int = 1, executor: str = "local", scheduler: str | None = None,
               resume: bool = False, thread_noise: bool = False, floors: str = "auto",
-              progress: Callable[[int], None] | None = None,
+              progress: Callable[[int, int], None] | None = None,
               notify: Notify = _ignore) -> SweepOutcome:
     """Run ``scenarios`` (see the module docstring), streaming each to ``store``.
 
-    ``progress(n)`` is called with the number of scenarios finished (reused ones count at
-    the start); ``notify(message)`` with a one-line notice (a stored part that failed its
-    checks and runs again, a worker that died). The rows stay in ``store`` (see
-    :class:`SweepOutcome`).
+    ``progress(n, failed)`` is called with the number of scenarios finished and how many of
+    them fail (reused ones count at the start); ``notify(message)`` with a one-line notice (a
+    stored part that failed its checks and runs again, a worker that died). The rows stay in
+    ``store`` (see :class:`SweepOutcome`).
 
     Raises :class:`PartStoreError` (a usage error) for a store refbp must not use and when a
     part cannot be written (a full disk): the parts written so far are removed.
@@ -415,7 +415,9 @@ def run_sweep(scenarios: Sequence[Scenario], *, store: PartStore, suite: str = "
             if not (resume and _reusable(store, k, s, suite, notify))]
     reused = len(scenarios) - len(todo)
     if progress is not None and reused:
-        progress(reused)
+        running = {i for i, _ in todo}
+        progress(reused, sum(not bool(store.read(k)["passed"].all())
+                             for i, k in enumerate(keys) if i not in running))
 
     def sink(i: int, frame: pd.DataFrame) -> None:
         try:
@@ -427,7 +429,7 @@ def run_sweep(scenarios: Sequence[Scenario], *, store: PartStore, suite: str = "
             raise PartStoreError(f"{message}; the results written so far were removed"
                                  ) from exc
         if progress is not None:
-            progress(1)
+            progress(1, int(not bool(frame["passed"].all())))
 
     options = (suite, thread_noise, floors)
     if executor == "dask":

@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 import pandas as pd
 
 from refbp.report.markdown import md_table
+from refbp.report.reproduce import PREFIX
 
 if TYPE_CHECKING:
     from refbp.report.compare import ComparisonResult
@@ -97,6 +98,7 @@ def _case_records(result: ComparisonResult) -> list[dict[str, Any]]:
                 "tol_ratio_new": float_or_none(r.get("tol_ratio_new")),
                 "normwise_ratio_baseline": float_or_none(r.get("normwise_ratio_base")),
                 "normwise_ratio_new": float_or_none(r.get("normwise_ratio_new")),
+                "reproduce": result.reproduce.get(str(scenario)),
             })
     return out
 
@@ -135,9 +137,11 @@ def _describe(rec: dict[str, Any]) -> str:
         return f"{where}: in the baseline but missing from the new report"
     step = ("" if rec["first_failing_step"] is None
             else f", first failing step {rec['first_failing_step']}")
+    again = f"; {PREFIX}{rec['reproduce']}" if rec.get("reproduce") else ""
     return (f"{where}: {rec['reason']}{step}; tolerance ratio {_num(rec['tol_ratio_baseline'])} "
             f"-> {_num(rec['tol_ratio_new'])}, normwise/tol "
-            f"{_num(rec['normwise_ratio_baseline'])} -> {_num(rec['normwise_ratio_new'])}")
+            f"{_num(rec['normwise_ratio_baseline'])} -> {_num(rec['normwise_ratio_new'])}"
+            f"{again}")
 
 
 def _counted(result: ComparisonResult) -> list[dict[str, Any]]:

@@ -32,6 +32,7 @@ from refbp.report.summary import (
     scenario_summary,
     worst_per_kind,
 )
+from refbp.verdict import Verdict
 
 
 @dataclass(frozen=True)
@@ -138,7 +139,7 @@ def message_sections(d: Digest) -> list[tuple[str, list[tuple[str, list[str]]]]]
     for title, names, picked, message in (
             ("Failures", summary.loc[~summary["passed"], "scenario"], d.failing,
              failure_message),
-            ("Rounding noise (not failures)", summary.loc[summary["result"] == "noise",
+            ("Rounding noise (not failures)", summary.loc[summary["result"] == Verdict.NOISE.label,
                                                           "scenario"],
              d.noisy, noise_message)):
         if len(names):

@@ -28,6 +28,7 @@ import pandas as pd
 from refbp.report.ci_formats import float_or_none
 from refbp.report.digest import Digest
 from refbp.report.schema import KINDS
+from refbp.verdict import Verdict
 
 
 def _scenario(row: dict[str, Any]) -> dict[str, Any]:
@@ -63,6 +64,6 @@ def to_json(d: Digest, provenance: dict[str, Any]) -> str:
            "passed": all(s["passed"] for s in scenarios),
            "counts": {"scenarios": len(scenarios),
                       "failed": sum(not s["passed"] for s in scenarios),
-                      "noise": sum(s["result"] == "noise" for s in scenarios)},
+                      "noise": sum(s["result"] == Verdict.NOISE.label for s in scenarios)},
            "scenarios": scenarios}
     return json.dumps(doc, indent=1, allow_nan=False) + "\n"

@@ -9,6 +9,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from refbp.report.digest import Digest, message_sections
+from refbp.report.reproduce import PREFIX, reproduce_commands, shrunk_text
 from refbp.report.summary import (
     Table,
     headline,
@@ -20,6 +21,7 @@ from refbp.report.summary import (
     sides,
     verdict_note,
 )
+from refbp.verdict import Verdict
 from refbp.versions import unvalidated_torch_sentence
 
 
@@ -60,12 +62,20 @@ def to_markdown(d: Digest, provenance: dict[str, Any]) -> str:
     summary, worst = d.summary, d.worst
     parts = ["# refbp parity report", "", f"**{headline(summary, d.n_rows)}**", "",
              *_torch_note_lines(provenance)]
+    commands = reproduce_commands(summary, provenance)
     for title, groups in message_sections(d):
         parts += [f"## {title}", ""]
         for name, messages in groups:
             parts += [f"### {name}", "", md_list(messages), ""]
+            if title == "Failures" and name in commands:
+                parts += [f"{PREFIX}`{commands[name]}`", ""]
+    shrunk = provenance.get("shrink") or {}
+    if shrunk:
+        parts += ["## Shrunk failures (`--shrink`)", "",
+                  md_list([f"{name}: {shrunk_text(s)}; {PREFIX}`{s['reproduce']}`"
+                           for name, s in shrunk.items()]), ""]
     parts += ["## Scenarios", "", md_table(overview_table(summary)), ""]
-    shown = summary if len(summary) == 1 else summary[summary["result"] != "pass"]
+    shown = summary if len(summary) == 1 else summary[summary["result"] != Verdict.PASS.label]
     if len(shown):
         left = sides(provenance)[1]
         parts += ["## Worst discrepancy per tensor kind", ""]

@@ -38,7 +38,7 @@ from refbp.data import stream_rng
 from refbp.dtypes import DTYPE_NAMES
 from refbp.metrics import Discrepancy
 from refbp.tolerances import Tolerance, tolerance_for
-from refbp.verdict import VERDICTS
+from refbp.verdict import VERDICTS, Verdict
 
 NAN = float("nan")
 
@@ -87,7 +87,8 @@ COLUMNS: list[Column] = [
     Column("normwise_tol", "float64", "normwise tolerance used"),
     Column("refbp_loss", "float64", "loss of this step on the refbp side (all rows of the step)"),
     Column("torch_loss", "float64", "loss of this step on the torch side (all rows of the step)"),
-    Column("attribution", "str", "'' or which side finite differences agree with"),
+    Column("attribution", "str", "'' or independent evidence on a failing gradient: which "
+           "side float64 finite differences of the forward both sides agree on agree with"),
     Column("explanation", "str", "'' or a convention/exception explaining a mismatch"),
     Column("max_ulp", "float64", "largest ULP distance between a and b in their own dtype "
            "(NaN when the dtypes differ or for an error row)", required=False),
@@ -104,6 +105,10 @@ COLUMNS: list[Column] = [
            required=False),
     Column("referee", "str", "'' or the exact (long double) referee: how far each side is "
            "from the exact value", required=False),
+    Column("mismatched", "float64", "number of elements outside atol + rtol |b| (NaN for an "
+           "error row and in reports without it)", required=False),
+    Column("max_abs_index", "str", "index of the greatest |a - b|", required=False),
+    Column("max_rel_index", "str", "index of the greatest |a - b| / |b|", required=False),
 ]
 
 COLUMN_NAMES: list[str] = [c.name for c in COLUMNS]
@@ -161,7 +166,7 @@ def coerce_results(df: pd.DataFrame) -> pd.DataFrame:
     out = pd.DataFrame(index=pd.RangeIndex(len(df)))
     for col in COLUMNS:
         if col.name == "verdict" and col.name not in df.columns:
-            out[col.name] = np.where(out["passed"], "pass", "fail")
+            out[col.name] = np.where(out["passed"], Verdict.PASS.value, Verdict.FAIL.value)
             continue
         if col.name not in df.columns:
             out[col.name] = "" if col.dtype == "str" else np.full(len(df), np.nan)
@@ -228,8 +233,8 @@ def metric_row(base: dict[str, Any], *, step: int, tensor: str, d: Discrepancy, 
     row.update(metric_fields(d))
     row.update(refbp_loss=losses[0], torch_loss=losses[1], attribution="",
                explanation=explanation, thread_noise=thread_noise,
-               verdict="pass" if d.passed else "fail", noise_floor=NAN, noise_ratio=NAN,
-               reason="", referee="")
+               verdict=(Verdict.PASS if d.passed else Verdict.FAIL).value, noise_floor=NAN,
+               noise_ratio=NAN, reason="", referee="")
     return row
 
 
@@ -239,7 +244,8 @@ def metric_fields(d: Discrepancy) -> dict[str, Any]:
             "tol_ratio": d.tol_ratio, "cosine": d.cosine,
             "worst_index": str(tuple(d.worst_index)), "refbp_value": d.a_value,
             "torch_value": d.b_value, "nonfinite": d.nonfinite, "passed": d.passed,
-            "max_ulp": d.max_ulp}
+            "max_ulp": d.max_ulp, "mismatched": float(d.mismatched),
+            "max_abs_index": str(tuple(d.abs_index)), "max_rel_index": str(tuple(d.rel_index))}
 
 
 def error_row(base: dict[str, Any], *, step: int, explanation: str) -> dict[str, Any]:
@@ -249,8 +255,8 @@ def error_row(base: dict[str, Any], *, step: int, explanation: str) -> dict[str,
                normwise=NAN, tol_ratio=NAN, cosine=NAN, worst_index="", refbp_value=NAN,
                torch_value=NAN, nonfinite=False, passed=False, refbp_loss=NAN,
                torch_loss=NAN, attribution="", explanation=explanation, max_ulp=NAN,
-               thread_noise=NAN, verdict="fail", noise_floor=NAN, noise_ratio=NAN,
-               reason="", referee="")
+               thread_noise=NAN, verdict=Verdict.FAIL.value, noise_floor=NAN, noise_ratio=NAN,
+               reason="", referee="", mismatched=NAN, max_abs_index="", max_rel_index="")
     return row
 
 
@@ -278,7 +284,7 @@ def failure_message(row: Any) -> str:
     if row["kind"] == "error":
         return f"{where}: error: {row['explanation']}"
     msg = f"{where}, " + discrepancy_text(row)
-    if row.get("verdict", "") == "nonfinite":
+    if row.get("verdict", "") == Verdict.NONFINITE:
         msg += "; verdict nonfinite (NaN or infinity on both sides is not agreement)"
     for extra in ("reason", "referee", "attribution", "explanation"):
         if row.get(extra, ""):

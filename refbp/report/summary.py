@@ -18,6 +18,7 @@ import pandas as pd
 
 from refbp.report.schema import KINDS, failure_message
 from refbp.tolerances import normwise_waived
+from refbp.verdict import Verdict
 
 Table = tuple[list[str], list[list[str]]]
 """A rendered table: header cells and rows of cells (plain text, not escaped)."""
@@ -96,10 +97,10 @@ def scenario_summary(df: pd.DataFrame) -> pd.DataFrame:
     out["passed"] = g["passed"].all()
     out["failed_rows"] = (~df["passed"]).groupby(df["scenario"], sort=False).sum()
     df = df.reset_index(drop=True)
-    is_noise = df["verdict"] == "noise"
+    is_noise = df["verdict"] == Verdict.NOISE
     out["noise_rows"] = is_noise.groupby(df["scenario"], sort=False).sum()
-    out["result"] = np.where(~out["passed"], "FAIL",
-                             np.where(out["noise_rows"] > 0, "noise", "pass"))
+    out["result"] = [Verdict.of_scenario(bool(p), n > 0).label
+                     for p, n in zip(out["passed"], out["noise_rows"], strict=True)]
     noisy = df[is_noise]
     out["worst_noise_floor"] = noisy.groupby("scenario", sort=False)["noise_floor"].max(
         ).reindex(out.index)
@@ -172,7 +173,7 @@ def noise_message(row: Any) -> str:
 
 def first_noise_rows(df: pd.DataFrame, per_scenario: int = MAX_FAILING_ROWS) -> pd.DataFrame:
     """The first ``per_scenario`` ``noise`` rows of each scenario, by step then table order."""
-    noisy = df[df["verdict"] == "noise"].sort_values("step", kind="stable")
+    noisy = df[df["verdict"] == Verdict.NOISE].sort_values("step", kind="stable")
     return noisy.groupby("scenario", sort=False).head(per_scenario)
 
 
@@ -248,7 +249,7 @@ def worst_per_kind(df: pd.DataFrame) -> pd.DataFrame:
     g = df.groupby(["scenario", "kind"], sort=False)
     top["worst_normwise"] = g["normwise"].max()
     top["all_passed"] = g["passed"].all()
-    top["any_noise"] = (df["verdict"] == "noise").groupby([df["scenario"], df["kind"]],
+    top["any_noise"] = (df["verdict"] == Verdict.NOISE).groupby([df["scenario"], df["kind"]],
                                                           sort=False).any()
     order = {k: i for i, k in enumerate(KINDS)}
     top = top.reset_index()
@@ -301,11 +302,11 @@ def kind_table(worst: pd.DataFrame, left: str = "refbp") -> Table:
     rows = []
     for r in worst.itertuples(index=False):
         if r.kind == "error":
-            rows.append(["error", "FAIL", "n/a", "n/a", str(r.step), "", "",
+            rows.append(["error", Verdict.FAIL.label, "n/a", "n/a", str(r.step), "", "",
                          str(r.explanation), ""])
             continue
-        result = "FAIL" if not r.all_passed else ("noise" if r.any_noise else "pass")
-        bad = not r.all_passed and (r.nonfinite or r.verdict == "nonfinite")
+        result = Verdict.of_scenario(bool(r.all_passed), bool(r.any_noise)).label
+        bad = not r.all_passed and (r.nonfinite or r.verdict == Verdict.NONFINITE)
         rows.append([str(r.kind), result, fmt(r.worst_normwise),
                      ratio_text(r.tol_ratio, r.step if bad else None), str(r.step),
                      str(r.tensor), str(r.worst_index),
@@ -330,7 +331,7 @@ def scenario_caption(row: Any) -> str:
 def provenance_table(provenance: dict[str, Any]) -> Table:
     """Provenance as key/value rows (nested values as compact JSON)."""
     rows = [[str(k), v if isinstance(v, str) else json.dumps(v, separators=(", ", ": "))]
-            for k, v in provenance.items()]
+            for k, v in provenance.items() if k != "suite_names"]  # for reproducers only
     return ["key", "value"], rows
 
 
@@ -338,7 +339,7 @@ def headline(summary: pd.DataFrame, n_rows: int) -> str:
     """"12 scenarios: 11 passed (2 with rounding noise), 1 failed (3400 rows)"."""
     n = len(summary)
     passed = int(summary["passed"].sum()) if n else 0
-    noisy = int((summary["result"] == "noise").sum()) if n else 0
+    noisy = int((summary["result"] == Verdict.NOISE.label).sum()) if n else 0
     with_noise = f" ({noisy} with rounding noise)" if noisy else ""
     plural = "scenario" if n == 1 else "scenarios"
     return f"{n} {plural}: {passed} passed{with_noise}, {n - passed} failed ({n_rows} rows)"

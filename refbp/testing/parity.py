@@ -40,7 +40,7 @@ from refbp.parity.build import build_optimizer
 from refbp.parity.runner import ScenarioResult, results_frame, run_judged, scenario_row
 from refbp.parity.scenario import DataSpec, Scenario, Spec
 from refbp.parity.trial import Trial, pair_parameters
-from refbp.report.schema import failure_message
+from refbp.report.messages import assertion_text
 from refbp.terminal import printable_text
 from refbp.testing._inputs import (
     check_positive_int,
@@ -261,24 +261,12 @@ def run_parity(torch_model: torch.nn.Module, inputs: Any, targets: Any, *, loss:
 
 
 def assertion_message(result: ScenarioResult, *, limit: int = 5) -> str:
-    """The AssertionError text: the first failure, the tolerance used, other failing tensors."""
-    rows = result.rows
-    failing = [r for r in rows if not r["passed"]]
-    if not failing:
-        return f"refbp vs torch: scenario {result.scenario.name} passed"
-    first = failing[0]
-    if first["kind"] == "error":  # an exception's text: control characters escaped
-        return printable_text(failure_message(first))
-    tol = result.scenario.tol
-    lines = [failure_message(first),
-             f"{len(failing)} of {len(rows)} compared tensors failed; tolerance used "
-             f"({result.scenario.dtype}): normwise <= {tol.normwise:.1e}, rtol={tol.rtol:.1e}, "
-             f"atol={tol.atol:.1e}"]
-    others = [f"step {r['step']} {r['tensor']}" for r in failing[1:limit + 1]]
-    if others:
-        more = len(failing) - 1 - len(others)
-        lines.append("also failing: " + ", ".join(others) + (f" and {more} more" if more else ""))
-    return printable_text("\n".join(lines))
+    """The AssertionError text (``refbp.report.messages.assertion_text``): what differs, how
+    many elements and tensors, the greatest differences with the allowed values, the first
+    failing step and tensor, and the culprit where proven (control characters escaped)."""
+    text = assertion_text(result.rows, limit=limit)
+    return printable_text(text) if text else (
+        f"refbp vs torch: scenario {result.scenario.name} passed")
 
 
 def parity_table(torch_model: torch.nn.Module, inputs: Any, targets: Any, *, loss: Any,
@@ -365,10 +353,14 @@ def assert_parity(torch_model: torch.nn.Module, inputs: Any, targets: Any, *, lo
     ------
     AssertionError
         A tensor is outside tolerance, or one side raised while running; the message names
-        scenario, step, tensor, index, both values and the tolerance used.
+        scenario, step and tensor of the first failure, the mismatched elements and tensors,
+        the greatest absolute and relative differences with the allowed values, both values
+        at the worst element and the culprit where evidence proves it
+        (``refbp.report.messages``).
     TypeError, ValueError
         Invalid arguments (see ``refbp.testing`` for the messages).
     """
+    __tracebackhide__ = True  # pytest shows the caller's frame, not refbp's
     result = run_parity(torch_model, inputs, targets, loss=loss, refbp_model=refbp_model,
                         optimizer=optimizer,
                         steps=steps, dtype=dtype, rtol=rtol, atol=atol, normwise=normwise,
@@ -376,4 +368,4 @@ def assert_parity(torch_model: torch.nn.Module, inputs: Any, targets: Any, *, lo
                         expect_nonfinite=expect_nonfinite, floors=floors,
                         allow_large=allow_large)
     if not result.passed:
-        raise AssertionError(assertion_message(result))
+        raise AssertionError(assertion_message(result)) from None
