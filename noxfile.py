@@ -7,6 +7,7 @@ import datetime
 import json
 import os
 import subprocess
+import tempfile
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
@@ -55,7 +56,9 @@ def torch_versions(session: nox.Session, version: str) -> None:
     """The parity tests under one torch release; the outcome is recorded in
     ``refbp/torch_versions.json``, which decides the releases refbp calls validated."""
     session.install("-e", ".[dev]", f"torch=={version}")
-    junit = Path(session.create_tmp()) / "parity-junit.xml"
+    # outside the repository: session.create_tmp() would point TMPDIR inside it, and the
+    # pytester sessions of parity_tests/test_plugin.py would then read refbp's pyproject.toml
+    junit = Path(tempfile.mkdtemp(prefix="refbp-torch-")) / "parity-junit.xml"
     session.run("pytest", "parity_tests", "-q", f"--junitxml={junit}", *session.posargs,
                 success_codes=[0, 1])
     torch_version = session.run("python", "-c", "import torch; print(torch.__version__)",

@@ -31,7 +31,7 @@ Factory = Callable[[], Module]
 CHECKS = {c.label(o.name): c for o in of_kind("activation") for c in o.checks}
 CASES: dict[str, Factory] = {c.label(o.name): functools.partial(o.numpy_class(), **c.options)
                              for o in of_kind("activation") for c in o.checks}
-SHAPES = [(), (7,), (4, 5), (2, 3, 6)]
+SHAPES = [(), (7,), (4, 5), (2, 3, 6), (0, 5)]  # (0, 5): an empty batch
 DTYPES = [np.float64, np.float32]
 # Kinks (+-0), the Softplus switches (beta x = threshold for each option above, and either
 # side of it), saturation and overflow territory (+-1e4), and ordinary values.

@@ -105,10 +105,11 @@ def test_thread_noise_is_reported_beside_the_discrepancy(tmp_path: Path) -> None
     df, _ = load_results(out)
     measured = df["thread_noise"].dropna()
     assert len(measured) == len(df) and (measured >= 0).all()
-    # torch against itself (1 vs 2 threads) moves in float32 by the same order as refbp does
-    # (the zero gradient of the bias before BatchNorm is noise on both sides: left out)
+    # torch against itself (1 vs 2 threads) moves at most by float32 rounding; on some CPUs it
+    # does not move at all, so no lower bound is asserted (the zero gradient of the bias before
+    # BatchNorm is residue on both sides: left out)
     decisive = df["max_abs"] > df["atol"]
-    assert 1e-9 < df.loc[decisive, "thread_noise"].max() < 1e-4
+    assert (df.loc[decisive, "thread_noise"] < 1e-4).all()
     md = (out / "summary.md").read_text()
     assert "thread noise" in md
 

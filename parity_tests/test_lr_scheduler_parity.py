@@ -24,6 +24,7 @@ from refbp.nn.module import Parameter
 from refbp.optim import lr_scheduler as RL
 from refbp.optim.adam import Adam
 from refbp.optim.sgd import SGD
+from refbp.registry.schedulers import names as scheduler_names
 from refbp.testing import assert_close
 from refbp.tolerances import tolerance_for
 
@@ -104,6 +105,10 @@ CASES = [
          lambda M, o: M.ReduceLROnPlateau(o, factor=0.5, patience=2, min_lr=[0.01, 0.0],
                                           eps=1e-3, threshold=0.05), metric=True),
 ]
+
+
+def test_every_declared_scheduler_has_a_case() -> None:
+    assert {c.name.split("-")[0] for c in CASES} == set(scheduler_names())
 
 
 def _metrics() -> np.ndarray:

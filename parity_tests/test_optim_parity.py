@@ -49,10 +49,13 @@ from refbp.mirror.optim import (
     TORCH_ONLY_GROUP_KEYS,
     optimizer_state_from_torch,
     optimizer_state_to_torch,
+    spec_to_torch_optimizer,
     to_torch_optimizer,
 )
 from refbp.optim.default_dtype import default_dtype
 from refbp.parity.optim_cases import CASES, OptimCase, cases_for, default_case
+from refbp.registry.optimizers import OPTIMIZERS as OPTIMIZER_INFOS
+from refbp.registry.optimizers import OptimInfo, optimizer
 from refbp.testing import assert_close
 from refbp.tolerances import tolerance_for
 
@@ -344,15 +347,42 @@ def test_state_dict_interop_continues_the_trajectory(case: OptimCase) -> None:
 # -- API surface ---------------------------------------------------------------------------------
 @pytest.mark.parametrize("name", OPTIMIZERS)
 def test_signature_and_defaults_match_torch(name: str) -> None:
+    """refbp's class, its declaration and torch's class: same hyperparameters, defaults and
+    keyword kinds; the declared torch-only switches are exactly those torch takes; the
+    declared fixed group entries are torch's."""
+    info = optimizer(name)
     ours = inspect.signature(getattr(optim, name)).parameters
-    theirs = {k: v for k, v in inspect.signature(getattr(torch.optim, name)).parameters.items()
-              if k not in TORCH_ONLY_GROUP_KEYS}
-    assert list(ours) == list(theirs)
+    every = inspect.signature(info.torch_class()).parameters
+    theirs = {k: v for k, v in every.items() if k not in TORCH_ONLY_GROUP_KEYS}
+    assert list(ours) == list(theirs) == ["params", *info.defaults]
     for key, p in ours.items():
         assert (p.default, p.kind) == (theirs[key].default, theirs[key].kind), key
-    tgroup = getattr(torch.optim, name)([torch.zeros(2, requires_grad=True)]).param_groups[0]
+    for h in info.hyperparameters:
+        assert (h.default, h.keyword_only) == (every[h.name].default,
+                                               every[h.name].kind is inspect.Parameter.KEYWORD_ONLY)
+    assert set(info.torch_only) == set(every) & set(TORCH_ONLY_GROUP_KEYS)
+    tgroup = info.torch_class()([torch.zeros(2, requires_grad=True)]).param_groups[0]
     assert set(getattr(optim, name)([rnn.Parameter(np.zeros(2))]).defaults) == (
         set(tgroup) - set(TORCH_ONLY_GROUP_KEYS) - {"params"})
+    assert all(tgroup[k] == v for k, v in info.fixed.items())
+
+
+@pytest.mark.parametrize("info", OPTIMIZER_INFOS, ids=lambda o: o.name)
+def test_converters_handle_every_declared_optimizer(info: OptimInfo) -> None:
+    """Both converters and both directions of the state dict, for every declaration."""
+    task = make_task("mse", np.float64)
+    opt = default_case(info.name).build(task.params)
+    task.refbp_grads(np.arange(16))
+    opt.step()
+    topt = to_torch_optimizer(opt, task.tparams)
+    assert type(topt) is info.torch_class()
+    back = optimizer_state_from_torch(topt.state_dict())  # NAdam: mu_product cast, see below
+    assert {k: s.keys() for k, s in back["state"].items()} == {
+        k: s.keys() for k, s in opt.state_dict()["state"].items()}
+    fresh = spec_to_torch_optimizer(info.name, {}, task.tparams)
+    assert type(fresh) is info.torch_class() and set(info.torch_only) <= set(
+        fresh.param_groups[0])
+    assert {k for s in opt.state.values() for k in s} <= info.state_keys
 
 
 BAD_ARGS: list[tuple[str, dict[str, Any]]] = [
@@ -360,7 +390,8 @@ BAD_ARGS: list[tuple[str, dict[str, Any]]] = [
         {"lr": -1.0}, {"weight_decay": -0.5}, {"eps": -1.0}, {"betas": (1.0, 0.5)},
         {"betas": (0.5, -0.5)}, {"betas": (0, 0.5)}, {"momentum": -0.5}, {"alpha": -1.0},
         {"rho": 1.5}, {"lr_decay": -1.0}, {"initial_accumulator_value": -1.0},
-        {"momentum_decay": -1.0}, {"nesterov": True}, {"lr": np.array([1e-3, 1e-3])})
+        {"momentum_decay": -1.0}, {"nesterov": True}, {"lr": np.array([1e-3, 1e-3])},
+        {"etas": (1.0, 1.2)}, {"etas": (0.5, 0.9)}, {"etas": (0.0, 1.2)})
     if set(kw) <= set(inspect.signature(getattr(torch.optim, name)).parameters)
 ]
 

@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 import torch
 
-from refbp.parity.session import results_frame
+from refbp.parity.runner import results_frame
 from refbp.report import collect_provenance, load_results, write_report
 from refbp.testing.parity import assertion_message, run_parity
 
@@ -172,10 +172,13 @@ def test_failing_check_fails_the_test_with_the_message(pytester: pytest.Pytester
     result = _run(pytester)
     result.assert_outcomes(failed=1)
     result.stdout.fnmatch_lines([
-        "*AssertionError: refbp vs torch: scenario test_bug.py::test_shifted (float64, seed 0), "
-        "step 1, tensor grad:1.shift, index (*)*finite differences agree with torch*refbp is "
-        "off*",
-        "*tolerance used (float64): normwise <= 1.0e-12, rtol=1.0e-09, atol=1.0e-12*",
+        "*AssertionError: refbp vs torch: Tensor-likes are not close!",
+        "*Scenario test_bug.py::test_shifted (float64, seed 0): first failure at step 1, tensor "
+        "grad:1.shift",
+        "*Mismatched elements: * / * (*%)",
+        "*Greatest absolute difference: * at index (*) (up to 1e-12 allowed)",
+        "*Greatest relative difference: * at index (*) (up to 1e-09 allowed)",
+        "*Culprit: refbp (evidence: float64 finite differences*agree with torch*refbp is off)",
     ])
     # without --refbp-report: no summary line, nothing written
     assert "refbp:" not in result.stdout.str()
@@ -188,6 +191,35 @@ def test_a_failing_traceback_ends_in_the_users_test(pytester: pytest.Pytester) -
     result.assert_outcomes(failed=1)
     text = result.stdout.str()
     assert "test_bug.py:" in text and "pytest_plugin.py" not in text
+
+
+DIRECT = HEADER + """
+from refbp.testing import assert_close, assert_parity
+
+
+def test_assert_parity():
+    assert_parity(model(), X, Y, loss="MSELoss", rtol=0.0, atol=0.0, normwise=0.0, floors="off",
+                  dtype="float32")
+
+
+def test_assert_close():
+    assert_close(np.zeros(3), torch.ones(3, dtype=torch.float64), name="w")
+"""
+
+
+def test_direct_assertions_show_no_refbp_source(pytester: pytest.Pytester) -> None:
+    """``assert_parity`` and ``assert_close`` fail from the user's line: no refbp frame, no
+    chained exception, the assert_close-style message."""
+    pytester.makepyfile(test_direct=DIRECT)
+    result = _run(pytester, "--tb=long")
+    result.assert_outcomes(failed=2)
+    text = result.stdout.str()
+    assert "refbp/testing" not in text and "refbp/parity" not in text
+    assert "During handling" not in text and "direct cause" not in text
+    result.stdout.fnmatch_lines(["*AssertionError: refbp vs torch: Tensor-likes are not close!",
+                                 "*Mismatched elements: * / * (*%)",
+                                 "*AssertionError: refbp vs torch: Tensor-likes are not close!",
+                                 "*Mismatched elements: 3 / 3 (100.0%)"])
 
 
 def test_checks_become_junit_properties(pytester: pytest.Pytester) -> None:

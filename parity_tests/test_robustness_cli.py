@@ -3,6 +3,7 @@ code, signals to parallel runs, shared modules, the pytest plugin's report direc
 
 from __future__ import annotations
 
+import inspect
 import os
 import signal
 import subprocess
@@ -138,6 +139,33 @@ def test_dev_zero_scenarios_exit_2_quickly(tmp_path: Path) -> None:
     assert "Traceback" not in proc.stderr and time.perf_counter() - t0 < 120
 
 
+DIVERGES = """[[scenario]]
+name = "diverges"
+steps = 2
+batching = "batch"
+model = [{ type = "Linear", in_features = 4, out_features = 3 }]
+loss = { type = "MSELoss" }
+optimizer = { type = "SGD", lr = 1e300 }
+data = { kind = "regression", n = 8, features = 4, outputs = 3 }
+"""
+
+
+def test_failing_run_into_a_closed_pipe_still_exits_1(tmp_path: Path) -> None:
+    """``refbp run | head``: the reader of stdout is gone before refbp writes its table; the
+    run finishes (its report is written) and exits 1, the code of a failing run."""
+    f = _file(tmp_path, DIVERGES)
+    out = tmp_path / "o"
+    with subprocess.Popen([*REFBP, "run", "--scenarios", str(f), "--out", str(out),
+                           "--no-progress"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                          text=True) as proc:
+        assert proc.stdout is not None and proc.stderr is not None
+        proc.stdout.close()
+        err = proc.stderr.read()
+        assert proc.wait(timeout=300) == 1, err
+    assert "Traceback" not in err and "Exception ignored" not in err
+    assert "| diverges |" in (out / "summary.md").read_text()
+
+
 # --- check-* with untrusted user code ----------------------------------------------------
 
 HOSTILE = """\
@@ -193,6 +221,157 @@ def test_user_code_cannot_choose_the_exit_code(tmp_path: Path, cls: str, extra: 
                           timeout=300)
     assert proc.returncode == 2, proc.stderr
     assert message in proc.stderr and "Traceback" not in proc.stderr
+
+
+ENDS_THE_PROCESS = """\
+import atexit
+import os
+import threading
+
+import numpy as np
+
+
+class Good:
+    def __init__(self, lr=0.01):
+        self.lr = lr
+
+    def update(self, params, grads):
+        for k in params:
+            params[k] -= self.lr * grads[k]
+
+
+class Wrong(Good):
+    def update(self, params, grads):
+        for k in params:
+            params[k] -= 2 * self.lr * grads[k]
+
+
+class ExitsInUpdate(Good):
+    def update(self, params, grads):
+        os._exit(0)
+
+
+class ExitsInDel(Good):
+    def update(self, params, grads):
+        class Bomb:
+            def __del__(self):
+                os._exit(0)
+
+        Bomb()
+
+
+class ExitsInThread(Good):
+    def update(self, params, grads):
+        worker = threading.Thread(target=lambda: os._exit(0))
+        worker.start()
+        worker.join()
+
+
+class ExitsAtExit(Wrong):
+    def update(self, params, grads):
+        atexit.register(os._exit, 0)
+        super().update(params, grads)
+
+
+class PatchesNumpy(Wrong):
+    def update(self, params, grads):
+        super().update(params, grads)
+        np.abs = np.zeros_like
+        np.linalg.norm = lambda *args, **kwargs: 0.0
+
+
+class PatchesTorch(Wrong):
+    def __init__(self, lr=0.01):
+        super().__init__(lr)
+        import torch
+
+        def step(opt, closure=None):
+            with torch.no_grad():
+                for group in opt.param_groups:
+                    for p in group["params"]:
+                        p.add_(p.grad, alpha=-2 * group["lr"])
+
+        torch.optim.SGD.step = step
+
+
+class Interrupts(Good):
+    def update(self, params, grads):
+        raise KeyboardInterrupt
+
+
+class ClosesGenerator(Good):
+    def update(self, params, grads):
+        raise GeneratorExit
+
+
+class KillsItself(Good):
+    def update(self, params, grads):
+        import signal
+
+        os.kill(os.getpid(), signal.SIGKILL)
+
+"""
+
+# (check, class, exit code, message): each used to end in exit 0 ("matches"), a traceback or
+# 130; the user side now runs in a child process whose end refbp reports.
+WAYS_OUT = [
+    ("optimizer", "ExitsInUpdate", 2, "your code ended the process (os._exit(0)) in your "
+     "ExitsInUpdate.update() at ends.py:25"),
+    ("optimizer", "ExitsInDel", 2, "running ExitsInDel.update.<locals>.Bomb.__del__() at "
+     "ends.py:32"),
+    ("optimizer", "ExitsInThread", 2, "(os._exit(0)) in your ExitsInThread.update.<locals>."
+     "<lambda>() at ends.py:39 (in a thread)"),
+    ("optimizer", "KillsItself", 2, "your code ended the process (killed by SIGKILL)"),
+    ("layer", "ProcessEndsInBackward", 2, "(os._exit(0)) in your ProcessEndsInBackward."
+     "backward() at bad_code.py:"),
+    ("optimizer", "ExitsAtExit", 1, "your ExitsAtExit does not match torch's SGD"),
+]
+
+
+@pytest.fixture(scope="module")
+def ways_out(tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple[int, str]]:
+    """Every case of WAYS_OUT run as ``refbp check-*`` processes at once (exit code, output)."""
+    f = tmp_path_factory.mktemp("ends") / "ends.py"
+    f.write_text(ENDS_THE_PROCESS)
+    layers = Path(__file__).resolve().parents[1] / "tests" / "user_code" / "bad_code.py"
+    procs = {cls: subprocess.Popen([*REFBP, f"check-{kind}",
+                                    f"{f if kind == 'optimizer' else layers}:{cls}", "--like",
+                                    "SGD" if kind == "optimizer" else "Linear", "--options",
+                                    "lr=0.01" if kind == "optimizer" else "",
+                                    "--steps", "4"], stdout=subprocess.PIPE,
+                                   stderr=subprocess.STDOUT, text=True)
+             for kind, cls, _, _ in WAYS_OUT}
+    return {cls: (proc.wait(timeout=600), proc.communicate()[0]) for cls, proc in procs.items()}
+
+
+@pytest.mark.parametrize("kind,cls,code,message", WAYS_OUT, ids=[w[1] for w in WAYS_OUT])
+def test_user_code_that_ends_the_process_is_named(ways_out: dict[str, tuple[int, str]],
+                                                  kind: str, cls: str, code: int,
+                                                  message: str) -> None:
+    returncode, output = ways_out[cls]
+    assert returncode == code, output
+    assert message in output and "Traceback" not in output
+
+
+@pytest.mark.parametrize("cls,code,message", [
+    ("PatchesNumpy", 1, "your PatchesNumpy does not match torch's SGD"),
+    ("PatchesTorch", 1, "your PatchesTorch does not match torch's SGD"),
+    ("Interrupts", 2, "your code raised KeyboardInterrupt in your Interrupts.update() at "
+     "ends.py:73"),
+    ("ClosesGenerator", 2, "your code raised GeneratorExit in your ClosesGenerator.update() "
+     "at ends.py:78"),
+])
+def test_user_code_cannot_patch_refbp_or_raise_its_way_out(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str], cls: str, code: int,
+        message: str) -> None:
+    f = _file(tmp_path, ENDS_THE_PROCESS, "ends.py")
+    abs_before = np.abs
+    assert main(["check-optimizer", f"{f}:{cls}", "--like", "SGD", "--options", "lr=0.01",
+                 "--steps", "4"]) == code
+    out = capsys.readouterr()
+    assert message in out.out + out.err and "Traceback" not in out.err
+    assert np.abs is abs_before  # this process is untouched: the user side ran in a child
+    assert inspect.unwrap(torch.optim.SGD.step).__qualname__ == "SGD.step"
 
 
 def test_check_steps_zero_and_bad_outputs_exit_2_before_running(

@@ -45,7 +45,7 @@ def test_an_interrupted_run_resumes_to_the_same_results(scenarios: list, serial:
     store = PartStore(tmp_path / "parts")
     done = []
 
-    def stop_after_three(n: int) -> None:
+    def stop_after_three(n: int, failed: int = 0) -> None:
         done.append(n)
         if sum(done) == 3:
             raise Interrupt
@@ -91,7 +91,7 @@ def test_a_scheduler_file_cluster_and_a_lost_worker(scenarios: list, serial: pd.
         client.write_scheduler_file(str(scheduler_file))
         finished: list[int] = []
 
-        def retire_a_worker(n: int) -> None:  # after the first scenario, one worker leaves
+        def retire_a_worker(n: int, failed: int) -> None:  # one worker leaves after the first
             finished.append(n)
             if len(finished) == 1:
                 client.retire_workers(workers=[sorted(client.nthreads())[0]])

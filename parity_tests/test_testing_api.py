@@ -135,14 +135,25 @@ def test_failure_message_names_step_tensor_values_tolerance_and_culprit(buggy: t
     with pytest.raises(AssertionError) as info:
         assert_parity(model, x, y, loss="MSELoss", optimizer=("SGD", {"lr": 0.1}), steps=2,
                       name="buggy-scale")
-    msg = str(info.value)
-    first = msg.splitlines()[0]
-    assert re.match(r"refbp vs torch: scenario buggy-scale \(float64, seed 0\), step 1, tensor "
-                    r"grad:1\.scale, index \(\d,\): refbp=-?[0-9.e-]+, torch=-?[0-9.e-]+; "
-                    r"normwise[^;]* 0?\.01\d* \(tol 1e-12\)", first), first
-    assert "finite differences agree with torch" in first and "refbp is off" in first
-    assert "tolerance used (float64): normwise <= 1.0e-12, rtol=1.0e-09, atol=1.0e-12" in msg
-    assert "also failing: step 1 param:1.scale" in msg
+    lines = str(info.value).splitlines()
+    assert lines[:3] == ["refbp vs torch: Tensor-likes are not close!", "",
+                         "Scenario buggy-scale (float64, seed 0): first failure at step 1, "
+                         "tensor grad:1.scale"]
+    assert lines[3] == "Mismatched elements: 3 / 3 (100.0%)"
+    assert re.fullmatch(r"Greatest absolute difference: [0-9.e-]+ at index \(\d,\) \(up to "
+                        r"1e-12 allowed\)", lines[4]), lines[4]
+    assert re.fullmatch(r"Greatest relative difference: 0\.0(1|099)\d* at index \(\d,\) \(up to "
+                        r"1e-09 allowed\)", lines[5]), lines[5]
+    assert re.fullmatch(r"Normwise relative difference: 0\.0(1|099)\d* \(up to 1e-12 allowed\)",
+                        lines[6]), lines[6]
+    assert re.fullmatch(r"Worst element \(tolerance ratio [0-9.e+]+\) at index \(\d,\): "
+                        r"refbp=-?[0-9.e-]+, torch=-?[0-9.e-]+", lines[7]), lines[7]
+    assert re.fullmatch(r"Mismatched tensors: \d+ / \d+ \([0-9.]+%\) over 2 step\(s\); also "
+                        r"failing: step 1 param:1\.scale, .*", lines[8]), lines[8]
+    assert lines[9].startswith("Culprit: refbp (evidence: float64 finite differences of the "
+                               "forward both sides agree on agree with torch")
+    assert lines[9].endswith("refbp is off)")
+    assert "torch is off" not in str(info.value)
 
 
 @pytest.mark.usefixtures("registry")
@@ -235,6 +246,11 @@ BAD: list[tuple[str, dict[str, Any], type, str]] = [
     ("bad-lr", {"optimizer": ("SGD", {"lr": -1.0})}, ValueError,
      r"Invalid learning rate: -1\.0"),
     ("steps-zero", {"steps": 0}, ValueError, r"^steps must be a positive int, got 0$"),
+    ("steps-beyond-the-limit", {"steps": 10**9, "optimizer": "SGD"}, ValueError,
+     r"^assert_parity: steps = 1,000,000,000 exceeds the limit of 10,000 \(refbp\.limits\); "
+     r"pass --allow-large \(allow_large=True\)"),
+    ("steps-beyond-allow-large", {"steps": 10**9, "optimizer": "SGD", "allow_large": True},
+     ValueError, r"limit of 1,000,000 .*beyond even --allow-large"),
     ("steps-without-optimizer", {"steps": 3}, ValueError,
      r"an op check \(no optimizer\) has one step, got steps=3"),
     ("batch-size", {"batch_size": 0}, ValueError, r"^batch_size must be a positive int, got 0$"),

@@ -13,11 +13,14 @@ from typing import Any
 
 import numpy as np
 
+from refbp.dtypes import FLOAT_TYPES
+
 
 class _FloatDtypes(tuple):  # type: ignore[type-arg]
-    """float32 and float64; also ``np.longdouble`` inside :func:`extended_precision`.
+    """The supported dtypes (``refbp.dtypes``); also ``np.longdouble`` inside
+    :func:`extended_precision`.
 
-    A tuple (iterating gives the two public dtypes), whose ``in`` test also admits long double
+    A tuple (iterating gives the public dtypes), whose ``in`` test also admits long double
     while the exact referee (``refbp.parity.referee``) recomputes a step in higher precision.
     """
 
@@ -28,7 +31,7 @@ class _FloatDtypes(tuple):  # type: ignore[type-arg]
 
 
 _EXTENDED: ContextVar[bool] = ContextVar("refbp_extended_precision", default=False)
-FLOAT_DTYPES = _FloatDtypes((np.dtype(np.float32), np.dtype(np.float64)))
+FLOAT_DTYPES = _FloatDtypes(t.dtype for t in FLOAT_TYPES)
 
 
 @contextmanager

@@ -52,10 +52,17 @@ stream                  value  draws
 ``LAYER_PROBLEM``       9      inputs and upstream gradients of a layer check (diagnose)
 ``LAYER_VALUES``        10     parameter values of a layer check (diagnose)
 ``LOSS_PROBLEM``        11     predictions and targets of a loss check (diagnose)
+``ENSEMBLE``            28271  member k of the rounding-floor ensemble:
+                               ``stream_rng(seed, Stream.ENSEMBLE, k)``
+                               (``refbp.parity.ensemble``)
 ======================  =====  ==========================================================
 
 ``stream_rng(seed)`` (no stream) is ``np.random.default_rng(seed)`` itself: the batch order of
-a ``refbp.testing`` check of a user's model.
+a ``refbp.testing`` check of a user's model, and the random upstream gradients of op checks
+(:func:`upstream_gradient`: ``refbp.gradcheck``, ``refbp.mirror.oracle``,
+``refbp.testing.check_gradients``, ``refbp.diagnose.localize``). NumPy's seed sequence ignores
+trailing zero words, so it is the same generator as ``Stream.INIT``; the two are never drawn in
+the same check.
 
 Feeding torch exactly the same batches: either take ``batch.indices`` and index the torch
 tensors with them (``x_t[torch.from_numpy(batch.indices)]``), or build a second iterator with
@@ -96,16 +103,24 @@ class Stream(IntEnum):
     LAYER_PROBLEM = 9
     LAYER_VALUES = 10
     LOSS_PROBLEM = 11
+    ENSEMBLE = 0x6E6F
 
 
-def stream_rng(seed: int, stream: Stream | None = None) -> np.random.Generator:
-    """The Generator of ``stream`` for ``seed``: ``default_rng([seed, stream])``.
+def stream_rng(seed: int, stream: Stream | None = None, *index: int) -> np.random.Generator:
+    """The Generator of ``stream`` for ``seed``: ``default_rng([seed, stream, *index])``
+    (``index``: the member of a stream drawn for several objects, e.g. ensemble member k).
 
     Without a stream: ``default_rng(seed)``.
     """
     if stream is None:
         return np.random.default_rng(seed)
-    return np.random.default_rng([seed, int(stream)])
+    return np.random.default_rng([int(seed), int(stream), *index])
+
+
+def upstream_gradient(seed: int, shape: tuple[int, ...]) -> np.ndarray:
+    """The random upstream gradient of an op check: float64 standard normals of ``shape``
+    from ``stream_rng(seed)``."""
+    return stream_rng(seed).standard_normal(shape)
 
 
 class Batch(NamedTuple):

@@ -17,7 +17,14 @@ it raises into the code above and :func:`exit_process` ends the process with it.
 error is any :class:`refbp.errors.UsageError`
 (``CLIError``, ``ScenarioFileError``, ``ReportWriteError``, ``ReportFormatError``,
 ``UserCodeError``, ``LimitError``); argparse's own errors exit 2 before a command runs. Every
-message reaches the terminal with control characters escaped.
+message reaches the terminal with control characters escaped, and so does everything a
+command prints on standard output (``refbp.terminal``: scenario names and messages from
+reports).
+
+The exit code never depends on who reads the output: when the reader of stdout (or stderr)
+goes away (``refbp run | head``), :func:`run_command` sends the rest of that stream to
+``os.devnull`` (as the Python documentation recommends for ``SIGPIPE``) and the command runs
+to its end, so a failing run piped into ``head`` still exits 1.
 """
 
 from __future__ import annotations
@@ -26,12 +33,13 @@ import os
 import signal
 import sys
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager, suppress
 from types import FrameType
-from typing import NoReturn
+from typing import Any, NoReturn, TextIO
 
 from refbp.errors import UsageError, printable
+from refbp.terminal import sanitized_stdout
 
 EXIT_OK = 0
 EXIT_FAILED = 1
@@ -67,8 +75,7 @@ def exit_without_joining() -> None:
 def exit_process(code: int) -> NoReturn:
     """Flush the output and exit with ``code`` (at once after :func:`exit_without_joining`)."""
     for stream in (sys.stdout, sys.stderr):
-        with suppress(OSError, ValueError):
-            stream.flush()
+        _flush_or_drop(stream)
     if _exit_now:
         os._exit(code)
     sys.exit(code)
@@ -100,22 +107,91 @@ def sigterm_unwinds() -> Iterator[None]:
         signal.signal(signal.SIGTERM, previous)
 
 
-def _quiet_stdout() -> None:
-    """Output piped into e.g. ``head`` was closed: drop further output quietly."""
-    os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+def _to_devnull(stream: TextIO) -> None:
+    """Point ``stream``'s file descriptor at ``os.devnull``: its reader went away."""
+    with suppress(OSError, ValueError, AttributeError):
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        try:
+            os.dup2(devnull, stream.fileno())
+        finally:
+            os.close(devnull)
+
+
+def _flush_or_drop(stream: TextIO) -> None:
+    """Flush ``stream``; when its reader is gone, drop what is left (never raises)."""
+    try:
+        stream.flush()
+    except BrokenPipeError:
+        _to_devnull(stream)
+        with suppress(OSError, ValueError):
+            stream.flush()
+    except (OSError, ValueError):
+        pass
+
+
+class _ReaderMayLeave:
+    """A text stream that outlives its reader: on ``BrokenPipeError`` the stream's descriptor
+    is pointed at ``os.devnull`` and the write is done again there, so the command goes on
+    (and exits with its own code) whoever reads its output."""
+
+    def __init__(self, stream: TextIO) -> None:
+        self._stream = stream
+
+    def _retry(self, call: Callable[[], Any]) -> Any:
+        try:
+            return call()
+        except BrokenPipeError:
+            _to_devnull(self._stream)
+            with suppress(BrokenPipeError):
+                return call()
+            return None
+
+    def write(self, text: str) -> int:
+        self._retry(lambda: self._stream.write(text))
+        return len(text)
+
+    def writelines(self, lines: Iterable[str]) -> None:
+        for line in lines:
+            self.write(line)
+
+    def flush(self) -> None:
+        self._retry(self._stream.flush)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._stream, name)
+
+
+@contextmanager
+def _output_outlives_its_reader() -> Iterator[None]:
+    """Inside the block a closed stdout/stderr pipe drops output instead of raising."""
+    saved = sys.stdout, sys.stderr
+    sys.stdout = _ReaderMayLeave(saved[0])  # type: ignore[assignment]
+    sys.stderr = _ReaderMayLeave(saved[1])  # type: ignore[assignment]
+    try:
+        yield
+    finally:
+        for stream in saved:
+            _flush_or_drop(stream)
+        sys.stdout, sys.stderr = saved
 
 
 def run_command(command: Callable[[], int]) -> int:
-    """Run ``command()`` and return its exit code, mapping what it raises (see the table)."""
+    """Run ``command()`` and return its exit code, mapping what it raises (see the table).
+
+    A closed output pipe is not an outcome: the output is dropped and the command finishes
+    (see the module docstring).
+    """
+    with _output_outlives_its_reader():
+        return _run_mapped(command)
+
+
+def _run_mapped(command: Callable[[], int]) -> int:
     try:
-        with sigterm_unwinds():
+        with sigterm_unwinds(), sanitized_stdout():
             return command()
     except UsageError as exc:
         error(f"error: {exc}")
         return EXIT_USAGE
-    except BrokenPipeError:
-        _quiet_stdout()
-        return EXIT_OK
     except KeyboardInterrupt:
         error("interrupted")
         return EXIT_INTERRUPTED

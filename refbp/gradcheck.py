@@ -27,6 +27,7 @@ from typing import Any
 import numpy as np
 
 from refbp._checks import as_float_array
+from refbp.data import upstream_gradient
 from refbp.nn.module import Module
 from refbp.tolerances import GRADCHECK_ATOL, GRADCHECK_EPS, GRADCHECK_RTOL
 
@@ -129,7 +130,7 @@ def check_module(module: Module, x: Any, *, grad_out: Any = None, eps: float = G
     m = _float64_copy(module)
     x64 = np.array(as_float_array(x, "input"), dtype=np.float64, copy=True)
     y = m(x64)
-    r = (np.random.default_rng(seed).standard_normal(np.shape(y)) if grad_out is None
+    r = (upstream_gradient(seed, np.shape(y)) if grad_out is None
          else np.asarray(grad_out, dtype=np.float64))
     if r.shape != np.shape(y):
         raise ValueError(f"grad_out must have the output shape {np.shape(y)}, got {r.shape}")
@@ -166,7 +167,7 @@ def check_loss_gradients(loss: Module, input: Any, target: Any, *, grad_out: Any
         r = np.asarray(1.0)
         grad_x = m.backward()
     else:
-        r = (np.random.default_rng(seed).standard_normal(value.shape) if grad_out is None
+        r = (upstream_gradient(seed, value.shape) if grad_out is None
              else np.asarray(grad_out, dtype=np.float64))
         grad_x = m.backward(r)
 

@@ -1,56 +1,130 @@
 """Stated size limits: what refbp runs without being told that a large run is meant.
 
 A scenario file, a ``--steps`` flag or a spec can ask for more memory or time than the machine
-has (``steps = 10**9``, ``n = 10**12``, ``--scenarios /dev/zero``). Inputs beyond these limits
-are refused with a :class:`refbp.errors.LimitError` (exit code 2) before anything runs;
-``refbp run --allow-large`` (``allow_large=True``) lifts the size limits of scenarios. The
-figures leave the built-in suites (at most 100 steps, 256 samples, a few thousand weights)
-two orders of magnitude of room.
+has (``steps = 10**9``, ``n = 10**12``, ``Conv2d(3000, 3000, 3)``, 2,000 layers, a matrix that
+expands to 300,000 scenarios, ``--scenarios /dev/zero``). Inputs beyond these limits are
+refused with a :class:`refbp.errors.LimitError` (exit code 2) before anything is built or
+runs: a layer's parameters and buffers are counted from its constructor arguments with
+torch's shape rules (:mod:`refbp.layer_sizes`), a matrix's scenarios from its axes.
+
+``refbp run --allow-large`` (``allow_large=True`` of the loaders, ``assert_parity`` and the
+checks) raises every limit 100-fold, never to infinity: a run beyond :data:`LARGE` is refused
+even then. The :data:`DEFAULT` figures leave the built-in suites (at most 100 steps, 256
+samples, 12 layers, a few thousand weights, 1,018 scenarios) two orders of magnitude of room.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from dataclasses import dataclass, fields
 from typing import Any
 
 from refbp.errors import LimitError
+from refbp.layer_sizes import layer_elements
 
-MAX_STEPS = 10_000
-"""Steps of one scenario (a step records every tensor: ~36 KB of results per step)."""
-MAX_DATA_ELEMENTS = 10_000_000
-"""Elements of one generated data array (``n`` x ``features`` or ``n`` x ``outputs``)."""
-MAX_LAYER_ELEMENTS = 10_000_000
-"""Weights of one layer, estimated from its size arguments (``in_features`` x ``out_features``)."""
-MAX_SCENARIO_FILE_BYTES = 1 << 20
-"""Size of a TOML scenario file (1 MiB; read in bounded chunks, so ``/dev/zero`` stops)."""
-
-OVERRIDE_HINT = "pass --allow-large to run it anyway"
+LARGE_FACTOR = 100
+"""How much ``--allow-large`` raises every limit."""
 
 
-def check_count(value: int, limit: int, what: str) -> None:
+@dataclass(frozen=True)
+class Limits:
+    """One tier of limits (see :data:`DEFAULT` and :data:`LARGE`)."""
+
+    steps: int
+    """Steps of one scenario or check (a step records every tensor)."""
+    data_elements: int
+    """Elements of one generated data array (``n`` x ``features`` x spatial size)."""
+    layer_elements: int
+    """Parameter and buffer elements of one layer."""
+    model_elements: int
+    """Parameter and buffer elements of a whole model (every layer)."""
+    layers: int
+    """Layers of one model (each adds tensors recorded at every step)."""
+    scenarios: int
+    """Scenarios of one scenario file once its matrix tables are expanded."""
+    file_bytes: int
+    """Bytes of a TOML scenario file (read in bounded chunks, so ``/dev/zero`` stops)."""
+
+    def scaled(self, factor: int) -> Limits:
+        return Limits(**{f.name: getattr(self, f.name) * factor for f in fields(self)})
+
+
+DEFAULT = Limits(steps=10_000, data_elements=10_000_000, layer_elements=10_000_000,
+                 model_elements=10_000_000, layers=100, scenarios=10_000, file_bytes=1 << 20)
+"""The limits of every run that does not pass ``--allow-large``."""
+LARGE = DEFAULT.scaled(LARGE_FACTOR)
+"""The limits with ``--allow-large``: the hard bound of every run."""
+
+MAX_STEPS = DEFAULT.steps
+MAX_DATA_ELEMENTS = DEFAULT.data_elements
+MAX_LAYER_ELEMENTS = DEFAULT.layer_elements
+MAX_SCENARIO_FILE_BYTES = DEFAULT.file_bytes
+
+OVERRIDE_HINT = "pass --allow-large (allow_large=True) to run it anyway"
+
+
+def tier(allow_large: bool) -> Limits:
+    """The limits that apply: :data:`LARGE` with ``--allow-large``, else :data:`DEFAULT`."""
+    return LARGE if allow_large else DEFAULT
+
+
+def hint(allow_large: bool) -> str:
+    """What to do about a refused size: pass ``--allow-large``, or (already passed) nothing."""
+    if allow_large:
+        return (f"that is beyond even --allow-large ({LARGE_FACTOR}x the default limits); "
+                "split the run")
+    return OVERRIDE_HINT
+
+
+def check_count(value: int, limit: int, what: str, allow_large: bool = False) -> None:
     """Raise LimitError when ``value`` exceeds ``limit``, naming ``what`` and the override."""
     if value > limit:
         raise LimitError(f"{what} = {value:,} exceeds the limit of {limit:,} "
-                         f"(refbp.limits); {OVERRIDE_HINT}")
+                         f"(refbp.limits); {hint(allow_large)}")
 
 
-def layer_elements(args: Mapping[str, Any]) -> int:
-    """Weights a layer's size arguments imply: the product of its ``*features`` integers."""
-    sizes = [int(v) for k, v in args.items()
-             if k.endswith("features") and isinstance(v, int) and not isinstance(v, bool)]
-    return math.prod(abs(v) for v in sizes) if sizes else 0
+def check_steps(steps: int, what: str, allow_large: bool = False) -> None:
+    """``steps`` of a scenario, ``assert_parity`` call or check is within the limit."""
+    check_count(steps, tier(allow_large).steps, f"{what}: steps", allow_large)
 
 
-def check_scenario(s: Any) -> None:
-    """Check a :class:`refbp.parity.scenario.Scenario`'s steps, data and layer sizes."""
-    check_count(s.steps, MAX_STEPS, f"scenario {s.name}: steps")
+def check_scenario_count(count: int, where: str, allow_large: bool = False) -> None:
+    """A scenario file does not expand to more scenarios than the limit (checked before the
+    expansion is built)."""
+    limit = tier(allow_large).scenarios
+    if count > limit:
+        more = ("; pass --allow-large to raise the limit to "
+                f"{LARGE.scenarios:,}" if not allow_large else f"; {hint(True)}")
+        raise LimitError(f"{where} expands to {count:,} scenarios, more than the limit of "
+                         f"{limit:,} (refbp.limits; matrix tables multiply their seeds, "
+                         f"dtypes and optimizers){more}")
+
+
+def check_model(specs: Any, what: str, allow_large: bool = False) -> None:
+    """The layer count and every layer's (and the model's) parameter and buffer elements,
+    counted from the specs (``refbp.parity.scenario.Spec``: ``type``, ``args``) unbuilt."""
+    lim = tier(allow_large)
+    check_count(len(specs), lim.layers, f"{what}: layers", allow_large)
+    total = 0
+    for i, spec in enumerate(specs):
+        n = layer_elements(spec.type, spec.args)
+        check_count(n, lim.layer_elements,
+                    f"{what}: parameter and buffer elements of model[{i}] {spec.type}",
+                    allow_large)
+        total += n
+    check_count(total, lim.model_elements, f"{what}: parameter and buffer elements of the "
+                "model", allow_large)
+
+
+def check_scenario(s: Any, allow_large: bool = False) -> None:
+    """Check a :class:`refbp.parity.scenario.Scenario`'s steps, data and model sizes."""
+    lim = tier(allow_large)
+    check_steps(s.steps, f"scenario {s.name}", allow_large)
     extra = s.data.extra
-    spatial = math.prod(int(v) for v in extra.get("size", ())) * math.prod(
-        int(extra.get(k, 1)) for k in ("d", "height", "width", "seq_len"))
+    spatial = math.prod(abs(int(v)) for v in extra.get("size", ())) * math.prod(
+        abs(int(extra.get(k, 1))) for k in ("d", "height", "width", "seq_len"))
     for key in ("features", "outputs"):
-        check_count(s.data.n * getattr(s.data, key) * spatial, MAX_DATA_ELEMENTS,
-                    f"scenario {s.name}: data elements (n x {key} x spatial size)")
-    for i, spec in enumerate(s.model):
-        check_count(layer_elements(spec.args), MAX_LAYER_ELEMENTS,
-                    f"scenario {s.name}: weights of model[{i}] {spec.type}")
+        check_count(abs(s.data.n * getattr(s.data, key)) * spatial, lim.data_elements,
+                    f"scenario {s.name}: data elements (n x {key} x spatial size)",
+                    allow_large)
+    check_model(s.model, f"scenario {s.name}", allow_large)

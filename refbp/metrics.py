@@ -13,12 +13,12 @@ from typing import Any
 
 import numpy as np
 
+from refbp.dtypes import FLOAT_TYPES
 from refbp.tolerances import Tolerance, normwise_waived
 
 TINY = np.finfo(np.float64).tiny
 
-_INT = {np.dtype(np.float32): (np.int32, 0x7FFFFFFF),
-        np.dtype(np.float64): (np.int64, 0x7FFFFFFFFFFFFFFF)}
+_INT = {t.dtype: (t.int_type, t.sign_mask) for t in FLOAT_TYPES}
 
 
 def _ordered(x: np.ndarray) -> np.ndarray:
@@ -59,6 +59,12 @@ class Discrepancy:
     nonfinite: bool
     passed: bool
     max_ulp: float = float("nan")
+    mismatched: int = 0
+    """Elements outside ``atol + rtol |b|`` (or finite on one side only)."""
+    abs_index: tuple[int, ...] = ()
+    """Index of the greatest absolute difference."""
+    rel_index: tuple[int, ...] = ()
+    """Index of the greatest relative difference."""
 
     def as_dict(self) -> dict[str, Any]:
         d = asdict(self)
@@ -86,7 +92,8 @@ def discrepancy(a: Any, b: Any, tol: Tolerance) -> Discrepancy:
     if bad.any():
         idx = tuple(int(i) for i in np.argwhere(bad)[0])
         return Discrepancy(float("inf"), float("inf"), float("inf"), float("inf"), float("nan"),
-                           idx, float(a64[idx]), float(b64[idx]), True, False, max_ulp)
+                           idx, float(a64[idx]), float(b64[idx]), True, False, max_ulp,
+                           int(bad.sum()), idx, idx)
     both = fa & fb
     a_f = np.where(both, a64, 0.0)
     b_f = np.where(both, b64, 0.0)
@@ -105,7 +112,13 @@ def discrepancy(a: Any, b: Any, tol: Tolerance) -> Discrepancy:
     passed = tol_ratio <= 1.0 and (normwise <= tol.normwise or bool(normwise_waived(
         max_abs, normwise, atol=tol.atol, normwise_tol=tol.normwise)))
     return Discrepancy(max_abs, float(rel.max()), normwise, tol_ratio, cosine, idx,
-                       float(a64[idx]), float(b64[idx]), False, passed, max_ulp)
+                       float(a64[idx]), float(b64[idx]), False, passed, max_ulp,
+                       int(np.count_nonzero(ratio > 1.0)), _index_of_max(diff),
+                       _index_of_max(rel))
+
+
+def _index_of_max(x: np.ndarray) -> tuple[int, ...]:
+    return tuple(int(i) for i in np.unravel_index(int(np.argmax(x)), x.shape))
 
 
 def _scale(x: np.ndarray) -> float:

@@ -16,7 +16,10 @@ explicitly with ``pytest -p refbp.pytest_plugin`` / ``pytest_plugins = ["refbp.p
   summary.md, report.html, with provenance). Nothing is written when no check was recorded.
   Under pytest-xdist (``pytest -n 2``) each worker streams its checks to a part store beside
   DIR (``.<DIR name>.parts/``) and the controller writes the one report with every check
-  (a name used twice gets a ``#2`` suffix).
+  (a name used twice gets a ``#2`` suffix). The controller holds DIR's lock for the whole
+  session (``refbp.report.lock.OutputLock``): a second session (or ``refbp run``) writing the
+  same DIR at the same time stops at once with exit code 2 and "DIR is being written by
+  another refbp run (pid N)", instead of mixing its checks into the other's report.
 - ``--refbp-compare BASELINE``: compare the session's checks with a baseline report as
   ``refbp compare`` does; a regression makes the session fail (exit code 1) and is printed
   in the terminal summary.
@@ -40,7 +43,8 @@ from typing import Any
 
 import pytest
 
-from refbp.errors import printable
+from refbp.errors import UsageError, printable
+from refbp.terminal import printable_text
 from refbp.versions import installed_torch_note
 
 MARKER = "parity: compares refbp with torch (needs torch)"
@@ -65,6 +69,7 @@ class ParityRecorder:
     written: Path | None = None
     comparison: Any = None
     counts: tuple[int, int] = (0, 0)
+    lock: Any = None
 
     @property
     def store(self) -> Any:
@@ -89,8 +94,8 @@ class ParityRecorder:
 
         frames = []
         store = self.store
-        if store is not None and store.directory.is_dir():
-            frames += [pd.read_parquet(p) for p in sorted(store.directory.glob("*.parquet"))]
+        if store is not None:
+            frames += [store.read(key) for key in store.keys()]
         frames += [r.frame() for r in self.results]
         if not frames:
             return None
@@ -167,12 +172,12 @@ class ParityFixture:
 
         result = self._run(torch_model, inputs, targets, **options)
         if not result.passed:
-            raise AssertionError(assertion_message(result))
+            raise AssertionError(assertion_message(result)) from None
 
     def table(self, torch_model: Any, inputs: Any, targets: Any, **options: Any) -> Any:
         """:func:`refbp.testing.parity_table` (the tidy DataFrame), recorded for the report."""
         __tracebackhide__ = True
-        from refbp.parity.session import results_frame
+        from refbp.parity.runner import results_frame
 
         return results_frame([self._run(torch_model, inputs, targets, **options)])
 
@@ -192,23 +197,36 @@ def pytest_configure(config: pytest.Config) -> None:
     out = config.getoption("--refbp-report")
     baseline = config.getoption("--refbp-compare")
     worker = getattr(config, "workerinput", {}).get("workerid")
-    if out is not None and worker is None:
-        _check_report_dir(Path(out))
     recorder = ParityRecorder(None if out is None else Path(out),
                               None if baseline is None else Path(baseline), worker)
-    if worker is None and recorder.report_dir is not None:
+    if out is not None and worker is None:
+        recorder.lock = _claim_report_dir(Path(out))
         recorder.store.clear()  # parts of an earlier, interrupted session
     config.stash[_RECORDER] = recorder
 
 
-def _check_report_dir(out: Path) -> None:
-    """Refuse an unusable ``--refbp-report`` before any test runs (pytest exits with 2)."""
-    from refbp.report.writers import ReportWriteError, check_report_target
+def pytest_unconfigure(config: pytest.Config) -> None:
+    recorder = config.stash.get(_RECORDER, None)
+    if recorder is not None and recorder.lock is not None:
+        recorder.lock.release()
 
+
+def _claim_report_dir(out: Path) -> Any:
+    """Refuse an unusable ``--refbp-report`` before any test runs (pytest exits with 2);
+    the session's lock of it (``refbp.report.lock.OutputLock``, held until pytest ends)."""
+    from refbp.parity.sweep import part_store_for
+    from refbp.report.lock import OutputLock
+    from refbp.report.writers import check_report_target
+
+    lock = OutputLock(out)
     try:
         check_report_target(out)
-    except ReportWriteError as exc:
+        lock.acquire()
+        part_store_for(out).check()
+    except UsageError as exc:
+        lock.release()
         pytest.exit(f"refbp: error: --refbp-report: {exc}", returncode=2)
+    return lock
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -245,7 +263,7 @@ def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> Non
     if recorder is None or recorder.worker is not None:
         return
     if recorder.comparison is not None:
-        terminalreporter.write_line(recorder.comparison.to_markdown())
+        terminalreporter.write_line(printable_text(recorder.comparison.to_markdown()))
     if recorder.report_dir is None:
         return
     n, failed = recorder.counts

@@ -25,14 +25,20 @@ looser bound: max relative error <= ``GRADCHECK_RTOL`` = 1e-6 with an absolute f
 
 A scenario may override any of these values (see ``refbp.parity``). The built-in suites use
 exactly the stated exceptions in ``OVERRIDES`` below, each with its measured reason.
+
+The tolerance a comparison uses is merged in one place, :func:`effective_tolerance`: the
+dtype's entry here, then each layer of overrides in order, a later layer winning key by key
+(for ``refbp run``: ``[tool.refbp.tolerances.<dtype>]``, then the scenario's own
+``tolerance``; for ``assert_parity`` and ``check_gradients``: their ``rtol``/``atol``/
+``normwise`` arguments, gathered by :func:`given_overrides`).
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import dataclass, fields, replace
+from typing import Any, TypeGuard
 
 import numpy as np
 
@@ -45,6 +51,9 @@ class Tolerance:
     rtol: float
     atol: float
 
+
+TOLERANCE_KEYS: tuple[str, ...] = tuple(f.name for f in fields(Tolerance))
+"""The keys an override may set: ``normwise``, ``rtol``, ``atol``."""
 
 TOLERANCES: dict[str, Tolerance] = {
     "float64": Tolerance(normwise=1e-12, rtol=1e-9, atol=1e-12),
@@ -72,18 +81,25 @@ OVERRIDES: dict[str, dict[str, float]] = {
     "float32_attention": {"atol": 1e-5},
 }
 
+
+def is_tolerance_value(value: object) -> TypeGuard[int | float]:
+    """A finite non-negative number (not a bool): what a tolerance may be set to (an infinite
+    tolerance would pass anything)."""
+    return (not isinstance(value, bool) and isinstance(value, int | float)
+            and 0 <= value < math.inf)
+
+
 def check_overrides(overrides: Mapping[str, object], where: str = "") -> dict[str, float]:
     """Validated tolerance overrides: keys among ``normwise``, ``rtol``, ``atol``, values
     finite non-negative numbers (returned as floats; an infinite tolerance would pass
     anything). ``where`` prefixes the error messages."""
-    unknown = set(overrides) - {"normwise", "rtol", "atol"}
+    unknown = set(overrides) - set(TOLERANCE_KEYS)
     if unknown:
         raise ValueError(f"{where}unknown tolerance keys {sorted(unknown)}; "
                          "expected normwise, rtol, atol")
     out = {}
     for key, value in overrides.items():
-        if (isinstance(value, bool) or not isinstance(value, int | float)
-                or not 0 <= value < math.inf):
+        if not is_tolerance_value(value):
             raise ValueError(f"{where}{key} must be a finite non-negative number, got "
                              f"{value!r}")
         out[key] = float(value)
@@ -111,3 +127,26 @@ def tolerance_for(dtype: object) -> Tolerance:
     if name not in TOLERANCES:
         raise ValueError(f"no tolerance defined for dtype {name}; known: {sorted(TOLERANCES)}")
     return TOLERANCES[name]
+
+
+def merge_overrides(*layers: Mapping[str, float] | None) -> dict[str, float]:
+    """Layers of tolerance overrides merged in order, a later layer winning key by key
+    (None or empty layers are skipped)."""
+    merged: dict[str, float] = {}
+    for layer in layers:
+        merged.update(layer or {})
+    return merged
+
+
+def effective_tolerance(dtype: object, *layers: Mapping[str, float] | None) -> Tolerance:
+    """The tolerance a comparison in ``dtype`` uses: :func:`tolerance_for` with the override
+    ``layers`` applied in order (:func:`merge_overrides`)."""
+    return replace(tolerance_for(dtype), **merge_overrides(*layers))
+
+
+def given_overrides(*, rtol: object = None, atol: object = None,
+                    normwise: object = None) -> dict[str, float]:
+    """The tolerance arguments a caller gave (None: not given), validated
+    (:func:`check_overrides`)."""
+    return check_overrides({k: v for k, v in (("rtol", rtol), ("atol", atol),
+                                              ("normwise", normwise)) if v is not None})

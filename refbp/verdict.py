@@ -24,32 +24,91 @@ read beside the row's ``normwise``.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from enum import Enum
 
 import numpy as np
 
 from refbp.metrics import TINY
 from refbp.tolerances import Tolerance
 
-__all__ = ["FAILING", "VERDICTS", "Judgement", "failing", "judge", "shared_nonfinite"]
+__all__ = ["FAILING", "SIDES", "VERDICTS", "Judgement", "Verdict", "culprit", "failing", "judge",
+           "shared_nonfinite"]
 
-VERDICTS: tuple[str, ...] = ("pass", "noise", "fail", "nonfinite")
-FAILING: tuple[str, ...] = ("fail", "nonfinite")
+
+class Verdict(str, Enum):
+    """The verdict of a row. A ``str`` enum: the results table stores its ``value`` (``"pass"``,
+    ...), and a stored text compares equal to its member (``df["verdict"] == Verdict.NOISE``).
+    """
+
+    PASS = "pass"
+    NOISE = "noise"
+    FAIL = "fail"
+    NONFINITE = "nonfinite"
+
+    def __str__(self) -> str:
+        return self.value
+
+    def fails(self, *, expect_nonfinite: bool = False) -> bool:
+        """Whether a row with this verdict fails its scenario."""
+        if self is Verdict.NONFINITE:
+            return not expect_nonfinite
+        return self is Verdict.FAIL
+
+    @property
+    def label(self) -> str:
+        """The text of a scenario's result in the summaries: ``FAIL`` in capitals, else the
+        value."""
+        return "FAIL" if self.fails() else self.value
+
+    @classmethod
+    def of_scenario(cls, passed: bool, noisy: bool) -> Verdict:
+        """A scenario's result: ``fail`` when a row fails, else ``noise`` when a row is noise,
+        else ``pass``."""
+        return cls.FAIL if not passed else (cls.NOISE if noisy else cls.PASS)
+
+    @property
+    def disagrees(self) -> bool:
+        """Outside the plain tolerance with finite values: ``noise`` or ``fail``."""
+        return self in (Verdict.NOISE, Verdict.FAIL)
+
+    @classmethod
+    def of(cls, value: str | Verdict) -> Verdict:
+        """The verdict a stored text names (ValueError for any other text)."""
+        return cls(value)
+
+
+VERDICTS: tuple[str, ...] = tuple(v.value for v in Verdict)
+FAILING: tuple[str, ...] = (Verdict.FAIL.value, Verdict.NONFINITE.value)
+
+
+SIDES: tuple[str, ...] = ("refbp", "torch")
+
+
+def culprit(evidence: str) -> str:
+    """The side an evidence sentence proves off (``"refbp"``/``"torch"``), else ``''``.
+
+    Only independent evidence names a side, in the form "...: refbp is off" (the
+    ``attribution`` column: float64 finite differences of a forward both sides agree on); the
+    exact referee's rounding verdict of a ``noise`` row names who rounds worse, not a culprit.
+    """
+    for side in SIDES:
+        if evidence.endswith(f": {side} is off"):
+            return side
+    return ""
 
 
 @dataclass(frozen=True)
 class Judgement:
     """Verdict of a row and the noise figures behind it (NaN when no floor was measured)."""
 
-    verdict: str
+    verdict: Verdict
     noise_floor: float = float("nan")
     noise_ratio: float = float("nan")
 
 
-def failing(verdict: str, *, expect_nonfinite: bool = False) -> bool:
+def failing(verdict: str | Verdict, *, expect_nonfinite: bool = False) -> bool:
     """Whether a row with this verdict fails its scenario."""
-    if verdict == "nonfinite":
-        return not expect_nonfinite
-    return verdict in FAILING
+    return Verdict.of(verdict).fails(expect_nonfinite=expect_nonfinite)
 
 
 def shared_nonfinite(a: np.ndarray, b: np.ndarray) -> bool:
@@ -90,12 +149,12 @@ def judge(a: np.ndarray, b: np.ndarray, tol: Tolerance, *, within_tolerance: boo
     tolerance is ``fail``).
     """
     if one_sided_nonfinite:
-        return Judgement("fail")
+        return Judgement(Verdict.FAIL)
     if shared_nonfinite(a, b):
-        return Judgement("nonfinite")
+        return Judgement(Verdict.NONFINITE)
     if floor is None:
-        return Judgement("pass" if within_tolerance else "fail")
+        return Judgement(Verdict.PASS if within_tolerance else Verdict.FAIL)
     nf, ratio, explained = noise_figures(a, b, floor, tol)
     if within_tolerance:
-        return Judgement("pass", nf, ratio)
-    return Judgement("noise" if explained else "fail", nf, ratio)
+        return Judgement(Verdict.PASS, nf, ratio)
+    return Judgement(Verdict.NOISE if explained else Verdict.FAIL, nf, ratio)

@@ -233,7 +233,7 @@ def test_gradcheck_softmax_extremes(name: str) -> None:
 
 
 # -- contract: shapes, dtypes, errors --------------------------------------------------------
-SHAPES = [(), (7,), (3, 4), (2, 3, 4)]
+SHAPES = [(), (7,), (3, 4), (2, 3, 4), (0, 4)]  # (0, 4): an empty batch
 VALID = [(n, s) for n in ALL for s in SHAPES if not (CHECKS[n][1].options.get("dim") == 1
                                                      and len(s) < 2)]
 

@@ -36,7 +36,8 @@ def test_json_is_parseable_and_names_every_regression() -> None:
                    "tensor": "grad:0.bias", "first_failing_step": 2,
                    "tol_ratio_baseline": reg["tol_ratio_baseline"], "tol_ratio_new": 4.0,
                    "normwise_ratio_baseline": reg["normwise_ratio_baseline"],
-                   "normwise_ratio_new": reg["normwise_ratio_new"]}
+                   "normwise_ratio_new": reg["normwise_ratio_new"],
+                   "reproduce": None}  # a synthetic suite: `refbp run` cannot rerun it
     assert 0 < reg["tol_ratio_baseline"] < 1e-5
     assert doc["removed_scenarios"] == ["old"]
 

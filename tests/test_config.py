@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from refbp.config import ConfigError, load_config
+from refbp.cli.config import ConfigError, load_config
 
 
 def _write(tmp_path: Path, body: str) -> Path:

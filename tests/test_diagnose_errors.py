@@ -55,7 +55,7 @@ def test_bad_user_code_message(call: object, message: str) -> None:
 
 def test_unknown_like_lists_the_catalog() -> None:
     with pytest.raises(ValueError, match="'Adamm' is not in the catalog; expected one of Adadelta, "
-                                         "Adagrad, Adam, AdamW, RMSprop, SGD"):
+                                         "Adagrad, Adam, AdamW, RMSprop, Rprop, SGD$"):
         check_optimizer(f"{HERE}/adam_family.py:Adam", like="Adamm", oracle="refbp")
 
 
@@ -72,6 +72,11 @@ def test_cli_exit_codes(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["check-optimizer", f"{HERE}/adam_family.py:AdamTfEpsHat", *base]) == 1
     out = capsys.readouterr().out
     assert "matches torch's (refbp reference) Adam except the bias correction" in out
+    # a failing check ends with the command line that reruns it (and only a failing one)
+    assert out.count("reproduce with: ") == 1
+    assert out.rstrip().endswith(
+        f"reproduce with: refbp check-optimizer {HERE}/adam_family.py:AdamTfEpsHat --like Adam "
+        "--options lr=0.01 --steps 20 --seed 0 --oracle refbp")
     assert main(["check-layer", f"{BAD}:ForwardReturnsNone", "--oracle", "refbp"]) == 2
     assert "forward(x) result is None" in capsys.readouterr().err
 

@@ -36,6 +36,8 @@ def test_check_report_labels_the_user_side_as_user_code(tmp_path: Path) -> None:
     md = (tmp_path / "rep" / "summary.md").read_text()
     html = (tmp_path / "rep" / "report.html").read_text()
     assert "your code (AdamEpsInsideSqrt) vs torch. Each row's verdict" in md
+    assert (f"reproduce with: `refbp check-optimizer {USER}/adam_family.py:AdamEpsInsideSqrt "
+            "--like Adam --steps 20 --seed 0 --oracle refbp`") in md
     assert "| kind | result | worst normwise | worst tol ratio | at step | tensor | index | " \
         "your code | torch |" in md
     assert "your code (AdamEpsInsideSqrt) vs torch. Each row&#x27;s verdict" in html

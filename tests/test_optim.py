@@ -15,11 +15,11 @@ from refbp.metrics import discrepancy
 from refbp.nn.module import Parameter
 from refbp.optim.optimizer import Optimizer
 from refbp.parity.optim_cases import CASES, cases_for, default_case, tensor_lr
+from refbp.registry.optimizers import OPTIMIZERS
 from refbp.tolerances import tolerance_for
 
 F64 = tolerance_for(np.float64)
-ALL = [optim.SGD, optim.Adam, optim.AdamW, optim.RMSprop, optim.Adagrad, optim.Adadelta,
-       optim.Adamax, optim.NAdam, optim.RAdam]
+ALL = [info.numpy_class() for info in OPTIMIZERS]
 
 
 def params(n: int = 2, dtype: Any = np.float64) -> list[Parameter]:
@@ -61,6 +61,8 @@ ERRORS = [
     (optim.NAdam, {"momentum_decay": -0.2}, "Invalid momentum_decay value: -0.2"),
     (optim.RAdam, {"betas": (-0.1, 0.9)}, "Invalid beta parameter at index 0: -0.1"),
     (optim.Adam, {"lr": np.array([0.1, 0.2])}, "Tensor lr must be 1-element"),
+    (optim.Rprop, {"etas": (1.0, 1.2)}, "Invalid eta values: 1.0, 1.2"),
+    (optim.Rprop, {"etas": (0.5, 1.0)}, "Invalid eta values: 0.5, 1.0"),
 ]
 
 
@@ -436,6 +438,26 @@ def box_radam(lr: float = 0.1, b1: float = 0.8, b2: float = 0.9, eps: float = 1e
     return out
 
 
+def box_rprop(lr: float = 0.1, etas: tuple[float, float] = (0.5, 1.3),
+              sizes: tuple[float, float] = (0.04, 0.15)) -> list[Any]:
+    """Element by element, with torch's clamp in every branch."""
+    theta, prev, eta, out = THETA0.copy(), np.zeros(3), np.full(3, lr), []
+    for g in G:
+        g = g.copy()
+        for i in range(3):
+            if prev[i] * g[i] > 0:
+                eta[i] = min(eta[i] * etas[1], sizes[1])
+            elif prev[i] * g[i] < 0:
+                eta[i] = max(eta[i] * etas[0], sizes[0])
+                g[i] = 0.0
+            else:
+                eta[i] = min(max(eta[i], sizes[0]), sizes[1])
+        theta = theta - eta * np.sign(g)
+        prev = g
+        out.append(theta)
+    return out
+
+
 HAND = [
     (optim.SGD, {"lr": 0.1, "momentum": 0.9, "dampening": 0.5, "weight_decay": 0.1}, box_sgd),
     (optim.Adam, {"lr": 0.1, "weight_decay": 0.1, "amsgrad": True}, box_adam),
@@ -449,6 +471,7 @@ HAND = [
     (optim.Adamax, {"lr": 0.1, "weight_decay": 0.1}, box_adamax),
     (optim.NAdam, {"lr": 0.1, "weight_decay": 0.1, "decoupled_weight_decay": True}, box_nadam),
     (optim.RAdam, {"lr": 0.1, "betas": (0.8, 0.9), "weight_decay": 0.1}, box_radam),
+    (optim.Rprop, {"lr": 0.1, "etas": (0.5, 1.3), "step_sizes": (0.04, 0.15)}, box_rprop),
 ]
 
 

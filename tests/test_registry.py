@@ -158,3 +158,13 @@ def test_refbp_list_ops_prints_every_declaration(capsys: pytest.CaptureFixture[s
     assert all(f"  {o.name}(" in out for o in OPS)
     with pytest.raises(SystemExit):
         main(["list", "--ops", "--suite", "quick"])
+
+
+def test_building_the_command_line_reads_no_declaration() -> None:
+    """``refbp --help`` stays as fast as before: the --like help reads the families only
+    when it is shown."""
+    code = ("import sys; from refbp.cli.commands import _parser; _parser(); "
+            "print(any(m.startswith('refbp.registry') for m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True)
+    assert out.stdout.strip() == "False"

@@ -28,10 +28,11 @@ from refbp.report import (
     validate_results,
     write_report,
 )
+from refbp.report import html as html_mod
 from refbp.report import writers as writers_mod
 from refbp.report.digest import combine, digest
 from refbp.report.html import render_html
-from refbp.report.summary import to_markdown
+from refbp.report.markdown import to_markdown
 from refbp.tolerances import TOLERANCES
 
 FILES = {"results.parquet", "results.csv", "summary.md", "report.html", "provenance.json"}
@@ -232,14 +233,14 @@ def test_html_plots_failing_closest_to_failing_and_selected_scenarios() -> None:
     page = render_html(digest(df), {}, closest_plotted=1)
     assert page.count('src="data:image/png;base64,') == 3  # heatmap + 2 scenarios
     assert "Plots for 2 of 3 scenarios" in page
-    sections = {name: page.split(f'id="{anchor}"')[1].split("</section>")[0]
+    sections = {name: page.split(f'id="{anchor}"')[1].split("</details>")[0]
                 for name, anchor in (("mlp_ok", "s0"), ("bad", "s1"), ("f32_clf", "s2"))}
     assert "data:image/png;base64," in sections["bad"]
     assert "data:image/png;base64," in sections["f32_clf"]
     assert "data:image/png;base64," not in sections["mlp_ok"]
     selected = render_html(digest(df), {}, closest_plotted=0, plots=lambda name: name == "mlp_ok")
     assert selected.count('src="data:image/png;base64,') == 3  # heatmap, bad, mlp_ok
-    assert "data:image/png;base64," in selected.split('id="s0"')[1].split("</section>")[0]
+    assert "data:image/png;base64," in selected.split('id="s0"')[1].split("</details>")[0]
 
 
 def test_heatmap_colours_by_the_check_that_fails(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -284,7 +285,7 @@ def test_failed_write_leaves_previous_report_intact(tmp_path: Path,
     def broken(*args: object, **kwargs: object) -> str:
         raise RuntimeError("disk on fire")
 
-    monkeypatch.setattr(writers_mod, "render_html", broken)
+    monkeypatch.setattr(html_mod, "render_html", broken)  # the html format's renderer
     with pytest.raises(RuntimeError, match="disk on fire"):
         write_report(synthetic_results(["other"], steps=2), out, {"run": 2})
     assert {p.name: p.read_bytes() for p in out.iterdir()} == before

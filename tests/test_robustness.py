@@ -25,7 +25,8 @@ from refbp import limits
 from refbp.cli import main
 from refbp.data import iter_step_batches
 from refbp.diagnose.guard import UserCodeTimeout, guarded
-from refbp.diagnose.spec import UserCodeError, load_user
+from refbp.diagnose.loader import load_user
+from refbp.diagnose.spec import UserCodeError
 from refbp.errors import LimitError, printable
 from refbp.metrics import discrepancy
 from refbp.optim import SGD
@@ -176,10 +177,10 @@ def test_huge_steps_and_sizes_are_refused_unless_allowed(tmp_path: Path) -> None
     with pytest.raises(LimitError, match="steps = 1,000,000,000 exceeds the limit .*"
                        "--allow-large"):
         load_scenarios(f)
-    (s,) = load_scenarios(f, allow_large=True)
-    assert s.steps == 10**9
+    (s,) = load_scenarios(_toml(tmp_path, "steps = 1_000_000\n"), allow_large=True)
+    assert s.steps == 10**6
     wide = HEAD.replace("out_features = 3", "out_features = 100000000")
-    with pytest.raises(LimitError, match="weights of model\\[0\\] Linear"):
+    with pytest.raises(LimitError, match="elements of model\\[0\\] Linear"):
         load_scenarios(_toml(tmp_path, head=wide))
     big = HEAD.replace("n = 16", "n = 1000000000000")
     with pytest.raises(LimitError, match="data elements"):
@@ -326,6 +327,36 @@ def test_valid_reports_still_compare(base_report: Path) -> None:
     assert main(["compare", str(base_report), str(base_report)]) == 0
     df, prov = load_results(base_report)
     assert prov["run"] == "base" and df["passed"].dtype == bool
+
+
+def _exit_code_with_closed_pipes(argv: list[str], close_stderr: bool = False) -> int:
+    """Run ``refbp ARGV`` with its stdout (and stderr) reader gone before it writes a byte,
+    as ``refbp ... | head -0`` does; return the exit code."""
+    with subprocess.Popen([sys.executable, "-m", "refbp.cli", *argv], stdout=subprocess.PIPE,
+                          stderr=subprocess.PIPE) as proc:
+        assert proc.stdout is not None and proc.stderr is not None
+        proc.stdout.close()
+        if close_stderr:
+            proc.stderr.close()
+            return proc.wait(timeout=300)
+        err = proc.stderr.read().decode()
+        assert "Traceback" not in err and "Exception ignored" not in err, err
+        return proc.wait(timeout=300)
+
+
+def test_a_closed_output_pipe_does_not_change_the_exit_code(tmp_path: Path,
+                                                            base_report: Path) -> None:
+    """``refbp compare ... | head`` exits 1 on a regression, whoever reads (or stops reading)
+    the output: the exit code never depends on the reader of stdout."""
+    worse = synthetic_results()
+    worse.loc[worse["tensor"] == worse["tensor"].iloc[0], ["tol_ratio", "passed"]] = [[4.0, False]]
+    regressed = tmp_path / "worse"
+    write_report(worse, regressed, {"run": "worse"})
+    argv = ["compare", str(base_report), str(regressed)]
+    assert main(argv) == 1
+    assert _exit_code_with_closed_pipes(argv) == 1
+    assert _exit_code_with_closed_pipes(argv, close_stderr=True) == 1
+    assert _exit_code_with_closed_pipes(["compare", str(base_report), str(base_report)]) == 0
 
 
 # --- the command: exit codes ----------------------------------------------------------------

@@ -80,3 +80,26 @@ def test_summary_shows_noise_rows_distinctly() -> None:
                                           f"0 failed ({len(df)} rows)")
     text = noise_message(pd.Series(df.loc[i]))
     assert "rounding floor 8e-10" in text and "rounding residue of a zero" in text
+
+
+def test_the_verdict_is_a_typed_value_stored_as_its_text() -> None:
+    from refbp.verdict import VERDICTS, Verdict
+
+    assert VERDICTS == ("pass", "noise", "fail", "nonfinite")
+    assert Verdict.of("noise") is Verdict.NOISE and Verdict.NOISE == "noise"
+    assert str(Verdict.FAIL) == "fail" and Verdict.FAIL.label == "FAIL"
+    assert [v.fails() for v in Verdict] == [False, False, True, True]
+    assert not Verdict.NONFINITE.fails(expect_nonfinite=True)
+    assert [Verdict.of_scenario(p, n) for p, n in ((True, False), (True, True), (False, True))] \
+        == [Verdict.PASS, Verdict.NOISE, Verdict.FAIL]
+    with pytest.raises(ValueError, match="'passed'"):
+        Verdict.of("passed")
+
+
+def test_only_evidence_that_names_a_side_gives_a_culprit() -> None:
+    from refbp.verdict import culprit
+
+    assert culprit("finite differences ... agree with torch (...): refbp is off") == "refbp"
+    assert culprit("... agree with refbp (...): torch is off") == "torch"
+    assert culprit("finite differences cannot tell the sides apart (...): no side named") == ""
+    assert culprit("") == ""

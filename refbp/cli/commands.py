@@ -10,13 +10,13 @@ from __future__ import annotations
 import argparse
 import sys
 import time
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Sequence
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
 
-from refbp import argtypes, outputs
+from refbp.cli import argtypes, outputs
+from refbp.dtypes import DTYPE_NAMES
 from refbp.errors import UsageError, printable
 from refbp.exit_codes import (
     EXIT_CODES_HELP,
@@ -26,6 +26,8 @@ from refbp.exit_codes import (
     exit_process,
     run_command,
 )
+from refbp.report.formats import formats_help
+from refbp.verdict import Verdict
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -66,18 +68,23 @@ def _parser() -> argparse.ArgumentParser:
                      help="only scenarios whose name matches, as pytest's -k: "
                      "case-insensitive substrings (or globs) with and/or/not and parentheses, "
                      "e.g. -k 'adam and not f32'")
-    run.add_argument("--dtype", choices=["float64", "float32"],
+    run.add_argument("--dtype", choices=DTYPE_NAMES,
                      help="only scenarios of this dtype")
     run.add_argument("--seed", type=argtypes.seed,
                      help="override every scenario's seed (0 <= N < 2**63)")
     run.add_argument("--steps", type=argtypes.positive_int,
                      help="override every training scenario's steps (>= 1)")
+    run.add_argument("--batch-size", type=argtypes.positive_int,
+                     help="override every mini-batch scenario's batch size (>= 1)")
+    run.add_argument("--shrink", action="store_true",
+                     help="for each failing scenario, find by reruns the fewest steps and the "
+                     "smallest mini-batch that still fail; written into the report")
     run.add_argument("--out", type=Path,
                      help=f"report directory (default: {DEFAULT_OUT}); an existing directory "
                      "is replaced only when it is empty or a previous refbp report")
     run.add_argument("--allow-large", action="store_true",
-                     help="run scenarios beyond the stated size limits (refbp.limits: steps, "
-                     "data and layer sizes, scenario file size)")
+                     help="raise the stated size limits 100-fold (refbp.limits: steps, data, "
+                     "layer and model sizes, layer count, scenarios per file, file size)")
     run.add_argument("--jobs", type=_jobs, help="parallel worker processes, or 'auto' (one per "
                      "CPU core); default 1")
     run.add_argument("--executor", choices=("local", "dask"), default="local",
@@ -100,10 +107,7 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--shard", metavar="i/N",
                      help="run every N-th scenario starting at the i-th (join the shards' "
                      "reports with `refbp merge`)")
-    run.add_argument("--formats", metavar="LIST",
-                     help="report files to write besides results.parquet and provenance.json: "
-                     "comma-separated from parquet,csv,md,html (default: all, CSV only for "
-                     "results of at most 10,000 rows)")
+    run.add_argument("--formats", metavar="LIST", help=formats_help())
     run.add_argument("--plots", metavar="EXPRESSION",
                      help="also plot the scenarios this -k style expression selects (failing "
                      "scenarios and the 4 closest to failing are always plotted)")
@@ -113,7 +117,8 @@ def _parser() -> argparse.ArgumentParser:
                      help="print only failing scenarios and the closing line")
     run.add_argument("-v", "--verbose", action="count", default=0,
                      help="also print each failing scenario's first failing row in full")
-    run.add_argument("--no-progress", action="store_true", help="no progress bar")
+    run.add_argument("--no-progress", action="store_true",
+                     help="no progress bar (on a terminal) or progress lines (without one)")
     run.add_argument("--thread-noise", action="store_true",
                      help="also run torch with 2 threads and report how far torch moves from "
                      "itself on every tensor (thread_noise), beside refbp's discrepancy")
@@ -122,12 +127,16 @@ def _parser() -> argparse.ArgumentParser:
                      "difference: auto (default: only for scenarios with a row outside "
                      "tolerance), always, or off (no noise verdicts)")
 
-    lst = sub.add_parser("list", help="list suites and their scenarios, or the ops")
+    lst = sub.add_parser("list", help="list suites and their scenarios, the ops, or the "
+                         "optimizers")
     what = lst.add_mutually_exclusive_group()
     what.add_argument("--suite", help="list the scenarios of this suite")
     what.add_argument("--ops", action="store_true",
-                     help="list the declared layers, activations and losses: arguments, "
-                     "torch twin, functional, ATen operators, op checks (docs/ops.md)")
+                      help="list the declared layers, activations and losses: arguments, "
+                      "torch twin, functional, ATen operators, op checks (docs/ops.md)")
+    what.add_argument("--optimizers", action="store_true",
+                      help="list the declared optimizers and lr schedulers: signature, "
+                      "state, option sets, quick runs, explain families, scenarios")
 
     cmp_ = sub.add_parser("compare", help="compare a report with a baseline (exit 1 on "
                           "regression)")
@@ -192,7 +201,7 @@ def _parser() -> argparse.ArgumentParser:
 
 def _apply_config(args: argparse.Namespace) -> dict[str, dict[str, float]]:
     """Fill unset ``run`` options from ``[tool.refbp]``; return its tolerance overrides."""
-    from refbp.config import ConfigError, load_config
+    from refbp.cli.config import ConfigError, load_config
 
     try:
         config = load_config()
@@ -215,7 +224,8 @@ def _apply_config(args: argparse.Namespace) -> dict[str, dict[str, float]]:
 
 
 def _scenarios(args: argparse.Namespace, tolerances: dict[str, dict[str, float]]
-               ) -> tuple[list, str]:
+               ) -> tuple[list, str, list[str]]:
+    """The selected scenarios, the suite's name and the names of all its scenarios."""
     from dataclasses import replace
 
     from refbp import limits
@@ -235,21 +245,23 @@ def _scenarios(args: argparse.Namespace, tolerances: dict[str, dict[str, float]]
     from refbp.parity.keyword import KeywordError
 
     try:
-        chosen = select(base, args.pattern, dtype=args.dtype, seed=args.seed, steps=args.steps)
+        chosen = select(base, args.pattern, dtype=args.dtype, seed=args.seed, steps=args.steps,
+                        batch_size=args.batch_size)
     except KeywordError as exc:
         raise CLIError(str(exc)) from exc
     if not chosen:
         raise CLIError(f"no scenario of {suite!r} matches the selection "
                        f"(-k {args.pattern!r}, --dtype {args.dtype})")
     if tolerances:
-        chosen = [replace(s, tolerance={**tolerances.get(s.dtype, {}), **s.tolerance})
+        from refbp.tolerances import merge_overrides
+
+        chosen = [replace(s, tolerance=merge_overrides(tolerances.get(s.dtype), s.tolerance))
                   for s in chosen]
-    if not args.allow_large:
-        for s in chosen:
-            limits.check_scenario(s)
+    for s in chosen:
+        limits.check_scenario(s, args.allow_large)
     if args.scenarios is not None:
         _prebuild(chosen)
-    return chosen, suite
+    return chosen, suite, [s.name for s in base]
 
 
 def _prebuild(scenarios: list) -> None:
@@ -295,6 +307,19 @@ def _report_options(args: argparse.Namespace) -> tuple[tuple[str, ...] | None, A
 
 
 def cmd_run(args: argparse.Namespace) -> int:
+    tolerances = _apply_config(args)
+    outputs.report_dir(args.out)
+    with outputs.OutputLock(args.out):  # one run at a time writes --out and its part store
+        return _run(args, tolerances)
+
+
+def _notice(message: str) -> None:
+    """A one-line notice on stderr (``refbp: note: ...``), control characters escaped."""
+    print(f"refbp: note: {printable(message)}", file=sys.stderr)
+
+
+def _run(args: argparse.Namespace, tolerances: dict[str, dict[str, float]]) -> int:
+    from refbp.parity.parts import write_failure
     from refbp.parity.session import TORCH_THREADS, run_provenance
     from refbp.parity.sweep import (
         DEFAULT_DASHBOARD,
@@ -307,12 +332,10 @@ def cmd_run(args: argparse.Namespace) -> int:
     from refbp.report import collect_provenance, write_report_parts
     from refbp.versions import installed_torch_note
 
-    tolerances = _apply_config(args)
-    outputs.report_dir(args.out)
     if args.junit is not None:
         outputs.output_file(args.junit)
     formats, plots = _report_options(args)
-    scenarios, suite = _scenarios(args, tolerances)
+    scenarios, suite, suite_names = _scenarios(args, tolerances)
     if args.executor != "dask":
         for flag in ("scheduler", "scheduler_file", "dashboard"):
             if getattr(args, flag) is not None:
@@ -335,14 +358,17 @@ def cmd_run(args: argparse.Namespace) -> int:
     started = datetime.now(timezone.utc)
     t0 = time.perf_counter()
     store = part_store_for(args.out)
-    with _progress_bar(len(scenarios), not args.no_progress and sys.stderr.isatty()) as tick:
+    from refbp.cli.progress import progress
+
+    with progress(len(scenarios), enabled=not args.no_progress and not args.quiet) as tick:
         try:
             outcome = run_sweep(scenarios, store=store, suite=suite, jobs=args.jobs,
                                 executor=args.executor, scheduler=args.scheduler,
                                 scheduler_file=args.scheduler_file,
                                 dashboard=args.dashboard or DEFAULT_DASHBOARD,
                                 resume=args.resume, thread_noise=args.thread_noise,
-                                floors=args.floors, progress=tick, on_cluster=_announce)
+                                floors=args.floors, progress=tick, notify=_notice,
+                                on_cluster=_announce)
         except SweepError as exc:
             raise CLIError(str(exc)) from exc
     extra: dict[str, Any] = {"suite": suite, "scenarios": len(scenarios), "jobs": args.jobs,
@@ -358,15 +384,22 @@ def cmd_run(args: argparse.Namespace) -> int:
         extra["shard"] = f"{shard_of[0]}/{shard_of[1]}"
     if outcome.reused:
         extra["resumed_scenarios"] = outcome.reused
+    extra["suite_names"] = suite_names
+    if args.scenarios is not None:
+        extra["scenarios_file"] = str(args.scenarios)
+    if args.shrink:
+        extra["shrink"] = _shrink(scenarios, outcome, suite, suite_names, args)
     prov = collect_provenance(seeds=sorted({s.seed for s in scenarios}), started=started,
                               wall_time_s=time.perf_counter() - t0, extra=extra)
     try:
         path, digest = write_report_parts(outcome.parts(), args.out, prov, formats=formats,
                                           plots=plots)
     except OSError as exc:  # e.g. a full disk after the run: the old report is left intact
-        raise CLIError(f"cannot write the report {args.out}: {exc.strerror or exc}") from exc
-    store.clear()
-    return _finish_run(digest.summary, suite, args, path, time.perf_counter() - t0)
+        raise CLIError(write_failure("the report", args.out, exc) + "; the results of the "
+                       f"run stay in {store.directory} (remove it, or make room and rerun with "
+                       "--resume to write the report without running again)") from exc
+    store.clear(outcome.keys)
+    return _finish_run(digest.summary, suite, args, path, time.perf_counter() - t0, prov)
 
 
 def _announce(cluster: ClusterInfo) -> None:
@@ -379,35 +412,58 @@ def _announce(cluster: ClusterInfo) -> None:
 
 
 def _finish_run(summary: pd.DataFrame, suite: str, args: argparse.Namespace, path: Path,
-                seconds: float) -> int:
+                seconds: float, provenance: dict[str, Any]) -> int:
     """Print the summary (and write the JUnit file) of a written report; the exit code."""
+    from refbp.report.reproduce import reproduce_commands
+
     if getattr(args, "junit", None) is not None:
         from refbp.report.ci_formats import run_junit
 
         _emit(run_junit(summary, suite), args.junit)
-    _print_summary(summary, quiet=args.quiet > 0, verbose=args.verbose > 0)
+    _print_summary(summary, quiet=args.quiet > 0, verbose=args.verbose > 0,
+                   reproduce=reproduce_commands(summary, provenance),
+                   shrunk=provenance.get("shrink", {}))
     n_failed = int((~summary["passed"].astype(bool)).sum())
     print(f"\n{len(summary) - n_failed} passed, {n_failed} failed ({seconds:.1f} s); "
           f"report: {path}")
     return EXIT_FAILED if n_failed else EXIT_OK
 
 
-@contextmanager
-def _progress_bar(total: int, show: bool) -> Iterator[Callable[[int], None]]:
-    """A tqdm bar on stderr (when ``show``) advanced by the callable it yields."""
-    if not show:
-        yield lambda n: None
-        return
-    from tqdm import tqdm
+def _shrink(scenarios: list, outcome: Any, suite: str, names: list[str],
+            args: argparse.Namespace) -> dict[str, dict[str, Any]]:
+    """``--shrink``: the shrunk variant of every failing scenario (``refbp.parity.shrink``),
+    by name, for the provenance; one line per scenario on stderr as each is done."""
+    from refbp.parity.runner import ScenarioResult
+    from refbp.parity.shrink import shrink
+    from refbp.report.reproduce import reproduce_command
 
-    with tqdm(total=total, unit="scenario", file=sys.stderr, leave=False) as bar:
-        yield bar.update
+    file = None if args.scenarios is None else str(args.scenarios)
+
+    def command(s: Any) -> str:
+        return reproduce_command(s.name, seed=s.seed, dtype=s.dtype, steps=s.steps,
+                                 suite=suite, scenarios_file=file, names=names,
+                                 batch_size=s.batch_size if s.batching == "minibatch" else None)
+
+    out = {}
+    for s, frame in zip(scenarios, outcome.parts(), strict=True):
+        if bool(frame["passed"].all()):
+            continue
+        found = shrink(s, ScenarioResult(s, table=frame), suite=suite, floors=args.floors,
+                       reproduce=command)
+        if found is not None:
+            out[s.name] = found.as_dict()
+            if not args.quiet:
+                print(f"shrink {s.name}: {found.sentence()}", file=sys.stderr)
+    return out
 
 
-def _print_summary(summary: pd.DataFrame, *, quiet: bool = False,
-                   verbose: bool = False) -> None:
+def _print_summary(summary: pd.DataFrame, *, quiet: bool = False, verbose: bool = False,
+                   reproduce: dict[str, str] | None = None,
+                   shrunk: dict[str, dict[str, Any]] | None = None) -> None:
     """The per-scenario table: all scenarios, or (``quiet``) only the failing ones;
-    ``verbose`` prints the first failing row of each failing scenario in full below it."""
+    ``verbose`` prints the first failing row of each failing scenario in full below it.
+    Each failing scenario's "reproduce with" command (``reproduce``) follows, and the command
+    of its shrunk variant (``shrunk``, from ``--shrink``)."""
     import pandas as pd
 
     cols = [c for c in ("scenario", "dtype", "steps", "result", "worst_normwise",
@@ -422,16 +478,25 @@ def _print_summary(summary: pd.DataFrame, *, quiet: bool = False,
                                "display.max_colwidth", 80,
                                "display.float_format", "{:.2e}".format):
             print(shown[cols].to_string(index=False))
-    for _, row in summary[summary["result"] == "noise"].iterrows():
+    for _, row in summary[summary["result"] == Verdict.NOISE.label].iterrows():
         print(f"noise, not a failure: {row['scenario']}: {row['first_noise']}")
     if verbose and "first_failure" in summary.columns:
         for _, row in summary[~summary["passed"].astype(bool)].iterrows():
             print(f"\n{row['scenario']}: {row['first_failure']}")
+    from refbp.report.reproduce import PREFIX
+
+    for name, command in (reproduce or {}).items():
+        print(f"{name}: {PREFIX}{command}")
+        small = (shrunk or {}).get(name)
+        if small:
+            print(f"{name}: shrunk: {small['reproduce']}")
 
 
 def cmd_list(args: argparse.Namespace) -> int:
     if args.ops:
         return _list_ops()
+    if args.optimizers:
+        return _list_optimizers()
     from refbp.parity.suites import SUITES, get_suite
 
     if args.suite is None:
@@ -456,6 +521,17 @@ def _list_ops() -> int:
             print(f"  {name}{sig}")
             print(f"    torch {twin}; functional {functional}; ATen {aten}")
             print(f"    op checks {checks}; explain families {families}")
+    return 0
+
+
+def _list_optimizers() -> int:
+    from refbp.registry import optimizers, schedulers
+
+    for title, lines in (("optimizers", optimizers.listing()),
+                         ("lr schedulers", schedulers.listing())):
+        print(f"{title}:")
+        for line in lines:
+            print(f"  {line}")
     return 0
 
 
@@ -505,12 +581,13 @@ def cmd_merge(args: argparse.Namespace) -> int:
     except (MergeError, OSError) as exc:
         raise CLIError(str(exc)) from exc
     try:  # the shards are loaded (and validated: ReportFormatError, exit 2) while writing
-        path, digest = write_report_parts(parts, args.out, prov, formats=formats,
-                                          plots=plots)
+        with outputs.OutputLock(args.out):
+            path, digest = write_report_parts(parts, args.out, prov, formats=formats,
+                                              plots=plots)
     except OSError as exc:
         raise CLIError(f"cannot write the report {args.out}: {exc.strerror or exc}") from exc
     return _finish_run(digest.summary, str(prov.get("suite", "")), args, path,
-                       time.perf_counter() - t0)
+                       time.perf_counter() - t0, prov)
 
 
 def cmd_baseline(args: argparse.Namespace) -> int:
@@ -521,7 +598,8 @@ def cmd_baseline(args: argparse.Namespace) -> int:
     except (OSError, ValueError) as exc:
         raise CLIError(f"{args.report} is not a readable refbp report: {exc}") from exc
     try:
-        path = write_baseline(df, args.to, prov)
+        with outputs.OutputLock(args.to):
+            path = write_baseline(df, args.to, prov, source=args.report)
     except ReportWriteError as exc:
         raise CLIError(str(exc)) from exc
     print(f"baseline {path}: {df['scenario'].nunique()} scenarios, {len(df)} rows "

@@ -6,13 +6,16 @@ Wiring (in :mod:`refbp.cli.commands`)::
     add_subcommands(sub)            # sub = parser.add_subparsers(...)
     COMMANDS.update(HANDLERS)
 
-Exit codes: 0 when the user's code matches torch, 1 when it does not (the explanation names
-the convention it follows), 2 for unusable user code or arguments (message on stderr), 3 when
-it matches but conventions could not be tested (its learning rate could not be changed). The
-user's code runs guarded (``refbp.diagnose.guard``): it cannot change refbp's exit code or read
-refbp's command line, and a check that does not finish within ``--timeout`` seconds stops
-(exit 2) with the user call that did not return. ``--out`` and ``--csv`` are checked before
-anything runs.
+Exit codes: 0 when the user's code matches torch, 1 when it does not or when conventions could
+not be tested (the explanation names the convention it follows, or what was not tested), 2
+for unusable user code or arguments, or user code that ended the process (message on stderr),
+3 for an internal error of refbp. The user's code runs in a child process
+(``refbp.diagnose.isolation``) that returns only its raw trajectory; this process computes the
+comparison and the verdict, so nothing the user's code does (``os._exit``, ``sys.exit``,
+patching NumPy or torch) can change the exit code. A check that does not finish within
+``--timeout`` seconds stops (exit 2) naming the user call that did not return, or the size of
+the check when no user code was running. ``--out``, ``--csv`` and ``--steps`` are checked
+before anything runs.
 """
 
 from __future__ import annotations
@@ -23,29 +26,61 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from refbp.argtypes import positive_float, positive_int, seed
+from refbp.cli.argtypes import positive_float, positive_int, seed
 from refbp.diagnose.guard import DEFAULT_TIMEOUT, guarded
 from refbp.diagnose.spec import UserCodeError, parse_options
-from refbp.registry.ops import family_ops
 
 if TYPE_CHECKING:
     from refbp.diagnose.diagnosis import Diagnosis
 
+def _optimizer_families() -> str:
+    """The ``check-optimizer`` families declared in :mod:`refbp.registry.optimizers`."""
+    from refbp.registry.optimizers import families
+
+    return ", ".join(like for like, _ in families())
 
 
-def _declared_families(*kinds: str) -> str:
-    """The explain families of the ops of ``kinds`` declared in ``refbp.registry``."""
-    return ", ".join(f for kind in kinds for f, op in family_ops() if op.kind == kind)
+def _declared_families(*kinds: str) -> Callable[[], str]:
+    """The explain families of the ops of ``kinds`` declared in ``refbp.registry``, read
+    when called."""
+    def families() -> str:
+        from refbp.registry.ops import family_ops
+
+        return ", ".join(f for kind in kinds for f, op in family_ops() if op.kind == kind)
+    return families
 
 
-_LIKES = {"check-optimizer": ("Adam", "Adam, AdamW, SGD, RMSprop, Adagrad, Adadelta"),
-          "check-layer": ("Linear", _declared_families("layer", "activation")),
-          "check-loss": ("MSELoss", _declared_families("loss"))}
+_LIKES: dict[str, tuple[str, Callable[[], str]]] = {
+    "check-optimizer": ("Adam", _optimizer_families),
+    "check-layer": ("Linear", _declared_families("layer", "activation")),
+    "check-loss": ("MSELoss", _declared_families("loss"))}
+
+
+class _LikeAction(argparse.Action):
+    """``--like``: stores the name; its help lists the families, read only when the help is
+    shown (building the parser, as ``refbp --help`` does, imports no declarations)."""
+
+    def __init__(self, *args: Any, families: Callable[[], str], **kwargs: Any) -> None:
+        self._families = families
+        super().__init__(*args, **kwargs)
+
+    @property  # type: ignore[override]  # argparse reads it as an attribute
+    def help(self) -> str | None:
+        return None if self._help is None else self._help.replace("{families}",
+                                                                   self._families())
+
+    @help.setter
+    def help(self, value: str | None) -> None:
+        self._help = value
+
+    def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace,
+                 values: Any, option_string: str | None = None) -> None:
+        setattr(namespace, self.dest, values)
 
 
 def add_subcommands(subparsers: Any) -> None:
     """Add ``check-optimizer``, ``check-layer`` and ``check-loss`` to an argparse subparsers."""
-    for name, (default, choices) in _LIKES.items():
+    for name, (default, families) in _LIKES.items():
         what = name.split("-")[1]
         p = subparsers.add_parser(
             name, help=f"check your own from-scratch {what} against torch and name the "
@@ -59,8 +94,9 @@ def add_subcommands(subparsers: Any) -> None:
         p.add_argument("spec", metavar="USER_SPEC",
                        help="path/to/file.py:Name or package.module:Name (a class, an "
                        "instance or a function, as written)")
-        p.add_argument("--like", default=default, help=f"torch class to compare with "
-                       f"(default {default}; one of {choices})")
+        p.add_argument("--like", default=default, action=_LikeAction, families=families,
+                       help=f"torch class to compare with (default {default}; one of "
+                       "{families})")
         p.add_argument("--options", default=None, metavar="K=V,...",
                        help="hyperparameters under torch's names (or your own), for both "
                        "sides, e.g. lr=0.01,betas=0.9,0.99 (default: none; both sides use "
@@ -72,6 +108,9 @@ def add_subcommands(subparsers: Any) -> None:
                        metavar="SECONDS", help="stop when the check (your code included) "
                        f"takes longer than this, naming the call that did not return "
                        f"(default {DEFAULT_TIMEOUT:g})")
+        p.add_argument("--allow-large", action="store_true",
+                       help="allow more --steps than the stated limit (refbp.limits: 10,000; "
+                       "raised 100-fold)")
         p.add_argument("--oracle", choices=["auto", "torch", "refbp"], default="auto",
                        help="reference: torch itself, or refbp's torch-convention "
                        "implementation (no torch needed); default: torch when installed")
@@ -85,25 +124,38 @@ def add_subcommands(subparsers: Any) -> None:
 
 
 def _run(args: argparse.Namespace, kind: str) -> int:
+    from refbp import limits
     from refbp.diagnose import check, check_layers
+    from refbp.diagnose.catalog import family
+    from refbp.diagnose.isolation import run_user_side
 
-    fns: dict[str, Callable[..., Diagnosis]] = {
-        "optimizer": check.check_optimizer, "layer": check_layers.check_layer,
-        "loss": check_layers.check_loss}
-    fn = fns[kind]
+    verdicts: dict[str, Callable[..., Diagnosis]] = {
+        "optimizer": check.optimizer_verdict, "layer": check_layers.layer_verdict,
+        "loss": check_layers.loss_verdict}
     _check_outputs(args)
+    limits.check_steps(args.steps, f"check-{kind}", args.allow_large)
     options = parse_options(args.options)
     where = args.spec.rpartition(":")[0]
     user_files = [where] if where.endswith(".py") else []  # else: any non-refbp code
+    size = f"{args.steps} steps"
+    problem = {"steps": args.steps, "seed": args.seed}
     try:
-        with guarded(args.spec, timeout=args.timeout, user_files=user_files):
-            d = fn(args.spec, like=args.like, options=options, steps=args.steps,
-                   seed=args.seed, oracle=args.oracle, thread_noise=args.thread_noise)
+        family(args.like, kind)  # an unknown --like is refused before any user code runs
+        user = run_user_side(kind, args.spec, timeout=args.timeout, user_files=user_files,
+                             size=size, arguments={"like": args.like, "options": options,
+                                                   **problem})
+        with guarded(args.spec, timeout=args.timeout, size=size):
+            d = verdicts[kind](user, args.like, options, oracle=args.oracle,
+                               thread_noise=args.thread_noise, **problem)
     except UserCodeError:
         raise
     except (ValueError, TypeError) as exc:
         raise UserCodeError(str(exc)) from exc
     print(d)
+    if d.exit_code != 0:
+        from refbp.report.reproduce import PREFIX
+
+        print(f"{PREFIX}{_reproduce(args)}")
     if args.csv is not None:
         from refbp.report import ReportWriteError
 
@@ -117,9 +169,22 @@ def _run(args: argparse.Namespace, kind: str) -> int:
     return d.exit_code
 
 
+def _reproduce(args: argparse.Namespace) -> str:
+    """The command line that reruns this check (spec, torch class, options, steps, seed)."""
+    import shlex
+
+    parts = ["refbp", args.command, args.spec, "--like", args.like]
+    if args.options:
+        parts += ["--options", args.options]
+    parts += ["--steps", str(args.steps), "--seed", str(args.seed)]
+    if args.oracle != "auto":
+        parts += ["--oracle", args.oracle]
+    return " ".join(shlex.quote(p) for p in parts)
+
+
 def _check_outputs(args: argparse.Namespace) -> None:
     """``--out`` and ``--csv`` are usable, before any user code runs (else exit 2)."""
-    from refbp.outputs import output_file, report_dir
+    from refbp.cli.outputs import output_file, report_dir
 
     if args.out is not None:
         report_dir(args.out)
@@ -133,7 +198,8 @@ def _write_report(d: Diagnosis, args: argparse.Namespace) -> None:
     prov = collect_provenance(seeds=[args.seed], started=datetime.now(timezone.utc),
                               wall_time_s=0.0,
                               extra={"check": args.command, "user_spec": str(args.spec),
-                                     "like": args.like, "subject": d.label})
+                                     "like": args.like, "subject": d.label,
+                                     "reproduce": _reproduce(args)})
     print(f"report: {write_report(d.frame, args.out, prov)}")
 
 

@@ -31,7 +31,7 @@ _EXPORTS = {
     "check_optimizer": "check", "Diagnosis": "diagnosis", "Divergence": "diagnosis",
     "Localization": "localization", "localize": "localization", "ThreadNoise": "noise",
     "thread_noise": "noise", "ulp_distance": "noise", "ulp_histogram": "noise",
-    "UserCodeError": "spec", "load_user": "spec", "parse_options": "spec",
+    "UserCodeError": "spec", "load_user": "loader", "parse_options": "spec",
 }
 __all__ = [
     "Diagnosis", "Divergence", "Localization", "ThreadNoise", "UserCodeError", "Variant",
@@ -45,6 +45,7 @@ if TYPE_CHECKING:
     from refbp.diagnose.check import check_optimizer
     from refbp.diagnose.check_layers import check_layer, check_loss
     from refbp.diagnose.diagnosis import Diagnosis, Divergence
+    from refbp.diagnose.loader import load_user
     from refbp.diagnose.localization import Localization, localize
     from refbp.diagnose.noise import ThreadNoise, thread_noise, ulp_distance, ulp_histogram
-    from refbp.diagnose.spec import UserCodeError, load_user, parse_options
+    from refbp.diagnose.spec import UserCodeError, parse_options

@@ -10,14 +10,21 @@ Options are given once, under torch's names, and go to both sides; options torch
 know (e.g. ``accumulation_steps`` for a loss) go to the user's code and the variants only.
 With no options the user's constructor gets none (its own defaults apply) and torch uses its
 defaults.
+
+Every check has two halves: the *user side* (``*_user_run``) loads and drives the user's code
+and returns a :class:`UserRun` of plain data (the trajectory's arrays, the options the code
+took, notes); the *verdict side* (``*_verdict``) recomputes the same deterministic problem
+and runs torch, the variants and the comparison. ``check_*`` run both in this process; the
+``refbp check-*`` command runs the user side in a child process
+(:mod:`refbp.diagnose.isolation`), so user code never touches the process that decides.
 """
 
 from __future__ import annotations
 
 import importlib.util
 import inspect
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Collection
+from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
 
@@ -28,9 +35,11 @@ from refbp.diagnose.diagnosis import Diagnosis, Record, Verdict, build_diagnosis
 from refbp.diagnose.fit import Fitted, fit_constants
 from refbp.diagnose.guard import guarded
 from refbp.diagnose.loader import load
-from refbp.diagnose.naming import Naming, literals, signature_params, source_of
-from refbp.diagnose.optim_styles import lr_change_problem, make_optimizer_driver
+from refbp.diagnose.naming import literals, signature_params, source_of
+from refbp.diagnose.optim_driver import lr_change_problem
+from refbp.diagnose.optim_styles import make_optimizer_driver
 from refbp.diagnose.spec import accepted_kwargs, format_options
+from refbp.registry.optimizers import SWITCHES
 
 
 def resolve_oracle(oracle: str) -> str:
@@ -71,7 +80,9 @@ def _build_variant(v: Variant, options: dict[str, Any], like: str, params: list[
     return v.build(params, options, like)
 
 
-_NOT_OPTIONS = ("maximize", "foreach", "differentiable", "capturable", "fused")
+LR_FACTOR = 0.5
+"""The learning rate is multiplied by this half way through an optimizer check."""
+_NOT_OPTIONS = ("maximize", *SWITCHES)
 
 
 def torch_defaults(build: Any, skip: int) -> dict[str, Any]:
@@ -96,24 +107,46 @@ def constants_phrase(fitted: list[Fitted], explicit: dict[str, Any]) -> tuple[st
 
 
 @dataclass
+class UserRun:
+    """What the user's code produced, as plain data: all the verdict side needs from it.
+
+    ``traj``: the user's trajectory (step, tensor, array); ``options``: the options both sides
+    run with (torch names); ``names``: the torch options the user's code takes; ``notes``:
+    adapter notes; ``loader_notes``: what loading the file skipped; ``label``: the user's
+    class or function name; ``subject``: the spec as given; ``literals``: the numeric
+    constants written in its source (candidates for fitting); ``untested``: why conventions
+    that need a learning-rate change could not be tested; ``lrs``: the learning rate of every
+    step (optimizers).
+    """
+
+    traj: list[Record]
+    options: dict[str, Any]
+    names: list[str]
+    notes: list[str]
+    loader_notes: list[str]
+    label: str
+    subject: str
+    literals: list[float]
+    untested: str = ""
+    lrs: list[float] = field(default_factory=list)
+
+
+@dataclass
 class _Check:
-    """What the three checks share: the family, oracle, user object and options, and the
+    """What the three checks share: the family, oracle, the user's label and options, and the
     final comparison of the user's trajectory with the reference and the variants."""
 
     kind: str
     like: str
     fam: Any
     oracle: str
-    obj: Any
+    label: str
     subject: str
     opts: dict[str, Any]
     seed: int
     thread_noise: bool
     notes: list[str]
-
-    @property
-    def label(self) -> str:
-        return user_name(self.obj)
+    literals: list[float]
 
     def diagnose(self, user: list[Record], reference: Callable[[], list[Record]],
                  variants: list[tuple[Variant, list[Record] | None]], notes: list[str],
@@ -136,21 +169,23 @@ class _Check:
                                verdict=verdict, mismatch=mismatch)
 
 
-def start_check(kind: str, like: str, user: Any, options: dict[str, Any] | None, oracle: str,
-           seed: int, thread_noise: bool) -> _Check:
-    """Load the user's code and prepare one check of ``kind`` against torch's ``like`` with the
-    given options, oracle, seed and thread-noise setting.
-    """
-    fam = family(like, kind)
-    oracle = resolve_oracle(oracle)
+def load_subject(user: Any) -> tuple[Any, str, list[str], list[float]]:
+    """The user's object, the spec as given, the loader's notes and the source's constants."""
     obj, subject, notes = _load(user)
-    return _Check(kind, like, fam, oracle, obj, subject, dict(options or {}), seed, thread_noise,
-                  notes)
+    return obj, subject, notes, literals(source_of(obj))
+
+
+def start_verdict(kind: str, like: str, run: UserRun, options: dict[str, Any] | None,
+                  oracle: str, seed: int, thread_noise: bool) -> _Check:
+    """Prepare the verdict side of one check of ``kind`` against torch's ``like``."""
+    return _Check(kind, like, family(like, kind), resolve_oracle(oracle), run.label,
+                  run.subject, dict(options or {}), seed, thread_noise, run.loader_notes,
+                  run.literals)
 
 
 def check_optimizer(user: Any, like: str = "Adam", options: dict[str, Any] | None = None, *,
                     steps: int = 20, seed: int = 0, oracle: str = "auto",
-                    lr_factor: float | None = 0.5, thread_noise: bool = False) -> Diagnosis:
+                    lr_factor: float | None = LR_FACTOR, thread_noise: bool = False) -> Diagnosis:
     """Check a user optimizer against ``torch.optim.<like>`` and the catalogued variants.
 
     Parameters
@@ -158,7 +193,8 @@ def check_optimizer(user: Any, like: str = "Adam", options: dict[str, Any] | Non
     user : str, class, instance or factory
         ``"path/to/file.py:ClassName"`` or the object (see :mod:`refbp.diagnose.adapters`).
     like : str
-        ``"Adam"``, ``"AdamW"``, ``"SGD"`` or ``"RMSprop"``.
+        A declared family (``OptimInfo.families`` in :mod:`refbp.registry.optimizers`:
+        ``"Adam"``, ``"SGD"``, ``"Rprop"``, ...).
     options : dict, optional
         Hyperparameters under torch's names, for both sides.
     steps, seed : int
@@ -170,14 +206,22 @@ def check_optimizer(user: Any, like: str = "Adam", options: dict[str, Any] | Non
     thread_noise : bool
         Also measure how far torch moves from itself between thread counts 1 and 2 (two runs each).
     """
-    c = start_check("optimizer", like, user, options, oracle, seed, thread_noise)
-    fam, oracle = c.fam, c.oracle
+    resolve_oracle(oracle)
+    run = optimizer_user_run(user, like, options, steps=steps, seed=seed, lr_factor=lr_factor)
+    return optimizer_verdict(run, like, options, steps=steps, seed=seed, oracle=oracle,
+                             thread_noise=thread_noise)
+
+
+def optimizer_user_run(user: Any, like: str, options: dict[str, Any] | None, *, steps: int,
+                       seed: int, lr_factor: float | None = LR_FACTOR) -> UserRun:
+    """The user side of :func:`check_optimizer`: load, drive and record the user's code."""
+    fam = family(like, "optimizer")
+    obj, subject, loader_notes, consts = load_subject(user)
     params, grads = T.optimizer_problem(seed, steps)
     defaults = torch_defaults(fam.build, 1)
-    factory = make_optimizer_driver(c.obj, like, params, c.opts, defaults, grads[0])
+    factory = make_optimizer_driver(obj, like, params, dict(options or {}), defaults, grads[0])
     drv = factory()
     opts = dict(drv.naming.effective)
-    notes = list(drv.notes)
     lr0 = float(opts.get("lr", defaults["lr"]))
     untested = ""
     if lr_factor is not None:
@@ -185,7 +229,19 @@ def check_optimizer(user: Any, like: str = "Adam", options: dict[str, Any] | Non
         if why is not None:
             untested, lr_factor = why, None
     lrs = T.lr_schedule(lr0, steps, lr_factor)
-    user_traj = T.user_optimizer_trajectory(drv, grads, lrs)
+    traj = T.user_optimizer_trajectory(drv, grads, lrs)
+    return UserRun(traj, opts, list(drv.naming.names), list(drv.notes), loader_notes,
+                   user_name(obj), subject, consts, untested, lrs)
+
+
+def optimizer_verdict(user: UserRun, like: str, options: dict[str, Any] | None, *, steps: int,
+                      seed: int, oracle: str, thread_noise: bool) -> Diagnosis:
+    """The verdict side of :func:`check_optimizer`: torch, the variants, the comparison."""
+    c = start_verdict("optimizer", like, user, options, oracle, seed, thread_noise)
+    fam, oracle = c.fam, c.oracle
+    params, grads = T.optimizer_problem(seed, steps)
+    defaults = torch_defaults(fam.build, 1)
+    lrs = user.lrs
 
     def run(o: dict[str, Any], v: Variant | None) -> list[Record] | None:
         if v is not None and not v.applies(o):
@@ -206,11 +262,11 @@ def check_optimizer(user: Any, like: str = "Adam", options: dict[str, Any] | Non
         return {"model": "MLP parameters (fc1, fc2)", "batching": "synthetic gradients",
                 "optimizer": f"{like}({format_options(o)})"}
 
-    return refit(c, user_traj, opts, drv.naming, defaults, variants_for(like), run, reference,
-                 describe, notes, untested)
+    return refit(c, user.traj, user.options, user.names, defaults, variants_for(like), run,
+                 reference, describe, user.notes, user.untested)
 
 
-def refit(c: _Check, user_traj: list[Record], opts: dict[str, Any], naming: Naming,
+def refit(c: _Check, user_traj: list[Record], opts: dict[str, Any], names: Collection[str],
           defaults: dict[str, Any], variants: list[Variant],
           run: Callable[[dict[str, Any], Variant | None], list[Record] | None],
           reference: Callable[[dict[str, Any]], list[Record]],
@@ -228,8 +284,8 @@ def refit(c: _Check, user_traj: list[Record], opts: dict[str, Any], naming: Nami
     d = evaluate(opts, [])
     if d.matches_torch or d.matched_variant is not None:
         return d
-    hard = {k: v for k, v in defaults.items() if k not in naming.names}
-    fitted, _ = fit_constants(user_traj, opts, hard, literals(source_of(c.obj)), variants, run)
+    hard = {k: v for k, v in defaults.items() if k not in names}
+    fitted, _ = fit_constants(user_traj, opts, hard, c.literals, variants, run)
     if not fitted:
         return d
     return evaluate({**opts, fitted[0].option: fitted[0].value}, fitted)

@@ -17,11 +17,11 @@ import pandas as pd
 
 from refbp.diagnose.variant import Variant
 from refbp.metrics import Discrepancy, discrepancy
-from refbp.report.schema import COLUMN_NAMES, metric_row, scenario_fields
-from refbp.tolerances import TOLERANCES
+from refbp.report.schema import metric_row, rows_frame, scenario_fields
+from refbp.tolerances import tolerance_for
 
 Record = tuple[int, str, np.ndarray]
-TOL = TOLERANCES["float64"]
+TOL = tolerance_for("float64")
 
 
 def compare_trajectories(mine: list[Record],
@@ -293,4 +293,4 @@ def _frame(cmp: list[tuple[int, str, Discrepancy]], user: list[Record], ref: lis
     rows = [metric_row(base, step=s, tensor=t, d=d, numel=sizes[(s, t)],
                        losses=(losses_u.get(s, np.nan), losses_r.get(s, np.nan)),
                        explanation=explanation) for s, t, d in cmp]
-    return pd.DataFrame(rows, columns=COLUMN_NAMES)
+    return rows_frame(rows)

@@ -22,7 +22,9 @@ API (small on purpose; every user call site can use it):
 
 The time limit uses ``SIGALRM`` (POSIX, main thread); elsewhere the block runs without a limit.
 It interrupts Python code (loops in user code); a single C call that never returns cannot be
-interrupted in-process. ``os._exit`` and killing the process are not guarded against.
+interrupted in-process. What a guard in the same process cannot stop -- ``os._exit``, a
+signal, patched NumPy or torch -- is why ``refbp check-*`` runs the user's code under this
+guard in a child process (:mod:`refbp.diagnose.isolation`).
 """
 
 from __future__ import annotations
@@ -94,15 +96,15 @@ def _is_user_frame(f: FrameType, user_files: set[str]) -> bool:
 
 
 def describe_hang(frame: FrameType | None, user_files: set[str]) -> str:
-    """Which call did not return: the user function refbp called and the line it is on."""
+    """Which call did not return: the user function refbp called and the line it is on
+    (``""`` when no user code was running: the work itself took the time)."""
     stack: list[FrameType] = []
     while frame is not None:
         stack.append(frame)
         frame = frame.f_back
     user = [f for f in stack if _is_user_frame(f, user_files)]
     if not user:
-        inner = stack[0] if stack else None
-        return "refbp's own code" + (f" ({_frame_label(inner)})" if inner else "")
+        return ""
     outer, inner = user[-1], user[0]
     text = f"your {_frame_label(outer)}"
     return text if inner is outer else f"{text}, running {_frame_label(inner)}"
@@ -128,6 +130,17 @@ def _alarm(timeout: float | None, user_files: set[str]) -> Iterator[None]:
         signal.signal(signal.SIGALRM, previous)
 
 
+def timeout_message(what: str, timeout: float | None, where: str, size: str) -> str:
+    """Who took the time: the user call that did not return (``where``), or -- when no user
+    code was running -- the size of the check, never a function of refbp's."""
+    head = f"{what}: no result within {timeout:g} s (--timeout)"
+    if where:
+        return f"{head}; {where} did not return"
+    work = f"a check of {size}" if size else "the check"
+    return (f"{head}; your code had returned, {work} takes longer than that on this machine: "
+            "raise --timeout or lower --steps")
+
+
 @contextmanager
 def protected_argv(argv0: str) -> Iterator[None]:
     """``sys.argv = [argv0]`` inside the block; refbp's own argv restored afterwards."""
@@ -141,8 +154,9 @@ def protected_argv(argv0: str) -> Iterator[None]:
 
 @contextmanager
 def guarded(what: str, *, timeout: float | None = None,
-            user_files: Sequence[str | os.PathLike[str]] = ()) -> Iterator[None]:
-    """Run the block as untrusted user code (see the module docstring)."""
+            user_files: Sequence[str | os.PathLike[str]] = (), size: str = "") -> Iterator[None]:
+    """Run the block as untrusted user code (see the module docstring). ``size`` describes
+    the work (``"20 steps"``) for the message when time runs out outside user code."""
     if timeout is not None and not timeout > 0:
         raise UserCodeError(f"the time limit must be > 0 seconds, got {timeout!r}")
     files = {os.path.realpath(p) for p in user_files}
@@ -150,8 +164,7 @@ def guarded(what: str, *, timeout: float | None = None,
         with protected_argv(what), _alarm(timeout, files):
             yield
     except _Expired as exc:
-        raise UserCodeTimeout(f"{what}: no result within {timeout:g} s (--timeout); "
-                              f"{exc.where} did not return") from None
+        raise UserCodeTimeout(timeout_message(what, timeout, exc.where, size)) from None
     except SystemExit as exc:
         raise UserCodeError(f"{what}: user code called sys.exit({exc.code!r}); refbp keeps "
                             "its own exit code") from None

@@ -34,6 +34,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from refbp.diagnose.guard import guarded
 from refbp.diagnose.spec import UserCodeError
 
 ROOT_MARKERS = (".git", "pyproject.toml", "setup.py", "setup.cfg", "requirements.txt")
@@ -263,3 +264,14 @@ def load(spec: str) -> Loaded:
         raise UserCodeError(f"{where!r} defines no {name!r}; classes and functions defined "
                             f"there: {', '.join(defined) or 'none'}{extra}")
     return Loaded(getattr(module, name), module, notes)
+
+
+def load_user(spec: str) -> Any:
+    """The object named by ``path/to/file.py:Name`` or ``package.module:Name``.
+
+    See this module (import paths, packages, scripts that train at import).
+    Raises :class:`UserCodeError` for a malformed spec, a missing file or module, or a missing
+    name (the names the file defines are listed).
+    """
+    with guarded(spec):  # no sys.exit, BaseException or argv parsing escapes the import
+        return load(spec).obj

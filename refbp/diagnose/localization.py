@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from refbp.data import upstream_gradient
 from refbp.diagnose.check import resolve_oracle
 from refbp.diagnose.diagnosis import Record, compare_trajectories, tensor_phrase
 from refbp.diagnose.layer_styles import UserLayer
@@ -146,7 +147,7 @@ def localize(user_layers: Sequence[Any], reference: Sequential | Sequence[Module
         users.append(ul)
     x = np.asarray(x, dtype=np.float64)
     y = copy.deepcopy(ref)(x)
-    g = (np.random.default_rng(seed).standard_normal(y.shape) if grad_out is None
+    g = (upstream_gradient(seed, y.shape) if grad_out is None
          else np.asarray(grad_out, dtype=np.float64))
     oracle = resolve_oracle(oracle)
     ref_recs = (_torch_records(ref, x, g) if oracle == "torch"

@@ -24,31 +24,17 @@ import textwrap
 from dataclasses import dataclass, field
 from typing import Any
 
-_LR = ("lr", "learning_rate", "eta", "step_size", "lr_rate", "learningrate", "alpha")
-_EPS = ("eps", "epsilon", "delta", "fuzz_factor", "e")
-_WD = ("weight_decay", "wd", "l2", "l2_reg", "lambd", "lambda_", "weight_decay_rate")
-_DECAY = ("alpha", "rho", "decay_rate", "gamma", "beta", "beta2", "decay")
+from refbp.registry.optimizers import SPELLINGS, find, pairs
 
 ALIASES: dict[str, tuple[tuple[str, ...], ...]] = {
-    "lr": tuple((n,) for n in _LR),
-    "betas": (("betas",), ("beta1", "beta2"), ("b1", "b2"), ("beta_1", "beta_2"),
-              ("decay1", "decay2"), ("rho1", "rho2"), ("beta_m", "beta_v")),
-    "eps": tuple((n,) for n in _EPS),
-    "weight_decay": tuple((n,) for n in _WD),
-    "momentum": (("momentum",), ("mu",), ("beta",), ("gamma",), ("momentum_rate",)),
-    "alpha": tuple((n,) for n in _DECAY),
-    "rho": tuple((n,) for n in _DECAY if n != "alpha"),
-    "nesterov": (("nesterov",), ("use_nesterov",)),
-    "amsgrad": (("amsgrad",),),
-    "centered": (("centered",),),
-    "dampening": (("dampening",),),
-    "lr_decay": (("lr_decay",),),
-    "initial_accumulator_value": (("initial_accumulator_value",),),
+    **SPELLINGS,
     "label_smoothing": (("label_smoothing",), ("smoothing",)),
     "num_features": (("num_features",),),
 }
-# the names that mean something else in a family (RMSprop's alpha is not a learning rate)
-_NOT_IN = {("lr", "alpha"): ("RMSprop", "Adadelta"), ("alpha", "decay"): ("RMSprop",)}
+"""torch name -> user spellings (an unlisted name is spelled as torch spells it) of options of
+layers and losses, and of options a family's optimizer does not take; a declared optimizer's
+own hyperparameters use their declaration (:attr:`refbp.registry.optimizers.Hyper.aliases`)."""
+_PAIRS = pairs()
 _PRIORITY = ("lr", "betas", "eps", "alpha", "rho", "weight_decay", "momentum")
 LR_ATTRS = ("lr", "learning_rate", "current_learning_rate", "current_lr", "eta", "step_size",
             "lr_rate")
@@ -101,18 +87,23 @@ def signature_params(fn: Any, skip: int = 0) -> tuple[dict[str, Any], bool]:
     return out, var_kw
 
 
-def _allowed(torch_name: str, user: str, like: str) -> bool:
-    return like not in _NOT_IN.get((torch_name, user), ())
+def aliases(torch_name: str, like: str) -> tuple[tuple[str, ...], ...]:
+    """The user spellings of ``torch_name`` in the family ``like``: the declared optimizer's
+    own (RMSprop's ``alpha`` is no learning rate), else :data:`ALIASES`."""
+    info = find(like)
+    if info is not None and info.has(torch_name):
+        return info.hyper(torch_name).aliases
+    return ALIASES.get(torch_name, ((torch_name,),))
 
 
 def _torch_value(torch_name: str, values: list[Any]) -> Any:
-    return tuple(values) if torch_name == "betas" and len(values) == 2 else values[0]
+    return tuple(values) if torch_name in _PAIRS and len(values) == 2 else values[0]
 
 
 def _user_values(torch_name: str, value: Any, n: int) -> list[Any]:
     if n == 2:
         return list(value)
-    return [tuple(value) if torch_name == "betas" else value]
+    return [tuple(value) if torch_name in _PAIRS else value]
 
 
 def pair_names(user_params: dict[str, Any], torch_options: set[str], like: str
@@ -123,9 +114,8 @@ def pair_names(user_params: dict[str, Any], torch_options: set[str], like: str
     order = sorted(torch_options, key=lambda t: (t not in user_params,
                                                  _PRIORITY.index(t) if t in _PRIORITY else 99))
     for tname in order:
-        for names in ALIASES.get(tname, ((tname,),)):
-            if all(n in user_params and n not in used and _allowed(tname, n, like)
-                   for n in names):
+        for names in aliases(tname, like):
+            if all(n in user_params and n not in used for n in names):
                 out[tname] = names
                 used |= set(names)
                 break

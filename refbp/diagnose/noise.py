@@ -19,6 +19,7 @@ import numpy as np
 import pandas as pd
 
 from refbp.diagnose.diagnosis import Record, compare_trajectories, worst
+from refbp.dtypes import float_type
 from refbp.metrics import ulp_distance
 
 __all__ = ["ThreadNoise", "thread_noise", "ulp_distance", "ulp_histogram"]
@@ -82,7 +83,7 @@ def thread_noise(run: Callable[[], list[Record]], *, threads: Sequence[int] = (1
             per[t] = max(per.get(t, 0.0), d.normwise)
         for s, t, a in other:
             ref = table[(s, t)]
-            if a.dtype in (np.float32, np.float64) and a.dtype == ref.dtype:
+            if float_type(a.dtype) is not None and a.dtype == ref.dtype:
                 max_ulp = max(max_ulp, int(ulp_distance(a, ref).max(initial=0)))
     floor = max((worst(compare_trajectories(o, base)) for o in trajs[1:]), default=0.0)
     return ThreadNoise(floor, max_ulp, len(trajs), tuple(threads), per)

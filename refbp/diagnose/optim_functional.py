@@ -23,13 +23,13 @@ import numpy as np
 
 from refbp.diagnose.adapters import call_user, user_name
 from refbp.diagnose.naming import Naming, build_naming, config_keys, signature_params
-from refbp.diagnose.optim_styles import (
+from refbp.diagnose.optim_driver import (
     Arrays,
     OptimizerDriver,
-    _positional,
     config_param,
     counter_start,
     holder,
+    positional,
     trial_error,
 )
 from refbp.diagnose.spec import UserCodeError
@@ -64,7 +64,7 @@ def _init_states(fn: Any, n_params: int, values: Arrays) -> list[Any]:
     if init is None:
         return [np.zeros_like(v) for v in values.values()]
     try:
-        sample = init(*([4] * len(_positional(init))))
+        sample = init(*([4] * len(positional(init))))
     except Exception as exc:
         raise UserCodeError(f"init_{fn.__name__}_states raised {type(exc).__name__}: {exc}"
                             ) from exc
@@ -122,7 +122,7 @@ def make_function_driver(fn: Any, like: str, params: Arrays, options: dict[str, 
     """A factory of drivers for a functional update rule (see the module docstring)."""
     name = user_name(fn)
     shapes = {n: v.shape for n, v in params.items()}
-    pos = _positional(fn)
+    pos = positional(fn)
     cfg = config_param(fn)
     states = len(pos) >= 3 and pos[1].name in _STATES
     if cfg is not None:

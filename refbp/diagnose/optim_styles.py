@@ -25,126 +25,30 @@ from typing import Any
 
 import numpy as np
 
-from refbp.diagnose.adapters import call_user, checked_array, user_name
+from refbp.diagnose.adapters import call_user, user_name
 from refbp.diagnose.naming import (
-    CONFIG_PARAMS,
-    COUNTER_KEYS,
-    LR_ATTRS,
     Naming,
     attribute_reads,
     build_naming,
     signature_params,
 )
+from refbp.diagnose.optim_driver import (
+    Arrays,
+    GradArray,
+    OptimizerDriver,
+    holder,
+    positional,
+    trial_error,
+)
+from refbp.diagnose.optim_functional import make_function_driver
 from refbp.diagnose.spec import UserCodeError, construct
 
-Arrays = dict[str, np.ndarray]
 _PLURAL = ("params", "parameters", "grads", "gradients", "weights", "ws", "param_list",
            "variables", "layers")
 _NAME_ARGS = ("name", "key", "param_name", "param_key", "key_name", "pname", "layer_name")
-_DICTS = ("hyperparameters", "hyperparams", "config", "hparams", "defaults", "options")
 _VALUE_GRAD = (("d{}", "{}"), ("{}_grad", "{}"), ("grad_{}", "{}"), ("d_{}", "{}"))
 _WEIGHTS = ("weights", "weight", "W", "w", "kernel", "w0")
 _BIASES = ("biases", "bias", "b", "b0", "intercept")
-
-
-class GradArray(np.ndarray):
-    """An array with a ``.grad`` and a ``.data`` that reads/writes it in place (what
-    torch-like and autograd-tensor code expects of a parameter)."""
-
-    grad: Any = None
-
-    def __array_finalize__(self, obj: Any) -> None:
-        self.grad = None
-
-    @property  # type: ignore[override]
-    def data(self) -> np.ndarray:
-        """The values as a plain ndarray (torch's ``tensor.data``)."""
-        return self.view(np.ndarray)
-
-    @data.setter
-    def data(self, value: Any) -> None:
-        """Assign in place, as ``tensor.data = ...`` does."""
-        self.view(np.ndarray)[...] = value
-
-
-def holder(value: np.ndarray) -> GradArray:
-    """A float64 copy of ``value`` that also answers ``.data`` (for code written against torch
-    tensors).
-    """
-    return np.array(value, dtype=np.float64).view(GradArray)
-
-
-def set_lr_on(obj: Any, lr: float, names: tuple[str, ...]) -> bool:
-    """Set the learning rate wherever ``obj`` keeps one; False when nothing was found."""
-    done = False
-    groups = getattr(obj, "param_groups", None)
-    if isinstance(groups, list) and groups and all(isinstance(g, dict) for g in groups):
-        for g in groups:
-            g["lr"] = lr
-        done = True
-    for attr in (*names, *LR_ATTRS):
-        if isinstance(getattr(obj, attr, None), (int, float)) and not isinstance(
-                getattr(obj, attr), bool):
-            setattr(obj, attr, lr)
-            done = True
-    for dname in _DICTS:
-        d = getattr(obj, dname, None) if not isinstance(obj, dict) else None
-        for key in (*names, *LR_ATTRS):
-            if isinstance(d, dict) and isinstance(d.get(key), (int, float)):
-                d[key] = lr
-                done = True
-    if isinstance(obj, dict):
-        for key in (*names, *LR_ATTRS):
-            if isinstance(obj.get(key), (int, float)):
-                obj[key] = lr
-                done = True
-    return done
-
-
-class OptimizerDriver:
-    """One user optimizer in one style over named float64 parameters."""
-
-    def __init__(self, name: str, style: str, naming: Naming, shapes: dict[str, tuple],
-                 notes: list[str]) -> None:
-        self.name, self.style, self.naming = name, style, naming
-        self.shapes = shapes
-        self.notes = notes
-        self.lr_names = naming.names.get("lr", ())
-        self.run: Callable[[Arrays, int], Any] = lambda g, k: None
-        self.read: Callable[[], Arrays] = dict
-        self.targets: list[Any] = []
-
-    def set_lr(self, lr: float) -> bool:
-        """Set the learning rate on every target; False when one has none."""
-        done = []
-        for t in self.targets:
-            if isinstance(t, dict) and self.lr_names:
-                t[self.lr_names[0]] = lr
-                done.append(True)
-            else:
-                done.append(set_lr_on(t, lr, self.lr_names))
-        return bool(done) and all(done)
-
-    def step(self, grads: Arrays, k: int) -> Arrays:
-        """Feed ``grads`` to the user's optimizer for step ``k`` and return the updated parameters.
-        """
-        self.run({n: g.copy() for n, g in grads.items()}, k)
-        current = self.read()
-        out = {}
-        for n, shape in self.shapes.items():
-            if n not in current:
-                raise UserCodeError(f"after step {k}, {self.name} removed parameter {n!r}; "
-                                    f"expected the parameters {list(self.shapes)}")
-            out[n] = checked_array(current[n], f"after step {k}, parameter {n!r}", shape)
-        return {n: v.copy() for n, v in out.items()}
-
-
-def _positional(fn: Any) -> list[inspect.Parameter]:
-    try:
-        ps = list(inspect.signature(fn).parameters.values())
-    except (TypeError, ValueError):
-        return []
-    return [p for p in ps if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
 
 
 def _collection_update(drv: OptimizerDriver, obj: Any, values: Arrays, as_list: bool) -> None:
@@ -185,8 +89,8 @@ def _per_param_update(drv: OptimizerDriver, objs: dict[str, Any], values: Arrays
 
 
 def _layerwise(drv: OptimizerDriver, obj: Any, values: Arrays) -> None:
-    reads = attribute_reads(obj.update_params, _positional(obj.update_params)[1].name
-                            if len(_positional(obj.update_params)) > 1 else "layer")
+    reads = attribute_reads(obj.update_params, positional(obj.update_params)[1].name
+                            if len(positional(obj.update_params)) > 1 else "layer")
     pairs = {}
     for attr in reads:
         for gfmt, vfmt in _VALUE_GRAD:
@@ -242,25 +146,13 @@ def _step_style(drv: OptimizerDriver, obj: Any, holders: dict[str, GradArray]) -
     drv.targets = [obj]
 
 
-def trial_error(drv: OptimizerDriver, grads: Arrays) -> str | None:
-    """Why a fresh driver cannot run one step that changes the parameters (None: it can)."""
-    try:
-        before = {n: v.copy() for n, v in drv.read().items()}
-        after = drv.step(grads, 1)
-    except Exception as exc:
-        return str(exc)
-    if all(np.array_equal(after[n], before[n]) for n in after):
-        return f"one {drv.style} step of {drv.name} left every parameter unchanged"
-    return None
-
-
 def _class_styles(cls: Any) -> list[str]:
     styles = []
     if callable(getattr(cls, "update_params", None)):
         styles.append("update_params")
     upd = getattr(cls, "update", None)
     if callable(upd):
-        ps = _positional(upd)[1:]
+        ps = positional(upd)[1:]
         if len(ps) < 2:
             shown = "(" + ", ".join(p.name for p in ps) + ")"
             raise UserCodeError(f"{cls.__name__}.update has signature {shown}; expected "
@@ -284,8 +176,6 @@ def make_optimizer_driver(user: Any, like: str, params: Arrays, options: dict[st
     name = user_name(user)
     shapes = {n: v.shape for n, v in params.items()}
     if inspect.isfunction(user):
-        from refbp.diagnose.optim_functional import make_function_driver
-
         return make_function_driver(user, like, params, options, torch_defaults, probe)
     cls = user if inspect.isclass(user) else type(user)
     styles = _class_styles(cls)
@@ -345,29 +235,3 @@ def _build_style(drv: OptimizerDriver, user: Any, style: str, params: Arrays,
         _layerwise(drv, _instance(user, naming, ()), values)
 
 
-def counter_start(keys: dict[str, Any]) -> dict[str, int]:
-    """Step counters a hyperparameter dict needs (d2l's ``hyperparams["t"]`` starts at 1)."""
-    return {k: 1 for k, v in keys.items() if k in COUNTER_KEYS and v is inspect.Parameter.empty}
-
-
-def config_param(fn: Any) -> str | None:
-    """The name of a function's config/hyperparameter dict parameter, if it has one."""
-    return next((p.name for p in _positional(fn) if p.name in CONFIG_PARAMS), None)
-
-
-def lr_change_problem(factory: Callable[[], OptimizerDriver], grads: Arrays, lr: float
-                      ) -> str | None:
-    """Why a learning-rate change would not take effect in the user's optimizer (None when it
-    does): two fresh copies take one step, one after setting the learning rate to ``lr``."""
-    a, b = factory(), factory()
-    where = ", ".join(b.lr_names) or "lr/learning_rate/param_groups"
-    if not b.set_lr(lr):
-        return f"{b.name} keeps no learning rate refbp can find ({where})"
-    try:
-        ra, rb = a.step(grads, 1), b.step(grads, 1)
-    except UserCodeError as exc:
-        return f"{b.name} failed after its learning rate was set: {exc}"
-    if all(np.array_equal(ra[n], rb[n]) for n in ra):
-        return (f"setting {b.name}'s learning rate ({where}) to {lr:g} did not change its "
-                "update")
-    return None

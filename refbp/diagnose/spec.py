@@ -1,8 +1,8 @@
-"""User-code errors, ``load_user`` and ``--options`` parsing (no torch).
+"""User-code errors and ``--options`` parsing (no torch).
 
-Loading itself lives in :mod:`refbp.diagnose.loader`; how options reach the user's code under
-its own names in :mod:`refbp.diagnose.naming`. Options are given once, under torch's names
-(``lr``, ``betas``, ``eps``, ...) or the user's, and go to both sides.
+Loading (``load_user``) lives in :mod:`refbp.diagnose.loader`; how options reach the user's
+code under its own names in :mod:`refbp.diagnose.naming`. Options are given once, under
+torch's names (``lr``, ``betas``, ``eps``, ...) or the user's, and go to both sides.
 """
 
 from __future__ import annotations
@@ -16,20 +16,6 @@ from refbp.errors import UsageError
 
 class UserCodeError(UsageError, ValueError):
     """User code cannot be loaded or driven; the message names what was expected."""
-
-
-def load_user(spec: str) -> Any:
-    """The object named by ``path/to/file.py:Name`` or ``package.module:Name``.
-
-    See :mod:`refbp.diagnose.loader` (import paths, packages, scripts that train at import).
-    Raises :class:`UserCodeError` for a malformed spec, a missing file or module, or a missing
-    name (the names the file defines are listed).
-    """
-    from refbp.diagnose.guard import guarded
-    from refbp.diagnose.loader import load
-
-    with guarded(spec):  # no sys.exit, BaseException or argv parsing escapes the import
-        return load(spec).obj
 
 
 def _literal(text: str) -> Any:

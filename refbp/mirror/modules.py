@@ -25,10 +25,13 @@ import numpy as np
 import torch
 
 from refbp import nn as rnn
+from refbp.dtypes import DTYPE_NAMES, float_type
 from refbp.nn.module import Module
+from refbp.registry.opinfo import REFBP_ONLY_EVERYWHERE, TORCH_ONLY_EVERYWHERE
 from refbp.registry.ops import OPS
 
-_SKIP_ARGS = {"self", "args", "kwargs", "device", "dtype", "size_average", "reduce"}
+# constructor arguments not copied by name: placement, dtype and torch's deprecated reductions
+_SKIP_ARGS = {"self", "args", "kwargs", *TORCH_ONLY_EVERYWHERE}
 
 
 class SSELossTorch(torch.nn.Module):
@@ -96,8 +99,13 @@ def _module_dtype(m: Module) -> np.dtype:
     return np.dtype(np.float64)
 
 
-def _torch_dtype(dt: np.dtype) -> torch.dtype:
-    return torch.float64 if np.dtype(dt) == np.float64 else torch.float32
+def torch_dtype(dt: object) -> torch.dtype:
+    """The torch dtype of a supported NumPy dtype (``torch.<name>``: they share names)."""
+    ft = float_type(dt)
+    if ft is None:
+        raise TypeError(f"no torch dtype for {dt!r}; supported: {', '.join(DTYPE_NAMES)}")
+    result: torch.dtype = getattr(torch, ft.name)
+    return result
 
 
 def _copy_state(src: dict[str, np.ndarray], dst: torch.nn.Module) -> None:
@@ -111,7 +119,7 @@ def _copy_state(src: dict[str, np.ndarray], dst: torch.nn.Module) -> None:
 def finish_twin(m: Module, t: torch.nn.Module) -> torch.nn.Module:
     """``t`` cast to ``m``'s dtype, with ``m``'s weights, buffers, ``requires_grad`` flags
     and mode."""
-    t = t.to(_torch_dtype(_module_dtype(m)))
+    t = t.to(torch_dtype(_module_dtype(m)))
     _copy_state(m.state_dict(), t)
     mine = dict(m.named_parameters())
     for name, p in t.named_parameters():
@@ -221,7 +229,7 @@ def to_torch(module: Module) -> torch.nn.Module:
 
 
 #: Arguments of a refbp constructor that are not torch constructor arguments.
-REFBP_ONLY_ARGS = frozenset({"dtype", "generator"})
+REFBP_ONLY_ARGS = frozenset(REFBP_ONLY_EVERYWHERE)
 
 
 def spec_to_torch(module: Module, args: Mapping[str, Any]) -> torch.nn.Module:

@@ -1,6 +1,9 @@
 """The torch side of ``refbp.optim``: a stock ``torch.optim`` twin of a refbp optimizer, and
 state-dict conversion in both directions.
 
+Both look the optimizer up in its declaration (:mod:`refbp.registry.optimizers`): its torch
+class and the hyperparameters passed on.
+
 - :func:`to_torch_optimizer` builds ``torch.optim.<SameName>`` over the given torch parameters
   with the same param groups (same hyperparameters, ``foreach=False`` so torch runs the
   single-tensor code path refbp reproduces) and the same state.
@@ -16,7 +19,6 @@ state-dict conversion in both directions.
 
 from __future__ import annotations
 
-import inspect
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -24,9 +26,18 @@ import numpy as np
 import torch
 
 from refbp.optim.optimizer import Optimizer
+from refbp.registry.optimizers import SWITCHES, OptimInfo, find, names
 
 #: torch param-group keys that select an implementation, not a hyperparameter.
-TORCH_ONLY_GROUP_KEYS = ("foreach", "fused", "capturable", "differentiable")
+TORCH_ONLY_GROUP_KEYS = tuple(SWITCHES)
+
+
+def _declared(name: str) -> OptimInfo:
+    info = find(name)
+    if info is None:
+        raise TypeError(f"refbp declares no optimizer named {name} (declared: "
+                        f"{', '.join(names())}), so torch.optim has no twin of it")
+    return info
 
 
 def _to_torch(value: Any) -> Any:
@@ -72,9 +83,8 @@ def to_torch_optimizer(optimizer: Optimizer,
     theirs (for a mirrored model, ``torch_model.parameters()`` when the refbp optimizer was
     built from ``model.parameters()``). Groups, hyperparameters and state are copied.
     """
-    torch_cls = getattr(torch.optim, type(optimizer).__name__, None)
-    if torch_cls is None:
-        raise TypeError(f"torch.optim has no optimizer named {type(optimizer).__name__}")
+    info = _declared(type(optimizer).__name__)
+    torch_cls: Any = info.torch_class()
     tparams = list(params)
     n_refbp = sum(len(g["params"]) for g in optimizer.param_groups)
     if len(tparams) != n_refbp:
@@ -87,7 +97,7 @@ def to_torch_optimizer(optimizer: Optimizer,
             raise ValueError(
                 f"parameter {i}: torch shape {tuple(tp.shape)} != refbp shape {rp.data.shape}"
             )
-    accepted = set(inspect.signature(torch_cls).parameters)
+    accepted = set(info.defaults)
     groups, start = [], 0
     for g in optimizer.param_groups:
         n = len(g["params"])
@@ -113,13 +123,11 @@ def spec_to_torch_optimizer(name: str, args: Mapping[str, Any],
     Unlike :func:`to_torch_optimizer`, which copies refbp's resolved hyperparameters (its
     defaults included), every argument ``args`` leaves out takes torch's default.
     """
-    torch_cls = getattr(torch.optim, name, None)
-    if torch_cls is None:
-        raise TypeError(f"torch.optim has no optimizer named {name}")
-    return torch_cls(list(params), **_to_torch(dict(args)), foreach=False)
+    torch_cls: Any = _declared(name).torch_class()
+    return torch_cls(list(params), **_to_torch(dict(args)), foreach=False)  # type: ignore[no-any-return]
 
 
-_SWITCHES = frozenset({"params", "foreach", "fused", "capturable", "differentiable"})
+_SWITCHES = frozenset({"params", *SWITCHES})
 """Param-group keys that choose an implementation, not the mathematics."""
 _PLAIN = (bool, int, float, str, tuple, type(None))
 """Hyperparameter values compared by :func:`hyperparameter_differences` (not tensors)."""

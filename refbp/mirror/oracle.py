@@ -14,8 +14,9 @@ from typing import Any
 import numpy as np
 import torch
 
+from refbp.data import stream_rng, upstream_gradient
 from refbp.metrics import Discrepancy, discrepancy
-from refbp.mirror.modules import to_torch
+from refbp.mirror.modules import to_torch, torch_dtype
 from refbp.nn.module import Module
 from refbp.tolerances import Tolerance, tolerance_for
 
@@ -40,7 +41,7 @@ def _upstream(shape: tuple[int, ...], dtype: np.dtype, grad_out: Any, seed: int)
         if g.shape != shape:
             raise ValueError(f"grad_out must have the output shape {shape}, got {g.shape}")
         return g
-    return np.random.default_rng(seed).standard_normal(shape).astype(dtype)
+    return upstream_gradient(seed, shape).astype(dtype)
 
 
 def _leaves(tree: Any, name: str) -> list[tuple[str, Any]]:
@@ -59,7 +60,7 @@ def _map(tree: Any, fn: Any) -> Any:
 def _upstream_tree(y: Any, dtype: np.dtype, grad_out: Any, seed: int) -> Any:
     if not isinstance(y, tuple):
         return _upstream(np.shape(y), dtype, grad_out, seed)
-    rng = np.random.default_rng(seed)
+    rng = stream_rng(seed)
     return _map(y, lambda a: rng.standard_normal(np.shape(a)).astype(dtype))
 
 
@@ -124,7 +125,7 @@ def compare_loss(loss: Module, input: Any, target: Any, *, grad_out: Any = None,
     x = np.asarray(input)
     tol = tol or tolerance_for(x.dtype)
     # class weights follow the input dtype on the refbp side; do the same for torch
-    t = to_torch(m).to(torch.float64 if x.dtype == np.float64 else torch.float32)
+    t = to_torch(m).to(torch_dtype(x.dtype))
     value = np.asarray(m(x, target))
     xt = as_tensor(x, requires_grad=True)
     vt = t(xt, as_tensor(target))

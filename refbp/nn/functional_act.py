@@ -21,6 +21,7 @@ import math
 import numpy as np
 
 from refbp._checks import normalize_dim
+from refbp.dtypes import FLOAT_TYPES
 from refbp.nn._special import erf
 
 _SQRT1_2 = math.sqrt(0.5)                             # torch's M_SQRT1_2
@@ -36,7 +37,7 @@ def relu(x: np.ndarray) -> np.ndarray:
     return np.maximum(x, 0)
 
 
-_SAME_SIZE_UINT = {np.dtype(np.float32): np.uint32, np.dtype(np.float64): np.uint64}
+_SAME_SIZE_UINT = {t.dtype: t.uint_type for t in FLOAT_TYPES}
 
 
 def relu_backward(grad: np.ndarray, y: np.ndarray) -> np.ndarray:

@@ -2,21 +2,24 @@
 
 Same class names, constructor arguments, defaults, validation messages, ``param_groups``,
 ``state`` keys, ``zero_grad``, ``step(closure)`` and state dicts as ``torch.optim``; each update
-follows torch's single-tensor (``foreach=False``) code path operation by operation.
+follows torch's single-tensor (``foreach=False``) code path operation by operation. Each
+optimizer is declared in :mod:`refbp.registry.optimizers`; the table below is its
+``docs_table()`` (a test keeps them equal).
 
-=============  ==========================================================================
-class          update rule (see the class docstring for the algorithm box)
-=============  ==========================================================================
-``SGD``        gradient descent with optional (Nesterov) momentum, dampening, weight decay
-``Adam``       adaptive moments, optional AMSGrad and decoupled weight decay
-``AdamW``      Adam with decoupled weight decay (default ``weight_decay=1e-2``)
-``RMSprop``    running RMS of gradients, optional momentum and centering
-``Adagrad``    accumulated squared gradients, optional lr decay
-``Adadelta``   ratio of running RMS of updates and gradients
-``Adamax``     Adam with the infinity norm
-``NAdam``      Adam with Nesterov momentum (and momentum decay)
-``RAdam``      rectified Adam
-=============  ==========================================================================
+============  ==========================================================================
+class         update rule (see the class docstring for the algorithm box)
+============  ==========================================================================
+``SGD``       gradient descent with optional (Nesterov) momentum, dampening, weight decay
+``Adam``      adaptive moments, optional AMSGrad and decoupled weight decay
+``AdamW``     Adam with decoupled weight decay (default weight_decay=1e-2)
+``RMSprop``   running RMS of gradients, optional momentum and centering
+``Adagrad``   accumulated squared gradients, optional lr decay
+``Adadelta``  ratio of running RMS of updates and gradients
+``Adamax``    Adam with the infinity norm
+``NAdam``     Adam with Nesterov momentum (and momentum decay)
+``RAdam``     rectified Adam
+``Rprop``     resilient backpropagation: per-element step sizes, gradient signs only
+============  ==========================================================================
 
 Scalar state (``step``, NAdam's ``mu_product``) follows torch's default dtype rule:
 ``refbp.optim.set_default_dtype`` / ``default_dtype`` mirror ``torch.set_default_dtype``.
@@ -34,9 +37,10 @@ from refbp.optim.nadam import NAdam
 from refbp.optim.optimizer import Optimizer
 from refbp.optim.radam import RAdam
 from refbp.optim.rmsprop import RMSprop
+from refbp.optim.rprop import Rprop
 from refbp.optim.sgd import SGD
 
 __all__ = [
     "SGD", "Adadelta", "Adagrad", "Adam", "AdamW", "Adamax", "NAdam", "Optimizer", "RAdam",
-    "RMSprop", "default_dtype", "get_default_dtype", "lr_scheduler", "set_default_dtype",
+    "RMSprop", "Rprop", "default_dtype", "get_default_dtype", "lr_scheduler", "set_default_dtype",
 ]

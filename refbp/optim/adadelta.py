@@ -10,6 +10,7 @@ import numpy as np
 from refbp.nn.module import Parameter
 from refbp.optim import _kernels as K
 from refbp.optim.optimizer import Optimizer, check_lr, check_nonnegative, new_step
+from refbp.registry.optimizers import optimizer
 
 
 def adadelta_update(param: np.ndarray, grad: np.ndarray, state: dict[str, Any], *, lr: Any,
@@ -60,7 +61,7 @@ class Adadelta(Optimizer):
     maximize : bool, default False (keyword-only)
     """
 
-    state_keys = frozenset({"step", "square_avg", "acc_delta"})
+    state_keys = optimizer("Adadelta").state_keys
     update = staticmethod(adadelta_update)
 
     def __init__(self, params: Iterable[Any], lr: Any = 1.0, rho: float = 0.9,

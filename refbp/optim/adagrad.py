@@ -10,6 +10,7 @@ import numpy as np
 from refbp.nn.module import Parameter
 from refbp.optim import _kernels as K
 from refbp.optim.optimizer import Optimizer, check_lr, check_nonnegative, new_step
+from refbp.registry.optimizers import optimizer
 
 
 def adagrad_update(param: np.ndarray, grad: np.ndarray, state: dict[str, Any], *, lr: Any,
@@ -56,7 +57,7 @@ class Adagrad(Optimizer):
     maximize : bool, default False (keyword-only)
     """
 
-    state_keys = frozenset({"step", "sum"})
+    state_keys = optimizer("Adagrad").state_keys
     update_args = ("lr", "lr_decay", "eps", "weight_decay", "maximize")
     update = staticmethod(adagrad_update)
 

@@ -10,6 +10,7 @@ import numpy as np
 from refbp.nn.module import Parameter
 from refbp.optim import _kernels as K
 from refbp.optim.optimizer import Optimizer, check_betas, check_lr, check_nonnegative, new_step
+from refbp.registry.optimizers import optimizer
 
 
 def adam_update(param: np.ndarray, grad: np.ndarray, state: dict[str, Any], *, lr: Any,
@@ -83,7 +84,7 @@ class Adam(Optimizer):
     maximize, decoupled_weight_decay : bool, default False (keyword-only)
     """
 
-    state_keys = frozenset({"step", "exp_avg", "exp_avg_sq", "max_exp_avg_sq"})
+    state_keys = optimizer("Adam").state_keys
 
     def __init__(self, params: Iterable[Any], lr: Any = 1e-3,
                  betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8,

@@ -22,15 +22,16 @@ from typing import Any
 
 import numpy as np
 
+from refbp.dtypes import float_type
+
 __all__ = ["default_dtype", "get_default_dtype", "scalar_dtype", "set_default_dtype"]
 
-_ALLOWED = (np.dtype(np.float32), np.dtype(np.float64))
 _current = [np.dtype(np.float32)]
 
 
 def _check(dtype: Any) -> np.dtype:
     dt = np.dtype(dtype)
-    if dt not in _ALLOWED:
+    if float_type(dt) is None:
         raise TypeError(f"default dtype must be float32 or float64, got {dt}")
     return dt
 

@@ -11,6 +11,7 @@ from refbp.nn.module import Parameter
 from refbp.optim import _kernels as K
 from refbp.optim.default_dtype import scalar_dtype
 from refbp.optim.optimizer import Optimizer, check_betas, check_lr, check_nonnegative, new_step
+from refbp.registry.optimizers import optimizer
 
 
 def nadam_update(param: np.ndarray, grad: np.ndarray, state: dict[str, Any], *, lr: Any,
@@ -86,7 +87,7 @@ class NAdam(Optimizer):
     maximize : bool, default False (keyword-only)
     """
 
-    state_keys = frozenset({"step", "mu_product", "exp_avg", "exp_avg_sq"})
+    state_keys = optimizer("NAdam").state_keys
     update = staticmethod(nadam_update)
 
     def __init__(self, params: Iterable[Any], lr: Any = 2e-3,

@@ -10,6 +10,7 @@ import numpy as np
 from refbp.nn.module import Parameter
 from refbp.optim import _kernels as K
 from refbp.optim.optimizer import Optimizer, check_betas, check_lr, check_nonnegative, new_step
+from refbp.registry.optimizers import optimizer
 
 
 def radam_update(param: np.ndarray, grad: np.ndarray, state: dict[str, Any], *, lr: Any,
@@ -84,7 +85,7 @@ class RAdam(Optimizer):
     maximize : bool, default False (keyword-only)
     """
 
-    state_keys = frozenset({"step", "exp_avg", "exp_avg_sq"})
+    state_keys = optimizer("RAdam").state_keys
     update = staticmethod(radam_update)
 
     def __init__(self, params: Iterable[Any], lr: Any = 1e-3,

@@ -10,6 +10,7 @@ import numpy as np
 from refbp.nn.module import Parameter
 from refbp.optim import _kernels as K
 from refbp.optim.optimizer import Optimizer, check_lr, check_nonnegative, new_step
+from refbp.registry.optimizers import optimizer
 
 
 def rmsprop_update(param: np.ndarray, grad: np.ndarray, state: dict[str, Any], *, lr: Any,
@@ -72,7 +73,7 @@ class RMSprop(Optimizer):
     centered, maximize : bool, default False
     """
 
-    state_keys = frozenset({"step", "square_avg", "momentum_buffer", "grad_avg"})
+    state_keys = optimizer("RMSprop").state_keys
 
     def __init__(self, params: Iterable[Any], lr: Any = 1e-2, alpha: float = 0.99,
                  eps: float = 1e-8, weight_decay: float = 0, momentum: float = 0,

@@ -9,6 +9,7 @@ import numpy as np
 
 from refbp.optim import _kernels as K
 from refbp.optim.optimizer import Optimizer, check_lr, check_nonnegative
+from refbp.registry.optimizers import optimizer
 
 
 def sgd_update(param: np.ndarray, grad: np.ndarray, buf: np.ndarray | None, *, lr: Any,
@@ -63,7 +64,7 @@ class SGD(Optimizer):
     maximize : bool, default False (keyword-only)
     """
 
-    state_keys = frozenset({"momentum_buffer"})
+    state_keys = optimizer("SGD").state_keys
 
     def __init__(self, params: Iterable[Any], lr: Any = 1e-3, momentum: float = 0,
                  dampening: float = 0, weight_decay: float = 0, nesterov: bool = False, *,

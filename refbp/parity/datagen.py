@@ -1,8 +1,8 @@
 """Seeded synthetic data sets for parity scenarios (NumPy only).
 
-Every generator draws in float64 from ``numpy.random.default_rng(seed)`` and then casts to the
-scenario dtype, so the float32 and float64 variants of a scenario see the same data up to
-rounding. Kinds:
+Every generator draws in float64 from the seed's ``DATA`` stream (``refbp.data.stream_rng``)
+and then casts to the scenario dtype, so the float32 and float64 variants of a scenario see the
+same data up to rounding. Kinds:
 
 ==================  ====================================  =====================================
 kind                input X                               target Y

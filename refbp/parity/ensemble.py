@@ -54,6 +54,7 @@ from typing import Any
 
 import numpy as np
 
+from refbp.data import Stream, stream_rng
 from refbp.nn.module import Cache, Module
 from refbp.parity.trial import RefbpSide, Trial
 
@@ -183,7 +184,7 @@ class Ensemble:
     def __init__(self, trial: Trial, *, seed: int, members: int = MEMBERS,
                  factor: float = FACTOR) -> None:
         self.factor = factor
-        self.members = [_Member(refbp_copy(trial), np.random.default_rng([int(seed), 0x6E6F, k]))
+        self.members = [_Member(refbp_copy(trial), stream_rng(seed, Stream.ENSEMBLE, k))
                         for k in range(members)]
 
     def step(self, xb: np.ndarray, yb: np.ndarray,

@@ -22,8 +22,9 @@ import numpy as np
 from refbp.parity.ensemble import MEMBERS, Ensemble, refbp_copy
 from refbp.parity.referee import exact_step, verdict_text
 from refbp.parity.trial import Trial
+from refbp.registry.optimizers import running_rms
 from refbp.tolerances import Tolerance
-from refbp.verdict import failing, judge
+from refbp.verdict import Verdict, judge
 
 __all__ = ["Judge", "REFEREE_STEPS"]
 
@@ -31,8 +32,7 @@ REFEREE_STEPS = 3
 """The exact referee recomputes at most this many steps per scenario (the first ones with a
 ``noise`` or ``fail`` row)."""
 
-_RMS_OPTIMIZERS = ("Adam", "AdamW", "Adamax", "NAdam", "RAdam", "RMSprop", "Adagrad",
-                   "Adadelta")
+_RMS_OPTIMIZERS = running_rms()
 
 
 def _index(text: str) -> tuple[int, ...]:
@@ -97,14 +97,15 @@ class Judge:
         floor = self.floor(tensor, a)
         j = judge(a, b, self.tol, within_tolerance=bool(row["passed"]),
                   one_sided_nonfinite=bool(row["nonfinite"]), floor=floor)
-        row.update(verdict=j.verdict, noise_floor=j.noise_floor, noise_ratio=j.noise_ratio,
-                   passed=not failing(j.verdict, expect_nonfinite=self.expect_nonfinite))
-        if j.verdict == "nonfinite":
+        row.update(verdict=j.verdict.value, noise_floor=j.noise_floor,
+                   noise_ratio=j.noise_ratio,
+                   passed=not j.verdict.fails(expect_nonfinite=self.expect_nonfinite))
+        if j.verdict is Verdict.NONFINITE:
             row["reason"] = ("NaN or infinity on both sides" +
                              (" (expected by the scenario)" if self.expect_nonfinite else ""))
         if floor is not None and row["kind"] == "grad":
             self._note_residue(tensor[5:], a, b, floor)
-        if j.verdict == "noise" and floor is not None:
+        if j.verdict is Verdict.NOISE and floor is not None:
             row["reason"] = self._reason(row, a, b, floor)
             if row["kind"] in ("param", "state"):
                 self.noisy.setdefault(tensor.split(":")[1], int(row["step"]))
@@ -148,7 +149,7 @@ class Judge:
                 ref: dict[str, np.ndarray], xb: np.ndarray, yb: np.ndarray,
                 masks: list[np.ndarray] | None = None) -> None:
         """Recompute the step exactly and fill ``referee`` of its noise and fail rows."""
-        todo = [r for r in rows if r["verdict"] in ("noise", "fail") and r["kind"] != "error"]
+        todo = [r for r in rows if Verdict.of(r["verdict"]).disagrees and r["kind"] != "error"]
         if not todo or self.snapshot is None:
             return
         self.refereed += 1

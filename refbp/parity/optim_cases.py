@@ -1,15 +1,16 @@
-"""The declarative table of optimizer cases that drives the optimizer parity tests.
+"""The option sets of the optimizer checks: torch's ``optim_db`` as refbp runs it.
 
-One line per case: ``OptimCase(name, optimizer, options, description)``. The table follows
-torch's own optimizer test inputs (``optim_db`` in
-``torch/testing/_internal/common_optimizers.py``, CPU entries), plus the options refbp supports that
-torch's table leaves out (e.g. Adam's ``decoupled_weight_decay``, non-default betas and eps,
-momentum without centering). Every optimizer that accepts a Tensor learning rate on torch's
-single-tensor path has a ``tensor lr`` case; refbp represents the tensor as a 0-d ndarray of
-torch's default dtype (float32), which makes the step-size arithmetic float32, as in torch.
+One :class:`OptimCase` per option set declared in :mod:`refbp.registry.optimizers`
+(``OptimInfo.option_sets``), in declaration order. The sets follow torch's own optimizer test
+inputs (``optim_db`` in ``torch/testing/_internal/common_optimizers.py``, CPU entries), plus
+the options refbp supports that torch's table leaves out (e.g. Adam's
+``decoupled_weight_decay``, non-default betas and eps, momentum without centering). Every
+optimizer that accepts a Tensor learning rate on torch's single-tensor path has a ``tensor lr``
+case; refbp represents the tensor as a 0-d ndarray of torch's default dtype (float32), which
+makes the step-size arithmetic float32, as in torch.
 
-Adding a case is adding one line. :meth:`OptimCase.build` makes a fresh optimizer with its own
-copy of the options (a Tensor lr array is never shared between runs).
+Adding a case is adding one line to the declaration. :meth:`OptimCase.build` makes a fresh
+optimizer with its own copy of the options (a Tensor lr array is never shared between runs).
 
 This module is NumPy-only; ``refbp.mirror.optim.to_torch_optimizer`` builds the torch twin.
 """
@@ -17,26 +18,24 @@ This module is NumPy-only; ``refbp.mirror.optim.to_torch_optimizer`` builds the 
 from __future__ import annotations
 
 import copy
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
-from refbp.optim.adadelta import Adadelta
-from refbp.optim.adagrad import Adagrad
-from refbp.optim.adam import Adam, AdamW
-from refbp.optim.adamax import Adamax
-from refbp.optim.nadam import NAdam
 from refbp.optim.optimizer import Optimizer
-from refbp.optim.radam import RAdam
-from refbp.optim.rmsprop import RMSprop
-from refbp.optim.sgd import SGD
+from refbp.registry.optimizers import OPTIMIZERS, TensorLr
 
 
 def tensor_lr(value: float = 1e-3) -> np.ndarray:
     """torch's ``torch.tensor(value)`` learning rate as refbp spells it: a 0-d float32 array."""
     return np.array(value, dtype=np.float32)
+
+
+def numpy_options(options: Mapping[str, Any]) -> dict[str, Any]:
+    """Declared options as refbp takes them: a :class:`TensorLr` becomes :func:`tensor_lr`."""
+    return {k: tensor_lr(v.value) if isinstance(v, TensorLr) else v for k, v in options.items()}
 
 
 @dataclass(frozen=True)
@@ -58,96 +57,9 @@ class OptimCase:
         return f"{self.optimizer.__name__}-{self.name}"
 
 
-T = tensor_lr
-C = OptimCase
-
 CASES: list[OptimCase] = [
-    C("default", SGD, {}, "torch defaults (lr=1e-3, no momentum)"),
-    C("lr", SGD, {"lr": 1e-2}, "non-default lr"),
-    C("tensor_lr", SGD, {"lr": T()}, "Tensor lr (0-d float32 array)"),
-    C("weight_decay", SGD, {"weight_decay": 0.5}, "L2 penalty added to the gradient"),
-    C("momentum", SGD, {"momentum": 0.9}, "heavy-ball momentum"),
-    C("maximize", SGD, {"weight_decay": 0.1, "maximize": True}, "gradient ascent with decay"),
-    C("dampening", SGD, {"momentum": 0.9, "dampening": 0.5}, "dampened momentum"),
-    C("momentum_wd", SGD, {"momentum": 0.9, "weight_decay": 0.1}, "weight decay w/ momentum"),
-    C("nesterov", SGD, {"momentum": 0.9, "nesterov": True, "weight_decay": 0.1}, "Nesterov"),
-    C("nesterov_max", SGD, {"momentum": 0.9, "nesterov": True, "maximize": True},
-      "Nesterov, maximize"),
-    C("default", Adam, {}, "torch defaults"),
-    C("lr", Adam, {"lr": 1e-2}, "non-default lr"),
-    C("tensor_lr", Adam, {"lr": T()}, "Tensor lr"),
-    C("weight_decay", Adam, {"weight_decay": 0.1}, "L2 weight decay (coupled)"),
-    C("maximize", Adam, {"weight_decay": 0.1, "maximize": True}, "maximize with decay"),
-    C("amsgrad", Adam, {"weight_decay": 0.1, "amsgrad": True}, "AMSGrad"),
-    C("amsgrad_max", Adam, {"amsgrad": True, "maximize": True}, "AMSGrad, maximize"),
-    C("betas_eps", Adam, {"betas": (0.8, 0.99), "eps": 1e-6}, "non-default betas and eps"),
-    C("decoupled", Adam, {"weight_decay": 0.1, "decoupled_weight_decay": True},
-      "Adam(decoupled_weight_decay=True) == AdamW"),
-    C("tensor_lr_amsgrad", Adam, {"lr": T(), "amsgrad": True, "weight_decay": 0.1},
-      "Tensor lr with AMSGrad"),
-    C("default", AdamW, {}, "torch defaults (weight_decay=1e-2)"),
-    C("lr", AdamW, {"lr": 1e-2}, "non-default lr"),
-    C("tensor_lr", AdamW, {"lr": T()}, "Tensor lr: decay factor 1 - lr*wd in float32"),
-    C("weight_decay", AdamW, {"weight_decay": 0.1}, "stronger decoupled decay"),
-    C("maximize", AdamW, {"weight_decay": 0.1, "maximize": True}, "maximize"),
-    C("amsgrad", AdamW, {"weight_decay": 0.1, "amsgrad": True}, "AMSGrad"),
-    C("betas_eps", AdamW, {"betas": (0.8, 0.99), "eps": 1e-6}, "non-default betas and eps"),
-    C("default", RMSprop, {}, "torch defaults"),
-    C("lr", RMSprop, {"lr": 1e-3}, "non-default lr"),
-    C("tensor_lr", RMSprop, {"lr": T()}, "Tensor lr"),
-    C("weight_decay", RMSprop, {"weight_decay": 0.1}, "L2 weight decay"),
-    C("maximize", RMSprop, {"maximize": True}, "maximize"),
-    C("centered", RMSprop, {"weight_decay": 0.1, "centered": True}, "centered"),
-    C("maximize_wd", RMSprop, {"maximize": True, "weight_decay": 0.1}, "maximize, decay"),
-    C("momentum", RMSprop, {"momentum": 0.5}, "momentum, not centered"),
-    C("centered_momentum", RMSprop, {"weight_decay": 0.1, "centered": True, "momentum": 0.1},
-      "centered with momentum"),
-    C("all", RMSprop, {"weight_decay": 0.1, "centered": True, "momentum": 0.1,
-                       "maximize": True}, "maximize, centered, weight_decay, momentum"),
-    C("alpha_eps", RMSprop, {"alpha": 0.9, "eps": 1e-6}, "non-default alpha and eps"),
-    C("default", Adagrad, {}, "torch defaults"),
-    C("lr", Adagrad, {"lr": 0.1}, "non-default lr"),
-    C("tensor_lr", Adagrad, {"lr": T()}, "Tensor lr"),
-    C("weight_decay", Adagrad, {"weight_decay": 0.1}, "L2 weight decay"),
-    C("maximize", Adagrad, {"weight_decay": 0.1, "maximize": True}, "maximize"),
-    C("initial_acc", Adagrad, {"initial_accumulator_value": 0.1, "weight_decay": 0.1},
-      "initial_accumulator_value"),
-    C("lr_decay", Adagrad, {"lr": 0.1, "lr_decay": 0.5, "weight_decay": 0.1}, "lr_decay"),
-    C("eps", Adagrad, {"eps": 1e-6}, "non-default eps"),
-    C("default", Adadelta, {}, "torch defaults (lr=1.0)"),
-    C("lr", Adadelta, {"lr": 0.01}, "non-default lr"),
-    C("tensor_lr", Adadelta, {"lr": T()}, "Tensor lr"),
-    C("weight_decay", Adadelta, {"weight_decay": 0.1}, "L2 weight decay"),
-    C("maximize", Adadelta, {"maximize": True}, "maximize"),
-    C("maximize_wd", Adadelta, {"weight_decay": 0.1, "maximize": True}, "maximize, decay"),
-    C("rho", Adadelta, {"rho": 0.95, "weight_decay": 0.9}, "rho"),
-    C("eps", Adadelta, {"eps": 1e-4}, "non-default eps"),
-    C("default", Adamax, {}, "torch defaults"),
-    C("lr", Adamax, {"lr": 0.1}, "non-default lr"),
-    C("tensor_lr", Adamax, {"lr": T()}, "Tensor lr"),
-    C("weight_decay", Adamax, {"weight_decay": 0.1}, "L2 weight decay"),
-    C("maximize", Adamax, {"maximize": True}, "maximize"),
-    C("maximize_wd", Adamax, {"weight_decay": 0.1, "maximize": True}, "maximize, decay"),
-    C("betas_eps", Adamax, {"betas": (0.8, 0.99), "eps": 1e-6}, "non-default betas and eps"),
-    C("default", NAdam, {}, "torch defaults"),
-    C("lr", NAdam, {"lr": 1e-3}, "non-default lr"),
-    C("tensor_lr", NAdam, {"lr": T()}, "Tensor lr"),
-    C("momentum_decay", NAdam, {"momentum_decay": 6e-3}, "non-default momentum_decay"),
-    C("weight_decay", NAdam, {"weight_decay": 0.1}, "L2 weight decay"),
-    C("wd_momentum_decay", NAdam, {"weight_decay": 0.1, "momentum_decay": 6e-3},
-      "weight decay, momentum_decay"),
-    C("decoupled", NAdam, {"weight_decay": 0.1, "momentum_decay": 6e-3,
-                           "decoupled_weight_decay": True}, "NAdamW"),
-    C("maximize", NAdam, {"weight_decay": 0.1, "maximize": True}, "maximize"),
-    C("betas_eps", NAdam, {"betas": (0.8, 0.99), "eps": 1e-6}, "non-default betas and eps"),
-    C("default", RAdam, {}, "torch defaults"),
-    C("lr", RAdam, {"lr": 2e-3}, "non-default lr"),
-    C("tensor_lr", RAdam, {"lr": T()}, "Tensor lr"),
-    C("eps", RAdam, {"eps": 1e-6}, "non-default eps"),
-    C("weight_decay", RAdam, {"weight_decay": 0.1}, "L2 weight decay"),
-    C("decoupled", RAdam, {"weight_decay": 0.1, "decoupled_weight_decay": True}, "RAdamW"),
-    C("maximize", RAdam, {"weight_decay": 0.1, "maximize": True}, "maximize"),
-    C("betas", RAdam, {"betas": (0.8, 0.9)}, "beta2=0.9: rho_inf=19, rectified from step 6"),
+    OptimCase(s.name, o.numpy_class(), numpy_options(s.options), s.description)
+    for o in OPTIMIZERS for s in o.option_sets
 ]
 
 

@@ -1,4 +1,4 @@
-"""The exact referee: recompute a step in higher precision and say which side is closer.
+"""The exact referee: recompute a step in higher precision and say which side rounds worse.
 
 When refbp and torch disagree (a ``fail`` or ``noise`` row), neither is the truth. The referee
 takes refbp's objects as they were *before* the step (model, loss, optimizer, scheduler), casts
@@ -8,10 +8,17 @@ either side (float64 u = 1.1e-16, float32 u = 6e-8), so ``|side - exact|`` is th
 rounding error (at step k > 1 torch's figure also holds what its trajectory carried from earlier
 steps: the referee starts from refbp's state).
 
-The referee runs refbp's formulas: it settles *rounding* (who rounds worse), not *formulas*.
-A gradient formula that differs is settled by float64 finite differences (the ``attribution``
-column). Where ``np.longdouble`` is only float64 (macOS on Apple silicon, Windows) the referee
-says it is unavailable.
+The referee runs refbp's formulas: it settles *rounding* (who rounds worse), never *formulas*.
+Where the formulas differ (a constant, a reduction, a wrong backward), refbp's own formula in
+long double is naturally close to refbp's result and far from torch's, whichever side is wrong.
+So it names a side only for a ``noise`` row: there the difference is within the measured
+rounding floor, i.e. both sides are shown to compute the same formula up to rounding, and the
+side farther from exact is the one that rounds worse ("torch's rounding"). For a ``fail`` row
+it reports both distances and names no side ("refbp's formulas: refbp 4.1e-17 from them, torch
+6.1e-07; it recomputes refbp's own formulas, so it names no side for a failure"); a culprit is
+named only by independent evidence (float64 finite differences of the forward both sides agree
+on, the ``attribution`` column; see ``refbp.parity.runner``). Where ``np.longdouble`` is only
+float64 (macOS on Apple silicon, Windows) the referee says it is unavailable.
 """
 
 from __future__ import annotations
@@ -23,8 +30,9 @@ import numpy as np
 from refbp._checks import extended_precision
 from refbp.parity.ensemble import refbp_copy
 from refbp.parity.trial import RefbpSide, Trial
+from refbp.verdict import Verdict
 
-__all__ = ["AVAILABLE", "exact_step", "verdict_text"]
+__all__ = ["AVAILABLE", "exact_step", "rounding_side", "verdict_text"]
 
 AVAILABLE = np.finfo(np.longdouble).eps < np.finfo(np.float64).eps
 """Whether this platform's long double is more precise than float64."""
@@ -71,19 +79,33 @@ def _error(side: np.ndarray, exact: np.ndarray) -> float:
     return float(np.max(d)) if d.size else 0.0
 
 
-def verdict_text(a: np.ndarray, b: np.ndarray, exact: np.ndarray | None, *, verdict: str,
-                 step: int) -> str:
-    """"exact referee: refbp 2.2e-16 from exact, torch 3.0e-12: torch's rounding"."""
+def rounding_side(e_refbp: float, e_torch: float) -> str:
+    """Which side rounds worse, from each side's distance to the exact value (``noise`` rows:
+    both sides compute the same formula)."""
+    if e_torch > CLOSER * e_refbp:
+        return "torch's rounding"
+    if e_refbp > CLOSER * e_torch:
+        return "refbp's rounding"
+    return "both equally close (rounding on both sides)"
+
+
+def verdict_text(a: np.ndarray, b: np.ndarray, exact: np.ndarray | None, *,
+                 verdict: Verdict | str, step: int) -> str:
+    """The referee's sentence for a ``noise`` or ``fail`` row.
+
+    ``noise``: "exact referee: refbp 2.2e-16 from exact, torch 3.0e-12: torch's rounding".
+    ``fail``: both distances from refbp's formulas and no side named (see the module
+    docstring).
+    """
     if not AVAILABLE:
         return "exact referee unavailable: long double is float64 on this platform"
     if exact is None or np.shape(exact) != np.shape(a):
         return ""
     e_r, e_t = _error(a, exact), _error(b, exact)
-    if e_t > CLOSER * e_r:
-        who = "torch's rounding" if verdict == "noise" else "torch is off"
-    elif e_r > CLOSER * e_t:
-        who = "refbp's rounding" if verdict == "noise" else "refbp is off"
-    else:
-        who = "both equally close (rounding on both sides)"
     where = "" if step == 1 else f" (from refbp's state before step {step})"
-    return f"exact referee{where}: refbp {e_r:.1e} from exact, torch {e_t:.1e}: {who}"
+    if Verdict.of(verdict) is Verdict.NOISE:
+        return (f"exact referee{where}: refbp {e_r:.1e} from exact, torch {e_t:.1e}: "
+                f"{rounding_side(e_r, e_t)}")
+    return (f"exact referee{where}: refbp {e_r:.1e} from refbp's formulas in long double, "
+            f"torch {e_t:.1e}; it recomputes refbp's own formulas, so it names no side for "
+            "a failure")

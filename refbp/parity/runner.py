@@ -9,8 +9,12 @@ Per step k (1-based) the runner feeds the same batch to both sides of the trial
   statistics) and ``state:<param>:<key>`` for every optimizer state array.
 
 Each record is one row of the tidy results table, built by ``refbp.report.schema``. When a
-gradient first fails, float64 central finite differences on that step attribute the error to
-one side (``attribution`` column). A scenario that raises records one ``error`` row.
+gradient first fails while the forward pass (loss and output) of that step agrees, float64
+central finite differences of that common forward are independent evidence: the side they
+agree with (and the other by more than ``FD_CLOSER`` times as far) is named in the
+``attribution`` column ("finite differences ... agree with torch ...: refbp is off"); when
+they cannot tell the sides apart, or the forward itself differs, no side is named. A scenario
+that raises records one ``error`` row.
 """
 
 from __future__ import annotations
@@ -18,7 +22,7 @@ from __future__ import annotations
 import copy
 import time
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -30,7 +34,7 @@ from refbp.metrics import discrepancy
 from refbp.nn.module import Module
 from refbp.optim.default_dtype import default_dtype
 from refbp.parity.judging import Judge
-from refbp.parity.scenario import Scenario
+from refbp.parity.scenario import Scenario, scenario_row
 from refbp.parity.session import torch_default_dtype
 from refbp.parity.trial import (
     RefbpSide,
@@ -41,12 +45,17 @@ from refbp.parity.trial import (
     refbp_forward,
     torch_threads,
 )
-from refbp.report.schema import error_row, metric_row, scenario_fields
-from refbp.tolerances import TOLERANCES, Tolerance
+from refbp.report.schema import error_row, metric_row
+from refbp.tolerances import Tolerance, tolerance_for
+from refbp.verdict import Verdict
 
 __all__ = ["FLOOR_MODES", "ScenarioResult", "execute", "run_guarded", "run_judged",
            "run_scenario", "scenario_row"]
 
+
+FD_CLOSER = 4.0
+"""Finite differences name a side only when it is this many times farther from them than the
+other side."""
 
 ROWS_PER_CHUNK = 2048
 """Rows a running scenario holds as dicts before packing them into a DataFrame."""
@@ -123,20 +132,20 @@ class ScenarioResult:
         return None if failing.empty else failing.iloc[0].to_dict()
 
 
-def scenario_row(s: Scenario, suite: str = "") -> dict[str, Any]:
-    """The columns every row of ``s`` shares (``refbp.report.schema.scenario_fields``)."""
-    return scenario_fields(scenario=s.name, suite=suite, model=s.describe_model(),
-                           loss=s.loss.describe(), optimizer=s.describe_optimizer(),
-                           batching=s.describe_batching(), dtype=s.dtype, seed=s.seed,
-                           tol=s.tol)
+def results_frame(results: Iterable[ScenarioResult]) -> pd.DataFrame:
+    """The tidy table: one row per scenario, step and tensor."""
+    frames = [res.frame() for res in results]
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
 
 
 def _attribute(model: Module, loss: Module, state: dict[str, np.ndarray], xb: np.ndarray,
                yb: np.ndarray, name: str, mine: np.ndarray, ref: np.ndarray,
                masks: list[np.ndarray] | None = None) -> str:
-    """Say which side finite differences agree with for the gradient ``name``.
+    """Say which side float64 finite differences agree with for the gradient ``name``.
 
-    Every forward pass of the finite differences uses the step's dropout ``masks``."""
+    Call it only when both sides' forward of the step agrees (the finite differences run
+    refbp's forward). Every forward pass uses the step's dropout ``masks``. A side is named
+    only when it is ``FD_CLOSER`` times farther from the finite differences than the other."""
     m = copy.deepcopy(model).to(np.float64)
     m.load_state_dict(state)
     lf = copy.deepcopy(loss).to(np.float64)
@@ -144,14 +153,18 @@ def _attribute(model: Module, loss: Module, state: dict[str, np.ndarray], xb: np
     y64 = yb.astype(np.float64) if yb.dtype.kind == "f" else yb
     target = x64 if name == "grad_input" else dict(m.named_parameters())[name[5:]].data
     num = numerical_gradient(lambda: float(lf(refbp_forward(m, x64, masks), y64)), target)
-    fd_tol = TOLERANCES["float64"]
+    fd_tol = tolerance_for("float64")
     e_refbp = discrepancy(mine, num, fd_tol).normwise
     e_torch = discrepancy(ref, num, fd_tol).normwise
-    if e_refbp <= e_torch:
-        return (f"finite differences agree with refbp (normwise {e_refbp:.1e} vs torch "
+    evidence = "float64 finite differences of the forward both sides agree on"
+    if e_refbp > FD_CLOSER * e_torch:
+        return (f"{evidence} agree with torch (normwise {e_torch:.1e} vs refbp "
+                f"{e_refbp:.1e}): refbp is off")
+    if e_torch > FD_CLOSER * e_refbp:
+        return (f"{evidence} agree with refbp (normwise {e_refbp:.1e} vs torch "
                 f"{e_torch:.1e}): torch is off")
-    return (f"finite differences agree with torch (normwise {e_torch:.1e} vs refbp "
-            f"{e_refbp:.1e}): refbp is off")
+    return (f"{evidence} cannot tell the sides apart (normwise refbp {e_refbp:.1e}, torch "
+            f"{e_torch:.1e} from them): no side named")
 
 
 def _step_rows(base: dict[str, Any], step: int, mine: dict[str, np.ndarray],
@@ -220,21 +233,23 @@ def _steps(trial: Trial, tol: Tolerance, result: ScenarioResult, base: dict[str,
         rows = _step_rows(base, step, mine, ref, again, tol)
         for r in rows:
             judge.judge_row(r, mine[r["tensor"]], ref[r["tensor"]])
+        forward_agrees = all(r["verdict"] in (Verdict.PASS, Verdict.NOISE) for r in rows
+                             if r["kind"] in ("loss", "output"))
         for r in rows:
-            if (r["kind"] in ("grad", "grad_input") and r["verdict"] == "fail"
-                    and not r["nonfinite"] and not attributed):
+            if (r["kind"] in ("grad", "grad_input") and r["verdict"] == Verdict.FAIL
+                    and not r["nonfinite"] and not attributed and forward_agrees):
                 attributed = True
                 r["attribution"] = _attribute(trial.model, trial.loss, refbp_side.state_before,
                                               xb, yb, r["tensor"], mine[r["tensor"]],
                                               ref[r["tensor"]], refbp_side.masks)
         if trial.resolved_differently:  # the referee would recompute with refbp's values
             for r in rows:
-                if r["verdict"] != "pass":
+                if r["verdict"] != Verdict.PASS:
                     r["explanation"] = trial.resolved_differently
         else:
             judge.referee(rows, mine, ref, xb, yb, torch_side.masks)
         result.add(rows)
-        if any(r["nonfinite"] or r["verdict"] == "nonfinite" for r in rows):
+        if any(r["nonfinite"] or r["verdict"] == Verdict.NONFINITE for r in rows):
             break
 
 
@@ -275,7 +290,7 @@ def make_judge(s: Scenario, base: dict[str, Any], trial: Trial, floors: bool) ->
 
 def needs_floors(result: ScenarioResult) -> bool:
     """A row outside the tolerance that the rounding floor may explain (not an error)."""
-    return any(r["verdict"] == "fail" and r["kind"] != "error" and not r["nonfinite"]
+    return any(r["verdict"] == Verdict.FAIL and r["kind"] != "error" and not r["nonfinite"]
                for r in result.frame().to_dict("records"))
 
 

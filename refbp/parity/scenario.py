@@ -18,7 +18,7 @@ import numpy as np
 
 from refbp._checks import FLOAT_DTYPES
 from refbp.errors import printable
-from refbp.tolerances import Tolerance, check_overrides, tolerance_for
+from refbp.tolerances import Tolerance, check_overrides, effective_tolerance
 
 BATCHING_MODES = ("batch", "sgd", "minibatch")
 DEFAULT_BATCH_SIZE = 8
@@ -173,7 +173,7 @@ class Scenario:
 
     @property
     def tol(self) -> Tolerance:
-        return replace(tolerance_for(self.dtype), **self.tolerance)
+        return effective_tolerance(self.dtype, self.tolerance)
 
     def describe_model(self) -> str:
         return " > ".join(s.describe() for s in self.model)
@@ -198,9 +198,12 @@ class Scenario:
                        else "")
 
     def with_overrides(self, *, dtype: str | None = None, seed: int | None = None,
-                       steps: int | None = None) -> Scenario:
-        """A copy with a different dtype, seed or step count (op checks keep one step)."""
+                       steps: int | None = None, batch_size: int | None = None) -> Scenario:
+        """A copy with a different dtype, seed, step count (op checks keep one step) or
+        mini-batch size (only ``minibatch`` scenarios have one to change)."""
         changes: dict[str, Any] = {}
+        if batch_size is not None and self.batching == "minibatch":
+            changes["batch_size"] = batch_size
         if dtype is not None:
             changes["dtype"] = dtype
         if seed is not None:
@@ -208,3 +211,13 @@ class Scenario:
         if steps is not None and self.optimizer is not None:
             changes["steps"] = steps
         return replace(self, **changes)
+
+
+def scenario_row(s: Scenario, suite: str = "") -> dict[str, Any]:
+    """The columns every row of ``s`` shares (``refbp.report.schema.scenario_fields``)."""
+    from refbp.report.schema import scenario_fields  # pandas: only once rows are built
+
+    return scenario_fields(scenario=s.name, suite=suite, model=s.describe_model(),
+                           loss=s.loss.describe(), optimizer=s.describe_optimizer(),
+                           batching=s.describe_batching(), dtype=s.dtype, seed=s.seed,
+                           tol=s.tol)

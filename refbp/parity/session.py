@@ -1,5 +1,5 @@
 """Scenario selection (``-k``), the harness's torch thread count, the worker-process helpers of
-sweeps (``refbp.parity.sweep``) and the results table of many scenarios."""
+sweeps (``refbp.parity.sweep``)."""
 
 from __future__ import annotations
 
@@ -7,25 +7,19 @@ import os
 import sys
 from collections.abc import Iterable
 from concurrent.futures import ProcessPoolExecutor
-from typing import TYPE_CHECKING
-
-import pandas as pd
 
 from refbp.parity.keyword import keyword_matcher
 from refbp.parity.scenario import Scenario
 
-if TYPE_CHECKING:
-    from refbp.parity.runner import ScenarioResult
-
 
 def select(scenarios: Iterable[Scenario], pattern: str | None = None, *,
            dtype: str | None = None, seed: int | None = None,
-           steps: int | None = None) -> list[Scenario]:
+           steps: int | None = None, batch_size: int | None = None) -> list[Scenario]:
     """Filter by a ``-k`` expression (``refbp.parity.keyword``: case-insensitive substrings or
     globs with ``and``/``or``/``not``) and apply overrides.
 
-    With ``dtype`` only scenarios of that dtype are kept; ``seed``/``steps`` replace the
-    scenario's own values.
+    With ``dtype`` only scenarios of that dtype are kept; ``seed``/``steps``/``batch_size``
+    replace the scenario's own values (``batch_size`` of ``minibatch`` scenarios only).
     """
     matches = keyword_matcher(pattern) if pattern else None
     out = []
@@ -34,7 +28,7 @@ def select(scenarios: Iterable[Scenario], pattern: str | None = None, *,
             continue
         if dtype is not None and s.dtype != dtype:
             continue
-        out.append(s.with_overrides(seed=seed, steps=steps))
+        out.append(s.with_overrides(seed=seed, steps=steps, batch_size=batch_size))
     return out
 
 
@@ -108,9 +102,3 @@ def stop_workers(pool: ProcessPoolExecutor) -> None:
             proc.kill()
     for proc in processes:
         proc.join(timeout=5)
-
-
-def results_frame(results: Iterable[ScenarioResult]) -> pd.DataFrame:
-    """The tidy table: one row per scenario, step and tensor."""
-    frames = [res.frame() for res in results]
-    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()

@@ -12,16 +12,22 @@
   content (model, loss, optimizer, data, seed, steps, tolerances, ...) and of the refbp,
   NumPy and torch versions. ``refbp run --resume`` keeps the parts whose key still matches and
   runs only the rest; a changed scenario or an upgraded library gets a new key and runs again.
-  A run without ``--resume`` starts from an empty store; the store is deleted once the report
-  is written.
+  A stored part is trusted only once checked (``refbp.parity.parts``: refbp's record and
+  digest, the results schema, the scenario's name, suite, dtype and seed); one that fails runs
+  again with a notice. A run without ``--resume`` starts from an empty store; the store is
+  deleted once the report is written. A part that cannot be written (a full disk) stops the
+  sweep with a usage error naming the directory and its free space, and the parts written so
+  far are removed.
 - **Executors.** ``local`` runs in this process (``jobs=1``) or in ``jobs`` spawned worker
-  processes that live for the whole sweep; ``dask`` submits one task per scenario to a
+  processes (a worker killed by the OOM killer or ``kill -9`` costs only the scenarios it had:
+  they run again one at a time in a fresh pool, and one that dies again becomes an error row);
+  ``dask`` submits one task per scenario to a
   ``dask.distributed`` cluster: a ``LocalCluster`` of ``jobs`` single-threaded worker
   processes (its dashboard on 127.0.0.1 unless told otherwise), or any existing cluster
   given by its scheduler address or scheduler file. A worker that dies mid-sweep loses
-  nothing: Dask reruns its task elsewhere (``retries``), and a part is only ever written once,
-  by the client, from a finished task; the sweep names the workers it lost
-  (:class:`ClusterInfo`).
+  nothing: Dask reruns its task elsewhere (``retries``; a task whose workers all died becomes
+  an error row), and a part is only ever written once, by the client, from a finished task;
+  the sweep names the workers it lost (:class:`ClusterInfo`).
 - **Determinism.** Every scenario runs with ``TORCH_THREADS`` torch threads and one NumPy
   BLAS thread (threadpoolctl, in whatever process runs it: refbp's convolutions hand large
   matrix products to BLAS, whose sums are split differently over more threads), so the
@@ -39,17 +45,29 @@ import hashlib
 import json
 import logging
 import os
-import shutil
-import tempfile
+import signal
+import threading
+from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from refbp.parity.scenario import Scenario
+from refbp.parity.parts import (
+    Expected,
+    InvalidPart,
+    PartStore,
+    PartStoreError,
+    part_store_for,
+    write_failure,
+)
+from refbp.parity.scenario import Scenario, scenario_row
+
+__all__ = ["DASK_RETRIES", "EXECUTORS", "PartStore", "PartStoreError", "SweepError",
+           "SweepOutcome", "parse_shard", "part_store_for", "run_one", "run_sweep",
+           "scenario_key", "shard"]
 
 EXECUTORS = ("local", "dask")
 PIN_THREADS_ENV = {"OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
@@ -98,46 +116,6 @@ def scenario_key(s: Scenario, suite: str, versions: dict[str, str], *,
            "thread_noise": thread_noise, "floors": floors}
     text = json.dumps(doc, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(text.encode()).hexdigest()[:32]
-
-
-class PartStore:
-    """One Parquet file per finished scenario, named by its key; writes are atomic."""
-
-    def __init__(self, directory: Path) -> None:
-        self.directory = directory
-
-    def path(self, key: str) -> Path:
-        return self.directory / f"{key}.parquet"
-
-    def has(self, key: str) -> bool:
-        """True when the scenario with ``key`` has a complete part."""
-        return self.path(key).is_file()
-
-    def write(self, key: str, frame: pd.DataFrame) -> None:
-        """Store ``frame`` as the part of ``key`` (temporary file + rename)."""
-        self.directory.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{key}.", suffix=".tmp", dir=self.directory)
-        os.close(fd)
-        try:
-            frame.to_parquet(tmp, index=False)
-            os.replace(tmp, self.path(key))
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
-
-    def read(self, key: str) -> pd.DataFrame:
-        """The rows of the scenario with ``key``."""
-        return pd.read_parquet(self.path(key))
-
-    def clear(self) -> None:
-        """Delete the store."""
-        shutil.rmtree(self.directory, ignore_errors=True)
-
-
-def part_store_for(out_dir: Path) -> PartStore:
-    """The part store of a report directory: a hidden sibling ``.<name>.parts``."""
-    out = out_dir.absolute()
-    return PartStore(out.parent / f".{out.name}.parts")
 
 
 # -- shards -------------------------------------------------------------------------------------
@@ -211,30 +189,126 @@ Options = tuple[str, bool, str]
 """What every scenario of a sweep runs with: suite, thread_noise, floors."""
 
 
-def _local(todo: Todo, options: Options, jobs: int, sink: Sink) -> None:
+Notify = Callable[[str], None]
+Task = Callable[..., pd.DataFrame]
+
+
+def _ignore(message: str) -> None:
+    """The default ``notify``: say nothing."""
+
+
+def lost_frame(s: Scenario, suite: str) -> pd.DataFrame:
+    """The one error row of a scenario whose worker process died twice while running it."""
+    from refbp.report.schema import error_row
+
+    return pd.DataFrame([error_row(
+        scenario_row(s, suite), step=1,
+        explanation="the worker process running this scenario died, twice (killed by the "
+        "OOM killer or a signal, or crashed in native code): the scenario needs more memory "
+        "than the machine gives it, or crashes its process")])
+
+
+def _local(todo: Todo, options: Options, jobs: int, sink: Sink, *,
+           notify: Notify = _ignore, task: Task = run_one) -> None:
+    """Run ``todo`` here (``jobs=1``) or in a pool of ``jobs`` spawned workers.
+
+    A worker that dies (OOM killer, ``kill -9``) breaks the pool: the scenarios then in
+    flight are run again, one at a time, in a fresh pool; one that kills its worker again,
+    alone, gets an error row (:func:`lost_frame`) and the sweep goes on.
+    """
     if jobs == 1:
         for i, s in todo:
-            sink(i, run_one(s, *options))
+            sink(i, task(s, *options))
         return
     import multiprocessing
-    from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+    from concurrent.futures import ProcessPoolExecutor
 
     from refbp.parity.session import stop_workers, worker_init
 
     ctx = multiprocessing.get_context("spawn")
+    waiting, retry = deque(todo), deque[tuple[int, Scenario]]()
+    pool: ProcessPoolExecutor | None = None
     with _pinned_environ(TRACKER_WARNING):
-        pool = ProcessPoolExecutor(max_workers=jobs, mp_context=ctx, initializer=worker_init,
-                                   initargs=(os.getpid(),))  # workers die with this process
         try:
-            pending = {pool.submit(run_one, s, *options): i for i, s in todo}
-            while pending:  # a finished future is dropped at once: its rows are on disk
-                done, _ = wait(pending, return_when=FIRST_COMPLETED)
-                for fut in done:
-                    sink(pending.pop(fut), fut.result())
-            pool.shutdown(wait=True)
+            while waiting or retry:
+                if pool is None:
+                    pool = ProcessPoolExecutor(max_workers=jobs, mp_context=ctx,
+                                               initializer=worker_init,
+                                               initargs=(os.getpid(),))  # die with this one
+                alone = bool(retry)
+                lost = _feed(functools.partial(pool.submit, task), options,
+                             retry if alone else waiting, 1 if alone else jobs, sink)
+                if not lost:
+                    continue
+                pool.shutdown(wait=True)  # broken: its workers are already stopped
+                pool = None
+                lost.sort(key=lambda item: item[0])
+                names = ", ".join(s.name for _, s in lost)
+                if alone:
+                    (i, s), = lost
+                    notify(f"the worker process running {names} died again; it is reported "
+                           "as an error")
+                    sink(i, lost_frame(s, options[0]))
+                else:
+                    notify(f"a worker process died while running {names}; running "
+                           f"{'it' if len(lost) == 1 else 'them'} again, one at a time")
+                    retry.extend(lost)
+            if pool is not None:
+                pool.shutdown(wait=True)
         except BaseException:  # Ctrl-C, SIGTERM, a failed sink: stop the workers now
-            stop_workers(pool)
+            if pool is not None:
+                stop_workers(pool)
             raise
+
+
+def _feed(submit: Callable[..., Any], options: Options, source: deque[tuple[int, Scenario]],
+          width: int, sink: Sink) -> list[tuple[int, Scenario]]:
+    """Run ``source`` through a pool's ``submit``, ``width`` scenarios at a time (so the ones
+    in flight are known); the scenarios lost when the pool broke (a worker died), or ``[]``."""
+    from concurrent.futures import FIRST_COMPLETED, wait
+    from concurrent.futures.process import BrokenProcessPool
+
+    running: dict[Any, tuple[int, Scenario]] = {}
+    lost: list[tuple[int, Scenario]] = []
+    while (source and not lost) or running:
+        while source and not lost and len(running) < width:
+            item = source.popleft()
+            try:
+                running[submit(item[1], *options)] = item
+            except BrokenProcessPool:
+                lost.append(item)
+        if not running:
+            break
+        done, _ = wait(running, return_when=FIRST_COMPLETED)
+        for fut in done:  # a finished future is dropped at once: its rows are on disk
+            item = running.pop(fut)
+            if isinstance(fut.exception(), BrokenProcessPool):
+                lost.append(item)
+            else:
+                sink(item[0], fut.result())
+    return lost
+
+
+@contextmanager
+def _interrupt_after() -> Iterator[None]:
+    """Hold a Ctrl-C that arrives inside the block (while Dask starts its cluster) and raise
+    KeyboardInterrupt when the block ends, also in place of an error the interrupted start
+    caused; a cluster half started is never left to print its own errors at exit."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    pressed: list[int] = []
+    handler = signal.signal(signal.SIGINT, lambda signum, frame: pressed.append(signum))
+    try:
+        yield
+    except Exception:
+        if pressed:
+            raise KeyboardInterrupt from None
+        raise
+    finally:
+        signal.signal(signal.SIGINT, handler)
+    if pressed:
+        raise KeyboardInterrupt
 
 
 DEFAULT_DASHBOARD = "127.0.0.1:0"
@@ -275,7 +349,10 @@ def _dask_client(jobs: int, scheduler: str | None, scheduler_file: str | None,
     if scheduler is None and scheduler_file is None:
         cluster = LocalCluster(n_workers=jobs, threads_per_worker=1, processes=True,
                                host="127.0.0.1", dashboard_address=dashboard,
-                               silence_logs=logging.ERROR)
+                               # what refbp needs to know of a worker's errors comes as
+                               # error rows and KilledWorker; on Ctrl-C workers would log
+                               # the scheduler going away
+                               silence_logs=logging.CRITICAL)
         return cluster, Client(cluster)
     try:
         if scheduler_file is not None:
@@ -290,15 +367,20 @@ def _dask(todo: Todo, options: Options, jobs: int, sink: Sink, *, scheduler: str
           scheduler_file: str | None, dashboard: str,
           on_cluster: Callable[[ClusterInfo], None] | None) -> ClusterInfo:
     try:
-        from distributed import as_completed
+        from distributed import KilledWorker, as_completed
     except ImportError as exc:
         raise SweepError("--executor dask needs dask.distributed: pip install "
                          "'refbp[dask]' (with -c constraints.txt)") from exc
     import dask
 
-    with dask.config.set({"distributed.nanny.pre-spawn-environ": PIN_THREADS_ENV}):
-        cluster, client = _dask_client(jobs, scheduler, scheduler_file, dashboard)
+    # the workers of refbp's own cluster leave Ctrl-C to this process (refbp.parity.dask_worker)
+    preload = [*dask.config.get("distributed.worker.preload", []), "refbp.parity.dask_worker"]
+    with dask.config.set({"distributed.nanny.pre-spawn-environ": PIN_THREADS_ENV,
+                          "distributed.worker.preload": preload}):
+        cluster, client = None, None
         try:
+            with _interrupt_after():
+                cluster, client = _dask_client(jobs, scheduler, scheduler_file, dashboard)
             workers = _workers(client)
             info = ClusterInfo(
                 kind="LocalCluster" if cluster is not None else "scheduler",
@@ -309,18 +391,25 @@ def _dask(todo: Todo, options: Options, jobs: int, sink: Sink, *, scheduler: str
             if on_cluster is not None:
                 on_cluster(info)
             seen = set(workers)
+            todo_by_index = dict(todo)
             futures = {client.submit(run_one, s, *options, key=f"refbp-{i}-{s.name}",
                                      pure=False, retries=DASK_RETRIES): i
                        for i, s in todo}
             for fut in as_completed(futures):
-                sink(futures[fut], fut.result())
+                i = futures[fut]
+                try:
+                    frame = fut.result()
+                except KilledWorker:  # its workers died DASK_RETRIES + 1 times
+                    frame = lost_frame(todo_by_index[i], options[0])
+                sink(i, frame)
                 fut.release()
                 now = set(_workers(client))
                 info.lost_workers += sorted(seen - now - set(info.lost_workers))
                 seen |= now
             return info
         finally:
-            client.close()
+            if client is not None:
+                client.close()
             if cluster is not None:
                 cluster.close()
 
@@ -353,16 +442,22 @@ def run_sweep(scenarios: Sequence[Scenario], *, store: PartStore, suite: str = "
               jobs: int = 1, executor: str = "local", scheduler: str | None = None,
               scheduler_file: str | None = None, dashboard: str = DEFAULT_DASHBOARD,
               resume: bool = False, thread_noise: bool = False, floors: str = "auto",
-              progress: Callable[[int], None] | None = None,
+              progress: Callable[[int, int], None] | None = None,
+              notify: Notify = _ignore,
               on_cluster: Callable[[ClusterInfo], None] | None = None) -> SweepOutcome:
     """Run ``scenarios`` (see the module docstring), streaming each to ``store``.
 
-    ``progress(n)`` is called with the number of scenarios finished (reused ones count at
-    the start). The rows stay in ``store`` (see :class:`SweepOutcome`). With
-    ``executor="dask"``: the cluster at ``scheduler`` (an address) or described by
-    ``scheduler_file`` (as dask-jobqueue and dask-mpi write it), else a ``LocalCluster`` of
-    ``jobs`` workers whose dashboard listens on ``dashboard``; ``on_cluster(info)`` is called
-    once the cluster is up (e.g. to print its dashboard link).
+    ``progress(n, failed)`` is called with the number of scenarios finished and how many of
+    them fail (reused ones count at the start); ``notify(message)`` with a one-line notice (a
+    stored part that failed its checks and runs again, a worker that died). The rows stay in
+    ``store`` (see :class:`SweepOutcome`). With ``executor="dask"``: the cluster at
+    ``scheduler`` (an address) or described by ``scheduler_file`` (as dask-jobqueue and
+    dask-mpi write it), else a ``LocalCluster`` of ``jobs`` workers whose dashboard listens on
+    ``dashboard``; ``on_cluster(info)`` is called once the cluster is up (e.g. to print its
+    dashboard link).
+
+    Raises :class:`PartStoreError` (a usage error) for a store refbp must not use and when a
+    part cannot be written (a full disk): the parts written so far are removed.
     """
     if executor not in EXECUTORS:
         raise SweepError(f"unknown executor {executor!r}; choose from {', '.join(EXECUTORS)}")
@@ -379,18 +474,28 @@ def run_sweep(scenarios: Sequence[Scenario], *, store: PartStore, suite: str = "
     versions = library_versions()
     keys = [scenario_key(s, suite, versions, thread_noise=thread_noise, floors=floors)
             for s in scenarios]
+    store.check()
     if not resume:
-        store.clear()
+        store.clear(keys)
     todo = [(i, s) for i, (s, k) in enumerate(zip(scenarios, keys, strict=True))
-            if not store.has(k)]
+            if not (resume and _reusable(store, k, s, suite, notify))]
     reused = len(scenarios) - len(todo)
     if progress is not None and reused:
-        progress(reused)
+        running = {i for i, _ in todo}
+        progress(reused, sum(not bool(store.read(k)["passed"].all())
+                             for i, k in enumerate(keys) if i not in running))
 
     def sink(i: int, frame: pd.DataFrame) -> None:
-        store.write(keys[i], frame)
+        try:
+            store.write(keys[i], frame)
+        except OSError as exc:
+            message = write_failure(f"the results of scenario {scenarios[i].name}",
+                                    store.directory, exc)
+            store.clear(keys)
+            raise PartStoreError(f"{message}; the results written so far were removed"
+                                 ) from exc
         if progress is not None:
-            progress(1)
+            progress(1, int(not bool(frame["passed"].all())))
 
     options = (suite, thread_noise, floors)
     cluster = None
@@ -399,6 +504,20 @@ def run_sweep(scenarios: Sequence[Scenario], *, store: PartStore, suite: str = "
                         scheduler_file=scheduler_file, dashboard=dashboard,
                         on_cluster=on_cluster)
     else:
-        _local(todo, options, jobs, sink)
+        _local(todo, options, jobs, sink, notify=notify)
     return SweepOutcome(ran=len(todo), reused=reused, store=store, keys=tuple(keys),
                         cluster=cluster)
+
+
+def _reusable(store: PartStore, key: str, s: Scenario, suite: str, notify: Notify) -> bool:
+    """True when ``store`` holds a part of ``s`` that passes its checks; a stored part that
+    does not is named in a notice (it runs again)."""
+    if not store.has(key):
+        return False
+    try:
+        store.load(key, Expected(s.name, suite, s.dtype, s.seed))
+    except InvalidPart as exc:
+        notify(f"the stored results of scenario {s.name} ({store.path(key)}) cannot be "
+               f"trusted: {exc}; running it again")
+        return False
+    return True

@@ -31,8 +31,9 @@ scheduler tables: ``{ type = "SequentialLR", milestones = [5], schedulers = [{ t
 Harness options: ``training = false`` runs both models in eval mode, ``clip_grad_norm = 1.0``
 clips the gradients before every update, ``scheduler_epoch = 1`` steps the schedulers with an
 explicit epoch, ``checkpoint = true`` saves and reloads every state dict after each update,
-``micro_batches = 2`` accumulates the gradients of two halves of each batch (see
-:class:`refbp.parity.scenario.Scenario`).
+``micro_batches = 2`` accumulates the gradients of two halves of each batch,
+``expect_nonfinite = true`` accepts NaN or infinity on both sides (verdict ``nonfinite``
+does not fail) (see :class:`refbp.parity.scenario.Scenario`).
 
 Matrix scenarios: ``seeds = [0, 1, 2]``, ``dtypes = ["float64", "float32"]`` and
 ``optimizers = [{ type = "SGD", lr = 0.1 }, { type = "Adam" }]`` (instead of ``seed``,
@@ -46,19 +47,23 @@ integers (``steps = "10"`` or ``steps = 2.7`` is refused), tolerances finite non
 numbers, and unknown keys (also inside ``data`` and ``tolerance``) are refused; every error
 names the file, the scenario and the key. ``batch_size`` defaults to 8 for ``"minibatch"`` and
 follows the mode otherwise (all samples for ``"batch"``, one for ``"sgd"``). The file is read
-in bounded chunks (``refbp.limits.MAX_SCENARIO_FILE_BYTES``).
+in bounded chunks and may expand to at most ``refbp.limits.DEFAULT.scenarios`` scenarios
+(``--allow-large``: ``refbp.limits.LARGE``).
 """
 
 from __future__ import annotations
 
 import math
 import sys
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
 from refbp import limits
+from refbp.dtypes import FLOAT_TYPES
 from refbp.errors import UsageError, printable
 from refbp.parity.scenario import DataSpec, Scenario, Spec
+from refbp.tolerances import TOLERANCE_KEYS, is_tolerance_value
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -67,14 +72,14 @@ else:  # pragma: no cover - exercised on Python 3.10 only
 
 _KEYS = {"name", "dtype", "seed", "steps", "batching", "batch_size", "model", "loss",
          "optimizer", "scheduler", "data", "tolerance", "description", "training",
-         "clip_grad_norm", "scheduler_epoch", "checkpoint", "micro_batches"}
+         "clip_grad_norm", "scheduler_epoch", "checkpoint", "micro_batches",
+         "expect_nonfinite"}
 _DATA_INT = {"n", "features", "outputs", "d", "ignore_index", "height", "width", "round",
              "seq_len"}
 _DATA_REAL = {"scale", "ignore_fraction"}
 _DATA_SHAPES = {"size", "target_shape"}
 _DATA_STR = {"target"}
 _DATA_KEYS = {"kind"} | _DATA_INT | _DATA_REAL | _DATA_SHAPES | _DATA_STR
-_TOLERANCE_KEYS = {"normwise", "rtol", "atol"}
 _READ_CHUNK = 1 << 16
 
 
@@ -159,9 +164,9 @@ def _data(d: dict[str, Any], where: str) -> DataSpec:
 
 def _tolerance(d: dict[str, Any], where: str) -> dict[str, float]:
     out = {}
-    for key, value in _table(d, "tolerance", where, _TOLERANCE_KEYS).items():
+    for key, value in _table(d, "tolerance", where, set(TOLERANCE_KEYS)).items():
         x = _real(value, where, f"tolerance.{key}")
-        if not math.isfinite(x) or x < 0:
+        if not is_tolerance_value(x):
             raise ScenarioFileError(f"{where}: key 'tolerance.{key}' must be a finite number "
                                     f">= 0, got {value!r}")
         out[key] = x
@@ -191,7 +196,7 @@ def scenario_from_dict(d: dict[str, Any], where: str) -> Scenario:
         if key in d:
             _expect(d[key], (str,), where, key, "a string")
     flags = {key: _expect(d[key], (bool,), where, key, "true or false")
-             for key in ("training", "checkpoint") if key in d}
+             for key in ("training", "checkpoint", "expect_nonfinite") if key in d}
     options = {key: _expect(d[key], (int, float), where, key, "a number")
                for key in ("clip_grad_norm", "scheduler_epoch") if key in d}
     batching = d.get("batching", "minibatch")
@@ -243,7 +248,14 @@ def _label(axis: str, value: Any, optimizer_label: str) -> str:
         return optimizer_label
     if axis == "seeds":
         return f"s{value}"
-    return {"float64": "f64", "float32": "f32"}.get(str(value), str(value))
+    return next((t.short for t in FLOAT_TYPES if t.name == str(value)), str(value))
+
+
+def matrix_size(d: dict[str, Any]) -> int:
+    """Scenarios a ``[[scenario]]`` table expands to (the product of its list axes), counted
+    before any is built."""
+    return math.prod(len(d[plural]) if isinstance(d[plural], list) else 1
+                     for plural, _ in _MATRIX if plural in d)
 
 
 def expand_matrix(d: dict[str, Any], where: str) -> list[tuple[dict[str, Any], str]]:
@@ -285,7 +297,7 @@ def read_bounded(path: Path, limit: int) -> bytes:
                 if size > limit:
                     raise ScenarioFileError(
                         f"scenario file {path} is larger than {limit:,} bytes "
-                        f"(refbp.limits.MAX_SCENARIO_FILE_BYTES); {limits.OVERRIDE_HINT}")
+                        f"(refbp.limits); {limits.hint(limit > limits.DEFAULT.file_bytes)}")
                 chunks.append(chunk)
     except OSError as exc:
         raise ScenarioFileError(f"cannot read scenario file {path}: "
@@ -301,8 +313,7 @@ def load_scenarios(path: str | Path, *, allow_large: bool = False) -> list[Scena
     p = Path(path)
     if p.is_dir():
         raise ScenarioFileError(f"scenario file {p} is a directory")
-    limit = sys.maxsize if allow_large else limits.MAX_SCENARIO_FILE_BYTES
-    raw = read_bounded(p, limit)
+    raw = read_bounded(p, limits.tier(allow_large).file_bytes)
     try:
         doc = tomllib.loads(raw.decode("utf-8"))
     except UnicodeDecodeError as exc:
@@ -314,13 +325,13 @@ def load_scenarios(path: str | Path, *, allow_large: bool = False) -> list[Scena
         raise ScenarioFileError(f"scenario file {p} has no [[scenario]] tables")
     if not all(isinstance(d, dict) for d in items):
         raise ScenarioFileError(f"scenario file {p}: every [[scenario]] must be a table")
+    limits.check_scenario_count(sum(matrix_size(d) for d in items), f"scenario file {p}",
+                                allow_large)
     out = [scenario_from_dict(table, where) for i, d in enumerate(items)
            for table, where in expand_matrix(d, f"{p}: scenario {i + 1}")]
-    if not allow_large:
-        for s in out:
-            limits.check_scenario(s)
-    names = [s.name for s in out]
-    dup = sorted({n for n in names if names.count(n) > 1})
+    for s in out:
+        limits.check_scenario(s, allow_large)
+    dup = sorted(n for n, k in Counter(s.name for s in out).items() if k > 1)
     if dup:
         raise ScenarioFileError(f"scenario file {p}: duplicate scenario names {dup}")
     return out

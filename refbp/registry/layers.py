@@ -3,9 +3,12 @@ embedding, recurrent and attention layers.
 
 The maths of a layer without a separate functional core is its class's ``forward`` and
 ``backward`` (with the derivation in the class docstring). Op checks declared here run in
-the order of this file; the multi-option checks of the convolution, pooling, normalization,
-dropout, sequence and attention layers are built by their suite modules
-(``refbp.parity.suite_*``), and a test checks that every declared op appears in the quick
+the order of this file. Images are ``image_regression`` data (smooth blobs) of 2 channels
+and 7 x 6 pixels (odd sizes exercise ceil mode and padding); 1-D signals come from regression
+data through ``Unflatten``; the target size of each case is the flattened output size,
+computed by hand. The op checks of the convolution, sequence and attention layers are built
+by their suite modules (``refbp.parity.suites.conv``, ``sequence``, ``attention``: generated
+option grids and several inputs); a test checks that every declared op appears in the quick
 suite.
 """
 
@@ -14,7 +17,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from refbp.registry.opinfo import EXTREME, REQUIRED, Data, OpInfo, Sample
+from refbp.registry.opinfo import EXTREME, REQUIRED, Data, Layers, OpInfo, Sample
 
 _F = "torch.nn.functional"
 _REG5 = Data("regression", n=16, features=5, outputs=5)
@@ -32,6 +35,29 @@ def _layer(name: str, args: Mapping[str, Any], functional: str | None,
     return OpInfo(name=name, kind="layer", forward=f"refbp.nn:{name}.forward",
                   backward=f"refbp.nn:{name}.backward", args=args,
                   functional=f"{_F}.{functional}" if functional else None, aten=aten, **kw)
+
+
+_FLAT: Layers = (("Flatten", {}),)
+
+
+def _img(outputs: int, *, c: int = 2, h: int = 7, w: int = 6, **extra: Any) -> Data:
+    """``image_regression`` data (smooth blobs) of ``c`` channels, ``h`` x ``w`` pixels; the
+    target size is the flattened output size (``round: 0`` makes ties for max pooling)."""
+    return Data("image_regression", n=4, features=c, outputs=outputs,
+                extra={"height": h, "width": w, **extra})
+
+
+# 1-D layers run on (N, 2, 9) signals unflattened from 18 regression features
+_SIG_IN: Layers = (("Unflatten", {"dim": 1, "unflattened_size": [2, 9]}),)
+_SIG = Data("regression", n=8, features=18, outputs=10)
+_IMG4 = _img(80, c=4, h=5, w=4)
+
+
+def _cnn(id: str, options: Mapping[str, Any], data: Data, description: str,
+         before: Layers = (), after: Layers = _FLAT) -> Sample:
+    """An op check of a convolutional-network layer: flattened after, MSE loss."""
+    return Sample(id, options, data, before=before, after=after, loss=_MSE,
+                  description=description)
 
 
 _CONV = {"in_channels": REQUIRED, "out_channels": REQUIRED, "kernel_size": REQUIRED,
@@ -91,36 +117,99 @@ LAYERS: tuple[OpInfo, ...] = (
                            before=(("Linear", {"in_features": 5, "out_features": 6}),),
                            loss=_MSE, description="LayerNorm without weight and bias, after a "
                            "Linear layer"))),
+    _layer("Dropout", {"p": 0.5, "inplace": False}, "dropout",
+           ("aten.dropout.default", "aten.native_dropout.default"),
+           samples=(Sample("dropout", {"p": 0.3}, Data("regression", n=16, features=6, outputs=6),
+                           loss=_MSE, description="Dropout(0.3) in training mode, mask drawn "
+                           "by torch and fed to refbp"),
+                    Sample("dropout-p1", {"p": 1.0}, Data("regression", n=16, features=6,
+                                                          outputs=6),
+                           after=(("Dropout", {"p": 0.0}),), loss=_MSE,
+                           description="Dropout(1.0) zeroes, Dropout(0.0) keeps everything"))),
+    _layer("Dropout2d", {"p": 0.5, "inplace": False}, "dropout2d",
+           ("aten.feature_dropout.default",),
+           samples=(_cnn("dropout2d", {"p": 0.5}, _img(36, c=3, h=4, w=3),
+                         "Dropout2d(0.5): one mask per (sample, channel) map"),)),
+    _layer("MaxPool2d", _MAXPOOL, "max_pool2d",
+           ("aten.max_pool2d.default", "aten.max_pool2d_with_indices.default"),
+           samples=(_cnn("maxpool2d", {"kernel_size": 2}, _img(18),
+                         "MaxPool2d(2) on 7x6 images (floor mode drops the last row)"),
+                    _cnn("maxpool2d-ceil-edge", {"kernel_size": 2, "stride": 2, "padding": 1,
+                                                 "ceil_mode": True}, _img(32),
+                         "MaxPool2d ceil mode on 7 rows: the last window would start in the "
+                         "padding, dropped"),
+                    _cnn("maxpool2d-pad-dil-ceil", {"kernel_size": 3, "stride": 2,
+                                                    "padding": 1, "dilation": 2,
+                                                    "ceil_mode": True}, _img(18, round=0),
+                         "MaxPool2d with padding, dilation and ceil mode on rounded images "
+                         "(ties: first max)"))),
+    _layer("MaxPool1d", _MAXPOOL, "max_pool1d", ("aten.max_pool1d.default",),
+           samples=(_cnn("maxpool1d", {"kernel_size": 3, "stride": 2, "padding": 1,
+                                       "ceil_mode": True}, _SIG,
+                         "MaxPool1d with padding and ceil mode", before=_SIG_IN),)),
+    _layer("AvgPool2d", {**_AVGPOOL, "divisor_override": None}, "avg_pool2d",
+           ("aten.avg_pool2d.default",),
+           samples=(_cnn("avgpool2d-exclude-pad", {"kernel_size": 3, "stride": 2, "padding": 1,
+                                                   "ceil_mode": True,
+                                                   "count_include_pad": False}, _img(32),
+                         "AvgPool2d, ceil mode, divisor without padding"),
+                    _cnn("avgpool2d-divisor", {"kernel_size": 2, "stride": 1,
+                                               "divisor_override": 3}, _img(60),
+                         "AvgPool2d with overlapping windows and divisor_override"))),
+    _layer("AvgPool1d", _AVGPOOL, "avg_pool1d", ("aten.avg_pool1d.default",),
+           samples=(_cnn("avgpool1d", {"kernel_size": 3, "stride": 2, "padding": 1,
+                                       "ceil_mode": True}, _SIG,
+                         "AvgPool1d with padding (counted) and ceil mode", before=_SIG_IN),)),
+    _layer("AdaptiveAvgPool2d", {"output_size": REQUIRED}, "adaptive_avg_pool2d",
+           ("aten.adaptive_avg_pool2d.default", "aten._adaptive_avg_pool2d.default"),
+           samples=(_cnn("adaptiveavgpool2d", {"output_size": [3, 4]}, _img(24),
+                         "AdaptiveAvgPool2d 7x6 -> 3x4 (overlapping windows of unequal size)"),
+                    _cnn("adaptiveavgpool2d-global", {"output_size": 1}, _img(2),
+                         "AdaptiveAvgPool2d(1): global average"),
+                    _cnn("adaptiveavgpool2d-none", {"output_size": [None, 2]}, _img(28),
+                         "AdaptiveAvgPool2d (None, 2): the height is kept"))),
+    _layer("AdaptiveAvgPool1d", {"output_size": REQUIRED}, "adaptive_avg_pool1d",
+           ("aten.adaptive_avg_pool1d.default",),
+           samples=(_cnn("adaptiveavgpool1d", {"output_size": 4},
+                         Data("regression", n=8, features=18, outputs=8),
+                         "AdaptiveAvgPool1d 9 -> 4", before=_SIG_IN),)),
+    _layer("AdaptiveMaxPool2d", {"output_size": REQUIRED, "return_indices": False},
+           "adaptive_max_pool2d", ("aten.adaptive_max_pool2d.default",),
+           samples=(_cnn("adaptivemaxpool2d", {"output_size": [3, 2]}, _img(12, round=0),
+                         "AdaptiveMaxPool2d 7x6 -> 3x2 on rounded images (ties)"),)),
     _layer("BatchNorm2d", _BN, "batch_norm",
-           ("aten.batch_norm.default", "aten._native_batch_norm_legit_functional.default")),
+           ("aten.batch_norm.default", "aten._native_batch_norm_legit_functional.default"),
+           samples=(_cnn("batchnorm2d", {"num_features": 2}, _img(84),
+                         "BatchNorm2d in training mode: batch statistics over N, H, W; running "
+                         "statistics"),
+                    _cnn("batchnorm2d-cumulative-noaffine", {"num_features": 2, "momentum": None,
+                                                             "affine": False}, _img(84),
+                         "BatchNorm2d, momentum=None (cumulative average), no weight and bias"),
+                    _cnn("batchnorm2d-untracked", {"num_features": 2,
+                                                   "track_running_stats": False}, _img(84),
+                         "BatchNorm2d without running statistics"))),
     _layer("GroupNorm", {"num_groups": REQUIRED, "num_channels": REQUIRED, "eps": 1e-5,
                          "affine": True, "bias": True}, "group_norm",
-           ("aten.group_norm.default", "aten.native_group_norm.default")),
+           ("aten.group_norm.default", "aten.native_group_norm.default"),
+           samples=(_cnn("groupnorm", {"num_groups": 2, "num_channels": 4}, _IMG4,
+                         "GroupNorm, 2 groups of 2 channels"),
+                    _cnn("groupnorm-1group-noaffine", {"num_groups": 1, "num_channels": 4,
+                                                       "affine": False}, _IMG4,
+                         "GroupNorm with one group (LayerNorm over C, H, W), no affine"))),
     _layer("InstanceNorm2d", {"num_features": REQUIRED, "eps": 1e-5, "momentum": 0.1,
                               "affine": False, "track_running_stats": False, "bias": True},
-           "instance_norm", ("aten.instance_norm.default",)),
+           "instance_norm", ("aten.instance_norm.default",),
+           samples=(_cnn("instancenorm2d", {"num_features": 4}, _IMG4,
+                         "InstanceNorm2d (no affine, no running statistics: torch's defaults)"),
+                    _cnn("instancenorm2d-affine-tracked", {"num_features": 4, "affine": True,
+                                                           "track_running_stats": True}, _IMG4,
+                         "InstanceNorm2d with affine and running statistics"))),
     _layer("Conv1d", _CONV, "conv1d", ("aten.conv1d.default", "aten.convolution.default")),
     _layer("Conv2d", _CONV, "conv2d", ("aten.conv2d.default", "aten.convolution.default")),
     _layer("ConvTranspose1d", _CONVT, "conv_transpose1d",
            ("aten.conv_transpose1d.default", "aten.convolution.default")),
     _layer("ConvTranspose2d", _CONVT, "conv_transpose2d",
            ("aten.conv_transpose2d.input", "aten.convolution.default")),
-    _layer("MaxPool1d", _MAXPOOL, "max_pool1d", ("aten.max_pool1d.default",)),
-    _layer("MaxPool2d", _MAXPOOL, "max_pool2d",
-           ("aten.max_pool2d.default", "aten.max_pool2d_with_indices.default")),
-    _layer("AvgPool1d", _AVGPOOL, "avg_pool1d", ("aten.avg_pool1d.default",)),
-    _layer("AvgPool2d", {**_AVGPOOL, "divisor_override": None}, "avg_pool2d",
-           ("aten.avg_pool2d.default",)),
-    _layer("AdaptiveAvgPool1d", {"output_size": REQUIRED}, "adaptive_avg_pool1d",
-           ("aten.adaptive_avg_pool1d.default",)),
-    _layer("AdaptiveAvgPool2d", {"output_size": REQUIRED}, "adaptive_avg_pool2d",
-           ("aten.adaptive_avg_pool2d.default", "aten._adaptive_avg_pool2d.default")),
-    _layer("AdaptiveMaxPool2d", {"output_size": REQUIRED, "return_indices": False},
-           "adaptive_max_pool2d", ("aten.adaptive_max_pool2d.default",)),
-    _layer("Dropout", {"p": 0.5, "inplace": False}, "dropout",
-           ("aten.dropout.default", "aten.native_dropout.default")),
-    _layer("Dropout2d", {"p": 0.5, "inplace": False}, "dropout2d",
-           ("aten.feature_dropout.default",)),
     _layer("Embedding", {"num_embeddings": REQUIRED, "embedding_dim": REQUIRED,
                          "padding_idx": None, "max_norm": None, "norm_type": 2.0,
                          "scale_grad_by_freq": False, "sparse": False}, "embedding",

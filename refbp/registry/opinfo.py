@@ -69,6 +69,9 @@ class Data:
     extra: Mapping[str, Any] = field(default_factory=dict)
 
 
+#: Layers around an op in an op check: (type name, options) each.
+Layers = tuple[tuple[str, Mapping[str, Any]], ...]
+
 #: Activations are checked on extreme inputs (0, +-1e-8, +-1, +-30, +-1e4) of 6 features.
 EXTREME = Data("extreme", n=16, features=6, outputs=6)
 
@@ -87,15 +90,16 @@ class Sample:
     id: str
     options: Mapping[str, Any] = field(default_factory=dict)
     data: Data | None = None
-    before: tuple[tuple[str, Mapping[str, Any]], ...] = ()
-    after: tuple[tuple[str, Mapping[str, Any]], ...] = ()
+    before: Layers = ()
+    after: Layers = ()
     loss: tuple[str, Mapping[str, Any]] | None = None
     description: str = ""
 
 
 @dataclass(frozen=True)
 class Check:
-    """One set of constructor options that the unit and parity tests run the op with.
+    """One set of constructor options that the unit and parity tests run the op with (on
+    0-d, 1-d, 2-d and 3-d inputs and an empty batch; the suites' data sets are never empty).
 
     ``kinks`` are the inputs where the function or its derivative jumps under these options
     (ReLU at 0, Softplus(beta=2, threshold=1) at 0.5): finite differences must not straddle

@@ -25,7 +25,8 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
-from refbp.report.summary import md_table
+from refbp.report.markdown import md_table
+from refbp.report.reproduce import PREFIX
 
 if TYPE_CHECKING:
     from refbp.report.compare import ComparisonResult
@@ -93,15 +94,17 @@ def _case_records(result: ComparisonResult) -> list[dict[str, Any]]:
                 "reason": reason, "scenario": str(scenario), "dtype": str(dtype),
                 "tensor": str(tensor),
                 "first_failing_step": None if step is None or pd.isna(step) else int(step),
-                "tol_ratio_baseline": _float_or_none(r.get("tol_ratio_base")),
-                "tol_ratio_new": _float_or_none(r.get("tol_ratio_new")),
-                "normwise_ratio_baseline": _float_or_none(r.get("normwise_ratio_base")),
-                "normwise_ratio_new": _float_or_none(r.get("normwise_ratio_new")),
+                "tol_ratio_baseline": float_or_none(r.get("tol_ratio_base")),
+                "tol_ratio_new": float_or_none(r.get("tol_ratio_new")),
+                "normwise_ratio_baseline": float_or_none(r.get("normwise_ratio_base")),
+                "normwise_ratio_new": float_or_none(r.get("normwise_ratio_new")),
+                "reproduce": result.reproduce.get(str(scenario)),
             })
     return out
 
 
-def _float_or_none(x: Any) -> float | None:
+def float_or_none(x: Any) -> float | None:
+    """``x`` as a JSON number: a finite float, else None (NaN, infinity, missing)."""
     if x is None or pd.isna(x):
         return None
     v = float(x)
@@ -134,9 +137,11 @@ def _describe(rec: dict[str, Any]) -> str:
         return f"{where}: in the baseline but missing from the new report"
     step = ("" if rec["first_failing_step"] is None
             else f", first failing step {rec['first_failing_step']}")
+    again = f"; {PREFIX}{rec['reproduce']}" if rec.get("reproduce") else ""
     return (f"{where}: {rec['reason']}{step}; tolerance ratio {_num(rec['tol_ratio_baseline'])} "
             f"-> {_num(rec['tol_ratio_new'])}, normwise/tol "
-            f"{_num(rec['normwise_ratio_baseline'])} -> {_num(rec['normwise_ratio_new'])}")
+            f"{_num(rec['normwise_ratio_baseline'])} -> {_num(rec['normwise_ratio_new'])}"
+            f"{again}")
 
 
 def _counted(result: ComparisonResult) -> list[dict[str, Any]]:

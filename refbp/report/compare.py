@@ -44,9 +44,12 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from refbp.report.summary import Table, fmt, md_list, md_table
+from refbp.report.markdown import md_list, md_table
+from refbp.report.reproduce import PREFIX, reproduce_commands
+from refbp.report.summary import Table, fmt
 from refbp.report.validate import ReportFormatError
 from refbp.report.writers import load_results
+from refbp.verdict import Verdict
 
 KEY = ["scenario", "dtype", "tensor"]
 CONFIG = ["model", "loss", "optimizer", "batching", "seed", "rtol", "atol", "normwise_tol"]
@@ -64,7 +67,7 @@ def aggregate_cases(df: pd.DataFrame) -> pd.DataFrame:
                   normwise=("normwise", "max"), normwise_tol=("normwise_tol", "max"),
                   rtol=("rtol", "max"),
                   passed=("passed", "all"), steps=("step", "max"),
-                  noise=("verdict", lambda v: bool((v == "noise").any())))
+                  noise=("verdict", lambda v: bool((v == Verdict.NOISE).any())))
     cases["normwise_ratio"] = cases["normwise"] / cases["normwise_tol"]
     fails = df.loc[~df["passed"]].groupby(KEY, sort=False)["step"].min()
     cases["first_failing_step"] = fails.reindex(cases.index).astype("Int64")
@@ -114,6 +117,8 @@ class ComparisonResult:
     removed_cases: pd.DataFrame = field(default_factory=pd.DataFrame)
     allow_removed: bool = False
     scenarios: list[str] = field(default_factory=list)
+    reproduce: dict[str, str] = field(default_factory=dict)
+    """The "reproduce with" command of each regressed scenario (``refbp.report.reproduce``)."""
 
     @property
     def missing(self) -> int:
@@ -163,6 +168,10 @@ class ComparisonResult:
                              (missing_title, missing[:max_rows])):
             if names:
                 parts += [f"### {title} ({len(names)})", "", md_list(names), ""]
+        if self.reproduce:
+            parts += [f"### Reproduce ({len(self.reproduce)})", "",
+                      md_list([f"{name}: {PREFIX}`{cmd}`"
+                               for name, cmd in self.reproduce.items()]), ""]
         if self.changed_scenarios:
             parts += [f"### Configuration changed ({len(self.changed_scenarios)}; figures not "
                       "comparable)", "",
@@ -240,6 +249,8 @@ def compare_frames(base: pd.DataFrame, new: pd.DataFrame, *, factor: float = DEF
     common = [n for n in new_names if n in set(base_names)]
     scenario_of = cases.index.get_level_values("scenario")
     removed_cases = cases[in_base & ~in_new & scenario_of.isin(common)]
+    regressed = dict.fromkeys(str(s) for s, _, _ in [*cases[newly].index, *grown.index])
+    reproduce = reproduce_commands(new, (provenance or {}).get("new", {}), regressed)
     return ComparisonResult(
         baseline=labels[0], new=labels[1], factor=float(factor), floor=float(floor),
         newly_failing=cases[newly], grown=grown, fixed=cases[fixed],
@@ -247,7 +258,7 @@ def compare_frames(base: pd.DataFrame, new: pd.DataFrame, *, factor: float = DEF
         removed_scenarios=[n for n in base_names if n not in set(new_names)],
         changed_scenarios=_config_changes(base, new, common),
         provenance=provenance or {}, removed_cases=removed_cases,
-        allow_removed=bool(allow_removed), scenarios=new_names)
+        allow_removed=bool(allow_removed), scenarios=new_names, reproduce=reproduce)
 
 
 def compare_reports(baseline: str | os.PathLike[str], new: str | os.PathLike[str], *,

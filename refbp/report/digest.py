@@ -21,14 +21,18 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from refbp.report.schema import failure_message
 from refbp.report.summary import (
     decisive_normwise,
+    decisive_tol_ratio,
     first_failures,
     first_noise_rows,
+    noise_message,
     order_summary_columns,
     scenario_summary,
     worst_per_kind,
 )
+from refbp.verdict import Verdict
 
 
 @dataclass(frozen=True)
@@ -48,13 +52,16 @@ class Digest:
         ``first_noise_rows``).
     heat : DataFrame
         Columns ``scenario, kind, fail_ratio``: the larger of the tolerance ratio and the
-        decisive normwise error over its tolerance, worst per (scenario, kind).
+        decisive normwise error over its tolerance, worst per (scenario, kind); infinite
+        where a row fails on a NaN or infinity.
     ulps : DataFrame
-        Columns ``kind, max_ulp``: every float32 tensor row with a measured ULP distance.
+        Columns ``kind, max_ulp, passed``: every float32 tensor row with a measured ULP
+        distance.
     losses : DataFrame
         Index ``(scenario, step)``, columns ``refbp_loss, torch_loss``.
     errors : Series
-        Index ``(scenario, kind, step)``: the worst decisive normwise error.
+        Index ``(scenario, kind, step)``: the worst decisive normwise error (infinite where a
+        row fails on a NaN or infinity).
     normwise_tol : Series
         Index ``scenario``: the scenario's normwise tolerance.
     """
@@ -74,7 +81,7 @@ class Digest:
 def digest(df: pd.DataFrame) -> Digest:
     """The digest of a validated results table (or of a part holding whole scenarios)."""
     decisive = decisive_normwise(df)
-    fail_ratio = np.fmax(df["tol_ratio"], decisive / df["normwise_tol"])
+    fail_ratio = np.fmax(decisive_tol_ratio(df), decisive / df["normwise_tol"])
     heat = (df.assign(fail_ratio=fail_ratio)
             .groupby(["scenario", "kind"], sort=False)["fail_ratio"].max().reset_index())
     f32 = df[(df["dtype"] == "float32") & (df["kind"] != "error") & df["max_ulp"].notna()]
@@ -86,7 +93,7 @@ def digest(df: pd.DataFrame) -> Digest:
         failing=first_failures(df),
         noisy=first_noise_rows(df),
         heat=heat,
-        ulps=f32[["kind", "max_ulp"]].reset_index(drop=True),
+        ulps=f32[["kind", "max_ulp", "passed"]].reset_index(drop=True),
         losses=df.groupby(["scenario", "step"], sort=True)[["refbp_loss", "torch_loss"]].first(),
         errors=tensors.groupby(["scenario", "kind", "step"], sort=True)["normwise"].max(),
         normwise_tol=df.groupby("scenario", sort=False)["normwise_tol"].first(),
@@ -122,3 +129,22 @@ def combine(digests: Sequence[Digest]) -> Digest:
         errors=pd.concat([d.errors for d in digests]).sort_index(),
         normwise_tol=pd.concat([d.normwise_tol for d in digests]),
     )
+
+
+def message_sections(d: Digest) -> list[tuple[str, list[tuple[str, list[str]]]]]:
+    """The "Failures" and "Rounding noise (not failures)" sections of a report: for each
+    non-empty one, ``(title, [(scenario, messages of its first rows), ...])`` in table order."""
+    summary = d.summary
+    sections = []
+    for title, names, picked, message in (
+            ("Failures", summary.loc[~summary["passed"], "scenario"], d.failing,
+             failure_message),
+            ("Rounding noise (not failures)", summary.loc[summary["result"] == Verdict.NOISE.label,
+                                                          "scenario"],
+             d.noisy, noise_message)):
+        if len(names):
+            by_name = {str(name): part for name, part in picked.groupby("scenario", sort=False)}
+            sections.append((title, [(name, [message(r) for _, r in
+                                             by_name[name].iterrows()] if name in by_name
+                                      else []) for name in names]))
+    return sections

@@ -1,36 +1,46 @@
-"""``report.html``: a self-contained page (inline CSS, plots as base64 PNG, no external asset).
+"""``report.html``: a self-contained page (inline CSS and script, plots as base64 PNG, no
+external asset, no network).
 
-Sections: headline, provenance, the scenario table (pass/fail coloured, linked to each
-scenario), a scenario x tensor-kind heatmap of the worst failing ratio, the first failing
-rows, then per scenario its worst discrepancy per tensor kind with loss curves and error vs
-step. To keep rendering fast on large reports only ``max_plot_scenarios`` scenarios get plots
-(failing ones first, then multi-step ones closest to failing) and the heatmap shows at most
-``max_heatmap_rows`` scenarios (failing ones first); the page says what was left out. Every
-string from the data is escaped.
+Laid out for triage, the first screen first: the verdict; the failing scenarios, one line
+each (first failing step, tensor, the number that decides, the culprit where the table names
+a proven one); the scenarios whose rows are rounding noise; then the rest: every scenario in a
+sortable, filterable table (bounded in height: it scrolls), the scenario x tensor-kind heatmap
+of the worst failing ratio (failing scenarios first, at most ``max_heatmap_rows``), float32 ULP
+distances, and per scenario its worst discrepancy per tensor kind with loss curves and error
+vs step, failing ones open and passing ones collapsed; provenance collapsed at the bottom.
+A report of one scenario (a ``refbp check-*`` report) is laid out for that one scenario: no
+scenario table and no heatmap, its details open. The page's size is bounded on large runs:
+only ``max_plot_scenarios`` scenarios get plots (failing ones first, then the ones closest to
+failing), only the failing, noisy and ``max_passing_details`` passing scenarios closest to
+failing get details, and the scenario table holds at most ``max_table_rows``; the page says
+what was left out. Every string from the data is escaped.
 """
 
 from __future__ import annotations
 
 import html
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from refbp.report import plots
-from refbp.report.digest import Digest
+from refbp.report.digest import Digest, message_sections
+from refbp.report.html_assets import CSS, JS
 from refbp.report.schema import KINDS
 from refbp.report.summary import (
     Table,
+    culprit_text,
+    deciding_text,
     headline,
     kind_table,
     kind_tables,
-    message_sections,
     overview_table,
     provenance_table,
     scenario_caption,
     sides,
+    values_text,
     verdict_note,
 )
 
@@ -38,27 +48,23 @@ MAX_PLOT_SCENARIOS = 16
 """At most this many scenarios are plotted unless selected by name (``plots``)."""
 CLOSEST_PLOTTED = 4
 """Passing scenarios plotted by default: the ones closest to failing."""
-MAX_HEATMAP_ROWS = 150
+MAX_HEATMAP_ROWS = 40
+"""Scenarios in the heatmap: failing ones first, then the ones closest to failing."""
+MAX_OPEN_FAILING = 16
+"""Failing scenarios whose details are open when the page loads (the others collapsed)."""
+MAX_PASSING_DETAILS = 200
+"""Passing scenarios with a details section (the ones closest to failing): the page's size
+stays bounded on a large sweep; every scenario's figures are in the scenario table and in
+``results.parquet``."""
+MAX_TABLE_ROWS = 3000
+"""Rows of the scenario table: every failing and noisy scenario, then the passing ones
+closest to failing."""
 
-CSS = """
-body { font-family: system-ui, -apple-system, 'Segoe UI', sans-serif; margin: 2em auto;
-       max-width: 1150px; padding: 0 1em; color: #222; }
-table { border-collapse: collapse; margin: 0.5em 0 1.2em; font-size: 0.85em; }
-th, td { border: 1px solid #ccc; padding: 0.2em 0.5em; text-align: left; }
-th { background: #f0f0f0; }
-td.num { text-align: right; font-variant-numeric: tabular-nums; }
-td.pass { background: #d7f5d7; } td.fail { background: #f8d0d0; font-weight: bold; }
-.headline { font-size: 1.15em; font-weight: bold; }
-.ok { color: #17701a; } .bad { color: #b00020; }
-code, .mono { font-family: ui-monospace, 'SFMono-Regular', Menlo, monospace; font-size: 0.9em; }
-img { max-width: 100%; } .note { color: #666; font-size: 0.9em; }
-.explain { background: #fff8e1; border-left: 4px solid #f0b400; padding: 0.4em 0.8em; }
-section.scenario { border-top: 1px solid #ddd; margin-top: 1.5em; }
-"""
-
-_RESULT_CLASS = {"pass": "pass", "FAIL": "fail"}
-_NUMERIC_HEADERS = {"steps", "worst normwise", "worst tol ratio", "thread noise",
-                    "at step", "refbp", "your code", "torch"}
+_RESULT_CLASS = {"pass": "pass", "FAIL": "fail", "noise": "noise"}
+_FAILING_TEXT = ("non-finite", "NaN or infinity", "tol ratio ", "normwise ", "error: ")
+"""Cell texts that say why a row fails (coloured as failing)."""
+_NUMERIC_HEADERS = {"steps", "worst normwise", "worst tol ratio", "thread noise", "at step",
+                    "step", "failed rows", "noise rows"}
 
 
 def e(text: Any) -> str:
@@ -66,24 +72,61 @@ def e(text: Any) -> str:
     return html.escape(str(text), quote=True)
 
 
-def html_table(table: Table, *, links: dict[int, str] | None = None) -> str:
-    """Render a ``Table``: "pass"/"FAIL" cells are coloured, numbers right-aligned; ``links``
-    maps a row number to an anchor for its first cell."""
+def _sort_value(text: str) -> str:
+    """The ``data-v`` of a numeric cell: its number, ``Infinity`` for a non-finite result,
+    '' (sorted first) for a missing one."""
+    if text in ("inf",) or text.startswith("non-finite"):
+        return "Infinity"
+    try:
+        return repr(float(text.split()[0])) if text else ""
+    except ValueError:
+        return ""
+
+
+def _cell(text: str, numeric: bool, link: str | None = None, sortable: bool = False) -> str:
+    cls = _RESULT_CLASS.get(text, "")
+    if text.startswith(_FAILING_TEXT) or (numeric and text == "inf"):
+        cls = "fail num" if numeric else "fail"
+    elif numeric:
+        cls = cls or "num"
+    body = e(text) if link is None else f'<a href="#{e(link)}">{e(text)}</a>'
+    sort = f' data-v="{_sort_value(text)}"' if numeric and sortable else ""
+    return f"<td{f' class={chr(34)}{cls}{chr(34)}' if cls else ''}{sort}>{body}</td>"
+
+
+def html_table(table: Table, *, links: dict[int, str] | None = None, table_id: str = "",
+               sortable: bool = False, results: Iterable[str] | None = None,
+               mark_first: bool = False) -> str:
+    """Render a ``Table``: result cells ("pass", "noise", "FAIL", non-finite) coloured,
+    numbers right-aligned; ``links`` maps a row number to an anchor for its first cell;
+    ``sortable`` makes the header clickable; ``results`` gives each row's ``data-result``
+    (for the result filter); ``mark_first`` marks the first row ``data-first-failure``."""
     header, rows = table
     numeric = [h in _NUMERIC_HEADERS for h in header]
-    out = ["<table><thead><tr>" + "".join(f"<th>{e(h)}</th>" for h in header)
+    attrs = (f' id="{e(table_id)}"' if table_id else "") + (' class="sortable"' if sortable
+                                                            else "")
+    out = [f"<table{attrs}><thead><tr>" + "".join(f"<th>{e(h)}</th>" for h in header)
            + "</tr></thead><tbody>"]
+    result_of = list(results) if results is not None else None
     for i, row in enumerate(rows):
-        cells = []
-        for j, cell in enumerate(row):
-            text = e(cell)
-            if j == 0 and links and i in links:
-                text = f'<a href="#{e(links[i])}">{text}</a>'
-            td_cls = _RESULT_CLASS.get(cell, "num" if numeric[j] else "")
-            cells.append(f'<td class="{td_cls}">{text}</td>' if td_cls else f"<td>{text}</td>")
-        out.append("<tr>" + "".join(cells) + "</tr>")
+        cells = "".join(_cell(str(cell), numeric[j],
+                              links.get(i) if links and j == 0 else None, sortable)
+                        for j, cell in enumerate(row))
+        tr = " data-first-failure" if mark_first and i == 0 else ""
+        if result_of is not None:
+            tr += f' data-result="{e(result_of[i])}"'
+        out.append(f"<tr{tr}>{cells}</tr>")
     out.append("</tbody></table>")
     return "\n".join(out)
+
+
+def _filter_box(table_id: str, results: Iterable[str]) -> str:
+    options = "".join(f'<option value="{e(r)}">{e(r)}</option>' for r in
+                      dict.fromkeys(results))
+    return (f'<div class="filter" data-filter-for="{e(table_id)}"><input type="search" '
+            f'placeholder="filter: scenario, dtype, tensor..." aria-label="filter rows"> '
+            f'<select aria-label="result"><option value="">any result</option>{options}'
+            '</select> <span class="count note"></span></div>')
 
 
 def _plot_order(summary: pd.DataFrame) -> list[str]:
@@ -97,24 +140,28 @@ def _plot_order(summary: pd.DataFrame) -> list[str]:
     return failing + passing["scenario"].tolist()
 
 
-def _ulp_section(f32: pd.DataFrame) -> str:
+def _ulp_section(f32: pd.DataFrame, left: str) -> str:
     """ULP-distance histogram of the float32 rows with a measured ``max_ulp`` (a digest's
-    ``ulps``)."""
+    ``ulps``), with a caption stating what was measured and how many of those rows fail."""
     if f32.empty:
         return ""
     by_kind = {k: g["max_ulp"].to_numpy() for k, g in f32.groupby("kind", sort=False)}
-    median = float(f32["max_ulp"].median())
-    return ("<h2>float32: ULP distances</h2><p class='note'>Largest ULP distance between refbp "
-            f"and torch in each float32 tensor (median {median:g} ULP over {len(f32)} rows). "
-            "A few ULP is rounding; a tail into thousands means accumulated error.</p>"
-            f"<img alt='ULP histogram' src='{plots.ulp_histogram_plot(by_kind)}'>")
+    median, largest = float(f32["max_ulp"].median()), float(f32["max_ulp"].max())
+    failing = int((~f32["passed"].astype(bool)).sum()) if "passed" in f32 else 0
+    verdict = (f"{failing} of these rows fail their tolerance." if failing else
+               "Every one of these rows is within its tolerance or explained as rounding.")
+    return ("<h2 id='ulp'>float32: ULP distances</h2><p class='note'>Largest distance in "
+            f"units in the last place between {e(left)} and torch in each float32 tensor, "
+            f"over {len(f32)} rows: median {median:g} ULP, largest {largest:g} ULP. "
+            f"{verdict}</p><img alt=\"ULP histogram\" loading=\"lazy\" "
+            f"src=\"{plots.ulp_histogram_plot(by_kind, left)}\">")
 
 
 def _heatmap(heat: pd.DataFrame, summary: pd.DataFrame, max_rows: int) -> str:
     """The scenario x kind image of a digest's ``heat``: each cell is the larger of the
     tolerance ratio and the normwise error in units of its tolerance (unless the absolute
     floor waived it) -- the check that decides, so a scenario failing on normwise error shows
-    a failing colour."""
+    a failing colour; a row failing on NaN/inf is in the "beyond" bin."""
     kinds = [k for k in KINDS if k != "error" and k in set(heat["kind"].unique())]
     if not kinds or summary.empty:
         return "<p class='note'>No tensors to show.</p>"
@@ -127,14 +174,25 @@ def _heatmap(heat: pd.DataFrame, summary: pd.DataFrame, max_rows: int) -> str:
     note = ""
     if len(names) < len(summary):
         note = (f"<p class='note'>Heatmap limited to {len(names)} of {len(summary)} scenarios "
-                "(failing ones first).</p>")
-    return f'<img alt="tolerance ratio heatmap" src="{uri}">{note}'
+                "(failing ones first, then those closest to failing).</p>")
+    return (f"<h2 id='heatmap'>Worst failing ratio: scenario &times; tensor kind</h2><p "
+            "class='note'>Each cell is the larger of the tolerance ratio and the normwise error "
+            "in units of its tolerance (the check that decides); above 1 fails. The colour "
+            f"scale runs to 1e{plots.RATIO_LOG_RANGE[1]:.0f} &times; the tolerance; its "
+            "top bin holds everything beyond, NaN and infinity included; grey: not "
+            f"recorded.</p>{note}<img alt=\"tolerance ratio heatmap\" loading=\"lazy\" "
+            f"src=\"{uri}\">")
 
 
-def _scenario_plot(name: str, losses: pd.DataFrame, errors: pd.Series, tol: float,
-                   left: str = "refbp") -> str:
-    loss = losses.loc[name]
-    err = errors.loc[name] if name in errors.index.get_level_values(0) else None
+def _first_nonfinite(row: Any) -> int | None:
+    step = getattr(row, "first_nonfinite_step", None)
+    return None if step is None or pd.isna(step) else int(step)
+
+
+def _scenario_plot(row: Any, d: Digest, left: str) -> str:
+    name = row.scenario
+    loss = d.losses.loc[name]
+    err = d.errors.loc[name] if name in d.errors.index.get_level_values(0) else None
     curves: dict[str, tuple[np.ndarray, np.ndarray]] = {}
     if err is not None:
         for kind in KINDS:
@@ -142,8 +200,10 @@ def _scenario_plot(name: str, losses: pd.DataFrame, errors: pd.Series, tol: floa
                 part = err.loc[kind]
                 curves[kind] = (part.index.to_numpy(), part.to_numpy(dtype=np.float64))
     uri = plots.scenario_plots(loss.index.to_numpy(), loss["refbp_loss"].to_numpy(),
-                               loss["torch_loss"].to_numpy(), curves, tol, name, left)
-    return f'<img alt="{e(name)}: loss curves and error vs step" src="{uri}">'
+                               loss["torch_loss"].to_numpy(), curves,
+                               float(d.normwise_tol[name]), name, left,
+                               first_nonfinite=_first_nonfinite(row))
+    return f'<img alt="{e(name)}: loss curves and error vs step" loading="lazy" src="{uri}">'
 
 
 def plotted_scenarios(summary: pd.DataFrame, plots: Callable[[str], bool] | None = None, *,
@@ -160,56 +220,191 @@ def plotted_scenarios(summary: pd.DataFrame, plots: Callable[[str], bool] | None
     return chosen
 
 
-def render_html(d: Digest, provenance: dict[str, Any], *,
-                plots: Callable[[str], bool] | None = None,
-                max_plot_scenarios: int = MAX_PLOT_SCENARIOS,
-                closest_plotted: int = CLOSEST_PLOTTED,
-                max_heatmap_rows: int = MAX_HEATMAP_ROWS) -> str:
-    """The text of ``report.html`` for the digest of a validated results table (plots for
-    the scenarios of :func:`plotted_scenarios`)."""
-    summary, worst = d.summary, d.worst
-    anchors = {name: f"s{i}" for i, name in enumerate(summary["scenario"])}
-    verdict_cls = "ok" if summary["passed"].all() else "bad"
-    parts = ["<!DOCTYPE html>", '<html lang="en"><head><meta charset="utf-8">',
-             "<title>refbp parity report</title>", f"<style>{CSS}</style></head><body>",
-             "<h1>refbp parity report</h1>",
-             f'<p class="headline {verdict_cls}">{e(headline(summary, d.n_rows))}</p>',
-             f"<p>{e(verdict_note(provenance))}</p>",
-             "<h2>Provenance</h2>", html_table(provenance_table(provenance)),
-             "<h2>Scenarios</h2>",
-             html_table(overview_table(summary),
-                        links={i: anchors[n] for i, n in enumerate(summary["scenario"])}),
-             "<h2>Worst failing ratio: scenario &times; tensor kind</h2>",
-             "<p class='note'>Each cell is the larger of the tolerance ratio and the normwise "
-             "error in units of its tolerance (the check that decides); above 1 fails.</p>",
-             _heatmap(d.heat, summary, max_heatmap_rows)]
-    for title, groups in message_sections(d):
-        parts.append(f"<h2>{e(title)}</h2>")
-        for name, messages in groups:
-            items = "".join(f"<li class='mono'>{e(m)}</li>" for m in messages)
-            parts.append(f"<h3>{e(name)}</h3><ul>{items}</ul>")
-    parts.append(_ulp_section(d.ulps))
-    plotted = plotted_scenarios(summary, plots, max_plot_scenarios=max_plot_scenarios,
-                                closest=closest_plotted)
-    left = sides(provenance)[1]
-    tables = kind_tables(worst, left)
-    parts.append("<h2>Per scenario</h2>")
-    if len(plotted) < len(summary):
+def _failures(d: Digest, anchors: dict[str, str], left: str) -> str:
+    """The first-screen table of failing scenarios: one row each, from its first failing row;
+    a culprit column when a first failing row names a proven one (``culprit_text``)."""
+    summary = d.summary
+    names = summary.loc[~summary["passed"], "scenario"].tolist()
+    if not names:
+        return ""
+    first = d.failing.groupby("scenario", sort=False).head(1).set_index("scenario")
+    culprits = {name: culprit_text(first.loc[name]) for name in names}
+    with_culprit = any(culprits.values())
+    header = ["scenario", "dtype", "step", "tensor", "deciding number",
+              f"{left} vs torch (worst element)", "failed rows"]
+    if with_culprit:
+        header.insert(6, "culprit (where proven)")
+    failed = summary.set_index("scenario")["failed_rows"]
+    rows = []
+    for name in names:
+        r = first.loc[name]
+        row = [name, str(r["dtype"]), str(int(r["step"])), str(r["tensor"]),
+               deciding_text(r), values_text(r, left), str(int(failed[name]))]
+        if with_culprit:
+            row.insert(6, culprits[name] or "not proven")
+        rows.append(row)
+    table = html_table((header, rows), links={i: anchors[n] for i, n in enumerate(names)},
+                       table_id="t-failures", sortable=True, mark_first=True)
+    if len(rows) > 12:
+        table = f"<div class='scroll'>{table}</div>"
+    return (f"<h2 id='failures' class='bad'>Failures ({len(names)} of {len(summary)} "
+            "scenarios)</h2><p class='note'>Each failing scenario's first failing row (by "
+            "step): the tensor and the number that makes it fail. A name leads to the "
+            f"scenario's rows, tables and plots.</p>{table}")
+
+
+def _noise(summary: pd.DataFrame, anchors: dict[str, str]) -> str:
+    noisy = summary[summary["result"] == "noise"]
+    if noisy.empty:
+        return ""
+    rows = [[r.scenario, str(r.dtype), str(r.noise_rows), str(r.first_noise)]
+            for r in noisy.itertuples(index=False)]
+    table = html_table((["scenario", "dtype", "noise rows", "first noise row"], rows),
+                       links={i: anchors[r[0]] for i, r in enumerate(rows)},
+                       table_id="t-noise", sortable=True)
+    if len(rows) > 12:
+        table = f"<div class='scroll'>{table}</div>"
+    return ("<h2 id='noise' class='warn'>Rounding noise, not failures "
+            f"({len(noisy)} scenarios)</h2><p class='note'>Rows outside the tolerance but "
+            "within it plus the measured rounding floor: two correct roundings of an "
+            f"ill-conditioned value.</p>{table}")
+
+
+def _all_scenarios(summary: pd.DataFrame, anchors: dict[str, str], max_rows: int) -> str:
+    shown = _closest_first(summary, max_rows)
+    rows = summary[summary["scenario"].isin(shown)]
+    table = overview_table(rows)
+    names = rows["scenario"].tolist()
+    body = html_table(table, links={i: anchors[n] for i, n in enumerate(names) if n in anchors},
+                      table_id="t-all", sortable=True, results=rows["result"].tolist())
+    note = ""
+    if len(rows) < len(summary):
+        note = (f" Showing {len(rows)} of {len(summary)}: every failing and noisy scenario and "
+                "the passing ones closest to failing; all are in results.parquet.")
+    return (f"<h2 id='scenarios'>All scenarios ({len(summary)})</h2><p class='note'>Click a "
+            f"column header to sort; type to filter.{note}</p>"
+            f"{_filter_box('t-all', ['FAIL', 'noise', 'pass'])}<div class='scroll'>{body}</div>")
+
+
+def _closest_first(summary: pd.DataFrame, n: int) -> set[str]:
+    """The non-passing scenarios and, up to ``n`` in all, the passing ones closest to
+    failing."""
+    order = _plot_order(summary)
+    keep = set(summary.loc[summary["result"] != "pass", "scenario"])
+    return keep | set([name for name in order if name not in keep][:max(n - len(keep), 0)])
+
+
+def _scenario_details(row: Any, d: Digest, messages: dict[str, list[str]], table: Table,
+                      plot: bool, left: str, anchor: str, is_open: bool) -> str:
+    cls = {"FAIL": "bad", "noise": "warn"}.get(row.result, "ok")
+    first = f" &mdash; first failure {e(row.first_failure)}" if row.first_failure else ""
+    parts = [f'<details class="scenario" id="{anchor}"{" open" if is_open else ""}>',
+             f"<summary>{e(row.scenario)} <span class='{cls}'>{e(row.result)}</span>{first}"
+             "</summary>", f"<p class='note'>{e(scenario_caption(row))}</p>"]
+    if row.explanation:
+        parts.append(f"<p class='explain'><b>Explanation:</b> {e(row.explanation)}</p>")
+    if messages.get(row.scenario):
+        items = "".join(f"<li class='mono'>{e(m)}</li>" for m in messages[row.scenario])
+        parts.append(f"<ul class='messages'>{items}</ul>")
+    parts.append(html_table(table))
+    if plot:
+        parts.append(_scenario_plot(row, d, left))
+    parts.append("</details>")
+    return "\n".join(parts)
+
+
+def _details(d: Digest, anchors: dict[str, str], left: str, plotted: set[str]) -> str:
+    """Per scenario with an anchor (see ``render_html``) its details: open for the first
+    failing ones, collapsed in a group for the passing ones."""
+    summary = d.summary
+    tables = kind_tables(d.worst, left)
+    empty = kind_table(d.worst.iloc[:0], left)
+    messages = {name: msgs for _, groups in message_sections(d) for name, msgs in groups}
+    single = len(summary) == 1
+    out: list[str] = []
+    passing: list[str] = []
+    n_failing = 0
+    for row in summary.itertuples(index=False):
+        if row.scenario not in anchors:
+            continue
+        opened = single or (row.result == "FAIL" and n_failing < MAX_OPEN_FAILING)
+        n_failing += row.result == "FAIL"
+        text = _scenario_details(row, d, messages, tables.get(row.scenario, empty),
+                                 row.scenario in plotted, left, anchors[row.scenario], opened)
+        (passing if row.result == "pass" and not single else out).append(text)
+    parts = [f"<h2 id='details'>{'Scenario' if single else 'Scenario details'}</h2>", *out]
+    if passing:
+        plural = "scenario" if len(passing) == 1 else "scenarios"
+        n_passing = int((summary["result"] == "pass").sum())
+        which = "" if len(passing) == n_passing else \
+            f" (the {len(passing)} of {n_passing} closest to failing)"
+        parts.append(f"<details class='group' id='passing'><summary>{len(passing)} passing "
+                     f"{plural}: worst discrepancy per tensor kind{which}</summary>")
+        parts += passing
+        parts.append("</details>")
+    if len(plotted) < len(summary) and not single:
         parts.append(f"<p class='note'>Plots for {len(plotted)} of {len(summary)} scenarios "
                      "(the failing ones, the ones closest to failing and those selected with "
                      "<code>refbp run --plots EXPRESSION</code>); the others have tables "
                      "only.</p>")
-    for row in summary.itertuples(index=False):
-        name = row.scenario
-        parts += [f'<section class="scenario" id="{anchors[name]}">',
-                  f"<h3>{e(name)} <span class='{'ok' if row.passed else 'bad'}'>"
-                  f"{row.result}</span></h3>", f"<p class='note'>{e(scenario_caption(row))}</p>"]
-        if row.explanation:
-            parts.append(f"<p class='explain'><b>Explanation:</b> {e(row.explanation)}</p>")
-        parts.append(html_table(tables.get(name, kind_table(worst.iloc[:0], left))))
-        if name in plotted:
-            parts.append(_scenario_plot(name, d.losses, d.errors,
-                                        float(d.normwise_tol[name]), left))
-        parts.append("</section>")
-    parts.append("</body></html>")
     return "\n".join(parts)
+
+
+def _verdict(summary: pd.DataFrame, n_rows: int, provenance: dict[str, Any]) -> str:
+    passed = bool(summary["passed"].all())
+    badge = "<span class='badge ok'>PASS</span>" if passed else \
+        "<span class='badge bad'>FAIL</span>"
+    what = f"{sides(provenance)[0]} vs torch"
+    if provenance.get("suite"):
+        what += f", suite {provenance['suite']}"
+    return (f"<p class='verdict {'ok' if passed else 'bad'}'>{badge}"
+            f"{e(headline(summary, n_rows))}</p><p class='note'>{e(what)}; how to read it and "
+            "the run's provenance are at the <a href='#provenance'>bottom</a>.</p>")
+
+
+def _provenance(provenance: dict[str, Any]) -> str:
+    return ("<details id='provenance'><summary><b>Provenance and how to read this report"
+            f"</b></summary><p>{e(verdict_note(provenance))}</p>"
+            f"{html_table(provenance_table(provenance))}</details>")
+
+
+def render_html(d: Digest, provenance: dict[str, Any], *,
+                plots: Callable[[str], bool] | None = None,
+                max_plot_scenarios: int = MAX_PLOT_SCENARIOS,
+                closest_plotted: int = CLOSEST_PLOTTED,
+                max_heatmap_rows: int = MAX_HEATMAP_ROWS,
+                max_passing_details: int = MAX_PASSING_DETAILS,
+                max_table_rows: int = MAX_TABLE_ROWS) -> str:
+    """The text of ``report.html`` for the digest of a validated results table (plots for
+    the scenarios of :func:`plotted_scenarios`; details for the failing and noisy ones and
+    ``max_passing_details`` passing ones; a scenario table of at most ``max_table_rows``)."""
+    summary = d.summary
+    single = len(summary) == 1
+    left = sides(provenance)[1]
+    plotted = plotted_scenarios(summary, plots, max_plot_scenarios=max_plot_scenarios,
+                                closest=closest_plotted)
+    detailed = plotted | _closest_first(
+        summary, max_passing_details + int((summary["result"] != "pass").sum()))
+    anchors = {name: f"s{i}" for i, name in enumerate(summary["scenario"])
+               if name in detailed}
+    links = [("failures", "Failures", not summary["passed"].all()),
+             ("noise", "Noise", (summary["result"] == "noise").any()),
+             ("scenarios", "All scenarios", not single), ("heatmap", "Heatmap", not single),
+             ("ulp", "ULP distances", not d.ulps.empty), ("details", "Details", True),
+             ("provenance", "Provenance", True)]
+    nav = " ".join(f"<a href='#{a}'>{t}</a>" for a, t, shown in links if shown)
+    parts = ["<!DOCTYPE html>", '<html lang="en"><head><meta charset="utf-8">',
+             '<meta name="viewport" content="width=device-width, initial-scale=1">',
+             "<title>refbp parity report</title>", f"<style>{CSS}</style></head><body>",
+             "<h1>refbp parity report</h1>", _verdict(summary, d.n_rows, provenance),
+             f"<nav>{nav}</nav>", _failures(d, anchors, left), _noise(summary, anchors)]
+    if not single:
+        parts += [_all_scenarios(summary, anchors, max_table_rows),
+                  _heatmap(d.heat, summary, max_heatmap_rows)]
+    parts += [_ulp_section(d.ulps, left),
+              _details(d, anchors, left, plotted),
+              _provenance(provenance), f"<script>{JS}</script>", "</body></html>"]
+    return "\n".join(p for p in parts if p)
+
+
+

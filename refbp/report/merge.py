@@ -26,21 +26,25 @@ SAME = ("refbp", "numpy", "torch")
 
 
 class MergeError(ValueError):
-    """Reports that cannot be merged (duplicate scenarios, different versions, none given)."""
+    """Reports that cannot be merged (duplicate scenarios, different versions, an empty
+    report, none given)."""
 
 
 def merge_reports(paths: list[str | os.PathLike[str]]
                   ) -> tuple[Iterator[pd.DataFrame], dict[str, Any]]:
     """The merged results table, as the shards' tables one at a time, and its provenance.
 
-    Raises MergeError (before any table is loaded) for duplicate scenarios or versions that
-    differ; the tables are validated as they are loaded.
+    Raises MergeError (before any table is loaded) for duplicate scenarios, a report with no
+    rows, or versions that differ; the tables are validated as they are loaded.
     """
     if not paths:
         raise MergeError("give at least one report directory to merge")
     loaded = [(Path(p), *load_scenarios(p)) for p in paths]
     seen: dict[str, Path] = {}
     for path, names, _ in loaded:
+        if not names:
+            raise MergeError(f"{path} holds no scenario (a report with no rows): a merged "
+                             "report would look complete without its results")
         for name in names:
             if name in seen:
                 raise MergeError(f"scenario {name!r} is in both {seen[name]} and {path}")

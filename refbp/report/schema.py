@@ -34,9 +34,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from refbp.data import stream_rng
+from refbp.dtypes import DTYPE_NAMES
 from refbp.metrics import Discrepancy
-from refbp.tolerances import TOLERANCES, Tolerance
-from refbp.verdict import VERDICTS
+from refbp.tolerances import Tolerance, tolerance_for
+from refbp.verdict import VERDICTS, Verdict
 
 NAN = float("nan")
 
@@ -85,7 +87,8 @@ COLUMNS: list[Column] = [
     Column("normwise_tol", "float64", "normwise tolerance used"),
     Column("refbp_loss", "float64", "loss of this step on the refbp side (all rows of the step)"),
     Column("torch_loss", "float64", "loss of this step on the torch side (all rows of the step)"),
-    Column("attribution", "str", "'' or which side finite differences agree with"),
+    Column("attribution", "str", "'' or independent evidence on a failing gradient: which "
+           "side float64 finite differences of the forward both sides agree on agree with"),
     Column("explanation", "str", "'' or a convention/exception explaining a mismatch"),
     Column("max_ulp", "float64", "largest ULP distance between a and b in their own dtype "
            "(NaN when the dtypes differ or for an error row)", required=False),
@@ -102,12 +105,16 @@ COLUMNS: list[Column] = [
            required=False),
     Column("referee", "str", "'' or the exact (long double) referee: how far each side is "
            "from the exact value", required=False),
+    Column("mismatched", "float64", "number of elements outside atol + rtol |b| (NaN for an "
+           "error row and in reports without it)", required=False),
+    Column("max_abs_index", "str", "index of the greatest |a - b|", required=False),
+    Column("max_rel_index", "str", "index of the greatest |a - b| / |b|", required=False),
 ]
 
 COLUMN_NAMES: list[str] = [c.name for c in COLUMNS]
 KINDS: tuple[str, ...] = ("loss", "output", "grad_input", "grad", "param", "buffer", "state",
                           "error")
-DTYPES: tuple[str, ...] = tuple(TOLERANCES)
+DTYPES: tuple[str, ...] = DTYPE_NAMES
 
 
 def validate_results(df: pd.DataFrame) -> None:
@@ -159,7 +166,7 @@ def coerce_results(df: pd.DataFrame) -> pd.DataFrame:
     out = pd.DataFrame(index=pd.RangeIndex(len(df)))
     for col in COLUMNS:
         if col.name == "verdict" and col.name not in df.columns:
-            out[col.name] = np.where(out["passed"], "pass", "fail")
+            out[col.name] = np.where(out["passed"], Verdict.PASS.value, Verdict.FAIL.value)
             continue
         if col.name not in df.columns:
             out[col.name] = "" if col.dtype == "str" else np.full(len(df), np.nan)
@@ -199,7 +206,19 @@ def scenario_fields(*, scenario: str, suite: str, model: str, loss: str, optimiz
     """The columns shared by every row of a scenario: its description and tolerance."""
     return {"scenario": scenario, "suite": suite, "model": model, "loss": loss,
             "optimizer": optimizer, "batching": batching, "dtype": dtype, "seed": seed,
-            "rtol": tol.rtol, "atol": tol.atol, "normwise_tol": tol.normwise}
+            **tolerance_fields(tol)}
+
+
+def tolerance_fields(tol: Tolerance) -> dict[str, float]:
+    """The tolerance columns of a row: ``rtol``, ``atol``, ``normwise_tol``."""
+    return {"rtol": tol.rtol, "atol": tol.atol, "normwise_tol": tol.normwise}
+
+
+def rows_frame(rows: Sequence[dict[str, Any]]) -> pd.DataFrame:
+    """Rows built by :func:`metric_row` / :func:`error_row` as a table in the order of
+    :data:`COLUMN_NAMES` (the order of a report's files; a run's own frames keep the order
+    the rows are built in until :func:`coerce_results`)."""
+    return pd.DataFrame(list(rows), columns=COLUMN_NAMES)
 
 
 def metric_row(base: dict[str, Any], *, step: int, tensor: str, d: Discrepancy, numel: int,
@@ -214,8 +233,8 @@ def metric_row(base: dict[str, Any], *, step: int, tensor: str, d: Discrepancy, 
     row.update(metric_fields(d))
     row.update(refbp_loss=losses[0], torch_loss=losses[1], attribution="",
                explanation=explanation, thread_noise=thread_noise,
-               verdict="pass" if d.passed else "fail", noise_floor=NAN, noise_ratio=NAN,
-               reason="", referee="")
+               verdict=(Verdict.PASS if d.passed else Verdict.FAIL).value, noise_floor=NAN,
+               noise_ratio=NAN, reason="", referee="")
     return row
 
 
@@ -225,7 +244,8 @@ def metric_fields(d: Discrepancy) -> dict[str, Any]:
             "tol_ratio": d.tol_ratio, "cosine": d.cosine,
             "worst_index": str(tuple(d.worst_index)), "refbp_value": d.a_value,
             "torch_value": d.b_value, "nonfinite": d.nonfinite, "passed": d.passed,
-            "max_ulp": d.max_ulp}
+            "max_ulp": d.max_ulp, "mismatched": float(d.mismatched),
+            "max_abs_index": str(tuple(d.abs_index)), "max_rel_index": str(tuple(d.rel_index))}
 
 
 def error_row(base: dict[str, Any], *, step: int, explanation: str) -> dict[str, Any]:
@@ -235,8 +255,8 @@ def error_row(base: dict[str, Any], *, step: int, explanation: str) -> dict[str,
                normwise=NAN, tol_ratio=NAN, cosine=NAN, worst_index="", refbp_value=NAN,
                torch_value=NAN, nonfinite=False, passed=False, refbp_loss=NAN,
                torch_loss=NAN, attribution="", explanation=explanation, max_ulp=NAN,
-               thread_noise=NAN, verdict="fail", noise_floor=NAN, noise_ratio=NAN,
-               reason="", referee="")
+               thread_noise=NAN, verdict=Verdict.FAIL.value, noise_floor=NAN, noise_ratio=NAN,
+               reason="", referee="", mismatched=NAN, max_abs_index="", max_rel_index="")
     return row
 
 
@@ -264,7 +284,7 @@ def failure_message(row: Any) -> str:
     if row["kind"] == "error":
         return f"{where}: error: {row['explanation']}"
     msg = f"{where}, " + discrepancy_text(row)
-    if row.get("verdict", "") == "nonfinite":
+    if row.get("verdict", "") == Verdict.NONFINITE:
         msg += "; verdict nonfinite (NaN or infinity on both sides is not agreement)"
     for extra in ("reason", "referee", "attribution", "explanation"):
         if row.get(extra, ""):
@@ -281,8 +301,8 @@ def synthetic_results(scenarios: Sequence[str] = ("mlp_mse", "clf_ce"), *, steps
     ``loss``, ``output``, ``grad_input`` rows, a ``grad:``, ``param:`` and Adam-style
     ``state:<p>:exp_avg`` row per parameter name, at every step.
     """
-    tol = TOLERANCES[dtype]
-    rng = np.random.default_rng(seed)
+    tol = tolerance_for(dtype)
+    rng = stream_rng(seed)
     tensors = ["loss", "output", "grad_input"]
     tensors += [f"{k}:{p}" for k in ("grad", "param") for p in params]
     tensors += [f"state:{p}:exp_avg" for p in params]
@@ -306,4 +326,4 @@ def synthetic_results(scenarios: Sequence[str] = ("mlp_mse", "clf_ce"), *, steps
                 rows.append(metric_row(base, step=step, tensor=tensor, d=d,
                                        numel=1 if scalar else 6,
                                        losses=(loss * (1 + 1e-15), loss)))
-    return coerce_results(pd.DataFrame(rows))
+    return coerce_results(rows_frame(rows))

@@ -1,27 +1,24 @@
-"""Per-scenario summaries of the results table, and the Markdown report ``summary.md``.
+"""Per-scenario summaries of the results table, as plain data.
 
 The table-building functions here (``scenario_summary``, ``worst_per_kind``,
 ``overview_table``, ``kind_table``, ``first_failures``) return plain data; the digest of a
-table (``refbp.report.digest``) collects them, ``to_markdown`` renders a digest as Markdown
-and ``refbp.report.html`` renders the same digest as HTML.
+table (``refbp.report.digest``) collects them, and each report format renders a digest
+(``refbp.report.markdown``: ``summary.md``, ``refbp.report.html``: ``report.html``).
 """
 
 from __future__ import annotations
 
 import json
 import math
-from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+import re
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from refbp.report.schema import KINDS, failure_message
 from refbp.tolerances import normwise_waived
-from refbp.versions import unvalidated_torch_sentence
-
-if TYPE_CHECKING:
-    from refbp.report.digest import Digest
+from refbp.verdict import Verdict
 
 Table = tuple[list[str], list[list[str]]]
 """A rendered table: header cells and rows of cells (plain text, not escaped)."""
@@ -46,15 +43,31 @@ def _kinds_present(df: pd.DataFrame) -> list[str]:
 
 
 def decisive_normwise(df: pd.DataFrame) -> pd.Series:
-    """The normwise error, left out (NaN) where the absolute floor waived it.
+    """The normwise error, left out (NaN) where the absolute floor waived it, infinite on
+    rows failing on a non-finite value (:func:`failing_nonfinite`).
 
     A row whose every |a - b| <= atol passes on the absolute floor even when its normwise
     figure exceeds the tolerance (``refbp.tolerances.normwise_waived``). Such a figure would
     make a passing scenario look like the worst one, so summaries skip it; every other
     normwise value is kept as measured.
     """
-    return df["normwise"].mask(normwise_waived(df["max_abs"], df["normwise"], atol=df["atol"],
-                                               normwise_tol=df["normwise_tol"]))
+    waived = normwise_waived(df["max_abs"], df["normwise"], atol=df["atol"],
+                             normwise_tol=df["normwise_tol"])
+    return df["normwise"].mask(waived).mask(failing_nonfinite(df), np.inf)
+
+
+def failing_nonfinite(df: pd.DataFrame) -> pd.Series:
+    """Rows that fail on a NaN or infinity: on one side only (``nonfinite``) or on both sides
+    (verdict ``nonfinite``, whose measured difference can be 0 since inf - inf is not
+    compared)."""
+    return ~df["passed"] & (df["nonfinite"] | (df["verdict"] == "nonfinite"))
+
+
+def decisive_tol_ratio(df: pd.DataFrame) -> pd.Series:
+    """The tolerance ratio, infinite on rows failing on a non-finite value
+    (:func:`failing_nonfinite`): a run diverging to inf on both sides is as far from
+    agreement as can be, not at its measured ratio of 0."""
+    return df["tol_ratio"].mask(failing_nonfinite(df), np.inf)
 
 
 def scenario_summary(df: pd.DataFrame) -> pd.DataFrame:
@@ -71,8 +84,11 @@ def scenario_summary(df: pd.DataFrame) -> pd.DataFrame:
     ``noise_rows``, ``worst_noise_floor`` (normwise floor of the noise rows) and
     ``first_noise`` (:func:`noise_message` of the first noise row), and
     ``worst_thread_noise`` (worst normwise change of torch against itself with another
-    thread count) when the run measured a noise floor.
-    Normwise figures are :func:`decisive_normwise`.
+    thread count) when the run measured a noise floor, ``first_nonfinite_step`` and
+    ``first_nonfinite_tensor`` (the first row failing on a NaN or infinity; <NA> and '' when
+    none).
+    Normwise figures are :func:`decisive_normwise`, tolerance ratios :func:`decisive_tol_ratio`
+    (infinite where a row fails on a non-finite value).
     """
     g = df.groupby("scenario", sort=False)
     out = g[["suite", "model", "loss", "optimizer", "batching", "dtype", "seed"]].first()
@@ -81,10 +97,10 @@ def scenario_summary(df: pd.DataFrame) -> pd.DataFrame:
     out["passed"] = g["passed"].all()
     out["failed_rows"] = (~df["passed"]).groupby(df["scenario"], sort=False).sum()
     df = df.reset_index(drop=True)
-    is_noise = df["verdict"] == "noise"
+    is_noise = df["verdict"] == Verdict.NOISE
     out["noise_rows"] = is_noise.groupby(df["scenario"], sort=False).sum()
-    out["result"] = np.where(~out["passed"], "FAIL",
-                             np.where(out["noise_rows"] > 0, "noise", "pass"))
+    out["result"] = [Verdict.of_scenario(bool(p), n > 0).label
+                     for p, n in zip(out["passed"], out["noise_rows"], strict=True)]
     noisy = df[is_noise]
     out["worst_noise_floor"] = noisy.groupby("scenario", sort=False)["noise_floor"].max(
         ).reindex(out.index)
@@ -103,7 +119,11 @@ def scenario_summary(df: pd.DataFrame) -> pd.DataFrame:
     explained = df[(df["kind"] != "error") & (df["explanation"].astype(str) != "")]
     first_expl = explained.groupby("scenario", sort=False)["explanation"].first()
     out["explanation"] = first_expl.reindex(out.index).fillna("").astype(str)
-    df = df.assign(normwise=decisive_normwise(df))
+    bad = df[failing_nonfinite(df)].sort_values("step", kind="stable")
+    first_bad = bad.groupby("scenario", sort=False).head(1).set_index("scenario")
+    out["first_nonfinite_step"] = first_bad["step"].reindex(out.index).astype("Int64")
+    out["first_nonfinite_tensor"] = first_bad["tensor"].reindex(out.index).fillna("").astype(str)
+    df = df.assign(normwise=decisive_normwise(df), tol_ratio=decisive_tol_ratio(df))
     g = df.groupby("scenario", sort=False)
     out["worst_normwise"] = g["normwise"].max()
     out["worst_tol_ratio"] = g["tol_ratio"].max()
@@ -153,7 +173,7 @@ def noise_message(row: Any) -> str:
 
 def first_noise_rows(df: pd.DataFrame, per_scenario: int = MAX_FAILING_ROWS) -> pd.DataFrame:
     """The first ``per_scenario`` ``noise`` rows of each scenario, by step then table order."""
-    noisy = df[df["verdict"] == "noise"].sort_values("step", kind="stable")
+    noisy = df[df["verdict"] == Verdict.NOISE].sort_values("step", kind="stable")
     return noisy.groupby("scenario", sort=False).head(per_scenario)
 
 
@@ -164,38 +184,72 @@ def first_failures(df: pd.DataFrame, per_scenario: int = MAX_FAILING_ROWS) -> pd
     return failing.groupby("scenario", sort=False).head(per_scenario)
 
 
-def message_sections(d: Digest) -> list[tuple[str, list[tuple[str, list[str]]]]]:
-    """The "Failures" and "Rounding noise (not failures)" sections of a report: for each
-    non-empty one, ``(title, [(scenario, messages of its first rows), ...])`` in table order."""
-    summary = d.summary
-    sections = []
-    for title, names, picked, message in (
-            ("Failures", summary.loc[~summary["passed"], "scenario"], d.failing,
-             failure_message),
-            ("Rounding noise (not failures)", summary.loc[summary["result"] == "noise",
-                                                          "scenario"],
-             d.noisy, noise_message)):
-        if len(names):
-            by_name = {str(name): part for name, part in picked.groupby("scenario", sort=False)}
-            sections.append((title, [(name, [message(r) for _, r in
-                                             by_name[name].iterrows()] if name in by_name
-                                      else []) for name in names]))
-    return sections
+def deciding_text(row: Any) -> str:
+    """The number that makes a failing row (a Series or a mapping) fail, in a few words: the
+    tolerance ratio, the normwise error in units of its tolerance when that check decides,
+    NaN/infinity on one or both sides, or the error raised."""
+    if row["kind"] == "error":
+        text = str(row["explanation"]).strip().splitlines()
+        return "error: " + (text[0][:160] if text else "")
+    if row["verdict"] == "nonfinite":
+        return "NaN or infinity on both sides"
+    if row["nonfinite"]:
+        return "NaN or infinity on one side"
+    ratio = float(row["tol_ratio"])
+    waived = bool(normwise_waived(row["max_abs"], row["normwise"], atol=row["atol"],
+                                  normwise_tol=row["normwise_tol"]))
+    with np.errstate(divide="ignore", invalid="ignore"):  # a zero tolerance: exact checks
+        units = float(np.float64(row["normwise"]) / np.float64(row["normwise_tol"]))
+    if not waived and units > 1 and not ratio >= units:
+        return f"normwise {row['normwise']:.3g} = {units:.3g} x tol"
+    return f"tol ratio {ratio:.3g}"
+
+
+def values_text(row: Any, left: str = "refbp") -> str:
+    """Both sides' values at a row's worst element: "refbp 0.25, torch 0.125 at (1, 2)"."""
+    if row["kind"] == "error":
+        return ""
+    where = row["worst_index"]
+    return (f"{left} {row['refbp_value']:.10g}, torch {row['torch_value']:.10g}"
+            + (f" at {where}" if where not in ("", "()") else ""))
+
+
+CULPRIT_COLUMNS = ("culprit", "culprit_evidence")
+"""Columns of a results table that name a proven culprit and its evidence, where the table
+has them; without them the culprit is read from ``attribution`` (independent evidence: float64
+finite differences), never from the exact referee, whose verdict is about rounding only."""
+
+_OFF = re.compile(r":\s*(refbp|torch|your code) is off\s*$")
+
+
+def culprit_text(row: Any) -> str:
+    """The proven culprit of a failing row with its evidence ("refbp: finite differences agree
+    with torch ..."), or '' when nothing proves one."""
+    named = [str(row.get(c, "") or "") for c in CULPRIT_COLUMNS]
+    named = [n for n in named if n and n != "nan"]
+    if named:
+        return ": ".join(named)
+    evidence = str(row.get("attribution", "") or "")
+    found = _OFF.search(evidence)
+    if not found:
+        return ""
+    return f"{found.group(1)}: {evidence[:found.start()].strip()}"
 
 
 def worst_per_kind(df: pd.DataFrame) -> pd.DataFrame:
     """Per (scenario, kind): the row with the largest tolerance ratio, plus the worst normwise.
 
     Columns: the results columns of that row, ``worst_normwise`` (max over the kind, which may
-    come from another row) and ``all_passed`` (every row of the kind passed).
+    come from another row) and ``all_passed`` (every row of the kind passed). Ratios and
+    normwise figures are the decisive ones (a row failing on a non-finite value ranks first).
     """
-    df = df.assign(normwise=decisive_normwise(df))
+    df = df.assign(normwise=decisive_normwise(df), tol_ratio=decisive_tol_ratio(df))
     ranked = df.sort_values("tol_ratio", ascending=False, na_position="last", kind="stable")
     top = ranked.groupby(["scenario", "kind"], sort=False).head(1).set_index(["scenario", "kind"])
     g = df.groupby(["scenario", "kind"], sort=False)
     top["worst_normwise"] = g["normwise"].max()
     top["all_passed"] = g["passed"].all()
-    top["any_noise"] = (df["verdict"] == "noise").groupby([df["scenario"], df["kind"]],
+    top["any_noise"] = (df["verdict"] == Verdict.NOISE).groupby([df["scenario"], df["kind"]],
                                                           sort=False).any()
     order = {k: i for i, k in enumerate(KINDS)}
     top = top.reset_index()
@@ -204,6 +258,14 @@ def worst_per_kind(df: pd.DataFrame) -> pd.DataFrame:
     top["_scen_order"] = top["scenario"].map(scen_order)
     return top.sort_values(["_scen_order", "_kind_order"]).drop(
         columns=["_kind_order", "_scen_order"]).reset_index(drop=True)
+
+
+def ratio_text(ratio: Any, nonfinite_step: Any = None) -> str:
+    """A tolerance ratio for a table, or "non-finite from step N" when a row fails on a NaN or
+    infinity from step ``nonfinite_step`` (its ratio is then not a measure of anything)."""
+    if nonfinite_step is not None and not pd.isna(nonfinite_step):
+        return f"non-finite from step {int(nonfinite_step)}"
+    return fmt(ratio)
 
 
 def overview_table(summary: pd.DataFrame) -> Table:
@@ -215,7 +277,7 @@ def overview_table(summary: pd.DataFrame) -> Table:
               *(["noise rows (rounding floor)"] if floors else []),
               *(["thread noise"] if noise else []), "first failure"]
     rows = [[str(r.scenario), str(r.dtype), str(r.steps), str(r.result),
-             fmt(r.worst_normwise), fmt(r.worst_tol_ratio),
+             fmt(r.worst_normwise), ratio_text(r.worst_tol_ratio, r.first_nonfinite_step),
              *([f"{r.noise_rows} ({fmt(r.worst_noise_floor)})" if r.noise_rows else ""]
                if floors else []),
              *([fmt(r.worst_thread_noise)] if noise else []), str(r.first_failure)]
@@ -240,12 +302,14 @@ def kind_table(worst: pd.DataFrame, left: str = "refbp") -> Table:
     rows = []
     for r in worst.itertuples(index=False):
         if r.kind == "error":
-            rows.append(["error", "FAIL", "n/a", "n/a", str(r.step), "", "",
+            rows.append(["error", Verdict.FAIL.label, "n/a", "n/a", str(r.step), "", "",
                          str(r.explanation), ""])
             continue
-        result = "FAIL" if not r.all_passed else ("noise" if r.any_noise else "pass")
+        result = Verdict.of_scenario(bool(r.all_passed), bool(r.any_noise)).label
+        bad = not r.all_passed and (r.nonfinite or r.verdict == Verdict.NONFINITE)
         rows.append([str(r.kind), result, fmt(r.worst_normwise),
-                     fmt(r.tol_ratio), str(r.step), str(r.tensor), str(r.worst_index),
+                     ratio_text(r.tol_ratio, r.step if bad else None), str(r.step),
+                     str(r.tensor), str(r.worst_index),
                      f"{r.refbp_value:.17g}", f"{r.torch_value:.17g}"])
     return header, rows
 
@@ -258,14 +322,16 @@ def kind_tables(worst: pd.DataFrame, left: str = "refbp") -> dict[str, Table]:
 
 def scenario_caption(row: Any) -> str:
     """One line describing a scenario: model, loss, optimizer, batching, dtype, seed."""
-    return (f"model {row.model}; loss {row.loss}; optimizer {row.optimizer}; batching "
-            f"{row.batching}; {row.dtype}; seed {row.seed}; {row.steps} steps")
+    parts = [f"{label} {value}" for label, value in (
+        ("model", row.model), ("loss", row.loss), ("optimizer", row.optimizer),
+        ("batching", row.batching)) if str(value)]
+    return "; ".join([*parts, str(row.dtype), f"seed {row.seed}", f"{row.steps} steps"])
 
 
 def provenance_table(provenance: dict[str, Any]) -> Table:
     """Provenance as key/value rows (nested values as compact JSON)."""
     rows = [[str(k), v if isinstance(v, str) else json.dumps(v, separators=(", ", ": "))]
-            for k, v in provenance.items()]
+            for k, v in provenance.items() if k != "suite_names"]  # for reproducers only
     return ["key", "value"], rows
 
 
@@ -273,9 +339,10 @@ def headline(summary: pd.DataFrame, n_rows: int) -> str:
     """"12 scenarios: 11 passed (2 with rounding noise), 1 failed (3400 rows)"."""
     n = len(summary)
     passed = int(summary["passed"].sum()) if n else 0
-    noisy = int((summary["result"] == "noise").sum()) if n else 0
+    noisy = int((summary["result"] == Verdict.NOISE.label).sum()) if n else 0
     with_noise = f" ({noisy} with rounding noise)" if noisy else ""
-    return f"{n} scenarios: {passed} passed{with_noise}, {n - passed} failed ({n_rows} rows)"
+    plural = "scenario" if n == 1 else "scenarios"
+    return f"{n} {plural}: {passed} passed{with_noise}, {n - passed} failed ({n_rows} rows)"
 
 
 VERDICT_NOTE = (
@@ -289,53 +356,3 @@ VERDICT_NOTE = (
 def verdict_note(provenance: dict[str, Any]) -> str:
     """:data:`VERDICT_NOTE` naming the side compared with torch (see :func:`sides`)."""
     return VERDICT_NOTE.replace("refbp (NumPy)", sides(provenance)[0], 1)
-
-
-def _torch_note_lines(provenance: dict[str, Any]) -> list[str]:
-    """The run's torch was not a validated release (provenance ``torch_validated``): say so."""
-    if provenance.get("torch_validated", True) is not False:
-        return []
-    sentence = unvalidated_torch_sentence(str(provenance.get("torch")))
-    return [f"**Note:** {_md_cell(sentence)}", ""]
-
-
-def _md_cell(text: str) -> str:
-    text = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-    return text.replace("\\", "\\\\").replace("|", "\\|").replace("\n", " ")
-
-
-def md_table(table: Table) -> str:
-    """A GitHub-flavoured Markdown table (pipes escaped)."""
-    header, rows = table
-    lines = ["| " + " | ".join(_md_cell(h) for h in header) + " |",
-             "|" + "|".join("---" for _ in header) + "|"]
-    lines += ["| " + " | ".join(_md_cell(c) for c in row) + " |" for row in rows]
-    return "\n".join(lines)
-
-
-def md_list(items: Sequence[str]) -> str:
-    """A Markdown bullet list with the items as code spans-free plain text."""
-    return "\n".join(f"- {_md_cell(i)}" for i in items)
-
-
-def to_markdown(d: Digest, provenance: dict[str, Any]) -> str:
-    """The text of ``summary.md`` for the digest of a validated results table."""
-    summary, worst = d.summary, d.worst
-    parts = ["# refbp parity report", "", f"**{headline(summary, d.n_rows)}**", "",
-             verdict_note(provenance), "", *_torch_note_lines(provenance),
-             "## Provenance", "", md_table(provenance_table(provenance)), "",
-             "## Scenarios", "", md_table(overview_table(summary)), ""]
-    for title, groups in message_sections(d):
-        parts += [f"## {title}", ""]
-        for name, messages in groups:
-            parts += [f"### {name}", "", md_list(messages), ""]
-    parts += ["## Worst discrepancy per tensor kind", ""]
-    tables = kind_tables(worst, sides(provenance)[1])
-    for row in summary.itertuples(index=False):
-        parts += [f"### {row.scenario} ({row.result})", "", _md_cell(scenario_caption(row)),
-                  ""]
-        if row.explanation:
-            parts += [f"**Explanation:** {_md_cell(row.explanation)}", ""]
-        parts += [md_table(tables.get(row.scenario,
-                                      kind_table(worst.iloc[:0], sides(provenance)[1]))), ""]
-    return "\n".join(parts)

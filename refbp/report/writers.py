@@ -1,8 +1,9 @@
 """Write, load and re-render report directories.
 
-A report directory holds ``results.parquet`` (the tidy table, provenance JSON also in the
-Parquet key-value metadata under ``refbp.provenance``), ``results.csv``, ``summary.md``,
-``report.html`` and ``provenance.json``.
+A report directory holds the files of its formats (``refbp.report.formats``: by default
+``results.parquet`` -- the tidy table, provenance JSON also in the Parquet key-value metadata
+under ``refbp.provenance`` --, ``results.csv``, ``summary.md``, ``report.html``) and
+``provenance.json``.
 
 Atomicity: ``write_report`` builds the whole directory in a hidden temporary sibling
 (``.<name>.tmp-*``), then swaps it in with renames: old directory -> hidden backup, new ->
@@ -36,17 +37,19 @@ import pyarrow.parquet as pq
 
 from refbp.errors import UsageError
 from refbp.report.digest import Digest, combine, digest
-from refbp.report.html import render_html
+from refbp.report.formats import (
+    FORMAT_NAMES,
+    PROVENANCE,
+    REPORT_FILES,
+    REPORT_FORMATS,
+    ReportFormat,
+    get_format,
+)
 from refbp.report.schema import coerce_results
-from refbp.report.summary import to_markdown
 from refbp.report.validate import ReportFormatError, check_values
 
-PARQUET = "results.parquet"
-CSV = "results.csv"
-SUMMARY = "summary.md"
-HTML = "report.html"
-PROVENANCE = "provenance.json"
-REPORT_FILES: tuple[str, ...] = (PARQUET, CSV, SUMMARY, HTML, PROVENANCE)
+PARQUET = get_format("parquet").file
+CSV = get_format("csv").file
 PROVENANCE_KEY = b"refbp.provenance"
 PROVENANCE_KEYS: tuple[str, ...] = ("refbp",)
 """Keys every provenance written by ``write_report`` carries (``refbp``: the version); how a
@@ -69,10 +72,10 @@ def _write_text(path: Path, text: str) -> None:
     path.write_text(text, encoding="utf-8", newline="\n")
 
 
-FORMATS = ("parquet", "csv", "md", "html")
-"""Report formats: ``results.parquet`` (always written: it is the data of record that
-``compare`` and ``report`` read), ``results.csv``, ``summary.md``, ``report.html``.
-``provenance.json`` is always written."""
+FORMATS = FORMAT_NAMES
+"""The names of the report formats (``refbp.report.formats``)."""
+RENDERED: tuple[ReportFormat, ...] = tuple(f for f in REPORT_FORMATS if f.renderer is not None)
+"""The formats rendered from the table's digest (the others are the table itself)."""
 
 CSV_DEFAULT_MAX_ROWS = 10_000
 """Above this many rows the CSV (about 450 bytes a row, the Parquet file's 9x) is only written
@@ -169,10 +172,9 @@ def _write_files(parts: Iterable[pd.DataFrame], out: Path, provenance: dict[str,
         raise ValueError("no results to write: the table is empty")
     whole = combine(digests)
     _write_text(out / PROVENANCE, json.dumps(provenance, indent=2) + "\n")
-    if wanted is None or "md" in wanted:
-        _write_text(out / SUMMARY, to_markdown(whole, provenance))
-    if wanted is None or "html" in wanted:
-        _write_text(out / HTML, render_html(whole, provenance, plots=plots))
+    for fmt in RENDERED:
+        if fmt.default if wanted is None else fmt.name in wanted:
+            _write_text(out / fmt.file, fmt.render(whole, provenance, plots=plots))
     return whole
 
 
@@ -281,10 +283,32 @@ def _swap_in(tmp: Path, out_dir: Path) -> None:
         shutil.rmtree(backup, ignore_errors=True)
 
 
+BASELINE_PROVENANCE: tuple[str, ...] = ("refbp", "numpy", "torch")
+"""Provenance a baseline must carry: the versions its numbers come from."""
+
+
+class BaselineError(UsageError, ValueError):
+    """A report that must not become a baseline (no rows, no provenance)."""
+
+
 def write_baseline(df: pd.DataFrame, out_dir: str | os.PathLike[str],
-                   provenance: dict[str, Any]) -> Path:
+                   provenance: dict[str, Any], *, source: str | os.PathLike[str] = "the report"
+                   ) -> Path:
     """Write a baseline: a report of only ``results.parquet`` and ``provenance.json``
-    (atomically, replacing a previous report or baseline); return its path."""
+    (atomically, replacing a previous report or baseline); return its path.
+
+    Raises :class:`BaselineError` for a table with no rows (every later comparison would
+    fail) and for a provenance without the versions of ``BASELINE_PROVENANCE`` (refbp does
+    not make one up); ``source`` names the report in the message.
+    """
+    if df.empty:
+        raise BaselineError(f"{source} has no rows: it cannot be a baseline (every later "
+                            "`refbp compare` would fail); give a report with results")
+    missing = [k for k in BASELINE_PROVENANCE if not provenance.get(k)]
+    if missing:
+        raise BaselineError(f"{source} has no provenance ({', '.join(missing)} missing): a "
+                            "baseline must record the versions its numbers come from, and "
+                            "refbp does not make them up; give a report written by refbp")
     return write_report(df, out_dir, provenance, formats=("parquet",))
 
 
@@ -293,8 +317,9 @@ def write_report(df: pd.DataFrame, out_dir: str | os.PathLike[str],
                  plots: Callable[[str], bool] | None = None) -> Path:
     """Validate ``df`` and write a complete report directory atomically; return its path.
 
-    ``formats`` (a subset of :data:`FORMATS`; default: all, but ``results.csv`` only for a
-    table of at most ``CSV_DEFAULT_MAX_ROWS`` rows) chooses the files besides
+    ``formats`` (a subset of :data:`FORMATS`; default: the default formats of
+    ``refbp.report.formats``, ``results.csv`` only for a table of at most
+    ``CSV_DEFAULT_MAX_ROWS`` rows) chooses the files besides
     ``results.parquet`` and ``provenance.json``; ``plots`` selects, by scenario
     name, the scenarios that get plots in ``report.html`` in addition to the failing ones and
     the few closest to failing (see ``refbp.report.html.render_html``). A table too large to
@@ -468,7 +493,8 @@ def atomic_write_text(path: Path, text: str) -> None:
 
 
 def render(report_dir: str | os.PathLike[str]) -> Path:
-    """Re-render ``summary.md`` and ``report.html`` of a report directory from its Parquet.
+    """Re-render the digest formats of a report directory from its Parquet: the default ones
+    (``summary.md``, ``report.html``) and any other the directory holds.
 
     Each file is replaced atomically. Returns the report directory.
     """
@@ -478,6 +504,7 @@ def render(report_dir: str | os.PathLike[str]) -> Path:
     results = ResultsFile(directory)  # a batch at a time: the report may be large
     provenance = results.provenance
     whole = combine([digest(batch) for batch in _batches(results.scenarios())])
-    atomic_write_text(directory / SUMMARY, to_markdown(whole, provenance))
-    atomic_write_text(directory / HTML, render_html(whole, provenance))
+    for fmt in RENDERED:
+        if fmt.default or (directory / fmt.file).is_file():
+            atomic_write_text(directory / fmt.file, fmt.render(whole, provenance))
     return directory

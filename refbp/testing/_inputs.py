@@ -30,8 +30,7 @@ from typing import Any
 import numpy as np
 
 from refbp._checks import check_finite
-
-DTYPE_NAMES = ("float32", "float64")
+from refbp.dtypes import DTYPE_NAMES
 
 
 def is_tensor(x: Any) -> bool:

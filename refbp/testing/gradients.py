@@ -31,17 +31,18 @@ import copy
 import importlib
 import inspect
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
 from refbp._checks import check_finite
+from refbp.data import upstream_gradient
 from refbp.gradcheck import GradcheckResult, check_function
 from refbp.metrics import Discrepancy, discrepancy
 from refbp.nn.module import Module
 from refbp.testing._inputs import to_array
-from refbp.tolerances import GRADCHECK_EPS, tolerance_for
+from refbp.tolerances import GRADCHECK_EPS, effective_tolerance, given_overrides
 
 FD = "finite differences"
 TORCH = "torch"
@@ -233,7 +234,7 @@ def _torch_checks(fn: Callable[..., Any], x: np.ndarray, params: dict[str, np.nd
                   overrides: dict[str, float]) -> list[GradientCheck]:
     import torch
 
-    tol = replace(tolerance_for(np.float64), **overrides)
+    tol = effective_tolerance(np.float64, overrides)
     xt = torch.tensor(x, requires_grad=True)
     pts = {n: torch.tensor(p, requires_grad=True) for n, p in params.items()}
     yt = fn(xt, *pts.values())
@@ -300,7 +301,7 @@ def check_gradients(module_or_fn: Any, inputs: Any, *, torch_fn: Any = None,
     for pname, p in sub.params.items():
         check_finite(p, f"parameter {pname!r}")
     y = _as_float(sub.forward(x), "forward(inputs) output")
-    r = (np.random.default_rng(seed).standard_normal(y.shape) if grad_out is None
+    r = (upstream_gradient(seed, y.shape) if grad_out is None
          else _as_float(grad_out, "grad_out", y.shape))
     sub.reset_grads()
     grads = {"input": _as_float(sub.backward(r), "backward(grad_out) result", x.shape)}
@@ -326,8 +327,7 @@ def check_gradients(module_or_fn: Any, inputs: Any, *, torch_fn: Any = None,
                                                              eps=eps)))
         p[...] = orig
     if torch_fn is not None:
-        overrides = {k: float(v) for k, v in
-                     {"rtol": rtol, "atol": atol, "normwise": normwise}.items() if v is not None}
+        overrides = given_overrides(rtol=rtol, atol=atol, normwise=normwise)
         report.checks += _torch_checks(_resolve_torch_fn(torch_fn), x, sub.params, y, r, grads,
                                        overrides)
     if raise_on_failure and not report.passed:

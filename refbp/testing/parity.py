@@ -29,17 +29,19 @@ import numpy as np
 import pandas as pd
 import torch
 
+from refbp import limits
 from refbp import nn as rnn
 from refbp.data import iter_step_batches, stream_rng
 from refbp.mirror import SSELossTorch, as_tensor, from_torch
+from refbp.mirror.modules import torch_dtype
 from refbp.mirror.optim import to_torch_optimizer
 from refbp.nn.module import Module, Parameter
 from refbp.parity.build import build_optimizer
-from refbp.parity.runner import ScenarioResult, run_judged, scenario_row
+from refbp.parity.runner import ScenarioResult, results_frame, run_judged, scenario_row
 from refbp.parity.scenario import DataSpec, Scenario, Spec
-from refbp.parity.session import results_frame
 from refbp.parity.trial import Trial, pair_parameters
-from refbp.report.schema import failure_message
+from refbp.report.messages import assertion_text
+from refbp.terminal import printable_text
 from refbp.testing._inputs import (
     check_positive_int,
     check_same_batch,
@@ -48,10 +50,9 @@ from refbp.testing._inputs import (
     target_data,
 )
 from refbp.testing.pairing import paired_refbp_model
-from refbp.tolerances import check_overrides
+from refbp.tolerances import given_overrides
 
 _SKIP_ARGS = {"self", "dtype", "generator", "inplace"}
-_TORCH_DTYPES = {"float32": torch.float32, "float64": torch.float64}
 
 
 def loss_names() -> list[str]:
@@ -119,6 +120,34 @@ def _check_weights(tmodel: torch.nn.Module, what: str) -> None:
                              f"{float(value[bad])!r} at index {bad}")
 
 
+_MODULE_HOOKS = (("_forward_pre_hooks", "forward pre-hook"), ("_forward_hooks", "forward hook"),
+                 ("_backward_pre_hooks", "backward pre-hook"), ("_backward_hooks", "backward hook"))
+_TENSOR_HOOKS = (("_backward_hooks", "gradient hook (Tensor.register_hook)"),
+                 ("_post_accumulate_grad_hooks", "post-accumulate-grad hook"))
+
+
+def refuse_hooks(module: torch.nn.Module, what: str) -> None:
+    """Raise ValueError naming the hooks on ``module`` (its submodules, parameters and buffers)
+    and torch's global module hooks: refbp's side cannot run them, and the torch copy that is
+    compared drops tensor hooks, so a hooked model would be checked without its hooks."""
+    from torch.nn.modules import module as torch_module
+
+    found = [f"a global module {kind} (torch.nn.modules.module.register_module_...)"
+             for attr, kind in _MODULE_HOOKS if getattr(torch_module, f"_global{attr}", None)]
+    for name, sub in module.named_modules():
+        found += [f"a {kind} on {what}{'.' + name if name else ''} ({type(sub).__name__})"
+                  for attr, kind in _MODULE_HOOKS if getattr(sub, attr, None)]
+    tensors = [*module.named_parameters(), *module.named_buffers()]
+    found += [f"a {kind} on {what} tensor {name!r}" for name, t in tensors
+              for attr, kind in _TENSOR_HOOKS if getattr(t, attr, None)]
+    if found:
+        more = f" (and {len(found) - 3} more)" if len(found) > 3 else ""
+        raise ValueError(f"{what} has hooks refbp cannot mirror: {'; '.join(found[:3])}{more}. "
+                         "refbp's side would run without them (and torch's copy drops tensor "
+                         "hooks), so the check would not be of your model: remove the hooks "
+                         "to check the model itself")
+
+
 def _preflight(tmodel: torch.nn.Module, tloss: torch.nn.Module, xb: np.ndarray,
                yb: np.ndarray) -> None:
     """Apply (a copy of) the torch side once; shape/target errors become ValueError.
@@ -162,7 +191,7 @@ def run_parity(torch_model: torch.nn.Module, inputs: Any, targets: Any, *, loss:
                rtol: float | None = None, atol: float | None = None,
                normwise: float | None = None, batch_size: int | None = None, seed: int = 0,
                name: str | None = None, suite: str = "", expect_nonfinite: bool = False,
-               floors: str = "auto") -> ScenarioResult:
+               floors: str = "auto", allow_large: bool = False) -> ScenarioResult:
     """Run the parity check and return the harness's :class:`ScenarioResult` (never asserts).
 
     Same arguments as :func:`assert_parity`; ``suite`` fills the report's ``suite`` column.
@@ -171,21 +200,23 @@ def run_parity(torch_model: torch.nn.Module, inputs: Any, targets: Any, *, loss:
     """
     if not isinstance(torch_model, torch.nn.Module):
         raise TypeError(f"torch_model must be a torch.nn.Module, got {type(torch_model).__name__}")
+    refuse_hooks(torch_model, "torch_model")
+    if isinstance(loss, torch.nn.Module):
+        refuse_hooks(loss, "loss")
     dt = dtype_name(dtype)
     check_positive_int(steps, "steps")
+    limits.check_steps(steps, "assert_parity", allow_large)
     check_positive_int(batch_size, "batch_size", allow_none=True)
     if isinstance(seed, bool) or not isinstance(seed, int | np.integer):
         raise TypeError(f"seed must be an int, got {type(seed).__name__}")
-    tolerance = check_overrides({k: v for k, v in
-                                 (("rtol", rtol), ("atol", atol), ("normwise", normwise))
-                                 if v is not None})
+    tolerance = given_overrides(rtol=rtol, atol=atol, normwise=normwise)
     opt_spec = _optimizer_spec(optimizer)
     x = input_data(inputs, dt)
     y = target_data(targets, dt)
     check_same_batch(x, y)
-    tmodel = copy.deepcopy(torch_model).to(_TORCH_DTYPES[dt])
+    tmodel = copy.deepcopy(torch_model).to(torch_dtype(dt))
     _check_weights(tmodel, "torch_model parameter")
-    tloss = _torch_loss(loss).to(_TORCH_DTYPES[dt])
+    tloss = _torch_loss(loss).to(torch_dtype(dt))
     _check_weights(tloss, "loss buffer")
     model = (from_torch(tmodel) if refbp_model is None
              else paired_refbp_model(refbp_model, tmodel, dt))
@@ -230,24 +261,12 @@ def run_parity(torch_model: torch.nn.Module, inputs: Any, targets: Any, *, loss:
 
 
 def assertion_message(result: ScenarioResult, *, limit: int = 5) -> str:
-    """The AssertionError text: the first failure, the tolerance used, other failing tensors."""
-    rows = result.rows
-    failing = [r for r in rows if not r["passed"]]
-    if not failing:
-        return f"refbp vs torch: scenario {result.scenario.name} passed"
-    first = failing[0]
-    if first["kind"] == "error":
-        return failure_message(first)
-    tol = result.scenario.tol
-    lines = [failure_message(first),
-             f"{len(failing)} of {len(rows)} compared tensors failed; tolerance used "
-             f"({result.scenario.dtype}): normwise <= {tol.normwise:.1e}, rtol={tol.rtol:.1e}, "
-             f"atol={tol.atol:.1e}"]
-    others = [f"step {r['step']} {r['tensor']}" for r in failing[1:limit + 1]]
-    if others:
-        more = len(failing) - 1 - len(others)
-        lines.append("also failing: " + ", ".join(others) + (f" and {more} more" if more else ""))
-    return "\n".join(lines)
+    """The AssertionError text (``refbp.report.messages.assertion_text``): what differs, how
+    many elements and tensors, the greatest differences with the allowed values, the first
+    failing step and tensor, and the culprit where proven (control characters escaped)."""
+    text = assertion_text(result.rows, limit=limit)
+    return printable_text(text) if text else (
+        f"refbp vs torch: scenario {result.scenario.name} passed")
 
 
 def parity_table(torch_model: torch.nn.Module, inputs: Any, targets: Any, *, loss: Any,
@@ -256,7 +275,7 @@ def parity_table(torch_model: torch.nn.Module, inputs: Any, targets: Any, *, los
                  rtol: float | None = None, atol: float | None = None,
                  normwise: float | None = None, batch_size: int | None = None, seed: int = 0,
                  name: str | None = None, expect_nonfinite: bool = False,
-                 floors: str = "auto") -> pd.DataFrame:
+                 floors: str = "auto", allow_large: bool = False) -> pd.DataFrame:
     """The tidy results table (one row per step and tensor) of :func:`assert_parity`'s check.
 
     Same arguments as :func:`assert_parity`; never raises for a failing comparison (check the
@@ -267,7 +286,7 @@ def parity_table(torch_model: torch.nn.Module, inputs: Any, targets: Any, *, los
                                      steps=steps, dtype=dtype, rtol=rtol,
                                      atol=atol, normwise=normwise, batch_size=batch_size,
                                      seed=seed, name=name, expect_nonfinite=expect_nonfinite,
-                                     floors=floors)])
+                                     floors=floors, allow_large=allow_large)])
 
 
 def assert_parity(torch_model: torch.nn.Module, inputs: Any, targets: Any, *, loss: Any,
@@ -276,7 +295,7 @@ def assert_parity(torch_model: torch.nn.Module, inputs: Any, targets: Any, *, lo
                   rtol: float | None = None, atol: float | None = None,
                   normwise: float | None = None, batch_size: int | None = None, seed: int = 0,
                   name: str | None = None, expect_nonfinite: bool = False,
-                  floors: str = "auto") -> None:
+                  floors: str = "auto", allow_large: bool = False) -> None:
     """Assert that refbp reproduces ``torch_model`` (loss, outputs, gradients, updates).
 
     In the style of ``torch.testing.assert_close``: returns None when no compared tensor fails
@@ -289,7 +308,9 @@ def assert_parity(torch_model: torch.nn.Module, inputs: Any, targets: Any, *, lo
     torch_model : torch.nn.Module
         A tree of supported torch layers (``refbp.mirror.supported_types()``, nested
         ``Sequential``, sequential ``ModuleList``/``ModuleDict``, registered converters). Not
-        modified: a deep copy cast to ``dtype`` runs.
+        modified: a deep copy cast to ``dtype`` runs. A model with hooks (module hooks,
+        ``Tensor.register_hook`` on its parameters, torch's global module hooks) is refused
+        with a ValueError naming them: refbp's side cannot run them.
     inputs, targets : ndarray or torch.Tensor
         Inputs (floating point, shape ``(n, ...)``) and targets (floating point, or integer
         class indices) with the same first dimension ``n >= 1``, finite.
@@ -324,19 +345,27 @@ def assert_parity(torch_model: torch.nn.Module, inputs: Any, targets: Any, *, lo
         When the rounding floor is measured (``refbp.parity.runner.FLOOR_MODES``): a tensor
         outside the tolerance whose difference the floor explains is ``noise`` and does not
         fail. ``auto`` measures it only when some tensor would fail.
+    allow_large : bool
+        Raise the size limits of :mod:`refbp.limits` (``steps`` at most 10,000 by default)
+        100-fold, as ``refbp run --allow-large`` does.
 
     Raises
     ------
     AssertionError
         A tensor is outside tolerance, or one side raised while running; the message names
-        scenario, step, tensor, index, both values and the tolerance used.
+        scenario, step and tensor of the first failure, the mismatched elements and tensors,
+        the greatest absolute and relative differences with the allowed values, both values
+        at the worst element and the culprit where evidence proves it
+        (``refbp.report.messages``).
     TypeError, ValueError
         Invalid arguments (see ``refbp.testing`` for the messages).
     """
+    __tracebackhide__ = True  # pytest shows the caller's frame, not refbp's
     result = run_parity(torch_model, inputs, targets, loss=loss, refbp_model=refbp_model,
                         optimizer=optimizer,
                         steps=steps, dtype=dtype, rtol=rtol, atol=atol, normwise=normwise,
                         batch_size=batch_size, seed=seed, name=name,
-                        expect_nonfinite=expect_nonfinite, floors=floors)
+                        expect_nonfinite=expect_nonfinite, floors=floors,
+                        allow_large=allow_large)
     if not result.passed:
-        raise AssertionError(assertion_message(result))
+        raise AssertionError(assertion_message(result)) from None

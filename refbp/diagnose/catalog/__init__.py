@@ -38,7 +38,7 @@ def declared_families() -> list[Family]:
 
 
 def _all_families() -> dict[str, Family]:
-    fams = [*optim.FAMILIES, *adaptive.FAMILIES, *declared_families()]
+    fams = [*optim.FAMILIES, *declared_families()]
     return {f.like: f for f in fams}
 
 

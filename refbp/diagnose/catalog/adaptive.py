@@ -1,4 +1,4 @@
-"""Adagrad and Adadelta conventions that differ from ``torch.optim`` (refbp, no torch).
+"""Adagrad, Adadelta and Rprop conventions that differ from ``torch.optim`` (refbp, no torch).
 
 Adagrad (torch: ``sum += g^2; p -= clr * g / (sqrt(sum) + eps)``)::
 
@@ -9,6 +9,12 @@ u = rho u + (1 - rho) d^2; p -= lr * d``)::
 
     "adadelta_no_lr":            p -= d   (Zeiler's rule has no learning rate; differs from
                                            torch once lr != 1)
+
+Rprop (torch, iRprop-: after a sign change the element does not move and its stored gradient
+is 0)::
+
+    "rprop_no_zeroing":          after a sign change the element still moves by sign(g) with
+                                 the shrunk step, and g is stored (Rprop-)
 """
 
 from __future__ import annotations
@@ -17,9 +23,9 @@ from typing import Any
 
 import numpy as np
 
-from refbp.diagnose.variant import Family, Variant
+from refbp.diagnose.variant import Variant
 from refbp.nn.module import Parameter
-from refbp.optim import Adadelta, Adagrad
+from refbp.optim import Adadelta, Adagrad, Rprop
 from refbp.optim.adadelta import adadelta_update
 
 
@@ -44,16 +50,26 @@ def adadelta_no_lr_update(param: np.ndarray, grad: np.ndarray, state: dict[str, 
                     maximize=maximize)
 
 
+def rprop_no_zeroing_update(param: np.ndarray, grad: np.ndarray, state: dict[str, Any], *,
+                            lr: Any, etas: tuple[float, float], step_sizes: tuple[float, float],
+                            maximize: bool) -> None:
+    """Rprop- : the step sizes as torch's, but every element moves by the sign of its gradient,
+    which is stored as it is (state as torch's ``Rprop``)."""
+    state["step"] += 1
+    g = -grad if maximize else grad
+    prod = g * state["prev"]
+    factor = np.where(prod > 0, etas[1], np.where(prod < 0, etas[0], 1.0))
+    size = state["step_size"]
+    size[...] = np.clip(size * factor, step_sizes[0], step_sizes[1])
+    param -= np.sign(g) * size
+    state["prev"][...] = g
+
+
 def _with_update(base: type, update: Any, params: list[Parameter], options: dict[str, Any]
                  ) -> Any:
     cls = type(f"{base.__name__}Variant", (base,), {"update": staticmethod(update)})
     return cls(params, **options)
 
-
-FAMILIES = [
-    Family("Adagrad", "optimizer", Adagrad),
-    Family("Adadelta", "optimizer", Adadelta),
-]
 
 VARIANTS = [
     Variant("adagrad_eps_inside_sqrt", ("Adagrad",),
@@ -65,4 +81,10 @@ VARIANTS = [
             "multiplies delta by lr (default 1.0), so they differ once lr != 1",
             "Zeiler (2012), Alg. 1; Dive into Deep Learning, Sec. 12.9",
             lambda p, o, like: _with_update(Adadelta, adadelta_no_lr_update, p, o)),
+    Variant("rprop_no_zeroing", ("Rprop",),
+            "after a sign change the element still moves, by the sign of its new gradient with "
+            "the shrunk step, and that gradient is kept for the next comparison (Rprop-; "
+            "torch's iRprop- leaves the element in place and stores 0)",
+            "Riedmiller & Braun (1993); Igel & Huesken (2000), Rprop- vs iRprop-",
+            lambda p, o, like: _with_update(Rprop, rprop_no_zeroing_update, p, o)),
 ]

@@ -33,6 +33,7 @@ import numpy as np
 from refbp.diagnose.variant import Family, Variant
 from refbp.nn.module import Parameter
 from refbp.optim import SGD, Adam, AdamW, RMSprop
+from refbp.registry.optimizers import families
 
 
 def adam_variant_update(param: np.ndarray, grad: np.ndarray, state: dict[str, Any], *,
@@ -152,12 +153,9 @@ def _nesterov(options: dict[str, Any]) -> bool:
     return bool(options.get("nesterov", False))
 
 
-FAMILIES = [
-    Family("Adam", "optimizer", Adam),
-    Family("AdamW", "optimizer", AdamW),
-    Family("SGD", "optimizer", SGD),
-    Family("RMSprop", "optimizer", RMSprop),
-]
+#: Every ``check-optimizer --like`` family: the declared ones (``OptimInfo.families``), each
+#: with the refbp class of its optimizer as the torch-convention reference.
+FAMILIES = [Family(like, "optimizer", info.numpy_class()) for like, info in families()]
 
 _ADAMS = ("Adam", "AdamW")
 VARIANTS = [

@@ -2,7 +2,7 @@
 
 - ``quick`` (the default of ``refbp run``): every layer and loss as an op check (forward and
   all gradients, extreme inputs included): the samples declared in ``refbp.registry``, then
-  the option families of ``refbp.parity.suites.cnn``/``conv``/``sequence``/``attention``;
+  the option families of ``refbp.parity.suites.conv``/``sequence``/``attention``;
   every optimizer at least once on a regression MLP,
   a classifier with CrossEntropy and a binary classifier with BCEWithLogits, a few schedulers,
   and the teaching examples' models; each in float64 and float32. Plus the option scenarios
@@ -20,7 +20,6 @@ from typing import Any
 from refbp.parity.scenario import DataSpec, Scenario, Spec
 from refbp.parity.suites import attention, sequence
 from refbp.parity.suites.cnn import LENET_DATA, LENET_OPTIMIZERS, lenet
-from refbp.parity.suites.cnn import OPS as CNN_OPS
 from refbp.parity.suites.common import (
     BIN_DATA,
     CLS_DATA,
@@ -35,6 +34,7 @@ from refbp.parity.suites.conv import conv_ops
 from refbp.parity.suites.options import default_scenarios, option_scenarios
 from refbp.registry.opinfo import EXTREME, Data
 from refbp.registry.ops import of_kind
+from refbp.registry.optimizers import OPTIMIZERS, optimizer
 from refbp.tolerances import OVERRIDES
 
 _EXTREME_TEXT = "on extreme inputs (0, +-1e-8, +-1, +-30, +-1e4)"
@@ -78,8 +78,6 @@ def op_scenarios() -> list[Scenario]:
     out: list[Scenario] = []
     for dt in DTYPES:
         out += declared_op_checks(dt, "activation", "layer")
-        out += [_op(name, layers, loss, data, dt, text)
-                for name, layers, loss, data, text in CNN_OPS]
         out += declared_op_checks(dt, "loss")
         for name, layers, loss, data, text in conv_ops():
             out.append(_op(name, layers, loss, data, dt, text))
@@ -89,24 +87,12 @@ def op_scenarios() -> list[Scenario]:
     return out
 
 
-# float32 centered RMSprop: the stated exception of refbp.tolerances.OVERRIDES.
-NOISY_F32 = {"rmsprop": OVERRIDES["float32_centered_rmsprop"]}
-
-
-QUICK_OPTIMIZERS: list[tuple[str, Spec]] = [
-    ("sgd", Spec("SGD", {"lr": 0.1})),
-    ("sgd-nesterov", Spec("SGD", {"lr": 0.05, "momentum": 0.9, "nesterov": True,
-                                  "weight_decay": 1e-3})),
-    ("adam", Spec("Adam", {"lr": 0.01})),
-    ("adam-amsgrad", Spec("Adam", {"lr": 0.01, "amsgrad": True, "weight_decay": 1e-2})),
-    ("adamw", Spec("AdamW", {"lr": 0.01})),
-    ("rmsprop", Spec("RMSprop", {"lr": 0.01, "momentum": 0.5, "centered": True})),
-    ("adagrad", Spec("Adagrad", {"lr": 0.1, "lr_decay": 1e-3})),
-    ("adadelta", Spec("Adadelta", {"lr": 1.0})),
-    ("adamax", Spec("Adamax", {"lr": 0.01})),
-    ("nadam", Spec("NAdam", {"lr": 0.01})),
-    ("radam", Spec("RAdam", {"lr": 0.01})),
-]
+# The quick runs of every declared optimizer (refbp.registry.optimizers), with the stated
+# float32 exceptions of refbp.tolerances.OVERRIDES (centered RMSprop).
+QUICK_OPTIMIZERS: list[tuple[str, Spec]] = [(r.id, Spec(o.name, dict(r.options)))
+                                            for o in OPTIMIZERS for r in o.quick]
+NOISY_F32 = {r.id: OVERRIDES[r.float32_tolerance] for o in OPTIMIZERS for r in o.quick
+             if r.float32_tolerance is not None}
 
 
 def teaching_scenarios(dtype: str) -> list[Scenario]:
@@ -191,17 +177,16 @@ def quick() -> list[Scenario]:
             + option_scenarios() + default_scenarios())
 
 
-# float32 RMSprop/Adadelta over 100 steps: the stated exception of refbp.tolerances.OVERRIDES.
-RMS_F32_TOLERANCE = OVERRIDES["float32_rms_long_training"]
-RMS_OPTIMIZERS = ("RMSprop", "Adadelta")
-
-
 def full() -> list[Scenario]:
     """All optimizer cases on two models, three seeds, 100 steps, both dtypes.
 
     Cases with ``maximize=True`` are left out of end-to-end training: gradient ascent on these
-    losses diverges, and a diverging trajectory amplifies rounding without bound. Those options
-    are checked step by step with identical gradients in parity_tests/test_optim_parity.py.
+    losses diverges, and a diverging trajectory amplifies rounding without bound. So is the
+    float32 training of an optimizer whose declaration says why
+    (``OptimInfo.long_float32_skip``: Rprop steps by gradient signs). Those options are
+    checked step by step with identical gradients in parity_tests/test_optim_parity.py. An
+    optimizer's float32 runs take the tolerance exception its declaration names
+    (``long_float32_tolerance``: RMSprop, Adadelta).
     """
     from refbp.parity.optim_cases import CASES
 
@@ -209,10 +194,12 @@ def full() -> list[Scenario]:
     for dt in DTYPES:
         for seed in (0, 1, 2):
             for case in CASES:
-                if case.options.get("maximize"):
-                    continue
                 name = case.optimizer.__name__
-                tol = RMS_F32_TOLERANCE if dt == "float32" and name in RMS_OPTIMIZERS else None
+                info = optimizer(name)
+                if case.options.get("maximize") or (dt == "float32" and info.long_float32_skip):
+                    continue
+                key = info.long_float32_tolerance if dt == "float32" else None
+                tol = OVERRIDES[key] if key is not None else None
                 for model, loss, data in (("mlp", "MSELoss", REG_DATA),
                                           ("clf", "CrossEntropyLoss", CLS_DATA)):
                     opt = Spec(name, copy.deepcopy(case.options))

@@ -6,10 +6,11 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
+from refbp.dtypes import DTYPE_NAMES, FLOAT_TYPES
 from refbp.parity.scenario import DataSpec, Scenario, Spec
 
-DTYPES = ("float64", "float32")
-SHORT = {"float64": "f64", "float32": "f32"}
+DTYPES = DTYPE_NAMES
+SHORT = {t.name: t.short for t in FLOAT_TYPES}
 
 
 def op_check(name: str, layers: Iterable[Spec], loss: Spec, data: DataSpec, dtype: str,

@@ -7,6 +7,9 @@ harness builds each side from the specs, so a refbp default that differs from to
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 from refbp.parity.scenario import DataSpec, Scenario, Spec
 from refbp.parity.suites.common import (
     CLS_DATA,
@@ -17,55 +20,33 @@ from refbp.parity.suites.common import (
     op_check,
     train,
 )
+from refbp.registry.optimizers import OPTIMIZERS, optimizer
+from refbp.registry.schedulers import SCHEDULERS as DECLARED
+from refbp.registry.schedulers import Sub
 
-SCHEDULERS: list[tuple[str, Spec]] = [
-    ("multistep", Spec("MultiStepLR", {"milestones": [3, 7], "gamma": 0.5})),
-    ("constant", Spec("ConstantLR", {"factor": 0.5, "total_iters": 4})),
-    ("linear", Spec("LinearLR", {"start_factor": 0.25, "end_factor": 0.9, "total_iters": 6})),
-    ("exponential", Spec("ExponentialLR", {"gamma": 0.8})),
-    ("polynomial", Spec("PolynomialLR", {"total_iters": 8, "power": 2.0})),
-    ("cosine-etamin", Spec("CosineAnnealingLR", {"T_max": 4, "eta_min": 0.01})),
-    ("warm-restarts", Spec("CosineAnnealingWarmRestarts", {"T_0": 3, "T_mult": 2,
-                                                            "eta_min": 0.01})),
-    ("plateau", Spec("ReduceLROnPlateau", {"factor": 0.5, "patience": 1, "threshold": 0.5})),
-    ("plateau-abs", Spec("ReduceLROnPlateau", {"factor": 0.5, "patience": 1, "threshold": 0.05,
-                                               "threshold_mode": "abs"})),
-    ("plateau-max", Spec("ReduceLROnPlateau", {"mode": "max", "factor": 0.5, "patience": 1,
-                                               "threshold": 0.5, "threshold_mode": "abs"})),
-    ("plateau-max-rel", Spec("ReduceLROnPlateau", {"mode": "max", "factor": 0.5,
-                                                   "patience": 1, "threshold": 0.5})),
-    ("plateau-abs-wide", Spec("ReduceLROnPlateau", {"factor": 0.5, "patience": 1,
-                                                    "threshold": 0.5,
-                                                    "threshold_mode": "abs"})),
-    ("sequential", Spec("SequentialLR", {"schedulers": [
-        Spec("ConstantLR", {"factor": 0.5, "total_iters": 2}),
-        Spec("ExponentialLR", {"gamma": 0.8}),
-        Spec("CosineAnnealingLR", {"T_max": 3})], "milestones": [3, 7]})),
-    ("lambda", Spec("LambdaLR", {"lr_lambda": "warmup"})),
-    ("multiplicative", Spec("MultiplicativeLR", {"lr_lambda": "decay"})),
-    ("onecycle-linear", Spec("OneCycleLR", {"max_lr": 0.2, "total_steps": 12,
-                                            "anneal_strategy": "linear",
-                                            "three_phase": True})),
-]
+
+def _spec(type_: str, options: Mapping[str, Any]) -> Spec:
+    """A scenario spec of a declared scheduler's options (nested schedulers included)."""
+    def value(v: Any) -> Any:
+        if isinstance(v, Sub):
+            return _spec(v.type, v.options)
+        return [value(x) for x in v] if isinstance(v, list) else v
+
+    return Spec(type_, {k: value(v) for k, v in options.items()})
+
+
+# The option sets of every declared lr scheduler (refbp.registry.schedulers).
+SCHEDULERS: list[tuple[str, Spec]] = [(o.id, _spec(s.name, o.options)) for s in DECLARED
+                                      for o in s.option_sets if not o.epoch_only]
 
 # Stepped with an explicit epoch (torch's deprecated step(epoch)): (name, spec, epoch stride)
 EPOCH_SCHEDULERS: list[tuple[str, Spec, float]] = [
-    ("steplr", Spec("StepLR", {"step_size": 3, "gamma": 0.5}), 1),
-    *((name, dict(SCHEDULERS)[name], 1) for name in ("multistep", "constant", "linear",
-                                                      "exponential", "polynomial",
-                                                      "cosine-etamin")),
-    ("warm-restarts", dict(SCHEDULERS)["warm-restarts"], 0.5),
-]
+    (o.id, _spec(s.name, o.options), o.epoch_stride) for s in DECLARED for o in s.option_sets
+    if o.epoch_stride is not None]
 
 # Only the required arguments: every other one takes each library's own default.
-DEFAULT_SCHEDULERS: list[Spec] = [
-    Spec("StepLR", {"step_size": 3}), Spec("MultiStepLR", {"milestones": [3, 7]}),
-    Spec("ConstantLR"), Spec("LinearLR"), Spec("ExponentialLR", {"gamma": 0.8}),
-    Spec("PolynomialLR"), Spec("CosineAnnealingLR", {"T_max": 4}),
-    Spec("CosineAnnealingWarmRestarts", {"T_0": 3}), Spec("ReduceLROnPlateau"),
-    Spec("OneCycleLR", {"max_lr": 0.1, "total_steps": 12}),
-    Spec("LambdaLR", {"lr_lambda": "inverse_sqrt"}),
-]
+DEFAULT_SCHEDULERS: list[Spec] = [_spec(s.name, s.defaults) for s in DECLARED
+                                  if s.defaults is not None]
 
 # (name, layers, loss, data): layers and losses with options the other checks always give.
 DEFAULT_OPS: list[tuple[str, list[Spec], Spec, DataSpec]] = [
@@ -76,8 +57,14 @@ DEFAULT_OPS: list[tuple[str, list[Spec], Spec, DataSpec]] = [
     ("rnncell", [Spec("RNNCell", {"input_size": 5, "hidden_size": 5})], Spec("MSELoss"), SMALL_REG),
 ]
 
-MAXIMIZE = ("SGD", "Adam", "AdamW", "RMSprop", "Adagrad", "Adadelta", "Adamax", "NAdam",
-             "RAdam")
+# Every declared optimizer that takes ``maximize`` (refbp.registry.optimizers).
+MAXIMIZE = tuple(o.name for o in OPTIMIZERS if o.has("maximize"))
+
+
+def _maximize_options(name: str) -> dict[str, Any]:
+    """lr 0.01, ``maximize=True`` and, where the optimizer takes one, a weight decay of 0.1."""
+    decay = {"weight_decay": 0.1} if optimizer(name).has("weight_decay") else {}
+    return {"lr": 0.01, "maximize": True, **decay}
 
 
 def option_scenarios() -> list[Scenario]:
@@ -96,7 +83,7 @@ def option_scenarios() -> list[Scenario]:
                   + ("fractional epochs" if epoch < 1 else "its closed form"))
             for name, sched, epoch in EPOCH_SCHEDULERS]
     out += [train(f"maximize-{name.lower()}", mlp(4, 8, 3), Spec("MSELoss"),
-                  Spec(name, {"lr": 0.01, "maximize": True, "weight_decay": 0.1}), REG_DATA,
+                  Spec(name, _maximize_options(name)), REG_DATA,
                   "float64", steps=3, description=f"{name}(maximize=True): gradient ascent")
             for name in MAXIMIZE]
     out += [
@@ -179,7 +166,7 @@ def default_scenarios() -> list[Scenario]:
     from torch's fails here."""
     out = [train(f"defaults-{name.lower()}", mlp(4, 8, 3), Spec("MSELoss"), Spec(name),
                  REG_DATA, "float64", steps=3, description=f"{name} with torch's defaults")
-           for name in MAXIMIZE]
+           for name in (o.name for o in OPTIMIZERS)]
     out += [train(f"defaults-{sched.type.lower()}", (Spec("Linear", {"in_features": 4,
                                                                      "out_features": 3}),),
                   Spec("MSELoss"), Spec("SGD", {"lr": 0.1, "momentum": 0.5}), REG_DATA,

@@ -20,11 +20,13 @@ naming the file and the key.
 
 from __future__ import annotations
 
-import math
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from refbp.dtypes import DTYPE_NAMES
+from refbp.tolerances import TOLERANCE_KEYS, is_tolerance_value
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -33,8 +35,6 @@ else:  # pragma: no cover - Python 3.10
 
 _STRINGS = ("suite", "scenarios", "out", "k", "dtype", "floors")
 _KEYS = (*_STRINGS, "jobs", "tolerances")
-_TOLERANCE_KEYS = ("normwise", "rtol", "atol")
-_DTYPES = ("float64", "float32")
 _FLOORS = ("auto", "always", "off")
 
 
@@ -68,15 +68,14 @@ def _tolerances(raw: Any, where: str) -> dict[str, dict[str, float]]:
         raise ConfigError(f"{where}.tolerances must be a table of dtypes")
     out: dict[str, dict[str, float]] = {}
     for dtype, table in raw.items():
-        if dtype not in _DTYPES or not isinstance(table, dict):
+        if dtype not in DTYPE_NAMES or not isinstance(table, dict):
             raise ConfigError(f"{where}.tolerances.{dtype}: expected a table under one of "
-                              f"{', '.join(_DTYPES)}")
+                              f"{', '.join(DTYPE_NAMES)}")
         for key, value in table.items():
-            if key not in _TOLERANCE_KEYS:
+            if key not in TOLERANCE_KEYS:
                 raise ConfigError(f"{where}.tolerances.{dtype}.{key}: unknown key; expected "
-                                  f"{', '.join(_TOLERANCE_KEYS)}")
-            if (isinstance(value, bool) or not isinstance(value, int | float)
-                    or not math.isfinite(value) or value < 0):
+                                  f"{', '.join(TOLERANCE_KEYS)}")
+            if not is_tolerance_value(value):
                 raise ConfigError(f"{where}.tolerances.{dtype}.{key}: expected a finite number "
                                   f">= 0, got {value!r}")
         out[dtype] = {k: float(v) for k, v in table.items()}
@@ -99,8 +98,8 @@ def parse_config(table: dict[str, Any], path: Path) -> Config:
             values[key] = table[key]
     if "suite" in values and "scenarios" in values:
         raise ConfigError(f"{where}: give either suite or scenarios, not both")
-    if "dtype" in values and values["dtype"] not in _DTYPES:
-        raise ConfigError(f"{where}.dtype: expected one of {', '.join(_DTYPES)}")
+    if "dtype" in values and values["dtype"] not in DTYPE_NAMES:
+        raise ConfigError(f"{where}.dtype: expected one of {', '.join(DTYPE_NAMES)}")
     if "floors" in values and values["floors"] not in _FLOORS:
         raise ConfigError(f"{where}.floors: expected one of {', '.join(_FLOORS)}")
     if "jobs" in table:

@@ -10,6 +10,10 @@ something that is not its own:
   ``check-* --csv``): not a directory, its directory exists and takes a new file;
 - :func:`figure_dir` -- a directory that receives figures (``example --out``);
 - :func:`existing_report` -- a report to read (``compare``, ``report``).
+
+:class:`OutputLock` (``refbp.report.lock``, re-exported here) makes one process at a time
+write a report directory and its part store: a second one stops with "DIR is being written by
+another refbp run (pid N)" (exit code 2).
 """
 
 from __future__ import annotations
@@ -18,6 +22,11 @@ import tempfile
 from pathlib import Path
 
 from refbp.errors import UsageError
+from refbp.report.lock import OutputBusyError, OutputLock
+
+__all__ = ["OutputBusyError", "OutputError", "OutputLock", "existing_report", "figure_dir",
+           "output_file", "report_dir"]
+
 
 
 class OutputError(UsageError):

@@ -1,0 +1,147 @@
+"""The lr schedulers of refbp, each declared once (no NumPy-side or torch import).
+
+A :class:`SchedulerInfo` names the scheduler (``refbp.optim.lr_scheduler.<name>`` and
+``torch.optim.lr_scheduler.<name>``), says what it does in one line, and lists the scenarios
+the quick suite runs it in: the arguments of its ``defaults-*`` scenario (the required ones
+only, every other argument takes each library's own default), its option sets (``sched-*``,
+SGD with momentum on a linear model) and the option sets also stepped with an explicit epoch
+(``sched-epoch-*``, torch's deprecated ``step(epoch)``). A scheduler that wraps others names
+them with :class:`Sub`; a ``LambdaLR`` / ``MultiplicativeLR`` names its function from
+``refbp.parity.lr_lambdas``.
+
+Built from these declarations: the scheduler scenarios of the quick suite
+(``refbp.parity`` option and defaults scenarios) and the registry test that fails when a
+declared scheduler is missing from ``refbp.optim.lr_scheduler``, the suite or the docs.
+Constructor defaults are compared with torch's by ``parity_tests/test_defaults_parity.py``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from types import MappingProxyType
+from typing import Any, NamedTuple
+
+from refbp.registry.table import by_name, lookup
+
+
+class Sub(NamedTuple):
+    """A scheduler inside another one's arguments (``SequentialLR(schedulers=[...])``)."""
+
+    type: str
+    options: Mapping[str, Any] = MappingProxyType({})
+
+
+class SchedulerOptions(NamedTuple):
+    """One option set: the scenario ``sched-<id>`` (and ``sched-epoch-<id>`` when
+    ``epoch_stride`` is set: stepped with ``step(epoch)``, epochs ``stride`` apart)."""
+
+    id: str
+    options: Mapping[str, Any]
+    epoch_stride: float | None = None
+    epoch_only: bool = False
+
+
+class SchedulerInfo(NamedTuple):
+    """One lr scheduler, declared once.
+
+    Attributes
+    ----------
+    name:
+        The class name in ``refbp.optim.lr_scheduler`` and ``torch.optim.lr_scheduler``.
+    summary:
+        One line for the docs.
+    defaults:
+        The arguments of the ``defaults-<name>`` scenario (only the required ones); ``None``
+        when the scheduler has none, with the reason in ``no_defaults``.
+    option_sets:
+        The ``sched-*`` / ``sched-epoch-*`` scenarios, in order.
+    """
+
+    name: str
+    summary: str
+    defaults: Mapping[str, Any] | None = MappingProxyType({})
+    option_sets: tuple[SchedulerOptions, ...] = ()
+    no_defaults: str = ""
+
+
+
+def _checked(s: SchedulerInfo) -> SchedulerInfo:
+    """``s``, after checking that it says why it has no defaults scenario, and only then."""
+    if (s.defaults is None) != bool(s.no_defaults):
+        raise ValueError(f"{s.name}: a scheduler without a defaults scenario says why "
+                         "(no_defaults), and only then")
+    return s
+
+
+Opt = SchedulerOptions
+_PLATEAU = {"factor": 0.5, "patience": 1, "threshold": 0.5}
+
+SCHEDULERS: tuple[SchedulerInfo, ...] = (
+    SchedulerInfo("StepLR", "multiply by gamma every step_size epochs", {"step_size": 3},
+                  (Opt("steplr", {"step_size": 3, "gamma": 0.5}, 1, epoch_only=True),)),
+    SchedulerInfo("MultiStepLR", "multiply by gamma at each milestone", {"milestones": [3, 7]},
+                  (Opt("multistep", {"milestones": [3, 7], "gamma": 0.5}, 1),)),
+    SchedulerInfo("ConstantLR", "a constant factor until total_iters", {},
+                  (Opt("constant", {"factor": 0.5, "total_iters": 4}, 1),)),
+    SchedulerInfo("LinearLR", "a factor moving linearly over total_iters", {},
+                  (Opt("linear", {"start_factor": 0.25, "end_factor": 0.9, "total_iters": 6}, 1),)),
+    SchedulerInfo("ExponentialLR", "multiply by gamma every epoch", {"gamma": 0.8},
+                  (Opt("exponential", {"gamma": 0.8}, 1),)),
+    SchedulerInfo("PolynomialLR", "polynomial decay to zero over total_iters", {},
+                  (Opt("polynomial", {"total_iters": 8, "power": 2.0}, 1),)),
+    SchedulerInfo("CosineAnnealingLR", "cosine annealing to eta_min over T_max", {"T_max": 4},
+                  (Opt("cosine-etamin", {"T_max": 4, "eta_min": 0.01}, 1),)),
+    SchedulerInfo("CosineAnnealingWarmRestarts", "cosine annealing with warm restarts (SGDR)",
+                  {"T_0": 3},
+                  (Opt("warm-restarts", {"T_0": 3, "T_mult": 2, "eta_min": 0.01}, 0.5),)),
+    SchedulerInfo("ReduceLROnPlateau", "multiply by factor when the loss stops improving", {},
+                  (Opt("plateau", _PLATEAU),
+                   Opt("plateau-abs", {"factor": 0.5, "patience": 1, "threshold": 0.05,
+                                     "threshold_mode": "abs"}),
+                   Opt("plateau-max", {"mode": "max", **_PLATEAU, "threshold_mode": "abs"}),
+                   Opt("plateau-max-rel", {"mode": "max", **_PLATEAU}),
+                   Opt("plateau-abs-wide", {**_PLATEAU, "threshold_mode": "abs"}))),
+    SchedulerInfo("SequentialLR", "run schedulers one after another at milestones", None,
+                  (Opt("sequential", {"schedulers": [
+                      Sub("ConstantLR", {"factor": 0.5, "total_iters": 2}),
+                      Sub("ExponentialLR", {"gamma": 0.8}),
+                      Sub("CosineAnnealingLR", {"T_max": 3})], "milestones": [3, 7]}),),
+                  no_defaults="its schedulers and milestones are required"),
+    SchedulerInfo("LambdaLR", "base lr times a function of the epoch",
+                  {"lr_lambda": "inverse_sqrt"},
+                  (Opt("lambda", {"lr_lambda": "warmup"}),)),
+    SchedulerInfo("MultiplicativeLR", "multiply by a function of the epoch", None,
+                  (Opt("multiplicative", {"lr_lambda": "decay"}),),
+                  no_defaults="its lr_lambda is required and LambdaLR's defaults scenario "
+                  "covers the other argument"),
+    SchedulerInfo("OneCycleLR", "the 1cycle policy (lr and momentum)",
+                  {"max_lr": 0.1, "total_steps": 12},
+                  (Opt("onecycle-linear", {"max_lr": 0.2, "total_steps": 12,
+                                         "anneal_strategy": "linear", "three_phase": True}),)),
+)
+
+_BY_NAME = by_name(((s.name, _checked(s)) for s in SCHEDULERS), "lr scheduler")
+
+
+def scheduler(name: str) -> SchedulerInfo:
+    """The declaration of the lr scheduler called ``name`` (KeyError listing the declared ones)."""
+    return lookup(_BY_NAME, name, "lr scheduler")
+
+
+def names() -> list[str]:
+    """The declared scheduler names, in declaration order."""
+    return list(_BY_NAME)
+
+
+def listing() -> list[str]:
+    """``refbp list --optimizers`` (schedulers part): what each scheduler does and its
+    scenarios."""
+    out = []
+    for s in SCHEDULERS:
+        defaults = ("none: " + s.no_defaults if s.defaults is None
+                    else ", ".join(f"{k}={v!r}" for k, v in s.defaults.items()) or "no argument")
+        sets = [f"{o.id}" + (f" (epochs {o.epoch_stride:g} apart)" if o.epoch_stride else "")
+                for o in s.option_sets]
+        out.append(f"{s.name}: {s.summary}")
+        out.append(f"    defaults scenario: {defaults}; option sets {', '.join(sets)}")
+    return out
