@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -370,4 +371,7 @@ def test_ctrl_c_during_a_dask_run_prints_one_line(tmp_path: Path) -> None:
         time.sleep(0.05)
     os.killpg(proc.pid, signal.SIGINT)
     _, err = proc.communicate(timeout=240)
-    assert (proc.returncode, err) == (130, "refbp: interrupted\n")
+    announced, rest = err.split("\n", 1)  # the cluster's line, printed once it was up
+    assert re.fullmatch(r"Dask: a LocalCluster of 2 workers; dashboard: "
+                        r"http://127\.0\.0\.1:\d+/status", announced), err
+    assert (proc.returncode, rest) == (130, "refbp: interrupted\n")
