@@ -51,6 +51,11 @@ class OutputLock:
         self.fd: int | None = None
 
     def acquire(self) -> OutputLock:
+        """Take the lock (once; a second call is a no-op) and write this process's pid into it.
+
+        Raises :class:`OutputBusyError` when another process holds it and :class:`LockError`
+        when the lock file cannot be created.
+        """
         if fcntl is None or self.fd is not None:
             return self
         try:
@@ -85,6 +90,7 @@ class OutputLock:
         return self
 
     def release(self) -> None:
+        """Remove the lock file and drop the lock (a no-op when it is not held)."""
         if self.fd is None:
             return
         with suppress(OSError):
