@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -63,6 +64,15 @@ ERRORS = [
     (optim.Adam, {"lr": np.array([0.1, 0.2])}, "Tensor lr must be 1-element"),
     (optim.Rprop, {"etas": (1.0, 1.2)}, "Invalid eta values: 1.0, 1.2"),
     (optim.Rprop, {"etas": (0.5, 1.0)}, "Invalid eta values: 0.5, 1.0"),
+    (optim.ASGD, {"weight_decay": -0.5}, "Invalid weight_decay value: -0.5"),
+    (optim.Adafactor, {"beta2_decay": 0.5}, "beta2_decay should be <= 0 but is: 0.5"),
+    (optim.Adafactor, {"eps": (-1.0, 1e-3)}, "epsilon1 should be >= 0 but is: -1.0"),
+    (optim.Adafactor, {"eps": (None, -1.0)}, "epsilon2 should be >= 0 but is: -1.0"),
+    (optim.Adafactor, {"d": 0.5}, "Clipping threshold d should be >= 1 but is: 0.5"),
+    (optim.Adafactor, {"weight_decay": -0.1}, "weight_decay should be >= 0 but is: -0.1"),
+    (optim.Muon, {"momentum": -0.5}, "momentum should be >= 0 but is: -0.5"),
+    (optim.Muon, {"weight_decay": -0.1}, "weight decay should be >= 0 but is: -0.1"),
+    (optim.Muon, {"adjust_lr_fn": "rms"}, "Adjust learning rate function rms is not supported"),
 ]
 
 
@@ -74,9 +84,15 @@ def test_invalid_hyperparameters_raise_torch_messages(cls: type, kwargs: dict[st
         cls(params(), **kwargs)
 
 
+#: torch's newer optimizers word the negative-lr message differently.
+_LR_MESSAGE = {"Adafactor": "Learning rate should be >= 0 but is: -1.0",
+               "Muon": "Learning rate should be >= 0 but is: -1.0"}
+
+
 @pytest.mark.parametrize("cls", ALL, ids=lambda c: c.__name__)
 def test_negative_lr_is_rejected_by_every_optimizer(cls: type) -> None:
-    with pytest.raises(ValueError, match=r"^Invalid learning rate: -1\.0$"):
+    message = _LR_MESSAGE.get(cls.__name__, "Invalid learning rate: -1.0")
+    with pytest.raises(ValueError, match=f"^{re.escape(message)}$"):
         cls(params(), lr=-1.0)
 
 
@@ -248,7 +264,8 @@ LOAD_ERRORS: list[tuple[Callable[[dict[str, Any]], None], type, str]] = [
     (lambda sd: sd["param_groups"][0]["params"].pop(), ValueError,
      "doesn't match the size of optimizer's group"),
     (lambda sd: sd["state"][1].update(exp_avg=np.zeros((2, 2))), ValueError,
-     r"state\[1\]\['exp_avg'\] has shape \(2, 2\), its parameter has shape \(3, 2\)"),
+     r"state\[1\]\['exp_avg'\] has shape \(2, 2\), expected \(3, 2\) "
+     r"\(its parameter has shape \(3, 2\)\)"),
 ]
 
 
@@ -458,6 +475,65 @@ def box_rprop(lr: float = 0.1, etas: tuple[float, float] = (0.5, 1.3),
     return out
 
 
+def box_asgd(lr: float = 0.1, lambd: float = 0.05, alpha: float = 0.75, t0: float = 3,
+             wd: float = 0.1) -> list[Any]:
+    """The box in float64; torch keeps eta and mu as float32 scalars (default dtype), so the
+    expected values round them as torch's state does."""
+    theta, eta, mu, ax, out = THETA0.copy(), np.float32(lr), 1.0, np.zeros(3), []
+    for t, g in enumerate(G, 1):
+        g = g + wd * theta
+        theta = theta * (1 - lambd * float(eta)) - float(eta) * g
+        ax = ax + float(mu) * (theta - ax) if mu != 1 else theta.copy()
+        eta = np.float32(lr / (1 + lambd * lr * t) ** alpha)
+        mu = np.float32(1 / max(1, t - t0))
+        out.append(theta)
+    return out
+
+
+def box_adafactor(lr: float = 0.5, tau: float = -0.8, eps2: float = 1e-3, d: float = 1.0,
+                  wd: float = 0.1) -> list[Any]:
+    """The vector branch (a 1-D parameter): V_t is a running mean of G^2."""
+    theta, v, out = THETA0.copy(), np.zeros(3), []
+    eps1 = np.finfo(np.float64).eps
+    for t, g in enumerate(G, 1):
+        beta2 = 1 - t**tau
+        rho = min(lr, 1 / np.sqrt(t))
+        alpha = max(eps2, np.sqrt(np.mean(theta**2))) * rho
+        theta = theta - lr * wd * theta
+        v = beta2 * v + (1 - beta2) * g**2
+        u = g / np.maximum(np.sqrt(v), eps1)
+        u_hat = u / max(1.0, np.sqrt(np.mean(u**2)) / d)
+        theta = theta - alpha * u_hat
+        out.append(theta)
+    return out
+
+
+def box_muon(lr: float = 0.1, wd: float = 0.1, mu: float = 0.9,
+             coefficients: tuple[float, float, float] = (3.4445, -4.775, 2.0315)) -> list[Any]:
+    """A 1x3 matrix (exact arithmetic): its one singular value s goes through the quintic
+    a s + b s^3 + c s^5 five times after the normalisation to s = 1, and O = s_5 u / |u|.
+    torch's momentum is the lerp form B <- mu B + (1 - mu) g, Nesterov input g + mu (B - g);
+    the adjusted lr is lr * sqrt(max(1, 1/3)) = lr."""
+    a, b, c = coefficients
+    theta, buf, out = THETA0.copy(), np.zeros(3), []
+    for g in G:
+        buf = mu * buf + (1 - mu) * g
+        u = g + mu * (buf - g)
+        s = 1.0
+        for _ in range(5):
+            s = a * s + b * s**3 + c * s**5
+        theta = theta * (1 - lr * wd) - lr * s * u / np.linalg.norm(u)
+        out.append(theta)
+    return out
+
+
+#: Muon's Newton-Schulz iteration runs in bfloat16 (8 significant bits): each of its 16
+#: roundings per step (1 normalisation, 3 per iteration) moves O by <= 2^-8 relative, so
+#: |O_refbp - O_box| <= ~16 * 2^-8 * |O| per step; times lr 0.1 over 7 steps, <= 0.05.
+BOX_TOLERANCE = {"Muon": replace(F64, normwise=5e-2, atol=5e-2, rtol=0.0)}
+BOX_SHAPE = {"Muon": (1, 3)}
+
+
 HAND = [
     (optim.SGD, {"lr": 0.1, "momentum": 0.9, "dampening": 0.5, "weight_decay": 0.1}, box_sgd),
     (optim.Adam, {"lr": 0.1, "weight_decay": 0.1, "amsgrad": True}, box_adam),
@@ -472,18 +548,23 @@ HAND = [
     (optim.NAdam, {"lr": 0.1, "weight_decay": 0.1, "decoupled_weight_decay": True}, box_nadam),
     (optim.RAdam, {"lr": 0.1, "betas": (0.8, 0.9), "weight_decay": 0.1}, box_radam),
     (optim.Rprop, {"lr": 0.1, "etas": (0.5, 1.3), "step_sizes": (0.04, 0.15)}, box_rprop),
+    (optim.ASGD, {"lr": 0.1, "lambd": 0.05, "t0": 3, "weight_decay": 0.1}, box_asgd),
+    (optim.Adafactor, {"lr": 0.5, "weight_decay": 0.1}, box_adafactor),
+    (optim.Muon, {"lr": 0.1, "momentum": 0.9}, box_muon),
 ]
 
 
 @pytest.mark.parametrize("cls, kwargs, box", HAND, ids=[h[0].__name__ for h in HAND])
 def test_trajectory_matches_the_algorithm_box(cls: type, kwargs: dict[str, Any],
                                               box: Callable[[], list[Any]]) -> None:
-    p = Parameter(THETA0)
+    shape = BOX_SHAPE.get(cls.__name__, THETA0.shape)
+    p = Parameter(THETA0.reshape(shape))
     opt = cls([p], **kwargs)
+    tol = BOX_TOLERANCE.get(cls.__name__, F64)
     for step, (g, expected) in enumerate(zip(G, box(), strict=True), 1):
-        p.grad = g.copy()
+        p.grad = g.reshape(shape).copy()
         opt.step()
-        d = discrepancy(p.data, expected, F64)
+        d = discrepancy(p.data.reshape(-1), expected, tol)
         assert d.passed, f"{cls.__name__} step {step}: refbp {p.data} vs box {expected}: {d}"
 
 

@@ -52,7 +52,7 @@ def test_instance_defaults_and_state_keys_are_the_declaration(info: OptimInfo) -
     from refbp.nn.module import Parameter
     from refbp.parity.optim_cases import cases_for
 
-    opt = info.numpy_class()([Parameter(np.zeros(3))])
+    opt = info.numpy_class()([Parameter(np.zeros((3, 3)))])
     assert opt.defaults == {**info.defaults, **info.fixed}
     assert opt.state_keys == info.state_keys
     assert [c.name for c in cases_for(info.name)] == [s.name for s in info.option_sets]
