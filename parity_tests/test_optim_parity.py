@@ -32,7 +32,7 @@ from __future__ import annotations
 
 import inspect
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -64,6 +64,10 @@ pytestmark = pytest.mark.parity
 
 STEPS = 100
 OPTIMIZERS = sorted({c.optimizer.__name__ for c in CASES})
+#: The optimizers stepped without a closure; LBFGS (``OptimInfo.closure``) has its own
+#: module, parity_tests/test_lbfgs_parity.py.
+STEPPED = [n for n in OPTIMIZERS if not optimizer(n).closure]
+STEP_CASES = [c for c in CASES if c.optimizer.__name__ in STEPPED]
 KINDS = (("mse", np.float64), ("ce", np.float64), ("mse", np.float32), ("ce", np.float32))
 
 
@@ -98,17 +102,26 @@ class Task:
     def tparams(self) -> list[torch.nn.Parameter]:
         return list(self.tmodel.parameters())
 
-    def refbp_grads(self, idx: np.ndarray) -> None:
-        """Fill the refbp model's gradients on batch ``idx`` (refbp.nn forward/backward)."""
+    def refbp_grads(self, idx: np.ndarray) -> float:
+        """Fill the refbp model's gradients on batch ``idx`` (refbp.nn forward/backward);
+        returns the loss."""
         self.model.zero_grad()
-        self.loss(self.model(self.x[idx]), self.y[idx])
+        loss = float(self.loss(self.model(self.x[idx]), self.y[idx]))
         self.model.backward(self.loss.backward())
+        return loss
 
-    def torch_grads(self, idx: np.ndarray) -> None:
-        """Fill the torch model's gradients on batch ``idx`` (torch autograd)."""
+    def refbp_closure(self, idx: np.ndarray) -> Callable[[], float]:
+        """The closure of batch ``idx`` on the refbp model (gradients refilled, loss)."""
+        return lambda: self.refbp_grads(idx)
+
+    def torch_grads(self, idx: np.ndarray) -> torch.Tensor:
+        """Fill the torch model's gradients on batch ``idx`` (torch autograd); returns the
+        loss."""
         self.tmodel.zero_grad()
         out = self.tmodel(torch.from_numpy(self.x[idx]))
-        self.tloss(out, torch.from_numpy(self.y[idx])).backward()
+        loss = self.tloss(out, torch.from_numpy(self.y[idx]))
+        loss.backward()
+        return loss.detach()
 
 
 def make_task(kind: str, dtype: Any, seed: int = 0, bias: bool = True) -> Task:
@@ -142,11 +155,10 @@ def make_tasks(kinds: tuple[tuple[str, Any], ...] = KINDS, seed: int = 0,
     return [make_task(kind, dtype, seed, bias) for kind, dtype in kinds]
 
 
-def overrides(name: str) -> dict[str, float] | None:
-    """The tolerance exception every check of optimizer ``name`` takes
-    (``OptimInfo.tolerance``: Muon's bfloat16), or None."""
-    key = optimizer(name).tolerance
-    return OVERRIDES[key] if key is not None else None
+def overrides(name: str) -> dict[str, dict[str, float]]:
+    """dtype name -> the tolerance exception the checks of optimizer ``name`` take in that
+    dtype (``OptimInfo.tolerance``: Muon's bfloat16, L-BFGS)."""
+    return {dt: OVERRIDES[key] for dt, key in optimizer(name).tolerance.items()}
 
 
 def groups(tasks: list[Task]) -> list[dict[str, Any]]:
@@ -182,7 +194,7 @@ class Trajectory:
     """Parameters of two runs after every step, compared per tensor once the run is over."""
 
     labels: list[str]
-    tolerance: dict[str, float] | None = None
+    tolerance: dict[str, dict[str, float]] = field(default_factory=dict)
     a: list[list[np.ndarray]] = field(default_factory=list)
     b: list[list[np.ndarray]] = field(default_factory=list)
 
@@ -200,7 +212,8 @@ class Trajectory:
         for i, label in enumerate(self.labels):
             a = np.stack([s[i] for s in self.a]).reshape(len(self.a), -1).astype(np.float64)
             b = np.stack([s[i] for s in self.b]).reshape(len(self.b), -1).astype(np.float64)
-            tol = effective_tolerance(self.a[0][i].dtype, self.tolerance)
+            dtype = self.a[0][i].dtype
+            tol = effective_tolerance(dtype, self.tolerance.get(dtype.name))
             diff = np.abs(a - b)
             normwise = np.linalg.norm(diff, axis=1) / np.maximum(np.linalg.norm(b, axis=1), TINY)
             ratio = (diff / (tol.atol + tol.rtol * np.abs(b))).max(axis=1)
@@ -231,7 +244,7 @@ def identical_gradients(tasks: list[Task], opt: Any, topt: torch.optim.Optimizer
     return traj
 
 
-@pytest.mark.parametrize("case", CASES, ids=lambda c: c.id)
+@pytest.mark.parametrize("case", STEP_CASES, ids=lambda c: c.id)
 def test_case_parity_with_identical_gradients(case: OptimCase) -> None:
     tasks = make_tasks(optimizer_name=case.optimizer.__name__)
     opt = case.build(groups(tasks))
@@ -241,7 +254,7 @@ def test_case_parity_with_identical_gradients(case: OptimCase) -> None:
 
 
 # -- end to end: refbp.nn gradients vs torch autograd ------------------------------------------
-@pytest.mark.parametrize("name", OPTIMIZERS)
+@pytest.mark.parametrize("name", STEPPED)
 def test_end_to_end_training_parity(name: str) -> None:
     tasks = make_tasks(seed=1, optimizer_name=name)
     opt = default_case(name).build(groups(tasks))
@@ -259,7 +272,7 @@ def test_end_to_end_training_parity(name: str) -> None:
 
 
 # -- skipping and per-group hyperparameters --------------------------------------------------
-@pytest.mark.parametrize("name", OPTIMIZERS)
+@pytest.mark.parametrize("name", STEPPED)
 def test_grad_none_and_group_hyperparameters_parity(name: str) -> None:
     """Group 0 (the first layer) has its own lr and weight decay; the last parameter has no
     grad on odd steps and the first weight none for the first ten steps (its state starts
@@ -285,15 +298,30 @@ def test_grad_none_and_group_hyperparameters_parity(name: str) -> None:
     assert_same_state(opt.state_dict(), optimizer_state_from_torch(topt.state_dict()))
 
 
+def assert_same_value(value: Any, other: Any, name: str) -> None:
+    """Arrays: same dtype and shape, values to tolerance; lists (LBFGS's history) element by
+    element; anything else (counters, Python floats) equal in type and value."""
+    if isinstance(value, np.ndarray):
+        assert isinstance(other, np.ndarray), name
+        assert (value.dtype, value.shape) == (other.dtype, other.shape), name
+        assert_close(value, other, name=name)
+    elif isinstance(value, list):
+        assert isinstance(other, list) and len(value) == len(other), name
+        for i, (v, o) in enumerate(zip(value, other, strict=True)):
+            assert_same_value(v, o, f"{name}[{i}]")
+    elif isinstance(value, float):
+        assert type(other) is float and np.isclose(value, other, rtol=1e-12), name
+    else:
+        assert (type(value), value) == (type(other), other), name
+
+
 def assert_same_state(sd: dict[str, Any], tsd: dict[str, Any]) -> None:
     """Same ids, keys, dtypes and (to tolerance) values in two refbp-layout state dicts."""
     assert sd["state"].keys() == tsd["state"].keys()
     for pid, s in sd["state"].items():
         assert s.keys() == tsd["state"][pid].keys(), pid
         for key, value in s.items():
-            other = tsd["state"][pid][key]
-            assert (value.dtype, value.shape) == (other.dtype, other.shape), (pid, key)
-            assert_close(value, other, name=f"state[{pid}][{key!r}]")
+            assert_same_value(value, tsd["state"][pid][key], f"state[{pid}][{key!r}]")
 
     def strip(sd: dict[str, Any]) -> list[dict[str, Any]]:
         return [{k: v for k, v in g.items() if k != "lr"} for g in sd["param_groups"]]
@@ -304,7 +332,7 @@ def assert_same_state(sd: dict[str, Any], tsd: dict[str, Any]) -> None:
 
 
 # -- state dicts across the boundary -------------------------------------------------------------
-INTEROP = [c for c in CASES if c.name == "default"] + [
+INTEROP = [c for c in STEP_CASES if c.name == "default"] + [
     c for c in CASES if c.id in ("SGD-nesterov", "Adam-amsgrad", "Adam-tensor_lr",
                                  "RMSprop-centered_momentum", "Adagrad-initial_acc",
                                  "NAdam-tensor_lr")]
@@ -390,7 +418,7 @@ def test_converters_handle_every_declared_optimizer(info: OptimInfo) -> None:
     task = make_task("mse", np.float64, bias=not info.matrices_only)
     opt = default_case(info.name).build(task.params)
     task.refbp_grads(np.arange(16))
-    opt.step()
+    opt.step(task.refbp_closure(np.arange(16)) if info.closure else None)
     topt = to_torch_optimizer(opt, task.tparams)
     assert type(topt) is info.torch_class()
     back = optimizer_state_from_torch(topt.state_dict())  # NAdam: mu_product cast, see below
@@ -491,7 +519,7 @@ def option_sets(name: str, dtype: torch.dtype) -> list[tuple[str, dict[str, Any]
     return [(oi.desc, oi.kwargs) for oi in inputs if oi.params is None]
 
 
-DB_CASES = [(n, i, d) for n in sorted(_DB)
+DB_CASES = [(n, i, d) for n in sorted(set(_DB) & set(STEPPED))
             for i, (d, _) in enumerate(option_sets(n, torch.float32))]
 
 

@@ -17,6 +17,7 @@ from refbp.nn.module import Parameter
 from refbp.optim.optimizer import Optimizer
 from refbp.parity.optim_cases import CASES, cases_for, default_case, tensor_lr
 from refbp.registry.optimizers import OPTIMIZERS
+from refbp.registry.optimizers import optimizer as optimizer_info
 from refbp.tolerances import tolerance_for
 
 F64 = tolerance_for(np.float64)
@@ -174,8 +175,9 @@ def test_parameters_without_grad_are_skipped(case: Any) -> None:
     before_state = {k: dict(v) for k, v in opt.state.items()}
     b0 = b.data.copy()
     a.grad = np.ones_like(a.data)
-    opt.step()
-    opt.step()
+    closure = (lambda: 0.0) if optimizer_info(case.optimizer.__name__).closure else None
+    opt.step(closure)
+    opt.step(closure)
     np.testing.assert_array_equal(b.data, b0)
     # Adagrad creates every state in its constructor (as torch); the others lazily.
     assert (b in opt.state) == (b in before_state)
@@ -198,8 +200,27 @@ def test_grad_shape_and_dtype_mismatch_raise() -> None:
 
 
 # -- state dicts ----------------------------------------------------------------------------
+def quadratic_closure(ps: list[Parameter], seed: int) -> Callable[[], float]:
+    """The closure of ``sum(0.5 |p - c|^2)`` with seeded centres ``c``: refills the gradients
+    ``p - c`` and returns the loss."""
+    rng = np.random.default_rng(seed)
+    centres = [rng.standard_normal(p.data.shape).astype(p.data.dtype) for p in ps]
+
+    def closure() -> float:
+        for p, c in zip(ps, centres, strict=True):
+            p.grad = p.data - c
+        return float(sum(0.5 * np.sum((p.data - c) ** 2) for p, c in zip(ps, centres,
+                                                                          strict=True)))
+    return closure
+
+
 def run(opt: Optimizer, ps: list[Parameter], seeds: range) -> None:
+    """One step per seed: with seeded random gradients, or, for an optimizer whose step
+    needs a closure (LBFGS), with the closure of a seeded quadratic."""
     for s in seeds:
+        if optimizer_info(type(opt).__name__).closure:
+            opt.step(quadratic_closure(ps, s))
+            continue
         set_grads(ps, s)
         opt.step()
 
@@ -527,6 +548,69 @@ def box_muon(lr: float = 0.1, wd: float = 0.1, mu: float = 0.9,
     return out
 
 
+#: The objectives of the closure-driven box (LBFGS): at step k, 0.5 x^T A x - G[k].x, whose
+#: gradient is A x - G[k].
+A_SPD = np.array([[2.0, 0.5, 0.0], [0.5, 1.0, 0.3], [0.0, 0.3, 3.0]])
+
+
+def quadratic(x: np.ndarray, k: int) -> tuple[float, np.ndarray]:
+    return float(0.5 * x @ A_SPD @ x - G[k] @ x), A_SPD @ x - G[k]
+
+
+def box_lbfgs(lr: float = 0.5, m: int = 2, iters: int = 3, tol_grad: float = 1e-7,
+              tol_change: float = 1e-9) -> list[Any]:
+    """L-BFGS without line search, ``iters`` iterations per step and at most
+    ``iters * 5 // 4`` evaluations of the objective (torch's default ``max_eval``), history
+    ``m``; the memory (pairs, last direction and step, last gradient) carries over from step
+    to step."""
+    theta, out = THETA0.copy(), []
+    dirs: list[np.ndarray] = []
+    stps: list[np.ndarray] = []
+    d, t, g_prev, h0, n = np.zeros(3), 0.0, np.zeros(3), 1.0, 0
+    for k in range(len(G)):
+        f, g = quadratic(theta, k)
+        evals = 1
+        for it in range(1, iters + 1):
+            if np.abs(g).max() <= tol_grad:
+                break
+            n += 1
+            if n == 1:
+                d = -g
+            else:
+                y, s = g - g_prev, t * d
+                if y @ s > 1e-10:
+                    if len(dirs) == m:
+                        dirs.pop(0)
+                        stps.pop(0)
+                    dirs.append(y)
+                    stps.append(s)
+                    h0 = (y @ s) / (y @ y)
+                q, alphas = -g, []
+                for y_i, s_i in reversed(list(zip(dirs, stps, strict=True))):
+                    alphas.append((s_i @ q) / (y_i @ s_i))
+                    q = q - alphas[-1] * y_i
+                r = h0 * q
+                for (y_i, s_i), a_i in zip(zip(dirs, stps, strict=True), reversed(alphas),
+                                           strict=True):
+                    r = r + (a_i - (y_i @ r) / (y_i @ s_i)) * s_i
+                d = r
+            g_prev, f_prev = g.copy(), f
+            t = min(1.0, 1.0 / np.abs(g).sum()) * lr if n == 1 else lr
+            if g @ d > -tol_change:
+                break
+            theta = theta + t * d
+            if it == iters:
+                break
+            f, g = quadratic(theta, k)
+            evals += 1
+            if evals >= iters * 5 // 4:
+                break
+            if np.abs(t * d).max() <= tol_change or abs(f - f_prev) < tol_change:
+                break
+        out.append(theta)
+    return out
+
+
 #: Muon's Newton-Schulz iteration runs in bfloat16 (8 significant bits): each of its 16
 #: roundings per step (1 normalisation, 3 per iteration) moves O by <= 2^-8 relative, so
 #: |O_refbp - O_box| <= ~16 * 2^-8 * |O| per step; times lr 0.1 over 7 steps, <= 0.05.
@@ -551,6 +635,7 @@ HAND = [
     (optim.ASGD, {"lr": 0.1, "lambd": 0.05, "t0": 3, "weight_decay": 0.1}, box_asgd),
     (optim.Adafactor, {"lr": 0.5, "weight_decay": 0.1}, box_adafactor),
     (optim.Muon, {"lr": 0.1, "momentum": 0.9}, box_muon),
+    (optim.LBFGS, {"lr": 0.5, "history_size": 2, "max_iter": 3}, box_lbfgs),
 ]
 
 
@@ -562,8 +647,14 @@ def test_trajectory_matches_the_algorithm_box(cls: type, kwargs: dict[str, Any],
     opt = cls([p], **kwargs)
     tol = BOX_TOLERANCE.get(cls.__name__, F64)
     for step, (g, expected) in enumerate(zip(G, box(), strict=True), 1):
-        p.grad = g.reshape(shape).copy()
-        opt.step()
+        if optimizer_info(cls.__name__).closure:
+            def closure(k: int = step - 1) -> float:
+                f, p.grad = quadratic(p.data, k)
+                return f
+            opt.step(closure)
+        else:
+            p.grad = g.reshape(shape).copy()
+            opt.step()
         d = discrepancy(p.data.reshape(-1), expected, tol)
         assert d.passed, f"{cls.__name__} step {step}: refbp {p.data} vs box {expected}: {d}"
 

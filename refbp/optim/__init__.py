@@ -22,6 +22,7 @@ class          update rule (see the class docstring for the algorithm box)
 ``ASGD``       averaged SGD: decaying step size, mean of the iterates from step t0
 ``Adafactor``  factored second moments, relative step size, update clipping
 ``Muon``       momentum orthogonalised by Newton-Schulz (bfloat16), 2-D parameters only
+``LBFGS``      limited-memory BFGS (two-loop recursion), optional strong-Wolfe line search
 =============  ==========================================================================
 
 Scalar state (``step``, NAdam's ``mu_product``) follows torch's default dtype rule:
@@ -38,6 +39,7 @@ from refbp.optim.adam import Adam, AdamW
 from refbp.optim.adamax import Adamax
 from refbp.optim.asgd import ASGD
 from refbp.optim.default_dtype import default_dtype, get_default_dtype, set_default_dtype
+from refbp.optim.lbfgs import LBFGS
 from refbp.optim.muon import Muon
 from refbp.optim.nadam import NAdam
 from refbp.optim.optimizer import Optimizer
@@ -47,7 +49,7 @@ from refbp.optim.rprop import Rprop
 from refbp.optim.sgd import SGD
 
 __all__ = [
-    "ASGD", "SGD", "Adadelta", "Adafactor", "Adagrad", "Adam", "AdamW", "Adamax", "Muon",
+    "ASGD", "SGD", "Adadelta", "Adafactor", "Adagrad", "Adam", "AdamW", "Adamax", "LBFGS", "Muon",
     "NAdam", "Optimizer", "RAdam", "RMSprop", "Rprop", "default_dtype", "get_default_dtype",
     "lr_scheduler", "set_default_dtype",
 ]

@@ -114,11 +114,13 @@ class OptionSet(NamedTuple):
 
 class QuickRun(NamedTuple):
     """A training scenario of the quick suite (``mlp-mse-<id>``, both dtypes), with the key of
-    a ``refbp.tolerances.OVERRIDES`` entry where float32 needs the stated exception."""
+    a ``refbp.tolerances.OVERRIDES`` entry where float32 needs the stated exception, and its
+    number of steps (fewer for L-BFGS, whose steps run several iterations each)."""
 
     id: str
     options: Mapping[str, Any]
     float32_tolerance: str | None = None
+    steps: int = 20
 
 
 class OptimInfo(NamedTuple):
@@ -160,10 +162,19 @@ class OptimInfo(NamedTuple):
     matrices_only:
         The optimizer takes 2-D parameters only (Muon): its checks train models without
         biases (``Linear(..., bias=False)``).
+    closure:
+        ``step`` needs a closure that re-evaluates the loss and refills the gradients
+        (LBFGS): the harness and the checks give one to both sides.
+    single_group:
+        One parameter group only (LBFGS): the checks build one optimizer per model.
+    long_steps:
+        The steps of the ``full`` suite's training runs (100; fewer where each step runs
+        many iterations, as L-BFGS's 20).
     tolerance:
-        Key of the ``refbp.tolerances.OVERRIDES`` entry every check of this optimizer uses,
-        in both dtypes, where its arithmetic is not torch's to the last bit by design (Muon's
-        bfloat16 Newton-Schulz iteration).
+        dtype name -> key of the ``refbp.tolerances.OVERRIDES`` entry every check of this
+        optimizer in that dtype uses (as ``OpInfo.tolerance``), where its arithmetic cannot
+        follow torch's to the last bit (Muon's bfloat16 Newton-Schulz iteration) or amplifies
+        the last bit (L-BFGS).
     """
 
     name: str
@@ -180,7 +191,10 @@ class OptimInfo(NamedTuple):
     families: tuple[str, ...] = ()
     fixed: Mapping[str, Any] = _NONE
     matrices_only: bool = False
-    tolerance: str | None = None
+    tolerance: Mapping[str, str] = _NONE
+    closure: bool = False
+    single_group: bool = False
+    long_steps: int = 100
 
     @property
     def defaults(self) -> dict[str, Any]:
@@ -468,9 +482,33 @@ OPTIMIZERS: tuple[OptimInfo, ...] = (
          S("plain_momentum", {"nesterov": False, "lr": 0.01}, "momentum without Nesterov"),
          S("match_rms_adamw", {"adjust_lr_fn": "match_rms_adamw", "lr": 0.01},
            "Moonshot's lr adjustment")),
-        (QuickRun("muon", {"lr": 0.02}, float32_tolerance="muon_bfloat16"),),
+        (QuickRun("muon", {"lr": 0.02}),),
         torch_only=(), families=("Muon",), matrices_only=True,
-        tolerance="muon_bfloat16"),
+        tolerance={"float64": "muon_bfloat16", "float32": "muon_bfloat16"}),
+    OptimInfo(
+        "LBFGS", "refbp.optim.lbfgs", "limited-memory BFGS (two-loop recursion), optional "
+        "strong-Wolfe line search",
+        (_h("lr", 1), _h("max_iter", 20), _h("max_eval", None), _h("tolerance_grad", 1e-7),
+         _h("tolerance_change", 1e-9), _h("history_size", 100), _h("line_search_fn", None)),
+        frozenset({"func_evals", "n_iter", "d", "t", "old_dirs", "old_stps", "ro", "H_diag",
+                   "prev_flat_grad", "prev_loss", "al"}),
+        (S("default", {}, "torch defaults (lr 1, 20 iterations per step, no line search)"),
+         S("lr", {"lr": 0.01}, "non-default lr"),
+         S("tensor_lr", {"lr": T}, "Tensor lr"),
+         S("tolerance_grad", {"tolerance_grad": 1e-6}, "tolerance_grad"),
+         S("strong_wolfe", {"line_search_fn": "strong_wolfe"}, "strong-Wolfe line search"),
+         S("history", {"history_size": 3, "max_iter": 8, "lr": 0.5},
+           "history of 3 pairs (the oldest dropped), 8 iterations"),
+         S("wolfe_short", {"line_search_fn": "strong_wolfe", "max_iter": 4, "max_eval": 6,
+                           "tolerance_change": 1e-6, "history_size": 2},
+           "line search cut by max_eval, short history, looser tolerance_change")),
+        (QuickRun("lbfgs", {"lr": 0.1, "max_iter": 5}, steps=4),
+         QuickRun("lbfgs-wolfe", {"line_search_fn": "strong_wolfe", "max_iter": 5}, steps=4)),
+        torch_only=(), families=("LBFGS",), closure=True, single_group=True,
+        tolerance={"float64": "lbfgs_float64", "float32": "lbfgs_float32"}, long_steps=4,
+        long_float32_skip="L-BFGS's float32 runs branch on comparisons of float32 rounding "
+        "(curvature test, line-search conditions, tolerances); the option sets run in float32 "
+        "with identical closures"),
 )
 
 _BY_NAME = by_name(((o.name, _checked(o)) for o in OPTIMIZERS), "optimizer")

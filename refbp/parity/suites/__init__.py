@@ -26,6 +26,7 @@ from refbp.parity.suites.common import (
     DTYPES,
     REG_DATA,
     mlp,
+    optimizer_batching,
     optimizer_mlp,
     optimizer_tolerance,
     train,
@@ -36,7 +37,7 @@ from refbp.parity.suites.conv import conv_ops
 from refbp.parity.suites.options import default_scenarios, option_scenarios
 from refbp.registry.opinfo import EXTREME, Data
 from refbp.registry.ops import of_kind
-from refbp.registry.optimizers import OPTIMIZERS, optimizer
+from refbp.registry.optimizers import OPTIMIZERS, QuickRun, optimizer
 
 _EXTREME_TEXT = "on extreme inputs (0, +-1e-8, +-1, +-30, +-1e4)"
 
@@ -90,9 +91,8 @@ def op_scenarios() -> list[Scenario]:
 
 # The quick runs of every declared optimizer (refbp.registry.optimizers), with the stated
 # exceptions of refbp.tolerances.OVERRIDES (centered RMSprop in float32, Muon's bfloat16).
-QUICK_OPTIMIZERS: list[tuple[str, Spec, str | None]] = [
-    (r.id, Spec(o.name, dict(r.options)), r.float32_tolerance)
-    for o in OPTIMIZERS for r in o.quick]
+QUICK_OPTIMIZERS: list[tuple[str, Spec, QuickRun]] = [
+    (r.id, Spec(o.name, dict(r.options)), r) for o in OPTIMIZERS for r in o.quick]
 
 
 def teaching_scenarios(dtype: str) -> list[Scenario]:
@@ -129,8 +129,9 @@ def teaching_scenarios(dtype: str) -> list[Scenario]:
 def training_scenarios(dtype: str) -> list[Scenario]:
     out = [train(f"mlp-mse-{n}", optimizer_mlp(o.type, 4, 16, 3), Spec("MSELoss"), o,
                  REG_DATA, dtype, description=f"regression MLP, MSE, {o.describe()}",
-                 tolerance=optimizer_tolerance(o.type, dtype, f32))
-           for n, o, f32 in QUICK_OPTIMIZERS]
+                 tolerance=optimizer_tolerance(o.type, dtype, r.float32_tolerance),
+                 batching=optimizer_batching(o.type), steps=r.steps)
+           for n, o, r in QUICK_OPTIMIZERS]
     out += [
         train("clf-ce-adam", mlp(4, 16, 3, "ReLU"), Spec("CrossEntropyLoss"),
               Spec("Adam", {"lr": 0.01}), CLS_DATA, dtype, description="classifier, CE"),
@@ -203,8 +204,8 @@ def full() -> list[Scenario]:
                                           ("clf", "CrossEntropyLoss", CLS_DATA)):
                     opt = Spec(name, copy.deepcopy(case.options))
                     out.append(train(f"full-{model}-{case.id}", optimizer_mlp(name, 4, 8, 3),
-                                     Spec(loss), opt,
-                                     data, dt, steps=100, seed=seed, tolerance=tol,
+                                     Spec(loss), opt, data, dt, steps=info.long_steps, seed=seed,
+                                     tolerance=tol, batching=optimizer_batching(name),
                                      description=case.description))
         out += training_scenarios(dt)
     return out

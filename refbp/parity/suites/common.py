@@ -37,12 +37,19 @@ def optimizer_mlp(optimizer_name: str, inp: int, hidden: int, out: int) -> tuple
     return mlp(inp, hidden, out, bias=not optimizer(optimizer_name).matrices_only)
 
 
+def optimizer_batching(optimizer_name: str) -> str:
+    """``"batch"`` for an optimizer whose step re-evaluates the loss through a closure
+    (``OptimInfo.closure``: L-BFGS expects a deterministic objective), else ``"minibatch"``."""
+    return "batch" if optimizer(optimizer_name).closure else "minibatch"
+
+
 def optimizer_tolerance(optimizer_name: str, dtype: str,
                         float32_key: str | None = None) -> dict[str, float] | None:
     """The tolerance exceptions of a scenario training with ``optimizer_name``: the
-    optimizer's own (``OptimInfo.tolerance``, both dtypes), then ``float32_key`` in float32
+    optimizer's own in ``dtype`` (``OptimInfo.tolerance``), then ``float32_key`` in float32
     (keys of ``refbp.tolerances.OVERRIDES``); None when there is none."""
-    keys = [optimizer(optimizer_name).tolerance, float32_key if dtype == "float32" else None]
+    keys = [optimizer(optimizer_name).tolerance.get(dtype),
+            float32_key if dtype == "float32" else None]
     merged = merge_overrides(*(OVERRIDES[k] for k in keys if k is not None))
     return merged or None
 
