@@ -28,7 +28,7 @@ between steps.
 from __future__ import annotations
 
 import copy
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -40,6 +40,7 @@ from parity_tests.test_optim_parity import (
     KINDS,
     Task,
     Trajectory,
+    _one_torch_thread,  # noqa: F401  (the autouse fixture: one torch thread)
     assert_same_state,
     labels,
     make_tasks,
@@ -62,14 +63,6 @@ pytestmark = pytest.mark.parity
 STEPS = 3
 FULL_BATCH = np.arange(64)
 CASES = cases_for("LBFGS")
-
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_torch_thread() -> Iterator[None]:
-    saved = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(saved)
 
 
 def torch_closure_of_refbp(task: Task, twin: Any, idx: np.ndarray) -> Callable[[], Any]:

@@ -25,13 +25,16 @@ class          update rule (see the class docstring for the algorithm box)
 ``LBFGS``      limited-memory BFGS (two-loop recursion), optional strong-Wolfe line search
 =============  ==========================================================================
 
+Learning-rate schedulers are in ``refbp.optim.lr_scheduler``, weight averaging (SWA, EMA,
+``SWALR``, ``update_bn``) in ``refbp.optim.swa_utils``, as in torch.
+
 Scalar state (``step``, NAdam's ``mu_product``) follows torch's default dtype rule:
 ``refbp.optim.set_default_dtype`` / ``default_dtype`` mirror ``torch.set_default_dtype``.
 """
 
 from __future__ import annotations
 
-from refbp.optim import lr_scheduler
+from refbp.optim import lr_scheduler, swa_utils
 from refbp.optim.adadelta import Adadelta
 from refbp.optim.adafactor import Adafactor
 from refbp.optim.adagrad import Adagrad
@@ -51,5 +54,5 @@ from refbp.optim.sgd import SGD
 __all__ = [
     "ASGD", "SGD", "Adadelta", "Adafactor", "Adagrad", "Adam", "AdamW", "Adamax", "LBFGS", "Muon",
     "NAdam", "Optimizer", "RAdam", "RMSprop", "Rprop", "default_dtype", "get_default_dtype",
-    "lr_scheduler", "set_default_dtype",
+    "lr_scheduler", "set_default_dtype", "swa_utils",
 ]

@@ -118,6 +118,22 @@ SCHEDULERS: tuple[SchedulerInfo, ...] = (
                   {"max_lr": 0.1, "total_steps": 12},
                   (Opt("onecycle-linear", {"max_lr": 0.2, "total_steps": 12,
                                          "anneal_strategy": "linear", "three_phase": True}),)),
+    SchedulerInfo("CyclicLR", "cycle between base_lr and max_lr (and momentum the other way)",
+                  {"base_lr": 0.01, "max_lr": 0.1},
+                  (Opt("cyclic", {"base_lr": 0.01, "max_lr": 0.1, "step_size_up": 3}),
+                   Opt("cyclic-triangular2", {"base_lr": 0.01, "max_lr": 0.1, "step_size_up": 2,
+                                              "step_size_down": 3, "mode": "triangular2"}),
+                   Opt("cyclic-exp-range", {"base_lr": 0.01, "max_lr": 0.1, "step_size_up": 2,
+                                            "mode": "exp_range", "gamma": 0.9,
+                                            "base_momentum": 0.6, "max_momentum": 0.95}),
+                   Opt("cyclic-no-momentum", {"base_lr": 0.02, "max_lr": 0.05,
+                                              "step_size_up": 4, "cycle_momentum": False}))),
+    SchedulerInfo("ChainedScheduler", "step several schedulers together (their factors "
+                  "multiply)", None,
+                  (Opt("chained", {"schedulers": [
+                      Sub("ConstantLR", {"factor": 0.5, "total_iters": 3}),
+                      Sub("ExponentialLR", {"gamma": 0.9})]}),),
+                  no_defaults="its schedulers are required"),
 )
 
 _BY_NAME = by_name(((s.name, _checked(s)) for s in SCHEDULERS), "lr scheduler")
