@@ -97,6 +97,29 @@ def test_negative_lr_is_rejected_by_every_optimizer(cls: type) -> None:
         cls(params(), lr=-1.0)
 
 
+@pytest.mark.parametrize("info", OPTIMIZERS, ids=lambda o: o.name)
+def test_torch_switches_are_accepted_or_refused_as_declared(info: Any) -> None:
+    """``foreach``/``fused`` take any value, ``capturable``/``differentiable`` only False,
+    where the torch class takes them; any other switch is an unexpected keyword."""
+    from refbp.registry.optimizers import REFUSED_SWITCHES, SWITCHES
+
+    cls = info.numpy_class()
+    make = (lambda **kw: cls([Parameter(np.zeros((2, 2)))], **kw))
+    for switch in SWITCHES:
+        if switch not in info.torch_only:
+            with pytest.raises(TypeError, match=f"unexpected keyword argument '{switch}'"):
+                make(**{switch: False})
+            continue
+        make(**{switch: False})
+        if switch in REFUSED_SWITCHES:
+            with pytest.raises(ValueError, match=rf"^{info.name}\({switch}=True\) is not "
+                               "supported: "):
+                make(**{switch: True})
+        else:
+            opt = make(**{switch: True})
+            assert switch not in opt.param_groups[0]
+
+
 def test_params_validation() -> None:
     with pytest.raises(ValueError, match="empty parameter list"):
         optim.SGD([])

@@ -2,7 +2,10 @@
 
 Same class names, constructor arguments, defaults, validation messages, ``param_groups``,
 ``state`` keys, ``zero_grad``, ``step(closure)`` and state dicts as ``torch.optim``; each update
-follows torch's single-tensor (``foreach=False``) code path operation by operation. Each
+follows torch's single-tensor (``foreach=False``) code path operation by operation. torch's
+implementation switches are accepted as keywords where torch's class takes them:
+``foreach``/``fused`` with any value (the same update rule), ``capturable``/``differentiable``
+only false (``True`` raises ``ValueError`` with the reason). Each
 optimizer is declared in :mod:`refbp.registry.optimizers`; the table below is its
 ``docs_table()`` (a test keeps them equal).
 

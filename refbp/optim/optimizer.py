@@ -25,12 +25,15 @@ What the base class owns (the update rules live in one module per optimizer fami
   these dicts to and from torch's tensors.
 
 torch's implementation switches (``foreach``, ``fused``, ``capturable``, ``differentiable``)
-do not exist here: refbp always follows torch's single-tensor (``foreach=False``) code path.
+are accepted as keyword arguments where torch's class takes them, and change nothing: refbp
+always follows torch's single-tensor (``foreach=False``) code path; ``capturable=True`` and
+``differentiable=True`` are refused with the reason (``refbp.registry.optimizers.SWITCHES``).
 """
 
 from __future__ import annotations
 
 import copy
+import functools
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any
 
@@ -88,6 +91,19 @@ def _copy_value(value: Any) -> Any:
     return copy.deepcopy(value)
 
 
+def check_switches(name: str, accepted: Iterable[str], switches: Mapping[str, Any]) -> None:
+    """Validate torch's implementation switches given to the refbp optimizer ``name``: only
+    those its torch class takes (``TypeError`` otherwise, as Python's for an unknown keyword),
+    ``capturable``/``differentiable`` only false (``ValueError`` naming the reason)."""
+    from refbp.registry.optimizers import REFUSED_SWITCHES
+
+    for key, value in switches.items():
+        if key not in accepted:
+            raise TypeError(f"{name}.__init__() got an unexpected keyword argument {key!r}")
+        if key in REFUSED_SWITCHES and value:
+            raise ValueError(f"{name}({key}=True) is not supported: {REFUSED_SWITCHES[key]}")
+
+
 class Optimizer:
     """Base class of all refbp optimizers (``torch.optim.Optimizer`` semantics).
 
@@ -110,6 +126,28 @@ class Optimizer:
     #: The update rule of one parameter, ``update(param, grad, state, **hyperparameters)``:
     #: a plain function of arrays and numbers (set with ``staticmethod`` by subclasses).
     update: Callable[..., None]
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        """Wrap the subclass's ``__init__`` so that it also takes, as keyword arguments, the
+        implementation switches its torch class takes (``OptimInfo.torch_only``: ``foreach``,
+        ``fused``, ``capturable``, ``differentiable``), checked by :func:`check_switches` and
+        not stored. The signature shown stays the declared one (``functools.wraps``)."""
+        super().__init_subclass__(**kwargs)
+        init = cls.__dict__.get("__init__")
+        if init is None:
+            return
+
+        @functools.wraps(init)
+        def __init__(self: Any, *args: Any, **kw: Any) -> None:
+            from refbp.registry.optimizers import SWITCHES, find
+
+            switches = {k: kw.pop(k) for k in list(kw) if k in SWITCHES}
+            if switches:
+                info = find(cls.__name__)
+                check_switches(cls.__name__, info.torch_only if info else (), switches)
+            init(self, *args, **kw)
+
+        cls.__init__ = __init__  # type: ignore[method-assign]
 
     def __init__(self, params: Iterable[Any], defaults: dict[str, Any]) -> None:
         if isinstance(params, (Parameter, np.ndarray)):

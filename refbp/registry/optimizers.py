@@ -52,13 +52,25 @@ SPELLINGS: Mapping[str, tuple[tuple[str, ...], ...]] = {
                    ("delta_min", "delta_max")),
 }
 
-#: torch keywords that select an implementation, not the mathematics; refbp always follows
-#: torch's single-tensor code path (``foreach=False``) and takes none of them.
+#: torch keywords that select an implementation, not the mathematics. refbp always follows
+#: torch's single-tensor code path (``foreach=False``); its optimizers accept the keywords
+#: their torch class takes (``OptimInfo.torch_only``) as keyword arguments: ``foreach`` and
+#: ``fused`` with any value (the same update rule; torch's multi-tensor and fused kernels
+#: evaluate it in another order, so torch itself differs from its single-tensor path in the
+#: last bits), ``capturable`` and ``differentiable`` only as ``False`` (``True`` is refused:
+#: refbp has no CUDA graphs and no autograd through the step). None of them is kept in the
+#: param groups; the converters drop torch's.
 SWITCHES: Mapping[str, str] = {
     "foreach": "refbp always runs torch's single-tensor path (foreach=False)",
     "fused": "no fused kernels in NumPy",
     "capturable": "CUDA-graph capture; refbp computes on the CPU in NumPy",
     "differentiable": "autograd through the step; refbp's optimizers are not differentiated",
+}
+
+#: The switches accepted only as ``False`` (or None), with the reason given when refused.
+REFUSED_SWITCHES: Mapping[str, str] = {
+    "capturable": "refbp computes on the CPU in NumPy, without CUDA graphs",
+    "differentiable": "refbp's optimizers are not differentiated (no autograd through step)",
 }
 
 
