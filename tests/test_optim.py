@@ -104,7 +104,10 @@ def test_torch_switches_are_accepted_or_refused_as_declared(info: Any) -> None:
     from refbp.registry.optimizers import REFUSED_SWITCHES, SWITCHES
 
     cls = info.numpy_class()
-    make = (lambda **kw: cls([Parameter(np.zeros((2, 2)))], **kw))
+
+    def make(**kw: Any) -> Any:
+        return cls([Parameter(np.zeros((2, 2)))], **kw)
+
     for switch in SWITCHES:
         if switch not in info.torch_only:
             with pytest.raises(TypeError, match=f"unexpected keyword argument '{switch}'"):
