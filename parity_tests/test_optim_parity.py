@@ -64,9 +64,10 @@ pytestmark = pytest.mark.parity
 
 STEPS = 100
 OPTIMIZERS = sorted({c.optimizer.__name__ for c in CASES})
-#: The optimizers stepped without a closure; LBFGS (``OptimInfo.closure``) has its own
-#: module, parity_tests/test_lbfgs_parity.py.
-STEPPED = [n for n in OPTIMIZERS if not optimizer(n).closure]
+#: The optimizers stepped without a closure on dense gradients; LBFGS (``OptimInfo.closure``)
+#: and SparseAdam (``sparse_grads``) have their own modules, parity_tests/test_lbfgs_parity.py
+#: and test_sparse_adam_parity.py.
+STEPPED = [n for n in OPTIMIZERS if not (optimizer(n).closure or optimizer(n).sparse_grads)]
 STEP_CASES = [c for c in CASES if c.optimizer.__name__ in STEPPED]
 KINDS = (("mse", np.float64), ("ce", np.float64), ("mse", np.float32), ("ce", np.float32))
 
@@ -418,7 +419,8 @@ def test_converters_handle_every_declared_optimizer(info: OptimInfo) -> None:
     task = make_task("mse", np.float64, bias=not info.matrices_only)
     opt = default_case(info.name).build(task.params)
     task.refbp_grads(np.arange(16))
-    opt.step(task.refbp_closure(np.arange(16)) if info.closure else None)
+    if not info.sparse_grads:  # SparseAdam's state dicts: test_sparse_adam_parity.py
+        opt.step(task.refbp_closure(np.arange(16)) if info.closure else None)
     topt = to_torch_optimizer(opt, task.tparams)
     assert type(topt) is info.torch_class()
     back = optimizer_state_from_torch(topt.state_dict())  # NAdam: mu_product cast, see below

@@ -14,6 +14,7 @@ import pytest
 from refbp import optim
 from refbp.metrics import discrepancy
 from refbp.nn.module import Parameter
+from refbp.nn.sparse import SparseGrad
 from refbp.optim.optimizer import Optimizer
 from refbp.parity.optim_cases import CASES, cases_for, default_case, tensor_lr
 from refbp.registry.optimizers import OPTIMIZERS
@@ -29,10 +30,20 @@ def params(n: int = 2, dtype: Any = np.float64) -> list[Parameter]:
     return [Parameter(rng.standard_normal((3, 2)).astype(dtype)) for _ in range(n)]
 
 
-def set_grads(ps: list[Parameter], seed: int) -> None:
+def as_grad(p: Parameter, g: np.ndarray, sparse: bool) -> Any:
+    """``g`` as the gradient of ``p``: the array, or (``sparse``: for SparseAdam) a
+    :class:`SparseGrad` holding every row of it (two entries for row 0, to be coalesced)."""
+    if not sparse:
+        return g
+    rows = np.concatenate([[0], np.arange(g.shape[0])])
+    values = np.concatenate([g[:1] * 0.5, g[:1] * 0.5, g[1:]])
+    return SparseGrad(rows, values, g.shape)
+
+
+def set_grads(ps: list[Parameter], seed: int, sparse: bool = False) -> None:
     rng = np.random.default_rng(seed)
     for p in ps:
-        p.grad = rng.standard_normal(p.data.shape).astype(p.data.dtype)
+        p.grad = as_grad(p, rng.standard_normal(p.data.shape).astype(p.data.dtype), sparse)
 
 
 def assert_close(actual: Any, expected: Any) -> None:
@@ -200,8 +211,9 @@ def test_parameters_without_grad_are_skipped(case: Any) -> None:
     opt = case.build([a, b])
     before_state = {k: dict(v) for k, v in opt.state.items()}
     b0 = b.data.copy()
-    a.grad = np.ones_like(a.data)
-    closure = (lambda: 0.0) if optimizer_info(case.optimizer.__name__).closure else None
+    info = optimizer_info(case.optimizer.__name__)
+    a.grad = as_grad(a, np.ones_like(a.data), info.sparse_grads)
+    closure = (lambda: 0.0) if info.closure else None
     opt.step(closure)
     opt.step(closure)
     np.testing.assert_array_equal(b.data, b0)
@@ -244,10 +256,11 @@ def run(opt: Optimizer, ps: list[Parameter], seeds: range) -> None:
     """One step per seed: with seeded random gradients, or, for an optimizer whose step
     needs a closure (LBFGS), with the closure of a seeded quadratic."""
     for s in seeds:
-        if optimizer_info(type(opt).__name__).closure:
+        info = optimizer_info(type(opt).__name__)
+        if info.closure:
             opt.step(quadratic_closure(ps, s))
             continue
-        set_grads(ps, s)
+        set_grads(ps, s, info.sparse_grads)
         opt.step()
 
 
@@ -637,11 +650,30 @@ def box_lbfgs(lr: float = 0.5, m: int = 2, iters: int = 3, tol_grad: float = 1e-
     return out
 
 
+def touched(k: int) -> np.ndarray:
+    """The rows of THETA0 (as a 3x1 matrix) the sparse gradient of step k holds."""
+    return np.array([i for i in range(3) if (i + k) % 3 != 0])
+
+
+def box_sparse_adam(lr: float = 0.1, b1: float = 0.9, b2: float = 0.999,
+                    eps: float = 1e-8) -> list[Any]:
+    """Adam on the touched rows only; the step count t is global."""
+    theta, m, v, out = THETA0.copy(), np.zeros(3), np.zeros(3), []
+    for t, g in enumerate(G, 1):
+        rows = touched(t - 1)
+        m[rows] = b1 * m[rows] + (1 - b1) * g[rows]
+        v[rows] = b2 * v[rows] + (1 - b2) * g[rows] ** 2
+        alpha = lr * np.sqrt(1 - b2**t) / (1 - b1**t)
+        theta[rows] = theta[rows] - alpha * m[rows] / (np.sqrt(v[rows]) + eps)
+        out.append(theta.copy())
+    return out
+
+
 #: Muon's Newton-Schulz iteration runs in bfloat16 (8 significant bits): each of its 16
 #: roundings per step (1 normalisation, 3 per iteration) moves O by <= 2^-8 relative, so
 #: |O_refbp - O_box| <= ~16 * 2^-8 * |O| per step; times lr 0.1 over 7 steps, <= 0.05.
 BOX_TOLERANCE = {"Muon": replace(F64, normwise=5e-2, atol=5e-2, rtol=0.0)}
-BOX_SHAPE = {"Muon": (1, 3)}
+BOX_SHAPE = {"Muon": (1, 3), "SparseAdam": (3, 1)}
 
 
 HAND = [
@@ -662,6 +694,7 @@ HAND = [
     (optim.Adafactor, {"lr": 0.5, "weight_decay": 0.1}, box_adafactor),
     (optim.Muon, {"lr": 0.1, "momentum": 0.9}, box_muon),
     (optim.LBFGS, {"lr": 0.5, "history_size": 2, "max_iter": 3}, box_lbfgs),
+    (optim.SparseAdam, {"lr": 0.1}, box_sparse_adam),
 ]
 
 
@@ -678,6 +711,10 @@ def test_trajectory_matches_the_algorithm_box(cls: type, kwargs: dict[str, Any],
                 f, p.grad = quadratic(p.data, k)
                 return f
             opt.step(closure)
+        elif optimizer_info(cls.__name__).sparse_grads:
+            rows = touched(step - 1)
+            p.grad = SparseGrad(rows, g[rows].reshape(-1, 1), shape)
+            opt.step()
         else:
             p.grad = g.reshape(shape).copy()
             opt.step()

@@ -88,13 +88,19 @@ def suites() -> dict[str, set[str]]:
 @pytest.mark.parametrize("info", OPTIMIZERS, ids=IDS)
 def test_every_declared_optimizer_is_in_the_suites(info: OptimInfo,
                                                    suites: dict[str, set[str]]) -> None:
+    from refbp.parity.suites.common import optimizer_training
+
     quick, full = suites["quick"], suites["full"]
     low = info.name.lower()
-    want = {f"defaults-{low}-f64", *(f"mlp-mse-{r.id}-{d}" for r in info.quick
+    prefix = optimizer_training(info.name)[0]
+    want = {f"defaults-{low}-f64", *(f"{prefix}-{r.id}-{d}" for r in info.quick
                                       for d in ("f64", "f32"))}
     if info.has("maximize"):
         want.add(f"maximize-{low}-f64")
     assert want <= quick, sorted(want - quick)
+    if info.sparse_grads:  # its option sets run in parity_tests/test_sparse_adam_parity.py
+        assert not any(f"-{info.name}-" in name for name in full)
+        return
     sets = [s.name for s in info.option_sets if not s.options.get("maximize")]
     want_full = {f"full-{m}-{info.name}-{s}-f64" for m in ("mlp", "clf") for s in sets}
     if not info.long_float32_skip:

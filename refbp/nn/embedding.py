@@ -11,8 +11,13 @@ rows that never occur get zero). With ``padding_idx`` the gradient of that row i
 of its index in the mini-batch. There is no gradient with respect to the integer input:
 ``backward`` returns ``None``.
 
-Not supported (raise at construction): ``max_norm`` (torch renormalises rows of W in place
-during forward) and ``sparse=True`` (a sparse gradient layout).
+``sparse=True``: the gradient is a :class:`refbp.nn.sparse.SparseGrad` laid out as torch's
+sparse COO gradient (one entry per looked-up token, uncoalesced, ``padding_idx`` entries
+dropped; a second backward appends), which ``SparseAdam`` consumes without densifying; as in
+torch, ``scale_grad_by_freq`` is refused with sparse gradients (at backward).
+
+Not supported (raises at construction): ``max_norm`` (torch renormalises rows of W in place
+during forward).
 """
 
 from __future__ import annotations
@@ -24,6 +29,7 @@ import numpy as np
 from refbp.nn import init
 from refbp.nn.linear import _float_dtype
 from refbp.nn.module import Cache, Module, Parameter
+from refbp.nn.sparse import SparseGrad
 
 
 class Embedding(Module):
@@ -49,8 +55,6 @@ class Embedding(Module):
         if max_norm is not None:
             raise ValueError("Embedding max_norm is not supported by refbp (torch renormalises "
                              "the rows in place during forward); use max_norm=None")
-        if sparse:
-            raise ValueError("Embedding sparse=True is not supported by refbp; use sparse=False")
         self.num_embeddings, self.embedding_dim = int(num_embeddings), int(embedding_dim)
         self.padding_idx = padding_idx
         self.max_norm, self.norm_type = max_norm, float(norm_type)
@@ -88,6 +92,9 @@ class Embedding(Module):
             raise ValueError(f"Embedding grad_out must have shape {want}, got {g.shape}")
         flat = idx.reshape(-1)
         rows = g.reshape(-1, self.embedding_dim).astype(self.weight.dtype, copy=False)
+        if self.sparse:
+            self._accumulate_sparse(flat, rows)
+            return None
         if self.scale_grad_by_freq:
             counts = np.bincount(flat, minlength=self.num_embeddings)
             rows = rows / counts[flat][:, None].astype(rows.dtype)
@@ -98,6 +105,24 @@ class Embedding(Module):
         self.weight.accumulate(dw, owned=True)
         return None
 
+    def _accumulate_sparse(self, flat: np.ndarray, rows: np.ndarray) -> None:
+        """torch's ``embedding_sparse_backward``: entries in input order, padding dropped."""
+        if self.scale_grad_by_freq:
+            raise RuntimeError("embedding_backward: scale_grad_by_freq not supported with "
+                               "sparse gradients")
+        if not self.weight.requires_grad:
+            return
+        keep = flat != self.padding_idx if self.padding_idx is not None else slice(None)
+        g = SparseGrad(flat[keep], rows[keep].copy(), self.weight.data.shape)
+        current = self.weight.grad
+        # Parameter.grad is typed as the dense array every other layer gives it
+        if current is None:
+            self.weight.grad = g  # type: ignore[assignment]
+        elif isinstance(current, SparseGrad):
+            self.weight.grad = current + g  # type: ignore[assignment]
+        else:
+            current += g.to_dense()
+
     def extra_repr(self) -> str:
         """torch's repr arguments."""
         s = f"{self.num_embeddings}, {self.embedding_dim}"
@@ -105,4 +130,6 @@ class Embedding(Module):
             s += f", padding_idx={self.padding_idx}"
         if self.scale_grad_by_freq:
             s += ", scale_grad_by_freq=True"
+        if self.sparse:
+            s += ", sparse=True"
         return s

@@ -9,24 +9,25 @@ only false (``True`` raises ``ValueError`` with the reason). Each
 optimizer is declared in :mod:`refbp.registry.optimizers`; the table below is its
 ``docs_table()`` (a test keeps them equal).
 
-=============  ==========================================================================
-class          update rule (see the class docstring for the algorithm box)
-=============  ==========================================================================
-``SGD``        gradient descent with optional (Nesterov) momentum, dampening, weight decay
-``Adam``       adaptive moments, optional AMSGrad and decoupled weight decay
-``AdamW``      Adam with decoupled weight decay (default weight_decay=1e-2)
-``RMSprop``    running RMS of gradients, optional momentum and centering
-``Adagrad``    accumulated squared gradients, optional lr decay
-``Adadelta``   ratio of running RMS of updates and gradients
-``Adamax``     Adam with the infinity norm
-``NAdam``      Adam with Nesterov momentum (and momentum decay)
-``RAdam``      rectified Adam
-``Rprop``      resilient backpropagation: per-element step sizes, gradient signs only
-``ASGD``       averaged SGD: decaying step size, mean of the iterates from step t0
-``Adafactor``  factored second moments, relative step size, update clipping
-``Muon``       momentum orthogonalised by Newton-Schulz (bfloat16), 2-D parameters only
-``LBFGS``      limited-memory BFGS (two-loop recursion), optional strong-Wolfe line search
-=============  ==========================================================================
+==============  ==========================================================================
+class           update rule (see the class docstring for the algorithm box)
+==============  ==========================================================================
+``SGD``         gradient descent with optional (Nesterov) momentum, dampening, weight decay
+``Adam``        adaptive moments, optional AMSGrad and decoupled weight decay
+``AdamW``       Adam with decoupled weight decay (default weight_decay=1e-2)
+``RMSprop``     running RMS of gradients, optional momentum and centering
+``Adagrad``     accumulated squared gradients, optional lr decay
+``Adadelta``    ratio of running RMS of updates and gradients
+``Adamax``      Adam with the infinity norm
+``NAdam``       Adam with Nesterov momentum (and momentum decay)
+``RAdam``       rectified Adam
+``Rprop``       resilient backpropagation: per-element step sizes, gradient signs only
+``ASGD``        averaged SGD: decaying step size, mean of the iterates from step t0
+``Adafactor``   factored second moments, relative step size, update clipping
+``Muon``        momentum orthogonalised by Newton-Schulz (bfloat16), 2-D parameters only
+``LBFGS``       limited-memory BFGS (two-loop recursion), optional strong-Wolfe line search
+``SparseAdam``  Adam on the rows a sparse gradient touches (Embedding(sparse=True))
+==============  ==========================================================================
 
 Learning-rate schedulers are in ``refbp.optim.lr_scheduler``, weight averaging (SWA, EMA,
 ``SWALR``, ``update_bn``) in ``refbp.optim.swa_utils``, as in torch.
@@ -53,9 +54,10 @@ from refbp.optim.radam import RAdam
 from refbp.optim.rmsprop import RMSprop
 from refbp.optim.rprop import Rprop
 from refbp.optim.sgd import SGD
+from refbp.optim.sparse_adam import SparseAdam
 
 __all__ = [
     "ASGD", "SGD", "Adadelta", "Adafactor", "Adagrad", "Adam", "AdamW", "Adamax", "LBFGS", "Muon",
-    "NAdam", "Optimizer", "RAdam", "RMSprop", "Rprop", "default_dtype", "get_default_dtype",
-    "lr_scheduler", "set_default_dtype", "swa_utils",
+    "NAdam", "Optimizer", "RAdam", "RMSprop", "Rprop", "SparseAdam", "default_dtype",
+    "get_default_dtype", "lr_scheduler", "set_default_dtype", "swa_utils",
 ]

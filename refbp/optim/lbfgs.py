@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 
 from refbp.nn.module import Parameter
+from refbp.nn.sparse import SparseGrad
 from refbp.optim import _kernels as K
 from refbp.optim.optimizer import Optimizer, check_lr
 from refbp.registry.optimizers import optimizer
@@ -142,6 +143,11 @@ def strong_wolfe(obj_func: ObjFunc, x: list[np.ndarray], t: Any, d: np.ndarray, 
     return bracket_f[low_pos], bracket_g[low_pos], bracket[low_pos], ls_func_evals
 
 
+def _dense(grad: Any) -> np.ndarray:
+    """A gradient as a dense array (torch: a sparse gradient's ``to_dense()``)."""
+    return grad.to_dense() if isinstance(grad, SparseGrad) else grad
+
+
 def _as_state(x: Any) -> Any:
     """A NumPy scalar (torch: a 0-d tensor) as the 0-d array the state keeps."""
     return np.asarray(x) if isinstance(x, np.generic) else x
@@ -239,7 +245,7 @@ class LBFGS(Optimizer):
     # -- the flat vector of all parameters ------------------------------------------------
     def _gather_flat_grad(self) -> np.ndarray:
         return np.concatenate([np.zeros(p.data.size, p.data.dtype) if p.grad is None
-                               else p.grad.reshape(-1) for p in self._params])
+                               else _dense(p.grad).reshape(-1) for p in self._params])
 
     def _add_grad(self, step_size: Any, update: np.ndarray) -> None:
         offset = 0

@@ -40,6 +40,7 @@ from typing import Any
 import numpy as np
 
 from refbp.nn.module import Parameter
+from refbp.nn.sparse import SparseGrad
 from refbp.optim._kernels import as_scalar
 from refbp.optim.default_dtype import scalar_dtype
 
@@ -121,6 +122,10 @@ class Optimizer:
 
     #: Per-parameter state keys this optimizer creates (``load_state_dict`` rejects others).
     state_keys: frozenset[str] = frozenset()
+    #: The optimizer takes sparse gradients only (SparseAdam).
+    sparse_grads: bool = False
+    #: ``state["step"]`` is a Python int, not a 0-d array (SparseAdam, as torch's).
+    int_step: bool = False
     #: Group keys passed to ``update`` (``None``: every key of ``defaults``).
     update_args: tuple[str, ...] | None = None
     #: The update rule of one parameter, ``update(param, grad, state, **hyperparameters)``:
@@ -261,13 +266,23 @@ class Optimizer:
         raise NotImplementedError(f"{type(self).__name__} does not implement _init_state")
 
 
-    def _params_with_grad(self, group: dict[str, Any]) -> Iterator[tuple[Parameter, np.ndarray]]:
-        """``(param, grad)`` for every parameter of ``group`` whose grad is not ``None``."""
+    def _params_with_grad(self, group: dict[str, Any]) -> Iterator[tuple[Parameter, Any]]:
+        """``(param, grad)`` for every parameter of ``group`` whose grad is not ``None``; a
+        sparse gradient (``Embedding(sparse=True)``) only for an optimizer that takes them
+        (``sparse_grads``: SparseAdam), which takes nothing else (``RuntimeError`` as torch)."""
+        name = type(self).__name__
         for p in group["params"]:
             if p.grad is None:
                 continue
             grad = p.grad
-            if not isinstance(grad, np.ndarray) or grad.shape != p.data.shape:
+            if isinstance(grad, SparseGrad) != self.sparse_grads:
+                raise RuntimeError(
+                    f"{name} does not support dense gradients, please consider Adam instead"
+                    if self.sparse_grads else
+                    f"{name} does not support sparse gradients (an Embedding(sparse=True) "
+                    "gradient): use SparseAdam, or grad.to_dense() (torch's SGD and Adagrad "
+                    "have a sparse path refbp does not implement)")
+            if not isinstance(grad, np.ndarray | SparseGrad) or grad.shape != p.data.shape:
                 raise ValueError(
                     f"{type(self).__name__}: grad of shape "
                     f"{getattr(grad, 'shape', type(grad).__name__)} does not match its "
@@ -369,7 +384,9 @@ class Optimizer:
             )
         out: dict[str, Any] = {}
         for key, value in pstate.items():
-            if key == "step":
+            if key == "step" and self.int_step:
+                out[key] = int(value)  # SparseAdam's step is a plain int in torch too
+            elif key == "step":
                 # torch keeps the step's own dtype; a plain number (old checkpoints) becomes
                 # the 0-d counter (scalar dtype) torch's ``__setstate__`` makes of it.
                 out[key] = (value.copy() if isinstance(value, np.ndarray)

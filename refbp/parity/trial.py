@@ -38,6 +38,7 @@ from refbp.mirror.dropout import DropoutMaskTap, step_generator
 from refbp.mirror.optim import hyperparameter_differences, spec_to_torch_optimizer
 from refbp.nn.dropout import feed_masks
 from refbp.nn.module import Module
+from refbp.nn.sparse import SparseGrad
 from refbp.nn.utils import clip_grad_norm_
 from refbp.parity.build import build_refbp, build_scheduler, loss_args, scheduler_from_spec
 from refbp.parity.scenario import Scenario
@@ -265,7 +266,8 @@ class RefbpSide(Side):
         if is_float_input(xb):
             res["grad_input"] = gx
         for n, p in t.model.named_parameters():  # copies: clipping scales p.grad in place
-            res[f"grad:{n}"] = np.zeros_like(p.data) if p.grad is None else p.grad.copy()
+            res[f"grad:{n}"] = (np.zeros_like(p.data) if p.grad is None
+                                else dense_grad(p.grad).copy())
         return res
 
     def _accumulate(self, xb: np.ndarray, yb: np.ndarray) -> tuple[Any, np.ndarray, Any]:
@@ -342,7 +344,8 @@ class TorchSide(Side):
             out["grad_input"] = to_numpy(xt.grad)
         for n, tp in self.params.items():
             out[f"grad:{n}"] = (np.zeros(tuple(tp.shape), dtype=out["output"].dtype)
-                                if tp.grad is None else to_numpy(tp.grad))
+                                if tp.grad is None else to_numpy(
+                                    tp.grad.to_dense() if tp.grad.is_sparse else tp.grad))
         return out
 
     def _accumulate(self, xt: torch.Tensor, yb: np.ndarray) -> tuple[torch.Tensor,
@@ -386,6 +389,12 @@ class TorchSide(Side):
     def close(self) -> None:
         """Remove the dropout hooks from the torch model."""
         self.tap.remove()
+
+
+def dense_grad(grad: Any) -> np.ndarray:
+    """A gradient as the dense array the rows record (a sparse one, ``Embedding(sparse=True)``,
+    densified: the entries of each row summed in their order, as torch's ``to_dense()``)."""
+    return grad.to_dense() if isinstance(grad, SparseGrad) else grad
 
 
 def refbp_forward(model: Module, x: np.ndarray, masks: list[np.ndarray] | None) -> Any:

@@ -179,6 +179,10 @@ class OptimInfo(NamedTuple):
         (LBFGS): the harness and the checks give one to both sides.
     single_group:
         One parameter group only (LBFGS): the checks build one optimizer per model.
+    sparse_grads:
+        The optimizer takes sparse gradients only (SparseAdam, ``Embedding(sparse=True)``): its
+        quick runs train an embedding (``emb-ce-<id>``), its checks are in
+        ``parity_tests/test_sparse_adam_parity.py`` and the ``full`` suite leaves it out.
     long_steps:
         The steps of the ``full`` suite's training runs (100; fewer where each step runs
         many iterations, as L-BFGS's 20).
@@ -207,6 +211,7 @@ class OptimInfo(NamedTuple):
     closure: bool = False
     single_group: bool = False
     long_steps: int = 100
+    sparse_grads: bool = False
 
     @property
     def defaults(self) -> dict[str, Any]:
@@ -521,6 +526,19 @@ OPTIMIZERS: tuple[OptimInfo, ...] = (
         long_float32_skip="L-BFGS's float32 runs branch on comparisons of float32 rounding "
         "(curvature test, line-search conditions, tolerances); the option sets run in float32 "
         "with identical closures"),
+    OptimInfo(
+        "SparseAdam", "refbp.optim.sparse_adam", "Adam on the rows a sparse gradient touches "
+        "(Embedding(sparse=True))",
+        (_h("lr", 1e-3), _BETAS, _EPS8, _h("maximize", False)),
+        frozenset({"step", "exp_avg", "exp_avg_sq"}),
+        (S("default", {}, "torch defaults"),
+         S("lr", {"lr": 0.01}, "non-default lr"),
+         S("tensor_lr", {"lr": T}, "Tensor lr"),
+         S("maximize", {"maximize": True}, "maximize"),
+         S("betas_eps", {"betas": (0.8, 0.99), "eps": 1e-6, "lr": 0.05},
+           "non-default betas and eps")),
+        (QuickRun("sparseadam", {"lr": 0.05}),),
+        torch_only=(), running_rms=True, families=(), sparse_grads=True),
 )
 
 _BY_NAME = by_name(((o.name, _checked(o)) for o in OPTIMIZERS), "optimizer")

@@ -29,6 +29,7 @@ from refbp.parity.suites.common import (
     optimizer_batching,
     optimizer_mlp,
     optimizer_tolerance,
+    optimizer_training,
     train,
 )
 from refbp.parity.suites.common import SHORT as _SHORT
@@ -127,11 +128,13 @@ def teaching_scenarios(dtype: str) -> list[Scenario]:
 
 
 def training_scenarios(dtype: str) -> list[Scenario]:
-    out = [train(f"mlp-mse-{n}", optimizer_mlp(o.type, 4, 16, 3), Spec("MSELoss"), o,
-                 REG_DATA, dtype, description=f"regression MLP, MSE, {o.describe()}",
+    out = [train(f"{prefix}-{n}", model, Spec("MSELoss"), o, data, dtype,
+                 description=f"{'regression MLP' if prefix == 'mlp-mse' else 'embedding'}, "
+                 f"MSE, {o.describe()}",
                  tolerance=optimizer_tolerance(o.type, dtype, r.float32_tolerance),
                  batching=optimizer_batching(o.type), steps=r.steps)
-           for n, o, r in QUICK_OPTIMIZERS]
+           for n, o, r in QUICK_OPTIMIZERS
+           for prefix, model, data in (optimizer_training(o.type),)]
     out += [
         train("clf-ce-adam", mlp(4, 16, 3, "ReLU"), Spec("CrossEntropyLoss"),
               Spec("Adam", {"lr": 0.01}), CLS_DATA, dtype, description="classifier, CE"),
@@ -197,7 +200,8 @@ def full() -> list[Scenario]:
             for case in CASES:
                 name = case.optimizer.__name__
                 info = optimizer(name)
-                if case.options.get("maximize") or (dt == "float32" and info.long_float32_skip):
+                if (case.options.get("maximize") or info.sparse_grads
+                        or (dt == "float32" and info.long_float32_skip)):
                     continue
                 tol = optimizer_tolerance(name, dt, info.long_float32_tolerance)
                 for model, loss, data in (("mlp", "MSELoss", REG_DATA),

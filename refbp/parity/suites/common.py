@@ -37,6 +37,18 @@ def optimizer_mlp(optimizer_name: str, inp: int, hidden: int, out: int) -> tuple
     return mlp(inp, hidden, out, bias=not optimizer(optimizer_name).matrices_only)
 
 
+def optimizer_training(optimizer_name: str, prefix: str = "mlp-mse", hidden: int = 16
+                       ) -> tuple[str, tuple[Spec, ...], DataSpec]:
+    """The scenario prefix, model and data a training run with ``optimizer_name`` uses:
+    ``prefix``, :func:`optimizer_mlp` (4-hidden-3) and the regression data; for an optimizer of
+    sparse gradients (``OptimInfo.sparse_grads``: SparseAdam) ``emb-mse``, an
+    ``Embedding(10, 3, sparse=True)`` and :data:`TOKEN_DATA`."""
+    if optimizer(optimizer_name).sparse_grads:
+        return "emb-mse", (Spec("Embedding", {"num_embeddings": 10, "embedding_dim": 3,
+                                              "sparse": True}),), TOKEN_DATA
+    return prefix, optimizer_mlp(optimizer_name, 4, hidden, 3), REG_DATA
+
+
 def optimizer_batching(optimizer_name: str) -> str:
     """``"batch"`` for an optimizer whose step re-evaluates the loss through a closure
     (``OptimInfo.closure``: L-BFGS expects a deterministic objective), else ``"minibatch"``."""
@@ -73,3 +85,7 @@ SMALL_CLS = DataSpec("classification", n=16, features=5, outputs=5)
 REG_DATA = DataSpec("regression", n=64, features=4, outputs=3)
 CLS_DATA = DataSpec("classification", n=64, features=4, outputs=3)
 BIN_DATA = DataSpec("binary", n=64, features=4, outputs=1)
+#: Token sequences (vocabulary 10, length 4) with a target vector per token: the training
+#: data of an optimizer of sparse gradients (an Embedding(sparse=True) and MSE).
+TOKEN_DATA = DataSpec("tokens", n=64, features=10, outputs=3,
+                      extra={"seq_len": 4, "target": "steps"})

@@ -19,8 +19,8 @@ from refbp.parity.suites.common import (
     mlp,
     op_check,
     optimizer_batching,
-    optimizer_mlp,
     optimizer_tolerance,
+    optimizer_training,
     train,
 )
 from refbp.registry.optimizers import OPTIMIZERS, optimizer
@@ -85,10 +85,10 @@ def option_scenarios() -> list[Scenario]:
                   description=f"SGD with {sched.type} stepped with step(epoch): "
                   + ("fractional epochs" if epoch < 1 else "its closed form"))
             for name, sched, epoch in EPOCH_SCHEDULERS]
-    out += [train(f"maximize-{name.lower()}", mlp(4, 8, 3), Spec("MSELoss"),
-                  Spec(name, _maximize_options(name)), REG_DATA,
+    out += [train(f"maximize-{name.lower()}", model, Spec("MSELoss"),
+                  Spec(name, _maximize_options(name)), data,
                   "float64", steps=3, description=f"{name}(maximize=True): gradient ascent")
-            for name in MAXIMIZE]
+            for name in MAXIMIZE for _, model, data in (optimizer_training(name, hidden=8),)]
     out += [
         train("mlp-rmsprop-plain", mlp(4, 8, 3), Spec("MSELoss"), Spec("RMSprop", {"lr": 0.01}),
               REG_DATA, "float64", steps=5, description="RMSprop without momentum"),
@@ -167,12 +167,13 @@ def default_scenarios() -> list[Scenario]:
     losses built from their required arguments only. The harness builds each side from the
     scenario's specs (``refbp.parity.trial.build_trial``), so a refbp default that differs
     from torch's fails here."""
-    out = [train(f"defaults-{name.lower()}", optimizer_mlp(name, 4, 8, 3), Spec("MSELoss"),
-                 Spec(name), REG_DATA, "float64", steps=3,
+    out = [train(f"defaults-{name.lower()}", model, Spec("MSELoss"),
+                 Spec(name), data, "float64", steps=3,
                  description=f"{name} with torch's defaults",
                  tolerance=optimizer_tolerance(name, "float64"),
                  batching=optimizer_batching(name))
-           for name in (o.name for o in OPTIMIZERS)]
+           for name in (o.name for o in OPTIMIZERS)
+           for _, model, data in (optimizer_training(name, hidden=8),)]
     out += [train(f"defaults-{sched.type.lower()}", (Spec("Linear", {"in_features": 4,
                                                                      "out_features": 3}),),
                   Spec("MSELoss"), Spec("SGD", {"lr": 0.1, "momentum": 0.5}), REG_DATA,

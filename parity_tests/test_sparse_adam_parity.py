@@ -1,0 +1,180 @@
+"""refbp's SparseAdam and Embedding(sparse=True) against torch's.
+
+The sparse gradient of ``Embedding(sparse=True)`` must be torch's entry for entry (indices in
+input order, padding entries dropped, uncoalesced, a second backward appended); SparseAdam
+then runs every declared option set and torch's ``optim_db`` sets (both default dtypes) with
+identical sparse gradients on two embedding tables (float64, float32), 100 steps, each step
+on a fresh batch of token ids (so rows come and go), and state dicts cross the boundary.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pytest
+import torch
+
+import refbp.nn as rnn
+from parity_tests.test_optim_parity import (
+    DEFAULT_DTYPES,
+    Trajectory,
+    _one_torch_thread,  # noqa: F401  (the autouse fixture: one torch thread)
+    assert_same_state,
+    option_sets,
+)
+from refbp import optim
+from refbp.mirror import to_torch
+from refbp.mirror.optim import optimizer_state_from_torch, optimizer_state_to_torch
+from refbp.nn.sparse import SparseGrad
+from refbp.optim.default_dtype import default_dtype
+from refbp.parity.optim_cases import OptimCase, cases_for
+from refbp.testing import assert_close
+
+pytestmark = pytest.mark.parity
+
+STEPS = 100
+CASES = cases_for("SparseAdam")
+DTYPES = (np.float64, np.float32)
+
+
+def tables(seed: int = 0) -> list[rnn.Embedding]:
+    gen = np.random.default_rng(seed)
+    return [rnn.Embedding(12, 3, sparse=True, padding_idx=2, dtype=dt, generator=gen)
+            for dt in DTYPES]
+
+
+def backward(emb: Any, idx: np.ndarray, grad_out: np.ndarray) -> None:
+    """One backward of ``emb`` (refbp or torch) with ``grad_out`` for the tokens ``idx``."""
+    if isinstance(emb, torch.nn.Module):
+        emb(torch.from_numpy(idx)).backward(torch.from_numpy(grad_out))
+    else:
+        emb(idx)
+        emb.backward(grad_out)
+
+
+def to_torch_grad(g: SparseGrad) -> torch.Tensor:
+    return torch.sparse_coo_tensor(torch.from_numpy(g.indices[None].copy()),
+                                   torch.from_numpy(g.values.copy()), g.shape,
+                                   check_invariants=True)
+
+
+def test_embedding_sparse_gradient_is_torchs_layout() -> None:
+    """One backward: torch's entries exactly. Coalesced, the entries of a row are summed in
+    order here and in torch's own order there, and a second backward appends its entries
+    where torch merges the two sparse tensors: sums may differ in the last bit (compared at
+    the dtype's tolerance)."""
+    rng = np.random.default_rng(1)
+    for emb in tables():
+        temb = to_torch(emb)
+        assert temb.sparse and temb.padding_idx == 2
+        idx = rng.integers(0, 12, (4, 5))
+        g = rng.standard_normal((4, 5, 3)).astype(emb.weight.data.dtype)
+        backward(emb, idx, g)
+        backward(temb, idx, g)
+        ours, theirs = emb.weight.grad, temb.weight.grad
+        assert isinstance(ours, SparseGrad) and theirs.is_sparse and not theirs.is_coalesced()
+        assert np.array_equal(ours.indices, theirs._indices()[0].numpy())
+        assert np.array_equal(ours.values, theirs._values().numpy())
+        c, tc = ours.coalesce(), theirs.coalesce()
+        assert np.array_equal(c.indices, tc._indices()[0].numpy())
+        assert_close(c.values, tc._values().numpy(), dtype=np.dtype(c.dtype).name,
+                     name="coalesced rows")
+        idx = rng.integers(0, 12, (4, 5))
+        backward(emb, idx, g)
+        backward(temb, idx, g)
+        assert emb.weight.grad.nnz == ours.nnz + np.count_nonzero(idx != 2)
+        assert_close(emb.weight.grad.to_dense(), temb.weight.grad.to_dense().numpy(),
+                     dtype=np.dtype(emb.weight.data.dtype).name, name="two backwards")
+
+
+def run(case_options: dict[str, Any], topts_kwargs: dict[str, Any], steps: int,
+        seed: int = 0) -> Trajectory:
+    """``steps`` steps of refbp's and torch's SparseAdam on the two tables, identical sparse
+    gradients (refbp's Embedding computes them; torch gets a copy)."""
+    embs = tables(seed)
+    tembs = [to_torch(e) for e in embs]
+    opt = optim.SparseAdam([{"params": [e.weight]} for e in embs], **case_options)
+    topt = torch.optim.SparseAdam([{"params": [t.weight]} for t in tembs], **topts_kwargs)
+    rng = np.random.default_rng([seed, 1])
+    traj = Trajectory([f"{np.dtype(dt).name} weight" for dt in DTYPES])
+    for _ in range(steps):
+        for e, t in zip(embs, tembs, strict=True):
+            e.zero_grad()
+            idx = rng.integers(0, 12, (3, 4))
+            backward(e, idx, rng.standard_normal((3, 4, 3)).astype(e.weight.data.dtype))
+            t.weight.grad = to_torch_grad(e.weight.grad)
+        opt.step()
+        topt.step()
+        traj.record([e.weight for e in embs], [t.weight for t in tembs])
+    return traj
+
+
+def torch_options(options: dict[str, Any]) -> dict[str, Any]:
+    return {k: torch.from_numpy(v.copy()) if isinstance(v, np.ndarray) else v
+            for k, v in options.items()}
+
+
+@pytest.mark.parametrize("case", CASES, ids=lambda c: c.id)
+def test_case_parity_with_identical_sparse_gradients(case: OptimCase) -> None:
+    traj = run(case.options, torch_options(case.options), STEPS)
+    assert len(traj.check(case.id)) == 2 and len(traj.a) == STEPS
+
+
+@pytest.mark.parametrize("index, desc",
+                         [(i, d) for i, (d, _) in enumerate(option_sets("SparseAdam",
+                                                                        torch.float32))])
+@pytest.mark.parametrize("default", list(DEFAULT_DTYPES), ids=lambda k: f"default-{k}")
+def test_optim_db_option_set(index: int, desc: str, default: str) -> None:
+    dtype, saved = DEFAULT_DTYPES[default], torch.get_default_dtype()
+    torch.set_default_dtype(dtype)
+    try:
+        with default_dtype(np.float64 if dtype == torch.float64 else np.float32):
+            got, kwargs = option_sets("SparseAdam", dtype)[index]
+            assert got == desc
+            ours = {k: v.detach().numpy().copy() if isinstance(v, torch.Tensor) else v
+                    for k, v in kwargs.items()}
+            run(ours, kwargs, 30).check(f"SparseAdam ({desc}), default dtype {dtype}")
+    finally:
+        torch.set_default_dtype(saved)
+
+
+def test_state_dict_interop() -> None:
+    """torch's state (an int step) loads into refbp and refbp's into torch; both continue."""
+    embs, tembs = tables(), [to_torch(e) for e in tables()]
+    opt = optim.SparseAdam([e.weight for e in embs], lr=0.05)
+    topt = torch.optim.SparseAdam([t.weight for t in tembs], lr=0.05)
+    rng = np.random.default_rng(5)
+    for _ in range(3):
+        for e, t in zip(embs, tembs, strict=True):
+            e.zero_grad()
+            backward(e, rng.integers(0, 12, (2, 3)), rng.standard_normal((2, 3, 3)).astype(
+                e.weight.data.dtype))
+            t.weight.grad = to_torch_grad(e.weight.grad)
+        opt.step()
+        topt.step()
+    back = optimizer_state_from_torch(topt.state_dict())
+    assert all(type(s["step"]) is int for s in back["state"].values())
+    assert_same_state(opt.state_dict(), back)
+    fresh = optim.SparseAdam([rnn.Parameter(e.weight.data.copy()) for e in embs], lr=0.05)
+    fresh.load_state_dict(back)
+    tfresh = torch.optim.SparseAdam([torch.nn.Parameter(t.weight.detach().clone())
+                                     for t in tembs], lr=0.05)
+    tfresh.load_state_dict(optimizer_state_to_torch(opt.state_dict()))
+    assert_same_state(fresh.state_dict(), optimizer_state_from_torch(tfresh.state_dict()))
+
+
+def test_dense_and_sparse_gradients_are_refused_as_in_torch() -> None:
+    emb = tables()[0]
+    emb(np.array([[1, 3]]))
+    emb.backward(np.ones((1, 2, 3)))
+    with pytest.raises(RuntimeError, match="does not support sparse gradients"):
+        optim.Adam([emb.weight]).step()
+    emb.weight.grad = emb.weight.grad.to_dense()
+    with pytest.raises(RuntimeError, match="^SparseAdam does not support dense gradients, "
+                       "please consider Adam instead$"):
+        optim.SparseAdam([emb.weight]).step()
+    t = torch.nn.Parameter(torch.zeros(3))
+    t.grad = torch.zeros(3)
+    with pytest.raises(RuntimeError, match="SparseAdam does not support dense gradients"):
+        torch.optim.SparseAdam([t]).step()
