@@ -36,12 +36,13 @@ import pytest
 import torch
 
 from parity_tests.test_optim_parity import (
-    DEFAULT_DTYPES,
     KINDS,
     Task,
     Trajectory,
     _one_torch_thread,  # noqa: F401  (the autouse fixture: one torch thread)
     assert_same_state,
+    db_kwargs,
+    default,  # noqa: F401  (the fixture: torch's and refbp's default dtype)
     labels,
     make_tasks,
     option_sets,
@@ -54,7 +55,6 @@ from refbp.mirror.optim import (
     to_torch_optimizer,
 )
 from refbp.nn.module import Parameter
-from refbp.optim.default_dtype import default_dtype
 from refbp.parity.optim_cases import OptimCase, cases_for
 from refbp.tolerances import tolerance_for
 
@@ -177,21 +177,11 @@ DB_CASES = [(i, d) for i, (d, _) in enumerate(option_sets("LBFGS", torch.float32
 
 
 @pytest.mark.parametrize("index, desc", DB_CASES, ids=[d.replace(" ", "_") for _, d in DB_CASES])
-@pytest.mark.parametrize("default", list(DEFAULT_DTYPES), ids=lambda k: f"default-{k}")
-def test_optim_db_option_set(index: int, desc: str, default: str) -> None:
+def test_optim_db_option_set(index: int, desc: str, default: torch.dtype) -> None:  # noqa: F811
     """torch's ``optim_db`` LBFGS sets, refbp and torch built from the same keywords."""
-    dtype, saved = DEFAULT_DTYPES[default], torch.get_default_dtype()
-    torch.set_default_dtype(dtype)
-    try:
-        with default_dtype(np.float64 if dtype == torch.float64 else np.float32):
-            got, kwargs = option_sets("LBFGS", dtype)[index]
-            assert got == desc
-            tasks = make_tasks()
-            opts = [optim.LBFGS(t.params, **{
-                k: v.detach().numpy().copy() if isinstance(v, torch.Tensor) else v
-                for k, v in kwargs.items()}) for t in tasks]
-            topts = [torch.optim.LBFGS(t.tparams, **kwargs) for t in tasks]
-            traj = run(tasks, opts, topts, STEPS, identical=True)
-            assert len(traj.check(f"LBFGS ({desc}), default dtype {dtype}")) == 16
-    finally:
-        torch.set_default_dtype(saved)
+    ours, kwargs = db_kwargs("LBFGS", index, desc, default)
+    tasks = make_tasks()
+    opts = [optim.LBFGS(t.params, **ours) for t in tasks]
+    topts = [torch.optim.LBFGS(t.tparams, **kwargs) for t in tasks]
+    traj = run(tasks, opts, topts, STEPS, identical=True)
+    assert len(traj.check(f"LBFGS ({desc}), default dtype {default}")) == 16

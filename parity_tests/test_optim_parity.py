@@ -537,6 +537,16 @@ def default(request: pytest.FixtureRequest) -> Iterator[torch.dtype]:
         torch.set_default_dtype(saved)
 
 
+def db_kwargs(name: str, index: int, desc: str, dtype: torch.dtype
+              ) -> tuple[dict[str, Any], dict[str, Any]]:
+    """torch's option set ``index`` of ``name`` under the default dtype ``dtype``: refbp's
+    keywords (a Tensor lr as an array) and torch's."""
+    got, kwargs = option_sets(name, dtype)[index]
+    assert got == desc
+    return {k: v.detach().numpy().copy() if isinstance(v, torch.Tensor) else v
+            for k, v in kwargs.items()}, kwargs
+
+
 def test_optim_db_covers_every_optimizer() -> None:
     pytest.importorskip("expecttest")
     assert set(_DB) == set(OPTIMIZERS) and len(DB_CASES) >= 50
@@ -545,12 +555,9 @@ def test_optim_db_covers_every_optimizer() -> None:
 @pytest.mark.parametrize("name, index, desc", DB_CASES,
                          ids=[f"{n}-{d.replace(' ', '_')}" for n, _, d in DB_CASES])
 def test_optim_db_option_set(name: str, index: int, desc: str, default: torch.dtype) -> None:
-    got, kwargs = option_sets(name, default)[index]
-    assert got == desc
+    ours, kwargs = db_kwargs(name, index, desc, default)
     tasks = make_tasks(optimizer_name=name)
-    opt = getattr(optim, name)(groups(tasks), **{
-        k: v.detach().numpy().copy() if isinstance(v, torch.Tensor) else v
-        for k, v in kwargs.items()})
+    opt = getattr(optim, name)(groups(tasks), **ours)
     topt = getattr(torch.optim, name)(tparams(tasks), **single_tensor(name), **kwargs)
     traj = identical_gradients(tasks, opt, topt, DB_STEPS)
     assert len(traj.check(f"{name} ({desc}), default dtype {default}")) == len(traj.labels)

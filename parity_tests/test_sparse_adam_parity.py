@@ -17,17 +17,17 @@ import torch
 
 import refbp.nn as rnn
 from parity_tests.test_optim_parity import (
-    DEFAULT_DTYPES,
     Trajectory,
     _one_torch_thread,  # noqa: F401  (the autouse fixture: one torch thread)
     assert_same_state,
+    db_kwargs,
+    default,  # noqa: F401  (the fixture: torch's and refbp's default dtype)
     option_sets,
 )
 from refbp import optim
 from refbp.mirror import to_torch
 from refbp.mirror.optim import optimizer_state_from_torch, optimizer_state_to_torch
 from refbp.nn.sparse import SparseGrad
-from refbp.optim.default_dtype import default_dtype
 from refbp.parity.optim_cases import OptimCase, cases_for
 from refbp.testing import assert_close
 
@@ -124,19 +124,9 @@ def test_case_parity_with_identical_sparse_gradients(case: OptimCase) -> None:
 @pytest.mark.parametrize("index, desc",
                          [(i, d) for i, (d, _) in enumerate(option_sets("SparseAdam",
                                                                         torch.float32))])
-@pytest.mark.parametrize("default", list(DEFAULT_DTYPES), ids=lambda k: f"default-{k}")
-def test_optim_db_option_set(index: int, desc: str, default: str) -> None:
-    dtype, saved = DEFAULT_DTYPES[default], torch.get_default_dtype()
-    torch.set_default_dtype(dtype)
-    try:
-        with default_dtype(np.float64 if dtype == torch.float64 else np.float32):
-            got, kwargs = option_sets("SparseAdam", dtype)[index]
-            assert got == desc
-            ours = {k: v.detach().numpy().copy() if isinstance(v, torch.Tensor) else v
-                    for k, v in kwargs.items()}
-            run(ours, kwargs, 30).check(f"SparseAdam ({desc}), default dtype {dtype}")
-    finally:
-        torch.set_default_dtype(saved)
+def test_optim_db_option_set(index: int, desc: str, default: torch.dtype) -> None:  # noqa: F811
+    ours, kwargs = db_kwargs("SparseAdam", index, desc, default)
+    run(ours, kwargs, 30).check(f"SparseAdam ({desc}), default dtype {default}")
 
 
 def test_state_dict_interop() -> None:
