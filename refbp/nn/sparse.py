@@ -40,6 +40,7 @@ class SparseGrad:
 
     @property
     def dtype(self) -> np.dtype:
+        """The dtype of the values (the parameter's)."""
         return self.values.dtype
 
     @property
@@ -55,6 +56,7 @@ class SparseGrad:
         return SparseGrad(unique, values, self.shape)
 
     def is_coalesced(self) -> bool:
+        """Whether the indices are sorted and unique."""
         return bool(np.all(np.diff(self.indices) > 0))
 
     def to_dense(self) -> np.ndarray:
@@ -64,9 +66,11 @@ class SparseGrad:
         return dense
 
     def copy(self) -> SparseGrad:
+        """A copy (indices and values copied)."""
         return SparseGrad(self.indices.copy(), self.values.copy(), self.shape)
 
     def astype(self, dtype: Any, copy: bool = True) -> SparseGrad:
+        """The same entries with the values cast to ``dtype``."""
         return SparseGrad(self.indices.copy(), self.values.astype(dtype, copy=copy), self.shape)
 
     def __neg__(self) -> SparseGrad:
