@@ -227,6 +227,7 @@ class LBFGS(Optimizer):
         self._params: list[Parameter] = self.param_groups[0]["params"]
 
     def add_param_group(self, param_group: dict[str, Any]) -> None:
+        """The one group (a second raises ``ValueError``, torch's message: LBFGS has one)."""
         if self.param_groups:
             raise ValueError("LBFGS doesn't support per-parameter options (parameter groups)")
         super().add_param_group(param_group)
