@@ -14,6 +14,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from refbp.registry.sizes import SizeRule
+
 #: The kinds of op: an elementwise or along-a-dimension activation, a layer, a loss.
 KINDS = ("activation", "layer", "loss")
 
@@ -158,6 +160,10 @@ class OpInfo:
     suite_note:
         Why no op check of the quick suite builds the op itself, and what checks it instead
         (a test fails for an op that is in neither).
+    size:
+        The rule counting the elements of the parameters and buffers the op would hold from
+        its complete constructor arguments (:mod:`refbp.registry.sizes`; checked against
+        torch on every ``module_db`` constructor case); None: it holds none.
     """
 
     name: str
@@ -176,6 +182,7 @@ class OpInfo:
     tolerance: Mapping[str, str] = field(default_factory=dict)
     families: tuple[str, ...] = ()
     suite_note: str = ""
+    size: SizeRule | None = None
 
     def __post_init__(self) -> None:
         if self.kind not in KINDS:
