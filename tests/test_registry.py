@@ -23,6 +23,7 @@ NOT_OPS = {"Module", "Loss", "Parameter", "Sequential", "RNNBase", "RNNCellBase"
 def test_every_refbp_nn_class_is_declared_once() -> None:
     classes = {n for n in nn.__all__ if inspect.isclass(getattr(nn, n))} - NOT_OPS
     assert sorted(classes) == sorted(IDS)
+    assert set(registry.NN_OTHERS) - {"init", "utils"} == NOT_OPS
     assert len(set(IDS)) == len(IDS)
     assert {o.kind for o in OPS} == set(KINDS)
 
@@ -127,6 +128,21 @@ def test_every_declared_op_is_in_the_docs() -> None:
     text = docs.DOC.read_text(encoding="utf-8")
     assert text == docs.markdown(), "docs/ops.md is out of date: python -m refbp.registry.docs"
     assert all(f"\n| {o.name} | {docs.signature(o)} |" in text for o in OPS)
+
+
+def test_refbp_nn_exports_the_declarations_and_its_stub_is_current() -> None:
+    """``refbp.nn`` exports each declared op's class from its declared module, and the type
+    stub that type checkers read lists the same names from the same modules."""
+    from refbp.registry import docs
+
+    assert nn.__all__ == list(registry.nn_exports())
+    for o in OPS:
+        assert getattr(nn, o.name) is o.numpy_class() and o.numpy_class().__module__ == o.module
+    assert docs.NN_STUB.read_text(encoding="utf-8") == docs.nn_stub(), (
+        "refbp/nn/__init__.pyi is out of date: python -m refbp.registry.docs")
+    assert "from refbp.nn.linear import Linear as Linear\n" in docs.nn_stub()
+    with pytest.raises(ValueError, match="X: declare the refbp.nn module of its class"):
+        OpInfo(name="X", kind="layer", forward="f", backward="b")
 
 
 def test_every_declared_family_is_in_the_explain_catalog() -> None:

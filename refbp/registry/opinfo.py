@@ -18,6 +18,8 @@ from refbp.registry.sizes import SizeRule
 
 #: The kinds of op: an elementwise or along-a-dimension activation, a layer, a loss.
 KINDS = ("activation", "layer", "loss")
+#: The ``refbp.nn`` module of an op's class, by kind (a layer names its own).
+KIND_MODULES: Mapping[str, str] = {"activation": "refbp.nn.activation", "loss": "refbp.nn.loss"}
 
 
 class _Required:
@@ -124,8 +126,13 @@ class OpInfo:
     ----------
     name:
         The ``refbp.nn`` class name, also ``torch.nn``'s unless ``torch_module`` says otherwise.
+        ``refbp.nn`` exports the class under this name (``refbp/nn/__init__.py`` reads the
+        declarations; its stub ``__init__.pyi`` is generated from them).
     kind:
         One of :data:`KINDS`.
+    module:
+        The module of the refbp class (:data:`KIND_MODULES` by default; a layer names its own,
+        ``"refbp.nn.linear"``).
     forward, backward:
         The NumPy maths, as dotted paths into the functional core (or the class methods where
         the layer has no functional core); the derivations are in their docstrings.
@@ -170,6 +177,7 @@ class OpInfo:
     kind: str
     forward: str
     backward: str
+    module: str = ""
     args: Mapping[str, Any] = field(default_factory=dict)
     functional: str | None = None
     aten: tuple[str, ...] = ()
@@ -189,10 +197,20 @@ class OpInfo:
             raise ValueError(f"{self.name}: kind must be one of {KINDS}, got {self.kind!r}")
         if not self.torch_module:
             object.__setattr__(self, "torch_module", f"torch.nn.{self.name}")
+        if not self.module:
+            if self.kind not in KIND_MODULES:
+                raise ValueError(f"{self.name}: declare the refbp.nn module of its class "
+                                 "(module=...)")
+            object.__setattr__(self, "module", KIND_MODULES[self.kind])
+
+    @property
+    def class_path(self) -> str:
+        """The dotted path of the refbp class (``"refbp.nn.linear:Linear"``)."""
+        return f"{self.module}:{self.name}"
 
     def numpy_class(self) -> type:
         """The ``refbp.nn`` class (imports the NumPy side)."""
-        cls: type = resolve(f"refbp.nn:{self.name}")
+        cls: type = resolve(self.class_path)
         return cls
 
     def torch_class(self) -> type:
