@@ -145,6 +145,27 @@ def test_refbp_nn_exports_the_declarations_and_its_stub_is_current() -> None:
         OpInfo(name="X", kind="layer", forward="f", backward="b")
 
 
+def test_the_readme_names_every_declared_family_and_the_catalog_reads_every_module() -> None:
+    """README's "Families:" sentence lists the layer and loss families in declaration order;
+    the catalog reads every module of its package that has variants."""
+    import re
+    from pathlib import Path
+
+    from refbp.diagnose import catalog
+
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+    found = re.search(r"Families: every optimizer declared with one in .*?optimizer's\);"
+                      r"([^;]*);([^(]*)\(", readme, re.S)
+    assert found, "README: the 'Families:' sentence is missing"
+    layers, losses = ([n.strip() for n in g.split(",")] for g in found.groups())
+    declared = registry.family_ops()
+    assert layers == [f for f, o in declared if o.kind != "loss"]
+    assert losses == [f for f, o in declared if o.kind == "loss"]
+    folder = Path(catalog.__file__).parent
+    modules = {m.__name__.rsplit(".", 1)[1] for m in catalog.catalog_modules()}
+    assert modules == {f.stem for f in folder.glob("*.py") if f.stem != "__init__"}
+
+
 def test_every_declared_family_is_in_the_explain_catalog() -> None:
     """Declared families are the catalog's layer and loss families (a layer's with the sizes
     its check uses); no catalog family is left undeclared."""
