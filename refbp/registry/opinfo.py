@@ -100,10 +100,25 @@ class Sample:
     description: str = ""
 
 
+#: The kinds of input a loss's checks run on (the tests draw each, with its hard spots, in
+#: several shapes; class data has 4 classes, binary data is (6, 4)):
+LOSS_INPUTS: Mapping[str, str] = {
+    "regression": "real input and target; ties and |input - target| = 0.5, 1, 2",
+    "probabilities": "input and target in [0, 1], both edges exactly",
+    "logits": "real logits up to +-1e4, targets in [0, 1]",
+    "class_index": "class scores (N, C, d...) and class-index targets, one ignored",
+    "class_probabilities": "class scores and probability targets",
+    "log_probabilities": "log-probabilities and class-index targets, one ignored",
+}
+
+
 @dataclass(frozen=True)
 class Check:
-    """One set of constructor options that the unit and parity tests run the op with (on
-    0-d, 1-d, 2-d and 3-d inputs and an empty batch; the suites' data sets are never empty).
+    """One set of constructor options that the unit and parity tests run the op with: an
+    activation on 0-d, 1-d, 2-d and 3-d inputs and an empty batch (the suites' data sets are
+    never empty); a loss on each kind of input in ``inputs`` (:data:`LOSS_INPUTS`), with
+    every reduction, against finite differences and torch. A list option is an array of the
+    input's dtype (a loss's ``weight``).
 
     ``kinks`` are the inputs where the function or its derivative jumps under these options
     (ReLU at 0, Softplus(beta=2, threshold=1) at 0.5): finite differences must not straddle
@@ -112,10 +127,28 @@ class Check:
 
     options: Mapping[str, Any] = field(default_factory=dict)
     kinks: tuple[float, ...] = ()
+    inputs: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        unknown = set(self.inputs) - set(LOSS_INPUTS)
+        if unknown:
+            raise ValueError(f"unknown loss inputs {sorted(unknown)}; known: "
+                             f"{', '.join(LOSS_INPUTS)}")
 
     def label(self, name: str) -> str:
-        """``name(k=v, ...)`` with the options, e.g. ``Softplus(beta=2.0, threshold=1.0)``."""
-        return f"{name}({', '.join(f'{k}={v!r}' for k, v in self.options.items())})"
+        """``name(k=v, ...)`` with the options, e.g. ``Softplus(beta=2.0, threshold=1.0)``; a
+        nested list by its shape (``weight=<6x4>``)."""
+        return f"{name}({', '.join(f'{k}={_show(v)}' for k, v in self.options.items())})"
+
+
+def _show(value: Any) -> str:
+    """``repr(value)``, or ``<6x4>`` for a nested list of more than one column."""
+    shape = []
+    inner = value
+    while isinstance(inner, list) and inner:
+        shape.append(len(inner))
+        inner = inner[0]
+    return f"<{'x'.join(map(str, shape))}>" if len(shape) > 1 and shape[-1] > 1 else repr(value)
 
 
 @dataclass(frozen=True)
@@ -193,6 +226,8 @@ class OpInfo:
     size: SizeRule | None = None
 
     def __post_init__(self) -> None:
+        if self.kind == "loss" and not all(c.inputs for c in self.checks):
+            raise ValueError(f"{self.name}: every check of a loss names its inputs")
         if self.kind not in KINDS:
             raise ValueError(f"{self.name}: kind must be one of {KINDS}, got {self.kind!r}")
         if not self.torch_module:

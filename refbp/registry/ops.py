@@ -11,7 +11,7 @@ from collections.abc import Iterator, Mapping
 from refbp.registry.activations import ACTIVATIONS
 from refbp.registry.layers import LAYERS
 from refbp.registry.losses import LOSSES
-from refbp.registry.opinfo import OpInfo
+from refbp.registry.opinfo import Check, OpInfo
 
 OPS: tuple[OpInfo, ...] = (*ACTIVATIONS, *LAYERS, *LOSSES)
 
@@ -61,6 +61,13 @@ def by_aten(aten: str) -> list[OpInfo]:
     be left out: ``"aten.relu"`` matches every overload)."""
     want = aten if aten.count(".") >= 2 else f"{aten}."
     return [o for o in OPS if any(a == want or a.startswith(want) for a in o.aten)]
+
+
+def loss_checks() -> list[tuple[str, OpInfo, Check, str]]:
+    """``(id, op, check, input kind)`` for every check of every declared loss and each kind
+    of input it runs on: the cases of the loss unit and parity tests."""
+    return [(f"{c.label(o.name)}-{kind}", o, c, kind)
+            for o in of_kind("loss") for c in o.checks for kind in c.inputs]
 
 
 def family_ops() -> list[tuple[str, OpInfo]]:
