@@ -30,7 +30,7 @@ from refbp.registry.optimizers import (
     docs_table,
     optimizer,
 )
-from refbp.registry.schedulers import SCHEDULERS, SchedulerInfo, Sub
+from refbp.registry.schedulers import SCHEDULERS, SchedulerCheck, SchedulerInfo, Sub
 from refbp.registry.schedulers import _checked as _checked_scheduler
 from refbp.registry.schedulers import args as sched_args
 
@@ -165,6 +165,9 @@ def test_every_scheduler_is_declared_and_every_declaration_is_a_scheduler() -> N
         sig = inspect.signature(getattr(lr_scheduler, s.name)).parameters
         assert set(s.defaults or {}) <= set(sig), s.name
         assert set(s.required()) <= set(s.defaults or {}) or s.defaults is None, s.name
+        for c in s.checks:
+            assert set(c.options) <= {h.name for h in s.hyperparameters}, (s.name, c.id)
+            assert set(_types(list(c.options.values()))) <= {x.name for x in SCHEDULERS}
         for o in s.option_sets:
             assert set(o.options) <= set(sig), (s.name, o.id)
             assert set(_types(list(o.options.values()))) <= {x.name for x in SCHEDULERS}
@@ -183,9 +186,13 @@ def test_scheduler_signature_is_the_declaration(info: SchedulerInfo) -> None:
 def test_a_scheduler_declaration_must_declare_its_arguments() -> None:
     with pytest.raises(ValueError, match="StepLR: declare torch's constructor arguments"):
         _checked_scheduler(SchedulerInfo("StepLR", "s", {"step_size": 3}))
+    with pytest.raises(ValueError, match="StepLR: declare the cases of the parity test"):
+        _checked_scheduler(SchedulerInfo("StepLR", "s", {"step_size": 3},
+                                         hyperparameters=sched_args("step_size")))
     with pytest.raises(ValueError, match=r"leaves out required \['step_size'\]"):
         _checked_scheduler(SchedulerInfo("StepLR", "s", {},
-                                         hyperparameters=sched_args("step_size")))
+                                         hyperparameters=sched_args("step_size"),
+                                         checks=(SchedulerCheck("", {"step_size": 3}),)))
 
 
 def test_every_declared_scheduler_is_in_the_quick_suite(suites: dict[str, set[str]]) -> None:
