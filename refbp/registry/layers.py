@@ -6,10 +6,9 @@ The maths of a layer without a separate functional core is its class's ``forward
 the order of this file. Images are ``image_regression`` data (smooth blobs) of 2 channels
 and 7 x 6 pixels (odd sizes exercise ceil mode and padding); 1-D signals come from regression
 data through ``Unflatten``; the target size of each case is the flattened output size,
-computed by hand. The op checks of the convolution, sequence and attention layers are built
-by their suite modules (``refbp.parity.suites.conv``, ``sequence``, ``attention``: generated
-option grids and several inputs); a test checks that every declared op appears in the quick
-suite.
+computed by hand. The samples of the convolution, recurrent and attention layers are in
+:mod:`~.samples_conv`, :mod:`~.samples_sequence` and :mod:`~.samples_attention`; a test
+checks that every declared op appears in the quick suite.
 """
 
 from __future__ import annotations
@@ -17,7 +16,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from refbp.registry import sizes
+from refbp.registry import samples_attention, samples_conv, samples_sequence, sizes
 from refbp.registry.opinfo import EXTREME, REQUIRED, Data, Layers, OpInfo, Sample
 
 _F = "torch.nn.functional"
@@ -120,7 +119,8 @@ LAYERS: tuple[OpInfo, ...] = (
                            Data("regression", n=16, features=5, outputs=6),
                            before=(("Linear", {"in_features": 5, "out_features": 6}),),
                            loss=_MSE, description="LayerNorm without weight and bias, after a "
-                           "Linear layer")), size=sizes.layernorm, module="layernorm"),
+                           "Linear layer"), *samples_attention.LAYER_NORM),
+           size=sizes.layernorm, module="layernorm"),
     _layer("Dropout", {"p": 0.5, "inplace": False}, "dropout",
            ("aten.dropout.default", "aten.native_dropout.default"),
            samples=(Sample("dropout", {"p": 0.3}, Data("regression", n=16, features=6, outputs=6),
@@ -218,40 +218,50 @@ LAYERS: tuple[OpInfo, ...] = (
                          "InstanceNorm2d with affine and running statistics")),
            size=sizes.batchnorm, module="normalization"),
     _layer("Conv1d", _CONV, "conv1d", ("aten.conv1d.default", "aten.convolution.default"),
-           size=sizes.conv(1, transposed=False), module="conv"),
+           size=sizes.conv(1, transposed=False), module="conv",
+           samples=samples_conv.CONV1D),
     _layer("Conv2d", _CONV, "conv2d", ("aten.conv2d.default", "aten.convolution.default"),
-           size=sizes.conv(2, transposed=False), module="conv"),
+           size=sizes.conv(2, transposed=False), module="conv",
+           samples=samples_conv.CONV2D),
     _layer("ConvTranspose1d", _CONVT, "conv_transpose1d",
            ("aten.conv_transpose1d.default", "aten.convolution.default"),
-           size=sizes.conv(1, transposed=True), module="conv"),
+           size=sizes.conv(1, transposed=True), module="conv",
+           samples=samples_conv.CONV_TRANSPOSE1D),
     _layer("ConvTranspose2d", _CONVT, "conv_transpose2d",
            ("aten.conv_transpose2d.input", "aten.convolution.default"),
-           size=sizes.conv(2, transposed=True), module="conv"),
+           size=sizes.conv(2, transposed=True), module="conv",
+           samples=samples_conv.CONV_TRANSPOSE2D),
     _layer("Embedding", {"num_embeddings": REQUIRED, "embedding_dim": REQUIRED,
                          "padding_idx": None, "max_norm": None, "norm_type": 2.0,
                          "scale_grad_by_freq": False, "sparse": False}, "embedding",
            ("aten.embedding.default",),
            torch_only={"_weight": "torch's private initial weight (refbp: load_state_dict)",
                        "_freeze": "torch's private flag for Embedding.from_pretrained"},
-           size=sizes.embedding, module="embedding"),
+           size=sizes.embedding, module="embedding",
+           samples=samples_sequence.EMBEDDING),
     _layer("RNN", {"input_size": REQUIRED, "hidden_size": REQUIRED, "num_layers": 1,
                    "nonlinearity": "tanh", "bias": True, "batch_first": False, "dropout": 0.0,
                    "bidirectional": False}, None,
            ("aten.rnn_tanh.input", "aten.rnn_relu.input"), converter=_SEQ,
-           signature_note=_RNN_NOTE, size=sizes.rnn(1), module="rnn"),
+           signature_note=_RNN_NOTE, size=sizes.rnn(1), module="rnn",
+           samples=samples_sequence.RNN),
     _layer("LSTM", {**_STACK, "proj_size": 0}, None, ("aten.lstm.input",), converter=_SEQ,
-           signature_note=_RNN_NOTE, size=sizes.rnn(4), module="rnn"),
+           signature_note=_RNN_NOTE, size=sizes.rnn(4), module="rnn",
+           samples=samples_sequence.LSTM),
     _layer("GRU", _STACK, None, ("aten.gru.input",), converter=_SEQ, signature_note=_RNN_NOTE,
-           size=sizes.rnn(3), module="rnn"),
+           size=sizes.rnn(3), module="rnn",
+           samples=samples_sequence.GRU),
     _layer("RNNCell", {**_CELL, "nonlinearity": "tanh"}, None,
            ("aten.rnn_tanh_cell.default", "aten.rnn_relu_cell.default"), converter=_SEQ,
-           size=sizes.cell(1), module="rnn_cell"),
+           size=sizes.cell(1), module="rnn_cell",
+           samples=samples_sequence.RNN_CELL),
     _layer("LSTMCell", _CELL, None, ("aten.lstm_cell.default",),
            suite_note="returns the pair (h', c'), which an op check cannot feed to a loss; "
            "parity_tests/test_rnn_parity.py and torch's module_db cases check it",
            size=sizes.cell(4), module="rnn_cell"),
     _layer("GRUCell", _CELL, None, ("aten.gru_cell.default",), size=sizes.cell(3),
-           module="rnn_cell"),
+           module="rnn_cell",
+           samples=samples_sequence.GRU_CELL),
     # refbp's picker of one time step (or the mean) of a recurrent layer's output
     _layer("RNNOutput", {"select": "last", "batch_first": False}, None, (),
            torch_module=f"{_SEQ}:RNNOutputTorch", converter=_SEQ, module="sequence"),
@@ -268,7 +278,8 @@ LAYERS: tuple[OpInfo, ...] = (
                                        "batch_first": False, "norm_first": False,
                                        "bias": True}, None, (), converter=_ATT,
            tolerance={"float32": "float32_attention"}, size=sizes.encoder_layer,
-           module="transformer"),
+           module="transformer",
+           samples=samples_attention.TRANSFORMER_ENCODER_LAYER),
     _layer("TransformerEncoder", {"encoder_layer": REQUIRED, "num_layers": REQUIRED,
                                   "norm": None, "enable_nested_tensor": True,
                                   "mask_check": True}, None, (), converter=_ATT,
@@ -285,9 +296,11 @@ LAYERS: tuple[OpInfo, ...] = (
                               "add_zero_attn": False}, "multi_head_attention_forward", (),
            torch_module=f"{_ATT}:AttentionProbeTorch", converter=_ATT,
            tolerance={"float32": "float32_attention"}, size=sizes.attention,
-           module="attention_probe"),
+           module="attention_probe",
+           samples=samples_attention.MHA),
     _layer("SDPAProbe", {"attn_mask": None, "is_causal": False, "scale": None},
            "scaled_dot_product_attention", ("aten.scaled_dot_product_attention.default",),
            torch_module=f"{_ATT}:SDPAProbeTorch", converter=_ATT,
-           tolerance={"float32": "float32_attention"}, module="attention_probe"),
+           tolerance={"float32": "float32_attention"}, module="attention_probe",
+           samples=samples_attention.SDPA),
 )

@@ -89,6 +89,9 @@ class Sample:
     and closed by ``loss``; a loss op is itself the loss, after ``before`` (``Identity`` when
     empty). Defaults by kind: activations run on :data:`EXTREME` through ``SSELoss``, with
     the description "<op> on extreme inputs (...)"; a loss's description is its spec's.
+    ``tensors`` data with ``outputs=0`` get the target shape of the built model's output.
+    ``tolerance`` (dtype -> key of ``refbp.tolerances.OVERRIDES``) is the scenario's
+    exception where the op's own ``tolerance`` does not apply.
     """
 
     id: str
@@ -98,6 +101,7 @@ class Sample:
     after: Layers = ()
     loss: tuple[str, Mapping[str, Any]] | None = None
     description: str = ""
+    tolerance: Mapping[str, str] = field(default_factory=dict)
 
 
 #: The kinds of input a loss's checks run on (the tests draw each, with its hard spots, in
