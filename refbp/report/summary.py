@@ -70,6 +70,14 @@ def decisive_tol_ratio(df: pd.DataFrame) -> pd.Series:
     return df["tol_ratio"].mask(failing_nonfinite(df), np.inf)
 
 
+def fail_ratio(df: pd.DataFrame) -> pd.Series:
+    """Per row, the check that decides in units of its tolerance: the larger of
+    :func:`decisive_tol_ratio` and :func:`decisive_normwise` over the normwise tolerance
+    (above 1 fails; infinite on a row failing on NaN/inf; NaN on an error row)."""
+    return pd.Series(np.fmax(decisive_tol_ratio(df), decisive_normwise(df) / df["normwise_tol"]),
+                     index=df.index)
+
+
 def scenario_summary(df: pd.DataFrame) -> pd.DataFrame:
     """One row per scenario (in order of first appearance).
 
