@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import pandas as pd
 import pytest
 
 from refbp.report import synthetic_results, write_report
@@ -20,22 +19,17 @@ def provenance(started: str, commit: str, torch: str = "2.13.0+cpu",
             "suite": "synthetic", **machine}
 
 
-def set_case(df: pd.DataFrame, scenario: str, tensor: str, **values: object) -> pd.DataFrame:
-    out = df.copy()
-    m = (out["scenario"] == scenario) & (out["tensor"] == tensor)
-    for col, value in values.items():
-        out.loc[m, col] = value
-    return out
-
-
 def three_reports(root: Path) -> tuple[Path, Path, Path]:
     """Reports of three commits, written in an order other than their start times:
     ``first`` (all pass), ``second`` (same numbers, another machine and torch), ``third``
     (clf's loss grown to 0.5 of its tolerance, mlp's grad:0.weight failing at 3.0)."""
     base = synthetic_results(NAMES, steps=4)
-    third = set_case(base, "clf", "loss", tol_ratio=0.5)
-    third = set_case(third, "mlp", "grad:0.weight", tol_ratio=3.0, passed=False,
-                     verdict="fail")
+    third = base.copy()
+    changes = {("clf", "loss"): {"tol_ratio": 0.5},
+               ("mlp", "grad:0.weight"): {"tol_ratio": 3.0, "passed": False, "verdict": "fail"}}
+    for (scenario, tensor), values in changes.items():
+        rows = (third["scenario"] == scenario) & (third["tensor"] == tensor)
+        third = third.assign(**{col: third[col].mask(rows, v) for col, v in values.items()})
     c = write_report(third, root / "c-third", provenance("2026-03-01T10:00:00+00:00",
                                                          "cccccccccccc0000"))
     a = write_report(base, root / "a-first", provenance("2026-01-01T10:00:00+00:00",

@@ -39,6 +39,16 @@ def chromium() -> str:
     return path
 
 
+def open_page(browser: Any, file: Path, errors: list[str]) -> Any:
+    """A page of ``browser`` showing ``file``; console errors and page errors go to
+    ``errors``."""
+    page = browser.new_page(viewport=VIEWPORT)
+    page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    page.goto(file.as_uri())
+    return page
+
+
 def many_scenarios_failing_late(n: int = 240) -> pd.DataFrame:
     """``n`` passing scenarios, then two failing ones at the end of the table."""
     names = [f"pass-{i:03d}" for i in range(n)] + ["late-fail-a", "late-fail-b"]
@@ -60,10 +70,7 @@ def test_first_failure_is_on_the_first_screen_without_console_errors(tmp_path: P
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=exe, args=LAUNCH_ARGS)
         try:
-            page = browser.new_page(viewport=VIEWPORT)  # type: ignore[arg-type]
-            page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
-            page.on("pageerror", lambda exc: errors.append(str(exc)))
-            page.goto(page_file.as_uri())
+            page = open_page(browser, page_file, errors)
             first = page.locator("tr[data-first-failure]")
             box: Any = first.bounding_box()
             assert box is not None and 0 < box["y"] and box["y"] + box["height"] < 900, box
@@ -110,10 +117,7 @@ def test_history_page_sorts_filters_and_shows_the_regression_first(
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=exe, args=LAUNCH_ARGS)
         try:
-            page = browser.new_page(viewport=VIEWPORT)  # type: ignore[arg-type]
-            page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
-            page.on("pageerror", lambda exc: errors.append(str(exc)))
-            page.goto((tmp_path / "trend" / "history.html").as_uri())
+            page = open_page(browser, tmp_path / "trend" / "history.html", errors)
             assert page.locator(".verdict .badge").inner_text() == "REGRESSION"
             trend: Any = page.locator("img[alt='trend of all scenarios']").bounding_box()
             assert trend is not None and trend["y"] < 900, trend
