@@ -377,10 +377,6 @@ def _run(args: argparse.Namespace, tolerances: dict[str, dict[str, float]]) -> i
                              **run_provenance()}
     if outcome.cluster is not None:
         extra["cluster"] = outcome.cluster.as_provenance()
-        if outcome.cluster.lost_workers:
-            print(f"Dask: {len(outcome.cluster.lost_workers)} worker(s) lost during the run "
-                  f"({', '.join(outcome.cluster.lost_workers)}); their scenarios were rerun "
-                  "elsewhere", file=sys.stderr)
     if shard_of is not None:
         extra["shard"] = f"{shard_of[0]}/{shard_of[1]}"
     if outcome.reused:
@@ -439,6 +435,11 @@ def _finish_run(summary: pd.DataFrame, suite: str, args: argparse.Namespace, pat
     _print_summary(summary, quiet=args.quiet > 0, verbose=args.verbose > 0,
                    reproduce=reproduce_commands(summary, provenance),
                    shrunk=provenance.get("shrink", {}))
+    from refbp.report.summary import lost_workers_sentence
+
+    lost = lost_workers_sentence(provenance)
+    if lost:
+        print(f"\n{lost}")
     n_failed = int((~summary["passed"].astype(bool)).sum())
     print(f"\n{len(summary) - n_failed} passed, {n_failed} failed ({seconds:.1f} s); "
           f"report: {path}")

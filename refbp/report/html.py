@@ -36,6 +36,7 @@ from refbp.report.summary import (
     headline,
     kind_table,
     kind_tables,
+    lost_workers_sentence,
     overview_table,
     provenance_table,
     scenario_caption,
@@ -363,9 +364,11 @@ def _verdict(summary: pd.DataFrame, n_rows: int, provenance: dict[str, Any]) -> 
     what = f"{sides(provenance)[0]} vs torch"
     if provenance.get("suite"):
         what += f", suite {provenance['suite']}"
+    lost = lost_workers_sentence(provenance)
+    lost_line = f"<p class='warn' id='lost-workers'>{e(lost)}</p>" if lost else ""
     return (f"<p class='verdict {'ok' if passed else 'bad'}'>{badge}"
-            f"{e(headline(summary, n_rows))}</p><p class='note'>{e(what)}; how to read it and "
-            "the run's provenance are at the <a href='#provenance'>bottom</a>.</p>")
+            f"{e(headline(summary, n_rows))}</p>{lost_line}<p class='note'>{e(what)}; how to "
+            "read it and the run's provenance are at the <a href='#provenance'>bottom</a>.</p>")
 
 
 def _provenance(provenance: dict[str, Any]) -> str:

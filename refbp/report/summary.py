@@ -343,6 +343,20 @@ def provenance_table(provenance: dict[str, Any]) -> Table:
     return ["key", "value"], rows
 
 
+def lost_workers_sentence(provenance: dict[str, Any]) -> str | None:
+    """The Dask workers lost during the run (provenance ``cluster.lost_workers``), as one
+    sentence for the summaries; None when none was lost (or the run used no Dask cluster)."""
+    cluster = provenance.get("cluster")
+    lost = cluster.get("lost_workers") if isinstance(cluster, dict) else None
+    if not lost:
+        return None
+    n = len(lost)
+    return (f"Dask: {n} worker{'s' if n > 1 else ''} lost during the run "
+            f"({', '.join(str(w) for w in lost)}); {'their' if n > 1 else 'its'} scenarios "
+            "were rerun on the other workers (a scenario whose workers kept dying is an "
+            "error row).")
+
+
 def headline(summary: pd.DataFrame, n_rows: int) -> str:
     """"12 scenarios: 11 passed (2 with rounding noise), 1 failed (3400 rows)"."""
     n = len(summary)
