@@ -35,6 +35,7 @@ from refbp.data import iter_step_batches, stream_rng
 from refbp.mirror import SSELossTorch, as_tensor, from_torch
 from refbp.mirror.modules import torch_dtype
 from refbp.mirror.optim import to_torch_optimizer
+from refbp.nn.graph_model import GraphModel
 from refbp.nn.module import Module, Parameter
 from refbp.parity.build import build_optimizer
 from refbp.parity.runner import ScenarioResult, results_frame, run_judged, scenario_row
@@ -97,6 +98,8 @@ def _spec(m: Module) -> Spec:
 
 
 def _layer_specs(model: Module) -> tuple[Spec, ...]:
+    if isinstance(model, GraphModel):
+        return (Spec("GraphModel", {"name": model.name, "nodes": len(model.nodes)}),)
     return tuple(_spec(m) for _, m in model.named_modules() if not any(m.children()))
 
 
@@ -218,7 +221,8 @@ def run_parity(torch_model: torch.nn.Module, inputs: Any, targets: Any, *, loss:
     _check_weights(tmodel, "torch_model parameter")
     tloss = _torch_loss(loss).to(torch_dtype(dt))
     _check_weights(tloss, "loss buffer")
-    model = (from_torch(tmodel) if refbp_model is None
+    first = next(_batch_plan(x.shape[0], steps, batch_size, int(seed)))
+    model = (from_torch(tmodel, example_inputs=(as_tensor(x[first]),)) if refbp_model is None
              else paired_refbp_model(refbp_model, tmodel, dt))
     try:
         rloss = from_torch(tloss)
@@ -237,7 +241,6 @@ def run_parity(torch_model: torch.nn.Module, inputs: Any, targets: Any, *, loss:
         description="refbp.testing check of a user's torch model" if refbp_model is None
         else "refbp.testing check of a user's pair of modules (torch and refbp)",
         expect_nonfinite=bool(expect_nonfinite))
-    first = next(_batch_plan(x.shape[0], steps, batch_size, int(seed)))
     _preflight(tmodel, tloss, x[first], y[first])
     pair_parameters(model, tmodel)
     build_optimizer(s, model)  # invalid optimizer options raise here, before anything runs
@@ -245,7 +248,8 @@ def run_parity(torch_model: torch.nn.Module, inputs: Any, targets: Any, *, loss:
     def build() -> Trial:
         """Both sides afresh (``floors="auto"`` may run the check a second time)."""
         tm, tl = copy.deepcopy(tmodel), copy.deepcopy(tloss)
-        m = (from_torch(tm) if refbp_model is None
+        m = (copy.deepcopy(model) if isinstance(model, GraphModel)
+             else from_torch(tm) if refbp_model is None
              else paired_refbp_model(refbp_model, tm, dt))
         lf = from_torch(tl)
         pairs = pair_parameters(m, tm)
@@ -306,8 +310,12 @@ def assert_parity(torch_model: torch.nn.Module, inputs: Any, targets: Any, *, lo
     Parameters
     ----------
     torch_model : torch.nn.Module
-        A tree of supported torch layers (``refbp.mirror.supported_types()``, nested
-        ``Sequential``, sequential ``ModuleList``/``ModuleDict``, registered converters). Not
+        Any model whose ``forward`` takes the inputs and returns one tensor. A tree of
+        supported torch layers (``refbp.mirror.supported_types()``, nested ``Sequential``,
+        sequential ``ModuleList``/``ModuleDict``, registered converters) is converted layer
+        by layer; any other model (skip connections, tied weights, custom ``forward``) is
+        captured with ``torch.export`` on the first batch and run as a refbp graph model
+        (``refbp.mirror.from_torch``; every batch must have the first batch's shape). Not
         modified: a deep copy cast to ``dtype`` runs. A model with hooks (module hooks,
         ``Tensor.register_hook`` on its parameters, torch's global module hooks) is refused
         with a ValueError naming them: refbp's side cannot run them.
