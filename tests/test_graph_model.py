@@ -51,6 +51,9 @@ CASES: list[tuple[str, tuple[int, ...], tuple[int, ...] | None, list[GraphNode]]
     ("div", (3, 4), (4,), [_node("y", "aten.div.Tensor", X, W)]),
     ("neg-pow", (3, 4), None, [_node("a", "aten.neg.default", X),
                                _node("y", "aten.pow.Tensor_Scalar", Ref("a"), 3)]),
+    ("cos-sin", (3, 4), None, [_node("a", "aten.cos.default", X),
+                               _node("b", "aten.sin.default", X),
+                               _node("y", "aten.mul.Tensor", Ref("a"), Ref("b"))]),
     ("exp-tanh-sigmoid", (3, 4), None, [_node("a", "aten.exp.default", X),
                                         _node("b", "aten.tanh.default", Ref("a")),
                                         _node("y", "aten.sigmoid.default", Ref("b"))]),
@@ -121,7 +124,8 @@ def test_every_op_with_a_backward_is_checked_here() -> None:
     checked = {n.op for c in CASES for n in c[3]}
     with_backward = {o.name for o in ATEN_OPS if o.backward is not None}
     assert with_backward - checked <= {"batch_norm", "identity", "to", "gather", "index",
-                                       "embedding", "dropout", "avg_pool2d", "unflatten", "t"}
+                                       "embedding", "dropout", "avg_pool2d", "unflatten", "t",
+                                       "to_device"}
 
 
 def test_batch_norm_node_is_the_batchnorm_layer_with_its_running_statistics() -> None:

@@ -35,7 +35,6 @@ import torch
 from torch.export.graph_signature import InputKind, OutputKind
 
 from refbp.errors import UnsupportedOpError
-from refbp.mirror.oracle import to_numpy
 from refbp.nn.graph_model import GraphModel, GraphNode, Ref
 from refbp.nn.module import Parameter
 from refbp.registry.aten import aten_op, functional_name, supported_aten
@@ -43,6 +42,11 @@ from refbp.registry.aten import aten_op, functional_name, supported_aten
 __all__ = ["capture", "graph_from_torch", "target_name"]
 
 _PLACEMENT = (torch.device, torch.layout, torch.memory_format)
+
+
+def to_numpy(t: torch.Tensor) -> np.ndarray:
+    """A NumPy copy of a captured tensor."""
+    return t.detach().cpu().numpy().copy()
 
 
 def target_name(target: Any) -> str:

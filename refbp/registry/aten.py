@@ -60,6 +60,8 @@ ATEN_OPS: tuple[AtenOp, ...] = (
     _op("sqrt", "pointwise", ("aten.sqrt.default",)),
     _op("exp", "pointwise", ("aten.exp.default",)),
     _op("log", "pointwise", ("aten.log.default",)),
+    _op("cos", "pointwise", ("aten.cos.default",)),
+    _op("sin", "pointwise", ("aten.sin.default",)),
     _op("tanh", "pointwise", ("aten.tanh.default",), layer="Tanh"),
     _op("sigmoid", "pointwise", ("aten.sigmoid.default",), layer="Sigmoid"),
     _op("relu", "pointwise", ("aten.relu.default",), layer="ReLU"),
@@ -70,6 +72,7 @@ ATEN_OPS: tuple[AtenOp, ...] = (
     _op("masked_fill", "pointwise", ("aten.masked_fill.Scalar", "aten.masked_fill.Tensor")),
     _op("to", "pointwise", ("aten.to.dtype", "aten.to.dtype_layout", "aten._to_copy.default",
                             "aten.type_as.default"), "to_dtype"),
+    _op("to_device", "pointwise", ("aten.to.device",), back="to_dtype_backward"),
     # matrix products, reductions, softmax
     _op("linear", "linalg", ("aten.linear.default",), layer="Linear"),
     _op("addmm", "linalg", ("aten.addmm.default",)),

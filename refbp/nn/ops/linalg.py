@@ -124,7 +124,8 @@ def _along(fn: Any, x: np.ndarray, dim: int, dtype_or_half: Any) -> tuple[Any, A
     """``fn(x, dim)`` after the optional cast (``softmax.int``'s dtype; ``_softmax``'s
     ``half_to_float`` flag changes nothing for float32 and float64)."""
     if dtype_or_half is not None and not isinstance(dtype_or_half, bool):
-        x = x.astype(dtype_or_half)
+        with np.errstate(over="ignore"):  # a float64 -1e308 mask becomes -inf, as in torch
+            x = x.astype(dtype_or_half)
     y = fn(x, dim)
     return y, (y, dim)
 

@@ -179,6 +179,26 @@ def log_backward(g: np.ndarray, x: np.ndarray) -> Grads:
     return (g / x,)
 
 
+def cos(x: np.ndarray) -> tuple[Any, Any]:
+    """``cos x``."""
+    return np.cos(x), x
+
+
+def cos_backward(g: np.ndarray, x: np.ndarray) -> Grads:
+    """``d cos x / dx = -sin x``."""
+    return (g * -np.sin(x),)
+
+
+def sin(x: np.ndarray) -> tuple[Any, Any]:
+    """``sin x``."""
+    return np.sin(x), x
+
+
+def sin_backward(g: np.ndarray, x: np.ndarray) -> Grads:
+    """``d sin x / dx = cos x``."""
+    return (g * np.cos(x),)
+
+
 def tanh(x: np.ndarray) -> tuple[Any, Any]:
     """``tanh x`` (``refbp.nn.functional_act.tanh``)."""
     y = fa.tanh(x)
@@ -271,7 +291,15 @@ def masked_fill_backward(g: np.ndarray, saved: Any) -> Grads:
 def to_dtype(x: np.ndarray, dtype: Any = None, *args: Any, **kwargs: Any) -> tuple[Any, Any]:
     """``x`` as ``dtype`` (``aten.to``/``_to_copy``; placement arguments are ignored)."""
     dt = np.dtype(dtype) if dtype is not None else x.dtype
-    return x.astype(dt, copy=True), x.dtype
+    with np.errstate(over="ignore", invalid="ignore"):  # out of range -> inf, as torch casts
+        return x.astype(dt, copy=True), x.dtype
+
+
+def to_device(x: np.ndarray, device: Any = None, dtype: Any = None, *args: Any,
+              **kwargs: Any) -> tuple[Any, Any]:
+    """``aten.to.device``: the device is ignored (NumPy computes on the CPU), the dtype kept
+    or changed as :func:`to_dtype`."""
+    return to_dtype(x, dtype)
 
 
 def to_dtype_backward(g: np.ndarray, dtype: Any) -> Grads:

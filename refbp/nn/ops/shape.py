@@ -135,10 +135,12 @@ def detach(x: Any, *args: Any, **kwargs: Any) -> tuple[Any, Any]:
 
 def cat(tensors: Sequence[np.ndarray], dim: int = 0) -> tuple[Any, Any]:
     """The tensors joined along ``dim`` (torch skips legacy empty 1-d tensors)."""
-    parts = [t for t in tensors if not (t.ndim == 1 and t.shape[0] == 0)]
+    legacy = [t.ndim == 1 and t.shape[0] == 0 for t in tensors]
+    parts = [t for t, skip in zip(tensors, legacy, strict=True) if not skip] or list(tensors)
     d = dim_index(dim, parts[0].ndim)
-    sizes = [t.shape[d] if not (t.ndim == 1 and t.shape[0] == 0) else 0 for t in tensors]
-    return np.concatenate(parts, axis=d), (d, sizes, [is_float(t) for t in tensors])
+    sizes = [0 if skip else t.shape[d] for t, skip in zip(tensors, legacy, strict=True)]
+    floats = [is_float(t) and not skip for t, skip in zip(tensors, legacy, strict=True)]
+    return np.concatenate(parts, axis=d), (d, sizes, floats)
 
 
 def cat_backward(g: np.ndarray, saved: Any) -> Grads:
