@@ -18,6 +18,7 @@ import numpy as np
 
 from refbp.nn import functional_attention as fatt
 from refbp.nn import functional_conv as fconv
+from refbp.nn import init
 from refbp.nn.adaptive_pooling import AdaptiveAvgPool2d
 from refbp.nn.batchnorm import (
     batch_norm_backward,
@@ -34,9 +35,6 @@ from refbp.nn.ops import is_float
 from refbp.nn.pooling import AvgPool2d, MaxPool2d
 
 Grads = tuple[Any, ...]
-
-#: The generator of a dropout mask drawn without a feed (a graph model training on its own).
-_DROPOUT_RNG = np.random.default_rng()
 
 
 def _pair(v: Any) -> tuple[int, int]:
@@ -141,10 +139,11 @@ def embedding_backward(g: np.ndarray, saved: Any) -> Grads:
 
 def dropout(x: np.ndarray, p: float, train: bool) -> tuple[Any, Any]:
     """``x * mask / (1 - p)`` in training with ``p > 0`` (the mask from
-    ``refbp.nn.dropout.keep_mask``), else ``x`` (torch draws nothing then)."""
+    ``refbp.nn.dropout.keep_mask``: fed from torch in a parity run, else drawn from refbp's
+    default generator, ``refbp.nn.init``), else ``x`` (torch draws nothing then)."""
     if not train or p == 0.0 or x.size == 0:
         return x, None
-    noise = apply_mask(x, keep_mask(x.shape, p, _DROPOUT_RNG, "graph dropout"), p)
+    noise = apply_mask(x, keep_mask(x.shape, p, init.default_generator(), "graph dropout"), p)
     return x * noise, noise
 
 
