@@ -138,3 +138,33 @@ def test_a_shape_other_than_the_first_batch_fails_clearly() -> None:
     errors = table[table.tensor == "error"]
     assert len(errors) == 1 and not errors.passed.iloc[0]
     assert "captured for input 'x' of shape (3, 3), got (2, 3)" in errors.explanation.iloc[0]
+
+
+def test_node_rows_compare_every_node_value_and_gradient() -> None:
+    torch.manual_seed(5)
+    model = GPT(vocab_size=16, block_size=4, n_layer=1, n_head=2, n_embd=8, dropout=0.1)
+    ids, target = _rng().integers(0, 16, (3, 4)), _rng(1).standard_normal((3, 4, 16))
+    table = parity_table(model, ids, target, loss="MSELoss", steps=1, nodes=True)
+    assert table.passed.all(), table[~table.passed]
+    nodes = table[table.kind == "node"]
+    assert len(nodes) >= 30 and set(nodes.step) == {1}
+    assert "node:gelu" in set(nodes.tensor) and "node_grad:gelu" in set(table.tensor)
+    gelu = table[table.tensor == "node:gelu"].iloc[0]
+    assert gelu.explanation.startswith("node ") and "gelu (aten.gelu.default) at " in \
+        gelu.explanation and "zoo.py" in gelu.explanation
+
+
+def test_first_departing_node_is_the_planted_bug(monkeypatch: pytest.MonkeyPatch) -> None:
+    from refbp.mirror.nodes import compare_nodes, first_departure
+    from refbp.nn.ops import pointwise
+
+    real = pointwise.gelu
+    monkeypatch.setattr(pointwise, "gelu", lambda x, approximate="none": (
+        real(x, approximate)[0] * (1 + 1e-9), (x, approximate)))
+    torch.manual_seed(6)
+    model = GPT(vocab_size=16, block_size=4, n_layer=1, n_head=2, n_embd=8).double()
+    table = compare_nodes(model, (_rng().integers(0, 16, (2, 4)),))
+    first = first_departure(table)
+    assert first is not None and first.tensor == "node:gelu" and first.op == "gelu"
+    before = table[(table["index"] < first["index"]) & (table.kind == "node")]
+    assert before.passed.all() and len(before) > 10

@@ -28,6 +28,7 @@ from __future__ import annotations
 import copy
 import operator
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -62,18 +63,26 @@ def _np_dtype(dt: torch.dtype) -> np.dtype:
     return np.dtype(str(dt).removeprefix("torch."))
 
 
+_TORCH_DIR = str(Path(torch.__file__).parent)
+
+
 def _source(node: torch.fx.Node) -> str:
-    """The last frame of the node's stack trace: ``file:line in fn: code``."""
+    """Where the node comes from in the model's code: ``file:line in fn: code`` of the last
+    frame of its stack trace outside torch itself (``nn.GELU.forward`` is torch's; the line
+    that called it is the model's)."""
     trace = str(node.meta.get("stack_trace") or "").strip().splitlines()
-    for i in range(len(trace) - 1, -1, -1):
-        line = trace[i].strip()
+    frames = []
+    for i, line in enumerate(trace):
+        line = line.strip()
         if line.startswith("File "):
-            code = trace[i + 1].strip() if i + 1 < len(trace) else ""
             parts = line.split(", ")
-            where = f"{parts[0][6:-1]}:{parts[1].removeprefix('line ')}"
+            path = parts[0][6:-1]
+            code = trace[i + 1].strip() if i + 1 < len(trace) else ""
             fn = parts[2].removeprefix("in ") if len(parts) > 2 else ""
-            return f"{where} in {fn}: {code}" if code else where
-    return ""
+            where = f"{path}:{parts[1].removeprefix('line ')} in {fn}"
+            frames.append((path, f"{where}: {code}" if code else where))
+    outside = [f for f in frames if not f[0].startswith(_TORCH_DIR)]
+    return (outside or frames or [("", "")])[-1][1]
 
 
 def _meta_dtype(node: torch.fx.Node) -> np.dtype | None:
@@ -180,8 +189,10 @@ def _parameters(model: torch.nn.Module) -> dict[str, Parameter]:
     return out
 
 
-def graph_from_torch(model: torch.nn.Module, example_inputs: Sequence[Any]) -> GraphModel:
-    """The refbp :class:`GraphModel` of ``model`` captured with ``example_inputs``.
+def graph_from_torch(model: torch.nn.Module, example_inputs: Sequence[Any],
+                     program: torch.export.ExportedProgram | None = None) -> GraphModel:
+    """The refbp :class:`GraphModel` of ``model`` captured with ``example_inputs`` (or built
+    from ``program``, a capture of ``model`` made by :func:`capture`).
 
     Raises :class:`refbp.errors.UnsupportedOpError` for an ATen operator refbp does not
     declare (all of them listed, each with its node and source line).
@@ -189,7 +200,7 @@ def graph_from_torch(model: torch.nn.Module, example_inputs: Sequence[Any]) -> G
     if not isinstance(example_inputs, tuple | list):
         raise TypeError("example_inputs must be a tuple of the model's inputs, e.g. (x,), got "
                         f"{type(example_inputs).__name__}")
-    ep = capture(model, example_inputs)
+    ep = capture(model, example_inputs) if program is None else program
     sig = ep.graph_signature
     params = _parameters(model)
     torch_buffers = dict(model.named_buffers(remove_duplicate=False))

@@ -26,6 +26,7 @@ import torch
 
 from refbp import nn as rnn
 from refbp.dtypes import DTYPE_NAMES, float_type
+from refbp.errors import UsageError
 from refbp.nn.module import Module
 from refbp.registry.opinfo import REFBP_ONLY_EVERYWHERE, TORCH_ONLY_EVERYWHERE
 from refbp.registry.ops import OPS
@@ -275,15 +276,26 @@ def from_torch(module: torch.nn.Module, example_inputs: Sequence[Any] | None = N
         raise TypeError("from_torch(graph=True) captures the model with torch.export and needs "
                         "example_inputs, e.g. from_torch(model, example_inputs=(x,))")
     if example_inputs is not None and not _path:
+        tree_error: Exception | None = None
         if not graph:
             try:
                 return from_torch(module)
-            except (TypeError, ValueError):
+            except (TypeError, ValueError) as exc:
                 if graph is False:
                     raise
+                tree_error = exc
         from refbp.mirror.export import graph_from_torch
 
-        return graph_from_torch(module, example_inputs)
+        try:
+            return graph_from_torch(module, example_inputs)
+        except UsageError:
+            raise
+        except Exception as exc:  # torch.export cannot trace it: say both
+            if tree_error is None:
+                raise
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+            raise type(tree_error)(f"{tree_error}; capturing it with torch.export failed too: "
+                                   f"{type(exc).__name__}: {first}") from exc
     if not _path:
         _refuse_shared(module)
     if isinstance(module, torch.nn.ModuleList | torch.nn.ModuleDict):

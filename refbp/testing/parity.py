@@ -194,7 +194,8 @@ def run_parity(torch_model: torch.nn.Module, inputs: Any, targets: Any, *, loss:
                rtol: float | None = None, atol: float | None = None,
                normwise: float | None = None, batch_size: int | None = None, seed: int = 0,
                name: str | None = None, suite: str = "", expect_nonfinite: bool = False,
-               floors: str = "auto", allow_large: bool = False) -> ScenarioResult:
+               floors: str = "auto", allow_large: bool = False,
+               nodes: bool = False) -> ScenarioResult:
     """Run the parity check and return the harness's :class:`ScenarioResult` (never asserts).
 
     Same arguments as :func:`assert_parity`; ``suite`` fills the report's ``suite`` column.
@@ -261,7 +262,27 @@ def run_parity(torch_model: torch.nn.Module, inputs: Any, targets: Any, *, loss:
         return Trial(m, lf, opt, None, tm, tl, topt, None, x, y, batches, int(seed))
 
     # a side that raises is recorded as a failing row, reported by the caller
-    return run_judged(s, scenario_row(s, suite), build, floors)
+    result = run_judged(s, scenario_row(s, suite), build, floors)
+    if nodes:
+        if not isinstance(model, GraphModel):
+            raise TypeError("nodes=True compares the nodes of a graph model; "
+                            f"{type(torch_model).__name__} was converted layer by layer")
+        result.add(_node_rows(s, suite, tmodel, tloss, x[first], y[first]))
+    return result
+
+
+def _node_rows(s: Scenario, suite: str, tmodel: torch.nn.Module, tloss: torch.nn.Module,
+               xb: np.ndarray, yb: np.ndarray) -> list[dict[str, Any]]:
+    """``node:<name>`` / ``node_grad:<name>`` rows of the first batch (step 1), upstream of
+    the scenario's loss on it (``refbp.mirror.nodes``)."""
+    from refbp.mirror.nodes import node_rows
+
+    def loss_grad(out: np.ndarray) -> Any:
+        lf = from_torch(copy.deepcopy(tloss))
+        lf(out, yb)
+        return lf.backward()
+
+    return node_rows(scenario_row(s, suite), tmodel, (xb,), loss_grad, s.tol)
 
 
 def assertion_message(result: ScenarioResult, *, limit: int = 5) -> str:
@@ -279,7 +300,8 @@ def parity_table(torch_model: torch.nn.Module, inputs: Any, targets: Any, *, los
                  rtol: float | None = None, atol: float | None = None,
                  normwise: float | None = None, batch_size: int | None = None, seed: int = 0,
                  name: str | None = None, expect_nonfinite: bool = False,
-                 floors: str = "auto", allow_large: bool = False) -> pd.DataFrame:
+                 floors: str = "auto", allow_large: bool = False,
+                 nodes: bool = False) -> pd.DataFrame:
     """The tidy results table (one row per step and tensor) of :func:`assert_parity`'s check.
 
     Same arguments as :func:`assert_parity`; never raises for a failing comparison (check the
@@ -290,7 +312,7 @@ def parity_table(torch_model: torch.nn.Module, inputs: Any, targets: Any, *, los
                                      steps=steps, dtype=dtype, rtol=rtol,
                                      atol=atol, normwise=normwise, batch_size=batch_size,
                                      seed=seed, name=name, expect_nonfinite=expect_nonfinite,
-                                     floors=floors, allow_large=allow_large)])
+                                     floors=floors, allow_large=allow_large, nodes=nodes)])
 
 
 def assert_parity(torch_model: torch.nn.Module, inputs: Any, targets: Any, *, loss: Any,
@@ -299,7 +321,7 @@ def assert_parity(torch_model: torch.nn.Module, inputs: Any, targets: Any, *, lo
                   rtol: float | None = None, atol: float | None = None,
                   normwise: float | None = None, batch_size: int | None = None, seed: int = 0,
                   name: str | None = None, expect_nonfinite: bool = False,
-                  floors: str = "auto", allow_large: bool = False) -> None:
+                  floors: str = "auto", allow_large: bool = False, nodes: bool = False) -> None:
     """Assert that refbp reproduces ``torch_model`` (loss, outputs, gradients, updates).
 
     In the style of ``torch.testing.assert_close``: returns None when no compared tensor fails
@@ -356,6 +378,12 @@ def assert_parity(torch_model: torch.nn.Module, inputs: Any, targets: Any, *, lo
     allow_large : bool
         Raise the size limits of :mod:`refbp.limits` (``steps`` at most 10,000 by default)
         100-fold, as ``refbp run --allow-large`` does.
+    nodes : bool
+        For a model run as a graph (captured with ``torch.export``): also compare the value
+        and the gradient of every graph node on the first batch (rows ``node:<name>`` and
+        ``node_grad:<name>`` of step 1, in execution order, each explained with its op, ATen
+        operator and source line), so a failure shows which node first departs from torch
+        (``refbp.mirror.nodes``). Off by default: a big model has thousands of nodes.
 
     Raises
     ------
@@ -374,6 +402,6 @@ def assert_parity(torch_model: torch.nn.Module, inputs: Any, targets: Any, *, lo
                         steps=steps, dtype=dtype, rtol=rtol, atol=atol, normwise=normwise,
                         batch_size=batch_size, seed=seed, name=name,
                         expect_nonfinite=expect_nonfinite, floors=floors,
-                        allow_large=allow_large)
+                        allow_large=allow_large, nodes=nodes)
     if not result.passed:
         raise AssertionError(assertion_message(result)) from None
