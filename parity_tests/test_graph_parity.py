@@ -9,6 +9,8 @@ does not declare. Each model trains several AdamW steps on both sides through th
 
 from __future__ import annotations
 
+from datetime import datetime, timezone
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -168,3 +170,23 @@ def test_first_departing_node_is_the_planted_bug(monkeypatch: pytest.MonkeyPatch
     assert first is not None and first.tensor == "node:gelu" and first.op == "gelu"
     before = table[(table["index"] < first["index"]) & (table.kind == "node")]
     assert before.passed.all() and len(before) > 10
+
+
+def test_report_html_shows_the_nodes_and_the_first_departing_one(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from refbp.nn.ops import pointwise
+    from refbp.report import collect_provenance, write_report
+
+    real = pointwise.gelu
+    monkeypatch.setattr(pointwise, "gelu", lambda x, approximate="none": (
+        real(x, approximate)[0] * (1 + 1e-9), (x, approximate)))
+    torch.manual_seed(7)
+    model = GPT(vocab_size=16, block_size=4, n_layer=1, n_head=2, n_embd=8)
+    table = parity_table(model, _rng().integers(0, 16, (2, 4)), _rng(1).standard_normal(
+        (2, 4, 16)), loss="MSELoss", nodes=True, name="gpt-planted", floors="off")
+    write_report(table, tmp_path / "r", collect_provenance(
+        seeds=[0], started=datetime.now(timezone.utc), wall_time_s=1.0))
+    html = (tmp_path / "r" / "report.html").read_text(encoding="utf-8")
+    assert "<h2 id='graph'>Graph models, node by node</h2>" in html
+    assert "gpt-planted: first departing node <b>gelu</b>" in html
+    assert "<tr class='bad'><td>gelu</td><td>node " in html

@@ -197,8 +197,9 @@ def _refuse_shared(module: torch.nn.Module) -> None:
         raise ValueError(
             f"cannot convert a model whose parameters are shared ({pairs}): a module used "
             "twice (or a tied weight) has one parameter whose gradient sums both uses, which "
-            "a converted refbp model would treat as separate parameters; use distinct modules "
-            "(copy.deepcopy) to check it")
+            "a converted refbp model would treat as separate parameters; pass example inputs "
+            "(from_torch(model, example_inputs=(x,))) to capture it as a graph with one "
+            "parameter, or use distinct modules (copy.deepcopy)")
 
 
 def _register_builtins() -> None:
