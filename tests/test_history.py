@@ -247,3 +247,17 @@ def test_removed_scenario_is_flagged_and_allowed_with_allow_removed(
     allowed = load_history([a, b], allow_removed=True)
     assert not allowed.regressed and allowed.flags == {(1, "old"): ["missing (allowed)"]}
     assert os.path.basename(h.points[0].source) == "a"
+
+
+def test_history_keep_removes_the_oldest_entries(reports, tmp_path: Path,
+                                                 capsys: pytest.CaptureFixture[str]) -> None:
+    store = tmp_path / "history"
+    for r in reports:
+        append_entry(r, store, keep=2)
+    assert sorted(p.name for p in store.iterdir()) == ["20260201T100000Z-bbbbbbbbbb",
+                                                       "20260301T100000Z-cccccccccc"]
+    assert [p.commit for p in load_points([store])] == ["bbbbbbbbbb", "cccccccccc"]
+    with pytest.raises(HistoryError, match="keep must be >= 1"):
+        append_entry(reports[0], store, keep=0)
+    assert main(["run", "--out", str(tmp_path / "rep"), "--history-keep", "3"]) == 2
+    assert "--history-keep needs --history DIR" in capsys.readouterr().err

@@ -85,6 +85,8 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--history", type=Path, metavar="DIR",
                      help="also append this run to the history directory DIR (a dated entry "
                      "of its per-case figures and provenance, read by `refbp history DIR`)")
+    run.add_argument("--history-keep", type=argtypes.positive_int, metavar="N",
+                     help="with --history: keep only the N latest entries (default: all)")
     run.add_argument("--allow-large", action="store_true",
                      help="raise the stated size limits 100-fold (refbp.limits: steps, data, "
                      "layer and model sizes, layer count, scenarios per file, file size)")
@@ -306,6 +308,8 @@ def _report_options(args: argparse.Namespace) -> tuple[tuple[str, ...] | None, A
 def cmd_run(args: argparse.Namespace) -> int:
     tolerances = _apply_config(args)
     outputs.report_dir(args.out)
+    if args.history_keep is not None and args.history is None:
+        raise CLIError("--history-keep needs --history DIR")
     if args.history is not None:
         from refbp.report.history_store import check_history_dir
 
@@ -397,17 +401,17 @@ def _run(args: argparse.Namespace, tolerances: dict[str, dict[str, float]]) -> i
                        "--resume to write the report without running again)") from exc
     store.clear(outcome.keys)
     if args.history is not None:
-        _append_history(path, args.history)
+        _append_history(path, args.history, args.history_keep)
     return _finish_run(digest.summary, suite, args, path, time.perf_counter() - t0, prov)
 
 
-def _append_history(report: Path, history: Path) -> None:
+def _append_history(report: Path, history: Path, keep: int | None) -> None:
     """``--history``: append the written report to the history directory (one line on
     stderr); exit 2 naming both when that fails (the report stays written)."""
     from refbp.report.history_store import append_entry
 
     try:
-        entry = append_entry(report, history)
+        entry = append_entry(report, history, keep=keep)
     except (UsageError, OSError) as exc:
         raise CLIError(f"the report {report} is written, but appending it to the history "
                        f"{history} failed: {exc}") from exc

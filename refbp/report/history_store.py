@@ -19,7 +19,8 @@ when the per-step rows matter; ``refbp history`` reads those too.
 Safety: the append holds :class:`refbp.report.lock.OutputLock` of ``DIR`` (waiting up to
 ``LOCK_WAIT_S`` for another run's append), writes the entry into a hidden temporary directory
 inside ``DIR`` and renames it into place: an entry is either complete or absent, and earlier
-entries are never opened for writing. Left-over temporary directories of an interrupted
+entries are never opened for writing (``--history-keep N`` removes the entries beyond the N
+latest, each renamed aside before it is deleted). Left-over temporary directories of an interrupted
 append are removed by the next one. ``DIR`` must be new, empty or a history directory (only
 entries), and must not be inside the report directory (which each run replaces) nor contain
 it.
@@ -111,9 +112,17 @@ def _fsynced(path: Path) -> None:
         os.close(fd)
 
 
-def append_entry(report: Path, history: Path, *, wait_s: float = LOCK_WAIT_S) -> Path:
+def append_entry(report: Path, history: Path, *, keep: int | None = None,
+                 wait_s: float = LOCK_WAIT_S) -> Path:
     """Append the report directory ``report`` to the history directory ``history`` (see the
-    module docstring); return the new entry's path."""
+    module docstring); return the new entry's path.
+
+    ``keep`` (``--history-keep``): afterwards, remove the entries beyond the ``keep`` latest
+    (by start time, the order of their names), each renamed aside first so that no entry is
+    ever seen half removed.
+    """
+    if keep is not None and keep < 1:
+        raise HistoryError(f"keep must be >= 1, got {keep}")
     point = load_point(Path(report))
     history = check_history_dir(history)
     stamp = point.started.astimezone(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
@@ -146,7 +155,19 @@ def append_entry(report: Path, history: Path, *, wait_s: float = LOCK_WAIT_S) ->
             raise
         with contextlib.suppress(OSError):
             _fsynced(history)
+        if keep is not None:
+            _prune(history, keep)
     finally:
         lock.release()
     return history / name
 
+
+
+def _prune(history: Path, keep: int) -> None:
+    """Remove the entries of ``history`` beyond the ``keep`` latest (name order)."""
+    entries = sorted(p for p in history.iterdir() if not p.name.startswith(".")
+                     and _is_entry(p))
+    for old in entries[:-keep]:
+        aside = history / f"{TMP_PREFIX}old-{old.name}"
+        os.rename(old, aside)
+        shutil.rmtree(aside, ignore_errors=True)
