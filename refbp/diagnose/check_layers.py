@@ -23,6 +23,7 @@ from refbp.diagnose.check import (
     torch_defaults,
 )
 from refbp.diagnose.diagnosis import Diagnosis, Record
+from refbp.diagnose.guard import DEFAULT_TIMEOUT
 from refbp.diagnose.layer_styles import (
     SIZE_NAMES,
     FunctionalLayer,
@@ -61,7 +62,8 @@ def _layer_variants(like: str) -> list[Variant]:
 
 def check_layer(user: Any, like: str = "Linear", options: dict[str, Any] | None = None, *,
                 steps: int = 3, batch: int = DEFAULT_BATCH, seed: int = 0, oracle: str = "auto",
-                thread_noise: bool = False) -> Diagnosis:
+                thread_noise: bool = False, isolate: bool | None = None,
+                timeout: float = DEFAULT_TIMEOUT) -> Diagnosis:
     """Check a user layer (forward, backward, parameter gradients, buffers) against
     ``torch.nn.<like>`` and the catalogued variants.
 
@@ -70,8 +72,17 @@ def check_layer(user: Any, like: str = "Linear", options: dict[str, Any] | None 
     layer is built from the parameter arrays, its own size names or positional sizes, or no
     arguments (see :mod:`refbp.diagnose.layer_styles`); its parameters are then set to the
     same seeded values as torch's. Its running statistics are read, never set.
+
+    ``isolate`` and ``timeout``: as in :func:`~refbp.diagnose.check_optimizer` (by default a
+    spec string runs in a child process, an object in this one).
     """
+    from refbp.diagnose.isolation import check_in_child, wants_child
+
     resolve_oracle(oracle)
+    if wants_child(user, isolate):
+        return check_in_child("layer", user, like, options,
+                              problem={"steps": steps, "batch": batch, "seed": seed},
+                              oracle=oracle, thread_noise=thread_noise, timeout=timeout)
     run = layer_user_run(user, like, options, steps=steps, batch=batch, seed=seed)
     return layer_verdict(run, like, options, steps=steps, batch=batch, seed=seed,
                          oracle=oracle, thread_noise=thread_noise)
@@ -176,11 +187,21 @@ def layer_verdict(user: UserRun, like: str, options: dict[str, Any] | None, *, s
 
 def check_loss(user: Any, like: str = "MSELoss", options: dict[str, Any] | None = None, *,
                steps: int = 3, batch: int = DEFAULT_BATCH, seed: int = 0, oracle: str = "auto",
-               thread_noise: bool = False) -> Diagnosis:
+               thread_noise: bool = False, isolate: bool | None = None,
+               timeout: float = DEFAULT_TIMEOUT) -> Diagnosis:
     """Check a user loss (value and d loss / d prediction) against ``torch.nn.<like>`` and
     the catalogued variants (``"MSELoss"``, ``"CrossEntropyLoss"`` or ``"BCELoss"``); see
-    :mod:`refbp.diagnose.loss_styles` for the accepted styles."""
+    :mod:`refbp.diagnose.loss_styles` for the accepted styles.
+
+    ``isolate`` and ``timeout``: as in :func:`~refbp.diagnose.check_optimizer`.
+    """
+    from refbp.diagnose.isolation import check_in_child, wants_child
+
     resolve_oracle(oracle)
+    if wants_child(user, isolate):
+        return check_in_child("loss", user, like, options,
+                              problem={"steps": steps, "batch": batch, "seed": seed},
+                              oracle=oracle, thread_noise=thread_noise, timeout=timeout)
     run = loss_user_run(user, like, options, steps=steps, batch=batch, seed=seed)
     return loss_verdict(run, like, options, steps=steps, batch=batch, seed=seed,
                         oracle=oracle, thread_noise=thread_noise)
