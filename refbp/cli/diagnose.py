@@ -109,8 +109,9 @@ def add_subcommands(subparsers: Any) -> None:
                        f"takes longer than this, naming the call that did not return "
                        f"(default {DEFAULT_TIMEOUT:g})")
         p.add_argument("--allow-large", action="store_true",
-                       help="allow more --steps than the stated limit (refbp.limits: 10,000; "
-                       "raised 100-fold)")
+                       help="allow more --steps, and for check-layer larger sizes, than the "
+                       "stated limits (refbp.limits: 10,000 steps; a layer's 10 million "
+                       "weights; 50 million activation elements; raised 100-fold)")
         p.add_argument("--oracle", choices=["auto", "torch", "refbp"], default="auto",
                        help="reference: torch itself, or refbp's torch-convention "
                        "implementation (no torch needed); default: torch when installed")
@@ -131,7 +132,8 @@ def _run(args: argparse.Namespace, kind: str) -> int:
     limits.check_steps(args.steps, f"check-{kind}", args.allow_large)
     d = check_in_child(kind, args.spec, args.like, parse_options(args.options),
                        problem={"steps": args.steps, "seed": args.seed}, oracle=args.oracle,
-                       thread_noise=args.thread_noise, timeout=args.timeout)
+                       thread_noise=args.thread_noise, timeout=args.timeout,
+                       allow_large=args.allow_large)
     print(d)
     if d.exit_code != 0:
         from refbp.report.reproduce import PREFIX

@@ -280,12 +280,15 @@ def wants_child(user: Any, isolate: bool | None) -> bool:
 
 def check_in_child(kind: str, spec: str, like: str, options: dict[str, Any] | None, *,
                    problem: dict[str, Any], oracle: str, thread_noise: bool, timeout: float,
-                   user_only: dict[str, Any] | None = None) -> Diagnosis:
+                   user_only: dict[str, Any] | None = None,
+                   allow_large: bool = False) -> Diagnosis:
     """A ``kind`` check of the user code ``spec``: the user side in a child process
     (:func:`run_user_side`), the verdict in this one, each within ``timeout`` seconds.
 
     ``problem`` (``steps``, ``seed``, ``batch``) goes to both sides, ``user_only`` to the user
-    side only (``lr_factor``). An unknown ``like`` is refused before any user code runs; a
+    side only (``lr_factor``). An unknown ``like``, and a layer check beyond the size limits
+    (:func:`refbp.limits.check_layer_check`; ``allow_large``), are refused before any user
+    code runs; a
     ``ValueError`` or ``TypeError`` of the check (options the code or torch refuse) becomes a
     :class:`UserCodeError`.
     """
@@ -296,13 +299,17 @@ def check_in_child(kind: str, spec: str, like: str, options: dict[str, Any] | No
     size = f"{problem['steps']} steps"
     try:
         family(like, kind)
+        if kind == "layer":
+            from refbp.diagnose.check_layers import check_layer_limits
+
+            check_layer_limits(like, options, problem, allow_large)
         user = run_user_side(kind, spec, timeout=timeout, user_files=user_files, size=size,
                              arguments={"like": like, "options": options, **problem,
                                         **(user_only or {})})
         with guarded(spec, timeout=timeout, size=size):
             return _verdicts()[kind](user, like, options, oracle=oracle,
                                      thread_noise=thread_noise, **problem)
-    except UserCodeError:
+    except UsageError:  # UserCodeError, LimitError: as they are
         raise
     except (ValueError, TypeError) as exc:
         raise UserCodeError(str(exc)) from exc
