@@ -43,9 +43,21 @@ import math
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from refbp.layer_sizes import _n, _with_defaults
+from refbp.layer_sizes import _with_defaults
 
 Shape = tuple[int, ...]
+
+
+
+
+def _n(value: Any) -> int:
+    """A size argument; one that is not a finite number raises (:func:`layer_output` then
+    leaves the shape unchanged, and the build names the problem)."""
+    if not isinstance(value, int | float) or not math.isfinite(value):
+        raise TypeError(f"not a size: {value!r}")
+    return abs(int(value))
+
+
 Rule = Callable[[Shape, Mapping[str, Any]], tuple[Shape, int]]
 """``(input shape, arguments) -> (output shape, inner elements kept for the backward pass)``."""
 
