@@ -242,6 +242,8 @@ def run_parity(torch_model: torch.nn.Module, inputs: Any, targets: Any, *, loss:
         description="refbp.testing check of a user's torch model" if refbp_model is None
         else "refbp.testing check of a user's pair of modules (torch and refbp)",
         expect_nonfinite=bool(expect_nonfinite))
+    batch = x.shape[0] if batch_size is None else min(batch_size, x.shape[0])
+    limits.check_activations(s.model, (batch, *x.shape[1:]), "assert_parity", allow_large)
     _preflight(tmodel, tloss, x[first], y[first])
     pair_parameters(model, tmodel)
     build_optimizer(s, model)  # invalid optimizer options raise here, before anything runs
@@ -376,8 +378,9 @@ def assert_parity(torch_model: torch.nn.Module, inputs: Any, targets: Any, *, lo
         outside the tolerance whose difference the floor explains is ``noise`` and does not
         fail. ``auto`` measures it only when some tensor would fail.
     allow_large : bool
-        Raise the size limits of :mod:`refbp.limits` (``steps`` at most 10,000 by default)
-        100-fold, as ``refbp run --allow-large`` does.
+        Raise the size limits of :mod:`refbp.limits` (``steps`` at most 10,000 by default;
+        the activations of one step, estimated from the batch's shape and the layers, at
+        most 50 million elements) 100-fold, as ``refbp run --allow-large`` does.
     nodes : bool
         For a model run as a graph (captured with ``torch.export``): also compare the value
         and the gradient of every graph node on the first batch (rows ``node:<name>`` and
