@@ -98,6 +98,14 @@ OVERRIDES: dict[str, dict[str, float]] = {
     # two-loop recursion or line search moves the parameters by O(1).
     "lbfgs_float64": {"normwise": 1e-10, "rtol": 1e-7, "atol": 1e-10},
     "lbfgs_float32": {"normwise": 5e-3, "rtol": 5e-2, "atol": 1e-3},
+    # A float64 model whose own code computes in float32: transformers' LlamaRMSNorm casts
+    # the hidden states to float32 (``hidden_states.to(torch.float32)``) and its rotary
+    # embedding builds cos/sin in float32, on both sides. The two float32 reductions (the
+    # RMS mean over 8 features) round differently in the last bit (measured, node by node:
+    # the first departing node is the float32 ``mean``, 4.8e-8 relative), and that float32
+    # rounding reaches the float64 outputs (measured 2e-5 elementwise relative on logits near
+    # zero): such a model is compared at float32's tolerance.
+    "float64_computed_in_float32": {"normwise": 1e-5, "rtol": 1e-4, "atol": 1e-6},
 }
 
 
