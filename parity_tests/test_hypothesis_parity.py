@@ -48,9 +48,10 @@ FUZZ = settings(max_examples=_LONG or 60, deadline=None, derandomize=not _LONG, 
                 suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 
 # Every option set of every declared activation (refbp.registry) but an implicit softmax dim
-# (torch warns about it), and Identity.
+# (torch warns about it) and the ops that take only some shapes (GLU, Softmax2d: between
+# Linear layers of any width they would fail), and Identity.
 _ACTS = [(o, c) for o in (*of_kind("activation"), op("Identity")) for c in o.checks
-         if not ("dim" in o.args and c.options.get("dim") is None)]
+         if not ("dim" in o.args and c.options.get("dim") is None) and not c.shapes]
 ACTIVATIONS: dict[str, Any] = {c.label(o.name): functools.partial(o.torch_class(), **c.options)
                                for o, c in _ACTS}
 LOSSES: dict[str, Any] = {

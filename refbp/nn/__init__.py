@@ -17,6 +17,26 @@ from refbp.nn.activation import (
     Softplus,
     Tanh,
 )
+from refbp.nn.activation_hard import (
+    Hardshrink,
+    Hardsigmoid,
+    Hardswish,
+    ReLU6,
+    RReLU,
+    Softshrink,
+    Threshold,
+)
+from refbp.nn.activation_smooth import (
+    CELU,
+    GLU,
+    SELU,
+    LogSigmoid,
+    Mish,
+    Softmax2d,
+    Softmin,
+    Softsign,
+    Tanhshrink,
+)
 from refbp.nn.adaptive_pooling import AdaptiveAvgPool1d, AdaptiveAvgPool2d, AdaptiveMaxPool2d
 from refbp.nn.attention import MultiheadAttention
 from refbp.nn.attention_probe import AttentionProbe, SDPAProbe
@@ -61,4 +81,7 @@ __all__ = [
     "TransformerEncoderLayer",
     "NLLLoss", "Parameter", "ReLU", "SSELoss", "Sequential", "SiLU", "Sigmoid", "SmoothL1Loss",
     "Softmax", "Softplus", "Tanh", "init", "utils",
+    "CELU", "GLU", "Hardshrink", "Hardsigmoid", "Hardswish", "LogSigmoid", "Mish", "ReLU6",
+    "RReLU", "SELU", "Softmax2d", "Softmin", "Softshrink", "Softsign", "Tanhshrink",
+    "Threshold",
 ]

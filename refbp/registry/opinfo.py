@@ -99,7 +99,8 @@ class Sample:
 @dataclass(frozen=True)
 class Check:
     """One set of constructor options that the unit and parity tests run the op with (on
-    0-d, 1-d, 2-d and 3-d inputs and an empty batch; the suites' data sets are never empty).
+    0-d, 1-d, 2-d and 3-d inputs and an empty batch, or on ``shapes``; the suites' data sets
+    are never empty).
 
     ``kinks`` are the inputs where the function or its derivative jumps under these options
     (ReLU at 0, Softplus(beta=2, threshold=1) at 0.5): finite differences must not straddle
@@ -108,6 +109,9 @@ class Check:
 
     options: Mapping[str, Any] = field(default_factory=dict)
     kinks: tuple[float, ...] = ()
+    #: The input shapes of the tests when the op does not take every rank (GLU halves an
+    #: even size, Softmax2d takes 3-D and 4-D); empty: the tests' own shapes.
+    shapes: tuple[tuple[int, ...], ...] = ()
 
     def label(self, name: str) -> str:
         """``name(k=v, ...)`` with the options, e.g. ``Softplus(beta=2.0, threshold=1.0)``."""
