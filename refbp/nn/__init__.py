@@ -59,6 +59,14 @@ from refbp.nn.loss import (
     SmoothL1Loss,
     SSELoss,
 )
+from refbp.nn.loss_likelihood import KLDivLoss, PoissonNLLLoss
+from refbp.nn.loss_margin import (
+    HingeEmbeddingLoss,
+    MultiLabelMarginLoss,
+    MultiLabelSoftMarginLoss,
+    MultiMarginLoss,
+    SoftMarginLoss,
+)
 from refbp.nn.module import Module, Parameter
 from refbp.nn.normalization import GroupNorm, InstanceNorm2d
 from refbp.nn.pooling import AvgPool1d, AvgPool2d, MaxPool1d, MaxPool2d
@@ -84,4 +92,6 @@ __all__ = [
     "CELU", "GLU", "Hardshrink", "Hardsigmoid", "Hardswish", "LogSigmoid", "Mish", "ReLU6",
     "RReLU", "SELU", "Softmax2d", "Softmin", "Softshrink", "Softsign", "Tanhshrink",
     "Threshold",
+    "HingeEmbeddingLoss", "KLDivLoss", "MultiLabelMarginLoss", "MultiLabelSoftMarginLoss",
+    "MultiMarginLoss", "PoissonNLLLoss", "SoftMarginLoss",
 ]

@@ -13,6 +13,8 @@ from typing import Any
 from refbp.registry.opinfo import Data, OpInfo, Sample
 
 _FL = "refbp.nn.functional_loss"
+_FD = "refbp.nn.functional_divergence"
+_FM = "refbp.nn.functional_margin"
 _CE = "refbp.nn.functional_cross_entropy"
 _F = "torch.nn.functional"
 _REG = Data("regression", n=16, features=5, outputs=5)
@@ -22,12 +24,17 @@ _BIN = Data("binary", n=16, features=5, outputs=5)
 _KD = Data("classification_kd", n=4, features=5, outputs=5, extra={"d": 3})
 _W5 = [0.5, 1.0, 2.0, 1.5, 0.25]
 _MEAN: Mapping[str, Any] = {"reduction": "mean"}
+_SOFT = Data("soft_targets", n=16, features=5, outputs=5)
+_SIGNS = Data("signs", n=16, features=5, outputs=5)
+_COUNTS = Data("counts", n=16, features=5, outputs=5)
+_LOGP = (("LogSoftmax", {"dim": 1}),)
 
 
 def _loss(name: str, forward: str, backward: str, functional: str | None, aten: str,
           args: Mapping[str, Any], samples: tuple[Sample, ...], **kw: Any) -> OpInfo:
     return OpInfo(name=name, kind="loss", forward=forward, backward=backward, args=args,
-                  functional=f"{_F}.{functional}" if functional else None, aten=(aten,),
+                  functional=f"{_F}.{functional}" if functional else None,
+                  aten=(aten,) if aten else (),
                   samples=samples, **kw)
 
 
@@ -78,4 +85,37 @@ LOSSES: tuple[OpInfo, ...] = (
           "aten.nll_loss_nd.default",
           {"weight": None, "ignore_index": -100, "reduction": "mean"},
           (Sample("nll", {"weight": _W5}, _CLS, before=(("LogSoftmax", {"dim": 1}),)),)),
+    # torch's 'mean' reduction of KLDivLoss warns (it is not the KL divergence): the op
+    # checks use 'batchmean' and 'sum'; the unit, parity and module_db tests use 'mean' too
+    _loss("KLDivLoss", f"{_FD}:kl_div", f"{_FD}:kl_div_grad", "kl_div", "aten.kl_div.default",
+          {"reduction": "mean", "log_target": False},
+          (Sample("kldiv", {"reduction": "batchmean"}, _SOFT, before=_LOGP),
+           Sample("kldiv-logtarget", {"reduction": "sum", "log_target": True},
+                  Data("soft_targets", n=16, features=5, outputs=5, extra={"log": True}),
+                  before=_LOGP))),
+    _loss("PoissonNLLLoss", f"{_FD}:poisson_nll", f"{_FD}:poisson_nll_grad", "poisson_nll_loss",
+          "aten.poisson_nll_loss.default",
+          {"log_input": True, "full": False, "eps": 1e-8, "reduction": "mean"},
+          (Sample("poissonnll", data=_COUNTS),
+           Sample("poissonnll-rate-full", {"log_input": False, "full": True}, _COUNTS,
+                  before=(("Softplus", {}),)))),
+    _loss("HingeEmbeddingLoss", f"{_FM}:hinge_embedding", f"{_FM}:hinge_embedding_grad",
+          "hinge_embedding_loss", "aten.hinge_embedding_loss.default",
+          {"margin": 1.0, "reduction": "mean"},
+          (Sample("hingeembedding", {"margin": 0.5}, _SIGNS),)),
+    _loss("SoftMarginLoss", f"{_FM}:soft_margin", f"{_FM}:soft_margin_grad", "soft_margin_loss",
+          "aten.soft_margin_loss.default", _MEAN, (Sample("softmargin", data=_SIGNS),)),
+    _loss("MultiLabelSoftMarginLoss", f"{_FM}:multilabel_soft_margin",
+          f"{_FM}:multilabel_soft_margin_grad", "multilabel_soft_margin_loss",
+          "", {"weight": None, "reduction": "mean"},
+          (Sample("multilabelsoftmargin", {"weight": _W5}, _BIN),)),
+    _loss("MultiLabelMarginLoss", f"{_FM}:multilabel_margin_counts",
+          f"{_FM}:multilabel_margin_counts", "multilabel_margin_loss",
+          "aten.multilabel_margin_loss.default", _MEAN,
+          (Sample("multilabelmargin", data=Data("multilabel", n=16, features=5, outputs=5)),)),
+    _loss("MultiMarginLoss", f"{_FM}:multi_margin_terms", f"{_FM}:multi_margin_terms",
+          "multi_margin_loss", "aten.multi_margin_loss.default",
+          {"p": 1, "margin": 1.0, "weight": None, "reduction": "mean"},
+          (Sample("multimargin", data=_CLS),
+           Sample("multimargin-p2-weight", {"p": 2, "margin": 0.5, "weight": _W5}, _CLS))),
 )
