@@ -70,8 +70,11 @@ def test_every_check_builds(op: OpInfo, kwargs: dict[str, Any]) -> None:
     """Each option set of the tests constructs the refbp op, with the declared options."""
     m = op.numpy_class()(**kwargs)
     assert isinstance(m, nn.Module)
-    # stored under torch's names (LayerNorm keeps normalized_shape as a tuple)
-    assert all(getattr(m, k) in (v, (v,)) for k, v in kwargs.items() if not isinstance(v, list))
+    # stored under torch's names (LayerNorm keeps normalized_shape as a tuple, a padding
+    # layer an int padding as one per side)
+    assert all(getattr(m, k) in (v, (v,)) or (isinstance(getattr(m, k), tuple)
+                                              and set(getattr(m, k)) == {v})
+               for k, v in kwargs.items() if not isinstance(v, list))
 
 
 def test_every_activation_and_loss_check_builds() -> None:

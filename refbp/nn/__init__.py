@@ -69,6 +69,23 @@ from refbp.nn.loss_margin import (
 )
 from refbp.nn.module import Module, Parameter
 from refbp.nn.normalization import GroupNorm, InstanceNorm2d
+from refbp.nn.padding import (
+    CircularPad1d,
+    CircularPad2d,
+    CircularPad3d,
+    ConstantPad1d,
+    ConstantPad2d,
+    ConstantPad3d,
+    ReflectionPad1d,
+    ReflectionPad2d,
+    ReflectionPad3d,
+    ReplicationPad1d,
+    ReplicationPad2d,
+    ReplicationPad3d,
+    ZeroPad1d,
+    ZeroPad2d,
+    ZeroPad3d,
+)
 from refbp.nn.pooling import AvgPool1d, AvgPool2d, MaxPool1d, MaxPool2d
 from refbp.nn.rnn import GRU, LSTM, RNN, RNNBase
 from refbp.nn.rnn_cell import GRUCell, LSTMCell, RNNCell, RNNCellBase
@@ -94,4 +111,8 @@ __all__ = [
     "Threshold",
     "HingeEmbeddingLoss", "KLDivLoss", "MultiLabelMarginLoss", "MultiLabelSoftMarginLoss",
     "MultiMarginLoss", "PoissonNLLLoss", "SoftMarginLoss",
+    "CircularPad1d", "CircularPad2d", "CircularPad3d", "ConstantPad1d", "ConstantPad2d",
+    "ConstantPad3d", "ReflectionPad1d", "ReflectionPad2d", "ReflectionPad3d",
+    "ReplicationPad1d", "ReplicationPad2d", "ReplicationPad3d", "ZeroPad1d", "ZeroPad2d",
+    "ZeroPad3d",
 ]

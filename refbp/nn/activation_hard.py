@@ -232,6 +232,7 @@ class RReLU(_Activation):
         self.generator = generator
 
     def forward(self, x: Any) -> np.ndarray:
+        """``x * noise`` in training (slopes fed or drawn), the mean-slope leaky ReLU else."""
         x = as_float_array(x, "RReLU input")
         noise = None
         if self.training:

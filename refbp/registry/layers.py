@@ -76,6 +76,42 @@ _CELL = {"input_size": REQUIRED, "hidden_size": REQUIRED, "bias": True}
 _STACK = {"input_size": REQUIRED, "hidden_size": REQUIRED, "num_layers": 1, "bias": True,
           "batch_first": False, "dropout": 0.0, "bidirectional": False}
 
+def _pad(name: str, dims: int, aten: str, sample: tuple[Mapping[str, Any], int]) -> OpInfo:
+    """A padding layer: its op check pads signals (N, 2, 9), images (N, 2, 7, 6) or volumes
+    (N, 2, 3, 3, 4), flattened into an MSE loss of the padded size."""
+    options, outputs = sample
+    args = {"padding": REQUIRED, **({"value": REQUIRED} if name.startswith("Constant") else {})}
+    data = {1: Data("regression", n=8, features=18, outputs=outputs),
+            2: _img(outputs),
+            3: Data("tensors", n=4, features=2, outputs=outputs, extra={"size": [3, 3, 4]})}
+    text = {1: "signals (N, 2, 9)", 2: "images (N, 2, 7, 6)", 3: "volumes (N, 2, 3, 3, 4)"}
+    return OpInfo(name=name, kind="layer", forward="refbp.nn.functional_pad:pad",
+                  backward="refbp.nn.functional_pad:pad_backward", args=args,
+                  functional=f"{_F}.pad", aten=(aten.format(n=dims),),
+                  samples=(_cnn(name.lower(), options, data[dims],
+                                f"{name}({options}) of {text[dims]}",
+                                before=_SIG_IN if dims == 1 else ()),))
+
+
+# (kind, ATen operator, the (options, padded size) of the 1-, 2- and 3-D op checks)
+_PADS: tuple[tuple[str, str, tuple[tuple[Mapping[str, Any], int], ...]], ...] = (
+    ("Zero", "aten.constant_pad_nd.default",
+     (({"padding": [1, 2]}, 24), ({"padding": [1, 0, 2, 1]}, 140), ({"padding": 1}, 300))),
+    # negative padding crops
+    ("Constant", "aten.constant_pad_nd.default",
+     (({"padding": 2, "value": -1.5}, 26), ({"padding": [-1, 2, 0, -2], "value": 1.0}, 70),
+      ({"padding": [1, 0, 0, 1, 1, 0], "value": 2.0}, 160))),
+    ("Reflection", "aten.reflection_pad{n}d.default",
+     (({"padding": [3, 1]}, 26), ({"padding": [2, 1, 3, 0]}, 180),
+      ({"padding": [1, 1, 2, 0, 1, 1]}, 300))),
+    ("Replication", "aten.replication_pad{n}d.default",
+     (({"padding": [2, 0]}, 22), ({"padding": [1, 2, 0, 2]}, 162),
+      ({"padding": [0, 2, 1, 0, 0, 1]}, 192))),
+    ("Circular", "aten._pad_circular.default",
+     (({"padding": [1, 3]}, 26), ({"padding": [2, 2, 1, 1]}, 180),
+      ({"padding": [1, 2, 1, 0, 2, 1]}, 336))),
+)
+
 LAYERS: tuple[OpInfo, ...] = (
     _layer("Identity", {}, None, (),
            samples=(Sample("identity", data=EXTREME, loss=("SSELoss", {}),
@@ -266,4 +302,7 @@ LAYERS: tuple[OpInfo, ...] = (
            "scaled_dot_product_attention", ("aten.scaled_dot_product_attention.default",),
            torch_module=f"{_ATT}:SDPAProbeTorch", converter=_ATT,
            tolerance={"float32": "float32_attention"}),
+    # -- padding (maths: refbp.nn.functional_pad) ----------------------------------------
+    *(_pad(f"{kind}Pad{n}d", n, aten, sample)
+      for kind, aten, samples in _PADS for n, sample in zip((1, 2, 3), samples, strict=True)),
 )
