@@ -90,6 +90,7 @@ from refbp.nn.pooling import AvgPool1d, AvgPool2d, MaxPool1d, MaxPool2d
 from refbp.nn.rnn import GRU, LSTM, RNN, RNNBase
 from refbp.nn.rnn_cell import GRUCell, LSTMCell, RNNCell, RNNCellBase
 from refbp.nn.sequence import RNNOutput
+from refbp.nn.shuffle import ChannelShuffle, PixelShuffle, PixelUnshuffle
 from refbp.nn.transformer import TransformerEncoder, TransformerEncoderLayer
 from refbp.nn.unflatten import Unflatten
 
@@ -114,5 +115,5 @@ __all__ = [
     "CircularPad1d", "CircularPad2d", "CircularPad3d", "ConstantPad1d", "ConstantPad2d",
     "ConstantPad3d", "ReflectionPad1d", "ReflectionPad2d", "ReflectionPad3d",
     "ReplicationPad1d", "ReplicationPad2d", "ReplicationPad3d", "ZeroPad1d", "ZeroPad2d",
-    "ZeroPad3d",
+    "ZeroPad3d", "ChannelShuffle", "PixelShuffle", "PixelUnshuffle",
 ]

@@ -112,6 +112,14 @@ _PADS: tuple[tuple[str, str, tuple[tuple[Mapping[str, Any], int], ...]], ...] = 
       ({"padding": [1, 2, 1, 0, 2, 1]}, 336))),
 )
 
+def _shuffle(name: str, arg: str, fn: str, sample: Sample) -> OpInfo:
+    """A rearranging layer: maths ``refbp.nn.shuffle.<fn>``, its inverse the backward."""
+    return OpInfo(name=name, kind="layer", forward=f"refbp.nn.shuffle:{fn}",
+                  backward=f"refbp.nn:{name}.backward", args={arg: REQUIRED},
+                  functional=f"{_F}.{fn}",
+                  aten=(f"aten.{fn}.default",), samples=(sample,))
+
+
 LAYERS: tuple[OpInfo, ...] = (
     _layer("Identity", {}, None, (),
            samples=(Sample("identity", data=EXTREME, loss=("SSELoss", {}),
@@ -305,4 +313,13 @@ LAYERS: tuple[OpInfo, ...] = (
     # -- padding (maths: refbp.nn.functional_pad) ----------------------------------------
     *(_pad(f"{kind}Pad{n}d", n, aten, sample)
       for kind, aten, samples in _PADS for n, sample in zip((1, 2, 3), samples, strict=True)),
+    # -- rearrangements (maths: refbp.nn.shuffle) ----------------------------------------
+    _shuffle("PixelShuffle", "upscale_factor", "pixel_shuffle",
+             _cnn("pixelshuffle", {"upscale_factor": 2}, _IMG4,
+                  "PixelShuffle(2): (N, 4, 5, 4) -> (N, 1, 10, 8)")),
+    _shuffle("PixelUnshuffle", "downscale_factor", "pixel_unshuffle",
+             _cnn("pixelunshuffle", {"downscale_factor": 2}, _img(48, h=6, w=4),
+                  "PixelUnshuffle(2): (N, 2, 6, 4) -> (N, 8, 3, 2)")),
+    _shuffle("ChannelShuffle", "groups", "channel_shuffle",
+             _cnn("channelshuffle", {"groups": 2}, _IMG4, "ChannelShuffle(2) of 4 channels")),
 )
