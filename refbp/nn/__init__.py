@@ -93,6 +93,7 @@ from refbp.nn.sequence import RNNOutput
 from refbp.nn.shuffle import ChannelShuffle, PixelShuffle, PixelUnshuffle
 from refbp.nn.transformer import TransformerEncoder, TransformerEncoderLayer
 from refbp.nn.unflatten import Unflatten
+from refbp.nn.upsample import Upsample, UpsamplingBilinear2d, UpsamplingNearest2d
 
 __all__ = [
     "AdaptiveAvgPool1d", "AdaptiveAvgPool2d", "AdaptiveMaxPool2d", "AvgPool1d", "AvgPool2d",
@@ -115,5 +116,6 @@ __all__ = [
     "CircularPad1d", "CircularPad2d", "CircularPad3d", "ConstantPad1d", "ConstantPad2d",
     "ConstantPad3d", "ReflectionPad1d", "ReflectionPad2d", "ReflectionPad3d",
     "ReplicationPad1d", "ReplicationPad2d", "ReplicationPad3d", "ZeroPad1d", "ZeroPad2d",
-    "ZeroPad3d", "ChannelShuffle", "PixelShuffle", "PixelUnshuffle",
+    "ZeroPad3d", "ChannelShuffle", "PixelShuffle", "PixelUnshuffle", "Upsample",
+    "UpsamplingBilinear2d", "UpsamplingNearest2d",
 ]

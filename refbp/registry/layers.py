@@ -120,6 +120,19 @@ def _shuffle(name: str, arg: str, fn: str, sample: Sample) -> OpInfo:
                   aten=(f"aten.{fn}.default",), samples=(sample,))
 
 
+def _resample(name: str, args: Mapping[str, Any], samples: tuple[Sample, ...]) -> OpInfo:
+    """A resampling layer: ``F.interpolate``'s interpolation matrices per axis."""
+    core = "refbp.nn.functional_interp"
+    return OpInfo(name=name, kind="layer", forward=f"{core}:interpolate",
+                  backward=f"{core}:interpolate_backward", args=args,
+                  functional=f"{_F}.interpolate",
+                  aten=tuple(f"aten.upsample_{m}.vec" for m in (
+                      "nearest1d", "nearest2d", "nearest3d", "linear1d", "bilinear2d",
+                      "bicubic2d", "trilinear3d")) + tuple(
+                      f"aten._upsample_nearest_exact{d}d.vec" for d in (1, 2, 3))
+                  if name == "Upsample" else (), samples=samples)
+
+
 LAYERS: tuple[OpInfo, ...] = (
     _layer("Identity", {}, None, (),
            samples=(Sample("identity", data=EXTREME, loss=("SSELoss", {}),
@@ -322,4 +335,30 @@ LAYERS: tuple[OpInfo, ...] = (
                   "PixelUnshuffle(2): (N, 2, 6, 4) -> (N, 8, 3, 2)")),
     _shuffle("ChannelShuffle", "groups", "channel_shuffle",
              _cnn("channelshuffle", {"groups": 2}, _IMG4, "ChannelShuffle(2) of 4 channels")),
+    # -- resampling (maths: refbp.nn.functional_interp) ---------------------------------
+    _resample("Upsample", {"size": None, "scale_factor": None, "mode": "nearest",
+                           "align_corners": None, "recompute_scale_factor": None},
+              (_cnn("upsample-nearest", {"scale_factor": 2}, _img(336),
+                    "Upsample x2, nearest: (N, 2, 7, 6) -> (N, 2, 14, 12)"),
+               _cnn("upsample-bilinear", {"size": [9, 5], "mode": "bilinear"}, _img(90),
+                    "Upsample to 9x5, bilinear (downsampling the width)"),
+               _cnn("upsample-bicubic-corners", {"scale_factor": 1.5, "mode": "bicubic",
+                                                 "align_corners": True}, _img(180),
+                    "Upsample x1.5, bicubic, align_corners (clamped taps at the edges)"),
+               _cnn("upsample-linear", {"scale_factor": 1.7, "mode": "linear"},
+                    Data("regression", n=8, features=18, outputs=30),
+                    "Upsample x1.7 of signals (N, 2, 9), linear", before=_SIG_IN),
+               _cnn("upsample-trilinear", {"size": [4, 5, 3], "mode": "trilinear"},
+                    Data("tensors", n=4, features=2, outputs=120, extra={"size": [3, 3, 4]}),
+                    "Upsample of volumes (N, 2, 3, 3, 4) to 4x5x3, trilinear"),
+               _cnn("upsample-nearest-exact", {"scale_factor": 0.6, "mode": "nearest-exact"},
+                    _img(24), "Upsample x0.6, nearest-exact (downsampling)"),
+               _cnn("upsample-area", {"size": [3, 4], "mode": "area"}, _img(24),
+                    "Upsample to 3x4, area (adaptive average pooling)"))),
+    _resample("UpsamplingNearest2d", {"size": None, "scale_factor": None},
+              (_cnn("upsamplingnearest2d", {"size": [10, 8]}, _img(160),
+                    "UpsamplingNearest2d to 10x8"),)),
+    _resample("UpsamplingBilinear2d", {"size": None, "scale_factor": None},
+              (_cnn("upsamplingbilinear2d", {"scale_factor": 2}, _img(336),
+                    "UpsamplingBilinear2d x2 (align_corners=True)"),)),
 )
