@@ -45,6 +45,7 @@ from refbp.nn.container import Sequential
 from refbp.nn.conv import Conv1d, Conv2d, ConvTranspose1d, ConvTranspose2d
 from refbp.nn.dropout import Dropout, Dropout2d
 from refbp.nn.embedding import Embedding
+from refbp.nn.fold import Fold, Unfold
 from refbp.nn.layernorm import LayerNorm
 from refbp.nn.linear import Flatten, Identity, Linear
 from refbp.nn.loss import (
@@ -117,5 +118,5 @@ __all__ = [
     "ConstantPad3d", "ReflectionPad1d", "ReflectionPad2d", "ReflectionPad3d",
     "ReplicationPad1d", "ReplicationPad2d", "ReplicationPad3d", "ZeroPad1d", "ZeroPad2d",
     "ZeroPad3d", "ChannelShuffle", "PixelShuffle", "PixelUnshuffle", "Upsample",
-    "UpsamplingBilinear2d", "UpsamplingNearest2d",
+    "UpsamplingBilinear2d", "UpsamplingNearest2d", "Fold", "Unfold",
 ]

@@ -361,4 +361,22 @@ LAYERS: tuple[OpInfo, ...] = (
     _resample("UpsamplingBilinear2d", {"size": None, "scale_factor": None},
               (_cnn("upsamplingbilinear2d", {"scale_factor": 2}, _img(336),
                     "UpsamplingBilinear2d x2 (align_corners=True)"),)),
+    # -- sliding blocks (maths: refbp.nn.fold on functional_conv's im2col) --------------
+    OpInfo(name="Unfold", kind="layer", forward="refbp.nn.fold:unfold",
+           backward="refbp.nn.fold:fold", functional=f"{_F}.unfold", aten=("aten.im2col.default",),
+           args={"kernel_size": REQUIRED, "dilation": 1, "padding": 0, "stride": 1},
+           samples=(_cnn("unfold", {"kernel_size": [2, 3], "padding": 1, "stride": 2}, _img(144),
+                         "Unfold 2x3 blocks, padding 1, stride 2: (N, 2, 7, 6) -> (N, 12, 12)"),
+                    _cnn("unfold-dilated", {"kernel_size": 2, "dilation": 2}, _img(160),
+                         "Unfold 2x2 blocks, dilation 2 (overlapping)"))),
+    OpInfo(name="Fold", kind="layer", forward="refbp.nn.fold:fold",
+           backward="refbp.nn.fold:unfold", functional=f"{_F}.fold", aten=("aten.col2im.default",),
+           args={"output_size": REQUIRED, "kernel_size": REQUIRED, "dilation": 1, "padding": 0,
+                 "stride": 1},
+           samples=(Sample("fold", {"output_size": [4, 5], "kernel_size": 2, "stride": 1},
+                           Data("regression", n=8, features=48, outputs=20),
+                           before=(("Unflatten", {"dim": 1, "unflattened_size": [4, 12]}),),
+                           after=_FLAT, loss=_MSE,
+                           description="Fold 12 columns of 2x2 blocks into 1x4x5 images "
+                           "(overlaps summed)"),)),
 )
