@@ -40,7 +40,7 @@ from refbp.nn.activation_smooth import (
 from refbp.nn.adaptive_pooling import AdaptiveAvgPool1d, AdaptiveAvgPool2d, AdaptiveMaxPool2d
 from refbp.nn.attention import MultiheadAttention
 from refbp.nn.attention_probe import AttentionProbe, SDPAProbe
-from refbp.nn.batchnorm import BatchNorm1d, BatchNorm2d
+from refbp.nn.batchnorm import BatchNorm1d, BatchNorm2d, BatchNorm3d
 from refbp.nn.container import Sequential
 from refbp.nn.conv import Conv1d, Conv2d, ConvTranspose1d, ConvTranspose2d
 from refbp.nn.dropout import Dropout, Dropout2d
@@ -69,7 +69,8 @@ from refbp.nn.loss_margin import (
     SoftMarginLoss,
 )
 from refbp.nn.module import Module, Parameter
-from refbp.nn.normalization import GroupNorm, InstanceNorm2d
+from refbp.nn.norm_extra import LocalResponseNorm, RMSNorm
+from refbp.nn.normalization import GroupNorm, InstanceNorm1d, InstanceNorm2d, InstanceNorm3d
 from refbp.nn.padding import (
     CircularPad1d,
     CircularPad2d,
@@ -118,5 +119,6 @@ __all__ = [
     "ConstantPad3d", "ReflectionPad1d", "ReflectionPad2d", "ReflectionPad3d",
     "ReplicationPad1d", "ReplicationPad2d", "ReplicationPad3d", "ZeroPad1d", "ZeroPad2d",
     "ZeroPad3d", "ChannelShuffle", "PixelShuffle", "PixelUnshuffle", "Upsample",
-    "UpsamplingBilinear2d", "UpsamplingNearest2d", "Fold", "Unfold",
+    "UpsamplingBilinear2d", "UpsamplingNearest2d", "Fold", "Unfold", "BatchNorm3d",
+    "InstanceNorm1d", "InstanceNorm3d", "LocalResponseNorm", "RMSNorm",
 ]

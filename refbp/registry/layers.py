@@ -53,6 +53,11 @@ _SIG = Data("regression", n=8, features=18, outputs=10)
 _IMG4 = _img(80, c=4, h=5, w=4)
 
 
+def _vol(outputs: int) -> Data:
+    """Volumes (N=4, 2, 3, 3, 4) of normals; the target size is the flattened output size."""
+    return Data("tensors", n=4, features=2, outputs=outputs, extra={"size": [3, 3, 4]})
+
+
 def _cnn(id: str, options: Mapping[str, Any], data: Data, description: str,
          before: Layers = (), after: Layers = _FLAT) -> Sample:
     """An op check of a convolutional-network layer: flattened after, MSE loss."""
@@ -72,6 +77,8 @@ _AVGPOOL = {"kernel_size": REQUIRED, "stride": None, "padding": 0, "ceil_mode": 
             "count_include_pad": True}
 _BN = {"num_features": REQUIRED, "eps": 1e-5, "momentum": 0.1, "affine": True,
        "track_running_stats": True, "bias": True}
+_IN = {"num_features": REQUIRED, "eps": 1e-5, "momentum": 0.1, "affine": False,
+       "track_running_stats": False, "bias": True}
 _CELL = {"input_size": REQUIRED, "hidden_size": REQUIRED, "bias": True}
 _STACK = {"input_size": REQUIRED, "hidden_size": REQUIRED, "num_layers": 1, "bias": True,
           "batch_first": False, "dropout": 0.0, "bidirectional": False}
@@ -83,7 +90,7 @@ def _pad(name: str, dims: int, aten: str, sample: tuple[Mapping[str, Any], int])
     args = {"padding": REQUIRED, **({"value": REQUIRED} if name.startswith("Constant") else {})}
     data = {1: Data("regression", n=8, features=18, outputs=outputs),
             2: _img(outputs),
-            3: Data("tensors", n=4, features=2, outputs=outputs, extra={"size": [3, 3, 4]})}
+            3: _vol(outputs)}
     text = {1: "signals (N, 2, 9)", 2: "images (N, 2, 7, 6)", 3: "volumes (N, 2, 3, 3, 4)"}
     return OpInfo(name=name, kind="layer", forward="refbp.nn.functional_pad:pad",
                   backward="refbp.nn.functional_pad:pad_backward", args=args,
@@ -253,9 +260,7 @@ LAYERS: tuple[OpInfo, ...] = (
                     _cnn("groupnorm-1group-noaffine", {"num_groups": 1, "num_channels": 4,
                                                        "affine": False}, _IMG4,
                          "GroupNorm with one group (LayerNorm over C, H, W), no affine"))),
-    _layer("InstanceNorm2d", {"num_features": REQUIRED, "eps": 1e-5, "momentum": 0.1,
-                              "affine": False, "track_running_stats": False, "bias": True},
-           "instance_norm", ("aten.instance_norm.default",),
+    _layer("InstanceNorm2d", _IN, "instance_norm", ("aten.instance_norm.default",),
            samples=(_cnn("instancenorm2d", {"num_features": 4}, _IMG4,
                          "InstanceNorm2d (no affine, no running statistics: torch's defaults)"),
                     _cnn("instancenorm2d-affine-tracked", {"num_features": 4, "affine": True,
@@ -349,7 +354,7 @@ LAYERS: tuple[OpInfo, ...] = (
                     Data("regression", n=8, features=18, outputs=30),
                     "Upsample x1.7 of signals (N, 2, 9), linear", before=_SIG_IN),
                _cnn("upsample-trilinear", {"size": [4, 5, 3], "mode": "trilinear"},
-                    Data("tensors", n=4, features=2, outputs=120, extra={"size": [3, 3, 4]}),
+                    _vol(120),
                     "Upsample of volumes (N, 2, 3, 3, 4) to 4x5x3, trilinear"),
                _cnn("upsample-nearest-exact", {"scale_factor": 0.6, "mode": "nearest-exact"},
                     _img(24), "Upsample x0.6, nearest-exact (downsampling)"),
@@ -379,4 +384,34 @@ LAYERS: tuple[OpInfo, ...] = (
                            after=_FLAT, loss=_MSE,
                            description="Fold 12 columns of 2x2 blocks into 1x4x5 images "
                            "(overlaps summed)"),)),
+    # -- normalization in 1-D and 3-D --------------------------------------------------
+    _layer("BatchNorm3d", _BN, "batch_norm",
+           ("aten.batch_norm.default", "aten._native_batch_norm_legit_functional.default"),
+           samples=(_cnn("batchnorm3d", {"num_features": 2}, _vol(72),
+                         "BatchNorm3d in training mode over volumes (N, 2, 3, 3, 4)"),)),
+    _layer("InstanceNorm1d", _IN, "instance_norm", ("aten.instance_norm.default",),
+           samples=(_cnn("instancenorm1d-affine", {"num_features": 2, "affine": True},
+                         Data("regression", n=8, features=18, outputs=18),
+                         "InstanceNorm1d with affine over signals (N, 2, 9)", before=_SIG_IN),)),
+    _layer("InstanceNorm3d", _IN, "instance_norm", ("aten.instance_norm.default",),
+           samples=(_cnn("instancenorm3d-tracked", {"num_features": 2,
+                                                    "track_running_stats": True}, _vol(72),
+                         "InstanceNorm3d with running statistics over volumes"),)),
+    _layer("RMSNorm", {"normalized_shape": REQUIRED, "eps": None, "elementwise_affine": True},
+           "rms_norm", ("aten.rms_norm.default", "aten._fused_rms_norm.default"),
+           samples=(Sample("rmsnorm", {"normalized_shape": 5},
+                           Data("regression", n=16, features=5, outputs=5,
+                                extra={"scale": 30.0}), loss=_MSE,
+                           description="RMSNorm over the last dimension (eps: the dtype's "
+                           "machine epsilon)"),
+                    _cnn("rmsnorm-2d-eps", {"normalized_shape": [7, 6], "eps": 1e-3}, _img(84),
+                         "RMSNorm over the last two dimensions of images, eps 1e-3"))),
+    _layer("LocalResponseNorm", {"size": REQUIRED, "alpha": 1e-4, "beta": 0.75, "k": 1.0},
+           "local_response_norm", (),
+           samples=(_cnn("localresponsenorm", {"size": 3, "alpha": 0.5, "beta": 0.75, "k": 2.0},
+                         _IMG4, "LocalResponseNorm over windows of 3 of 4 channels"),
+                    _cnn("localresponsenorm-even", {"size": 2, "alpha": 1.0},
+                         Data("regression", n=8, features=18, outputs=18),
+                         "LocalResponseNorm, an even window over signals (N, 2, 9)",
+                         before=_SIG_IN))),
 )
