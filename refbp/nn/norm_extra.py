@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from refbp._checks import FLOAT_DTYPES, as_float_array
+from refbp._checks import as_float_array, param_dtype
 from refbp.nn.layernorm import check_normalized_input, normalized_shape_tuple
 from refbp.nn.module import Cache, Module, Parameter
 
@@ -60,9 +60,7 @@ class RMSNorm(Module):
     def __init__(self, normalized_shape: int | Sequence[int], eps: float | None = None,
                  elementwise_affine: bool = True, *, dtype: Any = None) -> None:
         super().__init__()
-        dt = np.dtype(np.float64 if dtype is None else dtype)
-        if dt not in FLOAT_DTYPES:
-            raise TypeError(f"dtype must be float32 or float64, got {dt}")
+        dt = param_dtype(dtype)
         self.normalized_shape = normalized_shape_tuple(normalized_shape)
         self.eps = eps
         self.elementwise_affine = bool(elementwise_affine)

@@ -7,6 +7,7 @@ with the kinks, the Softplus switches and +-1e4.
 
 from __future__ import annotations
 
+from refbp.registry import sizes
 from refbp.registry.opinfo import REQUIRED, Check, Data, OpInfo, Sample
 
 _CORE = "refbp.nn.functional_act"
@@ -21,8 +22,10 @@ def _act(name: str, fn: str, aten: tuple[str, ...], core: str = _CORE,
          functional: str | None = None, **kw: object) -> OpInfo:
     """An activation whose core is ``<fn>`` / ``<fn>_backward`` in the functional core and
     whose ``torch.nn.functional`` counterpart has the same name (or ``functional``)."""
+    module = {_HARD: "refbp.nn.activation_hard", _SMOOTH: "refbp.nn.activation_smooth"}.get(
+        core, "")
     return OpInfo(name=name, kind="activation", forward=f"{core}:{fn}",
-                  backward=f"{core}:{fn}_backward",
+                  backward=f"{core}:{fn}_backward", module=module,
                   functional=f"torch.nn.functional.{functional or fn}",
                   aten=aten, **kw)  # type: ignore[arg-type]
 
@@ -68,7 +71,7 @@ ACTIVATIONS: tuple[OpInfo, ...] = (
          samples=(Sample("prelu-channels", {"num_parameters": 6, "init": 0.1},
                          description="PReLU with one slope per feature (6) on extreme inputs "
                          "(0, +-1e-8, +-1, +-30, +-1e4)"),),
-         checks=(Check(kinks=(0.0,)), Check({"init": -0.5}, kinks=(0.0,)))),
+         checks=(Check(kinks=(0.0,)), Check({"init": -0.5}, kinks=(0.0,))), size=sizes.prelu),
     _act("Hardtanh", "hardtanh", ("aten.hardtanh.default",),
          args={"min_val": -1.0, "max_val": 1.0, "inplace": False},
          torch_only={"min_value": "deprecated in torch in favour of min_val",
