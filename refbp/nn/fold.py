@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from refbp._checks import as_float_array
+from refbp._checks import as_float_array, grad_out_array
 from refbp.nn.functional_conv import Geometry, col2im, windows
 from refbp.nn.module import Cache, Module
 
@@ -90,10 +90,7 @@ class _Blocks(Module):
     def backward(self, grad_out: Any) -> np.ndarray:
         """The adjoint operation applied to the upstream gradient."""
         c = self._cache.load()
-        g = as_float_array(grad_out, f"{type(self).__name__} grad_out")
-        if g.shape != c["out"]:
-            raise ValueError(f"{type(self).__name__} grad_out must have the output shape "
-                             f"{c['out']}, got {g.shape}")
+        g = grad_out_array(grad_out, c["out"], type(self).__name__)
         shape = (1, *c["shape"]) if c["unbatched"] else c["shape"]
         gx = self._adjoint(g[None] if c["unbatched"] else g, shape)
         return gx[0] if c["unbatched"] else gx

@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from refbp._checks import as_float_array, param_dtype
+from refbp._checks import as_float_array, grad_out_array, param_dtype
 from refbp.nn.layernorm import check_normalized_input, normalized_shape_tuple
 from refbp.nn.module import Cache, Module, Parameter
 
@@ -90,9 +90,7 @@ class RMSNorm(Module):
     def backward(self, grad_out: Any) -> np.ndarray:
         """Input gradient; accumulates the gradient of ``weight``."""
         c = self._cache.load()
-        g = as_float_array(grad_out, "RMSNorm grad_out")
-        if g.shape != c["shape"]:
-            raise ValueError(f"RMSNorm grad_out must have shape {c['shape']}, got {g.shape}")
+        g = grad_out_array(grad_out, c["shape"], "RMSNorm")
         xhat = c["xhat"]
         g2 = g.reshape(xhat.shape).astype(xhat.dtype, copy=False)
         w = None if self.weight is None else self.weight.data.reshape(-1)
@@ -185,10 +183,7 @@ class LocalResponseNorm(Module):
     def backward(self, grad_out: Any) -> np.ndarray:
         """d loss / d x (see the class docstring)."""
         c = self._cache.load()
-        g = as_float_array(grad_out, "LocalResponseNorm grad_out")
-        if g.shape != c["x"].shape:
-            raise ValueError(f"LocalResponseNorm grad_out must have shape {c['x'].shape}, got "
-                             f"{g.shape}")
+        g = grad_out_array(grad_out, c["x"].shape, "LocalResponseNorm")
         return local_response_norm_backward(g, c["x"], c["d"], c["base"], self.size,
                                             float(self.alpha), float(self.beta))
 

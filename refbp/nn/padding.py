@@ -27,7 +27,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from refbp._checks import as_float_array
+from refbp._checks import as_float_array, grad_out_array
 from refbp.nn import functional_pad as F
 from refbp.nn.module import Cache, Module
 
@@ -91,10 +91,7 @@ class _PadNd(Module):
 
     def backward(self, grad_out: Any) -> np.ndarray:
         c = self._cache.load()
-        g = as_float_array(grad_out, f"{type(self).__name__} grad_out")
-        if g.shape != c["out"]:
-            raise ValueError(f"{type(self).__name__} grad_out must have the output shape "
-                             f"{c['out']}, got {g.shape}")
+        g = grad_out_array(grad_out, c["out"], type(self).__name__)
         return F.pad_backward(g, c["shape"], self.padding, self._mode)
 
     def extra_repr(self) -> str:

@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from refbp._checks import as_float_array
+from refbp._checks import as_float_array, grad_out_array
 from refbp.nn.module import Cache, Module
 
 
@@ -66,11 +66,7 @@ class _Rearrange(Module):
 
     def backward(self, grad_out: Any) -> np.ndarray:
         """The upstream gradient rearranged back: the inverse permutation."""
-        out = self._cache.load()["out"]
-        g = as_float_array(grad_out, f"{type(self).__name__} grad_out")
-        if g.shape != out:
-            raise ValueError(f"{type(self).__name__} grad_out must have the output shape "
-                             f"{out}, got {g.shape}")
+        g = grad_out_array(grad_out, self._cache.load()["out"], type(self).__name__)
         return np.ascontiguousarray(self._inverse(g))
 
 

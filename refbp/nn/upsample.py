@@ -10,7 +10,7 @@ from typing import Any
 
 import numpy as np
 
-from refbp._checks import as_float_array
+from refbp._checks import as_float_array, grad_out_array
 from refbp.nn import functional_interp as F
 from refbp.nn.module import Cache, Module
 
@@ -96,11 +96,8 @@ class Upsample(Module):
     def backward(self, grad_out: Any) -> np.ndarray:
         """dL/dx: the transposed interpolation matrices applied to dL/dy."""
         c = self._cache.load()
-        g = as_float_array(grad_out, f"{type(self).__name__} grad_out")
-        if g.shape != c["out"]:
-            raise ValueError(f"{type(self).__name__} grad_out must have the output shape "
-                             f"{c['out']}, got {g.shape}")
-        return F.interpolate_backward(g, c["mats"])
+        return F.interpolate_backward(grad_out_array(grad_out, c["out"], type(self).__name__),
+                                      c["mats"])
 
     def extra_repr(self) -> str:
         """The constructor arguments shown inside ``repr(module)``, as torch prints them."""
