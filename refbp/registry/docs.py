@@ -1,20 +1,25 @@
-"""The op table of the docs (``docs/ops.md``) and of ``refbp list --ops``, from the declarations.
+"""What is generated from the op declarations and committed: the op table of the docs
+(``docs/ops.md``, also ``refbp list --ops``) and the type stub of ``refbp.nn``'s exports
+(``refbp/nn/__init__.pyi``, what type checkers read for ``from refbp.nn import Linear``).
 
-Regenerate the committed table after declaring an op::
+Regenerate both after declaring an op::
 
     python -m refbp.registry.docs
 
-(``tests/test_registry.py`` fails while it is out of date.)
+(``tests/test_registry.py`` fails while either is out of date.)
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
+from refbp.registry.aten import ATEN_OPS
 from refbp.registry.opinfo import REQUIRED, OpInfo
-from refbp.registry.ops import OPS
+from refbp.registry.ops import OPS, nn_exports
 
-DOC = Path(__file__).resolve().parents[2] / "docs" / "ops.md"
+ROOT = Path(__file__).resolve().parents[2]
+DOC = ROOT / "docs" / "ops.md"
+NN_STUB = ROOT / "refbp" / "nn" / "__init__.pyi"
 _TITLES = {"activation": "Activations", "layer": "Layers", "loss": "Losses"}
 
 
@@ -43,6 +48,13 @@ def rows(kind: str) -> list[tuple[str, ...]]:
     return out
 
 
+def aten_rows() -> list[tuple[str, ...]]:
+    """One row per ATen-level op of graph models: name, ATen overloads, gradient (the backward,
+    or "none"), forward, refbp layer whose maths it runs."""
+    return [(o.name, ", ".join(o.aten), o.backward.rpartition(":")[2] if o.backward else "none",
+             o.forward.removeprefix("refbp.nn.ops."), o.layer or "-") for o in ATEN_OPS]
+
+
 def markdown() -> str:
     """The whole ``docs/ops.md``."""
     lines = [
@@ -61,10 +73,37 @@ def markdown() -> str:
                   "| --- | --- | --- | --- | --- | --- | --- |"]
         lines += ["| " + " | ".join(c.replace("|", "/") for c in row) + " |"
                   for row in rows(kind)]
+    lines += ["", "## ATen operators of graph models", "",
+              "A model captured with `torch.export` (`refbp.mirror.from_torch(model, "
+              "example_inputs=...)`)", "runs these operators (`refbp.registry.aten`; in-place "
+              "forms such as `aten.add_.Tensor` included).", "",
+              "| op | ATen | backward | forward | layer |", "| --- | --- | --- | --- | --- |"]
+    lines += ["| " + " | ".join(row) + " |" for row in aten_rows()]
+    return "\n".join(lines) + "\n"
+
+
+def nn_stub() -> str:
+    """The whole ``refbp/nn/__init__.pyi``: one re-export per name of :func:`nn_exports`,
+    in isort's order (by module; then constants, classes, others; case-insensitively)."""
+    imports = []
+    for name, path in nn_exports().items():
+        module, _, attr = path.partition(":")
+        if not attr:
+            module, _, attr = module.rpartition(".")
+        kind = 0 if attr.isupper() else 1 if attr[0].isupper() else 2
+        imports.append((module, kind, attr.lower(), attr, name))
+    lines = ['"""The exports of ``refbp.nn`` for type checkers, generated from the declarations',
+             'by ``python -m refbp.registry.docs`` (do not edit; ``__init__.py`` builds the same',
+             'names at run time)."""', ""]
+    lines += [f"from {m} import {a} as {n}" for m, _, _, a, n in sorted(imports)]
+    lines += ["", "__all__ = ["]
+    lines += [f'    "{n}",' for n in nn_exports()]
+    lines += ["]"]
     return "\n".join(lines) + "\n"
 
 
 if __name__ == "__main__":
     DOC.parent.mkdir(parents=True, exist_ok=True)
     DOC.write_text(markdown(), encoding="utf-8")
-    print(f"wrote {DOC} ({len(OPS)} ops)")
+    NN_STUB.write_text(nn_stub(), encoding="utf-8")
+    print(f"wrote {DOC} ({len(OPS)} ops) and {NN_STUB}")
