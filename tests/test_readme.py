@@ -51,7 +51,7 @@ def refbp_commands() -> list[str]:
 
 def test_the_readme_has_the_examples_this_file_checks() -> None:
     assert len(scenario_blocks()) == 2
-    assert len(readme_blocks("python")) == 2
+    assert len(readme_blocks("python")) == 3
     assert len(refbp_commands()) >= 15
 
 
