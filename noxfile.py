@@ -1,5 +1,5 @@
 """nox sessions: tests (no torch, per Python), parity, torch (per torch release), kernels, lint,
-typecheck, bench (posargs forwarded)."""
+typecheck, docs, bench (posargs forwarded)."""
 
 from __future__ import annotations
 
@@ -125,6 +125,15 @@ def lint(session: nox.Session) -> None:
 def typecheck(session: nox.Session) -> None:
     session.install(*CONSTRAINTS, "-e", ".[dev]")
     session.run("mypy", "refbp", *session.posargs)
+
+
+@nox.session
+def docs(session: nox.Session) -> None:
+    """The documentation site (mkdocs.yml) into ``site/``: strict, so a broken link, anchor,
+    snippet or docstring section fails; no network needed."""
+    session.install(*CONSTRAINTS, "-e", ".[docs]")
+    session.run("mkdocs", "build", "--strict", *session.posargs,
+                env={"NO_MKDOCS_2_WARNING": "1"})
 
 
 @nox.session

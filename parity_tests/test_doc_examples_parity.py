@@ -1,11 +1,11 @@
-"""README.md's examples run against torch as written.
+"""The documentation's examples (README.md and docs/) run against torch as written.
 
 The scenario files run with ``refbp run``; the Python blocks run with their test functions
 given ``refbp.testing.assert_parity`` as the ``parity`` fixture (and small inputs for the
 names they leave to the reader: ``build_my_model``, ``x``, ``y``); the ``check-*`` commands
-run where their files are (``tests/fixtures/wild``) and print the verdict the README shows;
+run where their files are (``tests/fixtures/wild``) and print the verdict the docs show;
 ``refbp example`` runs. Commands of whole suites (``--suite full``, Dask, shards) are only
-parsed (``tests/test_readme.py``).
+parsed (``tests/test_doc_examples.py``).
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ from refbp.cli import main
 from refbp.testing import assert_parity
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
-from test_readme import readme_blocks, refbp_commands, scenario_blocks  # noqa: E402
+from test_doc_examples import doc_blocks, refbp_commands, scenario_blocks  # noqa: E402
 
 pytestmark = pytest.mark.parity
 WILD = Path(__file__).resolve().parents[1] / "tests" / "fixtures" / "wild"
@@ -50,19 +50,19 @@ def _inputs(block: str) -> dict[str, Any]:
                 torch.nn.Linear(4, 8), torch.nn.Tanh(), torch.nn.Linear(8, 3))}
 
 
-@pytest.mark.parametrize("block", readme_blocks("python"))
+@pytest.mark.parametrize("block", doc_blocks("python"))
 def test_python_examples_run(block: str) -> None:
     namespace = _inputs(block)
-    exec(compile(block, "README.md", "exec"), namespace)
+    exec(compile(block, "documentation example", "exec"), namespace)
     tests = [v for k, v in namespace.items() if k.startswith("test_") and callable(v)]
     assert len(tests) == 1
     assert tests[0](assert_parity) is None
 
 
 def _shown_verdicts() -> dict[str, str]:
-    """``$ refbp check-...`` lines of the README's text blocks -> the first words it prints."""
+    """``$ refbp check-...`` lines of the docs' text blocks -> the first words it prints."""
     out = {}
-    for block in readme_blocks("text"):
+    for block in doc_blocks("text"):
         for m in re.finditer(r"^\$ (refbp check-\S+ .*)\n(your [^(\[]*)", block, re.M):
             out[" ".join(m.group(1).split()[:3])] = " ".join(m.group(2).split())
     return out
