@@ -72,6 +72,9 @@ def torch_versions(session: nox.Session, version: str) -> None:
     row = record_torch_run(Path("refbp/torch_versions.json"), junit,
                            torch=str(torch_version).strip(), python=str(python).strip(),
                            commit=commit)
+    table = session.run("python", "-c", "from refbp.versions import torch_versions_table; "
+                        "print(torch_versions_table())", silent=True)
+    write_readme_table(Path("README.md"), str(table).strip())
     if row["failed"]:
         session.error(f"{row['failed']} parity tests failed under torch {version} (recorded)")
 
@@ -92,6 +95,18 @@ def record_torch_run(table: Path, junit: Path, *, torch: str, python: str,
     data["runs"] = [r for r in data["runs"] if r["torch"] != torch] + [row]
     table.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
     return row
+
+
+def write_readme_table(readme: Path, table: str) -> None:
+    """Replace the README's table of tested torch versions (from its header line to the
+    blank line after it) with ``table``, as ``refbp.versions.torch_versions_table`` renders
+    ``refbp/torch_versions.json``."""
+    text = readme.read_text(encoding="utf-8")
+    start = text.find(table.split("\n", 1)[0] + "\n")
+    if start < 0:
+        raise ValueError(f"{readme} has no table of tested torch versions")
+    end = text.find("\n\n", start)
+    readme.write_text(text[:start] + table + text[end:], encoding="utf-8")
 
 
 KERNEL_CHOICES = {

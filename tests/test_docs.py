@@ -178,4 +178,5 @@ def test_the_api_reference_documents_the_public_functions(site: Path) -> None:
         assert f'id="refbp.testing.{name}"' in page, name
     assert 'id="refbp.nn.Linear"' in (site / "api" / "nn.html").read_text(encoding="utf-8")
     for path in (site / "api").glob("*.html"):  # Sphinx roles shown as code (sphinx_roles.py)
-        assert not re.search(r":(func|class|meth|mod|math):`", path.read_text(encoding="utf-8")), path
+        text = path.read_text(encoding="utf-8")
+        assert not re.search(r":(func|class|meth|mod|math):`", text), path
