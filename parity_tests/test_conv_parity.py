@@ -19,7 +19,11 @@ from hypothesis import strategies as st
 
 from refbp import nn as rnn
 from refbp.mirror import as_tensor, compare_module, from_torch, to_numpy, to_torch
-from refbp.parity.suites.conv import CONV_CASES
+from refbp.registry.ops import op
+
+# the declared op-check samples of the convolution layers: (layer, sample)
+CONV_CASES = [(name, s) for name in ("Conv2d", "Conv1d", "ConvTranspose2d", "ConvTranspose1d")
+              for s in op(name).samples]
 
 pytestmark = pytest.mark.parity
 DTYPES = [np.float64, np.float32]
@@ -34,9 +38,10 @@ def _check(m: rnn.Module, x: np.ndarray) -> None:
 
 
 @pytest.mark.parametrize("dtype", DTYPES, ids=["f64", "f32"])
-@pytest.mark.parametrize("case", CONV_CASES, ids=[c[0] for c in CONV_CASES])
-def test_suite_cases_match_torch(case: tuple[Any, ...], dtype: Any) -> None:
-    _, layer, args, size, _ = case
+@pytest.mark.parametrize("case", CONV_CASES, ids=[c[1].id for c in CONV_CASES])
+def test_suite_cases_match_torch(case: tuple[str, Any], dtype: Any) -> None:
+    layer, sample = case
+    args, size = dict(sample.options), sample.data.extra["size"]
     m = getattr(rnn, layer)(**args, dtype=dtype, generator=np.random.default_rng(0))
     x = np.random.default_rng(1).standard_normal((3, args["in_channels"], *size)).astype(dtype)
     _check(m, x)

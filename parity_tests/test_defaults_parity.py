@@ -3,8 +3,8 @@
 Ops: one test over every declaration of ``refbp.registry`` compares the declared arguments
 (names, order and defaults; the unit test ``tests/test_registry.py`` checks them against the
 refbp class) with torch's class, and checks that the declared ``torch.nn.functional``
-counterpart and ATen operators exist. lr schedulers: the defaults of every constructor
-argument both sides have (optimizers: ``test_optim_parity``).
+counterpart and ATen operators exist. lr schedulers: the declared arguments (names, order,
+defaults) against torch's class, likewise (optimizers: ``test_optim_parity``).
 
 The parity harness builds each side from the scenario's specs with its own library's defaults,
 so ``refbp run`` sees a wrong default only where a scenario leaves the argument out; these
@@ -19,9 +19,10 @@ from typing import Any
 import pytest
 import torch
 
-from refbp.optim import lr_scheduler as rsched
 from refbp.registry.opinfo import REQUIRED, TORCH_ONLY_EVERYWHERE, OpInfo, resolve
 from refbp.registry.ops import OPS
+from refbp.registry.schedulers import SCHEDULERS, SchedulerInfo, scheduler
+from refbp.registry.schedulers import args as sched_args
 
 pytestmark = pytest.mark.parity
 
@@ -70,28 +71,24 @@ def test_a_wrong_default_is_caught() -> None:
         test_declared_signature_is_torchs(wrong)
 
 
-def _scheduler_pairs() -> list[tuple[str, type, type]]:
-    out = []
-    for name in sorted(dir(rsched)):
-        a, b = getattr(rsched, name), getattr(torch.optim.lr_scheduler, name, None)
-        if inspect.isclass(a) and inspect.isclass(b) and not name.startswith("_"):
-            out.append((f"lr_scheduler.{name}", a, b))
-    return out
+@pytest.mark.parametrize("info", SCHEDULERS, ids=[s.name for s in SCHEDULERS])
+def test_declared_scheduler_signature_is_torchs(info: SchedulerInfo) -> None:
+    """torch's constructor after ``optimizer``: the declared names, order and defaults (the
+    unit test ``tests/test_registry_optim.py`` checks the refbp class against the same)."""
+    params = list(inspect.signature(getattr(torch.optim.lr_scheduler, info.name))
+                  .parameters.values())
+    assert params[0].name == "optimizer"
+    theirs = [(p.name, REQUIRED if p.default is p.empty else p.default,
+               p.kind is p.KEYWORD_ONLY) for p in params[1:]]
+    ours = [(h.name, h.default, h.keyword_only) for h in info.hyperparameters]
+    assert [n for n, _, _ in theirs] == [n for n, _, _ in ours], info.name
+    diff = {a[0]: (a[1], b[1]) for a, b in zip(ours, theirs, strict=True)
+            if a[2] != b[2] or not (a[1] is b[1] if a[1] is REQUIRED else _same(a[1], b[1]))}
+    assert not diff, f"{info.name}: declared vs torch defaults {diff}"
 
 
-PAIRS = _scheduler_pairs()
-
-
-def test_pairs_cover_schedulers() -> None:
-    names = {n for n, _, _ in PAIRS}
-    assert {"lr_scheduler.StepLR", "lr_scheduler.OneCycleLR"} <= names
-
-
-@pytest.mark.parametrize("name, ours, theirs", PAIRS, ids=[n for n, _, _ in PAIRS])
-def test_constructor_defaults_match_torch(name: str, ours: type, theirs: type) -> None:
-    a = inspect.signature(ours.__init__).parameters
-    b = inspect.signature(theirs.__init__).parameters
-    shared = [k for k in a if k in b and k not in ("self", "device", "dtype")]
-    diff = {k: (a[k].default, b[k].default) for k in shared
-            if not _same(a[k].default, b[k].default)}
-    assert not diff, f"{name}: refbp vs torch defaults {diff}"
+def test_a_wrong_scheduler_default_is_caught() -> None:
+    info = scheduler("StepLR")
+    wrong = info._replace(hyperparameters=sched_args("step_size", gamma=0.5, last_epoch=-1))
+    with pytest.raises(AssertionError, match=r"gamma': \(0.5, 0.1\)"):
+        test_declared_scheduler_signature_is_torchs(wrong)

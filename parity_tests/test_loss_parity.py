@@ -1,4 +1,6 @@
-"""Every refbp loss x option x reduction x dtype against stock torch (value and d loss / d input).
+"""Every refbp loss x declared check x input x reduction x dtype against stock torch (value and
+d loss / d input). The option sets and the kinds of input are the declarations' ``checks``
+(``refbp.registry.losses``); this file draws the inputs.
 
 Inputs include the hard spots: ties and kinks (|x - y| = 0, = delta, = beta), BCE
 probabilities exactly 0 and 1, logits of +-1e4, ignored targets, K-dimensional inputs and
@@ -8,7 +10,7 @@ probability targets. Tolerances come from ``refbp.tolerances`` (normwise 1e-12 i
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -20,6 +22,8 @@ import torch.nn.functional as F
 import refbp.nn as rnn
 from refbp.metrics import discrepancy
 from refbp.mirror import as_tensor, compare_loss, to_numpy
+from refbp.registry.opinfo import LOSS_INPUTS, OpInfo
+from refbp.registry.ops import loss_checks, names
 from refbp.tolerances import tolerance_for
 
 pytestmark = pytest.mark.parity
@@ -92,7 +96,8 @@ def _class_index(shape: tuple[int, ...], ignore: int = -100, extreme: bool = Fal
             x.reshape(-1)[::3] = 1e4
             x.reshape(-1)[1::5] = -1e4
         if log_probs:
-            x = x - np.log(np.sum(np.exp(x), axis=cax, keepdims=True))
+            x = x - np.log(np.sum(np.exp(x - x.max(axis=cax, keepdims=True)), axis=cax,
+                                  keepdims=True)) - x.max(axis=cax, keepdims=True)
         return x.astype(dt), t
     return data
 
@@ -112,109 +117,74 @@ def _class_prob(shape: tuple[int, ...], extreme: bool = False
     return data
 
 
-# -- cases ------------------------------------------------------------------------------------
-def _w(values: list[float] | np.ndarray) -> Callable[[Any], np.ndarray]:
-    return lambda dt: np.asarray(values, dtype=dt)
-
-
-CLASS_W = [0.5, 2.0, 1.0, 3.0]
-Make = Callable[[str, Any], rnn.Loss]
-
-
-def _huber(delta: float) -> Make:
-    return lambda r, dt: rnn.HuberLoss(reduction=r, delta=delta)
-
-
-def _smooth_l1(beta: float) -> Make:
-    return lambda r, dt: rnn.SmoothL1Loss(reduction=r, beta=beta)
-
-
-def _ce(weighted: bool, ls: float) -> Make:
-    return lambda r, dt: rnn.CrossEntropyLoss(_w(CLASS_W)(dt) if weighted else None,
-                                              reduction=r, label_smoothing=ls)
-
-
-def _nll(weighted: bool, ignore_index: int = -100) -> Make:
-    return lambda r, dt: rnn.NLLLoss(_w(CLASS_W)(dt) if weighted else None,
-                                     ignore_index=ignore_index, reduction=r)
-
-
-ELEMENTWISE: list[Case] = []
-for shape in ((5, 3), (2, 3, 4), (7,), ()):
-    tag = "x".join(map(str, shape)) or "scalar"
-    ELEMENTWISE += [
-        Case(f"MSE-{tag}", lambda r, dt: rnn.MSELoss(reduction=r), _regression(shape)),
-        Case(f"L1-{tag}", lambda r, dt: rnn.L1Loss(reduction=r), _regression(shape)),
-    ]
-ELEMENTWISE += [Case(f"Huber-d{d}", _huber(d), _regression((4, 5))) for d in (1.0, 0.5, 2.0)]
-ELEMENTWISE += [Case(f"SmoothL1-b{b}", _smooth_l1(b), _regression((4, 5)))
-                for b in (1.0, 0.5, 0.0)]
-ELEMENTWISE += [
-    Case("BCE", lambda r, dt: rnn.BCELoss(reduction=r), _probabilities),
-    Case("BCE-w(C)", lambda r, dt: rnn.BCELoss(_w(CLASS_W)(dt), reduction=r), _probabilities),
-    Case("BCE-w(N,1)", lambda r, dt: rnn.BCELoss(_w(np.linspace(0.5, 2, 6)[:, None])(dt),
-                                                 reduction=r), _probabilities),
-    Case("BCEWithLogits", lambda r, dt: rnn.BCEWithLogitsLoss(reduction=r), _logits_binary),
-    Case("BCEWithLogits-w", lambda r, dt: rnn.BCEWithLogitsLoss(_w(CLASS_W)(dt), reduction=r),
-         _logits_binary),
-    Case("BCEWithLogits-pw", lambda r, dt: rnn.BCEWithLogitsLoss(
-        reduction=r, pos_weight=_w([3.0, 0.5, 1.0, 10.0])(dt)), _logits_binary),
-    Case("BCEWithLogits-w-pw", lambda r, dt: rnn.BCEWithLogitsLoss(
-        _w(np.linspace(0.1, 2, 24).reshape(6, 4))(dt), reduction=r,
-        pos_weight=_w([3.0, 0.5, 1.0, 10.0])(dt)), _logits_binary),
-]
-
-CLASSIFICATION: list[Case] = []
-for cshape in ((4,), (6, 4), (3, 4, 5), (2, 4, 3, 2)):
-    tag = "x".join(map(str, cshape))
-    for weighted in (False, True):
-        wtag = "-w" if weighted else ""
-        for ls in (0.0, 0.1, 1.0):
-            CLASSIFICATION += [
-                Case(f"CE-index-{tag}{wtag}-ls{ls}", _ce(weighted, ls), _class_index(cshape)),
-                Case(f"CE-prob-{tag}{wtag}-ls{ls}", _ce(weighted, ls), _class_prob(cshape)),
-            ]
-        CLASSIFICATION += [
-            Case(f"NLL-{tag}{wtag}", _nll(weighted), _class_index(cshape, log_probs=True)),
-            Case(f"NLL-ignore1-{tag}{wtag}", _nll(weighted, 1),
-                 _class_index(cshape, ignore=1, log_probs=True)),
-        ]
-CLASSIFICATION += [
-    Case("CE-index-extreme-w-ls0.2", lambda r, dt: rnn.CrossEntropyLoss(
-        _w(CLASS_W)(dt), reduction=r, label_smoothing=0.2), _class_index((8, 4), extreme=True)),
-    Case("CE-index-extreme", lambda r, dt: rnn.CrossEntropyLoss(reduction=r),
-         _class_index((3, 4, 5), extreme=True)),
-    Case("CE-prob-extreme-w-ls0.3", lambda r, dt: rnn.CrossEntropyLoss(
-        _w(CLASS_W)(dt), reduction=r, label_smoothing=0.3), _class_prob((8, 4), extreme=True)),
-    Case("CE-ignore2-ls0.1", lambda r, dt: rnn.CrossEntropyLoss(
-        _w(CLASS_W)(dt), ignore_index=2, reduction=r, label_smoothing=0.1),
-         _class_index((9, 4), ignore=2)),
-]
-
-
-
-def _fixed_targets(targets: list[int]) -> Callable[[Any], tuple[np.ndarray, np.ndarray]]:
+def _fixed_targets(targets: list[int], log_probs: bool
+                   ) -> Callable[[Any], tuple[np.ndarray, np.ndarray]]:
     def data(dt: Any) -> tuple[np.ndarray, np.ndarray]:
         x = _rng(6).standard_normal((len(targets), 4))
+        if log_probs:
+            x = x - np.log(np.sum(np.exp(x), axis=1, keepdims=True))
         return x.astype(dt), np.asarray(targets)
     return data
 
 
-# Degenerate weighted means (0 / 0): torch returns NaN and a zero gradient for ignored rows,
-# NaN for kept rows of total weight 0.
-ZERO_W = [0.0, 1.0, 2.0, 1.0]
-CLASSIFICATION += [
-    Case("CE-all-ignored-w-ls0.1", lambda r, dt: rnn.CrossEntropyLoss(
-        _w(CLASS_W)(dt), reduction=r, label_smoothing=0.1), _fixed_targets([-100, -100, -100])),
-    Case("NLL-all-ignored", lambda r, dt: rnn.NLLLoss(reduction=r),
-         _fixed_targets([-100, -100])),
-    Case("CE-zero-total-weight-ls0.1", lambda r, dt: rnn.CrossEntropyLoss(
-        _w(ZERO_W)(dt), reduction=r, label_smoothing=0.1), _fixed_targets([0, -100, 0])),
-    Case("NLL-zero-total-weight", lambda r, dt: rnn.NLLLoss(_w(ZERO_W)(dt), reduction=r),
-         _fixed_targets([0, 0, -100])),
-]
+# -- cases: every declared check of every loss (refbp.registry.losses) ------------------------
+_CLASS_SHAPES = ((4,), (6, 4), (3, 4, 5), (2, 4, 3, 2))
+_EXTREME_SHAPES = ((6, 4), (3, 4, 5))  # logits of +-1e4 besides the normal ones
 
-ALL_CASES = ELEMENTWISE + CLASSIFICATION
+
+def _inputs(kind: str, options: Mapping[str, Any]
+            ) -> list[tuple[str, Callable[[Any], tuple[np.ndarray, np.ndarray]]]]:
+    """(tag, data) of every input of one kind (``refbp.registry.opinfo.LOSS_INPUTS``)."""
+    def tag(shape: tuple[int, ...]) -> str:
+        return "x".join(map(str, shape)) or "scalar"
+
+    ignore = options.get("ignore_index", -100)
+    if kind == "regression":
+        return [(tag(s), _regression(s)) for s in ((5, 3), (2, 3, 4), (7,), ())]
+    if kind in ("probabilities", "logits"):
+        return [("6x4", _probabilities if kind == "probabilities" else _logits_binary)]
+    if kind == "class_probabilities":
+        return ([(tag(s), _class_prob(s)) for s in _CLASS_SHAPES]
+                + [(f"{tag(s)}-extreme", _class_prob(s, True)) for s in _EXTREME_SHAPES])
+    log_probs = kind == "log_probabilities"
+    return ([(tag(s), _class_index(s, ignore, log_probs=log_probs)) for s in _CLASS_SHAPES]
+            + [(f"{tag(s)}-extreme", _class_index(s, ignore, True, log_probs))
+               for s in _EXTREME_SHAPES])
+
+
+def _make(op: OpInfo, options: Mapping[str, Any]) -> Make:
+    """The declared loss with ``options`` (lists as arrays of the input's dtype)."""
+    def make(reduction: str, dt: Any) -> rnn.Loss:
+        kw = {k: np.asarray(v, dtype=dt) if isinstance(v, list) else v
+              for k, v in options.items()}
+        loss: rnn.Loss = op.numpy_class()(**kw, reduction=reduction)
+        return loss
+    return make
+
+
+Make = Callable[[str, Any], rnn.Loss]
+# Degenerate weighted means (0 / 0) of the losses with ignore_index: torch returns NaN and a
+# zero gradient for ignored rows, NaN for kept rows of total weight 0.
+ZERO_W = [0.0, 1.0, 2.0, 1.0]
+ALL_CASES: list[Case] = []
+for _cid, _op, _check, _kind in loss_checks():
+    ALL_CASES += [Case(f"{_cid}-{t}", _make(_op, _check.options), data)
+                  for t, data in _inputs(_kind, _check.options)]
+    if _kind in ("class_index", "log_probabilities"):
+        _ignore = _check.options.get("ignore_index", -100)
+        _lp = _kind == "log_probabilities"
+        ALL_CASES.append(Case(f"{_cid}-all-ignored", _make(_op, _check.options),
+                              _fixed_targets([_ignore] * 3, _lp)))
+        if "weight" in _check.options:
+            ALL_CASES.append(Case(f"{_cid}-zero-total-weight",
+                                  _make(_op, {**_check.options, "weight": ZERO_W}),
+                                  _fixed_targets([0, _ignore, 0], _lp)))
+
+
+def test_every_declared_loss_is_checked_on_every_kind_of_input() -> None:
+    assert {c[1].name for c in loss_checks()} == set(names("loss"))
+    assert {c[3] for c in loss_checks()} == set(LOSS_INPUTS)
+    assert len({c.name for c in ALL_CASES}) == len(ALL_CASES)
 
 
 def run_case(case: Case, reduction: str, dt: Any) -> dict[str, Any]:
@@ -262,7 +232,7 @@ def test_sse_sum_mirror(dt: Any) -> None:
 def test_torch_agrees_on_label_smoothing_with_weights() -> None:
     """The documented formula (smoothing term weighted by w_c, divided by sum w[t_i])."""
     x, t = _class_index((6, 4))(np.float64)
-    w = np.asarray(CLASS_W)
+    w = np.asarray([0.5, 2.0, 1.0, 3.0])
     eps, n_classes = 0.2, 4
     keep = t != -100
     logp = x - np.log(np.exp(x).sum(1, keepdims=True))

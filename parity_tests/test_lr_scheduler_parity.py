@@ -1,8 +1,10 @@
 """Every refbp scheduler vs torch's: 300 steps, the learning-rate sequence of every group.
 
-Both sides run the same case table: a case builds a scheduler from a scheduler *module*
+Both sides run the same cases, the ``checks`` of each declared scheduler
+(``refbp.registry.schedulers``): a case builds a scheduler from a scheduler *module*
 (``refbp.optim.lr_scheduler`` or ``torch.optim.lr_scheduler``, which share class names and
-signatures) and an optimizer with two param groups (lr 0.1 and 0.03). Each step calls
+signatures; ``lr_lambda`` names a function of ``refbp.parity.lr_lambdas``) and an optimizer
+with two param groups (lr 0.1 and 0.03). Each step calls
 ``optimizer.step()`` (zero gradients) and then ``scheduler.step()``, as torch requires.
 Recorded per step: ``get_last_lr()``, every group's lr, and the momentum / beta1 that
 OneCycleLR cycles. Compared with ``refbp.metrics.discrepancy`` at the float64 tolerance.
@@ -10,7 +12,6 @@ OneCycleLR cycles. Compared with ``refbp.metrics.discrepancy`` at the float64 to
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -24,6 +25,10 @@ from refbp.nn.module import Parameter
 from refbp.optim import lr_scheduler as RL
 from refbp.optim.adam import Adam
 from refbp.optim.sgd import SGD
+from refbp.parity.build import scheduler_from_spec
+from refbp.parity.scenario import Spec
+from refbp.parity.suites.options import scheduler_spec
+from refbp.registry.schedulers import SCHEDULERS
 from refbp.registry.schedulers import names as scheduler_names
 from refbp.testing import assert_close
 from refbp.tolerances import tolerance_for
@@ -35,80 +40,27 @@ LRS = (0.1, 0.03)
 TOL = tolerance_for("float64")
 
 
-class Counter:
-    """A callable object: its ``__dict__`` is saved by LambdaLR.state_dict (functions are not)."""
-
-    def __init__(self, rate: float) -> None:
-        self.rate = rate
-
-    def __call__(self, epoch: int) -> float:
-        return 1.0 / (1.0 + self.rate * epoch)
-
-
-def _seq(M: Any, o: Any) -> Any:
-    return M.SequentialLR(o, [M.LinearLR(o, 0.1, total_iters=20), M.CosineAnnealingLR(o, 100),
-                              M.ExponentialLR(o, 0.99)], milestones=[20, 150])
-
-
-def _seq_warm(M: Any, o: Any) -> Any:
-    return M.SequentialLR(o, [M.ConstantLR(o, 0.5, total_iters=10), M.StepLR(o, 25, 0.7)],
-                          milestones=[10])
-
-
 @dataclass(frozen=True)
 class Case:
+    """A declared check of a scheduler (``refbp.registry.schedulers``: ``checks``)."""
+
     name: str
-    build: Callable[[Any, Any], Any]
-    optimizer: str = "sgd"  # "sgd" (momentum) or "adam" (betas)
+    spec: Spec
+    optimizer: str = "SGD"  # "SGD" (momentum) or "Adam" (betas)
     metric: bool = False  # ReduceLROnPlateau: step(metric)
 
+    def build(self, M: Any, o: Any) -> Any:
+        """The scheduler of module ``M`` (refbp's or torch's ``lr_scheduler``) over ``o``."""
+        return scheduler_from_spec(M, self.spec, o, self.name)
 
-CASES = [
-    Case("StepLR", lambda M, o: M.StepLR(o, step_size=7, gamma=0.5)),
-    Case("StepLR-default-gamma", lambda M, o: M.StepLR(o, 30)),
-    Case("MultiStepLR", lambda M, o: M.MultiStepLR(o, [10, 50, 200], gamma=0.3)),
-    Case("MultiStepLR-repeated", lambda M, o: M.MultiStepLR(o, [50, 10, 50], gamma=0.5)),
-    Case("ExponentialLR", lambda M, o: M.ExponentialLR(o, gamma=0.98)),
-    Case("CosineAnnealingLR", lambda M, o: M.CosineAnnealingLR(o, T_max=300)),
-    Case("CosineAnnealingLR-periodic", lambda M, o: M.CosineAnnealingLR(o, 40, eta_min=1e-3)),
-    Case("CosineAnnealingLR-odd", lambda M, o: M.CosineAnnealingLR(o, 7, eta_min=0.01)),
-    Case("CosineAnnealingWarmRestarts", lambda M, o: M.CosineAnnealingWarmRestarts(o, T_0=25)),
-    Case("CosineAnnealingWarmRestarts-mult",
-         lambda M, o: M.CosineAnnealingWarmRestarts(o, 10, T_mult=2, eta_min=1e-4)),
-    Case("LinearLR", lambda M, o: M.LinearLR(o)),
-    Case("LinearLR-decay", lambda M, o: M.LinearLR(o, 1.0, 0.05, total_iters=120)),
-    Case("ConstantLR", lambda M, o: M.ConstantLR(o)),
-    Case("ConstantLR-long", lambda M, o: M.ConstantLR(o, factor=0.25, total_iters=100)),
-    Case("LambdaLR", lambda M, o: M.LambdaLR(o, lambda e: 0.97 ** e)),
-    Case("LambdaLR-per-group", lambda M, o: M.LambdaLR(o, [Counter(0.01), lambda e: e % 7 + 1])),
-    Case("MultiplicativeLR", lambda M, o: M.MultiplicativeLR(o, lambda e: 0.99)),
-    Case("PolynomialLR", lambda M, o: M.PolynomialLR(o)),
-    Case("PolynomialLR-power", lambda M, o: M.PolynomialLR(o, total_iters=200, power=1.7)),
-    Case("OneCycleLR", lambda M, o: M.OneCycleLR(o, max_lr=[1.0, 0.5], total_steps=STEPS)),
-    Case("OneCycleLR-linear-3phase",
-         lambda M, o: M.OneCycleLR(o, 1.0, epochs=10, steps_per_epoch=31, pct_start=0.25,
-                                   anneal_strategy="linear", three_phase=True)),
-    Case("OneCycleLR-no-momentum",
-         lambda M, o: M.OneCycleLR(o, 0.4, total_steps=320, cycle_momentum=False,
-                                   div_factor=10.0, final_div_factor=100.0)),
-    Case("OneCycleLR-betas",
-         lambda M, o: M.OneCycleLR(o, 0.01, total_steps=STEPS, base_momentum=[0.8, 0.7],
-                                   max_momentum=0.9), optimizer="adam"),
-    Case("SequentialLR", _seq),
-    Case("SequentialLR-warmup", _seq_warm),
-    Case("ReduceLROnPlateau", lambda M, o: M.ReduceLROnPlateau(o), metric=True),
-    Case("ReduceLROnPlateau-max-abs-cooldown",
-         lambda M, o: M.ReduceLROnPlateau(o, mode="max", factor=0.5, patience=3,
-                                          threshold=1e-3, threshold_mode="abs", cooldown=4),
-         metric=True),
-    Case("ReduceLROnPlateau-min-lr-eps",
-         lambda M, o: M.ReduceLROnPlateau(o, factor=0.5, patience=2, min_lr=[0.01, 0.0],
-                                          eps=1e-3, threshold=0.05), metric=True),
-]
+
+CASES = [Case(c.label(s.name), scheduler_spec(s.name, c.options), c.optimizer, s.steps_on_metric)
+         for s in SCHEDULERS for c in s.checks]
 
 
 def test_every_declared_scheduler_has_a_case() -> None:
     assert {c.name.split("-")[0] for c in CASES} == set(scheduler_names())
+    assert len({c.name for c in CASES}) == len(CASES)
 
 
 def _metrics() -> np.ndarray:
@@ -123,7 +75,7 @@ def _torch_optimizer(kind: str) -> torch.optim.Optimizer:
     for p in params:
         p.grad = torch.zeros_like(p)
     groups = [{"params": [p], "lr": lr} for p, lr in zip(params, LRS, strict=True)]
-    if kind == "adam":
+    if kind == "Adam":
         return torch.optim.Adam(groups, lr=LRS[0])
     return torch.optim.SGD(groups, lr=LRS[0], momentum=0.9)
 
@@ -133,7 +85,7 @@ def _refbp_optimizer(kind: str) -> Any:
     for p in params:
         p.grad = np.zeros(3)
     groups = [{"params": [p], "lr": lr} for p, lr in zip(params, LRS, strict=True)]
-    if kind == "adam":
+    if kind == "Adam":
         return Adam(groups, lr=LRS[0])
     return SGD(groups, lr=LRS[0], momentum=0.9)
 

@@ -151,3 +151,29 @@ def test_bad_sweep_options_exit_2(argv: list[str], message: str, tmp_path: Path,
                                   capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["run", "-k", PICK, "--out", str(tmp_path / "x"), *argv]) == 2
     assert message in capsys.readouterr().err
+
+
+def test_run_history_appends_each_run_and_history_reads_them(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """``refbp run --history DIR`` twice (the second with the steps halved), then ``refbp
+    history DIR``: two entries, the same figures as the reports, no regression (fewer steps
+    make nothing worse but change the configuration, which history reports)."""
+    history = tmp_path / "history"
+    pick = "op-relu-f64 or mlp-mse-sgd-f64"
+    assert main(["run", "-q", "-k", pick, "--out", str(tmp_path / "a"),
+                 "--history", str(history)]) == 0
+    assert main(["run", "-q", "-k", pick, "--steps", "2", "--out", str(tmp_path / "b"),
+                 "--history", str(history)]) == 0
+    entries = sorted(history.iterdir())
+    assert len(entries) == 2
+    assert "history: appended" in capsys.readouterr().err
+    code = main(["history", str(history), "--out", str(tmp_path / "trend")])
+    text = capsys.readouterr().out
+    assert code == 0 and "latest vs previous: no regression" in text
+    assert "configuration changed: steps" in text
+    trend = pd.read_csv(tmp_path / "trend" / "history.csv")
+    assert main(["history", str(tmp_path / "a"), str(tmp_path / "b"),
+                 "--out", str(tmp_path / "direct")]) == 0
+    direct = pd.read_csv(tmp_path / "direct" / "history.csv")
+    cols = ["report", "scenario", "worst_ratio", "tol_ratio", "normwise_ratio", "flags"]
+    pd.testing.assert_frame_equal(trend[cols], direct[cols])

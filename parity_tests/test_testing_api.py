@@ -233,7 +233,7 @@ BAD: list[tuple[str, dict[str, Any], type, str]] = [
      r"^targets do not fit the model output for CrossEntropyLoss: output shape \(12, 3\), "
      r"targets shape \(12,\) \(int64\): Target 7 is out of bounds"),
     ("dtype", {"dtype": "float16"}, ValueError,
-     r"^dtype must be 'float32' or 'float64', got 'float16'$"),
+     r"^dtype must be float32 or float64, got 'float16'$"),
     ("unknown-loss", {"loss": "FooLoss"}, ValueError,
      r"^unknown loss 'FooLoss'; known: BCELoss, BCEWithLogitsLoss, CrossEntropyLoss, "),
     ("loss-type", {"loss": 42}, TypeError,

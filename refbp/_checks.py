@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from refbp.dtypes import FLOAT_TYPES
+from refbp.dtypes import DTYPE_WORDS, FLOAT_TYPES
 
 
 class _FloatDtypes(tuple):  # type: ignore[type-arg]
@@ -49,17 +49,28 @@ def extended_precision() -> Iterator[None]:
 
 
 def as_float_array(x: Any, name: str = "input") -> np.ndarray:
-    """Return ``x`` as a float32/float64 ndarray, or raise a TypeError naming the dtype.
+    """Return ``x`` as a float ndarray of a supported dtype, or raise a TypeError naming it.
 
     Integer, boolean, complex and object arrays are rejected rather than silently cast, as
     torch rejects them for floating-point ops.
     """
     arr = np.asarray(x)
     if arr.dtype not in FLOAT_DTYPES:
-        raise TypeError(
-            f"{name} must be a float32 or float64 array, got dtype {arr.dtype}"
-        )
+        raise TypeError(f"{name} must be a {DTYPE_WORDS} array, got dtype {arr.dtype}")
     return arr
+
+
+def check_float_dtype(dtype: Any, what: str = "dtype") -> np.dtype:
+    """``dtype`` as a NumPy dtype, or a TypeError naming the supported ones."""
+    dt = np.dtype(dtype)
+    if dt not in FLOAT_DTYPES:
+        raise TypeError(f"{what} must be {DTYPE_WORDS}, got {dt}")
+    return dt
+
+
+def param_dtype(dtype: Any) -> np.dtype:
+    """The dtype of a layer's parameters: ``dtype`` (None: float64), checked."""
+    return check_float_dtype(np.float64 if dtype is None else dtype)
 
 
 def as_index_array(x: Any, name: str = "target") -> np.ndarray:

@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     import numpy as np
 
-__all__ = ["DTYPE_NAMES", "FLOAT_TYPES", "FloatType", "float_type"]
+__all__ = ["DTYPE_NAMES", "DTYPE_WORDS", "FLOAT_TYPES", "FloatType", "float_type"]
 
 
 @dataclass(frozen=True)
@@ -80,6 +80,15 @@ FLOAT_TYPES: tuple[FloatType, ...] = (
 
 DTYPE_NAMES: tuple[str, ...] = tuple(t.name for t in FLOAT_TYPES)
 """Their names; importing them imports nothing (the ``refbp`` command's parser uses them)."""
+
+
+def _in_words(names: list[str]) -> str:
+    return names[0] if len(names) == 1 else f"{', '.join(names[:-1])} or {names[-1]}"
+
+
+DTYPE_WORDS: str = _in_words([t.name for t in sorted(FLOAT_TYPES, key=lambda t: t.bits)])
+"""The supported dtypes in words, smallest first (``"float32 or float64"``): every error
+message that names them reads this."""
 
 
 def float_type(dtype: object) -> FloatType | None:

@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from refbp.dtypes import FLOAT_TYPES
+from refbp.dtypes import DTYPE_WORDS, FLOAT_TYPES
 from refbp.tolerances import Tolerance, normwise_waived
 
 TINY = np.finfo(np.float64).tiny
@@ -38,7 +38,7 @@ def ulp_distance(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     if a.shape != b.shape:
         raise ValueError(f"ulp_distance needs equal shapes, got {a.shape} and {b.shape}")
     if a.dtype != b.dtype or a.dtype not in _INT:
-        raise ValueError(f"ulp_distance needs two float32 or two float64 arrays, got "
+        raise ValueError(f"ulp_distance needs two arrays of one dtype, {DTYPE_WORDS}, got "
                          f"{a.dtype} and {b.dtype}")
     d = np.abs(_ordered(a) - _ordered(b))
     return np.where(np.isfinite(a) & np.isfinite(b), d, -1)

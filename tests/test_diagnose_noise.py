@@ -22,7 +22,7 @@ def test_ulp_distance_float32() -> None:
     np.testing.assert_array_equal(ulp_distance(a, b), [0, 1, 0, 1, -1])
     tiny = np.array([np.float32(1e-45)], dtype=np.float32)
     assert ulp_distance(tiny, -tiny)[0] == 2
-    with pytest.raises(ValueError, match="two float32 or two float64"):
+    with pytest.raises(ValueError, match="two arrays of one dtype, float32 or float64, got"):
         ulp_distance(a, b.astype(np.float64))
 
 

@@ -3,7 +3,7 @@ finite-difference gradchecks of every loss x option x reduction, and the error m
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
@@ -13,6 +13,9 @@ import refbp.nn as rnn
 from refbp.gradcheck import check_loss_gradients
 from refbp.metrics import discrepancy
 from refbp.nn.functional_loss import BCE_GRAD_EPS
+from refbp.registry.opinfo import LOSS_INPUTS, Check, OpInfo
+from refbp.registry.ops import loss_checks
+from refbp.registry.ops import names as registry_names
 from refbp.tolerances import GRADCHECK_RTOL, tolerance_for
 
 REDUCTIONS = ("mean", "sum", "none")
@@ -229,35 +232,35 @@ def test_torch_named_attributes_and_state_dict() -> None:
     assert "label_smoothing=0.25" in repr(ce)
 
 
-# -- gradcheck --------------------------------------------------------------------------------
-def _regression(seed: int) -> tuple[np.ndarray, np.ndarray]:
+# -- gradcheck: every declared check of every loss (refbp.registry.losses) ------------------
+def _regression(shape: tuple[int, ...], seed: int) -> tuple[np.ndarray, np.ndarray]:
     rng = np.random.default_rng(seed)
-    y = rng.standard_normal((3, 4))
-    x = y + rng.standard_normal((3, 4)) * 2
+    y = rng.standard_normal(shape)
+    x = y + rng.standard_normal(shape) * 2
     x[0] = y[0] + np.array([0.0, 1.0, -0.5, 2.0])  # ties and kinks (delta/beta = 0.5, 1, 2)
     return x, y
 
 
-def _probs(seed: int) -> tuple[np.ndarray, np.ndarray]:
+def _probs(shape: tuple[int, ...], seed: int) -> tuple[np.ndarray, np.ndarray]:
     rng = np.random.default_rng(seed)
-    x = rng.uniform(0.05, 0.95, (3, 4))
+    x = rng.uniform(0.05, 0.95, shape)
     x[0] = [1e-3, 1 - 1e-3, 1e-3, 1 - 1e-3]  # near the edges (FD step 1e-6 stays inside)
-    y = rng.uniform(0, 1, (3, 4))
+    y = rng.uniform(0, 1, shape)
     y[0] = [0.0, 1.0, 1.0, 0.0]
     return x, y
 
 
-def _logits_binary(seed: int) -> tuple[np.ndarray, np.ndarray]:
+def _logits_binary(shape: tuple[int, ...], seed: int) -> tuple[np.ndarray, np.ndarray]:
     rng = np.random.default_rng(seed)
-    x = rng.standard_normal((3, 4)) * 3
+    x = rng.standard_normal(shape) * 3
     x[0] = [1e4, -1e4, 40.0, -40.0]  # +-1e4 where saturated correctly; +-40 on the wrong side
-    y = rng.uniform(0, 1, (3, 4))
+    y = rng.uniform(0, 1, shape)
     y[0] = [1.0, 0.0, 0.0, 1.0]
     return x, y
 
 
-def _class_index(shape: tuple[int, ...], seed: int,
-                 huge: float = 1e4) -> tuple[np.ndarray, np.ndarray]:
+def _class_index(shape: tuple[int, ...], seed: int, huge: float = 1e4,
+                 ignore: int = -100) -> tuple[np.ndarray, np.ndarray]:
     """Index targets (one ignored); 2-D inputs get a row of +-huge with the target at the max
     and a row with +-40. Finite differences of a loss of size |L| carry a rounding error
     ~ 1e-16 |L| / h, so +-1e4 is only checkable where the loss stays small: label smoothing
@@ -268,7 +271,7 @@ def _class_index(shape: tuple[int, ...], seed: int,
     cax = 0 if len(shape) == 1 else 1
     t = rng.integers(0, shape[cax], shape[:cax] + shape[cax + 1:])
     if t.ndim:
-        t.reshape(-1)[-1] = -100
+        t.reshape(-1)[-1] = ignore
     if len(shape) == 2:
         x[0] = -huge
         x[0, 0] = huge
@@ -284,64 +287,57 @@ def _class_prob(shape: tuple[int, ...], seed: int) -> tuple[np.ndarray, np.ndarr
     return x, y
 
 
-W4 = np.array([0.5, 2.0, 1.0, 3.0])
-GRADCHECK_CASES: list[tuple[str, Callable[[str], rnn.Loss], Callable[[int], Any]]] = [
-    ("MSE", lambda r: rnn.MSELoss(reduction=r), _regression),
-    ("SSE", lambda r: rnn.SSELoss(reduction=r), _regression),
-    ("L1", lambda r: rnn.L1Loss(reduction=r), _regression),
-    ("Huber1", lambda r: rnn.HuberLoss(reduction=r), _regression),
-    ("Huber0.5", lambda r: rnn.HuberLoss(reduction=r, delta=0.5), _regression),
-    ("SmoothL1-1", lambda r: rnn.SmoothL1Loss(reduction=r), _regression),
-    ("SmoothL1-2", lambda r: rnn.SmoothL1Loss(reduction=r, beta=2.0), _regression),
-    ("SmoothL1-0", lambda r: rnn.SmoothL1Loss(reduction=r, beta=0.0), _regression),
-    ("BCE", lambda r: rnn.BCELoss(reduction=r), _probs),
-    ("BCE-w", lambda r: rnn.BCELoss(W4, reduction=r), _probs),
-    ("BCELogits", lambda r: rnn.BCEWithLogitsLoss(reduction=r), _logits_binary),
-    ("BCELogits-w-pw", lambda r: rnn.BCEWithLogitsLoss(np.array([[1.0], [2.0], [0.5]]),
-                                                      reduction=r, pos_weight=W4),
-     _logits_binary),
-]
-def _ce(w: np.ndarray | None, ls: float) -> Callable[[str], rnn.Loss]:
-    return lambda r: rnn.CrossEntropyLoss(w, reduction=r, label_smoothing=ls)
+def loss_inputs(kind: str, shape: tuple[int, ...], options: dict[str, Any],
+                seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """The input and target of one kind (``refbp.registry.opinfo.LOSS_INPUTS``)."""
+    if kind in ("class_index", "log_probabilities"):
+        huge = 40.0 if options.get("label_smoothing") or kind != "class_index" else 1e4
+        x, t = _class_index(shape, seed, huge, options.get("ignore_index", -100))
+        if kind == "log_probabilities":
+            cax = 0 if len(shape) == 1 else 1
+            x = x - np.log(np.sum(np.exp(x), axis=cax, keepdims=True))
+        return x, t
+    return {"regression": _regression, "probabilities": _probs, "logits": _logits_binary,
+            "class_probabilities": _class_prob}[kind](shape, seed)
 
 
-def _nll(w: np.ndarray | None) -> Callable[[str], rnn.Loss]:
-    return lambda r: rnn.NLLLoss(w, reduction=r)
+# the shapes each kind of input is checked in (class data: 4 classes, on axis 0 when 1-D)
+SHAPES = {"regression": ((3, 4),), "probabilities": ((6, 4),), "logits": ((6, 4),),
+          **{k: ((4,), (5, 4), (2, 4, 3))
+             for k in ("class_index", "class_probabilities", "log_probabilities")}}
+GRADCHECK_CASES = [(f"{cid}-{'x'.join(map(str, shape))}", op, check, kind, shape)
+                   for cid, op, check, kind in loss_checks() for shape in SHAPES[kind]]
 
 
-def _index_data(shape: tuple[int, ...], huge: float) -> Callable[[int], Any]:
-    return lambda seed: _class_index(shape, seed, huge)
-
-
-def _prob_data(shape: tuple[int, ...]) -> Callable[[int], Any]:
-    return lambda seed: _class_prob(shape, seed)
-
-
-for _shape in ((4,), (5, 4), (2, 4, 3)):
-    for _w in (None, W4):
-        _wtag = f"{_shape}-w{_w is not None}"
-        for _ls in (0.0, 0.2):
-            GRADCHECK_CASES += [
-                (f"CE-index-{_wtag}-ls{_ls}", _ce(_w, _ls),
-                 _index_data(_shape, 40.0 if _ls else 1e4)),
-                (f"CE-prob-{_wtag}-ls{_ls}", _ce(_w, _ls), _prob_data(_shape)),
-            ]
-        GRADCHECK_CASES.append((f"NLL-{_wtag}", _nll(_w), _index_data(_shape, 40.0)))
+def build_loss(op: OpInfo, options: Mapping[str, Any], reduction: str,
+               dtype: Any = np.float64) -> rnn.Loss:
+    """The declared loss with ``options`` (lists as arrays of ``dtype``)."""
+    kw = {k: np.asarray(v, dtype=dtype) if isinstance(v, list) else v
+          for k, v in options.items()}
+    loss: rnn.Loss = op.numpy_class()(**kw, reduction=reduction)
+    return loss
 
 
 @pytest.mark.parametrize("reduction", REDUCTIONS)
 @pytest.mark.parametrize("case", GRADCHECK_CASES, ids=[c[0] for c in GRADCHECK_CASES])
-def test_gradcheck(case: tuple[str, Any, Any], reduction: str) -> None:
-    _, make, data = case
-    x, t = data(7)
-    res = check_loss_gradients(make(reduction), x, t)
+def test_gradcheck(case: tuple[str, OpInfo, Check, str, tuple[int, ...]],
+                   reduction: str) -> None:
+    _, op, check, kind, shape = case
+    x, t = loss_inputs(kind, shape, dict(check.options), 7)
+    res = check_loss_gradients(build_loss(op, check.options, reduction), x, t)
     assert res.passed, str(res)
     assert res.max_rel_err <= GRADCHECK_RTOL
 
 
+def test_every_declared_loss_is_gradchecked_on_every_kind_of_input() -> None:
+    names = {c[1].name for c in GRADCHECK_CASES}
+    assert names == set(registry_names("loss"))
+    assert {c[3] for c in GRADCHECK_CASES} == set(LOSS_INPUTS) == set(SHAPES)
+
+
 def test_gradcheck_with_upstream_scalar() -> None:
     x, t = _class_index((5, 4), 8, huge=40.0)
-    loss = rnn.CrossEntropyLoss(W4, label_smoothing=0.1)
+    loss = rnn.CrossEntropyLoss(np.array([0.5, 2.0, 1.0, 3.0]), label_smoothing=0.1)
     loss(x, t)
     assert close(loss.backward(2.5), 2.5 * loss.backward())
     assert check_loss_gradients(loss, x, t, grad_out=np.asarray(-3.0)).passed

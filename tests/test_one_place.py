@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 from refbp import dtypes
+from refbp import nn as rnn
 from refbp._checks import FLOAT_DTYPES
 from refbp.cli.config import ConfigError, load_config
 from refbp.data import Stream, stream_rng, upstream_gradient
@@ -110,3 +111,25 @@ def test_random_draws_go_through_the_stream_table() -> None:
                     and node.value.value.id in ("np", "numpy")):
                 found.append(f"{f.relative_to(root)}:{node.lineno} random.{node.attr}")
     assert found == []
+
+
+def test_error_messages_name_the_supported_dtypes_from_their_declaration() -> None:
+    """No raised message spells the dtype list itself: it reads ``dtypes.DTYPE_WORDS``, so a
+    new dtype reaches every message."""
+    assert dtypes.DTYPE_WORDS == "float32 or float64"
+    assert dtypes._in_words(["float16", "float32", "float64"]) == "float16, float32 or float64"
+    root = Path(dtypes.__file__).parent
+    found = []
+    for f in sorted(root.rglob("*.py")):
+        for node in ast.walk(ast.parse(f.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Raise):
+                text = " ".join(c.value for c in ast.walk(node) if isinstance(c, ast.Constant)
+                                and isinstance(c.value, str))
+                if "float32" in text and "float64" in text:
+                    found.append(f"{f.relative_to(root)}:{node.lineno}")
+    assert found == []
+    with pytest.raises(TypeError, match="dtype must be float32 or float64, got int64"):
+        rnn.Linear(2, 3, dtype=np.int64)
+    with pytest.raises(TypeError, match="Parameter data must be float32 or float64, got dtype "
+                                        "int64"):
+        rnn.Parameter(np.arange(3))

@@ -7,6 +7,7 @@ import subprocess
 import sys
 from typing import Any
 
+import numpy as np
 import pytest
 
 from refbp import nn
@@ -23,6 +24,7 @@ NOT_OPS = {"Module", "Loss", "Parameter", "Sequential", "RNNBase", "RNNCellBase"
 def test_every_refbp_nn_class_is_declared_once() -> None:
     classes = {n for n in nn.__all__ if inspect.isclass(getattr(nn, n))} - NOT_OPS
     assert sorted(classes) == sorted(IDS)
+    assert set(registry.NN_OTHERS) - {"init", "utils"} == NOT_OPS
     assert len(set(IDS)) == len(IDS)
     assert {o.kind for o in OPS} == set(KINDS)
 
@@ -67,11 +69,20 @@ BUILDABLE = [(o, kw) for o in OPS for kw in _check_kwargs(o)]
 
 @pytest.mark.parametrize("op,kwargs", BUILDABLE, ids=[f"{o.name}-{kw}" for o, kw in BUILDABLE])
 def test_every_check_builds(op: OpInfo, kwargs: dict[str, Any]) -> None:
-    """Each option set of the tests constructs the refbp op, with the declared options."""
-    m = op.numpy_class()(**kwargs)
+    """Each option set of the tests constructs the refbp op, with the declared options (a
+    list option of a loss check is an array, a loss's ``weight``)."""
+    arrays = op.kind == "loss"
+    m = op.numpy_class()(**{k: np.asarray(v) if arrays and isinstance(v, list) else v
+                            for k, v in kwargs.items()})
     assert isinstance(m, nn.Module)
-    # stored under torch's names (LayerNorm keeps normalized_shape as a tuple)
-    assert all(getattr(m, k) in (v, (v,)) for k, v in kwargs.items() if not isinstance(v, list))
+    # stored under torch's names (LayerNorm keeps normalized_shape as a tuple, a convolution
+    # its kernel_size as one per dimension); refbp's own probes need not
+    for k, v in kwargs.items() if op.namesake else ():
+        got = getattr(m, k)
+        if isinstance(v, list):
+            assert np.array_equal(got, v), (k, got, v)
+        else:
+            assert got == v or (isinstance(got, tuple) and got == (v,) * len(got)), (k, got, v)
 
 
 def test_every_activation_and_loss_check_builds() -> None:
@@ -127,6 +138,43 @@ def test_every_declared_op_is_in_the_docs() -> None:
     text = docs.DOC.read_text(encoding="utf-8")
     assert text == docs.markdown(), "docs/ops.md is out of date: python -m refbp.registry.docs"
     assert all(f"\n| {o.name} | {docs.signature(o)} |" in text for o in OPS)
+
+
+def test_refbp_nn_exports_the_declarations_and_its_stub_is_current() -> None:
+    """``refbp.nn`` exports each declared op's class from its declared module, and the type
+    stub that type checkers read lists the same names from the same modules."""
+    from refbp.registry import docs
+
+    assert nn.__all__ == list(registry.nn_exports())
+    for o in OPS:
+        assert getattr(nn, o.name) is o.numpy_class() and o.numpy_class().__module__ == o.module
+    assert docs.NN_STUB.read_text(encoding="utf-8") == docs.nn_stub(), (
+        "refbp/nn/__init__.pyi is out of date: python -m refbp.registry.docs")
+    assert "from refbp.nn.linear import Linear as Linear\n" in docs.nn_stub()
+    with pytest.raises(ValueError, match="X: declare the refbp.nn module of its class"):
+        OpInfo(name="X", kind="layer", forward="f", backward="b")
+
+
+def test_the_readme_names_every_declared_family_and_the_catalog_reads_every_module() -> None:
+    """docs/explain.md's "Families:" sentence lists the layer and loss families in declaration order;
+    the catalog reads every module of its package that has variants."""
+    import re
+    from pathlib import Path
+
+    from refbp.diagnose import catalog
+
+    readme = (Path(__file__).resolve().parents[1] / "docs" / "explain.md").read_text(
+        encoding="utf-8")
+    found = re.search(r"Families: every optimizer declared with one in .*?optimizer's\);"
+                      r"([^;]*);([^(]*)\(", readme, re.S)
+    assert found, "docs/explain.md: the 'Families:' sentence is missing"
+    layers, losses = ([n.strip() for n in g.split(",")] for g in found.groups())
+    declared = registry.family_ops()
+    assert layers == [f for f, o in declared if o.kind != "loss"]
+    assert losses == [f for f, o in declared if o.kind == "loss"]
+    folder = Path(catalog.__file__).parent
+    modules = {m.__name__.rsplit(".", 1)[1] for m in catalog.catalog_modules()}
+    assert modules == {f.stem for f in folder.glob("*.py") if f.stem != "__init__"}
 
 
 def test_every_declared_family_is_in_the_explain_catalog() -> None:

@@ -30,7 +30,9 @@ from refbp.registry.optimizers import (
     docs_table,
     optimizer,
 )
-from refbp.registry.schedulers import SCHEDULERS, Sub
+from refbp.registry.schedulers import SCHEDULERS, SchedulerCheck, SchedulerInfo, Sub
+from refbp.registry.schedulers import _checked as _checked_scheduler
+from refbp.registry.schedulers import args as sched_args
 
 ROOT = Path(__file__).resolve().parents[1]
 IDS = [o.name for o in OPTIMIZERS]
@@ -162,9 +164,35 @@ def test_every_scheduler_is_declared_and_every_declaration_is_a_scheduler() -> N
     for s in SCHEDULERS:
         sig = inspect.signature(getattr(lr_scheduler, s.name)).parameters
         assert set(s.defaults or {}) <= set(sig), s.name
+        assert set(s.required()) <= set(s.defaults or {}) or s.defaults is None, s.name
+        for c in s.checks:
+            assert set(c.options) <= {h.name for h in s.hyperparameters}, (s.name, c.id)
+            assert set(_types(list(c.options.values()))) <= {x.name for x in SCHEDULERS}
         for o in s.option_sets:
             assert set(o.options) <= set(sig), (s.name, o.id)
             assert set(_types(list(o.options.values()))) <= {x.name for x in SCHEDULERS}
+
+
+@pytest.mark.parametrize("info", SCHEDULERS, ids=[s.name for s in SCHEDULERS])
+def test_scheduler_signature_is_the_declaration(info: SchedulerInfo) -> None:
+    """Names, order, defaults and keyword kinds of ``lr_scheduler.<name>`` after optimizer."""
+    params = list(inspect.signature(getattr(lr_scheduler, info.name)).parameters.values())
+    assert params[0].name == "optimizer"
+    got = [(p.name, REQUIRED if p.default is p.empty else p.default,
+            p.kind is p.KEYWORD_ONLY) for p in params[1:]]
+    assert got == [(h.name, h.default, h.keyword_only) for h in info.hyperparameters]
+
+
+def test_a_scheduler_declaration_must_declare_its_arguments() -> None:
+    with pytest.raises(ValueError, match="StepLR: declare torch's constructor arguments"):
+        _checked_scheduler(SchedulerInfo("StepLR", "s", {"step_size": 3}))
+    with pytest.raises(ValueError, match="StepLR: declare the cases of the parity test"):
+        _checked_scheduler(SchedulerInfo("StepLR", "s", {"step_size": 3},
+                                         hyperparameters=sched_args("step_size")))
+    with pytest.raises(ValueError, match=r"leaves out required \['step_size'\]"):
+        _checked_scheduler(SchedulerInfo("StepLR", "s", {},
+                                         hyperparameters=sched_args("step_size"),
+                                         checks=(SchedulerCheck("", {"step_size": 3}),)))
 
 
 def test_every_declared_scheduler_is_in_the_quick_suite(suites: dict[str, set[str]]) -> None:
@@ -205,6 +233,8 @@ def test_refbp_list_optimizers_shows_every_declaration(capsys: pytest.CaptureFix
     assert "  Rprop(lr=0.01, etas=(0.5, 1.2), step_sizes=(1e-06, 50), *, maximize=False)" in out
     for s in SCHEDULERS:
         assert f"  {s.name}: {s.summary}\n" in out
+        assert f"      {s.name}{s.signature()}\n" in out
+    assert "      StepLR(step_size, gamma=0.1, last_epoch=-1)\n" in out
 
 
 def test_refbp_help_does_not_import_the_declarations() -> None:

@@ -39,6 +39,16 @@ def chromium() -> str:
     return path
 
 
+def open_page(browser: Any, file: Path, errors: list[str]) -> Any:
+    """A page of ``browser`` showing ``file``; console errors and page errors go to
+    ``errors``."""
+    page = browser.new_page(viewport=VIEWPORT)
+    page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    page.goto(file.as_uri())
+    return page
+
+
 def many_scenarios_failing_late(n: int = 240) -> pd.DataFrame:
     """``n`` passing scenarios, then two failing ones at the end of the table."""
     names = [f"pass-{i:03d}" for i in range(n)] + ["late-fail-a", "late-fail-b"]
@@ -60,10 +70,7 @@ def test_first_failure_is_on_the_first_screen_without_console_errors(tmp_path: P
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=exe, args=LAUNCH_ARGS)
         try:
-            page = browser.new_page(viewport=VIEWPORT)  # type: ignore[arg-type]
-            page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
-            page.on("pageerror", lambda exc: errors.append(str(exc)))
-            page.goto(page_file.as_uri())
+            page = open_page(browser, page_file, errors)
             first = page.locator("tr[data-first-failure]")
             box: Any = first.bounding_box()
             assert box is not None and 0 < box["y"] and box["y"] + box["height"] < 900, box
@@ -89,6 +96,47 @@ def test_first_failure_is_on_the_first_screen_without_console_errors(tmp_path: P
             link.click()
             assert page.locator("details#passing").evaluate("d => d.open")
             assert page.locator(target).is_visible()
+        finally:
+            browser.close()
+    assert errors == []
+
+
+def test_history_page_sorts_filters_and_shows_the_regression_first(
+        tmp_path: Path, history_reports: tuple[Path, Path, Path]) -> None:
+    """history.html (``refbp history``) in the browser: the verdict and the trend on the
+    first screen, no console error, the scenario table sorted by the latest report's figure
+    and filtered to the flagged scenarios by the inline script."""
+    exe = chromium()
+    from playwright.sync_api import sync_playwright
+
+    from refbp.cli.commands import main
+
+    reports = history_reports
+    assert main(["history", *map(str, reports), "--out", str(tmp_path / "trend"), "-q"]) == 1
+    errors: list[str] = []
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=exe, args=LAUNCH_ARGS)
+        try:
+            page = open_page(browser, tmp_path / "trend" / "history.html", errors)
+            assert page.locator(".verdict .badge").inner_text() == "REGRESSION"
+            trend: Any = page.locator("img[alt='trend of all scenarios']").bounding_box()
+            assert trend is not None and trend["y"] < 900, trend
+            assert page.evaluate("document.images.length") == 4
+            assert page.evaluate("Array.from(document.images).every(i => i.complete && "
+                                 "i.naturalWidth > 0)")
+            rows = page.locator("#t-history tbody tr")
+            header = page.locator("#t-history th", has_text="#3")
+            header.click()
+            header.click()  # descending: mlp (3.0, failing) above clf (0.5) above old
+            assert [rows.nth(i).locator("td").first.inner_text() for i in range(3)] == \
+                ["mlp", "clf", "old"]
+            page.locator("[data-filter-for='t-history'] select").select_option("flagged")
+            assert page.locator("#t-history tbody tr:visible").count() == 2
+            assert page.locator("[data-filter-for='t-history'] .count").inner_text() == \
+                "2 of 3 shown"
+            page.locator("[data-filter-for='t-history'] select").select_option("")
+            page.locator("[data-filter-for='t-history'] input").fill("newly failing")
+            assert page.locator("#t-history tbody tr:visible td").first.inner_text() == "mlp"
         finally:
             browser.close()
     assert errors == []

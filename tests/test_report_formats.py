@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 from datetime import datetime, timezone
 from pathlib import Path
@@ -109,3 +110,33 @@ def test_render_renews_summary_json_only_where_it_was_written(tmp_path: Path) ->
     render(without)
     assert not (without / "summary.json").exists()
     assert (without / "report.html").is_file()
+
+
+def test_a_lost_dask_worker_has_its_own_line_in_every_summary(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """A worker lost during a Dask run (provenance ``cluster.lost_workers``) is named under
+    the headline of summary.md and report.html and in the printed summary."""
+    from refbp.cli.commands import _finish_run
+    from refbp.report.summary import lost_workers_sentence
+
+    lost = ["tcp://127.0.0.1:40111", "tcp://127.0.0.1:40222"]
+    prov = {"suite": "synthetic", "cluster": {"kind": "LocalCluster", "workers": 3,
+                                              "threads": 3, "lost_workers": lost}}
+    df = synthetic_results(["a", "b"], steps=2)
+    out = write_report(df, tmp_path / "rep", prov)
+    line = ("Dask: 2 workers lost during the run (tcp://127.0.0.1:40111, "
+            "tcp://127.0.0.1:40222); their scenarios were rerun on the other workers (a "
+            "scenario whose workers kept dying is an error row).")
+    md = (out / "summary.md").read_text(encoding="utf-8").splitlines()
+    assert md[2].startswith("**2 scenarios: 2 passed") and md[4] == f"**{line}**"
+    assert f"<p class='warn' id='lost-workers'>{line}</p>" in \
+        (out / "report.html").read_text(encoding="utf-8")
+    args = argparse.Namespace(quiet=1, verbose=0, junit=None)
+    assert _finish_run(digest(df).summary, "synthetic", args, out, 1.0, prov) == 0
+    printed = capsys.readouterr().out.splitlines()
+    assert printed[-3:] == [line, "", f"2 passed, 0 failed (1.0 s); report: {out}"]
+    one = lost_workers_sentence({"cluster": {"lost_workers": lost[:1]}})
+    assert one is not None and one.startswith(
+        "Dask: 1 worker lost during the run (tcp://127.0.0.1:40111); its scenarios")
+    assert lost_workers_sentence({"cluster": {"lost_workers": []}}) is None
+    assert lost_workers_sentence({"executor": "local"}) is None

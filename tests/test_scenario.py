@@ -171,7 +171,8 @@ def test_named_lr_lambdas(tmp_path: Path) -> None:
     assert resolve_lr_lambda(["decay", "warmup"], "x") == [LR_LAMBDAS["decay"],
                                                             LR_LAMBDAS["warmup"]]
     with pytest.raises(ValueError, match="lr_lambda must name one of \\['decay', "
-                       "'inverse_sqrt', 'warmup'\\]"):
+                       "'exponential', 'inverse_sqrt', 'inverse_time', 'sawtooth', "
+                       "'warmup'\\]"):
         resolve_lr_lambda("lambda e: 0.5", "x")
 
 

@@ -1,6 +1,7 @@
 """The public API is typed for users: ``mypy --strict`` on a user's file sees the real
 signatures behind the lazy package faces (``refbp.testing``, ``refbp.report``,
-``refbp.diagnose``), so a misspelt keyword is reported, and a correct file passes."""
+``refbp.diagnose``) and behind ``refbp.nn``'s exports built from the declarations, so a
+misspelt keyword is reported, and a correct file passes."""
 
 from __future__ import annotations
 
@@ -21,11 +22,13 @@ CORRECT = """\
     import refbp.testing
     from refbp.diagnose import check_optimizer
     from refbp.report import load_results
+    from refbp.nn import Linear
     from refbp.testing import assert_parity, parity_table
 
     reveal_type(refbp.testing.assert_parity)
     reveal_type(check_optimizer)
     reveal_type(load_results)
+    reveal_type(Linear)
 
 
     def check(model: nn.Module) -> int:
@@ -39,12 +42,14 @@ MISSPELT = """\
     import numpy as np
     from torch import nn
 
+    from refbp.nn import Linear
     from refbp.testing import assert_parity
 
 
     def check(model: nn.Module) -> None:
         x = np.zeros((4, 3))
         assert_parity(model, x, x, loss=nn.MSELoss(), step=2)
+        Linear(in_feature=3, out_features=2)
     """
 
 # refbp is read as an installed package is (its own errors are not the user's); torch is left
@@ -73,10 +78,16 @@ def test_mypy_strict_sees_the_real_signatures(tmp_path: Path) -> None:
                                 str(tmp_path / "user_ok.py"), str(tmp_path / "user_typo.py")])
     lines = [ln for ln in out.splitlines() if ln.startswith(str(tmp_path))]
     errors = [ln for ln in lines if ": error: " in ln]
-    assert errors == [f"{tmp_path / 'user_typo.py'}:9: error: Unexpected keyword argument "
-                      '"step" for "assert_parity"; did you mean "steps"?  [call-arg]'], out + err
+    assert errors == [f"{tmp_path / 'user_typo.py'}:10: error: Unexpected keyword argument "
+                      '"step" for "assert_parity"; did you mean "steps"?  [call-arg]',
+                      f"{tmp_path / 'user_typo.py'}:11: error: Unexpected keyword argument "
+                      '"in_feature" for "Linear"; did you mean "in_features"?  [call-arg]'
+                      ], out + err
     revealed = [re.sub(r".*Revealed type is ", "", ln) for ln in lines if "Revealed type" in ln]
-    assert len(revealed) == 3, out
+    assert len(revealed) == 4, out
     assert revealed[0].startswith('"def (torch_model: ') and "steps: int =" in revealed[0]
     assert revealed[1].endswith('-> refbp.diagnose.diagnosis.Diagnosis"')
     assert revealed[2].startswith('"def (path: str | os.PathLike[str]) -> tuple['), revealed[2]
+    # refbp.nn's exports are built from the declarations; its generated stub types them
+    assert revealed[3].startswith('"def (in_features: int, out_features: int, bias: bool ='), (
+        revealed[3])

@@ -56,3 +56,17 @@ factor = _checked(_float, lambda v: v > 1, "> 1", "factor")
 """A finite number > 1 (``compare --factor``)."""
 fraction = _checked(_float, lambda v: v >= 0, ">= 0", "fraction")
 """A finite number >= 0 (``compare --floor``)."""
+
+
+def add_comparison_options(parser: argparse.ArgumentParser) -> None:
+    """``--factor``, ``--floor`` and ``--allow-removed``: the regression rule of ``refbp
+    compare`` (``refbp.report.compare``), shared by ``compare`` and ``history``."""
+    parser.add_argument("--factor", type=factor, default=10.0,
+                        help="flag discrepancies that grew more than this factor (> 1, "
+                        "default 10)")
+    parser.add_argument("--floor", type=fraction, default=1e-3,
+                        help="ignore growth that stays below this fraction of the tolerance "
+                        "(default 1e-3)")
+    parser.add_argument("--allow-removed", action="store_true",
+                        help="scenarios or tensors missing from the later report are "
+                        "reported but are not a regression")

@@ -82,6 +82,11 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--out", type=Path,
                      help=f"report directory (default: {DEFAULT_OUT}); an existing directory "
                      "is replaced only when it is empty or a previous refbp report")
+    run.add_argument("--history", type=Path, metavar="DIR",
+                     help="also append this run to the history directory DIR (a dated entry "
+                     "of its per-case figures and provenance, read by `refbp history DIR`)")
+    run.add_argument("--history-keep", type=argtypes.positive_int, metavar="N",
+                     help="with --history: keep only the N latest entries (default: all)")
     run.add_argument("--allow-large", action="store_true",
                      help="raise the stated size limits 100-fold (refbp.limits: steps, data, "
                      "layer and model sizes, layer count, scenarios per file, file size)")
@@ -142,15 +147,7 @@ def _parser() -> argparse.ArgumentParser:
                           "regression)")
     cmp_.add_argument("baseline", type=Path, help="baseline report directory or results.parquet")
     cmp_.add_argument("new", type=Path, help="new report directory or results.parquet")
-    cmp_.add_argument("--factor", type=argtypes.factor, default=10.0,
-                      help="flag discrepancies that grew more than this factor (> 1, default "
-                      "10)")
-    cmp_.add_argument("--floor", type=argtypes.fraction, default=1e-3,
-                      help="ignore growth that stays below this fraction of the tolerance "
-                      "(default 1e-3)")
-    cmp_.add_argument("--allow-removed", action="store_true",
-                      help="scenarios or tensors of the baseline missing from the new report "
-                      "are reported but are not a regression")
+    argtypes.add_comparison_options(cmp_)
     cmp_.add_argument("--format", choices=COMPARE_FORMATS, default="markdown",
                       help="markdown (default), json, junit (JUnit XML) or github (::error "
                       "annotations, then the Markdown job summary)")
@@ -194,7 +191,9 @@ def _parser() -> argparse.ArgumentParser:
     ex.add_argument("--no-torch", action="store_true", help="skip the comparison with torch")
 
     from refbp.cli.diagnose import add_subcommands
+    from refbp.cli.history import add_subcommand as add_history
 
+    add_history(sub)
     add_subcommands(sub)
     return p
 
@@ -309,6 +308,12 @@ def _report_options(args: argparse.Namespace) -> tuple[tuple[str, ...] | None, A
 def cmd_run(args: argparse.Namespace) -> int:
     tolerances = _apply_config(args)
     outputs.report_dir(args.out)
+    if args.history_keep is not None and args.history is None:
+        raise CLIError("--history-keep needs --history DIR")
+    if args.history is not None:
+        from refbp.report.history_store import check_history_dir
+
+        check_history_dir(args.history, args.out)
     with outputs.OutputLock(args.out):  # one run at a time writes --out and its part store
         return _run(args, tolerances)
 
@@ -377,10 +382,6 @@ def _run(args: argparse.Namespace, tolerances: dict[str, dict[str, float]]) -> i
                              **run_provenance()}
     if outcome.cluster is not None:
         extra["cluster"] = outcome.cluster.as_provenance()
-        if outcome.cluster.lost_workers:
-            print(f"Dask: {len(outcome.cluster.lost_workers)} worker(s) lost during the run "
-                  f"({', '.join(outcome.cluster.lost_workers)}); their scenarios were rerun "
-                  "elsewhere", file=sys.stderr)
     if shard_of is not None:
         extra["shard"] = f"{shard_of[0]}/{shard_of[1]}"
     if outcome.reused:
@@ -400,7 +401,22 @@ def _run(args: argparse.Namespace, tolerances: dict[str, dict[str, float]]) -> i
                        f"run stay in {store.directory} (remove it, or make room and rerun with "
                        "--resume to write the report without running again)") from exc
     store.clear(outcome.keys)
+    if args.history is not None:
+        _append_history(path, args.history, args.history_keep)
     return _finish_run(digest.summary, suite, args, path, time.perf_counter() - t0, prov)
+
+
+def _append_history(report: Path, history: Path, keep: int | None) -> None:
+    """``--history``: append the written report to the history directory (one line on
+    stderr); exit 2 naming both when that fails (the report stays written)."""
+    from refbp.report.history_store import append_entry
+
+    try:
+        entry = append_entry(report, history, keep=keep)
+    except (UsageError, OSError) as exc:
+        raise CLIError(f"the report {report} is written, but appending it to the history "
+                       f"{history} failed: {exc}") from exc
+    print(f"history: appended {entry}", file=sys.stderr)
 
 
 def _announce(cluster: ClusterInfo) -> None:
@@ -424,6 +440,11 @@ def _finish_run(summary: pd.DataFrame, suite: str, args: argparse.Namespace, pat
     _print_summary(summary, quiet=args.quiet > 0, verbose=args.verbose > 0,
                    reproduce=reproduce_commands(summary, provenance),
                    shrunk=provenance.get("shrink", {}))
+    from refbp.report.summary import lost_workers_sentence
+
+    lost = lost_workers_sentence(provenance)
+    if lost:
+        print(f"\n{lost}")
     n_failed = int((~summary["passed"].astype(bool)).sum())
     print(f"\n{len(summary) - n_failed} passed, {n_failed} failed ({seconds:.1f} s); "
           f"report: {path}")
@@ -652,11 +673,12 @@ def cmd_example(args: argparse.Namespace) -> int:
 
 
 def _commands() -> dict[str, Callable[[argparse.Namespace], int]]:
+    from refbp.cli import history
     from refbp.cli.diagnose import HANDLERS
 
     return {"run": cmd_run, "list": cmd_list, "compare": cmd_compare, "report": cmd_report,
             "baseline": cmd_baseline, "merge": cmd_merge,
-            "example": cmd_example, **HANDLERS}
+            "example": cmd_example, **history.HANDLERS, **HANDLERS}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -8,7 +8,8 @@ something that is not its own:
   ``pytest --refbp-report``): see :func:`refbp.report.check_report_target`;
 - :func:`output_file` -- a single output file (``--junit``, ``compare --output``,
   ``check-* --csv``): not a directory, its directory exists and takes a new file;
-- :func:`figure_dir` -- a directory that receives figures (``example --out``);
+- :func:`figure_dir` -- a directory that receives figures (``example --out``) or other
+  files (``history --out``);
 - :func:`existing_report` -- a report to read (``compare``, ``report``).
 
 :class:`OutputLock` (``refbp.report.lock``, re-exported here) makes one process at a time
@@ -54,14 +55,15 @@ def output_file(path: Path) -> None:
                           f"({exc.strerror or exc})") from exc
 
 
-def figure_dir(out: Path) -> None:
-    """``out`` exists (created here if needed) and takes new files."""
+def figure_dir(out: Path, what: str = "the figures") -> None:
+    """``out`` exists (created here if needed) and takes new files (``what``: named in the
+    error)."""
     try:
         Path(out).mkdir(parents=True, exist_ok=True)
         with tempfile.TemporaryFile(dir=out):
             pass
     except OSError as exc:
-        raise OutputError(f"cannot write the figures to {out}: {exc.strerror or exc}") from exc
+        raise OutputError(f"cannot write {what} to {out}: {exc.strerror or exc}") from exc
 
 
 def existing_report(p: Path) -> Path:

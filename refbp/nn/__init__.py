@@ -1,64 +1,27 @@
-"""NumPy layers and losses with torch's names, arguments, defaults and layouts (no torch)."""
+"""NumPy layers and losses with torch's names, arguments, defaults and layouts (no torch).
+
+The exports come from the declarations (:func:`refbp.registry.ops.nn_exports`): every
+declared op's class under its name, and the bases, ``Sequential``, ``Parameter``, ``init``
+and ``utils``. A new op is exported by its declaration; the type stub beside this file
+(``__init__.pyi``, what type checkers read) is generated from the same declarations by
+``python -m refbp.registry.docs``.
+"""
 
 from __future__ import annotations
 
-from refbp.nn import init, utils
-from refbp.nn.activation import (
-    ELU,
-    GELU,
-    Hardtanh,
-    LeakyReLU,
-    LogSoftmax,
-    PReLU,
-    ReLU,
-    Sigmoid,
-    SiLU,
-    Softmax,
-    Softplus,
-    Tanh,
-)
-from refbp.nn.adaptive_pooling import AdaptiveAvgPool1d, AdaptiveAvgPool2d, AdaptiveMaxPool2d
-from refbp.nn.attention import MultiheadAttention
-from refbp.nn.attention_probe import AttentionProbe, SDPAProbe
-from refbp.nn.batchnorm import BatchNorm1d, BatchNorm2d
-from refbp.nn.container import Sequential
-from refbp.nn.conv import Conv1d, Conv2d, ConvTranspose1d, ConvTranspose2d
-from refbp.nn.dropout import Dropout, Dropout2d
-from refbp.nn.embedding import Embedding
-from refbp.nn.layernorm import LayerNorm
-from refbp.nn.linear import Flatten, Identity, Linear
-from refbp.nn.loss import (
-    BCELoss,
-    BCEWithLogitsLoss,
-    CrossEntropyLoss,
-    HuberLoss,
-    L1Loss,
-    Loss,
-    MSELoss,
-    NLLLoss,
-    SmoothL1Loss,
-    SSELoss,
-)
-from refbp.nn.module import Module, Parameter
-from refbp.nn.normalization import GroupNorm, InstanceNorm2d
-from refbp.nn.pooling import AvgPool1d, AvgPool2d, MaxPool1d, MaxPool2d
-from refbp.nn.rnn import GRU, LSTM, RNN, RNNBase
-from refbp.nn.rnn_cell import GRUCell, LSTMCell, RNNCell, RNNCellBase
-from refbp.nn.sequence import RNNOutput
-from refbp.nn.transformer import TransformerEncoder, TransformerEncoderLayer
-from refbp.nn.unflatten import Unflatten
+import importlib as _importlib
+from typing import Any as _Any
 
-__all__ = [
-    "AdaptiveAvgPool1d", "AdaptiveAvgPool2d", "AdaptiveMaxPool2d", "AvgPool1d", "AvgPool2d",
-    "MaxPool1d", "MaxPool2d", "Unflatten", "BatchNorm2d", "GroupNorm", "InstanceNorm2d",
-    "BCELoss", "BCEWithLogitsLoss", "BatchNorm1d", "Conv1d", "Conv2d", "ConvTranspose1d",
-    "ConvTranspose2d", "CrossEntropyLoss", "Dropout", "Dropout2d", "ELU", "Embedding", "Flatten",
-    "GELU", "GRU", "GRUCell", "Hardtanh", "LSTM", "LSTMCell", "RNN", "RNNBase", "RNNCell",
-    "RNNCellBase", "RNNOutput", "PReLU",
-    "HuberLoss", "Identity", "L1Loss", "LeakyReLU", "Linear", "LogSoftmax", "Loss", "MSELoss",
-    "Module",
-    "AttentionProbe", "LayerNorm", "MultiheadAttention", "SDPAProbe", "TransformerEncoder",
-    "TransformerEncoderLayer",
-    "NLLLoss", "Parameter", "ReLU", "SSELoss", "Sequential", "SiLU", "Sigmoid", "SmoothL1Loss",
-    "Softmax", "Softplus", "Tanh", "init", "utils",
-]
+from refbp.registry.ops import nn_exports as _nn_exports
+
+
+def _load(path: str) -> _Any:
+    """The object of a dotted path (``module:attr``, or a bare module)."""
+    module, _, attr = path.partition(":")
+    obj = _importlib.import_module(module)
+    return getattr(obj, attr) if attr else obj
+
+
+_EXPORTS = _nn_exports()
+globals().update({name: _load(path) for name, path in _EXPORTS.items()})
+__all__ = list(_EXPORTS)

@@ -12,7 +12,7 @@ import warnings
 
 import numpy as np
 
-from refbp._checks import FLOAT_DTYPES
+from refbp._checks import FLOAT_DTYPES, as_float_array
 
 
 def check_mha_args(embed_dim: int, num_heads: int, dropout: float) -> int:
@@ -127,9 +127,7 @@ def check_dtypes(query: np.ndarray, key: np.ndarray, value: np.ndarray,
                  weight_dtype: np.dtype) -> None:
     """Query, key and value are float arrays of the parameters' dtype."""
     for name, a in (("query", query), ("key", key), ("value", value)):
-        if a.dtype not in FLOAT_DTYPES:
-            raise TypeError(f"MultiheadAttention {name} must be a float32 or float64 array, "
-                            f"got dtype {a.dtype}")
+        as_float_array(a, f"MultiheadAttention {name}")
         if a.dtype != weight_dtype:
             raise TypeError(f"MultiheadAttention {name} dtype {a.dtype} does not match the "
                             f"parameter dtype {weight_dtype}")

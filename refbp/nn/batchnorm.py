@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from refbp._checks import FLOAT_DTYPES, as_float_array
+from refbp._checks import as_float_array, param_dtype
 from refbp.nn.module import Cache, Module, Parameter
 
 
@@ -129,9 +129,7 @@ class _BatchNorm(Module):
                  affine: bool = True, track_running_stats: bool = True, *, bias: bool = True,
                  dtype: Any = None) -> None:
         super().__init__()
-        dt = np.dtype(np.float64 if dtype is None else dtype)
-        if dt not in FLOAT_DTYPES:
-            raise TypeError(f"dtype must be float32 or float64, got {dt}")
+        dt = param_dtype(dtype)
         if num_features <= 0:
             raise ValueError(f"num_features must be positive, got {num_features}")
         self.num_features = int(num_features)

@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from refbp._checks import FLOAT_DTYPES, as_float_array
+from refbp._checks import as_float_array, param_dtype
 from refbp.nn import init
 from refbp.nn.functional_conv import (
     PADDING_MODES,
@@ -50,13 +50,6 @@ def _ntuple(value: Any, n: int, name: str) -> tuple[int, ...]:
     shown = list(value) if isinstance(value, (tuple, list)) else value
     raise ValueError(f"expected {name} to be a single integer value or a list of {n} values to "
                      f"match the convolution dimensions, but got {name}={shown}")
-
-
-def _float_dtype(dtype: Any) -> np.dtype:
-    dt = np.dtype(np.float64 if dtype is None else dtype)
-    if dt not in FLOAT_DTYPES:
-        raise TypeError(f"dtype must be float32 or float64, got {dt}")
-    return dt
 
 
 def _lift(t: tuple[int, ...], fill: int) -> tuple[int, int]:
@@ -107,7 +100,7 @@ class _ConvBase(Module):
         self.out_channels = int(out_channels)
         self.groups = int(groups)
         self.padding_mode = padding_mode
-        dt = _float_dtype(dtype)
+        dt = param_dtype(dtype)
         shape = ((in_channels, out_channels // groups) if self._transposed
                  else (out_channels, in_channels // groups))
         self.weight = Parameter(np.empty(shape + self.kernel_size, dtype=dt))

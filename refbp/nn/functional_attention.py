@@ -43,7 +43,7 @@ from typing import Any
 
 import numpy as np
 
-from refbp._checks import FLOAT_DTYPES
+from refbp._checks import FLOAT_DTYPES, as_float_array
 from refbp.nn.dropout import dropout_scale
 
 
@@ -140,8 +140,7 @@ def attention_backward(grad_out: np.ndarray, cache: AttentionCache,
 
 def _check_sdpa_inputs(query: np.ndarray, key: np.ndarray, value: np.ndarray) -> None:
     for name, a in (("query", query), ("key", key), ("value", value)):
-        if a.dtype not in FLOAT_DTYPES:
-            raise TypeError(f"{name} must be a float32 or float64 array, got dtype {a.dtype}")
+        as_float_array(a, name)
         if a.ndim < 2:
             raise ValueError(f"{name} must have at least 2 dimensions (..., seq, features), "
                              f"got shape {a.shape}")

@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from refbp._checks import FLOAT_DTYPES, as_float_array
+from refbp._checks import as_float_array, param_dtype
 from refbp.nn.module import Cache, Module, Parameter
 
 
@@ -105,9 +105,7 @@ class LayerNorm(Module):
                  elementwise_affine: bool = True, bias: bool = True, *,
                  dtype: Any = None) -> None:
         super().__init__()
-        dt = np.dtype(np.float64 if dtype is None else dtype)
-        if dt not in FLOAT_DTYPES:
-            raise TypeError(f"dtype must be float32 or float64, got {dt}")
+        dt = param_dtype(dtype)
         self.normalized_shape = normalized_shape_tuple(normalized_shape)
         self.eps = eps
         self.elementwise_affine = bool(elementwise_affine)

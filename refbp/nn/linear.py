@@ -7,16 +7,10 @@ from typing import Any, Literal, overload
 
 import numpy as np
 
-from refbp._checks import FLOAT_DTYPES, as_float_array, check_last_dim, normalize_dim
+from refbp._checks import as_float_array, check_last_dim, normalize_dim
+from refbp._checks import param_dtype as _float_dtype
 from refbp.nn import init
 from refbp.nn.module import Cache, Module, Parameter
-
-
-def _float_dtype(dtype: Any) -> np.dtype:
-    dt = np.dtype(np.float64 if dtype is None else dtype)
-    if dt not in FLOAT_DTYPES:
-        raise TypeError(f"dtype must be float32 or float64, got {dt}")
-    return dt
 
 
 class Linear(Module):

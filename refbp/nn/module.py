@@ -18,7 +18,8 @@ from typing import Any
 
 import numpy as np
 
-from refbp._checks import FLOAT_DTYPES
+from refbp._checks import FLOAT_DTYPES, check_float_dtype
+from refbp.dtypes import DTYPE_WORDS
 
 
 class Parameter:
@@ -40,7 +41,7 @@ class Parameter:
     def __init__(self, data: Any, requires_grad: bool = True) -> None:
         arr = np.array(data, copy=True)
         if arr.dtype not in FLOAT_DTYPES:
-            raise TypeError(f"Parameter data must be float32 or float64, got dtype {arr.dtype}")
+            raise TypeError(f"Parameter data must be {DTYPE_WORDS}, got dtype {arr.dtype}")
         self.data: np.ndarray = arr
         self.grad: np.ndarray | None = None
         self.requires_grad = bool(requires_grad)
@@ -237,9 +238,7 @@ class Module:
 
     def to(self, dtype: Any) -> Module:
         """Cast every parameter and float buffer to ``dtype`` (float32 or float64), in place."""
-        dt = np.dtype(dtype)
-        if dt not in FLOAT_DTYPES:
-            raise TypeError(f"dtype must be float32 or float64, got {dt}")
+        dt = check_float_dtype(dtype)
         for m in self.modules():
             for p in m._parameters.values():
                 if p is not None:

@@ -20,16 +20,9 @@ from typing import Any
 
 import numpy as np
 
-from refbp._checks import FLOAT_DTYPES, as_float_array
+from refbp._checks import as_float_array, param_dtype
 from refbp.nn.batchnorm import batch_stats, normalize, normalize_backward, update_running
 from refbp.nn.module import Cache, Module, Parameter
-
-
-def _dtype(dtype: Any) -> np.dtype:
-    dt = np.dtype(np.float64 if dtype is None else dtype)
-    if dt not in FLOAT_DTYPES:
-        raise TypeError(f"dtype must be float32 or float64, got {dt}")
-    return dt
 
 
 def group_columns(x: np.ndarray, groups: int) -> np.ndarray:
@@ -102,7 +95,7 @@ class GroupNorm(Module):
         if num_groups == 0 or num_channels % num_groups != 0:
             raise ValueError(f"num_channels ({num_channels}) must be divisible by num_groups "
                              f"({num_groups})")
-        dt = _dtype(dtype)
+        dt = param_dtype(dtype)
         self.num_groups = int(num_groups)
         self.num_channels = int(num_channels)
         self.eps = eps
@@ -177,7 +170,7 @@ class InstanceNorm2d(Module):
                  affine: bool = False, track_running_stats: bool = False, *, bias: bool = True,
                  dtype: Any = None) -> None:
         super().__init__()
-        dt = _dtype(dtype)
+        dt = param_dtype(dtype)
         self.num_features = int(num_features)
         self.eps = eps
         self.momentum = momentum

@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from refbp.dtypes import float_type
+from refbp.dtypes import DTYPE_WORDS, float_type
 
 __all__ = ["default_dtype", "get_default_dtype", "scalar_dtype", "set_default_dtype"]
 
@@ -32,7 +32,7 @@ _current = [np.dtype(np.float32)]
 def _check(dtype: Any) -> np.dtype:
     dt = np.dtype(dtype)
     if float_type(dt) is None:
-        raise TypeError(f"default dtype must be float32 or float64, got {dt}")
+        raise TypeError(f"default dtype must be {DTYPE_WORDS}, got {dt}")
     return dt
 
 

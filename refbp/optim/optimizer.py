@@ -36,6 +36,7 @@ from typing import Any
 
 import numpy as np
 
+from refbp.dtypes import DTYPE_WORDS
 from refbp.nn.module import Parameter
 from refbp.optim._kernels import as_scalar
 from refbp.optim.default_dtype import scalar_dtype
@@ -55,7 +56,7 @@ def check_lr(lr: Any) -> None:
         if lr.size != 1:
             raise ValueError("Tensor lr must be 1-element")
         if lr.dtype.kind != "f":
-            raise TypeError(f"Tensor lr must be a float32 or float64 array, got dtype {lr.dtype}")
+            raise TypeError(f"Tensor lr must be a {DTYPE_WORDS} array, got dtype {lr.dtype}")
     if not 0.0 <= lr:
         raise ValueError(f"Invalid learning rate: {lr}")
 

@@ -28,8 +28,31 @@ def decay(epoch: int) -> float:
     return 0.9
 
 
+def exponential(epoch: int) -> float:
+    """``0.97 ** epoch``."""
+    return float(0.97 ** epoch)
+
+
+def sawtooth(epoch: int) -> float:
+    """``epoch % 7 + 1``: a factor that jumps back every 7 epochs."""
+    return float(epoch % 7 + 1)
+
+
+class InverseTime:
+    """``1 / (1 + rate * epoch)`` as a callable object: ``LambdaLR.state_dict`` saves an
+    object's ``__dict__`` (``{"rate": ...}``) and a function's nothing, so a schedule with one
+    checks both."""
+
+    def __init__(self, rate: float) -> None:
+        self.rate = rate
+
+    def __call__(self, epoch: int) -> float:
+        return 1.0 / (1.0 + self.rate * epoch)
+
+
 LR_LAMBDAS: dict[str, Callable[[int], float]] = {
     "warmup": warmup, "inverse_sqrt": inverse_sqrt, "decay": decay,
+    "exponential": exponential, "sawtooth": sawtooth, "inverse_time": InverseTime(0.01),
 }
 
 

@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from refbp._checks import FLOAT_DTYPES
+from refbp.dtypes import DTYPE_WORDS
 from refbp.errors import printable
 from refbp.tolerances import Tolerance, check_overrides, effective_tolerance
 
@@ -119,7 +120,7 @@ class Scenario:
             object.__setattr__(self, "batch_size", DEFAULT_BATCH_SIZE)
         self._check_numbers()
         if np.dtype(self.dtype) not in FLOAT_DTYPES:
-            raise ValueError(f"scenario {self.name}: dtype must be float32 or float64, "
+            raise ValueError(f"scenario {self.name}: dtype must be {DTYPE_WORDS}, "
                              f"got {self.dtype!r}")
         if self.batching not in BATCHING_MODES:
             raise ValueError(f"scenario {self.name}: batching must be one of {BATCHING_MODES}, "

@@ -7,6 +7,7 @@ with the kinks, the Softplus switches and +-1e4.
 
 from __future__ import annotations
 
+from refbp.registry import sizes
 from refbp.registry.opinfo import Check, OpInfo, Sample
 
 _CORE = "refbp.nn.functional_act"
@@ -57,7 +58,7 @@ ACTIVATIONS: tuple[OpInfo, ...] = (
          samples=(Sample("prelu-channels", {"num_parameters": 6, "init": 0.1},
                          description="PReLU with one slope per feature (6) on extreme inputs "
                          "(0, +-1e-8, +-1, +-30, +-1e4)"),),
-         checks=(Check(kinks=(0.0,)), Check({"init": -0.5}, kinks=(0.0,)))),
+         checks=(Check(kinks=(0.0,)), Check({"init": -0.5}, kinks=(0.0,))), size=sizes.prelu),
     _act("Hardtanh", "hardtanh", ("aten.hardtanh.default",),
          args={"min_val": -1.0, "max_val": 1.0, "inplace": False},
          torch_only={"min_value": "deprecated in torch in favour of min_val",

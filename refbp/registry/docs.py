@@ -1,10 +1,12 @@
-"""The op table of the docs (``docs/ops.md``) and of ``refbp list --ops``, from the declarations.
+"""What is generated from the op declarations and committed: the op table of the docs
+(``docs/ops.md``, also ``refbp list --ops``) and the type stub of ``refbp.nn``'s exports
+(``refbp/nn/__init__.pyi``, what type checkers read for ``from refbp.nn import Linear``).
 
-Regenerate the committed table after declaring an op::
+Regenerate both after declaring an op::
 
     python -m refbp.registry.docs
 
-(``tests/test_registry.py`` fails while it is out of date.)
+(``tests/test_registry.py`` fails while either is out of date.)
 """
 
 from __future__ import annotations
@@ -12,9 +14,11 @@ from __future__ import annotations
 from pathlib import Path
 
 from refbp.registry.opinfo import REQUIRED, OpInfo
-from refbp.registry.ops import OPS
+from refbp.registry.ops import OPS, nn_exports
 
-DOC = Path(__file__).resolve().parents[2] / "docs" / "ops.md"
+ROOT = Path(__file__).resolve().parents[2]
+DOC = ROOT / "docs" / "ops.md"
+NN_STUB = ROOT / "refbp" / "nn" / "__init__.pyi"
 _TITLES = {"activation": "Activations", "layer": "Layers", "loss": "Losses"}
 
 
@@ -64,7 +68,28 @@ def markdown() -> str:
     return "\n".join(lines) + "\n"
 
 
+def nn_stub() -> str:
+    """The whole ``refbp/nn/__init__.pyi``: one re-export per name of :func:`nn_exports`,
+    in isort's order (by module; then constants, classes, others; case-insensitively)."""
+    imports = []
+    for name, path in nn_exports().items():
+        module, _, attr = path.partition(":")
+        if not attr:
+            module, _, attr = module.rpartition(".")
+        kind = 0 if attr.isupper() else 1 if attr[0].isupper() else 2
+        imports.append((module, kind, attr.lower(), attr, name))
+    lines = ['"""The exports of ``refbp.nn`` for type checkers, generated from the declarations',
+             'by ``python -m refbp.registry.docs`` (do not edit; ``__init__.py`` builds the same',
+             'names at run time)."""', ""]
+    lines += [f"from {m} import {a} as {n}" for m, _, _, a, n in sorted(imports)]
+    lines += ["", "__all__ = ["]
+    lines += [f'    "{n}",' for n in nn_exports()]
+    lines += ["]"]
+    return "\n".join(lines) + "\n"
+
+
 if __name__ == "__main__":
     DOC.parent.mkdir(parents=True, exist_ok=True)
     DOC.write_text(markdown(), encoding="utf-8")
-    print(f"wrote {DOC} ({len(OPS)} ops)")
+    NN_STUB.write_text(nn_stub(), encoding="utf-8")
+    print(f"wrote {DOC} ({len(OPS)} ops) and {NN_STUB}")

@@ -2,7 +2,9 @@
 ``refbp.nn.functional_cross_entropy``).
 
 A loss's op check feeds the data's inputs through ``Identity`` (or the ``before`` layers) into
-the loss, and compares the loss and the gradient with respect to the input.
+the loss, and compares the loss and the gradient with respect to the input. Its ``checks``
+are the option sets of the unit tests (finite differences) and parity tests (torch), each on
+the kinds of input it names (``refbp.registry.opinfo.LOSS_INPUTS``), with every reduction.
 """
 
 from __future__ import annotations
@@ -10,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from refbp.registry.opinfo import Data, OpInfo, Sample
+from refbp.registry.opinfo import Check, Data, OpInfo, Sample
 
 _FL = "refbp.nn.functional_loss"
 _CE = "refbp.nn.functional_cross_entropy"
@@ -22,6 +24,21 @@ _BIN = Data("binary", n=16, features=5, outputs=5)
 _KD = Data("classification_kd", n=4, features=5, outputs=5, extra={"d": 3})
 _W5 = [0.5, 1.0, 2.0, 1.5, 0.25]
 _MEAN: Mapping[str, Any] = {"reduction": "mean"}
+# weights of the tests' data: one per class of 4, one per row of the (6, 4) binary data
+# (broadcast over the classes), one per element of it
+_W4 = [0.5, 2.0, 1.0, 3.0]
+_ROWS = [[0.5], [0.8], [1.1], [1.4], [1.7], [2.0]]
+_GRID = [[round(0.1 + 0.08 * (4 * i + j), 2) for j in range(4)] for i in range(6)]
+_POS = [3.0, 10.0, 0.5, 1.0]
+
+
+def _checks(inputs: tuple[str, ...], *option_sets: Mapping[str, Any]) -> tuple[Check, ...]:
+    """One check per option set, each run on ``inputs``."""
+    return tuple(Check(dict(o), inputs=inputs) for o in option_sets)
+
+
+_REG_IN = ("regression",)
+_CLASS_IN = ("class_index", "class_probabilities")
 
 
 def _loss(name: str, forward: str, backward: str, functional: str | None, aten: str,
@@ -34,29 +51,35 @@ def _loss(name: str, forward: str, backward: str, functional: str | None, aten: 
 LOSSES: tuple[OpInfo, ...] = (
     _loss("MSELoss", f"{_FL}:mse", f"{_FL}:mse_grad", "mse_loss", "aten.mse_loss.default",
           _MEAN, (Sample("mse", data=_REG), Sample("mse-sum", {"reduction": "sum"}, _REG)),
-          families=("MSELoss",)),
+          checks=_checks(_REG_IN, {}), families=("MSELoss",)),
     # refbp's teaching loss E = 1/2 sum (y - t)^2: torch's twin is 0.5 * mse_loss(sum).
     _loss("SSELoss", f"{_FL}:sse", f"{_FL}:sse_grad", None, "aten.mse_loss.default",
-          {"reduction": "sum"}, (Sample("sse", data=_REG),),
+          {"reduction": "sum"}, (Sample("sse", data=_REG),), checks=_checks(_REG_IN, {}),
           torch_module="refbp.mirror.modules:SSELossTorch", converter="refbp.mirror.modules"),
     _loss("L1Loss", f"{_FL}:l1", f"{_FL}:l1_grad", "l1_loss", "aten.l1_loss.default", _MEAN,
-          (Sample("l1", data=_REG),)),
+          (Sample("l1", data=_REG),), checks=_checks(_REG_IN, {})),
     _loss("HuberLoss", f"{_FL}:huber", f"{_FL}:huber_grad", "huber_loss",
           "aten.huber_loss.default", {"reduction": "mean", "delta": 1.0},
-          (Sample("huber", {"delta": 0.5}, _REG),)),
+          (Sample("huber", {"delta": 0.5}, _REG),),
+          checks=_checks(_REG_IN, {}, {"delta": 0.5}, {"delta": 2.0})),
     _loss("SmoothL1Loss", f"{_FL}:smooth_l1", f"{_FL}:smooth_l1_grad", "smooth_l1_loss",
           "aten.smooth_l1_loss.default", {"reduction": "mean", "beta": 1.0},
-          (Sample("smoothl1", {"beta": 0.5, "reduction": "sum"}, _REG),)),
+          (Sample("smoothl1", {"beta": 0.5, "reduction": "sum"}, _REG),),
+          checks=_checks(_REG_IN, {}, {"beta": 0.5}, {"beta": 2.0}, {"beta": 0.0})),
     _loss("BCELoss", f"{_FL}:bce", f"{_FL}:bce_grad", "binary_cross_entropy",
           "aten.binary_cross_entropy.default", {"weight": None, "reduction": "mean"},
           (Sample("bce", data=_PROB), Sample("bce-weight", {"weight": _W5}, _PROB)),
+          checks=_checks(("probabilities",), {}, {"weight": _W4}, {"weight": _ROWS}),
           families=("BCELoss",)),
     _loss("BCEWithLogitsLoss", f"{_FL}:bce_with_logits", f"{_FL}:bce_with_logits_grad",
           "binary_cross_entropy_with_logits", "aten.binary_cross_entropy_with_logits.default",
           {"weight": None, "reduction": "mean", "pos_weight": None},
           (Sample("bcelogits", data=_BIN),
            Sample("bcelogits-extreme", {"pos_weight": _W5},
-                  Data("binary", n=16, features=5, outputs=5, extra={"scale": 1e4})))),
+                  Data("binary", n=16, features=5, outputs=5, extra={"scale": 1e4}))),
+          checks=_checks(("logits",), {}, {"weight": _W4}, {"pos_weight": _POS},
+                         {"weight": _ROWS, "pos_weight": _POS},
+                         {"weight": _GRID, "pos_weight": _POS})),
     _loss("CrossEntropyLoss", f"{_CE}:cross_entropy_index",
           f"{_CE}:cross_entropy_index_coefficients", "cross_entropy",
           "aten.cross_entropy_loss.default",
@@ -73,9 +96,16 @@ LOSSES: tuple[OpInfo, ...] = (
            Sample("ce-kdim-soft", {"label_smoothing": 0.1},
                   Data("classification_kd", n=4, features=5, outputs=5,
                        extra={"d": 3, "target": "probabilities"}))),
+          checks=(*_checks(_CLASS_IN, {}, {"label_smoothing": 0.1}, {"label_smoothing": 1.0},
+                           {"weight": _W4}, {"weight": _W4, "label_smoothing": 0.1},
+                           {"weight": _W4, "label_smoothing": 1.0}),
+                  Check({"weight": _W4, "ignore_index": 2, "label_smoothing": 0.1},
+                        inputs=("class_index",))),
           families=("CrossEntropyLoss",)),
     _loss("NLLLoss", f"{_CE}:nll_loss", f"{_CE}:nll_coefficients", "nll_loss",
           "aten.nll_loss_nd.default",
           {"weight": None, "ignore_index": -100, "reduction": "mean"},
-          (Sample("nll", {"weight": _W5}, _CLS, before=(("LogSoftmax", {"dim": 1}),)),)),
+          (Sample("nll", {"weight": _W5}, _CLS, before=(("LogSoftmax", {"dim": 1}),)),),
+          checks=_checks(("log_probabilities",), {}, {"weight": _W4}, {"ignore_index": 1},
+                         {"weight": _W4, "ignore_index": 1})),
 )

@@ -14,8 +14,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from refbp.registry.sizes import SizeRule
+
 #: The kinds of op: an elementwise or along-a-dimension activation, a layer, a loss.
 KINDS = ("activation", "layer", "loss")
+#: The ``refbp.nn`` module of an op's class, by kind (a layer names its own).
+KIND_MODULES: Mapping[str, str] = {"activation": "refbp.nn.activation", "loss": "refbp.nn.loss"}
 
 
 class _Required:
@@ -85,6 +89,9 @@ class Sample:
     and closed by ``loss``; a loss op is itself the loss, after ``before`` (``Identity`` when
     empty). Defaults by kind: activations run on :data:`EXTREME` through ``SSELoss``, with
     the description "<op> on extreme inputs (...)"; a loss's description is its spec's.
+    ``tensors`` data with ``outputs=0`` get the target shape of the built model's output.
+    ``tolerance`` (dtype -> key of ``refbp.tolerances.OVERRIDES``) is the scenario's
+    exception where the op's own ``tolerance`` does not apply.
     """
 
     id: str
@@ -94,12 +101,28 @@ class Sample:
     after: Layers = ()
     loss: tuple[str, Mapping[str, Any]] | None = None
     description: str = ""
+    tolerance: Mapping[str, str] = field(default_factory=dict)
+
+
+#: The kinds of input a loss's checks run on (the tests draw each, with its hard spots, in
+#: several shapes; class data has 4 classes, binary data is (6, 4)):
+LOSS_INPUTS: Mapping[str, str] = {
+    "regression": "real input and target; ties and |input - target| = 0.5, 1, 2",
+    "probabilities": "input and target in [0, 1], both edges exactly",
+    "logits": "real logits up to +-1e4, targets in [0, 1]",
+    "class_index": "class scores (N, C, d...) and class-index targets, one ignored",
+    "class_probabilities": "class scores and probability targets",
+    "log_probabilities": "log-probabilities and class-index targets, one ignored",
+}
 
 
 @dataclass(frozen=True)
 class Check:
-    """One set of constructor options that the unit and parity tests run the op with (on
-    0-d, 1-d, 2-d and 3-d inputs and an empty batch; the suites' data sets are never empty).
+    """One set of constructor options that the unit and parity tests run the op with: an
+    activation on 0-d, 1-d, 2-d and 3-d inputs and an empty batch (the suites' data sets are
+    never empty); a loss on each kind of input in ``inputs`` (:data:`LOSS_INPUTS`), with
+    every reduction, against finite differences and torch. A list option is an array of the
+    input's dtype (a loss's ``weight``).
 
     ``kinks`` are the inputs where the function or its derivative jumps under these options
     (ReLU at 0, Softplus(beta=2, threshold=1) at 0.5): finite differences must not straddle
@@ -108,10 +131,28 @@ class Check:
 
     options: Mapping[str, Any] = field(default_factory=dict)
     kinks: tuple[float, ...] = ()
+    inputs: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        unknown = set(self.inputs) - set(LOSS_INPUTS)
+        if unknown:
+            raise ValueError(f"unknown loss inputs {sorted(unknown)}; known: "
+                             f"{', '.join(LOSS_INPUTS)}")
 
     def label(self, name: str) -> str:
-        """``name(k=v, ...)`` with the options, e.g. ``Softplus(beta=2.0, threshold=1.0)``."""
-        return f"{name}({', '.join(f'{k}={v!r}' for k, v in self.options.items())})"
+        """``name(k=v, ...)`` with the options, e.g. ``Softplus(beta=2.0, threshold=1.0)``; a
+        nested list by its shape (``weight=<6x4>``)."""
+        return f"{name}({', '.join(f'{k}={_show(v)}' for k, v in self.options.items())})"
+
+
+def _show(value: Any) -> str:
+    """``repr(value)``, or ``<6x4>`` for a nested list of more than one column."""
+    shape = []
+    inner = value
+    while isinstance(inner, list) and inner:
+        shape.append(len(inner))
+        inner = inner[0]
+    return f"<{'x'.join(map(str, shape))}>" if len(shape) > 1 and shape[-1] > 1 else repr(value)
 
 
 @dataclass(frozen=True)
@@ -122,8 +163,13 @@ class OpInfo:
     ----------
     name:
         The ``refbp.nn`` class name, also ``torch.nn``'s unless ``torch_module`` says otherwise.
+        ``refbp.nn`` exports the class under this name (``refbp/nn/__init__.py`` reads the
+        declarations; its stub ``__init__.pyi`` is generated from them).
     kind:
         One of :data:`KINDS`.
+    module:
+        The module of the refbp class (:data:`KIND_MODULES` by default; a layer names its own,
+        ``"refbp.nn.linear"``).
     forward, backward:
         The NumPy maths, as dotted paths into the functional core (or the class methods where
         the layer has no functional core); the derivations are in their docstrings.
@@ -158,12 +204,17 @@ class OpInfo:
     suite_note:
         Why no op check of the quick suite builds the op itself, and what checks it instead
         (a test fails for an op that is in neither).
+    size:
+        The rule counting the elements of the parameters and buffers the op would hold from
+        its complete constructor arguments (:mod:`refbp.registry.sizes`; checked against
+        torch on every ``module_db`` constructor case); None: it holds none.
     """
 
     name: str
     kind: str
     forward: str
     backward: str
+    module: str = ""
     args: Mapping[str, Any] = field(default_factory=dict)
     functional: str | None = None
     aten: tuple[str, ...] = ()
@@ -176,16 +227,29 @@ class OpInfo:
     tolerance: Mapping[str, str] = field(default_factory=dict)
     families: tuple[str, ...] = ()
     suite_note: str = ""
+    size: SizeRule | None = None
 
     def __post_init__(self) -> None:
+        if self.kind == "loss" and not all(c.inputs for c in self.checks):
+            raise ValueError(f"{self.name}: every check of a loss names its inputs")
         if self.kind not in KINDS:
             raise ValueError(f"{self.name}: kind must be one of {KINDS}, got {self.kind!r}")
         if not self.torch_module:
             object.__setattr__(self, "torch_module", f"torch.nn.{self.name}")
+        if not self.module:
+            if self.kind not in KIND_MODULES:
+                raise ValueError(f"{self.name}: declare the refbp.nn module of its class "
+                                 "(module=...)")
+            object.__setattr__(self, "module", KIND_MODULES[self.kind])
+
+    @property
+    def class_path(self) -> str:
+        """The dotted path of the refbp class (``"refbp.nn.linear:Linear"``)."""
+        return f"{self.module}:{self.name}"
 
     def numpy_class(self) -> type:
         """The ``refbp.nn`` class (imports the NumPy side)."""
-        cls: type = resolve(f"refbp.nn:{self.name}")
+        cls: type = resolve(self.class_path)
         return cls
 
     def torch_class(self) -> type:

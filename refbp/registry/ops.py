@@ -6,18 +6,36 @@ op checks of the suites follow this order.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 
 from refbp.registry.activations import ACTIVATIONS
 from refbp.registry.layers import LAYERS
 from refbp.registry.losses import LOSSES
-from refbp.registry.opinfo import OpInfo
+from refbp.registry.opinfo import Check, OpInfo
 
 OPS: tuple[OpInfo, ...] = (*ACTIVATIONS, *LAYERS, *LOSSES)
 
 _BY_NAME = {op.name: op for op in OPS}
 if len(_BY_NAME) != len(OPS):  # pragma: no cover - a duplicated declaration is a bug
     raise RuntimeError("an op is declared twice")
+
+
+#: ``refbp.nn``'s public names that are not ops (base classes, the container, the parameter
+#: type, the ``init`` and ``utils`` modules), by dotted path (``module:attr``; a bare path is
+#: a module). With the declared ops they are everything ``refbp.nn`` exports.
+NN_OTHERS: Mapping[str, str] = {
+    "Module": "refbp.nn.module:Module", "Parameter": "refbp.nn.module:Parameter",
+    "Loss": "refbp.nn.loss:Loss", "Sequential": "refbp.nn.container:Sequential",
+    "RNNBase": "refbp.nn.rnn:RNNBase", "RNNCellBase": "refbp.nn.rnn_cell:RNNCellBase",
+    "init": "refbp.nn.init", "utils": "refbp.nn.utils",
+}
+
+
+def nn_exports() -> dict[str, str]:
+    """Every name ``refbp.nn`` exports and the dotted path of what it names, sorted by name:
+    :data:`NN_OTHERS` and each declared op's class."""
+    table = {**NN_OTHERS, **{o.name: o.class_path for o in OPS}}
+    return dict(sorted(table.items()))
 
 
 def op(name: str) -> OpInfo:
@@ -43,6 +61,13 @@ def by_aten(aten: str) -> list[OpInfo]:
     be left out: ``"aten.relu"`` matches every overload)."""
     want = aten if aten.count(".") >= 2 else f"{aten}."
     return [o for o in OPS if any(a == want or a.startswith(want) for a in o.aten)]
+
+
+def loss_checks() -> list[tuple[str, OpInfo, Check, str]]:
+    """``(id, op, check, input kind)`` for every check of every declared loss and each kind
+    of input it runs on: the cases of the loss unit and parity tests."""
+    return [(f"{c.label(o.name)}-{kind}", o, c, kind)
+            for o in of_kind("loss") for c in o.checks for kind in c.inputs]
 
 
 def family_ops() -> list[tuple[str, OpInfo]]:

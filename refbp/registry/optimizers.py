@@ -25,6 +25,7 @@ from collections.abc import Mapping
 from types import MappingProxyType
 from typing import Any, NamedTuple
 
+from refbp.registry.opinfo import REQUIRED
 from refbp.registry.table import by_name, lookup
 
 # -- the spellings of hyperparameters in user code (explain mode) ------------------------------
@@ -66,16 +67,6 @@ SWITCHES: Mapping[str, str] = {
 _NONE: Mapping[str, Any] = MappingProxyType({})
 
 
-class _Required:
-    """The default of a hyperparameter that has none."""
-
-    def __repr__(self) -> str:
-        return "REQUIRED"
-
-
-REQUIRED: Any = _Required()
-
-
 class Hyper(NamedTuple):
     """One hyperparameter: torch's name and default, keyword-only or not, and the spellings of
     user code that the explain mode pairs with it (:data:`SPELLINGS` less ``not_aliases``)."""
@@ -95,6 +86,17 @@ class Hyper(NamedTuple):
     def pair(self) -> bool:
         """A pair of numbers (``betas``, ``etas``), which user code may spell as two names."""
         return isinstance(self.default, tuple) and len(self.default) == 2
+
+
+def signature_text(hypers: tuple[Hyper, ...]) -> str:
+    """``"(lr=0.001, ..., *, maximize=False)"``: a constructor's arguments after the first."""
+    parts, star = [], False
+    for h in hypers:
+        if h.keyword_only and not star:
+            parts.append("*")
+            star = True
+        parts.append(h.name if h.default is REQUIRED else f"{h.name}={h.default!r}")
+    return f"({', '.join(parts)})"
 
 
 class TensorLr(NamedTuple):
@@ -192,13 +194,7 @@ class OptimInfo(NamedTuple):
 
     def signature(self) -> str:
         """``"(lr=0.001, ..., *, maximize=False)"``: the constructor after ``params``."""
-        parts, star = [], False
-        for h in self.hyperparameters:
-            if h.keyword_only and not star:
-                parts.append("*")
-                star = True
-            parts.append(h.name if h.default is REQUIRED else f"{h.name}={h.default!r}")
-        return f"({', '.join(parts)})"
+        return signature_text(self.hyperparameters)
 
     def numpy_class(self) -> type:
         """The ``refbp.optim`` class (imports the NumPy side)."""

@@ -46,7 +46,7 @@ import pandas as pd
 
 from refbp.report.markdown import md_list, md_table
 from refbp.report.reproduce import PREFIX, reproduce_commands
-from refbp.report.summary import Table, fmt
+from refbp.report.summary import Table, fail_ratio, fmt
 from refbp.report.validate import ReportFormatError
 from refbp.report.writers import load_results
 from refbp.verdict import Verdict
@@ -91,6 +91,52 @@ def _scenario_config(df: pd.DataFrame) -> pd.DataFrame:
     config = g[CONFIG].first()
     config["steps"] = g["step"].max()
     return config
+
+
+CASE_COLUMNS = ["kind", "tol_ratio", "normwise", "normwise_tol", "rtol", "passed", "steps",
+                "noise", "normwise_ratio", "first_failing_step", "fail_ratio"]
+"""The figures of a case in a case table: :func:`aggregate_cases`, and ``fail_ratio``, the
+worst :func:`refbp.report.summary.fail_ratio` (the check that decides, in units of its
+tolerance, as the report's heatmap shows it)."""
+CONFIG_PREFIX = "config_"
+
+
+def case_table(df: pd.DataFrame) -> pd.DataFrame:
+    """The compact form of a results table that a comparison reads: one row per case
+    (``KEY``, then :data:`CASE_COLUMNS`), with its scenario's configuration (``config_`` +
+    ``CONFIG`` and ``config_steps``) and ``suite``, in table order.
+
+    Cases never span two scenarios, so the case table of a table given in parts (whole
+    scenarios each) is the concatenation of the parts' case tables. ``refbp history`` stores
+    these (``refbp.report.history``): a comparison of two case tables
+    (:func:`compare_cases`) is the comparison of the two results tables.
+    """
+    config = _scenario_config(df).add_prefix(CONFIG_PREFIX)
+    config["suite"] = df.groupby("scenario", sort=False)["suite"].first()
+    cases = aggregate_cases(df).assign(
+        fail_ratio=fail_ratio(df).groupby([df[k] for k in KEY], sort=False).max()
+    )[CASE_COLUMNS].reset_index()
+    return cases.join(config, on="scenario")
+
+
+def _case_parts(table: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame, list[str]]:
+    """A case table's cases (indexed by ``KEY``), per-scenario configuration (``CONFIG`` and
+    ``steps``) and scenario names in table order."""
+    cases = table.set_index(KEY)[CASE_COLUMNS]
+    names = list(dict.fromkeys(table["scenario"]))
+    columns = [*CONFIG, "steps"]
+    config = (table.groupby("scenario", sort=False)[[CONFIG_PREFIX + c for c in columns]]
+              .first().set_axis(columns, axis=1))
+    return cases, config, names
+
+
+def _per_scenario(table: pd.DataFrame) -> pd.DataFrame:
+    """What the reproduce commands read of a case table: one row per scenario with
+    ``suite, seed, dtype, steps, passed``."""
+    g = table.groupby("scenario", sort=False)
+    return pd.DataFrame({"suite": g["suite"].first(), "seed": g["config_seed"].first(),
+                         "dtype": g["dtype"].first(), "steps": g["config_steps"].first(),
+                         "passed": g["passed"].all()}).reset_index()
 
 
 def _growth(new: pd.Series, base: pd.Series) -> pd.Series:
@@ -203,9 +249,8 @@ def _grown_table(cases: pd.DataFrame) -> Table:
     return header, rows
 
 
-def _config_changes(base: pd.DataFrame, new: pd.DataFrame,
+def _config_changes(cb: pd.DataFrame, cn: pd.DataFrame,
                     common: list[str]) -> dict[str, list[str]]:
-    cb, cn = _scenario_config(base), _scenario_config(new)
     changes: dict[str, list[str]] = {}
     for name in common:
         diffs = [f"{col} {cb.at[name, col]!s} → {cn.at[name, col]!s}" for col in cb.columns
@@ -220,12 +265,24 @@ def compare_frames(base: pd.DataFrame, new: pd.DataFrame, *, factor: float = DEF
                    provenance: dict[str, dict[str, Any]] | None = None,
                    allow_removed: bool = False) -> ComparisonResult:
     """Compare two validated results tables (see the module docstring for the rules)."""
+    return compare_cases(case_table(base), case_table(new), factor=factor, floor=floor,
+                         labels=labels, provenance=provenance, allow_removed=allow_removed)
+
+
+def compare_cases(base: pd.DataFrame, new: pd.DataFrame, *, factor: float = DEFAULT_FACTOR,
+                  floor: float = DEFAULT_FLOOR, labels: tuple[str, str] = ("baseline", "new"),
+                  provenance: dict[str, dict[str, Any]] | None = None,
+                  allow_removed: bool = False) -> ComparisonResult:
+    """Compare two case tables (:func:`case_table`; see the module docstring for the
+    rules)."""
     if not np.isfinite(factor) or factor <= 1.0:
         raise ValueError(f"factor must be a finite number > 1, got {factor!r}")
     if not np.isfinite(floor) or floor < 0.0:
         raise ValueError(f"floor must be a finite number >= 0, got {floor!r}")
-    cases = aggregate_cases(base).merge(aggregate_cases(new), how="outer", left_index=True,
-                                        right_index=True, suffixes=("_base", "_new"))
+    base_cases, base_config, base_names = _case_parts(base)
+    new_cases, new_config, new_names = _case_parts(new)
+    cases = base_cases.merge(new_cases, how="outer", left_index=True, right_index=True,
+                             suffixes=("_base", "_new"))
     in_base = cases["passed_base"].notna()
     in_new = cases["passed_new"].notna()
     base_pass = cases["passed_base"].astype("boolean")
@@ -244,19 +301,18 @@ def compare_frames(base: pd.DataFrame, new: pd.DataFrame, *, factor: float = DEF
     grown = both[grew].copy()
     grown["_order"] = grown[["tol_growth", "normwise_growth"]].max(axis=1)
     grown = grown.sort_values("_order", ascending=False, kind="stable").drop(columns="_order")
-    base_names = list(dict.fromkeys(base["scenario"]))
-    new_names = list(dict.fromkeys(new["scenario"]))
     common = [n for n in new_names if n in set(base_names)]
     scenario_of = cases.index.get_level_values("scenario")
     removed_cases = cases[in_base & ~in_new & scenario_of.isin(common)]
     regressed = dict.fromkeys(str(s) for s, _, _ in [*cases[newly].index, *grown.index])
-    reproduce = reproduce_commands(new, (provenance or {}).get("new", {}), regressed)
+    reproduce = reproduce_commands(_per_scenario(new), (provenance or {}).get("new", {}),
+                                   regressed)
     return ComparisonResult(
         baseline=labels[0], new=labels[1], factor=float(factor), floor=float(floor),
         newly_failing=cases[newly], grown=grown, fixed=cases[fixed],
         added_scenarios=[n for n in new_names if n not in set(base_names)],
         removed_scenarios=[n for n in base_names if n not in set(new_names)],
-        changed_scenarios=_config_changes(base, new, common),
+        changed_scenarios=_config_changes(base_config, new_config, common),
         provenance=provenance or {}, removed_cases=removed_cases,
         allow_removed=bool(allow_removed), scenarios=new_names, reproduce=reproduce)
 

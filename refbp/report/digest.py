@@ -18,13 +18,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-import numpy as np
 import pandas as pd
 
 from refbp.report.schema import failure_message
 from refbp.report.summary import (
     decisive_normwise,
-    decisive_tol_ratio,
+    fail_ratio,
     first_failures,
     first_noise_rows,
     noise_message,
@@ -81,8 +80,7 @@ class Digest:
 def digest(df: pd.DataFrame) -> Digest:
     """The digest of a validated results table (or of a part holding whole scenarios)."""
     decisive = decisive_normwise(df)
-    fail_ratio = np.fmax(decisive_tol_ratio(df), decisive / df["normwise_tol"])
-    heat = (df.assign(fail_ratio=fail_ratio)
+    heat = (df.assign(fail_ratio=fail_ratio(df))
             .groupby(["scenario", "kind"], sort=False)["fail_ratio"].max().reset_index())
     f32 = df[(df["dtype"] == "float32") & (df["kind"] != "error") & df["max_ulp"].notna()]
     tensors = df[df["kind"] != "error"].assign(normwise=decisive[df["kind"] != "error"])

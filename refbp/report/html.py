@@ -36,6 +36,7 @@ from refbp.report.summary import (
     headline,
     kind_table,
     kind_tables,
+    lost_workers_sentence,
     overview_table,
     provenance_table,
     scenario_caption,
@@ -96,13 +97,15 @@ def _cell(text: str, numeric: bool, link: str | None = None, sortable: bool = Fa
 
 def html_table(table: Table, *, links: dict[int, str] | None = None, table_id: str = "",
                sortable: bool = False, results: Iterable[str] | None = None,
-               mark_first: bool = False) -> str:
+               mark_first: bool = False, numeric_headers: Iterable[str] = ()) -> str:
     """Render a ``Table``: result cells ("pass", "noise", "FAIL", non-finite) coloured,
-    numbers right-aligned; ``links`` maps a row number to an anchor for its first cell;
+    numbers right-aligned (the columns of the report's numeric headers and of
+    ``numeric_headers``); ``links`` maps a row number to an anchor for its first cell;
     ``sortable`` makes the header clickable; ``results`` gives each row's ``data-result``
     (for the result filter); ``mark_first`` marks the first row ``data-first-failure``."""
     header, rows = table
-    numeric = [h in _NUMERIC_HEADERS for h in header]
+    numbers = _NUMERIC_HEADERS | set(numeric_headers)
+    numeric = [h in numbers for h in header]
     attrs = (f' id="{e(table_id)}"' if table_id else "") + (' class="sortable"' if sortable
                                                             else "")
     out = [f"<table{attrs}><thead><tr>" + "".join(f"<th>{e(h)}</th>" for h in header)
@@ -120,12 +123,16 @@ def html_table(table: Table, *, links: dict[int, str] | None = None, table_id: s
     return "\n".join(out)
 
 
-def _filter_box(table_id: str, results: Iterable[str]) -> str:
+def filter_box(table_id: str, results: Iterable[str],
+               placeholder: str = "filter: scenario, dtype, tensor...",
+               any_result: str = "any result") -> str:
+    """The filter box of table ``table_id`` (the inline script): a text filter and a choice
+    of ``data-result`` among ``results``."""
     options = "".join(f'<option value="{e(r)}">{e(r)}</option>' for r in
                       dict.fromkeys(results))
     return (f'<div class="filter" data-filter-for="{e(table_id)}"><input type="search" '
-            f'placeholder="filter: scenario, dtype, tensor..." aria-label="filter rows"> '
-            f'<select aria-label="result"><option value="">any result</option>{options}'
+            f'placeholder="{e(placeholder)}" aria-label="filter rows"> '
+            f'<select aria-label="result"><option value="">{e(any_result)}</option>{options}'
             '</select> <span class="count note"></span></div>')
 
 
@@ -283,7 +290,7 @@ def _all_scenarios(summary: pd.DataFrame, anchors: dict[str, str], max_rows: int
                 "the passing ones closest to failing; all are in results.parquet.")
     return (f"<h2 id='scenarios'>All scenarios ({len(summary)})</h2><p class='note'>Click a "
             f"column header to sort; type to filter.{note}</p>"
-            f"{_filter_box('t-all', ['FAIL', 'noise', 'pass'])}<div class='scroll'>{body}</div>")
+            f"{filter_box('t-all', ['FAIL', 'noise', 'pass'])}<div class='scroll'>{body}</div>")
 
 
 def _closest_first(summary: pd.DataFrame, n: int) -> set[str]:
@@ -357,9 +364,11 @@ def _verdict(summary: pd.DataFrame, n_rows: int, provenance: dict[str, Any]) -> 
     what = f"{sides(provenance)[0]} vs torch"
     if provenance.get("suite"):
         what += f", suite {provenance['suite']}"
+    lost = lost_workers_sentence(provenance)
+    lost_line = f"<p class='warn' id='lost-workers'>{e(lost)}</p>" if lost else ""
     return (f"<p class='verdict {'ok' if passed else 'bad'}'>{badge}"
-            f"{e(headline(summary, n_rows))}</p><p class='note'>{e(what)}; how to read it and "
-            "the run's provenance are at the <a href='#provenance'>bottom</a>.</p>")
+            f"{e(headline(summary, n_rows))}</p>{lost_line}<p class='note'>{e(what)}; how to "
+            "read it and the run's provenance are at the <a href='#provenance'>bottom</a>.</p>")
 
 
 def _provenance(provenance: dict[str, Any]) -> str:
@@ -393,18 +402,26 @@ def render_html(d: Digest, provenance: dict[str, Any], *,
              ("ulp", "ULP distances", not d.ulps.empty), ("details", "Details", True),
              ("provenance", "Provenance", True)]
     nav = " ".join(f"<a href='#{a}'>{t}</a>" for a, t, shown in links if shown)
-    parts = ["<!DOCTYPE html>", '<html lang="en"><head><meta charset="utf-8">',
-             '<meta name="viewport" content="width=device-width, initial-scale=1">',
-             "<title>refbp parity report</title>", f"<style>{CSS}</style></head><body>",
-             "<h1>refbp parity report</h1>", _verdict(summary, d.n_rows, provenance),
-             f"<nav>{nav}</nav>", _failures(d, anchors, left), _noise(summary, anchors)]
+    parts = [_verdict(summary, d.n_rows, provenance), f"<nav>{nav}</nav>",
+             _failures(d, anchors, left), _noise(summary, anchors)]
     if not single:
         parts += [_all_scenarios(summary, anchors, max_table_rows),
                   _heatmap(d.heat, summary, max_heatmap_rows)]
     parts += [_ulp_section(d.ulps, left),
               _details(d, anchors, left, plotted),
-              _provenance(provenance), f"<script>{JS}</script>", "</body></html>"]
-    return "\n".join(p for p in parts if p)
+              _provenance(provenance)]
+    return page("refbp parity report", parts)
+
+
+def page(title: str, parts: Iterable[str]) -> str:
+    """A self-contained HTML page: ``title`` as its title and heading, then ``parts`` (empty
+    ones left out), with the inline style sheet and script."""
+    head = ["<!DOCTYPE html>", '<html lang="en"><head><meta charset="utf-8">',
+            '<meta name="viewport" content="width=device-width, initial-scale=1">',
+            f"<title>{e(title)}</title>", f"<style>{CSS}</style></head><body>",
+            f"<h1>{e(title)}</h1>"]
+    return "\n".join([*head, *(p for p in parts if p), f"<script>{JS}</script>",
+                      "</body></html>"])
 
 
 

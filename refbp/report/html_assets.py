@@ -38,6 +38,7 @@ details.scenario > summary { font-weight: bold; }
 details.group > summary { font-size: 1.05em; font-weight: bold; }
 .filter { margin: 0.3em 0; font-size: 0.9em; } .filter input { width: 18em; }
 ul.messages { font-size: 0.85em; padding-left: 1.2em; }
+figure.trend { display: inline-block; margin: 0.2em 0.4em; vertical-align: top; }
 """
 
 JS = """

@@ -15,6 +15,7 @@ from refbp.report.summary import (
     headline,
     kind_table,
     kind_tables,
+    lost_workers_sentence,
     overview_table,
     provenance_table,
     scenario_caption,
@@ -62,6 +63,9 @@ def to_markdown(d: Digest, provenance: dict[str, Any]) -> str:
     summary, worst = d.summary, d.worst
     parts = ["# refbp parity report", "", f"**{headline(summary, d.n_rows)}**", "",
              *_torch_note_lines(provenance)]
+    lost = lost_workers_sentence(provenance)
+    if lost:
+        parts += [f"**{md_cell(lost)}**", ""]
     commands = reproduce_commands(summary, provenance)
     for title, groups in message_sections(d):
         parts += [f"## {title}", ""]

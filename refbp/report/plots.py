@@ -13,6 +13,7 @@ from __future__ import annotations
 import base64
 import io
 from collections.abc import Mapping, Sequence
+from typing import Any
 
 import numpy as np
 from matplotlib import colormaps
@@ -231,4 +232,49 @@ def ulp_histogram_plot(max_ulps: Mapping[str, np.ndarray], left: str = "refbp") 
     ax.set_xlabel(f"largest ULP distance {left} vs torch in a tensor")
     ax.set_ylabel("tensors (rows)")
     ax.legend(fontsize=7, ncol=4)
+    return to_data_uri(fig)
+
+
+def trend_plot(labels: Sequence[str], series: Mapping[str, Sequence[float]],
+               flagged: Sequence[int] = (), regressed: Sequence[int] = (), title: str = "",
+               ylabel: str = "worst ratio to tolerance") -> str:
+    """A figure across reports (``refbp history``): one line per ``series`` (values per
+    report, NaN where a report lacks it) on a log axis, the tolerance (1) dotted red, reports
+    that the comparison with the previous one flags circled orange and those that regress
+    marked with a red ``x``. Values of 0 are drawn at ``ERROR_FLOOR``, infinite ones at the
+    top of the axis.
+    """
+    x = np.arange(len(labels))
+    arrays = {k: np.asarray(v, dtype=np.float64) for k, v in series.items()}
+    finite = [a[np.isfinite(a)] for a in arrays.values()]
+    top = max([1.0, *(float(f.max()) for f in finite if f.size)]) * 10.0
+    fig = Figure(figsize=(max(5.2, min(11.0, 1.6 + 0.45 * len(labels))), 3.1))
+    fig.subplots_adjust(left=0.12, right=0.98, bottom=0.3, top=0.86)
+    ax = fig.subplots(1, 1)
+    shown: dict[str, np.ndarray] = {}
+    for name, a in arrays.items():
+        shown[name] = np.where(np.isinf(a), top, np.maximum(a, ERROR_FLOOR))
+        ax.plot(x, shown[name], "-", marker="o" if len(x) <= 40 else None, ms=3.5, label=name)
+    worst = np.fmax.reduce(list(shown.values())) if shown else np.full(len(x), np.nan)
+    styles: tuple[tuple[Sequence[int], dict[str, Any]], ...] = (
+        (flagged, {"marker": "o", "ms": 11, "mfc": "none", "mec": "tab:orange", "mew": 1.8,
+                   "ls": "none", "label": "flagged"}),
+        (regressed, {"marker": "x", "ms": 10, "color": "red", "mew": 2.2, "ls": "none",
+                     "label": "regression"}))
+    for marks, style in styles:
+        idx = np.asarray([i for i in marks if 0 <= i < len(x)], dtype=int)
+        if idx.size:
+            ax.plot(x[idx], np.where(np.isnan(worst[idx]), 1.0, worst[idx]), **style)
+    ax.axhline(1.0, color="red", ls=":", lw=1, label="tolerance")
+    _log_y(ax)
+    low = min([1.0, *(float(f[f > 0].min()) for f in finite if (f > 0).any())])
+    zero = any((f == 0).any() for f in finite)
+    ax.set_ylim(ERROR_FLOOR / 2 if zero else max(ERROR_FLOOR / 2, low / 30.0), top * 2)
+    ax.set_xticks(x)
+    ax.set_xticklabels([printable(t) for t in labels], rotation=40, ha="right", fontsize=7)
+    ax.set_xlim(-0.5, max(len(x) - 0.5, 0.5))
+    ax.set_ylabel(ylabel, fontsize=8)
+    ax.legend(loc="best", fontsize=7, ncol=2)
+    if title:
+        ax.set_title(printable(title), fontsize=9)
     return to_data_uri(fig)

@@ -70,6 +70,14 @@ def decisive_tol_ratio(df: pd.DataFrame) -> pd.Series:
     return df["tol_ratio"].mask(failing_nonfinite(df), np.inf)
 
 
+def fail_ratio(df: pd.DataFrame) -> pd.Series:
+    """Per row, the check that decides in units of its tolerance: the larger of
+    :func:`decisive_tol_ratio` and :func:`decisive_normwise` over the normwise tolerance
+    (above 1 fails; infinite on a row failing on NaN/inf; NaN on an error row)."""
+    return pd.Series(np.fmax(decisive_tol_ratio(df), decisive_normwise(df) / df["normwise_tol"]),
+                     index=df.index)
+
+
 def scenario_summary(df: pd.DataFrame) -> pd.DataFrame:
     """One row per scenario (in order of first appearance).
 
@@ -333,6 +341,20 @@ def provenance_table(provenance: dict[str, Any]) -> Table:
     rows = [[str(k), v if isinstance(v, str) else json.dumps(v, separators=(", ", ": "))]
             for k, v in provenance.items() if k != "suite_names"]  # for reproducers only
     return ["key", "value"], rows
+
+
+def lost_workers_sentence(provenance: dict[str, Any]) -> str | None:
+    """The Dask workers lost during the run (provenance ``cluster.lost_workers``), as one
+    sentence for the summaries; None when none was lost (or the run used no Dask cluster)."""
+    cluster = provenance.get("cluster")
+    lost = cluster.get("lost_workers") if isinstance(cluster, dict) else None
+    if not lost:
+        return None
+    n = len(lost)
+    return (f"Dask: {n} worker{'s' if n > 1 else ''} lost during the run "
+            f"({', '.join(str(w) for w in lost)}); {'their' if n > 1 else 'its'} scenarios "
+            "were rerun on the other workers (a scenario whose workers kept dying is an "
+            "error row).")
 
 
 def headline(summary: pd.DataFrame, n_rows: int) -> str:

@@ -61,7 +61,7 @@ class ReportWriteError(UsageError, OSError):
     """A report could not be written (unwritable or unsuitable output directory)."""
 
 
-def _mode(base: int) -> int:
+def umask_mode(base: int) -> int:
     """``base`` masked by the process umask (tempfile creates private 0o700/0o600 entries)."""
     umask = os.umask(0)
     os.umask(umask)
@@ -139,7 +139,7 @@ class _TableFiles:
                 self.writers.popitem()[1].close()
 
 
-def _batches(parts: Iterable[pd.DataFrame]) -> Iterator[pd.DataFrame]:
+def batches(parts: Iterable[pd.DataFrame]) -> Iterator[pd.DataFrame]:
     """Consecutive ``parts`` joined into frames of about ``ROW_GROUP_ROWS`` rows."""
     batch: list[pd.DataFrame] = []
     rows = 0
@@ -162,7 +162,7 @@ def _write_files(parts: Iterable[pd.DataFrame], out: Path, provenance: dict[str,
     files = _TableFiles(out, provenance, None if wanted is None else "csv" in wanted)
     digests = []
     try:
-        for batch in _batches(parts):
+        for batch in batches(parts):
             batch = coerce_results(batch)
             files.write(batch)
             digests.append(digest(batch))
@@ -352,7 +352,7 @@ def write_report_parts(parts: Iterable[pd.DataFrame], out_dir: str | os.PathLike
     except OSError as exc:
         raise ReportWriteError(f"cannot write the report {out}: {exc.strerror or exc}") from exc
     try:
-        tmp.chmod(_mode(0o777))
+        tmp.chmod(umask_mode(0o777))
         whole = _write_files(parts, tmp, provenance, formats, plots)
         _swap_in(tmp, out)
     except BaseException:
@@ -485,7 +485,7 @@ def atomic_write_text(path: Path, text: str) -> None:
     try:
         with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as fh:
             fh.write(text)
-        os.chmod(tmp, _mode(0o666))
+        os.chmod(tmp, umask_mode(0o666))
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
@@ -503,7 +503,7 @@ def render(report_dir: str | os.PathLike[str]) -> Path:
         raise FileNotFoundError(f"no report directory at {report_dir}")
     results = ResultsFile(directory)  # a batch at a time: the report may be large
     provenance = results.provenance
-    whole = combine([digest(batch) for batch in _batches(results.scenarios())])
+    whole = combine([digest(batch) for batch in batches(results.scenarios())])
     for fmt in RENDERED:
         if fmt.default or (directory / fmt.file).is_file():
             atomic_write_text(directory / fmt.file, fmt.render(whole, provenance))

@@ -30,7 +30,7 @@ from typing import Any
 import numpy as np
 
 from refbp._checks import check_finite
-from refbp.dtypes import DTYPE_NAMES
+from refbp.dtypes import DTYPE_NAMES, DTYPE_WORDS
 
 
 def is_tensor(x: Any) -> bool:
@@ -56,7 +56,7 @@ def dtype_name(dtype: Any) -> str:
     except TypeError:
         name = str(spec)
     if name not in DTYPE_NAMES:
-        raise ValueError(f"dtype must be 'float32' or 'float64', got {dtype!r}")
+        raise ValueError(f"dtype must be {DTYPE_WORDS}, got {dtype!r}")
     return name
 
 

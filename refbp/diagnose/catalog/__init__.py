@@ -6,18 +6,25 @@ convention comes from. Variants of a family are run on the same trajectory as th
 when it disagrees with torch; the one that matches to float64 precision names the convention.
 
 The entries (:class:`Variant`, :class:`Family` in :mod:`refbp.diagnose.variant`) live in
-:mod:`refbp.diagnose.catalog.optim`, :mod:`~.adaptive`, :mod:`~.layer` and
-:mod:`~.loss`; :func:`variants_for` and :func:`catalog_frame` read them. The layer and loss
-families are the ops declared with ``families`` in ``refbp.registry``.
+the modules of this package that define ``VARIANTS`` (today :mod:`~.optim`, :mod:`~.adaptive`,
+:mod:`~.layer` and :mod:`~.loss`): every such module is read, in the declaration order of the
+families its variants belong to (optimizers, then ops), so a new module needs no list entry.
+:func:`variants_for` and :func:`catalog_frame` read them. The families themselves are the
+optimizers and ops declared with ``families`` in ``refbp.registry``.
 """
 
 from __future__ import annotations
 
+import importlib
+import pkgutil
+from functools import cache
+from types import ModuleType
 from typing import TYPE_CHECKING
 
-from refbp.diagnose.catalog import adaptive, layer, loss, optim
+from refbp.diagnose.catalog import optim
 from refbp.diagnose.variant import Family, Variant
 from refbp.registry.ops import family_ops
+from refbp.registry.optimizers import families as optimizer_families
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -25,9 +32,21 @@ if TYPE_CHECKING:
 __all__ = ["Family", "Variant", "catalog_frame", "family", "get_variant", "variants_for"]
 
 
+@cache
+def catalog_modules() -> tuple[ModuleType, ...]:
+    """The modules of this package that define ``VARIANTS``, in the declaration order of
+    their variants' families (``refbp.registry``: optimizers, then ops)."""
+    declared = [f for f, _ in optimizer_families()] + [f for f, _ in family_ops()]
+    rank = {f: i for i, f in enumerate(declared)}
+    found = [importlib.import_module(f"{__name__}.{m.name}")
+             for m in pkgutil.iter_modules(__path__)]
+    mods = [m for m in found if hasattr(m, "VARIANTS")]
+    return tuple(sorted(mods, key=lambda m: min(
+        (rank.get(f, len(rank)) for v in m.VARIANTS for f in v.families), default=len(rank))))
+
+
 def _all_variants() -> list[Variant]:
-    return [*optim.VARIANTS, *adaptive.VARIANTS, *layer.VARIANTS,
-            *loss.VARIANTS]
+    return [v for m in catalog_modules() for v in m.VARIANTS]
 
 
 def declared_families() -> list[Family]:

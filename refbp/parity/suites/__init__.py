@@ -1,8 +1,7 @@
 """Built-in suites: named lists of scenarios.
 
 - ``quick`` (the default of ``refbp run``): every layer and loss as an op check (forward and
-  all gradients, extreme inputs included): the samples declared in ``refbp.registry``, then
-  the option families of ``refbp.parity.suites.conv``/``sequence``/``attention``;
+  all gradients, extreme inputs included): the samples declared in ``refbp.registry``;
   every optimizer at least once on a regression MLP,
   a classifier with CrossEntropy and a binary classifier with BCEWithLogits, a few schedulers,
   and the teaching examples' models; each in float64 and float32. Plus the option scenarios
@@ -17,6 +16,8 @@ import copy
 from collections.abc import Callable, Mapping
 from typing import Any
 
+import numpy as np
+
 from refbp.parity.scenario import DataSpec, Scenario, Spec
 from refbp.parity.suites import attention, sequence
 from refbp.parity.suites.cnn import LENET_DATA, LENET_OPTIMIZERS, lenet
@@ -30,9 +31,8 @@ from refbp.parity.suites.common import (
 )
 from refbp.parity.suites.common import SHORT as _SHORT
 from refbp.parity.suites.common import op_check as _op
-from refbp.parity.suites.conv import conv_ops
 from refbp.parity.suites.options import default_scenarios, option_scenarios
-from refbp.registry.opinfo import EXTREME, Data
+from refbp.registry.opinfo import EXTREME, Data, OpInfo, Sample
 from refbp.registry.ops import of_kind
 from refbp.registry.optimizers import OPTIMIZERS, optimizer
 from refbp.tolerances import OVERRIDES
@@ -44,9 +44,31 @@ def _spec(layer: tuple[str, Mapping[str, Any]]) -> Spec:
     return Spec(layer[0], dict(layer[1]))
 
 
-def _data(data: Data | None) -> DataSpec:
+def _data(data: Data | None, model: list[Spec]) -> DataSpec:
+    """The data of a sample; ``tensors`` with ``outputs=0`` get the target shape of the
+    model's output on one input of ``(features, *size)``."""
     d = data or EXTREME
+    if d.kind == "tensors" and d.outputs == 0:
+        target = _output_shape(model, (d.features, *d.extra["size"]))
+        return DataSpec(d.kind, n=d.n, features=d.features, outputs=int(np.prod(target)),
+                        extra={**d.extra, "target_shape": target})
     return DataSpec(d.kind, n=d.n, features=d.features, outputs=d.outputs, extra=dict(d.extra))
+
+
+def _output_shape(model: list[Spec], shape: tuple[int, ...]) -> tuple[int, ...]:
+    """The per-sample output shape of the refbp model ``model`` on one input of ``shape``."""
+    from refbp import nn as rnn
+
+    x = np.zeros((1, *shape))
+    for spec in model:
+        x = getattr(rnn, spec.type)(**spec.args)(x)
+    return tuple(x.shape[1:])
+
+
+def _tolerance(op: OpInfo, sample: Sample, dtype: str) -> dict[str, float]:
+    """The sample's tolerance exception in ``dtype``, else the op's (none: {})."""
+    key = sample.tolerance.get(dtype) or op.tolerance.get(dtype)
+    return dict(OVERRIDES[key]) if key else {}
 
 
 def declared_op_checks(dtype: str, *kinds: str) -> list[Scenario]:
@@ -61,15 +83,18 @@ def declared_op_checks(dtype: str, *kinds: str) -> list[Scenario]:
         for sample in op.samples:
             spec = Spec(op.name, dict(sample.options))
             before = [_spec(b) for b in sample.before]
+            tol = _tolerance(op, sample, dtype)
             if op.kind == "loss":
-                out.append(_op(sample.id, before or [Spec("Identity")], spec,
-                               _data(sample.data), dtype,
-                               sample.description or f"{spec.describe()} op check"))
+                model = before or [Spec("Identity")]
+                out.append(_op(sample.id, model, spec, _data(sample.data, model), dtype,
+                               sample.description or f"{spec.describe()} op check",
+                               tolerance=tol))
                 continue
             loss = _spec(sample.loss or ("SSELoss", {}))
             text = sample.description or f"{op.name} {_EXTREME_TEXT}"
-            out.append(_op(sample.id, [*before, spec, *(_spec(a) for a in sample.after)], loss,
-                           _data(sample.data), dtype, text))
+            model = [*before, spec, *(_spec(a) for a in sample.after)]
+            out.append(_op(sample.id, model, loss, _data(sample.data, model), dtype, text,
+                           tolerance=tol))
     return out
 
 
@@ -79,11 +104,6 @@ def op_scenarios() -> list[Scenario]:
     for dt in DTYPES:
         out += declared_op_checks(dt, "activation", "layer")
         out += declared_op_checks(dt, "loss")
-        for name, layers, loss, data, text in conv_ops():
-            out.append(_op(name, layers, loss, data, dt, text))
-        for name, layers, loss, data, text in sequence.OPS:
-            out.append(_op(name, layers, loss, data, dt, text))
-        out += attention.op_checks(dt, _SHORT[dt])
     return out
 
 

@@ -1,11 +1,10 @@
-"""Attention scenarios of the built-in suites: LayerNorm on sequences, SDPA, MultiheadAttention
-option families, Transformer encoder layers, a Transformer token classifier and a trained
-MultiheadAttention with appended keys (add_bias_kv, add_zero_attn).
+"""Attention training scenarios of the built-in suites: a Transformer token classifier and a
+trained MultiheadAttention with appended keys (add_bias_kv, add_zero_attn). The attention op
+checks are the samples declared in ``refbp.registry`` (``samples_attention``), whose helpers
+build these models too.
 
-Attention takes more than one input, so the op checks use the one-input adapters
-``SDPAProbe`` and ``AttentionProbe`` (``refbp.nn.attention_probe``), which fix masks and flags
-at construction. Data are ``sequence`` (float, (n, seq_len, features), per-step targets) and
-``tokens`` (int64 ids) from ``refbp.parity.datagen``; models are ``batch_first``.
+Data are ``sequence`` (float, (n, seq_len, features), per-step targets) and ``tokens`` (int64
+ids) from ``refbp.parity.datagen``; models are ``batch_first``.
 
 Float32 scenarios use the stated exception ``refbp.tolerances.OVERRIDES["float32_attention"]``,
 the tolerance override declared for MultiheadAttention in ``refbp.registry``
@@ -19,62 +18,28 @@ from __future__ import annotations
 
 from typing import Any
 
-import numpy as np
-
-from refbp.data import stream_rng
 from refbp.parity.scenario import DataSpec, Scenario, Spec
+from refbp.registry.opinfo import Data
 from refbp.registry.ops import op
+from refbp.registry.samples_attention import KEY_PADDING, mha, seq, tel
 from refbp.tolerances import OVERRIDES
-
-L = 6
-STEPS = {"seq_len": L, "target": "steps"}
-CAUSAL = np.triu(np.full((L, L), -np.inf), 1).tolist()
-KEY_PADDING = [[False] * (L - k) + [True] * k for k in (0, 1, 2, 3, 5, 6)]
-ALLOWED = (stream_rng(0).uniform(size=(L, L)) > 0.4) | np.eye(L, dtype=bool)
 
 
 def _seq(features: int, outputs: int) -> DataSpec:
-    return DataSpec("sequence", n=6, features=features, outputs=outputs, extra=STEPS)
+    return _data(seq(features, outputs))
+
+
+def _data(d: Data) -> DataSpec:
+    return DataSpec(d.kind, n=d.n, features=d.features, outputs=d.outputs, extra=dict(d.extra))
 
 
 def _mha(**kw: Any) -> Spec:
-    return Spec("AttentionProbe", {"embed_dim": 8, "num_heads": 2, "batch_first": True, **kw})
+    return Spec("AttentionProbe", mha(**kw))
 
 
 def _tel(**kw: Any) -> Spec:
-    return Spec("TransformerEncoderLayer", {"d_model": 8, "nhead": 2, "dim_feedforward": 16,
-                                            "dropout": 0.0, "batch_first": True, **kw})
+    return Spec("TransformerEncoderLayer", tel(**kw))
 
-
-# (name, layers, data, description): one op check per option family, MSE on every step
-OPS: list[tuple[str, list[Spec], DataSpec, str]] = [
-    ("layernorm-seq", [Spec("LayerNorm", {"normalized_shape": [L, 4], "eps": 1e-3})],
-     _seq(4, 4), "LayerNorm over the last two dimensions of a sequence batch"),
-    ("sdpa", [Spec("SDPAProbe")], _seq(12, 4), "scaled_dot_product_attention of Q|K|V thirds"),
-    ("sdpa-causal", [Spec("SDPAProbe", {"is_causal": True})], _seq(12, 4),
-     "scaled_dot_product_attention, is_causal"),
-    ("sdpa-mask-scale", [Spec("SDPAProbe", {"attn_mask": ALLOWED.tolist(), "scale": 0.5})],
-     _seq(12, 4), "scaled_dot_product_attention, boolean mask (True = allowed), scale"),
-    ("mha", [_mha()], _seq(8, 8), "MultiheadAttention, packed in_proj_weight, weights path"),
-    ("mha-kdim-vdim", [_mha(num_heads=4, kdim=5, vdim=3)], _seq(8, 8),
-     "MultiheadAttention with kdim/vdim: separate q/k/v_proj_weight"),
-    ("mha-padding-nobias", [_mha(bias=False, key_padding_mask=KEY_PADDING,
-                                 need_weights=False)], _seq(8, 8),
-     "MultiheadAttention, bool key_padding_mask (one sample with every key padded: output 0 "
-     "by the safe softmax), no bias, SDPA path"),
-    ("mha-causal", [_mha(attn_mask=CAUSAL, is_causal=True, need_weights=False)], _seq(8, 8),
-     "MultiheadAttention, float causal mask with the is_causal hint"),
-    ("mha-weights", [_mha(attn_mask=(~ALLOWED).tolist(), output="weights")], _seq(8, L),
-     "MultiheadAttention, bool attn_mask (True = masked); loss on the averaged weights"),
-    ("tel-post-relu", [_tel()], _seq(8, 8), "TransformerEncoderLayer, post-norm, relu"),
-    ("tel-pre-gelu", [_tel(norm_first=True, activation="gelu")], _seq(8, 8),
-     "TransformerEncoderLayer, pre-norm, gelu"),
-    ("mha-bias-kv-causal", [_mha(add_bias_kv=True, attn_mask=CAUSAL, is_causal=True,
-                                 need_weights=False)], _seq(8, 8),
-     "MultiheadAttention with add_bias_kv and the is_causal hint: causal over the extended keys"),
-    ("tel-dropout", [_tel(dropout=0.25)], _seq(8, 8),
-     "TransformerEncoderLayer with dropout: attention and feed-forward masks drawn by torch"),
-]
 
 CLASSIFIER_DATA = DataSpec("tokens", n=32, features=10, outputs=3, extra={"seq_len": 8})
 
@@ -100,14 +65,6 @@ def _tolerance(dtype: str) -> dict[str, float]:
     """The override ``refbp.registry`` declares for MultiheadAttention in this dtype."""
     key = op("MultiheadAttention").tolerance.get(dtype)
     return dict(OVERRIDES[key]) if key else {}
-
-
-def op_checks(dtype: str, short: str) -> list[Scenario]:
-    """The attention op checks in ``dtype`` (``short`` is the name suffix, e.g. ``f64``)."""
-    return [Scenario(name=f"op-{name}-{short}", model=tuple(layers), loss=Spec("MSELoss"),
-                     data=data, batching="batch", batch_size=None, dtype=dtype, seed=0,
-                     steps=1, tolerance=_tolerance(dtype), description=text)
-            for name, layers, data, text in OPS]
 
 
 # trained 5 steps on the full sequence batch (the fixed key padding mask has one row per

@@ -14,11 +14,11 @@ SHORT = {t.name: t.short for t in FLOAT_TYPES}
 
 
 def op_check(name: str, layers: Iterable[Spec], loss: Spec, data: DataSpec, dtype: str,
-             description: str) -> Scenario:
+             description: str, tolerance: dict[str, float] | None = None) -> Scenario:
     """An op check: one forward and backward pass of the whole batch, no update."""
     return Scenario(name=f"op-{name}-{SHORT[dtype]}", model=tuple(layers), loss=loss,
                     data=data, batching="batch", batch_size=None, dtype=dtype, seed=0, steps=1,
-                    description=description)
+                    tolerance=tolerance or {}, description=description)
 
 
 def mlp(inp: int, hidden: int, out: int, act: str = "Tanh") -> tuple[Spec, ...]:

@@ -25,27 +25,29 @@ from refbp.registry.schedulers import SCHEDULERS as DECLARED
 from refbp.registry.schedulers import Sub
 
 
-def _spec(type_: str, options: Mapping[str, Any]) -> Spec:
-    """A scenario spec of a declared scheduler's options (nested schedulers included)."""
+def scheduler_spec(type_: str, options: Mapping[str, Any]) -> Spec:
+    """A scenario spec of a declared scheduler's options (nested schedulers included; also
+    the cases of ``parity_tests/test_lr_scheduler_parity.py``)."""
     def value(v: Any) -> Any:
         if isinstance(v, Sub):
-            return _spec(v.type, v.options)
+            return scheduler_spec(v.type, v.options)
         return [value(x) for x in v] if isinstance(v, list) else v
 
     return Spec(type_, {k: value(v) for k, v in options.items()})
 
 
 # The option sets of every declared lr scheduler (refbp.registry.schedulers).
-SCHEDULERS: list[tuple[str, Spec]] = [(o.id, _spec(s.name, o.options)) for s in DECLARED
-                                      for o in s.option_sets if not o.epoch_only]
+SCHEDULERS: list[tuple[str, Spec]] = [(o.id, scheduler_spec(s.name, o.options))
+                                      for s in DECLARED for o in s.option_sets
+                                      if not o.epoch_only]
 
 # Stepped with an explicit epoch (torch's deprecated step(epoch)): (name, spec, epoch stride)
 EPOCH_SCHEDULERS: list[tuple[str, Spec, float]] = [
-    (o.id, _spec(s.name, o.options), o.epoch_stride) for s in DECLARED for o in s.option_sets
-    if o.epoch_stride is not None]
+    (o.id, scheduler_spec(s.name, o.options), o.epoch_stride) for s in DECLARED
+    for o in s.option_sets if o.epoch_stride is not None]
 
 # Only the required arguments: every other one takes each library's own default.
-DEFAULT_SCHEDULERS: list[Spec] = [_spec(s.name, s.defaults) for s in DECLARED
+DEFAULT_SCHEDULERS: list[Spec] = [scheduler_spec(s.name, s.defaults) for s in DECLARED
                                   if s.defaults is not None]
 
 # (name, layers, loss, data): layers and losses with options the other checks always give.
