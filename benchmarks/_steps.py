@@ -20,13 +20,15 @@ Step = Callable[[], None]
 
 
 def training_steps(model: nn.Module, x: np.ndarray, y: np.ndarray, loss: nn.Module,
-                   torch_loss: torch.nn.Module, *, input_grad: bool = True) -> tuple[Step, Step]:
+                   torch_loss: torch.nn.Module, *, input_grad: bool = True,
+                   torch_model: torch.nn.Module | None = None) -> tuple[Step, Step]:
     """refbp and torch steps (forward, loss, backward, SGD update) from identical weights.
 
     ``input_grad=False`` lets refbp skip the input gradient of the first layer where it can
-    (``Linear``), as torch skips it for data that does not require grad.
+    (``Linear``), as torch skips it for data that does not require grad. ``torch_model`` is
+    the torch side when given (``model`` converted from it), else ``to_torch(model)``.
     """
-    tmodel = to_torch(model)
+    tmodel = to_torch(model) if torch_model is None else torch_model
     opt = optim.SGD(list(model.parameters()), lr=0.01)
     topt = torch.optim.SGD(tmodel.parameters(), lr=0.01)
     xt, yt = as_tensor(x), as_tensor(y)

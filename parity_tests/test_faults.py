@@ -375,3 +375,50 @@ def test_ctrl_c_during_a_dask_run_prints_one_line(tmp_path: Path) -> None:
     assert re.fullmatch(r"Dask: a LocalCluster of 2 workers; dashboard: "
                         r"http://127\.0\.0\.1:\d+/status", announced), err
     assert (proc.returncode, rest) == (130, "refbp: interrupted\n")
+
+
+def _worker_catching_ctrl_c(pid: int) -> bool:
+    """Whether a process ``pid`` started through multiprocessing's spawn (a Dask worker) has
+    Python's own Ctrl-C handler in place: from then on until Dask's modules are imported, a
+    Ctrl-C delivered to it would end in a ``KeyboardInterrupt`` traceback."""
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        with contextlib.suppress(OSError, ValueError, IndexError):
+            if int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1]) != pid:
+                continue
+            if b"spawn_main" not in (entry / "cmdline").read_bytes():
+                continue
+            status = dict(line.split(":\t", 1)
+                          for line in (entry / "status").read_text().splitlines())
+            if int(status["SigCgt"], 16) & (1 << (signal.SIGINT - 1)):
+                return True
+    return False
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="process groups, /proc")
+def test_ctrl_c_while_the_dask_workers_start_prints_one_line(tmp_path: Path) -> None:
+    """Ctrl-C the moment the first Dask worker process is Python with its Ctrl-C handler,
+    seconds before it has imported Dask's modules: the workers never get it (they print
+    nothing; was: 62 to 99 lines of their tracebacks), the command says "interrupted" in one
+    line and exits 130, the previous report is intact."""
+    pytest.importorskip("distributed")
+    out = tmp_path / "rep"
+    f = tiny_file(tmp_path, 40, steps=200)
+    assert main(["run", "-q", "--scenarios", str(f), "-k", "tiny0", "--out", str(out),
+                 "--no-progress"]) == 0
+    before = {p.name: p.read_bytes() for p in out.iterdir()}
+    proc = subprocess.Popen([sys.executable, "-m", "refbp.cli", "run", "--executor", "dask",
+                             "--jobs", "2", "--scenarios", str(f), "--out", str(out),
+                             "--no-progress"], stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE, text=True, start_new_session=True,
+                            preexec_fn=_default_sigint)
+    deadline = time.monotonic() + 240
+    while not _worker_catching_ctrl_c(proc.pid) and proc.poll() is None:
+        assert time.monotonic() < deadline, "no Dask worker process started"
+        time.sleep(0.01)
+    os.killpg(proc.pid, signal.SIGINT)
+    _, err = proc.communicate(timeout=240)
+    assert (proc.returncode, err) == (130, "refbp: interrupted\n")
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == before
+    assert not (tmp_path / ".rep.parts").exists()

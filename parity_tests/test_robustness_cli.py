@@ -446,14 +446,18 @@ def test_workers_die_with_the_parent(tmp_path: Path, sig: signal.Signals) -> Non
 
 # --- shared modules, torch_fn names ----------------------------------------------------------
 
-def test_from_torch_refuses_shared_parameters_and_keeps_reused_activations() -> None:
+def test_shared_parameters_need_the_graph_and_reused_activations_do_not() -> None:
     torch.manual_seed(0)
     lin = nn.Linear(3, 3)
     with pytest.raises(ValueError, match="0.weight = 2.weight"):
         from_torch(nn.Sequential(lin, nn.Tanh(), lin))
     x = np.random.default_rng(0).standard_normal((5, 3))
-    with pytest.raises(ValueError, match="parameters are shared"):
-        assert_parity(nn.Sequential(lin, nn.Tanh(), lin), x, x, loss="MSELoss")
+    # with the inputs, the shared Linear is captured as a graph: one parameter, summed grads
+    shared = from_torch(nn.Sequential(lin, nn.Tanh(), lin).double(),
+                        example_inputs=(torch.from_numpy(x),))
+    assert [n for n, _ in shared.named_parameters()] == ["0.weight", "0.bias"]
+    assert_parity(nn.Sequential(lin, nn.Tanh(), lin), x, x, loss="MSELoss",
+                  optimizer=("SGD", {"lr": 0.1}), steps=2)
     act = nn.Tanh()
     model = nn.Sequential(nn.Linear(3, 4), act, nn.Linear(4, 3), act)
     assert len(list(from_torch(model).children())) == 4

@@ -18,6 +18,11 @@ class LimitError(UsageError, ValueError):
     """A size beyond a stated limit of ``refbp.limits`` (lifted with ``--allow-large``)."""
 
 
+class UnsupportedOpError(UsageError, TypeError):
+    """A captured graph (``torch.export``) uses an ATen operator refbp does not declare; the
+    message names the operator, the graph node, the user's source line and what is supported."""
+
+
 def printable(text: str) -> str:
     r"""``text`` with every non-printable character escaped (``"a\x1bb"`` -> ``"a\\x1bb"``).
 

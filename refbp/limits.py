@@ -5,12 +5,15 @@ has (``steps = 10**9``, ``n = 10**12``, ``Conv2d(3000, 3000, 3)``, 2,000 layers,
 expands to 300,000 scenarios, ``--scenarios /dev/zero``). Inputs beyond these limits are
 refused with a :class:`refbp.errors.LimitError` (exit code 2) before anything is built or
 runs: a layer's parameters and buffers are counted from its constructor arguments with
-torch's shape rules (:mod:`refbp.layer_sizes`), a matrix's scenarios from its axes.
+torch's shape rules (:mod:`refbp.layer_sizes`), the activations of one step from the batch's
+shape and every layer's output shape (:mod:`refbp.activation_sizes`), a matrix's scenarios
+from its axes.
 
 ``refbp run --allow-large`` (``allow_large=True`` of the loaders, ``assert_parity`` and the
 checks) raises every limit 100-fold, never to infinity: a run beyond :data:`LARGE` is refused
 even then. The :data:`DEFAULT` figures leave the built-in suites (at most 100 steps, 256
-samples, 12 layers, a few thousand weights, 1,018 scenarios) two orders of magnitude of room.
+samples, 12 layers, a few thousand weights, 235,000 activation elements a step, 1,018
+scenarios) two orders of magnitude of room.
 """
 
 from __future__ import annotations
@@ -40,6 +43,10 @@ class Limits:
     """Parameter and buffer elements of a whole model (every layer)."""
     layers: int
     """Layers of one model (each adds tensors recorded at every step)."""
+    activation_elements: int
+    """Activation elements of one step (:func:`refbp.activation_sizes.activation_elements`:
+    the batch and every layer's output and inner values, kept by the forward pass and
+    differentiated by the backward pass; multiply by 8 for bytes in float64)."""
     scenarios: int
     """Scenarios of one scenario file once its matrix tables are expanded."""
     file_bytes: int
@@ -50,7 +57,8 @@ class Limits:
 
 
 DEFAULT = Limits(steps=10_000, data_elements=10_000_000, layer_elements=10_000_000,
-                 model_elements=10_000_000, layers=100, scenarios=10_000, file_bytes=1 << 20)
+                 model_elements=10_000_000, layers=100, activation_elements=50_000_000,
+                 scenarios=10_000, file_bytes=1 << 20)
 """The limits of every run that does not pass ``--allow-large``."""
 LARGE = DEFAULT.scaled(LARGE_FACTOR)
 """The limits with ``--allow-large``: the hard bound of every run."""
@@ -116,6 +124,42 @@ def check_model(specs: Any, what: str, allow_large: bool = False) -> None:
                 "model", allow_large)
 
 
+def check_activations(specs: Any, input_shape: tuple[int, ...], what: str,
+                      allow_large: bool = False) -> None:
+    """The activations of one step of the model ``specs`` (``type``, ``args``) on a batch of
+    ``input_shape`` (batch first), estimated unbuilt (:mod:`refbp.activation_sizes`)."""
+    from refbp.activation_sizes import activation_elements
+
+    limit = tier(allow_large).activation_elements
+    total, largest, name = activation_elements([(s.type, s.args) for s in specs], input_shape)
+    if total > limit:
+        raise LimitError(f"{what}: activation elements of a forward and backward pass on a "
+                         f"batch of shape {tuple(input_shape)} = {total:,} exceed the "
+                         f"limit of {limit:,} (refbp.limits; the largest share: {name}, "
+                         f"{largest:,}); {hint(allow_large)}")
+
+
+def check_layer_check(like: str, args: dict[str, Any], input_shape: tuple[int, ...],
+                      steps: int, allow_large: bool = False) -> None:
+    """``refbp check-layer``: the layer ``like(**args)``'s parameters and buffers, and the
+    activations of all ``steps`` batches of ``input_shape`` (the check keeps every step's
+    input, output and gradients)."""
+    from refbp.parity.scenario import Spec
+
+    check_model([Spec(like, args)], f"check-layer {like}", allow_large)
+    batches = (steps + 1) * input_shape[0]
+    check_activations([Spec(like, args)], (batches, *input_shape[1:]),
+                      f"check-layer {like} (its {steps} steps of {input_shape[0]} samples, "
+                      "kept together)", allow_large)
+
+
+def step_batch(s: Any) -> int:
+    """Samples of one step of scenario ``s``: 1 (``sgd``), ``batch_size`` or all."""
+    if s.batching == "sgd":
+        return 1
+    return min(abs(s.batch_size or s.data.n), abs(s.data.n))
+
+
 def check_scenario(s: Any, allow_large: bool = False) -> None:
     """Check a :class:`refbp.parity.scenario.Scenario`'s steps, data and model sizes."""
     lim = tier(allow_large)
@@ -128,3 +172,7 @@ def check_scenario(s: Any, allow_large: bool = False) -> None:
                     f"scenario {s.name}: data elements (n x {key} x spatial size)",
                     allow_large)
     check_model(s.model, f"scenario {s.name}", allow_large)
+    from refbp.parity.datagen import input_shape
+
+    shape = input_shape(s.data)
+    check_activations(s.model, (step_batch(s), *shape[1:]), f"scenario {s.name}", allow_large)

@@ -79,6 +79,14 @@ OVERRIDES: dict[str, dict[str, float]] = {
     # |refbp - torch| 3.8e-6 on such elements while normwise stays <= 3e-7, and float64 agrees
     # to <= 1e-15 normwise on the same cases.
     "float32_attention": {"atol": 1e-5},
+    # A float64 model whose own code computes in float32: transformers' LlamaRMSNorm casts
+    # the hidden states to float32 (``hidden_states.to(torch.float32)``) and its rotary
+    # embedding builds cos/sin in float32, on both sides. The two float32 reductions (the
+    # RMS mean over 8 features) round differently in the last bit (measured, node by node:
+    # the first departing node is the float32 ``mean``, 4.8e-8 relative), and that float32
+    # rounding reaches the float64 outputs (measured 2e-5 elementwise relative on logits near
+    # zero): such a model is compared at float32's tolerance.
+    "float64_computed_in_float32": {"normwise": 1e-5, "rtol": 1e-4, "atol": 1e-6},
 }
 
 

@@ -55,7 +55,7 @@ def refbp_commands() -> list[str]:
 
 def test_the_docs_have_the_examples_this_file_checks() -> None:
     assert len(scenario_blocks()) == 2
-    assert len(doc_blocks("python")) == 2
+    assert len(doc_blocks("python")) == 3
     assert len(refbp_commands()) >= 15
 
 

@@ -192,3 +192,87 @@ def test_command_line_steps_are_limited_even_with_allow_large(
     err = capsys.readouterr().err
     assert "check-optimizer: steps = 20,000 exceeds the limit of 10,000" in err
     assert not (tmp_path / "o").exists()
+
+
+# -- activations ---------------------------------------------------------------------------------
+WIDE = """[[scenario]]
+name = "wide"
+batch_size = 64
+model = [{model}]
+loss = {{ type = "MSELoss" }}
+optimizer = {{ type = "SGD", lr = 0.1 }}
+data = {{ kind = "{kind}", n = 64, features = {features}, outputs = 1{extra} }}
+"""
+
+
+def test_a_wide_layer_on_a_batch_is_refused_by_its_activations(tmp_path: Path) -> None:
+    """25 million weights pass the parameter limit; their output on 64 samples does not."""
+    model = ('{ type = "Linear", in_features = 4, out_features = 1_000_000 }, { type = "ReLU" }'
+             ', { type = "Linear", in_features = 1_000_000, out_features = 1 }')
+    f = _file(tmp_path, WIDE.format(model=model, kind="regression", features=4, extra=""))
+    # input 64 x 4; two outputs of 64 x 1e6 (Linear, ReLU), one of 64 x 1; each twice
+    total = 2 * (64 * 4 + 64 * 10**6 + 64 * 10**6 + 64)
+    with pytest.raises(LimitError) as err:
+        load_scenarios(f)
+    assert str(err.value) == (
+        "scenario wide: activation elements of a forward and backward pass on a batch of "
+        f"shape (64, 4) = {total:,} exceed the limit of 50,000,000 (refbp.limits; the largest "
+        "share: model[0] Linear, 128,000,000); pass --allow-large (allow_large=True) to run "
+        "it anyway")
+    (s,) = load_scenarios(f, allow_large=True)
+    assert s.name == "wide"
+
+
+def test_a_convolution_on_large_images_is_refused_by_its_activations(tmp_path: Path) -> None:
+    """The data (64 x 3 x 200 x 200, 7.7 million elements) passes its limit; 64 channels of
+    200 x 200 (padding 1 keeps the size) on 64 images do not."""
+    model = ('{ type = "Conv2d", in_channels = 3, out_channels = 64, kernel_size = 3, '
+             'padding = 1 }')
+    f = _file(tmp_path, WIDE.format(model=model, kind="images", features=3,
+                                    extra=", height = 200, width = 200"))
+    conv = 2 * 64 * 64 * 200 * 200
+    with pytest.raises(LimitError, match=rf"batch of shape \(64, 3, 200, 200\) = "
+                                         rf"{2 * 64 * 3 * 200 * 200 + conv:,} exceed .* the "
+                                         rf"largest share: model\[0\] Conv2d, {conv:,}\)"):
+        load_scenarios(f)
+
+
+def test_activation_elements_follow_the_shapes() -> None:
+    from refbp.activation_sizes import activation_elements, layer_output
+
+    layers = [("Linear", {"in_features": 3, "out_features": 5}), ("ReLU", {}),
+              ("Unflatten", {"dim": 1, "unflattened_size": [1, 5]}),
+              ("Conv1d", {"in_channels": 1, "out_channels": 4, "kernel_size": 2}),
+              ("MaxPool1d", {"kernel_size": 2}), ("Flatten", {})]
+    # (2,3) -> (2,5) -> (2,5) -> (2,1,5) -> (2,4,4) -> (2,4,2) -> (2,8)
+    assert activation_elements(layers, (2, 3)) == (2 * (6 + 10 + 10 + 10 + 32 + 16 + 16), 64,
+                                                   "model[3] Conv1d")
+    assert layer_output("LSTM", {"input_size": 3, "hidden_size": 5, "batch_first": True},
+                        (2, 7, 3)) == ((2, 7, 5), 2 * 7 * 5 * 5)  # 4 gates and the cell
+    assert layer_output("Linear", {"in_features": "x"}, (2, 3)) == ((2, 3), 0)  # unbuildable
+
+
+def test_the_suites_leave_the_activation_limit_room() -> None:
+    from refbp.activation_sizes import activation_elements
+    from refbp.parity.datagen import input_shape
+
+    worst = max(activation_elements([(sp.type, sp.args) for sp in s.model],
+                                    (limits.step_batch(s), *input_shape(s.data)[1:]))[0]
+                for suite in ("quick", "full") for s in get_suite(suite))
+    assert 0 < worst * 100 <= limits.DEFAULT.activation_elements
+
+
+def test_check_layer_sizes_are_limited_before_user_code_runs(tmp_path: Path) -> None:
+    from refbp.diagnose import check_layer
+
+    never = tmp_path / "never.py"
+    never.write_text("raise SystemExit('user code ran')\n")
+    with pytest.raises(LimitError, match=r"check-layer Linear \(its 3 steps of 8 samples, kept "
+                                         r"together\): activation elements .* batch of shape "
+                                         r"\(32, 4\) = 64,000,256 exceed"):
+        check_layer(f"{never}:Layer", like="Linear", oracle="refbp",
+                    options={"in_features": 4, "out_features": 1_000_000})
+    with pytest.raises(LimitError, match="parameter and buffer elements of model.0. Linear = "
+                                         "15,000,000 exceeds"):
+        check_layer(f"{never}:Layer", like="Linear", oracle="refbp", isolate=False,
+                    options={"in_features": 4, "out_features": 3_000_000})

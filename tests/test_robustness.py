@@ -545,3 +545,20 @@ def test_torch_fn_allow_list(name: str) -> None:
 def test_json_provenance_is_what_marks_a_report(base_report: Path) -> None:
     prov = json.loads((base_report / "provenance.json").read_text())
     assert prov["refbp"]  # the stamp check_report_target looks for
+
+
+def test_ctrl_c_while_the_command_imports_is_one_line(monkeypatch: pytest.MonkeyPatch,
+                                                      capsys: pytest.CaptureFixture[str]
+                                                      ) -> None:
+    """A Ctrl-C while Python still imports the command's modules (before its own handler is
+    in place) ends it as a later one does: one line, exit code 130 (was: a traceback)."""
+    import refbp.cli
+    from refbp.cli import commands
+
+    def interrupted() -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(commands, "console_main", interrupted)
+    with pytest.raises(SystemExit) as exc:
+        refbp.cli.console_main()
+    assert exc.value.code == 130 and capsys.readouterr().err == "refbp: interrupted\n"

@@ -535,7 +535,7 @@ def cmd_list(args: argparse.Namespace) -> int:
 
 
 def _list_ops() -> int:
-    from refbp.registry.docs import rows
+    from refbp.registry.docs import aten_rows, rows
 
     for kind, title in (("activation", "activations"), ("layer", "layers"), ("loss", "losses")):
         print(f"{title}:")
@@ -543,6 +543,10 @@ def _list_ops() -> int:
             print(f"  {name}{sig}")
             print(f"    torch {twin}; functional {functional}; ATen {aten}")
             print(f"    op checks {checks}; explain families {families}")
+    print("ATen operators of graph models (refbp.mirror.from_torch(model, example_inputs=...)):")
+    for name, aten, backward, forward, layer in aten_rows():
+        print(f"  {name}: {aten}")
+        print(f"    forward {forward}; backward {backward}; layer {layer}")
     return 0
 
 

@@ -27,8 +27,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from refbp.cli.argtypes import positive_float, positive_int, seed
-from refbp.diagnose.guard import DEFAULT_TIMEOUT, guarded
-from refbp.diagnose.spec import UserCodeError, parse_options
+from refbp.diagnose.guard import DEFAULT_TIMEOUT
+from refbp.diagnose.spec import parse_options
 
 if TYPE_CHECKING:
     from refbp.diagnose.diagnosis import Diagnosis
@@ -109,8 +109,9 @@ def add_subcommands(subparsers: Any) -> None:
                        f"takes longer than this, naming the call that did not return "
                        f"(default {DEFAULT_TIMEOUT:g})")
         p.add_argument("--allow-large", action="store_true",
-                       help="allow more --steps than the stated limit (refbp.limits: 10,000; "
-                       "raised 100-fold)")
+                       help="allow more --steps, and for check-layer larger sizes, than the "
+                       "stated limits (refbp.limits: 10,000 steps; a layer's 10 million "
+                       "weights; 50 million activation elements; raised 100-fold)")
         p.add_argument("--oracle", choices=["auto", "torch", "refbp"], default="auto",
                        help="reference: torch itself, or refbp's torch-convention "
                        "implementation (no torch needed); default: torch when installed")
@@ -125,32 +126,14 @@ def add_subcommands(subparsers: Any) -> None:
 
 def _run(args: argparse.Namespace, kind: str) -> int:
     from refbp import limits
-    from refbp.diagnose import check, check_layers
-    from refbp.diagnose.catalog import family
-    from refbp.diagnose.isolation import run_user_side
+    from refbp.diagnose.isolation import check_in_child
 
-    verdicts: dict[str, Callable[..., Diagnosis]] = {
-        "optimizer": check.optimizer_verdict, "layer": check_layers.layer_verdict,
-        "loss": check_layers.loss_verdict}
     _check_outputs(args)
     limits.check_steps(args.steps, f"check-{kind}", args.allow_large)
-    options = parse_options(args.options)
-    where = args.spec.rpartition(":")[0]
-    user_files = [where] if where.endswith(".py") else []  # else: any non-refbp code
-    size = f"{args.steps} steps"
-    problem = {"steps": args.steps, "seed": args.seed}
-    try:
-        family(args.like, kind)  # an unknown --like is refused before any user code runs
-        user = run_user_side(kind, args.spec, timeout=args.timeout, user_files=user_files,
-                             size=size, arguments={"like": args.like, "options": options,
-                                                   **problem})
-        with guarded(args.spec, timeout=args.timeout, size=size):
-            d = verdicts[kind](user, args.like, options, oracle=args.oracle,
-                               thread_noise=args.thread_noise, **problem)
-    except UserCodeError:
-        raise
-    except (ValueError, TypeError) as exc:
-        raise UserCodeError(str(exc)) from exc
+    d = check_in_child(kind, args.spec, args.like, parse_options(args.options),
+                       problem={"steps": args.steps, "seed": args.seed}, oracle=args.oracle,
+                       thread_noise=args.thread_noise, timeout=args.timeout,
+                       allow_large=args.allow_large)
     print(d)
     if d.exit_code != 0:
         from refbp.report.reproduce import PREFIX

@@ -27,8 +27,8 @@ from refbp._lazy import lazy_exports
 
 _EXPORTS = {
     "Variant": "catalog", "catalog_frame": "catalog", "get_variant": "catalog",
-    "variants_for": "catalog", "check_layer": "check_layers", "check_loss": "check_layers",
-    "check_optimizer": "check", "Diagnosis": "diagnosis", "Divergence": "diagnosis",
+    "variants_for": "catalog", "check_layer": "api", "check_loss": "api",
+    "check_optimizer": "api", "Diagnosis": "diagnosis", "Divergence": "diagnosis",
     "Localization": "localization", "localize": "localization", "ThreadNoise": "noise",
     "thread_noise": "noise", "ulp_distance": "noise", "ulp_histogram": "noise",
     "UserCodeError": "spec", "load_user": "loader", "parse_options": "spec",
@@ -41,9 +41,8 @@ __all__ = [
 __getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)
 
 if TYPE_CHECKING:
+    from refbp.diagnose.api import check_layer, check_loss, check_optimizer
     from refbp.diagnose.catalog import Variant, catalog_frame, get_variant, variants_for
-    from refbp.diagnose.check import check_optimizer
-    from refbp.diagnose.check_layers import check_layer, check_loss
     from refbp.diagnose.diagnosis import Diagnosis, Divergence
     from refbp.diagnose.loader import load_user
     from refbp.diagnose.localization import Localization, localize

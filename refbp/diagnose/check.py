@@ -14,9 +14,9 @@ defaults.
 Every check has two halves: the *user side* (``*_user_run``) loads and drives the user's code
 and returns a :class:`UserRun` of plain data (the trajectory's arrays, the options the code
 took, notes); the *verdict side* (``*_verdict``) recomputes the same deterministic problem
-and runs torch, the variants and the comparison. ``check_*`` run both in this process; the
-``refbp check-*`` command runs the user side in a child process
-(:mod:`refbp.diagnose.isolation`), so user code never touches the process that decides.
+and runs torch, the variants and the comparison. The public ``check_*`` functions
+(:mod:`refbp.diagnose.api`) and ``refbp check-*`` put the halves together, the user side in a
+child process (:mod:`refbp.diagnose.isolation`) when the user's code is a spec string.
 """
 
 from __future__ import annotations
@@ -183,38 +183,9 @@ def start_verdict(kind: str, like: str, run: UserRun, options: dict[str, Any] | 
                   run.literals)
 
 
-def check_optimizer(user: Any, like: str = "Adam", options: dict[str, Any] | None = None, *,
-                    steps: int = 20, seed: int = 0, oracle: str = "auto",
-                    lr_factor: float | None = LR_FACTOR, thread_noise: bool = False) -> Diagnosis:
-    """Check a user optimizer against ``torch.optim.<like>`` and the catalogued variants.
-
-    Parameters
-    ----------
-    user : str, class, instance or factory
-        ``"path/to/file.py:ClassName"`` or the object (see :mod:`refbp.diagnose.adapters`).
-    like : str
-        A declared family (``OptimInfo.families`` in :mod:`refbp.registry.optimizers`:
-        ``"Adam"``, ``"SGD"``, ``"Rprop"``, ...).
-    options : dict, optional
-        Hyperparameters under torch's names, for both sides.
-    steps, seed : int
-        Length of the gradient sequence and its seed.
-    oracle : {"auto", "torch", "refbp"}
-    lr_factor : float or None
-        The learning rate is multiplied by this factor after ``steps // 2`` steps (None: no
-        change). Skipped, with a note, when the user's optimizer exposes no learning rate.
-    thread_noise : bool
-        Also measure how far torch moves from itself between thread counts 1 and 2 (two runs each).
-    """
-    resolve_oracle(oracle)
-    run = optimizer_user_run(user, like, options, steps=steps, seed=seed, lr_factor=lr_factor)
-    return optimizer_verdict(run, like, options, steps=steps, seed=seed, oracle=oracle,
-                             thread_noise=thread_noise)
-
-
 def optimizer_user_run(user: Any, like: str, options: dict[str, Any] | None, *, steps: int,
                        seed: int, lr_factor: float | None = LR_FACTOR) -> UserRun:
-    """The user side of :func:`check_optimizer`: load, drive and record the user's code."""
+    """The user side of ``check_optimizer``: load, drive and record the user's code."""
     fam = family(like, "optimizer")
     obj, subject, loader_notes, consts = load_subject(user)
     params, grads = T.optimizer_problem(seed, steps)
@@ -236,7 +207,7 @@ def optimizer_user_run(user: Any, like: str, options: dict[str, Any] | None, *, 
 
 def optimizer_verdict(user: UserRun, like: str, options: dict[str, Any] | None, *, steps: int,
                       seed: int, oracle: str, thread_noise: bool) -> Diagnosis:
-    """The verdict side of :func:`check_optimizer`: torch, the variants, the comparison."""
+    """The verdict side of ``check_optimizer``: torch, the variants, the comparison."""
     c = start_verdict("optimizer", like, user, options, oracle, seed, thread_noise)
     fam, oracle = c.fam, c.oracle
     params, grads = T.optimizer_problem(seed, steps)

@@ -18,7 +18,6 @@ from refbp.diagnose.check import (
     accepted_options,
     load_subject,
     refit,
-    resolve_oracle,
     start_verdict,
     torch_defaults,
 )
@@ -59,24 +58,6 @@ def _layer_variants(like: str) -> list[Variant]:
     return singles + (batchnorm_combinations(singles) if like == "BatchNorm1d" else [])
 
 
-def check_layer(user: Any, like: str = "Linear", options: dict[str, Any] | None = None, *,
-                steps: int = 3, batch: int = DEFAULT_BATCH, seed: int = 0, oracle: str = "auto",
-                thread_noise: bool = False) -> Diagnosis:
-    """Check a user layer (forward, backward, parameter gradients, buffers) against
-    ``torch.nn.<like>`` and the catalogued variants.
-
-    Sizes default to ``in_features=4, out_features=3`` (Linear), ``num_features=4``
-    (BatchNorm1d) and 5 features (activations) and can be overridden in ``options``. The user
-    layer is built from the parameter arrays, its own size names or positional sizes, or no
-    arguments (see :mod:`refbp.diagnose.layer_styles`); its parameters are then set to the
-    same seeded values as torch's. Its running statistics are read, never set.
-    """
-    resolve_oracle(oracle)
-    run = layer_user_run(user, like, options, steps=steps, batch=batch, seed=seed)
-    return layer_verdict(run, like, options, steps=steps, batch=batch, seed=seed,
-                         oracle=oracle, thread_noise=thread_noise)
-
-
 @dataclass
 class _LayerProblem:
     """The deterministic layer problem both sides recompute from the options."""
@@ -94,6 +75,18 @@ def _layer_sizes(like: str, options: dict[str, Any] | None) -> tuple[dict[str, i
     """The layer's sizes (from the options or the family's) and the options without them."""
     opts = dict(options or {})
     return {k: int(opts.pop(k, v)) for k, v in SPECS[like].sizes.items()}, opts
+
+
+def check_layer_limits(like: str, options: dict[str, Any] | None, problem: dict[str, Any],
+                       allow_large: bool = False) -> None:
+    """The layer check's sizes are within :mod:`refbp.limits` (parameters, and the
+    activations of every step), before any user code runs."""
+    from refbp import limits
+
+    sizes, opts = _layer_sizes(like, options)
+    shape = SPECS[like].input_shape(sizes, int(problem.get("batch", DEFAULT_BATCH)))
+    limits.check_layer_check(like, {**sizes, **opts}, shape, int(problem["steps"]),
+                             allow_large)
 
 
 def _layer_defaults(like: str, sizes: dict[str, int]) -> dict[str, Any]:
@@ -119,7 +112,7 @@ def _layer_problem(like: str, sizes: dict[str, int], eff: dict[str, Any], steps:
 
 def layer_user_run(user: Any, like: str, options: dict[str, Any] | None, *, steps: int,
                    seed: int, batch: int = DEFAULT_BATCH) -> UserRun:
-    """The user side of :func:`check_layer`: load, build, drive and record the user's layer."""
+    """The user side of ``check_layer``: load, build, drive and record the user's layer."""
     family(like, "layer")  # an unknown family is refused before the user's code loads
     spec = SPECS[like]
     obj, subject, loader_notes, consts = load_subject(user)
@@ -143,7 +136,7 @@ def layer_user_run(user: Any, like: str, options: dict[str, Any] | None, *, step
 def layer_verdict(user: UserRun, like: str, options: dict[str, Any] | None, *, steps: int,
                   seed: int, oracle: str, thread_noise: bool,
                   batch: int = DEFAULT_BATCH) -> Diagnosis:
-    """The verdict side of :func:`check_layer`: torch, the variants, the comparison."""
+    """The verdict side of ``check_layer``: torch, the variants, the comparison."""
     c = start_verdict("layer", like, user, options, oracle, seed, thread_noise)
     fam, spec = c.fam, SPECS[like]
     sizes, _ = _layer_sizes(like, options)
@@ -174,21 +167,9 @@ def layer_verdict(user: UserRun, like: str, options: dict[str, Any] | None, *, s
                  user.notes)
 
 
-def check_loss(user: Any, like: str = "MSELoss", options: dict[str, Any] | None = None, *,
-               steps: int = 3, batch: int = DEFAULT_BATCH, seed: int = 0, oracle: str = "auto",
-               thread_noise: bool = False) -> Diagnosis:
-    """Check a user loss (value and d loss / d prediction) against ``torch.nn.<like>`` and
-    the catalogued variants (``"MSELoss"``, ``"CrossEntropyLoss"`` or ``"BCELoss"``); see
-    :mod:`refbp.diagnose.loss_styles` for the accepted styles."""
-    resolve_oracle(oracle)
-    run = loss_user_run(user, like, options, steps=steps, batch=batch, seed=seed)
-    return loss_verdict(run, like, options, steps=steps, batch=batch, seed=seed,
-                        oracle=oracle, thread_noise=thread_noise)
-
-
 def loss_user_run(user: Any, like: str, options: dict[str, Any] | None, *, steps: int,
                   seed: int, batch: int = DEFAULT_BATCH) -> UserRun:
-    """The user side of :func:`check_loss`: load, build, drive and record the user's loss."""
+    """The user side of ``check_loss``: load, build, drive and record the user's loss."""
     fam = family(like, "loss")
     obj, subject, loader_notes, consts = load_subject(user)
     defaults = torch_defaults(fam.build, 0)
@@ -205,7 +186,7 @@ def loss_user_run(user: Any, like: str, options: dict[str, Any] | None, *, steps
 def loss_verdict(user: UserRun, like: str, options: dict[str, Any] | None, *, steps: int,
                  seed: int, oracle: str, thread_noise: bool,
                  batch: int = DEFAULT_BATCH) -> Diagnosis:
-    """The verdict side of :func:`check_loss`: torch, the variants, the comparison."""
+    """The verdict side of ``check_loss``: torch, the variants, the comparison."""
     c = start_verdict("loss", like, user, options, oracle, seed, thread_noise)
     fam = c.fam
     defaults = torch_defaults(fam.build, 0)

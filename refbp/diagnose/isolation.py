@@ -23,6 +23,15 @@ The child ignores Ctrl-C (the terminal sends it to the parent too, which stops t
 exits 130), and it ends itself with ``os._exit`` once the result is written, so no user
 ``atexit`` handler or finaliser runs after it. This guards against code that ends or patches
 the process, not against code written to forge refbp's result files.
+
+:func:`check_in_child` is the whole isolated check (user side here, verdict in the calling
+process): ``refbp check-*`` uses it, and so do :func:`~refbp.diagnose.check_optimizer`,
+:func:`~refbp.diagnose.check_layer` and :func:`~refbp.diagnose.check_loss` when the user's
+code is given as a spec string (``isolate=None``, the default, or ``isolate=True``). An
+object (a class, an instance, a factory) can only run in the calling process: refbp never
+pickles, so it cannot hand one to another process (``isolate=True`` with one is refused).
+The child sees the working directory and the installed packages, not ``sys.path`` entries
+added at run time by the calling process.
 """
 
 from __future__ import annotations
@@ -43,6 +52,7 @@ from typing import Any
 import numpy as np
 
 from refbp.diagnose.check import UserRun
+from refbp.diagnose.diagnosis import Diagnosis
 from refbp.diagnose.guard import describe_hang, guarded
 from refbp.diagnose.spec import UserCodeError
 from refbp.errors import UsageError
@@ -244,3 +254,62 @@ def run_user_side(kind: str, spec: str, *, arguments: dict[str, Any], timeout: f
         if code != 0:
             raise UserCodeError(_ended(spec, code, out / _LAST_WORDS))
         return read_run(out)
+
+
+# --- the whole check --------------------------------------------------------------------------
+
+def _verdicts() -> dict[str, Callable[..., Diagnosis]]:
+    from refbp.diagnose.check import optimizer_verdict
+    from refbp.diagnose.check_layers import layer_verdict, loss_verdict
+
+    return {"optimizer": optimizer_verdict, "layer": layer_verdict, "loss": loss_verdict}
+
+
+def wants_child(user: Any, isolate: bool | None) -> bool:
+    """Whether a ``check_*`` call runs ``user`` in a child process: a spec string by default
+    (``isolate=None``), never with ``isolate=False``; ``isolate=True`` needs a spec string."""
+    if isolate is None:
+        return isinstance(user, str)
+    if isolate and not isinstance(user, str):
+        raise UserCodeError(
+            f"isolate=True needs your code as 'path/to/file.py:Name' or 'package.module:Name'"
+            f", not a {type(user).__name__} object: refbp never pickles, so an object cannot "
+            "be handed to another process (isolate=False runs it in this process)")
+    return bool(isolate)
+
+
+def check_in_child(kind: str, spec: str, like: str, options: dict[str, Any] | None, *,
+                   problem: dict[str, Any], oracle: str, thread_noise: bool, timeout: float,
+                   user_only: dict[str, Any] | None = None,
+                   allow_large: bool = False) -> Diagnosis:
+    """A ``kind`` check of the user code ``spec``: the user side in a child process
+    (:func:`run_user_side`), the verdict in this one, each within ``timeout`` seconds.
+
+    ``problem`` (``steps``, ``seed``, ``batch``) goes to both sides, ``user_only`` to the user
+    side only (``lr_factor``). An unknown ``like``, and a layer check beyond the size limits
+    (:func:`refbp.limits.check_layer_check`; ``allow_large``), are refused before any user
+    code runs; a
+    ``ValueError`` or ``TypeError`` of the check (options the code or torch refuse) becomes a
+    :class:`UserCodeError`.
+    """
+    from refbp.diagnose.catalog import family
+
+    where = spec.rpartition(":")[0]
+    user_files = [where] if where.endswith(".py") else []  # else: any non-refbp code
+    size = f"{problem['steps']} steps"
+    try:
+        family(like, kind)
+        if kind == "layer":
+            from refbp.diagnose.check_layers import check_layer_limits
+
+            check_layer_limits(like, options, problem, allow_large)
+        user = run_user_side(kind, spec, timeout=timeout, user_files=user_files, size=size,
+                             arguments={"like": like, "options": options, **problem,
+                                        **(user_only or {})})
+        with guarded(spec, timeout=timeout, size=size):
+            return _verdicts()[kind](user, like, options, oracle=oracle,
+                                     thread_noise=thread_noise, **problem)
+    except UsageError:  # UserCodeError, LimitError: as they are
+        raise
+    except (ValueError, TypeError) as exc:
+        raise UserCodeError(str(exc)) from exc

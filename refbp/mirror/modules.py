@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import inspect
 from collections import OrderedDict
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -26,6 +26,7 @@ import torch
 
 from refbp import nn as rnn
 from refbp.dtypes import DTYPE_NAMES, float_type
+from refbp.errors import UsageError
 from refbp.nn.module import Module
 from refbp.registry.opinfo import REFBP_ONLY_EVERYWHERE, TORCH_ONLY_EVERYWHERE
 from refbp.registry.ops import OPS
@@ -196,8 +197,9 @@ def _refuse_shared(module: torch.nn.Module) -> None:
         raise ValueError(
             f"cannot convert a model whose parameters are shared ({pairs}): a module used "
             "twice (or a tied weight) has one parameter whose gradient sums both uses, which "
-            "a converted refbp model would treat as separate parameters; use distinct modules "
-            "(copy.deepcopy) to check it")
+            "a converted refbp model would treat as separate parameters; pass example inputs "
+            "(from_torch(model, example_inputs=(x,))) to capture it as a graph with one "
+            "parameter, or use distinct modules (copy.deepcopy)")
 
 
 def _register_builtins() -> None:
@@ -252,16 +254,49 @@ def spec_to_torch(module: Module, args: Mapping[str, Any]) -> torch.nn.Module:
     return finish_twin(module, namesake(**kwargs))
 
 
-def from_torch(module: torch.nn.Module, *, _path: str = "") -> Module:
-    """The refbp equivalent of a torch module tree, with identical weights.
+def from_torch(module: torch.nn.Module, example_inputs: Sequence[Any] | None = None, *,
+               graph: bool | None = None, _path: str = "") -> Module:
+    """The refbp equivalent of a torch module, with identical weights.
 
-    ``nn.Sequential`` (nested) is supported, and ``nn.ModuleList``/``nn.ModuleDict`` whose
-    children are applied in order. An unsupported module raises a TypeError naming its path in
-    the model, its type and the supported types. A module reused at several places without
-    parameters (one ``nn.Tanh()`` applied twice) is converted at each place; a parameter
-    shared by several places (a reused ``nn.Linear``, tied weights) raises a ValueError naming
-    them: refbp's models do not share parameters.
+    A tree of known layers (nested ``nn.Sequential``, ``nn.ModuleList``/``nn.ModuleDict``
+    whose children are applied in order, registered converters) becomes the same tree of
+    refbp layers. Any other model (skip connections, tied weights, custom ``forward`` code)
+    is captured with ``torch.export`` on ``example_inputs`` (a tuple of the model's inputs)
+    and becomes a :class:`refbp.nn.graph_model.GraphModel` (``refbp.mirror.export``); so is
+    every model with ``graph=True``. ``graph=False`` never captures.
+
+    Without ``example_inputs``: an unsupported module raises a TypeError naming its path in
+    the model, its type and the supported types; a parameter shared by several places (a
+    reused ``nn.Linear``, tied weights) raises a ValueError naming them. A module reused at
+    several places without parameters (one ``nn.Tanh()`` applied twice) is converted at each
+    place. With ``example_inputs``, an operator refbp does not declare raises
+    :class:`refbp.errors.UnsupportedOpError` naming the ATen operator, the graph node and the
+    source line.
     """
+    if graph and example_inputs is None:
+        raise TypeError("from_torch(graph=True) captures the model with torch.export and needs "
+                        "example_inputs, e.g. from_torch(model, example_inputs=(x,))")
+    if example_inputs is not None and not _path:
+        tree_error: Exception | None = None
+        if not graph:
+            try:
+                return from_torch(module)
+            except (TypeError, ValueError) as exc:
+                if graph is False:
+                    raise
+                tree_error = exc
+        from refbp.mirror.export import graph_from_torch
+
+        try:
+            return graph_from_torch(module, example_inputs)
+        except UsageError:
+            raise
+        except Exception as exc:  # torch.export cannot trace it: say both
+            if tree_error is None:
+                raise
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+            raise type(tree_error)(f"{tree_error}; capturing it with torch.export failed too: "
+                                   f"{type(exc).__name__}: {first}") from exc
     if not _path:
         _refuse_shared(module)
     if isinstance(module, torch.nn.ModuleList | torch.nn.ModuleDict):

@@ -26,6 +26,23 @@ from refbp.nn.linear import _float_dtype
 from refbp.nn.module import Cache, Module, Parameter
 
 
+def embedding_weight_grad(g: np.ndarray, idx: np.ndarray, shape: tuple[int, ...],
+                          padding_idx: int | None, scale_grad_by_freq: bool) -> np.ndarray:
+    """dL/dW of ``y = W[idx]`` for ``g = dL/dy`` (shape ``idx.shape + (embedding_dim,)``): the
+    scatter-add of the module docstring, the ``padding_idx`` row zero, each occurrence divided
+    by its index's count with ``scale_grad_by_freq``."""
+    flat = idx.reshape(-1)
+    rows = g.reshape(-1, shape[1])
+    if scale_grad_by_freq:
+        counts = np.bincount(flat, minlength=shape[0])
+        rows = rows / counts[flat][:, None].astype(rows.dtype)
+    dw = np.zeros(shape, dtype=g.dtype)
+    np.add.at(dw, flat, rows)
+    if padding_idx is not None:
+        dw[padding_idx] = 0
+    return dw
+
+
 class Embedding(Module):
     """Lookup table ``W`` (num_embeddings, embedding_dim), initialised N(0, 1) as torch, with
     the ``padding_idx`` row set to zero. See the module docstring for forward and backward.
@@ -86,16 +103,10 @@ class Embedding(Module):
         g = np.asarray(grad_out)
         if g.shape != want:
             raise ValueError(f"Embedding grad_out must have shape {want}, got {g.shape}")
-        flat = idx.reshape(-1)
-        rows = g.reshape(-1, self.embedding_dim).astype(self.weight.dtype, copy=False)
-        if self.scale_grad_by_freq:
-            counts = np.bincount(flat, minlength=self.num_embeddings)
-            rows = rows / counts[flat][:, None].astype(rows.dtype)
-        dw = np.zeros_like(self.weight.data)
-        np.add.at(dw, flat, rows)
-        if self.padding_idx is not None:
-            dw[self.padding_idx] = 0
-        self.weight.accumulate(dw, owned=True)
+        rows = g.astype(self.weight.dtype, copy=False)
+        self.weight.accumulate(embedding_weight_grad(rows, idx, self.weight.shape,
+                                                     self.padding_idx, self.scale_grad_by_freq),
+                               owned=True)
         return None
 
     def extra_repr(self) -> str:

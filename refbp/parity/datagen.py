@@ -146,8 +146,16 @@ def _tokens(rng: np.random.Generator, s: DataSpec) -> tuple[np.ndarray, np.ndarr
     return x, y
 
 
+def _image_size(s: DataSpec) -> tuple[int, int]:
+    return int(s.extra.get("height", 28)), int(s.extra.get("width", 28))
+
+
+def _tensor_size(s: DataSpec) -> tuple[int, ...]:
+    return tuple(int(v) for v in s.extra.get("size", (8, 8)))
+
+
 def _blob_images(rng: np.random.Generator, s: DataSpec) -> np.ndarray:
-    h, w = int(s.extra.get("height", 28)), int(s.extra.get("width", 28))
+    h, w = _image_size(s)
     yy, xx = np.meshgrid(np.arange(h), np.arange(w), indexing="ij")
     shape = (s.n, s.features, 3)
     cy, cx = rng.uniform(0, h, shape), rng.uniform(0, w, shape)
@@ -170,9 +178,9 @@ def _image_regression(rng: np.random.Generator, s: DataSpec) -> tuple[np.ndarray
 
 
 def _tensors(rng: np.random.Generator, s: DataSpec) -> tuple[np.ndarray, np.ndarray]:
-    size = tuple(int(v) for v in s.extra.get("size", (8, 8)))
     shape = tuple(int(v) for v in s.extra.get("target_shape", (s.outputs,)))
-    return rng.standard_normal((s.n, s.features, *size)), rng.standard_normal((s.n, *shape))
+    return (rng.standard_normal((s.n, s.features, *_tensor_size(s))),
+            rng.standard_normal((s.n, *shape)))
 
 
 GENERATORS: dict[str, Callable[[np.random.Generator, DataSpec],
@@ -190,6 +198,22 @@ GENERATORS: dict[str, Callable[[np.random.Generator, DataSpec],
     "image_regression": _image_regression,
     "tensors": _tensors,
 }
+
+
+def input_shape(spec: DataSpec) -> tuple[int, ...]:
+    """The shape of X for ``spec`` (the table above), without generating it."""
+    kind, n, f = spec.kind, spec.n, spec.features
+    if kind == "classification_kd":
+        return (n, spec.outputs, int(spec.extra.get("d", 5)))
+    if kind == "sequence":
+        return (n, _seq_len(spec), f)
+    if kind == "tokens":
+        return (n, _seq_len(spec))
+    if kind in ("images", "image_regression"):
+        return (n, f, *_image_size(spec))
+    if kind == "tensors":
+        return (n, f, *_tensor_size(spec))
+    return (n, f)
 
 
 def make_data(spec: DataSpec, dtype: str, seed: int) -> tuple[np.ndarray, np.ndarray]:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from refbp.registry.aten import ATEN_OPS
 from refbp.registry.opinfo import REQUIRED, OpInfo
 from refbp.registry.ops import OPS, nn_exports
 
@@ -47,6 +48,13 @@ def rows(kind: str) -> list[tuple[str, ...]]:
     return out
 
 
+def aten_rows() -> list[tuple[str, ...]]:
+    """One row per ATen-level op of graph models: name, ATen overloads, gradient (the backward,
+    or "none"), forward, refbp layer whose maths it runs."""
+    return [(o.name, ", ".join(o.aten), o.backward.rpartition(":")[2] if o.backward else "none",
+             o.forward.removeprefix("refbp.nn.ops."), o.layer or "-") for o in ATEN_OPS]
+
+
 def markdown() -> str:
     """The whole ``docs/ops.md``."""
     lines = [
@@ -65,6 +73,12 @@ def markdown() -> str:
                   "| --- | --- | --- | --- | --- | --- | --- |"]
         lines += ["| " + " | ".join(c.replace("|", "/") for c in row) + " |"
                   for row in rows(kind)]
+    lines += ["", "## ATen operators of graph models", "",
+              "A model captured with `torch.export` (`refbp.mirror.from_torch(model, "
+              "example_inputs=...)`)", "runs these operators (`refbp.registry.aten`; in-place "
+              "forms such as `aten.add_.Tensor` included).", "",
+              "| op | ATen | backward | forward | layer |", "| --- | --- | --- | --- | --- |"]
+    lines += ["| " + " | ".join(row) + " |" for row in aten_rows()]
     return "\n".join(lines) + "\n"
 
 

@@ -143,6 +143,9 @@ LAYERS: tuple[OpInfo, ...] = (
                                                  "ceil_mode": True}, _img(32),
                          "MaxPool2d ceil mode on 7 rows: the last window would start in the "
                          "padding, dropped"),
+                    _cnn("maxpool2d-list", {"kernel_size": [2], "stride": [2, 1]}, _img(30),
+                         "MaxPool2d with a one-element kernel list (2x2) and a stride per "
+                         "dimension"),
                     _cnn("maxpool2d-pad-dil-ceil", {"kernel_size": 3, "stride": 2,
                                                     "padding": 1, "dilation": 2,
                                                     "ceil_mode": True}, _img(18, round=0),

@@ -398,7 +398,8 @@ OPTIMIZERS: tuple[OptimInfo, ...] = (
          S("clamped", {"lr": 0.5, "step_sizes": (1e-3, 0.1)},
            "lr above the largest step size: clamped at the first step"),
          S("maximize", {"maximize": True}, "maximize")),
-        (QuickRun("rprop", {"lr": 0.01}),),
+        (QuickRun("rprop", {"lr": 0.01}),
+         QuickRun("rprop-min-step", {"lr": 2e-6})),
         long_float32_skip="Rprop steps by the sign of each gradient element: once training "
         "saturates (a classifier's float32 loss reaches 0) the gradients are rounding residue, "
         "and each side steps a full step size in the direction of its own residue (measured: "

@@ -82,4 +82,7 @@ TRANSFORMER_ENCODER_LAYER = (
        "TransformerEncoderLayer, pre-norm, gelu"),
     _s("tel-dropout", tel(dropout=0.25), seq(8, 8),
        "TransformerEncoderLayer with dropout: attention and feed-forward masks drawn by torch"),
+    _s("tel-defaults", {"d_model": 8, "nhead": 2}, seq(8, 8),
+       "TransformerEncoderLayer with each library's defaults (dropout 0.1, masks drawn by "
+       "torch; feed-forward 2048, relu, post-norm, sequence first)"),
 )

@@ -63,6 +63,9 @@ class Digest:
         row fails on a NaN or infinity).
     normwise_tol : Series
         Index ``scenario``: the scenario's normwise tolerance.
+    nodes : DataFrame
+        The ``node`` and ``node_grad`` rows of graph models (``nodes=True`` checks), columns
+        ``scenario, tensor, kind, tol_ratio, normwise, passed, explanation``, in table order.
     """
 
     n_rows: int
@@ -75,6 +78,7 @@ class Digest:
     losses: pd.DataFrame
     errors: pd.Series
     normwise_tol: pd.Series
+    nodes: pd.DataFrame
 
 
 def digest(df: pd.DataFrame) -> Digest:
@@ -95,6 +99,9 @@ def digest(df: pd.DataFrame) -> Digest:
         losses=df.groupby(["scenario", "step"], sort=True)[["refbp_loss", "torch_loss"]].first(),
         errors=tensors.groupby(["scenario", "kind", "step"], sort=True)["normwise"].max(),
         normwise_tol=df.groupby("scenario", sort=False)["normwise_tol"].first(),
+        nodes=df.loc[df["kind"].isin(["node", "node_grad"]),
+                     ["scenario", "tensor", "kind", "tol_ratio", "normwise", "passed",
+                      "explanation"]].reset_index(drop=True),
     )
 
 
@@ -126,6 +133,7 @@ def combine(digests: Sequence[Digest]) -> Digest:
         losses=pd.concat([d.losses for d in digests]).sort_index(),
         errors=pd.concat([d.errors for d in digests]).sort_index(),
         normwise_tol=pd.concat([d.normwise_tol for d in digests]),
+        nodes=_concat([d.nodes for d in digests]),
     )
 
 

@@ -357,6 +357,41 @@ def _details(d: Digest, anchors: dict[str, str], left: str, plotted: set[str]) -
     return "\n".join(parts)
 
 
+def _graph_view(nodes: pd.DataFrame, max_rows: int) -> str:
+    """The nodes of each graph model checked node by node, in execution order: the worst
+    tolerance ratio of the node's value and of its gradient; the first departing node (the
+    first whose value fails, else the last whose gradient fails) marked."""
+    if nodes.empty:
+        return ""
+    out = ["<h2 id='graph'>Graph models, node by node</h2><p class='note'>Each node's value "
+           "and gradient on the first batch (tolerance ratio: 1 is the tolerance); the first "
+           "node that departs from torch is marked.</p>"]
+    for scenario, rows in nodes.groupby("scenario", sort=False):
+        name = rows["tensor"].str.split(":", n=1).str[1]
+        table = rows.assign(node=name).pivot_table(
+            index="node", columns="kind", values="tol_ratio", aggfunc="max", sort=False)
+        expl = rows.assign(node=name).groupby("node", sort=False)["explanation"].first()
+        bad_values = rows[(rows["kind"] == "node") & ~rows["passed"]]
+        bad_grads = rows[(rows["kind"] == "node_grad") & ~rows["passed"]]
+        first = (bad_values["tensor"].iloc[0] if len(bad_values) else
+                 bad_grads["tensor"].iloc[-1] if len(bad_grads) else "").split(":", 1)[-1]
+        lines = []
+        for node in list(table.index)[:max_rows]:
+            cls = " class='bad'" if node == first else ""
+            value = table.loc[node].get("node", float("nan"))
+            grad = table.loc[node].get("node_grad", float("nan"))
+            lines.append(f"<tr{cls}><td>{e(node)}</td><td>{e(expl[node])}</td>"
+                         f"<td class='num'>{value:.3g}</td><td class='num'>{grad:.3g}</td></tr>")
+        more = (f"<p class='note'>{len(table) - max_rows} more nodes in the results table.</p>"
+                if len(table) > max_rows else "")
+        head = (f"<p>{e(scenario)}: first departing node <b>{e(first)}</b></p>" if first
+                else f"<p>{e(scenario)}: every node within tolerance</p>")
+        out.append(f"{head}<table><tr><th>node</th><th>op, ATen operator, source</th>"
+                   f"<th>value ratio</th><th>gradient ratio</th></tr>{''.join(lines)}</table>"
+                   f"{more}")
+    return "".join(out)
+
+
 def _verdict(summary: pd.DataFrame, n_rows: int, provenance: dict[str, Any]) -> str:
     passed = bool(summary["passed"].all())
     badge = "<span class='badge ok'>PASS</span>" if passed else \
@@ -399,7 +434,8 @@ def render_html(d: Digest, provenance: dict[str, Any], *,
     links = [("failures", "Failures", not summary["passed"].all()),
              ("noise", "Noise", (summary["result"] == "noise").any()),
              ("scenarios", "All scenarios", not single), ("heatmap", "Heatmap", not single),
-             ("ulp", "ULP distances", not d.ulps.empty), ("details", "Details", True),
+             ("ulp", "ULP distances", not d.ulps.empty),
+             ("graph", "Graph nodes", not d.nodes.empty), ("details", "Details", True),
              ("provenance", "Provenance", True)]
     nav = " ".join(f"<a href='#{a}'>{t}</a>" for a, t, shown in links if shown)
     parts = [_verdict(summary, d.n_rows, provenance), f"<nav>{nav}</nav>",
@@ -407,7 +443,7 @@ def render_html(d: Digest, provenance: dict[str, Any], *,
     if not single:
         parts += [_all_scenarios(summary, anchors, max_table_rows),
                   _heatmap(d.heat, summary, max_heatmap_rows)]
-    parts += [_ulp_section(d.ulps, left),
+    parts += [_ulp_section(d.ulps, left), _graph_view(d.nodes, max_table_rows),
               _details(d, anchors, left, plotted),
               _provenance(provenance)]
     return page("refbp parity report", parts)

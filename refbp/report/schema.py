@@ -113,7 +113,7 @@ COLUMNS: list[Column] = [
 
 COLUMN_NAMES: list[str] = [c.name for c in COLUMNS]
 KINDS: tuple[str, ...] = ("loss", "output", "grad_input", "grad", "param", "buffer", "state",
-                          "error")
+                          "node", "node_grad", "error")
 DTYPES: tuple[str, ...] = DTYPE_NAMES
 
 

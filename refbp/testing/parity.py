@@ -35,6 +35,7 @@ from refbp.data import iter_step_batches, stream_rng
 from refbp.mirror import SSELossTorch, as_tensor, from_torch
 from refbp.mirror.modules import torch_dtype
 from refbp.mirror.optim import to_torch_optimizer
+from refbp.nn.graph_model import GraphModel
 from refbp.nn.module import Module, Parameter
 from refbp.parity.build import build_optimizer
 from refbp.parity.runner import ScenarioResult, results_frame, run_judged, scenario_row
@@ -97,6 +98,8 @@ def _spec(m: Module) -> Spec:
 
 
 def _layer_specs(model: Module) -> tuple[Spec, ...]:
+    if isinstance(model, GraphModel):
+        return (Spec("GraphModel", {"name": model.name, "nodes": len(model.nodes)}),)
     return tuple(_spec(m) for _, m in model.named_modules() if not any(m.children()))
 
 
@@ -191,7 +194,8 @@ def run_parity(torch_model: torch.nn.Module, inputs: Any, targets: Any, *, loss:
                rtol: float | None = None, atol: float | None = None,
                normwise: float | None = None, batch_size: int | None = None, seed: int = 0,
                name: str | None = None, suite: str = "", expect_nonfinite: bool = False,
-               floors: str = "auto", allow_large: bool = False) -> ScenarioResult:
+               floors: str = "auto", allow_large: bool = False,
+               nodes: bool = False) -> ScenarioResult:
     """Run the parity check and return the harness's :class:`ScenarioResult` (never asserts).
 
     Same arguments as :func:`assert_parity`; ``suite`` fills the report's ``suite`` column.
@@ -218,7 +222,8 @@ def run_parity(torch_model: torch.nn.Module, inputs: Any, targets: Any, *, loss:
     _check_weights(tmodel, "torch_model parameter")
     tloss = _torch_loss(loss).to(torch_dtype(dt))
     _check_weights(tloss, "loss buffer")
-    model = (from_torch(tmodel) if refbp_model is None
+    first = next(_batch_plan(x.shape[0], steps, batch_size, int(seed)))
+    model = (from_torch(tmodel, example_inputs=(as_tensor(x[first]),)) if refbp_model is None
              else paired_refbp_model(refbp_model, tmodel, dt))
     try:
         rloss = from_torch(tloss)
@@ -237,7 +242,8 @@ def run_parity(torch_model: torch.nn.Module, inputs: Any, targets: Any, *, loss:
         description="refbp.testing check of a user's torch model" if refbp_model is None
         else "refbp.testing check of a user's pair of modules (torch and refbp)",
         expect_nonfinite=bool(expect_nonfinite))
-    first = next(_batch_plan(x.shape[0], steps, batch_size, int(seed)))
+    batch = x.shape[0] if batch_size is None else min(batch_size, x.shape[0])
+    limits.check_activations(s.model, (batch, *x.shape[1:]), "assert_parity", allow_large)
     _preflight(tmodel, tloss, x[first], y[first])
     pair_parameters(model, tmodel)
     build_optimizer(s, model)  # invalid optimizer options raise here, before anything runs
@@ -245,7 +251,8 @@ def run_parity(torch_model: torch.nn.Module, inputs: Any, targets: Any, *, loss:
     def build() -> Trial:
         """Both sides afresh (``floors="auto"`` may run the check a second time)."""
         tm, tl = copy.deepcopy(tmodel), copy.deepcopy(tloss)
-        m = (from_torch(tm) if refbp_model is None
+        m = (copy.deepcopy(model) if isinstance(model, GraphModel)
+             else from_torch(tm) if refbp_model is None
              else paired_refbp_model(refbp_model, tm, dt))
         lf = from_torch(tl)
         pairs = pair_parameters(m, tm)
@@ -257,7 +264,27 @@ def run_parity(torch_model: torch.nn.Module, inputs: Any, targets: Any, *, loss:
         return Trial(m, lf, opt, None, tm, tl, topt, None, x, y, batches, int(seed))
 
     # a side that raises is recorded as a failing row, reported by the caller
-    return run_judged(s, scenario_row(s, suite), build, floors)
+    result = run_judged(s, scenario_row(s, suite), build, floors)
+    if nodes:
+        if not isinstance(model, GraphModel):
+            raise TypeError("nodes=True compares the nodes of a graph model; "
+                            f"{type(torch_model).__name__} was converted layer by layer")
+        result.add(_node_rows(s, suite, tmodel, tloss, x[first], y[first]))
+    return result
+
+
+def _node_rows(s: Scenario, suite: str, tmodel: torch.nn.Module, tloss: torch.nn.Module,
+               xb: np.ndarray, yb: np.ndarray) -> list[dict[str, Any]]:
+    """``node:<name>`` / ``node_grad:<name>`` rows of the first batch (step 1), upstream of
+    the scenario's loss on it (``refbp.mirror.nodes``)."""
+    from refbp.mirror.nodes import node_rows
+
+    def loss_grad(out: np.ndarray) -> Any:
+        lf = from_torch(copy.deepcopy(tloss))
+        lf(out, yb)
+        return lf.backward()
+
+    return node_rows(scenario_row(s, suite), tmodel, (xb,), loss_grad, s.tol)
 
 
 def assertion_message(result: ScenarioResult, *, limit: int = 5) -> str:
@@ -275,7 +302,8 @@ def parity_table(torch_model: torch.nn.Module, inputs: Any, targets: Any, *, los
                  rtol: float | None = None, atol: float | None = None,
                  normwise: float | None = None, batch_size: int | None = None, seed: int = 0,
                  name: str | None = None, expect_nonfinite: bool = False,
-                 floors: str = "auto", allow_large: bool = False) -> pd.DataFrame:
+                 floors: str = "auto", allow_large: bool = False,
+                 nodes: bool = False) -> pd.DataFrame:
     """The tidy results table (one row per step and tensor) of :func:`assert_parity`'s check.
 
     Same arguments as :func:`assert_parity`; never raises for a failing comparison (check the
@@ -286,7 +314,7 @@ def parity_table(torch_model: torch.nn.Module, inputs: Any, targets: Any, *, los
                                      steps=steps, dtype=dtype, rtol=rtol,
                                      atol=atol, normwise=normwise, batch_size=batch_size,
                                      seed=seed, name=name, expect_nonfinite=expect_nonfinite,
-                                     floors=floors, allow_large=allow_large)])
+                                     floors=floors, allow_large=allow_large, nodes=nodes)])
 
 
 def assert_parity(torch_model: torch.nn.Module, inputs: Any, targets: Any, *, loss: Any,
@@ -295,7 +323,7 @@ def assert_parity(torch_model: torch.nn.Module, inputs: Any, targets: Any, *, lo
                   rtol: float | None = None, atol: float | None = None,
                   normwise: float | None = None, batch_size: int | None = None, seed: int = 0,
                   name: str | None = None, expect_nonfinite: bool = False,
-                  floors: str = "auto", allow_large: bool = False) -> None:
+                  floors: str = "auto", allow_large: bool = False, nodes: bool = False) -> None:
     """Assert that refbp reproduces ``torch_model`` (loss, outputs, gradients, updates).
 
     In the style of ``torch.testing.assert_close``: returns None when no compared tensor fails
@@ -306,8 +334,12 @@ def assert_parity(torch_model: torch.nn.Module, inputs: Any, targets: Any, *, lo
     Parameters
     ----------
     torch_model : torch.nn.Module
-        A tree of supported torch layers (``refbp.mirror.supported_types()``, nested
-        ``Sequential``, sequential ``ModuleList``/``ModuleDict``, registered converters). Not
+        Any model whose ``forward`` takes the inputs and returns one tensor. A tree of
+        supported torch layers (``refbp.mirror.supported_types()``, nested ``Sequential``,
+        sequential ``ModuleList``/``ModuleDict``, registered converters) is converted layer
+        by layer; any other model (skip connections, tied weights, custom ``forward``) is
+        captured with ``torch.export`` on the first batch and run as a refbp graph model
+        (``refbp.mirror.from_torch``; every batch must have the first batch's shape). Not
         modified: a deep copy cast to ``dtype`` runs. A model with hooks (module hooks,
         ``Tensor.register_hook`` on its parameters, torch's global module hooks) is refused
         with a ValueError naming them: refbp's side cannot run them.
@@ -346,8 +378,15 @@ def assert_parity(torch_model: torch.nn.Module, inputs: Any, targets: Any, *, lo
         outside the tolerance whose difference the floor explains is ``noise`` and does not
         fail. ``auto`` measures it only when some tensor would fail.
     allow_large : bool
-        Raise the size limits of :mod:`refbp.limits` (``steps`` at most 10,000 by default)
-        100-fold, as ``refbp run --allow-large`` does.
+        Raise the size limits of :mod:`refbp.limits` (``steps`` at most 10,000 by default;
+        the activations of one step, estimated from the batch's shape and the layers, at
+        most 50 million elements) 100-fold, as ``refbp run --allow-large`` does.
+    nodes : bool
+        For a model run as a graph (captured with ``torch.export``): also compare the value
+        and the gradient of every graph node on the first batch (rows ``node:<name>`` and
+        ``node_grad:<name>`` of step 1, in execution order, each explained with its op, ATen
+        operator and source line), so a failure shows which node first departs from torch
+        (``refbp.mirror.nodes``). Off by default: a big model has thousands of nodes.
 
     Raises
     ------
@@ -366,6 +405,6 @@ def assert_parity(torch_model: torch.nn.Module, inputs: Any, targets: Any, *, lo
                         steps=steps, dtype=dtype, rtol=rtol, atol=atol, normwise=normwise,
                         batch_size=batch_size, seed=seed, name=name,
                         expect_nonfinite=expect_nonfinite, floors=floors,
-                        allow_large=allow_large)
+                        allow_large=allow_large, nodes=nodes)
     if not result.passed:
         raise AssertionError(assertion_message(result)) from None

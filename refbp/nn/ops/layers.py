@@ -1,0 +1,207 @@
+r"""Layer-level ops of a graph model, on the maths of the refbp layers of the same name.
+
+The weights are arguments here (graph nodes), not attributes: ``conv2d`` runs
+``refbp.nn.functional_conv``, ``batch_norm`` and ``layer_norm`` the functions of
+``refbp.nn.batchnorm`` and ``refbp.nn.layernorm``, ``embedding`` the scatter-add of
+``refbp.nn.embedding``, ``scaled_dot_product_attention`` ``refbp.nn.functional_attention``;
+the pooling ops run a refbp pooling layer built from the arguments. Dropout asks
+``refbp.nn.dropout.keep_mask`` for its mask, so a parity run feeds it the mask torch drew.
+Conventions: ``refbp.nn.ops``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from refbp.nn import functional_attention as fatt
+from refbp.nn import functional_conv as fconv
+from refbp.nn import init
+from refbp.nn.adaptive_pooling import AdaptiveAvgPool2d
+from refbp.nn.batchnorm import (
+    batch_norm_backward,
+    batch_stats,
+    channels_back,
+    channels_last,
+    normalize,
+    update_running,
+)
+from refbp.nn.dropout import apply_mask, keep_mask
+from refbp.nn.embedding import embedding_weight_grad
+from refbp.nn.layernorm import layer_norm_rows, layer_norm_rows_backward
+from refbp.nn.ops import is_float
+from refbp.nn.pooling import AvgPool2d, MaxPool2d
+
+Grads = tuple[Any, ...]
+
+
+def _pair(v: Any) -> tuple[int, int]:
+    if isinstance(v, int):
+        return v, v
+    v = list(v)
+    return (int(v[0]), int(v[0])) if len(v) == 1 else (int(v[0]), int(v[1]))
+
+
+def conv2d(x: np.ndarray, weight: np.ndarray, bias: np.ndarray | None = None,
+           stride: Any = 1, padding: Any = 0, dilation: Any = 1, groups: int = 1
+           ) -> tuple[Any, Any]:
+    """``refbp.nn.Conv2d``'s convolution (zero padding; ``padding`` "valid" or "same" as
+    torch)."""
+    geo = fconv.Geometry(_pair(weight.shape[2:]), _pair(stride), _pair(dilation))
+    if padding == "valid":
+        pad: fconv.Pad4 = (0, 0, 0, 0)
+    elif padding == "same":
+        spans = (geo.span(0) - 1, geo.span(1) - 1)
+        pad = (spans[0] // 2, spans[0] - spans[0] // 2, spans[1] // 2, spans[1] - spans[1] // 2)
+    else:
+        ph, pw = _pair(padding)
+        pad = (ph, ph, pw, pw)
+    y, cache = fconv.conv2d_forward(x, weight, bias, geo, pad, groups, "zeros")
+    return y, (weight, cache, geo, pad, groups, bias is not None)
+
+
+def conv2d_backward(g: np.ndarray, saved: Any) -> Grads:
+    """``refbp.nn.functional_conv.conv2d_backward``: ``dx`` by col2im of ``W^T g``, ``dW`` by
+    ``g`` times the im2col matrix, ``db`` the sum of ``g`` over batch and positions."""
+    weight, cache, geo, pad, groups, has_bias = saved
+    dx, dw, db = fconv.conv2d_backward(g, weight, cache, geo, pad, groups, "zeros")
+    return dx, dw, (db if has_bias else None)
+
+
+def batch_norm(x: np.ndarray, weight: np.ndarray | None, bias: np.ndarray | None,
+               running_mean: np.ndarray | None, running_var: np.ndarray | None,
+               training: bool, momentum: float, eps: float, cudnn_enabled: bool = False
+               ) -> tuple[Any, Any]:
+    """``refbp.nn.BatchNorm2d``'s normalisation over every dimension but 1; in training the
+    running statistics (the module's buffers, passed in) are updated in place as torch does."""
+    x2 = channels_last(x)
+    use_batch = training or running_mean is None
+    if use_batch:
+        mean, var = batch_stats(x2)
+        if training and running_mean is not None and running_var is not None:
+            update_running(running_mean, running_var, mean, var, x2.shape[0], momentum)
+    else:
+        mean, var = running_mean, running_var  # type: ignore[assignment]
+    xhat, invstd = normalize(x2, mean, var, eps)
+    y2 = xhat if weight is None else xhat * weight
+    if bias is not None:
+        y2 = y2 + bias
+    return channels_back(y2, x.shape), (xhat, invstd, weight, bias is not None, use_batch,
+                                        x.shape)
+
+
+def batch_norm_backward_(g: np.ndarray, saved: Any) -> Grads:
+    """``refbp.nn.batchnorm.batch_norm_backward`` (the batch statistics depend on x)."""
+    xhat, invstd, weight, has_bias, use_batch, shape = saved
+    dx, dw, db = batch_norm_backward(channels_last(g), xhat, invstd, weight, use_batch)
+    return (channels_back(dx, shape), None if weight is None else dw,
+            db if has_bias else None)
+
+
+def layer_norm(x: np.ndarray, normalized_shape: Sequence[int], weight: np.ndarray | None = None,
+               bias: np.ndarray | None = None, eps: float = 1e-5, cudnn_enable: bool = True
+               ) -> tuple[Any, Any]:
+    """``refbp.nn.LayerNorm``'s normalisation of the trailing ``normalized_shape``."""
+    d = int(np.prod(normalized_shape, dtype=np.int64))
+    xhat, rstd = layer_norm_rows(x.reshape(-1, d), eps)
+    y2 = xhat if weight is None else xhat * weight.reshape(-1)
+    if bias is not None:
+        y2 = y2 + bias.reshape(-1)
+    return y2.reshape(x.shape), (xhat, rstd, weight, bias is not None, x.shape)
+
+
+def layer_norm_backward(g: np.ndarray, saved: Any) -> Grads:
+    """``dW = sum of g * xhat``, ``db = sum of g`` over rows;
+    ``dx = refbp.nn.layernorm.layer_norm_rows_backward``."""
+    xhat, rstd, weight, has_bias, shape = saved
+    g2 = g.reshape(xhat.shape)
+    w = None if weight is None else weight.reshape(-1)
+    dx = layer_norm_rows_backward(g2, xhat, rstd, w).reshape(shape)
+    dw = None if weight is None else (g2 * xhat).sum(axis=0).reshape(weight.shape)
+    return dx, None, dw, (g2.sum(axis=0).reshape(-1) if has_bias else None)
+
+
+def embedding(weight: np.ndarray, indices: np.ndarray, padding_idx: int = -1,
+              scale_grad_by_freq: bool = False, sparse: bool = False) -> tuple[Any, Any]:
+    """``weight[indices]`` (ATen's ``padding_idx`` is -1 for none)."""
+    pad = None if padding_idx < 0 else padding_idx
+    return weight[indices], (indices, weight.shape, pad, scale_grad_by_freq)
+
+
+def embedding_backward(g: np.ndarray, saved: Any) -> Grads:
+    """The scatter-add of ``refbp.nn.embedding.embedding_weight_grad``; no gradient for the
+    integer indices."""
+    indices, shape, pad, scale = saved
+    return embedding_weight_grad(g, indices, shape, pad, scale), None
+
+
+def dropout(x: np.ndarray, p: float, train: bool) -> tuple[Any, Any]:
+    """``x * mask / (1 - p)`` in training with ``p > 0`` (the mask from
+    ``refbp.nn.dropout.keep_mask``: fed from torch in a parity run, else drawn from refbp's
+    default generator, ``refbp.nn.init``), else ``x`` (torch draws nothing then)."""
+    if not train or p == 0.0 or x.size == 0:
+        return x, None
+    noise = apply_mask(x, keep_mask(x.shape, p, init.default_generator(), "graph dropout"), p)
+    return x * noise, noise
+
+
+def dropout_backward(g: np.ndarray, noise: np.ndarray | None) -> Grads:
+    """``y = x * noise`` with a constant ``noise``: ``dx = g * noise``."""
+    return (g if noise is None else g * noise), None, None
+
+
+def max_pool2d(x: np.ndarray, kernel_size: Any, stride: Any = (), padding: Any = 0,
+               dilation: Any = 1, ceil_mode: bool = False) -> tuple[Any, Any]:
+    """``refbp.nn.MaxPool2d`` (an empty ``stride`` means the kernel size, as torch)."""
+    layer = MaxPool2d(kernel_size, stride if stride else None, padding, dilation,
+                      ceil_mode=ceil_mode)
+    return layer.forward(x), layer
+
+
+def avg_pool2d(x: np.ndarray, kernel_size: Any, stride: Any = (), padding: Any = 0,
+               ceil_mode: bool = False, count_include_pad: bool = True,
+               divisor_override: int | None = None) -> tuple[Any, Any]:
+    """``refbp.nn.AvgPool2d``."""
+    layer = AvgPool2d(kernel_size, stride if stride else None, padding, ceil_mode,
+                      count_include_pad, divisor_override)
+    return layer.forward(x), layer
+
+
+def adaptive_avg_pool2d(x: np.ndarray, output_size: Any) -> tuple[Any, Any]:
+    """``refbp.nn.AdaptiveAvgPool2d``."""
+    layer = AdaptiveAvgPool2d(list(output_size))
+    return layer.forward(x), layer
+
+
+def pool_backward(g: np.ndarray, layer: Any) -> Grads:
+    """The refbp pooling layer's backward (the maths in ``refbp.nn.functional_pool``)."""
+    return (layer.backward(g),)
+
+
+def sdpa(q: np.ndarray, k: np.ndarray, v: np.ndarray, attn_mask: Any = None,
+         dropout_p: float = 0.0, is_causal: bool = False, scale: float | None = None,
+         enable_gqa: bool = False) -> tuple[Any, Any]:
+    """``refbp.nn.functional_attention.sdpa_forward``; with ``enable_gqa`` each key/value head
+    serves ``q_heads / kv_heads`` query heads (repeated along dimension -3)."""
+    if dropout_p > 0.0:
+        raise ValueError("scaled_dot_product_attention with dropout_p > 0 draws its mask inside "
+                         "the kernel, which refbp cannot read: use dropout_p=0 (eval) or "
+                         "dropout on the attention weights through torch.nn.Dropout")
+    reps = q.shape[-3] // k.shape[-3] if enable_gqa and q.ndim >= 3 else 1
+    if reps > 1:
+        k, v = np.repeat(k, reps, axis=-3), np.repeat(v, reps, axis=-3)
+    out, cache = fatt.sdpa_forward(q, k, v, attn_mask, 0.0, is_causal, scale)
+    return out, (cache, reps, is_float(attn_mask))
+
+
+def sdpa_backward(g: np.ndarray, saved: Any) -> Grads:
+    """``refbp.nn.functional_attention.attention_backward``; a repeated key/value head gets the
+    sum of its copies' gradients."""
+    cache, reps, _ = saved
+    dq, dk, dv = fatt.attention_backward(g, cache)
+    if reps > 1:
+        shape = dk.shape[:-3] + (dk.shape[-3] // reps, reps) + dk.shape[-2:]
+        dk, dv = dk.reshape(shape).sum(axis=-3), dv.reshape(shape).sum(axis=-3)
+    return dq, dk, dv, None
