@@ -156,8 +156,8 @@ def test_refbp_nn_exports_the_declarations_and_its_stub_is_current() -> None:
 
 
 def test_the_readme_names_every_declared_family_and_the_catalog_reads_every_module() -> None:
-    """docs/explain.md's "Families:" sentence lists the layer and loss families in declaration order;
-    the catalog reads every module of its package that has variants."""
+    """docs/explain.md's "Families:" sentence lists the layer and loss families in declaration
+    order; the catalog reads every module of its package that has variants."""
     import re
     from pathlib import Path
 
