@@ -77,9 +77,9 @@ def test_declared_scheduler_signature_is_torchs(info: SchedulerInfo) -> None:
     unit test ``tests/test_registry_optim.py`` checks the refbp class against the same)."""
     params = list(inspect.signature(getattr(torch.optim.lr_scheduler, info.name))
                   .parameters.values())
-    assert params[0].name == "optimizer"
+    assert (params[0].name == "optimizer") == info.optimizer_first
     theirs = [(p.name, REQUIRED if p.default is p.empty else p.default,
-               p.kind is p.KEYWORD_ONLY) for p in params[1:]]
+               p.kind is p.KEYWORD_ONLY) for p in params[info.optimizer_first:]]
     ours = [(h.name, h.default, h.keyword_only) for h in info.hyperparameters]
     assert [n for n, _, _ in theirs] == [n for n, _, _ in ours], info.name
     diff = {a[0]: (a[1], b[1]) for a, b in zip(ours, theirs, strict=True)

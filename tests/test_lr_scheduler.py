@@ -148,6 +148,46 @@ def test_sequential_switches_at_milestone() -> None:
                                rtol=1e-14)
 
 
+def test_cyclic_triangular_hand_computed_with_momentum() -> None:
+    """step_size_up 2, down 3 (T = 5, ratio 0.4): lr rises 0.01 -> 0.1 in 2 steps, falls back
+    in 3; the momentum runs the other way between max 0.9 and base 0.8."""
+    opt = sgd()
+    sched = L.CyclicLR(opt, 0.01, 0.1, step_size_up=2, step_size_down=3)
+    lrs = run(sched, 6)[:, 0]
+    np.testing.assert_allclose(lrs, [0.01, 0.055, 0.1, 0.07, 0.04, 0.01, 0.055], rtol=1e-14)
+    # after 6 steps: x = 1 + 6/5 - 2 = 0.2, s = 0.2 / 0.4 = 0.5
+    assert opt.param_groups[0]["momentum"] == pytest.approx(0.9 - 0.1 * 0.5, rel=1e-14)
+    assert opt.param_groups[1]["max_momentum"] == 0.9
+    assert opt.param_groups[1]["base_momentum"] == 0.8
+
+
+def test_cyclic_triangular2_and_exp_range_amplitudes() -> None:
+    """triangular2 halves the amplitude every cycle; exp_range scales it by gamma^t."""
+    tri2 = run(L.CyclicLR(sgd(), 0.0, 1.0, step_size_up=1, mode="triangular2",
+                          cycle_momentum=False), 6)[:, 0]
+    np.testing.assert_allclose(tri2, [0.0, 1.0, 0.0, 0.5, 0.0, 0.25, 0.0], atol=1e-15)
+    exp = run(L.CyclicLR(sgd(), 0.0, 1.0, step_size_up=1, mode="exp_range", gamma=0.5,
+                         cycle_momentum=False), 5)[:, 0]
+    np.testing.assert_allclose(exp, [0.0, 0.5, 0.0, 0.125, 0.0, 0.5**5], atol=1e-15)
+
+
+def test_cyclic_sets_base_lr_and_beta1() -> None:
+    opt = Adam([Parameter(np.zeros(2))], lr=0.5, betas=(0.9, 0.99))
+    L.CyclicLR(opt, 0.02, 0.2, step_size_up=4, base_momentum=0.85, max_momentum=0.95)
+    assert opt.param_groups[0]["lr"] == 0.02 and opt.param_groups[0]["betas"] == (0.95, 0.99)
+
+
+def test_chained_multiplies_the_factors() -> None:
+    opt = sgd()
+    sched = L.ChainedScheduler([L.ConstantLR(opt, factor=0.5, total_iters=2),
+                                L.ExponentialLR(opt, gamma=0.9)])
+    lrs = run(sched, 4)[:, 0]
+    np.testing.assert_allclose(lrs, [0.05, 0.05 * 0.9, 0.1 * 0.9**2, 0.1 * 0.9**3,
+                                     0.1 * 0.9**4], rtol=1e-14)
+    sd = sched.state_dict()
+    assert [set(s) >= {"last_epoch"} for s in sd["_schedulers"]] == [True, True]
+
+
 def test_reduce_on_plateau_hand_computed() -> None:
     opt = sgd()
     sched = L.ReduceLROnPlateau(opt, factor=0.5, patience=1, cooldown=1, min_lr=[0.02, 0.0])
@@ -292,6 +332,18 @@ ERRORS: list[tuple[Callable[[], Any], type[Exception], str]] = [
      "SequentialLR expects all schedulers to belong to the same optimizer"),
     (lambda: L.SequentialLR(sgd(), [RejectThis(sgd())], []), ValueError,
      "SequentialLR does not support `ReduceLROnPlateau` scheduler"),
+    (lambda: L.CyclicLR(sgd(), 0.1, 0.2, mode="cosine"), ValueError,
+     "mode is invalid and scale_fn is None"),
+    (lambda: L.CyclicLR(NoMomentum(), 0.1, 0.2), ValueError,
+     "optimizer must support momentum or beta1 with `cycle_momentum` option enabled"),
+    (lambda: L.CyclicLR(sgd(), [0.1], 0.2), ValueError,
+     "base_lr must have the same length as optimizer.param_groups"),
+    (lambda: L.ChainedScheduler([]), ValueError,
+     "ChainedScheduler expects at least one scheduler to be chained, but got no scheduler."),
+    (lambda: L.ChainedScheduler([L.StepLR(sgd(), 2), L.StepLR(sgd(), 2)]), ValueError,
+     "ChainedScheduler expects all schedulers to belong to the same optimizer"),
+    (lambda: L.ChainedScheduler([RejectThis(sgd())]), ValueError,
+     "ChainedScheduler does not support `ReduceLROnPlateau` scheduler"),
 ]
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -16,6 +17,7 @@ from refbp.nn.module import Parameter
 from refbp.optim.optimizer import Optimizer
 from refbp.parity.optim_cases import CASES, cases_for, default_case, tensor_lr
 from refbp.registry.optimizers import OPTIMIZERS
+from refbp.registry.optimizers import optimizer as optimizer_info
 from refbp.tolerances import tolerance_for
 
 F64 = tolerance_for(np.float64)
@@ -63,6 +65,15 @@ ERRORS = [
     (optim.Adam, {"lr": np.array([0.1, 0.2])}, "Tensor lr must be 1-element"),
     (optim.Rprop, {"etas": (1.0, 1.2)}, "Invalid eta values: 1.0, 1.2"),
     (optim.Rprop, {"etas": (0.5, 1.0)}, "Invalid eta values: 0.5, 1.0"),
+    (optim.ASGD, {"weight_decay": -0.5}, "Invalid weight_decay value: -0.5"),
+    (optim.Adafactor, {"beta2_decay": 0.5}, "beta2_decay should be <= 0 but is: 0.5"),
+    (optim.Adafactor, {"eps": (-1.0, 1e-3)}, "epsilon1 should be >= 0 but is: -1.0"),
+    (optim.Adafactor, {"eps": (None, -1.0)}, "epsilon2 should be >= 0 but is: -1.0"),
+    (optim.Adafactor, {"d": 0.5}, "Clipping threshold d should be >= 1 but is: 0.5"),
+    (optim.Adafactor, {"weight_decay": -0.1}, "weight_decay should be >= 0 but is: -0.1"),
+    (optim.Muon, {"momentum": -0.5}, "momentum should be >= 0 but is: -0.5"),
+    (optim.Muon, {"weight_decay": -0.1}, "weight decay should be >= 0 but is: -0.1"),
+    (optim.Muon, {"adjust_lr_fn": "rms"}, "Adjust learning rate function rms is not supported"),
 ]
 
 
@@ -74,9 +85,15 @@ def test_invalid_hyperparameters_raise_torch_messages(cls: type, kwargs: dict[st
         cls(params(), **kwargs)
 
 
+#: torch's newer optimizers word the negative-lr message differently.
+_LR_MESSAGE = {"Adafactor": "Learning rate should be >= 0 but is: -1.0",
+               "Muon": "Learning rate should be >= 0 but is: -1.0"}
+
+
 @pytest.mark.parametrize("cls", ALL, ids=lambda c: c.__name__)
 def test_negative_lr_is_rejected_by_every_optimizer(cls: type) -> None:
-    with pytest.raises(ValueError, match=r"^Invalid learning rate: -1\.0$"):
+    message = _LR_MESSAGE.get(cls.__name__, "Invalid learning rate: -1.0")
+    with pytest.raises(ValueError, match=f"^{re.escape(message)}$"):
         cls(params(), lr=-1.0)
 
 
@@ -158,8 +175,9 @@ def test_parameters_without_grad_are_skipped(case: Any) -> None:
     before_state = {k: dict(v) for k, v in opt.state.items()}
     b0 = b.data.copy()
     a.grad = np.ones_like(a.data)
-    opt.step()
-    opt.step()
+    closure = (lambda: 0.0) if optimizer_info(case.optimizer.__name__).closure else None
+    opt.step(closure)
+    opt.step(closure)
     np.testing.assert_array_equal(b.data, b0)
     # Adagrad creates every state in its constructor (as torch); the others lazily.
     assert (b in opt.state) == (b in before_state)
@@ -182,8 +200,27 @@ def test_grad_shape_and_dtype_mismatch_raise() -> None:
 
 
 # -- state dicts ----------------------------------------------------------------------------
+def quadratic_closure(ps: list[Parameter], seed: int) -> Callable[[], float]:
+    """The closure of ``sum(0.5 |p - c|^2)`` with seeded centres ``c``: refills the gradients
+    ``p - c`` and returns the loss."""
+    rng = np.random.default_rng(seed)
+    centres = [rng.standard_normal(p.data.shape).astype(p.data.dtype) for p in ps]
+
+    def closure() -> float:
+        for p, c in zip(ps, centres, strict=True):
+            p.grad = p.data - c
+        return float(sum(0.5 * np.sum((p.data - c) ** 2) for p, c in zip(ps, centres,
+                                                                          strict=True)))
+    return closure
+
+
 def run(opt: Optimizer, ps: list[Parameter], seeds: range) -> None:
+    """One step per seed: with seeded random gradients, or, for an optimizer whose step
+    needs a closure (LBFGS), with the closure of a seeded quadratic."""
     for s in seeds:
+        if optimizer_info(type(opt).__name__).closure:
+            opt.step(quadratic_closure(ps, s))
+            continue
         set_grads(ps, s)
         opt.step()
 
@@ -248,7 +285,8 @@ LOAD_ERRORS: list[tuple[Callable[[dict[str, Any]], None], type, str]] = [
     (lambda sd: sd["param_groups"][0]["params"].pop(), ValueError,
      "doesn't match the size of optimizer's group"),
     (lambda sd: sd["state"][1].update(exp_avg=np.zeros((2, 2))), ValueError,
-     r"state\[1\]\['exp_avg'\] has shape \(2, 2\), its parameter has shape \(3, 2\)"),
+     r"state\[1\]\['exp_avg'\] has shape \(2, 2\), expected \(3, 2\) "
+     r"\(its parameter has shape \(3, 2\)\)"),
 ]
 
 
@@ -458,6 +496,128 @@ def box_rprop(lr: float = 0.1, etas: tuple[float, float] = (0.5, 1.3),
     return out
 
 
+def box_asgd(lr: float = 0.1, lambd: float = 0.05, alpha: float = 0.75, t0: float = 3,
+             wd: float = 0.1) -> list[Any]:
+    """The box in float64; torch keeps eta and mu as float32 scalars (default dtype), so the
+    expected values round them as torch's state does."""
+    theta, eta, mu, ax, out = THETA0.copy(), np.float32(lr), 1.0, np.zeros(3), []
+    for t, g in enumerate(G, 1):
+        g = g + wd * theta
+        theta = theta * (1 - lambd * float(eta)) - float(eta) * g
+        ax = ax + float(mu) * (theta - ax) if mu != 1 else theta.copy()
+        eta = np.float32(lr / (1 + lambd * lr * t) ** alpha)
+        mu = np.float32(1 / max(1, t - t0))
+        out.append(theta)
+    return out
+
+
+def box_adafactor(lr: float = 0.5, tau: float = -0.8, eps2: float = 1e-3, d: float = 1.0,
+                  wd: float = 0.1) -> list[Any]:
+    """The vector branch (a 1-D parameter): V_t is a running mean of G^2."""
+    theta, v, out = THETA0.copy(), np.zeros(3), []
+    eps1 = np.finfo(np.float64).eps
+    for t, g in enumerate(G, 1):
+        beta2 = 1 - t**tau
+        rho = min(lr, 1 / np.sqrt(t))
+        alpha = max(eps2, np.sqrt(np.mean(theta**2))) * rho
+        theta = theta - lr * wd * theta
+        v = beta2 * v + (1 - beta2) * g**2
+        u = g / np.maximum(np.sqrt(v), eps1)
+        u_hat = u / max(1.0, np.sqrt(np.mean(u**2)) / d)
+        theta = theta - alpha * u_hat
+        out.append(theta)
+    return out
+
+
+def box_muon(lr: float = 0.1, wd: float = 0.1, mu: float = 0.9,
+             coefficients: tuple[float, float, float] = (3.4445, -4.775, 2.0315)) -> list[Any]:
+    """A 1x3 matrix (exact arithmetic): its one singular value s goes through the quintic
+    a s + b s^3 + c s^5 five times after the normalisation to s = 1, and O = s_5 u / |u|.
+    torch's momentum is the lerp form B <- mu B + (1 - mu) g, Nesterov input g + mu (B - g);
+    the adjusted lr is lr * sqrt(max(1, 1/3)) = lr."""
+    a, b, c = coefficients
+    theta, buf, out = THETA0.copy(), np.zeros(3), []
+    for g in G:
+        buf = mu * buf + (1 - mu) * g
+        u = g + mu * (buf - g)
+        s = 1.0
+        for _ in range(5):
+            s = a * s + b * s**3 + c * s**5
+        theta = theta * (1 - lr * wd) - lr * s * u / np.linalg.norm(u)
+        out.append(theta)
+    return out
+
+
+#: The objectives of the closure-driven box (LBFGS): at step k, 0.5 x^T A x - G[k].x, whose
+#: gradient is A x - G[k].
+A_SPD = np.array([[2.0, 0.5, 0.0], [0.5, 1.0, 0.3], [0.0, 0.3, 3.0]])
+
+
+def quadratic(x: np.ndarray, k: int) -> tuple[float, np.ndarray]:
+    return float(0.5 * x @ A_SPD @ x - G[k] @ x), A_SPD @ x - G[k]
+
+
+def box_lbfgs(lr: float = 0.5, m: int = 2, iters: int = 3, tol_grad: float = 1e-7,
+              tol_change: float = 1e-9) -> list[Any]:
+    """L-BFGS without line search, ``iters`` iterations per step and at most
+    ``iters * 5 // 4`` evaluations of the objective (torch's default ``max_eval``), history
+    ``m``; the memory (pairs, last direction and step, last gradient) carries over from step
+    to step."""
+    theta, out = THETA0.copy(), []
+    dirs: list[np.ndarray] = []
+    stps: list[np.ndarray] = []
+    d, t, g_prev, h0, n = np.zeros(3), 0.0, np.zeros(3), 1.0, 0
+    for k in range(len(G)):
+        f, g = quadratic(theta, k)
+        evals = 1
+        for it in range(1, iters + 1):
+            if np.abs(g).max() <= tol_grad:
+                break
+            n += 1
+            if n == 1:
+                d = -g
+            else:
+                y, s = g - g_prev, t * d
+                if y @ s > 1e-10:
+                    if len(dirs) == m:
+                        dirs.pop(0)
+                        stps.pop(0)
+                    dirs.append(y)
+                    stps.append(s)
+                    h0 = (y @ s) / (y @ y)
+                q, alphas = -g, []
+                for y_i, s_i in reversed(list(zip(dirs, stps, strict=True))):
+                    alphas.append((s_i @ q) / (y_i @ s_i))
+                    q = q - alphas[-1] * y_i
+                r = h0 * q
+                for (y_i, s_i), a_i in zip(zip(dirs, stps, strict=True), reversed(alphas),
+                                           strict=True):
+                    r = r + (a_i - (y_i @ r) / (y_i @ s_i)) * s_i
+                d = r
+            g_prev, f_prev = g.copy(), f
+            t = min(1.0, 1.0 / np.abs(g).sum()) * lr if n == 1 else lr
+            if g @ d > -tol_change:
+                break
+            theta = theta + t * d
+            if it == iters:
+                break
+            f, g = quadratic(theta, k)
+            evals += 1
+            if evals >= iters * 5 // 4:
+                break
+            if np.abs(t * d).max() <= tol_change or abs(f - f_prev) < tol_change:
+                break
+        out.append(theta)
+    return out
+
+
+#: Muon's Newton-Schulz iteration runs in bfloat16 (8 significant bits): each of its 16
+#: roundings per step (1 normalisation, 3 per iteration) moves O by <= 2^-8 relative, so
+#: |O_refbp - O_box| <= ~16 * 2^-8 * |O| per step; times lr 0.1 over 7 steps, <= 0.05.
+BOX_TOLERANCE = {"Muon": replace(F64, normwise=5e-2, atol=5e-2, rtol=0.0)}
+BOX_SHAPE = {"Muon": (1, 3)}
+
+
 HAND = [
     (optim.SGD, {"lr": 0.1, "momentum": 0.9, "dampening": 0.5, "weight_decay": 0.1}, box_sgd),
     (optim.Adam, {"lr": 0.1, "weight_decay": 0.1, "amsgrad": True}, box_adam),
@@ -472,18 +632,30 @@ HAND = [
     (optim.NAdam, {"lr": 0.1, "weight_decay": 0.1, "decoupled_weight_decay": True}, box_nadam),
     (optim.RAdam, {"lr": 0.1, "betas": (0.8, 0.9), "weight_decay": 0.1}, box_radam),
     (optim.Rprop, {"lr": 0.1, "etas": (0.5, 1.3), "step_sizes": (0.04, 0.15)}, box_rprop),
+    (optim.ASGD, {"lr": 0.1, "lambd": 0.05, "t0": 3, "weight_decay": 0.1}, box_asgd),
+    (optim.Adafactor, {"lr": 0.5, "weight_decay": 0.1}, box_adafactor),
+    (optim.Muon, {"lr": 0.1, "momentum": 0.9}, box_muon),
+    (optim.LBFGS, {"lr": 0.5, "history_size": 2, "max_iter": 3}, box_lbfgs),
 ]
 
 
 @pytest.mark.parametrize("cls, kwargs, box", HAND, ids=[h[0].__name__ for h in HAND])
 def test_trajectory_matches_the_algorithm_box(cls: type, kwargs: dict[str, Any],
                                               box: Callable[[], list[Any]]) -> None:
-    p = Parameter(THETA0)
+    shape = BOX_SHAPE.get(cls.__name__, THETA0.shape)
+    p = Parameter(THETA0.reshape(shape))
     opt = cls([p], **kwargs)
+    tol = BOX_TOLERANCE.get(cls.__name__, F64)
     for step, (g, expected) in enumerate(zip(G, box(), strict=True), 1):
-        p.grad = g.copy()
-        opt.step()
-        d = discrepancy(p.data, expected, F64)
+        if optimizer_info(cls.__name__).closure:
+            def closure(k: int = step - 1) -> float:
+                f, p.grad = quadratic(p.data, k)
+                return f
+            opt.step(closure)
+        else:
+            p.grad = g.reshape(shape).copy()
+            opt.step()
+        d = discrepancy(p.data.reshape(-1), expected, tol)
         assert d.passed, f"{cls.__name__} step {step}: refbp {p.data} vs box {expected}: {d}"
 
 

@@ -103,7 +103,7 @@ def _torch_value(torch_name: str, values: list[Any]) -> Any:
 def _user_values(torch_name: str, value: Any, n: int) -> list[Any]:
     if n == 2:
         return list(value)
-    return [tuple(value) if torch_name in _PAIRS else value]
+    return [tuple(value) if torch_name in _PAIRS and isinstance(value, list | tuple) else value]
 
 
 def pair_names(user_params: dict[str, Any], torch_options: set[str], like: str

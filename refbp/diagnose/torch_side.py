@@ -14,6 +14,7 @@ import torch
 from refbp.diagnose.diagnosis import Record
 from refbp.diagnose.trajectories import drive_optimizer
 from refbp.mirror import as_tensor, register_converter, to_numpy, to_torch
+from refbp.mirror.optim import single_tensor
 from refbp.nn.batchnorm import BatchNorm1d
 from refbp.nn.module import Module
 
@@ -30,7 +31,7 @@ def optimizer_trajectory(like: str, options: dict[str, Any], params: dict[str, n
                          grads: list[dict[str, np.ndarray]], lrs: list[float]) -> list[Record]:
     """Parameters after every step of ``torch.optim.<like>(**options, foreach=False)``."""
     ts = [torch.tensor(v, dtype=torch.float64, requires_grad=True) for v in params.values()]
-    opt = getattr(torch.optim, like)(ts, **options, foreach=False)
+    opt = getattr(torch.optim, like)(ts, **options, **single_tensor(like))
     return drive_optimizer(opt, list(params), ts, grads, lrs, torch.from_numpy, to_numpy)
 
 

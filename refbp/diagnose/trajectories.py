@@ -16,6 +16,7 @@ Loss problem: seeded predictions (N, 3) and targets (MSE) or logits (N, 5) and c
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable
 from typing import Any
 
@@ -58,11 +59,32 @@ def drive_optimizer(opt: Any, names: list[str], holders: list[Any],
         if k > 1 and lr != lrs[k - 2]:
             for group in opt.param_groups:
                 group["lr"] = lr
-        for h, gv in zip(holders, g.values(), strict=True):
-            h.grad = to_grad(gv.copy())
-        opt.step()
+        def fill(step_grads: dict[str, np.ndarray] = g) -> float:
+            for h, gv in zip(holders, step_grads.values(), strict=True):
+                h.grad = to_grad(gv.copy())
+            return 0.0
+
+        fill()
+        if needs_closure(opt):
+            opt.step(fill)
+        else:
+            opt.step()
         out += [(k, f"param:{n}", read(h)) for n, h in zip(names, holders, strict=True)]
     return out
+
+
+def needs_closure(opt: Any) -> bool:
+    """Whether ``opt.step`` requires a closure (L-BFGS: ``step(self, closure)`` without a
+    default). Such an optimizer gets one that sets the step's gradients again and returns a
+    constant loss: each step is then one L-BFGS iteration on the given gradient (the loss
+    does not change, so the iteration loop stops), the same on every side."""
+    try:
+        params = inspect.signature(opt.step).parameters
+    except (TypeError, ValueError):
+        return False
+    first = next(iter(params.values()), None)
+    return first is not None and first.default is inspect.Parameter.empty and first.kind in (
+        inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
 
 
 def refbp_optimizer_trajectory(make: Callable[[list[Parameter]], Any],

@@ -60,6 +60,13 @@ def _from_torch(value: Any) -> Any:
     return value
 
 
+def single_tensor(name: str) -> dict[str, Any]:
+    """``{"foreach": False}`` for a torch optimizer that takes ``foreach`` (torch's
+    single-tensor code path, the one refbp follows), ``{}`` for one that has no other path
+    (Muon, LBFGS, SparseAdam)."""
+    return {"foreach": False} if "foreach" in _declared(name).torch_only else {}
+
+
 def optimizer_state_to_torch(state_dict: Mapping[str, Any]) -> dict[str, Any]:
     """A refbp optimizer state dict with every ndarray turned into a torch tensor (copies)."""
     return {"state": _to_torch(dict(state_dict["state"])),
@@ -108,10 +115,11 @@ def to_torch_optimizer(optimizer: Optimizer,
                                     if k not in ("params", "param_names")}), "params": chunk})
         start += n
     kwargs = {k: _to_torch(v) for k, v in optimizer.defaults.items() if k in accepted}
-    torch_opt = torch_cls(groups, **kwargs, foreach=False)
+    switches = single_tensor(info.name)
+    torch_opt = torch_cls(groups, **kwargs, **switches)
     torch_opt.load_state_dict(optimizer_state_to_torch(optimizer.state_dict()))
     for g in torch_opt.param_groups:
-        g["foreach"] = False
+        g.update(switches)
     return torch_opt
 
 
@@ -124,7 +132,7 @@ def spec_to_torch_optimizer(name: str, args: Mapping[str, Any],
     defaults included), every argument ``args`` leaves out takes torch's default.
     """
     torch_cls: Any = _declared(name).torch_class()
-    return torch_cls(list(params), **_to_torch(dict(args)), foreach=False)  # type: ignore[no-any-return]
+    return torch_cls(list(params), **_to_torch(dict(args)), **single_tensor(name))  # type: ignore[no-any-return]
 
 
 _SWITCHES = frozenset({"params", *SWITCHES})

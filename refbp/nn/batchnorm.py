@@ -149,6 +149,14 @@ class _BatchNorm(Module):
     def _check_input_dim(self, x: np.ndarray) -> None:
         raise NotImplementedError
 
+    def reset_running_stats(self) -> None:
+        """Running mean 0, running variance 1, no batch counted (torch's
+        ``reset_running_stats``); nothing without ``track_running_stats``."""
+        if self.track_running_stats:
+            self.running_mean[...] = 0
+            self.running_var[...] = 1
+            self.num_batches_tracked[...] = 0
+
     def _factor(self) -> float:
         """The exponential-average factor of this training step (after counting the batch)."""
         self.num_batches_tracked[...] += 1

@@ -13,7 +13,8 @@ are what the recursions approximate; ``step(epoch)`` (deprecated, warns) uses th
 
 Where things are: this module holds the chainable schedulers, ``CosineAnnealingWarmRestarts``
 and ``SequentialLR``; the ``LRScheduler`` base, ``OneCycleLR`` and ``ReduceLROnPlateau`` are
-implemented in ``refbp.optim.lr_scheduler_base`` and re-exported here.
+implemented in ``refbp.optim.lr_scheduler_base``, ``CyclicLR`` and ``ChainedScheduler`` in
+``refbp.optim.lr_scheduler_cyclic``; all are re-exported here.
 
 ``state_dict()`` holds every attribute except the optimizer, under torch's names (so a torch
 scheduler's state dict loads here and vice versa); lambdas are stored as ``None`` (callable
@@ -34,17 +35,20 @@ from refbp.optim.lr_scheduler_base import (
     LRScheduler,
     OneCycleLR,
     ReduceLROnPlateau,
+    WrapsSchedulers,
     check_optimizer,
+    check_wrapped,
     flag,
     per_group,
     set_group_value,
 )
+from refbp.optim.lr_scheduler_cyclic import ChainedScheduler, CyclicLR
 
 __all__ = [
     "EPOCH_DEPRECATION_WARNING", "ConstantLR", "CosineAnnealingLR",
     "CosineAnnealingWarmRestarts", "ExponentialLR", "LRScheduler", "LambdaLR", "LinearLR",
     "MultiStepLR", "MultiplicativeLR", "OneCycleLR", "PolynomialLR", "ReduceLROnPlateau",
-    "SequentialLR", "StepLR",
+    "SequentialLR", "StepLR", "CyclicLR", "ChainedScheduler",
 ]
 
 LrLambda = Callable[[int], float]
@@ -346,7 +350,7 @@ class CosineAnnealingWarmRestarts(LRScheduler):
         self._apply(values)
 
 
-class SequentialLR(LRScheduler):
+class SequentialLR(WrapsSchedulers):
     """Run ``schedulers[i]`` between ``milestones[i-1]`` and ``milestones[i]``.
 
     At construction every group lr is reset to ``initial_lr``, the initial steps of the
@@ -360,19 +364,7 @@ class SequentialLR(LRScheduler):
         name = type(self).__name__
         if len(schedulers) < 1:
             raise ValueError(f"{name} expects at least one scheduler, but got no scheduler.")
-        for idx, sched in enumerate(schedulers):
-            if not hasattr(sched, "optimizer"):
-                raise TypeError(f"{name} at index {idx} should have `optimizer` as its attribute.")
-            if isinstance(sched, ReduceLROnPlateau):
-                raise ValueError(
-                    f"{name} does not support `ReduceLROnPlateau` scheduler as it requires "
-                    "additional kwargs to be specified when calling `step`, but got one at "
-                    f"index {idx} in the given schedulers sequence.")
-            if optimizer != sched.optimizer:
-                raise ValueError(
-                    f"{name} expects all schedulers to belong to the same optimizer, but got "
-                    f"scheduler {type(sched).__name__} at index {idx} has {sched.optimizer}, "
-                    f"which is different from {type(optimizer).__name__}.")
+        check_wrapped(name, optimizer, schedulers)
         if len(milestones) != len(schedulers) - 1:
             raise ValueError(
                 "Sequential Schedulers expects number of schedulers provided to be one more "
@@ -410,15 +402,3 @@ class SequentialLR(LRScheduler):
         else:
             scheduler.step()
         self._last_lr = scheduler.get_last_lr()
-
-    def state_dict(self) -> dict[str, Any]:
-        """Own attributes plus ``_schedulers``: the list of the wrapped state dicts."""
-        own = self._own_state("_schedulers")
-        own["_schedulers"] = [s.state_dict() for s in self._schedulers]
-        return own
-
-    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
-        """Restore the state of this scheduler and of each of its child schedulers."""
-        self._load_own_state(state_dict, "_schedulers")
-        for sched, sd in zip(self._schedulers, state_dict["_schedulers"], strict=True):
-            sched.load_state_dict(sd)

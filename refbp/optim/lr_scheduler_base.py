@@ -209,6 +209,44 @@ class LRScheduler:
         self._last_lr: list[Any] = _group_values(self.optimizer, "lr")
 
 
+def check_wrapped(name: str, optimizer: Any, schedulers: Any) -> None:
+    """Validate the schedulers ``SequentialLR``/``ChainedScheduler`` wrap, with torch's
+    messages: each has an ``optimizer``, none is ``ReduceLROnPlateau``, all share
+    ``optimizer``."""
+    for idx, sched in enumerate(schedulers):
+        if not hasattr(sched, "optimizer"):
+            raise TypeError(f"{name} at index {idx} should have `optimizer` as its attribute.")
+        if isinstance(sched, ReduceLROnPlateau):
+            raise ValueError(
+                f"{name} does not support `ReduceLROnPlateau` scheduler as it requires "
+                "additional kwargs to be specified when calling `step`, but got one at "
+                f"index {idx} in the given schedulers sequence.")
+        if optimizer != sched.optimizer:
+            raise ValueError(
+                f"{name} expects all schedulers to belong to the same optimizer, but got "
+                f"scheduler {type(sched).__name__} at index {idx} has {sched.optimizer}, "
+                f"which is different from {type(optimizer).__name__}.")
+
+
+class WrapsSchedulers(LRScheduler):
+    """The state of a scheduler that wraps others (``_schedulers``): its own attributes plus
+    the list of the wrapped state dicts, as torch's ``SequentialLR``/``ChainedScheduler``."""
+
+    _schedulers: list[LRScheduler]
+
+    def state_dict(self) -> dict[str, Any]:
+        """Own attributes plus ``_schedulers``: the list of the wrapped state dicts."""
+        own = self._own_state("_schedulers")
+        own["_schedulers"] = [s.state_dict() for s in self._schedulers]
+        return own
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        """Restore the state of this scheduler and of each of its child schedulers."""
+        self._load_own_state(state_dict, "_schedulers")
+        for sched, sd in zip(self._schedulers, state_dict["_schedulers"], strict=True):
+            sched.load_state_dict(sd)
+
+
 _ONE_CYCLE_PHASE_KEYS = ("start_lr", "end_lr", "start_momentum", "end_momentum")
 
 

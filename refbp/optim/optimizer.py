@@ -340,15 +340,22 @@ class Optimizer:
                 out[key] = (value.copy() if isinstance(value, np.ndarray)
                             else np.array(float(value), dtype=scalar_dtype()))
             elif isinstance(value, np.ndarray) and value.dtype.kind == "f":
-                if value.shape != p.data.shape and value.ndim != 0:
+                want = self._state_shape(p, key)
+                if value.shape != want and value.ndim != 0:
                     raise ValueError(
                         f"{type(self).__name__}.load_state_dict: state[{pid}][{key!r}] has "
-                        f"shape {value.shape}, its parameter has shape {p.data.shape}"
+                        f"shape {value.shape}, expected {want} (its parameter has shape "
+                        f"{p.data.shape})"
                     )
                 out[key] = value.astype(p.data.dtype, copy=True)
             else:
                 out[key] = _copy_value(value)
         return out
+
+    def _state_shape(self, p: Parameter, key: str) -> tuple[int, ...]:
+        """The shape of the non-scalar state ``key`` of ``p`` (the parameter's, unless the
+        optimizer keeps a reduced one, as Adafactor's factors)."""
+        return p.data.shape
 
     def __repr__(self) -> str:
         lines = [f"{type(self).__name__} ("]

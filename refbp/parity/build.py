@@ -93,7 +93,8 @@ def _as_spec(value: Any, scenario: str) -> Spec:
 def scheduler_from_spec(namespace: Any, spec: Spec, opt: Any, scenario: str) -> Any:
     """The scheduler ``spec`` of ``namespace`` (refbp's or torch's ``lr_scheduler`` module)
     over ``opt``. A ``schedulers`` argument (``SequentialLR``) lists scheduler specs, built
-    first over the same optimizer, in order; an ``lr_lambda`` argument (``LambdaLR``,
+    first over the same optimizer, in order (``ChainedScheduler``, which takes them first,
+    gets the optimizer as its ``optimizer`` argument); an ``lr_lambda`` argument (``LambdaLR``,
     ``MultiplicativeLR``) names functions of ``refbp.parity.lr_lambdas``."""
     cls = getattr(namespace, spec.type, None)
     if not inspect.isclass(cls):
@@ -104,6 +105,9 @@ def scheduler_from_spec(namespace: Any, spec: Spec, opt: Any, scenario: str) -> 
     if "schedulers" in args:
         args["schedulers"] = [scheduler_from_spec(namespace, _as_spec(sub, scenario), opt,
                                                   scenario) for sub in args["schedulers"]]
+        if next(iter(inspect.signature(cls).parameters)) == "schedulers":
+            # ChainedScheduler(schedulers, optimizer=None): the optimizer comes second
+            return _instantiate(cls, {**args, "optimizer": opt}, scenario)
     return _instantiate(cls, args, scenario, opt)
 
 

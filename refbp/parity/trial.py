@@ -24,7 +24,7 @@ import operator
 import warnings
 from abc import ABC, abstractmethod
 from collections import OrderedDict
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from typing import Any
@@ -41,6 +41,7 @@ from refbp.nn.module import Module
 from refbp.nn.utils import clip_grad_norm_
 from refbp.parity.build import build_refbp, build_scheduler, loss_args, scheduler_from_spec
 from refbp.parity.scenario import Scenario
+from refbp.registry.optimizers import find as find_optimizer
 
 __all__ = ["RefbpSide", "Side", "TorchSide", "Trial", "build_trial", "is_float_input",
            "pair_parameters", "refbp_forward", "scenario_batches", "step_scheduler",
@@ -185,6 +186,8 @@ class Side(ABC):
     """One side of a trial: every recorded tensor of a step, by name, as NumPy arrays."""
 
     trial: Trial
+    batch: tuple[np.ndarray, np.ndarray]
+    """The batch of the last forward/backward pass (what a closure re-evaluates)."""
     updates: int = 0
     """Updates taken so far."""
 
@@ -216,6 +219,19 @@ class Side(ABC):
         out.update(self.update(float(out["loss"])))
         return out
 
+    def closure(self, optimizer: Any) -> Callable[[], float] | None:
+        """For an optimizer whose step needs a closure (``OptimInfo.closure``: LBFGS), the
+        closure of this side's current batch: forward and backward again, returning the loss;
+        ``None`` for the others."""
+        info = find_optimizer(type(optimizer).__name__)
+        if info is None or not info.closure:
+            return None
+        if getattr(self, "masks", None) is not None:
+            raise ValueError(f"{info.name} re-evaluates the loss within a step, which needs a "
+                             "model without dropout (one set of masks per step)")
+        xb, yb = self.batch
+        return lambda: float(self.forward_backward(xb, yb)["loss"])
+
 
 class RefbpSide(Side):
     """The refbp half of a trial, stepped batch by batch.
@@ -236,6 +252,7 @@ class RefbpSide(Side):
         """As :meth:`Side.forward_backward`; the dropout masks of ``masks`` (set from the
         torch side of the step) are fed to the forward pass when not ``None``."""
         t = self.trial
+        self.batch = (xb, yb)
         self.state_before = t.model.state_dict()
         t.model.zero_grad()
         if t.micro_batches == 1:
@@ -269,7 +286,7 @@ class RefbpSide(Side):
         if t.optimizer is not None:
             if t.clip_grad_norm is not None:
                 clip_grad_norm_(t.model.parameters(), t.clip_grad_norm)
-            t.optimizer.step()
+            t.optimizer.step(self.closure(t.optimizer))
             step_scheduler(t.scheduler, loss_value, self.next_epoch())
             self.reload(t.model, t.optimizer, t.scheduler)
             for n, p in t.model.named_parameters():
@@ -304,6 +321,7 @@ class TorchSide(Side):
         """As :meth:`Side.forward_backward`. A model with dropout runs with torch's generator
         seeded for the step; the masks it drew are left in ``masks`` (else ``None``)."""
         t = self.trial
+        self.batch = (xb, yb)
         xt = as_tensor(xb, requires_grad=is_float_input(xb))
         t.torch_model.zero_grad()
         seed = int(self.seeds.integers(2**62))
@@ -351,7 +369,7 @@ class TorchSide(Side):
             if t.clip_grad_norm is not None:
                 torch.nn.utils.clip_grad_norm_(t.torch_model.parameters(), t.clip_grad_norm,
                                                foreach=False)
-            t.torch_optimizer.step()
+            t.torch_optimizer.step(self.closure(t.torch_optimizer))
             step_scheduler(t.torch_scheduler, loss_value, self.next_epoch())
             self.reload(t.torch_model, t.torch_optimizer, t.torch_scheduler)
             for n, tp in self.params.items():

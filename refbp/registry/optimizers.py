@@ -116,11 +116,13 @@ class OptionSet(NamedTuple):
 
 class QuickRun(NamedTuple):
     """A training scenario of the quick suite (``mlp-mse-<id>``, both dtypes), with the key of
-    a ``refbp.tolerances.OVERRIDES`` entry where float32 needs the stated exception."""
+    a ``refbp.tolerances.OVERRIDES`` entry where float32 needs the stated exception, and its
+    number of steps (fewer for L-BFGS, whose steps run several iterations each)."""
 
     id: str
     options: Mapping[str, Any]
     float32_tolerance: str | None = None
+    steps: int = 20
 
 
 class OptimInfo(NamedTuple):
@@ -159,6 +161,22 @@ class OptimInfo(NamedTuple):
     fixed:
         Param-group entries that are not constructor arguments, with their fixed value
         (AdamW's ``decoupled_weight_decay=True``, as in torch's groups).
+    matrices_only:
+        The optimizer takes 2-D parameters only (Muon): its checks train models without
+        biases (``Linear(..., bias=False)``).
+    closure:
+        ``step`` needs a closure that re-evaluates the loss and refills the gradients
+        (LBFGS): the harness and the checks give one to both sides.
+    single_group:
+        One parameter group only (LBFGS): the checks build one optimizer per model.
+    long_steps:
+        The steps of the ``full`` suite's training runs (100; fewer where each step runs
+        many iterations, as L-BFGS's 20).
+    tolerance:
+        dtype name -> key of the ``refbp.tolerances.OVERRIDES`` entry every check of this
+        optimizer in that dtype uses (as ``OpInfo.tolerance``), where its arithmetic cannot
+        follow torch's to the last bit (Muon's bfloat16 Newton-Schulz iteration) or amplifies
+        the last bit (L-BFGS).
     """
 
     name: str
@@ -174,6 +192,11 @@ class OptimInfo(NamedTuple):
     long_float32_skip: str = ""
     families: tuple[str, ...] = ()
     fixed: Mapping[str, Any] = _NONE
+    matrices_only: bool = False
+    tolerance: Mapping[str, str] = _NONE
+    closure: bool = False
+    single_group: bool = False
+    long_steps: int = 100
 
     @property
     def defaults(self) -> dict[str, Any]:
@@ -405,6 +428,84 @@ OPTIMIZERS: tuple[OptimInfo, ...] = (
         "and each side steps a full step size in the direction of its own residue (measured: "
         "2 of 36 float32 runs, etas (0.5, 1.5) on the classifier)",
         families=("Rprop",)),
+    OptimInfo(
+        "ASGD", "refbp.optim.asgd", "averaged SGD: decaying step size, mean of the iterates "
+        "from step t0",
+        (_h("lr", 1e-2), _h("lambd", 1e-4), _h("alpha", 0.75, not_aliases=_LR + ("decay",)),
+         _h("t0", 1e6), _WD0, _h("maximize", False)),
+        frozenset({"step", "eta", "mu", "ax"}),
+        (S("default", {}, "torch defaults (averaging from step 1e6: ax copies the parameter)"),
+         S("lambd", {"lambd": 0.1}, "non-default lambd"),
+         S("lr", {"lr": 0.02}, "non-default lr"),
+         S("tensor_lr", {"lr": T}, "Tensor lr: the step-size decay in float32"),
+         S("t0", {"t0": 100}, "averaging from step 100"),
+         S("t0_early", {"t0": 10, "lambd": 1e-3, "alpha": 0.6}, "averaging from step 10, "
+           "faster decay"),
+         S("maximize", {"maximize": True}, "maximize"),
+         S("weight_decay", {"weight_decay": 0.1}, "L2 weight decay"),
+         S("maximize_wd", {"weight_decay": 0.1, "maximize": True}, "maximize, decay")),
+        (QuickRun("asgd", {"lr": 0.05, "t0": 5}),),
+        torch_only=("foreach", "differentiable", "capturable"), families=("ASGD",)),
+    OptimInfo(
+        "Adafactor", "refbp.optim.adafactor", "factored second moments, relative step size, update "
+        "clipping",
+        (_h("lr", 1e-2), _h("beta2_decay", -0.8), _h("eps", (None, 1e-3)), _h("d", 1.0),
+         _h("weight_decay", 0.0), _MAX),
+        frozenset({"step", "row_var", "col_var", "variance"}),
+        (S("default", {}, "torch defaults (eps1 None: the dtype's machine epsilon)"),
+         S("weight_decay", {"weight_decay": 0.1, "lr": 0.01}, "decoupled weight decay"),
+         S("tensor_lr", {"lr": T}, "Tensor lr"),
+         S("maximize", {"weight_decay": 0.1, "maximize": True}, "maximize"),
+         S("beta2_decay", {"beta2_decay": -1.0}, "non-default beta2_decay"),
+         S("d", {"d": 1.5}, "non-default clipping threshold d"),
+         S("eps", {"eps": (1e-30, 1e-2), "lr": 0.1}, "explicit eps1, larger eps2, lr above "
+           "the relative step cap")),
+        (QuickRun("adafactor", {"lr": 0.05}),),
+        torch_only=("foreach",), running_rms=True, families=("Adafactor",)),
+    OptimInfo(
+        "Muon", "refbp.optim.muon", "momentum orthogonalised by Newton-Schulz (bfloat16), "
+        "2-D parameters only",
+        (_h("lr", 1e-3), _h("weight_decay", 0.1), _h("momentum", 0.95), _h("nesterov", True),
+         _h("ns_coefficients", (3.4445, -4.775, 2.0315)), _h("eps", 1e-7), _h("ns_steps", 5),
+         _h("adjust_lr_fn", None)),
+        frozenset({"momentum_buffer"}),
+        (S("default", {}, "torch defaults"),
+         S("lr", {"lr": 0.01}, "non-default lr"),
+         S("tensor_lr", {"lr": T}, "Tensor lr"),
+         S("weight_decay", {"weight_decay": 0.2}, "non-default weight_decay"),
+         S("momentum", {"momentum": 0.8}, "non-default momentum"),
+         S("ns_steps", {"ns_steps": 6}, "six Newton-Schulz steps"),
+         S("ns_coefficients", {"ns_coefficients": (3.4, -4.7, 2.0)}, "other coefficients"),
+         S("plain_momentum", {"nesterov": False, "lr": 0.01}, "momentum without Nesterov"),
+         S("match_rms_adamw", {"adjust_lr_fn": "match_rms_adamw", "lr": 0.01},
+           "Moonshot's lr adjustment")),
+        (QuickRun("muon", {"lr": 0.02}),),
+        torch_only=(), families=("Muon",), matrices_only=True,
+        tolerance={"float64": "muon_bfloat16", "float32": "muon_bfloat16"}),
+    OptimInfo(
+        "LBFGS", "refbp.optim.lbfgs", "limited-memory BFGS (two-loop recursion), optional "
+        "strong-Wolfe line search",
+        (_h("lr", 1), _h("max_iter", 20), _h("max_eval", None), _h("tolerance_grad", 1e-7),
+         _h("tolerance_change", 1e-9), _h("history_size", 100), _h("line_search_fn", None)),
+        frozenset({"func_evals", "n_iter", "d", "t", "old_dirs", "old_stps", "ro", "H_diag",
+                   "prev_flat_grad", "prev_loss", "al"}),
+        (S("default", {}, "torch defaults (lr 1, 20 iterations per step, no line search)"),
+         S("lr", {"lr": 0.01}, "non-default lr"),
+         S("tensor_lr", {"lr": T}, "Tensor lr"),
+         S("tolerance_grad", {"tolerance_grad": 1e-6}, "tolerance_grad"),
+         S("strong_wolfe", {"line_search_fn": "strong_wolfe"}, "strong-Wolfe line search"),
+         S("history", {"history_size": 3, "max_iter": 8, "lr": 0.5},
+           "history of 3 pairs (the oldest dropped), 8 iterations"),
+         S("wolfe_short", {"line_search_fn": "strong_wolfe", "max_iter": 4, "max_eval": 6,
+                           "tolerance_change": 1e-6, "history_size": 2},
+           "line search cut by max_eval, short history, looser tolerance_change")),
+        (QuickRun("lbfgs", {"lr": 0.1, "max_iter": 5}, steps=4),
+         QuickRun("lbfgs-wolfe", {"line_search_fn": "strong_wolfe", "max_iter": 5}, steps=4)),
+        torch_only=(), families=("LBFGS",), closure=True, single_group=True,
+        tolerance={"float64": "lbfgs_float64", "float32": "lbfgs_float32"}, long_steps=4,
+        long_float32_skip="L-BFGS's float32 runs branch on comparisons of float32 rounding "
+        "(curvature test, line-search conditions, tolerances); the option sets run in float32 "
+        "with identical closures"),
 )
 
 _BY_NAME = by_name(((o.name, _checked(o)) for o in OPTIMIZERS), "optimizer")

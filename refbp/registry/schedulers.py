@@ -84,6 +84,10 @@ class SchedulerInfo(NamedTuple):
         the required arguments where the scheduler has any default.
     steps_on_metric:
         ``step(metric)``: stepped with the loss (``ReduceLROnPlateau``).
+    optimizer_first:
+        The constructor starts with ``optimizer`` and ``hyperparameters`` are the arguments
+        after it; False: they are all of them (``ChainedScheduler(schedulers,
+        optimizer=None)``).
     """
 
     name: str
@@ -94,6 +98,7 @@ class SchedulerInfo(NamedTuple):
     hyperparameters: tuple[Hyper, ...] = ()
     checks: tuple[SchedulerCheck, ...] = ()
     steps_on_metric: bool = False
+    optimizer_first: bool = True
 
     def signature(self) -> str:
         """``"(step_size, gamma=0.1, last_epoch=-1)"``: the constructor after ``optimizer``."""
@@ -238,6 +243,44 @@ SCHEDULERS: tuple[SchedulerInfo, ...] = (
                           C("betas", {"max_lr": 0.01, "total_steps": 300,
                                       "base_momentum": [0.8, 0.7], "max_momentum": 0.9},
                             optimizer="Adam"))),
+    SchedulerInfo("CyclicLR", "cycle between base_lr and max_lr (and momentum the other way)",
+                  {"base_lr": 0.01, "max_lr": 0.1},
+                  (Opt("cyclic", {"base_lr": 0.01, "max_lr": 0.1, "step_size_up": 3}),
+                   Opt("cyclic-triangular2", {"base_lr": 0.01, "max_lr": 0.1, "step_size_up": 2,
+                                              "step_size_down": 3, "mode": "triangular2"}),
+                   Opt("cyclic-exp-range", {"base_lr": 0.01, "max_lr": 0.1, "step_size_up": 2,
+                                            "mode": "exp_range", "gamma": 0.9,
+                                            "base_momentum": 0.6, "max_momentum": 0.95}),
+                   Opt("cyclic-no-momentum", {"base_lr": 0.02, "max_lr": 0.05,
+                                              "step_size_up": 4, "cycle_momentum": False})),
+                  hyperparameters=args("base_lr", "max_lr", step_size_up=2000,
+                                       step_size_down=None, mode="triangular", gamma=1.0,
+                                       scale_fn=None, scale_mode="cycle", cycle_momentum=True,
+                                       base_momentum=0.8, max_momentum=0.9, **_LAST),
+                  checks=(C("", {"base_lr": 0.01, "max_lr": 0.1, "step_size_up": 20}),
+                          C("triangular2", {"base_lr": [0.01, 0.005], "max_lr": [0.1, 0.2],
+                                            "step_size_up": 15, "step_size_down": 25,
+                                            "mode": "triangular2"}),
+                          C("exp_range", {"base_lr": 0.001, "max_lr": 0.1, "step_size_up": 11,
+                                          "mode": "exp_range", "gamma": 0.995,
+                                          "base_momentum": 0.7, "max_momentum": 0.95}),
+                          C("betas", {"base_lr": 0.001, "max_lr": 0.01, "step_size_up": 9,
+                                      "base_momentum": [0.8, 0.75], "max_momentum": 0.9},
+                            optimizer="Adam"))),
+    SchedulerInfo("ChainedScheduler", "step several schedulers together (their factors "
+                  "multiply)", None,
+                  (Opt("chained", {"schedulers": [
+                      Sub("ConstantLR", {"factor": 0.5, "total_iters": 3}),
+                      Sub("ExponentialLR", {"gamma": 0.9})]}),),
+                  no_defaults="its schedulers are required",
+                  hyperparameters=args("schedulers", optimizer=None),
+                  checks=(C("", {"schedulers": [Sub("ConstantLR", {"factor": 0.5,
+                                                                    "total_iters": 30}),
+                                                Sub("ExponentialLR", {"gamma": 0.99})]}),
+                          C("cosine", {"schedulers": [
+                              Sub("LinearLR", {"start_factor": 0.2, "total_iters": 40}),
+                              Sub("CosineAnnealingLR", {"T_max": 60, "eta_min": 1e-3})]})),
+                  optimizer_first=False),
 )
 
 _BY_NAME = by_name(((s.name, _checked(s)) for s in SCHEDULERS), "lr scheduler")

@@ -27,6 +27,9 @@ from refbp.parity.suites.common import (
     DTYPES,
     REG_DATA,
     mlp,
+    optimizer_batching,
+    optimizer_mlp,
+    optimizer_tolerance,
     train,
 )
 from refbp.parity.suites.common import SHORT as _SHORT
@@ -34,7 +37,7 @@ from refbp.parity.suites.common import op_check as _op
 from refbp.parity.suites.options import default_scenarios, option_scenarios
 from refbp.registry.opinfo import EXTREME, Data, OpInfo, Sample
 from refbp.registry.ops import of_kind
-from refbp.registry.optimizers import OPTIMIZERS, optimizer
+from refbp.registry.optimizers import OPTIMIZERS, QuickRun, optimizer
 from refbp.tolerances import OVERRIDES
 
 _EXTREME_TEXT = "on extreme inputs (0, +-1e-8, +-1, +-30, +-1e4)"
@@ -108,11 +111,9 @@ def op_scenarios() -> list[Scenario]:
 
 
 # The quick runs of every declared optimizer (refbp.registry.optimizers), with the stated
-# float32 exceptions of refbp.tolerances.OVERRIDES (centered RMSprop).
-QUICK_OPTIMIZERS: list[tuple[str, Spec]] = [(r.id, Spec(o.name, dict(r.options)))
-                                            for o in OPTIMIZERS for r in o.quick]
-NOISY_F32 = {r.id: OVERRIDES[r.float32_tolerance] for o in OPTIMIZERS for r in o.quick
-             if r.float32_tolerance is not None}
+# exceptions of refbp.tolerances.OVERRIDES (centered RMSprop in float32, Muon's bfloat16).
+QUICK_OPTIMIZERS: list[tuple[str, Spec, QuickRun]] = [
+    (r.id, Spec(o.name, dict(r.options)), r) for o in OPTIMIZERS for r in o.quick]
 
 
 def teaching_scenarios(dtype: str) -> list[Scenario]:
@@ -147,10 +148,11 @@ def teaching_scenarios(dtype: str) -> list[Scenario]:
 
 
 def training_scenarios(dtype: str) -> list[Scenario]:
-    out = [train(f"mlp-mse-{n}", mlp(4, 16, 3), Spec("MSELoss"), o, REG_DATA, dtype,
-                 description=f"regression MLP, MSE, {o.describe()}",
-                 tolerance=NOISY_F32.get(n) if dtype == "float32" else None)
-           for n, o in QUICK_OPTIMIZERS]
+    out = [train(f"mlp-mse-{n}", optimizer_mlp(o.type, 4, 16, 3), Spec("MSELoss"), o,
+                 REG_DATA, dtype, description=f"regression MLP, MSE, {o.describe()}",
+                 tolerance=optimizer_tolerance(o.type, dtype, r.float32_tolerance),
+                 batching=optimizer_batching(o.type), steps=r.steps)
+           for n, o, r in QUICK_OPTIMIZERS]
     out += [
         train("clf-ce-adam", mlp(4, 16, 3, "ReLU"), Spec("CrossEntropyLoss"),
               Spec("Adam", {"lr": 0.01}), CLS_DATA, dtype, description="classifier, CE"),
@@ -218,13 +220,13 @@ def full() -> list[Scenario]:
                 info = optimizer(name)
                 if case.options.get("maximize") or (dt == "float32" and info.long_float32_skip):
                     continue
-                key = info.long_float32_tolerance if dt == "float32" else None
-                tol = OVERRIDES[key] if key is not None else None
+                tol = optimizer_tolerance(name, dt, info.long_float32_tolerance)
                 for model, loss, data in (("mlp", "MSELoss", REG_DATA),
                                           ("clf", "CrossEntropyLoss", CLS_DATA)):
                     opt = Spec(name, copy.deepcopy(case.options))
-                    out.append(train(f"full-{model}-{case.id}", mlp(4, 8, 3), Spec(loss), opt,
-                                     data, dt, steps=100, seed=seed, tolerance=tol,
+                    out.append(train(f"full-{model}-{case.id}", optimizer_mlp(name, 4, 8, 3),
+                                     Spec(loss), opt, data, dt, steps=info.long_steps, seed=seed,
+                                     tolerance=tol, batching=optimizer_batching(name),
                                      description=case.description))
         out += training_scenarios(dt)
     return out

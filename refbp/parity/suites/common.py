@@ -8,6 +8,8 @@ from typing import Any
 
 from refbp.dtypes import DTYPE_NAMES, FLOAT_TYPES
 from refbp.parity.scenario import DataSpec, Scenario, Spec
+from refbp.registry.optimizers import optimizer
+from refbp.tolerances import OVERRIDES, merge_overrides
 
 DTYPES = DTYPE_NAMES
 SHORT = {t.name: t.short for t in FLOAT_TYPES}
@@ -21,9 +23,35 @@ def op_check(name: str, layers: Iterable[Spec], loss: Spec, data: DataSpec, dtyp
                     tolerance=tolerance or {}, description=description)
 
 
-def mlp(inp: int, hidden: int, out: int, act: str = "Tanh") -> tuple[Spec, ...]:
-    return (Spec("Linear", {"in_features": inp, "out_features": hidden}), Spec(act),
-            Spec("Linear", {"in_features": hidden, "out_features": out}))
+def mlp(inp: int, hidden: int, out: int, act: str = "Tanh", *,
+        bias: bool = True) -> tuple[Spec, ...]:
+    """Linear, activation, Linear (``bias=False``: weight matrices only)."""
+    extra = {} if bias else {"bias": False}
+    return (Spec("Linear", {"in_features": inp, "out_features": hidden, **extra}), Spec(act),
+            Spec("Linear", {"in_features": hidden, "out_features": out, **extra}))
+
+
+def optimizer_mlp(optimizer_name: str, inp: int, hidden: int, out: int) -> tuple[Spec, ...]:
+    """:func:`mlp` for training with ``optimizer_name``: without biases when the optimizer
+    takes 2-D parameters only (``OptimInfo.matrices_only``: Muon)."""
+    return mlp(inp, hidden, out, bias=not optimizer(optimizer_name).matrices_only)
+
+
+def optimizer_batching(optimizer_name: str) -> str:
+    """``"batch"`` for an optimizer whose step re-evaluates the loss through a closure
+    (``OptimInfo.closure``: L-BFGS expects a deterministic objective), else ``"minibatch"``."""
+    return "batch" if optimizer(optimizer_name).closure else "minibatch"
+
+
+def optimizer_tolerance(optimizer_name: str, dtype: str,
+                        float32_key: str | None = None) -> dict[str, float] | None:
+    """The tolerance exceptions of a scenario training with ``optimizer_name``: the
+    optimizer's own in ``dtype`` (``OptimInfo.tolerance``), then ``float32_key`` in float32
+    (keys of ``refbp.tolerances.OVERRIDES``); None when there is none."""
+    keys = [optimizer(optimizer_name).tolerance.get(dtype),
+            float32_key if dtype == "float32" else None]
+    merged = merge_overrides(*(OVERRIDES[k] for k in keys if k is not None))
+    return merged or None
 
 
 def train(name: str, model: tuple[Spec, ...], loss: Spec, opt: Spec, data: DataSpec, dtype: str,

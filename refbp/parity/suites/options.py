@@ -18,6 +18,9 @@ from refbp.parity.suites.common import (
     SMALL_REG,
     mlp,
     op_check,
+    optimizer_batching,
+    optimizer_mlp,
+    optimizer_tolerance,
     train,
 )
 from refbp.registry.optimizers import OPTIMIZERS, optimizer
@@ -166,8 +169,11 @@ def default_scenarios() -> list[Scenario]:
     losses built from their required arguments only. The harness builds each side from the
     scenario's specs (``refbp.parity.trial.build_trial``), so a refbp default that differs
     from torch's fails here."""
-    out = [train(f"defaults-{name.lower()}", mlp(4, 8, 3), Spec("MSELoss"), Spec(name),
-                 REG_DATA, "float64", steps=3, description=f"{name} with torch's defaults")
+    out = [train(f"defaults-{name.lower()}", optimizer_mlp(name, 4, 8, 3), Spec("MSELoss"),
+                 Spec(name), REG_DATA, "float64", steps=3,
+                 description=f"{name} with torch's defaults",
+                 tolerance=optimizer_tolerance(name, "float64"),
+                 batching=optimizer_batching(name))
            for name in (o.name for o in OPTIMIZERS)]
     out += [train(f"defaults-{sched.type.lower()}", (Spec("Linear", {"in_features": 4,
                                                                      "out_features": 3}),),

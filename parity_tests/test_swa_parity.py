@@ -1,0 +1,123 @@
+"""refbp.optim.swa_utils against torch.optim.swa_utils.
+
+The same trajectory of weights (a refbp model trained with SGD; its weights and BatchNorm
+buffers copied into the torch twin after every step) is averaged on both sides by every
+averaging function; the averaged parameters and buffers must agree at the float64 parity
+bound (float32: its own) after every update. ``SWALR``'s rates and ``update_bn``'s statistics
+are compared too.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+import pytest
+import torch
+from torch.optim import swa_utils as TS
+
+import refbp.nn as rnn
+from refbp.mirror import to_torch
+from refbp.optim import SGD
+from refbp.optim import swa_utils as RS
+from refbp.optim.default_dtype import default_dtype
+from refbp.testing import assert_close
+
+pytestmark = pytest.mark.parity
+
+STEPS = 30
+
+AVERAGES: dict[str, Callable[[Any], dict[str, Any]]] = {
+    "swa": lambda M: {},
+    "swa_fn": lambda M: {"avg_fn": M.get_swa_avg_fn()},
+    "swa_multi": lambda M: {"multi_avg_fn": M.get_swa_multi_avg_fn()},
+    "ema": lambda M: {"avg_fn": M.get_ema_avg_fn(0.9)},
+    "ema_multi": lambda M: {"multi_avg_fn": M.get_ema_multi_avg_fn(0.95)},
+    "ema_multi_buffers": lambda M: {"multi_avg_fn": M.get_ema_multi_avg_fn(0.6),
+                                    "use_buffers": True},
+    "swa_buffers": lambda M: {"use_buffers": True},
+}
+
+
+def model(dtype: Any) -> rnn.Sequential:
+    gen = np.random.default_rng(0)
+    return rnn.Sequential(rnn.Linear(4, 8, dtype=dtype, generator=gen),
+                          rnn.BatchNorm1d(8, dtype=dtype), rnn.Tanh(),
+                          rnn.Linear(8, 3, dtype=dtype, generator=gen))
+
+
+def arrays(m: Any) -> dict[str, np.ndarray]:
+    """Every parameter and buffer by name, as NumPy arrays."""
+    if isinstance(m, torch.nn.Module):
+        return {k: v.detach().numpy().copy() for k, v in m.state_dict().items()}
+    return {k: np.array(v, copy=True) for k, v in m.state_dict().items()}
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32], ids=["f64", "f32"])
+@pytest.mark.parametrize("name", list(AVERAGES))
+def test_averaged_model_matches_torch(name: str, dtype: Any) -> None:
+    torch.set_num_threads(1)
+    m = model(dtype)
+    t = to_torch(m)
+    loss = rnn.MSELoss()
+    opt = SGD(m.parameters(), lr=0.1, momentum=0.9)
+    rng = np.random.default_rng(1)
+    x, y = rng.standard_normal((64, 4)).astype(dtype), rng.standard_normal((64, 3)).astype(dtype)
+    ours, theirs = RS.AveragedModel(m, **AVERAGES[name](RS)), TS.AveragedModel(
+        t, **AVERAGES[name](TS))
+    with default_dtype(np.float32):
+        for step in range(STEPS):
+            idx = rng.choice(64, 16, replace=False)
+            m.zero_grad()
+            loss(m(x[idx]), y[idx])
+            m.backward(loss.backward())
+            opt.step()
+            t.load_state_dict({k: torch.from_numpy(v) for k, v in arrays(m).items()})
+            ours.update_parameters(m)
+            theirs.update_parameters(t)
+            a, b = arrays(ours), arrays(theirs)
+            assert a.keys() == b.keys()
+            for k in a:
+                if a[k].dtype.kind == "f":
+                    assert_close(a[k], b[k], dtype=np.dtype(dtype).name,
+                                 name=f"{name} step {step} {k}")
+                else:
+                    assert np.array_equal(a[k], b[k]), (name, step, k)
+
+
+@pytest.mark.parametrize("strategy, epochs", [("cos", 10), ("linear", 5), ("cos", 0)])
+def test_swalr_matches_torch(strategy: str, epochs: int) -> None:
+    lrs = (0.5, 0.2)
+    ropt = SGD([{"params": [rnn.Parameter(np.zeros(2))], "lr": lr} for lr in lrs])
+    topt = torch.optim.SGD([{"params": [torch.zeros(2, requires_grad=True)], "lr": lr}
+                            for lr in lrs])
+    rs = RS.SWALR(ropt, swa_lr=[0.05, 0.01], anneal_epochs=epochs, anneal_strategy=strategy)
+    ts = TS.SWALR(topt, swa_lr=[0.05, 0.01], anneal_epochs=epochs, anneal_strategy=strategy)
+    ours, theirs = [rs.get_last_lr()], [ts.get_last_lr()]
+    for _ in range(15):
+        ropt.step()
+        topt.step()  # no gradients: no update, but torch wants it before the scheduler's
+        rs.step()
+        ts.step()
+        ours.append(rs.get_last_lr())
+        theirs.append(ts.get_last_lr())
+    assert np.array_equal(np.array(ours), np.array(theirs))
+    assert set(rs.state_dict()) == set(ts.state_dict())
+    assert rs.state_dict()["_step_count"] == ts.state_dict()["_step_count"]
+
+
+def test_update_bn_matches_torch() -> None:
+    m = model(np.float64)
+    m[1].momentum = 0.2
+    t = to_torch(m)
+    rng = np.random.default_rng(3)
+    batches = [rng.standard_normal((8, 4)) for _ in range(4)]
+    m.eval()
+    t.eval()
+    RS.update_bn([[b] for b in batches], m)
+    TS.update_bn([[torch.from_numpy(b)] for b in batches], t)
+    a, b = arrays(m), arrays(t)
+    for k in ("1.running_mean", "1.running_var", "1.num_batches_tracked"):
+        assert_close(a[k].astype(np.float64), b[k].astype(np.float64), dtype="float64", name=k)
+    assert m[1].momentum == t[1].momentum == 0.2 and not m.training and not t.training
