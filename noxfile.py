@@ -1,5 +1,5 @@
 """nox sessions: tests (no torch, per Python), parity, torch (per torch release), kernels, lint,
-typecheck, bench (posargs forwarded)."""
+typecheck, docs, bench (posargs forwarded)."""
 
 from __future__ import annotations
 
@@ -59,8 +59,10 @@ def torch_versions(session: nox.Session, version: str) -> None:
     # outside the repository: session.create_tmp() would point TMPDIR inside it, and the
     # pytester sessions of parity_tests/test_plugin.py would then read refbp's pyproject.toml
     junit = Path(tempfile.mkdtemp(prefix="refbp-torch-")) / "parity-junit.xml"
-    session.run("pytest", "parity_tests", "-q", f"--junitxml={junit}", *session.posargs,
-                success_codes=[0, 1])
+    ran = session.run("pytest", "parity_tests", "-q", f"--junitxml={junit}", *session.posargs,
+                      success_codes=[0, 1])
+    if ran is None:  # nox --install-only: the environment is ready, no run to record
+        return
     torch_version = session.run("python", "-c", "import torch; print(torch.__version__)",
                                 silent=True)
     python = session.run("python", "-c", "import platform; print(platform.python_version())",
@@ -70,6 +72,9 @@ def torch_versions(session: nox.Session, version: str) -> None:
     row = record_torch_run(Path("refbp/torch_versions.json"), junit,
                            torch=str(torch_version).strip(), python=str(python).strip(),
                            commit=commit)
+    table = session.run("python", "-c", "from refbp.versions import torch_versions_table; "
+                        "print(torch_versions_table())", silent=True)
+    write_readme_table(Path("README.md"), str(table).strip())
     if row["failed"]:
         session.error(f"{row['failed']} parity tests failed under torch {version} (recorded)")
 
@@ -90,6 +95,18 @@ def record_torch_run(table: Path, junit: Path, *, torch: str, python: str,
     data["runs"] = [r for r in data["runs"] if r["torch"] != torch] + [row]
     table.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
     return row
+
+
+def write_readme_table(readme: Path, table: str) -> None:
+    """Replace the README's table of tested torch versions (from its header line to the
+    blank line after it) with ``table``, as ``refbp.versions.torch_versions_table`` renders
+    ``refbp/torch_versions.json``."""
+    text = readme.read_text(encoding="utf-8")
+    start = text.find(table.split("\n", 1)[0] + "\n")
+    if start < 0:
+        raise ValueError(f"{readme} has no table of tested torch versions")
+    end = text.find("\n\n", start)
+    readme.write_text(text[:start] + table + text[end:], encoding="utf-8")
 
 
 KERNEL_CHOICES = {
@@ -125,6 +142,17 @@ def lint(session: nox.Session) -> None:
 def typecheck(session: nox.Session) -> None:
     session.install(*CONSTRAINTS, "-e", ".[dev]")
     session.run("mypy", "refbp", *session.posargs)
+
+
+@nox.session
+def docs(session: nox.Session) -> None:
+    """The documentation site (mkdocs.yml) into ``site/``: strict, so a broken link, anchor,
+    snippet or docstring section fails; no network needed. Only the ``docs`` extra is
+    installed: the API reference reads refbp's source, it does not import it."""
+    session.install(*CONSTRAINTS, *nox.project.load_toml("pyproject.toml")["project"][
+        "optional-dependencies"]["docs"])
+    session.run("mkdocs", "build", "--strict", *session.posargs,
+                env={"NO_MKDOCS_2_WARNING": "1"})
 
 
 @nox.session

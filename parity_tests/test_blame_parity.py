@@ -121,6 +121,23 @@ def test_a_bug_that_changes_the_forward_names_no_side(monkeypatch: pytest.Monkey
     assert (df["attribution"] == "").all()
 
 
+def test_a_clamp_bug_at_the_edge_of_the_domain_fails(monkeypatch: pytest.MonkeyPatch) -> None:
+    """BCE clamps its logarithms at -100 (so the loss is finite at p in {0, 1}). A refbp whose
+    clamp is -150 differs from torch by a third of the loss on probabilities exactly 0 or 1.
+    The rounding floor must not explain it: one ulp below p = 1, ``log(1 - p)`` is -36.7, far
+    from either clamp, so moving the edge values would measure the jump, not rounding."""
+    monkeypatch.setattr(fl, "BCE_LOG_CLAMP", -150.0)
+    rng = np.random.default_rng(5)
+    p = rng.uniform(0.05, 0.95, (8, 3))
+    p[0, 0], p[1, 1], p[2, 2] = 1.0, 0.0, 1.0
+    y = np.zeros_like(p)
+    y[1, 1] = 1.0
+    df = parity_table(tnn.Sequential(tnn.Identity()), p, y, loss="BCELoss", steps=1)
+    failing = _assert_no_torch_blame(df)
+    assert "loss" in set(failing["tensor"])
+    assert (df["verdict"] != Verdict.NOISE).all()
+
+
 class TorchPooled(tnn.Module):
     def __init__(self) -> None:
         super().__init__()

@@ -33,10 +33,10 @@ def test_workflows_exist_and_install_with_the_constraints_file() -> None:
 
 
 def test_workflow_commands_are_the_documented_ones() -> None:
-    readme = (ROOT / "README.md").read_text()
+    ci_page = (ROOT / "docs" / "ci.md").read_text()
     for path in WORKFLOWS:
         for command in _commands(path):
-            assert command in readme, f"{path.name}: {command!r} is not in README.md"
+            assert command in ci_page, f"{path.name}: {command!r} is not in docs/ci.md"
 
 
 def test_workflow_commands_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

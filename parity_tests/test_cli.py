@@ -18,7 +18,7 @@ FILES = ("results.parquet", "results.csv", "summary.md", "report.html", "provena
 @pytest.fixture(scope="module")
 def small_report(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("cli") / "rep"
-    assert main(["run", "-k", "op-relu", "--out", str(out)]) == 0
+    assert main(["run", "-k", "op-relu-f", "--out", str(out)]) == 0
     return out
 
 
@@ -32,7 +32,7 @@ def test_run_writes_every_report_file(small_report: Path,
 
 
 def test_run_is_deterministic(small_report: Path, tmp_path: Path) -> None:
-    assert main(["run", "-k", "op-relu", "--out", str(tmp_path / "again")]) == 0
+    assert main(["run", "-k", "op-relu-f", "--out", str(tmp_path / "again")]) == 0
     a, _ = load_results(small_report)
     b, _ = load_results(tmp_path / "again")
     pd.testing.assert_frame_equal(a, b)
@@ -135,7 +135,7 @@ def test_run_takes_defaults_from_tool_refbp(tmp_path: Path, monkeypatch: pytest.
     out = capsys.readouterr().out
     assert "op-gelu-f64" in out and "0 passed, 1 failed" in out
     assert (tmp_path / "rep" / "results.parquet").is_file()
-    assert main(["run", "-q", "-k", "op-relu and f64"]) == 0  # the flag wins over the file
+    assert main(["run", "-q", "-k", "op-relu-f64"]) == 0  # the flag wins over the file
     out = capsys.readouterr().out
     assert out.strip().startswith("1 passed, 0 failed")  # -q: no table for passing scenarios
 

@@ -110,10 +110,10 @@ def test_unsupported_layer_two_levels_deep_in_lists_and_dicts() -> None:
     t = tnn.Sequential(OrderedDict([
         ("body", tnn.ModuleList([tnn.Linear(2, 2),
                                  tnn.ModuleDict({"act": tnn.Tanh(),
-                                                 "shuffle": tnn.PixelShuffle(2)})])),
+                                                 "pool": tnn.LPPool2d(2, 2)})])),
     ]))
-    with pytest.raises(TypeError, match=r"^cannot convert module at 'body\.1\.shuffle' of type "
-                                        r"PixelShuffle to refbp"):
+    with pytest.raises(TypeError, match=r"^cannot convert module at 'body\.1\.pool' of type "
+                                        r"LPPool2d to refbp"):
         from_torch(t)
 
 

@@ -234,6 +234,27 @@ def test_probe(setup: Setup, argv: list[str], code: int, fragment: str | tuple[s
         assert not (tmp_path / ".out.lock").exists() or "being written" in err
 
 
+def test_an_unvalidated_torch_is_said_after_the_run_not_before_a_refusal(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    """Under a torch refbp was not validated with, a refused run still prints its one line;
+    a run that runs says it once."""
+    from refbp import versions
+
+    note = "torch 9.9.0 is not a release refbp was tested against"
+    monkeypatch.setattr(versions, "installed_torch_note", lambda: note)
+    monkeypatch.chdir(tmp_path)
+    env = Env(tmp_path, ExitStack(), monkeypatch)
+    file_store(env)
+    argv = [a.format(**env.words) for a in RUN]
+    assert main(argv) == 2
+    (line,) = capsys.readouterr().err.strip().splitlines()
+    assert "exists and is not a directory" in line
+    (tmp_path / ".out.parts").unlink()
+    assert main(argv) == 0
+    assert capsys.readouterr().err.count(f"refbp: {note}\n") == 1
+
+
 # -- the library: assert_parity on a model with hooks ---------------------------------------------
 def _hooks() -> list[tuple[str, Callable[[torch.nn.Sequential], Any], str]]:
     from torch.nn.modules import module as torch_module

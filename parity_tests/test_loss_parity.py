@@ -127,6 +127,36 @@ def _fixed_targets(targets: list[int], log_probs: bool
     return data
 
 
+def _signs(shape: tuple[int, ...]) -> Callable[[Any], tuple[np.ndarray, np.ndarray]]:
+    """Real inputs with +-1 targets; the first inputs on the hinges of margin 1 and 0.5."""
+    def data(dt: Any) -> tuple[np.ndarray, np.ndarray]:
+        r = _rng(7)
+        x = r.standard_normal(shape) * 2
+        y = np.where(r.standard_normal(shape) > 0, 1.0, -1.0)
+        x.reshape(-1)[:2] = [1.0, 0.5][: x.size]
+        y.reshape(-1)[:2] = [-1.0, -1.0][: y.size]
+        return x.astype(dt), y.astype(dt)
+    return data
+
+
+def _class_rows(shape: tuple[int, ...],
+                multilabel: bool) -> Callable[[Any], tuple[np.ndarray, np.ndarray]]:
+    """Scores on a 0.1 grid (hinge pairs exactly at z = 0) with class-index targets, or with
+    lists of target classes padded with -1."""
+    def data(dt: Any) -> tuple[np.ndarray, np.ndarray]:
+        r = _rng(8)
+        x = np.round(r.standard_normal(shape), 1)
+        c = shape[-1]
+        if not multilabel:
+            return x.astype(dt), r.integers(0, c, shape[:-1])
+        t = np.full(shape, -1)
+        for row in t.reshape(-1, c):
+            k = int(r.integers(1, c))
+            row[:k] = r.permutation(c)[:k]
+        return x.astype(dt), t
+    return data
+
+
 # -- cases: every declared check of every loss (refbp.registry.losses) ------------------------
 _CLASS_SHAPES = ((4,), (6, 4), (3, 4, 5), (2, 4, 3, 2))
 _EXTREME_SHAPES = ((6, 4), (3, 4, 5))  # logits of +-1e4 besides the normal ones
@@ -143,6 +173,10 @@ def _inputs(kind: str, options: Mapping[str, Any]
         return [(tag(s), _regression(s)) for s in ((5, 3), (2, 3, 4), (7,), ())]
     if kind in ("probabilities", "logits"):
         return [("6x4", _probabilities if kind == "probabilities" else _logits_binary)]
+    if kind == "signs":
+        return [(tag(s), _signs(s)) for s in ((5, 3), (7,), ())]
+    if kind in ("class_rows", "multilabel_index"):
+        return [(tag(s), _class_rows(s, kind == "multilabel_index")) for s in ((6, 4), (4,))]
     if kind == "class_probabilities":
         return ([(tag(s), _class_prob(s)) for s in _CLASS_SHAPES]
                 + [(f"{tag(s)}-extreme", _class_prob(s, True)) for s in _EXTREME_SHAPES])

@@ -126,7 +126,7 @@ def test_model_errors_exit_2_before_running(tmp_path: Path, model: str, message:
 
 
 def test_sgd_with_default_batch_size_runs(tmp_path: Path) -> None:
-    f = _file(tmp_path, GOOD)  # batching = "sgd" and no batch_size: the README example
+    f = _file(tmp_path, GOOD)  # batching = "sgd", no batch_size: docs/scenarios.md's example
     assert main(["run", "--scenarios", str(f), "--out", str(tmp_path / "o"),
                  "--no-progress"]) == 0
 

@@ -15,7 +15,8 @@ from refbp.parity.sweep import PartStore, run_sweep
 from refbp.report import load_results
 
 pytestmark = pytest.mark.parity
-PICK = "relu or (sgd and not asgd and mlp and (mse or batchnorm) and not checkpoint)"
+PICK = ("(relu and not (relu6 or rrelu)) or (sgd and not asgd and mlp and (mse or batchnorm) "
+        "and not checkpoint)")
 BLAS_HEAVY = "lenet-adam-f64"
 """A convolutional scenario: its im2col products are large enough for a multi-threaded BLAS to
 split their sums differently, so every executor must run it with one BLAS thread."""

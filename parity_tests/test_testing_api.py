@@ -238,8 +238,9 @@ BAD: list[tuple[str, dict[str, Any], type, str]] = [
      r"^unknown loss 'FooLoss'; known: BCELoss, BCEWithLogitsLoss, CrossEntropyLoss, "),
     ("loss-type", {"loss": 42}, TypeError,
      r"^loss must be a torch loss module \(e\.g\. torch\.nn\.MSELoss\(\)\) or its class name "),
-    ("unsupported-loss", {"loss": tnn.KLDivLoss()}, TypeError,
-     r"^unsupported loss: cannot convert module at '<root>' of type KLDivLoss to refbp"),
+    ("unsupported-loss", {"loss": tnn.MarginRankingLoss()}, TypeError,
+     r"^unsupported loss: cannot convert module at '<root>' of type MarginRankingLoss to "
+     r"refbp"),
     ("optimizer-type", {"optimizer": ["Adam"]}, TypeError,
      r"^optimizer must be None, a name or a \(name, options\) tuple"),
     ("unknown-optimizer", {"optimizer": ("Foo", {})}, ValueError, r"unknown optimizer 'Foo'"),

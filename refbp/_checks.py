@@ -97,6 +97,16 @@ def check_same_shape(a: np.ndarray, b: np.ndarray, names: tuple[str, str]) -> No
         )
 
 
+def grad_out_array(grad_out: Any, shape: tuple[int, ...], owner: str) -> np.ndarray:
+    """A layer's upstream gradient as a float array of the output ``shape`` (TypeError for
+    another dtype, ValueError naming both shapes otherwise)."""
+    g = as_float_array(grad_out, f"{owner} grad_out")
+    if g.shape != tuple(shape):
+        raise ValueError(f"{owner} grad_out must have the output shape {tuple(shape)}, got "
+                         f"{g.shape}")
+    return g
+
+
 def check_finite(x: np.ndarray, name: str) -> None:
     """Raise a ValueError naming the first non-finite element of ``x``."""
     if not np.all(np.isfinite(x)):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import math
+import re
 from collections.abc import Callable
 from typing import Any
 
@@ -25,7 +26,9 @@ Factory = Callable[[], Module]
 CHECKS = {c.label(o.name): (o, c) for o in of_kind("activation") for c in o.checks}
 ALL: dict[str, Factory] = {k: functools.partial(o.numpy_class(), **c.options)
                            for k, (o, c) in CHECKS.items()}
-ALONG_DIM = {k: f for k, f in ALL.items() if "dim" in CHECKS[k][0].args}
+# Ops that take only some shapes (GLU, Softmax2d) run on the shapes their checks declare.
+SHAPED = {k: f for k, f in ALL.items() if CHECKS[k][1].shapes}
+ALONG_DIM = {k: f for k, f in ALL.items() if "dim" in CHECKS[k][0].args and k not in SHAPED}
 ELEMENTWISE = {k: f for k, f in ALL.items() if k not in ALONG_DIM}
 # Differentiable at 0 (no kink there): exact zeros are included in their gradchecks.
 SMOOTH_AT_ZERO = [k for k in ELEMENTWISE if 0.0 not in CHECKS[k][1].kinks]
@@ -54,6 +57,9 @@ def forward_backward(m: Module, x: object, g: object = None) -> tuple[np.ndarray
 
 # -- hand-computed values ------------------------------------------------------------------
 E = math.e
+SIXTH_F32 = 0.1666666716337204  # float32(1) / float32(6)
+SELU_A, SELU_S = 1.6732632423543772848170429916717, 1.0507009873554804934193349852946
+MISH_T1 = ((1 + E) ** 2 - 1) / ((1 + E) ** 2 + 1)  # tanh(log(1 + e))
 HAND: list[tuple[str, Factory, list[float], list[float], list[float]]] = [
     # name, factory, x, y, dy/dx (upstream gradient of ones)
     ("ReLU", nn.ReLU, [-1.0, 0.0, 2.0], [0.0, 0.0, 2.0], [0.0, 0.0, 1.0]),
@@ -86,6 +92,38 @@ HAND: list[tuple[str, Factory, list[float], list[float], list[float]]] = [
      [0.0, 0.0, 1.0, 0.0, 0.0]),
     ("Hardtanh(-0.5, 2)", lambda: nn.Hardtanh(-0.5, 2.0), [-0.5, -0.25, 2.0, 2.5],
      [-0.5, -0.25, 2.0, 2.0], [0.0, 1.0, 0.0, 0.0]),
+    ("ReLU6", nn.ReLU6, [-1.0, 0.0, 3.0, 6.0, 7.0], [0.0, 0.0, 3.0, 6.0, 6.0],
+     [0.0, 0.0, 1.0, 0.0, 0.0]),
+    # the outer pieces own the kinks: f'(-3) = 0, f'(3) = 1
+    ("Hardswish", nn.Hardswish, [-4.0, -3.0, 0.0, 1.5, 3.0, 4.0],
+     [0.0, 0.0, 0.0, 1.5 * 4.5 / 6, 3.0, 4.0], [0.0, 0.0, 0.5, 1.0, 1.0, 1.0]),
+    # torch's slope is one sixth rounded to float32
+    ("Hardsigmoid", nn.Hardsigmoid, [-4.0, -3.0, 0.0, 1.5, 3.0, 4.0],
+     [0.0, 0.0, 0.5, 0.75, 1.0, 1.0], [0.0, 0.0, SIXTH_F32, SIXTH_F32, 0.0, 0.0]),
+    ("Hardshrink", nn.Hardshrink, [-1.0, -0.5, 0.2, 0.5, 2.0], [-1.0, 0.0, 0.0, 0.0, 2.0],
+     [1.0, 0.0, 0.0, 0.0, 1.0]),
+    ("Softshrink", nn.Softshrink, [-1.0, -0.5, 0.2, 0.5, 2.0], [-0.5, 0.0, 0.0, 0.0, 1.5],
+     [1.0, 0.0, 0.0, 0.0, 1.0]),
+    ("Threshold(0.5, -1)", lambda: nn.Threshold(0.5, -1.0), [0.0, 0.5, 1.0], [-1.0, -1.0, 1.0],
+     [0.0, 0.0, 1.0]),
+    ("RReLU(eval)", lambda: nn.RReLU(0.1, 0.3).eval(), [-2.0, 0.0, 3.0], [-0.4, 0.0, 3.0],
+     [0.2, 0.2, 1.0]),
+    ("Softsign", nn.Softsign, [-1.0, 0.0, 3.0], [-0.5, 0.0, 0.75], [0.25, 1.0, 1 / 16]),
+    ("Tanhshrink", nn.Tanhshrink, [0.0, 1.0], [0.0, 1 - math.tanh(1.0)],
+     [0.0, math.tanh(1.0) ** 2]),
+    ("LogSigmoid", nn.LogSigmoid, [0.0, 1.0, -1e4], [-math.log(2), -math.log1p(1 / E), -1e4],
+     [0.5, 1 / (1 + E), 1.0]),
+    # the exponential side owns 0: f'(0) = scale * alpha
+    ("SELU", nn.SELU, [-1.0, 0.0, 2.0], [SELU_S * SELU_A * (1 / E - 1), 0.0, 2 * SELU_S],
+     [SELU_S * SELU_A / E, SELU_S * SELU_A, SELU_S]),
+    ("CELU(2)", lambda: nn.CELU(2.0), [-2.0, 0.0, 1.0], [2 * (1 / E - 1), 0.0, 1.0],
+     [1 / E, 1.0, 1.0]),
+    # tanh(softplus(0)) = tanh(log 2) = 3/5
+    ("Mish", nn.Mish, [0.0, 1.0], [0.0, MISH_T1], [0.6, MISH_T1 + E / (1 + E) * (1 - MISH_T1**2)]),
+    # halves a = (1, 2), b = (0, -1): y = a * sigmoid(b)
+    ("GLU", nn.GLU, [1.0, 2.0, 0.0, -1.0], [0.5, 2 / (1 + E)],
+     [0.5, 1 / (1 + E), 0.25, 2 * (E / (1 + E)) / (1 + E)]),
+    ("Softmin", lambda: nn.Softmin(dim=0), [0.0, math.log(3.0)], [0.75, 0.25], [0.0, 0.0]),
 ]
 
 
@@ -140,6 +178,52 @@ def test_prelu_and_hardtanh_contract() -> None:
     assert repr(nn.Hardtanh(-2.0, 3.0, True)) == "Hardtanh(min_val=-2.0, max_val=3.0, inplace=True)"
     with pytest.raises(ValueError, match=r"max_val \(1.0\) must be greater than min_val"):
         nn.Hardtanh(1.0, 1.0)
+
+
+def test_rrelu_training_uses_the_noise() -> None:
+    """Training: y = x * noise (a slope where x <= 0, 1 elsewhere), dL/dx = g * noise; the
+    noise is fed like a dropout mask, or drawn in [lower, upper] from the generator."""
+    from refbp.nn.dropout import feed_masks
+
+    m = nn.RReLU(0.1, 0.3)
+    x = np.array([-2.0, 0.0, 3.0])
+    with feed_masks([np.array([0.25, 0.125, 1.0])]):
+        assert m(x).tolist() == [-0.5, 0.0, 3.0]
+    assert m.backward(np.array([1.0, 2.0, 3.0])).tolist() == [0.25, 0.25, 3.0]
+    drawn = nn.RReLU(0.1, 0.3, generator=np.random.default_rng(0))
+    y = drawn(np.array([-1.0, -2.0, 0.0, 5.0]))
+    slopes = drawn.backward(np.ones(4))
+    assert np.all((slopes[:3] >= 0.1) & (slopes[:3] <= 0.3)) and slopes[3] == 1.0
+    assert y.tolist() == (slopes * [-1.0, -2.0, 0.0, 5.0]).tolist()
+    # a range narrower than 1e-6: torch differentiates the leaky ReLU of the mean slope
+    flat = nn.RReLU(0.2, 0.2)
+    with feed_masks([np.array([0.2, 1.0])]):
+        flat(np.array([-1.0, 2.0]))
+    assert flat.backward(np.array([1.0, 1.0])).tolist() == [0.2, 1.0]
+
+
+def test_new_activation_contracts() -> None:
+    with pytest.raises(ValueError, match="lambda must be greater or equal to 0"):
+        nn.Softshrink(-1.0)
+    assert nn.Hardshrink(-1.0)(np.array([0.25])).tolist() == [0.25]
+    with pytest.raises(ZeroDivisionError, match="alpha cannot be 0 for CELU"):
+        nn.CELU(0.0)
+    with pytest.raises(ValueError, match="Lower bound should be less than or equal"):
+        nn.RReLU(0.5, 0.1)
+    with pytest.raises(RuntimeError, match="dimension 1 is size 3"):
+        nn.GLU()(np.zeros((2, 3)))
+    with pytest.raises(RuntimeError, match="does not support scalars"):
+        nn.GLU()(np.zeros(()))
+    with pytest.raises(ValueError, match="expected input to be 3D or 4D, got 2D"):
+        nn.Softmax2d()(np.zeros((2, 3)))
+    assert_close(nn.Softmax2d()(np.array([[[0.0]], [[math.log(3.0)]]])).ravel(), [0.25, 0.75])
+    assert isinstance(nn.ReLU6(), nn.Hardtanh) and (nn.ReLU6().min_val, nn.ReLU6().max_val) == (
+        0.0, 6.0)
+    assert [repr(m) for m in (nn.ReLU6(), nn.Hardshrink(), nn.Threshold(0.1, 20),
+                              nn.CELU(), nn.GLU(), nn.Softmin(1), nn.RReLU(), nn.SELU(True))] == [
+        "ReLU6()", "Hardshrink(0.5)", "Threshold(threshold=0.1, value=20)", "CELU(alpha=1.0)",
+        "GLU(dim=-1)", "Softmin(dim=1)", "RReLU(lower=0.125, upper=0.3333333333333333)",
+        "SELU(inplace=True)"]
 
 
 def test_softmax_hand_values() -> None:
@@ -197,23 +281,38 @@ def test_erf_matches_reference_values_to_one_ulp() -> None:
 
 
 # -- gradcheck -----------------------------------------------------------------------------
+def _shape(name: str, default: tuple[int, ...]) -> tuple[int, ...]:
+    """``default``, or for an op that takes only some shapes its largest declared one."""
+    declared = CHECKS[name][1].shapes
+    return max(declared, key=math.prod) if declared else default
+
+
+def _deterministic(m: Module) -> Module:
+    """The module in eval mode if it draws random numbers in training (RReLU's slopes: every
+    forward of a finite difference would draw new ones); its training-mode gradient is the
+    fed noise, checked in test_rrelu_training_uses_the_noise and against torch."""
+    return m.eval() if hasattr(m, "generator") else m
+
+
 def _random_input(name: str) -> np.ndarray:
-    x = 3.0 * np.random.default_rng(2).standard_normal((4, 5))
+    x = 3.0 * np.random.default_rng(2).standard_normal(_shape(name, (4, 5)))
     if name in SMOOTH_AT_ZERO:
-        x[0, :3] = 0.0
+        x.reshape(-1)[:3] = 0.0
     return x
 
 
 @pytest.mark.parametrize("name", list(ALL))
 def test_gradcheck_random(name: str) -> None:
-    res = check_module(ALL[name](), _random_input(name))
+    res = check_module(_deterministic(ALL[name]()), _random_input(name))
     assert res.passed, str(res)
 
 
 @pytest.mark.parametrize("name", list(ELEMENTWISE))
 def test_gradcheck_extremes(name: str) -> None:
-    x: np.ndarray = np.array([[50.0, -50.0, 100.0, -100.0], [1e3, -1e3, 1e4, -1e4]])
-    res = check_module(ELEMENTWISE[name](), x, eps=STEP_SATURATED)
+    extremes = np.array([50.0, -50.0, 100.0, -100.0, 1e3, -1e3, 1e4, -1e4])
+    shape = _shape(name, (2, 4))
+    x = np.resize(extremes, math.prod(shape)).reshape(shape)
+    res = check_module(_deterministic(ELEMENTWISE[name]()), x, eps=STEP_SATURATED)
     assert res.passed, str(res)
 
 
@@ -234,8 +333,8 @@ def test_gradcheck_softmax_extremes(name: str) -> None:
 
 # -- contract: shapes, dtypes, errors --------------------------------------------------------
 SHAPES = [(), (7,), (3, 4), (2, 3, 4), (0, 4)]  # (0, 4): an empty batch
-VALID = [(n, s) for n in ALL for s in SHAPES if not (CHECKS[n][1].options.get("dim") == 1
-                                                     and len(s) < 2)]
+VALID = [(n, s) for n in ALL for s in CHECKS[n][1].shapes or SHAPES
+         if not (CHECKS[n][1].options.get("dim") == 1 and len(s) < 2)]
 
 
 @pytest.mark.parametrize("name,shape", VALID)
@@ -245,9 +344,9 @@ def test_shape_and_dtype_follow_input(name: str, dtype: type, shape: tuple[int, 
     x_before = x.copy()
     m = ALL[name]().to(dtype)  # a layer with parameters (PReLU) takes its input's dtype
     y = m(x)
-    g = m.backward(np.ones(shape, dtype=np.float64))
+    g = m.backward(np.ones(y.shape, dtype=np.float64))
     assert isinstance(y, np.ndarray) and isinstance(g, np.ndarray)
-    assert y.shape == shape and g.shape == shape
+    assert g.shape == shape and (y.shape == shape or name in SHAPED)
     assert y.dtype == dtype and g.dtype == dtype
     assert np.array_equal(x, x_before)  # inplace or not, the input is never written
 
@@ -261,19 +360,21 @@ def test_backward_before_forward_raises(name: str) -> None:
 @pytest.mark.parametrize("name", list(ALL))
 def test_wrong_grad_out_shape_raises(name: str) -> None:
     m = ALL[name]()
-    m(np.zeros((2, 3)))
-    with pytest.raises(ValueError, match=r"\(2, 3\).*\(3, 2\)"):
-        m.backward(np.zeros((3, 2)))
+    y = m(np.zeros(_shape(name, (2, 3))))
+    wrong = y.shape[::-1] + (1,)
+    with pytest.raises(ValueError, match=re.escape(f"{y.shape}, got {wrong}")):
+        m.backward(np.zeros(wrong))
 
 
 @pytest.mark.parametrize("name", list(ALL))
 def test_integer_input_and_grad_raise_type_error(name: str) -> None:
     m = ALL[name]()
+    shape = _shape(name, (2, 3))
     with pytest.raises(TypeError, match="int64"):
-        m(np.arange(6, dtype=np.int64).reshape(2, 3))
-    m(np.zeros((2, 3)))
+        m(np.arange(math.prod(shape), dtype=np.int64).reshape(shape))
+    y = m(np.zeros(shape))
     with pytest.raises(TypeError, match="bool"):
-        m.backward(np.ones((2, 3), dtype=bool))
+        m.backward(np.ones(y.shape, dtype=bool))
 
 
 def test_constructor_arguments_are_stored_with_torch_names() -> None:

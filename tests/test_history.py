@@ -244,6 +244,9 @@ def test_removed_scenario_is_flagged_and_allowed_with_allow_removed(
                      provenance("2026-01-02T00:00:00", "b" * 40))
     h = load_history([a, b])
     assert h.regressed and h.flags == {(1, "old"): ["missing"]}
+    row = to_frame(h).query("report == '#2' and scenario == 'old'")
+    assert row["flags"].tolist() == ["missing"] and row["regression"].tolist() == [True]
+    assert row["worst_ratio"].isna().all()
     allowed = load_history([a, b], allow_removed=True)
     assert not allowed.regressed and allowed.flags == {(1, "old"): ["missing (allowed)"]}
     assert os.path.basename(h.points[0].source) == "a"

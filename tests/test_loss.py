@@ -287,6 +287,25 @@ def _class_prob(shape: tuple[int, ...], seed: int) -> tuple[np.ndarray, np.ndarr
     return x, y
 
 
+def _signs(shape: tuple[int, ...], seed: int) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    return rng.standard_normal(shape) * 2, np.where(rng.standard_normal(shape) > 0, 1.0, -1.0)
+
+
+def _class_rows(shape: tuple[int, ...], seed: int) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    return rng.standard_normal(shape), rng.integers(0, shape[-1], shape[:-1])
+
+
+def _multilabel(shape: tuple[int, ...], seed: int) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    t = np.full(shape, -1)
+    for row in t.reshape(-1, shape[-1]):
+        k = int(rng.integers(1, shape[-1]))
+        row[:k] = rng.permutation(shape[-1])[:k]
+    return rng.standard_normal(shape), t
+
+
 def loss_inputs(kind: str, shape: tuple[int, ...], options: dict[str, Any],
                 seed: int) -> tuple[np.ndarray, np.ndarray]:
     """The input and target of one kind (``refbp.registry.opinfo.LOSS_INPUTS``)."""
@@ -298,13 +317,15 @@ def loss_inputs(kind: str, shape: tuple[int, ...], options: dict[str, Any],
             x = x - np.log(np.sum(np.exp(x), axis=cax, keepdims=True))
         return x, t
     return {"regression": _regression, "probabilities": _probs, "logits": _logits_binary,
-            "class_probabilities": _class_prob}[kind](shape, seed)
+            "class_probabilities": _class_prob, "signs": _signs, "class_rows": _class_rows,
+            "multilabel_index": _multilabel}[kind](shape, seed)
 
 
 # the shapes each kind of input is checked in (class data: 4 classes, on axis 0 when 1-D)
 SHAPES = {"regression": ((3, 4),), "probabilities": ((6, 4),), "logits": ((6, 4),),
           **{k: ((4,), (5, 4), (2, 4, 3))
-             for k in ("class_index", "class_probabilities", "log_probabilities")}}
+             for k in ("class_index", "class_probabilities", "log_probabilities")},
+          "signs": ((3, 4),), "class_rows": ((5, 4), (4,)), "multilabel_index": ((5, 4), (4,))}
 GRADCHECK_CASES = [(f"{cid}-{'x'.join(map(str, shape))}", op, check, kind, shape)
                    for cid, op, check, kind in loss_checks() for shape in SHAPES[kind]]
 

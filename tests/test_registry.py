@@ -156,17 +156,18 @@ def test_refbp_nn_exports_the_declarations_and_its_stub_is_current() -> None:
 
 
 def test_the_readme_names_every_declared_family_and_the_catalog_reads_every_module() -> None:
-    """README's "Families:" sentence lists the layer and loss families in declaration order;
-    the catalog reads every module of its package that has variants."""
+    """docs/explain.md's "Families:" sentence lists the layer and loss families in declaration
+    order; the catalog reads every module of its package that has variants."""
     import re
     from pathlib import Path
 
     from refbp.diagnose import catalog
 
-    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+    readme = (Path(__file__).resolve().parents[1] / "docs" / "explain.md").read_text(
+        encoding="utf-8")
     found = re.search(r"Families: every optimizer declared with one in .*?optimizer's\);"
                       r"([^;]*);([^(]*)\(", readme, re.S)
-    assert found, "README: the 'Families:' sentence is missing"
+    assert found, "docs/explain.md: the 'Families:' sentence is missing"
     layers, losses = ([n.strip() for n in g.split(",")] for g in found.groups())
     declared = registry.family_ops()
     assert layers == [f for f, o in declared if o.kind != "loss"]

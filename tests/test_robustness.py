@@ -117,7 +117,7 @@ def test_default_batch_size_follows_the_mode(tmp_path: Path, batching: str,
                                              expected: int | None) -> None:
     (s,) = load_scenarios(_toml(tmp_path, f'batching = "{batching}"\n'))
     assert s.batch_size == expected
-    dry_run(s)  # builds and takes one step: the README example switches to SGD as is
+    dry_run(s)  # builds and takes one step: docs/scenarios.md's example switches to SGD as is
 
 
 def test_sgd_with_a_batch_size_above_one_is_refused() -> None:

@@ -103,3 +103,20 @@ def test_only_evidence_that_names_a_side_gives_a_culprit() -> None:
     assert culprit("... agree with refbp (...): torch is off") == "torch"
     assert culprit("finite differences cannot tell the sides apart (...): no side named") == ""
     assert culprit("") == ""
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_the_rounding_floor_moves_every_value_one_ulp_except_the_edges(dtype: type) -> None:
+    """The ensemble's nudge: one ulp up or down for ordinary values; 0, +-1, NaN and
+    infinities stay (moving p = 1 of BCE one ulp would measure the clamp's jump)."""
+    from refbp.parity.ensemble import nudge
+
+    x = np.array([0.0, -0.0, 1.0, -1.0, np.inf, -np.inf, np.nan, 0.5, -3.0, 1e-30, 2.0],
+                 dtype=dtype)
+    for seed in range(4):
+        y = nudge(x, np.random.default_rng(seed))
+        assert y.dtype == x.dtype
+        np.testing.assert_array_equal(y[:7], x[:7])
+        moved = x[7:]
+        up, down = np.nextafter(moved, np.inf), np.nextafter(moved, -np.inf)
+        assert np.all((y[7:] == up) | (y[7:] == down)), (seed, y[7:])

@@ -357,9 +357,6 @@ def _run(args: argparse.Namespace, tolerances: dict[str, dict[str, float]]) -> i
         scenarios = shard(scenarios, *shard_of)
         if not scenarios:
             raise CLIError(f"shard {args.shard} of {suite!r} holds no scenario")
-    note = installed_torch_note()
-    if note is not None:
-        print(f"refbp: {note}", file=sys.stderr)
     started = datetime.now(timezone.utc)
     t0 = time.perf_counter()
     store = part_store_for(args.out)
@@ -376,6 +373,10 @@ def _run(args: argparse.Namespace, tolerances: dict[str, dict[str, float]]) -> i
                                 on_cluster=_announce)
         except SweepError as exc:
             raise CLIError(str(exc)) from exc
+    # said once the scenarios have run: a refused or interrupted run prints only its own line
+    note = installed_torch_note()
+    if note is not None:
+        print(f"refbp: {note}", file=sys.stderr)
     extra: dict[str, Any] = {"suite": suite, "scenarios": len(scenarios), "jobs": args.jobs,
                              "executor": args.executor, "torch_threads": TORCH_THREADS,
                              **run_provenance()}

@@ -29,7 +29,7 @@ import torch
 import torch.nn.functional as F
 
 __all__ = ["DropoutMaskTap", "MaskProbe", "next_dropout_mask", "register_mask_probe",
-           "rewound_rng", "step_generator"]
+           "rewound_rng", "rrelu_noise", "step_generator"]
 
 MaskProbe = Callable[[torch.nn.Module, tuple[Any, ...]], list[np.ndarray]]
 
@@ -87,9 +87,30 @@ def _probe_dropout2d(module: torch.nn.Module, args: tuple[Any, ...]) -> list[np.
         return [next_dropout_mask(args[0], cast(float, module.p), feature=True)]
 
 
+def rrelu_noise(x: torch.Tensor, lower: float, upper: float) -> np.ndarray:
+    """The slopes stock ``F.rrelu`` draws next for the input ``x``, *consuming* the draw.
+
+    torch draws one slope per element ``x <= 0`` (in memory order) and writes noise 1
+    elsewhere, so the probe runs it on ``-1`` where ``x <= 0`` and ``1`` elsewhere (same
+    shape, dtype and sign pattern, hence the same draws): its output is ``-slope`` exactly
+    where ``x <= 0``. Call it inside :func:`rewound_rng`.
+    """
+    with torch.no_grad():
+        signs = torch.where(x <= 0, -1.0, 1.0).to(x.dtype).contiguous()
+        out = F.rrelu(signs, lower, upper, True)
+        noise = torch.where(signs < 0, -out, torch.ones_like(out))
+    return np.array(noise.numpy(), copy=True)  # ascontiguousarray would make 0-d 1-d
+
+
+def _probe_rrelu(module: torch.nn.Module, args: tuple[Any, ...]) -> list[np.ndarray]:
+    with rewound_rng():
+        return [rrelu_noise(args[0], cast(float, module.lower), cast(float, module.upper))]
+
+
 _PROBES: dict[type, MaskProbe] = {
     torch.nn.Dropout: _probe_dropout,
     torch.nn.Dropout2d: _probe_dropout2d,
+    torch.nn.RReLU: _probe_rrelu,
 }
 
 

@@ -16,7 +16,9 @@ import torch
 
 from refbp.data import stream_rng, upstream_gradient
 from refbp.metrics import Discrepancy, discrepancy
+from refbp.mirror.dropout import DropoutMaskTap
 from refbp.mirror.modules import to_torch, torch_dtype
+from refbp.nn.dropout import feed_masks
 from refbp.nn.module import Module
 from refbp.tolerances import Tolerance, tolerance_for
 
@@ -84,14 +86,17 @@ def compare_module(module: Module, x: Any, *extra: Any, grad_out: Any = None, se
     dtype = x.dtype if x.dtype.kind == "f" else _param_dtype(m)
     tol = tol or tolerance_for(dtype)
     t = to_torch(m)
-    y = m(x, *extra)
-    g = _upstream_tree(y, dtype, grad_out, seed)
-    grads = m.backward(g)
-    refbp_in = grads if extra else (grads,)
     wants = x.dtype.kind == "f"
     xt = as_tensor(x, requires_grad=wants)
     extra_t = [_map(e, lambda a: as_tensor(a, requires_grad=True)) for e in extra]
-    yt = t(xt, *extra_t)
+    # random noise (dropout masks, RReLU's slopes): drawn by torch, fed to refbp
+    with DropoutMaskTap(t) as tap:
+        yt = t(xt, *extra_t)
+    with feed_masks(tap.take()):
+        y = m(x, *extra)
+    g = _upstream_tree(y, dtype, grad_out, seed)
+    grads = m.backward(g)
+    refbp_in = grads if extra else (grads,)
     mine_out, theirs_out = _leaves(y, "output"), _leaves(yt, "output")
     torch.autograd.backward([v for _, v in theirs_out],
                             [as_tensor(v) for _, v in _leaves(g, "output")])

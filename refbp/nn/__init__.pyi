@@ -16,6 +16,22 @@ from refbp.nn.activation import SiLU as SiLU
 from refbp.nn.activation import Softmax as Softmax
 from refbp.nn.activation import Softplus as Softplus
 from refbp.nn.activation import Tanh as Tanh
+from refbp.nn.activation_hard import Hardshrink as Hardshrink
+from refbp.nn.activation_hard import Hardsigmoid as Hardsigmoid
+from refbp.nn.activation_hard import Hardswish as Hardswish
+from refbp.nn.activation_hard import ReLU6 as ReLU6
+from refbp.nn.activation_hard import RReLU as RReLU
+from refbp.nn.activation_hard import Softshrink as Softshrink
+from refbp.nn.activation_hard import Threshold as Threshold
+from refbp.nn.activation_smooth import CELU as CELU
+from refbp.nn.activation_smooth import GLU as GLU
+from refbp.nn.activation_smooth import SELU as SELU
+from refbp.nn.activation_smooth import LogSigmoid as LogSigmoid
+from refbp.nn.activation_smooth import Mish as Mish
+from refbp.nn.activation_smooth import Softmax2d as Softmax2d
+from refbp.nn.activation_smooth import Softmin as Softmin
+from refbp.nn.activation_smooth import Softsign as Softsign
+from refbp.nn.activation_smooth import Tanhshrink as Tanhshrink
 from refbp.nn.adaptive_pooling import AdaptiveAvgPool1d as AdaptiveAvgPool1d
 from refbp.nn.adaptive_pooling import AdaptiveAvgPool2d as AdaptiveAvgPool2d
 from refbp.nn.adaptive_pooling import AdaptiveMaxPool2d as AdaptiveMaxPool2d
@@ -24,6 +40,7 @@ from refbp.nn.attention_probe import AttentionProbe as AttentionProbe
 from refbp.nn.attention_probe import SDPAProbe as SDPAProbe
 from refbp.nn.batchnorm import BatchNorm1d as BatchNorm1d
 from refbp.nn.batchnorm import BatchNorm2d as BatchNorm2d
+from refbp.nn.batchnorm import BatchNorm3d as BatchNorm3d
 from refbp.nn.container import Sequential as Sequential
 from refbp.nn.conv import Conv1d as Conv1d
 from refbp.nn.conv import Conv2d as Conv2d
@@ -32,6 +49,8 @@ from refbp.nn.conv import ConvTranspose2d as ConvTranspose2d
 from refbp.nn.dropout import Dropout as Dropout
 from refbp.nn.dropout import Dropout2d as Dropout2d
 from refbp.nn.embedding import Embedding as Embedding
+from refbp.nn.fold import Fold as Fold
+from refbp.nn.fold import Unfold as Unfold
 from refbp.nn.layernorm import LayerNorm as LayerNorm
 from refbp.nn.linear import Flatten as Flatten
 from refbp.nn.linear import Identity as Identity
@@ -46,10 +65,36 @@ from refbp.nn.loss import MSELoss as MSELoss
 from refbp.nn.loss import NLLLoss as NLLLoss
 from refbp.nn.loss import SmoothL1Loss as SmoothL1Loss
 from refbp.nn.loss import SSELoss as SSELoss
+from refbp.nn.loss_likelihood import KLDivLoss as KLDivLoss
+from refbp.nn.loss_likelihood import PoissonNLLLoss as PoissonNLLLoss
+from refbp.nn.loss_margin import HingeEmbeddingLoss as HingeEmbeddingLoss
+from refbp.nn.loss_margin import MultiLabelMarginLoss as MultiLabelMarginLoss
+from refbp.nn.loss_margin import MultiLabelSoftMarginLoss as MultiLabelSoftMarginLoss
+from refbp.nn.loss_margin import MultiMarginLoss as MultiMarginLoss
+from refbp.nn.loss_margin import SoftMarginLoss as SoftMarginLoss
 from refbp.nn.module import Module as Module
 from refbp.nn.module import Parameter as Parameter
+from refbp.nn.norm_extra import LocalResponseNorm as LocalResponseNorm
+from refbp.nn.norm_extra import RMSNorm as RMSNorm
 from refbp.nn.normalization import GroupNorm as GroupNorm
+from refbp.nn.normalization import InstanceNorm1d as InstanceNorm1d
 from refbp.nn.normalization import InstanceNorm2d as InstanceNorm2d
+from refbp.nn.normalization import InstanceNorm3d as InstanceNorm3d
+from refbp.nn.padding import CircularPad1d as CircularPad1d
+from refbp.nn.padding import CircularPad2d as CircularPad2d
+from refbp.nn.padding import CircularPad3d as CircularPad3d
+from refbp.nn.padding import ConstantPad1d as ConstantPad1d
+from refbp.nn.padding import ConstantPad2d as ConstantPad2d
+from refbp.nn.padding import ConstantPad3d as ConstantPad3d
+from refbp.nn.padding import ReflectionPad1d as ReflectionPad1d
+from refbp.nn.padding import ReflectionPad2d as ReflectionPad2d
+from refbp.nn.padding import ReflectionPad3d as ReflectionPad3d
+from refbp.nn.padding import ReplicationPad1d as ReplicationPad1d
+from refbp.nn.padding import ReplicationPad2d as ReplicationPad2d
+from refbp.nn.padding import ReplicationPad3d as ReplicationPad3d
+from refbp.nn.padding import ZeroPad1d as ZeroPad1d
+from refbp.nn.padding import ZeroPad2d as ZeroPad2d
+from refbp.nn.padding import ZeroPad3d as ZeroPad3d
 from refbp.nn.pooling import AvgPool1d as AvgPool1d
 from refbp.nn.pooling import AvgPool2d as AvgPool2d
 from refbp.nn.pooling import MaxPool1d as MaxPool1d
@@ -63,9 +108,15 @@ from refbp.nn.rnn_cell import LSTMCell as LSTMCell
 from refbp.nn.rnn_cell import RNNCell as RNNCell
 from refbp.nn.rnn_cell import RNNCellBase as RNNCellBase
 from refbp.nn.sequence import RNNOutput as RNNOutput
+from refbp.nn.shuffle import ChannelShuffle as ChannelShuffle
+from refbp.nn.shuffle import PixelShuffle as PixelShuffle
+from refbp.nn.shuffle import PixelUnshuffle as PixelUnshuffle
 from refbp.nn.transformer import TransformerEncoder as TransformerEncoder
 from refbp.nn.transformer import TransformerEncoderLayer as TransformerEncoderLayer
 from refbp.nn.unflatten import Unflatten as Unflatten
+from refbp.nn.upsample import Upsample as Upsample
+from refbp.nn.upsample import UpsamplingBilinear2d as UpsamplingBilinear2d
+from refbp.nn.upsample import UpsamplingNearest2d as UpsamplingNearest2d
 
 __all__ = [
     "AdaptiveAvgPool1d",
@@ -78,6 +129,15 @@ __all__ = [
     "BCEWithLogitsLoss",
     "BatchNorm1d",
     "BatchNorm2d",
+    "BatchNorm3d",
+    "CELU",
+    "ChannelShuffle",
+    "CircularPad1d",
+    "CircularPad2d",
+    "CircularPad3d",
+    "ConstantPad1d",
+    "ConstantPad2d",
+    "ConstantPad3d",
     "Conv1d",
     "Conv2d",
     "ConvTranspose1d",
@@ -88,48 +148,90 @@ __all__ = [
     "ELU",
     "Embedding",
     "Flatten",
+    "Fold",
     "GELU",
+    "GLU",
     "GRU",
     "GRUCell",
     "GroupNorm",
+    "Hardshrink",
+    "Hardsigmoid",
+    "Hardswish",
     "Hardtanh",
+    "HingeEmbeddingLoss",
     "HuberLoss",
     "Identity",
+    "InstanceNorm1d",
     "InstanceNorm2d",
+    "InstanceNorm3d",
+    "KLDivLoss",
     "L1Loss",
     "LSTM",
     "LSTMCell",
     "LayerNorm",
     "LeakyReLU",
     "Linear",
+    "LocalResponseNorm",
+    "LogSigmoid",
     "LogSoftmax",
     "Loss",
     "MSELoss",
     "MaxPool1d",
     "MaxPool2d",
+    "Mish",
     "Module",
+    "MultiLabelMarginLoss",
+    "MultiLabelSoftMarginLoss",
+    "MultiMarginLoss",
     "MultiheadAttention",
     "NLLLoss",
     "PReLU",
     "Parameter",
+    "PixelShuffle",
+    "PixelUnshuffle",
+    "PoissonNLLLoss",
+    "RMSNorm",
     "RNN",
     "RNNBase",
     "RNNCell",
     "RNNCellBase",
     "RNNOutput",
+    "RReLU",
     "ReLU",
+    "ReLU6",
+    "ReflectionPad1d",
+    "ReflectionPad2d",
+    "ReflectionPad3d",
+    "ReplicationPad1d",
+    "ReplicationPad2d",
+    "ReplicationPad3d",
     "SDPAProbe",
+    "SELU",
     "SSELoss",
     "Sequential",
     "SiLU",
     "Sigmoid",
     "SmoothL1Loss",
+    "SoftMarginLoss",
     "Softmax",
+    "Softmax2d",
+    "Softmin",
     "Softplus",
+    "Softshrink",
+    "Softsign",
     "Tanh",
+    "Tanhshrink",
+    "Threshold",
     "TransformerEncoder",
     "TransformerEncoderLayer",
     "Unflatten",
+    "Unfold",
+    "Upsample",
+    "UpsamplingBilinear2d",
+    "UpsamplingNearest2d",
+    "ZeroPad1d",
+    "ZeroPad2d",
+    "ZeroPad3d",
     "init",
     "utils",
 ]

@@ -16,7 +16,7 @@ Every elementwise layer has a diagonal Jacobian, so by the chain rule
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 
@@ -55,6 +55,20 @@ class _Activation(Module):
                 f"{name} grad_out must have the output shape {y.shape}, got {g.shape}"
             )
         return np.asarray(self._backward(g.astype(x.dtype, copy=False), x, y), dtype=x.dtype)
+
+
+class _CoreActivation(_Activation):
+    """An activation that is a pair ``f(x)`` / ``f_backward(grad, x)`` of a functional core,
+    set by the subclass as ``_f`` and ``_df`` (static methods)."""
+
+    _f: ClassVar[staticmethod[[np.ndarray], np.ndarray]]
+    _df: ClassVar[staticmethod[[np.ndarray, np.ndarray], np.ndarray]]
+
+    def _forward(self, x: np.ndarray) -> np.ndarray:
+        return type(self)._f(x)
+
+    def _backward(self, grad: np.ndarray, x: np.ndarray, y: np.ndarray) -> np.ndarray:
+        return type(self)._df(grad, x)
 
 
 def _inplace_repr(inplace: bool, sep: str = "") -> str:

@@ -54,6 +54,8 @@ class AttentionProbe(Module):
     dtype, generator :
         As ``MultiheadAttention``.
 
+    Notes
+    -----
     Shapes: x (L, N, F), (N, L, F) with ``batch_first``, or (L, F), with
     ``F >= max(embed_dim, kdim, vdim)``; the key and value sequences are the query's.
     """
@@ -128,6 +130,8 @@ class SDPAProbe(Module):
     is_causal : bool
     scale : float, optional
 
+    Notes
+    -----
     Shapes: x (..., L, 3 E); output (..., L, E).
     """
 

@@ -262,3 +262,15 @@ class BatchNorm2d(_BatchNorm):
     def _check_input_dim(self, x: np.ndarray) -> None:
         if x.ndim != 4:
             raise ValueError(f"expected 4D input (got {x.ndim}D input)")
+
+
+class BatchNorm3d(_BatchNorm):
+    r"""Batch normalisation over (N, C, D, H, W) input, as ``torch.nn.BatchNorm3d``.
+
+    Statistics per channel over the M = N * D * H * W values of that channel; formulas,
+    backward and parameters as in :class:`_BatchNorm` and :class:`BatchNorm2d`.
+    """
+
+    def _check_input_dim(self, x: np.ndarray) -> None:
+        if x.ndim != 5:
+            raise ValueError(f"expected 5D input (got {x.ndim}D input)")

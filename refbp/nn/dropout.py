@@ -35,7 +35,7 @@ keeps everything, ``p == 1`` zeroes everything; eval mode is the identity.
 from __future__ import annotations
 
 import warnings
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
 from typing import Any
@@ -47,7 +47,7 @@ from refbp.nn import init
 from refbp.nn.module import Cache, Module
 
 __all__ = ["Dropout", "Dropout2d", "MaskFeed", "MaskRecorder", "check_probability",
-           "dropout_scale", "feed_masks", "keep_mask", "record_masks"]
+           "dropout_scale", "feed_masks", "keep_mask", "random_slopes", "record_masks"]
 
 
 class MaskFeed:
@@ -57,11 +57,12 @@ class MaskFeed:
     ----------
     masks : sequence of array-like
         Boolean (or 0/1) arrays, one per dropout draw of the forward pass, in the order the
-        forward pass reaches them.
+        forward pass reaches them (float arrays for the slopes of ``RReLU``, see
+        :func:`random_slopes`).
     """
 
     def __init__(self, masks: Sequence[Any]) -> None:
-        self.masks = [np.asarray(m).astype(bool, copy=False) for m in masks]
+        self.masks = [np.asarray(m) for m in masks]
         self.used = 0
 
     @property
@@ -134,6 +135,20 @@ def record_masks() -> Iterator[MaskRecorder]:
         _RECORDER.reset(token)
 
 
+def _draw(shape: tuple[int, ...], who: str,
+          draw: Callable[[], np.ndarray]) -> np.ndarray:
+    """The next fed array when a :class:`MaskFeed` is active, else ``draw()``."""
+    feed = _FEED.get()
+    return feed.next(tuple(shape), who) if feed is not None else draw()
+
+
+def _recorded(value: np.ndarray) -> np.ndarray:
+    rec = _RECORDER.get()
+    if rec is not None:
+        rec.masks.append(value)
+    return value
+
+
 def keep_mask(shape: tuple[int, ...], p: float, generator: np.random.Generator,
               who: str = "dropout") -> np.ndarray:
     """The boolean keep-mask of one dropout draw (True = kept), of shape ``shape``.
@@ -142,19 +157,28 @@ def keep_mask(shape: tuple[int, ...], p: float, generator: np.random.Generator,
     ``generator`` (``p == 0`` keeps all, ``p == 1`` drops all). Every layer that drops calls
     this function, once per draw, in the order of its forward pass.
     """
-    feed = _FEED.get()
-    if feed is not None:
-        mask = feed.next(tuple(shape), who)
-    elif p == 0.0:
-        mask = np.ones(shape, dtype=bool)
-    elif p == 1.0:
-        mask = np.zeros(shape, dtype=bool)
-    else:
-        mask = generator.random(shape) < (1.0 - p)
-    rec = _RECORDER.get()
-    if rec is not None:
-        rec.masks.append(mask)
-    return mask
+    def draw() -> np.ndarray:
+        if p == 0.0:
+            return np.ones(shape, dtype=bool)
+        if p == 1.0:
+            return np.zeros(shape, dtype=bool)
+        return generator.random(shape) < (1.0 - p)
+
+    return _recorded(np.asarray(_draw(shape, who, draw)).astype(bool, copy=False))
+
+
+def random_slopes(x: np.ndarray, lower: float, upper: float, generator: np.random.Generator,
+                  who: str = "RReLU") -> np.ndarray:
+    """RReLU's noise for ``x``: a slope ``U(lower, upper)`` where ``x <= 0``, 1 elsewhere.
+
+    Fed like a dropout mask when a :class:`MaskFeed` is active (torch's noise, read by
+    ``refbp.mirror.dropout``; torch draws one slope per non-positive element, in memory
+    order), otherwise drawn from ``generator``. Returned in ``x``'s dtype.
+    """
+    def draw() -> np.ndarray:
+        return np.where(x <= 0, generator.uniform(lower, upper, x.shape), 1.0)
+
+    return _recorded(np.asarray(_draw(x.shape, who, draw)).astype(x.dtype, copy=False))
 
 
 def check_probability(p: float) -> float:

@@ -126,14 +126,23 @@ class _ElementwiseLoss(Loss):
         loss = self._value(x, y)
         if w is not None:
             loss = loss * w
-        return fl.reduce_loss(loss, self.reduction), {"x": x, "y": y, "w": w}
+        return self._reduce(loss), {"x": x, "y": y, "w": w}
+
+    def _reduce(self, loss: np.ndarray) -> np.ndarray:
+        """The reduction of the elementwise losses (a hook: KLDivLoss adds 'batchmean')."""
+        return fl.reduce_loss(loss, self.reduction)
+
+    def _scale(self, g: np.ndarray, x: np.ndarray) -> np.ndarray:
+        """The factor of the elementwise derivative in the input gradient (see
+        :func:`refbp.nn.functional_loss.upstream_scale`)."""
+        return fl.upstream_scale(g, self.reduction, x.size)
 
     def _backward(self, g: np.ndarray, cache: dict[str, Any]) -> np.ndarray:
         x, w = cache["x"], cache["w"]
         d = self._derivative(x, cache["y"])
         if w is not None:
             d = d * w
-        return (d * fl.upstream_scale(g, self.reduction, x.size)).astype(x.dtype, copy=False)
+        return (d * self._scale(g, x)).astype(x.dtype, copy=False)
 
 
 class MSELoss(_ElementwiseLoss):

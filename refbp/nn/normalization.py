@@ -140,12 +140,13 @@ class GroupNorm(Module):
         return f"{self.num_groups}, {self.num_channels}, eps={self.eps}, affine={self.affine}"
 
 
-class InstanceNorm2d(Module):
-    r"""Instance normalisation of (N, C, H, W) or (C, H, W) input, as ``torch.nn.InstanceNorm2d``.
+class _InstanceNorm(Module):
+    r"""Instance normalisation of (N, C, *S) or (C, *S) input (S of ``_dims`` dimensions), as
+    torch's ``InstanceNorm1d/2d/3d``.
 
-    Each (sample, channel) map of M = H * W values is normalised with its own mean and biased
-    variance (formulas and backward in the module docstring), then the optional per-channel
-    affine map.
+    Each (sample, channel) map of M = prod(S) values is normalised with its own mean and
+    biased variance (formulas and backward in the module docstring), then the optional
+    per-channel affine map.
 
     Running statistics (``track_running_stats=True``), as torch's ``instance_norm``: the
     buffers are repeated per sample, each copy is updated like batch norm's,
@@ -182,12 +183,16 @@ class InstanceNorm2d(Module):
         self.register_buffer("running_var", np.ones(num_features, dt) if stats else None)
         self.register_buffer("num_batches_tracked",
                              np.zeros((), dtype=np.int64) if stats else None)
-        self._cache = Cache("InstanceNorm2d")
+        self._cache = Cache(type(self).__name__)
+
+    _dims = 2  # the spatial dimensions S
 
     def _check(self, x: np.ndarray) -> None:
-        if x.ndim not in (3, 4):
-            raise ValueError(f"expected 3D or 4D input (got {x.ndim}D input)")
-        dim = x.ndim - 3
+        batched = self._dims + 2
+        if x.ndim not in (batched - 1, batched):
+            raise ValueError(f"expected {batched - 1}D or {batched}D input (got {x.ndim}D "
+                             "input)")
+        dim = x.ndim - batched + 1
         if x.shape[dim] != self.num_features:
             if self.affine:
                 raise ValueError(f"expected input's size at dim={dim} to match num_features "
@@ -198,9 +203,9 @@ class InstanceNorm2d(Module):
 
     def forward(self, x: Any) -> np.ndarray:
         """Normalise every (sample, channel) map; update or use running statistics."""
-        x = as_float_array(x, "InstanceNorm2d input")
+        x = as_float_array(x, f"{type(self).__name__} input")
         self._check(x)
-        x4 = x if x.ndim == 4 else x[None]
+        x4 = x if x.ndim == self._dims + 2 else x[None]
         n, c = x4.shape[:2]
         cols = group_columns(x4, c)
         use_input = self.training or self.running_mean is None
@@ -231,8 +236,8 @@ class InstanceNorm2d(Module):
         c = self._cache.load()
         xhat = c["xhat"]
         if grad_out.shape != c["shape"]:
-            raise ValueError(f"InstanceNorm2d grad_out must have shape {c['shape']}, got "
-                             f"{grad_out.shape}")
+            raise ValueError(f"{type(self).__name__} grad_out must have shape {c['shape']}, "
+                             f"got {grad_out.shape}")
         dxhat = affine_backward(grad_out.reshape(xhat.shape), xhat, self.weight, self.bias)
         g = xhat.shape[1]
         dxhat_cols = group_columns(dxhat, g)
@@ -246,3 +251,26 @@ class InstanceNorm2d(Module):
         """torch's repr arguments."""
         return (f"{self.num_features}, eps={self.eps}, momentum={self.momentum}, "
                 f"affine={self.affine}, track_running_stats={self.track_running_stats}")
+
+
+class InstanceNorm1d(_InstanceNorm):
+    r"""Instance normalisation of (N, C, L) or (C, L) input, as ``torch.nn.InstanceNorm1d``:
+    each (sample, channel) signal normalised by its own mean and biased variance (see
+    :class:`_InstanceNorm`; arguments as InstanceNorm2d)."""
+
+    _dims = 1
+
+
+class InstanceNorm2d(_InstanceNorm):
+    r"""Instance normalisation of (N, C, H, W) or (C, H, W) input, as
+    ``torch.nn.InstanceNorm2d`` (see :class:`_InstanceNorm` for the formulas, the running
+    statistics and the arguments)."""
+
+    _dims = 2
+
+
+class InstanceNorm3d(_InstanceNorm):
+    r"""Instance normalisation of (N, C, D, H, W) or (C, D, H, W) input, as
+    ``torch.nn.InstanceNorm3d`` (see :class:`_InstanceNorm`)."""
+
+    _dims = 3

@@ -92,6 +92,8 @@ class TransformerEncoderLayer(Module):
     generator : numpy.random.Generator, optional
         For the initialisation (each sub-layer's torch default) and refbp's own dropout draws.
 
+    Notes
+    -----
     Shapes: ``src`` (S, N, E), (N, S, E) with ``batch_first``, or unbatched (S, E); output
     the same. Children and ``state_dict`` keys are torch's (``self_attn.in_proj_weight``,
     ``linear1.weight``, ``norm1.weight``, ...).

@@ -116,6 +116,8 @@ class Optimizer:
     defaults : dict
         Default hyperparameters, used for every group that does not set them.
 
+    Notes
+    -----
     A subclass validates its hyperparameters, lists its per-parameter state keys in
     ``state_keys`` and provides :meth:`_init_state` (the state before the first step) and
     ``update`` (the update rule, a plain function of arrays and numbers).

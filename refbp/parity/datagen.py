@@ -10,7 +10,14 @@ kind                input X                               target Y
 regression          N(0, 1), (n, features)                X W + 0.1 noise, (n, outputs)
 classification      N(0, 1), (n, features)                argmax(X W + noise), int64 (n,)
 binary              N(0, 1), (n, features)                1[X W + noise > 0], float (n, outputs)
-soft_targets        N(0, 1), (n, features)                softmax of N(0, 1) rows, (n, outputs)
+soft_targets        N(0, 1), (n, features)                softmax of N(0, 1) rows, (n, outputs);
+                                                          ``extra: {log: true}``: their logs
+signs               N(0, 1), (n, features)                sign(X W + noise), +-1 float
+                                                          (n, outputs)
+counts              N(0, 1), (n, features)                Poisson(exp(X W / 2)) counts, float
+                                                          (n, outputs)
+multilabel          N(0, 1), (n, features)                1 to outputs - 1 distinct classes per
+                                                          row, then -1, int64 (n, outputs)
 probabilities       U(0, 1) with exact 0 and 1, (n, f)    U(0, 1) with exact 0 and 1, (n, f)
 extreme             0, +-1e-8, +-1, +-30, +-1e4 mixed     N(0, 1), (n, features)
 classification_kd   N(0, 1), (n, outputs, d)              int64 (n, d); ``extra: {d: 5}``;
@@ -104,7 +111,28 @@ def _softmax(z: np.ndarray, axis: int) -> np.ndarray:
 
 def _soft_targets(rng: np.random.Generator, s: DataSpec) -> tuple[np.ndarray, np.ndarray]:
     x = rng.standard_normal((s.n, s.features))
-    return x, _softmax(rng.standard_normal((s.n, s.outputs)), 1)
+    y = _softmax(rng.standard_normal((s.n, s.outputs)), 1)
+    return x, np.log(y) if s.extra.get("log") else y
+
+
+def _signs(rng: np.random.Generator, s: DataSpec) -> tuple[np.ndarray, np.ndarray]:
+    x = rng.standard_normal((s.n, s.features))
+    return x, np.where(_linear_target(rng, x, s.outputs) > 0, 1.0, -1.0)
+
+
+def _counts(rng: np.random.Generator, s: DataSpec) -> tuple[np.ndarray, np.ndarray]:
+    x = rng.standard_normal((s.n, s.features))
+    rate = np.exp(np.clip(_linear_target(rng, x, s.outputs) / 2, -5, 3))
+    return x, rng.poisson(rate).astype(np.float64)
+
+
+def _multilabel(rng: np.random.Generator, s: DataSpec) -> tuple[np.ndarray, np.ndarray]:
+    x = rng.standard_normal((s.n, s.features))
+    y = np.full((s.n, s.outputs), -1, dtype=np.int64)
+    for row in y:
+        k = int(rng.integers(1, max(s.outputs, 2)))
+        row[:k] = rng.permutation(s.outputs)[:k]
+    return x, y
 
 
 def _classification_kd(rng: np.random.Generator, s: DataSpec) -> tuple[np.ndarray, np.ndarray]:
@@ -189,6 +217,9 @@ GENERATORS: dict[str, Callable[[np.random.Generator, DataSpec],
     "classification": _classification,
     "binary": _binary,
     "soft_targets": _soft_targets,
+    "signs": _signs,
+    "counts": _counts,
+    "multilabel": _multilabel,
     "probabilities": _probabilities,
     "extreme": _extreme,
     "classification_kd": _classification_kd,

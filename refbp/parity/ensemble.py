@@ -39,8 +39,8 @@ the noisy parameter keeps a floor of a few ulps, so a real difference there stil
 
 What it is not: the members run refbp's code, so the floor measures the *conditioning of the
 step* (how much rounding can move it), never whether refbp is right. A bug that changes a value
-by more than a few ulps of rounding is outside the floor and fails. Zeros stay exact zeros
-(a kink at 0 is never moved), non-finite values are left alone.
+by more than a few ulps of rounding is outside the floor and fails. Zeros and +-1 stay exact
+(the edges where functions change regime are never moved), non-finite values are left alone.
 
 Cost: ``MEMBERS`` more refbp forward/backward passes and optimizer steps per step (no torch).
 """
@@ -72,19 +72,21 @@ _CONTAINERS = ("Sequential", "ModuleList", "ModuleDict")
 def nudge(x: Any, rng: np.random.Generator) -> Any:
     """``x`` with every finite non-zero float element moved one ulp up or down at random.
 
-    Zeros, NaN and infinities are unchanged (a kink at 0 stays a kink); +-1 move toward 0 only,
-    so probabilities and saturated values stay inside [0, 1] and [-1, 1]. Non-float values are
-    returned as they are.
+    Zeros, +-1, NaN and infinities are unchanged. 0 and +-1 are where functions change regime
+    (a kink at 0; a probability or a saturated ``tanh`` at the edge of its range, where BCE's
+    ``log(1 - p)`` switches from its clamp at ``p = 1`` to ``log(u)`` one ulp below): a
+    one-ulp move there measures the jump, not rounding, and a floor built from it would call
+    a real difference "noise". A value exactly at such an edge is the same on both sides, as
+    a zero is. Non-float values are returned as they are.
     """
     if isinstance(x, np.floating):
         return type(x)(nudge(np.asarray(x), rng))
     if not isinstance(x, np.ndarray) or x.dtype.kind != "f" or x.size == 0:
         return x
     up = rng.random(x.shape) < 0.5
-    toward = np.where(up, np.inf, -np.inf).astype(x.dtype)
-    toward = np.where(np.abs(x) == 1, 0, toward).astype(x.dtype)  # keep [0, 1] and [-1, 1]
-    moved = np.nextafter(x, toward)
-    return np.where((x == 0) | ~np.isfinite(x), x, moved).astype(x.dtype, copy=False)
+    moved = np.nextafter(x, np.where(up, np.inf, -np.inf).astype(x.dtype))
+    keep = (x == 0) | (np.abs(x) == 1) | ~np.isfinite(x)
+    return np.where(keep, x, moved).astype(x.dtype, copy=False)
 
 
 def _nudge_nested(v: Any, rng: np.random.Generator) -> Any:

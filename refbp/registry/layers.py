@@ -55,6 +55,11 @@ _SIG = Data("regression", n=8, features=18, outputs=10)
 _IMG4 = _img(80, c=4, h=5, w=4)
 
 
+def _vol(outputs: int) -> Data:
+    """Volumes (N=4, 2, 3, 3, 4) of normals; the target size is the flattened output size."""
+    return Data("tensors", n=4, features=2, outputs=outputs, extra={"size": [3, 3, 4]})
+
+
 def _cnn(id: str, options: Mapping[str, Any], data: Data, description: str,
          before: Layers = (), after: Layers = _FLAT) -> Sample:
     """An op check of a convolutional-network layer: flattened after, MSE loss."""
@@ -74,9 +79,71 @@ _AVGPOOL = {"kernel_size": REQUIRED, "stride": None, "padding": 0, "ceil_mode": 
             "count_include_pad": True}
 _BN = {"num_features": REQUIRED, "eps": 1e-5, "momentum": 0.1, "affine": True,
        "track_running_stats": True, "bias": True}
+_IN = {"num_features": REQUIRED, "eps": 1e-5, "momentum": 0.1, "affine": False,
+       "track_running_stats": False, "bias": True}
 _CELL = {"input_size": REQUIRED, "hidden_size": REQUIRED, "bias": True}
 _STACK = {"input_size": REQUIRED, "hidden_size": REQUIRED, "num_layers": 1, "bias": True,
           "batch_first": False, "dropout": 0.0, "bidirectional": False}
+
+def _pad(name: str, dims: int, aten: str, sample: tuple[Mapping[str, Any], int]) -> OpInfo:
+    """A padding layer: its op check pads signals (N, 2, 9), images (N, 2, 7, 6) or volumes
+    (N, 2, 3, 3, 4), flattened into an MSE loss of the padded size."""
+    options, outputs = sample
+    args = {"padding": REQUIRED, **({"value": REQUIRED} if name.startswith("Constant") else {})}
+    data = {1: Data("regression", n=8, features=18, outputs=outputs),
+            2: _img(outputs),
+            3: _vol(outputs)}
+    text = {1: "signals (N, 2, 9)", 2: "images (N, 2, 7, 6)", 3: "volumes (N, 2, 3, 3, 4)"}
+    return OpInfo(name=name, kind="layer", forward="refbp.nn.functional_pad:pad",
+                  module="refbp.nn.padding",
+                  backward="refbp.nn.functional_pad:pad_backward", args=args,
+                  functional=f"{_F}.pad", aten=(aten.format(n=dims),),
+                  samples=(_cnn(name.lower(), options, data[dims],
+                                f"{name}({options}) of {text[dims]}",
+                                before=_SIG_IN if dims == 1 else ()),))
+
+
+# (kind, ATen operator, the (options, padded size) of the 1-, 2- and 3-D op checks)
+_PADS: tuple[tuple[str, str, tuple[tuple[Mapping[str, Any], int], ...]], ...] = (
+    ("Zero", "aten.constant_pad_nd.default",
+     (({"padding": [1, 2]}, 24), ({"padding": [1, 0, 2, 1]}, 140), ({"padding": 1}, 300))),
+    # negative padding crops
+    ("Constant", "aten.constant_pad_nd.default",
+     (({"padding": 2, "value": -1.5}, 26), ({"padding": [-1, 2, 0, -2], "value": 1.0}, 70),
+      ({"padding": [1, 0, 0, 1, 1, 0], "value": 2.0}, 160))),
+    ("Reflection", "aten.reflection_pad{n}d.default",
+     (({"padding": [3, 1]}, 26), ({"padding": [2, 1, 3, 0]}, 180),
+      ({"padding": [1, 1, 2, 0, 1, 1]}, 300))),
+    ("Replication", "aten.replication_pad{n}d.default",
+     (({"padding": [2, 0]}, 22), ({"padding": [1, 2, 0, 2]}, 162),
+      ({"padding": [0, 2, 1, 0, 0, 1]}, 192))),
+    ("Circular", "aten._pad_circular.default",
+     (({"padding": [1, 3]}, 26), ({"padding": [2, 2, 1, 1]}, 180),
+      ({"padding": [1, 2, 1, 0, 2, 1]}, 336))),
+)
+
+def _shuffle(name: str, arg: str, fn: str, sample: Sample) -> OpInfo:
+    """A rearranging layer: maths ``refbp.nn.shuffle.<fn>``, its inverse the backward."""
+    return OpInfo(name=name, kind="layer", forward=f"refbp.nn.shuffle:{fn}",
+                  module="refbp.nn.shuffle",
+                  backward=f"refbp.nn:{name}.backward", args={arg: REQUIRED},
+                  functional=f"{_F}.{fn}",
+                  aten=(f"aten.{fn}.default",), samples=(sample,))
+
+
+def _resample(name: str, args: Mapping[str, Any], samples: tuple[Sample, ...]) -> OpInfo:
+    """A resampling layer: ``F.interpolate``'s interpolation matrices per axis."""
+    core = "refbp.nn.functional_interp"
+    return OpInfo(name=name, kind="layer", forward=f"{core}:interpolate",
+                  module="refbp.nn.upsample",
+                  backward=f"{core}:interpolate_backward", args=args,
+                  functional=f"{_F}.interpolate",
+                  aten=tuple(f"aten.upsample_{m}.vec" for m in (
+                      "nearest1d", "nearest2d", "nearest3d", "linear1d", "bilinear2d",
+                      "bicubic2d", "trilinear3d")) + tuple(
+                      f"aten._upsample_nearest_exact{d}d.vec" for d in (1, 2, 3))
+                  if name == "Upsample" else (), samples=samples)
+
 
 LAYERS: tuple[OpInfo, ...] = (
     _layer("Identity", {}, None, (),
@@ -306,4 +373,94 @@ LAYERS: tuple[OpInfo, ...] = (
            torch_module=f"{_ATT}:SDPAProbeTorch", converter=_ATT,
            tolerance={"float32": "float32_attention"}, module="attention_probe",
            samples=samples_attention.SDPA),
+    # -- padding (maths: refbp.nn.functional_pad) ----------------------------------------
+    *(_pad(f"{kind}Pad{n}d", n, aten, sample)
+      for kind, aten, samples in _PADS for n, sample in zip((1, 2, 3), samples, strict=True)),
+    # -- rearrangements (maths: refbp.nn.shuffle) ----------------------------------------
+    _shuffle("PixelShuffle", "upscale_factor", "pixel_shuffle",
+             _cnn("pixelshuffle", {"upscale_factor": 2}, _IMG4,
+                  "PixelShuffle(2): (N, 4, 5, 4) -> (N, 1, 10, 8)")),
+    _shuffle("PixelUnshuffle", "downscale_factor", "pixel_unshuffle",
+             _cnn("pixelunshuffle", {"downscale_factor": 2}, _img(48, h=6, w=4),
+                  "PixelUnshuffle(2): (N, 2, 6, 4) -> (N, 8, 3, 2)")),
+    _shuffle("ChannelShuffle", "groups", "channel_shuffle",
+             _cnn("channelshuffle", {"groups": 2}, _IMG4, "ChannelShuffle(2) of 4 channels")),
+    # -- resampling (maths: refbp.nn.functional_interp) ---------------------------------
+    _resample("Upsample", {"size": None, "scale_factor": None, "mode": "nearest",
+                           "align_corners": None, "recompute_scale_factor": None},
+              (_cnn("upsample-nearest", {"scale_factor": 2}, _img(336),
+                    "Upsample x2, nearest: (N, 2, 7, 6) -> (N, 2, 14, 12)"),
+               _cnn("upsample-bilinear", {"size": [9, 5], "mode": "bilinear"}, _img(90),
+                    "Upsample to 9x5, bilinear (downsampling the width)"),
+               _cnn("upsample-bicubic-corners", {"scale_factor": 1.5, "mode": "bicubic",
+                                                 "align_corners": True}, _img(180),
+                    "Upsample x1.5, bicubic, align_corners (clamped taps at the edges)"),
+               _cnn("upsample-linear", {"scale_factor": 1.7, "mode": "linear"},
+                    Data("regression", n=8, features=18, outputs=30),
+                    "Upsample x1.7 of signals (N, 2, 9), linear", before=_SIG_IN),
+               _cnn("upsample-trilinear", {"size": [4, 5, 3], "mode": "trilinear"},
+                    _vol(120),
+                    "Upsample of volumes (N, 2, 3, 3, 4) to 4x5x3, trilinear"),
+               _cnn("upsample-nearest-exact", {"scale_factor": 0.6, "mode": "nearest-exact"},
+                    _img(24), "Upsample x0.6, nearest-exact (downsampling)"),
+               _cnn("upsample-area", {"size": [3, 4], "mode": "area"}, _img(24),
+                    "Upsample to 3x4, area (adaptive average pooling)"))),
+    _resample("UpsamplingNearest2d", {"size": None, "scale_factor": None},
+              (_cnn("upsamplingnearest2d", {"size": [10, 8]}, _img(160),
+                    "UpsamplingNearest2d to 10x8"),)),
+    _resample("UpsamplingBilinear2d", {"size": None, "scale_factor": None},
+              (_cnn("upsamplingbilinear2d", {"scale_factor": 2}, _img(336),
+                    "UpsamplingBilinear2d x2 (align_corners=True)"),)),
+    # -- sliding blocks (maths: refbp.nn.fold on functional_conv's im2col) --------------
+    OpInfo(name="Unfold", kind="layer", forward="refbp.nn.fold:unfold", module="refbp.nn.fold",
+           backward="refbp.nn.fold:fold", functional=f"{_F}.unfold", aten=("aten.im2col.default",),
+           args={"kernel_size": REQUIRED, "dilation": 1, "padding": 0, "stride": 1},
+           samples=(_cnn("unfold", {"kernel_size": [2, 3], "padding": 1, "stride": 2}, _img(144),
+                         "Unfold 2x3 blocks, padding 1, stride 2: (N, 2, 7, 6) -> (N, 12, 12)"),
+                    _cnn("unfold-dilated", {"kernel_size": 2, "dilation": 2}, _img(160),
+                         "Unfold 2x2 blocks, dilation 2 (overlapping)"))),
+    OpInfo(name="Fold", kind="layer", forward="refbp.nn.fold:fold", module="refbp.nn.fold",
+           backward="refbp.nn.fold:unfold", functional=f"{_F}.fold", aten=("aten.col2im.default",),
+           args={"output_size": REQUIRED, "kernel_size": REQUIRED, "dilation": 1, "padding": 0,
+                 "stride": 1},
+           samples=(Sample("fold", {"output_size": [4, 5], "kernel_size": 2, "stride": 1},
+                           Data("regression", n=8, features=48, outputs=20),
+                           before=(("Unflatten", {"dim": 1, "unflattened_size": [4, 12]}),),
+                           after=_FLAT, loss=_MSE,
+                           description="Fold 12 columns of 2x2 blocks into 1x4x5 images "
+                           "(overlaps summed)"),)),
+    # -- normalization in 1-D and 3-D --------------------------------------------------
+    _layer("BatchNorm3d", _BN, "batch_norm",
+           ("aten.batch_norm.default", "aten._native_batch_norm_legit_functional.default"),
+           samples=(_cnn("batchnorm3d", {"num_features": 2}, _vol(72),
+                         "BatchNorm3d in training mode over volumes (N, 2, 3, 3, 4)"),),
+           size=sizes.batchnorm, module="batchnorm"),
+    _layer("InstanceNorm1d", _IN, "instance_norm", ("aten.instance_norm.default",),
+           samples=(_cnn("instancenorm1d-affine", {"num_features": 2, "affine": True},
+                         Data("regression", n=8, features=18, outputs=18),
+                         "InstanceNorm1d with affine over signals (N, 2, 9)", before=_SIG_IN),),
+           size=sizes.batchnorm, module="normalization"),
+    _layer("InstanceNorm3d", _IN, "instance_norm", ("aten.instance_norm.default",),
+           samples=(_cnn("instancenorm3d-tracked", {"num_features": 2,
+                                                    "track_running_stats": True}, _vol(72),
+                         "InstanceNorm3d with running statistics over volumes"),),
+           size=sizes.batchnorm, module="normalization"),
+    _layer("RMSNorm", {"normalized_shape": REQUIRED, "eps": None, "elementwise_affine": True},
+           "rms_norm", ("aten.rms_norm.default", "aten._fused_rms_norm.default"),
+           samples=(Sample("rmsnorm", {"normalized_shape": 5},
+                           Data("regression", n=16, features=5, outputs=5,
+                                extra={"scale": 30.0}), loss=_MSE,
+                           description="RMSNorm over the last dimension (eps: the dtype's "
+                           "machine epsilon)"),
+                    _cnn("rmsnorm-2d-eps", {"normalized_shape": [7, 6], "eps": 1e-3}, _img(84),
+                         "RMSNorm over the last two dimensions of images, eps 1e-3")),
+           size=sizes.rmsnorm, module="norm_extra"),
+    _layer("LocalResponseNorm", {"size": REQUIRED, "alpha": 1e-4, "beta": 0.75, "k": 1.0},
+           "local_response_norm", (),
+           samples=(_cnn("localresponsenorm", {"size": 3, "alpha": 0.5, "beta": 0.75, "k": 2.0},
+                         _IMG4, "LocalResponseNorm over windows of 3 of 4 channels"),
+                    _cnn("localresponsenorm-even", {"size": 2, "alpha": 1.0},
+                         Data("regression", n=8, features=18, outputs=18),
+                         "LocalResponseNorm, an even window over signals (N, 2, 9)",
+                         before=_SIG_IN)), module="norm_extra"),
 )

@@ -15,6 +15,8 @@ from typing import Any
 from refbp.registry.opinfo import Check, Data, OpInfo, Sample
 
 _FL = "refbp.nn.functional_loss"
+_FD = "refbp.nn.functional_divergence"
+_FM = "refbp.nn.functional_margin"
 _CE = "refbp.nn.functional_cross_entropy"
 _F = "torch.nn.functional"
 _REG = Data("regression", n=16, features=5, outputs=5)
@@ -24,6 +26,11 @@ _BIN = Data("binary", n=16, features=5, outputs=5)
 _KD = Data("classification_kd", n=4, features=5, outputs=5, extra={"d": 3})
 _W5 = [0.5, 1.0, 2.0, 1.5, 0.25]
 _MEAN: Mapping[str, Any] = {"reduction": "mean"}
+_SOFT = Data("soft_targets", n=16, features=5, outputs=5)
+_SIGNS = Data("signs", n=16, features=5, outputs=5)
+_COUNTS = Data("counts", n=16, features=5, outputs=5)
+_LOGP = (("LogSoftmax", {"dim": 1}),)
+_MARGIN = "refbp.nn.loss_margin"
 # weights of the tests' data: one per class of 4, one per row of the (6, 4) binary data
 # (broadcast over the classes), one per element of it
 _W4 = [0.5, 2.0, 1.0, 3.0]
@@ -44,7 +51,8 @@ _CLASS_IN = ("class_index", "class_probabilities")
 def _loss(name: str, forward: str, backward: str, functional: str | None, aten: str,
           args: Mapping[str, Any], samples: tuple[Sample, ...], **kw: Any) -> OpInfo:
     return OpInfo(name=name, kind="loss", forward=forward, backward=backward, args=args,
-                  functional=f"{_F}.{functional}" if functional else None, aten=(aten,),
+                  functional=f"{_F}.{functional}" if functional else None,
+                  aten=(aten,) if aten else (),
                   samples=samples, **kw)
 
 
@@ -108,4 +116,48 @@ LOSSES: tuple[OpInfo, ...] = (
           (Sample("nll", {"weight": _W5}, _CLS, before=(("LogSoftmax", {"dim": 1}),)),),
           checks=_checks(("log_probabilities",), {}, {"weight": _W4}, {"ignore_index": 1},
                          {"weight": _W4, "ignore_index": 1})),
+    # torch's 'mean' reduction of KLDivLoss warns (it is not the KL divergence): the op
+    # checks use 'batchmean' and 'sum'; the unit, parity and module_db tests use 'mean' too
+    _loss("KLDivLoss", f"{_FD}:kl_div", f"{_FD}:kl_div_grad", "kl_div", "aten.kl_div.default",
+          {"reduction": "mean", "log_target": False},
+          (Sample("kldiv", {"reduction": "batchmean"}, _SOFT, before=_LOGP),
+           Sample("kldiv-logtarget", {"reduction": "sum", "log_target": True},
+                  Data("soft_targets", n=16, features=5, outputs=5, extra={"log": True}),
+                  before=_LOGP)),
+          module="refbp.nn.loss_likelihood",
+          checks=(*_checks(("class_probabilities",), {}),
+                  *_checks(_REG_IN, {"log_target": True}))),
+    _loss("PoissonNLLLoss", f"{_FD}:poisson_nll", f"{_FD}:poisson_nll_grad", "poisson_nll_loss",
+          "aten.poisson_nll_loss.default",
+          {"log_input": True, "full": False, "eps": 1e-8, "reduction": "mean"},
+          (Sample("poissonnll", data=_COUNTS),
+           Sample("poissonnll-rate-full", {"log_input": False, "full": True}, _COUNTS,
+                  before=(("Softplus", {}),))),
+          module="refbp.nn.loss_likelihood",
+          checks=_checks(_REG_IN, {}, {"full": True}, {"eps": 1e-3})),
+    _loss("HingeEmbeddingLoss", f"{_FM}:hinge_embedding", f"{_FM}:hinge_embedding_grad",
+          "hinge_embedding_loss", "aten.hinge_embedding_loss.default",
+          {"margin": 1.0, "reduction": "mean"},
+          (Sample("hingeembedding", {"margin": 0.5}, _SIGNS),), module=_MARGIN,
+          checks=_checks(("signs",), {}, {"margin": 0.5})),
+    _loss("SoftMarginLoss", f"{_FM}:soft_margin", f"{_FM}:soft_margin_grad", "soft_margin_loss",
+          "aten.soft_margin_loss.default", _MEAN, (Sample("softmargin", data=_SIGNS),),
+          module=_MARGIN, checks=_checks(("signs", "regression"), {})),
+    _loss("MultiLabelSoftMarginLoss", f"{_FM}:multilabel_soft_margin",
+          f"{_FM}:multilabel_soft_margin_grad", "multilabel_soft_margin_loss",
+          "", {"weight": None, "reduction": "mean"},
+          (Sample("multilabelsoftmargin", {"weight": _W5}, _BIN),), module=_MARGIN,
+          checks=_checks(("logits",), {}, {"weight": _W4})),
+    _loss("MultiLabelMarginLoss", f"{_FM}:multilabel_margin_counts",
+          f"{_FM}:multilabel_margin_counts", "multilabel_margin_loss",
+          "aten.multilabel_margin_loss.default", _MEAN,
+          (Sample("multilabelmargin", data=Data("multilabel", n=16, features=5, outputs=5)),),
+          module=_MARGIN, checks=_checks(("multilabel_index",), {})),
+    _loss("MultiMarginLoss", f"{_FM}:multi_margin_terms", f"{_FM}:multi_margin_terms",
+          "multi_margin_loss", "aten.multi_margin_loss.default",
+          {"p": 1, "margin": 1.0, "weight": None, "reduction": "mean"},
+          (Sample("multimargin", data=_CLS),
+           Sample("multimargin-p2-weight", {"p": 2, "margin": 0.5, "weight": _W5}, _CLS)),
+          module=_MARGIN,
+          checks=_checks(("class_rows",), {}, {"p": 2, "margin": 0.5, "weight": _W4})),
 )

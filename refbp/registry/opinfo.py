@@ -113,16 +113,20 @@ LOSS_INPUTS: Mapping[str, str] = {
     "class_index": "class scores (N, C, d...) and class-index targets, one ignored",
     "class_probabilities": "class scores and probability targets",
     "log_probabilities": "log-probabilities and class-index targets, one ignored",
+    "signs": "real input and targets of +-1",
+    "class_rows": "class scores (N, C) or (C,) and class-index targets, none ignored",
+    "multilabel_index": "class scores (N, C) or (C,) and lists of target classes padded "
+                        "with -1",
 }
 
 
 @dataclass(frozen=True)
 class Check:
     """One set of constructor options that the unit and parity tests run the op with: an
-    activation on 0-d, 1-d, 2-d and 3-d inputs and an empty batch (the suites' data sets are
-    never empty); a loss on each kind of input in ``inputs`` (:data:`LOSS_INPUTS`), with
-    every reduction, against finite differences and torch. A list option is an array of the
-    input's dtype (a loss's ``weight``).
+    activation on 0-d, 1-d, 2-d and 3-d inputs and an empty batch, or on ``shapes`` (the
+    suites' data sets are never empty); a loss on each kind of input in ``inputs``
+    (:data:`LOSS_INPUTS`), with every reduction, against finite differences and torch. A
+    list option is an array of the input's dtype (a loss's ``weight``).
 
     ``kinks`` are the inputs where the function or its derivative jumps under these options
     (ReLU at 0, Softplus(beta=2, threshold=1) at 0.5): finite differences must not straddle
@@ -132,6 +136,9 @@ class Check:
     options: Mapping[str, Any] = field(default_factory=dict)
     kinks: tuple[float, ...] = ()
     inputs: tuple[str, ...] = ()
+    #: The input shapes of an activation's tests when it does not take every rank (GLU
+    #: halves an even size, Softmax2d takes 3-D and 4-D); empty: the tests' own shapes.
+    shapes: tuple[tuple[int, ...], ...] = ()
 
     def __post_init__(self) -> None:
         unknown = set(self.inputs) - set(LOSS_INPUTS)

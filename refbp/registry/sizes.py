@@ -75,6 +75,11 @@ def layernorm(a: Mapping[str, Any]) -> int:
     return size * (bool(a["elementwise_affine"]) + bool(a["elementwise_affine"] and a["bias"]))
 
 
+def rmsnorm(a: Mapping[str, Any]) -> int:
+    """``RMSNorm(shape)``: ``prod(shape)`` (elementwise affine; no bias)."""
+    return prod(a["normalized_shape"], 1) * bool(a["elementwise_affine"])
+
+
 def prelu(a: Mapping[str, Any]) -> int:
     """``PReLU(n)``: ``n``."""
     return count(a["num_parameters"])

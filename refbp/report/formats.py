@@ -16,7 +16,7 @@ Two kinds of format:
   from it).
 
 Adding a format: write its renderer in a module of its own, declare it below, document it in
-the README's table of report files; CONTRIBUTING.md has the steps.
+the table of report files in docs/getting-started.md; CONTRIBUTING.md has the steps.
 """
 
 from __future__ import annotations

@@ -131,7 +131,8 @@ def _verdict(h: History) -> str:
         badge, cls = "<span class='badge bad'>REGRESSION</span>", "bad"
     else:
         badge, cls = "<span class='badge ok'>NO REGRESSION</span>", "ok"
-    return (f"<p class='verdict {cls}'>{badge}{e(headline(h))}</p>"
+    what = " (the latest report against the one before)" if len(h.points) > 1 else ""
+    return (f"<p class='verdict {cls}'>{badge}{e(headline(h, verdict=False))}{what}</p>"
             f"<p class='note'>{e(rule_text(h))}</p>")
 
 

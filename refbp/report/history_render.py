@@ -96,8 +96,9 @@ def change_lines(h: History, i: int, limit: int | None = MAX_FLAG_LINES) -> list
     return lines
 
 
-def headline(h: History) -> str:
-    """"3 reports from ... to ...; latest vs previous: REGRESSION"."""
+def headline(h: History, verdict: bool = True) -> str:
+    """"3 reports from ... to ...; latest vs previous: REGRESSION" (without the verdict when
+    ``verdict`` is false)."""
     first, last = h.points[0].started, h.points[-1].started
     n = len(h.points)
     span = (f"{n} reports from {first.isoformat(timespec='seconds')} to "
@@ -105,8 +106,9 @@ def headline(h: History) -> str:
             else f"1 report ({first.isoformat(timespec='seconds')})")
     if n == 1:
         return f"{span}; nothing to compare it with"
-    verdict = "REGRESSION" if h.regressed else "no regression"
-    return f"{span}; latest vs previous: {verdict}"
+    if not verdict:
+        return span
+    return f"{span}; latest vs previous: {'REGRESSION' if h.regressed else 'no regression'}"
 
 
 def rule_text(h: History) -> str:
@@ -140,13 +142,20 @@ def to_markdown(h: History) -> str:
 
 def to_frame(h: History) -> pd.DataFrame:
     """The tidy table of ``history.csv``: one row per report and scenario, with the report's
-    start time, commit, torch, machine and source, and the scenario's figures and flags."""
+    start time, commit, torch, machine and source, and the scenario's figures and flags; a
+    scenario flagged where the report lacks it (missing) has a row with its flag and no
+    figures."""
     w = h.worst
     info = pd.DataFrame([{"point": i, "report": f"#{i + 1}",
                           "started": p.started.isoformat(timespec="seconds"),
                           "git_commit": str(p.provenance.get("git_commit") or "unknown"),
                           "torch": p.torch, "machine": p.machine, "source": p.source,
                           "regression": h.regressed_at(i)} for i, p in enumerate(h.points)])
+    present = set(zip(w["point"], w["scenario"], strict=True))
+    absent = pd.DataFrame([{"point": i, "scenario": name} for (i, name) in sorted(h.flags)
+                           if (i, name) not in present], columns=["point", "scenario"])
+    if len(absent):  # flagged where the report lacks them (missing): a row with the flag
+        w = pd.concat([w, absent], ignore_index=True)
     out = w.rename(columns={"ratio": "worst_ratio"}).merge(info, on="point")
     out["flags"] = ["; ".join(h.flags.get((int(i), str(s)), []))
                     for i, s in zip(out["point"], out["scenario"], strict=True)]

@@ -1,9 +1,9 @@
-"""Every example of README.md is valid as written (no torch needed).
+"""Every example of the documentation (README.md, docs/) is valid as written (no torch needed).
 
-The blocks are read from README.md itself: each TOML block loads (scenario files are built
+The blocks are read from the pages themselves: each TOML block loads (scenario files are built
 and take one refbp step; ``[tool.refbp]`` is parsed as ``refbp run`` does), each ``refbp``
 command line of a bash block is accepted by the command's parser, each Python block
-compiles. ``parity_tests/test_readme_parity.py`` runs them against torch.
+compiles. ``parity_tests/test_doc_examples_parity.py`` runs them against torch.
 """
 
 from __future__ import annotations
@@ -25,22 +25,26 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover - exercised on Python 3.10 only
     import tomli as tomllib
 
-README = Path(__file__).resolve().parents[1] / "README.md"
+ROOT = Path(__file__).resolve().parents[1]
+DOC_PAGES = [ROOT / "README.md", *sorted((ROOT / "docs").rglob("*.md"))]
+"""The pages whose examples are checked: a page that includes part of another one (a
+``--8<--`` snippet of README.md) holds only the include line, so no block is counted twice."""
 
 
-def readme_blocks(language: str) -> list[str]:
-    """The fenced code blocks of README.md in ``language``, in order."""
-    return re.findall(rf"^```{language}\n(.*?)^```", README.read_text(), re.S | re.M)
+def doc_blocks(language: str) -> list[str]:
+    """The fenced code blocks in ``language`` of every documentation page, in order."""
+    return [block for page in DOC_PAGES
+            for block in re.findall(rf"^```{language}\n(.*?)^```", page.read_text(), re.S | re.M)]
 
 
 def scenario_blocks() -> list[str]:
-    return [b for b in readme_blocks("toml") if "[[scenario]]" in b]
+    return [b for b in doc_blocks("toml") if "[[scenario]]" in b]
 
 
 def refbp_commands() -> list[str]:
     """Every ``refbp ...`` command line of the bash blocks (comments and prefixes dropped)."""
     out = []
-    for block in readme_blocks("bash"):
+    for block in doc_blocks("bash"):
         for line in block.splitlines():
             line = line.split(" #", 1)[0].strip()
             words = shlex.split(line)
@@ -49,9 +53,9 @@ def refbp_commands() -> list[str]:
     return out
 
 
-def test_the_readme_has_the_examples_this_file_checks() -> None:
+def test_the_docs_have_the_examples_this_file_checks() -> None:
     assert len(scenario_blocks()) == 2
-    assert len(readme_blocks("python")) == 3
+    assert len(doc_blocks("python")) == 3
     assert len(refbp_commands()) >= 15
 
 
@@ -65,7 +69,7 @@ def test_scenario_examples_load_and_take_a_step(tmp_path: Path, block: str) -> N
 
 
 def test_tool_refbp_example_is_a_valid_configuration(tmp_path: Path) -> None:
-    (block,) = [b for b in readme_blocks("toml") if "[tool.refbp]" in b]
+    (block,) = [b for b in doc_blocks("toml") if "[tool.refbp]" in b]
     config = parse_config(tomllib.loads(block)["tool"]["refbp"], tmp_path / "pyproject.toml")
     assert config.tolerances == {"float32": {"normwise": 2e-5}}
 
@@ -76,9 +80,9 @@ def test_command_examples_are_accepted_by_the_parser(command: str) -> None:
     assert args.command is not None or "--version" in command
 
 
-@pytest.mark.parametrize("block", readme_blocks("python"))
+@pytest.mark.parametrize("block", doc_blocks("python"))
 def test_python_examples_compile(block: str) -> None:
-    compile(block, "README.md", "exec")
+    compile(block, "documentation example", "exec")
 
 
 def test_expect_nonfinite_is_a_scenario_file_key(tmp_path: Path) -> None:

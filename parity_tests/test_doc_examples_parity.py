@@ -1,9 +1,9 @@
-"""README.md's examples run against torch as written.
+"""The documentation's examples (README.md and docs/) run against torch as written.
 
 The scenario files run with ``refbp run``; the Python blocks run with their test functions
 given ``refbp.testing.assert_parity`` as the ``parity`` fixture (and small inputs for the
 names they leave to the reader: ``build_my_model``, ``x``, ``y``); the ``check-*`` commands
-run where their files are (``tests/fixtures/wild``) and print the verdict the README shows;
+run where their files are (``tests/fixtures/wild``) and print the verdict the docs show;
 ``refbp example`` runs. The commands of whole suites (CI, ``--suite full``, Dask, shards,
 ``merge``, ``compare``) run as written in slow tests (``-m slow``), restricted to a few
 scenarios with ``-k`` and writing under a temporary directory; the Dask scheduler address is
@@ -30,7 +30,7 @@ from refbp.cli import main
 from refbp.testing import assert_parity
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
-from test_readme import readme_blocks, refbp_commands, scenario_blocks  # noqa: E402
+from test_doc_examples import doc_blocks, refbp_commands, scenario_blocks  # noqa: E402
 
 pytestmark = pytest.mark.parity
 WILD = Path(__file__).resolve().parents[1] / "tests" / "fixtures" / "wild"
@@ -55,19 +55,19 @@ def _inputs(block: str) -> dict[str, Any]:
                 torch.nn.Linear(4, 8), torch.nn.Tanh(), torch.nn.Linear(8, 3))}
 
 
-@pytest.mark.parametrize("block", readme_blocks("python"))
+@pytest.mark.parametrize("block", doc_blocks("python"))
 def test_python_examples_run(block: str) -> None:
     namespace = _inputs(block)
-    exec(compile(block, "README.md", "exec"), namespace)
+    exec(compile(block, "documentation example", "exec"), namespace)
     tests = [v for k, v in namespace.items() if k.startswith("test_") and callable(v)]
     assert len(tests) == 1
     assert tests[0](assert_parity) is None
 
 
 def _shown_verdicts() -> dict[str, str]:
-    """``$ refbp check-...`` lines of the README's text blocks -> the first words it prints."""
+    """``$ refbp check-...`` lines of the docs' text blocks -> the first words it prints."""
     out = {}
-    for block in readme_blocks("text"):
+    for block in doc_blocks("text"):
         for m in re.finditer(r"^\$ (refbp check-\S+ .*)\n(your [^(\[]*)", block, re.M):
             out[" ".join(m.group(1).split()[:3])] = " ".join(m.group(2).split())
     return out
@@ -77,7 +77,7 @@ CHECKS = [c for c in refbp_commands() if c.startswith("refbp check-")]
 
 
 @pytest.mark.parametrize("command", CHECKS)
-def test_check_examples_print_the_readme_verdict(tmp_path: Path, command: str,
+def test_check_examples_print_the_docs_verdict(tmp_path: Path, command: str,
                                                  capsys: pytest.CaptureFixture[str]) -> None:
     words = shlex.split(command)[1:]
     if "--out" in words:
@@ -174,7 +174,7 @@ def test_the_local_full_suite_commands_run(tmp_path: Path) -> None:
 @pytest.mark.slow
 def test_the_dask_commands_run(tmp_path: Path) -> None:
     """``--executor dask --jobs 2`` (a LocalCluster of refbp's own) and ``--scheduler``
-    (a scheduler started here, in place of the README's ``tcp://scheduler:8786``)."""
+    (a scheduler started here, in place of the docs' ``tcp://scheduler:8786``)."""
     distributed = pytest.importorskip("distributed")
     (local,) = _suite_commands("refbp run --suite full --executor dask --jobs")
     done = _refbp(local, tmp_path)

@@ -1,0 +1,57 @@
+"""Loss maths of the likelihood and divergence losses: KLDivLoss and PoissonNLLLoss.
+
+Plain functions on validated arrays (``refbp.nn.loss_likelihood`` validates), elementwise:
+a value ``l(x, y)`` and its derivative ``dl/dx``. torch composes both losses of ATen ops
+(``aten/src/ATen/native/Loss.cpp``) and differentiates them with autograd; refbp writes the
+terms autograd sums in the same form, so that they round as torch's do.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+#: The reductions of KLDivLoss: torch's three and ``'batchmean'`` (the sum over the batch size).
+KL_REDUCTIONS = ("none", "batchmean", "sum", "mean")
+
+
+def xlogy(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """``x * log(y)``, 0 where ``x == 0`` (also for y = 0), NaN where y is NaN: torch's
+    ``xlogy``."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        out = x * np.log(y)
+    return np.where((x == 0) & ~np.isnan(y), 0, out).astype(x.dtype, copy=False)
+
+
+def kl_div(x: np.ndarray, y: np.ndarray, log_target: bool) -> np.ndarray:
+    """torch's ``kl_div``: ``exp(y) (y - x)`` for log targets, ``xlogy(y, y) - y x`` else."""
+    if log_target:
+        return np.exp(y) * (y - x)
+    return xlogy(y, y) - y * x
+
+
+def kl_div_grad(x: np.ndarray, y: np.ndarray, log_target: bool) -> np.ndarray:
+    """d/dx: ``-exp(y)`` for log targets, ``-y`` else (the input enters linearly)."""
+    return -np.exp(y) if log_target else -y
+
+
+def poisson_nll(x: np.ndarray, y: np.ndarray, log_input: bool, full: bool,
+                eps: float) -> np.ndarray:
+    """torch's ``poisson_nll_loss``: ``exp(x) - y x`` (log input) or ``x - y log(x + eps)``,
+    plus, with ``full``, Stirling's term ``y log y - y + log(2 pi y) / 2`` where ``y > 1``."""
+    loss = np.exp(x) - y * x if log_input else x - y * np.log(x + eps)
+    if full:
+        with np.errstate(divide="ignore", invalid="ignore"):
+            stirling = y * np.log(y) - y + 0.5 * np.log(2 * math.pi * y)
+        loss = loss + np.where(y <= 1, 0, stirling)
+    return loss.astype(x.dtype, copy=False)
+
+
+def poisson_nll_grad(x: np.ndarray, y: np.ndarray, log_input: bool, eps: float,
+                     g: np.ndarray) -> np.ndarray:
+    """The upstream ``g`` times d/dx, as autograd sums the two terms: ``g exp(x) + (-g) y``
+    (log input) or ``g + ((-g) y) / (x + eps)``; Stirling's term has no x."""
+    if log_input:
+        return g * np.exp(x) + (-g) * y
+    return g + ((-g) * y) / (x + eps)

@@ -1,0 +1,104 @@
+"""KLDivLoss and PoissonNLLLoss, with torch's names, arguments and defaults.
+
+The maths lives in ``refbp.nn.functional_divergence``; the contract is that of
+``refbp.nn.loss`` (``forward(input, target)``, ``backward(grad_out=None)`` returns d loss /
+d input; input and target of one float dtype and one shape, finite targets).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from refbp.nn import functional_divergence as fd
+from refbp.nn import functional_loss as fl
+from refbp.nn.loss import Loss, _ElementwiseLoss
+
+
+class KLDivLoss(_ElementwiseLoss):
+    r"""Kullback-Leibler divergence, as ``torch.nn.KLDivLoss(reduction, log_target)``.
+
+    The input holds log-probabilities x = log q; the target probabilities p (or log p with
+    ``log_target=True``):
+
+    l = p (log p - x) = xlogy(p, p) - p x     (0 where p = 0),
+    l = exp(y) (y - x)                         (log_target, y = log p).
+
+    Reductions: 'none', 'sum', 'mean' (over every element, torch's default; torch warns that
+    it is not the KL divergence), 'batchmean' (the sum divided by the batch size
+    input.shape[0], the mathematical KL divergence per sample; a 0-d input is not divided).
+
+    Backward: x enters linearly, dl/dx = -p (-exp(y) with log_target), times the reduction's
+    scale (g / n for 'mean', g / N for 'batchmean'). The gradient with respect to the target
+    is not returned (refbp's losses return d loss / d input).
+
+    Shapes: input and target any identical shape; 'none' returns that shape.
+    """
+
+    def __init__(self, reduction: str = "mean", log_target: bool = False) -> None:
+        if reduction not in fd.KL_REDUCTIONS:
+            raise ValueError(f"{reduction} is not a valid value for reduction")
+        super().__init__("sum" if reduction == "batchmean" else reduction)
+        self.reduction = reduction
+        self.log_target = bool(log_target)
+
+    def _reduce(self, loss: np.ndarray) -> np.ndarray:
+        if self.reduction != "batchmean":
+            return super()._reduce(loss)
+        total = fl.reduce_loss(loss, "sum")
+        with np.errstate(invalid="ignore"):  # an empty batch: 0 / 0 = NaN, as torch
+            return np.asarray(total / loss.shape[0] if loss.ndim else total, dtype=loss.dtype)
+
+    def _scale(self, g: np.ndarray, x: np.ndarray) -> np.ndarray:
+        if self.reduction != "batchmean":
+            return super()._scale(g, x)
+        return g / max(x.shape[0], 1) if x.ndim else g
+
+    def _value(self, x: np.ndarray, y: np.ndarray) -> np.ndarray:
+        return fd.kl_div(x, y, self.log_target)
+
+    def _derivative(self, x: np.ndarray, y: np.ndarray) -> np.ndarray:
+        return fd.kl_div_grad(x, y, self.log_target)
+
+    def extra_repr(self) -> str:
+        """The constructor arguments shown inside ``repr(module)``."""
+        return f"reduction={self.reduction!r}, log_target={self.log_target}"
+
+
+class PoissonNLLLoss(_ElementwiseLoss):
+    r"""Negative log-likelihood of a Poisson target, as ``torch.nn.PoissonNLLLoss``.
+
+    With rate lambda = exp(x) (``log_input=True``, the default) or lambda = x:
+
+    l = exp(x) - y x                      (log_input)
+    l = x - y log(x + eps)                (otherwise; eps keeps log finite at x = 0)
+
+    plus, with ``full=True``, Stirling's approximation of log(y!):
+    y log y - y + log(2 pi y) / 2, added only where y > 1 (torch's mask).
+
+    Backward: dl/dx = exp(x) - y (log_input) or 1 - y / (x + eps), summed as autograd sums
+    torch's two terms; the Stirling term does not depend on x. Times the reduction's scale.
+
+    Shapes: input and target any identical shape; 'none' returns that shape.
+    """
+
+    def __init__(self, log_input: bool = True, full: bool = False, eps: float = 1e-8,
+                 reduction: str = "mean") -> None:
+        super().__init__(reduction)
+        self.log_input = bool(log_input)
+        self.full = bool(full)
+        self.eps = float(eps)
+
+    def _value(self, x: np.ndarray, y: np.ndarray) -> np.ndarray:
+        return fd.poisson_nll(x, y, self.log_input, self.full, self.eps)
+
+    def _backward(self, g: np.ndarray, cache: dict[str, Any]) -> np.ndarray:
+        x = cache["x"]
+        grad = fd.poisson_nll_grad(x, cache["y"], self.log_input, self.eps, self._scale(g, x))
+        return np.asarray(grad, dtype=x.dtype)
+
+    def extra_repr(self) -> str:
+        """The constructor arguments shown inside ``repr(module)``."""
+        return (f"log_input={self.log_input}, full={self.full}, eps={self.eps}, "
+                f"{Loss.extra_repr(self)}")
