@@ -107,7 +107,7 @@ def test_example_commands_run(tmp_path: Path, capsys: pytest.CaptureFixture[str]
 
 
 # -- the commands of whole suites, run as written (slow) ----------------------------------------
-PICK = "mlp and sgd and mse and not checkpoint"
+PICK = "mlp and sgd and mse and not checkpoint and not asgd"
 """The scenarios the suite commands are restricted to (4 of the full suite, 4 of quick)."""
 
 
