@@ -32,8 +32,9 @@ def _scenario(**kw: Any) -> Scenario:
 
 
 def _set_default(monkeypatch: pytest.MonkeyPatch, cls: type, name: str, value: Any) -> None:
-    """Change the default of ``cls.__init__``'s argument ``name`` for this test."""
-    init = cls.__init__  # type: ignore[misc]
+    """Change the default of ``cls.__init__``'s argument ``name`` for this test (on the
+    function itself: an optimizer's ``__init__`` is wrapped to take torch's switches)."""
+    init = inspect.unwrap(cls.__init__)  # type: ignore[misc]
     params = inspect.signature(init).parameters
     if params[name].kind is inspect.Parameter.KEYWORD_ONLY:
         monkeypatch.setattr(init, "__kwdefaults__", {**init.__kwdefaults__, name: value})
