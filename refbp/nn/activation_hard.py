@@ -218,6 +218,8 @@ class RReLU(_Activation):
     generator : numpy.random.Generator, optional (refbp only, keyword)
         Draws the slopes when none are fed; ``refbp.nn.init``'s default generator otherwise.
 
+    Notes
+    -----
     Shapes: x (*), y (*).
     """
 

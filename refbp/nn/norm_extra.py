@@ -54,6 +54,8 @@ class RMSNorm(Module):
         Learn ``weight`` (ones of ``normalized_shape``); there is no bias.
     dtype : float32 or float64, default float64
 
+    Notes
+    -----
     Shapes: x (*, *normalized_shape); y the same.
     """
 
