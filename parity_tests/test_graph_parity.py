@@ -51,8 +51,12 @@ def test_gpt_with_tied_weights_mask_buffer_and_dropout_trains_as_torch(dtype: st
     torch.manual_seed(0)
     model = GPT(vocab_size=32, block_size=8, n_layer=2, n_head=2, n_embd=16, dropout=0.1)
     ids, target = _rng().integers(0, 32, (4, 8)), _rng(1).standard_normal((4, 8, 32))
-    table = parity_table(model, ids, target, loss="MSELoss", optimizer=("AdamW", {"lr": 1e-2}),
-                         steps=3, dtype=dtype)
+    # SGD with momentum, not AdamW: the key part of c_attn.bias has a true gradient of 0, and
+    # AdamW turns its rounding residue into steps of about lr whose difference can exceed the
+    # measured rounding floor on some kernels (float32 under AVX2 + OpenBLAS Haswell: noise
+    # ratio 1.3) -- a known limit of the floor, not of the graph mirror this test checks.
+    table = parity_table(model, ids, target, loss="MSELoss",
+                         optimizer=("SGD", {"lr": 1e-2, "momentum": 0.9}), steps=3, dtype=dtype)
     assert table.passed.all(), table[~table.passed]
     grads = set(table.tensor[table.kind == "grad"])
     assert "grad:wte.weight" in grads and "grad:lm_head.weight" not in grads  # one parameter
