@@ -18,11 +18,13 @@ import torch
 from torch.optim import swa_utils as TS
 
 import refbp.nn as rnn
+from parity_tests.test_optim_parity import (
+    _one_torch_thread,  # noqa: F401  (the autouse fixture: one torch thread, restored after)
+)
 from refbp.mirror import to_torch
 from refbp.optim import SGD
 from refbp.optim import swa_utils as RS
 from refbp.optim.default_dtype import default_dtype
-from refbp.parity.trial import torch_threads
 from refbp.testing import assert_close
 
 pytestmark = pytest.mark.parity
@@ -58,11 +60,6 @@ def arrays(m: Any) -> dict[str, np.ndarray]:
 @pytest.mark.parametrize("dtype", [np.float64, np.float32], ids=["f64", "f32"])
 @pytest.mark.parametrize("name", list(AVERAGES))
 def test_averaged_model_matches_torch(name: str, dtype: Any) -> None:
-    with torch_threads(1):  # restored after: later tests run with the session's count
-        _averaged_model_matches_torch(name, dtype)
-
-
-def _averaged_model_matches_torch(name: str, dtype: Any) -> None:
     m = model(dtype)
     t = to_torch(m)
     loss = rnn.MSELoss()
