@@ -56,7 +56,7 @@ def test_bad_user_code_message(call: object, message: str) -> None:
 def test_unknown_like_lists_the_catalog() -> None:
     with pytest.raises(ValueError, match="'Adamm' is not in the catalog; expected one of ASGD, "
                                          "Adadelta, Adafactor, Adagrad, Adam, AdamW, LBFGS, Muon, "
-                                         "RMSprop, Rprop, SGD$"):
+                                         "RMSprop, Rprop, SGD, SparseAdam$"):
         check_optimizer(f"{HERE}/adam_family.py:Adam", like="Adamm", oracle="refbp")
 
 

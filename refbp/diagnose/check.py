@@ -188,7 +188,7 @@ def optimizer_user_run(user: Any, like: str, options: dict[str, Any] | None, *, 
     """The user side of ``check_optimizer``: load, drive and record the user's code."""
     fam = family(like, "optimizer")
     obj, subject, loader_notes, consts = load_subject(user)
-    params, grads = T.optimizer_problem(seed, steps)
+    params, grads = T.optimizer_problem(seed, steps, like)
     defaults = torch_defaults(fam.build, 1)
     factory = make_optimizer_driver(obj, like, params, dict(options or {}), defaults, grads[0])
     drv = factory()
@@ -200,7 +200,7 @@ def optimizer_user_run(user: Any, like: str, options: dict[str, Any] | None, *, 
         if why is not None:
             untested, lr_factor = why, None
     lrs = T.lr_schedule(lr0, steps, lr_factor)
-    traj = T.user_optimizer_trajectory(drv, grads, lrs)
+    traj = T.user_optimizer_trajectory(drv, grads, lrs, averages=True)
     return UserRun(traj, opts, list(drv.naming.names), list(drv.notes), loader_notes,
                    user_name(obj), subject, consts, untested, lrs)
 
@@ -210,27 +210,35 @@ def optimizer_verdict(user: UserRun, like: str, options: dict[str, Any] | None, 
     """The verdict side of ``check_optimizer``: torch, the variants, the comparison."""
     c = start_verdict("optimizer", like, user, options, oracle, seed, thread_noise)
     fam, oracle = c.fam, c.oracle
-    params, grads = T.optimizer_problem(seed, steps)
+    params, grads = T.optimizer_problem(seed, steps, like)
     defaults = torch_defaults(fam.build, 1)
     lrs = user.lrs
+    info = T.family_info(like)
+    sparse = info is not None and info.sparse_grads
+    states = tuple(k for k in T.AVERAGE_KEYS if any(t.endswith(f":{k}") and
+                                                    t.startswith("state:")
+                                                    for _, t, _ in user.traj))
 
     def run(o: dict[str, Any], v: Variant | None) -> list[Record] | None:
         if v is not None and not v.applies(o):
             return None
         make = (partial(_build_variant, v, o, like) if v is not None else
                 lambda ps: fam.build(ps, **accepted_options(fam.build, o)))
-        return T.refbp_optimizer_trajectory(make, params, grads, lrs)
+        return T.refbp_optimizer_trajectory(make, params, grads, lrs, sparse=sparse,
+                                            states=states)
 
     def reference(o: dict[str, Any]) -> list[Record]:
         if oracle == "torch":
             from refbp.diagnose import torch_side
 
             return torch_side.optimizer_trajectory(like, accepted_options(fam.build, o),
-                                                   params, grads, lrs)
+                                                   params, grads, lrs, sparse=sparse,
+                                                   states=states)
         return run(o, None) or []
 
     def describe(o: dict[str, Any]) -> dict[str, str]:
-        return {"model": "MLP parameters (fc1, fc2)", "batching": "synthetic gradients",
+        return {"model": f"MLP parameters ({', '.join(params)})",
+                "batching": "synthetic " + ("row-sparse " if sparse else "") + "gradients",
                 "optimizer": f"{like}({format_options(o)})"}
 
     return refit(c, user.traj, user.options, user.names, defaults, variants_for(like), run,

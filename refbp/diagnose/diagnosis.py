@@ -44,6 +44,9 @@ def worst(cmp: list[tuple[int, str, Discrepancy]]) -> float:
 def tensor_phrase(tensor: str) -> str:
     """``param:fc1.weight`` -> ``parameter fc1.weight`` (for sentences)."""
     kind, _, name = tensor.partition(":")
+    if kind == "state" and ":" in name:
+        param, _, key = name.rpartition(":")
+        return f"optimizer state {key} of {param}"
     return {"param": f"parameter {name}", "grad": f"gradient of {name}",
             "state": f"optimizer state {name}", "buffer": f"buffer {name}",
             "grad_input": "input gradient", "loss": "loss value",
@@ -146,7 +149,7 @@ class Diagnosis:
 
 KIND_PHRASES = {"param": "parameter updates", "grad": "parameter gradients",
                 "grad_input": "input gradients", "output": "outputs",
-                "eval_output": "eval-mode outputs", "state": "running statistics",
+                "eval_output": "eval-mode outputs", "state": "averaged parameters",
                 "buffer": "running statistics", "loss": "loss values"}
 
 

@@ -28,11 +28,15 @@ def ensure_converters() -> None:
 
 
 def optimizer_trajectory(like: str, options: dict[str, Any], params: dict[str, np.ndarray],
-                         grads: list[dict[str, np.ndarray]], lrs: list[float]) -> list[Record]:
-    """Parameters after every step of ``torch.optim.<like>(**options, foreach=False)``."""
+                         grads: list[dict[str, np.ndarray]], lrs: list[float], *,
+                         sparse: bool = False, states: tuple[str, ...] = ()) -> list[Record]:
+    """Parameters (and the state ``states``) after every step of
+    ``torch.optim.<like>(**options, foreach=False)``; ``sparse``: the gradients go in as
+    sparse COO tensors of their nonzero rows (``Tensor.to_sparse(1)``)."""
     ts = [torch.tensor(v, dtype=torch.float64, requires_grad=True) for v in params.values()]
     opt = getattr(torch.optim, like)(ts, **options, **single_tensor(like))
-    return drive_optimizer(opt, list(params), ts, grads, lrs, torch.from_numpy, to_numpy)
+    to_grad = ((lambda g: torch.from_numpy(g).to_sparse(1)) if sparse else torch.from_numpy)
+    return drive_optimizer(opt, list(params), ts, grads, lrs, to_grad, to_numpy, states)
 
 
 def layer_trajectory(m: Module, xs: list[np.ndarray], douts: list[np.ndarray],

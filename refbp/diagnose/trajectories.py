@@ -5,7 +5,13 @@ Optimizer problem: the parameters of a small MLP (``fc1.weight`` (5, 4), ``fc1.b
 four orders of magnitude (1e-4 .. 1), so that epsilon placements show. Every implementation
 receives the *same* gradients, so the trajectories differ only by the update rule. The
 learning rate is halved half way through (conventions that fold the learning rate into a
-buffer only differ once it changes).
+buffer only differ once it changes). Families whose optimizer declares ``matrices_only``
+(Muon) get the two weight matrices only; those that take sparse gradients (SparseAdam) get
+gradients with about half of the rows exactly zero at every step (a different set each step):
+the user's code receives them dense, refbp and torch as the sparse gradient of the rows that
+are not zero (what an ``Embedding(sparse=True)`` backward would hand them). Optimizers that
+keep an average of the iterates (ASGD's ``ax``) have it recorded as ``state:<name>:ax`` when
+the user's code keeps one refbp can read (:func:`read_average`).
 
 Layer problem: seeded inputs (N, in) and upstream gradients; non-trivial weights; each step is
 one forward/backward in training mode; layers with buffers get a final eval-mode forward.
@@ -25,19 +31,70 @@ import numpy as np
 from refbp.data import Stream, stream_rng
 from refbp.diagnose.diagnosis import Record
 from refbp.nn.module import Module, Parameter
+from refbp.nn.sparse import SparseGrad
+from refbp.registry.optimizers import OptimInfo, families
 
 SHAPES = {"fc1.weight": (5, 4), "fc1.bias": (5,), "fc2.weight": (3, 5), "fc2.bias": (3,)}
 
 
-def optimizer_problem(seed: int, steps: int) -> tuple[dict[str, np.ndarray],
-                                                       list[dict[str, np.ndarray]]]:
-    """Initial parameters and ``steps`` gradient dicts (float64, seeded)."""
+def optimizer_problem(seed: int, steps: int, like: str | None = None
+                      ) -> tuple[dict[str, np.ndarray], list[dict[str, np.ndarray]]]:
+    """Initial parameters and ``steps`` gradient dicts (float64, seeded) for the family
+    ``like`` (see the module docstring: matrices only, or row-sparse gradients)."""
     rng = stream_rng(seed, Stream.OPTIMIZER_PROBLEM)
     params = {n: rng.uniform(-0.5, 0.5, s) for n, s in SHAPES.items()}
     scale = {n: 10.0 ** rng.uniform(-4, 0, s) for n, s in SHAPES.items()}
     grads = [{n: rng.standard_normal(s) * scale[n] for n, s in SHAPES.items()}
              for _ in range(steps)]
+    info = family_info(like)
+    if info is not None and info.sparse_grads:
+        for g in grads:
+            for v in g.values():
+                v[rng.random(v.shape[0]) < 0.5] = 0.0
+    if info is not None and info.matrices_only:
+        keep = [n for n, s in SHAPES.items() if len(s) == 2]
+        params = {n: params[n] for n in keep}
+        grads = [{n: g[n] for n in keep} for g in grads]
     return params, grads
+
+
+def family_info(like: str | None) -> OptimInfo | None:
+    """The optimizer declaration whose explain family is ``like`` (None for none)."""
+    return next((o for f, o in families() if f == like), None)
+
+
+def to_sparse(g: np.ndarray) -> SparseGrad:
+    """The row-sparse gradient of the rows of ``g`` that are not all zero."""
+    rows = np.flatnonzero(np.any(g.reshape(g.shape[0], -1) != 0, axis=1))
+    return SparseGrad(rows, g[rows], g.shape)
+
+
+AVERAGE_KEYS = ("ax",)
+"""The optimizer-state keys that hold an average of the iterates (ASGD's ``ax``)."""
+_AVERAGE_ATTRS = ("ax", "avg", "average", "averages", "averaged", "avg_params",
+                  "averaged_params", "param_avg", "params_avg", "mean_params", "polyak")
+
+
+def read_average(targets: list[Any], names: list[str]) -> dict[str, np.ndarray] | None:
+    """The averaged parameters a user's optimizer keeps (ASGD), or None when refbp finds none:
+    an attribute of one of its objects called ``ax``, ``avg``, ``averaged_params``, ... that
+    is a dict keyed by the parameter names, a list in their order, or (one optimizer per
+    parameter) an array."""
+    found: dict[str, np.ndarray] = {}
+    for obj in targets:
+        for attr in _AVERAGE_ATTRS:
+            val = getattr(obj, attr, None) if not isinstance(obj, dict) else None
+            if isinstance(val, dict) and val and set(val) <= set(names):
+                found.update({n: np.array(v, dtype=np.float64) for n, v in val.items()})
+            elif isinstance(val, (list, tuple)) and len(val) == len(names):
+                found.update({n: np.array(v, dtype=np.float64)
+                              for n, v in zip(names, val, strict=True)})
+            elif isinstance(val, np.ndarray) and len(targets) == len(names):
+                found[names[targets.index(obj)]] = np.array(val, dtype=np.float64)
+            else:
+                continue
+            break
+    return found if set(found) == set(names) else None
 
 
 def lr_schedule(lr: float, steps: int, factor: float | None) -> list[float]:
@@ -49,11 +106,13 @@ def lr_schedule(lr: float, steps: int, factor: float | None) -> list[float]:
 def drive_optimizer(opt: Any, names: list[str], holders: list[Any],
                     grads: list[dict[str, np.ndarray]], lrs: list[float],
                     to_grad: Callable[[np.ndarray], Any],
-                    read: Callable[[Any], np.ndarray]) -> list[Record]:
+                    read: Callable[[Any], np.ndarray],
+                    states: tuple[str, ...] = ()) -> list[Record]:
     """Step a torch-style optimizer ``opt`` over ``holders`` (objects with ``.grad``, one per
     name): each step sets ``param_groups[i]["lr"]`` when ``lrs`` changes, sets every
     ``holder.grad = to_grad(copy of the gradient)``, calls ``opt.step()`` and records
-    ``read(holder)`` as ``param:<name>``. Shared by the refbp and the torch side."""
+    ``read(holder)`` as ``param:<name>``, and the optimizer state ``states`` of every
+    parameter as ``state:<name>:<key>``. Shared by the refbp and the torch side."""
     out: list[Record] = []
     for k, (g, lr) in enumerate(zip(grads, lrs, strict=True), start=1):
         if k > 1 and lr != lrs[k - 2]:
@@ -70,6 +129,8 @@ def drive_optimizer(opt: Any, names: list[str], holders: list[Any],
         else:
             opt.step()
         out += [(k, f"param:{n}", read(h)) for n, h in zip(names, holders, strict=True)]
+        out += [(k, f"state:{n}:{key}", read(opt.state[h][key]))
+                for key in states for n, h in zip(names, holders, strict=True)]
     return out
 
 
@@ -90,23 +151,32 @@ def needs_closure(opt: Any) -> bool:
 def refbp_optimizer_trajectory(make: Callable[[list[Parameter]], Any],
                                params: dict[str, np.ndarray],
                                grads: list[dict[str, np.ndarray]],
-                               lrs: list[float]) -> list[Record]:
-    """Parameters after every step of a refbp optimizer (or variant) ``make(params)``."""
+                               lrs: list[float], *, sparse: bool = False,
+                               states: tuple[str, ...] = ()) -> list[Record]:
+    """Parameters (and the optimizer state ``states``) after every step of a refbp optimizer
+    (or variant) ``make(params)``; ``sparse``: the gradients go in as :func:`to_sparse`."""
     ps = [Parameter(v) for v in params.values()]
-    return drive_optimizer(make(ps), list(params), ps, grads, lrs, lambda g: g,
-                           lambda p: p.data.copy())
+    return drive_optimizer(make(ps), list(params), ps, grads, lrs,
+                           to_sparse if sparse else (lambda g: g),
+                           lambda p: np.array(p.data if isinstance(p, Parameter) else p),
+                           states)
 
 
 def user_optimizer_trajectory(adapter: Any, grads: list[dict[str, np.ndarray]],
-                              lrs: list[float]) -> list[Record]:
+                              lrs: list[float], averages: bool = False) -> list[Record]:
     """Parameters after every step of a user optimizer
-    (:class:`~refbp.diagnose.optim_styles.OptimizerDriver`)."""
+    (:class:`~refbp.diagnose.optim_styles.OptimizerDriver`), and with ``averages`` its
+    averaged parameters when it keeps some (:func:`read_average`)."""
     out: list[Record] = []
     for k, (g, lr) in enumerate(zip(grads, lrs, strict=True), start=1):
         if k > 1 and lr != lrs[k - 2]:
             adapter.set_lr(lr)
         new = adapter.step(g, k)
         out += [(k, f"param:{n}", v) for n, v in new.items()]
+        if averages:
+            avg = read_average(adapter.targets, list(new))
+            if avg is not None:
+                out += [(k, f"state:{n}:{AVERAGE_KEYS[0]}", avg[n]) for n in new]
     return out
 
 

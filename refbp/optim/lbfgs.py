@@ -264,6 +264,42 @@ class LBFGS(Optimizer):
             p.data[...] = saved
         return loss, flat_grad
 
+    # The pieces of an iteration that from-scratch L-BFGS code writes in other ways (the
+    # explain mode's variants, refbp.diagnose.catalog.lbfgs, override them).
+
+    @staticmethod
+    def _accept_pair(ys: Any) -> bool:
+        """The curvature condition: store ``(s, y)`` only when ``y . s > 1e-10`` (torch's
+        threshold; the pair keeps the inverse-Hessian estimate positive definite)."""
+        return bool(ys > 1e-10)
+
+    @staticmethod
+    def _initial_scale(ys: Any, y: np.ndarray) -> Any:
+        """``H_diag = y.s / y.y``: the scale of the initial inverse Hessian ``H_0 = H_diag I``
+        (Nocedal & Wright, eq. 7.20)."""
+        return ys / y.dot(y)
+
+    @staticmethod
+    def _first_step(flat_grad: np.ndarray, lr: Any) -> Any:
+        """The step length of the very first iteration: ``min(1, 1 / ||g||_1) * lr``."""
+        return min(1.0, 1.0 / np.abs(flat_grad).sum()) * lr
+
+    @staticmethod
+    def _two_loop(q: np.ndarray, old_dirs: list[np.ndarray], old_stps: list[np.ndarray],
+                  ro: list[Any], h_diag: Any, al: list[Any]) -> np.ndarray:
+        """The two-loop recursion (Nocedal & Wright, Alg. 7.4) on ``q = -g``: the first loop
+        runs from the newest pair to the oldest, the second from the oldest to the newest;
+        returns the direction ``-H g`` (``al`` is torch's state list, filled in place)."""
+        num_old = len(old_dirs)
+        for i in range(num_old - 1, -1, -1):
+            al[i] = _as_state(old_stps[i].dot(q) * ro[i])
+            K.add_(q, old_dirs[i], -al[i])
+        r = q * K.scalar(h_diag, q.dtype)
+        for i in range(num_old):
+            be_i = old_dirs[i].dot(r) * ro[i]
+            K.add_(r, old_stps[i], al[i] - be_i)
+        return r
+
     def step(self, closure: Callable[[], Any]) -> Any:  # type: ignore[override]
         """Up to ``max_iter`` L-BFGS iterations; returns the closure's first loss."""
         if closure is None:
@@ -308,7 +344,7 @@ class LBFGS(Optimizer):
                 y = flat_grad - prev_flat_grad
                 s = d * K.scalar(t, d.dtype)
                 ys = y.dot(s)
-                if ys > 1e-10:
+                if self._accept_pair(ys):
                     if len(old_dirs) == history_size:
                         old_dirs.pop(0)
                         old_stps.pop(0)
@@ -316,19 +352,10 @@ class LBFGS(Optimizer):
                     old_dirs.append(y)
                     old_stps.append(s)
                     ro.append(_as_state(1.0 / ys))
-                    h_diag = _as_state(ys / y.dot(y))
-                num_old = len(old_dirs)
+                    h_diag = _as_state(self._initial_scale(ys, y))
                 if "al" not in state:
                     state["al"] = [None] * history_size
-                al = state["al"]
-                q = -flat_grad
-                for i in range(num_old - 1, -1, -1):
-                    al[i] = _as_state(old_stps[i].dot(q) * ro[i])
-                    K.add_(q, old_dirs[i], -al[i])
-                d = r = q * K.scalar(h_diag, q.dtype)
-                for i in range(num_old):
-                    be_i = old_dirs[i].dot(r) * ro[i]
-                    K.add_(r, old_stps[i], al[i] - be_i)
+                d = self._two_loop(-flat_grad, old_dirs, old_stps, ro, h_diag, state["al"])
 
             if prev_flat_grad is None:
                 prev_flat_grad = flat_grad.copy()
@@ -336,10 +363,7 @@ class LBFGS(Optimizer):
                 prev_flat_grad[...] = flat_grad
             prev_loss = loss
 
-            if state["n_iter"] == 1:
-                t = min(1.0, 1.0 / np.abs(flat_grad).sum()) * lr
-            else:
-                t = lr
+            t = self._first_step(flat_grad, lr) if state["n_iter"] == 1 else lr
             gtd = flat_grad.dot(d)
             if gtd > -tolerance_change:
                 break

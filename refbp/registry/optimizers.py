@@ -535,7 +535,7 @@ OPTIMIZERS: tuple[OptimInfo, ...] = (
          S("betas_eps", {"betas": (0.8, 0.99), "eps": 1e-6, "lr": 0.05},
            "non-default betas and eps")),
         (QuickRun("sparseadam", {"lr": 0.05}),),
-        torch_only=(), running_rms=True, families=(), sparse_grads=True),
+        torch_only=(), running_rms=True, families=("SparseAdam",), sparse_grads=True),
 )
 
 _BY_NAME = by_name(((o.name, _checked(o)) for o in OPTIMIZERS), "optimizer")

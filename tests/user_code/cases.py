@@ -13,6 +13,10 @@ MOM = {"lr": 0.1, "momentum": 0.9}
 NESTEROV = {"lr": 0.1, "momentum": 0.9, "nesterov": True}
 BN = {"momentum": 0.1}
 SMOOTH = {"label_smoothing": 0.1}
+ASGD_AVG = {"t0": 5}
+LBFGS = {"lr": 0.1}
+LBFGS_SHORT = {"lr": 0.1, "history_size": 3}
+SPARSE = {"lr": 0.01}
 
 CASES = [
     ("optimizer", "adam_family.py:Adam", "Adam", ADAM, None),
@@ -35,6 +39,46 @@ CASES = [
     ("optimizer", "rprop_family.py:Rprop", "Rprop", {}, None),
     ("optimizer", "rprop_family.py:Rprop", "Rprop", {"etas": (0.4, 1.3)}, None),
     ("optimizer", "rprop_family.py:RpropMinus", "Rprop", {}, "rprop_no_zeroing"),
+    ("optimizer", "rprop_family.py:RpropPlus", "Rprop", {}, "rprop_plus_backtracking"),
+    ("optimizer", "asgd_family.py:ASGDTorchScalars", "ASGD", ASGD_AVG, None),
+    ("optimizer", "asgd_family.py:ASGD", "ASGD", ASGD_AVG, "asgd_float64_scalars"),
+    ("optimizer", "asgd_family.py:ASGDEtaNow", "ASGD", ASGD_AVG, "asgd_eta_current_step"),
+    ("optimizer", "asgd_family.py:ASGDAverageEarly", "ASGD", ASGD_AVG,
+     "asgd_average_one_step_early"),
+    ("optimizer", "asgd_family.py:ASGDNoShrink", "ASGD", {}, "asgd_no_weight_shrink"),
+    ("optimizer", "asgd_family.py:ASGDDecayWithoutLr", "ASGD", {}, "asgd_decay_without_lr"),
+    ("optimizer", "lbfgs_family.py:LBFGS", "LBFGS", LBFGS, None),
+    ("optimizer", "lbfgs_family.py:LBFGSNoCurvatureCheck", "LBFGS", LBFGS,
+     "lbfgs_no_curvature_check"),
+    ("optimizer", "lbfgs_family.py:LBFGSReversedLoops", "LBFGS", LBFGS,
+     "lbfgs_two_loop_reversed"),
+    ("optimizer", "lbfgs_family.py:LBFGSIdentityH0", "LBFGS", LBFGS,
+     "lbfgs_identity_initial_hessian"),
+    ("optimizer", "lbfgs_family.py:LBFGSFirstStepLr", "LBFGS", LBFGS, "lbfgs_first_step_lr"),
+    ("optimizer", "lbfgs_family.py:LBFGSFrozenHistory", "LBFGS", LBFGS_SHORT,
+     "lbfgs_history_frozen"),
+    ("optimizer", "adafactor_family.py:Adafactor", "Adafactor", {}, None),
+    ("optimizer", "adafactor_family.py:AdafactorNoParameterScale", "Adafactor", {},
+     "adafactor_no_parameter_scale"),
+    ("optimizer", "adafactor_family.py:AdafactorPaperStep", "Adafactor", {"lr": 0.005},
+     "adafactor_paper_relative_step"),
+    ("optimizer", "adafactor_family.py:AdafactorEpsAdded", "Adafactor", {},
+     "adafactor_eps1_added"),
+    ("optimizer", "adafactor_family.py:AdafactorNoClipping", "Adafactor", {},
+     "adafactor_no_update_clipping"),
+    ("optimizer", "adafactor_family.py:AdafactorFixedBeta2", "Adafactor", {},
+     "adafactor_fixed_beta2"),
+    ("optimizer", "muon_family.py:Muon", "Muon", {}, "muon_newton_schulz_float64"),
+    ("optimizer", "muon_family.py:MuonNoAdjust", "Muon", {}, "muon_lr_not_adjusted"),
+    ("optimizer", "muon_family.py:MuonMatchRms", "Muon", {}, "muon_lr_match_rms_adamw"),
+    ("optimizer", "muon_family.py:MuonNormPlusEps", "Muon", {}, "muon_norm_plus_eps"),
+    ("optimizer", "sparseadam_family.py:SparseAdam", "SparseAdam", SPARSE, None),
+    ("optimizer", "sparseadam_family.py:SparseAdamDense", "SparseAdam", SPARSE,
+     "sparseadam_dense"),
+    ("optimizer", "sparseadam_family.py:SparseAdamAdamEps", "SparseAdam", SPARSE,
+     "sparseadam_adam_eps"),
+    ("optimizer", "sparseadam_family.py:SparseAdamRowCounts", "SparseAdam", SPARSE,
+     "sparseadam_row_step_counts"),
     ("layer", "linear_family.py:Affine", "Linear", {}, None),
     ("layer", "linear_family.py:Dense", "Linear", {}, "linear_grad_mean_over_batch"),
     ("layer", "batchnorm_family.py:BatchNorm", "BatchNorm1d", BN, None),

@@ -39,3 +39,24 @@ class RpropMinus(Rprop):
 
     def after_sign_change(self, g, flipped):
         return g
+
+
+class RpropPlus(Rprop):
+    """Rprop+: after a sign change the element's previous move is undone (backtracking)."""
+
+    def update(self, params, grads):
+        self.last = getattr(self, "last", {})
+        for key in params:
+            g = grads[key].copy()
+            if key not in self.prev:
+                self.prev[key] = np.zeros_like(g)
+                self.delta[key] = np.full_like(g, self.lr)
+                self.last[key] = np.zeros_like(g)
+            prod = g * self.prev[key]
+            factor = np.where(prod > 0, self.eta_plus, np.where(prod < 0, self.eta_minus, 1.0))
+            self.delta[key] = np.clip(self.delta[key] * factor, self.delta_min, self.delta_max)
+            flipped = prod < 0
+            move = np.where(flipped, -self.last[key], -np.sign(g) * self.delta[key])
+            params[key] += move
+            self.last[key] = np.where(flipped, 0.0, move)
+            self.prev[key] = np.where(flipped, 0.0, g)

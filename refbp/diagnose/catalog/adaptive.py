@@ -15,6 +15,11 @@ is 0)::
 
     "rprop_no_zeroing":          after a sign change the element still moves by sign(g) with
                                  the shrunk step, and g is stored (Rprop-)
+    "rprop_plus_backtracking":   after a sign change the element's previous move is undone
+                                 (weight backtracking) and 0 is stored (Rprop+)
+
+iRprop+ (backtracking only when the loss went up) needs the loss, which an optimizer check
+(a stream of gradients) does not have.
 """
 
 from __future__ import annotations
@@ -65,6 +70,25 @@ def rprop_no_zeroing_update(param: np.ndarray, grad: np.ndarray, state: dict[str
     state["prev"][...] = g
 
 
+def rprop_plus_update(param: np.ndarray, grad: np.ndarray, state: dict[str, Any], *,
+                      lr: Any, etas: tuple[float, float], step_sizes: tuple[float, float],
+                      maximize: bool) -> None:
+    """Rprop+ : where the sign flipped, the previous move of the element is undone and 0 is
+    stored; elsewhere it moves by ``-sign(g) * step`` (state as torch's ``Rprop`` plus the
+    last move, ``delta``)."""
+    state["step"] += 1
+    g = -grad if maximize else grad
+    prod = g * state["prev"]
+    factor = np.where(prod > 0, etas[1], np.where(prod < 0, etas[0], 1.0))
+    size = state["step_size"]
+    size[...] = np.clip(size * factor, step_sizes[0], step_sizes[1])
+    last = state.setdefault("delta", np.zeros_like(param))
+    delta = np.where(prod < 0, -last, -np.sign(g) * size)
+    param += delta
+    last[...] = np.where(prod < 0, 0.0, delta)
+    state["prev"][...] = np.where(prod < 0, 0.0, g)
+
+
 def _with_update(base: type, update: Any, params: list[Parameter], options: dict[str, Any]
                  ) -> Any:
     cls = type(f"{base.__name__}Variant", (base,), {"update": staticmethod(update)})
@@ -87,4 +111,9 @@ VARIANTS = [
             "torch's iRprop- leaves the element in place and stores 0)",
             "Riedmiller & Braun (1993); Igel & Huesken (2000), Rprop- vs iRprop-",
             lambda p, o, like: _with_update(Rprop, rprop_no_zeroing_update, p, o)),
+    Variant("rprop_plus_backtracking", ("Rprop",),
+            "after a sign change the element's previous move is undone (weight backtracking, "
+            "Rprop+) and 0 is stored; torch's iRprop- leaves the element where it is",
+            "Riedmiller & Braun (1993), Rprop with backtracking; Igel & Huesken (2000), Rprop+",
+            lambda p, o, like: _with_update(Rprop, rprop_plus_update, p, o)),
 ]
