@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 
@@ -44,3 +45,13 @@ class Family:
     kind: str  # "optimizer", "layer" or "loss"
     build: Callable[..., Any]
     torch_options: frozenset[str] = frozenset()
+
+
+def with_update(base: type, update: Callable[..., None], params: list[Any],
+                options: dict[str, Any], **switches: Any) -> Any:
+    """An instance of a subclass of the refbp optimizer ``base`` whose ``update`` is
+    ``update`` with the keyword ``switches`` bound (the usual shape of an optimizer variant),
+    over ``params`` with torch's ``options``."""
+    rule = partial(update, **switches) if switches else update
+    cls = type(f"{base.__name__}Variant", (base,), {"update": staticmethod(rule)})
+    return cls(params, **options)

@@ -28,8 +28,7 @@ from typing import Any
 
 import numpy as np
 
-from refbp.diagnose.variant import Variant
-from refbp.nn.module import Parameter
+from refbp.diagnose.variant import Variant, with_update
 from refbp.optim import Adadelta, Adagrad, Rprop
 from refbp.optim.adadelta import adadelta_update
 
@@ -55,17 +54,26 @@ def adadelta_no_lr_update(param: np.ndarray, grad: np.ndarray, state: dict[str, 
                     maximize=maximize)
 
 
-def rprop_no_zeroing_update(param: np.ndarray, grad: np.ndarray, state: dict[str, Any], *,
-                            lr: Any, etas: tuple[float, float], step_sizes: tuple[float, float],
-                            maximize: bool) -> None:
-    """Rprop- : the step sizes as torch's, but every element moves by the sign of its gradient,
-    which is stored as it is (state as torch's ``Rprop``)."""
+def _rprop_step_sizes(grad: np.ndarray, state: dict[str, Any], etas: tuple[float, float],
+                      step_sizes: tuple[float, float], maximize: bool
+                      ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Count the step and grow/shrink the step sizes in float64 as torch's Rprop does;
+    ``(g, g * prev, step sizes)``."""
     state["step"] += 1
     g = -grad if maximize else grad
     prod = g * state["prev"]
     factor = np.where(prod > 0, etas[1], np.where(prod < 0, etas[0], 1.0))
     size = state["step_size"]
     size[...] = np.clip(size * factor, step_sizes[0], step_sizes[1])
+    return g, prod, size
+
+
+def rprop_no_zeroing_update(param: np.ndarray, grad: np.ndarray, state: dict[str, Any], *,
+                            lr: Any, etas: tuple[float, float], step_sizes: tuple[float, float],
+                            maximize: bool) -> None:
+    """Rprop- : the step sizes as torch's, but every element moves by the sign of its gradient,
+    which is stored as it is (state as torch's ``Rprop``)."""
+    g, prod, size = _rprop_step_sizes(grad, state, etas, step_sizes, maximize)
     param -= np.sign(g) * size
     state["prev"][...] = g
 
@@ -76,12 +84,7 @@ def rprop_plus_update(param: np.ndarray, grad: np.ndarray, state: dict[str, Any]
     """Rprop+ : where the sign flipped, the previous move of the element is undone and 0 is
     stored; elsewhere it moves by ``-sign(g) * step`` (state as torch's ``Rprop`` plus the
     last move, ``delta``)."""
-    state["step"] += 1
-    g = -grad if maximize else grad
-    prod = g * state["prev"]
-    factor = np.where(prod > 0, etas[1], np.where(prod < 0, etas[0], 1.0))
-    size = state["step_size"]
-    size[...] = np.clip(size * factor, step_sizes[0], step_sizes[1])
+    g, prod, size = _rprop_step_sizes(grad, state, etas, step_sizes, maximize)
     last = state.setdefault("delta", np.zeros_like(param))
     delta = np.where(prod < 0, -last, -np.sign(g) * size)
     param += delta
@@ -89,31 +92,25 @@ def rprop_plus_update(param: np.ndarray, grad: np.ndarray, state: dict[str, Any]
     state["prev"][...] = np.where(prod < 0, 0.0, g)
 
 
-def _with_update(base: type, update: Any, params: list[Parameter], options: dict[str, Any]
-                 ) -> Any:
-    cls = type(f"{base.__name__}Variant", (base,), {"update": staticmethod(update)})
-    return cls(params, **options)
-
-
 VARIANTS = [
     Variant("adagrad_eps_inside_sqrt", ("Adagrad",),
             "epsilon is added inside the square root, g / sqrt(sum + eps)",
             "Dive into Deep Learning, Sec. 12.7 (Adagrad from scratch); tf.keras Adagrad",
-            lambda p, o, like: _with_update(Adagrad, adagrad_inside_update, p, o)),
+            lambda p, o, like: with_update(Adagrad, adagrad_inside_update, p, o)),
     Variant("adadelta_no_lr", ("Adadelta",),
             "the learning rate is not applied (p -= delta, as in Zeiler's rule); torch "
             "multiplies delta by lr (default 1.0), so they differ once lr != 1",
             "Zeiler (2012), Alg. 1; Dive into Deep Learning, Sec. 12.9",
-            lambda p, o, like: _with_update(Adadelta, adadelta_no_lr_update, p, o)),
+            lambda p, o, like: with_update(Adadelta, adadelta_no_lr_update, p, o)),
     Variant("rprop_no_zeroing", ("Rprop",),
             "after a sign change the element still moves, by the sign of its new gradient with "
             "the shrunk step, and that gradient is kept for the next comparison (Rprop-; "
             "torch's iRprop- leaves the element in place and stores 0)",
             "Riedmiller & Braun (1993); Igel & Huesken (2000), Rprop- vs iRprop-",
-            lambda p, o, like: _with_update(Rprop, rprop_no_zeroing_update, p, o)),
+            lambda p, o, like: with_update(Rprop, rprop_no_zeroing_update, p, o)),
     Variant("rprop_plus_backtracking", ("Rprop",),
             "after a sign change the element's previous move is undone (weight backtracking, "
             "Rprop+) and 0 is stored; torch's iRprop- leaves the element where it is",
             "Riedmiller & Braun (1993), Rprop with backtracking; Igel & Huesken (2000), Rprop+",
-            lambda p, o, like: _with_update(Rprop, rprop_plus_update, p, o)),
+            lambda p, o, like: with_update(Rprop, rprop_plus_update, p, o)),
 ]

@@ -33,8 +33,7 @@ from typing import Any
 
 import numpy as np
 
-from refbp.diagnose.variant import Variant
-from refbp.nn.module import Parameter
+from refbp.diagnose.variant import Variant, with_update
 from refbp.optim import ASGD
 
 _FLOAT64 = "eta and mu are kept in float64 (torch stores them as 0-d tensors of its default " \
@@ -72,11 +71,7 @@ def asgd_variant_update(param: np.ndarray, grad: np.ndarray, state: dict[str, An
     state["mu"] = np.array(1 / max(1, t - t0))
 
 
-def _asgd(params: list[Parameter], options: dict[str, Any], **switches: Any) -> ASGD:
-    cls = type("ASGDVariant", (ASGD,),
-               {"update": staticmethod(partial(asgd_variant_update, **switches))})
-    opt: ASGD = cls(params, **options)
-    return opt
+_asgd = partial(with_update, ASGD, asgd_variant_update)
 
 
 def _lambd(options: dict[str, Any]) -> bool:

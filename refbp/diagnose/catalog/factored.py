@@ -31,8 +31,7 @@ from typing import Any
 
 import numpy as np
 
-from refbp.diagnose.variant import Variant
-from refbp.nn.module import Parameter
+from refbp.diagnose.variant import Variant, with_update
 from refbp.optim import Adafactor, Muon
 from refbp.optim.muon import adjust_lr
 
@@ -75,12 +74,7 @@ def adafactor_variant_update(param: np.ndarray, grad: np.ndarray, state: dict[st
     param -= alpha * u
 
 
-def _adafactor(params: list[Parameter], options: dict[str, Any], **switches: Any
-               ) -> Adafactor:
-    cls = type("AdafactorVariant", (Adafactor,),
-               {"update": staticmethod(partial(adafactor_variant_update, **switches))})
-    opt: Adafactor = cls(params, **options)
-    return opt
+_adafactor = partial(with_update, Adafactor, adafactor_variant_update)
 
 
 def newton_schulz_float64(g: np.ndarray, coefficients: tuple[float, float, float],
@@ -115,11 +109,7 @@ def muon_variant_update(param: np.ndarray, grad: np.ndarray, state: dict[str, An
     param -= adjusted * ortho
 
 
-def _muon(params: list[Parameter], options: dict[str, Any], **switches: Any) -> Muon:
-    cls = type("MuonVariant", (Muon,),
-               {"update": staticmethod(partial(muon_variant_update, **switches))})
-    opt: Muon = cls(params, **options)
-    return opt
+_muon = partial(with_update, Muon, muon_variant_update)
 
 
 def _lr_not_cap(options: dict[str, Any]) -> bool:

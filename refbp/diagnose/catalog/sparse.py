@@ -23,8 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from refbp.diagnose.variant import Variant
-from refbp.nn.module import Parameter
+from refbp.diagnose.variant import Variant, with_update
 from refbp.nn.sparse import SparseGrad
 from refbp.optim import SparseAdam
 
@@ -57,12 +56,7 @@ def sparse_adam_variant_update(param: np.ndarray, grad: SparseGrad, state: dict[
         param[idx] -= lr * np.sqrt(bc2) / bc1 * m[idx] / (np.sqrt(v[idx]) + eps)
 
 
-def _sparse_adam(params: list[Parameter], options: dict[str, Any], **switches: Any
-                 ) -> SparseAdam:
-    cls = type("SparseAdamVariant", (SparseAdam,),
-               {"update": staticmethod(partial(sparse_adam_variant_update, **switches))})
-    opt: SparseAdam = cls(params, **options)
-    return opt
+_sparse_adam = partial(with_update, SparseAdam, sparse_adam_variant_update)
 
 
 VARIANTS = [
