@@ -56,7 +56,7 @@ from refbp.mirror.optim import (
 from refbp.optim.default_dtype import default_dtype
 from refbp.parity.optim_cases import CASES, OptimCase, cases_for, default_case
 from refbp.registry.optimizers import OPTIMIZERS as OPTIMIZER_INFOS
-from refbp.registry.optimizers import OptimInfo, optimizer
+from refbp.registry.optimizers import OptimInfo, TensorLr, optimizer
 from refbp.testing import assert_close
 from refbp.tolerances import OVERRIDES, effective_tolerance
 
@@ -409,8 +409,36 @@ def test_signature_and_defaults_match_torch(name: str) -> None:
     assert set(info.torch_only) == set(every) & set(TORCH_ONLY_GROUP_KEYS)
     tgroup = info.torch_class()([torch.zeros(2, 2, requires_grad=True)]).param_groups[0]
     assert set(getattr(optim, name)([rnn.Parameter(np.zeros((2, 2)))]).defaults) == (
-        set(tgroup) - set(TORCH_ONLY_GROUP_KEYS) - {"params"})
+        set(tgroup) - {"params"})
     assert all(tgroup[k] == v for k, v in info.fixed.items())
+
+
+def _switch_settings(info: OptimInfo) -> list[dict[str, Any]]:
+    """No switch, foreach=False, and every switch torch takes given a non-default value refbp
+    accepts (fused True, capturable/differentiable False)."""
+    given = {k: (False if k == "foreach" else True if k == "fused" else False)
+             for k in info.torch_only}
+    return [{}, {k: v for k, v in given.items() if k == "foreach"}, given]
+
+
+@pytest.mark.parametrize("info", OPTIMIZER_INFOS, ids=lambda o: o.name)
+def test_param_groups_hold_torchs_keys_and_values(info: OptimInfo) -> None:
+    """refbp's param groups and state_dict()["param_groups"] equal torch's, key for key and
+    value for value (the implementation switches included), for every optimizer built with
+    the same arguments: defaults, each declared option set, and the switches given."""
+    shape = (3, 2)
+    for settings in _switch_settings(info):
+        for s in info.option_sets:
+            if any(isinstance(v, TensorLr) for v in s.options.values()):
+                continue  # a Tensor lr: its group entry is an array on one side
+            ropt = info.numpy_class()([rnn.Parameter(np.zeros(shape))], **s.options, **settings)
+            topt = info.torch_class()([torch.zeros(shape, requires_grad=True)], **s.options,
+                                      **settings)
+            rgroup = {k: v for k, v in ropt.param_groups[0].items() if k != "params"}
+            tgroup = {k: v for k, v in topt.param_groups[0].items() if k != "params"}
+            assert rgroup == tgroup, (s.name, settings)
+            rsd, tsd = ropt.state_dict()["param_groups"], topt.state_dict()["param_groups"]
+            assert rsd == tsd, (s.name, settings)
 
 
 @pytest.mark.parametrize("info", OPTIMIZER_INFOS, ids=lambda o: o.name)

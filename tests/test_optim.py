@@ -112,13 +112,16 @@ def test_negative_lr_is_rejected_by_every_optimizer(cls: type) -> None:
 def test_torch_switches_are_accepted_or_refused_as_declared(info: Any) -> None:
     """``foreach``/``fused`` take any value, ``capturable``/``differentiable`` only False,
     where the torch class takes them; any other switch is an unexpected keyword."""
-    from refbp.registry.optimizers import REFUSED_SWITCHES, SWITCHES
+    from refbp.registry.optimizers import REFUSED_SWITCHES, SWITCH_DEFAULTS, SWITCHES
 
     cls = info.numpy_class()
 
     def make(**kw: Any) -> Any:
         return cls([Parameter(np.zeros((2, 2)))], **kw)
 
+    group = make().param_groups[0]
+    assert {k: group[k] for k in SWITCHES if k in group} == {
+        k: SWITCH_DEFAULTS[k] for k in info.torch_only}
     for switch in SWITCHES:
         if switch not in info.torch_only:
             with pytest.raises(TypeError, match=f"unexpected keyword argument '{switch}'"):
@@ -131,7 +134,33 @@ def test_torch_switches_are_accepted_or_refused_as_declared(info: Any) -> None:
                 make(**{switch: True})
         else:
             opt = make(**{switch: True})
-            assert switch not in opt.param_groups[0]
+            assert opt.param_groups[0][switch] is True
+            assert opt.state_dict()["param_groups"][0][switch] is True
+            again = make()
+            again.load_state_dict(opt.state_dict())
+            assert again.param_groups[0][switch] is True
+        if switch in REFUSED_SWITCHES:
+            sd = make().state_dict()
+            sd["param_groups"][0][switch] = True
+            with pytest.raises(ValueError, match=rf"^{info.name}\({switch}=True\) is not"):
+                make().load_state_dict(sd)
+
+
+def test_switch_names_are_the_registry_s() -> None:
+    from refbp.optim.optimizer import SWITCH_KEYS
+    from refbp.registry.optimizers import SWITCH_DEFAULTS, SWITCHES
+
+    assert SWITCH_KEYS == set(SWITCHES) == set(SWITCH_DEFAULTS)
+
+
+def test_switches_stay_out_of_the_update_rule() -> None:
+    p = Parameter(np.ones(3))
+    opt = optim.SGD([p], lr=0.5, foreach=True, fused=False)
+    p.grad = np.full(3, 2.0)
+    opt.step()
+    np.testing.assert_array_equal(p.data, np.zeros(3))
+    assert opt.hyperparameters() == ("lr", "momentum", "dampening", "weight_decay",
+                                     "nesterov", "maximize")
 
 
 def test_params_validation() -> None:
@@ -314,8 +343,8 @@ def test_load_state_dict_casts_state_to_param_dtype_but_keeps_step() -> None:
 LOAD_ERRORS: list[tuple[Callable[[dict[str, Any]], None], type, str]] = [
     (lambda sd: sd.update(extra=1), KeyError, r"unexpected \['extra'\]"),
     (lambda sd: sd.pop("state"), KeyError, r"missing \['state'\]"),
-    (lambda sd: sd["param_groups"][0].update(foreach=False), KeyError,
-     r"unexpected key\(s\) \['foreach'\] in param_groups\[0\].*optimizer_state_from_torch"),
+    (lambda sd: sd["param_groups"][0].update(momentum=0.9), KeyError,
+     r"unexpected key\(s\) \['momentum'\] in param_groups\[0\].*optimizer_state_from_torch"),
     (lambda sd: sd["state"][0].update(bogus=np.zeros(1)), KeyError,
      r"unexpected state key\(s\) \['bogus'\] for parameter 0"),
     (lambda sd: sd["state"].update({7: {}}), KeyError, "parameter id 7"),

@@ -13,8 +13,10 @@ class and the hyperparameters passed on.
 - :func:`optimizer_state_to_torch` / :func:`optimizer_state_from_torch` convert a state dict
   between refbp's NumPy arrays and torch tensors (dtypes kept: ``step`` stays a float32 0-d
   tensor/array, a Tensor ``lr`` stays a 0-d tensor/array). torch's implementation switches
-  (``foreach``, ``fused``, ``capturable``, ``differentiable``) have no refbp equivalent and are
-  dropped on the way in; the state they leave behind has the same meaning.
+  (``foreach``, ``fused``, ``capturable``, ``differentiable``) describe how torch ran (the
+  twin always runs ``foreach=False``) and are dropped on the way in: a refbp optimizer keeps
+  the values it was built with in its groups; the state the switches leave behind has the
+  same meaning.
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ import numpy as np
 import torch
 
 from refbp.optim.optimizer import Optimizer
-from refbp.registry.optimizers import SWITCHES, OptimInfo, find, names
+from refbp.registry.optimizers import SWITCH_DEFAULTS, SWITCHES, OptimInfo, find, names
 
 #: torch param-group keys that select an implementation, not a hyperparameter.
 TORCH_ONLY_GROUP_KEYS = tuple(SWITCHES)
@@ -112,14 +114,15 @@ def to_torch_optimizer(optimizer: Optimizer,
         if "param_names" in g:
             chunk = list(zip(g["param_names"], chunk, strict=True))
         groups.append({**_to_torch({k: v for k, v in g.items()
-                                    if k not in ("params", "param_names")}), "params": chunk})
+                                    if k not in ("params", "param_names", *SWITCHES)}),
+                       "params": chunk})
         start += n
     kwargs = {k: _to_torch(v) for k, v in optimizer.defaults.items() if k in accepted}
     switches = single_tensor(info.name)
     torch_opt = torch_cls(groups, **kwargs, **switches)
     torch_opt.load_state_dict(optimizer_state_to_torch(optimizer.state_dict()))
-    for g in torch_opt.param_groups:
-        g.update(switches)
+    for g in torch_opt.param_groups:  # the single-tensor path, whatever refbp's groups hold
+        g.update({k: SWITCH_DEFAULTS[k] for k in SWITCHES if k in g}, **switches)
     return torch_opt
 
 

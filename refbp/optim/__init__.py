@@ -5,7 +5,8 @@ Same class names, constructor arguments, defaults, validation messages, ``param_
 follows torch's single-tensor (``foreach=False``) code path operation by operation. torch's
 implementation switches are accepted as keywords where torch's class takes them:
 ``foreach``/``fused`` with any value (the same update rule), ``capturable``/``differentiable``
-only false (``True`` raises ``ValueError`` with the reason). Each
+only false (``True`` raises ``ValueError`` with the reason); the param groups hold them as
+torch's do (torch's defaults when not given). Each
 optimizer is declared in :mod:`refbp.registry.optimizers`; the table below is its
 ``docs_table()`` (a test keeps them equal).
 

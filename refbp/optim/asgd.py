@@ -87,7 +87,8 @@ class ASGD(Optimizer):
     then rounded into the state. ``ax`` is torch's averaged parameter; the parameter itself
     is not replaced by the average (copy ``state["ax"]`` to evaluate the averaged model, as
     with torch). State: ``step``, ``eta``, ``mu``, ``ax``. torch's ``foreach``,
-    ``capturable`` and ``differentiable`` select implementations refbp does not have.
+    ``capturable`` and ``differentiable`` select implementations refbp does not have (taken
+    and kept in the groups as torch's, see :mod:`refbp.optim.optimizer`).
 
     Parameters
     ----------

@@ -28,6 +28,9 @@ torch's implementation switches (``foreach``, ``fused``, ``capturable``, ``diffe
 are accepted as keyword arguments where torch's class takes them, and change nothing: refbp
 always follows torch's single-tensor (``foreach=False``) code path; ``capturable=True`` and
 ``differentiable=True`` are refused with the reason (``refbp.registry.optimizers.SWITCHES``).
+As in torch, each param group holds them (given values, or torch's defaults: ``foreach`` and
+``fused`` None, the others False), so ``param_groups`` and ``state_dict()`` have torch's keys
+and values; they are never passed to the update rule.
 """
 
 from __future__ import annotations
@@ -93,6 +96,10 @@ def _copy_value(value: Any) -> Any:
     return copy.deepcopy(value)
 
 
+SWITCH_KEYS = frozenset({"foreach", "fused", "capturable", "differentiable"})
+"""torch's implementation switches (``refbp.registry.optimizers.SWITCHES``)."""
+
+
 def check_switches(name: str, accepted: Iterable[str], switches: Mapping[str, Any]) -> None:
     """Validate torch's implementation switches given to the refbp optimizer ``name``: only
     those its torch class takes (``TypeError`` otherwise, as Python's for an unknown keyword),
@@ -147,12 +154,14 @@ class Optimizer:
 
         @functools.wraps(init)
         def __init__(self: Any, *args: Any, **kw: Any) -> None:
-            from refbp.registry.optimizers import SWITCHES, find
+            from refbp.registry.optimizers import SWITCH_DEFAULTS, SWITCHES, find
 
             switches = {k: kw.pop(k) for k in list(kw) if k in SWITCHES}
-            if switches:
-                info = find(cls.__name__)
-                check_switches(cls.__name__, info.torch_only if info else (), switches)
+            info = find(cls.__name__)
+            accepted = info.torch_only if info else ()
+            check_switches(cls.__name__, accepted, switches)
+            if switches or "_switches" not in vars(self):  # the outermost __init__ decides
+                self._switches = {k: switches.get(k, SWITCH_DEFAULTS[k]) for k in accepted}
             init(self, *args, **kw)
 
         cls.__init__ = __init__  # type: ignore[method-assign]
@@ -163,7 +172,7 @@ class Optimizer:
                 "params argument given to the optimizer should be an iterable of Parameters "
                 f"or dicts, but got {type(params).__name__}"
             )
-        self.defaults = defaults
+        self.defaults = {**defaults, **getattr(self, "_switches", {})}
         self.state: dict[Parameter, dict[str, Any]] = {}
         self.param_groups: list[dict[str, Any]] = []
         groups = list(params)
@@ -255,7 +264,7 @@ class Optimizer:
         ``defaults``); a 1-element array ``lr`` is passed as a 0-d array, as torch's
         ``_to_scalar`` does.
         """
-        keys = self.update_args if self.update_args is not None else tuple(self.defaults)
+        keys = self.update_args if self.update_args is not None else self.hyperparameters()
         hyper = {k: group[k] for k in keys}
         hyper["lr"] = as_scalar(hyper["lr"])
         for p, grad in self._params_with_grad(group):
@@ -263,6 +272,10 @@ class Optimizer:
             if not state:
                 state = self.state[p] = self._init_state(p, group)
             type(self).update(p.data, grad, state, **hyper)
+
+    def hyperparameters(self) -> tuple[str, ...]:
+        """The keys of ``defaults`` that are hyperparameters (all but torch's switches)."""
+        return tuple(k for k in self.defaults if k not in SWITCH_KEYS)
 
     def _init_state(self, p: Parameter, group: dict[str, Any]) -> dict[str, Any]:
         """The state of a parameter at its first step (subclasses override)."""
@@ -353,6 +366,9 @@ class Optimizer:
                     f"known keys are {sorted(allowed)} (convert torch state dicts with "
                     "refbp.mirror.optim.optimizer_state_from_torch)"
                 )
+        switches = [k for k in self.defaults if k in SWITCH_KEYS]
+        for saved in saved_groups:
+            check_switches(name, switches, {k: saved[k] for k in switches if k in saved})
         id_map = {
             saved_id: p
             for g, s in zip(self.param_groups, saved_groups, strict=True)

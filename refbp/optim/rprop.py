@@ -76,7 +76,8 @@ class Rprop(Optimizer):
     Validation as torch's: ``0 < etaminus < 1 < etaplus``. State: ``step``, ``prev`` (the
     last gradient, zeroed where its sign flipped), ``step_size`` (initialised to ``lr``).
     torch's ``foreach``, ``capturable`` and ``differentiable`` select implementations refbp
-    does not have; refbp always follows the single-tensor path and does not take them.
+    does not have; refbp always follows the single-tensor path, accepts them as torch's
+    class does (``capturable``/``differentiable`` only False) and keeps them in the groups.
 
     Parameters
     ----------

@@ -59,14 +59,19 @@ SPELLINGS: Mapping[str, tuple[tuple[str, ...], ...]] = {
 #: ``fused`` with any value (the same update rule; torch's multi-tensor and fused kernels
 #: evaluate it in another order, so torch itself differs from its single-tensor path in the
 #: last bits), ``capturable`` and ``differentiable`` only as ``False`` (``True`` is refused:
-#: refbp has no CUDA graphs and no autograd through the step). None of them is kept in the
-#: param groups; the converters drop torch's.
+#: refbp has no CUDA graphs and no autograd through the step). They are kept in the param
+#: groups with torch's defaults (:data:`SWITCH_DEFAULTS`), so that ``param_groups`` and
+#: ``state_dict()`` hold torch's keys and values.
 SWITCHES: Mapping[str, str] = {
     "foreach": "refbp always runs torch's single-tensor path (foreach=False)",
     "fused": "no fused kernels in NumPy",
     "capturable": "CUDA-graph capture; refbp computes on the CPU in NumPy",
     "differentiable": "autograd through the step; refbp's optimizers are not differentiated",
 }
+
+#: torch's default of each switch, as its param groups hold it.
+SWITCH_DEFAULTS: Mapping[str, Any] = {"foreach": None, "fused": None, "capturable": False,
+                                      "differentiable": False}
 
 #: The switches accepted only as ``False`` (or None), with the reason given when refused.
 REFUSED_SWITCHES: Mapping[str, str] = {
