@@ -1,14 +1,18 @@
-"""refbp's SparseAdam and Embedding(sparse=True) against torch's.
+"""refbp's SparseAdam, SGD and Adagrad with Embedding(sparse=True) against torch's.
 
 The sparse gradient of ``Embedding(sparse=True)`` must be torch's entry for entry (indices in
 input order, padding entries dropped, uncoalesced, a second backward appended); SparseAdam
 then runs every declared option set and torch's ``optim_db`` sets (both default dtypes) with
 identical sparse gradients on two embedding tables (float64, float32), 100 steps, each step
 on a fresh batch of token ids (so rows come and go), and state dicts cross the boundary.
+SGD (momentum, dampening, Nesterov: a sparse momentum buffer) and Adagrad (torch's sparse
+branch) run the same identical-gradient trajectories; weight decay with a sparse gradient is
+refused by both libraries.
 """
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import numpy as np
@@ -89,13 +93,14 @@ def test_embedding_sparse_gradient_is_torchs_layout() -> None:
 
 
 def run(case_options: dict[str, Any], topts_kwargs: dict[str, Any], steps: int,
-        seed: int = 0) -> Trajectory:
-    """``steps`` steps of refbp's and torch's SparseAdam on the two tables, identical sparse
-    gradients (refbp's Embedding computes them; torch gets a copy)."""
+        seed: int = 0, name: str = "SparseAdam") -> Trajectory:
+    """``steps`` steps of refbp's and torch's optimizer ``name`` on the two tables, identical
+    sparse gradients (refbp's Embedding computes them; torch gets a copy)."""
     embs = tables(seed)
     tembs = [to_torch(e) for e in embs]
-    opt = optim.SparseAdam([{"params": [e.weight]} for e in embs], **case_options)
-    topt = torch.optim.SparseAdam([{"params": [t.weight]} for t in tembs], **topts_kwargs)
+    opt = getattr(optim, name)([{"params": [e.weight]} for e in embs], **case_options)
+    topt = getattr(torch.optim, name)([{"params": [t.weight]} for t in tembs],
+                                      **topts_kwargs)
     rng = np.random.default_rng([seed, 1])
     traj = Trajectory([f"{np.dtype(dt).name} weight" for dt in DTYPES])
     for _ in range(steps):
@@ -105,7 +110,8 @@ def run(case_options: dict[str, Any], topts_kwargs: dict[str, Any], steps: int,
             backward(e, idx, rng.standard_normal((3, 4, 3)).astype(e.weight.data.dtype))
             t.weight.grad = to_torch_grad(e.weight.grad)
         opt.step()
-        topt.step()
+        with torch.sparse.check_sparse_tensor_invariants():  # Adagrad builds sparse tensors
+            topt.step()
         traj.record([e.weight for e in embs], [t.weight for t in tembs])
     return traj
 
@@ -168,3 +174,57 @@ def test_dense_and_sparse_gradients_are_refused_as_in_torch() -> None:
     t.grad = torch.zeros(3)
     with pytest.raises(RuntimeError, match="SparseAdam does not support dense gradients"):
         torch.optim.SparseAdam([t]).step()
+
+
+SPARSE_DENSE = [("SGD", {"lr": 0.1}), ("SGD", {"lr": 0.1, "momentum": 0.9}),
+                ("SGD", {"lr": 0.05, "momentum": 0.9, "dampening": 0.3, "maximize": True}),
+                ("SGD", {"lr": 0.05, "momentum": 0.8, "nesterov": True}),
+                ("Adagrad", {"lr": 0.1}),
+                ("Adagrad", {"lr": 0.1, "lr_decay": 0.01, "initial_accumulator_value": 0.5,
+                             "eps": 1e-6, "maximize": True})]
+
+
+@pytest.mark.parametrize("name, options", SPARSE_DENSE, ids=lambda x: str(x))
+def test_sgd_and_adagrad_take_sparse_gradients_as_torch(name: str, options: dict[str, Any]
+                                                        ) -> None:
+    """torch's SGD and Adagrad accept sparse gradients (their sparse branches); refbp's
+    follow them on the same identical-gradient trajectory (60 steps, rows come and go)."""
+    run(options, options, 60, name=name).check(f"{name} sparse {options}")
+
+
+def test_sparse_sgd_state_dict_holds_a_sparse_buffer() -> None:
+    """Both momentum buffers are sparse and hold the same values (torch merges some entries
+    of an uncoalesced sum where refbp concatenates them: the layouts may differ)."""
+    embs, tembs = tables(), [to_torch(e) for e in tables()]
+    opt = optim.SGD([e.weight for e in embs], lr=0.1, momentum=0.9)
+    topt = torch.optim.SGD([t.weight for t in tembs], lr=0.1, momentum=0.9)
+    rng = np.random.default_rng(6)
+    for _ in range(3):
+        for e, t in zip(embs, tembs, strict=True):
+            e.zero_grad()
+            backward(e, rng.integers(0, 12, (2, 3)), rng.standard_normal((2, 3, 3)).astype(
+                e.weight.data.dtype))
+            t.weight.grad = to_torch_grad(e.weight.grad)
+        opt.step()
+        topt.step()
+    for e, t in zip(embs, tembs, strict=True):
+        ours, theirs = opt.state[e.weight]["momentum_buffer"], topt.state[t.weight][
+            "momentum_buffer"]
+        assert isinstance(ours, SparseGrad) and theirs.is_sparse
+        assert_close(ours.to_dense(), theirs.to_dense().numpy(),
+                     dtype=np.dtype(ours.dtype).name, name="momentum buffer")
+
+
+@pytest.mark.parametrize("name, message", [
+    ("SGD", "add(sparse, dense) is not supported"),
+    ("Adagrad", "weight_decay option is not compatible with sparse gradients")])
+def test_weight_decay_with_sparse_gradients_is_refused_as_in_torch(name: str,
+                                                                  message: str) -> None:
+    emb = tables()[0]
+    temb = to_torch(emb)
+    backward(emb, np.array([[1, 3]]), np.ones((1, 2, 3)))
+    backward(temb, np.array([[1, 3]]), np.ones((1, 2, 3)))
+    with pytest.raises(RuntimeError, match=re.escape(message)):
+        getattr(optim, name)([emb.weight], lr=0.1, weight_decay=0.1).step()
+    with pytest.raises(RuntimeError, match=re.escape(message)):
+        getattr(torch.optim, name)([temb.weight], lr=0.1, weight_decay=0.1).step()

@@ -780,3 +780,31 @@ def test_add_with_alpha_rounds_the_product_then_adds(dtype: type[np.floating[Any
     assert got_a.tobytes() == want_a.tobytes()
     assert got_c.tobytes() == want_c.tobytes()
     assert K.add_(a.copy(), b, 1.0).tobytes() == (a + b).tobytes()
+
+
+def test_sgd_takes_sparse_gradients_with_a_sparse_momentum_buffer() -> None:
+    """Two steps of SGD(momentum=0.9) on the same sparse gradient (row 1 twice, row 3 once):
+    buffer g, then 0.9 g + g; rows 0 and 2 never move (torch's sparse path)."""
+    p = Parameter(np.zeros((4, 2)))
+    opt = optim.SGD([p], lr=0.5, momentum=0.9)
+    for _ in range(2):
+        p.grad = SparseGrad([1, 3, 1], [[1.0, 2.0], [3.0, 4.0], [5.0, 6.0]], (4, 2))
+        opt.step()
+    dense = np.array([[0, 0], [6, 8], [0, 0], [3, 4]], dtype=float)
+    np.testing.assert_allclose(p.data, -0.5 * dense - 0.5 * 1.9 * dense, rtol=1e-15)
+    assert isinstance(opt.state[p]["momentum_buffer"], SparseGrad)
+    with pytest.raises(RuntimeError, match=r"add\(sparse, dense\) is not supported"):
+        optim.SGD([p], lr=0.1, weight_decay=0.1).step()
+
+
+def test_adagrad_takes_sparse_gradients_row_by_row() -> None:
+    """Adagrad (eps 0) on a sparse gradient: the duplicate row is summed first, every touched
+    element moves by exactly -lr * g / |g| = -lr, the others stay; ``sum`` is dense."""
+    p = Parameter(np.zeros((4, 2)))
+    opt = optim.Adagrad([p], lr=0.25, eps=0.0)
+    p.grad = SparseGrad([1, 3, 1], [[1.0, 2.0], [3.0, 4.0], [5.0, 6.0]], (4, 2))
+    opt.step()
+    np.testing.assert_array_equal(p.data, [[0, 0], [-0.25, -0.25], [0, 0], [-0.25, -0.25]])
+    np.testing.assert_array_equal(opt.state[p]["sum"], [[0, 0], [36, 64], [0, 0], [9, 16]])
+    with pytest.raises(RuntimeError, match="weight_decay option is not compatible"):
+        optim.Adagrad([p], weight_decay=0.1).step()

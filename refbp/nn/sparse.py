@@ -83,6 +83,28 @@ class SparseGrad:
         return SparseGrad(np.concatenate([self.indices, other.indices]),
                           np.concatenate([self.values, other.values]), self.shape)
 
+    def add(self, other: SparseGrad, alpha: Any = 1.0) -> SparseGrad:
+        """torch's sparse ``self.add(other, alpha=alpha)``: with the same indices the values
+        are added, ``self.values + alpha * other.values``; otherwise the entries are
+        concatenated (``other``'s scaled by ``alpha``), uncoalesced. torch merges some
+        entries of such a sum, so the two layouts may differ while the dense values agree
+        (a row's entries summed in another order: last-bit differences)."""
+        a = np.asarray(alpha, dtype=self.values.dtype)
+        if np.array_equal(self.indices, other.indices):
+            return SparseGrad(self.indices.copy(), self.values + a * other.values, self.shape)
+        return self + SparseGrad(other.indices, a * other.values, other.shape)
+
+    def scaled(self, factor: Any) -> SparseGrad:
+        """The same entries with the values times ``factor`` (torch's sparse ``mul``)."""
+        return SparseGrad(self.indices.copy(),
+                          self.values * np.asarray(factor, dtype=self.values.dtype), self.shape)
+
+    def add_to(self, dense: np.ndarray, alpha: Any = 1.0) -> np.ndarray:
+        """torch's ``dense.add_(self, alpha=alpha)``: every entry, times ``alpha``, added into
+        its row of ``dense`` in storage order (in place; returns ``dense``)."""
+        np.add.at(dense, self.indices, self.values * np.asarray(alpha, dtype=dense.dtype))
+        return dense
+
     def __setitem__(self, key: Any, value: Any) -> None:
         """``grad[...] = 0`` empties the gradient (the only assignment a sparse one takes)."""
         if key is not Ellipsis or np.any(np.asarray(value) != 0):

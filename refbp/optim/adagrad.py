@@ -8,6 +8,7 @@ from typing import Any
 import numpy as np
 
 from refbp.nn.module import Parameter
+from refbp.nn.sparse import SparseGrad
 from refbp.optim import _kernels as K
 from refbp.optim.optimizer import Optimizer, check_lr, check_nonnegative, new_step
 from refbp.registry.optimizers import optimizer
@@ -19,6 +20,10 @@ def adagrad_update(param: np.ndarray, grad: np.ndarray, state: dict[str, Any], *
     state["step"] += 1
     step = float(state["step"])
     g = -grad if maximize else grad
+    if isinstance(g, SparseGrad):
+        _adagrad_sparse(param, g, state["sum"], lr / (1 + (step - 1) * lr_decay), eps,
+                        weight_decay)
+        return
     g = K.weight_decay_(param, g, lr, weight_decay)
     clr = lr / (1 + (step - 1) * lr_decay)
     state_sum = state["sum"]
@@ -26,6 +31,26 @@ def adagrad_update(param: np.ndarray, grad: np.ndarray, state: dict[str, Any], *
     std = np.sqrt(state_sum)
     std += K.scalar(eps, param.dtype)
     K.addcdiv_(param, g, std, -clr)
+
+
+def _adagrad_sparse(param: np.ndarray, grad: SparseGrad, state_sum: np.ndarray, clr: Any,
+                    eps: float, weight_decay: float) -> None:
+    """torch's sparse branch of ``_single_tensor_adagrad``: coalesce (the update is not linear,
+    so each row must appear once), add the squared values into the dense ``sum``, and move
+    each touched row by ``clr * g / (sqrt(sum) + eps)`` read at those rows only::
+
+        grad = grad.coalesce(); i, v = grad._indices(), grad._values()
+        state_sum.add_(sparse(i, v.pow(2)))
+        std_values = state_sum.sparse_mask(grad)._values().sqrt_().add_(eps)
+        param.add_(sparse(i, v / std_values), alpha=-clr)
+    """
+    if weight_decay != 0:
+        raise RuntimeError("weight_decay option is not compatible with sparse gradients")
+    g = grad.coalesce()
+    SparseGrad(g.indices, g.values * g.values, g.shape).add_to(state_sum)
+    std = np.sqrt(state_sum[g.indices])
+    std += K.scalar(eps, param.dtype)
+    SparseGrad(g.indices, g.values / std, g.shape).add_to(param, -clr)
 
 
 class Adagrad(Optimizer):
@@ -46,7 +71,9 @@ class Adagrad(Optimizer):
     As in torch, the state (``step`` and ``sum``) of every parameter is created in the
     constructor, filled with the constructor's ``initial_accumulator_value``; a group added
     later gets its state lazily with the *default* value too (a per-group
-    ``initial_accumulator_value`` is ignored, as in torch).
+    ``initial_accumulator_value`` is ignored, as in torch). A sparse gradient
+    (``Embedding(sparse=True)``) takes torch's sparse branch: only the rows it touches move,
+    ``sum`` stays dense; weight decay is refused with it, as torch refuses it.
 
     Parameters
     ----------
@@ -58,6 +85,7 @@ class Adagrad(Optimizer):
     """
 
     state_keys = optimizer("Adagrad").state_keys
+    also_sparse = True
     update_args = ("lr", "lr_decay", "eps", "weight_decay", "maximize")
     update = staticmethod(adagrad_update)
 

@@ -134,6 +134,8 @@ class Optimizer:
     state_keys: frozenset[str] = frozenset()
     #: The optimizer takes sparse gradients only (SparseAdam).
     sparse_grads: bool = False
+    #: The optimizer takes sparse gradients as well as dense ones (SGD, Adagrad).
+    also_sparse: bool = False
     #: ``state["step"]`` is a Python int, not a 0-d array (SparseAdam, as torch's).
     int_step: bool = False
     #: Group keys passed to ``update`` (``None``: every key of ``defaults``).
@@ -285,19 +287,19 @@ class Optimizer:
     def _params_with_grad(self, group: dict[str, Any]) -> Iterator[tuple[Parameter, Any]]:
         """``(param, grad)`` for every parameter of ``group`` whose grad is not ``None``; a
         sparse gradient (``Embedding(sparse=True)``) only for an optimizer that takes them
-        (``sparse_grads``: SparseAdam), which takes nothing else (``RuntimeError`` as torch)."""
+        (``also_sparse``: SGD, Adagrad; ``sparse_grads``: SparseAdam, which takes nothing
+        else; ``RuntimeError`` as torch otherwise)."""
         name = type(self).__name__
         for p in group["params"]:
             if p.grad is None:
                 continue
             grad = p.grad
-            if isinstance(grad, SparseGrad) != self.sparse_grads:
+            if isinstance(grad, SparseGrad) != self.sparse_grads and not self.also_sparse:
                 raise RuntimeError(
                     f"{name} does not support dense gradients, please consider Adam instead"
                     if self.sparse_grads else
                     f"{name} does not support sparse gradients (an Embedding(sparse=True) "
-                    "gradient): use SparseAdam, or grad.to_dense() (torch's SGD and Adagrad "
-                    "have a sparse path refbp does not implement)")
+                    "gradient): use SparseAdam, SGD or Adagrad, or grad.to_dense()")
             if not isinstance(grad, np.ndarray | SparseGrad) or grad.shape != p.data.shape:
                 raise ValueError(
                     f"{type(self).__name__}: grad of shape "

@@ -7,6 +7,7 @@ from typing import Any
 
 import numpy as np
 
+from refbp.nn.sparse import SparseGrad
 from refbp.optim import _kernels as K
 from refbp.optim.optimizer import Optimizer, check_lr, check_nonnegative
 from refbp.registry.optimizers import optimizer
@@ -17,8 +18,13 @@ def sgd_update(param: np.ndarray, grad: np.ndarray, buf: np.ndarray | None, *, l
                maximize: bool) -> np.ndarray | None:
     """One SGD update of ``param`` in place; returns the (new) momentum buffer.
 
-    Line by line torch's ``_single_tensor_sgd``; ``grad`` is never modified.
+    Line by line torch's ``_single_tensor_sgd``; ``grad`` is never modified. A sparse
+    ``grad`` (:class:`~refbp.nn.sparse.SparseGrad`) takes :func:`sgd_sparse_update`.
     """
+    if isinstance(grad, SparseGrad):
+        return sgd_sparse_update(param, grad, buf, lr=lr, momentum=momentum,
+                                 dampening=dampening, weight_decay=weight_decay,
+                                 nesterov=nesterov, maximize=maximize)
     g = -grad if maximize else grad
     g = K.weight_decay_(param, g, lr, weight_decay)
     if momentum != 0:
@@ -28,6 +34,29 @@ def sgd_update(param: np.ndarray, grad: np.ndarray, buf: np.ndarray | None, *, l
             K.add_(K.mul_(buf, momentum), g, 1 - dampening)
         g = K.add(g, buf, momentum) if nesterov else buf
     K.add_(param, g, -lr)
+    return buf
+
+
+def sgd_sparse_update(param: np.ndarray, grad: SparseGrad, buf: Any, *, lr: Any,
+                      momentum: float, dampening: float, weight_decay: float, nesterov: bool,
+                      maximize: bool) -> Any:
+    """torch's ``_single_tensor_sgd`` on a sparse gradient: the same lines with torch's sparse
+    arithmetic (:class:`~refbp.nn.sparse.SparseGrad`: ``add`` adds the values of entries
+    with the same indices and concatenates otherwise; ``param.add_(g, alpha=-lr)`` adds
+    every entry into its row). The momentum buffer is sparse too, as torch's. Weight decay
+    would add a dense tensor to a sparse one, which torch refuses (``RuntimeError``)."""
+    if weight_decay != 0:
+        raise RuntimeError("add(sparse, dense) is not supported. Use add(dense, sparse) "
+                           "instead. (SGD's weight_decay with a sparse gradient; torch refuses "
+                           "it too)")
+    g = -grad if maximize else grad
+    if momentum != 0:
+        if buf is None:
+            buf = g.copy()
+        else:
+            buf = buf.scaled(momentum).add(g, 1 - dampening)
+        g = g.add(buf, momentum) if nesterov else buf
+    g.add_to(param, -K.as_scalar(lr))
     return buf
 
 
@@ -51,6 +80,8 @@ class SGD(Optimizer):
     As in torch (and unlike Sutskever et al.), the learning rate multiplies the velocity, not
     the gradient inside it, and the first buffer is the gradient itself (no dampening at
     ``t = 1``). State: ``momentum_buffer`` (only when ``momentum != 0``; no ``step``).
+    A sparse gradient (``Embedding(sparse=True)``) follows torch's sparse arithmetic
+    (:func:`sgd_sparse_update`: a sparse momentum buffer; weight decay refused, as torch).
 
     Parameters
     ----------
@@ -65,6 +96,7 @@ class SGD(Optimizer):
     """
 
     state_keys = optimizer("SGD").state_keys
+    also_sparse = True
 
     def __init__(self, params: Iterable[Any], lr: Any = 1e-3, momentum: float = 0,
                  dampening: float = 0, weight_decay: float = 0, nesterov: bool = False, *,
