@@ -213,6 +213,19 @@ def test_sparse_sgd_state_dict_holds_a_sparse_buffer() -> None:
         assert isinstance(ours, SparseGrad) and theirs.is_sparse
         assert_close(ours.to_dense(), theirs.to_dense().numpy(),
                      dtype=np.dtype(ours.dtype).name, name="momentum buffer")
+    back = optimizer_state_from_torch(topt.state_dict())
+    fresh = optim.SGD([rnn.Parameter(e.weight.data.copy()) for e in embs], lr=0.1,
+                      momentum=0.9)
+    fresh.load_state_dict(back)
+    tfresh = torch.optim.SGD([torch.nn.Parameter(t.weight.detach().clone()) for t in tembs],
+                             lr=0.1, momentum=0.9)
+    tfresh.load_state_dict(optimizer_state_to_torch(opt.state_dict()))
+    for i, e in enumerate(embs):
+        buf = tfresh.state_dict()["state"][i]["momentum_buffer"]
+        assert buf.is_sparse
+        assert_close(fresh.state[fresh.param_groups[0]["params"][i]]["momentum_buffer"]
+                     .to_dense(), buf.to_dense().numpy(), dtype=np.dtype(e.weight.dtype).name,
+                     name="reloaded buffer")
 
 
 @pytest.mark.parametrize("name, message", [

@@ -27,6 +27,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from refbp.nn.sparse import SparseGrad
 from refbp.optim.optimizer import Optimizer
 from refbp.registry.optimizers import SWITCH_DEFAULTS, SWITCHES, OptimInfo, find, names
 
@@ -43,6 +44,10 @@ def _declared(name: str) -> OptimInfo:
 
 
 def _to_torch(value: Any) -> Any:
+    if isinstance(value, SparseGrad):  # SGD's momentum buffer under sparse gradients
+        return torch.sparse_coo_tensor(torch.from_numpy(value.indices[None].copy()),
+                                       torch.from_numpy(value.values.copy()), value.shape,
+                                       check_invariants=True)
     if isinstance(value, np.ndarray):
         return torch.from_numpy(value.copy())
     if isinstance(value, dict):
@@ -53,6 +58,9 @@ def _to_torch(value: Any) -> Any:
 
 
 def _from_torch(value: Any) -> Any:
+    if isinstance(value, torch.Tensor) and value.is_sparse:
+        return SparseGrad(value._indices()[0].numpy().copy(),
+                          value._values().detach().numpy().copy(), tuple(value.shape))
     if isinstance(value, torch.Tensor):
         return value.detach().cpu().clone().numpy()
     if isinstance(value, dict):
