@@ -37,7 +37,7 @@ from refbp.optim import _kernels as K
 from refbp.optim.default_dtype import scalar_dtype
 from refbp.optim.lr_scheduler_base import LRScheduler, _format_param
 
-__all__ = ["SWALR", "AveragedModel", "get_ema_avg_fn", "get_ema_multi_avg_fn",
+__all__ = ["SWALR", "AveragedModel", "AveragingFunctionsError", "get_ema_avg_fn", "get_ema_multi_avg_fn",
            "get_swa_avg_fn", "get_swa_multi_avg_fn", "update_bn"]
 
 AvgFn = Callable[[np.ndarray, np.ndarray, Any], np.ndarray]
@@ -98,6 +98,11 @@ def get_swa_avg_fn() -> AvgFn:
     return swa_update
 
 
+class AveragingFunctionsError(ValueError, AssertionError):
+    """Both ``avg_fn`` and ``multi_avg_fn`` given to :class:`AveragedModel` (torch raises an
+    ``AssertionError`` with this message; refbp's is also a ``ValueError``)."""
+
+
 class AveragedModel(Module):
     """A copy of ``model`` whose parameters (and, with ``use_buffers``, buffers) hold a running
     average of ``model``'s, as ``torch.optim.swa_utils.AveragedModel``.
@@ -117,15 +122,17 @@ class AveragedModel(Module):
     use_buffers : bool, default False
         Average the buffers too (BatchNorm statistics); else copy them from ``model``.
 
-    Passing both ``avg_fn`` and ``multi_avg_fn`` raises ``ValueError`` (torch: an
-    ``AssertionError`` with the same message).
+    Passing both ``avg_fn`` and ``multi_avg_fn`` raises :class:`AveragingFunctionsError`,
+    torch's message, which is both an ``AssertionError`` (what torch raises, so code written
+    for torch catches it) and a ``ValueError`` (what refbp raises for a bad argument).
     """
 
     def __init__(self, model: Module, device: Any = None, avg_fn: AvgFn | None = None,
                  multi_avg_fn: MultiAvgFn | None = None, use_buffers: bool = False) -> None:
         super().__init__()
         if avg_fn is not None and multi_avg_fn is not None:
-            raise ValueError("Only one of avg_fn and multi_avg_fn should be provided")
+            raise AveragingFunctionsError(
+                "Only one of avg_fn and multi_avg_fn should be provided")
         if device is not None and str(device) != "cpu":
             raise ValueError(f"refbp computes on the CPU; device={device!r} is not supported")
         self.module = copy.deepcopy(model)
