@@ -37,8 +37,8 @@ from refbp.optim import _kernels as K
 from refbp.optim.default_dtype import scalar_dtype
 from refbp.optim.lr_scheduler_base import LRScheduler, _format_param
 
-__all__ = ["SWALR", "AveragedModel", "AveragingFunctionsError", "get_ema_avg_fn", "get_ema_multi_avg_fn",
-           "get_swa_avg_fn", "get_swa_multi_avg_fn", "update_bn"]
+__all__ = ["SWALR", "AveragedModel", "AveragingFunctionsError", "get_ema_avg_fn",
+           "get_ema_multi_avg_fn", "get_swa_avg_fn", "get_swa_multi_avg_fn", "update_bn"]
 
 AvgFn = Callable[[np.ndarray, np.ndarray, Any], np.ndarray]
 MultiAvgFn = Callable[[Sequence[np.ndarray], Sequence[np.ndarray], Any], None]
