@@ -123,3 +123,51 @@ def test_update_bn_matches_torch() -> None:
     for k in ("1.running_mean", "1.running_var", "1.num_batches_tracked"):
         assert_close(a[k].astype(np.float64), b[k].astype(np.float64), dtype="float64", name=k)
     assert m[1].momentum == t[1].momentum == 0.2 and not m.training and not t.training
+
+
+def _average_scenario(average: Any, scheduler: Any = None, dtype: str = "float64") -> Any:
+    from refbp.parity.scenario import Scenario, Spec
+
+    norm = Spec("BatchNorm1d", {"num_features": 8}) if average.args.get("use_buffers") else (
+        Spec("Tanh"))
+    return Scenario(name="avg", model=(Spec("Linear", {"in_features": 4, "out_features": 8}),
+                                       norm, Spec("Linear", {"in_features": 8,
+                                                             "out_features": 3})),
+                    loss=Spec("MSELoss"), optimizer=Spec("SGD", {"lr": 0.1, "momentum": 0.9}),
+                    scheduler=scheduler, average=average, steps=8, dtype=dtype)
+
+
+SCENARIO_AVERAGES = [("swa", {"start": 3}, {"swa_lr": 0.05, "anneal_epochs": 3}),
+                     ("ema", {"decay": 0.9}, None),
+                     ("ema", {"decay": 0.8, "use_buffers": True}, None)]
+
+
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+@pytest.mark.parametrize("kind, args, swalr", SCENARIO_AVERAGES, ids=str)
+def test_scenario_average_rows_pass(kind: str, args: dict[str, Any], swalr: Any,
+                                    dtype: str) -> None:
+    """A training run with AveragedModel (and SWALR): every averaged parameter (and, with
+    use_buffers, averaged buffer) is a row of every step, within the dtype's tolerance."""
+    from refbp.parity.runner import run_scenario
+    from refbp.parity.scenario import Spec
+
+    result = run_scenario(_average_scenario(Spec(kind, args),
+                                            Spec("SWALR", swalr) if swalr else None, dtype))
+    frame = result.frame()
+    rows = frame[frame["tensor"].str.endswith(":averaged")]
+    per_step = 4 + (4 if args.get("use_buffers") else 0)
+    assert len(rows) == 8 * per_step and set(rows["step"]) == set(range(1, 9))
+    assert result.passed, result.first_failure
+
+
+def test_scenario_average_catches_a_wrong_decay(monkeypatch: pytest.MonkeyPatch) -> None:
+    """refbp's EMA with another decay than torch's fails on the averaged rows only."""
+    from refbp.parity.runner import run_scenario
+    from refbp.parity.scenario import Spec
+
+    real = RS.get_ema_multi_avg_fn
+    monkeypatch.setattr(RS, "get_ema_multi_avg_fn", lambda decay=0.999: real(decay * 0.99))
+    result = run_scenario(_average_scenario(Spec("ema", {"decay": 0.9})))
+    frame = result.frame()
+    failed = set(frame.loc[~frame["passed"], "tensor"])
+    assert failed and all(t.endswith(":averaged") for t in failed)

@@ -96,6 +96,36 @@ def test_harness_options_from_toml(tmp_path: Path) -> None:
     assert default.scheduler_epoch is None and default.checkpoint is False
 
 
+def test_average_from_toml(tmp_path: Path) -> None:
+    text = GOOD.replace('scheduler = { type = "StepLR", step_size = 5 }',
+                        'scheduler = { type = "SWALR", swa_lr = 0.05, anneal_epochs = 3 }')
+    (s,) = load_scenarios(_write(tmp_path, text + 'average = { type = "swa", start = 4 }\n'))
+    assert s.average == Spec("swa", {"start": 4})
+    assert s.describe_optimizer().endswith("+ SWALR(swa_lr=0.05, anneal_epochs=3), averaged "
+                                           "(swa(start=4))")
+    (e,) = load_scenarios(_write(tmp_path, GOOD + 'average = { type = "ema", decay = 0.9, '
+                                 'use_buffers = true }\n'))
+    assert e.average == Spec("ema", {"decay": 0.9, "use_buffers": True})
+
+
+@pytest.mark.parametrize("average,message", [
+    ('{ type = "polyak" }', "average must be one of swa, ema, got 'polyak'"),
+    ('{ type = "swa", decay = 0.9 }', "average 'swa' takes start, use_buffers; got decay"),
+    ('{ type = "ema", start = 0 }', r"start must be an integer from 1 to steps \(12\)"),
+    ('{ type = "ema", start = 13 }', r"start must be an integer from 1 to steps \(12\)"),
+    ('{ type = "ema", decay = 1.5 }', r"decay must be a number in \[0, 1\]"),
+    ('{ type = "swa", use_buffers = 1 }', "use_buffers must be true or false"),
+])
+def test_average_is_checked(tmp_path: Path, average: str, message: str) -> None:
+    with pytest.raises(ScenarioFileError, match=message):
+        load_scenarios(_write(tmp_path, GOOD + f"average = {average}\n"))
+
+
+def test_average_needs_an_optimizer() -> None:
+    with pytest.raises(ValueError, match="average needs an optimizer"):
+        Scenario("x", (Spec("ReLU"),), Spec("MSELoss"), average=Spec("swa"))
+
+
 def _write(tmp_path: Path, text: str) -> Path:
     f = tmp_path / "t.toml"
     f.write_text(text)

@@ -91,12 +91,15 @@ def _as_spec(value: Any, scenario: str) -> Spec:
 
 
 def scheduler_from_spec(namespace: Any, spec: Spec, opt: Any, scenario: str) -> Any:
-    """The scheduler ``spec`` of ``namespace`` (refbp's or torch's ``lr_scheduler`` module)
-    over ``opt``. A ``schedulers`` argument (``SequentialLR``) lists scheduler specs, built
+    """The scheduler ``spec`` of ``namespace`` (refbp's or torch's ``lr_scheduler`` module, or
+    a tuple of modules looked up in order: with ``swa_utils``, ``SWALR``) over ``opt``.
+    A ``schedulers`` argument (``SequentialLR``) lists scheduler specs, built
     first over the same optimizer, in order (``ChainedScheduler``, which takes them first,
     gets the optimizer as its ``optimizer`` argument); an ``lr_lambda`` argument (``LambdaLR``,
     ``MultiplicativeLR``) names functions of ``refbp.parity.lr_lambdas``."""
-    cls = getattr(namespace, spec.type, None)
+    spaces = namespace if isinstance(namespace, tuple) else (namespace,)
+    cls = next((c for c in (getattr(n, spec.type, None) for n in spaces) if inspect.isclass(c)),
+               None)
     if not inspect.isclass(cls):
         raise ValueError(f"scenario {scenario}: unknown scheduler {spec.type!r}")
     args = dict(spec.args)
@@ -114,9 +117,22 @@ def scheduler_from_spec(namespace: Any, spec: Spec, opt: Any, scenario: str) -> 
 def build_scheduler(s: Scenario, opt: Any) -> Any:
     if s.scheduler is None:
         return None
-    from refbp.optim import lr_scheduler
+    from refbp.optim import lr_scheduler, swa_utils
 
-    return scheduler_from_spec(lr_scheduler, s.scheduler, opt, s.name)
+    return scheduler_from_spec((lr_scheduler, swa_utils), s.scheduler, opt, s.name)
+
+
+def build_average(s: Scenario, model: Any, swa_utils: Any) -> Any:
+    """``swa_utils.AveragedModel`` of ``model`` for ``s.average`` (refbp's or torch's
+    ``swa_utils``; None without averaging): SWA's default running mean, or EMA with
+    ``get_ema_multi_avg_fn(decay)``."""
+    if s.average is None:
+        return None
+    args = s.average.args
+    fn = (swa_utils.get_ema_multi_avg_fn(args.get("decay", 0.999))
+          if s.average.type == "ema" else None)
+    return swa_utils.AveragedModel(model, multi_avg_fn=fn,
+                                   use_buffers=args.get("use_buffers", False))
 
 
 @dataclass

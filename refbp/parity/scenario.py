@@ -24,6 +24,8 @@ from refbp.tolerances import Tolerance, check_overrides, effective_tolerance
 BATCHING_MODES = ("batch", "sgd", "minibatch")
 DEFAULT_BATCH_SIZE = 8
 """Batch size of ``"minibatch"`` when none is given; ``"batch"`` and ``"sgd"`` imply theirs."""
+AVERAGES = ("swa", "ema")
+"""The weight averagings of ``Scenario.average``."""
 MAX_SEED = 2**63
 """Seeds are stored as int64 in the reports: 0 <= seed < 2**63."""
 
@@ -109,6 +111,15 @@ class Scenario:
     """A positive number ``e``: after update ``k`` both schedulers are stepped with an explicit
     epoch, ``scheduler.step(k * e)`` (torch's deprecated form that computes the closed-form
     lr; fractional epochs of CosineAnnealingWarmRestarts with ``e < 1``); else ``step()``."""
+    average: Spec | None = None
+    """Weight averaging (``refbp.optim.swa_utils.AveragedModel`` and torch's): ``Spec("swa",
+    {"start": k})`` keeps the running mean of the parameters, ``Spec("ema", {"decay": d,
+    "start": k})`` an exponential moving average (``get_ema_multi_avg_fn(d)``, default
+    0.999); ``use_buffers`` (bool) averages the buffers too. Both sides call
+    ``update_parameters(model)`` after every update from update ``start`` on (default 1) and
+    record each averaged parameter as ``state:<param>:averaged`` (with ``use_buffers``, each
+    float buffer as ``state:<buffer>:averaged``). A ``SWALR`` scheduler is a scheduler like
+    the others."""
 
     def __post_init__(self) -> None:
         if not isinstance(self.name, str) or not self.name or any(c.isspace()
@@ -146,6 +157,7 @@ class Scenario:
         if size is not None and k > size:
             raise ValueError(f"scenario {self.name}: a batch of {size} cannot be split into "
                              f"{k} micro_batches")
+        self._check_average()
         for key, article, needs in (("clip_grad_norm", "an", "optimizer"),
                                     ("scheduler_epoch", "a", "scheduler")):
             value = getattr(self, key)
@@ -156,6 +168,32 @@ class Scenario:
                                  f"number, got {value!r}")
             if getattr(self, needs) is None:
                 raise ValueError(f"scenario {self.name}: {key} needs {article} {needs}")
+
+    def _check_average(self) -> None:
+        """``average``: its type, arguments and ranges, and an optimizer to average after."""
+        a = self.average
+        if a is None:
+            return
+        where = f"scenario {self.name}: average"
+        if not isinstance(a, Spec) or a.type not in AVERAGES:
+            raise ValueError(f"{where} must be one of {', '.join(AVERAGES)}, got "
+                             f"{getattr(a, 'type', a)!r}")
+        known = {"start", "use_buffers"} | ({"decay"} if a.type == "ema" else set())
+        unknown = sorted(set(a.args) - known)
+        if unknown:
+            raise ValueError(f"{where} {a.type!r} takes {', '.join(sorted(known))}; got "
+                             f"{', '.join(unknown)}")
+        start = a.args.get("start", 1)
+        if not _is_int(start) or not 1 <= start <= self.steps:
+            raise ValueError(f"{where}: start must be an integer from 1 to steps "
+                             f"({self.steps}), got {start!r}")
+        decay = a.args.get("decay", 0.999)
+        if not _is_real(decay) or not 0 <= decay <= 1:
+            raise ValueError(f"{where}: decay must be a number in [0, 1], got {decay!r}")
+        if not isinstance(a.args.get("use_buffers", False), bool):
+            raise ValueError(f"{where}: use_buffers must be true or false")
+        if self.optimizer is None:
+            raise ValueError(f"{where} needs an optimizer")
 
     def _check_numbers(self) -> None:
         """Seed, steps and batch size: exact types and ranges (no coercion)."""
@@ -191,6 +229,8 @@ class Scenario:
             text += f" stepped with step(epoch = k * {self.scheduler_epoch!r})"
         if self.checkpoint:
             text += ", state dicts saved and reloaded every step"
+        if self.average is not None:
+            text += f", averaged ({self.average.describe()})"
         return text
 
     def describe_batching(self) -> str:

@@ -33,7 +33,10 @@ clips the gradients before every update, ``scheduler_epoch = 1`` steps the sched
 explicit epoch, ``checkpoint = true`` saves and reloads every state dict after each update,
 ``micro_batches = 2`` accumulates the gradients of two halves of each batch,
 ``expect_nonfinite = true`` accepts NaN or infinity on both sides (verdict ``nonfinite``
-does not fail) (see :class:`refbp.parity.scenario.Scenario`).
+does not fail), ``average = { type = "ema", decay = 0.9, start = 3 }`` (or ``type = "swa"``)
+averages the weights with ``AveragedModel`` after every update from ``start`` on and compares
+the averaged parameters step by step (a ``SWALR`` scheduler is a ``scheduler`` table) (see
+:class:`refbp.parity.scenario.Scenario`).
 
 Matrix scenarios: ``seeds = [0, 1, 2]``, ``dtypes = ["float64", "float32"]`` and
 ``optimizers = [{ type = "SGD", lr = 0.1 }, { type = "Adam" }]`` (instead of ``seed``,
@@ -73,7 +76,7 @@ else:  # pragma: no cover - exercised on Python 3.10 only
 _KEYS = {"name", "dtype", "seed", "steps", "batching", "batch_size", "model", "loss",
          "optimizer", "scheduler", "data", "tolerance", "description", "training",
          "clip_grad_norm", "scheduler_epoch", "checkpoint", "micro_batches",
-         "expect_nonfinite"}
+         "expect_nonfinite", "average"}
 _DATA_INT = {"n", "features", "outputs", "d", "ignore_index", "height", "width", "round",
              "seq_len"}
 _DATA_REAL = {"scale", "ignore_fraction"}
@@ -209,6 +212,8 @@ def scenario_from_dict(d: dict[str, Any], where: str) -> Scenario:
             if "optimizer" in d else None,
             scheduler=_spec(d["scheduler"], f"{where}.scheduler", True)
             if "scheduler" in d else None,
+            average=_spec(d["average"], f"{where}.average", True)
+            if "average" in d else None,
             data=_data(d, where),
             batching=batching,
             batch_size=_integer(d, "batch_size", where, None, 1),

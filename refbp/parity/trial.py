@@ -40,7 +40,13 @@ from refbp.nn.dropout import feed_masks
 from refbp.nn.module import Module
 from refbp.nn.sparse import SparseGrad
 from refbp.nn.utils import clip_grad_norm_
-from refbp.parity.build import build_refbp, build_scheduler, loss_args, scheduler_from_spec
+from refbp.parity.build import (
+    build_average,
+    build_refbp,
+    build_scheduler,
+    loss_args,
+    scheduler_from_spec,
+)
 from refbp.parity.scenario import Scenario
 from refbp.registry.optimizers import find as find_optimizer
 
@@ -77,6 +83,12 @@ class Trial:
     resolved_differently: str = ""
     """Hyperparameters the two sides resolved differently from the same arguments (a refbp
     default that differs from torch's); '' when they agree."""
+    averaged: Any = None
+    """refbp's ``AveragedModel`` of the model (``Scenario.average``; None: no averaging)."""
+    torch_averaged: Any = None
+    """torch's ``AveragedModel`` of the torch model."""
+    average_start: int = 1
+    """The first update after which both averaged models are updated."""
 
 
 def scenario_batches(s: Scenario, n: int) -> Iterator[np.ndarray]:
@@ -136,11 +148,17 @@ def build_trial(s: Scenario) -> Trial:
     tsched = None
     if s.scheduler is not None:
         r.scheduler = build_scheduler(s, r.optimizer)
-        tsched = scheduler_from_spec(torch.optim.lr_scheduler, s.scheduler, topt, s.name)
+        tsched = scheduler_from_spec((torch.optim.lr_scheduler, torch.optim.swa_utils),
+                                     s.scheduler, topt, s.name)
+    from refbp.optim import swa_utils
+
     return Trial(r.model, r.loss, r.optimizer, r.scheduler, tmodel,
                  spec_to_torch(r.loss, loss_args(s)), topt, tsched, r.x, r.y,
                  scenario_batches(s, r.x.shape[0]), s.seed, s.clip_grad_norm,
-                 s.scheduler_epoch, s.checkpoint, s.micro_batches, resolved)
+                 s.scheduler_epoch, s.checkpoint, s.micro_batches, resolved,
+                 build_average(s, r.model, swa_utils),
+                 build_average(s, tmodel, torch.optim.swa_utils),
+                 s.average.args.get("start", 1) if s.average is not None else 1)
 
 
 def is_float_input(x: np.ndarray) -> bool:
@@ -205,6 +223,19 @@ class Side(ABC):
         self.updates += 1
         e = self.trial.scheduler_epoch
         return None if e is None else self.updates * e
+
+    def average(self, averaged: Any, model: Any,
+                names: Callable[[Any], Iterable[tuple[str, Any]]]) -> dict[str, np.ndarray]:
+        """With ``Scenario.average``: ``update_parameters(model)`` from update
+        ``average_start`` on, and the averaged parameters (and averaged float buffers) as
+        ``state:<name>:averaged``; ``names(module)`` lists this side's named tensors of the
+        averaged module under the refbp names."""
+        if averaged is None:
+            return {}
+        if self.updates >= self.trial.average_start:
+            averaged.update_parameters(model)
+        return {f"state:{n}:averaged": to_numpy(v) if isinstance(v, torch.Tensor) else v
+                for n, v in names(averaged.module)}
 
     @abstractmethod
     def forward_backward(self, xb: np.ndarray, yb: np.ndarray) -> dict[str, np.ndarray]:
@@ -297,10 +328,17 @@ class RefbpSide(Side):
                 for key, val in t.optimizer.state.get(p, {}).items():
                     if isinstance(val, np.ndarray):
                         out[f"state:{n}:{key}"] = val
+            out.update(self.average(t.averaged, t.model, _refbp_averaged))
         for n, b in t.model.named_buffers():
             if b.dtype.kind == "f":
                 out[f"buffer:{n}"] = b
         return out
+
+
+def _refbp_averaged(module: Module) -> list[tuple[str, Any]]:
+    """The averaged refbp module's parameters, then its float buffers, by name (copies)."""
+    return [*((n, p.data.copy()) for n, p in module.named_parameters()),
+            *((n, b.copy()) for n, b in module.named_buffers() if b.dtype.kind == "f")]
 
 
 class TorchSide(Side):
@@ -379,12 +417,22 @@ class TorchSide(Side):
                 out[f"param:{n}"] = to_numpy(tp)
             for n, tp in self.params.items():
                 for key, val in t.torch_optimizer.state.get(tp, {}).items():
-                    if isinstance(val, torch.Tensor):
+                    if isinstance(val, torch.Tensor) and not val.is_sparse:
                         out[f"state:{n}:{key}"] = to_numpy(val)
+            out.update(self.average(t.torch_averaged, t.torch_model, self._averaged))
         for n, b in t.torch_model.named_buffers():
             if b.is_floating_point():
                 out[f"buffer:{n}"] = to_numpy(b)
         return out
+
+    def _averaged(self, module: torch.nn.Module) -> list[tuple[str, Any]]:
+        """The averaged module's parameters under the refbp names (paired as ``params``),
+        then its float buffers."""
+        named = dict(module.named_parameters())
+        ps = ([named[n] for n in self.params] if sorted(named) == sorted(self.params)
+              else list(module.parameters()))
+        return [*zip(self.params, ps, strict=True),
+                *((n, b) for n, b in module.named_buffers() if b.is_floating_point())]
 
     def close(self) -> None:
         """Remove the dropout hooks from the torch model."""
