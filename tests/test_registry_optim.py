@@ -23,6 +23,7 @@ from refbp.registry.optimizers import (
     OPTIMIZERS,
     REQUIRED,
     SPELLINGS,
+    SWITCH_DEFAULTS,
     SWITCHES,
     Hyper,
     OptimInfo,
@@ -58,7 +59,8 @@ def test_instance_defaults_and_state_keys_are_the_declaration(info: OptimInfo) -
     want = {**info.defaults, **info.fixed}
     if info.name == "LBFGS":  # as torch, the constructor resolves max_eval=None
         want["max_eval"] = want["max_iter"] * 5 // 4
-    assert opt.defaults == want
+    assert opt.defaults == {**want, **{k: SWITCH_DEFAULTS[k] for k in info.torch_only}}
+    assert set(opt.hyperparameters()) == set(want)
     assert opt.state_keys == info.state_keys
     assert [c.name for c in cases_for(info.name)] == [s.name for s in info.option_sets]
     assert set(info.torch_only) <= set(SWITCHES) and not set(info.defaults) & set(SWITCHES)
