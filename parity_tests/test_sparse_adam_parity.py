@@ -135,12 +135,9 @@ def test_optim_db_option_set(index: int, desc: str, default: torch.dtype) -> Non
     run(ours, kwargs, 30).check(f"SparseAdam ({desc}), default dtype {default}")
 
 
-def test_state_dict_interop() -> None:
-    """torch's state (an int step) loads into refbp and refbp's into torch; both continue."""
-    embs, tembs = tables(), [to_torch(e) for e in tables()]
-    opt = optim.SparseAdam([e.weight for e in embs], lr=0.05)
-    topt = torch.optim.SparseAdam([t.weight for t in tembs], lr=0.05)
-    rng = np.random.default_rng(5)
+def three_steps(embs: list[Any], tembs: list[Any], opt: Any, topt: Any, seed: int) -> None:
+    """Three steps of both optimizers on identical sparse gradients of small batches."""
+    rng = np.random.default_rng(seed)
     for _ in range(3):
         for e, t in zip(embs, tembs, strict=True):
             e.zero_grad()
@@ -149,6 +146,14 @@ def test_state_dict_interop() -> None:
             t.weight.grad = to_torch_grad(e.weight.grad)
         opt.step()
         topt.step()
+
+
+def test_state_dict_interop() -> None:
+    """torch's state (an int step) loads into refbp and refbp's into torch; both continue."""
+    embs, tembs = tables(), [to_torch(e) for e in tables()]
+    opt = optim.SparseAdam([e.weight for e in embs], lr=0.05)
+    topt = torch.optim.SparseAdam([t.weight for t in tembs], lr=0.05)
+    three_steps(embs, tembs, opt, topt, seed=5)
     back = optimizer_state_from_torch(topt.state_dict())
     assert all(type(s["step"]) is int for s in back["state"].values())
     assert_same_state(opt.state_dict(), back)
@@ -198,15 +203,7 @@ def test_sparse_sgd_state_dict_holds_a_sparse_buffer() -> None:
     embs, tembs = tables(), [to_torch(e) for e in tables()]
     opt = optim.SGD([e.weight for e in embs], lr=0.1, momentum=0.9)
     topt = torch.optim.SGD([t.weight for t in tembs], lr=0.1, momentum=0.9)
-    rng = np.random.default_rng(6)
-    for _ in range(3):
-        for e, t in zip(embs, tembs, strict=True):
-            e.zero_grad()
-            backward(e, rng.integers(0, 12, (2, 3)), rng.standard_normal((2, 3, 3)).astype(
-                e.weight.data.dtype))
-            t.weight.grad = to_torch_grad(e.weight.grad)
-        opt.step()
-        topt.step()
+    three_steps(embs, tembs, opt, topt, seed=6)
     for e, t in zip(embs, tembs, strict=True):
         ours, theirs = opt.state[e.weight]["momentum_buffer"], topt.state[t.weight][
             "momentum_buffer"]
