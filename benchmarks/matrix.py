@@ -140,13 +140,19 @@ def worker(args: argparse.Namespace) -> None:
             row: dict[str, Any] = {"case": name, "dtype": dtype}
             try:
                 r_step, t_step = builders[name](dtype)
+                pair = timeit(r_step) + timeit(t_step)  # also the first warm-up pair
+                repeats = int(min(args.max_repeats, max(args.min_repeats,
+                                                        args.budget / pair)))
+                r, t = interleaved(r_step, t_step, repeats, warmup=2)
             except bench_layers.Unavailable as e:
                 row["unavailable"] = str(e)
                 results["rows"].append(row)
                 continue
-            pair = timeit(r_step) + timeit(t_step)  # also the first warm-up pair
-            repeats = int(min(args.max_repeats, max(args.min_repeats, args.budget / pair)))
-            r, t = interleaved(r_step, t_step, repeats, warmup=2)
+            except Exception as e:  # one broken case must not lose the others' timings
+                row["unavailable"] = f"failed: {type(e).__name__}: {e}"
+                results["rows"].append(row)
+                print(f"  {name} {dtype}: {row['unavailable']}", flush=True)
+                continue
             row.update(refbp=r, torch=t, load=os.getloadavg())
             results["rows"].append(row)
             print(f"  {name} {dtype}: {repeats} pairs, ratio "
