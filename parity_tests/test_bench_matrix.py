@@ -60,6 +60,7 @@ def test_worker_env_and_table(tmp_path: Path) -> None:
     assert (row["case"], row["dtype"], row["kernels"], row["threads"], row["pairs"]) == (
         "gap", "float64", "avx2", "1", "3")
     assert float(row["ratio_lo"]) <= float(row["ratio"]) <= float(row["ratio_hi"])
+    assert float(row["cpu_ratio"]) > 0
     assert row["torch_cpu"].endswith(" x1") and row["numpy_blas"].endswith(" x1")
     if platform.machine() in ("x86_64", "AMD64"):
         assert row["torch_cpu"] == "AVX2 x1"
