@@ -38,11 +38,12 @@ Run
 ---
 ``python benchmarks/matrix.py [--quick] [--out DIR] [--cases NAME ...]``
 (``nox -s bench`` runs it). Each row times pairs for ``--budget`` seconds (8; at least 15
-pairs), 24 rows per combination, 4 combinations, plus building the models: by that budget the
-full matrix needs about 15-25 minutes on an idle 2-core machine. ``--quick`` spends a quarter
-of the budget per row (at least 5 pairs) on the same cases; one of its four combinations took
-3 minutes at load 4-11 and 12 minutes at load 28 on 2 cores. Results: ``DIR/matrix.md``, ``DIR/matrix.csv`` and the raw timings
-``DIR/matrix.json`` (default ``DIR``: ``reports/bench``).
+pairs), 14 cases x 2 dtypes per combination, 4 combinations, plus building the models: by that
+budget the full matrix needs about 15-25 minutes on an idle 2-core machine. ``--quick`` spends
+a quarter of the budget per row (at least 5 pairs) on the same cases; one of its four
+combinations took 3 minutes at load 4-11 and 12 minutes at load 28 on 2 cores. Results:
+``DIR/matrix.md``, ``DIR/matrix.csv`` and the raw timings ``DIR/matrix.json`` (default ``DIR``:
+``reports/bench``).
 """
 
 from __future__ import annotations
