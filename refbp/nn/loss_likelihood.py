@@ -30,8 +30,9 @@ class KLDivLoss(_ElementwiseLoss):
     input.shape[0], the mathematical KL divergence per sample; a 0-d input is not divided).
 
     Backward: x enters linearly, dl/dx = -p (-exp(y) with log_target), times the reduction's
-    scale (g / n for 'mean', g / N for 'batchmean'). The gradient with respect to the target
-    is not returned (refbp's losses return d loss / d input).
+    scale (g / n for 'mean', g / N for 'batchmean'). With respect to the target
+    (``grad("target")``): dl/dp = log p + 1 - x, NaN where p = 0 as in torch (xlogy's
+    derivative p / p); with log_target dl/dy = exp(y) (y - x) + exp(y).
 
     Shapes: input and target any identical shape; 'none' returns that shape.
     """
@@ -61,6 +62,9 @@ class KLDivLoss(_ElementwiseLoss):
     def _derivative(self, x: np.ndarray, y: np.ndarray) -> np.ndarray:
         return fd.kl_div_grad(x, y, self.log_target)
 
+    def _target_derivative(self, x: np.ndarray, y: np.ndarray) -> np.ndarray:
+        return fd.kl_div_target_grad(x, y, self.log_target)
+
     def extra_repr(self) -> str:
         """The constructor arguments shown inside ``repr(module)``."""
         return f"reduction={self.reduction!r}, log_target={self.log_target}"
@@ -79,6 +83,8 @@ class PoissonNLLLoss(_ElementwiseLoss):
 
     Backward: dl/dx = exp(x) - y (log_input) or 1 - y / (x + eps), summed as autograd sums
     torch's two terms; the Stirling term does not depend on x. Times the reduction's scale.
+    With respect to the target (``grad("target")``): -x or -log(x + eps), plus the Stirling
+    term's log y + 1/(2 y) where y > 1 (NaN at y = 0, as torch: 0 log 0 in its backward).
 
     Shapes: input and target any identical shape; 'none' returns that shape.
     """
@@ -97,6 +103,9 @@ class PoissonNLLLoss(_ElementwiseLoss):
         x = cache["x"]
         grad = fd.poisson_nll_grad(x, cache["y"], self.log_input, self.eps, self._scale(g, x))
         return np.asarray(grad, dtype=x.dtype)
+
+    def _target_derivative(self, x: np.ndarray, y: np.ndarray) -> np.ndarray:
+        return fd.poisson_nll_target_grad(x, y, self.log_input, self.full, self.eps)
 
     def extra_repr(self) -> str:
         """The constructor arguments shown inside ``repr(module)``."""
