@@ -163,7 +163,8 @@ def check_loss_gradients(loss: Module, input: Any, target: Any, *more: Any,
     """
     m = _float64_copy(loss)
     x64 = np.array(as_float_array(input, "input"), dtype=np.float64, copy=True)
-    args = [x64] + [np.array(a, dtype=np.float64, copy=True)
+    args = [x64] + [a if type(a) is float else  # a Python float stays one (var)
+                    np.array(a, dtype=np.float64, copy=True)
                     if np.asarray(a).dtype.kind == "f" else np.asarray(a)
                     for a in (target, *more)]
     value = np.asarray(m(*args))
@@ -186,6 +187,9 @@ def check_loss_gradients(loss: Module, input: Any, target: Any, *more: Any,
         ana = m.grad(name, None if value.ndim == 0 and grad_out is None else r)
         if ana is None:
             raise ValueError(f"gradcheck: {type(m).__name__} gives no gradient for {name!r}")
+        arg = args[names.index(name)]
+        if not isinstance(arg, np.ndarray):
+            raise TypeError(f"gradcheck: {name} is a Python number, it has no gradient")
         pairs[name] = (np.asarray(ana, dtype=np.float64),
-                       numerical_gradient(objective, args[names.index(name)], eps))
+                       numerical_gradient(objective, arg, eps))
     return _summarise(pairs)

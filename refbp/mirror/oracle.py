@@ -146,10 +146,13 @@ def compare_loss(loss: Module, input: Any, target: Any, *more: Any, grad_out: An
     # class weights follow the input dtype on the refbp side; do the same for torch
     t = to_torch(m).to(torch_dtype(x.dtype))
     value = np.asarray(m(*args))
-    floats = [i for i, a in enumerate(args) if np.asarray(a).dtype.kind == "f"]
+    # a Python float argument (GaussianNLLLoss's var) stays a float, without a gradient
+    floats = [i for i, a in enumerate(args)
+              if type(a) is not float and np.asarray(a).dtype.kind == "f"]
     refused: set[int] = set()
     while True:
-        ts = [as_tensor(a, requires_grad=i in floats and i not in refused)
+        ts = [a if type(a) is float else as_tensor(a, requires_grad=i in floats
+                                                       and i not in refused)
               for i, a in enumerate(args)]
         try:
             vt = t(*ts)
@@ -172,7 +175,8 @@ def compare_loss(loss: Module, input: Any, target: Any, *more: Any, grad_out: An
             if i in refused:
                 continue
             raise
-        theirs = ts[i].grad
+        tensor = ts[i]
+        theirs = tensor.grad if isinstance(tensor, torch.Tensor) else None
         if i in refused or (mine is None) != (theirs is None):
             what = ("refuses" if i in refused else "gives no" if theirs is None
                     else "gives a")

@@ -65,6 +65,11 @@ from refbp.nn.loss import MSELoss as MSELoss
 from refbp.nn.loss import NLLLoss as NLLLoss
 from refbp.nn.loss import SmoothL1Loss as SmoothL1Loss
 from refbp.nn.loss import SSELoss as SSELoss
+from refbp.nn.loss_embedding import CosineEmbeddingLoss as CosineEmbeddingLoss
+from refbp.nn.loss_embedding import MarginRankingLoss as MarginRankingLoss
+from refbp.nn.loss_embedding import TripletMarginLoss as TripletMarginLoss
+from refbp.nn.loss_embedding import TripletMarginWithDistanceLoss as TripletMarginWithDistanceLoss
+from refbp.nn.loss_likelihood import GaussianNLLLoss as GaussianNLLLoss
 from refbp.nn.loss_likelihood import KLDivLoss as KLDivLoss
 from refbp.nn.loss_likelihood import PoissonNLLLoss as PoissonNLLLoss
 from refbp.nn.loss_margin import HingeEmbeddingLoss as HingeEmbeddingLoss
@@ -142,6 +147,7 @@ __all__ = [
     "Conv2d",
     "ConvTranspose1d",
     "ConvTranspose2d",
+    "CosineEmbeddingLoss",
     "CrossEntropyLoss",
     "Dropout",
     "Dropout2d",
@@ -153,6 +159,7 @@ __all__ = [
     "GLU",
     "GRU",
     "GRUCell",
+    "GaussianNLLLoss",
     "GroupNorm",
     "Hardshrink",
     "Hardsigmoid",
@@ -176,6 +183,7 @@ __all__ = [
     "LogSoftmax",
     "Loss",
     "MSELoss",
+    "MarginRankingLoss",
     "MaxPool1d",
     "MaxPool2d",
     "Mish",
@@ -224,6 +232,8 @@ __all__ = [
     "Threshold",
     "TransformerEncoder",
     "TransformerEncoderLayer",
+    "TripletMarginLoss",
+    "TripletMarginWithDistanceLoss",
     "Unflatten",
     "Unfold",
     "Upsample",

@@ -82,3 +82,26 @@ def poisson_nll_target_grad(x: np.ndarray, y: np.ndarray, log_input: bool, full:
             two_pi = 2 * math.pi
             d = d + (m * np.log(y) + (m * y) / y - m + ((0.5 * m) / (two_pi * y)) * two_pi)
     return d.astype(x.dtype, copy=False)
+
+
+def gaussian_var_view(var: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
+    """GaussianNLLLoss's variance as torch broadcasts it against an input of ``shape``: the
+    same shape; one dimension fewer (the last, unsqueezed); or as many dimensions with
+    exactly one mismatch, of size 1 in var. Otherwise ValueError("var is of incorrect size"),
+    torch's message (torch's test sums var's sizes at the mismatches; that sum is 1 exactly
+    when there is one mismatch of size 1, or one of size 1 among others of size 0)."""
+    if var.shape == shape:
+        return var
+    if var.shape == shape[:-1]:
+        return var[..., None]
+    if var.ndim == len(shape) and sum(v for s, v in zip(shape, var.shape, strict=True)
+                                      if s != v) == 1:
+        return var
+    raise ValueError("var is of incorrect size")
+
+
+def sum_to_shape(grad: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
+    """The gradient of a value broadcast from ``shape`` (same number of dimensions): summed
+    over the axes where ``shape`` has size 1 and ``grad`` does not."""
+    axes = tuple(i for i, (s, t) in enumerate(zip(shape, grad.shape, strict=True)) if s != t)
+    return np.sum(grad, axis=axes, keepdims=True) if axes else grad

@@ -133,6 +133,50 @@ class Loss(Module):
         return f"reduction={self.reduction!r}"
 
 
+class _MultiArgumentLoss(Loss):
+    """A loss of more than an input and a target: ``forward`` takes the tensors named in
+    ``arguments`` in torch's order. Sub-classes give ``_forward(*args)`` and ``_grads(g,
+    cache)``, the gradient of every argument by name (None where torch's stays None)."""
+
+    def forward(self, *args: Any) -> np.ndarray:
+        """The reduced loss of the arguments (torch's order, :attr:`arguments`)."""
+        if len(args) != len(self.arguments):
+            raise TypeError(f"{type(self).__name__}.forward() takes {len(self.arguments)} "
+                            f"arguments ({', '.join(self.arguments)}), got {len(args)}")
+        return self._run(*args)
+
+    def _grads(self, g: np.ndarray, cache: dict[str, Any]) -> dict[str, np.ndarray | None]:
+        raise NotImplementedError
+
+    def _backward(self, g: np.ndarray, cache: dict[str, Any]) -> np.ndarray:
+        grad = self._grads(g, cache)[self.arguments[0]]
+        if grad is None:  # pragma: no cover - the first argument always has a gradient
+            raise RuntimeError(f"{type(self).__name__} has no gradient for its first argument")
+        return grad
+
+    def _argument_grad(self, name: str, g: np.ndarray, cache: dict[str, Any]
+                       ) -> np.ndarray | None:
+        return self._grads(g, cache)[name]
+
+    def _float_args(self, args: tuple[Any, ...]) -> list[np.ndarray]:
+        """The arguments as float arrays of one dtype (TypeError naming them)."""
+        owner = type(self).__name__
+        arrays = [as_float_array(a, f"{owner} {n}") for a, n in zip(args, self.arguments,
+                                                                     strict=False)]
+        for a, n in zip(arrays[1:], self.arguments[1:], strict=False):
+            check_same_dtype(arrays[0], a, (f"{owner} {self.arguments[0]}", f"{owner} {n}"))
+        return arrays
+
+    def _same_shapes(self, arrays: tuple[np.ndarray, ...], ndim_error: str = "") -> None:
+        """ValueError naming the shapes unless all are equal (torch broadcasts silently);
+        first, with ``ndim_error``, torch's RuntimeError when their ranks differ."""
+        owner = type(self).__name__
+        if ndim_error and len({a.ndim for a in arrays}) > 1:
+            raise RuntimeError(ndim_error)
+        for a, n in zip(arrays[1:], self.arguments[1:], strict=False):
+            check_same_shape(arrays[0], a, (f"{owner} {self.arguments[0]}", f"{owner} {n}"))
+
+
 def index_argument_error(owner: str, name: str) -> RuntimeError:
     """torch's error for an argument of class indices asked for a gradient (an integer tensor
     cannot require one)."""
