@@ -265,7 +265,8 @@ ARGUMENT_GRADS = {"GaussianNLLLoss": ("target", "var"),
                   "MarginRankingLoss": ("input2", "target"),
                   "CosineEmbeddingLoss": ("input2",),
                   "TripletMarginLoss": ("positive", "negative"),
-                  "TripletMarginWithDistanceLoss": ("positive", "negative")}
+                  "TripletMarginWithDistanceLoss": ("positive", "negative"),
+                  "CTCLoss": ()}
 
 
 #: the losses whose float targets torch differentiates (the others: HingeEmbeddingLoss's

@@ -65,6 +65,7 @@ from refbp.nn.loss import MSELoss as MSELoss
 from refbp.nn.loss import NLLLoss as NLLLoss
 from refbp.nn.loss import SmoothL1Loss as SmoothL1Loss
 from refbp.nn.loss import SSELoss as SSELoss
+from refbp.nn.loss_ctc import CTCLoss as CTCLoss
 from refbp.nn.loss_embedding import CosineEmbeddingLoss as CosineEmbeddingLoss
 from refbp.nn.loss_embedding import MarginRankingLoss as MarginRankingLoss
 from refbp.nn.loss_embedding import TripletMarginLoss as TripletMarginLoss
@@ -136,6 +137,7 @@ __all__ = [
     "BatchNorm2d",
     "BatchNorm3d",
     "CELU",
+    "CTCLoss",
     "ChannelShuffle",
     "CircularPad1d",
     "CircularPad2d",

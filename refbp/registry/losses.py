@@ -190,4 +190,9 @@ LOSSES: tuple[OpInfo, ...] = (
           {"distance_function": None, "margin": 1.0, "swap": False, "reduction": "mean"}, (),
           module=_PAIRS, suite_note=_MULTI,
           checks=_checks(("triplets",), {}, {"swap": True, "margin": 2.0})),
+    _loss("CTCLoss", "refbp.nn.functional_ctc:ctc_alpha", "refbp.nn.functional_ctc:ctc_grad",
+          "ctc_loss", "aten.ctc_loss.IntList",
+          {"blank": 0, "reduction": "mean", "zero_infinity": False}, (),
+          module="refbp.nn.loss_ctc", suite_note=_MULTI,
+          checks=_checks(("ctc",), {}, {"zero_infinity": True}, {"blank": 4})),
 )

@@ -123,6 +123,8 @@ LOSS_INPUTS: Mapping[str, str] = {
     "cosine_pairs": "two (N, D) or (D,) inputs and targets of +-1 (one 0), pairs with cos = "
                     "margin",
     "triplets": "anchors, positives and negatives (N, D) or (D,), ties of the swap",
+    "ctc": "log-probabilities (T, N, C) or (T, C), padded and concatenated targets, input "
+           "lengths below T, an empty target and one too long for its input",
 }
 
 

@@ -85,5 +85,25 @@ def triplets(dt: Any, kinks: bool = True) -> list[tuple[str, Arguments]]:
             ("4", tuple(r.standard_normal(4).astype(dt) for _ in range(3)))]
 
 
+def ctc(dt: Any, kinks: bool = True) -> list[tuple[str, Arguments]]:
+    """log_softmax outputs (T, N, C) = (6, 3, 5) with targets padded (N, S) and concatenated
+    (1-D), input lengths 6, 5, 4 (padding steps after them), a repeated label (which needs a
+    blank between), an empty target, and a target too long for its input (nll = inf: with
+    ``kinks`` only, zero_infinity's case; finite differences cannot see it); and an unbatched
+    (T, C) sample. Blank is 0 or the last class (targets avoid both)."""
+    r = np.random.default_rng(15)
+    z = r.standard_normal((6, 3, 5))
+    lp = (z - np.log(np.sum(np.exp(z), axis=-1, keepdims=True))).astype(dt)
+    padded = np.array([[1, 2, 2], [3, 1, 0], [2, 3, 1]])
+    lengths = np.array([3, 1, 3 if kinks else 2])  # 3 labels in 4 steps: 2 + 1 blank fits,
+    il = np.array([6, 5, 4 if not kinks else 2])   # in 2 steps it does not (inf)
+    concat = np.concatenate([padded[b, : lengths[b]] for b in range(3)])
+    one = lp[:, 0]
+    return [("padded", (lp, padded, il, lengths)),
+            ("concatenated", (lp, concat, il, lengths)),
+            ("empty-target", (lp, padded, il, np.array([3, 0, 2]))),
+            ("unbatched", (one, np.array([1, 2, 2]), np.array(6), np.array(3)))]
+
+
 KINDS = {"gaussian": gaussian, "ranking": ranking, "cosine_pairs": cosine_pairs,
-         "triplets": triplets}
+         "triplets": triplets, "ctc": ctc}
