@@ -15,6 +15,8 @@ from typing import Any
 
 import numpy as np
 
+from refbp.data import stream_rng
+
 Arguments = tuple[Any, ...]
 
 
@@ -26,7 +28,7 @@ def gaussian(dt: Any, kinks: bool = True) -> list[tuple[str, Arguments]]:
     """Means, targets and variances: var of the input's shape (with ``kinks`` two entries
     below the checks' largest eps 0.05, one exactly 0), of one dimension fewer, with one
     dimension of size 1, and a float."""
-    r = np.random.default_rng(11)
+    r = stream_rng(11)
     x = r.standard_normal((5, 3))
     y = r.standard_normal((5, 3))
     var = r.uniform(0.2, 2.0, (5, 3))
@@ -46,7 +48,7 @@ def gaussian(dt: Any, kinks: bool = True) -> list[tuple[str, Arguments]]:
 def ranking(dt: Any, kinks: bool = True) -> list[tuple[str, Arguments]]:
     """Two real inputs and +-1 targets; with ``kinks`` the first pairs exactly on the hinge
     of margin 0 (x1 = x2) and 0.5 (y (x1 - x2) = 0.5)."""
-    r = np.random.default_rng(12)
+    r = stream_rng(12)
     out = []
     for shape in ((8,), (3, 4), ()):
         x1, x2, y = r.standard_normal(shape), r.standard_normal(shape), _signs(r, shape)
@@ -61,7 +63,7 @@ def ranking(dt: Any, kinks: bool = True) -> list[tuple[str, Arguments]]:
 def cosine_pairs(dt: Any, kinks: bool = True) -> list[tuple[str, Arguments]]:
     """(N, D) pairs with +-1 targets (one 0: no loss), a zero vector (cos = 0, the kink of
     margin 0 with ``kinks``); and a (D,) pair with a 0-d target."""
-    r = np.random.default_rng(13)
+    r = stream_rng(13)
     x1, x2 = r.standard_normal((6, 4)), r.standard_normal((6, 4))
     y = _signs(r, (6,))
     y[1] = 0.0
@@ -76,7 +78,7 @@ def triplets(dt: Any, kinks: bool = True) -> list[tuple[str, Arguments]]:
     """Anchors, positives, negatives (N, D) and (D,); one sample's hinge is inactive; with
     ``kinks`` one anchor equals its positive (a tie of the swap's minimum: d(a, n) =
     d(p, n))."""
-    r = np.random.default_rng(14)
+    r = stream_rng(14)
     a, p, n = (r.standard_normal((6, 4)) for _ in range(3))
     n[2] = a[2] + 10.0
     if kinks:
@@ -91,7 +93,7 @@ def ctc(dt: Any, kinks: bool = True) -> list[tuple[str, Arguments]]:
     blank between), an empty target, and a target too long for its input (nll = inf: with
     ``kinks`` only, zero_infinity's case; finite differences cannot see it); and an unbatched
     (T, C) sample. Blank is 0 or the last class (targets avoid both)."""
-    r = np.random.default_rng(15)
+    r = stream_rng(15)
     z = r.standard_normal((6, 3, 5))
     lp = (z - np.log(np.sum(np.exp(z), axis=-1, keepdims=True))).astype(dt)
     padded = np.array([[1, 2, 2], [3, 1, 0], [2, 3, 1]])
