@@ -85,6 +85,18 @@ _CELL = {"input_size": REQUIRED, "hidden_size": REQUIRED, "bias": True}
 _STACK = {"input_size": REQUIRED, "hidden_size": REQUIRED, "num_layers": 1, "bias": True,
           "batch_first": False, "dropout": 0.0, "bidirectional": False}
 
+def _conv_layer(dims: int, transposed: bool) -> OpInfo:
+    """``Conv{dims}d`` or ``ConvTranspose{dims}d``: maths in ``refbp.nn.functional_conv``
+    (through the class), op checks in :mod:`~.samples_conv`."""
+    kind = "Transpose" if transposed else ""
+    fn = f"conv{'_transpose' if transposed else ''}{dims}d"
+    overload = "input" if transposed and dims > 1 else "default"
+    samples = getattr(samples_conv, f"CONV{'_TRANSPOSE' if transposed else ''}{dims}D")
+    return _layer(f"Conv{kind}{dims}d", _CONVT if transposed else _CONV, fn,
+                  (f"aten.{fn}.{overload}", "aten.convolution.default"),
+                  size=sizes.conv(dims, transposed=transposed), module="conv", samples=samples)
+
+
 def _pad(name: str, dims: int, aten: str, sample: tuple[Mapping[str, Any], int]) -> OpInfo:
     """A padding layer: its op check pads signals (N, 2, 9), images (N, 2, 7, 6) or volumes
     (N, 2, 3, 3, 4), flattened into an MSE loss of the padded size."""
@@ -321,27 +333,8 @@ LAYERS: tuple[OpInfo, ...] = (
                                                            "track_running_stats": True}, _IMG4,
                          "InstanceNorm2d with affine and running statistics")),
            size=sizes.batchnorm, module="normalization"),
-    _layer("Conv1d", _CONV, "conv1d", ("aten.conv1d.default", "aten.convolution.default"),
-           size=sizes.conv(1, transposed=False), module="conv",
-           samples=samples_conv.CONV1D),
-    _layer("Conv2d", _CONV, "conv2d", ("aten.conv2d.default", "aten.convolution.default"),
-           size=sizes.conv(2, transposed=False), module="conv",
-           samples=samples_conv.CONV2D),
-    _layer("ConvTranspose1d", _CONVT, "conv_transpose1d",
-           ("aten.conv_transpose1d.default", "aten.convolution.default"),
-           size=sizes.conv(1, transposed=True), module="conv",
-           samples=samples_conv.CONV_TRANSPOSE1D),
-    _layer("ConvTranspose2d", _CONVT, "conv_transpose2d",
-           ("aten.conv_transpose2d.input", "aten.convolution.default"),
-           size=sizes.conv(2, transposed=True), module="conv",
-           samples=samples_conv.CONV_TRANSPOSE2D),
-    _layer("Conv3d", _CONV, "conv3d", ("aten.conv3d.default", "aten.convolution.default"),
-           size=sizes.conv(3, transposed=False), module="conv",
-           samples=samples_conv.CONV3D),
-    _layer("ConvTranspose3d", _CONVT, "conv_transpose3d",
-           ("aten.conv_transpose3d.input", "aten.convolution.default"),
-           size=sizes.conv(3, transposed=True), module="conv",
-           samples=samples_conv.CONV_TRANSPOSE3D),
+    *(_conv_layer(dims, transposed) for dims, transposed in (
+        (1, False), (2, False), (1, True), (2, True), (3, False), (3, True))),
     _layer("Embedding", {"num_embeddings": REQUIRED, "embedding_dim": REQUIRED,
                          "padding_idx": None, "max_norm": None, "norm_type": 2.0,
                          "scale_grad_by_freq": False, "sparse": False}, "embedding",
