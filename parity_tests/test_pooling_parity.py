@@ -168,6 +168,9 @@ ERRORS: list[tuple[str, Callable[[Any], Any], tuple[int, ...]]] = [
     ("AdaptiveAvgPool3d((2, 2))", lambda m: m.AdaptiveAvgPool3d((2, 2)), (2, 3, 6, 6, 6)),
     ("AdaptiveMaxPool3d 3-D input", lambda m: m.AdaptiveMaxPool3d(2), (3, 4, 4)),
     ("AdaptiveMaxPool1d 4-D input", lambda m: m.AdaptiveMaxPool1d(2), (3, 4, 4, 4)),
+    ("LPPool2d(2, 7)", lambda m: m.LPPool2d(2, 7), (2, 3, 6, 6)),
+    ("LPPool1d 4-D input", lambda m: m.LPPool1d(2, 2), (2, 3, 6, 6)),
+    ("LPPool3d 3-D input", lambda m: m.LPPool3d(2, 2), (3, 4, 4)),
 ]
 
 
@@ -191,7 +194,8 @@ def test_from_torch_round_trip_keeps_arguments() -> None:
                             torch.nn.MaxPool3d((1, 2, 3), 2, 0, (1, 1, 2), True, True),
                             torch.nn.AvgPool3d(2, 1, 1, False, False, 3),
                             torch.nn.AdaptiveAvgPool3d((2, None, 1)),
-                            torch.nn.AdaptiveMaxPool3d(2, True), torch.nn.AdaptiveMaxPool1d(3))
+                            torch.nn.AdaptiveMaxPool3d(2, True), torch.nn.AdaptiveMaxPool1d(3),
+                            torch.nn.LPPool2d(1.5, (2, 3), 1, True), torch.nn.LPPool1d(2, 3))
     m = from_torch(t)
     assert (m[0].kernel_size, m[0].stride, m[0].padding, m[0].dilation) == ((2, 3), 1, (1, 0),
                                                                              2)
@@ -214,3 +218,36 @@ def test_unflatten_matches_torch_and_converts() -> None:
     with pytest.raises(ValueError) as r_err:
         nn.Unflatten(1, (4, 2))(np.ones((4, 6)))
     assert str(r_err.value) == str(t_err.value)
+
+
+LP_CASES = [(p, k, s, c) for p, k, s, c in itertools.product(
+    [1, 2, 3, 1.5, 4, float("inf"), float("-inf")], [2, 3], [None, 1, 2], [False, True])]
+
+
+@pytest.mark.parametrize("p,k,s,ceil", LP_CASES)
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_lp_pool_options(p: float, k: int, s: int | None, ceil: bool, dtype: str) -> None:
+    """Positive inputs (a fractional power of a negative number is NaN on both sides)."""
+    tol = tolerance_for(dtype)
+    rng = np.random.default_rng(6)
+    for layer, shape in ((nn.LPPool1d(p, k, s, ceil), (2, 3, 9)),
+                         (nn.LPPool2d(p, (k, 2), s, ceil), (2, 3, 7, 6)),
+                         (nn.LPPool3d(p, k, s, ceil), (2, 5, 4, 6))):
+        x = rng.uniform(0.1, 2.0, shape).astype(dtype)
+        for name, (a, b) in _both(layer, x).items():
+            assert a.shape == b.shape
+            assert discrepancy(a, b, tol).passed, f"{layer!r} {name}"
+
+
+def test_lp_pool_nan_and_zero_windows_as_torch() -> None:
+    """Negative inputs with p = 1.5 give NaN where torch does; an all-zero window has output 0
+    and gradient 0 on both sides."""
+    x = np.random.default_rng(7).standard_normal((2, 3, 8))
+    x[0, 0, :4] = 0.0
+    for p in (1.5, 2, 3):
+        res = _both(nn.LPPool1d(p, 2), x)
+        for name, (a, b) in res.items():
+            np.testing.assert_array_equal(np.isnan(a), np.isnan(b), err_msg=f"p={p} {name}")
+            ok = ~np.isnan(b)
+            np.testing.assert_allclose(a[ok], b[ok], rtol=1e-13, atol=1e-300)
+        assert not res["grad_input"][0][0, 0, :4].any()

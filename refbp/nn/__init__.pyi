@@ -77,6 +77,9 @@ from refbp.nn.loss_margin import MultiLabelMarginLoss as MultiLabelMarginLoss
 from refbp.nn.loss_margin import MultiLabelSoftMarginLoss as MultiLabelSoftMarginLoss
 from refbp.nn.loss_margin import MultiMarginLoss as MultiMarginLoss
 from refbp.nn.loss_margin import SoftMarginLoss as SoftMarginLoss
+from refbp.nn.lp_pool import LPPool1d as LPPool1d
+from refbp.nn.lp_pool import LPPool2d as LPPool2d
+from refbp.nn.lp_pool import LPPool3d as LPPool3d
 from refbp.nn.module import Module as Module
 from refbp.nn.module import Parameter as Parameter
 from refbp.nn.norm_extra import LocalResponseNorm as LocalResponseNorm
@@ -179,6 +182,9 @@ __all__ = [
     "InstanceNorm3d",
     "KLDivLoss",
     "L1Loss",
+    "LPPool1d",
+    "LPPool2d",
+    "LPPool3d",
     "LSTM",
     "LSTMCell",
     "LayerNorm",
