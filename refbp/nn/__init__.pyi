@@ -70,6 +70,12 @@ from refbp.nn.loss import MSELoss as MSELoss
 from refbp.nn.loss import NLLLoss as NLLLoss
 from refbp.nn.loss import SmoothL1Loss as SmoothL1Loss
 from refbp.nn.loss import SSELoss as SSELoss
+from refbp.nn.loss_ctc import CTCLoss as CTCLoss
+from refbp.nn.loss_embedding import CosineEmbeddingLoss as CosineEmbeddingLoss
+from refbp.nn.loss_embedding import MarginRankingLoss as MarginRankingLoss
+from refbp.nn.loss_embedding import TripletMarginLoss as TripletMarginLoss
+from refbp.nn.loss_embedding import TripletMarginWithDistanceLoss as TripletMarginWithDistanceLoss
+from refbp.nn.loss_likelihood import GaussianNLLLoss as GaussianNLLLoss
 from refbp.nn.loss_likelihood import KLDivLoss as KLDivLoss
 from refbp.nn.loss_likelihood import PoissonNLLLoss as PoissonNLLLoss
 from refbp.nn.loss_margin import HingeEmbeddingLoss as HingeEmbeddingLoss
@@ -145,6 +151,7 @@ __all__ = [
     "BatchNorm2d",
     "BatchNorm3d",
     "CELU",
+    "CTCLoss",
     "ChannelShuffle",
     "CircularPad1d",
     "CircularPad2d",
@@ -158,6 +165,7 @@ __all__ = [
     "ConvTranspose1d",
     "ConvTranspose2d",
     "ConvTranspose3d",
+    "CosineEmbeddingLoss",
     "CrossEntropyLoss",
     "Dropout",
     "Dropout2d",
@@ -169,6 +177,7 @@ __all__ = [
     "GLU",
     "GRU",
     "GRUCell",
+    "GaussianNLLLoss",
     "GroupNorm",
     "Hardshrink",
     "Hardsigmoid",
@@ -195,6 +204,7 @@ __all__ = [
     "LogSoftmax",
     "Loss",
     "MSELoss",
+    "MarginRankingLoss",
     "MaxPool1d",
     "MaxPool2d",
     "MaxPool3d",
@@ -244,6 +254,8 @@ __all__ = [
     "Threshold",
     "TransformerEncoder",
     "TransformerEncoderLayer",
+    "TripletMarginLoss",
+    "TripletMarginWithDistanceLoss",
     "Unflatten",
     "Unfold",
     "Upsample",
