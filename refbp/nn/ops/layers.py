@@ -49,22 +49,21 @@ def conv2d(x: np.ndarray, weight: np.ndarray, bias: np.ndarray | None = None,
     torch)."""
     geo = fconv.Geometry(_pair(weight.shape[2:]), _pair(stride), _pair(dilation))
     if padding == "valid":
-        pad: fconv.Pad4 = (0, 0, 0, 0)
+        pad: fconv.Pads = (0, 0, 0, 0)
     elif padding == "same":
-        spans = (geo.span(0) - 1, geo.span(1) - 1)
-        pad = (spans[0] // 2, spans[0] - spans[0] // 2, spans[1] // 2, spans[1] - spans[1] // 2)
+        pad = fconv.same_pads(geo)
     else:
         ph, pw = _pair(padding)
         pad = (ph, ph, pw, pw)
-    y, cache = fconv.conv2d_forward(x, weight, bias, geo, pad, groups, "zeros")
+    y, cache = fconv.conv_forward(x, weight, bias, geo, pad, groups, "zeros")
     return y, (weight, cache, geo, pad, groups, bias is not None)
 
 
 def conv2d_backward(g: np.ndarray, saved: Any) -> Grads:
-    """``refbp.nn.functional_conv.conv2d_backward``: ``dx`` by col2im of ``W^T g``, ``dW`` by
+    """``refbp.nn.functional_conv.conv_backward``: ``dx`` by col2im of ``W^T g``, ``dW`` by
     ``g`` times the im2col matrix, ``db`` the sum of ``g`` over batch and positions."""
     weight, cache, geo, pad, groups, has_bias = saved
-    dx, dw, db = fconv.conv2d_backward(g, weight, cache, geo, pad, groups, "zeros")
+    dx, dw, db = fconv.conv_backward(g, weight, cache, geo, pad, groups, "zeros")
     return dx, dw, (db if has_bias else None)
 
 
