@@ -83,6 +83,18 @@ def batch_norm(x: np.ndarray, weight: np.ndarray | None, bias: np.ndarray | None
     return y, (xhat, invstd, weight, bias is not None, use_batch)
 
 
+def batch_norm_cumulative(x: np.ndarray, weight: np.ndarray | None, bias: np.ndarray | None,
+                          running_mean: np.ndarray | None, running_var: np.ndarray | None,
+                          training: bool, count: Any, eps: float,
+                          cudnn_enabled: bool = False) -> tuple[Any, Any]:
+    """:func:`batch_norm` of a BatchNorm with ``momentum=None``: the running statistics are
+    the cumulative average of the batch statistics, factor ``1 / num_batches_tracked``
+    (``count``, already incremented for this batch), as torch's ``_BatchNorm.forward``
+    computes it in Python (double precision). Its backward is :func:`batch_norm_backward_`."""
+    return batch_norm(x, weight, bias, running_mean, running_var, training,
+                      1.0 / float(count), eps, cudnn_enabled)
+
+
 def batch_norm_backward_(g: np.ndarray, saved: Any) -> Grads:
     """``refbp.nn.batchnorm.batch_norm_backward`` (the batch statistics depend on x)."""
     xhat, invstd, weight, has_bias, use_batch = saved
@@ -174,15 +186,20 @@ def sdpa(q: np.ndarray, k: np.ndarray, v: np.ndarray, attn_mask: Any = None,
          dropout_p: float = 0.0, is_causal: bool = False, scale: float | None = None,
          enable_gqa: bool = False) -> tuple[Any, Any]:
     """``refbp.nn.functional_attention.sdpa_forward``; with ``enable_gqa`` each key/value head
-    serves ``q_heads / kv_heads`` query heads (repeated along dimension -3)."""
-    if dropout_p > 0.0:
-        raise ValueError("scaled_dot_product_attention with dropout_p > 0 draws its mask inside "
-                         "the kernel, which refbp cannot read: use dropout_p=0 (eval) or "
-                         "dropout on the attention weights through torch.nn.Dropout")
+    serves ``q_heads / kv_heads`` query heads (repeated along dimension -3). With
+    ``dropout_p > 0`` the attention weights are dropped as torch's kernel does,
+    ``softmax(...) * D / (1 - p)``, with the keep-mask ``D`` of the weights' shape from
+    ``refbp.nn.dropout.keep_mask`` (fed from torch in a parity run: ``refbp.mirror.dropout``
+    reads the mask torch's call draws)."""
     reps = q.shape[-3] // k.shape[-3] if enable_gqa and q.ndim >= 3 else 1
     if reps > 1:
         k, v = np.repeat(k, reps, axis=-3), np.repeat(v, reps, axis=-3)
-    out, cache = fatt.sdpa_forward(q, k, v, attn_mask, 0.0, is_causal, scale)
+    mask = None
+    if dropout_p > 0.0:
+        mask = keep_mask(q.shape[:-1] + (k.shape[-2],), dropout_p, init.default_generator(),
+                         "graph attention dropout")
+    out, cache = fatt.sdpa_forward(q, k, v, attn_mask, dropout_p, is_causal, scale,
+                                   dropout_mask=mask)
     return out, (cache, reps, is_float(attn_mask))
 
 
