@@ -130,6 +130,9 @@ from refbp.nn.shuffle import PixelUnshuffle as PixelUnshuffle
 from refbp.nn.transformer import TransformerEncoder as TransformerEncoder
 from refbp.nn.transformer import TransformerEncoderLayer as TransformerEncoderLayer
 from refbp.nn.unflatten import Unflatten as Unflatten
+from refbp.nn.unpool import MaxUnpool1d as MaxUnpool1d
+from refbp.nn.unpool import MaxUnpool2d as MaxUnpool2d
+from refbp.nn.unpool import MaxUnpool3d as MaxUnpool3d
 from refbp.nn.upsample import Upsample as Upsample
 from refbp.nn.upsample import UpsamplingBilinear2d as UpsamplingBilinear2d
 from refbp.nn.upsample import UpsamplingNearest2d as UpsamplingNearest2d
@@ -208,6 +211,9 @@ __all__ = [
     "MaxPool1d",
     "MaxPool2d",
     "MaxPool3d",
+    "MaxUnpool1d",
+    "MaxUnpool2d",
+    "MaxUnpool3d",
     "Mish",
     "Module",
     "MultiLabelMarginLoss",
