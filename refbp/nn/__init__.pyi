@@ -41,13 +41,20 @@ from refbp.nn.attention_probe import SDPAProbe as SDPAProbe
 from refbp.nn.batchnorm import BatchNorm1d as BatchNorm1d
 from refbp.nn.batchnorm import BatchNorm2d as BatchNorm2d
 from refbp.nn.batchnorm import BatchNorm3d as BatchNorm3d
+from refbp.nn.bilinear import Bilinear as Bilinear
 from refbp.nn.container import Sequential as Sequential
 from refbp.nn.conv import Conv1d as Conv1d
 from refbp.nn.conv import Conv2d as Conv2d
 from refbp.nn.conv import ConvTranspose1d as ConvTranspose1d
 from refbp.nn.conv import ConvTranspose2d as ConvTranspose2d
+from refbp.nn.distance import CosineSimilarity as CosineSimilarity
+from refbp.nn.distance import PairwiseDistance as PairwiseDistance
 from refbp.nn.dropout import Dropout as Dropout
+from refbp.nn.dropout import Dropout1d as Dropout1d
 from refbp.nn.dropout import Dropout2d as Dropout2d
+from refbp.nn.dropout import Dropout3d as Dropout3d
+from refbp.nn.dropout_alpha import AlphaDropout as AlphaDropout
+from refbp.nn.dropout_alpha import FeatureAlphaDropout as FeatureAlphaDropout
 from refbp.nn.embedding import Embedding as Embedding
 from refbp.nn.fold import Fold as Fold
 from refbp.nn.fold import Unfold as Unfold
@@ -95,6 +102,7 @@ from refbp.nn.padding import ReplicationPad3d as ReplicationPad3d
 from refbp.nn.padding import ZeroPad1d as ZeroPad1d
 from refbp.nn.padding import ZeroPad2d as ZeroPad2d
 from refbp.nn.padding import ZeroPad3d as ZeroPad3d
+from refbp.nn.pair_probe import PairProbe as PairProbe
 from refbp.nn.pooling import AvgPool1d as AvgPool1d
 from refbp.nn.pooling import AvgPool2d as AvgPool2d
 from refbp.nn.pooling import MaxPool1d as MaxPool1d
@@ -122,6 +130,7 @@ __all__ = [
     "AdaptiveAvgPool1d",
     "AdaptiveAvgPool2d",
     "AdaptiveMaxPool2d",
+    "AlphaDropout",
     "AttentionProbe",
     "AvgPool1d",
     "AvgPool2d",
@@ -130,6 +139,7 @@ __all__ = [
     "BatchNorm1d",
     "BatchNorm2d",
     "BatchNorm3d",
+    "Bilinear",
     "CELU",
     "ChannelShuffle",
     "CircularPad1d",
@@ -142,11 +152,15 @@ __all__ = [
     "Conv2d",
     "ConvTranspose1d",
     "ConvTranspose2d",
+    "CosineSimilarity",
     "CrossEntropyLoss",
     "Dropout",
+    "Dropout1d",
     "Dropout2d",
+    "Dropout3d",
     "ELU",
     "Embedding",
+    "FeatureAlphaDropout",
     "Flatten",
     "Fold",
     "GELU",
@@ -186,6 +200,8 @@ __all__ = [
     "MultiheadAttention",
     "NLLLoss",
     "PReLU",
+    "PairProbe",
+    "PairwiseDistance",
     "Parameter",
     "PixelShuffle",
     "PixelUnshuffle",
