@@ -14,6 +14,7 @@ import numpy as np
 import torch
 
 from refbp import nn as rnn
+from refbp.mirror.attention import _mask_tensor
 from refbp.mirror.modules import finish_twin, register_converter, to_torch
 from refbp.nn.module import Module
 
@@ -21,10 +22,7 @@ from refbp.nn.module import Module
 def _fixed(value: Any, dtype: torch.dtype) -> Any:
     """A fixed forward argument as refbp's probe reads it: a list becomes a tensor (bool kept,
     numbers in the input's dtype)."""
-    if not isinstance(value, list | tuple):
-        return value
-    t = torch.as_tensor(np.asarray(value))
-    return t if t.dtype == torch.bool else t.to(dtype)
+    return _mask_tensor(value, dtype) if isinstance(value, list | tuple | np.ndarray) else value
 
 
 class PairProbeTorch(torch.nn.Module):

@@ -121,6 +121,9 @@ from refbp.nn.shuffle import PixelShuffle as PixelShuffle
 from refbp.nn.shuffle import PixelUnshuffle as PixelUnshuffle
 from refbp.nn.transformer import TransformerEncoder as TransformerEncoder
 from refbp.nn.transformer import TransformerEncoderLayer as TransformerEncoderLayer
+from refbp.nn.transformer_decoder import Transformer as Transformer
+from refbp.nn.transformer_decoder import TransformerDecoder as TransformerDecoder
+from refbp.nn.transformer_decoder import TransformerDecoderLayer as TransformerDecoderLayer
 from refbp.nn.unflatten import Unflatten as Unflatten
 from refbp.nn.upsample import Upsample as Upsample
 from refbp.nn.upsample import UpsamplingBilinear2d as UpsamplingBilinear2d
@@ -238,6 +241,9 @@ __all__ = [
     "Tanh",
     "Tanhshrink",
     "Threshold",
+    "Transformer",
+    "TransformerDecoder",
+    "TransformerDecoderLayer",
     "TransformerEncoder",
     "TransformerEncoderLayer",
     "Unflatten",

@@ -303,7 +303,17 @@ def feature_noise_shape(x: np.ndarray, batched: bool = True) -> tuple[int, ...]:
     return shape[:2] + (1,) * (len(shape) - 2)
 
 
-class Dropout2d(_DropoutNd):
+class _ChannelDropout(_DropoutNd):
+    """Dropout of whole channels: the mask has torch's feature-noise shape, drawn as a batch
+    of one for an input of another rank than ``_batched_rank`` (None: every rank batched)."""
+
+    _batched_rank: int | None = None
+
+    def _noise_shape(self, x: np.ndarray) -> tuple[int, ...]:
+        return feature_noise_shape(x, batched=self._batched_rank in (None, x.ndim))
+
+
+class Dropout2d(_ChannelDropout):
     r"""Channel-wise dropout, as ``torch.nn.Dropout2d``.
 
     Forward (training): one Bernoulli(1 - p) draw per (sample, channel), shared by the whole
@@ -326,9 +336,6 @@ class Dropout2d(_DropoutNd):
 
     _name = "Dropout2d"
 
-    def _noise_shape(self, x: np.ndarray) -> tuple[int, ...]:
-        return feature_noise_shape(x)
-
     def forward(self, x: Any) -> np.ndarray:
         """Channel dropout of x; torch's warnings for a rank other than 4 first."""
         x = as_float_array(x, "Dropout2d input")
@@ -339,7 +346,7 @@ class Dropout2d(_DropoutNd):
         return super().forward(x)
 
 
-class Dropout1d(_DropoutNd):
+class Dropout1d(_ChannelDropout):
     r"""Channel-wise dropout of 1-D feature maps, as ``torch.nn.Dropout1d``.
 
     Forward (training): for x of shape (N, C, L) one Bernoulli(1 - p) draw ``m[n, c]`` per
@@ -351,18 +358,11 @@ class Dropout1d(_DropoutNd):
     has shape (1, C, 1). Backward: ``dx[n, c] = g[n, c] * m[n, c] * s``. Eval mode: identity.
     Inputs of rank other than 2 or 3 raise torch's RuntimeError (in eval mode too).
 
-    Parameters
-    ----------
-    p : float, default 0.5
-        Probability of a channel to be zeroed.
-    inplace : bool, default False
-    generator : numpy.random.Generator, optional (refbp only, keyword)
+    Parameters: as :class:`Dropout2d` (``p`` the probability of a channel to be zeroed).
     """
 
     _name = "Dropout1d"
-
-    def _noise_shape(self, x: np.ndarray) -> tuple[int, ...]:
-        return feature_noise_shape(x, batched=x.ndim == 3)
+    _batched_rank = 3
 
     def forward(self, x: Any) -> np.ndarray:
         """Channel dropout of x (N, C, L) or (C, L)."""
@@ -384,7 +384,7 @@ _DROPOUT3D_NDIM_WARNING = (
     "inputs).")
 
 
-class Dropout3d(_DropoutNd):
+class Dropout3d(_ChannelDropout):
     r"""Channel-wise dropout of 3-D feature maps, as ``torch.nn.Dropout3d``.
 
     Forward (training): for x of shape (N, C, D, H, W) one Bernoulli(1 - p) draw per
@@ -397,18 +397,11 @@ class Dropout3d(_DropoutNd):
     0-d input raises torch's RuntimeError in training. Backward:
     ``dx[n, c] = g[n, c] * m[n, c] * s``. Eval mode: identity.
 
-    Parameters
-    ----------
-    p : float, default 0.5
-        Probability of a channel to be zeroed.
-    inplace : bool, default False
-    generator : numpy.random.Generator, optional (refbp only, keyword)
+    Parameters: as :class:`Dropout2d`.
     """
 
     _name = "Dropout3d"
-
-    def _noise_shape(self, x: np.ndarray) -> tuple[int, ...]:
-        return feature_noise_shape(x, batched=x.ndim == 5)
+    _batched_rank = 5
 
     def forward(self, x: Any) -> np.ndarray:
         """Channel dropout of x; torch's warning for a rank other than 4 and 5 first."""

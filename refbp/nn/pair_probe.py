@@ -26,8 +26,9 @@ __all__ = ["PairProbe", "fixed_argument"]
 
 
 def fixed_argument(value: Any, dtype: np.dtype) -> Any:
-    """A fixed forward argument: a list (a mask) as an array, bool kept, numbers in ``dtype``."""
-    if not isinstance(value, list | tuple):
+    """A fixed forward argument: a list or array (a mask) as an array, bool kept, numbers in
+    ``dtype``; anything else (None, a flag) as it is."""
+    if not isinstance(value, list | tuple | np.ndarray):
         return value
     m = np.asarray(value)
     return m if m.dtype == np.bool_ else m.astype(dtype)

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from refbp.registry import sizes
+from refbp.registry import samples_attention, sizes
 from refbp.registry.opinfo import REQUIRED, Data, Layers, OpInfo, Sample
 
 _F = "torch.nn.functional"
@@ -20,6 +20,11 @@ _MSE: tuple[str, Mapping[str, Any]] = ("MSELoss", {})
 _FLAT: Layers = (("Flatten", {}),)
 _DROP = {"p": 0.5, "inplace": False}
 _PAIRS = "refbp.mirror.pairs"
+_ATT = "refbp.mirror.attention"
+_TF_LAYER = {"d_model": REQUIRED, "nhead": REQUIRED, "dim_feedforward": 2048, "dropout": 0.1,
+             "activation": "relu", "layer_norm_eps": 1e-5, "batch_first": False,
+             "norm_first": False, "bias": True}
+_F32_ATT = {"float32": "float32_attention"}
 
 
 def _layer(name: str, module: str, args: Mapping[str, Any], functional: str | None,
@@ -102,9 +107,28 @@ EXTRA_LAYERS: tuple[OpInfo, ...] = (
                                     "out_features": REQUIRED, "bias": True}, "bilinear",
            ("aten.bilinear.default", "aten._trilinear.default"), size=sizes.bilinear,
            suite_note=_two_inputs("Bilinear")),
+    # -- the transformer's decoder (blocks of refbp.nn.transformer) ---------------------------
+    _layer("TransformerDecoderLayer", "transformer_decoder", _TF_LAYER, None, (),
+           converter=_ATT, tolerance=_F32_ATT, size=sizes.decoder_layer,
+           suite_note=_two_inputs("TransformerDecoderLayer").replace(
+               "test_pairs_parity.py", "test_transformer_decoder_parity.py")),
+    _layer("TransformerDecoder", "transformer_decoder", {"decoder_layer": REQUIRED,
+                                                         "num_layers": REQUIRED, "norm": None},
+           None, (), converter=_ATT, tolerance=_F32_ATT,
+           suite_note="a stack of TransformerDecoderLayer built from a layer object, with two "
+           "inputs; parity_tests/test_transformer_decoder_parity.py and the op checks "
+           "op-pair-transformer* (inside Transformer) check it"),
+    _layer("Transformer", "transformer_decoder",
+           {"d_model": 512, "nhead": 8, "num_encoder_layers": 6, "num_decoder_layers": 6,
+            "dim_feedforward": 2048, "dropout": 0.1, "activation": "relu",
+            "custom_encoder": None, "custom_decoder": None, "layer_norm_eps": 1e-5,
+            "batch_first": False, "norm_first": False, "bias": True}, None, (),
+           converter=_ATT, tolerance=_F32_ATT, size=sizes.transformer,
+           suite_note=_two_inputs("Transformer").replace(
+               "test_pairs_parity.py", "test_transformer_decoder_parity.py")),
     # refbp's one-input adapter of the two-input layers
     _layer("PairProbe", "pair_probe", {"op": REQUIRED, "split": REQUIRED, "options": None,
                                        "kwargs": None}, None, (),
            torch_module=f"{_PAIRS}:PairProbeTorch", converter=_PAIRS, size=sizes.pair_probe,
-           samples=_PROBE_SAMPLES),
+           samples=_PROBE_SAMPLES + samples_attention.TRANSFORMER_DECODER),
 )
