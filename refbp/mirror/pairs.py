@@ -7,6 +7,7 @@ converted by hand because torch stores its ``p`` as ``norm``.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Mapping
 from typing import Any
 
@@ -34,7 +35,10 @@ class PairProbeTorch(torch.nn.Module):
         super().__init__()
         self.op_name, self.split = op, split
         self.options, self.kwargs = dict(options or {}), dict(kwargs or {})
-        self.op = getattr(torch.nn, op)(**self.options)
+        with warnings.catch_warnings():
+            # torch.nn.Transformer's note on its inference fast path
+            warnings.filterwarnings("ignore", message="enable_nested_tensor is True")
+            self.op = getattr(torch.nn, op)(**self.options)
 
     def forward(self, x: torch.Tensor) -> Any:
         """The layer on the two halves of ``x``'s last axis."""

@@ -42,6 +42,10 @@ from refbp.nn.batchnorm import BatchNorm1d as BatchNorm1d
 from refbp.nn.batchnorm import BatchNorm2d as BatchNorm2d
 from refbp.nn.batchnorm import BatchNorm3d as BatchNorm3d
 from refbp.nn.bilinear import Bilinear as Bilinear
+from refbp.nn.container import ModuleDict as ModuleDict
+from refbp.nn.container import ModuleList as ModuleList
+from refbp.nn.container import ParameterDict as ParameterDict
+from refbp.nn.container import ParameterList as ParameterList
 from refbp.nn.container import Sequential as Sequential
 from refbp.nn.conv import Conv1d as Conv1d
 from refbp.nn.conv import Conv2d as Conv2d
@@ -197,6 +201,8 @@ __all__ = [
     "MaxPool2d",
     "Mish",
     "Module",
+    "ModuleDict",
+    "ModuleList",
     "MultiLabelMarginLoss",
     "MultiLabelSoftMarginLoss",
     "MultiMarginLoss",
@@ -206,6 +212,8 @@ __all__ = [
     "PairProbe",
     "PairwiseDistance",
     "Parameter",
+    "ParameterDict",
+    "ParameterList",
     "PixelShuffle",
     "PixelUnshuffle",
     "PoissonNLLLoss",

@@ -21,12 +21,15 @@ if len(_BY_NAME) != len(OPS):  # pragma: no cover - a duplicated declaration is 
     raise RuntimeError("an op is declared twice")
 
 
-#: ``refbp.nn``'s public names that are not ops (base classes, the container, the parameter
+#: ``refbp.nn``'s public names that are not ops (base classes, the containers, the parameter
 #: type, the ``init`` and ``utils`` modules), by dotted path (``module:attr``; a bare path is
 #: a module). With the declared ops they are everything ``refbp.nn`` exports.
 NN_OTHERS: Mapping[str, str] = {
     "Module": "refbp.nn.module:Module", "Parameter": "refbp.nn.module:Parameter",
     "Loss": "refbp.nn.loss:Loss", "Sequential": "refbp.nn.container:Sequential",
+    "ModuleList": "refbp.nn.container:ModuleList", "ModuleDict": "refbp.nn.container:ModuleDict",
+    "ParameterList": "refbp.nn.container:ParameterList",
+    "ParameterDict": "refbp.nn.container:ParameterDict",
     "RNNBase": "refbp.nn.rnn:RNNBase", "RNNCellBase": "refbp.nn.rnn_cell:RNNCellBase",
     "init": "refbp.nn.init", "utils": "refbp.nn.utils",
 }
