@@ -60,6 +60,7 @@ from refbp.nn.dropout import Dropout3d as Dropout3d
 from refbp.nn.dropout_alpha import AlphaDropout as AlphaDropout
 from refbp.nn.dropout_alpha import FeatureAlphaDropout as FeatureAlphaDropout
 from refbp.nn.embedding import Embedding as Embedding
+from refbp.nn.embedding_bag import EmbeddingBag as EmbeddingBag
 from refbp.nn.fold import Fold as Fold
 from refbp.nn.fold import Unfold as Unfold
 from refbp.nn.layernorm import LayerNorm as LayerNorm
@@ -167,6 +168,7 @@ __all__ = [
     "Dropout3d",
     "ELU",
     "Embedding",
+    "EmbeddingBag",
     "FeatureAlphaDropout",
     "Flatten",
     "Fold",

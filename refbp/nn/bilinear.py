@@ -116,5 +116,6 @@ class Bilinear(Module):
         return ga.reshape(sa), gb.reshape(sb)
 
     def extra_repr(self) -> str:
+        """The constructor arguments shown in ``repr``."""
         return (f"in1_features={self.in1_features}, in2_features={self.in2_features}, "
                 f"out_features={self.out_features}, bias={self.bias is not None}")

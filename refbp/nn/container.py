@@ -186,18 +186,23 @@ class ModuleDict(Module):
         return key in self._modules
 
     def keys(self) -> KeysView[str]:
+        """The keys, in insertion order."""
         return self._modules.keys()
 
     def values(self) -> ValuesView[Module]:
+        """The modules, in insertion order."""
         return self._modules.values()
 
     def items(self) -> ItemsView[str, Module]:
+        """``(key, module)`` pairs, in insertion order."""
         return self._modules.items()
 
     def clear(self) -> None:
+        """Remove every module."""
         self._modules.clear()
 
     def pop(self, key: str) -> Module:
+        """Remove and return the module under ``key``."""
         return self._modules.pop(key)
 
     def update(self, modules: Mapping[str, Module] | Iterable[tuple[str, Module]]) -> None:
@@ -284,21 +289,27 @@ class ParameterDict(Module):
         return key in self._parameters
 
     def keys(self) -> KeysView[str]:
+        """The keys, in insertion order."""
         return self._parameters.keys()
 
     def values(self) -> ValuesView[Parameter]:
+        """The parameters, in insertion order."""
         return self._parameters.values()
 
     def items(self) -> ItemsView[str, Parameter]:
+        """``(key, parameter)`` pairs, in insertion order."""
         return self._parameters.items()
 
     def get(self, key: str, default: Any = None) -> Any:
+        """The parameter under ``key``, or ``default``."""
         return self._parameters.get(key, default)
 
     def clear(self) -> None:
+        """Remove every parameter."""
         self._parameters.clear()
 
     def pop(self, key: str) -> Parameter:
+        """Remove and return the parameter under ``key``."""
         return self._parameters.pop(key)  # type: ignore[no-any-return]
 
     def update(self, parameters: Mapping[str, Any] | Iterable[tuple[str, Any]]) -> None:

@@ -77,6 +77,7 @@ class CosineSimilarity(Module):
         return cosine_similarity_backward(g, c["saved"], *c["shapes"])
 
     def extra_repr(self) -> str:
+        """The constructor arguments shown in ``repr``."""
         return f"dim={self.dim}, eps={self.eps}"
 
 
@@ -133,4 +134,5 @@ class PairwiseDistance(Module):
         return pairwise_distance_backward(g, s1, s2, c["d"], c["y"], self.norm, self.keepdim)
 
     def extra_repr(self) -> str:
+        """The constructor arguments shown in ``repr``."""
         return f"p={self.norm}, eps={self.eps}, keepdim={self.keepdim}"

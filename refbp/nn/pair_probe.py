@@ -83,4 +83,5 @@ class PairProbe(Module):
         return np.concatenate([g1, g2], axis=-1)
 
     def extra_repr(self) -> str:
+        """The constructor arguments shown in ``repr``."""
         return f"op={self.op_name!r}, split={self.split}, kwargs={self.kwargs}"

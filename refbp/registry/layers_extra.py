@@ -1,4 +1,5 @@
-"""Declarations of the dropout variants and the two-input layers (distances, bilinear).
+"""Declarations of the dropout variants, the two-input layers (distances, bilinear, the
+transformer's decoder) and EmbeddingBag.
 
 The two-input layers run in the op checks through the one-input ``PairProbe``
 (``refbp.nn.pair_probe``), which cuts the input's last axis in two; the layers themselves say
@@ -52,6 +53,20 @@ def _pair(id: str, op: str, options: Mapping[str, Any], text: str, *, split: int
     return Sample(id, probe, data or _tensors(3, 8), after=_FLAT, loss=_MSE, description=text)
 
 
+def _pair_probe_size(a: Mapping[str, Any]) -> int:
+    """``PairProbe(op, split, options)``: what ``op(**options)`` holds, by the size rule of
+    ``op``'s declaration here (every two-input layer is declared in this module), its
+    arguments completed with the declared defaults."""
+    inner = next((o for o in EXTRA_LAYERS if o.name == a["op"]), None)
+    if inner is None or inner.size is None:
+        return 0
+    options = a["options"] if isinstance(a["options"], Mapping) else {}
+    args = {**inner.args, **options}
+    if any(v is REQUIRED for v in args.values()):
+        raise KeyError(f"{inner.name}: a required argument is missing")
+    return inner.size(args)
+
+
 def _two_inputs(name: str) -> str:
     return (f"takes two inputs: the op checks op-pair-{name.lower()}* run it through the "
             "one-input PairProbe; parity_tests/test_pairs_parity.py checks broadcasting and "
@@ -78,6 +93,16 @@ _PROBE_SAMPLES = (
           {"in1_features": 4, "in2_features": 4, "out_features": 3, "bias": False},
           "Bilinear(4, 4, 3) without bias"),
 )
+
+_TOKENS = Data("tokens", n=6, features=7, outputs=3, extra={"seq_len": 5})
+_CE: tuple[str, Mapping[str, Any]] = ("CrossEntropyLoss", {})
+_BAG_SAMPLES = tuple(
+    Sample(f"embeddingbag-{mode}", {"num_embeddings": 7, "embedding_dim": 3, "mode": mode,
+                                    "padding_idx": 0, **extra}, _TOKENS, loss=_CE,
+           description=f"EmbeddingBag, mode {mode}, padding_idx 0, over (6, 5) token bags "
+           f"as class scores{text}")
+    for mode, extra, text in (("sum", {}, ""), ("mean", {"scale_grad_by_freq": True},
+                                                ", scale_grad_by_freq"), ("max", {}, "")))
 
 EXTRA_LAYERS: tuple[OpInfo, ...] = (
     # -- dropout variants (masks drawn by torch, fed to refbp) -----------------------------
@@ -126,9 +151,17 @@ EXTRA_LAYERS: tuple[OpInfo, ...] = (
            converter=_ATT, tolerance=_F32_ATT, size=sizes.transformer,
            suite_note=_two_inputs("Transformer").replace(
                "test_pairs_parity.py", "test_transformer_decoder_parity.py")),
+    # -- bags of embeddings -----------------------------------------------------------------
+    _layer("EmbeddingBag", "embedding_bag",
+           {"num_embeddings": REQUIRED, "embedding_dim": REQUIRED, "max_norm": None,
+            "norm_type": 2.0, "scale_grad_by_freq": False, "mode": "mean", "sparse": False,
+            "include_last_offset": False, "padding_idx": None}, "embedding_bag",
+           ("aten.embedding_bag.padding_idx", "aten._embedding_bag.default"),
+           torch_only={"_weight": "torch's private initial weight (refbp: load_state_dict)"},
+           size=sizes.embedding, samples=_BAG_SAMPLES),
     # refbp's one-input adapter of the two-input layers
     _layer("PairProbe", "pair_probe", {"op": REQUIRED, "split": REQUIRED, "options": None,
                                        "kwargs": None}, None, (),
-           torch_module=f"{_PAIRS}:PairProbeTorch", converter=_PAIRS, size=sizes.pair_probe,
+           torch_module=f"{_PAIRS}:PairProbeTorch", converter=_PAIRS, size=_pair_probe_size,
            samples=_PROBE_SAMPLES + samples_attention.TRANSFORMER_DECODER),
 )

@@ -153,11 +153,3 @@ def bilinear(a: Mapping[str, Any]) -> int:
     """``Bilinear(i1, i2, o)``: ``o*i1*i2`` + ``o`` (bias)."""
     o = count(a["out_features"])
     return o * count(a["in1_features"]) * count(a["in2_features"]) + o * bool(a["bias"])
-
-
-def pair_probe(a: Mapping[str, Any]) -> int:
-    """``PairProbe(op, split, options)``: what the layer ``op(**options)`` holds."""
-    from refbp.layer_sizes import layer_elements
-
-    options = a["options"] if isinstance(a["options"], Mapping) else {}
-    return layer_elements(str(a["op"]), options)
