@@ -77,6 +77,12 @@ from refbp.nn.loss import MSELoss as MSELoss
 from refbp.nn.loss import NLLLoss as NLLLoss
 from refbp.nn.loss import SmoothL1Loss as SmoothL1Loss
 from refbp.nn.loss import SSELoss as SSELoss
+from refbp.nn.loss_ctc import CTCLoss as CTCLoss
+from refbp.nn.loss_embedding import CosineEmbeddingLoss as CosineEmbeddingLoss
+from refbp.nn.loss_embedding import MarginRankingLoss as MarginRankingLoss
+from refbp.nn.loss_embedding import TripletMarginLoss as TripletMarginLoss
+from refbp.nn.loss_embedding import TripletMarginWithDistanceLoss as TripletMarginWithDistanceLoss
+from refbp.nn.loss_likelihood import GaussianNLLLoss as GaussianNLLLoss
 from refbp.nn.loss_likelihood import KLDivLoss as KLDivLoss
 from refbp.nn.loss_likelihood import PoissonNLLLoss as PoissonNLLLoss
 from refbp.nn.loss_margin import HingeEmbeddingLoss as HingeEmbeddingLoss
@@ -149,6 +155,7 @@ __all__ = [
     "BatchNorm3d",
     "Bilinear",
     "CELU",
+    "CTCLoss",
     "ChannelShuffle",
     "CircularPad1d",
     "CircularPad2d",
@@ -160,6 +167,7 @@ __all__ = [
     "Conv2d",
     "ConvTranspose1d",
     "ConvTranspose2d",
+    "CosineEmbeddingLoss",
     "CosineSimilarity",
     "CrossEntropyLoss",
     "Dropout",
@@ -176,6 +184,7 @@ __all__ = [
     "GLU",
     "GRU",
     "GRUCell",
+    "GaussianNLLLoss",
     "GroupNorm",
     "Hardshrink",
     "Hardsigmoid",
@@ -199,6 +208,7 @@ __all__ = [
     "LogSoftmax",
     "Loss",
     "MSELoss",
+    "MarginRankingLoss",
     "MaxPool1d",
     "MaxPool2d",
     "Mish",
@@ -256,6 +266,8 @@ __all__ = [
     "TransformerDecoderLayer",
     "TransformerEncoder",
     "TransformerEncoderLayer",
+    "TripletMarginLoss",
+    "TripletMarginWithDistanceLoss",
     "Unflatten",
     "Unfold",
     "Upsample",
