@@ -156,60 +156,79 @@ def _module(value: Any, owner: str) -> Module:
     return value
 
 
-class ModuleDict(Module):
+class _NamedContainer(Module):
+    """The dict operations of ``ModuleDict`` and ``ParameterDict`` over their store
+    (``_modules`` or ``_parameters``, named by ``_store_name``); each adds ``__setitem__``."""
+
+    _store_name = "_modules"
+
+    @property
+    def _store(self) -> dict[str, Any]:
+        store: dict[str, Any] = self.__dict__[self._store_name]
+        return store
+
+    def __getitem__(self, key: str) -> Any:
+        return self._store[key]
+
+    def __setitem__(self, key: str, value: Any) -> None:
+        raise NotImplementedError
+
+    def __delitem__(self, key: str) -> None:
+        del self._store[key]
+
+    def __len__(self) -> int:
+        return len(self._store)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._store)
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._store
+
+    def keys(self) -> KeysView[str]:
+        """The keys, in insertion order."""
+        return self._store.keys()
+
+    def values(self) -> ValuesView[Any]:
+        """The modules or parameters, in insertion order."""
+        return self._store.values()
+
+    def items(self) -> ItemsView[str, Any]:
+        """``(key, value)`` pairs, in insertion order."""
+        return self._store.items()
+
+    def get(self, key: str, default: Any = None) -> Any:
+        """The value under ``key``, or ``default``."""
+        return self._store.get(key, default)
+
+    def clear(self) -> None:
+        """Remove every entry."""
+        self._store.clear()
+
+    def pop(self, key: str) -> Any:
+        """Remove and return the value under ``key``."""
+        return self._store.pop(key)
+
+    def update(self, values: Mapping[str, Any] | Iterable[tuple[str, Any]]) -> None:
+        """Add or replace entries from a mapping or from ``(key, value)`` pairs."""
+        pairs = values.items() if isinstance(values, Mapping) else values
+        for key, v in pairs:
+            self[key] = v
+
+
+class ModuleDict(_NamedContainer):
     """Modules by name, as ``torch.nn.ModuleDict``: registered in insertion order under their
     keys (``state_dict`` keys ``<key>.weight``, ...); ``keys``, ``values``, ``items``,
-    ``update``, ``pop``, ``clear``, ``in``, ``len``, iteration over the keys. No ``forward``:
-    the model that holds it applies the modules."""
+    ``update``, ``pop``, ``get``, ``clear``, ``in``, ``len``, iteration over the keys. No
+    ``forward``: the model that holds it applies the modules."""
 
     def __init__(self, modules: Mapping[str, Module] | None = None) -> None:
         super().__init__()
         if modules is not None:
             self.update(modules)
 
-    def __getitem__(self, key: str) -> Module:
-        return self._modules[key]
-
     def __setitem__(self, key: str, module: Module) -> None:
         setattr(self, str(key), _module(module, "ModuleDict"))
-
-    def __delitem__(self, key: str) -> None:
-        del self._modules[key]
-
-    def __len__(self) -> int:
-        return len(self._modules)
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(self._modules)
-
-    def __contains__(self, key: object) -> bool:
-        return key in self._modules
-
-    def keys(self) -> KeysView[str]:
-        """The keys, in insertion order."""
-        return self._modules.keys()
-
-    def values(self) -> ValuesView[Module]:
-        """The modules, in insertion order."""
-        return self._modules.values()
-
-    def items(self) -> ItemsView[str, Module]:
-        """``(key, module)`` pairs, in insertion order."""
-        return self._modules.items()
-
-    def clear(self) -> None:
-        """Remove every module."""
-        self._modules.clear()
-
-    def pop(self, key: str) -> Module:
-        """Remove and return the module under ``key``."""
-        return self._modules.pop(key)
-
-    def update(self, modules: Mapping[str, Module] | Iterable[tuple[str, Module]]) -> None:
-        """Add or replace modules from a mapping or from ``(key, module)`` pairs."""
-        pairs = modules.items() if isinstance(modules, Mapping) else modules
-        for key, m in pairs:
-            self[key] = m
 
 
 def _parameter(value: Any) -> Parameter:
@@ -260,63 +279,20 @@ class ParameterList(Module):
         raise RuntimeError("ParameterList should not be called.")
 
 
-class ParameterDict(Module):
+class ParameterDict(_NamedContainer):
     """Parameters by name, as ``torch.nn.ParameterDict`` (``state_dict`` keys are the names;
     arrays are wrapped in ``Parameter``); ``keys``, ``values``, ``items``, ``update``,
     ``pop``, ``get``, ``clear``, ``in``, ``len``, iteration over the keys."""
+
+    _store_name = "_parameters"
 
     def __init__(self, parameters: Mapping[str, Any] | None = None) -> None:
         super().__init__()
         if parameters is not None:
             self.update(parameters)
 
-    def __getitem__(self, key: str) -> Parameter:
-        return self._parameters[key]  # type: ignore[no-any-return]
-
     def __setitem__(self, key: str, value: Any) -> None:
         setattr(self, str(key), _parameter(value))
-
-    def __delitem__(self, key: str) -> None:
-        del self._parameters[key]
-
-    def __len__(self) -> int:
-        return len(self._parameters)
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(self._parameters)
-
-    def __contains__(self, key: object) -> bool:
-        return key in self._parameters
-
-    def keys(self) -> KeysView[str]:
-        """The keys, in insertion order."""
-        return self._parameters.keys()
-
-    def values(self) -> ValuesView[Parameter]:
-        """The parameters, in insertion order."""
-        return self._parameters.values()
-
-    def items(self) -> ItemsView[str, Parameter]:
-        """``(key, parameter)`` pairs, in insertion order."""
-        return self._parameters.items()
-
-    def get(self, key: str, default: Any = None) -> Any:
-        """The parameter under ``key``, or ``default``."""
-        return self._parameters.get(key, default)
-
-    def clear(self) -> None:
-        """Remove every parameter."""
-        self._parameters.clear()
-
-    def pop(self, key: str) -> Parameter:
-        """Remove and return the parameter under ``key``."""
-        return self._parameters.pop(key)  # type: ignore[no-any-return]
-
-    def update(self, parameters: Mapping[str, Any] | Iterable[tuple[str, Any]]) -> None:
-        """Add or replace parameters from a mapping or from ``(key, value)`` pairs."""
-        pairs = parameters.items() if isinstance(parameters, Mapping) else parameters
-        for key, v in pairs:
-            self[key] = v
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         raise RuntimeError("ParameterDict should not be called.")
