@@ -87,6 +87,10 @@ class Hyper(NamedTuple):
     default: Any = REQUIRED
     keyword_only: bool = False
     not_aliases: tuple[str, ...] = ()
+    torch_since: str = ""
+    """The torch release that added it (empty: every supported release has it). An older
+    torch's class does not take it: the converters leave it out at its default and refuse
+    another value (:meth:`OptimInfo.torch_hyperparameters`)."""
 
     @property
     def aliases(self) -> tuple[tuple[str, ...], ...]:
@@ -219,6 +223,14 @@ class OptimInfo(NamedTuple):
     def defaults(self) -> dict[str, Any]:
         """Hyperparameter name -> torch's default (in declaration order)."""
         return {h.name: h.default for h in self.hyperparameters}
+
+    def torch_hyperparameters(self, version: str) -> tuple[Hyper, ...]:
+        """The hyperparameters torch ``version`` (a ``__version__``) takes: those added after
+        it (:attr:`Hyper.torch_since`) left out."""
+        from refbp.versions import torch_at_least
+
+        return tuple(h for h in self.hyperparameters
+                     if not h.torch_since or torch_at_least(h.torch_since, version))
 
     def has(self, name: str) -> bool:
         """Whether the optimizer takes the hyperparameter ``name``."""
@@ -503,7 +515,8 @@ OPTIMIZERS: tuple[OptimInfo, ...] = (
         "LBFGS", "refbp.optim.lbfgs", "limited-memory BFGS (two-loop recursion), optional "
         "strong-Wolfe line search",
         (_h("lr", 1), _h("max_iter", 20), _h("max_eval", None), _h("tolerance_grad", 1e-7),
-         _h("tolerance_change", 1e-9), _h("history_size", 100), _h("line_search_fn", None)),
+         _h("tolerance_change", 1e-9), _h("history_size", 100), _h("line_search_fn", None),
+         _h("maximize", False, keyword_only=True, torch_since="2.14")),
         frozenset({"func_evals", "n_iter", "d", "t", "old_dirs", "old_stps", "ro", "H_diag",
                    "prev_flat_grad", "prev_loss", "al"}),
         (S("default", {}, "torch defaults (lr 1, 20 iterations per step, no line search)"),
