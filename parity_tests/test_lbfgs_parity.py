@@ -53,6 +53,7 @@ from refbp.mirror.optim import (
     optimizer_state_from_torch,
     optimizer_state_to_torch,
     to_torch_optimizer,
+    torch_hyperparameters,
 )
 from refbp.nn.module import Parameter
 from refbp.parity.optim_cases import OptimCase, cases_for
@@ -158,7 +159,7 @@ def test_state_dict_interop_continues_the_trajectory(case: OptimCase) -> None:
     # a torch older than a hyperparameter (LBFGS's maximize: 2.14) neither takes nor saves it;
     # refbp keeps its value (the default) in the group it loads into
     info = optimizer("LBFGS")
-    in_torch = info.torch_hyperparameters(torch.__version__)
+    in_torch = torch_hyperparameters(info)
     newer = {h.name: h.default for h in info.hyperparameters if h not in in_torch}
     t2 = torch.optim.LBFGS(t2_params, **{k: v for k, v in opts[0].defaults.items()
                                          if k not in newer})

@@ -52,6 +52,7 @@ from refbp.mirror.optim import (
     single_tensor,
     spec_to_torch_optimizer,
     to_torch_optimizer,
+    torch_hyperparameters,
 )
 from refbp.optim.default_dtype import default_dtype
 from refbp.parity.optim_cases import CASES, OptimCase, cases_for, default_case
@@ -400,7 +401,7 @@ def test_signature_and_defaults_match_torch(name: str) -> None:
     ours = inspect.signature(getattr(optim, name)).parameters
     every = inspect.signature(info.torch_class()).parameters
     theirs = {k: v for k, v in every.items() if k not in TORCH_ONLY_GROUP_KEYS}
-    in_torch = [h.name for h in info.torch_hyperparameters(torch.__version__)]
+    in_torch = [h.name for h in torch_hyperparameters(info)]
     assert list(ours) == ["params", *info.defaults]
     assert list(theirs) == ["params", *in_torch]
     for key, p in theirs.items():

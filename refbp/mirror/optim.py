@@ -26,7 +26,8 @@ import numpy as np
 import torch
 
 from refbp.optim.optimizer import Optimizer
-from refbp.registry.optimizers import SWITCHES, OptimInfo, find, names
+from refbp.registry.optimizers import SWITCHES, Hyper, OptimInfo, find, names
+from refbp.versions import torch_at_least
 
 #: torch param-group keys that select an implementation, not a hyperparameter.
 TORCH_ONLY_GROUP_KEYS = tuple(SWITCHES)
@@ -128,12 +129,20 @@ def to_torch_optimizer(optimizer: Optimizer,
     return torch_opt
 
 
+def torch_hyperparameters(info: OptimInfo, version: str | None = None) -> tuple[Hyper, ...]:
+    """The hyperparameters of ``info`` that torch ``version`` (a ``__version__``; default the
+    imported torch's) takes: those added after it (:attr:`Hyper.torch_since`) left out."""
+    version = torch.__version__ if version is None else version
+    return tuple(h for h in info.hyperparameters
+                 if not h.torch_since or torch_at_least(h.torch_since, version))
+
+
 def _newer_than_torch(info: OptimInfo, groups: Iterable[Mapping[str, Any]]) -> set[str]:
     """The hyperparameters of ``info`` the installed torch does not take yet
     (:attr:`refbp.registry.optimizers.Hyper.torch_since`); ValueError if a group holds one at
     another value than its default, which that torch cannot follow."""
     newer = {h.name: h.default for h in info.hyperparameters
-             if h not in info.torch_hyperparameters(torch.__version__)}
+             if h not in torch_hyperparameters(info)}
     for g in groups:
         for key, default in newer.items():
             if key in g and g[key] != default:

@@ -90,7 +90,7 @@ class Hyper(NamedTuple):
     torch_since: str = ""
     """The torch release that added it (empty: every supported release has it). An older
     torch's class does not take it: the converters leave it out at its default and refuse
-    another value (:meth:`OptimInfo.torch_hyperparameters`)."""
+    another value (``refbp.mirror.optim.torch_hyperparameters``)."""
 
     @property
     def aliases(self) -> tuple[tuple[str, ...], ...]:
@@ -223,14 +223,6 @@ class OptimInfo(NamedTuple):
     def defaults(self) -> dict[str, Any]:
         """Hyperparameter name -> torch's default (in declaration order)."""
         return {h.name: h.default for h in self.hyperparameters}
-
-    def torch_hyperparameters(self, version: str) -> tuple[Hyper, ...]:
-        """The hyperparameters torch ``version`` (a ``__version__``) takes: those added after
-        it (:attr:`Hyper.torch_since`) left out."""
-        from refbp.versions import torch_at_least
-
-        return tuple(h for h in self.hyperparameters
-                     if not h.torch_since or torch_at_least(h.torch_since, version))
 
     def has(self, name: str) -> bool:
         """Whether the optimizer takes the hyperparameter ``name``."""
