@@ -37,10 +37,13 @@ Conv2d <= 1.5x.
 Run
 ---
 ``python benchmarks/matrix.py [--quick] [--out DIR] [--cases NAME ...]``
-(``nox -s bench`` runs it). The full matrix takes about 25 minutes on a quiet 2-core machine;
-``--quick`` (about 5 minutes) spends a quarter of the time budget per case, with at least 5
-pairs, on the same cases. Results: ``DIR/matrix.md``, ``DIR/matrix.csv`` and the raw timings
-``DIR/matrix.json`` (default ``DIR``: ``reports/bench``).
+(``nox -s bench`` runs it). Each row times pairs for ``--budget`` seconds (8; at least 15
+pairs), 14 cases x 2 dtypes per combination, 4 combinations, plus building the models: by that
+budget the full matrix needs about 15-25 minutes on an idle 2-core machine. ``--quick`` spends
+a quarter of the budget per row (at least 5 pairs) on the same cases; one of its four
+combinations took 3 minutes at load 4-11 and 12 minutes at load 28 on 2 cores. Results:
+``DIR/matrix.md``, ``DIR/matrix.csv`` and the raw timings ``DIR/matrix.json`` (default ``DIR``:
+``reports/bench``).
 """
 
 from __future__ import annotations
