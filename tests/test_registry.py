@@ -100,7 +100,7 @@ def test_look_ups() -> None:
     assert [o.name for o in registry.by_aten("aten.relu.default")] == ["ReLU"]
     assert [o.name for o in registry.by_aten("aten._softmax")] == ["Softmax"]
     assert {o.name for o in registry.by_aten("aten.convolution.default")} == {
-        "Conv1d", "Conv2d", "ConvTranspose1d", "ConvTranspose2d"}
+        "Conv1d", "Conv2d", "Conv3d", "ConvTranspose1d", "ConvTranspose2d", "ConvTranspose3d"}
     assert registry.names("loss")[:2] == ["MSELoss", "SSELoss"]
     with pytest.raises(KeyError, match="no op 'Nope' is declared; declared: ReLU"):
         registry.op("Nope")

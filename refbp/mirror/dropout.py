@@ -15,21 +15,35 @@ Layers that drop internally (dropout between stacked recurrent layers, on attent
 register their own probe with :func:`register_mask_probe`: a function of the module and its
 forward arguments returning the masks that module will draw, in its draw order, built from
 :func:`next_dropout_mask` calls inside one :func:`rewound_rng` block.
+
+A model captured as a graph (``refbp.mirror.export``) may also drop *inside its own code*:
+``F.dropout(attn, p, training=self.training)`` (Llama's and BERT's attention in
+``transformers``) or ``F.scaled_dot_product_attention(..., dropout_p=p)``, no module to hook.
+For such a model the tap is *functional* (``DropoutMaskTap(model, functional=True)``): during
+the forward pass a :class:`torch.overrides.TorchFunctionMode` sees every call of
+``F.dropout`` (``nn.Dropout`` calls it too) and of ``F.scaled_dot_product_attention``, reads
+the mask the call is about to draw the same way (same shapes, dtype and generator state,
+rewound), and lets the call run untouched. For attention the probe runs the same call with
+zero queries and keys (uniform weights, positive wherever attention is allowed) and values
+that are columns of the identity, so the output holds the dropped weights, block by block of
+``E`` keys: its non-zero entries are the kept ones (a masked-out weight is zero either way).
+The graph's ``dropout`` and attention nodes take these masks in the same order.
 """
 
 from __future__ import annotations
 
 import warnings
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from typing import Any, cast
 
 import numpy as np
 import torch
 import torch.nn.functional as F
+from torch.overrides import TorchFunctionMode
 
 __all__ = ["DropoutMaskTap", "MaskProbe", "next_dropout_mask", "register_mask_probe",
-           "rewound_rng", "rrelu_noise", "step_generator"]
+           "rewound_rng", "rrelu_noise", "sdpa_dropout_mask", "step_generator"]
 
 MaskProbe = Callable[[torch.nn.Module, tuple[Any, ...]], list[np.ndarray]]
 
@@ -125,23 +139,80 @@ def register_mask_probe(torch_type: type, probe: MaskProbe) -> None:
     _PROBES[torch_type] = probe
 
 
+def _argument(args: tuple[Any, ...], kwargs: dict[str, Any], index: int, name: str,
+              default: Any) -> Any:
+    return kwargs[name] if name in kwargs else args[index] if len(args) > index else default
+
+
+def sdpa_dropout_mask(args: tuple[Any, ...], kwargs: dict[str, Any]) -> np.ndarray:
+    """The keep-mask, of the attention weights' shape ``(..., L, S)``, that
+    ``F.scaled_dot_product_attention(*args, **kwargs)`` (``dropout_p > 0``) draws next (see
+    the module docstring for how it is read); every probe call runs on the rewound generator,
+    so the stream is left as it was."""
+    q, k, v = args[:3]
+    rest = {**kwargs, **dict(zip(("attn_mask", "dropout_p", "is_causal", "scale",
+                                  "enable_gqa"), args[3:], strict=False))}
+    s, e = k.shape[-2], v.shape[-1]
+    blocks = []
+    for start in range(0, s, e):
+        n = min(e, s - start)
+        eye = torch.zeros_like(v, requires_grad=False)
+        cols = torch.arange(n)
+        eye[..., start + cols, cols] = 1.0
+        with rewound_rng(), torch.no_grad():
+            out = F.scaled_dot_product_attention(torch.zeros_like(q), torch.zeros_like(k), eye,
+                                                 **rest)
+        blocks.append(out[..., :n])
+    return np.ascontiguousarray((torch.cat(blocks, -1) != 0).numpy())
+
+
+class _FunctionalTap(TorchFunctionMode):
+    """Reads the masks of ``F.dropout`` and ``F.scaled_dot_product_attention`` calls."""
+
+    def __init__(self, masks: list[np.ndarray]) -> None:
+        super().__init__()
+        self.masks = masks
+
+    def __torch_function__(self, func: Any, types: Any, args: tuple[Any, ...] = (),
+                           kwargs: dict[str, Any] | None = None) -> Any:
+        kwargs = kwargs or {}
+        if func is F.dropout:
+            p = float(_argument(args, kwargs, 1, "p", 0.5))
+            if p > 0.0 and _argument(args, kwargs, 2, "training", True):
+                with rewound_rng():
+                    self.masks.append(next_dropout_mask(args[0], p))
+        elif func is F.scaled_dot_product_attention and \
+                float(_argument(args, kwargs, 4, "dropout_p", 0.0)) > 0.0:
+            self.masks.append(sdpa_dropout_mask(args, kwargs))
+        return func(*args, **kwargs)
+
+
 class DropoutMaskTap:
     """Collect, during each forward pass of a torch model, the dropout masks it draws.
 
     Hooks are stock ``register_forward_pre_hook`` hooks on the modules whose type has a probe;
-    they read masks only in training mode. Use as a context manager (hooks removed on exit)
-    or call :meth:`remove`.
+    they read masks only in training mode. ``functional=True`` (a model run as a graph) reads
+    instead every ``F.dropout`` and ``F.scaled_dot_product_attention`` call made while
+    :meth:`watching` (see the module docstring). Use as a context manager (hooks removed on
+    exit) or call :meth:`remove`.
     """
 
-    def __init__(self, model: torch.nn.Module) -> None:
+    def __init__(self, model: torch.nn.Module, *, functional: bool = False) -> None:
         self.masks: list[np.ndarray] = []
-        self._handles = [m.register_forward_pre_hook(self._hook)
-                         for m in model.modules() if type(m) in _PROBES]
+        self.functional = functional
+        self._handles = [] if functional else [m.register_forward_pre_hook(self._hook)
+                                               for m in model.modules()
+                                               if type(m) in _PROBES]
 
     @property
     def active(self) -> bool:
-        """Whether the model has any module that draws dropout."""
-        return bool(self._handles)
+        """Whether the model has any module that draws dropout (always, when functional)."""
+        return self.functional or bool(self._handles)
+
+    def watching(self) -> AbstractContextManager[Any]:
+        """The context in which the model's forward pass runs: the functional tap, or
+        nothing (the module hooks are in place already)."""
+        return _FunctionalTap(self.masks) if self.functional else nullcontext()
 
     def _hook(self, module: torch.nn.Module, args: tuple[Any, ...]) -> None:
         if module.training:

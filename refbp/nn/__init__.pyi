@@ -34,7 +34,10 @@ from refbp.nn.activation_smooth import Softsign as Softsign
 from refbp.nn.activation_smooth import Tanhshrink as Tanhshrink
 from refbp.nn.adaptive_pooling import AdaptiveAvgPool1d as AdaptiveAvgPool1d
 from refbp.nn.adaptive_pooling import AdaptiveAvgPool2d as AdaptiveAvgPool2d
+from refbp.nn.adaptive_pooling import AdaptiveAvgPool3d as AdaptiveAvgPool3d
+from refbp.nn.adaptive_pooling import AdaptiveMaxPool1d as AdaptiveMaxPool1d
 from refbp.nn.adaptive_pooling import AdaptiveMaxPool2d as AdaptiveMaxPool2d
+from refbp.nn.adaptive_pooling import AdaptiveMaxPool3d as AdaptiveMaxPool3d
 from refbp.nn.attention import MultiheadAttention as MultiheadAttention
 from refbp.nn.attention_probe import AttentionProbe as AttentionProbe
 from refbp.nn.attention_probe import SDPAProbe as SDPAProbe
@@ -44,8 +47,10 @@ from refbp.nn.batchnorm import BatchNorm3d as BatchNorm3d
 from refbp.nn.container import Sequential as Sequential
 from refbp.nn.conv import Conv1d as Conv1d
 from refbp.nn.conv import Conv2d as Conv2d
+from refbp.nn.conv import Conv3d as Conv3d
 from refbp.nn.conv import ConvTranspose1d as ConvTranspose1d
 from refbp.nn.conv import ConvTranspose2d as ConvTranspose2d
+from refbp.nn.conv import ConvTranspose3d as ConvTranspose3d
 from refbp.nn.dropout import Dropout as Dropout
 from refbp.nn.dropout import Dropout2d as Dropout2d
 from refbp.nn.embedding import Embedding as Embedding
@@ -78,6 +83,9 @@ from refbp.nn.loss_margin import MultiLabelMarginLoss as MultiLabelMarginLoss
 from refbp.nn.loss_margin import MultiLabelSoftMarginLoss as MultiLabelSoftMarginLoss
 from refbp.nn.loss_margin import MultiMarginLoss as MultiMarginLoss
 from refbp.nn.loss_margin import SoftMarginLoss as SoftMarginLoss
+from refbp.nn.lp_pool import LPPool1d as LPPool1d
+from refbp.nn.lp_pool import LPPool2d as LPPool2d
+from refbp.nn.lp_pool import LPPool3d as LPPool3d
 from refbp.nn.module import Module as Module
 from refbp.nn.module import Parameter as Parameter
 from refbp.nn.norm_extra import LocalResponseNorm as LocalResponseNorm
@@ -103,8 +111,10 @@ from refbp.nn.padding import ZeroPad2d as ZeroPad2d
 from refbp.nn.padding import ZeroPad3d as ZeroPad3d
 from refbp.nn.pooling import AvgPool1d as AvgPool1d
 from refbp.nn.pooling import AvgPool2d as AvgPool2d
+from refbp.nn.pooling import AvgPool3d as AvgPool3d
 from refbp.nn.pooling import MaxPool1d as MaxPool1d
 from refbp.nn.pooling import MaxPool2d as MaxPool2d
+from refbp.nn.pooling import MaxPool3d as MaxPool3d
 from refbp.nn.rnn import GRU as GRU
 from refbp.nn.rnn import LSTM as LSTM
 from refbp.nn.rnn import RNN as RNN
@@ -127,10 +137,14 @@ from refbp.nn.upsample import UpsamplingNearest2d as UpsamplingNearest2d
 __all__ = [
     "AdaptiveAvgPool1d",
     "AdaptiveAvgPool2d",
+    "AdaptiveAvgPool3d",
+    "AdaptiveMaxPool1d",
     "AdaptiveMaxPool2d",
+    "AdaptiveMaxPool3d",
     "AttentionProbe",
     "AvgPool1d",
     "AvgPool2d",
+    "AvgPool3d",
     "BCELoss",
     "BCEWithLogitsLoss",
     "BatchNorm1d",
@@ -147,8 +161,10 @@ __all__ = [
     "ConstantPad3d",
     "Conv1d",
     "Conv2d",
+    "Conv3d",
     "ConvTranspose1d",
     "ConvTranspose2d",
+    "ConvTranspose3d",
     "CosineEmbeddingLoss",
     "CrossEntropyLoss",
     "Dropout",
@@ -175,6 +191,9 @@ __all__ = [
     "InstanceNorm3d",
     "KLDivLoss",
     "L1Loss",
+    "LPPool1d",
+    "LPPool2d",
+    "LPPool3d",
     "LSTM",
     "LSTMCell",
     "LayerNorm",
@@ -188,6 +207,7 @@ __all__ = [
     "MarginRankingLoss",
     "MaxPool1d",
     "MaxPool2d",
+    "MaxPool3d",
     "Mish",
     "Module",
     "MultiLabelMarginLoss",
