@@ -251,3 +251,44 @@ def test_lp_pool_nan_and_zero_windows_as_torch() -> None:
             ok = ~np.isnan(b)
             np.testing.assert_allclose(a[ok], b[ok], rtol=1e-13, atol=1e-300)
         assert not res["grad_input"][0][0, 0, :4].any()
+
+
+UNPOOL_CASES = [(1, (2, 3, 9), {"kernel_size": 2}), (1, (3, 9), {"kernel_size": 3, "stride": 2,
+                                                                  "padding": 1}),
+                (2, (2, 3, 7, 6), {"kernel_size": 2}),
+                (2, (2, 3, 7, 6), {"kernel_size": (2, 3), "stride": (2, 1)}),
+                (3, (2, 2, 5, 4, 6), {"kernel_size": 2, "stride": (1, 2, 2)}),
+                (3, (2, 5, 4, 6), {"kernel_size": (1, 2, 2)})]
+
+
+@pytest.mark.parametrize("n,shape,kw", UNPOOL_CASES)
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_max_unpool_inverts_max_pool_as_torch(n: int, shape: tuple[int, ...], kw: dict[str, Any],
+                                              dtype: str) -> None:
+    """MaxPool (indices) then MaxUnpool, both sides; also with an explicit output_size."""
+    x = _x(shape, dtype)
+    pooled, idx = getattr(nn, f"MaxPool{n}d")(**kw, return_indices=True)(x)
+    for output_size in (None, x.shape[-n:]):
+        m = getattr(nn, f"MaxUnpool{n}d")(**kw)
+        t = to_torch(m)
+        xt = torch.from_numpy(pooled.copy()).requires_grad_()
+        yt = t(xt, torch.from_numpy(idx), output_size)
+        y = m(pooled, idx, output_size)
+        g = np.random.default_rng(2).standard_normal(y.shape).astype(dtype)
+        yt.backward(torch.from_numpy(g))
+        np.testing.assert_array_equal(y, yt.detach().numpy())
+        np.testing.assert_array_equal(m.backward(g), xt.grad.numpy())
+
+
+def test_max_unpool_bad_output_size_and_index_raise() -> None:
+    x = np.ones((1, 1, 4))
+    idx = np.zeros((1, 1, 4), dtype=np.int64)
+    with pytest.raises(ValueError) as t_err:
+        torch.nn.MaxUnpool1d(2)(torch.from_numpy(x), torch.from_numpy(idx), [3])
+    with pytest.raises(ValueError) as r_err:
+        nn.MaxUnpool1d(2)(x, idx, [3])
+    assert str(r_err.value) == str(t_err.value)
+    with pytest.raises(RuntimeError, match="invalid max index"):
+        torch.nn.MaxUnpool1d(2)(torch.from_numpy(x), torch.from_numpy(idx + 8))
+    with pytest.raises(ValueError, match="invalid max index"):
+        nn.MaxUnpool1d(2)(x, idx + 8)

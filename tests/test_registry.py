@@ -17,8 +17,9 @@ from refbp.tolerances import OVERRIDES
 
 OPS = registry.OPS
 IDS = [o.name for o in OPS]
-# refbp.nn's classes that are not ops: bases, the container and the parameter type.
-NOT_OPS = {"Module", "Loss", "Parameter", "Sequential", "RNNBase", "RNNCellBase"}
+# refbp.nn's classes that are not ops: bases, the containers and the parameter type.
+NOT_OPS = {"Module", "Loss", "Parameter", "Sequential", "RNNBase", "RNNCellBase", "ModuleList",
+           "ModuleDict", "ParameterList", "ParameterDict"}
 
 
 def test_every_refbp_nn_class_is_declared_once() -> None:

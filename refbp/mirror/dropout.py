@@ -4,12 +4,13 @@ refbp cannot reproduce torch's random stream, so a parity run takes the masks fr
 feeds them to refbp (``refbp.nn.dropout.feed_masks``; the design is described there). The torch
 model stays stock: a :class:`DropoutMaskTap` puts a forward pre-hook on every module that
 draws dropout. Just before such a module runs, the hook saves torch's CPU generator state,
-runs *stock* ``F.dropout`` (or ``F.dropout2d``) on a tensor of ones shaped like the input,
-reads the keep-mask off the result, and restores the generator state. The module then draws
-from the very same state, so its mask is identical to the one read (same shape, dtype,
-strides and generator state go through the same kernel), and torch's output and gradients
-are those of an untouched model. The masks collected during one forward pass are, in order,
-the masks refbp must use.
+runs the module's own *stock* function (``F.dropout``, ``F.dropout1d``/``2d``/``3d``,
+``F.alpha_dropout``, ``F.feature_alpha_dropout``) on a tensor of ones shaped like the input,
+reads the keep-mask off the result (the kept elements are the positive ones), and restores
+the generator state. The module then draws from the very same state, so its mask is
+identical to the one read (same shape, dtype, strides and generator state go through the
+same kernel), and torch's output and gradients are those of an untouched model. The masks
+collected during one forward pass are, in order, the masks refbp must use.
 
 Layers that drop internally (dropout between stacked recurrent layers, on attention weights)
 register their own probe with :func:`register_mask_probe`: a function of the module and its
@@ -66,39 +67,49 @@ def step_generator(seed: int) -> Iterator[None]:
         yield
 
 
-def next_dropout_mask(like: torch.Tensor, p: float, *, feature: bool = False) -> np.ndarray:
-    """The keep-mask stock dropout draws next for an input like ``like``, *consuming* the draw.
-
-    Call it inside :func:`rewound_rng` to read a mask without disturbing the stream. Element
-    dropout returns a mask of ``like``'s shape; channel dropout (``feature=True``) returns
-    torch's noise shape ``(N, C, 1, ...)``.
-    """
+def _read_noise(fn: Callable[..., torch.Tensor], like: torch.Tensor, p: float, *,
+                feature: bool = False, batched: bool = True) -> np.ndarray:
+    """The keep-mask the stock dropout function ``fn`` draws next for an input like ``like``,
+    *consuming* the draw: ``fn`` runs on ones of the same shape, dtype and strides (so the
+    same Bernoulli draws), and a kept element is the positive one (``1 / (1 - p)`` for
+    dropout, ``a (1 + alpha p)`` against ``a alpha (p - 1) < 0`` for alpha dropout). Channel
+    dropout (``feature=True``) returns torch's noise shape ``(N, C, 1, ...)``, with a batch of
+    one for an input ``fn`` reads as unbatched (``batched=False``)."""
     ones = torch.ones_like(like, requires_grad=False)
-    with torch.no_grad():
-        if feature:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")  # torch's rank warnings, raised for the model
-                probe = F.dropout2d(ones, p, True)
-        else:
-            probe = F.dropout(ones, p, True)
-    mask = (probe != 0).numpy()
+    with torch.no_grad(), warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # torch's rank warnings, raised for the model
+        mask = (fn(ones, p, True) > 0).numpy()
+    if not batched:
+        mask = mask[None]
     if feature:
         mask = mask[(slice(None), slice(None)) + (slice(0, 1),) * (mask.ndim - 2)]
     return np.ascontiguousarray(mask)
 
 
-def _probe_dropout(module: torch.nn.Module, args: tuple[Any, ...]) -> list[np.ndarray]:
-    if module.p == 0.0:  # torch returns the input without drawing; so does refbp
-        return []
-    with rewound_rng():
-        return [next_dropout_mask(args[0], cast(float, module.p))]
+def next_dropout_mask(like: torch.Tensor, p: float, *, feature: bool = False) -> np.ndarray:
+    """The keep-mask stock dropout draws next for an input like ``like``, *consuming* the draw.
+
+    Call it inside :func:`rewound_rng` to read a mask without disturbing the stream. Element
+    dropout returns a mask of ``like``'s shape; channel dropout (``feature=True``,
+    ``F.dropout2d``) returns torch's noise shape ``(N, C, 1, ...)``.
+    """
+    return _read_noise(F.dropout2d if feature else F.dropout, like, p, feature=feature)
 
 
-def _probe_dropout2d(module: torch.nn.Module, args: tuple[Any, ...]) -> list[np.ndarray]:
-    if module.p == 0.0 or args[0].dim() < 2:
-        return []
-    with rewound_rng():
-        return [next_dropout_mask(args[0], cast(float, module.p), feature=True)]
+def _probe(fn: Callable[..., torch.Tensor], *, feature: bool = False,
+           batched_rank: int | None = None, draws_at_one: bool = True) -> MaskProbe:
+    """The probe of a dropout module that applies ``fn``: no draw for ``p == 0`` or an empty
+    input (torch returns the input), nor for ``p == 1`` unless ``draws_at_one`` (refbp's
+    Dropout-family layers ask for the all-dropped mask there; the alpha dropouts do not);
+    ``batched_rank``: the rank ``fn`` reads as batched (``None``: every rank)."""
+    def probe(module: torch.nn.Module, args: tuple[Any, ...]) -> list[np.ndarray]:
+        x, p = args[0], cast(float, module.p)
+        if p == 0.0 or x.numel() == 0 or (p == 1.0 and not draws_at_one):
+            return []
+        batched = batched_rank is None or x.dim() == batched_rank
+        with rewound_rng():
+            return [_read_noise(fn, x, p, feature=feature, batched=batched)]
+    return probe
 
 
 def rrelu_noise(x: torch.Tensor, lower: float, upper: float) -> np.ndarray:
@@ -122,8 +133,13 @@ def _probe_rrelu(module: torch.nn.Module, args: tuple[Any, ...]) -> list[np.ndar
 
 
 _PROBES: dict[type, MaskProbe] = {
-    torch.nn.Dropout: _probe_dropout,
-    torch.nn.Dropout2d: _probe_dropout2d,
+    torch.nn.Dropout: _probe(F.dropout),
+    torch.nn.Dropout1d: _probe(F.dropout1d, feature=True, batched_rank=3),
+    torch.nn.Dropout2d: _probe(F.dropout2d, feature=True),
+    torch.nn.Dropout3d: _probe(F.dropout3d, feature=True, batched_rank=5),
+    torch.nn.AlphaDropout: _probe(F.alpha_dropout, draws_at_one=False),
+    torch.nn.FeatureAlphaDropout: _probe(F.feature_alpha_dropout, feature=True,
+                                         draws_at_one=False),
     torch.nn.RReLU: _probe_rrelu,
 }
 

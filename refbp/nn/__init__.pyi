@@ -44,6 +44,11 @@ from refbp.nn.attention_probe import SDPAProbe as SDPAProbe
 from refbp.nn.batchnorm import BatchNorm1d as BatchNorm1d
 from refbp.nn.batchnorm import BatchNorm2d as BatchNorm2d
 from refbp.nn.batchnorm import BatchNorm3d as BatchNorm3d
+from refbp.nn.bilinear import Bilinear as Bilinear
+from refbp.nn.container import ModuleDict as ModuleDict
+from refbp.nn.container import ModuleList as ModuleList
+from refbp.nn.container import ParameterDict as ParameterDict
+from refbp.nn.container import ParameterList as ParameterList
 from refbp.nn.container import Sequential as Sequential
 from refbp.nn.conv import Conv1d as Conv1d
 from refbp.nn.conv import Conv2d as Conv2d
@@ -51,9 +56,16 @@ from refbp.nn.conv import Conv3d as Conv3d
 from refbp.nn.conv import ConvTranspose1d as ConvTranspose1d
 from refbp.nn.conv import ConvTranspose2d as ConvTranspose2d
 from refbp.nn.conv import ConvTranspose3d as ConvTranspose3d
+from refbp.nn.distance import CosineSimilarity as CosineSimilarity
+from refbp.nn.distance import PairwiseDistance as PairwiseDistance
 from refbp.nn.dropout import Dropout as Dropout
+from refbp.nn.dropout import Dropout1d as Dropout1d
 from refbp.nn.dropout import Dropout2d as Dropout2d
+from refbp.nn.dropout import Dropout3d as Dropout3d
+from refbp.nn.dropout_alpha import AlphaDropout as AlphaDropout
+from refbp.nn.dropout_alpha import FeatureAlphaDropout as FeatureAlphaDropout
 from refbp.nn.embedding import Embedding as Embedding
+from refbp.nn.embedding_bag import EmbeddingBag as EmbeddingBag
 from refbp.nn.fold import Fold as Fold
 from refbp.nn.fold import Unfold as Unfold
 from refbp.nn.layernorm import LayerNorm as LayerNorm
@@ -109,6 +121,7 @@ from refbp.nn.padding import ReplicationPad3d as ReplicationPad3d
 from refbp.nn.padding import ZeroPad1d as ZeroPad1d
 from refbp.nn.padding import ZeroPad2d as ZeroPad2d
 from refbp.nn.padding import ZeroPad3d as ZeroPad3d
+from refbp.nn.pair_probe import PairProbe as PairProbe
 from refbp.nn.pooling import AvgPool1d as AvgPool1d
 from refbp.nn.pooling import AvgPool2d as AvgPool2d
 from refbp.nn.pooling import AvgPool3d as AvgPool3d
@@ -129,7 +142,13 @@ from refbp.nn.shuffle import PixelShuffle as PixelShuffle
 from refbp.nn.shuffle import PixelUnshuffle as PixelUnshuffle
 from refbp.nn.transformer import TransformerEncoder as TransformerEncoder
 from refbp.nn.transformer import TransformerEncoderLayer as TransformerEncoderLayer
+from refbp.nn.transformer_decoder import Transformer as Transformer
+from refbp.nn.transformer_decoder import TransformerDecoder as TransformerDecoder
+from refbp.nn.transformer_decoder import TransformerDecoderLayer as TransformerDecoderLayer
 from refbp.nn.unflatten import Unflatten as Unflatten
+from refbp.nn.unpool import MaxUnpool1d as MaxUnpool1d
+from refbp.nn.unpool import MaxUnpool2d as MaxUnpool2d
+from refbp.nn.unpool import MaxUnpool3d as MaxUnpool3d
 from refbp.nn.upsample import Upsample as Upsample
 from refbp.nn.upsample import UpsamplingBilinear2d as UpsamplingBilinear2d
 from refbp.nn.upsample import UpsamplingNearest2d as UpsamplingNearest2d
@@ -141,6 +160,7 @@ __all__ = [
     "AdaptiveMaxPool1d",
     "AdaptiveMaxPool2d",
     "AdaptiveMaxPool3d",
+    "AlphaDropout",
     "AttentionProbe",
     "AvgPool1d",
     "AvgPool2d",
@@ -150,6 +170,7 @@ __all__ = [
     "BatchNorm1d",
     "BatchNorm2d",
     "BatchNorm3d",
+    "Bilinear",
     "CELU",
     "CTCLoss",
     "ChannelShuffle",
@@ -166,11 +187,16 @@ __all__ = [
     "ConvTranspose2d",
     "ConvTranspose3d",
     "CosineEmbeddingLoss",
+    "CosineSimilarity",
     "CrossEntropyLoss",
     "Dropout",
+    "Dropout1d",
     "Dropout2d",
+    "Dropout3d",
     "ELU",
     "Embedding",
+    "EmbeddingBag",
+    "FeatureAlphaDropout",
     "Flatten",
     "Fold",
     "GELU",
@@ -208,15 +234,24 @@ __all__ = [
     "MaxPool1d",
     "MaxPool2d",
     "MaxPool3d",
+    "MaxUnpool1d",
+    "MaxUnpool2d",
+    "MaxUnpool3d",
     "Mish",
     "Module",
+    "ModuleDict",
+    "ModuleList",
     "MultiLabelMarginLoss",
     "MultiLabelSoftMarginLoss",
     "MultiMarginLoss",
     "MultiheadAttention",
     "NLLLoss",
     "PReLU",
+    "PairProbe",
+    "PairwiseDistance",
     "Parameter",
+    "ParameterDict",
+    "ParameterList",
     "PixelShuffle",
     "PixelUnshuffle",
     "PoissonNLLLoss",
@@ -252,6 +287,9 @@ __all__ = [
     "Tanh",
     "Tanhshrink",
     "Threshold",
+    "Transformer",
+    "TransformerDecoder",
+    "TransformerDecoderLayer",
     "TransformerEncoder",
     "TransformerEncoderLayer",
     "TripletMarginLoss",

@@ -33,7 +33,7 @@ from typing import Any
 
 import numpy as np
 
-from refbp._checks import as_float_array
+from refbp._checks import as_float_array, grad_out_array
 from refbp.nn.module import Cache, Module
 from refbp.nn.pooling import (
     AvgPool1d,
@@ -123,10 +123,7 @@ class _LPPoolNd(Module):
     def backward(self, grad_out: np.ndarray) -> np.ndarray:
         """d loss / d x (derivation in the module docstring)."""
         c = self._cache.load()
-        g = np.asarray(grad_out)
-        if g.shape != c["out_shape"]:
-            raise ValueError(f"{type(self).__name__} grad_out must have shape {c['out_shape']},"
-                             f" got {g.shape}")
+        g = grad_out_array(grad_out, c["out_shape"], type(self).__name__)
         x = c["x"]
         p = float(self.norm_type)
         if math.isinf(p):

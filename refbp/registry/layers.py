@@ -317,6 +317,12 @@ LAYERS: tuple[OpInfo, ...] = (
                   "LPPool2d p=2 (sqrt of the sum of squares), overlapping 2x3 windows"),)),
         (3, (_cnn("lppool3d", {"norm_type": 1, "kernel_size": 2, "stride": (1, 1, 2)}, _vol(16),
                   "LPPool3d p=1 (window sums) over volumes (N, 2, 3, 3, 4)"),)))),
+    *(_layer(f"MaxUnpool{n}d", {"kernel_size": REQUIRED, "stride": None, "padding": 0},
+             f"max_unpool{n}d", (f"aten.max_unpool{n}d.default",) if n > 1 else (),
+             module="unpool",
+             suite_note="takes the indices of a max pooling as a second input, which an op "
+             "check cannot feed; parity_tests/test_pooling_parity.py checks it against torch "
+             "in both dtypes") for n in (1, 2, 3)),
     _layer("BatchNorm2d", _BN, "batch_norm",
            ("aten.batch_norm.default", "aten._native_batch_norm_legit_functional.default"),
            samples=(_cnn("batchnorm2d", {"num_features": 2}, _img(84),
