@@ -52,6 +52,7 @@ from refbp.mirror.optim import (
     single_tensor,
     spec_to_torch_optimizer,
     to_torch_optimizer,
+    torch_hyperparameters,
 )
 from refbp.optim.default_dtype import default_dtype
 from refbp.parity.optim_cases import CASES, OptimCase, cases_for, default_case
@@ -405,16 +406,21 @@ def test_signature_and_defaults_match_torch(name: str) -> None:
     ours = inspect.signature(getattr(optim, name)).parameters
     every = inspect.signature(info.torch_class()).parameters
     theirs = {k: v for k, v in every.items() if k not in TORCH_ONLY_GROUP_KEYS}
-    assert list(ours) == list(theirs) == ["params", *info.defaults]
-    for key, p in ours.items():
-        assert (p.default, p.kind) == (theirs[key].default, theirs[key].kind), key
+    in_torch = [h.name for h in torch_hyperparameters(info)]
+    assert list(ours) == ["params", *info.defaults]
+    assert list(theirs) == ["params", *in_torch]
+    for key, p in theirs.items():
+        assert (p.default, p.kind) == (ours[key].default, ours[key].kind), key
     for h in info.hyperparameters:
-        assert (h.default, h.keyword_only) == (every[h.name].default,
-                                               every[h.name].kind is inspect.Parameter.KEYWORD_ONLY)
+        assert (h.default, h.keyword_only) == (
+            ours[h.name].default, ours[h.name].kind is inspect.Parameter.KEYWORD_ONLY)
+        if h.name in in_torch:
+            assert (h.default, h.keyword_only) == (
+                every[h.name].default, every[h.name].kind is inspect.Parameter.KEYWORD_ONLY)
     assert set(info.torch_only) == set(every) & set(TORCH_ONLY_GROUP_KEYS)
     tgroup = info.torch_class()([torch.zeros(2, 2, requires_grad=True)]).param_groups[0]
-    assert set(getattr(optim, name)([rnn.Parameter(np.zeros((2, 2)))]).defaults) == (
-        set(tgroup) - {"params"})
+    assert set(getattr(optim, name)([rnn.Parameter(np.zeros((2, 2)))]).defaults) - (
+        set(info.defaults) - set(in_torch)) == set(tgroup) - {"params"}
     assert all(tgroup[k] == v for k, v in info.fixed.items())
 
 
@@ -439,11 +445,14 @@ def test_param_groups_hold_torchs_keys_and_values(info: OptimInfo) -> None:
             ropt = info.numpy_class()([rnn.Parameter(np.zeros(shape))], **s.options, **settings)
             topt = info.torch_class()([torch.zeros(shape, requires_grad=True)], **s.options,
                                       **settings)
-            rgroup = {k: v for k, v in ropt.param_groups[0].items() if k != "params"}
+            newer = set(info.defaults) - {h.name for h in torch_hyperparameters(info)}
+            rgroup = {k: v for k, v in ropt.param_groups[0].items()
+                      if k != "params" and k not in newer}
             tgroup = {k: v for k, v in topt.param_groups[0].items() if k != "params"}
             assert rgroup == tgroup, (s.name, settings)
-            rsd, tsd = ropt.state_dict()["param_groups"], topt.state_dict()["param_groups"]
-            assert rsd == tsd, (s.name, settings)
+            rsd = [{k: v for k, v in g.items() if k not in newer}
+                   for g in ropt.state_dict()["param_groups"]]
+            assert rsd == topt.state_dict()["param_groups"], (s.name, settings)
 
 
 @pytest.mark.parametrize("info", OPTIMIZER_INFOS, ids=lambda o: o.name)

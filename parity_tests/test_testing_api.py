@@ -193,6 +193,13 @@ def _nan_weight_model() -> tnn.Module:
 
 
 X, Y = _data()
+class _OwnLoss(tnn.Module):
+    """A user's own loss module: nothing in refbp converts it."""
+
+    def forward(self, input: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        return ((input - target) ** 4).mean()
+
+
 BAD: list[tuple[str, dict[str, Any], type, str]] = [
     ("unsupported-layer", {"torch_model": _features_model()}, TypeError,
      r"^cannot convert module at 'features\.3' of type FractionalMaxPool2d to refbp; "
@@ -235,12 +242,16 @@ BAD: list[tuple[str, dict[str, Any], type, str]] = [
     ("dtype", {"dtype": "float16"}, ValueError,
      r"^dtype must be float32 or float64, got 'float16'$"),
     ("unknown-loss", {"loss": "FooLoss"}, ValueError,
-     r"^unknown loss 'FooLoss'; known: BCELoss, BCEWithLogitsLoss, CrossEntropyLoss, "),
+     r"^unknown loss 'FooLoss'; known: BCELoss, BCEWithLogitsLoss, (\w+, )*CrossEntropyLoss, "
+     r"(\w+, )*MSELoss, "),
+    ("loss-of-three-arguments", {"loss": "MarginRankingLoss"}, ValueError,
+     r"^MarginRankingLoss takes 3 arguments \(input1, input2, target\); a parity run gives the "
+     r"loss the model's output and the targets only: check this loss with "
+     r"refbp\.mirror\.compare_loss$"),
     ("loss-type", {"loss": 42}, TypeError,
      r"^loss must be a torch loss module \(e\.g\. torch\.nn\.MSELoss\(\)\) or its class name "),
-    ("unsupported-loss", {"loss": tnn.MarginRankingLoss()}, TypeError,
-     r"^unsupported loss: cannot convert module at '<root>' of type MarginRankingLoss to "
-     r"refbp"),
+    ("unsupported-loss", {"loss": _OwnLoss()}, TypeError,
+     r"^unsupported loss: cannot convert module at '<root>' of type _OwnLoss to refbp"),
     ("optimizer-type", {"optimizer": ["Adam"]}, TypeError,
      r"^optimizer must be None, a name or a \(name, options\) tuple"),
     ("unknown-optimizer", {"optimizer": ("Foo", {})}, ValueError, r"unknown optimizer 'Foo'"),
@@ -369,3 +380,59 @@ def test_dtype_spellings(dtype: Any) -> None:
     x, y = _data()
     df = parity_table(_mlp(), x, y, loss="CrossEntropyLoss", dtype=dtype)
     assert set(df["dtype"]) == {"float32"} and bool(df["passed"].all())
+
+
+def _blas_threads() -> int:
+    from threadpoolctl import threadpool_info
+
+    return max(p["num_threads"] for p in threadpool_info() if p["user_api"] == "blas")
+
+
+@pytest.mark.parametrize("call", ["assert_parity", "parity_table", "run_parity", "raises"])
+def test_the_api_runs_with_one_thread_and_gives_the_callers_back(call: str) -> None:
+    """The API pins torch and BLAS to one thread for the call, as ``refbp run`` does, and
+    restores the caller's counts after it, also when it raises."""
+    from threadpoolctl import threadpool_limits
+
+    model, (x, y) = _mlp(), _data()
+    before = torch.get_num_threads()
+    try:
+        torch.set_num_threads(2)
+        with threadpool_limits(limits=2, user_api="blas"):
+            blas = _blas_threads()
+            if call == "raises":  # from inside the call: steps is checked after the pinning
+                with pytest.raises(ValueError, match="steps"):
+                    assert_parity(model, x, y, loss="CrossEntropyLoss", steps=0)
+            else:
+                {"assert_parity": assert_parity, "parity_table": parity_table,
+                 "run_parity": run_parity}[call](model, x, y, loss="CrossEntropyLoss")
+            assert (torch.get_num_threads(), _blas_threads()) == (2, blas)
+    finally:
+        torch.set_num_threads(before)
+
+
+def test_the_model_runs_under_one_torch_and_one_blas_thread() -> None:
+    """Every forward of the torch side (the copies of the model) sees one thread each."""
+    from threadpoolctl import threadpool_limits
+
+    seen: list[tuple[int, int]] = []
+
+    class Probe(tnn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.fc = tnn.Linear(4, 3)
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            seen.append((torch.get_num_threads(), _blas_threads()))
+            return self.fc(x)
+
+    x, y = _data()
+    before = torch.get_num_threads()
+    try:
+        torch.set_num_threads(2)
+        with threadpool_limits(limits=2, user_api="blas"):
+            assert_parity(Probe(), x, y, loss="CrossEntropyLoss", steps=2,
+                          optimizer=("SGD", {"lr": 0.1}))
+    finally:
+        torch.set_num_threads(before)
+    assert seen and set(seen) == {(1, 1)}
