@@ -128,6 +128,30 @@ def plan(m: mutants.Mutant, cov: dict[str, Any]) -> list[str]:
     return sorted(names, key=lambda n: cov["seconds"][n])
 
 
+def run_tests(m: mutants.Mutant, tests: list[str], timeout: float) -> dict[str, Any]:
+    """Plant ``m`` in a copy of the package and run the unit test files ``tests`` on it
+    (``pytest -x``, refbp imported from the copy): killed when a test fails or errs."""
+    with tempfile.TemporaryDirectory(prefix="refbp-mutant-") as tmp:
+        shutil.copytree(ROOT / "refbp", Path(tmp) / "refbp")
+        (Path(tmp) / m.file).write_text(mutants.apply(ROOT, m))
+        env = {**os.environ, "PYTHONPATH": tmp}
+        t0 = time.perf_counter()
+        try:
+            proc = subprocess.run([sys.executable, "-m", "pytest", "-x", "-q",
+                                   "-p", "no:cacheprovider", *tests], cwd=ROOT, env=env,
+                                  capture_output=True, text=True, timeout=timeout)
+        except subprocess.TimeoutExpired:
+            return {"status": "killed", "by": f"tests: timeout ({timeout:.0f} s)",
+                    "seconds": time.perf_counter() - t0}
+    seconds = time.perf_counter() - t0
+    if proc.returncode == 0:
+        return {"status": "survived", "by": "", "seconds": seconds}
+    failed = [ln for ln in proc.stdout.splitlines() if ln.startswith(("FAILED", "ERROR"))]
+    return {"status": "killed", "by": "tests: " + (failed[0] if failed else
+                                                    f"pytest exit {proc.returncode}"),
+            "seconds": seconds}
+
+
 def run_mutant(m: mutants.Mutant, names: list[str], timeout: float) -> dict[str, Any]:
     """Plant ``m`` in a copy of the package and run ``names`` in a forked child."""
     with tempfile.TemporaryDirectory(prefix="refbp-mutant-") as tmp:
@@ -231,6 +255,10 @@ def main(argv: list[str] | None = None) -> int:
                    "on the current tree (like-for-like with a run at REV)")
     p.add_argument("--repo", type=Path, default=ROOT,
                    help="with --sample-from: the git checkout that has REV (default: this tree)")
+    p.add_argument("--tests", nargs="+", metavar="FILE", default=[],
+                   help="unit test files (torch-free, e.g. tests/test_init_rules.py) a mutant the "
+                   "suite lets through is then run against: the summary gives the kill rate of "
+                   "the suite alone and of the suite and these tests")
     p.add_argument("--trace-to", type=Path, help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     if args.trace_to is not None:
@@ -277,6 +305,9 @@ def main(argv: list[str] | None = None) -> int:
                    "ran": 0}
         else:
             rec = run_mutant(m, names, args.timeout)
+        if rec["status"] == "survived" and args.tests and not rec.get("suite_survived"):
+            rec = {**run_tests(m, args.tests, args.timeout), "suite_survived": True,
+                   "suite_by": rec["by"], "ran": rec.get("ran", 0)}
         rec.update(where=m.where, change=m.change, candidates=len(names))
         records.append(rec)
         print(f"[{i}/{len(sample)}] {rec['status']:8s} {m.where:45s} {m.change:22s} "
@@ -289,8 +320,12 @@ def main(argv: list[str] | None = None) -> int:
 def summary(records: list[dict[str, Any]]) -> str:
     ran = [r for r in records if r["status"] not in ("not run", "gone")]
     killed = [r for r in ran if r["status"] == "killed"]
+    by_suite = [r for r in killed if not r.get("suite_survived")]
     lines = [f"\nkilled {len(killed)} of {len(ran)} mutants "
              f"({100 * len(killed) / max(len(ran), 1):.1f} %)",
+             f"by the suite alone: {len(by_suite)} of {len(ran)} "
+             f"({100 * len(by_suite) / max(len(ran), 1):.1f} %); by the unit tests of --tests "
+             f"after the suite: {len(killed) - len(by_suite)}",
              "", "| survivor | mutation | scenarios run |", "|---|---|---|"]
     for r in ran:
         if r["status"] == "survived":
