@@ -258,7 +258,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--tests", nargs="+", metavar="FILE", default=[],
                    help="unit test files (torch-free, e.g. tests/test_init_rules.py) a mutant the "
                    "suite lets through is then run against: the summary gives the kill rate of "
-                   "the suite alone and of the suite and these tests")
+                   "the suite alone and of the suite and these tests (with --survivors-of, the "
+                   "earlier survivors run against the tests only)")
     p.add_argument("--trace-to", type=Path, help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     if args.trace_to is not None:
@@ -296,8 +297,8 @@ def main(argv: list[str] | None = None) -> int:
     for i, m in enumerate(sample, 1):
         names = plan(m, cov)
         before = earlier.get((m.where, m.change))
-        if before is not None and before["status"] == "killed":
-            rec = dict(before)
+        if before is not None and (before["status"] == "killed" or args.tests):
+            rec = dict(before)  # with --tests, a survivor's suite result is kept
         elif time.perf_counter() - start > args.budget:
             rec = {"status": "not run", "by": "budget", "seconds": 0.0}
         elif not names:
