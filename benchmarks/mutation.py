@@ -134,12 +134,16 @@ def run_tests(m: mutants.Mutant, tests: list[str], timeout: float) -> dict[str, 
     with tempfile.TemporaryDirectory(prefix="refbp-mutant-") as tmp:
         shutil.copytree(ROOT / "refbp", Path(tmp) / "refbp")
         (Path(tmp) / m.file).write_text(mutants.apply(ROOT, m))
+        # run from the copy: ``python -m`` puts the working directory first on sys.path
         env = {**os.environ, "PYTHONPATH": tmp}
         t0 = time.perf_counter()
         try:
             proc = subprocess.run([sys.executable, "-m", "pytest", "-x", "-q",
-                                   "-p", "no:cacheprovider", *tests], cwd=ROOT, env=env,
-                                  capture_output=True, text=True, timeout=timeout)
+                                   "-p", "no:cacheprovider", "--rootdir", str(ROOT),
+                                   "-c", str(ROOT / "pyproject.toml"),
+                                   *(str((ROOT / t).resolve()) for t in tests)],
+                                  cwd=tmp, env=env, capture_output=True, text=True,
+                                  timeout=timeout)
         except subprocess.TimeoutExpired:
             return {"status": "killed", "by": f"tests: timeout ({timeout:.0f} s)",
                     "seconds": time.perf_counter() - t0}
