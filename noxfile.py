@@ -157,7 +157,9 @@ def docs(session: nox.Session) -> None:
 
 @nox.session
 def bench(session: nox.Session) -> None:
-    """refbp vs torch timings, side by side in one run."""
+    """The benchmark matrix (``benchmarks/matrix.py``): every benchmark's refbp / torch ratio
+    under both kernel choices, at one thread and at the default thread count, written to
+    ``reports/bench/matrix.{md,csv,json}``. Arguments after ``--`` go to the script
+    (``nox -s bench -- --quick``)."""
     session.install(*CONSTRAINTS, "-e", ".[bench]")
-    session.run("python", "benchmarks/bench_mlp.py", *session.posargs)
-    session.run("python", "benchmarks/profile_mlp.py")
+    session.run("python", "benchmarks/matrix.py", *session.posargs)

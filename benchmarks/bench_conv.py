@@ -37,9 +37,9 @@ PARSER.add_argument("--repeats", type=int, default=10)
 PARSER.add_argument("--threads", type=int, default=1)
 PARSER.add_argument("--profile", action="store_true", help="where refbp's step spends time")
 PARSER.add_argument("--models", nargs="*", default=["resnet-block", "lenet"])
-ARGS = PARSER.parse_args()
-for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
-    os.environ[_var] = str(ARGS.threads)
+if __name__ == "__main__":  # imported by matrix.py, which sets the thread counts itself
+    for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+        os.environ[_var] = str(PARSER.parse_args().threads)
 
 import cProfile  # noqa: E402
 import pstats  # noqa: E402
@@ -175,22 +175,23 @@ def _profile(step: Step, top: int = 8) -> list[str]:
 
 
 def main() -> None:
-    torch.set_num_threads(ARGS.threads)
+    args = PARSER.parse_args()
+    torch.set_num_threads(args.threads)
     print(f"torch {torch.__version__} ({torch.get_num_threads()} threads), numpy "
           f"{np.__version__} (BLAS threads {os.environ['OPENBLAS_NUM_THREADS']}), "
-          f"{ARGS.repeats} interleaved repeats")
+          f"{args.repeats} interleaved repeats")
     print(f"{'model':13s} {'dtype':8s} {'refbp ms (IQR)':>24s} {'torch ms (IQR)':>24s} "
           f"{'ratio':>6s}  loss refbp / torch")
-    for name in ARGS.models:
+    for name in args.models:
         for dtype in ("float32", "float64"):
             r_step, t_step = MODELS[name](dtype)
             losses = (r_step(), t_step())
-            r_times, t_times = interleaved(r_step, t_step, ARGS.repeats, warmup=2)
+            r_times, t_times = interleaved(r_step, t_step, args.repeats, warmup=2)
             r, t = _quartiles(r_times), _quartiles(t_times)
             print(f"{name:13s} {dtype:8s} {r[1]:9.1f} ({r[0]:6.1f}-{r[2]:6.1f}) "
                   f"{t[1]:9.1f} ({t[0]:6.1f}-{t[2]:6.1f}) {r[1] / t[1]:5.2f}x  "
                   f"{losses[0]:.6g} / {losses[1]:.6g}")
-            if ARGS.profile:
+            if args.profile:
                 print("\n".join(_profile(r_step)))
 
 

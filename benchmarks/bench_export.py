@@ -26,9 +26,9 @@ PARSER = argparse.ArgumentParser(description="refbp vs torch: graph models, one 
 PARSER.add_argument("--repeats", type=int, default=10)
 PARSER.add_argument("--threads", type=int, default=1)
 PARSER.add_argument("--models", nargs="*", default=["gpt2", "resnet", "mlp"])
-ARGS = PARSER.parse_args()
-for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
-    os.environ[_var] = str(ARGS.threads)
+if __name__ == "__main__":  # imported by matrix.py, which sets the thread counts itself
+    for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+        os.environ[_var] = str(PARSER.parse_args().threads)
 
 import logging  # noqa: E402
 import statistics  # noqa: E402
@@ -79,27 +79,40 @@ def _median_ms(times: list[float]) -> float:
     return 1e3 * statistics.median(times)
 
 
+def models(name: str, dtype: str) -> tuple[Any, torch.nn.Module, str, np.ndarray, np.ndarray]:
+    """The refbp graph model of case ``name``, its torch model, the loss name and the batch."""
+    torch.manual_seed(0)
+    rng = np.random.default_rng(0)
+    tmodel, x, y, loss = _case(name, rng)
+    tmodel = tmodel.to(getattr(torch, dtype)).train()
+    if x.dtype.kind == "f":
+        x = x.astype(dtype)
+    y = y.astype(dtype) if y.dtype.kind == "f" else y
+    graph = from_torch(tmodel, example_inputs=(as_tensor(x),), graph=True)
+    return graph, tmodel, loss, x, y
+
+
+def build(name: str, dtype: str) -> tuple[Step, Step]:
+    """The refbp (graph model) and torch training steps of case ``name``."""
+    graph, tmodel, loss, x, y = models(name, dtype)
+    return _steps(graph, tmodel, loss, x, y)
+
+
 def main() -> None:
-    torch.set_num_threads(ARGS.threads)
+    args = PARSER.parse_args()
+    torch.set_num_threads(args.threads)
     print(f"{'model':16s} {'dtype':8s} {'refbp ms':>9s} {'torch ms':>9s} {'ratio':>6s}")
-    for name in ARGS.models:
-        for dtype, tdtype in (("float64", torch.float64), ("float32", torch.float32)):
-            torch.manual_seed(0)
-            rng = np.random.default_rng(0)
-            tmodel, x, y, loss = _case(name, rng)
-            tmodel = tmodel.to(tdtype).train()
-            if x.dtype.kind == "f":
-                x = x.astype(dtype)
-            y = y.astype(dtype) if y.dtype.kind == "f" else y
-            graph = from_torch(tmodel, example_inputs=(as_tensor(x),), graph=True)
-            r, t = interleaved(*_steps(graph, tmodel, loss, x, y), ARGS.repeats)
+    for name in args.models:
+        for dtype in ("float64", "float32"):
+            graph, tmodel, loss, x, y = models(name, dtype)
+            r, t = interleaved(*_steps(graph, tmodel, loss, x, y), args.repeats)
             label = "mlp-graph" if name == "mlp" else name
             print(f"{label:16s} {dtype:8s} {_median_ms(r):9.2f} {_median_ms(t):9.2f} "
                   f"{statistics.median(r) / statistics.median(t):6.2f}")
             if name == "mlp":
                 seq = from_torch(tmodel)
                 s, g = interleaved(*_steps(seq, tmodel, loss, x, y)[:1],
-                                   *_steps(graph, tmodel, loss, x, y)[:1], ARGS.repeats)
+                                   *_steps(graph, tmodel, loss, x, y)[:1], args.repeats)
                 print(f"{'mlp-sequential':16s} {dtype:8s} {_median_ms(s):9.2f} "
                       f"{'':9s} graph/sequential {statistics.median(g) / statistics.median(s):.3f}")
 

@@ -10,6 +10,7 @@ probability targets. Tolerances come from ``refbp.tolerances`` (normwise 1e-12 i
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -24,6 +25,7 @@ from refbp.metrics import discrepancy
 from refbp.mirror import as_tensor, compare_loss, to_numpy
 from refbp.registry.opinfo import LOSS_INPUTS, OpInfo
 from refbp.registry.ops import loss_checks, names
+from refbp.testing import loss_arguments
 from refbp.tolerances import tolerance_for
 
 pytestmark = pytest.mark.parity
@@ -34,11 +36,12 @@ REDUCTIONS = ("mean", "sum", "none")
 
 @dataclass(frozen=True)
 class Case:
-    """A loss factory (given reduction and dtype) with its input and target (given dtype)."""
+    """A loss factory (given reduction and dtype) with its arguments (given dtype): input and
+    target, or the arguments of a loss that takes more."""
 
     name: str
     make: Callable[[str, Any], rnn.Loss]
-    data: Callable[[Any], tuple[np.ndarray, np.ndarray]]
+    data: Callable[[Any], tuple[Any, ...]]
 
 
 def _rng(seed: int = 0) -> np.random.Generator:
@@ -162,13 +165,23 @@ _CLASS_SHAPES = ((4,), (6, 4), (3, 4, 5), (2, 4, 3, 2))
 _EXTREME_SHAPES = ((6, 4), (3, 4, 5))  # logits of +-1e4 besides the normal ones
 
 
+def _nth(make: Callable[[Any], list[tuple[str, tuple[Any, ...]]]], i: int,
+         dt: Any) -> tuple[Any, ...]:
+    """The arguments of the ``i``-th case of ``make`` in dtype ``dt``."""
+    return make(dt)[i][1]
+
+
 def _inputs(kind: str, options: Mapping[str, Any]
-            ) -> list[tuple[str, Callable[[Any], tuple[np.ndarray, np.ndarray]]]]:
+            ) -> list[tuple[str, Callable[[Any], tuple[Any, ...]]]]:
     """(tag, data) of every input of one kind (``refbp.registry.opinfo.LOSS_INPUTS``)."""
     def tag(shape: tuple[int, ...]) -> str:
         return "x".join(map(str, shape)) or "scalar"
 
     ignore = options.get("ignore_index", -100)
+    if kind in loss_arguments.KINDS:  # more than an input and a target
+        make = loss_arguments.KINDS[kind]
+        return [(label, functools.partial(_nth, make, i))
+                for i, (label, _) in enumerate(make(np.float64))]
     if kind == "regression":
         return [(tag(s), _regression(s)) for s in ((5, 3), (2, 3, 4), (7,), ())]
     if kind in ("probabilities", "logits"):
@@ -223,8 +236,7 @@ def test_every_declared_loss_is_checked_on_every_kind_of_input() -> None:
 
 def run_case(case: Case, reduction: str, dt: Any) -> dict[str, Any]:
     """refbp vs torch (through ``refbp.mirror.compare_loss``) for one case."""
-    x, t = case.data(dt)
-    return compare_loss(case.make(reduction, dt), x, t)
+    return compare_loss(case.make(reduction, dt), *case.data(dt))
 
 
 @pytest.mark.parametrize("dt", DTYPES, ids=lambda d: np.dtype(d).name)
@@ -235,7 +247,33 @@ def test_loss_matches_torch(case: Case, reduction: str, dt: Any) -> None:
     for key, d in res.items():
         assert d.passed, (f"refbp vs torch: {case.name} reduction={reduction} "
                           f"{np.dtype(dt).name} {key}: {d}")
-    assert set(res) == {"loss", "grad_input"}
+    assert {"loss", "grad_input"} <= set(res)
+    # float targets (every float argument) are compared too, wherever torch differentiates
+    args = case.data(dt)
+    name = case.name.split("(")[0]
+    if name in ARGUMENT_GRADS:
+        assert set(res) == {"loss", "grad_input"} | {
+            f"grad_{n}" for n in ARGUMENT_GRADS[name] if type(args[-1]) is not float
+            or n != "var"}
+    elif np.asarray(args[1]).dtype.kind == "f" and name in TARGET_GRADS:
+        assert "grad_target" in res
+
+
+#: the gradients of the losses of more arguments besides the first's (a float variance has
+#: none; CosineEmbeddingLoss's target none: torch's .grad stays None)
+ARGUMENT_GRADS = {"GaussianNLLLoss": ("target", "var"),
+                  "MarginRankingLoss": ("input2", "target"),
+                  "CosineEmbeddingLoss": ("input2",),
+                  "TripletMarginLoss": ("positive", "negative"),
+                  "TripletMarginWithDistanceLoss": ("positive", "negative"),
+                  "CTCLoss": ()}
+
+
+#: the losses whose float targets torch differentiates (the others: HingeEmbeddingLoss's
+#: .grad stays None, SoftMarginLoss raises; both checked by compare_loss)
+TARGET_GRADS = {"MSELoss", "SSELoss", "L1Loss", "HuberLoss", "SmoothL1Loss", "BCELoss",
+                "BCEWithLogitsLoss", "CrossEntropyLoss", "KLDivLoss", "PoissonNLLLoss",
+                "MultiLabelSoftMarginLoss"}
 
 
 @pytest.mark.parametrize("dt", DTYPES, ids=lambda d: np.dtype(d).name)

@@ -150,19 +150,24 @@ def check_module(module: Module, x: Any, *, grad_out: Any = None, eps: float = G
     return _summarise(pairs)
 
 
-def check_loss_gradients(loss: Module, input: Any, target: Any, *, grad_out: Any = None,
-               eps: float = GRADCHECK_EPS, seed: int = 0) -> GradcheckResult:
-    """Check a loss's ``backward`` with respect to its input by finite differences.
+def check_loss_gradients(loss: Module, input: Any, target: Any, *more: Any,
+                         grad_out: Any = None, eps: float = GRADCHECK_EPS, seed: int = 0,
+                         wrt: tuple[str, ...] = ()) -> GradcheckResult:
+    """Check a loss's ``backward`` with respect to its input by finite differences, and its
+    ``grad(name)`` with respect to each further argument named in ``wrt`` (a soft target,
+    GaussianNLLLoss's ``var``, the positive and negative of a triplet).
 
-    Scalar reductions use the loss itself as the objective (times ``grad_out`` if given);
-    ``reduction='none'`` uses ``sum(loss * R)`` with ``R = grad_out`` or seeded normals.
-    Float targets (probabilities, regression targets) are cast to float64 with the input.
+    ``more`` are the arguments after the target. Scalar reductions use the loss itself as the
+    objective (times ``grad_out`` if given); ``reduction='none'`` uses ``sum(loss * R)`` with
+    ``R = grad_out`` or seeded normals. Float arguments are cast to float64 with the input.
     """
     m = _float64_copy(loss)
     x64 = np.array(as_float_array(input, "input"), dtype=np.float64, copy=True)
-    t = np.asarray(target)
-    t64 = t.astype(np.float64) if t.dtype.kind == "f" else t
-    value = np.asarray(m(x64, t64))
+    args = [x64] + [a if type(a) is float else  # a Python float stays one (var)
+                    np.array(a, dtype=np.float64, copy=True)
+                    if np.asarray(a).dtype.kind == "f" else np.asarray(a)
+                    for a in (target, *more)]
+    value = np.asarray(m(*args))
     if value.ndim == 0 and grad_out is None:
         r = np.asarray(1.0)
         grad_x = m.backward()
@@ -170,9 +175,21 @@ def check_loss_gradients(loss: Module, input: Any, target: Any, *, grad_out: Any
         r = (upstream_gradient(seed, value.shape) if grad_out is None
              else np.asarray(grad_out, dtype=np.float64))
         grad_x = m.backward(r)
+    names = list(getattr(m, "arguments", ("input", "target")))
 
     def objective() -> float:
-        return float(np.sum(np.asarray(m(x64, t64)) * r))
+        return float(np.sum(np.asarray(m(*args)) * r))
 
-    num = numerical_gradient(objective, x64, eps)
-    return _summarise({"input": (np.asarray(grad_x, dtype=np.float64), num)})
+    pairs = {"input": (np.asarray(grad_x, dtype=np.float64),
+                       numerical_gradient(objective, x64, eps))}
+    for name in wrt:
+        m(*args)
+        ana = m.grad(name, None if value.ndim == 0 and grad_out is None else r)
+        if ana is None:
+            raise ValueError(f"gradcheck: {type(m).__name__} gives no gradient for {name!r}")
+        arg = args[names.index(name)]
+        if not isinstance(arg, np.ndarray):
+            raise TypeError(f"gradcheck: {name} is a Python number, it has no gradient")
+        pairs[name] = (np.asarray(ana, dtype=np.float64),
+                       numerical_gradient(objective, arg, eps))
+    return _summarise(pairs)

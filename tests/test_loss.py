@@ -3,6 +3,7 @@ finite-difference gradchecks of every loss x option x reduction, and the error m
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Mapping
 from typing import Any
 
@@ -16,6 +17,7 @@ from refbp.nn.functional_loss import BCE_GRAD_EPS
 from refbp.registry.opinfo import LOSS_INPUTS, Check, OpInfo
 from refbp.registry.ops import loss_checks
 from refbp.registry.ops import names as registry_names
+from refbp.testing import loss_arguments
 from refbp.tolerances import GRADCHECK_RTOL, tolerance_for
 
 REDUCTIONS = ("mean", "sum", "none")
@@ -327,7 +329,15 @@ SHAPES = {"regression": ((3, 4),), "probabilities": ((6, 4),), "logits": ((6, 4)
              for k in ("class_index", "class_probabilities", "log_probabilities")},
           "signs": ((3, 4),), "class_rows": ((5, 4), (4,)), "multilabel_index": ((5, 4), (4,))}
 GRADCHECK_CASES = [(f"{cid}-{'x'.join(map(str, shape))}", op, check, kind, shape)
-                   for cid, op, check, kind in loss_checks() for shape in SHAPES[kind]]
+                   for cid, op, check, kind in loss_checks() if kind in SHAPES
+                   for shape in SHAPES[kind]]
+# losses of more than an input and a target: every float argument, off the kinks (CTCLoss
+# returns torch's gradient with respect to the logits: tests/test_loss_ctc.py checks it
+# through LogSoftmax)
+MULTI_CASES = [(f"{cid}-{tag}", op, check, args)
+               for cid, op, check, kind in loss_checks()
+               if kind in loss_arguments.KINDS and op.name != "CTCLoss"
+               for tag, args in loss_arguments.KINDS[kind](np.float64, kinks=False)]
 
 
 def build_loss(op: OpInfo, options: Mapping[str, Any], reduction: str,
@@ -345,15 +355,73 @@ def test_gradcheck(case: tuple[str, OpInfo, Check, str, tuple[int, ...]],
                    reduction: str) -> None:
     _, op, check, kind, shape = case
     x, t = loss_inputs(kind, shape, dict(check.options), 7)
-    res = check_loss_gradients(build_loss(op, check.options, reduction), x, t)
+    loss = build_loss(op, check.options, reduction)
+    res = check_loss_gradients(loss, x, t, wrt=target_wrt(loss, kind, x, t))
     assert res.passed, str(res)
     assert res.max_rel_err <= GRADCHECK_RTOL
 
 
+@pytest.mark.parametrize("reduction", REDUCTIONS)
+@pytest.mark.parametrize("case", MULTI_CASES, ids=[c[0] for c in MULTI_CASES])
+def test_gradcheck_every_argument(case: tuple[str, OpInfo, Check, tuple[Any, ...]],
+                                  reduction: str) -> None:
+    _, op, check, args = case
+    loss = build_loss(op, check.options, reduction)
+    value = np.asarray(loss(*args))
+    g = None if value.ndim == 0 else np.ones_like(value)
+    wrt = tuple(n for n, a in zip(loss.arguments[1:], args[1:], strict=True)
+                if type(a) is not float and np.asarray(a).dtype.kind == "f"
+                and loss.grad(n, g) is not None)
+    res = check_loss_gradients(loss, *args, wrt=wrt)
+    assert res.passed, str(res)
+    assert res.max_rel_err <= GRADCHECK_RTOL
+    expected = {"GaussianNLLLoss": {"input", "target", "var"},
+                "MarginRankingLoss": {"input", "input2", "target"},
+                "CosineEmbeddingLoss": {"input", "input2"}}.get(
+                    op.name, {"input", "positive", "negative"})
+    if type(args[-1]) is float:  # a float variance has no gradient
+        expected.discard("var")
+    assert set(res.per_tensor) == expected
+
+
+def target_wrt(loss: rnn.Loss, kind: str, x: np.ndarray, t: np.ndarray) -> tuple[str, ...]:
+    """``("target",)`` where the loss differentiates its float target, else (). Probability
+    targets sit exactly on 0 and 1, where a finite-difference step leaves BCELoss's domain,
+    and PoissonNLLLoss(full=True)'s Stirling term has a NaN target gradient at y <= 0 (as
+    torch's): those target gradients are checked against torch only."""
+    if t.dtype.kind != "f" or kind == "probabilities":
+        return ()
+    probe = copy.deepcopy(loss)
+    value = np.asarray(probe(x, t))
+    try:
+        grad = probe.grad("target", None if value.ndim == 0 else np.ones_like(value))
+    except RuntimeError:  # torch refuses too (SoftMarginLoss); the parity tests check it
+        return ()
+    return ("target",) if grad is not None and np.isfinite(grad).all() else ()
+
+
+TARGET_GRADIENT_LOSSES = {"MSELoss", "SSELoss", "L1Loss", "HuberLoss", "SmoothL1Loss",
+                          "BCEWithLogitsLoss", "CrossEntropyLoss", "KLDivLoss",
+                          "PoissonNLLLoss", "MultiLabelSoftMarginLoss"}
+
+
+def test_target_gradients_are_gradchecked_where_torch_gives_them() -> None:
+    checked = set()
+    for _, op, check, kind in loss_checks():
+        if kind not in SHAPES:  # the losses of more arguments: test_gradcheck_every_argument
+            continue
+        shape = SHAPES[kind][0]
+        x, t = loss_inputs(kind, shape, dict(check.options), 7)
+        if target_wrt(build_loss(op, check.options, "sum"), kind, x, t):
+            checked.add(op.name)
+    assert checked == TARGET_GRADIENT_LOSSES
+
+
 def test_every_declared_loss_is_gradchecked_on_every_kind_of_input() -> None:
-    names = {c[1].name for c in GRADCHECK_CASES}
+    names = {c[1].name for c in GRADCHECK_CASES} | {c[1].name for c in MULTI_CASES} | {
+        "CTCLoss"}
     assert names == set(registry_names("loss"))
-    assert {c[3] for c in GRADCHECK_CASES} == set(LOSS_INPUTS) == set(SHAPES)
+    assert set(LOSS_INPUTS) == set(SHAPES) | set(loss_arguments.KINDS)
 
 
 def test_gradcheck_with_upstream_scalar() -> None:

@@ -230,3 +230,49 @@ def test_tensor_data_shapes() -> None:
     x1, y1 = make_data(DataSpec("tensors", n=2, features=1, outputs=3, extra={"size": [7]}),
                        "float64", 0)
     assert x1.shape == (2, 1, 7) and y1.shape == (2, 3)
+
+
+TORCH_MODEL = """
+[[scenario]]
+name = "resnet"
+model = [{ type = "TorchModel", factory = "mypkg.models:resnet", width = 4 }]
+loss = { type = "CrossEntropyLoss" }
+optimizer = { type = "AdamW", lr = 0.01 }
+data = { kind = "images", n = 8, features = 1, outputs = 3, height = 8, width = 8 }
+"""
+
+
+def test_a_torch_model_scenario_names_its_factory_and_arguments(tmp_path: Path) -> None:
+    f = tmp_path / "s.toml"
+    f.write_text(TORCH_MODEL)
+    (s,) = load_scenarios(f)
+    assert s.model == (Spec("TorchModel", {"factory": "mypkg.models:resnet", "width": 4}),)
+    assert s.describe_model() == "TorchModel(factory='mypkg.models:resnet', width=4)"
+
+
+@pytest.mark.parametrize(("model", "message"), [
+    ('[{ type = "TorchModel", factory = "m:f" }, { type = "ReLU" }]',
+     "a TorchModel is the whole model (one spec), not a layer among 2"),
+    ('[{ type = "TorchModel" }]', "TorchModel needs factory = 'package.module:Name' or "
+     "'path/to/file.py:Name' (a function or class returning a torch.nn.Module), got None"),
+    ('[{ type = "TorchModel", factory = "models.resnet" }]', "got 'models.resnet'"),
+    ('[{ type = "TorchModel", factory = 3 }]', "got 3"),
+])
+def test_a_torch_model_spec_is_the_whole_model_and_names_a_factory(
+        tmp_path: Path, model: str, message: str) -> None:
+    f = tmp_path / "s.toml"
+    f.write_text(TORCH_MODEL.replace(
+        '[{ type = "TorchModel", factory = "mypkg.models:resnet", width = 4 }]', model))
+    with pytest.raises(ScenarioFileError) as info:
+        load_scenarios(f)
+    assert "scenario 1 ('resnet'): scenario resnet: " in str(info.value)
+    assert str(info.value).endswith(message)
+
+
+def test_the_quick_suite_has_graph_models_in_both_dtypes() -> None:
+    graph = [s for s in get_suite("quick") if s.model[0].type == "TorchModel"]
+    assert sorted(s.name for s in graph) == [
+        "graph-gpt-sgd-f32", "graph-gpt-sgd-f64", "graph-resnet-adamw-f32",
+        "graph-resnet-adamw-f64"]
+    assert {s.model[0].args["factory"] for s in graph} == {"refbp.mirror.zoo:GPT",
+                                                           "refbp.mirror.zoo:ResNet"}

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import copy
 import operator
+import weakref
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -51,9 +52,10 @@ def to_numpy(t: torch.Tensor) -> np.ndarray:
 
 
 def target_name(target: Any) -> str:
-    """``"aten.add.Tensor"`` for ``torch.ops.aten.add.Tensor``; ``"_operator.getitem"``."""
-    if target is operator.getitem:
-        return "_operator.getitem"
+    """``"aten.add.Tensor"`` for ``torch.ops.aten.add.Tensor``; ``"_operator.getitem"`` (and
+    ``"_operator.mul"``, the size arithmetic of a dynamic batch dimension)."""
+    if getattr(target, "__module__", None) == "_operator":
+        return f"_operator.{target.__name__}"
     if isinstance(target, torch._ops.OpOverload):
         return f"{target.namespace}.{target._schema.name.split('::')[-1]}.{target._overloadname}"
     return str(getattr(target, "__name__", target))
@@ -170,11 +172,59 @@ class _Builder:
                                     _meta_dtype(node), _source(node), differentiable, writes))
 
 
-def capture(model: torch.nn.Module, example_inputs: Sequence[Any]) -> torch.export.ExportedProgram:
-    """``torch.export.export`` of a copy of ``model`` (running statistics stay untouched)."""
+_FIXED: weakref.WeakKeyDictionary[torch.export.ExportedProgram, str] = \
+    weakref.WeakKeyDictionary()
+"""Why a capture asked for a dynamic batch dimension has fixed shapes (torch.export's error)."""
+
+
+def _batch_dims(inputs: Sequence[Any]) -> tuple[Any, ...]:
+    """``dynamic_shapes`` making dimension 0 of every tensor input one symbolic batch size."""
+    batch = torch.export.Dim("batch")
+    return tuple({0: batch} if isinstance(x, torch.Tensor) and x.dim() > 0 else None
+                 for x in inputs)
+
+
+def capture(model: torch.nn.Module, example_inputs: Sequence[Any], *,
+            dynamic_batch: bool | None = None) -> torch.export.ExportedProgram:
+    """``torch.export.export`` of a copy of ``model`` (running statistics stay untouched).
+
+    ``dynamic_batch=True`` captures dimension 0 of every tensor input as one symbolic batch
+    size (``torch.export.Dim``), so the graph runs on any batch size; ``False`` fixes every
+    shape; ``None`` (the default) tries the dynamic capture and, when torch.export cannot
+    keep the batch dimension symbolic (the model's code specializes it, or the example batch
+    has 1 sample, which torch.export always specializes), captures with fixed shapes and
+    says why in :attr:`GraphModel.fixed_shapes_reason`."""
     inputs = tuple(torch.as_tensor(x) if isinstance(x, np.ndarray) else x
                    for x in example_inputs)
-    return torch.export.export(copy.deepcopy(model), inputs)
+    if dynamic_batch is False:
+        return torch.export.export(copy.deepcopy(model), inputs)
+    sizes = {int(x.shape[0]) for x in inputs if isinstance(x, torch.Tensor) and x.dim() > 0}
+    if sizes and min(sizes) < 2:
+        reason = ("the example batch has 1 sample, a size torch.export always fixes: capture "
+                  "with 2 or more")
+    else:
+        try:
+            return torch.export.export(copy.deepcopy(model), inputs,
+                                       dynamic_shapes=_batch_dims(inputs))
+        except Exception as exc:  # torch's constraint violations have several classes
+            if dynamic_batch:
+                raise ValueError(f"cannot capture a symbolic batch dimension: {_reason(exc)}"
+                                 ) from exc
+            reason = _reason(exc)
+    if dynamic_batch:
+        raise ValueError(f"cannot capture a symbolic batch dimension: {reason}")
+    program = torch.export.export(copy.deepcopy(model), inputs)
+    _FIXED[program] = reason
+    return program
+
+
+def _reason(exc: BaseException) -> str:
+    """torch.export's explanation of a failed dynamic capture: the first line naming what
+    specialized the batch (``- You marked batch as dynamic but your code specialized it to be
+    a constant (3)``), else its first line."""
+    lines = [line.strip() for line in str(exc).strip().splitlines() if line.strip()]
+    named = [line.removeprefix("- ").split(". ")[0] for line in lines if line.startswith("- ")]
+    return (named or lines or [type(exc).__name__])[0]
 
 
 def _parameters(model: torch.nn.Module) -> dict[str, Parameter]:
@@ -190,9 +240,11 @@ def _parameters(model: torch.nn.Module) -> dict[str, Parameter]:
 
 
 def graph_from_torch(model: torch.nn.Module, example_inputs: Sequence[Any],
-                     program: torch.export.ExportedProgram | None = None) -> GraphModel:
+                     program: torch.export.ExportedProgram | None = None, *,
+                     dynamic_batch: bool | None = None) -> GraphModel:
     """The refbp :class:`GraphModel` of ``model`` captured with ``example_inputs`` (or built
-    from ``program``, a capture of ``model`` made by :func:`capture`).
+    from ``program``, a capture of ``model`` made by :func:`capture`); ``dynamic_batch`` as
+    for :func:`capture`.
 
     Raises :class:`refbp.errors.UnsupportedOpError` for an ATen operator refbp does not
     declare (all of them listed, each with its node and source line).
@@ -200,7 +252,8 @@ def graph_from_torch(model: torch.nn.Module, example_inputs: Sequence[Any],
     if not isinstance(example_inputs, tuple | list):
         raise TypeError("example_inputs must be a tuple of the model's inputs, e.g. (x,), got "
                         f"{type(example_inputs).__name__}")
-    ep = capture(model, example_inputs) if program is None else program
+    ep = (capture(model, example_inputs, dynamic_batch=dynamic_batch) if program is None
+          else program)
     sig = ep.graph_signature
     params = _parameters(model)
     torch_buffers = dict(model.named_buffers(remove_duplicate=False))
@@ -211,7 +264,8 @@ def graph_from_torch(model: torch.nn.Module, example_inputs: Sequence[Any],
         ph = spec.arg.name
         if spec.kind == InputKind.USER_INPUT:
             val = next(n for n in ep.graph.nodes if n.name == ph).meta["val"]
-            inputs.append((ph, tuple(int(s) for s in val.shape), _np_dtype(val.dtype)))
+            shape = tuple(s if isinstance(s, int) else None for s in val.shape)
+            inputs.append((ph, shape, _np_dtype(val.dtype)))
         elif spec.kind == InputKind.PARAMETER:
             parameters.append((ph, str(spec.target), params[str(spec.target)]))
         elif spec.kind == InputKind.BUFFER:
@@ -241,4 +295,5 @@ def graph_from_torch(model: torch.nn.Module, example_inputs: Sequence[Any],
     every = [(captured.get(key, f"unused.{key}"), key, p) for key, p in params.items()]
     buffers.sort(key=lambda t: order.get(t[1], len(order)))
     return GraphModel(b.nodes, inputs, user[0], every, buffers, constants,
-                      name=type(model).__name__, training=model.training)
+                      name=type(model).__name__, training=model.training,
+                      fixed_shapes_reason=_FIXED.get(ep, ""))

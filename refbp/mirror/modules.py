@@ -255,7 +255,8 @@ def spec_to_torch(module: Module, args: Mapping[str, Any]) -> torch.nn.Module:
 
 
 def from_torch(module: torch.nn.Module, example_inputs: Sequence[Any] | None = None, *,
-               graph: bool | None = None, _path: str = "") -> Module:
+               graph: bool | None = None, dynamic_batch: bool | None = None,
+               _path: str = "") -> Module:
     """The refbp equivalent of a torch module, with identical weights.
 
     A tree of known layers (nested ``nn.Sequential``, ``nn.ModuleList``/``nn.ModuleDict``
@@ -263,7 +264,11 @@ def from_torch(module: torch.nn.Module, example_inputs: Sequence[Any] | None = N
     refbp layers. Any other model (skip connections, tied weights, custom ``forward`` code)
     is captured with ``torch.export`` on ``example_inputs`` (a tuple of the model's inputs)
     and becomes a :class:`refbp.nn.graph_model.GraphModel` (``refbp.mirror.export``); so is
-    every model with ``graph=True``. ``graph=False`` never captures.
+    every model with ``graph=True``. ``graph=False`` never captures. The capture makes
+    dimension 0 of the inputs a symbolic batch size, so the graph runs on any batch size
+    (``dynamic_batch=None``, the default: when torch.export cannot, because the model's code
+    fixes the batch size or the example has 1 sample, every shape is fixed and the graph says
+    why; ``True``: refuse then; ``False``: fix every shape).
 
     Without ``example_inputs``: an unsupported module raises a TypeError naming its path in
     the model, its type and the supported types; a parameter shared by several places (a
@@ -288,7 +293,7 @@ def from_torch(module: torch.nn.Module, example_inputs: Sequence[Any] | None = N
         from refbp.mirror.export import graph_from_torch
 
         try:
-            return graph_from_torch(module, example_inputs)
+            return graph_from_torch(module, example_inputs, dynamic_batch=dynamic_batch)
         except UsageError:
             raise
         except Exception as exc:  # torch.export cannot trace it: say both

@@ -1,7 +1,8 @@
 """Run the same inputs through a refbp module and its torch mirror and compare everything.
 
 ``compare_module`` compares the output, the input gradient and every parameter gradient;
-``compare_loss`` compares the loss value and its input gradient. The upstream gradient fed to
+``compare_loss`` compares the loss value and its gradient with respect to every float argument
+(the input, soft targets, GaussianNLLLoss's variance, ...). The upstream gradient fed to
 both sides is ``grad_out`` or a seeded standard-normal array, so the comparison exercises the
 full Jacobian-vector product rather than a sum.
 """
@@ -123,25 +124,64 @@ def _param_dtype(m: Module) -> np.dtype:
     return np.dtype(np.float64)
 
 
-def compare_loss(loss: Module, input: Any, target: Any, *, grad_out: Any = None, seed: int = 0,
-                 tol: Tolerance | None = None) -> dict[str, Discrepancy]:
-    """Compare a loss's value and d loss / d input with torch. Keys ``"loss"``, ``"grad_input"``."""
+def compare_loss(loss: Module, input: Any, target: Any, *more: Any, grad_out: Any = None,
+                 seed: int = 0, tol: Tolerance | None = None) -> dict[str, Discrepancy]:
+    """Compare a loss's value and its gradient with respect to every float argument with torch.
+
+    ``more`` are the further arguments of losses that take more than two (GaussianNLLLoss's
+    ``var``, TripletMarginLoss's ``negative``, CTCLoss's lengths). Keys: ``"loss"``,
+    ``"grad_input"`` (the first argument) and ``"grad_<name>"`` for every other float
+    argument torch gives a gradient (``"grad_target"`` for soft targets; names from the refbp
+    class's ``arguments``). Every float argument requires gradients on the torch side; where
+    torch refuses one (``soft_margin_loss`` is not differentiable in its target) it runs again
+    without, and refbp's ``grad(name)`` must refuse too (RuntimeError), as it must return
+    ``None`` where torch's ``.grad`` stays ``None``. A disagreement about whether there is a
+    gradient raises ValueError naming the argument.
+    """
     m = copy.deepcopy(loss)
     x = np.asarray(input)
+    args = (x, target, *more)
+    names = getattr(m, "arguments", ("input", "target"))[:len(args)]
     tol = tol or tolerance_for(x.dtype)
     # class weights follow the input dtype on the refbp side; do the same for torch
     t = to_torch(m).to(torch_dtype(x.dtype))
-    value = np.asarray(m(x, target))
-    xt = as_tensor(x, requires_grad=True)
-    vt = t(xt, as_tensor(target))
-    if value.ndim == 0 and grad_out is None:
-        gx = m.backward()
-        vt.backward()
-    else:
-        g = _upstream(value.shape, x.dtype, grad_out, seed)
-        gx = m.backward(g)
-        vt.backward(as_tensor(g))
-    return {
-        "loss": discrepancy(value, to_numpy(vt), tol),
-        "grad_input": discrepancy(gx, to_numpy(xt.grad), tol),
-    }
+    value = np.asarray(m(*args))
+    # a Python float argument (GaussianNLLLoss's var) stays a float, without a gradient
+    floats = [i for i, a in enumerate(args)
+              if type(a) is not float and np.asarray(a).dtype.kind == "f"]
+    refused: set[int] = set()
+    while True:
+        ts = [a if type(a) is float else as_tensor(a, requires_grad=i in floats
+                                                       and i not in refused)
+              for i, a in enumerate(args)]
+        try:
+            vt = t(*ts)
+            break
+        except RuntimeError as exc:
+            hit = [i for i in floats[1:] if i not in refused
+                   and f"argument '{names[i]}'" in str(exc)]
+            if not hit:
+                raise
+            refused.add(hit[0])
+    g = None if value.ndim == 0 and grad_out is None else _upstream(value.shape, x.dtype,
+                                                                      grad_out, seed)
+    vt.backward(None if g is None else as_tensor(g))
+    out = {"loss": discrepancy(value, to_numpy(vt), tol)}
+    for i in floats:
+        key = "grad_input" if i == 0 else f"grad_{names[i]}"
+        try:
+            mine = m.backward(g) if i == 0 else m.grad(names[i], g)
+        except RuntimeError:
+            if i in refused:
+                continue
+            raise
+        tensor = ts[i]
+        theirs = tensor.grad if isinstance(tensor, torch.Tensor) else None
+        if i in refused or (mine is None) != (theirs is None):
+            what = ("refuses" if i in refused else "gives no" if theirs is None
+                    else "gives a")
+            raise ValueError(f"refbp vs torch: torch {what} gradient for {names[i]!r}, refbp "
+                             f"{'gives none' if mine is None else 'gives one'}")
+        if mine is not None:
+            out[key] = discrepancy(mine, to_numpy(theirs), tol)
+    return out

@@ -65,6 +65,12 @@ from refbp.nn.loss import MSELoss as MSELoss
 from refbp.nn.loss import NLLLoss as NLLLoss
 from refbp.nn.loss import SmoothL1Loss as SmoothL1Loss
 from refbp.nn.loss import SSELoss as SSELoss
+from refbp.nn.loss_ctc import CTCLoss as CTCLoss
+from refbp.nn.loss_embedding import CosineEmbeddingLoss as CosineEmbeddingLoss
+from refbp.nn.loss_embedding import MarginRankingLoss as MarginRankingLoss
+from refbp.nn.loss_embedding import TripletMarginLoss as TripletMarginLoss
+from refbp.nn.loss_embedding import TripletMarginWithDistanceLoss as TripletMarginWithDistanceLoss
+from refbp.nn.loss_likelihood import GaussianNLLLoss as GaussianNLLLoss
 from refbp.nn.loss_likelihood import KLDivLoss as KLDivLoss
 from refbp.nn.loss_likelihood import PoissonNLLLoss as PoissonNLLLoss
 from refbp.nn.loss_margin import HingeEmbeddingLoss as HingeEmbeddingLoss
@@ -131,6 +137,7 @@ __all__ = [
     "BatchNorm2d",
     "BatchNorm3d",
     "CELU",
+    "CTCLoss",
     "ChannelShuffle",
     "CircularPad1d",
     "CircularPad2d",
@@ -142,6 +149,7 @@ __all__ = [
     "Conv2d",
     "ConvTranspose1d",
     "ConvTranspose2d",
+    "CosineEmbeddingLoss",
     "CrossEntropyLoss",
     "Dropout",
     "Dropout2d",
@@ -153,6 +161,7 @@ __all__ = [
     "GLU",
     "GRU",
     "GRUCell",
+    "GaussianNLLLoss",
     "GroupNorm",
     "Hardshrink",
     "Hardsigmoid",
@@ -176,6 +185,7 @@ __all__ = [
     "LogSoftmax",
     "Loss",
     "MSELoss",
+    "MarginRankingLoss",
     "MaxPool1d",
     "MaxPool2d",
     "Mish",
@@ -224,6 +234,8 @@ __all__ = [
     "Threshold",
     "TransformerEncoder",
     "TransformerEncoderLayer",
+    "TripletMarginLoss",
+    "TripletMarginWithDistanceLoss",
     "Unflatten",
     "Unfold",
     "Upsample",

@@ -137,4 +137,4 @@ class AdaptiveMaxPool2d(_AdaptivePool):
         return (y, pos.reshape(y.shape)) if self.return_indices else y
 
     def _backward2(self, g2: np.ndarray, c: dict[str, Any]) -> np.ndarray:
-        return fp.max_backward(g2, c["pos"], c["w"].plane)
+        return fp.max_backward(g2, c["pos"], c["w"].plane, distinct=c["w"].disjoint)

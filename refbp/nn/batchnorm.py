@@ -18,6 +18,7 @@ Conventions that differ between frameworks, and which one refbp (= torch) follow
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -26,33 +27,34 @@ from refbp._checks import as_float_array, param_dtype
 from refbp.nn.module import Cache, Module, Parameter
 
 
-def channels_last(x: np.ndarray) -> np.ndarray:
-    """(N, C) -> (N, C); (N, C, *S) -> (N * prod(S), C): one row per normalised value."""
-    if x.ndim == 2:
-        return x
-    return np.ascontiguousarray(np.moveaxis(x, 1, -1)).reshape(-1, x.shape[1])
+def channel_axes(ndim: int) -> tuple[int, ...]:
+    """Every axis of an (N, C, *S) array but the channel axis 1: the axes batch norm reduces."""
+    return (0,) + tuple(range(2, ndim))
 
 
-def channels_back(y2: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
-    """Inverse of :func:`channels_last` for an input of shape ``shape``."""
-    if len(shape) == 2:
-        return y2
-    moved = (shape[0],) + tuple(shape[2:]) + (shape[1],)
-    return np.ascontiguousarray(np.moveaxis(y2.reshape(moved), -1, 1))
+def per_channel(v: np.ndarray, ndim: int) -> np.ndarray:
+    """A per-channel vector (C,) shaped (1, C, 1, ...) to broadcast over (N, C, *S)."""
+    return v.reshape((1, -1) + (1,) * (ndim - 2))
 
 
-def batch_stats(x2: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Per-channel mean and *biased* variance of ``x2`` (M, C)."""
-    mean = x2.mean(axis=0)
+Axis = int | tuple[int, ...]
+
+
+def batch_stats(x2: np.ndarray, axis: Axis = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Mean and *biased* variance of ``x2`` along ``axis`` (per column of an (M, C) array by
+    default); a tuple of axes keeps them as size-1 dimensions, to broadcast against ``x2``."""
+    keep = isinstance(axis, tuple)
+    mean = x2.mean(axis=axis, keepdims=keep)
     xc = x2 - mean
-    return mean, (xc * xc).mean(axis=0)
+    return mean, np.multiply(xc, xc, out=xc).mean(axis=axis, keepdims=keep)
 
 
 def normalize(x2: np.ndarray, mean: np.ndarray, var: np.ndarray,
               eps: float) -> tuple[np.ndarray, np.ndarray]:
     """``xhat = (x - mean) / sqrt(var + eps)`` and ``invstd = 1 / sqrt(var + eps)``."""
     invstd = 1.0 / np.sqrt(var + x2.dtype.type(eps))
-    return (x2 - mean) * invstd, invstd
+    xhat = x2 - mean
+    return np.multiply(xhat, invstd, out=xhat), invstd
 
 
 def update_running(running_mean: np.ndarray, running_var: np.ndarray, mean: np.ndarray,
@@ -64,34 +66,68 @@ def update_running(running_mean: np.ndarray, running_var: np.ndarray, mean: np.n
     running_var[...] = (dt(1) - dt(factor)) * running_var + dt(factor) * unbiased
 
 
-def normalize_backward(dxhat: np.ndarray, xhat: np.ndarray, invstd: np.ndarray) -> np.ndarray:
-    """dL/dx of ``xhat = (x - mean(x)) * invstd`` with batch statistics, per column (axis 0)::
+def normalize_backward(dxhat: np.ndarray, xhat: np.ndarray, invstd: np.ndarray,
+                       axis: Axis = 0) -> np.ndarray:
+    """dL/dx of ``xhat = (x - mean(x)) * invstd`` with batch statistics along ``axis`` (per
+    column of an (M, C) array by default)::
 
         dx = invstd * (dxhat - mean(dxhat) - xhat * mean(dxhat * xhat))
 
     (differentiate ``xhat_i = (x_i - mu) invstd`` with ``dmu/dx_j = 1/M`` and
-    ``d var/dx_j = 2 (x_j - mu) / M``, M = rows).
+    ``d var/dx_j = 2 (x_j - mu) / M``, M = the values reduced). Computed in two scratch
+    arrays, operation by operation as the formula reads.
     """
-    return invstd * (dxhat - dxhat.mean(axis=0) - xhat * (dxhat * xhat).mean(axis=0))
+    keep = isinstance(axis, tuple)
+    t = dxhat * xhat
+    mean_dx_xhat = t.mean(axis=axis, keepdims=keep)
+    dx = dxhat - dxhat.mean(axis=axis, keepdims=keep)
+    np.subtract(dx, np.multiply(xhat, mean_dx_xhat, out=t), out=dx)
+    return np.multiply(invstd, dx, out=dx)
 
 
 def batch_norm_backward(g2: np.ndarray, xhat: np.ndarray, invstd: np.ndarray,
-                        weight: np.ndarray | None,
-                        batch_statistics: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(dx, dweight, dbias) for ``y = xhat * w + b`` (all (M, C) class-last).
+                        weight: np.ndarray | None, batch_statistics: bool,
+                        axes: tuple[int, ...] = (0,)
+                        ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(dx, dweight, dbias) for ``y = xhat * w + b``: ``g2``, ``xhat`` and the result (N, C,
+    *S) reduced along ``axes`` (:func:`channel_axes`), or (M, C) class-last with ``(0,)``;
+    ``invstd`` shaped to broadcast (:func:`per_channel`), ``weight`` (C,).
 
     With batch statistics, xhat depends on x through the mean and variance too (see
     :func:`normalize_backward`). With running statistics (eval) only the first term
     survives: ``dx = g * w * invstd``.
     """
-    dweight = (g2 * xhat).sum(axis=0)
-    dbias = g2.sum(axis=0)
-    dxhat = g2 if weight is None else g2 * weight
+    dweight = (g2 * xhat).sum(axis=axes)
+    dbias = g2.sum(axis=axes)
+    dxhat = g2 if weight is None else g2 * per_channel(weight, g2.ndim)
     if batch_statistics:
-        dx = normalize_backward(dxhat, xhat, invstd)
+        dx = normalize_backward(dxhat, xhat, invstd, axes)
     else:
         dx = dxhat * invstd
     return dx, dweight, dbias
+
+
+def batch_norm_forward(x: np.ndarray, weight: np.ndarray | None, bias: np.ndarray | None,
+                       mean: np.ndarray | None, var: np.ndarray | None, eps: float,
+                       update: Callable[[np.ndarray, np.ndarray, int], None] | None
+                       ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``y = (x - mean) / sqrt(var + eps) * weight + bias`` per channel of ``x`` (N, C, *S),
+    reduced in place along :func:`channel_axes` (no transposed copy): with the batch statistics
+    when ``mean`` is None (then ``update(mean, var, count)`` receives them as (C,) vectors, for
+    the running statistics), else with the given (C,) statistics. Returns ``(y, xhat,
+    invstd)``, ``invstd`` shaped (1, C, 1, ...)."""
+    axes, n = channel_axes(x.ndim), x.ndim
+    if mean is None or var is None:
+        mean, var = batch_stats(x, axes)
+        if update is not None:
+            update(mean.reshape(-1), var.reshape(-1), x.size // x.shape[1])
+    else:
+        mean, var = per_channel(mean, n), per_channel(var, n)
+    xhat, invstd = normalize(x, mean, var, eps)
+    y = xhat if weight is None else xhat * per_channel(weight, n)
+    if bias is not None:
+        y = np.add(y, per_channel(bias, n), out=None if y is xhat else y)
+    return y, xhat, invstd
 
 
 class _BatchNorm(Module):
@@ -183,25 +219,19 @@ class _BatchNorm(Module):
         if w is not None and x.dtype != w.dtype:
             raise TypeError(f"{name} input dtype {x.dtype} does not match weight dtype "
                             f"{w.dtype}")
-        x2 = channels_last(x)
         use_batch = self.training or self.running_mean is None
-        if use_batch and x2.shape[0] == 0:
+        values = x.size // x.shape[1]  # per channel: N, N * L, N * H * W, ...
+        if use_batch and values == 0:
             return self._empty_batch(x)
-        if use_batch:
-            if x2.shape[0] == 1 and self.training:
-                raise ValueError("Expected more than 1 value per channel when training, got "
-                                 f"input size {x.shape}")
-            mean, var = batch_stats(x2)
-            if self.training and self.running_mean is not None:
-                self._update_stats(mean, var, x2.shape[0])
-        else:
-            mean, var = self.running_mean, self.running_var
-        xhat, invstd = normalize(x2, mean, var, self.eps)
-        y2 = xhat if w is None else xhat * w
-        if self.bias is not None:
-            y2 = y2 + self.bias.data
+        if use_batch and values == 1 and self.training:
+            raise ValueError("Expected more than 1 value per channel when training, got "
+                             f"input size {x.shape}")
+        update = self._update_stats if self.training and self.running_mean is not None else None
+        mean, var = (None, None) if use_batch else (self.running_mean, self.running_var)
+        b = None if self.bias is None else self.bias.data
+        y, xhat, invstd = batch_norm_forward(x, w, b, mean, var, self.eps, update)
         self._cache.save(xhat=xhat, invstd=invstd, shape=x.shape, batch=use_batch, empty=False)
-        return channels_back(y2, x.shape)
+        return y
 
     def _empty_batch(self, x: np.ndarray) -> np.ndarray:
         """torch on an empty batch: an empty output, running statistics untouched, but the
@@ -225,13 +255,13 @@ class _BatchNorm(Module):
                     p.accumulate(np.zeros_like(p.data), owned=True)
             return np.zeros(c["shape"], dtype=grad_out.dtype)
         w = None if self.weight is None else self.weight.data
-        dx, dw, db = batch_norm_backward(channels_last(grad_out), c["xhat"], c["invstd"], w,
-                                         c["batch"])
+        dx, dw, db = batch_norm_backward(grad_out, c["xhat"], c["invstd"], w, c["batch"],
+                                         channel_axes(grad_out.ndim))
         if self.weight is not None:
             self.weight.accumulate(dw, owned=True)
         if self.bias is not None:
             self.bias.accumulate(db, owned=True)
-        return channels_back(dx, c["shape"])
+        return dx
 
     def extra_repr(self) -> str:
         """The constructor arguments shown inside ``repr(module)``, as torch prints them."""

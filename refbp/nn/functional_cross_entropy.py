@@ -248,6 +248,19 @@ def cross_entropy_prob_coefficients(y: np.ndarray, weight: np.ndarray | None, re
     return a / max(n_samples, 1) if reduction == "mean" else a
 
 
+def cross_entropy_prob_target_grad(logp: np.ndarray, weight: np.ndarray | None,
+                                   reduction: str, label_smoothing: float,
+                                   g: np.ndarray) -> np.ndarray:
+    """dL/dy of probability targets: dL/dq_ic = -G_i w_c logp_ic / D (D = numel / C for
+    'mean'), times dq/dy = 1 - eps."""
+    gq = -(upstream_rows(g) * logp)
+    if weight is not None:
+        gq = gq * weight
+    if reduction == "mean":
+        gq = gq / max(logp.size // logp.shape[-1] if logp.shape[-1] else 0, 1)
+    return gq * (1 - label_smoothing) if label_smoothing else gq
+
+
 # -- backward -----------------------------------------------------------------------------
 def upstream_rows(g: np.ndarray) -> np.ndarray:
     """The upstream gradient broadcast over the class axis: scalar stays, (*,) -> (*, 1)."""

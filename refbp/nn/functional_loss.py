@@ -146,6 +146,14 @@ def bce_grad(x: np.ndarray, y: np.ndarray) -> np.ndarray:
     return ((x - y) / np.maximum((1 - x) * x, BCE_GRAD_EPS)).astype(x.dtype, copy=False)
 
 
+def bce_target_grad(x: np.ndarray) -> np.ndarray:
+    """dl/dy = log(1 - x) - log x = -logit(x), torch's ``binary_cross_entropy_target_backward``
+    (``-logit(x)``, computed as -log(x / (1 - x)) without the forward's clamp: +inf at x = 0,
+    -inf at x = 1)."""
+    with np.errstate(divide="ignore"):
+        return (-np.log(x / (1 - x))).astype(x.dtype, copy=False)
+
+
 def log_sigmoid(x: np.ndarray) -> np.ndarray:
     """``log(sigmoid(x)) = min(x, 0) - log1p(exp(-|x|))``: no overflow for any finite x."""
     return np.minimum(x, 0) - np.log1p(np.exp(-np.abs(x)))
@@ -169,6 +177,14 @@ def bce_with_logits_grad(x: np.ndarray, y: np.ndarray,
         return s - y
     t = pos_weight * y
     return (t + 1 - y) * s - t
+
+
+def bce_with_logits_target_grad(x: np.ndarray, pos_weight: np.ndarray | None) -> np.ndarray:
+    """dl/dy = -x - (pw - 1) logsigmoid(x) = logsigmoid(-x) - pw logsigmoid(x): torch's
+    ``binary_cross_entropy_with_logits_target_backward`` (``-x`` without pos_weight)."""
+    if pos_weight is None:
+        return -x
+    return log_sigmoid(-x) - log_sigmoid(x) * pos_weight
 
 
 # -- weights (shared validation) ----------------------------------------------------------

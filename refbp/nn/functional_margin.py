@@ -64,6 +64,18 @@ def multilabel_soft_margin_grad(x: np.ndarray, y: np.ndarray, w: np.ndarray | No
     return log_sigmoid_backward(neg * y, x) + -log_sigmoid_backward(neg * (1 - y), -x)
 
 
+def multilabel_soft_margin_target_grad(x: np.ndarray, w: np.ndarray | None,
+                                       g: np.ndarray) -> np.ndarray:
+    """d/dy with ``G = g / C`` per element: autograd gives the product y logsigmoid(x) the
+    upstream -G w and (1 - y) logsigmoid(-x) the same, so dl/dy = -G w logsigmoid(x) -
+    (-G w logsigmoid(-x))."""
+    big_g = np.expand_dims(g / x.shape[-1], -1) * np.ones_like(x)
+    if w is not None:
+        big_g = big_g * w
+    neg = -big_g
+    return neg * log_sigmoid(x) - neg * log_sigmoid(-x)
+
+
 # -- per sample, over the classes ----------------------------------------------------------
 def multilabel_margin_counts(x: np.ndarray, target: np.ndarray) -> tuple[np.ndarray,
                                                                           np.ndarray]:

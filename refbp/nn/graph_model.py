@@ -87,6 +87,12 @@ def _add(a: Any, b: Any) -> Any:
     return a + b
 
 
+def _shape_text(shape: tuple[int | None, ...]) -> str:
+    """``(batch, 3)`` for a captured shape whose dimension 0 is symbolic."""
+    dims = ["batch" if s is None else str(s) for s in shape]
+    return f"({', '.join(dims)}{',' if len(dims) == 1 else ''})"
+
+
 class GraphModel(Module):
     """A model as a list of ATen-level op nodes (see the module docstring).
 
@@ -106,15 +112,19 @@ class GraphModel(Module):
         What the graph was captured from (the torch model's class name).
     training : bool
         The mode the graph was captured in (dropout and batch statistics are fixed in it).
+    fixed_shapes_reason : str
+        Why the graph has fixed shapes though a symbolic batch dimension was asked for (an
+        input shape of None dimensions is symbolic: any size runs); '' otherwise.
     """
 
     def __init__(self, nodes: Sequence[GraphNode], inputs: Sequence[tuple[str, Any, Any]],
                  output: Ref, parameters: Sequence[tuple[str, str, Parameter]] = (),
                  buffers: Sequence[tuple[str, str, np.ndarray]] = (),
                  constants: Mapping[str, np.ndarray] | None = None, name: str = "model",
-                 training: bool = True) -> None:
+                 training: bool = True, fixed_shapes_reason: str = "") -> None:
         super().__init__()
         self.name = name
+        self.fixed_shapes_reason = fixed_shapes_reason
         self._nodes = list(nodes)
         self._inputs = [(n, tuple(s), np.dtype(d)) for n, s, d in inputs]
         self._output = output
@@ -156,11 +166,12 @@ class GraphModel(Module):
         env.update(self._constants)
         for (name, shape, dtype), x in zip(self._inputs, inputs, strict=True):
             arr = np.asarray(x)
-            if arr.shape != shape:
+            if len(arr.shape) != len(shape) or any(
+                    want is not None and got != want
+                    for got, want in zip(arr.shape, shape, strict=True)):
                 raise ValueError(
-                    f"{self.name} graph was captured for input {name!r} of shape {shape}, got "
-                    f"{arr.shape}: torch.export fixes the shapes, so capture it again with "
-                    "example inputs of this shape")
+                    f"{self.name} graph was captured for input {name!r} of shape "
+                    f"{_shape_text(shape)}, got {arr.shape}: {self._refit_hint()}")
             if arr.dtype != dtype and arr.dtype.kind in "iu" and dtype.kind in "iu":
                 arr = arr.astype(dtype)
             elif arr.dtype.kind != dtype.kind:
@@ -168,6 +179,16 @@ class GraphModel(Module):
                                 f"{dtype}, got {arr.dtype}")
             env[name] = arr
         return env
+
+    def _refit_hint(self) -> str:
+        """What to do about an input of another shape."""
+        if any(None in shape for _, shape, _ in self._inputs):
+            return ("only the batch dimension (0) was captured as symbolic, so capture it "
+                    "again with example inputs of this shape")
+        why = (f" (torch.export could not keep the batch dimension symbolic: "
+               f"{self.fixed_shapes_reason})" if self.fixed_shapes_reason else "")
+        return (f"the capture fixed every shape{why}, so capture it again with example "
+                "inputs of this shape")
 
     def forward(self, *inputs: Any) -> Any:
         """Run every node in order; returns the output value (see the module docstring)."""

@@ -12,6 +12,13 @@ Contract (every loss)
   is the upstream gradient: it defaults to 1 for a 0-d loss; with ``reduction='none'`` it is
   required (unless the loss is 0-d) and must have the loss's shape; it is used in the input's
   dtype. Backward before forward raises a RuntimeError.
+- ``grad(name, grad_out=None)`` returns d loss / d any argument of ``forward`` by torch's
+  name (``"target"``; the arguments are the class's ``arguments``), as torch's ``.grad`` of
+  that argument when it requires gradients: the regression losses' targets get dl/dy = -dl/dx
+  (MSE, L1, Huber, SmoothL1), BCE's -w logit(x), BCEWithLogits' -w x (pos_weight:
+  w (logsigmoid(-x) - pw logsigmoid(x))), CrossEntropyLoss's probability targets
+  -(1 - eps) w logp / D; ``None`` where torch's stays ``None``; RuntimeError where torch
+  refuses (class indices, SoftMarginLoss).
 - Constructor arguments are attributes under torch's names (``weight`` and ``pos_weight`` are
   buffers, ndarray or None, so ``state_dict()`` matches torch's and ``to(dtype)`` casts them).
   Class weights are used in the input's dtype.
@@ -25,7 +32,7 @@ must lie in [0, 1].
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 
@@ -50,6 +57,10 @@ class Loss(Module):
     (a 0-d array for scalar reductions, the loss's shape for ``'none'``).
     """
 
+    #: torch's names of ``forward``'s tensor arguments, in order: :meth:`backward` returns the
+    #: gradient with respect to the first, :meth:`grad` with respect to any of them.
+    arguments: ClassVar[tuple[str, ...]] = ("input", "target")
+
     def __init__(self, reduction: str = "mean") -> None:
         super().__init__()
         self.reduction = check_reduction(reduction)
@@ -57,7 +68,10 @@ class Loss(Module):
 
     def forward(self, input: Any, target: Any) -> np.ndarray:
         """The reduced loss of ``input`` against ``target``; caches what :meth:`backward` needs."""
-        value, cache = self._forward(input, target)
+        return self._run(input, target)
+
+    def _run(self, *args: Any) -> np.ndarray:
+        value, cache = self._forward(*args)
         self._cache.save(value_shape=value.shape, dtype=value.dtype, **cache)
         return value
 
@@ -66,6 +80,32 @@ class Loss(Module):
         cache = self._cache.load()
         return self._backward(self._upstream(grad_out, cache["value_shape"], cache["dtype"]),
                               cache)
+
+    def grad(self, name: str, grad_out: Any = None) -> np.ndarray | None:
+        """d loss / d ``name`` (one of :attr:`arguments`, e.g. ``"target"``) of the last
+        :meth:`forward`, as torch's ``.grad`` of that argument when it requires gradients.
+
+        ``None`` where torch leaves the argument's ``.grad`` at ``None`` (it enters the loss
+        only through comparisons: HingeEmbeddingLoss's and CosineEmbeddingLoss's +-1
+        targets). RuntimeError where torch refuses: an argument of class indices cannot
+        require gradients (an integer tensor), and a few losses are not differentiable with
+        respect to their target (SoftMarginLoss), with torch's message. ``grad_out`` as in
+        :meth:`backward`.
+        """
+        owner = type(self).__name__
+        if name not in self.arguments:
+            raise ValueError(f"{owner} has no argument {name!r}; its arguments: "
+                             f"{', '.join(self.arguments)}")
+        cache = self._cache.load()
+        g = self._upstream(grad_out, cache["value_shape"], cache["dtype"])
+        if name == self.arguments[0]:
+            return self._backward(g, cache)
+        return self._argument_grad(name, g, cache)
+
+    def _argument_grad(self, name: str, g: np.ndarray, cache: dict[str, Any]
+                       ) -> np.ndarray | None:
+        """d loss / d argument ``name`` (not the first) given the upstream ``g``; a hook."""
+        raise NotImplementedError(f"{type(self).__name__} gives no gradient for {name!r}")
 
     def _upstream(self, grad_out: Any, shape: tuple[int, ...], dtype: np.dtype) -> np.ndarray:
         owner = type(self).__name__
@@ -93,6 +133,57 @@ class Loss(Module):
         return f"reduction={self.reduction!r}"
 
 
+class _MultiArgumentLoss(Loss):
+    """A loss of more than an input and a target: ``forward`` takes the tensors named in
+    ``arguments`` in torch's order. Sub-classes give ``_forward(*args)`` and ``_grads(g,
+    cache)``, the gradient of every argument by name (None where torch's stays None)."""
+
+    def forward(self, *args: Any) -> np.ndarray:
+        """The reduced loss of the arguments (torch's order, :attr:`arguments`)."""
+        if len(args) != len(self.arguments):
+            raise TypeError(f"{type(self).__name__}.forward() takes {len(self.arguments)} "
+                            f"arguments ({', '.join(self.arguments)}), got {len(args)}")
+        return self._run(*args)
+
+    def _grads(self, g: np.ndarray, cache: dict[str, Any]) -> dict[str, np.ndarray | None]:
+        raise NotImplementedError
+
+    def _backward(self, g: np.ndarray, cache: dict[str, Any]) -> np.ndarray:
+        grad = self._grads(g, cache)[self.arguments[0]]
+        if grad is None:  # pragma: no cover - the first argument always has a gradient
+            raise RuntimeError(f"{type(self).__name__} has no gradient for its first argument")
+        return grad
+
+    def _argument_grad(self, name: str, g: np.ndarray, cache: dict[str, Any]
+                       ) -> np.ndarray | None:
+        return self._grads(g, cache)[name]
+
+    def _float_args(self, args: tuple[Any, ...]) -> list[np.ndarray]:
+        """The arguments as float arrays of one dtype (TypeError naming them)."""
+        owner = type(self).__name__
+        arrays = [as_float_array(a, f"{owner} {n}") for a, n in zip(args, self.arguments,
+                                                                     strict=False)]
+        for a, n in zip(arrays[1:], self.arguments[1:], strict=False):
+            check_same_dtype(arrays[0], a, (f"{owner} {self.arguments[0]}", f"{owner} {n}"))
+        return arrays
+
+    def _same_shapes(self, arrays: tuple[np.ndarray, ...], ndim_error: str = "") -> None:
+        """ValueError naming the shapes unless all are equal (torch broadcasts silently);
+        first, with ``ndim_error``, torch's RuntimeError when their ranks differ."""
+        owner = type(self).__name__
+        if ndim_error and len({a.ndim for a in arrays}) > 1:
+            raise RuntimeError(ndim_error)
+        for a, n in zip(arrays[1:], self.arguments[1:], strict=False):
+            check_same_shape(arrays[0], a, (f"{owner} {self.arguments[0]}", f"{owner} {n}"))
+
+
+def index_argument_error(owner: str, name: str) -> RuntimeError:
+    """torch's error for an argument of class indices asked for a gradient (an integer tensor
+    cannot require one)."""
+    return RuntimeError(f"{owner} {name} holds integers (class indices): only Tensors of "
+                        "floating point dtype can require gradients")
+
+
 class _ElementwiseLoss(Loss):
     """``L = reduce_i(w_i l(x_i, y_i))``, so dL/dx_i = scale * w_i dl/dx(x_i, y_i).
 
@@ -105,6 +196,13 @@ class _ElementwiseLoss(Loss):
 
     def _derivative(self, x: np.ndarray, y: np.ndarray) -> np.ndarray:
         raise NotImplementedError
+
+    def _target_derivative(self, x: np.ndarray, y: np.ndarray) -> np.ndarray | None:
+        """dl/dy elementwise (None: torch gives the target no gradient). The losses of x - y
+        (MSE, L1, Huber, SmoothL1) have dl/dy = -dl/dx: torch's target backward is the input
+        backward with the two swapped, which rounds to the exact negative."""
+        d = self._derivative(x, y)
+        return -d
 
     def _check_values(self, x: np.ndarray, y: np.ndarray) -> None:
         """Hook for domain checks (BCELoss)."""
@@ -140,6 +238,16 @@ class _ElementwiseLoss(Loss):
     def _backward(self, g: np.ndarray, cache: dict[str, Any]) -> np.ndarray:
         x, w = cache["x"], cache["w"]
         d = self._derivative(x, cache["y"])
+        if w is not None:
+            d = d * w
+        return (d * self._scale(g, x)).astype(x.dtype, copy=False)
+
+    def _argument_grad(self, name: str, g: np.ndarray, cache: dict[str, Any]
+                       ) -> np.ndarray | None:
+        x, w = cache["x"], cache["w"]
+        d = self._target_derivative(x, cache["y"])
+        if d is None:
+            return None
         if w is not None:
             d = d * w
         return (d * self._scale(g, x)).astype(x.dtype, copy=False)
@@ -286,6 +394,9 @@ class BCELoss(_ElementwiseLoss):
     def _derivative(self, x: np.ndarray, y: np.ndarray) -> np.ndarray:
         return fl.bce_grad(x, y)
 
+    def _target_derivative(self, x: np.ndarray, y: np.ndarray) -> np.ndarray:
+        return fl.bce_target_grad(x)
+
 
 class BCEWithLogitsLoss(_ElementwiseLoss):
     """Sigmoid + binary cross-entropy in one stable step, as ``torch.nn.BCEWithLogitsLoss``.
@@ -323,6 +434,9 @@ class BCEWithLogitsLoss(_ElementwiseLoss):
     def _derivative(self, x: np.ndarray, y: np.ndarray) -> np.ndarray:
         return fl.bce_with_logits_grad(x, y, self._pw)
 
+    def _target_derivative(self, x: np.ndarray, y: np.ndarray) -> np.ndarray:
+        return fl.bce_with_logits_target_grad(x, self._pw)
+
 
 class _ClassLoss(Loss):
     """Shared by NLLLoss and CrossEntropyLoss: class weights, ignore_index, index targets."""
@@ -349,6 +463,10 @@ class _ClassLoss(Loss):
         t = fce.check_index_target_shape(as_index_array(t, f"{owner} target"), x, owner)
         return fce.index_targets(t, x.shape[fce.class_axis(x.ndim)], self.ignore_index, w,
                                  x.dtype)
+
+    def _argument_grad(self, name: str, g: np.ndarray, cache: dict[str, Any]
+                       ) -> np.ndarray | None:
+        raise index_argument_error(type(self).__name__, name)
 
     def extra_repr(self) -> str:
         """The constructor arguments shown inside ``repr(module)``, as torch prints them."""
@@ -415,7 +533,9 @@ class CrossEntropyLoss(_ClassLoss):
     w_c [i kept]) / D for index targets and A_ic = w_c q_ic / D for probabilities (D the
     'mean' denominator, else 1). Chain rule through log_softmax, dlogp_ic/dz_ij = [c = j] -
     p_ij with p = softmax(z): dL/dz_ij = g_i (p_ij sum_c A_ic - A_ij). Targets need not sum
-    to one: the sum_c A_ic factor keeps the gradient exact.
+    to one: the sum_c A_ic factor keeps the gradient exact. Probability targets have a
+    gradient too (``grad("target")``): dL/dy_ic = -g_i (1 - eps) w_c logp_ic / D; class
+    indices have none (torch: an integer tensor cannot require gradients, RuntimeError).
 
     Shapes: input (C,), (N, C) or (N, C, d1, ..., dK); index target (), (N,) or
     (N, d1, ..., dK); probability target = input's shape; 'none' returns the index target's
@@ -453,6 +573,14 @@ class CrossEntropyLoss(_ClassLoss):
             a = fce.cross_entropy_index_coefficients(logp.shape, tg, w, red, eps, logp.dtype)
         grad = fce.log_softmax_grad(logp, fce.nll_grad(a, g))
         return fce.class_back(grad, cache["ndim"]).astype(logp.dtype, copy=False)
+
+    def _argument_grad(self, name: str, g: np.ndarray, cache: dict[str, Any]
+                       ) -> np.ndarray | None:
+        if cache["y"] is None:
+            raise index_argument_error(type(self).__name__, name)
+        grad = fce.cross_entropy_prob_target_grad(cache["logp"], cache["w"], self.reduction,
+                                                  self.label_smoothing, g)
+        return fce.class_back(grad, cache["ndim"]).astype(cache["logp"].dtype, copy=False)
 
     def extra_repr(self) -> str:
         """The constructor arguments shown inside ``repr(module)``, as torch prints them."""

@@ -15,7 +15,7 @@ import numpy as np
 from refbp._checks import as_float_array, as_index_array, check_same_dtype, check_same_shape
 from refbp.nn import functional_loss as fl
 from refbp.nn import functional_margin as fm
-from refbp.nn.loss import Loss, _ElementwiseLoss
+from refbp.nn.loss import Loss, _ElementwiseLoss, index_argument_error
 
 
 class HingeEmbeddingLoss(_ElementwiseLoss):
@@ -25,7 +25,8 @@ class HingeEmbeddingLoss(_ElementwiseLoss):
 
     l = x for y = 1,   max(0, margin - x) for y = -1
 
-    (torch adds both terms for any other target value; so does refbp).
+    (torch adds both terms for any other target value; so does refbp). The target only
+    selects the branch: ``grad("target")`` is None, as torch's ``.grad`` of it.
 
     Backward: dl/dx = 1 for y = 1; -1 for y = -1 where margin - x >= 0 (the hinge side owns
     the kink x = margin, as torch's ``clamp_min`` backward), 0 beyond; times the reduction's
@@ -44,6 +45,9 @@ class HingeEmbeddingLoss(_ElementwiseLoss):
     def _derivative(self, x: np.ndarray, y: np.ndarray) -> np.ndarray:
         return fm.hinge_embedding_grad(x, y, self.margin)
 
+    def _target_derivative(self, x: np.ndarray, y: np.ndarray) -> None:
+        return None  # the target only selects a branch (torch: its .grad stays None)
+
 
 class SoftMarginLoss(_ElementwiseLoss):
     r"""Two-class logistic loss, as ``torch.nn.SoftMarginLoss(reduction)``.
@@ -52,6 +56,8 @@ class SoftMarginLoss(_ElementwiseLoss):
 
     Backward: dl/dx = -y exp(-y x) / (1 + exp(-y x)) = -y sigmoid(-y x), evaluated as torch's
     ``soft_margin_loss_backward`` (with the 1/n of 'mean' folded in before the division).
+    torch's kernel is not differentiable with respect to the target: ``grad("target")``
+    raises its RuntimeError.
 
     Shapes: input and target any identical shape; 'none' returns that shape.
     """
@@ -63,6 +69,10 @@ class SoftMarginLoss(_ElementwiseLoss):
         x = cache["x"]
         norm = 1.0 / max(x.size, 1) if self.reduction == "mean" else 1.0
         return np.asarray(fm.soft_margin_grad(x, cache["y"], norm, g), dtype=x.dtype)
+
+    def _argument_grad(self, name: str, g: np.ndarray, cache: dict[str, Any]) -> None:
+        raise RuntimeError("The function 'soft_margin_loss' is not differentiable with respect "
+                           "to argument 'target'. This input cannot have requires_grad True.")
 
 
 class _PerSampleLoss(Loss):
@@ -80,6 +90,11 @@ class _PerSampleLoss(Loss):
 
     def _grad(self, g: np.ndarray, cache: dict[str, Any]) -> np.ndarray:
         raise NotImplementedError
+
+    def _target_grad(self, g: np.ndarray, cache: dict[str, Any]) -> np.ndarray:
+        """d of the per-sample values times g with respect to the target (2-D view); the
+        losses of class-index targets have none."""
+        raise index_argument_error(type(self).__name__, "target")
 
     def _forward(self, input: Any, target: Any) -> tuple[np.ndarray, dict[str, Any]]:
         owner = type(self).__name__
@@ -99,6 +114,13 @@ class _PerSampleLoss(Loss):
         per_sample = np.broadcast_to(scale, (cache["n"],)).astype(x.dtype)
         return self._grad(per_sample, cache).reshape(x.shape).astype(x.dtype, copy=False)
 
+    def _argument_grad(self, name: str, g: np.ndarray, cache: dict[str, Any]) -> np.ndarray:
+        x = cache["x"]
+        scale = fl.upstream_scale(g, self.reduction, cache["n"] if x.ndim == 2 else 1)
+        per_sample = np.broadcast_to(scale, (cache["n"],)).astype(x.dtype)
+        return self._target_grad(per_sample, cache).reshape(x.shape).astype(x.dtype,
+                                                                            copy=False)
+
 
 class MultiLabelSoftMarginLoss(_PerSampleLoss):
     r"""Multi-label one-versus-all logistic loss, as ``torch.nn.MultiLabelSoftMarginLoss``.
@@ -109,7 +131,8 @@ class MultiLabelSoftMarginLoss(_PerSampleLoss):
 
     Backward: d log sigmoid(x)/dx = sigmoid(-x), so dl/dx_c = w_c (sigmoid(x_c) - y_c) / C,
     computed along autograd's path through torch's composition; times g_n (the reduction's
-    share of the sample).
+    share of the sample). With respect to the target (``grad("target")``): dl/dy_c =
+    w_c (logsigmoid(-x_c) - logsigmoid(x_c)) / C = -w_c x_c / C.
 
     Shapes: input (N, C) or (C,); target the input's shape; weight broadcastable to it, e.g.
     (C,); 'none' returns (N,) (or () for a 1-D input).
@@ -134,6 +157,9 @@ class MultiLabelSoftMarginLoss(_PerSampleLoss):
 
     def _grad(self, g: np.ndarray, cache: dict[str, Any]) -> np.ndarray:
         return fm.multilabel_soft_margin_grad(cache["x2"], cache["t"], cache["w"], g)
+
+    def _target_grad(self, g: np.ndarray, cache: dict[str, Any]) -> np.ndarray:
+        return fm.multilabel_soft_margin_target_grad(cache["x2"], cache["w"], g)
 
 
 class MultiLabelMarginLoss(_PerSampleLoss):

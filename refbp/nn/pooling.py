@@ -182,7 +182,7 @@ class _MaxPoolNd(_SlidingPool):
         _check_size(channels, plane, w.out_shape)
 
     def _backward2(self, g2: np.ndarray, c: dict[str, Any]) -> np.ndarray:
-        return fp.max_backward(g2, c["pos"], c["w"].plane)
+        return fp.max_backward(g2, c["pos"], c["w"].plane, distinct=c["w"].disjoint)
 
     def extra_repr(self) -> str:
         """torch's repr arguments."""

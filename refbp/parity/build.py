@@ -1,4 +1,10 @@
-"""Build the refbp objects of a scenario from its specs (NumPy side, no torch)."""
+"""Build the refbp objects of a scenario from its specs (NumPy side, no torch).
+
+The one exception: a scenario whose model is a ``TorchModel`` (``refbp.parity.scenario``)
+builds the torch model and captures it (``refbp.mirror.scenario_model``, torch imported
+then); its refbp model is the captured graph, and the torch model comes along as the torch
+side's.
+"""
 
 from __future__ import annotations
 
@@ -14,7 +20,7 @@ from refbp.data import Stream, stream_rng
 from refbp.nn.module import Module
 from refbp.parity.datagen import make_data
 from refbp.parity.lr_lambdas import resolve_lr_lambda
-from refbp.parity.scenario import Scenario, Spec
+from refbp.parity.scenario import Scenario, Spec, torch_model_spec
 from refbp.registry.schedulers import steps_on_metric
 
 
@@ -126,10 +132,12 @@ class RefbpObjects:
 
     x: np.ndarray
     y: np.ndarray
-    model: rnn.Sequential
+    model: Module
     loss: Module
     optimizer: Any
     scheduler: Any
+    torch_model: Any = None
+    """The torch model a ``TorchModel`` scenario's graph was captured from (else None)."""
 
 
 def build_refbp(s: Scenario, *, scheduler: bool = True) -> RefbpObjects:
@@ -139,10 +147,17 @@ def build_refbp(s: Scenario, *, scheduler: bool = True) -> RefbpObjects:
     lr when it is built (ConstantLR, LinearLR), so a twin of the optimizer must be taken
     before it is (``refbp.parity.trial.build_trial``)."""
     x, y = make_data(s.data, s.dtype, s.seed)
-    model = build_model(s)
+    tmodel = None
+    if torch_model_spec(s.model) is None:
+        model: Module = build_model(s)
+    else:
+        from refbp.mirror.scenario_model import capture_scenario_model
+
+        model, tmodel = capture_scenario_model(s, x)
     loss = build_loss(s)
     opt = build_optimizer(s, model)
-    return RefbpObjects(x, y, model, loss, opt, build_scheduler(s, opt) if scheduler else None)
+    return RefbpObjects(x, y, model, loss, opt, build_scheduler(s, opt) if scheduler else None,
+                        tmodel)
 
 
 def dry_run(s: Scenario) -> None:

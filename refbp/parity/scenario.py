@@ -7,6 +7,14 @@ in Python or in a TOML file (see ``refbp.parity.toml``) and its description is p
 
 A scenario with ``optimizer=None`` is an *op check*: one forward and backward pass, comparing
 outputs and every gradient, no update.
+
+A scenario whose model is one ``TorchModel`` spec (:data:`TORCH_MODEL`) checks a *torch*
+model instead: ``Spec("TorchModel", {"factory": "package.module:make_model", **arguments})``
+names a function or class returning a ``torch.nn.Module`` (or ``path/to/file.py:Name``); the
+harness builds it (torch's generator seeded from the scenario seed), casts it to the
+scenario's dtype and captures it with ``torch.export`` as refbp's graph model
+(``refbp.mirror.scenario_model``). Any model refbp's ATen operators cover runs this way:
+skip connections, tied weights, custom ``forward`` code.
 """
 
 from __future__ import annotations
@@ -26,6 +34,8 @@ DEFAULT_BATCH_SIZE = 8
 """Batch size of ``"minibatch"`` when none is given; ``"batch"`` and ``"sgd"`` imply theirs."""
 MAX_SEED = 2**63
 """Seeds are stored as int64 in the reports: 0 <= seed < 2**63."""
+TORCH_MODEL = "TorchModel"
+"""The model type of a scenario that checks a torch model through ``torch.export``."""
 
 
 def _is_int(value: Any) -> bool:
@@ -58,6 +68,26 @@ class Spec:
 
     def describe(self) -> str:
         return f"{self.type}({_fmt_args(self.args)})"
+
+
+def torch_model_spec(model: tuple[Spec, ...]) -> Spec | None:
+    """The ``TorchModel`` spec of a scenario's model, or None for a model of refbp layers."""
+    return model[0] if len(model) == 1 and model[0].type == TORCH_MODEL else None
+
+
+def check_torch_model(model: tuple[Spec, ...], where: str) -> None:
+    """A ``TorchModel`` spec is the whole model and names its ``factory`` as
+    ``module:Name`` or ``path/to/file.py:Name`` (ValueError naming ``where`` otherwise)."""
+    if not any(spec.type == TORCH_MODEL for spec in model):
+        return
+    if len(model) != 1:
+        raise ValueError(f"{where}: a {TORCH_MODEL} is the whole model (one spec), not a "
+                         f"layer among {len(model)}")
+    factory = model[0].args.get("factory")
+    if not isinstance(factory, str) or ":" not in factory or factory.endswith(":"):
+        raise ValueError(f"{where}: {TORCH_MODEL} needs factory = 'package.module:Name' or "
+                         f"'path/to/file.py:Name' (a function or class returning a "
+                         f"torch.nn.Module), got {factory!r}")
 
 
 @dataclass(frozen=True)
@@ -129,6 +159,7 @@ class Scenario:
             raise ValueError(f"scenario {self.name}: an op check (no optimizer) has one step, "
                              f"got steps={self.steps}")
         check_overrides(self.tolerance, f"scenario {self.name}: ")
+        check_torch_model(self.model, f"scenario {self.name}")
         self._check_options()
 
     def _check_options(self) -> None:

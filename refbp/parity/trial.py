@@ -121,9 +121,12 @@ def build_trial(s: Scenario) -> Trial:
     either scheduler: each side's scheduler then sets its own optimizer's initial lr
     (ConstantLR and LinearLR scale it when they are built)."""
     r = build_refbp(s, scheduler=False)
-    tmodel = torch.nn.Sequential(OrderedDict(
-        (name, spec_to_torch(child, spec.args))
-        for (name, child), spec in zip(r.model.named_children(), s.model, strict=True)))
+    if r.torch_model is not None:  # a TorchModel scenario: its graph was captured from it
+        tmodel = r.torch_model
+    else:
+        tmodel = torch.nn.Sequential(OrderedDict(
+            (name, spec_to_torch(child, spec.args))
+            for (name, child), spec in zip(r.model.named_children(), s.model, strict=True)))
     tmodel.train(r.model.training)
     topt, resolved = None, ""
     if s.optimizer is not None:

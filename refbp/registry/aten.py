@@ -138,7 +138,12 @@ ATEN_OPS: tuple[AtenOp, ...] = (
     _nograd("logical_not", ("aten.logical_not.default",)),
     _nograd("bitwise_not", ("aten.bitwise_not.default",)),
     _nograd("cumsum", ("aten.cumsum.default",)),
-    _nograd("no_op", ("aten._assert_tensor_metadata.default", "aten._assert_scalar.default")),
+    _nograd("no_op", ("aten._assert_tensor_metadata.default", "aten._assert_scalar.default",
+                      "aten.sym_constrain_range_for_size.default")),
+    # sizes of a graph captured with a dynamic batch dimension (Python ints)
+    _nograd("sym_size", ("aten.sym_size.int",)),
+    *(_nograd(f"size_{o}", (f"_operator.{o}",))
+      for o in ("add", "sub", "mul", "floordiv", "truediv", "mod", "neg")),
 )
 
 _BY_ATEN: dict[str, AtenOp] = {a: op for op in ATEN_OPS for a in op.aten}

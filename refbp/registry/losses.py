@@ -31,6 +31,12 @@ _SIGNS = Data("signs", n=16, features=5, outputs=5)
 _COUNTS = Data("counts", n=16, features=5, outputs=5)
 _LOGP = (("LogSoftmax", {"dim": 1}),)
 _MARGIN = "refbp.nn.loss_margin"
+_FP = "refbp.nn.functional_pairwise"
+_PAIRS = "refbp.nn.loss_embedding"
+_MULTI = ("takes more than an input and a target, which the op checks' one-output models "
+          "cannot feed: the unit tests (finite differences of every argument) and "
+          "parity_tests/test_loss_parity.py (every argument's gradient against torch, both "
+          "dtypes, every reduction) check it")
 # weights of the tests' data: one per class of 4, one per row of the (6, 4) binary data
 # (broadcast over the classes), one per element of it
 _W4 = [0.5, 2.0, 1.0, 3.0]
@@ -162,4 +168,33 @@ LOSSES: tuple[OpInfo, ...] = (
            Sample("multimargin-p2-weight", {"p": 2, "margin": 0.5, "weight": _W5}, _CLS)),
           module=_MARGIN,
           checks=_checks(("class_rows",), {}, {"p": 2, "margin": 0.5, "weight": _W4})),
+    _loss("GaussianNLLLoss", f"{_FP}:gaussian_nll", f"{_FP}:gaussian_nll_grads",
+          "gaussian_nll_loss", "", {"full": False, "eps": 1e-6, "reduction": "mean"}, (),
+          module="refbp.nn.loss_likelihood", suite_note=_MULTI,
+          checks=_checks(("gaussian",), {}, {"full": True}, {"eps": 0.05})),
+    _loss("MarginRankingLoss", f"{_FP}:margin_ranking", f"{_FP}:margin_ranking_grads",
+          "margin_ranking_loss", "aten.margin_ranking_loss.default",
+          {"margin": 0.0, "reduction": "mean"}, (), module=_PAIRS, suite_note=_MULTI,
+          checks=_checks(("ranking",), {}, {"margin": 0.5})),
+    _loss("CosineEmbeddingLoss", f"{_FP}:cosine_embedding", f"{_FP}:cosine_embedding_grads",
+          "cosine_embedding_loss", "aten.cosine_embedding_loss.default",
+          {"margin": 0.0, "reduction": "mean"}, (), module=_PAIRS, suite_note=_MULTI,
+          checks=_checks(("cosine_pairs",), {}, {"margin": 0.3}, {"margin": -0.5})),
+    _loss("TripletMarginLoss", f"{_FP}:triplet_hinge", f"{_FP}:p_norm_backward",
+          "triplet_margin_loss", "aten.triplet_margin_loss.default",
+          {"margin": 1.0, "p": 2.0, "eps": 1e-6, "swap": False, "reduction": "mean"}, (),
+          module=_PAIRS, suite_note=_MULTI,
+          checks=_checks(("triplets",), {}, {"swap": True}, {"p": 1.0, "margin": 0.5},
+                         {"p": 3.0, "swap": True}, {"p": 1.5}, {"p": float("inf")},
+                         {"p": 0.5, "eps": 0.0})),
+    _loss("TripletMarginWithDistanceLoss", f"{_FP}:triplet_hinge", f"{_FP}:triplet_hinge_grad",
+          "triplet_margin_with_distance_loss", "",
+          {"distance_function": None, "margin": 1.0, "swap": False, "reduction": "mean"}, (),
+          module=_PAIRS, suite_note=_MULTI,
+          checks=_checks(("triplets",), {}, {"swap": True, "margin": 2.0})),
+    _loss("CTCLoss", "refbp.nn.functional_ctc:ctc_alpha", "refbp.nn.functional_ctc:ctc_grad",
+          "ctc_loss", "aten.ctc_loss.IntList",
+          {"blank": 0, "reduction": "mean", "zero_infinity": False}, (),
+          module="refbp.nn.loss_ctc", suite_note=_MULTI,
+          checks=_checks(("ctc",), {}, {"zero_infinity": True}, {"blank": 4})),
 )

@@ -118,6 +118,14 @@ LOSS_INPUTS: Mapping[str, str] = {
     "class_rows": "class scores (N, C) or (C,) and class-index targets, none ignored",
     "multilabel_index": "class scores (N, C) or (C,) and lists of target classes padded "
                         "with -1",
+    "gaussian": "means, targets and variances (the input's shape, one dimension fewer, one "
+                "dimension of size 1, a float), some variances below eps",
+    "ranking": "two real inputs and targets of +-1, pairs on the hinge",
+    "cosine_pairs": "two (N, D) or (D,) inputs and targets of +-1 (one 0), pairs with cos = "
+                    "margin",
+    "triplets": "anchors, positives and negatives (N, D) or (D,), ties of the swap",
+    "ctc": "log-probabilities (T, N, C) or (T, C), padded and concatenated targets, input "
+           "lengths below T, an empty target and one too long for its input",
 }
 
 

@@ -22,10 +22,8 @@ from refbp.nn import init
 from refbp.nn.adaptive_pooling import AdaptiveAvgPool2d
 from refbp.nn.batchnorm import (
     batch_norm_backward,
-    batch_stats,
-    channels_back,
-    channels_last,
-    normalize,
+    batch_norm_forward,
+    channel_axes,
     update_running,
 )
 from refbp.nn.dropout import apply_mask, keep_mask
@@ -76,28 +74,21 @@ def batch_norm(x: np.ndarray, weight: np.ndarray | None, bias: np.ndarray | None
                ) -> tuple[Any, Any]:
     """``refbp.nn.BatchNorm2d``'s normalisation over every dimension but 1; in training the
     running statistics (the module's buffers, passed in) are updated in place as torch does."""
-    x2 = channels_last(x)
     use_batch = training or running_mean is None
-    if use_batch:
-        mean, var = batch_stats(x2)
-        if training and running_mean is not None and running_var is not None:
-            update_running(running_mean, running_var, mean, var, x2.shape[0], momentum)
-    else:
-        mean, var = running_mean, running_var  # type: ignore[assignment]
-    xhat, invstd = normalize(x2, mean, var, eps)
-    y2 = xhat if weight is None else xhat * weight
-    if bias is not None:
-        y2 = y2 + bias
-    return channels_back(y2, x.shape), (xhat, invstd, weight, bias is not None, use_batch,
-                                        x.shape)
+    update = None
+    if training and running_mean is not None and running_var is not None:
+        def update(mean: np.ndarray, var: np.ndarray, count: int) -> None:
+            update_running(running_mean, running_var, mean, var, count, momentum)
+    mean, var = (None, None) if use_batch else (running_mean, running_var)
+    y, xhat, invstd = batch_norm_forward(x, weight, bias, mean, var, eps, update)
+    return y, (xhat, invstd, weight, bias is not None, use_batch)
 
 
 def batch_norm_backward_(g: np.ndarray, saved: Any) -> Grads:
     """``refbp.nn.batchnorm.batch_norm_backward`` (the batch statistics depend on x)."""
-    xhat, invstd, weight, has_bias, use_batch, shape = saved
-    dx, dw, db = batch_norm_backward(channels_last(g), xhat, invstd, weight, use_batch)
-    return (channels_back(dx, shape), None if weight is None else dw,
-            db if has_bias else None)
+    xhat, invstd, weight, has_bias, use_batch = saved
+    dx, dw, db = batch_norm_backward(g, xhat, invstd, weight, use_batch, channel_axes(g.ndim))
+    return dx, None if weight is None else dw, db if has_bias else None
 
 
 def layer_norm(x: np.ndarray, normalized_shape: Sequence[int], weight: np.ndarray | None = None,

@@ -10,6 +10,7 @@ converts them); placement arguments (``layout``, ``device``, ``pin_memory``) are
 
 from __future__ import annotations
 
+import operator
 from collections.abc import Sequence
 from typing import Any
 
@@ -113,3 +114,27 @@ def no_op(*args: Any, **kwargs: Any) -> tuple[Any, Any]:
     """A check torch's graph makes (``_assert_tensor_metadata``, ``_assert_scalar``): nothing
     to compute."""
     return None, None
+
+
+def sym_size(x: np.ndarray, dim: int) -> tuple[Any, Any]:
+    """``x.size(dim)`` as a Python int: a symbolic size of a graph captured with a dynamic
+    batch dimension (``aten.sym_size.int``), read from the value it runs on."""
+    return int(x.shape[dim_index(dim, x.ndim)]), None
+
+
+def _size_arithmetic(fn: Any, name: str) -> Any:
+    def arithmetic(*args: Any) -> tuple[Any, Any]:
+        return fn(*args), None
+    arithmetic.__doc__ = (f"``operator.{name}`` on sizes (a dynamic batch dimension's "
+                          "arithmetic, e.g. ``batch * seq_len``): a Python number.")
+    arithmetic.__name__ = f"size_{name}"
+    return arithmetic
+
+
+size_add = _size_arithmetic(operator.add, "add")
+size_sub = _size_arithmetic(operator.sub, "sub")
+size_mul = _size_arithmetic(operator.mul, "mul")
+size_floordiv = _size_arithmetic(operator.floordiv, "floordiv")
+size_truediv = _size_arithmetic(operator.truediv, "truediv")
+size_mod = _size_arithmetic(operator.mod, "mod")
+size_neg = _size_arithmetic(operator.neg, "neg")

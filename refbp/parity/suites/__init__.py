@@ -4,8 +4,10 @@
   all gradients, extreme inputs included): the samples declared in ``refbp.registry``;
   every optimizer at least once on a regression MLP,
   a classifier with CrossEntropy and a binary classifier with BCEWithLogits, a few schedulers,
-  and the teaching examples' models; each in float64 and float32. Plus the option scenarios
-  and each library's defaults of ``refbp.parity.suites.options`` (float64).
+  the teaching examples' models, and torch models captured with ``torch.export``
+  (``refbp.parity.suites.graph``: a tiny ResNet and a tiny GPT); each in float64 and float32.
+  Plus the option scenarios and each library's defaults of ``refbp.parity.suites.options``
+  (float64).
 - ``full``: every optimizer case of ``refbp.parity.optim_cases`` on a regression MLP and a
   classifier for 100 steps, three seeds, both dtypes; every loss option; every op check.
 """
@@ -32,6 +34,7 @@ from refbp.parity.suites.common import (
 )
 from refbp.parity.suites.common import SHORT as _SHORT
 from refbp.parity.suites.declared import declared_op_checks
+from refbp.parity.suites.graph import graph_scenarios
 from refbp.parity.suites.options import default_scenarios, option_scenarios
 from refbp.registry.optimizers import OPTIMIZERS, QuickRun, optimizer
 
@@ -128,7 +131,7 @@ def training_scenarios(dtype: str) -> list[Scenario]:
                   description="LeNet-style CNN (Conv2d, BatchNorm2d, ReLU, MaxPool2d, Dropout, "
                   f"Linear) on synthetic 1x28x28 images, {o.describe()}")
             for n, o in LENET_OPTIMIZERS]
-    return out + teaching_scenarios(dtype)
+    return out + graph_scenarios(dtype) + teaching_scenarios(dtype)
 
 
 def quick() -> list[Scenario]:
