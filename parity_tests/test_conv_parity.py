@@ -22,8 +22,9 @@ from refbp.mirror import as_tensor, compare_module, from_torch, to_numpy, to_tor
 from refbp.registry.ops import op
 
 # the declared op-check samples of the convolution layers: (layer, sample)
-CONV_CASES = [(name, s) for name in ("Conv2d", "Conv1d", "ConvTranspose2d", "ConvTranspose1d")
-              for s in op(name).samples]
+CONV_LAYERS = ("Conv1d", "Conv2d", "Conv3d", "ConvTranspose1d", "ConvTranspose2d",
+               "ConvTranspose3d")
+CONV_CASES = [(name, s) for name in CONV_LAYERS for s in op(name).samples]
 
 pytestmark = pytest.mark.parity
 DTYPES = [np.float64, np.float32]
@@ -52,8 +53,26 @@ def test_unbatched_input(dtype: Any) -> None:
     for m, shape in ((rnn.Conv2d(2, 3, 3, padding=1, dtype=dtype), (2, 5, 4)),
                      (rnn.Conv1d(2, 3, 2, dtype=dtype), (2, 6)),
                      (rnn.ConvTranspose2d(2, 3, 2, stride=2, dtype=dtype), (2, 3, 3)),
-                     (rnn.ConvTranspose1d(2, 3, 3, dtype=dtype), (2, 4))):
+                     (rnn.ConvTranspose1d(2, 3, 3, dtype=dtype), (2, 4)),
+                     (rnn.Conv3d(2, 3, 2, dtype=dtype), (2, 3, 4, 3)),
+                     (rnn.ConvTranspose3d(2, 3, 2, stride=2, dtype=dtype), (2, 2, 3, 2))):
         _check(m, np.random.default_rng(2).standard_normal(shape).astype(dtype))
+
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=["f64", "f32"])
+@pytest.mark.parametrize("name", CONV_LAYERS)
+def test_empty_batch(name: str, dtype: Any) -> None:
+    """N = 0: an empty output of torch's shape, empty input gradient, zero weight gradients."""
+    nd = int(name[-2])
+    m = getattr(rnn, name)(2, 4, 2, stride=2, padding=1, groups=2, dtype=dtype,
+                           generator=np.random.default_rng(0))
+    x = np.zeros((0, 2, *(5,) * nd), dtype=dtype)
+    diffs = compare_module(m, x)
+    assert all(d.passed for d in diffs.values()), diffs
+    assert m(x).shape == tuple(to_torch(m)(as_tensor(x)).shape) and m(x).shape[0] == 0
+    m.zero_grad()
+    m.backward(np.zeros(m(x).shape, dtype=dtype))
+    assert m.weight.grad is not None and not m.weight.grad.any()
 
 
 @pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
@@ -75,7 +94,7 @@ def test_from_torch_round_trip(dtype: torch.dtype) -> None:
 
 @st.composite
 def conv_configs(draw: Any) -> tuple[rnn.Module, tuple[int, ...]]:
-    nd = draw(st.sampled_from([1, 2]))
+    nd = draw(st.sampled_from([1, 2, 3]))
     transposed = draw(st.booleans())
     groups = draw(st.sampled_from([1, 2, 3]))
     cin = groups * draw(st.integers(1, 2))
@@ -84,12 +103,12 @@ def conv_configs(draw: Any) -> tuple[rnn.Module, tuple[int, ...]]:
     s = tuple(draw(st.integers(1, 3)) for _ in range(nd))
     d = tuple(draw(st.integers(1, 3)) for _ in range(nd))
     p = tuple(draw(st.integers(0, 3)) for _ in range(nd))
-    size = tuple(draw(st.integers(1, 7)) for _ in range(nd))
+    size = tuple(draw(st.integers(1, 7 if nd < 3 else 4)) for _ in range(nd))
     bias = draw(st.booleans())
     if transposed:
         op = tuple(draw(st.integers(0, max(si, di) - 1)) for si, di in zip(s, d, strict=True))
         p = tuple(min(pi, (ki - 1) * di // 2) for pi, ki, di in zip(p, k, d, strict=True))
-        cls = rnn.ConvTranspose1d if nd == 1 else rnn.ConvTranspose2d
+        cls = (rnn.ConvTranspose1d, rnn.ConvTranspose2d, rnn.ConvTranspose3d)[nd - 1]
         m = cls(cin, cout, k, stride=s, padding=p, output_padding=op, groups=groups,
                 bias=bias, dilation=d)
     else:
@@ -100,7 +119,7 @@ def conv_configs(draw: Any) -> tuple[rnn.Module, tuple[int, ...]]:
         else:
             padding = p
         size = tuple(max(si, (ki - 1) * di + 1, 4) for si, ki, di in zip(size, k, d, strict=True))
-        cls = rnn.Conv1d if nd == 1 else rnn.Conv2d
+        cls = (rnn.Conv1d, rnn.Conv2d, rnn.Conv3d)[nd - 1]
         m = cls(cin, cout, k, stride=s, padding=padding, dilation=d, groups=groups, bias=bias,
                 padding_mode=mode)
     return m, (2, cin, *size)
@@ -139,7 +158,7 @@ def test_torch_rejects_what_refbp_rejects_at_construction(
         build(torch.nn)(torch.zeros(shape))
 
 
-@pytest.mark.parametrize("name", ["Conv1d", "Conv2d", "ConvTranspose1d", "ConvTranspose2d"])
+@pytest.mark.parametrize("name", CONV_LAYERS)
 def test_default_init_distribution_matches_torch(name: str) -> None:
     """Same bounds: the largest |weight| and |bias| of many draws approach the same limit."""
     args = (6, 4, 3)

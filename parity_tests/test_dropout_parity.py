@@ -143,3 +143,53 @@ def test_assert_parity_on_a_users_cnn_with_dropout() -> None:
     table = parity_table(model, x, y, **kw)
     grads = table[table["tensor"] == "grad:7.weight"]
     assert len(grads) == 3 and (grads["normwise"] < 1e-12).all()
+
+
+VARIANTS = [(lambda p: nn.Dropout1d(p), (4, 5, 6)), (lambda p: nn.Dropout1d(p), (5, 6)),
+            (lambda p: nn.Dropout3d(p), (3, 4, 2, 3, 2)), (lambda p: nn.Dropout3d(p), (4, 2, 3, 2)),
+            (lambda p: nn.AlphaDropout(p), (7, 6)), (lambda p: nn.AlphaDropout(p), (2, 3, 4)),
+            (lambda p: nn.FeatureAlphaDropout(p), (4, 5, 3)),
+            (lambda p: nn.FeatureAlphaDropout(p), (6, 5))]
+
+
+@pytest.mark.parametrize("np_dt,t_dt", DTYPES)
+@pytest.mark.parametrize("p", [0.0, 0.2, 0.5, 1.0])
+@pytest.mark.parametrize("make,shape", VARIANTS)
+def test_dropout_variants_bitwise_identical(make: Any, shape: tuple[int, ...], p: float,
+                                            np_dt: Any, t_dt: Any) -> None:
+    """Output and input gradient of torch's masks, fed to refbp, agree to the last bit (the
+    alpha dropouts' affine map is rounded as torch's kernel rounds it)."""
+    model = nn.Sequential(make(p))
+    x = np.random.default_rng(3).standard_normal(shape).astype(np_dt)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # Dropout3d's rank warning, on both sides
+        y, gx, yt, gxt, masks = _run_both(model, x)
+    alpha = isinstance(model[0], nn.AlphaDropout | nn.FeatureAlphaDropout)
+    assert len(masks) == (0 if p == 0 or (alpha and p == 1) else 1)
+    np.testing.assert_array_equal(y, yt)
+    np.testing.assert_array_equal(gx, gxt)
+
+
+def test_dropout_variants_convert_both_ways() -> None:
+    t = torch.nn.Sequential(torch.nn.Dropout1d(0.3), torch.nn.Dropout3d(0.2, inplace=True),
+                            torch.nn.AlphaDropout(0.1), torch.nn.FeatureAlphaDropout(0.4)).eval()
+    m = from_torch(t)
+    assert [(type(c).__name__, c.p, c.inplace) for c in m] == [
+        ("Dropout1d", 0.3, False), ("Dropout3d", 0.2, True), ("AlphaDropout", 0.1, False),
+        ("FeatureAlphaDropout", 0.4, False)]
+    back = to_torch(m)
+    assert [type(c) for c in back] == [type(c) for c in t] and not back.training
+
+
+def test_variants_raise_torchs_errors() -> None:
+    for r, t in ((nn.Dropout1d(), torch.nn.Dropout1d()),):
+        with pytest.raises(RuntimeError) as t_err:
+            t(torch.ones(3))
+        with pytest.raises(RuntimeError) as r_err:
+            r(np.ones(3))
+        assert str(t_err.value) == str(r_err.value)
+    with pytest.raises(RuntimeError) as t_err:
+        torch.nn.FeatureAlphaDropout(0.5)(torch.ones(3))
+    with pytest.raises(RuntimeError) as r_err:
+        nn.FeatureAlphaDropout(0.5)(np.ones(3))
+    assert str(t_err.value) == str(r_err.value)

@@ -136,6 +136,16 @@ def test_an_unsupported_operator_names_itself_its_node_and_the_source_line() -> 
         assert_parity(_Cumprod(), x.numpy().astype(np.float64), np.ones((2, 3)), loss="MSELoss")
 
 
+def test_a_value_overwritten_in_place_keeps_its_own_node_gradient() -> None:
+    torch.manual_seed(6)
+    table = parity_table(_Inplace(), _rng().standard_normal((5, 3)),
+                         _rng(1).standard_normal((5, 3)), loss="MSELoss", nodes=True)
+    assert table.passed.all(), table[~table.passed]
+    grads = table[table.kind == "node_grad"]
+    # h = 2 lin(x) (node mul), overwritten by add_ then relu_: each version has its gradient
+    assert {"node_grad:mul", "node_grad:add_", "node_grad:relu_"} <= set(grads.tensor)
+
+
 def test_a_short_last_batch_runs_through_the_symbolic_batch_dimension() -> None:
     torch.manual_seed(4)
     table = parity_table(_Inplace(), _rng().standard_normal((5, 3)),

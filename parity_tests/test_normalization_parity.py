@@ -89,6 +89,17 @@ def test_groupnorm_on_3d_and_unbatched_instancenorm(dt: str) -> None:
         _compare(m, t, np.random.default_rng(4).standard_normal(shape).astype(dt), dt)
 
 
+@pytest.mark.parametrize("dt", DTYPES)
+@pytest.mark.parametrize("shape", [(0, 6, 4, 3), (0, 6), (0, 6, 5, 2, 2)])
+def test_groupnorm_on_an_empty_batch(shape: tuple[int, ...], dt: str) -> None:
+    """N = 0: empty output and input gradient, zero weight and bias gradients, as torch."""
+    m = nn.GroupNorm(3, 6, dtype=dt)
+    t = to_torch(m)
+    _randomise(m, t)
+    _compare(m, t, np.zeros(shape, dtype=dt), dt)
+    assert m.weight.grad is not None and not m.weight.grad.any()
+
+
 ERRORS: list[tuple[str, Callable[[Any], Any], tuple[int, ...]]] = [
     ("BatchNorm2d 3-D", lambda m: m.BatchNorm2d(4), (2, 4, 3)),
     ("BatchNorm2d one value", lambda m: m.BatchNorm2d(4), (1, 4, 1, 1)),

@@ -77,6 +77,27 @@ def test_unbatched_stack_matches_torch(kind: str, dtype: str) -> None:
     _assert_all_pass(compare_module(m, x, _hx(m, (), dtype)))
 
 
+def _shapes(v: Any) -> Any:
+    if isinstance(v, tuple | list):
+        return tuple(_shapes(e) for e in v)
+    return tuple(v.shape)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("batch_first", [False, True])
+@pytest.mark.parametrize("kind", ["tanh", "relu", "LSTM", "GRU"])
+def test_empty_batch_matches_torch(kind: str, batch_first: bool, dtype: str) -> None:
+    """N = 0: torch returns empty outputs and states and zero weight gradients; so does
+    refbp (with and without initial states, two layers, both directions)."""
+    kw = {"proj_size": 2} if kind == "LSTM" else {}
+    m = _stack(kind, dtype, num_layers=2, bidirectional=True, batch_first=batch_first, **kw)
+    x = np.zeros((0, 5, 3) if batch_first else (5, 0, 3), dtype=dtype)
+    for args in ((x,), (x, _hx(m, (0,), dtype))):
+        _assert_all_pass(compare_module(m, *args))
+        assert _shapes(m(*args)) == _shapes(to_torch(m)(*_tensors(args)))
+    assert all(not p.grad.any() for p in m.parameters() if p.grad is not None)
+
+
 CELLS: list[tuple[str, Callable[..., nn.Module]]] = [
     ("rnncell-tanh", lambda **k: nn.RNNCell(5, 10, **k)),
     ("rnncell-relu-nobias", lambda **k: nn.RNNCell(5, 10, bias=False, nonlinearity="relu",
@@ -89,7 +110,7 @@ CELLS: list[tuple[str, Callable[..., nn.Module]]] = [
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
-@pytest.mark.parametrize("batch", [(3,), ()])
+@pytest.mark.parametrize("batch", [(3,), (), (0,)])
 @pytest.mark.parametrize(("name", "make"), CELLS)
 def test_cell_matches_torch(name: str, make: Callable[..., nn.Module], batch: tuple[int, ...],
                             dtype: str) -> None:

@@ -91,12 +91,13 @@ def test_encoder_matches_torch(name: str, ctor: dict[str, Any], call: dict[str, 
     assert not bad, bad
 
 
-def test_encoder_layer_converts_both_ways() -> None:
-    t = torch.nn.TransformerEncoderLayer(8, 4, dim_feedforward=12, dropout=0.2,
-                                         activation="gelu", layer_norm_eps=1e-6,
-                                         batch_first=True, norm_first=True, bias=False)
+@pytest.mark.parametrize("kind", ["Encoder", "Decoder"])
+def test_encoder_and_decoder_layers_convert_both_ways(kind: str) -> None:
+    t = getattr(torch.nn, f"Transformer{kind}Layer")(
+        8, 4, dim_feedforward=12, dropout=0.2, activation="gelu", layer_norm_eps=1e-6,
+        batch_first=True, norm_first=True, bias=False)
     m = from_torch(t)
-    assert isinstance(m, nn.TransformerEncoderLayer)
+    assert isinstance(m, getattr(nn, f"Transformer{kind}Layer"))
     assert (m.d_model, m.nhead, m.dim_feedforward, m.dropout_p, m.activation,
             m.layer_norm_eps, m.batch_first, m.norm_first, m.bias) == (
         8, 4, 12, 0.2, "gelu", 1e-6, True, True, False)

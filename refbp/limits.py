@@ -130,8 +130,23 @@ def check_activations(specs: Any, input_shape: tuple[int, ...], what: str,
     ``input_shape`` (batch first), estimated unbuilt (:mod:`refbp.activation_sizes`)."""
     from refbp.activation_sizes import activation_elements
 
-    limit = tier(allow_large).activation_elements
     total, largest, name = activation_elements([(s.type, s.args) for s in specs], input_shape)
+    _check_activation_total(total, largest, name, input_shape, what, allow_large)
+
+
+def check_graph_activations(graph: Any, input_shape: tuple[int, ...], what: str,
+                            allow_large: bool = False) -> None:
+    """The activations of one step of a graph model (``refbp.nn.graph_model.GraphModel``) on a
+    batch of ``input_shape``: every node's value and gradient, from its size at the capture
+    (``GraphModel.activation_elements``), before anything runs."""
+    total, largest, name = graph.activation_elements(int(input_shape[0]))
+    _check_activation_total(total, largest, f"graph node {name!r}", input_shape, what,
+                            allow_large)
+
+
+def _check_activation_total(total: int, largest: int, name: str, input_shape: tuple[int, ...],
+                            what: str, allow_large: bool) -> None:
+    limit = tier(allow_large).activation_elements
     if total > limit:
         raise LimitError(f"{what}: activation elements of a forward and backward pass on a "
                          f"batch of shape {tuple(input_shape)} = {total:,} exceed the "

@@ -12,7 +12,7 @@ import pytest
 from refbp import nn
 from refbp.gradcheck import check_module
 from refbp.metrics import discrepancy
-from refbp.nn.functional_conv import pad2d
+from refbp.nn.functional_conv import pad_nd
 from refbp.tolerances import tolerance_for
 
 Case = tuple[type, dict[str, Any], tuple[int, ...]]
@@ -60,7 +60,16 @@ TRANSPOSE_CASES: dict[str, Case] = {
     "t1d-groups": (nn.ConvTranspose1d, {"in_channels": 4, "out_channels": 2, "kernel_size": 3,
                                         "groups": 2, "padding": 1}, (2, 4, 5)),
 }
-ALL_CASES = {**CONV_CASES, **TRANSPOSE_CASES}
+CASES_3D: dict[str, Case] = {
+    "3d-options": (nn.Conv3d, {"in_channels": 4, "out_channels": 2, "kernel_size": (2, 3, 1),
+                               "stride": (1, 2, 1), "padding": (1, 0, 1), "dilation": (2, 1, 1),
+                               "groups": 2, "padding_mode": "reflect"}, (2, 4, 4, 5, 3)),
+    "t3d-options": (nn.ConvTranspose3d, {"in_channels": 2, "out_channels": 4,
+                                         "kernel_size": (2, 2, 3), "stride": (2, 1, 2),
+                                         "padding": (0, 1, 1), "output_padding": (1, 0, 1),
+                                         "groups": 2}, (2, 2, 2, 3, 2)),
+}
+ALL_CASES = {**CONV_CASES, **TRANSPOSE_CASES, **CASES_3D}
 
 
 def _make(case: Case, dtype: Any = np.float64) -> tuple[nn.Module, np.ndarray]:
@@ -72,13 +81,13 @@ def _make(case: Case, dtype: Any = np.float64) -> tuple[nn.Module, np.ndarray]:
 
 # -- reference implementations straight from the definitions (loops, tiny sizes only) --------
 def _padded(m: Any, x4: np.ndarray) -> np.ndarray:
-    return pad2d(x4, m._pad4(), m.padding_mode)
+    return pad_nd(x4, m._pads(), m.padding_mode)
 
 
 def direct_conv(m: Any, x: np.ndarray) -> np.ndarray:
     """y[n,o,p,q] = b[o] + sum_{c,i,j} W[o,c,i,j] xp[n, g*Cg+c, p*sh+i*dh, q*sw+j*dw]."""
     x4, _ = m._prepare(x)
-    w = m._weight4()
+    w = m._core_weight()
     xp = _padded(m, x4)
     geo = m._geometry()
     ho, wo = geo.out_size(xp.shape[2:])
@@ -102,7 +111,7 @@ def direct_conv(m: Any, x: np.ndarray) -> np.ndarray:
 def direct_conv_transpose(m: Any, x: np.ndarray) -> np.ndarray:
     """Scatter: x[n,c,h,w] * W[c,o,i,j] lands on (h*sh + i*dh - ph, w*sw + j*dw - pw)."""
     x4, _ = m._prepare(x)
-    w = m._weight4()
+    w = m._core_weight()
     geo = m._geometry()
     cin, og, kh, kw = w.shape
     cg = cin // m.groups
@@ -150,7 +159,8 @@ def test_gradients_match_finite_differences(name: str) -> None:
                                                             else set())
 
 
-@pytest.mark.parametrize("name", ["2d-groups", "1d-circular-same", "t2d-options"])
+@pytest.mark.parametrize("name", ["2d-groups", "1d-circular-same", "t2d-options", "3d-options",
+                                  "t3d-options"])
 def test_float32_follows_input_and_agrees_with_float64(name: str) -> None:
     m64, x64 = _make(ALL_CASES[name])
     m32, x32 = _make(ALL_CASES[name], np.float32)
@@ -164,6 +174,42 @@ def test_float32_follows_input_and_agrees_with_float64(name: str) -> None:
     tol = tolerance_for(np.float32)
     assert discrepancy(y32, y64, tol).passed
     assert discrepancy(gx32, gx64, tol).passed
+
+
+@pytest.mark.parametrize("transposed", [False, True])
+def test_3d_with_a_unit_depth_kernel_is_2d_per_slice(transposed: bool) -> None:
+    """A (1, kh, kw) kernel sees one depth slice at a time: Conv3d / ConvTranspose3d on
+    (N, C, D, H, W) equals the 2-D layer with the same weights on each of the D slices, and
+    the weight gradient is the sum over slices."""
+    kind = "ConvTranspose" if transposed else "Conv"
+    args = {"in_channels": 2, "out_channels": 4, "kernel_size": (1, 2, 3), "stride": (1, 2, 1),
+            "padding": (0, 1, 1), "groups": 2}
+    m3 = getattr(nn, f"{kind}3d")(**args, generator=np.random.default_rng(0))
+    m2 = getattr(nn, f"{kind}2d")(**{**args, "kernel_size": (2, 3), "stride": (2, 1),
+                                     "padding": (1, 1)})
+    m2.load_state_dict({"weight": m3.weight.data[:, :, 0], "bias": m3.bias.data})
+    x = np.random.default_rng(1).standard_normal((2, 2, 3, 5, 4))
+    y3 = m3(x)
+    g = np.random.default_rng(2).standard_normal(y3.shape)
+    gx3 = m3.backward(g)
+    for d in range(3):
+        np.testing.assert_allclose(y3[:, :, d], m2(x[:, :, d]), rtol=1e-13, atol=1e-13)
+        np.testing.assert_allclose(gx3[:, :, d], m2.backward(g[:, :, d]), rtol=1e-13,
+                                   atol=1e-13)
+    np.testing.assert_allclose(m3.weight.grad[:, :, 0], m2.weight.grad, rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("name", ["2d", "1d", "t2d", "t1d", "3d-options", "t3d-options"])
+def test_empty_batch_gives_empty_results_and_zero_weight_gradients(name: str) -> None:
+    m, x = _make(ALL_CASES[name])
+    x0 = x[:0] if x.ndim == m._nd + 2 else x[None][:0]
+    y = m(x0)
+    assert y.shape[0] == 0 and y.shape[1:] == m(x[None] if x.ndim == m._nd + 1 else x).shape[1:]
+    m(x0)
+    m.zero_grad()
+    gx = m.backward(np.zeros(y.shape))
+    assert gx.shape == x0.shape
+    assert m.weight.grad is not None and not m.weight.grad.any()
 
 
 def test_known_values_box_filter() -> None:

@@ -225,3 +225,31 @@ def test_declarations_resolve_and_name_their_layer() -> None:
     assert functional_name("aten.add_.Tensor") == ("aten.add.Tensor", True)
     assert aten_op("aten.relu_.default") is aten_op("aten.relu.default")
     assert "aten.linear.default" in supported_aten()
+
+
+def test_batchnorm_with_momentum_none_takes_the_cumulative_factor_from_its_count() -> None:
+    """torch's ``momentum=None``: factor ``1 / num_batches_tracked`` (after the increment)."""
+    from refbp.nn.ops.layers import batch_norm, batch_norm_cumulative
+
+    x = _rng(4).standard_normal((5, 3))
+    rm1, rv1, rm2, rv2 = np.zeros(3), np.ones(3), np.zeros(3), np.ones(3)
+    y1, _ = batch_norm_cumulative(x, None, None, rm1, rv1, True, np.array(4), 1e-5)
+    y2, _ = batch_norm(x, None, None, rm2, rv2, True, 0.25, 1e-5)
+    np.testing.assert_array_equal(y1, y2)
+    np.testing.assert_array_equal(rm1, rm2)
+    np.testing.assert_array_equal(rv1, rv2)
+    np.testing.assert_allclose(rm1, 0.25 * x.mean(axis=0), rtol=1e-14)
+
+
+def test_a_symbolic_batch_dimension_runs_any_batch_size_and_sizes_its_values() -> None:
+    nodes = [_node("n", "aten.sym_size.int", X, 0),
+             _node("y", "aten.view.default", X, [Ref("n"), 6])]
+    nodes[1].elements = 12  # the capture's example batch of 2 samples
+    g = GraphModel(nodes, [("x", (None, 2, 3), np.float64)], Ref("y"), example_batch=2)
+    for n in (1, 5):
+        x = _rng(n).standard_normal((n, 2, 3))
+        np.testing.assert_array_equal(g(x), x.reshape(n, 6))
+        np.testing.assert_array_equal(g.backward(np.ones((n, 6))), np.ones((n, 2, 3)))
+    assert g.activation_elements(10) == (2 * (60 + 60), 2 * 60, "y")
+    with pytest.raises(ValueError, match=r"shape \(batch, 2, 3\), got \(4, 3\): only the batch "):
+        g(np.ones((4, 3)))

@@ -39,6 +39,10 @@ def test_margin_ranking_by_hand() -> None:
     assert np.array_equal(loss.backward(g), [0.0, -1.0, 1.0])
     assert np.array_equal(loss.grad("input2", g), [0.0, 1.0, -1.0])
     assert np.array_equal(loss.grad("target", g), [0.0, -0.5, -2.0])
+    # integer +-1 targets (torch's own test cases use int64): same loss, no target gradient
+    assert np.array_equal(loss(x1, x2, np.array([1, 1, -1])), [0.0, 0.0, 2.5])
+    with pytest.raises(RuntimeError, match="floating point"):
+        loss.grad("target", g)
 
 
 def test_cosine_embedding_by_hand() -> None:

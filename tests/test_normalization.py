@@ -152,3 +152,13 @@ def test_batchnorm_empty_batch(make: object, shape: tuple[int, ...]) -> None:
     assert int(bn.num_batches_tracked) == 1
     assert bn.backward(np.ones(shape)).shape == shape
     np.testing.assert_array_equal(bn.weight.grad, np.zeros(4))
+
+
+def test_groupnorm_empty_batch() -> None:
+    """N = 0: an empty output and input gradient, zero weight and bias gradients."""
+    m = nn.GroupNorm(2, 4)
+    x = np.zeros((0, 4, 3, 2))
+    y = m(x)
+    assert y.shape == x.shape
+    assert m.backward(y).shape == x.shape
+    assert m.weight.grad is not None and not m.weight.grad.any() and not m.bias.grad.any()

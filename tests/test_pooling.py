@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import pytest
 
@@ -117,6 +119,11 @@ def test_dtype_follows_input() -> None:
     (nn.AdaptiveAvgPool2d((3, 4)), (2, 2, 7, 5)),
     (nn.AdaptiveAvgPool1d(4), (2, 2, 7)),
     (nn.AdaptiveMaxPool2d(3), (2, 2, 7, 5)),
+    (nn.MaxPool3d((2, 3, 2), (1, 2, 1), (1, 1, 0), (1, 1, 2), ceil_mode=True), (1, 2, 4, 5, 5)),
+    (nn.AvgPool3d(2, 1, 1, count_include_pad=False), (1, 2, 3, 4, 3)),
+    (nn.AdaptiveAvgPool3d((2, None, 3)), (1, 2, 3, 4, 5)),
+    (nn.AdaptiveMaxPool3d((2, 3, 2)), (1, 2, 3, 4, 5)),
+    (nn.AdaptiveMaxPool1d(4), (2, 2, 7)),
 ])
 def test_gradcheck(layer: Module, shape: tuple[int, ...]) -> None:
     # distinct values keep the max away from kinks, so finite differences are valid
@@ -150,3 +157,25 @@ def test_bad_arguments(make: object, shape: tuple[int, ...], match: str) -> None
 def test_integer_input_is_rejected() -> None:
     with pytest.raises(TypeError, match="float32 or float64"):
         nn.MaxPool2d(2)(np.ones((1, 1, 4, 4), dtype=np.int64))
+
+
+@pytest.mark.parametrize("make2,make3", [
+    (lambda: nn.MaxPool2d(2, 1, 1, return_indices=False),
+     lambda: nn.MaxPool3d((1, 2, 2), 1, (0, 1, 1))),
+    (lambda: nn.AvgPool2d(3, 2, 1, ceil_mode=True), lambda: nn.AvgPool3d((1, 3, 3), (1, 2, 2),
+                                                                         (0, 1, 1), True)),
+    (lambda: nn.AdaptiveAvgPool2d((2, 3)), lambda: nn.AdaptiveAvgPool3d((None, 2, 3))),
+    (lambda: nn.AdaptiveMaxPool2d((3, 2)), lambda: nn.AdaptiveMaxPool3d((None, 3, 2))),
+])
+def test_3d_pooling_with_unit_depth_windows_is_2d_per_slice(make2: Any, make3: Any) -> None:
+    """Windows one slice deep pool each depth slice as the 2-D layer does (values, and the
+    gradient of every slice)."""
+    x = np.random.default_rng(4).standard_normal((2, 3, 4, 6, 5))
+    m3 = make3()
+    y3 = m3(x)
+    g = np.random.default_rng(5).standard_normal(y3.shape)
+    gx3 = m3.backward(g)
+    for d in range(4):
+        m2 = make2()
+        np.testing.assert_array_equal(y3[:, :, d], m2(x[:, :, d]))
+        np.testing.assert_array_equal(gx3[:, :, d], m2.backward(g[:, :, d]))

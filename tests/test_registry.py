@@ -17,8 +17,9 @@ from refbp.tolerances import OVERRIDES
 
 OPS = registry.OPS
 IDS = [o.name for o in OPS]
-# refbp.nn's classes that are not ops: bases, the container and the parameter type.
-NOT_OPS = {"Module", "Loss", "Parameter", "Sequential", "RNNBase", "RNNCellBase"}
+# refbp.nn's classes that are not ops: bases, the containers and the parameter type.
+NOT_OPS = {"Module", "Loss", "Parameter", "Sequential", "RNNBase", "RNNCellBase", "ModuleList",
+           "ModuleDict", "ParameterList", "ParameterDict"}
 
 
 def test_every_refbp_nn_class_is_declared_once() -> None:
@@ -100,7 +101,7 @@ def test_look_ups() -> None:
     assert [o.name for o in registry.by_aten("aten.relu.default")] == ["ReLU"]
     assert [o.name for o in registry.by_aten("aten._softmax")] == ["Softmax"]
     assert {o.name for o in registry.by_aten("aten.convolution.default")} == {
-        "Conv1d", "Conv2d", "ConvTranspose1d", "ConvTranspose2d"}
+        "Conv1d", "Conv2d", "Conv3d", "ConvTranspose1d", "ConvTranspose2d", "ConvTranspose3d"}
     assert registry.names("loss")[:2] == ["MSELoss", "SSELoss"]
     with pytest.raises(KeyError, match="no op 'Nope' is declared; declared: ReLU"):
         registry.op("Nope")

@@ -322,3 +322,20 @@ def test_rnn_output_selects_and_routes_gradient() -> None:
         nn.RNNOutput("first")
     with pytest.raises(TypeError, match="expects the"):
         nn.RNNOutput()(np.zeros((2, 3)))
+
+
+@pytest.mark.parametrize("make", [lambda: nn.RNN(3, 4, num_layers=2, bidirectional=True),
+                                  lambda: nn.LSTM(3, 4, proj_size=2, batch_first=True),
+                                  lambda: nn.GRU(3, 4, dropout=0.5, num_layers=2)])
+def test_empty_batch_gives_empty_results(make: Callable[[], Any]) -> None:
+    """N = 0: outputs and final states with a batch axis of 0, an empty input gradient and
+    zero weight gradients (torch's results, checked against torch in the parity tests)."""
+    m = make()
+    x = np.zeros((0, 5, 3) if m.batch_first else (5, 0, 3))
+    out, state = m(x)
+    h_n = state[0] if isinstance(state, tuple) else state
+    assert out.shape == ((0, 5) if m.batch_first else (5, 0)) + (out.shape[-1],)
+    assert h_n.shape == (m.num_layers * m.num_directions, 0, m.real_hidden_size)
+    gx = m.backward(np.zeros(out.shape))
+    assert gx.shape == x.shape
+    assert all(not p.grad.any() for p in m.parameters())

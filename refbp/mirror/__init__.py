@@ -17,10 +17,11 @@ from refbp.mirror.modules import (
     to_torch,
 )
 from refbp.mirror.oracle import as_tensor, compare_loss, compare_module, to_numpy
+from refbp.mirror.pairs import PairProbeTorch
 from refbp.mirror.sequence import RNNOutputTorch
 
 __all__ = [
-    "Converter", "RNNOutputTorch", "SSELossTorch", "as_tensor", "compare_loss",
+    "Converter", "PairProbeTorch", "RNNOutputTorch", "SSELossTorch", "as_tensor", "compare_loss",
     "compare_module", "from_torch", "register_attention_converters", "register_converter",
     "spec_to_torch", "supported_types", "to_numpy", "to_torch",
 ]

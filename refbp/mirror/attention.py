@@ -1,4 +1,5 @@
-"""Torch converters of the attention layers: MultiheadAttention, TransformerEncoder(Layer).
+"""Torch converters of the attention layers: MultiheadAttention, TransformerEncoder(Layer),
+TransformerDecoder(Layer) and Transformer.
 
 Registered with ``refbp.mirror.register_converter`` when ``refbp.mirror`` is imported. Both
 directions build the target from the source's constructor arguments and then copy the whole
@@ -66,12 +67,24 @@ def _mha_from_torch(t: Any) -> Module:
 
 
 # -- TransformerEncoderLayer ---------------------------------------------------------------
+def _layer_args(m: Any) -> dict[str, Any]:
+    """The constructor arguments of a refbp encoder or decoder layer, by torch's names."""
+    return {"dim_feedforward": m.dim_feedforward, "dropout": m.dropout_p,
+            "activation": m.activation, "layer_norm_eps": m.layer_norm_eps,
+            "batch_first": m.batch_first, "norm_first": m.norm_first, "bias": m.bias}
+
+
+def _layer_args_torch(t: Any) -> dict[str, Any]:
+    """The same arguments read from a torch encoder or decoder layer."""
+    return {"dim_feedforward": t.linear1.out_features, "dropout": t.dropout.p,
+            "activation": _activation_name(t), "layer_norm_eps": t.norm1.eps,
+            "batch_first": t.self_attn.batch_first, "norm_first": t.norm_first,
+            "bias": t.linear1.bias is not None}
+
+
 def _tel_to_torch(m: rnn.TransformerEncoderLayer) -> torch.nn.Module:
-    t = torch.nn.TransformerEncoderLayer(
-        m.d_model, m.nhead, dim_feedforward=m.dim_feedforward, dropout=m.dropout_p,
-        activation=m.activation, layer_norm_eps=m.layer_norm_eps, batch_first=m.batch_first,
-        norm_first=m.norm_first, bias=m.bias)
-    return finish_twin(m, t)
+    return finish_twin(m, torch.nn.TransformerEncoderLayer(m.d_model, m.nhead,
+                                                           **_layer_args(m)))
 
 
 def _activation_name(t: Any) -> str:
@@ -83,16 +96,13 @@ def _activation_name(t: Any) -> str:
         return "relu"
     if type(act) is torch.nn.GELU and act.approximate == "none":
         return "gelu"
-    raise ValueError(f"cannot convert TransformerEncoderLayer with activation {act!r}: refbp "
+    raise ValueError(f"cannot convert {type(t).__name__} with activation {act!r}: refbp "
                      "supports 'relu' and 'gelu' (F.relu, F.gelu)")
 
 
 def _tel_from_torch(t: Any) -> Module:
-    m = rnn.TransformerEncoderLayer(
-        t.self_attn.embed_dim, t.self_attn.num_heads, dim_feedforward=t.linear1.out_features,
-        dropout=t.dropout.p, activation=_activation_name(t), layer_norm_eps=t.norm1.eps,
-        batch_first=t.self_attn.batch_first, norm_first=t.norm_first,
-        bias=t.linear1.bias is not None, dtype=_dtype_of(t))
+    m = rnn.TransformerEncoderLayer(t.self_attn.embed_dim, t.self_attn.num_heads,
+                                    **_layer_args_torch(t), dtype=_dtype_of(t))
     return _finish_from_torch(m, t)
 
 
@@ -115,6 +125,45 @@ def _te_from_torch(t: Any) -> Module:
     m = rnn.TransformerEncoder(layer, t.num_layers,
                                norm=norm, enable_nested_tensor=t.enable_nested_tensor,
                                mask_check=getattr(t, "mask_check", True))
+    return _finish_from_torch(m, t)
+
+
+# -- TransformerDecoderLayer, TransformerDecoder, Transformer ------------------------------
+def _tdl_to_torch(m: Any) -> torch.nn.Module:
+    return finish_twin(m, torch.nn.TransformerDecoderLayer(m.d_model, m.nhead,
+                                                           **_layer_args(m)))
+
+
+def _tdl_from_torch(t: Any) -> Module:
+    m = rnn.TransformerDecoderLayer(t.self_attn.embed_dim, t.self_attn.num_heads,
+                                    **_layer_args_torch(t), dtype=_dtype_of(t))
+    return _finish_from_torch(m, t)
+
+
+def _td_to_torch(m: Any) -> torch.nn.Module:
+    norm = None if m.norm is None else to_torch(m.norm)
+    layer: Any = to_torch(m.layers[0])
+    return finish_twin(m, torch.nn.TransformerDecoder(layer, m.num_layers, norm=norm))
+
+
+def _td_from_torch(t: Any) -> Module:
+    norm: Any = None if t.norm is None else from_torch(t.norm, _path="norm")
+    layer: Any = from_torch(t.layers[0], _path="layers.0")
+    return _finish_from_torch(rnn.TransformerDecoder(layer, t.num_layers, norm=norm), t)
+
+
+def _transformer_to_torch(m: Any) -> torch.nn.Module:
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="enable_nested_tensor is True")
+        t = torch.nn.Transformer(m.d_model, m.nhead, custom_encoder=to_torch(m.encoder),
+                                 custom_decoder=to_torch(m.decoder), batch_first=m.batch_first)
+    return finish_twin(m, t)
+
+
+def _transformer_from_torch(t: Any) -> Module:
+    m = rnn.Transformer(t.d_model, t.nhead, custom_encoder=from_torch(t.encoder, _path="encoder"),
+                        custom_decoder=from_torch(t.decoder, _path="decoder"),
+                        batch_first=t.batch_first)
     return _finish_from_torch(m, t)
 
 
@@ -223,6 +272,12 @@ def register_attention_converters() -> None:
                        _tel_to_torch, _tel_from_torch)
     register_converter(rnn.TransformerEncoder, torch.nn.TransformerEncoder, _te_to_torch,
                        _te_from_torch)
+    register_converter(rnn.TransformerDecoderLayer, torch.nn.TransformerDecoderLayer,
+                       _tdl_to_torch, _tdl_from_torch)
+    register_converter(rnn.TransformerDecoder, torch.nn.TransformerDecoder, _td_to_torch,
+                       _td_from_torch)
+    register_converter(rnn.Transformer, torch.nn.Transformer, _transformer_to_torch,
+                       _transformer_from_torch)
     register_mask_probe(torch.nn.MultiheadAttention, probe_attention_dropout)
     register_converter(rnn.AttentionProbe, AttentionProbeTorch, _probe_to_torch,
                        _probe_from_torch)

@@ -26,6 +26,7 @@ supported operators.
 from __future__ import annotations
 
 import copy
+import math
 import operator
 import weakref
 from collections.abc import Sequence
@@ -39,6 +40,7 @@ from torch.export.graph_signature import InputKind, OutputKind
 from refbp.errors import UnsupportedOpError
 from refbp.nn.graph_model import GraphModel, GraphNode, Ref
 from refbp.nn.module import Parameter
+from refbp.nn.ops.layers import batch_norm_cumulative
 from refbp.registry.aten import aten_op, functional_name, supported_aten
 
 __all__ = ["capture", "graph_from_torch", "target_name"]
@@ -87,6 +89,14 @@ def _source(node: torch.fx.Node) -> str:
     return (outside or frames or [("", "")])[-1][1]
 
 
+def _elements(node: torch.fx.Node) -> int:
+    """Elements of the node's value at the capture (a symbolic size counts its example)."""
+    val = node.meta.get("val")
+    if not isinstance(val, torch.Tensor):
+        return 0
+    return math.prod(d if isinstance(d, int) else int(d.node.hint) for d in val.shape)
+
+
 def _meta_dtype(node: torch.fx.Node) -> np.dtype | None:
     val = node.meta.get("val")
     return _np_dtype(val.dtype) if isinstance(val, torch.Tensor) else None
@@ -114,6 +124,17 @@ class _Builder:
         if isinstance(a, torch.Tensor):
             return to_numpy(a)
         return a
+
+    def count_of(self, running_mean: Any) -> Any:
+        """The current value (after this batch's increment) of ``num_batches_tracked`` of the
+        BatchNorm whose ``running_mean`` buffer is the placeholder ``running_mean``."""
+        state = self.buffer_names.get(getattr(running_mean, "name", ""), "")
+        count = state.rpartition(".")[0] + ("." if "." in state else "") + "num_batches_tracked"
+        ph = next((p for p, s in self.buffer_names.items() if s == count), None)
+        if ph is None:
+            raise UnsupportedOpError(f"a BatchNorm with momentum=None needs its "
+                                     f"num_batches_tracked buffer; {count!r} is not captured")
+        return self.alias.get(ph, Ref(ph))
 
     def walk(self, graph: torch.fx.Graph, prefix: str = "", differentiable: bool = True,
              inputs: Sequence[Any] = ()) -> Any:
@@ -158,6 +179,8 @@ class _Builder:
                                 f"{', from ' + _source(node) if _source(node) else ''})")
             return
         fwd, bwd = op.functions()
+        if tname == "aten.batch_norm.default" and len(args) > 6 and args[6] == CUMULATIVE:
+            fwd, args = batch_norm_cumulative, (*args[:6], self.count_of(args[3]), *args[7:])
         kwargs = {k: self._prefixed(v, prefix) for k, v in node.kwargs.items()}
         inplace = functional_name(tname)[1]
         writes = None
@@ -169,7 +192,8 @@ class _Builder:
             if node.args and isinstance(node.args[0], torch.fx.Node):
                 self.alias[prefix + node.args[0].name] = Ref(name)
         self.nodes.append(GraphNode(name, op.name, tname, fwd, bwd, args, kwargs,  # type: ignore[arg-type]
-                                    _meta_dtype(node), _source(node), differentiable, writes))
+                                    _meta_dtype(node), _source(node), differentiable, writes,
+                                    _elements(node)))
 
 
 _FIXED: weakref.WeakKeyDictionary[torch.export.ExportedProgram, str] = \
@@ -182,6 +206,23 @@ def _batch_dims(inputs: Sequence[Any]) -> tuple[Any, ...]:
     batch = torch.export.Dim("batch")
     return tuple({0: batch} if isinstance(x, torch.Tensor) and x.dim() > 0 else None
                  for x in inputs)
+
+
+CUMULATIVE = 0.12345678901234568
+"""The momentum a BatchNorm with ``momentum=None`` is captured with: torch's
+``_BatchNorm.forward`` computes that factor as ``1 / float(num_batches_tracked)``, a Python
+number torch.export cannot trace, so the copy that is captured carries this marker instead and
+its ``batch_norm`` node computes the factor from the captured ``num_batches_tracked`` value
+(``refbp.nn.ops.layers.batch_norm_cumulative``)."""
+
+
+def _traceable(model: torch.nn.Module) -> torch.nn.Module:
+    """A copy of ``model`` torch.export can trace: BatchNorm ``momentum=None`` marked."""
+    copied = copy.deepcopy(model)
+    for m in copied.modules():
+        if isinstance(m, torch.nn.modules.batchnorm._BatchNorm) and m.momentum is None:
+            m.momentum = CUMULATIVE
+    return copied
 
 
 def capture(model: torch.nn.Module, example_inputs: Sequence[Any], *,
@@ -197,14 +238,14 @@ def capture(model: torch.nn.Module, example_inputs: Sequence[Any], *,
     inputs = tuple(torch.as_tensor(x) if isinstance(x, np.ndarray) else x
                    for x in example_inputs)
     if dynamic_batch is False:
-        return torch.export.export(copy.deepcopy(model), inputs)
+        return torch.export.export(_traceable(model), inputs)
     sizes = {int(x.shape[0]) for x in inputs if isinstance(x, torch.Tensor) and x.dim() > 0}
     if sizes and min(sizes) < 2:
         reason = ("the example batch has 1 sample, a size torch.export always fixes: capture "
                   "with 2 or more")
     else:
         try:
-            return torch.export.export(copy.deepcopy(model), inputs,
+            return torch.export.export(_traceable(model), inputs,
                                        dynamic_shapes=_batch_dims(inputs))
         except Exception as exc:  # torch's constraint violations have several classes
             if dynamic_batch:
@@ -213,7 +254,7 @@ def capture(model: torch.nn.Module, example_inputs: Sequence[Any], *,
             reason = _reason(exc)
     if dynamic_batch:
         raise ValueError(f"cannot capture a symbolic batch dimension: {reason}")
-    program = torch.export.export(copy.deepcopy(model), inputs)
+    program = torch.export.export(_traceable(model), inputs)
     _FIXED[program] = reason
     return program
 
@@ -237,6 +278,19 @@ def _parameters(model: torch.nn.Module) -> dict[str, Parameter]:
             made[id(p)] = Parameter(to_numpy(p), requires_grad=p.requires_grad)
         out[key] = made[id(p)]
     return out
+
+
+def _example_batch(ep: torch.export.ExportedProgram) -> int:
+    """The batch size (dimension 0 of the first tensor input) the program was captured with."""
+    for node in ep.graph.nodes:
+        val = node.meta.get("val")
+        if node.op == "placeholder" and node.name in {
+                s.arg.name for s in ep.graph_signature.input_specs
+                if s.kind == InputKind.USER_INPUT} and isinstance(val, torch.Tensor) \
+                and val.dim() > 0:
+            d = val.shape[0]
+            return d if isinstance(d, int) else int(d.node.hint)
+    return 1
 
 
 def graph_from_torch(model: torch.nn.Module, example_inputs: Sequence[Any],
@@ -289,11 +343,13 @@ def graph_from_torch(model: torch.nn.Module, example_inputs: Sequence[Any],
                                      f"buffer update of {spec.target!r}")
     if len(user) != 1 or not isinstance(user[0], Ref):
         raise TypeError(f"{type(model).__name__} returns {len(user)} values; refbp compares "
-                        "one tensor: wrap the model so that forward returns the tensor to check")
+                        "one tensor: choose one with output=INDEX or KEY, or output='sum' "
+                        "(refbp.mirror.zoo.OutputOf)")
     captured = {key: ph for ph, key, _ in parameters}
     order = {k: i for i, k in enumerate(model.state_dict(keep_vars=True))}
     every = [(captured.get(key, f"unused.{key}"), key, p) for key, p in params.items()]
     buffers.sort(key=lambda t: order.get(t[1], len(order)))
     return GraphModel(b.nodes, inputs, user[0], every, buffers, constants,
                       name=type(model).__name__, training=model.training,
-                      fixed_shapes_reason=_FIXED.get(ep, ""))
+                      fixed_shapes_reason=_FIXED.get(ep, ""),
+                      example_batch=_example_batch(ep))

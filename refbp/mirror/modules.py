@@ -182,6 +182,31 @@ def _sequential_from_torch(t: torch.nn.Module, path: str = "") -> Module:
     return seq.train(t.training)
 
 
+def _list_to_torch(m: Any) -> torch.nn.Module:
+    children = [to_torch(c) for c in (m.values() if isinstance(m, rnn.ModuleDict) else m)]
+    return (torch.nn.ModuleList(children) if isinstance(m, rnn.ModuleList)
+            else torch.nn.ModuleDict(dict(zip(m.keys(), children, strict=True)))).train(
+                m.training)
+
+
+def _parameters_to_torch(m: Any) -> torch.nn.Module:
+    """A torch ParameterList / ParameterDict of ``m``'s parameters (copies, same dtype and
+    ``requires_grad``)."""
+    def param(p: Any) -> torch.nn.Parameter:
+        return torch.nn.Parameter(torch.from_numpy(p.data.copy()), requires_grad=p.requires_grad)
+    if isinstance(m, rnn.ParameterList):
+        return torch.nn.ParameterList([param(p) for p in m]).train(m.training)
+    return torch.nn.ParameterDict({k: param(p) for k, p in m.items()}).train(m.training)
+
+
+def _parameters_from_torch(t: Any) -> Module:
+    def param(p: Any) -> Any:
+        return rnn.Parameter(p.detach().cpu().numpy(), requires_grad=p.requires_grad)
+    if isinstance(t, torch.nn.ParameterList):
+        return rnn.ParameterList([param(p) for p in t]).train(t.training)
+    return rnn.ParameterDict({k: param(p) for k, p in t.items()}).train(t.training)
+
+
 def _shared_parameters(module: torch.nn.Module) -> list[list[str]]:
     """Names under which one parameter appears more than once (reused module, tied weight)."""
     names: dict[int, list[str]] = {}
@@ -203,7 +228,8 @@ def _refuse_shared(module: torch.nn.Module) -> None:
 
 
 def _register_builtins() -> None:
-    """Every declared op converted by name (``refbp.registry``), SSELoss and Sequential; the
+    """Every declared op converted by name (``refbp.registry``), SSELoss, Sequential and the
+    containers; the
     recurrent and attention layers register theirs in ``refbp.mirror.sequence`` and
     ``refbp.mirror.attention``."""
     for op in OPS:
@@ -214,6 +240,13 @@ def _register_builtins() -> None:
                        lambda t: rnn.SSELoss(reduction=str(t.reduction)))
     register_converter(rnn.Sequential, torch.nn.Sequential, _sequential_to_torch,
                        _sequential_from_torch)
+    # from_torch turns a torch ModuleList / ModuleDict into a Sequential (applied in order)
+    for lst, tlst in ((rnn.ModuleList, torch.nn.ModuleList), (rnn.ModuleDict,
+                                                               torch.nn.ModuleDict)):
+        register_converter(lst, tlst, _list_to_torch, _sequential_from_torch)
+    for plist, tplist in ((rnn.ParameterList, torch.nn.ParameterList),
+                          (rnn.ParameterDict, torch.nn.ParameterDict)):
+        register_converter(plist, tplist, _parameters_to_torch, _parameters_from_torch)
 
 
 _register_builtins()

@@ -9,8 +9,9 @@ node's value and gradient. One row per node and quantity (``node:<name>`` for th
 ``node_grad:<name>`` for ``dL/d value``), in execution order, with the node's op, ATen operator
 and source line and the harness's metrics; :func:`first_departure` is the first failing row.
 
-Gradients are compared for nodes whose value no later in-place op overwrites (torch keeps one
-gradient per tensor, not per version).
+In-place ops (``add_``, ``relu_``) run out of place in the torch replay, as refbp runs them,
+so the value an in-place op overwrites keeps its own gradient (torch keeps one gradient per
+tensor, not per version) and every node's gradient is compared.
 """
 
 from __future__ import annotations
@@ -35,9 +36,13 @@ __all__ = ["compare_nodes", "first_departure", "node_discrepancies", "node_rows"
            "torch_nodes"]
 
 
+_SDPA_ARGS = ("attn_mask", "dropout_p", "is_causal", "scale", "enable_gqa")
+
+
 class _Recorder(torch.fx.Interpreter):
     """Runs the captured graph, keeping a copy of every float value and the tensor itself (for
-    its gradient); training-mode dropout takes the given masks in order."""
+    its gradient); training-mode dropout (``dropout`` nodes, attention with ``dropout_p > 0``)
+    takes the given masks in order."""
 
     def __init__(self, module: torch.fx.GraphModule, masks: list[np.ndarray]) -> None:
         super().__init__(module)
@@ -50,10 +55,27 @@ class _Recorder(torch.fx.Interpreter):
             x, p = args[0], float(args[1])
             keep = torch.from_numpy(self.masks.pop(0)).to(x.dtype)
             return x * (keep * (1.0 / (1.0 - p)))
+        if target is torch.ops.aten.scaled_dot_product_attention.default:
+            named = {**dict(zip(_SDPA_ARGS, args[3:], strict=False)), **kwargs}
+            if float(named.get("dropout_p", 0.0)) > 0.0:  # torch's math kernel, given the mask
+                keep = torch.from_numpy(self.masks.pop(0))
+                rest = {k: v for k, v in named.items() if k not in ("scale", "enable_gqa")}
+                return torch.ops.aten._scaled_dot_product_attention_math(
+                    *args[:3], **rest, dropout_mask=keep, scale=named.get("scale"),
+                    enable_gqa=bool(named.get("enable_gqa", False)))[0]
         return super().call_function(target, args, kwargs)
 
     def run_node(self, n: torch.fx.Node) -> Any:
-        out = super().run_node(n)
+        functional, inplace = (functional_name(target_name(n.target)) if n.op == "call_function"
+                               else ("", False))
+        if inplace and n.args and isinstance(n.args[0], torch.fx.Node):
+            # out of place, as refbp runs it: the value it overwrites keeps its own gradient
+            _, op, overload = functional.split(".")
+            args, kwargs = self.fetch_args_kwargs_from_env(n)
+            out = getattr(getattr(torch.ops.aten, op), overload)(*args, **kwargs)
+            self.env[n.args[0]] = out  # later reads of the mutated value see the result
+        else:
+            out = super().run_node(n)
         if n.op == "call_function" and isinstance(out, torch.Tensor) \
                 and out.is_floating_point():
             self.values[n.name] = out.detach().clone()
@@ -85,11 +107,7 @@ def torch_nodes(program: torch.export.ExportedProgram, model: torch.nn.Module,
     outs = rec.run(*args)
     out = next(o for o in outs if isinstance(o, torch.Tensor) and o.requires_grad)
     out.backward(torch.from_numpy(np.asarray(grad_out, dtype=to_numpy(out).dtype)))
-    mutated = {n.args[0].name for n in program.graph.nodes
-               if n.op == "call_function" and functional_name(target_name(n.target))[1]
-               and n.args and isinstance(n.args[0], torch.fx.Node)}
-    grads = {k: to_numpy(t.grad) for k, t in rec.tensors.items()
-             if t.grad is not None and k not in mutated}
+    grads = {k: to_numpy(t.grad) for k, t in rec.tensors.items() if t.grad is not None}
     return {k: to_numpy(v) for k, v in rec.values.items()}, grads
 
 

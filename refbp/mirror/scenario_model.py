@@ -9,7 +9,9 @@ A scenario whose model is ``Spec("TorchModel", {"factory": "package.module:Name"
    imports and definitions run);
 2. ``Name(**args)`` is called with torch's CPU generator seeded from the scenario seed (the
    ``INIT`` stream of ``refbp.data``; the caller's generator state is restored), so the
-   initial weights are a function of the scenario; it must return a ``torch.nn.Module``;
+   initial weights are a function of the scenario; it must return a ``torch.nn.Module``.
+   The argument ``output`` is not passed on: it chooses the output of a model returning
+   several (an index, a key, or ``"sum"``: ``refbp.mirror.zoo.OutputOf``);
 3. the model is cast to the scenario dtype and put in the scenario's mode (``training``);
 4. it is captured with ``torch.export`` on the first samples of the scenario data, with a
    symbolic batch dimension (``refbp.mirror.export.capture``), so every batch size of the
@@ -35,6 +37,7 @@ from refbp.diagnose.spec import UserCodeError
 from refbp.errors import UsageError
 from refbp.mirror.export import graph_from_torch
 from refbp.mirror.modules import torch_dtype
+from refbp.mirror.zoo import OutputOf
 from refbp.nn.graph_model import GraphModel
 from refbp.parity.scenario import TORCH_MODEL, Scenario, Spec, torch_model_spec
 
@@ -78,7 +81,7 @@ def make_torch_model(spec: Spec, dtype: str, seed: int, training: bool = True
                      ) -> torch.nn.Module:
     """The torch model of a ``TorchModel`` spec, initialised from ``seed``, in ``dtype`` and
     in training mode or not (see the module docstring)."""
-    args = {k: v for k, v in spec.args.items() if k != "factory"}
+    args = {k: v for k, v in spec.args.items() if k not in ("factory", "output")}
     factory = load_factory(spec.args["factory"])
     init_seed = int(stream_rng(seed, Stream.INIT).integers(2**62))
     with torch.random.fork_rng(devices=[]):
@@ -91,6 +94,8 @@ def make_torch_model(spec: Spec, dtype: str, seed: int, training: bool = True
     if not isinstance(model, torch.nn.Module):
         raise UserCodeError(f"{TORCH_MODEL} factory {spec.args['factory']!r} returned a "
                             f"{type(model).__name__}, not a torch.nn.Module")
+    if "output" in spec.args:
+        model = OutputOf(model, spec.args["output"])
     return model.to(torch_dtype(dtype)).train(training)
 
 

@@ -8,7 +8,10 @@
   blocks of causal self-attention with a registered lower-triangular mask buffer and a GELU
   MLP, the output projection tied to the token embedding).
 - :class:`LogitsOf`: the ``logits`` tensor of a Hugging Face ``transformers`` model (whose
-  ``forward`` returns an output object), so the harness compares one tensor.
+  ``forward`` returns an output object), so the harness compares one tensor;
+  :class:`OutputOf`: one chosen output (index or key), or the sum of all, of any model that
+  returns several (``output=`` of ``refbp.testing.assert_parity`` and of a ``TorchModel``
+  scenario).
 
 Stock ``torch.nn`` only.
 """
@@ -22,7 +25,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-__all__ = ["GPT", "BasicBlock", "LogitsOf", "ResNet"]
+__all__ = ["GPT", "BasicBlock", "LogitsOf", "OutputOf", "ResNet"]
 
 
 class BasicBlock(nn.Module):
@@ -165,3 +168,36 @@ class LogitsOf(nn.Module):
 
     def forward(self, input_ids: torch.Tensor) -> Any:
         return self.model(input_ids=input_ids).logits
+
+
+class OutputOf(nn.Module):
+    """``model(x)[output]``: one output of a model that returns a tuple, a list, a dict
+    (or a ``transformers`` output object); ``output="sum"`` adds all its floating-point output
+    tensors elementwise (they must have one shape), so the loss sees their sum and each
+    output's gradient is the loss's. The model's parameters are under ``model.``."""
+
+    def __init__(self, model: nn.Module, output: Any) -> None:
+        super().__init__()
+        self.model = model
+        self.output = output
+
+    def forward(self, x: torch.Tensor) -> Any:
+        out = self.model(x)
+        if self.output != "sum":
+            try:
+                return out[self.output]
+            except (KeyError, IndexError, TypeError) as exc:
+                raise ValueError(f"output={self.output!r} does not name an output of "
+                                 f"{type(self.model).__name__} (it returns "
+                                 f"{type(out).__name__}): {exc}") from exc
+        leaves = [t for t in torch.utils._pytree.tree_leaves(out)
+                  if isinstance(t, torch.Tensor) and t.is_floating_point()]
+        if not leaves or any(t.shape != leaves[0].shape for t in leaves[1:]):
+            raise ValueError(f"output='sum' adds the outputs elementwise, but "
+                             f"{type(self.model).__name__}'s have shapes "
+                             f"{[tuple(t.shape) for t in leaves]}: choose one with "
+                             "output=INDEX or KEY")
+        total = leaves[0]
+        for t in leaves[1:]:
+            total = total + t
+        return total

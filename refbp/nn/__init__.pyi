@@ -34,21 +34,38 @@ from refbp.nn.activation_smooth import Softsign as Softsign
 from refbp.nn.activation_smooth import Tanhshrink as Tanhshrink
 from refbp.nn.adaptive_pooling import AdaptiveAvgPool1d as AdaptiveAvgPool1d
 from refbp.nn.adaptive_pooling import AdaptiveAvgPool2d as AdaptiveAvgPool2d
+from refbp.nn.adaptive_pooling import AdaptiveAvgPool3d as AdaptiveAvgPool3d
+from refbp.nn.adaptive_pooling import AdaptiveMaxPool1d as AdaptiveMaxPool1d
 from refbp.nn.adaptive_pooling import AdaptiveMaxPool2d as AdaptiveMaxPool2d
+from refbp.nn.adaptive_pooling import AdaptiveMaxPool3d as AdaptiveMaxPool3d
 from refbp.nn.attention import MultiheadAttention as MultiheadAttention
 from refbp.nn.attention_probe import AttentionProbe as AttentionProbe
 from refbp.nn.attention_probe import SDPAProbe as SDPAProbe
 from refbp.nn.batchnorm import BatchNorm1d as BatchNorm1d
 from refbp.nn.batchnorm import BatchNorm2d as BatchNorm2d
 from refbp.nn.batchnorm import BatchNorm3d as BatchNorm3d
+from refbp.nn.bilinear import Bilinear as Bilinear
+from refbp.nn.container import ModuleDict as ModuleDict
+from refbp.nn.container import ModuleList as ModuleList
+from refbp.nn.container import ParameterDict as ParameterDict
+from refbp.nn.container import ParameterList as ParameterList
 from refbp.nn.container import Sequential as Sequential
 from refbp.nn.conv import Conv1d as Conv1d
 from refbp.nn.conv import Conv2d as Conv2d
+from refbp.nn.conv import Conv3d as Conv3d
 from refbp.nn.conv import ConvTranspose1d as ConvTranspose1d
 from refbp.nn.conv import ConvTranspose2d as ConvTranspose2d
+from refbp.nn.conv import ConvTranspose3d as ConvTranspose3d
+from refbp.nn.distance import CosineSimilarity as CosineSimilarity
+from refbp.nn.distance import PairwiseDistance as PairwiseDistance
 from refbp.nn.dropout import Dropout as Dropout
+from refbp.nn.dropout import Dropout1d as Dropout1d
 from refbp.nn.dropout import Dropout2d as Dropout2d
+from refbp.nn.dropout import Dropout3d as Dropout3d
+from refbp.nn.dropout_alpha import AlphaDropout as AlphaDropout
+from refbp.nn.dropout_alpha import FeatureAlphaDropout as FeatureAlphaDropout
 from refbp.nn.embedding import Embedding as Embedding
+from refbp.nn.embedding_bag import EmbeddingBag as EmbeddingBag
 from refbp.nn.fold import Fold as Fold
 from refbp.nn.fold import Unfold as Unfold
 from refbp.nn.layernorm import LayerNorm as LayerNorm
@@ -78,6 +95,9 @@ from refbp.nn.loss_margin import MultiLabelMarginLoss as MultiLabelMarginLoss
 from refbp.nn.loss_margin import MultiLabelSoftMarginLoss as MultiLabelSoftMarginLoss
 from refbp.nn.loss_margin import MultiMarginLoss as MultiMarginLoss
 from refbp.nn.loss_margin import SoftMarginLoss as SoftMarginLoss
+from refbp.nn.lp_pool import LPPool1d as LPPool1d
+from refbp.nn.lp_pool import LPPool2d as LPPool2d
+from refbp.nn.lp_pool import LPPool3d as LPPool3d
 from refbp.nn.module import Module as Module
 from refbp.nn.module import Parameter as Parameter
 from refbp.nn.norm_extra import LocalResponseNorm as LocalResponseNorm
@@ -101,10 +121,13 @@ from refbp.nn.padding import ReplicationPad3d as ReplicationPad3d
 from refbp.nn.padding import ZeroPad1d as ZeroPad1d
 from refbp.nn.padding import ZeroPad2d as ZeroPad2d
 from refbp.nn.padding import ZeroPad3d as ZeroPad3d
+from refbp.nn.pair_probe import PairProbe as PairProbe
 from refbp.nn.pooling import AvgPool1d as AvgPool1d
 from refbp.nn.pooling import AvgPool2d as AvgPool2d
+from refbp.nn.pooling import AvgPool3d as AvgPool3d
 from refbp.nn.pooling import MaxPool1d as MaxPool1d
 from refbp.nn.pooling import MaxPool2d as MaxPool2d
+from refbp.nn.pooling import MaxPool3d as MaxPool3d
 from refbp.nn.rnn import GRU as GRU
 from refbp.nn.rnn import LSTM as LSTM
 from refbp.nn.rnn import RNN as RNN
@@ -119,7 +142,13 @@ from refbp.nn.shuffle import PixelShuffle as PixelShuffle
 from refbp.nn.shuffle import PixelUnshuffle as PixelUnshuffle
 from refbp.nn.transformer import TransformerEncoder as TransformerEncoder
 from refbp.nn.transformer import TransformerEncoderLayer as TransformerEncoderLayer
+from refbp.nn.transformer_decoder import Transformer as Transformer
+from refbp.nn.transformer_decoder import TransformerDecoder as TransformerDecoder
+from refbp.nn.transformer_decoder import TransformerDecoderLayer as TransformerDecoderLayer
 from refbp.nn.unflatten import Unflatten as Unflatten
+from refbp.nn.unpool import MaxUnpool1d as MaxUnpool1d
+from refbp.nn.unpool import MaxUnpool2d as MaxUnpool2d
+from refbp.nn.unpool import MaxUnpool3d as MaxUnpool3d
 from refbp.nn.upsample import Upsample as Upsample
 from refbp.nn.upsample import UpsamplingBilinear2d as UpsamplingBilinear2d
 from refbp.nn.upsample import UpsamplingNearest2d as UpsamplingNearest2d
@@ -127,15 +156,21 @@ from refbp.nn.upsample import UpsamplingNearest2d as UpsamplingNearest2d
 __all__ = [
     "AdaptiveAvgPool1d",
     "AdaptiveAvgPool2d",
+    "AdaptiveAvgPool3d",
+    "AdaptiveMaxPool1d",
     "AdaptiveMaxPool2d",
+    "AdaptiveMaxPool3d",
+    "AlphaDropout",
     "AttentionProbe",
     "AvgPool1d",
     "AvgPool2d",
+    "AvgPool3d",
     "BCELoss",
     "BCEWithLogitsLoss",
     "BatchNorm1d",
     "BatchNorm2d",
     "BatchNorm3d",
+    "Bilinear",
     "CELU",
     "CTCLoss",
     "ChannelShuffle",
@@ -147,14 +182,21 @@ __all__ = [
     "ConstantPad3d",
     "Conv1d",
     "Conv2d",
+    "Conv3d",
     "ConvTranspose1d",
     "ConvTranspose2d",
+    "ConvTranspose3d",
     "CosineEmbeddingLoss",
+    "CosineSimilarity",
     "CrossEntropyLoss",
     "Dropout",
+    "Dropout1d",
     "Dropout2d",
+    "Dropout3d",
     "ELU",
     "Embedding",
+    "EmbeddingBag",
+    "FeatureAlphaDropout",
     "Flatten",
     "Fold",
     "GELU",
@@ -175,6 +217,9 @@ __all__ = [
     "InstanceNorm3d",
     "KLDivLoss",
     "L1Loss",
+    "LPPool1d",
+    "LPPool2d",
+    "LPPool3d",
     "LSTM",
     "LSTMCell",
     "LayerNorm",
@@ -188,15 +233,25 @@ __all__ = [
     "MarginRankingLoss",
     "MaxPool1d",
     "MaxPool2d",
+    "MaxPool3d",
+    "MaxUnpool1d",
+    "MaxUnpool2d",
+    "MaxUnpool3d",
     "Mish",
     "Module",
+    "ModuleDict",
+    "ModuleList",
     "MultiLabelMarginLoss",
     "MultiLabelSoftMarginLoss",
     "MultiMarginLoss",
     "MultiheadAttention",
     "NLLLoss",
     "PReLU",
+    "PairProbe",
+    "PairwiseDistance",
     "Parameter",
+    "ParameterDict",
+    "ParameterList",
     "PixelShuffle",
     "PixelUnshuffle",
     "PoissonNLLLoss",
@@ -232,6 +287,9 @@ __all__ = [
     "Tanh",
     "Tanhshrink",
     "Threshold",
+    "Transformer",
+    "TransformerDecoder",
+    "TransformerDecoderLayer",
     "TransformerEncoder",
     "TransformerEncoderLayer",
     "TripletMarginLoss",

@@ -1,5 +1,5 @@
-r"""Adaptive pooling layers, as torch's (no torch): ``AdaptiveAvgPool1d/2d``,
-``AdaptiveMaxPool2d``.
+r"""Adaptive pooling layers, as torch's (no torch): ``AdaptiveAvgPool1d/2d/3d``,
+``AdaptiveMaxPool1d/2d/3d``.
 
 Output o along an axis of length L with O outputs pools the window
 :math:`[\lfloor oL/O \rfloor, \lceil (o+1)L/O \rceil)`; windows may overlap (O > L/2) and have
@@ -7,7 +7,8 @@ different lengths. Forward and backward are those of :mod:`refbp.nn.pooling` ove
 windows:
 
 - average: :math:`y_o = (\sum_{i \in W_o} x_i) / k_H / k_W` (torch divides by each axis's
-  window length in turn), :math:`\partial L/\partial x_i = \sum_{o : i \in W_o} g_o / k_H / k_W`;
+  window length in turn; in 3-D by :math:`k_D` first),
+  :math:`\partial L/\partial x_i = \sum_{o : i \in W_o} g_o / k_H / k_W`;
   an output of size 1 (global average) is torch's mean, :math:`\sum x / (H W)`, one division;
 - max: :math:`y_o = \max_{W_o} x`, the gradient goes to the first maximum in scan order.
 
@@ -46,7 +47,8 @@ class _AdaptivePool(_Pool):
             return (f"Expected 2 to 3 dimensions, but got {x.ndim}-dimensional tensor for "
                     f"argument #1 'self' (while checking arguments for {self._fn})")
         shape = ", ".join(str(n) for n in x.shape)
-        return f"{self._fn}(): Expected 3D or 4D tensor, but got [{shape}]"
+        s = self._spatial
+        return f"{self._fn}(): Expected {s + 1}D or {s + 2}D tensor, but got [{shape}]"
 
     def _windows(self, x: Any) -> tuple[np.ndarray, tuple[int, ...], fp.Windows]:
         """x as float, its lead dims and the window table (unit height for 1-D)."""
@@ -104,7 +106,40 @@ class AdaptiveAvgPool1d(_AdaptiveAvgPool):
     _fn = "adaptive_avg_pool1d"
 
 
-class AdaptiveMaxPool2d(_AdaptivePool):
+class AdaptiveAvgPool3d(_AdaptiveAvgPool):
+    r"""Adaptive 3-D average pooling, as ``torch.nn.AdaptiveAvgPool3d``: (N, C, D, H, W) or
+    (C, D, H, W) to ``output_size`` (D_out, H_out, W_out), ``None`` entries kept; an output of
+    1 x 1 x 1 is torch's mean over the volume."""
+
+    _spatial = 3
+    _fn = "adaptive_avg_pool3d"
+
+
+class _AdaptiveMaxPool(_AdaptivePool):
+    def __init__(self, output_size: Any, return_indices: bool = False) -> None:
+        super().__init__(output_size)
+        self.return_indices = return_indices
+
+    def _rank_error(self, x: np.ndarray) -> str:
+        if self._spatial == 1:
+            return super()._rank_error(x)
+        shape = ", ".join(str(n) for n in x.shape)
+        s = self._spatial
+        return f"{self._fn}(): Expected {s + 1}D or {s + 2}D tensor, but got: [{shape}]"
+
+    def forward(self, x: Any) -> Any:
+        """Window maxima (and indices with ``return_indices``); caches the argmax."""
+        x, lead, w = self._windows(x)
+        y2, pos = fp.max_forward(x.reshape(-1, w.plane), w)
+        y = self._finish(y2, lead, w)
+        self._cache.save(w=w, pos=pos, in_shape=x.shape, out_shape=y.shape)
+        return (y, pos.reshape(y.shape)) if self.return_indices else y
+
+    def _backward2(self, g2: np.ndarray, c: dict[str, Any]) -> np.ndarray:
+        return fp.max_backward(g2, c["pos"], c["w"].plane, distinct=c["w"].disjoint)
+
+
+class AdaptiveMaxPool2d(_AdaptiveMaxPool):
     r"""Adaptive 2-D max pooling, as ``torch.nn.AdaptiveMaxPool2d``.
 
     Parameters
@@ -120,21 +155,19 @@ class AdaptiveMaxPool2d(_AdaptivePool):
 
     _fn = "adaptive_max_pool2d"
 
-    def __init__(self, output_size: Any, return_indices: bool = False) -> None:
-        super().__init__(output_size)
-        self.return_indices = return_indices
 
-    def _rank_error(self, x: np.ndarray) -> str:
-        shape = ", ".join(str(n) for n in x.shape)
-        return f"adaptive_max_pool2d(): Expected 3D or 4D tensor, but got: [{shape}]"
+class AdaptiveMaxPool1d(_AdaptiveMaxPool):
+    r"""Adaptive 1-D max pooling, as ``torch.nn.AdaptiveMaxPool1d``: (N, C, L) or (C, L) to
+    (N, C, L_out) or (C, L_out), ``output_size`` an int; indices are positions along L."""
 
-    def forward(self, x: Any) -> Any:
-        """Window maxima (and indices with ``return_indices``); caches the argmax."""
-        x, lead, w = self._windows(x)
-        y2, pos = fp.max_forward(x.reshape(-1, w.plane), w)
-        y = self._finish(y2, lead, w)
-        self._cache.save(w=w, pos=pos, in_shape=x.shape, out_shape=y.shape)
-        return (y, pos.reshape(y.shape)) if self.return_indices else y
+    _spatial = 1
+    _fn = "adaptive_max_pool1d"
 
-    def _backward2(self, g2: np.ndarray, c: dict[str, Any]) -> np.ndarray:
-        return fp.max_backward(g2, c["pos"], c["w"].plane, distinct=c["w"].disjoint)
+
+class AdaptiveMaxPool3d(_AdaptiveMaxPool):
+    r"""Adaptive 3-D max pooling, as ``torch.nn.AdaptiveMaxPool3d``: (N, C, D, H, W) or
+    (C, D, H, W) to ``output_size`` (D_out, H_out, W_out); windows scanned depth, row, column
+    (first maximum wins); indices flat in each (D, H, W) volume."""
+
+    _spatial = 3
+    _fn = "adaptive_max_pool3d"

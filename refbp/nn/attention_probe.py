@@ -26,16 +26,9 @@ from refbp._checks import as_float_array
 from refbp.nn.attention import MultiheadAttention
 from refbp.nn.functional_attention import attention_backward, sdpa_forward
 from refbp.nn.module import Cache, Module
+from refbp.nn.pair_probe import fixed_argument
 
 OUTPUTS = ("output", "weights")
-
-
-def _mask(mask: Any, dtype: np.dtype) -> np.ndarray | None:
-    """A mask given as nested lists or an array: bool stays bool, numbers become ``dtype``."""
-    if mask is None:
-        return None
-    m = np.asarray(mask)
-    return m if m.dtype == np.bool_ else m.astype(dtype)
 
 
 class AttentionProbe(Module):
@@ -88,8 +81,9 @@ class AttentionProbe(Module):
 
     def call_kwargs(self, dtype: np.dtype) -> dict[str, Any]:
         """The keyword arguments handed to the attention at every call."""
-        return {"key_padding_mask": _mask(self.key_padding_mask, dtype),
-                "attn_mask": _mask(self.attn_mask, dtype), "need_weights": self.need_weights,
+        return {"key_padding_mask": fixed_argument(self.key_padding_mask, dtype),
+                "attn_mask": fixed_argument(self.attn_mask, dtype),
+                "need_weights": self.need_weights,
                 "average_attn_weights": self.average_attn_weights, "is_causal": self.is_causal}
 
     def forward(self, x: Any) -> np.ndarray:
@@ -148,7 +142,7 @@ class SDPAProbe(Module):
             raise ValueError("SDPAProbe input must be (..., L, 3 * E), got shape "
                              f"{x.shape}")
         q, k, v = np.split(x, 3, axis=-1)
-        out, cache = sdpa_forward(q, k, v, _mask(self.attn_mask, x.dtype),
+        out, cache = sdpa_forward(q, k, v, fixed_argument(self.attn_mask, x.dtype),
                                   is_causal=self.is_causal, scale=self.scale)
         self._cache.save(attn=cache)
         return out

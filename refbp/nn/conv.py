@@ -1,8 +1,9 @@
-r"""``Conv1d``, ``Conv2d``, ``ConvTranspose1d``, ``ConvTranspose2d`` with torch's semantics.
+r"""``Conv1d/2d/3d``, ``ConvTranspose1d/2d/3d`` with torch's semantics.
 
-The math lives in :mod:`refbp.nn.functional_conv` (im2col + one GEMM per group); these classes
-validate arguments the way torch does, hold the parameters in torch's layout and map the 1-D
-layers onto the 2-D core (a length-L signal is a 1 x L image).
+The math lives in :mod:`refbp.nn.functional_conv` (im2col + one GEMM per group, on any number
+of spatial axes); these classes validate arguments the way torch does, hold the parameters in
+torch's layout and run the 1-D layers as 2-D ones (a length-L signal is a 1 x L image, as
+torch's CPU kernels do).
 
 Argument checks raise ``ValueError`` with torch's wording: ``groups`` must be positive and
 divide both channel counts, padding must be non-negative (torch only says so at the first
@@ -26,12 +27,13 @@ from refbp.nn.functional_conv import (
     ConvCache,
     ConvTransposeCache,
     Geometry,
-    Pad4,
-    conv2d_backward,
-    conv2d_forward,
-    conv_transpose2d_backward,
-    conv_transpose2d_forward,
-    conv_transpose2d_size,
+    Pads,
+    conv_backward,
+    conv_forward,
+    conv_transpose_backward,
+    conv_transpose_forward,
+    conv_transpose_size,
+    same_pads,
 )
 from refbp.nn.module import Cache, Module, Parameter
 
@@ -52,13 +54,14 @@ def _ntuple(value: Any, n: int, name: str) -> tuple[int, ...]:
                      f"match the convolution dimensions, but got {name}={shown}")
 
 
-def _lift(t: tuple[int, ...], fill: int) -> tuple[int, int]:
-    """A 1-D argument as its 2-D counterpart with ``fill`` on the dummy height axis."""
-    return (fill, t[0]) if len(t) == 1 else (t[0], t[1])
+def _lift(t: tuple[int, ...], fill: int) -> tuple[int, ...]:
+    """A 1-D argument as its 2-D counterpart with ``fill`` on the dummy height axis (2-D and
+    3-D arguments unchanged)."""
+    return (fill, t[0]) if len(t) == 1 else tuple(t)
 
 
 class _ConvBase(Module):
-    """Shared construction, validation and 1-D/2-D plumbing of the four layers."""
+    """Shared construction, validation and 1-D/2-D/3-D plumbing of the six layers."""
 
     _nd = 2
     _transposed = False
@@ -138,29 +141,28 @@ class _ConvBase(Module):
             bound = 1 / math.sqrt(fan_in) if fan_in > 0 else 0.0
             init.uniform_(self.bias, -bound, bound, generator)
 
-    # -- geometry in 2-D terms --------------------------------------------------------------
+    # -- geometry of the core (1-D as 2-D) ----------------------------------------------------
     def _geometry(self) -> Geometry:
         return Geometry(_lift(self.kernel_size, 1), _lift(self.stride, 1),
                         _lift(self.dilation, 1))
 
-    def _pad4(self) -> Pad4:
-        """(top, bottom, left, right); 'same' puts the odd extra pixel at the end, as torch."""
+    def _pads(self) -> Pads:
+        """(lo, hi) per core axis, flat ((top, bottom, left, right) in 2-D); 'same' puts the
+        odd extra pixel at the end, as torch."""
+        geo = self._geometry()
         if self.padding == "valid":
-            return (0, 0, 0, 0)
+            return (0,) * (2 * len(geo.kernel))
         if self.padding == "same":
-            geo = self._geometry()
-            tot = [geo.span(a) - 1 for a in range(2)]
-            return (tot[0] // 2, tot[0] - tot[0] // 2, tot[1] // 2, tot[1] - tot[1] // 2)
-        ph, pw = _lift(self.padding, 0)  # type: ignore[arg-type]
-        return (ph, ph, pw, pw)
+            return same_pads(geo)
+        return tuple(p for p in _lift(self.padding, 0) for _ in (0, 1))  # type: ignore[arg-type]
 
-    def _weight4(self) -> np.ndarray:
+    def _core_weight(self) -> np.ndarray:
         w = self.weight.data
-        return w if self._nd == 2 else w[:, :, None, :]
+        return w if self._nd > 1 else w[:, :, None, :]
 
     # -- input checks -------------------------------------------------------------------------
     def _prepare(self, x: Any) -> tuple[np.ndarray, tuple[int, ...]]:
-        """Validate ``x``; return it as (N, C, H, W) and the shape to give the output back."""
+        """Validate ``x``; return it as the core's (N, C, *S) and the shape to give back."""
         name = type(self).__name__
         x = as_float_array(x, f"{name} input")
         nd = self._nd
@@ -178,21 +180,21 @@ class _ConvBase(Module):
                 f"Given groups={self.groups}, weight of size {list(self.weight.shape)}, "
                 f"expected input{list(batched.shape)} to have {expected} channels, but got "
                 f"{batched.shape[1]} channels instead")
-        x4 = batched if nd == 2 else batched[:, :, None, :]
+        x4 = batched if nd > 1 else batched[:, :, None, :]
         return x4, x.shape
 
     def _restore(self, y4: np.ndarray, in_shape: tuple[int, ...]) -> np.ndarray:
         """Drop the dummy height axis (1-D) and the batch axis (unbatched input)."""
-        y = y4 if self._nd == 2 else y4[:, :, 0, :]
+        y = y4 if self._nd > 1 else y4[:, :, 0, :]
         return y if len(in_shape) == self._nd + 2 else y[0]
 
     def _restore_grad(self, g: np.ndarray, out_shape: tuple[int, ...]) -> np.ndarray:
-        """grad_out as (N, C, H, W), after checking it has the output's shape."""
+        """grad_out as the core's (N, C, *S), after checking it has the output's shape."""
         if g.shape != out_shape:
             raise ValueError(f"{type(self).__name__} grad_out must have shape {out_shape}, got "
                              f"{g.shape}")
         g = g if len(out_shape) == self._nd + 2 else g[None]
-        return g if self._nd == 2 else g[:, :, None, :]
+        return g if self._nd > 1 else g[:, :, None, :]
 
     def _core_backward(self, g4: np.ndarray, cache: Any, input_grad: bool
                        ) -> tuple[np.ndarray | None, np.ndarray, np.ndarray]:
@@ -229,7 +231,7 @@ class _ConvBase(Module):
 
 
 class _Conv(_ConvBase):
-    r"""Convolution (cross-correlation, as in torch) over 1 or 2 spatial axes.
+    r"""Convolution (cross-correlation, as in torch) over 1, 2 or 3 spatial axes.
 
     Forward, for output channel o in group g = o // Og and output pixel (p, q)::
 
@@ -237,7 +239,8 @@ class _Conv(_ConvBase):
                                                                   q*sw + j*dw]
 
     with ``xp`` the input padded by ``padding`` (zeros, or reflect/replicate/circular copies).
-    Output size per axis: ``floor((H + 2 p - d (k - 1) - 1) / s) + 1``.
+    Output size per axis: ``floor((H + 2 p - d (k - 1) - 1) / s) + 1``. In 3-D the sum
+    also runs over the depth tap ``l`` and the pixel is ``(p, q, r)``.
 
     Backward (derivation in :mod:`refbp.nn.functional_conv`): with ``cols`` the im2col matrix
     of ``xp``, ``dW = Gy cols^T``, ``db = sum Gy``, ``dxp = col2im(W^T Gy)`` and ``dx`` the
@@ -250,32 +253,33 @@ class _Conv(_ConvBase):
                  dilation: IntOrTuple = 1, groups: int = 1, bias: bool = True,
                  padding_mode: str = "zeros", *, dtype: Any = None,
                  generator: np.random.Generator | None = None) -> None:
-        """torch's ``Conv{1,2}d`` signature (``dtype``, ``generator``: see ``Linear``)."""
+        """torch's ``Conv{1,2,3}d`` signature (``dtype``, ``generator``: see ``Linear``)."""
         super().__init__(in_channels, out_channels, kernel_size, stride, padding, dilation,
                          groups, bias, padding_mode, 0, dtype, generator)
 
     def forward(self, x: Any) -> np.ndarray:
         x4, in_shape = self._prepare(x)
-        geo, pad = self._geometry(), self._pad4()
-        padded = (x4.shape[2] + pad[0] + pad[1], x4.shape[3] + pad[2] + pad[3])
-        if padded[0] < geo.span(0) or padded[1] < geo.span(1):
-            size = padded if self._nd == 2 else padded[1:]
-            kern = (geo.span(0), geo.span(1)) if self._nd == 2 else (geo.span(1),)
+        geo, pad = self._geometry(), self._pads()
+        padded = tuple(n + pad[2 * a] + pad[2 * a + 1] for a, n in enumerate(x4.shape[2:]))
+        spans = tuple(geo.span(a) for a in range(len(padded)))
+        if any(p < k for p, k in zip(padded, spans, strict=True)):
+            size = padded if self._nd > 1 else padded[1:]
+            kern = spans if self._nd > 1 else spans[1:]
             raise ValueError(
                 f"Calculated padded input size per channel: ({' x '.join(map(str, size))}). "
                 f"Kernel size: ({' x '.join(map(str, kern))}). Kernel size can't be greater "
                 "than actual input size")
         b = None if self.bias is None else self.bias.data
-        y4, cache = conv2d_forward(x4, self._weight4(), b, geo, pad, self.groups,
-                                   self.padding_mode)
+        y4, cache = conv_forward(x4, self._core_weight(), b, geo, pad, self.groups,
+                                 self.padding_mode)
         y = self._restore(y4, in_shape)
         self._cache.save(cache=cache, in_shape=in_shape, out_shape=y.shape)
         return y
 
     def _core_backward(self, g4: np.ndarray, cache: ConvCache, input_grad: bool
                        ) -> tuple[np.ndarray | None, np.ndarray, np.ndarray]:
-        return conv2d_backward(g4, self._weight4(), cache, self._geometry(), self._pad4(),
-                               self.groups, self.padding_mode, input_grad=input_grad)
+        return conv_backward(g4, self._core_weight(), cache, self._geometry(), self._pads(),
+                             self.groups, self.padding_mode, input_grad=input_grad)
 
 
 class _ConvTranspose(_ConvBase):
@@ -298,7 +302,7 @@ class _ConvTranspose(_ConvBase):
                  output_padding: IntOrTuple = 0, groups: int = 1, bias: bool = True,
                  dilation: IntOrTuple = 1, padding_mode: str = "zeros", *, dtype: Any = None,
                  generator: np.random.Generator | None = None) -> None:
-        """torch's ``ConvTranspose{1,2}d`` signature (argument order as torch)."""
+        """torch's ``ConvTranspose{1,2,3}d`` signature (argument order as torch)."""
         super().__init__(in_channels, out_channels, kernel_size, stride, padding, dilation,
                          groups, bias, padding_mode, output_padding, dtype, generator)
 
@@ -307,24 +311,24 @@ class _ConvTranspose(_ConvBase):
         geo = self._geometry()
         pad = _lift(self.padding, 0)  # type: ignore[arg-type]
         out_pad = _lift(self.output_padding, 0)
-        size = conv_transpose2d_size(x4.shape[2:], geo, pad, out_pad)
+        size = conv_transpose_size(x4.shape[2:], geo, pad, out_pad)
         if min(size) <= 0:
             raise ValueError(
                 f"{type(self).__name__}: given input size per channel {list(x4.shape[2:])}, "
                 f"the calculated output size {list(size)} is too small (padding "
                 f"{self.padding} crops more than the output)")
         b = None if self.bias is None else self.bias.data
-        y4, cache = conv_transpose2d_forward(x4, self._weight4(), b, geo, pad, out_pad,
-                                             self.groups)
+        y4, cache = conv_transpose_forward(x4, self._core_weight(), b, geo, pad, out_pad,
+                                           self.groups)
         y = self._restore(y4, in_shape)
         self._cache.save(cache=cache, in_shape=in_shape, out_shape=y.shape)
         return y
 
     def _core_backward(self, g4: np.ndarray, cache: ConvTransposeCache, input_grad: bool
                        ) -> tuple[np.ndarray | None, np.ndarray, np.ndarray]:
-        return conv_transpose2d_backward(g4, self._weight4(), cache, self._geometry(),
-                                         _lift(self.padding, 0),  # type: ignore[arg-type]
-                                         self.groups, input_grad=input_grad)
+        return conv_transpose_backward(g4, self._core_weight(), cache, self._geometry(),
+                                       _lift(self.padding, 0),  # type: ignore[arg-type]
+                                       self.groups, input_grad=input_grad)
 
 
 class Conv1d(_Conv):
@@ -358,3 +362,22 @@ class ConvTranspose2d(_ConvTranspose):
 
     weight: (C_in, C_out/groups, kh, kw); bias: (C_out,). See :class:`_ConvTranspose`.
     """
+
+
+class Conv3d(_Conv):
+    """3-D convolution, as ``torch.nn.Conv3d``; input (N, C_in, D, H, W) or (C_in, D, H, W).
+
+    weight: (C_out, C_in/groups, kd, kh, kw); bias: (C_out,). See :class:`_Conv` for the
+    formulas (one more spatial axis: the im2col matrix has ``Cg kd kh kw`` rows).
+    """
+
+    _nd = 3
+
+
+class ConvTranspose3d(_ConvTranspose):
+    """3-D transposed convolution, as ``torch.nn.ConvTranspose3d``; input (N, C_in, D, H, W).
+
+    weight: (C_in, C_out/groups, kd, kh, kw); bias: (C_out,). See :class:`_ConvTranspose`.
+    """
+
+    _nd = 3

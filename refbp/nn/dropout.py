@@ -46,8 +46,9 @@ from refbp._checks import as_float_array
 from refbp.nn import init
 from refbp.nn.module import Cache, Module
 
-__all__ = ["Dropout", "Dropout2d", "MaskFeed", "MaskRecorder", "check_probability",
-           "dropout_scale", "feed_masks", "keep_mask", "random_slopes", "record_masks"]
+__all__ = ["Dropout", "Dropout1d", "Dropout2d", "Dropout3d", "MaskFeed", "MaskRecorder",
+           "check_probability", "dropout_scale", "feature_noise_shape", "feed_masks",
+           "keep_mask", "random_slopes", "record_masks"]
 
 
 class MaskFeed:
@@ -216,14 +217,23 @@ class _DropoutNd(Module):
     def _noise_shape(self, x: np.ndarray) -> tuple[int, ...]:
         return x.shape
 
-    def forward(self, x: Any) -> np.ndarray:
-        x = as_float_array(x, f"{self._name} input")
-        if not self.training or self.p == 0.0:
-            self._cache.save(noise=None, shape=x.shape)
-            return x
+    def _mask(self, x: np.ndarray) -> np.ndarray:
+        """The keep-mask of one draw, shaped like torch's noise (:func:`keep_mask`), reshaped
+        to broadcast against ``x`` (an unbatched input's batch axis dropped)."""
         gen = self.generator if self.generator is not None else init.default_generator()
         mask = keep_mask(self._noise_shape(x), self.p, gen, self._name)
-        noise = apply_mask(x, mask, self.p)
+        return mask.reshape(mask.shape[-x.ndim:]) if mask.ndim > x.ndim else mask
+
+    def _noise(self, x: np.ndarray) -> np.ndarray:
+        """The factor ``y = x * noise`` multiplies by: ``mask / (1 - p)``."""
+        return apply_mask(x, self._mask(x), self.p)
+
+    def forward(self, x: Any) -> np.ndarray:
+        x = as_float_array(x, f"{self._name} input")
+        if not self.training or self.p == 0.0 or x.size == 0:  # torch draws nothing either
+            self._cache.save(noise=None, shape=x.shape)
+            return x
+        noise = self._noise(x)
         self._cache.save(noise=noise, shape=x.shape)
         if self.inplace and x.flags.writeable:
             np.multiply(x, noise, out=x)
@@ -284,7 +294,26 @@ _DROPOUT2D_3D_WARNING = (
     "please switch to using dropout1d instead.")
 
 
-class Dropout2d(_DropoutNd):
+def feature_noise_shape(x: np.ndarray, batched: bool = True) -> tuple[int, ...]:
+    """torch's ``make_feature_noise``: one draw per (sample, channel), ``(N, C, 1, ...)``; an
+    unbatched input (``batched=False``) is drawn as a batch of one, ``(1, C, 1, ...)``."""
+    shape = x.shape if batched else (1, *x.shape)
+    if len(shape) < 2:
+        raise RuntimeError("Feature dropout requires at least 2 dimensions in the input")
+    return shape[:2] + (1,) * (len(shape) - 2)
+
+
+class _ChannelDropout(_DropoutNd):
+    """Dropout of whole channels: the mask has torch's feature-noise shape, drawn as a batch
+    of one for an input of another rank than ``_batched_rank`` (None: every rank batched)."""
+
+    _batched_rank: int | None = None
+
+    def _noise_shape(self, x: np.ndarray) -> tuple[int, ...]:
+        return feature_noise_shape(x, batched=self._batched_rank in (None, x.ndim))
+
+
+class Dropout2d(_ChannelDropout):
     r"""Channel-wise dropout, as ``torch.nn.Dropout2d``.
 
     Forward (training): one Bernoulli(1 - p) draw per (sample, channel), shared by the whole
@@ -307,11 +336,6 @@ class Dropout2d(_DropoutNd):
 
     _name = "Dropout2d"
 
-    def _noise_shape(self, x: np.ndarray) -> tuple[int, ...]:
-        if x.ndim < 2:
-            raise RuntimeError("Feature dropout requires at least 2 dimensions in the input")
-        return x.shape[:2] + (1,) * (x.ndim - 2)
-
     def forward(self, x: Any) -> np.ndarray:
         """Channel dropout of x; torch's warnings for a rank other than 4 first."""
         x = as_float_array(x, "Dropout2d input")
@@ -319,4 +343,69 @@ class Dropout2d(_DropoutNd):
             warnings.warn(_DROPOUT2D_NDIM_WARNING.format(x.ndim), UserWarning, stacklevel=2)
         if x.ndim == 3:
             warnings.warn(_DROPOUT2D_3D_WARNING, UserWarning, stacklevel=2)
+        return super().forward(x)
+
+
+class Dropout1d(_ChannelDropout):
+    r"""Channel-wise dropout of 1-D feature maps, as ``torch.nn.Dropout1d``.
+
+    Forward (training): for x of shape (N, C, L) one Bernoulli(1 - p) draw ``m[n, c]`` per
+    (sample, channel), shared along L, and ``s = 1 / (1 - p)``::
+
+        y[n, c, :] = x[n, c, :] * m[n, c] * s
+
+    An unbatched input (C, L) is drawn as a batch of one (torch unsqueezes it): the mask
+    has shape (1, C, 1). Backward: ``dx[n, c] = g[n, c] * m[n, c] * s``. Eval mode: identity.
+    Inputs of rank other than 2 or 3 raise torch's RuntimeError (in eval mode too).
+
+    Parameters: as :class:`Dropout2d` (``p`` the probability of a channel to be zeroed).
+    """
+
+    _name = "Dropout1d"
+    _batched_rank = 3
+
+    def forward(self, x: Any) -> np.ndarray:
+        """Channel dropout of x (N, C, L) or (C, L)."""
+        x = as_float_array(x, "Dropout1d input")
+        if x.ndim not in (2, 3):
+            raise RuntimeError(
+                f"dropout1d: Expected 2D or 3D input, but received a {x.ndim}D input. Note that "
+                "dropout1d exists to provide channel-wise dropout on inputs with 1 spatial "
+                "dimension, a channel dimension, and an optional batch dimension (i.e. 2D or "
+                "3D inputs).")
+        return super().forward(x)
+
+
+_DROPOUT3D_NDIM_WARNING = (
+    "dropout3d: Received a {}-D input to dropout3d, which is deprecated and will result in an "
+    "error in a future release. To retain the behavior and silence this warning, please use "
+    "dropout instead. Note that dropout3d exists to provide channel-wise dropout on inputs with "
+    "3 spatial dimensions, a channel dimension, and an optional batch dimension (i.e. 4D or 5D "
+    "inputs).")
+
+
+class Dropout3d(_ChannelDropout):
+    r"""Channel-wise dropout of 3-D feature maps, as ``torch.nn.Dropout3d``.
+
+    Forward (training): for x of shape (N, C, D, H, W) one Bernoulli(1 - p) draw per
+    (sample, channel), shared by the volume::
+
+        y[n, c] = x[n, c] * m[n, c] * s,      s = 1 / (1 - p)
+
+    Any input that is not 5-D is unbatched for torch: it is drawn as a batch of one (mask
+    (1, C, 1, ...), C its first axis); ranks other than 4 and 5 warn as torch does, and a
+    0-d input raises torch's RuntimeError in training. Backward:
+    ``dx[n, c] = g[n, c] * m[n, c] * s``. Eval mode: identity.
+
+    Parameters: as :class:`Dropout2d`.
+    """
+
+    _name = "Dropout3d"
+    _batched_rank = 5
+
+    def forward(self, x: Any) -> np.ndarray:
+        """Channel dropout of x; torch's warning for a rank other than 4 and 5 first."""
+        x = as_float_array(x, "Dropout3d input")
+        if x.ndim not in (4, 5):
+            warnings.warn(_DROPOUT3D_NDIM_WARNING.format(x.ndim), UserWarning, stacklevel=2)
         return super().forward(x)

@@ -1,7 +1,10 @@
 r"""Functional core of the convolution layers: im2col, col2im, padding and their adjoints.
 
-Everything works on 2-D spatial data ``(N, C, H, W)``; the 1-D layers call it with ``H = 1``
-(kernel ``(1, k)``, stride ``(1, s)``, ...), so there is one implementation of the math.
+Everything works on ``D`` spatial axes, ``(N, C, *spatial)`` with ``D = len(spatial)``
+(the 2-D and 3-D layers call it directly; the 1-D layers call it with a unit height,
+kernel ``(1, k)``, stride ``(1, s)``, ...), so there is one implementation of the math. The
+formulas below are written for 2-D (``(i, j)`` a kernel tap, ``(p, q)`` an output position);
+in 3-D a tap is ``(i, j, l)`` and a position ``(p, q, r)``, nothing else changes.
 
 Convolution as a matrix product (im2col)
 ----------------------------------------
@@ -22,13 +25,16 @@ Backward (``Gy[g]`` = dL/dy of group g reshaped to ``(Og, M)``)::
     dxp      = col2im(dcols)                     scatter-add each tap back to its pixel
     db       = sum of dL/dy over N, Ho, Wo
 
-``col2im`` is the adjoint of im2col: the loop runs over the ``kh * kw`` kernel taps (never over
-positions), each tap adding one strided slab. A transposed convolution is the adjoint of a
-convolution, so its forward is ``col2im(W^T @ x)`` and its backward is an im2col + GEMM.
+``col2im`` is the adjoint of im2col: the loop runs over the ``kh * kw`` (``* kd``) kernel
+taps (never over positions), each tap adding one strided slab. A transposed convolution is the
+adjoint of a convolution, so its forward is ``col2im(W^T @ x)`` and its backward is an im2col
++ GEMM.
 """
 
 from __future__ import annotations
 
+import itertools
+import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -39,31 +45,50 @@ PADDING_MODES = ("zeros", "reflect", "replicate", "circular")
 _NP_MODE: dict[str, Any] = {"zeros": "constant", "reflect": "reflect", "replicate": "edge",
                             "circular": "wrap"}
 
-Pad4 = tuple[int, int, int, int]  # (top, bottom, left, right)
+#: Padding of the spatial axes, flat: (lo_0, hi_0, lo_1, hi_1, ...) -- in 2-D (top, bottom,
+#: left, right).
+Pads = tuple[int, ...]
+Shape = tuple[int, ...]
 
 
 @dataclass(frozen=True)
 class Geometry:
-    """Kernel size, stride and dilation of a 2-D convolution (``(h, w)`` pairs)."""
+    """Kernel size, stride and dilation of a convolution, one entry per spatial axis."""
 
-    kernel: tuple[int, int]
-    stride: tuple[int, int]
-    dilation: tuple[int, int]
+    kernel: Shape
+    stride: Shape
+    dilation: Shape
 
     def span(self, axis: int) -> int:
         """Extent of the dilated kernel along ``axis``: ``d * (k - 1) + 1``."""
         return self.dilation[axis] * (self.kernel[axis] - 1) + 1
 
-    def out_size(self, padded: tuple[int, int]) -> tuple[int, int]:
+    def out_size(self, padded: Shape) -> Shape:
         """``floor((padded - span) / stride) + 1`` per spatial axis."""
-        return ((padded[0] - self.span(0)) // self.stride[0] + 1,
-                (padded[1] - self.span(1)) // self.stride[1] + 1)
+        return tuple((padded[a] - self.span(a)) // self.stride[a] + 1
+                     for a in range(len(self.kernel)))
+
+    @property
+    def taps(self) -> int:
+        """Number of kernel taps, ``prod(kernel)``."""
+        return math.prod(self.kernel)
+
+
+def _pairs(pad: Pads) -> list[tuple[int, int]]:
+    """(lo, hi) per spatial axis from the flat padding."""
+    return [(pad[2 * a], pad[2 * a + 1]) for a in range(len(pad) // 2)]
+
+
+def same_pads(geo: Geometry) -> Pads:
+    """padding='same': ``d (k - 1)`` per axis, the odd extra pixel at the end, as torch."""
+    tot = [geo.span(a) - 1 for a in range(len(geo.kernel))]
+    return tuple(v for t in tot for v in (t // 2, t - t // 2))
 
 
 # -- padding and its adjoint ---------------------------------------------------------------
-def check_padding_fits(shape: tuple[int, ...], pad: Pad4, mode: str) -> None:
+def check_padding_fits(shape: Shape, pad: Pads, mode: str) -> None:
     """torch's limits for non-zero padding modes, raised as ValueError with torch's wording."""
-    for axis, (lo, hi) in ((2, pad[:2]), (3, pad[2:])):
+    for axis, (lo, hi) in enumerate(_pairs(pad), start=2):
         size = shape[axis]
         if mode == "reflect" and (lo >= size or hi >= size):
             raise ValueError(
@@ -73,8 +98,8 @@ def check_padding_fits(shape: tuple[int, ...], pad: Pad4, mode: str) -> None:
             raise ValueError("Padding value causes wrapping around more than once.")
 
 
-def pad2d(x: np.ndarray, pad: Pad4, mode: str) -> np.ndarray:
-    """Pad the two last axes of ``x`` (N, C, H, W); ``mode`` as torch's ``padding_mode``.
+def pad_nd(x: np.ndarray, pad: Pads, mode: str) -> np.ndarray:
+    """Pad the spatial axes of ``x`` (N, C, *spatial); ``mode`` as torch's ``padding_mode``.
 
     zeros -> constant 0, reflect -> mirror without repeating the edge, replicate -> repeat
     the edge, circular -> wrap around (NumPy's ``constant``/``reflect``/``edge``/``wrap``).
@@ -82,8 +107,7 @@ def pad2d(x: np.ndarray, pad: Pad4, mode: str) -> np.ndarray:
     if not any(pad):
         return x
     check_padding_fits(x.shape, pad, mode)
-    width = ((0, 0), (0, 0), (pad[0], pad[1]), (pad[2], pad[3]))
-    return np.pad(x, width, mode=_NP_MODE[mode])
+    return np.pad(x, ((0, 0), (0, 0), *_pairs(pad)), mode=_NP_MODE[mode])
 
 
 def _source_index(size: int, lo: int, hi: int, mode: str) -> np.ndarray:
@@ -110,64 +134,74 @@ def _unpad_axis(g: np.ndarray, axis: int, size: int, lo: int, hi: int, mode: str
     return out
 
 
-def pad2d_backward(g: np.ndarray, in_hw: tuple[int, int], pad: Pad4, mode: str) -> np.ndarray:
+def pad_nd_backward(g: np.ndarray, in_spatial: Shape, pad: Pads, mode: str) -> np.ndarray:
     """dL/dx from dL/dxp: crop for zeros; reflect/replicate/circular add the copies back."""
     if not any(pad):
         return g
-    g = _unpad_axis(g, 2, in_hw[0], pad[0], pad[1], mode)
-    return _unpad_axis(g, 3, in_hw[1], pad[2], pad[3], mode)
+    for axis, ((lo, hi), size) in enumerate(zip(_pairs(pad), in_spatial, strict=True), start=2):
+        g = _unpad_axis(g, axis, size, lo, hi, mode)
+    return g
 
 
 # -- im2col / col2im -----------------------------------------------------------------------
-def windows(xp: np.ndarray, geo: Geometry, out_hw: tuple[int, int]) -> np.ndarray:
-    """Zero-copy view ``(N, C, kh, kw, Ho, Wo)``: ``v[n, c, i, j, p, q] = xp[n, c, p*sh + i*dh,
-    q*sw + j*dw]``."""
+def windows(xp: np.ndarray, geo: Geometry, out: Shape) -> np.ndarray:
+    """Zero-copy view ``(N, C, *kernel, *out)``: in 2-D ``v[n, c, i, j, p, q] = xp[n, c,
+    p*sh + i*dh, q*sw + j*dw]``."""
     n, c = xp.shape[:2]
-    s_n, s_c, s_h, s_w = xp.strides
-    (kh, kw), (sh, sw), (dh, dw) = geo.kernel, geo.stride, geo.dilation
-    return as_strided(xp, shape=(n, c, kh, kw, *out_hw),
-                      strides=(s_n, s_c, s_h * dh, s_w * dw, s_h * sh, s_w * sw),
+    space = xp.strides[2:]
+    return as_strided(xp, shape=(n, c, *geo.kernel, *out),
+                      strides=(*xp.strides[:2], *(s * d for s, d in zip(space, geo.dilation,
+                                                                        strict=True)),
+                               *(s * t for s, t in zip(space, geo.stride, strict=True))),
                       writeable=False)
 
 
-def im2col(xp: np.ndarray, groups: int, geo: Geometry, out_hw: tuple[int, int]) -> np.ndarray:
-    """The GEMM operand ``cols`` of shape ``(G, Cg*kh*kw, N*Ho*Wo)`` (one contiguous copy)."""
+def im2col(xp: np.ndarray, groups: int, geo: Geometry, out: Shape) -> np.ndarray:
+    """The GEMM operand ``cols`` of shape ``(G, Cg*prod(kernel), N*prod(out))`` (one copy)."""
     n, c = xp.shape[:2]
-    v = windows(xp, geo, out_hw).reshape(n, groups, c // groups, *geo.kernel, *out_hw)
-    cols = np.ascontiguousarray(v.transpose(1, 2, 3, 4, 0, 5, 6))
-    return cols.reshape(groups, -1, n * out_hw[0] * out_hw[1])
+    d = len(out)
+    v = windows(xp, geo, out).reshape(n, groups, c // groups, *geo.kernel, *out)
+    order = (1, 2, *range(3, 3 + d), 0, *range(3 + d, 3 + 2 * d))
+    cols = np.ascontiguousarray(v.transpose(order))
+    return cols.reshape(groups, c // groups * geo.taps, n * math.prod(out))
 
 
-def col2im(cols: np.ndarray, shape: tuple[int, int, int, int], geo: Geometry,
-           out_hw: tuple[int, int]) -> np.ndarray:
+def col2im(cols: np.ndarray, shape: Shape, geo: Geometry, out: Shape) -> np.ndarray:
     """Adjoint of :func:`im2col`: scatter-add ``cols`` (G, K, M) into an array of ``shape``.
 
-    One strided slab per kernel tap (``kh * kw`` iterations), accumulated in a
-    ``(G, Cg, N, H, W)`` buffer and transposed once to ``(N, C, H, W)``.
+    One strided slab per kernel tap (``prod(kernel)`` iterations), accumulated in a
+    ``(G, Cg, N, *spatial)`` buffer and transposed once to ``(N, C, *spatial)``.
     """
-    n, c, h, w = shape
+    n, c = shape[:2]
     groups = cols.shape[0]
-    (kh, kw), (sh, sw), (dh, dw) = geo.kernel, geo.stride, geo.dilation
-    ho, wo = out_hw
-    taps = cols.reshape(groups, c // groups, kh, kw, n, ho, wo)
-    acc = np.zeros((groups, c // groups, n, h, w), dtype=cols.dtype)
-    for i in range(kh):
-        rows = slice(i * dh, i * dh + sh * (ho - 1) + 1, sh)
-        for j in range(kw):
-            acc[:, :, :, rows, slice(j * dw, j * dw + sw * (wo - 1) + 1, sw)] += taps[:, :, i, j]
-    return np.ascontiguousarray(acc.reshape(c, n, h, w).transpose(1, 0, 2, 3))
+    taps = cols.reshape(groups, c // groups, *geo.kernel, n, *out)
+    acc = np.zeros((groups, c // groups, n, *shape[2:]), dtype=cols.dtype)
+    for tap in itertools.product(*(range(k) for k in geo.kernel)):
+        slab: tuple[Any, ...] = (Ellipsis,) + tuple(
+            slice(i * d, i * d + s * (o - 1) + 1, s)
+            for i, d, s, o in zip(tap, geo.dilation, geo.stride, out, strict=True))
+        where: tuple[Any, ...] = (slice(None), slice(None)) + tap
+        acc[slab] += taps[where]
+    d = len(out)
+    return np.ascontiguousarray(acc.reshape(c, n, *shape[2:]).transpose(
+        1, 0, *range(2, 2 + d)))
 
 
 def _to_groups(y: np.ndarray, groups: int) -> np.ndarray:
-    """(N, C, H, W) -> (G, C/G, N*H*W), the GEMM layout of a channel-major operand."""
-    n, c, h, w = y.shape
-    return np.ascontiguousarray(y.transpose(1, 0, 2, 3)).reshape(groups, c // groups, n * h * w)
+    """(N, C, *S) -> (G, C/G, N*prod(S)), the GEMM layout of a channel-major operand."""
+    n, c = y.shape[:2]
+    moved = np.ascontiguousarray(np.moveaxis(y, 1, 0))
+    return moved.reshape(groups, c // groups, n * math.prod(y.shape[2:]))
 
 
-def _from_groups(y: np.ndarray, n: int, hw: tuple[int, int]) -> np.ndarray:
-    """(G, Og, N*H*W) -> (N, G*Og, H, W), contiguous."""
+def _from_groups(y: np.ndarray, n: int, spatial: Shape) -> np.ndarray:
+    """(G, Og, N*prod(S)) -> (N, G*Og, *S), contiguous."""
     c = y.shape[0] * y.shape[1]
-    return np.ascontiguousarray(y.reshape(c, n, *hw).transpose(1, 0, 2, 3))
+    return np.ascontiguousarray(np.moveaxis(y.reshape(c, n, *spatial), 0, 1))
+
+
+def _bias_shape(bias: np.ndarray, d: int) -> np.ndarray:
+    return bias.reshape(1, -1, *(1,) * d)
 
 
 # -- convolution ---------------------------------------------------------------------------
@@ -176,46 +210,47 @@ class ConvCache:
     """What the convolution backward needs: the im2col matrix and the shapes."""
 
     cols: np.ndarray
-    x_shape: tuple[int, int, int, int]
-    padded_hw: tuple[int, int]
-    out_hw: tuple[int, int]
+    x_shape: Shape
+    padded: Shape
+    out: Shape
 
 
-def conv2d_forward(x: np.ndarray, weight: np.ndarray, bias: np.ndarray | None, geo: Geometry,
-                   pad: Pad4, groups: int, mode: str) -> tuple[np.ndarray, ConvCache]:
-    """``y = conv(pad(x), weight) + bias`` for x (N, C, H, W), weight (O, C/G, kh, kw)."""
-    xp = pad2d(x, pad, mode)
-    out_hw = geo.out_size(xp.shape[2:])
-    cols = im2col(xp, groups, geo, out_hw)
-    y = _from_groups(np.matmul(weight.reshape(groups, weight.shape[0] // groups, -1), cols),
-                     x.shape[0], out_hw)
+def conv_forward(x: np.ndarray, weight: np.ndarray, bias: np.ndarray | None, geo: Geometry,
+                 pad: Pads, groups: int, mode: str) -> tuple[np.ndarray, ConvCache]:
+    """``y = conv(pad(x), weight) + bias`` for x (N, C, *S), weight (O, C/G, *kernel)."""
+    xp = pad_nd(x, pad, mode)
+    out = geo.out_size(xp.shape[2:])
+    cols = im2col(xp, groups, geo, out)
+    og = weight.shape[0] // groups
+    y = _from_groups(np.matmul(weight.reshape(groups, og, cols.shape[1]), cols),
+                     x.shape[0], out)
     if bias is not None:
-        y += bias.reshape(1, -1, 1, 1)
-    return y, ConvCache(cols, x.shape, xp.shape[2:], out_hw)
+        y += _bias_shape(bias, len(out))
+    return y, ConvCache(cols, x.shape, xp.shape[2:], out)
 
 
-def conv2d_backward(g: np.ndarray, weight: np.ndarray, cache: ConvCache, geo: Geometry,
-                    pad: Pad4, groups: int, mode: str, *, input_grad: bool = True
-                    ) -> tuple[np.ndarray | None, np.ndarray, np.ndarray]:
-    """``(dx, dweight, dbias)`` of :func:`conv2d_forward` (dx is None without input_grad)."""
+def conv_backward(g: np.ndarray, weight: np.ndarray, cache: ConvCache, geo: Geometry,
+                  pad: Pads, groups: int, mode: str, *, input_grad: bool = True
+                  ) -> tuple[np.ndarray | None, np.ndarray, np.ndarray]:
+    """``(dx, dweight, dbias)`` of :func:`conv_forward` (dx is None without input_grad)."""
     gy = _to_groups(g, groups)                                       # (G, Og, M)
-    wg = weight.reshape(groups, weight.shape[0] // groups, -1)       # (G, Og, K)
+    og = weight.shape[0] // groups
+    wg = weight.reshape(groups, og, cache.cols.shape[1])             # (G, Og, K)
     dw = np.matmul(gy, cache.cols.transpose(0, 2, 1)).reshape(weight.shape)
-    db = g.sum(axis=(0, 2, 3))
+    db = g.sum(axis=(0, *range(2, g.ndim)))
     if not input_grad:
         return None, dw, db
     n, c = cache.x_shape[:2]
-    dxp = col2im(np.matmul(wg.transpose(0, 2, 1), gy), (n, c, *cache.padded_hw), geo,
-                 cache.out_hw)
-    return pad2d_backward(dxp, cache.x_shape[2:], pad, mode), dw, db
+    dxp = col2im(np.matmul(wg.transpose(0, 2, 1), gy), (n, c, *cache.padded), geo, cache.out)
+    return pad_nd_backward(dxp, cache.x_shape[2:], pad, mode), dw, db
 
 
 # -- transposed convolution ----------------------------------------------------------------
-def conv_transpose2d_size(in_hw: tuple[int, int], geo: Geometry, padding: tuple[int, int],
-                          output_padding: tuple[int, int]) -> tuple[int, int]:
+def conv_transpose_size(spatial: Shape, geo: Geometry, padding: Shape,
+                        output_padding: Shape) -> Shape:
     """``(H - 1) * s - 2 p + d (k - 1) + output_padding + 1`` per axis (torch's formula)."""
-    return tuple((in_hw[a] - 1) * geo.stride[a] - 2 * padding[a] + geo.span(a)  # type: ignore
-                 + output_padding[a] for a in range(2))
+    return tuple((spatial[a] - 1) * geo.stride[a] - 2 * padding[a] + geo.span(a)
+                 + output_padding[a] for a in range(len(spatial)))
 
 
 @dataclass
@@ -223,47 +258,51 @@ class ConvTransposeCache:
     """What the transposed-convolution backward needs: the grouped input and the shapes."""
 
     xg: np.ndarray
-    x_shape: tuple[int, int, int, int]
-    full_hw: tuple[int, int]
+    x_shape: Shape
+    full: Shape
 
 
-def conv_transpose2d_forward(x: np.ndarray, weight: np.ndarray, bias: np.ndarray | None,
-                             geo: Geometry, padding: tuple[int, int],
-                             output_padding: tuple[int, int], groups: int
-                             ) -> tuple[np.ndarray, ConvTransposeCache]:
-    """Transposed convolution, weight (C_in, C_out/G, kh, kw): ``col2im(W^T x)``, cropped.
+def _crop(padding: Shape, full: Shape) -> tuple[slice, ...]:
+    """The interior of the full grid once ``padding`` is cropped from each side."""
+    return (slice(None), slice(None), *(slice(p, f - p) for p, f in zip(padding, full,
+                                                                         strict=True)))
+
+
+def conv_transpose_forward(x: np.ndarray, weight: np.ndarray, bias: np.ndarray | None,
+                           geo: Geometry, padding: Shape, output_padding: Shape, groups: int
+                           ) -> tuple[np.ndarray, ConvTransposeCache]:
+    """Transposed convolution, weight (C_in, C_out/G, *kernel): ``col2im(W^T x)``, cropped.
 
     ``W^T x`` spreads every input pixel over the kernel footprint (``cols``), col2im sums the
     overlapping footprints on the full grid ``(H - 1) s + d (k - 1) + 1 + output_padding``,
     and ``padding`` rows/columns are cropped from each side.
     """
-    n, c_in, h, w = x.shape
+    n, c_in = x.shape[:2]
+    spatial = x.shape[2:]
     xg = _to_groups(x, groups)                                        # (G, Cg, M)
-    wg = weight.reshape(groups, c_in // groups, -1)                  # (G, Cg, K)
-    full = tuple(conv_transpose2d_size((h, w), geo, (0, 0), output_padding))
+    wg = weight.reshape(groups, c_in // groups, weight.shape[1] * geo.taps)   # (G, Cg, K)
+    full = conv_transpose_size(spatial, geo, (0,) * len(spatial), output_padding)
     c_out = weight.shape[1] * groups
-    yfull = col2im(np.matmul(wg.transpose(0, 2, 1), xg), (n, c_out, *full), geo, (h, w))
-    y = yfull[:, :, padding[0]:full[0] - padding[0], padding[1]:full[1] - padding[1]]
-    y = np.ascontiguousarray(y)
+    yfull = col2im(np.matmul(wg.transpose(0, 2, 1), xg), (n, c_out, *full), geo, spatial)
+    y = np.ascontiguousarray(yfull[_crop(padding, full)])
     if bias is not None:
-        y += bias.reshape(1, -1, 1, 1)
-    return y, ConvTransposeCache(xg, x.shape, full)  # type: ignore[arg-type]
+        y += _bias_shape(bias, len(spatial))
+    return y, ConvTransposeCache(xg, x.shape, full)
 
 
-def conv_transpose2d_backward(g: np.ndarray, weight: np.ndarray, cache: ConvTransposeCache,
-                              geo: Geometry, padding: tuple[int, int], groups: int, *,
-                              input_grad: bool = True
-                              ) -> tuple[np.ndarray | None, np.ndarray, np.ndarray]:
+def conv_transpose_backward(g: np.ndarray, weight: np.ndarray, cache: ConvTransposeCache,
+                            geo: Geometry, padding: Shape, groups: int, *,
+                            input_grad: bool = True
+                            ) -> tuple[np.ndarray | None, np.ndarray, np.ndarray]:
     """``(dx, dweight, dbias)``: the adjoint of col2im is im2col of the zero-padded gradient."""
-    n, c_in, h, w = cache.x_shape
-    ph, pw = padding
-    full_h, full_w = cache.full_hw
-    gfull = np.zeros((*g.shape[:2], full_h, full_w), dtype=g.dtype)
-    gfull[:, :, ph:full_h - ph, pw:full_w - pw] = g
-    cols = im2col(gfull, groups, geo, (h, w))                        # (G, K, M)
-    wg = weight.reshape(groups, c_in // groups, -1)                  # (G, Cg, K)
+    n, c_in = cache.x_shape[:2]
+    spatial = cache.x_shape[2:]
+    gfull = np.zeros((*g.shape[:2], *cache.full), dtype=g.dtype)
+    gfull[_crop(padding, cache.full)] = g
+    cols = im2col(gfull, groups, geo, spatial)                       # (G, K, M)
+    wg = weight.reshape(groups, c_in // groups, cols.shape[1])       # (G, Cg, K)
     dw = np.matmul(cache.xg, cols.transpose(0, 2, 1)).reshape(weight.shape)
-    db = g.sum(axis=(0, 2, 3))
+    db = g.sum(axis=(0, *range(2, g.ndim)))
     if not input_grad:
         return None, dw, db
-    return _from_groups(np.matmul(wg, cols), n, (h, w)), dw, db
+    return _from_groups(np.matmul(wg, cols), n, spatial), dw, db

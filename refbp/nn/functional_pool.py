@@ -2,16 +2,16 @@
 
 Every pooling -- sliding (max / average, with padding, dilation, ceil mode) or adaptive -- is
 described by one *window table* over the flattened spatial plane of the input (``H * W``
-values, or ``L`` for 1-D):
+values, ``D * H * W`` for 3-D, or ``L`` for 1-D):
 
 - ``index`` (P, K) int64: flat input position of the k-th element of output window p
   (clipped to a valid position where the window reaches padding);
 - ``valid`` (P, K) bool: whether that element lies inside the input (padding is not).
 
 Windows are listed in row-major output order and their elements in row-major scan order
-(``kh`` outer, ``kw`` inner), which is the order torch's CPU kernels scan them. The forward
-pass runs one vectorised step per window element k (``x[:, index[:, k]]`` for all windows
-and samples at once), reducing in scan order as torch's kernels do; the backward pass
+(``kd`` outer, then ``kh``, ``kw`` inner), which is the order torch's CPU kernels scan them.
+The forward pass runs one vectorised step per window element k (``x[:, index[:, k]]`` for
+all windows and samples at once), reducing in scan order as torch's kernels do; the backward pass
 scatters the window gradients back with one ``np.add.at`` (overlapping windows add, in
 torch's order). No Python loop runs over output positions.
 
@@ -94,21 +94,30 @@ def adaptive_axis(length: int, out: int) -> tuple[np.ndarray, np.ndarray]:
 
 
 def combine_axes(axes: list[tuple[np.ndarray, np.ndarray]], in_shape: tuple[int, ...]) -> Windows:
-    """The window table of the outer product of per-axis windows (row-major everywhere)."""
-    if len(axes) == 1:
-        pos, valid = axes[0]
-        index, ok = pos, valid
-    else:
-        (ph, vh), (pw, vw) = axes
-        width = in_shape[1]
-        index = ph[:, None, :, None] * width + pw[None, :, None, :]
-        ok = vh[:, None, :, None] & vw[None, :, None, :]
-        index = index.reshape(ph.shape[0] * pw.shape[0], ph.shape[1] * pw.shape[1])
-        ok = ok.reshape(index.shape)
+    """The window table of the outer product of per-axis windows (row-major everywhere).
+
+    With ``D`` axes, output window ``(o_0, ..., o_{D-1})`` holds the elements
+    ``(k_0, ..., k_{D-1})`` at flat position ``sum_a pos_a[o_a, k_a] * prod(in_shape[a+1:])``;
+    both the windows and their elements are listed in row-major order.
+    """
+    d = len(axes)
     plane = int(np.prod(in_shape, dtype=np.int64))
+    index = np.zeros((1,) * (2 * d), dtype=np.int64)
+    ok = np.ones((1,) * (2 * d), dtype=bool)
+    for a, (pos, valid) in enumerate(axes):
+        shape = [1] * (2 * d)
+        shape[a], shape[d + a] = pos.shape
+        step = int(np.prod(in_shape[a + 1:], dtype=np.int64))
+        index = index + pos.reshape(shape) * step
+        ok = ok & valid.reshape(shape)
+    n_out = int(np.prod([p.shape[0] for p, _ in axes], dtype=np.int64))
+    n_el = int(np.prod([p.shape[1] for p, _ in axes], dtype=np.int64))
+    full = tuple(p.shape[0] for p, _ in axes) + tuple(p.shape[1] for p, _ in axes)
+    index = np.broadcast_to(index, full).reshape(n_out, n_el)
+    ok = np.broadcast_to(ok, full).reshape(n_out, n_el)
     index = np.where(ok, np.clip(index, 0, max(plane - 1, 0)), 0).astype(np.int64)
-    for a in (index, ok):
-        a.flags.writeable = False
+    for arr in (index, ok):
+        arr.flags.writeable = False
     return Windows(index, ok, tuple(in_shape), tuple(p.shape[0] for p, _ in axes))
 
 

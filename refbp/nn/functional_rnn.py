@@ -105,10 +105,15 @@ def sigmoid(a: np.ndarray) -> np.ndarray:
     return np.tanh(a * 0.5) * 0.5 + 0.5
 
 
+def _rows(a: np.ndarray, rows: int) -> np.ndarray:
+    """(T, B, F) as (T * B, F), also for an empty batch (B = 0)."""
+    return a.reshape(rows, a.shape[-1])
+
+
 def _input_projection(x: np.ndarray, w: CellWeights, with_hh_bias: bool) -> np.ndarray:
     """``x W_ih^T + b_ih (+ b_hh)`` for all steps at once: (T, B, G)."""
     t, b, i = x.shape
-    gx = (x.reshape(t * b, i) @ w.w_ih.T).reshape(t, b, -1)
+    gx = (x.reshape(t * b, i) @ w.w_ih.T).reshape(t, b, w.w_ih.shape[0])
     if w.b_ih is not None:
         gx += w.b_ih
         if with_hh_bias and w.b_hh is not None:
@@ -326,10 +331,10 @@ def layer_backward(mode: str, result: LayerResult, w: CellWeights, dout: np.ndar
     else:
         dgx, dh0, _ = _rnn_backward(mode, c, w, dout, dh)
         dgh = dgx
-    dgx2 = dgx.reshape(rows, -1)
-    dgh2 = dgx2 if dgh is dgx else dgh.reshape(rows, -1)
-    grads = _param_grads(w, x.reshape(rows, -1), hs[:-1].reshape(rows, -1), dgx2, dgh2)
+    dgx2 = _rows(dgx, rows)
+    dgh2 = dgx2 if dgh is dgx else _rows(dgh, rows)
+    grads = _param_grads(w, _rows(x, rows), _rows(hs[:-1], rows), dgx2, dgh2)
     if w.w_hr is not None and dhs is not None:
-        grads.w_hr = dhs.reshape(rows, -1).T @ c["ms"].reshape(rows, -1)
-    dx = (dgx2 @ w.w_ih).reshape(steps, batch, -1)
+        grads.w_hr = _rows(dhs, rows).T @ _rows(c["ms"], rows)
+    dx = (dgx2 @ w.w_ih).reshape(steps, batch, w.w_ih.shape[1])
     return LayerGrads(dx, dh0, dc0, grads)

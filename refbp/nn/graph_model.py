@@ -26,6 +26,7 @@ class itself never imports torch.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -52,7 +53,7 @@ class GraphNode:
     ``dtype`` is the output dtype torch computes (the output is cast to it, as torch's type
     promotion would give it); ``source`` is the user's source line the node came from;
     ``differentiable`` is False inside a no-gradient region; ``writes`` names the buffer an
-    in-place op updates.
+    in-place op updates; ``elements`` is the size of the value at the capture.
     """
 
     name: str
@@ -66,6 +67,8 @@ class GraphNode:
     source: str = ""
     differentiable: bool = True
     writes: str | None = None
+    elements: int = 0
+    """Elements of the value at the capture's example batch (its shape at capture)."""
 
 
 def _resolve(arg: Any, env: Mapping[str, Any]) -> Any:
@@ -115,16 +118,20 @@ class GraphModel(Module):
     fixed_shapes_reason : str
         Why the graph has fixed shapes though a symbolic batch dimension was asked for (an
         input shape of None dimensions is symbolic: any size runs); '' otherwise.
+    example_batch : int
+        The batch size of the example inputs the graph was captured with.
     """
 
     def __init__(self, nodes: Sequence[GraphNode], inputs: Sequence[tuple[str, Any, Any]],
                  output: Ref, parameters: Sequence[tuple[str, str, Parameter]] = (),
                  buffers: Sequence[tuple[str, str, np.ndarray]] = (),
                  constants: Mapping[str, np.ndarray] | None = None, name: str = "model",
-                 training: bool = True, fixed_shapes_reason: str = "") -> None:
+                 training: bool = True, fixed_shapes_reason: str = "",
+                 example_batch: int = 1) -> None:
         super().__init__()
         self.name = name
         self.fixed_shapes_reason = fixed_shapes_reason
+        self.example_batch = example_batch
         self._nodes = list(nodes)
         self._inputs = [(n, tuple(s), np.dtype(d)) for n, s, d in inputs]
         self._output = output
@@ -179,6 +186,18 @@ class GraphModel(Module):
                                 f"{dtype}, got {arr.dtype}")
             env[name] = arr
         return env
+
+    def activation_elements(self, batch: int) -> tuple[int, int, str]:
+        """``(total, largest, its node)``: the elements a forward and backward pass on a batch
+        of ``batch`` samples holds, estimated from every node's value at the capture (the
+        inputs and each node's value, twice: kept for backward and its gradient), each scaled
+        by ``batch`` over the capture's batch (``refbp.limits``)."""
+        captured = max(1, self.example_batch)
+        sizes = [(math.ceil(n.elements * batch / captured), n.name) for n in self._nodes]
+        sizes += [(math.prod(d or batch for d in shape), name)
+                  for name, shape, _ in self._inputs]
+        largest, name = max(sizes, default=(0, ""))
+        return 2 * sum(n for n, _ in sizes), 2 * largest, name
 
     def _refit_hint(self) -> str:
         """What to do about an input of another shape."""
@@ -257,6 +276,15 @@ class GraphModel(Module):
         self._grads = grads
         out = [grads.get(name) for name, _, _ in self._inputs]
         return out[0] if len(out) == 1 else tuple(out)
+
+    def may_draw_dropout(self) -> bool:
+        """Whether a node may draw a dropout mask in training (``dropout``, attention with a
+        ``dropout_p`` argument): a parity run then reads torch's masks of the functional
+        calls (``refbp.mirror.dropout``)."""
+        return self._captured_training and any(
+            n.op == "dropout" or (n.op == "scaled_dot_product_attention"
+                                  and (len(n.args) > 4 or "dropout_p" in n.kwargs))
+            for n in self._nodes)
 
     def node_values(self) -> dict[str, np.ndarray]:
         """The float value of every node of the last forward pass, by node name."""

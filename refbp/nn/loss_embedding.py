@@ -20,7 +20,7 @@ import numpy as np
 from refbp._checks import as_float_array
 from refbp.nn import functional_loss as fl
 from refbp.nn import functional_pairwise as fp
-from refbp.nn.loss import Loss, _MultiArgumentLoss
+from refbp.nn.loss import Loss, _MultiArgumentLoss, index_argument_error
 
 
 def _check_margin(owner: str, margin: float) -> float:
@@ -41,6 +41,8 @@ class MarginRankingLoss(_MultiArgumentLoss):
     the target too); 0 elsewhere; times the reduction's scale (g / n for 'mean').
 
     Shapes: input1, input2 and target identical, any shape ((N,) usually); 'none' returns it.
+    The target may hold integers (torch's own test cases use int64 +-1); it then has no
+    gradient (RuntimeError, as torch's integer tensors).
     Arguments of different numbers of dimensions raise torch's RuntimeError.
     """
 
@@ -51,18 +53,28 @@ class MarginRankingLoss(_MultiArgumentLoss):
         self.margin = float(margin)
 
     def _forward(self, *args: Any) -> tuple[np.ndarray, dict[str, Any]]:
-        x1, x2, y = self._float_args(args)
+        t = np.asarray(args[2])
+        integer = t.dtype.kind in "iub"  # +-1 as integers, as torch takes them
+        x1, x2, y = self._float_args((*args[:2], t.astype(np.asarray(args[0]).dtype)
+                                      if integer else t))
         self._same_shapes((x1, x2, y), f"margin_ranking_loss : All input tensors should have "
                           f"same dimension but got sizes: input1: {x1.shape}, input2: "
                           f"{x2.shape}, target: {y.shape}")
         loss = fp.margin_ranking(x1, x2, y, self.margin)
-        return fl.reduce_loss(loss, self.reduction), {"x1": x1, "x2": x2, "y": y}
+        return fl.reduce_loss(loss, self.reduction), {"x1": x1, "x2": x2, "y": y,
+                                                      "integer": integer}
 
     def _grads(self, g: np.ndarray, cache: dict[str, Any]) -> dict[str, np.ndarray | None]:
         x1 = cache["x1"]
         scale = np.broadcast_to(fl.upstream_scale(g, self.reduction, x1.size), x1.shape)
         grads = fp.margin_ranking_grads(x1, cache["x2"], cache["y"], self.margin, scale)
         return dict(zip(self.arguments, grads, strict=True))
+
+    def _argument_grad(self, name: str, g: np.ndarray, cache: dict[str, Any]
+                       ) -> np.ndarray | None:
+        if name == "target" and cache["integer"]:
+            raise index_argument_error("MarginRankingLoss", name)
+        return super()._argument_grad(name, g, cache)
 
     def extra_repr(self) -> str:
         """The constructor arguments shown inside ``repr(module)``."""

@@ -26,8 +26,10 @@ from refbp.nn.module import Cache, Module, Parameter
 
 
 def group_columns(x: np.ndarray, groups: int) -> np.ndarray:
-    """(N, C, *S) as an (M, N * groups) view: one column per normalised group."""
-    return x.reshape(x.shape[0] * groups, -1).T
+    """(N, C, *S) as an (M, N * groups) view: one column per normalised group (M given
+    explicitly, so an empty batch gives an (M, 0) view)."""
+    m = int(np.prod(x.shape[1:], dtype=np.int64)) // groups
+    return x.reshape(x.shape[0] * groups, m).T
 
 
 def from_columns(cols: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:

@@ -27,7 +27,7 @@ from refbp._checks import as_float_array
 from refbp.nn import functional_pool as fp
 from refbp.nn.module import Cache, Module
 
-_WORDS = {1: "one", 2: "two"}
+_WORDS = {1: "one", 2: "two", 3: "three"}
 
 
 def _tuple(v: Any, n: int, what: str, fn: str, verb: str = "must either be") -> tuple[int, ...]:
@@ -42,7 +42,8 @@ def _tuple(v: Any, n: int, what: str, fn: str, verb: str = "must either be") -> 
 
 def _check_sliding(kernel: tuple[int, ...], stride: tuple[int, ...], padding: tuple[int, ...],
                    dilation: tuple[int, ...]) -> None:
-    """torch's ``pool2d_shape_check`` argument checks (messages verbatim)."""
+    """torch's ``pool2d_shape_check`` / ``pool3d_shape_check`` argument checks (messages
+    verbatim; the axes are named T, H, W)."""
     if 0 in stride:
         raise ValueError("stride should not be zero")
     if min(padding) < 0:
@@ -51,15 +52,12 @@ def _check_sliding(kernel: tuple[int, ...], stride: tuple[int, ...], padding: tu
         if p > ((k - 1) * d + 1) // 2:
             raise ValueError("pad should be at most half of effective kernel size, but got "
                              f"pad={p}, kernel_size={k} and dilation={d}")
-    if min(kernel) <= 0:
-        raise ValueError(f"kernel size should be greater than zero, but got kH: {kernel[0]} "
-                         f"kW: {kernel[1]}")
-    if min(stride) <= 0:
-        raise ValueError(f"stride should be greater than zero, but got dH: {stride[0]} "
-                         f"dW: {stride[1]}")
-    if min(dilation) <= 0:
-        raise ValueError(f"dilation should be greater than zero, but got dilationH: "
-                         f"{dilation[0]} dilationW: {dilation[1]}")
+    for what, prefix, values in (("kernel size", "k", kernel), ("stride", "d", stride),
+                                 ("dilation", "dilation", dilation)):
+        if min(values) <= 0:
+            named = " ".join(f"{prefix}{axis}: {v}" for axis, v in zip(
+                "THW"[-len(values):], values, strict=True))
+            raise ValueError(f"{what} should be greater than zero, but got {named}")
 
 
 def _check_size(channels: int, in_shape: tuple[int, ...], out_shape: tuple[int, ...]) -> None:
@@ -70,11 +68,12 @@ def _check_size(channels: int, in_shape: tuple[int, ...], out_shape: tuple[int, 
                          "Output size is too small")
 
 
-def _stride(v: Any, kernel: tuple[int, ...], n: int, fn: str) -> tuple[int, ...]:
+def _stride(v: Any, kernel: tuple[int, ...], n: int, fn: str,
+            verb: str = "must either be") -> tuple[int, ...]:
     """An omitted (``None``, ``()`` or ``[]``) stride is the kernel size, as in torch."""
     if v is None or (isinstance(v, tuple | list) and len(v) == 0):
         return kernel
-    return _tuple(v, n, "stride", fn, "must either be omitted,")
+    return _tuple(v, n, "stride", fn, verb + " omitted,")
 
 
 def _check_max_pool1d(k: int, s: int, p: int, d: int) -> None:
@@ -92,7 +91,7 @@ def _check_max_pool1d(k: int, s: int, p: int, d: int) -> None:
 class _Pool(Module):
     """Shared plumbing: reshape to (B, plane), run a window table, cache for backward.
 
-    ``_spatial`` is 1 or 2, the number of spatial dimensions torch's layer pools over.
+    ``_spatial`` is 1, 2 or 3, the number of spatial dimensions torch's layer pools over.
     """
 
     _spatial = 2
@@ -106,7 +105,7 @@ class _Pool(Module):
         raise NotImplementedError
 
     def _split(self, x: Any) -> tuple[np.ndarray, tuple[int, ...], tuple[int, ...]]:
-        """x as float; its spatial shape viewed as 2-D (1-D gets a unit height); lead dims."""
+        """x as float; its spatial shape (1-D gets a unit height, as 2-D); lead dims."""
         x = as_float_array(x, f"{type(self).__name__} input")
         s = self._spatial
         if x.ndim not in (s + 1, s + 2) or (x.ndim == s + 2 and x.shape[1] == 0):
@@ -147,13 +146,18 @@ class _SlidingPool(_Pool):
         raise NotImplementedError
 
     def _rank_error(self, x: np.ndarray) -> str:
-        return "non-empty 3D or 4D (batch mode) tensor expected for input"
+        s = self._spatial
+        return f"non-empty {s + 1}D or {s + 2}D (batch mode) tensor expected for input"
 
-    def _ksp2(self) -> tuple[tuple[int, ...], tuple[int, ...], tuple[int, ...]]:
-        """Kernel, stride and padding of a 2-D layer as pairs (torch's messages otherwise)."""
-        k = _tuple(self.kernel_size, 2, "kernel_size", self._fn)
-        return k, _stride(self.stride, k, 2, self._fn), _tuple(self.padding, 2, "padding",
-                                                                self._fn)
+    _verb = "must either be"  # torch's wording of its kernel_size message
+
+    def _ksp(self) -> tuple[tuple[int, ...], tuple[int, ...], tuple[int, ...]]:
+        """Kernel, stride and padding of a 2-D or 3-D layer as tuples (torch's messages
+        otherwise)."""
+        n = self._spatial
+        k = _tuple(self.kernel_size, n, "kernel_size", self._fn, self._verb)
+        return (k, _stride(self.stride, k, n, self._fn, self._verb),
+                _tuple(self.padding, n, "padding", self._fn, self._verb))
 
 
 class _MaxPoolNd(_SlidingPool):
@@ -176,6 +180,12 @@ class _MaxPoolNd(_SlidingPool):
         if self.return_indices:
             return y, pos.reshape(y.shape)
         return y
+
+    def _params(self) -> tuple[tuple[int, ...], ...]:
+        k, s, p = self._ksp()
+        d = _tuple(self.dilation, self._spatial, "dilation", self._fn, "must be either")
+        _check_sliding(k, s, p, d)
+        return k, s, p, d
 
     def _check_output(self, x: np.ndarray, plane: tuple[int, ...], w: fp.Windows) -> None:
         channels = x.shape[-self._spatial - 1]
@@ -211,11 +221,17 @@ class MaxPool2d(_MaxPoolNd):
 
     _fn = "max_pool2d"
 
-    def _params(self) -> tuple[tuple[int, ...], ...]:
-        k, s, p = self._ksp2()
-        d = _tuple(self.dilation, 2, "dilation", self._fn, "must be either")
-        _check_sliding(k, s, p, d)
-        return k, s, p, d
+
+class MaxPool3d(_MaxPoolNd):
+    r"""3-D max pooling, as ``torch.nn.MaxPool3d``: :class:`MaxPool2d` with a depth axis.
+
+    Arguments are ints or triples (kT, kH, kW); windows are scanned depth, then row, then
+    column, the first maximum wins (NaN: the last NaN), as torch's CPU kernel. Indices are
+    flat in each (D, H, W) volume. x : (N, C, D, H, W) or (C, D, H, W).
+    """
+
+    _spatial = 3
+    _fn = "max_pool3d"
 
 
 class MaxPool1d(_MaxPoolNd):
@@ -256,13 +272,22 @@ class _AvgPoolNd(_SlidingPool):
         k, s, p = self._params()
         if self.divisor_override is not None and self.divisor_override == 0:
             raise ValueError("divisor must be not zero")
-        w = fp.sliding_windows(plane, k, s, p, (1, 1), bool(self.ceil_mode))
+        self._check_input(plane, k)
+        w = fp.sliding_windows(plane, k, s, p, (1,) * len(k), bool(self.ceil_mode))
         _check_size(x.shape[-self._spatial - 1], plane, w.out_shape)
         div = fp.sliding_divisor(plane, k, s, p, bool(self.ceil_mode),
                                  bool(self.count_include_pad), self.divisor_override)
         y = self._finish(fp.avg_forward(x.reshape(-1, w.plane), w, div), lead, w)
         self._cache.save(w=w, div=div, in_shape=x.shape, out_shape=y.shape)
         return y
+
+    def _params(self) -> tuple[tuple[int, ...], ...]:
+        k, s, p = self._ksp()
+        _check_sliding(k, s, p, (1,) * len(k))
+        return k, s, p
+
+    def _check_input(self, plane: tuple[int, ...], k: tuple[int, ...]) -> None:
+        """torch's extra input-size check (3-D only)."""
 
     def _backward2(self, g2: np.ndarray, c: dict[str, Any]) -> np.ndarray:
         return fp.avg_backward(g2, c["w"], c["div"])
@@ -293,10 +318,22 @@ class AvgPool2d(_AvgPoolNd):
 
     _fn = "avg_pool2d"
 
-    def _params(self) -> tuple[tuple[int, ...], ...]:
-        k, s, p = self._ksp2()
-        _check_sliding(k, s, p, (1, 1))
-        return k, s, p
+
+class AvgPool3d(_AvgPoolNd):
+    r"""3-D average pooling, as ``torch.nn.AvgPool3d``: :class:`AvgPool2d` with a depth axis
+    (same divisor rules, ``divisor_override`` included); x : (N, C, D, H, W) or (C, D, H, W).
+    The input must be at least as large as the kernel in every axis, padding not counted
+    (torch's ``pool3d_shape_check``)."""
+
+    _spatial = 3
+    _fn = "avg_pool3d"
+    _verb = "must be"
+
+    def _check_input(self, plane: tuple[int, ...], k: tuple[int, ...]) -> None:
+        if any(n < kk for n, kk in zip(plane, k, strict=True)):
+            t, h, w = plane
+            raise ValueError(f"input image (T: {t} H: {h} W: {w}) smaller than kernel size "
+                             f"(kT: {k[0]} kH: {k[1]} kW: {k[2]})")
 
 
 class AvgPool1d(_AvgPoolNd):

@@ -35,6 +35,22 @@ def square_subsequent_mask(size: int, dtype: Any = np.float64) -> Array:
     return np.triu(np.full((size, size), -np.inf, dtype=np.dtype(dtype)), k=1)
 
 
+def seq_len(x: Array, batch_first: bool) -> int:
+    """torch's ``_get_seq_len``: the sequence length of (S, E), (S, N, E) or (N, S, E)."""
+    return int(x.shape[0] if x.ndim == 2 else x.shape[1 if batch_first else 0])
+
+
+def detect_is_causal(mask: Any, is_causal: bool | None, size: int | None = None) -> bool:
+    """torch's ``_detect_is_causal_mask``: ``is_causal`` when given; for ``None``, whether
+    ``mask`` equals :func:`square_subsequent_mask` of ``size`` in the mask's dtype (a bool
+    mask: True above the diagonal)."""
+    if is_causal is not None or mask is None:
+        return is_causal is True
+    m = np.asarray(mask)
+    ref = square_subsequent_mask(m.shape[-2] if size is None else size, m.dtype)
+    return m.shape == ref.shape and bool(np.all(m == ref))
+
+
 def _float_mask(mask: Any, dtype: np.dtype, name: str) -> Array | None:
     """torch's ``_canonical_mask``: bool (True = masked) becomes 0 / -inf of ``dtype``."""
     if mask is None:
@@ -54,7 +70,57 @@ def _canonical_masks(src: Array, mask: Any, kpm: Any, mask_name: str,
     return _float_mask(m, src.dtype, mask_name), _float_mask(k, src.dtype, kpm_name)
 
 
-class TransformerEncoderLayer(Module):
+class _TransformerBlocks(Module):
+    """The blocks the encoder and decoder layers share: self-attention with ``dropout1``,
+    and the feed-forward block ``linear2(dropout(act(linear1(x))))`` followed by the
+    dropout named ``_ff_dropout`` (``dropout2`` in the encoder layer, ``dropout3`` in the
+    decoder layer), each with its backward."""
+
+    _ff_dropout = "dropout2"
+
+    def _activation(self, activation: str) -> None:
+        if activation not in ACTIVATIONS:
+            raise ValueError(f"activation should be relu/gelu, not {activation}")
+        self.activation = activation
+        # not a child: torch keeps a string activation as a function, outside the module tree
+        object.__setattr__(self, "_act", ReLU() if activation == "relu" else GELU())
+
+    @property
+    def bias(self) -> bool:
+        """Whether the linear layers, the projections and the norms have biases."""
+        return self.linear1.bias is not None
+
+    @property
+    def dropout_p(self) -> float:
+        """The dropout probability shared by the attention weights and the three dropouts."""
+        return self.self_attn.dropout
+
+    def _sa(self, x: Array, mask: Array | None, kpm: Array | None, is_causal: bool) -> Array:
+        out = self.self_attn(x, x, x, attn_mask=mask, key_padding_mask=kpm,
+                             need_weights=False, is_causal=is_causal)[0]
+        return self.dropout1(out)
+
+    def _sa_backward(self, g: Array) -> Array:
+        dq, dk, dv = self.self_attn.backward(self.dropout1.backward(g))
+        return dq + dk + dv
+
+    def _ff(self, x: Array) -> Array:
+        out: Array = getattr(self, self._ff_dropout)(
+            self.linear2(self.dropout(self._act(self.linear1(x)))))
+        return out
+
+    def _ff_backward(self, g: Array) -> Array:
+        g = self.linear2.backward(getattr(self, self._ff_dropout).backward(g))
+        return self.linear1.backward(self._act.backward(self.dropout.backward(g)))
+
+    def extra_repr(self) -> str:
+        """The constructor arguments shown in ``repr``."""
+        return (f"d_model={self.d_model}, nhead={self.nhead}, "
+                f"dim_feedforward={self.dim_feedforward}, activation={self.activation!r}, "
+                f"norm_first={self.norm_first}, batch_first={self.batch_first}")
+
+
+class TransformerEncoderLayer(_TransformerBlocks):
     r"""Self-attention block and feed-forward block, as ``torch.nn.TransformerEncoderLayer``.
 
     With ``SA(x) = dropout1(self_attn(x, x, x, masks, need_weights=False)[0])`` and
@@ -104,8 +170,7 @@ class TransformerEncoderLayer(Module):
                  batch_first: bool = False, norm_first: bool = False, bias: bool = True, *,
                  dtype: Any = None, generator: np.random.Generator | None = None) -> None:
         super().__init__()
-        if activation not in ACTIVATIONS:
-            raise ValueError(f"activation should be relu/gelu, not {activation}")
+        self._activation(activation)
         kw: dict[str, Any] = {"dtype": dtype, "generator": generator}
         self.self_attn = MultiheadAttention(d_model, nhead, dropout=dropout, bias=bias,
                                             batch_first=batch_first, **kw)
@@ -119,35 +184,6 @@ class TransformerEncoderLayer(Module):
         self.dropout2 = Dropout(dropout, generator=generator)
         self.d_model, self.nhead, self.dim_feedforward = d_model, nhead, dim_feedforward
         self.layer_norm_eps, self.batch_first = layer_norm_eps, bool(batch_first)
-        self.activation = activation
-        # not a child: torch keeps a string activation as a function, outside the module tree
-        object.__setattr__(self, "_act", ReLU() if activation == "relu" else GELU())
-
-    @property
-    def bias(self) -> bool:
-        """Whether the linear layers, the projections and the norms have biases."""
-        return self.linear1.bias is not None
-
-    @property
-    def dropout_p(self) -> float:
-        """The dropout probability shared by the attention weights and the three dropouts."""
-        return self.self_attn.dropout
-
-    def _sa(self, x: Array, mask: Array | None, kpm: Array | None, is_causal: bool) -> Array:
-        out = self.self_attn(x, x, x, attn_mask=mask, key_padding_mask=kpm,
-                             need_weights=False, is_causal=is_causal)[0]
-        return self.dropout1(out)
-
-    def _sa_backward(self, g: Array) -> Array:
-        dq, dk, dv = self.self_attn.backward(self.dropout1.backward(g))
-        return dq + dk + dv
-
-    def _ff(self, x: Array) -> Array:
-        return self.dropout2(self.linear2(self.dropout(self._act(self.linear1(x)))))
-
-    def _ff_backward(self, g: Array) -> Array:
-        g = self.linear2.backward(self.dropout2.backward(g))
-        return self.linear1.backward(self._act.backward(self.dropout.backward(g)))
 
     def forward(self, src: Any, src_mask: Any = None, src_key_padding_mask: Any = None,
                 is_causal: bool = False) -> Array:
@@ -172,11 +208,15 @@ class TransformerEncoderLayer(Module):
         gx = self.norm1.backward(gh)
         return gx + self._sa_backward(gx)
 
-    def extra_repr(self) -> str:
-        """The constructor arguments shown in ``repr``."""
-        return (f"d_model={self.d_model}, nhead={self.nhead}, "
-                f"dim_feedforward={self.dim_feedforward}, activation={self.activation!r}, "
-                f"norm_first={self.norm_first}, batch_first={self.batch_first}")
+
+def clones(layer: Module, cls: type, num_layers: int, name: str) -> Sequential:
+    """torch's ``_get_clones``: ``num_layers`` deep copies of ``layer`` (identical initial
+    weights), keyed ``0``, ``1``, ...; ``layer`` must be a refbp ``cls``."""
+    if not isinstance(layer, cls):
+        raise TypeError(f"{name} must be a refbp {cls.__name__}, got {type(layer).__name__}")
+    if num_layers < 1:
+        raise ValueError(f"num_layers must be a positive int, got {num_layers}")
+    return Sequential(*(copy.deepcopy(layer) for _ in range(num_layers)))
 
 
 class TransformerEncoder(Module):
@@ -198,12 +238,7 @@ class TransformerEncoder(Module):
                  norm: LayerNorm | None = None, enable_nested_tensor: bool = True,
                  mask_check: bool = True) -> None:
         super().__init__()
-        if not isinstance(encoder_layer, TransformerEncoderLayer):
-            raise TypeError("encoder_layer must be a refbp TransformerEncoderLayer, got "
-                            f"{type(encoder_layer).__name__}")
-        if num_layers < 1:
-            raise ValueError(f"num_layers must be a positive int, got {num_layers}")
-        self.layers = Sequential(*(copy.deepcopy(encoder_layer) for _ in range(num_layers)))
+        self.layers = clones(encoder_layer, TransformerEncoderLayer, num_layers, "encoder_layer")
         self.num_layers = int(num_layers)
         self.norm = norm
         self.enable_nested_tensor = bool(enable_nested_tensor)
@@ -215,10 +250,7 @@ class TransformerEncoder(Module):
         x = np.asarray(src)
         fmask, kpm = _canonical_masks(x, mask, src_key_padding_mask, "mask",
                                       "src_key_padding_mask")
-        if is_causal is None:
-            seq = x.shape[0] if x.ndim == 2 else x.shape[1 if self.layers[0].batch_first else 0]
-            is_causal = (fmask is not None and fmask.shape == (seq, seq)
-                         and bool(np.all(fmask == square_subsequent_mask(seq, fmask.dtype))))
+        is_causal = detect_is_causal(fmask, is_causal, seq_len(x, self.layers[0].batch_first))
         for layer in self.layers:
             x = layer(x, src_mask=fmask, src_key_padding_mask=kpm, is_causal=is_causal)
         return x if self.norm is None else self.norm(x)

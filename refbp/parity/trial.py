@@ -12,8 +12,10 @@ every recorded tensor as a NumPy array, under the same names.
 
 Dropout: torch draws the masks (stock modules, its CPU generator seeded at every step from the
 scenario's ``Stream.DROPOUT`` stream); the :class:`TorchSide` reads them as they are drawn
-(``refbp.mirror.dropout.DropoutMaskTap``) and the :class:`RefbpSide` forward pass of the same
-step consumes them (``refbp.nn.dropout.feed_masks``). So the torch side of a step runs first.
+(``refbp.mirror.dropout.DropoutMaskTap``; for a graph model also the masks of ``F.dropout``
+and ``F.scaled_dot_product_attention`` called in the model's code) and the
+:class:`RefbpSide` forward pass of the same step consumes them
+(``refbp.nn.dropout.feed_masks``). So the torch side of a step runs first.
 """
 
 from __future__ import annotations
@@ -37,6 +39,7 @@ from refbp.mirror import as_tensor, spec_to_torch, to_numpy
 from refbp.mirror.dropout import DropoutMaskTap, step_generator
 from refbp.mirror.optim import hyperparameter_differences, spec_to_torch_optimizer
 from refbp.nn.dropout import feed_masks
+from refbp.nn.graph_model import GraphModel
 from refbp.nn.module import Module
 from refbp.nn.sparse import SparseGrad
 from refbp.nn.utils import clip_grad_norm_
@@ -320,7 +323,8 @@ class TorchSide(Side):
         named = dict(trial.torch_model.named_parameters())
         self.params = ({n: named[n] for n in names} if sorted(named) == sorted(names)
                        else dict(zip(names, trial.torch_model.parameters(), strict=True)))
-        self.tap = DropoutMaskTap(trial.torch_model)
+        self.tap = DropoutMaskTap(trial.torch_model, functional=isinstance(
+            trial.model, GraphModel) and trial.model.may_draw_dropout())
         self.seeds = stream_rng(trial.seed, Stream.DROPOUT)
         self.masks: list[np.ndarray] | None = None
 
@@ -336,7 +340,7 @@ class TorchSide(Side):
             ot, lt = self._accumulate(xt, yb)
         else:
             with step_generator(seed) if self.tap.active else nullcontext(), \
-                    warnings.catch_warnings():
+                    self.tap.watching(), warnings.catch_warnings():
                 # torch's performance notice for padding="same" with an even kernel
                 warnings.filterwarnings("ignore", category=UserWarning,
                                         message="Using padding='same' with even kernel")

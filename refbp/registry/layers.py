@@ -85,6 +85,19 @@ _CELL = {"input_size": REQUIRED, "hidden_size": REQUIRED, "bias": True}
 _STACK = {"input_size": REQUIRED, "hidden_size": REQUIRED, "num_layers": 1, "bias": True,
           "batch_first": False, "dropout": 0.0, "bidirectional": False}
 
+def _conv_layer(dims: int, transposed: bool) -> OpInfo:
+    """``Conv{dims}d`` or ``ConvTranspose{dims}d``: maths in ``refbp.nn.functional_conv``
+    (through the class), op checks in :mod:`~.samples_conv`."""
+    kind = "Transpose" if transposed else ""
+    fn = f"conv{'_transpose' if transposed else ''}{dims}d"
+    overload = "input" if transposed and dims > 1 else "default"
+    samples = getattr(samples_conv, f"CONV{'_TRANSPOSE' if transposed else ''}{dims}D")
+    return _layer(f"Conv{kind}{dims}d", _CONVT if transposed else _CONV, fn,
+                  (f"aten.{fn}.{overload}", "aten.convolution.default"),
+                  size=sizes.conv(dims, transposed=transposed), module="conv", samples=samples,
+                  output=shapes.sliding(dims, transposed=transposed))
+
+
 def _pad(name: str, dims: int, aten: str, sample: tuple[Mapping[str, Any], int]) -> OpInfo:
     """A padding layer: its op check pads signals (N, 2, 9), images (N, 2, 7, 6) or volumes
     (N, 2, 3, 3, 4), flattened into an MSE loss of the padded size."""
@@ -262,6 +275,62 @@ LAYERS: tuple[OpInfo, ...] = (
            samples=(_cnn("adaptivemaxpool2d", {"output_size": [3, 2]}, _img(12, round=0),
                          "AdaptiveMaxPool2d 7x6 -> 3x2 on rounded images (ties)"),),
            module="adaptive_pooling", output=shapes.adaptive(2)),
+    _layer("MaxPool3d", _MAXPOOL, "max_pool3d",
+           ("aten.max_pool3d.default", "aten.max_pool3d_with_indices.default"),
+           samples=(_cnn("maxpool3d", {"kernel_size": 2, "stride": (1, 2, 2), "padding": 1,
+                                       "ceil_mode": True}, _vol(48),
+                         "MaxPool3d 2x2x2, padding 1, ceil mode on volumes (N, 2, 3, 3, 4)"),
+                    _cnn("maxpool3d-dilated", {"kernel_size": (2, 1, 2), "dilation": (1, 1, 2),
+                                               "stride": 1}, _vol(24),
+                         "MaxPool3d with a dilated kernel (2, 1, 2)")), module="pooling",
+           output=shapes.sliding(3, out_key=None)),
+    _layer("AvgPool3d", {**_AVGPOOL, "divisor_override": None}, "avg_pool3d",
+           ("aten.avg_pool3d.default",),
+           samples=(_cnn("avgpool3d", {"kernel_size": 2, "stride": 1, "padding": 1,
+                                       "count_include_pad": False}, _vol(160),
+                         "AvgPool3d overlapping 2x2x2 windows, padding 1 not counted"),
+                    _cnn("avgpool3d-divisor", {"kernel_size": (3, 2, 2), "stride": 2,
+                                               "ceil_mode": True, "divisor_override": 5},
+                         _vol(8), "AvgPool3d, ceil mode, divisor_override")),
+           module="pooling", output=shapes.sliding(3, out_key=None)),
+    _layer("AdaptiveAvgPool3d", {"output_size": REQUIRED}, "adaptive_avg_pool3d",
+           ("aten.adaptive_avg_pool3d.default", "aten._adaptive_avg_pool3d.default"),
+           samples=(_cnn("adaptiveavgpool3d", {"output_size": [2, None, 3]}, _vol(36),
+                         "AdaptiveAvgPool3d 3x3x4 -> 2x3x3 (overlapping windows)"),
+                    _cnn("adaptiveavgpool3d-global", {"output_size": 1}, _vol(2),
+                         "AdaptiveAvgPool3d(1): global average of volumes")),
+           module="adaptive_pooling", output=shapes.adaptive(3)),
+    _layer("AdaptiveMaxPool1d", {"output_size": REQUIRED, "return_indices": False},
+           "adaptive_max_pool1d", ("aten.adaptive_max_pool1d.default",),
+           samples=(_cnn("adaptivemaxpool1d", {"output_size": 4},
+                         Data("regression", n=8, features=18, outputs=8),
+                         "AdaptiveMaxPool1d 9 -> 4", before=_SIG_IN),), module="adaptive_pooling",
+           output=shapes.adaptive(1)),
+    _layer("AdaptiveMaxPool3d", {"output_size": REQUIRED, "return_indices": False},
+           "adaptive_max_pool3d", ("aten.adaptive_max_pool3d.default",),
+           samples=(_cnn("adaptivemaxpool3d", {"output_size": [2, 2, 3]}, _vol(24),
+                         "AdaptiveMaxPool3d 3x3x4 -> 2x2x3"),),
+           module="adaptive_pooling", output=shapes.adaptive(3)),
+    *(_layer(f"LPPool{n}d", {"norm_type": REQUIRED, "kernel_size": REQUIRED, "stride": None,
+                            "ceil_mode": False}, f"lp_pool{n}d", (), module="lp_pool",
+             samples=samples, output=shapes.sliding(n, out_key=None)) for n, samples in (
+        (1, (_cnn("lppool1d", {"norm_type": 4, "kernel_size": 3, "stride": 2,
+                               "ceil_mode": True},
+                  Data("regression", n=8, features=18, outputs=8),
+                  "LPPool1d p=4, ceil mode, over signals (N, 2, 9)", before=_SIG_IN),
+             _cnn("lppool1d-inf", {"norm_type": float("inf"), "kernel_size": 2},
+                  Data("regression", n=8, features=18, outputs=8),
+                  "LPPool1d p=inf: max of |x|", before=_SIG_IN))),
+        (2, (_cnn("lppool2d", {"norm_type": 2, "kernel_size": [2, 3], "stride": 1}, _img(48),
+                  "LPPool2d p=2 (sqrt of the sum of squares), overlapping 2x3 windows"),)),
+        (3, (_cnn("lppool3d", {"norm_type": 1, "kernel_size": 2, "stride": (1, 1, 2)}, _vol(16),
+                  "LPPool3d p=1 (window sums) over volumes (N, 2, 3, 3, 4)"),)))),
+    *(_layer(f"MaxUnpool{n}d", {"kernel_size": REQUIRED, "stride": None, "padding": 0},
+             f"max_unpool{n}d", (f"aten.max_unpool{n}d.default",) if n > 1 else (),
+             module="unpool",
+             suite_note="takes the indices of a max pooling as a second input, which an op "
+             "check cannot feed; parity_tests/test_pooling_parity.py checks it against torch "
+             "in both dtypes") for n in (1, 2, 3)),
     _layer("BatchNorm2d", _BN, "batch_norm",
            ("aten.batch_norm.default", "aten._native_batch_norm_legit_functional.default"),
            samples=(_cnn("batchnorm2d", {"num_features": 2}, _img(84),
@@ -292,20 +361,8 @@ LAYERS: tuple[OpInfo, ...] = (
                                                            "track_running_stats": True}, _IMG4,
                          "InstanceNorm2d with affine and running statistics")),
            size=sizes.batchnorm, module="normalization"),
-    _layer("Conv1d", _CONV, "conv1d", ("aten.conv1d.default", "aten.convolution.default"),
-           size=sizes.conv(1, transposed=False), module="conv",
-           samples=samples_conv.CONV1D, output=shapes.sliding(1)),
-    _layer("Conv2d", _CONV, "conv2d", ("aten.conv2d.default", "aten.convolution.default"),
-           size=sizes.conv(2, transposed=False), module="conv",
-           samples=samples_conv.CONV2D, output=shapes.sliding(2)),
-    _layer("ConvTranspose1d", _CONVT, "conv_transpose1d",
-           ("aten.conv_transpose1d.default", "aten.convolution.default"),
-           size=sizes.conv(1, transposed=True), module="conv",
-           samples=samples_conv.CONV_TRANSPOSE1D, output=shapes.sliding(1, transposed=True)),
-    _layer("ConvTranspose2d", _CONVT, "conv_transpose2d",
-           ("aten.conv_transpose2d.input", "aten.convolution.default"),
-           size=sizes.conv(2, transposed=True), module="conv",
-           samples=samples_conv.CONV_TRANSPOSE2D, output=shapes.sliding(2, transposed=True)),
+    *(_conv_layer(dims, transposed) for dims, transposed in (
+        (1, False), (2, False), (1, True), (2, True), (3, False), (3, True))),
     _layer("Embedding", {"num_embeddings": REQUIRED, "embedding_dim": REQUIRED,
                          "padding_idx": None, "max_norm": None, "norm_type": 2.0,
                          "scale_grad_by_freq": False, "sparse": False}, "embedding",

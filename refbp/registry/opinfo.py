@@ -229,6 +229,9 @@ class OpInfo:
         constructor arguments, and the inner values its backward pass keeps
         (:mod:`refbp.registry.shapes`; checked against refbp on every declared sample and
         against torch on every ``module_db`` case); None: the output has the input's shape.
+    shape_note:
+        Why an op whose output shape is not its input's has no ``output`` rule (the unit test
+        of the rules accepts a mismatch only then).
     defaults_check:
         The ``defaults-<id>`` op check of the quick suite: the op built from its required
         arguments only (the sample's ``options``, exactly :meth:`required`), so that each
@@ -256,6 +259,7 @@ class OpInfo:
     suite_note: str = ""
     size: SizeRule | None = None
     output: ShapeRule | None = None
+    shape_note: str = ""
     defaults_check: Sample | None = None
 
     def __post_init__(self) -> None:

@@ -10,22 +10,26 @@ from collections.abc import Iterator, Mapping
 
 from refbp.registry.activations import ACTIVATIONS
 from refbp.registry.layers import LAYERS
+from refbp.registry.layers_extra import EXTRA_LAYERS
 from refbp.registry.losses import LOSSES
 from refbp.registry.opinfo import Check, OpInfo
 
-OPS: tuple[OpInfo, ...] = (*ACTIVATIONS, *LAYERS, *LOSSES)
+OPS: tuple[OpInfo, ...] = (*ACTIVATIONS, *LAYERS, *EXTRA_LAYERS, *LOSSES)
 
 _BY_NAME = {op.name: op for op in OPS}
 if len(_BY_NAME) != len(OPS):  # pragma: no cover - a duplicated declaration is a bug
     raise RuntimeError("an op is declared twice")
 
 
-#: ``refbp.nn``'s public names that are not ops (base classes, the container, the parameter
+#: ``refbp.nn``'s public names that are not ops (base classes, the containers, the parameter
 #: type, the ``init`` and ``utils`` modules), by dotted path (``module:attr``; a bare path is
 #: a module). With the declared ops they are everything ``refbp.nn`` exports.
 NN_OTHERS: Mapping[str, str] = {
     "Module": "refbp.nn.module:Module", "Parameter": "refbp.nn.module:Parameter",
     "Loss": "refbp.nn.loss:Loss", "Sequential": "refbp.nn.container:Sequential",
+    "ModuleList": "refbp.nn.container:ModuleList", "ModuleDict": "refbp.nn.container:ModuleDict",
+    "ParameterList": "refbp.nn.container:ParameterList",
+    "ParameterDict": "refbp.nn.container:ParameterDict",
     "RNNBase": "refbp.nn.rnn:RNNBase", "RNNCellBase": "refbp.nn.rnn_cell:RNNCellBase",
     "init": "refbp.nn.init", "utils": "refbp.nn.utils",
 }

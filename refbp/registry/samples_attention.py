@@ -86,3 +86,38 @@ TRANSFORMER_ENCODER_LAYER = (
        "TransformerEncoderLayer with each library's defaults (dropout 0.1, masks drawn by "
        "torch; feed-forward 2048, relu, post-norm, sequence first)"),
 )
+
+
+def _pair_tf(id: str, op: str, options: dict[str, Any], text: str, **kwargs: Any) -> Sample:
+    """An op check of a two-input transformer layer through ``PairProbe``: (N, 6, 16)
+    sequences cut into target (or source) and memory (or target) of width 8."""
+    probe = {"op": op, "split": 8, "options": options, "kwargs": kwargs}
+    return _s(id, probe, seq(16, 8), text, tolerance={"float32": "float32_attention"})
+
+
+def tf(**kw: Any) -> dict[str, Any]:
+    """``Transformer`` options: ``tel``'s, one encoder and one decoder layer, then ``kw``."""
+    return tel(num_encoder_layers=1, num_decoder_layers=1, **kw)
+
+
+#: PairProbe's samples of the decoder layer and the whole transformer (declared in
+#: :mod:`refbp.registry.layers_extra`)
+TRANSFORMER_DECODER = (
+    _pair_tf("pair-transformerdecoderlayer", "TransformerDecoderLayer", tel(),
+             "TransformerDecoderLayer, post-norm, relu (target | memory halves)"),
+    _pair_tf("pair-transformerdecoderlayer-causal-pre", "TransformerDecoderLayer",
+             tel(norm_first=True, activation="gelu"),
+             "TransformerDecoderLayer, pre-norm, gelu, causal target mask with the hint, bool "
+             "memory key padding mask", tgt_mask=CAUSAL, tgt_is_causal=True,
+             memory_key_padding_mask=KEY_PADDING),
+    _pair_tf("pair-transformerdecoderlayer-dropout", "TransformerDecoderLayer",
+             tel(dropout=0.25), "TransformerDecoderLayer with dropout: the six masks drawn by "
+             "torch", memory_mask=[[not v for v in row] for row in ALLOWED]),
+    _pair_tf("pair-transformer", "Transformer", tf(),
+             "Transformer, one encoder and one decoder layer (source | target halves), "
+             "causal target mask", tgt_mask=CAUSAL),
+    _pair_tf("pair-transformer-pre-padding", "Transformer", tf(norm_first=True),
+             "Transformer, pre-norm, source and memory key padding masks",
+             src_key_padding_mask=KEY_PADDING[:5] + [[False] * L],
+             memory_key_padding_mask=KEY_PADDING[:5] + [[False] * L]),
+)

@@ -76,3 +76,18 @@ CONV_TRANSPOSE1D = (
           {"in_channels": 4, "out_channels": 4, "kernel_size": 5, "groups": 4, "padding": 2,
            "bias": False}, (6,), "ConvTranspose1d depthwise, no bias"),
 )
+CONV3D = (
+    _conv("conv3d", "Conv3d", {"in_channels": 2, "out_channels": 3, "kernel_size": 2,
+                               "padding": 1}, (3, 4, 3), "2x2x2 convolution of volumes, padding 1"),
+    _conv("conv3d-options", "Conv3d",
+          {"in_channels": 4, "out_channels": 4, "kernel_size": (2, 3, 1), "stride": (1, 2, 1),
+           "padding": (1, 1, 0), "dilation": (2, 1, 1), "groups": 2,
+           "padding_mode": "replicate"}, (4, 5, 3),
+          "tuple kernel, stride, padding, dilation, groups, replicate padding"),
+)
+CONV_TRANSPOSE3D = (
+    _conv("convtranspose3d", "ConvTranspose3d",
+          {"in_channels": 4, "out_channels": 2, "kernel_size": (2, 2, 3), "stride": (2, 1, 2),
+           "padding": (0, 1, 1), "output_padding": (1, 0, 1), "groups": 2}, (2, 3, 3),
+          "stride, padding, output_padding, groups"),
+)

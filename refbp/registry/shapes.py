@@ -279,3 +279,8 @@ def attention_probe(shape: Shape, a: Mapping[str, Any]) -> tuple[Shape, int]:
     batch = () if len(shape) == 2 else (shape[0] if a["batch_first"] else shape[1],)
     heads = () if a["average_attn_weights"] else (as_size(a["num_heads"]),)
     return (*batch, *heads, length, length), inner
+
+
+def embedding_bag(shape: Shape, a: Mapping[str, Any]) -> tuple[Shape, int]:
+    """``EmbeddingBag(n, d)`` of bags ``(B, L)``: ``(B, d)``."""
+    return (*shape[:-1], as_size(a["embedding_dim"])), 0

@@ -130,3 +130,26 @@ def encoder_layer(a: Mapping[str, Any]) -> int:
     d, f, bias = count(a["d_model"]), count(a["dim_feedforward"]), bool(a["bias"])
     return (attention({"embed_dim": d, "bias": bias}) + 2 * d * f + (f + d) * bias
             + 2 * d * (1 + bias))
+
+
+def decoder_layer(a: Mapping[str, Any]) -> int:
+    """``TransformerDecoderLayer``: the encoder layer's, plus the cross-attention and a
+    third norm."""
+    d, bias = count(a["d_model"]), bool(a["bias"])
+    return encoder_layer(a) + attention({"embed_dim": d, "bias": bias}) + d * (1 + bias)
+
+
+def transformer(a: Mapping[str, Any]) -> int:
+    """``Transformer``: its encoder and decoder layers, each stack with a final norm (a custom
+    encoder or decoder is an object: not counted)."""
+    norm = count(a["d_model"]) * (1 + bool(a["bias"]))
+    encoder = count(a["num_encoder_layers"]) * encoder_layer(a) + norm
+    decoder = count(a["num_decoder_layers"]) * decoder_layer(a) + norm
+    return (encoder if a["custom_encoder"] is None else 0) + (
+        decoder if a["custom_decoder"] is None else 0)
+
+
+def bilinear(a: Mapping[str, Any]) -> int:
+    """``Bilinear(i1, i2, o)``: ``o*i1*i2`` + ``o`` (bias)."""
+    o = count(a["out_features"])
+    return o * count(a["in1_features"]) * count(a["in2_features"]) + o * bool(a["bias"])

@@ -35,6 +35,7 @@ from refbp.data import iter_step_batches, stream_rng
 from refbp.mirror import SSELossTorch, as_tensor, from_torch
 from refbp.mirror.modules import torch_dtype
 from refbp.mirror.optim import to_torch_optimizer
+from refbp.mirror.zoo import OutputOf
 from refbp.nn.graph_model import GraphModel
 from refbp.nn.module import Module, Parameter
 from refbp.parity.build import build_optimizer
@@ -167,7 +168,8 @@ def _preflight(tmodel: torch.nn.Module, tloss: torch.nn.Module, xb: np.ndarray,
             raise ValueError(f"torch_model cannot be applied to inputs of shape {xb.shape} "
                              f"({xb.dtype}): {exc}") from exc
         if not isinstance(out, torch.Tensor):
-            raise TypeError(f"torch_model must return a single tensor, got {type(out).__name__}")
+            raise TypeError(f"torch_model must return a single tensor, got {type(out).__name__}"
+                            ": choose one with output=INDEX or KEY, or output='sum'")
         try:
             tloss(out, as_tensor(yb))
         except Exception as exc:
@@ -195,7 +197,7 @@ def run_parity(torch_model: torch.nn.Module, inputs: Any, targets: Any, *, loss:
                normwise: float | None = None, batch_size: int | None = None, seed: int = 0,
                name: str | None = None, suite: str = "", expect_nonfinite: bool = False,
                floors: str = "auto", allow_large: bool = False,
-               nodes: bool = False) -> ScenarioResult:
+               nodes: bool = False, output: Any = None) -> ScenarioResult:
     """Run the parity check and return the harness's :class:`ScenarioResult` (never asserts).
 
     Same arguments as :func:`assert_parity`; ``suite`` fills the report's ``suite`` column.
@@ -205,6 +207,8 @@ def run_parity(torch_model: torch.nn.Module, inputs: Any, targets: Any, *, loss:
     if not isinstance(torch_model, torch.nn.Module):
         raise TypeError(f"torch_model must be a torch.nn.Module, got {type(torch_model).__name__}")
     refuse_hooks(torch_model, "torch_model")
+    if output is not None:
+        torch_model = OutputOf(torch_model, output)
     if isinstance(loss, torch.nn.Module):
         refuse_hooks(loss, "loss")
     dt = dtype_name(dtype)
@@ -243,7 +247,11 @@ def run_parity(torch_model: torch.nn.Module, inputs: Any, targets: Any, *, loss:
         else "refbp.testing check of a user's pair of modules (torch and refbp)",
         expect_nonfinite=bool(expect_nonfinite))
     batch = x.shape[0] if batch_size is None else min(batch_size, x.shape[0])
-    limits.check_activations(s.model, (batch, *x.shape[1:]), "assert_parity", allow_large)
+    if isinstance(model, GraphModel):  # every node's value, not only the input
+        limits.check_graph_activations(model, (batch, *x.shape[1:]), "assert_parity",
+                                       allow_large)
+    else:
+        limits.check_activations(s.model, (batch, *x.shape[1:]), "assert_parity", allow_large)
     _preflight(tmodel, tloss, x[first], y[first])
     pair_parameters(model, tmodel)
     build_optimizer(s, model)  # invalid optimizer options raise here, before anything runs
@@ -303,7 +311,7 @@ def parity_table(torch_model: torch.nn.Module, inputs: Any, targets: Any, *, los
                  normwise: float | None = None, batch_size: int | None = None, seed: int = 0,
                  name: str | None = None, expect_nonfinite: bool = False,
                  floors: str = "auto", allow_large: bool = False,
-                 nodes: bool = False) -> pd.DataFrame:
+                 nodes: bool = False, output: Any = None) -> pd.DataFrame:
     """The tidy results table (one row per step and tensor) of :func:`assert_parity`'s check.
 
     Same arguments as :func:`assert_parity`; never raises for a failing comparison (check the
@@ -314,7 +322,8 @@ def parity_table(torch_model: torch.nn.Module, inputs: Any, targets: Any, *, los
                                      steps=steps, dtype=dtype, rtol=rtol,
                                      atol=atol, normwise=normwise, batch_size=batch_size,
                                      seed=seed, name=name, expect_nonfinite=expect_nonfinite,
-                                     floors=floors, allow_large=allow_large, nodes=nodes)])
+                                     floors=floors, allow_large=allow_large, nodes=nodes,
+                                     output=output)])
 
 
 def assert_parity(torch_model: torch.nn.Module, inputs: Any, targets: Any, *, loss: Any,
@@ -323,7 +332,8 @@ def assert_parity(torch_model: torch.nn.Module, inputs: Any, targets: Any, *, lo
                   rtol: float | None = None, atol: float | None = None,
                   normwise: float | None = None, batch_size: int | None = None, seed: int = 0,
                   name: str | None = None, expect_nonfinite: bool = False,
-                  floors: str = "auto", allow_large: bool = False, nodes: bool = False) -> None:
+                  floors: str = "auto", allow_large: bool = False, nodes: bool = False,
+                  output: Any = None) -> None:
     """Assert that refbp reproduces ``torch_model`` (loss, outputs, gradients, updates).
 
     In the style of ``torch.testing.assert_close``: returns None when no compared tensor fails
@@ -387,6 +397,11 @@ def assert_parity(torch_model: torch.nn.Module, inputs: Any, targets: Any, *, lo
         ``node_grad:<name>`` of step 1, in execution order, each explained with its op, ATen
         operator and source line), so a failure shows which node first departs from torch
         (``refbp.mirror.nodes``). Off by default: a big model has thousands of nodes.
+    output : int, str or "sum", optional
+        For a model that returns several outputs (a tuple, a dict, a ``transformers`` output
+        object): the one the loss is computed on (``output=0``, ``output="logits"``), or
+        ``"sum"``: the loss on the elementwise sum of all of them
+        (``refbp.mirror.zoo.OutputOf``; the parameters are then named ``model.<name>``).
 
     Raises
     ------
@@ -405,6 +420,6 @@ def assert_parity(torch_model: torch.nn.Module, inputs: Any, targets: Any, *, lo
                         steps=steps, dtype=dtype, rtol=rtol, atol=atol, normwise=normwise,
                         batch_size=batch_size, seed=seed, name=name,
                         expect_nonfinite=expect_nonfinite, floors=floors,
-                        allow_large=allow_large, nodes=nodes)
+                        allow_large=allow_large, nodes=nodes, output=output)
     if not result.passed:
         raise AssertionError(assertion_message(result)) from None

@@ -49,22 +49,21 @@ def conv2d(x: np.ndarray, weight: np.ndarray, bias: np.ndarray | None = None,
     torch)."""
     geo = fconv.Geometry(_pair(weight.shape[2:]), _pair(stride), _pair(dilation))
     if padding == "valid":
-        pad: fconv.Pad4 = (0, 0, 0, 0)
+        pad: fconv.Pads = (0, 0, 0, 0)
     elif padding == "same":
-        spans = (geo.span(0) - 1, geo.span(1) - 1)
-        pad = (spans[0] // 2, spans[0] - spans[0] // 2, spans[1] // 2, spans[1] - spans[1] // 2)
+        pad = fconv.same_pads(geo)
     else:
         ph, pw = _pair(padding)
         pad = (ph, ph, pw, pw)
-    y, cache = fconv.conv2d_forward(x, weight, bias, geo, pad, groups, "zeros")
+    y, cache = fconv.conv_forward(x, weight, bias, geo, pad, groups, "zeros")
     return y, (weight, cache, geo, pad, groups, bias is not None)
 
 
 def conv2d_backward(g: np.ndarray, saved: Any) -> Grads:
-    """``refbp.nn.functional_conv.conv2d_backward``: ``dx`` by col2im of ``W^T g``, ``dW`` by
+    """``refbp.nn.functional_conv.conv_backward``: ``dx`` by col2im of ``W^T g``, ``dW`` by
     ``g`` times the im2col matrix, ``db`` the sum of ``g`` over batch and positions."""
     weight, cache, geo, pad, groups, has_bias = saved
-    dx, dw, db = fconv.conv2d_backward(g, weight, cache, geo, pad, groups, "zeros")
+    dx, dw, db = fconv.conv_backward(g, weight, cache, geo, pad, groups, "zeros")
     return dx, dw, (db if has_bias else None)
 
 
@@ -82,6 +81,18 @@ def batch_norm(x: np.ndarray, weight: np.ndarray | None, bias: np.ndarray | None
     mean, var = (None, None) if use_batch else (running_mean, running_var)
     y, xhat, invstd = batch_norm_forward(x, weight, bias, mean, var, eps, update)
     return y, (xhat, invstd, weight, bias is not None, use_batch)
+
+
+def batch_norm_cumulative(x: np.ndarray, weight: np.ndarray | None, bias: np.ndarray | None,
+                          running_mean: np.ndarray | None, running_var: np.ndarray | None,
+                          training: bool, count: Any, eps: float,
+                          cudnn_enabled: bool = False) -> tuple[Any, Any]:
+    """:func:`batch_norm` of a BatchNorm with ``momentum=None``: the running statistics are
+    the cumulative average of the batch statistics, factor ``1 / num_batches_tracked``
+    (``count``, already incremented for this batch), as torch's ``_BatchNorm.forward``
+    computes it in Python (double precision). Its backward is :func:`batch_norm_backward_`."""
+    return batch_norm(x, weight, bias, running_mean, running_var, training,
+                      1.0 / float(count), eps, cudnn_enabled)
 
 
 def batch_norm_backward_(g: np.ndarray, saved: Any) -> Grads:
@@ -175,15 +186,20 @@ def sdpa(q: np.ndarray, k: np.ndarray, v: np.ndarray, attn_mask: Any = None,
          dropout_p: float = 0.0, is_causal: bool = False, scale: float | None = None,
          enable_gqa: bool = False) -> tuple[Any, Any]:
     """``refbp.nn.functional_attention.sdpa_forward``; with ``enable_gqa`` each key/value head
-    serves ``q_heads / kv_heads`` query heads (repeated along dimension -3)."""
-    if dropout_p > 0.0:
-        raise ValueError("scaled_dot_product_attention with dropout_p > 0 draws its mask inside "
-                         "the kernel, which refbp cannot read: use dropout_p=0 (eval) or "
-                         "dropout on the attention weights through torch.nn.Dropout")
+    serves ``q_heads / kv_heads`` query heads (repeated along dimension -3). With
+    ``dropout_p > 0`` the attention weights are dropped as torch's kernel does,
+    ``softmax(...) * D / (1 - p)``, with the keep-mask ``D`` of the weights' shape from
+    ``refbp.nn.dropout.keep_mask`` (fed from torch in a parity run: ``refbp.mirror.dropout``
+    reads the mask torch's call draws)."""
     reps = q.shape[-3] // k.shape[-3] if enable_gqa and q.ndim >= 3 else 1
     if reps > 1:
         k, v = np.repeat(k, reps, axis=-3), np.repeat(v, reps, axis=-3)
-    out, cache = fatt.sdpa_forward(q, k, v, attn_mask, 0.0, is_causal, scale)
+    mask = None
+    if dropout_p > 0.0:
+        mask = keep_mask(q.shape[:-1] + (k.shape[-2],), dropout_p, init.default_generator(),
+                         "graph attention dropout")
+    out, cache = fatt.sdpa_forward(q, k, v, attn_mask, dropout_p, is_causal, scale,
+                                   dropout_mask=mask)
     return out, (cache, reps, is_float(attn_mask))
 
 

@@ -1,0 +1,98 @@
+"""Unit tests of EmbeddingBag (no torch): hand-computed bags in every mode, padding, ties,
+empty bags, torch's frequency divisor, finite differences of the per-sample weights' and the
+table's gradients, and torch's errors."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from refbp import nn
+from refbp.gradcheck import numerical_gradient
+from refbp.nn.embedding_bag import torch_frequencies
+
+
+def _bag(mode: str, **kw: object) -> nn.EmbeddingBag:
+    m = nn.EmbeddingBag(4, 2, mode=mode, **kw)  # type: ignore[arg-type]
+    m.weight.data[...] = [[1.0, -1.0], [2.0, 5.0], [0.0, 0.0], [2.0, -3.0]]
+    return m
+
+
+def test_modes_by_hand() -> None:
+    x, off = np.array([0, 1, 3, 3]), np.array([0, 2, 2])  # bags [0, 1], [], [3, 3]
+    np.testing.assert_array_equal(_bag("sum")(x, off), [[3, 4], [0, 0], [4, -6]])
+    np.testing.assert_array_equal(_bag("mean")(x, off), [[1.5, 2], [0, 0], [2, -3]])
+    np.testing.assert_array_equal(_bag("max")(x, off), [[2, 5], [0, 0], [2, -3]])
+    w = np.array([2.0, 1.0, 0.5, -1.0])
+    np.testing.assert_array_equal(_bag("sum")(x, off, w), [[4, 3], [0, 0], [-1, 1.5]])
+    # a 2-D input is one bag per row; include_last_offset's last offset is the input's length
+    np.testing.assert_array_equal(_bag("sum")(np.array([[0, 1], [3, 3]])), [[3, 4], [4, -6]])
+    np.testing.assert_array_equal(
+        _bag("sum", include_last_offset=True)(x, np.array([0, 2, 4])), [[3, 4], [4, -6]])
+
+
+def test_padding_is_left_out_of_bags_and_gradients() -> None:
+    m = _bag("mean", padding_idx=1)
+    y = m(np.array([[0, 1], [1, 1]]))
+    np.testing.assert_array_equal(y, [[1, -1], [0, 0]])  # the mean over the kept entry only
+    m.backward(np.ones((2, 2)))
+    np.testing.assert_array_equal(m.weight.grad, [[1, 1], [0, 0], [0, 0], [0, 0]])
+    assert not nn.EmbeddingBag(4, 2, padding_idx=-1).weight.data[3].any()
+
+
+def test_max_sends_each_dimension_to_its_first_maximum() -> None:
+    m = _bag("max")
+    m.weight.data[2] = [2.0, 5.0]  # ties with row 1
+    m(np.array([[2, 1, 0]]))
+    m.backward(np.array([[1.0, 10.0]]))
+    np.testing.assert_array_equal(m.weight.grad, [[0, 0], [0, 0], [1, 10], [0, 0]])
+
+
+def test_torch_frequency_divisor() -> None:
+    """The j-th distinct index is divided by the count of the j-th sorted entry (torch's CPU
+    kernel); equal to the index's own count when every index occurs equally often."""
+    np.testing.assert_array_equal(torch_frequencies(np.array([0, 1, 1, 2, 2, 2]), 4),
+                                  [1, 2, 2, 1])
+    np.testing.assert_array_equal(torch_frequencies(np.array([2, 1, 1, 0, 0, 0]), 3), [3, 3, 3])
+    np.testing.assert_array_equal(torch_frequencies(np.array([3, 0, 0, 3]), 4), [2, 1, 1, 2])
+
+
+@pytest.mark.parametrize("mode", ["sum", "mean", "max"])
+def test_finite_differences(mode: str) -> None:
+    rng = np.random.default_rng(0)
+    m = nn.EmbeddingBag(5, 3, mode=mode, padding_idx=4, generator=rng)
+    x, off = rng.integers(0, 5, 9), np.array([0, 3, 3, 7])
+    psw = rng.standard_normal(9) if mode == "sum" else None
+    r = rng.standard_normal((4, 3))
+    m(x, off, psw)
+    gpsw = m.backward(r)
+    w = m.weight.data
+
+    def objective() -> float:
+        return float(np.sum(m(x, off, psw) * r))
+
+    np.testing.assert_allclose(m.weight.grad, numerical_gradient(objective, w), atol=1e-8)
+    if psw is not None:
+        np.testing.assert_allclose(gpsw, numerical_gradient(objective, psw), atol=1e-8)
+
+
+def test_errors_are_torchs() -> None:
+    m = nn.EmbeddingBag(4, 2)
+    with pytest.raises(ValueError, match="offsets has to be a 1D Tensor but got None"):
+        m(np.array([0, 1]))
+    with pytest.raises(ValueError, match="if input is 2D, then offsets has to be None"):
+        m(np.array([[0, 1]]), np.array([0]))
+    with pytest.raises(ValueError, match="input has to be 1D or 2D Tensor"):
+        m(np.zeros((1, 1, 1), dtype=np.int64))
+    with pytest.raises(RuntimeError, match="offsets\\[0\\] has to be 0"):
+        m(np.array([0, 1]), np.array([1]))
+    with pytest.raises(RuntimeError, match="found idx to be 7"):
+        m(np.array([0, 7]), np.array([0]))
+    with pytest.raises(NotImplementedError, match="only supported for mode='sum'"):
+        m(np.array([0, 1]), np.array([0]), np.ones(2))
+    with pytest.raises(ValueError, match="mode has to be one of sum, mean or max"):
+        nn.EmbeddingBag(4, 2, mode="min")
+    with pytest.raises(ValueError, match="max mode does not support scaling the gradient"):
+        nn.EmbeddingBag(4, 2, mode="max", scale_grad_by_freq=True)
+    with pytest.raises(ValueError, match="padding_idx must be within num_embeddings"):
+        nn.EmbeddingBag(4, 2, padding_idx=4)
