@@ -53,9 +53,11 @@ from refbp.mirror.optim import (
     optimizer_state_from_torch,
     optimizer_state_to_torch,
     to_torch_optimizer,
+    torch_hyperparameters,
 )
 from refbp.nn.module import Parameter
 from refbp.parity.optim_cases import OptimCase, cases_for
+from refbp.registry.optimizers import optimizer
 from refbp.tolerances import tolerance_for
 
 pytestmark = pytest.mark.parity
@@ -85,19 +87,35 @@ def torch_closure(task: Task, idx: np.ndarray) -> Callable[[], Any]:
     return lambda: task.torch_grads(idx)
 
 
+def negated(closure: Callable[[], Any], grads: Callable[[], list[Any]]) -> Callable[[], Any]:
+    """The closure of the negated objective: its loss and the gradients it fills negated
+    (``grads`` lists them after a call)."""
+    def negative() -> Any:
+        loss = closure()
+        for g in grads():
+            g *= -1
+        return -loss
+    return negative
+
+
 def run(tasks: list[Task], opts: list[Any], topts: list[torch.optim.Optimizer], steps: int,
-        identical: bool) -> Trajectory:
+        identical: bool, maximize: bool = False) -> Trajectory:
     """``steps`` steps of every task's pair of optimizers, each on the task's whole data set
     (L-BFGS's setting: a deterministic objective); with ``identical`` torch's closure goes
-    through refbp's function."""
+    through refbp's function. ``maximize`` optimizers get the negated loss, whose maximum
+    is the loss's minimum (maximizing the loss itself diverges and overflows in float32)."""
     twins = [copy.deepcopy(t.model) for t in tasks]
     traj = Trajectory(labels(tasks), overrides("LBFGS"))
     for _ in range(steps):
         for t, twin, opt, topt in zip(tasks, twins, opts, topts, strict=True):
             idx = FULL_BATCH
-            loss = opt.step(t.refbp_closure(idx))
+            closure = t.refbp_closure(idx)
             tclosure = torch_closure_of_refbp(t, twin, idx) if identical else torch_closure(
                 t, idx)
+            if maximize:
+                closure = negated(closure, lambda t=t: [p.grad for p in t.params])
+                tclosure = negated(tclosure, lambda t=t: [p.grad for p in t.tparams])
+            loss = opt.step(closure)
             tloss = topt.step(tclosure)
             assert np.isclose(float(loss), float(tloss), rtol=tolerance_for(t.x.dtype).rtol)
         traj.record([p for t in tasks for p in t.params], [p for t in tasks for p in t.tparams])
@@ -138,9 +156,17 @@ def test_state_dict_interop_continues_the_trajectory(case: OptimCase) -> None:
     r2 = case.build([Parameter(p.detach().numpy()) for p in t.tparams])
     r2.load_state_dict(optimizer_state_from_torch(topts[0].state_dict()))
     t2_params = [torch.nn.Parameter(torch.from_numpy(p.data.copy())) for p in t.params]
-    t2 = torch.optim.LBFGS(t2_params, **opts[0].defaults)
+    # a torch older than a hyperparameter (LBFGS's maximize: 2.14) neither takes nor saves it;
+    # refbp keeps its value (the default) in the group it loads into
+    info = optimizer("LBFGS")
+    in_torch = torch_hyperparameters(info)
+    newer = {h.name: h.default for h in info.hyperparameters if h not in in_torch}
+    t2 = torch.optim.LBFGS(t2_params, **{k: v for k, v in opts[0].defaults.items()
+                                         if k not in newer})
     t2.load_state_dict(optimizer_state_to_torch(opts[0].state_dict()))
-    assert_same_state(r2.state_dict(), optimizer_state_from_torch(topts[0].state_dict()))
+    theirs = optimizer_state_from_torch(topts[0].state_dict())
+    theirs["param_groups"] = [{**newer, **g} for g in theirs["param_groups"]]
+    assert_same_state(r2.state_dict(), theirs)
     twin = copy.deepcopy(t.model)
     traj = Trajectory(labels(tasks), overrides("LBFGS"))
     for _ in range(2):
@@ -183,5 +209,5 @@ def test_optim_db_option_set(index: int, desc: str, default: torch.dtype) -> Non
     tasks = make_tasks()
     opts = [optim.LBFGS(t.params, **ours) for t in tasks]
     topts = [torch.optim.LBFGS(t.tparams, **kwargs) for t in tasks]
-    traj = run(tasks, opts, topts, STEPS, identical=True)
+    traj = run(tasks, opts, topts, STEPS, identical=True, maximize=ours.get("maximize", False))
     assert len(traj.check(f"LBFGS ({desc}), default dtype {default}")) == 16

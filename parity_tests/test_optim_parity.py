@@ -52,6 +52,7 @@ from refbp.mirror.optim import (
     single_tensor,
     spec_to_torch_optimizer,
     to_torch_optimizer,
+    torch_hyperparameters,
 )
 from refbp.optim.default_dtype import default_dtype
 from refbp.parity.optim_cases import CASES, OptimCase, cases_for, default_case
@@ -400,16 +401,21 @@ def test_signature_and_defaults_match_torch(name: str) -> None:
     ours = inspect.signature(getattr(optim, name)).parameters
     every = inspect.signature(info.torch_class()).parameters
     theirs = {k: v for k, v in every.items() if k not in TORCH_ONLY_GROUP_KEYS}
-    assert list(ours) == list(theirs) == ["params", *info.defaults]
-    for key, p in ours.items():
-        assert (p.default, p.kind) == (theirs[key].default, theirs[key].kind), key
+    in_torch = [h.name for h in torch_hyperparameters(info)]
+    assert list(ours) == ["params", *info.defaults]
+    assert list(theirs) == ["params", *in_torch]
+    for key, p in theirs.items():
+        assert (p.default, p.kind) == (ours[key].default, ours[key].kind), key
     for h in info.hyperparameters:
-        assert (h.default, h.keyword_only) == (every[h.name].default,
-                                               every[h.name].kind is inspect.Parameter.KEYWORD_ONLY)
+        assert (h.default, h.keyword_only) == (
+            ours[h.name].default, ours[h.name].kind is inspect.Parameter.KEYWORD_ONLY)
+        if h.name in in_torch:
+            assert (h.default, h.keyword_only) == (
+                every[h.name].default, every[h.name].kind is inspect.Parameter.KEYWORD_ONLY)
     assert set(info.torch_only) == set(every) & set(TORCH_ONLY_GROUP_KEYS)
     tgroup = info.torch_class()([torch.zeros(2, 2, requires_grad=True)]).param_groups[0]
-    assert set(getattr(optim, name)([rnn.Parameter(np.zeros((2, 2)))]).defaults) == (
-        set(tgroup) - set(TORCH_ONLY_GROUP_KEYS) - {"params"})
+    assert set(getattr(optim, name)([rnn.Parameter(np.zeros((2, 2)))]).defaults) - (
+        set(info.defaults) - set(in_torch)) == set(tgroup) - set(TORCH_ONLY_GROUP_KEYS) - {"params"}
     assert all(tgroup[k] == v for k, v in info.fixed.items())
 
 

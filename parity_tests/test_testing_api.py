@@ -369,3 +369,59 @@ def test_dtype_spellings(dtype: Any) -> None:
     x, y = _data()
     df = parity_table(_mlp(), x, y, loss="CrossEntropyLoss", dtype=dtype)
     assert set(df["dtype"]) == {"float32"} and bool(df["passed"].all())
+
+
+def _blas_threads() -> int:
+    from threadpoolctl import threadpool_info
+
+    return max(p["num_threads"] for p in threadpool_info() if p["user_api"] == "blas")
+
+
+@pytest.mark.parametrize("call", ["assert_parity", "parity_table", "run_parity", "raises"])
+def test_the_api_runs_with_one_thread_and_gives_the_callers_back(call: str) -> None:
+    """The API pins torch and BLAS to one thread for the call, as ``refbp run`` does, and
+    restores the caller's counts after it, also when it raises."""
+    from threadpoolctl import threadpool_limits
+
+    model, (x, y) = _mlp(), _data()
+    before = torch.get_num_threads()
+    try:
+        torch.set_num_threads(2)
+        with threadpool_limits(limits=2, user_api="blas"):
+            blas = _blas_threads()
+            if call == "raises":  # from inside the call: steps is checked after the pinning
+                with pytest.raises(ValueError, match="steps"):
+                    assert_parity(model, x, y, loss="CrossEntropyLoss", steps=0)
+            else:
+                {"assert_parity": assert_parity, "parity_table": parity_table,
+                 "run_parity": run_parity}[call](model, x, y, loss="CrossEntropyLoss")
+            assert (torch.get_num_threads(), _blas_threads()) == (2, blas)
+    finally:
+        torch.set_num_threads(before)
+
+
+def test_the_model_runs_under_one_torch_and_one_blas_thread() -> None:
+    """Every forward of the torch side (the copies of the model) sees one thread each."""
+    from threadpoolctl import threadpool_limits
+
+    seen: list[tuple[int, int]] = []
+
+    class Probe(tnn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.fc = tnn.Linear(4, 3)
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            seen.append((torch.get_num_threads(), _blas_threads()))
+            return self.fc(x)
+
+    x, y = _data()
+    before = torch.get_num_threads()
+    try:
+        torch.set_num_threads(2)
+        with threadpool_limits(limits=2, user_api="blas"):
+            assert_parity(Probe(), x, y, loss="CrossEntropyLoss", steps=2,
+                          optimizer=("SGD", {"lr": 0.1}))
+    finally:
+        torch.set_num_threads(before)
+    assert seen and set(seen) == {(1, 1)}

@@ -16,6 +16,7 @@ plugin adds it to pytest's header.
 
 from __future__ import annotations
 
+import functools
 import json
 from dataclasses import dataclass
 from importlib import metadata, resources
@@ -113,6 +114,32 @@ def package_version(name: str) -> str:
         return metadata.version(name)
     except metadata.PackageNotFoundError:
         return "not installed"
+
+
+@functools.cache
+def installed_torch() -> str | None:
+    """The installed torch's version, read from its package metadata (torch is not imported);
+    None when torch is not installed. Read once per process."""
+    version = package_version("torch")
+    return None if version == "not installed" else version
+
+
+def torch_at_least(release: str, version: str | None = None) -> bool:
+    """Whether torch ``version`` (a ``__version__``; default :func:`installed_torch`) is
+    ``release`` (``"2.14"``) or newer. False when no version is given and torch is not
+    installed. Where torch changed a convention between releases, refbp's default follows
+    the installed torch through this (:data:`CONVENTION_CHANGES`)."""
+    version = installed_torch() if version is None else version
+    return version is not None and _version_key(version)[:2] >= _version_key(release)[:2]
+
+
+CONVENTION_CHANGES: dict[str, str] = {
+    "2.14": "clamp_min's backward at the bound is 0 (was the incoming gradient): "
+            "HingeEmbeddingLoss's gradient at x = margin (its ``kink`` argument)",
+}
+"""torch releases that changed a convention refbp follows, and what changed. refbp takes the
+convention as an argument whose default is the installed torch's (the pinned release's, 2.13,
+when torch is not installed)."""
 
 
 def installed_torch_note() -> str | None:

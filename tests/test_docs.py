@@ -122,6 +122,34 @@ def test_the_changelog_names_the_package_version_first() -> None:
     assert versions and versions[0] == refbp.__version__ == declared.group(1)
 
 
+CHANGELOG_HEADING = re.compile(r"^## (\d+\.\d+\.\d+) \((\d{4}-\d{2}-\d{2}|unreleased)\)$", re.M)
+
+
+def _git(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(["git", "-C", str(ROOT), *args], capture_output=True, text=True,
+                          check=False)
+
+
+def test_release_tags_match_the_changelog() -> None:
+    """Every version heading is ``## X.Y.Z (YYYY-MM-DD)`` or ``## X.Y.Z (unreleased)``. A tag
+    ``vX.Y.Z`` (where the checkout has git history) is annotated, on a commit whose
+    pyproject.toml says X.Y.Z, and its changelog heading carries a date. A dated heading
+    without a tag is the release commit before it is tagged."""
+    text = (ROOT / "CHANGELOG.md").read_text(encoding="utf-8")
+    headings = dict(CHANGELOG_HEADING.findall(text))
+    assert list(headings) == re.findall(r"^## (\S+)", text, re.M)
+    if _git("rev-parse", "--git-dir").returncode != 0:
+        pytest.skip("not a git checkout (an sdist): no tags to check")
+    for tag in _git("tag", "--list", "v*").stdout.split():
+        version = tag[1:]
+        assert headings.get(version, "unreleased") != "unreleased", (
+            f"tag {tag} has no dated heading '## {version} (YYYY-MM-DD)' in CHANGELOG.md")
+        assert _git("cat-file", "-t", tag).stdout.strip() == "tag", f"{tag} is not annotated"
+        pyproject = _git("show", f"{tag}:pyproject.toml").stdout
+        assert re.search(rf'^version = "{re.escape(version)}"$', pyproject, re.M), (
+            f"pyproject.toml at {tag} does not say version {version}")
+
+
 def _mkdocs_available() -> bool:
     try:
         import material  # noqa: F401
@@ -170,6 +198,17 @@ def test_the_site_loads_nothing_from_the_network(site: Path) -> None:
     for path in [*site.rglob("*.html"), *site.rglob("*.css")]:
         found = EXTERNAL.search(path.read_text(encoding="utf-8"))
         assert found is None, f"{path.relative_to(site)} loads {found.group(0)}..."
+
+
+def test_the_search_works_from_disk(site: Path) -> None:
+    """The offline plugin's inlined index and the vendored worker shim (the first script of
+    every page, before Material's bundle), so the search box needs no HTTP server."""
+    assert (site / "search" / "search_index.js").read_text(encoding="utf-8").startswith(
+        "var __index = {")
+    assert (site / "assets" / "javascripts" / "iframe-worker" / "shim.js").is_file()
+    for path in site.rglob("*.html"):
+        scripts = re.findall(r'<script src="([^"]+)"', path.read_text(encoding="utf-8"))
+        assert scripts[0].endswith("assets/javascripts/iframe-worker/shim.js"), path
 
 
 def test_the_api_reference_documents_the_public_functions(site: Path) -> None:

@@ -53,9 +53,14 @@ HAND: list[tuple[str, rnn.Loss, Any, Any, float, list[Any]]] = [
      [2.0, 0.5], [3.0, 1.0],
      2 - 3 * math.log(2 + 1e-8) + 3 * math.log(3) - 3 + 0.5 * math.log(6 * math.pi)
      + 0.5 - math.log(0.5 + 1e-8), [1 - 3 / (2 + 1e-8), 1 - 1 / (0.5 + 1e-8)]),
-    # the hinge owns its kink x = margin (gradient -1)
-    ("HingeEmbedding", rnn.HingeEmbeddingLoss(reduction="sum"), [0.3, 0.3, 2.0, 1.0],
-     [1.0, -1.0, -1.0, -1.0], 0.3 + 0.7, [1.0, -1.0, 0.0, -1.0]),
+    # kink "hinge" (torch <= 2.13): the hinge owns its kink x = margin (gradient -1); "flat"
+    # (torch >= 2.14): the flat side owns it (0); a target of 0 takes both terms
+    ("HingeEmbedding", rnn.HingeEmbeddingLoss(reduction="sum", kink="hinge"),
+     [0.3, 0.3, 2.0, 1.0, 1.0], [1.0, -1.0, -1.0, -1.0, 0.0], 0.3 + 0.7 + 1.0,
+     [1.0, -1.0, 0.0, -1.0, 0.0]),
+    ("HingeEmbedding-flat", rnn.HingeEmbeddingLoss(reduction="sum", kink="flat"),
+     [0.3, 0.3, 2.0, 1.0, 1.0], [1.0, -1.0, -1.0, -1.0, 0.0], 0.3 + 0.7 + 1.0,
+     [1.0, -1.0, 0.0, 0.0, 1.0]),
     ("SoftMargin", rnn.SoftMarginLoss(reduction="sum"), [0.0, 1.0], [1.0, -1.0],
      math.log(2) + math.log1p(E), [-0.5, sig(1.0)]),
     ("MultiLabelSoftMargin", rnn.MultiLabelSoftMarginLoss(reduction="sum"), [[0.0, 1.0]],
@@ -113,6 +118,24 @@ def test_per_sample_losses_reduce_over_samples() -> None:
     assert_close(rnn.MultiMarginLoss()(x, t), none.mean())
     assert rnn.MultiMarginLoss(reduction="none")(x[0], t[0]).shape == ()
     assert np.isnan(rnn.MultiLabelMarginLoss()(np.zeros((0, 3)), np.zeros((0, 3), np.int64)))
+
+
+@pytest.mark.parametrize("installed, expected", [
+    (None, "hinge"), ("2.13.0+cpu", "hinge"), ("2.14.1", "flat"), ("2.15.0.dev20270101", "flat"),
+    ("3.0.0", "flat")])
+def test_hinge_kink_default_is_the_installed_torchs(monkeypatch: pytest.MonkeyPatch,
+                                                    installed: str | None,
+                                                    expected: str) -> None:
+    """kink None follows the installed torch (its package metadata); an explicit kink wins."""
+    monkeypatch.setattr("refbp.versions.installed_torch", lambda: installed)
+    assert rnn.HingeEmbeddingLoss().kink == expected
+    other = "flat" if expected == "hinge" else "hinge"
+    assert rnn.HingeEmbeddingLoss(kink=other).kink == other
+
+
+def test_hinge_kink_must_be_a_known_convention() -> None:
+    with pytest.raises(ValueError, match="kink must be one of 'hinge', 'flat' or None"):
+        rnn.HingeEmbeddingLoss(kink="ge")
 
 
 def test_dtype_follows_the_input() -> None:

@@ -3,6 +3,7 @@ closures, and one hand-computed trajectory per optimizer (the algorithm box, wri
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Callable
 from dataclasses import replace
@@ -15,6 +16,7 @@ from refbp import optim
 from refbp.metrics import discrepancy
 from refbp.nn.module import Parameter
 from refbp.nn.sparse import SparseGrad
+from refbp.optim.muon import adjust_lr
 from refbp.optim.optimizer import Optimizer
 from refbp.parity.optim_cases import CASES, cases_for, default_case, tensor_lr
 from refbp.registry.optimizers import OPTIMIZERS
@@ -732,6 +734,52 @@ def test_maximize_is_minimizing_the_negated_gradient(cls: type) -> None:
         o1.step()
         o2.step()
     np.testing.assert_array_equal(p.data, q.data)
+
+
+@pytest.mark.parametrize("kwargs", [{"lr": 0.5, "history_size": 2, "max_iter": 3},
+                                    {"line_search_fn": "strong_wolfe", "max_iter": 4}],
+                         ids=["plain", "strong_wolfe"])
+def test_lbfgs_maximize_is_minimizing_the_negated_objective(kwargs: dict[str, Any]) -> None:
+    """maximize=True on -f follows the trajectory of minimising f, bit for bit, and ``step``
+    returns the closure's loss as it came (the negated one)."""
+    p, q = Parameter(THETA0.copy()), Parameter(THETA0.copy())
+    o1, o2 = optim.LBFGS([p], maximize=True, **kwargs), optim.LBFGS([q], **kwargs)
+    assert o1.defaults["maximize"] is True and o2.defaults["maximize"] is False
+    for k in range(len(G)):
+        def negative(k: int = k) -> float:
+            f, g = quadratic(p.data, k)
+            p.grad = -g
+            return -f
+
+        def positive(k: int = k) -> float:
+            f, q.grad = quadratic(q.data, k)
+            return f
+        assert o1.step(negative) == -o2.step(positive)
+        np.testing.assert_array_equal(p.data, q.data)
+
+
+def test_lbfgs_group_without_maximize_minimizes() -> None:
+    """A state dict saved by torch before 2.14 has no maximize in its group: minimise."""
+    p = Parameter(THETA0.copy())
+    opt = optim.LBFGS([p], lr=0.5, max_iter=3)
+    del opt.param_groups[0]["maximize"]
+
+    def closure() -> float:
+        f, p.grad = quadratic(p.data, 0)
+        return f
+    opt.step(closure)
+    d = discrepancy(p.data, box_lbfgs(iters=3)[0], F64)
+    assert d.passed, f"refbp {p.data} vs box: {d}"
+
+
+@pytest.mark.parametrize("fn, shape, ratio", [
+    ("original", (2, 8), 1.0), ("original", (8, 2), 2.0),
+    ("match_rms_adamw", (2, 8), 0.2 * math.sqrt(8)),
+    ("spectral_unclamped", (2, 8), 0.5), ("spectral_unclamped", (8, 2), 2.0)])
+def test_muon_lr_adjustments(fn: str, shape: tuple[int, int], ratio: float) -> None:
+    """torch's ``_adjust_lr`` for a (fan-out, fan-in) matrix: "original" clamps sqrt(A / B)
+    below at 1, "spectral_unclamped" (torch 2.14) does not."""
+    assert adjust_lr(0.1, fn, shape) == 0.1 * ratio
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])

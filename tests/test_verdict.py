@@ -109,7 +109,7 @@ def test_only_evidence_that_names_a_side_gives_a_culprit() -> None:
 def test_the_rounding_floor_moves_every_value_one_ulp_except_the_edges(dtype: type) -> None:
     """The ensemble's nudge: one ulp up or down for ordinary values; 0, +-1, NaN and
     infinities stay (moving p = 1 of BCE one ulp would measure the clamp's jump)."""
-    from refbp.parity.ensemble import nudge
+    from refbp.parity.nudge import nudge
 
     x = np.array([0.0, -0.0, 1.0, -1.0, np.inf, -np.inf, np.nan, 0.5, -3.0, 1e-30, 2.0],
                  dtype=dtype)

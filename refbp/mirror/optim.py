@@ -26,7 +26,8 @@ import numpy as np
 import torch
 
 from refbp.optim.optimizer import Optimizer
-from refbp.registry.optimizers import SWITCHES, OptimInfo, find, names
+from refbp.registry.optimizers import SWITCHES, Hyper, OptimInfo, find, names
+from refbp.versions import torch_at_least
 
 #: torch param-group keys that select an implementation, not a hyperparameter.
 TORCH_ONLY_GROUP_KEYS = tuple(SWITCHES)
@@ -104,7 +105,8 @@ def to_torch_optimizer(optimizer: Optimizer,
             raise ValueError(
                 f"parameter {i}: torch shape {tuple(tp.shape)} != refbp shape {rp.data.shape}"
             )
-    accepted = set(info.defaults)
+    newer = _newer_than_torch(info, optimizer.param_groups)
+    accepted = set(info.defaults) - newer
     groups, start = [], 0
     for g in optimizer.param_groups:
         n = len(g["params"])
@@ -112,15 +114,42 @@ def to_torch_optimizer(optimizer: Optimizer,
         if "param_names" in g:
             chunk = list(zip(g["param_names"], chunk, strict=True))
         groups.append({**_to_torch({k: v for k, v in g.items()
-                                    if k not in ("params", "param_names")}), "params": chunk})
+                                    if k not in ("params", "param_names", *newer)}),
+                       "params": chunk})
         start += n
     kwargs = {k: _to_torch(v) for k, v in optimizer.defaults.items() if k in accepted}
     switches = single_tensor(info.name)
     torch_opt = torch_cls(groups, **kwargs, **switches)
-    torch_opt.load_state_dict(optimizer_state_to_torch(optimizer.state_dict()))
+    state = optimizer_state_to_torch(optimizer.state_dict())
+    state["param_groups"] = [{k: v for k, v in g.items() if k not in newer}
+                             for g in state["param_groups"]]
+    torch_opt.load_state_dict(state)
     for g in torch_opt.param_groups:
         g.update(switches)
     return torch_opt
+
+
+def torch_hyperparameters(info: OptimInfo, version: str | None = None) -> tuple[Hyper, ...]:
+    """The hyperparameters of ``info`` that torch ``version`` (a ``__version__``; default the
+    imported torch's) takes: those added after it (:attr:`Hyper.torch_since`) left out."""
+    version = torch.__version__ if version is None else version
+    return tuple(h for h in info.hyperparameters
+                 if not h.torch_since or torch_at_least(h.torch_since, version))
+
+
+def _newer_than_torch(info: OptimInfo, groups: Iterable[Mapping[str, Any]]) -> set[str]:
+    """The hyperparameters of ``info`` the installed torch does not take yet
+    (:attr:`refbp.registry.optimizers.Hyper.torch_since`); ValueError if a group holds one at
+    another value than its default, which that torch cannot follow."""
+    newer = {h.name: h.default for h in info.hyperparameters
+             if h not in torch_hyperparameters(info)}
+    for g in groups:
+        for key, default in newer.items():
+            if key in g and g[key] != default:
+                raise ValueError(
+                    f"torch {torch.__version__}'s {info.name} has no {key} (added in torch "
+                    f"{info.hyper(key).torch_since}), so it cannot follow {key}={g[key]!r}")
+    return set(newer)
 
 
 def spec_to_torch_optimizer(name: str, args: Mapping[str, Any],

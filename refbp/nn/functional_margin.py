@@ -22,10 +22,39 @@ def hinge_embedding(x: np.ndarray, y: np.ndarray, margin: float) -> np.ndarray:
     return np.where(y != 1, np.maximum(margin - x, 0), zero) + np.where(y != -1, x, zero)
 
 
-def hinge_embedding_grad(x: np.ndarray, y: np.ndarray, margin: float) -> np.ndarray:
-    """``-[margin - x >= 0]`` where ``y != 1`` plus ``1`` where ``y != -1``: ``clamp_min``'s
-    backward passes the gradient at the kink x = margin (torch's ``self >= min``)."""
-    hinge = np.where((y != 1) & (margin - x >= 0), -1.0, 0.0)
+HINGE_KINKS = ("hinge", "flat")
+"""Which side owns the gradient of HingeEmbeddingLoss at x = margin: the hinge (-1; torch up
+to 2.13, whose ``clamp_min`` backward passes the gradient at the bound) or the flat side (0;
+torch 2.14 and later)."""
+
+
+def default_hinge_kink() -> str:
+    """The installed torch's convention (:data:`HINGE_KINKS`): "flat" under torch 2.14 or
+    later, "hinge" under an older torch or without torch (the pinned release's, 2.13)."""
+    from refbp.versions import torch_at_least
+
+    return "flat" if torch_at_least("2.14") else "hinge"
+
+
+def check_hinge_kink(kink: str | None) -> str:
+    """``kink``, or the installed torch's convention for None; ValueError naming the choices
+    for anything else."""
+    if kink is None:
+        return default_hinge_kink()
+    if kink not in HINGE_KINKS:
+        raise ValueError(f"kink must be one of {', '.join(map(repr, HINGE_KINKS))} or None "
+                         f"(the installed torch's convention), got {kink!r}")
+    return kink
+
+
+def hinge_embedding_grad(x: np.ndarray, y: np.ndarray, margin: float,
+                         kink: str | None = None) -> np.ndarray:
+    """``-[margin - x >= 0]`` (kink "hinge": torch's ``clamp_min`` backward up to 2.13 passes
+    the gradient at x = margin) or ``-[margin - x > 0]`` (kink "flat": torch 2.14 and later)
+    where ``y != 1``, plus ``1`` where ``y != -1``; ``kink`` None is the installed torch's
+    (:func:`default_hinge_kink`)."""
+    active = margin - x >= 0 if check_hinge_kink(kink) == "hinge" else margin - x > 0
+    hinge = np.where((y != 1) & active, -1.0, 0.0)
     return (hinge + np.where(y != -1, 1.0, 0.0)).astype(x.dtype, copy=False)
 
 

@@ -28,22 +28,33 @@ class HingeEmbeddingLoss(_ElementwiseLoss):
     (torch adds both terms for any other target value; so does refbp). The target only
     selects the branch: ``grad("target")`` is None, as torch's ``.grad`` of it.
 
-    Backward: dl/dx = 1 for y = 1; -1 for y = -1 where margin - x >= 0 (the hinge side owns
-    the kink x = margin, as torch's ``clamp_min`` backward), 0 beyond; times the reduction's
-    scale.
+    Backward: dl/dx = 1 for y = 1; for y = -1, -1 where margin - x > 0 and 0 where
+    margin - x < 0; times the reduction's scale. At the kink x = margin torch's convention
+    changed in 2.14 (``clamp_min``'s backward at the bound), so ``kink`` chooses it:
+
+    - "hinge": -1, the hinge side owns the kink (torch up to 2.13);
+    - "flat": 0, the flat side owns it (torch 2.14 and later);
+    - None (default): the installed torch's convention, read from its package metadata
+      without importing it; "hinge" (the pinned torch 2.13's) when torch is not installed.
+
+    ``kink`` is refbp's only (keyword-only; torch has no such argument, its twin is
+    ``torch.nn.HingeEmbeddingLoss(margin, reduction)``). The resolved choice is the ``kink``
+    attribute.
 
     Shapes: input and target any identical shape; 'none' returns that shape.
     """
 
-    def __init__(self, margin: float = 1.0, reduction: str = "mean") -> None:
+    def __init__(self, margin: float = 1.0, reduction: str = "mean", *,
+                 kink: str | None = None) -> None:
         super().__init__(reduction)
         self.margin = float(margin)
+        self.kink = fm.check_hinge_kink(kink)
 
     def _value(self, x: np.ndarray, y: np.ndarray) -> np.ndarray:
         return fm.hinge_embedding(x, y, self.margin)
 
     def _derivative(self, x: np.ndarray, y: np.ndarray) -> np.ndarray:
-        return fm.hinge_embedding_grad(x, y, self.margin)
+        return fm.hinge_embedding_grad(x, y, self.margin, self.kink)
 
     def _target_derivative(self, x: np.ndarray, y: np.ndarray) -> None:
         return None  # the target only selects a branch (torch: its .grad stays None)

@@ -161,7 +161,8 @@ class LBFGS(Optimizer):
     Algorithm (torch's box)::
 
         input: closure f (returns the loss, refills the gradients), lr, max_iter, max_eval,
-               tolerance_grad, tolerance_change, history_size m, line_search_fn
+               tolerance_grad, tolerance_change, history_size m, line_search_fn, maximize
+        if maximize: f <- -f and g <- -g wherever the closure is evaluated below
         g <- grad f(x); stop if max|g| <= tolerance_grad
         repeat up to max_iter times:
             if first iteration ever:  d <- -g; H0 <- 1
@@ -213,6 +214,11 @@ class LBFGS(Optimizer):
     tolerance_change : float, default 1e-9
     history_size : int, default 100
     line_search_fn : None or "strong_wolfe", default None
+    maximize : bool, default False (keyword-only)
+        Maximise the closure's loss: every loss and gradient the iterations read is negated
+        (torch 2.14's ``maximize``; torch 2.13's LBFGS does not take it, so the torch twin of
+        a maximizing LBFGS needs torch 2.14 or later). ``step`` still returns the closure's
+        first loss as it came.
     """
 
     state_keys = optimizer("LBFGS").state_keys
@@ -220,13 +226,14 @@ class LBFGS(Optimizer):
     def __init__(self, params: Iterable[Any], lr: Any = 1, max_iter: int = 20,
                  max_eval: int | None = None, tolerance_grad: float = 1e-7,
                  tolerance_change: float = 1e-9, history_size: int = 100,
-                 line_search_fn: str | None = None) -> None:
+                 line_search_fn: str | None = None, *, maximize: bool = False) -> None:
         check_lr(lr)
         if max_eval is None:
             max_eval = max_iter * 5 // 4
         defaults = {"lr": lr, "max_iter": max_iter, "max_eval": max_eval,
                     "tolerance_grad": tolerance_grad, "tolerance_change": tolerance_change,
-                    "history_size": history_size, "line_search_fn": line_search_fn}
+                    "history_size": history_size, "line_search_fn": line_search_fn,
+                    "maximize": maximize}
         super().__init__(params, defaults)
         if len(self.param_groups) != 1:
             raise ValueError("LBFGS doesn't support per-parameter options (parameter groups)")
@@ -244,9 +251,18 @@ class LBFGS(Optimizer):
         return p.data.shape
 
     # -- the flat vector of all parameters ------------------------------------------------
+    def _maximize(self) -> bool:
+        # a group loaded from a state dict of torch before 2.14 has no "maximize"
+        return bool(self.param_groups[0].get("maximize", False))
+
     def _gather_flat_grad(self) -> np.ndarray:
-        return np.concatenate([np.zeros(p.data.size, p.data.dtype) if p.grad is None
+        flat = np.concatenate([np.zeros(p.data.size, p.data.dtype) if p.grad is None
                                else _dense(p.grad).reshape(-1) for p in self._params])
+        return np.negative(flat, out=flat) if self._maximize() else flat
+
+    def _loss(self, value: Any) -> float:
+        """The closure's loss as the iterations read it (negated when maximizing)."""
+        return -float(value) if self._maximize() else float(value)
 
     def _add_grad(self, step_size: Any, update: np.ndarray) -> None:
         offset = 0
@@ -258,7 +274,7 @@ class LBFGS(Optimizer):
     def _directional_evaluate(self, closure: Callable[[], Any], x: list[np.ndarray], t: Any,
                               d: np.ndarray) -> tuple[float, np.ndarray]:
         self._add_grad(t, d)
-        loss = float(closure())
+        loss = self._loss(closure())
         flat_grad = self._gather_flat_grad()
         for p, saved in zip(self._params, x, strict=True):
             p.data[...] = saved
@@ -279,7 +295,7 @@ class LBFGS(Optimizer):
         state.setdefault("n_iter", 0)
 
         orig_loss = closure()
-        loss = float(orig_loss)
+        loss = self._loss(orig_loss)
         current_evals = 1
         state["func_evals"] += 1
         flat_grad = self._gather_flat_grad()
@@ -362,7 +378,7 @@ class LBFGS(Optimizer):
             else:
                 self._add_grad(t, d)
                 if n_iter != max_iter:
-                    loss = float(closure())
+                    loss = self._loss(closure())
                     flat_grad = self._gather_flat_grad()
                     opt_cond = np.abs(flat_grad).max() <= tolerance_grad
                     ls_func_evals = 1

@@ -30,7 +30,7 @@ from refbp.registry.optimizers import optimizer
 NS_COEFFICIENTS = (3.4445, -4.7750, 2.0315)
 EPS = 1e-7
 NS_STEPS = 5
-ADJUST_LR_FNS = (None, "original", "match_rms_adamw")
+ADJUST_LR_FNS = (None, "original", "match_rms_adamw", "spectral_unclamped")
 
 
 def to_bfloat16(x: Any) -> np.ndarray:
@@ -96,13 +96,17 @@ def zeropower_via_newtonschulz(grad: np.ndarray, ns_coefficients: tuple[float, f
 
 
 def adjust_lr(lr: Any, adjust_lr_fn: str | None, shape: tuple[int, ...]) -> Any:
-    """torch's ``_adjust_lr``: ``lr * sqrt(max(1, A / B))`` ("original", the default) or
-    ``lr * 0.2 * sqrt(max(A, B))`` ("match_rms_adamw") for a parameter of shape ``(A, B)``."""
+    """torch's ``_adjust_lr``: ``lr * sqrt(max(1, A / B))`` ("original", the default),
+    ``lr * 0.2 * sqrt(max(A, B))`` ("match_rms_adamw") or ``lr * sqrt(A / B)``
+    ("spectral_unclamped", Bernstein's, torch 2.14 and later) for a parameter of shape
+    ``(A, B)``."""
     rows, cols = shape[:2]
     if adjust_lr_fn is None or adjust_lr_fn == "original":
         ratio = math.sqrt(max(1, rows / cols))
     elif adjust_lr_fn == "match_rms_adamw":
         ratio = 0.2 * math.sqrt(max(rows, cols))
+    elif adjust_lr_fn == "spectral_unclamped":
+        ratio = math.sqrt(rows / cols)
     else:
         ratio = 1.0
     return lr * ratio
@@ -176,7 +180,9 @@ class Muon(Optimizer):
     ns_coefficients : (float, float, float), default (3.4445, -4.775, 2.0315)
     eps : float, default 1e-7
     ns_steps : int, default 5
-    adjust_lr_fn : None, "original" or "match_rms_adamw", default None
+    adjust_lr_fn : None, "original", "match_rms_adamw" or "spectral_unclamped", default None
+        "spectral_unclamped" (the update scaled by sqrt(A / B), also below 1) is torch 2.14's;
+        torch 2.13's Muon rejects it.
     """
 
     state_keys = optimizer("Muon").state_keys

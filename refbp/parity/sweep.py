@@ -146,14 +146,25 @@ def _blas_threads() -> Any:
     return ThreadpoolController()
 
 
-def run_one(s: Scenario, suite: str, thread_noise: bool, floors: str) -> pd.DataFrame:
-    """Run one scenario with the harness's torch thread count and one BLAS thread; its rows as
-    a DataFrame."""
-    from refbp.parity.runner import run_scenario
+@contextmanager
+def harness_threads() -> Iterator[None]:
+    """Run the block with the harness's thread counts: ``TORCH_THREADS`` (1) torch intra-op
+    threads and one BLAS thread; the previous counts are restored after it, also when it
+    raises. ``refbp run`` and the Python API (``refbp.testing``, the pytest plugin) both run
+    every check under it."""
     from refbp.parity.session import TORCH_THREADS
     from refbp.parity.trial import torch_threads
 
     with torch_threads(TORCH_THREADS), _blas_threads().limit(limits=1, user_api="blas"):
+        yield
+
+
+def run_one(s: Scenario, suite: str, thread_noise: bool, floors: str) -> pd.DataFrame:
+    """Run one scenario with the harness's thread counts (:func:`harness_threads`); its rows
+    as a DataFrame."""
+    from refbp.parity.runner import run_scenario
+
+    with harness_threads():
         return run_scenario(s, suite=suite, thread_noise=thread_noise,
                             floors=floors).compact().frame()
 

@@ -43,6 +43,8 @@ TORCH_ONLY_EVERYWHERE: Mapping[str, str] = {
 REFBP_ONLY_EVERYWHERE: Mapping[str, str] = {
     "dtype": "the NumPy dtype of the parameters (torch: the dtype factory argument)",
     "generator": "the NumPy random generator of the initialisation (torch: the global seed)",
+    "kink": "which side owns the gradient at a kink where torch releases differ "
+            "(HingeEmbeddingLoss; default: the installed torch's convention)",
 }
 
 

@@ -87,6 +87,10 @@ class Hyper(NamedTuple):
     default: Any = REQUIRED
     keyword_only: bool = False
     not_aliases: tuple[str, ...] = ()
+    torch_since: str = ""
+    """The torch release that added it (empty: every supported release has it). An older
+    torch's class does not take it: the converters leave it out at its default and refuse
+    another value (``refbp.mirror.optim.torch_hyperparameters``)."""
 
     @property
     def aliases(self) -> tuple[tuple[str, ...], ...]:
@@ -503,7 +507,8 @@ OPTIMIZERS: tuple[OptimInfo, ...] = (
         "LBFGS", "refbp.optim.lbfgs", "limited-memory BFGS (two-loop recursion), optional "
         "strong-Wolfe line search",
         (_h("lr", 1), _h("max_iter", 20), _h("max_eval", None), _h("tolerance_grad", 1e-7),
-         _h("tolerance_change", 1e-9), _h("history_size", 100), _h("line_search_fn", None)),
+         _h("tolerance_change", 1e-9), _h("history_size", 100), _h("line_search_fn", None),
+         _h("maximize", False, keyword_only=True, torch_since="2.14")),
         frozenset({"func_evals", "n_iter", "d", "t", "old_dirs", "old_stps", "ro", "H_diag",
                    "prev_flat_grad", "prev_loss", "al"}),
         (S("default", {}, "torch defaults (lr 1, 20 iterations per step, no line search)"),

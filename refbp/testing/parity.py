@@ -20,10 +20,11 @@ loss, raise a ``ValueError`` naming both shapes instead of failing deep inside N
 from __future__ import annotations
 
 import copy
+import functools
 import inspect
 import warnings
-from collections.abc import Iterator
-from typing import Any
+from collections.abc import Callable, Iterator
+from typing import Any, ParamSpec, TypeVar
 
 import numpy as np
 import pandas as pd
@@ -41,6 +42,7 @@ from refbp.nn.module import Module, Parameter
 from refbp.parity.build import build_optimizer
 from refbp.parity.runner import ScenarioResult, results_frame, run_judged, scenario_row
 from refbp.parity.scenario import DataSpec, Scenario, Spec
+from refbp.parity.sweep import harness_threads
 from refbp.parity.trial import Trial, pair_parameters
 from refbp.report.messages import assertion_text
 from refbp.terminal import printable_text
@@ -190,6 +192,21 @@ def _optimizer_spec(optimizer: Any) -> Spec | None:
                     f"('Adam', {{'lr': 0.01}}), got {optimizer!r}")
 
 
+_P = ParamSpec("_P")
+_R = TypeVar("_R")
+
+
+def _in_harness_threads(fn: Callable[_P, _R]) -> Callable[_P, _R]:
+    """``fn`` run under the harness's thread counts (``refbp.parity.sweep.harness_threads``:
+    one torch thread, one BLAS thread, the caller's counts restored afterwards)."""
+    @functools.wraps(fn)
+    def pinned(*args: _P.args, **kwargs: _P.kwargs) -> _R:
+        with harness_threads():
+            return fn(*args, **kwargs)
+    return pinned
+
+
+@_in_harness_threads
 def run_parity(torch_model: torch.nn.Module, inputs: Any, targets: Any, *, loss: Any,
                refbp_model: Module | None = None, optimizer: Any = None, steps: int = 1,
                dtype: Any = "float64",
@@ -202,7 +219,9 @@ def run_parity(torch_model: torch.nn.Module, inputs: Any, targets: Any, *, loss:
 
     Same arguments as :func:`assert_parity`; ``suite`` fills the report's ``suite`` column.
     Invalid arguments raise (TypeError/ValueError); an exception while running the two sides
-    becomes one failing ``error`` row, as in ``refbp run``.
+    becomes one failing ``error`` row, as in ``refbp run``. Runs with one torch intra-op
+    thread and one BLAS thread, as ``refbp run`` does, and gives the caller's thread counts
+    back when it returns or raises.
     """
     if not isinstance(torch_model, torch.nn.Module):
         raise TypeError(f"torch_model must be a torch.nn.Module, got {type(torch_model).__name__}")
