@@ -193,6 +193,13 @@ def _nan_weight_model() -> tnn.Module:
 
 
 X, Y = _data()
+class _OwnLoss(tnn.Module):
+    """A user's own loss module: nothing in refbp converts it."""
+
+    def forward(self, input: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        return ((input - target) ** 4).mean()
+
+
 BAD: list[tuple[str, dict[str, Any], type, str]] = [
     ("unsupported-layer", {"torch_model": _features_model()}, TypeError,
      r"^cannot convert module at 'features\.3' of type FractionalMaxPool2d to refbp; "
@@ -235,12 +242,16 @@ BAD: list[tuple[str, dict[str, Any], type, str]] = [
     ("dtype", {"dtype": "float16"}, ValueError,
      r"^dtype must be float32 or float64, got 'float16'$"),
     ("unknown-loss", {"loss": "FooLoss"}, ValueError,
-     r"^unknown loss 'FooLoss'; known: BCELoss, BCEWithLogitsLoss, CrossEntropyLoss, "),
+     r"^unknown loss 'FooLoss'; known: BCELoss, BCEWithLogitsLoss, (\w+, )*CrossEntropyLoss, "
+     r"(\w+, )*MSELoss, "),
+    ("loss-of-three-arguments", {"loss": "MarginRankingLoss"}, ValueError,
+     r"^MarginRankingLoss takes 3 arguments \(input1, input2, target\); a parity run gives the "
+     r"loss the model's output and the targets only: check this loss with "
+     r"refbp\.mirror\.compare_loss$"),
     ("loss-type", {"loss": 42}, TypeError,
      r"^loss must be a torch loss module \(e\.g\. torch\.nn\.MSELoss\(\)\) or its class name "),
-    ("unsupported-loss", {"loss": tnn.MarginRankingLoss()}, TypeError,
-     r"^unsupported loss: cannot convert module at '<root>' of type MarginRankingLoss to "
-     r"refbp"),
+    ("unsupported-loss", {"loss": _OwnLoss()}, TypeError,
+     r"^unsupported loss: cannot convert module at '<root>' of type _OwnLoss to refbp"),
     ("optimizer-type", {"optimizer": ["Adam"]}, TypeError,
      r"^optimizer must be None, a name or a \(name, options\) tuple"),
     ("unknown-optimizer", {"optimizer": ("Foo", {})}, ValueError, r"unknown optimizer 'Foo'"),

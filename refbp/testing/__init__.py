@@ -33,6 +33,9 @@ Error messages for invalid arguments (asserted by the tests):
   in refbp_model`` (ValueError)
 - bad shapes: ``torch_model cannot be applied to inputs of shape (4, 5) (float64): ...`` and
   ``targets do not fit the model output for MSELoss: output shape (4, 2), targets shape (4, 3)``
+- a loss of more than an input and a target: ``MarginRankingLoss takes 3 arguments (input1,
+  input2, target); a parity run gives the loss the model's output and the targets only: check
+  this loss with refbp.mirror.compare_loss``
 """
 
 from __future__ import annotations

@@ -254,6 +254,11 @@ def run_parity(torch_model: torch.nn.Module, inputs: Any, targets: Any, *, loss:
         raise TypeError(f"unsupported loss: {exc}") from exc
     if not isinstance(rloss, rnn.Loss):
         raise TypeError(f"loss must be a loss module, got {type(tloss).__name__}")
+    if len(rloss.arguments) != 2:
+        raise ValueError(f"{type(rloss).__name__} takes {len(rloss.arguments)} arguments "
+                         f"({', '.join(rloss.arguments)}); a parity run gives the loss the model's "
+                         "output and the targets only: check this loss with "
+                         "refbp.mirror.compare_loss")
     default_name = f"{type(torch_model).__name__}-{type(rloss).__name__}-{dt}"
     s = Scenario(
         name=default_name if name is None else name, model=_layer_specs(model),
