@@ -190,7 +190,8 @@ def step_scheduler(scheduler: Any, loss_value: float, epoch: float | None = None
     if scheduler is None:
         return
     args: tuple[Any, ...] = () if epoch is None else (epoch,)
-    if steps_on_metric(scheduler):
+    # SWALR (swa_utils, not a declared lr_scheduler) is stepped without a metric
+    if type(scheduler).__name__ != "SWALR" and steps_on_metric(scheduler):
         args = (loss_value, *args)
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message="The epoch parameter in `scheduler.step",
