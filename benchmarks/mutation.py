@@ -16,6 +16,12 @@ small planted bugs in refbp/nn and refbp/optim?
 Killed: a scenario fails (any failing row), the child crashes, or it exceeds ``--timeout``.
 The run stops drawing mutants after ``--budget`` seconds.
 
+With ``--sample-from REV`` the sample is drawn from the mutants of the tree at git revision
+``REV`` (the same seed and size draw the same sample as a run at that revision did) and each
+is found again in the current tree by its source line and change (:func:`carry`): a
+like-for-like comparison of two revisions on the same planted bugs; a mutant whose line is
+gone (code deleted or rewritten) is reported as such and not counted.
+
 Usage: ``python benchmarks/mutation.py [-n 80] [--seed 0] [--budget 1800] [--out FILE]``
 """
 
@@ -122,6 +128,34 @@ def plan(m: mutants.Mutant, cov: dict[str, Any]) -> list[str]:
     return sorted(names, key=lambda n: cov["seconds"][n])
 
 
+def run_tests(m: mutants.Mutant, tests: list[str], timeout: float) -> dict[str, Any]:
+    """Plant ``m`` in a copy of the package and run the unit test files ``tests`` on it
+    (``pytest -x``, refbp imported from the copy): killed when a test fails or errs."""
+    with tempfile.TemporaryDirectory(prefix="refbp-mutant-") as tmp:
+        shutil.copytree(ROOT / "refbp", Path(tmp) / "refbp")
+        (Path(tmp) / m.file).write_text(mutants.apply(ROOT, m))
+        # run from the copy: ``python -m`` puts the working directory first on sys.path
+        env = {**os.environ, "PYTHONPATH": tmp}
+        t0 = time.perf_counter()
+        try:
+            proc = subprocess.run([sys.executable, "-m", "pytest", "-x", "-q",
+                                   "-p", "no:cacheprovider", "--rootdir", str(ROOT),
+                                   "-c", str(ROOT / "pyproject.toml"),
+                                   *(str((ROOT / t).resolve()) for t in tests)],
+                                  cwd=tmp, env=env, capture_output=True, text=True,
+                                  timeout=timeout)
+        except subprocess.TimeoutExpired:
+            return {"status": "killed", "by": f"tests: timeout ({timeout:.0f} s)",
+                    "seconds": time.perf_counter() - t0}
+    seconds = time.perf_counter() - t0
+    if proc.returncode == 0:
+        return {"status": "survived", "by": "", "seconds": seconds}
+    failed = [ln for ln in proc.stdout.splitlines() if ln.startswith(("FAILED", "ERROR"))]
+    return {"status": "killed", "by": "tests: " + (failed[0] if failed else
+                                                    f"pytest exit {proc.returncode}"),
+            "seconds": seconds}
+
+
 def run_mutant(m: mutants.Mutant, names: list[str], timeout: float) -> dict[str, Any]:
     """Plant ``m`` in a copy of the package and run ``names`` in a forked child."""
     with tempfile.TemporaryDirectory(prefix="refbp-mutant-") as tmp:
@@ -165,6 +199,46 @@ def run_mutant(m: mutants.Mutant, names: list[str], timeout: float) -> dict[str,
     return {"status": "survived", "by": "", "seconds": seconds, "ran": len(out["ran"])}
 
 
+def _key(root: Path, m: mutants.Mutant, seen: dict[tuple[str, str, str], int]
+         ) -> tuple[str, str, str, int]:
+    """``(file, source line, change, occurrence)``: a mutant named by what it changes rather
+    than by its position (which moves with every edit above it)."""
+    text = (root / m.file).read_text().splitlines()[m.line - 1].strip()
+    base = (m.file, text, m.change)
+    seen[base] = seen.get(base, -1) + 1
+    return (*base, seen[base])
+
+
+def carry(rev: str, seed: int, n: int, repo: Path = ROOT
+          ) -> tuple[list[mutants.Mutant | None], list[mutants.Mutant], int]:
+    """The seeded sample of the mutants at git revision ``rev``, each carried to the current
+    tree: the mutant of the same file, source line and change (the k-th of its kind in the
+    file), else the only one of that line and change in any file (the code moved); None when
+    the line is gone. ``repo``: the git checkout that has ``rev`` (this tree by default; a
+    snapshot made with ``git archive`` has none). Returns (carried, the sample at ``rev``, the
+    mutant count at ``rev``)."""
+    with tempfile.TemporaryDirectory(prefix="refbp-rev-") as tmp:
+        archive = subprocess.run(["git", "archive", rev, *PACKAGES], cwd=repo, check=True,
+                                 capture_output=True).stdout
+        subprocess.run(["tar", "-x", "-C", tmp], input=archive, check=True)
+        old = mutants.find(Path(tmp), PACKAGES)
+        seen: dict[tuple[str, str, str], int] = {}
+        old_keys = {m: _key(Path(tmp), m, seen) for m in old}
+    sample = random.Random(seed).sample(old, min(n, len(old)))
+    seen = {}
+    now = {_key(ROOT, m, seen): m for m in mutants.find(ROOT, PACKAGES)}
+    moved: dict[tuple[str, str, int], list[mutants.Mutant]] = {}
+    for (_f, text, change, k), m in now.items():
+        moved.setdefault((text, change, k), []).append(m)
+    carried: list[mutants.Mutant | None] = []
+    for m in sample:
+        f, text, change, k = old_keys[m]
+        elsewhere = moved.get((text, change, k), [])
+        carried.append(now.get((f, text, change, k))
+                       or (elsewhere[0] if len(elsewhere) == 1 else None))
+    return carried, sample, len(old)
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("-n", type=int, default=80, help="mutants to sample (default 80)")
@@ -180,6 +254,16 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--survivors-of", type=Path, metavar="FILE",
                    help="run only the sampled mutants that survived in this earlier --out file "
                    "(e.g. after adding scenarios); the others keep their earlier result")
+    p.add_argument("--sample-from", metavar="REV",
+                   help="draw the sample from the mutants at this git revision and run each "
+                   "on the current tree (like-for-like with a run at REV)")
+    p.add_argument("--repo", type=Path, default=ROOT,
+                   help="with --sample-from: the git checkout that has REV (default: this tree)")
+    p.add_argument("--tests", nargs="+", metavar="FILE", default=[],
+                   help="unit test files (torch-free, e.g. tests/test_init_rules.py) a mutant the "
+                   "suite lets through is then run against: the summary gives the kill rate of "
+                   "the suite alone and of the suite and these tests (with --survivors-of, the "
+                   "earlier survivors run against the tests only)")
     p.add_argument("--trace-to", type=Path, help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     if args.trace_to is not None:
@@ -188,7 +272,16 @@ def main(argv: list[str] | None = None) -> int:
         return 0
 
     everything = mutants.find(ROOT, PACKAGES)
-    sample = random.Random(args.seed).sample(everything, min(args.n, len(everything)))
+    gone: list[mutants.Mutant] = []
+    if args.sample_from:
+        carried, drawn, count = carry(args.sample_from, args.seed, args.n, args.repo)
+        gone = [m for m, c in zip(drawn, carried, strict=True) if c is None]
+        sample = [c for c in carried if c is not None]
+        print(f"{count} mutants at {args.sample_from}; sample of {len(drawn)} (seed "
+              f"{args.seed}): {len(sample)} found in the current tree, {len(gone)} gone: "
+              + ", ".join(f"{m.where} {m.change}" for m in gone), flush=True)
+    else:
+        sample = random.Random(args.seed).sample(everything, min(args.n, len(everything)))
     if args.only:
         sample = [m for m in sample if args.only in m.where]
     earlier: dict[tuple[str, str], dict[str, Any]] = {}
@@ -201,13 +294,15 @@ def main(argv: list[str] | None = None) -> int:
     import pandas  # noqa: F401
     import torch  # noqa: F401
 
-    records = []
+    records: list[dict[str, Any]] = [
+        {"status": "gone", "by": f"line gone since {args.sample_from}", "seconds": 0.0,
+         "where": m.where, "change": m.change, "candidates": 0} for m in gone]
     start = time.perf_counter()
     for i, m in enumerate(sample, 1):
         names = plan(m, cov)
         before = earlier.get((m.where, m.change))
-        if before is not None and before["status"] == "killed":
-            rec = dict(before)
+        if before is not None and (before["status"] == "killed" or args.tests):
+            rec = dict(before)  # with --tests, a survivor's suite result is kept
         elif time.perf_counter() - start > args.budget:
             rec = {"status": "not run", "by": "budget", "seconds": 0.0}
         elif not names:
@@ -215,6 +310,9 @@ def main(argv: list[str] | None = None) -> int:
                    "ran": 0}
         else:
             rec = run_mutant(m, names, args.timeout)
+        if rec["status"] == "survived" and args.tests and not rec.get("suite_survived"):
+            rec = {**run_tests(m, args.tests, args.timeout), "suite_survived": True,
+                   "suite_by": rec["by"], "ran": rec.get("ran", 0)}
         rec.update(where=m.where, change=m.change, candidates=len(names))
         records.append(rec)
         print(f"[{i}/{len(sample)}] {rec['status']:8s} {m.where:45s} {m.change:22s} "
@@ -225,10 +323,14 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def summary(records: list[dict[str, Any]]) -> str:
-    ran = [r for r in records if r["status"] != "not run"]
+    ran = [r for r in records if r["status"] not in ("not run", "gone")]
     killed = [r for r in ran if r["status"] == "killed"]
+    by_suite = [r for r in killed if not r.get("suite_survived")]
     lines = [f"\nkilled {len(killed)} of {len(ran)} mutants "
              f"({100 * len(killed) / max(len(ran), 1):.1f} %)",
+             f"by the suite alone: {len(by_suite)} of {len(ran)} "
+             f"({100 * len(by_suite) / max(len(ran), 1):.1f} %); by the unit tests of --tests "
+             f"after the suite: {len(killed) - len(by_suite)}",
              "", "| survivor | mutation | scenarios run |", "|---|---|---|"]
     for r in ran:
         if r["status"] == "survived":

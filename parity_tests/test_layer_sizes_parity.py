@@ -64,12 +64,12 @@ def test_every_counted_type_and_every_holding_module_is_covered() -> None:
 def _output_cases() -> list[tuple[str, dict[str, Any], tuple[int, ...], tuple[int, ...]]]:
     """Every module_db case refbp has whose forward takes a tensor first: the constructor
     arguments, the input shape and the shape of torch's output (its first, for a tuple)."""
-    from refbp.activation_sizes import _RULES
+    from refbp.activation_sizes import SHAPED_TYPES
 
     out = []
     for info in module_db:
         name = info.module_cls.__name__
-        if name not in _RULES:
+        if name not in SHAPED_TYPES:
             continue
         inputs = info.module_inputs_func(info, device="cpu", dtype=torch.float64,
                                          requires_grad=False, training=True)

@@ -253,6 +253,37 @@ def test_activation_elements_follow_the_shapes() -> None:
     assert layer_output("LSTM", {"input_size": 3, "hidden_size": 5, "batch_first": True},
                         (2, 7, 3)) == ((2, 7, 5), 2 * 7 * 5 * 5)  # 4 gates and the cell
     assert layer_output("Linear", {"in_features": "x"}, (2, 3)) == ((2, 3), 0)  # unbuildable
+    # ceil mode: ceil((7 + 2 - 1 - 1) / 2) + 1 = 5 windows, but the 5th would start at row
+    # 8 >= 7 + 1, in the right padding: torch drops it
+    assert layer_output("MaxPool2d", {"kernel_size": 2, "stride": 2, "padding": 1,
+                                      "ceil_mode": True}, (1, 1, 7, 7)) == ((1, 1, 4, 4), 0)
+    assert layer_output("Upsample", {"scale_factor": 2.5}, (1, 2, 3, 4)) == ((1, 2, 7, 10), 0)
+    assert layer_output("ReflectionPad2d", {"padding": [1, 2, 3, 4]},
+                        (1, 2, 3, 4)) == ((1, 2, 10, 7), 0)
+
+
+def test_declared_output_rules_match_every_sample() -> None:
+    """Every op check of the declarations, run through refbp: each layer's output has the shape
+    its declared rule predicts (a layer that changes the shape without a rule fails here)."""
+    import numpy as np
+
+    from refbp.activation_sizes import layer_output
+    from refbp.parity.build import build_refbp
+    from refbp.parity.suites.declared import declared_op_checks
+    from refbp.registry.ops import OPS, op
+
+    seen = set()
+    for s in declared_op_checks("float64", "activation", "layer"):
+        r = build_refbp(s, scheduler=False)
+        x: Any = r.x
+        for spec, layer in zip(s.model, r.model, strict=True):
+            before = np.shape(x[0] if isinstance(x, tuple) else x)
+            x = layer(x)
+            out = np.shape(x[0] if isinstance(x, tuple) else x)
+            if not op(spec.type).shape_note:
+                assert layer_output(spec.type, spec.args, before)[0] == out, (s.name, spec.type)
+            seen.add(spec.type)
+    assert {o.name for o in OPS if o.output is not None and o.samples} <= seen
 
 
 def test_the_suites_leave_the_activation_limit_room() -> None:

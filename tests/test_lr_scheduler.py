@@ -197,6 +197,9 @@ def test_reduce_on_plateau_hand_computed() -> None:
     # t=6,7 bad again -> reduce; min_lr clamps 0.025 -> 0.02; 0.4 is an improvement.
     np.testing.assert_allclose(lrs, [0.1, 0.1, 0.1, 0.1, 0.05, 0.05, 0.05, 0.025, 0.025])
     assert sched.best == 0.4 and sched.num_bad_epochs == 0
+    # the epoch counter starts at 0 (torch's) and counts the 8 steps; the state dict carries it
+    assert sched.last_epoch == 8 and sched.state_dict()["last_epoch"] == 8
+    assert sched.cooldown_counter == 0 and sched.state_dict()["cooldown_counter"] == 0
 
 
 def test_reduce_on_plateau_eps_blocks_tiny_updates() -> None:

@@ -65,8 +65,19 @@ def test_instance_defaults_and_state_keys_are_the_declaration(info: OptimInfo) -
 
 
 def test_every_declared_optimizer_is_exported_and_in_the_docs_table() -> None:
-    assert optim.__doc__ is not None and docs_table() in optim.__doc__
-    assert {o.name for o in OPTIMIZERS} <= set(optim.__all__)
+    """``refbp.optim`` exports each declared optimizer's class from its declared module, its
+    docstring ends with the declared table, and the type stub that type checkers read lists
+    the same names from the same modules."""
+    from refbp.registry import docs
+    from refbp.registry.optimizers import optim_exports
+
+    assert optim.__doc__ is not None and optim.__doc__.endswith(f"\n{docs_table()}\n")
+    assert optim.__all__ == list(optim_exports())
+    for o in OPTIMIZERS:
+        assert getattr(optim, o.name) is o.numpy_class() and o.numpy_class().__module__ == o.module
+    assert docs.OPTIM_STUB.read_text(encoding="utf-8") == docs.optim_stub(), (
+        "refbp/optim/__init__.pyi is out of date: python -m refbp.registry.docs")
+    assert "from refbp.optim.adam import AdamW as AdamW\n" in docs.optim_stub()
     exported = {n for n in optim.__all__ if inspect.isclass(getattr(optim, n))
                 and issubclass(getattr(optim, n), optim.Optimizer)} - {"Optimizer"}
     assert exported == {o.name for o in OPTIMIZERS}

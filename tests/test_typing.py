@@ -1,7 +1,7 @@
 """The public API is typed for users: ``mypy --strict`` on a user's file sees the real
 signatures behind the lazy package faces (``refbp.testing``, ``refbp.report``,
-``refbp.diagnose``) and behind ``refbp.nn``'s exports built from the declarations, so a
-misspelt keyword is reported, and a correct file passes."""
+``refbp.diagnose``) and behind ``refbp.nn``'s and ``refbp.optim``'s exports built from the
+declarations, so a misspelt keyword is reported, and a correct file passes."""
 
 from __future__ import annotations
 
@@ -43,6 +43,7 @@ MISSPELT = """\
     from torch import nn
 
     from refbp.nn import Linear
+    from refbp.optim import Adam
     from refbp.testing import assert_parity
 
 
@@ -50,6 +51,7 @@ MISSPELT = """\
         x = np.zeros((4, 3))
         assert_parity(model, x, x, loss=nn.MSELoss(), step=2)
         Linear(in_feature=3, out_features=2)
+        Adam(Linear(3, 2).parameters(), beta=(0.9, 0.99))
     """
 
 # refbp is read as an installed package is (its own errors are not the user's); torch is left
@@ -78,10 +80,12 @@ def test_mypy_strict_sees_the_real_signatures(tmp_path: Path) -> None:
                                 str(tmp_path / "user_ok.py"), str(tmp_path / "user_typo.py")])
     lines = [ln for ln in out.splitlines() if ln.startswith(str(tmp_path))]
     errors = [ln for ln in lines if ": error: " in ln]
-    assert errors == [f"{tmp_path / 'user_typo.py'}:10: error: Unexpected keyword argument "
+    assert errors == [f"{tmp_path / 'user_typo.py'}:11: error: Unexpected keyword argument "
                       '"step" for "assert_parity"; did you mean "steps"?  [call-arg]',
-                      f"{tmp_path / 'user_typo.py'}:11: error: Unexpected keyword argument "
-                      '"in_feature" for "Linear"; did you mean "in_features"?  [call-arg]'
+                      f"{tmp_path / 'user_typo.py'}:12: error: Unexpected keyword argument "
+                      '"in_feature" for "Linear"; did you mean "in_features"?  [call-arg]',
+                      f"{tmp_path / 'user_typo.py'}:13: error: Unexpected keyword argument "
+                      '"beta" for "Adam"; did you mean "betas"?  [call-arg]',
                       ], out + err
     revealed = [re.sub(r".*Revealed type is ", "", ln) for ln in lines if "Revealed type" in ln]
     assert len(revealed) == 4, out

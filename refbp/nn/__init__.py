@@ -9,19 +9,9 @@ and ``utils``. A new op is exported by its declaration; the type stub beside thi
 
 from __future__ import annotations
 
-import importlib as _importlib
-from typing import Any as _Any
-
 from refbp.registry.ops import nn_exports as _nn_exports
-
-
-def _load(path: str) -> _Any:
-    """The object of a dotted path (``module:attr``, or a bare module)."""
-    module, _, attr = path.partition(":")
-    obj = _importlib.import_module(module)
-    return getattr(obj, attr) if attr else obj
-
+from refbp.registry.table import load_exports as _load_exports
 
 _EXPORTS = _nn_exports()
-globals().update({name: _load(path) for name, path in _EXPORTS.items()})
+globals().update(_load_exports(_EXPORTS))
 __all__ = list(_EXPORTS)

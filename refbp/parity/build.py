@@ -21,6 +21,7 @@ from refbp.nn.module import Module
 from refbp.parity.datagen import make_data
 from refbp.parity.lr_lambdas import resolve_lr_lambda
 from refbp.parity.scenario import Scenario, Spec, torch_model_spec
+from refbp.registry.schedulers import steps_on_metric
 
 
 def _known(namespace: Any, base: type) -> list[str]:
@@ -177,10 +178,8 @@ def dry_run(s: Scenario) -> None:
         r.model.backward(r.loss.backward())
         if r.optimizer is not None:
             r.optimizer.step()
-            if r.scheduler is not None and type(r.scheduler).__name__ == "ReduceLROnPlateau":
-                r.scheduler.step(float(value))
-            elif r.scheduler is not None:
-                r.scheduler.step()
+            if r.scheduler is not None:
+                r.scheduler.step(*((float(value),) if steps_on_metric(r.scheduler) else ()))
     except Exception as exc:
         raise ValueError(f"scenario {s.name}: the first training step fails: "
                          f"{type(exc).__name__}: {exc}") from exc

@@ -46,6 +46,7 @@ from refbp.nn.utils import clip_grad_norm_
 from refbp.parity.build import build_refbp, build_scheduler, loss_args, scheduler_from_spec
 from refbp.parity.scenario import Scenario
 from refbp.registry.optimizers import find as find_optimizer
+from refbp.registry.schedulers import steps_on_metric
 
 __all__ = ["RefbpSide", "Side", "TorchSide", "Trial", "build_trial", "is_float_input",
            "pair_parameters", "refbp_forward", "scenario_batches", "step_scheduler",
@@ -163,14 +164,15 @@ def micro_batches(n: int, k: int) -> list[np.ndarray]:
 
 
 def step_scheduler(scheduler: Any, loss_value: float, epoch: float | None = None) -> None:
-    """Step an lr scheduler of either side; ReduceLROnPlateau is stepped with the loss.
+    """Step an lr scheduler of either side; one whose declaration steps it on a metric
+    (``ReduceLROnPlateau``) is stepped with the loss.
 
     With an ``epoch``, the scheduler is stepped with it (torch's deprecated explicit-epoch
     form; both libraries' deprecation warning is silenced: the scenario asks for it)."""
     if scheduler is None:
         return
     args: tuple[Any, ...] = () if epoch is None else (epoch,)
-    if type(scheduler).__name__ == "ReduceLROnPlateau":
+    if steps_on_metric(scheduler):
         args = (loss_value, *args)
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message="The epoch parameter in `scheduler.step",

@@ -7,7 +7,7 @@ with the kinks, the Softplus switches and +-1e4.
 
 from __future__ import annotations
 
-from refbp.registry import sizes
+from refbp.registry import shapes, sizes
 from refbp.registry.opinfo import REQUIRED, Check, Data, OpInfo, Sample
 
 _CORE = "refbp.nn.functional_act"
@@ -133,7 +133,7 @@ ACTIVATIONS: tuple[OpInfo, ...] = (
          samples=(Sample("glu", data=Data("extreme", n=16, features=6, outputs=3)),),
          checks=(Check(shapes=((4,), (3, 4), (2, 3, 6), (0, 4))),
                  Check({"dim": 0}, shapes=((4,), (4, 3), (2, 3, 5), (2, 0))),
-                 Check({"dim": 1}, shapes=((3, 4), (2, 6, 3), (0, 2))))),
+                 Check({"dim": 1}, shapes=((3, 4), (2, 6, 3), (0, 2)))), output=shapes.glu),
     _act("Softmin", "softmin", (), _SMOOTH, args={"dim": None},
          samples=(Sample("softmin", {"dim": 1}),), checks=_DIMS),
     _act("Softmax2d", "softmax2d", (), _SMOOTH, functional="softmax",

@@ -1,12 +1,14 @@
-"""What is generated from the op declarations and committed: the op table of the docs
-(``docs/ops.md``, also ``refbp list --ops``) and the type stub of ``refbp.nn``'s exports
-(``refbp/nn/__init__.pyi``, what type checkers read for ``from refbp.nn import Linear``).
+"""What is generated from the declarations and committed: the op table of the docs
+(``docs/ops.md``, also ``refbp list --ops``) and the type stubs of ``refbp.nn``'s and
+``refbp.optim``'s exports (``refbp/nn/__init__.pyi``, ``refbp/optim/__init__.pyi``, what type
+checkers read for ``from refbp.nn import Linear``).
 
-Regenerate both after declaring an op::
+Regenerate them after declaring an op or an optimizer::
 
     python -m refbp.registry.docs
 
-(``tests/test_registry.py`` fails while either is out of date.)
+(``tests/test_registry.py`` and ``tests/test_registry_optim.py`` fail while one is out of
+date.)
 """
 
 from __future__ import annotations
@@ -16,10 +18,12 @@ from pathlib import Path
 from refbp.registry.aten import ATEN_OPS
 from refbp.registry.opinfo import REQUIRED, OpInfo
 from refbp.registry.ops import OPS, nn_exports
+from refbp.registry.optimizers import optim_exports
 
 ROOT = Path(__file__).resolve().parents[2]
 DOC = ROOT / "docs" / "ops.md"
 NN_STUB = ROOT / "refbp" / "nn" / "__init__.pyi"
+OPTIM_STUB = ROOT / "refbp" / "optim" / "__init__.pyi"
 _TITLES = {"activation": "Activations", "layer": "Layers", "loss": "Losses"}
 
 
@@ -82,28 +86,40 @@ def markdown() -> str:
     return "\n".join(lines) + "\n"
 
 
-def nn_stub() -> str:
-    """The whole ``refbp/nn/__init__.pyi``: one re-export per name of :func:`nn_exports`,
-    in isort's order (by module; then constants, classes, others; case-insensitively)."""
+def stub(package: str, exports: dict[str, str]) -> str:
+    """The whole ``__init__.pyi`` of ``package`` (``"refbp.nn"``): one re-export per name of
+    ``exports`` (name -> dotted path), in isort's order (by module; then constants, classes,
+    others; case-insensitively)."""
     imports = []
-    for name, path in nn_exports().items():
+    for name, path in exports.items():
         module, _, attr = path.partition(":")
         if not attr:
             module, _, attr = module.rpartition(".")
         kind = 0 if attr.isupper() else 1 if attr[0].isupper() else 2
         imports.append((module, kind, attr.lower(), attr, name))
-    lines = ['"""The exports of ``refbp.nn`` for type checkers, generated from the declarations',
+    lines = [f'"""The exports of ``{package}`` for type checkers, generated from the declarations',
              'by ``python -m refbp.registry.docs`` (do not edit; ``__init__.py`` builds the same',
              'names at run time)."""', ""]
     lines += [f"from {m} import {a} as {n}" for m, _, _, a, n in sorted(imports)]
     lines += ["", "__all__ = ["]
-    lines += [f'    "{n}",' for n in nn_exports()]
+    lines += [f'    "{n}",' for n in exports]
     lines += ["]"]
     return "\n".join(lines) + "\n"
+
+
+def nn_stub() -> str:
+    """The whole ``refbp/nn/__init__.pyi`` (:func:`stub` of :func:`nn_exports`)."""
+    return stub("refbp.nn", nn_exports())
+
+
+def optim_stub() -> str:
+    """The whole ``refbp/optim/__init__.pyi`` (:func:`stub` of :func:`optim_exports`)."""
+    return stub("refbp.optim", optim_exports())
 
 
 if __name__ == "__main__":
     DOC.parent.mkdir(parents=True, exist_ok=True)
     DOC.write_text(markdown(), encoding="utf-8")
     NN_STUB.write_text(nn_stub(), encoding="utf-8")
-    print(f"wrote {DOC} ({len(OPS)} ops) and {NN_STUB}")
+    OPTIM_STUB.write_text(optim_stub(), encoding="utf-8")
+    print(f"wrote {DOC} ({len(OPS)} ops), {NN_STUB} and {OPTIM_STUB}")

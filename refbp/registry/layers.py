@@ -16,7 +16,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from refbp.registry import samples_attention, samples_conv, samples_sequence, sizes
+from refbp.registry import samples_attention, samples_conv, samples_sequence, shapes, sizes
 from refbp.registry.opinfo import EXTREME, REQUIRED, Data, Layers, OpInfo, Sample
 
 _F = "torch.nn.functional"
@@ -94,7 +94,8 @@ def _conv_layer(dims: int, transposed: bool) -> OpInfo:
     samples = getattr(samples_conv, f"CONV{'_TRANSPOSE' if transposed else ''}{dims}D")
     return _layer(f"Conv{kind}{dims}d", _CONVT if transposed else _CONV, fn,
                   (f"aten.{fn}.{overload}", "aten.convolution.default"),
-                  size=sizes.conv(dims, transposed=transposed), module="conv", samples=samples)
+                  size=sizes.conv(dims, transposed=transposed), module="conv", samples=samples,
+                  output=shapes.sliding(dims, transposed=transposed))
 
 
 def _pad(name: str, dims: int, aten: str, sample: tuple[Mapping[str, Any], int]) -> OpInfo:
@@ -112,7 +113,8 @@ def _pad(name: str, dims: int, aten: str, sample: tuple[Mapping[str, Any], int])
                   functional=f"{_F}.pad", aten=(aten.format(n=dims),),
                   samples=(_cnn(name.lower(), options, data[dims],
                                 f"{name}({options}) of {text[dims]}",
-                                before=_SIG_IN if dims == 1 else ()),))
+                                before=_SIG_IN if dims == 1 else ()),),
+                  output=shapes.pad(dims))
 
 
 # (kind, ATen operator, the (options, padded size) of the 1-, 2- and 3-D op checks)
@@ -134,13 +136,14 @@ _PADS: tuple[tuple[str, str, tuple[tuple[Mapping[str, Any], int], ...]], ...] = 
       ({"padding": [1, 2, 1, 0, 2, 1]}, 336))),
 )
 
-def _shuffle(name: str, arg: str, fn: str, sample: Sample) -> OpInfo:
+def _shuffle(name: str, arg: str, fn: str, sample: Sample,
+             output: shapes.ShapeRule | None = None) -> OpInfo:
     """A rearranging layer: maths ``refbp.nn.shuffle.<fn>``, its inverse the backward."""
     return OpInfo(name=name, kind="layer", forward=f"refbp.nn.shuffle:{fn}",
                   module="refbp.nn.shuffle",
                   backward=f"refbp.nn:{name}.backward", args={arg: REQUIRED},
                   functional=f"{_F}.{fn}",
-                  aten=(f"aten.{fn}.default",), samples=(sample,))
+                  aten=(f"aten.{fn}.default",), samples=(sample,), output=output)
 
 
 def _resample(name: str, args: Mapping[str, Any], samples: tuple[Sample, ...]) -> OpInfo:
@@ -154,7 +157,7 @@ def _resample(name: str, args: Mapping[str, Any], samples: tuple[Sample, ...]) -
                       "nearest1d", "nearest2d", "nearest3d", "linear1d", "bilinear2d",
                       "bicubic2d", "trilinear3d")) + tuple(
                       f"aten._upsample_nearest_exact{d}d.vec" for d in (1, 2, 3))
-                  if name == "Upsample" else (), samples=samples)
+                  if name == "Upsample" else (), samples=samples, output=shapes.resample)
 
 
 LAYERS: tuple[OpInfo, ...] = (
@@ -167,7 +170,7 @@ LAYERS: tuple[OpInfo, ...] = (
            samples=(Sample("linear", {"in_features": 5, "out_features": 3},
                            Data("regression", n=16, features=5, outputs=3), loss=_MSE,
                            description="Linear layer"),),
-           families=("Linear",), module="linear"),
+           families=("Linear",), module="linear", output=shapes.linear),
     _layer("Unflatten", {"dim": REQUIRED, "unflattened_size": REQUIRED}, None,
            ("aten.unflatten.int",),
            samples=(Sample("unflatten-infer", {"dim": 1, "unflattened_size": [3, -1]}, _FLAT15,
@@ -175,11 +178,12 @@ LAYERS: tuple[OpInfo, ...] = (
                                   ("Linear", {"in_features": 15, "out_features": 4})),
                            loss=_MSE,
                            description="Unflatten to (3, -1) (inferred 5), Flatten, Linear"),),
-           module="unflatten"),
+           module="unflatten", output=shapes.unflatten),
     _layer("Flatten", {"start_dim": 1, "end_dim": -1}, None, ("aten.flatten.using_ints",),
            samples=(Sample("flatten", data=_FLAT15,
                            after=(("Linear", {"in_features": 15, "out_features": 4}),),
-                           loss=_MSE, description="Flatten then Linear"),), module="linear"),
+                           loss=_MSE, description="Flatten then Linear"),), module="linear",
+           output=shapes.flatten),
     _layer("BatchNorm1d", _BN, "batch_norm",
            ("aten.batch_norm.default", "aten._native_batch_norm_legit_functional.default"),
            samples=(Sample("batchnorm", {"num_features": 5}, _REG5, loss=_MSE,
@@ -209,7 +213,7 @@ LAYERS: tuple[OpInfo, ...] = (
                                                           outputs=6),
                            after=(("Dropout", {"p": 0.0}),), loss=_MSE,
                            description="Dropout(1.0) zeroes, Dropout(0.0) keeps everything")),
-           module="dropout"),
+           defaults_check=Sample("dropout", data=_REG5, loss=_MSE), module="dropout"),
     _layer("Dropout2d", {"p": 0.5, "inplace": False}, "dropout2d",
            ("aten.feature_dropout.default",),
            samples=(_cnn("dropout2d", {"p": 0.5}, _img(36, c=3, h=4, w=3),
@@ -229,12 +233,13 @@ LAYERS: tuple[OpInfo, ...] = (
                                                     "padding": 1, "dilation": 2,
                                                     "ceil_mode": True}, _img(18, round=0),
                          "MaxPool2d with padding, dilation and ceil mode on rounded images "
-                         "(ties: first max)")), module="pooling"),
+                         "(ties: first max)")), module="pooling",
+           output=shapes.sliding(2, out_key=None)),
     _layer("MaxPool1d", _MAXPOOL, "max_pool1d", ("aten.max_pool1d.default",),
            samples=(_cnn("maxpool1d", {"kernel_size": 3, "stride": 2, "padding": 1,
                                        "ceil_mode": True}, _SIG,
                          "MaxPool1d with padding and ceil mode", before=_SIG_IN),),
-           module="pooling"),
+           module="pooling", output=shapes.sliding(1, out_key=None)),
     _layer("AvgPool2d", {**_AVGPOOL, "divisor_override": None}, "avg_pool2d",
            ("aten.avg_pool2d.default",),
            samples=(_cnn("avgpool2d-exclude-pad", {"kernel_size": 3, "stride": 2, "padding": 1,
@@ -244,12 +249,12 @@ LAYERS: tuple[OpInfo, ...] = (
                     _cnn("avgpool2d-divisor", {"kernel_size": 2, "stride": 1,
                                                "divisor_override": 3}, _img(60),
                          "AvgPool2d with overlapping windows and divisor_override")),
-           module="pooling"),
+           module="pooling", output=shapes.sliding(2, out_key=None)),
     _layer("AvgPool1d", _AVGPOOL, "avg_pool1d", ("aten.avg_pool1d.default",),
            samples=(_cnn("avgpool1d", {"kernel_size": 3, "stride": 2, "padding": 1,
                                        "ceil_mode": True}, _SIG,
                          "AvgPool1d with padding (counted) and ceil mode", before=_SIG_IN),),
-           module="pooling"),
+           module="pooling", output=shapes.sliding(1, out_key=None)),
     _layer("AdaptiveAvgPool2d", {"output_size": REQUIRED}, "adaptive_avg_pool2d",
            ("aten.adaptive_avg_pool2d.default", "aten._adaptive_avg_pool2d.default"),
            samples=(_cnn("adaptiveavgpool2d", {"output_size": [3, 4]}, _img(24),
@@ -258,17 +263,18 @@ LAYERS: tuple[OpInfo, ...] = (
                          "AdaptiveAvgPool2d(1): global average"),
                     _cnn("adaptiveavgpool2d-none", {"output_size": [None, 2]}, _img(28),
                          "AdaptiveAvgPool2d (None, 2): the height is kept")),
-           module="adaptive_pooling"),
+           module="adaptive_pooling", output=shapes.adaptive(2)),
     _layer("AdaptiveAvgPool1d", {"output_size": REQUIRED}, "adaptive_avg_pool1d",
            ("aten.adaptive_avg_pool1d.default",),
            samples=(_cnn("adaptiveavgpool1d", {"output_size": 4},
                          Data("regression", n=8, features=18, outputs=8),
-                         "AdaptiveAvgPool1d 9 -> 4", before=_SIG_IN),), module="adaptive_pooling"),
+                         "AdaptiveAvgPool1d 9 -> 4", before=_SIG_IN),), module="adaptive_pooling",
+           output=shapes.adaptive(1)),
     _layer("AdaptiveMaxPool2d", {"output_size": REQUIRED, "return_indices": False},
            "adaptive_max_pool2d", ("aten.adaptive_max_pool2d.default",),
            samples=(_cnn("adaptivemaxpool2d", {"output_size": [3, 2]}, _img(12, round=0),
                          "AdaptiveMaxPool2d 7x6 -> 3x2 on rounded images (ties)"),),
-           module="adaptive_pooling"),
+           module="adaptive_pooling", output=shapes.adaptive(2)),
     _layer("MaxPool3d", _MAXPOOL, "max_pool3d",
            ("aten.max_pool3d.default", "aten.max_pool3d_with_indices.default"),
            samples=(_cnn("maxpool3d", {"kernel_size": 2, "stride": (1, 2, 2), "padding": 1,
@@ -276,7 +282,8 @@ LAYERS: tuple[OpInfo, ...] = (
                          "MaxPool3d 2x2x2, padding 1, ceil mode on volumes (N, 2, 3, 3, 4)"),
                     _cnn("maxpool3d-dilated", {"kernel_size": (2, 1, 2), "dilation": (1, 1, 2),
                                                "stride": 1}, _vol(24),
-                         "MaxPool3d with a dilated kernel (2, 1, 2)")), module="pooling"),
+                         "MaxPool3d with a dilated kernel (2, 1, 2)")), module="pooling",
+           output=shapes.sliding(3, out_key=None)),
     _layer("AvgPool3d", {**_AVGPOOL, "divisor_override": None}, "avg_pool3d",
            ("aten.avg_pool3d.default",),
            samples=(_cnn("avgpool3d", {"kernel_size": 2, "stride": 1, "padding": 1,
@@ -285,27 +292,28 @@ LAYERS: tuple[OpInfo, ...] = (
                     _cnn("avgpool3d-divisor", {"kernel_size": (3, 2, 2), "stride": 2,
                                                "ceil_mode": True, "divisor_override": 5},
                          _vol(8), "AvgPool3d, ceil mode, divisor_override")),
-           module="pooling"),
+           module="pooling", output=shapes.sliding(3, out_key=None)),
     _layer("AdaptiveAvgPool3d", {"output_size": REQUIRED}, "adaptive_avg_pool3d",
            ("aten.adaptive_avg_pool3d.default", "aten._adaptive_avg_pool3d.default"),
            samples=(_cnn("adaptiveavgpool3d", {"output_size": [2, None, 3]}, _vol(36),
                          "AdaptiveAvgPool3d 3x3x4 -> 2x3x3 (overlapping windows)"),
                     _cnn("adaptiveavgpool3d-global", {"output_size": 1}, _vol(2),
                          "AdaptiveAvgPool3d(1): global average of volumes")),
-           module="adaptive_pooling"),
+           module="adaptive_pooling", output=shapes.adaptive(3)),
     _layer("AdaptiveMaxPool1d", {"output_size": REQUIRED, "return_indices": False},
            "adaptive_max_pool1d", ("aten.adaptive_max_pool1d.default",),
            samples=(_cnn("adaptivemaxpool1d", {"output_size": 4},
                          Data("regression", n=8, features=18, outputs=8),
-                         "AdaptiveMaxPool1d 9 -> 4", before=_SIG_IN),), module="adaptive_pooling"),
+                         "AdaptiveMaxPool1d 9 -> 4", before=_SIG_IN),), module="adaptive_pooling",
+           output=shapes.adaptive(1)),
     _layer("AdaptiveMaxPool3d", {"output_size": REQUIRED, "return_indices": False},
            "adaptive_max_pool3d", ("aten.adaptive_max_pool3d.default",),
            samples=(_cnn("adaptivemaxpool3d", {"output_size": [2, 2, 3]}, _vol(24),
                          "AdaptiveMaxPool3d 3x3x4 -> 2x2x3"),),
-           module="adaptive_pooling"),
+           module="adaptive_pooling", output=shapes.adaptive(3)),
     *(_layer(f"LPPool{n}d", {"norm_type": REQUIRED, "kernel_size": REQUIRED, "stride": None,
                             "ceil_mode": False}, f"lp_pool{n}d", (), module="lp_pool",
-             samples=samples) for n, samples in (
+             samples=samples, output=shapes.sliding(n, out_key=None)) for n, samples in (
         (1, (_cnn("lppool1d", {"norm_type": 4, "kernel_size": 3, "stride": 2,
                                "ceil_mode": True},
                   Data("regression", n=8, features=18, outputs=8),
@@ -362,40 +370,44 @@ LAYERS: tuple[OpInfo, ...] = (
            torch_only={"_weight": "torch's private initial weight (refbp: load_state_dict)",
                        "_freeze": "torch's private flag for Embedding.from_pretrained"},
            size=sizes.embedding, module="embedding",
-           samples=samples_sequence.EMBEDDING),
+           samples=samples_sequence.EMBEDDING, output=shapes.embedding),
     _layer("RNN", {"input_size": REQUIRED, "hidden_size": REQUIRED, "num_layers": 1,
                    "nonlinearity": "tanh", "bias": True, "batch_first": False, "dropout": 0.0,
                    "bidirectional": False}, None,
            ("aten.rnn_tanh.input", "aten.rnn_relu.input"), converter=_SEQ,
            signature_note=_RNN_NOTE, size=sizes.rnn(1), module="rnn",
-           samples=samples_sequence.RNN),
+           samples=samples_sequence.RNN, output=shapes.rnn(1)),
     _layer("LSTM", {**_STACK, "proj_size": 0}, None, ("aten.lstm.input",), converter=_SEQ,
            signature_note=_RNN_NOTE, size=sizes.rnn(4), module="rnn",
-           samples=samples_sequence.LSTM),
+           samples=samples_sequence.LSTM, output=shapes.rnn(4, cell_state=True)),
     _layer("GRU", _STACK, None, ("aten.gru.input",), converter=_SEQ, signature_note=_RNN_NOTE,
            size=sizes.rnn(3), module="rnn",
-           samples=samples_sequence.GRU),
+           samples=samples_sequence.GRU, output=shapes.rnn(3)),
     _layer("RNNCell", {**_CELL, "nonlinearity": "tanh"}, None,
            ("aten.rnn_tanh_cell.default", "aten.rnn_relu_cell.default"), converter=_SEQ,
            size=sizes.cell(1), module="rnn_cell",
-           samples=samples_sequence.RNN_CELL),
+           samples=samples_sequence.RNN_CELL,
+           defaults_check=Sample("rnncell", {"input_size": 5, "hidden_size": 5}, _REG5,
+                                 loss=_MSE), output=shapes.cell(1)),
     _layer("LSTMCell", _CELL, None, ("aten.lstm_cell.default",),
            suite_note="returns the pair (h', c'), which an op check cannot feed to a loss; "
            "parity_tests/test_rnn_parity.py and torch's module_db cases check it",
-           size=sizes.cell(4), module="rnn_cell"),
+           size=sizes.cell(4), module="rnn_cell", output=shapes.cell(4)),
     _layer("GRUCell", _CELL, None, ("aten.gru_cell.default",), size=sizes.cell(3),
            module="rnn_cell",
-           samples=samples_sequence.GRU_CELL),
+           samples=samples_sequence.GRU_CELL, output=shapes.cell(3)),
     # refbp's picker of one time step (or the mean) of a recurrent layer's output
     _layer("RNNOutput", {"select": "last", "batch_first": False}, None, (),
-           torch_module=f"{_SEQ}:RNNOutputTorch", converter=_SEQ, module="sequence"),
+           torch_module=f"{_SEQ}:RNNOutputTorch", converter=_SEQ, module="sequence",
+           output=shapes.rnn_output),
     _layer("MultiheadAttention", {"embed_dim": REQUIRED, "num_heads": REQUIRED, "dropout": 0.0,
                                   "bias": True, "add_bias_kv": False, "add_zero_attn": False,
                                   "kdim": None, "vdim": None, "batch_first": False},
            "multi_head_attention_forward", (), converter=_ATT,
            tolerance={"float32": "float32_attention"},
            suite_note="takes query, key and value: the op checks op-mha-* run it through the "
-           "one-input AttentionProbe", size=sizes.attention, module="attention"),
+           "one-input AttentionProbe", size=sizes.attention, module="attention",
+           output=shapes.attention),
     _layer("TransformerEncoderLayer", {"d_model": REQUIRED, "nhead": REQUIRED,
                                        "dim_feedforward": 2048, "dropout": 0.1,
                                        "activation": "relu", "layer_norm_eps": 1e-5,
@@ -403,7 +415,7 @@ LAYERS: tuple[OpInfo, ...] = (
                                        "bias": True}, None, (), converter=_ATT,
            tolerance={"float32": "float32_attention"}, size=sizes.encoder_layer,
            module="transformer",
-           samples=samples_attention.TRANSFORMER_ENCODER_LAYER),
+           samples=samples_attention.TRANSFORMER_ENCODER_LAYER, output=shapes.encoder_layer),
     _layer("TransformerEncoder", {"encoder_layer": REQUIRED, "num_layers": REQUIRED,
                                   "norm": None, "enable_nested_tensor": True,
                                   "mask_check": True}, None, (), converter=_ATT,
@@ -421,22 +433,22 @@ LAYERS: tuple[OpInfo, ...] = (
            torch_module=f"{_ATT}:AttentionProbeTorch", converter=_ATT,
            tolerance={"float32": "float32_attention"}, size=sizes.attention,
            module="attention_probe",
-           samples=samples_attention.MHA),
+           samples=samples_attention.MHA, output=shapes.attention_probe),
     _layer("SDPAProbe", {"attn_mask": None, "is_causal": False, "scale": None},
            "scaled_dot_product_attention", ("aten.scaled_dot_product_attention.default",),
            torch_module=f"{_ATT}:SDPAProbeTorch", converter=_ATT,
            tolerance={"float32": "float32_attention"}, module="attention_probe",
-           samples=samples_attention.SDPA),
+           samples=samples_attention.SDPA, output=shapes.sdpa),
     # -- padding (maths: refbp.nn.functional_pad) ----------------------------------------
     *(_pad(f"{kind}Pad{n}d", n, aten, sample)
       for kind, aten, samples in _PADS for n, sample in zip((1, 2, 3), samples, strict=True)),
     # -- rearrangements (maths: refbp.nn.shuffle) ----------------------------------------
     _shuffle("PixelShuffle", "upscale_factor", "pixel_shuffle",
              _cnn("pixelshuffle", {"upscale_factor": 2}, _IMG4,
-                  "PixelShuffle(2): (N, 4, 5, 4) -> (N, 1, 10, 8)")),
+                  "PixelShuffle(2): (N, 4, 5, 4) -> (N, 1, 10, 8)"), shapes.pixel_shuffle),
     _shuffle("PixelUnshuffle", "downscale_factor", "pixel_unshuffle",
              _cnn("pixelunshuffle", {"downscale_factor": 2}, _img(48, h=6, w=4),
-                  "PixelUnshuffle(2): (N, 2, 6, 4) -> (N, 8, 3, 2)")),
+                  "PixelUnshuffle(2): (N, 2, 6, 4) -> (N, 8, 3, 2)"), shapes.pixel_unshuffle),
     _shuffle("ChannelShuffle", "groups", "channel_shuffle",
              _cnn("channelshuffle", {"groups": 2}, _IMG4, "ChannelShuffle(2) of 4 channels")),
     # -- resampling (maths: refbp.nn.functional_interp) ---------------------------------
@@ -472,7 +484,8 @@ LAYERS: tuple[OpInfo, ...] = (
            samples=(_cnn("unfold", {"kernel_size": [2, 3], "padding": 1, "stride": 2}, _img(144),
                          "Unfold 2x3 blocks, padding 1, stride 2: (N, 2, 7, 6) -> (N, 12, 12)"),
                     _cnn("unfold-dilated", {"kernel_size": 2, "dilation": 2}, _img(160),
-                         "Unfold 2x2 blocks, dilation 2 (overlapping)"))),
+                         "Unfold 2x2 blocks, dilation 2 (overlapping)")),
+           output=shapes.unfold),
     OpInfo(name="Fold", kind="layer", forward="refbp.nn.fold:fold", module="refbp.nn.fold",
            backward="refbp.nn.fold:unfold", functional=f"{_F}.fold", aten=("aten.col2im.default",),
            args={"output_size": REQUIRED, "kernel_size": REQUIRED, "dilation": 1, "padding": 0,
@@ -482,7 +495,7 @@ LAYERS: tuple[OpInfo, ...] = (
                            before=(("Unflatten", {"dim": 1, "unflattened_size": [4, 12]}),),
                            after=_FLAT, loss=_MSE,
                            description="Fold 12 columns of 2x2 blocks into 1x4x5 images "
-                           "(overlaps summed)"),)),
+                           "(overlaps summed)"),), output=shapes.fold),
     # -- normalization in 1-D and 3-D --------------------------------------------------
     _layer("BatchNorm3d", _BN, "batch_norm",
            ("aten.batch_norm.default", "aten._native_batch_norm_legit_functional.default"),

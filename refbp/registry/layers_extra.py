@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from refbp.registry import samples_attention, sizes
+from refbp.registry import samples_attention, shapes, sizes
 from refbp.registry.opinfo import REQUIRED, Data, Layers, OpInfo, Sample
 
 _F = "torch.nn.functional"
@@ -158,10 +158,12 @@ EXTRA_LAYERS: tuple[OpInfo, ...] = (
             "include_last_offset": False, "padding_idx": None}, "embedding_bag",
            ("aten.embedding_bag.padding_idx", "aten._embedding_bag.default"),
            torch_only={"_weight": "torch's private initial weight (refbp: load_state_dict)"},
-           size=sizes.embedding, samples=_BAG_SAMPLES),
+           size=sizes.embedding, samples=_BAG_SAMPLES, output=shapes.embedding_bag),
     # refbp's one-input adapter of the two-input layers
     _layer("PairProbe", "pair_probe", {"op": REQUIRED, "split": REQUIRED, "options": None,
                                        "kwargs": None}, None, (),
            torch_module=f"{_PAIRS}:PairProbeTorch", converter=_PAIRS, size=_pair_probe_size,
+           shape_note="the output is the probed two-input layer's, which has no rule yet: the "
+           "activation estimate keeps the input's shape",
            samples=_PROBE_SAMPLES + samples_attention.TRANSFORMER_DECODER),
 )

@@ -14,6 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from refbp.registry.shapes import ShapeRule
 from refbp.registry.sizes import SizeRule
 
 #: The kinds of op: an elementwise or along-a-dimension activation, a layer, a loss.
@@ -225,6 +226,20 @@ class OpInfo:
         The rule counting the elements of the parameters and buffers the op would hold from
         its complete constructor arguments (:mod:`refbp.registry.sizes`; checked against
         torch on every ``module_db`` constructor case); None: it holds none.
+    output:
+        The rule giving the shape the op computes from its input shape and its complete
+        constructor arguments, and the inner values its backward pass keeps
+        (:mod:`refbp.registry.shapes`; checked against refbp on every declared sample and
+        against torch on every ``module_db`` case); None: the output has the input's shape.
+    shape_note:
+        Why an op whose output shape is not its input's has no ``output`` rule (the unit test
+        of the rules accepts a mismatch only then).
+    defaults_check:
+        The ``defaults-<id>`` op check of the quick suite: the op built from its required
+        arguments only (the sample's ``options``, exactly :meth:`required`), so that each
+        library's own default of every other argument is what runs (a refbp default that
+        differs from torch's fails). For ops whose other op checks always give those
+        arguments; None: the samples already run the defaults.
     """
 
     name: str
@@ -245,6 +260,9 @@ class OpInfo:
     families: tuple[str, ...] = ()
     suite_note: str = ""
     size: SizeRule | None = None
+    output: ShapeRule | None = None
+    shape_note: str = ""
+    defaults_check: Sample | None = None
 
     def __post_init__(self) -> None:
         if self.kind == "loss" and not all(c.inputs for c in self.checks):
@@ -258,6 +276,11 @@ class OpInfo:
                 raise ValueError(f"{self.name}: declare the refbp.nn module of its class "
                                  "(module=...)")
             object.__setattr__(self, "module", KIND_MODULES[self.kind])
+        if self.defaults_check is not None and set(self.defaults_check.options) != set(
+                self.required()):
+            raise ValueError(f"{self.name}: a defaults check gives exactly the required "
+                             f"arguments {self.required()}, got "
+                             f"{sorted(self.defaults_check.options)}")
 
     @property
     def class_path(self) -> str:

@@ -588,6 +588,23 @@ def listing() -> list[str]:
     return out
 
 
+#: What ``refbp.optim`` exports besides the declared optimizers (name -> dotted path).
+OPTIM_OTHERS: Mapping[str, str] = {
+    "Optimizer": "refbp.optim.optimizer:Optimizer",
+    "default_dtype": "refbp.optim.default_dtype:default_dtype",
+    "get_default_dtype": "refbp.optim.default_dtype:get_default_dtype",
+    "set_default_dtype": "refbp.optim.default_dtype:set_default_dtype",
+    "lr_scheduler": "refbp.optim.lr_scheduler", "swa_utils": "refbp.optim.swa_utils",
+}
+
+
+def optim_exports() -> dict[str, str]:
+    """Every name ``refbp.optim`` exports and the dotted path of what it names, sorted by
+    name: :data:`OPTIM_OTHERS` and each declared optimizer's class (from its ``module``)."""
+    table = {**OPTIM_OTHERS, **{o.name: f"{o.module}:{o.name}" for o in OPTIMIZERS}}
+    return dict(sorted(table.items()))
+
+
 def docs_table() -> str:
     """The reStructuredText table of ``refbp.optim``'s docstring (one row per optimizer)."""
     width = max(len(o.name) for o in OPTIMIZERS) + 4

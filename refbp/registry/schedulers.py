@@ -291,6 +291,13 @@ def scheduler(name: str) -> SchedulerInfo:
     return lookup(_BY_NAME, name, "lr scheduler")
 
 
+def steps_on_metric(obj: Any) -> bool:
+    """Whether the lr scheduler ``obj`` (refbp's or torch's) is stepped with the loss
+    (``step(metric)``), as its declaration says (:attr:`SchedulerInfo.steps_on_metric`; the
+    class name is the declared name). KeyError for an undeclared scheduler."""
+    return scheduler(type(obj).__name__).steps_on_metric
+
+
 def names() -> list[str]:
     """The declared scheduler names, in declaration order."""
     return list(_BY_NAME)

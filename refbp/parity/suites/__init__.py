@@ -15,10 +15,7 @@
 from __future__ import annotations
 
 import copy
-from collections.abc import Callable, Mapping
-from typing import Any
-
-import numpy as np
+from collections.abc import Callable
 
 from refbp.parity.scenario import DataSpec, Scenario, Spec
 from refbp.parity.suites import attention, sequence
@@ -36,73 +33,10 @@ from refbp.parity.suites.common import (
     train,
 )
 from refbp.parity.suites.common import SHORT as _SHORT
-from refbp.parity.suites.common import op_check as _op
+from refbp.parity.suites.declared import declared_op_checks
 from refbp.parity.suites.graph import graph_scenarios
 from refbp.parity.suites.options import default_scenarios, option_scenarios
-from refbp.registry.opinfo import EXTREME, Data, OpInfo, Sample
-from refbp.registry.ops import of_kind
 from refbp.registry.optimizers import OPTIMIZERS, QuickRun, optimizer
-from refbp.tolerances import OVERRIDES
-
-_EXTREME_TEXT = "on extreme inputs (0, +-1e-8, +-1, +-30, +-1e4)"
-
-
-def _spec(layer: tuple[str, Mapping[str, Any]]) -> Spec:
-    return Spec(layer[0], dict(layer[1]))
-
-
-def _data(data: Data | None, model: list[Spec]) -> DataSpec:
-    """The data of a sample; ``tensors`` with ``outputs=0`` get the target shape of the
-    model's output on one input of ``(features, *size)``."""
-    d = data or EXTREME
-    if d.kind == "tensors" and d.outputs == 0:
-        target = _output_shape(model, (d.features, *d.extra["size"]))
-        return DataSpec(d.kind, n=d.n, features=d.features, outputs=int(np.prod(target)),
-                        extra={**d.extra, "target_shape": target})
-    return DataSpec(d.kind, n=d.n, features=d.features, outputs=d.outputs, extra=dict(d.extra))
-
-
-def _output_shape(model: list[Spec], shape: tuple[int, ...]) -> tuple[int, ...]:
-    """The per-sample output shape of the refbp model ``model`` on one input of ``shape``."""
-    from refbp import nn as rnn
-
-    x = np.zeros((1, *shape))
-    for spec in model:
-        x = getattr(rnn, spec.type)(**spec.args)(x)
-    return tuple(x.shape[1:])
-
-
-def _tolerance(op: OpInfo, sample: Sample, dtype: str) -> dict[str, float]:
-    """The sample's tolerance exception in ``dtype``, else the op's (none: {})."""
-    key = sample.tolerance.get(dtype) or op.tolerance.get(dtype)
-    return dict(OVERRIDES[key]) if key else {}
-
-
-def declared_op_checks(dtype: str, *kinds: str) -> list[Scenario]:
-    """The op checks of every sample declared in ``refbp.registry`` for ops of ``kinds``.
-
-    A layer or activation is built between its sample's ``before`` and ``after`` layers and
-    closed by the sample's loss (``SSELoss`` for activations); a loss follows ``before``
-    (``Identity`` when empty).
-    """
-    out: list[Scenario] = []
-    for op in of_kind(*kinds):
-        for sample in op.samples:
-            spec = Spec(op.name, dict(sample.options))
-            before = [_spec(b) for b in sample.before]
-            tol = _tolerance(op, sample, dtype)
-            if op.kind == "loss":
-                model = before or [Spec("Identity")]
-                out.append(_op(sample.id, model, spec, _data(sample.data, model), dtype,
-                               sample.description or f"{spec.describe()} op check",
-                               tolerance=tol))
-                continue
-            loss = _spec(sample.loss or ("SSELoss", {}))
-            text = sample.description or f"{op.name} {_EXTREME_TEXT}"
-            model = [*before, spec, *(_spec(a) for a in sample.after)]
-            out.append(_op(sample.id, model, loss, _data(sample.data, model), dtype, text,
-                           tolerance=tol))
-    return out
 
 
 def op_scenarios() -> list[Scenario]:

@@ -1,8 +1,9 @@
 """Option scenarios of the quick suite, float64: options the other scenarios leave at their
 defaults (every lr scheduler, also stepped with an explicit epoch; ``maximize``; eval mode;
 gradient clipping and accumulation; checkpoints) and each library's own defaults
-(``defaults-*``: every optimizer and lr scheduler built from its required arguments only; the
-harness builds each side from the specs, so a refbp default that differs from torch's fails).
+(``defaults-*``: every optimizer and lr scheduler, and the layers and losses that declare a
+``defaults_check``, built from their required arguments only; the harness builds each side
+from the specs, so a refbp default that differs from torch's fails).
 """
 
 from __future__ import annotations
@@ -14,8 +15,6 @@ from refbp.parity.scenario import DataSpec, Scenario, Spec
 from refbp.parity.suites.common import (
     CLS_DATA,
     REG_DATA,
-    SMALL_CLS,
-    SMALL_REG,
     mlp,
     op_check,
     optimizer_batching,
@@ -23,6 +22,7 @@ from refbp.parity.suites.common import (
     optimizer_training,
     train,
 )
+from refbp.parity.suites.declared import declared_default_checks
 from refbp.registry.optimizers import OPTIMIZERS, optimizer
 from refbp.registry.schedulers import SCHEDULERS as DECLARED
 from refbp.registry.schedulers import Sub
@@ -52,15 +52,6 @@ EPOCH_SCHEDULERS: list[tuple[str, Spec, float]] = [
 # Only the required arguments: every other one takes each library's own default.
 DEFAULT_SCHEDULERS: list[Spec] = [scheduler_spec(s.name, s.defaults) for s in DECLARED
                                   if s.defaults is not None]
-
-# (name, layers, loss, data): layers and losses with options the other checks always give.
-DEFAULT_OPS: list[tuple[str, list[Spec], Spec, DataSpec]] = [
-    ("dropout", [Spec("Dropout")], Spec("MSELoss"), SMALL_REG),
-    ("huber", [Spec("Identity")], Spec("HuberLoss"), SMALL_REG),
-    ("smoothl1", [Spec("Identity")], Spec("SmoothL1Loss"), SMALL_REG),
-    ("nll", [Spec("LogSoftmax", {"dim": 1})], Spec("NLLLoss"), SMALL_CLS),
-    ("rnncell", [Spec("RNNCell", {"input_size": 5, "hidden_size": 5})], Spec("MSELoss"), SMALL_REG),
-]
 
 # Every declared optimizer that takes ``maximize`` (refbp.registry.optimizers) under every
 # supported torch: LBFGS's (torch 2.14 and later, ``Hyper.torch_since``) is left out, so the
@@ -169,10 +160,10 @@ def option_scenarios() -> list[Scenario]:
 
 
 def default_scenarios() -> list[Scenario]:
-    """Each library's own defaults, float64: every optimizer, lr scheduler and a few layers and
-    losses built from their required arguments only. The harness builds each side from the
-    scenario's specs (``refbp.parity.trial.build_trial``), so a refbp default that differs
-    from torch's fails here."""
+    """Each library's own defaults, float64: every optimizer, lr scheduler and the layers and
+    losses that declare a ``defaults_check``, built from their required arguments only. The
+    harness builds each side from the scenario's specs (``refbp.parity.trial.build_trial``),
+    so a refbp default that differs from torch's fails here."""
     out = [train(f"defaults-{name.lower()}", model, Spec("MSELoss"),
                  Spec(name), data, "float64", steps=3,
                  description=f"{name} with torch's defaults",
@@ -186,7 +177,4 @@ def default_scenarios() -> list[Scenario]:
                   "float64", steps=12, batching="batch", scheduler=sched,
                   description=f"SGD with {sched.describe()}, torch's defaults otherwise")
             for sched in DEFAULT_SCHEDULERS]
-    out += [op_check(f"defaults-{name}", layers, loss, data, "float64",
-                f"{' > '.join(sp.describe() for sp in layers)}, {loss.describe()}: defaults")
-            for name, layers, loss, data in DEFAULT_OPS]
-    return out
+    return out + declared_default_checks()
