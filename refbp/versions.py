@@ -135,7 +135,8 @@ def torch_at_least(release: str, version: str | None = None) -> bool:
 
 CONVENTION_CHANGES: dict[str, str] = {
     "2.14": "clamp_min's backward at the bound is 0 (was the incoming gradient): "
-            "HingeEmbeddingLoss's gradient at x = margin (its ``kink`` argument)",
+            "the gradient at the kink of HingeEmbeddingLoss, MarginRankingLoss, "
+            "CosineEmbeddingLoss and the TripletMargin losses (their ``kink`` argument)",
 }
 """torch releases that changed a convention refbp follows, and what changed. refbp takes the
 convention as an argument whose default is the installed torch's (the pinned release's, 2.13,

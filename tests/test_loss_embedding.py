@@ -31,12 +31,15 @@ def test_gaussian_nll_by_hand() -> None:
 
 
 def test_margin_ranking_by_hand() -> None:
-    loss = rnn.MarginRankingLoss(margin=0.5, reduction="none")
+    loss = rnn.MarginRankingLoss(margin=0.5, reduction="none", kink="hinge")
     x1, x2, y = np.array([1.0, 1.0, 2.0]), np.array([0.0, 0.5, 0.0]), np.array([1., 1., -1.])
     assert np.array_equal(loss(x1, x2, y), [0.0, 0.0, 2.5])
     g = np.ones(3)
-    # the second pair sits on the kink u = 0: torch's clamp_min passes the gradient
+    # the second pair sits on the kink u = 0: torch 2.13's clamp_min passes the gradient
     assert np.array_equal(loss.backward(g), [0.0, -1.0, 1.0])
+    flat = rnn.MarginRankingLoss(margin=0.5, reduction="none", kink="flat")
+    flat(x1, x2, y)
+    assert np.array_equal(flat.backward(g), [0.0, 0.0, 1.0])  # torch 2.14's: 0 at the kink
     assert np.array_equal(loss.grad("input2", g), [0.0, 1.0, -1.0])
     assert np.array_equal(loss.grad("target", g), [0.0, -0.5, -2.0])
     # integer +-1 targets (torch's own test cases use int64): same loss, no target gradient
@@ -82,3 +85,21 @@ def test_errors() -> None:
         loss.grad("var")
     with pytest.raises(TypeError, match="same dtype"):
         rnn.GaussianNLLLoss()(np.zeros(2), np.zeros(2, np.float32), np.ones(2))
+
+
+@pytest.mark.parametrize(("kink", "passes"), [("hinge", True), ("flat", False)])
+def test_hinge_losses_own_their_kink_as_told(kink: str, passes: bool) -> None:
+    # TripletMargin: margin + d(a, p) - d(a, n) = 1 + 5 - 6 = 0 exactly (eps = 0)
+    a, p, n = np.array([[0.0, 0.0]]), np.array([[3.0, 4.0]]), np.array([[0.0, 6.0]])
+    triplet = rnn.TripletMarginLoss(margin=1.0, eps=0.0, reduction="sum", kink=kink)
+    assert triplet(a, p, n) == 0.0
+    expected = np.array([[0.0, 1.0]]) - np.array([[0.6, 0.8]]) if passes else np.zeros((1, 2))
+    assert np.array_equal(triplet.backward(np.array(1.0)), expected)
+    # CosineEmbedding with y = -1: cos - margin = 0 exactly (orthogonal inputs, margin 0)
+    cosine = rnn.CosineEmbeddingLoss(margin=0.0, reduction="sum", kink=kink)
+    x1, x2 = np.array([[1.0, 0.0]]), np.array([[0.0, 1.0]])
+    assert cosine(x1, x2, np.array([-1.0])) == 0.0
+    g1 = cosine.backward(np.array(1.0))
+    assert (np.abs(g1).max() > 0) == passes
+    with pytest.raises(ValueError, match="kink must be one of 'hinge', 'flat' or None"):
+        rnn.MarginRankingLoss(kink="sharp")

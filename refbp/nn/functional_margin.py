@@ -47,13 +47,22 @@ def check_hinge_kink(kink: str | None) -> str:
     return kink
 
 
+def clamp_min_passes(u: np.ndarray, kink: str | None = None) -> np.ndarray:
+    """Where torch's ``clamp_min(u, 0)`` passes the gradient back: u >= 0 (kink "hinge",
+    torch up to 2.13) or u > 0 (kink "flat", torch 2.14 and later); ``kink`` None is the
+    installed torch's (:func:`default_hinge_kink`). Every hinge of a loss torch composes
+    with ``clamp_min`` (HingeEmbedding, MarginRanking, CosineEmbedding, TripletMargin) owns
+    its kink this way."""
+    return u >= 0 if check_hinge_kink(kink) == "hinge" else u > 0
+
+
 def hinge_embedding_grad(x: np.ndarray, y: np.ndarray, margin: float,
                          kink: str | None = None) -> np.ndarray:
     """``-[margin - x >= 0]`` (kink "hinge": torch's ``clamp_min`` backward up to 2.13 passes
     the gradient at x = margin) or ``-[margin - x > 0]`` (kink "flat": torch 2.14 and later)
     where ``y != 1``, plus ``1`` where ``y != -1``; ``kink`` None is the installed torch's
     (:func:`default_hinge_kink`)."""
-    active = margin - x >= 0 if check_hinge_kink(kink) == "hinge" else margin - x > 0
+    active = clamp_min_passes(margin - x, kink)
     hinge = np.where((y != 1) & active, -1.0, 0.0)
     return (hinge + np.where(y != -1, 1.0, 0.0)).astype(x.dtype, copy=False)
 

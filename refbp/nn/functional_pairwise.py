@@ -7,7 +7,8 @@ torch's composition of ATen operators (``aten/src/ATen/native/Loss.cpp``, ``Dist
 ``torch.nn.functional.gaussian_nll_loss``) and each backward is autograd's path back through
 that composition, so that the kinks fall on the side torch puts them:
 
-- ``clamp_min(u, 0)`` passes the gradient where u >= 0 (the kink u = 0 included);
+- ``clamp_min(u, 0)`` passes the gradient where u >= 0 up to torch 2.13 and where u > 0 from
+  2.14 (``kink``, :func:`refbp.nn.functional_margin.clamp_min_passes`);
 - ``minimum(a, b)`` gives each side half the gradient where a == b;
 - the p-norm's gradient is 0 where the norm is 0 (p >= 1), sign(x) for p = 1.
 """
@@ -15,6 +16,8 @@ that composition, so that the kinks fall on the side torch puts them:
 from __future__ import annotations
 
 import numpy as np
+
+from refbp.nn.functional_margin import clamp_min_passes
 
 #: torch's ``EPSILON`` of ``cosine_embedding_loss``: a C ``float``, float32(1e-12) =
 #: 9.99999996e-13 (measured: with 1e-12 a zero vector's gradient differs by 2e-9 relative).
@@ -28,11 +31,13 @@ def margin_ranking(x1: np.ndarray, x2: np.ndarray, y: np.ndarray, margin: float)
 
 
 def margin_ranking_grads(x1: np.ndarray, x2: np.ndarray, y: np.ndarray, margin: float,
-                         g: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+                         g: np.ndarray, kink: str | None = None
+                         ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """d/dx1, d/dx2, d/dy of ``sum g * margin_ranking``: with u = -y (x1 - x2) + margin and
-    m = [u >= 0], dl/dx1 = -y m, dl/dx2 = y m, dl/dy = -(x1 - x2) m (autograd's order:
-    g_u = g m, then g_u (-y) and -(g_u (x1 - x2)))."""
-    gu = np.where(-y * (x1 - x2) + margin >= 0, g, 0).astype(x1.dtype, copy=False)
+    m = [u >= 0] (kink "hinge"; [u > 0] for "flat"), dl/dx1 = -y m, dl/dx2 = y m,
+    dl/dy = -(x1 - x2) m (autograd's order: g_u = g m, then g_u (-y) and -(g_u (x1 - x2)))."""
+    gu = np.where(clamp_min_passes(-y * (x1 - x2) + margin, kink), g,
+                  0).astype(x1.dtype, copy=False)
     gd = gu * -y
     return gd, -gd, -(gu * (x1 - x2))
 
@@ -57,11 +62,12 @@ def cosine_embedding(cos: np.ndarray, y: np.ndarray, margin: float) -> np.ndarra
 
 
 def cosine_embedding_grads(x1: np.ndarray, x2: np.ndarray, y: np.ndarray, margin: float,
-                           t: dict[str, np.ndarray], g: np.ndarray
+                           t: dict[str, np.ndarray], g: np.ndarray, kink: str | None = None
                            ) -> tuple[np.ndarray, np.ndarray]:
     """d/dx1, d/dx2 of ``sum g * cosine_embedding``.
 
-    g_cos = -g [y = 1] + g [y = -1] [cos - margin >= 0]; then back through cos = P / D:
+    g_cos = -g [y = 1] + g [y = -1] [cos - margin >= 0] ("> 0" for kink "flat"); then back
+    through cos = P / D:
     g_P = g_cos / D, g_D = -g_cos (P / D) / D; D = sqrt(M): g_M = g_D / (2 D); M = M1 M2:
     g_M1 = g_M M2, g_M2 = g_M M1; and P = sum x1 x2, M1 = sum x1 x1 (+ EPS):
     dx1 = g_P x2 + 2 g_M1 x1, dx2 = g_P x1 + 2 g_M2 x2 (the square's two factors each add
@@ -69,7 +75,8 @@ def cosine_embedding_grads(x1: np.ndarray, x2: np.ndarray, y: np.ndarray, margin
     """
     cos, d = t["cos"], t["d"]
     gcos = (np.where(y == 1, -g, 0)
-            + np.where((y == -1) & (cos - margin >= 0), g, 0)).astype(cos.dtype, copy=False)
+            + np.where((y == -1) & clamp_min_passes(cos - margin, kink), g,
+                       0)).astype(cos.dtype, copy=False)
     gp = gcos / d
     gm = -gcos * (t["p"] / d) / d / (2 * d)
     gm1, gm2 = (gm * t["m2"])[..., None], (gm * t["m1"])[..., None]
@@ -140,10 +147,11 @@ def triplet_hinge(d_pos: np.ndarray, d_neg: np.ndarray, margin: float) -> np.nda
 
 
 def triplet_hinge_grad(d_pos: np.ndarray, d_neg: np.ndarray, margin: float,
-                       g: np.ndarray) -> np.ndarray:
+                       g: np.ndarray, kink: str | None = None) -> np.ndarray:
     """d/d d_pos of ``sum g * triplet_hinge`` (d/d d_neg is its negative): g where
-    margin + d_pos - d_neg >= 0."""
-    return np.where(margin + d_pos - d_neg >= 0, g, 0).astype(d_pos.dtype, copy=False)
+    margin + d_pos - d_neg >= 0 (kink "hinge"; > 0 for "flat")."""
+    return np.where(clamp_min_passes(margin + d_pos - d_neg, kink), g,
+                    0).astype(d_pos.dtype, copy=False)
 
 
 # -- GaussianNLLLoss ------------------------------------------------------------------------

@@ -19,6 +19,7 @@ import numpy as np
 
 from refbp._checks import as_float_array
 from refbp.nn import functional_loss as fl
+from refbp.nn import functional_margin as fm
 from refbp.nn import functional_pairwise as fp
 from refbp.nn.loss import Loss, _MultiArgumentLoss, index_argument_error
 
@@ -36,9 +37,13 @@ class MarginRankingLoss(_MultiArgumentLoss):
 
     l = max(0, -y (x1 - x2) + margin)
 
-    Backward: on the active side (u = -y (x1 - x2) + margin >= 0, the kink included as
-    torch's ``clamp_min``): dl/dx1 = -y, dl/dx2 = y, dl/dy = -(x1 - x2) (torch differentiates
+    Backward: on the active side (u = -y (x1 - x2) + margin > 0, and at u = 0 as ``kink``
+    says): dl/dx1 = -y, dl/dx2 = y, dl/dy = -(x1 - x2) (torch differentiates
     the target too); 0 elsewhere; times the reduction's scale (g / n for 'mean').
+
+    ``kink`` (keyword-only, refbp's only; torch has no such argument): which side owns the
+    gradient at the hinge's kink, as HingeEmbeddingLoss's ("hinge": torch up to 2.13, "flat":
+    torch 2.14 and later, None: the installed torch's).
 
     Shapes: input1, input2 and target identical, any shape ((N,) usually); 'none' returns it.
     The target may hold integers (torch's own test cases use int64 +-1); it then has no
@@ -48,9 +53,11 @@ class MarginRankingLoss(_MultiArgumentLoss):
 
     arguments = ("input1", "input2", "target")
 
-    def __init__(self, margin: float = 0.0, reduction: str = "mean") -> None:
+    def __init__(self, margin: float = 0.0, reduction: str = "mean", *,
+                 kink: str | None = None) -> None:
         super().__init__(reduction)
         self.margin = float(margin)
+        self.kink = fm.check_hinge_kink(kink)
 
     def _forward(self, *args: Any) -> tuple[np.ndarray, dict[str, Any]]:
         t = np.asarray(args[2])
@@ -67,7 +74,8 @@ class MarginRankingLoss(_MultiArgumentLoss):
     def _grads(self, g: np.ndarray, cache: dict[str, Any]) -> dict[str, np.ndarray | None]:
         x1 = cache["x1"]
         scale = np.broadcast_to(fl.upstream_scale(g, self.reduction, x1.size), x1.shape)
-        grads = fp.margin_ranking_grads(x1, cache["x2"], cache["y"], self.margin, scale)
+        grads = fp.margin_ranking_grads(x1, cache["x2"], cache["y"], self.margin, scale,
+                                        self.kink)
         return dict(zip(self.arguments, grads, strict=True))
 
     def _argument_grad(self, name: str, g: np.ndarray, cache: dict[str, Any]
@@ -89,11 +97,15 @@ class CosineEmbeddingLoss(_MultiArgumentLoss):
 
     l = 1 - cos for y = 1,   max(0, cos - margin) for y = -1   (0 for any other value).
 
-    Backward: dl/dcos = -1 (y = 1), 1 where cos - margin >= 0 (y = -1, the kink included);
+    Backward: dl/dcos = -1 (y = 1), 1 where cos - margin > 0 (y = -1; at 0 as ``kink`` says);
     with P = <x1, x2>, M_k = |x_k|^2 + EPS, D = sqrt(M1 M2):
     dcos/dx1 = x2 / D - P x1 / (M1 D) (and symmetrically), evaluated along autograd's path
     (``refbp.nn.functional_pairwise.cosine_embedding_grads``). The target only selects the
     branch: ``grad("target")`` is None, as torch's ``.grad`` of it.
+
+    ``kink`` (keyword-only, refbp's only; torch has no such argument): which side owns the
+    gradient at the hinge's kink, as HingeEmbeddingLoss's ("hinge": torch up to 2.13, "flat":
+    torch 2.14 and later, None: the installed torch's).
 
     Shapes: input1, input2 (N, D) with target (N,), or (D,) with a 0-d target; 'none'
     returns (N,) (or ()). Other target ranks raise torch's RuntimeError.
@@ -101,9 +113,11 @@ class CosineEmbeddingLoss(_MultiArgumentLoss):
 
     arguments = ("input1", "input2", "target")
 
-    def __init__(self, margin: float = 0.0, reduction: str = "mean") -> None:
+    def __init__(self, margin: float = 0.0, reduction: str = "mean", *,
+                 kink: str | None = None) -> None:
         super().__init__(reduction)
         self.margin = float(margin)
+        self.kink = fm.check_hinge_kink(kink)
 
     def _forward(self, *args: Any) -> tuple[np.ndarray, dict[str, Any]]:
         x1, x2 = self._float_args(args[:2])
@@ -126,7 +140,7 @@ class CosineEmbeddingLoss(_MultiArgumentLoss):
         y = cache["y"]
         scale = np.broadcast_to(fl.upstream_scale(g, self.reduction, y.size), y.shape)
         g1, g2 = fp.cosine_embedding_grads(cache["x1"], cache["x2"], y, self.margin,
-                                           cache["t"], scale)
+                                           cache["t"], scale, self.kink)
         return {"input1": g1, "input2": g2, "target": None}
 
     def extra_repr(self) -> str:
@@ -168,7 +182,7 @@ class _TripletLoss(_MultiArgumentLoss):
     def _grads(self, g: np.ndarray, cache: dict[str, Any]) -> dict[str, np.ndarray | None]:
         d_pos = cache["d_pos"]
         scale = np.broadcast_to(fl.upstream_scale(g, self.reduction, d_pos.size), d_pos.shape)
-        g_pos = fp.triplet_hinge_grad(d_pos, cache["d_neg"], self.margin, scale)
+        g_pos = fp.triplet_hinge_grad(d_pos, cache["d_neg"], self.margin, scale, self.kink)
         g_neg = -g_pos
         ga, gp = self._distance_grads(cache["s_pos"], g_pos)
         if self.swap:
@@ -192,20 +206,26 @@ class TripletMarginLoss(_TripletLoss):
     l = max(0, margin + d(a, pos) - d(a, neg)),
     with swap: d(a, neg) replaced by min(d(a, neg), d(pos, neg)).
 
-    Backward: where margin + d(a, pos) - d(a, neg) >= 0 (kink included), d(a, pos) gets the
+    Backward: where margin + d(a, pos) - d(a, neg) > 0 (at 0 as ``kink`` says), d(a, pos) gets the
     upstream g and the negative distance -g; a ``min`` gives it to the smaller distance (half
     to each on a tie, torch's ``minimum``). Each distance passes it on as the p-norm's
     gradient of v = u - v + eps: for p = 2, g v / ||v|| (0 where ||v|| = 0); p = 1, g sign(v);
     p = inf, g sign(v) shared by the entries of greatest |v|; else g v |v|^(p-2) / ||v||^(p-1)
     (torch's ``norm_backward``); d/du = that, d/dv = its negative.
 
+    ``kink`` (keyword-only, refbp's only; torch has no such argument): which side owns the
+    gradient at the hinge's kink, as HingeEmbeddingLoss's ("hinge": torch up to 2.13, "flat":
+    torch 2.14 and later, None: the installed torch's).
+
     Shapes: anchor, positive, negative identical, (N, D) or (D,); 'none' returns (N,) (or
     ()). ``margin`` must be > 0 (ValueError, torch's message).
     """
 
     def __init__(self, margin: float = 1.0, p: float = 2.0, eps: float = 1e-6,
-                 swap: bool = False, reduction: str = "mean") -> None:
+                 swap: bool = False, reduction: str = "mean", *,
+                 kink: str | None = None) -> None:
         super().__init__(reduction)
+        self.kink = fm.check_hinge_kink(kink)
         self.margin = _check_margin("TripletMarginLoss", margin)
         self.p = float(p)
         self.eps = float(eps)
@@ -244,13 +264,19 @@ class TripletMarginWithDistanceLoss(_TripletLoss):
 
     Backward: as TripletMarginLoss, with the distance's own backward in place of the p-norm's.
 
+    ``kink`` (keyword-only, refbp's only; torch has no such argument): which side owns the
+    gradient at the hinge's kink, as HingeEmbeddingLoss's ("hinge": torch up to 2.13, "flat":
+    torch 2.14 and later, None: the installed torch's).
+
     Shapes: anchor, positive, negative identical ((N, D) or (D,) for the default distance);
     'none' returns the distances' shape. ``margin`` must be > 0 (ValueError, torch's message).
     """
 
     def __init__(self, distance_function: Any = None, margin: float = 1.0,
-                 swap: bool = False, reduction: str = "mean") -> None:
+                 swap: bool = False, reduction: str = "mean", *,
+                 kink: str | None = None) -> None:
         super().__init__(reduction)
+        self.kink = fm.check_hinge_kink(kink)
         if distance_function is not None and not (callable(distance_function) and callable(
                 getattr(distance_function, "backward", None))):
             raise TypeError("TripletMarginWithDistanceLoss distance_function must be None or "
