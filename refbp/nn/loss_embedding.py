@@ -30,7 +30,20 @@ def _check_margin(owner: str, margin: float) -> float:
     return float(margin)
 
 
-class MarginRankingLoss(_MultiArgumentLoss):
+class _PairHingeLoss(_MultiArgumentLoss):
+    """A hinge on two inputs and a +-1 target (MarginRankingLoss, CosineEmbeddingLoss):
+    torch's ``(margin, reduction)`` and refbp's ``kink``."""
+
+    arguments = ("input1", "input2", "target")
+
+    def __init__(self, margin: float = 0.0, reduction: str = "mean", *,
+                 kink: str | None = None) -> None:
+        super().__init__(reduction)
+        self.margin = float(margin)
+        self.kink = fm.check_hinge_kink(kink)
+
+
+class MarginRankingLoss(_PairHingeLoss):
     r"""Ranking hinge, as ``torch.nn.MarginRankingLoss(margin, reduction)``.
 
     With targets y in {1, -1} saying which input should rank higher:
@@ -50,14 +63,6 @@ class MarginRankingLoss(_MultiArgumentLoss):
     gradient (RuntimeError, as torch's integer tensors).
     Arguments of different numbers of dimensions raise torch's RuntimeError.
     """
-
-    arguments = ("input1", "input2", "target")
-
-    def __init__(self, margin: float = 0.0, reduction: str = "mean", *,
-                 kink: str | None = None) -> None:
-        super().__init__(reduction)
-        self.margin = float(margin)
-        self.kink = fm.check_hinge_kink(kink)
 
     def _forward(self, *args: Any) -> tuple[np.ndarray, dict[str, Any]]:
         t = np.asarray(args[2])
@@ -89,7 +94,7 @@ class MarginRankingLoss(_MultiArgumentLoss):
         return f"margin={self.margin}, {Loss.extra_repr(self)}"
 
 
-class CosineEmbeddingLoss(_MultiArgumentLoss):
+class CosineEmbeddingLoss(_PairHingeLoss):
     r"""Cosine embedding loss, as ``torch.nn.CosineEmbeddingLoss(margin, reduction)``.
 
     With cos = <x1, x2> / sqrt((|x1|^2 + EPS)(|x2|^2 + EPS)) per sample (EPS =
@@ -110,14 +115,6 @@ class CosineEmbeddingLoss(_MultiArgumentLoss):
     Shapes: input1, input2 (N, D) with target (N,), or (D,) with a 0-d target; 'none'
     returns (N,) (or ()). Other target ranks raise torch's RuntimeError.
     """
-
-    arguments = ("input1", "input2", "target")
-
-    def __init__(self, margin: float = 0.0, reduction: str = "mean", *,
-                 kink: str | None = None) -> None:
-        super().__init__(reduction)
-        self.margin = float(margin)
-        self.kink = fm.check_hinge_kink(kink)
 
     def _forward(self, *args: Any) -> tuple[np.ndarray, dict[str, Any]]:
         x1, x2 = self._float_args(args[:2])
