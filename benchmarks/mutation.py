@@ -253,7 +253,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--only", help="run only mutants whose 'file:line' contains this text")
     p.add_argument("--survivors-of", type=Path, metavar="FILE",
                    help="run only the sampled mutants that survived in this earlier --out file "
-                   "(e.g. after adding scenarios); the others keep their earlier result")
+                   "(e.g. after adding scenarios); the others keep their earlier result (also "
+                   "'not run'). With --sample-from REV, FILE is a run at REV: its mutants are "
+                   "matched by their position there")
     p.add_argument("--sample-from", metavar="REV",
                    help="draw the sample from the mutants at this git revision and run each "
                    "on the current tree (like-for-like with a run at REV)")
@@ -273,10 +275,12 @@ def main(argv: list[str] | None = None) -> int:
 
     everything = mutants.find(ROOT, PACKAGES)
     gone: list[mutants.Mutant] = []
+    origin: dict[mutants.Mutant, str] = {}  # with --sample-from: the position at REV
     if args.sample_from:
         carried, drawn, count = carry(args.sample_from, args.seed, args.n, args.repo)
         gone = [m for m, c in zip(drawn, carried, strict=True) if c is None]
         sample = [c for c in carried if c is not None]
+        origin = {c: m.where for m, c in zip(drawn, carried, strict=True) if c is not None}
         print(f"{count} mutants at {args.sample_from}; sample of {len(drawn)} (seed "
               f"{args.seed}): {len(sample)} found in the current tree, {len(gone)} gone: "
               + ", ".join(f"{m.where} {m.change}" for m in gone), flush=True)
@@ -284,9 +288,12 @@ def main(argv: list[str] | None = None) -> int:
         sample = random.Random(args.seed).sample(everything, min(args.n, len(everything)))
     if args.only:
         sample = [m for m in sample if args.only in m.where]
-    earlier: dict[tuple[str, str], dict[str, Any]] = {}
+        gone = [m for m in gone if args.only in m.where]
+    # a line can hold several mutants of one kind: the k-th of the sample is the k-th record
+    earlier: dict[tuple[str, str], list[dict[str, Any]]] = {}
     if args.survivors_of is not None:
-        earlier = {(r["where"], r["change"]): r for r in json.loads(args.survivors_of.read_text())}
+        for r in json.loads(args.survivors_of.read_text()):
+            earlier.setdefault((r["where"], r["change"]), []).append(r)
     print(f"{len(everything)} mutants in {', '.join(PACKAGES)}; sample of {len(sample)} "
           f"(seed {args.seed})", flush=True)
     cov = coverage(args.cache)
@@ -300,8 +307,10 @@ def main(argv: list[str] | None = None) -> int:
     start = time.perf_counter()
     for i, m in enumerate(sample, 1):
         names = plan(m, cov)
-        before = earlier.get((m.where, m.change))
-        if before is not None and (before["status"] == "killed" or args.tests):
+        # an earlier run at REV named the mutant by its position there
+        same = earlier.get((origin.get(m, m.where), m.change))
+        before = same.pop(0) if same else None
+        if before is not None and (before["status"] != "survived" or args.tests):
             rec = dict(before)  # with --tests, a survivor's suite result is kept
         elif time.perf_counter() - start > args.budget:
             rec = {"status": "not run", "by": "budget", "seconds": 0.0}

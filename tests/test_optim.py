@@ -856,3 +856,45 @@ def test_adagrad_takes_sparse_gradients_row_by_row() -> None:
     np.testing.assert_array_equal(opt.state[p]["sum"], [[0, 0], [36, 64], [0, 0], [9, 16]])
     with pytest.raises(RuntimeError, match="weight_decay option is not compatible"):
         optim.Adagrad([p], weight_decay=0.1).step()
+
+
+def test_strong_wolfe_zooms_on_a_long_direction() -> None:
+    """The zoom's stop test scales the bracket by the direction's size (``|t1 - t0| *
+    max|d| < tolerance_change``): with ``max|d| = 4e6`` the bracket ``[0, 1e-6]`` is far from
+    converged, and one cubic step lands on the line minimum of ``f(x) = x^2 / 2`` from
+    ``x = 1``, ``t* = 1 / 4e6`` (cubic interpolation is exact on a quadratic)."""
+    from refbp.optim.lbfgs import strong_wolfe
+
+    def obj(x: list[np.ndarray], t: Any, d: np.ndarray) -> tuple[float, np.ndarray]:
+        y = x[0] + t * d
+        return 0.5 * float(y @ y), y
+
+    x0, d = np.array([1.0]), np.array([-4e6])
+    f, g, t, evals = strong_wolfe(obj, [x0], 1e-6, d, 0.5, x0.copy(), float(x0 @ d))
+    assert t == pytest.approx(2.5e-7, rel=1e-12)
+    assert evals == 2  # the overshooting first trial, then the interpolated minimum
+    assert abs(g[0]) <= 1e-9 * abs(x0[0])  # the slope there is a rounding residue of 1
+    assert f <= 0.5
+
+
+def test_strong_wolfe_extrapolates_to_the_cubic_minimum() -> None:
+    """While the slope stays steep (curvature condition not met), the next trial is the
+    minimum of the cubic through the last two points, kept in ``[t + 0.01 (t - t_prev),
+    10 t]``: on ``f(x) = -x + s (x / s)^4 / 4`` (minimum at ``x = s``) from ``x = 0`` with
+    ``t = 0.4 s``, the slope there is ``-0.936`` and the cubic's minimum lies inside the
+    bounds, well below ``10 t``, whatever the scale ``s``."""
+    from refbp.optim.lbfgs import strong_wolfe
+
+    s = 1e-3
+    trials: list[float] = []
+
+    def obj(x: list[np.ndarray], t: Any, d: np.ndarray) -> tuple[float, np.ndarray]:
+        trials.append(t)
+        y = x[0] + t * d
+        return float(-y[0] + s * (y[0] / s) ** 4 / 4), np.array([-1.0 + (y[0] / s) ** 3])
+
+    x0, d, t0 = np.array([0.0]), np.array([1.0]), 0.4 * s
+    f, g, t, evals = strong_wolfe(obj, [x0], t0, d, 0.0, np.array([-1.0]), -1.0)
+    assert trials[0] == t0 and len(trials) == evals >= 2
+    assert t0 + 0.01 * t0 < trials[1] < 10 * t0
+    assert abs(g[0]) <= 0.9 and f < 0.0  # a strong-Wolfe point

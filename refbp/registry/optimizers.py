@@ -505,7 +505,8 @@ OPTIMIZERS: tuple[OptimInfo, ...] = (
          S("plain_momentum", {"nesterov": False, "lr": 0.01}, "momentum without Nesterov"),
          S("match_rms_adamw", {"adjust_lr_fn": "match_rms_adamw", "lr": 0.01},
            "Moonshot's lr adjustment")),
-        (QuickRun("muon", {"lr": 0.02}),),
+        (QuickRun("muon", {"lr": 0.02}),
+         QuickRun("muon-match-rms", {"adjust_lr_fn": "match_rms_adamw", "lr": 0.01})),
         torch_only=(), families=("Muon",), matrices_only=True,
         tolerance={"float64": "muon_bfloat16", "float32": "muon_bfloat16"}),
     OptimInfo(

@@ -271,7 +271,8 @@ SCHEDULERS: tuple[SchedulerInfo, ...] = (
                   "multiply)", None,
                   (Opt("chained", {"schedulers": [
                       Sub("ConstantLR", {"factor": 0.5, "total_iters": 3}),
-                      Sub("ExponentialLR", {"gamma": 0.9})]}),),
+                      Sub("ExponentialLR", {"gamma": 0.9})]}),
+                   Opt("chained-single", {"schedulers": [Sub("ExponentialLR", {"gamma": 0.8})]})),
                   no_defaults="its schedulers are required",
                   hyperparameters=args("schedulers", optimizer=None),
                   checks=(C("", {"schedulers": [Sub("ConstantLR", {"factor": 0.5,
