@@ -136,7 +136,9 @@ def torch_at_least(release: str, version: str | None = None) -> bool:
 CONVENTION_CHANGES: dict[str, str] = {
     "2.14": "clamp_min's backward at the bound is 0 (was the incoming gradient): "
             "the gradient at the kink of HingeEmbeddingLoss, MarginRankingLoss, "
-            "CosineEmbeddingLoss and the TripletMargin losses (their ``kink`` argument)",
+            "CosineEmbeddingLoss and the TripletMargin losses (their ``kink`` argument); "
+            "EmbeddingBag's scale_grad_by_freq divides by each index's number of occurrences "
+            "(its CPU kernel took another count before; ``frequencies``)",
 }
 """torch releases that changed a convention refbp follows, and what changed. refbp takes the
 convention as an argument whose default is the installed torch's (the pinned release's, 2.13,

@@ -9,7 +9,7 @@ import pytest
 
 from refbp import nn
 from refbp.gradcheck import numerical_gradient
-from refbp.nn.embedding_bag import torch_frequencies
+from refbp.nn.embedding_bag import frequency_divisors, torch_frequencies
 
 
 def _bag(mode: str, **kw: object) -> nn.EmbeddingBag:
@@ -96,3 +96,16 @@ def test_errors_are_torchs() -> None:
         nn.EmbeddingBag(4, 2, mode="max", scale_grad_by_freq=True)
     with pytest.raises(ValueError, match="padding_idx must be within num_embeddings"):
         nn.EmbeddingBag(4, 2, padding_idx=4)
+
+
+def test_the_frequency_rule_of_each_torch_release() -> None:
+    flat = np.array([0, 1, 1, 2, 2, 2])
+    # torch 2.13's CPU kernel: index 2 divided by 2; torch 2.14 (documented): by 3
+    np.testing.assert_array_equal(frequency_divisors(flat, 4, "kernel"), [1, 2, 2, 1])
+    np.testing.assert_array_equal(frequency_divisors(flat, 4, "counts"), [1, 2, 3, 1])
+    bag = nn.EmbeddingBag(4, 1, mode="sum", scale_grad_by_freq=True, frequencies="counts")
+    bag(flat, np.array([0, 3]))
+    bag.backward(np.ones((2, 1)))
+    np.testing.assert_array_equal(bag.weight.grad[:, 0], [1.0, 1.0, 1.0, 0.0])
+    with pytest.raises(ValueError, match="frequencies must be one of 'kernel', 'counts' or None"):
+        nn.EmbeddingBag(4, 1, frequencies="documented")

@@ -23,8 +23,10 @@ Backward, with ``g_b = dL/dy_b``::
     max:   dL/dW[argmax_b[d], d] += g_b[d]
 
 the ``padding_idx`` row gets no gradient, and with ``scale_grad_by_freq`` each entry's
-contribution is divided by the count torch's CPU kernel uses (:func:`torch_frequencies`: not
-always the number of times its index occurs in ``input``, which torch documents). There is no
+contribution is divided by a count of its index: up to torch 2.13 the count torch's CPU kernel
+uses (:func:`torch_frequencies`: not always the number of times the index occurs in ``input``,
+which torch documents), from torch 2.14 the number of occurrences. ``frequencies`` (keyword,
+refbp's only) picks the rule: "kernel", "counts", or None for the installed torch's. There is no
 gradient with respect to the integer input: ``backward`` returns the gradient of
 ``per_sample_weights`` (or ``None`` without them).
 
@@ -43,7 +45,7 @@ from refbp.nn import init
 from refbp.nn.linear import _float_dtype
 from refbp.nn.module import Cache, Module, Parameter
 
-__all__ = ["EmbeddingBag", "torch_frequencies"]
+__all__ = ["EmbeddingBag", "frequency_divisors", "torch_frequencies"]
 
 MODES = ("sum", "mean", "max")
 
@@ -93,6 +95,32 @@ def torch_frequencies(flat: np.ndarray, num_embeddings: int) -> np.ndarray:
     return out
 
 
+FREQUENCY_RULES = ("kernel", "counts")
+"""The divisor of ``scale_grad_by_freq``: "kernel" (:func:`torch_frequencies`, torch's CPU
+kernel up to 2.13) or "counts" (each index's number of occurrences, torch's documented rule,
+which its kernel follows from 2.14)."""
+
+
+def frequency_divisors(flat: np.ndarray, num_embeddings: int, rule: str) -> np.ndarray:
+    """Each index's ``scale_grad_by_freq`` divisor under ``rule`` (:data:`FREQUENCY_RULES`)."""
+    if rule == "kernel":
+        return torch_frequencies(flat, num_embeddings)
+    return np.maximum(np.bincount(flat, minlength=num_embeddings), 1)
+
+
+def check_frequency_rule(rule: str | None) -> str:
+    """``rule``, or the installed torch's for None ("counts" from torch 2.14, "kernel" before
+    or without torch); ValueError naming the choices for anything else."""
+    if rule is None:
+        from refbp.versions import torch_at_least
+
+        return "counts" if torch_at_least("2.14") else "kernel"
+    if rule not in FREQUENCY_RULES:
+        raise ValueError(f"frequencies must be one of {', '.join(map(repr, FREQUENCY_RULES))} "
+                         f"or None (the installed torch's rule), got {rule!r}")
+    return rule
+
+
 class EmbeddingBag(Module):
     """Bags of embeddings reduced by ``mode`` (module docstring), as ``torch.nn.EmbeddingBag``.
 
@@ -107,6 +135,8 @@ class EmbeddingBag(Module):
     padding_idx : int, optional
         Left out of every bag; its row is initialised to zero and gets no gradient.
     dtype, generator : refbp only (keyword)
+    frequencies : "kernel", "counts" or None, refbp only (keyword)
+        The ``scale_grad_by_freq`` divisor (module docstring); None: the installed torch's.
 
     Notes
     -----
@@ -119,8 +149,10 @@ class EmbeddingBag(Module):
                  norm_type: float = 2.0, scale_grad_by_freq: bool = False, mode: str = "mean",
                  sparse: bool = False, include_last_offset: bool = False,
                  padding_idx: int | None = None, *, dtype: Any = None,
-                 generator: np.random.Generator | None = None) -> None:
+                 generator: np.random.Generator | None = None,
+                 frequencies: str | None = None) -> None:
         super().__init__()
+        self.frequencies = check_frequency_rule(frequencies)
         if padding_idx is not None:
             if not -num_embeddings <= padding_idx < num_embeddings:
                 raise ValueError("padding_idx must be within num_embeddings")
@@ -206,7 +238,8 @@ class EmbeddingBag(Module):
             if c["psw"] is not None:
                 contrib = contrib * c["psw"][c["keep"]][:, None].astype(g.dtype)
             if self.scale_grad_by_freq:
-                contrib = contrib / torch_frequencies(c["flat"], self.num_embeddings)[k][
+                contrib = contrib / frequency_divisors(c["flat"], self.num_embeddings,
+                                                       self.frequencies)[k][
                     :, None].astype(g.dtype)
             np.add.at(dw, k, contrib)
         if self.padding_idx is not None:
