@@ -44,7 +44,9 @@ REFBP_ONLY_EVERYWHERE: Mapping[str, str] = {
     "dtype": "the NumPy dtype of the parameters (torch: the dtype factory argument)",
     "generator": "the NumPy random generator of the initialisation (torch: the global seed)",
     "kink": "which side owns the gradient at a kink where torch releases differ "
-            "(HingeEmbeddingLoss; default: the installed torch's convention)",
+            "(the hinge losses; default: the installed torch's convention)",
+    "frequencies": "EmbeddingBag's scale_grad_by_freq divisor, which torch releases compute "
+                   "differently (default: the installed torch's rule)",
 }
 
 
