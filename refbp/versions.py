@@ -133,16 +133,84 @@ def torch_at_least(release: str, version: str | None = None) -> bool:
     return version is not None and _version_key(version)[:2] >= _version_key(release)[:2]
 
 
+@dataclass(frozen=True)
+class ConventionChange:
+    """A convention a torch release changed, which refbp implements both ways and takes as a
+    refbp-only keyword-only constructor argument of the ops concerned (torch has no such
+    argument: it follows its own release). The argument's default, None, is the installed
+    torch's convention (the pinned release's, 2.13, when torch is not installed).
+
+    Declaring one here is all it takes: :data:`CONVENTION_CHANGES` (the README's list) and
+    the registry's refbp-only arguments (``refbp.registry.opinfo.REFBP_ONLY_EVERYWHERE``) are
+    built from :data:`CONVENTIONS`, and the op validates its argument with :meth:`check`.
+    """
+
+    keyword: str
+    """The refbp-only constructor argument (``kink``)."""
+    release: str
+    """The torch release that changed the convention (``"2.14"``)."""
+    before: str
+    """The argument's value for the convention of torch releases before :attr:`release`."""
+    after: str
+    """Its value for the convention of :attr:`release` and later."""
+    change: str
+    """What torch changed, and which ops follow it (:data:`CONVENTION_CHANGES`)."""
+    argument: str
+    """What the argument selects (``REFBP_ONLY_EVERYWHERE``)."""
+    label: str = "convention"
+    """What an error message calls the choice (``"the installed torch's <label>"``)."""
+
+    @property
+    def choices(self) -> tuple[str, str]:
+        """The argument's values: the older convention, then the newer."""
+        return (self.before, self.after)
+
+    def default(self, version: str | None = None) -> str:
+        """The convention of torch ``version`` (default: the installed torch; without torch,
+        the pinned release's)."""
+        return self.after if torch_at_least(self.release, version) else self.before
+
+    def check(self, value: str | None) -> str:
+        """``value``, or the installed torch's convention for None; ValueError naming the
+        choices for anything else."""
+        if value is None:
+            return self.default()
+        if value not in self.choices:
+            raise ValueError(f"{self.keyword} must be one of "
+                             f"{', '.join(map(repr, self.choices))} or None "
+                             f"(the installed torch's {self.label}), got {value!r}")
+        return value
+
+
+HINGE_KINK = ConventionChange(
+    keyword="kink", release="2.14", before="hinge", after="flat",
+    change="clamp_min's backward at the bound is 0 (was the incoming gradient): "
+           "the gradient at the kink of HingeEmbeddingLoss, MarginRankingLoss, "
+           "CosineEmbeddingLoss and the TripletMargin losses (their ``kink`` argument)",
+    argument="which side owns the gradient at a kink where torch releases differ "
+             "(the hinge losses; default: the installed torch's convention)")
+"""Which side owns the gradient of a hinge torch composes with ``clamp_min`` at its kink: the
+hinge ("hinge": torch up to 2.13 passes the gradient at the bound) or the flat side ("flat")."""
+
+EMBEDDING_BAG_FREQUENCIES = ConventionChange(
+    keyword="frequencies", release="2.14", before="kernel", after="counts", label="rule",
+    change="EmbeddingBag's scale_grad_by_freq divides by each index's number of occurrences "
+           "(its CPU kernel took another count before; ``frequencies``)",
+    argument="EmbeddingBag's scale_grad_by_freq divisor, which torch releases compute "
+             "differently (default: the installed torch's rule)")
+"""The divisor of EmbeddingBag's ``scale_grad_by_freq``: torch's CPU kernel's count
+("kernel", up to 2.13) or each index's number of occurrences ("counts", torch's documented
+rule, which its kernel follows from 2.14)."""
+
+CONVENTIONS: tuple[ConventionChange, ...] = (HINGE_KINK, EMBEDDING_BAG_FREQUENCIES)
+"""Every convention torch changed that refbp takes as an argument, declared once."""
+
 CONVENTION_CHANGES: dict[str, str] = {
-    "2.14": "clamp_min's backward at the bound is 0 (was the incoming gradient): "
-            "the gradient at the kink of HingeEmbeddingLoss, MarginRankingLoss, "
-            "CosineEmbeddingLoss and the TripletMargin losses (their ``kink`` argument); "
-            "EmbeddingBag's scale_grad_by_freq divides by each index's number of occurrences "
-            "(its CPU kernel took another count before; ``frequencies``)",
-}
-"""torch releases that changed a convention refbp follows, and what changed. refbp takes the
-convention as an argument whose default is the installed torch's (the pinned release's, 2.13,
-when torch is not installed)."""
+    release: "; ".join(c.change for c in CONVENTIONS if c.release == release)
+    for release in dict.fromkeys(c.release for c in CONVENTIONS)}
+"""torch releases that changed a convention refbp follows, and what changed (built from
+:data:`CONVENTIONS`). refbp takes the convention as an argument whose default is the installed
+torch's (the pinned release's, 2.13, when torch is not installed)."""
 
 
 def installed_torch_note() -> str | None:

@@ -44,6 +44,7 @@ from refbp._checks import as_float_array, grad_out_array
 from refbp.nn import init
 from refbp.nn.linear import _float_dtype
 from refbp.nn.module import Cache, Module, Parameter
+from refbp.versions import EMBEDDING_BAG_FREQUENCIES
 
 __all__ = ["EmbeddingBag", "frequency_divisors", "torch_frequencies"]
 
@@ -95,30 +96,12 @@ def torch_frequencies(flat: np.ndarray, num_embeddings: int) -> np.ndarray:
     return out
 
 
-FREQUENCY_RULES = ("kernel", "counts")
-"""The divisor of ``scale_grad_by_freq``: "kernel" (:func:`torch_frequencies`, torch's CPU
-kernel up to 2.13) or "counts" (each index's number of occurrences, torch's documented rule,
-which its kernel follows from 2.14)."""
-
-
 def frequency_divisors(flat: np.ndarray, num_embeddings: int, rule: str) -> np.ndarray:
-    """Each index's ``scale_grad_by_freq`` divisor under ``rule`` (:data:`FREQUENCY_RULES`)."""
+    """Each index's ``scale_grad_by_freq`` divisor under ``rule``: "kernel"
+    (:func:`torch_frequencies`) or "counts" (:data:`refbp.versions.EMBEDDING_BAG_FREQUENCIES`)."""
     if rule == "kernel":
         return torch_frequencies(flat, num_embeddings)
     return np.maximum(np.bincount(flat, minlength=num_embeddings), 1)
-
-
-def check_frequency_rule(rule: str | None) -> str:
-    """``rule``, or the installed torch's for None ("counts" from torch 2.14, "kernel" before
-    or without torch); ValueError naming the choices for anything else."""
-    if rule is None:
-        from refbp.versions import torch_at_least
-
-        return "counts" if torch_at_least("2.14") else "kernel"
-    if rule not in FREQUENCY_RULES:
-        raise ValueError(f"frequencies must be one of {', '.join(map(repr, FREQUENCY_RULES))} "
-                         f"or None (the installed torch's rule), got {rule!r}")
-    return rule
 
 
 class EmbeddingBag(Module):
@@ -152,7 +135,7 @@ class EmbeddingBag(Module):
                  generator: np.random.Generator | None = None,
                  frequencies: str | None = None) -> None:
         super().__init__()
-        self.frequencies = check_frequency_rule(frequencies)
+        self.frequencies = EMBEDDING_BAG_FREQUENCIES.check(frequencies)
         if padding_idx is not None:
             if not -num_embeddings <= padding_idx < num_embeddings:
                 raise ValueError("padding_idx must be within num_embeddings")

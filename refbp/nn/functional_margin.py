@@ -12,6 +12,7 @@ from __future__ import annotations
 import numpy as np
 
 from refbp.nn.functional_act_smooth import log_sigmoid, log_sigmoid_backward
+from refbp.versions import HINGE_KINK
 
 
 # -- elementwise ---------------------------------------------------------------------------
@@ -22,38 +23,13 @@ def hinge_embedding(x: np.ndarray, y: np.ndarray, margin: float) -> np.ndarray:
     return np.where(y != 1, np.maximum(margin - x, 0), zero) + np.where(y != -1, x, zero)
 
 
-HINGE_KINKS = ("hinge", "flat")
-"""Which side owns the gradient of HingeEmbeddingLoss at x = margin: the hinge (-1; torch up
-to 2.13, whose ``clamp_min`` backward passes the gradient at the bound) or the flat side (0;
-torch 2.14 and later)."""
-
-
-def default_hinge_kink() -> str:
-    """The installed torch's convention (:data:`HINGE_KINKS`): "flat" under torch 2.14 or
-    later, "hinge" under an older torch or without torch (the pinned release's, 2.13)."""
-    from refbp.versions import torch_at_least
-
-    return "flat" if torch_at_least("2.14") else "hinge"
-
-
-def check_hinge_kink(kink: str | None) -> str:
-    """``kink``, or the installed torch's convention for None; ValueError naming the choices
-    for anything else."""
-    if kink is None:
-        return default_hinge_kink()
-    if kink not in HINGE_KINKS:
-        raise ValueError(f"kink must be one of {', '.join(map(repr, HINGE_KINKS))} or None "
-                         f"(the installed torch's convention), got {kink!r}")
-    return kink
-
-
 def clamp_min_passes(u: np.ndarray, kink: str | None = None) -> np.ndarray:
     """Where torch's ``clamp_min(u, 0)`` passes the gradient back: u >= 0 (kink "hinge",
     torch up to 2.13) or u > 0 (kink "flat", torch 2.14 and later); ``kink`` None is the
-    installed torch's (:func:`default_hinge_kink`). Every hinge of a loss torch composes
+    installed torch's (:data:`refbp.versions.HINGE_KINK`). Every hinge of a loss torch composes
     with ``clamp_min`` (HingeEmbedding, MarginRanking, CosineEmbedding, TripletMargin) owns
     its kink this way."""
-    return u >= 0 if check_hinge_kink(kink) == "hinge" else u > 0
+    return u >= 0 if HINGE_KINK.check(kink) == "hinge" else u > 0
 
 
 def hinge_embedding_grad(x: np.ndarray, y: np.ndarray, margin: float,
@@ -61,7 +37,7 @@ def hinge_embedding_grad(x: np.ndarray, y: np.ndarray, margin: float,
     """``-[margin - x >= 0]`` (kink "hinge": torch's ``clamp_min`` backward up to 2.13 passes
     the gradient at x = margin) or ``-[margin - x > 0]`` (kink "flat": torch 2.14 and later)
     where ``y != 1``, plus ``1`` where ``y != -1``; ``kink`` None is the installed torch's
-    (:func:`default_hinge_kink`)."""
+    (:data:`refbp.versions.HINGE_KINK`)."""
     active = clamp_min_passes(margin - x, kink)
     hinge = np.where((y != 1) & active, -1.0, 0.0)
     return (hinge + np.where(y != -1, 1.0, 0.0)).astype(x.dtype, copy=False)

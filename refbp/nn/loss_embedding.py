@@ -19,9 +19,9 @@ import numpy as np
 
 from refbp._checks import as_float_array
 from refbp.nn import functional_loss as fl
-from refbp.nn import functional_margin as fm
 from refbp.nn import functional_pairwise as fp
 from refbp.nn.loss import Loss, _MultiArgumentLoss, index_argument_error
+from refbp.versions import HINGE_KINK
 
 
 def _check_margin(owner: str, margin: float) -> float:
@@ -40,7 +40,7 @@ class _PairHingeLoss(_MultiArgumentLoss):
                  kink: str | None = None) -> None:
         super().__init__(reduction)
         self.margin = float(margin)
-        self.kink = fm.check_hinge_kink(kink)
+        self.kink = HINGE_KINK.check(kink)
 
 
 class MarginRankingLoss(_PairHingeLoss):
@@ -222,7 +222,7 @@ class TripletMarginLoss(_TripletLoss):
                  swap: bool = False, reduction: str = "mean", *,
                  kink: str | None = None) -> None:
         super().__init__(reduction)
-        self.kink = fm.check_hinge_kink(kink)
+        self.kink = HINGE_KINK.check(kink)
         self.margin = _check_margin("TripletMarginLoss", margin)
         self.p = float(p)
         self.eps = float(eps)
@@ -273,7 +273,7 @@ class TripletMarginWithDistanceLoss(_TripletLoss):
                  swap: bool = False, reduction: str = "mean", *,
                  kink: str | None = None) -> None:
         super().__init__(reduction)
-        self.kink = fm.check_hinge_kink(kink)
+        self.kink = HINGE_KINK.check(kink)
         if distance_function is not None and not (callable(distance_function) and callable(
                 getattr(distance_function, "backward", None))):
             raise TypeError("TripletMarginWithDistanceLoss distance_function must be None or "

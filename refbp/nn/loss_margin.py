@@ -16,6 +16,7 @@ from refbp._checks import as_float_array, as_index_array, check_same_dtype, chec
 from refbp.nn import functional_loss as fl
 from refbp.nn import functional_margin as fm
 from refbp.nn.loss import Loss, _ElementwiseLoss, index_argument_error
+from refbp.versions import HINGE_KINK
 
 
 class HingeEmbeddingLoss(_ElementwiseLoss):
@@ -48,7 +49,7 @@ class HingeEmbeddingLoss(_ElementwiseLoss):
                  kink: str | None = None) -> None:
         super().__init__(reduction)
         self.margin = float(margin)
-        self.kink = fm.check_hinge_kink(kink)
+        self.kink = HINGE_KINK.check(kink)
 
     def _value(self, x: np.ndarray, y: np.ndarray) -> np.ndarray:
         return fm.hinge_embedding(x, y, self.margin)

@@ -16,6 +16,7 @@ from typing import Any
 
 from refbp.registry.shapes import ShapeRule
 from refbp.registry.sizes import SizeRule
+from refbp.versions import CONVENTIONS
 
 #: The kinds of op: an elementwise or along-a-dimension activation, a layer, a loss.
 KINDS = ("activation", "layer", "loss")
@@ -39,14 +40,12 @@ TORCH_ONLY_EVERYWHERE: Mapping[str, str] = {
     "size_average": "deprecated in torch in favour of reduction",
     "reduce": "deprecated in torch in favour of reduction",
 }
-#: refbp constructor arguments that torch does not take (keyword-only on the refbp side).
+#: refbp constructor arguments that torch does not take (keyword-only on the refbp side); the
+#: arguments of the conventions torch releases changed are declared in ``refbp.versions``.
 REFBP_ONLY_EVERYWHERE: Mapping[str, str] = {
     "dtype": "the NumPy dtype of the parameters (torch: the dtype factory argument)",
     "generator": "the NumPy random generator of the initialisation (torch: the global seed)",
-    "kink": "which side owns the gradient at a kink where torch releases differ "
-            "(the hinge losses; default: the installed torch's convention)",
-    "frequencies": "EmbeddingBag's scale_grad_by_freq divisor, which torch releases compute "
-                   "differently (default: the installed torch's rule)",
+    **{c.keyword: c.argument for c in CONVENTIONS},
 }
 
 
