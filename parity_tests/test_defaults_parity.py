@@ -75,7 +75,7 @@ def test_a_wrong_default_is_caught() -> None:
 def test_declared_scheduler_signature_is_torchs(info: SchedulerInfo) -> None:
     """torch's constructor after ``optimizer``: the declared names, order and defaults (the
     unit test ``tests/test_registry_optim.py`` checks the refbp class against the same)."""
-    params = list(inspect.signature(getattr(torch.optim.lr_scheduler, info.name))
+    params = list(inspect.signature(getattr(getattr(torch.optim, info.module), info.name))
                   .parameters.values())
     assert (params[0].name == "optimizer") == info.optimizer_first
     theirs = [(p.name, REQUIRED if p.default is p.empty else p.default,

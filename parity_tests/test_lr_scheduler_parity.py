@@ -2,9 +2,9 @@
 
 Both sides run the same cases, the ``checks`` of each declared scheduler
 (``refbp.registry.schedulers``): a case builds a scheduler from a scheduler *module*
-(``refbp.optim.lr_scheduler`` or ``torch.optim.lr_scheduler``, which share class names and
-signatures; ``lr_lambda`` names a function of ``refbp.parity.lr_lambdas``) and an optimizer
-with two param groups (lr 0.1 and 0.03). Each step calls
+(``refbp.optim.lr_scheduler`` or ``torch.optim.lr_scheduler``, and ``swa_utils``, which share
+class names and signatures; ``lr_lambda`` names a function of ``refbp.parity.lr_lambdas``) and
+an optimizer with two param groups (lr 0.1 and 0.03). Each step calls
 ``optimizer.step()`` (zero gradients) and then ``scheduler.step()``, as torch requires.
 Recorded per step: ``get_last_lr()``, every group's lr, and the momentum / beta1 that
 OneCycleLR cycles. Compared with ``refbp.metrics.discrepancy`` at the float64 tolerance.
@@ -18,14 +18,12 @@ from typing import Any
 import numpy as np
 import pytest
 import torch
-from torch.optim import lr_scheduler as TL
 
 from refbp.metrics import discrepancy
 from refbp.nn.module import Parameter
-from refbp.optim import lr_scheduler as RL
 from refbp.optim.adam import Adam
 from refbp.optim.sgd import SGD
-from refbp.parity.build import scheduler_from_spec
+from refbp.parity.build import scheduler_from_spec, scheduler_modules
 from refbp.parity.scenario import Spec
 from refbp.parity.suites.options import scheduler_spec
 from refbp.registry.schedulers import SCHEDULERS
@@ -36,6 +34,9 @@ from refbp.tolerances import tolerance_for
 pytestmark = pytest.mark.parity
 
 STEPS = 300
+# the scheduler modules of each side (lr_scheduler, swa_utils), which share class names
+RL = scheduler_modules("refbp.optim")
+TL = scheduler_modules("torch.optim")
 LRS = (0.1, 0.03)
 TOL = tolerance_for("float64")
 
@@ -50,7 +51,7 @@ class Case:
     metric: bool = False  # ReduceLROnPlateau: step(metric)
 
     def build(self, M: Any, o: Any) -> Any:
-        """The scheduler of module ``M`` (refbp's or torch's ``lr_scheduler``) over ``o``."""
+        """The scheduler of modules ``M`` (refbp's or torch's scheduler modules) over ``o``."""
         return scheduler_from_spec(M, self.spec, o, self.name)
 
 

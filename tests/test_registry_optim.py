@@ -8,6 +8,7 @@ class whose signature drifts from its declaration (torch's side: parity_tests).
 from __future__ import annotations
 
 import ast
+import importlib
 import inspect
 import subprocess
 import sys
@@ -31,7 +32,13 @@ from refbp.registry.optimizers import (
     docs_table,
     optimizer,
 )
-from refbp.registry.schedulers import SCHEDULERS, SchedulerCheck, SchedulerInfo, Sub
+from refbp.registry.schedulers import (
+    SCHEDULER_MODULES,
+    SCHEDULERS,
+    SchedulerCheck,
+    SchedulerInfo,
+    Sub,
+)
 from refbp.registry.schedulers import _checked as _checked_scheduler
 from refbp.registry.schedulers import args as sched_args
 
@@ -179,12 +186,18 @@ def _types(value: Any) -> list[str]:
     return []
 
 
+def _scheduler_class(info: SchedulerInfo) -> Any:
+    return getattr(importlib.import_module(f"refbp.optim.{info.module}"), info.name)
+
+
 def test_every_scheduler_is_declared_and_every_declaration_is_a_scheduler() -> None:
-    classes = {n for n in lr_scheduler.__all__ if inspect.isclass(getattr(lr_scheduler, n))
-               and issubclass(getattr(lr_scheduler, n), lr_scheduler.LRScheduler)}
+    classes = {n for m in SCHEDULER_MODULES
+               for mod in [importlib.import_module(f"refbp.optim.{m}")] for n in mod.__all__
+               if inspect.isclass(getattr(mod, n))
+               and issubclass(getattr(mod, n), lr_scheduler.LRScheduler)}
     assert classes - {"LRScheduler"} == {s.name for s in SCHEDULERS}
     for s in SCHEDULERS:
-        sig = inspect.signature(getattr(lr_scheduler, s.name)).parameters
+        sig = inspect.signature(_scheduler_class(s)).parameters
         assert set(s.defaults or {}) <= set(sig), s.name
         assert set(s.required()) <= set(s.defaults or {}) or s.defaults is None, s.name
         for c in s.checks:
@@ -198,7 +211,7 @@ def test_every_scheduler_is_declared_and_every_declaration_is_a_scheduler() -> N
 @pytest.mark.parametrize("info", SCHEDULERS, ids=[s.name for s in SCHEDULERS])
 def test_scheduler_signature_is_the_declaration(info: SchedulerInfo) -> None:
     """Names, order, defaults and keyword kinds of ``lr_scheduler.<name>`` after optimizer."""
-    params = list(inspect.signature(getattr(lr_scheduler, info.name)).parameters.values())
+    params = list(inspect.signature(_scheduler_class(info)).parameters.values())
     assert (params[0].name == "optimizer") == info.optimizer_first
     got = [(p.name, REQUIRED if p.default is p.empty else p.default,
             p.kind is p.KEYWORD_ONLY) for p in params[info.optimizer_first:]]

@@ -9,6 +9,7 @@ side's.
 from __future__ import annotations
 
 import copy
+import importlib
 import inspect
 from dataclasses import dataclass
 from typing import Any
@@ -21,7 +22,7 @@ from refbp.nn.module import Module
 from refbp.parity.datagen import make_data
 from refbp.parity.lr_lambdas import resolve_lr_lambda
 from refbp.parity.scenario import Scenario, Spec, torch_model_spec
-from refbp.registry.schedulers import steps_on_metric
+from refbp.registry.schedulers import SCHEDULER_MODULES, steps_on_metric
 
 
 def _known(namespace: Any, base: type) -> list[str]:
@@ -97,9 +98,16 @@ def _as_spec(value: Any, scenario: str) -> Spec:
                      f"specs (tables with a string 'type'), got {value!r}")
 
 
+def scheduler_modules(package: str) -> tuple[Any, ...]:
+    """The modules of ``package`` (``"refbp.optim"`` or ``"torch.optim"``) that hold the
+    declared schedulers (``refbp.registry.schedulers.SCHEDULER_MODULES``: ``lr_scheduler``,
+    ``swa_utils``), the namespace of :func:`scheduler_from_spec`."""
+    return tuple(importlib.import_module(f"{package}.{m}") for m in SCHEDULER_MODULES)
+
+
 def scheduler_from_spec(namespace: Any, spec: Spec, opt: Any, scenario: str) -> Any:
     """The scheduler ``spec`` of ``namespace`` (refbp's or torch's ``lr_scheduler`` module, or
-    a tuple of modules looked up in order: with ``swa_utils``, ``SWALR``) over ``opt``.
+    a tuple of modules looked up in order, :func:`scheduler_modules`) over ``opt``.
     A ``schedulers`` argument (``SequentialLR``) lists scheduler specs, built
     first over the same optimizer, in order (``ChainedScheduler``, which takes them first,
     gets the optimizer as its ``optimizer`` argument); an ``lr_lambda`` argument (``LambdaLR``,
@@ -124,9 +132,7 @@ def scheduler_from_spec(namespace: Any, spec: Spec, opt: Any, scenario: str) -> 
 def build_scheduler(s: Scenario, opt: Any) -> Any:
     if s.scheduler is None:
         return None
-    from refbp.optim import lr_scheduler, swa_utils
-
-    return scheduler_from_spec((lr_scheduler, swa_utils), s.scheduler, opt, s.name)
+    return scheduler_from_spec(scheduler_modules("refbp.optim"), s.scheduler, opt, s.name)
 
 
 def build_average(s: Scenario, model: Any, swa_utils: Any) -> Any:

@@ -49,6 +49,7 @@ from refbp.parity.build import (
     build_scheduler,
     loss_args,
     scheduler_from_spec,
+    scheduler_modules,
 )
 from refbp.parity.scenario import Scenario
 from refbp.registry.optimizers import find as find_optimizer
@@ -155,8 +156,8 @@ def build_trial(s: Scenario) -> Trial:
     tsched = None
     if s.scheduler is not None:
         r.scheduler = build_scheduler(s, r.optimizer)
-        tsched = scheduler_from_spec((torch.optim.lr_scheduler, torch.optim.swa_utils),
-                                     s.scheduler, topt, s.name)
+        tsched = scheduler_from_spec(scheduler_modules("torch.optim"), s.scheduler, topt,
+                                     s.name)
     from refbp.optim import swa_utils
 
     return Trial(r.model, r.loss, r.optimizer, r.scheduler, tmodel,
@@ -190,8 +191,7 @@ def step_scheduler(scheduler: Any, loss_value: float, epoch: float | None = None
     if scheduler is None:
         return
     args: tuple[Any, ...] = () if epoch is None else (epoch,)
-    # SWALR (swa_utils, not a declared lr_scheduler) is stepped without a metric
-    if type(scheduler).__name__ != "SWALR" and steps_on_metric(scheduler):
+    if steps_on_metric(scheduler):
         args = (loss_value, *args)
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message="The epoch parameter in `scheduler.step",

@@ -1,16 +1,16 @@
 """The lr schedulers of refbp, each declared once (no NumPy-side or torch import).
 
 A :class:`SchedulerInfo` names the scheduler (``refbp.optim.lr_scheduler.<name>`` and
-``torch.optim.lr_scheduler.<name>``), says what it does in one line, declares its constructor
-arguments after ``optimizer`` with torch's names, order and defaults (``hyperparameters``:
-checked against the refbp class by ``tests/test_registry_optim.py`` and against torch's by
-``parity_tests/test_defaults_parity.py``), and lists the scenarios
-the quick suite runs it in: the arguments of its ``defaults-*`` scenario (the required ones
-only, every other argument takes each library's own default), its option sets (``sched-*``,
-SGD with momentum on a linear model) and the option sets also stepped with an explicit epoch
-(``sched-epoch-*``, torch's deprecated ``step(epoch)``). A scheduler that wraps others names
-them with :class:`Sub`; a ``LambdaLR`` / ``MultiplicativeLR`` names its function from
-``refbp.parity.lr_lambdas``.
+``torch.optim.lr_scheduler.<name>``; ``swa_utils`` for ``SWALR``), says what it does in one
+line, declares its constructor arguments after ``optimizer`` with torch's names, order and
+defaults (``hyperparameters``: checked against the refbp class by
+``tests/test_registry_optim.py`` and against torch's by
+``parity_tests/test_defaults_parity.py``), and lists the scenarios the quick suite runs it in:
+the arguments of its ``defaults-*`` scenario (the required ones only, every other argument takes
+each library's own default), its option sets (``sched-*``, SGD with momentum on a linear model)
+and the option sets also stepped with an explicit epoch (``sched-epoch-*``, torch's deprecated
+``step(epoch)``). A scheduler that wraps others names them with :class:`Sub`; a ``LambdaLR`` /
+``MultiplicativeLR`` names its function from ``refbp.parity.lr_lambdas``.
 
 Built from these declarations: the scheduler scenarios of the quick suite
 (``refbp.parity`` option and defaults scenarios) and the registry test that fails when a
@@ -88,6 +88,9 @@ class SchedulerInfo(NamedTuple):
         The constructor starts with ``optimizer`` and ``hyperparameters`` are the arguments
         after it; False: they are all of them (``ChainedScheduler(schedulers,
         optimizer=None)``).
+    module:
+        The module of ``refbp.optim`` and of ``torch.optim`` that holds the class:
+        ``lr_scheduler``, or ``swa_utils`` (``SWALR``).
     """
 
     name: str
@@ -99,6 +102,7 @@ class SchedulerInfo(NamedTuple):
     checks: tuple[SchedulerCheck, ...] = ()
     steps_on_metric: bool = False
     optimizer_first: bool = True
+    module: str = "lr_scheduler"
 
     def signature(self) -> str:
         """``"(step_size, gamma=0.1, last_epoch=-1)"``: the constructor after ``optimizer``."""
@@ -282,7 +286,24 @@ SCHEDULERS: tuple[SchedulerInfo, ...] = (
                               Sub("LinearLR", {"start_factor": 0.2, "total_iters": 40}),
                               Sub("CosineAnnealingLR", {"T_max": 60, "eta_min": 1e-3})]})),
                   optimizer_first=False),
+    SchedulerInfo("SWALR", "anneal each group's lr to its swa_lr over anneal_epochs, then "
+                  "hold it (stochastic weight averaging)", {"swa_lr": 0.05},
+                  (Opt("swalr", {"swa_lr": 0.02, "anneal_epochs": 3}),
+                   Opt("swalr-linear", {"swa_lr": 0.05, "anneal_epochs": 4,
+                                        "anneal_strategy": "linear"}),
+                   Opt("swalr-no-anneal", {"swa_lr": 0.02, "anneal_epochs": 0})),
+                  hyperparameters=args("swa_lr", anneal_epochs=10, anneal_strategy="cos",
+                                       **_LAST),
+                  checks=(C("", {"swa_lr": 0.05}),
+                          C("linear", {"swa_lr": [0.05, 0.01], "anneal_epochs": 40,
+                                       "anneal_strategy": "linear"}),
+                          C("short", {"swa_lr": 0.02, "anneal_epochs": 5})),
+                  module="swa_utils"),
 )
+
+SCHEDULER_MODULES: tuple[str, ...] = tuple(dict.fromkeys(s.module for s in SCHEDULERS))
+"""The modules of ``refbp.optim`` and ``torch.optim`` that hold the declared schedulers, in
+the order a scheduler's name is looked up in them."""
 
 _BY_NAME = by_name(((s.name, _checked(s)) for s in SCHEDULERS), "lr scheduler")
 
