@@ -98,6 +98,33 @@ def test_batchnorm_with_momentum_none_keeps_cumulative_averages(dtype: str) -> N
                                rtol=1e-13)
 
 
+class _TwoBN(tnn.Module):
+    def __init__(self, momentum: float) -> None:
+        super().__init__()
+        self.cumulative = _CumulativeBN()
+        self.lin = tnn.Linear(6, 6)
+        self.bn = tnn.BatchNorm1d(6, momentum=momentum)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.bn(self.lin(self.cumulative(x)))
+
+
+def test_any_numeric_momentum_is_an_exponential_average() -> None:
+    """A BatchNorm with momentum=None is told by its module, not by the captured momentum:
+    a momentum of any value (this one was once the capture's marker for momentum=None)
+    stays an exponential average beside a cumulative one in the same model."""
+    torch.manual_seed(1)
+    x, _ = _data((9, 4), (9, 6))
+    model = _TwoBN(0.12345678901234568).double()
+    graph = from_torch(model, example_inputs=(torch.from_numpy(x[:3]),))
+    for part in (x[:3], x[3:6], x[6:9]):
+        graph(part)
+        model(torch.from_numpy(part))
+    for key in ("cumulative.bn.running_mean", "bn.running_mean", "bn.running_var"):
+        np.testing.assert_allclose(graph.state_dict()[key], model.state_dict()[key].numpy(),
+                                   rtol=1e-12, err_msg=key)
+
+
 class _TwoHeads(tnn.Module):
     def __init__(self, as_dict: bool) -> None:
         super().__init__()

@@ -105,9 +105,11 @@ def _meta_dtype(node: torch.fx.Node) -> np.dtype | None:
 class _Builder:
     """Walks the captured graph (and inlined subgraphs) into refbp nodes."""
 
-    def __init__(self, ep: torch.export.ExportedProgram, buffer_names: dict[str, str]) -> None:
+    def __init__(self, ep: torch.export.ExportedProgram, buffer_names: dict[str, str],
+                 cumulative: frozenset[str] = frozenset()) -> None:
         self.ep = ep
         self.buffer_names = buffer_names  # placeholder of a buffer -> its state name
+        self.cumulative = cumulative  # running_mean state names of momentum=None BatchNorms
         self.nodes: list[GraphNode] = []
         self.alias: dict[str, Any] = {}
         self.missing: list[str] = []
@@ -124,6 +126,11 @@ class _Builder:
         if isinstance(a, torch.Tensor):
             return to_numpy(a)
         return a
+
+    def is_cumulative(self, running_mean: Any) -> bool:
+        """Whether the ``batch_norm`` whose ``running_mean`` argument is ``running_mean`` is a
+        BatchNorm with ``momentum=None`` (:func:`cumulative_batch_norms`)."""
+        return self.buffer_names.get(getattr(running_mean, "name", ""), "") in self.cumulative
 
     def count_of(self, running_mean: Any) -> Any:
         """The current value (after this batch's increment) of ``num_batches_tracked`` of the
@@ -179,7 +186,7 @@ class _Builder:
                                 f"{', from ' + _source(node) if _source(node) else ''})")
             return
         fwd, bwd = op.functions()
-        if tname == "aten.batch_norm.default" and len(args) > 6 and args[6] == CUMULATIVE:
+        if tname == "aten.batch_norm.default" and self.is_cumulative(args[3]):
             fwd, args = batch_norm_cumulative, (*args[:6], self.count_of(args[3]), *args[7:])
         kwargs = {k: self._prefixed(v, prefix) for k, v in node.kwargs.items()}
         inplace = functional_name(tname)[1]
@@ -208,20 +215,29 @@ def _batch_dims(inputs: Sequence[Any]) -> tuple[Any, ...]:
                  for x in inputs)
 
 
-CUMULATIVE = 0.12345678901234568
-"""The momentum a BatchNorm with ``momentum=None`` is captured with: torch's
-``_BatchNorm.forward`` computes that factor as ``1 / float(num_batches_tracked)``, a Python
-number torch.export cannot trace, so the copy that is captured carries this marker instead and
-its ``batch_norm`` node computes the factor from the captured ``num_batches_tracked`` value
-(``refbp.nn.ops.layers.batch_norm_cumulative``)."""
+def cumulative_batch_norms(model: torch.nn.Module) -> frozenset[str]:
+    """The state names of the ``running_mean`` buffers of ``model``'s BatchNorms with
+    ``momentum=None`` (a cumulative average of the batch statistics).
+
+    torch's ``_BatchNorm.forward`` computes their factor as ``1 / float(num_batches_tracked)``,
+    a Python number torch.export cannot trace, so the copy that is captured has momentum 0.0
+    (:func:`_traceable`) and the ``batch_norm`` node of each such BatchNorm, found by its
+    ``running_mean`` buffer, computes the factor from the captured ``num_batches_tracked``
+    value instead (``refbp.nn.ops.layers.batch_norm_cumulative``); the captured momentum is
+    not read."""
+    return frozenset(f"{name}.running_mean" if name else "running_mean"
+                     for name, m in model.named_modules(remove_duplicate=False)
+                     if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)
+                     and m.momentum is None and m.track_running_stats)
 
 
 def _traceable(model: torch.nn.Module) -> torch.nn.Module:
-    """A copy of ``model`` torch.export can trace: BatchNorm ``momentum=None`` marked."""
+    """A copy of ``model`` torch.export can trace: BatchNorm ``momentum=None`` replaced by 0.0
+    (:func:`cumulative_batch_norms`)."""
     copied = copy.deepcopy(model)
     for m in copied.modules():
         if isinstance(m, torch.nn.modules.batchnorm._BatchNorm) and m.momentum is None:
-            m.momentum = CUMULATIVE
+            m.momentum = 0.0
     return copied
 
 
@@ -312,7 +328,7 @@ def graph_from_torch(model: torch.nn.Module, example_inputs: Sequence[Any],
     params = _parameters(model)
     torch_buffers = dict(model.named_buffers(remove_duplicate=False))
     b = _Builder(ep, {s.arg.name: str(s.target) for s in sig.input_specs
-                      if s.kind == InputKind.BUFFER})
+                      if s.kind == InputKind.BUFFER}, cumulative_batch_norms(model))
     inputs, parameters, buffers, constants = [], [], [], {}
     for spec in sig.input_specs:
         ph = spec.arg.name
