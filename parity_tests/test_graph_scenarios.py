@@ -137,6 +137,37 @@ def test_a_python_scenario_of_a_zoo_model_runs_every_batch_size() -> None:
     assert len(outputs) == 3 and list(outputs.numel) == [3 * 6 * 12, 3 * 6 * 12, 1 * 6 * 12]
 
 
+def test_a_scenario_model_is_captured_once_and_each_build_gets_a_fresh_copy(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """``refbp run --scenarios`` builds a scenario for its up-front check, which trains a
+    step, and again to run it: the second build reuses the capture and starts from the
+    initial weights."""
+    import refbp.mirror.scenario_model as sm
+    from refbp.parity.build import build_refbp, dry_run
+
+    calls = []
+    real = sm.graph_from_torch
+    monkeypatch.setattr(sm, "graph_from_torch", lambda *a, **k: calls.append(1) or real(*a, **k))
+    s = Scenario(name="resnet-once", model=(Spec(TORCH_MODEL, {
+        "factory": "refbp.mirror.zoo:ResNet", "layers": [1], "num_classes": 3, "width": 4,
+        "in_channels": 1}),), loss=Spec("CrossEntropyLoss"), optimizer=Spec("SGD", {"lr": 0.5}),
+        data=DataSpec("images", n=6, features=1, outputs=3, extra={"height": 8, "width": 8}),
+        batch_size=4, seed=11, steps=1)
+    first = build_refbp(s)
+    before = {k: v.copy() for k, v in first.model.state_dict().items()}
+    dry_run(s)
+    second = build_refbp(s)
+    assert len(calls) == 1
+    after = second.model.state_dict()
+    assert before.keys() == after.keys()
+    for key, value in before.items():
+        np.testing.assert_array_equal(after[key], value, err_msg=key)
+    torch_weights = {k: v.detach().numpy() for k, v in second.torch_model.state_dict().items()}
+    for key, value in before.items():
+        np.testing.assert_array_equal(torch_weights[key], value, err_msg=key)
+    assert second.model is not first.model and second.torch_model is not first.torch_model
+
+
 class _FixedBatch(tnn.Module):
     """Its code fixes the batch size: ``reshape(3, ...)``."""
 

@@ -25,7 +25,10 @@ line before anything runs).
 
 from __future__ import annotations
 
+import copy
 import importlib
+import json
+from collections import OrderedDict
 from collections.abc import Callable
 from typing import Any
 
@@ -99,16 +102,47 @@ def make_torch_model(spec: Spec, dtype: str, seed: int, training: bool = True
     return model.to(torch_dtype(dtype)).train(training)
 
 
+CAPTURES_KEPT = 16
+"""Captures :func:`capture_scenario_model` keeps for reuse (the most recent ones)."""
+
+_CAPTURED: OrderedDict[tuple[Any, ...], tuple[GraphModel, torch.nn.Module]] = OrderedDict()
+"""Untouched ``(graph, torch model)`` pairs by :func:`_capture_key`, most recent last."""
+
+
+def _capture_key(s: Scenario, spec: Spec, example: np.ndarray) -> tuple[Any, ...]:
+    """What a capture depends on: the model spec, the scenario's dtype, seed and mode, and the
+    example batch it runs on."""
+    return (json.dumps(spec.args, sort_keys=True, default=repr), s.dtype, s.seed, s.training,
+            example.dtype.str, example.shape, example.tobytes())
+
+
 def capture_scenario_model(s: Scenario, x: np.ndarray) -> tuple[GraphModel, torch.nn.Module]:
     """``(refbp graph, torch model)`` of the ``TorchModel`` scenario ``s`` whose input data
-    are ``x`` (the capture runs on its first samples)."""
+    are ``x`` (the capture runs on its first samples).
+
+    A capture is made once per process for the same model, dtype, seed, mode and example
+    batch, and each call returns a fresh copy of both models as they were right after it:
+    ``refbp run --scenarios FILE`` builds every scenario for its up-front check
+    (``refbp.parity.build.dry_run``, which trains a step) and again to run it, and
+    ``torch.export`` is the slow part of both."""
     spec = torch_model_spec(s.model)
     if spec is None:
         raise ValueError(f"scenario {s.name}: its model is not a {TORCH_MODEL}")
+    example = np.array(x[:EXAMPLE_BATCH])
+    key = _capture_key(s, spec, example)
+    if key not in _CAPTURED:
+        _CAPTURED[key] = _capture(s, spec, example)
+        while len(_CAPTURED) > CAPTURES_KEPT:
+            _CAPTURED.popitem(last=False)
+    _CAPTURED.move_to_end(key)
+    return copy.deepcopy(_CAPTURED[key])
+
+
+def _capture(s: Scenario, spec: Spec, example: np.ndarray
+             ) -> tuple[GraphModel, torch.nn.Module]:
     model = make_torch_model(spec, s.dtype, s.seed, s.training)
-    example = torch.from_numpy(np.array(x[:EXAMPLE_BATCH]))
     try:
-        return graph_from_torch(model, (example,)), model
+        return graph_from_torch(model, (torch.from_numpy(example),)), model
     except (UsageError, TypeError, ValueError):
         raise
     except Exception as exc:  # torch.export cannot trace the model's code
