@@ -150,6 +150,25 @@ def test_dtype_follows_the_input() -> None:
     assert loss.backward().dtype == np.float32
 
 
+@pytest.mark.parametrize("make", [rnn.SoftMarginLoss, rnn.HingeEmbeddingLoss])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_integer_labels_are_used_in_the_inputs_dtype(make: Any, dtype: Any) -> None:
+    """torch takes the 1/-1 labels of these losses as integers too (its test tables do):
+    the result is that of the same labels as floats, in the input's dtype."""
+    x = np.array([0.5, -1.5, 2.0, 0.25], dtype)
+    labels = np.array([1, -1, -1, 1])
+    by_int, by_float = make(reduction="none"), make(reduction="none")
+    value = by_int(x, labels)
+    assert value.dtype == dtype
+    np.testing.assert_array_equal(value, by_float(x, labels.astype(dtype)))
+    g = np.array([1.0, 2.0, -1.0, 0.5], dtype)
+    np.testing.assert_array_equal(by_int.backward(g), by_float.backward(g))
+    # hand values: soft margin log(1 + exp(-y x)); hinge x for y = 1, max(0, 1 - x) for -1
+    expected = (np.log1p(np.exp(-labels * x.astype(np.float64))) if make is rnn.SoftMarginLoss
+                else np.where(labels == 1, x, np.maximum(0.0, 1.0 - x)))
+    assert_close(value, expected)
+
+
 def test_errors() -> None:
     with pytest.raises(ValueError, match="avg is not a valid value for reduction"):
         rnn.KLDivLoss(reduction="avg")
@@ -165,6 +184,8 @@ def test_errors() -> None:
         rnn.MultiMarginLoss()(np.zeros((2, 3, 4)), np.zeros((2, 4), np.int64))
     with pytest.raises(ValueError, match="shape"):
         rnn.SoftMarginLoss()(np.zeros((2, 3)), np.ones((3, 2)))
+    with pytest.raises(TypeError, match="target must be a float32 or float64 array"):
+        rnn.MSELoss()(np.zeros(2), np.zeros(2, np.int64))  # not labels: no silent cast
     with pytest.raises(ValueError, match="non-finite"):
         rnn.KLDivLoss()(np.zeros(2), np.array([0.5, np.nan]))
     with pytest.raises(ValueError, match="does not match the 3 classes"):

@@ -24,8 +24,10 @@ Contract (every loss)
   Class weights are used in the input's dtype.
 
 Validation (stricter than torch, never silent): input and float targets must be float32/float64
-of the same dtype (TypeError); elementwise losses need identical input and target shapes (torch
-warns and broadcasts, refbp raises ValueError naming both shapes); targets must be finite;
+of the same dtype (TypeError; label targets, HingeEmbeddingLoss's and SoftMarginLoss's 1 and
+-1, may be integers as in torch, and are used in the input's dtype); elementwise losses need
+identical input and target shapes (torch warns and broadcasts, refbp raises ValueError naming
+both shapes); targets must be finite;
 class indices must lie in [0, C) unless equal to ``ignore_index``; BCELoss inputs and targets
 must lie in [0, 1].
 """
@@ -204,6 +206,10 @@ class _ElementwiseLoss(Loss):
         d = self._derivative(x, y)
         return -d
 
+    #: The target holds labels (HingeEmbeddingLoss's and SoftMarginLoss's 1 and -1) that torch
+    #: also takes as integers: an integer or bool target is used in the input's dtype.
+    label_target: ClassVar[bool] = False
+
     def _check_values(self, x: np.ndarray, y: np.ndarray) -> None:
         """Hook for domain checks (BCELoss)."""
 
@@ -215,7 +221,9 @@ class _ElementwiseLoss(Loss):
         owner = type(self).__name__
         names = (f"{owner} input", f"{owner} target")
         x = as_float_array(input, names[0])
-        y = as_float_array(target, names[1])
+        t = np.asarray(target)
+        y = t.astype(x.dtype) if self.label_target and t.dtype.kind in "iub" else \
+            as_float_array(t, names[1])
         check_same_dtype(x, y, names)
         check_same_shape(x, y, names)
         check_finite(y, names[1])

@@ -42,8 +42,11 @@ class HingeEmbeddingLoss(_ElementwiseLoss):
     ``torch.nn.HingeEmbeddingLoss(margin, reduction)``). The resolved choice is the ``kink``
     attribute.
 
-    Shapes: input and target any identical shape; 'none' returns that shape.
+    Shapes: input and target any identical shape (an integer target is used in the input's
+    dtype, as torch does); 'none' returns that shape.
     """
+
+    label_target = True
 
     def __init__(self, margin: float = 1.0, reduction: str = "mean", *,
                  kink: str | None = None) -> None:
@@ -71,8 +74,11 @@ class SoftMarginLoss(_ElementwiseLoss):
     torch's kernel is not differentiable with respect to the target: ``grad("target")``
     raises its RuntimeError.
 
-    Shapes: input and target any identical shape; 'none' returns that shape.
+    Shapes: input and target any identical shape (an integer target is used in the input's
+    dtype, as torch does); 'none' returns that shape.
     """
+
+    label_target = True
 
     def _value(self, x: np.ndarray, y: np.ndarray) -> np.ndarray:
         return fm.soft_margin(x, y)
