@@ -41,6 +41,25 @@ def _rng(seed: int = 0) -> np.random.Generator:
     return np.random.default_rng(seed)
 
 
+def _sum_all(names: list[str]) -> list[GraphNode]:
+    """Nodes adding up the (reduced to scalars) values ``names`` into ``y``."""
+    nodes = [_node(f"s_{n}", "aten.sum.default", Ref(n)) for n in names]
+    total = f"s_{names[0]}"
+    for k, n in enumerate(names[1:]):
+        nodes.append(_node(f"t{k}", "aten.add.Tensor", Ref(total), Ref(f"s_{n}")))
+        total = f"t{k}"
+    nodes.append(_node("y", "aten.mul.Tensor", Ref(total), 1.0))
+    return nodes
+
+
+# loss targets and class weights of the (3, 4) inputs (constants of the graph)
+T = _rng(5).standard_normal((3, 4))
+POSITIVE = _rng(6).uniform(0.1, 1.0, (3, 4))
+ZERO_ONE = np.array([[1.0, 0.0, 0.0, 1.0], [0.0, 1.0, 1.0, 0.0], [1.0, 1.0, 0.0, 0.0]])
+SIGNS, CLASSES = 2.0 * ZERO_ONE - 1.0, np.array([0, 3, 1])
+LABELS = np.array([[1, 2, -1, 0], [3, -1, 0, 0], [0, 1, 2, 3]])
+W4 = np.array([0.5, 1.0, 1.5, 2.0])
+
 # (id, input shape, weight shape or None, nodes); inputs are standard normals, shifted
 # positive where the op needs it (log, sqrt, rsqrt)
 CASES: list[tuple[str, tuple[int, ...], tuple[int, ...] | None, list[GraphNode]]] = [
@@ -97,6 +116,46 @@ CASES: list[tuple[str, tuple[int, ...], tuple[int, ...] | None, list[GraphNode]]
         _node("y", "aten.adaptive_avg_pool2d.default", Ref("b"), [2, 1])]),
     ("sdpa-causal", (2, 3, 4), None, [_node("y", "aten.scaled_dot_product_attention.default",
                                             X, X, X, is_causal=True)]),
+    ("regression-losses", (3, 4), None, [
+        _node("a", "aten.l1_loss.default", X, T, 0),
+        _node("b", "aten.mse_loss.default", X, T, 1),
+        _node("c", "aten.smooth_l1_loss.default", X, T, 2, 0.5),
+        _node("d", "aten.huber_loss.default", X, T, 1, 0.7), *_sum_all(list("abcd"))]),
+    ("probability-losses", (3, 4), None, [
+        _node("p", "aten.sigmoid.default", X),
+        _node("a", "aten.binary_cross_entropy.default", Ref("p"), ZERO_ONE, W4, 1),
+        _node("b", "aten.binary_cross_entropy_with_logits.default", X, POSITIVE, None, W4, 0),
+        _node("c", "aten.kl_div.default", X, POSITIVE, 2),
+        _node("d", "aten.kl_div.default", X, T, 1, log_target=True),
+        _node("e", "aten.poisson_nll_loss.default", X, POSITIVE, True, True, 1e-8, 1),
+        *_sum_all(list("abcde"))]),
+    ("margin-losses", (3, 4), None, [
+        _node("a", "aten.hinge_embedding_loss.default", X, SIGNS, 0.5, 0),
+        _node("b", "aten.soft_margin_loss.default", X, SIGNS, 2),
+        _node("c", "aten.multilabel_margin_loss.default", X, LABELS, 1),
+        _node("d", "aten.multi_margin_loss.default", X, CLASSES, 2, 0.5, W4, 0),
+        _node("e", "aten.nll_loss_nd.default", X, CLASSES, W4, 1, 1),
+        *_sum_all(list("abcde"))]),
+    ("broadcast-logsigmoid", (3, 4), (4,), [
+        _node("b", "aten.broadcast_tensors.default", [X, W]),
+        _node("x2", "_operator.getitem", Ref("b"), 0),
+        _node("w2", "_operator.getitem", Ref("b"), 1),
+        _node("l", "aten.log_sigmoid.default", Ref("x2")),
+        _node("y", "aten.mul.Tensor", Ref("l"), Ref("w2"))]),
+    ("upsample-2d", (1, 2, 3, 4), None, [
+        _node("a", "aten.upsample_nearest2d.vec", X, [5, 6], None),
+        _node("b", "aten.upsample_bilinear2d.vec", X, None, True, [1.5, 2.0]),
+        _node("c", "aten.upsample_bicubic2d.vec", X, [4, 5], False, None),
+        _node("d", "aten._upsample_nearest_exact2d.vec", X, None, [2.0, 1.5]),
+        *_sum_all(list("abcd"))]),
+    ("upsample-1d", (1, 2, 3), None, [
+        _node("a", "aten.upsample_linear1d.vec", X, [7], False, None),
+        _node("b", "aten.upsample_nearest1d.vec", X, None, [2.5]),
+        *_sum_all(list("ab"))]),
+    ("upsample-3d", (1, 1, 2, 3, 2), None, [
+        _node("a", "aten.upsample_trilinear3d.vec", X, None, False, [2.0, 1.5, 1.0]),
+        _node("b", "aten.upsample_nearest3d.vec", X, [3, 4, 3], None),
+        *_sum_all(list("ab"))]),
     ("rsqrt-sqrt-log", (3, 4), None, [_node("a", "aten.mul.Tensor", X, X),
                                       _node("b", "aten.add.Tensor", Ref("a"), 1.0),
                                       _node("c", "aten.rsqrt.default", Ref("b")),
@@ -114,7 +173,7 @@ def test_every_backward_matches_finite_differences(shape: tuple[int, ...],
                                                    nodes: list[GraphNode]) -> None:
     weight = None if wshape is None else _rng(1).standard_normal(wshape) + 1.5
     g = _graph(nodes, shape, weight)
-    if any(a == Ref("b") for n in nodes for a in n.args) and nodes[0].op == "addmm":
+    if nodes[0].op == "addmm" and any(a == Ref("b") for n in nodes for a in n.args):
         g._constants["b"] = _rng(2).standard_normal((5,))
     result = check_module(g, _rng().standard_normal(shape))
     assert result.passed, result
@@ -212,6 +271,26 @@ def test_a_shape_other_than_the_captured_one_is_refused() -> None:
 def test_unbroadcast_sums_leading_and_size_one_dimensions() -> None:
     g = np.arange(24.0).reshape(2, 3, 4)
     np.testing.assert_array_equal(unbroadcast(g, (3, 1)), g.sum(axis=(0, 2))[:, None])
+
+
+def test_a_full_reduction_is_a_value_with_a_gradient() -> None:
+    """NumPy's ``x.sum()`` is a scalar, not an array: the graph keeps it as a 0-d array, so
+    the nodes before it get their gradient (they got none: the backward returned None)."""
+    g = _graph([_node("y", "aten.sum.default", X)], (2, 3))
+    y = g(np.arange(6.0).reshape(2, 3))
+    assert isinstance(y, np.ndarray) and y.shape == () and y == 15.0
+    np.testing.assert_array_equal(g.backward(np.array(2.0)), np.full((2, 3), 2.0))
+
+
+def test_type_as_casts_to_the_other_tensors_dtype() -> None:
+    """``aten.type_as(x, other)`` (a loss target cast to its input's dtype): ``x`` in
+    ``other``'s dtype; the gradient back in ``x``'s."""
+    g = GraphModel([_node("y", "aten.type_as.default", X, np.zeros(2, np.float32))],
+                   [("x", (2,), np.float64)], Ref("y"), [])
+    y = g(np.array([0.1, 2.0]))
+    assert y.dtype == np.float32
+    np.testing.assert_array_equal(y, np.array([0.1, 2.0], np.float32))
+    assert g.backward(np.ones(2, np.float32)).dtype == np.float64
 
 
 def test_declarations_resolve_and_name_their_layer() -> None:

@@ -169,6 +169,34 @@ def test_integer_labels_are_used_in_the_inputs_dtype(make: Any, dtype: Any) -> N
     assert_close(value, expected)
 
 
+@pytest.mark.parametrize(("make", "x_shape", "target", "out_shape"), [
+    (rnn.MultiMarginLoss, (4,), [2], (1,)),  # 'none' follows the target's rank, as torch
+    (rnn.MultiMarginLoss, (4,), 2, ()),
+    (rnn.MultiMarginLoss, (1, 4), 2, ()),
+    (rnn.MultiMarginLoss, (1, 4), [2], (1,)),
+    (rnn.MultiMarginLoss, (), 0, ()),  # a 0-d input is one sample of one class
+    (rnn.MultiLabelMarginLoss, (), 0, ()),
+    (rnn.MultiLabelMarginLoss, (), [0], ()),
+    (rnn.MultiLabelMarginLoss, (1,), 0, ())])
+def test_the_class_index_losses_take_torchs_one_sample_shapes(make: Any, x_shape: Any,
+                                                               target: Any,
+                                                               out_shape: Any) -> None:
+    """torch's kernels take one sample in these shapes (its common_nn tables use them); the
+    values and gradients are those of the (1, C) input with its (1,) or (1, C) target."""
+    x = np.linspace(-0.5, 0.7, int(np.prod(x_shape))).reshape(x_shape)
+    t = np.array(target)
+    loss = make(reduction="none")
+    value = loss(x, t)
+    assert value.shape == out_shape
+    grad = loss.backward(np.full(out_shape, 2.0))
+    assert grad.shape == x.shape
+    ref = make(reduction="none")
+    ref_t = t.reshape(1, -1) if make is rnn.MultiLabelMarginLoss else t.reshape(1)
+    expected = ref(x.reshape(1, -1), ref_t)
+    np.testing.assert_array_equal(value.reshape(-1), expected)
+    np.testing.assert_array_equal(grad.reshape(-1), ref.backward(np.full(1, 2.0)).reshape(-1))
+
+
 def test_errors() -> None:
     with pytest.raises(ValueError, match="avg is not a valid value for reduction"):
         rnn.KLDivLoss(reduction="avg")

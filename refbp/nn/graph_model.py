@@ -221,6 +221,8 @@ class GraphModel(Module):
         work = self._working_dtype()
         for node in self._nodes:
             out, ctx = node.forward(*_resolve(node.args, env), **_resolve(node.kwargs, env))
+            if isinstance(out, np.generic):  # NumPy's full reductions return scalars: a 0-d
+                out = np.asarray(out)  # array, so that the value gets its gradient
             want = node.dtype
             if want is not None and want == self._captured_dtype:
                 want = work

@@ -8,7 +8,7 @@ of classes C) and then over the samples.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 
@@ -114,16 +114,25 @@ class _PerSampleLoss(Loss):
         losses of class-index targets have none."""
         raise index_argument_error(type(self).__name__, "target")
 
+    #: torch's kernel takes a 0-d input as one sample of one class (the class-index losses)
+    scalar_input: ClassVar[bool] = False
+
+    def _keeps_samples(self, target: Any, x: np.ndarray) -> bool:
+        """Whether 'none' returns one value per sample, shape (N,), rather than a 0-d array:
+        for a 2-D input (a hook: MultiMarginLoss follows the target's rank, as torch)."""
+        return x.ndim == 2
+
     def _forward(self, input: Any, target: Any) -> tuple[np.ndarray, dict[str, Any]]:
         owner = type(self).__name__
         x = as_float_array(input, f"{owner} input")
-        if x.ndim not in (1, 2):
+        if x.ndim not in ((0, 1, 2) if self.scalar_input else (1, 2)):
             raise ValueError(f"{owner} expects a 1-D (C) or 2-D (N, C) input, got shape "
                              f"{x.shape}")
-        t = self._target(target, x)
-        x2 = x.reshape(-1, x.shape[-1])
-        values, cache = self._values(x2, t.reshape((x2.shape[0],) + t.shape[x.ndim - 1:]))
-        per_sample = values if x.ndim == 2 else values.reshape(())
+        xv = x.reshape(1) if x.ndim == 0 else x
+        t = self._target(target, xv)
+        x2 = xv.reshape(-1, xv.shape[-1])
+        values, cache = self._values(x2, t.reshape((x2.shape[0],) + t.shape[xv.ndim - 1:]))
+        per_sample = values if self._keeps_samples(target, xv) else values.reshape(())
         return fl.reduce_loss(per_sample, self.reduction), {"x": x, "n": x2.shape[0], **cache}
 
     def _backward(self, g: np.ndarray, cache: dict[str, Any]) -> np.ndarray:
@@ -191,12 +200,17 @@ class MultiLabelMarginLoss(_PerSampleLoss):
     Backward: every active pair (1 - x[j] + x[i] > 0) adds -1/C to dl/dx[j] and +1/C to
     dl/dx[i]; at the kink (= 0) a pair adds nothing (torch's ``z > 0``). Times g_n.
 
-    Shapes: input (N, C) or (C,); target of the same shape, integers in [-1, C); 'none'
-    returns (N,) (or () for a 1-D input).
+    Shapes: input (N, C), (C,) or () (one class, as torch); target of the same shape,
+    integers in [-1, C) (for a 1-D or 0-d input any target of C elements, as torch); 'none'
+    returns (N,) (or () for a 1-D or 0-d input).
     """
+
+    scalar_input = True
 
     def _target(self, target: Any, x: np.ndarray) -> np.ndarray:
         t = as_index_array(target, "MultiLabelMarginLoss target")
+        if x.ndim == 1 and t.ndim <= 1 and t.size == x.size:
+            t = t.reshape(x.shape)
         if t.shape != x.shape:
             raise ValueError(f"inconsistent target size: {t.shape} for input of size: "
                              f"{x.shape}")
@@ -225,9 +239,12 @@ class MultiMarginLoss(_PerSampleLoss):
     or 2 w_y z_d / C (p = 2), and dl/dx[y] = minus their sum; at the kink z_d = 0 nothing
     (torch's ``z > 0``). Times g_n.
 
-    Shapes: input (N, C) or (C,); target (N,) or () class indices in [0, C); weight (C,);
-    'none' returns (N,) (or ()).
+    Shapes: input (N, C), (C,) or () (one class, as torch); target class indices in [0, C),
+    one per sample: (N,), or () or (1,) for one sample (N = 1 or a 1-D input), as torch;
+    weight (C,); 'none' returns the target's shape: (N,), (1,) or ().
     """
+
+    scalar_input = True
 
     def __init__(self, p: int = 1, margin: float = 1.0, weight: Any = None,
                  reduction: str = "mean") -> None:
@@ -241,11 +258,16 @@ class MultiMarginLoss(_PerSampleLoss):
         self.margin = float(margin)
         self.register_buffer("weight", w)
 
+    def _keeps_samples(self, target: Any, x: np.ndarray) -> bool:
+        return np.ndim(target) > 0
+
     def _target(self, target: Any, x: np.ndarray) -> np.ndarray:
         t = as_index_array(target, "MultiMarginLoss target")
-        if t.shape != x.shape[:-1]:
+        samples = x.shape[0] if x.ndim == 2 else 1
+        if t.ndim > 1 or t.size != samples:
             raise ValueError(f"inconsistent target size: {t.shape} for input of size: "
                              f"{x.shape}")
+        t = t.reshape(x.shape[:-1])
         if t.size and (t.min() < 0 or t.max() >= x.shape[-1]):
             raise IndexError(f"MultiMarginLoss target values must lie in [0, {x.shape[-1]}), "
                              f"got {t.min()}..{t.max()}")

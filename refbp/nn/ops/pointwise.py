@@ -289,7 +289,10 @@ def masked_fill_backward(g: np.ndarray, saved: Any) -> Grads:
 
 
 def to_dtype(x: np.ndarray, dtype: Any = None, *args: Any, **kwargs: Any) -> tuple[Any, Any]:
-    """``x`` as ``dtype`` (``aten.to``/``_to_copy``; placement arguments are ignored)."""
+    """``x`` as ``dtype`` (``aten.to``/``_to_copy``; placement arguments are ignored); for
+    ``aten.type_as(x, other)`` the second argument is a tensor: ``x`` as ``other``'s dtype."""
+    if isinstance(dtype, np.ndarray):
+        dtype = dtype.dtype
     dt = np.dtype(dtype) if dtype is not None else x.dtype
     with np.errstate(over="ignore", invalid="ignore"):  # out of range -> inf, as torch casts
         return x.astype(dt, copy=True), x.dtype
