@@ -93,6 +93,9 @@ ROUNDING: dict[str, tuple[str, dict[str, float]]] = {
 }
 # Real differences, not yet fixed in refbp (strict xfail: the test fails once they are fixed).
 KNOWN_GAPS: dict[str, str] = {}
+# Inputs refbp refuses on purpose with a clear error (ValueError or TypeError) where torch
+# computes something: the test checks that it does (empty: none so far).
+REJECTED: dict[str, str] = {}
 
 
 # -- the entries, as test_nn.py builds them --------------------------------------------------
@@ -417,6 +420,10 @@ def test_common_nn_case(case: NnCase) -> None:
     reason = unsupported_reason(case)
     if reason is not None:
         pytest.skip(f"not supported: {reason}")
+    if case.id in REJECTED:
+        with pytest.raises((ValueError, TypeError)):
+            run_case(case)
+        return
     if case.id in KNOWN_GAPS:
         pytest.xfail(KNOWN_GAPS[case.id])
     tol = case_tolerance(case)
@@ -428,10 +435,13 @@ def test_common_nn_case(case: NnCase) -> None:
 
 # -- the table ------------------------------------------------------------------------------
 def status(case: NnCase) -> str:
-    """``pass``, ``not supported: <reason>``, ``rounding`` or ``known gap`` (static)."""
+    """``pass``, ``not supported: <reason>``, ``rejected``, ``rounding`` or ``known gap``
+    (static: no run)."""
     reason = unsupported_reason(case)
     if reason is not None:
         return f"not supported: {reason}"
+    if case.id in REJECTED:
+        return f"rejected: {REJECTED[case.id]}"
     if case.id in ROUNDING:
         return f"rounding: {ROUNDING[case.id][0]}"
     if case.id in KNOWN_GAPS:
@@ -453,7 +463,7 @@ def _module_name(entry: NnEntry) -> str:
     return known[0] if known else classes.get(words[0], words[0])
 
 
-COLUMNS = ("pass", "not supported", "rounding", "known gap (xfail)")
+COLUMNS = ("pass", "not supported", "rejected", "rounding", "known gap (xfail)")
 
 
 def render_table(cases: list[NnCase]) -> str:
@@ -469,6 +479,7 @@ def render_table(cases: list[NnCase]) -> str:
         "variants). `pass` means `test_common_nn_case[<id>]` compares outputs, input gradients,",
         "parameter gradients and float buffers with the dtype's tolerance and must pass;",
         "`not supported` cases are modules refbp cannot run (skipped, with the reason);",
+        "`rejected` cases are inputs refbp refuses on purpose with a clear error (checked);",
         "`rounding` cases differ by rounding only and are checked with the looser bound derived",
         "in their reason; `known gap` cases are real differences not fixed yet (strict xfail).",
         "`graph` counts the passing cases refbp runs as a `torch.export` graph",

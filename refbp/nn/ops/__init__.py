@@ -13,7 +13,8 @@ once in ``refbp.registry.aten`` and points at a pair of plain functions here:
 
 Each backward's docstring states the derivation. Layer-level operators (``linear``,
 ``conv2d``, ``batch_norm``, ``layer_norm``, ``embedding``, ``max_pool2d``, ...) use the maths of
-the refbp layer of the same name. Nothing here imports torch.
+the refbp layer of the same name; so do the ``torch.nn.functional`` losses, ``interpolate``
+and ``logsigmoid`` (``refbp.nn.ops.functional``). Nothing here imports torch.
 
 Broadcasting: a binary op broadcasts its operands as torch does; the gradient of an operand
 that was broadcast is summed over the broadcast dimensions (:func:`unbroadcast`).
