@@ -7,6 +7,6 @@ The NumPy side (``refbp.nn``, ``refbp.optim``, ``refbp.graph``, ``refbp.gradchec
 
 from __future__ import annotations
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 
 __all__ = ["__version__"]
