@@ -18,6 +18,10 @@ differ):
 Losses: refbp's ``backward`` returns the gradient with respect to the input only, so a target
 that requires grad in torch (MSELoss's target does) is not compared.
 
+The default run takes up to :data:`DEFAULT_PER_GROUP` cases of every module and mode (the
+first, the last and evenly spaced between, by torch's index), so every module type runs; the
+other cases are marked ``slow`` (``pytest -m slow``, which CI runs too).
+
 The table of cases and their status is ``parity_tests/module_db_table.md``; regenerate it with
 ``python parity_tests/test_module_db.py`` after declaring an op (a test checks it is
 current). Case ids: ``<Module>-<index>-<desc>-<train|eval>``, index = position in torch's list.
@@ -233,6 +237,29 @@ def run_case(case: DbCase) -> dict[str, Discrepancy]:
 
 CASES = all_cases()
 
+DEFAULT_PER_GROUP = 4
+"""Cases of each module and mode that the default run takes; the others are ``slow``."""
+
+
+def default_ids(cases: list[DbCase], per_group: int = DEFAULT_PER_GROUP) -> frozenset[str]:
+    """The ids of the default run: of each module and mode, ``per_group`` cases (all when it
+    has fewer), the first, the last and evenly spaced between in torch's order."""
+    groups: dict[tuple[str, bool], list[DbCase]] = {}
+    for c in cases:
+        groups.setdefault((c.module, c.training), []).append(c)
+    keep: set[str] = set()
+    for group in groups.values():
+        n = len(group)
+        picks = range(n) if n <= per_group else (
+            round(i * (n - 1) / (per_group - 1)) for i in range(per_group))
+        keep |= {group[i].id for i in picks}
+    return frozenset(keep)
+
+
+DEFAULT = default_ids(CASES)
+PARAMS = [pytest.param(c, id=c.id, marks=() if c.id in DEFAULT else pytest.mark.slow)
+          for c in CASES]
+
 
 def nonfinite_reason(case: DbCase) -> str | None:
     """Why refbp rejects the case's forward inputs (non-finite targets), or None.
@@ -249,7 +276,7 @@ def nonfinite_reason(case: DbCase) -> str | None:
     return "torch's target holds non-finite values (log of negative numbers)" if bad else None
 
 
-@pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
+@pytest.mark.parametrize("case", PARAMS)
 def test_module_db_case(case: DbCase) -> None:
     reason = unsupported_reason(case)
     if reason is not None:
@@ -339,6 +366,17 @@ def test_table_is_current() -> None:
     assert TABLE.exists(), f"{TABLE} is missing: run python parity_tests/test_module_db.py"
     assert TABLE.read_text() == render_table(CASES), (
         f"{TABLE.name} is out of date: run python parity_tests/test_module_db.py")
+
+
+def test_the_default_run_takes_every_module_and_mode() -> None:
+    """Every module and mode runs by default; a group of 4 or fewer runs whole."""
+    groups = Counter((c.module, c.training) for c in CASES)
+    taken = Counter((c.module, c.training) for c in CASES if c.id in DEFAULT)
+    assert set(taken) == set(groups)
+    assert all(taken[g] == min(n, DEFAULT_PER_GROUP) for g, n in groups.items())
+    assert default_ids([DbCase("M", i, "", True) for i in range(10)]) == {
+        "M-000-default-train", "M-003-default-train", "M-006-default-train",
+        "M-009-default-train"}
 
 
 def test_covers_every_declared_op_that_module_db_has() -> None:
