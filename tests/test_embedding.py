@@ -39,6 +39,25 @@ def test_scale_grad_by_freq_divides_by_count() -> None:
     np.testing.assert_array_equal(np.asarray(m.weight.grad).ravel(), [2.0, 0.0, 5.0])
 
 
+def test_max_norm_renormalises_looked_up_rows_in_place() -> None:
+    m = nn.Embedding(4, 2, max_norm=1.0)
+    m.weight.data[...] = [[3.0, 4.0], [0.3, 0.4], [6.0, -8.0], [-3.0, 4.0]]
+    y = m(np.array([0, 1, 0, 3]))
+    # row 0 (norm 5) and row 3 (norm 5) scaled by 1 / (5 + 1e-7); row 1 (norm 0.5) kept,
+    # row 2 (norm 10) not looked up: untouched
+    scale = 1.0 / (5.0 + 1e-7)
+    want = [[3.0 * scale, 4.0 * scale], [0.3, 0.4], [6.0, -8.0], [-3.0 * scale, 4.0 * scale]]
+    np.testing.assert_array_equal(m.weight.data, want)
+    np.testing.assert_array_equal(y, m.weight.data[[0, 1, 0, 3]])
+    m.backward(np.ones((4, 2)))  # the scatter-add, as if the new rows were the weight
+    np.testing.assert_array_equal(np.asarray(m.weight.grad)[:, 0], [2.0, 1.0, 0.0, 1.0])
+    l1 = nn.Embedding(1, 2, max_norm=1.0, norm_type=1.0)
+    l1.weight.data[...] = [[3.0, -4.0]]  # L1 norm 7
+    l1(np.array([0]))
+    np.testing.assert_array_equal(l1.weight.data, [[3.0 / (7.0 + 1e-7), -4.0 / (7.0 + 1e-7)]])
+    assert "max_norm=1.0, norm_type=1.0" in repr(l1)
+
+
 def test_errors() -> None:
     m = nn.Embedding(10, 3)
     with pytest.raises(IndexError, match="index out of range in self"):
@@ -49,8 +68,6 @@ def test_errors() -> None:
         m(np.array([1.5, 2.5]))
     with pytest.raises(RuntimeError, match="negative dimension"):
         nn.Embedding(-1, 3)
-    with pytest.raises(ValueError, match="max_norm is not supported"):
-        nn.Embedding(4, 2, max_norm=1.0)
     with pytest.raises(ValueError, match="Padding_idx must be within"):
         nn.Embedding(4, 2, padding_idx=4)
 

@@ -10,6 +10,7 @@ import pytest
 from refbp import nn
 from refbp.gradcheck import numerical_gradient
 from refbp.nn.embedding_bag import frequency_divisors, torch_frequencies
+from refbp.nn.sparse import SparseGrad
 
 
 def _bag(mode: str, **kw: object) -> nn.EmbeddingBag:
@@ -29,6 +30,44 @@ def test_modes_by_hand() -> None:
     np.testing.assert_array_equal(_bag("sum")(np.array([[0, 1], [3, 3]])), [[3, 4], [4, -6]])
     np.testing.assert_array_equal(
         _bag("sum", include_last_offset=True)(x, np.array([0, 2, 4])), [[3, 4], [4, -6]])
+
+
+def test_max_norm_renormalises_every_looked_up_row_before_the_bags() -> None:
+    m = _bag("sum", max_norm=2.5, padding_idx=3)
+    x, off = np.array([0, 1, 3]), np.array([0, 2])  # bags [0, 1], [3 (padding)]
+    y = m(x, off)
+    # rows 1 (norm sqrt 29) and 3 (norm sqrt 13, padding but looked up) scaled to 2.5 / (n + 1e-7);
+    # row 0 (norm sqrt 2) kept
+    s1, s3 = 2.5 / (np.sqrt(29.0) + 1e-7), 2.5 / (np.sqrt(13.0) + 1e-7)
+    np.testing.assert_array_equal(m.weight.data[1], [2.0 * s1, 5.0 * s1])
+    np.testing.assert_array_equal(m.weight.data[3], [2.0 * s3, -3.0 * s3])
+    np.testing.assert_array_equal(m.weight.data[:3:2], [[1.0, -1.0], [0.0, 0.0]])
+    np.testing.assert_array_equal(y, [[1.0 + 2.0 * s1, -1.0 + 5.0 * s1], [0.0, 0.0]])
+
+
+def test_sparse_gradient_has_one_entry_per_kept_input_entry() -> None:
+    m = _bag("mean", sparse=True, padding_idx=2)
+    x, off = np.array([0, 2, 1, 3, 3]), np.array([0, 3])  # bags [0, (2), 1], [3, 3]
+    m(x, off)
+    m.backward(np.array([[2.0, 4.0], [1.0, -1.0]]))
+    g = m.weight.grad
+    assert isinstance(g, SparseGrad)
+    # entries in input order, padding dropped, each g_b / |b| (|b| = 2 for both bags)
+    np.testing.assert_array_equal(g.indices, [0, 1, 3, 3])
+    np.testing.assert_array_equal(g.values, [[1, 2], [1, 2], [0.5, -0.5], [0.5, -0.5]])
+    np.testing.assert_array_equal(g.to_dense(), [[1, 2], [1, 2], [0, 0], [1, -1]])
+    w = np.array([2.0, 1.0, 0.5, -1.0])
+    s = _bag("sum", sparse=True)
+    s(x[:4], off, w)
+    s.backward(np.array([[1.0, 1.0], [3.0, 0.0]]))
+    np.testing.assert_array_equal(s.weight.grad.values,  # type: ignore[union-attr]
+                                  [[2, 2], [1, 1], [0.5, 0.5], [-3, 0]])
+    with pytest.raises(RuntimeError, match="scale_grad_by_freq not supported with sparse"):
+        f = _bag("sum", sparse=True, scale_grad_by_freq=True)
+        f(x, off)
+        f.backward(np.ones((2, 2)))
+    with pytest.raises(ValueError, match="max mode does not support sparse weights"):
+        nn.EmbeddingBag(4, 2, mode="max", sparse=True)
 
 
 def test_padding_is_left_out_of_bags_and_gradients() -> None:

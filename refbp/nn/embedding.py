@@ -16,8 +16,12 @@ sparse COO gradient (one entry per looked-up token, uncoalesced, ``padding_idx``
 dropped; a second backward appends), which ``SparseAdam`` consumes without densifying; as in
 torch, ``scale_grad_by_freq`` is refused with sparse gradients (at backward).
 
-Not supported (raises at construction): ``max_norm`` (torch renormalises rows of W in place
-during forward).
+``max_norm``: before the lookup, every row of ``W`` that ``idx`` looks up (each distinct index
+once, in ascending order, as torch's ``embedding_renorm_``) whose ``norm_type``-norm exceeds
+``max_norm`` is scaled *in place* by ``max_norm / (norm + 1e-7)`` (the scale computed in double
+precision, applied in ``W``'s dtype): :func:`embedding_renorm_`. The change of ``W`` is not
+differentiated (torch runs it under ``no_grad``): the gradient is the scatter-add above, as if
+the renormalised ``W`` had been the weight all along; rows not looked up are untouched.
 """
 
 from __future__ import annotations
@@ -30,6 +34,45 @@ from refbp.nn import init
 from refbp.nn.linear import _float_dtype
 from refbp.nn.module import Cache, Module, Parameter
 from refbp.nn.sparse import SparseGrad
+from refbp.nn.utils import _vector_norm
+
+
+def embedding_renorm_(weight: np.ndarray, idx: np.ndarray, max_norm: float,
+                      norm_type: float) -> None:
+    """torch's ``embedding_renorm_``: scale in place each row of ``weight`` looked up by ``idx``
+    whose ``norm_type``-norm exceeds ``max_norm``.
+
+    For each distinct index ``k`` in ascending order, ``n = ||W_k||_p`` (computed in ``W``'s
+    dtype, read as a double); if ``n > max_norm``, ``W_k *= max_norm / (n + 1e-7)`` with the
+    scale rounded to ``W``'s dtype (torch multiplies by a double scalar that its CPU kernel
+    casts to the tensor's type). The 1e-7 keeps the new norm just below ``max_norm``.
+    """
+    for k in np.unique(idx):
+        norm = float(_vector_norm(weight[k], norm_type))
+        if norm > max_norm:
+            weight[k] *= weight.dtype.type(max_norm / (norm + 1e-7))
+
+
+def accumulate_sparse(weight: Parameter, flat: np.ndarray, rows: np.ndarray,
+                      padding_idx: int | None, scale_grad_by_freq: bool) -> None:
+    """torch's ``embedding_sparse_backward`` into ``weight.grad``: one entry per looked-up
+    index (row ``rows[i]`` for index ``flat[i]``), in input order, ``padding_idx`` entries
+    dropped; appended to a sparse gradient already there, added to a dense one."""
+    if scale_grad_by_freq:
+        raise RuntimeError("embedding_backward: scale_grad_by_freq not supported with "
+                           "sparse gradients")
+    if not weight.requires_grad:
+        return
+    keep = flat != padding_idx if padding_idx is not None else slice(None)
+    g = SparseGrad(flat[keep], rows[keep].copy(), weight.data.shape)
+    current = weight.grad
+    # Parameter.grad is typed as the dense array every other layer gives it
+    if current is None:
+        weight.grad = g  # type: ignore[assignment]
+    elif isinstance(current, SparseGrad):
+        weight.grad = current + g  # type: ignore[assignment]
+    else:
+        current += g.to_dense()
 
 
 def embedding_weight_grad(g: np.ndarray, idx: np.ndarray, shape: tuple[int, ...],
@@ -69,9 +112,6 @@ class Embedding(Module):
                 raise ValueError(f"Padding_idx must be within num_embeddings "
                                  f"({num_embeddings}), got {padding_idx}")
             padding_idx = padding_idx % num_embeddings
-        if max_norm is not None:
-            raise ValueError("Embedding max_norm is not supported by refbp (torch renormalises "
-                             "the rows in place during forward); use max_norm=None")
         self.num_embeddings, self.embedding_dim = int(num_embeddings), int(embedding_dim)
         self.padding_idx = padding_idx
         self.max_norm, self.norm_type = max_norm, float(norm_type)
@@ -97,6 +137,8 @@ class Embedding(Module):
             bad = idx[(idx < 0) | (idx >= self.num_embeddings)].flat[0]
             raise IndexError(f"index out of range in self: index {int(bad)} is not in "
                              f"[0, {self.num_embeddings})")
+        if self.max_norm is not None:
+            embedding_renorm_(self.weight.data, idx, self.max_norm, self.norm_type)
         self._cache.save(idx=idx)
         return self.weight.data[idx]
 
@@ -109,36 +151,23 @@ class Embedding(Module):
             raise ValueError(f"Embedding grad_out must have shape {want}, got {g.shape}")
         rows = g.astype(self.weight.dtype, copy=False)
         if self.sparse:
-            self._accumulate_sparse(idx.reshape(-1), rows.reshape(-1, self.embedding_dim))
+            accumulate_sparse(self.weight, idx.reshape(-1), rows.reshape(-1, self.embedding_dim),
+                              self.padding_idx, self.scale_grad_by_freq)
             return None
         self.weight.accumulate(embedding_weight_grad(rows, idx, self.weight.shape,
                                                      self.padding_idx, self.scale_grad_by_freq),
                                owned=True)
         return None
 
-    def _accumulate_sparse(self, flat: np.ndarray, rows: np.ndarray) -> None:
-        """torch's ``embedding_sparse_backward``: entries in input order, padding dropped."""
-        if self.scale_grad_by_freq:
-            raise RuntimeError("embedding_backward: scale_grad_by_freq not supported with "
-                               "sparse gradients")
-        if not self.weight.requires_grad:
-            return
-        keep = flat != self.padding_idx if self.padding_idx is not None else slice(None)
-        g = SparseGrad(flat[keep], rows[keep].copy(), self.weight.data.shape)
-        current = self.weight.grad
-        # Parameter.grad is typed as the dense array every other layer gives it
-        if current is None:
-            self.weight.grad = g  # type: ignore[assignment]
-        elif isinstance(current, SparseGrad):
-            self.weight.grad = current + g  # type: ignore[assignment]
-        else:
-            current += g.to_dense()
-
     def extra_repr(self) -> str:
         """torch's repr arguments."""
         s = f"{self.num_embeddings}, {self.embedding_dim}"
         if self.padding_idx is not None:
             s += f", padding_idx={self.padding_idx}"
+        if self.max_norm is not None:
+            s += f", max_norm={self.max_norm}"
+        if self.norm_type != 2:
+            s += f", norm_type={self.norm_type}"
         if self.scale_grad_by_freq:
             s += ", scale_grad_by_freq=True"
         if self.sparse:

@@ -30,8 +30,18 @@ refbp's only) picks the rule: "kernel", "counts", or None for the installed torc
 gradient with respect to the integer input: ``backward`` returns the gradient of
 ``per_sample_weights`` (or ``None`` without them).
 
-Not supported (raise at construction): ``max_norm`` (torch renormalises rows of W in place
-during forward) and ``sparse=True``.
+``max_norm``: before the bags are formed, every row of ``W`` the whole ``input`` looks up
+(``padding_idx`` entries included) is renormalised in place as ``Embedding``'s
+(:func:`refbp.nn.embedding.embedding_renorm_`: rows whose ``norm_type``-norm exceeds
+``max_norm`` scaled by ``max_norm / (norm + 1e-7)``); the bags then reduce the renormalised
+rows, and the gradients above are taken with them (the renormalisation is not differentiated,
+as torch runs it under ``no_grad``).
+
+``sparse=True`` (``sum`` and ``mean``; torch refuses ``max``): the gradient of ``W`` is a
+:class:`refbp.nn.sparse.SparseGrad` laid out as torch's ``_embedding_bag_sparse_backward``:
+one entry per kept input entry, in input order, with the row ``g_b / |b|`` (mean) or
+``w_i g_b`` (sum); densified it is the dense gradient above. As with ``Embedding``,
+``scale_grad_by_freq`` is refused with sparse gradients (at backward).
 """
 
 from __future__ import annotations
@@ -42,6 +52,7 @@ import numpy as np
 
 from refbp._checks import as_float_array, grad_out_array
 from refbp.nn import init
+from refbp.nn.embedding import accumulate_sparse, embedding_renorm_
 from refbp.nn.linear import _float_dtype
 from refbp.nn.module import Cache, Module, Parameter
 from refbp.versions import EMBEDDING_BAG_FREQUENCIES
@@ -110,10 +121,13 @@ class EmbeddingBag(Module):
     Parameters
     ----------
     num_embeddings, embedding_dim : int
-    max_norm : None (refbp does not support it), norm_type : float, default 2.0
+    max_norm : float, optional
+        Rows looked up are renormalised in place to at most this norm (module docstring).
+    norm_type : float, default 2.0
     scale_grad_by_freq : bool, default False (not with ``mode='max'``)
     mode : "sum", "mean" or "max", default "mean"
-    sparse : bool, default False (refbp does not support True)
+    sparse : bool, default False
+        The gradient of ``weight`` is a ``SparseGrad`` (not with ``mode='max'``).
     include_last_offset : bool, default False
     padding_idx : int, optional
         Left out of every bag; its row is initialised to zero and gets no gradient.
@@ -144,12 +158,12 @@ class EmbeddingBag(Module):
             raise ValueError("mode has to be one of sum, mean or max")
         if mode == "max" and scale_grad_by_freq:
             raise ValueError("max mode does not support scaling the gradient by the frequency")
-        if max_norm is not None or sparse:
-            raise ValueError("EmbeddingBag with max_norm or sparse=True is not supported by "
-                             "refbp (torch renormalises rows in place; sparse gradients)")
+        if mode == "max" and sparse:
+            raise ValueError("max mode does not support sparse weights")
         self.num_embeddings, self.embedding_dim = int(num_embeddings), int(embedding_dim)
         self.max_norm, self.norm_type = max_norm, float(norm_type)
-        self.scale_grad_by_freq, self.mode, self.sparse = bool(scale_grad_by_freq), mode, False
+        self.scale_grad_by_freq, self.mode, self.sparse = bool(scale_grad_by_freq), mode, bool(
+            sparse)
         self.include_last_offset, self.padding_idx = bool(include_last_offset), padding_idx
         shape = (num_embeddings, embedding_dim)
         self.weight = Parameter(np.empty(shape, dtype=_float_dtype(dtype)))
@@ -182,6 +196,8 @@ class EmbeddingBag(Module):
             bad = flat[(flat < 0) | (flat >= self.num_embeddings)][0]
             raise RuntimeError("embedding_bag: Expected idx >= 0 && idx < num_embeddings but "
                                f"found idx to be {int(bad)}")
+        if self.max_norm is not None:
+            embedding_renorm_(self.weight.data, flat, self.max_norm, self.norm_type)
         keep = flat != self.padding_idx if self.padding_idx is not None else np.ones(
             flat.size, bool)
         k, b = flat[keep], bag[keep]
@@ -209,17 +225,26 @@ class EmbeddingBag(Module):
         c = self._cache.load()
         g = grad_out_array(grad_out, (c["count"].size, self.embedding_dim), "EmbeddingBag")
         g = g.astype(self.weight.dtype, copy=False)
-        k, b = c["k"], c["b"]
+        if self.sparse:
+            accumulate_sparse(self.weight, c["k"], self._entry_grads(g, c), None,
+                              self.scale_grad_by_freq)
+        else:
+            self.weight.accumulate(self._dense_grad(g, c), owned=True)
+        if c["psw"] is None:
+            return None
+        gpsw = np.zeros(c["flat"].size, dtype=c["psw"].dtype)
+        gpsw[c["keep"]] = np.einsum("ij,ij->i", g[c["b"]], self.weight.data[c["k"]])
+        return gpsw.reshape(c["shape"])
+
+    def _dense_grad(self, g: np.ndarray, c: dict[str, Any]) -> np.ndarray:
+        """dL/dW of the module docstring (the ``padding_idx`` row zero)."""
+        k = c["k"]
         dw = np.zeros_like(self.weight.data)
         if self.mode == "max":
             bags, dims = np.nonzero(c["argmax"] >= 0)
             np.add.at(dw, (c["argmax"][bags, dims], dims), g[bags, dims])
         else:
-            contrib = g[b]
-            if self.mode == "mean":
-                contrib = contrib / c["count"][b][:, None].astype(g.dtype)
-            if c["psw"] is not None:
-                contrib = contrib * c["psw"][c["keep"]][:, None].astype(g.dtype)
+            contrib = self._entry_grads(g, c)
             if self.scale_grad_by_freq:
                 contrib = contrib / frequency_divisors(c["flat"], self.num_embeddings,
                                                        self.frequencies)[k][
@@ -227,12 +252,17 @@ class EmbeddingBag(Module):
             np.add.at(dw, k, contrib)
         if self.padding_idx is not None:
             dw[self.padding_idx] = 0
-        self.weight.accumulate(dw, owned=True)
-        if c["psw"] is None:
-            return None
-        gpsw = np.zeros(c["flat"].size, dtype=c["psw"].dtype)
-        gpsw[c["keep"]] = np.einsum("ij,ij->i", g[b], self.weight.data[k])
-        return gpsw.reshape(c["shape"])
+        return dw
+
+    def _entry_grads(self, g: np.ndarray, c: dict[str, Any]) -> np.ndarray:
+        """The gradient of each kept entry's row in ``sum``/``mean``: ``g_b`` divided by the
+        bag's size (mean), times the entry's weight (``per_sample_weights``)."""
+        contrib = g[c["b"]]
+        if self.mode == "mean":
+            contrib = contrib / c["count"][c["b"]][:, None].astype(g.dtype)
+        if c["psw"] is not None:
+            contrib = contrib * c["psw"][c["keep"]][:, None].astype(g.dtype)
+        return contrib
 
     def extra_repr(self) -> str:
         """torch's repr arguments."""
