@@ -63,6 +63,45 @@ def test_gpt_with_tied_weights_mask_buffer_and_dropout_trains_as_torch(dtype: st
     assert "grad_input" not in set(table.tensor)  # token ids have no gradient
 
 
+class _Drawing(torch.nn.Module):
+    """Linear, a drawing layer on the features viewed as ``shape`` (per sample), a skip
+    connection (so the model is captured as a graph), Linear."""
+
+    def __init__(self, layer: torch.nn.Module, shape: tuple[int, ...]) -> None:
+        super().__init__()
+        self.shape, self.layer = shape, layer
+        self.lin, self.out = torch.nn.Linear(6, 12), torch.nn.Linear(12, 3)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h = self.lin(x)
+        d = self.layer(h.reshape(x.shape[0], *self.shape)).reshape(x.shape[0], 12)
+        return self.out(d + 0.5 * h)
+
+
+DRAWING = {"Dropout1d": (lambda: torch.nn.Dropout1d(0.4), (4, 3)),
+           "Dropout2d": (lambda: torch.nn.Dropout2d(0.4), (3, 2, 2)),
+           "Dropout3d": (lambda: torch.nn.Dropout3d(0.4), (3, 2, 2, 1)),
+           "AlphaDropout": (lambda: torch.nn.AlphaDropout(0.3), (12,)),
+           "FeatureAlphaDropout": (lambda: torch.nn.FeatureAlphaDropout(0.3), (4, 3)),
+           "RReLU": (lambda: torch.nn.RReLU(0.1, 0.4), (12,))}
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("name", list(DRAWING))
+def test_dropout_variants_and_rrelu_in_a_graph_take_torchs_masks(name: str, dtype: str) -> None:
+    """Training mode: each step's masks (RReLU's slopes) are read off the functional calls
+    and fed to the graph's nodes; outputs, gradients and updates match."""
+    torch.manual_seed(0)
+    make, shape = DRAWING[name]
+    model = _Drawing(make(), shape)
+    assert isinstance(from_torch(model, (torch.zeros(8, 6),)), GraphModel)
+    x, y = _rng().standard_normal((8, 6)), _rng(1).standard_normal((8, 3))
+    table = parity_table(model, x, y, loss="MSELoss", optimizer=("SGD", {"lr": 0.1}),
+                         steps=2, dtype=dtype)
+    assert table.passed.all(), table[~table.passed]
+    assert "grad:lin.weight" in set(table.tensor)
+
+
 def test_a_tied_weight_gets_the_sum_of_both_uses() -> None:
     torch.manual_seed(1)
     model = GPT(vocab_size=11, block_size=4, n_layer=1, n_head=1, n_embd=6).double()

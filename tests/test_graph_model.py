@@ -8,6 +8,7 @@ contributions are summed (a skip connection, a weight used twice).
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
@@ -15,6 +16,8 @@ import pytest
 
 from refbp.gradcheck import check_module
 from refbp.nn.batchnorm import BatchNorm2d
+from refbp.nn.dropout import feed_masks
+from refbp.nn.dropout_alpha import ALPHA
 from refbp.nn.graph_model import GraphModel, GraphNode, Ref
 from refbp.nn.module import Parameter
 from refbp.nn.ops import unbroadcast
@@ -156,6 +159,7 @@ CASES: list[tuple[str, tuple[int, ...], tuple[int, ...] | None, list[GraphNode]]
         _node("a", "aten.upsample_trilinear3d.vec", X, None, False, [2.0, 1.5, 1.0]),
         _node("b", "aten.upsample_nearest3d.vec", X, [3, 4, 3], None),
         *_sum_all(list("ab"))]),
+    ("rrelu-eval", (3, 4), None, [_node("y", "aten.rrelu.default", X, 0.1, 0.3)]),
     ("rsqrt-sqrt-log", (3, 4), None, [_node("a", "aten.mul.Tensor", X, X),
                                       _node("b", "aten.add.Tensor", Ref("a"), 1.0),
                                       _node("c", "aten.rsqrt.default", Ref("b")),
@@ -182,9 +186,38 @@ def test_every_backward_matches_finite_differences(shape: tuple[int, ...],
 def test_every_op_with_a_backward_is_checked_here() -> None:
     checked = {n.op for c in CASES for n in c[3]}
     with_backward = {o.name for o in ATEN_OPS if o.backward is not None}
+    random = {"dropout", "feature_dropout", "alpha_dropout", "feature_alpha_dropout"}
     assert with_backward - checked <= {"batch_norm", "identity", "to", "gather", "index",
-                                       "embedding", "dropout", "avg_pool2d", "unflatten", "t",
-                                       "to_device"}
+                                       "embedding", "avg_pool2d", "unflatten", "t",
+                                       "to_device"} | random
+
+
+def test_the_drawing_nodes_use_the_fed_masks_and_slopes() -> None:
+    # finite differences would redraw; with fed masks each node is linear in x by hand
+    x = np.array([[[1.0, -2.0], [3.0, 4.0]]])  # (N=1, C=2, L=2)
+    feature = _graph([_node("y", "aten.feature_dropout.default", X, 0.5, True)], x.shape)
+    with feed_masks([np.array([[[True], [False]]])]):  # channel 1 dropped; scale 1 / 0.5
+        np.testing.assert_array_equal(feature(x), [[[2.0, -4.0], [0.0, 0.0]]])
+    np.testing.assert_array_equal(feature.backward(np.ones_like(x)), [[[2, 2], [0, 0]]])
+    # alpha dropout (p = 0.5): kept x -> a x + alpha a p, dropped -> alpha a (p - 1)
+    a = 1.0 / math.sqrt((ALPHA * ALPHA * 0.5 + 1.0) * 0.5)
+    for target, mask in (("aten.alpha_dropout.default", [[[True, False], [False, True]]]),
+                         ("aten.feature_alpha_dropout.default", [[[True], [False]]])):
+        node = _graph([_node("y", target, X, 0.5, True)], x.shape)
+        kept = np.broadcast_to(np.array(mask), x.shape)
+        with feed_masks([np.array(mask)]):
+            y = node(x)
+        want = np.where(kept, a * x + ALPHA * a * 0.5, ALPHA * a * (0.5 - 1.0))
+        np.testing.assert_allclose(y, want, rtol=1e-15, atol=1e-15)
+        np.testing.assert_allclose(node.backward(np.ones_like(x)), np.where(kept, a, 0.0),
+                                   rtol=1e-15)
+    rrelu = _graph([_node("y", "aten.rrelu.default", X, 0.1, 0.3, True)], (3,))
+    with feed_masks([np.array([0.25, 1.0, 0.125])]):  # slopes where x <= 0, 1 elsewhere
+        np.testing.assert_array_equal(rrelu(np.array([-2.0, 3.0, 0.0])), [-0.5, 3.0, 0.0])
+    np.testing.assert_array_equal(rrelu.backward(np.ones(3)), [0.25, 1.0, 0.125])
+    with feed_masks([]), pytest.raises(ValueError, match="own generator"):
+        _graph([_node("y", "aten.rrelu.default", X, 0.1, 0.3, True, object())], (3,))(
+            np.ones(3))
 
 
 def test_batch_norm_node_is_the_batchnorm_layer_with_its_running_statistics() -> None:

@@ -22,9 +22,11 @@ A model captured as a graph (``refbp.mirror.export``) may also drop *inside its 
 ``transformers``) or ``F.scaled_dot_product_attention(..., dropout_p=p)``, no module to hook.
 For such a model the tap is *functional* (``DropoutMaskTap(model, functional=True)``): during
 the forward pass a :class:`torch.overrides.TorchFunctionMode` sees every call of
-``F.dropout`` (``nn.Dropout`` calls it too) and of ``F.scaled_dot_product_attention``, reads
-the mask the call is about to draw the same way (same shapes, dtype and generator state,
-rewound), and lets the call run untouched. For attention the probe runs the same call with
+``F.dropout`` (``nn.Dropout`` calls it too), ``F.dropout1d``/``2d``/``3d``,
+``F.alpha_dropout``, ``F.feature_alpha_dropout``, ``F.rrelu`` (their modules call them) and
+``F.scaled_dot_product_attention``, reads the mask (or RReLU's slopes) the call is about to
+draw the same way, with the probe of the call's module (same shapes, dtype and generator
+state, rewound), and lets the call run untouched. For attention the probe runs the same call with
 zero queries and keys (uniform weights, positive wherever attention is allowed) and values
 that are columns of the identity, so the output holds the dropped weights, block by block of
 ``E`` keys: its non-zero entries are the kept ones (a masked-out weight is zero either way).
@@ -36,6 +38,7 @@ from __future__ import annotations
 import warnings
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager, nullcontext
+from types import SimpleNamespace
 from typing import Any, cast
 
 import numpy as np
@@ -182,8 +185,38 @@ def sdpa_dropout_mask(args: tuple[Any, ...], kwargs: dict[str, Any]) -> np.ndarr
     return np.ascontiguousarray((torch.cat(blocks, -1) != 0).numpy())
 
 
+#: The functional calls a graph's drawing nodes come from, the module whose probe reads their
+#: draws, and the positions of their ``training`` argument and its default (``F.rrelu``'s
+#: first arguments are ``lower`` and ``upper``, the dropouts' ``p``).
+_FUNCTIONAL_PROBES: dict[Any, tuple[type, int, bool]] = {
+    F.dropout1d: (torch.nn.Dropout1d, 2, True),
+    F.dropout2d: (torch.nn.Dropout2d, 2, True),
+    F.dropout3d: (torch.nn.Dropout3d, 2, True),
+    F.alpha_dropout: (torch.nn.AlphaDropout, 2, False),
+    F.feature_alpha_dropout: (torch.nn.FeatureAlphaDropout, 2, False),
+    F.rrelu: (torch.nn.RReLU, 3, False),
+}
+
+
+def _functional_draws(func: Any, args: tuple[Any, ...],
+                      kwargs: dict[str, Any]) -> list[np.ndarray]:
+    """The masks (or RReLU slopes) the call ``func(*args, **kwargs)`` is about to draw, read
+    by the probe of its module (:data:`_PROBES`) on the call's own arguments; none when it
+    does not train."""
+    module_type, at, default = _FUNCTIONAL_PROBES[func]
+    if not _argument(args, kwargs, at, "training", default):
+        return []
+    if module_type is torch.nn.RReLU:
+        like = SimpleNamespace(lower=float(_argument(args, kwargs, 1, "lower", 1.0 / 8)),
+                               upper=float(_argument(args, kwargs, 2, "upper", 1.0 / 3)))
+    else:
+        like = SimpleNamespace(p=float(_argument(args, kwargs, 1, "p", 0.5)))
+    return _PROBES[module_type](cast(torch.nn.Module, like), (args[0],))
+
+
 class _FunctionalTap(TorchFunctionMode):
-    """Reads the masks of ``F.dropout`` and ``F.scaled_dot_product_attention`` calls."""
+    """Reads the masks of ``F.dropout`` and ``F.scaled_dot_product_attention`` calls, and
+    those of the other dropouts and ``F.rrelu`` (:data:`_FUNCTIONAL_PROBES`)."""
 
     def __init__(self, masks: list[np.ndarray]) -> None:
         super().__init__()
@@ -197,6 +230,8 @@ class _FunctionalTap(TorchFunctionMode):
             if p > 0.0 and _argument(args, kwargs, 2, "training", True):
                 with rewound_rng():
                     self.masks.append(next_dropout_mask(args[0], p))
+        elif func in _FUNCTIONAL_PROBES:
+            self.masks.extend(_functional_draws(func, args, kwargs))
         elif func is F.scaled_dot_product_attention and \
                 float(_argument(args, kwargs, 4, "dropout_p", 0.0)) > 0.0:
             self.masks.append(sdpa_dropout_mask(args, kwargs))
@@ -208,7 +243,7 @@ class DropoutMaskTap:
 
     Hooks are stock ``register_forward_pre_hook`` hooks on the modules whose type has a probe;
     they read masks only in training mode. ``functional=True`` (a model run as a graph) reads
-    instead every ``F.dropout`` and ``F.scaled_dot_product_attention`` call made while
+    instead every dropout, ``F.rrelu`` and ``F.scaled_dot_product_attention`` call made while
     :meth:`watching` (see the module docstring). Use as a context manager (hooks removed on
     exit) or call :meth:`remove`.
     """

@@ -35,7 +35,11 @@ import numpy as np
 
 from refbp.nn.module import Module, Parameter
 
-__all__ = ["GraphModel", "GraphNode", "Ref"]
+__all__ = ["DRAWING_OPS", "GraphModel", "GraphNode", "Ref"]
+
+#: The graph ops that draw a mask or noise in training (fed from torch in a parity run).
+DRAWING_OPS = frozenset({"dropout", "feature_dropout", "alpha_dropout", "feature_alpha_dropout",
+                         "rrelu"})
 
 
 @dataclass(frozen=True)
@@ -280,11 +284,11 @@ class GraphModel(Module):
         return out[0] if len(out) == 1 else tuple(out)
 
     def may_draw_dropout(self) -> bool:
-        """Whether a node may draw a dropout mask in training (``dropout``, attention with a
-        ``dropout_p`` argument): a parity run then reads torch's masks of the functional
-        calls (``refbp.mirror.dropout``)."""
+        """Whether a node may draw a dropout mask or noise in training (the dropouts,
+        ``rrelu``, attention with a ``dropout_p`` argument): a parity run then reads torch's
+        masks of the functional calls (``refbp.mirror.dropout``)."""
         return self._captured_training and any(
-            n.op == "dropout" or (n.op == "scaled_dot_product_attention"
+            n.op in DRAWING_OPS or (n.op == "scaled_dot_product_attention"
                                   and (len(n.args) > 4 or "dropout_p" in n.kwargs))
             for n in self._nodes)
 

@@ -4,8 +4,10 @@ The weights are arguments here (graph nodes), not attributes: ``conv2d`` runs
 ``refbp.nn.functional_conv``, ``batch_norm`` and ``layer_norm`` the functions of
 ``refbp.nn.batchnorm`` and ``refbp.nn.layernorm``, ``embedding`` the scatter-add of
 ``refbp.nn.embedding``, ``scaled_dot_product_attention`` ``refbp.nn.functional_attention``;
-the pooling ops run a refbp pooling layer built from the arguments. Dropout asks
-``refbp.nn.dropout.keep_mask`` for its mask, so a parity run feeds it the mask torch drew.
+the pooling ops run a refbp pooling layer built from the arguments. The dropouts (element,
+channel, alpha, channel alpha) ask ``refbp.nn.dropout.keep_mask`` for their mask and
+``rrelu`` asks ``refbp.nn.dropout.random_slopes`` for its slopes, so a parity run feeds them
+what torch drew.
 Conventions: ``refbp.nn.ops``.
 """
 
@@ -16,6 +18,7 @@ from typing import Any
 
 import numpy as np
 
+from refbp.nn import functional_act_hard as fah
 from refbp.nn import functional_attention as fatt
 from refbp.nn import functional_conv as fconv
 from refbp.nn import init
@@ -26,7 +29,8 @@ from refbp.nn.batchnorm import (
     channel_axes,
     update_running,
 )
-from refbp.nn.dropout import apply_mask, keep_mask
+from refbp.nn.dropout import apply_mask, feature_noise_shape, keep_mask, random_slopes
+from refbp.nn.dropout_alpha import alpha_dropout_affine
 from refbp.nn.embedding import embedding_weight_grad
 from refbp.nn.layernorm import layer_norm_rows, layer_norm_rows_backward
 from refbp.nn.ops import is_float
@@ -152,6 +156,73 @@ def dropout(x: np.ndarray, p: float, train: bool) -> tuple[Any, Any]:
 def dropout_backward(g: np.ndarray, noise: np.ndarray | None) -> Grads:
     """``y = x * noise`` with a constant ``noise``: ``dx = g * noise``."""
     return (g if noise is None else g * noise), None, None
+
+
+def _graph_mask(x: np.ndarray, p: float, feature: bool, who: str) -> np.ndarray:
+    """The keep-mask of one graph dropout: of ``x``'s shape, or torch's feature-noise shape
+    ``(N, C, 1, ...)`` (``feature``: dim 0 is the batch, dim 1 the channels, as ATen's
+    ``feature_dropout`` reads every input)."""
+    shape = feature_noise_shape(x) if feature else x.shape
+    return keep_mask(shape, p, init.default_generator(), who)
+
+
+def feature_dropout(x: np.ndarray, p: float, train: bool) -> tuple[Any, Any]:
+    """``aten.feature_dropout`` (``F.dropout1d/2d/3d``; torch unsqueezes an unbatched input
+    before it): ``x * mask / (1 - p)`` with one mask entry per (sample, channel), broadcast
+    over the rest; ``x`` when not training, ``p == 0`` or empty. Backward:
+    :func:`dropout_backward` (``dx = g * noise``)."""
+    if not train or p == 0.0 or x.size == 0:
+        return x, None
+    noise = apply_mask(x, _graph_mask(x, p, True, "graph feature dropout"), p)
+    return x * noise, noise
+
+
+def _alpha(x: np.ndarray, p: float, train: bool, feature: bool) -> tuple[Any, Any]:
+    """``x * noise + b`` of ``refbp.nn.dropout_alpha`` (rounded as torch's kernel); torch
+    draws nothing and multiplies by zero at ``p == 1``."""
+    if not train or p == 0.0 or x.size == 0:
+        return x, None
+    if p == 1.0:
+        zero = np.zeros((), dtype=x.dtype)
+        return x * zero, zero
+    noise, b = alpha_dropout_affine(_graph_mask(x, p, feature, "graph alpha dropout"), p,
+                                    x.dtype)
+    return x * noise + b, noise
+
+
+def alpha_dropout(x: np.ndarray, p: float, train: bool) -> tuple[Any, Any]:
+    """``aten.alpha_dropout`` (``nn.AlphaDropout``): one mask entry per element.
+    ``y = x * noise + b`` with constant ``noise`` and ``b``, so the backward is
+    :func:`dropout_backward`'s ``dx = g * noise``."""
+    return _alpha(x, p, train, feature=False)
+
+
+def feature_alpha_dropout(x: np.ndarray, p: float, train: bool) -> tuple[Any, Any]:
+    """``aten.feature_alpha_dropout`` (``nn.FeatureAlphaDropout``): one mask entry per
+    (sample, channel); backward as :func:`alpha_dropout`."""
+    return _alpha(x, p, train, feature=True)
+
+
+def rrelu(x: np.ndarray, lower: float = 1.0 / 8, upper: float = 1.0 / 3,
+          training: bool = False, generator: Any = None) -> tuple[Any, Any]:
+    """``aten.rrelu`` (``nn.RReLU``): in training ``x * noise`` with one slope
+    ``U(lower, upper)`` per element ``x <= 0`` (``refbp.nn.dropout.random_slopes``: torch's
+    in a parity run); else the leaky ReLU of slope ``(lower + upper) / 2``
+    (``refbp.nn.functional_act_hard.rrelu``). ``generator`` must be None (torch's default)."""
+    if generator is not None:
+        raise ValueError("a graph rrelu with its own generator cannot be run by refbp")
+    lo, hi = float(lower), float(upper)
+    noise = random_slopes(x, lo, hi, init.default_generator(), "graph rrelu") if training \
+        else None
+    return np.asarray(fah.rrelu(x, noise, lo, hi), dtype=x.dtype), (x, noise, lo, hi)
+
+
+def rrelu_backward(g: np.ndarray, saved: Any) -> Grads:
+    """``g * noise`` (the drawn slope at ``x <= 0``, 1 elsewhere), or the mean-slope leaky
+    ReLU's derivative: ``refbp.nn.functional_act_hard.rrelu_backward``, torch's
+    ``rrelu_with_noise_backward``."""
+    x, noise, lo, hi = saved
+    return fah.rrelu_backward(g, x, noise, lo, hi), None, None, None, None
 
 
 def max_pool2d(x: np.ndarray, kernel_size: Any, stride: Any = (), padding: Any = 0,
