@@ -27,6 +27,7 @@ import torch
 from refbp import nn as rnn
 from refbp.dtypes import DTYPE_NAMES, float_type
 from refbp.errors import UsageError
+from refbp.nn.lazy import LazyModule
 from refbp.nn.module import Module
 from refbp.registry.opinfo import REFBP_ONLY_EVERYWHERE, TORCH_ONLY_EVERYWHERE
 from refbp.registry.ops import OPS
@@ -277,11 +278,13 @@ def spec_to_torch(module: Module, args: Mapping[str, Any]) -> torch.nn.Module:
     arguments as tensors; refbp's ``dtype`` and ``generator`` left out), cast to ``module``'s
     dtype and given its weights, buffers and mode, so a default that differs changes the
     results. A type whose twin is not its ``torch.nn`` namesake (``SSELoss``, ``RNNOutput``,
-    the attention probes, a user's converter) is converted by :func:`to_torch`.
+    the attention probes, a user's converter) is converted by :func:`to_torch`, and so is a
+    lazy layer (``refbp.mirror.lazy``: it takes the weights its twin materialises).
     """
     conv = _REGISTRY.get(type(module))
     namesake = getattr(torch.nn, type(module).__name__, None)
-    if conv is None or conv.torch_type is not namesake or namesake is torch.nn.Sequential:
+    if conv is None or conv.torch_type is not namesake or namesake is torch.nn.Sequential or \
+            isinstance(module, LazyModule):  # its converter links the weights torch draws
         return to_torch(module)
     kwargs = {k: _to_tensor_arg(v) for k, v in args.items() if k not in REFBP_ONLY_ARGS}
     return finish_twin(module, namesake(**kwargs))

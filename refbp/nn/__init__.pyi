@@ -69,6 +69,19 @@ from refbp.nn.embedding_bag import EmbeddingBag as EmbeddingBag
 from refbp.nn.fold import Fold as Fold
 from refbp.nn.fold import Unfold as Unfold
 from refbp.nn.layernorm import LayerNorm as LayerNorm
+from refbp.nn.lazy import LazyBatchNorm1d as LazyBatchNorm1d
+from refbp.nn.lazy import LazyBatchNorm2d as LazyBatchNorm2d
+from refbp.nn.lazy import LazyBatchNorm3d as LazyBatchNorm3d
+from refbp.nn.lazy import LazyConv1d as LazyConv1d
+from refbp.nn.lazy import LazyConv2d as LazyConv2d
+from refbp.nn.lazy import LazyConv3d as LazyConv3d
+from refbp.nn.lazy import LazyConvTranspose1d as LazyConvTranspose1d
+from refbp.nn.lazy import LazyConvTranspose2d as LazyConvTranspose2d
+from refbp.nn.lazy import LazyConvTranspose3d as LazyConvTranspose3d
+from refbp.nn.lazy import LazyInstanceNorm1d as LazyInstanceNorm1d
+from refbp.nn.lazy import LazyInstanceNorm2d as LazyInstanceNorm2d
+from refbp.nn.lazy import LazyInstanceNorm3d as LazyInstanceNorm3d
+from refbp.nn.lazy import LazyLinear as LazyLinear
 from refbp.nn.linear import Flatten as Flatten
 from refbp.nn.linear import Identity as Identity
 from refbp.nn.linear import Linear as Linear
@@ -223,6 +236,19 @@ __all__ = [
     "LSTM",
     "LSTMCell",
     "LayerNorm",
+    "LazyBatchNorm1d",
+    "LazyBatchNorm2d",
+    "LazyBatchNorm3d",
+    "LazyConv1d",
+    "LazyConv2d",
+    "LazyConv3d",
+    "LazyConvTranspose1d",
+    "LazyConvTranspose2d",
+    "LazyConvTranspose3d",
+    "LazyInstanceNorm1d",
+    "LazyInstanceNorm2d",
+    "LazyInstanceNorm3d",
+    "LazyLinear",
     "LeakyReLU",
     "Linear",
     "LocalResponseNorm",

@@ -11,10 +11,11 @@ from collections.abc import Iterator, Mapping
 from refbp.registry.activations import ACTIVATIONS
 from refbp.registry.layers import LAYERS
 from refbp.registry.layers_extra import EXTRA_LAYERS
+from refbp.registry.layers_lazy import LAZY_LAYERS
 from refbp.registry.losses import LOSSES
 from refbp.registry.opinfo import Check, OpInfo
 
-OPS: tuple[OpInfo, ...] = (*ACTIVATIONS, *LAYERS, *EXTRA_LAYERS, *LOSSES)
+OPS: tuple[OpInfo, ...] = (*ACTIVATIONS, *LAYERS, *EXTRA_LAYERS, *LAZY_LAYERS, *LOSSES)
 
 _BY_NAME = {op.name: op for op in OPS}
 if len(_BY_NAME) != len(OPS):  # pragma: no cover - a duplicated declaration is a bug

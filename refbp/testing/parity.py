@@ -137,7 +137,15 @@ def refuse_hooks(module: torch.nn.Module, what: str) -> None:
     and torch's global module hooks: refbp's side cannot run them, and the torch copy that is
     compared drops tensor hooks, so a hooked model would be checked without its hooks."""
     from torch.nn.modules import module as torch_module
+    from torch.nn.modules.lazy import LazyModuleMixin
 
+    lazy = [f"{what}{'.' + name if name else ''} ({type(sub).__name__})"
+            for name, sub in module.named_modules()
+            if isinstance(sub, LazyModuleMixin)]  # it becomes its eager class when it runs
+    if lazy:
+        raise ValueError(f"{what} has lazy layers not sized yet: {', '.join(lazy)}. Run one "
+                         "forward pass first (the dry run torch asks for before building an "
+                         "optimizer): they then become their eager classes, which refbp checks")
     found = [f"a global module {kind} (torch.nn.modules.module.register_module_...)"
              for attr, kind in _MODULE_HOOKS if getattr(torch_module, f"_global{attr}", None)]
     for name, sub in module.named_modules():
