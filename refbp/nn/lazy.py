@@ -117,6 +117,8 @@ class LazyModule(Module):
         return self.forward(*args)
 
     def backward(self, *args: Any, **kwargs: Any) -> Any:
+        """Raises: a lazy layer has no gradient before its first forward (after it, the eager
+        class's backward runs)."""
         raise RuntimeError(f"{type(self).__name__}.backward() called before forward(): run "
                            "forward first (the first forward also sizes the layer)")
 
