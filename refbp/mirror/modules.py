@@ -60,6 +60,12 @@ class Converter:
     from_torch: Callable[[Any], Any]
 
 
+#: torch wrappers that run the module they hold (``.module``) in this one process unchanged:
+#: ``from_torch`` converts the module they wrap. (DataParallel without GPUs calls it as is;
+#: DistributedDataParallel's forward is its module's, its gradient averaging acts in backward
+#: hooks across processes, of which refbp has one.)
+WRAPPERS = (torch.nn.DataParallel, torch.nn.parallel.DistributedDataParallel)
+
 _REGISTRY: dict[type, Converter] = {}
 _BY_TORCH: dict[type, Converter] = {}
 
@@ -236,6 +242,9 @@ def _register_builtins() -> None:
     for op in OPS:
         if op.converter == "namesake":
             register_converter(getattr(rnn, op.name), getattr(torch.nn, op.name))
+    for op in OPS:  # after every converter: an alias converts as its op
+        for alias in op.aliases:
+            _BY_TORCH[getattr(torch.nn, alias)] = _REGISTRY[op.numpy_class()]
     register_converter(rnn.SSELoss, SSELossTorch,
                        lambda m: SSELossTorch(m.reduction),
                        lambda t: rnn.SSELoss(reduction=str(t.reduction)))
@@ -310,7 +319,10 @@ def from_torch(module: torch.nn.Module, example_inputs: Sequence[Any] | None = N
     the model, its type and the supported types; a parameter shared by several places (a
     reused ``nn.Linear``, tied weights) raises a ValueError naming them. A module reused at
     several places without parameters (one ``nn.Tanh()`` applied twice) is converted at each
-    place. With ``example_inputs``, an operator refbp does not declare raises
+    place. ``DataParallel`` and ``DistributedDataParallel`` convert as the module they wrap
+    (in one process they compute exactly what it computes); a declaration's ``aliases``
+    (``NLLLoss2d``) convert as the declared op. With ``example_inputs``, an operator refbp does
+    not declare raises
     :class:`refbp.errors.UnsupportedOpError` naming the ATen operator, the graph node and the
     source line.
     """
@@ -342,6 +354,8 @@ def from_torch(module: torch.nn.Module, example_inputs: Sequence[Any] | None = N
         _refuse_shared(module)
     if isinstance(module, torch.nn.ModuleList | torch.nn.ModuleDict):
         return _sequential_from_torch(module, f"{_path}." if _path else "")
+    if isinstance(module, WRAPPERS):  # computes exactly what the module it wraps computes
+        return from_torch(module.module, _path=f"{_path}.module" if _path else "module")
     conv = _BY_TORCH.get(type(module))
     if conv is None:
         where = _path or "<root>"

@@ -44,6 +44,7 @@ from refbp.nn.attention_probe import SDPAProbe as SDPAProbe
 from refbp.nn.batchnorm import BatchNorm1d as BatchNorm1d
 from refbp.nn.batchnorm import BatchNorm2d as BatchNorm2d
 from refbp.nn.batchnorm import BatchNorm3d as BatchNorm3d
+from refbp.nn.batchnorm import SyncBatchNorm as SyncBatchNorm
 from refbp.nn.bilinear import Bilinear as Bilinear
 from refbp.nn.container import ModuleDict as ModuleDict
 from refbp.nn.container import ModuleList as ModuleList
@@ -310,6 +311,7 @@ __all__ = [
     "Softplus",
     "Softshrink",
     "Softsign",
+    "SyncBatchNorm",
     "Tanh",
     "Tanhshrink",
     "Threshold",

@@ -304,3 +304,36 @@ class BatchNorm3d(_BatchNorm):
     def _check_input_dim(self, x: np.ndarray) -> None:
         if x.ndim != 5:
             raise ValueError(f"expected 5D input (got {x.ndim}D input)")
+
+
+class SyncBatchNorm(_BatchNorm):
+    r"""Batch normalisation over (N, C, ...) input of any rank >= 2, as ``torch.nn.SyncBatchNorm``
+    in one process.
+
+    torch's SyncBatchNorm gathers the batch statistics of every process of ``process_group``;
+    in a single process (no ``torch.distributed`` process group initialised, refbp's only
+    setting) it computes exactly :class:`BatchNorm1d` / ``2d`` / ``3d``'s statistics over the
+    M values of each channel, whatever the input's rank. Formulas, backward and parameters as
+    in :class:`_BatchNorm`.
+
+    Parameters
+    ----------
+    process_group : None
+        torch's group of processes whose statistics are pooled; refbp runs in one process and
+        refuses any other value.
+    """
+
+    def __init__(self, num_features: int, eps: float = 1e-5, momentum: float | None = 0.1,
+                 affine: bool = True, track_running_stats: bool = True,
+                 process_group: Any = None, *, bias: bool = True, dtype: Any = None) -> None:
+        if process_group is not None:
+            raise ValueError("SyncBatchNorm with a process_group pools statistics across "
+                             "processes, which refbp (one process) does not do; "
+                             "process_group must be None")
+        super().__init__(num_features, eps, momentum, affine, track_running_stats, bias=bias,
+                         dtype=dtype)
+        self.process_group = None
+
+    def _check_input_dim(self, x: np.ndarray) -> None:
+        if x.ndim < 2:
+            raise ValueError(f"expected at least 2D input (got {x.ndim}D input)")

@@ -502,6 +502,12 @@ LAYERS: tuple[OpInfo, ...] = (
            samples=(_cnn("batchnorm3d", {"num_features": 2}, _vol(72),
                          "BatchNorm3d in training mode over volumes (N, 2, 3, 3, 4)"),),
            size=sizes.batchnorm, module="batchnorm"),
+    _layer("SyncBatchNorm", {**{k: v for k, v in _BN.items() if k != "bias"},
+                            "process_group": None, "bias": True}, "batch_norm", (),
+           samples=(_cnn("syncbatchnorm", {"num_features": 2}, _vol(72),
+                         "SyncBatchNorm in one process (as BatchNorm3d) over volumes "
+                         "(N, 2, 3, 3, 4)"),),
+           size=sizes.batchnorm, module="batchnorm"),
     _layer("InstanceNorm1d", _IN, "instance_norm", ("aten.instance_norm.default",),
            samples=(_cnn("instancenorm1d-affine", {"num_features": 2, "affine": True},
                          Data("regression", n=8, features=18, outputs=18),

@@ -123,7 +123,8 @@ LOSSES: tuple[OpInfo, ...] = (
           (Sample("nll", {"weight": _W5}, _CLS, before=_LOGP),),
           defaults_check=Sample("nll", data=_CLS, before=_LOGP),
           checks=_checks(("log_probabilities",), {}, {"weight": _W4}, {"ignore_index": 1},
-                         {"weight": _W4, "ignore_index": 1})),
+                         {"weight": _W4, "ignore_index": 1}),
+          aliases=("NLLLoss2d",)),
     # torch's 'mean' reduction of KLDivLoss warns (it is not the KL divergence): the op
     # checks use 'batchmean' and 'sum'; the unit, parity and module_db tests use 'mean' too
     _loss("KLDivLoss", f"{_FD}:kl_div", f"{_FD}:kl_div_grad", "kl_div", "aten.kl_div.default",

@@ -203,6 +203,9 @@ class OpInfo:
         captured with ``torch.export`` finds the declaration (:func:`refbp.registry.ops.by_aten`).
     torch_module:
         The torch twin: ``torch.nn.<name>`` by default, else a path into ``refbp.mirror``.
+    aliases:
+        Other ``torch.nn`` classes that are this op under another name (a deprecated subclass
+        that adds nothing, ``NLLLoss2d``): ``from_torch`` converts them as this op.
     converter:
         ``"namesake"``: converted by name (constructor arguments read from attributes of the
         same name, weights by state dict); else the module that registers its converter.
@@ -252,6 +255,7 @@ class OpInfo:
     functional: str | None = None
     aten: tuple[str, ...] = ()
     torch_module: str = ""
+    aliases: tuple[str, ...] = ()
     converter: str = "namesake"
     torch_only: Mapping[str, str] = field(default_factory=dict)
     signature_note: str = ""

@@ -1,0 +1,75 @@
+"""torch.nn beyond its namesakes: SyncBatchNorm in one process, deprecated aliases
+(``NLLLoss2d``) and wrappers (``DataParallel``) converted by ``from_torch``."""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pytest
+import torch
+
+from refbp.mirror import from_torch
+from refbp.tolerances import tolerance_for
+
+pytestmark = pytest.mark.parity
+
+
+def _close(a: np.ndarray, b: torch.Tensor) -> None:
+    tol = tolerance_for(np.float64)
+    np.testing.assert_allclose(a, b.detach().numpy(), rtol=tol.rtol, atol=tol.atol)
+
+
+@pytest.mark.parametrize("shape", [(6, 3), (4, 3, 5), (4, 3, 2, 5), (2, 3, 2, 3, 2)])
+@pytest.mark.parametrize("momentum", [0.1, None])
+def test_sync_batchnorm_matches_torch_in_one_process(shape: tuple[int, ...],
+                                                     momentum: float | None) -> None:
+    torch.manual_seed(1)
+    t = torch.nn.SyncBatchNorm(3, momentum=momentum).double()
+    with torch.no_grad():
+        t.weight.uniform_(-2, 2)
+        t.bias.uniform_(-1, 1)
+    m = from_torch(t)
+    for step in range(2):  # two steps: the running statistics' update, twice
+        x = torch.randn(*shape, dtype=torch.float64, requires_grad=True)
+        g = torch.randn(*shape, dtype=torch.float64)
+        t.zero_grad()
+        y = t(x)
+        y.backward(g)
+        _close(m.forward(x.detach().numpy()), y)
+        _close(m.backward(g.numpy()), x.grad)
+        _close(m.weight.grad, t.weight.grad)
+        _close(m.bias.grad, t.bias.grad)
+        m.zero_grad()
+    for name in ("running_mean", "running_var"):
+        _close(getattr(m, name), getattr(t, name))
+    assert int(m.num_batches_tracked) == int(t.num_batches_tracked) == 2
+    m.eval()
+    t.eval()
+    x = torch.randn(*shape, dtype=torch.float64)
+    _close(m.forward(x.numpy()), t(x))
+
+
+def test_nllloss2d_converts_as_nllloss() -> None:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FutureWarning)  # NLLLoss2d is deprecated
+        t = torch.nn.NLLLoss2d(ignore_index=1, reduction="sum")
+    m = from_torch(t)
+    assert type(m).__name__ == "NLLLoss" and m.ignore_index == 1 and m.reduction == "sum"
+    torch.manual_seed(0)
+    logp = torch.log_softmax(torch.randn(2, 4, 3, 3, dtype=torch.float64), 1).requires_grad_()
+    target = torch.randint(0, 4, (2, 3, 3))
+    loss = t(logp, target)
+    loss.backward()
+    _close(np.asarray(m.forward(logp.detach().numpy(), target.numpy())), loss)
+    _close(m.backward(), logp.grad)
+
+
+def test_data_parallel_converts_the_module_it_wraps() -> None:
+    torch.manual_seed(0)
+    inner = torch.nn.Sequential(torch.nn.Linear(3, 4), torch.nn.Tanh(), torch.nn.Linear(4, 2))
+    t = torch.nn.DataParallel(inner).double()
+    m = from_torch(t)
+    assert type(m).__name__ == "Sequential" and len(m) == 3
+    x = torch.randn(5, 3, dtype=torch.float64)
+    _close(m.forward(x.numpy()), t(x))
