@@ -30,7 +30,7 @@ def test_sync_batchnorm_matches_torch_in_one_process(shape: tuple[int, ...],
         t.weight.uniform_(-2, 2)
         t.bias.uniform_(-1, 1)
     m = from_torch(t)
-    for step in range(2):  # two steps: the running statistics' update, twice
+    for _step in range(2):  # two steps: the running statistics' update, twice
         x = torch.randn(*shape, dtype=torch.float64, requires_grad=True)
         g = torch.randn(*shape, dtype=torch.float64)
         t.zero_grad()
