@@ -117,6 +117,11 @@ CASES: list[tuple[str, tuple[int, ...], tuple[int, ...] | None, list[GraphNode]]
         _node("a", "aten.conv2d.default", X, W, None, [1, 1], [1, 1]),
         _node("b", "aten.max_pool2d.default", Ref("a"), [2, 2]),
         _node("y", "aten.adaptive_avg_pool2d.default", Ref("b"), [2, 1])]),
+    ("pad-convtranspose", (2, 2, 3, 3), (2, 3, 2, 2), [
+        _node("a", "aten.pad.default", X, [1, 1, 2, 0], "reflect"),
+        _node("b", "aten.pad.default", Ref("a"), [1, 0, 0, 1], "replicate"),
+        _node("c", "aten.pad.default", Ref("b"), [0, 1, 1, 0], "constant", 0.5),
+        _node("y", "aten.conv_transpose2d.input", Ref("c"), W, None, [2, 2], [1, 0])]),
     ("sdpa-causal", (2, 3, 4), None, [_node("y", "aten.scaled_dot_product_attention.default",
                                             X, X, X, is_causal=True)]),
     ("regression-losses", (3, 4), None, [

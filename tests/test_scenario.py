@@ -303,6 +303,6 @@ def test_the_quick_suite_has_graph_models_in_both_dtypes() -> None:
     graph = [s for s in get_suite("quick") if s.model[0].type == "TorchModel"]
     assert sorted(s.name for s in graph) == [
         "graph-gpt-sgd-f32", "graph-gpt-sgd-f64", "graph-resnet-adamw-f32",
-        "graph-resnet-adamw-f64"]
-    assert {s.model[0].args["factory"] for s in graph} == {"refbp.mirror.zoo:GPT",
-                                                           "refbp.mirror.zoo:ResNet"}
+        "graph-resnet-adamw-f64", "graph-unet-sgd-f32", "graph-unet-sgd-f64"]
+    assert {s.model[0].args["factory"] for s in graph} == {
+        "refbp.mirror.zoo:GPT", "refbp.mirror.zoo:ResNet", "refbp.mirror.zoo:UNet"}

@@ -7,6 +7,12 @@
 - :class:`GPT`: a small GPT written from scratch (token and position embeddings, pre-norm
   blocks of causal self-attention with a registered lower-triangular mask buffer and a GELU
   MLP, the output projection tied to the token embedding).
+- :class:`UNet`: a small U-Net (Ronneberger et al., 2015) written as people write it: on the
+  down path, stages of two 3x3 convolutions each behind a padding layer (reflection,
+  replication or zeros), with ReLU and BatchNorm, then 2x2 max pooling; on the up path, a
+  transposed convolution (or an ``nn.Upsample`` and a 1x1 convolution), the skip connection
+  of the same resolution concatenated along the channels, and a stage of two convolutions;
+  a 1x1 convolution head (one output map per class).
 - :class:`LogitsOf`: the ``logits`` tensor of a Hugging Face ``transformers`` model (whose
   ``forward`` returns an output object), so the harness compares one tensor;
   :class:`OutputOf`: one chosen output (index or key), or the sum of all, of any model that
@@ -25,7 +31,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-__all__ = ["GPT", "BasicBlock", "LogitsOf", "OutputOf", "ResNet"]
+__all__ = ["GPT", "BasicBlock", "DoubleConv", "LogitsOf", "OutputOf", "ResNet", "UNet"]
 
 
 class BasicBlock(nn.Module):
@@ -90,6 +96,69 @@ class ResNet(nn.Module):
         for i in range(self.n_stages):
             x = getattr(self, f"layer{i + 1}")(x)
         return self.fc(torch.flatten(self.avgpool(x), 1))
+
+
+_PADS: dict[str, type[nn.Module]] = {"reflect": nn.ReflectionPad2d,
+                                     "replicate": nn.ReplicationPad2d, "zeros": nn.ZeroPad2d}
+
+
+class DoubleConv(nn.Module):
+    """Two 3x3 convolutions, each behind a 1-pixel padding layer (``padding``: ``reflect``,
+    ``replicate`` or ``zeros``): pad-conv-ReLU-pad-conv-BN-ReLU; the size is kept. The
+    convolution before BatchNorm has no bias, which BatchNorm would subtract again (its
+    gradient would be exactly 0)."""
+
+    def __init__(self, in_channels: int, out_channels: int, padding: str = "reflect") -> None:
+        super().__init__()
+        if padding not in _PADS:
+            raise ValueError(f"padding must be one of {', '.join(_PADS)}, got {padding!r}")
+        pad = _PADS[padding]
+        self.block = nn.Sequential(pad(1), nn.Conv2d(in_channels, out_channels, 3),
+                                   nn.ReLU(inplace=True), pad(1),
+                                   nn.Conv2d(out_channels, out_channels, 3, bias=False),
+                                   nn.BatchNorm2d(out_channels), nn.ReLU(inplace=True))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.block(x)
+
+
+class UNet(nn.Module):
+    """A U-Net of ``depth`` down stages (``width`` channels, doubling per stage) and a
+    bottleneck stage; ``up="transpose"`` upsamples with a 2x2 stride-2 transposed
+    convolution, ``"nearest"`` or ``"bilinear"`` with ``nn.Upsample(scale_factor=2)`` and a
+    1x1 convolution. Height and width must be multiples of ``2 ** depth``."""
+
+    def __init__(self, in_channels: int = 1, num_classes: int = 2, width: int = 4,
+                 depth: int = 2, up: str = "transpose", padding: str = "reflect") -> None:
+        super().__init__()
+        if up not in ("transpose", "nearest", "bilinear"):
+            raise ValueError(f"up must be 'transpose', 'nearest' or 'bilinear', got {up!r}")
+        channels = [width * 2 ** i for i in range(depth)]
+        self.down = nn.ModuleList(DoubleConv(c_in, c, padding) for c_in, c in
+                                  zip([in_channels, *channels[:-1]], channels, strict=True))
+        self.pool = nn.MaxPool2d(2)
+        self.bottleneck = DoubleConv(channels[-1], 2 * channels[-1], padding)
+        self.up = nn.ModuleList()
+        self.merge = nn.ModuleList()
+        below = 2 * channels[-1]
+        for c in reversed(channels):
+            self.up.append(nn.ConvTranspose2d(below, c, 2, stride=2) if up == "transpose"
+                           else nn.Sequential(nn.Upsample(scale_factor=2, mode=up),
+                                              nn.Conv2d(below, c, 1)))
+            self.merge.append(DoubleConv(2 * c, c, padding))
+            below = c
+        self.head = nn.Conv2d(channels[0], num_classes, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        skips = []
+        for stage in self.down:
+            x = stage(x)
+            skips.append(x)
+            x = self.pool(x)
+        x = self.bottleneck(x)
+        for up, merge, skip in zip(self.up, self.merge, reversed(skips), strict=True):
+            x = merge(torch.cat([up(x), skip], dim=1))
+        return self.head(x)
 
 
 class CausalSelfAttention(nn.Module):

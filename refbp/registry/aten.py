@@ -110,6 +110,9 @@ ATEN_OPS: tuple[AtenOp, ...] = (
     _op("gather", "shape", ("aten.gather.default",)),
     # layers
     _op("conv2d", "layers", ("aten.conv2d.default", "aten.conv2d.padding"), layer="Conv2d"),
+    _op("conv_transpose2d", "layers", ("aten.conv_transpose2d.input",),
+        layer="ConvTranspose2d"),
+    _op("pad", "layers", ("aten.pad.default",)),  # the padding layers' maths, every mode
     _op("batch_norm", "layers", ("aten.batch_norm.default",), back="batch_norm_backward_",
         layer="BatchNorm2d"),
     _op("layer_norm", "layers", ("aten.layer_norm.default",), layer="LayerNorm"),

@@ -21,6 +21,7 @@ import numpy as np
 from refbp.nn import functional_act_hard as fah
 from refbp.nn import functional_attention as fatt
 from refbp.nn import functional_conv as fconv
+from refbp.nn import functional_pad as fpad
 from refbp.nn import init
 from refbp.nn.adaptive_pooling import AdaptiveAvgPool2d
 from refbp.nn.batchnorm import (
@@ -69,6 +70,45 @@ def conv2d_backward(g: np.ndarray, saved: Any) -> Grads:
     weight, cache, geo, pad, groups, has_bias = saved
     dx, dw, db = fconv.conv_backward(g, weight, cache, geo, pad, groups, "zeros")
     return dx, dw, (db if has_bias else None)
+
+
+def conv_transpose2d(x: np.ndarray, weight: np.ndarray, bias: np.ndarray | None = None,
+                     stride: Any = 1, padding: Any = 0, output_padding: Any = 0,
+                     groups: int = 1, dilation: Any = 1) -> tuple[Any, Any]:
+    """``refbp.nn.ConvTranspose2d``'s transposed convolution (weight ``(C_in, C_out / G, kh,
+    kw)``): ``col2im(W^T x)`` on the full grid, ``padding`` cropped from each side."""
+    geo = fconv.Geometry(_pair(weight.shape[2:]), _pair(stride), _pair(dilation))
+    pad = _pair(padding)
+    y, cache = fconv.conv_transpose_forward(x, weight, bias, geo, pad, _pair(output_padding),
+                                            groups)
+    return y, (weight, cache, geo, pad, groups, bias is not None)
+
+
+def conv_transpose2d_backward(g: np.ndarray, saved: Any) -> Grads:
+    """``refbp.nn.functional_conv.conv_transpose_backward``: the adjoint of col2im is im2col
+    of the zero-padded ``g``, so ``dx = W im2col(g)``, ``dW = x im2col(g)^T``, ``db`` the sum
+    of ``g`` over batch and positions."""
+    weight, cache, geo, pad, groups, has_bias = saved
+    dx, dw, db = fconv.conv_transpose_backward(g, weight, cache, geo, pad, groups)
+    return dx, dw, (db if has_bias else None)
+
+
+def pad(x: np.ndarray, pad: Sequence[int], mode: str = "constant", value: float | None = None
+        ) -> tuple[Any, Any]:
+    """``torch.nn.functional.pad`` (``pad`` the last dimension first; modes ``constant``,
+    ``reflect``, ``replicate``, ``circular``): ``refbp.nn.functional_pad``, each padded axis an
+    index map from output to input positions."""
+    padding = tuple(int(p) for p in pad)
+    y = fpad.pad(x, padding, mode, 0.0 if value is None else value)
+    return y, (x.shape, padding, mode)
+
+
+def pad_backward(g: np.ndarray, saved: Any) -> Grads:
+    """``refbp.nn.functional_pad.pad_backward``: each output position's gradient goes back to
+    the input position it was read from (summed where several read the same one: reflect,
+    replicate, circular); constant fill positions get none."""
+    shape, padding, mode = saved
+    return (fpad.pad_backward(g, shape, padding, mode),)
 
 
 def batch_norm(x: np.ndarray, weight: np.ndarray | None, bias: np.ndarray | None,

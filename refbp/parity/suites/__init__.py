@@ -5,7 +5,8 @@
   every optimizer at least once on a regression MLP,
   a classifier with CrossEntropy and a binary classifier with BCEWithLogits, a few schedulers,
   the teaching examples' models, and torch models captured with ``torch.export``
-  (``refbp.parity.suites.graph``: a tiny ResNet and a tiny GPT); each in float64 and float32.
+  (``refbp.parity.suites.graph``: a tiny ResNet, a tiny GPT and a small U-Net); each in
+  float64 and float32.
   Plus the option scenarios and each library's defaults of ``refbp.parity.suites.options``
   (float64).
 - ``full``: every optimizer case of ``refbp.parity.optim_cases`` on a regression MLP and a
