@@ -11,6 +11,7 @@ probability targets. Tolerances come from ``refbp.tolerances`` (normwise 1e-12 i
 from __future__ import annotations
 
 import functools
+import inspect
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -204,6 +205,8 @@ def _make(op: OpInfo, options: Mapping[str, Any]) -> Make:
     def make(reduction: str, dt: Any) -> rnn.Loss:
         kw = {k: np.asarray(v, dtype=dt) if isinstance(v, list) else v
               for k, v in options.items()}
+        if "dtype" in inspect.signature(op.numpy_class()).parameters:  # it has parameters
+            kw["dtype"] = dt
         loss: rnn.Loss = op.numpy_class()(**kw, reduction=reduction)
         return loss
     return make

@@ -15,8 +15,9 @@ differ):
 4. compare outputs, the input gradient, every parameter gradient and every float buffer with
    the harness tolerance of float64 (``refbp.tolerances``).
 
-Losses: refbp's ``backward`` returns the gradient with respect to the input only, so a target
-that requires grad in torch (MSELoss's target does) is not compared.
+Losses: ``backward`` gives the gradient with respect to the input; every further argument
+that requires grad in torch and gets a gradient (MSELoss's target, KLDivLoss's, a variance)
+is compared with refbp's ``grad(name)`` as ``grad_<name>`` (``grad_target``).
 
 The default run takes up to :data:`DEFAULT_PER_GROUP` cases of every module and mode (the
 first, the last and evenly spaced between, by torch's index), so every module type runs; the
@@ -192,7 +193,9 @@ def run_case(case: DbCase) -> dict[str, Discrepancy]:
     rargs, rkwargs = _numpy(targs), {k: _numpy(v) for k, v in tkwargs.items()}
 
     # dropout in training mode: torch draws the masks, refbp is fed the same ones
-    with DropoutMaskTap(tmodule) as tap, step_generator(0):
+    with DropoutMaskTap(tmodule) as tap, step_generator(0), warnings.catch_warnings():
+        # LinearCrossEntropyLoss's notice that its chunked path falls back to the reference
+        warnings.filterwarnings("ignore", message="linear_cross_entropy: ``options`` ignored")
         touts = _as_tuple(tmodule(*targs, **tkwargs))
     with feed_masks(tap.take()):
         routs = _as_tuple(rmodule(*rargs, **rkwargs))
@@ -232,6 +235,19 @@ def run_case(case: DbCase) -> dict[str, Discrepancy]:
             out[f"buffer:{name}"] = discrepancy(rbufs[name], _numpy(b), TOL)
     if isinstance(rmodule, Loss):
         out.pop("output1", None)
+        out.update(_argument_grads(rmodule, targs, float_grads[0] if float_grads else None))
+    return out
+
+
+def _argument_grads(loss: Loss, targs: list[Any], g: Any) -> dict[str, Discrepancy]:
+    """``grad_<name>`` of every argument after the first that torch gave a gradient, against
+    refbp's ``loss.grad(name, g)`` (which must give one too)."""
+    out: dict[str, Discrepancy] = {}
+    for name, t in zip(loss.arguments[1:], targs[1:], strict=False):
+        if isinstance(t, torch.Tensor) and t.grad is not None:
+            mine = loss.grad(name, g)
+            assert mine is not None, f"torch gives {name} a gradient, refbp gives none"
+            out[f"grad_{name}"] = discrepancy(np.asarray(mine), _numpy(t.grad), TOL)
     return out
 
 

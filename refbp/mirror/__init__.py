@@ -7,6 +7,7 @@ never does.
 from __future__ import annotations
 
 from refbp.mirror import lazy as _lazy  # noqa: F401  (registers the lazy layers' converters)
+from refbp.mirror import losses as _losses  # noqa: F401  (registers its converters)
 from refbp.mirror.attention import register_attention_converters
 from refbp.mirror.modules import (
     Converter,

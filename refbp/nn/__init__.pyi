@@ -104,6 +104,7 @@ from refbp.nn.loss_embedding import TripletMarginWithDistanceLoss as TripletMarg
 from refbp.nn.loss_likelihood import GaussianNLLLoss as GaussianNLLLoss
 from refbp.nn.loss_likelihood import KLDivLoss as KLDivLoss
 from refbp.nn.loss_likelihood import PoissonNLLLoss as PoissonNLLLoss
+from refbp.nn.loss_linear import LinearCrossEntropyLoss as LinearCrossEntropyLoss
 from refbp.nn.loss_margin import HingeEmbeddingLoss as HingeEmbeddingLoss
 from refbp.nn.loss_margin import MultiLabelMarginLoss as MultiLabelMarginLoss
 from refbp.nn.loss_margin import MultiLabelSoftMarginLoss as MultiLabelSoftMarginLoss
@@ -252,6 +253,7 @@ __all__ = [
     "LazyLinear",
     "LeakyReLU",
     "Linear",
+    "LinearCrossEntropyLoss",
     "LocalResponseNorm",
     "LogSigmoid",
     "LogSoftmax",

@@ -469,8 +469,13 @@ class _ClassLoss(Loss):
                        w: np.ndarray | None) -> fce.IndexTargets:
         owner = type(self).__name__
         t = fce.check_index_target_shape(as_index_array(t, f"{owner} target"), x, owner)
-        return fce.index_targets(t, x.shape[fce.class_axis(x.ndim)], self.ignore_index, w,
+        return fce.index_targets(t, x.shape[fce.class_axis(x.ndim)], self._ignored(), w,
                                  x.dtype)
+
+    def _ignored(self) -> int:
+        """The class index that is ignored (a hook: LinearCrossEntropyLoss maps None to
+        -100)."""
+        return self.ignore_index
 
     def _argument_grad(self, name: str, g: np.ndarray, cache: dict[str, Any]
                        ) -> np.ndarray | None:
@@ -560,7 +565,7 @@ class CrossEntropyLoss(_ClassLoss):
 
     def _forward(self, input: Any, target: Any) -> tuple[np.ndarray, dict[str, Any]]:
         x, w, t = self._prepare(input, target)
-        y = fce.probability_target(t, x, self.ignore_index)
+        y = fce.probability_target(t, x, self._ignored())
         eps, red = self.label_smoothing, self.reduction
         if y is not None:
             yl = fce.class_last(y)

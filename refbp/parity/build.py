@@ -74,8 +74,16 @@ def build_model(s: Scenario) -> rnn.Sequential:
 
 
 def build_loss(s: Scenario) -> Module:
+    """The refbp loss; one with parameters (LinearCrossEntropyLoss) gets the scenario's
+    dtype and initialisation stream, as the layers do."""
     cls = _lookup(rnn, rnn.Loss, s.loss, "loss", s.name)
-    return _instantiate(cls, loss_args(s), s.name)
+    args = loss_args(s)
+    params = inspect.signature(cls).parameters
+    if "dtype" in params:
+        args.setdefault("dtype", s.dtype)
+    if "generator" in params:
+        args.setdefault("generator", stream_rng(s.seed, Stream.INIT))
+    return _instantiate(cls, args, s.name)
 
 
 def build_optimizer(s: Scenario, model: Module) -> Any:

@@ -151,7 +151,9 @@ def _attribute(model: Module, loss: Module, state: dict[str, np.ndarray], xb: np
     lf = copy.deepcopy(loss).to(np.float64)
     x64 = xb.astype(np.float64) if xb.dtype.kind == "f" else xb
     y64 = yb.astype(np.float64) if yb.dtype.kind == "f" else yb
-    target = x64 if name == "grad_input" else dict(m.named_parameters())[name[5:]].data
+    params = {**dict(m.named_parameters()),
+              **{f"loss.{n}": p for n, p in lf.named_parameters()}}
+    target = x64 if name == "grad_input" else params[name[5:]].data
     num = numerical_gradient(lambda: float(lf(refbp_forward(m, x64, masks), y64)), target)
     fd_tol = tolerance_for("float64")
     e_refbp = discrepancy(mine, num, fd_tol).normwise

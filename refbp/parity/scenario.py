@@ -150,6 +150,10 @@ class Scenario:
     record each averaged parameter as ``state:<param>:averaged`` (with ``use_buffers``, each
     float buffer as ``state:<buffer>:averaged``). A ``SWALR`` scheduler is a scheduler like
     the others."""
+    target_grad: bool = False
+    """True: a float target requires grad on both sides and its gradient, d loss / d target,
+    is recorded as ``grad_target`` (the loss must be differentiable in its target where
+    torch's is: soft targets, regression targets; class-index targets are left out)."""
 
     def __post_init__(self) -> None:
         if not isinstance(self.name, str) or not self.name or any(c.isspace()
@@ -174,9 +178,10 @@ class Scenario:
         self._check_options()
 
     def _check_options(self) -> None:
-        """``training``, ``checkpoint``, ``clip_grad_norm`` and ``scheduler_epoch``: types,
+        """``training``, ``checkpoint``, ``target_grad``, ``clip_grad_norm`` and
+        ``scheduler_epoch``: types,
         ranges, and what they need (an optimizer, a scheduler)."""
-        for flag in ("training", "checkpoint"):
+        for flag in ("training", "checkpoint", "target_grad"):
             if not isinstance(getattr(self, flag), bool):
                 raise ValueError(f"scenario {self.name}: {flag} must be true or false, got "
                                  f"{getattr(self, flag)!r}")

@@ -33,7 +33,8 @@ clips the gradients before every update, ``scheduler_epoch = 1`` steps the sched
 explicit epoch, ``checkpoint = true`` saves and reloads every state dict after each update,
 ``micro_batches = 2`` accumulates the gradients of two halves of each batch,
 ``expect_nonfinite = true`` accepts NaN or infinity on both sides (verdict ``nonfinite``
-does not fail), ``average = { type = "ema", decay = 0.9, start = 3 }`` (or ``type = "swa"``)
+does not fail), ``target_grad = true`` makes a float target require grad on both sides and
+compares d loss / d target (``grad_target``), ``average = { type = "ema", decay = 0.9, start = 3 }`` (or ``type = "swa"``)
 averages the weights with ``AveragedModel`` after every update from ``start`` on and compares
 the averaged parameters step by step (a ``SWALR`` scheduler is a ``scheduler`` table) (see
 :class:`refbp.parity.scenario.Scenario`).
@@ -76,7 +77,7 @@ else:  # pragma: no cover - exercised on Python 3.10 only
 _KEYS = {"name", "dtype", "seed", "steps", "batching", "batch_size", "model", "loss",
          "optimizer", "scheduler", "data", "tolerance", "description", "training",
          "clip_grad_norm", "scheduler_epoch", "checkpoint", "micro_batches",
-         "expect_nonfinite", "average"}
+         "expect_nonfinite", "average", "target_grad"}
 _DATA_INT = {"n", "features", "outputs", "d", "ignore_index", "height", "width", "round",
              "seq_len"}
 _DATA_REAL = {"scale", "ignore_fraction"}
@@ -199,7 +200,8 @@ def scenario_from_dict(d: dict[str, Any], where: str) -> Scenario:
         if key in d:
             _expect(d[key], (str,), where, key, "a string")
     flags = {key: _expect(d[key], (bool,), where, key, "true or false")
-             for key in ("training", "checkpoint", "expect_nonfinite") if key in d}
+             for key in ("training", "checkpoint", "expect_nonfinite", "target_grad")
+             if key in d}
     options = {key: _expect(d[key], (int, float), where, key, "a number")
                for key in ("clip_grad_norm", "scheduler_epoch") if key in d}
     batching = d.get("batching", "minibatch")

@@ -94,6 +94,8 @@ class Trial:
     """torch's ``AveragedModel`` of the torch model."""
     average_start: int = 1
     """The first update after which both averaged models are updated."""
+    target_grad: bool = False
+    """A float target requires grad on both sides: its gradient is recorded (``grad_target``)."""
 
 
 def scenario_batches(s: Scenario, n: int) -> Iterator[np.ndarray]:
@@ -166,7 +168,8 @@ def build_trial(s: Scenario) -> Trial:
                  s.scheduler_epoch, s.checkpoint, s.micro_batches, resolved,
                  build_average(s, r.model, swa_utils),
                  build_average(s, tmodel, torch.optim.swa_utils),
-                 s.average.args.get("start", 1) if s.average is not None else 1)
+                 s.average.args.get("start", 1) if s.average is not None else 1,
+                 s.target_grad)
 
 
 def is_float_input(x: np.ndarray) -> bool:
@@ -274,10 +277,18 @@ class Side(ABC):
         return lambda: float(self.forward_backward(xb, yb)["loss"])
 
 
+def wants_target_grad(trial: Trial, yb: np.ndarray) -> bool:
+    """Whether the step records ``grad_target``: the scenario asks for it
+    (``Scenario.target_grad``) and the target is float (class indices have no gradient)."""
+    return trial.target_grad and yb.dtype.kind == "f"
+
+
 class RefbpSide(Side):
     """The refbp half of a trial, stepped batch by batch.
 
-    Tensors: ``loss``, ``output``, ``grad_input`` (float inputs only), ``grad:<param>`` from
+    Tensors: ``loss``, ``output``, ``grad_input`` (float inputs only), ``grad:<param>``,
+    ``grad:loss.<param>`` (a loss's own parameters: LinearCrossEntropyLoss's ``linear``),
+    ``grad_target`` (``Scenario.target_grad``, float targets) from
     the forward/backward pass, then (after the update) ``param:<param>``,
     ``state:<param>:<key>`` (the ``step`` counter included) and ``buffer:<name>`` for float
     buffers. ``state_before`` holds the model's state dict before
@@ -296,31 +307,39 @@ class RefbpSide(Side):
         self.batch = (xb, yb)
         self.state_before = t.model.state_dict()
         t.model.zero_grad()
+        t.loss.zero_grad()
         if t.micro_batches == 1:
             out = refbp_forward(t.model, xb, self.masks)
             lval = np.asarray(t.loss(out, yb))
             gx = t.model.backward(t.loss.backward())
+            gy = t.loss.grad("target") if wants_target_grad(t, yb) else None
         else:
-            out, lval, gx = self._accumulate(xb, yb)
+            out, lval, gx, gy = self._accumulate(xb, yb)
         res: dict[str, np.ndarray] = {"loss": lval, "output": out}
         if is_float_input(xb):
             res["grad_input"] = gx
-        for n, p in t.model.named_parameters():  # copies: clipping scales p.grad in place
-            res[f"grad:{n}"] = (np.zeros_like(p.data) if p.grad is None
-                                else dense_grad(p.grad).copy())
+        if gy is not None:
+            res["grad_target"] = gy
+        for prefix, module in (("", t.model), ("loss.", t.loss)):
+            for n, p in module.named_parameters():  # copies: clipping scales p.grad in place
+                res[f"grad:{prefix}{n}"] = (np.zeros_like(p.data) if p.grad is None
+                                            else dense_grad(p.grad).copy())
         return res
 
-    def _accumulate(self, xb: np.ndarray, yb: np.ndarray) -> tuple[Any, np.ndarray, Any]:
+    def _accumulate(self, xb: np.ndarray, yb: np.ndarray) -> tuple[Any, np.ndarray, Any, Any]:
         """Forward and backward of every micro-batch, loss divided by their number."""
         t, k = self.trial, self.trial.micro_batches
-        outs, grads, lval = [], [], None
+        outs, grads, target_grads, lval = [], [], [], None
         for part in micro_batches(len(xb), k):
             outs.append(refbp_forward(t.model, xb[part], None))
             part_loss = np.asarray(t.loss(outs[-1], yb[part])) / k
             lval = part_loss if lval is None else lval + part_loss
             grads.append(t.model.backward(t.loss.backward() / k))
+            if wants_target_grad(t, yb):
+                target_grads.append(t.loss.grad("target") / k)
         gx = np.concatenate(grads) if is_float_input(xb) else None
-        return np.concatenate(outs), np.asarray(lval), gx
+        gy = np.concatenate(target_grads) if target_grads else None
+        return np.concatenate(outs), np.asarray(lval), gx, gy
 
     def update(self, loss_value: float) -> dict[str, np.ndarray]:
         t = self.trial
@@ -362,6 +381,7 @@ class TorchSide(Side):
         named = dict(trial.torch_model.named_parameters())
         self.params = ({n: named[n] for n in names} if sorted(named) == sorted(names)
                        else dict(zip(names, trial.torch_model.parameters(), strict=True)))
+        self.loss_params = {f"loss.{n}": p for n, p in trial.torch_loss.named_parameters()}
         self.tap = DropoutMaskTap(trial.torch_model, functional=isinstance(
             trial.model, GraphModel) and trial.model.may_draw_dropout())
         self.seeds = stream_rng(trial.seed, Stream.DROPOUT)
@@ -373,10 +393,12 @@ class TorchSide(Side):
         t = self.trial
         self.batch = (xb, yb)
         xt = as_tensor(xb, requires_grad=is_float_input(xb))
+        yt = as_tensor(yb, requires_grad=wants_target_grad(t, yb))
         t.torch_model.zero_grad()
+        t.torch_loss.zero_grad()
         seed = int(self.seeds.integers(2**62))
         if t.micro_batches > 1:
-            ot, lt = self._accumulate(xt, yb)
+            ot, lt = self._accumulate(xt, yt)
         else:
             with step_generator(seed) if self.tap.active else nullcontext(), \
                     self.tap.watching(), warnings.catch_warnings():
@@ -385,19 +407,21 @@ class TorchSide(Side):
                                         message="Using padding='same' with even kernel")
                 ot = t.torch_model(xt)
             self.masks = self.tap.take() if self.tap.active else None
-            lt = t.torch_loss(ot, as_tensor(yb))
+            lt = t.torch_loss(ot, yt)
             lt.backward()
         out = {"loss": to_numpy(lt), "output": to_numpy(ot)}
         if is_float_input(xb):
             out["grad_input"] = to_numpy(xt.grad)
-        for n, tp in self.params.items():
+        if yt.requires_grad:
+            out["grad_target"] = to_numpy(yt.grad)
+        for n, tp in {**self.params, **self.loss_params}.items():
             out[f"grad:{n}"] = (np.zeros(tuple(tp.shape), dtype=out["output"].dtype)
                                 if tp.grad is None else to_numpy(
                                     tp.grad.to_dense() if tp.grad.is_sparse else tp.grad))
         return out
 
-    def _accumulate(self, xt: torch.Tensor, yb: np.ndarray) -> tuple[torch.Tensor,
-                                                                     torch.Tensor]:
+    def _accumulate(self, xt: torch.Tensor, yt: torch.Tensor) -> tuple[torch.Tensor,
+                                                                       torch.Tensor]:
         """``(loss / k).backward()`` on every micro-batch; the outputs concatenated and the
         sum of the divided losses (detached)."""
         t, k = self.trial, self.trial.micro_batches
@@ -405,9 +429,9 @@ class TorchSide(Side):
             raise ValueError("micro_batches > 1 needs a model without dropout (one set of "
                              "masks per step)")
         outs, losses = [], []
-        for part in micro_batches(len(yb), k):
+        for part in micro_batches(len(yt), k):
             ot = t.torch_model(xt[torch.from_numpy(part)])
-            lt = t.torch_loss(ot, as_tensor(yb[part])) / k
+            lt = t.torch_loss(ot, yt[torch.from_numpy(part)]) / k
             lt.backward()
             outs.append(ot.detach())
             losses.append(lt.detach())

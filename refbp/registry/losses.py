@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from refbp.registry.opinfo import Check, Data, OpInfo, Sample
+from refbp.registry.opinfo import REQUIRED, Check, Data, OpInfo, Sample
 
 _FL = "refbp.nn.functional_loss"
 _FD = "refbp.nn.functional_divergence"
@@ -30,6 +30,8 @@ _SOFT = Data("soft_targets", n=16, features=5, outputs=5)
 _SIGNS = Data("signs", n=16, features=5, outputs=5)
 _COUNTS = Data("counts", n=16, features=5, outputs=5)
 _LOGP = (("LogSoftmax", {"dim": 1}),)
+_EDGES = ("inputs exactly 0 and 1, where d loss / d target = -w logit(x) is infinite in both "
+          "libraries; bce-sigmoid compares it on inputs inside (0, 1)")
 _MARGIN = "refbp.nn.loss_margin"
 _FP = "refbp.nn.functional_pairwise"
 _PAIRS = "refbp.nn.loss_embedding"
@@ -43,6 +45,9 @@ _W4 = [0.5, 2.0, 1.0, 3.0]
 _ROWS = [[0.5], [0.8], [1.1], [1.4], [1.7], [2.0]]
 _GRID = [[round(0.1 + 0.08 * (4 * i + j), 2) for j in range(4)] for i in range(6)]
 _POS = [3.0, 10.0, 0.5, 1.0]
+# LinearCrossEntropyLoss's sizes: the tests' 5 features to 4 classes, the suites' 5 to 5
+_LCE = {"in_features": 5, "num_classes": 4}
+_LCE5 = {"in_features": 5, "num_classes": 5}
 
 
 def _checks(inputs: tuple[str, ...], *option_sets: Mapping[str, Any]) -> tuple[Check, ...]:
@@ -65,25 +70,32 @@ def _loss(name: str, forward: str, backward: str, functional: str | None, aten: 
 LOSSES: tuple[OpInfo, ...] = (
     _loss("MSELoss", f"{_FL}:mse", f"{_FL}:mse_grad", "mse_loss", "aten.mse_loss.default",
           _MEAN, (Sample("mse", data=_REG), Sample("mse-sum", {"reduction": "sum"}, _REG)),
+          target_grad=True,
           checks=_checks(_REG_IN, {}), families=("MSELoss",)),
     # refbp's teaching loss E = 1/2 sum (y - t)^2: torch's twin is 0.5 * mse_loss(sum).
     _loss("SSELoss", f"{_FL}:sse", f"{_FL}:sse_grad", None, "aten.mse_loss.default",
-          {"reduction": "sum"}, (Sample("sse", data=_REG),), checks=_checks(_REG_IN, {}),
+          {"reduction": "sum"}, (Sample("sse", data=_REG),), target_grad=True,
+          checks=_checks(_REG_IN, {}),
           torch_module="refbp.mirror.modules:SSELossTorch", converter="refbp.mirror.modules"),
     _loss("L1Loss", f"{_FL}:l1", f"{_FL}:l1_grad", "l1_loss", "aten.l1_loss.default", _MEAN,
-          (Sample("l1", data=_REG),), checks=_checks(_REG_IN, {})),
+          (Sample("l1", data=_REG),), target_grad=True, checks=_checks(_REG_IN, {})),
     _loss("HuberLoss", f"{_FL}:huber", f"{_FL}:huber_grad", "huber_loss",
           "aten.huber_loss.default", {"reduction": "mean", "delta": 1.0},
           (Sample("huber", {"delta": 0.5}, _REG),), defaults_check=Sample("huber", data=_REG),
+          target_grad=True,
           checks=_checks(_REG_IN, {}, {"delta": 0.5}, {"delta": 2.0})),
     _loss("SmoothL1Loss", f"{_FL}:smooth_l1", f"{_FL}:smooth_l1_grad", "smooth_l1_loss",
           "aten.smooth_l1_loss.default", {"reduction": "mean", "beta": 1.0},
           (Sample("smoothl1", {"beta": 0.5, "reduction": "sum"}, _REG),),
           defaults_check=Sample("smoothl1", data=_REG),
+          target_grad=True,
           checks=_checks(_REG_IN, {}, {"beta": 0.5}, {"beta": 2.0}, {"beta": 0.0})),
     _loss("BCELoss", f"{_FL}:bce", f"{_FL}:bce_grad", "binary_cross_entropy",
           "aten.binary_cross_entropy.default", {"weight": None, "reduction": "mean"},
-          (Sample("bce", data=_PROB), Sample("bce-weight", {"weight": _W5}, _PROB)),
+          (Sample("bce", data=_PROB, target_grad_note=_EDGES),
+           Sample("bce-weight", {"weight": _W5}, _PROB, target_grad_note=_EDGES),
+           Sample("bce-sigmoid", {"weight": _W5}, _PROB, before=(("Sigmoid", {}),))),
+          target_grad=True,
           checks=_checks(("probabilities",), {}, {"weight": _W4}, {"weight": _ROWS}),
           families=("BCELoss",)),
     _loss("BCEWithLogitsLoss", f"{_FL}:bce_with_logits", f"{_FL}:bce_with_logits_grad",
@@ -92,6 +104,7 @@ LOSSES: tuple[OpInfo, ...] = (
           (Sample("bcelogits", data=_BIN),
            Sample("bcelogits-extreme", {"pos_weight": _W5},
                   Data("binary", n=16, features=5, outputs=5, extra={"scale": 1e4}))),
+          target_grad=True,
           checks=_checks(("logits",), {}, {"weight": _W4}, {"pos_weight": _POS},
                          {"weight": _ROWS, "pos_weight": _POS},
                          {"weight": _GRID, "pos_weight": _POS})),
@@ -111,6 +124,7 @@ LOSSES: tuple[OpInfo, ...] = (
            Sample("ce-kdim-soft", {"label_smoothing": 0.1},
                   Data("classification_kd", n=4, features=5, outputs=5,
                        extra={"d": 3, "target": "probabilities"}))),
+          target_grad=True,
           checks=(*_checks(_CLASS_IN, {}, {"label_smoothing": 0.1}, {"label_smoothing": 1.0},
                            {"weight": _W4}, {"weight": _W4, "label_smoothing": 0.1},
                            {"weight": _W4, "label_smoothing": 1.0}),
@@ -134,6 +148,7 @@ LOSSES: tuple[OpInfo, ...] = (
                   Data("soft_targets", n=16, features=5, outputs=5, extra={"log": True}),
                   before=_LOGP)),
           module="refbp.nn.loss_likelihood",
+          target_grad=True,
           checks=(*_checks(("class_probabilities",), {}),
                   *_checks(_REG_IN, {"log_target": True}))),
     _loss("PoissonNLLLoss", f"{_FD}:poisson_nll", f"{_FD}:poisson_nll_grad", "poisson_nll_loss",
@@ -141,8 +156,12 @@ LOSSES: tuple[OpInfo, ...] = (
           {"log_input": True, "full": False, "eps": 1e-8, "reduction": "mean"},
           (Sample("poissonnll", data=_COUNTS),
            Sample("poissonnll-rate-full", {"log_input": False, "full": True}, _COUNTS,
-                  before=(("Softplus", {}),))),
+                  before=(("Softplus", {}),),
+                  target_grad_note="counts of 0, where the Stirling term of full=True "
+                                   "(masked to 0 for targets <= 1) has a NaN target gradient "
+                                   "in torch, which refbp follows (tests/test_loss.py)")),
           module="refbp.nn.loss_likelihood",
+          target_grad=True,
           checks=_checks(_REG_IN, {}, {"full": True}, {"eps": 1e-3})),
     _loss("HingeEmbeddingLoss", f"{_FM}:hinge_embedding", f"{_FM}:hinge_embedding_grad",
           "hinge_embedding_loss", "aten.hinge_embedding_loss.default",
@@ -156,6 +175,7 @@ LOSSES: tuple[OpInfo, ...] = (
           f"{_FM}:multilabel_soft_margin_grad", "multilabel_soft_margin_loss",
           "", {"weight": None, "reduction": "mean"},
           (Sample("multilabelsoftmargin", {"weight": _W5}, _BIN),), module=_MARGIN,
+          target_grad=True,
           checks=_checks(("logits",), {}, {"weight": _W4})),
     _loss("MultiLabelMarginLoss", f"{_FM}:multilabel_margin_counts",
           f"{_FM}:multilabel_margin_counts", "multilabel_margin_loss",
@@ -193,6 +213,22 @@ LOSSES: tuple[OpInfo, ...] = (
           {"distance_function": None, "margin": 1.0, "swap": False, "reduction": "mean"}, (),
           module=_PAIRS, suite_note=_MULTI,
           checks=_checks(("triplets",), {}, {"swap": True, "margin": 2.0})),
+    _loss("LinearCrossEntropyLoss", f"{_CE}:cross_entropy_index",
+          f"{_CE}:cross_entropy_index_coefficients", "linear_cross_entropy", "",
+          {"in_features": REQUIRED, "num_classes": REQUIRED, "out_features": (), "bias": False,
+           "reduction": "mean", "weight": None, "ignore_index": None, "label_smoothing": 0.0},
+          (Sample("linearce", _LCE5, _CLS),
+           Sample("linearce-bias-weight-smooth",
+                  {**_LCE5, "bias": True, "weight": _W5, "label_smoothing": 0.1}, _CLS),
+           Sample("linearce-soft", {**_LCE5, "bias": True, "reduction": "sum"}, _SOFT)),
+          module="refbp.nn.loss_linear", converter="refbp.mirror.losses",
+          torch_only={"options": "the chunking strategy of torch's memory-saving path, which "
+                                 "computes the same loss in another summation order; refbp "
+                                 "computes torch's reference path"},
+          target_grad=True,
+          checks=_checks(("features",), _LCE, {**_LCE, "bias": True, "weight": _W4},
+                         {**_LCE, "label_smoothing": 0.1, "bias": True},
+                         {**_LCE, "weight": _W4, "label_smoothing": 0.2})),
     _loss("CTCLoss", "refbp.nn.functional_ctc:ctc_alpha", "refbp.nn.functional_ctc:ctc_grad",
           "ctc_loss", "aten.ctc_loss.IntList",
           {"blank": 0, "reduction": "mean", "zero_infinity": False}, (),

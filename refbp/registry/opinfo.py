@@ -95,7 +95,9 @@ class Sample:
     the description "<op> on extreme inputs (...)"; a loss's description is its spec's.
     ``tensors`` data with ``outputs=0`` get the target shape of the built model's output.
     ``tolerance`` (dtype -> key of ``refbp.tolerances.OVERRIDES``) is the scenario's
-    exception where the op's own ``tolerance`` does not apply.
+    exception where the op's own ``tolerance`` does not apply. ``target_grad_note`` says
+    why the sample of a loss declared ``target_grad`` does not compare the target's
+    gradient (its data make it infinite or NaN in both libraries).
     """
 
     id: str
@@ -106,6 +108,7 @@ class Sample:
     loss: tuple[str, Mapping[str, Any]] | None = None
     description: str = ""
     tolerance: Mapping[str, str] = field(default_factory=dict)
+    target_grad_note: str = ""
 
 
 #: The kinds of input a loss's checks run on (the tests draw each, with its hard spots, in
@@ -129,6 +132,9 @@ LOSS_INPUTS: Mapping[str, str] = {
     "triplets": "anchors, positives and negatives (N, D) or (D,), ties of the swap",
     "ctc": "log-probabilities (T, N, C) or (T, C), padded and concatenated targets, input "
            "lengths below T, an empty target and one too long for its input",
+    "features": "features (N, 5) or (5,) of a loss that maps them to 4 classes (in_features=5, "
+                "num_classes=4), class-index (one ignored) and probability targets, a row of "
+                "saturating features",
 }
 
 
@@ -238,6 +244,12 @@ class OpInfo:
     shape_note:
         Why an op whose output shape is not its input's has no ``output`` rule (the unit test
         of the rules accepts a mismatch only then).
+    target_grad:
+        A loss that torch differentiates in its float target (soft and regression targets):
+        its op checks make the target require grad on both sides and compare d loss /
+        d target (``grad_target``; class-index targets have none and are left out). False
+        where torch gives the target no gradient (HingeEmbeddingLoss) or refuses one
+        (SoftMarginLoss).
     defaults_check:
         The ``defaults-<id>`` op check of the quick suite: the op built from its required
         arguments only (the sample's ``options``, exactly :meth:`required`), so that each
@@ -268,6 +280,7 @@ class OpInfo:
     output: ShapeRule | None = None
     shape_note: str = ""
     defaults_check: Sample | None = None
+    target_grad: bool = False
 
     def __post_init__(self) -> None:
         if self.kind == "loss" and not all(c.inputs for c in self.checks):

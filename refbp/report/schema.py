@@ -67,8 +67,9 @@ COLUMNS: list[Column] = [
     Column("dtype", "str", "'float64' or 'float32'"),
     Column("seed", "int64", "seed driving initialisation and data: reproduces the row"),
     Column("step", "int64", "1-based training step (see module docstring)"),
-    Column("tensor", "str", "'loss', 'output', 'grad_input', 'grad:0.weight', "
-           "'param:0.weight', 'state:0.weight:exp_avg', or 'error'"),
+    Column("tensor", "str", "'loss', 'output', 'grad_input', 'grad_target', 'grad:0.weight', "
+           "'grad:loss.linear.weight', 'param:0.weight', 'state:0.weight:exp_avg', or "
+           "'error'"),
     Column("kind", "str", "one of KINDS"),
     Column("numel", "int64", "number of elements of the tensor"),
     Column("max_abs", "float64", "max |a - b|"),
@@ -112,8 +113,8 @@ COLUMNS: list[Column] = [
 ]
 
 COLUMN_NAMES: list[str] = [c.name for c in COLUMNS]
-KINDS: tuple[str, ...] = ("loss", "output", "grad_input", "grad", "param", "buffer", "state",
-                          "node", "node_grad", "error")
+KINDS: tuple[str, ...] = ("loss", "output", "grad_input", "grad_target", "grad", "param",
+                          "buffer", "state", "node", "node_grad", "error")
 DTYPES: tuple[str, ...] = DTYPE_NAMES
 
 

@@ -1,6 +1,7 @@
 """The arguments of the checks of losses that take more than an input and a target, by kind
 of input (``refbp.registry.opinfo.LOSS_INPUTS``: ``gaussian``, ``ranking``,
-``cosine_pairs``, ``triplets``), with their hard spots; shared by the unit tests
+``cosine_pairs``, ``triplets``, ``ctc``; ``features``, the input and target of a loss that
+owns a linear map), with their hard spots; shared by the unit tests
 (finite differences) and the parity tests (torch). Torch-free.
 
 Each function returns ``[(tag, arguments), ...]`` for one dtype: several shapes and layouts
@@ -107,5 +108,24 @@ def ctc(dt: Any, kinks: bool = True) -> list[tuple[str, Arguments]]:
             ("unbatched", (one, np.array([1, 2, 2]), np.array(6), np.array(3)))]
 
 
+def features(dt: Any, kinks: bool = True) -> list[tuple[str, Arguments]]:
+    """Features for ``in_features=5`` and targets over ``num_classes=4`` (the options of
+    LinearCrossEntropyLoss's checks): (6, 5) with class indices (the last one -100, ignored
+    under the default ignore_index) and with probabilities (not normalised), (5,) with a 0-d
+    index and with (4,) probabilities; with ``kinks`` a row of large features (logits of
+    some hundreds: a saturated softmax)."""
+    r = stream_rng(16)
+    x = r.standard_normal((6, 5))
+    if kinks:
+        x[0] = [200.0, -150.0, 90.0, 0.0, -300.0]
+    t = r.integers(0, 4, 6)
+    t[-1] = -100
+    y = r.uniform(0, 1, (6, 4))
+    one = r.standard_normal(5)
+    return [("6x5-index", (x.astype(dt), t)), ("6x5-probabilities", (x.astype(dt), y.astype(dt))),
+            ("5-index", (one.astype(dt), np.asarray(2))),
+            ("5-probabilities", (one.astype(dt), r.uniform(0, 1, 4).astype(dt)))]
+
+
 KINDS = {"gaussian": gaussian, "ranking": ranking, "cosine_pairs": cosine_pairs,
-         "triplets": triplets, "ctc": ctc}
+         "triplets": triplets, "ctc": ctc, "features": features}

@@ -16,11 +16,14 @@ SHORT = {t.name: t.short for t in FLOAT_TYPES}
 
 
 def op_check(name: str, layers: Iterable[Spec], loss: Spec, data: DataSpec, dtype: str,
-             description: str, tolerance: dict[str, float] | None = None) -> Scenario:
-    """An op check: one forward and backward pass of the whole batch, no update."""
+             description: str, tolerance: dict[str, float] | None = None,
+             target_grad: bool = False) -> Scenario:
+    """An op check: one forward and backward pass of the whole batch, no update
+    (``target_grad``: the target's gradient compared too)."""
     return Scenario(name=f"op-{name}-{SHORT[dtype]}", model=tuple(layers), loss=loss,
                     data=data, batching="batch", batch_size=None, dtype=dtype, seed=0, steps=1,
-                    tolerance=tolerance or {}, description=description)
+                    tolerance=tolerance or {}, description=description,
+                    target_grad=target_grad)
 
 
 def mlp(inp: int, hidden: int, out: int, act: str = "Tanh", *,

@@ -73,7 +73,8 @@ def declared_op_checks(dtype: str, *kinds: str) -> list[Scenario]:
             else:
                 text = sample.description or f"{op.name} {_EXTREME_TEXT}"
             out.append(_op(sample.id, model, loss, _data(sample.data, model), dtype, text,
-                           tolerance=_tolerance(op, sample, dtype)))
+                           tolerance=_tolerance(op, sample, dtype),
+                           target_grad=op.target_grad and not sample.target_grad_note))
     return out
 
 
@@ -89,5 +90,6 @@ def declared_default_checks() -> list[Scenario]:
         model, loss = _model(op, sample)
         text = f"{' > '.join(sp.describe() for sp in model)}, {loss.describe()}: defaults"
         out.append(_op(f"defaults-{sample.id}", model, loss, _data(sample.data, model),
-                       "float64", text, tolerance=_tolerance(op, sample, "float64")))
+                       "float64", text, tolerance=_tolerance(op, sample, "float64"),
+                       target_grad=op.target_grad and not sample.target_grad_note))
     return out
