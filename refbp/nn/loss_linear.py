@@ -69,7 +69,8 @@ class LinearCrossEntropyLoss(CrossEntropyLoss):
                                f"{label_smoothing}")
         super().__init__(w, -100 if ignore_index is None else ignore_index, reduction,
                          label_smoothing)
-        self.ignore_index: int | None = None if ignore_index is None else int(ignore_index)
+        # torch keeps None (-100 for class indices, see _ignored)
+        self.ignore_index = None if ignore_index is None else int(ignore_index)  # type: ignore[assignment]
         self.num_classes = int(num_classes)
         self.out_features = tuple(int(d) for d in out_features)
         self.linear = Linear(in_features, math.prod(self.out_features, start=self.num_classes),

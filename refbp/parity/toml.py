@@ -28,15 +28,16 @@ scheduler tables: ``{ type = "SequentialLR", milestones = [5], schedulers = [{ t
 ``lr_lambda`` of ``LambdaLR`` and ``MultiplicativeLR`` names a function of
 ``refbp.parity.lr_lambdas`` (``lr_lambda = "warmup"``).
 
-Harness options: ``training = false`` runs both models in eval mode, ``clip_grad_norm = 1.0``
-clips the gradients before every update, ``scheduler_epoch = 1`` steps the schedulers with an
-explicit epoch, ``checkpoint = true`` saves and reloads every state dict after each update,
-``micro_batches = 2`` accumulates the gradients of two halves of each batch,
+Harness options: ``training = false`` runs both models in eval mode, ``clip_grad_norm =
+1.0`` clips the gradients before every update, ``scheduler_epoch = 1`` steps the schedulers
+with an explicit epoch, ``checkpoint = true`` saves and reloads every state dict after each
+update, ``micro_batches = 2`` accumulates the gradients of two halves of each batch,
 ``expect_nonfinite = true`` accepts NaN or infinity on both sides (verdict ``nonfinite``
 does not fail), ``target_grad = true`` makes a float target require grad on both sides and
-compares d loss / d target (``grad_target``), ``average = { type = "ema", decay = 0.9, start = 3 }`` (or ``type = "swa"``)
-averages the weights with ``AveragedModel`` after every update from ``start`` on and compares
-the averaged parameters step by step (a ``SWALR`` scheduler is a ``scheduler`` table) (see
+compares d loss / d target (``grad_target``), ``average = { type = "ema", decay = 0.9, start
+= 3 }`` (or ``type = "swa"``) averages the weights with ``AveragedModel`` after every update
+from ``start`` on and compares the averaged parameters step by step (a ``SWALR`` scheduler
+is a ``scheduler`` table) (see
 :class:`refbp.parity.scenario.Scenario`).
 
 Matrix scenarios: ``seeds = [0, 1, 2]``, ``dtypes = ["float64", "float32"]`` and
