@@ -20,6 +20,7 @@ from refbp import nn as rnn
 from refbp.data import Stream, stream_rng
 from refbp.nn.module import Module
 from refbp.parity.datagen import make_data
+from refbp.parity.feed import loss_feed
 from refbp.parity.lr_lambdas import resolve_lr_lambda
 from refbp.parity.scenario import Scenario, Spec, torch_model_spec
 from refbp.registry.schedulers import SCHEDULER_MODULES, steps_on_metric
@@ -204,8 +205,9 @@ def dry_run(s: Scenario) -> None:
     try:
         idx = epoch_indices(r.x.shape[0], mode=s.batching,  # type: ignore[arg-type]
                             batch_size=s.batch_size, shuffle=False)[0]
-        value = r.loss(r.model(r.x[idx]), r.y[idx])
-        r.model.backward(r.loss.backward())
+        feed = loss_feed(r.loss)
+        value = r.loss(*feed.arguments(r.model(r.x[idx]), r.y[idx]))
+        r.model.backward(feed.output_gradient(r.loss))
         if r.optimizer is not None:
             r.optimizer.step()
             if r.scheduler is not None:

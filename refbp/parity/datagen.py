@@ -13,7 +13,9 @@ binary              N(0, 1), (n, features)                1[X W + noise > 0], fl
 soft_targets        N(0, 1), (n, features)                softmax of N(0, 1) rows, (n, outputs);
                                                           ``extra: {log: true}``: their logs
 signs               N(0, 1), (n, features)                sign(X W + noise), +-1 float
-                                                          (n, outputs)
+                                                          (n, outputs); ``extra:
+                                                          {target_shape: []}`` with one
+                                                          output: (n,)
 counts              N(0, 1), (n, features)                Poisson(exp(X W / 2)) counts, float
                                                           (n, outputs)
 multilabel          N(0, 1), (n, features)                1 to outputs - 1 distinct classes per
@@ -32,6 +34,11 @@ images              smooth blobs, (n, features, H, W)     argmax(flat(X) W + noi
 image_regression    smooth blobs, (n, features, H, W)     flat(X) W + 0.1 noise, (n, outputs)
 tensors             N(0, 1), (n, features, *size)         N(0, 1), (n, *target_shape) or
                                                           (n, outputs)
+ctc                 N(0, 1), (n, seq_len, features)       int64 (n, outputs + 2): labels in
+                                                          [1, features - 1) padded with 0
+                                                          (1 to outputs of them), then the
+                                                          input length (2 outputs + 1 to
+                                                          seq_len) and the target length
 ==================  ====================================  =====================================
 
 Images have ``features`` channels and ``extra: {height: 28, width: 28}`` (the defaults): each
@@ -117,7 +124,23 @@ def _soft_targets(rng: np.random.Generator, s: DataSpec) -> tuple[np.ndarray, np
 
 def _signs(rng: np.random.Generator, s: DataSpec) -> tuple[np.ndarray, np.ndarray]:
     x = rng.standard_normal((s.n, s.features))
-    return x, np.where(_linear_target(rng, x, s.outputs) > 0, 1.0, -1.0)
+    y = np.where(_linear_target(rng, x, s.outputs) > 0, 1.0, -1.0)
+    shape = s.extra.get("target_shape")
+    return x, y if shape is None else y.reshape((s.n, *(int(v) for v in shape)))
+
+
+def _ctc(rng: np.random.Generator, s: DataSpec) -> tuple[np.ndarray, np.ndarray]:
+    """CTCLoss's data: the labels avoid class 0 and the last (either may be the blank), and
+    every input is long enough for its labels with a blank between repeats."""
+    steps, most = _seq_len(s), s.outputs
+    if s.features < 3 or steps < 2 * most + 1:
+        raise ValueError(f"ctc data need features >= 3 and seq_len >= 2 outputs + 1, got "
+                         f"features={s.features}, seq_len={steps}, outputs={most}")
+    lengths = rng.integers(1, most + 1, s.n)
+    labels = rng.integers(1, s.features - 1, (s.n, most)) * (np.arange(most) < lengths[:, None])
+    inputs = rng.integers(2 * most + 1, steps + 1, s.n)
+    y = np.concatenate([labels, inputs[:, None], lengths[:, None]], axis=1).astype(np.int64)
+    return rng.standard_normal((s.n, steps, s.features)), y
 
 
 def _counts(rng: np.random.Generator, s: DataSpec) -> tuple[np.ndarray, np.ndarray]:
@@ -228,6 +251,7 @@ GENERATORS: dict[str, Callable[[np.random.Generator, DataSpec],
     "images": _images,
     "image_regression": _image_regression,
     "tensors": _tensors,
+    "ctc": _ctc,
 }
 
 
@@ -236,7 +260,7 @@ def input_shape(spec: DataSpec) -> tuple[int, ...]:
     kind, n, f = spec.kind, spec.n, spec.features
     if kind == "classification_kd":
         return (n, spec.outputs, int(spec.extra.get("d", 5)))
-    if kind == "sequence":
+    if kind in ("sequence", "ctc"):
         return (n, _seq_len(spec), f)
     if kind == "tokens":
         return (n, _seq_len(spec))

@@ -33,6 +33,7 @@ from refbp.gradcheck import numerical_gradient
 from refbp.metrics import discrepancy
 from refbp.nn.module import Module
 from refbp.optim.default_dtype import default_dtype
+from refbp.parity.feed import loss_feed
 from refbp.parity.judging import Judge
 from refbp.parity.scenario import Scenario, scenario_row
 from refbp.parity.session import torch_default_dtype
@@ -154,7 +155,9 @@ def _attribute(model: Module, loss: Module, state: dict[str, np.ndarray], xb: np
     params = {**dict(m.named_parameters()),
               **{f"loss.{n}": p for n, p in lf.named_parameters()}}
     target = x64 if name == "grad_input" else params[name[5:]].data
-    num = numerical_gradient(lambda: float(lf(refbp_forward(m, x64, masks), y64)), target)
+    feed = loss_feed(lf)
+    num = numerical_gradient(lambda: float(lf(*feed.arguments(refbp_forward(m, x64, masks),
+                                                              y64))), target)
     fd_tol = tolerance_for("float64")
     e_refbp = discrepancy(mine, num, fd_tol).normwise
     e_torch = discrepancy(ref, num, fd_tol).normwise

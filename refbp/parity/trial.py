@@ -51,6 +51,7 @@ from refbp.parity.build import (
     scheduler_from_spec,
     scheduler_modules,
 )
+from refbp.parity.feed import loss_feed
 from refbp.parity.scenario import Scenario
 from refbp.registry.optimizers import find as find_optimizer
 from refbp.registry.schedulers import steps_on_metric
@@ -279,8 +280,10 @@ class Side(ABC):
 
 def wants_target_grad(trial: Trial, yb: np.ndarray) -> bool:
     """Whether the step records ``grad_target``: the scenario asks for it
-    (``Scenario.target_grad``) and the target is float (class indices have no gradient)."""
-    return trial.target_grad and yb.dtype.kind == "f"
+    (``Scenario.target_grad``), the target is float (class indices have no gradient) and it
+    is one argument of the loss (``refbp.parity.feed``)."""
+    return (trial.target_grad and yb.dtype.kind == "f"
+            and loss_feed(trial.loss).target_name is not None)
 
 
 class RefbpSide(Side):
@@ -297,6 +300,7 @@ class RefbpSide(Side):
 
     def __init__(self, trial: Trial) -> None:
         self.trial = trial
+        self.feed = loss_feed(trial.loss)
         self.state_before: dict[str, np.ndarray] = {}
         self.masks: list[np.ndarray] | None = None
 
@@ -310,9 +314,9 @@ class RefbpSide(Side):
         t.loss.zero_grad()
         if t.micro_batches == 1:
             out = refbp_forward(t.model, xb, self.masks)
-            lval = np.asarray(t.loss(out, yb))
-            gx = t.model.backward(t.loss.backward())
-            gy = t.loss.grad("target") if wants_target_grad(t, yb) else None
+            lval = np.asarray(t.loss(*self.feed.arguments(out, yb)))
+            gx = t.model.backward(self.feed.output_gradient(t.loss))
+            gy = self._target_grad(yb)
         else:
             out, lval, gx, gy = self._accumulate(xb, yb)
         res: dict[str, np.ndarray] = {"loss": lval, "output": out}
@@ -332,14 +336,21 @@ class RefbpSide(Side):
         outs, grads, target_grads, lval = [], [], [], None
         for part in micro_batches(len(xb), k):
             outs.append(refbp_forward(t.model, xb[part], None))
-            part_loss = np.asarray(t.loss(outs[-1], yb[part])) / k
+            part_loss = np.asarray(t.loss(*self.feed.arguments(outs[-1], yb[part]))) / k
             lval = part_loss if lval is None else lval + part_loss
-            grads.append(t.model.backward(t.loss.backward() / k))
-            if wants_target_grad(t, yb):
-                target_grads.append(t.loss.grad("target") / k)
+            grads.append(t.model.backward(self.feed.output_gradient(t.loss) / k))
+            gy = self._target_grad(yb)
+            if gy is not None:
+                target_grads.append(gy / k)
         gx = np.concatenate(grads) if is_float_input(xb) else None
         gy = np.concatenate(target_grads) if target_grads else None
         return np.concatenate(outs), np.asarray(lval), gx, gy
+
+    def _target_grad(self, yb: np.ndarray) -> np.ndarray | None:
+        """d loss / d target of the last forward pass, when the step records it."""
+        t = self.trial
+        name = self.feed.target_name
+        return t.loss.grad(name) if name is not None and wants_target_grad(t, yb) else None
 
     def update(self, loss_value: float) -> dict[str, np.ndarray]:
         t = self.trial
@@ -382,6 +393,7 @@ class TorchSide(Side):
         self.params = ({n: named[n] for n in names} if sorted(named) == sorted(names)
                        else dict(zip(names, trial.torch_model.parameters(), strict=True)))
         self.loss_params = {f"loss.{n}": p for n, p in trial.torch_loss.named_parameters()}
+        self.feed = loss_feed(trial.loss)
         self.tap = DropoutMaskTap(trial.torch_model, functional=isinstance(
             trial.model, GraphModel) and trial.model.may_draw_dropout())
         self.seeds = stream_rng(trial.seed, Stream.DROPOUT)
@@ -407,7 +419,7 @@ class TorchSide(Side):
                                         message="Using padding='same' with even kernel")
                 ot = t.torch_model(xt)
             self.masks = self.tap.take() if self.tap.active else None
-            lt = t.torch_loss(ot, yt)
+            lt = t.torch_loss(*self.feed.arguments(ot, yt))
             lt.backward()
         out = {"loss": to_numpy(lt), "output": to_numpy(ot)}
         if is_float_input(xb):
@@ -431,7 +443,7 @@ class TorchSide(Side):
         outs, losses = [], []
         for part in micro_batches(len(yt), k):
             ot = t.torch_model(xt[torch.from_numpy(part)])
-            lt = t.torch_loss(ot, yt[torch.from_numpy(part)]) / k
+            lt = t.torch_loss(*self.feed.arguments(ot, yt[torch.from_numpy(part)])) / k
             lt.backward()
             outs.append(ot.detach())
             losses.append(lt.detach())

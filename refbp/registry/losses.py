@@ -2,7 +2,10 @@
 ``refbp.nn.functional_cross_entropy``).
 
 A loss's op check feeds the data's inputs through ``Identity`` (or the ``before`` layers) into
-the loss, and compares the loss and the gradient with respect to the input. Its ``checks``
+the loss, and compares the loss and the gradient with respect to the input (with
+``target_grad``, a float target's too; a loss that owns parameters, theirs). A loss of more
+arguments is fed as its ``feed`` says: slices of the model's output, so the input gradient
+holds the gradient of each of them, then the target. Its ``checks``
 are the option sets of the unit tests (finite differences) and parity tests (torch), each on
 the kinds of input it names (``refbp.registry.opinfo.LOSS_INPUTS``), with every reduction.
 """
@@ -12,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from refbp.registry.opinfo import REQUIRED, Check, Data, OpInfo, Sample
+from refbp.registry.opinfo import REQUIRED, Check, Data, Feed, OpInfo, Sample
 
 _FL = "refbp.nn.functional_loss"
 _FD = "refbp.nn.functional_divergence"
@@ -35,10 +38,14 @@ _EDGES = ("inputs exactly 0 and 1, where d loss / d target = -w logit(x) is infi
 _MARGIN = "refbp.nn.loss_margin"
 _FP = "refbp.nn.functional_pairwise"
 _PAIRS = "refbp.nn.loss_embedding"
-_MULTI = ("takes more than an input and a target, which the op checks' one-output models "
-          "cannot feed: the unit tests (finite differences of every argument) and "
-          "parity_tests/test_loss_parity.py (every argument's gradient against torch, both "
-          "dtypes, every reduction) check it")
+# The op checks of the losses of several arguments (Feed): slices of the model's output
+# along dimension 1 (so grad_input holds every argument's gradient), then the target.
+_PAIR = (("Unflatten", {"dim": 1, "unflattened_size": [2, 4]}),)
+_SIGNS8 = Data("signs", n=16, features=8, outputs=4)
+_TRIPLES = Data("tensors", n=16, features=3, outputs=1, extra={"size": [4]})
+_POSITIVE = (("Softplus", {}),)  # GaussianNLLLoss's variances (inputs and targets too)
+_CTC = Data("ctc", n=4, features=5, outputs=3, extra={"seq_len": 8})
+_LOGP2 = (("LogSoftmax", {"dim": 2}),)
 # weights of the tests' data: one per class of 4, one per row of the (6, 4) binary data
 # (broadcast over the classes), one per element of it
 _W4 = [0.5, 2.0, 1.0, 3.0]
@@ -190,28 +197,42 @@ LOSSES: tuple[OpInfo, ...] = (
           module=_MARGIN,
           checks=_checks(("class_rows",), {}, {"p": 2, "margin": 0.5, "weight": _W4})),
     _loss("GaussianNLLLoss", f"{_FP}:gaussian_nll", f"{_FP}:gaussian_nll_grads",
-          "gaussian_nll_loss", "", {"full": False, "eps": 1e-6, "reduction": "mean"}, (),
-          module="refbp.nn.loss_likelihood", suite_note=_MULTI,
+          "gaussian_nll_loss", "", {"full": False, "eps": 1e-6, "reduction": "mean"},
+          (Sample("gaussiannll", data=_TRIPLES, before=_POSITIVE),
+           Sample("gaussiannll-full-clamped", {"full": True, "eps": 0.5}, _TRIPLES,
+                  before=_POSITIVE)),
+          feed=Feed(inputs=3), module="refbp.nn.loss_likelihood",
           checks=_checks(("gaussian",), {}, {"full": True}, {"eps": 0.05})),
     _loss("MarginRankingLoss", f"{_FP}:margin_ranking", f"{_FP}:margin_ranking_grads",
           "margin_ranking_loss", "aten.margin_ranking_loss.default",
-          {"margin": 0.0, "reduction": "mean"}, (), module=_PAIRS, suite_note=_MULTI,
+          {"margin": 0.0, "reduction": "mean"},
+          (Sample("marginranking", {"margin": 0.5}, _SIGNS8, before=_PAIR),),
+          defaults_check=Sample("marginranking", data=_SIGNS8, before=_PAIR),
+          feed=Feed(inputs=2), target_grad=True, module=_PAIRS,
           checks=_checks(("ranking",), {}, {"margin": 0.5})),
     _loss("CosineEmbeddingLoss", f"{_FP}:cosine_embedding", f"{_FP}:cosine_embedding_grads",
           "cosine_embedding_loss", "aten.cosine_embedding_loss.default",
-          {"margin": 0.0, "reduction": "mean"}, (), module=_PAIRS, suite_note=_MULTI,
+          {"margin": 0.0, "reduction": "mean"},
+          (Sample("cosineembedding", {"margin": 0.3},
+                  Data("signs", n=16, features=8, outputs=1, extra={"target_shape": ()}),
+                  before=_PAIR),),
+          feed=Feed(inputs=2), module=_PAIRS,
           checks=_checks(("cosine_pairs",), {}, {"margin": 0.3}, {"margin": -0.5})),
     _loss("TripletMarginLoss", f"{_FP}:triplet_hinge", f"{_FP}:p_norm_backward",
           "triplet_margin_loss", "aten.triplet_margin_loss.default",
-          {"margin": 1.0, "p": 2.0, "eps": 1e-6, "swap": False, "reduction": "mean"}, (),
-          module=_PAIRS, suite_note=_MULTI,
+          {"margin": 1.0, "p": 2.0, "eps": 1e-6, "swap": False, "reduction": "mean"},
+          (Sample("tripletmargin", data=_TRIPLES),
+           Sample("tripletmargin-p1-swap", {"p": 1.0, "swap": True, "margin": 0.5}, _TRIPLES)),
+          feed=Feed(inputs=3), module=_PAIRS,
           checks=_checks(("triplets",), {}, {"swap": True}, {"p": 1.0, "margin": 0.5},
                          {"p": 3.0, "swap": True}, {"p": 1.5}, {"p": float("inf")},
                          {"p": 0.5, "eps": 0.0})),
     _loss("TripletMarginWithDistanceLoss", f"{_FP}:triplet_hinge", f"{_FP}:triplet_hinge_grad",
           "triplet_margin_with_distance_loss", "",
-          {"distance_function": None, "margin": 1.0, "swap": False, "reduction": "mean"}, (),
-          module=_PAIRS, suite_note=_MULTI,
+          {"distance_function": None, "margin": 1.0, "swap": False, "reduction": "mean"},
+          (Sample("tripletdistance-swap", {"swap": True, "margin": 2.0}, _TRIPLES),),
+          defaults_check=Sample("tripletdistance", data=_TRIPLES),
+          feed=Feed(inputs=3), module=_PAIRS,
           checks=_checks(("triplets",), {}, {"swap": True, "margin": 2.0})),
     _loss("LinearCrossEntropyLoss", f"{_CE}:cross_entropy_index",
           f"{_CE}:cross_entropy_index_coefficients", "linear_cross_entropy", "",
@@ -231,7 +252,10 @@ LOSSES: tuple[OpInfo, ...] = (
                          {**_LCE, "weight": _W4, "label_smoothing": 0.2})),
     _loss("CTCLoss", "refbp.nn.functional_ctc:ctc_alpha", "refbp.nn.functional_ctc:ctc_grad",
           "ctc_loss", "aten.ctc_loss.IntList",
-          {"blank": 0, "reduction": "mean", "zero_infinity": False}, (),
-          module="refbp.nn.loss_ctc", suite_note=_MULTI,
+          {"blank": 0, "reduction": "mean", "zero_infinity": False},
+          (Sample("ctc", data=_CTC, before=_LOGP2),
+           Sample("ctc-blank-last-sum", {"blank": 4, "reduction": "sum"}, _CTC,
+                  before=_LOGP2)),
+          feed=Feed(time_major=True), module="refbp.nn.loss_ctc",
           checks=_checks(("ctc",), {}, {"zero_infinity": True}, {"blank": 4})),
 )

@@ -111,6 +111,26 @@ class Sample:
     target_grad_note: str = ""
 
 
+@dataclass(frozen=True)
+class Feed:
+    """How a scenario feeds a loss of more than an input and a target (the names of its
+    class's ``arguments``): the first ``inputs`` arguments are slices of the model's output
+    along dimension 1, ``output[:, j]`` (one input: the output itself), so the input gradient
+    of the scenario holds the gradient of each of them; the other arguments come from the
+    data's target: one is the target itself, several are its columns (the first all but the
+    last ones, each further one a column: CTCLoss's targets, input_lengths and
+    target_lengths). ``time_major``: the one input is the output with its first two
+    dimensions swapped (CTCLoss's (T, N, C) log-probabilities of an (N, T, C) output)."""
+
+    inputs: int = 1
+    time_major: bool = False
+
+    def __post_init__(self) -> None:
+        if self.inputs < 1 or (self.time_major and self.inputs != 1):
+            raise ValueError(f"a feed takes one or more inputs, time_major only one; got "
+                             f"inputs={self.inputs}, time_major={self.time_major}")
+
+
 #: The kinds of input a loss's checks run on (the tests draw each, with its hard spots, in
 #: several shapes; class data has 4 classes, binary data is (6, 4)):
 LOSS_INPUTS: Mapping[str, str] = {
@@ -250,6 +270,9 @@ class OpInfo:
         d target (``grad_target``; class-index targets have none and are left out). False
         where torch gives the target no gradient (HingeEmbeddingLoss) or refuses one
         (SoftMarginLoss).
+    feed:
+        How a scenario feeds a loss of more than an input and a target from the model's
+        output and the data's target (:class:`Feed`); None: ``loss(output, target)``.
     defaults_check:
         The ``defaults-<id>`` op check of the quick suite: the op built from its required
         arguments only (the sample's ``options``, exactly :meth:`required`), so that each
@@ -281,6 +304,7 @@ class OpInfo:
     shape_note: str = ""
     defaults_check: Sample | None = None
     target_grad: bool = False
+    feed: Feed | None = None
 
     def __post_init__(self) -> None:
         if self.kind == "loss" and not all(c.inputs for c in self.checks):
