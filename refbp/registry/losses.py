@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from refbp.registry.opinfo import REQUIRED, Check, Data, Feed, OpInfo, Sample
+from refbp.registry.opinfo import REQUIRED, Check, Data, Feed, Layers, OpInfo, Sample
 
 _FL = "refbp.nn.functional_loss"
 _FD = "refbp.nn.functional_divergence"
@@ -43,7 +43,7 @@ _PAIRS = "refbp.nn.loss_embedding"
 _PAIR = (("Unflatten", {"dim": 1, "unflattened_size": [2, 4]}),)
 _SIGNS8 = Data("signs", n=16, features=8, outputs=4)
 _TRIPLES = Data("tensors", n=16, features=3, outputs=1, extra={"size": [4]})
-_POSITIVE = (("Softplus", {}),)  # GaussianNLLLoss's variances (inputs and targets too)
+_POSITIVE: Layers = (("Softplus", {}),)  # GaussianNLLLoss's variances (inputs and targets too)
 _CTC = Data("ctc", n=4, features=5, outputs=3, extra={"seq_len": 8})
 _LOGP2 = (("LogSoftmax", {"dim": 2}),)
 # weights of the tests' data: one per class of 4, one per row of the (6, 4) binary data
