@@ -52,9 +52,15 @@ def batch_stats(x2: np.ndarray, axis: Axis = 0) -> tuple[np.ndarray, np.ndarray]
 def normalize(x2: np.ndarray, mean: np.ndarray, var: np.ndarray,
               eps: float) -> tuple[np.ndarray, np.ndarray]:
     """``xhat = (x - mean) / sqrt(var + eps)`` and ``invstd = 1 / sqrt(var + eps)``."""
-    invstd = 1.0 / np.sqrt(var + x2.dtype.type(eps))
-    xhat = x2 - mean
-    return np.multiply(xhat, invstd, out=xhat), invstd
+    return scale_centred(x2 - mean, var, eps)
+
+
+def scale_centred(xc: np.ndarray, var: np.ndarray, eps: float
+                  ) -> tuple[np.ndarray, np.ndarray]:
+    """``xhat = xc / sqrt(var + eps)`` in place of the centred values ``xc``, and
+    ``invstd = 1 / sqrt(var + eps)``."""
+    invstd = 1.0 / np.sqrt(var + xc.dtype.type(eps))
+    return np.multiply(xc, invstd, out=xc), invstd
 
 
 def update_running(running_mean: np.ndarray, running_var: np.ndarray, mean: np.ndarray,
@@ -85,26 +91,52 @@ def normalize_backward(dxhat: np.ndarray, xhat: np.ndarray, invstd: np.ndarray,
     return np.multiply(invstd, dx, out=dx)
 
 
+def row_dots(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """``sum(a * b)`` along the last axis of two arrays of one shape (..., L), as batched dot
+    products (no temporary array of the product)."""
+    return np.matmul(a[..., None, :], b[..., :, None])[..., 0, 0]
+
+
+def as_planes(x: np.ndarray) -> np.ndarray:
+    """(N, C, *S) as (N, C, P), P = prod(S) (1 for (N, C)): one row per (sample, channel)
+    plane (P given explicitly, so an empty batch reshapes too)."""
+    return x.reshape(*x.shape[:2], int(np.prod(x.shape[2:], dtype=np.int64)))
+
+
+def plane_sums(g3: np.ndarray, xhat3: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``sum(g)`` and ``sum(g * xhat)`` over each plane of two (N, C, P) arrays, each (N, C):
+    what the bias and weight gradients and the normalisation backward need."""
+    return g3.sum(axis=2), row_dots(g3, xhat3)
+
+
 def batch_norm_backward(g2: np.ndarray, xhat: np.ndarray, invstd: np.ndarray,
-                        weight: np.ndarray | None, batch_statistics: bool,
-                        axes: tuple[int, ...] = (0,)
+                        weight: np.ndarray | None, batch_statistics: bool
                         ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(dx, dweight, dbias) for ``y = xhat * w + b``: ``g2``, ``xhat`` and the result (N, C,
-    *S) reduced along ``axes`` (:func:`channel_axes`), or (M, C) class-last with ``(0,)``;
-    ``invstd`` shaped to broadcast (:func:`per_channel`), ``weight`` (C,).
+    *S) or (N, C); ``invstd`` shaped to broadcast (:func:`per_channel`), ``weight`` (C,).
 
-    With batch statistics, xhat depends on x through the mean and variance too (see
-    :func:`normalize_backward`). With running statistics (eval) only the first term
-    survives: ``dx = g * w * invstd``.
+    ``dbias = sum(g)`` and ``dweight = sum(g * xhat)`` over the M values of each channel,
+    summed plane by plane (:func:`plane_sums`). With batch statistics, xhat depends on x
+    through the mean and variance too (:func:`normalize_backward` with ``dxhat = w g``, the
+    per-channel w taken out of the means)::
+
+        dx = (g - mean(g) - xhat * mean(g * xhat)) * (w * invstd)
+
+    with ``mean(g) = dbias / M`` and ``mean(g * xhat) = dweight / M`` (the form of torch's
+    kernel). With running statistics (eval) only the first term survives:
+    ``dx = g * w * invstd``.
     """
-    dweight = (g2 * xhat).sum(axis=axes)
-    dbias = g2.sum(axis=axes)
-    dxhat = g2 if weight is None else g2 * per_channel(weight, g2.ndim)
-    if batch_statistics:
-        dx = normalize_backward(dxhat, xhat, invstd, axes)
-    else:
-        dx = dxhat * invstd
-    return dx, dweight, dbias
+    sg, sgx = plane_sums(as_planes(g2), as_planes(xhat))
+    dweight, dbias = sgx.sum(axis=0), sg.sum(axis=0)
+    n = g2.ndim
+    if not batch_statistics:
+        dxhat = g2 if weight is None else g2 * per_channel(weight, n)
+        return dxhat * invstd, dweight, dbias
+    m = g2.dtype.type(g2.size // g2.shape[1])
+    dx = g2 - per_channel(dbias / m, n)
+    dx -= np.multiply(xhat, per_channel(dweight / m, n))
+    scale = invstd if weight is None else invstd * per_channel(weight, n)
+    return np.multiply(dx, scale, out=dx), dweight, dbias
 
 
 def batch_norm_forward(x: np.ndarray, weight: np.ndarray | None, bias: np.ndarray | None,
@@ -116,14 +148,18 @@ def batch_norm_forward(x: np.ndarray, weight: np.ndarray | None, bias: np.ndarra
     when ``mean`` is None (then ``update(mean, var, count)`` receives them as (C,) vectors, for
     the running statistics), else with the given (C,) statistics. Returns ``(y, xhat,
     invstd)``, ``invstd`` shaped (1, C, 1, ...)."""
-    axes, n = channel_axes(x.ndim), x.ndim
+    n = x.ndim
     if mean is None or var is None:
-        mean, var = batch_stats(x, axes)
+        batch_mean = x.mean(axis=channel_axes(n), keepdims=True)
+        xc = x - batch_mean
+        m = x.size // x.shape[1]
+        xc3 = as_planes(xc)
+        var = row_dots(xc3, xc3).sum(axis=0) / x.dtype.type(m)  # squares summed plane by plane
         if update is not None:
-            update(mean.reshape(-1), var.reshape(-1), x.size // x.shape[1])
+            update(batch_mean.reshape(-1), var, m)
+        xhat, invstd = scale_centred(xc, per_channel(var, n), eps)
     else:
-        mean, var = per_channel(mean, n), per_channel(var, n)
-    xhat, invstd = normalize(x, mean, var, eps)
+        xhat, invstd = normalize(x, per_channel(mean, n), per_channel(var, n), eps)
     y = xhat if weight is None else xhat * per_channel(weight, n)
     if bias is not None:
         y = np.add(y, per_channel(bias, n), out=None if y is xhat else y)
@@ -255,8 +291,7 @@ class _BatchNorm(Module):
                     p.accumulate(np.zeros_like(p.data), owned=True)
             return np.zeros(c["shape"], dtype=grad_out.dtype)
         w = None if self.weight is None else self.weight.data
-        dx, dw, db = batch_norm_backward(grad_out, c["xhat"], c["invstd"], w, c["batch"],
-                                         channel_axes(grad_out.ndim))
+        dx, dw, db = batch_norm_backward(grad_out, c["xhat"], c["invstd"], w, c["batch"])
         if self.weight is not None:
             self.weight.accumulate(dw, owned=True)
         if self.bias is not None:

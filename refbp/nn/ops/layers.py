@@ -27,7 +27,6 @@ from refbp.nn.adaptive_pooling import AdaptiveAvgPool2d
 from refbp.nn.batchnorm import (
     batch_norm_backward,
     batch_norm_forward,
-    channel_axes,
     update_running,
 )
 from refbp.nn.dropout import apply_mask, feature_noise_shape, keep_mask, random_slopes
@@ -142,7 +141,7 @@ def batch_norm_cumulative(x: np.ndarray, weight: np.ndarray | None, bias: np.nda
 def batch_norm_backward_(g: np.ndarray, saved: Any) -> Grads:
     """``refbp.nn.batchnorm.batch_norm_backward`` (the batch statistics depend on x)."""
     xhat, invstd, weight, has_bias, use_batch = saved
-    dx, dw, db = batch_norm_backward(g, xhat, invstd, weight, use_batch, channel_axes(g.ndim))
+    dx, dw, db = batch_norm_backward(g, xhat, invstd, weight, use_batch)
     return dx, None if weight is None else dw, db if has_bias else None
 
 
