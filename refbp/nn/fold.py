@@ -44,8 +44,7 @@ def fold(cols: np.ndarray, size: tuple[int, int], geo: Geometry,
     c = cols.shape[1] // (kh * kw)
     hp, wp = size[0] + 2 * padding[0], size[1] + 2 * padding[1]
     out_hw = geo.out_size((hp, wp))
-    taps = cols.reshape(n, c, kh, kw, *out_hw).transpose(1, 2, 3, 0, 4, 5)
-    img = col2im(taps.reshape(1, c * kh * kw, -1), (n, c, hp, wp), geo, out_hw)
+    img = col2im(cols.reshape(n, 1, c * kh * kw, -1), (n, c, hp, wp), geo, out_hw)
     return np.ascontiguousarray(img[:, :, padding[0]:padding[0] + size[0],
                                     padding[1]:padding[1] + size[1]])
 

@@ -9,21 +9,22 @@ in 3-D a tap is ``(i, j, l)`` and a position ``(p, q, r)``, nothing else changes
 Convolution as a matrix product (im2col)
 ----------------------------------------
 With ``G`` groups, ``Cg = C / G`` input and ``Og = O / G`` output channels per group,
-``K = Cg * kh * kw`` taps per output value and ``M = N * Ho * Wo`` output positions::
+``K = Cg * kh * kw`` taps per output value and ``P = Ho * Wo`` output positions per sample::
 
-    cols[g, (c, i, j), (n, p, q)] = xp[n, g*Cg + c, p*sh + i*dh, q*sw + j*dw]     (G, K, M)
-    y[g]  = W[g] @ cols[g]              W[g] = weight[g*Og:(g+1)*Og].reshape(Og, K)
+    cols[n, g, (c, i, j), (p, q)] = xp[n, g*Cg + c, p*sh + i*dh, q*sw + j*dw]     (N, G, K, P)
+    y[n, g] = W[g] @ cols[n, g]         W[g] = weight[g*Og:(g+1)*Og].reshape(Og, K)
 
 ``cols`` is built from a zero-copy ``as_strided`` window view of the padded input ``xp`` and
-copied once into GEMM layout; ``np.matmul`` then runs one GEMM per group (batched over the
-group axis, no Python loop over positions or groups).
+copied once into GEMM layout (sample-major, so neither ``cols`` nor ``y`` is transposed:
+``y[n]`` is already the (O, P) block of the (N, O, Ho, Wo) output); ``np.matmul`` then runs
+one GEMM per sample and group (no Python loop over positions, samples or groups).
 
-Backward (``Gy[g]`` = dL/dy of group g reshaped to ``(Og, M)``)::
+Backward (``Gy[n, g]`` = dL/dy of sample n and group g, a view of shape ``(Og, P)``)::
 
-    dW[g]    = Gy[g] @ cols[g]^T                 (Og, K)
-    dcols[g] = W[g]^T @ Gy[g]                    (K, M)
-    dxp      = col2im(dcols)                     scatter-add each tap back to its pixel
-    db       = sum of dL/dy over N, Ho, Wo
+    dW[g]       = sum_n Gy[n, g] @ cols[n, g]^T      (Og, K)
+    dcols[n, g] = W[g]^T @ Gy[n, g]                  (K, P)
+    dxp         = col2im(dcols)                      scatter-add each tap back to its pixel
+    db          = sum of dL/dy over N, Ho, Wo
 
 ``col2im`` is the adjoint of im2col: the loop runs over the ``kh * kw`` (``* kd``) kernel
 taps (never over positions), each tap adding one strided slab. A transposed convolution is the
@@ -157,47 +158,42 @@ def windows(xp: np.ndarray, geo: Geometry, out: Shape) -> np.ndarray:
 
 
 def im2col(xp: np.ndarray, groups: int, geo: Geometry, out: Shape) -> np.ndarray:
-    """The GEMM operand ``cols`` of shape ``(G, Cg*prod(kernel), N*prod(out))`` (one copy)."""
+    """The GEMM operand ``cols`` of shape ``(N, G, Cg*prod(kernel), prod(out))`` (one copy of
+    the window view, in its own order)."""
     n, c = xp.shape[:2]
-    d = len(out)
-    v = windows(xp, geo, out).reshape(n, groups, c // groups, *geo.kernel, *out)
-    order = (1, 2, *range(3, 3 + d), 0, *range(3 + d, 3 + 2 * d))
-    cols = np.ascontiguousarray(v.transpose(order))
-    return cols.reshape(groups, c // groups * geo.taps, n * math.prod(out))
+    cols = np.ascontiguousarray(windows(xp, geo, out))
+    return cols.reshape(n, groups, c // groups * geo.taps, math.prod(out))
 
 
 def col2im(cols: np.ndarray, shape: Shape, geo: Geometry, out: Shape) -> np.ndarray:
-    """Adjoint of :func:`im2col`: scatter-add ``cols`` (G, K, M) into an array of ``shape``.
-
-    One strided slab per kernel tap (``prod(kernel)`` iterations), accumulated in a
-    ``(G, Cg, N, *spatial)`` buffer and transposed once to ``(N, C, *spatial)``.
-    """
+    """Adjoint of :func:`im2col`: scatter-add ``cols`` (N, G, K, P) into an array of ``shape``
+    (N, C, *spatial), one strided slab per kernel tap (``prod(kernel)`` iterations)."""
     n, c = shape[:2]
-    groups = cols.shape[0]
-    taps = cols.reshape(groups, c // groups, *geo.kernel, n, *out)
-    acc = np.zeros((groups, c // groups, n, *shape[2:]), dtype=cols.dtype)
+    taps = cols.reshape(n, c, *geo.kernel, *out)
+    acc = np.zeros(shape, dtype=cols.dtype)
     for tap in itertools.product(*(range(k) for k in geo.kernel)):
-        slab: tuple[Any, ...] = (Ellipsis,) + tuple(
+        slab: tuple[Any, ...] = (slice(None), slice(None)) + tuple(
             slice(i * d, i * d + s * (o - 1) + 1, s)
             for i, d, s, o in zip(tap, geo.dilation, geo.stride, out, strict=True))
-        where: tuple[Any, ...] = (slice(None), slice(None)) + tap
-        acc[slab] += taps[where]
-    d = len(out)
-    return np.ascontiguousarray(acc.reshape(c, n, *shape[2:]).transpose(
-        1, 0, *range(2, 2 + d)))
+        acc[slab] += taps[(slice(None), slice(None)) + tap]
+    return acc
 
 
 def _to_groups(y: np.ndarray, groups: int) -> np.ndarray:
-    """(N, C, *S) -> (G, C/G, N*prod(S)), the GEMM layout of a channel-major operand."""
+    """(N, C, *S) -> (N, G, C/G, prod(S)), the GEMM layout of a channel-major operand (a view
+    of a contiguous array)."""
     n, c = y.shape[:2]
-    moved = np.ascontiguousarray(np.moveaxis(y, 1, 0))
-    return moved.reshape(groups, c // groups, n * math.prod(y.shape[2:]))
+    return y.reshape(n, groups, c // groups, math.prod(y.shape[2:]))
 
 
-def _from_groups(y: np.ndarray, n: int, spatial: Shape) -> np.ndarray:
-    """(G, Og, N*prod(S)) -> (N, G*Og, *S), contiguous."""
-    c = y.shape[0] * y.shape[1]
-    return np.ascontiguousarray(np.moveaxis(y.reshape(c, n, *spatial), 0, 1))
+def _from_groups(y: np.ndarray, spatial: Shape) -> np.ndarray:
+    """(N, G, Og, prod(S)) -> (N, G*Og, *S) (a view)."""
+    return y.reshape(y.shape[0], y.shape[1] * y.shape[2], *spatial)
+
+
+def _weight_grad(a: np.ndarray, cols: np.ndarray) -> np.ndarray:
+    """``sum_n a[n, g] @ cols[n, g]^T`` for a (N, G, R, P) and cols (N, G, K, P): (G, R, K)."""
+    return np.matmul(a, cols.transpose(0, 1, 3, 2)).sum(axis=0)
 
 
 def _bias_shape(bias: np.ndarray, d: int) -> np.ndarray:
@@ -222,8 +218,7 @@ def conv_forward(x: np.ndarray, weight: np.ndarray, bias: np.ndarray | None, geo
     out = geo.out_size(xp.shape[2:])
     cols = im2col(xp, groups, geo, out)
     og = weight.shape[0] // groups
-    y = _from_groups(np.matmul(weight.reshape(groups, og, cols.shape[1]), cols),
-                     x.shape[0], out)
+    y = _from_groups(np.matmul(weight.reshape(groups, og, cols.shape[2]), cols), out)
     if bias is not None:
         y += _bias_shape(bias, len(out))
     return y, ConvCache(cols, x.shape, xp.shape[2:], out)
@@ -233,16 +228,40 @@ def conv_backward(g: np.ndarray, weight: np.ndarray, cache: ConvCache, geo: Geom
                   pad: Pads, groups: int, mode: str, *, input_grad: bool = True
                   ) -> tuple[np.ndarray | None, np.ndarray, np.ndarray]:
     """``(dx, dweight, dbias)`` of :func:`conv_forward` (dx is None without input_grad)."""
-    gy = _to_groups(g, groups)                                       # (G, Og, M)
+    gy = _to_groups(np.ascontiguousarray(g), groups)                 # (N, G, Og, P)
     og = weight.shape[0] // groups
-    wg = weight.reshape(groups, og, cache.cols.shape[1])             # (G, Og, K)
-    dw = np.matmul(gy, cache.cols.transpose(0, 2, 1)).reshape(weight.shape)
+    wg = weight.reshape(groups, og, cache.cols.shape[2])             # (G, Og, K)
+    dw = _weight_grad(gy, cache.cols).reshape(weight.shape)
     db = g.sum(axis=(0, *range(2, g.ndim)))
     if not input_grad:
         return None, dw, db
-    n, c = cache.x_shape[:2]
-    dxp = col2im(np.matmul(wg.transpose(0, 2, 1), gy), (n, c, *cache.padded), geo, cache.out)
+    if all(s == 1 for s in geo.stride):
+        dxp = _full_correlation(g, weight, geo, groups)
+    else:
+        n, c = cache.x_shape[:2]
+        dxp = col2im(np.matmul(wg.transpose(0, 2, 1), gy), (n, c, *cache.padded), geo,
+                     cache.out)
     return pad_nd_backward(dxp, cache.x_shape[2:], pad, mode), dw, db
+
+
+def _full_correlation(g: np.ndarray, weight: np.ndarray, geo: Geometry,
+                      groups: int) -> np.ndarray:
+    """dL/dxp of a stride-1 convolution as a gather instead of col2im's scatter.
+
+    With stride 1, ``dxp[n, c, u] = sum_{o, t} W[o, c, t] g[n, o, u - t d]`` (2-D: ``u`` a
+    pixel, ``t`` a tap): the correlation of ``g`` zero-padded by ``span - 1`` on each side
+    with the kernel flipped along every spatial axis (tap ``t`` of the window at ``u`` reads
+    ``g[u - (k - 1 - t) d]``). So ``dxp = W~ @ im2col(g padded)`` per sample and group,
+    ``W~[g][c, (o, t)] = W[g Og + o, c, k - 1 - t]``: one copy and one GEMM.
+    """
+    d = g.ndim - 2
+    wide = np.pad(g, ((0, 0), (0, 0), *[(geo.span(a) - 1,) * 2 for a in range(d)]))
+    padded = geo.out_size(wide.shape[2:])
+    cols = im2col(wide, groups, geo, padded)                           # (N, G, Og*taps, P)
+    o, cg = weight.shape[:2]
+    flipped = weight[(slice(None), slice(None)) + (slice(None, None, -1),) * d]
+    wt = flipped.reshape(groups, o // groups, cg, geo.taps).transpose(0, 2, 1, 3)
+    return _from_groups(np.matmul(wt.reshape(groups, cg, -1), cols), padded)
 
 
 # -- transposed convolution ----------------------------------------------------------------
@@ -279,7 +298,7 @@ def conv_transpose_forward(x: np.ndarray, weight: np.ndarray, bias: np.ndarray |
     """
     n, c_in = x.shape[:2]
     spatial = x.shape[2:]
-    xg = _to_groups(x, groups)                                        # (G, Cg, M)
+    xg = _to_groups(np.ascontiguousarray(x), groups)                  # (N, G, Cg, P)
     wg = weight.reshape(groups, c_in // groups, weight.shape[1] * geo.taps)   # (G, Cg, K)
     full = conv_transpose_size(spatial, geo, (0,) * len(spatial), output_padding)
     c_out = weight.shape[1] * groups
@@ -299,10 +318,10 @@ def conv_transpose_backward(g: np.ndarray, weight: np.ndarray, cache: ConvTransp
     spatial = cache.x_shape[2:]
     gfull = np.zeros((*g.shape[:2], *cache.full), dtype=g.dtype)
     gfull[_crop(padding, cache.full)] = g
-    cols = im2col(gfull, groups, geo, spatial)                       # (G, K, M)
-    wg = weight.reshape(groups, c_in // groups, cols.shape[1])       # (G, Cg, K)
-    dw = np.matmul(cache.xg, cols.transpose(0, 2, 1)).reshape(weight.shape)
+    cols = im2col(gfull, groups, geo, spatial)                       # (N, G, K, P)
+    wg = weight.reshape(groups, c_in // groups, cols.shape[2])       # (G, Cg, K)
+    dw = _weight_grad(cache.xg, cols).reshape(weight.shape)
     db = g.sum(axis=(0, *range(2, g.ndim)))
     if not input_grad:
         return None, dw, db
-    return _from_groups(np.matmul(wg, cols), n, spatial), dw, db
+    return _from_groups(np.matmul(wg, cols), spatial), dw, db
