@@ -91,10 +91,23 @@ def normalize_backward(dxhat: np.ndarray, xhat: np.ndarray, invstd: np.ndarray,
     return np.multiply(invstd, dx, out=dx)
 
 
+#: Rows shorter than this are multiplied and summed (one GEMM call per row costs more).
+SHORT_ROW = 16
+
+
 def row_dots(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """``sum(a * b)`` along the last axis of two arrays of one shape (..., L), as batched dot
-    products (no temporary array of the product)."""
+    products (no temporary array of the product); rows shorter than :data:`SHORT_ROW` (the
+    (N, C) input of BatchNorm1d: L = 1) as the product summed."""
+    if a.shape[-1] < SHORT_ROW:
+        return sum_rows(np.multiply(a, b))
     return np.matmul(a[..., None, :], b[..., :, None])[..., 0, 0]
+
+
+def sum_rows(a: np.ndarray) -> np.ndarray:
+    """``a.sum(axis=-1)``; rows of one value are that value (NumPy's reduction over a length-1
+    axis runs one inner loop per row)."""
+    return a[..., 0] if a.shape[-1] == 1 else a.sum(axis=-1)
 
 
 def as_planes(x: np.ndarray) -> np.ndarray:
@@ -106,7 +119,7 @@ def as_planes(x: np.ndarray) -> np.ndarray:
 def plane_sums(g3: np.ndarray, xhat3: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """``sum(g)`` and ``sum(g * xhat)`` over each plane of two (N, C, P) arrays, each (N, C):
     what the bias and weight gradients and the normalisation backward need."""
-    return g3.sum(axis=2), row_dots(g3, xhat3)
+    return sum_rows(g3), row_dots(g3, xhat3)
 
 
 def batch_norm_backward(g2: np.ndarray, xhat: np.ndarray, invstd: np.ndarray,
