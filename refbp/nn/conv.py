@@ -243,8 +243,9 @@ class _Conv(_ConvBase):
     also runs over the depth tap ``l`` and the pixel is ``(p, q, r)``.
 
     Backward (derivation in :mod:`refbp.nn.functional_conv`): with ``cols`` the im2col matrix
-    of ``xp``, ``dW = Gy cols^T``, ``db = sum Gy``, ``dxp = col2im(W^T Gy)`` and ``dx`` the
-    adjoint of the padding applied to ``dxp`` (crop for zeros; reflected/replicated/wrapped
+    of ``xp``, ``dW = Gy cols^T``, ``db = sum Gy``, ``dxp = col2im(W^T Gy)`` (with stride 1
+    computed as a gather: ``Gy`` zero-padded and correlated with the flipped kernel) and ``dx``
+    the adjoint of the padding applied to ``dxp`` (crop for zeros; reflected/replicated/wrapped
     border copies are added back onto the pixels they copied).
     """
 

@@ -64,7 +64,8 @@ def conv2d(x: np.ndarray, weight: np.ndarray, bias: np.ndarray | None = None,
 
 
 def conv2d_backward(g: np.ndarray, saved: Any) -> Grads:
-    """``refbp.nn.functional_conv.conv_backward``: ``dx`` by col2im of ``W^T g``, ``dW`` by
+    """``refbp.nn.functional_conv.conv_backward``: ``dx`` by col2im of ``W^T g`` (with stride 1
+    the same sums gathered: the padded ``g`` correlated with the flipped kernel), ``dW`` by
     ``g`` times the im2col matrix, ``db`` the sum of ``g`` over batch and positions."""
     weight, cache, geo, pad, groups, has_bias = saved
     dx, dw, db = fconv.conv_backward(g, weight, cache, geo, pad, groups, "zeros")
