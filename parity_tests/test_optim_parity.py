@@ -70,6 +70,26 @@ OPTIMIZERS = sorted({c.optimizer.__name__ for c in CASES})
 #: and test_sparse_adam_parity.py.
 STEPPED = [n for n in OPTIMIZERS if not (optimizer(n).closure or optimizer(n).sparse_grads)]
 STEP_CASES = [c for c in CASES if c.optimizer.__name__ in STEPPED]
+#: Option sets of each optimizer the default run takes (first, last, evenly spaced between);
+#: the others are marked slow (``pytest -m slow``, which CI runs too).
+DEFAULT_PER_OPTIMIZER = 4
+
+
+def _spread(n: int, k: int) -> set[int]:
+    """``k`` indexes of ``range(n)``, first to last, evenly spaced (all when ``n <= k``)."""
+    return set(range(n)) if n <= k else {round(i * (n - 1) / (k - 1)) for i in range(k)}
+
+
+def default_or_slow(items: list[Any], optimizer_of: Any, ids: list[str],
+                    per_optimizer: int = DEFAULT_PER_OPTIMIZER) -> list[Any]:
+    """``items`` as pytest params: :func:`_spread` of each optimizer's in the default run,
+    the rest marked slow."""
+    positions: dict[str, list[int]] = {}
+    for k, x in enumerate(items):
+        positions.setdefault(optimizer_of(x), []).append(k)
+    keep = {j[i] for j in positions.values() for i in _spread(len(j), per_optimizer)}
+    return [pytest.param(x, id=i, marks=() if k in keep else pytest.mark.slow)
+            for k, (x, i) in enumerate(zip(items, ids, strict=True))]
 KINDS = (("mse", np.float64), ("ce", np.float64), ("mse", np.float32), ("ce", np.float32))
 
 
@@ -246,7 +266,8 @@ def identical_gradients(tasks: list[Task], opt: Any, topt: torch.optim.Optimizer
     return traj
 
 
-@pytest.mark.parametrize("case", STEP_CASES, ids=lambda c: c.id)
+@pytest.mark.parametrize("case", default_or_slow(STEP_CASES, lambda c: c.optimizer.__name__,
+                                                 [c.id for c in STEP_CASES]))
 def test_case_parity_with_identical_gradients(case: OptimCase) -> None:
     tasks = make_tasks(optimizer_name=case.optimizer.__name__)
     opt = case.build(groups(tasks))
@@ -594,8 +615,10 @@ def test_optim_db_covers_every_optimizer() -> None:
     assert set(_DB) == set(OPTIMIZERS) and len(DB_CASES) >= 50
 
 
-@pytest.mark.parametrize("name, index, desc", DB_CASES,
-                         ids=[f"{n}-{d.replace(' ', '_')}" for n, _, d in DB_CASES])
+@pytest.mark.parametrize("name, index, desc", [
+    pytest.param(*p.values[0], id=p.id, marks=p.marks)
+    for p in default_or_slow(DB_CASES, lambda c: c[0],
+                             [f"{n}-{d.replace(' ', '_')}" for n, _, d in DB_CASES], 2)])
 def test_optim_db_option_set(name: str, index: int, desc: str, default: torch.dtype) -> None:
     ours, kwargs = db_kwargs(name, index, desc, default)
     tasks = make_tasks(optimizer_name=name)

@@ -188,11 +188,13 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return out
 
 
+@pytest.mark.slow  # builds the site (~10 s); CI runs -m slow and mkdocs --strict
 def test_the_site_builds_every_page(site: Path) -> None:
     built = {str(p.relative_to(site)) for p in site.rglob("*.html")}
     assert {page.removesuffix(".md") + ".html" for page in _nav_pages()} <= built
 
 
+@pytest.mark.slow
 def test_the_site_loads_nothing_from_the_network(site: Path) -> None:
     """No web font, script, style sheet or image from another host: the pages work offline."""
     for path in [*site.rglob("*.html"), *site.rglob("*.css")]:
@@ -200,6 +202,7 @@ def test_the_site_loads_nothing_from_the_network(site: Path) -> None:
         assert found is None, f"{path.relative_to(site)} loads {found.group(0)}..."
 
 
+@pytest.mark.slow
 def test_the_search_works_from_disk(site: Path) -> None:
     """The offline plugin's inlined index and the vendored worker shim (the first script of
     every page, before Material's bundle), so the search box needs no HTTP server."""
@@ -211,6 +214,7 @@ def test_the_search_works_from_disk(site: Path) -> None:
         assert scripts[0].endswith("assets/javascripts/iframe-worker/shim.js"), path
 
 
+@pytest.mark.slow
 def test_the_api_reference_documents_the_public_functions(site: Path) -> None:
     page = (site / "api" / "testing.html").read_text(encoding="utf-8")
     for name in ("assert_parity", "parity_table", "assert_close", "check_gradients"):

@@ -70,6 +70,7 @@ CONFIG = """\
     """
 
 
+@pytest.mark.slow  # a mypy run (~10 s); CI runs -m slow
 def test_mypy_strict_sees_the_real_signatures(tmp_path: Path) -> None:
     root = Path(refbp.__file__).resolve().parents[1]
     (tmp_path / "mypy.ini").write_text(textwrap.dedent(CONFIG).format(root=root))
