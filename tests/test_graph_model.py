@@ -18,6 +18,7 @@ from refbp.gradcheck import check_module
 from refbp.nn.batchnorm import BatchNorm2d
 from refbp.nn.dropout import feed_masks
 from refbp.nn.dropout_alpha import ALPHA
+from refbp.nn.fractional_pool import FractionalMaxPool2d
 from refbp.nn.graph_model import GraphModel, GraphNode, Ref
 from refbp.nn.module import Parameter
 from refbp.nn.ops import unbroadcast
@@ -122,6 +123,16 @@ CASES: list[tuple[str, tuple[int, ...], tuple[int, ...] | None, list[GraphNode]]
         _node("b", "aten.pad.default", Ref("a"), [1, 0, 0, 1], "replicate"),
         _node("c", "aten.pad.default", Ref("b"), [0, 1, 1, 0], "constant", 0.5),
         _node("y", "aten.conv_transpose2d.input", Ref("c"), W, None, [2, 2], [1, 0])]),
+    # the samples are a constant ("u", set below): a ``rand`` node would draw anew at every
+    # finite-difference evaluation
+    ("fractional-pools", (2, 3, 6, 5), None, [
+        _node("a", "aten.fractional_max_pool2d.default", X, [2, 2], [4, 3], Ref("u")),
+        _node("b", "_operator.getitem", Ref("a"), 0),
+        _node("c", "aten.unsqueeze.default", Ref("b"), 2),
+        _node("d", "aten.expand.default", Ref("c"), [-1, -1, 4, -1, -1]),
+        _node("e", "aten.fractional_max_pool3d.default", Ref("d"), [2, 2, 1], [2, 2, 2],
+              Ref("v")),
+        _node("y", "_operator.getitem", Ref("e"), 0)]),
     ("sdpa-causal", (2, 3, 4), None, [_node("y", "aten.scaled_dot_product_attention.default",
                                             X, X, X, is_causal=True)]),
     ("regression-losses", (3, 4), None, [
@@ -184,8 +195,24 @@ def test_every_backward_matches_finite_differences(shape: tuple[int, ...],
     g = _graph(nodes, shape, weight)
     if nodes[0].op == "addmm" and any(a == Ref("b") for n in nodes for a in n.args):
         g._constants["b"] = _rng(2).standard_normal((5,))
+    if any(a == Ref("u") for n in nodes for a in n.args):
+        g._constants["u"], g._constants["v"] = _rng(4).random((2, 3, 2)), _rng(5).random((2, 3, 3))
     result = check_module(g, _rng().standard_normal(shape))
     assert result.passed, result
+
+
+def test_a_rand_node_takes_the_fed_samples_in_either_mode() -> None:
+    """``torch.rand`` (a fractional max pooling's samples) is fed like a dropout mask, and the
+    graph says it draws even when captured in eval mode."""
+    nodes = [_node("u", "aten.rand.default", [2, 3, 2], dtype=np.dtype(np.float64)),
+             _node("a", "aten.fractional_max_pool2d.default", X, [2, 2], [4, 3], Ref("u")),
+             _node("y", "_operator.getitem", Ref("a"), 0)]
+    g = GraphModel(nodes, [("x", (2, 3, 6, 5), np.float64)], Ref("y"), [], training=False)
+    assert g.may_draw_dropout()
+    x, u = _rng().standard_normal((2, 3, 6, 5)), _rng(1).random((2, 3, 2))
+    with feed_masks([u]):
+        y = g(x)
+    np.testing.assert_array_equal(y, FractionalMaxPool2d(2, (4, 3), _random_samples=u)(x))
 
 
 def test_every_op_with_a_backward_is_checked_here() -> None:

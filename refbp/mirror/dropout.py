@@ -31,6 +31,13 @@ zero queries and keys (uniform weights, positive wherever attention is allowed) 
 that are columns of the identity, so the output holds the dropped weights, block by block of
 ``E`` keys: its non-zero entries are the kept ones (a masked-out weight is zero either way).
 The graph's ``dropout`` and attention nodes take these masks in the same order.
+
+Fractional max pooling draws too, in training and in eval mode: torch's functional calls
+``torch.rand(N, C, 2|3, dtype=input.dtype)`` for the samples that place its windows (unless
+the module holds fixed ``_random_samples``). Its module probe and the functional tap read that
+draw the same way (the same call on the rewound generator), and the functional tap records
+every other ``torch.rand`` call of the model's code as it is made. A captured graph holds these
+draws as ``rand`` nodes, which take the recorded values in the same order.
 """
 
 from __future__ import annotations
@@ -46,8 +53,9 @@ import torch
 import torch.nn.functional as F
 from torch.overrides import TorchFunctionMode
 
-__all__ = ["DropoutMaskTap", "MaskProbe", "next_dropout_mask", "register_mask_probe",
-           "rewound_rng", "rrelu_noise", "sdpa_dropout_mask", "step_generator"]
+__all__ = ["DropoutMaskTap", "MaskProbe", "fractional_samples", "next_dropout_mask",
+           "register_mask_probe", "rewound_rng", "rrelu_noise", "sdpa_dropout_mask",
+           "step_generator"]
 
 MaskProbe = Callable[[torch.nn.Module, tuple[Any, ...]], list[np.ndarray]]
 
@@ -135,6 +143,25 @@ def _probe_rrelu(module: torch.nn.Module, args: tuple[Any, ...]) -> list[np.ndar
         return [rrelu_noise(args[0], cast(float, module.lower), cast(float, module.upper))]
 
 
+def fractional_samples(x: torch.Tensor, dims: int) -> np.ndarray:
+    """The samples ``F.fractional_max_pool{dims}d`` draws next for the input ``x`` when it is
+    given none, *consuming* the draw: ``torch.rand(N, C, dims, dtype=x.dtype)`` as torch's
+    functional calls it (``N = 1`` for an unbatched input). Call it inside
+    :func:`rewound_rng`."""
+    batch = 1 if x.dim() == dims + 1 else x.size(0)
+    return torch.rand(batch, x.size(-dims - 1), dims, dtype=x.dtype).numpy().copy()
+
+
+def _probe_fractional(dims: int) -> MaskProbe:
+    """A fractional max pooling's probe: its samples, unless the module holds fixed ones."""
+    def probe(module: torch.nn.Module, args: tuple[Any, ...]) -> list[np.ndarray]:
+        if module._random_samples is not None:
+            return []
+        with rewound_rng():
+            return [fractional_samples(args[0], dims)]
+    return probe
+
+
 _PROBES: dict[type, MaskProbe] = {
     torch.nn.Dropout: _probe(F.dropout),
     torch.nn.Dropout1d: _probe(F.dropout1d, feature=True, batched_rank=3),
@@ -144,18 +171,31 @@ _PROBES: dict[type, MaskProbe] = {
     torch.nn.FeatureAlphaDropout: _probe(F.feature_alpha_dropout, feature=True,
                                          draws_at_one=False),
     torch.nn.RReLU: _probe_rrelu,
+    torch.nn.FractionalMaxPool2d: _probe_fractional(2),
+    torch.nn.FractionalMaxPool3d: _probe_fractional(3),
 }
+#: The types that draw in eval mode too (the others draw only in training).
+_EVAL_DRAWS: set[type] = {torch.nn.FractionalMaxPool2d, torch.nn.FractionalMaxPool3d}
+#: The functionals whose random samples the functional tap reads (their rank by function).
+_FRACTIONAL = {F.fractional_max_pool2d: 2, F.fractional_max_pool2d_with_indices: 2,
+               F.fractional_max_pool3d: 3, F.fractional_max_pool3d_with_indices: 3}
 
 
-def register_mask_probe(torch_type: type, probe: MaskProbe) -> None:
+def register_mask_probe(torch_type: type, probe: MaskProbe, *, eval_mode: bool = False
+                        ) -> None:
     """Declare that modules of ``torch_type`` draw dropout, and how to read their masks.
 
-    ``probe(module, args)`` is called just before the module runs in training mode and must
-    return the keep-masks the module is about to draw, in order, leaving torch's generator
-    state as it found it (use :func:`rewound_rng`). The refbp twin of the module must ask
+    ``probe(module, args)`` is called just before the module runs in training mode (in eval
+    mode too with ``eval_mode=True``) and must return the keep-masks the module is about to
+    draw, in order, leaving torch's generator state as it found it (use
+    :func:`rewound_rng`). The refbp twin of the module must ask
     ``refbp.nn.dropout.keep_mask`` for masks of the same shapes in the same order.
     """
     _PROBES[torch_type] = probe
+    if eval_mode:
+        _EVAL_DRAWS.add(torch_type)
+    else:
+        _EVAL_DRAWS.discard(torch_type)
 
 
 def _argument(args: tuple[Any, ...], kwargs: dict[str, Any], index: int, name: str,
@@ -215,8 +255,9 @@ def _functional_draws(func: Any, args: tuple[Any, ...],
 
 
 class _FunctionalTap(TorchFunctionMode):
-    """Reads the masks of ``F.dropout`` and ``F.scaled_dot_product_attention`` calls, and
-    those of the other dropouts and ``F.rrelu`` (:data:`_FUNCTIONAL_PROBES`)."""
+    """Reads the masks of ``F.dropout`` and ``F.scaled_dot_product_attention`` calls, those
+    of the other dropouts and ``F.rrelu`` (:data:`_FUNCTIONAL_PROBES`), the samples of the
+    fractional max poolings and every ``torch.rand`` of the model's code."""
 
     def __init__(self, masks: list[np.ndarray]) -> None:
         super().__init__()
@@ -232,6 +273,14 @@ class _FunctionalTap(TorchFunctionMode):
                     self.masks.append(next_dropout_mask(args[0], p))
         elif func in _FUNCTIONAL_PROBES:
             self.masks.extend(_functional_draws(func, args, kwargs))
+        elif func in _FRACTIONAL and _argument(args, kwargs, 5, "_random_samples",
+                                               None) is None:
+            with rewound_rng():
+                self.masks.append(fractional_samples(args[0], _FRACTIONAL[func]))
+        elif func is torch.rand:  # the model's own draws: recorded as they are made
+            out = func(*args, **kwargs)
+            self.masks.append(out.detach().numpy().copy())
+            return out
         elif func is F.scaled_dot_product_attention and \
                 float(_argument(args, kwargs, 4, "dropout_p", 0.0)) > 0.0:
             self.masks.append(sdpa_dropout_mask(args, kwargs))
@@ -266,7 +315,7 @@ class DropoutMaskTap:
         return _FunctionalTap(self.masks) if self.functional else nullcontext()
 
     def _hook(self, module: torch.nn.Module, args: tuple[Any, ...]) -> None:
-        if module.training:
+        if module.training or type(module) in _EVAL_DRAWS:
             self.masks.extend(_PROBES[type(module)](module, args))
 
     def take(self) -> list[np.ndarray]:

@@ -69,6 +69,8 @@ from refbp.nn.embedding import Embedding as Embedding
 from refbp.nn.embedding_bag import EmbeddingBag as EmbeddingBag
 from refbp.nn.fold import Fold as Fold
 from refbp.nn.fold import Unfold as Unfold
+from refbp.nn.fractional_pool import FractionalMaxPool2d as FractionalMaxPool2d
+from refbp.nn.fractional_pool import FractionalMaxPool3d as FractionalMaxPool3d
 from refbp.nn.layernorm import LayerNorm as LayerNorm
 from refbp.nn.lazy import LazyBatchNorm1d as LazyBatchNorm1d
 from refbp.nn.lazy import LazyBatchNorm2d as LazyBatchNorm2d
@@ -214,6 +216,8 @@ __all__ = [
     "FeatureAlphaDropout",
     "Flatten",
     "Fold",
+    "FractionalMaxPool2d",
+    "FractionalMaxPool3d",
     "GELU",
     "GLU",
     "GRU",

@@ -16,6 +16,10 @@ attention weights) -- asks :func:`keep_mask` for it, and :func:`keep_mask` answe
 2. otherwise a fresh Bernoulli(1 - p) draw from the layer's NumPy ``Generator``, so refbp
    trains on its own without torch.
 
+Other random draws torch makes in a forward pass are supplied the same way: ``RReLU``'s
+slopes (:func:`random_slopes`) and the samples that place fractional max pooling's windows
+(:func:`random_samples`, drawn in eval mode too).
+
 Every mask handed out is also appended to the active :class:`MaskRecorder` (``with
 record_masks() as rec``), so the masks refbp used can be handed to another implementation.
 
@@ -48,7 +52,7 @@ from refbp.nn.module import Cache, Module
 
 __all__ = ["Dropout", "Dropout1d", "Dropout2d", "Dropout3d", "MaskFeed", "MaskRecorder",
            "check_probability", "dropout_scale", "feature_noise_shape", "feed_masks",
-           "keep_mask", "random_slopes", "record_masks"]
+           "keep_mask", "random_samples", "random_slopes", "record_masks"]
 
 
 class MaskFeed:
@@ -180,6 +184,19 @@ def random_slopes(x: np.ndarray, lower: float, upper: float, generator: np.rando
         return np.where(x <= 0, generator.uniform(lower, upper, x.shape), 1.0)
 
     return _recorded(np.asarray(_draw(x.shape, who, draw)).astype(x.dtype, copy=False))
+
+
+def random_samples(shape: tuple[int, ...], dtype: np.dtype, generator: np.random.Generator,
+                   who: str = "FractionalMaxPool2d") -> np.ndarray:
+    """The ``U(0, 1)`` samples that place the windows of a fractional max pooling: torch
+    draws ``torch.rand(N, C, 2 or 3, dtype=input.dtype)`` at every forward pass that is given
+    none (in training and in eval mode alike).
+
+    Fed like a dropout mask when a :class:`MaskFeed` is active (torch's draw, read by
+    ``refbp.mirror.dropout``), otherwise drawn from ``generator``. Returned in ``dtype``.
+    """
+    return _recorded(np.asarray(_draw(shape, who, lambda: generator.random(shape)))
+                     .astype(dtype, copy=False))
 
 
 def check_probability(p: float) -> float:

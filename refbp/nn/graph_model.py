@@ -285,9 +285,10 @@ class GraphModel(Module):
 
     def may_draw_dropout(self) -> bool:
         """Whether a node may draw a dropout mask or noise in training (the dropouts,
-        ``rrelu``, attention with a ``dropout_p`` argument): a parity run then reads torch's
-        masks of the functional calls (``refbp.mirror.dropout``)."""
-        return self._captured_training and any(
+        ``rrelu``, attention with a ``dropout_p`` argument) or random samples in either mode
+        (``rand``: a fractional max pooling's): a parity run then reads torch's draws of the
+        functional calls (``refbp.mirror.dropout``)."""
+        return any(n.op == "rand" for n in self._nodes) or self._captured_training and any(
             n.op in DRAWING_OPS or (n.op == "scaled_dot_product_attention"
                                   and (len(n.args) > 4 or "dropout_p" in n.kwargs))
             for n in self._nodes)

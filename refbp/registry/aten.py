@@ -131,6 +131,8 @@ ATEN_OPS: tuple[AtenOp, ...] = (
         layer="AvgPool2d"),
     _op("adaptive_avg_pool2d", "layers", ("aten.adaptive_avg_pool2d.default",),
         back="pool_backward", layer="AdaptiveAvgPool2d"),
+    *(_op(f"fractional_max_pool{n}d", "layers", (f"aten.fractional_max_pool{n}d.default",),
+          back="fractional_max_pool_backward", layer=f"FractionalMaxPool{n}d") for n in (2, 3)),
     _op("scaled_dot_product_attention", "layers",
         ("aten.scaled_dot_product_attention.default",), "sdpa"),
     # torch.nn.functional calls in a model's own code: losses, interpolation, logsigmoid
@@ -164,6 +166,7 @@ ATEN_OPS: tuple[AtenOp, ...] = (
     _nograd("full", ("aten.full.default",)),
     _nograd("zeros", ("aten.zeros.default",)),
     _nograd("ones", ("aten.ones.default",)),
+    _nograd("rand", ("aten.rand.default",)),
     _nograd("full_like", ("aten.full_like.default",)),
     _nograd("zeros_like", ("aten.zeros_like.default",)),
     _nograd("ones_like", ("aten.ones_like.default",)),

@@ -1,11 +1,12 @@
-"""Declarations of the dropout variants, the two-input layers (distances, bilinear, the
-transformer's decoder) and EmbeddingBag.
+"""Declarations of the dropout variants, fractional max pooling, the two-input layers
+(distances, bilinear, the transformer's decoder) and EmbeddingBag.
 
 The two-input layers run in the op checks through the one-input ``PairProbe``
 (``refbp.nn.pair_probe``), which cuts the input's last axis in two; the layers themselves say
 so in their ``suite_note``. Their data are ``tensors`` of shape (N, 3, 8) cut into two
-(N, 3, 4) halves, with targets of the output's shape. The dropout variants' masks are drawn
-by torch and fed to refbp (``refbp.mirror.dropout``).
+(N, 3, 4) halves, with targets of the output's shape. The dropout variants' masks and the
+random samples that place fractional max pooling's windows are drawn by torch and fed to
+refbp (``refbp.mirror.dropout``).
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from refbp.registry import samples_attention, shapes, sizes
-from refbp.registry.opinfo import REQUIRED, Data, Layers, OpInfo, Sample
+from refbp.registry.opinfo import REQUIRED, Check, Data, Layers, OpInfo, Sample
 
 _F = "torch.nn.functional"
 _MSE: tuple[str, Mapping[str, Any]] = ("MSELoss", {})
@@ -42,7 +43,8 @@ def _tensors(features: int, *size: int, n: int = 4) -> Data:
     return Data("tensors", n=n, features=features, outputs=0, extra={"size": list(size)})
 
 
-def _drop(id: str, options: Mapping[str, Any], data: Data, text: str) -> Sample:
+def _flat_mse(id: str, options: Mapping[str, Any], data: Data, text: str) -> Sample:
+    """An op check of a layer whose output is flattened into an MSE loss."""
     return Sample(id, options, data, after=_FLAT, loss=_MSE, description=text)
 
 
@@ -107,21 +109,40 @@ _BAG_SAMPLES = tuple(
 EXTRA_LAYERS: tuple[OpInfo, ...] = (
     # -- dropout variants (masks drawn by torch, fed to refbp) -----------------------------
     _layer("Dropout1d", "dropout", _DROP, "dropout1d", ("aten.feature_dropout.default",),
-           samples=(_drop("dropout1d", {"p": 0.4}, _tensors(3, 5, n=6),
+           samples=(_flat_mse("dropout1d", {"p": 0.4}, _tensors(3, 5, n=6),
                           "Dropout1d(0.4): one mask per (sample, channel) of (N, 3, 5)"),)),
     _layer("Dropout3d", "dropout", _DROP, "dropout3d", ("aten.feature_dropout.default",),
-           samples=(_drop("dropout3d", {"p": 0.5}, _tensors(3, 2, 2, 3, n=4),
+           samples=(_flat_mse("dropout3d", {"p": 0.5}, _tensors(3, 2, 2, 3, n=4),
                           "Dropout3d(0.5): one mask per (sample, channel) volume"),)),
     _layer("AlphaDropout", "dropout_alpha", _DROP, "alpha_dropout",
            ("aten.alpha_dropout.default",),
-           samples=(_drop("alphadropout", {"p": 0.3}, _tensors(6, n=16),
+           samples=(_flat_mse("alphadropout", {"p": 0.3}, _tensors(6, n=16),
                           "AlphaDropout(0.3): dropped elements set to SELU's saturation, "
                           "then scaled and shifted"),)),
     _layer("FeatureAlphaDropout", "dropout_alpha", _DROP, "feature_alpha_dropout",
            ("aten.feature_alpha_dropout.default",),
-           samples=(_drop("featurealphadropout", {"p": 0.5}, _tensors(3, 2, 3, n=6),
+           samples=(_flat_mse("featurealphadropout", {"p": 0.5}, _tensors(3, 2, 3, n=6),
                           "FeatureAlphaDropout(0.5) of (N, 3, 2, 3): alpha dropout per "
                           "channel"),)),
+    # -- fractional max pooling (window offsets drawn by torch, fed to refbp) ----------------
+    *(_layer(f"FractionalMaxPool{n}d", "fractional_pool",
+             {"kernel_size": REQUIRED, "output_size": None, "output_ratio": None,
+              "return_indices": False, "_random_samples": None}, f"fractional_max_pool{n}d",
+             (f"aten.fractional_max_pool{n}d.default",), size=sizes.random_samples,
+             output=shapes.fractional(n), samples=samples,
+             checks=(Check({"output_size": 2}), Check({"output_ratio": 0.5,
+                                                       "return_indices": True})))
+      for n, samples in (
+        (2, (_flat_mse("fractionalmaxpool2d", {"kernel_size": 2, "output_size": [4, 3]},
+                       _tensors(3, 7, 6), "FractionalMaxPool2d 7x6 -> 4x3, 2x2 windows "
+                       "(overlapping rows); samples drawn by torch and fed to refbp"),
+             _flat_mse("fractionalmaxpool2d-ratio", {"kernel_size": [3, 2],
+                                                     "output_ratio": [0.5, 0.7]},
+                       _tensors(2, 9, 8), "FractionalMaxPool2d, 3x2 windows, output ratio "
+                       "(0.5, 0.7): 9x8 -> 4x5"))),
+        (3, (_flat_mse("fractionalmaxpool3d", {"kernel_size": 2, "output_size": [3, 2, 3]},
+                       _tensors(2, 5, 4, 6), "FractionalMaxPool3d 5x4x6 -> 3x2x3, 2x2x2 "
+                       "windows; samples drawn by torch and fed to refbp"),)))),
     # -- two-input layers ------------------------------------------------------------------
     _layer("CosineSimilarity", "distance", {"dim": 1, "eps": 1e-8}, "cosine_similarity",
            ("aten.cosine_similarity.default",), suite_note=_two_inputs("CosineSimilarity")),

@@ -101,6 +101,22 @@ def adaptive(dims: int) -> ShapeRule:
     return rule
 
 
+def fractional(dims: int) -> ShapeRule:
+    """Fractional max pooling: ``(N, C, *output_size)``, or ``int(L * output_ratio)`` per
+    axis."""
+    def rule(shape: Shape, a: Mapping[str, Any]) -> tuple[Shape, int]:
+        size, ratio = a.get("output_size"), a.get("output_ratio")
+        if size is not None:
+            out = _per_dim(size, dims)
+        elif isinstance(ratio, int | float):
+            out = [int(length * float(ratio)) for length in shape[-dims:]]
+        else:
+            out = [int(length * float(f)) for length, f in zip(shape[-dims:], list(ratio or ()),
+                                                               strict=True)]
+        return (*shape[:-dims], *out), 0
+    return rule
+
+
 def flatten(shape: Shape, a: Mapping[str, Any]) -> tuple[Shape, int]:
     """``Flatten``: ``start_dim`` to ``end_dim`` joined."""
     if not shape:

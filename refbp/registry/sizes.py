@@ -153,3 +153,16 @@ def bilinear(a: Mapping[str, Any]) -> int:
     """``Bilinear(i1, i2, o)``: ``o*i1*i2`` + ``o`` (bias)."""
     o = count(a["out_features"])
     return o * count(a["in1_features"]) * count(a["in2_features"]) + o * bool(a["bias"])
+
+
+def random_samples(a: Mapping[str, Any]) -> int:
+    """``FractionalMaxPool2d/3d``: the fixed ``_random_samples`` buffer when given (an
+    array, or nested lists)."""
+    u = a.get("_random_samples")
+    if u is None:
+        return 0
+    shape = getattr(u, "shape", None)
+    if shape is not None:
+        return math.prod(int(n) for n in shape)
+    return sum(random_samples({"_random_samples": v}) for v in u) if isinstance(
+        u, list | tuple) else 1

@@ -32,6 +32,7 @@ from refbp.nn.batchnorm import (
 from refbp.nn.dropout import apply_mask, feature_noise_shape, keep_mask, random_slopes
 from refbp.nn.dropout_alpha import alpha_dropout_affine
 from refbp.nn.embedding import embedding_weight_grad
+from refbp.nn.fractional_pool import FractionalMaxPool2d, FractionalMaxPool3d
 from refbp.nn.layernorm import layer_norm_rows, layer_norm_rows_backward
 from refbp.nn.ops import is_float
 from refbp.nn.pooling import AvgPool2d, MaxPool2d
@@ -286,6 +287,29 @@ def adaptive_avg_pool2d(x: np.ndarray, output_size: Any) -> tuple[Any, Any]:
     """``refbp.nn.AdaptiveAvgPool2d``."""
     layer = AdaptiveAvgPool2d(list(output_size))
     return layer.forward(x), layer
+
+
+def fractional_max_pool2d(x: np.ndarray, kernel_size: Any, output_size: Any,
+                          random_samples: np.ndarray) -> tuple[Any, Any]:
+    """``refbp.nn.FractionalMaxPool2d`` with the samples as an argument (the graph's
+    ``rand`` node, fed from torch in a parity run): the output and the indices."""
+    layer = FractionalMaxPool2d(kernel_size, output_size, return_indices=True,
+                                _random_samples=random_samples)
+    return list(layer.forward(x)), layer
+
+
+def fractional_max_pool3d(x: np.ndarray, kernel_size: Any, output_size: Any,
+                          random_samples: np.ndarray) -> tuple[Any, Any]:
+    """``refbp.nn.FractionalMaxPool3d``, as :func:`fractional_max_pool2d`."""
+    layer = FractionalMaxPool3d(kernel_size, output_size, return_indices=True,
+                                _random_samples=random_samples)
+    return list(layer.forward(x)), layer
+
+
+def fractional_max_pool_backward(g: list[Any], layer: Any) -> Grads:
+    """The layer's backward of the output's gradient (each to its argmax); the indices and
+    the samples get none."""
+    return (None if g[0] is None else layer.backward(g[0])), None, None, None
 
 
 def pool_backward(g: np.ndarray, layer: Any) -> Grads:

@@ -16,6 +16,8 @@ from typing import Any
 
 import numpy as np
 
+from refbp.nn import init
+from refbp.nn.dropout import random_samples
 from refbp.nn.ops import dim_index
 
 
@@ -51,6 +53,17 @@ def zeros(size: Sequence[int], *, dtype: Any = None, **placement: Any) -> tuple[
 def ones(size: Sequence[int], *, dtype: Any = None, **placement: Any) -> tuple[Any, Any]:
     """A new tensor of ones (float32 unless ``dtype``)."""
     return np.ones(_size(size), dtype=_dtype(dtype, np.float32)), None
+
+
+def rand(size: Sequence[int], *, dtype: Any = None, **placement: Any) -> tuple[Any, Any]:
+    """``U(0, 1)`` draws of ``size`` (float32 unless ``dtype``): the random samples of a
+    fractional max pooling (``F.fractional_max_pool2d`` draws them with ``torch.rand``), or
+    any ``torch.rand`` of the model's code. In a parity run they are torch's own draws, fed
+    like dropout masks (``refbp.nn.dropout.random_samples``); else drawn from refbp's default
+    generator (``refbp.nn.init``)."""
+    shape = _size(size)
+    return random_samples(shape, _dtype(dtype, np.float32), init.default_generator(),
+                          "graph rand"), None
 
 
 def full_like(x: np.ndarray, fill_value: Any, *, dtype: Any = None, **placement: Any
