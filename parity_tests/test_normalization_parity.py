@@ -148,3 +148,46 @@ def test_from_torch_keeps_options_and_state_keys() -> None:
         warnings.simplefilter("error")
         back = to_torch(m)
     assert [repr(a) for a in back] == [repr(b) for b in t]
+
+
+LRN_CASES = [(size, c, a, b, k) for size in (2, 3, 4, 5, 7) for c in (1, 2, 3, 4, 6, 9)
+             for a, b, k in ((1e-4, 0.75, 1), (0.5, 0.75, 2.0), (2.0, 0.5, 0.5), (0.3, 2.0, 1.5))]
+
+
+@pytest.mark.parametrize("dt", DTYPES)
+def test_cross_map_lrn2d_forward_and_torchs_backward(dt: str) -> None:
+    """Every window size (odd and even, wider than the channels), channel count and
+    parameters: torch's running window sums and its own backward formula, within tolerance."""
+    rng = np.random.default_rng(0)
+    tol = tolerance_for(dt)
+    for size, c, a, b, k in LRN_CASES:
+        m = nn.CrossMapLRN2d(size, a, b, k)
+        x = rng.standard_normal((2, c, 3, 2)).astype(dt)
+        g = rng.standard_normal(x.shape).astype(dt)
+        t = to_torch(m)
+        xt = torch.from_numpy(x.copy()).requires_grad_()
+        yt = t(xt)
+        yt.backward(torch.from_numpy(g))
+        case = f"CrossMapLRN2d({size}, {a}, {b}, {k}) of {c} channels"
+        assert discrepancy(m(x), yt.detach().numpy(), tol).passed, case
+        assert discrepancy(m.backward(g), xt.grad.numpy(), tol).passed, case
+
+
+def test_cross_map_lrn2d_errors_and_conversion_as_torch() -> None:
+    for shape in [(3, 4, 4), (1, 2, 3, 4, 4)]:
+        with pytest.raises(ValueError) as theirs:
+            torch.nn.CrossMapLRN2d(3)(torch.ones(shape))
+        with pytest.raises(ValueError, match=str(theirs.value)):
+            nn.CrossMapLRN2d(3)(np.ones(shape))
+    t = torch.nn.CrossMapLRN2d(1)
+    x = torch.ones((1, 4, 2, 2), requires_grad=True)
+    with pytest.raises(RuntimeError) as theirs2:
+        t(x).sum().backward()
+    m = nn.CrossMapLRN2d(1)
+    m(np.ones((1, 4, 2, 2)))
+    with pytest.raises(RuntimeError) as mine:
+        m.backward(np.ones((1, 4, 2, 2)))
+    assert str(mine.value).startswith(str(theirs2.value))
+    back = from_torch(torch.nn.CrossMapLRN2d(5, alpha=0.2, beta=0.5, k=3.0))
+    assert (back.size, back.alpha, back.beta, back.k) == (5, 0.2, 0.5, 3.0)
+    assert repr(back) == repr(to_torch(back))

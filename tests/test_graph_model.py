@@ -133,6 +133,9 @@ CASES: list[tuple[str, tuple[int, ...], tuple[int, ...] | None, list[GraphNode]]
         _node("e", "aten.fractional_max_pool3d.default", Ref("d"), [2, 2, 1], [2, 2, 2],
               Ref("v")),
         _node("y", "_operator.getitem", Ref("e"), 0)]),
+    ("upsample-antialias", (1, 2, 5, 4), None, [
+        _node("a", "aten._upsample_bilinear2d_aa.vec", X, [3, 6], False, None),
+        _node("y", "aten._upsample_bicubic2d_aa.vec", Ref("a"), None, True, [1.5, 0.5])]),
     ("sdpa-causal", (2, 3, 4), None, [_node("y", "aten.scaled_dot_product_attention.default",
                                             X, X, X, is_causal=True)]),
     ("regression-losses", (3, 4), None, [

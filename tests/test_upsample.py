@@ -10,7 +10,7 @@ import pytest
 
 import refbp.nn as rnn
 from refbp.gradcheck import check_module
-from refbp.nn.functional_interp import MODE_RANKS, interp_matrix
+from refbp.nn.functional_interp import MODE_RANKS, aa_matrix, interp_matrix
 
 ROW = np.array([[[0.0, 1.0, 2.0, 3.0]]])  # (1, 1, 4)
 
@@ -70,3 +70,28 @@ def test_errors() -> None:
         rnn.Upsample(scale_factor=2, mode="cubic")
     assert repr(rnn.Upsample(scale_factor=2)) == "Upsample(scale_factor=2.0, mode='nearest')"
     assert rnn.UpsamplingBilinear2d(scale_factor=2).align_corners is True
+
+
+def test_antialias_bilinear_downsampling_weights_by_hand() -> None:
+    # 4 -> 2: scale 2, the triangle widened to support 2 and read at t / 2. Output 0 is
+    # centred at 1: inputs 0..2 at t = -0.5, 0.5, 1.5 -> 0.75, 0.75, 0.25, normalised by 1.75;
+    # output 1 at 3: inputs 1..3 -> 0.25, 0.75, 0.75
+    w = aa_matrix(4, 2, "bilinear", False, None, np.float64)
+    np.testing.assert_allclose(w, [[3 / 7, 3 / 7, 1 / 7, 0], [0, 1 / 7, 3 / 7, 3 / 7]],
+                               rtol=1e-15)
+
+
+def test_antialias_bicubic_upsampling_weights_by_hand() -> None:
+    # 2 -> 4: scale 1/2 (< 1: support 2, not widened). Output 0 is centred at 0.25: inputs
+    # 0 and 1 at t = 0.25 and 1.25; Keys' cubic with A = -0.5 gives 111/128 and -9/128,
+    # normalised by their sum 102/128
+    w = aa_matrix(2, 4, "bicubic", False, None, np.float64)
+    np.testing.assert_allclose(w[0], [37 / 34, -3 / 34], rtol=1e-15)
+    np.testing.assert_allclose(w.sum(axis=1), np.ones(4), rtol=1e-15)
+    np.testing.assert_array_equal(aa_matrix(5, 5, "bicubic", True, 1.3, np.float32),
+                                  np.eye(5, dtype=np.float32))  # an unchanged axis is copied
+
+
+def test_antialias_is_bilinear_and_bicubic_only() -> None:
+    with pytest.raises(NotImplementedError, match="restricted to bilinear and bicubic"):
+        interp_matrix(4, 2, "nearest", False, None, np.float64, antialias=True)

@@ -57,6 +57,7 @@ from refbp.nn.conv import Conv3d as Conv3d
 from refbp.nn.conv import ConvTranspose1d as ConvTranspose1d
 from refbp.nn.conv import ConvTranspose2d as ConvTranspose2d
 from refbp.nn.conv import ConvTranspose3d as ConvTranspose3d
+from refbp.nn.cross_map_lrn import CrossMapLRN2d as CrossMapLRN2d
 from refbp.nn.distance import CosineSimilarity as CosineSimilarity
 from refbp.nn.distance import PairwiseDistance as PairwiseDistance
 from refbp.nn.dropout import Dropout as Dropout
@@ -206,6 +207,7 @@ __all__ = [
     "CosineEmbeddingLoss",
     "CosineSimilarity",
     "CrossEntropyLoss",
+    "CrossMapLRN2d",
     "Dropout",
     "Dropout1d",
     "Dropout2d",

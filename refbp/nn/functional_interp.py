@@ -17,7 +17,17 @@ reverse order). The matrices follow torch's CPU kernels (``UpSample.h``,
   ``l1`` at ``min(i0 + 1, in - 1)``; ``out == in`` copies;
 - bicubic: source as linear but not clamped at 0, Keys' cubic convolution with
   ``A = -0.75`` at ``i0 - 1 .. i0 + 2``, indices clamped to the edges (their weights add up);
-- area: the adaptive average pooling windows ``[floor(o in / out), ceil((o + 1) in / out))``.
+- area: the adaptive average pooling windows ``[floor(o in / out), ceil((o + 1) in / out))``;
+- antialias (bilinear and bicubic, ``F.interpolate(..., antialias=True)``; torch's
+  ``_compute_weights_aa``, after Pillow's resampling): a filter ``f`` (the triangle
+  ``max(1 - |t|, 0)``, or Keys' cubic with ``A = -0.5``) of support ``h = interp_size / 2``
+  (1 or 2), widened by the scale when downsampling (``s >= 1``: ``h s``, and the filter
+  reads ``t / s``). Output ``o`` centred at ``c = s (o + 0.5)`` (with ``align_corners`` too,
+  its ``s`` being ``(in - 1) / (out - 1)``) takes the inputs ``i`` from
+  ``max(trunc(c - h + 0.5), 0)`` to ``min(trunc(c + h + 0.5), in) - 1`` with weights
+  ``f((i - c + 0.5) / s)`` divided by their sum (so they add up to 1 at the edges too). An
+  axis whose size does not change is copied. The arithmetic follows torch's kernel: double
+  products rounded to the dtype where it stores them.
 """
 
 from __future__ import annotations
@@ -81,9 +91,63 @@ def _cubic_weights(t: np.ndarray) -> list[np.ndarray]:
     return [conv2(t + one), conv1(t), conv1(one - t), conv2((one - t) + one)]
 
 
+#: The modes torch antialiases (its ``HelperInterpLinear`` and ``HelperInterpCubic``).
+AA_MODES = ("bilinear", "bicubic")
+AA_CUBIC_A = -0.5
+
+
+def _aa_filter(t: np.ndarray, mode: str) -> np.ndarray:
+    """torch's ``aa_filter``: the triangle ``1 - |t|`` on ``|t| < 1`` (bilinear), or Keys'
+    cubic convolution with ``A = -0.5`` on ``|t| < 2`` (bicubic); 0 outside."""
+    v = np.abs(t)
+    dt = t.dtype.type
+    if mode == "bilinear":
+        return np.where(v < 1, dt(1) - v, dt(0)).astype(t.dtype)
+    a = dt(AA_CUBIC_A)
+    near = ((a + 2) * v - (a + 3)) * v * v + 1
+    far = ((a * v - 5 * a) * v + 8 * a) * v - 4 * a
+    return np.where(v < 1, near, np.where(v < 2, far, dt(0))).astype(t.dtype)
+
+
+def aa_matrix(in_size: int, out_size: int, mode: str, align_corners: bool,
+              scale: float | None, dtype: np.dtype) -> np.ndarray:
+    """The (out_size, in_size) antialiased matrix of one axis (module docstring), in
+    ``dtype``: torch's ``_compute_weights_aa``, whose products of ``double`` and the dtype's
+    values are rounded to the dtype where torch stores them."""
+    dt = np.dtype(dtype).type
+    if out_size == in_size:  # torch skips the axis
+        return np.eye(in_size, dtype=dt)
+    s = _scale(in_size, out_size, align_corners, scale, dt)
+    half = (2 if mode == "bilinear" else 4) * 0.5
+    wide = bool(s >= 1.0)
+    support = dt(half * float(s)) if wide else dt(half)
+    invscale = dt(1.0 / float(s)) if wide else dt(1.0)
+    center = (float(s) * (np.arange(out_size) + 0.5)).astype(dt)
+    c64 = center.astype(np.float64)
+    xmin = np.maximum(np.trunc(c64 - float(support) + 0.5).astype(np.int64), 0)
+    xsize = np.minimum(np.trunc(c64 + float(support) + 0.5).astype(np.int64), in_size) - xmin
+    xsize = np.clip(xsize, 0, int(math.ceil(support)) * 2 + 1)
+    w = np.zeros((out_size, in_size), dtype=dt)
+    for o in range(out_size):
+        i = np.arange(xmin[o], xmin[o] + xsize[o])
+        t = ((i.astype(dt) - center[o]).astype(np.float64) + 0.5) * float(invscale)
+        wo = _aa_filter(t.astype(dt), mode)
+        total = dt(0)
+        for v in wo:  # summed in order, as torch's loop does
+            total = dt(total + v)
+        w[o, i] = wo / total if total != 0 else wo
+    return w
+
+
 def interp_matrix(in_size: int, out_size: int, mode: str, align_corners: bool,
-                  scale: float | None, dtype: np.dtype) -> np.ndarray:
+                  scale: float | None, dtype: np.dtype, antialias: bool = False) -> np.ndarray:
     """The (out_size, in_size) matrix of one axis, in ``dtype``."""
+    if antialias:
+        if mode not in AA_MODES:
+            raise NotImplementedError(f"Anti-alias option is restricted to bilinear and "
+                                      f"bicubic modes and requires a 4-D tensor as input, got "
+                                      f"mode {mode!r}")
+        return aa_matrix(in_size, out_size, mode, align_corners, scale, dtype)
     dt = np.dtype(dtype).type
     w = np.zeros((out_size, in_size), dtype=dt)
     rows = np.arange(out_size)
@@ -118,9 +182,10 @@ def _apply(x: np.ndarray, mats: Sequence[np.ndarray], transpose: bool) -> np.nda
 
 
 def interpolate(x: np.ndarray, out_size: Sequence[int], mode: str, align_corners: bool,
-                scales: Sequence[float | None]) -> tuple[np.ndarray, list[np.ndarray]]:
+                scales: Sequence[float | None], antialias: bool = False
+                ) -> tuple[np.ndarray, list[np.ndarray]]:
     """``x`` (N, C, *S) resampled to (N, C, *out_size); also the matrices (for backward)."""
-    mats = [interp_matrix(n, m, mode, align_corners, s, x.dtype)
+    mats = [interp_matrix(n, m, mode, align_corners, s, x.dtype, antialias)
             for n, m, s in zip(x.shape[2:], out_size, scales, strict=True)]
     return np.ascontiguousarray(_apply(x, mats, transpose=False)), mats
 

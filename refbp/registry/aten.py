@@ -161,6 +161,8 @@ ATEN_OPS: tuple[AtenOp, ...] = (
          "aten.upsample_trilinear3d.vec"), back="upsample_backward", layer="Upsample"),
     _op("upsample_bicubic", "functional", ("aten.upsample_bicubic2d.vec",),
         back="upsample_backward", layer="Upsample"),
+    *(_op(f"upsample_{m}_aa", "functional", (f"aten._upsample_{m}2d_aa.vec",),
+          back="upsample_backward", layer="Upsample") for m in ("bilinear", "bicubic")),
     # values without a gradient
     _nograd("arange", ("aten.arange.default", "aten.arange.start", "aten.arange.start_step")),
     _nograd("full", ("aten.full.default",)),

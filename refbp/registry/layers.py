@@ -156,7 +156,8 @@ def _resample(name: str, args: Mapping[str, Any], samples: tuple[Sample, ...]) -
                   aten=tuple(f"aten.upsample_{m}.vec" for m in (
                       "nearest1d", "nearest2d", "nearest3d", "linear1d", "bilinear2d",
                       "bicubic2d", "trilinear3d")) + tuple(
-                      f"aten._upsample_nearest_exact{d}d.vec" for d in (1, 2, 3))
+                      f"aten._upsample_nearest_exact{d}d.vec" for d in (1, 2, 3)) + tuple(
+                      f"aten._upsample_{m}2d_aa.vec" for m in ("bilinear", "bicubic"))
                   if name == "Upsample" else (), samples=samples, output=shapes.resample)
 
 
@@ -536,4 +537,11 @@ LAYERS: tuple[OpInfo, ...] = (
                          Data("regression", n=8, features=18, outputs=18),
                          "LocalResponseNorm, an even window over signals (N, 2, 9)",
                          before=_SIG_IN)), module="norm_extra"),
+    _layer("CrossMapLRN2d", {"size": REQUIRED, "alpha": 1e-4, "beta": 0.75, "k": 1}, None, (),
+           samples=(_cnn("crossmaplrn2d", {"size": 3, "alpha": 0.5, "beta": 0.75, "k": 2.0},
+                         _img(96, c=6, h=4, w=4), "CrossMapLRN2d, window 3 over 6 channels "
+                         "(torch's running sums keep channel 0; its own backward formula)"),
+                    _cnn("crossmaplrn2d-even", {"size": 4, "alpha": 1.0, "beta": 0.5},
+                         _IMG4, "CrossMapLRN2d, an even window of 4 over 4 channels")),
+           module="cross_map_lrn"),
 )

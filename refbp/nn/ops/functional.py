@@ -161,8 +161,8 @@ def broadcast_tensors_backward(g: list[Any], shapes: list[tuple[int, ...]]) -> G
 
 
 def _upsample(x: np.ndarray, output_size: Sequence[int] | None,
-              scale_factors: Sequence[float] | None, mode: str, align_corners: bool
-              ) -> tuple[Any, Any]:
+              scale_factors: Sequence[float] | None, mode: str, align_corners: bool,
+              antialias: bool = False) -> tuple[Any, Any]:
     """``F.interpolate``'s kernels (``refbp.nn.functional_interp``, ``refbp.nn.Upsample``'s
     maths): the output size is ``output_size``, else ``floor(in * scale)``; given scale
     factors map the coordinates (as ``recompute_scale_factor=False``), else in / out."""
@@ -171,7 +171,8 @@ def _upsample(x: np.ndarray, output_size: Sequence[int] | None,
            else fi.output_size(spatial, None, list(scale_factors or ())))
     y, mats = fi.interpolate(x, [int(n) for n in out], mode, align_corners,
                              fi.scale_list(None if scale_factors is None
-                                           else list(scale_factors), len(spatial)))
+                                           else list(scale_factors), len(spatial)),
+                             antialias)
     return y, mats
 
 
@@ -203,3 +204,19 @@ def upsample_bicubic(x: np.ndarray, output_size: Sequence[int] | None, align_cor
                      scale_factors: Sequence[float] | None = None) -> tuple[Any, Any]:
     """``F.interpolate(mode='bicubic')``."""
     return _upsample(x, output_size, scale_factors, "bicubic", bool(align_corners))
+
+
+def upsample_bilinear_aa(x: np.ndarray, output_size: Sequence[int] | None,
+                         align_corners: bool, scale_factors: Sequence[float] | None = None
+                         ) -> tuple[Any, Any]:
+    """``F.interpolate(mode='bilinear', antialias=True)``: the triangle filter widened by the
+    scale when downsampling (``refbp.nn.functional_interp.aa_matrix``)."""
+    return _upsample(x, output_size, scale_factors, "bilinear", bool(align_corners), True)
+
+
+def upsample_bicubic_aa(x: np.ndarray, output_size: Sequence[int] | None,
+                        align_corners: bool, scale_factors: Sequence[float] | None = None
+                        ) -> tuple[Any, Any]:
+    """``F.interpolate(mode='bicubic', antialias=True)``: Keys' cubic with ``A = -0.5``,
+    widened by the scale when downsampling (``refbp.nn.functional_interp.aa_matrix``)."""
+    return _upsample(x, output_size, scale_factors, "bicubic", bool(align_corners), True)
