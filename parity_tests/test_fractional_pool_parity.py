@@ -230,3 +230,23 @@ def test_models_with_fractional_pooling_train_as_torch(dtype: str, training: boo
         assert table.passed.all(), table[~table.passed]
         assert table.model.iloc[0].startswith(kind)
         assert set(table.step) == {1, 2, 3}
+
+
+def test_a_torch_rand_of_the_models_own_code_is_fed_to_refbp() -> None:
+    """A captured graph's ``rand`` node takes the values torch drew in the model's code (the
+    functional tap records every ``torch.rand`` call)."""
+
+    class Noisy(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.fc = torch.nn.Linear(3, 2)
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return self.fc(x * torch.rand(x.shape, dtype=x.dtype)) + self.fc(x)
+
+    torch.manual_seed(0)
+    rng = np.random.default_rng(6)
+    table = parity_table(Noisy(), rng.standard_normal((4, 3)), rng.standard_normal((4, 2)),
+                         loss="MSELoss", optimizer=("SGD", {"lr": 0.1}), steps=2)
+    assert table.passed.all(), table[~table.passed]
+    assert table.model.iloc[0].startswith("GraphModel(")
