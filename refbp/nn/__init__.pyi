@@ -99,6 +99,7 @@ from refbp.nn.loss import MSELoss as MSELoss
 from refbp.nn.loss import NLLLoss as NLLLoss
 from refbp.nn.loss import SmoothL1Loss as SmoothL1Loss
 from refbp.nn.loss import SSELoss as SSELoss
+from refbp.nn.loss_adaptive import AdaptiveLogSoftmaxWithLoss as AdaptiveLogSoftmaxWithLoss
 from refbp.nn.loss_ctc import CTCLoss as CTCLoss
 from refbp.nn.loss_embedding import CosineEmbeddingLoss as CosineEmbeddingLoss
 from refbp.nn.loss_embedding import MarginRankingLoss as MarginRankingLoss
@@ -175,6 +176,7 @@ __all__ = [
     "AdaptiveAvgPool1d",
     "AdaptiveAvgPool2d",
     "AdaptiveAvgPool3d",
+    "AdaptiveLogSoftmaxWithLoss",
     "AdaptiveMaxPool1d",
     "AdaptiveMaxPool2d",
     "AdaptiveMaxPool3d",

@@ -55,6 +55,7 @@ _POS = [3.0, 10.0, 0.5, 1.0]
 # LinearCrossEntropyLoss's sizes: the tests' 5 features to 4 classes, the suites' 5 to 5
 _LCE = {"in_features": 5, "num_classes": 4}
 _LCE5 = {"in_features": 5, "num_classes": 5}
+_ASM = "refbp.nn.loss_adaptive:AdaptiveLogSoftmaxWithLoss"
 
 
 def _checks(inputs: tuple[str, ...], *option_sets: Mapping[str, Any]) -> tuple[Check, ...]:
@@ -250,6 +251,17 @@ LOSSES: tuple[OpInfo, ...] = (
           checks=_checks(("features",), _LCE, {**_LCE, "bias": True, "weight": _W4},
                          {**_LCE, "label_smoothing": 0.1, "bias": True},
                          {**_LCE, "weight": _W4, "label_smoothing": 0.2})),
+    # torch keeps it in torch/nn/modules/adaptive.py as a Module that returns (output, loss)
+    _loss("AdaptiveLogSoftmaxWithLoss", f"{_ASM}.forward", f"{_ASM}.backward", None, "",
+          {"in_features": REQUIRED, "n_classes": REQUIRED, "cutoffs": REQUIRED,
+           "div_value": 4.0, "head_bias": False},
+          (), module="refbp.nn.loss_adaptive", converter="refbp.mirror.losses", checks=(),
+          suite_note="returns the pair (output, loss) and owns the head and tail linear "
+                     "maps, which the generic loss checks cannot compare: "
+                     "tests/test_loss_adaptive.py checks hand-derived values and finite "
+                     "differences of the input and every parameter, "
+                     "parity_tests/test_adaptive_softmax_parity.py compares output, loss, "
+                     "log_prob, predict and every gradient with torch in float64 and float32"),
     _loss("CTCLoss", "refbp.nn.functional_ctc:ctc_alpha", "refbp.nn.functional_ctc:ctc_grad",
           "ctc_loss", "aten.ctc_loss.IntList",
           {"blank": 0, "reduction": "mean", "zero_infinity": False},
