@@ -134,11 +134,11 @@ class AdaptiveLogSoftmaxWithLoss(Module):
                                    "dimension.")
             if x.ndim != 2:
                 raise RuntimeError(f"1D target tensor expects 2D input tensors, but found "
-                                   f"inputs with size {list(x.shape)}")
+                                   f"inputs with size {tuple(x.shape)}")
         elif t.ndim == 0:
             if x.ndim != 1:
                 raise RuntimeError(f"0D target tensor expects 1D input tensors, but found "
-                                   f"inputs with size {list(x.shape)}")
+                                   f"inputs with size {tuple(x.shape)}")
         else:
             raise RuntimeError("0D or 1D target tensor expected, multi-target not supported")
         if t.dtype.kind not in "iu":
