@@ -46,9 +46,10 @@ def _load(report: Path) -> pd.DataFrame:
 
 
 def _largest_change(a: pd.DataFrame, b: pd.DataFrame) -> float:
-    """The largest relative change of refbp's values between the two reports."""
-    x = pd.to_numeric(a["refbp_value"], errors="coerce").to_numpy(dtype=float)
-    y = pd.to_numeric(b["refbp_value"], errors="coerce").to_numpy(dtype=float)
+    """The largest relative change of refbp's loss between the two reports (the values at
+    the worst element are not comparable: the worst element may move)."""
+    x = pd.to_numeric(a["refbp_loss"], errors="coerce").to_numpy(dtype=float)
+    y = pd.to_numeric(b["refbp_loss"], errors="coerce").to_numpy(dtype=float)
     with np.errstate(invalid="ignore", divide="ignore"):
         rel = np.abs(x - y) / np.maximum(np.abs(x), np.abs(y))
     rel = rel[np.isfinite(rel)]
@@ -99,8 +100,10 @@ def compare(before: Path, after: Path, apart: list[str]) -> int:
         ra, rb = a.xs(name, level="scenario"), b.xs(name, level="scenario")
         common_rows = ra.index.intersection(rb.index)
         change = _largest_change(ra.loc[common_rows], rb.loc[common_rows])
+        worst = [float(pd.to_numeric(r.loc[common_rows, "normwise"]).max()) for r in (ra, rb)]
         print(f"  set apart: {name}: {len(common_rows)} rows, largest relative change of "
-              f"refbp's values {change:.3g}")
+              f"refbp's loss {change:.3g}, worst normwise error {worst[0]:.3g} -> "
+              f"{worst[1]:.3g}")
     if not failed:
         print(f"IDENTICAL: {len(checked)} scenarios, {len(ca)} rows x {len(columns)} numeric "
               f"columns, bit for bit ({len(set_apart)} scenarios set apart)")
