@@ -73,3 +73,31 @@ def test_data_parallel_converts_the_module_it_wraps() -> None:
     assert type(m).__name__ == "Sequential" and len(m) == 3
     x = torch.randn(5, 3, dtype=torch.float64)
     _close(m.forward(x.numpy()), t(x))
+
+
+# torch.nn classes that are not ops, with what refbp does with them.
+NOT_OPS = {
+    "Module": "the base class of every module",
+    "Container": "torch's deprecated base class of containers",
+    "RNNBase": "the base class of RNN, LSTM and GRU (declared)",
+    "RNNCellBase": "the base class of RNNCell, LSTMCell and GRUCell (declared)",
+    "Sequential": "converted as a tree of its children (refbp.nn.Sequential)",
+    "ModuleList": "converted as its children applied in order, or inside a graph model",
+    "ModuleDict": "converted as its children applied in order, or inside a graph model",
+    "ParameterList": "refbp.nn.ParameterList",
+    "ParameterDict": "refbp.nn.ParameterDict",
+    "DataParallel": "converted as the module it wraps (refbp.mirror.modules.WRAPPERS)",
+}
+
+
+def test_every_torch_nn_module_is_declared_or_accounted_for() -> None:
+    """Every ``torch.nn`` module class is a declared op (or a declared alias) of
+    ``refbp.registry``, or one of the containers, base classes and wrappers above."""
+    from refbp.registry.ops import OPS
+
+    declared = {o.name for o in OPS} | {a for o in OPS for a in o.aliases}
+    modules = {name for name, cls in vars(torch.nn).items()
+               if isinstance(cls, type) and issubclass(cls, torch.nn.Module)}
+    assert sorted(modules - declared - set(NOT_OPS)) == []
+    assert sorted(set(NOT_OPS) - modules) == []  # the list names no class torch lacks
+    assert not set(NOT_OPS) & declared
