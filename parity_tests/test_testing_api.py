@@ -177,10 +177,18 @@ def test_an_exception_inside_refbp_is_a_failing_error_row(
 
 
 # -- bad input through the public entry points -------------------------------------------------
+class _OwnLayer(tnn.Module):
+    """A user's own layer: every torch.nn layer converts, this one does not (nor does its
+    operator, cumprod, in a graph)."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.cumprod(x, 1)
+
+
 def _features_model() -> tnn.Module:
     return tnn.Sequential(OrderedDict([
         ("features", tnn.Sequential(tnn.Linear(4, 8), tnn.ReLU(), tnn.Linear(8, 8),
-                                    tnn.FractionalMaxPool2d(2, output_size=1))),
+                                    _OwnLayer())),
         ("head", tnn.Linear(8, 3)),
     ]))
 
@@ -202,8 +210,9 @@ class _OwnLoss(tnn.Module):
 
 BAD: list[tuple[str, dict[str, Any], type, str]] = [
     ("unsupported-layer", {"torch_model": _features_model()}, TypeError,
-     r"^cannot convert module at 'features\.3' of type FractionalMaxPool2d to refbp; "
-     r"supported types: .*BCELoss, .*Linear, .*"),
+     r"^cannot run Sequential in refbp: ATen operator aten\.cumprod\.default \(graph node "
+     r"'cumprod', from .*test_testing_api\.py:\d+ in forward: return torch\.cumprod\(x, 1\)\) "
+     r"is not supported\. Supported operators: .*aten\.linear\.default"),
     ("not-a-model", {"torch_model": "mlp"}, TypeError,
      r"^torch_model must be a torch\.nn\.Module, got str$"),
     ("list-inputs", {"inputs": X.tolist()}, TypeError,

@@ -19,8 +19,11 @@ Importing this package does not import torch; the parity functions do, on first 
 
 Error messages for invalid arguments (asserted by the tests):
 
-- unsupported layer: ``cannot convert module at 'features.3' of type Conv1d to refbp;
-  supported types: ...`` (TypeError, from ``refbp.mirror.from_torch``)
+- unsupported operator: a model that is not a tree of known layers is captured with
+  ``torch.export``; an ATen operator refbp does not declare raises ``cannot run Sequential in
+  refbp: ATen operator aten.cumprod.default (graph node 'cumprod', from model.py:12 in forward:
+  return torch.cumprod(x, 1)) is not supported. Supported operators: ...``
+  (:class:`refbp.errors.UnsupportedOpError`, a TypeError, from ``refbp.mirror.from_torch``)
 - wrong dtype: ``inputs must be a floating-point array, got dtype bool`` (TypeError; integer
   inputs are token indices for an ``Embedding`` and get no input gradient)
 - empty batch: ``inputs is an empty batch (shape (0, 4)); need at least one sample``
