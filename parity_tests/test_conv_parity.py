@@ -20,6 +20,7 @@ from hypothesis import strategies as st
 from refbp import nn as rnn
 from refbp.mirror import as_tensor, compare_module, from_torch, to_numpy, to_torch
 from refbp.registry.ops import op
+from refbp.tolerances import tolerance_for
 
 # the declared op-check samples of the convolution layers: (layer, sample)
 CONV_LAYERS = ("Conv1d", "Conv2d", "Conv3d", "ConvTranspose1d", "ConvTranspose2d",
@@ -45,7 +46,54 @@ def test_suite_cases_match_torch(case: tuple[str, Any], dtype: Any) -> None:
     args, size = dict(sample.options), sample.data.extra["size"]
     m = getattr(rnn, layer)(**args, dtype=dtype, generator=np.random.default_rng(0))
     x = np.random.default_rng(1).standard_normal((3, args["in_channels"], *size)).astype(dtype)
-    _check(m, x)
+    if dtype == np.float64:
+        _check(m, x)
+        return
+    # float32: a gradient element that is a cancelling sum may differ by more than the
+    # elementwise tolerance on some kernels (OpenBLAS Haswell: conv2d-depthwise grad_weight,
+    # 126 terms, sum |terms| 60, value -0.009, both sides within 1.3e-6 of float64). Each side
+    # of a sum of n products carries at most gamma_n * sum|terms| (gamma_n ~ n u), so every
+    # element must lie within 2 gamma_n sum|terms| of torch's; the normwise check stays.
+    names = {f"grad:{n}" for n, _ in m.named_parameters()}
+    diffs = compare_module(m, x)
+    assert set(diffs) == {"output", "grad_input"} | names and names
+    assert all(d.normwise <= tolerance_for(dtype).normwise for d in diffs.values()), diffs
+    if any(not d.passed for d in diffs.values()):
+        _within_rounding_bound(m, x)
+
+
+def _within_rounding_bound(m: rnn.Module, x: np.ndarray) -> None:
+    """Every output and gradient element of ``m`` within ``2 gamma_n sum|terms|`` of torch's.
+
+    A convolution is linear in its input, its weight and its upstream gradient, so the same
+    layer run on ``|x|``, ``|W|`` and ``|g|`` in float64 gives every element's sum of
+    absolute terms; n is bounded by the longest reduction (N times the larger plane, plus
+    the channels times the kernel size).
+    """
+    g = np.random.default_rng(2).standard_normal(m(x).shape).astype(x.dtype)
+    m.zero_grad()
+    mine = {"output": m(x), "grad_input": m.backward(g)}
+    mine.update({f"grad:{n}": p.grad for n, p in m.named_parameters()})
+    t, ta = to_torch(m), to_torch(m).double()
+    with torch.no_grad():
+        for p in ta.parameters():
+            p.abs_()
+    xt, xa = as_tensor(x, requires_grad=True), as_tensor(np.abs(x).astype(np.float64),
+                                                          requires_grad=True)
+    yt, ya = t(xt), ta(xa)
+    yt.backward(as_tensor(g))
+    ya.backward(as_tensor(np.abs(g).astype(np.float64)))
+    theirs = {"output": yt, "grad_input": xt.grad,
+              **{f"grad:{n}": p.grad for n, p in t.named_parameters()}}
+    sums = {"output": ya, "grad_input": xa.grad,
+            **{f"grad:{n}": p.grad for n, p in ta.named_parameters()}}
+    k = int(np.prod(m.weight.shape[1:])) * max(m.weight.shape[:2])
+    n = x.shape[0] * max(int(np.prod(x.shape[2:])), int(np.prod(yt.shape[2:]))) + k
+    gamma = n * float(np.finfo(np.float32).eps) / 2 / (1 - n * float(np.finfo(np.float32).eps) / 2)
+    for name, a in mine.items():
+        b, s = to_numpy(theirs[name]), to_numpy(sums[name])
+        excess = np.abs(a.astype(np.float64) - b) - 2 * gamma * s
+        assert excess.max() <= 0, (name, float(excess.max()))
 
 
 @pytest.mark.parametrize("dtype", DTYPES, ids=["f64", "f32"])
