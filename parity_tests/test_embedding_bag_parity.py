@@ -25,6 +25,21 @@ CASES = [(mode, pad, freq, layout) for mode, pad, freq, layout in itertools.prod
     if not (mode == "max" and freq)]
 
 
+def _step(m: Any, t: torch.nn.Module, x: np.ndarray, off: np.ndarray | None, mode: str,
+          rng: np.random.Generator, dtype: Any) -> tuple[Any, torch.Tensor, Any, Any]:
+    """One forward and backward of both bags on the same indices, offsets, per-sample weights
+    (mode 'sum') and upstream gradient: refbp's output, torch's, refbp's per-sample-weight
+    gradient and torch's per-sample-weight tensor (None without)."""
+    psw = rng.standard_normal(x.shape).astype(dtype) if mode == "sum" else None
+    tpsw = None if psw is None else torch.tensor(psw, requires_grad=True)
+    yt = t(torch.from_numpy(x), None if off is None else torch.from_numpy(off), tpsw)
+    y = m(x, off, psw)
+    g = rng.standard_normal(y.shape).astype(dtype)
+    gpsw = m.backward(g)
+    yt.backward(torch.from_numpy(g))
+    return y, yt, gpsw, tpsw
+
+
 @pytest.mark.parametrize("dtype", [np.float64, np.float32], ids=["float64", "float32"])
 @pytest.mark.parametrize("mode,pad,freq,layout", CASES)
 def test_matches_torch(mode: str, pad: int | None, freq: bool, layout: str,
@@ -38,14 +53,8 @@ def test_matches_torch(mode: str, pad: int | None, freq: bool, layout: str,
     else:  # an empty bag; include_last_offset's last offset is the input's length (CSR)
         x, off = rng.integers(0, 6, 11), np.array([0, 2, 2, 5, *([11] if layout == "last"
                                                                     else [])])
-    psw = rng.standard_normal(x.shape).astype(dtype) if mode == "sum" else None
     t = to_torch(m)
-    tpsw = None if psw is None else torch.tensor(psw, requires_grad=True)
-    yt = t(torch.from_numpy(x), None if off is None else torch.from_numpy(off), tpsw)
-    y = m(x, off, psw)
-    g = rng.standard_normal(y.shape).astype(dtype)
-    gpsw = m.backward(g)
-    yt.backward(torch.from_numpy(g))
+    y, yt, gpsw, tpsw = _step(m, t, x, off, mode, rng, dtype)
     tol = tolerance_for(dtype)
     res = {"output": discrepancy(y, yt.detach().numpy(), tol),
            "grad:weight": discrepancy(m.weight.grad, t.weight.grad.numpy(), tol)}
@@ -75,13 +84,7 @@ def test_max_norm_and_sparse_match_torch(mode: str, norm_type: float, sparse: bo
     res = {}
     for step, (x, off) in enumerate([(rng.integers(0, 7, (4, 3)), None),
                                      (rng.integers(0, 7, 11), np.array([0, 2, 2, 5]))]):
-        psw = rng.standard_normal(x.shape).astype(dtype) if mode == "sum" else None
-        tpsw = None if psw is None else torch.tensor(psw, requires_grad=True)
-        yt = t(torch.from_numpy(x), None if off is None else torch.from_numpy(off), tpsw)
-        y = m(x, off, psw)
-        g = rng.standard_normal(y.shape).astype(dtype)
-        gpsw = m.backward(g)
-        yt.backward(torch.from_numpy(g))
+        y, yt, gpsw, tpsw = _step(m, t, x, off, mode, rng, dtype)
         res[f"{step}:output"] = discrepancy(y, yt.detach().numpy(), tol)
         res[f"{step}:weight"] = discrepancy(m.weight.data, t.weight.detach().numpy(), tol)
         if tpsw is not None:
