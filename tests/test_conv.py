@@ -12,6 +12,7 @@ import pytest
 from refbp import nn
 from refbp.gradcheck import check_module
 from refbp.metrics import discrepancy
+from refbp.nn import functional_conv
 from refbp.nn.functional_conv import pad_nd
 from refbp.tolerances import tolerance_for
 
@@ -27,6 +28,9 @@ CONV_CASES: dict[str, Case] = {
     "2d-depthwise-same": (nn.Conv2d, {"in_channels": 3, "out_channels": 3, "kernel_size": 4,
                                       "groups": 3, "padding": "same", "bias": False},
                           (2, 3, 5, 6)),
+    "2d-zero-pad-wider-than-kernel": (nn.Conv2d, {"in_channels": 2, "out_channels": 3,
+                                                  "kernel_size": (2, 3), "padding": (3, 1),
+                                                  "dilation": (1, 2)}, (2, 2, 4, 5)),
     "2d-reflect": (nn.Conv2d, {"in_channels": 2, "out_channels": 2, "kernel_size": 3,
                                "padding": 2, "padding_mode": "reflect"}, (2, 2, 4, 5)),
     "2d-replicate": (nn.Conv2d, {"in_channels": 2, "out_channels": 2, "kernel_size": 3,
@@ -210,6 +214,24 @@ def test_empty_batch_gives_empty_results_and_zero_weight_gradients(name: str) ->
     gx = m.backward(np.zeros(y.shape))
     assert gx.shape == x0.shape
     assert m.weight.grad is not None and not m.weight.grad.any()
+
+
+@pytest.mark.parametrize("name", list(ALL_CASES))
+def test_chunks_of_the_batch_give_the_same_numbers(name: str,
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    """The batch is convolved in chunks of CHUNK_BYTES of columns: one sample per chunk
+    (a 1-byte budget) and the whole batch in one chunk give bit-identical results."""
+    results = []
+    for budget in (1, 2**40):
+        monkeypatch.setattr(functional_conv, "CHUNK_BYTES", budget)
+        m, x = _make(ALL_CASES[name])
+        x3 = np.concatenate([x, x[::-1] * 0.5]) if x.ndim == m._nd + 2 else x
+        y = m(x3)
+        gx = m.backward(np.random.default_rng(3).standard_normal(y.shape))
+        assert m.weight.grad is not None
+        results.append((y, gx, m.weight.grad.copy()))
+    for a, b in zip(*results, strict=True):
+        np.testing.assert_array_equal(a, b)
 
 
 def test_known_values_box_filter() -> None:

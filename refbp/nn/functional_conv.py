@@ -15,9 +15,14 @@ With ``G`` groups, ``Cg = C / G`` input and ``Og = O / G`` output channels per g
     y[n, g] = W[g] @ cols[n, g]         W[g] = weight[g*Og:(g+1)*Og].reshape(Og, K)
 
 ``cols`` is built from a zero-copy ``as_strided`` window view of the padded input ``xp`` and
-copied once into GEMM layout (sample-major, so neither ``cols`` nor ``y`` is transposed:
-``y[n]`` is already the (O, P) block of the (N, O, Ho, Wo) output); ``np.matmul`` then runs
-one GEMM per sample and group (no Python loop over positions, samples or groups).
+copied into GEMM layout (sample-major, so neither ``cols`` nor ``y`` is transposed: ``y[n]``
+is already the (O, P) block of the (N, O, Ho, Wo) output); ``np.matmul`` then runs one GEMM
+per sample and group. The batch is processed in chunks of samples whose columns fit
+:data:`CHUNK_BYTES` (:func:`columns`), built into one reused buffer: no whole-batch ``cols``
+is made or kept (the backward builds each chunk's columns again from ``xp``), and each
+GEMM reads columns that are still in the CPU's cache. Every output element is the same sum
+in the same order whatever the chunk size; the weight gradient adds the samples' terms in
+batch order.
 
 Backward (``Gy[n, g]`` = dL/dy of sample n and group g, a view of shape ``(Og, P)``)::
 
@@ -36,6 +41,7 @@ from __future__ import annotations
 
 import itertools
 import math
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -157,12 +163,39 @@ def windows(xp: np.ndarray, geo: Geometry, out: Shape) -> np.ndarray:
                       writeable=False)
 
 
-def im2col(xp: np.ndarray, groups: int, geo: Geometry, out: Shape) -> np.ndarray:
+def im2col(xp: np.ndarray, groups: int, geo: Geometry, out: Shape,
+           buf: np.ndarray | None = None) -> np.ndarray:
     """The GEMM operand ``cols`` of shape ``(N, G, Cg*prod(kernel), prod(out))`` (one copy of
-    the window view, in its own order)."""
+    the window view, in its own order), written into the first ``N`` samples of ``buf`` when
+    given (a C-contiguous array of at least ``N`` samples of columns)."""
     n, c = xp.shape[:2]
-    cols = np.ascontiguousarray(windows(xp, geo, out))
+    view = windows(xp, geo, out)
+    if buf is None:
+        cols = np.ascontiguousarray(view)
+    else:
+        cols = buf[:n].reshape(view.shape)
+        np.copyto(cols, view)
     return cols.reshape(n, groups, c // groups * geo.taps, math.prod(out))
+
+
+#: Bytes of im2col columns built at a time. The convolutions run over the batch in chunks of
+#: samples whose columns fit this budget, built into one buffer that every chunk reuses: the
+#: GEMM then reads columns still in the CPU's cache, and no whole-batch columns matrix (9x
+#: the input for a 3x3 kernel, new pages to fault in at every step) is made or kept.
+CHUNK_BYTES = 4 * 2**20
+
+
+def columns(xp: np.ndarray, groups: int, geo: Geometry, out: Shape
+            ) -> Iterator[tuple[slice, np.ndarray]]:
+    """``(samples, cols)`` chunk by chunk over the batch: ``cols`` is ``im2col(xp[samples])``
+    (valid until the next chunk is yielded, the buffer being reused)."""
+    n, c = xp.shape[:2]
+    per_sample = c * geo.taps * math.prod(out) * xp.itemsize
+    step = max(1, min(n, CHUNK_BYTES // max(per_sample, 1)))
+    buf = np.empty((step, c * geo.taps * math.prod(out)), dtype=xp.dtype)
+    for start in range(0, n, step):
+        part = slice(start, min(n, start + step))
+        yield part, im2col(xp[part], groups, geo, out, buf)
 
 
 def col2im(cols: np.ndarray, shape: Shape, geo: Geometry, out: Shape) -> np.ndarray:
@@ -191,9 +224,28 @@ def _from_groups(y: np.ndarray, spatial: Shape) -> np.ndarray:
     return y.reshape(y.shape[0], y.shape[1] * y.shape[2], *spatial)
 
 
-def _weight_grad(a: np.ndarray, cols: np.ndarray) -> np.ndarray:
-    """``sum_n a[n, g] @ cols[n, g]^T`` for a (N, G, R, P) and cols (N, G, K, P): (G, R, K)."""
-    return np.matmul(a, cols.transpose(0, 1, 3, 2)).sum(axis=0)
+def _accumulate(acc: np.ndarray | None, terms: np.ndarray) -> np.ndarray:
+    """``acc + terms[0] + terms[1] + ...`` added in that order (``acc`` None: from terms[0]);
+    the order of ``np.sum(axis=0)`` over the whole batch, chunk after chunk."""
+    start = 0
+    if acc is None:
+        acc, start = terms[0].copy(), 1
+    for term in terms[start:]:
+        acc += term
+    return acc
+
+
+def _weight_grad(a: np.ndarray, src: np.ndarray, groups: int, geo: Geometry, out: Shape
+                 ) -> np.ndarray:
+    """``sum_n a[n, g] @ cols[n, g]^T`` for a (N, G, R, P) and ``cols = im2col(src)``
+    (N, G, K, P), built chunk by chunk; samples summed in order: (G, R, K)."""
+    acc: np.ndarray | None = None
+    for part, cols in columns(src, groups, geo, out):
+        acc = _accumulate(acc, np.matmul(a[part], cols.transpose(0, 1, 3, 2)))
+    if acc is None:  # an empty batch
+        return np.zeros((groups, a.shape[2], src.shape[1] // groups * geo.taps),
+                        dtype=np.result_type(a, src))
+    return acc
 
 
 def _bias_shape(bias: np.ndarray, d: int) -> np.ndarray:
@@ -203,65 +255,83 @@ def _bias_shape(bias: np.ndarray, d: int) -> np.ndarray:
 # -- convolution ---------------------------------------------------------------------------
 @dataclass
 class ConvCache:
-    """What the convolution backward needs: the im2col matrix and the shapes."""
+    """What the convolution backward needs: the padded input and the shapes."""
 
-    cols: np.ndarray
+    xp: np.ndarray
     x_shape: Shape
-    padded: Shape
     out: Shape
 
 
 def conv_forward(x: np.ndarray, weight: np.ndarray, bias: np.ndarray | None, geo: Geometry,
                  pad: Pads, groups: int, mode: str) -> tuple[np.ndarray, ConvCache]:
-    """``y = conv(pad(x), weight) + bias`` for x (N, C, *S), weight (O, C/G, *kernel)."""
+    """``y = conv(pad(x), weight) + bias`` for x (N, C, *S), weight (O, C/G, *kernel): one
+    GEMM per sample and group, ``W[g] @ cols[n, g]``, the columns built chunk by chunk."""
     xp = pad_nd(x, pad, mode)
     out = geo.out_size(xp.shape[2:])
-    cols = im2col(xp, groups, geo, out)
     og = weight.shape[0] // groups
-    y = _from_groups(np.matmul(weight.reshape(groups, og, cols.shape[2]), cols), out)
+    wg = weight.reshape(groups, og, weight[0].size)
+    y = np.empty((x.shape[0], groups, og, math.prod(out)), dtype=np.result_type(x, weight))
+    for part, cols in columns(xp, groups, geo, out):
+        np.matmul(wg, cols, out=y[part])
+    y = _from_groups(y, out)
     if bias is not None:
         y += _bias_shape(bias, len(out))
-    return y, ConvCache(cols, x.shape, xp.shape[2:], out)
+    return y, ConvCache(xp, x.shape, out)
 
 
 def conv_backward(g: np.ndarray, weight: np.ndarray, cache: ConvCache, geo: Geometry,
                   pad: Pads, groups: int, mode: str, *, input_grad: bool = True
                   ) -> tuple[np.ndarray | None, np.ndarray, np.ndarray]:
     """``(dx, dweight, dbias)`` of :func:`conv_forward` (dx is None without input_grad)."""
-    gy = _to_groups(np.ascontiguousarray(g), groups)                 # (N, G, Og, P)
-    og = weight.shape[0] // groups
-    wg = weight.reshape(groups, og, cache.cols.shape[2])             # (G, Og, K)
-    dw = _weight_grad(gy, cache.cols).reshape(weight.shape)
+    g = np.ascontiguousarray(g)
+    gy = _to_groups(g, groups)                                       # (N, G, Og, P)
+    dw = _weight_grad(gy, cache.xp, groups, geo, cache.out).reshape(weight.shape)
     db = g.sum(axis=(0, *range(2, g.ndim)))
     if not input_grad:
         return None, dw, db
+    spatial = cache.x_shape[2:]
     if all(s == 1 for s in geo.stride):
-        dxp = _full_correlation(g, weight, geo, groups)
+        if mode == "zeros":  # only the pixels of x: the zero border's gradient is dropped
+            return _full_correlation(g, weight, geo, groups, pad, spatial), dw, db
+        dxp = _full_correlation(g, weight, geo, groups, (0,) * len(pad), cache.xp.shape[2:])
     else:
-        n, c = cache.x_shape[:2]
-        dxp = col2im(np.matmul(wg.transpose(0, 2, 1), gy), (n, c, *cache.padded), geo,
-                     cache.out)
-    return pad_nd_backward(dxp, cache.x_shape[2:], pad, mode), dw, db
+        og = weight.shape[0] // groups
+        wg = weight.reshape(groups, og, weight[0].size)              # (G, Og, K)
+        dxp = col2im(np.matmul(wg.transpose(0, 2, 1), gy), cache.xp.shape, geo, cache.out)
+    return pad_nd_backward(dxp, spatial, pad, mode), dw, db
 
 
-def _full_correlation(g: np.ndarray, weight: np.ndarray, geo: Geometry,
-                      groups: int) -> np.ndarray:
-    """dL/dxp of a stride-1 convolution as a gather instead of col2im's scatter.
+def _full_correlation(g: np.ndarray, weight: np.ndarray, geo: Geometry, groups: int,
+                      pad: Pads, size: Shape) -> np.ndarray:
+    """dL/dxp of a stride-1 convolution as a gather instead of col2im's scatter, on the
+    pixels ``lo .. lo + size`` of the padded grid along each axis (``pad = (lo, hi, ...)``).
 
     With stride 1, ``dxp[n, c, u] = sum_{o, t} W[o, c, t] g[n, o, u - t d]`` (2-D: ``u`` a
     pixel, ``t`` a tap): the correlation of ``g`` zero-padded by ``span - 1`` on each side
     with the kernel flipped along every spatial axis (tap ``t`` of the window at ``u`` reads
     ``g[u - (k - 1 - t) d]``). So ``dxp = W~ @ im2col(g padded)`` per sample and group,
-    ``W~[g][c, (o, t)] = W[g Og + o, c, k - 1 - t]``: one copy and one GEMM.
+    ``W~[g][c, (o, t)] = W[g Og + o, c, k - 1 - t]``: one copy and one GEMM per chunk of
+    samples. The windows of the pixels from ``lo`` on start ``lo`` into that padded ``g``,
+    so it is padded by ``span - 1 - lo`` before (cropped when negative) and ``size`` windows
+    are taken.
     """
     d = g.ndim - 2
-    wide = np.pad(g, ((0, 0), (0, 0), *[(geo.span(a) - 1,) * 2 for a in range(d)]))
-    padded = geo.out_size(wide.shape[2:])
-    cols = im2col(wide, groups, geo, padded)                           # (N, G, Og*taps, P)
+    spans = [geo.span(a) for a in range(d)]
+    lead = [spans[a] - 1 - pad[2 * a] for a in range(d)]
+    trail = [size[a] + spans[a] - 1 - g.shape[2 + a] - lead[a] for a in range(d)]
+    wide = np.pad(g, ((0, 0), (0, 0), *[(max(b, 0), max(e, 0)) for b, e in zip(lead, trail,
+                                                                                 strict=True)]))
+    crop = tuple(slice(max(-b, 0), max(-b, 0) + n + k - 1)
+                 for b, n, k in zip(lead, size, spans, strict=True))
+    wide = wide[(slice(None), slice(None)) + crop]
     o, cg = weight.shape[:2]
     flipped = weight[(slice(None), slice(None)) + (slice(None, None, -1),) * d]
     wt = flipped.reshape(groups, o // groups, cg, geo.taps).transpose(0, 2, 1, 3)
-    return _from_groups(np.matmul(wt.reshape(groups, cg, -1), cols), padded)
+    wt = wt.reshape(groups, cg, -1)                                    # (G, Cg, Og*taps)
+    dx = np.empty((g.shape[0], groups, cg, math.prod(size)), dtype=np.result_type(g, weight))
+    for part, cols in columns(wide, groups, geo, size):
+        np.matmul(wt, cols, out=dx[part])
+    return _from_groups(dx, size)
 
 
 # -- transposed convolution ----------------------------------------------------------------
@@ -318,10 +388,14 @@ def conv_transpose_backward(g: np.ndarray, weight: np.ndarray, cache: ConvTransp
     spatial = cache.x_shape[2:]
     gfull = np.zeros((*g.shape[:2], *cache.full), dtype=g.dtype)
     gfull[_crop(padding, cache.full)] = g
-    cols = im2col(gfull, groups, geo, spatial)                       # (N, G, K, P)
-    wg = weight.reshape(groups, c_in // groups, cols.shape[2])       # (G, Cg, K)
-    dw = _weight_grad(cache.xg, cols).reshape(weight.shape)
+    wg = weight.reshape(groups, c_in // groups, weight[0].size)      # (G, Cg, K)
     db = g.sum(axis=(0, *range(2, g.ndim)))
-    if not input_grad:
-        return None, dw, db
-    return _from_groups(np.matmul(wg, cols), spatial), dw, db
+    dx = np.empty(cache.xg.shape, dtype=np.result_type(g, weight)) if input_grad else None
+    acc: np.ndarray | None = None
+    for part, cols in columns(gfull, groups, geo, spatial):         # (n, G, K, P)
+        acc = _accumulate(acc, np.matmul(cache.xg[part], cols.transpose(0, 1, 3, 2)))
+        if dx is not None:
+            np.matmul(wg, cols, out=dx[part])
+    dw = (np.zeros(weight.shape, dtype=np.result_type(g, weight)) if acc is None
+          else acc.reshape(weight.shape))
+    return (None if dx is None else _from_groups(dx, spatial)), dw, db
