@@ -7,6 +7,7 @@ import pytest
 
 from refbp import nn
 from refbp.gradcheck import check_module
+from refbp.nn import normalization
 from refbp.nn.module import Module
 
 RNG = np.random.default_rng(0)
@@ -162,3 +163,51 @@ def test_groupnorm_empty_batch() -> None:
     assert y.shape == x.shape
     assert m.backward(y).shape == x.shape
     assert m.weight.grad is not None and not m.weight.grad.any() and not m.bias.grad.any()
+
+
+def test_sample_chunks_cover_the_batch_in_whole_samples(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Samples of 2 * 3 float64 values are 48 bytes: 100 bytes hold two of them."""
+    monkeypatch.setattr(normalization, "CHUNK_BYTES", 100)
+    assert normalization.sample_chunks((5, 2, 3), 8) == [slice(0, 2), slice(2, 4), slice(4, 5)]
+    assert normalization.sample_chunks((2, 20, 3), 8) == [slice(0, 1), slice(1, 2)]
+    assert normalization.sample_chunks((0, 2, 3), 8) == []
+
+
+def test_repeat_channels() -> None:
+    np.testing.assert_array_equal(normalization.repeat_channels(np.array([1.0, -2.0]), 3),
+                                  [1.0, 1.0, 1.0, -2.0, -2.0, -2.0])
+    assert normalization.repeat_channels(None, 3) is None
+
+
+@pytest.mark.parametrize("affine,bias", [(True, True), (True, False), (False, False)])
+def test_groupnorm_in_chunks_matches_definition(monkeypatch: pytest.MonkeyPatch, affine: bool,
+                                                bias: bool) -> None:
+    """Forward and backward over chunks of two samples (the last one alone) against the
+    definitions: per group of M = 2 * 12 values, xhat = (x - mean) / sqrt(var + eps), and
+    dx = invstd * (dxhat - mean(dxhat) - xhat * mean(dxhat * xhat)) with dxhat = g * w[c];
+    dweight = sum(g * xhat), dbias = sum(g) over samples and positions. Values of order one
+    and a few dozen roundings each: agreement to 1e-12."""
+    n, c, groups, shape = 5, 6, 3, (4, 3)
+    monkeypatch.setattr(normalization, "CHUNK_BYTES", 2 * c * 12 * 8)
+    rng = np.random.default_rng(4)
+    x = rng.standard_normal((n, c, *shape)) * 2 + 0.5
+    g = rng.standard_normal(x.shape)
+    gn = _set_affine(nn.GroupNorm(groups, c, affine=affine, bias=bias))
+    y, dx = gn(x), gn.backward(g)
+    w = gn.weight.data if affine else np.ones(c)
+    b = gn.bias.data if bias else np.zeros(c)
+    xg = x.reshape(n, groups, -1)
+    invstd = 1 / np.sqrt(xg.var(axis=2, keepdims=True) + 1e-5)
+    xhat = ((xg - xg.mean(axis=2, keepdims=True)) * invstd).reshape(x.shape)
+    per_channel = (-1, 1, 1)
+    np.testing.assert_allclose(y, xhat * w.reshape(per_channel) + b.reshape(per_channel),
+                               rtol=1e-12, atol=1e-12)
+    dxhat = (g * w.reshape(per_channel)).reshape(n, groups, -1)
+    xh = xhat.reshape(n, groups, -1)
+    expect = invstd * (dxhat - dxhat.mean(axis=2, keepdims=True)
+                       - xh * (dxhat * xh).mean(axis=2, keepdims=True))
+    np.testing.assert_allclose(dx, expect.reshape(x.shape), rtol=1e-12, atol=1e-12)
+    if affine:
+        np.testing.assert_allclose(gn.weight.grad, (g * xhat).sum(axis=(0, 2, 3)), rtol=1e-12)
+    if bias:
+        np.testing.assert_allclose(gn.bias.grad, g.sum(axis=(0, 2, 3)), rtol=1e-12)
