@@ -46,7 +46,6 @@ from __future__ import annotations
 import copy
 import functools
 import re
-import sys
 import warnings
 import zlib
 from collections import Counter
@@ -55,26 +54,24 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pytest
 import torch
 
 pytest.importorskip("expecttest")  # torch.testing._internal imports it
 
+import torch_tables  # noqa: E402  (parity_tests/, on sys.path)
 from torch.testing._internal import common_nn  # noqa: E402
 from torch.testing._internal.common_utils import set_default_dtype  # noqa: E402
 
 from refbp.errors import UnsupportedOpError  # noqa: E402
-from refbp.metrics import Discrepancy, discrepancy  # noqa: E402
+from refbp.metrics import Discrepancy  # noqa: E402
 from refbp.mirror import from_torch  # noqa: E402
 from refbp.mirror.dropout import DropoutMaskTap, step_generator  # noqa: E402
 from refbp.nn import Loss, Module  # noqa: E402
 from refbp.nn.dropout import feed_masks  # noqa: E402
 from refbp.nn.graph_model import GraphModel  # noqa: E402
-from refbp.nn.sparse import SparseGrad  # noqa: E402
 from refbp.report.schema import discrepancy_text, metric_fields  # noqa: E402
 from refbp.tolerances import Tolerance, effective_tolerance, tolerance_for  # noqa: E402
-from refbp.versions import PINNED_TORCH, torch_release  # noqa: E402
 
 pytestmark = pytest.mark.parity
 TABLE = Path(__file__).with_name("common_nn_table.md")
@@ -284,7 +281,7 @@ def short_reason(exc: Exception) -> str:
 
 
 def _complex(args: tuple[Any, ...]) -> bool:
-    return any(isinstance(a, torch.Tensor) and a.is_complex() for a in _leaves(args))
+    return any(isinstance(a, torch.Tensor) and a.is_complex() for a in torch_tables.leaves(args))
 
 
 @functools.cache
@@ -313,28 +310,6 @@ def path(case: NnCase) -> str:
     return "graph" if isinstance(rmodule, GraphModel) else "tree"
 
 
-def _numpy(v: Any) -> Any:
-    if isinstance(v, torch.Tensor):
-        return (v.to_dense() if v.is_sparse else v).detach().numpy().copy()
-    if isinstance(v, list | tuple):
-        return type(v)(_numpy(x) for x in v)
-    return v
-
-
-def _leaves(v: Any) -> list[Any]:
-    if isinstance(v, tuple | list):
-        return [leaf for x in v for leaf in _leaves(x)]
-    return [v]
-
-
-def _upstream(t: Any, rng: np.random.Generator) -> Any:
-    if isinstance(t, tuple | list):
-        return tuple(_upstream(x, rng) for x in t)
-    if isinstance(t, torch.Tensor) and t.is_floating_point():
-        return rng.standard_normal(tuple(t.shape)).astype(_numpy(t).dtype)
-    return None
-
-
 def _refbp_input_grads(rmodule: Module, built: Built, grads: list[Any]) -> list[Any]:
     """refbp's gradients of the inputs, one per forward argument (None where not given)."""
     if isinstance(rmodule, Loss):
@@ -359,7 +334,7 @@ def run_case(case: NnCase, tol: Tolerance | None = None) -> dict[str, Discrepanc
     assert rmodule is not None, unsupported_reason(case)
     tol = tol or tolerance_for(case.dtype)
     targs = built.args
-    rargs = _numpy(targs)
+    rargs = torch_tables.as_numpy(targs)
     with DropoutMaskTap(built.module) as tap, step_generator(0), warnings.catch_warnings():
         warnings.simplefilter("ignore")
         touts = built.module(*targs)
@@ -367,39 +342,14 @@ def run_case(case: NnCase, tol: Tolerance | None = None) -> dict[str, Discrepanc
     with feed_masks(tap.take()):
         routs = rmodule(*rargs)
     routs = routs if isinstance(routs, tuple) else (routs,)
-    rng = np.random.default_rng(0)
-    grads = [_upstream(t, rng) for t in touts]
-    pairs = [(t, torch.from_numpy(g)) for t, g in zip(_leaves(touts), _leaves(grads),
-                                                       strict=True)
-             if g is not None and t.requires_grad]
-    if pairs:
-        torch.autograd.backward([t for t, _ in pairs], [g for _, g in pairs])
-    float_grads = [g for g in grads if g is not None]
+    float_grads, ran_backward = torch_tables.torch_backward(touts)
 
-    out: dict[str, Discrepancy] = {}
-    for k, (r, t) in enumerate(zip(_leaves(routs), _leaves(touts), strict=True)):
-        out[f"output{k or ''}"] = discrepancy(np.asarray(r), _numpy(t), tol)
-    if pairs:
+    out = torch_tables.compare_outputs(routs, touts, tol)
+    if ran_backward:
         rgrads = _refbp_input_grads(rmodule, built, float_grads)
-        for k, (first, mine) in enumerate(zip(_leaves(targs), _leaves(rgrads), strict=False)):
-            if isinstance(first, torch.Tensor) and first.requires_grad \
-                    and first.grad is not None:
-                out[f"grad_input{k or ''}"] = discrepancy(np.asarray(mine), _numpy(first.grad),
-                                                          tol)
-    rparams = dict(rmodule.named_parameters())
-    for name, p in built.module.named_parameters():
-        mine = rparams[name].grad
-        if isinstance(mine, SparseGrad):  # Embedding(sparse=True): torch's is sparse too
-            mine = mine.to_dense()
-        ref = np.zeros(tuple(p.shape), _numpy(p).dtype) if p.grad is None else _numpy(p.grad)
-        out[f"grad:{name}"] = discrepancy(np.zeros_like(ref) if mine is None else mine, ref,
-                                          tol)
-    rbufs = dict(rmodule.named_buffers())
-    for name, b in built.module.named_buffers():
-        if b.is_floating_point():
-            out[f"buffer:{name}"] = discrepancy(rbufs[name], _numpy(b), tol)
+        out.update(torch_tables.compare_input_grads(targs, torch_tables.leaves(rgrads), tol))
+    out.update(torch_tables.compare_state(rmodule, built.module, tol))
     return out
-
 
 ENTRIES = all_entries()
 CASES = [NnCase(e, d) for e in ENTRIES for d in DTYPES]
@@ -438,16 +388,10 @@ def test_common_nn_case(case: NnCase) -> None:
 def status(case: NnCase) -> str:
     """``pass``, ``not supported: <reason>``, ``rejected``, ``rounding`` or ``known gap``
     (static: no run)."""
-    reason = unsupported_reason(case)
-    if reason is not None:
-        return f"not supported: {reason}"
-    if case.id in REJECTED:
-        return f"rejected: {REJECTED[case.id]}"
-    if case.id in ROUNDING:
-        return f"rounding: {ROUNDING[case.id][0]}"
-    if case.id in KNOWN_GAPS:
-        return f"known gap (xfail): {KNOWN_GAPS[case.id]}"
-    return "pass"
+    return torch_tables.first_status(("not supported", unsupported_reason(case)),
+                        ("rejected", REJECTED.get(case.id)),
+                        ("rounding", ROUNDING[case.id][0] if case.id in ROUNDING else None),
+                        ("known gap (xfail)", KNOWN_GAPS.get(case.id)))
 
 
 def _module_name(entry: NnEntry) -> str:
@@ -544,16 +488,9 @@ def test_a_planted_error_is_caught(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def test_table_is_current() -> None:
-    if torch_release(torch.__version__) != PINNED_TORCH:
-        pytest.skip(f"{TABLE.name} lists the cases of torch {PINNED_TORCH} (constraints.txt); "
-                    f"torch {torch.__version__}'s tables differ (their cases run above)")
-    assert TABLE.exists(), f"{TABLE} is missing: run python parity_tests/test_common_nn.py"
-    assert TABLE.read_text() == render_table(CASES), (
-        f"{TABLE.name} is out of date: run python parity_tests/test_common_nn.py")
+    torch_tables.assert_table_current(TABLE, lambda: render_table(CASES),
+                                      "parity_tests/test_common_nn.py")
 
 
 if __name__ == "__main__":
-    tmp = TABLE.with_suffix(".md.tmp")
-    tmp.write_text(render_table(CASES))
-    tmp.replace(TABLE)
-    print(f"wrote {TABLE} ({len(CASES)} cases)", file=sys.stderr)
+    torch_tables.write_table(TABLE, render_table(CASES), len(CASES))

@@ -32,7 +32,6 @@ from __future__ import annotations
 
 import functools
 import inspect
-import sys
 import warnings
 import zlib
 from collections import Counter
@@ -46,6 +45,7 @@ import torch
 
 pytest.importorskip("expecttest")  # torch.testing._internal imports it
 
+import torch_tables  # noqa: E402  (parity_tests/, on sys.path)
 from torch.testing._internal.common_modules import ModuleInput, module_db  # noqa: E402
 
 from refbp.metrics import Discrepancy, discrepancy  # noqa: E402
@@ -56,7 +56,6 @@ from refbp.nn.dropout import feed_masks  # noqa: E402
 from refbp.registry.ops import OPS  # noqa: E402
 from refbp.report.schema import discrepancy_text, metric_fields  # noqa: E402
 from refbp.tolerances import tolerance_for  # noqa: E402
-from refbp.versions import PINNED_TORCH, torch_release  # noqa: E402
 
 pytestmark = pytest.mark.parity
 TABLE = Path(__file__).with_name("module_db_table.md")
@@ -140,14 +139,6 @@ def unsupported_reason(case: DbCase) -> str | None:
     return None
 
 
-def _numpy(v: Any) -> Any:
-    if isinstance(v, torch.Tensor):
-        return v.detach().numpy().copy()
-    if isinstance(v, list | tuple):
-        return type(v)(_numpy(x) for x in v)
-    return v
-
-
 def _leaf(v: Any) -> Any:
     if isinstance(v, torch.Tensor):
         return v.detach().clone().requires_grad_(v.requires_grad)
@@ -158,23 +149,6 @@ def _leaf(v: Any) -> Any:
 
 def _as_tuple(v: Any) -> tuple[Any, ...]:
     return tuple(v) if isinstance(v, tuple | list) else (v,)
-
-
-def _leaves(v: Any) -> list[Any]:
-    """The leaves of nested tuples/lists (an LSTM's ``(output, (h_n, c_n))``), depth first."""
-    if isinstance(v, tuple | list):
-        return [leaf for x in v for leaf in _leaves(x)]
-    return [v]
-
-
-def _upstream(t: Any, rng: np.random.Generator) -> Any:
-    """A seeded standard-normal gradient for a floating-point output, in its nested layout
-    (a pair for LSTM's ``(h_n, c_n)``); ``None`` for an output that has none."""
-    if isinstance(t, tuple | list):
-        return tuple(_upstream(x, rng) for x in t)
-    if isinstance(t, torch.Tensor) and t.is_floating_point():
-        return rng.standard_normal(tuple(t.shape))
-    return None
 
 
 def run_case(case: DbCase) -> dict[str, Discrepancy]:
@@ -191,7 +165,8 @@ def run_case(case: DbCase) -> dict[str, Discrepancy]:
                                                     **mi.forward_input.kwargs)
     targs = [_leaf(a) for a in bound.args]
     tkwargs = {k: _leaf(v) for k, v in bound.kwargs.items()}  # by name: refbp uses torch's
-    rargs, rkwargs = _numpy(targs), {k: _numpy(v) for k, v in tkwargs.items()}
+    rargs = torch_tables.as_numpy(targs)
+    rkwargs = {k: torch_tables.as_numpy(v) for k, v in tkwargs.items()}
 
     # dropout in training mode: torch draws the masks, refbp is fed the same ones
     with DropoutMaskTap(tmodule) as tap, step_generator(0), warnings.catch_warnings():
@@ -200,40 +175,17 @@ def run_case(case: DbCase) -> dict[str, Discrepancy]:
         touts = _as_tuple(tmodule(*targs, **tkwargs))
     with feed_masks(tap.take()):
         routs = _as_tuple(rmodule(*rargs, **rkwargs))
-    rng = np.random.default_rng(0)
-    # an output may be None (MultiheadAttention's weights with need_weights=False)
-    grads = [_upstream(t, rng) for t in touts]
-    pairs = [(t, torch.from_numpy(g)) for t, g in zip(_leaves(touts), _leaves(grads),
-                                                       strict=True)
-             if g is not None and t.requires_grad]
-    if pairs:
-        torch.autograd.backward([t for t, _ in pairs], [g for _, g in pairs])
-    float_grads = [g for g in grads if g is not None]
+    float_grads, _ = torch_tables.torch_backward(touts)
     # several outputs: one upstream gradient per output (nested like it), as backward's
     # arguments
     rgrad_in = rmodule.backward(*float_grads)
 
-    out: dict[str, Discrepancy] = {}
-    for k, (r, t) in enumerate(zip(_leaves(routs), _leaves(touts), strict=True)):
-        if t is None or r is None:
-            assert r is None and t is None, f"{case.id}: output {k} is None on one side only"
-            continue
-        out[f"output{k or ''}"] = discrepancy(np.asarray(r), _numpy(t), TOL)
+    out = torch_tables.compare_outputs(routs, touts, TOL)
     # a module with several inputs (query, key, value; input, hx) returns a tuple of input
     # gradients, nested like the inputs
-    rgrads = _leaves(rgrad_in) if isinstance(rgrad_in, tuple) else [rgrad_in]
-    for k, (first, mine) in enumerate(zip(_leaves(targs), rgrads, strict=False)):
-        if isinstance(first, torch.Tensor) and first.requires_grad and first.grad is not None:
-            out[f"grad_input{k or ''}"] = discrepancy(np.asarray(mine), _numpy(first.grad), TOL)
-    rparams = dict(rmodule.named_parameters())
-    for name, p in tmodule.named_parameters():
-        mine = rparams[name].grad
-        ref = np.zeros(tuple(p.shape)) if p.grad is None else _numpy(p.grad)
-        out[f"grad:{name}"] = discrepancy(np.zeros_like(ref) if mine is None else mine, ref, TOL)
-    rbufs = dict(rmodule.named_buffers())
-    for name, b in tmodule.named_buffers():
-        if b.is_floating_point():
-            out[f"buffer:{name}"] = discrepancy(rbufs[name], _numpy(b), TOL)
+    rgrads = torch_tables.leaves(rgrad_in) if isinstance(rgrad_in, tuple) else [rgrad_in]
+    out.update(torch_tables.compare_input_grads(targs, rgrads, TOL))
+    out.update(torch_tables.compare_state(rmodule, tmodule, TOL))
     if isinstance(rmodule, Loss):
         out.pop("output1", None)
         out.update(_argument_grads(rmodule, targs, float_grads[0] if float_grads else None))
@@ -248,7 +200,7 @@ def _argument_grads(loss: Loss, targs: list[Any], g: Any) -> dict[str, Discrepan
         if isinstance(t, torch.Tensor) and t.grad is not None:
             mine = loss.grad(name, g)
             assert mine is not None, f"torch gives {name} a gradient, refbp gives none"
-            out[f"grad_{name}"] = discrepancy(np.asarray(mine), _numpy(t.grad), TOL)
+            out[f"grad_{name}"] = discrepancy(np.asarray(mine), torch_tables.as_numpy(t.grad), TOL)
     return out
 
 
@@ -330,16 +282,10 @@ def test_a_planted_error_is_caught(monkeypatch: pytest.MonkeyPatch) -> None:
 def status(case: DbCase) -> str:
     """``pass``, ``not supported: <reason>`` or ``rounding: <reason>`` (static: no run)."""
     reason = unsupported_reason(case)
-    if reason is not None:
-        return f"not supported: {reason}"
-    rejected = nonfinite_reason(case)
-    if rejected is not None:
-        return f"rejected: {rejected}"
-    if case.id in ROUNDING:
-        return f"rounding (xfail): {ROUNDING[case.id]}"
-    if case.id in KNOWN_GAPS:
-        return f"known gap (xfail): {KNOWN_GAPS[case.id]}"
-    return "pass"
+    return torch_tables.first_status(("not supported", reason),
+                        ("rejected", None if reason else nonfinite_reason(case)),
+                        ("rounding (xfail)", ROUNDING.get(case.id)),
+                        ("known gap (xfail)", KNOWN_GAPS.get(case.id)))
 
 
 def render_table(cases: list[DbCase]) -> str:
@@ -380,12 +326,8 @@ def render_table(cases: list[DbCase]) -> str:
 
 
 def test_table_is_current() -> None:
-    if torch_release(torch.__version__) != PINNED_TORCH:
-        pytest.skip(f"{TABLE.name} lists the cases of torch {PINNED_TORCH} (constraints.txt); "
-                    f"torch {torch.__version__}'s tables differ (their cases run above)")
-    assert TABLE.exists(), f"{TABLE} is missing: run python parity_tests/test_module_db.py"
-    assert TABLE.read_text() == render_table(CASES), (
-        f"{TABLE.name} is out of date: run python parity_tests/test_module_db.py")
+    torch_tables.assert_table_current(TABLE, lambda: render_table(CASES),
+                                      "parity_tests/test_module_db.py")
 
 
 def test_the_default_run_takes_every_module_and_mode() -> None:
@@ -407,7 +349,4 @@ def test_covers_every_declared_op_that_module_db_has() -> None:
 
 
 if __name__ == "__main__":
-    tmp = TABLE.with_suffix(".md.tmp")
-    tmp.write_text(render_table(CASES))
-    tmp.replace(TABLE)
-    print(f"wrote {TABLE} ({len(CASES)} cases)", file=sys.stderr)
+    torch_tables.write_table(TABLE, render_table(CASES), len(CASES))
