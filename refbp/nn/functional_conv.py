@@ -48,6 +48,8 @@ from typing import Any
 import numpy as np
 from numpy.lib.stride_tricks import as_strided
 
+from refbp.nn.batch_chunks import sample_slices
+
 PADDING_MODES = ("zeros", "reflect", "replicate", "circular")
 _NP_MODE: dict[str, Any] = {"zeros": "constant", "reflect": "reflect", "replicate": "edge",
                             "circular": "wrap"}
@@ -190,11 +192,10 @@ def columns(xp: np.ndarray, groups: int, geo: Geometry, out: Shape
     """``(samples, cols)`` chunk by chunk over the batch: ``cols`` is ``im2col(xp[samples])``
     (valid until the next chunk is yielded, the buffer being reused)."""
     n, c = xp.shape[:2]
-    per_sample = c * geo.taps * math.prod(out) * xp.itemsize
-    step = max(1, min(n, CHUNK_BYTES // max(per_sample, 1)))
-    buf = np.empty((step, c * geo.taps * math.prod(out)), dtype=xp.dtype)
-    for start in range(0, n, step):
-        part = slice(start, min(n, start + step))
+    size = c * geo.taps * math.prod(out)
+    parts = sample_slices(n, size * xp.itemsize, CHUNK_BYTES)
+    buf = np.empty((parts[0].stop if parts else 0, size), dtype=xp.dtype)
+    for part in parts:
         yield part, im2col(xp[part], groups, geo, out, buf)
 
 

@@ -25,6 +25,7 @@ from typing import Any
 import numpy as np
 
 from refbp._checks import as_float_array, param_dtype
+from refbp.nn.batch_chunks import sample_slices
 from refbp.nn.batchnorm import (
     as_planes,
     batch_stats,
@@ -72,9 +73,8 @@ CHUNK_BYTES = 1 << 20
 def sample_chunks(shape: tuple[int, ...], itemsize: int) -> list[slice]:
     """Consecutive slices covering ``range(shape[0])``, each of as many whole samples of an
     array of ``shape`` as fit in :data:`CHUNK_BYTES` (one at least); none for an empty batch."""
-    sample = itemsize * int(np.prod(shape[1:], dtype=np.int64))
-    step = max(1, CHUNK_BYTES // max(sample, 1))
-    return [slice(s, min(s + step, shape[0])) for s in range(0, shape[0], step)]
+    return sample_slices(shape[0], itemsize * int(np.prod(shape[1:], dtype=np.int64)),
+                         CHUNK_BYTES)
 
 
 def repeat_channels(v: np.ndarray | None, positions: int) -> np.ndarray | None:
