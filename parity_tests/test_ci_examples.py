@@ -39,6 +39,8 @@ def test_workflow_commands_are_the_documented_ones() -> None:
             assert command in ci_page, f"{path.name}: {command!r} is not in docs/ci.md"
 
 
+# the whole quick suite once more (~25 s): test_quick_suite.py runs every scenario by default
+@pytest.mark.slow
 def test_workflow_commands_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     shutil.copytree(ROOT / "reports" / "baseline", tmp_path / "reports" / "baseline")
     monkeypatch.chdir(tmp_path)

@@ -28,11 +28,16 @@ pytestmark = pytest.mark.parity
 
 HERE = Path(__file__).parent.parent / "tests" / "user_code"
 CASES = load_user(f"{HERE}/cases.py:CASES")
+#: the cases the default run checks against torch (tests/test_diagnose_catalog.py checks the
+#: others with refbp's oracle); ``-m slow`` runs the rest here
+DEFAULT = load_user(f"{HERE}/cases.py:in_default_run")("torch")
 CHECKS = {"optimizer": check_optimizer, "layer": check_layer, "loss": check_loss}
 
 
-@pytest.mark.parametrize("case", CASES,
-                         ids=[f"{c[1]}-{c[2]}-{'+'.join(c[3]) or 'defaults'}" for c in CASES])
+@pytest.mark.parametrize("case", [
+    pytest.param(c, id=f"{c[1]}-{c[2]}-{'+'.join(c[3]) or 'defaults'}",
+                 marks=() if default else pytest.mark.slow)
+    for c, default in zip(CASES, DEFAULT, strict=True)])
 def test_user_convention_identified_against_torch(case: tuple[Any, ...]) -> None:
     kind, spec, like, options, expected = case
     d = CHECKS[kind](f"{HERE}/{spec}", like=like, options=options, oracle="torch")

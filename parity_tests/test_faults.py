@@ -360,6 +360,8 @@ def _default_sigint() -> None:
     signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
+# a Dask run of 40 scenarios (~10 s): Ctrl-C while the workers start runs by default
+@pytest.mark.slow
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="process groups, /proc")
 def test_ctrl_c_during_a_dask_run_prints_one_line(tmp_path: Path) -> None:
     """A terminal's Ctrl-C reaches refbp and every Dask process (one process group): the

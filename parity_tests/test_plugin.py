@@ -238,6 +238,8 @@ def test_checks_become_junit_properties(pytester: pytest.Pytester) -> None:
     assert len(worst) == 2 and all(0 <= w <= 1e-12 for w in worst)
 
 
+# pytest -n 2 in a subprocess (~10 s): the two -n 2 sessions of test_faults.py run by default
+@pytest.mark.slow
 def test_xdist_workers_write_one_report_with_every_check(pytester: pytest.Pytester) -> None:
     pytest.importorskip("xdist")
     pytester.makepyfile(test_user=PASSING, test_more=PASSING.replace("l1-table", "l1-more"))

@@ -82,6 +82,8 @@ def test_a_dask_local_cluster_gives_the_same_numbers(scenarios: list, serial: pd
     assert info.dashboard is not None and info.dashboard.startswith("http://127.0.0.1:")
 
 
+# a second Dask cluster (~5 s): the local cluster's test runs by default
+@pytest.mark.slow
 def test_a_scheduler_file_cluster_and_a_lost_worker(scenarios: list, serial: pd.DataFrame,
                                                     tmp_path: Path) -> None:
     distributed = pytest.importorskip("distributed")

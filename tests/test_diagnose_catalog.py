@@ -26,6 +26,9 @@ from refbp.tolerances import TOLERANCES
 
 HERE = Path(__file__).parent / "user_code"
 CASES = load_user(f"{HERE}/cases.py:CASES")
+#: the cases the default run checks with refbp's oracle (parity_tests/test_diagnose_parity.py
+#: checks the others against torch); ``-m slow`` runs the rest here
+DEFAULT = load_user(f"{HERE}/cases.py:in_default_run")("refbp")
 CHECKS: dict[str, Callable[..., Diagnosis]] = {"optimizer": check_optimizer,
                                                "layer": check_layer, "loss": check_loss}
 
@@ -34,7 +37,9 @@ def _id(case: tuple[Any, ...]) -> str:
     return f"{case[1]}-{case[2]}-{'+'.join(case[3]) or 'defaults'}"
 
 
-@pytest.mark.parametrize("case", CASES, ids=[_id(c) for c in CASES])
+@pytest.mark.parametrize("case", [
+    pytest.param(c, id=_id(c), marks=() if default else pytest.mark.slow)
+    for c, default in zip(CASES, DEFAULT, strict=True)])
 def test_user_convention_identified(case: tuple[Any, ...]) -> None:
     kind, spec, like, options, expected = case
     d = CHECKS[kind](f"{HERE}/{spec}", like=like, options=options, oracle="refbp")

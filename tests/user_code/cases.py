@@ -7,6 +7,8 @@ The user implementations live one file per family (``adam_family.py``, ``sgd_fam
 Loaded by the tests with ``refbp.diagnose.load_user("tests/user_code/cases.py:CASES")``.
 """
 
+from collections import Counter
+
 ADAM = {"lr": 1e-2}
 WD = {"lr": 1e-2, "weight_decay": 0.1}
 MOM = {"lr": 0.1, "momentum": 0.9}
@@ -106,3 +108,24 @@ CASES = [
      "ce_label_smoothing_k_minus_1"),
     ("loss", "ce_family.py:SoftmaxWithLossSum", "CrossEntropyLoss", SMOOTH, "ce_sum"),
 ]
+
+
+def in_default_run(oracle: str) -> list[bool]:
+    """Which cases of ``CASES`` the default test run checks with ``oracle`` (``"refbp"``:
+    tests/test_diagnose_catalog.py, ``"torch"``: parity_tests/test_diagnose_parity.py); the
+    others are marked slow (``pytest -m slow`` checks them).
+
+    Cases with the same torch counterpart and verdict (matches torch, or a catalog variant)
+    form a group. A group of one case runs under both oracles; a larger group alternates, its
+    first, third, ... case under refbp, its second, fourth, ... under torch. So the default
+    run identifies every case once and puts every group before both oracles.
+    """
+    sizes = Counter((c[2], c[4] is None) for c in CASES)
+    seen: Counter[tuple[str, bool]] = Counter()
+    out = []
+    for c in CASES:
+        key = (c[2], c[4] is None)
+        i = seen[key]
+        seen[key] += 1
+        out.append(sizes[key] == 1 or i % 2 == (0 if oracle == "refbp" else 1))
+    return out
