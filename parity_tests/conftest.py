@@ -15,6 +15,20 @@ import torch
 from refbp.mirror import modules as mirror_modules
 from refbp.nn.module import Cache, Module, Parameter
 
+_TORCH_THREADS = torch.get_num_threads()
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """One torch intra-op thread while the parity tests collect and run: their tensors are
+    tiny, so starting and synchronising threads would dominate (on a loaded 2-core machine it
+    doubled the run). refbp's own runs pin their workers the same way
+    (``refbp.parity.sweep.PIN_THREADS_ENV``); a test about threads sets its own count."""
+    torch.set_num_threads(1)
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    torch.set_num_threads(_TORCH_THREADS)
+
 
 @pytest.fixture
 def registry(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -67,3 +81,4 @@ class RefbpScale(Module):
 def scale_layers() -> tuple[type[TorchScale], type[RefbpScale]]:
     """``(TorchScale, RefbpScale)``: a user's torch layer and its refbp twin."""
     return TorchScale, RefbpScale
+
