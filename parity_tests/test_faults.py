@@ -252,6 +252,9 @@ def test_a_second_run_on_the_same_out_is_refused(tmp_path: Path,
     assert sorted(p.name for p in tmp_path.iterdir()) == ["rep", "tiny.toml"]  # no lock left
 
 
+# two real runs (~5 s): a lock held by another process is refused by default
+# (test_a_second_run_on_the_same_out_is_refused, test_hostile_cli.py's run-out-being-written)
+@pytest.mark.slow
 def test_two_refbp_runs_at_once(tmp_path: Path) -> None:
     """Two real ``refbp run`` processes on one --out: the second stops at once naming the
     first; the first writes its report."""
