@@ -18,10 +18,12 @@ loads its BLAS). ``--profile`` adds, per model and dtype, where refbp's step spe
 
 Run: ``python benchmarks/bench_conv.py [--repeats N] [--threads T] [--profile]``.
 
-Where the time goes (``--profile``): a refbp convolution is one im2col copy and three GEMMs
-(``y = W cols``, ``dW = Gy cols^T``, ``dcols = W^T Gy``) plus a col2im of ``kh * kw`` strided
-adds; on the ResNet block the GEMMs take most of the step and the im2col/col2im copies most
-of the rest (BatchNorm2d and ReLU a few per cent). torch runs float32 convolutions through
+Where the time goes (``--profile``): a refbp convolution is three GEMMs per sample (``y = W
+cols``, ``dW = Gy cols^T``, and for stride 1 ``dx = W~ cols(Gy)``, the padded upstream
+gradient correlated with the flipped kernel; otherwise ``W^T Gy`` and a col2im), each on
+im2col columns built chunk by chunk of samples into one reused buffer; on the ResNet block
+the GEMMs take most of the step and the im2col copies most of the rest (BatchNorm2d and ReLU
+a few per cent). torch runs float32 convolutions through
 oneDNN (``aten::mkldnn_convolution``: direct, vectorised kernels that need no im2col buffer),
 but float64 ones through ``aten::_slow_conv2d_forward/backward`` (im2col + GEMM, like refbp),
 so the ratio is much higher in float32 than in float64.
