@@ -41,7 +41,7 @@ from __future__ import annotations
 
 import itertools
 import math
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -220,6 +220,12 @@ def _to_groups(y: np.ndarray, groups: int) -> np.ndarray:
     return y.reshape(n, groups, c // groups, math.prod(y.shape[2:]))
 
 
+def _grouped(weight: np.ndarray, groups: int) -> np.ndarray:
+    """A convolution weight (O, ...) as its GEMM operands, (G, O/G, prod of the rest) (a
+    view)."""
+    return weight.reshape(groups, weight.shape[0] // groups, weight[0].size)
+
+
 def _from_groups(y: np.ndarray, spatial: Shape) -> np.ndarray:
     """(N, G, Og, prod(S)) -> (N, G*Og, *S) (a view)."""
     return y.reshape(y.shape[0], y.shape[1] * y.shape[2], *spatial)
@@ -236,15 +242,19 @@ def _accumulate(acc: np.ndarray | None, terms: np.ndarray) -> np.ndarray:
     return acc
 
 
-def _weight_grad(a: np.ndarray, src: np.ndarray, groups: int, geo: Geometry, out: Shape
-                 ) -> np.ndarray:
+def _weight_grad(a: np.ndarray, src: np.ndarray, groups: int, geo: Geometry, out: Shape,
+                 also: Callable[[slice, np.ndarray], object] | None = None) -> np.ndarray:
     """``sum_n a[n, g] @ cols[n, g]^T`` for a (N, G, R, P) and ``cols = im2col(src)``
     (N, G, K, P), built chunk by chunk; samples summed in order: (G, R, K). Each term is
     computed transposed, ``cols[n, g] @ a[n, g]^T``: the same dot products, and OpenBLAS runs
-    that orientation (both operands read along their rows) about 1.4x faster in float32."""
+    that orientation (both operands read along their rows) about 1.4x faster in float32.
+    ``also(samples, cols)``, when given, is called with each chunk's columns too (another
+    product of the same columns, built once)."""
     acc: np.ndarray | None = None
     for part, cols in columns(src, groups, geo, out):
         acc = _accumulate(acc, np.matmul(cols, a[part].transpose(0, 1, 3, 2)))
+        if also is not None:
+            also(part, cols)
     if acc is None:  # an empty batch
         return np.zeros((groups, a.shape[2], src.shape[1] // groups * geo.taps),
                         dtype=np.result_type(a, src))
@@ -271,9 +281,8 @@ def conv_forward(x: np.ndarray, weight: np.ndarray, bias: np.ndarray | None, geo
     GEMM per sample and group, ``W[g] @ cols[n, g]``, the columns built chunk by chunk."""
     xp = pad_nd(x, pad, mode)
     out = geo.out_size(xp.shape[2:])
-    og = weight.shape[0] // groups
-    wg = weight.reshape(groups, og, weight[0].size)
-    y = np.empty((x.shape[0], groups, og, math.prod(out)), dtype=np.result_type(x, weight))
+    wg = _grouped(weight, groups)
+    y = np.empty((x.shape[0], *wg.shape[:2], math.prod(out)), dtype=np.result_type(x, weight))
     for part, cols in columns(xp, groups, geo, out):
         np.matmul(wg, cols, out=y[part])
     y = _from_groups(y, out)
@@ -298,9 +307,8 @@ def conv_backward(g: np.ndarray, weight: np.ndarray, cache: ConvCache, geo: Geom
             return _full_correlation(g, weight, geo, groups, pad, spatial), dw, db
         dxp = _full_correlation(g, weight, geo, groups, (0,) * len(pad), cache.xp.shape[2:])
     else:
-        og = weight.shape[0] // groups
-        wg = weight.reshape(groups, og, weight[0].size)              # (G, Og, K)
-        dxp = col2im(np.matmul(wg.transpose(0, 2, 1), gy), cache.xp.shape, geo, cache.out)
+        wgt = _grouped(weight, groups).transpose(0, 2, 1)              # (G, K, Og)
+        dxp = col2im(np.matmul(wgt, gy), cache.xp.shape, geo, cache.out)
     return pad_nd_backward(dxp, spatial, pad, mode), dw, db
 
 
@@ -369,10 +377,10 @@ def conv_transpose_forward(x: np.ndarray, weight: np.ndarray, bias: np.ndarray |
     overlapping footprints on the full grid ``(H - 1) s + d (k - 1) + 1 + output_padding``,
     and ``padding`` rows/columns are cropped from each side.
     """
-    n, c_in = x.shape[:2]
+    n = x.shape[0]
     spatial = x.shape[2:]
     xg = _to_groups(np.ascontiguousarray(x), groups)                  # (N, G, Cg, P)
-    wg = weight.reshape(groups, c_in // groups, weight.shape[1] * geo.taps)   # (G, Cg, K)
+    wg = _grouped(weight, groups)                                     # (G, Cg, K)
     full = conv_transpose_size(spatial, geo, (0,) * len(spatial), output_padding)
     c_out = weight.shape[1] * groups
     yfull = col2im(np.matmul(wg.transpose(0, 2, 1), xg), (n, c_out, *full), geo, spatial)
@@ -387,18 +395,15 @@ def conv_transpose_backward(g: np.ndarray, weight: np.ndarray, cache: ConvTransp
                             input_grad: bool = True
                             ) -> tuple[np.ndarray | None, np.ndarray, np.ndarray]:
     """``(dx, dweight, dbias)``: the adjoint of col2im is im2col of the zero-padded gradient."""
-    n, c_in = cache.x_shape[:2]
     spatial = cache.x_shape[2:]
     gfull = np.zeros((*g.shape[:2], *cache.full), dtype=g.dtype)
     gfull[_crop(padding, cache.full)] = g
-    wg = weight.reshape(groups, c_in // groups, weight[0].size)      # (G, Cg, K)
+    wg = _grouped(weight, groups)                                     # (G, Cg, K)
     db = g.sum(axis=(0, *range(2, g.ndim)))
-    dx = np.empty(cache.xg.shape, dtype=np.result_type(g, weight)) if input_grad else None
-    acc: np.ndarray | None = None
-    for part, cols in columns(gfull, groups, geo, spatial):         # (n, G, K, P)
-        acc = _accumulate(acc, np.matmul(cols, cache.xg[part].transpose(0, 1, 3, 2)))
-        if dx is not None:
-            np.matmul(wg, cols, out=dx[part])
-    dw = (np.zeros(weight.shape, dtype=np.result_type(g, weight)) if acc is None
-          else acc.transpose(0, 2, 1).reshape(weight.shape))   # as _weight_grad
-    return (None if dx is None else _from_groups(dx, spatial)), dw, db
+    if not input_grad:
+        dw = _weight_grad(cache.xg, gfull, groups, geo, spatial)
+        return None, dw.reshape(weight.shape), db
+    dx = np.empty(cache.xg.shape, dtype=np.result_type(g, weight))
+    dw = _weight_grad(cache.xg, gfull, groups, geo, spatial,   # dx from the same columns
+                      also=lambda part, cols: np.matmul(wg, cols, out=dx[part]))
+    return _from_groups(dx, spatial), dw.reshape(weight.shape), db
